@@ -1,0 +1,33 @@
+"""Names and defaults that both halves agree on.
+
+The SDK and the server never import each other; they meet only on the OTLP wire
+format and on the attribute keys and endpoints below.
+"""
+
+from typing import Final
+
+# Journey keys: carried as W3C baggage entries and stamped on spans under the
+# same names (OpenTelemetry semantic conventions for session.id and user.id).
+SESSION_ID: Final = "session.id"
+USER_ID: Final = "user.id"
+JOURNEY_ID: Final = "journey.id"
+JOURNEY_KEYS: Final[tuple[str, ...]] = (SESSION_ID, USER_ID, JOURNEY_ID)
+
+SERVICE_NAME: Final = "service.name"
+HTTP_ROUTE: Final = "http.route"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+MESSAGING_SYSTEM: Final = "messaging.system"
+MESSAGING_DESTINATION: Final = "messaging.destination.name"
+MESSAGING_OPERATION: Final = "messaging.operation.type"
+MESSAGING_MESSAGE_ID: Final = "messaging.message.id"
+
+# OTLP/HTTP: 4318 is the port an unconfigured OpenTelemetry SDK exports to.
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 4318
+DEFAULT_ENDPOINT: Final = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+TRACES_PATH: Final = "/v1/traces"
+API_PREFIX: Final = "/api"
+
+# Header (or cookie) from which an inbound request without baggage starts a journey.
+DEFAULT_SESSION_HEADER: Final = "X-Session-Id"
+DEFAULT_SESSION_COOKIE: Final = "session_id"
