@@ -126,9 +126,25 @@ def load(
 def describe(cls: type) -> list[tuple[str, str, str, str]]:
     """(name, env var, default, doc) for every setting, for docs and `--help`."""
     return [
-        (f.name, ENV_PREFIX + f.name.upper(), repr(f.default), f.metadata["doc"])
+        (f.name, ENV_PREFIX + f.name.upper(), _toml_literal(f.default), f.metadata["doc"])
         for f in dataclasses.fields(cls)
     ]
+
+
+def markdown_table(cls: type) -> str:
+    """The reference table that docs/configuration.md carries for ``cls``."""
+    rows = ["| setting | environment variable | default | meaning |", "|---|---|---|---|"]
+    for name, env_var, default, doc in describe(cls):
+        rows.append(f"| `{name}` | `{env_var}` | `{default}` | {doc} |")
+    return "\n".join(rows)
+
+
+def _toml_literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | Path):
+        return f'"{value}"'
+    return str(value)
 
 
 def _read_section(cls: type, environ: Mapping[str, str], path: Path | None) -> dict[str, Any]:

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Start the local services the tests talk to, when they are not already running.
+# Each is started the way Debian packages it; a missing one is installed first.
+set -uo pipefail
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {  # port, seconds
+  for _ in $(seq 1 "$2"); do port_open "$1" && return 0; sleep 1; done
+  echo "services: nothing answers on 127.0.0.1:$1 after $2 s" >&2
+  return 1
+}
+
+ensure_package() {  # command, debian package
+  command -v "$1" >/dev/null 2>&1 && return 0
+  [ -x "/usr/sbin/$1" ] && return 0
+  echo "services: installing $2"
+  if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq >/dev/null && APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+
+start_rabbitmq() {
+  port_open 5672 && return 0
+  ensure_package rabbitmq-server rabbitmq-server || return 1
+  echo "services: starting RabbitMQ"
+  rabbitmq-server -detached >/dev/null 2>&1
+  wait_port 5672 60
+}
+
+start_redis() {
+  port_open 6379 && return 0
+  ensure_package redis-server redis-server || return 1
+  echo "services: starting Redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no >/dev/null
+  wait_port 6379 20
+}
+
+status=0
+start_rabbitmq || status=1
+start_redis || status=1
+exit $status

@@ -1,0 +1,25 @@
+"""The `threadline` command: the only place that reaches both halves."""
+
+from __future__ import annotations
+
+import click
+
+from threadline.cli import inspect
+from threadline.cli.demo_command import demo
+from threadline.cli.serve import serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="threadline")
+def main() -> None:
+    """Trace requests and user journeys across Python services."""
+
+
+main.add_command(serve)
+main.add_command(demo)
+for command in inspect.COMMANDS:
+    main.add_command(command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""`threadline serve`: the OTLP receiver, API and UI on one port."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from threadline import settings as config
+from threadline.server.runner import serve as run_server
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port for OTLP, API and UI [default: 4318].")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="DuckDB file to store spans in [default: ./threadline.duckdb].",
+)
+@click.option(
+    "--max-request-bytes", type=int, default=None, help="Largest OTLP body accepted (413 above)."
+)
+def serve(host: str | None, port: int | None, db: Path | None, max_request_bytes: int | None) -> None:
+    """Receive OTLP/HTTP at /v1/traces and serve the API at /api."""
+    try:
+        settings = config.load(
+            config.ServerSettings,
+            {"host": host, "port": port, "db": db, "max_request_bytes": max_request_bytes},
+        )
+    except config.ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    click.echo(f"Threadline on http://{settings.host}:{settings.port}  (store: {settings.db})")
+    run_server(settings)

@@ -1,0 +1,33 @@
+"""create_app: the one place the server's parts are wired together."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from threadline.conventions import API_PREFIX
+from threadline.server.api.routes import build_api_router
+from threadline.server.errors import ThreadlineError, Unavailable
+from threadline.server.ingest.receiver import build_ingest_router
+from threadline.server.query import QueryService
+from threadline.server.storage.base import Store
+from threadline.settings import ServerSettings
+
+
+def create_app(settings: ServerSettings, store: Store) -> FastAPI:
+    app = FastAPI(
+        title="Threadline",
+        summary="Traces and user journeys across Python services.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.include_router(build_ingest_router(store, settings))
+    app.include_router(build_api_router(QueryService(store)), prefix=API_PREFIX)
+
+    @app.exception_handler(ThreadlineError)
+    async def _answer_error(_: Request, exc: ThreadlineError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Unavailable) else None
+        return JSONResponse({"error": exc.message}, status_code=exc.status_code, headers=headers)
+
+    return app

@@ -1,0 +1,52 @@
+"""The server's one error tree; each error knows the HTTP status it answers with.
+
+    ThreadlineError
+    ├── BadRequest            400  the request is malformed; the message says how
+    │   └── InvalidParameter  400  a query parameter has a value outside what is allowed
+    ├── NotFound              404  the trace / journey asked for does not exist
+    ├── PayloadTooLarge       413  body (or its decompressed form) over the limit
+    ├── UnsupportedMediaType  415  content type or encoding we do not decode
+    └── Unavailable           503  the store cannot take more writes now (Retry-After)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ThreadlineError(Exception):
+    status_code: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ThreadlineError):
+    status_code = 400
+
+
+class InvalidParameter(BadRequest):
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"query parameter {name!r}: {problem}")
+        self.name = name
+
+
+class NotFound(ThreadlineError):
+    status_code = 404
+
+
+class PayloadTooLarge(ThreadlineError):
+    status_code = 413
+
+
+class UnsupportedMediaType(ThreadlineError):
+    status_code = 415
+
+
+class Unavailable(ThreadlineError):
+    status_code = 503
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
