@@ -1,0 +1,45 @@
+"""The DuckDB schema: one ``spans`` table mirroring ``SPAN_SCHEMA``, and its indexes.
+
+The table is derived from ``SPAN_SCHEMA`` so the two cannot drift apart: same column
+names in the same order, ``BIGINT`` for the ``*_ns`` times, ``VARCHAR`` for the rest.
+Every statement is idempotent, so opening an existing file runs them harmlessly.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import pyarrow as pa
+
+from threadline.server.batch import SPAN_SCHEMA
+
+TABLE: Final = "spans"
+
+# ART indexes on the keys a trace page and a journey page look up by: they take a
+# lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
+# Journeys by user id read the same way, so user_id gets one too.
+INDEXED_COLUMNS: Final[tuple[str, ...]] = ("trace_id", "session_id", "user_id")
+
+
+def _sql_type(field: pa.Field) -> str:
+    if pa.types.is_int64(field.type):
+        return "BIGINT"
+    if pa.types.is_string(field.type):
+        return "VARCHAR"
+    raise TypeError(f"no DuckDB type declared for column {field.name!r} of type {field.type}")
+
+
+def _column(field: pa.Field) -> str:
+    not_null = "" if field.nullable else " NOT NULL"
+    return f"{field.name} {_sql_type(field)}{not_null}"
+
+
+def create_statements() -> list[str]:
+    """DDL creating the span table and its indexes if they are missing."""
+    columns = ",\n    ".join(_column(field) for field in SPAN_SCHEMA)
+    create_table = f"CREATE TABLE IF NOT EXISTS {TABLE} (\n    {columns}\n)"
+    create_indexes = [
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_{column} ON {TABLE} ({column})"
+        for column in INDEXED_COLUMNS
+    ]
+    return [create_table, *create_indexes]

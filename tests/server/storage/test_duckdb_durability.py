@@ -1,0 +1,230 @@
+"""DuckDB-specific guarantees: the file layout, durability across restarts and kills,
+group commit, and one bad batch not failing its neighbours."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Final
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from threadline.server.batch import COLUMNS, SPAN_SCHEMA, SpanBatch
+from threadline.server.model import SpanKind, SpanRecord, StoreCounts
+from threadline.server.storage.base import Store, StoreError
+from threadline.server.storage.duckdb import DuckDBStore
+
+WriterHold = Callable[[Store], AbstractContextManager[None]]
+
+WAIT_S: Final = 30.0
+
+
+def trace(trace_id: str, spans: int, *, service: str = "web") -> list[SpanRecord]:
+    return [
+        SpanRecord(
+            trace_id=trace_id,
+            span_id=f"{n:016x}",
+            parent_span_id=None if n == 0 else f"{0:016x}",
+            service_name=service,
+            name=f"op{n}",
+            kind=SpanKind.SERVER,
+            start_ns=1_000 + n,
+            end_ns=2_000 + n,
+            session_id="s1",
+            attributes={"n": n},
+        )
+        for n in range(spans)
+    ]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "spans.duckdb"
+
+
+def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
+    """The file holds one spans table whose columns are the batch columns, in order."""
+    DuckDBStore(db_path).close()
+
+    with duckdb.connect(str(db_path)) as connection:
+        described = connection.execute("DESCRIBE spans").fetchall()
+        tables = connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+
+    assert tables == [("spans",)]
+    assert [(row[0], row[1]) for row in described] == [
+        (name, "BIGINT" if name.endswith("_ns") else "VARCHAR") for name in COLUMNS
+    ]
+    assert [row[2] == "YES" for row in described] == [field.nullable for field in SPAN_SCHEMA]
+
+
+def test_reopening_keeps_spans(db_path: Path) -> None:
+    """Spans written before close are there after reopening the file, and nothing is doubled."""
+    records = trace("a" * 32, 3)
+    store = DuckDBStore(db_path)
+    store.write(SpanBatch.from_records(records)).result(timeout=WAIT_S)
+    store.close()
+
+    reopened = DuckDBStore(db_path)
+    try:
+        assert reopened.get_trace("a" * 32) == records
+        assert reopened.counts() == StoreCounts(spans=3, traces=1, sessions=1)
+    finally:
+        reopened.close()
+
+
+_WRITE_THEN_WAIT = """
+import sys, time
+from pathlib import Path
+from threadline.server.batch import SpanBatch
+from threadline.server.model import SpanKind, SpanRecord
+from threadline.server.storage.duckdb import DuckDBStore
+
+def spans(trace_id, count):
+    return [
+        SpanRecord(trace_id, f"{n:016x}", None, "web", f"op{n}", SpanKind.SERVER, n, n + 1)
+        for n in range(count)
+    ]
+
+store = DuckDBStore(Path(sys.argv[1]))
+futures = [store.write(SpanBatch.from_records(spans(f"{t:032x}", 50))) for t in range(20)]
+for future in futures:
+    future.result(timeout=30)
+print("acked", flush=True)
+# Keep writes in flight (never acknowledged) so the kill lands mid-work.
+for t in range(100, 100_000):
+    try:
+        store.write(SpanBatch.from_records(spans(f"{t:032x}", 50)))
+    except Exception:
+        time.sleep(0.001)
+time.sleep(60)
+"""
+
+
+def test_acknowledged_spans_survive_kill_9(db_path: Path) -> None:
+    """Spans whose write was acknowledged are in the file after the process is SIGKILLed."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _WRITE_THEN_WAIT, str(db_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        ready, _, _ = select.select([process.stdout], [], [], WAIT_S)
+        line = process.stdout.readline() if ready else ""
+        exited = process.poll() is not None
+        assert line.strip() == "acked", process.stderr.read() if exited else "no ack in time"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=WAIT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=WAIT_S)
+
+    store = DuckDBStore(db_path)
+    try:
+        for t in range(20):
+            assert len(store.get_trace(f"{t:032x}")) == 50
+    finally:
+        store.close()
+
+
+def test_concurrent_writes_share_commits(db_path: Path, hold_writer: WriterHold) -> None:
+    """Writes that arrive while a commit runs are committed together, not one by one."""
+    store = DuckDBStore(db_path)
+    try:
+        futures: list[Future[None]] = []
+        lock = threading.Lock()
+
+        def send(thread_index: int) -> None:
+            for write_index in range(10):
+                batch = SpanBatch.from_records(trace(f"{thread_index:016x}{write_index:016x}", 2))
+                future = store.write(batch)
+                with lock:
+                    futures.append(future)
+
+        with hold_writer(store):
+            commits_before = store.commits
+            threads = [threading.Thread(target=send, args=(i,)) for i in range(20)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=WAIT_S)
+        for future in futures:
+            future.result(timeout=WAIT_S)
+
+        assert len(futures) == 200
+        assert store.commits - commits_before == 1
+    finally:
+        store.close()
+
+
+def test_bad_batch_fails_alone(db_path: Path, hold_writer: WriterHold) -> None:
+    """A batch the database rejects fails its own write only; batches committed with it land."""
+    store = DuckDBStore(db_path)
+    try:
+        good_before = trace("1" * 32, 2)
+        good_after = trace("3" * 32, 2)
+        bad_rows = SpanBatch.from_records(trace("2" * 32, 2)).table.to_pylist()
+        bad_rows[1]["service_name"] = None  # the table declares service_name NOT NULL
+        bad = SpanBatch(pa.Table.from_pylist(bad_rows, schema=SPAN_SCHEMA))
+
+        with hold_writer(store):
+            futures = [
+                store.write(SpanBatch.from_records(good_before)),
+                store.write(bad),
+                store.write(SpanBatch.from_records(good_after)),
+            ]
+
+        futures[0].result(timeout=WAIT_S)
+        futures[2].result(timeout=WAIT_S)
+        with pytest.raises(StoreError, match="writing the batch failed"):
+            futures[1].result(timeout=WAIT_S)
+        assert store.get_trace("1" * 32) == good_before
+        assert store.get_trace("2" * 32) == []
+        assert store.get_trace("3" * 32) == good_after
+    finally:
+        store.close()
+
+
+def test_second_process_cannot_open_a_held_file(db_path: Path) -> None:
+    """Opening a file another process holds fails with a store error naming the file."""
+    store = DuckDBStore(db_path)
+    try:
+        opened = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pathlib import Path;"
+                "from threadline.server.storage.duckdb import DuckDBStore;"
+                "DuckDBStore(Path(sys.argv[1]))",
+                str(db_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=WAIT_S,
+        )
+    finally:
+        store.close()
+
+    assert opened.returncode != 0
+    assert "StoreError: cannot open the span store at" in opened.stderr
+    assert str(db_path) in opened.stderr
+
+
+def test_invalid_queue_bound_is_refused(db_path: Path) -> None:
+    """A queue bound below one is a clear error, not a store that refuses every write."""
+    with pytest.raises(ValueError, match="max_pending_batches"):
+        DuckDBStore(db_path, max_pending_batches=0)
+    assert not db_path.exists()

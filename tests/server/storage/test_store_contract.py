@@ -1,0 +1,390 @@
+"""The ``Store`` contract, checked against every backend through the ``store`` fixture.
+
+A small shop is written once per test: five traces over three sessions and two
+users, with a failing payment, a trace whose root arrived late in the clock, a trace
+whose root was never received, and a service that does not stamp the session id.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from typing import Final
+
+import pytest
+
+from threadline.server.batch import SpanBatch
+from threadline.server.model import (
+    JourneySummary,
+    ServiceOperations,
+    SpanEvent,
+    SpanKind,
+    SpanLink,
+    SpanRecord,
+    StatusCode,
+    StoreCounts,
+    TraceQuery,
+    TraceSummary,
+)
+from threadline.server.storage.base import Store, StoreError, StoreOverloaded
+
+StoreOpener = Callable[..., Store]
+WriterHold = Callable[[Store], AbstractContextManager[None]]
+
+S: Final = 1_000_000_000  # one second in nanoseconds
+MS: Final = 1_000_000
+T0: Final = 1_700_000_000 * S
+
+WAIT_S: Final = 30.0
+
+# Trace ids, oldest first.
+CART_1 = "1" * 32  # s1/u1: web GET /cart -> cart lookup, 100 ms
+CHECKOUT = "2" * 32  # s1/u1: web POST /checkout -> payments charge (error, no session), 900 ms
+CART_2 = "3" * 32  # s2/u2: web GET /cart, root starts after its child (skew), 50 ms
+ORPHAN = "4" * 32  # no session: two worker spans whose parent never arrived, 300 ms
+HOME = "5" * 32  # s3/u1: web GET /, 20 ms
+
+
+def span(
+    trace_id: str,
+    span_id: str,
+    parent: str | None,
+    service: str,
+    name: str,
+    start_ns: int,
+    end_ns: int,
+    **fields: object,
+) -> SpanRecord:
+    return SpanRecord(
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent,
+        service_name=service,
+        name=name,
+        kind=SpanKind.SERVER if parent is None else SpanKind.CLIENT,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def at(ms: int) -> int:
+    """A time ``ms`` milliseconds after the start of the shop's day."""
+    return T0 + ms * MS
+
+
+def shop() -> list[SpanRecord]:
+    s1 = {"session_id": "s1", "user_id": "u1"}
+    s2 = {"session_id": "s2", "user_id": "u2"}
+    s3 = {"session_id": "s3", "user_id": "u1"}
+    error = {"status": StatusCode.ERROR, "status_message": "card declined"}
+    return [
+        span(CART_1, "a1", None, "web", "GET /cart", at(0), at(100), **s1),
+        span(CART_1, "a2", "a1", "cart", "lookup", at(10), at(60), **s1),
+        span(CHECKOUT, "b1", None, "web", "POST /checkout", at(10_000), at(10_900), **s1),
+        span(CHECKOUT, "b2", "b1", "payments", "charge", at(10_100), at(10_800), **error),
+        span(CART_2, "c1", None, "web", "GET /cart", at(20_005), at(20_050), **s2),
+        span(CART_2, "c2", "c1", "cart", "lookup", at(20_000), at(20_030), **s2),
+        span(ORPHAN, "d2", "d0", "worker", "reindex", at(30_100), at(30_300)),
+        span(ORPHAN, "d1", "d0", "worker", "load", at(30_000), at(30_200), status=StatusCode.OK),
+        span(HOME, "e1", None, "web", "GET /", at(40_000), at(40_020), **s3),
+    ]
+
+
+def write_all(store: Store, *batches: list[SpanRecord]) -> None:
+    futures = [store.write(SpanBatch.from_records(records)) for records in batches]
+    for future in futures:
+        future.result(timeout=WAIT_S)
+
+
+@pytest.fixture
+def shop_store(store: Store) -> Store:
+    records = shop()
+    # Two requests, as two services would send them.
+    write_all(store, records[:4], records[4:])
+    return store
+
+
+def trace_ids(summaries: list[TraceSummary]) -> list[str]:
+    return [summary.trace_id for summary in summaries]
+
+
+def test_written_spans_read_back_exactly(store: Store) -> None:
+    """A trace reads back with every field a span was written with, ordered by start time."""
+    root = SpanRecord(
+        trace_id="ab" * 16,
+        span_id="01" * 8,
+        parent_span_id=None,
+        service_name="web",
+        name="POST /orders/{id}",
+        kind=SpanKind.SERVER,
+        start_ns=T0 + 5,
+        end_ns=T0 + 900,
+        status=StatusCode.ERROR,
+        status_message="Bestellung fehlgeschlagen: ü €",
+        session_id="sess-1",
+        user_id="user-1",
+        journey_id="checkout-test",
+        attributes={
+            "http.route": "/orders/{id}",
+            "http.response.status_code": 500,
+            "retry": True,
+            "ratio": 0.25,
+            "tags": ["a", "b"],
+            "codes": [1, 2],
+        },
+        resource={"service.name": "web", "service.version": "1.2.3"},
+        events=(SpanEvent("exception", T0 + 800, {"exception.type": "ValueError"}),),
+        links=(SpanLink("cd" * 16, "02" * 8, {"link.reason": "retry"}),),
+        scope_name="opentelemetry.instrumentation.flask",
+    )
+    kinds = [SpanKind.INTERNAL, SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER,
+             SpanKind.UNSPECIFIED]  # fmt: skip
+    statuses = [StatusCode.OK, StatusCode.UNSET]
+    children = [
+        SpanRecord(
+            trace_id=root.trace_id,
+            span_id=f"{index + 2:016x}",
+            parent_span_id=root.span_id,
+            service_name="worker",
+            name=f"step {index}",
+            kind=kind,
+            # Written newest first: the store must order them.
+            start_ns=T0 + 500 - index * 10,
+            end_ns=T0 + 600,
+            status=statuses[index % 2],
+        )
+        for index, kind in enumerate(kinds)
+    ]
+
+    write_all(store, [*children, root])
+
+    assert store.get_trace(root.trace_id) == [root, *reversed(children)]
+
+
+def test_unknown_trace_is_empty(shop_store: Store) -> None:
+    """Asking for a trace that was never written gives no spans rather than an error."""
+    assert shop_store.get_trace("9" * 32) == []
+
+
+def test_search_summarises_each_trace(shop_store: Store) -> None:
+    """A search row gives the trace's start, length, root, span and error counts and services."""
+    (checkout,) = shop_store.search_traces(TraceQuery(service="payments"))
+
+    assert checkout == TraceSummary(
+        trace_id=CHECKOUT,
+        start_ns=at(10_000),
+        duration_ns=900 * MS,
+        root_service="web",
+        root_operation="POST /checkout",
+        span_count=2,
+        error_count=1,
+        services=("payments", "web"),
+        session_id="s1",
+        user_id="u1",
+    )
+
+
+def test_root_is_the_parentless_span_even_when_it_starts_late(shop_store: Store) -> None:
+    """The root operation is the span without a parent, not merely the earliest span."""
+    (cart,) = shop_store.search_traces(TraceQuery(session_id="s2"))
+
+    assert (cart.root_service, cart.root_operation) == ("web", "GET /cart")
+    assert cart.start_ns == at(20_000)  # the trace starts with its (skewed) child
+    assert cart.duration_ns == 50 * MS
+
+
+def test_trace_without_root_is_named_by_its_earliest_span(shop_store: Store) -> None:
+    """A trace whose root never arrived is listed under its earliest span."""
+    (orphan,) = shop_store.search_traces(TraceQuery(service="worker"))
+
+    assert (orphan.root_service, orphan.root_operation) == ("worker", "load")
+    assert (orphan.session_id, orphan.user_id) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (TraceQuery(), [HOME, ORPHAN, CART_2, CHECKOUT, CART_1]),
+        (TraceQuery(service="cart"), [CART_2, CART_1]),
+        (TraceQuery(operation="GET /cart"), [CART_2, CART_1]),
+        (TraceQuery(status=StatusCode.ERROR), [CHECKOUT]),
+        (TraceQuery(status=StatusCode.OK), [ORPHAN]),
+        (TraceQuery(min_duration_ns=300 * MS), [ORPHAN, CHECKOUT]),
+        (TraceQuery(max_duration_ns=50 * MS), [HOME, CART_2]),
+        (TraceQuery(min_duration_ns=100 * MS, max_duration_ns=300 * MS), [ORPHAN, CART_1]),
+        (TraceQuery(start_ns=at(10_000), end_ns=at(31_000)), [ORPHAN, CART_2, CHECKOUT]),
+        # The whole trace must lie in the range: CHECKOUT ends after it.
+        (TraceQuery(start_ns=at(10_000), end_ns=at(10_500)), []),
+        (TraceQuery(session_id="s1"), [CHECKOUT, CART_1]),
+        (TraceQuery(user_id="u1"), [HOME, CHECKOUT, CART_1]),
+        (TraceQuery(limit=2), [HOME, ORPHAN]),
+        (TraceQuery(service="web", operation="GET /cart", session_id="s1"), [CART_1]),
+        # Service, operation and status must hold on one span, not on different ones.
+        (TraceQuery(service="web", operation="charge"), []),
+        (TraceQuery(service="web", status=StatusCode.ERROR), []),
+        (TraceQuery(service="nowhere"), []),
+    ],
+)
+def test_search_filters_and_orders_newest_first(
+    shop_store: Store, query: TraceQuery, expected: list[str]
+) -> None:
+    """Each search filter keeps exactly the matching traces, newest first, up to the limit."""
+    assert trace_ids(shop_store.search_traces(query)) == expected
+
+
+def test_journey_by_session_lists_its_traces_oldest_first(shop_store: Store) -> None:
+    """A session's journey is its traces in time order, each summarised over all its spans."""
+    journey = shop_store.journey_traces(session_id="s1")
+
+    assert trace_ids(journey) == [CART_1, CHECKOUT]
+    cart, checkout = journey
+    assert (cart.root_operation, cart.services, cart.error_count) == (
+        "GET /cart",
+        ("cart", "web"),
+        0,
+    )
+    # The payments span carries no session id, yet belongs to the journey's trace.
+    assert (checkout.root_operation, checkout.services, checkout.error_count) == (
+        "POST /checkout",
+        ("payments", "web"),
+        1,
+    )
+    assert checkout.span_count == 2
+
+
+def test_journey_by_user_spans_sessions(shop_store: Store) -> None:
+    """A user's journey collects the traces of all their sessions in time order."""
+    journey = shop_store.journey_traces(user_id="u1")
+
+    assert trace_ids(journey) == [CART_1, CHECKOUT, HOME]
+    assert [summary.session_id for summary in journey] == ["s1", "s1", "s3"]
+
+
+def test_journey_traces_keeps_the_oldest_up_to_the_limit(shop_store: Store) -> None:
+    """A journey longer than the limit is cut after its oldest traces."""
+    assert trace_ids(shop_store.journey_traces(user_id="u1", limit=2)) == [CART_1, CHECKOUT]
+
+
+def test_unknown_journey_is_empty(shop_store: Store) -> None:
+    """A session nobody had gives an empty journey rather than an error."""
+    assert shop_store.journey_traces(session_id="nobody") == []
+
+
+def test_list_journeys_most_recent_first(shop_store: Store) -> None:
+    """Journeys list by latest activity, each summarised over all spans of its traces."""
+    journeys = shop_store.list_journeys(order="recent")
+
+    assert [journey.session_id for journey in journeys] == ["s3", "s2", "s1"]
+    assert journeys[2] == JourneySummary(
+        session_id="s1",
+        user_id="u1",
+        start_ns=T0,
+        end_ns=at(10_900),
+        trace_count=2,
+        span_count=4,
+        error_count=1,
+        services=("cart", "payments", "web"),
+    )
+
+
+def test_list_journeys_slowest_first(shop_store: Store) -> None:
+    """Journeys list by length when asked for the slowest, and stop at the limit."""
+    journeys = shop_store.list_journeys(order="slowest", limit=2)
+
+    assert [journey.session_id for journey in journeys] == ["s1", "s2"]
+
+
+def test_services_lists_each_service_with_its_operations(shop_store: Store) -> None:
+    """Every service seen appears once, sorted, with its sorted span names."""
+    assert shop_store.services() == [
+        ServiceOperations("cart", ("lookup",)),
+        ServiceOperations("payments", ("charge",)),
+        ServiceOperations("web", ("GET /", "GET /cart", "POST /checkout")),
+        ServiceOperations("worker", ("load", "reindex")),
+    ]
+
+
+def test_counts(shop_store: Store) -> None:
+    """Counts give the stored spans, distinct traces and distinct sessions."""
+    assert shop_store.counts() == StoreCounts(spans=9, traces=5, sessions=3)
+
+
+def test_empty_store_answers_every_query(store: Store) -> None:
+    """A new store answers every query with nothing rather than failing."""
+    assert store.counts() == StoreCounts(spans=0, traces=0, sessions=0)
+    assert store.search_traces(TraceQuery()) == []
+    assert store.list_journeys() == []
+    assert store.services() == []
+
+
+def test_concurrent_writes_from_many_threads_all_land(store: Store) -> None:
+    """Twenty threads writing at once lose no span."""
+    threads_n, writes_per_thread, spans_per_write = 20, 10, 5
+    barrier = threading.Barrier(threads_n)
+    errors: list[BaseException] = []
+
+    def send(thread_index: int) -> None:
+        try:
+            barrier.wait(timeout=WAIT_S)
+            futures: list[Future[None]] = []
+            for write_index in range(writes_per_thread):
+                trace_id = f"{thread_index:016x}{write_index:016x}"
+                records = [
+                    span(
+                        trace_id, f"{n:016x}", None, f"svc{thread_index}", "op", T0 + n, T0 + n + 1
+                    )
+                    for n in range(spans_per_write)
+                ]
+                futures.append(store.write(SpanBatch.from_records(records)))
+            for future in futures:
+                future.result(timeout=WAIT_S)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=WAIT_S)
+
+    assert errors == []
+    total = threads_n * writes_per_thread
+    assert store.counts() == StoreCounts(spans=total * spans_per_write, traces=total, sessions=0)
+
+
+def test_write_after_close_fails_clearly(store: Store) -> None:
+    """Writing to a closed store raises a store error at once; closing twice is harmless."""
+    store.close()
+    store.close()
+
+    with pytest.raises(StoreError, match="closed"):
+        store.write(SpanBatch.from_records(shop()))
+
+
+def test_close_finishes_pending_writes(store: Store) -> None:
+    """Writes accepted before close are committed by the time close returns."""
+    futures = [store.write(SpanBatch.from_records([record])) for record in shop()]
+
+    store.close()
+
+    assert all(future.done() and future.exception() is None for future in futures)
+
+
+def test_full_queue_refuses_writes_at_once(
+    open_store: StoreOpener, hold_writer: WriterHold
+) -> None:
+    """With the pending-write bound reached, the next write raises StoreOverloaded at once."""
+    store = open_store(max_pending_batches=1)
+    records = shop()
+
+    with hold_writer(store):
+        accepted = store.write(SpanBatch.from_records(records[:2]))
+        with pytest.raises(StoreOverloaded):
+            store.write(SpanBatch.from_records(records[2:4]))
+
+    accepted.result(timeout=WAIT_S)
+    assert store.get_trace(CART_1) == records[:2]
+    assert store.get_trace(CHECKOUT) == []
