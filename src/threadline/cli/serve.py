@@ -23,7 +23,9 @@ from threadline.server.runner import serve as run_server
 @click.option(
     "--max-request-bytes", type=int, default=None, help="Largest OTLP body accepted (413 above)."
 )
-def serve(host: str | None, port: int | None, db: Path | None, max_request_bytes: int | None) -> None:
+def serve(
+    host: str | None, port: int | None, db: Path | None, max_request_bytes: int | None
+) -> None:
     """Receive OTLP/HTTP at /v1/traces and serve the API at /api."""
     try:
         settings = config.load(

@@ -18,7 +18,12 @@ def serve(settings: ServerSettings) -> None:
     store = DuckDBStore(settings.db, max_pending_batches=settings.write_queue_batches)
     try:
         app = create_app(settings, store)
-        log.info("Threadline listening on http://%s:%d (store %s)", settings.host, settings.port, settings.db)
+        log.info(
+            "Threadline listening on http://%s:%d (store %s)",
+            settings.host,
+            settings.port,
+            settings.db,
+        )
         uvicorn.run(
             app,
             host=settings.host,

@@ -1,0 +1,100 @@
+"""The REST API's routes: read parameters, call ``QueryService``, answer JSON.
+
+Handlers only translate. Every query parameter is declared as text and parsed by
+``params`` so that a bad value answers 400 with ``{"error": ...}`` naming the
+parameter (FastAPI's own validation would answer 422 in another shape); errors
+raised here are ``ThreadlineError``s, which the app turns into JSON answers.
+
+Handlers are plain functions: the store blocks, so FastAPI runs them on its
+thread pool instead of the event loop that also receives OTLP.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from threadline.conventions import API_PREFIX
+from threadline.server.api import params, serialize
+from threadline.server.errors import NotFound
+from threadline.server.query import QueryService
+
+Text = str | None
+
+
+def build_api_router(query: QueryService) -> APIRouter:
+    """The routes of docs/server.md "REST API", to be mounted under ``/api``."""
+    router = APIRouter()
+
+    @router.get("/stats", summary="How many spans, traces and sessions are stored")
+    def stats() -> JSONResponse:
+        return JSONResponse(serialize.stats(query.stats()))
+
+    @router.get("/services", summary="Every service seen and its operations (span names)")
+    def services() -> JSONResponse:
+        return JSONResponse(serialize.services(query.services()))
+
+    @router.get("/traces", summary="Recent traces matching every filter, newest first")
+    def traces(
+        service: Annotated[
+            Text, Query(description="A span of the trace is in this service.")
+        ] = None,
+        operation: Annotated[Text, Query(description="A span of the trace has this name.")] = None,
+        status: Annotated[Text, Query(description="ok, error or unset, on any span.")] = None,
+        min_duration: Annotated[Text, Query(description="e.g. 250ms, 1.5s, 2m.")] = None,
+        max_duration: Annotated[Text, Query(description="e.g. 250ms, 1.5s, 2m.")] = None,
+        start: Annotated[
+            Text, Query(description="RFC 3339 or Unix ms; trace starts after.")
+        ] = None,
+        end: Annotated[Text, Query(description="RFC 3339 or Unix ms; trace ends before.")] = None,
+        session_id: Annotated[Text, Query(description="A span carries this session.id.")] = None,
+        user_id: Annotated[Text, Query(description="A span carries this user.id.")] = None,
+        limit: Annotated[Text, Query(description="Most traces returned, 1 to 1000.")] = None,
+    ) -> JSONResponse:
+        trace_query = params.trace_query(
+            service=service,
+            operation=operation,
+            status=status,
+            min_duration=min_duration,
+            max_duration=max_duration,
+            start=start,
+            end=end,
+            session_id=session_id,
+            user_id=user_id,
+            limit=limit,
+        )
+        return JSONResponse(serialize.trace_list(query.search_traces(trace_query)))
+
+    # ":path" lets any text reach the handler, so a malformed id gets our 400, not a bare 404.
+    @router.get("/traces/{trace_id:path}", summary="One trace as a span tree, with self time")
+    def trace(trace_id: str) -> JSONResponse:
+        return JSONResponse(serialize.trace(query.trace(trace_id)))
+
+    @router.get("/journeys", summary="Recent (or slowest) journeys, one per session")
+    def journeys(
+        order: Annotated[Text, Query(description="recent (default) or slowest.")] = None,
+        limit: Annotated[Text, Query(description="Most journeys returned, 1 to 1000.")] = None,
+    ) -> JSONResponse:
+        found = query.journeys(order=params.parse_order(order), limit=params.parse_limit(limit))
+        return JSONResponse(serialize.journey_list(found))
+
+    # Session and user ids are opaque and may contain "/", hence ":path".
+    @router.get("/journeys/{session_id:path}", summary="The traces of one session, oldest first")
+    def session_journey(session_id: str) -> JSONResponse:
+        return JSONResponse(serialize.journey(query.session_journey(session_id)))
+
+    @router.get("/users/{user_id:path}/journey", summary="The traces of one user, oldest first")
+    def user_journey(user_id: str) -> JSONResponse:
+        return JSONResponse(serialize.journey(query.user_journey(user_id)))
+
+    # Last, so it only catches what no route above matched: a mistyped path gets the
+    # API's error shape and the list of endpoints instead of a bare "Not Found".
+    @router.get("/{unknown:path}", include_in_schema=False)
+    def unknown_endpoint(unknown: str) -> JSONResponse:
+        raise NotFound(
+            f"no API endpoint {API_PREFIX}/{unknown}; see {API_PREFIX}/docs for the list"
+        )
+
+    return router
