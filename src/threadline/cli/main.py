@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from threadline.cli import inspect
 from threadline.cli.demo_command import demo
+from threadline.cli.inspect import COMMANDS as INSPECT_COMMANDS
 from threadline.cli.serve import serve
 
 
@@ -17,7 +17,7 @@ def main() -> None:
 
 main.add_command(serve)
 main.add_command(demo)
-for command in inspect.COMMANDS:
+for command in INSPECT_COMMANDS:
     main.add_command(command)
 
 

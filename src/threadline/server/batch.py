@@ -100,7 +100,10 @@ def record_to_row(record: SpanRecord) -> tuple[Any, ...]:
         dumps(dict(record.attributes)),
         dumps(dict(record.resource)),
         dumps(
-            [{"name": e.name, "time_ns": e.time_ns, "attributes": dict(e.attributes)} for e in record.events]
+            [
+                {"name": e.name, "time_ns": e.time_ns, "attributes": dict(e.attributes)}
+                for e in record.events
+            ]
         ),
         dumps(
             [

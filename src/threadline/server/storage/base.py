@@ -68,7 +68,9 @@ class Store(Protocol):
         """Traces carrying the session (or user) id on any span, oldest first."""
         ...
 
-    def list_journeys(self, *, order: JourneyOrder = "recent", limit: int = 20) -> list[JourneySummary]:
+    def list_journeys(
+        self, *, order: JourneyOrder = "recent", limit: int = 20
+    ) -> list[JourneySummary]:
         """Journeys (by session id), most recent first or slowest first."""
         ...
 
