@@ -23,7 +23,9 @@ def test_argument_beats_environment_beats_file(tmp_path: Path) -> None:
     toml = tmp_path / "threadline.toml"
     toml.write_text('[sdk]\nservice_name = "from-file"\nqueue_size = 7\nenabled = false\n')
     environ = {"THREADLINE_SERVICE_NAME": "from-env", "THREADLINE_QUEUE_SIZE": "9"}
-    loaded = settings.load(SdkSettings, {"service_name": "from-arg"}, environ=environ, config_file=toml)
+    loaded = settings.load(
+        SdkSettings, {"service_name": "from-arg"}, environ=environ, config_file=toml
+    )
     assert loaded.service_name == "from-arg"
     assert loaded.queue_size == 9
     assert loaded.enabled is False

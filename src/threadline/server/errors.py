@@ -1,12 +1,13 @@
 """The server's one error tree; each error knows the HTTP status it answers with.
 
-    ThreadlineError
-    ├── BadRequest            400  the request is malformed; the message says how
-    │   └── InvalidParameter  400  a query parameter has a value outside what is allowed
-    ├── NotFound              404  the trace / journey asked for does not exist
-    ├── PayloadTooLarge       413  body (or its decompressed form) over the limit
-    ├── UnsupportedMediaType  415  content type or encoding we do not decode
-    └── Unavailable           503  the store cannot take more writes now (Retry-After)
+ThreadlineError
+├── BadRequest            400  the request is malformed; the message says how
+│   ├── InvalidParameter  400  a query parameter has a value outside what is allowed
+│   └── InvalidPayload    400  a field of an OTLP payload is invalid; ``field`` names it
+├── NotFound              404  the trace / journey asked for does not exist
+├── PayloadTooLarge       413  body (or its decompressed form) over the limit
+├── UnsupportedMediaType  415  content type or encoding we do not decode
+└── Unavailable           503  the store cannot take more writes now (Retry-After)
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ class InvalidParameter(BadRequest):
     def __init__(self, name: str, problem: str) -> None:
         super().__init__(f"query parameter {name!r}: {problem}")
         self.name = name
+
+
+class InvalidPayload(BadRequest):
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
 
 
 class NotFound(ThreadlineError):

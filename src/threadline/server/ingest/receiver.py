@@ -1,0 +1,184 @@
+"""The OTLP/HTTP trace receiver: ``POST /v1/traces``.
+
+The handler only translates HTTP to ingest and back (OTLP specification,
+"OTLP/HTTP"):
+
+1. ``Content-Type`` picks the decoder (binary protobuf or OTLP JSON), anything
+   else is 415; ``Content-Encoding`` may be gzip or deflate, anything else is 415.
+2. The body is read with the size limit (413), then decompressed, decoded and
+   validated in a worker thread, so a large payload does not stall the event loop.
+3. The batch is handed to the store and the answer waits until the store says it
+   is durable: a 200 means the spans survive a crash. An empty request is a 200
+   with nothing written.
+
+Answers use the request's encoding and content type: ``ExportTraceServiceResponse``
+on success, and for every 4xx/5xx a ``google.rpc.Status`` whose ``message`` says
+what was wrong ("Failures"), with a ``BadRequest`` detail naming the invalid field
+("Bad Data") and ``Retry-After`` on 503 ("OTLP/HTTP Throttling"). These bodies are
+built here rather than by the app's generic error handler because OTLP clients
+expect them in the protobuf or JSON shape they sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final
+
+from fastapi import APIRouter, Request, Response
+from google.protobuf import duration_pb2, json_format
+from google.protobuf.message import Message
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.concurrency import run_in_threadpool
+
+from threadline.conventions import TRACES_PATH
+from threadline.server.batch import SpanBatch
+from threadline.server.errors import (
+    InvalidPayload,
+    ThreadlineError,
+    Unavailable,
+    UnsupportedMediaType,
+)
+from threadline.server.ingest.body import content_codings, decompress, read_body
+from threadline.server.ingest.decode import PayloadFormat, decode
+from threadline.server.storage.base import Store, StoreError, StoreOverloaded
+from threadline.settings import ServerSettings
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait when the store is behind: group commits take
+# milliseconds, so a second is enough for the queue to drain without making
+# exporters hold spans for long.
+OVERLOADED_RETRY_AFTER_S: Final = 1
+# A failed write is more likely a passing I/O problem than a bad batch (the batch
+# was validated); answer 503 so the exporter retries instead of dropping spans.
+STORE_FAILED_RETRY_AFTER_S: Final = 5
+
+_FORMATS: Final = {f.content_type: f for f in PayloadFormat}
+
+# google.rpc.Code for each status we answer with; OTLP clients do not act on it
+# ("This specification does not use Status.code") but it helps troubleshooting.
+_RPC_CODES: Final = {
+    400: code_pb2.INVALID_ARGUMENT,
+    413: code_pb2.OUT_OF_RANGE,
+    415: code_pb2.UNIMPLEMENTED,
+    503: code_pb2.UNAVAILABLE,
+}
+
+_OPENAPI_REQUEST_BODY: Final = {
+    "requestBody": {
+        "required": True,
+        "description": "An OTLP ExportTraceServiceRequest; may be gzip or deflate encoded.",
+        "content": {
+            PayloadFormat.PROTOBUF.content_type: {"schema": {"type": "string", "format": "binary"}},
+            PayloadFormat.JSON.content_type: {"schema": {"type": "object"}},
+        },
+    }
+}
+
+
+def build_ingest_router(store: Store, settings: ServerSettings) -> APIRouter:
+    """The router serving ``POST /v1/traces`` into ``store``."""
+    limit = settings.max_request_bytes
+    router = APIRouter()
+
+    @router.post(
+        TRACES_PATH,
+        summary="Receive spans over OTLP/HTTP (protobuf or JSON).",
+        response_class=Response,
+        openapi_extra=_OPENAPI_REQUEST_BODY,
+    )
+    async def export_traces(request: Request) -> Response:
+        # Until the content type is known, errors are answered in JSON: it is
+        # readable by whoever sent a type we do not speak.
+        payload_format = PayloadFormat.JSON
+        try:
+            payload_format = payload_format_of(request.headers.get("content-type"))
+            codings = content_codings(request.headers.get("content-encoding"))
+            body = await read_body(request, limit)
+            batch = await run_in_threadpool(_decode_body, body, codings, payload_format, limit)
+            if len(batch):
+                await _write_durably(store, batch)
+        except ThreadlineError as exc:
+            logger.debug("rejected OTLP request: %s %s", exc.status_code, exc.message)
+            return error_response(exc, payload_format)
+        return success_response(payload_format)
+
+    return router
+
+
+def payload_format_of(content_type: str | None) -> PayloadFormat:
+    """The OTLP encoding named by a ``Content-Type`` header (parameters ignored)."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    payload_format = _FORMATS.get(media_type)
+    if payload_format is None:
+        if media_type:
+            problem = f"Content-Type {media_type!r} is not supported"
+        else:
+            problem = "the Content-Type header is missing"
+        raise UnsupportedMediaType(
+            f"{problem}; send {PayloadFormat.PROTOBUF.content_type} "
+            f"or {PayloadFormat.JSON.content_type}"
+        )
+    return payload_format
+
+
+def _decode_body(
+    body: bytes, codings: tuple[str, ...], payload_format: PayloadFormat, limit: int
+) -> SpanBatch:
+    return decode(decompress(body, codings, limit), payload_format)
+
+
+async def _write_durably(store: Store, batch: SpanBatch) -> None:
+    try:
+        await asyncio.wrap_future(store.write(batch))
+    except StoreOverloaded as exc:
+        raise Unavailable(
+            f"the store has too many pending writes ({exc}); retry later",
+            retry_after_s=OVERLOADED_RETRY_AFTER_S,
+        ) from exc
+    except StoreError as exc:
+        logger.warning("store failed to write %d spans: %s", len(batch), exc)
+        raise Unavailable(
+            f"the store could not write the spans ({exc}); retry later",
+            retry_after_s=STORE_FAILED_RETRY_AFTER_S,
+        ) from exc
+
+
+def success_response(payload_format: PayloadFormat) -> Response:
+    """ "Full Success": an empty ``ExportTraceServiceResponse`` (partial_success unset)."""
+    return _message_response(ExportTraceServiceResponse(), payload_format, 200)
+
+
+def error_response(exc: ThreadlineError, payload_format: PayloadFormat) -> Response:
+    """A ``google.rpc.Status`` carrying the error message, in the request's encoding."""
+    status = status_pb2.Status(
+        code=_RPC_CODES.get(exc.status_code, code_pb2.UNKNOWN), message=exc.message
+    )
+    headers: dict[str, str] = {}
+    if isinstance(exc, InvalidPayload):
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=exc.field, description=exc.message
+        )
+        status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    if isinstance(exc, Unavailable):
+        delay = duration_pb2.Duration(seconds=exc.retry_after_s)
+        status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return _message_response(status, payload_format, exc.status_code, headers)
+
+
+def _message_response(
+    message: Message,
+    payload_format: PayloadFormat,
+    status_code: int,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    if payload_format is PayloadFormat.PROTOBUF:
+        content = message.SerializeToString()
+    else:
+        content = json_format.MessageToJson(message, indent=None).encode()
+    return Response(
+        content, status_code=status_code, headers=headers, media_type=payload_format.content_type
+    )
