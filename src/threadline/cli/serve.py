@@ -9,6 +9,7 @@ import click
 
 from threadline import settings as config
 from threadline.server.runner import serve as run_server
+from threadline.server.storage.base import StoreError
 
 
 @click.command()
@@ -36,4 +37,8 @@ def serve(
         raise click.UsageError(str(exc)) from exc
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     click.echo(f"Threadline on http://{settings.host}:{settings.port}  (store: {settings.db})")
-    run_server(settings)
+    try:
+        run_server(settings)
+    except StoreError as exc:
+        # A file held by another server is the usual cause; one line says so.
+        raise click.ClickException(str(exc)) from exc

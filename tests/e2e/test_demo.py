@@ -1,0 +1,268 @@
+"""The demo end to end: real server, real shop processes, real brokers, read through the API."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from threadline.demo.message_hop import rabbitmq_reachable
+from threadline.demo.processes import free_port
+
+from .conftest import DURATION_S, SEED, ShopRun, children_of, running
+
+pytestmark = pytest.mark.e2e
+
+SHOP = {"gateway", "catalog", "orders", "payments", "fulfillment"}
+CLI_TIMEOUT_S = 90.0
+
+
+def checkout_traces(run: ShopRun, outcome: str) -> list[tuple[Any, dict[str, Any]]]:
+    """(journey record, full trace) of each checkout whose journey ended with ``outcome``."""
+    found = []
+    for record in run.records:
+        if record.outcome != outcome:
+            continue
+        journey = run.get(f"/journeys/{record.session_id}")
+        for summary in journey["traces"]:
+            if summary["root_operation"] == "POST /checkout":
+                found.append((record, run.get(f"/traces/{summary['trace_id']}")))
+    return found
+
+
+def test_a_checkout_is_one_trace_through_every_service_and_the_queue(shop_run: ShopRun) -> None:
+    """A paid checkout is one trace from the gateway through payments, the queue and fulfillment."""
+    checkouts = checkout_traces(shop_run, "ordered")
+    assert checkouts, f"no journey of seed {SEED} reached a paid checkout: {shop_run.records}"
+    for _, trace in checkouts:
+        spans = trace["spans"]
+        assert {s["service"] for s in spans} == SHOP
+        roots = [s for s in spans if s["parent_span_id"] is None]
+        assert [(r["service"], r["kind"]) for r in roots] == [("gateway", "server")]
+        assert not [s for s in spans if s["orphan"]], "a span lost its parent on the way"
+
+
+def test_each_hop_links_a_caller_span_to_a_callee_span(shop_run: ShopRun) -> None:
+    """A server span hangs under a client span of another service; a consumer under a producer."""
+    broker = shop_run.stack.broker.system
+    for _, trace in checkout_traces(shop_run, "ordered"):
+        by_id = {s["span_id"]: s for s in trace["spans"]}
+        for span in trace["spans"]:
+            parent = by_id.get(span["parent_span_id"] or "")
+            if span["kind"] == "server" and parent is not None:
+                assert parent["kind"] == "client"
+                assert parent["service"] != span["service"]
+            if span["kind"] == "consumer":
+                assert parent is not None
+                assert (parent["kind"], parent["service"]) == ("producer", "orders")
+                assert span["service"] == "fulfillment"
+                assert span["name"] == "order.placed process"
+                assert parent["name"] == "order.placed publish"
+                for hop_span, operation in ((parent, "publish"), (span, "process")):
+                    attributes = hop_span["attributes"]
+                    assert attributes["messaging.system"] == broker
+                    assert attributes["messaging.destination.name"] == "order.placed"
+                    assert attributes["messaging.operation.type"] == operation
+                assert (
+                    parent["attributes"]["messaging.message.id"]
+                    == span["attributes"]["messaging.message.id"]
+                )
+        assert [s for s in trace["spans"] if s["kind"] == "consumer"], "no consumer span"
+
+
+def test_every_service_stamps_the_session_and_the_user(shop_run: ShopRun) -> None:
+    """The journey keys ride along to every service, across the queue too."""
+    for record, trace in checkout_traces(shop_run, "ordered"):
+        stamped = set()
+        for span in trace["spans"]:
+            assert span["session_id"] == record.session_id, span
+            # ASGI "http send" spans close after the handler's journey block has ended.
+            if span["kind"] != "internal":
+                assert span["user_id"] == record.user_id, span
+                stamped.add(span["service"])
+        assert stamped == SHOP
+
+
+def test_a_journey_lists_the_users_traces_in_time_order(shop_run: ShopRun) -> None:
+    """GET /api/journeys/{session} holds every request of that session, oldest first."""
+    for record in shop_run.records:
+        journey = shop_run.get(f"/journeys/{record.session_id}")
+        assert journey["user_id"] == record.user_id
+        traces = journey["traces"]
+        assert len(traces) == record.requests
+        starts = [t["start_ns"] for t in traces]
+        assert starts == sorted(starts)
+        assert traces[0]["root_operation"] == "GET /browse"
+        if record.outcome in ("ordered", "checkout_failed"):
+            assert traces[-1]["root_operation"] == "POST /checkout"
+
+
+def test_a_failed_charge_shows_as_errors_up_to_the_gateway(shop_run: ShopRun) -> None:
+    """A failing payment marks payments, orders and the gateway, and says why."""
+    failed = checkout_traces(shop_run, "checkout_failed")
+    assert failed, f"no checkout of seed {SEED} failed: {shop_run.records}"
+    for _, trace in failed:
+        assert trace["summary"]["status"] == "error"
+        errors = [s for s in trace["spans"] if s["status"] == "error"]
+        servers = {s["service"] for s in errors if s["kind"] == "server"}
+        assert servers == {"gateway", "orders", "payments"}
+        origin = [s for s in errors if s["name"] == "authorize payment"]
+        assert origin
+        assert "unavailable" in origin[0]["status_message"]
+        assert "fulfillment" not in {s["service"] for s in trace["spans"]}
+
+
+def test_slow_charges_name_their_provider(shop_run: ShopRun) -> None:
+    """Charges carry payment.provider, so the slow provider can be told apart."""
+    providers = set()
+    for _, trace in checkout_traces(shop_run, "ordered"):
+        for span in trace["spans"]:
+            if span["service"] == "payments" and span["kind"] == "server":
+                providers.add(span["attributes"]["payment.provider"])
+    assert "legacy-bank" in providers
+
+
+def _demo_command(port: int, db: Path, *extra: str) -> list[str]:
+    return [
+        *(sys.executable, "-m", "threadline", "demo", "--users", "3", "--seed", str(SEED)),
+        *("--port", str(port), "--db", str(db), *extra),
+    ]
+
+
+def _read_lines(stream: Any, into: queue.Queue[str]) -> None:
+    for line in stream:
+        into.put(line)
+
+
+def _wait_until_shop_is_up(process: subprocess.Popen[str]) -> set[int]:
+    """Read the demo's output until its shop runs and users start; return its children."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+    deadline = time.monotonic() + CLI_TIMEOUT_S
+    ready = False
+    while not ready and time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(queue.Empty):
+            ready = "queue hop" in lines.get(timeout=0.2)
+    assert ready, "the demo never reported its shop as running"
+    children = children_of(process.pid)
+    assert len(children) >= 6, f"expected the server and five services, saw {children}"
+    time.sleep(1.0)  # let the users start shopping
+    return children
+
+
+def _stop(process: subprocess.Popen[str], pids: set[int]) -> None:
+    """Teardown: kill the demo and whatever it left, so a failing test leaks nothing."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    for pid in pids:
+        if running(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def test_demo_command_prints_the_summary_and_leaves_no_process(tmp_path: Path) -> None:
+    """`threadline demo --exit` runs the shop, prints what it saw and cleans up after itself."""
+    command = _demo_command(
+        free_port(), tmp_path / "t.duckdb", "--duration", str(DURATION_S), "--exit"
+    )
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    seen: set[int] = set()
+    output: queue.Queue[str] = queue.Queue()
+    readers = [
+        threading.Thread(target=_read_lines, args=(stream, output), daemon=True)
+        for stream in (process.stdout, process.stderr)
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        deadline = time.monotonic() + CLI_TIMEOUT_S
+        while process.poll() is None and time.monotonic() < deadline:
+            seen |= children_of(process.pid)
+            time.sleep(0.2)
+        assert process.wait(timeout=1) == 0
+        for reader in readers:
+            reader.join(5)
+        text = "".join(output.queue)
+        assert len(seen) >= 6, f"expected the server and five services, saw {seen}"
+        assert not [pid for pid in seen if running(pid)]
+        for expected in (
+            "What Threadline saw",
+            "traces,",
+            "Slowest journey",
+            "Failing path",
+            "threadline journey ",
+            "threadline trace ",
+            "threadline traces --status error",
+            "/api/docs",
+            "over RabbitMQ" if rabbitmq_reachable() else "over an SQLite queue file",
+        ):
+            assert expected in text, text
+    finally:
+        _stop(process, seen)
+
+
+def test_ctrl_c_stops_the_demo_and_every_process_it_started(tmp_path: Path) -> None:
+    """SIGINT mid-run ends the demo promptly and leaves no server or service running."""
+    command = _demo_command(free_port(), tmp_path / "t.duckdb", "--duration", "60")
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path
+    )
+    seen: set[int] = set()
+    try:
+        seen = _wait_until_shop_is_up(process)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 130
+        assert not [pid for pid in seen if running(pid)]
+    finally:
+        _stop(process, seen)
+
+
+def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    """Asking for a port another process listens on fails at once and says so."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            _demo_command(port, tmp_path / "t.duckdb", "--exit"),
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT_S,
+            cwd=tmp_path,
+        )
+    assert result.returncode != 0
+    assert f"port {port}" in result.stderr
+    assert "already in use" in result.stderr
+
+
+def test_a_killed_demo_takes_its_processes_with_it(tmp_path: Path) -> None:
+    """Even SIGKILL, which the demo cannot catch, leaves no server or service behind."""
+    command = _demo_command(free_port(), tmp_path / "t.duckdb", "--duration", "60")
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path
+    )
+    seen: set[int] = set()
+    try:
+        seen = _wait_until_shop_is_up(process)
+        process.kill()
+        process.wait()
+        # The kernel signals the orphans; give them a bounded while to go.
+        deadline = time.monotonic() + 30
+        while [pid for pid in seen if running(pid)] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in seen if running(pid)]
+    finally:
+        _stop(process, seen)
