@@ -164,8 +164,7 @@ def summarize(tree: SpanTree) -> TraceSummary:
     arrived is named after its earliest orphan.
     """
     spans = [node.span for node in tree.nodes]
-    true_roots = [node.span for node in tree.nodes if node.depth == 0 and not node.orphan]
-    root = min(true_roots or spans, key=_by_start, default=None)
+    root = root_span(tree)
     by_start = sorted(spans, key=_by_start)
     return TraceSummary(
         trace_id=tree.trace_id,
@@ -179,6 +178,24 @@ def summarize(tree: SpanTree) -> TraceSummary:
         session_id=next((s.session_id for s in by_start if s.session_id), None),
         user_id=next((s.user_id for s in by_start if s.user_id), None),
     )
+
+
+def root_span(tree: SpanTree) -> SpanRecord | None:
+    """The earliest span without a parent, else (root never arrived) the earliest orphan."""
+    true_roots = [node.span for node in tree.nodes if node.depth == 0 and not node.orphan]
+    return min(true_roots or (node.span for node in tree.nodes), key=_by_start, default=None)
+
+
+def children_by_parent(tree: SpanTree) -> dict[str, list[SpanRecord]]:
+    """Each span's children as placed in ``tree`` (in start order), keyed by parent span id.
+
+    Orphans and cycle entry points are nobody's children here, exactly as the tree shows them.
+    """
+    children: dict[str, list[SpanRecord]] = defaultdict(list)
+    for node in tree.nodes:
+        if node.depth > 0 and node.span.parent_span_id:
+            children[node.span.parent_span_id].append(node.span)
+    return dict(children)
 
 
 def _by_start(span: SpanRecord) -> tuple[int, int, str]:
