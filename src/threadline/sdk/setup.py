@@ -1,0 +1,217 @@
+"""``configure()`` and ``shutdown()``: the OpenTelemetry pipeline Threadline installs.
+
+One call builds, from :class:`~threadline.settings.SdkSettings`::
+
+    TracerProvider(Resource(service.name), ParentBased(ALWAYS_ON))
+      ├── JourneyStampingProcessor          session.id / user.id / journey.id from baggage
+      └── BatchSpanProcessor(queue, delay, batch)
+            └── OTLPSpanExporter(<endpoint>/v1/traces)   OTLP/HTTP protobuf
+
+and makes it global, with Threadline's W3C Trace Context + Baggage propagator
+(B3 accepted on extract) as the global one.
+OpenTelemetry allows one global provider per process, so the first successful call
+wins and later calls return the same :class:`Configuration`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlsplit
+
+from opentelemetry import propagate, trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+
+from threadline import conventions
+from threadline.sdk.exit_hooks import flush_on_sigterm
+from threadline.sdk.guard import logger, report_internal_error
+from threadline.sdk.processors import JourneyStampingProcessor
+from threadline.sdk.propagation import build_propagator
+from threadline.sdk.pseudonym import Pseudonymizer
+from threadline.settings import ENV_PREFIX, ConfigError, SdkSettings, load
+
+_POSITIVE: Final = ("export_delay_ms", "export_batch_size", "queue_size", "export_timeout_s")
+_NON_EMPTY: Final = ("service_name", "session_header", "session_cookie")
+
+
+@dataclass(frozen=True, slots=True)
+class Configuration:
+    """What ``configure()`` installed; ``tracer_provider`` is None when tracing is disabled."""
+
+    settings: SdkSettings
+    tracer_provider: TracerProvider | None
+    pseudonymize_user_id: Callable[[str], str]
+
+    @property
+    def enabled(self) -> bool:
+        return self.tracer_provider is not None
+
+
+_lock = threading.RLock()
+_active: Configuration | None = None
+_fallback_pseudonymizer: Pseudonymizer | None = None
+
+
+def configure(
+    service_name: str | None = None, endpoint: str | None = None, **settings: object
+) -> Configuration:
+    """Install Threadline's tracing pipeline once; later calls return the first configuration.
+
+    Every keyword is a field of :class:`~threadline.settings.SdkSettings`; each one not
+    given is read from ``THREADLINE_<NAME>``, then ``threadline.toml`` ``[sdk]``, then
+    its default. Raises :class:`~threadline.settings.ConfigError` naming a bad key.
+    """
+    overrides = {"service_name": service_name, "endpoint": endpoint, **settings}
+    with _lock:
+        if _active is not None:
+            _warn_if_different(_active, overrides)
+            return _active
+        return install(load_settings(overrides))
+
+
+def load_settings(overrides: Mapping[str, object] | None = None) -> SdkSettings:
+    """Load SDK settings with the usual precedence and check that they can be used."""
+    loaded = load(SdkSettings, overrides)
+    _validate(loaded)
+    return loaded
+
+
+def install(settings: SdkSettings, exporter: SpanExporter | None = None) -> Configuration:
+    """Install the pipeline for ``settings`` (an ``exporter`` replaces OTLP, for benchmarks)."""
+    global _active
+    with _lock:
+        if _active is not None:
+            return _active
+        pseudonymizer = Pseudonymizer(settings.user_id_key, enabled=settings.pseudonymize_user_id)
+        if not settings.enabled:
+            _active = Configuration(settings, None, pseudonymizer)
+            return _active
+        provider = _global_provider(settings)
+        if provider is not None:
+            provider.add_span_processor(JourneyStampingProcessor(pseudonymizer))
+            provider.add_span_processor(_batch_processor(settings, exporter))
+            propagate.set_global_textmap(build_propagator())
+            flush_on_sigterm(provider.shutdown)
+        _active = Configuration(settings, provider, pseudonymizer)
+        return _active
+
+
+def shutdown() -> None:
+    """Export what is buffered and stop the pipeline; tracing stays off afterwards."""
+    with _lock:
+        provider = _active.tracer_provider if _active is not None else None
+    if provider is None:
+        return
+    try:
+        provider.shutdown()
+    except Exception:
+        report_internal_error("shutdown")
+
+
+def active() -> Configuration | None:
+    """The installed configuration, or None before ``configure()``."""
+    return _active
+
+
+def active_settings() -> SdkSettings:
+    """Settings of the installed configuration, else loaded from env and ``threadline.toml``."""
+    if _active is not None:
+        return _active.settings
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        logger.error("Threadline: %s; using default settings until configure() succeeds", exc)
+        return SdkSettings()
+
+
+def active_pseudonymizer() -> Callable[[str], str]:
+    """The user-id pseudonymiser ``journey()`` and inbound hooks use, even before configure()."""
+    global _fallback_pseudonymizer
+    if _active is not None:
+        return _active.pseudonymize_user_id
+    with _lock:
+        if _fallback_pseudonymizer is None:
+            settings = active_settings()
+            _fallback_pseudonymizer = Pseudonymizer(
+                settings.user_id_key, enabled=settings.pseudonymize_user_id
+            )
+        return _fallback_pseudonymizer
+
+
+def _global_provider(settings: SdkSettings) -> TracerProvider | None:
+    existing = trace.get_tracer_provider()
+    if isinstance(existing, trace.ProxyTracerProvider):
+        provider = TracerProvider(
+            resource=Resource.create({conventions.SERVICE_NAME: settings.service_name}),
+            sampler=ParentBased(ALWAYS_ON),
+        )
+        trace.set_tracer_provider(provider)
+        return provider
+    if isinstance(existing, TracerProvider):
+        # The host set up OpenTelemetry itself: add to its pipeline rather than fight it.
+        logger.warning(
+            "Threadline: a TracerProvider was already installed; adding journey stamping and "
+            "export to it (its resource, not service_name=%r, names the service)",
+            settings.service_name,
+        )
+        return existing
+    logger.warning(
+        "Threadline: a non-SDK TracerProvider (%s) is installed; Threadline exports nothing",
+        type(existing).__name__,
+    )
+    return None
+
+
+def _batch_processor(settings: SdkSettings, exporter: SpanExporter | None) -> BatchSpanProcessor:
+    if exporter is None:
+        exporter = OTLPSpanExporter(
+            endpoint=settings.endpoint.rstrip("/") + conventions.TRACES_PATH,
+            timeout=settings.export_timeout_s,
+        )
+    return BatchSpanProcessor(
+        exporter,
+        max_queue_size=settings.queue_size,
+        schedule_delay_millis=settings.export_delay_ms,
+        max_export_batch_size=settings.export_batch_size,
+        export_timeout_millis=settings.export_timeout_s * 1000,
+    )
+
+
+def _validate(settings: SdkSettings) -> None:
+    for name in _POSITIVE:
+        value = getattr(settings, name)
+        if not value > 0:
+            raise _invalid(name, value, "must be greater than 0")
+    if settings.export_batch_size > settings.queue_size:
+        raise _invalid(
+            "export_batch_size",
+            settings.export_batch_size,
+            f"must not exceed queue_size ({settings.queue_size})",
+        )
+    for name in _NON_EMPTY:
+        value = getattr(settings, name)
+        if not value.strip():
+            raise _invalid(name, value, "must not be empty")
+    parts = urlsplit(settings.endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _invalid("endpoint", settings.endpoint, "must be an http:// or https:// URL")
+
+
+def _invalid(name: str, value: object, problem: str) -> ConfigError:
+    return ConfigError(f"{name} ({ENV_PREFIX}{name.upper()}): {problem}, got {value!r}")
+
+
+def _warn_if_different(current: Configuration, overrides: Mapping[str, object]) -> None:
+    requested = {k: v for k, v in overrides.items() if v is not None}
+    differing = sorted(k for k, v in requested.items() if getattr(current.settings, k, v) != v)
+    if differing:
+        logger.warning(
+            "Threadline is already configured; configure() ignored new values for %s",
+            ", ".join(differing),
+        )

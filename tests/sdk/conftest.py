@@ -1,0 +1,132 @@
+"""Fixtures for SDK tests: a loopback OTLP collector and scenario subprocesses.
+
+OpenTelemetry lets a process set its global TracerProvider once, so every test that
+needs ``threadline.configure()`` runs a script from ``scenarios/`` in a fresh Python
+process that exports to the collector over real OTLP/HTTP. Tests that need no global
+provider run in-process with a local ``TracerProvider``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import pytest
+
+from threadline.sdk import guard
+
+from .collector import Collector, running_collector
+
+SCENARIOS: Final = Path(__file__).parent / "scenarios"
+SCENARIO_TIMEOUT_S: Final = 60.0
+
+
+def clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The test process's environment without Threadline/OpenTelemetry settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("THREADLINE_", "OTEL_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioResult:
+    output: Any  # the JSON object the scenario printed last
+    stderr: str
+
+
+class ScenarioRunner(Protocol):
+    def __call__(
+        self, name: str, *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> ScenarioResult: ...
+
+
+@pytest.fixture(autouse=True)
+def _raise_internal_errors() -> Iterator[None]:
+    """In-process tests see a failing Threadline hook as an exception, not a log line."""
+    guard.raise_internal_errors(True)
+    yield
+    guard.raise_internal_errors(False)
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    with running_collector() as running:
+        yield running
+
+
+@pytest.fixture
+def run_scenario(collector: Collector, tmp_path: Path) -> ScenarioRunner:
+    """Run ``scenarios/<name>.py`` to completion; returns the JSON it printed last and its
+    stderr."""
+
+    def run(
+        name: str, *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> ScenarioResult:
+        environ = clean_environ({"THREADLINE_ENDPOINT": collector.endpoint, **(env or {})})
+        completed = subprocess.run(
+            [sys.executable, str(SCENARIOS / f"{name}.py"), *args],
+            env=environ,
+            cwd=cwd or tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=SCENARIO_TIMEOUT_S,
+            check=False,
+        )
+        assert completed.returncode == 0, completed.stderr
+        lines = completed.stdout.strip().splitlines()
+        return ScenarioResult(json.loads(lines[-1]) if lines else None, completed.stderr)
+
+    return run
+
+
+SERVICE_START_TIMEOUT_S: Final = 30.0
+
+
+@contextmanager
+def running_service(
+    script: str, *args: str, env: Mapping[str, str], log: Path
+) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
+    """Start ``scenarios/<script>.py``; yields the process and the JSON line it prints when ready.
+
+    The process is sent SIGTERM (then killed if it lingers) when the block ends.
+    """
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, str(SCENARIOS / f"{script}.py"), *args],
+            env=clean_environ(env),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        try:
+            yield process, _read_ready(process, log)
+        finally:
+            if process.poll() is None:
+                process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+def _read_ready(process: subprocess.Popen[str], log: Path) -> dict[str, Any]:
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout=SERVICE_START_TIMEOUT_S):
+            raise AssertionError(f"service did not start in time: {log.read_text()}")
+    line = process.stdout.readline()
+    if not line:
+        raise AssertionError(f"service exited at start: {log.read_text()}")
+    ready: dict[str, Any] = json.loads(line)
+    return ready
