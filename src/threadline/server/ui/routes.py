@@ -1,0 +1,113 @@
+"""The UI's routes: one HTML page shell per view, and the static files they load.
+
+Each page is a small server-rendered shell naming what it shows (a trace id, a
+session, a service) in ``data-`` attributes; its script module reads those and the
+query string, asks the REST API under ``/api`` and builds the view with DOM calls.
+Page state lives in the URL, so every view can be bookmarked and shared.
+
+| path                         | view                                              |
+|------------------------------|---------------------------------------------------|
+| ``/``                        | trace search (filters in the query string)        |
+| ``/trace/{trace_id}``        | waterfall, span details, critical path            |
+| ``/compare?a=&b=``           | two traces side by side                           |
+| ``/journeys``                | list of journeys (sessions)                       |
+| ``/journey/{session_id}``    | one session's steps on one timeline               |
+| ``/user/{user_id}``          | one user's steps across sessions                  |
+| ``/map``                     | service map                                       |
+| ``/service/{name}``          | rate, errors, latency, operations of one service  |
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from threadline.server.errors import BadRequest
+from threadline.server.query import normalize_trace_id
+from threadline.server.ui.headers import SECURITY_HEADERS
+from threadline.server.ui.pages import render_page
+from threadline.server.ui.static_files import load_static_files
+
+# Ids and names in a page title are cut here; the page itself shows them whole.
+TITLE_CHARS: Final = 40
+
+
+def build_ui_router() -> APIRouter:
+    """The UI's routes, to be mounted at ``/`` beside the API at ``/api``."""
+    router = APIRouter(include_in_schema=False)
+    files = load_static_files()
+
+    @router.get("/")
+    async def search() -> HTMLResponse:
+        return _page("search.html", title="Search traces", nav="search")
+
+    @router.get("/trace/{trace_id}")
+    async def trace(trace_id: str) -> HTMLResponse:
+        try:
+            normalized = normalize_trace_id(trace_id)
+        except BadRequest as exc:
+            return _page(
+                "error.html", status=400, title="Not a trace id", nav="", message=exc.message
+            )
+        return _page("trace.html", title=f"Trace {normalized[:7]}", nav="", trace_id=normalized)
+
+    @router.get("/compare")
+    async def compare() -> HTMLResponse:
+        return _page("compare.html", title="Compare traces", nav="")
+
+    @router.get("/journeys")
+    async def journeys() -> HTMLResponse:
+        return _page("journeys.html", title="Journeys", nav="journeys")
+
+    # Session and user ids are opaque and may contain "/", hence ":path".
+    @router.get("/journey/{session_id:path}")
+    async def journey(session_id: str) -> HTMLResponse:
+        return _page(
+            "journey.html",
+            title=f"Journey {_short(session_id)}",
+            nav="journeys",
+            session_id=session_id,
+            user_id="",
+        )
+
+    @router.get("/user/{user_id:path}")
+    async def user(user_id: str) -> HTMLResponse:
+        return _page(
+            "journey.html",
+            title=f"User {_short(user_id)}",
+            nav="journeys",
+            session_id="",
+            user_id=user_id,
+        )
+
+    @router.get("/map")
+    async def service_map() -> HTMLResponse:
+        return _page("map.html", title="Service map", nav="map")
+
+    @router.get("/service/{name:path}")
+    async def service(name: str) -> HTMLResponse:
+        return _page("service.html", title=_short(name), nav="map", service=name)
+
+    @router.get("/static/{name}")
+    async def static(name: str, request: Request) -> Response:
+        file = files.get(name)
+        if file is None:
+            return Response(f"no UI file {name!r}\n", status_code=404, media_type="text/plain")
+        headers = {**SECURITY_HEADERS, "ETag": file.etag, "Cache-Control": "no-cache"}
+        if request.headers.get("if-none-match") == file.etag:
+            return Response(status_code=304, headers=headers)
+        return Response(file.body, media_type=file.media_type, headers=headers)
+
+    return router
+
+
+def _page(template: str, *, status: int = 200, **context: object) -> HTMLResponse:
+    return HTMLResponse(
+        render_page(template, **context), status_code=status, headers=dict(SECURITY_HEADERS)
+    )
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= TITLE_CHARS else text[:TITLE_CHARS] + "…"

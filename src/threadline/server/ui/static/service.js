@@ -1,0 +1,172 @@
+// A service's page: rate, errors and latency over time, its operations, its slowest
+// and failed traces, why its slow requests are slow, and where its failures start.
+
+import {
+  ApiError, el, fill, fmtMs, fmtPercent, fmtRate, getJSON, markReady, plural, searchHref,
+  showNotice, traceHref,
+} from './common.js';
+import { barChart, lineChart } from './charts.js';
+import { renderTraceList } from './trace_list.js';
+import { currentWindow, windowPicker } from './windows.js';
+
+const ROWS = 8;
+const main = document.getElementById('main');
+const service = main.dataset.service;
+const errorBox = document.getElementById('service-error');
+const windowParam = currentWindow();
+const windowMs = { '15m': 9e5, '1h': 3.6e6, '6h': 2.16e7, '24h': 8.64e7, '168h': 6.048e8 }[windowParam];
+
+function muted(text) {
+  return el('p', { class: 'muted', text });
+}
+
+function latencyCells(latency) {
+  return ['p50', 'p95', 'p99'].map((p) => el('td', { class: 'num', text: latency ? fmtMs(latency[p]) : '–' }));
+}
+
+function drawCharts(red) {
+  const charts = document.getElementById('charts');
+  const buckets = red.buckets;
+  const bucketMs = red.bucket_ms || 60_000;
+  const perBucket = bucketMs % 3_600_000 === 0 ? `per ${bucketMs / 3_600_000} h`
+    : bucketMs % 60_000 === 0 ? `per ${bucketMs / 60_000} min` : `per ${bucketMs / 1000} s`;
+  fill(charts);
+  barChart(charts, {
+    title: `Requests ${perBucket} · ${fmtRate(red.totals.request_rate_per_s)} overall`,
+    buckets, value: (b) => b.requests, format: (v) => String(Math.round(v)),
+    tooltip: (b) => `${b.requests} requests (${fmtRate(b.request_rate_per_s)})`,
+  });
+  barChart(charts, {
+    title: `Errors ${perBucket} · ${fmtPercent(red.totals.error_rate)} of requests`,
+    buckets, value: (b) => b.errors, format: (v) => String(Math.round(v)), className: 'error',
+    tooltip: (b) => `${b.errors} errors of ${b.requests} (${fmtPercent(b.error_rate)})`,
+  });
+  lineChart(charts, {
+    title: 'Latency',
+    buckets,
+    format: fmtMs,
+    series: [
+      { label: 'p50', color: '#2f7ed8', value: (b) => b.latency_ms?.p50 },
+      { label: 'p95', color: '#e67e22', value: (b) => b.latency_ms?.p95 },
+      { label: 'p99', color: '#c0392b', value: (b) => b.latency_ms?.p99 },
+    ],
+  });
+}
+
+function drawOperations(red) {
+  const table = document.getElementById('ops-table');
+  fill(table.querySelector('thead'), el('tr', {},
+    ['Operation', 'Requests', 'Rate', 'Errors', 'p50', 'p95', 'p99'].map((h, k) => el('th', { scope: 'col', class: k ? 'num' : '', text: h }))));
+  const rows = [...red.operations].sort((a, b) => b.requests - a.requests);
+  fill(table.querySelector('tbody'), rows.length
+    ? rows.map((op) => el('tr', { class: op.errors ? 'has-error' : '' },
+      el('td', { class: 'cut' }, el('a', { href: searchHref({ service, operation: op.operation }), text: op.operation, title: `Traces of ${op.operation}` })),
+      el('td', { class: 'num', text: op.requests.toLocaleString('en') }),
+      el('td', { class: 'num', text: fmtRate(op.request_rate_per_s) }),
+      el('td', { class: 'num' }, op.errors ? el('span', { class: 'status error', text: fmtPercent(op.error_rate) }) : '0'),
+      latencyCells(op.latency_ms)))
+    : el('tr', {}, el('td', { colSpan: 7, class: 'muted', text: 'No requests entered this service in the window (it may only make calls).' })));
+}
+
+function exampleLinks(ids) {
+  if (!ids?.length) return null;
+  return el('p', { class: 'examples' }, 'Examples: ', ids.slice(0, 5).flatMap((id, k) => [
+    k ? ' ' : null, el('a', { href: traceHref(id), text: id.slice(0, 7), title: id }),
+  ]));
+}
+
+function attributeList(rows, focus, label) {
+  if (!rows.length) return null;
+  return el('div', {},
+    el('h3', { text: `Values that go with ${label}` }),
+    el('ul', { class: 'plain-list' }, rows.slice(0, ROWS).map((row) => el('li', { class: 'cause' },
+      el('a', { href: searchHref({ service, attr: `${row.key}=${row.value}` }) },
+        el('code', { text: `${row.key}=${row.value}` })),
+      el('span', { class: 'muted', text: ` on ${fmtPercent(row[`${focus}_share`])} of ${label} traces vs ${fmtPercent(row.baseline_share)} of the others` })))));
+}
+
+function drawWhySlow(answer) {
+  const box = document.getElementById('why-slow');
+  if (!answer.slow_traces) {
+    fill(box, muted('Not enough requests in this window to tell slow from usual.'));
+    return;
+  }
+  const growth = answer.operations.filter((row) => row.growth_ms > 0).slice(0, ROWS);
+  fill(box,
+    el('p', {}, `Slow means over ${fmtMs(answer.threshold_ms)} (p${answer.percentile}): ${plural(answer.slow_traces, 'trace')}, against ${answer.baseline_traces} usual ones.`),
+    growth.length
+      ? el('div', {}, el('h3', { text: 'Where the extra time goes' }),
+        el('div', { class: 'table-wrap' }, el('table', { class: 'table' },
+          el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: 'Operation' }), el('th', { scope: 'col', class: 'num', text: 'Slow' }),
+            el('th', { scope: 'col', class: 'num', text: 'Usual' }), el('th', { scope: 'col', class: 'num', text: 'Extra' }))),
+          el('tbody', {}, growth.map((row) => el('tr', {},
+            el('td', { class: 'cut' }, el('strong', { text: row.service }), ` ${row.operation}`),
+            el('td', { class: 'num', text: fmtMs(row.slow_critical_path_ms ?? row.slow_self_ms) }),
+            el('td', { class: 'num', text: fmtMs(row.baseline_critical_path_ms ?? row.baseline_self_ms) }),
+            el('td', { class: 'num status error', text: `+${fmtMs(row.growth_ms)}` })))))))
+      : null,
+    attributeList(answer.attributes, 'slow', 'slow'),
+    exampleLinks(answer.example_trace_ids));
+}
+
+function drawHotspots(answer) {
+  const box = document.getElementById('hotspots');
+  if (!answer.failed_traces) {
+    fill(box, muted('No failed requests in this window.'));
+    return;
+  }
+  const sources = answer.operations.slice(0, ROWS);
+  fill(box,
+    el('p', {}, `${plural(answer.failed_traces, 'failed trace')} against ${answer.baseline_traces} that succeeded.`),
+    sources.length
+      ? el('div', {}, el('h3', { text: 'Where failures start' }),
+        el('ul', { class: 'plain-list' }, sources.map((row) => el('li', { class: 'cause' },
+          el('strong', { text: row.service }), ` ${row.operation}`,
+          el('span', { class: 'muted', text: ` · fails in ${fmtPercent(row.failed_share)} of failed traces (${fmtPercent(row.baseline_share)} of the others)` })))))
+      : null,
+    attributeList(answer.attributes, 'failed', 'failed'),
+    exampleLinks(answer.example_trace_ids));
+}
+
+async function section(load, draw, boxId) {
+  try {
+    draw(await load());
+  } catch (error) {
+    fill(document.getElementById(boxId), el('p', { class: 'notice error', text: error instanceof ApiError ? error.message : String(error) }));
+  }
+}
+
+async function start() {
+  const params = new URLSearchParams({ window: windowParam });
+  fill(document.getElementById('service-links'),
+    el('a', { class: 'button', href: searchHref({ service }), text: 'Search its traces' }),
+    el('a', { class: 'button', href: searchHref({ service, status: 'error' }), text: 'Failed traces' }),
+    el('a', { class: 'button', href: '/map', text: 'Service map' }),
+    windowPicker());
+  let red;
+  try {
+    red = await getJSON(`/api/services/${encodeURIComponent(service)}/red`, params);
+  } catch (error) {
+    showNotice(errorBox, error instanceof ApiError ? error.message : String(error));
+    for (const id of ['why-slow', 'hotspots']) fill(document.getElementById(id));
+    markReady();
+    return;
+  }
+  drawCharts(red);
+  drawOperations(red);
+  const since = String(Date.now() - windowMs);
+  const traceQuery = (extra) => new URLSearchParams({ service, start: since, limit: String(ROWS), ...extra });
+  await Promise.all([
+    section(() => getJSON('/api/traces', traceQuery({ order: 'slowest' })),
+      (answer) => renderTraceList(document.getElementById('slow-traces'), answer.traces, { compact: true }), 'slow-traces'),
+    section(() => getJSON('/api/traces', traceQuery({ status: 'error' })),
+      (answer) => (answer.traces.length
+        ? renderTraceList(document.getElementById('failed-traces'), answer.traces, { compact: true })
+        : fill(document.getElementById('failed-traces'), el('li', { class: 'muted', text: 'No failed traces in this window.' }))), 'failed-traces'),
+    section(() => getJSON('/api/slow', new URLSearchParams({ service, window: windowParam, limit: String(ROWS) })), drawWhySlow, 'why-slow'),
+    section(() => getJSON('/api/errors/hotspots', new URLSearchParams({ service, window: windowParam, limit: String(ROWS) })), drawHotspots, 'hotspots'),
+  ]);
+  markReady();
+}
+
+start();

@@ -1,0 +1,175 @@
+"""Fixtures for the UI tests: a real server over the shop's spans, and one headless browser.
+
+The server is uvicorn running ``create_app`` over a DuckDB file in a temporary
+directory, on a free loopback port. The browser is the system's Chromium driven by
+Playwright; it is never downloaded. Screenshots go to ``artifacts/ui/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+import uvicorn
+
+from threadline.server.app import create_app
+from threadline.server.batch import SpanBatch
+from threadline.server.storage.duckdb import DuckDBStore
+from threadline.settings import ServerSettings
+
+from .shop import Shop
+
+CHROMIUM: Final = Path("/usr/bin/chromium")
+CHROMIUM_ARGS: Final = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+]
+STARTUP_TIMEOUT_S: Final = 10.0
+ARTIFACTS: Final = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
+# Pages draw in well under a second; a wait this long means something is broken.
+WAIT_MS: Final = 5000
+DESKTOP: Final = {"width": 1280, "height": 860}
+PHONE: Final = {"width": 390, "height": 844}
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    base_url: str
+    now_ns: int
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real Threadline server holding the shop's spans (see ``shop.py``)."""
+    db = tmp_path_factory.mktemp("ui") / "spans.duckdb"
+    store = DuckDBStore(db)
+    now_ns = time.time_ns()
+    for spans in Shop(now_ns).traces():
+        store.write(SpanBatch.from_records(spans)).result()
+    sock = _free_socket()
+    port = sock.getsockname()[1]
+    app = create_app(ServerSettings(port=port, db=db), store)
+    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not uv.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the UI test server did not start")
+            time.sleep(0.01)
+        yield Server(f"http://127.0.0.1:{port}", now_ns)
+    finally:
+        uv.should_exit = True
+        thread.join(STARTUP_TIMEOUT_S)
+        store.close()
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the whole run (starting one costs about a second)."""
+    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+        pytest.skip("the UI tests need Debian's chromium at /usr/bin/chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@dataclass
+class PageWatch:
+    """A page plus everything that went wrong on it: console errors, page errors, dialogs."""
+
+    page: Any
+    base_url: str
+    console_errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+    def goto(self, path: str, *, ready: bool = True) -> Any:
+        """Open ``path``; with ``ready``, wait until its script has drawn the data."""
+        response = self.page.goto(self.base_url + path)
+        if ready:
+            self.wait_ready()
+        return response
+
+    def wait_ready(self) -> None:
+        """Wait until the page's script has drawn its data (or its error)."""
+        self.page.wait_for_selector("body[data-ready=true]")
+
+    def screenshot(self, name: str, *, full_page: bool = True) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+
+
+def _watch(page: Any, base_url: str) -> PageWatch:
+    page.set_default_timeout(WAIT_MS)
+    watch = PageWatch(page, base_url)
+    page.on("console", lambda m: watch.console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: watch.console_errors.append(f"page error: {e}"))
+
+    def on_dialog(dialog: Any) -> None:
+        watch.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return watch
+
+
+@pytest.fixture(scope="session")
+def desktop_context(browser: Any) -> Iterator[Any]:
+    """A 1280 px browser context shared by the tests (the UI keeps no client state)."""
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def phone_context(browser: Any) -> Iterator[Any]:
+    """A phone-width (390 px, touch) browser context shared by the tests."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def ui(desktop_context: Any, server: Server) -> Iterator[PageWatch]:
+    """A fresh desktop-sized page (1280 px) on the test server."""
+    page = desktop_context.new_page()
+    try:
+        yield _watch(page, server.base_url)
+    finally:
+        page.close()
+
+
+@pytest.fixture
+def phone(phone_context: Any, server: Server) -> Iterator[PageWatch]:
+    """A fresh phone-width page on the test server."""
+    page = phone_context.new_page()
+    try:
+        yield _watch(page, server.base_url)
+    finally:
+        page.close()

@@ -1,0 +1,24 @@
+"""docs/ui.md describes every page the UI serves."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from threadline.server.ui import build_ui_router
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "ui.md"
+
+
+def test_every_page_is_documented() -> None:
+    """Each page route appears in docs/ui.md, so a new page cannot ship undocumented."""
+    text = DOCS.read_text(encoding="utf-8")
+    pages = [
+        route.path  # type: ignore[attr-defined]
+        for route in build_ui_router().routes
+        if not route.path.startswith("/static")  # type: ignore[attr-defined]
+    ]
+    assert len(pages) >= 8
+    for path in pages:
+        shown = re.sub(r"\{(\w+)(:path)?\}", r"{\1}", path)
+        assert f"`{shown}" in text, f"{shown} is not described in docs/ui.md"
