@@ -8,7 +8,8 @@ process may open it), so every read goes through ``/api``. Failures become one
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -16,9 +17,18 @@ import httpx
 
 from threadline import conventions
 
-# Reads answer in milliseconds; a server that takes this long is stuck or overloaded,
-# and a person at a terminal is better told so than left waiting.
+# Reads answer in milliseconds (aggregates over millions of spans in about a second);
+# a server that takes this long is stuck or overloaded, and a person at a terminal
+# is better told so than left waiting.
 TIMEOUT_S: Final = 15.0
+
+# The access token sent as ``Authorization: Bearer`` when the server has tokens.
+TOKEN_ENV: Final = "THREADLINE_TOKEN"
+# A CA certificate (PEM) to trust for an HTTPS server with a private or self-signed one.
+CA_CERT_ENV: Final = "THREADLINE_CA_CERT"
+
+# A query parameter: one value, several (repeated in the URL), or absent.
+ParamValue = str | int | float | Sequence[str] | None
 
 
 class ApiError(Exception):
@@ -35,16 +45,42 @@ class ServerUnreachable(ApiError):
 
 
 class ThreadlineClient:
-    def __init__(self, base_url: str, *, timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(
+        self, base_url: str, *, timeout_s: float = TIMEOUT_S, token: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout_s = timeout_s
+        token = token if token is not None else os.environ.get(TOKEN_ENV, "")
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._verify: str | bool = os.environ.get(CA_CERT_ENV) or True
 
-    def get(self, path: str, params: Mapping[str, str | int | None] | None = None) -> Any:
-        """The JSON answer of ``GET /api<path>``; parameters that are ``None`` are left out."""
-        query = {key: str(value) for key, value in (params or {}).items() if value is not None}
+    def get(self, path: str, params: Mapping[str, ParamValue] | None = None) -> Any:
+        """The JSON answer of ``GET /api<path>``; parameters that are ``None`` are left out.
+
+        A sequence value repeats the parameter (``attr=a=1&attr=b=2``).
+        """
+        return self.send("GET", path, params)
+
+    def send(self, method: str, path: str, params: Mapping[str, ParamValue] | None = None) -> Any:
+        """The JSON answer of ``<method> /api<path>``, with the access token if one is set."""
+        query: list[tuple[str, str | int | float | bool | None]] = []
+        for key, value in (params or {}).items():
+            if value is None:
+                continue
+            if isinstance(value, str | int | float):
+                query.append((key, str(value)))
+            else:
+                query.extend((key, item) for item in value)
         url = f"{self.base_url}{conventions.API_PREFIX}{path}"
         try:
-            response = httpx.get(url, params=query, timeout=self._timeout_s)
+            response = httpx.request(
+                method,
+                url,
+                params=query,
+                headers=self._headers,
+                timeout=self._timeout_s,
+                verify=self._verify,
+            )
         except httpx.InvalidURL as exc:
             raise ApiError(f"{self.base_url!r} is not a server URL ({exc})") from exc
         except httpx.TransportError as exc:
@@ -74,20 +110,53 @@ class ThreadlineClient:
     def services(self) -> Any:
         return self.get("/services")
 
-    def traces(self, **filters: str | int | None) -> Any:
+    def traces(self, **filters: ParamValue) -> Any:
         return self.get("/traces", filters)
 
     def trace(self, trace_id: str) -> Any:
         return self.get(f"/traces/{_segment(trace_id)}")
 
-    def journeys(self, *, order: str = "recent", limit: int | None = None) -> Any:
-        return self.get("/journeys", {"order": order, "limit": limit})
+    def critical_path(self, trace_id: str) -> Any:
+        return self.get(f"/traces/{_segment(trace_id)}/critical-path")
+
+    def compare(self, baseline: str, candidate: str) -> Any:
+        return self.get("/compare", {"a": baseline, "b": candidate})
+
+    def journeys(
+        self, *, order: str = "recent", limit: int | None = None, failed: bool | None = None
+    ) -> Any:
+        flag = None if failed is None else str(failed).lower()
+        return self.get("/journeys", {"order": order, "limit": limit, "failed": flag})
 
     def session_journey(self, session_id: str) -> Any:
         return self.get(f"/journeys/{_segment(session_id)}")
 
+    def narrative(self, session_id: str) -> Any:
+        return self.get(f"/journeys/{_segment(session_id)}/narrative")
+
+    def operations(self, **params: ParamValue) -> Any:
+        return self.get("/operations", params)
+
+    def service_red(self, service: str, **params: ParamValue) -> Any:
+        return self.get(f"/services/{_segment(service)}/red", params)
+
+    def service_map(self, **params: ParamValue) -> Any:
+        return self.get("/service-map", params)
+
+    def slow(self, **params: ParamValue) -> Any:
+        return self.get("/slow", params)
+
+    def error_hotspots(self, **params: ParamValue) -> Any:
+        return self.get("/errors/hotspots", params)
+
+    def propagation(self, **params: ParamValue) -> Any:
+        return self.get("/propagation", params)
+
     def user_journey(self, user_id: str) -> Any:
         return self.get(f"/users/{_segment(user_id)}/journey")
+
+    def erase_user(self, user_id: str) -> Any:
+        return self.send("DELETE", f"/users/{_segment(user_id)}")
 
 
 def _segment(value: str) -> str:

@@ -8,114 +8,100 @@ exit status 1, never a traceback.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import click
-from rich.console import Console
+from rich.console import Group
+from rich.text import Text
 
-from threadline import conventions
-from threadline.cli import render
-from threadline.cli.client import ApiError, ThreadlineClient
+from threadline.cli import render, render_analysis
+from threadline.cli.client import ThreadlineClient
+from threadline.cli.reading import (
+    LIMIT,
+    ask,
+    attribute_pairs,
+    common_options,
+    console,
+    duration,
+    print_json,
+    show,
+    window_options,
+)
 from threadline.server.analysis.durations import parse_duration_ns
-from threadline.server.api.params import MAX_LIMIT
+from threadline.server.api.params import MAX_OFFSET
 
-F = TypeVar("F", bound=Callable[..., Any])
-SERVER_ENV = "THREADLINE_SERVER"
 MS = 1_000_000
-
-
-def _common_options(command: F) -> F:
-    """``--server`` and ``--json``, shared by every read command."""
-    command = click.option(
-        "--json",
-        "as_json",
-        is_flag=True,
-        help="Print the API's JSON answer instead of a table.",
-    )(command)
-    return click.option(
-        "--server",
-        envvar=SERVER_ENV,
-        default=conventions.DEFAULT_ENDPOINT,
-        show_default=True,
-        show_envvar=True,
-        metavar="URL",
-        help="Base URL of the running `threadline serve`.",
-    )(command)
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Check a Go-style duration (``250ms``, ``1.5s``, ``2m``) here; it is passed on as typed."""
-    if value is not None:
-        try:
-            parse_duration_ns(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), ctx, param) from None
-    return value
-
-
-LIMIT = click.IntRange(1, MAX_LIMIT)
+TRACE_ORDERS = ("recent", "oldest", "slowest", "fastest")
 
 
 @click.command()
 @click.argument("trace_id")
-@_common_options
+@common_options
 def trace(trace_id: str, server: str, as_json: bool) -> None:
     """Show a trace as a waterfall of its spans.
 
     Each span is indented under its parent, with its service, a bar placed on the
     trace's timeline, its duration and its self time; failing spans are marked ✗
-    and spans whose parent never arrived are flagged as orphans.
+    and spans whose parent never arrived are flagged as orphans. Below: where the
+    trace's error started, whether the trace is still incomplete, and how many
+    spans were moved into their caller's window to undo clock skew.
     """
     client = ThreadlineClient(server)
-    answer = _ask(lambda: client.trace(trace_id))
+    answer = ask(lambda: client.trace(trace_id))
     if as_json:
-        _print_json(answer)
+        print_json(answer)
     else:
-        console = _console()
-        console.print(render.waterfall(answer, console.width))
+        output = console()
+        output.print(render.waterfall(answer, output.width))
 
 
 @click.command()
 @click.argument("session_id", required=False)
 @click.option("--user", "user_id", metavar="USER_ID", help="The journey of a user, not a session.")
-@_common_options
+@common_options
 def journey(session_id: str | None, user_id: str | None, server: str, as_json: bool) -> None:
     """Show a session's journey (or a user's, with --user).
 
     Lists the journey's traces oldest first: entry operation, start, think time
-    since the previous step, duration, services and status.
+    since the previous step, duration, services and status. For a session, then
+    tells what happened: which steps failed and where the failure started, which
+    service held the journey up most, and whether the user stopped after a failure.
     """
     client = ThreadlineClient(server)
     if session_id is not None and user_id is None:
-        answer = _ask(lambda: client.session_journey(session_id))
+        answer = ask(lambda: client.session_journey(session_id))
+        if not as_json:
+            story = ask(lambda: client.narrative(session_id))
+            table = render.journey_table(answer)
+            console().print(Group(table, Text(), render_analysis.narrative(story)))
+            return
     elif user_id is not None and session_id is None:
-        answer = _ask(lambda: client.user_journey(user_id))
+        answer = ask(lambda: client.user_journey(user_id))
     else:
         raise click.UsageError(
             "give either a SESSION_ID or --user USER_ID "
             "(`threadline journeys` lists recent sessions)"
         )
     if as_json:
-        _print_json(answer)
+        print_json(answer)
     else:
-        _console().print(render.journey_table(answer))
+        console().print(render.journey_table(answer))
 
 
 @click.command()
 @click.option("--slowest", is_flag=True, help="Longest journeys first instead of most recent.")
+@click.option("--failed", is_flag=True, help="Only journeys in which something failed.")
 @click.option("--limit", type=LIMIT, default=None, help="Most journeys listed [default: 20].")
-@_common_options
-def journeys(slowest: bool, limit: int | None, server: str, as_json: bool) -> None:
+@common_options
+def journeys(slowest: bool, failed: bool, limit: int | None, server: str, as_json: bool) -> None:
     """List recent (or the slowest) journeys, one per session."""
     client = ThreadlineClient(server)
-    answer = _ask(lambda: client.journeys(order="slowest" if slowest else "recent", limit=limit))
+    order = "slowest" if slowest else "recent"
+    answer = ask(lambda: client.journeys(order=order, limit=limit, failed=failed or None))
     if as_json:
-        _print_json(answer)
+        print_json(answer)
     else:
-        _console().print(render.journeys_table(answer["journeys"]))
+        console().print(render.journeys_table(answer["journeys"]))
 
 
 @click.command()
@@ -128,26 +114,46 @@ def journeys(slowest: bool, limit: int | None, server: str, as_json: bool) -> No
 )
 @click.option(
     "--min-duration",
-    callback=_duration,
+    callback=duration,
     metavar="DURATION",
     help="Traces at least this long, e.g. 250ms.",
 )
 @click.option(
     "--max-duration",
-    callback=_duration,
+    callback=duration,
     metavar="DURATION",
     help="Traces at most this long, e.g. 2s.",
 )
 @click.option(
     "--since",
-    callback=_duration,
+    callback=duration,
     metavar="DURATION",
     help="Traces that started less than this long ago, e.g. 15m.",
 )
 @click.option("--session", "session_id", help="Traces of this session id.")
 @click.option("--user", "user_id", help="Traces of this user id.")
+@click.option("--journey", "journey_id", help="Traces of this journey id.")
+@click.option(
+    "--attr",
+    "attributes",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=attribute_pairs,
+    help="A span of the trace has this attribute (span or resource), e.g. "
+    "http.route=/checkout; repeat to require several.",
+)
+@click.option(
+    "--sort",
+    type=click.Choice(TRACE_ORDERS, case_sensitive=False),
+    default=None,
+    help="Order of the list [default: recent].",
+)
 @click.option("--limit", type=LIMIT, default=None, help="Most traces listed [default: 20].")
-@_common_options
+@click.option(
+    "--offset", type=click.IntRange(0, MAX_OFFSET), default=None, help="Skip this many traces."
+)
+@click.option("--cursor", metavar="TOKEN", help="Continue after the page that printed TOKEN.")
+@common_options
 def traces(
     service: str | None,
     operation: str | None,
@@ -157,18 +163,24 @@ def traces(
     since: str | None,
     session_id: str | None,
     user_id: str | None,
+    journey_id: str | None,
+    attributes: tuple[str, ...],
+    sort: str | None,
     limit: int | None,
+    offset: int | None,
+    cursor: str | None,
     server: str,
     as_json: bool,
 ) -> None:
-    """List recent traces, newest first.
+    """List recent traces, newest first (or oldest, slowest, fastest with --sort).
 
-    Filters combine: a trace is listed when it matches all of them.
+    Filters combine: a trace is listed when it matches all of them. A full page
+    ends with the --cursor that lists the next one.
     """
     # Clamped at the epoch: "--since 1000000h" means "everything", not an invalid time.
     start_ms = None if since is None else max(0, time.time_ns() - parse_duration_ns(since)) // MS
     client = ThreadlineClient(server)
-    answer = _ask(
+    answer = ask(
         lambda: client.traces(
             service=service,
             operation=operation,
@@ -178,41 +190,44 @@ def traces(
             start=start_ms,
             session_id=session_id,
             user_id=user_id,
+            journey_id=journey_id,
+            attr=list(attributes) or None,
+            order=sort.lower() if sort else None,
             limit=limit,
+            offset=offset,
+            cursor=cursor,
         )
     )
     if as_json:
-        _print_json(answer)
-    else:
-        _console().print(render.traces_table(answer["traces"]))
+        print_json(answer)
+        return
+    output = console()
+    output.print(render.traces_table(answer["traces"]))
+    if answer.get("next_cursor"):
+        output.print(Text(f"more: --cursor {answer['next_cursor']}", style="dim"))
 
 
 @click.command()
-@_common_options
-def services(server: str, as_json: bool) -> None:
-    """List services and their operations."""
+@click.option(
+    "--map",
+    "as_map",
+    is_flag=True,
+    help="Show who calls whom, with calls, errors and latency (same as `threadline map`).",
+)
+@window_options
+@common_options
+def services(as_map: bool, window: str | None, end: str | None, server: str, as_json: bool) -> None:
+    """List services and their operations (or, with --map, the calls between them)."""
     client = ThreadlineClient(server)
-    answer = _ask(client.services)
+    if as_map:
+        found = ask(lambda: client.service_map(window=window, end=end))
+        show(found, as_json, render_analysis.service_map)
+        return
+    answer = ask(client.services)
     if as_json:
-        _print_json(answer)
+        print_json(answer)
     else:
-        _console().print(render.services_table(answer["services"], _ask(client.stats)))
+        console().print(render.services_table(answer["services"], ask(client.stats)))
 
 
 COMMANDS: list[click.Command] = [trace, journey, journeys, traces, services]
-
-
-def _ask(call: Callable[[], Any]) -> Any:
-    try:
-        return call()
-    except ApiError as exc:
-        raise click.ClickException(exc.message) from exc
-
-
-def _console() -> Console:
-    # No syntax highlighting: numbers and ids inside names are data, not code.
-    return Console(highlight=False)
-
-
-def _print_json(answer: Any) -> None:
-    click.echo(json.dumps(answer, indent=2, ensure_ascii=False))

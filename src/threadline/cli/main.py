@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
+from threadline.cli.analyze import COMMANDS as ANALYSIS_COMMANDS
 from threadline.cli.demo_command import demo
+from threadline.cli.doctor import doctor
+from threadline.cli.erase import erase
 from threadline.cli.inspect import COMMANDS as INSPECT_COMMANDS
 from threadline.cli.serve import serve
 
@@ -17,7 +20,9 @@ def main() -> None:
 
 main.add_command(serve)
 main.add_command(demo)
-for command in INSPECT_COMMANDS:
+main.add_command(doctor)
+main.add_command(erase)
+for command in [*INSPECT_COMMANDS, *ANALYSIS_COMMANDS]:
     main.add_command(command)
 
 

@@ -23,8 +23,8 @@ MIN_BAR_CHARS: Final = 10
 # Widest the span-name column grows before long names fold onto a second line.
 MAX_NAME_CHARS: Final = 60
 _PALETTE: Final = ("cyan", "green", "magenta", "blue", "yellow", "bright_cyan", "bright_green")
-_ERROR_STYLE: Final = "bold red"
-_ERROR_MARK: Final = "✗"
+ERROR_STYLE: Final = "bold red"
+ERROR_MARK: Final = "✗"
 
 
 def waterfall(trace: Json, width: int) -> RenderableType:
@@ -44,17 +44,54 @@ def waterfall(trace: Json, width: int) -> RenderableType:
     fixed.append(_column_width("self", self_times))
     bar_width = max(MIN_BAR_CHARS, width - name_width - sum(fixed) - _overhead(columns=5))
 
-    table = _table()
+    table = plain_table()
     table.add_column("span", width=name_width, overflow="fold")
     table.add_column("service", width=fixed[0], no_wrap=True)
     table.add_column("timeline", width=bar_width, no_wrap=True)
     table.add_column("duration", width=fixed[1], justify="right", no_wrap=True)
     table.add_column("self", width=fixed[2], justify="right", no_wrap=True)
     for index, span in enumerate(spans):
-        style = _ERROR_STYLE if span["status"] == "error" else colours[span["service"]]
+        style = ERROR_STYLE if span["status"] == "error" else colours[span["service"]]
         bar = _bar(span["start_ns"], span["end_ns"], trace_start, trace_end, bar_width, style)
         table.add_row(labels[index], services[index], bar, durations[index], self_times[index])
-    return Group(_trace_heading(summary), Text(), table, Text(), _self_time_line(trace, colours))
+    parts: list[RenderableType] = [_trace_heading(summary), Text(), table, Text()]
+    parts.append(_self_time_line(trace, colours))
+    parts.extend(trace_notes(trace))
+    return Group(*parts)
+
+
+def trace_notes(trace: Json) -> list[Text]:
+    """Where the trace's error started, whether it is complete, and clock-skew fix-ups."""
+    notes: list[Text] = []
+    origin = (trace.get("errors") or {}).get("origin")
+    if origin:
+        note = Text("error started in ", style=ERROR_STYLE)
+        note.append(f"{origin['service']} · {origin['operation']}", style=ERROR_STYLE)
+        detail = " ".join(x for x in (origin.get("exception_type"), origin.get("message")) if x)
+        if detail:
+            note.append(f": {detail}")
+        passed_on = origin.get("propagated_by") or []
+        if passed_on:
+            chain = ", ".join(f"{s['service']} · {s['operation']}" for s in passed_on)
+            note.append(f"\npassed on by {chain}", style="dim")
+        notes.append(note)
+    completeness = trace.get("completeness")
+    if completeness and not completeness["complete"]:
+        why = []
+        if completeness["orphan_span_ids"]:
+            why.append(f"{plural(len(completeness['orphan_span_ids']), 'span')} without parent")
+        if completeness["settling"]:
+            why.append("spans may still be arriving")
+        notes.append(Text(f"incomplete: {'; '.join(why)}", style="yellow"))
+    shifts = trace.get("skew_adjustments") or []
+    if shifts:
+        notes.append(
+            Text(
+                f"clock skew: {plural(len(shifts), 'span')} moved into their caller's window",
+                style="dim",
+            )
+        )
+    return notes
 
 
 def journey_table(journey: Json) -> RenderableType:
@@ -72,9 +109,9 @@ def journey_table(journey: Json) -> RenderableType:
         first_start = traces[0]["start_ns"]
         span_ms = max((t["start_ns"] - first_start) / 1e6 + t["duration_ms"] for t in traces)
         errors = sum(1 for t in traces if t["status"] == "error")
-        heading.append(f": {_plural(len(traces), 'trace')} over {format_ms(span_ms)}")
+        heading.append(f": {plural(len(traces), 'trace')} over {format_ms(span_ms)}")
         if errors:
-            heading.append(f", {errors} with errors", style=_ERROR_STYLE)
+            heading.append(f", {errors} with errors", style=ERROR_STYLE)
         heading.append(f"\nstarted {format_start(first_start)} UTC", style="dim")
 
     rows = []
@@ -99,7 +136,7 @@ def traces_table(traces: Sequence[Json]) -> RenderableType:
     rows = []
     for trace in traces:
         status = _status(trace)
-        status.append("\n" + _plural(trace["span_count"], "span"), style="dim")
+        status.append("\n" + plural(trace["span_count"], "span"), style="dim")
         rows.append(
             (
                 Text(format_start(trace["start_ns"])),
@@ -125,7 +162,7 @@ def journeys_table(journeys: Sequence[Json]) -> RenderableType:
         counts = Text(str(journey["trace_count"]))
         errors = journey["error_count"]
         if errors:
-            counts.append(f"\n{_ERROR_MARK} {_plural(errors, 'error')}", style=_ERROR_STYLE)
+            counts.append(f"\n{ERROR_MARK} {plural(errors, 'error')}", style=ERROR_STYLE)
         rows.append(
             (
                 Text(format_start(journey["start_ns"])),
@@ -139,7 +176,7 @@ def journeys_table(journeys: Sequence[Json]) -> RenderableType:
 
 def services_table(services: Sequence[Json], stats: Json | None = None) -> RenderableType:
     """Every service and the operations (span names) seen in it."""
-    table = _table()
+    table = plain_table()
     table.add_column("service", no_wrap=True)
     table.add_column("operations")
     for entry in services:
@@ -148,7 +185,7 @@ def services_table(services: Sequence[Json], stats: Json | None = None) -> Rende
         return table
     totals = Text(
         f"{len(services)} services, {stats['spans']} spans in {stats['traces']} traces, "
-        f"{_plural(stats['sessions'], 'session')}",
+        f"{plural(stats['sessions'], 'session')}",
         style="dim",
     )
     return Group(table, totals)
@@ -180,7 +217,7 @@ def format_clock(ns: int) -> str:
     return format_start(ns).partition(" ")[2]
 
 
-def _table() -> Table:
+def plain_table() -> Table:
     # SIMPLE_HEAD draws a space between columns, so one space of padding is enough.
     return Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
 
@@ -199,7 +236,7 @@ def _list_table(
     so a list stays readable in an 80-column terminal: the other columns are as
     wide as their contents and never wrap, and the long one folds rather than cuts.
     """
-    table = _table()
+    table = plain_table()
     table.expand = True
     for index, header in enumerate(headers):
         if index == flexible:
@@ -234,10 +271,10 @@ def _trace_heading(summary: Json) -> Text:
         ("Trace ", "bold"), (summary["trace_id"], "bold"), "  ", _entry(summary)
     )
     heading.append(
-        f"\n{format_ms(summary['duration_ms'])}, {_plural(summary['span_count'], 'span')}"
+        f"\n{format_ms(summary['duration_ms'])}, {plural(summary['span_count'], 'span')}"
     )
     if summary["error_count"]:
-        heading.append(f", {_plural(summary['error_count'], 'error')}", style=_ERROR_STYLE)
+        heading.append(f", {plural(summary['error_count'], 'error')}", style=ERROR_STYLE)
     heading.append(f" · started {format_start(summary['start_ns'])} UTC", style="dim")
     keys = [
         f"{key} {summary[f'{key}_id']}" for key in ("session", "user") if summary.get(f"{key}_id")
@@ -249,9 +286,9 @@ def _trace_heading(summary: Json) -> Text:
 
 def _span_label(span: Json) -> Text:
     label = Text("  " * span["depth"])
-    label.append(span["name"], style=_ERROR_STYLE if span["status"] == "error" else "")
+    label.append(span["name"], style=ERROR_STYLE if span["status"] == "error" else "")
     if span["status"] == "error":
-        label.append(f" {_ERROR_MARK}", style=_ERROR_STYLE)
+        label.append(f" {ERROR_MARK}", style=ERROR_STYLE)
     if span["orphan"]:
         # The parent never arrived: shown at the top level, flagged so it is not taken for a root.
         label.append(" (orphan)", style="yellow")
@@ -292,11 +329,11 @@ def _entry(summary: Json) -> Text:
 def _status(summary: Json) -> Text:
     errors = summary["error_count"]
     if errors:
-        return Text(f"{_ERROR_MARK} {_plural(errors, 'error')}", style=_ERROR_STYLE)
+        return Text(f"{ERROR_MARK} {plural(errors, 'error')}", style=ERROR_STYLE)
     return Text("ok", style="green")
 
 
-def _plural(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 

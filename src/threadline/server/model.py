@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 AttributeValue = str | bool | int | float | list[str] | list[bool] | list[int] | list[float] | None
 Attributes = Mapping[str, object]
@@ -129,9 +130,33 @@ class StoreCounts:
     sessions: int
 
 
+# How a trace search orders its answer: by start time (newest or oldest first) or
+# by duration (longest or shortest first); ties always by trace id.
+TraceOrder = Literal["recent", "oldest", "slowest", "fastest"]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceCursor:
+    """Where the previous page of a search ended: its last trace's sort key and id.
+
+    ``key`` is that trace's start (``recent``/``oldest``) or duration
+    (``slowest``/``fastest``) in nanoseconds.
+    """
+
+    order: TraceOrder
+    key: int
+    trace_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class TraceQuery:
-    """Filters of a trace search; ``None`` means "any". Durations in nanoseconds."""
+    """Filters of a trace search; ``None`` means "any". Durations in nanoseconds.
+
+    ``attributes`` are ``(key, value)`` pairs that each must be on some span of the
+    trace, as a span attribute or a resource attribute, compared as text. A page
+    starts after ``after`` (keyset pagination, stable while spans arrive) or skips
+    ``offset`` traces; not both.
+    """
 
     service: str | None = None
     operation: str | None = None
@@ -143,3 +168,8 @@ class TraceQuery:
     session_id: str | None = None
     user_id: str | None = None
     limit: int = 20
+    journey_id: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+    order: TraceOrder = "recent"
+    offset: int = 0
+    after: TraceCursor | None = None

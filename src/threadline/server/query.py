@@ -9,19 +9,60 @@ identifiers that cannot be valid raise ``BadRequest`` before the store is asked.
 from __future__ import annotations
 
 import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from threadline.server.analysis.tree import SpanTree, build_tree, summarize
-from threadline.server.errors import BadRequest, NotFound
+from threadline.server.aggregates import (
+    OperationRed,
+    ServiceMap,
+    ServiceRed,
+    Split,
+    Target,
+    TimeWindow,
+)
+from threadline.server.analysis.assembly import (
+    Completeness,
+    assemble_trace,
+    fix_up,
+)
+from threadline.server.analysis.compare import TraceComparison, compare_traces
+from threadline.server.analysis.critical_path import CriticalPath, critical_path
+from threadline.server.analysis.error_origin import ErrorReport, find_error_origin
+from threadline.server.analysis.journey_narrative import JourneyNarrative, narrate_journey
+from threadline.server.analysis.propagation_health import (
+    PropagationReport,
+    propagation_report,
+)
+from threadline.server.analysis.skew import SkewAdjustment
+from threadline.server.analysis.tail_latency import (
+    Explanation,
+    Measure,
+    explain,
+    path_totals,
+    request_path,
+)
+from threadline.server.analysis.tree import SpanTree, summarize
+from threadline.server.errors import BadRequest, InvalidParameter, NotFound
 from threadline.server.model import (
     JourneySummary,
     ServiceOperations,
+    SpanRecord,
     StoreCounts,
+    TraceCursor,
     TraceQuery,
     TraceSummary,
 )
 from threadline.server.storage.base import JourneyOrder, Store
+from threadline.server.windows import (
+    MAX_BUCKETS,
+    WindowRequest,
+    aligned,
+    bucket_count,
+    default_bucket_ns,
+)
 
 # Most traces one journey view lists. A journey is one person's session: a few
 # hundred page views is already unusual, and the view must stay bounded for a bot.
@@ -29,16 +70,46 @@ MAX_JOURNEY_TRACES: Final = 500
 # Session and user ids are opaque strings chosen by the instrumented service; any
 # real one is far shorter. Longer input is refused instead of sent to the store.
 MAX_KEY_CHARS: Final = 512
+# Traces per group whose critical paths a slow-request explanation walks. The path
+# needs whole traces read and assembled (~0.3 ms each); a hundred per group puts a
+# mean within a few percent for the operations that matter, in ~60 ms.
+PATH_SAMPLE: Final = 100
+# Traces per group the store counts operations and attributes over (see
+# ``storage.base.Store.trace_groups``).
+GROUP_SAMPLE: Final = 5000
+# Support below which an attribute value is not ranked: a value on one or two
+# slow traces is an anecdote, and ids would fill the list.
+MIN_SUPPORT: Final = 3
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True, slots=True)
 class TraceView:
-    """One trace: its summary and its span tree."""
+    """One trace after every fix-up: its summary, span tree, errors and completeness."""
 
     summary: TraceSummary
     tree: SpanTree
+    errors: ErrorReport
+    completeness: Completeness
+    skew_adjustments: tuple[SkewAdjustment, ...] = ()
+    duplicates_dropped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CriticalPathView:
+    """A trace's critical path, with the trace's summary."""
+
+    summary: TraceSummary
+    path: CriticalPath
+
+
+@dataclass(frozen=True, slots=True)
+class TracePage:
+    """One page of a trace search and where the next one starts (``None``: last page)."""
+
+    traces: tuple[TraceSummary, ...]
+    next_cursor: TraceCursor | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +134,11 @@ class JourneyView:
 
 
 class QueryService:
-    def __init__(self, store: Store) -> None:
+    """Reads for every front end; ``clock`` gives "now" for windows and completeness."""
+
+    def __init__(self, store: Store, *, clock: Callable[[], int] = time.time_ns) -> None:
         self._store = store
+        self._clock = clock
 
     def stats(self) -> StoreCounts:
         return self._store.counts()
@@ -73,27 +147,52 @@ class QueryService:
         return self._store.services()
 
     def search_traces(self, query: TraceQuery) -> list[TraceSummary]:
-        """Traces matching every filter of ``query``, newest first."""
+        """Traces matching every filter of ``query``, in ``query.order``."""
         return self._store.search_traces(query)
 
-    def trace(self, trace_id: str) -> TraceView:
-        """The trace with ``trace_id`` (32 hex characters, any case)."""
-        normalized = normalize_trace_id(trace_id)
-        spans = self._store.get_trace(normalized)
-        if not spans:
-            raise NotFound(f"no trace with trace_id {normalized!r}")
-        tree = build_tree(spans)
-        return TraceView(summary=summarize(tree), tree=tree)
+    def search_page(self, query: TraceQuery) -> TracePage:
+        """One page of a search, with the cursor of the next page when this one is full."""
+        traces = self._store.search_traces(query)
+        cursor = None
+        if traces and len(traces) == query.limit:
+            last = traces[-1]
+            by_start = query.order in ("recent", "oldest")
+            key = last.start_ns if by_start else last.duration_ns
+            cursor = TraceCursor(order=query.order, key=key, trace_id=last.trace_id)
+        return TracePage(traces=tuple(traces), next_cursor=cursor)
 
-    def journeys(self, *, order: JourneyOrder = "recent", limit: int = 20) -> list[JourneySummary]:
-        return self._store.list_journeys(order=order, limit=limit)
+    def trace(self, trace_id: str) -> TraceView:
+        """The trace with ``trace_id`` (32 hex characters, any case), fixed up for showing."""
+        spans = self._trace_spans(trace_id)
+        assembled = assemble_trace(spans, now_ns=self._clock())
+        return TraceView(
+            summary=summarize(assembled.tree),
+            tree=assembled.tree,
+            errors=find_error_origin(assembled.tree),
+            completeness=assembled.completeness,
+            skew_adjustments=assembled.skew_adjustments,
+            duplicates_dropped=assembled.duplicates_dropped,
+        )
+
+    def critical_path(self, trace_id: str) -> CriticalPathView:
+        """The critical path of a trace, after the same fix-ups as the trace view."""
+        tree = fix_up(self._trace_spans(trace_id)).tree
+        return CriticalPathView(summary=summarize(tree), path=critical_path(tree))
+
+    def compare(self, baseline_id: str, candidate_id: str) -> TraceComparison:
+        """Trace ``candidate_id`` against ``baseline_id``, operation by operation."""
+        baseline = fix_up(self._trace_spans(baseline_id, name="a")).tree
+        candidate = fix_up(self._trace_spans(candidate_id, name="b")).tree
+        return compare_traces(baseline, candidate)
+
+    def journeys(
+        self, *, order: JourneyOrder = "recent", limit: int = 20, failed: bool | None = None
+    ) -> list[JourneySummary]:
+        return self._store.list_journeys(order=order, limit=limit, failed=failed)
 
     def session_journey(self, session_id: str) -> JourneyView:
         """Every trace of the session, oldest first, with the think time between them."""
-        _check_key("session_id", session_id)
-        traces = self._store.journey_traces(session_id=session_id, limit=MAX_JOURNEY_TRACES)
-        if not traces:
-            raise NotFound(f"no journey with session_id {_shown(session_id)}")
+        traces = self._session_traces(session_id)
         user_id = next((t.user_id for t in traces if t.user_id), None)
         return JourneyView(session_id=session_id, user_id=user_id, steps=journey_steps(traces))
 
@@ -105,14 +204,123 @@ class QueryService:
             raise NotFound(f"no journey with user_id {_shown(user_id)}")
         return JourneyView(session_id=None, user_id=user_id, steps=journey_steps(traces))
 
+    def journey_narrative(self, session_id: str) -> JourneyNarrative:
+        """The session's traces told as steps: what failed where, what held each one up."""
+        traces = self._session_traces(session_id)
+        spans = self._store.get_traces([t.trace_id for t in traces])
+        return narrate_journey(_by_trace(spans).values())
 
-def normalize_trace_id(trace_id: str) -> str:
+    def window(self, request: WindowRequest) -> TimeWindow:
+        return request.resolve(self._clock())
+
+    def operations(
+        self, request: WindowRequest, *, service: str | None = None
+    ) -> tuple[TimeWindow, list[OperationRed]]:
+        """RED metrics of every (service, operation) over the window, and the window."""
+        window = self.window(request)
+        return window, self._store.operation_red(window, service=service)
+
+    def service_red(
+        self,
+        service: str,
+        request: WindowRequest,
+        *,
+        operation: str | None = None,
+        bucket_ns: int | None = None,
+    ) -> ServiceRed:
+        """RED metrics of one service, per operation and over time buckets."""
+        self._check_service(service)
+        bucket = bucket_ns if bucket_ns is not None else default_bucket_ns(request.length_ns)
+        window = aligned(self.window(request), bucket)
+        if bucket_count(window, bucket) > MAX_BUCKETS:
+            raise InvalidParameter(
+                "bucket", f"the window would hold more than {MAX_BUCKETS} buckets; use larger ones"
+            )
+        return self._store.service_red(service, window, operation=operation, bucket_ns=bucket)
+
+    def service_map(self, request: WindowRequest) -> ServiceMap:
+        return self._store.service_map(self.window(request))
+
+    def slow_requests(
+        self,
+        target: Target,
+        request: WindowRequest,
+        *,
+        percentile: float = 90.0,
+        measure: Measure = "critical_path",
+        limit: int = 10,
+    ) -> Explanation:
+        """Why the target's slowest requests are slow: where time grows, which values go with it."""
+        if target.service is not None:
+            self._check_service(target.service)
+        sample_ids = PATH_SAMPLE if measure == "critical_path" else 0
+        groups = self._store.trace_groups(
+            target,
+            Split.SLOW,
+            self.window(request),
+            percentile=percentile,
+            min_support=MIN_SUPPORT,
+            sample=GROUP_SAMPLE,
+            sample_ids=sample_ids,
+        )
+        totals = None
+        if measure == "critical_path":
+            spans = _by_trace(self._store.get_traces([*groups.focus_ids, *groups.baseline_ids]))
+            paths = {tid: request_path(fix_up(s).tree, target) for tid, s in spans.items()}
+            totals = path_totals(
+                (path for tid in groups.focus_ids if (path := paths.get(tid)) is not None),
+                (path for tid in groups.baseline_ids if (path := paths.get(tid)) is not None),
+            )
+        return explain(groups, path_totals=totals, min_support=MIN_SUPPORT, limit=limit)
+
+    def error_hotspots(
+        self, target: Target, request: WindowRequest, *, limit: int = 10
+    ) -> Explanation:
+        """Where the target's failed requests fail, and which values go with failing."""
+        if target.service is not None:
+            self._check_service(target.service)
+        groups = self._store.trace_groups(
+            target,
+            Split.FAILED,
+            self.window(request),
+            min_support=MIN_SUPPORT,
+            sample=GROUP_SAMPLE,
+        )
+        return explain(groups, min_support=MIN_SUPPORT, limit=limit)
+
+    def propagation(self, request: WindowRequest) -> PropagationReport:
+        """Where trace context was lost over the window."""
+        return propagation_report(self._store.propagation(self.window(request)))
+
+    def _check_service(self, service: str) -> None:
+        # A mistyped name would otherwise look like a quiet service: say it is unknown.
+        _check_key("service", service)
+        if not self._store.has_service(service):
+            raise NotFound(f"no service {_shown(service)} has sent spans")
+
+    def _trace_spans(self, trace_id: str, *, name: str = "trace_id") -> list[SpanRecord]:
+        normalized = normalize_trace_id(trace_id, name=name)
+        spans = self._store.get_trace(normalized)
+        if not spans:
+            raise NotFound(f"no trace with trace_id {normalized!r}")
+        return spans
+
+    def _session_traces(self, session_id: str) -> list[TraceSummary]:
+        _check_key("session_id", session_id)
+        traces = self._store.journey_traces(session_id=session_id, limit=MAX_JOURNEY_TRACES)
+        if not traces:
+            raise NotFound(f"no journey with session_id {_shown(session_id)}")
+        return traces
+
+
+def normalize_trace_id(trace_id: str, *, name: str = "trace_id") -> str:
     """The lowercase form of a W3C trace id; ``BadRequest`` if it is not 32 hex chars."""
     lowered = trace_id.strip().lower()
     if not _TRACE_ID.fullmatch(lowered):
-        raise BadRequest(
-            f"trace_id {_shown(trace_id)} is not valid: expected 32 hexadecimal characters"
-        )
+        problem = f"{_shown(trace_id)} is not valid: expected 32 hexadecimal characters"
+        if name == "trace_id":
+            raise BadRequest(f"trace_id {problem}")
+        raise InvalidParameter(name, f"trace id {problem}")
     return lowered
 
 
@@ -126,6 +334,14 @@ def journey_steps(traces: list[TraceSummary]) -> tuple[JourneyStep, ...]:
         end = trace.start_ns + trace.duration_ns
         latest_end = end if latest_end is None else max(latest_end, end)
     return tuple(steps)
+
+
+def _by_trace(spans: Sequence[SpanRecord]) -> dict[str, list[SpanRecord]]:
+    """Spans grouped by trace id, in the order the store returned them."""
+    grouped: dict[str, list[SpanRecord]] = defaultdict(list)
+    for span in spans:
+        grouped[span.trace_id].append(span)
+    return dict(grouped)
 
 
 def _check_key(name: str, value: str) -> None:

@@ -8,13 +8,19 @@ The web UI reads the same parameters and uses these functions too.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from typing import Final, get_args
 
+from threadline.server.aggregates import Target
 from threadline.server.analysis.durations import parse_duration_ns, parse_time_ns
+from threadline.server.analysis.tail_latency import Measure
+from threadline.server.api import cursor
 from threadline.server.errors import InvalidParameter
-from threadline.server.model import StatusCode, TraceQuery
+from threadline.server.model import StatusCode, TraceOrder, TraceQuery
 from threadline.server.storage.base import JourneyOrder
+from threadline.server.windows import DEFAULT_WINDOW_NS, MAX_BUCKETS, WindowRequest
 
 DEFAULT_LIMIT: Final = 20
 # Most rows one list answers with: enough for any screen or script page, small
@@ -22,10 +28,21 @@ DEFAULT_LIMIT: Final = 20
 MAX_LIMIT: Final = 1000
 # Longest filter value accepted; service names, span names and ids are far shorter.
 MAX_VALUE_CHARS: Final = 1024
+# Most attribute filters in one search: each adds a scan of the span table, and no
+# question a person asks needs more than a handful.
+MAX_ATTRIBUTE_FILTERS: Final = 10
+# Deepest a page may start by offset: deeper pages make the store sort and skip
+# everything before them; a cursor (``next_cursor``) pages any depth at the same cost.
+MAX_OFFSET: Final = 100_000
+DEFAULT_PERCENTILE: Final = 90.0
 
 _WHOLE_NUMBER: Final = re.compile(r"[0-9]{1,9}")
 _STATUSES: Final = tuple(status.value for status in StatusCode)
 _ORDERS: Final[tuple[str, ...]] = get_args(JourneyOrder)
+_TRACE_ORDERS: Final[dict[str, TraceOrder]] = {order: order for order in get_args(TraceOrder)}
+_MEASURES: Final[tuple[str, ...]] = get_args(Measure)
+_BOOLEANS: Final[dict[str, bool]] = {"true": True, "1": True, "false": False, "0": False}
+_NUMBER: Final = re.compile(r"[0-9]{1,3}(\.[0-9]{1,6})?")
 
 
 def trace_query(
@@ -40,6 +57,11 @@ def trace_query(
     session_id: str | None = None,
     user_id: str | None = None,
     limit: str | None = None,
+    journey_id: str | None = None,
+    attr: Sequence[str] | None = None,
+    order: str | None = None,
+    offset: str | None = None,
+    page_cursor: str | None = None,
 ) -> TraceQuery:
     """A ``TraceQuery`` from the query parameters of ``GET /api/traces``."""
     min_duration_ns = duration("min_duration", min_duration)
@@ -48,6 +70,10 @@ def trace_query(
     # Reversed bounds can match nothing: most likely the two values were swapped.
     _check_bounds("min_duration", min_duration_ns, "max_duration", max_duration_ns)
     _check_bounds("start", start_ns, "end", end_ns)
+    trace_order = parse_trace_order(order)
+    skip = parse_offset(offset)
+    if skip and page_cursor:
+        raise InvalidParameter("offset", "cannot be combined with cursor; use one or the other")
     return TraceQuery(
         service=text_filter("service", service),
         operation=text_filter("operation", operation),
@@ -59,6 +85,11 @@ def trace_query(
         session_id=text_filter("session_id", session_id),
         user_id=text_filter("user_id", user_id),
         limit=parse_limit(limit),
+        journey_id=text_filter("journey_id", journey_id),
+        attributes=attribute_filters(attr),
+        order=trace_order,
+        offset=skip,
+        after=None if not page_cursor else cursor.decode(page_cursor, order=trace_order),
     )
 
 
@@ -66,6 +97,15 @@ def text_filter(name: str, value: str | None) -> str | None:
     """An exact-match filter value; ``None`` when absent or empty."""
     if not value:
         return None
+    if len(value) > MAX_VALUE_CHARS:
+        raise InvalidParameter(name, f"longer than {MAX_VALUE_CHARS} characters")
+    return value
+
+
+def required(name: str, value: str | None) -> str:
+    """A parameter that must be given and not empty."""
+    if not value:
+        raise InvalidParameter(name, "is required")
     if len(value) > MAX_VALUE_CHARS:
         raise InvalidParameter(name, f"longer than {MAX_VALUE_CHARS} characters")
     return value
@@ -119,6 +159,109 @@ def parse_order(value: str | None) -> JourneyOrder:
     if value == "slowest":
         return "slowest"
     raise InvalidParameter("order", f"{_shown(value)} is not one of {', '.join(_ORDERS)}")
+
+
+def attribute_filters(values: Sequence[str] | None) -> tuple[tuple[str, str], ...]:
+    """``key=value`` pairs (split at the first ``=``); empty values are ignored."""
+    given = [value for value in values or () if value]
+    if len(given) > MAX_ATTRIBUTE_FILTERS:
+        raise InvalidParameter("attr", f"at most {MAX_ATTRIBUTE_FILTERS} attribute filters")
+    pairs = []
+    for value in given:
+        key, equals, expected = value.partition("=")
+        if not equals or not key:
+            raise InvalidParameter(
+                "attr", f"{_shown(value)} is not key=value (e.g. attr=http.route=/checkout)"
+            )
+        if len(value) > MAX_VALUE_CHARS:
+            raise InvalidParameter("attr", f"longer than {MAX_VALUE_CHARS} characters")
+        pairs.append((key, expected))
+    return tuple(pairs)
+
+
+def parse_trace_order(value: str | None) -> TraceOrder:
+    text = (value or "recent").strip().lower()
+    if text not in _TRACE_ORDERS:
+        raise InvalidParameter(
+            "order", f"{_shown(value or '')} is not one of {', '.join(_TRACE_ORDERS)}"
+        )
+    return _TRACE_ORDERS[text]
+
+
+def parse_offset(value: str | None) -> int:
+    if not value:
+        return 0
+    text = value.strip()
+    if not _WHOLE_NUMBER.fullmatch(text) or int(text) > MAX_OFFSET:
+        raise InvalidParameter(
+            "offset", f"{_shown(value)} is not a whole number from 0 to {MAX_OFFSET}"
+        )
+    return int(text)
+
+
+def parse_failed(value: str | None) -> bool | None:
+    """``failed=true``/``false`` (or 1/0); ``None`` when absent or empty."""
+    if not value:
+        return None
+    try:
+        return _BOOLEANS[value.strip().lower()]
+    except KeyError:
+        raise InvalidParameter("failed", f"{_shown(value)} is not true or false") from None
+
+
+def window_request(window: str | None, end: str | None) -> WindowRequest:
+    """The window ``window`` long (default 1h) ending at ``end`` (default: now)."""
+    length = duration("window", window)
+    if length == 0:
+        raise InvalidParameter("window", "must be longer than 0")
+    return WindowRequest(
+        length_ns=DEFAULT_WINDOW_NS if length is None else length, end_ns=time("end", end)
+    )
+
+
+def bucket(value: str | None, request: WindowRequest) -> int | None:
+    """The bucket size of a series; at most ``MAX_BUCKETS`` buckets in the window."""
+    size = duration("bucket", value)
+    if size is None:
+        return None
+    if size == 0:
+        raise InvalidParameter("bucket", "must be longer than 0")
+    if -(-request.length_ns // size) > MAX_BUCKETS:
+        raise InvalidParameter(
+            "bucket", f"the window would hold more than {MAX_BUCKETS} buckets; use larger ones"
+        )
+    return size
+
+
+def percentile(value: str | None) -> float:
+    """A percentile strictly between 0 and 100, e.g. ``90`` or ``99.9``."""
+    if not value:
+        return DEFAULT_PERCENTILE
+    text = value.strip()
+    number = float(text) if _NUMBER.fullmatch(text) else math.nan
+    if not 0 < number < 100:
+        raise InvalidParameter(
+            "percentile", f"{_shown(value)} is not a number between 0 and 100 (e.g. 90, 99.9)"
+        )
+    return number
+
+
+def measure(value: str | None) -> Measure:
+    text = (value or "critical_path").strip().lower()
+    if text == "critical_path":
+        return "critical_path"
+    if text == "self_time":
+        return "self_time"
+    raise InvalidParameter("measure", f"{_shown(value or '')} is not one of {', '.join(_MEASURES)}")
+
+
+def target(service: str | None, operation: str | None, *, required: bool) -> Target:
+    """The requests a comparison is about; ``required`` makes ``service`` mandatory."""
+    service_name = text_filter("service", service)
+    operation_name = text_filter("operation", operation)
+    if service_name is None and (required or operation_name is not None):
+        raise InvalidParameter("service", "is required (the service whose requests to analyse)")
+    return Target(service=service_name, operation=operation_name)
 
 
 def _check_bounds(low_name: str, low: int | None, high_name: str, high: int | None) -> None:

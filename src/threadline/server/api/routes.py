@@ -17,7 +17,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from threadline.conventions import API_PREFIX
-from threadline.server.api import params, serialize
+from threadline.server.api import params, serialize, serialize_aggregates, serialize_analysis
+from threadline.server.api.analysis_routes import add_analysis_routes
 from threadline.server.errors import NotFound
 from threadline.server.query import QueryService
 
@@ -27,6 +28,7 @@ Text = str | None
 def build_api_router(query: QueryService) -> APIRouter:
     """The routes of docs/server.md "REST API", to be mounted under ``/api``."""
     router = APIRouter()
+    add_analysis_routes(router, query)
 
     @router.get("/stats", summary="How many spans, traces and sessions are stored")
     def stats() -> JSONResponse:
@@ -36,7 +38,7 @@ def build_api_router(query: QueryService) -> APIRouter:
     def services() -> JSONResponse:
         return JSONResponse(serialize.services(query.services()))
 
-    @router.get("/traces", summary="Recent traces matching every filter, newest first")
+    @router.get("/traces", summary="Traces matching every filter, newest (or slowest) first")
     def traces(
         service: Annotated[
             Text, Query(description="A span of the trace is in this service.")
@@ -52,6 +54,21 @@ def build_api_router(query: QueryService) -> APIRouter:
         session_id: Annotated[Text, Query(description="A span carries this session.id.")] = None,
         user_id: Annotated[Text, Query(description="A span carries this user.id.")] = None,
         limit: Annotated[Text, Query(description="Most traces returned, 1 to 1000.")] = None,
+        journey_id: Annotated[Text, Query(description="A span carries this journey.id.")] = None,
+        attr: Annotated[
+            list[str] | None,
+            Query(
+                description="key=value on any span (span or resource attribute), e.g. "
+                "attr=http.route=/checkout; repeat to require several."
+            ),
+        ] = None,
+        order: Annotated[
+            Text, Query(description="recent (default), oldest, slowest or fastest.")
+        ] = None,
+        offset: Annotated[Text, Query(description="Skip this many traces (0 to 100000).")] = None,
+        cursor: Annotated[
+            Text, Query(description="next_cursor of the previous page: the page after it.")
+        ] = None,
     ) -> JSONResponse:
         trace_query = params.trace_query(
             service=service,
@@ -64,20 +81,35 @@ def build_api_router(query: QueryService) -> APIRouter:
             session_id=session_id,
             user_id=user_id,
             limit=limit,
+            journey_id=journey_id,
+            attr=attr,
+            order=order,
+            offset=offset,
+            page_cursor=cursor,
         )
-        return JSONResponse(serialize.trace_list(query.search_traces(trace_query)))
+        return JSONResponse(serialize_aggregates.trace_page(query.search_page(trace_query)))
 
     # ":path" lets any text reach the handler, so a malformed id gets our 400, not a bare 404.
-    @router.get("/traces/{trace_id:path}", summary="One trace as a span tree, with self time")
+    @router.get(
+        "/traces/{trace_id:path}",
+        summary="One trace as a span tree, with self time, error origin and clock-skew fix-ups",
+    )
     def trace(trace_id: str) -> JSONResponse:
-        return JSONResponse(serialize.trace(query.trace(trace_id)))
+        return JSONResponse(serialize_analysis.trace(query.trace(trace_id)))
 
     @router.get("/journeys", summary="Recent (or slowest) journeys, one per session")
     def journeys(
         order: Annotated[Text, Query(description="recent (default) or slowest.")] = None,
         limit: Annotated[Text, Query(description="Most journeys returned, 1 to 1000.")] = None,
+        failed: Annotated[
+            Text, Query(description="true: only journeys with an error; false: only without.")
+        ] = None,
     ) -> JSONResponse:
-        found = query.journeys(order=params.parse_order(order), limit=params.parse_limit(limit))
+        found = query.journeys(
+            order=params.parse_order(order),
+            limit=params.parse_limit(limit),
+            failed=params.parse_failed(failed),
+        )
         return JSONResponse(serialize.journey_list(found))
 
     # Session and user ids are opaque and may contain "/", hence ":path".

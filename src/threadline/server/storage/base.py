@@ -21,9 +21,21 @@ Contract, in prose (the suite in ``tests/server/storage`` holds every backend to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from threadline.server.aggregates import (
+    OperationRed,
+    PropagationFindings,
+    ServiceMap,
+    ServiceRed,
+    Split,
+    Target,
+    TimeWindow,
+    TraceGroups,
+)
 from threadline.server.batch import SpanBatch
 from threadline.server.model import (
     JourneySummary,
@@ -45,6 +57,21 @@ class StoreOverloaded(StoreError):
     """Too many writes are pending; try again later."""
 
 
+@dataclass(frozen=True, slots=True)
+class StoreHealth:
+    """What a readiness probe asks of a store: can it take writes now, and how full is its
+    write queue. ``problem`` says what is wrong, for people, when ``writable`` is False."""
+
+    writable: bool
+    pending_batches: int
+    max_pending_batches: int
+    problem: str = ""
+
+    @property
+    def saturated(self) -> bool:
+        return self.pending_batches >= self.max_pending_batches
+
+
 class Store(Protocol):
     def write(self, batch: SpanBatch) -> Future[None]:
         """Queue ``batch``; the future resolves once it is durable (see contract)."""
@@ -54,11 +81,18 @@ class Store(Protocol):
         """All spans of one trace ordered by start time; empty if unknown."""
         ...
 
-    def search_traces(self, query: TraceQuery) -> list[TraceSummary]:
-        """Traces with at least one span matching every filter, newest first.
+    def get_traces(self, trace_ids: Sequence[str]) -> list[SpanRecord]:
+        """All spans of the given traces, ordered by trace id, then start time."""
+        ...
 
-        ``service``/``operation``/``status`` match any span of the trace; duration
-        and time filters apply to the whole trace (first start to last end).
+    def search_traces(self, query: TraceQuery) -> list[TraceSummary]:
+        """Traces with at least one span matching every filter, in ``query.order``.
+
+        ``service``/``operation``/``status`` must match one span together; each
+        journey key and each attribute pair may be on any span of the trace; duration
+        and time filters apply to the whole trace (first start to last end). Ties in
+        the sort key are broken by trace id, so pages (``offset`` or ``after``) never
+        repeat or skip a trace of an unchanged store.
         """
         ...
 
@@ -69,9 +103,12 @@ class Store(Protocol):
         ...
 
     def list_journeys(
-        self, *, order: JourneyOrder = "recent", limit: int = 20
+        self, *, order: JourneyOrder = "recent", limit: int = 20, failed: bool | None = None
     ) -> list[JourneySummary]:
-        """Journeys (by session id), most recent first or slowest first."""
+        """Journeys (by session id), most recent first or slowest first.
+
+        ``failed`` keeps only journeys with (``True``) or without (``False``) an error span.
+        """
         ...
 
     def services(self) -> list[ServiceOperations]:
@@ -80,6 +117,98 @@ class Store(Protocol):
 
     def counts(self) -> StoreCounts:
         """How many spans, traces and sessions are stored."""
+        ...
+
+    def has_service(self, service: str) -> bool:
+        """Whether any span of ``service`` is stored."""
+        ...
+
+    # Aggregates (see ``threadline.server.aggregates`` for what each value means).
+    # Windows select spans by start time; percentiles are exact.
+
+    def operation_red(
+        self, window: TimeWindow, *, service: str | None = None
+    ) -> list[OperationRed]:
+        """RED metrics of each (service, operation) of entry spans, sorted by both names."""
+        ...
+
+    def service_red(
+        self,
+        service: str,
+        window: TimeWindow,
+        *,
+        operation: str | None = None,
+        bucket_ns: int | None = None,
+    ) -> ServiceRed:
+        """RED metrics of one service's entry spans, per operation and per time bucket.
+
+        With ``bucket_ns``, buckets are aligned to multiples of it since the epoch and
+        the window must start and end on bucket boundaries.
+        """
+        ...
+
+    def service_map(self, window: TimeWindow) -> ServiceMap:
+        """Caller → callee edges from parent/child span pairs whose child starts in ``window``."""
+        ...
+
+    def trace_groups(
+        self,
+        target: Target,
+        split: Split,
+        window: TimeWindow,
+        *,
+        percentile: float = 90.0,
+        min_support: int = 3,
+        max_attributes: int = 500,
+        examples: int = 5,
+        sample: int = 5000,
+        sample_ids: int = 0,
+    ) -> TraceGroups:
+        """The target's traces split into focus (slow or failed) and baseline, compared.
+
+        ``percentile`` (0 < p < 100) sets the slow threshold for ``Split.SLOW``; at
+        most ``max_attributes`` attribute values are returned, most focus traces first;
+        operations and attributes are counted over at most ``sample`` traces per group,
+        the same ones on every call, and the first ``sample_ids`` of them are returned.
+        """
+        ...
+
+    def propagation(self, window: TimeWindow) -> PropagationFindings:
+        """Unparented entry spans, orphans and broken message hops in ``window``."""
+        ...
+
+    def delete_traces(self, trace_ids: Sequence[str]) -> int:
+        """Delete every span of the given traces (tail sampling's drops); returns spans deleted.
+
+        Durable when it returns. Unknown ids are ignored, so a repeated call is harmless.
+        """
+        ...
+
+    # Deletion: retention, the size cap and erasure. Each runs alongside writes and
+    # reads (neither waits for it) and returns how many spans it deleted.
+
+    def delete_older_than(self, cutoff_ns: int) -> int:
+        """Delete every span that started before ``cutoff_ns``."""
+        ...
+
+    def erase_user(self, user_id: str) -> int:
+        """Delete every span of the user's journeys.
+
+        That is every trace with a span carrying ``user_id`` or one of the session
+        ids the user's spans carry: the sessions' spans without a user id go too.
+        """
+        ...
+
+    def start_ns_quantile(self, fraction: float) -> int | None:
+        """When ``fraction`` (0 to 1) of the stored spans had started; None if none are stored."""
+        ...
+
+    def size_bytes(self) -> int:
+        """Bytes the stored spans take on disk now (what a size cap compares)."""
+        ...
+
+    def health(self) -> StoreHealth:
+        """Cheap (no query, no write): whether writes are accepted and how many wait."""
         ...
 
     def close(self) -> None:

@@ -2,8 +2,10 @@
 
 Writes go through the group-commit writer thread (see ``writer.py``); each read runs
 on a cursor of its own so reads proceed while the writer commits. Every value in
-SQL is a bound parameter: queries are assembled from fixed fragments plus a list of
-``?`` parameters, so new filters (attributes, say) add a fragment and a value.
+SQL is a bound parameter (see ``sql.py``). The queries live by topic: ``search``
+(traces and journeys), ``red`` (rate, errors, duration), ``service_map``,
+``groups`` (slow or failed traces against the rest) and ``propagation``; this
+class owns the connection and hands each of them a ``fetch``.
 
 DuckDB 2.0 blocks the next ``execute`` on a connection while a previous result has
 rows left unread, so reads always ``fetchall()`` and never share a cursor.
@@ -11,94 +13,43 @@ rows left unread, so reads always ``fetchall()`` and never share a cursor.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import duckdb
 
+from threadline.server.aggregates import (
+    OperationRed,
+    PropagationFindings,
+    ServiceMap,
+    ServiceRed,
+    Split,
+    Target,
+    TimeWindow,
+    TraceGroups,
+)
 from threadline.server.batch import COLUMNS, SpanBatch, record_from_row
 from threadline.server.model import (
     JourneySummary,
     ServiceOperations,
     SpanRecord,
-    StatusCode,
     StoreCounts,
     TraceQuery,
     TraceSummary,
 )
-from threadline.server.storage.base import JourneyOrder, StoreError
+from threadline.server.storage.base import JourneyOrder, StoreError, StoreHealth
+from threadline.server.storage.duckdb import deletion, groups, red, search
+from threadline.server.storage.duckdb import propagation as propagation_queries
+from threadline.server.storage.duckdb import service_map as map_queries
 from threadline.server.storage.duckdb.schema import TABLE, create_statements
+from threadline.server.storage.duckdb.sql import Row
 from threadline.server.storage.duckdb.writer import GroupCommitWriter
 
-Row = tuple[Any, ...]
-
 _SELECT_SPAN: Final = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
-
-# The root of a trace is its span without a parent (ingest may leave an empty
-# string rather than NULL); a trace missing its root falls back to the earliest span.
-_ROOT_FIRST: Final = "coalesce(parent_span_id, '') <> '', start_ns, span_id"
-
-# Columns of a trace summary, in ``TraceSummary`` field order, for the traces in
-# ``chosen``. Searches pick their page of trace ids first from start and end times
-# alone, so the costlier aggregates run on ``limit`` traces rather than on all of
-# them (~15 ms instead of ~110 ms for the newest 20 of 1M spans). The one ``?``
-# binds the error status.
-_TRACE_SUMMARY: Final = f"""
-SELECT trace_id,
-       min(start_ns) AS trace_start_ns,
-       max(end_ns) - min(start_ns) AS trace_duration_ns,
-       arg_min(service_name, ({_ROOT_FIRST})) AS root_service,
-       arg_min(name, ({_ROOT_FIRST})) AS root_operation,
-       count(*) AS span_count,
-       count(*) FILTER (WHERE status = ?) AS error_count,
-       list_sort(list_distinct(list(service_name))) AS services,
-       any_value(session_id) AS session_id,
-       any_value(user_id) AS user_id
-FROM {TABLE}
-WHERE trace_id IN (SELECT trace_id FROM chosen)
-GROUP BY trace_id"""
-
-# Columns of a journey summary, in ``JourneySummary`` field order; ``?`` as above.
-# A journey holds every span of the traces that carry its session id on any span,
-# so services that do not stamp the id (third-party OTLP senders) still show.
-_JOURNEY_SUMMARY: Final = f"""
-WITH journey_trace AS (
-    SELECT DISTINCT session_id, trace_id FROM {TABLE} WHERE session_id IS NOT NULL
-)
-SELECT journey_trace.session_id,
-       any_value(span.user_id) AS user_id,
-       min(span.start_ns) AS journey_start_ns,
-       max(span.end_ns) AS journey_end_ns,
-       count(DISTINCT span.trace_id) AS trace_count,
-       count(*) AS span_count,
-       count(*) FILTER (WHERE span.status = ?) AS error_count,
-       list_sort(list_distinct(list(span.service_name))) AS services
-FROM journey_trace JOIN {TABLE} AS span ON span.trace_id = journey_trace.trace_id
-GROUP BY journey_trace.session_id"""
-
-_JOURNEY_ORDER: Final[dict[str, str]] = {
-    "recent": "journey_end_ns DESC, journey_trace.session_id",
-    "slowest": "journey_end_ns - journey_start_ns DESC, journey_trace.session_id",
-}
-
-
-@dataclass(slots=True)
-class _Conditions:
-    """``AND``-ed SQL fragments with their ``?`` parameters, in text order."""
-
-    fragments: list[str] = field(default_factory=list)
-    params: list[object] = field(default_factory=list)
-
-    def add(self, fragment: str, *params: object) -> None:
-        self.fragments.append(fragment)
-        self.params.extend(params)
-
-    def sql(self, keyword: str) -> str:
-        return f" {keyword} " + " AND ".join(self.fragments) if self.fragments else ""
 
 
 class DuckDBStore:
@@ -117,6 +68,7 @@ class DuckDBStore:
         except duckdb.Error as exc:
             self._connection.close()
             raise StoreError(f"cannot create the span table in {path}: {exc}") from exc
+        self._path = path
         self._lock = threading.Lock()  # guards cursor creation and closing
         self._closed = False
         self._writer = GroupCommitWriter(
@@ -143,75 +95,30 @@ class DuckDBStore:
         )
         return [record_from_row(row) for row in rows]
 
+    def get_traces(self, trace_ids: Sequence[str]) -> list[SpanRecord]:
+        if not trace_ids:
+            return []
+        rows = self._fetch(
+            f"{_SELECT_SPAN} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))"
+            " ORDER BY trace_id, start_ns, span_id",
+            [list(trace_ids)],
+        )
+        return [record_from_row(row) for row in rows]
+
     def search_traces(self, query: TraceQuery) -> list[TraceSummary]:
-        # One span must match service, operation and status together; the journey
-        # keys may sit on any span of the trace, as in ``journey_traces``.
-        span = _Conditions()
-        if query.service is not None:
-            span.add("service_name = ?", query.service)
-        if query.operation is not None:
-            span.add("name = ?", query.operation)
-        if query.status is not None:
-            span.add("status = ?", StatusCode(query.status).value)
-        # The whole trace must lie in the time range, so each of its spans does too:
-        # filtering spans first lets DuckDB skip row groups outside the range.
-        if query.start_ns is not None:
-            span.add("start_ns >= ?", query.start_ns)
-        if query.end_ns is not None:
-            span.add("end_ns <= ?", query.end_ns)
-
-        traces = _Conditions()
-        if span.fragments:
-            traces.add(
-                f"trace_id IN (SELECT trace_id FROM {TABLE}{span.sql('WHERE')})", *span.params
-            )
-        _add_journey_keys(traces, session_id=query.session_id, user_id=query.user_id)
-
-        whole = _Conditions()
-        if query.start_ns is not None:
-            whole.add("min(start_ns) >= ?", query.start_ns)
-        if query.end_ns is not None:
-            whole.add("max(end_ns) <= ?", query.end_ns)
-        if query.min_duration_ns is not None:
-            whole.add("max(end_ns) - min(start_ns) >= ?", query.min_duration_ns)
-        if query.max_duration_ns is not None:
-            whole.add("max(end_ns) - min(start_ns) <= ?", query.max_duration_ns)
-
-        return self._trace_summaries(traces, whole, newest_first=True, limit=query.limit)
+        return search.search_traces(self._fetch, query)
 
     def journey_traces(
         self, *, session_id: str | None = None, user_id: str | None = None, limit: int = 500
     ) -> list[TraceSummary]:
-        if session_id is None and user_id is None:
-            raise ValueError("journey_traces needs a session_id or a user_id")
-        traces = _Conditions()
-        _add_journey_keys(traces, session_id=session_id, user_id=user_id)
-        return self._trace_summaries(traces, _Conditions(), newest_first=False, limit=limit)
+        return search.journey_traces(
+            self._fetch, session_id=session_id, user_id=user_id, limit=limit
+        )
 
     def list_journeys(
-        self, *, order: JourneyOrder = "recent", limit: int = 20
+        self, *, order: JourneyOrder = "recent", limit: int = 20, failed: bool | None = None
     ) -> list[JourneySummary]:
-        if order not in _JOURNEY_ORDER:
-            raise ValueError(
-                f"journey order must be one of {sorted(_JOURNEY_ORDER)}, got {order!r}"
-            )
-        rows = self._fetch(
-            f"{_JOURNEY_SUMMARY} ORDER BY {_JOURNEY_ORDER[order]} LIMIT ?",
-            [StatusCode.ERROR.value, _checked_limit(limit)],
-        )
-        return [
-            JourneySummary(
-                session_id=row[0],
-                user_id=row[1],
-                start_ns=int(row[2]),
-                end_ns=int(row[3]),
-                trace_count=int(row[4]),
-                span_count=int(row[5]),
-                error_count=int(row[6]),
-                services=tuple(row[7]),
-            )
-            for row in rows
-        ]
+        return search.list_journeys(self._fetch, order=order, limit=limit, failed=failed)
 
     def services(self) -> list[ServiceOperations]:
         rows = self._fetch(
@@ -229,6 +136,97 @@ class DuckDBStore:
         spans, traces, sessions = rows[0]
         return StoreCounts(spans=int(spans), traces=int(traces), sessions=int(sessions))
 
+    def has_service(self, service: str) -> bool:
+        return bool(self._fetch(f"SELECT 1 FROM {TABLE} WHERE service_name = ? LIMIT 1", [service]))
+
+    def operation_red(
+        self, window: TimeWindow, *, service: str | None = None
+    ) -> list[OperationRed]:
+        return red.operation_red(self._fetch, window, service)
+
+    def service_red(
+        self,
+        service: str,
+        window: TimeWindow,
+        *,
+        operation: str | None = None,
+        bucket_ns: int | None = None,
+    ) -> ServiceRed:
+        return red.service_red(self._fetch, service, window, operation, bucket_ns)
+
+    def service_map(self, window: TimeWindow) -> ServiceMap:
+        return map_queries.service_map(self._fetch, window)
+
+    def trace_groups(
+        self,
+        target: Target,
+        split: Split,
+        window: TimeWindow,
+        *,
+        percentile: float = 90.0,
+        min_support: int = 3,
+        max_attributes: int = 500,
+        examples: int = 5,
+        sample: int = 5000,
+        sample_ids: int = 0,
+    ) -> TraceGroups:
+        return groups.trace_groups(
+            self._fetch,
+            target,
+            split,
+            window,
+            percentile=percentile,
+            min_support=min_support,
+            max_attributes=max_attributes,
+            examples=examples,
+            sample=sample,
+            sample_ids=sample_ids,
+        )
+
+    def propagation(self, window: TimeWindow) -> PropagationFindings:
+        return propagation_queries.propagation(self._fetch, window)
+
+    def delete_traces(self, trace_ids: Sequence[str]) -> int:
+        if not trace_ids:
+            return 0
+        return self._delete(
+            f"DELETE FROM {TABLE} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(trace_ids)],
+        )
+
+    def delete_older_than(self, cutoff_ns: int) -> int:
+        return deletion.delete_older_than(self._fetch, cutoff_ns)
+
+    def erase_user(self, user_id: str) -> int:
+        return deletion.erase_user(self._fetch, user_id)
+
+    def start_ns_quantile(self, fraction: float) -> int | None:
+        return deletion.start_ns_quantile(self._fetch, fraction)
+
+    def size_bytes(self) -> int:
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+        try:
+            return deletion.size_bytes(self._connection, self._path)
+        except duckdb.Error as exc:
+            raise StoreError(f"measuring the store failed: {exc}") from exc
+
+    def health(self) -> StoreHealth:
+        problem = ""
+        if self._closed:
+            problem = "the store is closed"
+        elif not self._writer.running:
+            problem = "the writer thread has stopped"
+        elif not os.access(self._path, os.W_OK):
+            problem = f"{self._path} is not writable by this process"
+        return StoreHealth(
+            writable=not problem,
+            pending_batches=self._writer.pending,
+            max_pending_batches=self._writer.max_pending,
+            problem=problem,
+        )
+
     def close(self) -> None:
         with self._lock:
             if self._closed:
@@ -239,32 +237,21 @@ class DuckDBStore:
         finally:
             self._connection.close()
 
-    def _trace_summaries(
-        self, traces: _Conditions, whole: _Conditions, *, newest_first: bool, limit: int
-    ) -> list[TraceSummary]:
-        direction = "DESC" if newest_first else "ASC"
-        sql = (
-            f"WITH chosen AS (SELECT trace_id FROM {TABLE}{traces.sql('WHERE')}"
-            f" GROUP BY trace_id{whole.sql('HAVING')}"
-            f" ORDER BY min(start_ns) {direction}, trace_id LIMIT ?)"
-            f"{_TRACE_SUMMARY} ORDER BY trace_start_ns {direction}, trace_id"
-        )
-        params = [*traces.params, *whole.params, _checked_limit(limit), StatusCode.ERROR.value]
-        return [
-            TraceSummary(
-                trace_id=row[0],
-                start_ns=int(row[1]),
-                duration_ns=int(row[2]),
-                root_service=row[3],
-                root_operation=row[4],
-                span_count=int(row[5]),
-                error_count=int(row[6]),
-                services=tuple(row[7]),
-                session_id=row[8],
-                user_id=row[9],
-            )
-            for row in self._fetch(sql, params)
-        ]
+    def _delete(self, sql: str, params: Sequence[object]) -> int:
+        # On a cursor of its own, like reads: DuckDB's MVCC lets this transaction
+        # run beside the writer's appends (deleting committed rows never conflicts
+        # with inserting new ones).
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            cursor = self._connection.cursor()
+        try:
+            rows = cursor.execute(sql, params).fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(f"deleting spans failed: {exc}") from exc
+        finally:
+            cursor.close()
+        return int(rows[0][0]) if rows else 0
 
     def _fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
         with self._lock:
@@ -277,18 +264,3 @@ class DuckDBStore:
             raise StoreError(f"reading spans failed: {exc}") from exc
         finally:
             cursor.close()
-
-
-def _add_journey_keys(
-    conditions: _Conditions, *, session_id: str | None, user_id: str | None
-) -> None:
-    """Keep traces that carry the session / user id on any of their spans."""
-    for column, value in (("session_id", session_id), ("user_id", user_id)):
-        if value is not None:
-            conditions.add(f"trace_id IN (SELECT trace_id FROM {TABLE} WHERE {column} = ?)", value)
-
-
-def _checked_limit(limit: int) -> int:
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
-    return limit

@@ -75,6 +75,19 @@ class GroupCommitWriter:
         """Transactions committed so far; a group of batches counts once."""
         return self._commits
 
+    @property
+    def pending(self) -> int:
+        """Batches accepted and not yet committed (approximate, for health checks)."""
+        return self._queue.qsize()
+
+    @property
+    def max_pending(self) -> int:
+        return self._max_pending
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def submit(self, batch: SpanBatch) -> Future[None]:
         future: Future[None] = Future()
         with self._lock:

@@ -1,0 +1,186 @@
+"""Analysis queries over a million spans: single-trace reads against the aggregates.
+
+    python bench/analysis.py                 # 1,000,000 spans (~50k traces)
+    python bench/analysis.py --spans 200000  # quicker
+
+Generates a twelve-service shop (``analysis_workload.py``: ~19 spans per trace,
+20,000 sessions, one hour of traffic, a slow payment provider, a failing host and
+broken propagation planted), writes it to a DuckDBStore through ``write()``
+batches, then times each read through ``QueryService`` as the API calls it:
+
+  one trace by id, a search, one journey (and its narrative), the service map,
+  per-operation percentiles, one service's RED series, tail-latency causes for
+  one operation (critical-path and self-time), error hotspots, propagation health.
+
+Each query runs ``--repeat`` times after one warm-up; the fastest and the median
+run are printed. In the same run, on the same file, it times a plain DuckDB full
+scan of the span table (``SELECT count(*), sum(duration_ns) FROM spans``) and a
+scan that reads every attribute string, and prints each query's ratio to them
+(fastest to fastest): the cost of an answer in units of "reading the table once".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+
+# Run as a script, so this directory is on sys.path and the workload module imports.
+from analysis_workload import generate
+from threadline.server.aggregates import Target
+from threadline.server.model import TraceQuery
+from threadline.server.query import QueryService
+from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.windows import WindowRequest
+
+HOUR_NS: Final = 3600 * 1_000_000_000
+SESSIONS: Final = 20_000
+BATCH_SPANS: Final = 10_000
+# Batches in flight while loading: keeps group commits full, far below the store's bound.
+IN_FLIGHT: Final = 32
+BASELINE_SQL: Final = "SELECT count(*), sum(duration_ns) FROM spans"
+# A scan that must read every attribute string (not only lengths or statistics).
+JSON_SCAN_SQL: Final = "SELECT count(*) FROM spans WHERE contains(attributes, 'slowpay')"
+
+
+def load(store: DuckDBStore, spans: int, end_ns: int) -> tuple[int, float]:
+    """Generate and write the shop (the writer overlaps generation); spans and seconds."""
+    pending: deque[Future[None]] = deque()
+    written = 0
+    started = time.perf_counter()
+    for batch in generate(
+        spans, end_ns=end_ns, window_ns=HOUR_NS, sessions=SESSIONS, batch_spans=BATCH_SPANS
+    ):
+        pending.append(store.write(batch))
+        written += len(batch)
+        while len(pending) >= IN_FLIGHT:
+            pending.popleft().result()
+    while pending:
+        pending.popleft().result()
+    return written, time.perf_counter() - started
+
+
+def timed(call: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    """Fastest and median seconds of ``repeat`` calls after one warm-up.
+
+    The fastest run is the one least disturbed by other work on the machine, so
+    ratios use it; the median shows what a typical call costs.
+    """
+    call()
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        runs.append(time.perf_counter() - started)
+    return min(runs), statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per query")
+    parser.add_argument("--db", type=Path, help="keep the DuckDB file here (default: temporary)")
+    args = parser.parse_args()
+    if args.spans < 1000 or args.repeat < 1:
+        parser.error("--spans must be at least 1000 and --repeat at least 1")
+
+    with tempfile.TemporaryDirectory(prefix="threadline-bench-") as tmp:
+        db = args.db or Path(tmp) / "analysis.duckdb"
+        if db.exists():
+            parser.error(f"{db} exists; give a new path")
+        end_ns = time.time_ns()
+        store = DuckDBStore(db)
+        try:
+            written, load_s = load(store, args.spans, end_ns)
+            counts = store.counts()
+            print(
+                f"loaded {written:,} spans, {counts.traces:,} traces, {counts.sessions:,} "
+                f"sessions in {load_s:.1f} s (generated and written through write() batches "
+                f"of {BATCH_SPANS:,}); cpus={os.cpu_count()}"
+            )
+            run(store, db, end_ns, args.repeat)
+        finally:
+            store.close()
+
+
+def run(store: DuckDBStore, db: Path, end_ns: int, repeat: int) -> None:
+    query = QueryService(store, clock=lambda: end_ns)
+    hour = WindowRequest(length_ns=HOUR_NS, end_ns=end_ns)
+    slowest = store.search_traces(TraceQuery(service="payments", order="slowest", limit=1))[0]
+    session = slowest.session_id or ""
+    checkout = Target("gateway", "POST /checkout")
+
+    # The same process may open the file again: DuckDB shares the open database.
+    plain = duckdb.connect(str(db))
+    try:
+        scan_s = timed(lambda: plain.execute(BASELINE_SQL).fetchall(), repeat)
+        json_scan_s = timed(lambda: plain.execute(JSON_SCAN_SQL).fetchall(), repeat)
+    finally:
+        plain.close()
+
+    cases: list[tuple[str, Callable[[], Any]]] = [
+        ("trace by id (store)", lambda: store.get_trace(slowest.trace_id)),
+        ("trace view (fix-ups, errors)", lambda: query.trace(slowest.trace_id)),
+        ("critical path of a trace", lambda: query.critical_path(slowest.trace_id)),
+        ("search: newest 20", lambda: query.search_page(TraceQuery(limit=20))),
+        (
+            "search: attr + service, slowest 20",
+            lambda: query.search_page(
+                TraceQuery(
+                    service="payments",
+                    attributes=(("payment.provider", "slowpay"),),
+                    order="slowest",
+                    limit=20,
+                )
+            ),
+        ),
+        ("journey (session)", lambda: query.session_journey(session)),
+        ("journey narrative", lambda: query.journey_narrative(session)),
+        ("journeys: failed, slowest 20", lambda: query.journeys(order="slowest", failed=True)),
+        ("service map (1h)", lambda: query.service_map(hour)),
+        ("per-operation percentiles (1h)", lambda: query.operations(hour)),
+        (
+            "RED of one service, 1m buckets",
+            lambda: query.service_red("payments", hour, bucket_ns=60 * 1_000_000_000),
+        ),
+        ("tail causes, critical path", lambda: query.slow_requests(checkout, hour)),
+        (
+            "tail causes, self time",
+            lambda: query.slow_requests(checkout, hour, measure="self_time"),
+        ),
+        ("error hotspots (all traces)", lambda: query.error_hotspots(Target(), hour)),
+        ("propagation health", lambda: query.propagation(hour)),
+    ]
+    print(f"\n{repeat} runs after a warm-up; ratios of the fastest run to the fastest plain scan")
+    print(f"{'plain scan: ' + BASELINE_SQL:<84}{scan_s[0] * 1000:>8.1f} ms")
+    print(f"{'attribute scan: ' + JSON_SCAN_SQL:<84}{json_scan_s[0] * 1000:>8.1f} ms")
+    print(f"{'query':<36}{'fastest ms':>12}{'median ms':>11}{'× scan':>9}{'× attr scan':>13}")
+    for name, call in cases:
+        fastest, median = timed(call, repeat)
+        print(
+            f"{name:<36}{fastest * 1000:>12.1f}{median * 1000:>11.1f}"
+            f"{fastest / scan_s[0]:>9.1f}{fastest / json_scan_s[0]:>13.2f}"
+        )
+    found = query.slow_requests(checkout, hour)
+    top = found.time_growth[0] if found.time_growth else None
+    cause = found.attributes[0] if found.attributes else None
+    print(
+        f"\ntail causes of {checkout.service} {checkout.operation}: "
+        f"time grows most in {top.service + ' · ' + top.operation if top else 'nothing'}; "
+        f"first value {cause.key + '=' + cause.value if cause else 'none'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,279 @@
+"""Why some requests are slow (or fail): what their traces have that the others lack.
+
+The store splits an operation's traces into a *focus* group (slower than a
+percentile threshold, or failed) and a *baseline* (the rest), and counts what each
+group holds (``aggregates.TraceGroups``). This module ranks the differences:
+
+- **where the time grows**: per (service, operation), the mean time per trace
+  spent in it — self time (the store's exact SQL), or time on the critical path
+  of the request (``request_path``) when path totals from a sample of traces are
+  given — in the focus group minus the baseline. A trace without the operation
+  counts as zero, so an operation that only slow traces run ranks by its whole
+  time. Largest growth first;
+- **where errors start**: per (service, operation), the share of traces in which
+  it is an error *origin* (an error span none of whose children failed), in the
+  focus group minus the baseline;
+- **which attribute values go with it**: per ``key=value`` (span or resource
+  attribute on any span of the trace), the share of focus traces carrying it
+  minus the share of baseline traces (the *score*, between -1 and 1), with the
+  lift (ratio of the shares) and the support counts beside it.
+
+Why the score is a difference of proportions rather than the lift: a value seen
+on 3 slow traces and no other has an enormous lift and explains 3 traces; a
+value on 90% of slow traces and 25% of the rest has a lift of 3.6 and explains
+the tail. The difference ranks the second first; the lift is smoothed (add-one)
+so it stays finite and is shown for reading, not for ranking. Only positive
+differences are listed: values and operations that go *with* the focus group.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from threadline.server.aggregates import Target, TraceGroups
+from threadline.server.analysis.critical_path import CriticalPath, SegmentKind, critical_path
+from threadline.server.analysis.tree import SpanTree, build_tree, children_by_parent, root_span
+from threadline.server.model import SpanKind, SpanRecord
+
+Measure = Literal["self_time", "critical_path"]
+OperationKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PathTotals:
+    """Critical-path time per (service, operation) summed over a sample of each group."""
+
+    focus_traces: int
+    baseline_traces: int
+    focus_ns: Mapping[OperationKey, int]
+    baseline_ns: Mapping[OperationKey, int]
+
+
+@dataclass(frozen=True, slots=True)
+class TimeGrowth:
+    """Mean time per trace in one operation, focus against baseline.
+
+    The ``*_self_ns`` means are over the store's sample of each group; the
+    ``*_path_ns`` means over the critical-path sample, ``None`` without one.
+    """
+
+    service: str
+    operation: str
+    focus_traces: int
+    baseline_traces: int
+    focus_self_ns: float
+    baseline_self_ns: float
+    focus_path_ns: float | None
+    baseline_path_ns: float | None
+    measure: Measure
+
+    @property
+    def growth_ns(self) -> float:
+        """Focus mean minus baseline mean, in the ranking measure."""
+        if self.measure == "critical_path":
+            return (self.focus_path_ns or 0.0) - (self.baseline_path_ns or 0.0)
+        return self.focus_self_ns - self.baseline_self_ns
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSource:
+    """An operation where errors start, and how much more often in the focus group."""
+
+    service: str
+    operation: str
+    focus_traces: int
+    baseline_traces: int
+    focus_share: float
+    baseline_share: float
+
+    @property
+    def score(self) -> float:
+        return self.focus_share - self.baseline_share
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeLift:
+    """An attribute value and how much more often focus traces carry it."""
+
+    key: str
+    value: str
+    focus_traces: int
+    baseline_traces: int
+    focus_share: float
+    baseline_share: float
+    lift: float
+
+    @property
+    def score(self) -> float:
+        return self.focus_share - self.baseline_share
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """The ranked differences between a target's focus traces and the rest."""
+
+    groups: TraceGroups
+    measure: Measure
+    time_growth: tuple[TimeGrowth, ...]
+    error_sources: tuple[ErrorSource, ...]
+    attributes: tuple[AttributeLift, ...]
+
+
+def explain(
+    groups: TraceGroups,
+    *,
+    path_totals: PathTotals | None = None,
+    min_support: int = 3,
+    limit: int = 10,
+) -> Explanation:
+    """Every ranking of this module over ``groups``, each cut to ``limit`` rows."""
+    measure: Measure = "critical_path" if path_totals is not None else "self_time"
+    return Explanation(
+        groups=groups,
+        measure=measure,
+        time_growth=rank_time_growth(groups, path_totals)[:limit],
+        error_sources=rank_error_sources(groups)[:limit],
+        attributes=rank_attributes(groups, min_support=min_support)[:limit],
+    )
+
+
+def rank_time_growth(
+    groups: TraceGroups, path_totals: PathTotals | None = None
+) -> tuple[TimeGrowth, ...]:
+    """Operations whose mean time per trace is larger in the focus group, largest first."""
+    measure: Measure = "critical_path" if path_totals is not None else "self_time"
+    rows: list[TimeGrowth] = []
+    for op in groups.operations:
+        key = (op.service, op.operation)
+        focus_path = baseline_path = None
+        if path_totals is not None:
+            focus_path = _mean(path_totals.focus_ns.get(key, 0), path_totals.focus_traces)
+            baseline_path = _mean(path_totals.baseline_ns.get(key, 0), path_totals.baseline_traces)
+        rows.append(
+            TimeGrowth(
+                service=op.service,
+                operation=op.operation,
+                focus_traces=op.focus_traces,
+                baseline_traces=op.baseline_traces,
+                focus_self_ns=_mean(op.focus_self_ns, groups.focus_sample),
+                baseline_self_ns=_mean(op.baseline_self_ns, groups.baseline_sample),
+                focus_path_ns=focus_path,
+                baseline_path_ns=baseline_path,
+                measure=measure,
+            )
+        )
+    growing = [row for row in rows if row.growth_ns > 0]
+    growing.sort(key=lambda row: (-row.growth_ns, row.service, row.operation))
+    return tuple(growing)
+
+
+def rank_error_sources(groups: TraceGroups) -> tuple[ErrorSource, ...]:
+    """Operations that are error origins more often in the focus group, largest difference first."""
+    rows = [
+        ErrorSource(
+            service=op.service,
+            operation=op.operation,
+            focus_traces=op.focus_error_traces,
+            baseline_traces=op.baseline_error_traces,
+            focus_share=_share(op.focus_error_traces, groups.focus_sample),
+            baseline_share=_share(op.baseline_error_traces, groups.baseline_sample),
+        )
+        for op in groups.operations
+        if op.focus_error_traces
+    ]
+    rows = [row for row in rows if row.score > 0]
+    rows.sort(key=lambda row: (-row.score, -row.focus_traces, row.service, row.operation))
+    return tuple(rows)
+
+
+def rank_attributes(groups: TraceGroups, *, min_support: int = 3) -> tuple[AttributeLift, ...]:
+    """Attribute values over-represented in the focus group, by score, then lift."""
+    focus_n, baseline_n = groups.focus_sample, groups.baseline_sample
+    rows = [
+        AttributeLift(
+            key=count.key,
+            value=count.value,
+            focus_traces=count.focus_traces,
+            baseline_traces=count.baseline_traces,
+            focus_share=_share(count.focus_traces, focus_n),
+            baseline_share=_share(count.baseline_traces, baseline_n),
+            # Add-one smoothing: finite when the baseline never carries the value.
+            lift=((count.focus_traces + 1) / (focus_n + 2))
+            / ((count.baseline_traces + 1) / (baseline_n + 2)),
+        )
+        for count in groups.attributes
+        if count.focus_traces >= min_support
+    ]
+    rows = [row for row in rows if row.score > 0]
+    rows.sort(key=lambda row: (-row.score, -row.lift, row.key, row.value))
+    return tuple(rows)
+
+
+def path_totals(focus: Iterable[CriticalPath], baseline: Iterable[CriticalPath]) -> PathTotals:
+    """Each operation's own time on the critical paths of two samples of traces."""
+    focus_ns, focus_count = _path_time_by_operation(focus)
+    baseline_ns, baseline_count = _path_time_by_operation(baseline)
+    return PathTotals(focus_count, baseline_count, focus_ns, baseline_ns)
+
+
+def request_path(tree: SpanTree, target: Target) -> CriticalPath | None:
+    """The critical path of the target's slowest request in ``tree``, up to its response.
+
+    The request is the slowest entry span (SERVER or CONSUMER) of the target's
+    service and operation, or the root without a service; the path covers it and
+    everything under it, and ends when it ends: work it did not wait for (a
+    message consumed later) did not make *this* request slow. ``None`` when the
+    trace holds no such request.
+    """
+    if target.service is None:
+        entry = root_span(tree)
+    else:
+        entries = [
+            node.span
+            for node in tree.nodes
+            if node.span.service_name == target.service
+            and target.operation in (None, node.span.name)
+            and (node.span.kind in _ENTRY_KINDS or node.depth == 0)
+        ]
+        entry = max(entries, key=lambda span: (span.duration_ns, span.span_id), default=None)
+    if entry is None:
+        return None
+    return critical_path(build_tree(_subtree(tree, entry)), include_follow_ons=False)
+
+
+_ENTRY_KINDS = (SpanKind.SERVER, SpanKind.CONSUMER)
+
+
+def _subtree(tree: SpanTree, top: SpanRecord) -> list[SpanRecord]:
+    """``top`` and its descendants; ``top`` becomes the root of a tree built from them."""
+    children = children_by_parent(tree)
+    spans = [top]
+    pending = [top.span_id]
+    while pending:
+        for child in children.get(pending.pop(), ()):
+            spans.append(child)
+            pending.append(child.span_id)
+    return spans
+
+
+def _path_time_by_operation(paths: Iterable[CriticalPath]) -> tuple[dict[OperationKey, int], int]:
+    totals: dict[OperationKey, int] = defaultdict(int)
+    count = 0
+    for path in paths:
+        count += 1
+        for segment in path.segments:
+            # Queue dwell and scheduling waits belong to no operation's own code.
+            if segment.kind is SegmentKind.SPAN:
+                totals[(segment.service, segment.operation)] += segment.duration_ns
+    return dict(totals), count
+
+
+def _mean(total: int, traces: int) -> float:
+    return total / traces if traces else 0.0
+
+
+def _share(count: int, total: int) -> float:
+    return count / total if total else 0.0

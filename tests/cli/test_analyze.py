@@ -1,0 +1,281 @@
+"""The analysis commands against a real `threadline serve` process over a real DuckDB file.
+
+The store holds thirty checkouts from the last few minutes (so the default one-hour
+window covers them): six paid through slowpay, four failing on inventory-2, one
+order message consumed in a new trace. Commands run through click's CliRunner.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from threadline.cli import analyze, inspect
+from threadline.server.batch import SpanBatch
+from threadline.server.model import SpanKind, SpanRecord, StatusCode
+from threadline.server.storage.duckdb import DuckDBStore
+
+MS: Final = 1_000_000
+STARTUP_TIMEOUT_S: Final = 20.0
+STOP_TIMEOUT_S: Final = 10.0
+WIDE: Final = {"COLUMNS": "160"}
+DOCS: Final = Path(__file__).resolve().parents[2] / "docs" / "analysis.md"
+CHECKOUTS: Final = 30
+SLOWPAY: Final = frozenset(range(0, CHECKOUTS, 5))
+FAILING: Final = frozenset({3, 8, 13, 18})
+BROKEN_HOP: Final = 4
+
+
+def trace_id(index: int, salt: int = 0) -> str:
+    return f"{salt:02x}{index:030x}"
+
+
+def span_id(index: int, part: int) -> str:
+    return f"{index:08x}{part:08x}"
+
+
+def checkout(index: int, start: int) -> list[SpanRecord]:
+    """One checkout: gateway → payments → provider, gateway → inventory, a message hop."""
+    trace = trace_id(index)
+    slow = index in SLOWPAY
+    fails = index in FAILING
+    provider_ms = 320 if slow else 20 + index % 7
+    journey = {"session_id": f"s-{index % 6}", "user_id": f"u-{index % 3}"}
+
+    def span(
+        part: int, parent: int | None, service: str, name: str, kind: SpanKind, at: int, ms: int,
+        **extra: Any,
+    ) -> SpanRecord:  # fmt: skip
+        return SpanRecord(
+            trace_id=extra.pop("trace", trace),
+            span_id=span_id(index, part),
+            parent_span_id=None if parent is None else span_id(index, parent),
+            service_name=service,
+            name=name,
+            kind=kind,
+            start_ns=start + at * MS,
+            end_ns=start + (at + ms) * MS,
+            resource={"service.name": service, "host.name": extra.pop("host", f"{service}-0")},
+            **journey,
+            **extra,
+        )
+
+    error = {"status": StatusCode.ERROR} if fails else {}
+    pay = provider_ms + 4
+    message = {"messaging.message.id": f"m-{index}", "messaging.destination.name": "orders"}
+    broken = index == BROKEN_HOP
+    return [
+        span(1, None, "gateway", "POST /checkout", SpanKind.SERVER, 0, pay + 30, **error),
+        span(2, 1, "gateway", "POST /pay", SpanKind.CLIENT, 1, pay + 2),
+        span(3, 2, "payments", "charge", SpanKind.SERVER, 2, pay,
+             attributes={"payment.provider": "slowpay" if slow else "fastpay"}),
+        span(4, 3, "payments", "provider call", SpanKind.CLIENT, 3, provider_ms),
+        span(5, 1, "gateway", "POST /reserve", SpanKind.CLIENT, pay + 5, 10, **error),
+        span(6, 5, "inventory", "reserve", SpanKind.SERVER, pay + 6, 8,
+             host="inventory-2" if fails or index % 3 == 0 else "inventory-1", **error),
+        span(7, 1, "gateway", "orders publish", SpanKind.PRODUCER, pay + 20, 1,
+             attributes=message),
+        span(8, None if broken else 7, "notifications", "orders process", SpanKind.CONSUMER,
+             pay + 25, 4, attributes=message, trace=trace_id(index, 1) if broken else trace),
+    ]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a `threadline serve` process over the checkouts of the last few minutes."""
+    db = tmp_path_factory.mktemp("analyze") / "spans.duckdb"
+    now = time.time_ns()
+    spans = [s for i in range(CHECKOUTS) for s in checkout(i, now - (300 - i * 5) * 1000 * MS)]
+    store = DuckDBStore(db)
+    try:
+        store.write(SpanBatch.from_records(spans)).result()
+    finally:
+        store.close()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "threadline", "serve", "--port", str(port), "--db", str(db)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            try:
+                httpx.get(f"{url}/api/stats", timeout=1.0).raise_for_status()
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    _, stderr = process.communicate(timeout=STOP_TIMEOUT_S)
+                    pytest.fail(f"threadline serve did not start: {stderr.decode()[-2000:]}")
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_TIMEOUT_S)
+
+
+def run(command: str, *args: str, env: dict[str, str] | None = None) -> Result:
+    """Invoke one command in-process, as `threadline <command> <args>` would."""
+    by_name = {c.name: c for c in [*analyze.COMMANDS, *inspect.COMMANDS]}
+    return CliRunner().invoke(by_name[command], list(args), env=env or WIDE)
+
+
+def ok(command: str, server: str, *args: str, env: dict[str, str] | None = None) -> str:
+    result = run(command, *args, "--server", server, env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def line_with(output: str, needle: str) -> str:
+    found = [line for line in output.splitlines() if needle in line]
+    assert found, f"{needle!r} missing:\n{output}"
+    return found[0]
+
+
+def test_commands_are_exported_and_documented() -> None:
+    """analyze.COMMANDS holds the analysis commands; docs/analysis.md shows each."""
+    names = {c.name for c in analyze.COMMANDS}
+    assert names == {"map", "red", "slow", "errors", "propagation", "critical-path", "compare"}
+    documented = DOCS.read_text(encoding="utf-8")
+    for name in names:
+        assert f"### `threadline {name}" in documented, name
+
+
+@pytest.mark.parametrize("env", [WIDE, {"COLUMNS": "80"}], ids=["wide", "80-columns"])
+def test_map_shows_each_edge_with_its_calls(server: str, env: dict[str, str]) -> None:
+    """`threadline map` lists caller → callee edges with call counts; message hops are marked."""
+    output = ok("map", server, env=env)
+    payments = line_with(output, "gateway → payments")
+    assert f" {CHECKOUTS} " in payments
+    inventory = line_with(output, "gateway → inventory")
+    assert f"{len(FAILING)} (" in inventory  # errors with their rate
+    assert "gateway ⇢ notifications" in output
+    same = ok("services", server, "--map", env=env)
+    assert output.splitlines()[1:] == same.splitlines()[1:]  # all but the heading's times
+
+
+def test_red_shows_totals_operations_and_a_series(server: str) -> None:
+    """`threadline red SERVICE` prints requests, errors, percentiles and a sparkline."""
+    output = ok("red", server, "gateway", "--bucket", "1m")
+    assert f"{CHECKOUTS} requests" in output
+    assert f"{len(FAILING)} errors" in output
+    assert "p95" in output
+    assert "POST /checkout" in output
+    assert "per " in output
+
+
+def test_slow_names_the_provider_and_slowpay(server: str) -> None:
+    """`threadline slow SERVICE OPERATION` puts the provider call and slowpay first."""
+    output = ok("slow", server, "gateway", "POST /checkout")
+    lines = output.splitlines()
+    growth = next(i for i, line in enumerate(lines) if "where the time grows" in line)
+    assert "payments · provider call" in lines[growth + 2]
+    common = next(i for i, line in enumerate(lines) if "have in common" in line)
+    assert "payment.provider=slowpay" in lines[common + 2]
+    assert "slow traces" in output
+    self_time = ok("slow", server, "gateway", "POST /checkout", "--self-time", "--json")
+    assert json.loads(self_time)["measure"] == "self_time"
+
+
+def test_errors_names_where_failures_start(server: str) -> None:
+    """`threadline errors` ranks inventory's reserve and host.name=inventory-2."""
+    output = ok("errors", server, "--service", "gateway", "--operation", "POST /checkout")
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if "where errors start" in line)
+    assert "inventory · reserve" in lines[start + 2]
+    assert "host.name=inventory-2" in output
+    assert f"{len(FAILING)} failed" in output
+    assert "--operation needs --service" in run("errors", "--operation", "x").output
+
+
+def test_propagation_points_at_the_broken_hop(server: str) -> None:
+    """`threadline propagation` names the message hop and its two traces."""
+    output = ok("propagation", server)
+    assert "notifications" in output
+    assert "gateway ⇢ notifications (orders)" in output
+    assert trace_id(BROKEN_HOP) in output
+    assert trace_id(BROKEN_HOP, 1) in output
+
+
+def test_critical_path_lists_segments_and_shares(server: str) -> None:
+    """`threadline critical-path TRACE_ID` lists the path in time order and service shares."""
+    output = ok("critical-path", server, trace_id(0))
+    provider = line_with(output, "provider call")
+    assert "payments" in provider
+    assert "320.0 ms" in provider
+    assert "share of the path: payments" in output
+
+
+def test_compare_shows_differences(server: str) -> None:
+    """`threadline compare A B` shows B's provider call 299 ms slower, in its own time too."""
+    output = ok("compare", server, trace_id(1), trace_id(0))  # provider: 21 ms, then 320 ms
+    assert "354.0 ms against 55.0 ms: +299.0 ms" in output
+    assert line_with(output, "provider call").split().count("+299.0") == 2
+    assert "±0 µs" in line_with(output, "payments · charge")  # no own time added
+
+
+def test_journey_prints_the_narrative(server: str) -> None:
+    """`threadline journey SESSION` ends with what happened, naming the failed step's origin."""
+    session = f"s-{3 % 6}"  # checkout 3 fails
+    output = ok("journey", server, session)
+    assert "What happened" in output
+    assert "failed" in output
+    assert "started in inventory · reserve" in output
+    assert trace_id(3) in output
+
+
+def test_traces_attr_sort_and_cursor(server: str) -> None:
+    """`threadline traces --attr ... --sort slowest` pages with the printed --cursor."""
+    first = ok("traces", server, "--attr", "payment.provider=slowpay", "--sort", "slowest",
+               "--limit", "4")  # fmt: skip
+    cursor = line_with(first, "more: --cursor").split("--cursor ")[1].strip()
+    rest = ok("traces", server, "--attr", "payment.provider=slowpay", "--sort", "slowest",
+              "--limit", "4", "--cursor", cursor)  # fmt: skip
+    listed = {trace_id(i) for i in SLOWPAY if trace_id(i) in first + rest}
+    assert listed == {trace_id(i) for i in SLOWPAY}
+    assert trace_id(1) not in first + rest
+    bad = run("traces", "--attr", "novalue", "--server", server)
+    assert bad.exit_code == 2
+    assert "KEY=VALUE" in bad.output
+
+
+def test_journeys_failed_and_trace_error_origin(server: str) -> None:
+    """`journeys --failed` lists failing sessions; `trace` names where the error started."""
+    failing = {f"s-{i % 6}" for i in FAILING}
+    output = ok("journeys", server, "--failed", "--json")
+    assert {j["session_id"] for j in json.loads(output)["journeys"]} == failing
+    waterfall = ok("trace", server, trace_id(3))
+    assert "error started in inventory · reserve" in waterfall
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["map"], ["slow", "gateway"], ["errors"], ["propagation"], ["critical-path", "0" * 32]],
+)
+def test_server_down_is_a_clear_error(command: list[str]) -> None:
+    """With nothing listening, each command says so and exits 1 without a traceback."""
+    down = f"http://127.0.0.1:{_free_port()}"
+    result = run(*command, "--server", down)
+    assert result.exit_code == 1
+    assert f"cannot reach Threadline at {down}" in result.output
