@@ -35,7 +35,27 @@ start_redis() {
   wait_port 6379 20
 }
 
+start_nats() {
+  port_open 4222 && return 0
+  ensure_package nats-server nats-server || return 1
+  echo "services: starting NATS (with JetStream)"
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  wait_port 4222 20
+}
+
+start_mosquitto() {
+  port_open 1883 && return 0
+  ensure_package mosquitto mosquitto || return 1
+  echo "services: starting Mosquitto"
+  mosquitto -d -c /etc/mosquitto/mosquitto.conf
+  wait_port 1883 20
+}
+
 status=0
 start_rabbitmq || status=1
 start_redis || status=1
+start_nats || status=1
+start_mosquitto || status=1
 exit $status

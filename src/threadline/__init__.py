@@ -23,17 +23,31 @@ from typing import TYPE_CHECKING, Final
 from threadline.settings import ConfigError
 
 if TYPE_CHECKING:
+    from threadline.sdk.concurrency import context_executor, wrap
+    from threadline.sdk.export.pipeline import stats
     from threadline.sdk.instrument import instrument
     from threadline.sdk.journey import journey
     from threadline.sdk.setup import configure, shutdown
 
-__all__ = ["ConfigError", "configure", "instrument", "journey", "shutdown"]
+__all__ = [
+    "ConfigError",
+    "configure",
+    "context_executor",
+    "instrument",
+    "journey",
+    "shutdown",
+    "stats",
+    "wrap",
+]
 
 _LAZY: Final[dict[str, str]] = {
     "configure": "threadline.sdk.setup",
     "shutdown": "threadline.sdk.setup",
     "journey": "threadline.sdk.journey",
     "instrument": "threadline.sdk.instrument",
+    "context_executor": "threadline.sdk.concurrency",
+    "wrap": "threadline.sdk.concurrency",
+    "stats": "threadline.sdk.export.pipeline",
 }
 
 

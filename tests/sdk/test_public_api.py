@@ -15,9 +15,12 @@ def test_all_lists_exactly_the_public_names() -> None:
     assert sorted(threadline.__all__) == [
         "ConfigError",
         "configure",
+        "context_executor",
         "instrument",
         "journey",
         "shutdown",
+        "stats",
+        "wrap",
     ]
     for name in threadline.__all__:
         assert getattr(threadline, name) is not None

@@ -1,21 +1,22 @@
 """``instrument(app)``: the stock OpenTelemetry instrumentations plus Threadline's journey hooks.
 
-One call instruments a Flask or FastAPI app (server spans, and journeys started from
-the session header/cookie) and the ``requests`` and ``httpx`` clients (client spans,
-and ``traceparent`` + ``baggage`` injected into every outgoing request). The app's
+One call instruments a Flask, FastAPI, Starlette or aiohttp app (server spans, and
+journeys started from the session header/cookie) and every installed client library
+:mod:`threadline.sdk.integrations.auto` knows (client spans, and ``traceparent`` +
+``baggage`` injected into every outgoing request, baggage only to allowed hosts). The app's
 type is recognised without importing a framework the service does not use, and
 every step is idempotent, so calling it twice changes nothing.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from typing import TYPE_CHECKING
 
 from threadline.sdk import setup
 from threadline.sdk.guard import report_internal_error
 from threadline.sdk.inbound import JourneyASGIMiddleware, install_flask_hooks
+from threadline.sdk.integrations import auto, http_servers
 from threadline.settings import SdkSettings
 
 if TYPE_CHECKING:
@@ -24,7 +25,10 @@ if TYPE_CHECKING:
 
 
 def instrument(app: object | None = None) -> None:
-    """Instrument ``app`` (Flask or FastAPI) and the requests/httpx clients.
+    """Instrument ``app`` (Flask, FastAPI, Starlette or aiohttp) and every installed client.
+
+    Clients are those :mod:`threadline.sdk.integrations.auto` knows: HTTP clients (with
+    the baggage allow-list), gRPC, Celery, Django and threading.
 
     Calls ``configure()`` from the environment and ``threadline.toml`` if it has not run.
     Does nothing when tracing is disabled. Raises ``TypeError`` for an app it cannot
@@ -38,13 +42,17 @@ def instrument(app: object | None = None) -> None:
             _instrument_flask(app, config.settings)  # type: ignore[arg-type]
         elif _is_instance(app, "fastapi", "FastAPI"):
             _instrument_fastapi(app, config.settings)  # type: ignore[arg-type]
-        else:
+        elif not http_servers.instrument_app(app, config.settings):
             raise TypeError(
-                f"threadline.instrument() supports Flask and FastAPI apps, not "
+                f"threadline.instrument() supports Flask and FastAPI apps (and Starlette and "
+                f"aiohttp ones), not "
                 f"{type(app).__module__}.{type(app).__qualname__}; wrap other apps with "
-                "threadline.sdk.inbound.JourneyWSGIMiddleware or JourneyASGIMiddleware"
+                "threadline.sdk.integrations.http_servers.wrap_wsgi or wrap_asgi"
             )
-    _instrument_http_clients()
+    try:
+        auto.instrument_installed(config.settings)
+    except Exception:
+        report_internal_error("instrumenting installed libraries")
 
 
 def _is_instance(app: object, module_name: str, class_name: str) -> bool:
@@ -78,24 +86,3 @@ def _instrument_fastapi(app: fastapi.FastAPI, settings: SdkSettings) -> None:
     if not any(getattr(m, "cls", None) is JourneyASGIMiddleware for m in app.user_middleware):
         # Raises if the app has already started serving: middleware is fixed by then.
         app.add_middleware(JourneyASGIMiddleware, settings=settings)
-
-
-def _instrument_http_clients() -> None:
-    if importlib.util.find_spec("requests") is not None:
-        try:
-            from opentelemetry.instrumentation.requests import RequestsInstrumentor
-
-            requests_instrumentor = RequestsInstrumentor()
-            if not requests_instrumentor.is_instrumented_by_opentelemetry:
-                requests_instrumentor.instrument()
-        except Exception:
-            report_internal_error("instrumenting requests")
-    if importlib.util.find_spec("httpx") is not None:
-        try:
-            from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-
-            httpx_instrumentor = HTTPXClientInstrumentor()
-            if not httpx_instrumentor.is_instrumented_by_opentelemetry:
-                httpx_instrumentor.instrument()
-        except Exception:
-            report_internal_error("instrumenting httpx")

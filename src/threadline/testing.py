@@ -1,0 +1,169 @@
+"""Test your own services' propagation: a pytest plugin that captures spans in-process.
+
+Installed with Threadline (a ``pytest11`` entry point), it offers the fixture
+``threadline_spans``: every span finished during the test, captured in memory with
+no server and no network, after journey stamping, with Threadline's propagator
+(W3C Trace Context + Baggage, the baggage allow-list) installed globally::
+
+    def test_checkout_keeps_the_journey(threadline_spans):
+        with threadline.journey(session_id="s-1"):
+            client.post("/checkout")
+        assert_one_trace(
+            threadline_spans.spans, services=["shop"], journey={"session.id": "s-1"}
+        )
+
+OpenTelemetry allows one global ``TracerProvider`` per process: the first use of the
+fixture installs one (unless ``threadline.configure()`` or the host already did, in
+which case the capture is added to that provider), and later tests share it; the
+capture is emptied before each test.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Final
+
+import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+
+from threadline import conventions
+
+if TYPE_CHECKING:
+    # Loaded on first capture: pytest loads this plugin in every run, which must stay cheap.
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+__all__ = [
+    "SpanCapture",
+    "assert_one_trace",
+    "capture_spans",
+    "services_in_order",
+    "threadline_spans",
+    "trace_id_of",
+]
+
+DEFAULT_TEST_SERVICE: Final = "test-service"
+
+_lock = threading.Lock()
+_capture: SpanCapture | None = None
+
+
+class SpanCapture:
+    """Finished spans of this process, in the order they ended."""
+
+    def __init__(self, exporter: InMemorySpanExporter) -> None:
+        self._exporter = exporter
+
+    @property
+    def spans(self) -> list[ReadableSpan]:
+        return list(self._exporter.get_finished_spans())
+
+    def clear(self) -> None:
+        self._exporter.clear()
+
+    def named(self, name: str) -> list[ReadableSpan]:
+        """The finished spans called ``name``."""
+        return [span for span in self.spans if span.name == name]
+
+
+def capture_spans(service_name: str = DEFAULT_TEST_SERVICE) -> SpanCapture:
+    """The process-wide capture, installing it on first use (see the module docstring)."""
+    global _capture
+    with _lock:
+        if _capture is not None:
+            return _capture
+        # Imported here: loading the plugin must not load the SDK pipeline.
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        from threadline.sdk import setup
+        from threadline.sdk.allowlist import BaggageAllowListPropagator
+        from threadline.sdk.processors import JourneyStampingProcessor
+        from threadline.sdk.propagation import build_propagator
+
+        exporter = InMemorySpanExporter()
+        provider = trace.get_tracer_provider()
+        if not isinstance(provider, TracerProvider):
+            provider = TracerProvider(
+                resource=Resource.create({conventions.SERVICE_NAME: service_name})
+            )
+            provider.add_span_processor(JourneyStampingProcessor(setup.active_pseudonymizer()))
+            trace.set_tracer_provider(provider)
+            propagate.set_global_textmap(BaggageAllowListPropagator(build_propagator()))
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        _capture = SpanCapture(exporter)
+        return _capture
+
+
+@pytest.fixture
+def threadline_spans() -> Iterator[SpanCapture]:
+    """Spans finished during this test, captured in memory (emptied before the test)."""
+    capture = capture_spans()
+    capture.clear()
+    yield capture
+    capture.clear()
+
+
+def trace_id_of(span: ReadableSpan) -> str:
+    """The span's trace id as 32 hex digits."""
+    return f"{span.context.trace_id:032x}" if span.context is not None else ""
+
+
+def services_in_order(spans: Sequence[ReadableSpan]) -> list[str]:
+    """Each service once, in the order of its first span's start."""
+    ordered = sorted(spans, key=lambda span: span.start_time or 0)
+    seen: list[str] = []
+    for span in ordered:
+        service = str(span.resource.attributes.get(conventions.SERVICE_NAME, ""))
+        if service not in seen:
+            seen.append(service)
+    return seen
+
+
+def assert_one_trace(
+    spans: Sequence[ReadableSpan],
+    *,
+    services: Sequence[str] | None = None,
+    journey: Mapping[str, str] | None = None,
+    kinds: Mapping[str, SpanKind] | None = None,
+) -> str:
+    """Assert ``spans`` form one connected trace; returns its trace id.
+
+    Checks that there is at least one span, that all share one trace id, that exactly
+    one span has no parent among them (the root; its parent may be remote), and,
+    when given: the services in the order they first appear (``services``), the
+    journey keys every span carries (``journey``), and the kind of the spans of each
+    name (``kinds``).
+    """
+    assert spans, "expected one trace, got no spans"
+    trace_ids = {trace_id_of(span) for span in spans}
+    assert len(trace_ids) == 1, f"expected one trace, got {len(trace_ids)}: {_describe(spans)}"
+    ids = {span.context.span_id for span in spans if span.context is not None}
+    roots = [span for span in spans if span.parent is None or span.parent.span_id not in ids]
+    assert len(roots) == 1, (
+        f"expected one root, got {[span.name for span in roots]}: spans whose parent is "
+        "missing broke the trace"
+    )
+    if services is not None:
+        assert services_in_order(spans) == list(services), (
+            f"services {services_in_order(spans)} != expected {list(services)}"
+        )
+    if journey is not None:
+        for span in spans:
+            attributes = span.attributes or {}
+            carried = {key: attributes.get(key) for key in journey}
+            assert carried == dict(journey), f"span {span.name!r} carries {carried}, not {journey}"
+    if kinds is not None:
+        for name, kind in kinds.items():
+            named = [span for span in spans if span.name == name]
+            assert named, f"no span named {name!r}: {_describe(spans)}"
+            assert all(span.kind == kind for span in named), f"{name!r} is not {kind}"
+    return trace_ids.pop()
+
+
+def _describe(spans: Sequence[ReadableSpan]) -> list[tuple[str, str]]:
+    return [(span.name, trace_id_of(span)) for span in spans]
