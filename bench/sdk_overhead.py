@@ -2,24 +2,32 @@
 
 Run: ``python bench/sdk_overhead.py [--spans N] [--requests N] [--rounds K]``
 
-Three groups, each in its own subprocess (Threadline's ``configure()`` sets the global
+Groups, each in its own subprocess (Threadline's ``configure()`` sets the global
 TracerProvider, which a process can do once):
 
-- spans, exporter that does nothing: start+end a span with three attributes under
-  ``start_as_current_span`` with (a) no tracing (the API's no-op tracer), (b) the bare
-  SDK — TracerProvider + BatchSpanProcessor — and (c) Threadline's ``configure()``
-  pipeline, inside a ``journey`` (session + user) and outside one;
-- spans, stock OTLP/HTTP exporter to a loopback collector run by this script: (b), (c);
+- spans, OTLP/HTTP to a loopback collector run by this script: start+end a span with
+  three attributes under ``start_as_current_span`` with the bare SDK —
+  TracerProvider + ``BatchSpanProcessor`` + the stock ``OTLPSpanExporter`` — and with
+  Threadline's ``configure()`` pipeline (its own processor, compact queue and encoder),
+  inside a ``journey`` (session + user) and outside one;
+- tracing off: the API's no-op tracer, and ``configure(enabled=False)`` (what a
+  service pays when tracing is switched off for its environment);
 - Flask requests through werkzeug's test client, exporting OTLP to the collector:
   plain app, ``FlaskInstrumentor`` + bare SDK, ``threadline.instrument(app)``; the
   requests carry ``X-Session-Id``, so Threadline's inbound hook starts a journey.
 
+Two costs are measured per variant:
+
+- *caller*: CPU time of the thread that makes the spans (``time.thread_time``), over
+  the loop alone — what the service's own request threads pay;
+- *total*: CPU time of the whole process (``time.process_time``: every thread,
+  including the export thread) over the loop plus a flush — everything tracing costs.
+
 Within a group the variants run interleaved, many short rounds, in one process: the
 bare SDK's provider is a local one (its tracer is used directly, which costs the same
 per span as a global one), so machine load drifting during the run hits every variant
-alike, and comparisons are made round by round. Each timed loop ends with a flush, so
-work done on the export thread is counted, and queues are sized so nothing is dropped
-(dropping would make export look free).
+alike, and comparisons are made round by round. Queues are sized so nothing is
+dropped (dropping would make export look free).
 Printed: the median over rounds per variant, and the median of the per-round ratios
 Threadline / bare. Goal: Threadline adds at most 10% to the bare per-span cost.
 """
@@ -33,7 +41,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +53,9 @@ QUEUE_SIZE: Final = 65_536
 EXPORT_DELAY_MS: Final = 1000
 BATCH_SIZE: Final = 512
 SESSION_HEADER: Final = {"X-Session-Id": "s-8f3a2c"}
+
+
+Results = dict[str, dict[str, list[float]]]  # variant -> "caller"/"total" -> per round
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,18 +81,18 @@ class Group:
 
 
 GROUPS: Final = {
-    "spans-null": Group(
-        "Per span, exporter that does nothing",
+    "spans-otlp": Group(
+        "Per span, OTLP/HTTP to a loopback collector",
         "µs/span",
         [
             Comparison("threadline / bare, in a journey", "bare SDK", "threadline, journey"),
             Comparison("threadline / bare, no journey", "bare SDK", "threadline, no journey"),
         ],
     ),
-    "spans-otlp": Group(
-        "Per span, OTLP/HTTP to a loopback collector",
+    "spans-off": Group(
+        "Per span, tracing off",
         "µs/span",
-        [Comparison("threadline / bare, in a journey", "bare SDK", "threadline, journey")],
+        [Comparison("disabled / no-op API", "no tracing", "threadline, enabled=false")],
     ),
     "requests": Group(
         "Per Flask request (werkzeug test client), OTLP/HTTP to a loopback collector",
@@ -92,16 +103,6 @@ GROUPS: Final = {
 
 
 # --- child side: one group per process ---------------------------------------------------
-
-
-def _null_exporter() -> Any:
-    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-
-    class NullExporter(SpanExporter):
-        def export(self, spans: Sequence[Any]) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
-
-    return NullExporter()
 
 
 def _otlp_exporter(endpoint: str) -> Any:
@@ -128,21 +129,24 @@ def _bare_provider(exporter: Any) -> Any:
     return provider
 
 
-def _threadline_provider(endpoint: str, exporter: Any | None) -> Any:
-    """Threadline's configure() pipeline; ``exporter`` replaces OTLP for the null group."""
+def _threadline_provider(endpoint: str, enabled: bool = True) -> Any:
+    """Threadline's configure() pipeline, exporting to the loopback collector."""
     from threadline.sdk import setup
 
     settings = setup.load_settings(
         {
             "service_name": "bench",
             "endpoint": endpoint,
+            "enabled": enabled,
             "queue_size": QUEUE_SIZE,
             "export_delay_ms": EXPORT_DELAY_MS,
             "export_batch_size": BATCH_SIZE,
             "user_id_key": "bench-key",
+            "stats_interval_s": 0,
+            "redaction": False,
         }
     )
-    return setup.install(settings, exporter=exporter).tracer_provider
+    return setup.install(settings).tracer_provider
 
 
 def _span_body(tracer: Any) -> Callable[[], None]:
@@ -153,38 +157,31 @@ def _span_body(tracer: Any) -> Callable[[], None]:
     return one_span
 
 
-def _span_variants(endpoint: str, null_exporter: bool) -> list[Variant]:
-    from opentelemetry import trace
-
+def _span_variants(endpoint: str) -> list[Variant]:
     import threadline
 
-    def exporter() -> Any:
-        return _null_exporter() if null_exporter else _otlp_exporter(endpoint)
-
-    bare = _bare_provider(exporter())
-    ours = _threadline_provider(endpoint, exporter() if null_exporter else None)
+    bare = _bare_provider(_otlp_exporter(endpoint))
+    ours = _threadline_provider(endpoint)
 
     def in_journey() -> AbstractContextManager[object]:
         return threadline.journey(session_id="s-8f3a2c", user_id="customer-42")
 
-    variants = [
+    ours_tracer = ours.get_tracer("bench")
+    return [
         Variant("bare SDK", _span_body(bare.get_tracer("bench")), bare.force_flush),
-        Variant(
-            "threadline, journey",
-            _span_body(ours.get_tracer("bench")),
-            ours.force_flush,
-            in_journey,
-        ),
+        Variant("threadline, journey", _span_body(ours_tracer), ours.force_flush, in_journey),
+        Variant("threadline, no journey", _span_body(ours_tracer), ours.force_flush),
     ]
-    if null_exporter:
-        noop = trace.NoOpTracerProvider().get_tracer("bench")
-        variants.insert(0, Variant("no tracing", _span_body(noop)))
-        variants.append(
-            Variant(
-                "threadline, no journey", _span_body(ours.get_tracer("bench")), ours.force_flush
-            )
-        )
-    return variants
+
+
+def _off_variants(endpoint: str) -> list[Variant]:
+    from opentelemetry import trace
+
+    _threadline_provider(endpoint, enabled=False)
+    return [
+        Variant("no tracing", _span_body(trace.NoOpTracerProvider().get_tracer("bench"))),
+        Variant("threadline, enabled=false", _span_body(trace.get_tracer("bench"))),
+    ]
 
 
 def _flask_app() -> Any:
@@ -218,7 +215,7 @@ def _request_variants(endpoint: str) -> list[Variant]:
     bare = _bare_provider(_otlp_exporter(endpoint))
     otel_app = _flask_app()
     FlaskInstrumentor().instrument_app(otel_app, tracer_provider=bare)  # type: ignore[no-untyped-call]
-    ours = _threadline_provider(endpoint, None)
+    ours = _threadline_provider(endpoint)
     threadline_app = _flask_app()
     threadline.instrument(threadline_app)
     return [
@@ -228,26 +225,36 @@ def _request_variants(endpoint: str) -> list[Variant]:
     ]
 
 
-def _time_loop(variant: Variant, n: int) -> float:
+def _time_loop(variant: Variant, n: int) -> tuple[float, float]:
+    """(caller-thread CPU, whole-process CPU including the flush), µs per iteration."""
     with variant.around():
-        start = time.perf_counter()
+        process_start = time.process_time()
+        thread_start = time.thread_time()
         for _ in range(n):
             variant.body()
+        caller = time.thread_time() - thread_start
         variant.flush()
-        return (time.perf_counter() - start) / n * 1e6
+        total = time.process_time() - process_start
+    return caller / n * 1e6, total / n * 1e6
 
 
 def _child(group: str, endpoint: str, n: int, rounds: int) -> None:
     if group == "requests":
         variants = _request_variants(endpoint)
+    elif group == "spans-off":
+        variants = _off_variants(endpoint)
     else:
-        variants = _span_variants(endpoint, null_exporter=group == "spans-null")
+        variants = _span_variants(endpoint)
     for variant in variants:  # warm-up: imports, caches, first export connections
         _time_loop(variant, max(1, n // 10))
-    results: dict[str, list[float]] = {v.name: [] for v in variants}
+    results: dict[str, dict[str, list[float]]] = {
+        v.name: {"caller": [], "total": []} for v in variants
+    }
     for _ in range(rounds):
         for variant in variants:
-            results[variant.name].append(_time_loop(variant, n))
+            caller, total = _time_loop(variant, n)
+            results[variant.name]["caller"].append(caller)
+            results[variant.name]["total"].append(total)
     print(json.dumps(results))
 
 
@@ -268,7 +275,7 @@ class _DiscardingCollector(BaseHTTPRequestHandler):
         return
 
 
-def _run_group(group: str, endpoint: str, n: int, rounds: int) -> dict[str, list[float]]:
+def _run_group(group: str, endpoint: str, n: int, rounds: int) -> Results:
     command = [sys.executable, __file__, "--child", group, "--endpoint", endpoint]
     completed = subprocess.run(
         [*command, "--n", str(n), "--rounds", str(rounds)],
@@ -279,25 +286,28 @@ def _run_group(group: str, endpoint: str, n: int, rounds: int) -> dict[str, list
     )
     if completed.returncode != 0:
         raise SystemExit(f"{group} failed:\n{completed.stderr}")
-    results: dict[str, list[float]] = json.loads(completed.stdout.strip().splitlines()[-1])
+    results: Results = json.loads(completed.stdout.strip().splitlines()[-1])
     return results
 
 
-def _report(group: Group, n: int, results: dict[str, list[float]]) -> None:
+def _report(group: Group, n: int, results: Results) -> None:
     print(f"\n{group.title} ({n} per loop)")
-    for name, values in results.items():
+    print(f"  {'':26s} {'caller CPU':>12s} {'total CPU':>12s}   ({group.unit}, median)")
+    for name, measures in results.items():
         print(
-            f"  {name:26s} {statistics.median(values):9.2f} {group.unit}"
-            f"   (min {min(values):.2f}, max {max(values):.2f})"
+            f"  {name:26s} {statistics.median(measures['caller']):12.2f}"
+            f" {statistics.median(measures['total']):12.2f}"
         )
     for comparison in group.comparisons:
-        bare, ours = results[comparison.bare], results[comparison.threadline]
-        ratio = statistics.median(o / b for o, b in zip(ours, bare, strict=True))
-        added = statistics.median(o - b for o, b in zip(ours, bare, strict=True))
-        print(
-            f"  {comparison.label:34s} ratio {ratio:.3f}"
-            f"  (adds {added:+.2f} {group.unit}, {(ratio - 1) * 100:+.1f}%)"
-        )
+        for measure in ("caller", "total"):
+            bare = results[comparison.bare][measure]
+            ours = results[comparison.threadline][measure]
+            ratio = statistics.median(o / b for o, b in zip(ours, bare, strict=True))
+            added = statistics.median(o - b for o, b in zip(ours, bare, strict=True))
+            print(
+                f"  {comparison.label + ' (' + measure + ')':44s} ratio {ratio:.3f}"
+                f"  (adds {added:+.2f} {group.unit}, {(ratio - 1) * 100:+.1f}%)"
+            )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -317,14 +327,17 @@ def main(argv: list[str] | None = None) -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    sizes = {"spans-null": args.spans, "spans-otlp": args.spans, "requests": args.requests}
+    sizes = {"spans-otlp": args.spans, "spans-off": args.spans, "requests": args.requests}
     try:
         results = {g: _run_group(g, endpoint, sizes[g], args.rounds) for g in GROUPS}
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-    print(f"Python {sys.version.split()[0]}; {args.rounds} interleaved rounds; flush included")
+    print(
+        f"Python {sys.version.split()[0]}; {args.rounds} interleaved rounds; "
+        "caller = span-making thread, loop only; total = whole process, loop + flush"
+    )
     for name, group in GROUPS.items():
         _report(group, sizes[name], results[name])
 

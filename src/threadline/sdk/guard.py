@@ -49,3 +49,17 @@ def report_internal_error(where: str) -> None:
         suppressed = _suppressed.pop(where, 0)
     extra = f" ({suppressed} similar errors not logged)" if suppressed else ""
     logger.exception("Threadline: %s failed; the service is not affected%s", where, extra)
+
+
+def warn_rate_limited(where: str, message: str) -> None:
+    """Log ``message`` as a warning at most once per interval for ``where`` (no traceback)."""
+    now = time.monotonic()
+    with _lock:
+        last = _last_logged.get(where)
+        if last is not None and now - last < LOG_INTERVAL_S:
+            _suppressed[where] = _suppressed.get(where, 0) + 1
+            return
+        _last_logged[where] = now
+        suppressed = _suppressed.pop(where, 0)
+    extra = f" ({suppressed} similar warnings not logged)" if suppressed else ""
+    logger.warning("Threadline: %s%s", message, extra)

@@ -1,0 +1,288 @@
+"""The span processor that queues compact spans and the worker thread that exports them.
+
+Shaped like OpenTelemetry's ``BatchSpanProcessor`` (bounded queue that counts drops,
+a wake-up event, fork safety, instrumentation suppressed while exporting), with three
+differences that make it cheaper for the host service:
+
+- ``on_end`` queues a compact tuple (``compact.py``), not the span object;
+- the journey keys are read from the parent context's baggage in ``on_start`` and kept
+  in that tuple, then written as span attributes by the encoder, instead of
+  ``span.set_attribute`` on the caller's thread. Other in-process processors then do
+  not see ``session.id`` / ``user.id`` on the span: the ``stamp_span_attributes``
+  setting installs the stamping processor instead, for hosts that need that;
+- the worker encodes with our own OTLP encoder (``encoder.py``).
+
+Nothing here blocks or raises into the caller: ``on_start`` / ``on_end`` are a dict
+operation and a deque append inside the guard. ``force_flush`` and ``shutdown`` wait
+at most their timeout.
+
+After ``fork()`` the child gets a fresh queue, counters, connection and worker thread,
+and exports its own spans (spans the parent had queued are the parent's to send).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Final
+
+from opentelemetry import baggage
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, TraceFlags
+
+from threadline.conventions import JOURNEY_ID, SESSION_ID, USER_ID
+from threadline.sdk.export.compact import CompactSpan, Journey, capture
+from threadline.sdk.export.encoder import SpanEncoder
+from threadline.sdk.export.exporter import OtlpExporter
+from threadline.sdk.export.queue import SpanQueue
+from threadline.sdk.export.retry import RetryPolicy
+from threadline.sdk.export.stats import DropReason, ExportCounters, ExportStats
+from threadline.sdk.export.transport import HttpTransport, TransportConfig
+from threadline.sdk.guard import report_internal_error
+
+STATS_SPAN_NAME: Final = "threadline.sdk.stats"
+_STATS_SCOPE: Final = InstrumentationScope("threadline.sdk")
+
+# Spans that start in a journey but never end (a bug in the host) must not grow the
+# table of captured journeys without bound; past this many, the oldest is forgotten.
+MAX_OPEN_JOURNEY_SPANS: Final = 65_536
+
+# Distinct (session, user, journey) baggage values whose attributes are kept ready.
+JOURNEY_CACHE_SIZE: Final = 4096
+
+_baggage_of: Final = baggage.get_all
+_ids: Final = RandomIdGenerator()
+
+
+class ExportProcessor(SpanProcessor):
+    """Bounded, non-blocking batch export of finished spans over OTLP/HTTP."""
+
+    def __init__(
+        self,
+        transport: TransportConfig,
+        *,
+        queue_size: int,
+        batch_size: int,
+        delay_s: float,
+        retry: RetryPolicy,
+        shutdown_timeout_s: float,
+        resource: Resource,
+        resource_defaults: dict[str, object] | None = None,
+        pseudonymize_user_id: Callable[[str], str] | None = None,
+        stats_interval_s: float = 60.0,
+    ) -> None:
+        self._transport_config = transport
+        self._queue_size = queue_size
+        self._batch_size = batch_size
+        self._delay_s = delay_s
+        self._retry = retry
+        self._shutdown_timeout_s = shutdown_timeout_s
+        self._resource = resource
+        self._resource_defaults = dict(resource_defaults or {})
+        # None: journey keys are stamped by another processor (stamp_span_attributes).
+        self._pseudonymize = pseudonymize_user_id
+        self._stats_interval_s = stats_interval_s
+        self._start()
+        if hasattr(os, "register_at_fork"):
+            reinit = weakref.WeakMethod(self._start)
+
+            def _in_child() -> None:
+                method = reinit()
+                if method is not None:
+                    method()
+
+            os.register_at_fork(after_in_child=_in_child)
+
+    def _start(self) -> None:
+        """(Re)create everything per process: at construction and in a forked child."""
+        self.counters = ExportCounters()
+        self._queue = SpanQueue(self._queue_size, self._batch_size, self.counters)
+        self._journeys: dict[int, Journey] = {}
+        self._journey_of: dict[tuple[object, object, object], Journey] = {}
+        self._exporter = OtlpExporter(
+            SpanEncoder(self._resource_defaults),
+            HttpTransport(self._transport_config),
+            self._retry,
+            self.counters,
+        )
+        self._flush_waiters: list[threading.Event] = []
+        self._waiters_lock = threading.Lock()
+        self._stopping = False
+        self._last_stats: ExportStats | None = None
+        self._worker = threading.Thread(target=self._run, name="threadline-export", daemon=True)
+        self._worker.start()
+
+    # --- caller threads -------------------------------------------------------------
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        pseudonymize = self._pseudonymize
+        if pseudonymize is None:
+            return
+        try:
+            entries = _baggage_of(parent_context)
+            if not entries:
+                return
+            key = (entries.get(SESSION_ID), entries.get(USER_ID), entries.get(JOURNEY_ID))
+            journey = self._journey_of.get(key)
+            if journey is None:
+                journey = self._journey(key, pseudonymize)
+            if journey:
+                journeys = self._journeys
+                if len(journeys) >= MAX_OPEN_JOURNEY_SPANS:
+                    journeys.pop(next(iter(journeys)), None)
+                journeys[span.context.span_id] = journey
+        except Exception:
+            report_internal_error("journey capture")
+
+    def _journey(
+        self, key: tuple[object, object, object], pseudonymize: Callable[[str], str]
+    ) -> Journey:
+        """The journey attributes for baggage values ``key``, pseudonymised once and cached
+        (a service sees few distinct sessions at a time, and each has many spans)."""
+        session_id, user_id, journey_id = key
+        journey: list[tuple[str, str]] = []
+        if session_id is not None:
+            journey.append((SESSION_ID, str(session_id)))
+        if user_id is not None:
+            journey.append((USER_ID, pseudonymize(str(user_id))))
+        if journey_id is not None:
+            journey.append((JOURNEY_ID, str(journey_id)))
+        if len(self._journey_of) >= JOURNEY_CACHE_SIZE:
+            self._journey_of.clear()
+        self._journey_of[key] = found = tuple(journey)
+        return found
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            context = span.context
+            journey = self._journeys.pop(context.span_id, None) if self._journeys else None
+            if not context.trace_flags.sampled:
+                return
+            if self._stopping:
+                self.counters.add_dropped(DropReason.SHUTDOWN, 1)
+                return
+            self._queue.offer(capture(span, journey))
+        except Exception:
+            report_internal_error("queueing a span for export")
+
+    def stats(self) -> ExportStats:
+        return self.counters.snapshot(queued=len(self._queue))
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Export everything queued now; False if that did not finish within the timeout."""
+        if not self._worker.is_alive():
+            return len(self._queue) == 0
+        done = threading.Event()
+        with self._waiters_lock:
+            self._flush_waiters.append(done)
+        self._queue.batch_ready.set()
+        return done.wait(timeout_millis / 1000)
+
+    def shutdown(self) -> None:
+        """Flush what is queued within ``shutdown_timeout_s``, then stop; drops are counted."""
+        if self._stopping:
+            return
+        self._stopping = True
+        deadline = time.monotonic() + self._shutdown_timeout_s
+        self._exporter.hard_deadline = deadline
+        self._exporter.interrupt.set()
+        self._queue.batch_ready.set()
+        self._worker.join(max(0.0, deadline - time.monotonic()) + 0.5)
+        left = len(self._queue.take(self._queue_size + self._batch_size))
+        if left:
+            self.counters.add_dropped(DropReason.SHUTDOWN, left)
+
+    # --- worker thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        with suppress_instrumentation():  # our own HTTP requests are not traced
+            try:
+                self._loop()
+            except Exception:
+                report_internal_error("export worker")
+
+    def _loop(self) -> None:
+        next_stats = time.monotonic() + self._stats_interval_s
+        while True:
+            wait_s = self._delay_s
+            if self._stats_interval_s > 0:
+                wait_s = max(0.0, min(wait_s, next_stats - time.monotonic()))
+            self._queue.batch_ready.wait(wait_s)
+            self._queue.batch_ready.clear()
+            with self._waiters_lock:
+                waiters, self._flush_waiters = self._flush_waiters, []
+            stopping = self._stopping
+            self._export_queued(stopping)
+            for waiter in waiters:
+                waiter.set()
+            if stopping:
+                self._exporter.transport.close()
+                return
+            if self._stats_interval_s > 0 and time.monotonic() >= next_stats:
+                self._send_stats()
+                next_stats = time.monotonic() + self._stats_interval_s
+
+    def _export_queued(self, stopping: bool) -> None:
+        # Bounded by the queue's length when we start: spans that arrive meanwhile wait
+        # for the next round, so a busy service cannot keep the worker here forever.
+        rounds = len(self._queue) // self._batch_size + 1
+        for _ in range(rounds):
+            if stopping and time.monotonic() >= self._exporter.hard_deadline:
+                return
+            batch = self._queue.take(self._batch_size)
+            if not batch:
+                return
+            self._exporter.export(batch)
+
+    def _send_stats(self) -> None:
+        """The SDK's own telemetry: one ``threadline.sdk.stats`` span when counters moved.
+
+        Sent every ``stats_interval_s`` while running, not at shutdown: the counters of the
+        last interval stay available in process through ``threadline.stats()``.
+        """
+        current = self.stats()
+        previous = self._last_stats
+        if previous is not None and (
+            previous.exported == current.exported
+            and previous.dropped_total == current.dropped_total
+            and previous.retried == current.retried
+        ):
+            return
+        if previous is None and current.exported == 0 and current.dropped_total == 0:
+            return
+        self._last_stats = current
+        self._exporter.export([self._stats_record(current)], counted=False)
+
+    def _stats_record(self, stats: ExportStats) -> CompactSpan:
+        now = time.time_ns()
+        context = SpanContext(
+            _ids.generate_trace_id(),
+            _ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+        attributes = {**stats.as_attributes(), "process.pid": os.getpid()}
+        return (
+            context,
+            None,
+            STATS_SPAN_NAME,
+            SpanKind.INTERNAL,
+            now,
+            now,
+            attributes,
+            None,
+            None,
+            Status(),
+            _STATS_SCOPE,
+            self._resource,
+            None,
+            None,
+        )

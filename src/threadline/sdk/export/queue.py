@@ -1,0 +1,55 @@
+"""A bounded FIFO of compact spans that never blocks the thread that adds to it.
+
+``offer`` is a length check and a ``deque.append``: O(1), lock-free (``deque`` appends
+and pops are atomic under the GIL), and it cannot raise. When the queue holds
+``capacity`` spans the new span is dropped and counted instead. The length check and
+the append are two steps, so threads racing at the limit can overshoot it by at most
+one span each; every span offered is either queued or counted as dropped. Dropping
+logs a warning at most once a minute.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from threadline.sdk.export.compact import CompactSpan
+from threadline.sdk.export.stats import DropReason, ExportCounters
+from threadline.sdk.guard import warn_rate_limited
+
+
+class SpanQueue:
+    """Spans waiting for the worker; wakes it once a full batch is waiting."""
+
+    def __init__(self, capacity: int, batch_size: int, counters: ExportCounters) -> None:
+        self.capacity = capacity
+        self._batch_size = batch_size
+        self._items: deque[CompactSpan] = deque()
+        self._counters = counters
+        self.batch_ready = threading.Event()
+
+    def offer(self, record: CompactSpan) -> None:
+        items = self._items
+        if len(items) >= self.capacity:
+            self._counters.add_dropped(DropReason.QUEUE_FULL, 1)
+            warn_rate_limited(
+                "export queue full",
+                f"the export queue is full ({self.capacity} spans, queue_size); new spans "
+                "are dropped until the endpoint catches up (threadline.stats() counts them)",
+            )
+            return
+        items.append(record)
+        if len(items) >= self._batch_size and not self.batch_ready.is_set():
+            self.batch_ready.set()
+
+    def take(self, limit: int) -> list[CompactSpan]:
+        """Up to ``limit`` of the oldest spans, removed from the queue."""
+        items = self._items
+        batch: list[CompactSpan] = []
+        popleft = items.popleft
+        for _ in range(min(limit, len(items))):
+            batch.append(popleft())
+        return batch
+
+    def __len__(self) -> int:
+        return len(self._items)

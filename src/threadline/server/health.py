@@ -1,0 +1,49 @@
+"""Probes for orchestrators: ``/healthz`` (the process answers) and ``/readyz`` (it can ingest).
+
+``/healthz`` does no work at all, so a liveness probe never restarts a server that is
+merely busy. ``/readyz`` asks the store for its cheap health (no query, no write):
+it answers 503 when the store cannot take writes or its write queue is full, which
+is exactly when ingest would answer 503 too, so a load balancer sends spans elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from threadline.server.storage.base import Store
+
+HEALTH_PATH: Final = "/healthz"
+READY_PATH: Final = "/readyz"
+
+
+def build_health_router(store: Store) -> APIRouter:
+    router = APIRouter()
+
+    @router.get(HEALTH_PATH, summary="Liveness: the server process answers.")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(READY_PATH, summary="Readiness: the store is writable and not saturated.")
+    def readyz() -> JSONResponse:
+        health = store.health()
+        problems = []
+        if not health.writable:
+            problems.append(health.problem or "the store does not accept writes")
+        if health.saturated:
+            problems.append(
+                f"the write queue is full ({health.pending_batches} of "
+                f"{health.max_pending_batches} batches waiting)"
+            )
+        body = {
+            "status": "not ready" if problems else "ready",
+            "store_writable": health.writable,
+            "pending_batches": health.pending_batches,
+            "max_pending_batches": health.max_pending_batches,
+            "problems": problems,
+        }
+        return JSONResponse(body, status_code=503 if problems else 200)
+
+    return router

@@ -1,0 +1,88 @@
+"""Forking servers: each worker forked from a configured master exports its own spans."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Final
+
+import httpx
+import pytest
+
+from sdk.collector import Collector
+from sdk.conftest import clean_environ
+from threadline.demo.processes import free_port
+
+WORKERS: Final = 2
+REQUESTS: Final = 16
+START_TIMEOUT_S: Final = 20.0
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    for _ in range(int(START_TIMEOUT_S / 0.1)):
+        if process.poll() is not None or time.monotonic() > deadline:
+            break
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"gunicorn did not start: {log.read_text()}")
+
+
+def test_spans_from_every_preforked_gunicorn_worker_arrive(
+    collector: Collector, tmp_path: Path
+) -> None:
+    """Under gunicorn --preload, every worker's spans reach the endpoint, none twice."""
+    if shutil.which("gunicorn") is None and not _gunicorn_importable():
+        pytest.skip("gunicorn is not installed (it is in the test extra)")
+    port = free_port()
+    log = tmp_path / "gunicorn.log"
+    env = clean_environ(
+        {
+            "THREADLINE_ENDPOINT": collector.endpoint,
+            "THREADLINE_EXPORT_DELAY_MS": "100",
+            "THREADLINE_STATS_INTERVAL_S": "0",
+            "PYTHONPATH": str(Path(__file__).parent),
+        }
+    )
+    command = [sys.executable, "-m", "gunicorn", "--preload", "-w", str(WORKERS),
+               "-b", f"127.0.0.1:{port}", "gunicorn_app:app"]  # fmt: skip
+    with log.open("w") as stderr:
+        process = subprocess.Popen(command, env=env, stdout=stderr, stderr=stderr)
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            _wait_until_serving(url, process, log)
+            with ThreadPoolExecutor(max_workers=WORKERS * 2) as pool:
+                answers = list(pool.map(lambda _: httpx.get(url, timeout=10), range(REQUESTS)))
+            assert all(a.status_code == 200 for a in answers)
+            pids = {a.json()["pid"] for a in answers}
+            spans = collector.wait_for(
+                lambda got: sum(s.name == "forked" for s in got) >= REQUESTS + 1
+            )
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+    forked = [s for s in spans if s.name == "forked"]
+    # REQUESTS answered by the test, plus the one readiness probe.
+    assert len(forked) == REQUESTS + 1
+    assert len({s.span_id for s in forked}) == len(forked)
+    assert {s.attributes["worker.pid"] for s in forked} >= pids
+    assert len(pids) == WORKERS, "requests did not spread over the workers"
+
+
+def _gunicorn_importable() -> bool:
+    try:
+        import gunicorn  # noqa: F401
+    except ImportError:
+        return False
+    return True
