@@ -1,0 +1,1 @@
+"""Head sampling in the SDK, and the rule model it shares with the server."""

@@ -1,0 +1,135 @@
+"""The rule poller against a real Threadline server: ETags, changes, and the server going away."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+from threadline.sampling_rules import parse
+from threadline.sdk.sampling.poller import JITTER, PollOutcome, RulePoller
+from threadline.sdk.sampling.rule_sampler import RuleSampler
+
+from .live_server import RulesServer, rules_server
+
+WAIT_TIMEOUT_S: Final = 10.0
+WAIT_STEP_S: Final = 0.02
+HALF = {"default": {"probability": 0.5}}
+NONE = {"rules": [{"route": "/health", "probability": 0.0}], "default": {"probability": 0.0}}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RulesServer]:
+    with rules_server(tmp_path / "spans.duckdb") as running:
+        yield running
+
+
+def _poller(url: str, sampler: RuleSampler, interval_s: float = 60.0) -> RulePoller:
+    return RulePoller(url, sampler.update, interval_s, rng=random.Random(3), timeout_s=5.0)
+
+
+def test_a_poll_applies_the_servers_rules_then_304s_until_they_change(
+    server: RulesServer,
+) -> None:
+    """The first poll installs the rules; later polls are 304 until a PUT, then apply it."""
+    server.put_rules(HALF)
+    sampler = RuleSampler("web")
+    poller = _poller(server.sampling_url, sampler)
+    assert poller.poll_once() is PollOutcome.UPDATED
+    assert sampler.rules.default.probability == 0.5
+    assert poller.poll_once() is PollOutcome.UNCHANGED
+    etag = server.put_rules(NONE)
+    assert poller.poll_once() is PollOutcome.UPDATED
+    assert poller.etag == etag
+    assert sampler.rules == parse(NONE).for_service("web")
+
+
+def test_the_last_known_rules_stay_when_the_server_is_unreachable(tmp_path: Path) -> None:
+    """A server that goes away leaves the service sampling by the rules it last had."""
+    sampler = RuleSampler("web")
+    with rules_server(tmp_path / "spans.duckdb") as running:
+        running.put_rules(HALF)
+        poller = _poller(running.sampling_url, sampler)
+        assert poller.poll_once() is PollOutcome.UPDATED
+    assert poller.poll_once() is PollOutcome.FAILED
+    assert sampler.rules.default.probability == 0.5
+
+
+class _Fixed(BaseHTTPRequestHandler):
+    """Answers every GET with the server's ``status`` and ``body``."""
+
+    def do_GET(self) -> None:
+        status, body = self.server.answer  # type: ignore[attr-defined]
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def fixed_server() -> Iterator[ThreadingHTTPServer]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Fixed)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, b'{"default": {"probability": 7}}'),  # invalid rules
+        (200, b"<html>not json</html>"),
+        (404, b'{"error": "no such path"}'),  # a plain OTLP collector
+        (500, b"{}"),
+    ],
+)
+def test_a_bad_answer_never_replaces_the_rules_in_force(
+    fixed_server: ThreadingHTTPServer, status: int, body: bytes
+) -> None:
+    """Invalid documents and error answers are ignored; the rules in force stay."""
+    fixed_server.answer = (status, body)  # type: ignore[attr-defined]
+    sampler = RuleSampler("web", parse(HALF))
+    port = fixed_server.server_address[1]
+    poller = _poller(f"http://127.0.0.1:{port}/api/sampling", sampler)
+    assert poller.poll_once() is PollOutcome.FAILED
+    assert sampler.rules.default.probability == 0.5
+
+
+def test_the_background_thread_picks_up_a_change_without_restart(server: RulesServer) -> None:
+    """Started once, the poller keeps the sampler current as the rules change on the server."""
+    sampler = RuleSampler("web")
+    poller = _poller(server.sampling_url, sampler, interval_s=0.05)
+    poller.start()
+    try:
+        server.put_rules(NONE)
+        deadline = time.monotonic() + WAIT_TIMEOUT_S
+        for _ in range(int(WAIT_TIMEOUT_S / WAIT_STEP_S)):
+            if sampler.rules.default.probability == 0.0 or time.monotonic() > deadline:
+                break
+            time.sleep(WAIT_STEP_S)
+        assert sampler.rules.default.probability == 0.0
+    finally:
+        poller.stop()
+
+
+def test_polls_are_spread_by_jitter() -> None:
+    """Delays vary within ±20% of the interval, so a fleet does not poll in step."""
+    poller = RulePoller("http://127.0.0.1:9/", lambda _: None, 30.0, rng=random.Random(1))
+    delays = [poller.next_delay_s() for _ in range(200)]
+    assert all(30.0 * (1 - JITTER) <= d <= 30.0 * (1 + JITTER) for d in delays)
+    assert max(delays) - min(delays) > 30.0 * JITTER

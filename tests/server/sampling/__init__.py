@@ -1,0 +1,1 @@
+"""Sampling on the server: the rule API, rule storage, tail sampling."""
