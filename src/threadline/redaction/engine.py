@@ -1,0 +1,355 @@
+"""The redaction engine: rules compiled once, then applied to attribute mappings and texts.
+
+A :class:`Redactor` is built once (at ``configure()`` or server start) from
+:class:`~threadline.redaction.rules.RedactionRules`; everything per span is lookups and
+pre-checked scans:
+
+- each attribute key is matched against the key rules once and the decision cached
+  (keys repeat on every span), so per span a key costs one dict lookup;
+- string values are scanned by the enabled detectors, each skipped unless the value
+  contains one of its hints (``@`` for e-mail, ``eyJ`` for JWTs);
+- URL attributes additionally get their query strings masked (:mod:`.urls`);
+- journey keys (``session.id``, ``user.id``, ``journey.id``) in which a detector finds
+  something are hashed whole instead of masked, so the journey still groups;
+- nothing is copied unless something changes: the answer is ``None`` for a clean span.
+
+The caller collects the names of the fields that changed (never their values) and
+stores them under :data:`REDACTED_FIELDS` with :func:`merge_redacted`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final
+
+from threadline.conventions import JOURNEY_KEYS
+from threadline.redaction.detectors import BY_NAME, CARD, MASK, Detector
+from threadline.redaction.keyed_hash import KeyedHash, is_hashed
+from threadline.redaction.luhn import MIN_DIGITS, is_card_number
+from threadline.redaction.rules import (
+    QUERY_ONLY_KEYS,
+    SENSITIVE_QUERY_PARAMETERS,
+    Action,
+    KeyRule,
+    RedactionRules,
+)
+from threadline.redaction.urls import redact_url
+
+# Span attribute listing the fields that were redacted (like logfire's
+# "logfire.scrubbed"): names only, so a reader knows data was removed and where.
+REDACTED_FIELDS: Final = "threadline.redacted"
+
+# Distinct keys (and query parameter names) whose decisions are remembered; the bound
+# keeps hostile input with random keys from growing the cache without limit.
+PLAN_CACHE_SIZE: Final = 4096
+
+# Detector results remembered for strings up to this long: most values (methods,
+# routes, hosts, user agents) repeat on every span, so each is scanned once per cache
+# generation. The bound on length and count caps the memory at about a megabyte.
+SCAN_CACHE_MAX_CHARS: Final = 256
+SCAN_CACHE_SIZE: Final = 4096
+
+# Integers at least this large may be card numbers stored as numbers.
+_SMALLEST_CARD: Final = 10 ** (MIN_DIGITS - 1)
+
+
+class _Drop:
+    """Marker for "remove this attribute"."""
+
+
+_DROP: Final = _Drop()
+
+
+class _Clean:
+    """Marker for a cached scan that found nothing."""
+
+
+_CLEAN: Final = _Clean()
+
+
+class _KeyPlan:
+    """What happens to the values of one attribute key, decided once per key."""
+
+    __slots__ = ("action", "journey", "numbers", "plain", "query_only", "url")
+
+    def __init__(
+        self,
+        action: Action | None,
+        numbers: bool = True,
+        url: bool = False,
+        query_only: bool = False,
+        journey: bool = False,
+    ) -> None:
+        self.action = action
+        self.numbers = numbers
+        self.url = url
+        self.query_only = query_only
+        self.journey = journey
+        # Only the detectors apply: the common case, given a fast path.
+        self.plain = action is None and not url
+
+
+_KEEP: Final = _KeyPlan(Action.KEEP)
+
+
+class Redactor:
+    """Applies one :class:`RedactionRules` set; safe to share between threads."""
+
+    __slots__ = (
+        "_card_action",
+        "_detectors",
+        "_hash",
+        "_key_rules",
+        "_param_plans",
+        "_plans",
+        "_rules",
+        "_scanned",
+        "_url_keys",
+    )
+
+    def __init__(self, rules: RedactionRules, hash_key: str = "") -> None:
+        self._rules = rules
+        self._hash = KeyedHash(hash_key)
+        self._key_rules: tuple[tuple[Callable[[str], object], KeyRule], ...] = tuple(
+            (re.compile(fnmatch.translate(rule.pattern.lower())).fullmatch, rule)
+            for rule in rules.key_rules
+        )
+        self._detectors: tuple[tuple[Detector, Action], ...] = tuple(
+            (BY_NAME[rule.detector], rule.action) for rule in rules.detectors
+        )
+        self._card_action = next(
+            (action for detector, action in self._detectors if detector is CARD), None
+        )
+        self._url_keys = rules.url_keys
+        self._plans: dict[str, _KeyPlan] = {}
+        self._param_plans: dict[str, bool] = {}
+        self._scanned: dict[str, str | _Drop | _Clean] = {}
+
+    @property
+    def rules(self) -> RedactionRules:
+        return self._rules
+
+    def attributes(
+        self, attributes: Mapping[str, object], found: list[str], prefix: str = ""
+    ) -> dict[str, object] | None:
+        """A redacted copy of ``attributes``, or None when no rule matched.
+
+        The key of every changed or dropped attribute is appended to ``found``, after
+        ``prefix`` (e.g. ``"events.exception."``).
+        """
+        copy: dict[str, object] | None = None
+        plans = self._plans
+        scanned = self._scanned
+        for key, value in attributes.items():
+            plan = plans.get(key)
+            if plan is None:
+                plan = self._plan_for(key)
+            new: object
+            if plan.plain:
+                # The per-attribute hot path, inlined: most values are repeated strings
+                # already scanned clean, or numbers too small to be card numbers.
+                kind = type(value)
+                if type(value) is str:
+                    if scanned.get(value) is _CLEAN:
+                        continue
+                    new = self._string(value, plan)
+                elif type(value) is int:
+                    if value < _SMALLEST_CARD:
+                        continue
+                    new = self._integer(value)
+                elif kind is float or kind is bool:
+                    continue
+                else:
+                    new = self._value(value, plan)
+            elif plan is _KEEP:
+                continue
+            else:
+                new = self._value(value, plan)
+            if new is value:
+                continue
+            if copy is None:
+                copy = dict(attributes)
+            if new is _DROP:
+                del copy[key]
+            else:
+                copy[key] = new
+            found.append(prefix + key)
+        return copy
+
+    def text(self, text: str) -> str | None:
+        """``text`` (a span name, a status message) with detector findings masked, or None.
+
+        A detector whose action is ``drop`` masks the whole text: a span keeps its name.
+        """
+        scrubbed = self._scrub(text)
+        if scrubbed is text:
+            return None
+        return scrubbed if isinstance(scrubbed, str) else MASK
+
+    # -- per value -------------------------------------------------------------------
+
+    def _value(self, value: object, plan: _KeyPlan) -> object:
+        action = plan.action
+        if action is not None:
+            if plan.numbers or not isinstance(value, bool | int | float):
+                return self._apply(action, value)
+            return value
+        if isinstance(value, str):
+            return self._string(value, plan)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            return self._integer(value)
+        if isinstance(value, list | tuple):
+            return self._sequence(value, plan)
+        if isinstance(value, dict):
+            nested = self.attributes(value, [])
+            return value if nested is None else nested
+        return value
+
+    def _string(self, value: str, plan: _KeyPlan) -> object:
+        text = value
+        if plan.url and (plan.query_only or "?" in value or "@" in value or "#" in value):
+            text = redact_url(
+                value,
+                query_only=plan.query_only,
+                sensitive_name=self._sensitive_parameter,
+                sensitive_value=self._holds_findings,
+            )
+        scrubbed = self._scrub(text)
+        if scrubbed is value or scrubbed is _DROP:
+            return scrubbed
+        # A journey key must still group the journey: one stable value instead of a mask.
+        return self._hash(value) if plan.journey else scrubbed
+
+    def _integer(self, value: int) -> object:
+        action = self._card_action
+        if action is None or value < _SMALLEST_CARD:
+            return value
+        digits = str(value)
+        if not is_card_number(digits):
+            return value
+        if action is Action.DROP:
+            return _DROP
+        return self._hash(digits) if action is Action.HASH else "****" + digits[-4:]
+
+    def _sequence(self, value: Sequence[object], plan: _KeyPlan) -> object:
+        items = [self._value(item, plan) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        if any(item is _DROP for item in items):
+            return _DROP
+        return tuple(items) if isinstance(value, tuple) else items
+
+    def _apply(self, action: Action, value: object) -> object:
+        if action is Action.DROP:
+            return _DROP
+        if action is Action.MASK:
+            return value if value == MASK else MASK
+        if action is Action.HASH:
+            if isinstance(value, list | tuple):
+                hashed = [self._hash_one(item) for item in value]
+                return tuple(hashed) if isinstance(value, tuple) else hashed
+            return self._hash_one(value)
+        return value
+
+    def _hash_one(self, value: object) -> str:
+        text = value if isinstance(value, str) else str(value)
+        return text if is_hashed(text) else self._hash(text)
+
+    # -- detectors -------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str | _Drop:
+        """``text`` with every detector's findings replaced; the same object if none."""
+        if len(text) > SCAN_CACHE_MAX_CHARS:
+            return self._scan(text)
+        cached = self._scanned.get(text)
+        if cached is None:
+            cached = self._scan(text)
+            if len(self._scanned) >= SCAN_CACHE_SIZE:
+                self._scanned.clear()
+            self._scanned[text] = _CLEAN if cached is text else cached
+            return cached
+        return text if isinstance(cached, _Clean) else cached
+
+    def _scan(self, text: str) -> str | _Drop:
+        result = text
+        for detector, action in self._detectors:
+            if not detector.may_occur_in(result):
+                continue
+            replaced = self._replace(detector, action, result)
+            if not isinstance(replaced, str):
+                return _DROP
+            result = replaced
+        return result
+
+    def _replace(self, detector: Detector, action: Action, text: str) -> str | _Drop:
+        accept = detector.accept
+        pieces: list[str] = []
+        position = 0
+        for match in detector.pattern.finditer(text):
+            found = match.group(0)
+            if accept is not None and not accept(found):
+                continue
+            if action is Action.DROP:
+                return _DROP
+            pieces.append(text[position : match.start()])
+            pieces.append(self._hash(found) if action is Action.HASH else detector.mask(match))
+            position = match.end()
+        if not pieces:
+            return text
+        pieces.append(text[position:])
+        return "".join(pieces)
+
+    def _holds_findings(self, text: str) -> bool:
+        return self._scrub(text) is not text
+
+    # -- decisions cached per key ----------------------------------------------------
+
+    def _plan_for(self, key: str) -> _KeyPlan:
+        plan = self._decide(key)
+        if len(self._plans) >= PLAN_CACHE_SIZE:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
+
+    def _decide(self, key: str) -> _KeyPlan:
+        if key == REDACTED_FIELDS:
+            return _KEEP
+        lowered = key.lower()
+        for matches, rule in self._key_rules:
+            if matches(lowered):
+                return _KEEP if rule.action is Action.KEEP else _KeyPlan(rule.action, rule.numbers)
+        return _KeyPlan(
+            None,
+            url=lowered in self._url_keys,
+            query_only=lowered in QUERY_ONLY_KEYS,
+            journey=key in JOURNEY_KEYS,
+        )
+
+    def _sensitive_parameter(self, name: str) -> bool:
+        known = self._param_plans.get(name)
+        if known is not None:
+            return known
+        sensitive = name in SENSITIVE_QUERY_PARAMETERS
+        if not sensitive:
+            for matches, rule in self._key_rules:
+                if matches(name):
+                    sensitive = rule.action is not Action.KEEP
+                    break
+        if len(self._param_plans) >= PLAN_CACHE_SIZE:
+            self._param_plans.clear()
+        self._param_plans[name] = sensitive
+        return sensitive
+
+
+def merge_redacted(existing: object, found: Sequence[str]) -> tuple[str, ...]:
+    """The value of :data:`REDACTED_FIELDS`: names already listed (by an SDK) plus ``found``."""
+    names = set(found)
+    if isinstance(existing, list | tuple):
+        names.update(item for item in existing if isinstance(item, str))
+    elif isinstance(existing, str):
+        names.add(existing)
+    return tuple(sorted(names))

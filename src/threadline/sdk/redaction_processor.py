@@ -1,0 +1,236 @@
+"""Redaction in the SDK: finished spans are redacted before any exporter sees them.
+
+A span is mutable only until it ends, and a processor's ``on_end`` receives an
+immutable ``ReadableSpan``; overriding the SDK's private setters to redact earlier
+would tie us to one OpenTelemetry version. So redaction works on finished spans,
+through public constructors only, in one of three places:
+
+- :class:`RedactingSpanExporter` wraps a ``SpanExporter``: runs on the export thread;
+- :func:`redact_compact` maps the export pipeline's compact records (``sdk/export``),
+  for its worker thread;
+- :class:`RedactingSpanProcessor` wraps a span processor and hands it redacted copies
+  in ``on_end`` (``configure()`` uses it: it works with any processor, at the price of
+  running on the thread that ends the span).
+
+All three call the same per-span step (:func:`redact_span` for ``ReadableSpan``), and a
+clean span is handed on as it is: only a span in which a rule matched is copied. The
+copy lists what was redacted in ``threadline.redacted``. If redacting a span fails,
+the span is dropped and the failure reported: a span that may hold a secret is never
+exported unredacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import Link, Status
+
+from threadline.redaction import REDACTED_FIELDS, Redactor, merge_redacted
+from threadline.redaction.configured import redactor_from_settings
+from threadline.sdk.export import compact
+from threadline.sdk.export.compact import CompactSpan
+from threadline.sdk.guard import report_internal_error
+from threadline.sdk.processors import JourneyStampingProcessor
+from threadline.settings import SdkSettings
+
+_T = TypeVar("_T")
+
+
+def redact_span(span: ReadableSpan, redactor: Redactor) -> ReadableSpan:
+    """``span`` with the rules applied: the same object when nothing matched, else a copy.
+
+    The copy lists the redacted fields in the ``threadline.redacted`` attribute: attribute
+    keys, ``events.<event name>.<key>``, ``links.<key>``, ``name`` and ``status.message``.
+    """
+    found: list[str] = []
+    attributes = span.attributes or {}
+    new_attributes = redactor.attributes(attributes, found)
+    name = redactor.text(span.name)
+    if name is not None:
+        found.append("name")
+    status = span.status
+    description = redactor.text(status.description) if status.description else None
+    if description is not None:
+        found.append("status.message")
+    events = _redacted_events(span.events, redactor, found)
+    links = _redacted_links(span.links, redactor, found)
+    if not found:
+        return span
+    merged = dict(new_attributes if new_attributes is not None else attributes)
+    merged[REDACTED_FIELDS] = merge_redacted(attributes.get(REDACTED_FIELDS), found)
+    return ReadableSpan(
+        name=span.name if name is None else name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=_otel(merged),
+        events=span.events if events is None else _bounded(events),
+        links=span.links if links is None else _bounded(links),
+        kind=span.kind,
+        status=status if description is None else Status(status.status_code, description),
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def redact_compact(record: CompactSpan, redactor: Redactor) -> CompactSpan:
+    """A compact export record (``sdk/export/compact.py``) with the rules applied.
+
+    The same tuple when nothing matched. For the export worker, so redaction runs off
+    the host's threads: ``batch = [redact_compact(r, redactor) for r in batch]``.
+    """
+    found: list[str] = []
+    attributes: Mapping[str, object] = record[compact.ATTRIBUTES] or {}
+    new_attributes = redactor.attributes(attributes, found)
+    name = redactor.text(record[compact.NAME])
+    if name is not None:
+        found.append("name")
+    status: Status = record[compact.STATUS]
+    description = redactor.text(status.description) if status.description else None
+    if description is not None:
+        found.append("status.message")
+    events = _redacted_events(record[compact.EVENTS] or (), redactor, found)
+    links = _redacted_links(record[compact.LINKS] or (), redactor, found)
+    journey = record[compact.JOURNEY]
+    new_journey = redactor.attributes(dict(journey), found) if journey else None
+    if not found:
+        return record
+    merged = dict(new_attributes if new_attributes is not None else attributes)
+    merged[REDACTED_FIELDS] = merge_redacted(attributes.get(REDACTED_FIELDS), found)
+    fields = list(record)
+    fields[compact.ATTRIBUTES] = merged
+    if name is not None:
+        fields[compact.NAME] = name
+    if description is not None:
+        fields[compact.STATUS] = Status(status.status_code, description)
+    if events is not None:
+        fields[compact.EVENTS] = events
+    if links is not None:
+        fields[compact.LINKS] = links
+    if new_journey is not None:
+        fields[compact.JOURNEY] = tuple((k, str(v)) for k, v in new_journey.items())
+    return tuple(fields)
+
+
+def _redacted_events(
+    events: Sequence[Event], redactor: Redactor, found: list[str]
+) -> list[Event] | None:
+    copy: list[Event] | None = None
+    for index, event in enumerate(events):
+        attributes = redactor.attributes(event.attributes or {}, found, f"events.{event.name}.")
+        if attributes is None:
+            continue
+        if copy is None:
+            copy = list(events)
+        copy[index] = Event(event.name, _otel(attributes), event.timestamp)
+    return copy
+
+
+def _redacted_links(
+    links: Sequence[Link], redactor: Redactor, found: list[str]
+) -> list[Link] | None:
+    copy: list[Link] | None = None
+    for index, link in enumerate(links):
+        attributes = redactor.attributes(link.attributes or {}, found, "links.")
+        if attributes is None:
+            continue
+        if copy is None:
+            copy = list(links)
+        copy[index] = Link(link.context, _otel(attributes))
+    return copy
+
+
+def _otel(attributes: dict[str, object]) -> BoundedAttributes:
+    # The containers the SDK itself builds spans with, so that code reading a span's
+    # fields (dropped counts) finds what it would find on any other span. Values are
+    # only ever replaced by strings or sequences of them: still valid attributes.
+    return BoundedAttributes(attributes=cast(Mapping[str, Any], attributes), immutable=True)
+
+
+def _bounded(items: Sequence[_T]) -> BoundedList[_T]:
+    return BoundedList.from_seq(None, items)
+
+
+class RedactingSpanExporter(SpanExporter):
+    """Hands ``exporter`` redacted copies of the spans it is given."""
+
+    def __init__(self, exporter: SpanExporter, redactor: Redactor) -> None:
+        self._exporter = exporter
+        self._redactor = redactor
+
+    @property
+    def redactor(self) -> Redactor:
+        return self._redactor
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        redacted = []
+        for span in spans:
+            try:
+                redacted.append(redact_span(span, self._redactor))
+            except Exception:
+                report_internal_error("redaction")  # the span is dropped, not sent in clear
+        return self._exporter.export(redacted)
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._exporter.force_flush(timeout_millis)
+
+
+class RedactingSpanProcessor(SpanProcessor):
+    """Hands ``processor`` redacted copies of ended spans; ``on_start`` is passed through.
+
+    For export processors that do not take a ``SpanExporter``: it redacts on the thread
+    that ends the span, so a pipeline that can redact on its export thread (through
+    :class:`RedactingSpanExporter` or :func:`redact_span`) should do that instead.
+    """
+
+    def __init__(self, processor: SpanProcessor, redactor: Redactor) -> None:
+        self._processor = processor
+        self._redactor = redactor
+
+    @property
+    def processor(self) -> SpanProcessor:
+        return self._processor
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self._processor.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            redacted = redact_span(span, self._redactor)
+        except Exception:
+            report_internal_error("redaction")  # the span is dropped, not sent in clear
+            return
+        self._processor.on_end(redacted)
+
+    def shutdown(self) -> None:
+        self._processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._processor.force_flush(timeout_millis)
+
+
+def with_redaction(
+    processors: Sequence[SpanProcessor], settings: SdkSettings
+) -> list[SpanProcessor]:
+    """``processors`` with those that see ended spans wrapped to redact by ``settings``.
+
+    Unchanged when redaction is off; journey stamping (which acts only on start) is not
+    wrapped. Raises ``ConfigError`` naming a redaction setting that does not parse.
+    """
+    redactor = redactor_from_settings(settings, fallback_hash_key=settings.user_id_key)
+    if redactor is None:
+        return list(processors)
+    return [
+        p if isinstance(p, JourneyStampingProcessor) else RedactingSpanProcessor(p, redactor)
+        for p in processors
+    ]

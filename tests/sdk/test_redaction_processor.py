@@ -1,0 +1,208 @@
+"""Redaction in the SDK: spans lose secrets and personal data before any exporter sees them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode, Tracer
+
+from threadline.redaction import REDACTED_FIELDS, RedactionRules, Redactor
+from threadline.sdk.export import compact
+from threadline.sdk.export.compact import capture
+from threadline.sdk.redaction_processor import (
+    RedactingSpanExporter,
+    RedactingSpanProcessor,
+    redact_compact,
+    redact_span,
+)
+
+from .collector import CollectedSpan, Collector
+from .conftest import SCENARIO_TIMEOUT_S, clean_environ
+
+REDACTOR = Redactor(RedactionRules(), "sdk-test-key")
+
+# Run in a fresh process: configure() installs the global provider once per process.
+CONFIGURED_SERVICE = """
+import threadline
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+threadline.configure(service_name="redaction-check")
+tracer = trace.get_tracer("check")
+with tracer.start_as_current_span("POST /signup") as span:
+    span.set_attribute("url.full", "https://shop.example/signup?token=t0k3n&plan=pro")
+    span.set_attribute("http.request.header.authorization", ("Bearer abc.def.123",))
+    span.set_attribute("customer.note", "call me at bob@example.com")
+    span.set_attribute("http.route", "/signup")
+    try:
+        raise ValueError("card 4111 1111 1111 1111 was declined")
+    except ValueError as exc:
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, str(exc)))
+threadline.shutdown()
+"""
+
+
+@pytest.fixture
+def traced() -> Iterator[tuple[Tracer, InMemorySpanExporter]]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(RedactingSpanProcessor(SimpleSpanProcessor(exporter), REDACTOR))
+    yield provider.get_tracer("test"), exporter
+    provider.shutdown()
+
+
+def _failing_checkout(tracer: Tracer) -> None:
+    with tracer.start_as_current_span("charge") as span:
+        span.set_attribute("payment.card", "4111111111111111")
+        span.set_attribute("db.password", "hunter2")
+        span.set_attribute("http.route", "/pay")
+        span.add_event("retry", {"to": "alice@example.com", "attempt": 2})
+        try:
+            raise RuntimeError("no account for alice@example.com")
+        except RuntimeError as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, "declined for alice@example.com"))
+
+
+def test_processor_hands_on_redacted_spans(traced: tuple[Tracer, InMemorySpanExporter]) -> None:
+    """Attributes, event attributes, exception messages and the status lose personal data."""
+    tracer, exporter = traced
+    _failing_checkout(tracer)
+    (span,) = exporter.get_finished_spans()
+    attributes = dict(span.attributes or {})
+    assert attributes["payment.card"] == "****1111"
+    assert attributes["db.password"] == "[REDACTED]"
+    assert attributes["http.route"] == "/pay"
+    retry, exception = span.events
+    assert dict(retry.attributes or {}) == {"to": "[REDACTED:email]", "attempt": 2}
+    exception_attributes = dict(exception.attributes or {})
+    assert exception_attributes["exception.message"] == "no account for [REDACTED:email]"
+    assert "alice@example.com" not in str(exception_attributes["exception.stacktrace"])
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "declined for [REDACTED:email]"
+    assert attributes[REDACTED_FIELDS] == (
+        "db.password",
+        "events.exception.exception.message",
+        "events.exception.exception.stacktrace",
+        "events.retry.to",
+        "payment.card",
+        "status.message",
+    )
+
+
+def test_clean_spans_are_passed_on_as_they_are(
+    traced: tuple[Tracer, InMemorySpanExporter],
+) -> None:
+    """A span no rule matches is not copied and carries no redaction record."""
+    tracer, exporter = traced
+    with tracer.start_as_current_span("GET /items") as span:
+        span.set_attribute("http.route", "/items")
+        span.set_attribute("gen_ai.usage.input_tokens", 120)
+    (exported,) = exporter.get_finished_spans()
+    assert dict(exported.attributes or {}) == {
+        "http.route": "/items",
+        "gen_ai.usage.input_tokens": 120,
+    }
+    assert redact_span(exported, REDACTOR) is exported
+
+
+def test_exporter_wrapper_redacts_for_any_exporter() -> None:
+    """Wrapped around a SpanExporter, redaction runs where the exporter runs, ids unchanged."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(RedactingSpanExporter(memory, REDACTOR)))
+    with provider.get_tracer("test").start_as_current_span("login") as live:
+        live.set_attribute("user.id", "carol@example.com")
+        live.set_attribute("session.token", "abc")
+        context = live.get_span_context()
+    provider.shutdown()
+    (span,) = memory.get_finished_spans()
+    assert isinstance(span, ReadableSpan)
+    assert span.context == context
+    attributes = dict(span.attributes or {})
+    assert str(attributes["user.id"]).startswith("h_")
+    assert attributes["session.token"] == "[REDACTED]"
+
+
+def _run_configured_service(collector: Collector, **env: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", CONFIGURED_SERVICE],
+        env=clean_environ({"THREADLINE_ENDPOINT": collector.endpoint, **env}),
+        capture_output=True,
+        text=True,
+        timeout=SCENARIO_TIMEOUT_S,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+
+
+def _the_signup_span(collector: Collector) -> CollectedSpan:
+    # Other spans may arrive too (the SDK's own stats span at shutdown).
+    spans = collector.wait_for(lambda spans: any(s.name == "POST /signup" for s in spans))
+    (span,) = [s for s in spans if s.name == "POST /signup"]
+    return span
+
+
+def test_configure_redacts_by_default(collector: Collector) -> None:
+    """With no redaction settings, configure() exports spans already redacted over OTLP."""
+    _run_configured_service(collector)
+    span = _the_signup_span(collector)
+    assert span.attributes["url.full"] == "https://shop.example/signup?token=REDACTED&plan=pro"
+    assert span.attributes["http.request.header.authorization"] == "[REDACTED]"
+    assert span.attributes["customer.note"] == "call me at [REDACTED:email]"
+    assert span.attributes["http.route"] == "/signup"
+    assert span.attributes[REDACTED_FIELDS] == [
+        "customer.note",
+        "events.exception.exception.message",
+        "events.exception.exception.stacktrace",
+        "http.request.header.authorization",
+        "status.message",
+        "url.full",
+    ]
+
+
+def test_configure_without_redaction_exports_what_was_recorded(collector: Collector) -> None:
+    """THREADLINE_REDACTION=false turns the rules off: values arrive as the code set them."""
+    _run_configured_service(collector, THREADLINE_REDACTION="false")
+    span = _the_signup_span(collector)
+    assert span.attributes["customer.note"] == "call me at bob@example.com"
+    assert REDACTED_FIELDS not in span.attributes
+
+
+def test_compact_export_records_are_redacted_with_their_journey() -> None:
+    """The export pipeline's compact records lose personal data, journey keys included."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    _failing_checkout(provider.get_tracer("test"))
+    provider.shutdown()
+    (span,) = exporter.get_finished_spans()
+    journey = (("session.id", "dave@example.com"), ("journey.id", "j-1"))
+    record = redact_compact(capture(span, journey), REDACTOR)
+    attributes = dict(record[compact.ATTRIBUTES])
+    assert attributes["payment.card"] == "****1111"
+    assert record[compact.STATUS].description == "declined for [REDACTED:email]"
+    (session, journey_id) = record[compact.JOURNEY]
+    assert session[0] == "session.id"
+    assert session[1].startswith("h_")
+    assert journey_id == ("journey.id", "j-1")
+    assert "session.id" in attributes[REDACTED_FIELDS]
+    clean = capture(exported_clean_span(), None)
+    assert redact_compact(clean, REDACTOR) is clean
+
+
+def exported_clean_span() -> ReadableSpan:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.get_tracer("test").start_span("GET /", attributes={"http.route": "/"}).end()
+    provider.shutdown()
+    (span,) = exporter.get_finished_spans()
+    return span
