@@ -68,6 +68,90 @@ class SdkSettings:
     export_batch_size: int = setting(512, "Most spans sent in one OTLP request.")
     queue_size: int = setting(2048, "Most finished spans held for export; more are dropped.")
     export_timeout_s: float = setting(10.0, "Deadline for one OTLP export request.")
+    redaction: bool = setting(
+        True,
+        "Redact secrets and personal data from spans before export: built-in key rules "
+        "(`*password*`, `*token*`, cookies, …), the detectors below, URL query strings "
+        "(see docs/privacy.md).",
+    )
+    redaction_keys: str = setting(
+        "",
+        "Extra attribute-key rules, comma-separated globs each optionally followed by "
+        "`=mask` (default), `=hash`, `=drop` or `=keep`, e.g. `customer.email=hash`; "
+        "they win over the built-in rules.",
+    )
+    redaction_detectors: str = setting(
+        "email,card,jwt,bearer",
+        "Detectors run over string values, comma-separated, each optionally `=mask`, "
+        "`=hash` or `=drop`: `email`, `card` (Luhn-checked), `jwt`, `bearer`, `ip`.",
+    )
+    redaction_hash_key: str = setting(
+        "",
+        "Secret key of `hash` redactions (keyed HMAC); empty: `user_id_key`. Use the same "
+        "value in every service and the server so hashes correlate.",
+    )
+    baggage_allowed_hosts: str = setting(
+        "loopback,private",
+        "Comma-separated hosts that outgoing HTTP requests send journey baggage to: "
+        "`loopback`, `private`, an IP, a CIDR block, a host name, or `.suffix` for a "
+        "domain; other hosts get `traceparent` only.",
+    )
+    sampling_rules_file: str = setting(
+        "",
+        "JSON file (or TOML file with a `[sampling]` table) of head-sampling rules used "
+        "until the server's arrive; empty: the `[sampling]` table of threadline.toml, else "
+        "sample every trace (see docs/sampling.md).",
+    )
+    sampling_url: str = setting(
+        "", "URL the sampling rules are polled from; empty: `<endpoint>/api/sampling`."
+    )
+    sampling_poll_s: float = setting(
+        30.0,
+        "Seconds between polls for changed sampling rules (spread by ±20%); 0 turns "
+        "polling off and keeps the local rules.",
+    )
+    environment: str = setting(
+        "",
+        "Deployment environment (`production`, `staging`, …), sent as the "
+        "`deployment.environment.name` resource attribute of every span; empty: not sent.",
+    )
+    stamp_span_attributes: bool = setting(
+        False,
+        "Also set the journey keys as span attributes in process (for other processors or "
+        "exporters of the host); by default they are added when the span is exported.",
+    )
+    compression: str = setting("gzip", "Compression of OTLP requests: `gzip` or `none`.")
+    headers: str = setting(
+        "",
+        "Extra headers of OTLP requests as comma-separated `key=value` pairs, values "
+        "URL-encoded (`Authorization=Bearer%20<token>` for an ingest token); empty: "
+        "`OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`.",
+    )
+    ca_file: str = setting(
+        "",
+        "PEM file of CA certificates that verify an https endpoint; empty: "
+        "`OTEL_EXPORTER_OTLP_CERTIFICATE` if set, else the system roots.",
+    )
+    client_cert: str = setting(
+        "", "PEM client certificate presented to an https endpoint (mutual TLS)."
+    )
+    client_key: str = setting("", "PEM private key of `client_cert` (if not in the same file).")
+    retry_deadline_s: float = setting(
+        30.0,
+        "Longest time one batch is retried (429/502/503/504, connection errors) before its "
+        "spans are dropped and counted.",
+    )
+    retry_backoff_s: float = setting(
+        1.0, "First retry waits up to this; the cap doubles per attempt (full jitter)."
+    )
+    shutdown_timeout_s: float = setting(
+        5.0, "Longest time exit or SIGTERM waits to flush the spans still queued."
+    )
+    stats_interval_s: float = setting(
+        60.0,
+        "Seconds between `threadline.sdk.stats` spans (the SDK's own export counters); "
+        "0: never sent.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +168,105 @@ class ServerSettings:
     write_queue_batches: int = setting(
         256,
         "Most decoded requests waiting for the store; beyond it ingest answers 503.",
+    )
+    redaction: bool = setting(
+        True,
+        "Apply the redaction rules at ingest too, to spans from any SDK (spans already "
+        "redacted by Threadline's SDK pass through unchanged).",
+    )
+    redaction_keys: str = setting(
+        "",
+        "Extra attribute-key rules at ingest, as the SDK's `redaction_keys` "
+        "(`glob[=mask|hash|drop|keep]`, comma-separated).",
+    )
+    redaction_detectors: str = setting(
+        "email,card,jwt,bearer",
+        "Detectors run at ingest, as the SDK's `redaction_detectors` "
+        "(`email`, `card`, `jwt`, `bearer`, `ip`; each optionally `=mask|hash|drop`).",
+    )
+    redaction_hash_key: str = setting(
+        "",
+        "Secret key of `hash` redactions at ingest; set the services' value so hashes "
+        "correlate. Empty: a built-in key (a warning is logged when it is used).",
+    )
+    sampling_rules_file: str = setting(
+        "",
+        "JSON file holding the sampling rules set through `PUT /api/sampling`; empty: "
+        "`<db>.sampling.json` next to the store. Until it exists the `[sampling]` table of "
+        "threadline.toml is served.",
+    )
+    tail_sampling: bool = setting(
+        False,
+        "Tail sampling: after `tail_window_s` without new spans, delete a trace unless it "
+        "has an error, is slow, matches a keep rule or falls in `tail_keep_probability`.",
+    )
+    tail_window_s: float = setting(
+        10.0, "Seconds a trace must stay quiet before tail sampling decides on it."
+    )
+    tail_keep_probability: float = setting(
+        0.1, "Share of the traces that are neither failed, slow nor kept by rule that is kept."
+    )
+    tail_latency_ms: float = setting(
+        1000.0,
+        "A trace whose root operation takes longer is slow and kept by tail sampling; "
+        "`[sampling.tail] latency_ms` sets it per operation.",
+    )
+    tail_max_traces: int = setting(
+        100_000,
+        "Most traces tail sampling waits on at once; beyond it the oldest are decided early.",
+    )
+    tokens: str = setting(
+        "",
+        "Access tokens as `role:token` pairs separated by commas (roles: ingest, viewer, "
+        "admin). With no tokens at all the server is open, and may only listen on loopback.",
+    )
+    tokens_file: str = setting(
+        "",
+        "File of access tokens, one `role token [name]` a line; the token may be given as "
+        "`sha256:<hex>` so the file holds no secret (see docs/security.md).",
+    )
+    insecure: bool = setting(
+        False, "Allow listening on a non-loopback address with no tokens (anyone may read)."
+    )
+    tls_cert: str = setting(
+        "", "PEM certificate file; with `tls_key` the server speaks HTTPS only."
+    )
+    tls_key: str = setting("", "PEM private key file of `tls_cert`.")
+    sensitive_fields: str = setting(
+        "user.id,client.address,enduser.*",
+        "Attribute keys (comma-separated glob patterns) that viewer tokens see masked and "
+        "may not filter by; `user.id` also covers the API's `user_id` fields.",
+    )
+    retention: str = setting(
+        "", "Delete spans that started longer ago than this, e.g. `7d`, `12h`; empty keeps all."
+    )
+    retention_interval: str = setting(
+        "1m", "How often retention and `max_db_bytes` are enforced, e.g. `30s`, `5m`."
+    )
+    max_db_bytes: int = setting(
+        0, "Delete the oldest spans while the store uses more bytes than this; 0: no cap."
+    )
+    max_spans_per_request: int = setting(10_000, "Most spans in one OTLP request; more gets 413.")
+    max_attributes_per_span: int = setting(
+        1000,
+        "Most attributes kept per span, resource, event or link (and items per array or "
+        "map value); the rest are dropped and counted in `threadline.dropped_attributes`.",
+    )
+    max_events_per_span: int = setting(
+        1000, "Most events and most links kept per span; the rest are dropped."
+    )
+    max_attribute_value_length: int = setting(
+        32_768,
+        "Longest attribute value, span name or status message kept, in characters; longer "
+        "is cut and its key listed in the span attribute `threadline.truncated`.",
+    )
+    max_decompression_ratio: int = setting(
+        100, "Most a gzip/deflate body may expand, as a multiple of the bytes sent; more is 413."
+    )
+    ingest_rate_per_token: int = setting(
+        0,
+        "Spans per second one token (with no tokens: all clients together) may send, with "
+        "one second of burst; over it answers 429 with Retry-After. 0: no limit.",
     )
 
 

@@ -24,21 +24,64 @@ from threadline.server.storage.base import StoreError
 @click.option(
     "--max-request-bytes", type=int, default=None, help="Largest OTLP body accepted (413 above)."
 )
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="PEM certificate: serve HTTPS only (with --tls-key).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="PEM private key of --tls-cert.",
+)
+@click.option(
+    "--tokens-file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Access tokens, one `role token [name]` a line (see docs/security.md).",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    default=None,
+    help="Allow a non-loopback --host with no tokens: anyone who can connect reads all spans.",
+)
 def serve(
-    host: str | None, port: int | None, db: Path | None, max_request_bytes: int | None
+    host: str | None,
+    port: int | None,
+    db: Path | None,
+    max_request_bytes: int | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    tokens_file: str | None,
+    insecure: bool | None,
 ) -> None:
     """Receive OTLP/HTTP at /v1/traces and serve the API at /api."""
     try:
         settings = config.load(
             config.ServerSettings,
-            {"host": host, "port": port, "db": db, "max_request_bytes": max_request_bytes},
+            {
+                "host": host,
+                "port": port,
+                "db": db,
+                "max_request_bytes": max_request_bytes,
+                "tls_cert": tls_cert,
+                "tls_key": tls_key,
+                "tokens_file": tokens_file,
+                "insecure": insecure,
+            },
         )
     except config.ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    click.echo(f"Threadline on http://{settings.host}:{settings.port}  (store: {settings.db})")
+    scheme = "https" if settings.tls_cert and settings.tls_key else "http"
+    click.echo(f"Threadline on {scheme}://{settings.host}:{settings.port}  (store: {settings.db})")
     try:
         run_server(settings)
+    except config.ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
     except StoreError as exc:
         # A file held by another server is the usual cause; one line says so.
         raise click.ClickException(str(exc)) from exc

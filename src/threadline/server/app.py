@@ -6,11 +6,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from threadline.conventions import API_PREFIX
+from threadline.server.api.erase_routes import build_erase_router
 from threadline.server.api.routes import build_api_router
+from threadline.server.auth import client_key, install_access_control
 from threadline.server.errors import ThreadlineError, Unavailable
+from threadline.server.health import build_health_router
 from threadline.server.ingest.receiver import build_ingest_router
 from threadline.server.query import QueryService
+from threadline.server.sampling.wiring import install_sampling
 from threadline.server.storage.base import Store
+from threadline.server.ui import build_ui_router
 from threadline.settings import ServerSettings
 
 
@@ -22,8 +27,14 @@ def create_app(settings: ServerSettings, store: Store) -> FastAPI:
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
     )
-    app.include_router(build_ingest_router(store, settings))
+    after_write = install_sampling(app, settings, store)
+    # Every request passes access control first (see threadline.server.auth).
+    install_access_control(app, settings)
+    app.include_router(build_ingest_router(store, settings, after_write, rate_key=client_key))
+    app.include_router(build_health_router(store))
+    app.include_router(build_erase_router(store), prefix=API_PREFIX)
     app.include_router(build_api_router(QueryService(store)), prefix=API_PREFIX)
+    app.include_router(build_ui_router())
 
     @app.exception_handler(ThreadlineError)
     async def _answer_error(_: Request, exc: ThreadlineError) -> JSONResponse:

@@ -4,10 +4,13 @@ ThreadlineError
 ├── BadRequest            400  the request is malformed; the message says how
 │   ├── InvalidParameter  400  a query parameter has a value outside what is allowed
 │   └── InvalidPayload    400  a field of an OTLP payload is invalid; ``field`` names it
+├── Unauthorized          401  no access token, or one the server does not know
+├── Forbidden             403  the token's role may not do this
 ├── NotFound              404  the trace / journey asked for does not exist
 ├── PayloadTooLarge       413  body (or its decompressed form) over the limit
 ├── UnsupportedMediaType  415  content type or encoding we do not decode
 └── Unavailable           503  the store cannot take more writes now (Retry-After)
+    └── TooManyRequests   429  this token sent more than its rate allows (Retry-After)
 """
 
 from __future__ import annotations
@@ -39,6 +42,14 @@ class InvalidPayload(BadRequest):
         self.field = field
 
 
+class Unauthorized(ThreadlineError):
+    status_code = 401
+
+
+class Forbidden(ThreadlineError):
+    status_code = 403
+
+
 class NotFound(ThreadlineError):
     status_code = 404
 
@@ -57,3 +68,9 @@ class Unavailable(ThreadlineError):
     def __init__(self, message: str, retry_after_s: int = 1) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class TooManyRequests(Unavailable):
+    """A client over its own rate: like ``Unavailable`` it carries ``Retry-After``."""
+
+    status_code = 429

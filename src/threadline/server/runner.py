@@ -7,6 +7,8 @@ import logging
 import uvicorn
 
 from threadline.server.app import create_app
+from threadline.server.auth import check_exposure, load_tokens
+from threadline.server.retention import RetentionPolicy, RetentionScheduler
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.settings import ServerSettings
 
@@ -14,15 +16,28 @@ log = logging.getLogger("threadline.server")
 
 
 def serve(settings: ServerSettings) -> None:
-    """Serve OTLP, the API and the UI on one port; returns after SIGINT/SIGTERM."""
+    """Serve OTLP, the API and the UI on one port; returns after SIGINT/SIGTERM.
+
+    Raises ``ConfigError`` before opening anything when the settings are unsafe or
+    invalid (an open server on a non-loopback address, a bad token or retention).
+    """
+    tokens = load_tokens(settings)
+    check_exposure(settings, has_tokens=tokens.enabled)
+    retention = RetentionPolicy.from_settings(settings)
+    tls = bool(settings.tls_cert and settings.tls_key)
     store = DuckDBStore(settings.db, max_pending_batches=settings.write_queue_batches)
+    scheduler = RetentionScheduler(store, retention) if retention.enabled else None
     try:
         app = create_app(settings, store)
+        if scheduler is not None:
+            scheduler.start()
         log.info(
-            "Threadline listening on http://%s:%d (store %s)",
+            "Threadline listening on %s://%s:%d (store %s, access control %s)",
+            "https" if tls else "http",
             settings.host,
             settings.port,
             settings.db,
+            f"on, {len(tokens)} tokens" if tokens.enabled else "off",
         )
         uvicorn.run(
             app,
@@ -31,7 +46,11 @@ def serve(settings: ServerSettings) -> None:
             log_level="warning",
             # uvicorn's own access log would print a line per OTLP request.
             access_log=False,
+            ssl_certfile=settings.tls_cert if tls else None,
+            ssl_keyfile=settings.tls_key if tls else None,
         )
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         # Pending group commits finish before the file is released.
         store.close()

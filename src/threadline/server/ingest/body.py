@@ -4,7 +4,9 @@ Two limits protect memory, both ``max_request_bytes``: the body as sent is read
 chunk by chunk and abandoned as soon as it passes the limit (or at once when
 ``Content-Length`` already says it will), and a compressed body is inflated with
 ``max_length`` so a gzip bomb is stopped after at most ``limit + 1`` bytes of
-output instead of being expanded whole.
+output instead of being expanded whole. A third, ``max_decompression_ratio``, bounds
+the output by a multiple of the bytes sent: a small bomb is stopped long before the
+size limit, so the work a request costs stays proportionate to what it sent.
 
 ``read_body`` runs on the event loop and only copies bytes; ``decompress`` is
 CPU work and runs with decoding in a worker thread.
@@ -68,16 +70,25 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def decompress(body: bytes, codings: tuple[str, ...], limit: int) -> bytes:
-    """Undo ``codings`` (last applied first), never producing more than ``limit`` bytes."""
+def decompress(
+    body: bytes, codings: tuple[str, ...], limit: int, max_ratio: int | None = None
+) -> bytes:
+    """Undo ``codings`` (last applied first), never producing more than ``limit`` bytes.
+
+    With ``max_ratio`` the output is also bounded by ``max_ratio`` times the body sent.
+    """
     if not body:
         # An empty request, whatever encoding it claims; nothing to inflate.
         return body
+    setting = "max_request_bytes"
+    if max_ratio is not None and codings and max_ratio * len(body) < limit:
+        limit, setting = max_ratio * len(body), f"max_decompression_ratio {max_ratio}"
     for coding in reversed(codings):
         if coding == GZIP:
-            body = _inflate(body, _GZIP_WBITS, limit, coding, members=True)
+            body = _inflate(body, _GZIP_WBITS, limit, coding, members=True, setting=setting)
         else:
-            body = _inflate(body, _deflate_wbits(body), limit, coding, members=False)
+            wbits = _deflate_wbits(body)
+            body = _inflate(body, wbits, limit, coding, members=False, setting=setting)
     return body
 
 
@@ -90,7 +101,15 @@ def _deflate_wbits(body: bytes) -> int:
     return _RAW_DEFLATE_WBITS
 
 
-def _inflate(data: bytes, wbits: int, limit: int, coding: str, *, members: bool) -> bytes:
+def _inflate(
+    data: bytes,
+    wbits: int,
+    limit: int,
+    coding: str,
+    *,
+    members: bool,
+    setting: str = "max_request_bytes",
+) -> bytes:
     """Inflate ``data``; with ``members`` concatenated gzip members are one body (RFC 1952)."""
     chunks: list[bytes] = []
     size = 0
@@ -106,7 +125,9 @@ def _inflate(data: bytes, wbits: int, limit: int, coding: str, *, members: bool)
                 size += len(chunk)
                 if size > limit:
                     raise PayloadTooLarge(
-                        _too_large(f"{coding}-decompressed body", size, limit, at_least=True)
+                        _too_large(
+                            f"{coding}-decompressed body", size, limit, at_least=True, name=setting
+                        )
                     )
                 chunks.append(chunk)
                 pending = inflater.unconsumed_tail
@@ -123,6 +144,8 @@ def _inflate(data: bytes, wbits: int, limit: int, coding: str, *, members: bool)
             raise BadRequest(f"{coding} body has {len(pending)} bytes after the end of its data")
 
 
-def _too_large(what: str, size: int, limit: int, *, at_least: bool = False) -> str:
+def _too_large(
+    what: str, size: int, limit: int, *, at_least: bool = False, name: str = "max_request_bytes"
+) -> str:
     amount = f"more than {limit}" if at_least else str(size)
-    return f"{what} is {amount} bytes; the limit is {limit} bytes (max_request_bytes)"
+    return f"{what} is {amount} bytes; the limit is {limit} bytes ({name})"

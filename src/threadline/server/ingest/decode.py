@@ -4,6 +4,11 @@ Pure: bytes in, batch out, no I/O. Both encodings are parsed into one
 ``ExportTraceServiceRequest`` and share one conversion to columns, so a span
 sent as JSON is stored exactly as the same span sent as protobuf.
 
+Limits (``limits.IngestLimits``) apply here too: too many spans is a 413, and
+attributes, events, links and long strings beyond their limits are dropped or cut
+and marked on the span (see ``limits``). Redaction (``redact.IngestRedactor``), when
+given, runs on each span after the limits, before anything is stored.
+
 A request is accepted or rejected whole: the first invalid span raises
 ``InvalidPayload`` naming where it is (``resourceSpans[i].scopeSpans[j].spans[k]``,
 the field names of OTLP JSON) and what is wrong, and nothing is returned.
@@ -18,7 +23,7 @@ from __future__ import annotations
 import base64
 import enum
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from google.protobuf.message import DecodeError
@@ -29,6 +34,20 @@ from threadline.conventions import JOURNEY_ID, SERVICE_NAME, SESSION_ID, USER_ID
 from threadline.server.batch import COLUMNS, SpanBatch, dumps
 from threadline.server.errors import BadRequest, InvalidPayload
 from threadline.server.ingest import otlp_json
+from threadline.server.ingest.limits import (
+    DEFAULT_LIMITS,
+    DROPPED_ATTRIBUTES_KEY,
+    EVENTS_MARK,
+    LINKS_MARK,
+    NAME_MARK,
+    STATUS_MESSAGE_MARK,
+    TRUNCATED_KEY,
+    IngestLimits,
+    check_span_count,
+    cut_attributes,
+    cut_text,
+)
+from threadline.server.ingest.redact import IngestRedactor
 from threadline.server.model import SpanKind, StatusCode
 
 DEFAULT_SERVICE_NAME: Final = "unknown_service"
@@ -74,13 +93,18 @@ class PayloadFormat(enum.Enum):
         return self.value
 
 
-def decode(body: bytes, payload_format: PayloadFormat) -> SpanBatch:
+def decode(
+    body: bytes,
+    payload_format: PayloadFormat,
+    limits: IngestLimits = DEFAULT_LIMITS,
+    redactor: IngestRedactor | None = None,
+) -> SpanBatch:
     """Decode an uncompressed OTLP ``ExportTraceServiceRequest`` body."""
     if payload_format is PayloadFormat.PROTOBUF:
         request = parse_protobuf(body)
     else:
         request = otlp_json.parse_export_request(body)
-    return request_to_batch(request)
+    return request_to_batch(request, limits, redactor)
 
 
 def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
@@ -93,16 +117,26 @@ def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
     return request
 
 
-def request_to_batch(request: ExportTraceServiceRequest) -> SpanBatch:
+def request_to_batch(
+    request: ExportTraceServiceRequest,
+    limits: IngestLimits = DEFAULT_LIMITS,
+    redactor: IngestRedactor | None = None,
+) -> SpanBatch:
     """Validate every span of ``request`` and convert them all to one columnar batch."""
+    check_span_count(
+        sum(len(scope.spans) for rs in request.resource_spans for scope in rs.scope_spans),
+        limits,
+    )
     try:
-        columns = _columns(request)
+        columns = _columns(request, limits, redactor)
     except RecursionError as exc:
         raise BadRequest("attribute values are nested too deeply") from exc
     return SpanBatch.from_columns(columns)
 
 
-def _columns(request: ExportTraceServiceRequest) -> dict[str, list[Any]]:
+def _columns(
+    request: ExportTraceServiceRequest, limits: IngestLimits, redactor: IngestRedactor | None
+) -> dict[str, list[Any]]:
     trace_ids: list[str] = []
     span_ids: list[str] = []
     parent_ids: list[str | None] = []
@@ -125,10 +159,13 @@ def _columns(request: ExportTraceServiceRequest) -> dict[str, list[Any]]:
 
     kind_count = len(_KINDS)
     status_count = len(_STATUSES)
+    max_attributes = limits.max_attributes_per_span
+    max_chars = limits.max_attribute_value_length
 
     for r, resource_spans in enumerate(request.resource_spans):
-        resource_attrs = attributes_to_dict(resource_spans.resource.attributes)
-        resource_json = dumps(resource_attrs)
+        resource_attrs, resource_json = _bounded_attributes(
+            resource_spans.resource.attributes, limits, []
+        )
         service = resource_attrs.get(SERVICE_NAME)
         if not isinstance(service, str) or not service:
             service = DEFAULT_SERVICE_NAME
@@ -141,7 +178,7 @@ def _columns(request: ExportTraceServiceRequest) -> dict[str, list[Any]]:
             # Same value for every span of the scope: extended once, not appended per span.
             services.extend([service] * len(spans))
             resources.extend([resource_json] * len(spans))
-            scope_names.extend([scope_spans.scope.name] * len(spans))
+            scope_names.extend([cut_text(scope_spans.scope.name, limits)] * len(spans))
             for k, span in enumerate(spans):
                 trace_id = span.trace_id
                 span_id = span.span_id
@@ -159,26 +196,61 @@ def _columns(request: ExportTraceServiceRequest) -> dict[str, list[Any]]:
                 ):
                     raise _invalid_span(f"resourceSpans[{r}].scopeSpans[{s}].spans[{k}]", span)
 
-                span_attrs = attributes_to_dict(span.attributes)
+                name = span.name
+                status = span.status
+                status_message = status.message
+                events_json = (
+                    _events_json(span.events, limits) if span.events else (_NO_EVENTS, False)
+                )
+                links_json = (
+                    _links_json(span, r, s, k, limits) if span.links else (_NO_LINKS, False)
+                )
+                span_attributes = span.attributes
+                if (
+                    len(span_attributes) <= max_attributes
+                    and len(name) <= max_chars
+                    and len(status_message) <= max_chars
+                    and not events_json[1]
+                    and not links_json[1]
+                ):
+                    # The common case: only the attribute values remain to be checked.
+                    span_attrs, attrs_json = _bounded_attributes(span_attributes, limits, [])
+                else:
+                    marks = []
+                    if len(name) > max_chars:
+                        name = name[:max_chars]
+                        marks.append(NAME_MARK)
+                    if len(status_message) > max_chars:
+                        status_message = status_message[:max_chars]
+                        marks.append(STATUS_MESSAGE_MARK)
+                    if events_json[1]:
+                        marks.append(EVENTS_MARK)
+                    if links_json[1]:
+                        marks.append(LINKS_MARK)
+                    span_attrs, attrs_json = _bounded_attributes(span_attributes, limits, marks)
+                if redactor is not None:  # after the limits: scans stay within them
+                    redacted = redactor.span(name, status_message, span_attrs, events_json[0])
+                    if redacted is not None:
+                        name, status_message, span_attrs, attrs_json, events_text = redacted
+                        events_json = (events_text, events_json[1])
                 trace_ids.append(trace_id.hex())
                 span_ids.append(span_id.hex())
                 parent_ids.append(parent_id.hex() if parent_id else None)
-                names.append(span.name)
+                names.append(name)
                 kind = span.kind
                 kinds.append(_KINDS[kind] if 0 <= kind < kind_count else _KINDS[0])
                 starts.append(start)
                 ends.append(end)
                 durations.append(end - start if end > start else 0)
-                status = span.status
                 code = status.code
                 statuses.append(_STATUSES[code] if 0 <= code < status_count else _STATUSES[0])
-                status_messages.append(status.message)
+                status_messages.append(status_message)
                 session_ids.append(_journey_key(span_attrs.get(SESSION_ID)) or resource_session)
                 user_ids.append(_journey_key(span_attrs.get(USER_ID)) or resource_user)
                 journey_ids.append(_journey_key(span_attrs.get(JOURNEY_ID)) or resource_journey)
-                attributes.append(dumps(span_attrs))
-                events.append(_events_json(span.events) if span.events else _NO_EVENTS)
-                links.append(_links_json(span, r, s, k) if span.links else _NO_LINKS)
+                attributes.append(attrs_json)
+                events.append(events_json[0])
+                links.append(links_json[0])
 
     columns: dict[str, list[Any]] = {
         "trace_id": trace_ids,
@@ -244,22 +316,55 @@ def _journey_key(value: object) -> str | None:
     return dumps(value)
 
 
-def _events_json(events: Iterable[Any]) -> str:
-    return dumps(
-        [
-            {
-                "name": event.name,
-                "time_ns": event.time_unix_nano,
-                "attributes": attributes_to_dict(event.attributes),
-            }
-            for event in events
-        ]
-    )
+def _bounded_attributes(
+    attributes: Sequence[KeyValue], limits: IngestLimits, marks: list[str]
+) -> tuple[dict[str, object], str]:
+    """Attributes within ``limits`` and their JSON; what was cut is marked on them.
+
+    ``marks`` names fields cut elsewhere (a span's name); they join the marks here.
+    The JSON of all values together is never shorter than any one value, and an array
+    of n items takes at least 2n characters, so when it is shorter than
+    ``limits.walk_threshold`` nothing can be over a limit and nothing is walked: the
+    usual span pays one ``len``.
+    """
+    max_attributes = limits.max_attributes_per_span
+    dropped = len(attributes) - max_attributes
+    values = attributes_to_dict(attributes[:max_attributes] if dropped > 0 else attributes)
+    text = dumps(values)
+    if len(text) > limits.walk_threshold:
+        values, cut_keys = cut_attributes(values, limits)
+        if cut_keys:
+            marks.extend(cut_keys)
+    if not marks and dropped <= 0:
+        return values, text
+    if marks:
+        values[TRUNCATED_KEY] = marks
+    if dropped > 0:
+        values[DROPPED_ATTRIBUTES_KEY] = dropped
+    return values, dumps(values)
 
 
-def _links_json(span: Any, r: int, s: int, k: int) -> str:
+def _events_json(events: Sequence[Any], limits: IngestLimits) -> tuple[str, bool]:
+    """The events within ``limits`` as JSON, and whether any was dropped or cut."""
+    kept = events[: limits.max_events_per_span]
+    changed = len(kept) < len(events)
     rows = []
-    for n, link in enumerate(span.links):
+    for event in kept:
+        event_attrs, _ = _bounded_attributes(event.attributes, limits, [])
+        name = cut_text(event.name, limits)
+        changed = changed or len(name) < len(event.name) or TRUNCATED_KEY in event_attrs
+        changed = changed or DROPPED_ATTRIBUTES_KEY in event_attrs
+        rows.append({"name": name, "time_ns": event.time_unix_nano, "attributes": event_attrs})
+    return dumps(rows), changed
+
+
+def _links_json(span: Any, r: int, s: int, k: int, limits: IngestLimits) -> tuple[str, bool]:
+    """The links within ``limits`` as JSON, and whether any was dropped or cut."""
+    links = span.links
+    kept = links[: limits.max_events_per_span]
+    changed = len(kept) < len(links)
+    rows = []
+    for n, link in enumerate(kept):
         trace_id: bytes = link.trace_id
         span_id: bytes = link.span_id
         if len(trace_id) != TRACE_ID_BYTES or len(span_id) != SPAN_ID_BYTES:
@@ -271,14 +376,12 @@ def _links_json(span: Any, r: int, s: int, k: int) -> str:
                 f"resourceSpans[{r}].scopeSpans[{s}].spans[{k}].links[{n}].{field}",
                 f"must be {size} bytes, got {got} (span {_quoted(span.name)})",
             )
+        link_attrs, _ = _bounded_attributes(link.attributes, limits, [])
+        changed = changed or TRUNCATED_KEY in link_attrs or DROPPED_ATTRIBUTES_KEY in link_attrs
         rows.append(
-            {
-                "trace_id": trace_id.hex(),
-                "span_id": span_id.hex(),
-                "attributes": attributes_to_dict(link.attributes),
-            }
+            {"trace_id": trace_id.hex(), "span_id": span_id.hex(), "attributes": link_attrs}
         )
-    return dumps(rows)
+    return dumps(rows), changed
 
 
 def attributes_to_dict(attributes: Iterable[KeyValue]) -> dict[str, object]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Final
 
 from fastapi import APIRouter, Request, Response
@@ -42,6 +43,8 @@ from threadline.server.errors import (
 )
 from threadline.server.ingest.body import content_codings, decompress, read_body
 from threadline.server.ingest.decode import PayloadFormat, decode
+from threadline.server.ingest.limits import IngestLimits, RateLimiter
+from threadline.server.ingest.redact import IngestRedactor, ingest_redactor
 from threadline.server.storage.base import Store, StoreError, StoreOverloaded
 from threadline.settings import ServerSettings
 
@@ -61,8 +64,11 @@ _FORMATS: Final = {f.content_type: f for f in PayloadFormat}
 # ("This specification does not use Status.code") but it helps troubleshooting.
 _RPC_CODES: Final = {
     400: code_pb2.INVALID_ARGUMENT,
+    401: code_pb2.UNAUTHENTICATED,
+    403: code_pb2.PERMISSION_DENIED,
     413: code_pb2.OUT_OF_RANGE,
     415: code_pb2.UNIMPLEMENTED,
+    429: code_pb2.RESOURCE_EXHAUSTED,
     503: code_pb2.UNAVAILABLE,
 }
 
@@ -78,9 +84,25 @@ _OPENAPI_REQUEST_BODY: Final = {
 }
 
 
-def build_ingest_router(store: Store, settings: ServerSettings) -> APIRouter:
-    """The router serving ``POST /v1/traces`` into ``store``."""
+def build_ingest_router(
+    store: Store,
+    settings: ServerSettings,
+    after_write: Callable[[SpanBatch], None] | None = None,
+    *,
+    rate_key: Callable[[Request], str] | None = None,
+) -> APIRouter:
+    """The router serving ``POST /v1/traces`` into ``store``.
+
+    ``after_write`` (tail sampling) is given each batch once it is durable.
+    ``rate_key`` names who a request counts against for ``ingest_rate_per_token``
+    (the access token's name); without it all requests share one rate.
+    """
     limit = settings.max_request_bytes
+    limits = IngestLimits.from_settings(settings)
+    redactor = ingest_redactor(settings)
+    limiter = (
+        RateLimiter(settings.ingest_rate_per_token) if settings.ingest_rate_per_token else None
+    )
     router = APIRouter()
 
     @router.post(
@@ -96,10 +118,19 @@ def build_ingest_router(store: Store, settings: ServerSettings) -> APIRouter:
         try:
             payload_format = payload_format_of(request.headers.get("content-type"))
             codings = content_codings(request.headers.get("content-encoding"))
+            rate_key_of_request = rate_key(request) if rate_key is not None else ""
+            if limiter is not None:
+                limiter.admit(rate_key_of_request)
             body = await read_body(request, limit)
-            batch = await run_in_threadpool(_decode_body, body, codings, payload_format, limit)
+            batch = await run_in_threadpool(
+                _decode_body, body, codings, payload_format, limit, limits, redactor
+            )
+            if limiter is not None:
+                limiter.charge(rate_key_of_request, len(batch))
             if len(batch):
                 await _write_durably(store, batch)
+                if after_write is not None:
+                    await run_in_threadpool(after_write, batch)
         except ThreadlineError as exc:
             logger.debug("rejected OTLP request: %s %s", exc.status_code, exc.message)
             return error_response(exc, payload_format)
@@ -125,9 +156,15 @@ def payload_format_of(content_type: str | None) -> PayloadFormat:
 
 
 def _decode_body(
-    body: bytes, codings: tuple[str, ...], payload_format: PayloadFormat, limit: int
+    body: bytes,
+    codings: tuple[str, ...],
+    payload_format: PayloadFormat,
+    limit: int,
+    limits: IngestLimits,
+    redactor: IngestRedactor | None = None,
 ) -> SpanBatch:
-    return decode(decompress(body, codings, limit), payload_format)
+    inflated = decompress(body, codings, limit, limits.max_decompression_ratio)
+    return decode(inflated, payload_format, limits, redactor)
 
 
 async def _write_durably(store: Store, batch: SpanBatch) -> None:

@@ -1,0 +1,23 @@
+"""Wiring access control into an app: the middleware and the login pages."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from threadline.server.auth.login import build_login_router
+from threadline.server.auth.masking import SensitiveFields
+from threadline.server.auth.middleware import AccessControl
+from threadline.server.auth.tokens import TokenTable, load_tokens
+from threadline.settings import ServerSettings
+
+
+def install_access_control(app: FastAPI, settings: ServerSettings) -> TokenTable:
+    """Protect every route of ``app`` with the tokens of ``settings``; returns them."""
+    tokens = load_tokens(settings)
+    app.add_middleware(
+        AccessControl, tokens=tokens, sensitive=SensitiveFields.parse(settings.sensitive_fields)
+    )
+    app.include_router(
+        build_login_router(tokens, secure_cookie=bool(settings.tls_cert and settings.tls_key))
+    )
+    return tokens

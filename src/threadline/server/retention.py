@@ -1,0 +1,160 @@
+"""Retention: a thread that deletes spans older than ``retention`` and keeps the store
+under ``max_db_bytes``, on a schedule, while ingest and queries go on.
+
+Every ``retention_interval`` it:
+
+1. deletes the spans that started more than ``retention`` ago;
+2. if the store still uses more than ``max_db_bytes``, deletes the oldest spans,
+   enough to bring it to ``SIZE_TARGET`` of the cap (one step per run: freed space
+   is measured again on the next run, so a slow-to-shrink store is never emptied
+   by one run's guesses).
+
+Each deletion is logged (how many spans, up to when, why). A failure is logged and
+tried again on the next run: retention must never stop the server.
+
+Deletes run beside the writer (see ``storage.duckdb.deletion``), so neither ingest
+nor reads wait for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from threadline.server.analysis.durations import format_time
+from threadline.server.storage.base import Store, StoreError
+from threadline.settings import ConfigError, ServerSettings
+
+logger = logging.getLogger(__name__)
+
+# After a size-cap deletion the store should sit this far below the cap, so the next
+# few minutes of ingest do not trigger another deletion at once.
+SIZE_TARGET: Final = 0.9
+# How long ``stop`` waits for a run in progress to finish.
+STOP_TIMEOUT_S: Final = 30.0
+
+_NS: Final = {
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60 * 1_000_000_000,
+    "h": 3600 * 1_000_000_000,
+    "d": 86_400 * 1_000_000_000,
+    "w": 7 * 86_400 * 1_000_000_000,
+}
+_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_MAX_TEXT: Final = 64
+DURATION_FORMS: Final = "a number with a unit ms, s, m, h, d or w (e.g. 7d, 12h, 1d12h)"
+
+
+def parse_span_of_time(text: str, key: str) -> int:
+    """Nanoseconds in ``7d``, ``12h``, ``1d12h``, ``30s``; a bad value names ``key``."""
+    compact = text.strip().lower().replace(" ", "")
+    total = 0.0
+    position = 0
+    while compact and position < len(compact) and len(compact) <= _MAX_TEXT:
+        match = _PART.match(compact, position)
+        if match is None:
+            break
+        total += float(match.group(1)) * _NS[match.group(2)]
+        position = match.end()
+    if not compact or position != len(compact) or total <= 0:
+        raise ConfigError(f"{key}: {text!r} is not a duration; use {DURATION_FORMS}")
+    return int(total)
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """What to delete: spans older than ``max_age_ns`` and beyond ``max_bytes``."""
+
+    max_age_ns: int | None = None
+    max_bytes: int | None = None
+    interval_s: float = 60.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_age_ns is not None or self.max_bytes is not None
+
+    @staticmethod
+    def from_settings(settings: ServerSettings) -> RetentionPolicy:
+        """The policy of ``retention``, ``max_db_bytes`` and ``retention_interval``."""
+        if settings.max_db_bytes < 0:
+            raise ConfigError("max_db_bytes: must be 0 (no cap) or a number of bytes")
+        interval_ns = parse_span_of_time(settings.retention_interval, "retention_interval")
+        return RetentionPolicy(
+            max_age_ns=(
+                parse_span_of_time(settings.retention, "retention") if settings.retention else None
+            ),
+            max_bytes=settings.max_db_bytes or None,
+            interval_s=interval_ns / 1e9,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRun:
+    """What one run deleted."""
+
+    by_age: int = 0
+    by_size: int = 0
+
+
+def enforce(store: Store, policy: RetentionPolicy, now_ns: int) -> RetentionRun:
+    """Delete what ``policy`` says is too old or too much, once; log what went."""
+    by_age = 0
+    if policy.max_age_ns is not None:
+        cutoff = now_ns - policy.max_age_ns
+        by_age = store.delete_older_than(cutoff)
+        if by_age:
+            logger.info(
+                "retention deleted %d spans that started before %s", by_age, format_time(cutoff)
+            )
+    by_size = 0
+    if policy.max_bytes is not None:
+        size = store.size_bytes()
+        if size > policy.max_bytes:
+            fraction = min(1.0, 1.0 - policy.max_bytes * SIZE_TARGET / size)
+            cutoff_at = store.start_ns_quantile(fraction)
+            if cutoff_at is not None:
+                by_size = store.delete_older_than(cutoff_at + 1)
+                logger.info(
+                    "size cap deleted the %d oldest spans (started up to %s): the store "
+                    "used %d bytes, over max_db_bytes %d",
+                    by_size,
+                    format_time(cutoff_at),
+                    size,
+                    policy.max_bytes,
+                )
+    return RetentionRun(by_age=by_age, by_size=by_size)
+
+
+class RetentionScheduler:
+    """Runs ``enforce`` every ``policy.interval_s`` on a daemon thread until stopped."""
+
+    def __init__(self, store: Store, policy: RetentionPolicy) -> None:
+        self._store = store
+        self._policy = policy
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="threadline-retention", daemon=True)
+        self.runs = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the run in progress, if any; idempotent."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(STOP_TIMEOUT_S)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._policy.interval_s):
+            try:
+                enforce(self._store, self._policy, time.time_ns())
+            except StoreError as exc:
+                logger.warning(
+                    "retention run failed, retrying in %.0f s: %s", self._policy.interval_s, exc
+                )
+            self.runs += 1

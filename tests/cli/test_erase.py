@@ -1,0 +1,198 @@
+"""`threadline erase --user ID` against a real `threadline serve` with access tokens."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+import httpx
+import pytest
+
+from threadline.server.batch import SpanBatch
+from threadline.server.model import SpanKind, SpanRecord
+from threadline.server.storage.duckdb import DuckDBStore
+
+BASE: Final = 1_700_000_000_000_000_000
+STARTUP_TIMEOUT_S: Final = 30.0
+STOP_TIMEOUT_S: Final = 10.0
+COMMAND_TIMEOUT_S: Final = 60.0
+ADMIN_TOKEN: Final = "admin-token-0123456789abcdef"
+VIEWER_TOKEN: Final = "viewer-token-0123456789abcdef"
+USER_ID_KEY: Final = "the-services-shared-user-id-key"
+T_BOB: Final = "b0" * 16
+
+
+def pseudonym(user: str) -> str:
+    """What the SDK stamps for ``user`` under USER_ID_KEY (threadline.sdk.pseudonym)."""
+    return "u_" + hmac.new(USER_ID_KEY.encode(), user.encode(), "sha256").hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Journeys:
+    """One user's traces: pseudonymous, same session without user id, and raw id."""
+
+    user: str
+    pseudonymous: str
+    same_session: str
+    raw: str
+
+    @staticmethod
+    def of(user: str, tag: int) -> Journeys:
+        return Journeys(user, f"a{tag}" * 16, f"c{tag}" * 16, f"e{tag}" * 16)
+
+    def spans(self) -> list[SpanRecord]:
+        session = f"s-{self.user}"
+        return [
+            span(self.pseudonymous, 1, session=session, user=pseudonym(self.user)),
+            # The downstream service had no baggage: only the trace ties it to the user.
+            span(self.pseudonymous, 2, session=None, user=None),
+            span(self.same_session, 1, session=session, user=None),
+            span(self.raw, 1, session=f"{session}-2", user=self.user),
+        ]
+
+
+ALICE: Final = Journeys.of("alice", 1)
+CAROL: Final = Journeys.of("carol", 2)
+DAVE: Final = Journeys.of("dave", 3)
+
+
+def span(trace_id: str, n: int, *, session: str | None, user: str | None) -> SpanRecord:
+    return SpanRecord(
+        trace_id=trace_id,
+        span_id=f"{n:016x}",
+        parent_span_id=None if n == 1 else f"{1:016x}",
+        service_name="gateway" if n == 1 else "payments",
+        name="POST /checkout" if n == 1 else "charge",
+        kind=SpanKind.SERVER,
+        start_ns=BASE + n,
+        end_ns=BASE + n + 1000,
+        session_id=session,
+        user_id=user,
+        attributes={k: v for k, v in (("session.id", session), ("user.id", user)) if v},
+    )
+
+
+def all_journeys() -> list[SpanRecord]:
+    bob = [span(T_BOB, 1, session="s-bob", user="bob"), span(T_BOB, 2, session="s-bob", user="bob")]
+    return [*ALICE.spans(), *CAROL.spans(), *DAVE.spans(), *bob]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    url: str
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`threadline serve` with admin and viewer tokens over a store of four users' journeys."""
+    tmp_path = tmp_path_factory.mktemp("erase")
+    db = tmp_path / "spans.duckdb"
+    store = DuckDBStore(db)
+    store.write(SpanBatch.from_records(all_journeys())).result()
+    store.close()
+    port = free_port()
+    env = {**os.environ, "THREADLINE_TOKENS": f"admin:{ADMIN_TOKEN},viewer:{VIEWER_TOKEN}"}
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "threadline", "serve", "--port", str(port), "--db", str(db)],
+            stdout=log,
+            stderr=log,
+            env=env,
+            cwd=tmp_path,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            try:
+                httpx.get(f"{url}/api/stats", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("server did not start: " + log_path.read_text()) from None
+                time.sleep(0.1)
+        yield Server(url)
+    finally:
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_TIMEOUT_S)
+
+
+def erase(server: Server, user: str, token: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_")}
+    env.update(THREADLINE_TOKEN=token, THREADLINE_USER_ID_KEY=USER_ID_KEY)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "threadline",
+            "erase",
+            "--user",
+            user,
+            "--server",
+            server.url,
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=COMMAND_TIMEOUT_S,
+        check=False,
+    )
+
+
+def stored(server: Server, trace_id: str) -> bool:
+    answer = httpx.get(
+        f"{server.url}/api/traces/{trace_id}",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=10,
+    )
+    return answer.status_code == 200
+
+
+def test_erase_removes_every_span_of_the_users_journeys(server: Server) -> None:
+    """The raw id, its pseudonym and their sessions' traces go; other users' stay."""
+    result = erase(server, ALICE.user, ADMIN_TOKEN)
+    assert result.returncode == 0, result.stderr
+    assert f"pseudonym {pseudonym(ALICE.user)}: 3 spans erased" in result.stdout
+    assert "as given alice: 1 spans erased" in result.stdout
+    assert "erased 4 spans in all" in result.stdout
+    assert not any(stored(server, t) for t in (ALICE.pseudonymous, ALICE.same_session, ALICE.raw))
+    assert stored(server, T_BOB)
+    assert stored(server, CAROL.pseudonymous)
+    again = erase(server, ALICE.user, ADMIN_TOKEN)
+    assert "erased 0 spans in all" in again.stdout
+
+
+def test_erase_as_given_leaves_the_pseudonym(server: Server) -> None:
+    """--as-given erases only the id exactly as typed."""
+    result = erase(server, CAROL.user, ADMIN_TOKEN, "--as-given")
+    assert "erased 1 spans in all" in result.stdout
+    assert stored(server, CAROL.pseudonymous)
+    assert not stored(server, CAROL.raw)
+
+
+def test_erase_needs_an_admin_token(server: Server) -> None:
+    """A viewer token cannot erase; the command says why and changes nothing."""
+    result = erase(server, DAVE.user, VIEWER_TOKEN)
+    assert result.returncode != 0
+    assert "viewer token may not DELETE" in result.stderr
+    assert stored(server, DAVE.raw)
+    assert stored(server, DAVE.pseudonymous)

@@ -1,0 +1,231 @@
+"""Retention: old spans and spans over the size cap are deleted on a schedule, while
+ingest and queries go on."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import pytest
+
+from threadline.server.batch import SpanBatch
+from threadline.server.retention import RetentionPolicy, enforce, parse_span_of_time
+from threadline.server.storage.duckdb import DuckDBStore
+from threadline.settings import ConfigError, ServerSettings
+
+HOUR_NS: Final = 3600 * 10**9
+DAY_NS: Final = 24 * HOUR_NS
+STARTUP_TIMEOUT_S: Final = 30.0
+DELETION_TIMEOUT_S: Final = 30.0
+STOP_TIMEOUT_S: Final = 10.0
+
+
+def spans(count: int, start_ns: int, *, prefix: int, step_ns: int = 1000) -> SpanBatch:
+    """``count`` one-span traces starting at ``start_ns``, ``step_ns`` apart."""
+    starts = [start_ns + n * step_ns for n in range(count)]
+    columns: dict[str, list[Any]] = {
+        "trace_id": [f"{prefix:08x}{n:024x}" for n in range(count)],
+        "span_id": [f"{n + 1:016x}" for n in range(count)],
+        "parent_span_id": [None] * count,
+        "service_name": ["checkout"] * count,
+        "name": ["POST /checkout"] * count,
+        "kind": ["server"] * count,
+        "start_ns": starts,
+        "end_ns": [start + 500 for start in starts],
+        "duration_ns": [500] * count,
+        "status": ["unset"] * count,
+        "status_message": [""] * count,
+        "session_id": [None] * count,
+        "user_id": [None] * count,
+        "journey_id": [None] * count,
+        "attributes": ['{"http.route":"/checkout"}'] * count,
+        "resource": ['{"service.name":"checkout"}'] * count,
+        "events": ["[]"] * count,
+        "links": ["[]"] * count,
+        "scope_name": [""] * count,
+    }
+    return SpanBatch.from_columns(columns)
+
+
+@pytest.mark.parametrize(
+    ("text", "nanoseconds"),
+    [
+        ("7d", 7 * DAY_NS),
+        ("12h", 12 * HOUR_NS),
+        ("1d12h", 36 * HOUR_NS),
+        ("1w", 7 * DAY_NS),
+        ("250ms", 250_000_000),
+        ("1.5s", 1_500_000_000),
+    ],
+)
+def test_retention_durations_parse(text: str, nanoseconds: int) -> None:
+    """Retention is written as days, hours, minutes... and combinations of them."""
+    assert parse_span_of_time(text, "retention") == nanoseconds
+
+
+@pytest.mark.parametrize("text", ["7", "7 days", "-1d", "0d", "d", "1y", "7d" * 100])
+def test_bad_retention_is_an_error_naming_the_key(text: str) -> None:
+    """A retention that is not a positive duration stops the server with the key's name."""
+    with pytest.raises(ConfigError, match=r"^retention: "):
+        RetentionPolicy.from_settings(ServerSettings(retention=text))
+
+
+def test_empty_retention_keeps_everything() -> None:
+    """By default nothing is ever deleted."""
+    assert not RetentionPolicy.from_settings(ServerSettings()).enabled
+
+
+def test_spans_older_than_retention_are_deleted(tmp_path: Path) -> None:
+    """One run deletes exactly the spans that started before now minus the retention."""
+    now = time.time_ns()
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+    try:
+        store.write(spans(30, now - 2 * DAY_NS, prefix=1)).result()
+        store.write(spans(20, now - HOUR_NS, prefix=2)).result()
+        run = enforce(store, RetentionPolicy(max_age_ns=DAY_NS), now)
+        assert run.by_age == 30
+        assert store.counts().spans == 20
+        assert enforce(store, RetentionPolicy(max_age_ns=DAY_NS), now).by_age == 0
+    finally:
+        store.close()
+
+
+def test_size_cap_deletes_the_oldest_spans_first(tmp_path: Path) -> None:
+    """Over max_db_bytes the oldest spans go until the store is back under the cap."""
+    now = time.time_ns()
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+    try:
+        for part in range(4):
+            store.write(spans(100_000, now - (4 - part) * HOUR_NS, prefix=part)).result()
+        size = store.size_bytes()
+        policy = RetentionPolicy(max_bytes=size // 2)
+        deleted = 0
+        for _ in range(3):  # each run takes one measured step towards the cap
+            deleted += enforce(store, policy, now).by_size
+            if store.size_bytes() <= policy.max_bytes:
+                break
+        assert store.size_bytes() <= size // 2
+        assert 0 < deleted < 400_000
+        oldest_left = store.start_ns_quantile(0.0)
+        assert oldest_left is not None
+        assert oldest_left > now - 4 * HOUR_NS  # the oldest went first
+        assert store.counts().spans == 400_000 - deleted
+    finally:
+        store.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def retaining_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """`threadline serve` keeping one hour of spans, checking every 200 ms."""
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    env = {**os.environ, "THREADLINE_RETENTION": "1h", "THREADLINE_RETENTION_INTERVAL": "200ms"}
+    command = [sys.executable, "-m", "threadline", "serve", "--port", str(port)]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*command, "--db", str(tmp_path / "spans.duckdb")],
+            stdout=log,
+            stderr=log,
+            env=env,
+            cwd=tmp_path,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            try:
+                httpx.get(f"{url}/api/stats", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("server did not start: " + log_path.read_text()) from None
+                time.sleep(0.1)
+        yield url, log_path
+    finally:
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_TIMEOUT_S)
+
+
+def post_json(client: httpx.Client, url: str, trace_id: str, start_ns: int) -> int:
+    span = {
+        "traceId": trace_id,
+        "spanId": "00000000000000a1",
+        "name": "GET /cart",
+        "kind": 2,
+        "startTimeUnixNano": str(start_ns),
+        "endTimeUnixNano": str(start_ns + 1_000_000),
+    }
+    document = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+    return client.post(f"{url}/v1/traces", json=document).status_code
+
+
+def test_old_spans_vanish_while_ingest_and_queries_keep_running(
+    retaining_server: tuple[str, Path],
+) -> None:
+    """On a live server, spans past retention are deleted and logged; nothing else stops."""
+    url, log_path = retaining_server
+    old = [f"{0xA0 + n:02x}" + "0" * 29 + "1" for n in range(5)]
+    with httpx.Client(timeout=30) as client:
+        for trace_id in old:
+            assert post_json(client, url, trace_id, time.time_ns() - 3 * HOUR_NS) == 200
+
+    stop = threading.Event()
+    fresh: list[str] = []
+    statuses: list[int] = []
+
+    def ingest() -> None:
+        with httpx.Client(timeout=30) as client:
+            for n in range(100_000):
+                if stop.is_set():
+                    return
+                trace_id = f"{n + 1:032x}"
+                statuses.append(post_json(client, url, trace_id, time.time_ns()))
+                fresh.append(trace_id)
+
+    def query() -> None:
+        with httpx.Client(timeout=30) as client:
+            for _ in range(100_000):
+                if stop.is_set():
+                    return
+                statuses.append(client.get(f"{url}/api/traces", params={"limit": "50"}).status_code)
+                statuses.append(client.get(f"{url}/api/stats").status_code)
+
+    workers = [threading.Thread(target=ingest), threading.Thread(target=query)]
+    for worker in workers:
+        worker.start()
+    try:
+        deadline = time.monotonic() + DELETION_TIMEOUT_S
+        with httpx.Client(timeout=30) as client:
+            while any(client.get(f"{url}/api/traces/{t}").status_code == 200 for t in old):
+                assert time.monotonic() < deadline, "old spans were not deleted in time"
+                time.sleep(0.1)
+        time.sleep(0.5)  # a few more retention runs with ingest going on
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(STOP_TIMEOUT_S)
+
+    assert len(fresh) > 10
+    assert set(statuses) == {200}
+    with httpx.Client(timeout=30) as client:
+        stored = client.get(f"{url}/api/stats").json()["spans"]
+    assert stored == len(fresh)
+    assert "retention deleted" in log_path.read_text()
