@@ -207,6 +207,8 @@ def test_demo_command_prints_the_summary_and_leaves_no_process(tmp_path: Path) -
             "threadline trace ",
             "threadline traces --status error",
             "/api/docs",
+            "(the web UI",
+            "threadline critical-path ",
             "over RabbitMQ" if rabbitmq_reachable() else "over an SQLite queue file",
         ):
             assert expected in text, text

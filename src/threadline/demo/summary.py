@@ -172,12 +172,15 @@ def render_summary(summary: DemoSummary, console: Console) -> None:
 def follow_up_commands(summary: DemoSummary) -> list[str]:
     """The commands (and the URL) to explore what the summary points at."""
     server = _server_option(summary.server_url)
-    commands = []
+    commands = [f"{summary.server_url}/  (the web UI: search, traces, journeys, service map)"]
     if summary.slowest is not None:
+        commands.append(f"{summary.server_url}/journey/{summary.slowest.session_id}")
         commands.append(f"threadline journey {summary.slowest.session_id}{server}")
     if summary.failing is not None:
         commands.append(f"threadline trace {summary.failing.example_trace_id}{server}")
+        commands.append(f"threadline critical-path {summary.failing.example_trace_id}{server}")
     commands += [
+        f"threadline map{server}",
         f"threadline traces --status error{server}",
         f"threadline journeys --slowest{server}",
         f"{summary.server_url}{conventions.API_PREFIX}/docs",
