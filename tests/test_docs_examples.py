@@ -85,3 +85,11 @@ def _wait_until_serving(port: int) -> None:
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"threadline serve did not answer on port {port}")
+
+
+def test_every_relative_link_in_the_docs_resolves() -> None:
+    """README and docs pages link only to files that exist."""
+    pages = [DOCS.parent / "README.md", *DOCS.glob("*.md"), *DOCS.glob("adr/*.md")]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
