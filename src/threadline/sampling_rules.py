@@ -36,7 +36,7 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Final
@@ -58,7 +58,17 @@ MAX_RULES: Final = 200
 MAX_NAME_LENGTH: Final = 200
 
 _RULE_KEYS: Final = frozenset(
-    {"name", "service", "route", "method", "attributes", "probability", "max_per_second", "by"}
+    {
+        "name",
+        "environment",
+        "service",
+        "route",
+        "method",
+        "attributes",
+        "probability",
+        "max_per_second",
+        "by",
+    }
 )
 _DEFAULT_KEYS: Final = frozenset({"probability", "max_per_second", "by"})
 _MATCH_KEYS: Final = frozenset({"service", "route", "method", "attributes"})
@@ -90,6 +100,9 @@ class Match:
     route: str | None = None
     method: str | None = None
     attributes: tuple[tuple[str, str], ...] = ()
+    # Head rules only: the SDK's `environment` setting (deployment.environment.name),
+    # decided once when rules are installed, never per span.
+    environment: str | None = None
 
     def matches(self, service: str, span_name: str, attributes: Mapping[str, object]) -> bool:
         """Whether a span of ``service`` named ``span_name`` with ``attributes`` matches."""
@@ -107,6 +120,8 @@ class Match:
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {}
+        if self.environment is not None:
+            document["environment"] = self.environment
         if self.service is not None:
             document["service"] = self.service
         if self.route is not None:
@@ -161,12 +176,13 @@ class SamplingRules:
     default: HeadRule = field(default_factory=lambda: HeadRule(name="default"))
     tail: TailPolicy = TailPolicy()
 
-    def for_service(self, service: str) -> SamplingRules:
-        """The rules that can match spans of ``service`` (decided once, not per span)."""
+    def for_service(self, service: str, environment: str = "") -> SamplingRules:
+        """The rules that can match spans of ``service`` in ``environment`` (decided once)."""
         kept = tuple(
             r
             for r in self.rules
-            if r.match.service is None or fnmatchcase(service, r.match.service)
+            if (r.match.service is None or fnmatchcase(service, r.match.service))
+            and (r.match.environment is None or fnmatchcase(environment, r.match.environment))
         )
         return SamplingRules(kept, self.default, self.tail)
 
@@ -346,7 +362,9 @@ def _head_rule(value: object, where: str, known: frozenset[str]) -> HeadRule:
         allowed = ", ".join(b.value for b in SampleBy)
         raise RuleError(f"{where}.by", f"must be one of {allowed}, got {by_text!r}") from None
     name = _text(table.get("name", ""), f"{where}.name", allow_empty=True)
-    return HeadRule(_match(table, where), probability, max_per_second, by, name)
+    environment = _optional_text(table.get("environment"), f"{where}.environment")
+    match = replace(_match(table, where), environment=environment)
+    return HeadRule(match, probability, max_per_second, by, name)
 
 
 def _match(table: Mapping[str, Any], where: str) -> Match:

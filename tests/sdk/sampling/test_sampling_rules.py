@@ -116,6 +116,29 @@ def test_rules_for_other_services_are_left_out_once() -> None:
     assert [r.name for r in narrowed.rules] == ["health", "journeys"]
 
 
+def test_environment_rules_apply_only_in_their_environment() -> None:
+    """One rule document traces staging fully and production by rule, without code changes."""
+    rules = parse(
+        {
+            "rules": [
+                {"name": "staging", "environment": "staging", "probability": 1.0},
+                {"name": "prod", "environment": "prod*", "probability": 0.05},
+            ],
+            "default": {"probability": 0.5},
+        }
+    )
+    assert parse(rules.to_json()) == rules
+    staging = rules.for_service("web", environment="staging")
+    production = rules.for_service("web", environment="production")
+    assert staging.first_match("web", "GET /", {}).name == "staging"
+    assert production.first_match("web", "GET /", {}).name == "prod"
+    assert rules.for_service("web", environment="dev").first_match("web", "GET /", {}).name == (
+        "default"
+    )
+    with pytest.raises(RuleError, match=r"tail\.keep\[0\]"):
+        parse({"tail": {"keep": [{"environment": "staging"}]}})
+
+
 def test_the_etag_follows_the_content() -> None:
     """Equal documents have equal tags and any change gives a new one (for If-None-Match)."""
     assert parse(DOCUMENT).etag() == parse(parse(DOCUMENT).to_json()).etag()
