@@ -19,7 +19,8 @@ Run: ``python bench/export.py [--seconds 60] [--spans-per-request 5] [--batches 
    export counters.
 2. CPU per exported span: the same batches of finished spans exported to the healthy
    collector by the stock ``OTLPSpanExporter`` and by Threadline's encoder + transport
-   (gzip on), and encoding alone for both; ``time.process_time`` per span.
+   (gzip on), and encoding alone for both; ``time.process_time`` per span. Also
+   redaction (default rules) + encoding, as the export worker runs them by default.
 3. Memory per queued span: ``tracemalloc`` growth while holding 10,000 finished spans
    (what ``BatchSpanProcessor`` queues) vs their compact records.
 """
@@ -271,9 +272,15 @@ def _export_cpu_phase(batches: int) -> None:
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+    from threadline.redaction.configured import redactor_from_settings
     from threadline.sdk.export.compact import capture
     from threadline.sdk.export.encoder import SpanEncoder
     from threadline.sdk.export.transport import HttpTransport, TransportConfig
+    from threadline.sdk.redaction_processor import redact_compact
+    from threadline.settings import SdkSettings
+
+    redactor = redactor_from_settings(SdkSettings(), fallback_hash_key="bench-key")
+    assert redactor is not None  # redaction is on by default
 
     spans = _finished_spans(BATCH * batches)
     chunks = [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
@@ -301,6 +308,12 @@ def _export_cpu_phase(batches: int) -> None:
         ours_encode = _cpu_per_span(
             lambda: [encoder.encode_request(b) for b in records], len(spans)
         )
+        ours_redact_encode = _cpu_per_span(
+            lambda: [
+                encoder.encode_request([redact_compact(r, redactor) for r in b]) for b in records
+            ],
+            len(spans),
+        )
         stock_send = _cpu_per_span(stock_export, len(spans))
         ours_send_gzip = _cpu_per_span(ours_export(transport), len(spans))
         ours_send_plain = _cpu_per_span(ours_export(plain), len(spans))
@@ -309,6 +322,9 @@ def _export_cpu_phase(batches: int) -> None:
     print(f"\n2. Export CPU per span ({len(spans)} spans in batches of {BATCH}; µs, median of 5)")
     print(f"  encode only:   stock {stock_encode:6.2f}   threadline {ours_encode:6.2f}"
           f"   ratio {ours_encode / stock_encode:.3f} (goal ≤ 0.25)")  # fmt: skip
+    print(f"  redact + encode (default rules, the worker's default): threadline "
+          f"{ours_redact_encode:6.2f}   ratio {ours_redact_encode / stock_encode:.3f}"
+          " vs stock encode")  # fmt: skip
     print(f"  encode + send: stock {stock_send:6.2f} (no gzip)   threadline "
           f"{ours_send_plain:6.2f} (no gzip, ratio {ours_send_plain / stock_send:.3f}), "
           f"{ours_send_gzip:6.2f} (gzip, ratio {ours_send_gzip / stock_send:.3f})")  # fmt: skip

@@ -9,9 +9,12 @@ hits every variant alike, as the median over rounds of the time per span:
 - the rule engine alone (``Redactor.attributes``) on a clean span whose values repeat
   (the scan cache hits), a clean span whose URL and ids change on every span (the cache
   misses), and a span carrying personal data (e-mail, card, bearer token, ``?token=``);
-- ``redact_span`` (the SDK's per-span step: engine, name, status, events, and a copy
-  when something changed), against the cost of the span itself (start + end on a bare
-  TracerProvider) and of encoding it with the stock OTLP encoder;
+- ``redact_span`` (the per-span step on a ``ReadableSpan``: engine, name, status, events,
+  and a copy when something changed) and ``redact_compact`` (the same step on the export
+  pipeline's compact records, journey keys included: what ``configure()`` runs, on the
+  export worker thread, right before encoding), against the cost of the span itself
+  (start + end on a bare TracerProvider) and of encoding it, with the stock OTLP encoder
+  and with Threadline's own;
 - ingest: decoding OTLP requests of such spans with and without the ingest redactor.
 
 Printed: microseconds per span and the ratios measured in this run.
@@ -33,12 +36,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from threadline.redaction import RedactionRules, Redactor
-from threadline.sdk.redaction_processor import redact_span
+from threadline.sdk.export.compact import CompactSpan, capture
+from threadline.sdk.export.encoder import SpanEncoder
+from threadline.sdk.redaction_processor import redact_compact, redact_span
 from threadline.server.ingest.decode import parse_protobuf, request_to_batch
 from threadline.server.ingest.redact import IngestRedactor
 
 REQUEST_SPANS: Final = 500
 USER: Final = "u_5f0c1d2e3a4b5c6d7e8f9a0b1c2d3e4f"
+JOURNEY: Final = (("session.id", "s-8f3a2c"), ("user.id", USER))
 
 
 def clean_attributes(n: int) -> dict[str, Any]:
@@ -108,6 +114,9 @@ def main() -> None:
             for i in range(0, n, REQUEST_SPANS)
         ],
     }
+    clean_records = [capture(span, JOURNEY) for span in clean_spans]
+    personal_records = [capture(span, JOURNEY) for span in personal_spans]
+    encoder = SpanEncoder()
     bare = TracerProvider()
     tracer = bare.get_tracer("bench")
     attributes = clean_attributes(0)
@@ -117,6 +126,9 @@ def main() -> None:
 
     def spans_step(spans: list[ReadableSpan]) -> Callable[[], object]:
         return lambda: [redact_span(span, redactor) for span in spans]
+
+    def records_step(records: list[CompactSpan]) -> Callable[[], object]:
+        return lambda: [redact_compact(record, redactor) for record in records]
 
     def decode(kind: str, with_redactor: bool) -> Callable[[], object]:
         chosen = ingest if with_redactor else None
@@ -134,9 +146,16 @@ def main() -> None:
         "engine, personal data": engine(personal),
         "redact_span, clean": spans_step(clean_spans),
         "redact_span, personal data": spans_step(personal_spans),
+        "redact_compact, clean": records_step(clean_records),
+        "redact_compact, personal data": records_step(personal_records),
         "span start+end, bare SDK": span_itself,
         "OTLP encode (stock encoder)": lambda: [
-            encode_spans(clean_spans[i : i + REQUEST_SPANS]) for i in range(0, n, REQUEST_SPANS)
+            encode_spans(clean_spans[i : i + REQUEST_SPANS]).SerializeToString()
+            for i in range(0, n, REQUEST_SPANS)
+        ],
+        "OTLP encode (threadline encoder)": lambda: [
+            encoder.encode_request(clean_records[i : i + REQUEST_SPANS])
+            for i in range(0, n, REQUEST_SPANS)
         ],
         "ingest decode, clean": decode("clean", False),
         "ingest decode+redact, clean": decode("clean", True),
@@ -154,12 +173,21 @@ def main() -> None:
         print(f"  {name:40s} {value:8.2f}")
     span_cost = median["span start+end, bare SDK"]
     encode_cost = median["OTLP encode (stock encoder)"]
-    print("ratios")
-    for name in ("redact_span, clean", "redact_span, personal data"):
+    own_encode_cost = median["OTLP encode (threadline encoder)"]
+    print("ratios (redact_compact runs on the export worker, not on the span's thread)")
+    for name in (
+        "redact_span, clean",
+        "redact_span, personal data",
+        "redact_compact, clean",
+        "redact_compact, personal data",
+    ):
         print(
             f"  {name:40s} {median[name] / span_cost:6.1%} of a span's start+end, "
-            f"{median[name] / encode_cost:6.1%} of its OTLP encoding"
+            f"{median[name] / encode_cost:6.1%} of its stock OTLP encoding"
         )
+    for kind in ("clean", "personal data"):
+        worker = median[f"redact_compact, {kind}"] + own_encode_cost
+        print(f"  worker redact+encode, {kind:18s} / stock encode = {worker / encode_cost:5.2f}")
     for kind in ("clean", "personal data"):
         plain = median[f"ingest decode, {kind}"]
         redacted = median[f"ingest decode+redact, {kind}"]

@@ -34,8 +34,14 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 threadline.configure(service_name="redaction-check")
+# What the provider runs on the thread that ends a span (private to OpenTelemetry; read
+# only to show that no redacting wrapper sits there: the export worker redacts).
+processors = trace.get_tracer_provider()._active_span_processor._span_processors
+print("processors:", ",".join(type(p).__name__ for p in processors))
 tracer = trace.get_tracer("check")
-with tracer.start_as_current_span("POST /signup") as span:
+with threadline.journey(session_id="dave@example.com"), tracer.start_as_current_span(
+    "POST /signup"
+) as span:
     span.set_attribute("url.full", "https://shop.example/signup?token=t0k3n&plan=pro")
     span.set_attribute("http.request.header.authorization", ("Bearer abc.def.123",))
     span.set_attribute("customer.note", "call me at bob@example.com")
@@ -131,7 +137,7 @@ def test_exporter_wrapper_redacts_for_any_exporter() -> None:
     assert attributes["session.token"] == "[REDACTED]"
 
 
-def _run_configured_service(collector: Collector, **env: str) -> None:
+def _run_configured_service(collector: Collector, **env: str) -> str:
     completed = subprocess.run(
         [sys.executable, "-c", CONFIGURED_SERVICE],
         env=clean_environ({"THREADLINE_ENDPOINT": collector.endpoint, **env}),
@@ -141,6 +147,7 @@ def _run_configured_service(collector: Collector, **env: str) -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
+    return completed.stdout
 
 
 def _the_signup_span(collector: Collector) -> CollectedSpan:
@@ -151,9 +158,12 @@ def _the_signup_span(collector: Collector) -> CollectedSpan:
 
 
 def test_configure_redacts_by_default(collector: Collector) -> None:
-    """With no redaction settings, configure() exports spans already redacted over OTLP."""
-    _run_configured_service(collector)
+    """With no redaction settings, configure() exports spans already redacted over OTLP,
+    journey keys from baggage included, redacted by the export worker alone."""
+    output = _run_configured_service(collector)
+    assert "processors: ExportProcessor\n" in output
     span = _the_signup_span(collector)
+    assert str(span.attributes["session.id"]).startswith("h_")
     assert span.attributes["url.full"] == "https://shop.example/signup?token=REDACTED&plan=pro"
     assert span.attributes["http.request.header.authorization"] == "[REDACTED]"
     assert span.attributes["customer.note"] == "call me at [REDACTED:email]"
@@ -163,6 +173,7 @@ def test_configure_redacts_by_default(collector: Collector) -> None:
         "events.exception.exception.message",
         "events.exception.exception.stacktrace",
         "http.request.header.authorization",
+        "session.id",
         "status.message",
         "url.full",
     ]
@@ -173,6 +184,7 @@ def test_configure_without_redaction_exports_what_was_recorded(collector: Collec
     _run_configured_service(collector, THREADLINE_REDACTION="false")
     span = _the_signup_span(collector)
     assert span.attributes["customer.note"] == "call me at bob@example.com"
+    assert span.attributes["session.id"] == "dave@example.com"
     assert REDACTED_FIELDS not in span.attributes
 
 

@@ -39,27 +39,30 @@ def report_internal_error(where: str) -> None:
     """
     if _reraise:
         raise  # the exception being handled: this is only called from an except block
-    now = time.monotonic()
-    with _lock:
-        last = _last_logged.get(where)
-        if last is not None and now - last < LOG_INTERVAL_S:
-            _suppressed[where] = _suppressed.get(where, 0) + 1
-            return
-        _last_logged[where] = now
-        suppressed = _suppressed.pop(where, 0)
+    suppressed = _claim_log_line(where)
+    if suppressed is None:
+        return
     extra = f" ({suppressed} similar errors not logged)" if suppressed else ""
     logger.exception("Threadline: %s failed; the service is not affected%s", where, extra)
 
 
 def warn_rate_limited(where: str, message: str) -> None:
     """Log ``message`` as a warning at most once per interval for ``where`` (no traceback)."""
+    suppressed = _claim_log_line(where)
+    if suppressed is None:
+        return
+    extra = f" ({suppressed} similar warnings not logged)" if suppressed else ""
+    logger.warning("Threadline: %s%s", message, extra)
+
+
+def _claim_log_line(where: str) -> int | None:
+    """None if ``where`` logged within the interval (counted as suppressed); otherwise
+    how many lines it suppressed since it last logged, now that it may log again."""
     now = time.monotonic()
     with _lock:
         last = _last_logged.get(where)
         if last is not None and now - last < LOG_INTERVAL_S:
             _suppressed[where] = _suppressed.get(where, 0) + 1
-            return
+            return None
         _last_logged[where] = now
-        suppressed = _suppressed.pop(where, 0)
-    extra = f" ({suppressed} similar warnings not logged)" if suppressed else ""
-    logger.warning("Threadline: %s%s", message, extra)
+        return _suppressed.pop(where, 0)

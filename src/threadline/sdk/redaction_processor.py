@@ -6,11 +6,16 @@ would tie us to one OpenTelemetry version. So redaction works on finished spans,
 through public constructors only, in one of three places:
 
 - :class:`RedactingSpanExporter` wraps a ``SpanExporter``: runs on the export thread;
-- :func:`redact_compact` maps the export pipeline's compact records (``sdk/export``),
-  for its worker thread;
+- :func:`redact_compact` maps the export pipeline's compact records (``sdk/export``);
+  ``configure()`` uses it: the export worker applies it to each batch before encoding,
+  so the thread that ends a span pays nothing for redaction;
 - :class:`RedactingSpanProcessor` wraps a span processor and hands it redacted copies
-  in ``on_end`` (``configure()`` uses it: it works with any processor, at the price of
-  running on the thread that ends the span).
+  in ``on_end``: it works with any processor, at the price of running on the thread
+  that ends the span, so ``configure()`` does not use it.
+
+When Threadline joins a TracerProvider the host built, only what Threadline exports is
+redacted; the host's own exporters are not wrapped (hosts can wrap them in
+:class:`RedactingSpanExporter`).
 
 All three call the same per-span step (:func:`redact_span` for ``ReadableSpan``), and a
 clean span is handed on as it is: only a span in which a rule matched is copied. The
@@ -32,12 +37,9 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Link, Status
 
 from threadline.redaction import REDACTED_FIELDS, Redactor, merge_redacted
-from threadline.redaction.configured import redactor_from_settings
 from threadline.sdk.export import compact
 from threadline.sdk.export.compact import CompactSpan
 from threadline.sdk.guard import report_internal_error
-from threadline.sdk.processors import JourneyStampingProcessor
-from threadline.settings import SdkSettings
 
 _T = TypeVar("_T")
 
@@ -217,20 +219,3 @@ class RedactingSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._processor.force_flush(timeout_millis)
-
-
-def with_redaction(
-    processors: Sequence[SpanProcessor], settings: SdkSettings
-) -> list[SpanProcessor]:
-    """``processors`` with those that see ended spans wrapped to redact by ``settings``.
-
-    Unchanged when redaction is off; journey stamping (which acts only on start) is not
-    wrapped. Raises ``ConfigError`` naming a redaction setting that does not parse.
-    """
-    redactor = redactor_from_settings(settings, fallback_hash_key=settings.user_id_key)
-    if redactor is None:
-        return list(processors)
-    return [
-        p if isinstance(p, JourneyStampingProcessor) else RedactingSpanProcessor(p, redactor)
-        for p in processors
-    ]

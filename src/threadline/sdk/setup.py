@@ -2,12 +2,14 @@
 
 One call builds, from :class:`~threadline.settings.SdkSettings`::
 
-    TracerProvider(Resource(service.name), ParentBased(ALWAYS_ON))
-      ├── JourneyStampingProcessor          session.id / user.id / journey.id from baggage
-      └── BatchSpanProcessor(queue, delay, batch)
-            └── OTLPSpanExporter(<endpoint>/v1/traces)   OTLP/HTTP protobuf
+    TracerProvider(Resource(service.name), ParentBased(RuleSampler))  rules: sdk/sampling
+      └── ExportProcessor(queue, delay, batch)   sdk/export: compact queue, own encoder,
+            │                                     journey keys from baggage, retries
+            └── OTLP/HTTP protobuf, gzip → <endpoint>/v1/traces
 
-and makes it global, with Threadline's W3C Trace Context + Baggage propagator
+(with ``redaction`` on, the default, the export worker redacts each batch before
+encoding it, off the service's threads: sdk/export/pipeline), and makes it global, with
+Threadline's W3C Trace Context + Baggage propagator
 (B3 accepted on extract) as the global one.
 OpenTelemetry allows one global provider per process, so the first successful call
 wins and later calls return the same :class:`Configuration`.
@@ -22,18 +24,21 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from opentelemetry import propagate, trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
 
 from threadline import conventions
+from threadline.redaction.configured import redactor_from_settings
+from threadline.sdk.allowlist import BaggageAllowListPropagator, HostAllowList
 from threadline.sdk.exit_hooks import flush_on_sigterm
+from threadline.sdk.export import pipeline as export_pipeline
 from threadline.sdk.guard import logger, report_internal_error
-from threadline.sdk.processors import JourneyStampingProcessor
+from threadline.sdk.logs import install_log_record_factory
 from threadline.sdk.propagation import build_propagator
 from threadline.sdk.pseudonym import Pseudonymizer
+from threadline.sdk.sampling.head import HeadSampling, head_sampling
 from threadline.settings import ENV_PREFIX, ConfigError, SdkSettings, load
 
 _POSITIVE: Final = ("export_delay_ms", "export_batch_size", "queue_size", "export_timeout_s")
@@ -47,6 +52,7 @@ class Configuration:
     settings: SdkSettings
     tracer_provider: TracerProvider | None
     pseudonymize_user_id: Callable[[str], str]
+    sampling: HeadSampling | None = None
 
     @property
     def enabled(self) -> bool:
@@ -79,6 +85,7 @@ def load_settings(overrides: Mapping[str, object] | None = None) -> SdkSettings:
     """Load SDK settings with the usual precedence and check that they can be used."""
     loaded = load(SdkSettings, overrides)
     _validate(loaded)
+    redactor_from_settings(loaded)  # a redaction rule that does not parse fails here
     return loaded
 
 
@@ -92,13 +99,23 @@ def install(settings: SdkSettings, exporter: SpanExporter | None = None) -> Conf
         if not settings.enabled:
             _active = Configuration(settings, None, pseudonymizer)
             return _active
-        provider = _global_provider(settings)
+        sampling = head_sampling(settings)
+        provider = _global_provider(settings, sampling.sampler)
         if provider is not None:
-            provider.add_span_processor(JourneyStampingProcessor(pseudonymizer))
-            provider.add_span_processor(_batch_processor(settings, exporter))
-            propagate.set_global_textmap(build_propagator())
+            if provider.sampler is sampling.sampler:  # not a host's own provider
+                sampling.start()
+            # A host's own provider may have its own exporters: they need the journey
+            # keys on the span itself, so those are stamped in process there.
+            host_provider = provider.sampler is not sampling.sampler
+            processors = export_pipeline.export_processors(
+                settings, provider, pseudonymizer, exporter, stamp_in_process=host_provider
+            )
+            for processor in processors:
+                provider.add_span_processor(processor)
+            propagate.set_global_textmap(BaggageAllowListPropagator(build_propagator()))
+            install_log_record_factory()
             flush_on_sigterm(provider.shutdown)
-        _active = Configuration(settings, provider, pseudonymizer)
+        _active = Configuration(settings, provider, pseudonymizer, sampling)
         return _active
 
 
@@ -106,6 +123,9 @@ def shutdown() -> None:
     """Export what is buffered and stop the pipeline; tracing stays off afterwards."""
     with _lock:
         provider = _active.tracer_provider if _active is not None else None
+        sampling = _active.sampling if _active is not None else None
+    if sampling is not None:
+        sampling.stop()
     if provider is None:
         return
     try:
@@ -144,12 +164,17 @@ def active_pseudonymizer() -> Callable[[str], str]:
         return _fallback_pseudonymizer
 
 
-def _global_provider(settings: SdkSettings) -> TracerProvider | None:
+def _global_provider(settings: SdkSettings, sampler: Sampler) -> TracerProvider | None:
     existing = trace.get_tracer_provider()
     if isinstance(existing, trace.ProxyTracerProvider):
         provider = TracerProvider(
-            resource=Resource.create({conventions.SERVICE_NAME: settings.service_name}),
-            sampler=ParentBased(ALWAYS_ON),
+            resource=Resource.create(
+                {
+                    conventions.SERVICE_NAME: settings.service_name,
+                    **export_pipeline.resource_attributes(settings),
+                }
+            ),
+            sampler=sampler,
         )
         trace.set_tracer_provider(provider)
         return provider
@@ -168,21 +193,6 @@ def _global_provider(settings: SdkSettings) -> TracerProvider | None:
     return None
 
 
-def _batch_processor(settings: SdkSettings, exporter: SpanExporter | None) -> BatchSpanProcessor:
-    if exporter is None:
-        exporter = OTLPSpanExporter(
-            endpoint=settings.endpoint.rstrip("/") + conventions.TRACES_PATH,
-            timeout=settings.export_timeout_s,
-        )
-    return BatchSpanProcessor(
-        exporter,
-        max_queue_size=settings.queue_size,
-        schedule_delay_millis=settings.export_delay_ms,
-        max_export_batch_size=settings.export_batch_size,
-        export_timeout_millis=settings.export_timeout_s * 1000,
-    )
-
-
 def _validate(settings: SdkSettings) -> None:
     for name in _POSITIVE:
         value = getattr(settings, name)
@@ -198,9 +208,11 @@ def _validate(settings: SdkSettings) -> None:
         value = getattr(settings, name)
         if not value.strip():
             raise _invalid(name, value, "must not be empty")
+    HostAllowList.parse(settings.baggage_allowed_hosts)  # raises ConfigError naming the entry
     parts = urlsplit(settings.endpoint)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise _invalid("endpoint", settings.endpoint, "must be an http:// or https:// URL")
+    export_pipeline.validate(settings)
 
 
 def _invalid(name: str, value: object, problem: str) -> ConfigError:

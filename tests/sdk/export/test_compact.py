@@ -90,3 +90,32 @@ def test_fast_capture_matches_the_public_api_capture() -> None:
         fast = encoder.encode_span(_capture_fields(span, None))
         public = encoder.encode_span(_capture_public(span, None))
         assert fast == public
+
+
+def test_capture_accepts_a_span_built_with_plain_dicts_and_lists() -> None:
+    """A ReadableSpan built directly, with dict attributes and list events/links, is queued."""
+    from opentelemetry.sdk.trace import Event
+    from opentelemetry.trace import Link, SpanContext
+
+    from threadline.sdk.export.compact import EVENTS, LINKS, _capture_public
+    from threadline.sdk.export.encoder import SpanEncoder
+
+    context = SpanContext(0x1F, 0x2F, is_remote=False)
+    span = ReadableSpan(
+        name="built",
+        context=context,
+        attributes={"a": 1},
+        events=[Event("e", {"k": "v"}, timestamp=5)],
+        links=[Link(context, {"l": 2})],
+        start_time=1,
+        end_time=9,
+    )
+    journey = (("session.id", "s-1"),)
+    record = capture(span, journey)
+    assert record[NAME] == "built"
+    assert dict(record[ATTRIBUTES]) == {"a": 1}
+    assert [event.name for event in record[EVENTS]] == ["e"]
+    assert len(record[LINKS]) == 1
+    assert record[JOURNEY] == journey
+    encoder = SpanEncoder()
+    assert encoder.encode_span(record) == encoder.encode_span(_capture_public(span, journey))

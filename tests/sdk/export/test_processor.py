@@ -10,6 +10,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
 from sdk.collector import Collector
+from threadline.redaction import REDACTED_FIELDS, RedactionRules, Redactor
+from threadline.sdk import guard
 from threadline.sdk.export.pipeline import export_processors
 from threadline.sdk.export.processor import STATS_SPAN_NAME, ExportProcessor
 from threadline.sdk.export.retry import RetryPolicy
@@ -83,6 +85,62 @@ def test_stamp_span_attributes_sets_them_in_process_too(collector: Collector) ->
     assert span.attributes["session.id"] == "s-9"
     assert seen.seen == [{"session.id": "s-9", "user.id": "p-ada"}]
     provider.shutdown()
+
+
+def test_worker_redacts_attributes_and_journey_keys_before_sending(collector: Collector) -> None:
+    """An e-mail session id from baggage and an e-mail in an attribute reach the endpoint
+    redacted, while the span the service's own processors see keeps what the code set."""
+    provider = TracerProvider()
+    processor = _processor(collector.endpoint, redactor=Redactor(RedactionRules(), "test-key"))
+    seen = _SeenAttributes()
+    provider.add_span_processor(processor)
+    provider.add_span_processor(seen)
+    ctx = baggage.set_baggage("session.id", "dave@example.com")
+    with provider.get_tracer("t").start_as_current_span("signup", context=ctx) as live:
+        live.set_attribute("customer.note", "write to dave@example.com")
+    assert processor.force_flush(5_000)
+    (span,) = collector.wait_for(lambda spans: len(spans) == 1)
+    session_id = str(span.attributes["session.id"])
+    assert session_id.startswith("h_")
+    assert "dave" not in session_id
+    assert span.attributes["customer.note"] == "write to [REDACTED:email]"
+    assert span.attributes[REDACTED_FIELDS] == ["customer.note", "session.id"]
+    assert seen.seen == [{"customer.note": "write to dave@example.com"}]
+    processor.shutdown()
+
+
+def test_a_span_that_cannot_be_redacted_is_dropped_and_counted(collector: Collector) -> None:
+    """A span redaction fails on is never sent in clear: it is dropped as redaction_error."""
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    processor = _processor(collector.endpoint, redactor=Redactor(RedactionRules(), "test-key"))
+    sampled = TraceFlags(TraceFlags.SAMPLED)
+    broken = ReadableSpan(  # a key that is not a string: the rules cannot be applied
+        name="broken",
+        context=SpanContext(0xA1, 0xB1, is_remote=False, trace_flags=sampled),
+        attributes={7: "dave@example.com"},  # type: ignore[dict-item]
+        start_time=1,
+        end_time=2,
+    )
+    fine = ReadableSpan(
+        name="fine",
+        context=SpanContext(0xA2, 0xB2, is_remote=False, trace_flags=sampled),
+        attributes={"http.route": "/"},
+        start_time=1,
+        end_time=2,
+    )
+    processor.on_end(broken)
+    processor.on_end(fine)
+    guard.raise_internal_errors(False)  # logged as it is in a service, not raised
+    try:
+        assert processor.force_flush(5_000)
+    finally:
+        guard.raise_internal_errors(True)
+    collector.wait_for(lambda spans: len(spans) == 1)
+    assert [span.name for span in collector.spans] == ["fine"]
+    stats = processor.stats()
+    assert (stats.exported, stats.dropped["redaction_error"]) == (1, 1)
+    processor.shutdown()
 
 
 def test_shutdown_flushes_and_counts(collector: Collector) -> None:

@@ -125,6 +125,18 @@ def test_rules_for_another_service_do_not_apply() -> None:
     assert not Harness(RuleSampler("billing", rules)).root()[1]
 
 
+def test_rules_of_another_environment_do_not_apply() -> None:
+    """The same document samples everything in staging and nothing in production."""
+    rules = parse(
+        {
+            "rules": [{"environment": "staging", "probability": 1.0}],
+            "default": {"probability": 0.0},
+        }
+    )
+    assert Harness(RuleSampler("web", rules, environment="staging")).root()[1]
+    assert not Harness(RuleSampler("web", rules, environment="production")).root()[1]
+
+
 def test_sampled_spans_keep_their_start_attributes() -> None:
     """The sampler hands the attributes back, so a sampled span loses none of them."""
     harness = Harness(RuleSampler("svc"))
@@ -200,3 +212,21 @@ def test_updated_rules_apply_from_the_next_span() -> None:
     sampler.update(parse({"default": {"probability": 0.0}}))
     assert not harness.root()[1]
     assert sampler.rules.default.probability == 0.0
+
+
+def test_rules_that_keep_everything_still_pass_on_attributes_and_trace_state() -> None:
+    """When no rule can drop a trace, the decision still carries the start attributes and
+    the parent's tracestate, as a rule-by-rule decision would."""
+    from opentelemetry.trace.span import TraceState
+
+    sampler = RuleSampler("svc", parse({"rules": [{"name": "GET *", "probability": 1.0}]}))
+    state = TraceState([("vendor", "v1")])
+    parent = NonRecordingSpan(
+        SpanContext(0xAB, 0xCD, is_remote=True, trace_flags=TraceFlags(0), trace_state=state)
+    )
+    result = sampler.should_sample(
+        set_span_in_context(parent), 0xAB, "GET /x", attributes={"http.route": "/x"}
+    )
+    assert result.decision.is_sampled()
+    assert dict(result.attributes) == {"http.route": "/x"}
+    assert result.trace_state == state

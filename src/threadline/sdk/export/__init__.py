@@ -5,6 +5,8 @@ The pipeline, one module per step::
     on_end ── compact.capture ──> queue.SpanQueue (bounded, counts drops)
                                       │  worker thread (processor.ExportProcessor)
                                       ▼
+                          redact_compact (the ``redaction`` rules; sdk/redaction_processor)
+                                      ▼
               encoder.encode_request ──> exporter.OtlpExporter ──> transport.HttpTransport
                                                │ retry.RetryPolicy (deadline, jitter, Retry-After)
                                                ▼

@@ -85,12 +85,17 @@ def _capture_fields(span: Any, journey: Journey | None) -> CompactSpan:
     events = span._events
     links = span._links
     dropped = None
-    if attributes is not None and attributes.dropped:
-        dropped = (attributes.dropped, span.dropped_events, span.dropped_links)
-    elif events and events.dropped:
-        dropped = (0, events.dropped, span.dropped_links)
-    elif links and getattr(links, "dropped", 0):
-        dropped = (0, 0, links.dropped)
+    try:
+        if attributes is not None and attributes.dropped:
+            dropped = (attributes.dropped, span.dropped_events, span.dropped_links)
+        elif events and events.dropped:
+            dropped = (0, events.dropped, span.dropped_links)
+        elif links and links.dropped:
+            dropped = (0, 0, links.dropped)
+    except AttributeError:
+        # A ReadableSpan built directly (by a host's processor, a test, a copy) may hold
+        # a plain dict or list, which counts no drops: the public API handles those.
+        return _capture_public(span, journey)
     return (
         span._context,
         span._parent,

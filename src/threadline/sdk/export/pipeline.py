@@ -9,6 +9,13 @@ Decided once, at configure time, so the per-span path does no branching:
   captures nothing more;
 - an explicit ``SpanExporter`` (benchmarks comparing with the stock pipeline): the
   stamping processor and OpenTelemetry's ``BatchSpanProcessor`` around it.
+
+With ``redaction`` on (the default) every one of these redacts on its export thread,
+never on the thread that ends the span: the ``ExportProcessor`` is given the redactor
+and applies it to each batch of compact records before encoding (journey keys
+included); an explicit exporter is wrapped in ``RedactingSpanExporter``. Only what
+Threadline exports is redacted: exporters a host added to its own provider see the
+host's spans as the host made them, as they would without Threadline.
 """
 
 from __future__ import annotations
@@ -24,11 +31,13 @@ from urllib.parse import urlsplit
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from threadline.redaction.configured import redactor_from_settings
 from threadline.sdk.export.processor import ExportProcessor
 from threadline.sdk.export.retry import RetryPolicy
 from threadline.sdk.export.stats import ExportStats
 from threadline.sdk.export.transport import HeadersError, TransportConfig, parse_headers
 from threadline.sdk.processors import JourneyStampingProcessor
+from threadline.sdk.redaction_processor import RedactingSpanExporter
 from threadline.settings import ENV_PREFIX, ConfigError, SdkSettings
 
 ENVIRONMENT_ATTRIBUTE: Final = "deployment.environment.name"
@@ -55,7 +64,11 @@ def export_processors(
     """The processors to add, in order (see the module docstring); ``stamp_in_process``
     forces in-process stamping (the host built the provider and may export it itself)."""
     stamp = settings.stamp_span_attributes or stamp_in_process
+    # Raises ConfigError naming a redaction setting that does not parse.
+    redactor = redactor_from_settings(settings, fallback_hash_key=settings.user_id_key)
     if exporter is not None:
+        if redactor is not None:
+            exporter = RedactingSpanExporter(exporter, redactor)
         return [
             JourneyStampingProcessor(pseudonymize_user_id),
             BatchSpanProcessor(
@@ -79,6 +92,7 @@ def export_processors(
         resource_defaults=dict(resource_attributes(settings)),
         pseudonymize_user_id=None if stamp else pseudonymize_user_id,
         stats_interval_s=settings.stats_interval_s,
+        redactor=redactor,
     )
     with _lock:
         _processors.add(processor)

@@ -1,7 +1,7 @@
 """The span processor that queues compact spans and the worker thread that exports them.
 
 Shaped like OpenTelemetry's ``BatchSpanProcessor`` (bounded queue that counts drops,
-a wake-up event, fork safety, instrumentation suppressed while exporting), with three
+a wake-up event, fork safety, instrumentation suppressed while exporting), with four
 differences that make it cheaper for the host service:
 
 - ``on_end`` queues a compact tuple (``compact.py``), not the span object;
@@ -10,7 +10,11 @@ differences that make it cheaper for the host service:
   ``span.set_attribute`` on the caller's thread. Other in-process processors then do
   not see ``session.id`` / ``user.id`` on the span: the ``stamp_span_attributes``
   setting installs the stamping processor instead, for hosts that need that;
-- the worker encodes with our own OTLP encoder (``encoder.py``).
+- the worker encodes with our own OTLP encoder (``encoder.py``);
+- with a ``redactor`` (the ``redaction`` setting, on by default), the worker applies it to
+  each batch right before encoding (``redact_compact``), journey keys included, so the
+  thread that ends a span pays nothing for redaction. A record whose redaction fails is
+  dropped and counted (``redaction_error``), never sent in clear.
 
 Nothing here blocks or raises into the caller: ``on_start`` / ``on_end`` are a dict
 operation and a deque append inside the guard. ``force_flush`` and ``shutdown`` wait
@@ -39,6 +43,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, TraceFlags
 
 from threadline.conventions import JOURNEY_ID, SESSION_ID, USER_ID
+from threadline.redaction import Redactor
 from threadline.sdk.export.compact import CompactSpan, Journey, capture
 from threadline.sdk.export.encoder import SpanEncoder
 from threadline.sdk.export.exporter import OtlpExporter
@@ -47,6 +52,7 @@ from threadline.sdk.export.retry import RetryPolicy
 from threadline.sdk.export.stats import DropReason, ExportCounters, ExportStats
 from threadline.sdk.export.transport import HttpTransport, TransportConfig
 from threadline.sdk.guard import report_internal_error
+from threadline.sdk.redaction_processor import redact_compact
 
 STATS_SPAN_NAME: Final = "threadline.sdk.stats"
 _STATS_SCOPE: Final = InstrumentationScope("threadline.sdk")
@@ -78,6 +84,7 @@ class ExportProcessor(SpanProcessor):
         resource_defaults: dict[str, object] | None = None,
         pseudonymize_user_id: Callable[[str], str] | None = None,
         stats_interval_s: float = 60.0,
+        redactor: Redactor | None = None,
     ) -> None:
         self._transport_config = transport
         self._queue_size = queue_size
@@ -90,6 +97,7 @@ class ExportProcessor(SpanProcessor):
         # None: journey keys are stamped by another processor (stamp_span_attributes).
         self._pseudonymize = pseudonymize_user_id
         self._stats_interval_s = stats_interval_s
+        self._redactor = redactor
         self._start()
         if hasattr(os, "register_at_fork"):
             reinit = weakref.WeakMethod(self._start)
@@ -240,7 +248,22 @@ class ExportProcessor(SpanProcessor):
             batch = self._queue.take(self._batch_size)
             if not batch:
                 return
+            if self._redactor is not None:
+                batch = self._redacted(batch, self._redactor)
+                if not batch:
+                    continue
             self._exporter.export(batch)
+
+    def _redacted(self, batch: list[CompactSpan], redactor: Redactor) -> list[CompactSpan]:
+        """``batch`` with the rules applied; a record that cannot be redacted is dropped."""
+        redacted: list[CompactSpan] = []
+        for record in batch:
+            try:
+                redacted.append(redact_compact(record, redactor))
+            except Exception:
+                self.counters.add_dropped(DropReason.REDACTION_ERROR, 1)
+                report_internal_error("redaction")  # rate-limited; the record is not sent
+        return redacted
 
     def _send_stats(self) -> None:
         """The SDK's own telemetry: one ``threadline.sdk.stats`` span when counters moved.

@@ -23,6 +23,7 @@ class DropReason(StrEnum):
     RETRY_DEADLINE = "retry_deadline"  # retries ran out of time for the batch
     SHUTDOWN = "shutdown"  # still queued when the shutdown deadline passed
     ENCODING = "encoding"  # a span could not be encoded (a bug; logged)
+    REDACTION_ERROR = "redaction_error"  # redacting the span failed: never sent in clear
 
 
 _NO_DROPS: Final = MappingProxyType({reason.value: 0 for reason in DropReason})

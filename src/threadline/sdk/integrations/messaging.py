@@ -55,13 +55,7 @@ def producer_span(
     with _tracer.start_as_current_span(
         f"{operation_name} {destination}",
         kind=SpanKind.PRODUCER,
-        attributes={
-            conventions.MESSAGING_SYSTEM: system,
-            conventions.MESSAGING_DESTINATION: destination,
-            conventions.MESSAGING_OPERATION: SEND,
-            MESSAGING_OPERATION_NAME: operation_name,
-            **(attributes or {}),
-        },
+        attributes=_hop_attributes(system, destination, SEND, operation_name, attributes),
     ) as span:
         yield span, context_headers()
 
@@ -91,13 +85,7 @@ def consumer_span(
         with _tracer.start_as_current_span(
             f"{PROCESS} {destination}",
             kind=SpanKind.CONSUMER,
-            attributes={
-                conventions.MESSAGING_SYSTEM: system,
-                conventions.MESSAGING_DESTINATION: destination,
-                conventions.MESSAGING_OPERATION: PROCESS,
-                MESSAGING_OPERATION_NAME: PROCESS,
-                **extra,
-            },
+            attributes=_hop_attributes(system, destination, PROCESS, PROCESS, extra),
         ) as span:
             yield span
     finally:
@@ -117,12 +105,25 @@ def receive_span(system: str, destination: str, batch_headers: Iterable[object])
         f"{RECEIVE} {destination}",
         kind=SpanKind.CONSUMER,
         links=links,
-        attributes={
-            conventions.MESSAGING_SYSTEM: system,
-            conventions.MESSAGING_DESTINATION: destination,
-            conventions.MESSAGING_OPERATION: RECEIVE,
-            MESSAGING_OPERATION_NAME: RECEIVE,
-            MESSAGING_BATCH_COUNT: len(batch),
-        },
+        attributes=_hop_attributes(
+            system, destination, RECEIVE, RECEIVE, {MESSAGING_BATCH_COUNT: len(batch)}
+        ),
     ) as span:
         yield span
+
+
+def _hop_attributes(
+    system: str,
+    destination: str,
+    operation_type: str,
+    operation_name: str,
+    extra: Mapping[str, AttributeValue] | None,
+) -> dict[str, AttributeValue]:
+    """The messaging conventions' attributes of a hop span, then ``extra`` (which wins)."""
+    return {
+        conventions.MESSAGING_SYSTEM: system,
+        conventions.MESSAGING_DESTINATION: destination,
+        conventions.MESSAGING_OPERATION: operation_type,
+        MESSAGING_OPERATION_NAME: operation_name,
+        **(extra or {}),
+    }

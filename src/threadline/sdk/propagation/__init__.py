@@ -13,6 +13,7 @@ module              job
 ``b3``              ``B3Propagator``: B3 single and multi headers
 ``composite``       ``ThreadlinePropagator`` and ``build_propagator()``
 ``fields``          reading a field's lines from a carrier
+``remote_parent``   the span context read into / written from a ``Context``
 ==================  =========================================================
 """
 

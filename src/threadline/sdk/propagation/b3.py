@@ -20,7 +20,6 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import (
     CarrierT,
@@ -30,9 +29,10 @@ from opentelemetry.propagators.textmap import (
     default_getter,
     default_setter,
 )
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import SpanContext, TraceFlags
 
 from threadline.sdk.propagation.fields import field_values
+from threadline.sdk.propagation.remote_parent import outgoing_span_context, with_remote_parent
 
 B3_SINGLE: Final = "b3"
 B3_TRACE_ID: Final = "x-b3-traceid"
@@ -97,11 +97,7 @@ class B3Propagator(TextMapPropagator):
         getter: Getter[CarrierT] = default_getter,
     ) -> Context:
         """``context`` with the carrier's B3 parent set, or unchanged if it has none."""
-        context = Context() if context is None else context
-        span_context = self.extract_span_context(carrier, getter)
-        if span_context is None:
-            return context
-        return trace.set_span_in_context(NonRecordingSpan(span_context), context)
+        return with_remote_parent(context, self.extract_span_context(carrier, getter))
 
     def extract_span_context(
         self,
@@ -128,8 +124,8 @@ class B3Propagator(TextMapPropagator):
         """Write the single ``b3`` header when configured to emit B3; otherwise nothing."""
         if not self._emit:
             return
-        span_context = trace.get_current_span(context).get_span_context()
-        if span_context.is_valid:
+        span_context = outgoing_span_context(context)
+        if span_context is not None:
             setter.set(carrier, B3_SINGLE, format_b3_single(span_context))
 
     @property

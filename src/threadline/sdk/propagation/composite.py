@@ -11,7 +11,6 @@ through the guard and the request goes on without the context instead of failing
 
 from __future__ import annotations
 
-from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import (
     CarrierT,
@@ -21,11 +20,11 @@ from opentelemetry.propagators.textmap import (
     default_getter,
     default_setter,
 )
-from opentelemetry.trace import NonRecordingSpan
 
 from threadline.sdk.guard import report_internal_error
 from threadline.sdk.propagation.b3 import B3Propagator
 from threadline.sdk.propagation.baggage import BaggagePropagator
+from threadline.sdk.propagation.remote_parent import with_remote_parent
 from threadline.sdk.propagation.tracecontext import TraceContextPropagator
 
 
@@ -55,9 +54,7 @@ class ThreadlinePropagator(TextMapPropagator):
             span_context = self._trace_context.extract_span_context(carrier, getter)
             if span_context is None and self._accept_b3 and self._b3 is not None:
                 span_context = self._b3.extract_span_context(carrier, getter)
-            extracted = context
-            if span_context is not None:
-                extracted = trace.set_span_in_context(NonRecordingSpan(span_context), context)
+            extracted = with_remote_parent(context, span_context)
             return self._baggage.extract(carrier, extracted, getter)
         except Exception:
             report_internal_error("extracting trace context")

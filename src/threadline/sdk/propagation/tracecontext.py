@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import (
     CarrierT,
@@ -21,9 +20,10 @@ from opentelemetry.propagators.textmap import (
     default_getter,
     default_setter,
 )
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import SpanContext, TraceFlags
 
 from threadline.sdk.propagation.fields import field_values
+from threadline.sdk.propagation.remote_parent import outgoing_span_context, with_remote_parent
 from threadline.sdk.propagation.traceparent import format_traceparent, parse_traceparent
 from threadline.sdk.propagation.tracestate import format_tracestate, parse_tracestate
 
@@ -41,11 +41,7 @@ class TraceContextPropagator(TextMapPropagator):
         getter: Getter[CarrierT] = default_getter,
     ) -> Context:
         """``context`` with the carrier's remote parent set, or unchanged if it has none."""
-        context = Context() if context is None else context
-        span_context = self.extract_span_context(carrier, getter)
-        if span_context is None:
-            return context
-        return trace.set_span_in_context(NonRecordingSpan(span_context), context)
+        return with_remote_parent(context, self.extract_span_context(carrier, getter))
 
     def extract_span_context(
         self,
@@ -72,8 +68,8 @@ class TraceContextPropagator(TextMapPropagator):
         setter: Setter[CarrierT] = default_setter,
     ) -> None:
         """Write the current span's ``traceparent`` (and ``tracestate`` if any) to the carrier."""
-        span_context = trace.get_current_span(context).get_span_context()
-        if not span_context.is_valid:
+        span_context = outgoing_span_context(context)
+        if span_context is None:
             return
         setter.set(
             carrier,

@@ -51,7 +51,9 @@ def head_sampling(settings: SdkSettings) -> HeadSampling:
         local = configured_rules(settings.sampling_rules_file)
     except RuleError as exc:
         raise ConfigError(f"sampling rules: {exc}") from exc
-    rule_sampler = RuleSampler(settings.service_name, local or SamplingRules())
+    rule_sampler = RuleSampler(
+        settings.service_name, local or SamplingRules(), environment=settings.environment
+    )
     poller = None
     if settings.sampling_poll_s > 0:
         poller = RulePoller(rules_url(settings), rule_sampler.update, settings.sampling_poll_s)

@@ -15,7 +15,10 @@ span it:
 4. spends a token of the rule's bucket when the rule has ``max_per_second``.
 
 Rules for other services are removed when rules are installed, not per span; a new
-rule set (from the poller) replaces the old one in one assignment.
+rule set (from the poller) replaces the old one in one assignment. When every rule in
+force samples everything without a limit (the default: no rules at all), the decision
+is known at install time and a root span costs what ``ALWAYS_ON`` costs: no baggage
+read, no rule matching (this runs on the host's thread for every root span).
 """
 
 from __future__ import annotations
@@ -56,21 +59,28 @@ class _Installed:
     rules: SamplingRules
     buckets: tuple[TokenBucket | None, ...]
     default_bucket: TokenBucket | None
+    # Every rule (default included) keeps every trace, unlimited: any match samples.
+    samples_all: bool
 
 
 class RuleSampler(Sampler):
     """Decides for root spans of ``service`` by the current :class:`SamplingRules`."""
 
     def __init__(
-        self, service: str, rules: SamplingRules | None = None, clock: Clock = time.monotonic
+        self,
+        service: str,
+        rules: SamplingRules | None = None,
+        clock: Clock = time.monotonic,
+        environment: str = "",
     ) -> None:
         self._service = service
+        self._environment = environment
         self._clock = clock
         self._installed = self._install(rules or SamplingRules())
 
     @property
     def rules(self) -> SamplingRules:
-        """The rules in force (already narrowed to this service)."""
+        """The rules in force (already narrowed to this service and environment)."""
         return self._installed.rules
 
     def update(self, rules: SamplingRules) -> None:
@@ -88,6 +98,10 @@ class RuleSampler(Sampler):
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
         # The SDK gives the span the attributes returned here, so they are passed on.
+        if self._installed.samples_all:
+            return SamplingResult(
+                Decision.RECORD_AND_SAMPLE, attributes, _parent_trace_state(parent_context)
+            )
         try:
             sampled = self._decide(parent_context, trace_id, name, attributes or _NO_ATTRIBUTES)
         except Exception:
@@ -125,11 +139,12 @@ class RuleSampler(Sampler):
         return bucket is None or bucket.take()
 
     def _install(self, rules: SamplingRules) -> _Installed:
-        narrowed = rules.for_service(self._service)
+        narrowed = rules.for_service(self._service, self._environment)
         return _Installed(
             narrowed,
             tuple(self._bucket(rule) for rule in narrowed.rules),
             self._bucket(narrowed.default),
+            all(_keeps_everything(rule) for rule in (*narrowed.rules, narrowed.default)),
         )
 
     def _bucket(self, rule: HeadRule) -> TokenBucket | None:
@@ -145,6 +160,10 @@ def _first_match(
         if rule.match.matches(service, name, attributes):
             return rule, bucket
     return installed.rules.default, installed.default_bucket
+
+
+def _keeps_everything(rule: HeadRule) -> bool:
+    return rule.probability >= 1.0 and rule.max_per_second is None
 
 
 def _is_debug(entries: Mapping[str, object]) -> bool:
