@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import click
+from click.decorators import FC
 
 from threadline import settings as config
 from threadline.server.runner import serve as run_server
 from threadline.server.storage.base import StoreError
+
+
+def _existing_file_option(name: str, help_text: str) -> Callable[[FC], FC]:
+    """An option naming a file that must exist (its path is passed on as text)."""
+    return click.option(
+        name, type=click.Path(dir_okay=False, exists=True), default=None, help=help_text
+    )
 
 
 @click.command()
@@ -24,23 +33,10 @@ from threadline.server.storage.base import StoreError
 @click.option(
     "--max-request-bytes", type=int, default=None, help="Largest OTLP body accepted (413 above)."
 )
-@click.option(
-    "--tls-cert",
-    type=click.Path(dir_okay=False, exists=True),
-    default=None,
-    help="PEM certificate: serve HTTPS only (with --tls-key).",
-)
-@click.option(
-    "--tls-key",
-    type=click.Path(dir_okay=False, exists=True),
-    default=None,
-    help="PEM private key of --tls-cert.",
-)
-@click.option(
-    "--tokens-file",
-    type=click.Path(dir_okay=False, exists=True),
-    default=None,
-    help="Access tokens, one `role token [name]` a line (see docs/security.md).",
+@_existing_file_option("--tls-cert", "PEM certificate: serve HTTPS only (with --tls-key).")
+@_existing_file_option("--tls-key", "PEM private key of --tls-cert.")
+@_existing_file_option(
+    "--tokens-file", "Access tokens, one `role token [name]` a line (see docs/security.md)."
 )
 @click.option(
     "--insecure",

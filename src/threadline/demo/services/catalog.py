@@ -16,7 +16,6 @@ from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from opentelemetry import trace
 
-import threadline
 from threadline.demo.services import hosting
 from threadline.demo.wiring import HEALTH_PATH, ShopWiring
 
@@ -116,11 +115,7 @@ def create_app(wiring: ShopWiring) -> Flask:
 
 
 def main() -> None:
-    port = hosting.parse_port(SERVICE_NAME)
-    hosting.configure_tracing(SERVICE_NAME)
-    app = create_app(ShopWiring.from_env())
-    threadline.instrument(app)
-    hosting.serve_flask(app, port)
+    hosting.run_web_service(SERVICE_NAME, create_app)
 
 
 if __name__ == "__main__":

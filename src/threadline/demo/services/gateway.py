@@ -89,25 +89,25 @@ def create_app(wiring: ShopWiring) -> FastAPI:
         except httpx.HTTPError as exc:
             return _error(502, f"{url} unreachable: {type(exc).__name__}")
 
+    async def relay_catalog(path: str, request: Request) -> JSONResponse:
+        """The catalog's answer to ``GET path``, passed on as it is, in the user's journey."""
+        with threadline.journey(user_id=request.headers.get(USER_HEADER)):
+            answer = await call("GET", f"{wiring.catalog_url}{path}")
+            if isinstance(answer, JSONResponse):
+                return answer
+            return JSONResponse(answer.json(), status_code=answer.status_code)
+
     @app.get(HEALTH_PATH)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/browse", response_model=None)
     async def browse(request: Request) -> Any:
-        with threadline.journey(user_id=request.headers.get(USER_HEADER)):
-            answer = await call("GET", f"{wiring.catalog_url}/products")
-            if isinstance(answer, JSONResponse):
-                return answer
-            return JSONResponse(answer.json(), status_code=answer.status_code)
+        return await relay_catalog("/products", request)
 
     @app.get("/products/{product_id}", response_model=None)
     async def product(product_id: str, request: Request) -> Any:
-        with threadline.journey(user_id=request.headers.get(USER_HEADER)):
-            answer = await call("GET", f"{wiring.catalog_url}/products/{product_id}")
-            if isinstance(answer, JSONResponse):
-                return answer
-            return JSONResponse(answer.json(), status_code=answer.status_code)
+        return await relay_catalog(f"/products/{product_id}", request)
 
     @app.post("/cart", response_model=None)
     async def add_to_cart(addition: CartAddition, request: Request) -> Any:
@@ -152,11 +152,7 @@ def create_app(wiring: ShopWiring) -> FastAPI:
 
 
 def main() -> None:
-    port = hosting.parse_port(SERVICE_NAME)
-    hosting.configure_tracing(SERVICE_NAME)
-    app = create_app(ShopWiring.from_env())
-    threadline.instrument(app)
-    hosting.serve_fastapi(app, port)
+    hosting.run_web_service(SERVICE_NAME, create_app)
 
 
 if __name__ == "__main__":

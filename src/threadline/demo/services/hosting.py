@@ -24,7 +24,7 @@ from werkzeug.serving import make_server
 
 import threadline
 from threadline import conventions
-from threadline.demo.wiring import HEALTH_PATH
+from threadline.demo.wiring import HEALTH_PATH, ShopWiring
 
 HOST: Final = conventions.DEFAULT_HOST
 SERVICE_NAME_ENV: Final = "THREADLINE_SERVICE_NAME"
@@ -42,6 +42,19 @@ def parse_port(service_name: str) -> int:
 def configure_tracing(default_service_name: str) -> None:
     """Set up the SDK; the orchestrator's environment names the service and endpoint."""
     threadline.configure(service_name=os.environ.get(SERVICE_NAME_ENV, default_service_name))
+
+
+def run_web_service(service_name: str, create_app: Callable[[ShopWiring], Flask | FastAPI]) -> None:
+    """Run a shop service that is one web app: port from the command line, tracing on,
+    the app built from the orchestrator's wiring and instrumented, served until stopped."""
+    port = parse_port(service_name)
+    configure_tracing(service_name)
+    app = create_app(ShopWiring.from_env())
+    threadline.instrument(app)
+    if isinstance(app, Flask):
+        serve_flask(app, port)
+    else:
+        serve_fastapi(app, port)
 
 
 def serve_flask(app: Flask, port: int) -> None:

@@ -21,7 +21,6 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 from pydantic import BaseModel
 
-import threadline
 from threadline.demo.services import hosting
 from threadline.demo.wiring import HEALTH_PATH, ShopWiring
 
@@ -102,11 +101,7 @@ def create_app(wiring: ShopWiring) -> FastAPI:
 
 
 def main() -> None:
-    port = hosting.parse_port(SERVICE_NAME)
-    hosting.configure_tracing(SERVICE_NAME)
-    app = create_app(ShopWiring.from_env())
-    threadline.instrument(app)
-    hosting.serve_fastapi(app, port)
+    hosting.run_web_service(SERVICE_NAME, create_app)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,11 @@ from threadline.server.api import params, serialize_aggregates, serialize_analys
 from threadline.server.query import QueryService
 
 Text = str | None
-WINDOW = "How far back to look, e.g. 15m, 1h, 24h (default 1h)."
-END = "End of the window: RFC 3339 or Unix ms (default now)."
-ROWS = "Most rows in each ranked list, 1 to 1000 (default 20)."
+# Parameters several endpoints take, declared once so they read the same in /api/docs.
+Window = Annotated[Text, Query(description="How far back to look, e.g. 15m, 1h, 24h (default 1h).")]
+End = Annotated[Text, Query(description="End of the window: RFC 3339 or Unix ms (default now).")]
+Rows = Annotated[Text, Query(description="Most rows in each ranked list, 1 to 1000 (default 20).")]
+AnyOperation = Annotated[Text, Query(description="Its operation (default: all).")]
 
 
 def add_analysis_routes(router: APIRouter, query: QueryService) -> None:
@@ -29,8 +31,8 @@ def add_analysis_routes(router: APIRouter, query: QueryService) -> None:
     @router.get("/operations", summary="RED metrics of every operation's entry spans")
     def operations(
         service: Annotated[Text, Query(description="Only this service's operations.")] = None,
-        window: Annotated[Text, Query(description=WINDOW)] = None,
-        end: Annotated[Text, Query(description=END)] = None,
+        window: Window = None,
+        end: End = None,
     ) -> JSONResponse:
         over, found = query.operations(
             params.window_request(window, end), service=params.text_filter("service", service)
@@ -44,8 +46,8 @@ def add_analysis_routes(router: APIRouter, query: QueryService) -> None:
     def service_red(
         service: str,
         operation: Annotated[Text, Query(description="Only this operation.")] = None,
-        window: Annotated[Text, Query(description=WINDOW)] = None,
-        end: Annotated[Text, Query(description=END)] = None,
+        window: Window = None,
+        end: End = None,
         bucket: Annotated[
             Text, Query(description="Bucket size of the series, e.g. 1m (default: ~60 buckets).")
         ] = None,
@@ -61,8 +63,8 @@ def add_analysis_routes(router: APIRouter, query: QueryService) -> None:
 
     @router.get("/service-map", summary="Caller → callee edges with calls, errors and latency")
     def service_map(
-        window: Annotated[Text, Query(description=WINDOW)] = None,
-        end: Annotated[Text, Query(description=END)] = None,
+        window: Window = None,
+        end: End = None,
     ) -> JSONResponse:
         found = query.service_map(params.window_request(window, end))
         return JSONResponse(serialize_aggregates.service_map(found))
@@ -70,14 +72,14 @@ def add_analysis_routes(router: APIRouter, query: QueryService) -> None:
     @router.get("/slow", summary="Why an operation's slowest requests are slow")
     def slow(
         service: Annotated[Text, Query(description="The service (required).")] = None,
-        operation: Annotated[Text, Query(description="Its operation (default: all).")] = None,
+        operation: AnyOperation = None,
         percentile: Annotated[
             Text, Query(description="Slow means above this percentile (default 90).")
         ] = None,
         measure: Annotated[Text, Query(description="critical_path (default) or self_time.")] = None,
-        window: Annotated[Text, Query(description=WINDOW)] = None,
-        end: Annotated[Text, Query(description=END)] = None,
-        limit: Annotated[Text, Query(description=ROWS)] = None,
+        window: Window = None,
+        end: End = None,
+        limit: Rows = None,
     ) -> JSONResponse:
         slow_above = params.percentile(percentile)
         found = query.slow_requests(
@@ -92,10 +94,10 @@ def add_analysis_routes(router: APIRouter, query: QueryService) -> None:
     @router.get("/errors/hotspots", summary="Where failed requests fail, against the successful")
     def error_hotspots(
         service: Annotated[Text, Query(description="The service (default: whole traces).")] = None,
-        operation: Annotated[Text, Query(description="Its operation (default: all).")] = None,
-        window: Annotated[Text, Query(description=WINDOW)] = None,
-        end: Annotated[Text, Query(description=END)] = None,
-        limit: Annotated[Text, Query(description=ROWS)] = None,
+        operation: AnyOperation = None,
+        window: Window = None,
+        end: End = None,
+        limit: Rows = None,
     ) -> JSONResponse:
         found = query.error_hotspots(
             params.target(service, operation, required=False),
@@ -106,8 +108,8 @@ def add_analysis_routes(router: APIRouter, query: QueryService) -> None:
 
     @router.get("/propagation", summary="Where traces break: lost context per service and hop")
     def propagation(
-        window: Annotated[Text, Query(description=WINDOW)] = None,
-        end: Annotated[Text, Query(description=END)] = None,
+        window: Window = None,
+        end: End = None,
     ) -> JSONResponse:
         found = query.propagation(params.window_request(window, end))
         return JSONResponse(serialize_aggregates.propagation(found))

@@ -41,9 +41,7 @@ def services(entries: list[ServiceOperations]) -> Json:
 def trace_summary(summary: TraceSummary) -> Json:
     return {
         "trace_id": summary.trace_id,
-        "start_ns": summary.start_ns,
-        "start": format_time(summary.start_ns),
-        "duration_ms": ms(summary.duration_ns),
+        **timing(summary.start_ns, summary.duration_ns),
         "root_service": summary.root_service,
         "root_operation": summary.root_operation,
         "span_count": summary.span_count,
@@ -116,9 +114,7 @@ def journey_summary(summary: JourneySummary) -> Json:
     return {
         "session_id": summary.session_id,
         "user_id": summary.user_id,
-        "start_ns": summary.start_ns,
-        "start": format_time(summary.start_ns),
-        "duration_ms": ms(summary.duration_ns),
+        **timing(summary.start_ns, summary.duration_ns),
         "trace_count": summary.trace_count,
         "span_count": summary.span_count,
         "error_count": summary.error_count,
@@ -138,16 +134,29 @@ def journey(view: JourneyView) -> Json:
         "traces": [
             {
                 **trace_summary(step.trace),
-                "gap_ms": None if step.gap_ns is None else ms(step.gap_ns),
+                "gap_ms": optional_ms(step.gap_ns),
             }
             for step in view.steps
         ],
     }
 
 
-def ms(ns: int) -> float:
-    """Nanoseconds as milliseconds, to the microsecond: finer is noise to a reader."""
+def timing(start_ns: int, duration_ns: int) -> Json:
+    """When something started (``start_ns`` and ISO ``start``) and how long it took."""
+    return {"start_ns": start_ns, "start": format_time(start_ns), "duration_ms": ms(duration_ns)}
+
+
+def ms(ns: float) -> float:
+    """Nanoseconds as milliseconds, to the microsecond: finer is noise to a reader.
+
+    Percentiles interpolate, so ``ns`` may be fractional.
+    """
     return round(ns / 1_000_000, 3)
+
+
+def optional_ms(ns: float | None) -> float | None:
+    """``ms(ns)``, or None (JSON ``null``) for a duration that was not measured."""
+    return None if ns is None else ms(ns)
 
 
 def json_safe_map(values: Mapping[str, object]) -> Json:

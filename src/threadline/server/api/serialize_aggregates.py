@@ -23,7 +23,7 @@ from threadline.server.analysis.durations import format_time
 from threadline.server.analysis.propagation_health import PropagationReport
 from threadline.server.analysis.tail_latency import Explanation, TimeGrowth
 from threadline.server.api import cursor
-from threadline.server.api.serialize import Json, trace_summary
+from threadline.server.api.serialize import Json, ms, optional_ms, trace_summary
 from threadline.server.query import TracePage
 
 NS_PER_S = 1_000_000_000
@@ -81,7 +81,7 @@ def service_red(value: ServiceRed) -> Json:
         "service": value.service,
         "operation": value.operation,
         "window": window(value.window),
-        "bucket_ms": None if value.bucket_ns is None else ms(value.bucket_ns),
+        "bucket_ms": optional_ms(value.bucket_ns),
         "totals": red(value.totals, period),
         "operations": [
             {"operation": op.operation, **red(op.stats, period)} for op in value.operations
@@ -133,7 +133,7 @@ def slow_requests(found: Explanation, percentile: float) -> Json:
     return {
         **_groups(found, "slow"),
         "percentile": percentile,
-        "threshold_ms": None if threshold is None else ms(threshold),
+        "threshold_ms": optional_ms(threshold),
         "measure": found.measure,
         "operations": [_growth(row) for row in found.time_growth],
     }
@@ -194,10 +194,8 @@ def _growth(row: TimeGrowth) -> Json:
         "growth_ms": ms(row.growth_ns),
         "slow_self_ms": ms(row.focus_self_ns),
         "baseline_self_ms": ms(row.baseline_self_ns),
-        "slow_critical_path_ms": None if row.focus_path_ns is None else ms(row.focus_path_ns),
-        "baseline_critical_path_ms": (
-            None if row.baseline_path_ns is None else ms(row.baseline_path_ns)
-        ),
+        "slow_critical_path_ms": optional_ms(row.focus_path_ns),
+        "baseline_critical_path_ms": optional_ms(row.baseline_path_ns),
     }
 
 
@@ -250,8 +248,3 @@ def _hop(hop: MessageHop) -> Json:
         "example_producer_trace_id": hop.example_producer_trace_id,
         "example_consumer_trace_id": hop.example_consumer_trace_id,
     }
-
-
-def ms(ns: float) -> float:
-    """Nanoseconds (percentiles interpolate, so maybe fractional) as milliseconds to the µs."""
-    return round(ns / 1_000_000, 3)

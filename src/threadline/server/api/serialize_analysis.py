@@ -8,14 +8,13 @@ and rates are fractions from 0 to 1.
 from __future__ import annotations
 
 from threadline.server.analysis.assembly import Completeness
-from threadline.server.analysis.compare import OperationTotals, TraceComparison
+from threadline.server.analysis.compare import Operation, OperationTotals, TraceComparison
 from threadline.server.analysis.critical_path import PathShare
-from threadline.server.analysis.durations import format_time
 from threadline.server.analysis.error_origin import ErrorOrigin, ErrorReport
 from threadline.server.analysis.journey_narrative import JourneyNarrative, NarrativeStep
 from threadline.server.analysis.skew import SkewAdjustment
 from threadline.server.api import serialize
-from threadline.server.api.serialize import Json, ms, trace_summary
+from threadline.server.api.serialize import Json, ms, optional_ms, timing, trace_summary
 from threadline.server.query import CriticalPathView, TraceView
 
 
@@ -119,9 +118,7 @@ def narrative(story: JourneyNarrative) -> Json:
     return {
         "session_id": story.session_id,
         "user_id": story.user_id,
-        "start_ns": story.start_ns,
-        "start": format_time(story.start_ns),
-        "duration_ms": ms(story.duration_ns),
+        **timing(story.start_ns, story.duration_ns),
         "think_time_ms": ms(story.think_time_ns),
         "step_count": len(story.steps),
         "failed_step_count": len(story.failed_steps),
@@ -138,10 +135,8 @@ def narrative_step(step: NarrativeStep) -> Json:
         "trace_id": step.trace_id,
         "entry_service": step.entry_service,
         "entry_operation": step.entry_operation,
-        "start_ns": step.start_ns,
-        "start": format_time(step.start_ns),
-        "duration_ms": ms(step.duration_ns),
-        "think_time_ms": None if step.think_time_ns is None else ms(step.think_time_ns),
+        **timing(step.start_ns, step.duration_ns),
+        "think_time_ms": optional_ms(step.think_time_ns),
         "failed": step.failed,
         "error": None if step.error is None else error_origin(step.error),
         "services": list(step.services),
@@ -160,8 +155,7 @@ def comparison(result: TraceComparison) -> Json:
         "duration_diff_ms": ms(result.duration_diff_ns),
         "operations": [
             {
-                "service": diff.operation.service,
-                "operation": diff.operation.name,
+                **_operation(diff.operation),
                 "baseline": _totals(diff.baseline),
                 "candidate": _totals(diff.candidate),
                 "duration_diff_ms": ms(diff.duration_diff_ns),
@@ -170,13 +164,13 @@ def comparison(result: TraceComparison) -> Json:
             }
             for diff in result.operations
         ],
-        "only_in_baseline": [
-            {"service": op.service, "operation": op.name} for op in result.only_in_baseline
-        ],
-        "only_in_candidate": [
-            {"service": op.service, "operation": op.name} for op in result.only_in_candidate
-        ],
+        "only_in_baseline": [_operation(op) for op in result.only_in_baseline],
+        "only_in_candidate": [_operation(op) for op in result.only_in_candidate],
     }
+
+
+def _operation(operation: Operation) -> Json:
+    return {"service": operation.service, "operation": operation.name}
 
 
 def _totals(totals: OperationTotals) -> Json:

@@ -53,7 +53,11 @@ _SELECT_SPAN: Final = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
 
 
 class DuckDBStore:
-    """A ``Store`` in one DuckDB file; opening creates the schema if it is missing."""
+    """A ``Store`` in one DuckDB file; opening creates the schema if it is missing.
+
+    Each method keeps the contract written on ``Store`` and at the top of
+    ``threadline.server.storage.base``; the notes here say only how DuckDB does it.
+    """
 
     def __init__(self, path: Path, *, max_pending_batches: int = 256) -> None:
         if max_pending_batches < 1:
@@ -241,19 +245,14 @@ class DuckDBStore:
         # On a cursor of its own, like reads: DuckDB's MVCC lets this transaction
         # run beside the writer's appends (deleting committed rows never conflicts
         # with inserting new ones).
-        with self._lock:
-            if self._closed:
-                raise StoreError("the store is closed")
-            cursor = self._connection.cursor()
-        try:
-            rows = cursor.execute(sql, params).fetchall()
-        except duckdb.Error as exc:
-            raise StoreError(f"deleting spans failed: {exc}") from exc
-        finally:
-            cursor.close()
+        rows = self._run(sql, params, "deleting spans")
         return int(rows[0][0]) if rows else 0
 
     def _fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
+        return self._run(sql, params, "reading spans")
+
+    def _run(self, sql: str, params: Sequence[object], doing: str) -> list[Row]:
+        """Every row of ``sql``, on a cursor of its own; ``doing`` names the work in errors."""
         with self._lock:
             if self._closed:
                 raise StoreError("the store is closed")
@@ -261,6 +260,6 @@ class DuckDBStore:
         try:
             return cursor.execute(sql, params).fetchall()
         except duckdb.Error as exc:
-            raise StoreError(f"reading spans failed: {exc}") from exc
+            raise StoreError(f"{doing} failed: {exc}") from exc
         finally:
             cursor.close()
