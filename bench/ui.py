@@ -27,25 +27,22 @@ from __future__ import annotations
 
 import argparse
 import random
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
 import httpx
-import uvicorn
 
-from threadline.server.app import create_app
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanEvent, SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.duckdb import DuckDBStore
-from threadline.settings import ServerSettings
+
+# The server is the one the tests use (tests/support), so the bench serves pages as they do.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support.live_server import live_server
 
 CHROMIUM: Final = "/usr/bin/chromium"
 CHROMIUM_ARGS: Final = [
@@ -56,7 +53,6 @@ CHROMIUM_ARGS: Final = [
 ]
 VIEWPORT: Final = {"width": 1280, "height": 900}
 MS: Final = 1_000_000
-START_TIMEOUT_S: Final = 10.0
 # Longest any page may take to draw, and any scripted measurement to finish.
 PAGE_TIMEOUT_MS: Final = 60_000
 JUMPS: Final = 30
@@ -203,32 +199,6 @@ def big_trace(trace_id: str, spans: int, *, seed: int = 3) -> list[SpanRecord]:
     return records[:spans]
 
 
-@contextmanager
-def serving(db: Path) -> Iterator[str]:
-    """A real server over ``db`` on a free loopback port; stopped on exit."""
-    store = DuckDBStore(db)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ServerSettings(port=port, db=db), store), log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the server did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(START_TIMEOUT_S)
-        store.close()
-        sock.close()
-
-
 def seed(db: Path, traces: dict[str, list[SpanRecord]]) -> None:
     store = DuckDBStore(db)
     try:
@@ -339,11 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="threadline-bench-ui-") as tmp:
         db = Path(tmp) / "spans.duckdb"
         seed(db, traces)
-        with serving(db) as base_url, sync_playwright() as playwright:
+        with live_server(db, lifespan=True) as server, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 results = {
-                    trace_id: measure_trace(browser, base_url, trace_id, args.runs)
+                    trace_id: measure_trace(browser, server.url, trace_id, args.runs)
                     for trace_id in (small_id, large_id)
                 }
             finally:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
+
+from support.processes import threadline_serve
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -44,47 +44,19 @@ def test_troubleshooting_probe_prints_the_headers_a_hop_carries(tmp_path: Path) 
 
 def test_server_page_example_sends_a_span_with_the_stock_exporter(tmp_path: Path) -> None:
     """The stock-exporter example in docs/server.md stores its span in a running server."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "threadline", "serve", "--port", str(port), "--db", "spans.duckdb"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_until_serving(port)
+    with threadline_serve(tmp_path) as server:
         example = next(b for b in _python_blocks("server.md") if "OTLPSpanExporter" in b)
         done = subprocess.run(
-            [sys.executable, "-c", example.replace("4318", str(port))],
+            [sys.executable, "-c", example.replace("4318", str(server.port))],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
         assert done.returncode == 0, done.stderr
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/services", timeout=5) as answer:
+        with urllib.request.urlopen(f"{server.url}/api/services", timeout=5) as answer:
             services = json.load(answer)["services"]
         assert {"name": "billing", "operations": ["charge"]} in services
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_until_serving(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"threadline serve did not answer on port {port}")
 
 
 def test_every_relative_link_in_the_docs_resolves() -> None:

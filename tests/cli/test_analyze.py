@@ -8,26 +8,20 @@ order message consumed in a new trace. Commands run through click's CliRunner.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
 import pytest
 from click.testing import CliRunner, Result
 
+from support.processes import threadline_serve
 from threadline.cli import analyze, inspect
-from threadline.server.batch import SpanBatch
+from threadline.demo.processes import free_port
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
-from threadline.server.storage.duckdb import DuckDBStore
 
 MS: Final = 1_000_000
-STARTUP_TIMEOUT_S: Final = 20.0
-STOP_TIMEOUT_S: Final = 10.0
 WIDE: Final = {"COLUMNS": "160"}
 DOCS: Final = Path(__file__).resolve().parents[2] / "docs" / "analysis.md"
 CHECKOUTS: Final = 30
@@ -90,49 +84,13 @@ def checkout(index: int, start: int) -> list[SpanRecord]:
     ]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a `threadline serve` process over the checkouts of the last few minutes."""
-    db = tmp_path_factory.mktemp("analyze") / "spans.duckdb"
     now = time.time_ns()
     spans = [s for i in range(CHECKOUTS) for s in checkout(i, now - (300 - i * 5) * 1000 * MS)]
-    store = DuckDBStore(db)
-    try:
-        store.write(SpanBatch.from_records(spans)).result()
-    finally:
-        store.close()
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "threadline", "serve", "--port", str(port), "--db", str(db)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            try:
-                httpx.get(f"{url}/api/stats", timeout=1.0).raise_for_status()
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    _, stderr = process.communicate(timeout=STOP_TIMEOUT_S)
-                    pytest.fail(f"threadline serve did not start: {stderr.decode()[-2000:]}")
-                time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT_S)
+    with threadline_serve(tmp_path_factory.mktemp("analyze"), spans=spans) as served:
+        yield served.url
 
 
 def run(command: str, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -275,7 +233,7 @@ def test_journeys_failed_and_trace_error_origin(server: str) -> None:
 )
 def test_server_down_is_a_clear_error(command: list[str]) -> None:
     """With nothing listening, each command says so and exits 1 without a traceback."""
-    down = f"http://127.0.0.1:{_free_port()}"
+    down = f"http://127.0.0.1:{free_port()}"
     result = run(*command, "--server", down)
     assert result.exit_code == 1
     assert f"cannot reach Threadline at {down}" in result.output

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hmac
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -15,13 +13,10 @@ from typing import Final
 import httpx
 import pytest
 
-from threadline.server.batch import SpanBatch
+from support.processes import threadline_serve
 from threadline.server.model import SpanKind, SpanRecord
-from threadline.server.storage.duckdb import DuckDBStore
 
 BASE: Final = 1_700_000_000_000_000_000
-STARTUP_TIMEOUT_S: Final = 30.0
-STOP_TIMEOUT_S: Final = 10.0
 COMMAND_TIMEOUT_S: Final = 60.0
 ADMIN_TOKEN: Final = "admin-token-0123456789abcdef"
 VIEWER_TOKEN: Final = "viewer-token-0123456789abcdef"
@@ -84,12 +79,6 @@ def all_journeys() -> list[SpanRecord]:
     return [*ALICE.spans(), *CAROL.spans(), *DAVE.spans(), *bob]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True, slots=True)
 class Server:
     url: str
@@ -98,41 +87,10 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`threadline serve` with admin and viewer tokens over a store of four users' journeys."""
-    tmp_path = tmp_path_factory.mktemp("erase")
-    db = tmp_path / "spans.duckdb"
-    store = DuckDBStore(db)
-    store.write(SpanBatch.from_records(all_journeys())).result()
-    store.close()
-    port = free_port()
     env = {**os.environ, "THREADLINE_TOKENS": f"admin:{ADMIN_TOKEN},viewer:{VIEWER_TOKEN}"}
-    log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "threadline", "serve", "--port", str(port), "--db", str(db)],
-            stdout=log,
-            stderr=log,
-            env=env,
-            cwd=tmp_path,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            try:
-                httpx.get(f"{url}/api/stats", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("server did not start: " + log_path.read_text()) from None
-                time.sleep(0.1)
-        yield Server(url)
-    finally:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT_S)
+    directory = tmp_path_factory.mktemp("erase")
+    with threadline_serve(directory, env=env, spans=all_journeys()) as served:
+        yield Server(served.url)
 
 
 def erase(server: Server, user: str, token: str, *extra: str) -> subprocess.CompletedProcess[str]:

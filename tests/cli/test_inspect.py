@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
@@ -21,15 +19,13 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
+from support.processes import threadline_serve
 from threadline.cli import inspect
-from threadline.server.batch import SpanBatch
+from threadline.demo.processes import free_port
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
-from threadline.server.storage.duckdb import DuckDBStore
 
 BASE: Final = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
 MS: Final = 1_000_000
-STARTUP_TIMEOUT_S: Final = 20.0
-STOP_TIMEOUT_S: Final = 10.0
 DOCS: Final = Path(__file__).resolve().parents[2] / "docs" / "server.md"
 
 T_HOME: Final = "aa" * 16
@@ -89,47 +85,11 @@ SPANS: Final = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a `threadline serve` process over a store holding ``SPANS``."""
-    db = tmp_path_factory.mktemp("cli") / "spans.duckdb"
-    store = DuckDBStore(db)
-    try:
-        store.write(SpanBatch.from_records(SPANS)).result()
-    finally:
-        store.close()
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "threadline", "serve", "--port", str(port), "--db", str(db)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            try:
-                httpx.get(f"{url}/api/stats", timeout=1.0).raise_for_status()
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    _, stderr = process.communicate(timeout=STOP_TIMEOUT_S)
-                    pytest.fail(f"threadline serve did not start: {stderr.decode()[-2000:]}")
-                time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT_S)
+    with threadline_serve(tmp_path_factory.mktemp("cli"), spans=SPANS) as served:
+        yield served.url
 
 
 def run(command: str, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -339,7 +299,7 @@ def test_server_url_comes_from_the_environment(server: str) -> None:
 )
 def test_server_down_is_a_clear_error(command: list[str]) -> None:
     """With nothing listening, each command says so and exits 1 without a traceback."""
-    down = f"http://127.0.0.1:{_free_port()}"
+    down = f"http://127.0.0.1:{free_port()}"
     result = run(*command, "--server", down)
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)
@@ -368,7 +328,7 @@ def test_console_command_shows_a_trace(server: str) -> None:
 
 def test_console_command_against_a_server_that_is_down() -> None:
     """The installed `threadline` command prints one error line and exits 1, no traceback."""
-    down = f"http://127.0.0.1:{_free_port()}"
+    down = f"http://127.0.0.1:{free_port()}"
     completed = subprocess.run(
         [*_console_command(), "traces", "--server", down],
         capture_output=True,

@@ -8,9 +8,6 @@ API (GET /api/traces/{id}) and every span, parent link and journey key is checke
 from __future__ import annotations
 
 import secrets
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +21,7 @@ import pytest
 from sdk.conftest import clean_environ
 from sdk.integrations.conftest import broker_reachable
 from sdk.integrations.services import running_script
+from support.processes import threadline_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -33,53 +31,11 @@ POLL_S: Final = 0.2
 SESSION: Final = "s-chain"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """A real ``threadline serve`` on a free loopback port with its own DuckDB file."""
-    port = _free_port()
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "threadline",
-            "serve",
-            "--port",
-            str(port),
-            "--db",
-            str(tmp_path / "chain.duckdb"),
-        ],
-        env=clean_environ(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + WAIT_S
-        for _ in range(int(WAIT_S / POLL_S)):
-            if process.poll() is not None or time.monotonic() > deadline:
-                break
-            try:
-                if httpx.get(f"{url}/api/stats", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(POLL_S)
-        assert process.poll() is None, (tmp_path / "server.log").read_text()
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        log.close()
+    with threadline_serve(tmp_path, db=tmp_path / "chain.duckdb", env=clean_environ()) as served:
+        yield served.url
 
 
 def _delete_stream(name: str) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -216,8 +217,12 @@ def test_demo_command_prints_the_summary_and_leaves_no_process(tmp_path: Path) -
         _stop(process, seen)
 
 
-def test_ctrl_c_stops_the_demo_and_every_process_it_started(tmp_path: Path) -> None:
-    """SIGINT mid-run ends the demo promptly and leaves no server or service running."""
+@contextlib.contextmanager
+def _shop_running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], set[int]]]:
+    """A minute-long `threadline demo` whose shop is up; yields it and its children.
+
+    Whatever is left of it is killed when the block ends.
+    """
     command = _demo_command(free_port(), tmp_path / "t.duckdb", "--duration", "60")
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path
@@ -225,11 +230,17 @@ def test_ctrl_c_stops_the_demo_and_every_process_it_started(tmp_path: Path) -> N
     seen: set[int] = set()
     try:
         seen = _wait_until_shop_is_up(process)
+        yield process, seen
+    finally:
+        _stop(process, seen)
+
+
+def test_ctrl_c_stops_the_demo_and_every_process_it_started(tmp_path: Path) -> None:
+    """SIGINT mid-run ends the demo promptly and leaves no server or service running."""
+    with _shop_running(tmp_path) as (process, seen):
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 130
         assert not [pid for pid in seen if running(pid)]
-    finally:
-        _stop(process, seen)
 
 
 def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
@@ -252,13 +263,7 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_a_killed_demo_takes_its_processes_with_it(tmp_path: Path) -> None:
     """Even SIGKILL, which the demo cannot catch, leaves no server or service behind."""
-    command = _demo_command(free_port(), tmp_path / "t.duckdb", "--duration", "60")
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path
-    )
-    seen: set[int] = set()
-    try:
-        seen = _wait_until_shop_is_up(process)
+    with _shop_running(tmp_path) as (process, seen):
         process.kill()
         process.wait()
         # The kernel signals the orphans; give them a bounded while to go.
@@ -266,5 +271,3 @@ def test_a_killed_demo_takes_its_processes_with_it(tmp_path: Path) -> None:
         while [pid for pid in seen if running(pid)] and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not [pid for pid in seen if running(pid)]
-    finally:
-        _stop(process, seen)

@@ -11,11 +11,8 @@ received plus the spans the SDK counted as dropped equal the spans the service m
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +26,7 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from support.processes import ready_script
 from threadline.demo.processes import free_port
 
 pytestmark = pytest.mark.e2e
@@ -153,28 +151,11 @@ def host_service(port: int, log: Path) -> Iterator[httpx.Client]:
         "THREADLINE_ENDPOINT": f"http://127.0.0.1:{port}",
         "PYTHONUNBUFFERED": "1",
     }
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, str(HOST_SERVICE)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        try:
-            assert process.stdout is not None
-            line = process.stdout.readline()
-            assert line, log.read_text()
-            service_port = json.loads(line)["port"]
-            with httpx.Client(base_url=f"http://127.0.0.1:{service_port}", timeout=10) as client:
-                yield client
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+    with (
+        ready_script(HOST_SERVICE, env=env, log=log) as (_, ready),
+        httpx.Client(base_url=f"http://127.0.0.1:{ready['port']}", timeout=10) as client,
+    ):
+        yield client
 
 
 class Traffic:

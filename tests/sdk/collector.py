@@ -23,6 +23,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
 
+from support.threaded_http import serving_in_thread
+
 SERVER: Final = SpanProto.SpanKind.SPAN_KIND_SERVER
 CLIENT: Final = SpanProto.SpanKind.SPAN_KIND_CLIENT
 INTERNAL: Final = SpanProto.SpanKind.SPAN_KIND_INTERNAL
@@ -82,16 +84,8 @@ def running_collector() -> Iterator[Collector]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     collector = Collector(server.server_address[1])
     server.collector = collector  # type: ignore[attr-defined]
-    thread = threading.Thread(
-        target=server.serve_forever, args=(0.02,), name="otlp-collector", daemon=True
-    )
-    thread.start()
-    try:
+    with serving_in_thread(server, name="otlp-collector"):
         yield collector
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 class _Handler(BaseHTTPRequestHandler):

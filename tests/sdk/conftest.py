@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -21,6 +20,7 @@ from typing import Any, Final, Protocol
 
 import pytest
 
+from support.processes import ready_script
 from threadline.sdk import guard
 
 from .collector import Collector, running_collector
@@ -88,9 +88,6 @@ def run_scenario(collector: Collector, tmp_path: Path) -> ScenarioRunner:
     return run
 
 
-SERVICE_START_TIMEOUT_S: Final = 30.0
-
-
 @contextmanager
 def running_service(
     script: str, *args: str, env: Mapping[str, str], log: Path
@@ -99,34 +96,7 @@ def running_service(
 
     The process is sent SIGTERM (then killed if it lingers) when the block ends.
     """
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, str(SCENARIOS / f"{script}.py"), *args],
-            env=clean_environ(env),
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        try:
-            yield process, _read_ready(process, log)
-        finally:
-            if process.poll() is None:
-                process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-
-def _read_ready(process: subprocess.Popen[str], log: Path) -> dict[str, Any]:
-    assert process.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout=SERVICE_START_TIMEOUT_S):
-            raise AssertionError(f"service did not start in time: {log.read_text()}")
-    line = process.stdout.readline()
-    if not line:
-        raise AssertionError(f"service exited at start: {log.read_text()}")
-    ready: dict[str, Any] = json.loads(line)
-    return ready
+    with ready_script(
+        SCENARIOS / f"{script}.py", *args, env=clean_environ(env), log=log
+    ) as started:
+        yield started

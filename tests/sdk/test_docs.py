@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Final
 
 from threadline import settings
+from threadline.demo.processes import free_port
 from threadline.sdk.pseudonym import Pseudonymizer
 
 from .collector import SERVER, Collector
@@ -28,12 +29,6 @@ def _complete_example() -> str:
     match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
     assert match, "the complete example is missing"
     return match.group(1)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -58,7 +53,7 @@ def test_complete_example_runs_and_exports_the_journey(
     """The guide's complete service runs as written and its request span carries the journey."""
     script = tmp_path / "shop.py"
     script.write_text(_complete_example(), encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     env = clean_environ(
         {
             "PORT": str(port),

@@ -7,8 +7,6 @@ TracerProvider, so the server spans are real without installing a global provide
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -17,7 +15,6 @@ from typing import Any
 
 import flask
 import pytest
-import uvicorn
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware as OtelASGIMiddleware
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware as OtelWSGIMiddleware
@@ -27,6 +24,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from werkzeug.serving import make_server
 
+from support.live_server import loopback_listener, serving_asgi
+from support.threaded_http import serving_in_thread
 from threadline.sdk.inbound import (
     MAX_SESSION_ID_CHARS,
     JourneyASGIMiddleware,
@@ -79,16 +78,8 @@ def _provider() -> tuple[TracerProvider, InMemorySpanExporter]:
 def _serve_wsgi(app: Any, exporter: InMemorySpanExporter) -> Iterator[Server]:
     # Single-threaded on purpose: consecutive requests share one thread, so a context
     # left attached by one request would show up in the next.
-    server = make_server("127.0.0.1", 0, app, threaded=False)
-    # A short poll interval keeps shutdown() (and so each test's teardown) quick.
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
+    with serving_in_thread(make_server("127.0.0.1", 0, app, threaded=False)) as server:
         yield Server(f"http://127.0.0.1:{server.server_port}", exporter)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _journey_body() -> Iterator[bytes]:
@@ -136,21 +127,8 @@ async def _asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
 def asgi_server() -> Iterator[Server]:
     provider, exporter = _provider()
     app = OtelASGIMiddleware(JourneyASGIMiddleware(_asgi_app, SETTINGS), tracer_provider=provider)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + WAIT_S
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert server.started, "uvicorn did not start"
-        yield Server(f"http://127.0.0.1:{listener.getsockname()[1]}", exporter)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        listener.close()
+    with serving_asgi(app, loopback_listener()) as url:
+        yield Server(url, exporter)
 
 
 SERVERS = ["wsgi_server", "flask_server", "asgi_server"]

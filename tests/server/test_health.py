@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from sampling.live_server import live_server
 
+from support.live_server import live_server
 from threadline.server.storage.base import StoreHealth
 
 
 def test_healthz_answers_while_the_process_runs(tmp_path: Path) -> None:
     """/healthz is 200 whenever the server process answers at all."""
-    with live_server(tmp_path / "t.duckdb") as server:
+    with live_server(tmp_path / "t.duckdb", lifespan=True) as server:
         response = httpx.get(f"{server.url}/healthz", timeout=5)
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
@@ -20,7 +20,7 @@ def test_healthz_answers_while_the_process_runs(tmp_path: Path) -> None:
 
 def test_readyz_is_ready_with_a_writable_store(tmp_path: Path) -> None:
     """/readyz is 200 with the store's queue figures when spans can be ingested."""
-    with live_server(tmp_path / "t.duckdb") as server:
+    with live_server(tmp_path / "t.duckdb", lifespan=True) as server:
         response = httpx.get(f"{server.url}/readyz", timeout=5)
     assert response.status_code == 200
     body = response.json()
@@ -32,7 +32,7 @@ def test_readyz_is_ready_with_a_writable_store(tmp_path: Path) -> None:
 
 def test_readyz_is_503_when_the_store_cannot_take_writes(tmp_path: Path) -> None:
     """/readyz answers 503 and says why once the store no longer accepts writes."""
-    with live_server(tmp_path / "t.duckdb") as server:
+    with live_server(tmp_path / "t.duckdb", lifespan=True) as server:
         server.store.close()
         response = httpx.get(f"{server.url}/readyz", timeout=5)
     assert response.status_code == 503

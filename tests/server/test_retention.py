@@ -4,9 +4,6 @@ ingest and queries go on."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +13,7 @@ from typing import Any, Final
 import httpx
 import pytest
 
+from support.processes import threadline_serve
 from threadline.server.batch import SpanBatch
 from threadline.server.retention import RetentionPolicy, enforce, parse_span_of_time
 from threadline.server.storage.duckdb import DuckDBStore
@@ -23,7 +21,6 @@ from threadline.settings import ConfigError, ServerSettings
 
 HOUR_NS: Final = 3600 * 10**9
 DAY_NS: Final = 24 * HOUR_NS
-STARTUP_TIMEOUT_S: Final = 30.0
 DELETION_TIMEOUT_S: Final = 30.0
 STOP_TIMEOUT_S: Final = 10.0
 
@@ -122,46 +119,12 @@ def test_size_cap_deletes_the_oldest_spans_first(tmp_path: Path) -> None:
         store.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def retaining_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`threadline serve` keeping one hour of spans, checking every 200 ms."""
-    port = free_port()
-    log_path = tmp_path / "server.log"
     env = {**os.environ, "THREADLINE_RETENTION": "1h", "THREADLINE_RETENTION_INTERVAL": "200ms"}
-    command = [sys.executable, "-m", "threadline", "serve", "--port", str(port)]
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [*command, "--db", str(tmp_path / "spans.duckdb")],
-            stdout=log,
-            stderr=log,
-            env=env,
-            cwd=tmp_path,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            try:
-                httpx.get(f"{url}/api/stats", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("server did not start: " + log_path.read_text()) from None
-                time.sleep(0.1)
-        yield url, log_path
-    finally:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT_S)
+    with threadline_serve(tmp_path, env=env) as served:
+        yield served.url, served.log
 
 
 def post_json(client: httpx.Client, url: str, trace_id: str, start_ns: int) -> int:

@@ -8,21 +8,17 @@ Playwright; it is never downloaded. Screenshots go to ``artifacts/ui/``.
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import pytest
-import uvicorn
 
-from threadline.server.app import create_app
+from support.live_server import live_server
 from threadline.server.batch import SpanBatch
-from threadline.server.storage.duckdb import DuckDBStore
-from threadline.settings import ServerSettings
 
 from .shop import Shop
 
@@ -33,7 +29,6 @@ CHROMIUM_ARGS: Final = [
     "--disable-gpu",
     "--disable-background-networking",
 ]
-STARTUP_TIMEOUT_S: Final = 10.0
 ARTIFACTS: Final = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
 # Pages draw in well under a second; a wait this long means something is broken.
 WAIT_MS: Final = 5000
@@ -47,39 +42,14 @@ class Server:
     now_ns: int
 
 
-def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A real Threadline server holding the shop's spans (see ``shop.py``)."""
-    db = tmp_path_factory.mktemp("ui") / "spans.duckdb"
-    store = DuckDBStore(db)
     now_ns = time.time_ns()
-    for spans in Shop(now_ns).traces():
-        store.write(SpanBatch.from_records(spans)).result()
-    sock = _free_socket()
-    port = sock.getsockname()[1]
-    app = create_app(ServerSettings(port=port, db=db), store)
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not uv.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the UI test server did not start")
-            time.sleep(0.01)
-        yield Server(f"http://127.0.0.1:{port}", now_ns)
-    finally:
-        uv.should_exit = True
-        thread.join(STARTUP_TIMEOUT_S)
-        store.close()
-        sock.close()
+    with live_server(tmp_path_factory.mktemp("ui") / "spans.duckdb") as live:
+        for spans in Shop(now_ns).traces():
+            live.store.write(SpanBatch.from_records(spans)).result()
+        yield Server(live.url, now_ns)
 
 
 @pytest.fixture(scope="session")
@@ -121,18 +91,26 @@ class PageWatch:
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
 
-def _watch(page: Any, base_url: str) -> PageWatch:
-    page.set_default_timeout(WAIT_MS)
-    watch = PageWatch(page, base_url)
-    page.on("console", lambda m: watch.console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: watch.console_errors.append(f"page error: {e}"))
+@contextmanager
+def _watched_page(context: Any, base_url: str) -> Iterator[PageWatch]:
+    """A new page in ``context`` that records what goes wrong on it; closed on exit."""
+    page = context.new_page()
+    try:
+        page.set_default_timeout(WAIT_MS)
+        watch = PageWatch(page, base_url)
+        page.on(
+            "console", lambda m: watch.console_errors.append(m.text) if m.type == "error" else None
+        )
+        page.on("pageerror", lambda e: watch.console_errors.append(f"page error: {e}"))
 
-    def on_dialog(dialog: Any) -> None:
-        watch.dialogs.append(dialog.message)
-        dialog.dismiss()
+        def on_dialog(dialog: Any) -> None:
+            watch.dialogs.append(dialog.message)
+            dialog.dismiss()
 
-    page.on("dialog", on_dialog)
-    return watch
+        page.on("dialog", on_dialog)
+        yield watch
+    finally:
+        page.close()
 
 
 @pytest.fixture(scope="session")
@@ -158,18 +136,12 @@ def phone_context(browser: Any) -> Iterator[Any]:
 @pytest.fixture
 def ui(desktop_context: Any, server: Server) -> Iterator[PageWatch]:
     """A fresh desktop-sized page (1280 px) on the test server."""
-    page = desktop_context.new_page()
-    try:
-        yield _watch(page, server.base_url)
-    finally:
-        page.close()
+    with _watched_page(desktop_context, server.base_url) as watch:
+        yield watch
 
 
 @pytest.fixture
 def phone(phone_context: Any, server: Server) -> Iterator[PageWatch]:
     """A fresh phone-width page on the test server."""
-    page = phone_context.new_page()
-    try:
-        yield _watch(page, server.base_url)
-    finally:
-        page.close()
+    with _watched_page(phone_context, server.base_url) as watch:
+        yield watch

@@ -128,6 +128,36 @@ class TraceBuilder:
         self.spans.append(record)
         return record
 
+    def web_request(
+        self,
+        method: str,
+        route: str,
+        status_code: int,
+        start_ns: int,
+        duration_ns: int,
+        *,
+        attributes: dict[str, object] | None = None,
+        status: StatusCode = StatusCode.UNSET,
+        status_message: str = "",
+    ) -> SpanRecord:
+        """The root SERVER span of a request into the web front end."""
+        http = {
+            "http.request.method": method,
+            "http.route": route,
+            "http.response.status_code": status_code,
+        }
+        return self.add(
+            "web",
+            f"{method} {route}",
+            SpanKind.SERVER,
+            start_ns,
+            duration_ns,
+            None,
+            attributes={**http, **(attributes or {})},
+            status=status,
+            status_message=status_message,
+        )
+
     def http_call(
         self,
         caller: SpanRecord,
@@ -204,19 +234,7 @@ class Shop:
     def browse(self, t: int, session: str, user: str) -> list[SpanRecord]:
         b = self.builder(None, session, user)
         total = self.rng.randint(25, 60) * MS
-        root = b.add(
-            "web",
-            "GET /products",
-            SpanKind.SERVER,
-            t,
-            total,
-            None,
-            attributes={
-                "http.request.method": "GET",
-                "http.route": "/products",
-                "http.response.status_code": 200,
-            },
-        )
+        root = b.web_request("GET", "/products", 200, t, total)
         _, items = b.http_call(root, "catalog", "GET", "/items", t + 3 * MS, total - 8 * MS)
         b.db(
             items, "SELECT items", "SELECT id, name, price FROM items", t + 6 * MS, total - 16 * MS
@@ -229,19 +247,8 @@ class Shop:
         warehouse = (self.rng.randint(600, 1400) if slow else self.rng.randint(20, 60)) * MS
         total = warehouse + self.rng.randint(30, 50) * MS
         item = self.rng.randint(1, 40)
-        root = b.add(
-            "web",
-            "GET /products/{id}",
-            SpanKind.SERVER,
-            t,
-            total,
-            None,
-            attributes={
-                "http.request.method": "GET",
-                "http.route": "/products/{id}",
-                "http.response.status_code": 200,
-                "product.id": item,
-            },
+        root = b.web_request(
+            "GET", "/products/{id}", 200, t, total, attributes={"product.id": item}
         )
         _, details = b.http_call(root, "catalog", "GET", "/items/{id}", t + 2 * MS, total - 4 * MS)
         b.db(details, "SELECT items", "SELECT * FROM items WHERE id = $1", t + 5 * MS, 6 * MS)
@@ -266,19 +273,7 @@ class Shop:
     def add_to_cart(self, t: int, session: str, user: str) -> list[SpanRecord]:
         b = self.builder(None, session, user)
         total = self.rng.randint(30, 70) * MS
-        root = b.add(
-            "web",
-            "POST /cart",
-            SpanKind.SERVER,
-            t,
-            total,
-            None,
-            attributes={
-                "http.request.method": "POST",
-                "http.route": "/cart",
-                "http.response.status_code": 201,
-            },
-        )
+        root = b.web_request("POST", "/cart", 201, t, total)
         _, cart = b.http_call(
             root, "cart", "POST", "/cart/items", t + 2 * MS, total - 5 * MS, status_code=201
         )
@@ -308,18 +303,12 @@ class Shop:
         total = charge + 60 * MS
         code = 502 if declined else 200
         status = StatusCode.ERROR if declined else StatusCode.UNSET
-        root = b.add(
-            "web",
-            "POST /checkout",
-            SpanKind.SERVER,
+        root = b.web_request(
+            "POST",
+            "/checkout",
+            code,
             t,
             total,
-            None,
-            attributes={
-                "http.request.method": "POST",
-                "http.route": "/checkout",
-                "http.response.status_code": code,
-            },
             status=status,
             status_message="payment failed" if declined else "",
         )

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import selectors
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
 from sdk.conftest import clean_environ
+from support.processes import ready_script
 
 SCENARIOS: Final = Path(__file__).parent / "scenarios"
-
-
-SERVICE_START_TIMEOUT_S: Final = 30.0
 
 
 @contextmanager
@@ -27,29 +21,6 @@ def running_script(
 
     The process is terminated (then killed if it lingers) when the block ends.
     """
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, str(SCENARIOS / f"{script}.py"), *args],
-            env=clean_environ(env),
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        try:
-            assert process.stdout is not None
-            with selectors.DefaultSelector() as selector:
-                selector.register(process.stdout, selectors.EVENT_READ)
-                if not selector.select(timeout=SERVICE_START_TIMEOUT_S):
-                    raise AssertionError(f"{script} did not start: {log.read_text()}")
-            line = process.stdout.readline()
-            if not line:
-                raise AssertionError(f"{script} exited at start: {log.read_text()}")
-            yield json.loads(line)
-        finally:
-            if process.poll() is None:
-                process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+    path = SCENARIOS / f"{script}.py"
+    with ready_script(path, *args, env=clean_environ(env), log=log) as (_, ready):
+        yield ready

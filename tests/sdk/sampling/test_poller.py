@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,6 +11,7 @@ from typing import Final
 
 import pytest
 
+from support.threaded_http import serving_in_thread
 from threadline.sampling_rules import parse
 from threadline.sdk.sampling.poller import JITTER, PollOutcome, RulePoller
 from threadline.sdk.sampling.rule_sampler import RuleSampler
@@ -78,15 +78,8 @@ class _Fixed(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fixed_server() -> Iterator[ThreadingHTTPServer]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Fixed)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
+    with serving_in_thread(ThreadingHTTPServer(("127.0.0.1", 0), _Fixed)) as httpd:
         yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,6 @@ downstream followed the decision made upstream.
 from __future__ import annotations
 
 import json
-import selectors
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +21,7 @@ import pytest
 
 from sdk.collector import SERVER, Collector, running_collector
 from sdk.conftest import clean_environ
+from support.processes import ready_script
 from threadline.sampling_rules import journey_random, sampled_by_ratio
 
 from .live_server import RulesServer, rules_server
@@ -84,27 +82,11 @@ class Fleet:
 
 @contextmanager
 def _service(name: str, args: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, str(SCRIPT), name, *args],
-            env=clean_environ(env),
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        try:
-            assert process.stdout is not None
-            with selectors.DefaultSelector() as selector:
-                selector.register(process.stdout, selectors.EVENT_READ)
-                if not selector.select(timeout=START_TIMEOUT_S):
-                    raise AssertionError(f"{name} did not start: {log.read_text()}")
-            line = process.stdout.readline()
-            if not line:
-                raise AssertionError(f"{name} exited at start: {log.read_text()}")
-            yield f"http://127.0.0.1:{json.loads(line)['port']}"
-        finally:
-            process.kill()
-            process.wait(timeout=15)
+    script = ready_script(
+        SCRIPT, name, *args, env=clean_environ(env), log=log, timeout_s=START_TIMEOUT_S
+    )
+    with script as (_, ready):
+        yield f"http://127.0.0.1:{ready['port']}"
 
 
 @pytest.fixture(scope="module")

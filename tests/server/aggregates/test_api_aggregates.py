@@ -7,27 +7,20 @@ with ``statistics.quantiles``), not copied from earlier answers.
 from __future__ import annotations
 
 import itertools
-import socket
 import statistics
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
 import httpx
 import pytest
-import uvicorn
 
-from threadline.server.app import create_app
+from support.live_server import live_server
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind
-from threadline.server.storage.duckdb import DuckDBStore
-from threadline.settings import ServerSettings
 
 from .shop import BASE, MS, WINDOW_END, S, Shop, build_shop
 
-STARTUP_TIMEOUT_S: Final = 10.0
 DOCS: Final = Path(__file__).resolve().parents[3] / "docs" / "analysis.md"
 ANALYSIS_PATHS: Final = (
     "/api/operations",
@@ -53,28 +46,9 @@ def shop() -> Shop:
 @pytest.fixture(scope="module")
 def api(shop: Shop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of the API of a real uvicorn server over the shop."""
-    db = tmp_path_factory.mktemp("analysis-api") / "spans.duckdb"
-    store = DuckDBStore(db)
-    store.write(SpanBatch.from_records(shop.spans)).result()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = create_app(ServerSettings(port=port, db=db), store)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the API server did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}/api"
-    finally:
-        server.should_exit = True
-        thread.join(STARTUP_TIMEOUT_S)
-        sock.close()
-        store.close()
+    with live_server(tmp_path_factory.mktemp("analysis-api") / "spans.duckdb") as server:
+        server.store.write(SpanBatch.from_records(shop.spans)).result()
+        yield server.api_url
 
 
 def get(api: str, path: str, **params: Any) -> Any:

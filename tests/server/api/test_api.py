@@ -7,9 +7,6 @@ a nightly job without a session whose root never arrived, sent twice.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -17,17 +14,13 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-import uvicorn
 
-from threadline.server.app import create_app
+from support.live_server import live_server
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
-from threadline.server.storage.duckdb import DuckDBStore
-from threadline.settings import ServerSettings
 
 BASE: Final = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
 MS: Final = 1_000_000
-STARTUP_TIMEOUT_S: Final = 10.0
 DOCS: Final = Path(__file__).resolve().parents[3] / "docs" / "server.md"
 
 T_BROWSE: Final = "1" * 32
@@ -97,29 +90,10 @@ NEWEST_FIRST: Final = [T_BETA, T_NIGHTLY, T_CHECKOUT, T_CART, T_BROWSE]
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of the API of a real uvicorn server over the data described above."""
-    db = tmp_path_factory.mktemp("api") / "spans.duckdb"
-    store = DuckDBStore(db)
-    for spans in (BROWSE, CART, CHECKOUT, BETA, NIGHTLY, NIGHTLY):  # the nightly batch twice
-        store.write(SpanBatch.from_records(spans)).result()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = create_app(ServerSettings(port=port, db=db), store)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the API server did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}/api"
-    finally:
-        server.should_exit = True
-        thread.join(STARTUP_TIMEOUT_S)
-        sock.close()
-        store.close()
+    with live_server(tmp_path_factory.mktemp("api") / "spans.duckdb") as server:
+        for spans in (BROWSE, CART, CHECKOUT, BETA, NIGHTLY, NIGHTLY):  # the nightly batch twice
+            server.store.write(SpanBatch.from_records(spans)).result()
+        yield server.api_url
 
 
 def get(api: str, path: str, **params: str) -> Any:

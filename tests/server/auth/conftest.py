@@ -1,27 +1,13 @@
-"""Real servers with access tokens on free loopback ports, and spans to put in them."""
+"""Access tokens for the servers of these tests, and spans to put in them."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Final
 
-import uvicorn
-from fastapi import FastAPI
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-
-from threadline.server.app import create_app
-from threadline.server.storage.duckdb import DuckDBStore
-from threadline.settings import ServerSettings
-
-STARTUP_TIMEOUT_S: Final = 10.0
-SHUTDOWN_TIMEOUT_S: Final = 10.0
 
 ADMIN_TOKEN: Final = "admin-token-0123456789abcdef"
 VIEWER_TOKEN: Final = "viewer-token-0123456789abcdef"
@@ -42,45 +28,6 @@ PROTOBUF: Final = "application/x-protobuf"
 
 def bearer(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    url: str
-    app: FastAPI
-    store: DuckDBStore
-
-
-@contextmanager
-def serve(db: Path, **overrides: Any) -> Iterator[Served]:
-    """``create_app`` over a DuckDB file, served by uvicorn until the block ends."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit it: uvicorn given a socket does not set it, and
-    # without it every keep-alive answer waits ~40 ms for a delayed ACK.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    settings = ServerSettings(host="127.0.0.1", port=port, db=db, **overrides)
-    store = DuckDBStore(db)
-    app = create_app(settings, store)
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        yield Served(f"http://127.0.0.1:{port}", app, store)
-    finally:
-        server.should_exit = True
-        thread.join(SHUTDOWN_TIMEOUT_S)
-        sock.close()
-        store.close()
 
 
 def attribute(key: str, value: str) -> KeyValue:

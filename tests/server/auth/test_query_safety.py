@@ -9,7 +9,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from .conftest import PROTOBUF, Served, serve, span_request
+from support.live_server import LiveServer, live_server
+
+from .conftest import PROTOBUF, span_request
 
 TRACE: Final = "6bf92f3577b34da6a3ce929d0e0e4736"
 INJECTIONS: Final = (
@@ -30,8 +32,8 @@ INJECTIONS: Final = (
 
 
 @pytest.fixture(scope="module")
-def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(tmp_path_factory.mktemp("sql") / "spans.duckdb") as served:
+def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(tmp_path_factory.mktemp("sql") / "spans.duckdb") as served:
         body = span_request(TRACE, attributes={"http.route": "/checkout", "user.id": "u1"}, spans=4)
         response = httpx.post(
             f"{served.url}/v1/traces",
@@ -62,7 +64,7 @@ def with_path_values(template: str, value: str) -> str:
     return "/".join(parts)
 
 
-def test_hostile_text_in_every_parameter_is_refused_or_harmless(open_server: Served) -> None:
+def test_hostile_text_in_every_parameter_is_refused_or_harmless(open_server: LiveServer) -> None:
     """Every GET endpoint answers 200, 400 or 404 to SQL-like text in each parameter."""
     endpoints = get_endpoints(open_server.url)
     assert len(endpoints) >= 10
@@ -88,7 +90,7 @@ def test_hostile_text_in_every_parameter_is_refused_or_harmless(open_server: Ser
     assert open_server.store.counts() == before
 
 
-def test_injection_in_a_filter_matches_nothing(open_server: Served) -> None:
+def test_injection_in_a_filter_matches_nothing(open_server: LiveServer) -> None:
     """A classic always-true injection finds no trace: the text is compared, not executed."""
     with httpx.Client(base_url=open_server.url, timeout=30) as client:
         everything = client.get("/api/traces").json()["traces"]

@@ -9,6 +9,7 @@ from typing import Final
 import httpx
 import pytest
 
+from support.live_server import LiveServer, live_server
 from threadline.server.auth import MASK
 
 from .conftest import (
@@ -18,9 +19,7 @@ from .conftest import (
     TOKENS,
     VIEWER_TOKEN,
     WRONG_TOKEN,
-    Served,
     bearer,
-    serve,
     span_request,
 )
 
@@ -43,8 +42,8 @@ _PARAMETER: Final = re.compile(r"\{([a-z_]+)(?::path)?\}")
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(tmp_path_factory.mktemp("rbac") / "spans.duckdb", tokens=TOKENS) as served:
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(tmp_path_factory.mktemp("rbac") / "spans.duckdb", tokens=TOKENS) as served:
         for trace in (TRACE, OTHER_TRACE):
             body = span_request(trace, attributes={**SECRETS, **PLAIN}, spans=3)
             response = httpx.post(
@@ -60,7 +59,7 @@ def concrete(path: str) -> str:
     return _PARAMETER.sub(lambda m: PATH_VALUES.get(m.group(1), "checkout"), path)
 
 
-def endpoints(served: Served) -> list[tuple[str, str, str]]:
+def endpoints(served: LiveServer) -> list[tuple[str, str, str]]:
     """(method, template, concrete path) of every route the app serves, found at test time."""
     return [
         (method, path, concrete(path))
@@ -110,7 +109,7 @@ def refused(response: httpx.Response) -> bool:
     return response.status_code in (401, 403) or redirected_to_login
 
 
-def test_every_route_answers_each_role_as_the_policy_says(secured: Served) -> None:
+def test_every_route_answers_each_role_as_the_policy_says(secured: LiveServer) -> None:
     """Each endpoint, including ones added later, refuses exactly the roles it should."""
     routes = endpoints(secured)
     assert len(routes) > 15  # the API, ingest, UI and login are all enumerated
@@ -130,7 +129,7 @@ def test_every_route_answers_each_role_as_the_policy_says(secured: Served) -> No
     assert mismatches == []
 
 
-def test_missing_and_wrong_tokens_get_401_and_wrong_roles_403(secured: Served) -> None:
+def test_missing_and_wrong_tokens_get_401_and_wrong_roles_403(secured: LiveServer) -> None:
     """401 says "who are you" (with WWW-Authenticate), 403 says "not with this token"."""
     with httpx.Client(base_url=secured.url, timeout=30) as client:
         missing = client.get("/api/stats")
@@ -150,7 +149,7 @@ def test_missing_and_wrong_tokens_get_401_and_wrong_roles_403(secured: Served) -
     assert viewer_sending.headers["content-type"] == PROTOBUF
 
 
-def test_viewer_sees_sensitive_fields_masked(secured: Served) -> None:
+def test_viewer_sees_sensitive_fields_masked(secured: LiveServer) -> None:
     """A viewer reads the trace with user.id and client.address masked; admin sees them."""
     with httpx.Client(base_url=secured.url, timeout=30) as client:
         as_viewer = client.get(f"/api/traces/{TRACE}", headers=bearer(VIEWER_TOKEN)).json()
@@ -168,7 +167,7 @@ def test_viewer_sees_sensitive_fields_masked(secured: Served) -> None:
     assert {t["user_id"] for t in listed["traces"]} == {MASK}
 
 
-def test_no_viewer_answer_contains_a_sensitive_value(secured: Served) -> None:
+def test_no_viewer_answer_contains_a_sensitive_value(secured: LiveServer) -> None:
     """Across every GET endpoint of the API, a viewer never receives a sensitive value."""
     with httpx.Client(base_url=secured.url, timeout=30) as client:
         for method, template, path in endpoints(secured):
@@ -179,7 +178,7 @@ def test_no_viewer_answer_contains_a_sensitive_value(secured: Served) -> None:
                 assert value not in response.text, path
 
 
-def test_viewer_may_not_search_by_a_sensitive_field(secured: Served) -> None:
+def test_viewer_may_not_search_by_a_sensitive_field(secured: LiveServer) -> None:
     """Filtering by user id (or a sensitive attribute) would reveal it; viewers get 403."""
     with httpx.Client(base_url=secured.url, timeout=30) as client:
         by_user = client.get(
@@ -205,7 +204,7 @@ def test_viewer_may_not_search_by_a_sensitive_field(secured: Served) -> None:
     assert len(admin_by_user.json()["traces"]) == 2
 
 
-def test_browser_logs_in_with_a_cookie(secured: Served) -> None:
+def test_browser_logs_in_with_a_cookie(secured: LiveServer) -> None:
     """A UI page redirects to /login; the form sets an HttpOnly cookie the UI and API accept."""
     with httpx.Client(base_url=secured.url, timeout=30) as client:
         page = client.get("/journeys?order=slowest")
@@ -227,7 +226,7 @@ def test_browser_logs_in_with_a_cookie(secured: Served) -> None:
         assert client.get("/api/stats").status_code == 401
 
 
-def test_login_never_redirects_to_another_site(secured: Served) -> None:
+def test_login_never_redirects_to_another_site(secured: LiveServer) -> None:
     """``next`` pointing off the server is replaced by the UI's home page."""
     with httpx.Client(base_url=secured.url, timeout=30) as client:
         for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
@@ -235,7 +234,7 @@ def test_login_never_redirects_to_another_site(secured: Served) -> None:
             assert answer.headers["location"] == "/"
 
 
-def test_probes_answer_without_a_token(secured: Served) -> None:
+def test_probes_answer_without_a_token(secured: LiveServer) -> None:
     """Liveness and readiness probes need no token: orchestrators cannot send one."""
     with httpx.Client(base_url=secured.url, timeout=30) as client:
         assert client.get("/healthz").status_code == 200

@@ -5,11 +5,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
-import socket
 import ssl
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +23,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import format_trace_id
 
-from .conftest import ADMIN_TOKEN, INGEST_TOKEN, TOKENS, bearer
+from support.processes import threadline_serve
 
-STARTUP_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
+from .conftest import ADMIN_TOKEN, INGEST_TOKEN, TOKENS, bearer
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,46 +67,14 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     directory = tmp_path_factory.mktemp("tls")
     cert, key = self_signed_certificate(directory)
-    port = free_port()
-    command = [sys.executable, "-m", "threadline", "serve", "--port", str(port)]
-    command += ["--db", str(directory / "spans.duckdb"), "--tls-cert", str(cert)]
-    command += ["--tls-key", str(key)]
+    tls = ("--tls-cert", str(cert), "--tls-key", str(key))
     env = {**os.environ, "THREADLINE_TOKENS": TOKENS}
-    with (directory / "server.log").open("w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=log, env=env, cwd=directory)
-    try:
-        url = f"https://127.0.0.1:{port}"
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            try:
-                httpx.get(
-                    f"{url}/api/stats", verify=ssl.create_default_context(cafile=cert), timeout=1
-                )
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(
-                        "the TLS server did not start: " + (directory / "server.log").read_text()
-                    ) from None
-                time.sleep(0.1)
-        yield TlsServer(url=url, plain_url=f"http://127.0.0.1:{port}", cert=cert)
-    finally:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT_S)
+    with threadline_serve(directory, *tls, env=env, tls_ca=cert) as served:
+        yield TlsServer(url=served.url, plain_url=f"http://127.0.0.1:{served.port}", cert=cert)
 
 
 def export_one_trace(exporter: OTLPSpanExporter) -> tuple[str, SpanExportResult]:

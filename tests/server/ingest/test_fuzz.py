@@ -25,11 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from support.live_server import live_server
 from threadline.server.batch import SpanBatch
 from threadline.server.errors import ThreadlineError
 from threadline.server.ingest.decode import PayloadFormat, decode
 
-from .conftest import running_server
 from .otlp_payloads import (
     HAND_WRITTEN_JSON,
     HOSTILE_VALUES,
@@ -342,7 +342,7 @@ def test_receiver_over_http_answers_4xx_and_keeps_every_valid_span(tmp_path: Pat
         ),
     ]
     sent_valid: list[str] = []
-    with running_server(tmp_path / "spans.duckdb") as server, httpx.Client(timeout=30) as client:
+    with live_server(tmp_path / "spans.duckdb") as server, httpx.Client(timeout=30) as client:
         for n in range(HTTP_PAYLOADS):
             if n % VALID_EVERY == 0:
                 trace_id = rng.randbytes(15) + b"\x01"

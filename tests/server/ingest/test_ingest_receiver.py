@@ -22,9 +22,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from support.live_server import LiveServer, live_server
 from threadline.server.model import SpanRecord
 
-from .conftest import RunningServer, gzip_of_zeros, running_server
+from .conftest import gzip_of_zeros
 from .otlp_payloads import (
     HAND_WRITTEN_JSON,
     HOSTILE_VALUES,
@@ -42,13 +43,11 @@ SMALL_LIMIT = 64 * 1024
 
 
 @pytest.fixture(scope="module")
-def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     db = tmp_path_factory.mktemp("ingest-small") / "spans.duckdb"
     # A ratio limit far away, so the size limit is what these tests meet (the ratio
     # limit has its own tests in test_limits.py).
-    with running_server(
-        db, max_request_bytes=SMALL_LIMIT, max_decompression_ratio=100_000
-    ) as running:
+    with live_server(db, max_request_bytes=SMALL_LIMIT, max_decompression_ratio=100_000) as running:
         yield running
 
 
@@ -58,7 +57,7 @@ def client() -> Iterator[httpx.Client]:
         yield http
 
 
-def export(server: RunningServer, spans: list[ReadableSpan], compression: Compression) -> None:
+def export(server: LiveServer, spans: list[ReadableSpan], compression: Compression) -> None:
     exporter = OTLPSpanExporter(endpoint=server.traces_url, compression=compression, timeout=10)
     try:
         assert exporter.export(spans) is SpanExportResult.SUCCESS
@@ -66,7 +65,7 @@ def export(server: RunningServer, spans: list[ReadableSpan], compression: Compre
         exporter.shutdown()
 
 
-def stored(server: RunningServer, spans: list[ReadableSpan]) -> dict[str, SpanRecord]:
+def stored(server: LiveServer, spans: list[ReadableSpan]) -> dict[str, SpanRecord]:
     trace_ids = {expected_record(s).trace_id for s in spans}
     return by_span_id([r for t in sorted(trace_ids) for r in server.store.get_trace(t)])
 
@@ -90,7 +89,7 @@ def rpc_status(response: httpx.Response) -> status_pb2.Status:
     "compression", [Compression.NoCompression, Compression.Gzip, Compression.Deflate]
 )
 def test_stock_otlp_exporter_spans_are_stored_before_the_ack(
-    server: RunningServer, compression: Compression
+    server: LiveServer, compression: Compression
 ) -> None:
     """Spans from the stock OpenTelemetry exporter are readable as soon as it gets its 200."""
     spans = sdk_spans(service=f"checkout-{compression.value}")
@@ -98,28 +97,35 @@ def test_stock_otlp_exporter_spans_are_stored_before_the_ack(
     assert stored(server, spans) == by_span_id([expected_record(s) for s in spans])
 
 
-def test_same_spans_as_otlp_json_are_stored_identically(
-    server: RunningServer, tmp_path: Path, client: httpx.Client
-) -> None:
-    """The spans sent as OTLP JSON read back exactly as when the exporter sent protobuf."""
-    spans = sdk_spans(service="checkout-json")
-    export(server, spans, Compression.Gzip)
-    with running_server(tmp_path / "json.duckdb") as json_server:
+def stored_from_otlp_json(
+    db: Path, spans: list[ReadableSpan], client: httpx.Client
+) -> tuple[httpx.Response, dict[str, SpanRecord]]:
+    """Send ``spans`` as OTLP JSON to a fresh server over ``db``: its answer and what it stored."""
+    with live_server(db) as json_server:
         response = client.post(
             json_server.traces_url,
             content=to_otlp_json(protobuf_request(spans)),
             headers={"content-type": JSON},
         )
         assert response.status_code == 200
-        assert response.headers["content-type"] == JSON
-        assert response.json() == {}
-        from_json = stored(json_server, spans)
+        return response, stored(json_server, spans)
+
+
+def test_same_spans_as_otlp_json_are_stored_identically(
+    server: LiveServer, tmp_path: Path, client: httpx.Client
+) -> None:
+    """The spans sent as OTLP JSON read back exactly as when the exporter sent protobuf."""
+    spans = sdk_spans(service="checkout-json")
+    export(server, spans, Compression.Gzip)
+    response, from_json = stored_from_otlp_json(tmp_path / "json.duckdb", spans, client)
+    assert response.headers["content-type"] == JSON
+    assert response.json() == {}
     from_protobuf = stored(server, spans)
     assert len(from_json) == len(spans)
     assert from_json == from_protobuf
 
 
-def test_hand_written_otlp_json_is_accepted(server: RunningServer, client: httpx.Client) -> None:
+def test_hand_written_otlp_json_is_accepted(server: LiveServer, client: httpx.Client) -> None:
     """OTLP JSON written the way other languages send it is stored as described."""
     response = client.post(
         server.traces_url,
@@ -137,7 +143,7 @@ def test_hand_written_otlp_json_is_accepted(server: RunningServer, client: httpx
 
 
 def test_protobuf_success_answer_is_an_export_response(
-    server: RunningServer, client: httpx.Client
+    server: LiveServer, client: httpx.Client
 ) -> None:
     """A protobuf request is answered 200 with an ExportTraceServiceResponse, no partial success."""
     response = client.post(
@@ -152,19 +158,12 @@ def test_protobuf_success_answer_is_an_export_response(
 
 
 def test_hostile_attribute_values_round_trip_as_data(
-    server: RunningServer, tmp_path: Path, client: httpx.Client
+    server: LiveServer, tmp_path: Path, client: httpx.Client
 ) -> None:
     """Markup, SQL, control characters and long unicode are stored and read back unchanged."""
     spans = sdk_spans(service="hostile <b>'; --", extra=HOSTILE_VALUES)
     export(server, spans, Compression.Gzip)
-    with running_server(tmp_path / "hostile.duckdb") as json_server:
-        response = client.post(
-            json_server.traces_url,
-            content=to_otlp_json(protobuf_request(spans)),
-            headers={"content-type": JSON},
-        )
-        assert response.status_code == 200
-        from_json = stored(json_server, spans)
+    _, from_json = stored_from_otlp_json(tmp_path / "hostile.duckdb", spans, client)
     for records in (stored(server, spans), from_json):
         [root] = [r for r in records.values() if r.parent_span_id is None and r.kind == "server"]
         assert root.service_name == "hostile <b>'; --"
@@ -273,7 +272,7 @@ def _json_bad_parent() -> bytes:
     ],
 )
 def test_bad_requests_get_a_status_message_and_store_nothing(
-    server: RunningServer,
+    server: LiveServer,
     client: httpx.Client,
     headers: dict[str, str],
     body: bytes,
@@ -300,7 +299,7 @@ def test_bad_requests_get_a_status_message_and_store_nothing(
 
 
 def test_invalid_field_is_named_in_a_bad_request_detail(
-    server: RunningServer, client: httpx.Client
+    server: LiveServer, client: httpx.Client
 ) -> None:
     """A 400 for an invalid span carries a google.rpc.BadRequest naming the field."""
     response = client.post(
@@ -314,7 +313,7 @@ def test_invalid_field_is_named_in_a_bad_request_detail(
 
 
 def test_oversized_body_is_413_whether_declared_or_streamed(
-    small_server: RunningServer, client: httpx.Client
+    small_server: LiveServer, client: httpx.Client
 ) -> None:
     """A body over max_request_bytes is refused with 413, with or without Content-Length."""
     before = small_server.store.counts()
@@ -350,7 +349,7 @@ def test_oversized_body_is_413_whether_declared_or_streamed(
     assert follow_up.status_code == 200
 
 
-def test_gzip_bomb_is_refused_with_413(server: RunningServer, client: httpx.Client) -> None:
+def test_gzip_bomb_is_refused_with_413(server: LiveServer, client: httpx.Client) -> None:
     """A 1 MB gzip body inflating to 1 GiB is a 413 and stores nothing."""
     before = server.store.counts()
     response = client.post(
@@ -368,7 +367,7 @@ def test_gzip_bomb_is_refused_with_413(server: RunningServer, client: httpx.Clie
     [(PROTOBUF, b"", b""), (JSON, b"{}", b"{}"), (JSON, b'{"resourceSpans": []}', b"{}")],
 )
 def test_empty_request_is_a_success_that_writes_nothing(
-    server: RunningServer, client: httpx.Client, content_type: str, body: bytes, answer: bytes
+    server: LiveServer, client: httpx.Client, content_type: str, body: bytes, answer: bytes
 ) -> None:
     """A request without spans is answered 200 and leaves the store as it was."""
     before = server.store.counts()
@@ -381,7 +380,7 @@ def test_store_that_cannot_write_answers_503_with_retry_after(
     tmp_path: Path, client: httpx.Client
 ) -> None:
     """When the store refuses the write the sender is told to retry later, not that it is done."""
-    with running_server(tmp_path / "closed.duckdb") as closed_server:
+    with live_server(tmp_path / "closed.duckdb") as closed_server:
         closed_server.store.close()
         response = client.post(
             closed_server.traces_url,
@@ -402,7 +401,7 @@ def test_under_overload_every_answer_is_stored_or_retryable(tmp_path: Path) -> N
     bodies = [
         protobuf_request(sdk_spans(service=f"burst-{n}")).SerializeToString() for n in range(40)
     ]
-    with running_server(tmp_path / "burst.duckdb", write_queue_batches=1) as burst_server:
+    with live_server(tmp_path / "burst.duckdb", write_queue_batches=1) as burst_server:
 
         def send(body: bytes) -> httpx.Response:
             with httpx.Client(timeout=30) as own_client:
@@ -423,7 +422,7 @@ def test_under_overload_every_answer_is_stored_or_retryable(tmp_path: Path) -> N
 
 
 def test_otlp_route_is_documented_with_both_encodings(
-    server: RunningServer, client: httpx.Client
+    server: LiveServer, client: httpx.Client
 ) -> None:
     """The API docs list POST /v1/traces with the protobuf and JSON request bodies."""
     schema = client.get(f"{server.url}/api/openapi.json").json()

@@ -19,13 +19,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode, format_trace_id
 
+from support.live_server import LiveServer, live_server
 from threadline.redaction import REDACTED_FIELDS
 from threadline.server.app import create_app
 from threadline.server.model import SpanRecord
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.settings import ConfigError, ServerSettings
 
-from .conftest import RunningServer, running_server
 from .otlp_payloads import protobuf_request, to_otlp_json
 
 JWT: Final = (
@@ -80,7 +80,7 @@ def foreign_sdk_spans() -> list[ReadableSpan]:
     return list(exporter.get_finished_spans())
 
 
-def export(server: RunningServer, spans: list[ReadableSpan]) -> list[SpanRecord]:
+def export(server: LiveServer, spans: list[ReadableSpan]) -> list[SpanRecord]:
     exporter = OTLPSpanExporter(endpoint=server.traces_url, timeout=10)
     try:
         assert exporter.export(spans) is SpanExportResult.SUCCESS
@@ -94,13 +94,13 @@ def everything_stored(record: SpanRecord) -> str:
 
 
 @pytest.fixture(scope="module")
-def unredacted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def unredacted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     db = tmp_path_factory.mktemp("ingest-unredacted") / "spans.duckdb"
-    with running_server(db, redaction=False) as running:
+    with live_server(db, redaction=False) as running:
         yield running
 
 
-def test_foreign_spans_are_stored_without_personal_data(server: RunningServer) -> None:
+def test_foreign_spans_are_stored_without_personal_data(server: LiveServer) -> None:
     """Attributes, URLs, headers, span names, exception events and statuses lose personal data."""
     records = {r.name: r for r in export(server, foreign_sdk_spans())}
     root = records["POST /pay"]
@@ -128,7 +128,7 @@ def test_foreign_spans_are_stored_without_personal_data(server: RunningServer) -
     ]
 
 
-def test_user_id_becomes_a_stable_hash_so_the_journey_groups(server: RunningServer) -> None:
+def test_user_id_becomes_a_stable_hash_so_the_journey_groups(server: LiveServer) -> None:
     """An e-mail address used as user.id is stored as one keyed hash on every span."""
     first, second = foreign_sdk_spans(), foreign_sdk_spans()
     spans = first + second
@@ -143,7 +143,7 @@ def test_user_id_becomes_a_stable_hash_so_the_journey_groups(server: RunningServ
     assert traces <= found  # the user's journey is found by the hash
 
 
-def test_otlp_json_is_redacted_like_protobuf(server: RunningServer) -> None:
+def test_otlp_json_is_redacted_like_protobuf(server: LiveServer) -> None:
     """A span sent as OTLP JSON is stored redacted exactly as the same span sent as protobuf."""
     spans = foreign_sdk_spans()
     response = httpx.post(
@@ -161,7 +161,7 @@ def test_otlp_json_is_redacted_like_protobuf(server: RunningServer) -> None:
             assert value not in everything_stored(record)
 
 
-def test_redaction_off_stores_what_was_sent(unredacted_server: RunningServer) -> None:
+def test_redaction_off_stores_what_was_sent(unredacted_server: LiveServer) -> None:
     """With redaction=false the server stores spans as sent (the SDK is then the only guard)."""
     records = {r.name: r for r in export(unredacted_server, foreign_sdk_spans())}
     root = records["POST /pay"]
@@ -170,7 +170,7 @@ def test_redaction_off_stores_what_was_sent(unredacted_server: RunningServer) ->
     assert REDACTED_FIELDS not in root.attributes
 
 
-def _run_threadline_service(server: RunningServer, tmp_path: Path) -> str:
+def _run_threadline_service(server: LiveServer, tmp_path: Path) -> str:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("THREADLINE_", "OTEL_"))}
     environ["THREADLINE_ENDPOINT"] = server.url
     completed = subprocess.run(
@@ -186,7 +186,7 @@ def _run_threadline_service(server: RunningServer, tmp_path: Path) -> str:
     return completed.stdout.strip().splitlines()[-1]
 
 
-def _stored_trace(server: RunningServer, trace_id: str) -> list[SpanRecord]:
+def _stored_trace(server: LiveServer, trace_id: str) -> list[SpanRecord]:
     deadline = time.monotonic() + SDK_TIMEOUT_S
     for _ in range(int(SDK_TIMEOUT_S / WAIT_STEP_S) + 1):
         records = server.store.get_trace(trace_id)
@@ -197,7 +197,7 @@ def _stored_trace(server: RunningServer, trace_id: str) -> list[SpanRecord]:
 
 
 def test_threadline_sdk_redacts_before_the_server_sees_it(
-    unredacted_server: RunningServer, tmp_path: Path
+    unredacted_server: LiveServer, tmp_path: Path
 ) -> None:
     """A Threadline service's spans arrive already redacted, even at a server that does not."""
     trace_id = _run_threadline_service(unredacted_server, tmp_path)
@@ -210,7 +210,7 @@ def test_threadline_sdk_redacts_before_the_server_sees_it(
 
 
 def test_spans_redacted_by_the_sdk_pass_ingest_unchanged(
-    server: RunningServer, tmp_path: Path
+    server: LiveServer, tmp_path: Path
 ) -> None:
     """Ingest redaction finds nothing more in an SDK-redacted span: masks and lists stay."""
     trace_id = _run_threadline_service(server, tmp_path)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from support.live_server import LiveServer, live_server
 from threadline.server.errors import PayloadTooLarge, TooManyRequests
 from threadline.server.ingest.body import decompress
 from threadline.server.ingest.decode import PayloadFormat, decode, request_to_batch
@@ -22,7 +23,7 @@ from threadline.server.ingest.limits import (
     RateLimiter,
 )
 
-from .conftest import RunningServer, gzip_of_zeros, running_server
+from .conftest import gzip_of_zeros
 from .otlp_payloads import one_span_request, records, string_value
 
 PROTOBUF = "application/x-protobuf"
@@ -159,15 +160,15 @@ def test_rate_limiter_refuses_while_empty_and_refills() -> None:
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tokens = f"admin:{ADMIN_TOKEN},ingest:{INGEST_TOKEN},ingest:{OTHER_TOKEN}"
     db = tmp_path_factory.mktemp("limits") / "spans.duckdb"
-    with running_server(db, tokens=tokens, ingest_rate_per_token=100) as server:
+    with live_server(db, tokens=tokens, ingest_rate_per_token=100) as server:
         yield server
 
 
 def post(
-    server: RunningServer, body: bytes, token: str = INGEST_TOKEN, **headers: str
+    server: LiveServer, body: bytes, token: str = INGEST_TOKEN, **headers: str
 ) -> httpx.Response:
     return httpx.post(
         server.traces_url,
@@ -179,7 +180,7 @@ def post(
 
 def test_gzip_bomb_is_413_and_the_server_carries_on(tmp_path: Path) -> None:
     """A 1 GiB gzip bomb and a small one are both refused; the next request is served."""
-    with running_server(tmp_path / "spans.duckdb") as server:
+    with live_server(tmp_path / "spans.duckdb") as server:
         for size in (1 << 30, 8 << 20):
             answer = httpx.post(
                 server.traces_url,
@@ -198,7 +199,7 @@ def test_gzip_bomb_is_413_and_the_server_carries_on(tmp_path: Path) -> None:
 
 def test_hundred_megabyte_body_is_refused_without_reading_it(tmp_path: Path) -> None:
     """A declared 100 MB body is refused from its headers; a streamed one within the limit."""
-    with running_server(tmp_path / "spans.duckdb") as server:
+    with live_server(tmp_path / "spans.duckdb") as server:
         host, port = server.url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=30) as sock:
             sock.sendall(
@@ -230,7 +231,7 @@ def test_hundred_megabyte_body_is_refused_without_reading_it(tmp_path: Path) -> 
         assert ok.status_code == 200
 
 
-def test_million_attribute_span_over_http_is_stored_bounded(limited: RunningServer) -> None:
+def test_million_attribute_span_over_http_is_stored_bounded(limited: LiveServer) -> None:
     """Sent to the real receiver, the span is stored with the attribute limit applied."""
     answer = post(
         limited, request_with_extra_span_bytes(million_attributes(distinct=False)), ADMIN_TOKEN
@@ -242,7 +243,7 @@ def test_million_attribute_span_over_http_is_stored_bounded(limited: RunningServ
     )
 
 
-def test_token_over_its_rate_gets_429_with_retry_after(limited: RunningServer) -> None:
+def test_token_over_its_rate_gets_429_with_retry_after(limited: LiveServer) -> None:
     """Past ingest_rate_per_token a token is told to wait; another token is not."""
     request = one_span_request()
     scope = request.resource_spans[0].scope_spans[0]

@@ -9,10 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support.live_server import LiveServer, live_server
 from threadline.sampling_rules import parse
 from threadline.server.sampling.rule_store import RuleStore, default_rules_path
-
-from .live_server import LiveServer, live_server
 
 RULES = {
     "rules": [{"name": "pay", "route": "/pay", "probability": 1.0, "max_per_second": 5}],
@@ -22,7 +21,7 @@ RULES = {
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    with live_server(tmp_path / "spans.duckdb") as running:
+    with live_server(tmp_path / "spans.duckdb", lifespan=True) as running:
         yield running
 
 
@@ -60,10 +59,10 @@ def test_put_replaces_the_rules_and_changes_the_etag(server: LiveServer) -> None
 def test_put_rules_survive_a_restart(tmp_path: Path) -> None:
     """Rules set through the API are saved beside the store and served after a restart."""
     db = tmp_path / "spans.duckdb"
-    with live_server(db) as first:
+    with live_server(db, lifespan=True) as first:
         etag = httpx.put(first.sampling_url, json=RULES).headers["ETag"]
     assert json.loads((tmp_path / "spans.duckdb.sampling.json").read_text())["rules"]
-    with live_server(db) as second:
+    with live_server(db, lifespan=True) as second:
         served = httpx.get(second.sampling_url)
     assert served.headers["ETag"] == etag
     assert parse(served.json()) == parse(RULES)
@@ -118,7 +117,7 @@ def test_the_sampling_table_of_threadline_toml_is_served_until_a_put(
         encoding="utf-8",
     )
     monkeypatch.setenv("THREADLINE_CONFIG", str(config))
-    with live_server(tmp_path / "spans.duckdb") as server:
+    with live_server(tmp_path / "spans.duckdb", lifespan=True) as server:
         served = parse(httpx.get(server.sampling_url).json())
     assert served.default.probability == 0.3
     assert served.rules[0].match.route == "/health"

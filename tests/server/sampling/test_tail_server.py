@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-from .live_server import live_server
+from support.live_server import live_server
 
 WAIT_TIMEOUT_S: Final = 20.0
 WAIT_STEP_S: Final = 0.05
@@ -52,6 +52,7 @@ def test_the_server_keeps_failed_traces_and_deletes_the_rest(tmp_path: Path) -> 
     """With tail sampling on and no probabilistic share, only the failed traces remain."""
     with live_server(
         tmp_path / "spans.duckdb",
+        lifespan=True,
         tail_sampling=True,
         tail_window_s=0.2,
         tail_keep_probability=0.0,
