@@ -36,7 +36,7 @@ class SlowestJourney:
     user_id: str | None
     duration_ms: float
     trace_count: int
-    error_count: int
+    failed_steps: int
     time_by_service: tuple[ServiceShare, ...]
     # The span that spent the most time itself: "service span-name", and that time.
     slowest_step: str
@@ -115,7 +115,8 @@ def _slowest_journey(api: httpx.Client) -> SlowestJourney | None:
         user_id=journey.get("user_id"),
         duration_ms=float(journey["duration_ms"]),
         trace_count=int(journey["trace_count"]),
-        error_count=int(journey["error_count"]),
+        # The journey's error_count counts error spans; people read failed steps.
+        failed_steps=sum(1 for step in traces if step["status"] == "error"),
         time_by_service=tuple(
             ServiceShare(service, ms, ms / total) for service, ms in ranked[:TOP_SERVICES]
         ),
@@ -190,7 +191,7 @@ def follow_up_commands(summary: DemoSummary) -> list[str]:
 
 def _render_slowest(slowest: SlowestJourney, console: Console) -> None:
     who = f" of user [bold]{slowest.user_id}[/]" if slowest.user_id else ""
-    errors = f", {slowest.error_count} with errors" if slowest.error_count else ""
+    errors = f", {slowest.failed_steps} of them failed" if slowest.failed_steps else ""
     console.print()
     console.print(
         f"[bold]Slowest journey[/]: session [cyan]{slowest.session_id}[/]{who}, "
