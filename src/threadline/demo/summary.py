@@ -26,7 +26,7 @@ API_TIMEOUT_S: Final = 15.0
 @dataclass(frozen=True, slots=True)
 class ServiceShare:
     service: str
-    self_time_ms: float
+    time_ms: float
     share: float
 
 
@@ -37,6 +37,8 @@ class SlowestJourney:
     duration_ms: float
     trace_count: int
     failed_steps: int
+    stopped_after_failure: bool
+    # Each service's share of the critical paths of the journey's steps.
     time_by_service: tuple[ServiceShare, ...]
     # The span that spent the most time itself: "service span-name", and that time.
     slowest_step: str
@@ -98,27 +100,24 @@ def _slowest_journey(api: httpx.Client) -> SlowestJourney | None:
     journey = found[0]
     session_id = str(journey["session_id"])
     traces = _get(api, f"/journeys/{_segment(session_id)}")["traces"]
-    by_service: dict[str, float] = {}
+    narrative = _get(api, f"/journeys/{_segment(session_id)}/narrative")
     slowest_step, slowest_step_ms = "", 0.0
     for summary in traces:
         detail = _get(api, f"/traces/{summary['trace_id']}")
-        for service, ms in detail["self_time_by_service_ms"].items():
-            by_service[service] = by_service.get(service, 0.0) + float(ms)
         for span in detail["spans"]:
             if float(span["self_time_ms"]) > slowest_step_ms:
                 slowest_step = f"{span['service']} {span['name']}"
                 slowest_step_ms = float(span["self_time_ms"])
-    total = sum(by_service.values()) or 1.0
-    ranked = sorted(by_service.items(), key=lambda item: item[1], reverse=True)
     return SlowestJourney(
         session_id=session_id,
         user_id=journey.get("user_id"),
         duration_ms=float(journey["duration_ms"]),
         trace_count=int(journey["trace_count"]),
-        # The journey's error_count counts error spans; people read failed steps.
-        failed_steps=sum(1 for step in traces if step["status"] == "error"),
+        failed_steps=int(narrative["failed_step_count"]),
+        stopped_after_failure=bool(narrative["stopped_after_failure"]),
         time_by_service=tuple(
-            ServiceShare(service, ms, ms / total) for service, ms in ranked[:TOP_SERVICES]
+            ServiceShare(share["name"], float(share["duration_ms"]), float(share["fraction"]))
+            for share in narrative["service_shares"][:TOP_SERVICES]
         ),
         slowest_step=slowest_step,
         slowest_step_ms=slowest_step_ms,
@@ -196,16 +195,18 @@ def _render_slowest(slowest: SlowestJourney, console: Console) -> None:
     console.print(
         f"[bold]Slowest journey[/]: session [cyan]{slowest.session_id}[/]{who}, "
         f"{slowest.duration_ms:,.0f} ms over {slowest.trace_count} traces{errors}. "
-        "Where its time went (self time):",
+        "Where its time went (critical path of its steps):",
         highlight=False,
     )
     table = Table(box=None, padding=(0, 2))
     table.add_column("service")
-    table.add_column("self time", justify="right")
+    table.add_column("on the critical path", justify="right")
     table.add_column("share", justify="right")
     for share in slowest.time_by_service:
-        table.add_row(share.service, f"{share.self_time_ms:,.1f} ms", f"{share.share:.0%}")
+        table.add_row(share.service, f"{share.time_ms:,.1f} ms", f"{share.share:.0%}")
     console.print(table)
+    if slowest.stopped_after_failure:
+        console.print("  The user stopped right after a failed step.", highlight=False)
     if slowest.slowest_step:
         console.print(
             f"  Its slowest step: [bold]{slowest.slowest_step}[/], "
