@@ -116,7 +116,12 @@ def _slowest_journey(api: httpx.Client) -> SlowestJourney | None:
         failed_steps=int(narrative["failed_step_count"]),
         stopped_after_failure=bool(narrative["stopped_after_failure"]),
         time_by_service=tuple(
-            ServiceShare(share["name"], float(share["duration_ms"]), float(share["fraction"]))
+            ServiceShare(
+                # Queue dwell is its own segment of the critical path, not a service.
+                f"{share['name']} (queue)" if share["kind"] == "queue" else share["name"],
+                float(share["duration_ms"]),
+                float(share["fraction"]),
+            )
             for share in narrative["service_shares"][:TOP_SERVICES]
         ),
         slowest_step=slowest_step,
