@@ -20,9 +20,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from support.processes import threadline_serve
+from support.spans import span_record
 from threadline.cli import inspect
 from threadline.demo.processes import free_port
-from threadline.server.model import SpanKind, SpanRecord, StatusCode
+from threadline.server.model import SpanRecord, StatusCode
 
 BASE: Final = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
 MS: Final = 1_000_000
@@ -50,15 +51,14 @@ def _span(
     status: StatusCode = StatusCode.UNSET,
     session_id: str | None = SESSION,
 ) -> SpanRecord:
-    return SpanRecord(
-        trace_id=trace_id,
-        span_id=span_id,
-        parent_span_id=parent,
-        service_name=service,
-        name=name,
-        kind=SpanKind.SERVER if parent is None else SpanKind.CLIENT,
-        start_ns=BASE + start_ms * MS,
-        end_ns=BASE + end_ms * MS,
+    return span_record(
+        trace_id,
+        span_id,
+        parent,
+        service,
+        name,
+        BASE + start_ms * MS,
+        BASE + end_ms * MS,
         status=status,
         session_id=session_id,
         user_id=USER if session_id else None,

@@ -82,10 +82,7 @@ def journey(session_id: str | None, user_id: str | None, server: str, as_json: b
             "give either a SESSION_ID or --user USER_ID "
             "(`threadline journeys` lists recent sessions)"
         )
-    if as_json:
-        print_json(answer)
-    else:
-        console().print(render.journey_table(answer))
+    show(answer, as_json, render.journey_table)
 
 
 @click.command()
@@ -98,10 +95,7 @@ def journeys(slowest: bool, failed: bool, limit: int | None, server: str, as_jso
     client = ThreadlineClient(server)
     order = "slowest" if slowest else "recent"
     answer = ask(lambda: client.journeys(order=order, limit=limit, failed=failed or None))
-    if as_json:
-        print_json(answer)
-    else:
-        console().print(render.journeys_table(answer["journeys"]))
+    show(answer, as_json, lambda found: render.journeys_table(found["journeys"]))
 
 
 @click.command()

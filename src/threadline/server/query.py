@@ -31,7 +31,11 @@ from threadline.server.analysis.assembly import (
 from threadline.server.analysis.compare import TraceComparison, compare_traces
 from threadline.server.analysis.critical_path import CriticalPath, critical_path
 from threadline.server.analysis.error_origin import ErrorReport, find_error_origin
-from threadline.server.analysis.journey_narrative import JourneyNarrative, narrate_journey
+from threadline.server.analysis.journey_narrative import (
+    JourneyNarrative,
+    narrate_journey,
+    think_times,
+)
 from threadline.server.analysis.propagation_health import (
     PropagationReport,
     propagation_report,
@@ -145,10 +149,6 @@ class QueryService:
 
     def services(self) -> list[ServiceOperations]:
         return self._store.services()
-
-    def search_traces(self, query: TraceQuery) -> list[TraceSummary]:
-        """Traces matching every filter of ``query``, in ``query.order``."""
-        return self._store.search_traces(query)
 
     def search_page(self, query: TraceQuery) -> TracePage:
         """One page of a search, with the cursor of the next page when this one is full."""
@@ -326,14 +326,10 @@ def normalize_trace_id(trace_id: str, *, name: str = "trace_id") -> str:
 
 def journey_steps(traces: list[TraceSummary]) -> tuple[JourneyStep, ...]:
     """``traces`` (oldest first) with the gap since everything before each ended."""
-    steps: list[JourneyStep] = []
-    latest_end: int | None = None
-    for trace in traces:
-        gap = None if latest_end is None else max(0, trace.start_ns - latest_end)
-        steps.append(JourneyStep(trace=trace, gap_ns=gap))
-        end = trace.start_ns + trace.duration_ns
-        latest_end = end if latest_end is None else max(latest_end, end)
-    return tuple(steps)
+    gaps = think_times((trace.start_ns, trace.start_ns + trace.duration_ns) for trace in traces)
+    return tuple(
+        JourneyStep(trace=trace, gap_ns=gap) for trace, gap in zip(traces, gaps, strict=True)
+    )
 
 
 def _by_trace(spans: Sequence[SpanRecord]) -> dict[str, list[SpanRecord]]:

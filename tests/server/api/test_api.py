@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from support.live_server import live_server
+from support.spans import span_record
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 
@@ -42,15 +43,15 @@ def _span(
     end_ms: float,
     **extra: Any,
 ) -> SpanRecord:
-    return SpanRecord(
-        trace_id=trace_id,
-        span_id=span_id,
-        parent_span_id=parent,
-        service_name=service,
-        name=name,
+    return span_record(
+        trace_id,
+        span_id,
+        parent,
+        service,
+        name,
+        BASE + int(start_ms * MS),
+        BASE + int(end_ms * MS),
         kind=SpanKind.SERVER if parent is None else SpanKind.INTERNAL,
-        start_ns=BASE + int(start_ms * MS),
-        end_ns=BASE + int(end_ms * MS),
         **extra,
     )
 

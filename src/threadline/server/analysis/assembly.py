@@ -34,13 +34,6 @@ from threadline.server.model import SpanRecord
 # up to 10 s more; 30 s covers both with room for a slow collector in between.
 DEFAULT_SETTLE_NS: Final = 30 * 1_000_000_000
 
-FIX_UPS: Final[tuple[str, ...]] = (
-    "deduplicate",
-    "adjust clock skew",
-    "build tree",
-    "check completeness",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class FixedUpTrace:
@@ -71,7 +64,7 @@ class Completeness:
 
 @dataclass(frozen=True, slots=True)
 class AssembledTrace:
-    """A trace after every fix-up, in ``FIX_UPS`` order."""
+    """A trace after every fix-up, in the order of this module's docstring."""
 
     tree: SpanTree
     duplicates_dropped: int
@@ -121,7 +114,7 @@ def check_completeness(
 def assemble_trace(
     spans: Iterable[SpanRecord], *, now_ns: int, settle_ns: int = DEFAULT_SETTLE_NS
 ) -> AssembledTrace:
-    """Every fix-up of ``FIX_UPS``, in order, applied to the spans of one trace."""
+    """Every fix-up, in order, applied to the spans of one trace."""
     received = list(spans)
     fixed = fix_up(received)
     return AssembledTrace(

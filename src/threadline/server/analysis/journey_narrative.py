@@ -154,12 +154,23 @@ def narrate_journey(traces: Iterable[Sequence[SpanRecord]]) -> JourneyNarrative:
     )
 
 
-def _with_think_time(steps: list[NarrativeStep]) -> tuple[NarrativeStep, ...]:
-    """``steps`` (oldest first) with the gap since everything before each one ended."""
-    timed: list[NarrativeStep] = []
+def think_times(steps: Iterable[tuple[int, int]]) -> list[int | None]:
+    """The think time before each ``(start_ns, end_ns)`` step, oldest first.
+
+    The gap since everything before the step ended (0 when they overlap); ``None``
+    for the first step.
+    """
+    gaps: list[int | None] = []
     latest_end: int | None = None
-    for step in steps:
-        think = None if latest_end is None else max(0, step.start_ns - latest_end)
-        timed.append(dataclasses.replace(step, think_time_ns=think))
-        latest_end = step.end_ns if latest_end is None else max(latest_end, step.end_ns)
-    return tuple(timed)
+    for start_ns, end_ns in steps:
+        gaps.append(None if latest_end is None else max(0, start_ns - latest_end))
+        latest_end = end_ns if latest_end is None else max(latest_end, end_ns)
+    return gaps
+
+
+def _with_think_time(steps: list[NarrativeStep]) -> tuple[NarrativeStep, ...]:
+    """``steps`` (oldest first) with their think time."""
+    gaps = think_times((step.start_ns, step.end_ns) for step in steps)
+    return tuple(
+        dataclasses.replace(step, think_time_ns=gap) for step, gap in zip(steps, gaps, strict=True)
+    )

@@ -52,12 +52,11 @@ def add_analysis_routes(router: APIRouter, query: QueryService) -> None:
             Text, Query(description="Bucket size of the series, e.g. 1m (default: ~60 buckets).")
         ] = None,
     ) -> JSONResponse:
-        request = params.window_request(window, end)
         found = query.service_red(
             service,
-            request,
+            params.window_request(window, end),
             operation=params.text_filter("operation", operation),
-            bucket_ns=params.bucket(bucket, request),
+            bucket_ns=params.bucket(bucket),
         )
         return JSONResponse(serialize_aggregates.service_red(found))
 

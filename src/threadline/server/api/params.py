@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from typing import Final, get_args
+from collections.abc import Mapping, Sequence
+from typing import Final, TypeVar, get_args
 
 from threadline.server.aggregates import Target
 from threadline.server.analysis.durations import parse_duration_ns, parse_time_ns
@@ -20,7 +20,7 @@ from threadline.server.api import cursor
 from threadline.server.errors import InvalidParameter
 from threadline.server.model import StatusCode, TraceOrder, TraceQuery
 from threadline.server.storage.base import JourneyOrder
-from threadline.server.windows import DEFAULT_WINDOW_NS, MAX_BUCKETS, WindowRequest
+from threadline.server.windows import DEFAULT_WINDOW_NS, WindowRequest
 
 DEFAULT_LIMIT: Final = 20
 # Most rows one list answers with: enough for any screen or script page, small
@@ -36,11 +36,14 @@ MAX_ATTRIBUTE_FILTERS: Final = 10
 MAX_OFFSET: Final = 100_000
 DEFAULT_PERCENTILE: Final = 90.0
 
+_T = TypeVar("_T")
+
 _WHOLE_NUMBER: Final = re.compile(r"[0-9]{1,9}")
 _STATUSES: Final = tuple(status.value for status in StatusCode)
-_ORDERS: Final[tuple[str, ...]] = get_args(JourneyOrder)
-_TRACE_ORDERS: Final[dict[str, TraceOrder]] = {order: order for order in get_args(TraceOrder)}
-_MEASURES: Final[tuple[str, ...]] = get_args(Measure)
+# Each choice keyed by its name, so a lookup yields the typed value.
+_JOURNEY_ORDERS: Final[dict[str, JourneyOrder]] = {o: o for o in get_args(JourneyOrder)}
+_TRACE_ORDERS: Final[dict[str, TraceOrder]] = {o: o for o in get_args(TraceOrder)}
+_MEASURES: Final[dict[str, Measure]] = {m: m for m in get_args(Measure)}
 _BOOLEANS: Final[dict[str, bool]] = {"true": True, "1": True, "false": False, "0": False}
 _NUMBER: Final = re.compile(r"[0-9]{1,3}(\.[0-9]{1,6})?")
 
@@ -104,11 +107,10 @@ def text_filter(name: str, value: str | None) -> str | None:
 
 def required(name: str, value: str | None) -> str:
     """A parameter that must be given and not empty."""
-    if not value:
+    given = text_filter(name, value)
+    if given is None:
         raise InvalidParameter(name, "is required")
-    if len(value) > MAX_VALUE_CHARS:
-        raise InvalidParameter(name, f"longer than {MAX_VALUE_CHARS} characters")
-    return value
+    return given
 
 
 def parse_status(value: str | None) -> StatusCode | None:
@@ -154,11 +156,7 @@ def parse_limit(value: str | None, *, default: int = DEFAULT_LIMIT) -> int:
 
 
 def parse_order(value: str | None) -> JourneyOrder:
-    if not value or value == "recent":
-        return "recent"
-    if value == "slowest":
-        return "slowest"
-    raise InvalidParameter("order", f"{_shown(value)} is not one of {', '.join(_ORDERS)}")
+    return _choice("order", value, _JOURNEY_ORDERS, default="recent")
 
 
 def attribute_filters(values: Sequence[str] | None) -> tuple[tuple[str, str], ...]:
@@ -180,12 +178,7 @@ def attribute_filters(values: Sequence[str] | None) -> tuple[tuple[str, str], ..
 
 
 def parse_trace_order(value: str | None) -> TraceOrder:
-    text = (value or "recent").strip().lower()
-    if text not in _TRACE_ORDERS:
-        raise InvalidParameter(
-            "order", f"{_shown(value or '')} is not one of {', '.join(_TRACE_ORDERS)}"
-        )
-    return _TRACE_ORDERS[text]
+    return _choice("order", value, _TRACE_ORDERS, default="recent")
 
 
 def parse_offset(value: str | None) -> int:
@@ -219,17 +212,15 @@ def window_request(window: str | None, end: str | None) -> WindowRequest:
     )
 
 
-def bucket(value: str | None, request: WindowRequest) -> int | None:
-    """The bucket size of a series; at most ``MAX_BUCKETS`` buckets in the window."""
+def bucket(value: str | None) -> int | None:
+    """The bucket size of a series; ``None`` when absent or empty.
+
+    How many buckets the window may hold is ``QueryService.service_red``'s check:
+    it counts them after aligning the window to the bucket size.
+    """
     size = duration("bucket", value)
-    if size is None:
-        return None
     if size == 0:
         raise InvalidParameter("bucket", "must be longer than 0")
-    if -(-request.length_ns // size) > MAX_BUCKETS:
-        raise InvalidParameter(
-            "bucket", f"the window would hold more than {MAX_BUCKETS} buckets; use larger ones"
-        )
     return size
 
 
@@ -247,12 +238,7 @@ def percentile(value: str | None) -> float:
 
 
 def measure(value: str | None) -> Measure:
-    text = (value or "critical_path").strip().lower()
-    if text == "critical_path":
-        return "critical_path"
-    if text == "self_time":
-        return "self_time"
-    raise InvalidParameter("measure", f"{_shown(value or '')} is not one of {', '.join(_MEASURES)}")
+    return _choice("measure", value, _MEASURES, default="critical_path")
 
 
 def target(service: str | None, operation: str | None, *, required: bool) -> Target:
@@ -262,6 +248,14 @@ def target(service: str | None, operation: str | None, *, required: bool) -> Tar
     if service_name is None and (required or operation_name is not None):
         raise InvalidParameter("service", "is required (the service whose requests to analyse)")
     return Target(service=service_name, operation=operation_name)
+
+
+def _choice(name: str, value: str | None, choices: Mapping[str, _T], *, default: str) -> _T:
+    """The choice ``value`` names (any case; ``default`` when absent or empty)."""
+    text = (value or default).strip().lower()
+    if text not in choices:
+        raise InvalidParameter(name, f"{_shown(value or '')} is not one of {', '.join(choices)}")
+    return choices[text]
 
 
 def _check_bounds(low_name: str, low: int | None, high_name: str, high: int | None) -> None:

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from threadline.sampling_rules import RuleError, parse_json
 from threadline.server.errors import PayloadTooLarge, Unavailable
-from threadline.server.sampling.rule_store import RuleStore, VersionedRules
+from threadline.server.sampling.rule_store import RuleStore, VersionedRules, tag_listed
 from threadline.server.sampling.tail import TailSampler, TailStats
 
 # A rule document is a few kilobytes; a megabyte leaves room for the most rules
@@ -37,7 +37,7 @@ def build_sampling_router(rules: RuleStore, tail: TailSampler | None) -> APIRout
     @router.get("/sampling", summary="The sampling rules services apply (ETag, If-None-Match)")
     def get_rules(request: Request) -> Response:
         current = rules.get()
-        if _tag_listed(request.headers.get("if-none-match"), current.etag):
+        if tag_listed(request.headers.get("if-none-match"), current.etag):
             return Response(status_code=304, headers={"ETag": current.etag})
         return _document(current)
 
@@ -50,18 +50,19 @@ def build_sampling_router(rules: RuleStore, tail: TailSampler | None) -> APIRout
             parsed = parse_json(body)
         except RuleError as exc:
             return JSONResponse({"error": str(exc), "field": exc.field}, status_code=400)
-        expected = request.headers.get("if-match")
-        if expected is not None and not _tag_listed(expected, rules.get().etag):
-            return JSONResponse(
-                {"error": "the rules changed since they were read; GET them again"},
-                status_code=412,
-            )
         try:
-            saved = await run_in_threadpool(rules.put, parsed)
+            saved = await run_in_threadpool(
+                rules.put, parsed, if_match=request.headers.get("if-match")
+            )
         except OSError as exc:
             raise Unavailable(
                 f"the rules could not be saved ({exc})", retry_after_s=SAVE_FAILED_RETRY_AFTER_S
             ) from exc
+        if saved is None:
+            return JSONResponse(
+                {"error": "the rules changed since they were read; GET them again"},
+                status_code=412,
+            )
         return _document(saved)
 
     @router.get("/sampling/tail/stats", summary="Traces kept (by reason) and dropped by tail")
@@ -74,11 +75,3 @@ def build_sampling_router(rules: RuleStore, tail: TailSampler | None) -> APIRout
 
 def _document(current: VersionedRules) -> JSONResponse:
     return JSONResponse(current.rules.to_json(), headers={"ETag": current.etag})
-
-
-def _tag_listed(header: str | None, etag: str) -> bool:
-    """Whether an ``If-None-Match`` / ``If-Match`` value names ``etag`` (or is ``*``)."""
-    if header is None:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return "*" in tags or etag in tags

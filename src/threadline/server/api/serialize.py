@@ -53,10 +53,6 @@ def trace_summary(summary: TraceSummary) -> Json:
     }
 
 
-def trace_list(summaries: list[TraceSummary]) -> Json:
-    return {"traces": [trace_summary(summary) for summary in summaries]}
-
-
 def trace(view: TraceView) -> Json:
     return {
         "trace_id": view.summary.trace_id,
