@@ -96,7 +96,7 @@ class B3Propagator(TextMapPropagator):
         context: Context | None = None,
         getter: Getter[CarrierT] = default_getter,
     ) -> Context:
-        """``context`` with the carrier's B3 parent set, or unchanged if it has none."""
+        """``context`` with the carrier's remote parent set, or unchanged if it has none."""
         return with_remote_parent(context, self.extract_span_context(carrier, getter))
 
     def extract_span_context(

@@ -34,13 +34,11 @@ class ThreadlinePropagator(TextMapPropagator):
     def __init__(self, *, accept_b3: bool = True, emit_b3: bool = False) -> None:
         self._trace_context = TraceContextPropagator()
         self._baggage = BaggagePropagator()
-        self._b3 = B3Propagator(emit=emit_b3) if accept_b3 or emit_b3 else None
-        self._accept_b3 = accept_b3
-        self._fields = frozenset(
-            self._trace_context.fields
-            | self._baggage.fields
-            | (self._b3.fields if self._b3 else set())
-        )
+        # Decided here, not per request: a B3 part that would do nothing is left out.
+        b3 = B3Propagator(emit=emit_b3)
+        self._b3_extract = b3 if accept_b3 else None
+        self._b3_inject = b3 if emit_b3 else None
+        self._fields = frozenset(self._trace_context.fields | self._baggage.fields | b3.fields)
 
     def extract(
         self,
@@ -52,8 +50,8 @@ class ThreadlinePropagator(TextMapPropagator):
         context = Context() if context is None else context
         try:
             span_context = self._trace_context.extract_span_context(carrier, getter)
-            if span_context is None and self._accept_b3 and self._b3 is not None:
-                span_context = self._b3.extract_span_context(carrier, getter)
+            if span_context is None and self._b3_extract is not None:
+                span_context = self._b3_extract.extract_span_context(carrier, getter)
             extracted = with_remote_parent(context, span_context)
             return self._baggage.extract(carrier, extracted, getter)
         except Exception:
@@ -70,8 +68,8 @@ class ThreadlinePropagator(TextMapPropagator):
         try:
             self._trace_context.inject(carrier, context, setter)
             self._baggage.inject(carrier, context, setter)
-            if self._b3 is not None:
-                self._b3.inject(carrier, context, setter)
+            if self._b3_inject is not None:
+                self._b3_inject.inject(carrier, context, setter)
         except Exception:
             report_internal_error("injecting trace context")
 

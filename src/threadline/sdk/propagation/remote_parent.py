@@ -1,8 +1,9 @@
 """The span context a propagator reads into a ``Context`` or writes out of one.
 
 Trace Context and B3 differ only in their header formats: both set what they read
-as the remote parent of the context, and both write the current span's context only
-when it is valid (an invalid one names no trace to continue).
+as the remote parent of the context (:func:`with_remote_parent`), and both write
+the current span's context only when it is valid (an invalid one names no trace to
+continue).
 """
 
 from __future__ import annotations
