@@ -19,13 +19,12 @@ nor reads wait for them.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass
 from typing import Final
 
-from threadline.server.analysis.durations import format_time
+from threadline.server.analysis.durations import DURATION_FORMS, format_time, parse_duration_ns
 from threadline.server.storage.base import Store, StoreError
 from threadline.settings import ConfigError, ServerSettings
 
@@ -37,33 +36,16 @@ SIZE_TARGET: Final = 0.9
 # How long ``stop`` waits for a run in progress to finish.
 STOP_TIMEOUT_S: Final = 30.0
 
-_NS: Final = {
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60 * 1_000_000_000,
-    "h": 3600 * 1_000_000_000,
-    "d": 86_400 * 1_000_000_000,
-    "w": 7 * 86_400 * 1_000_000_000,
-}
-_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_MAX_TEXT: Final = 64
-DURATION_FORMS: Final = "a number with a unit ms, s, m, h, d or w (e.g. 7d, 12h, 1d12h)"
-
 
 def parse_span_of_time(text: str, key: str) -> int:
     """Nanoseconds in ``7d``, ``12h``, ``1d12h``, ``30s``; a bad value names ``key``."""
-    compact = text.strip().lower().replace(" ", "")
-    total = 0.0
-    position = 0
-    while compact and position < len(compact) and len(compact) <= _MAX_TEXT:
-        match = _PART.match(compact, position)
-        if match is None:
-            break
-        total += float(match.group(1)) * _NS[match.group(2)]
-        position = match.end()
-    if not compact or position != len(compact) or total <= 0:
-        raise ConfigError(f"{key}: {text!r} is not a duration; use {DURATION_FORMS}")
-    return int(total)
+    try:
+        nanoseconds = parse_duration_ns(text.replace(" ", "").lower())
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from exc
+    if nanoseconds <= 0:
+        raise ConfigError(f"{key}: {text!r} must be longer than zero; use {DURATION_FORMS}")
+    return nanoseconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +120,6 @@ class RetentionScheduler:
         self._policy = policy
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="threadline-retention", daemon=True)
-        self.runs = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -157,4 +138,3 @@ class RetentionScheduler:
                 logger.warning(
                     "retention run failed, retrying in %.0f s: %s", self._policy.interval_s, exc
                 )
-            self.runs += 1

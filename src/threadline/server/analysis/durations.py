@@ -28,8 +28,12 @@ NS_PER_UNIT: Final[dict[str, int]] = {
     "s": 1_000_000_000,
     "m": 60 * 1_000_000_000,
     "h": 3600 * 1_000_000_000,
+    "d": 86_400 * 1_000_000_000,
+    "w": 7 * 86_400 * 1_000_000_000,
 }
-DURATION_FORMS: Final = "a number with a unit ns, us, ms, s, m or h (e.g. 250ms, 1.5s, 2m, 1m30s)"
+DURATION_FORMS: Final = (
+    "a number with a unit ns, us, ms, s, m, h, d or w (e.g. 250ms, 1.5s, 2m, 1m30s, 7d)"
+)
 TIME_FORMS: Final = "an RFC 3339 time (e.g. 2025-01-31T12:00:00Z) or Unix epoch milliseconds"
 
 # Times and durations are stored as signed 64-bit nanoseconds: Unix time from 1970
@@ -41,7 +45,7 @@ MAX_NS: Final = 2**63 - 1
 # a cap keeps the regular expressions below from working on megabytes of junk.
 MAX_INPUT_CHARS: Final = 64
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d|w)")
 _UNIX_MS = re.compile(r"\d{1,16}")
 
 
