@@ -269,6 +269,11 @@ class ServerSettings:
         "one second of burst; over it answers 429 with Retry-After. 0: no limit.",
     )
 
+    @property
+    def serves_tls(self) -> bool:
+        """Whether the server answers HTTPS (both a certificate and its key are set)."""
+        return bool(self.tls_cert and self.tls_key)
+
 
 SettingsT = TypeVar("SettingsT", SdkSettings, ServerSettings)
 

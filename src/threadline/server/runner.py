@@ -24,11 +24,11 @@ def serve(settings: ServerSettings) -> None:
     tokens = load_tokens(settings)
     check_exposure(settings, has_tokens=tokens.enabled)
     retention = RetentionPolicy.from_settings(settings)
-    tls = bool(settings.tls_cert and settings.tls_key)
+    tls = settings.serves_tls
     store = DuckDBStore(settings.db, max_pending_batches=settings.write_queue_batches)
     scheduler = RetentionScheduler(store, retention) if retention.enabled else None
     try:
-        app = create_app(settings, store)
+        app = create_app(settings, store, tokens=tokens)
         if scheduler is not None:
             scheduler.start()
         log.info(

@@ -47,7 +47,7 @@ def check_exposure(settings: ServerSettings, *, has_tokens: bool) -> None:
             "can connect may read and write every span",
             settings.host,
         )
-    tls = bool(settings.tls_cert and settings.tls_key)
+    tls = settings.serves_tls
     if not loopback and has_tokens and not tls:
         logger.warning(
             "Threadline is listening on %s over plain HTTP: access tokens cross the network "

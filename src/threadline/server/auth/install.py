@@ -11,13 +11,18 @@ from threadline.server.auth.tokens import TokenTable, load_tokens
 from threadline.settings import ServerSettings
 
 
-def install_access_control(app: FastAPI, settings: ServerSettings) -> TokenTable:
-    """Protect every route of ``app`` with the tokens of ``settings``; returns them."""
-    tokens = load_tokens(settings)
+def install_access_control(
+    app: FastAPI, settings: ServerSettings, tokens: TokenTable | None = None
+) -> TokenTable:
+    """Protect every route of ``app`` with the tokens of ``settings``; returns them.
+
+    ``tokens`` is that table when the caller has loaded it already (the runner checks
+    exposure with it first), so a tokens file is read once.
+    """
+    if tokens is None:
+        tokens = load_tokens(settings)
     app.add_middleware(
         AccessControl, tokens=tokens, sensitive=SensitiveFields.parse(settings.sensitive_fields)
     )
-    app.include_router(
-        build_login_router(tokens, secure_cookie=bool(settings.tls_cert and settings.tls_key))
-    )
+    app.include_router(build_login_router(tokens, secure_cookie=settings.serves_tls))
     return tokens
