@@ -43,6 +43,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from threadline.demo.processes import free_port
 from threadline.server.batch import SpanBatch
 from threadline.server.ingest.decode import PayloadFormat, decode
 from threadline.server.storage.duckdb import DuckDBStore
@@ -188,12 +189,6 @@ def measure_direct(batches: Sequence[SpanBatch], db: Path, deadline: float) -> t
         store.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
     """``threadline serve`` as a process: the runner with settings for this port and file."""
     code = (
@@ -276,7 +271,7 @@ def measure_http(
         (gzip.compress(body, 1) if gzip_bodies else body, spans)
         for body, spans in zip(requests, spans_per_request, strict=True)
     ]
-    port = _free_port()
+    port = free_port()
     process = start_server(db, port)
     try:
         started = time.perf_counter()

@@ -71,9 +71,8 @@ def serve(
         )
     except config.ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    # The runner logs the address, store and access control once the settings pass its checks.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    scheme = "https" if settings.tls_cert and settings.tls_key else "http"
-    click.echo(f"Threadline on {scheme}://{settings.host}:{settings.port}  (store: {settings.db})")
     try:
         run_server(settings)
     except config.ConfigError as exc:

@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from threadline.conventions import API_PREFIX
 from threadline.server.api.erase_routes import build_erase_router
 from threadline.server.api.routes import build_api_router
-from threadline.server.auth import client_key, install_access_control
-from threadline.server.errors import ThreadlineError, Unavailable
+from threadline.server.auth import TokenTable, client_key, install_access_control
+from threadline.server.errors import ThreadlineError
 from threadline.server.health import build_health_router
 from threadline.server.ingest.receiver import build_ingest_router
 from threadline.server.query import QueryService
@@ -19,7 +19,10 @@ from threadline.server.ui import build_ui_router
 from threadline.settings import ServerSettings
 
 
-def create_app(settings: ServerSettings, store: Store) -> FastAPI:
+def create_app(
+    settings: ServerSettings, store: Store, *, tokens: TokenTable | None = None
+) -> FastAPI:
+    """The whole server on ``store``; ``tokens`` already loaded from ``settings`` are reused."""
     app = FastAPI(
         title="Threadline",
         summary="Traces and user journeys across Python services.",
@@ -29,7 +32,7 @@ def create_app(settings: ServerSettings, store: Store) -> FastAPI:
     )
     after_write = install_sampling(app, settings, store)
     # Every request passes access control first (see threadline.server.auth).
-    install_access_control(app, settings)
+    install_access_control(app, settings, tokens)
     app.include_router(build_ingest_router(store, settings, after_write, rate_key=client_key))
     app.include_router(build_health_router(store))
     app.include_router(build_erase_router(store), prefix=API_PREFIX)
@@ -38,7 +41,6 @@ def create_app(settings: ServerSettings, store: Store) -> FastAPI:
 
     @app.exception_handler(ThreadlineError)
     async def _answer_error(_: Request, exc: ThreadlineError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Unavailable) else None
-        return JSONResponse({"error": exc.message}, status_code=exc.status_code, headers=headers)
+        return JSONResponse({"error": exc.message}, exc.status_code, headers=exc.headers)
 
     return app

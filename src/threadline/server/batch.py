@@ -72,6 +72,9 @@ class SpanBatch:
 
     @staticmethod
     def concat(batches: Sequence[SpanBatch]) -> SpanBatch:
+        """One batch of all rows of ``batches``, in order; a lone batch is returned as it is."""
+        if len(batches) == 1:
+            return batches[0]
         return SpanBatch(pa.concat_tables([b.table for b in batches]))
 
 

@@ -25,6 +25,11 @@ class ThreadlineError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers every answer to this error carries, whatever shape its body has."""
+        return {}
+
 
 class BadRequest(ThreadlineError):
     status_code = 400
@@ -44,6 +49,11 @@ class InvalidPayload(BadRequest):
 
 class Unauthorized(ThreadlineError):
     status_code = 401
+
+    @property
+    def headers(self) -> dict[str, str]:
+        # A 401 names the scheme the client should authenticate with (RFC 9110 §11.6.1).
+        return {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(ThreadlineError):
@@ -68,6 +78,10 @@ class Unavailable(ThreadlineError):
     def __init__(self, message: str, retry_after_s: int = 1) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class TooManyRequests(Unavailable):

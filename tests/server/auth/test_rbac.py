@@ -140,8 +140,13 @@ def test_missing_and_wrong_tokens_get_401_and_wrong_roles_403(secured: LiveServe
             content=b"",
             headers={"content-type": PROTOBUF, **bearer(VIEWER_TOKEN)},
         )
+        exporter_missing = client.post(
+            "/v1/traces", content=b"", headers={"content-type": PROTOBUF}
+        )
     assert (missing.status_code, wrong.status_code) == (401, 401)
     assert missing.headers["www-authenticate"] == "Bearer"
+    assert exporter_missing.status_code == 401
+    assert exporter_missing.headers["www-authenticate"] == "Bearer"
     assert "token" in missing.json()["error"]
     assert ingest_reading.status_code == 403
     assert viewer_sending.status_code == 403

@@ -15,6 +15,7 @@ from typing import Final
 
 import pytest
 
+from support.spans import span_record
 from threadline.server.batch import SpanBatch
 from threadline.server.model import (
     JourneySummary,
@@ -47,29 +48,6 @@ ORPHAN = "4" * 32  # no session: two worker spans whose parent never arrived, 30
 HOME = "5" * 32  # s3/u1: web GET /, 20 ms
 
 
-def span(
-    trace_id: str,
-    span_id: str,
-    parent: str | None,
-    service: str,
-    name: str,
-    start_ns: int,
-    end_ns: int,
-    **fields: object,
-) -> SpanRecord:
-    return SpanRecord(
-        trace_id=trace_id,
-        span_id=span_id,
-        parent_span_id=parent,
-        service_name=service,
-        name=name,
-        kind=SpanKind.SERVER if parent is None else SpanKind.CLIENT,
-        start_ns=start_ns,
-        end_ns=end_ns,
-        **fields,  # type: ignore[arg-type]
-    )
-
-
 def at(ms: int) -> int:
     """A time ``ms`` milliseconds after the start of the shop's day."""
     return T0 + ms * MS
@@ -81,15 +59,17 @@ def shop() -> list[SpanRecord]:
     s3 = {"session_id": "s3", "user_id": "u1"}
     error = {"status": StatusCode.ERROR, "status_message": "card declined"}
     return [
-        span(CART_1, "a1", None, "web", "GET /cart", at(0), at(100), **s1),
-        span(CART_1, "a2", "a1", "cart", "lookup", at(10), at(60), **s1),
-        span(CHECKOUT, "b1", None, "web", "POST /checkout", at(10_000), at(10_900), **s1),
-        span(CHECKOUT, "b2", "b1", "payments", "charge", at(10_100), at(10_800), **error),
-        span(CART_2, "c1", None, "web", "GET /cart", at(20_005), at(20_050), **s2),
-        span(CART_2, "c2", "c1", "cart", "lookup", at(20_000), at(20_030), **s2),
-        span(ORPHAN, "d2", "d0", "worker", "reindex", at(30_100), at(30_300)),
-        span(ORPHAN, "d1", "d0", "worker", "load", at(30_000), at(30_200), status=StatusCode.OK),
-        span(HOME, "e1", None, "web", "GET /", at(40_000), at(40_020), **s3),
+        span_record(CART_1, "a1", None, "web", "GET /cart", at(0), at(100), **s1),
+        span_record(CART_1, "a2", "a1", "cart", "lookup", at(10), at(60), **s1),
+        span_record(CHECKOUT, "b1", None, "web", "POST /checkout", at(10_000), at(10_900), **s1),
+        span_record(CHECKOUT, "b2", "b1", "payments", "charge", at(10_100), at(10_800), **error),
+        span_record(CART_2, "c1", None, "web", "GET /cart", at(20_005), at(20_050), **s2),
+        span_record(CART_2, "c2", "c1", "cart", "lookup", at(20_000), at(20_030), **s2),
+        span_record(ORPHAN, "d2", "d0", "worker", "reindex", at(30_100), at(30_300)),
+        span_record(
+            ORPHAN, "d1", "d0", "worker", "load", at(30_000), at(30_200), status=StatusCode.OK
+        ),
+        span_record(HOME, "e1", None, "web", "GET /", at(40_000), at(40_020), **s3),
     ]
 
 
@@ -333,7 +313,7 @@ def test_concurrent_writes_from_many_threads_all_land(store: Store) -> None:
             for write_index in range(writes_per_thread):
                 trace_id = f"{thread_index:016x}{write_index:016x}"
                 records = [
-                    span(
+                    span_record(
                         trace_id, f"{n:016x}", None, f"svc{thread_index}", "op", T0 + n, T0 + n + 1
                     )
                     for n in range(spans_per_write)

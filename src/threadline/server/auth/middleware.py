@@ -120,21 +120,20 @@ class AccessControl:
 
     def _refusal(self, exc: ThreadlineError, scope: Scope) -> Response:
         path: str = scope["path"]
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
         if path == TRACES_PATH:
-            return _otlp_refusal(exc, scope, headers)
+            return _otlp_refusal(exc, scope)
         if path.startswith(API_PREFIX + "/") or path == API_PREFIX:
-            return JSONResponse({"error": exc.message}, exc.status_code, headers=headers)
+            return JSONResponse({"error": exc.message}, exc.status_code, headers=exc.headers)
         if isinstance(exc, Unauthorized) and scope["method"] in ("GET", "HEAD"):
             # A browser on a UI page: send it to log in, then back here.
             target = path + (
                 f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""
             )
             return RedirectResponse(f"{LOGIN_PATH}?next={quote(target, safe='')}", 303)
-        return PlainTextResponse(exc.message + "\n", exc.status_code, headers=headers)
+        return PlainTextResponse(exc.message + "\n", exc.status_code, headers=exc.headers)
 
 
-def _otlp_refusal(exc: ThreadlineError, scope: Scope, headers: dict[str, str] | None) -> Response:
+def _otlp_refusal(exc: ThreadlineError, scope: Scope) -> Response:
     content_type = None
     for name, value in scope.get("headers", ()):
         if name.lower() == b"content-type":
@@ -143,10 +142,7 @@ def _otlp_refusal(exc: ThreadlineError, scope: Scope, headers: dict[str, str] | 
         payload_format = payload_format_of(content_type)
     except ThreadlineError:
         payload_format = PayloadFormat.JSON
-    response = error_response(exc, payload_format)
-    if headers:
-        response.headers.update(headers)
-    return response
+    return error_response(exc, payload_format)
 
 
 class _MaskingSend:

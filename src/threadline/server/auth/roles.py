@@ -54,15 +54,14 @@ class Principal:
 
     name: str
     role: Role
-    # False when the server has no tokens: nothing is checked and nothing is masked.
-    authenticated: bool = True
 
     @property
     def sees_sensitive_fields(self) -> bool:
         return self.role is not Role.VIEWER
 
 
-ANONYMOUS: Final = Principal(name="anonymous", role=Role.ADMIN, authenticated=False)
+# The server has no tokens: nothing is checked and nothing is masked.
+ANONYMOUS: Final = Principal(name="anonymous", role=Role.ADMIN)
 
 
 _INGEST: Final = frozenset({Role.INGEST})

@@ -193,7 +193,6 @@ def error_response(exc: ThreadlineError, payload_format: PayloadFormat) -> Respo
     status = status_pb2.Status(
         code=_RPC_CODES.get(exc.status_code, code_pb2.UNKNOWN), message=exc.message
     )
-    headers: dict[str, str] = {}
     if isinstance(exc, InvalidPayload):
         violation = error_details_pb2.BadRequest.FieldViolation(
             field=exc.field, description=exc.message
@@ -202,8 +201,7 @@ def error_response(exc: ThreadlineError, payload_format: PayloadFormat) -> Respo
     if isinstance(exc, Unavailable):
         delay = duration_pb2.Duration(seconds=exc.retry_after_s)
         status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
-        headers["Retry-After"] = str(exc.retry_after_s)
-    return _message_response(status, payload_format, exc.status_code, headers)
+    return _message_response(status, payload_format, exc.status_code, exc.headers)
 
 
 def _message_response(

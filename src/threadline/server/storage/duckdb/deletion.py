@@ -1,4 +1,5 @@
-"""Deleting spans from DuckDB: by age (retention), by user (erasure), and measuring size.
+"""Deleting spans from DuckDB: by trace (tail sampling), by age (retention), by user
+(erasure), and measuring size.
 
 Deletes run on a cursor of their own, beside the group-commit writer: DuckDB's
 optimistic concurrency lets an ``INSERT`` of new spans and a ``DELETE`` of old ones
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 Execute = Callable[[str, Sequence[object]], list[Row]]
 
 _DELETE_OLDER: Final = f"DELETE FROM {TABLE} WHERE start_ns < ?"
+_DELETE_TRACES: Final = f"DELETE FROM {TABLE} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))"
 
 # A journey is its sessions' traces (docs/server.md): every trace with a span of the
 # user, or of a session the user had, goes whole.
@@ -42,6 +44,12 @@ DELETE FROM {TABLE} WHERE trace_id IN (
 
 _QUANTILE: Final = f"SELECT quantile_disc(start_ns, ?) FROM {TABLE}"
 _USED_BYTES: Final = "SELECT block_size * used_blocks FROM pragma_database_size()"
+
+
+def delete_traces(execute: Execute, trace_ids: Sequence[str]) -> int:
+    if not trace_ids:
+        return 0
+    return _count(execute(_DELETE_TRACES, [list(trace_ids)]))
 
 
 def delete_older_than(execute: Execute, cutoff_ns: int) -> int:

@@ -191,18 +191,13 @@ class DuckDBStore:
         return propagation_queries.propagation(self._fetch, window)
 
     def delete_traces(self, trace_ids: Sequence[str]) -> int:
-        if not trace_ids:
-            return 0
-        return self._delete(
-            f"DELETE FROM {TABLE} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
-            [list(trace_ids)],
-        )
+        return deletion.delete_traces(self._delete, trace_ids)
 
     def delete_older_than(self, cutoff_ns: int) -> int:
-        return deletion.delete_older_than(self._fetch, cutoff_ns)
+        return deletion.delete_older_than(self._delete, cutoff_ns)
 
     def erase_user(self, user_id: str) -> int:
-        return deletion.erase_user(self._fetch, user_id)
+        return deletion.erase_user(self._delete, user_id)
 
     def start_ns_quantile(self, fraction: float) -> int | None:
         return deletion.start_ns_quantile(self._fetch, fraction)
@@ -241,12 +236,11 @@ class DuckDBStore:
         finally:
             self._connection.close()
 
-    def _delete(self, sql: str, params: Sequence[object]) -> int:
+    def _delete(self, sql: str, params: Sequence[object]) -> list[Row]:
         # On a cursor of its own, like reads: DuckDB's MVCC lets this transaction
         # run beside the writer's appends (deleting committed rows never conflicts
         # with inserting new ones).
-        rows = self._run(sql, params, "deleting spans")
-        return int(rows[0][0]) if rows else 0
+        return self._run(sql, params, "deleting spans")
 
     def _fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
         return self._run(sql, params, "reading spans")

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Final
 
 import duckdb
-import pyarrow as pa
 
 from threadline.server.batch import COLUMNS, SpanBatch
 from threadline.server.storage.base import StoreError, StoreOverloaded
@@ -158,9 +157,7 @@ class GroupCommitWriter:
             pending.future.set_result(None)
 
     def _append(self, batches: Sequence[SpanBatch]) -> None:
-        table = (
-            batches[0].table if len(batches) == 1 else pa.concat_tables([b.table for b in batches])
-        )
+        table = SpanBatch.concat(batches).table
         connection = self._connection
         connection.execute("BEGIN TRANSACTION")
         try:
