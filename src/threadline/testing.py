@@ -81,9 +81,7 @@ def capture_spans(service_name: str = DEFAULT_TEST_SERVICE) -> SpanCapture:
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
         from threadline.sdk import setup
-        from threadline.sdk.allowlist import BaggageAllowListPropagator
         from threadline.sdk.processors import JourneyStampingProcessor
-        from threadline.sdk.propagation import build_propagator
 
         exporter = InMemorySpanExporter()
         provider = trace.get_tracer_provider()
@@ -93,7 +91,7 @@ def capture_spans(service_name: str = DEFAULT_TEST_SERVICE) -> SpanCapture:
             )
             provider.add_span_processor(JourneyStampingProcessor(setup.active_pseudonymizer()))
             trace.set_tracer_provider(provider)
-            propagate.set_global_textmap(BaggageAllowListPropagator(build_propagator()))
+            propagate.set_global_textmap(setup.global_propagator())
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         _capture = SpanCapture(exporter)
         return _capture

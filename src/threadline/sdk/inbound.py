@@ -20,7 +20,7 @@ Three shapes of the same hook:
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextvars import Token
 from typing import TYPE_CHECKING, Any, Final
 
@@ -102,18 +102,19 @@ def _needs_journey() -> bool:
     return baggage.get_baggage(SESSION_ID) is None
 
 
-def _wsgi_header_key(header_name: str) -> str:
-    return "HTTP_" + header_name.upper().replace("-", "_")
+def wsgi_header_key(settings: SdkSettings) -> str:
+    """The WSGI environ key of the session header (computed once, not per request)."""
+    return "HTTP_" + settings.session_header.upper().replace("-", "_")
 
 
-def _begin_from_environ(environ: WSGIEnvironment, settings: SdkSettings) -> Token[Context] | None:
+def begin_from_environ(
+    environ: Mapping[str, Any], header_key: str, settings: SdkSettings
+) -> Token[Context] | None:
+    """Start a journey from a WSGI-style environ (``header_key`` from :func:`wsgi_header_key`)
+    unless baggage already carries one; the token to detach, or None."""
     if not _needs_journey():
         return None
-    session_id = session_id_from(
-        environ.get(_wsgi_header_key(settings.session_header)),
-        environ.get("HTTP_COOKIE"),
-        settings,
-    )
+    session_id = session_id_from(environ.get(header_key), environ.get("HTTP_COOKIE"), settings)
     return None if session_id is None else start_session_journey(session_id)
 
 
@@ -122,12 +123,13 @@ def install_flask_hooks(app: flask.Flask, settings: SdkSettings | None = None) -
     if getattr(app, _FLASK_HOOKS_MARK, False):
         return
     resolved = settings or setup.active_settings()
+    header_key = wsgi_header_key(resolved)
     import flask as flask_module  # only when a Flask app is being instrumented
 
     def _start_journey() -> None:
         try:
             environ = flask_module.request.environ
-            token = _begin_from_environ(environ, resolved)
+            token = begin_from_environ(environ, header_key, resolved)
             if token is not None:
                 # The thread id guards against a copied request context (another
                 # thread) tearing down first: a token only detaches where it attached.
@@ -164,10 +166,11 @@ class JourneyWSGIMiddleware:
     def __init__(self, app: WSGIApplication, settings: SdkSettings | None = None) -> None:
         self._app = app
         self._settings = settings or setup.active_settings()
+        self._header_key = wsgi_header_key(self._settings)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         try:
-            token = _begin_from_environ(environ, self._settings)
+            token = begin_from_environ(environ, self._header_key, self._settings)
         except Exception:
             report_internal_error("journey from inbound WSGI request")
             token = None

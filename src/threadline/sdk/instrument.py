@@ -10,7 +10,6 @@ every step is idempotent, so calling it twice changes nothing.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from threadline.sdk import setup
@@ -38,9 +37,9 @@ def instrument(app: object | None = None) -> None:
     if not config.enabled:
         return
     if app is not None:
-        if _is_instance(app, "flask", "Flask"):
+        if http_servers.is_instance(app, "flask", "Flask"):
             _instrument_flask(app, config.settings)  # type: ignore[arg-type]
-        elif _is_instance(app, "fastapi", "FastAPI"):
+        elif http_servers.is_instance(app, "fastapi", "FastAPI"):
             _instrument_fastapi(app, config.settings)  # type: ignore[arg-type]
         elif not http_servers.instrument_app(app, config.settings):
             raise TypeError(
@@ -53,13 +52,6 @@ def instrument(app: object | None = None) -> None:
         auto.instrument_installed(config.settings)
     except Exception:
         report_internal_error("instrumenting installed libraries")
-
-
-def _is_instance(app: object, module_name: str, class_name: str) -> bool:
-    # An app of a framework must have imported that framework: no module, no match.
-    module = sys.modules.get(module_name)
-    cls = getattr(module, class_name, None) if module is not None else None
-    return isinstance(cls, type) and isinstance(app, cls)
 
 
 def _instrument_flask(app: flask.Flask, settings: SdkSettings) -> None:

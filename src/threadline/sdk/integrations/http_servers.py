@@ -20,7 +20,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from opentelemetry import baggage, context, propagate
+from opentelemetry import baggage, context
 
 from threadline.sdk import setup
 from threadline.sdk.guard import report_internal_error
@@ -28,9 +28,12 @@ from threadline.sdk.inbound import (
     ASGIApp,
     JourneyASGIMiddleware,
     JourneyWSGIMiddleware,
+    begin_from_environ,
     session_id_from,
     start_session_journey,
+    wsgi_header_key,
 )
+from threadline.sdk.integrations.codec import context_from
 from threadline.settings import SdkSettings
 
 if TYPE_CHECKING:
@@ -62,16 +65,18 @@ def wrap_asgi(app: ASGIApp, settings: SdkSettings | None = None) -> ASGIApp:
 
 def instrument_app(app: object, settings: SdkSettings) -> bool:
     """Instrument a Starlette or aiohttp app; False when ``app`` is neither."""
-    if _is_instance(app, "starlette.applications", "Starlette"):
+    if is_instance(app, "starlette.applications", "Starlette"):
         _instrument_starlette(app, settings)
         return True
-    if _is_instance(app, "aiohttp.web", "Application"):
+    if is_instance(app, "aiohttp.web", "Application"):
         _instrument_aiohttp(app, settings)  # type: ignore[arg-type]
         return True
     return False
 
 
-def _is_instance(app: object, module_name: str, class_name: str) -> bool:
+def is_instance(app: object, module_name: str, class_name: str) -> bool:
+    """Whether ``app`` is a ``module_name.class_name``, without importing that module: an app
+    of a framework must have imported it, so no module loaded means no match."""
     module = sys.modules.get(module_name)
     cls = getattr(module, class_name, None) if module is not None else None
     return isinstance(cls, type) and isinstance(app, cls)
@@ -138,7 +143,7 @@ def aiohttp_journey_middleware(settings: SdkSettings) -> Any:
     async def journey_middleware(request: web.Request, handler: Handler) -> Any:
         token = None
         try:
-            token = _attach_inbound(dict(request.headers), settings)
+            token = _attach_inbound(request, settings)
         except Exception:
             report_internal_error("journey from inbound aiohttp request")
         try:
@@ -150,16 +155,16 @@ def aiohttp_journey_middleware(settings: SdkSettings) -> Any:
     return journey_middleware
 
 
-def _attach_inbound(headers: dict[str, str], settings: SdkSettings) -> Any:
-    lowered = {name.lower(): value for name, value in headers.items()}
-    entries = baggage.get_all(propagate.extract(lowered))
+def _attach_inbound(request: web.Request, settings: SdkSettings) -> Any:
+    headers = request.headers  # case-insensitive, repeated lines kept
+    entries = baggage.get_all(context_from(headers.items()))
     if entries:
         ctx = context.get_current()
         for key, value in entries.items():
             ctx = baggage.set_baggage(key, value, ctx)
         return context.attach(ctx)
     session_id = session_id_from(
-        lowered.get(settings.session_header.lower()), lowered.get("cookie"), settings
+        headers.get(settings.session_header), "; ".join(headers.getall("Cookie", ())), settings
     )
     return None if session_id is None else start_session_journey(session_id)
 
@@ -192,18 +197,13 @@ class JourneyDjangoMiddleware:
     def __init__(self, get_response: Callable[[Any], Any]) -> None:
         self._get_response = get_response
         self._settings = setup.active_settings()
+        self._header_key = wsgi_header_key(self._settings)
 
     def __call__(self, request: Any) -> Any:
         token = None
         try:
-            if baggage.get_baggage("session.id") is None:
-                session_id = session_id_from(
-                    request.headers.get(self._settings.session_header),
-                    request.META.get("HTTP_COOKIE"),
-                    self._settings,
-                )
-                if session_id is not None:
-                    token = start_session_journey(session_id)
+            # META is the WSGI environ (ASGI requests build one too).
+            token = begin_from_environ(request.META, self._header_key, self._settings)
         except Exception:
             report_internal_error("journey from inbound Django request")
         try:

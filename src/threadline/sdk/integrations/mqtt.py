@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from threadline.conventions import MESSAGING_MESSAGE_ID
 from threadline.sdk.integrations.codec import as_pairs
 from threadline.sdk.integrations.messaging import consumer_span, producer_span
 
@@ -44,7 +45,7 @@ def publish(
         properties.UserProperty = existing + as_pairs(headers)
         info = client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         if info.mid:
-            span.set_attribute("messaging.message.id", str(info.mid))
+            span.set_attribute(MESSAGING_MESSAGE_ID, str(info.mid))
     return info
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry.trace import Span
 
+from threadline.conventions import MESSAGING_MESSAGE_ID
 from threadline.sdk.integrations.messaging import consumer_span, producer_span
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ async def publish_jetstream(
         ack = await jetstream.publish(
             subject, payload, headers={**(headers or {}), **context_headers}, **publish_options
         )
-        span.set_attribute("messaging.message.id", f"{ack.stream}:{ack.seq}")
+        span.set_attribute(MESSAGING_MESSAGE_ID, f"{ack.stream}:{ack.seq}")
     return ack
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry.trace import Span
 
+from threadline.conventions import MESSAGING_MESSAGE_ID
 from threadline.sdk.integrations.messaging import consumer_span, producer_span
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def publish(
     with producer_span(
         SYSTEM,
         destination(exchange, routing_key),
-        attributes={ROUTING_KEY: routing_key, "messaging.message.id": properties.message_id},
+        attributes={ROUTING_KEY: routing_key, MESSAGING_MESSAGE_ID: properties.message_id},
     ) as (_, headers):
         properties.headers = {**(properties.headers or {}), **headers}
         channel.basic_publish(exchange, routing_key, body, properties, mandatory)
@@ -122,7 +123,7 @@ async def publish_async(
     with producer_span(
         SYSTEM,
         destination(exchange.name, routing_key),
-        attributes={ROUTING_KEY: routing_key, "messaging.message.id": message.message_id},
+        attributes={ROUTING_KEY: routing_key, MESSAGING_MESSAGE_ID: message.message_id},
     ) as (_, headers):
         message.headers = {**(message.headers or {}), **headers}
         await exchange.publish(message, routing_key, **publish_options)

@@ -23,6 +23,7 @@ import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from threadline.conventions import MESSAGING_MESSAGE_ID
 from threadline.sdk.integrations.messaging import consumer_span, producer_span, receive_span
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def xadd(client: redis.Redis, stream: str, fields: Mapping[str, Any], **xadd_opt
     with producer_span(SYSTEM, stream) as (span, headers):
         entry: dict[Any, Any] = {**fields, **headers}
         entry_id = _text(client.xadd(stream, entry, **xadd_options))
-        span.set_attribute("messaging.message.id", entry_id)
+        span.set_attribute(MESSAGING_MESSAGE_ID, entry_id)
     return entry_id
 
 
