@@ -67,9 +67,9 @@ def test_each_hop_links_a_caller_span_to_a_callee_span(shop_run: ShopRun) -> Non
                 assert parent is not None
                 assert (parent["kind"], parent["service"]) == ("producer", "orders")
                 assert span["service"] == "fulfillment"
-                assert span["name"] == "order.placed process"
-                assert parent["name"] == "order.placed publish"
-                for hop_span, operation in ((parent, "publish"), (span, "process")):
+                assert span["name"] == "process order.placed"
+                assert parent["name"] == "publish order.placed"
+                for hop_span, operation in ((parent, "send"), (span, "process")):
                     attributes = hop_span["attributes"]
                     assert attributes["messaging.system"] == broker
                     assert attributes["messaging.destination.name"] == "order.placed"

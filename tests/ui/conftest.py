@@ -39,17 +39,15 @@ PHONE: Final = {"width": 390, "height": 844}
 @dataclass(frozen=True, slots=True)
 class Server:
     base_url: str
-    now_ns: int
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A real Threadline server holding the shop's spans (see ``shop.py``)."""
-    now_ns = time.time_ns()
     with live_server(tmp_path_factory.mktemp("ui") / "spans.duckdb") as live:
-        for spans in Shop(now_ns).traces():
+        for spans in Shop(time.time_ns()).traces():
             live.store.write(SpanBatch.from_records(spans)).result()
-        yield Server(live.url, now_ns)
+        yield Server(live.url)
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import click
 
+from threadline import conventions
 from threadline import settings as settings_module
 from threadline.sdk.export.retry import Outcome
 from threadline.settings import ConfigError, SdkSettings
@@ -86,9 +87,9 @@ def doctor(as_json: bool, no_send: bool) -> None:
         raise SystemExit(1)
 
 
-def diagnose(send_test_span: bool = True, environ: dict[str, str] | None = None) -> list[Finding]:
-    """Every finding, in report order."""
-    environ = dict(os.environ) if environ is None else environ
+def diagnose(send_test_span: bool = True) -> list[Finding]:
+    """Every finding about this process's environment, in report order."""
+    environ = dict(os.environ)
     findings, loaded = configuration_findings(environ)
     findings += library_findings()
     findings += propagator_findings(loaded, environ)
@@ -261,16 +262,18 @@ def endpoint_findings(loaded: SdkSettings, send: bool) -> list[Finding]:
     from threadline.sdk.export.transport import HttpTransport, TransportError
 
     section = "Endpoint"
-    url = loaded.endpoint.rstrip("/") + "/v1/traces"
+    url = loaded.endpoint.rstrip("/") + conventions.TRACES_PATH
     if not send:
         return [Finding(section, url, "not checked (--no-send)")]
     config = transport_config(loaded)
     try:
         transport = HttpTransport(config)
-        started = time.monotonic()
-        answer = transport.post(_test_request(loaded))
-        elapsed_ms = (time.monotonic() - started) * 1000
-        transport.close()
+        try:
+            started = time.monotonic()
+            answer = transport.post(_test_request(loaded))
+            elapsed_ms = (time.monotonic() - started) * 1000
+        finally:
+            transport.close()
     except TransportError as exc:
         return [Finding(section, url, f"unreachable: {exc}", _unreachable_advice(loaded, exc))]
     except OSError as exc:  # TLS files that cannot be loaded

@@ -1,8 +1,10 @@
-"""Trace context across the message hop, with the OpenTelemetry API and nothing else.
+"""Trace context across the demo's message hop, through the SDK's messaging spans.
 
-The producer opens a PRODUCER span and injects the current context (trace context and
-the journey baggage) into the message headers; the consumer extracts it, makes it the
-current context and opens a CONSUMER span under the producer span. Anything the
+The demo's queue is either RabbitMQ or an SQLite file behind one small interface, so
+it uses the broker-neutral :mod:`threadline.sdk.integrations.messaging` spans rather
+than a broker's own helper: the producer opens a PRODUCER span and puts the context
+(trace context and the journey baggage) in the message headers; the consumer makes
+that context current and opens a CONSUMER span under the producer span. Anything the
 handler then calls (fulfillment calling the catalog) continues the same trace and
 carries the same journey, exactly as an in-process call would.
 """
@@ -11,27 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from opentelemetry import context, propagate, trace
-from opentelemetry.trace import SpanKind
-
 from threadline import conventions
 from threadline.demo.message_hop import Delivery, MessageQueue
-
-_tracer = trace.get_tracer("threadline.demo.message_hop")
+from threadline.sdk.integrations.messaging import consumer_span, producer_span
 
 
 def publish_traced(queue: MessageQueue, body: bytes) -> str:
     """Publish ``body`` inside a PRODUCER span whose context travels in the headers."""
-    attributes = {
-        conventions.MESSAGING_SYSTEM: queue.system,
-        conventions.MESSAGING_DESTINATION: queue.destination,
-        conventions.MESSAGING_OPERATION: "publish",
-    }
-    with _tracer.start_as_current_span(
-        f"{queue.destination} publish", kind=SpanKind.PRODUCER, attributes=attributes
-    ) as span:
-        headers: dict[str, str] = {}
-        propagate.inject(headers)
+    with producer_span(queue.system, queue.destination) as (span, headers):
+        # The SQLite queue numbers a message only when it stores it.
         message_id = queue.publish(headers, body)
         span.set_attribute(conventions.MESSAGING_MESSAGE_ID, message_id)
         return message_id
@@ -43,22 +33,9 @@ def process_traced(
     """Wrap ``handler`` so each message is processed in a CONSUMER span of its trace."""
 
     def on_delivery(delivery: Delivery) -> None:
-        # Attach the extracted context itself (not only its span) so the journey
-        # baggage is current too, and every span the handler causes is stamped with it.
-        token = context.attach(propagate.extract(delivery.headers))
-        try:
-            with _tracer.start_as_current_span(
-                f"{queue.destination} process",
-                kind=SpanKind.CONSUMER,
-                attributes={
-                    conventions.MESSAGING_SYSTEM: queue.system,
-                    conventions.MESSAGING_DESTINATION: queue.destination,
-                    conventions.MESSAGING_OPERATION: "process",
-                    conventions.MESSAGING_MESSAGE_ID: delivery.message_id,
-                },
-            ):
-                handler(delivery.body)
-        finally:
-            context.detach(token)
+        with consumer_span(
+            queue.system, queue.destination, delivery.headers, message_id=delivery.message_id
+        ):
+            handler(delivery.body)
 
     return on_delivery

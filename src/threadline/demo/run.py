@@ -9,7 +9,7 @@ running so the commands the summary suggests can be tried; Ctrl-C ends it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -37,13 +37,15 @@ SERVER_WATCH_S: Final = 0.5
 
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
-    users: int = 20
-    duration_s: float = 30.0
-    port: int = conventions.DEFAULT_PORT
-    db: Path = field(default_factory=lambda: Path("threadline.duckdb"))
-    seed: int = 7
-    exit_after_summary: bool = False
-    broker: BrokerPreference = "auto"
+    """What `threadline demo` was asked for (its defaults live on the command's options)."""
+
+    users: int
+    duration_s: float
+    port: int
+    db: Path
+    seed: int
+    exit_after_summary: bool
+    broker: BrokerPreference
 
 
 class DemoError(RuntimeError):
@@ -96,7 +98,7 @@ def _describe(broker: BrokerSpec, preference: BrokerPreference) -> str:
     return f"an SQLite queue file{why} ({broker.address})"
 
 
-def drive_users(stack: Stack, options: DemoOptions, console: Console) -> UserDriver:
+def drive_users(stack: Stack, options: DemoOptions, console: Console) -> None:
     """Run the simulated users to the end of the duration, showing progress."""
     driver = UserDriver(stack.gateway_url, options.users, options.duration_s, options.seed)
     started = time.monotonic()
@@ -110,7 +112,6 @@ def drive_users(stack: Stack, options: DemoOptions, console: Console) -> UserDri
             driver.stop()
             driver.join(USERS_FINISH_S)
             progress.show(driver.tally(), time.monotonic() - started)
-    return driver
 
 
 def wait_for_spans_to_settle(server_url: str) -> int:
