@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,6 +105,30 @@ def test_if_match_refuses_to_overwrite_a_newer_document(server: LiveServer) -> N
     second = httpx.put(server.sampling_url, json={}, headers={"If-Match": etag})
     assert second.status_code == 412
     assert parse(httpx.get(server.sampling_url).json()) == parse(RULES)
+
+
+def test_editors_racing_with_one_tag_replace_the_rules_once(tmp_path: Path) -> None:
+    """Editors saving at the same moment with the same ETag: exactly one of them wins."""
+    store = RuleStore.open(tmp_path / "rules.json")
+    etag = store.get().etag
+    editors = 8
+    start = threading.Barrier(editors)
+    results: list[object] = []
+
+    def edit(probability: float) -> None:
+        start.wait(timeout=10)
+        document = {"default": {"probability": probability}}
+        results.append(store.put(parse(document), if_match=etag))
+
+    threads = [threading.Thread(target=edit, args=(i / 10,)) for i in range(editors)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    saved = [result for result in results if result is not None]
+    assert len(results) == editors
+    assert len(saved) == 1
+    assert store.get() == saved[0]
 
 
 def test_the_sampling_table_of_threadline_toml_is_served_until_a_put(

@@ -4,7 +4,9 @@ The rules are a few kilobytes that change by hand, so they live in a small JSON 
 beside the DuckDB file (``<db>.sampling.json``) rather than in the span store: the
 file is readable and editable with any tool, and survives the store being replaced.
 A ``PUT`` writes a temporary file, flushes it to disk and renames it over the old
-one, so a crash leaves either the old rules or the new ones, never half a file.
+one, so a crash leaves either the old rules or the new ones, never half a file. Its
+``If-Match`` is checked under the same lock as the write: two editors holding the same
+ETag cannot both replace the rules.
 
 Until the first ``PUT`` the rules come from the ``[sampling]`` table of
 ``threadline.toml`` (or the defaults: sample everything). A rules file that exists
@@ -55,10 +57,16 @@ class RuleStore:
     def get(self) -> VersionedRules:
         return self._current
 
-    def put(self, rules: SamplingRules) -> VersionedRules:
-        """Save ``rules`` durably, then serve them; an ``OSError`` leaves the old rules."""
+    def put(self, rules: SamplingRules, *, if_match: str | None = None) -> VersionedRules | None:
+        """Save ``rules`` durably, then serve them; an ``OSError`` leaves the old rules.
+
+        None, and nothing saved, when ``if_match`` (an ``If-Match`` value) does not name
+        the rules in force.
+        """
         text = json.dumps(rules.to_json(), indent=2, sort_keys=True) + "\n"
         with self._lock:
+            if if_match is not None and not tag_listed(if_match, self._current.etag):
+                return None
             temporary = self._path.with_name(self._path.name + ".tmp")
             with temporary.open("w", encoding="utf-8") as handle:
                 handle.write(text)
@@ -67,6 +75,14 @@ class RuleStore:
             os.replace(temporary, self._path)
             self._current = VersionedRules(rules, rules.etag())
             return self._current
+
+
+def tag_listed(header: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` / ``If-Match`` value names ``etag`` (or is ``*``)."""
+    if header is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in tags or etag in tags
 
 
 def default_rules_path(db: Path, rules_file: str) -> Path:
