@@ -136,14 +136,6 @@ def _collector(slow: bool) -> Iterator[str]:
         server.server_close()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def _services(endpoints: dict[str, str], spans: int) -> Iterator[dict[str, Any]]:
     processes: dict[str, subprocess.Popen[str]] = {}
@@ -185,8 +177,10 @@ def _peak_rss_kb(pid: int) -> int:
 def _latency_phase(seconds: float, spans: int) -> None:
     import httpx
 
+    from threadline.demo.processes import free_port
+
     with _collector(slow=False) as healthy, _collector(slow=True) as slow:
-        down = f"http://127.0.0.1:{_free_port()}"
+        down = f"http://127.0.0.1:{free_port()}"
         endpoints = {
             "plain": healthy,
             "healthy": healthy,

@@ -89,7 +89,7 @@ def export_processors(
         ),
         shutdown_timeout_s=settings.shutdown_timeout_s,
         resource=provider.resource,
-        resource_defaults=dict(resource_attributes(settings)),
+        resource_defaults=resource_attributes(settings),
         pseudonymize_user_id=None if stamp else pseudonymize_user_id,
         stats_interval_s=settings.stats_interval_s,
         redactor=redactor,

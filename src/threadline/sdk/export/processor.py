@@ -30,7 +30,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from opentelemetry import baggage
@@ -81,7 +81,7 @@ class ExportProcessor(SpanProcessor):
         retry: RetryPolicy,
         shutdown_timeout_s: float,
         resource: Resource,
-        resource_defaults: dict[str, object] | None = None,
+        resource_defaults: Mapping[str, object] | None = None,
         pseudonymize_user_id: Callable[[str], str] | None = None,
         stats_interval_s: float = 60.0,
         redactor: Redactor | None = None,

@@ -27,16 +27,17 @@ class SpanQueue:
         self._items: deque[CompactSpan] = deque()
         self._counters = counters
         self.batch_ready = threading.Event()
+        # Built once: when the queue is full, offer() runs this path for every span.
+        self._full_warning = (
+            f"the export queue is full ({capacity} spans, queue_size); new spans "
+            "are dropped until the endpoint catches up (threadline.stats() counts them)"
+        )
 
     def offer(self, record: CompactSpan) -> None:
         items = self._items
         if len(items) >= self.capacity:
             self._counters.add_dropped(DropReason.QUEUE_FULL, 1)
-            warn_rate_limited(
-                "export queue full",
-                f"the export queue is full ({self.capacity} spans, queue_size); new spans "
-                "are dropped until the endpoint catches up (threadline.stats() counts them)",
-            )
+            warn_rate_limited("export queue full", self._full_warning)
             return
         items.append(record)
         if len(items) >= self._batch_size and not self.batch_ready.is_set():

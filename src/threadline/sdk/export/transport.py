@@ -82,20 +82,23 @@ class HttpTransport:
         self.path = parts.path.rstrip("/") + conventions.TRACES_PATH
         self._context = tls_context(config) if self._https else None
         self._connection: http.client.HTTPConnection | None = None
-
-    def post(self, body: bytes) -> Answer:
-        """Send one export request; raises :class:`TransportError` when no answer came."""
-        headers = {
-            **self.config.headers,
+        self._gzip = config.compression == "gzip"
+        # The same for every request: built once (http.client only reads them).
+        self._headers = {
+            **config.headers,
             "Content-Type": "application/x-protobuf",
             "User-Agent": USER_AGENT,
         }
-        if self.config.compression == "gzip":
+        if self._gzip:
+            self._headers["Content-Encoding"] = "gzip"
+
+    def post(self, body: bytes) -> Answer:
+        """Send one export request; raises :class:`TransportError` when no answer came."""
+        if self._gzip:
             body = zlib.compress(body, GZIP_LEVEL, _GZIP_WBITS)
-            headers["Content-Encoding"] = "gzip"
         connection = self._connection or self._connect()
         try:
-            connection.request("POST", self.path, body=body, headers=headers)
+            connection.request("POST", self.path, body=body, headers=self._headers)
             response = connection.getresponse()
             answer_body = response.read()
         except (OSError, http.client.HTTPException) as exc:

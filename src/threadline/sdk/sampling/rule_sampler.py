@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from opentelemetry import baggage
@@ -38,6 +38,7 @@ from opentelemetry.util.types import Attributes
 from threadline.conventions import JOURNEY_ID, SESSION_ID
 from threadline.sampling_rules import (
     HeadRule,
+    Match,
     SampleBy,
     SamplingRules,
     journey_random,
@@ -54,10 +55,14 @@ _NO_ATTRIBUTES: Final[Mapping[str, object]] = {}
 
 @dataclass(frozen=True, slots=True)
 class _Installed:
-    """Rules for this service, each paired with its bucket (None when it has no limit)."""
+    """Rules for this service, each with what a root span is matched against and its
+    bucket (None when it has no limit)."""
 
     rules: SamplingRules
-    buckets: tuple[TokenBucket | None, ...]
+    # (match, rule, bucket) in rule order. The match drops the ``service`` pattern:
+    # ``for_service`` already kept only rules for this service, so it is not re-checked
+    # for every root span.
+    entries: tuple[tuple[Match, HeadRule, TokenBucket | None], ...]
     default_bucket: TokenBucket | None
     # Every rule (default included) keeps every trace, unlimited: any match samples.
     samples_all: bool
@@ -142,7 +147,10 @@ class RuleSampler(Sampler):
         narrowed = rules.for_service(self._service, self._environment)
         return _Installed(
             narrowed,
-            tuple(self._bucket(rule) for rule in narrowed.rules),
+            tuple(
+                (replace(rule.match, service=None), rule, self._bucket(rule))
+                for rule in narrowed.rules
+            ),
             self._bucket(narrowed.default),
             all(_keeps_everything(rule) for rule in (*narrowed.rules, narrowed.default)),
         )
@@ -156,8 +164,8 @@ class RuleSampler(Sampler):
 def _first_match(
     installed: _Installed, service: str, name: str, attributes: Mapping[str, object]
 ) -> tuple[HeadRule, TokenBucket | None]:
-    for rule, bucket in zip(installed.rules.rules, installed.buckets, strict=True):
-        if rule.match.matches(service, name, attributes):
+    for match, rule, bucket in installed.entries:
+        if match.matches(service, name, attributes):
             return rule, bucket
     return installed.rules.default, installed.default_bucket
 
