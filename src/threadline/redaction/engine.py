@@ -26,7 +26,7 @@ from typing import Final
 
 from threadline.conventions import JOURNEY_KEYS
 from threadline.redaction.detectors import BY_NAME, CARD, MASK, Detector
-from threadline.redaction.keyed_hash import KeyedHash, is_hashed
+from threadline.redaction.keyed_hash import KeyedHash
 from threadline.redaction.luhn import MIN_DIGITS, is_card_number
 from threadline.redaction.rules import (
     QUERY_ONLY_KEYS,
@@ -151,7 +151,7 @@ class Redactor:
                 # The per-attribute hot path, inlined: most values are repeated strings
                 # already scanned clean, or numbers too small to be card numbers.
                 kind = type(value)
-                if type(value) is str:
+                if type(value) is str:  # not `kind`: mypy narrows only on type(value)
                     if scanned.get(value) is _CLEAN:
                         continue
                     new = self._string(value, plan)
@@ -256,8 +256,8 @@ class Redactor:
         return value
 
     def _hash_one(self, value: object) -> str:
-        text = value if isinstance(value, str) else str(value)
-        return text if is_hashed(text) else self._hash(text)
+        # KeyedHash passes a value already hashed through, so it is not hashed twice.
+        return self._hash(value if isinstance(value, str) else str(value))
 
     # -- detectors -------------------------------------------------------------------
 

@@ -17,8 +17,9 @@ When Threadline joins a TracerProvider the host built, only what Threadline expo
 redacted; the host's own exporters are not wrapped (hosts can wrap them in
 :class:`RedactingSpanExporter`).
 
-All three call the same per-span step (:func:`redact_span` for ``ReadableSpan``), and a
-clean span is handed on as it is: only a span in which a rule matched is copied. The
+All three share one per-span step (``_changes``; :func:`redact_span` for a
+``ReadableSpan``, :func:`redact_compact` for a compact record), and a clean span is
+handed on as it is: only a span in which a rule matched is copied. The
 copy lists what was redacted in ``threadline.redacted``. If redacting a span fails,
 the span is dropped and the failure reported: a span that may hold a secret is never
 exported unredacted.
@@ -27,7 +28,7 @@ exported unredacted.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
@@ -50,32 +51,21 @@ def redact_span(span: ReadableSpan, redactor: Redactor) -> ReadableSpan:
     The copy lists the redacted fields in the ``threadline.redacted`` attribute: attribute
     keys, ``events.<event name>.<key>``, ``links.<key>``, ``name`` and ``status.message``.
     """
-    found: list[str] = []
-    attributes = span.attributes or {}
-    new_attributes = redactor.attributes(attributes, found)
-    name = redactor.text(span.name)
-    if name is not None:
-        found.append("name")
-    status = span.status
-    description = redactor.text(status.description) if status.description else None
-    if description is not None:
-        found.append("status.message")
-    events = _redacted_events(span.events, redactor, found)
-    links = _redacted_links(span.links, redactor, found)
-    if not found:
+    changes = _changes(
+        span.attributes or {}, span.name, span.status, span.events, span.links, redactor, []
+    )
+    if changes is None:
         return span
-    merged = dict(new_attributes if new_attributes is not None else attributes)
-    merged[REDACTED_FIELDS] = merge_redacted(attributes.get(REDACTED_FIELDS), found)
     return ReadableSpan(
-        name=span.name if name is None else name,
+        name=span.name if changes.name is None else changes.name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=_otel(merged),
-        events=span.events if events is None else _bounded(events),
-        links=span.links if links is None else _bounded(links),
+        attributes=_otel(changes.attributes),
+        events=span.events if changes.events is None else _bounded(changes.events),
+        links=span.links if changes.links is None else _bounded(changes.links),
         kind=span.kind,
-        status=status if description is None else Status(status.status_code, description),
+        status=span.status if changes.status is None else changes.status,
         start_time=span.start_time,
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,
@@ -89,36 +79,75 @@ def redact_compact(record: CompactSpan, redactor: Redactor) -> CompactSpan:
     the host's threads: ``batch = [redact_compact(r, redactor) for r in batch]``.
     """
     found: list[str] = []
-    attributes: Mapping[str, object] = record[compact.ATTRIBUTES] or {}
-    new_attributes = redactor.attributes(attributes, found)
-    name = redactor.text(record[compact.NAME])
-    if name is not None:
-        found.append("name")
-    status: Status = record[compact.STATUS]
-    description = redactor.text(status.description) if status.description else None
-    if description is not None:
-        found.append("status.message")
-    events = _redacted_events(record[compact.EVENTS] or (), redactor, found)
-    links = _redacted_links(record[compact.LINKS] or (), redactor, found)
     journey = record[compact.JOURNEY]
     new_journey = redactor.attributes(dict(journey), found) if journey else None
-    if not found:
+    changes = _changes(
+        record[compact.ATTRIBUTES] or {},
+        record[compact.NAME],
+        record[compact.STATUS],
+        record[compact.EVENTS] or (),
+        record[compact.LINKS] or (),
+        redactor,
+        found,
+    )
+    if changes is None:
         return record
-    merged = dict(new_attributes if new_attributes is not None else attributes)
-    merged[REDACTED_FIELDS] = merge_redacted(attributes.get(REDACTED_FIELDS), found)
     fields = list(record)
-    fields[compact.ATTRIBUTES] = merged
-    if name is not None:
-        fields[compact.NAME] = name
-    if description is not None:
-        fields[compact.STATUS] = Status(status.status_code, description)
-    if events is not None:
-        fields[compact.EVENTS] = events
-    if links is not None:
-        fields[compact.LINKS] = links
+    fields[compact.ATTRIBUTES] = changes.attributes
+    if changes.name is not None:
+        fields[compact.NAME] = changes.name
+    if changes.status is not None:
+        fields[compact.STATUS] = changes.status
+    if changes.events is not None:
+        fields[compact.EVENTS] = changes.events
+    if changes.links is not None:
+        fields[compact.LINKS] = changes.links
     if new_journey is not None:
         fields[compact.JOURNEY] = tuple((k, str(v)) for k, v in new_journey.items())
     return tuple(fields)
+
+
+class _Changes(NamedTuple):
+    """What the rules changed in one span; None for a part left as it was."""
+
+    attributes: dict[str, object]  # always new: it lists the redacted fields
+    name: str | None
+    status: Status | None
+    events: list[Event] | None
+    links: list[Link] | None
+
+
+def _changes(
+    attributes: Mapping[str, object],
+    name: str,
+    status: Status,
+    events: Sequence[Event],
+    links: Sequence[Link],
+    redactor: Redactor,
+    found: list[str],
+) -> _Changes | None:
+    """The redacted parts of one span (the step both record kinds share), or None when
+    nothing matched and ``found`` (fields already redacted by the caller) is empty."""
+    new_attributes = redactor.attributes(attributes, found)
+    new_name = redactor.text(name)
+    if new_name is not None:
+        found.append("name")
+    description = redactor.text(status.description) if status.description else None
+    if description is not None:
+        found.append("status.message")
+    new_events = _redacted_events(events, redactor, found)
+    new_links = _redacted_links(links, redactor, found)
+    if not found:
+        return None
+    merged = dict(new_attributes if new_attributes is not None else attributes)
+    merged[REDACTED_FIELDS] = merge_redacted(attributes.get(REDACTED_FIELDS), found)
+    return _Changes(
+        merged,
+        new_name,
+        None if description is None else Status(status.status_code, description),
+        new_events,
+        new_links,
+    )
 
 
 def _redacted_events(
