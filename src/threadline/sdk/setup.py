@@ -24,6 +24,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -102,21 +103,26 @@ def install(settings: SdkSettings, exporter: SpanExporter | None = None) -> Conf
         sampling = head_sampling(settings)
         provider = _global_provider(settings, sampling.sampler)
         if provider is not None:
-            if provider.sampler is sampling.sampler:  # not a host's own provider
+            host_provider = provider.sampler is not sampling.sampler
+            if not host_provider:
                 sampling.start()
             # A host's own provider may have its own exporters: they need the journey
             # keys on the span itself, so those are stamped in process there.
-            host_provider = provider.sampler is not sampling.sampler
             processors = export_pipeline.export_processors(
                 settings, provider, pseudonymizer, exporter, stamp_in_process=host_provider
             )
             for processor in processors:
                 provider.add_span_processor(processor)
-            propagate.set_global_textmap(BaggageAllowListPropagator(build_propagator()))
+            propagate.set_global_textmap(global_propagator())
             install_log_record_factory()
             flush_on_sigterm(provider.shutdown)
         _active = Configuration(settings, provider, pseudonymizer, sampling)
         return _active
+
+
+def global_propagator() -> TextMapPropagator:
+    """The propagator installed as the global one: baggage only to allowed hosts."""
+    return BaggageAllowListPropagator(build_propagator())
 
 
 def shutdown() -> None:
