@@ -23,76 +23,145 @@ TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 ALL_KEY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_-*/@"
 ALL_VALUE_CHARS = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in ",=").strip()
 
-PARSED = [
-    pytest.param(["rojo=00f067aa0ba902b7"], "rojo=00f067aa0ba902b7", id="3.3.2-single-member"),
+# §3.3.2 — "The tracestate field value is a list of list-members separated by commas"
+LIST = "3.3.2: list-members separated by commas, combined over all field lines in order"
+EMPTY = "3.3.2: 'Empty and whitespace-only list members are allowed'"
+OWS = "3.3.2: 'Spaces and horizontal tabs surrounding list-members are ignored'"
+KEY = (
+    "3.3.2.2.1: key = ( lcalpha / DIGIT ) 0*255 ( keychar ); "
+    "keychar = lcalpha / DIGIT / '_' / '-' / '*' / '/' / '@'"
+)
+VALUE = "3.3.2.2.2: value = 0*255(chr) nblk-chr; printable ASCII but ',' and '='"
+LIMIT = "3.3.2: 'There can be a maximum of 32 list-members in a list'"
+WHOLE = (
+    "4.3 step 3: 'If the tracestate header cannot be parsed the vendor MAY discard the "
+    "entire header' (the conformance suite's strict level expects it discarded)"
+)
+
+
+def _bars(count: int) -> list[str]:
+    """``count`` members spread over field lines of ten, as the conformance suite sends them."""
+    members = [f"bar{index:02d}={index:02d}" for index in range(1, count + 1)]
+    return [",".join(members[start : start + 10]) for start in range(0, count, 10)]
+
+
+# (field lines, the tracestate forwarded, the spec line the case checks)
+ACCEPTED = [
+    pytest.param(["rojo=00f067aa0ba902b7"], "rojo=00f067aa0ba902b7", LIST, id="single-member"),
     pytest.param(
         ["rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"],
         "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
-        id="3.3.2-order-kept",
+        LIST,
+        id="order-kept",
     ),
     pytest.param(
         ["foo=1,bar=2", "rojo=1,congo=2", "baz=3"],
         "foo=1,bar=2,rojo=1,congo=2,baz=3",
-        id="3.3.2-multiple-field-lines-combined-in-order",
+        LIST,
+        id="repeated-headers-combined-in-order",
     ),
-    pytest.param(["", "foo=1"], "foo=1", id="3.3.2-empty-field-line-accepted"),
-    pytest.param(["foo=1", ""], "foo=1", id="3.3.2-trailing-empty-field-line"),
-    pytest.param(
-        ["foo=1 \t , \t bar=2,, \t ,baz=3"], "foo=1,bar=2,baz=3", id="3.3.2-empty-members-and-ows"
-    ),
-    pytest.param(["\t foo=1 \t"], "foo=1", id="3.3.2-ows-around-list"),
-    pytest.param(["foo= 1"], "foo= 1", id="3.3.2.2.2-leading-spaces-are-value"),
-    pytest.param(["foo=1   "], "foo=1", id="3.3.2.2.2-trailing-spaces-are-ows"),
+    pytest.param([""], "", EMPTY, id="empty-header"),
+    pytest.param(["foo=1", ""], "foo=1", EMPTY, id="empty-header-after"),
+    pytest.param(["", "foo=1"], "foo=1", EMPTY, id="empty-header-before"),
+    pytest.param(["foo=1,,bar=2, ,\t,"], "foo=1,bar=2", EMPTY, id="empty-members"),
+    pytest.param(["foo=1 \t , \t bar=2, \t baz=3"], "foo=1,bar=2,baz=3", OWS, id="ows-spaces"),
+    pytest.param(["foo=1\t \t,\t \tbar=2,\t \tbaz=3"], "foo=1,bar=2,baz=3", OWS, id="ows-tabs"),
+    pytest.param([" foo=1"], "foo=1", OWS, id="ows-leading-space"),
+    pytest.param(["\tfoo=1"], "foo=1", OWS, id="ows-leading-tab"),
+    pytest.param(["foo=1 "], "foo=1", OWS, id="ows-trailing-space"),
+    pytest.param(["foo=1\t"], "foo=1", OWS, id="ows-trailing-tab"),
+    pytest.param(["\t foo=1 \t"], "foo=1", OWS, id="ows-both-sides"),
+    pytest.param(["foo= 1"], "foo= 1", VALUE, id="leading-spaces-are-value"),
     pytest.param(
         [f"{ALL_KEY_CHARS}={ALL_VALUE_CHARS}"],
         f"{ALL_KEY_CHARS}={ALL_VALUE_CHARS}",
-        id="3.3.2.2-every-allowed-character",
+        KEY,
+        id="every-allowed-character",
     ),
-    # Keys Level 2 allows and the Level 1 grammar (simple-key / multi-tenant-key) forbids.
-    pytest.param(["1vendor=x"], "1vendor=x", id="3.3.2.2.1-L2-key-may-start-with-digit"),
-    pytest.param(["a@b@c=x"], "a@b@c=x", id="3.3.2.2.1-L2-key-several-at-signs"),
-    pytest.param(["vendor@=x"], "vendor@=x", id="3.3.2.2.1-L2-key-ending-in-at"),
+    pytest.param(["1vendor=x"], "1vendor=x", KEY, id="key-starts-with-digit"),
+    pytest.param(["foo@=1,bar=2"], "foo@=1,bar=2", KEY, id="at-sign-last"),
+    pytest.param(["f@oo=1,bar=2"], "f@oo=1,bar=2", KEY, id="at-sign-second"),
+    pytest.param(["foo@@bar=1,bar=2"], "foo@@bar=1,bar=2", KEY, id="at-signs-doubled"),
+    pytest.param(["foo@bar@baz=1,bar=2"], "foo@bar@baz=1,bar=2", KEY, id="at-signs-twice"),
+    pytest.param(["1@@=1"], "1@@=1", KEY, id="at-signs-after-a-digit"),
     pytest.param(
-        [f"t@{'s' * 20}=x"], f"t@{'s' * 20}=x", id="3.3.2.2.1-L2-system-part-over-14-chars"
+        ["foo=1", f"{'z' * 256}=1"], f"foo=1,{'z' * 256}=1", KEY, id="key-of-256-characters"
     ),
-    pytest.param([f"{'t' * 250}@s=x"], f"{'t' * 250}@s=x", id="3.3.2.2.1-L2-tenant-over-241"),
-    # Keys both grammars allow.
-    pytest.param(["fw529a3039@dt=x"], "fw529a3039@dt=x", id="3.3.2.2.1-L1-multi-tenant-key"),
-    pytest.param(["my-tracing/system*_1=x"], "my-tracing/system*_1=x", id="3.3.2.2.1-L1-simple"),
-    pytest.param([f"{'k' * 256}=x"], f"{'k' * 256}=x", id="3.3.2.2.1-key-of-256-chars"),
-    pytest.param([f"k={'v' * 256}"], f"k={'v' * 256}", id="3.3.2.2.2-value-of-256-chars"),
+    pytest.param(
+        ["foo=1", f"{'t' * 241}@{'v' * 14}=1"],
+        f"foo=1,{'t' * 241}@{'v' * 14}=1",
+        KEY,
+        id="key-tenant-241-system-14",
+    ),
+    # Level 1 capped tenant (241) and system (14) apart; Level 2 caps only the whole key.
+    pytest.param(["foo=1", f"{'t' * 242}@v=1"], f"foo=1,{'t' * 242}@v=1", KEY, id="key-tenant-242"),
+    pytest.param(["foo=1", f"t@{'v' * 15}=1"], f"foo=1,t@{'v' * 15}=1", KEY, id="key-system-15"),
+    pytest.param([f"k={'v' * 256}"], f"k={'v' * 256}", VALUE, id="value-of-256-characters"),
+    pytest.param(_bars(32), ",".join(_bars(32)), LIMIT, id="32-members-over-4-headers"),
+    pytest.param(
+        [",".join(_bars(32)), ", ,", ""],
+        ",".join(_bars(32)),
+        EMPTY,
+        id="32-members-and-empty-ones",
+    ),
+    pytest.param(
+        [",".join(f"k{i}={'v' * 100}" for i in range(8))],
+        ",".join(f"k{i}={'v' * 100}" for i in range(8)),
+        "3.5: 'Vendors receiving a tracestate request header MUST send it to outgoing requests'",
+        id="valid-list-over-512-characters-forwarded-whole",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("lines", "header"), PARSED)
-def test_valid_tracestate_is_kept(lines: list[str], header: str) -> None:
-    """Every valid list-member is kept, in order, across all ``tracestate`` field lines."""
-    assert parse_tracestate(lines).to_header() == header
+@pytest.mark.parametrize(("lines", "header", "spec"), ACCEPTED)
+def test_valid_tracestate_is_kept_whole(lines: list[str], header: str, spec: str) -> None:
+    """Every list-member of a valid tracestate is kept, in order, across all field lines."""
+    assert parse_tracestate(lines).to_header() == header, spec
 
 
-INVALID_MEMBERS = [
-    pytest.param("FOO=1", id="3.3.2.2.1-both-grammars-uppercase-key"),
-    pytest.param("foo.bar=1", id="3.3.2.2.1-both-grammars-dot-in-key"),
-    pytest.param("@foo=1", id="3.3.2.2.1-both-grammars-key-starts-with-at"),
-    pytest.param("_foo=1", id="3.3.2.2.1-both-grammars-key-starts-with-underscore"),
-    pytest.param("foo =1", id="3.3.2.2.1-both-grammars-space-in-key"),
-    pytest.param("=1", id="3.3.2.2.1-empty-key"),
-    pytest.param(f"{'k' * 257}=1", id="3.3.2.2.1-key-over-256-chars"),
-    pytest.param("ключ=1", id="3.3.2.2.1-non-ascii-key"),
-    pytest.param("foo", id="3.3.2.2-no-equals-sign"),
-    pytest.param("foo=", id="3.3.2.2.2-empty-value"),
-    pytest.param("foo=a=b", id="3.3.2.2.2-equals-in-value"),
-    pytest.param("foo=a\tb", id="3.3.2.2.2-tab-in-value"),
-    pytest.param("foo=caf\u00e9", id="3.3.2.2.2-non-ascii-value"),
-    pytest.param(f"foo={'v' * 257}", id="3.3.2.2.2-value-over-256-chars"),
+# (field lines, the spec line the case checks): each one discards the whole tracestate.
+DISCARDED = [
+    pytest.param(["@foo=1,bar=2"], KEY, id="at-sign-first"),
+    pytest.param(["bar=2,@=1"], KEY, id="at-sign-alone"),
+    pytest.param(["bar=2,@@foo=1"], KEY, id="at-signs-first"),
+    pytest.param(["foo =1"], KEY, id="space-in-key"),
+    pytest.param(["FOO=1"], KEY, id="uppercase-key"),
+    pytest.param(["foo.bar=1"], KEY, id="dot-in-key"),
+    pytest.param(["_foo=1,bar=2"], KEY, id="key-starts-with-underscore"),
+    pytest.param(["=1,bar=2"], KEY, id="empty-key"),
+    pytest.param(["ключ=1,bar=2"], KEY, id="non-ascii-key"),
+    pytest.param(["foo=1", f"{'z' * 257}=1"], KEY, id="key-of-257-characters"),
+    pytest.param(["foo=bar=baz"], VALUE, id="equals-in-value"),
+    pytest.param(["foo=,bar=3"], VALUE, id="empty-value"),
+    pytest.param(["foo=a\tb,bar=2"], VALUE, id="tab-in-value"),
+    pytest.param(["foo=caf\u00e9,bar=2"], VALUE, id="non-ascii-value"),
+    pytest.param(["bar=2", f"foo={'v' * 257}"], VALUE, id="value-of-257-characters"),
+    pytest.param(["rojo=1,foo,congo=2"], LIST, id="member-without-equals-sign"),
+    pytest.param(["rojo=1", "congo=2", "FOO=1"], WHOLE, id="bad-member-in-a-later-header"),
+    pytest.param(_bars(33), LIMIT, id="33-members-over-4-headers"),
+    pytest.param([",".join(_bars(33))], LIMIT, id="33-members-in-one-header"),
+    pytest.param(["foo=1,foo=2", *_bars(32)], LIMIT, id="33-members-counting-a-duplicate"),
 ]
 
 
-@pytest.mark.parametrize("member", INVALID_MEMBERS)
-def test_invalid_member_is_skipped_and_the_rest_kept(member: str) -> None:
-    """An invalid list-member is dropped on its own; its neighbours still propagate (§4.3 step
-    3: "Invalid tracestate entries MAY also be discarded")."""
-    assert parse_tracestate([f"rojo=1,{member},congo=2"]).to_header() == "rojo=1,congo=2"
+@pytest.mark.parametrize(("lines", "spec"), DISCARDED)
+def test_invalid_tracestate_is_discarded_whole(lines: list[str], spec: str) -> None:
+    """One invalid list-member, or more than 32, and nothing of the tracestate is kept."""
+    assert parse_tracestate(lines).to_header() == "", spec
+
+
+@pytest.mark.parametrize(("lines", "spec"), DISCARDED)
+def test_discarded_tracestate_leaves_the_traceparent(lines: list[str], spec: str) -> None:
+    """The trace continues from traceparent alone: "failure to parse tracestate MUST NOT
+    affect the parsing of traceparent" (§4.3), and no tracestate is sent on."""
+    propagator = TraceContextPropagator()
+    context = propagator.extract({"traceparent": [TRACEPARENT], "tracestate": lines})
+    parent = trace.get_current_span(context).get_span_context()
+    assert f"{parent.trace_id:032x}" == TRACEPARENT.split("-")[1], spec
+    assert len(parent.trace_state) == 0, spec
+    carrier: dict[str, str] = {}
+    propagator.inject(carrier, context)
+    assert carrier == {"traceparent": TRACEPARENT}, spec
 
 
 DUPLICATES = [
@@ -118,71 +187,35 @@ def _members(count: int, width: int = 1) -> list[str]:
     return [f"k{index}={'v' * width}" for index in range(count)]
 
 
-def test_thirty_two_members_are_all_kept() -> None:
-    """A tracestate of 32 list-members, the most §3.3.2.1 allows, propagates whole."""
-    members = _members(32)
-    assert parse_tracestate([",".join(members)]).to_header() == ",".join(members)
+def test_adding_to_a_full_list_drops_the_last_entry() -> None:
+    """Threadline adding an entry to a list of 32 truncates it as §3.3.3.1 says: "entries
+    SHOULD be removed starting from the end of tracestate"; the new entry goes left."""
+    full = parse_tracestate([",".join(_members(32))])
+    assert len(full) == MAX_MEMBERS
+    added = full.add("new", "1")
+    assert added.to_header() == ",".join(["new=1", *_members(31)])
+    assert full.update("k5", "w").to_header().startswith("k5=w,k0=v,k1=v")
+    assert len(full.update("k5", "w")) == MAX_MEMBERS
 
 
-def test_thirty_three_members_lose_the_last() -> None:
-    """Past 32 list-members, entries are removed from the end (§3.3.3.1)."""
-    members = _members(33)
-    assert parse_tracestate([",".join(members)]).to_header() == ",".join(members[:32])
-
-
-def test_members_over_the_limit_across_field_lines_lose_the_last() -> None:
-    """The 32-member limit applies to the combined header, not to each field line."""
-    members = _members(40)
-    lines = [",".join(members[:20]), ",".join(members[20:])]
-    assert parse_tracestate(lines).to_header() == ",".join(members[:32])
-
-
-def test_512_characters_are_kept() -> None:
-    """A combined header of exactly 512 characters propagates whole (§3.3.3.1 'at least 512')."""
-    members = [f"k{index}={'v' * 100}" for index in range(4)]
-    members.append("k4=" + "v" * (MAX_TRACESTATE_CHARS - len(",".join(members)) - len(",k4=")))
-    header = ",".join(members)
-    assert len(header) == MAX_TRACESTATE_CHARS
-    assert parse_tracestate([header]).to_header() == header
-
-
-def test_over_512_characters_loses_entries_from_the_end() -> None:
-    """Past 512 characters whole entries go from the end until it fits (§3.3.3.1)."""
-    members = [f"k{index}={'v' * 100}" for index in range(6)]  # 103 characters each
-    kept = parse_tracestate([",".join(members)]).to_header()
-    assert kept == ",".join(members[:4])  # 4 × 103 + 3 = 415; a fifth makes 519
-
-
-def test_entries_over_128_characters_are_removed_first() -> None:
-    """Truncation drops entries longer than 128 characters before any short ones (§3.3.3.1)."""
+def test_adding_to_a_list_over_512_characters_drops_long_entries_first() -> None:
+    """Adding to a list over 512 characters removes entries longer than 128 characters
+    first ("Entries larger than 128 characters long SHOULD be removed first", §3.3.3.1)."""
     short = [f"s{index}={'v' * 60}" for index in range(6)]  # 63 each
-    long_entry = f"long={'x' * 200}"  # 205
-    header = ",".join([short[0], long_entry, *short[1:]])  # 6 × 63 + 205 + 6 = 589
-    assert parse_tracestate([header]).to_header() == ",".join(short)
-
-
-def test_only_as_many_long_entries_as_needed_are_removed() -> None:
-    """Long entries are removed right-most first and only until the header fits."""
-    first_long = f"a={'x' * 150}"
-    second_long = f"b={'y' * 150}"
-    header = ",".join([first_long, "c=1", second_long, "d=2", "e=" + "z" * 200])
-    assert parse_tracestate([header]).to_header() == ",".join(
-        [first_long, "c=1", second_long, "d=2"]
-    )
+    long_entry = f"long={'x' * 120}"  # 125: not long, but see the next one
+    longer_entry = f"longer={'x' * 130}"  # 137: over 128, removed first
+    header = ",".join([short[0], longer_entry, *short[1:3], long_entry, *short[3:4]])
+    received = parse_tracestate([header])
+    assert received.to_header() == header  # forwarded whole as it arrived
+    added = received.add("new", "1")
+    assert added.to_header() == ",".join(["new=1", short[0], *short[1:3], long_entry, *short[3:4]])
+    assert len(added.to_header()) <= MAX_TRACESTATE_CHARS
 
 
 def test_tracestate_without_valid_traceparent_is_discarded() -> None:
     """A tracestate with no valid traceparent beside it is discarded (§4.2 step 3)."""
     context = TraceContextPropagator().extract({"tracestate": "congo=t61rcWkgMzE"})
     assert not trace.get_current_span(context).get_span_context().is_valid
-
-
-def test_invalid_tracestate_does_not_affect_traceparent() -> None:
-    """A wholly invalid tracestate still leaves the traceparent's parent in place (§3.3)."""
-    context = TraceContextPropagator().extract({"traceparent": TRACEPARENT, "tracestate": "A=,=,"})
-    parent = trace.get_current_span(context).get_span_context()
-    assert parent.is_valid
-    assert len(parent.trace_state) == 0
 
 
 def _inject(trace_state: TraceState) -> dict[str, str]:
@@ -276,14 +309,6 @@ def test_level2_trace_state_mutations_follow_3_5(
     assert isinstance(result, Level2TraceState)
     assert result.to_header() == header
     assert state.to_header() == "a=1,b=2,c=3"  # immutable: the original is unchanged
-
-
-def test_level2_trace_state_refuses_a_33rd_key() -> None:
-    """Adding to a full state leaves it unchanged rather than pushing a vendor's entry out."""
-    full = Level2TraceState([(f"k{index}", "v") for index in range(32)])
-    assert full.add("new", "1") is full
-    assert full.update("new", "1") is full
-    assert full.update("k31", "w").to_header().startswith("k31=w,k0=v")
 
 
 def test_level2_trace_state_behaves_as_a_mapping() -> None:
