@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 
@@ -42,6 +42,7 @@ class CollectedSpan:
     name: str
     kind: int
     attributes: dict[str, object]
+    resource: dict[str, object] = field(default_factory=dict)
 
 
 class Collector:
@@ -125,6 +126,7 @@ def _spans_of(request: ExportTraceServiceRequest) -> Iterator[CollectedSpan]:
                     name=span.name,
                     kind=span.kind,
                     attributes={a.key: _value(a.value) for a in span.attributes},
+                    resource=resource,
                 )
 
 

@@ -103,6 +103,17 @@ def test_journey_and_environment_are_encoded_as_attributes() -> None:
     assert attributes["user.id"] == "u-1"
 
 
+def test_resource_overrides_win_over_the_span_resource() -> None:
+    """``process.pid`` given by the exporting process replaces one the resource states (a
+    resource built before a fork names the parent)."""
+    span = _made_spans()[0]
+    encoder = SpanEncoder({"process.pid": 1}, {"process.pid": 4242})
+    request = ExportTraceServiceRequest.FromString(encoder.encode_request([capture(span, None)]))
+    resource = {a.key: a.value for a in request.resource_spans[0].resource.attributes}
+    assert resource["process.pid"].int_value == 4242
+    assert resource["service.name"].string_value == "enc"
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [(0, b"\x00"), (1, b"\x01"), (127, b"\x7f"), (128, b"\x80\x01"), (300, b"\xac\x02")],

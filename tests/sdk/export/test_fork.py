@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -38,7 +39,8 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -
 def test_spans_from_every_preforked_gunicorn_worker_arrive(
     collector: Collector, tmp_path: Path
 ) -> None:
-    """Under gunicorn --preload, every worker's spans reach the endpoint, none twice."""
+    """Under gunicorn --preload, every worker's spans reach the endpoint, none twice, each
+    with the worker's own ``process.pid`` on the resource."""
     if shutil.which("gunicorn") is None and not _gunicorn_importable():
         pytest.skip("gunicorn is not installed (it is in the test extra)")
     port = free_port()
@@ -48,7 +50,10 @@ def test_spans_from_every_preforked_gunicorn_worker_arrive(
             "THREADLINE_ENDPOINT": collector.endpoint,
             "THREADLINE_EXPORT_DELAY_MS": "100",
             "THREADLINE_STATS_INTERVAL_S": "0",
-            "PYTHONPATH": str(Path(__file__).parent),
+            # The app's directory, then the tree under test (not whatever is installed).
+            "PYTHONPATH": os.pathsep.join(
+                [str(Path(__file__).parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
         }
     )
     command = [sys.executable, "-m", "gunicorn", "--preload", "-w", str(WORKERS),
@@ -78,6 +83,10 @@ def test_spans_from_every_preforked_gunicorn_worker_arrive(
     assert len({s.span_id for s in forked}) == len(forked)
     assert {s.attributes["worker.pid"] for s in forked} >= pids
     assert len(pids) == WORKERS, "requests did not spread over the workers"
+    # Each worker's resource names the worker, not the master that configured before forking.
+    assert all(s.resource.get("process.pid") == s.attributes["worker.pid"] for s in forked), [
+        (s.resource.get("process.pid"), s.attributes["worker.pid"]) for s in forked
+    ]
 
 
 def _gunicorn_importable() -> bool:

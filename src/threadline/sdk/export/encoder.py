@@ -111,10 +111,17 @@ def key_value(key: str, value: object) -> bytes:
 class SpanEncoder:
     """Encodes batches of compact spans; one per worker thread (its caches are not locked)."""
 
-    def __init__(self, resource_defaults: Mapping[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        resource_defaults: Mapping[str, object] | None = None,
+        resource_overrides: Mapping[str, object] | None = None,
+    ) -> None:
         # Resource attributes every span gets unless its resource sets them
         # (deployment.environment.name when the host built the TracerProvider).
         self._resource_defaults = dict(resource_defaults or {})
+        # Resource attributes that win over the span's resource: facts of the exporting
+        # process (process.pid), which a resource built before a fork states wrongly.
+        self._resource_overrides = dict(resource_overrides or {})
         self._attribute_fields: dict[tuple[bytes, str, type, object], bytes] = {}
         self._resources: dict[int, tuple[object, bytes]] = {}
         self._scopes: dict[int, tuple[object, bytes]] = {}
@@ -240,7 +247,11 @@ class SpanEncoder:
         cached = self._resources.get(id(resource))
         if cached is not None and cached[0] is resource:
             return cached[1]
-        attributes = {**self._resource_defaults, **dict(resource.attributes)}
+        attributes = {
+            **self._resource_defaults,
+            **dict(resource.attributes),
+            **self._resource_overrides,
+        }
         body = b"".join(_field(b"\x0a", key_value(k, v)) for k, v in attributes.items())
         encoded = _field(b"\x0a", body)
         self._resources[id(resource)] = (resource, encoded)

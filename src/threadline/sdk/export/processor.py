@@ -21,7 +21,8 @@ operation and a deque append inside the guard. ``force_flush`` and ``shutdown`` 
 at most their timeout.
 
 After ``fork()`` the child gets a fresh queue, counters, connection and worker thread,
-and exports its own spans (spans the parent had queued are the parent's to send).
+and exports its own spans (spans the parent had queued are the parent's to send),
+with its own ``process.pid`` on the resource.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ from threadline.sdk.guard import report_internal_error
 from threadline.sdk.redaction_processor import redact_compact
 
 STATS_SPAN_NAME: Final = "threadline.sdk.stats"
+# Semantic-conventions resource attribute: tells apart pre-forked workers of one service.
+PROCESS_PID: Final = "process.pid"
 _STATS_SCOPE: Final = InstrumentationScope("threadline.sdk")
 
 # Spans that start in a journey but never end (a bug in the host) must not grow the
@@ -116,7 +119,8 @@ class ExportProcessor(SpanProcessor):
         self._journeys: dict[int, Journey] = {}
         self._journey_of: dict[tuple[object, object, object], Journey] = {}
         self._exporter = OtlpExporter(
-            SpanEncoder(self._resource_defaults),
+            # Here, not at construction: a forked child reports its own pid.
+            SpanEncoder(self._resource_defaults, {PROCESS_PID: os.getpid()}),
             HttpTransport(self._transport_config),
             self._retry,
             self.counters,
@@ -292,7 +296,7 @@ class ExportProcessor(SpanProcessor):
             is_remote=False,
             trace_flags=TraceFlags(TraceFlags.SAMPLED),
         )
-        attributes = {**stats.as_attributes(), "process.pid": os.getpid()}
+        attributes = {**stats.as_attributes(), PROCESS_PID: os.getpid()}
         return (
             context,
             None,
