@@ -86,3 +86,19 @@ def test_complete_example_runs_and_exports_the_journey(
     assert span.service == "shop"
     assert span.attributes["session.id"] == "s-42"
     assert span.attributes["user.id"] == Pseudonymizer("doc-key")("alice")
+
+
+BOUNDARIES: Final = DOC.parent / "boundaries.md"
+
+
+def _first_python_block(doc: Path, heading: str) -> str:
+    section = doc.read_text(encoding="utf-8").split(f"## {heading}\n", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section.split("\n## ", 1)[0], re.DOTALL)
+    assert match, f"no python example under {heading!r} in {doc.name}"
+    return match.group(1)
+
+
+def test_strict_trace_context_example_runs() -> None:
+    """The tracestate example in docs/boundaries.md holds as written."""
+    example = _first_python_block(BOUNDARIES, "W3C Trace Context, strictly")
+    exec(compile(example, "boundaries.md", "exec"), {})

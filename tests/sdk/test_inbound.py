@@ -27,18 +27,20 @@ from werkzeug.serving import make_server
 from support.live_server import loopback_listener, serving_asgi
 from support.threaded_http import serving_in_thread
 from threadline.sdk.inbound import (
-    MAX_SESSION_ID_CHARS,
     JourneyASGIMiddleware,
     JourneyWSGIMiddleware,
     Receive,
     Scope,
     Send,
-    clean_session_id,
-    cookie_value,
     install_flask_hooks,
 )
 from threadline.sdk.journey import current_journey
 from threadline.sdk.processors import JourneyStampingProcessor
+from threadline.sdk.propagation.session import (
+    MAX_SESSION_ID_CHARS,
+    clean_session_id,
+    cookie_value,
+)
 from threadline.settings import SdkSettings
 
 SETTINGS = SdkSettings(session_header="X-Session-Id", session_cookie="sid")

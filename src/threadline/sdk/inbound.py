@@ -3,9 +3,15 @@
 A request whose context has no ``session.id`` baggage (typically the first hop, from
 a browser) starts a journey from the ``X-Session-Id`` header, else from the
 ``session_id`` cookie (names from settings). Baggage that arrived from an upstream
-service always wins. The hooks run *inside* the OpenTelemetry server instrumentation,
-after it has extracted the incoming context and started the server span: they stamp
-the server span directly and attach baggage so every span below carries the key.
+service always wins.
+
+The propagator ``configure()`` installs already does this while the server
+instrumentation extracts the incoming context (``propagation/session.py``), before
+the server span starts, so the head sampler decides that span by the journey. The
+hooks below run *inside* the instrumentation, after its span started, and act only
+when the context still has no session: when another propagator is installed
+globally. They stamp the server span directly and attach baggage so every span
+below carries the key.
 
 Three shapes of the same hook:
 
@@ -30,6 +36,7 @@ from opentelemetry.context import Context
 from threadline.conventions import SESSION_ID
 from threadline.sdk import setup
 from threadline.sdk.guard import report_internal_error
+from threadline.sdk.propagation.session import clean_session_id, cookie_value
 from threadline.settings import SdkSettings
 
 if TYPE_CHECKING:
@@ -43,36 +50,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# Longer values are not session ids; refusing them keeps baggage (sent on every
-# outgoing request) small.
-MAX_SESSION_ID_CHARS: Final = 128
-
 _FLASK_TOKEN_KEY: Final = "threadline.journey_token"
 _FLASK_HOOKS_MARK: Final = "_threadline_journey_hooks"
-
-
-def clean_session_id(raw: str | None) -> str | None:
-    """The session id if ``raw`` is a usable one: non-empty, printable, not too long."""
-    if raw is None:
-        return None
-    value = raw.strip()
-    if not value or len(value) > MAX_SESSION_ID_CHARS or not value.isprintable():
-        return None
-    return value
-
-
-def cookie_value(cookie_header: str | None, name: str) -> str | None:
-    """Value of cookie ``name`` in a ``Cookie`` header, tolerating malformed neighbours."""
-    if not cookie_header:
-        return None
-    for pair in cookie_header.split(";"):
-        key, sep, value = pair.partition("=")
-        if sep and key.strip() == name:
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            return value
-    return None
 
 
 def session_id_from(

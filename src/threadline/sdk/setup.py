@@ -37,7 +37,7 @@ from threadline.sdk.exit_hooks import flush_on_sigterm
 from threadline.sdk.export import pipeline as export_pipeline
 from threadline.sdk.guard import logger, report_internal_error
 from threadline.sdk.logs import install_log_record_factory
-from threadline.sdk.propagation import build_propagator
+from threadline.sdk.propagation import InboundSession, build_propagator
 from threadline.sdk.pseudonym import Pseudonymizer
 from threadline.sdk.sampling.head import HeadSampling, head_sampling
 from threadline.settings import ENV_PREFIX, ConfigError, SdkSettings, load
@@ -113,16 +113,19 @@ def install(settings: SdkSettings, exporter: SpanExporter | None = None) -> Conf
             )
             for processor in processors:
                 provider.add_span_processor(processor)
-            propagate.set_global_textmap(global_propagator())
+            propagate.set_global_textmap(global_propagator(settings))
             install_log_record_factory()
             flush_on_sigterm(provider.shutdown)
         _active = Configuration(settings, provider, pseudonymizer, sampling)
         return _active
 
 
-def global_propagator() -> TextMapPropagator:
-    """The propagator installed as the global one: baggage only to allowed hosts."""
-    return BaggageAllowListPropagator(build_propagator())
+def global_propagator(settings: SdkSettings | None = None) -> TextMapPropagator:
+    """The propagator installed as the global one: baggage only to allowed hosts, and a
+    session from the session header or cookie when no baggage names one."""
+    resolved = settings or active_settings()
+    session = InboundSession(resolved.session_header, resolved.session_cookie)
+    return BaggageAllowListPropagator(build_propagator(inbound_session=session))
 
 
 def shutdown() -> None:

@@ -2,8 +2,10 @@
 
 Extract takes the remote parent from ``traceparent``/``tracestate``; only when there is
 no valid ``traceparent`` does it look for B3 headers from Zipkin peers (a B3 parent
-never brings a ``tracestate``). Baggage is extracted either way. Inject writes
-``traceparent``, ``tracestate`` and ``baggage`` (and ``b3`` only when asked to).
+never brings a ``tracestate``). Baggage is extracted either way; when it names no
+``session.id``, the session header or cookie does, if one arrived (``session.py``).
+Inject writes ``traceparent``, ``tracestate`` and ``baggage`` (and ``b3`` only when
+asked to).
 
 Propagation runs inside the host's request handling, so a failure here is reported
 through the guard and the request goes on without the context instead of failing.
@@ -25,14 +27,22 @@ from threadline.sdk.guard import report_internal_error
 from threadline.sdk.propagation.b3 import B3Propagator
 from threadline.sdk.propagation.baggage import BaggagePropagator
 from threadline.sdk.propagation.remote_parent import with_remote_parent
+from threadline.sdk.propagation.session import InboundSession
 from threadline.sdk.propagation.tracecontext import TraceContextPropagator
 
 
 class ThreadlinePropagator(TextMapPropagator):
     """W3C Trace Context Level 2 with a B3 fallback on extract, and W3C Baggage."""
 
-    def __init__(self, *, accept_b3: bool = True, emit_b3: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        accept_b3: bool = True,
+        emit_b3: bool = False,
+        inbound_session: InboundSession | None = None,
+    ) -> None:
         self._trace_context = TraceContextPropagator()
+        self._inbound_session = inbound_session
         self._baggage = BaggagePropagator()
         # Decided here, not per request: a B3 part that would do nothing is left out.
         b3 = B3Propagator(emit=emit_b3)
@@ -53,7 +63,10 @@ class ThreadlinePropagator(TextMapPropagator):
             if span_context is None and self._b3_extract is not None:
                 span_context = self._b3_extract.extract_span_context(carrier, getter)
             extracted = with_remote_parent(context, span_context)
-            return self._baggage.extract(carrier, extracted, getter)
+            extracted = self._baggage.extract(carrier, extracted, getter)
+            if self._inbound_session is not None:
+                extracted = self._inbound_session.add_to(extracted, carrier, getter)
+            return extracted
         except Exception:
             report_internal_error("extracting trace context")
             return context
@@ -78,11 +91,19 @@ class ThreadlinePropagator(TextMapPropagator):
         return set(self._fields)
 
 
-def build_propagator(*, accept_b3: bool = True, emit_b3: bool = False) -> TextMapPropagator:
+def build_propagator(
+    *,
+    accept_b3: bool = True,
+    emit_b3: bool = False,
+    inbound_session: InboundSession | None = None,
+) -> TextMapPropagator:
     """The propagator to install with ``opentelemetry.propagate.set_global_textmap``.
 
     ``accept_b3`` reads B3 headers when no valid ``traceparent`` arrived; ``emit_b3``
     also writes the single ``b3`` header on the way out (off: Zipkin peers that read
-    W3C Trace Context need nothing else).
+    W3C Trace Context need nothing else); ``inbound_session`` names the header and
+    cookie that give ``session.id`` when no baggage does.
     """
-    return ThreadlinePropagator(accept_b3=accept_b3, emit_b3=emit_b3)
+    return ThreadlinePropagator(
+        accept_b3=accept_b3, emit_b3=emit_b3, inbound_session=inbound_session
+    )
