@@ -2,8 +2,9 @@
 
 Installed with Threadline (a ``pytest11`` entry point), it offers the fixture
 ``threadline_spans``: every span finished during the test, captured in memory with
-no server and no network, after journey stamping, with Threadline's propagator
-(W3C Trace Context + Baggage, the baggage allow-list) installed globally::
+no server and no network, with the journey keys and the redaction the exporter would
+apply, and with Threadline's propagator (W3C Trace Context + Baggage, the baggage
+allow-list) installed globally::
 
     def test_checkout_keeps_the_journey(threadline_spans):
         with threadline.journey(session_id="s-1"):
@@ -11,6 +12,12 @@ no server and no network, after journey stamping, with Threadline's propagator
         assert_one_trace(
             threadline_spans.spans, services=["shop"], journey={"session.id": "s-1"}
         )
+
+Nothing leaves the process during a test run: a ``threadline.configure()`` that the
+code under test calls (at import, in a conftest, or in a test) installs journey
+stamping instead of the exporter and the sampling-rule poller, whatever endpoint its
+settings name. A run that should export asks for it with ``pytest --threadline-export``
+or ``threadline_export = true`` in the pytest ini options.
 
 OpenTelemetry allows one global ``TracerProvider`` per process: the first use of the
 fixture installs one (unless ``threadline.configure()`` or the host already did, in
@@ -33,6 +40,7 @@ from threadline import conventions
 if TYPE_CHECKING:
     # Loaded on first capture: pytest loads this plugin in every run, which must stay cheap.
     from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 __all__ = [
@@ -45,6 +53,8 @@ __all__ = [
 ]
 
 DEFAULT_TEST_SERVICE: Final = "test-service"
+EXPORT_OPTION: Final = "--threadline-export"
+EXPORT_INI: Final = "threadline_export"
 
 _lock = threading.Lock()
 _capture: SpanCapture | None = None
@@ -68,6 +78,52 @@ class SpanCapture:
         return [span for span in self.spans if span.name == name]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        EXPORT_OPTION,
+        action="store_true",
+        default=False,
+        help="let threadline.configure() export spans during the run (default: they stay "
+        "in the process, seen by the threadline_spans fixture)",
+    )
+    parser.addini(
+        EXPORT_INI,
+        type="bool",
+        default=False,
+        help="let threadline.configure() export spans during the run",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Before the first conftest is imported: one may import the service, which calls
+    # configure() at import time.
+    _keep_spans_unless_asked(early_config)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _keep_spans_unless_asked(config)  # also when the plugin is loaded late (``-p``)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from threadline.sdk import in_process
+
+    in_process.keep_spans_in_process(False)
+
+
+def _keep_spans_unless_asked(config: pytest.Config) -> None:
+    from threadline.sdk import in_process  # a module without imports: cheap
+
+    # Before pytest_configure only the early parse of the command line is there.
+    early = getattr(config, "known_args_namespace", None)
+    asked = (
+        bool(getattr(early, EXPORT_INI, False))
+        or bool(config.getoption(EXPORT_OPTION, default=False))
+        or bool(config.getini(EXPORT_INI))
+    )
+    in_process.keep_spans_in_process(not asked)
+
+
 def capture_spans(service_name: str = DEFAULT_TEST_SERVICE) -> SpanCapture:
     """The process-wide capture, installing it on first use (see the module docstring)."""
     global _capture
@@ -80,19 +136,32 @@ def capture_spans(service_name: str = DEFAULT_TEST_SERVICE) -> SpanCapture:
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+        from threadline.redaction.configured import redactor_from_settings
         from threadline.sdk import setup
         from threadline.sdk.processors import JourneyStampingProcessor
+        from threadline.sdk.redaction_processor import RedactingSpanExporter
 
         exporter = InMemorySpanExporter()
         provider = trace.get_tracer_provider()
+        configured = setup.active()
         if not isinstance(provider, TracerProvider):
             provider = TracerProvider(
                 resource=Resource.create({conventions.SERVICE_NAME: service_name})
             )
-            provider.add_span_processor(JourneyStampingProcessor(setup.active_pseudonymizer()))
             trace.set_tracer_provider(provider)
             propagate.set_global_textmap(setup.global_propagator())
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        # The journey keys on each span as the exporter writes them: configure() adds them
+        # only when a span is exported, unless spans stay in the process (stamping twice
+        # sets the same values).
+        provider.add_span_processor(JourneyStampingProcessor(setup.active_pseudonymizer()))
+        captured: SpanExporter = exporter
+        if configured is not None and configured.enabled:
+            # What configure()'s exporter would send is redacted as its settings say.
+            settings = configured.settings
+            redactor = redactor_from_settings(settings, fallback_hash_key=settings.user_id_key)
+            if redactor is not None:
+                captured = RedactingSpanExporter(exporter, redactor)
+        provider.add_span_processor(SimpleSpanProcessor(captured))
         _capture = SpanCapture(exporter)
         return _capture
 

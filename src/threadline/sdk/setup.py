@@ -12,7 +12,9 @@ encoding it, off the service's threads: sdk/export/pipeline), and makes it globa
 Threadline's W3C Trace Context + Baggage propagator
 (B3 accepted on extract) as the global one.
 OpenTelemetry allows one global provider per process, so the first successful call
-wins and later calls return the same :class:`Configuration`.
+wins and later calls return the same :class:`Configuration`. Under Threadline's pytest
+plugin (``sdk/in_process``) the export processor and the rule poller are left out and
+journey stamping takes their place: nothing leaves the process.
 """
 
 from __future__ import annotations
@@ -26,17 +28,19 @@ from urllib.parse import urlsplit
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
 from threadline import conventions
 from threadline.redaction.configured import redactor_from_settings
+from threadline.sdk import in_process
 from threadline.sdk.allowlist import BaggageAllowListPropagator, HostAllowList
 from threadline.sdk.exit_hooks import flush_on_sigterm
 from threadline.sdk.export import pipeline as export_pipeline
 from threadline.sdk.guard import logger, report_internal_error
 from threadline.sdk.logs import install_log_record_factory
+from threadline.sdk.processors import JourneyStampingProcessor
 from threadline.sdk.propagation import InboundSession, build_propagator
 from threadline.sdk.pseudonym import Pseudonymizer
 from threadline.sdk.sampling.head import HeadSampling, head_sampling
@@ -104,13 +108,19 @@ def install(settings: SdkSettings, exporter: SpanExporter | None = None) -> Conf
         provider = _global_provider(settings, sampling.sampler)
         if provider is not None:
             host_provider = provider.sampler is not sampling.sampler
-            if not host_provider:
-                sampling.start()
-            # A host's own provider may have its own exporters: they need the journey
-            # keys on the span itself, so those are stamped in process there.
-            processors = export_pipeline.export_processors(
-                settings, provider, pseudonymizer, exporter, stamp_in_process=host_provider
-            )
+            processors: list[SpanProcessor]
+            if in_process.spans_stay_in_process():
+                # Under the pytest plugin: the journey keys on the spans, nothing sent.
+                processors = [JourneyStampingProcessor(pseudonymizer)]
+                logger.debug("Threadline: spans stay in this process (pytest plugin)")
+            else:
+                if not host_provider:
+                    sampling.start()
+                # A host's own provider may have its own exporters: they need the journey
+                # keys on the span itself, so those are stamped in process there.
+                processors = export_pipeline.export_processors(
+                    settings, provider, pseudonymizer, exporter, stamp_in_process=host_provider
+                )
             for processor in processors:
                 provider.add_span_processor(processor)
             propagate.set_global_textmap(global_propagator(settings))
