@@ -6,7 +6,8 @@ settings). Reading it while the incoming context is *extracted* puts ``session.i
 in the baggage of the context every server instrumentation starts its server span
 with, so the head sampler deciding that span (``by = "journey"``) and the journey
 stamping already see it, in every framework alike: WSGI, ASGI, Flask, FastAPI,
-Django and aiohttp all extract through the global propagator.
+Django and aiohttp all extract through the global propagator. Broker consumers extract
+through it too, so a message header of that name is read the same way.
 
 Baggage that arrived from an upstream service always wins.
 """
