@@ -42,7 +42,7 @@ def service_map(answer: Json) -> RenderableType:
         table.add_column(header, justify="right")
     queues = Text()
     for edge in answer["edges"]:
-        arrow = " ⇢ " if edge["kind"] == "message" else " → "
+        arrow = _ARROWS.get(edge["kind"], " → ")
         name = Text.assemble((edge["caller"], "bold"), arrow, (edge["callee"], "bold"))
         table.add_row(
             name,
@@ -62,8 +62,14 @@ def service_map(answer: Json) -> RenderableType:
     if not answer["edges"]:
         edges = Text("No calls between services in this window.", style="dim")
     heading = _window_heading("Service map", answer["window"])
-    legend = Text("⇢ message hop", style="dim")
+    legend = Text(
+        "⇢ message hop · ⇝ inferred call (a server span under another service's span)", style="dim"
+    )
     return Group(heading, Text(), services, Text(), edges, queues, legend)
+
+
+# How each edge kind of the map is drawn between caller and callee.
+_ARROWS: Final = {"call": " → ", "message": " ⇢ ", "inferred": " ⇝ "}
 
 
 def service_red(answer: Json) -> RenderableType:

@@ -94,6 +94,9 @@ class ServiceRed:
 class EdgeKind(enum.StrEnum):
     CALL = "call"  # CLIENT span → SERVER span
     MESSAGE = "message"  # PRODUCER span → CONSUMER span
+    # Any other span → SERVER span of another service: a call whose CLIENT span was
+    # not recorded (server-only instrumentation, a client the SDK does not see).
+    INFERRED = "inferred"
 
 
 @dataclass(frozen=True, slots=True)
