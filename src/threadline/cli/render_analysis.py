@@ -323,8 +323,24 @@ def _error_rate(errors: int, rate: float) -> Text:
 
 def _attribute_table(answer: Json, focus: str) -> RenderableType:
     rows = answer["attributes"][:MAX_ROWS]
+    concentrations = answer.get("concentrations") or []
+    unranked = answer.get("not_ranked") or []
+    notes = Text(style="dim")
+    for people in concentrations:
+        shown = ", ".join(people["values"][:3]) + (", …" if people["count"] > 3 else "")
+        notes.append("\n")
+        notes.append(people["key"], style="bold")
+        notes.append(
+            f": {focus} requests concentrated in {people['count']} {people['noun']} ({shown}):"
+            f" {people[f'{focus}_share']:.0%} of {focus} against"
+            f" {people['baseline_share']:.0%} of the others"
+        )
+    if unranked:
+        left_out = ", ".join(f"{row['key']} ({row['reason']})" for row in unranked)
+        notes.append(f"\nnot ranked: {left_out}", style="dim")
     if not rows:
-        return Text(f"No attribute value stands out among the {focus} requests.", style="dim")
+        empty = Text(f"No attribute value stands out among the {focus} requests.", style="dim")
+        return Group(empty, notes) if notes else empty
     table = plain_table()
     for header in (f"what {focus} requests have in common", focus, "others", "lift"):
         table.add_column(header, justify="left" if header.startswith("what") else "right")
@@ -335,7 +351,7 @@ def _attribute_table(answer: Json, focus: str) -> RenderableType:
             Text(f"{row['baseline_share']:.0%} ({row['baseline_traces']})"),
             Text(f"×{row['lift']:.1f}"),
         )
-    return table
+    return Group(table, notes) if notes else table
 
 
 def _examples(answer: Json) -> Text:
