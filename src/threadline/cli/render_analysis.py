@@ -327,7 +327,12 @@ def _attribute_table(answer: Json, focus: str) -> RenderableType:
     unranked = answer.get("not_ranked") or []
     notes = Text(style="dim")
     for people in concentrations:
-        shown = ", ".join(people["values"][:3]) + (", …" if people["count"] > 3 else "")
+        values = people["values"]  # a mask (one string) for a viewer without the right
+        shown = (
+            ", ".join(values[:3]) + (", …" if people["count"] > 3 else "")
+            if isinstance(values, list)
+            else str(values)
+        )
         notes.append("\n")
         notes.append(people["key"], style="bold")
         notes.append(

@@ -91,7 +91,7 @@ function attributeList(answer, focus, label) {
       people.map((c) => el('li', { class: 'cause concentration' },
         el('code', { text: c.key }),
         ` concentrated in ${plural(c.count, c.noun.replace(/s$/, ''), c.noun)}`,
-        el('span', { class: 'muted', text: ` (${c.values.slice(0, 3).join(', ')}${c.count > 3 ? ', …' : ''}): ${fmtPercent(c[`${focus}_share`])} of ${label} traces vs ${fmtPercent(c.baseline_share)} of the others` })))));
+        el('span', { class: 'muted', text: ` (${Array.isArray(c.values) ? `${c.values.slice(0, 3).join(', ')}${c.count > 3 ? ', …' : ''}` : c.values}): ${fmtPercent(c[`${focus}_share`])} of ${label} traces vs ${fmtPercent(c.baseline_share)} of the others` })))));
 }
 
 function drawWhySlow(answer) {
