@@ -350,8 +350,14 @@ def _attribute_table(answer: Json, focus: str) -> RenderableType:
     for header in (f"what {focus} requests have in common", focus, "others", "lift"):
         table.add_column(header, justify="left" if header.startswith("what") else "right")
     for row in rows:
+        alike = row.get("alike") or []
         table.add_row(
-            Text.assemble((row["key"], "bold"), "=", row["value"]),
+            Text.assemble(
+                (row["key"], "bold"),
+                "=",
+                row["value"],
+                (f" (+{len(alike)} alike)" if alike else "", "dim"),
+            ),
             Text(f"{row[f'{focus}_share']:.0%} ({row[f'{focus}_traces']})"),
             Text(f"{row['baseline_share']:.0%} ({row['baseline_traces']})"),
             Text(f"×{row['lift']:.1f}"),

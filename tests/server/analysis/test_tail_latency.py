@@ -312,3 +312,24 @@ def test_request_path_covers_the_target_request_until_it_answers() -> None:
     assert (whole.start_ns, whole.end_ns) == (0, 100 * MS)  # the mailer ran after the answer
     assert "mailer" not in {share.name for share in whole.shares}
     assert request_path(tree, Target("payments", "refund")) is None
+
+
+def test_values_on_the_same_traces_are_folded_into_one_row() -> None:
+    """Route, target and URL of one call, on exactly as many traces, are one row with the
+    others listed as alike; a value with other counts keeps its own row."""
+    found = rank_attributes(
+        groups(
+            attributes=(
+                AttributeCount("http.url", "http://catalog/stock", 53, 147),
+                AttributeCount("http.route", "/stock", 53, 147),
+                AttributeCount("http.target", "/stock", 53, 147),
+                AttributeCount("http.route", "/checkout", 58, 169),
+            ),
+            focus=150,
+            baseline=1400,
+        )
+    )
+    assert [(r.key, r.value, r.alike) for r in found] == [
+        ("http.route", "/stock", (("http.target", "/stock"), ("http.url", "http://catalog/stock"))),
+        ("http.route", "/checkout", ()),
+    ]

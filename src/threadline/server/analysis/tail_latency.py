@@ -29,12 +29,15 @@ them apart is how strongly each goes with slowness: a provider carried by 15% of
 a service's slow requests and almost none of the rest (×70) is the cause to show
 first, ahead of the route that 38% of slow requests and 12% of the others share
 (×3), which a difference of shares would rank first. The lift is smoothed
-(add-one) so it stays finite when the baseline never carries the value. Times
+(add-one) so it stays finite when the baseline never carries the value. Values on
+exactly as many focus and baseline traces as a listed one (the route, target and
+URL of one call) are folded into it as ``alike`` instead of filling the list. Times
 and error origins rank only positive differences: what goes *with* the focus group.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -121,6 +124,9 @@ class AttributeLift:
     baseline_share: float
     lift: float
     p_value: float = 1.0
+    # Other (key, value)s on exactly as many focus and baseline traces, shown once
+    # with this one: the route, target and URL of one call travel together.
+    alike: tuple[tuple[str, str], ...] = ()
 
     @property
     def score(self) -> float:
@@ -306,6 +312,7 @@ def attribute_values(groups: TraceGroups, *, min_support: int = MIN_SUPPORT) -> 
         else:
             values.append(row)
     values.sort(key=lambda row: (-row.lift, -row.score, row.key, row.value))
+    values = _fold_alike(values)
     concentrations = [
         concentration
         for key, rows in people.items()
@@ -317,6 +324,25 @@ def attribute_values(groups: TraceGroups, *, min_support: int = MIN_SUPPORT) -> 
         concentrations=tuple(concentrations),
         unranked=tuple(UnrankedKey(key, reason) for key, reason in sorted(unranked.items())),
     )
+
+
+def _fold_alike(rows: list[AttributeLift]) -> list[AttributeLift]:
+    """``rows`` with each value on the same trace counts as an earlier one folded into it."""
+    leaders: dict[tuple[int, int], int] = {}
+    folded: list[AttributeLift] = []
+    alike: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for row in rows:
+        counts = (row.focus_traces, row.baseline_traces)
+        at = leaders.get(counts)
+        if at is None:
+            leaders[counts] = len(folded)
+            folded.append(row)
+        else:
+            alike[at].append((row.key, row.value))
+    return [
+        dataclasses.replace(row, alike=tuple(alike[index])) if index in alike else row
+        for index, row in enumerate(folded)
+    ]
 
 
 def _concentration(

@@ -180,6 +180,7 @@ def _groups(found: Explanation, focus: str) -> Json:
                 "lift": row.lift,
                 "score": row.score,
                 "p_value": row.p_value,
+                "alike": [{"key": key, "value": value} for key, value in row.alike],
             }
             for row in found.attributes
         ],

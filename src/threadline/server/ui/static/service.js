@@ -87,7 +87,10 @@ function attributeList(answer, focus, label) {
       rows.slice(0, ROWS).map((row) => el('li', { class: 'cause' },
         el('a', { href: searchHref({ service, attr: `${row.key}=${row.value}` }) },
           el('code', { text: `${row.key}=${row.value}` })),
-        el('span', { class: 'muted', text: ` on ${fmtPercent(row[`${focus}_share`])} of ${label} traces vs ${fmtPercent(row.baseline_share)} of the others (×${row.lift.toFixed(1)})` }))),
+        el('span', { class: 'muted', text: ` on ${fmtPercent(row[`${focus}_share`])} of ${label} traces vs ${fmtPercent(row.baseline_share)} of the others (×${row.lift.toFixed(1)})` }),
+        row.alike?.length
+          ? el('span', { class: 'muted alike', text: ` · ${plural(row.alike.length, 'value')} alike`, title: row.alike.map((a) => `${a.key}=${a.value}`).join('\n') })
+          : null)),
       people.map((c) => el('li', { class: 'cause concentration' },
         el('code', { text: c.key }),
         ` concentrated in ${plural(c.count, c.noun.replace(/s$/, ''), c.noun)}`,
