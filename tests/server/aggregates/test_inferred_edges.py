@@ -10,6 +10,7 @@ a CLIENT span as ``inferred`` and the ordinary one as a ``call``, never both.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Final
 
 import httpx
@@ -24,6 +25,7 @@ from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.duckdb import DuckDBStore
 
+DOCS: Final = Path(__file__).resolve().parents[3] / "docs" / "analysis.md"
 MS: Final = 1_000_000
 BASE: Final = 1_700_000_000_000 * MS
 ORDERS: Final = 12
@@ -168,3 +170,9 @@ def test_api_and_cli_show_the_inferred_edges(tmp_path_factory: pytest.TempPathFa
     assert any("checkout ⇝ inventory" in line for line in lines)
     assert any("checkout → payments" in line for line in lines)
     assert "⇝ inferred call" in result.output
+    # docs/analysis.md shows this very fleet's edges as the command prints them.
+    documented = DOCS.read_text(encoding="utf-8")
+    edge_rows = [line.rstrip() for line in lines if "⇝" in line or "→ payments" in line]
+    assert len(edge_rows) == 4  # three edges and the legend
+    for row in edge_rows:
+        assert row in documented, row
