@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import signal
@@ -19,6 +20,8 @@ import pytest
 
 from threadline.demo.message_hop import rabbitmq_reachable
 from threadline.demo.processes import free_port
+from threadline.server.analysis.skew import adjust_clock_skew
+from threadline.server.model import SpanKind, SpanRecord
 
 from .conftest import DURATION_S, SEED, ShopRun, children_of, running
 
@@ -131,6 +134,54 @@ def test_slow_charges_name_their_provider(shop_run: ShopRun) -> None:
             if span["service"] == "payments" and span["kind"] == "server":
                 providers.add(span["attributes"]["payment.provider"])
     assert "legacy-bank" in providers
+
+
+def test_one_host_demo_needs_no_clock_skew_adjustment(shop_run: ShopRun) -> None:
+    """Every service of the demo runs on this machine, on one clock: no span is moved.
+
+    The services record no host.name, one service.instance.id per process, and their
+    calls over loopback (http.url to 127.0.0.1, net.peer.ip 127.0.0.1); the rule must
+    recognise exactly that. A server span that closes a little after its client span
+    (as ASGI servers do once the response is written, seen on busy machines) stays put.
+    """
+    traces = [
+        trace
+        for outcome in ("ordered", "checkout_failed")
+        for _, trace in checkout_traces(shop_run, outcome)
+    ]
+    assert traces, f"no journey of seed {SEED} reached a checkout: {shop_run.records}"
+    for trace in traces:
+        assert trace["skew_adjustments"] == [], trace["trace_id"]
+        records = {s["span_id"]: _record(trace["trace_id"], s) for s in trace["spans"]}
+        charge = next(
+            r for r in records.values() if r.service_name == "payments" and r.kind == "server"
+        )
+        client = records[charge.parent_span_id or ""]
+        # Less than the time the request took to arrive, so the span stays shorter than
+        # its caller: a clock rule, not the "callee outlasted its caller" rule, decides.
+        overflow = min(2_000_000, (charge.start_ns - client.start_ns) // 2)
+        assert overflow > 0
+        late = dataclasses.replace(charge, end_ns=client.end_ns + overflow)
+        assert late.duration_ns < client.duration_ns
+        records[charge.span_id] = late
+        result = adjust_clock_skew(records.values())
+        assert result.adjustments == (), trace["trace_id"]
+
+
+def _record(trace_id: str, span: dict[str, Any]) -> SpanRecord:
+    """A span of the API's trace answer as the analysis takes it (times, kind, attributes)."""
+    return SpanRecord(
+        trace_id=trace_id,
+        span_id=span["span_id"],
+        parent_span_id=span["parent_span_id"],
+        service_name=span["service"],
+        name=span["name"],
+        kind=SpanKind(span["kind"]),
+        start_ns=span["start_ns"],
+        end_ns=span["end_ns"],
+        attributes=span["attributes"],
+        resource=span["resource"],
+    )
 
 
 def _demo_command(port: int, db: Path, *extra: str) -> list[str]:

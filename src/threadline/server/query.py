@@ -42,6 +42,7 @@ from threadline.server.analysis.propagation_health import (
 )
 from threadline.server.analysis.skew import SkewAdjustment
 from threadline.server.analysis.tail_latency import (
+    MIN_SUPPORT,
     Explanation,
     Measure,
     explain,
@@ -81,9 +82,6 @@ PATH_SAMPLE: Final = 100
 # Traces per group the store counts operations and attributes over (see
 # ``storage.base.Store.trace_groups``).
 GROUP_SAMPLE: Final = 5000
-# Support below which an attribute value is not ranked: a value on one or two
-# slow traces is an anecdote, and ids would fill the list.
-MIN_SUPPORT: Final = 3
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 

@@ -44,3 +44,12 @@ def test_no_patterns_mask_nothing() -> None:
     answer = {"user_id": "alice"}
     assert SensitiveFields.parse("").mask(answer) is answer
     assert not SensitiveFields.parse(" , ")
+
+
+def test_values_of_a_sensitive_concentration_are_masked() -> None:
+    """A concentration of slow requests names its users under `values`: they are masked too."""
+    row = {"key": "user.id", "noun": "users", "count": 2, "values": ["alice", "bob"]}
+    other = {"key": "host.name", "values": ["api-1"]}
+    assert FIELDS.mask({"concentrations": [row, other]}) == {
+        "concentrations": [{**row, "values": MASK}, other]
+    }

@@ -6,7 +6,8 @@ matches its underscore spelling too. Masking walks an answer and replaces:
 
 - the value under any key that matches (``{"user.id": "alice"}``, ``"user_id": ...``);
 - the ``value`` of a ``{"key": <matching key>, "value": ...}`` pair, the shape the
-  analysis endpoints list attribute values in.
+  analysis endpoints list attribute values in, and the ``values`` of such a record
+  (the users a concentration of slow requests names).
 
 A masked value becomes ``MASK`` whatever its type, so nothing of it (not even its
 length) is shown. ``null`` stays ``null``: that a span has no user is not a secret.
@@ -21,7 +22,7 @@ from typing import Final
 
 MASK: Final = "[masked]"
 _PAIR_KEY: Final = "key"
-_PAIR_VALUE: Final = "value"
+_PAIR_VALUES: Final = frozenset({"value", "values"})
 
 
 class SensitiveFields:
@@ -62,7 +63,9 @@ class SensitiveFields:
             for key, item in value.items():
                 if item is not None and (
                     self.matches(key)
-                    or (key == _PAIR_VALUE and isinstance(pair_key, str) and self.matches(pair_key))
+                    or (
+                        key in _PAIR_VALUES and isinstance(pair_key, str) and self.matches(pair_key)
+                    )
                 ):
                     masked[key] = MASK
                 else:

@@ -19,6 +19,13 @@ function bezierPoint(p0, p1, p2, p3, t) {
   return u * u * u * p0 + 3 * u * u * t * p1 + 3 * u * t * t * p2 + t * t * t * p3;
 }
 
+// What each edge kind means, for tooltips: inferred calls have no CLIENT span.
+const KIND_TITLES = {
+  call: 'call',
+  message: 'message hop',
+  inferred: 'inferred: a server span whose parent is in the caller, no client span recorded',
+};
+
 const mapBox = document.getElementById('map');
 const summary = document.getElementById('map-summary');
 const errorBox = document.getElementById('map-error');
@@ -111,10 +118,10 @@ function draw(answer) {
     }
     const p99 = e.latency_ms ? `p99 ${fmtMs(e.latency_ms.p99)}` : '';
     const label = `${fmtRate(e.calls / windowS)}${failing ? ` · ${fmtPercent(e.error_rate)} err` : ''}${p99 ? ` · ${p99}` : ''}`;
-    return svg('g', { class: `edge${failing ? ' error' : ''}` },
+    return svg('g', { class: `edge${failing ? ' error' : ''}${e.kind === 'inferred' ? ' inferred' : ''}`, dataset: { kind: e.kind } },
       svg('path', { d: path, 'marker-end': failing ? 'url(#arrow-error)' : 'url(#arrow)' }),
       svg('text', { x: labelX.toFixed(1), y: labelY.toFixed(1), 'text-anchor': 'middle', text: label }),
-      svg('title', { text: `${e.caller} → ${e.callee} (${e.kind}): ${plural(e.calls, 'call')}, ${label}` }));
+      svg('title', { text: `${e.caller} → ${e.callee} (${KIND_TITLES[e.kind] || e.kind}): ${plural(e.calls, 'call')}, ${label}` }));
   });
 
   const nodes = names.map((name) => {
@@ -145,7 +152,7 @@ function edgeRows(answer, windowS) {
   const sorted = [...answer.edges].sort((a, b) => b.calls - a.calls);
   fill(tbody, sorted.map((e) => el('tr', { class: e.errors ? 'has-error' : '' },
     el('td', {}, el('a', { href: serviceHref(e.caller), text: e.caller })),
-    el('td', {}, el('a', { href: serviceHref(e.callee), text: e.callee }), e.kind === 'message' ? el('span', { class: 'badge', text: 'message' }) : null),
+    el('td', {}, el('a', { href: serviceHref(e.callee), text: e.callee }), e.kind === 'call' ? null : el('span', { class: 'badge', text: e.kind, title: KIND_TITLES[e.kind] || e.kind })),
     el('td', { class: 'num', text: e.calls.toLocaleString('en') }),
     el('td', { class: 'num', text: fmtRate(e.calls / windowS) }),
     el('td', { class: 'num' }, e.errors ? el('span', { class: 'status error', text: `${e.errors} (${fmtPercent(e.error_rate)})` }) : '0'),
@@ -205,7 +212,7 @@ async function start() {
   }
   const { names, windowS } = draw(answer);
   edgeRows(answer, windowS);
-  summary.textContent = `${plural(names.length, 'service')}, ${plural(answer.edges.length, 'connection')} · boxes: requests/s, error rate, p99 latency of each service; arrows: calls/s, error rate, p99 of the callee. Select a service for its page.`;
+  summary.textContent = `${plural(names.length, 'service')}, ${plural(answer.edges.length, 'connection')} · boxes: requests/s, error rate, p99 latency of each service; arrows: calls/s, error rate, p99 of the callee${answer.edges.some((e) => e.kind === 'inferred') ? ' (dashed: inferred from a server span under another service, no client span recorded)' : ''}. Select a service for its page.`;
   markReady();
   drawPropagation(windowParam);
 }

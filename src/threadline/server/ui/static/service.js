@@ -75,14 +75,26 @@ function exampleLinks(ids) {
   ]));
 }
 
-function attributeList(rows, focus, label) {
-  if (!rows.length) return null;
-  return el('div', {},
+// Values that go with slow (failed) requests, strongest lift first, and the people the
+// requests gather on; the API lists only values that are signal (docs/analysis.md).
+function attributeList(answer, focus, label) {
+  const rows = answer.attributes;
+  const people = answer.concentrations || [];
+  if (!rows.length && !people.length) return null;
+  return el('div', { class: 'attribute-causes' },
     el('h3', { text: `Values that go with ${label}` }),
-    el('ul', { class: 'plain-list' }, rows.slice(0, ROWS).map((row) => el('li', { class: 'cause' },
-      el('a', { href: searchHref({ service, attr: `${row.key}=${row.value}` }) },
-        el('code', { text: `${row.key}=${row.value}` })),
-      el('span', { class: 'muted', text: ` on ${fmtPercent(row[`${focus}_share`])} of ${label} traces vs ${fmtPercent(row.baseline_share)} of the others` })))));
+    el('ul', { class: 'plain-list' },
+      rows.slice(0, ROWS).map((row) => el('li', { class: 'cause' },
+        el('a', { href: searchHref({ service, attr: `${row.key}=${row.value}` }) },
+          el('code', { text: `${row.key}=${row.value}` })),
+        el('span', { class: 'muted', text: ` on ${fmtPercent(row[`${focus}_share`])} of ${label} traces vs ${fmtPercent(row.baseline_share)} of the others (×${row.lift.toFixed(1)})` }),
+        row.alike?.length
+          ? el('span', { class: 'muted alike', text: ` · ${plural(row.alike.length, 'value')} alike`, title: row.alike.map((a) => `${a.key}=${a.value}`).join('\n') })
+          : null)),
+      people.map((c) => el('li', { class: 'cause concentration' },
+        el('code', { text: c.key }),
+        ` concentrated in ${plural(c.count, c.noun.replace(/s$/, ''), c.noun)}`,
+        el('span', { class: 'muted', text: ` (${Array.isArray(c.values) ? `${c.values.slice(0, 3).join(', ')}${c.count > 3 ? ', …' : ''}` : c.values}): ${fmtPercent(c[`${focus}_share`])} of ${label} traces vs ${fmtPercent(c.baseline_share)} of the others` })))));
 }
 
 function drawWhySlow(answer) {
@@ -105,7 +117,7 @@ function drawWhySlow(answer) {
             el('td', { class: 'num', text: fmtMs(row.baseline_critical_path_ms ?? row.baseline_self_ms) }),
             el('td', { class: 'num status error', text: `+${fmtMs(row.growth_ms)}` })))))))
       : null,
-    attributeList(answer.attributes, 'slow', 'slow'),
+    attributeList(answer, 'slow', 'slow'),
     exampleLinks(answer.example_trace_ids));
 }
 
@@ -124,7 +136,7 @@ function drawHotspots(answer) {
           el('strong', { text: row.service }), ` ${row.operation}`,
           el('span', { class: 'muted', text: ` · fails in ${fmtPercent(row.failed_share)} of failed traces (${fmtPercent(row.baseline_share)} of the others)` })))))
       : null,
-    attributeList(answer.attributes, 'failed', 'failed'),
+    attributeList(answer, 'failed', 'failed'),
     exampleLinks(answer.example_trace_ids));
 }
 
