@@ -21,6 +21,7 @@ host's spans as the host made them, as they would without Threadline.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import weakref
 from collections.abc import Callable
@@ -41,6 +42,9 @@ from threadline.sdk.redaction_processor import RedactingSpanExporter
 from threadline.settings import ENV_PREFIX, ConfigError, SdkSettings
 
 ENVIRONMENT_ATTRIBUTE: Final = "deployment.environment.name"
+# OpenTelemetry semantic convention: spans that share a host share a clock, which is
+# how the server tells real clock skew from a child that merely ends after its parent.
+HOST_NAME_ATTRIBUTE: Final = "host.name"
 COMPRESSIONS: Final = ("gzip", "none")
 _POSITIVE: Final = ("retry_deadline_s", "retry_backoff_s", "shutdown_timeout_s")
 _NOT_NEGATIVE: Final = ("stats_interval_s",)
@@ -50,8 +54,12 @@ _lock = threading.Lock()
 
 
 def resource_attributes(settings: SdkSettings) -> dict[str, str]:
-    """Resource attributes export adds: the deployment environment, when one is set."""
-    return {ENVIRONMENT_ATTRIBUTE: settings.environment} if settings.environment else {}
+    """Resource attributes export adds: the host's name and the deployment environment,
+    when one is set. A ``host.name`` the host's own resource states takes precedence."""
+    attributes = {HOST_NAME_ATTRIBUTE: socket.gethostname()}
+    if settings.environment:
+        attributes[ENVIRONMENT_ATTRIBUTE] = settings.environment
+    return attributes
 
 
 def export_processors(
