@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Final
 
 import httpx
-import pytest
 
 from sdk.collector import Collector
 from sdk.conftest import clean_environ
+from support.missing import require_module
 from threadline.demo.processes import free_port
 
 WORKERS: Final = 2
@@ -39,8 +39,8 @@ def test_spans_from_every_preforked_gunicorn_worker_arrive(
     collector: Collector, tmp_path: Path
 ) -> None:
     """Under gunicorn --preload, every worker's spans reach the endpoint, none twice."""
-    if shutil.which("gunicorn") is None and not _gunicorn_importable():
-        pytest.skip("gunicorn is not installed (it is in the test extra)")
+    if shutil.which("gunicorn") is None:
+        require_module("gunicorn")
     port = free_port()
     log = tmp_path / "gunicorn.log"
     env = clean_environ(
@@ -78,11 +78,3 @@ def test_spans_from_every_preforked_gunicorn_worker_arrive(
     assert len({s.span_id for s in forked}) == len(forked)
     assert {s.attributes["worker.pid"] for s in forked} >= pids
     assert len(pids) == WORKERS, "requests did not spread over the workers"
-
-
-def _gunicorn_importable() -> bool:
-    try:
-        import gunicorn  # noqa: F401
-    except ImportError:
-        return False
-    return True
