@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import select
 import signal
 import subprocess
@@ -18,9 +19,11 @@ from pathlib import Path
 from typing import Any, Final
 
 import duckdb
+import httpx
 import pytest
 
 from support.old_stores import SCHEMA_VERSIONS, fixture_spans, trace_id, unpack
+from support.processes import threadline_serve
 from threadline.demo.processes import free_port
 from threadline.server.model import StoreCounts
 from threadline.server.storage.base import StoreError
@@ -253,3 +256,44 @@ def test_a_migration_killed_midway_leaves_the_file_at_a_whole_version(
     finally:
         store.close()
     assert version_rows(db) == list(range(1, LATEST + 1))
+
+
+def test_serve_upgrades_an_old_file_and_answers_from_it(tmp_path: Path) -> None:
+    """`threadline serve` on a version-1 file logs the upgrade and serves every span."""
+    db = unpack(1, tmp_path)
+    with threadline_serve(tmp_path, db=db) as server:
+        stats = httpx.get(f"{server.url}/api/stats", timeout=10).json()
+        log = server.log.read_text()
+    assert (stats["spans"], stats["traces"], stats["sessions"]) == (120, 30, 6)
+    assert "from schema version 1 to 2" in log
+    assert "is at schema version 2" in log
+
+
+def test_the_version_check_in_the_docs_runs(tmp_path: Path) -> None:
+    """docs/operating.md's snippet prints an upgraded file's history and a v1 file's version."""
+    page = (Path(__file__).resolve().parents[3] / "docs" / "operating.md").read_text()
+    (snippet,) = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", page, re.DOTALL)
+        if "threadline_schema" in block
+    ]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "upgraded").mkdir()
+    old = unpack(1, tmp_path / "old")
+    upgraded = unpack(1, tmp_path / "upgraded")
+    DuckDBStore(upgraded).close()
+    printed = {}
+    for name, db in (("old", old), ("upgraded", upgraded)):
+        db.rename(db.parent / "threadline.duckdb")
+        ran = subprocess.run(
+            [sys.executable, "-c", snippet],
+            cwd=db.parent,
+            capture_output=True,
+            text=True,
+            timeout=WAIT_S,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stderr
+        printed[name] = ran.stdout.strip()
+    assert printed["old"] == "version 1 (made before versions were recorded)"
+    assert printed["upgraded"].startswith("[(1, 'unknown'), (2, ")
