@@ -79,8 +79,11 @@ def unpack(version: int, directory: Path) -> Path:
 
 def make(version: int) -> Path:
     """Write ``v<version>.duckdb.gz`` with the store code importable right now."""
+    import duckdb
+
     from threadline.server.batch import SpanBatch
     from threadline.server.storage.duckdb import DuckDBStore
+    from threadline.server.storage.duckdb.migrations import stored_version
 
     with tempfile.TemporaryDirectory() as scratch:
         db = Path(scratch) / "spans.duckdb"
@@ -89,6 +92,10 @@ def make(version: int) -> Path:
             store.write(SpanBatch.from_records(fixture_spans())).result(timeout=60)
         finally:
             store.close()
+        with duckdb.connect(str(db)) as connection:
+            written = stored_version(connection)
+        if written != version:
+            raise SystemExit(f"the code checked out writes schema version {written}, not {version}")
         target = SCHEMA_VERSIONS / f"v{version}.duckdb.gz"
         with db.open("rb") as plain, gzip.open(target, "wb", compresslevel=9) as packed:
             shutil.copyfileobj(plain, packed)

@@ -134,6 +134,16 @@ def test_a_file_from_a_newer_release_is_refused_naming_both_versions(tmp_path: P
     assert version_rows(db) == [LATEST, LATEST + 1]
 
 
+def test_a_file_with_an_emptied_version_table_is_refused(tmp_path: Path) -> None:
+    """A version table with no rows is not guessed at: opening says the version is unknown."""
+    db = tmp_path / "spans.duckdb"
+    DuckDBStore(db).close()
+    with duckdb.connect(str(db)) as connection:
+        connection.execute("DELETE FROM threadline_schema")
+    with pytest.raises(StoreError, match="schema version is unknown"):
+        DuckDBStore(db)
+
+
 def test_serve_on_a_newer_file_exits_with_the_message(tmp_path: Path) -> None:
     """`threadline serve` on a newer file exits 1 with one line naming both versions."""
     db = _make_newer(tmp_path)

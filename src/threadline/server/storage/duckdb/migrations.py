@@ -38,7 +38,8 @@ Adding a step (the whole change, here):
        STEPS = (Step(2, _record_versions), Step(3, _add_rollups))
 
 3. Put the same objects in ``schema.create_statements`` so new files get them.
-4. Add the new version to the list above and a test that opens the fixture of step 1.
+4. Add the version to the list above and to the table in docs/operating.md. The tests
+   in tests/server/storage/test_duckdb_migrations.py pick up the step and its fixture.
 
 A step runs inside the transaction ``open_schema`` opens: it never commits, and an
 exception rolls the whole step back. It spells out its own DDL instead of calling
@@ -157,6 +158,8 @@ def stored_version(connection: Connection) -> int | None:
     }
     if VERSION_TABLE in tables:
         rows = connection.execute(f"SELECT max(version) FROM {VERSION_TABLE}").fetchall()
+        if rows[0][0] is None:
+            raise StoreError(f"{VERSION_TABLE} is empty: the file's schema version is unknown")
         return int(rows[0][0])
     if TABLE in tables:
         return 1
