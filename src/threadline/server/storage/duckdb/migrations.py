@@ -108,7 +108,10 @@ def open_schema(connection: Connection, path: Path, *, steps: Sequence[Step] = S
     """
     _check_order(steps)
     latest = steps[-1].version
-    found = stored_version(connection)
+    try:
+        found = stored_version(connection)
+    except StoreError as exc:
+        raise StoreError(f"cannot open the span store at {path}: {exc}") from exc
     if found is None:
         with _transaction(connection, path, f"creating the schema (version {latest})"):
             for statement in create_statements():
