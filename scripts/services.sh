@@ -63,12 +63,19 @@ start_mosquitto() {
   started_or_say Mosquitto $? && wait_port 1883 20
 }
 
-failed=()
-start_rabbitmq || failed+=("RabbitMQ (127.0.0.1:5672)")
-start_redis || failed+=("Redis (127.0.0.1:6379)")
-start_nats || failed+=("NATS (127.0.0.1:4222)")
-start_mosquitto || failed+=("Mosquitto (127.0.0.1:1883)")
-if [ ${#failed[@]} -gt 0 ]; then
-  printf 'services: could not start: %s\n' "${failed[*]}" >&2
-  exit 1
+start_all() {
+  local failed=()
+  start_rabbitmq || failed+=("RabbitMQ (127.0.0.1:5672)")
+  start_redis || failed+=("Redis (127.0.0.1:6379)")
+  start_nats || failed+=("NATS (127.0.0.1:4222)")
+  start_mosquitto || failed+=("Mosquitto (127.0.0.1:1883)")
+  if [ ${#failed[@]} -gt 0 ]; then
+    printf 'services: could not start: %s\n' "${failed[*]}" >&2
+    return 1
+  fi
+}
+
+# Sourced (as tests/test_scripts.py does), it only defines the functions above.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  start_all
 fi
