@@ -78,14 +78,6 @@ class Step:
     apply: Callable[[Connection], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Opened:
-    """What ``open_schema`` found and left: ``found`` is None for a new file."""
-
-    found: int | None
-    version: int
-
-
 def _record_versions(connection: Connection) -> None:
     """Version 2: the version table, saying the file was at version 1 (time unknown)."""
     connection.execute(
@@ -99,7 +91,7 @@ STEPS: Final[tuple[Step, ...]] = (Step(2, _record_versions),)
 LATEST: Final = STEPS[-1].version
 
 
-def open_schema(connection: Connection, path: Path, *, steps: Sequence[Step] = STEPS) -> Opened:
+def open_schema(connection: Connection, path: Path, *, steps: Sequence[Step] = STEPS) -> None:
     """Give the file at ``path`` the newest schema, migrating it if it is older.
 
     ``steps`` is for tests that need a step of their own (a slow one, to be killed).
@@ -117,7 +109,7 @@ def open_schema(connection: Connection, path: Path, *, steps: Sequence[Step] = S
             for statement in create_statements():
                 connection.execute(statement)
             _record(connection, latest)
-        return Opened(None, latest)
+        return
     if found > latest:
         release = _applied_by(connection, found)
         raise StoreError(
@@ -147,7 +139,6 @@ def open_schema(connection: Connection, path: Path, *, steps: Sequence[Step] = S
         )
     for statement in create_statements():
         connection.execute(statement)
-    return Opened(found, latest)
 
 
 def stored_version(connection: Connection) -> int | None:
