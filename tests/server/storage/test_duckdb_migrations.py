@@ -37,6 +37,10 @@ from threadline.server.storage.duckdb.migrations import (
 )
 
 WAIT_S: Final = 30.0
+# A loaded machine takes a while to start Python, import DuckDB and write the ballast.
+STEP_START_WAIT_S: Final = 120.0
+# Of the ballast the slow step writes (~10 MB), at least this much is in the file at the kill.
+UNCOMMITTED_BYTES: Final = 5_000_000
 EXPECTED_COUNTS: Final = StoreCounts(spans=120, traces=30, sessions=6)
 
 
@@ -188,7 +192,7 @@ def test_steps_out_of_order_are_refused(tmp_path: Path) -> None:
 
 
 # Runs the real steps, with the step to ``kill_at`` made slow: it does its work, then
-# writes ~40 MB more in the same transaction (so DuckDB writes blocks to the file
+# writes ~10 MB more in the same transaction (so DuckDB writes blocks to the file
 # before commit), says so, and waits to be killed.
 _MIGRATE_SLOWLY: Final = """
 import sys, time
@@ -212,11 +216,16 @@ def slow(apply):
 steps = [Step(s.version, slow(s.apply)) if s.version == kill_at else s for s in STEPS]
 if kill_at > STEPS[-1].version:
     steps.append(Step(kill_at, slow(lambda connection: None)))
-open_schema(duckdb.connect(str(db)), db, steps=steps)
+# No progress bar: it would print to stdout ahead of the line the test waits for.
+connection = duckdb.connect(str(db))
+connection.execute("SET enable_progress_bar = false")
+open_schema(connection, db, steps=steps)
 """
 
 
-def _kill_mid_migration(db: Path, kill_at: int) -> None:
+def _kill_mid_migration(db: Path, kill_at: int) -> int:
+    """Run the steps up to ``kill_at`` in a process, SIGKILL it inside that step; returns
+    the file's size at the kill."""
     process = subprocess.Popen(
         [sys.executable, "-c", _MIGRATE_SLOWLY, str(db), str(kill_at)],
         stdout=subprocess.PIPE,
@@ -226,10 +235,15 @@ def _kill_mid_migration(db: Path, kill_at: int) -> None:
     try:
         assert process.stdout is not None
         assert process.stderr is not None
-        ready, _, _ = select.select([process.stdout], [], [], WAIT_S)
-        line = process.stdout.readline() if ready else ""
-        exited = process.poll() is not None
-        assert line.strip() == "migrating", process.stderr.read() if exited else "no step began"
+        ready, _, _ = select.select([process.stdout], [], [], STEP_START_WAIT_S)
+        if not ready:
+            pytest.fail(f"no step began within {STEP_START_WAIT_S} s")
+        line = process.stdout.readline()
+        if line == "":  # end of output: the process ended; say why
+            process.wait(timeout=WAIT_S)
+            pytest.fail(f"the migrating process ended: {process.stderr.read()}")
+        assert line.strip() == "migrating", line
+        size_at_kill = db.stat().st_size
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=WAIT_S)
     finally:
@@ -237,6 +251,7 @@ def _kill_mid_migration(db: Path, kill_at: int) -> None:
             process.kill()
             process.wait(timeout=WAIT_S)
     assert process.returncode == -signal.SIGKILL
+    return size_at_kill
 
 
 def _tables(db: Path) -> Sequence[str]:
@@ -252,8 +267,12 @@ def test_a_migration_killed_midway_leaves_the_file_at_a_whole_version(
     version's tables only; opening it again finishes the upgrade with every span kept."""
     db = unpack(1, tmp_path)
     before = raw_spans(db)
+    size_before = db.stat().st_size
 
-    _kill_mid_migration(db, kill_at)
+    size_at_kill = _kill_mid_migration(db, kill_at)
+
+    # The step's uncommitted rows had reached the file itself, not only memory.
+    assert size_at_kill > size_before + UNCOMMITTED_BYTES
 
     with duckdb.connect(str(db)) as connection:
         assert stored_version(connection) == kill_at - 1
