@@ -42,10 +42,10 @@ from threadline.server.model import (
     TraceSummary,
 )
 from threadline.server.storage.base import JourneyOrder, StoreError, StoreHealth
-from threadline.server.storage.duckdb import deletion, groups, red, search
+from threadline.server.storage.duckdb import deletion, groups, migrations, red, search
 from threadline.server.storage.duckdb import propagation as propagation_queries
 from threadline.server.storage.duckdb import service_map as map_queries
-from threadline.server.storage.duckdb.schema import TABLE, create_statements
+from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import Row
 from threadline.server.storage.duckdb.writer import GroupCommitWriter
 
@@ -53,7 +53,8 @@ _SELECT_SPAN: Final = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
 
 
 class DuckDBStore:
-    """A ``Store`` in one DuckDB file; opening creates the schema if it is missing.
+    """A ``Store`` in one DuckDB file; opening creates the schema, or upgrades an older
+    file's in place (see ``migrations``), and refuses a file from a newer release.
 
     Each method keeps the contract written on ``Store`` and at the top of
     ``threadline.server.storage.base``; the notes here say only how DuckDB does it.
@@ -67,11 +68,13 @@ class DuckDBStore:
         except duckdb.Error as exc:
             raise StoreError(f"cannot open the span store at {path}: {exc}") from exc
         try:
-            for statement in create_statements():
-                self._connection.execute(statement)
+            migrations.open_schema(self._connection, path)
         except duckdb.Error as exc:
             self._connection.close()
             raise StoreError(f"cannot create the span table in {path}: {exc}") from exc
+        except StoreError:
+            self._connection.close()
+            raise
         self._path = path
         self._lock = threading.Lock()  # guards cursor creation and closing
         self._closed = False
