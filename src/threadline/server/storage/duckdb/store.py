@@ -64,9 +64,10 @@ class DuckDBStore:
         if max_pending_batches < 1:
             raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
         try:
+            self._connection = duckdb.connect(str(path))
             # DuckDB draws a progress bar on stdout for queries over ~2 s; a server's stdout
             # is its log, and a long upgrade step or scan must not write into it.
-            self._connection = duckdb.connect(str(path), config={"enable_progress_bar": False})
+            self._connection.execute("SET enable_progress_bar = false")
         except duckdb.Error as exc:
             raise StoreError(f"cannot open the span store at {path}: {exc}") from exc
         try:
