@@ -95,26 +95,42 @@ def test_spans_older_than_retention_are_deleted(tmp_path: Path) -> None:
         store.close()
 
 
-def test_size_cap_deletes_the_oldest_spans_first(tmp_path: Path) -> None:
-    """Over max_db_bytes the oldest spans go until the store is back under the cap."""
+@pytest.mark.parametrize(
+    ("parts", "per_part"),
+    [(4, 100_000), (1, 20_000)],
+    ids=["400k spans, arriving out of order", "20k spans in one row group"],
+)
+def test_size_cap_takes_the_store_just_under_the_cap_once(
+    tmp_path: Path, parts: int, per_part: int
+) -> None:
+    """Over max_db_bytes the oldest spans go until the measured size is under the cap;
+    the next runs, with nothing arriving, delete nothing."""
     now = time.time_ns()
+    base = now - HOUR_NS
+    step = 1000
     store = DuckDBStore(tmp_path / "spans.duckdb")
     try:
-        for part in range(4):
-            store.write(spans(100_000, now - (4 - part) * HOUR_NS, prefix=part)).result()
+        # Each batch spans the whole hour (as spans of many services do), so deleting
+        # the oldest leaves every row group partly deleted.
+        for part in range(parts):
+            batch = spans(per_part, base + part * step, prefix=part, step_ns=parts * step)
+            store.write(batch).result()
+        total = parts * per_part
         size = store.size_bytes()
-        policy = RetentionPolicy(max_bytes=size // 2)
-        deleted = 0
-        for _ in range(3):  # each run takes one measured step towards the cap
-            deleted += enforce(store, policy, now).by_size
-            if store.size_bytes() <= policy.max_bytes:
-                break
-        assert store.size_bytes() <= size // 2
-        assert 0 < deleted < 400_000
+        policy = RetentionPolicy(max_bytes=int(size * 40 / 45.6))  # 45.6 MB over a 40 MB cap
+        assert policy.max_bytes is not None
+        deleted = enforce(store, policy, now).by_size
+        assert 0 < deleted < total
+        after = store.size_bytes()
+        assert after <= policy.max_bytes
+        if parts > 1:  # with blocks to spare, it stops just under the cap
+            assert after >= policy.max_bytes * 0.85
+            assert deleted < total * 0.25
+        assert [enforce(store, policy, now).by_size for _ in range(2)] == [0, 0]
+        assert store.counts().spans == total - deleted
         oldest_left = store.start_ns_quantile(0.0)
         assert oldest_left is not None
-        assert oldest_left > now - 4 * HOUR_NS  # the oldest went first
-        assert store.counts().spans == 400_000 - deleted
+        assert oldest_left >= base + (deleted - 1) * step  # the oldest went first
     finally:
         store.close()
 

@@ -11,7 +11,7 @@ import uvicorn
 from threadline.server.app import create_app
 from threadline.server.auth import check_exposure, load_tokens
 from threadline.server.default_keys import warn_on_default_keys
-from threadline.server.retention import RetentionPolicy, RetentionScheduler
+from threadline.server.retention import RetentionPolicy, RetentionScheduler, parse_span_of_time
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.settings import ServerSettings
 
@@ -32,6 +32,7 @@ def serve(settings: ServerSettings) -> None:
     check_exposure(settings, has_tokens=tokens.enabled)
     warn_on_default_keys(settings)
     retention = RetentionPolicy.from_settings(settings)
+    parse_span_of_time(settings.max_clock_skew, "max_clock_skew")  # fails before opening
     tls = settings.serves_tls
     os.umask(PRIVATE_UMASK)
     store = DuckDBStore(settings.db, max_pending_batches=settings.write_queue_batches)
