@@ -83,12 +83,13 @@ def copy_live_rows(connection: duckdb.DuckDBPyConnection, path: Path) -> Path:
     database = connection.execute("SELECT current_database()").fetchall()[0][0]
     quoted_target = str(target).replace("'", "''")
     quoted_database = '"' + str(database).replace('"', '""') + '"'
-    connection.execute(f"ATTACH '{quoted_target}' AS {_ALIAS}")
+    alias = _ALIAS if database != _ALIAS else _ALIAS + "_copy"  # a store file named so
+    connection.execute(f"ATTACH '{quoted_target}' AS {alias}")
     try:
         try:
-            connection.execute(f"COPY FROM DATABASE {quoted_database} TO {_ALIAS}")
+            connection.execute(f"COPY FROM DATABASE {quoted_database} TO {alias}")
         finally:
-            connection.execute(f"DETACH {_ALIAS}")
+            connection.execute(f"DETACH {alias}")
     except BaseException:
         discard_leftovers(path)
         raise

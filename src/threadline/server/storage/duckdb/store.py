@@ -85,12 +85,13 @@ class DuckDBStore:
         self._compacting = False
         self._in_flight = 0  # reads and deletes using the connection now
         self._held: list[tuple[SpanBatch, Future[None]]] = []  # writes during compaction
+        self._earlier_commits = 0  # by the writers of files compaction replaced
         self._writer = self._new_writer()
 
     @property
     def commits(self) -> int:
         """Write transactions committed since opening; concurrent writes share them."""
-        return self._writer.commits
+        return self._earlier_commits + self._writer.commits
 
     def write(self, batch: SpanBatch) -> Future[None]:
         if len(batch) == 0:
@@ -268,6 +269,7 @@ class DuckDBStore:
         """After compacting: a writer on the (new) connection takes the held writes."""
         writer = self._new_writer()
         with self._gate:
+            self._earlier_commits += self._writer.commits
             self._writer = writer
             self._compacting = False
             held, self._held = self._held, []
