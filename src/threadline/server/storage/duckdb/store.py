@@ -267,7 +267,19 @@ class DuckDBStore:
 
     def _resume(self) -> None:
         """After compacting: a writer on the (new) connection takes the held writes."""
-        writer = self._new_writer()
+        try:
+            writer = self._new_writer()
+        except (duckdb.Error, StoreError) as exc:
+            # The file could not be opened again: the store is unusable, and says so
+            # (health, every call) rather than leaving callers waiting at the gate.
+            with self._gate:
+                self._closed = True
+                self._compacting = False
+                held, self._held = self._held, []
+                self._gate.notify_all()
+            for _, future in held:
+                future.set_exception(StoreError(f"the store could not be reopened: {exc}"))
+            raise StoreError(f"the store could not be reopened after compacting: {exc}") from exc
         with self._gate:
             self._earlier_commits += self._writer.commits
             self._writer = writer
