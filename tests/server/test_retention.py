@@ -4,6 +4,7 @@ ingest and queries go on."""
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -25,11 +26,27 @@ DELETION_TIMEOUT_S: Final = 30.0
 STOP_TIMEOUT_S: Final = 10.0
 
 
-def spans(count: int, start_ns: int, *, prefix: int, step_ns: int = 1000) -> SpanBatch:
-    """``count`` one-span traces starting at ``start_ns``, ``step_ns`` apart."""
+def spans(
+    count: int,
+    start_ns: int,
+    *,
+    prefix: int,
+    step_ns: int = 1000,
+    rng: random.Random | None = None,
+) -> SpanBatch:
+    """``count`` one-span traces starting at ``start_ns``, ``step_ns`` apart.
+
+    With ``rng``, trace ids are random and spans carry sessions and users, as real
+    traffic does (their indexes then shrink little when rows are deleted).
+    """
     starts = [start_ns + n * step_ns for n in range(count)]
+    trace_ids = (
+        [f"{rng.getrandbits(128):032x}" for _ in range(count)]
+        if rng
+        else [f"{prefix:08x}{n:024x}" for n in range(count)]
+    )
     columns: dict[str, list[Any]] = {
-        "trace_id": [f"{prefix:08x}{n:024x}" for n in range(count)],
+        "trace_id": trace_ids,
         "span_id": [f"{n + 1:016x}" for n in range(count)],
         "parent_span_id": [None] * count,
         "service_name": ["checkout"] * count,
@@ -40,8 +57,10 @@ def spans(count: int, start_ns: int, *, prefix: int, step_ns: int = 1000) -> Spa
         "duration_ns": [500] * count,
         "status": ["unset"] * count,
         "status_message": [""] * count,
-        "session_id": [None] * count,
-        "user_id": [None] * count,
+        "session_id": [f"session-{rng.randrange(2000)}" for _ in range(count)]
+        if rng
+        else [None] * count,
+        "user_id": [f"user-{rng.randrange(1000)}" for _ in range(count)] if rng else [None] * count,
         "journey_id": [None] * count,
         "attributes": ['{"http.route":"/checkout"}'] * count,
         "resource": ['{"service.name":"checkout"}'] * count,
@@ -98,7 +117,7 @@ def test_spans_older_than_retention_are_deleted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("parts", "per_part"),
     [(4, 100_000), (1, 20_000)],
-    ids=["400k spans, arriving out of order", "20k spans in one row group"],
+    ids=["400k spans of random traces, out of order", "20k spans in one row group"],
 )
 def test_size_cap_takes_the_store_just_under_the_cap_once(
     tmp_path: Path, parts: int, per_part: int
@@ -112,8 +131,9 @@ def test_size_cap_takes_the_store_just_under_the_cap_once(
     try:
         # Each batch spans the whole hour (as spans of many services do), so deleting
         # the oldest leaves every row group partly deleted.
+        rng = random.Random(3)
         for part in range(parts):
-            batch = spans(per_part, base + part * step, prefix=part, step_ns=parts * step)
+            batch = spans(per_part, base + part * step, prefix=part, step_ns=parts * step, rng=rng)
             store.write(batch).result()
         total = parts * per_part
         size = store.size_bytes()
