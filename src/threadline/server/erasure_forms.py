@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from threadline.redaction import KeyedHash, is_hashed
-from threadline.redaction import keyed_hash as redaction_hash
+from threadline.redaction.keyed_hash import DEFAULT_KEY as HASH_DEFAULT_KEY
+from threadline.redaction.keyed_hash import PREFIX as HASH_PREFIX
 
 # The SDK's pseudonym (threadline.sdk.pseudonym, which the server may not import):
 # same prefix and built-in key, checked equal by the tests.
@@ -41,23 +42,26 @@ class ErasureKeys:
 
 def forms_of(user_id: str, keys: ErasureKeys) -> list[IdForm]:
     """Every form of ``user_id`` to search, the id as given first, without repeats."""
-    if is_hashed(user_id, PSEUDONYM_PREFIX) or is_hashed(user_id):
+    if is_hashed(user_id, PSEUDONYM_PREFIX) or is_hashed(user_id, HASH_PREFIX):
         return [IdForm(user_id, "as given")]
     candidates = [IdForm(user_id, "as given")]
-    pseudonym_keys = ((keys.user_id_key, "user_id_key"), ("", "the built-in user id key"))
-    for key, name in pseudonym_keys:
-        if key or not name.startswith("user_id_key"):
-            hashed = _hash(user_id, key, PSEUDONYM_PREFIX, PSEUDONYM_DEFAULT_KEY)
-            candidates.append(IdForm(hashed, f"pseudonym under {name}"))
-    hash_keys = (
-        (keys.redaction_hash_key, "redaction_hash_key"),
-        (keys.user_id_key, "user_id_key (the SDK's redaction key when its own is unset)"),
-        ("", "the built-in redaction key"),
-    )
-    for key, name in hash_keys:
-        if key or name.startswith("the built-in"):
-            hashed = _hash(user_id, key, redaction_hash.PREFIX, redaction_hash.DEFAULT_KEY)
-            candidates.append(IdForm(hashed, f"redaction hash under {name}"))
+    # (key, what it is, prefix, built-in key): configured keys first, then the built-in
+    # ones, which hashed whatever was stored before keys were set.
+    keyed = [
+        (keys.user_id_key, "pseudonym under user_id_key", PSEUDONYM_PREFIX, ""),
+        ("", "pseudonym under the built-in user id key", PSEUDONYM_PREFIX, PSEUDONYM_DEFAULT_KEY),
+        (keys.redaction_hash_key, "redaction hash under redaction_hash_key", HASH_PREFIX, ""),
+        (
+            keys.user_id_key,
+            "redaction hash under user_id_key (the SDK's when its redaction_hash_key is unset)",
+            HASH_PREFIX,
+            "",
+        ),
+        ("", "redaction hash under the built-in redaction key", HASH_PREFIX, HASH_DEFAULT_KEY),
+    ]
+    for key, label, prefix, built_in in keyed:
+        if key or built_in:
+            candidates.append(IdForm(KeyedHash(key or built_in, prefix=prefix)(user_id), label))
     seen: set[str] = set()
     forms = []
     for form in candidates:
@@ -65,8 +69,3 @@ def forms_of(user_id: str, keys: ErasureKeys) -> list[IdForm]:
             seen.add(form.value)
             forms.append(form)
     return forms
-
-
-def _hash(value: str, key: str, prefix: str, default_key: str) -> str:
-    # A real key, or the built-in one spelled out so no "default key" warning is logged.
-    return KeyedHash(key or default_key, prefix=prefix)(value)
