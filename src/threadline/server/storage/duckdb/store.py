@@ -78,8 +78,9 @@ class DuckDBStore:
         self._path = path
         self._max_pending = max_pending_batches
         compaction.prepare_directory(path)
-        compaction.discard_leftovers(path)
         self._connection = _open(path)
+        # Only once the file is ours: another process's compaction copy is not.
+        compaction.discard_leftovers(path)
         self._gate = threading.Condition()  # guards the fields below
         self._closed = False
         self._compacting = False
