@@ -189,6 +189,16 @@ class ServerSettings:
         "Secret key of `hash` redactions at ingest; set the services' value so hashes "
         "correlate. Empty: a built-in key (a warning is logged when it is used).",
     )
+    user_id_key: str = setting(
+        "",
+        "The services' `user_id_key` (the same `THREADLINE_USER_ID_KEY`), so erasure finds "
+        "the user ids they pseudonymised; empty: the built-in key.",
+    )
+    max_clock_skew: str = setting(
+        "10m",
+        "A span that starts further than this after the server received it is moved back "
+        "to start at the receive time (keeping its duration) and counted, e.g. `30s`, `1h`.",
+    )
     sampling_rules_file: str = setting(
         "",
         "JSON file holding the sampling rules set through `PUT /api/sampling`; empty: "

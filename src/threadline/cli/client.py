@@ -155,8 +155,9 @@ class ThreadlineClient:
     def user_journey(self, user_id: str) -> Any:
         return self.get(f"/users/{_segment(user_id)}/journey")
 
-    def erase_user(self, user_id: str) -> Any:
-        return self.send("DELETE", f"/users/{_segment(user_id)}")
+    def erase_user(self, user_id: str, *, as_given: bool = False) -> Any:
+        params = {"as_given": "true"} if as_given else None
+        return self.send("DELETE", f"/users/{_segment(user_id)}", params)
 
 
 def _segment(value: str) -> str:

@@ -9,8 +9,10 @@ from threadline.conventions import API_PREFIX
 from threadline.server.api.erase_routes import build_erase_router
 from threadline.server.api.routes import build_api_router
 from threadline.server.auth import TokenTable, client_key, install_access_control
+from threadline.server.erasure_forms import ErasureKeys
 from threadline.server.errors import ThreadlineError
 from threadline.server.health import build_health_router
+from threadline.server.ingest.clock import FutureStarts
 from threadline.server.ingest.receiver import build_ingest_router
 from threadline.server.query import QueryService
 from threadline.server.sampling.wiring import install_sampling
@@ -33,9 +35,15 @@ def create_app(
     after_write = install_sampling(app, settings, store)
     # Every request passes access control first (see threadline.server.auth).
     install_access_control(app, settings, tokens)
-    app.include_router(build_ingest_router(store, settings, after_write, rate_key=client_key))
-    app.include_router(build_health_router(store))
-    app.include_router(build_erase_router(store), prefix=API_PREFIX)
+    future_starts = FutureStarts()
+    app.include_router(
+        build_ingest_router(
+            store, settings, after_write, rate_key=client_key, future_starts=future_starts
+        )
+    )
+    app.include_router(build_health_router(store, future_starts))
+    keys = ErasureKeys(settings.user_id_key, settings.redaction_hash_key)
+    app.include_router(build_erase_router(store, keys), prefix=API_PREFIX)
     app.include_router(build_api_router(QueryService(store)), prefix=API_PREFIX)
     app.include_router(build_ui_router())
 

@@ -13,13 +13,15 @@ from typing import Final
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from threadline.server.ingest.clock import FutureStarts
 from threadline.server.storage.base import Store
 
 HEALTH_PATH: Final = "/healthz"
 READY_PATH: Final = "/readyz"
 
 
-def build_health_router(store: Store) -> APIRouter:
+def build_health_router(store: Store, future_starts: FutureStarts | None = None) -> APIRouter:
+    """The probes; ``/readyz`` also reports the spans ingest moved back from the future."""
     router = APIRouter()
 
     @router.get(HEALTH_PATH, summary="Liveness: the server process answers.")
@@ -43,6 +45,7 @@ def build_health_router(store: Store) -> APIRouter:
             "pending_batches": health.pending_batches,
             "max_pending_batches": health.max_pending_batches,
             "problems": problems,
+            "future_starts_clamped": future_starts.count if future_starts is not None else 0,
         }
         return JSONResponse(body, status_code=503 if problems else 200)
 

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import logging
+import os
+from typing import Final
 
 import uvicorn
 
 from threadline.server.app import create_app
 from threadline.server.auth import check_exposure, load_tokens
-from threadline.server.retention import RetentionPolicy, RetentionScheduler
+from threadline.server.default_keys import warn_on_default_keys
+from threadline.server.retention import RetentionPolicy, RetentionScheduler, parse_span_of_time
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.settings import ServerSettings
 
 log = logging.getLogger("threadline.server")
+
+# Files the server creates (the store, its write-ahead log and temporary files, which
+# DuckDB creates as it goes) are readable by the server's own user only.
+PRIVATE_UMASK: Final = 0o077
 
 
 def serve(settings: ServerSettings) -> None:
@@ -23,8 +30,11 @@ def serve(settings: ServerSettings) -> None:
     """
     tokens = load_tokens(settings)
     check_exposure(settings, has_tokens=tokens.enabled)
+    warn_on_default_keys(settings)
     retention = RetentionPolicy.from_settings(settings)
+    parse_span_of_time(settings.max_clock_skew, "max_clock_skew")  # fails before opening
     tls = settings.serves_tls
+    os.umask(PRIVATE_UMASK)
     store = DuckDBStore(settings.db, max_pending_batches=settings.write_queue_batches)
     scheduler = RetentionScheduler(store, retention) if retention.enabled else None
     try:

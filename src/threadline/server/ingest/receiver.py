@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Final
 
@@ -42,9 +43,11 @@ from threadline.server.errors import (
     UnsupportedMediaType,
 )
 from threadline.server.ingest.body import content_codings, decompress, read_body
+from threadline.server.ingest.clock import FutureStarts, clamp_future_starts
 from threadline.server.ingest.decode import PayloadFormat, decode
 from threadline.server.ingest.limits import IngestLimits, RateLimiter
 from threadline.server.ingest.redact import IngestRedactor, ingest_redactor
+from threadline.server.retention import parse_span_of_time
 from threadline.server.storage.base import Store, StoreError, StoreOverloaded
 from threadline.settings import ServerSettings
 
@@ -90,14 +93,19 @@ def build_ingest_router(
     after_write: Callable[[SpanBatch], None] | None = None,
     *,
     rate_key: Callable[[Request], str] | None = None,
+    future_starts: FutureStarts | None = None,
 ) -> APIRouter:
     """The router serving ``POST /v1/traces`` into ``store``.
 
     ``after_write`` (tail sampling) is given each batch once it is durable.
     ``rate_key`` names who a request counts against for ``ingest_rate_per_token``
     (the access token's name); without it all requests share one rate.
+    ``future_starts`` counts the spans moved back from the future (see ``clock``).
+    Raises ``ConfigError`` naming a setting that does not parse.
     """
     limit = settings.max_request_bytes
+    max_skew_ns = parse_span_of_time(settings.max_clock_skew, "max_clock_skew")
+    clamped = future_starts if future_starts is not None else FutureStarts()
     limits = IngestLimits.from_settings(settings)
     redactor = ingest_redactor(settings)
     limiter = (
@@ -121,10 +129,14 @@ def build_ingest_router(
             rate_key_of_request = rate_key(request) if rate_key is not None else ""
             if limiter is not None:
                 limiter.admit(rate_key_of_request)
+            received_ns = time.time_ns()
             body = await read_body(request, limit)
             batch = await run_in_threadpool(
                 _decode_body, body, codings, payload_format, limit, limits, redactor
             )
+            batch, moved = clamp_future_starts(batch, received_ns, max_skew_ns)
+            if moved:
+                clamped.add(moved)
             if limiter is not None:
                 limiter.charge(rate_key_of_request, len(batch))
             if len(batch):

@@ -72,6 +72,15 @@ class StoreHealth:
         return self.pending_batches >= self.max_pending_batches
 
 
+@dataclass(frozen=True, slots=True)
+class UserErasure:
+    """What erasing one user did: spans deleted, and how many spans carried each form
+    of the user's id that was searched (before the deletion)."""
+
+    erased_spans: int
+    spans_per_form: tuple[tuple[str, int], ...]
+
+
 class Store(Protocol):
     def write(self, batch: SpanBatch) -> Future[None]:
         """Queue ``batch``; the future resolves once it is durable (see contract)."""
@@ -191,11 +200,14 @@ class Store(Protocol):
         """Delete every span that started before ``cutoff_ns``."""
         ...
 
-    def erase_user(self, user_id: str) -> int:
-        """Delete every span of the user's journeys.
+    def erase_user(self, forms: Sequence[str]) -> UserErasure:
+        """Delete every span of the journeys of the user known by any of ``forms``.
 
-        That is every trace with a span carrying ``user_id`` or one of the session
-        ids the user's spans carry: the sessions' spans without a user id go too.
+        ``forms`` are the ways the user's id may be stored (raw, pseudonymised,
+        hashed). That is every trace with a span carrying one of them in ``user_id`` or
+        in an identity attribute (``enduser.id``, ...), or carrying a session id such a
+        span carries: the sessions' spans without a user id go too. When it returns,
+        no byte of those spans is left in the store's files (see ``compact``).
         """
         ...
 
@@ -204,7 +216,19 @@ class Store(Protocol):
         ...
 
     def size_bytes(self) -> int:
-        """Bytes the stored spans take on disk now (what a size cap compares)."""
+        """Bytes the stored spans take on disk now (what a size cap compares).
+
+        What deleting can give back: space a deletion freed is not counted, even if
+        the file has not shrunk.
+        """
+        ...
+
+    def compact(self) -> None:
+        """Rewrite the store so deleted spans leave its files and its size is the live data's.
+
+        Reads, deletes and writes arriving meanwhile wait (writes up to the write
+        queue's bound, then ``StoreOverloaded``); durable when it returns.
+        """
         ...
 
     def health(self) -> StoreHealth:

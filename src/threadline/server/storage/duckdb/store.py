@@ -9,14 +9,21 @@ class owns the connection and hands each of them a ``fetch``.
 
 DuckDB 2.0 blocks the next ``execute`` on a connection while a previous result has
 rows left unread, so reads always ``fetchall()`` and never share a cursor.
+
+``compact`` rewrites the file (see ``compaction.py``), which needs the connection to
+itself: it waits for the reads and deletes in flight, holds new ones back, and keeps
+the writes that arrive meanwhile (as many as the write queue holds) to hand them to
+the writer of the new file. Every use of the connection therefore passes the gate
+(``_gate``), a condition counting the uses in flight.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -41,8 +48,14 @@ from threadline.server.model import (
     TraceQuery,
     TraceSummary,
 )
-from threadline.server.storage.base import JourneyOrder, StoreError, StoreHealth
-from threadline.server.storage.duckdb import deletion, groups, migrations, red, search
+from threadline.server.storage.base import (
+    JourneyOrder,
+    StoreError,
+    StoreHealth,
+    StoreOverloaded,
+    UserErasure,
+)
+from threadline.server.storage.duckdb import compaction, deletion, groups, migrations, red, search
 from threadline.server.storage.duckdb import propagation as propagation_queries
 from threadline.server.storage.duckdb import service_map as map_queries
 from threadline.server.storage.duckdb.schema import TABLE
@@ -63,41 +76,42 @@ class DuckDBStore:
     def __init__(self, path: Path, *, max_pending_batches: int = 256) -> None:
         if max_pending_batches < 1:
             raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
-        try:
-            self._connection = duckdb.connect(str(path))
-            # DuckDB draws a progress bar on stdout for queries over ~2 s; a server's stdout
-            # is its log, and a long upgrade step or scan must not write into it.
-            self._connection.execute("SET enable_progress_bar = false")
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open the span store at {path}: {exc}") from exc
-        try:
-            migrations.open_schema(self._connection, path)
-        except duckdb.Error as exc:
-            self._connection.close()
-            raise StoreError(f"cannot create the span table in {path}: {exc}") from exc
-        except StoreError:
-            self._connection.close()
-            raise
         self._path = path
-        self._lock = threading.Lock()  # guards cursor creation and closing
+        self._max_pending = max_pending_batches
+        compaction.prepare_directory(path)
+        self._connection = _open(path)
+        # Only once the file is ours: another process's compaction copy is not.
+        compaction.discard_leftovers(path)
+        self._gate = threading.Condition()  # guards the fields below
         self._closed = False
-        self._writer = GroupCommitWriter(
-            self._connection.cursor(), max_pending_batches=max_pending_batches
-        )
+        self._compacting = False
+        self._in_flight = 0  # reads and deletes using the connection now
+        self._held: list[tuple[SpanBatch, Future[None]]] = []  # writes during compaction
+        self._earlier_commits = 0  # by the writers of files compaction replaced
+        self._writer = self._new_writer()
 
     @property
     def commits(self) -> int:
         """Write transactions committed since opening; concurrent writes share them."""
-        return self._writer.commits
+        return self._earlier_commits + self._writer.commits
 
     def write(self, batch: SpanBatch) -> Future[None]:
-        if self._closed:
-            raise StoreError("the store is closed; it accepts no more writes")
         if len(batch) == 0:
             done: Future[None] = Future()
             done.set_result(None)
             return done
-        return self._writer.submit(batch)
+        with self._gate:
+            if self._closed:
+                raise StoreError("the store is closed; it accepts no more writes")
+            if not self._compacting:
+                return self._writer.submit(batch)
+            if len(self._held) >= self._max_pending:
+                raise StoreOverloaded(
+                    f"the store is being compacted and {self._max_pending} batches are waiting"
+                )
+            held: Future[None] = Future()
+            self._held.append((batch, held))
+            return held
 
     def get_trace(self, trace_id: str) -> list[SpanRecord]:
         rows = self._fetch(
@@ -202,45 +216,132 @@ class DuckDBStore:
     def delete_older_than(self, cutoff_ns: int) -> int:
         return deletion.delete_older_than(self._delete, cutoff_ns)
 
-    def erase_user(self, user_id: str) -> int:
-        return deletion.erase_user(self._delete, user_id)
+    def erase_user(self, forms: Sequence[str]) -> UserErasure:
+        found = deletion.spans_per_form(self._fetch, forms)
+        erased = deletion.erase_user(self._delete, forms)
+        # Always rewritten, even when nothing matched now: spans of the user deleted
+        # earlier (by retention, say) may still sit in freed blocks.
+        self.compact()
+        return UserErasure(
+            erased_spans=erased, spans_per_form=tuple((form, found[form]) for form in forms)
+        )
 
     def start_ns_quantile(self, fraction: float) -> int | None:
         return deletion.start_ns_quantile(self._fetch, fraction)
 
     def size_bytes(self) -> int:
-        with self._lock:
+        with self._using_connection() as connection:
+            try:
+                return deletion.used_bytes(connection, self._path)
+            except duckdb.Error as exc:
+                raise StoreError(f"measuring the store failed: {exc}") from exc
+
+    def compact(self) -> None:
+        with self._gate:
+            while self._compacting:
+                self._gate.wait()
             if self._closed:
                 raise StoreError("the store is closed")
+            self._compacting = True
+            while self._in_flight:
+                self._gate.wait()
+        failure: BaseException | None = None
         try:
-            return deletion.size_bytes(self._connection, self._path)
-        except duckdb.Error as exc:
-            raise StoreError(f"measuring the store failed: {exc}") from exc
+            self._writer.close()  # commits every batch accepted before the gate closed
+            self._rewrite()
+        except BaseException as exc:
+            failure = exc
+        finally:
+            self._resume()
+        if isinstance(failure, duckdb.Error | OSError):
+            raise StoreError(f"compacting the store failed: {failure}") from failure
+        if failure is not None:
+            raise failure
+
+    def _rewrite(self) -> None:
+        copy = compaction.copy_live_rows(self._connection, self._path)
+        self._connection.close()
+        try:
+            compaction.swap_in(copy, self._path)
+        finally:
+            # The old file if the swap failed, the new one if it worked.
+            self._connection = _open(self._path)
+
+    def _resume(self) -> None:
+        """After compacting: a writer on the (new) connection takes the held writes."""
+        try:
+            writer = self._new_writer()
+        except (duckdb.Error, StoreError) as exc:
+            # The file could not be opened again: the store is unusable, and says so
+            # (health, every call) rather than leaving callers waiting at the gate.
+            with self._gate:
+                self._closed = True
+                self._compacting = False
+                held, self._held = self._held, []
+                self._gate.notify_all()
+            for _, future in held:
+                future.set_exception(StoreError(f"the store could not be reopened: {exc}"))
+            raise StoreError(f"the store could not be reopened after compacting: {exc}") from exc
+        with self._gate:
+            self._earlier_commits += self._writer.commits
+            self._writer = writer
+            self._compacting = False
+            held, self._held = self._held, []
+            self._gate.notify_all()
+        for batch, future in held:
+            try:
+                _forward(writer.submit(batch), future)
+            except StoreError as exc:
+                future.set_exception(exc)
 
     def health(self) -> StoreHealth:
         problem = ""
+        compacting = self._compacting
         if self._closed:
             problem = "the store is closed"
-        elif not self._writer.running:
+        elif not compacting and not self._writer.running:
             problem = "the writer thread has stopped"
         elif not os.access(self._path, os.W_OK):
             problem = f"{self._path} is not writable by this process"
         return StoreHealth(
             writable=not problem,
-            pending_batches=self._writer.pending,
-            max_pending_batches=self._writer.max_pending,
+            pending_batches=len(self._held) if compacting else self._writer.pending,
+            max_pending_batches=self._max_pending,
             problem=problem,
         )
 
     def close(self) -> None:
-        with self._lock:
+        with self._gate:
+            while self._compacting:
+                self._gate.wait()
             if self._closed:
                 return
             self._closed = True
+            self._gate.notify_all()
         try:
             self._writer.close()
         finally:
             self._connection.close()
+            compaction.private_files(self._path)
+
+    def _new_writer(self) -> GroupCommitWriter:
+        return GroupCommitWriter(self._connection.cursor(), max_pending_batches=self._max_pending)
+
+    @contextmanager
+    def _using_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection, counted in flight; waits while a compaction runs."""
+        with self._gate:
+            while self._compacting and not self._closed:
+                self._gate.wait()
+            if self._closed:
+                raise StoreError("the store is closed")
+            self._in_flight += 1
+        try:
+            yield self._connection
+        finally:
+            with self._gate:
+                self._in_flight -= 1
+                self._gate.notify_all()
 
     def _delete(self, sql: str, params: Sequence[object]) -> list[Row]:
         # On a cursor of its own, like reads: DuckDB's MVCC lets this transaction
@@ -253,13 +354,46 @@ class DuckDBStore:
 
     def _run(self, sql: str, params: Sequence[object], doing: str) -> list[Row]:
         """Every row of ``sql``, on a cursor of its own; ``doing`` names the work in errors."""
-        with self._lock:
-            if self._closed:
-                raise StoreError("the store is closed")
-            cursor = self._connection.cursor()
-        try:
-            return cursor.execute(sql, params).fetchall()
-        except duckdb.Error as exc:
-            raise StoreError(f"{doing} failed: {exc}") from exc
-        finally:
-            cursor.close()
+        with self._using_connection() as connection:
+            cursor = connection.cursor()
+            try:
+                return cursor.execute(sql, params).fetchall()
+            except duckdb.Error as exc:
+                raise StoreError(f"{doing} failed: {exc}") from exc
+            finally:
+                cursor.close()
+
+
+def _open(path: Path) -> duckdb.DuckDBPyConnection:
+    """A connection to the store at ``path``, its schema created, or upgraded in place
+    (see ``migrations``); a file from a newer release is refused."""
+    try:
+        connection = duckdb.connect(str(path))
+        # DuckDB draws a progress bar on stdout for queries over ~2 s; a server's stdout
+        # is its log, and a long upgrade step or scan must not write into it.
+        connection.execute("SET enable_progress_bar = false")
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open the span store at {path}: {exc}") from exc
+    try:
+        migrations.open_schema(connection, path)
+    except duckdb.Error as exc:
+        connection.close()
+        raise StoreError(f"cannot create the span table in {path}: {exc}") from exc
+    except StoreError:
+        connection.close()
+        raise
+    compaction.private_files(path)
+    return connection
+
+
+def _forward(source: Future[None], target: Future[None]) -> None:
+    """Settle ``target`` as ``source`` settles."""
+
+    def settle(done: Future[None]) -> None:
+        exc = done.exception()
+        if exc is None:
+            target.set_result(None)
+        else:
+            target.set_exception(exc)
+
+    source.add_done_callback(settle)
