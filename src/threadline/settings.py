@@ -189,6 +189,12 @@ class ServerSettings:
         "Secret key of `hash` redactions at ingest; set the services' value so hashes "
         "correlate. Empty: a built-in key (a warning is logged when it is used).",
     )
+    user_id_key: str = setting(
+        "",
+        "The services' `user_id_key`, so a raw user id typed in a lookup "
+        "(`threadline journey --user`, `/user/<id>`) finds its pseudonym; empty: the "
+        "built-in default key the SDK also uses when none is set.",
+    )
     sampling_rules_file: str = setting(
         "",
         "JSON file holding the sampling rules set through `PUT /api/sampling`; empty: "

@@ -49,7 +49,7 @@ from threadline.server.analysis.tail_latency import (
     request_path,
 )
 from threadline.server.analysis.tree import SpanTree, summarize
-from threadline.server.errors import BadRequest, InvalidParameter, NotFound
+from threadline.server.errors import Ambiguous, BadRequest, InvalidParameter, NotFound
 from threadline.server.model import (
     JourneySummary,
     ServiceOperations,
@@ -60,6 +60,7 @@ from threadline.server.model import (
     TraceSummary,
 )
 from threadline.server.storage.base import JourneyOrder, Store
+from threadline.server.user_ids import UserIdPseudonyms
 from threadline.server.windows import (
     MAX_BUCKETS,
     WindowRequest,
@@ -85,7 +86,16 @@ GROUP_SAMPLE: Final = 5000
 # slow traces is an anecdote, and ids would fill the list.
 MIN_SUPPORT: Final = 3
 
+# Like git: an id may be given by its first characters when they name one id. Eight
+# hex characters are 32 bits, so a prefix that short is unique among tens of
+# thousands of traces; fewer would match too much to be worth a lookup.
+MIN_PREFIX_CHARS: Final = 8
+# Most candidates an ambiguous prefix lists: enough to pick from, a page at most.
+MAX_CANDIDATES: Final = 10
+
+TRACE_ID_CHARS: Final = 32
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +150,16 @@ class JourneyView:
 class QueryService:
     """Reads for every front end; ``clock`` gives "now" for windows and completeness."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        user_ids: UserIdPseudonyms | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._user_ids = user_ids if user_ids is not None else UserIdPseudonyms()
 
     def stats(self) -> StoreCounts:
         return self._store.counts()
@@ -191,22 +208,74 @@ class QueryService:
         return self._store.list_journeys(order=order, limit=limit, failed=failed)
 
     def session_journey(self, session_id: str) -> JourneyView:
-        """Every trace of the session, oldest first, with the think time between them."""
-        traces = self._session_traces(session_id)
+        """Every trace of the session (id or unique prefix), oldest first, with think times."""
+        session_id, traces = self._session_traces(session_id)
         user_id = next((t.user_id for t in traces if t.user_id), None)
         return JourneyView(session_id=session_id, user_id=user_id, steps=journey_steps(traces))
 
     def user_journey(self, user_id: str) -> JourneyView:
-        """Every trace of the user across sessions, oldest first."""
+        """Every trace of the user across sessions, oldest first.
+
+        ``user_id`` may be the raw id: the services usually store its pseudonym, so
+        both forms are looked up (see ``threadline.server.user_ids``).
+        """
         _check_key("user_id", user_id)
-        traces = self._store.journey_traces(user_id=user_id, limit=MAX_JOURNEY_TRACES)
-        if not traces:
-            raise NotFound(f"no journey with user_id {_shown(user_id)}")
-        return JourneyView(session_id=None, user_id=user_id, steps=journey_steps(traces))
+        forms = self._user_ids.forms(user_id)
+        found: dict[str, TraceSummary] = {}
+        stored_as = user_id
+        for form in forms:
+            traces = self._store.journey_traces(user_id=form, limit=MAX_JOURNEY_TRACES)
+            if traces and not found:
+                stored_as = form
+            found.update((trace.trace_id, trace) for trace in traces)
+        if not found:
+            raise NotFound(self._no_user_message(user_id, forms))
+        ordered = sorted(found.values(), key=lambda t: (t.start_ns, t.trace_id))
+        steps = journey_steps(ordered[:MAX_JOURNEY_TRACES])
+        return JourneyView(session_id=None, user_id=stored_as, steps=steps)
+
+    def resolve_trace_id(self, trace_id: str, *, name: str = "trace_id") -> str:
+        """The full trace id of ``trace_id``: 32 hex characters, or a unique prefix of them.
+
+        A prefix shorter than ``MIN_PREFIX_CHARS`` is ``BadRequest``; one that no trace
+        id starts with is ``NotFound``; one that several start with is ``Ambiguous``.
+        """
+        lowered = trace_id.strip().lower()
+        if _TRACE_ID.fullmatch(lowered):
+            return lowered
+        if not _HEX.fullmatch(lowered) or len(lowered) > TRACE_ID_CHARS:
+            normalize_trace_id(trace_id, name=name)  # raises, naming what is wrong
+        if len(lowered) < MIN_PREFIX_CHARS:
+            problem = (
+                f"{_shown(trace_id)} is too short: give the 32 hexadecimal characters of a "
+                f"trace id, or at least its first {MIN_PREFIX_CHARS}"
+            )
+            if name == "trace_id":
+                raise BadRequest(f"trace_id {problem}")
+            raise InvalidParameter(name, problem)
+        found = self._store.ids_with_prefix("trace_id", lowered, limit=MAX_CANDIDATES + 1)
+        return _unique(found, lowered, what="trace id", none="no trace id starts with")
+
+    def resolve_session_id(self, session_id: str) -> str:
+        """``session_id`` if stored, else the one stored session id it is a prefix of.
+
+        A prefix must have at least ``MIN_PREFIX_CHARS`` characters; ``NotFound`` when
+        nothing matches, ``Ambiguous`` when several sessions start with it.
+        """
+        _check_key("session_id", session_id)
+        found = self._store.ids_with_prefix("session_id", session_id, limit=MAX_CANDIDATES + 1)
+        if session_id in found:
+            return session_id
+        if len(session_id) < MIN_PREFIX_CHARS:
+            raise NotFound(
+                f"no journey with session_id {_shown(session_id)} (a session id may be given "
+                f"by its first {MIN_PREFIX_CHARS} or more characters)"
+            )
+        return _unique(found, session_id, what="session id", none="no journey with session_id")
 
     def journey_narrative(self, session_id: str) -> JourneyNarrative:
         """The session's traces told as steps: what failed where, what held each one up."""
-        traces = self._session_traces(session_id)
+        _, traces = self._session_traces(session_id)
         spans = self._store.get_traces([t.trace_id for t in traces])
         return narrate_journey(_by_trace(spans).values())
 
@@ -299,25 +368,43 @@ class QueryService:
             raise NotFound(f"no service {_shown(service)} has sent spans")
 
     def _trace_spans(self, trace_id: str, *, name: str = "trace_id") -> list[SpanRecord]:
-        normalized = normalize_trace_id(trace_id, name=name)
-        spans = self._store.get_trace(normalized)
+        resolved = self.resolve_trace_id(trace_id, name=name)
+        spans = self._store.get_trace(resolved)
         if not spans:
-            raise NotFound(f"no trace with trace_id {normalized!r}")
+            raise NotFound(f"no trace with trace_id {resolved!r}")
         return spans
 
-    def _session_traces(self, session_id: str) -> list[TraceSummary]:
-        _check_key("session_id", session_id)
-        traces = self._store.journey_traces(session_id=session_id, limit=MAX_JOURNEY_TRACES)
+    def _session_traces(self, session_id: str) -> tuple[str, list[TraceSummary]]:
+        """The session's id (a unique prefix resolved) and its traces, oldest first."""
+        resolved = self.resolve_session_id(session_id)
+        traces = self._store.journey_traces(session_id=resolved, limit=MAX_JOURNEY_TRACES)
         if not traces:
             raise NotFound(f"no journey with session_id {_shown(session_id)}")
-        return traces
+        return resolved, traces
+
+    def _no_user_message(self, user_id: str, forms: list[str]) -> str:
+        key = self._user_ids.describe()
+        if len(forms) == 1:
+            return (
+                f"no journey with user_id {_shown(user_id)}, which is already a pseudonym "
+                f"(raw ids typed here are pseudonymised with {key})"
+            )
+        return (
+            f"no journey with user_id {_shown(user_id)}, nor with its pseudonym {forms[1]}. "
+            "Services pseudonymise user ids before sending them (THREADLINE_USER_ID_KEY); "
+            f"this server computed the pseudonym with {key}. If the services use another "
+            "key, give the server the same user_id_key."
+        )
 
 
 def normalize_trace_id(trace_id: str, *, name: str = "trace_id") -> str:
     """The lowercase form of a W3C trace id; ``BadRequest`` if it is not 32 hex chars."""
     lowered = trace_id.strip().lower()
     if not _TRACE_ID.fullmatch(lowered):
-        problem = f"{_shown(trace_id)} is not valid: expected 32 hexadecimal characters"
+        problem = (
+            f"{_shown(trace_id)} is not valid: expected 32 hexadecimal characters "
+            f"(or the first {MIN_PREFIX_CHARS} or more of them)"
+        )
         if name == "trace_id":
             raise BadRequest(f"trace_id {problem}")
         raise InvalidParameter(name, f"trace id {problem}")
@@ -338,6 +425,23 @@ def _by_trace(spans: Sequence[SpanRecord]) -> dict[str, list[SpanRecord]]:
     for span in spans:
         grouped[span.trace_id].append(span)
     return dict(grouped)
+
+
+def _unique(found: list[str], prefix: str, *, what: str, none: str) -> str:
+    """The one id in ``found`` (ids starting with ``prefix``); ``NotFound`` or ``Ambiguous``."""
+    if not found:
+        raise NotFound(f"{none} {_shown(prefix)}")
+    if len(found) > 1:
+        listed = tuple(found[:MAX_CANDIDATES])
+        more = len(found) > MAX_CANDIDATES
+        count = f"more than {MAX_CANDIDATES}" if more else str(len(found))
+        raise Ambiguous(
+            f"{count} {what}s start with {_shown(prefix)}; give more characters "
+            f"({', '.join(listed)}{', …' if more else ''})",
+            listed,
+            more=more,
+        )
+    return found[0]
 
 
 def _check_key(name: str, value: str) -> None:

@@ -47,6 +47,8 @@ from threadline.server.model import (
 )
 
 JourneyOrder = Literal["recent", "slowest"]
+# The ids a person may give by a prefix (see ``Store.ids_with_prefix``).
+IdColumn = Literal["trace_id", "session_id"]
 
 
 class StoreError(Exception):
@@ -100,6 +102,13 @@ class Store(Protocol):
         self, *, session_id: str | None = None, user_id: str | None = None, limit: int = 500
     ) -> list[TraceSummary]:
         """Traces carrying the session (or user) id on any span, oldest first."""
+        ...
+
+    def ids_with_prefix(self, column: IdColumn, prefix: str, *, limit: int) -> list[str]:
+        """Distinct stored ``trace_id`` or ``session_id`` values starting with ``prefix``.
+
+        Sorted, at most ``limit``; what lets a person give an id by its first characters.
+        """
         ...
 
     def list_journeys(

@@ -20,7 +20,7 @@ from threadline.server.model import (
     TraceQuery,
     TraceSummary,
 )
-from threadline.server.storage.base import JourneyOrder
+from threadline.server.storage.base import IdColumn, JourneyOrder
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import (
     ERROR,
@@ -77,6 +77,8 @@ SELECT journey_trace.session_id,
        list_sort(list_distinct(list(span.service_name))) AS services
 FROM journey_trace JOIN {TABLE} AS span ON span.trace_id = journey_trace.trace_id
 GROUP BY journey_trace.session_id"""
+
+_ID_COLUMNS: Final = frozenset({"trace_id", "session_id"})
 
 _JOURNEY_ORDER: Final[dict[str, str]] = {
     "recent": "journey_end_ns DESC, journey_trace.session_id",
@@ -145,6 +147,18 @@ def journey_traces(
     traces = Conditions()
     add_journey_keys(traces, session_id=session_id, user_id=user_id)
     return trace_summaries(fetch, traces, Conditions(), order="oldest", limit=limit)
+
+
+def ids_with_prefix(fetch: Fetch, column: IdColumn, prefix: str, *, limit: int) -> list[str]:
+    """Distinct ids of ``column`` that start with ``prefix``, sorted, at most ``limit``."""
+    if column not in _ID_COLUMNS:
+        raise ValueError(f"ids are looked up by prefix in {sorted(_ID_COLUMNS)}, not {column!r}")
+    rows = fetch(
+        f"SELECT DISTINCT {column} FROM {TABLE} WHERE starts_with({column}, ?)"
+        f" ORDER BY {column} LIMIT ?",
+        [prefix, checked_limit(limit)],
+    )
+    return [str(row[0]) for row in rows]
 
 
 def list_journeys(

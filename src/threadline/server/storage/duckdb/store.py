@@ -41,7 +41,7 @@ from threadline.server.model import (
     TraceQuery,
     TraceSummary,
 )
-from threadline.server.storage.base import JourneyOrder, StoreError, StoreHealth
+from threadline.server.storage.base import IdColumn, JourneyOrder, StoreError, StoreHealth
 from threadline.server.storage.duckdb import deletion, groups, red, search
 from threadline.server.storage.duckdb import propagation as propagation_queries
 from threadline.server.storage.duckdb import service_map as map_queries
@@ -118,6 +118,9 @@ class DuckDBStore:
         return search.journey_traces(
             self._fetch, session_id=session_id, user_id=user_id, limit=limit
         )
+
+    def ids_with_prefix(self, column: IdColumn, prefix: str, *, limit: int) -> list[str]:
+        return search.ids_with_prefix(self._fetch, column, prefix, limit=limit)
 
     def list_journeys(
         self, *, order: JourneyOrder = "recent", limit: int = 20, failed: bool | None = None
