@@ -59,6 +59,7 @@ from threadline.server.model import (
     TraceQuery,
     TraceSummary,
 )
+from threadline.server.sdk_telemetry import SdkStats
 from threadline.server.storage.base import JourneyOrder, Store
 from threadline.server.user_ids import UserIdPseudonyms
 from threadline.server.windows import (
@@ -306,6 +307,11 @@ class QueryService:
                 "bucket", f"the window would hold more than {MAX_BUCKETS} buckets; use larger ones"
             )
         return self._store.service_red(service, window, operation=operation, bucket_ns=bucket)
+
+    def sdk_stats(self, service: str, request: WindowRequest) -> SdkStats:
+        """What the SDK of each of the service's processes last said about its exporter."""
+        self._check_service(service)
+        return self._store.sdk_stats(service, self.window(request))
 
     def service_map(self, request: WindowRequest) -> ServiceMap:
         return self._store.service_map(self.window(request))

@@ -45,6 +45,7 @@ from threadline.server.model import (
     TraceQuery,
     TraceSummary,
 )
+from threadline.server.sdk_telemetry import SdkStats
 
 JourneyOrder = Literal["recent", "slowest"]
 # The ids a person may give by a prefix (see ``Store.ids_with_prefix``).
@@ -158,6 +159,13 @@ class Store(Protocol):
 
     def service_map(self, window: TimeWindow) -> ServiceMap:
         """Caller → callee edges from parent/child span pairs whose child starts in ``window``."""
+        ...
+
+    def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
+        """The last ``threadline.sdk.stats`` report of each of the service's processes.
+
+        Only reports that started in ``window``; newest process first.
+        """
         ...
 
     def trace_groups(

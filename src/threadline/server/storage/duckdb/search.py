@@ -24,6 +24,7 @@ from threadline.server.storage.base import IdColumn, JourneyOrder
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import (
     ERROR,
+    USER_TRAFFIC,
     Conditions,
     Fetch,
     checked_limit,
@@ -65,7 +66,8 @@ _ORDER_KEYS: Final[dict[TraceOrder, tuple[str, str, bool]]] = {
 # do not stamp the id (third-party OTLP senders) still show.
 _JOURNEY_SUMMARY: Final = f"""
 WITH journey_trace AS (
-    SELECT DISTINCT session_id, trace_id FROM {TABLE} WHERE session_id IS NOT NULL
+    SELECT DISTINCT session_id, trace_id FROM {TABLE}
+    WHERE session_id IS NOT NULL AND {USER_TRAFFIC}
 )
 SELECT journey_trace.session_id,
        any_value(span.user_id) AS user_id,
@@ -200,6 +202,8 @@ def trace_summaries(
         raise ValueError(f"trace order must be one of {sorted(_ORDER_KEYS)}, got {order!r}")
     choose_key, summary_key, descending = _ORDER_KEYS[order]
     direction = "DESC" if descending else "ASC"
+    # A trace is listed for its user traffic: the SDK's stats spans make no trace.
+    traces = Conditions([*traces.fragments, USER_TRAFFIC], list(traces.params))
     sql = (
         f"WITH chosen AS (SELECT trace_id FROM {TABLE}{traces.sql('WHERE')}"
         f" GROUP BY trace_id{whole.sql('HAVING')}"

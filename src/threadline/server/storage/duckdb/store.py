@@ -41,12 +41,14 @@ from threadline.server.model import (
     TraceQuery,
     TraceSummary,
 )
+from threadline.server.sdk_telemetry import SdkStats
 from threadline.server.storage.base import IdColumn, JourneyOrder, StoreError, StoreHealth
 from threadline.server.storage.duckdb import deletion, groups, red, search
 from threadline.server.storage.duckdb import propagation as propagation_queries
+from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
 from threadline.server.storage.duckdb import service_map as map_queries
 from threadline.server.storage.duckdb.schema import TABLE, create_statements
-from threadline.server.storage.duckdb.sql import Row
+from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row
 from threadline.server.storage.duckdb.writer import GroupCommitWriter
 
 _SELECT_SPAN: Final = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
@@ -129,11 +131,11 @@ class DuckDBStore:
 
     def services(self) -> list[ServiceOperations]:
         rows = self._fetch(
-            f"SELECT service_name, list(DISTINCT name ORDER BY name) FROM {TABLE}"
-            " GROUP BY service_name ORDER BY service_name",
+            f"SELECT service_name, list(DISTINCT name ORDER BY name) FILTER (WHERE {USER_TRAFFIC})"
+            f" FROM {TABLE} GROUP BY service_name ORDER BY service_name",
             [],
         )
-        return [ServiceOperations(service=row[0], operations=tuple(row[1])) for row in rows]
+        return [ServiceOperations(service=row[0], operations=tuple(row[1] or ())) for row in rows]
 
     def counts(self) -> StoreCounts:
         rows = self._fetch(
@@ -163,6 +165,9 @@ class DuckDBStore:
 
     def service_map(self, window: TimeWindow) -> ServiceMap:
         return map_queries.service_map(self._fetch, window)
+
+    def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
+        return sdk_stats_queries.sdk_stats(self._fetch, service, window)
 
     def trace_groups(
         self,
