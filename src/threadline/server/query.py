@@ -204,9 +204,17 @@ class QueryService:
         return compare_traces(baseline, candidate)
 
     def journeys(
-        self, *, order: JourneyOrder = "recent", limit: int = 20, failed: bool | None = None
+        self,
+        *,
+        order: JourneyOrder = "recent",
+        limit: int = 20,
+        failed: bool | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
     ) -> list[JourneySummary]:
-        return self._store.list_journeys(order=order, limit=limit, failed=failed)
+        return self._store.list_journeys(
+            order=order, limit=limit, failed=failed, start_ns=start_ns, end_ns=end_ns
+        )
 
     def session_journey(self, session_id: str) -> JourneyView:
         """Every trace of the session (id or unique prefix), oldest first, with think times."""

@@ -113,11 +113,19 @@ class Store(Protocol):
         ...
 
     def list_journeys(
-        self, *, order: JourneyOrder = "recent", limit: int = 20, failed: bool | None = None
+        self,
+        *,
+        order: JourneyOrder = "recent",
+        limit: int = 20,
+        failed: bool | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
     ) -> list[JourneySummary]:
         """Journeys (by session id), most recent first or slowest first.
 
         ``failed`` keeps only journeys with (``True``) or without (``False``) an error span.
+        ``start_ns`` / ``end_ns`` keep journeys with a trace whose span started in
+        ``[start_ns, end_ns)``; the journeys are still summarised whole.
         """
         ...
 

@@ -64,10 +64,11 @@ _ORDER_KEYS: Final[dict[TraceOrder, tuple[str, str, bool]]] = {
 # Columns of a journey summary, in ``JourneySummary`` field order. A journey holds
 # every span of the traces that carry its session id on any span, so services that
 # do not stamp the id (third-party OTLP senders) still show.
-_JOURNEY_SUMMARY: Final = f"""
+_JOURNEY_TRACES: Final = f"""
 WITH journey_trace AS (
     SELECT DISTINCT session_id, trace_id FROM {TABLE}
-    WHERE session_id IS NOT NULL AND {USER_TRAFFIC}
+    WHERE session_id IS NOT NULL AND {USER_TRAFFIC}"""
+_JOURNEY_SUMMARY: Final = f"""
 )
 SELECT journey_trace.session_id,
        any_value(span.user_id) AS user_id,
@@ -164,14 +165,28 @@ def ids_with_prefix(fetch: Fetch, column: IdColumn, prefix: str, *, limit: int) 
 
 
 def list_journeys(
-    fetch: Fetch, *, order: JourneyOrder, limit: int, failed: bool | None
+    fetch: Fetch,
+    *,
+    order: JourneyOrder,
+    limit: int,
+    failed: bool | None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
 ) -> list[JourneySummary]:
     if order not in _JOURNEY_ORDER:
         raise ValueError(f"journey order must be one of {sorted(_JOURNEY_ORDER)}, got {order!r}")
     having = "" if failed is None else _JOURNEY_FAILED[failed]
+    # A window picks journeys by their traces' spans; each is then summarised whole.
+    window = Conditions()
+    if start_ns is not None:
+        window.add("start_ns >= ?", start_ns)
+    if end_ns is not None:
+        window.add("start_ns < ?", end_ns)
+    in_window = "".join(f" AND {fragment}" for fragment in window.fragments)
     rows = fetch(
-        f"{_JOURNEY_SUMMARY}{having} ORDER BY {_JOURNEY_ORDER[order]} LIMIT ?",
-        [checked_limit(limit)],
+        f"{_JOURNEY_TRACES}{in_window}{_JOURNEY_SUMMARY}{having}"
+        f" ORDER BY {_JOURNEY_ORDER[order]} LIMIT ?",
+        [*window.params, checked_limit(limit)],
     )
     return [
         JourneySummary(

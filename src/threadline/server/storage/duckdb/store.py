@@ -125,9 +125,17 @@ class DuckDBStore:
         return search.ids_with_prefix(self._fetch, column, prefix, limit=limit)
 
     def list_journeys(
-        self, *, order: JourneyOrder = "recent", limit: int = 20, failed: bool | None = None
+        self,
+        *,
+        order: JourneyOrder = "recent",
+        limit: int = 20,
+        failed: bool | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
     ) -> list[JourneySummary]:
-        return search.list_journeys(self._fetch, order=order, limit=limit, failed=failed)
+        return search.list_journeys(
+            self._fetch, order=order, limit=limit, failed=failed, start_ns=start_ns, end_ns=end_ns
+        )
 
     def services(self) -> list[ServiceOperations]:
         rows = self._fetch(
