@@ -124,8 +124,8 @@ class Store(Protocol):
         """Journeys (by session id), most recent first or slowest first.
 
         ``failed`` keeps only journeys with (``True``) or without (``False``) an error span.
-        ``start_ns`` / ``end_ns`` keep journeys with a trace whose span started in
-        ``[start_ns, end_ns)``; the journeys are still summarised whole.
+        ``start_ns`` / ``end_ns`` keep the journeys' traces with a span that started in
+        ``[start_ns, end_ns)``: each journey is summarised over those traces (whole).
         """
         ...
 

@@ -176,7 +176,7 @@ def list_journeys(
     if order not in _JOURNEY_ORDER:
         raise ValueError(f"journey order must be one of {sorted(_JOURNEY_ORDER)}, got {order!r}")
     having = "" if failed is None else _JOURNEY_FAILED[failed]
-    # A window picks journeys by their traces' spans; each is then summarised whole.
+    # A window picks the journeys' traces by their spans' start; traces are summarised whole.
     window = Conditions()
     if start_ns is not None:
         window.add("start_ns >= ?", start_ns)
