@@ -2,7 +2,7 @@
 
 The CLI asks the running server (``DELETE /api/users/{id}``, an admin token in
 ``THREADLINE_TOKEN``); the server owns the store. Services usually send user ids
-pseudonymised (``u_`` + keyed HMAC, see ``threadline.sdk.pseudonym``), so the
+pseudonymised (``u_`` + keyed HMAC, see ``threadline.redaction.user_ids``), so the
 command erases both the id as given and its pseudonym under the configured
 ``user_id_key``: the operator types the id they were asked to erase, and whichever
 form the services stored goes.
@@ -16,14 +16,15 @@ from threadline import settings as config
 from threadline.cli.client import ApiError, ThreadlineClient
 from threadline.cli.reading import SERVER_ENV
 from threadline.conventions import DEFAULT_ENDPOINT
-from threadline.sdk.pseudonym import Pseudonymizer, is_pseudonym
+from threadline.redaction.user_ids import user_id_forms, user_id_hash
 
 
 def forms_of(user_id: str, key: str) -> list[str]:
-    """The id as given and, unless it already is one, its pseudonym under ``key``."""
-    if is_pseudonym(user_id):
-        return [user_id]
-    return [user_id, Pseudonymizer(key)(user_id)]
+    """The id as given and, unless it already is one, its pseudonym under ``key``.
+
+    The same forms the server looks up for `threadline journey --user`.
+    """
+    return user_id_forms(user_id, user_id_hash(key))
 
 
 @click.command()

@@ -40,6 +40,17 @@ def user_id_hash(key: str) -> KeyedHash:
     return KeyedHash(key, prefix=PREFIX, default_key=DEFAULT_KEY, warning=DEFAULT_KEY_WARNING)
 
 
+def user_id_forms(user_id: str, hash_: KeyedHash) -> list[str]:
+    """The id as given and, unless it already is one, its pseudonym under ``hash_``.
+
+    What a lookup or an erasure by user id must try: services store the pseudonym, a
+    person types the raw id (or pastes a pseudonym copied from a span).
+    """
+    if is_pseudonym(user_id):
+        return [user_id]
+    return [user_id, hash_(user_id)]
+
+
 def key_fingerprint(key: str) -> str:
     """A short name of ``key`` ("": the built-in key) that does not reveal it.
 

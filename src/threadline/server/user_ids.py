@@ -11,7 +11,7 @@ by its value.
 from __future__ import annotations
 
 from threadline.redaction.keyed_hash import KeyedHash
-from threadline.redaction.user_ids import is_pseudonym, key_fingerprint, user_id_hash
+from threadline.redaction.user_ids import key_fingerprint, user_id_forms, user_id_hash
 
 CONFIGURED_SOURCE = "the configured user_id_key (THREADLINE_USER_ID_KEY or [server] user_id_key)"
 DEFAULT_SOURCE = "the built-in default key"
@@ -37,9 +37,7 @@ class UserIdPseudonyms:
 
     def forms(self, user_id: str) -> list[str]:
         """The id as given and, unless it already is one, its pseudonym."""
-        if is_pseudonym(user_id):
-            return [user_id]
-        return [user_id, self._hash(user_id)]
+        return user_id_forms(user_id, self._hash)
 
     def describe(self) -> str:
         """The key, named for a person: its source and fingerprint, never its value."""
