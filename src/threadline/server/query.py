@@ -49,7 +49,8 @@ from threadline.server.analysis.tail_latency import (
     request_path,
 )
 from threadline.server.analysis.tree import SpanTree, summarize
-from threadline.server.errors import Ambiguous, BadRequest, InvalidParameter, NotFound
+from threadline.server.errors import BadRequest, InvalidParameter, NotFound
+from threadline.server.id_prefixes import MAX_CANDIDATES, MIN_PREFIX_CHARS, unique_id
 from threadline.server.model import (
     JourneySummary,
     ServiceOperations,
@@ -86,13 +87,6 @@ GROUP_SAMPLE: Final = 5000
 # Support below which an attribute value is not ranked: a value on one or two
 # slow traces is an anecdote, and ids would fill the list.
 MIN_SUPPORT: Final = 3
-
-# Like git: an id may be given by its first characters when they name one id. Eight
-# hex characters are 32 bits, so a prefix that short is unique among tens of
-# thousands of traces; fewer would match too much to be worth a lookup.
-MIN_PREFIX_CHARS: Final = 8
-# Most candidates an ambiguous prefix lists: enough to pick from, a page at most.
-MAX_CANDIDATES: Final = 10
 
 TRACE_ID_CHARS: Final = 32
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
@@ -238,7 +232,7 @@ class QueryService:
                 stored_as = form
             found.update((trace.trace_id, trace) for trace in traces)
         if not found:
-            raise NotFound(self._no_user_message(user_id, forms))
+            raise NotFound(self._user_ids.not_found(user_id, forms))
         ordered = sorted(found.values(), key=lambda t: (t.start_ns, t.trace_id))
         steps = journey_steps(ordered[:MAX_JOURNEY_TRACES])
         return JourneyView(session_id=None, user_id=stored_as, steps=steps)
@@ -263,7 +257,7 @@ class QueryService:
                 raise BadRequest(f"trace_id {problem}")
             raise InvalidParameter(name, problem)
         found = self._store.ids_with_prefix("trace_id", lowered, limit=MAX_CANDIDATES + 1)
-        return _unique(found, lowered, what="trace id", none="no trace id starts with")
+        return unique_id(found, lowered, what="trace id", none="no trace id starts with")
 
     def resolve_session_id(self, session_id: str) -> str:
         """``session_id`` if stored, else the one stored session id it is a prefix of.
@@ -280,7 +274,7 @@ class QueryService:
                 f"no journey with session_id {_shown(session_id)} (a session id may be given "
                 f"by its first {MIN_PREFIX_CHARS} or more characters)"
             )
-        return _unique(found, session_id, what="session id", none="no journey with session_id")
+        return unique_id(found, session_id, what="session id", none="no journey with session_id")
 
     def journey_narrative(self, session_id: str) -> JourneyNarrative:
         """The session's traces told as steps: what failed where, what held each one up."""
@@ -396,20 +390,6 @@ class QueryService:
             raise NotFound(f"no journey with session_id {_shown(session_id)}")
         return resolved, traces
 
-    def _no_user_message(self, user_id: str, forms: list[str]) -> str:
-        key = self._user_ids.describe()
-        if len(forms) == 1:
-            return (
-                f"no journey with user_id {_shown(user_id)}, which is already a pseudonym "
-                f"(raw ids typed here are pseudonymised with {key})"
-            )
-        return (
-            f"no journey with user_id {_shown(user_id)}, nor with its pseudonym {forms[1]}. "
-            "Services pseudonymise user ids before sending them (THREADLINE_USER_ID_KEY); "
-            f"this server computed the pseudonym with {key}. If the services use another "
-            "key, give the server the same user_id_key."
-        )
-
 
 def normalize_trace_id(trace_id: str, *, name: str = "trace_id") -> str:
     """The lowercase form of a W3C trace id; ``BadRequest`` if it is not 32 hex chars."""
@@ -439,23 +419,6 @@ def _by_trace(spans: Sequence[SpanRecord]) -> dict[str, list[SpanRecord]]:
     for span in spans:
         grouped[span.trace_id].append(span)
     return dict(grouped)
-
-
-def _unique(found: list[str], prefix: str, *, what: str, none: str) -> str:
-    """The one id in ``found`` (ids starting with ``prefix``); ``NotFound`` or ``Ambiguous``."""
-    if not found:
-        raise NotFound(f"{none} {_shown(prefix)}")
-    if len(found) > 1:
-        listed = tuple(found[:MAX_CANDIDATES])
-        more = len(found) > MAX_CANDIDATES
-        count = f"more than {MAX_CANDIDATES}" if more else str(len(found))
-        raise Ambiguous(
-            f"{count} {what}s start with {_shown(prefix)}; give more characters "
-            f"({', '.join(listed)}{', …' if more else ''})",
-            listed,
-            more=more,
-        )
-    return found[0]
 
 
 def _check_key(name: str, value: str) -> None:

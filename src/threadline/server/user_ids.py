@@ -42,3 +42,22 @@ class UserIdPseudonyms:
     def describe(self) -> str:
         """The key, named for a person: its source and fingerprint, never its value."""
         return f"{self.source} (fingerprint {self.fingerprint})"
+
+    def not_found(self, user_id: str, forms: list[str]) -> str:
+        """What to tell a person when no journey carries any of ``forms`` of ``user_id``."""
+        key = self.describe()
+        if len(forms) == 1:
+            return (
+                f"no journey with user_id {_shown(user_id)}, which is already a pseudonym "
+                f"(raw ids typed here are pseudonymised with {key})"
+            )
+        return (
+            f"no journey with user_id {_shown(user_id)}, nor with its pseudonym {forms[1]}. "
+            "Services pseudonymise user ids before sending them (THREADLINE_USER_ID_KEY); "
+            f"this server computed the pseudonym with {key}. If the services use another "
+            "key, give the server the same user_id_key."
+        )
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 80 else value[:80] + "…")
