@@ -63,7 +63,7 @@ def _fleet(now_ns: int) -> list[SpanRecord]:
 
 # Runs in the page: every box, label and sampled edge point in page coordinates, and
 # which boxes each edge may touch (its caller's and callee's).
-MEASURE: Final = """() => {
+MEASURE: Final = r"""() => {
   const rect = (el) => {
     const r = el.getBoundingClientRect();
     return [r.left, r.top, r.right, r.bottom];
@@ -83,8 +83,11 @@ MEASURE: Final = """() => {
     return { caller: g.dataset.caller, callee: g.dataset.callee, points };
   });
   const drawing = document.querySelector('#map svg');
+  const rates = [...document.querySelectorAll('#map .edge-label, #map a.node text.sub')]
+    .map((t) => t.textContent).filter((text) => /\/(s|min)\b/.test(text));
   return { boxes, labels, edges, direction: drawing.dataset.direction,
-           width: drawing.getBoundingClientRect().width };
+           width: drawing.getBoundingClientRect().width, rates,
+           legend: document.getElementById('map-summary').textContent };
 }"""
 
 
@@ -139,6 +142,10 @@ def test_twelve_services_draw_without_overlaps(
             assert not crossing, (
                 f"{edge['caller']} → {edge['callee']} runs through {box['name']} at {viewport}"
             )
+    # The fleet is quiet (under 1 call/s): every rate is per minute, as the legend says.
+    assert "rates per minute" in drawn["legend"]
+    assert len(drawn["rates"]) == 12 + len(drawn["edges"])
+    assert all("/min" in rate and "/s" not in rate for rate in drawn["rates"]), drawn["rates"]
     if mobile:
         # A phone gets the top-to-bottom layout, the narrower one for this fleet.
         assert drawn["direction"] == "TB"
