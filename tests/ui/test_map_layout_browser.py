@@ -84,7 +84,7 @@ MEASURE: Final = r"""() => {
   });
   const drawing = document.querySelector('#map svg');
   const rates = [...document.querySelectorAll('#map .edge-label, #map a.node text.sub')]
-    .map((t) => t.textContent).filter((text) => /\/(s|min)\b/.test(text));
+    .map((t) => t.textContent).filter((text) => /\/(s|min)/.test(text));
   return { boxes, labels, edges, direction: drawing.dataset.direction,
            width: drawing.getBoundingClientRect().width, rates,
            legend: document.getElementById('map-summary').textContent };

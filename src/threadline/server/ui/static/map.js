@@ -33,15 +33,25 @@ function rateUnit(perSecondRates) {
 }
 
 // Width and height of each label as the browser will draw it (11 px text), so the
-// layout can give every label its own place.
-function measureLabels(texts) {
+// layout can give every label its own place. A label is one line, or its lines
+// stacked (top to bottom, where width is what runs out).
+function measureLabels(lineLists) {
   const probe = svg('svg', { width: 0, height: 0, class: 'map-probe', 'aria-hidden': 'true' });
-  const nodes = texts.map((text) => svg('text', { x: 0, y: 0, class: 'edge-label', text }));
-  nodes.forEach((n) => probe.append(n));
+  const measured = lineLists.map((lines) => lines.map((text) => {
+    const node = svg('text', { x: 0, y: 0, class: 'edge-label', text });
+    probe.append(node);
+    return node;
+  }));
   mapBox.append(probe);
-  const sizes = nodes.map((n) => {
-    const b = n.getBBox();
-    return { width: Math.ceil(b.width) + 2, height: Math.ceil(b.height) || LABEL_FONT_PX + 3, ascent: -b.y };
+  const sizes = measured.map((nodes) => {
+    const boxes = nodes.map((n) => n.getBBox());
+    const lineHeight = Math.ceil(Math.max(...boxes.map((b) => b.height))) || LABEL_FONT_PX + 3;
+    return {
+      width: Math.ceil(Math.max(...boxes.map((b) => b.width))) + 2,
+      height: lineHeight * nodes.length,
+      ascent: -boxes[0].y,
+      lineHeight,
+    };
   });
   probe.remove();
   return sizes;
@@ -55,29 +65,39 @@ function draw(answer) {
   }
   const names = [...nodesByName.keys()].sort();
   const rates = rateUnit([...answer.services.map((s) => s.requests / windowS), ...answer.edges.map((e) => e.calls / windowS)]);
-  const labels = answer.edges.map((e) => {
+  // Each label: rate and error rate, then the callee's p99.
+  const parts = answer.edges.map((e) => {
     const failing = e.error_rate > 0;
-    const p99 = e.latency_ms ? ` · p99 ${fmtMs(e.latency_ms.p99)}` : '';
-    return `${rates.format(e.calls / windowS)}${failing ? ` · ${fmtPercent(e.error_rate)} err` : ''}${p99}`;
+    const first = `${rates.format(e.calls / windowS)}${failing ? ` · ${fmtPercent(e.error_rate)} err` : ''}`;
+    return e.latency_ms ? [first, `p99 ${fmtMs(e.latency_ms.p99)}`] : [first];
   });
-  const sizes = measureLabels(labels);
-  const edgesIn = answer.edges.map((e, k) => ({ id: k, from: e.caller, to: e.callee, label: sizes[k] }));
+  const labels = parts.map((lines) => lines.join(' · '));
+  const wide = measureLabels(parts.map((lines) => [lines.join(' · ')]));
+  const stacked = measureLabels(parts);
+  const edgesIn = (sizes) => answer.edges.map((e, k) => ({ id: k, from: e.caller, to: e.callee, label: sizes[k] }));
   const available = Math.max(280, mapBox.clientWidth - 2);
-  // Left to right reads best; when it does not fit, top to bottom (phones) if narrower.
-  let layout = layoutMap(names.map((id) => ({ id, ...WIDE_NODE })), edgesIn, { direction: 'LR' });
+  // Left to right reads best; when it does not fit, top to bottom (phones) if narrower,
+  // with each label on two lines.
+  let layout = layoutMap(names.map((id) => ({ id, ...WIDE_NODE })), edgesIn(wide), { direction: 'LR' });
   if (layout.width > available) {
-    const tall = layoutMap(names.map((id) => ({ id, ...NARROW_NODE })), edgesIn, { direction: 'TB' });
+    const tall = layoutMap(names.map((id) => ({ id, ...NARROW_NODE })), edgesIn(stacked), { direction: 'TB' });
     if (tall.width < layout.width) layout = tall;
   }
+  const sizes = layout.direction === 'TB' ? stacked : wide;
+  const lineLists = layout.direction === 'TB' ? parts : labels.map((text) => [text]);
 
   const edges = layout.edges.map((route) => {
     const e = answer.edges[route.id];
     const failing = e.error_rate > 0;
     const label = labels[route.id];
     const size = sizes[route.id];
+    const box = route.label;
+    const text = box && svg('text', { class: 'edge-label' }, lineLists[route.id].map((line, i) => svg('tspan', {
+      x: box.x.toFixed(1), y: (box.y + size.ascent + i * size.lineHeight).toFixed(1), text: line,
+    })));
     return svg('g', { class: `edge${failing ? ' error' : ''} kind-${e.kind}`, dataset: { caller: e.caller, callee: e.callee } },
       svg('path', { d: route.path, 'marker-end': failing ? 'url(#arrow-error)' : 'url(#arrow)' }),
-      route.label ? svg('text', { x: route.label.x.toFixed(1), y: (route.label.y + size.ascent).toFixed(1), class: 'edge-label', text: label }) : null,
+      text || null,
       svg('title', { text: `${e.caller} → ${e.callee} (${e.kind}): ${plural(e.calls, 'call')}, ${label}` }));
   });
 
