@@ -193,7 +193,6 @@ export function layoutMap(nodes, edges, options = {}) {
 
   // Items: one per node, and per edge a chain through every rank between its ends.
   const items = new Map(); // key → { along, across, kind, rank }
-  const nodeById = new Map(nodes.map((n) => [n.id, n]));
   for (const n of nodes) {
     items.set(`n:${n.id}`, { kind: 'node', rank: 2 * layer.get(n.id), along: lr ? n.width : n.height, across: lr ? n.height : n.width });
   }
