@@ -13,6 +13,12 @@ USER_ID: Final = "user.id"
 JOURNEY_ID: Final = "journey.id"
 JOURNEY_KEYS: Final[tuple[str, ...]] = (SESSION_ID, USER_ID, JOURNEY_ID)
 
+# The span the SDK sends about its own exporter (exported, dropped, retried, queued
+# spans). It is the SDK's telemetry, not user traffic: the server keeps it out of
+# search, RED, the service map and journeys, and shows it on the service's page.
+SDK_STATS_SPAN: Final = "threadline.sdk.stats"
+SDK_STATS_PREFIX: Final = "threadline.sdk."
+
 SERVICE_NAME: Final = "service.name"
 HTTP_ROUTE: Final = "http.route"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"

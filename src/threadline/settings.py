@@ -191,8 +191,9 @@ class ServerSettings:
     )
     user_id_key: str = setting(
         "",
-        "The services' `user_id_key` (the same `THREADLINE_USER_ID_KEY`), so erasure finds "
-        "the user ids they pseudonymised; empty: the built-in key.",
+        "The services' `user_id_key` (the same `THREADLINE_USER_ID_KEY`), so erasure and "
+        "lookups by a raw user id (`threadline journey --user`, `/user/<id>`) find the ids "
+        "they pseudonymised; empty: the built-in key the SDK also uses when none is set.",
     )
     max_clock_skew: str = setting(
         "10m",

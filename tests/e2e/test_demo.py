@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from threadline.demo.message_hop import rabbitmq_reachable
@@ -266,6 +268,50 @@ def test_demo_command_prints_the_summary_and_leaves_no_process(tmp_path: Path) -
             assert expected in text, text
     finally:
         _stop(process, seen)
+
+
+_THIS_RUN = re.compile(r"This run: (\d+) users, (\d+) journeys, (\d+) traces, (\d+) spans")
+
+
+def _demo_once(directory: Path) -> str:
+    """Output of one `threadline demo --exit` into ``directory``'s threadline.duckdb."""
+    result = subprocess.run(
+        _demo_command(free_port(), directory / "threadline.duckdb", "--duration", str(DURATION_S),
+                      "--exit"),
+        capture_output=True, text=True, timeout=CLI_TIMEOUT_S * 2, cwd=directory,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_a_second_demo_over_the_same_store_summarises_only_its_own_run(tmp_path: Path) -> None:
+    """Run twice in one directory: the second summary counts its own users and journeys."""
+    first = _demo_once(tmp_path)
+    second_started_ns = time.time_ns()
+    second = _demo_once(tmp_path)
+    counted = _THIS_RUN.search(second)
+    assert counted, second
+    users, journeys, traces, _ = (int(group) for group in counted.groups())
+    # The run is over and the server gone: read the file itself.
+    with duckdb.connect(str(tmp_path / "threadline.duckdb"), read_only=True) as db:
+        row = db.execute(
+            "SELECT count(DISTINCT session_id), count(DISTINCT user_id), count(DISTINCT trace_id)"
+            " FROM spans WHERE session_id IS NOT NULL AND start_ns >= ?",
+            [second_started_ns],
+        ).fetchone()
+        all_sessions = db.execute("SELECT count(DISTINCT session_id) FROM spans").fetchone()
+    assert row is not None
+    assert all_sessions is not None
+    assert (journeys, users, traces) == (row[0], row[1], row[2])
+    assert users == 3
+    assert all_sessions[0] > journeys, "the first run's journeys should still be stored"
+    assert "also holds earlier runs" in second
+    assert "threadline traces --sort oldest" in second
+    assert "also holds earlier runs" not in first
+    for output in (first, second):
+        # Seed 12: ada pays through the slow provider; the summary must name it.
+        assert "payment.provider=legacy-bank" in output, output
+        assert "That is the slow dependency this demo plants" in output, output
 
 
 @contextlib.contextmanager

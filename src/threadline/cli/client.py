@@ -34,10 +34,14 @@ ParamValue = str | int | float | Sequence[str] | None
 class ApiError(Exception):
     """The API could not answer; the message says why, for a person to read."""
 
-    def __init__(self, message: str, status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, status_code: int | None = None, candidates: Sequence[str] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
+        # The ids an ambiguous prefix matched (a 409 answer), to list one a line.
+        self.candidates = tuple(candidates)
 
 
 class ServerUnreachable(ApiError):
@@ -102,7 +106,7 @@ class ThreadlineClient:
                     "is it a Threadline server?",
                     response.status_code,
                 ) from exc
-        raise ApiError(_error_message(response), response.status_code)
+        raise ApiError(_error_message(response), response.status_code, _candidates(response))
 
     def stats(self) -> Any:
         return self.get("/stats")
@@ -163,6 +167,15 @@ class ThreadlineClient:
 def _segment(value: str) -> str:
     # Ids are opaque text: "/", "?" or "#" in one must stay inside its path segment.
     return quote(value, safe="")
+
+
+def _candidates(response: httpx.Response) -> list[str]:
+    try:
+        body = response.json()
+    except ValueError:
+        return []
+    found = body.get("candidates") if isinstance(body, dict) else None
+    return [str(c) for c in found] if isinstance(found, list) else []
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -18,6 +18,7 @@ from threadline.server.query import QueryService
 from threadline.server.sampling.wiring import install_sampling
 from threadline.server.storage.base import Store
 from threadline.server.ui import build_ui_router
+from threadline.server.user_ids import UserIdPseudonyms
 from threadline.settings import ServerSettings
 
 
@@ -44,11 +45,13 @@ def create_app(
     app.include_router(build_health_router(store, future_starts))
     keys = ErasureKeys(settings.user_id_key, settings.redaction_hash_key)
     app.include_router(build_erase_router(store, keys), prefix=API_PREFIX)
-    app.include_router(build_api_router(QueryService(store)), prefix=API_PREFIX)
-    app.include_router(build_ui_router())
+    query = QueryService(store, user_ids=UserIdPseudonyms(settings.user_id_key))
+    app.include_router(build_api_router(query), prefix=API_PREFIX)
+    app.include_router(build_ui_router(query))
 
     @app.exception_handler(ThreadlineError)
     async def _answer_error(_: Request, exc: ThreadlineError) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, exc.status_code, headers=exc.headers)
+        body = {"error": exc.message, **exc.details}
+        return JSONResponse(body, exc.status_code, headers=exc.headers)
 
     return app

@@ -12,16 +12,12 @@ stored before real keys were set). An id given already hashed is searched as giv
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
 
 from threadline.redaction import KeyedHash, is_hashed
 from threadline.redaction.keyed_hash import DEFAULT_KEY as HASH_DEFAULT_KEY
 from threadline.redaction.keyed_hash import PREFIX as HASH_PREFIX
-
-# The SDK's pseudonym (threadline.sdk.pseudonym, which the server may not import):
-# same prefix and built-in key, checked equal by the tests.
-PSEUDONYM_PREFIX: Final = "u_"
-PSEUDONYM_DEFAULT_KEY: Final = "threadline-default-user-id-key"
+from threadline.redaction.user_ids import DEFAULT_KEY as PSEUDONYM_DEFAULT_KEY
+from threadline.redaction.user_ids import PREFIX as PSEUDONYM_PREFIX
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ import pytest
 
 from support.live_server import LiveServer, live_server
 from support.spans import span_record
+from threadline.conventions import SDK_STATS_SPAN
+from threadline.sdk.export.stats import ExportStats
 from threadline.server.auth import MASK, SensitiveFields
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
@@ -115,12 +117,23 @@ def shop_trace(n: int) -> list[SpanRecord]:
     return [root, charge]
 
 
+def sdk_stats_span() -> SpanRecord:
+    """The checkout SDK's own telemetry, for the service page's export figures."""
+    attributes = {**ExportStats(exported=24, queued=1).as_attributes(), "process.pid": 4242}
+    return span_record(
+        trace_hex(999), "00000000000000ff", None, "checkout", SDK_STATS_SPAN,
+        NOW_NS - 1_000_000_000, NOW_NS - 1_000_000_000, kind=SpanKind.INTERNAL,
+        attributes=attributes, scope_name="threadline.sdk",
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server with tokens and the default sensitive fields, holding the shop's traces."""
     db = tmp_path_factory.mktemp("masking") / "spans.duckdb"
     with live_server(db, tokens=TOKENS) as served:
         spans = [span for n in range(FAST_TRACES + SLOW_TRACES) for span in shop_trace(n)]
+        spans.append(sdk_stats_span())
         served.store.write(SpanBatch.from_records(spans)).result(timeout=30)
         yield served
 
@@ -163,6 +176,9 @@ CALLS: Final[Mapping[str, Call]] = {
     "/api/services": Call("/api/services", data="services", sensitive=False),
     "/api/services/{service}/red": Call(
         "/api/services/checkout/red", data="operations", sensitive=False
+    ),
+    "/api/services/{service}/sdk": Call(
+        "/api/services/checkout/sdk", data="processes", sensitive=False
     ),
     "/api/service-map": Call("/api/service-map", data="services", sensitive=False),
     "/api/propagation": Call("/api/propagation", sensitive=False),

@@ -104,11 +104,19 @@ def build_api_router(query: QueryService) -> APIRouter:
         failed: Annotated[
             Text, Query(description="true: only journeys with an error; false: only without.")
         ] = None,
+        start: Annotated[
+            Text, Query(description="RFC 3339 or Unix ms; a trace of the journey started after.")
+        ] = None,
+        end: Annotated[
+            Text, Query(description="RFC 3339 or Unix ms; a trace of the journey started before.")
+        ] = None,
     ) -> JSONResponse:
         found = query.journeys(
             order=params.parse_order(order),
             limit=params.parse_limit(limit),
             failed=params.parse_failed(failed),
+            start_ns=params.time("start", start),
+            end_ns=params.time("end", end),
         )
         return JSONResponse(serialize.journey_list(found))
 

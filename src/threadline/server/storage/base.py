@@ -45,8 +45,11 @@ from threadline.server.model import (
     TraceQuery,
     TraceSummary,
 )
+from threadline.server.sdk_telemetry import SdkStats
 
 JourneyOrder = Literal["recent", "slowest"]
+# The ids a person may give by a prefix (see ``Store.ids_with_prefix``).
+IdColumn = Literal["trace_id", "session_id"]
 
 
 class StoreError(Exception):
@@ -111,12 +114,27 @@ class Store(Protocol):
         """Traces carrying the session (or user) id on any span, oldest first."""
         ...
 
+    def ids_with_prefix(self, column: IdColumn, prefix: str, *, limit: int) -> list[str]:
+        """Distinct stored ``trace_id`` or ``session_id`` values starting with ``prefix``.
+
+        Sorted, at most ``limit``; what lets a person give an id by its first characters.
+        """
+        ...
+
     def list_journeys(
-        self, *, order: JourneyOrder = "recent", limit: int = 20, failed: bool | None = None
+        self,
+        *,
+        order: JourneyOrder = "recent",
+        limit: int = 20,
+        failed: bool | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
     ) -> list[JourneySummary]:
         """Journeys (by session id), most recent first or slowest first.
 
         ``failed`` keeps only journeys with (``True``) or without (``False``) an error span.
+        ``start_ns`` / ``end_ns`` keep the journeys' traces with a span that started in
+        ``[start_ns, end_ns)``: each journey is summarised over those traces (whole).
         """
         ...
 
@@ -158,6 +176,13 @@ class Store(Protocol):
 
     def service_map(self, window: TimeWindow) -> ServiceMap:
         """Caller → callee edges from parent/child span pairs whose child starts in ``window``."""
+        ...
+
+    def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
+        """The last ``threadline.sdk.stats`` report of each of the service's processes.
+
+        Only reports that started in ``window``; newest process first.
+        """
         ...
 
     def trace_groups(

@@ -48,7 +48,9 @@ from threadline.server.model import (
     TraceQuery,
     TraceSummary,
 )
+from threadline.server.sdk_telemetry import SdkStats
 from threadline.server.storage.base import (
+    IdColumn,
     JourneyOrder,
     StoreError,
     StoreHealth,
@@ -57,9 +59,10 @@ from threadline.server.storage.base import (
 )
 from threadline.server.storage.duckdb import compaction, deletion, groups, migrations, red, search
 from threadline.server.storage.duckdb import propagation as propagation_queries
+from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
 from threadline.server.storage.duckdb import service_map as map_queries
 from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import Row
+from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row
 from threadline.server.storage.duckdb.writer import GroupCommitWriter
 
 _SELECT_SPAN: Final = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
@@ -139,18 +142,29 @@ class DuckDBStore:
             self._fetch, session_id=session_id, user_id=user_id, limit=limit
         )
 
+    def ids_with_prefix(self, column: IdColumn, prefix: str, *, limit: int) -> list[str]:
+        return search.ids_with_prefix(self._fetch, column, prefix, limit=limit)
+
     def list_journeys(
-        self, *, order: JourneyOrder = "recent", limit: int = 20, failed: bool | None = None
+        self,
+        *,
+        order: JourneyOrder = "recent",
+        limit: int = 20,
+        failed: bool | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
     ) -> list[JourneySummary]:
-        return search.list_journeys(self._fetch, order=order, limit=limit, failed=failed)
+        return search.list_journeys(
+            self._fetch, order=order, limit=limit, failed=failed, start_ns=start_ns, end_ns=end_ns
+        )
 
     def services(self) -> list[ServiceOperations]:
         rows = self._fetch(
-            f"SELECT service_name, list(DISTINCT name ORDER BY name) FROM {TABLE}"
-            " GROUP BY service_name ORDER BY service_name",
+            f"SELECT service_name, list(DISTINCT name ORDER BY name) FILTER (WHERE {USER_TRAFFIC})"
+            f" FROM {TABLE} GROUP BY service_name ORDER BY service_name",
             [],
         )
-        return [ServiceOperations(service=row[0], operations=tuple(row[1])) for row in rows]
+        return [ServiceOperations(service=row[0], operations=tuple(row[1] or ())) for row in rows]
 
     def counts(self) -> StoreCounts:
         rows = self._fetch(
@@ -180,6 +194,9 @@ class DuckDBStore:
 
     def service_map(self, window: TimeWindow) -> ServiceMap:
         return map_queries.service_map(self._fetch, window)
+
+    def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
+        return sdk_stats_queries.sdk_stats(self._fetch, service, window)
 
     def trace_groups(
         self,

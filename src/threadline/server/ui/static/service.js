@@ -140,6 +140,29 @@ function drawHotspots(answer) {
     exampleLinks(answer.example_trace_ids));
 }
 
+// The SDK's own figures (from its threadline.sdk.stats spans): not requests, so they
+// live here, per process, and never in the charts, lists or map above.
+function drawSdk(answer) {
+  const box = document.getElementById('sdk-stats');
+  if (!answer.processes.length) {
+    fill(box, muted('No Threadline SDK reported its export figures in this window (they are sent every stats_interval_s).'));
+    return;
+  }
+  const count = (n) => n.toLocaleString('en');
+  const dropReasons = (p) => Object.entries(p.dropped_by_reason).filter(([, n]) => n > 0).map(([r, n]) => `${r} ${count(n)}`).join(', ');
+  fill(box,
+    el('p', {}, `${count(answer.totals.exported_spans)} spans exported, ${count(answer.totals.dropped_spans)} dropped, ${count(answer.totals.retried_spans)} retried by ${plural(answer.processes.length, 'process', 'processes')} (since each started).`),
+    el('div', { class: 'table-wrap' }, el('table', { class: 'table', id: 'sdk-table' },
+      el('thead', {}, el('tr', {}, ['Process', 'Exported', 'Dropped', 'Retried', 'Queue use', 'Last report'].map((h, k) => el('th', { scope: 'col', class: k && k < 5 ? 'num' : '', text: h })))),
+      el('tbody', {}, answer.processes.map((p) => el('tr', { class: p.dropped_spans ? 'has-error' : '' },
+        el('td', { class: 'cut', text: p.instance, title: p.instance }),
+        el('td', { class: 'num', text: count(p.exported_spans) }),
+        el('td', { class: 'num', text: count(p.dropped_spans), title: dropReasons(p) || 'nothing dropped' }),
+        el('td', { class: 'num', text: count(p.retried_spans) }),
+        el('td', { class: 'num', text: p.queue_use === null ? `${count(p.queued_spans)} queued` : `${fmtPercent(p.queue_use)} (${count(p.queued_spans)}/${count(p.queue_capacity)})` }),
+        el('td', { class: 'muted', text: p.reported })))))));
+}
+
 async function section(load, draw, boxId) {
   try {
     draw(await load());
@@ -177,6 +200,7 @@ async function start() {
         : fill(document.getElementById('failed-traces'), el('li', { class: 'muted', text: 'No failed traces in this window.' }))), 'failed-traces'),
     section(() => getJSON('/api/slow', new URLSearchParams({ service, window: windowParam, limit: String(ROWS) })), drawWhySlow, 'why-slow'),
     section(() => getJSON('/api/errors/hotspots', new URLSearchParams({ service, window: windowParam, limit: String(ROWS) })), drawHotspots, 'hotspots'),
+    section(() => getJSON(`/api/services/${encodeURIComponent(service)}/sdk`, params), drawSdk, 'sdk-stats'),
   ]);
   markReady();
 }
