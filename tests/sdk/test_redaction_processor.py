@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode, Tracer
 
+from support.redaction_cases import CASES, Case, case_spans
 from threadline.redaction import REDACTED_FIELDS, RedactionRules, Redactor
 from threadline.sdk.export import compact
 from threadline.sdk.export.compact import capture
@@ -24,8 +25,6 @@ from threadline.sdk.redaction_processor import (
     redact_compact,
     redact_span,
 )
-
-from support.redaction_cases import CASES, Case, case_spans
 
 from .collector import CollectedSpan, Collector
 from .conftest import SCENARIO_TIMEOUT_S, clean_environ
