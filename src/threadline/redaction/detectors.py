@@ -2,10 +2,15 @@
 
 Each detector is a compiled regular expression, an optional ``locate`` that rejects
 lookalikes or narrows a match to the finding inside it (Luhn for cards, address parsing
-for IPs), the mask that replaces a finding, and *hints*: substrings (or one
-case-insensitive pattern) a text must contain before the expression is run at all.
-Most values (methods, routes, status words) contain no hint, so the common case costs
-a few substring tests rather than a regex scan.
+for IPs), the mask that replaces a finding, and *hints*: substrings a text must
+contain before the expression is run at all. Detectors whose words come in any case
+("Bearer", "PASSWORD") have a *prefilter* instead: a few substring tests and a
+pattern of plain words searched in the lower-cased text, which the regex engine skips
+through far faster than a case-insensitive expression (measured: ~15 µs for the
+case-insensitive ``credentials`` expression on a 60-character URL, ~1 µs for
+lower-casing it and searching the words). Most values (methods, routes, URLs, status
+words) contain no hint, so the common case costs a few substring tests rather than a
+regex scan.
 
 Every expression is safe on hostile input: each starts behind a look-behind that
 refuses to start inside a run of the characters it consumes, and every repetition is
@@ -40,8 +45,8 @@ class Detector:
 
     name: str
     pattern: re.Pattern[str]
-    # The text is scanned only if it contains one of these (or ``hint_pattern`` finds
-    # something); neither given: always scanned.
+    # The text is scanned only if it contains one of these, or ``prefilter`` says it
+    # may hold a finding; neither given: always.
     hints: tuple[str, ...]
     # The found text -> its replacement.
     mask: Callable[[str], str]
@@ -50,20 +55,21 @@ class Detector:
     locate: Locate | None = None
     # Shortest text the pattern can match.
     min_length: int = 1
-    # For hints that may come in any case ("Bearer", "BEARER", "bearer").
-    hint_pattern: re.Pattern[str] | None = None
+    # For words that may come in any case ("Bearer", "BEARER", "bearer").
+    prefilter: Callable[[str], bool] | None = None
 
     def may_occur_in(self, text: str) -> bool:
         """Cheap pre-check: False means the pattern cannot match ``text``."""
         if len(text) < self.min_length:
             return False
-        # A plain loop: any() over a generator costs more than the tests themselves.
+        # Plain loops: any() over a generator costs more than the tests themselves.
         for hint in self.hints:
             if hint in text:
                 return True
-        if self.hint_pattern is not None:
-            return self.hint_pattern.search(text) is not None
-        return not self.hints
+        prefilter = self.prefilter
+        if prefilter is None:
+            return not self.hints
+        return prefilter(text)
 
 
 def _fixed(mask: str) -> Callable[[str], str]:
@@ -179,6 +185,19 @@ _PARAM: Final = r'[A-Za-z][A-Za-z0-9_-]{0,63}=(?:"[^"\n]{0,1024}"|[^\s,"]{1,1024
 _PARAMS: Final = rf"{_PARAM}(?:[ \t]{{0,8}},[ \t]{{0,8}}{_PARAM}){{0,32}}"
 
 
+_SCHEME_WORDS: Final = re.compile(
+    r"bearer|basic|token|digest|negotiate|ntlm|hoba|mutual|vapid|scram|aws4|api-?key"
+    r"|dpop|gssapi|oauth|privatetoken"
+)
+
+
+def _may_hold_authorization(text: str) -> bool:
+    # A scheme is followed by a space or a tab: URLs and ids never get further.
+    if " " not in text and "\t" not in text:
+        return False
+    return _SCHEME_WORDS.search(text.lower()) is not None
+
+
 def _mask_authorization(found: str) -> str:
     scheme = found.split(None, 1)[0]
     return f"{scheme} {MASK}"
@@ -191,10 +210,7 @@ BEARER: Final = Detector(
     hints=(),
     mask=_mask_authorization,
     min_length=7,
-    hint_pattern=re.compile(
-        r"(?i)bearer|basic|token|digest|negotiate|ntlm|hoba|mutual|vapid|scram|aws4|api-?key"
-        r"|dpop|gssapi|oauth"
-    ),
+    prefilter=_may_hold_authorization,
 )
 
 
@@ -231,6 +247,17 @@ _CREDENTIAL_PARTS: Final = re.compile(
 )
 
 
+_SECRET_WORDS: Final = re.compile(r"pass|pwd|secret|token|key|auth|credential|code|sig|jwt")
+
+
+def _may_hold_credentials(text: str) -> bool:
+    if "@" in text and "://" in text:  # scheme://user:password@
+        return True
+    if "=" not in text and '"' not in text:  # name=value, "name": value
+        return False
+    return _SECRET_WORDS.search(text.lower()) is not None
+
+
 def _mask_credentials(found: str) -> str:
     match = _CREDENTIAL_PARTS.fullmatch(found)
     if match is None:  # cannot happen: ``found`` is a match of the same pattern
@@ -246,10 +273,10 @@ def _mask_credentials(found: str) -> str:
 CREDENTIALS: Final = Detector(
     name="credentials",
     pattern=_CREDENTIALS_PATTERN,
-    hints=("://", "="),
+    hints=(),
     mask=_mask_credentials,
     min_length=4,
-    hint_pattern=re.compile(r'"[ \t]{0,4}:'),
+    prefilter=_may_hold_credentials,
 )
 
 
