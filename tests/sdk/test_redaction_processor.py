@@ -59,6 +59,21 @@ threadline.shutdown()
 """
 
 
+# OpenTelemetry cuts attribute values to OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT as they are
+# set, before Threadline sees them.
+CUT_SERVICE = """
+import threadline
+from opentelemetry import trace
+
+threadline.configure(service_name="redaction-cut")
+with trace.get_tracer("check").start_as_current_span("cut") as span:
+    span.set_attribute("log.mail", "x" * 30 + " zelda.quux@example.com")
+    span.set_attribute("log.card", "x" * 30 + " 4111 1111 1111 1111")
+    span.set_attribute("log.short", "no secret here")
+threadline.shutdown()
+"""
+
+
 @pytest.fixture
 def traced() -> Iterator[tuple[Tracer, InMemorySpanExporter]]:
     exporter = InMemorySpanExporter()
@@ -285,3 +300,24 @@ def test_redaction_case_in_the_sdk(case: Case) -> None:
     assert set(case.listed) <= set(listed.get("span", []))
     if case.clean:
         assert listed == {}
+
+
+def test_values_cut_by_span_limits_do_not_end_in_half_a_secret(collector: Collector) -> None:
+    """With OpenTelemetry's attribute length limit set, a value cut in the middle of an
+    address or a card number is exported with that fragment masked."""
+    completed = subprocess.run(
+        [sys.executable, "-c", CUT_SERVICE],
+        env=clean_environ(
+            {"THREADLINE_ENDPOINT": collector.endpoint, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "40"}
+        ),
+        capture_output=True,
+        text=True,
+        timeout=SCENARIO_TIMEOUT_S,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    spans = collector.wait_for(lambda spans: any(s.name == "cut" for s in spans))
+    (span,) = [s for s in spans if s.name == "cut"]
+    assert span.attributes["log.mail"] == "x" * 30 + " [REDACTED:cut]"
+    assert span.attributes["log.card"] == "x" * 30 + " [REDACTED:cut]"
+    assert span.attributes["log.short"] == "no secret here"

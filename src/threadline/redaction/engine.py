@@ -17,6 +17,13 @@ pre-checked scans:
   something are hashed whole instead of masked, so the journey still groups;
 - nothing is copied unless something changes: the answer is ``None`` for a clean span.
 
+Redaction should run before anything cuts a value, or a cut value may end in half an
+address or card number that no detector recognises. The server redacts before its
+limits cut; in the SDK, OpenTelemetry's span limits cut attribute values as they are
+set, before any processor sees them. So a redactor given ``cut_lengths`` (the limits
+in force) treats a string value of exactly such a length as possibly cut, and masks
+a trailing fragment that could be the start of an address, card number or JWT.
+
 The caller collects the names of the fields that changed (never their values) and
 stores them under :data:`REDACTED_FIELDS` with :func:`merge_redacted`. A
 ``threadline.redacted`` attribute that arrives with a span is scanned like any other:
@@ -28,7 +35,7 @@ from __future__ import annotations
 import base64
 import fnmatch
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, TypeVar, cast
 
 from threadline.conventions import JOURNEY_KEYS
@@ -61,6 +68,18 @@ SCAN_CACHE_SIZE: Final = 4096
 # Objects (resources, instrumentation scopes) whose redacted form is remembered by
 # identity: a process has a handful, each shared by all of its spans.
 MEMO_SIZE: Final = 256
+
+# The end of a possibly cut value that may be the first part of an address (even one
+# cut before its "@": "zelda.qu"), a card number ("4111 1111") or a JWT: its last
+# digit groups, or its last word. A value that merely has the limit's length loses
+# its last word too: the price of never leaving half a secret. Searched only in the
+# last characters (an address is at most ~330).
+_CUT_TAIL: Final = re.compile(
+    r"(?:(?<![0-9A-Za-z])[0-9](?:[ .-]?[0-9]){3,18}[ .-]?"
+    r"|(?<![\w.%+@-])[\w.%+@-]{1,330})\Z"
+)
+_CUT_TAIL_WINDOW: Final = 400
+CUT_MASK: Final = "[REDACTED:cut]"
 
 # Numbers at least this large may be card numbers stored as numbers.
 _SMALLEST_CARD: Final = 10 ** (MIN_DIGITS - 1)
@@ -131,6 +150,7 @@ class Redactor:
 
     __slots__ = (
         "_card_action",
+        "_cut_lengths",
         "_detectors",
         "_hash",
         "_key_rules",
@@ -142,8 +162,12 @@ class Redactor:
         "_url_keys",
     )
 
-    def __init__(self, rules: RedactionRules, hash_key: str = "") -> None:
+    def __init__(
+        self, rules: RedactionRules, hash_key: str = "", cut_lengths: Iterable[int] = ()
+    ) -> None:
         self._rules = rules
+        # Lengths at which a value may have been cut before it got here (see above).
+        self._cut_lengths = frozenset(cut_lengths)
         self._hash = KeyedHash(hash_key)
         self._key_rules: tuple[tuple[Callable[[str], object], KeyRule], ...] = tuple(
             (re.compile(fnmatch.translate(rule.pattern.lower())).fullmatch, rule)
@@ -286,6 +310,8 @@ class Redactor:
                 sensitive_value=self._holds_findings,
             )
         scrubbed = self._scrub(text)
+        if self._cut_lengths and len(value) in self._cut_lengths and isinstance(scrubbed, str):
+            scrubbed = _without_cut_tail(scrubbed, value)
         if scrubbed is value or scrubbed is _DROP:
             return scrubbed
         # A journey key must still group the journey: one stable value instead of a mask.
@@ -340,7 +366,11 @@ class Redactor:
 
     def _scrub(self, text: str) -> str | _Drop:
         """``text`` with every detector's findings replaced; the same object if none."""
-        if len(text) > SCAN_CACHE_MAX_CHARS:
+        if len(text) > SCAN_CACHE_MAX_CHARS or (
+            self._cut_lengths and len(text) in self._cut_lengths
+        ):
+            # Not remembered at a cut length: the clean-value fast path would skip the
+            # check of its tail.
             return self._scan(text)
         cached = self._scanned.get(text)
         if cached is None:
@@ -430,6 +460,15 @@ class Redactor:
             self._param_plans.clear()
         self._param_plans[name] = sensitive
         return sensitive
+
+
+def _without_cut_tail(text: str, value: str) -> str:
+    """``text`` with a trailing fragment a cut may have left masked (``value`` if none)."""
+    tail = _CUT_TAIL.search(text, max(0, len(text) - _CUT_TAIL_WINDOW))
+    if tail is None:
+        return text
+    cut = text[: tail.start()] + CUT_MASK
+    return value if cut == value else cut
 
 
 def merge_redacted(existing: object, found: Sequence[str]) -> tuple[str, ...]:
