@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from threadline.redaction.luhn import is_card_number
+from threadline.redaction.luhn import MAX_DIGITS, is_card_number
 
 MASK: Final = "[REDACTED]"
 # The mask of a URL part or a ``name=value`` secret, as the semantic conventions spell it.
@@ -104,6 +104,8 @@ EMAIL: Final = Detector(
 # -- payment cards ---------------------------------------------------------------------
 
 _DIGIT_RUNS: Final = re.compile(r"[0-9]+")
+_MIN_GROUP: Final = 3
+_ISSUER_FIRST_DIGITS: Final = "23456"
 
 
 def _card_digits(found: str) -> str:
@@ -118,23 +120,32 @@ def _locate_card(found: str) -> tuple[int, int] | None:
     """The card number in a run of grouped digits: the whole run, or its leftmost
     longest run of whole groups that is one ("4111 1111 1111 1111 12/25").
 
-    A run is never split at a dot: "0.4111111111111111" is a decimal fraction.
+    A run is never split at a dot ("0.4111111111111111" is a decimal fraction), and a
+    part is only made of groups of at least ``_MIN_GROUP`` digits, as cards are
+    printed (4-4-4-4, 4-6-5): so a run of single digits costs no search at all.
     """
     if is_card_number(_card_digits(found)):
         return 0, len(found)
     groups = [(m.start(), m.end()) for m in _DIGIT_RUNS.finditer(found)]
     count = len(groups)
     for first in range(count):
-        if first and found[groups[first][0] - 1] == ".":
+        start = groups[first][0]
+        if (first and found[start - 1] == ".") or found[start] not in _ISSUER_FIRST_DIGITS:
             continue
-        for last in range(count - 1, first - 1, -1):
-            if (first == 0 and last == count - 1) or (
-                last < count - 1 and found[groups[last][1]] == "."
-            ):
-                continue
-            digits = "".join(found[start:end] for start, end in groups[first : last + 1])
-            if is_card_number(digits):
-                return groups[first][0], groups[last][1]
+        digits = ""
+        best = None
+        for last in range(first, count):
+            group_start, group_end = groups[last]
+            if group_end - group_start < _MIN_GROUP or len(digits) >= MAX_DIGITS:
+                break
+            digits += found[group_start:group_end]
+            if (first, last) == (0, count - 1):
+                break
+            ends_at_dot = last < count - 1 and found[group_end] == "."
+            if not ends_at_dot and is_card_number(digits):
+                best = (start, group_end)  # keep going: the longest card wins
+        if best is not None:
+            return best
     return None
 
 
@@ -217,10 +228,11 @@ BEARER: Final = Detector(
 # -- credentials in URLs, connection strings and name=value text -----------------------
 
 # scheme://user:password@ (and redis://:password@): the password may hold "@", so the
-# last "@" before the path ends the userinfo.
+# last "@" before the path ends the userinfo. Possessive repeats (each run up to the
+# next "@" is taken whole) keep this linear where a backtracking "…@" would rescan.
 _USERINFO: Final = (
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{1,31}://)"
-    r"(?P<userinfo>[^\s/?#@:]{0,256}:[^\s/?#]{0,256})@"
+    r"(?P<userinfo>[^\s/?#@:]{0,256}+:(?:[^\s/?#@]{0,256}+@){1,8}+)"
 )
 # A name whose last part says it holds a secret (db.password, client_secret, x-api-key,
 # PWD, refresh_token), anywhere; and the names that are secrets only as URL parameters
