@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -321,3 +322,25 @@ def test_values_cut_by_span_limits_do_not_end_in_half_a_secret(collector: Collec
     assert span.attributes["log.mail"] == "x" * 30 + " [REDACTED:cut]"
     assert span.attributes["log.card"] == "x" * 30 + " [REDACTED:cut]"
     assert span.attributes["log.short"] == "no secret here"
+
+
+def test_resource_and_scope_are_redacted_once_and_shared() -> None:
+    """Spans of one tracer share one redacted resource and scope: the same objects, so
+    the encoder's per-resource cache still holds, and each span lists scope.name."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "shop", "deploy.owner": "ops@example.com"})
+    )
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("jobs for ann@example.com")
+    for name in ("first", "second"):
+        tracer.start_span(name).end()
+    provider.shutdown()
+    first, second = (redact_span(span, REDACTOR) for span in exporter.get_finished_spans())
+    assert first.resource is second.resource
+    assert first.instrumentation_scope is second.instrumentation_scope
+    assert first.resource.attributes["deploy.owner"] == "[REDACTED:email]"
+    assert first.resource.attributes[REDACTED_FIELDS] == ("deploy.owner",)
+    assert first.instrumentation_scope is not None
+    assert first.instrumentation_scope.name == "jobs for [REDACTED:email]"
+    assert dict(first.attributes or {})[REDACTED_FIELDS] == ("scope.name",)
