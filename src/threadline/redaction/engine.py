@@ -259,8 +259,8 @@ class Redactor:
             return None
         return scrubbed if isinstance(scrubbed, str) else MASK
 
-    def memoized(self, source: _S, compute: Callable[[_S], _R]) -> _R:
-        """``compute(source)``, remembered by the identity of ``source``.
+    def memoized(self, source: _S, compute: Callable[[_S, Redactor], _R]) -> _R:
+        """``compute(source, self)``, remembered by the identity of ``source``.
 
         For objects many spans share and nobody changes (a span's resource, its
         instrumentation scope): each is redacted once, not once per span.
@@ -268,7 +268,7 @@ class Redactor:
         entry = self._memo.get(id(source))
         if entry is not None and entry[0] is source:
             return cast(_R, entry[1])
-        result = compute(source)
+        result = compute(source, self)
         if len(self._memo) >= MEMO_SIZE:
             self._memo.clear()
         # The source is kept with its result, so its id cannot be reused meanwhile.

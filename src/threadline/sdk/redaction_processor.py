@@ -197,7 +197,7 @@ def _redacted_events(
 
 def _redacted_resource(resource: Resource, redactor: Redactor) -> Resource:
     """``resource`` redacted (the same object when clean), once per resource."""
-    return redactor.memoized(resource, lambda source: _resource(source, redactor))
+    return redactor.memoized(resource, _resource)
 
 
 def _resource(resource: Resource, redactor: Redactor) -> Resource:
@@ -215,7 +215,7 @@ def _redacted_scope(
     """``scope`` with its name redacted, once per scope; ``scope.name`` added to ``found``."""
     if scope is None:
         return None
-    redacted = redactor.memoized(scope, lambda source: _scope(source, redactor))
+    redacted = redactor.memoized(scope, _scope)
     if redacted is not scope:
         found.append("scope.name")
     return redacted
