@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -57,6 +57,23 @@ class Detector:
     min_length: int = 1
     # For words that may come in any case ("Bearer", "BEARER", "bearer").
     prefilter: Callable[[str], bool] | None = None
+    # Finds the (start, end) of each finding itself, instead of ``pattern``.
+    finder: Callable[[str], list[tuple[int, int]]] | None = None
+
+    def find(self, text: str) -> Iterator[tuple[int, int]]:
+        """(start, end) of each finding in ``text``, left to right."""
+        if self.finder is not None:
+            yield from self.finder(text)
+            return
+        locate = self.locate
+        for match in self.pattern.finditer(text):
+            start, end = match.span()
+            if locate is None:
+                yield start, end
+                continue
+            where = locate(match.group(0))
+            if where is not None:
+                yield start + where[0], start + where[1]
 
     def may_occur_in(self, text: str) -> bool:
         """Cheap pre-check: False means the pattern cannot match ``text``."""
@@ -238,7 +255,7 @@ _USERINFO: Final = (
 # PWD, refresh_token), anywhere; and the names that are secrets only as URL parameters
 # (?code=, &sig=, ;key=), right after ?, &, ; or #.
 _SECRET_NAME: Final = (
-    r"(?:[A-Za-z0-9]{1,32}[_.-]){0,4}(?:password|passwd|passphrase|pwd|pass|secret|token"
+    r"(?:[A-Za-z0-9]{1,32}[_.-]){0,4}(?:password|passwd|passphrase|pwd|pass|secret(?:[_-]?key)?|token"
     r"|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|auth)"
 )
 _QUERY_NAME: Final = (
@@ -252,14 +269,75 @@ _CREDENTIALS_PATTERN: Final = re.compile(
     rf"|(?:(?<![A-Za-z0-9_.-])(?P<name>{_SECRET_NAME})|(?<=[?&;#])(?P<qname>{_QUERY_NAME}))"
     rf"{_SEPARATOR}(?P<value>{_VALUE})"
 )
-# The same without the look-behinds, to take a finding apart (it has lost its context).
-_CREDENTIAL_PARTS: Final = re.compile(
-    rf"(?i){_USERINFO}|(?:(?P<name>{_SECRET_NAME})|(?P<qname>{_QUERY_NAME}))"
-    rf"{_SEPARATOR}(?P<value>{_VALUE})"
-)
 
 
 _SECRET_WORDS: Final = re.compile(r"pass|pwd|secret|token|key|auth|credential|code|sig|jwt")
+
+# The finder below runs case-sensitive expressions on the lower-cased text: it finds
+# the secret word first (a plain alternation the regex engine skips through quickly),
+# then checks the name around it and the value after it. The single case-insensitive
+# expression above does the same work several times slower, as it tries every
+# position; it is kept for the rare text whose lower-case form has another length.
+_USERINFO_PATTERN: Final = re.compile(rf"(?<![A-Za-z0-9+.-]){_USERINFO}")
+# (No word starts with "x": "x-amz-signature" is "signature" after "x-amz-", and an
+# alternative starting with a common letter would slow the skip through every "x".)
+_NAME_WORDS: Final = re.compile(
+    r"password|passwd|passphrase|pwd|pass|secret[_-]?key|secret|token|api[_-]?key|apikey"
+    r"|access[_-]?key|private[_-]?key|credentials|credential|auth|awsaccesskeyid"
+    r"|signature|sig|key|code|jwt"
+)
+_QUERY_WORDS: Final = frozenset({"key", "code", "sig", "signature", "jwt", "awsaccesskeyid"})
+_QUERY_PREFIXES: Final = frozenset({"", "x-amz-", "x-goog-"})
+_ASSIGNED: Final = re.compile(rf"{_SEPARATOR}(?P<value>{_VALUE})")
+_NAME_PREFIX: Final = re.compile(r"(?:[A-Za-z0-9]{1,32}[_.-]){1,4}")
+_NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_LONGEST_PREFIX: Final = 4 * 33
+
+
+def _find_credentials(text: str) -> list[tuple[int, int]]:
+    """Spans of ``scheme://user:password@`` and of secret ``name=value`` pairs."""
+    spans: list[tuple[int, int]] = []
+    if "://" in text and "@" in text:
+        spans += [match.span() for match in _USERINFO_PATTERN.finditer(text)]
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        spans += [
+            match.span()
+            for match in _CREDENTIALS_PATTERN.finditer(text)
+            if match.group("scheme") is None
+        ]
+    else:
+        for word in _NAME_WORDS.finditer(lowered):
+            assigned = _ASSIGNED.match(text, word.end())
+            if assigned is None:
+                continue
+            start = name_start = word.start()
+            while (
+                name_start > 0
+                and text[name_start - 1] in _NAME_CHARS
+                and start - name_start <= _LONGEST_PREFIX
+            ):
+                name_start -= 1
+            if name_start > 0 and text[name_start - 1] in _NAME_CHARS:
+                continue  # inside a longer name than a secret's
+            prefix = text[name_start:start]
+            if word.group(0) in _QUERY_WORDS:
+                # A secret only as a URL parameter: right after ?, &, ; or #.
+                if (
+                    prefix.lower() not in _QUERY_PREFIXES
+                    or name_start == 0
+                    or text[name_start - 1] not in "?&;#"
+                ):
+                    continue
+            elif prefix and _NAME_PREFIX.fullmatch(prefix) is None:
+                continue  # "bypass", "oauth": the word is not a whole part of the name
+            spans.append((name_start, assigned.end()))
+        spans.sort()
+    kept: list[tuple[int, int]] = []
+    for span in spans:
+        if not kept or span[0] >= kept[-1][1]:
+            kept.append(span)
+    return kept
 
 
 def _may_hold_credentials(text: str) -> bool:
@@ -271,15 +349,19 @@ def _may_hold_credentials(text: str) -> bool:
 
 
 def _mask_credentials(found: str) -> str:
-    match = _CREDENTIAL_PARTS.fullmatch(found)
-    if match is None:  # cannot happen: ``found`` is a match of the same pattern
+    """``scheme://REDACTED:REDACTED@``, or the name and separator of a pair with its
+    value (and the value's quotes) replaced by ``REDACTED``."""
+    if found.endswith("@") and "://" in found:
+        return f"{found[: found.index('://') + 3]}{REDACTED_WORD}:{REDACTED_WORD}@"
+    name_end = 0
+    while name_end < len(found) and found[name_end] in _NAME_CHARS:
+        name_end += 1
+    assigned = _ASSIGNED.match(found, name_end)
+    if assigned is None:  # cannot happen: the finder matched this very text
         return MASK
-    if match.group("scheme") is not None:
-        return f"{match.group('scheme')}{REDACTED_WORD}:{REDACTED_WORD}@"
-    name = match.group("name") or match.group("qname")
-    value = match.group("value")
+    value = assigned.group("value")
     quote = value[0] if value[0] in "'\"" else ""
-    return f"{name}{match.group('sep')}{quote}{REDACTED_WORD}{quote}"
+    return f"{found[:name_end]}{assigned.group('sep')}{quote}{REDACTED_WORD}{quote}"
 
 
 CREDENTIALS: Final = Detector(
@@ -289,6 +371,7 @@ CREDENTIALS: Final = Detector(
     mask=_mask_credentials,
     min_length=4,
     prefilter=_may_hold_credentials,
+    finder=_find_credentials,
 )
 
 

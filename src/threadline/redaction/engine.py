@@ -393,16 +393,9 @@ class Redactor:
         return result
 
     def _replace(self, detector: Detector, action: Action, text: str) -> str | _Drop:
-        locate = detector.locate
         pieces: list[str] = []
         position = 0
-        for match in detector.pattern.finditer(text):
-            start, end = match.span()
-            if locate is not None:
-                where = locate(match.group(0))
-                if where is None:
-                    continue
-                start, end = start + where[0], start + where[1]
+        for start, end in detector.find(text):
             found = text[start:end]
             replacement = self._hash(found) if action is Action.HASH else detector.mask(found)
             if replacement == found:  # already redacted ("password=REDACTED")
