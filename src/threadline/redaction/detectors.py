@@ -44,8 +44,8 @@ class Detector:
 
     name: str
     pattern: re.Pattern[str]
-    # The text is scanned only if it contains one of these, or ``prefilter`` says it
-    # may hold a finding; neither given: always.
+    # The text is scanned only if it contains one of these; without hints, only if
+    # ``prefilter`` says it may hold a finding; with neither: always.
     hints: tuple[str, ...]
     # The found text -> its replacement.
     mask: Callable[[str], str]
@@ -78,14 +78,13 @@ class Detector:
         """Cheap pre-check: False means the pattern cannot match ``text``."""
         if len(text) < self.min_length:
             return False
-        # Plain loops: any() over a generator costs more than the tests themselves.
-        for hint in self.hints:
-            if hint in text:
-                return True
-        prefilter = self.prefilter
-        if prefilter is None:
-            return not self.hints
-        return prefilter(text)
+        if self.hints:
+            # A plain loop: any() over a generator costs more than the tests themselves.
+            for hint in self.hints:  # noqa: SIM110
+                if hint in text:
+                    return True
+            return False
+        return self.prefilter is None or self.prefilter(text)
 
 
 def _fixed(mask: str) -> Callable[[str], str]:

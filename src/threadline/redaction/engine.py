@@ -384,7 +384,17 @@ class Redactor:
     def _scan(self, text: str) -> str | _Drop:
         result = text
         for detector, action in self._detectors:
-            if not detector.may_occur_in(result):
+            # Detector.may_occur_in, inlined: this runs for every value not seen before.
+            if len(result) < detector.min_length:
+                continue
+            hints = detector.hints
+            if hints:
+                for hint in hints:
+                    if hint in result:
+                        break
+                else:
+                    continue
+            elif detector.prefilter is not None and not detector.prefilter(result):
                 continue
             replaced = self._replace(detector, action, result)
             if not isinstance(replaced, str):
