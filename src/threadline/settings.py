@@ -81,9 +81,11 @@ class SdkSettings:
         "they win over the built-in rules.",
     )
     redaction_detectors: str = setting(
-        "email,card,jwt,bearer",
-        "Detectors run over string values, comma-separated, each optionally `=mask`, "
-        "`=hash` or `=drop`: `email`, `card` (Luhn-checked), `jwt`, `bearer`, `ip`.",
+        "credentials,email,card,jwt,bearer",
+        "Detectors run over names, keys and string values, comma-separated, each "
+        "optionally `=mask`, `=hash` or `=drop`: `credentials` (URL passwords, "
+        "`password=…`), `email`, `card` (Luhn-checked), `jwt`, `bearer` (any "
+        "Authorization scheme), `ip`.",
     )
     redaction_hash_key: str = setting(
         "",
@@ -180,9 +182,9 @@ class ServerSettings:
         "(`glob[=mask|hash|drop|keep]`, comma-separated).",
     )
     redaction_detectors: str = setting(
-        "email,card,jwt,bearer",
-        "Detectors run at ingest, as the SDK's `redaction_detectors` "
-        "(`email`, `card`, `jwt`, `bearer`, `ip`; each optionally `=mask|hash|drop`).",
+        "credentials,email,card,jwt,bearer",
+        "Detectors run at ingest, as the SDK's `redaction_detectors` (`credentials`, "
+        "`email`, `card`, `jwt`, `bearer`, `ip`; each optionally `=mask|hash|drop`).",
     )
     redaction_hash_key: str = setting(
         "",

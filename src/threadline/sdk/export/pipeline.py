@@ -29,7 +29,7 @@ from types import MappingProxyType
 from typing import Final
 from urllib.parse import urlsplit
 
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from threadline.redaction.configured import redactor_from_settings
@@ -62,6 +62,14 @@ def resource_attributes(settings: SdkSettings) -> dict[str, str]:
     return attributes
 
 
+def _attribute_limits() -> tuple[int, ...]:
+    """The lengths OpenTelemetry cuts attribute values to as they are set (its span
+    limits, from OTEL_*ATTRIBUTE_VALUE_LENGTH_LIMIT), decided once at configure time."""
+    limits = SpanLimits()
+    lengths = (limits.max_attribute_length, limits.max_span_attribute_length)
+    return tuple(length for length in lengths if length)
+
+
 def export_processors(
     settings: SdkSettings,
     provider: TracerProvider,
@@ -73,7 +81,9 @@ def export_processors(
     forces in-process stamping (the host built the provider and may export it itself)."""
     stamp = settings.stamp_span_attributes or stamp_in_process
     # Raises ConfigError naming a redaction setting that does not parse.
-    redactor = redactor_from_settings(settings, fallback_hash_key=settings.user_id_key)
+    redactor = redactor_from_settings(
+        settings, fallback_hash_key=settings.user_id_key, cut_lengths=_attribute_limits()
+    )
     if exporter is not None:
         if redactor is not None:
             exporter = RedactingSpanExporter(exporter, redactor)
