@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from threadline.server.errors import BadRequest
 from threadline.server.query import normalize_trace_id
+from threadline.server.ui.api_docs import swagger_files
 from threadline.server.ui.headers import SECURITY_HEADERS
 from threadline.server.ui.pages import render_page
 from threadline.server.ui.static_files import load_static_files
@@ -37,7 +38,7 @@ TITLE_CHARS: Final = 40
 def build_ui_router() -> APIRouter:
     """The UI's routes, to be mounted at ``/`` beside the API at ``/api``."""
     router = APIRouter(include_in_schema=False)
-    files = load_static_files()
+    files = {**load_static_files(), **swagger_files()}
 
     @router.get("/")
     async def search() -> HTMLResponse:
