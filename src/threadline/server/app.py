@@ -56,7 +56,10 @@ def create_app(
     # Before the API's routes: their catch-all answers any other path under /api.
     app.include_router(build_api_docs_router(docs_url, openapi_url, TITLE))
     app.include_router(build_erase_router(store), prefix=API_PREFIX)
-    app.include_router(build_api_router(QueryService(store)), prefix=API_PREFIX)
+    app.include_router(
+        build_api_router(QueryService(store), trace_page_spans=settings.trace_page_spans),
+        prefix=API_PREFIX,
+    )
     app.include_router(build_ui_router())
 
     @app.exception_handler(ThreadlineError)

@@ -15,6 +15,7 @@ from threadline.server.analysis.journey_narrative import JourneyNarrative, Narra
 from threadline.server.analysis.skew import SkewAdjustment
 from threadline.server.api import serialize
 from threadline.server.api.serialize import Json, ms, optional_ms, timing, trace_summary
+from threadline.server.api.trace_pages import Page
 from threadline.server.query import CriticalPathView, TraceView
 
 
@@ -181,10 +182,19 @@ def _totals(totals: OperationTotals) -> Json:
     }
 
 
-def trace(view: TraceView) -> Json:
-    """The trace answer of the contract, plus errors, completeness and clock-skew fix-ups."""
+def trace(view: TraceView, page: Page | None = None) -> Json:
+    """The trace answer of the contract, plus errors, completeness and clock-skew fix-ups.
+
+    With ``page`` only that page's spans are listed, and where the next page starts.
+    """
+    nodes = view.tree.nodes
+    if page is None:
+        page = Page(offset=0, end=len(nodes), total=len(nodes))
     return {
-        **serialize.trace(view),
+        **serialize.trace(view, nodes[page.offset : page.end]),
+        "span_count": page.total,
+        "offset": page.offset,
+        "next_offset": page.next_offset,
         "errors": errors(view.errors),
         "complete": view.completeness.complete,
         "completeness": completeness(view.completeness),
