@@ -7,6 +7,7 @@ ThreadlineError
 ├── Unauthorized          401  no access token, or one the server does not know
 ├── Forbidden             403  the token's role may not do this
 ├── NotFound              404  the trace / journey asked for does not exist
+├── RequestTimeout        408  the client took too long to send the request body
 ├── PayloadTooLarge       413  body (or its decompressed form) over the limit
 ├── UnsupportedMediaType  415  content type or encoding we do not decode
 └── Unavailable           503  the store cannot take more writes now (Retry-After)
@@ -62,6 +63,10 @@ class Forbidden(ThreadlineError):
 
 class NotFound(ThreadlineError):
     status_code = 404
+
+
+class RequestTimeout(ThreadlineError):
+    status_code = 408
 
 
 class PayloadTooLarge(ThreadlineError):

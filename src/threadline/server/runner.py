@@ -8,6 +8,7 @@ import uvicorn
 
 from threadline.server.app import create_app
 from threadline.server.auth import check_exposure, load_tokens
+from threadline.server.http_protocol import protocol_with_header_timeout
 from threadline.server.retention import RetentionPolicy, RetentionScheduler
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.settings import ServerSettings
@@ -46,6 +47,9 @@ def serve(settings: ServerSettings) -> None:
             log_level="warning",
             # uvicorn's own access log would print a line per OTLP request.
             access_log=False,
+            # Slow clients: headers must arrive within header_timeout_s (the body has
+            # its own deadline, body_timeout_s, where ingest reads it).
+            http=protocol_with_header_timeout(settings.header_timeout_s),
             ssl_certfile=settings.tls_cert if tls else None,
             ssl_keyfile=settings.tls_key if tls else None,
         )
