@@ -6,6 +6,7 @@ Shared by the load tests (tests/e2e/test_heavy_reads.py) and bench/heavy_reads.p
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -160,3 +161,48 @@ def concurrent_gets(
 
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(one, range(count)))
+
+
+def otlp_json_body(span_count: int, attributes: int, *, trace_id: str = "cd" * 16) -> bytes:
+    """An OTLP JSON request of ``span_count`` spans with ``attributes`` string attributes each."""
+    spans = [
+        {
+            "traceId": trace_id,
+            "spanId": f"{n + 1:016x}",
+            "name": "op",
+            "kind": 2,
+            "startTimeUnixNano": "1700000000000000000",
+            "endTimeUnixNano": "1700000000100000000",
+            "attributes": [
+                {"key": f"k{k}", "value": {"stringValue": f"v{n}-{k}"}} for k in range(attributes)
+            ],
+        }
+        for n in range(span_count)
+    ]
+    service = {"key": "service.name", "value": {"stringValue": "load"}}
+    document = {
+        "resourceSpans": [{"resource": {"attributes": [service]}, "scopeSpans": [{"spans": spans}]}]
+    }
+    return json.dumps(document).encode()
+
+
+def concurrent_posts(
+    url: str, bodies: list[bytes], *, headers: dict[str, str], timeout_s: float
+) -> list[Answer]:
+    """Every body POSTed at once, each on its own connection; status 0 when no answer came."""
+
+    def one(body: bytes) -> Answer:
+        began = time.perf_counter()
+        try:
+            response = httpx.post(url, content=body, headers=headers, timeout=timeout_s)
+        except httpx.HTTPError:
+            return Answer(0, None, 0, time.perf_counter() - began)
+        return Answer(
+            response.status_code,
+            response.headers.get("retry-after"),
+            len(response.content),
+            time.perf_counter() - began,
+        )
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(pool.map(one, bodies))
