@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+from typing import Final
 
 import uvicorn
 
@@ -15,6 +17,16 @@ from threadline.settings import ServerSettings
 
 log = logging.getLogger("threadline.server")
 
+# Cyclic garbage collection tuned for a server that builds millions of short-lived
+# objects per large read (a 100k-span trace view): with Python's defaults (700, 10,
+# 10) assembling a 20k-span trace ran ~400 young and 3 full collections, each full
+# one holding the interpreter lock for up to 0.7 s, which every other thread (the
+# event loop answering probes included) waits out. Larger young generations and
+# rare full collections cut the longest pause to ~0.15 s and the read time in half;
+# reference counting still frees everything acyclic at once, and young collections
+# still find the cycles that die young.
+GC_THRESHOLDS: Final = (10_000, 10, 1000)
+
 
 def serve(settings: ServerSettings) -> None:
     """Serve OTLP, the API and the UI on one port; returns after SIGINT/SIGTERM.
@@ -23,6 +35,7 @@ def serve(settings: ServerSettings) -> None:
     invalid (an open server on a non-loopback address, a bad token or retention).
     """
     tokens = load_tokens(settings)
+    gc.set_threshold(*GC_THRESHOLDS)
     check_exposure(settings, has_tokens=tokens.enabled)
     retention = RetentionPolicy.from_settings(settings)
     tls = settings.serves_tls

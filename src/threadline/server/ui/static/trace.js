@@ -238,7 +238,7 @@ function addSpans(spans) {
 function showPages() {
   const total = state.trace.span_count ?? state.spans.length;
   pagesStatus.hidden = state.spans.length >= total;
-  pagesStatus.textContent = `${state.spans.length} of ${plural(total, 'span')} loaded; more load as you scroll`;
+  pagesStatus.textContent = `${state.spans.length.toLocaleString('en')} of ${plural(total, 'span')} loaded; more load as you scroll`;
 }
 
 async function loadNextPage() {
