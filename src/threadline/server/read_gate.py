@@ -55,6 +55,11 @@ class ReadGate:
         self._waiting = 0
         self.refused = 0
 
+    @property
+    def waiting(self) -> int:
+        """Reads waiting for a slot now."""
+        return self._waiting
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._gated(scope):
             await self._app(scope, receive, send)
