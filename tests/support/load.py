@@ -41,12 +41,14 @@ def wide_trace(
     spans = [span_record(trace_id, f"{0:016x}", None, "batch", "job", base, base + 30_000_000_000)]
     stage = 0
     for n in range(1, span_count):
+        start = base + n * 100_000
         if (n - 1) % (FAN_OUT + 1) == 0:
-            stage = n
-            parent, name, service = spans[0].span_id, "stage", "scheduler"
+            # A stage covers the items under it, as a parent does.
+            stage, parent, name, service = n, spans[0].span_id, "stage", "scheduler"
+            end = start + (FAN_OUT + 1) * 100_000
         else:
             parent, name, service = f"{stage:016x}", "item", "worker"
-        start = base + n * 100_000
+            end = start + 90_000
         spans.append(
             span_record(
                 trace_id,
@@ -55,7 +57,7 @@ def wide_trace(
                 service,
                 name,
                 start,
-                start + 90_000,
+                end,
                 status=StatusCode.ERROR if n % 997 == 0 else StatusCode.UNSET,
                 attributes={f"item.field_{k}": f"value {n} {k}" for k in range(attributes)},
             )

@@ -256,6 +256,7 @@ async function loadNextPage() {
   }
   const scaleBefore = `${state.startNs}/${state.spanNs}`;
   addSpans(page.spans);
+  for (const adjustment of page.skew_adjustments || []) state.skew.set(adjustment.span_id, adjustment);
   state.nextOffset = page.next_offset ?? null;
   index(state.spans);
   if (`${state.startNs}/${state.spanNs}` !== scaleBefore) renderRuler(state.spanNs);
