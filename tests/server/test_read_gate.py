@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
 
 from support.live_server import loopback_listener, serving_asgi
+from threadline.server.app import create_app
 from threadline.server.read_gate import ReadGate
-from threadline.settings import ConfigError
+from threadline.server.storage.duckdb import DuckDBStore
+from threadline.settings import ConfigError, ServerSettings
 
 
 class HeldReads:
@@ -61,3 +64,23 @@ def test_gate_settings_must_be_usable() -> None:
         ReadGate(HeldReads(), concurrency=0, queue=1)
     with pytest.raises(ConfigError, match="read_queue"):
         ReadGate(HeldReads(), concurrency=1, queue=-1)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("read_concurrency", 0),
+        ("read_queue", -1),
+        ("trace_page_spans", 0),
+        ("ingest_memory_bytes", 0),
+        ("body_timeout_s", 0.0),
+    ],
+)
+def test_server_refuses_unusable_load_settings(tmp_path: Path, setting: str, value: object) -> None:
+    """create_app fails at start-up, naming the setting, instead of on the first request."""
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+    try:
+        with pytest.raises(ConfigError, match=setting):
+            create_app(ServerSettings(db=tmp_path / "spans.duckdb", **{setting: value}), store)
+    finally:
+        store.close()

@@ -15,7 +15,7 @@ from threadline.server.errors import ThreadlineError
 from threadline.server.health import build_health_router
 from threadline.server.ingest.receiver import build_ingest_router
 from threadline.server.query import QueryService
-from threadline.server.read_gate import ReadGate
+from threadline.server.read_gate import ReadGate, check_gate_settings
 from threadline.server.sampling.wiring import install_sampling
 from threadline.server.storage.base import Store
 from threadline.server.ui import build_ui_router
@@ -40,6 +40,8 @@ def create_app(
         redoc_url=None,
     )
     after_write = install_sampling(app, settings, store)
+    # Checked now: starlette builds its middleware only when the first request comes.
+    check_gate_settings(settings.read_concurrency, settings.read_queue)
     # Heavy API reads run a few at a time behind the read gate; the schema, its docs
     # and the sampling rules services poll are cheap and stay outside it.
     app.add_middleware(

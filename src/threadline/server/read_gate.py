@@ -42,10 +42,7 @@ class ReadGate:
         queue: int,
         exempt_paths: Collection[str] = (),
     ) -> None:
-        if concurrency < 1:
-            raise ConfigError(f"read_concurrency must be at least 1, got {concurrency}")
-        if queue < 0:
-            raise ConfigError(f"read_queue must be 0 or more, got {queue}")
+        check_gate_settings(concurrency, queue)
         self._app = app
         self._concurrency = concurrency
         self._queue = queue
@@ -86,6 +83,14 @@ class ReadGate:
             return False
         path: str = scope["path"]
         return path.startswith(API_PREFIX + "/") and path not in self._exempt
+
+
+def check_gate_settings(concurrency: int, queue: int) -> None:
+    """``ConfigError`` naming the setting unless both values can work."""
+    if concurrency < 1:
+        raise ConfigError(f"read_concurrency must be at least 1, got {concurrency}")
+    if queue < 0:
+        raise ConfigError(f"read_queue must be 0 or more, got {queue}")
 
 
 async def _refuse(send: Send, concurrency: int, queue: int) -> None:

@@ -17,6 +17,7 @@ from typing import Final
 
 from threadline.server.errors import PayloadTooLarge, Unavailable
 from threadline.server.ingest.decode import PayloadFormat
+from threadline.settings import ConfigError
 
 # Bytes of memory decoding costs per byte of uncompressed body, rounded up from the
 # peaks measured by bench/heavy_reads.py's ingest figures (21 and 13).
@@ -33,7 +34,7 @@ class MemoryBudget:
 
     def __init__(self, total: int) -> None:
         if total < 1:
-            raise ValueError(f"ingest_memory_bytes must be at least 1, got {total}")
+            raise ConfigError(f"ingest_memory_bytes must be at least 1, got {total}")
         self.total = total
         self._lock = threading.Lock()
         self._used = 0

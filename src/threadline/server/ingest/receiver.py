@@ -61,7 +61,7 @@ from threadline.server.ingest.decode import PayloadFormat, decode
 from threadline.server.ingest.limits import IngestLimits, RateLimiter, spans_for_bytes
 from threadline.server.ingest.redact import ingest_redactor
 from threadline.server.storage.base import Store, StoreError, StoreOverloaded
-from threadline.settings import ServerSettings
+from threadline.settings import ConfigError, ServerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,8 @@ def build_ingest_router(
     )
     budget = MemoryBudget(settings.ingest_memory_bytes)
     body_timeout_s = settings.body_timeout_s
+    if body_timeout_s <= 0:
+        raise ConfigError(f"body_timeout_s must be more than 0, got {body_timeout_s}")
     router = APIRouter()
 
     @router.post(
