@@ -7,13 +7,14 @@ concurrent viewers open one very large trace.
 Stores one trace of ``--spans`` spans (10 attributes each) in a DuckDB file, starts
 ``threadline serve`` on it as a real process on 127.0.0.1, and prints:
 
-  - one viewer alone: time and size of ``GET /api/traces/{id}`` (what the trace page
-    fetches first) and, if the answer is paged, of fetching every page;
-  - ``--viewers`` viewers at once, each opening the trace: their answers (status,
-    time), the server's resident memory (peak of the samples, and VmHWM) and
-    ``/healthz`` latency (p50, p99, worst, failures) measured every 50 ms meanwhile;
+  - ``--viewers`` viewers at once, each opening the trace nobody has opened yet: their
+    answers (status, time), the server's resident memory (peak of the samples, and
+    VmHWM) and ``/healthz`` latency (p50, p99, worst, failures) measured every 50 ms
+    meanwhile;
   - the same /healthz figures with no load, as the baseline of this run, and the
-    ratio of the loaded p99 to it.
+    ratio of the loaded p99 to it;
+  - then one viewer alone: time and size of ``GET /api/traces/{id}`` (what the trace
+    page fetches first) and, if the answer is paged, of fetching every page.
 
 Every request has a deadline (``--timeout``); the server is stopped at the end.
 Run it once on each build to compare (the server is whichever ``threadline``
@@ -72,26 +73,6 @@ def run(url: str, pid: int, args: argparse.Namespace) -> None:
         f"idle      /healthz p50 {idle.percentile(50) * 1000:7.1f} ms  "
         f"p99 {idle.percentile(99) * 1000:7.1f} ms  ({len(idle.latencies)} probes)"
     )
-    with httpx.Client(timeout=args.timeout) as client:
-        began = time.perf_counter()
-        first = client.get(trace_url)
-        first_s = time.perf_counter() - began
-        answer = first.json()
-        print(
-            f"one viewer: first answer {first.status_code} in {first_s:.2f} s, "
-            f"{len(first.content) / MIB:.1f} MiB, {len(answer['spans'])} of "
-            f"{answer.get('span_count', len(answer['spans']))} spans"
-        )
-        pages, size, next_offset = 1, len(first.content), answer.get("next_offset")
-        while next_offset is not None and pages <= args.spans:
-            page = client.get(trace_url, params={"offset": next_offset})
-            pages, size = pages + 1, size + len(page.content)
-            next_offset = page.json().get("next_offset")
-        if pages > 1:
-            print(
-                f"            every page: {pages} pages, {size / MIB:.1f} MiB in "
-                f"{time.perf_counter() - began:.2f} s"
-            )
     with probing(url, pid) as loaded:
         began = time.perf_counter()
         answers = concurrent_gets(trace_url, args.viewers, timeout_s=args.timeout)
@@ -116,6 +97,26 @@ def run(url: str, pid: int, args: argparse.Namespace) -> None:
     )
     ratio = loaded.percentile(99) / max(idle.percentile(99), 1e-6)
     print(f"ratio loaded/idle /healthz p99: {ratio:.1f}x")
+    with httpx.Client(timeout=args.timeout) as client:
+        began = time.perf_counter()
+        first = client.get(trace_url)
+        first_s = time.perf_counter() - began
+        answer = first.json()
+        print(
+            f"one viewer after them: first answer {first.status_code} in {first_s:.2f} s, "
+            f"{len(first.content) / MIB:.1f} MiB, {len(answer['spans'])} of "
+            f"{answer.get('span_count', len(answer['spans']))} spans"
+        )
+        pages, size, next_offset = 1, len(first.content), answer.get("next_offset")
+        while next_offset is not None and pages <= args.spans:
+            page = client.get(trace_url, params={"offset": next_offset})
+            pages, size = pages + 1, size + len(page.content)
+            next_offset = page.json().get("next_offset")
+        if pages > 1:
+            print(
+                f"            every page: {pages} pages, {size / MIB:.1f} MiB in "
+                f"{time.perf_counter() - began:.2f} s"
+            )
 
 
 if __name__ == "__main__":
