@@ -14,7 +14,9 @@ Stores one trace of ``--spans`` spans (10 attributes each) in a DuckDB file, sta
   - the same /healthz figures with no load, as the baseline of this run, and the
     ratio of the loaded p99 to it;
   - then one viewer alone: time and size of ``GET /api/traces/{id}`` (what the trace
-    page fetches first) and, if the answer is paged, of fetching every page.
+    page fetches first) and, if the answer is paged, of fetching every page;
+  - on a fresh server, ``--bodies`` OTLP JSON bodies of 8 MB (1,500 spans of 100
+    attributes) posted at once: their statuses and the server's peak memory.
 
 Every request has a deadline (``--timeout``); the server is stopped at the end.
 Run it once on each build to compare (the server is whichever ``threadline``
@@ -37,7 +39,14 @@ from threadline.server.storage.duckdb import DuckDBStore
 
 # The load helpers are the ones the load tests use (tests/support).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from support.load import concurrent_gets, probing, rss_bytes, wide_trace
+from support.load import (
+    concurrent_gets,
+    concurrent_posts,
+    otlp_json_body,
+    probing,
+    rss_bytes,
+    wide_trace,
+)
 from support.processes import threadline_serve
 
 TRACE_ID = "ab" * 16
@@ -50,6 +59,7 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=100_000)
     parser.add_argument("--viewers", type=int, default=12)
     parser.add_argument("--timeout", type=float, default=120.0, help="deadline per request (s)")
+    parser.add_argument("--bodies", type=int, default=6, help="large ingest bodies at once")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="heavy-reads-") as tmp:
         directory = Path(tmp)
@@ -63,6 +73,26 @@ def main() -> None:
         print(f"stored one trace of {args.spans} spans in {time.perf_counter() - began:.1f} s")
         with threadline_serve(directory, db=db) as server:
             run(server.url, server.pid, args)
+        if args.bodies:
+            with threadline_serve(directory, db=directory / "ingest.duckdb") as server:
+                ingest(server.url, server.pid, args)
+
+
+def ingest(url: str, pid: int, args: argparse.Namespace) -> None:
+    body = otlp_json_body(1500, 100)
+    _, resident = rss_bytes(pid)
+    answers = concurrent_posts(
+        f"{url}/v1/traces",
+        [body] * args.bodies,
+        headers={"content-type": "application/json"},
+        timeout_s=args.timeout,
+    )
+    _, peak = rss_bytes(pid)
+    print(
+        f"{args.bodies} JSON bodies of {len(body) / MIB:.1f} MiB at once: statuses "
+        f"{sorted(answer.status for answer in answers)}; server memory {resident / MIB:.0f} MiB "
+        f"before, VmHWM {peak / MIB:.0f} MiB"
+    )
 
 
 def run(url: str, pid: int, args: argparse.Namespace) -> None:
