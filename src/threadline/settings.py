@@ -279,7 +279,36 @@ class ServerSettings:
     ingest_rate_per_token: int = setting(
         0,
         "Spans per second one token (with no tokens: all clients together) may send, with "
-        "one second of burst; over it answers 429 with Retry-After. 0: no limit.",
+        "one second of burst; each request is charged by its size before it is decoded, "
+        "refused ones included; over it answers 429 with Retry-After. 0: no limit.",
+    )
+    ingest_memory_bytes: int = setting(
+        256 * 1024 * 1024,
+        "Memory budget of the OTLP requests being read and decoded at once, estimated from "
+        "their size before decoding; a request that does not fit answers 503 with "
+        "Retry-After.",
+    )
+    read_concurrency: int = setting(
+        2,
+        "Most API reads (searches, trace views, aggregates) computed at once; probes, "
+        "ingest and the UI's pages never wait for them.",
+    )
+    read_queue: int = setting(
+        32,
+        "Most API reads waiting for one of the `read_concurrency` slots; beyond it a read "
+        "answers 503 with Retry-After.",
+    )
+    trace_page_spans: int = setting(
+        2000,
+        "Most spans in one answer of `GET /api/traces/{id}`; a larger trace is served in "
+        "pages (`offset`, `limit`, `next_offset`).",
+    )
+    header_timeout_s: float = setting(
+        10.0,
+        "Seconds a client may take to send a request's headers; a slower connection is closed.",
+    )
+    body_timeout_s: float = setting(
+        30.0, "Seconds a client may take to send a request's body; slower answers 408."
     )
 
     @property

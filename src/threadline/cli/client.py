@@ -118,7 +118,19 @@ class ThreadlineClient:
         return self.get("/traces", filters)
 
     def trace(self, trace_id: str) -> Any:
-        return self.get(f"/traces/{_segment(trace_id)}")
+        """The whole trace: a large one is served in pages, fetched here one after another."""
+        path = f"/traces/{_segment(trace_id)}"
+        answer = self.get(path)
+        spans = list(answer["spans"])
+        next_offset = answer.get("next_offset")
+        # Each page holds at least one span, so the trace's span count bounds the loop.
+        for _ in range(int(answer.get("span_count", 0))):
+            if next_offset is None:
+                break
+            page = self.get(path, {"offset": next_offset})
+            spans += page["spans"]
+            next_offset = page.get("next_offset")
+        return {**answer, "spans": spans, "offset": 0, "next_offset": None}
 
     def critical_path(self, trace_id: str) -> Any:
         return self.get(f"/traces/{_segment(trace_id)}/critical-path")

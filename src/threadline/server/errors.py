@@ -8,6 +8,7 @@ ThreadlineError
 ├── Forbidden             403  the token's role may not do this
 ├── NotFound              404  the trace / journey asked for does not exist
 ├── Ambiguous             409  an id prefix matches several ids; ``candidates`` lists them
+├── RequestTimeout        408  the client took too long to send the request body
 ├── PayloadTooLarge       413  body (or its decompressed form) over the limit
 ├── UnsupportedMediaType  415  content type or encoding we do not decode
 └── Unavailable           503  the store cannot take more writes now (Retry-After)
@@ -83,6 +84,12 @@ class Ambiguous(ThreadlineError):
     @property
     def details(self) -> dict[str, object]:
         return {"candidates": list(self.candidates), "more_candidates": self.more}
+
+
+class RequestTimeout(ThreadlineError):
+    """The client took too long to send the request body."""
+
+    status_code = 408
 
 
 class PayloadTooLarge(ThreadlineError):

@@ -4,6 +4,11 @@
 merely busy. ``/readyz`` asks the store for its cheap health (no query, no write):
 it answers 503 when the store cannot take writes or its write queue is full, which
 is exactly when ingest would answer 503 too, so a load balancer sends spans elsewhere.
+
+Both run on the event loop itself (``async def``), never on the worker thread pool:
+slow queries fill that pool, and a probe queued behind them would time out on a
+server that is alive. Neither waits on the store's reads (``Store.health`` reads
+counters and asks the file system) nor passes through the read gate (``read_gate``).
 """
 
 from __future__ import annotations
@@ -25,11 +30,11 @@ def build_health_router(store: Store, future_starts: FutureStarts | None = None)
     router = APIRouter()
 
     @router.get(HEALTH_PATH, summary="Liveness: the server process answers.")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @router.get(READY_PATH, summary="Readiness: the store is writable and not saturated.")
-    def readyz() -> JSONResponse:
+    async def readyz() -> JSONResponse:
         health = store.health()
         problems = []
         if not health.writable:

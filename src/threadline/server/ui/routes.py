@@ -29,6 +29,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from threadline.server.errors import Ambiguous, BadRequest, NotFound
 from threadline.server.query import QueryService
+from threadline.server.ui.api_docs import swagger_files
 from threadline.server.ui.headers import SECURITY_HEADERS
 from threadline.server.ui.pages import render_page
 from threadline.server.ui.static_files import load_static_files
@@ -44,7 +45,7 @@ def build_ui_router(query: QueryService) -> APIRouter:
     Routes that ask the store are plain functions, run on the thread pool.
     """
     router = APIRouter(include_in_schema=False)
-    files = load_static_files()
+    files = {**load_static_files(), **swagger_files()}
 
     @router.get("/")
     async def search() -> HTMLResponse:
