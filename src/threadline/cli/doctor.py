@@ -355,3 +355,6 @@ def _status_advice(status: int, outcome: Outcome) -> str:
     if status in (429, 502, 503, 504):
         return "the endpoint is overloaded or starting; the SDK retries these automatically"
     return "the endpoint rejected the request; see its logs for the reason"
+
+
+COMMANDS: list[click.Command] = [doctor]

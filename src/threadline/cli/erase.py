@@ -69,3 +69,6 @@ def erase(user_id: str, as_given: bool, server: str) -> None:
         label = "as given" if form == user_id else "pseudonym"
         click.echo(f"{label} {form}: {erased} spans erased")
     click.echo(f"erased {total} spans in all")
+
+
+COMMANDS: list[click.Command] = [erase]
