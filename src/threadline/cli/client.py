@@ -12,11 +12,8 @@ package takes (``bench/cli_startup.py``).
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, urlencode
@@ -85,6 +82,12 @@ class ThreadlineClient:
         url = f"{self.base_url}{conventions.API_PREFIX}{path}"
         if query:
             url = f"{url}?{urlencode(query)}"
+        # Imported on the first request (they bring in ssl and email): `--help` and usage
+        # errors never need them.
+        import http.client
+        import urllib.error
+        import urllib.request
+
         try:
             request = urllib.request.Request(url, method=method, headers=self._headers)
             context = self._tls_context() if request.type == "https" else None
@@ -118,6 +121,8 @@ class ThreadlineClient:
         return ssl.create_default_context(cafile=self._ca_file)
 
     def _reason(self, exc: Exception) -> str:
+        import urllib.error
+
         reason: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         if isinstance(reason, TimeoutError):
             return f"no answer within {self._timeout_s:g} s"
