@@ -68,9 +68,17 @@ def test_commands_start_without_the_server(args: list[str]) -> None:
     assert heavy(modules) == []
 
 
-def test_a_read_command_asking_a_server_loads_no_server() -> None:
-    """`threadline traces` against a port with nothing on it fails cleanly, server unloaded."""
-    completed, modules = imported_modules("traces", "--server", "http://127.0.0.1:9")
+READ_COMMANDS: Final = [
+    ["traces"], ["trace", "0" * 32], ["journeys"], ["journey", "s-1"], ["services"],
+    ["map"], ["red", "gateway"], ["slow", "gateway"], ["errors"], ["propagation"],
+    ["critical-path", "0" * 32], ["compare", "0" * 32, "1" * 32],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", READ_COMMANDS, ids=" ".join)
+def test_a_read_command_asking_a_server_loads_no_server(args: list[str]) -> None:
+    """Each read command, asking a port with nothing on it, fails cleanly, server unloaded."""
+    completed, modules = imported_modules(*args, "--server", "http://127.0.0.1:9")
     assert completed.returncode == 1
     assert "cannot reach Threadline" in completed.stderr
     assert "threadline.cli.client" in modules  # it did try to ask
