@@ -7,6 +7,7 @@ of the server (or of something that pulls it in) anywhere on the path fails here
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def test_version_is_the_package_version() -> None:
     """`threadline --version` prints the installed distribution's version."""
     completed, _ = imported_modules("--version")
     assert completed.returncode == 0
-    assert "version" in completed.stdout
+    assert completed.stdout.strip().endswith(f"version {importlib.metadata.version('threadline')}")
 
 
 def test_every_listed_command_loads_under_its_name() -> None:
