@@ -166,7 +166,34 @@ def test_errors_names_where_failures_start(server: str) -> None:
     assert "inventory · reserve" in lines[start + 2]
     assert "host.name=inventory-2" in output
     assert f"{len(FAILING)} failed" in output
-    assert "--operation needs --service" in run("errors", "--operation", "x").output
+    assert "an OPERATION needs a SERVICE" in run("errors", "--operation", "x").output
+
+
+@pytest.mark.parametrize("command", ["slow", "errors", "red"])
+def test_service_and_operation_as_arguments_or_options(server: str, command: str) -> None:
+    """`SERVICE OPERATION` and `--service --operation` ask the same question, in any mix."""
+    target = ["gateway", "POST /checkout"]
+    same = ["--end", str(time.time_ns() // MS), "--json"]  # one window for every answer
+    as_arguments = json.loads(ok(command, server, *target, *same))
+    as_options = json.loads(
+        ok(command, server, "--service", target[0], "--operation", target[1], *same)
+    )
+    mixed = json.loads(ok(command, server, target[0], "--operation", target[1], *same))
+    assert as_arguments  # the store answered with data, not an empty object
+    assert as_arguments == as_options == mixed
+    other = json.loads(ok(command, server, "gateway", "POST /pay", *same))
+    assert other != as_arguments  # the operation reached the server
+
+
+@pytest.mark.parametrize("command", ["slow", "errors", "red"])
+def test_service_given_twice_or_missing_is_a_usage_error(command: str) -> None:
+    """Two different services, or an operation without one, exit 2 saying what is wrong."""
+    twice = run(command, "gateway", "--service", "payments")
+    assert twice.exit_code == 2
+    assert "the service is given twice" in twice.output
+    alone = run(command, "--operation", "POST /checkout")
+    assert alone.exit_code == 2
+    assert "needs a SERVICE" in alone.output
 
 
 def test_propagation_points_at_the_broken_hop(server: str) -> None:

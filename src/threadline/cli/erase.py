@@ -60,3 +60,6 @@ def erase(user_id: str, as_given: bool, server: str) -> None:
 def _searched(answer: dict[str, Any]) -> list[dict[str, Any]]:
     forms = answer.get("searched")
     return [f for f in forms if isinstance(f, dict)] if isinstance(forms, list) else []
+
+
+COMMANDS: list[click.Command] = [erase]

@@ -29,8 +29,8 @@ from threadline.cli.reading import (
     show,
     window_options,
 )
-from threadline.server.analysis.durations import parse_duration_ns
-from threadline.server.api.params import MAX_OFFSET
+from threadline.conventions import MAX_OFFSET
+from threadline.durations import parse_duration_ns
 
 MS = 1_000_000
 TRACE_ORDERS = ("recent", "oldest", "slowest", "fastest")

@@ -36,7 +36,6 @@ from typing import Final
 
 from opentelemetry import baggage
 from opentelemetry.context import Context
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
@@ -54,6 +53,7 @@ from threadline.sdk.export.stats import DropReason, ExportCounters, ExportStats
 from threadline.sdk.export.transport import HttpTransport, TransportConfig
 from threadline.sdk.guard import report_internal_error
 from threadline.sdk.redaction_processor import redact_compact
+from threadline.sdk.suppression import suppress_instrumentation
 
 STATS_SPAN_NAME: Final = SDK_STATS_SPAN
 # Semantic-conventions resource attribute: tells apart pre-forked workers of one service.
