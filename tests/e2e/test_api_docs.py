@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import pytest
 
+from support.missing import require_executable, require_module
 from support.processes import threadline_serve
 
 pytestmark = pytest.mark.e2e
@@ -25,9 +25,8 @@ WAIT_MS: Final = 15_000
 
 def test_api_docs_list_the_operations_with_every_other_host_blocked(tmp_path: Path) -> None:
     """A browser allowed to reach 127.0.0.1 only sees every endpoint listed, under the UI's CSP."""
-    if shutil.which(str(CHROMIUM)) is None:
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    require_executable(str(CHROMIUM))
+    sync_api = require_module("playwright.sync_api")
     blocked: list[str] = []
     loaded: list[str] = []
     problems: list[str] = []

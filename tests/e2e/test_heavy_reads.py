@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from support.load import concurrent_gets, probing, rss_bytes, wide_trace
+from support.missing import require_executable, require_module
 from support.processes import threadline_serve
 
 pytestmark = pytest.mark.e2e
@@ -122,9 +122,8 @@ def test_a_large_trace_is_served_in_pages_that_make_the_whole_tree(tmp_path: Pat
 
 def test_the_waterfall_loads_further_pages_as_it_scrolls(tmp_path: Path) -> None:
     """In Chromium the trace page starts with one page and reaches every span by scrolling."""
-    if shutil.which(str(CHROMIUM)) is None:
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    require_executable(str(CHROMIUM))
+    sync_api = require_module("playwright.sync_api")
     spans = wide_trace(TRACE_ID, 3000)
     with (
         threadline_serve(tmp_path, spans=spans, env=env(trace_page_spans="1000")) as server,

@@ -8,11 +8,10 @@ and no edge through a box.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from support.missing import require_executable
 
 TESTS = Path(__file__).resolve().parent / "map_layout.test.mjs"
 NODE_TIMEOUT_S = 120
@@ -20,9 +19,7 @@ NODE_TIMEOUT_S = 120
 
 def test_map_layout_unit_tests_pass() -> None:
     """Every case in map_layout.test.mjs passes."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("the layout's unit tests need Node.js")
+    node = require_executable("node")
     result = subprocess.run(
         [node, "--test", str(TESTS)],
         capture_output=True,
