@@ -8,18 +8,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from support.browser import CHROMIUM, CHROMIUM_ARGS
 from support.missing import require_executable, require_module
 from support.processes import threadline_serve
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM: Final = Path("/usr/bin/chromium")
-CHROMIUM_ARGS: Final = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-]
 WAIT_MS: Final = 15_000
 
 

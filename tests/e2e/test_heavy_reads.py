@@ -13,6 +13,7 @@ from typing import Any, Final
 import httpx
 import pytest
 
+from support.browser import CHROMIUM, CHROMIUM_ARGS
 from support.load import concurrent_gets, probing, rss_bytes, wide_trace
 from support.missing import require_executable, require_module
 from support.processes import threadline_serve
@@ -29,13 +30,6 @@ MAX_PROBE_S: Final = 1.0
 # The server's own ~150 MB plus one assembled view of the trace, with room to spare;
 # 44 concurrent full views of it took several gigabytes.
 MAX_PEAK_RSS: Final = 1024 * MIB
-CHROMIUM: Final = Path("/usr/bin/chromium")
-CHROMIUM_ARGS: Final = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-]
 
 
 def env(**settings: str) -> dict[str, str]:

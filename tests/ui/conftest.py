@@ -16,19 +16,13 @@ from typing import Any, Final
 
 import pytest
 
+from support.browser import CHROMIUM, CHROMIUM_ARGS
 from support.live_server import live_server
 from support.missing import require_executable, require_module
 from threadline.server.batch import SpanBatch
 
 from .shop import Shop
 
-CHROMIUM: Final = Path("/usr/bin/chromium")
-CHROMIUM_ARGS: Final = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-]
 ARTIFACTS: Final = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
 # Pages draw in well under a second; a wait this long means something is broken.
 WAIT_MS: Final = 5000

@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import secrets
-import socket
 import threading
 import time
 import urllib.request
@@ -25,12 +24,10 @@ import starlette.applications
 import starlette.responses
 import starlette.routing
 import urllib3
-import uvicorn
-from aiohttp import web
 from django.conf import settings as django_settings
+from loopback_servers import serve_aiohttp, serve_asgi, serve_wsgi
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
-from werkzeug.serving import make_server
 
 import threadline
 from threadline.sdk import guard
@@ -68,53 +65,6 @@ def django_view(request: Any) -> Any:
 
 
 urlpatterns = [path("journey", django_view)]
-
-
-def serve_wsgi(app: Any) -> int:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return int(server.server_port)
-
-
-def serve_asgi(app: Any) -> int:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True).start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.02)
-    return int(listener.getsockname()[1])
-
-
-def serve_aiohttp() -> int:
-    async def handler(request: web.Request) -> web.Response:
-        return web.json_response(seen())
-
-    app = web.Application()
-    app.router.add_get("/journey", handler)
-    threadline.instrument(app)
-    loop = asyncio.new_event_loop()
-    port: list[int] = []
-    ready = threading.Event()
-
-    async def start() -> None:
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port.append(runner.addresses[0][1])
-        ready.set()
-
-    def run() -> None:
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    threading.Thread(target=run, daemon=True).start()
-    ready.wait(10)
-    return port[0]
 
 
 def starlette_app() -> Any:
@@ -178,7 +128,7 @@ def call_server(port: int, headers: dict[str, str]) -> dict[str, Any]:
 
 servers = {
     "django": serve_wsgi(get_wsgi_application()),
-    "aiohttp": serve_aiohttp(),
+    "aiohttp": serve_aiohttp("/journey", seen),
     "starlette": serve_asgi(starlette_app()),
     "wsgi": serve_wsgi(wrap_wsgi(plain_wsgi)),
     "asgi": serve_asgi(wrap_asgi(plain_asgi)),

@@ -10,23 +10,17 @@ header shapes of the W3C conformance suite. Prints one JSON object with what eac
 server answered; the test counts what the collector received.
 """
 
-import asyncio
 import http.client
 import json
-import socket
 import sys
-import threading
-import time
 from typing import Any
 
 import django
 import fastapi
 import flask
-import uvicorn
-from aiohttp import web
 from django.conf import settings as django_settings
+from loopback_servers import serve_aiohttp, serve_asgi, serve_wsgi
 from opentelemetry import propagate, trace
-from werkzeug.serving import make_server
 
 import threadline
 from threadline.sdk import guard
@@ -100,53 +94,6 @@ async def fastapi_edge() -> dict[str, Any]:
     return seen()
 
 
-def serve_wsgi(app: Any) -> int:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return int(server.server_port)
-
-
-def serve_asgi(app: Any) -> int:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True).start()
-    for _ in range(250):
-        if server.started:
-            break
-        time.sleep(0.02)
-    return int(listener.getsockname()[1])
-
-
-def serve_aiohttp() -> int:
-    async def handler(request: web.Request) -> web.Response:
-        return web.json_response(seen())
-
-    app = web.Application()
-    app.router.add_get("/edge", handler)
-    threadline.instrument(app)
-    loop = asyncio.new_event_loop()
-    port: list[int] = []
-    ready = threading.Event()
-
-    async def start() -> None:
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port.append(runner.addresses[0][1])
-        ready.set()
-
-    def run() -> None:
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    threading.Thread(target=run, daemon=True).start()
-    ready.wait(10)
-    return port[0]
-
-
 def get(port: int, headers: list[tuple[str, str]]) -> dict[str, Any]:
     """GET /edge with ``headers`` as given: repeated names stay separate field lines."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -193,7 +140,7 @@ servers = {
     "flask": serve_wsgi(flask_app),
     "fastapi": serve_asgi(fastapi_app),
     "django": serve_wsgi(get_wsgi_application()),
-    "aiohttp": serve_aiohttp(),
+    "aiohttp": serve_aiohttp("/edge", seen),
 }
 
 journeys: dict[str, list[dict[str, Any]]] = {}
