@@ -7,6 +7,12 @@ SQL is a bound parameter (see ``sql.py``). The queries live by topic: ``search``
 ``groups`` (slow or failed traces against the rest) and ``propagation``; this
 class owns the connection and hands each of them a ``fetch``.
 
+Fleet views (RED, percentiles, the service map) read the rollups the writer keeps
+(``rollups.py``); the same answers by scanning spans stay available as ``scan``
+(benchmarks and the consistency tests compare the two). A store opened with
+``rollups=False`` keeps none and answers by scan: the baseline ingest is measured
+against.
+
 DuckDB 2.0 blocks the next ``execute`` on a connection while a previous result has
 rows left unread, so reads always ``fetchall()`` and never share a cursor.
 """
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Final
@@ -42,9 +48,9 @@ from threadline.server.model import (
     TraceSummary,
 )
 from threadline.server.storage.base import JourneyOrder, StoreError, StoreHealth
-from threadline.server.storage.duckdb import deletion, groups, red, search
+from threadline.server.storage.duckdb import backfill, deletion, groups, rollups, search
 from threadline.server.storage.duckdb import propagation as propagation_queries
-from threadline.server.storage.duckdb import service_map as map_queries
+from threadline.server.storage.duckdb.scan import ScanViews
 from threadline.server.storage.duckdb.schema import TABLE, create_statements
 from threadline.server.storage.duckdb.sql import Row
 from threadline.server.storage.duckdb.writer import GroupCommitWriter
@@ -59,7 +65,7 @@ class DuckDBStore:
     ``threadline.server.storage.base``; the notes here say only how DuckDB does it.
     """
 
-    def __init__(self, path: Path, *, max_pending_batches: int = 256) -> None:
+    def __init__(self, path: Path, *, max_pending_batches: int = 256, rollups: bool = True) -> None:
         if max_pending_batches < 1:
             raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
         try:
@@ -69,14 +75,20 @@ class DuckDBStore:
         try:
             for statement in create_statements():
                 self._connection.execute(statement)
+            if rollups:
+                backfill.ensure_rollups(self._connection)
         except duckdb.Error as exc:
             self._connection.close()
             raise StoreError(f"cannot create the span table in {path}: {exc}") from exc
         self._path = path
+        self._rollups = rollups
+        self.scan = ScanViews(self._fetch)
         self._lock = threading.Lock()  # guards cursor creation and closing
         self._closed = False
         self._writer = GroupCommitWriter(
-            self._connection.cursor(), max_pending_batches=max_pending_batches
+            self._connection.cursor(),
+            max_pending_batches=max_pending_batches,
+            maintain_rollups=rollups,
         )
 
     @property
@@ -146,7 +158,9 @@ class DuckDBStore:
     def operation_red(
         self, window: TimeWindow, *, service: str | None = None
     ) -> list[OperationRed]:
-        return red.operation_red(self._fetch, window, service)
+        if not self._rollups:
+            return self.scan.operation_red(window, service=service)
+        return rollups.operation_red(self._fetch, window, service)
 
     def service_red(
         self,
@@ -156,10 +170,15 @@ class DuckDBStore:
         operation: str | None = None,
         bucket_ns: int | None = None,
     ) -> ServiceRed:
-        return red.service_red(self._fetch, service, window, operation, bucket_ns)
+        if not self._rollups or (bucket_ns is not None and bucket_ns % rollups.MINUTE_NS):
+            # Sub-minute buckets are finer than the rollups: answered by scan.
+            return self.scan.service_red(service, window, operation=operation, bucket_ns=bucket_ns)
+        return rollups.service_red(self._fetch, service, window, operation, bucket_ns)
 
     def service_map(self, window: TimeWindow) -> ServiceMap:
-        return map_queries.service_map(self._fetch, window)
+        if not self._rollups:
+            return self.scan.service_map(window)
+        return rollups.service_map(self._fetch, window)
 
     def trace_groups(
         self,
@@ -190,14 +209,35 @@ class DuckDBStore:
     def propagation(self, window: TimeWindow) -> PropagationFindings:
         return propagation_queries.propagation(self._fetch, window)
 
+    # Deletions that change the rollups run on the writer, in one transaction with
+    # the rollup subtraction, so spans and rollups never disagree.
+
     def delete_traces(self, trace_ids: Sequence[str]) -> int:
-        return deletion.delete_traces(self._delete, trace_ids)
+        if not trace_ids:
+            return 0
+
+        def delete(run: rollups.Run) -> int:
+            if self._rollups:
+                rollups.forget_traces(run, trace_ids)
+            return deletion.delete_traces(run, trace_ids)
+
+        return self._on_writer(delete, "deleting spans")
 
     def delete_older_than(self, cutoff_ns: int) -> int:
-        return deletion.delete_older_than(self._delete, cutoff_ns)
+        def delete(run: rollups.Run) -> int:
+            if self._rollups:
+                rollups.forget_before(run, cutoff_ns)
+            return deletion.delete_older_than(run, cutoff_ns)
+
+        return self._on_writer(delete, "deleting spans")
 
     def erase_user(self, user_id: str) -> int:
-        return deletion.erase_user(self._delete, user_id)
+        def erase(run: rollups.Run) -> int:
+            if self._rollups:
+                rollups.forget_traces(run, rollups.user_trace_ids(run, user_id))
+            return deletion.erase_user(run, user_id)
+
+        return self._on_writer(erase, "erasing a user")
 
     def start_ns_quantile(self, fraction: float) -> int | None:
         return deletion.start_ns_quantile(self._fetch, fraction)
@@ -236,11 +276,13 @@ class DuckDBStore:
         finally:
             self._connection.close()
 
-    def _delete(self, sql: str, params: Sequence[object]) -> list[Row]:
-        # On a cursor of its own, like reads: DuckDB's MVCC lets this transaction
-        # run beside the writer's appends (deleting committed rows never conflicts
-        # with inserting new ones).
-        return self._run(sql, params, "deleting spans")
+    def _on_writer(self, task: Callable[[rollups.Run], int], doing: str) -> int:
+        if self._closed:
+            raise StoreError("the store is closed")
+        try:
+            return int(self._writer.run(task).result())
+        except StoreError as exc:
+            raise StoreError(f"{doing} failed: {exc}") from exc
 
     def _fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
         return self._run(sql, params, "reading spans")

@@ -1,0 +1,463 @@
+"""Rollups kept at ingest: what fleet views read instead of scanning every span.
+
+Three tables, each keyed by the minute a span started (``start_ns // MINUTE_NS``):
+
+- ``rollup_operations``: minute × service × operation × status × latency bucket of
+  entry spans (SERVER, CONSUMER, or no parent): spans and their duration sum. A
+  row per occupied bucket is the mergeable histogram (``analysis/sketch.py``);
+  requests, errors and mean come from summing the rows.
+- ``rollup_edges``: minute (of the callee) × caller service/operation × callee
+  service/operation × kind × measure × bucket: calls and errors. ``measure`` is
+  ``latency`` (the callee's duration) or ``dwell`` (queue hops: consumer start −
+  producer end). ``kind`` holds an ``EdgeKind`` value (``call``, ``message``, and
+  any later kind such as an inferred edge) so a new kind needs no new table.
+- ``rollup_services``: minute × service: every span, entry or not.
+
+Every row is a sum, so a change is a *delta* merged with ``INSERT ... ON CONFLICT
+DO UPDATE`` (an upsert on the primary key): a batch adds, a deletion adds negative
+counts, and rows that reach zero are removed. The deltas are computed in SQL from
+the batch itself, in the writer's transaction, so spans and rollups commit
+together or not at all.
+
+Re-sent spans are dropped before anything is counted: a span whose
+``(trace_id, span_id, start_ns)`` is stored already, or repeats within the batch,
+is neither stored nor counted. The join carries ``start_ns`` (a re-sent span
+repeats it exactly) so DuckDB prunes the span table to the batch's time range
+with its zone maps instead of reading every trace id.
+
+An edge is a parent/child pair, and either side may arrive first. Pairs are found
+for the batch's callees against stored callers, and for the batch's callers against
+stored callees not in the batch, so each pair is counted once, when its second
+span arrives, in the minute of the callee. Both lookups read only spans that
+started within ``PAIR_HORIZON_NS`` of the batch's spans (zone maps again), and
+every pair is held to the same bound, whichever path finds it: a caller that
+started more than the horizon away from its callee is not an edge in the rollups.
+The ART index on ``trace_id`` is not used for these joins (DuckDB probes it for
+``=`` filters only); measured figures are in ``docs/adr/0005-rollups.md``.
+
+The module holds the DDL (``CREATE ... IF NOT EXISTS``, so it is one migration
+step), the write-side statements and the reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from threadline.server.aggregates import (
+    EdgeKind,
+    EdgeStats,
+    OperationEdge,
+    OperationRed,
+    RedBucket,
+    RedStats,
+    ServiceEdge,
+    ServiceMap,
+    ServiceRed,
+    TimeWindow,
+)
+from threadline.server.analysis import sketch
+from threadline.server.batch import COLUMNS
+from threadline.server.storage.duckdb.schema import TABLE
+from threadline.server.storage.duckdb.sql import ENTRY, ERROR, HAS_PARENT, Fetch, Row
+
+logger = logging.getLogger(__name__)
+
+MINUTE_NS: Final = 60_000_000_000
+# How far apart a caller's and its callee's start times may be for the pair to be
+# an edge. It bounds how much of the span table each commit reads; calls and queue
+# hops longer than this are rare and still visible in the traces themselves.
+PAIR_HORIZON_NS: Final = 15 * MINUTE_NS
+
+OPERATIONS: Final = "rollup_operations"
+EDGES: Final = "rollup_edges"
+SERVICES: Final = "rollup_services"
+_FRESH: Final = "threadline_fresh"
+
+_COLUMN_LIST: Final = ", ".join(COLUMNS)
+
+
+def bucket_sql(duration: str) -> str:
+    """``sketch.bucket_index`` in SQL: the same ``ceil(ln d / ln γ)`` in doubles."""
+    return (
+        f"CASE WHEN {duration} <= 0 THEN {sketch.ZERO_BUCKET}"
+        f" ELSE CAST(ceil(ln({duration}) / {sketch.LOG_GAMMA!r}) AS INTEGER) END"
+    )
+
+
+def create_statements() -> list[str]:
+    """DDL for the rollup tables; idempotent, so it can run on every open."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {OPERATIONS} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    bucket INTEGER NOT NULL,
+    spans BIGINT NOT NULL,
+    duration_sum BIGINT NOT NULL,
+    PRIMARY KEY (minute, service, operation, status, bucket)
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {EDGES} (
+    minute BIGINT NOT NULL,
+    caller VARCHAR NOT NULL,
+    caller_operation VARCHAR NOT NULL,
+    callee VARCHAR NOT NULL,
+    callee_operation VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    measure VARCHAR NOT NULL,
+    bucket INTEGER NOT NULL,
+    calls BIGINT NOT NULL,
+    errors BIGINT NOT NULL,
+    PRIMARY KEY (minute, caller, caller_operation, callee, callee_operation, kind, measure,
+                 bucket)
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {SERVICES} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    spans BIGINT NOT NULL,
+    PRIMARY KEY (minute, service)
+)""",
+    ]
+
+
+# --- write side -------------------------------------------------------------------
+
+Run = Callable[[str, Sequence[object]], list[Row]]
+
+
+def _operation_delta(source: str, sign: int) -> str:
+    return f"""
+INSERT INTO {OPERATIONS}
+SELECT start_ns // {MINUTE_NS}, service_name, name, status, {bucket_sql("duration_ns")},
+       {sign} * count(*), {sign} * sum(duration_ns)
+FROM {source} WHERE {ENTRY}
+GROUP BY ALL
+ON CONFLICT DO UPDATE SET spans = spans + excluded.spans,
+                          duration_sum = duration_sum + excluded.duration_sum"""
+
+
+def _service_delta(source: str, sign: int) -> str:
+    return f"""
+INSERT INTO {SERVICES}
+SELECT start_ns // {MINUTE_NS}, service_name, {sign} * count(*)
+FROM {source} GROUP BY ALL
+ON CONFLICT DO UPDATE SET spans = spans + excluded.spans"""
+
+
+def _pairs(callee: str, caller: str) -> str:
+    """Caller/callee pairs of two span relations, each row one call of an edge."""
+    return f"""
+SELECT c.start_ns // {MINUTE_NS} AS minute,
+       p.service_name AS caller, p.name AS caller_operation,
+       c.service_name AS callee, c.name AS callee_operation,
+       CASE WHEN p.kind = 'producer' THEN '{EdgeKind.MESSAGE.value}'
+            ELSE '{EdgeKind.CALL.value}' END AS kind,
+       c.duration_ns, c.status, c.start_ns - p.end_ns AS dwell_ns
+FROM {callee} AS c JOIN {caller} AS p
+  ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
+WHERE ((p.kind = 'client' AND c.kind = 'server')
+    OR (p.kind = 'producer' AND c.kind = 'consumer'))
+  AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}"""
+
+
+def _edge_delta(pairs: str, sign: int) -> str:
+    return f"""
+INSERT INTO {EDGES}
+WITH pair AS ({pairs})
+SELECT minute, caller, caller_operation, callee, callee_operation, kind, 'latency',
+       {bucket_sql("duration_ns")}, {sign} * count(*),
+       {sign} * count(*) FILTER (WHERE status = '{ERROR}')
+FROM pair GROUP BY ALL
+UNION ALL
+SELECT minute, caller, caller_operation, callee, callee_operation, kind, 'dwell',
+       {bucket_sql("dwell_ns")}, {sign} * count(*), 0
+FROM pair WHERE kind = '{EdgeKind.MESSAGE.value}' GROUP BY ALL
+ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, errors = errors + excluded.errors"""
+
+
+def _near(kinds: str, parented: bool) -> str:
+    """Stored spans of ``kinds`` that started in ``[?, ?]`` (zone maps prune the rest)."""
+    extra = f" AND {HAS_PARENT}" if parented else ""
+    return f"(SELECT * FROM {TABLE} WHERE kind IN ({kinds}) AND start_ns BETWEEN ? AND ?{extra})"
+
+
+# Callees of the batch against every stored caller near them (the batch included,
+# as its spans are stored by now); then the batch's callers against stored callees
+# that are not in the batch, so no pair is found twice.
+_CALLERS: Final = _near("'client', 'producer'", parented=False)
+_CALLEES: Final = _near("'server', 'consumer'", parented=True)
+_EARLIER_CALLEES: Final = (
+    f"(SELECT s.* FROM {_CALLEES} AS s"
+    f" ANTI JOIN {_FRESH} AS f ON s.trace_id = f.trace_id AND s.span_id = f.span_id)"
+)
+_INGEST_EDGES: Final = _edge_delta(
+    f"{_pairs(_FRESH, _CALLERS)} UNION ALL {_pairs(_EARLIER_CALLEES, _FRESH)}", 1
+)
+
+
+def _dedupe(incoming: str) -> str:
+    return f"""
+CREATE OR REPLACE TEMP TABLE {_FRESH} AS
+SELECT {_COLUMN_LIST} FROM {incoming} AS i
+ANTI JOIN (SELECT trace_id, span_id, start_ns FROM {TABLE} WHERE start_ns BETWEEN ? AND ?) AS s
+  ON i.trace_id = s.trace_id AND i.span_id = s.span_id AND i.start_ns = s.start_ns
+QUALIFY row_number() OVER (PARTITION BY i.trace_id, i.span_id, i.start_ns) = 1"""
+
+
+_PRUNE: Final = (
+    f"DELETE FROM {OPERATIONS} WHERE spans = 0",
+    f"DELETE FROM {EDGES} WHERE calls = 0",
+    f"DELETE FROM {SERVICES} WHERE spans = 0",
+)
+
+
+def append(run: Run, incoming: str, start_bounds: tuple[int, int], *, rollups: bool) -> None:
+    """Store the batch registered as ``incoming`` once, and (``rollups``) count it.
+
+    Runs inside the caller's transaction. ``start_bounds`` are the batch's first
+    and last ``start_ns``.
+    """
+    low, high = start_bounds
+    run(_dedupe(incoming), [low, high])
+    run(f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_FRESH}", [])
+    if rollups:
+        run(_operation_delta(_FRESH, 1), [])
+        run(_service_delta(_FRESH, 1), [])
+        near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
+        run(_INGEST_EDGES, [*near, *near])
+    run(f"DROP TABLE {_FRESH}", [])
+
+
+_DOOMED: Final = "threadline_doomed"
+
+
+def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
+    """Subtract the given traces' spans (about to be deleted whole) from the rollups.
+
+    Every pair of a trace lies within the trace, so the edges subtracted are the
+    pairs among the doomed spans themselves.
+    """
+    run(
+        f"CREATE OR REPLACE TEMP TABLE {_DOOMED} AS SELECT * FROM {TABLE}"
+        " WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(trace_ids)],
+    )
+    run(_operation_delta(_DOOMED, -1), [])
+    run(_service_delta(_DOOMED, -1), [])
+    run(_edge_delta(_pairs(_DOOMED, _DOOMED), -1), [])
+    run(f"DROP TABLE {_DOOMED}", [])
+    for statement in _PRUNE:
+        run(statement, [])
+
+
+def user_trace_ids(run: Run, user_id: str) -> list[str]:
+    """The traces an erasure of ``user_id`` deletes (see ``deletion.erase_user``)."""
+    rows = run(
+        f"""SELECT DISTINCT trace_id FROM {TABLE}
+WHERE user_id = ? OR session_id IN (
+    SELECT DISTINCT session_id FROM {TABLE} WHERE user_id = ? AND session_id IS NOT NULL)""",
+        [user_id, user_id],
+    )
+    return [row[0] for row in rows]
+
+
+def forget_before(run: Run, cutoff_ns: int) -> None:
+    """Drop the rollup minutes retention removes; the cutoff's own minute is rebuilt.
+
+    Edge rows stay with the callee's minute: a call whose callee is kept still
+    counts after its caller span has aged out.
+    """
+    cutoff_minute = cutoff_ns // MINUTE_NS
+    for table in (OPERATIONS, EDGES, SERVICES):
+        run(f"DELETE FROM {table} WHERE minute < ?", [cutoff_minute])
+    if cutoff_ns % MINUTE_NS:
+        run(
+            f"CREATE OR REPLACE TEMP TABLE {_DOOMED} AS SELECT * FROM {TABLE}"
+            " WHERE start_ns >= ? AND start_ns < ?",
+            [cutoff_minute * MINUTE_NS, cutoff_ns],
+        )
+        run(_operation_delta(_DOOMED, -1), [])
+        run(_service_delta(_DOOMED, -1), [])
+        run(_edge_delta(_pairs(_DOOMED, f"(SELECT * FROM {TABLE})"), -1), [])
+        run(f"DROP TABLE {_DOOMED}", [])
+        for statement in _PRUNE:
+            run(statement, [])
+
+
+def rebuild(run: Run, start_ns: int, end_ns: int) -> None:
+    """Count every stored span that started in ``[start_ns, end_ns)`` (backfill).
+
+    The rollups must hold nothing of that range yet; ranges are whole minutes.
+    """
+    source = f"(SELECT * FROM {TABLE} WHERE start_ns >= ? AND start_ns < ?)"
+    run(_operation_delta(source, 1), [start_ns, end_ns])
+    run(_service_delta(source, 1), [start_ns, end_ns])
+    near = [start_ns - PAIR_HORIZON_NS, end_ns + PAIR_HORIZON_NS]
+    run(_edge_delta(_pairs(source, source), 1), [start_ns, end_ns, *near])
+
+
+def is_empty(run: Run) -> bool:
+    return not run(f"SELECT 1 FROM {SERVICES} LIMIT 1", [])
+
+
+# --- reads ------------------------------------------------------------------------
+
+
+def minutes(window: TimeWindow) -> tuple[int, int]:
+    """The whole minutes covering ``window``: rollup reads widen windows to them."""
+    return window.start_ns // MINUTE_NS, -(-window.end_ns // MINUTE_NS)
+
+
+def _stats(requests: int, errors: int, buckets: dict[int, int]) -> RedStats:
+    return RedStats(
+        requests=requests,
+        errors=errors,
+        latency=sketch.percentiles(buckets) if requests else None,
+    )
+
+
+class _Tally:
+    """Requests, errors and a histogram being merged from rollup rows."""
+
+    __slots__ = ("buckets", "errors", "requests")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.errors = 0
+        self.buckets: dict[int, int] = {}
+
+    def add(self, bucket: int, spans: int, errors: int) -> None:
+        self.requests += spans
+        self.errors += errors
+        self.buckets[bucket] = self.buckets.get(bucket, 0) + spans
+
+    def stats(self) -> RedStats:
+        return _stats(self.requests, self.errors, {b: n for b, n in self.buckets.items() if n})
+
+
+_OPERATION_ROWS: Final = f"""
+SELECT service, operation, bucket, sum(spans), sum(spans) FILTER (WHERE status = '{ERROR}')
+FROM {OPERATIONS}
+WHERE minute >= ? AND minute < ?{{extra}}
+GROUP BY service, operation, bucket"""
+
+
+def operation_red(fetch: Fetch, window: TimeWindow, service: str | None) -> list[OperationRed]:
+    extra, params = ("", []) if service is None else (" AND service = ?", [service])
+    rows = fetch(_OPERATION_ROWS.format(extra=extra), [*minutes(window), *params])
+    tallies: dict[tuple[str, str], _Tally] = {}
+    for svc, operation, bucket, spans, errors in rows:
+        tallies.setdefault((svc, operation), _Tally()).add(
+            int(bucket), int(spans), int(errors or 0)
+        )
+    return [OperationRed(key[0], key[1], tallies[key].stats()) for key in sorted(tallies)]
+
+
+def service_red(
+    fetch: Fetch,
+    service: str,
+    window: TimeWindow,
+    operation: str | None,
+    bucket_ns: int | None,
+) -> ServiceRed:
+    """``Store.service_red`` from rollups; ``bucket_ns`` must be whole minutes."""
+    if bucket_ns is not None and (bucket_ns < MINUTE_NS or bucket_ns % MINUTE_NS):
+        raise ValueError("rollup series need buckets of whole minutes")
+    if bucket_ns is not None and (window.start_ns % bucket_ns or window.end_ns % bucket_ns):
+        raise ValueError("a bucketed window must start and end on bucket boundaries")
+    extra, params = " AND service = ?", [service]
+    if operation is not None:
+        extra, params = extra + " AND operation = ?", [service, operation]
+    per_minute = 1 if bucket_ns is None else bucket_ns // MINUTE_NS
+    rows = fetch(
+        f"""SELECT operation, minute // ?, bucket, sum(spans),
+       sum(spans) FILTER (WHERE status = '{ERROR}')
+FROM {OPERATIONS} WHERE minute >= ? AND minute < ?{extra}
+GROUP BY ALL""",
+        [per_minute, *minutes(window), *params],
+    )
+    totals = _Tally()
+    per_operation: dict[str, _Tally] = {}
+    per_bucket: dict[int, _Tally] = {}
+    for op, slot, bucket, spans, errors in rows:
+        values = (int(bucket), int(spans), int(errors or 0))
+        totals.add(*values)
+        per_operation.setdefault(op, _Tally()).add(*values)
+        per_bucket.setdefault(int(slot), _Tally()).add(*values)
+    buckets: tuple[RedBucket, ...] = ()
+    if bucket_ns is not None:
+        empty = RedStats(requests=0, errors=0, latency=None)
+        buckets = tuple(
+            RedBucket(
+                start_ns=index * bucket_ns,
+                stats=per_bucket[index].stats() if index in per_bucket else empty,
+            )
+            for index in range(window.start_ns // bucket_ns, window.end_ns // bucket_ns)
+        )
+    return ServiceRed(
+        service=service,
+        operation=operation,
+        window=window,
+        totals=totals.stats(),
+        operations=tuple(
+            OperationRed(service, op, per_operation[op].stats()) for op in sorted(per_operation)
+        ),
+        bucket_ns=bucket_ns,
+        buckets=buckets,
+    )
+
+
+def service_map(fetch: Fetch, window: TimeWindow) -> ServiceMap:
+    first, last = minutes(window)
+    services: dict[str, _Tally] = {}
+    for svc, _operation, bucket, spans, errors in fetch(
+        _OPERATION_ROWS.format(extra=""), [first, last]
+    ):
+        services.setdefault(svc, _Tally()).add(int(bucket), int(spans), int(errors or 0))
+    rows = fetch(
+        f"""SELECT caller, caller_operation, callee, callee_operation, kind, measure, bucket,
+       sum(calls), sum(errors)
+FROM {EDGES} WHERE minute >= ? AND minute < ?
+GROUP BY ALL""",
+        [first, last],
+    )
+    by_operation: dict[tuple[str, str, str, str, str], tuple[_Tally, _Tally]] = {}
+    by_service: dict[tuple[str, str, str], tuple[_Tally, _Tally]] = {}
+    for caller, caller_op, callee, callee_op, kind, measure, bucket, calls, errors in rows:
+        dwell = measure == "dwell"
+        for key, table in (
+            ((caller, caller_op, callee, callee_op, kind), by_operation),
+            ((caller, callee, kind), by_service),
+        ):
+            pair = table.setdefault(key, (_Tally(), _Tally()))  # type: ignore[arg-type]
+            pair[1 if dwell else 0].add(int(bucket), int(calls), int(errors or 0))
+    return ServiceMap(
+        window=window,
+        services=tuple(OperationRed(s, "", services[s].stats()) for s in sorted(services)),
+        edges=tuple(
+            ServiceEdge(key[0], key[1], EdgeKind(key[2]), _edge_stats(*by_service[key]))
+            for key in sorted(by_service)
+            if by_service[key][0].requests > 0
+        ),
+        operation_edges=tuple(
+            OperationEdge(
+                key[0], key[1], key[2], key[3], EdgeKind(key[4]), _edge_stats(*by_operation[key])
+            )
+            for key in sorted(by_operation, key=lambda k: (k[0], k[2], k[4], k[1], k[3]))
+            if by_operation[key][0].requests > 0
+        ),
+    )
+
+
+def _edge_stats(latency: _Tally, dwell: _Tally) -> EdgeStats:
+    stats = latency.stats()
+    if stats.latency is None:
+        raise ValueError("an edge without latency: the rollups hold an empty group")
+    return EdgeStats(
+        calls=stats.requests,
+        errors=stats.errors,
+        latency=stats.latency,
+        queue_dwell=dwell.stats().latency if dwell.requests else None,
+    )
