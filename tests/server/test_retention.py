@@ -105,7 +105,9 @@ def test_size_cap_deletes_the_oldest_spans_first(tmp_path: Path) -> None:
         size = store.size_bytes()
         policy = RetentionPolicy(max_bytes=size // 2)
         deleted = 0
-        for _ in range(3):  # each run takes one measured step towards the cap
+        # Each run takes one measured step towards the cap; blocks are freed whole,
+        # and the rollup tables hold a few of their own, so it may take a few.
+        for _ in range(5):
             deleted += enforce(store, policy, now).by_size
             if store.size_bytes() <= policy.max_bytes:
                 break

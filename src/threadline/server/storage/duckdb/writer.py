@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from threadline.server.batch import SpanBatch
@@ -85,6 +86,7 @@ class GroupCommitWriter:
         self._closed = False
         self._lock = threading.Lock()  # orders "accept a batch" against "close"
         self._commits = 0
+        self._since_compaction = 0
         self._thread = threading.Thread(
             target=self._run, name="threadline-duckdb-writer", daemon=True
         )
@@ -209,15 +211,38 @@ class GroupCommitWriter:
             return
         for pending in group:
             pending.future.set_result(None)
+        self._since_compaction += 1
+        if self._rollups and self._since_compaction >= rollups.COMPACT_EVERY:
+            self._compact()
+
+    def _compact(self) -> None:
+        self._since_compaction = 0
+        try:
+            self._in_transaction(rollups.compact)
+        except Exception:  # the deltas stay and still sum right; try again later
+            logger.exception("folding rollup deltas failed")
 
     def _append(self, batches: Sequence[SpanBatch]) -> None:
         table = SpanBatch.concat(batches).table
         bounds = pc.min_max(table.column("start_ns"))
         start_bounds = (int(bounds["min"].as_py()), int(bounds["max"].as_py()))
+        # Only CLIENT/PRODUCER spans and parented SERVER/CONSUMER spans make edges.
+        kinds = table.column("kind")
+        may_pair = bool(
+            pc.any(pc.is_in(kinds, pa.array(["client", "producer"]))).as_py()
+            or pc.any(
+                pc.and_(
+                    pc.is_in(kinds, pa.array(["server", "consumer"])),
+                    pc.fill_null(pc.not_equal(table.column("parent_span_id"), ""), False),
+                )
+            ).as_py()
+        )
         self._connection.register(_INCOMING, table)
         try:
             self._in_transaction(
-                lambda run: rollups.append(run, _INCOMING, start_bounds, rollups=self._rollups)
+                lambda run: rollups.append(
+                    run, _INCOMING, start_bounds, rollups=self._rollups, may_pair=may_pair
+                )
             )
         finally:
             self._connection.unregister(_INCOMING)
