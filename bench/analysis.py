@@ -12,6 +12,12 @@ batches, then times each read through ``QueryService`` as the API calls it:
   per-operation percentiles, one service's RED series, tail-latency causes for
   one operation (critical-path and self-time), error hotspots, propagation health.
 
+Fleet views (service map, per-operation percentiles, RED series) read rollups
+kept at ingest; each is also timed against the same answer by a full scan of the
+spans (``store.scan``), in the same run. The shop is loaded twice, into a store
+keeping rollups and into one without (``rollups=False``), and both ingest rates
+are printed with their ratio (``--no-ingest-baseline`` skips the second load).
+
 Each query runs ``--repeat`` times after one warm-up; the fastest and the median
 run are printed. In the same run, on the same file, it times a plain DuckDB full
 scan of the span table (``SELECT count(*), sum(duration_ns) FROM spans``) and a
@@ -36,7 +42,7 @@ import duckdb
 
 # Run as a script, so this directory is on sys.path and the workload module imports.
 from analysis_workload import generate
-from threadline.server.aggregates import Target
+from threadline.server.aggregates import Target, TimeWindow
 from threadline.server.model import TraceQuery
 from threadline.server.query import QueryService
 from threadline.server.storage.duckdb import DuckDBStore
@@ -50,6 +56,9 @@ IN_FLIGHT: Final = 32
 BASELINE_SQL: Final = "SELECT count(*), sum(duration_ns) FROM spans"
 # A scan that must read every attribute string (not only lengths or statistics).
 JSON_SCAN_SQL: Final = "SELECT count(*) FROM spans WHERE contains(attributes, 'slowpay')"
+
+
+MINUTE_NS: Final = 60 * 1_000_000_000
 
 
 def load(store: DuckDBStore, spans: int, end_ns: int) -> tuple[int, float]:
@@ -91,6 +100,11 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per query")
     parser.add_argument("--db", type=Path, help="keep the DuckDB file here (default: temporary)")
+    parser.add_argument(
+        "--no-ingest-baseline",
+        action="store_true",
+        help="skip loading a second store without rollups",
+    )
     args = parser.parse_args()
     if args.spans < 1000 or args.repeat < 1:
         parser.error("--spans must be at least 1000 and --repeat at least 1")
@@ -109,7 +123,19 @@ def main() -> None:
                 f"sessions in {load_s:.1f} s (generated and written through write() batches "
                 f"of {BATCH_SPANS:,}); cpus={os.cpu_count()}"
             )
+            if not args.no_ingest_baseline:
+                plain = DuckDBStore(Path(tmp) / "no-rollups.duckdb", rollups=False)
+                try:
+                    _, plain_s = load(plain, args.spans, end_ns)
+                finally:
+                    plain.close()
+                print(
+                    f"ingest with rollups {written / load_s:,.0f} spans/s, without "
+                    f"{written / plain_s:,.0f} spans/s: {plain_s / load_s:.2f}× "
+                    "(the same workload, generation included)"
+                )
             run(store, db, end_ns, args.repeat)
+            fleet_views(store, end_ns, args.repeat)
         finally:
             store.close()
 
@@ -180,6 +206,38 @@ def run(store: DuckDBStore, db: Path, end_ns: int, repeat: int) -> None:
         f"time grows most in {top.service + ' · ' + top.operation if top else 'nothing'}; "
         f"first value {cause.key + '=' + cause.value if cause else 'none'}"
     )
+
+
+def fleet_views(store: DuckDBStore, end_ns: int, repeat: int) -> None:
+    """Each fleet view from the rollups against the same answer by a full scan."""
+    # Whole ten minutes, so both the 1-minute and the 10-minute series fit the window.
+    end = -(-end_ns // (10 * MINUTE_NS)) * 10 * MINUTE_NS
+    hour = TimeWindow(end - HOUR_NS, end)
+    store.compact_rollups()
+    cases: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
+        ("service map (1h)", lambda: store.service_map(hour), lambda: store.scan.service_map(hour)),
+        (
+            "per-operation percentiles (1h)",
+            lambda: store.operation_red(hour),
+            lambda: store.scan.operation_red(hour),
+        ),
+        (
+            "RED of one service, 1m buckets",
+            lambda: store.service_red("payments", hour, bucket_ns=MINUTE_NS),
+            lambda: store.scan.service_red("payments", hour, bucket_ns=MINUTE_NS),
+        ),
+        (
+            "RED of one service, 10m buckets",
+            lambda: store.service_red("payments", hour, bucket_ns=10 * MINUTE_NS),
+            lambda: store.scan.service_red("payments", hour, bucket_ns=10 * MINUTE_NS),
+        ),
+    ]
+    header = f"{'fleet view (store reads)':<36}{'rollups ms':>12}{'scan ms':>11}"
+    print(f"\n{header}{'scan ÷ rollups':>16}")
+    for name, rolled, scanned in cases:
+        fast, _ = timed(rolled, repeat)
+        slow, _ = timed(scanned, repeat)
+        print(f"{name:<36}{fast * 1000:>12.1f}{slow * 1000:>11.1f}{slow / fast:>16.1f}")
 
 
 if __name__ == "__main__":
