@@ -222,6 +222,16 @@ _INGEST_EDGES: Final = _edge_delta(
 )
 
 
+def _already(incoming: str) -> str:
+    """How many of the batch's spans are stored already, and how many repeat within it."""
+    return f"""
+SELECT (SELECT count(*) FROM {incoming} AS i
+        SEMI JOIN (SELECT trace_id, span_id, start_ns FROM {TABLE}
+                   WHERE start_ns BETWEEN ? AND ?) AS s
+        ON i.trace_id = s.trace_id AND i.span_id = s.span_id AND i.start_ns = s.start_ns),
+       (SELECT count(*) - count(DISTINCT (trace_id, span_id, start_ns)) FROM {incoming})"""
+
+
 def _dedupe(incoming: str) -> str:
     return f"""
 CREATE OR REPLACE TEMP TABLE {_FRESH} AS
@@ -267,7 +277,14 @@ def append(
     either side of an edge (the edge lookup, the dearest statement, is skipped).
     """
     low, high = start_bounds
-    run(_dedupe(incoming), [low, high])
+    # Usually nothing is re-sent: the batch is then used as it is, through a view,
+    # instead of being copied into a deduplicated temporary table.
+    seen, repeats = run(_already(incoming), [low, high])[0]
+    copied = bool(seen or repeats)
+    if copied:
+        run(_dedupe(incoming), [low, high])
+    else:
+        run(f"CREATE OR REPLACE TEMP VIEW {_FRESH} AS SELECT * FROM {incoming}", [])
     run(f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_FRESH}", [])
     if rollups:
         run(_operation_delta(_FRESH, 1), [])
@@ -275,7 +292,7 @@ def append(
         if may_pair:
             near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
             run(_INGEST_EDGES, [*near, *near])
-    run(f"DROP TABLE {_FRESH}", [])
+    run(f"DROP {'TABLE' if copied else 'VIEW'} {_FRESH}", [])
 
 
 _DOOMED: Final = "threadline_doomed"
