@@ -31,7 +31,7 @@ from threadline.server.aggregates import (
 from threadline.server.analysis import sketch
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
-from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb import DuckDBStore, rollups
 
 MS: Final = 1_000_000
 MINUTE: Final = 60_000 * MS
@@ -207,3 +207,27 @@ def test_without_rollups_the_store_answers_by_scan(tmp_path: Path, rollups: bool
         same_operations(store.operation_red(WINDOW), store.scan.operation_red(WINDOW))
     finally:
         store.close()
+
+
+def test_a_flood_of_operation_names_is_capped_with_an_other_bucket(tmp_path: Path) -> None:
+    """Past the cap, a service's new operation names count under "(other)", nothing lost."""
+    flood = rollups.OPERATION_CAP + 20
+    spans = [
+        span_record(f"{n + 1:032x}", "r", None, "web", f"GET /item/{n:04d}", T0 + n, T0 + n + MS)
+        for n in range(flood)
+    ]
+    spans.append(span_record("f" * 32, "r", None, "cart", "add", T0, T0 + MS))
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    try:
+        store.write(SpanBatch.from_records(spans)).result(timeout=30)
+        later = span_record("e" * 32, "r", None, "web", "GET /item/0000", T0, T0 + MS)
+        store.write(SpanBatch.from_records([later])).result(timeout=30)
+        red = {(r.service, r.operation): r.stats.requests for r in store.operation_red(WINDOW)}
+    finally:
+        store.close()
+    web = {operation: n for (service, operation), n in red.items() if service == "web"}
+    assert len(web) == rollups.OPERATION_CAP + 1
+    assert web[rollups.OTHER] == 20
+    assert web["GET /item/0000"] == 2  # a kept name still counts after the cap is reached
+    assert sum(web.values()) == flood + 1
+    assert red[("cart", "add")] == 1  # the cap is per service

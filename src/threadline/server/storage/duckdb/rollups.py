@@ -12,6 +12,8 @@ Three tables, each keyed by the minute a span started (``start_ns // MINUTE_NS``
   producer end). ``kind`` holds an ``EdgeKind`` value (``call``, ``message``, and
   any later kind such as an inferred edge) so a new kind needs no new table.
 - ``rollup_services``: minute × service: every span, entry or not.
+- ``rollup_names``: the operation names the rollups keep, at most ``OPERATION_CAP``
+  per service (first come); spans of later names count under ``OTHER``.
 
 Every row is a sum, so a change is a *delta row* appended to the table: a batch
 adds counts, a deletion appends negative ones, and reads sum the rows of a key.
@@ -78,6 +80,12 @@ PAIR_HORIZON_NS: Final = 15 * MINUTE_NS
 # minutes touched since the last one, so its cost follows recent traffic.
 COMPACT_EVERY: Final = 64
 
+# Distinct operation names kept per service; later names count as ``OTHER``, so a
+# flood of names (ids in span names) cannot grow the rollups without bound.
+OPERATION_CAP: Final = 500
+OTHER: Final = "(other)"
+
+NAMES: Final = "rollup_names"
 OPERATIONS: Final = "rollup_operations"
 EDGES: Final = "rollup_edges"
 SERVICES: Final = "rollup_services"
@@ -142,6 +150,10 @@ def create_statements() -> list[str]:
     errors BIGINT NOT NULL,
     fresh BOOLEAN NOT NULL DEFAULT true
 )""",
+        f"""CREATE TABLE IF NOT EXISTS {NAMES} (
+    service VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL
+)""",
         f"""CREATE TABLE IF NOT EXISTS {SERVICES} (
     minute BIGINT NOT NULL,
     service VARCHAR NOT NULL,
@@ -159,10 +171,28 @@ Run = Callable[[str, Sequence[object]], list[Row]]
 def _operation_delta(source: str, sign: int) -> str:
     return f"""
 INSERT INTO {OPERATIONS} (minute, service, operation, status, bucket, spans, duration_sum)
-SELECT start_ns // {MINUTE_NS}, service_name, name, status, {bucket_sql("duration_ns")},
-       {sign} * count(*), {sign} * sum(duration_ns)
-FROM {source} WHERE {ENTRY}
+SELECT start_ns // {MINUTE_NS}, service_name, coalesce(r.operation, '{OTHER}'), status,
+       {bucket_sql("duration_ns")}, {sign} * count(*), {sign} * sum(duration_ns)
+FROM {source} AS s
+LEFT JOIN {NAMES} AS r ON r.service = s.service_name AND r.operation = s.name
+WHERE {ENTRY}
 GROUP BY ALL"""
+
+
+def _register_names(source: str) -> str:
+    """Keep the source's new operation names, up to ``OPERATION_CAP`` per service."""
+    return f"""
+INSERT INTO {NAMES} (service, operation)
+SELECT service, operation FROM (
+    SELECT n.service, n.operation, coalesce(k.known, 0)
+           + row_number() OVER (PARTITION BY n.service ORDER BY n.operation) AS place
+    FROM (SELECT DISTINCT service_name AS service, name AS operation FROM {source}
+          WHERE {ENTRY} OR kind IN ('client', 'producer')) AS n
+    ANTI JOIN {NAMES} AS r ON r.service = n.service AND r.operation = n.operation
+    LEFT JOIN (SELECT service, count(*) AS known FROM {NAMES} GROUP BY service) AS k
+      ON k.service = n.service
+)
+WHERE place <= {OPERATION_CAP}"""
 
 
 def _service_delta(source: str, sign: int) -> str:
@@ -191,7 +221,14 @@ WHERE ((p.kind = 'client' AND c.kind = 'server')
 def _edge_delta(pairs: str, sign: int) -> str:
     return f"""
 INSERT INTO {EDGES} ({_EDGE_COLUMNS})
-WITH pair AS ({pairs})
+WITH raw AS ({pairs}),
+pair AS (
+    SELECT raw.* REPLACE (coalesce(a.operation, '{OTHER}') AS caller_operation,
+                          coalesce(b.operation, '{OTHER}') AS callee_operation)
+    FROM raw
+    LEFT JOIN {NAMES} AS a ON a.service = raw.caller AND a.operation = raw.caller_operation
+    LEFT JOIN {NAMES} AS b ON b.service = raw.callee AND b.operation = raw.callee_operation
+)
 SELECT minute, caller, caller_operation, callee, callee_operation, kind, 'latency',
        {bucket_sql("duration_ns")}, {sign} * count(*),
        {sign} * count(*) FILTER (WHERE status = '{ERROR}')
@@ -287,6 +324,7 @@ def append(
         run(f"CREATE OR REPLACE TEMP VIEW {_FRESH} AS SELECT * FROM {incoming}", [])
     run(f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_FRESH}", [])
     if rollups:
+        run(_register_names(_FRESH), [])
         run(_operation_delta(_FRESH, 1), [])
         run(_service_delta(_FRESH, 1), [])
         if may_pair:
@@ -353,6 +391,7 @@ def rebuild(run: Run, start_ns: int, end_ns: int) -> None:
     The rollups must hold nothing of that range yet; ranges are whole minutes.
     """
     source = f"(SELECT * FROM {TABLE} WHERE start_ns >= ? AND start_ns < ?)"
+    run(_register_names(source), [start_ns, end_ns])
     run(_operation_delta(source, 1), [start_ns, end_ns])
     run(_service_delta(source, 1), [start_ns, end_ns])
     near = [start_ns - PAIR_HORIZON_NS, end_ns + PAIR_HORIZON_NS]
