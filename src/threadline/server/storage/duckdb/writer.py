@@ -134,7 +134,12 @@ class GroupCommitWriter:
             if self._closed:
                 raise StoreError("the store is closed; it accepts no more writes")
             # Blocking when the queue is full: deletions wait their turn, ingest does not.
-            self._queue.put(_Task(task, future), timeout=CLOSE_TIMEOUT_S)
+            try:
+                self._queue.put(_Task(task, future), timeout=CLOSE_TIMEOUT_S)
+            except queue.Full:
+                raise StoreOverloaded(
+                    f"the write queue stayed full for {CLOSE_TIMEOUT_S:.0f} s"
+                ) from None
         return future
 
     def close(self) -> None:
