@@ -12,7 +12,8 @@ In a service::
 
 The SDK names are loaded on first use rather than at import: ``threadline.server``
 and the CLI live in this package too, and importing them must not load the
-OpenTelemetry SDK pipeline.
+OpenTelemetry SDK pipeline (nor the settings loader, which a read command of the
+CLI does not need).
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Final
 
-from threadline.settings import ConfigError
-
 if TYPE_CHECKING:
     from threadline.sdk.concurrency import context_executor, wrap
     from threadline.sdk.export.pipeline import stats
     from threadline.sdk.instrument import instrument
     from threadline.sdk.journey import journey
     from threadline.sdk.setup import configure, shutdown
+    from threadline.settings import ConfigError
 
 __all__ = [
     "ConfigError",
@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _LAZY: Final[dict[str, str]] = {
+    "ConfigError": "threadline.settings",
     "configure": "threadline.sdk.setup",
     "shutdown": "threadline.sdk.setup",
     "journey": "threadline.sdk.journey",

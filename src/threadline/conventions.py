@@ -13,6 +13,12 @@ USER_ID: Final = "user.id"
 JOURNEY_ID: Final = "journey.id"
 JOURNEY_KEYS: Final[tuple[str, ...]] = (SESSION_ID, USER_ID, JOURNEY_ID)
 
+# The span the SDK sends about its own exporter (exported, dropped, retried, queued
+# spans). It is the SDK's telemetry, not user traffic: the server keeps it out of
+# search, RED, the service map and journeys, and shows it on the service's page.
+SDK_STATS_SPAN: Final = "threadline.sdk.stats"
+SDK_STATS_PREFIX: Final = "threadline.sdk."
+
 SERVICE_NAME: Final = "service.name"
 HTTP_ROUTE: Final = "http.route"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
@@ -31,3 +37,11 @@ API_PREFIX: Final = "/api"
 # Header (or cookie) from which an inbound request without baggage starts a journey.
 DEFAULT_SESSION_HEADER: Final = "X-Session-Id"
 DEFAULT_SESSION_COOKIE: Final = "session_id"
+
+# Limits of the REST API's list parameters, checked by the server and by the command
+# line before it asks. Most rows one list answers with: enough for any screen or script
+# page, small enough that one request cannot make the server build a huge response.
+MAX_LIMIT: Final = 1000
+# Deepest a page may start by offset: deeper pages make the store sort and skip
+# everything before them; a cursor (``next_cursor``) pages any depth at the same cost.
+MAX_OFFSET: Final = 100_000

@@ -81,9 +81,11 @@ class SdkSettings:
         "they win over the built-in rules.",
     )
     redaction_detectors: str = setting(
-        "email,card,jwt,bearer",
-        "Detectors run over string values, comma-separated, each optionally `=mask`, "
-        "`=hash` or `=drop`: `email`, `card` (Luhn-checked), `jwt`, `bearer`, `ip`.",
+        "credentials,email,card,jwt,bearer",
+        "Detectors run over names, keys and string values, comma-separated, each "
+        "optionally `=mask`, `=hash` or `=drop`: `credentials` (URL passwords, "
+        "`password=…`), `email`, `card` (Luhn-checked), `jwt`, `bearer` (any "
+        "Authorization scheme), `ip`.",
     )
     redaction_hash_key: str = setting(
         "",
@@ -180,14 +182,25 @@ class ServerSettings:
         "(`glob[=mask|hash|drop|keep]`, comma-separated).",
     )
     redaction_detectors: str = setting(
-        "email,card,jwt,bearer",
-        "Detectors run at ingest, as the SDK's `redaction_detectors` "
-        "(`email`, `card`, `jwt`, `bearer`, `ip`; each optionally `=mask|hash|drop`).",
+        "credentials,email,card,jwt,bearer",
+        "Detectors run at ingest, as the SDK's `redaction_detectors` (`credentials`, "
+        "`email`, `card`, `jwt`, `bearer`, `ip`; each optionally `=mask|hash|drop`).",
     )
     redaction_hash_key: str = setting(
         "",
         "Secret key of `hash` redactions at ingest; set the services' value so hashes "
         "correlate. Empty: a built-in key (a warning is logged when it is used).",
+    )
+    user_id_key: str = setting(
+        "",
+        "The services' `user_id_key` (the same `THREADLINE_USER_ID_KEY`), so erasure and "
+        "lookups by a raw user id (`threadline journey --user`, `/user/<id>`) find the ids "
+        "they pseudonymised; empty: the built-in key the SDK also uses when none is set.",
+    )
+    max_clock_skew: str = setting(
+        "10m",
+        "A span that starts further than this after the server received it is moved back "
+        "to start at the receive time (keeping its duration) and counted, e.g. `30s`, `1h`.",
     )
     sampling_rules_file: str = setting(
         "",
@@ -266,7 +279,36 @@ class ServerSettings:
     ingest_rate_per_token: int = setting(
         0,
         "Spans per second one token (with no tokens: all clients together) may send, with "
-        "one second of burst; over it answers 429 with Retry-After. 0: no limit.",
+        "one second of burst; each request is charged by its size before it is decoded, "
+        "refused ones included; over it answers 429 with Retry-After. 0: no limit.",
+    )
+    ingest_memory_bytes: int = setting(
+        256 * 1024 * 1024,
+        "Memory budget of the OTLP requests being read and decoded at once, estimated from "
+        "their size before decoding; a request that does not fit answers 503 with "
+        "Retry-After.",
+    )
+    read_concurrency: int = setting(
+        2,
+        "Most API reads (searches, trace views, aggregates) computed at once; probes, "
+        "ingest and the UI's pages never wait for them.",
+    )
+    read_queue: int = setting(
+        32,
+        "Most API reads waiting for one of the `read_concurrency` slots; beyond it a read "
+        "answers 503 with Retry-After.",
+    )
+    trace_page_spans: int = setting(
+        2000,
+        "Most spans in one answer of `GET /api/traces/{id}`; a larger trace is served in "
+        "pages (`offset`, `limit`, `next_offset`).",
+    )
+    header_timeout_s: float = setting(
+        10.0,
+        "Seconds a client may take to send a request's headers; a slower connection is closed.",
+    )
+    body_timeout_s: float = setting(
+        30.0, "Seconds a client may take to send a request's body; slower answers 408."
     )
 
     @property

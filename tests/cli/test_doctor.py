@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -15,7 +16,9 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from support.processes import threadline_serve
 from support.threaded_http import serving_in_thread
+from threadline.cli import doctor
 from threadline.demo.processes import free_port
 
 
@@ -45,9 +48,13 @@ def receiver() -> Iterator[ThreadingHTTPServer]:
         yield server
 
 
-def _doctor(env: dict[str, str], cwd: Path) -> tuple[int, list[dict[str, Any]]]:
+def _doctor(
+    env: dict[str, str], cwd: Path, *, user_id_key: bool = True
+) -> tuple[int, list[dict[str, Any]]]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("THREADLINE_", "OTEL_"))}
-    environ.update({"THREADLINE_USER_ID_KEY": "shared-secret", **env})
+    if user_id_key:
+        environ["THREADLINE_USER_ID_KEY"] = "shared-secret"
+    environ.update(env)
     completed = subprocess.run(
         [sys.executable, "-m", "threadline", "doctor", "--json"],
         env=environ,
@@ -61,7 +68,81 @@ def _doctor(env: dict[str, str], cwd: Path) -> tuple[int, list[dict[str, Any]]]:
 
 
 def _problems(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [f for f in findings if f["advice"]]
+    return [f for f in findings if f["severity"] == "problem"]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real `threadline serve` process, as the README's quick start runs it."""
+    with threadline_serve(tmp_path_factory.mktemp("doctor-serve")) as server:
+        yield server.url
+
+
+def test_laptop_with_threadline_serve_passes(served: str, tmp_path: Path) -> None:
+    """Zero configuration against a running server exits 0; the missing key is a warning."""
+    status, findings = _doctor({"THREADLINE_ENDPOINT": served}, tmp_path, user_id_key=False)
+    assert status == 0, _problems(findings)
+    endpoint = next(f for f in findings if f["section"] == "Endpoint")
+    assert "accepted a test span" in endpoint["detail"]
+    key = next(f for f in findings if f["subject"] == "user_id_key" and f["advice"])
+    assert key["severity"] == "warning"
+    assert "THREADLINE_USER_ID_KEY" in key["advice"]
+
+
+def test_missing_user_id_key_fails_in_production(served: str, tmp_path: Path) -> None:
+    """With environment=production the public default key is a problem: exit 1."""
+    env = {"THREADLINE_ENDPOINT": served, "THREADLINE_ENVIRONMENT": "production"}
+    status, findings = _doctor(env, tmp_path, user_id_key=False)
+    assert status == 1
+    (problem,) = _problems(findings)
+    assert problem["subject"] == "user_id_key"
+    assert "'production'" in problem["detail"]
+
+
+def test_the_report_marks_warnings_apart_from_problems(served: str, tmp_path: Path) -> None:
+    """The text report marks a warning with ! and ends saying no problem was found."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("THREADLINE_", "OTEL_"))}
+    completed = subprocess.run(
+        [sys.executable, "-m", "threadline", "doctor"],
+        env={**environ, "THREADLINE_ENDPOINT": served},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout
+    assert "  ! user_id_key: empty" in completed.stdout
+    assert completed.stdout.rstrip().endswith("No problems found, 1 warning(s).")
+
+
+def test_a_library_pulled_in_by_another_is_information() -> None:
+    """starlette without its instrumentation is information when fastapi requires it."""
+    requirers = doctor._requirers()
+    assert "fastapi" in requirers["starlette"]  # what this environment really has
+    findings = doctor.library_findings(
+        libraries=[("starlette", "starlette", "no-such-instrumentation", "starlette", "web")]
+    )
+    (finding,) = findings
+    assert finding.severity == "info"
+    assert "dependency of fastapi" in finding.detail
+    assert 'pip install "threadline[starlette]"' in finding.detail
+
+
+def test_a_library_the_service_installed_is_a_warning() -> None:
+    """celery, required by nothing installed, without instrumentation is a warning."""
+    requirers = doctor._requirers()
+    assert "celery" not in requirers
+    # kombu asks for redis only with its "redis" extra: that does not make redis a dependency.
+    kombu = importlib.metadata.requires("kombu") or []
+    assert any(r.startswith("redis") and "extra" in r for r in kombu)
+    assert "redis" not in requirers
+    findings = doctor.library_findings(
+        libraries=[("celery", "celery", "no-such-instrumentation", "celery", "task queue")]
+    )
+    (finding,) = findings
+    assert finding.severity == "warning"
+    assert finding.advice.startswith('pip install "threadline[celery]"')
 
 
 def test_healthy_endpoint_accepts_the_test_span(

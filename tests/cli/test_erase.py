@@ -87,7 +87,11 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`threadline serve` with admin and viewer tokens over a store of four users' journeys."""
-    env = {**os.environ, "THREADLINE_TOKENS": f"admin:{ADMIN_TOKEN},viewer:{VIEWER_TOKEN}"}
+    env = {
+        **os.environ,
+        "THREADLINE_TOKENS": f"admin:{ADMIN_TOKEN},viewer:{VIEWER_TOKEN}",
+        "THREADLINE_USER_ID_KEY": USER_ID_KEY,
+    }
     directory = tmp_path_factory.mktemp("erase")
     with threadline_serve(directory, env=env, spans=all_journeys()) as served:
         yield Server(served.url)
@@ -95,7 +99,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def erase(server: Server, user: str, token: str, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_")}
-    env.update(THREADLINE_TOKEN=token, THREADLINE_USER_ID_KEY=USER_ID_KEY)
+    env.update(THREADLINE_TOKEN=token)
     return subprocess.run(
         [
             sys.executable,
@@ -126,11 +130,18 @@ def stored(server: Server, trace_id: str) -> bool:
 
 
 def test_erase_removes_every_span_of_the_users_journeys(server: Server) -> None:
-    """The raw id, its pseudonym and their sessions' traces go; other users' stay."""
+    """The raw id, its pseudonym and their sessions' traces go; other users' stay.
+
+    The server knows the services' user_id_key: the operator types only the id.
+    """
     result = erase(server, ALICE.user, ADMIN_TOKEN)
     assert result.returncode == 0, result.stderr
-    assert f"pseudonym {pseudonym(ALICE.user)}: 3 spans erased" in result.stdout
-    assert "as given alice: 1 spans erased" in result.stdout
+    assert (
+        f"searched pseudonym under user_id_key: {pseudonym(ALICE.user)} (1 spans carried it)"
+        in result.stdout
+    )
+    assert "searched as given: alice (1 spans carried it)" in result.stdout
+    assert "searched redaction hash under the built-in redaction key: h_" in result.stdout
     assert "erased 4 spans in all" in result.stdout
     assert not any(stored(server, t) for t in (ALICE.pseudonymous, ALICE.same_session, ALICE.raw))
     assert stored(server, T_BOB)

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from threadline.demo.message_hop import rabbitmq_reachable
+from support.missing import require_port
 from threadline.demo.processes import free_port
 from threadline.demo.run import wait_for_spans_to_settle
 from threadline.demo.stack import Stack, running_stack
@@ -44,8 +44,8 @@ def shop_run(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ShopRun]:
     broker = request.param
-    if broker == "rabbitmq" and not rabbitmq_reachable():
-        pytest.skip("RabbitMQ does not answer on 127.0.0.1:5672; the SQLite run covers the hop")
+    if broker == "rabbitmq":
+        require_port("RabbitMQ", 5672)
     db = tmp_path_factory.mktemp(f"demo-{broker}") / "threadline.duckdb"
     with running_stack(port=free_port(), db=db, seed=SEED, broker=broker) as stack:
         driver = UserDriver(stack.gateway_url, USERS, DURATION_S, SEED)

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from sdk.conftest import clean_environ
-from sdk.integrations.conftest import broker_reachable
 from sdk.integrations.services import running_script
+from support.missing import require_port
 from support.processes import threadline_serve
 
 pytestmark = pytest.mark.e2e
@@ -63,8 +63,7 @@ def test_one_request_is_one_trace_across_every_boundary(server: str, tmp_path: P
     """A request entering over HTTP and leaving over RabbitMQ, Redis Streams, NATS and gRPC is one
     trace with every parent link right, the session on every span, and messaging attributes."""
     for broker, port in (("RabbitMQ", 5672), ("Redis", 6379), ("NATS", 4222)):
-        if not broker_reachable(port):
-            pytest.skip(f"{broker} does not answer on 127.0.0.1:{port}")
+        require_port(broker, port)
     name = f"threadline-chain-{uuid.uuid4().hex[:10]}"
     env = {"THREADLINE_ENDPOINT": server, "THREADLINE_EXPORT_DELAY_MS": "50"}
     with ExitStack() as services:

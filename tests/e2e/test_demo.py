@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -15,10 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from threadline.demo.message_hop import rabbitmq_reachable
 from threadline.demo.processes import free_port
+from threadline.server.analysis.skew import adjust_clock_skew
+from threadline.server.model import SpanKind, SpanRecord
 
 from .conftest import DURATION_S, SEED, ShopRun, children_of, running
 
@@ -133,6 +138,54 @@ def test_slow_charges_name_their_provider(shop_run: ShopRun) -> None:
     assert "legacy-bank" in providers
 
 
+def test_one_host_demo_needs_no_clock_skew_adjustment(shop_run: ShopRun) -> None:
+    """Every service of the demo runs on this machine, on one clock: no span is moved.
+
+    The services record no host.name, one service.instance.id per process, and their
+    calls over loopback (http.url to 127.0.0.1, net.peer.ip 127.0.0.1); the rule must
+    recognise exactly that. A server span that closes a little after its client span
+    (as ASGI servers do once the response is written, seen on busy machines) stays put.
+    """
+    traces = [
+        trace
+        for outcome in ("ordered", "checkout_failed")
+        for _, trace in checkout_traces(shop_run, outcome)
+    ]
+    assert traces, f"no journey of seed {SEED} reached a checkout: {shop_run.records}"
+    for trace in traces:
+        assert trace["skew_adjustments"] == [], trace["trace_id"]
+        records = {s["span_id"]: _record(trace["trace_id"], s) for s in trace["spans"]}
+        charge = next(
+            r for r in records.values() if r.service_name == "payments" and r.kind == "server"
+        )
+        client = records[charge.parent_span_id or ""]
+        # Less than the time the request took to arrive, so the span stays shorter than
+        # its caller: a clock rule, not the "callee outlasted its caller" rule, decides.
+        overflow = min(2_000_000, (charge.start_ns - client.start_ns) // 2)
+        assert overflow > 0
+        late = dataclasses.replace(charge, end_ns=client.end_ns + overflow)
+        assert late.duration_ns < client.duration_ns
+        records[charge.span_id] = late
+        result = adjust_clock_skew(records.values())
+        assert result.adjustments == (), trace["trace_id"]
+
+
+def _record(trace_id: str, span: dict[str, Any]) -> SpanRecord:
+    """A span of the API's trace answer as the analysis takes it (times, kind, attributes)."""
+    return SpanRecord(
+        trace_id=trace_id,
+        span_id=span["span_id"],
+        parent_span_id=span["parent_span_id"],
+        service_name=span["service"],
+        name=span["name"],
+        kind=SpanKind(span["kind"]),
+        start_ns=span["start_ns"],
+        end_ns=span["end_ns"],
+        attributes=span["attributes"],
+        resource=span["resource"],
+    )
+
+
 def _demo_command(port: int, db: Path, *extra: str) -> list[str]:
     return [
         *(sys.executable, "-m", "threadline", "demo", "--users", "3", "--seed", str(SEED)),
@@ -215,6 +268,50 @@ def test_demo_command_prints_the_summary_and_leaves_no_process(tmp_path: Path) -
             assert expected in text, text
     finally:
         _stop(process, seen)
+
+
+_THIS_RUN = re.compile(r"This run: (\d+) users, (\d+) journeys, (\d+) traces, (\d+) spans")
+
+
+def _demo_once(directory: Path) -> str:
+    """Output of one `threadline demo --exit` into ``directory``'s threadline.duckdb."""
+    result = subprocess.run(
+        _demo_command(free_port(), directory / "threadline.duckdb", "--duration", str(DURATION_S),
+                      "--exit"),
+        capture_output=True, text=True, timeout=CLI_TIMEOUT_S * 2, cwd=directory,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_a_second_demo_over_the_same_store_summarises_only_its_own_run(tmp_path: Path) -> None:
+    """Run twice in one directory: the second summary counts its own users and journeys."""
+    first = _demo_once(tmp_path)
+    second_started_ns = time.time_ns()
+    second = _demo_once(tmp_path)
+    counted = _THIS_RUN.search(second)
+    assert counted, second
+    users, journeys, traces, _ = (int(group) for group in counted.groups())
+    # The run is over and the server gone: read the file itself.
+    with duckdb.connect(str(tmp_path / "threadline.duckdb"), read_only=True) as db:
+        row = db.execute(
+            "SELECT count(DISTINCT session_id), count(DISTINCT user_id), count(DISTINCT trace_id)"
+            " FROM spans WHERE session_id IS NOT NULL AND start_ns >= ?",
+            [second_started_ns],
+        ).fetchone()
+        all_sessions = db.execute("SELECT count(DISTINCT session_id) FROM spans").fetchone()
+    assert row is not None
+    assert all_sessions is not None
+    assert (journeys, users, traces) == (row[0], row[1], row[2])
+    assert users == 3
+    assert all_sessions[0] > journeys, "the first run's journeys should still be stored"
+    assert "also holds earlier runs" in second
+    assert "threadline traces --sort oldest" in second
+    assert "also holds earlier runs" not in first
+    for output in (first, second):
+        # Seed 12: ada pays through the slow provider; the summary must name it.
+        assert "payment.provider=legacy-bank" in output, output
+        assert "That is the slow dependency this demo plants" in output, output
 
 
 @contextlib.contextmanager

@@ -95,6 +95,12 @@ def test_detectors_mask_what_they_find_and_keep_the_rest(value: str, expected: s
         "GET /api/orders/{id}",
         "python-requests/2.32.3 CPython/3.11.9",
         "10.0.0.1 and fe80::1",  # addresses: the ip detector is off by default
+        "port 8080 took 1500000000000 ns",  # ports and durations
+        "ratio 0.4111111111111111",  # a decimal fraction, not a card
+        "@here ships pkg@1.2.3",  # at-signs that are not addresses
+        "status code=500 max_tokens=100 bypass=true",  # not secret names
+        "https://shop.example:8443/search?q=shoes&page=2",  # a port is not a password
+        "the token expired; basic plan",  # prose around scheme names
     ],
 )
 def test_lookalikes_are_left_alone(value: str) -> None:
@@ -253,3 +259,68 @@ def test_recorded_fields_name_keys_never_values() -> None:
     assert merged == ("db.password", "events.exception.exception.message", "note")
     assert not any("hunter2" in name or "bob" in name for name in merged)
     assert DEFAULT.attributes({REDACTED_FIELDS: ["user.password"]}, []) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("GET /reset?token=t0k&lang=en", "GET /reset?token=REDACTED&lang=en"),
+        (
+            "dsn postgresql://app:p@ss@db:5432/shop",
+            "dsn postgresql://REDACTED:REDACTED@db:5432/shop",
+        ),
+        ("redis://:pw-1@cache:6379", "redis://REDACTED:REDACTED@cache:6379"),
+        ("Server=db;User Id=sa;Password=pw-2;", "Server=db;User Id=sa;Password=REDACTED;"),
+        ('{"client_secret": "pw-3"}', '{"client_secret": "REDACTED"}'),
+        (
+            'Authorization: Digest username="bob", response="6629fae4"',
+            "Authorization: Digest [REDACTED]",
+        ),
+        ("AUTHORIZATION: BEARER abc.def-123", "AUTHORIZATION: BEARER [REDACTED]"),
+        ("card 4111 1111 1111 1111 12/25", "card ****1111 12/25"),
+        ("mail jörg@bücher.de or bob%40example.com", "mail [REDACTED:email] or [REDACTED:email]"),
+    ],
+)
+def test_credentials_schemes_and_spellings_in_text(value: str, expected: str) -> None:
+    """Passwords in URLs, connection strings and name=value text, every Authorization
+    scheme, grouped cards and addresses in every spelling are masked inside text."""
+    assert DEFAULT.text(value) == expected
+    assert DEFAULT.text(expected) is None  # and a second pass finds nothing more
+
+
+def test_keys_holding_personal_data_are_renamed_and_listed_redacted() -> None:
+    """A key with an address in it is stored and listed only in its redacted form."""
+    attributes, found = redacted({"vip:ann@example.com": "yes", "4111111111111111": 1})
+    assert attributes == {"vip:[REDACTED:email]": "yes", "****1111": 1}
+    assert sorted(found) == ["****1111", "vip:[REDACTED:email]"]
+
+
+def test_a_received_redacted_list_is_scanned_not_trusted() -> None:
+    """threadline.redacted arriving with a span exempts nothing and keeps no value."""
+    attributes, found = redacted(
+        {REDACTED_FIELDS: ["note", "eve@example.com"], "note": "for eve@example.com"}
+    )
+    assert attributes == {
+        REDACTED_FIELDS: ["note", "[REDACTED:email]"],
+        "note": "for [REDACTED:email]",
+    }
+    assert sorted(found) == ["note", REDACTED_FIELDS]
+
+
+def test_card_numbers_as_floats_and_bytes() -> None:
+    """A card number stored as a float or as bytes is masked like one written as text."""
+    attributes, found = redacted(
+        {"a": 4111111111111111.0, "b": b"5555555555554444", "c": b"\xff\x00", "d": 12.5}
+    )
+    assert attributes == {"a": "****1111", "b": "****4444", "c": b"\xff\x00", "d": 12.5}
+    assert sorted(found) == ["a", "b"]
+
+
+def test_values_at_a_cut_length_lose_their_trailing_fragment() -> None:
+    """Given the length values were cut to, a value of that length loses its last word
+    or digit groups, which could be half an address or card number."""
+    cut = Redactor(RedactionRules(), "k", cut_lengths=(20,))
+    attributes, _ = redacted(
+        {"a": "mail to zelda.quux@e", "b": "card: 4111 1111 1111", "c": "ok"}, cut
+    )
+    assert attributes == {"a": "mail to [REDACTED:cut]", "b": "card: [REDACTED:cut]", "c": "ok"}

@@ -68,7 +68,7 @@ def test_rule_errors_say_what_is_allowed() -> None:
     """The message lists the known actions and detectors."""
     with pytest.raises(RuleError, match="mask, hash, drop, keep"):
         parse_key_rules("a=b")
-    with pytest.raises(RuleError, match="email, card, jwt, bearer, ip"):
+    with pytest.raises(RuleError, match="credentials, email, card, jwt, bearer, ip"):
         parse_detectors("ssn")
 
 

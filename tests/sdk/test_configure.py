@@ -4,6 +4,7 @@ collector."""
 from __future__ import annotations
 
 import signal
+import socket
 from pathlib import Path
 
 from .collector import Collector
@@ -118,3 +119,13 @@ def test_host_provider_is_joined_not_replaced(
         ("host-named", {"session.id": "s-host"})
     ]
     assert "already installed" in result.stderr
+
+
+def test_exported_resource_names_the_host(
+    run_scenario: ScenarioRunner, collector: Collector
+) -> None:
+    """Exported spans carry ``host.name``: the server treats spans of one host as sharing a
+    clock and never shifts them for skew."""
+    run_scenario("configure_twice")
+    assert collector.spans, "the scenario exported nothing"
+    assert {s.resource.get("host.name") for s in collector.spans} == {socket.gethostname()}

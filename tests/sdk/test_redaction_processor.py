@@ -7,14 +7,19 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode, Tracer
 
+from support.redaction_cases import CASES, Case, case_spans
 from threadline.redaction import REDACTED_FIELDS, RedactionRules, Redactor
 from threadline.sdk.export import compact
 from threadline.sdk.export.compact import capture
+from threadline.sdk.export.encoder import SpanEncoder
 from threadline.sdk.redaction_processor import (
     RedactingSpanExporter,
     RedactingSpanProcessor,
@@ -51,6 +56,21 @@ with threadline.journey(session_id="dave@example.com"), tracer.start_as_current_
     except ValueError as exc:
         span.record_exception(exc)
         span.set_status(Status(StatusCode.ERROR, str(exc)))
+threadline.shutdown()
+"""
+
+
+# OpenTelemetry cuts attribute values to OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT as they are
+# set, before Threadline sees them.
+CUT_SERVICE = """
+import threadline
+from opentelemetry import trace
+
+threadline.configure(service_name="redaction-cut")
+with trace.get_tracer("check").start_as_current_span("cut") as span:
+    span.set_attribute("log.mail", "x" * 30 + " zelda.quux@example.com")
+    span.set_attribute("log.card", "x" * 30 + " 4111 1111 1111 1111")
+    span.set_attribute("log.short", "no secret here")
 threadline.shutdown()
 """
 
@@ -218,3 +238,109 @@ def exported_clean_span() -> ReadableSpan:
     provider.shutdown()
     (span,) = exporter.get_finished_spans()
     return span
+
+
+def _text_of_value(value: AnyValue) -> list[str]:
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return [value.string_value]
+    if kind == "bytes_value":  # the text the bytes hold, so a card sent as bytes is seen
+        return [value.bytes_value.decode("utf-8", "replace")]
+    if kind == "int_value":
+        return [str(value.int_value)]
+    if kind == "double_value":
+        number = value.double_value
+        return [repr(number), str(int(number))] if number.is_integer() else [repr(number)]
+    if kind == "array_value":
+        return [text for item in value.array_value.values for text in _text_of_value(item)]
+    if kind == "kvlist_value":
+        return _text_of_attributes(value.kvlist_value.values)
+    return []
+
+
+def _text_of_attributes(attributes: list[KeyValue]) -> list[str]:
+    return [text for kv in attributes for text in (kv.key, *_text_of_value(kv.value))]
+
+
+def _sent(request: ExportTraceServiceRequest) -> tuple[str, dict[str, list[str]]]:
+    """Every text the request carries, and its span's threadline.redacted list."""
+    texts: list[str] = []
+    listed: dict[str, list[str]] = {}
+    for resource_spans in request.resource_spans:
+        texts += _text_of_attributes(list(resource_spans.resource.attributes))
+        for scope_spans in resource_spans.scope_spans:
+            texts.append(scope_spans.scope.name)
+            for span in scope_spans.spans:
+                texts += [span.name, span.status.message]
+                texts += _text_of_attributes(list(span.attributes))
+                for event in span.events:
+                    texts += [event.name, *_text_of_attributes(list(event.attributes))]
+                for link in span.links:
+                    texts += _text_of_attributes(list(link.attributes))
+                for kv in span.attributes:
+                    if kv.key == REDACTED_FIELDS:
+                        listed["span"] = _text_of_value(kv.value)
+            for kv in resource_spans.resource.attributes:
+                if kv.key == REDACTED_FIELDS:
+                    listed["resource"] = _text_of_value(kv.value)
+    return "\n".join(texts), listed
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_redaction_case_in_the_sdk(case: Case) -> None:
+    """Each case of the shared table leaves the SDK's export step (compact record,
+    redaction, OTLP encoding) without its secrets, keeping the rest."""
+    records = [redact_compact(capture(span, None), REDACTOR) for span in case_spans(case)]
+    request = ExportTraceServiceRequest.FromString(SpanEncoder().encode_request(records))
+    sent, listed = _sent(request)
+    assert case.id in sent  # the span was encoded
+    for secret in case.secrets:
+        assert secret not in sent
+    for kept in case.kept:
+        assert kept in sent
+    assert set(case.listed) <= set(listed.get("span", []))
+    if case.clean:
+        assert listed == {}
+
+
+def test_values_cut_by_span_limits_do_not_end_in_half_a_secret(collector: Collector) -> None:
+    """With OpenTelemetry's attribute length limit set, a value cut in the middle of an
+    address or a card number is exported with that fragment masked."""
+    completed = subprocess.run(
+        [sys.executable, "-c", CUT_SERVICE],
+        env=clean_environ(
+            {"THREADLINE_ENDPOINT": collector.endpoint, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "40"}
+        ),
+        capture_output=True,
+        text=True,
+        timeout=SCENARIO_TIMEOUT_S,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    spans = collector.wait_for(lambda spans: any(s.name == "cut" for s in spans))
+    (span,) = [s for s in spans if s.name == "cut"]
+    assert span.attributes["log.mail"] == "x" * 30 + " [REDACTED:cut]"
+    assert span.attributes["log.card"] == "x" * 30 + " [REDACTED:cut]"
+    assert span.attributes["log.short"] == "no secret here"
+
+
+def test_resource_and_scope_are_redacted_once_and_shared() -> None:
+    """Spans of one tracer share one redacted resource and scope: the same objects, so
+    the encoder's per-resource cache still holds, and each span lists scope.name."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "shop", "deploy.owner": "ops@example.com"})
+    )
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("jobs for ann@example.com")
+    for name in ("first", "second"):
+        tracer.start_span(name).end()
+    provider.shutdown()
+    first, second = (redact_span(span, REDACTOR) for span in exporter.get_finished_spans())
+    assert first.resource is second.resource
+    assert first.instrumentation_scope is second.instrumentation_scope
+    assert first.resource.attributes["deploy.owner"] == "[REDACTED:email]"
+    assert first.resource.attributes[REDACTED_FIELDS] == ("deploy.owner",)
+    assert first.instrumentation_scope is not None
+    assert first.instrumentation_scope.name == "jobs for [REDACTED:email]"
+    assert dict(first.attributes or {})[REDACTED_FIELDS] == ("scope.name",)

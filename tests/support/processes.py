@@ -42,11 +42,12 @@ def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ServeProcess:
-    """A running `threadline serve`: its address, port and combined output log."""
+    """A running `threadline serve`: its address, port, combined output log and process id."""
 
     url: str
     port: int
     log: Path
+    pid: int
 
 
 @contextmanager
@@ -93,7 +94,7 @@ def threadline_serve(
             ssl.create_default_context(cafile=tls_ca) if tls_ca else True
         )
         _wait_until_answering(process, f"{url}/api/stats", verify, log_path)
-        yield ServeProcess(url, port, log_path)
+        yield ServeProcess(url, port, log_path, process.pid)
     finally:
         stop(process)
 

@@ -7,7 +7,6 @@ Playwright; it is never downloaded. Screenshots go to ``artifacts/ui/``.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from typing import Any, Final
 import pytest
 
 from support.live_server import live_server
+from support.missing import require_executable, require_module
 from threadline.server.batch import SpanBatch
 
 from .shop import Shop
@@ -53,9 +53,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the whole run (starting one costs about a second)."""
-    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
-        pytest.skip("the UI tests need Debian's chromium at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    require_executable(str(CHROMIUM))  # Debian's chromium; never a downloaded browser
+    sync_api = require_module("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:

@@ -45,3 +45,18 @@ def test_journeys_list_filters_failed_and_orders(ui: PageWatch) -> None:
     ui.page.click(f"#journey-table a[href='/journey/{quote(SESSION)}']")
     ui.page.wait_for_url(f"**/journey/{quote(SESSION)}")
     assert ui.console_errors == []
+
+
+def test_user_page_that_finds_nothing_explains_pseudonyms(ui: PageWatch) -> None:
+    """/user/<raw id> with no match says ids are pseudonymised and names the server's key."""
+    ui.goto("/user/nobody-at-all")
+    message = ui.page.inner_text("#journey-error")
+    assert "pseudonym" in message
+    assert "built-in default key (fingerprint" in message
+
+
+def test_session_prefix_opens_the_journey(ui: PageWatch) -> None:
+    """The first characters of a session id open that session's journey page."""
+    ui.goto(f"/journey/{quote(SESSION[:10])}")
+    ui.page.wait_for_url(f"**/journey/{quote(SESSION)}")
+    assert ui.page.locator(".step").count() == 3

@@ -44,6 +44,12 @@ def test_service_page_shows_rate_errors_latency_and_why_slow(ui: PageWatch) -> N
     why = ui.page.inner_text("#why-slow")
     assert "legacy-warehouse" in why  # the slow dependency is where the extra time goes
     assert "warehouse.region=eu-west" in why
+    # The planted cause heads the values, and identifiers (ports, ids) are not among them.
+    causes = ui.page.locator("#why-slow .attribute-causes li.cause")
+    assert causes.count() > 0
+    assert "warehouse.region=eu-west" in causes.first.inner_text()
+    for noise in ("net.peer.port=", "product.id=", "http.url="):
+        assert noise not in why
     assert ui.page.locator("#slow-traces .trace-item").count() > 0
     ui.screenshot("service-web")
     assert ui.console_errors == []

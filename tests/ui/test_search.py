@@ -94,6 +94,16 @@ def test_open_a_trace_from_the_results(ui: PageWatch) -> None:
     assert ui.console_errors == []
 
 
+def test_go_to_trace_by_prefix_from_the_top_bar(ui: PageWatch) -> None:
+    """The first 8 characters of a trace id in the top bar open that trace."""
+    ui.goto("/journeys")
+    ui.page.fill("#lookup-id", FAILED_CHECKOUT[:10])
+    ui.page.press("#lookup-id", "Enter")
+    ui.page.wait_for_url(f"**/trace/{FAILED_CHECKOUT}")
+    ui.wait_ready()
+    assert ui.console_errors == []
+
+
 def test_go_to_trace_id_from_the_top_bar(ui: PageWatch) -> None:
     """Pasting a trace id (any case) in the top bar opens that trace."""
     ui.goto("/journeys")

@@ -12,7 +12,15 @@ import click
 
 from threadline.cli import render_analysis
 from threadline.cli.client import ThreadlineClient
-from threadline.cli.reading import LIMIT, ask, common_options, duration, show, window_options
+from threadline.cli.reading import (
+    LIMIT,
+    ask,
+    common_options,
+    duration,
+    show,
+    target_arguments,
+    window_options,
+)
 
 # Percentiles are passed to the server as typed; it checks the range (0 < p < 100).
 PERCENTILE = click.FloatRange(0, 100, min_open=True, max_open=True)
@@ -33,8 +41,7 @@ def service_map(window: str | None, end: str | None, server: str, as_json: bool)
 
 
 @click.command()
-@click.argument("service")
-@click.option("--operation", help="Only this operation of the service.")
+@target_arguments(service_required=True)
 @click.option(
     "--bucket", callback=duration, metavar="DURATION", help="Bucket size of the series, e.g. 1m."
 )
@@ -52,7 +59,8 @@ def red(
     """Show a service's request rate, errors and latency percentiles.
 
     Counts the service's entry spans (SERVER and CONSUMER spans, and roots), per
-    operation and over time buckets.
+    operation and over time buckets; only OPERATION's when one is given. SERVICE
+    and OPERATION may also be given as --service and --operation.
     """
     client = ThreadlineClient(server)
     answer = ask(
@@ -64,8 +72,7 @@ def red(
 
 
 @click.command()
-@click.argument("service")
-@click.argument("operation", required=False)
+@target_arguments(service_required=True)
 @click.option(
     "--percentile",
     type=PERCENTILE,
@@ -96,7 +103,9 @@ def slow(
     Splits the operation's traces into slow ones (above the percentile) and the
     rest, then ranks the downstream operations whose time grows most in the slow
     ones, and the attribute values (route, host, provider, tier, ...) that slow
-    traces carry far more often than the rest.
+    traces carry far more often than the rest. Without OPERATION: the service's
+    requests, whatever their operation. SERVICE and OPERATION may also be given as
+    --service and --operation.
     """
     client = ThreadlineClient(server)
     answer = ask(
@@ -114,8 +123,7 @@ def slow(
 
 
 @click.command()
-@click.option("--service", help="Requests of this service [default: whole traces].")
-@click.option("--operation", help="Requests of this operation of --service.")
+@target_arguments(service_required=False)
 @click.option("--limit", type=LIMIT, default=None, help="Most rows per list [default: 20].")
 @window_options
 @common_options
@@ -132,10 +140,10 @@ def errors(
 
     Ranks the operations where errors start (an error span none of whose
     children failed) more often in failed traces, and the attribute values
-    failed traces carry far more often than the rest.
+    failed traces carry far more often than the rest. With SERVICE (and
+    OPERATION), only that service's (operation's) requests; without, whole traces.
+    SERVICE and OPERATION may also be given as --service and --operation.
     """
-    if operation and not service:
-        raise click.UsageError("--operation needs --service")
     client = ThreadlineClient(server)
     answer = ask(
         lambda: client.error_hotspots(

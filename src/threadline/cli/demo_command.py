@@ -11,10 +11,6 @@ import click
 from rich.console import Console
 
 from threadline import conventions
-from threadline.demo.message_hop import BrokerUnavailable
-from threadline.demo.processes import PortInUse, StartupError
-from threadline.demo.run import DemoError, DemoOptions, run_demo
-from threadline.demo.summary import SummaryUnavailable
 from threadline.demo.wiring import BROKER_ENV, BROKER_PREFERENCES, BrokerPreference
 
 # The conventional exit status of a program stopped by Ctrl-C (128 + SIGINT).
@@ -67,6 +63,12 @@ def demo(
     FastAPI, catalog and orders on Flask, a fulfillment worker behind a message
     queue). One dependency is sometimes slow and one path sometimes fails.
     """
+    # The demo (its broker clients, the server it starts) is loaded when it runs.
+    from threadline.demo.message_hop import BrokerUnavailable
+    from threadline.demo.processes import PortInUse, StartupError
+    from threadline.demo.run import DemoError, DemoOptions, run_demo
+    from threadline.demo.summary import SummaryUnavailable
+
     options = DemoOptions(
         users=users,
         duration_s=duration,
@@ -97,3 +99,6 @@ def demo(
 
 def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
     raise KeyboardInterrupt
+
+
+COMMANDS: list[click.Command] = [demo]

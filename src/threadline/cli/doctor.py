@@ -11,8 +11,15 @@ for ``threadline.toml``). It reports:
 - whether the endpoint is reachable and accepts a real OTLP request with one test span
   (named ``threadline.doctor``) — sent with the SDK's own encoder and transport.
 
-Each problem comes with what to do about it. The exit status is 1 when a problem was
-found, so the command can gate a deployment.
+Each finding is information, a warning or a problem, and warnings and problems come
+with what to do about them. Only a problem — something that breaks tracing: an
+invalid setting, an endpoint that cannot be reached or refuses the test span — makes
+the exit status 1, so the command can gate a deployment; on a laptop with
+``threadline serve`` running, a fresh install passes. A missing user-id key is a
+warning, and a problem only where ``environment`` is ``production``. A framework or
+client without its instrumentation is a warning when the service installed it, and
+information when it is there only because another package needs it (``starlette``
+under ``fastapi``, ``urllib3`` under ``requests``).
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import time
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import click
 
@@ -36,41 +45,49 @@ from threadline.sdk.export.retry import Outcome
 from threadline.settings import ConfigError, SdkSettings
 
 DOCTOR_SPAN_NAME: Final = "threadline.doctor"
-INSTRUMENTATION_VERSION: Final = "0.66b1"
+# The environment name where a missing user-id key is a problem, not a warning.
+PRODUCTION: Final = "production"
 
 # (import name, distribution, instrumentation distribution or "" when Threadline's own
-# integration covers it, what it is)
-LIBRARIES: Final = (
-    ("flask", "flask", "opentelemetry-instrumentation-flask", "web framework"),
-    ("fastapi", "fastapi", "opentelemetry-instrumentation-fastapi", "web framework"),
-    ("starlette", "starlette", "opentelemetry-instrumentation-asgi", "web framework"),
-    ("django", "django", "opentelemetry-instrumentation-django", "web framework"),
-    ("aiohttp", "aiohttp", "opentelemetry-instrumentation-aiohttp-client", "HTTP client/server"),
-    ("requests", "requests", "opentelemetry-instrumentation-requests", "HTTP client"),
-    ("httpx", "httpx", "opentelemetry-instrumentation-httpx", "HTTP client"),
-    ("urllib3", "urllib3", "opentelemetry-instrumentation-urllib3", "HTTP client"),
-    ("grpc", "grpcio", "opentelemetry-instrumentation-grpc", "RPC"),
-    ("celery", "celery", "opentelemetry-instrumentation-celery", "task queue"),
-    ("pika", "pika", "", "RabbitMQ client (threadline.sdk.integrations.rabbitmq)"),
-    ("kafka", "kafka-python", "", "Kafka client (threadline.sdk.integrations.kafka)"),
-    ("redis", "redis", "", "Redis streams (threadline.sdk.integrations.redis_streams)"),
-    ("nats", "nats-py", "", "NATS client (threadline.sdk.integrations.nats)"),
-    ("paho", "paho-mqtt", "", "MQTT client (threadline.sdk.integrations.mqtt)"),
-)
+# integration covers it, the extra of threadline that installs it, what it is)
+Library = tuple[str, str, str, str, str]
+LIBRARIES: Final[tuple[Library, ...]] = (
+    ("flask", "flask", "opentelemetry-instrumentation-flask", "flask", "web framework"),
+    ("fastapi", "fastapi", "opentelemetry-instrumentation-fastapi", "fastapi", "web framework"),
+    ("starlette", "starlette", "opentelemetry-instrumentation-asgi", "starlette", "web framework"),
+    ("django", "django", "opentelemetry-instrumentation-django", "django", "web framework"),
+    ("aiohttp", "aiohttp", "opentelemetry-instrumentation-aiohttp-client", "aiohttp",
+     "HTTP client/server"),
+    ("requests", "requests", "opentelemetry-instrumentation-requests", "requests", "HTTP client"),
+    ("httpx", "httpx", "opentelemetry-instrumentation-httpx", "httpx", "HTTP client"),
+    ("urllib3", "urllib3", "opentelemetry-instrumentation-urllib3", "urllib3", "HTTP client"),
+    ("grpc", "grpcio", "opentelemetry-instrumentation-grpc", "grpc", "RPC"),
+    ("celery", "celery", "opentelemetry-instrumentation-celery", "celery", "task queue"),
+    ("pika", "pika", "", "", "RabbitMQ client (threadline.sdk.integrations.rabbitmq)"),
+    ("kafka", "kafka-python", "", "", "Kafka client (threadline.sdk.integrations.kafka)"),
+    ("redis", "redis", "", "", "Redis streams (threadline.sdk.integrations.redis_streams)"),
+    ("nats", "nats-py", "", "", "NATS client (threadline.sdk.integrations.nats)"),
+    ("paho", "paho-mqtt", "", "", "MQTT client (threadline.sdk.integrations.mqtt)"),
+)  # fmt: skip
+
+# info: for the record; warning: worth fixing, tracing works; problem: tracing breaks.
+Severity = Literal["info", "warning", "problem"]
+MARKS: Final[dict[str, str]] = {"info": "·", "warning": "!", "problem": "✗"}
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One line of the report; ``advice`` is set exactly when it is a problem."""
+    """One line of the report; warnings and problems say what to do in ``advice``."""
 
     section: str
     subject: str
     detail: str
     advice: str = ""
+    severity: Severity = "info"
 
     @property
     def problem(self) -> bool:
-        return bool(self.advice)
+        return self.severity == "problem"
 
 
 @click.command()
@@ -105,12 +122,13 @@ def render(findings: list[Finding]) -> str:
         if finding.section != section:
             section = finding.section
             lines.append(f"\n{section}")
-        mark = "✗" if finding.problem else "·"
-        lines.append(f"  {mark} {finding.subject}: {finding.detail}")
+        lines.append(f"  {MARKS[finding.severity]} {finding.subject}: {finding.detail}")
         if finding.advice:
             lines.append(f"      → {finding.advice}")
-    problems = sum(f.problem for f in findings)
-    lines.append(f"\n{problems} problem(s) found." if problems else "\nNo problems found.")
+    problems = sum(f.severity == "problem" for f in findings)
+    warnings = sum(f.severity == "warning" for f in findings)
+    summary = f"{problems} problem(s) found" if problems else "No problems found"
+    lines.append(f"\n{summary}" + (f", {warnings} warning(s)." if warnings else "."))
     return "\n".join(lines).lstrip("\n")
 
 
@@ -122,14 +140,18 @@ def configuration_findings(environ: dict[str, str]) -> tuple[list[Finding], SdkS
     sources, file_problem = _sources(environ)
     findings = []
     if file_problem:
-        findings.append(Finding(section, "threadline.toml", file_problem, "fix the file"))
+        findings.append(
+            Finding(section, "threadline.toml", file_problem, "fix the file", "problem")
+        )
     loaded: SdkSettings | None
     try:
         from threadline.sdk.setup import load_settings
 
         loaded = load_settings()
     except ConfigError as exc:
-        findings.append(Finding(section, "invalid setting", str(exc), "fix the value named above"))
+        findings.append(
+            Finding(section, "invalid setting", str(exc), "fix the value named above", "problem")
+        )
         loaded = None
     shown = loaded or SdkSettings()
     for field in dataclasses.fields(SdkSettings):
@@ -143,16 +165,22 @@ def configuration_findings(environ: dict[str, str]) -> tuple[list[Finding], SdkS
         if not loaded.enabled:
             findings.append(Finding(section, "tracing", "disabled: configure() installs nothing"))
         if loaded.pseudonymize_user_id and not loaded.user_id_key:
-            findings.append(
-                Finding(
-                    section,
-                    "user_id_key",
-                    "empty: user ids are pseudonymised with the public default key, which "
-                    "anyone can reverse by guessing ids",
-                    "set THREADLINE_USER_ID_KEY to one secret shared by every service",
-                )
-            )
+            findings.append(_user_id_key_finding(section, loaded.environment))
     return findings, loaded
+
+
+def _user_id_key_finding(section: str, environment: str) -> Finding:
+    # On a laptop the public key is harmless; in production it leaks who did what.
+    in_production = environment.strip().lower() == PRODUCTION
+    where = f"environment is {environment!r}" if in_production else "not in production"
+    return Finding(
+        section,
+        "user_id_key",
+        "empty: user ids are pseudonymised with the public default key, which anyone "
+        f"can reverse by guessing ids ({where})",
+        "set THREADLINE_USER_ID_KEY to one secret shared by every service",
+        "problem" if in_production else "warning",
+    )
 
 
 def _sources(environ: dict[str, str]) -> tuple[dict[str, str], str]:
@@ -182,10 +210,11 @@ def _sources(environ: dict[str, str]) -> tuple[dict[str, str], str]:
 # --- libraries -------------------------------------------------------------------------
 
 
-def library_findings() -> list[Finding]:
+def library_findings(libraries: Iterable[Library] = LIBRARIES) -> list[Finding]:
     section = "Frameworks and clients"
     findings = []
-    for module, distribution, instrumentation, kind in LIBRARIES:
+    requirers = _requirers()
+    for module, distribution, instrumentation, extra, kind in libraries:
         if importlib.util.find_spec(module) is None:
             continue
         version = _version(distribution) or "?"
@@ -203,18 +232,57 @@ def library_findings() -> list[Finding]:
                     "it on",
                 )
             )
+            continue
+        advice = f'pip install "threadline[{extra}]" (adds {instrumentation})'
+        required_by = requirers.get(_canonical(distribution))
+        if required_by:
+            # There because another package needs it: the service may never call it.
+            findings.append(
+                Finding(
+                    section,
+                    subject,
+                    f"{kind}; installed as a dependency of {', '.join(sorted(required_by))}, "
+                    f"not traced; if your code uses it directly: {advice}",
+                )
+            )
         else:
             findings.append(
                 Finding(
                     section,
                     subject,
                     f"{kind}; {instrumentation} is not installed, so it is not traced",
-                    f"pip install {instrumentation}=={INSTRUMENTATION_VERSION}",
+                    advice,
+                    "warning",
                 )
             )
     if not findings:
         findings.append(Finding(section, "none", "no framework or client Threadline knows"))
     return findings
+
+
+_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirers() -> dict[str, set[str]]:
+    """Installed distribution -> the installed distributions that always require it.
+
+    Requirements that apply only with an extra (``; extra == "..."``) are left out: an
+    extra may not have been chosen, and the question is what is certainly pulled in.
+    """
+    found: dict[str, set[str]] = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"] or ""
+        for requirement in dist.requires or ():
+            spec, _, marker = requirement.partition(";")
+            match = _NAME.match(spec.strip())
+            if match is None or "extra" in marker:
+                continue
+            found.setdefault(_canonical(match.group()), set()).add(name)
+    return found
 
 
 def _version(distribution: str) -> str:
@@ -248,6 +316,7 @@ def propagator_findings(loaded: SdkSettings | None, environ: dict[str, str]) -> 
                 f"{otel!r} is set but configure() installs the propagators above",
                 "unset OTEL_PROPAGATORS to avoid confusion, or configure OpenTelemetry "
                 "yourself before threadline.configure()",
+                "warning",
             )
         )
     return findings
@@ -275,9 +344,17 @@ def endpoint_findings(loaded: SdkSettings, send: bool) -> list[Finding]:
         finally:
             transport.close()
     except TransportError as exc:
-        return [Finding(section, url, f"unreachable: {exc}", _unreachable_advice(loaded, exc))]
+        return [
+            Finding(
+                section, url, f"unreachable: {exc}", _unreachable_advice(loaded, exc), "problem"
+            )
+        ]
     except OSError as exc:  # TLS files that cannot be loaded
-        return [Finding(section, url, f"TLS setup failed: {exc}", "check ca_file/client_cert")]
+        return [
+            Finding(
+                section, url, f"TLS setup failed: {exc}", "check ca_file/client_cert", "problem"
+            )
+        ]
     outcome = outcome_of(answer.status)
     if outcome is Outcome.DELIVERED:
         return [
@@ -289,7 +366,7 @@ def endpoint_findings(loaded: SdkSettings, send: bool) -> list[Finding]:
             )
         ]
     detail = f"answered HTTP {answer.status}: {answer.body[:200]!r}"
-    return [Finding(section, url, detail, _status_advice(answer.status, outcome))]
+    return [Finding(section, url, detail, _status_advice(answer.status, outcome), "problem")]
 
 
 def _test_request(loaded: SdkSettings) -> bytes:
@@ -355,3 +432,6 @@ def _status_advice(status: int, outcome: Outcome) -> str:
     if status in (429, 502, 503, 504):
         return "the endpoint is overloaded or starting; the SDK retries these automatically"
     return "the endpoint rejected the request; see its logs for the reason"
+
+
+COMMANDS: list[click.Command] = [doctor]

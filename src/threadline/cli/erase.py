@@ -1,29 +1,25 @@
 """`threadline erase --user ID`: delete every span of one user's journeys.
 
 The CLI asks the running server (``DELETE /api/users/{id}``, an admin token in
-``THREADLINE_TOKEN``); the server owns the store. Services usually send user ids
-pseudonymised (``u_`` + keyed HMAC, see ``threadline.sdk.pseudonym``), so the
-command erases both the id as given and its pseudonym under the configured
-``user_id_key``: the operator types the id they were asked to erase, and whichever
-form the services stored goes.
+``THREADLINE_TOKEN``); the server owns the store and its keys. It searches every form
+the id may be stored in (as given, pseudonymised by the SDK under ``user_id_key``,
+hashed by redaction under ``redaction_hash_key``, built-in keys included), deletes the
+journeys found and rewrites the store so none of their bytes stay on disk; the command
+prints each form searched and how many spans carried it.
 """
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 import click
 
-from threadline import settings as config
 from threadline.cli.client import ApiError, ThreadlineClient
 from threadline.cli.reading import SERVER_ENV
 from threadline.conventions import DEFAULT_ENDPOINT
-from threadline.sdk.pseudonym import Pseudonymizer, is_pseudonym
 
-
-def forms_of(user_id: str, key: str) -> list[str]:
-    """The id as given and, unless it already is one, its pseudonym under ``key``."""
-    if is_pseudonym(user_id):
-        return [user_id]
-    return [user_id, Pseudonymizer(key)(user_id)]
+# Erasure rewrites the whole store: seconds per million spans, so more than a query.
+ERASE_TIMEOUT_S: Final = 600.0
 
 
 @click.command()
@@ -31,7 +27,7 @@ def forms_of(user_id: str, key: str) -> list[str]:
 @click.option(
     "--as-given",
     is_flag=True,
-    help="Erase only the id exactly as typed, not also its pseudonym.",
+    help="Search only the id exactly as typed, not its pseudonyms and hashes.",
 )
 @click.option(
     "--server",
@@ -49,23 +45,21 @@ def erase(user_id: str, as_given: bool, server: str) -> None:
     """
     if not user_id.strip():
         raise click.BadParameter("must not be empty", param_hint="--user")
-    if as_given:
-        forms = [user_id]
-    else:
-        try:
-            sdk = config.load(config.SdkSettings)
-        except config.ConfigError as exc:
-            raise click.UsageError(str(exc)) from exc
-        forms = forms_of(user_id, sdk.user_id_key)
-    client = ThreadlineClient(server)
-    total = 0
-    for form in forms:
-        try:
-            answer = client.erase_user(form)
-        except ApiError as exc:
-            raise click.ClickException(exc.message) from exc
-        erased = int(answer.get("erased_spans", 0)) if isinstance(answer, dict) else 0
-        total += erased
-        label = "as given" if form == user_id else "pseudonym"
-        click.echo(f"{label} {form}: {erased} spans erased")
-    click.echo(f"erased {total} spans in all")
+    client = ThreadlineClient(server, timeout_s=ERASE_TIMEOUT_S)
+    try:
+        answer = client.erase_user(user_id, as_given=as_given)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from exc
+    if not isinstance(answer, dict):
+        raise click.ClickException(f"unexpected answer from the server: {answer!r}")
+    for form in _searched(answer):
+        click.echo(f"searched {form['label']}: {form['form']} ({form['spans']} spans carried it)")
+    click.echo(f"erased {int(answer.get('erased_spans', 0))} spans in all")
+
+
+def _searched(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    forms = answer.get("searched")
+    return [f for f in forms if isinstance(f, dict)] if isinstance(forms, list) else []
+
+
+COMMANDS: list[click.Command] = [erase]

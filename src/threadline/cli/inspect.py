@@ -9,13 +9,15 @@ exit status 1, never a traceback.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import click
 from rich.console import Group
 from rich.text import Text
 
 from threadline.cli import render, render_analysis
-from threadline.cli.client import ThreadlineClient
+from threadline.cli.client import ApiError, ThreadlineClient
 from threadline.cli.reading import (
     LIMIT,
     ask,
@@ -27,11 +29,23 @@ from threadline.cli.reading import (
     show,
     window_options,
 )
-from threadline.server.analysis.durations import parse_duration_ns
-from threadline.server.api.params import MAX_OFFSET
+from threadline.conventions import MAX_OFFSET
+from threadline.durations import parse_duration_ns
 
 MS = 1_000_000
 TRACE_ORDERS = ("recent", "oldest", "slowest", "fastest")
+
+
+def ask_by_id(call: Callable[[], Any], command: str) -> Any:
+    """``ask``, but an ambiguous id prefix lists the ids it matches, one a line."""
+    try:
+        return call()
+    except ApiError as exc:
+        if not exc.candidates:
+            raise click.ClickException(exc.message) from exc
+        lines = [exc.message.split(";")[0] + "; which one?"]
+        lines += [f"  threadline {command} {candidate}" for candidate in exc.candidates]
+        raise click.ClickException("\n".join(lines)) from exc
 
 
 @click.command()
@@ -45,9 +59,12 @@ def trace(trace_id: str, server: str, as_json: bool) -> None:
     and spans whose parent never arrived are flagged as orphans. Below: where the
     trace's error started, whether the trace is still incomplete, and how many
     spans were moved into their caller's window to undo clock skew.
+
+    TRACE_ID may be given by its first 8 or more characters, like a git commit;
+    an ambiguous prefix lists the trace ids it matches.
     """
     client = ThreadlineClient(server)
-    answer = ask(lambda: client.trace(trace_id))
+    answer = ask_by_id(lambda: client.trace(trace_id), "trace")
     if as_json:
         print_json(answer)
     else:
@@ -66,12 +83,18 @@ def journey(session_id: str | None, user_id: str | None, server: str, as_json: b
     since the previous step, duration, services and status. For a session, then
     tells what happened: which steps failed and where the failure started, which
     service held the journey up most, and whether the user stopped after a failure.
+
+    SESSION_ID may be a unique prefix of 8 or more characters. --user takes the id
+    as the application knows it: the server also looks up its pseudonym (user ids
+    are pseudonymised by the SDK; see `user_id_key`).
     """
     client = ThreadlineClient(server)
     if session_id is not None and user_id is None:
-        answer = ask(lambda: client.session_journey(session_id))
+        answer = ask_by_id(lambda: client.session_journey(session_id), "journey")
         if not as_json:
-            story = ask(lambda: client.narrative(session_id))
+            # The answer names the whole session id when a prefix was given.
+            full_id = str(answer.get("session_id") or session_id)
+            story = ask(lambda: client.narrative(full_id))
             table = render.journey_table(answer)
             console().print(Group(table, Text(), render_analysis.narrative(story)))
             return

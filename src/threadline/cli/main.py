@@ -1,29 +1,42 @@
-"""The `threadline` command: the only place that reaches both halves."""
+"""Entry point of the `threadline` script: the only place that reaches both halves.
+
+The script is installed with the SDK alone (``pip install threadline``), but the
+command line needs click and rich, which come with the ``cli`` and ``server``
+extras; without them it says what to install instead of printing a traceback. The
+commands themselves are in :mod:`threadline.cli.commands`.
+"""
 
 from __future__ import annotations
 
-import click
+import sys
+from typing import Final
 
-from threadline.cli.analyze import COMMANDS as ANALYSIS_COMMANDS
-from threadline.cli.demo_command import demo
-from threadline.cli.doctor import doctor
-from threadline.cli.erase import erase
-from threadline.cli.inspect import COMMANDS as INSPECT_COMMANDS
-from threadline.cli.serve import serve
+# What the command line needs beyond the SDK, by top-level module name.
+CLI_MODULES: Final = frozenset({"click", "rich"})
+SERVER_MODULES: Final = frozenset(
+    {"duckdb", "pyarrow", "fastapi", "uvicorn", "starlette", "jinja2", "google"}
+    | {"flask", "requests", "httpx", "pika", "litequeue"}  # the demo's shop
+)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="threadline")
 def main() -> None:
-    """Trace requests and user journeys across Python services."""
+    try:
+        from threadline.cli.commands import cli
 
-
-main.add_command(serve)
-main.add_command(demo)
-main.add_command(doctor)
-main.add_command(erase)
-for command in [*INSPECT_COMMANDS, *ANALYSIS_COMMANDS]:
-    main.add_command(command)
+        cli()
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if missing in CLI_MODULES:
+            extra = '"threadline[cli]" (doctor and the read commands) or "threadline[server]"'
+        elif missing in SERVER_MODULES:
+            extra = '"threadline[server]"'
+        else:
+            raise
+        print(
+            f"threadline: {missing} is not installed; this command needs pip install {extra}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

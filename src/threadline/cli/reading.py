@@ -8,6 +8,7 @@ stderr and exit status 1, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,12 +18,11 @@ from rich.console import Console, RenderableType
 
 from threadline import conventions
 from threadline.cli.client import ApiError
-from threadline.server.analysis.durations import parse_duration_ns
-from threadline.server.api.params import MAX_LIMIT
+from threadline.durations import parse_duration_ns
 
 F = TypeVar("F", bound=Callable[..., Any])
 SERVER_ENV = "THREADLINE_SERVER"
-LIMIT = click.IntRange(1, MAX_LIMIT)
+LIMIT = click.IntRange(1, conventions.MAX_LIMIT)
 
 
 def common_options(command: F) -> F:
@@ -67,6 +67,68 @@ def window_options(command: F) -> F:
         metavar="DURATION",
         help="How far back to look, e.g. 15m, 24h [default: 1h].",
     )(command)
+
+
+def target_arguments(*, service_required: bool) -> Callable[[F], F]:
+    """``SERVICE [OPERATION]``, as arguments or as ``--service``/``--operation``.
+
+    Every command that looks at one service (or one operation of it) takes them the
+    same way, so ``slow gateway "POST /checkout"`` and
+    ``slow --service gateway --operation "POST /checkout"`` are the same question.
+    The command receives ``service`` and ``operation``; giving one both ways with
+    different values, or an operation without a service, is a usage error.
+    """
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def merged(
+            *args: Any,
+            service_argument: str | None,
+            operation_argument: str | None,
+            service: str | None,
+            operation: str | None,
+            **kwargs: Any,
+        ) -> Any:
+            service = _one_of("service", service_argument, service)
+            operation = _one_of("operation", operation_argument, operation)
+            if service is None and (service_required or operation is not None):
+                what = (
+                    "an OPERATION"
+                    if operation is not None
+                    else f"`{click.get_current_context().info_name}`"
+                )
+                raise click.UsageError(f"{what} needs a SERVICE (as an argument or --service)")
+            return command(*args, service=service, operation=operation, **kwargs)
+
+        decorated: Any = merged
+        for decorator in (
+            click.option(
+                "--operation",
+                metavar="OPERATION",
+                help="The operation (span name) of the service; same as the OPERATION argument.",
+            ),
+            click.option(
+                "--service", metavar="SERVICE", help="The service; same as the SERVICE argument."
+            ),
+            click.argument("operation_argument", metavar="[OPERATION]", required=False),
+            click.argument(
+                "service_argument", metavar="SERVICE" if service_required else "[SERVICE]",
+                required=False,
+            ),
+        ):  # fmt: skip
+            decorated = decorator(decorated)
+        result: F = decorated
+        return result
+
+    return decorate
+
+
+def _one_of(name: str, argument: str | None, option: str | None) -> str | None:
+    if argument is not None and option is not None and argument != option:
+        raise click.UsageError(
+            f"the {name} is given twice ({argument!r} and --{name} {option!r}); give it once"
+        )
+    return argument if argument is not None else option
 
 
 def attribute_pairs(

@@ -42,7 +42,7 @@ def service_map(answer: Json) -> RenderableType:
         table.add_column(header, justify="right")
     queues = Text()
     for edge in answer["edges"]:
-        arrow = " ⇢ " if edge["kind"] == "message" else " → "
+        arrow = _ARROWS.get(edge["kind"], " → ")
         name = Text.assemble((edge["caller"], "bold"), arrow, (edge["callee"], "bold"))
         table.add_row(
             name,
@@ -62,8 +62,14 @@ def service_map(answer: Json) -> RenderableType:
     if not answer["edges"]:
         edges = Text("No calls between services in this window.", style="dim")
     heading = _window_heading("Service map", answer["window"])
-    legend = Text("⇢ message hop", style="dim")
+    legend = Text(
+        "⇢ message hop · ⇝ inferred call (a server span under another service's span)", style="dim"
+    )
     return Group(heading, Text(), services, Text(), edges, queues, legend)
+
+
+# How each edge kind of the map is drawn between caller and callee.
+_ARROWS: Final = {"call": " → ", "message": " ⇢ ", "inferred": " ⇝ "}
 
 
 def service_red(answer: Json) -> RenderableType:
@@ -317,19 +323,46 @@ def _error_rate(errors: int, rate: float) -> Text:
 
 def _attribute_table(answer: Json, focus: str) -> RenderableType:
     rows = answer["attributes"][:MAX_ROWS]
+    concentrations = answer.get("concentrations") or []
+    unranked = answer.get("not_ranked") or []
+    notes = Text(style="dim")
+    for people in concentrations:
+        values = people["values"]  # a mask (one string) for a viewer without the right
+        shown = (
+            ", ".join(values[:3]) + (", …" if people["count"] > 3 else "")
+            if isinstance(values, list)
+            else str(values)
+        )
+        notes.append("\n")
+        notes.append(people["key"], style="bold")
+        notes.append(
+            f": {focus} requests concentrated in {people['count']} {people['noun']} ({shown}):"
+            f" {people[f'{focus}_share']:.0%} of {focus} against"
+            f" {people['baseline_share']:.0%} of the others"
+        )
+    if unranked:
+        left_out = ", ".join(f"{row['key']} ({row['reason']})" for row in unranked)
+        notes.append(f"\nnot ranked: {left_out}", style="dim")
     if not rows:
-        return Text(f"No attribute value stands out among the {focus} requests.", style="dim")
+        empty = Text(f"No attribute value stands out among the {focus} requests.", style="dim")
+        return Group(empty, notes) if notes else empty
     table = plain_table()
     for header in (f"what {focus} requests have in common", focus, "others", "lift"):
         table.add_column(header, justify="left" if header.startswith("what") else "right")
     for row in rows:
+        alike = row.get("alike") or []
         table.add_row(
-            Text.assemble((row["key"], "bold"), "=", row["value"]),
+            Text.assemble(
+                (row["key"], "bold"),
+                "=",
+                row["value"],
+                (f" (+{len(alike)} alike)" if alike else "", "dim"),
+            ),
             Text(f"{row[f'{focus}_share']:.0%} ({row[f'{focus}_traces']})"),
             Text(f"{row['baseline_share']:.0%} ({row['baseline_traces']})"),
             Text(f"×{row['lift']:.1f}"),
         )
-    return table
+    return Group(table, notes) if notes else table
 
 
 def _examples(answer: Json) -> Text:

@@ -10,8 +10,6 @@ import click
 from click.decorators import FC
 
 from threadline import settings as config
-from threadline.server.runner import serve as run_server
-from threadline.server.storage.base import StoreError
 
 
 def _existing_file_option(name: str, help_text: str) -> Callable[[FC], FC]:
@@ -71,6 +69,10 @@ def serve(
         )
     except config.ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    # The server (DuckDB, Arrow, FastAPI) is loaded here, not when the command line starts.
+    from threadline.server.runner import serve as run_server
+    from threadline.server.storage.base import StoreError
+
     # The runner logs the address, store and access control once the settings pass its checks.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
@@ -80,3 +82,6 @@ def serve(
     except StoreError as exc:
         # A file held by another server is the usual cause; one line says so.
         raise click.ClickException(str(exc)) from exc
+
+
+COMMANDS: list[click.Command] = [serve]

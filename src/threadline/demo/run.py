@@ -20,7 +20,7 @@ from threadline import conventions
 from threadline.demo.message_hop import RABBITMQ_HOST, RABBITMQ_PORT
 from threadline.demo.progress import UsersProgress
 from threadline.demo.stack import SHOP_SERVICES, Stack, running_stack
-from threadline.demo.summary import collect_summary, render_summary
+from threadline.demo.summary import RunWindow, collect_summary, render_summary
 from threadline.demo.users import UserDriver
 from threadline.demo.wiring import BrokerPreference, BrokerSpec
 
@@ -58,12 +58,15 @@ def run_demo(options: DemoOptions, console: Console) -> None:
         port=options.port, db=options.db, seed=options.seed, broker=options.broker
     ) as stack:
         _announce(stack, options.broker, console)
+        # The summary counts what happened from here on: the store may hold earlier runs.
+        started_ns = time.time_ns()
         drive_users(stack, options, console)
         console.print("Waiting for the last spans to arrive …")
         wait_for_spans_to_settle(stack.server_url)
         stack.stop_shop()
         wait_for_spans_to_settle(stack.server_url)
-        render_summary(collect_summary(stack.server_url), console)
+        run = RunWindow(start_ns=started_ns, end_ns=time.time_ns())
+        render_summary(collect_summary(stack.server_url, run, db=str(stack.db)), console)
         if options.exit_after_summary:
             return
         console.print()

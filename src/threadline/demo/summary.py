@@ -1,13 +1,19 @@
 """What the demo found, read back through the REST API and printed for a person.
 
 The summary answers the three questions Threadline exists for, on the data the run
-just produced: where did the time go (the slowest journey, its self time by
-service), where did it break (error traces and the path of error spans in one),
-and what did a user go through (the commands to look at one journey).
+just produced: where did the time go (the journey with the slowest request, its
+critical path by service and its slowest step, with the dependency the demo plants),
+where did it break (error traces and the path of error spans in one), and what did
+a user go through (the commands to look at one journey).
+
+Every question is asked over the run's own time window: a store that already holds
+earlier runs (the default ``threadline.duckdb`` in the working directory) does not
+change the story, and the summary says where the older data is.
 """
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
@@ -17,10 +23,24 @@ from rich.console import Console
 from rich.table import Table
 
 from threadline import conventions
+from threadline.demo.services.payments import PROVIDER_ATTRIBUTE, SLOW_PROVIDER, SLOW_TIME_S
 from threadline.server.api.params import MAX_LIMIT
 
 TOP_SERVICES: Final = 4
 API_TIMEOUT_S: Final = 15.0
+MS: Final = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RunWindow:
+    """When the run's users shopped: what the summary counts, in Unix ns."""
+
+    start_ns: int
+    end_ns: int
+
+    def params(self) -> dict[str, str | int]:
+        # The API takes Unix ms; widened to whole ms so no span of the run falls out.
+        return {"start": self.start_ns // MS, "end": -(-self.end_ns // MS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +63,10 @@ class SlowestJourney:
     # The span that spent the most time itself: "service span-name", and that time.
     slowest_step: str
     slowest_step_ms: float
+    # The payment provider of that step (the demo's planted slow dependency), if any.
+    slowest_step_provider: str | None = None
+    # The median of the other steps' slowest spans: what a usual step costs.
+    usual_step_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,31 +81,48 @@ class FailingPath:
 
 
 @dataclass(frozen=True, slots=True)
+class EarlierData:
+    """What the store held before this run began (earlier runs into the same file)."""
+
+    journeys: int
+    more_than_counted: bool
+    newest_trace_start: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class DemoSummary:
     server_url: str
-    spans: int
-    traces: int
+    users: int
     journeys: int
+    traces: int
+    spans: int
+    more_than_counted: bool
     slowest: SlowestJourney | None
     failing: FailingPath | None
+    earlier: EarlierData | None = None
+    db: str = ""
 
 
 class SummaryUnavailable(RuntimeError):
     """The server did not answer the questions the summary asks."""
 
 
-def collect_summary(server_url: str) -> DemoSummary:
-    """Ask the API what is stored; raises ``SummaryUnavailable`` if it cannot answer."""
+def collect_summary(server_url: str, run: RunWindow, *, db: str = "") -> DemoSummary:
+    """Ask the API about the run's window; raises ``SummaryUnavailable`` if it cannot answer."""
     with httpx.Client(base_url=server_url + conventions.API_PREFIX, timeout=API_TIMEOUT_S) as api:
         try:
-            stats = _get(api, "/stats")
+            journeys = _get(api, "/journeys", {**run.params(), "limit": MAX_LIMIT})["journeys"]
             return DemoSummary(
                 server_url=server_url,
-                spans=int(stats["spans"]),
-                traces=int(stats["traces"]),
-                journeys=int(stats["sessions"]),
-                slowest=_slowest_journey(api),
-                failing=_failing_path(api),
+                users=len({j["user_id"] for j in journeys if j.get("user_id")}),
+                journeys=len(journeys),
+                traces=sum(int(j["trace_count"]) for j in journeys),
+                spans=sum(int(j["span_count"]) for j in journeys),
+                more_than_counted=len(journeys) >= MAX_LIMIT,
+                slowest=_slowest_journey(api, run),
+                failing=_failing_path(api, run),
+                earlier=_earlier_data(api, run),
+                db=db,
             )
         except httpx.HTTPError as exc:
             raise SummaryUnavailable(f"the Threadline API at {server_url} failed: {exc}") from exc
@@ -93,26 +134,37 @@ def _get(api: httpx.Client, path: str, params: dict[str, str | int] | None = Non
     return response.json()
 
 
-def _slowest_journey(api: httpx.Client) -> SlowestJourney | None:
-    found = _get(api, "/journeys", {"order": "slowest", "limit": 1})["journeys"]
-    if not found:
+def _slowest_journey(api: httpx.Client, run: RunWindow) -> SlowestJourney | None:
+    """The journey holding the run's slowest request, and where its time went.
+
+    Chosen by its slowest request, not by its length: a journey's length is mostly the
+    user's think time, while the slowest request is where the shop made someone wait.
+    """
+    slowest = _get(api, "/traces", {**run.params(), "order": "slowest", "limit": 1})["traces"]
+    if not slowest or not slowest[0].get("session_id"):
         return None
-    journey = found[0]
-    session_id = str(journey["session_id"])
-    traces = _get(api, f"/journeys/{_segment(session_id)}")["traces"]
+    session_id = str(slowest[0]["session_id"])
+    journey = _get(api, f"/journeys/{_segment(session_id)}")
     narrative = _get(api, f"/journeys/{_segment(session_id)}/narrative")
-    slowest_step, slowest_step_ms = "", 0.0
+    traces = journey["traces"]
+    # Each step's slowest span by self time: the run's plant shows as one far above the rest.
+    peaks: list[tuple[float, dict[str, Any]]] = []
     for summary in traces:
-        detail = _get(api, f"/traces/{summary['trace_id']}")
-        for span in detail["spans"]:
-            if float(span["self_time_ms"]) > slowest_step_ms:
-                slowest_step = f"{span['service']} {span['name']}"
-                slowest_step_ms = float(span["self_time_ms"])
+        spans = _get(api, f"/traces/{summary['trace_id']}")["spans"]
+        if spans:
+            peak = max(spans, key=lambda span: float(span["self_time_ms"]))
+            peaks.append((float(peak["self_time_ms"]), peak))
+    peaks.sort(key=lambda item: item[0], reverse=True)
+    slowest_ms, slowest_span = peaks[0] if peaks else (0.0, None)
+    others = [ms for ms, _ in peaks[1:]]
+    provider = (slowest_span or {}).get("attributes", {}).get(PROVIDER_ATTRIBUTE)
+    start = min(int(t["start_ns"]) for t in traces)
+    end = max(int(t["start_ns"]) + float(t["duration_ms"]) * MS for t in traces)
     return SlowestJourney(
         session_id=session_id,
         user_id=journey.get("user_id"),
-        duration_ms=float(journey["duration_ms"]),
-        trace_count=int(journey["trace_count"]),
+        duration_ms=(end - start) / MS,
+        trace_count=len(traces),
         failed_steps=int(narrative["failed_step_count"]),
         stopped_after_failure=bool(narrative["stopped_after_failure"]),
         time_by_service=tuple(
@@ -124,13 +176,15 @@ def _slowest_journey(api: httpx.Client) -> SlowestJourney | None:
             )
             for share in narrative["service_shares"][:TOP_SERVICES]
         ),
-        slowest_step=slowest_step,
-        slowest_step_ms=slowest_step_ms,
+        slowest_step=f"{slowest_span['service']} {slowest_span['name']}" if slowest_span else "",
+        slowest_step_ms=slowest_ms,
+        slowest_step_provider=str(provider) if provider is not None else None,
+        usual_step_ms=statistics.median(others) if others else None,
     )
 
 
-def _failing_path(api: httpx.Client) -> FailingPath | None:
-    errors = _get(api, "/traces", {"status": "error", "limit": MAX_LIMIT})["traces"]
+def _failing_path(api: httpx.Client, run: RunWindow) -> FailingPath | None:
+    errors = _get(api, "/traces", {**run.params(), "status": "error", "limit": MAX_LIMIT})["traces"]
     if not errors:
         return None
     example = errors[0]
@@ -151,6 +205,20 @@ def _failing_path(api: httpx.Client) -> FailingPath | None:
     )
 
 
+def _earlier_data(api: httpx.Client, run: RunWindow) -> EarlierData | None:
+    """What earlier runs left in the store; None when the run started on an empty one."""
+    before = {"end": run.start_ns // MS}
+    journeys = _get(api, "/journeys", {**before, "limit": MAX_LIMIT})["journeys"]
+    newest = _get(api, "/traces", {**before, "limit": 1})["traces"]
+    if not journeys and not newest:
+        return None
+    return EarlierData(
+        journeys=len(journeys),
+        more_than_counted=len(journeys) >= MAX_LIMIT,
+        newest_trace_start=str(newest[0]["start"]) if newest else None,
+    )
+
+
 def _segment(value: str) -> str:
     # Session ids are opaque text: keep a "/" or "?" in one inside its path segment.
     return quote(value, safe="")
@@ -159,11 +227,14 @@ def _segment(value: str) -> str:
 def render_summary(summary: DemoSummary, console: Console) -> None:
     console.print()
     console.rule("[bold]What Threadline saw")
+    plus = "+" if summary.more_than_counted else ""
     console.print(
-        f"Stored [bold]{summary.traces}[/] traces, [bold]{summary.spans}[/] spans and "
-        f"[bold]{summary.journeys}[/] journeys.",
+        f"This run: [bold]{summary.users}[/] users, [bold]{summary.journeys}{plus}[/] journeys, "
+        f"[bold]{summary.traces}[/] traces, [bold]{summary.spans}[/] spans.",
         highlight=False,
     )
+    if summary.earlier is not None:
+        _render_earlier(summary, summary.earlier, console)
     if summary.slowest is not None:
         _render_slowest(summary.slowest, console)
     if summary.failing is not None:
@@ -174,6 +245,19 @@ def render_summary(summary: DemoSummary, console: Console) -> None:
         console.print(f"  {command}", soft_wrap=True, highlight=False)
 
 
+def _render_earlier(summary: DemoSummary, earlier: EarlierData, console: Console) -> None:
+    where = f"the store {summary.db}" if summary.db else "the store"
+    count = f"{earlier.journeys}{'+' if earlier.more_than_counted else ''}"
+    newest = f", the newest from {earlier.newest_trace_start}" if earlier.newest_trace_start else ""
+    console.print(
+        f"  (Only this run is counted. {where.capitalize()} also holds earlier runs: {count} "
+        f"journeys{newest}. See them with `threadline traces --sort oldest` or the UI's search "
+        "over a longer time range; `threadline demo --db <new file>` starts from empty.)",
+        style="dim",
+        highlight=False,
+    )
+
+
 def follow_up_commands(summary: DemoSummary) -> list[str]:
     """The commands (and the URL) to explore what the summary points at."""
     server = _server_option(summary.server_url)
@@ -181,6 +265,8 @@ def follow_up_commands(summary: DemoSummary) -> list[str]:
     if summary.slowest is not None:
         commands.append(f"{summary.server_url}/journey/{summary.slowest.session_id}")
         commands.append(f"threadline journey {summary.slowest.session_id}{server}")
+        if summary.slowest.user_id:
+            commands.append(f"threadline journey --user {summary.slowest.user_id}{server}")
     if summary.failing is not None:
         commands.append(f"threadline trace {summary.failing.example_trace_id}{server}")
         commands.append(f"threadline critical-path {summary.failing.example_trace_id}{server}")
@@ -198,9 +284,10 @@ def _render_slowest(slowest: SlowestJourney, console: Console) -> None:
     errors = f", {slowest.failed_steps} of them failed" if slowest.failed_steps else ""
     console.print()
     console.print(
-        f"[bold]Slowest journey[/]: session [cyan]{slowest.session_id}[/]{who}, "
-        f"{slowest.duration_ms:,.0f} ms over {slowest.trace_count} traces{errors}. "
-        "Where its time went (critical path of its steps):",
+        f"[bold]Slowest journey[/] (the one with the run's slowest request): session "
+        f"[cyan]{slowest.session_id}[/]{who}, {slowest.duration_ms:,.0f} ms over "
+        f"{slowest.trace_count} traces{errors}. Where its time went (critical path of its "
+        "steps):",
         highlight=False,
     )
     table = Table(box=None, padding=(0, 2))
@@ -213,11 +300,35 @@ def _render_slowest(slowest: SlowestJourney, console: Console) -> None:
     if slowest.stopped_after_failure:
         console.print("  The user stopped right after a failed step.", highlight=False)
     if slowest.slowest_step:
+        provider = (
+            f" ({PROVIDER_ATTRIBUTE}={slowest.slowest_step_provider})"
+            if slowest.slowest_step_provider
+            else ""
+        )
+        usual = (
+            f", {slowest.slowest_step_ms / slowest.usual_step_ms:,.0f}× its other steps' "
+            f"slowest span (median {slowest.usual_step_ms:,.0f} ms)"
+            if slowest.usual_step_ms
+            else ""
+        )
         console.print(
-            f"  Its slowest step: [bold]{slowest.slowest_step}[/], "
-            f"{slowest.slowest_step_ms:,.0f} ms of its own time.",
+            f"  Its slowest step: [bold]{slowest.slowest_step}{provider}[/], "
+            f"{slowest.slowest_step_ms:,.0f} ms of its own time{usual}.",
             highlight=False,
         )
+        low, high = SLOW_TIME_S
+        if slowest.slowest_step_provider == SLOW_PROVIDER:
+            console.print(
+                f"  That is the slow dependency this demo plants: the payment provider "
+                f"[bold]{SLOW_PROVIDER}[/], which takes {low:g}–{high:g} s per charge.",
+                highlight=False,
+            )
+        else:
+            console.print(
+                f"  (The demo plants a slow payment provider, {SLOW_PROVIDER}; no charge of "
+                "this journey went through it.)",
+                highlight=False,
+            )
 
 
 def _render_failing(failing: FailingPath, console: Console) -> None:

@@ -9,6 +9,8 @@ the setting.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from threadline.redaction.engine import Redactor
 from threadline.redaction.rules import (
     BUILT_IN_KEY_RULES,
@@ -21,12 +23,16 @@ from threadline.settings import ENV_PREFIX, ConfigError, SdkSettings, ServerSett
 
 
 def redactor_from_settings(
-    settings: SdkSettings | ServerSettings, *, fallback_hash_key: str = ""
+    settings: SdkSettings | ServerSettings,
+    *,
+    fallback_hash_key: str = "",
+    cut_lengths: Iterable[int] = (),
 ) -> Redactor | None:
     """The configured redactor, or None when ``redaction`` is off.
 
     ``fallback_hash_key`` is used when ``redaction_hash_key`` is empty (the SDK passes
-    ``user_id_key``, so one secret serves both).
+    ``user_id_key``, so one secret serves both). ``cut_lengths``: the lengths values
+    may have been cut to before redaction (the SDK passes OpenTelemetry's span limits).
     """
     if not settings.redaction:
         return None
@@ -39,7 +45,7 @@ def redactor_from_settings(
     except RuleError as exc:
         raise _invalid("redaction_detectors", exc) from exc
     rules = RedactionRules(key_rules=(*key_rules, *BUILT_IN_KEY_RULES), detectors=detectors)
-    return Redactor(rules, settings.redaction_hash_key or fallback_hash_key)
+    return Redactor(rules, settings.redaction_hash_key or fallback_hash_key, cut_lengths)
 
 
 def _invalid(name: str, problem: RuleError) -> ConfigError:

@@ -3,7 +3,7 @@
 Rules are plain values, parsed once from settings text::
 
     keys:      "customer.email=hash, debug.*=drop, gen_ai.usage.*=keep, x-internal-*"
-    detectors: "email, card, jwt, bearer, ip=hash"
+    detectors: "credentials, email, card, jwt, bearer, ip=hash"
 
 Each item is a case-insensitive glob (keys) or a detector name, optionally followed by
 ``=`` and an action; without one the action is ``mask``. A text that cannot be parsed
@@ -75,11 +75,26 @@ BUILT_IN_KEY_RULES: Final[tuple[KeyRule, ...]] = tuple(
     KeyRule(pattern, Action.MASK, numbers=False) for pattern in BUILT_IN_KEY_PATTERNS
 )
 
-DEFAULT_DETECTORS: Final = "email,card,jwt,bearer"
+DEFAULT_DETECTORS: Final = "credentials,email,card,jwt,bearer"
 
 # Attributes holding URLs or their query: sensitive query parameters are masked and
-# user:password@ is removed (semantic conventions, url.full and url.query).
-URL_KEYS: Final[frozenset[str]] = frozenset({"url.full", "http.url", "url.query", "http.target"})
+# user:password@ is removed (semantic conventions, url.full and url.query), in the
+# URLs a request names (url.original, http.url, http.target) and the headers that
+# carry one (Referer, Location).
+URL_KEYS: Final[frozenset[str]] = frozenset(
+    {
+        "url.full",
+        "url.original",
+        "url.query",
+        "http.url",
+        "http.target",
+        "http.request.header.referer",
+        "http.request.header.referrer",
+        "http.request.header.origin",
+        "http.response.header.location",
+        "http.response.header.content-location",
+    }
+)
 QUERY_ONLY_KEYS: Final[frozenset[str]] = frozenset({"url.query"})
 
 # Query parameters whose values are masked, besides those matching the key patterns:
@@ -95,6 +110,10 @@ SENSITIVE_QUERY_PARAMETERS: Final[tuple[str, ...]] = (
     "code",
     "auth",
     "jwt",
+    "pwd",
+    "pass",
+    "passphrase",
+    "api-key",
 )
 
 
@@ -128,7 +147,10 @@ def parse_key_rules(text: str) -> tuple[KeyRule, ...]:
 
 
 def parse_detectors(text: str) -> tuple[DetectorRule, ...]:
-    """``"name[=action], ..."`` to detector rules; names: email, card, jwt, bearer, ip."""
+    """``"name[=action], ..."`` to detector rules.
+
+    Names: credentials, email, card, jwt, bearer, ip.
+    """
     rules = []
     for item, name, action in _items(text, "detector"):
         if name not in BY_NAME:

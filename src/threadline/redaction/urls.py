@@ -4,18 +4,23 @@ Follows the OpenTelemetry semantic conventions for ``url.full`` / ``url.query``:
 sensitive parameter keeps its name and its value becomes ``REDACTED``, and
 ``user:password@`` becomes ``REDACTED:REDACTED@``. A parameter is sensitive when its
 name is (``?access_token=…``) or when its decoded value holds something a detector finds
-(``?email=bob%40example.com``). The fragment gets the same treatment, because OAuth's
-implicit flow returns ``#access_token=…``. Everything else is kept byte for byte.
+(``?email=bob%40example.com``). Parameters may be separated by ``&`` or by ``;`` (as
+in ``;jsessionid=…`` and older HTML forms). The fragment gets the same treatment,
+because OAuth's implicit flow returns ``#access_token=…``. Everything else is kept
+byte for byte.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Final
 from urllib.parse import unquote_plus
 
 REDACTED: Final = "REDACTED"
 _REDACTED_USERINFO: Final = "REDACTED:REDACTED"
+# Splits a query into parameters, keeping the separators so the rest is kept as it was.
+_SEPARATORS: Final = re.compile(r"([&;])")
 
 
 def redact_url(
@@ -68,16 +73,20 @@ def _redact_query(
     sensitive_name: Callable[[str], bool],
     sensitive_value: Callable[[str], bool],
 ) -> str:
-    parts = query.split("&")
+    parts = _SEPARATORS.split(query) if ";" in query else query.split("&")
     changed = False
     for index, part in enumerate(parts):
+        if part == "&" or part == ";":
+            continue
         name, equals, value = part.partition("=")
         if not equals or not value or value == REDACTED:
             continue
         if sensitive_name(_decoded(name).lower()) or sensitive_value(_decoded(value)):
             parts[index] = f"{name}={REDACTED}"
             changed = True
-    return "&".join(parts) if changed else query
+    if not changed:
+        return query
+    return "".join(parts) if ";" in query else "&".join(parts)
 
 
 def _decoded(text: str) -> str:

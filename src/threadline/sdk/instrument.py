@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from threadline.sdk import setup
 from threadline.sdk.guard import report_internal_error
-from threadline.sdk.inbound import JourneyASGIMiddleware, install_flask_hooks
+from threadline.sdk.inbound import install_flask_hooks
 from threadline.sdk.integrations import auto, http_servers
 from threadline.settings import SdkSettings
 
@@ -75,6 +75,5 @@ def _instrument_fastapi(app: fastapi.FastAPI, settings: SdkSettings) -> None:
             FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
     except Exception:
         report_internal_error("instrumenting the FastAPI app")
-    if not any(getattr(m, "cls", None) is JourneyASGIMiddleware for m in app.user_middleware):
-        # Raises if the app has already started serving: middleware is fixed by then.
-        app.add_middleware(JourneyASGIMiddleware, settings=settings)
+    # Raises if the app has already started serving: middleware is fixed by then.
+    http_servers.add_journey_middleware(app, settings)

@@ -1,7 +1,7 @@
 """Pseudonymous user ids: a keyed HMAC so a user correlates across services but is not named.
 
 ``u_`` followed by the first 32 hex digits of HMAC-SHA256(key, user id): the keyed hash
-of :mod:`threadline.redaction.keyed_hash` with its own prefix and key. The same id and
+of :mod:`threadline.redaction.user_ids`, which the server computes too. The same id and
 key give the same pseudonym in every process, so every service that shares
 ``THREADLINE_USER_ID_KEY`` stamps the same ``user.id`` for one user. A value already in
 that form is passed through, so an id pseudonymised upstream is never hashed twice.
@@ -9,24 +9,15 @@ that form is passed through, so an id pseudonymised upstream is never hashed twi
 
 from __future__ import annotations
 
-from typing import Final
-
-from threadline.redaction.keyed_hash import KeyedHash, is_hashed
-
-PREFIX: Final = "u_"
-
-# Used only when no key is configured, so zero configuration still hides raw ids; it is
-# public (it is in this file), hence the warning that asks for a real key.
-DEFAULT_KEY: Final = "threadline-default-user-id-key"
-DEFAULT_KEY_WARNING: Final = (
-    "user ids are pseudonymised with the built-in default key, which anyone can "
-    "recompute; set THREADLINE_USER_ID_KEY (the same secret in every service)."
+from threadline.redaction.user_ids import (
+    DEFAULT_KEY,
+    DEFAULT_KEY_WARNING,
+    PREFIX,
+    is_pseudonym,
+    user_id_hash,
 )
 
-
-def is_pseudonym(value: str) -> bool:
-    """True when ``value`` already has the pseudonym form ``u_<32 hex digits>``."""
-    return is_hashed(value, PREFIX)
+__all__ = ["DEFAULT_KEY", "DEFAULT_KEY_WARNING", "PREFIX", "Pseudonymizer", "is_pseudonym"]
 
 
 class Pseudonymizer:
@@ -36,9 +27,7 @@ class Pseudonymizer:
 
     def __init__(self, key: str, *, enabled: bool = True) -> None:
         self._enabled = enabled
-        self._hash = KeyedHash(
-            key, prefix=PREFIX, default_key=DEFAULT_KEY, warning=DEFAULT_KEY_WARNING
-        )
+        self._hash = user_id_hash(key)
 
     @property
     def enabled(self) -> bool:

@@ -23,6 +23,13 @@ handed on as it is: only a span in which a rule matched is copied. The
 copy lists what was redacted in ``threadline.redacted``. If redacting a span fails,
 the span is dropped and the failure reported: a span that may hold a secret is never
 exported unredacted.
+
+Every part of a span that can carry text is covered: its name, attribute keys and
+values, status message, event names and attributes, link attributes, and the
+resource and instrumentation scope it was made under. A resource or scope is shared
+by every span of its tracer, so each is redacted once (``Redactor.memoized``); a
+redacted resource carries its own ``threadline.redacted`` list, and a span whose
+scope name was redacted lists ``scope.name``.
 """
 
 from __future__ import annotations
@@ -32,9 +39,11 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, Status
 
 from threadline.redaction import REDACTED_FIELDS, Redactor, merge_redacted
@@ -49,18 +58,24 @@ def redact_span(span: ReadableSpan, redactor: Redactor) -> ReadableSpan:
     """``span`` with the rules applied: the same object when nothing matched, else a copy.
 
     The copy lists the redacted fields in the ``threadline.redacted`` attribute: attribute
-    keys, ``events.<event name>.<key>``, ``links.<key>``, ``name`` and ``status.message``.
+    keys, ``events.<event name>.<key>``, ``events.name``, ``links.<key>``, ``name``,
+    ``status.message`` and ``scope.name``; always as redacted, never a value.
     """
+    found: list[str] = []
+    resource = _redacted_resource(span.resource, redactor)
+    scope = _redacted_scope(span.instrumentation_scope, redactor, found)
     changes = _changes(
-        span.attributes or {}, span.name, span.status, span.events, span.links, redactor, []
+        span.attributes or {}, span.name, span.status, span.events, span.links, redactor, found
     )
     if changes is None:
-        return span
+        if resource is span.resource:
+            return span
+        changes = _Changes(dict(span.attributes or {}), None, None, None, None)
     return ReadableSpan(
         name=span.name if changes.name is None else changes.name,
         context=span.context,
         parent=span.parent,
-        resource=span.resource,
+        resource=resource,
         attributes=_otel(changes.attributes),
         events=span.events if changes.events is None else _bounded(changes.events),
         links=span.links if changes.links is None else _bounded(changes.links),
@@ -68,7 +83,7 @@ def redact_span(span: ReadableSpan, redactor: Redactor) -> ReadableSpan:
         status=span.status if changes.status is None else changes.status,
         start_time=span.start_time,
         end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
+        instrumentation_scope=scope,
     )
 
 
@@ -79,6 +94,10 @@ def redact_compact(record: CompactSpan, redactor: Redactor) -> CompactSpan:
     the host's threads: ``batch = [redact_compact(r, redactor) for r in batch]``.
     """
     found: list[str] = []
+    resource = record[compact.RESOURCE]
+    new_resource = _redacted_resource(resource, redactor)
+    scope = record[compact.SCOPE]
+    new_scope = _redacted_scope(scope, redactor, found)
     journey = record[compact.JOURNEY]
     new_journey = redactor.attributes(dict(journey), found) if journey else None
     changes = _changes(
@@ -90,9 +109,13 @@ def redact_compact(record: CompactSpan, redactor: Redactor) -> CompactSpan:
         redactor,
         found,
     )
-    if changes is None:
+    if changes is None and new_resource is resource:
         return record
     fields = list(record)
+    fields[compact.RESOURCE] = new_resource
+    fields[compact.SCOPE] = new_scope
+    if changes is None:
+        return tuple(fields)
     fields[compact.ATTRIBUTES] = changes.attributes
     if changes.name is not None:
         fields[compact.NAME] = changes.name
@@ -140,7 +163,8 @@ def _changes(
     if not found:
         return None
     merged = dict(new_attributes if new_attributes is not None else attributes)
-    merged[REDACTED_FIELDS] = merge_redacted(attributes.get(REDACTED_FIELDS), found)
+    # What arrived under threadline.redacted was scanned like any value: merge that.
+    merged[REDACTED_FIELDS] = merge_redacted(merged.get(REDACTED_FIELDS), found)
     return _Changes(
         merged,
         new_name,
@@ -155,13 +179,53 @@ def _redacted_events(
 ) -> list[Event] | None:
     copy: list[Event] | None = None
     for index, event in enumerate(events):
-        attributes = redactor.attributes(event.attributes or {}, found, f"events.{event.name}.")
-        if attributes is None:
+        name = redactor.text(event.name)
+        if name is not None:
+            found.append("events.name")
+        else:
+            name = event.name
+        attributes = redactor.attributes(event.attributes or {}, found, f"events.{name}.")
+        if attributes is None and name is event.name:
             continue
         if copy is None:
             copy = list(events)
-        copy[index] = Event(event.name, _otel(attributes), event.timestamp)
+        copy[index] = Event(
+            name, event.attributes if attributes is None else _otel(attributes), event.timestamp
+        )
     return copy
+
+
+def _redacted_resource(resource: Resource, redactor: Redactor) -> Resource:
+    """``resource`` redacted (the same object when clean), once per resource."""
+    return redactor.memoized(resource, _resource)
+
+
+def _resource(resource: Resource, redactor: Redactor) -> Resource:
+    found: list[str] = []
+    attributes = redactor.attributes(resource.attributes, found)
+    if attributes is None:
+        return resource
+    attributes[REDACTED_FIELDS] = merge_redacted(attributes.get(REDACTED_FIELDS), found)
+    return Resource(cast(Mapping[str, Any], attributes), resource.schema_url)
+
+
+def _redacted_scope(
+    scope: InstrumentationScope | None, redactor: Redactor, found: list[str]
+) -> InstrumentationScope | None:
+    """``scope`` with its name redacted, once per scope; ``scope.name`` added to ``found``."""
+    if scope is None:
+        return None
+    redacted = redactor.memoized(scope, _scope)
+    if redacted is not scope:
+        found.append("scope.name")
+    return redacted
+
+
+def _scope(scope: InstrumentationScope, redactor: Redactor) -> InstrumentationScope:
+    name = redactor.text(scope.name)
+    if name is None:
+        return scope
+    return InstrumentationScope(name, scope.version, scope.schema_url, scope.attributes)
 
 
 def _redacted_links(

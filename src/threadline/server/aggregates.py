@@ -95,6 +95,9 @@ class ServiceRed:
 class EdgeKind(enum.StrEnum):
     CALL = "call"  # CLIENT span → SERVER span
     MESSAGE = "message"  # PRODUCER span → CONSUMER span
+    # Any other span → SERVER span of another service: a call whose CLIENT span was
+    # not recorded (server-only instrumentation, a client the SDK does not see).
+    INFERRED = "inferred"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,12 +192,19 @@ class OperationPresence:
 
 @dataclass(frozen=True, slots=True)
 class AttributeCount:
-    """Traces of each group with ``key=value`` on any span (span or resource attribute)."""
+    """Traces of each group with ``key=value`` on any span (span or resource attribute).
+
+    ``key_values`` and ``key_traces``: distinct values of ``key`` and traces carrying
+    it over both groups' samples, so analysis can tell identifiers (a value per
+    trace) from properties; 0 when not counted.
+    """
 
     key: str
     value: str
     focus_traces: int
     baseline_traces: int
+    key_values: int = 0
+    key_traces: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -9,38 +11,71 @@ from threadline.conventions import API_PREFIX
 from threadline.server.api.erase_routes import build_erase_router
 from threadline.server.api.routes import build_api_router
 from threadline.server.auth import TokenTable, client_key, install_access_control
+from threadline.server.erasure_forms import ErasureKeys
 from threadline.server.errors import ThreadlineError
 from threadline.server.health import build_health_router
+from threadline.server.ingest.clock import FutureStarts
 from threadline.server.ingest.receiver import build_ingest_router
 from threadline.server.query import QueryService
+from threadline.server.read_gate import ReadGate, check_gate_settings
 from threadline.server.sampling.wiring import install_sampling
 from threadline.server.storage.base import Store
 from threadline.server.ui import build_ui_router
+from threadline.server.ui.api_docs import build_api_docs_router
+from threadline.server.user_ids import UserIdPseudonyms
 from threadline.settings import ServerSettings
+
+TITLE: Final = "Threadline"
 
 
 def create_app(
     settings: ServerSettings, store: Store, *, tokens: TokenTable | None = None
 ) -> FastAPI:
     """The whole server on ``store``; ``tokens`` already loaded from ``settings`` are reused."""
+    openapi_url = f"{API_PREFIX}/openapi.json"
+    docs_url = f"{API_PREFIX}/docs"
     app = FastAPI(
-        title="Threadline",
+        title=TITLE,
         summary="Traces and user journeys across Python services.",
-        openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        openapi_url=openapi_url,
+        # FastAPI's own docs page loads Swagger UI from a CDN; ours ships in the package.
+        docs_url=None,
         redoc_url=None,
     )
     after_write = install_sampling(app, settings, store)
-    # Every request passes access control first (see threadline.server.auth).
+    # Checked now: starlette builds its middleware only when the first request comes.
+    check_gate_settings(settings.read_concurrency, settings.read_queue)
+    # Heavy API reads run a few at a time behind the read gate; the schema, its docs
+    # and the sampling rules services poll are cheap and stay outside it.
+    app.add_middleware(
+        ReadGate,
+        concurrency=settings.read_concurrency,
+        queue=settings.read_queue,
+        exempt_paths=(openapi_url, docs_url, f"{API_PREFIX}/sampling"),
+    )
+    # Every request passes access control first (see threadline.server.auth); added
+    # last, it is the outermost layer, so a refused request never takes a read slot.
     install_access_control(app, settings, tokens)
-    app.include_router(build_ingest_router(store, settings, after_write, rate_key=client_key))
-    app.include_router(build_health_router(store))
-    app.include_router(build_erase_router(store), prefix=API_PREFIX)
-    app.include_router(build_api_router(QueryService(store)), prefix=API_PREFIX)
-    app.include_router(build_ui_router())
+    future_starts = FutureStarts()
+    app.include_router(
+        build_ingest_router(
+            store, settings, after_write, rate_key=client_key, future_starts=future_starts
+        )
+    )
+    app.include_router(build_health_router(store, future_starts))
+    # Before the API's routes: their catch-all answers any other path under /api.
+    app.include_router(build_api_docs_router(docs_url, openapi_url, TITLE))
+    keys = ErasureKeys(settings.user_id_key, settings.redaction_hash_key)
+    app.include_router(build_erase_router(store, keys), prefix=API_PREFIX)
+    query = QueryService(store, user_ids=UserIdPseudonyms(settings.user_id_key))
+    app.include_router(
+        build_api_router(query, trace_page_spans=settings.trace_page_spans), prefix=API_PREFIX
+    )
+    app.include_router(build_ui_router(query))
 
     @app.exception_handler(ThreadlineError)
     async def _answer_error(_: Request, exc: ThreadlineError) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, exc.status_code, headers=exc.headers)
+        body = {"error": exc.message, **exc.details}
+        return JSONResponse(body, exc.status_code, headers=exc.headers)
 
     return app

@@ -7,6 +7,8 @@ ThreadlineError
 ├── Unauthorized          401  no access token, or one the server does not know
 ├── Forbidden             403  the token's role may not do this
 ├── NotFound              404  the trace / journey asked for does not exist
+├── Ambiguous             409  an id prefix matches several ids; ``candidates`` lists them
+├── RequestTimeout        408  the client took too long to send the request body
 ├── PayloadTooLarge       413  body (or its decompressed form) over the limit
 ├── UnsupportedMediaType  415  content type or encoding we do not decode
 └── Unavailable           503  the store cannot take more writes now (Retry-After)
@@ -28,6 +30,11 @@ class ThreadlineError(Exception):
     @property
     def headers(self) -> dict[str, str]:
         """HTTP headers every answer to this error carries, whatever shape its body has."""
+        return {}
+
+    @property
+    def details(self) -> dict[str, object]:
+        """Fields a JSON answer carries beside ``error`` (none for most errors)."""
         return {}
 
 
@@ -62,6 +69,27 @@ class Forbidden(ThreadlineError):
 
 class NotFound(ThreadlineError):
     status_code = 404
+
+
+class Ambiguous(ThreadlineError):
+    """An id given by its first characters matches more than one stored id."""
+
+    status_code = 409
+
+    def __init__(self, message: str, candidates: tuple[str, ...], *, more: bool) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+        self.more = more  # more ids match than ``candidates`` lists
+
+    @property
+    def details(self) -> dict[str, object]:
+        return {"candidates": list(self.candidates), "more_candidates": self.more}
+
+
+class RequestTimeout(ThreadlineError):
+    """The client took too long to send the request body."""
+
+    status_code = 408
 
 
 class PayloadTooLarge(ThreadlineError):

@@ -4,6 +4,11 @@
 merely busy. ``/readyz`` asks the store for its cheap health (no query, no write):
 it answers 503 when the store cannot take writes or its write queue is full, which
 is exactly when ingest would answer 503 too, so a load balancer sends spans elsewhere.
+
+Both run on the event loop itself (``async def``), never on the worker thread pool:
+slow queries fill that pool, and a probe queued behind them would time out on a
+server that is alive. Neither waits on the store's reads (``Store.health`` reads
+counters and asks the file system) nor passes through the read gate (``read_gate``).
 """
 
 from __future__ import annotations
@@ -13,21 +18,23 @@ from typing import Final
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from threadline.server.ingest.clock import FutureStarts
 from threadline.server.storage.base import Store
 
 HEALTH_PATH: Final = "/healthz"
 READY_PATH: Final = "/readyz"
 
 
-def build_health_router(store: Store) -> APIRouter:
+def build_health_router(store: Store, future_starts: FutureStarts | None = None) -> APIRouter:
+    """The probes; ``/readyz`` also reports the spans ingest moved back from the future."""
     router = APIRouter()
 
     @router.get(HEALTH_PATH, summary="Liveness: the server process answers.")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @router.get(READY_PATH, summary="Readiness: the store is writable and not saturated.")
-    def readyz() -> JSONResponse:
+    async def readyz() -> JSONResponse:
         health = store.health()
         problems = []
         if not health.writable:
@@ -43,6 +50,7 @@ def build_health_router(store: Store) -> APIRouter:
             "pending_batches": health.pending_batches,
             "max_pending_batches": health.max_pending_batches,
             "problems": problems,
+            "future_starts_clamped": future_starts.count if future_starts is not None else 0,
         }
         return JSONResponse(body, status_code=503 if problems else 200)
 

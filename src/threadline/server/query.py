@@ -42,6 +42,7 @@ from threadline.server.analysis.propagation_health import (
 )
 from threadline.server.analysis.skew import SkewAdjustment
 from threadline.server.analysis.tail_latency import (
+    MIN_SUPPORT,
     Explanation,
     Measure,
     explain,
@@ -50,6 +51,7 @@ from threadline.server.analysis.tail_latency import (
 )
 from threadline.server.analysis.tree import SpanTree, summarize
 from threadline.server.errors import BadRequest, InvalidParameter, NotFound
+from threadline.server.id_prefixes import MAX_CANDIDATES, MIN_PREFIX_CHARS, unique_id
 from threadline.server.model import (
     JourneySummary,
     ServiceOperations,
@@ -59,7 +61,9 @@ from threadline.server.model import (
     TraceQuery,
     TraceSummary,
 )
+from threadline.server.sdk_telemetry import SdkStats
 from threadline.server.storage.base import JourneyOrder, Store
+from threadline.server.user_ids import UserIdPseudonyms
 from threadline.server.windows import (
     MAX_BUCKETS,
     WindowRequest,
@@ -81,11 +85,10 @@ PATH_SAMPLE: Final = 100
 # Traces per group the store counts operations and attributes over (see
 # ``storage.base.Store.trace_groups``).
 GROUP_SAMPLE: Final = 5000
-# Support below which an attribute value is not ranked: a value on one or two
-# slow traces is an anecdote, and ids would fill the list.
-MIN_SUPPORT: Final = 3
 
+TRACE_ID_CHARS: Final = 32
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +143,16 @@ class JourneyView:
 class QueryService:
     """Reads for every front end; ``clock`` gives "now" for windows and completeness."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        user_ids: UserIdPseudonyms | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._user_ids = user_ids if user_ids is not None else UserIdPseudonyms()
 
     def stats(self) -> StoreCounts:
         return self._store.counts()
@@ -186,27 +196,87 @@ class QueryService:
         return compare_traces(baseline, candidate)
 
     def journeys(
-        self, *, order: JourneyOrder = "recent", limit: int = 20, failed: bool | None = None
+        self,
+        *,
+        order: JourneyOrder = "recent",
+        limit: int = 20,
+        failed: bool | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
     ) -> list[JourneySummary]:
-        return self._store.list_journeys(order=order, limit=limit, failed=failed)
+        return self._store.list_journeys(
+            order=order, limit=limit, failed=failed, start_ns=start_ns, end_ns=end_ns
+        )
 
     def session_journey(self, session_id: str) -> JourneyView:
-        """Every trace of the session, oldest first, with the think time between them."""
-        traces = self._session_traces(session_id)
+        """Every trace of the session (id or unique prefix), oldest first, with think times."""
+        session_id, traces = self._session_traces(session_id)
         user_id = next((t.user_id for t in traces if t.user_id), None)
         return JourneyView(session_id=session_id, user_id=user_id, steps=journey_steps(traces))
 
     def user_journey(self, user_id: str) -> JourneyView:
-        """Every trace of the user across sessions, oldest first."""
+        """Every trace of the user across sessions, oldest first.
+
+        ``user_id`` may be the raw id: the services usually store its pseudonym, so
+        both forms are looked up (see ``threadline.server.user_ids``).
+        """
         _check_key("user_id", user_id)
-        traces = self._store.journey_traces(user_id=user_id, limit=MAX_JOURNEY_TRACES)
-        if not traces:
-            raise NotFound(f"no journey with user_id {_shown(user_id)}")
-        return JourneyView(session_id=None, user_id=user_id, steps=journey_steps(traces))
+        forms = self._user_ids.forms(user_id)
+        found: dict[str, TraceSummary] = {}
+        stored_as = user_id
+        for form in forms:
+            traces = self._store.journey_traces(user_id=form, limit=MAX_JOURNEY_TRACES)
+            if traces and not found:
+                stored_as = form
+            found.update((trace.trace_id, trace) for trace in traces)
+        if not found:
+            raise NotFound(self._user_ids.not_found(user_id, forms))
+        ordered = sorted(found.values(), key=lambda t: (t.start_ns, t.trace_id))
+        steps = journey_steps(ordered[:MAX_JOURNEY_TRACES])
+        return JourneyView(session_id=None, user_id=stored_as, steps=steps)
+
+    def resolve_trace_id(self, trace_id: str, *, name: str = "trace_id") -> str:
+        """The full trace id of ``trace_id``: 32 hex characters, or a unique prefix of them.
+
+        A prefix shorter than ``MIN_PREFIX_CHARS`` is ``BadRequest``; one that no trace
+        id starts with is ``NotFound``; one that several start with is ``Ambiguous``.
+        """
+        lowered = trace_id.strip().lower()
+        if _TRACE_ID.fullmatch(lowered):
+            return lowered
+        if not _HEX.fullmatch(lowered) or len(lowered) > TRACE_ID_CHARS:
+            normalize_trace_id(trace_id, name=name)  # raises, naming what is wrong
+        if len(lowered) < MIN_PREFIX_CHARS:
+            problem = (
+                f"{_shown(trace_id)} is too short: give the 32 hexadecimal characters of a "
+                f"trace id, or at least its first {MIN_PREFIX_CHARS}"
+            )
+            if name == "trace_id":
+                raise BadRequest(f"trace_id {problem}")
+            raise InvalidParameter(name, problem)
+        found = self._store.ids_with_prefix("trace_id", lowered, limit=MAX_CANDIDATES + 1)
+        return unique_id(found, lowered, what="trace id", none="no trace id starts with")
+
+    def resolve_session_id(self, session_id: str) -> str:
+        """``session_id`` if stored, else the one stored session id it is a prefix of.
+
+        A prefix must have at least ``MIN_PREFIX_CHARS`` characters; ``NotFound`` when
+        nothing matches, ``Ambiguous`` when several sessions start with it.
+        """
+        _check_key("session_id", session_id)
+        found = self._store.ids_with_prefix("session_id", session_id, limit=MAX_CANDIDATES + 1)
+        if session_id in found:
+            return session_id
+        if len(session_id) < MIN_PREFIX_CHARS:
+            raise NotFound(
+                f"no journey with session_id {_shown(session_id)} (a session id may be given "
+                f"by its first {MIN_PREFIX_CHARS} or more characters)"
+            )
+        return unique_id(found, session_id, what="session id", none="no journey with session_id")
 
     def journey_narrative(self, session_id: str) -> JourneyNarrative:
         """The session's traces told as steps: what failed where, what held each one up."""
-        traces = self._session_traces(session_id)
+        _, traces = self._session_traces(session_id)
         spans = self._store.get_traces([t.trace_id for t in traces])
         return narrate_journey(_by_trace(spans).values())
 
@@ -237,6 +307,11 @@ class QueryService:
                 "bucket", f"the window would hold more than {MAX_BUCKETS} buckets; use larger ones"
             )
         return self._store.service_red(service, window, operation=operation, bucket_ns=bucket)
+
+    def sdk_stats(self, service: str, request: WindowRequest) -> SdkStats:
+        """What the SDK of each of the service's processes last said about its exporter."""
+        self._check_service(service)
+        return self._store.sdk_stats(service, self.window(request))
 
     def service_map(self, request: WindowRequest) -> ServiceMap:
         return self._store.service_map(self.window(request))
@@ -299,25 +374,29 @@ class QueryService:
             raise NotFound(f"no service {_shown(service)} has sent spans")
 
     def _trace_spans(self, trace_id: str, *, name: str = "trace_id") -> list[SpanRecord]:
-        normalized = normalize_trace_id(trace_id, name=name)
-        spans = self._store.get_trace(normalized)
+        resolved = self.resolve_trace_id(trace_id, name=name)
+        spans = self._store.get_trace(resolved)
         if not spans:
-            raise NotFound(f"no trace with trace_id {normalized!r}")
+            raise NotFound(f"no trace with trace_id {resolved!r}")
         return spans
 
-    def _session_traces(self, session_id: str) -> list[TraceSummary]:
-        _check_key("session_id", session_id)
-        traces = self._store.journey_traces(session_id=session_id, limit=MAX_JOURNEY_TRACES)
+    def _session_traces(self, session_id: str) -> tuple[str, list[TraceSummary]]:
+        """The session's id (a unique prefix resolved) and its traces, oldest first."""
+        resolved = self.resolve_session_id(session_id)
+        traces = self._store.journey_traces(session_id=resolved, limit=MAX_JOURNEY_TRACES)
         if not traces:
             raise NotFound(f"no journey with session_id {_shown(session_id)}")
-        return traces
+        return resolved, traces
 
 
 def normalize_trace_id(trace_id: str, *, name: str = "trace_id") -> str:
     """The lowercase form of a W3C trace id; ``BadRequest`` if it is not 32 hex chars."""
     lowered = trace_id.strip().lower()
     if not _TRACE_ID.fullmatch(lowered):
-        problem = f"{_shown(trace_id)} is not valid: expected 32 hexadecimal characters"
+        problem = (
+            f"{_shown(trace_id)} is not valid: expected 32 hexadecimal characters "
+            f"(or the first {MIN_PREFIX_CHARS} or more of them)"
+        )
         if name == "trace_id":
             raise BadRequest(f"trace_id {problem}")
         raise InvalidParameter(name, f"trace id {problem}")

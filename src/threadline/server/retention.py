@@ -4,10 +4,16 @@ under ``max_db_bytes``, on a schedule, while ingest and queries go on.
 Every ``retention_interval`` it:
 
 1. deletes the spans that started more than ``retention`` ago;
-2. if the store still uses more than ``max_db_bytes``, deletes the oldest spans,
-   enough to bring it to ``SIZE_TARGET`` of the cap (one step per run: freed space
-   is measured again on the next run, so a slow-to-shrink store is never emptied
-   by one run's guesses).
+2. if the store still uses more than ``max_db_bytes``, rewrites it (``compact``) so
+   the size is what the live spans take, not what earlier deletes left behind; if it
+   is still over, deletes the oldest spans in steps of at most ``MAX_STEP_FRACTION``,
+   each sized from the measured bytes per span to bring it to ``SIZE_TARGET`` of the
+   cap, measuring again after each (and compacting when a delete freed too little),
+   until it is under the cap or ``MAX_SIZE_STEPS`` are done.
+
+A ``DELETE`` frees a block only once every row in it is gone, so the bytes in use
+fall in jumps; measuring after each step, never predicting, is what keeps a store
+from being emptied by runs that each think it is still too big.
 
 Each deletion is logged (how many spans, up to when, why). A failure is logged and
 tried again on the next run: retention must never stop the server.
@@ -31,8 +37,12 @@ from threadline.settings import ConfigError, ServerSettings
 logger = logging.getLogger(__name__)
 
 # After a size-cap deletion the store should sit this far below the cap, so the next
-# few minutes of ingest do not trigger another deletion at once.
-SIZE_TARGET: Final = 0.9
+# few minutes of ingest do not trigger another deletion (and rewrite) at once.
+SIZE_TARGET: Final = 0.95
+# Most of the stored spans one step deletes, and most steps in one run: a wrong
+# measurement can cost at most this much before the next measurement corrects it.
+MAX_STEP_FRACTION: Final = 0.5
+MAX_SIZE_STEPS: Final = 4
 # How long ``stop`` waits for a run in progress to finish.
 STOP_TIMEOUT_S: Final = 30.0
 
@@ -93,23 +103,50 @@ def enforce(store: Store, policy: RetentionPolicy, now_ns: int) -> RetentionRun:
             logger.info(
                 "retention deleted %d spans that started before %s", by_age, format_time(cutoff)
             )
-    by_size = 0
-    if policy.max_bytes is not None:
-        size = store.size_bytes()
-        if size > policy.max_bytes:
-            fraction = min(1.0, 1.0 - policy.max_bytes * SIZE_TARGET / size)
-            cutoff_at = store.start_ns_quantile(fraction)
-            if cutoff_at is not None:
-                by_size = store.delete_older_than(cutoff_at + 1)
-                logger.info(
-                    "size cap deleted the %d oldest spans (started up to %s): the store "
-                    "used %d bytes, over max_db_bytes %d",
-                    by_size,
-                    format_time(cutoff_at),
-                    size,
-                    policy.max_bytes,
-                )
+    by_size = 0 if policy.max_bytes is None else enforce_size_cap(store, policy.max_bytes)
     return RetentionRun(by_age=by_age, by_size=by_size)
+
+
+def enforce_size_cap(store: Store, max_bytes: int) -> int:
+    """Delete the oldest spans until ``store`` uses at most ``max_bytes``; spans deleted."""
+    size = store.size_bytes()
+    if size <= max_bytes:
+        return 0
+    store.compact()
+    compacted = store.size_bytes()
+    logger.info(
+        "size cap: the store used %d bytes, %d once rewritten (max_db_bytes %d)",
+        size,
+        compacted,
+        max_bytes,
+    )
+    size = compacted
+    deleted = 0
+    for _ in range(MAX_SIZE_STEPS):
+        if size <= max_bytes:
+            break
+        fraction = min(MAX_STEP_FRACTION, 1.0 - max_bytes * SIZE_TARGET / size)
+        cutoff_at = store.start_ns_quantile(fraction)
+        if cutoff_at is None:
+            break
+        step = store.delete_older_than(cutoff_at + 1)
+        deleted += step
+        measured = store.size_bytes()
+        if measured > max_bytes:
+            # Rows went but their row groups stayed: rewriting gives the space back.
+            store.compact()
+            measured = store.size_bytes()
+        logger.info(
+            "size cap deleted the %d oldest spans (started up to %s): the store used %d "
+            "bytes, now %d, max_db_bytes %d",
+            step,
+            format_time(cutoff_at),
+            size,
+            measured,
+            max_bytes,
+        )
+        size = measured
+    return deleted
 
 
 class RetentionScheduler:

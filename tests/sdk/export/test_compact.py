@@ -119,3 +119,39 @@ def test_capture_accepts_a_span_built_with_plain_dicts_and_lists() -> None:
     assert record[JOURNEY] == journey
     encoder = SpanEncoder()
     assert encoder.encode_span(record) == encoder.encode_span(_capture_public(span, journey))
+
+
+def test_an_sdk_whose_fields_say_something_else_gets_the_public_capture() -> None:
+    """On an OpenTelemetry release whose span fields no longer match its public properties,
+    the import-time check picks the public-API capture, and spans keep their true values."""
+    import json
+    import subprocess
+    import sys
+
+    script = """
+import json
+from opentelemetry.sdk import trace as sdk_trace
+
+# A release that no longer keeps the span's name in ``_name`` as the property reports it.
+sdk_trace.ReadableSpan.name = property(lambda self: "public:" + self._name)
+
+from threadline.sdk.export import compact
+
+provider = sdk_trace.TracerProvider()
+span = provider.get_tracer("t").start_span("op")
+span.end()
+print(json.dumps({
+    "fields_readable": compact.FIELDS_READABLE,
+    "public_capture": compact.capture is compact._capture_public,
+    "name": compact.capture(span, None)[compact.NAME],
+}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "fields_readable": False,
+        "public_capture": True,
+        "name": "public:op",
+    }

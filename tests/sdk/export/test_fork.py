@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Final
 
 import httpx
-import pytest
 
 from sdk.collector import Collector
 from sdk.conftest import clean_environ
+from support.missing import require_module
 from threadline.demo.processes import free_port
 
 WORKERS: Final = 2
@@ -41,8 +41,8 @@ def test_spans_from_every_preforked_gunicorn_worker_arrive(
 ) -> None:
     """Under gunicorn --preload, every worker's spans reach the endpoint, none twice, each
     with the worker's own ``process.pid`` on the resource."""
-    if shutil.which("gunicorn") is None and not _gunicorn_importable():
-        pytest.skip("gunicorn is not installed (it is in the test extra)")
+    if shutil.which("gunicorn") is None:
+        require_module("gunicorn")
     port = free_port()
     log = tmp_path / "gunicorn.log"
     env = clean_environ(
@@ -87,11 +87,3 @@ def test_spans_from_every_preforked_gunicorn_worker_arrive(
     assert all(s.resource.get("process.pid") == s.attributes["worker.pid"] for s in forked), [
         (s.resource.get("process.pid"), s.attributes["worker.pid"]) for s in forked
     ]
-
-
-def _gunicorn_importable() -> bool:
-    try:
-        import gunicorn  # noqa: F401
-    except ImportError:
-        return False
-    return True

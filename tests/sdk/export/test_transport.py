@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import shutil
 import ssl
 import subprocess
 import threading
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from support.missing import require_executable
 from threadline.sdk.export.transport import HttpTransport, TransportConfig, TransportError
 
 
@@ -67,8 +67,7 @@ def _openssl(*args: str, cwd: Path) -> None:
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     """A private CA that signed a server certificate for 127.0.0.1 and a client certificate."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
+    require_executable("openssl")
     d = tmp_path_factory.mktemp("pki")
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Test CA",
              "-keyout", "ca.key", "-out", "ca.pem", cwd=d)  # fmt: skip

@@ -1,9 +1,9 @@
-"""Fixtures for boundary tests: real brokers on 127.0.0.1, skipped only when unreachable."""
+"""Fixtures for boundary tests: real brokers on 127.0.0.1 (a missing one skips the test
+here and fails it in CI, see ``support.missing``)."""
 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import uuid
@@ -15,6 +15,7 @@ import pytest
 
 from sdk.collector import Collector
 from sdk.conftest import clean_environ
+from support.missing import require_port
 
 from .services import SCENARIOS
 
@@ -26,20 +27,9 @@ BROKERS: Final = {
 }
 
 
-def broker_reachable(port: int) -> bool:
-    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 def require_broker(name: str) -> None:
-    """Skip the test, saying why, when the broker does not answer on its port."""
-    port = BROKERS[name]
-    if not broker_reachable(port):
-        pytest.skip(f"{name} does not answer on 127.0.0.1:{port} (scripts/services.sh starts it)")
+    """The broker must answer on its port (skipped if not, failed in CI)."""
+    require_port(name, BROKERS[name])
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from sdk.collector import Collector
+from support.missing import require_module
 
 from .conftest import require_broker
 
-pytest.importorskip("celery")
+require_module("celery")
 
 # Redis database reserved for this test: Celery's broker and result keys go there.
 CELERY_DB = 15
@@ -26,7 +25,7 @@ def test_retried_task_stays_in_the_callers_trace(
     """The task sees the caller's journey; both runs (first and retry) are CONSUMER spans of the
     caller's trace, numbered 1 and 2."""
     require_broker("redis")
-    redis = pytest.importorskip("redis")
+    redis = require_module("redis")
     try:
         output = run_boundary_scenario("celery_boundaries", str(CELERY_DB))
     finally:

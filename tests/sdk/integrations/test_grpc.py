@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from sdk.collector import CLIENT, SERVER, Collector
+from support.missing import require_module
 
-pytest.importorskip("grpc")
+require_module("grpc")
 
 METHODS = ("Unary", "ServerStream", "ClientStream", "Bidi")
 

@@ -228,7 +228,7 @@ def test_critical_path_of_a_slow_checkout(api: str, shop: Shop) -> None:
     assert answer["top_service"] == "payments"
     assert answer["shares"][0]["name"] == "payments"
     assert answer["spans"][0]["operation"] == "provider call"
-    assert "critical-path" not in error_of(api, f"/traces/{'0' * 31}/critical-path", 400)
+    assert "critical-path" not in error_of(api, f"/traces/{'0' * 7}/critical-path", 400)
 
 
 def test_journey_narrative_tells_failed_steps(api: str, shop: Shop) -> None:

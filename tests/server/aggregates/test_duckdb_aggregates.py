@@ -91,7 +91,10 @@ def test_service_map_edges_and_percentiles_match_the_spans(shop: Shop, store: Du
             continue
         call = parent.kind is SpanKind.CLIENT and child.kind is SpanKind.SERVER
         message = parent.kind is SpanKind.PRODUCER and child.kind is SpanKind.CONSUMER
-        if call or message:
+        inferred = (
+            not call and child.kind is SpanKind.SERVER and parent.service_name != child.service_name
+        )
+        if call or message or inferred:
             key = (parent.service_name, child.service_name, message)
             durations[key].append(child.duration_ns)
             errors[key] += child.is_error

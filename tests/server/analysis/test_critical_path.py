@@ -173,6 +173,29 @@ def test_response_time_view_ignores_follow_ons() -> None:
     ]
 
 
+def test_response_time_view_keeps_a_server_that_closed_its_span_after_answering() -> None:
+    """A SERVER span that ends 2 after its CLIENT span (same clock: the framework closed it
+    after writing the response) was awaited: its work is on the response path, clipped to
+    the client's end, instead of the client owning the whole wait."""
+    spans = [
+        span("gw", None, 0, 120, service="gateway", kind=SpanKind.SERVER),
+        span("call", "gw", 10, 110, service="gateway", kind=SpanKind.CLIENT),
+        span("charge", "call", 12, 112, service="payments", kind=SpanKind.SERVER),
+        span("authorize", "charge", 15, 105, service="payments"),
+    ]
+    path = path_of(spans, include_follow_ons=False)
+    assert plain(path) == [
+        ("span", "gw", 0, 10),
+        ("span", "call", 10, 12),
+        ("span", "charge", 12, 15),
+        ("span", "authorize", 15, 105),
+        ("span", "charge", 105, 110),
+        ("span", "gw", 110, 120),
+    ]
+    # The full view still runs to the last end, through the server span.
+    assert path_of(spans).end_ns == 120
+
+
 def test_follow_on_that_starts_after_its_parent_ended_waits_in_a_segment_of_its_own() -> None:
     """A detached task scheduled after its parent ended shows its start delay as a wait."""
     path = path_of(

@@ -20,6 +20,8 @@ def span(
     kind: SpanKind = SpanKind.INTERNAL,
     events: tuple[SpanEvent, ...] = (),
     links: tuple[SpanLink, ...] = (),
+    resource: dict[str, object] | None = None,
+    attributes: dict[str, object] | None = None,
 ) -> SpanRecord:
     return SpanRecord(
         trace_id=TRACE,
@@ -32,6 +34,8 @@ def span(
         end_ns=end,
         events=events,
         links=links,
+        resource=resource or {},
+        attributes=attributes or {},
     )
 
 
@@ -196,3 +200,102 @@ def test_result_keeps_input_order_and_drops_duplicates() -> None:
     result = adjust_clock_skew([child, root, child])
     assert [s.span_id for s in result.spans] == ["child", "root"]
     assert times(result.spans)["child"] == (25, 75)
+
+
+def out_of_window_hop(
+    client_resource: dict[str, object],
+    server_resource: dict[str, object],
+    *,
+    client_attributes: dict[str, object] | None = None,
+    server_attributes: dict[str, object] | None = None,
+) -> list[SpanRecord]:
+    """web's CLIENT span and api's SERVER span that ends 5 units after it, then a child of api."""
+    return [
+        span(
+            "client",
+            None,
+            100,
+            200,
+            service="web",
+            kind=SpanKind.CLIENT,
+            resource=client_resource,
+            attributes=client_attributes,
+        ),
+        span(
+            "server",
+            "client",
+            110,
+            205,
+            service="api",
+            kind=SpanKind.SERVER,
+            resource=server_resource,
+            attributes=server_attributes,
+        ),
+        span("db", "server", 120, 204, service="api", resource=server_resource),
+    ]
+
+
+def test_services_on_one_host_are_never_shifted() -> None:
+    """Two services naming the same host.name share its clock: a server span ending late stays."""
+    host = {"host.name": "shop-1"}
+    spans = out_of_window_hop(
+        {**host, "service.instance.id": "a"}, {**host, "service.instance.id": "b"}
+    )
+    result = adjust_clock_skew(spans)
+    assert result.adjustments == ()
+    assert result.spans == tuple(spans)
+
+
+def test_services_on_two_hosts_are_shifted_when_outside_the_window() -> None:
+    """Different host.name: the same late server span is centred in its caller, subtree along."""
+    spans = out_of_window_hop({"host.name": "web-1"}, {"host.name": "api-1"})
+    result = adjust_clock_skew(spans)
+    assert times(result.spans) == {"client": (100, 200), "server": (102, 197), "db": (112, 196)}
+    assert [a.reason for a in result.adjustments] == [
+        SkewReason.CENTRED_IN_PARENT,
+        SkewReason.MOVED_WITH_ANCESTOR,
+    ]
+
+
+def test_differing_host_names_win_over_a_loopback_look() -> None:
+    """Named hosts decide even when addresses look local (a sidecar proxy on loopback)."""
+    spans = out_of_window_hop(
+        {"host.name": "web-1"},
+        {"host.name": "api-1"},
+        client_attributes={"server.address": "localhost"},
+        server_attributes={"client.address": "127.0.0.1"},
+    )
+    assert len(adjust_clock_skew(spans).adjustments) == 2
+
+
+def test_one_process_shares_its_clock_across_service_names() -> None:
+    """The same service.instance.id is one process, one clock, whatever the service names say."""
+    same = {"service.instance.id": "9f1c"}
+    assert adjust_clock_skew(out_of_window_hop(same, same)).adjustments == ()
+
+
+def test_a_call_over_loopback_shares_the_clock() -> None:
+    """A client calling 127.0.0.1 and a server seeing a 127.0.0.1 peer run on one machine.
+
+    This is what the demo's services record: no host.name, one service.instance.id per
+    process, and http.url / net.peer.ip on loopback.
+    """
+    spans = out_of_window_hop(
+        {"service.instance.id": "a"},
+        {"service.instance.id": "b"},
+        client_attributes={"http.url": "http://127.0.0.1:46003/charges"},
+        server_attributes={"net.peer.ip": "127.0.0.1", "net.peer.port": 55024},
+    )
+    assert adjust_clock_skew(spans).adjustments == ()
+
+
+def test_loopback_on_one_side_only_is_not_enough() -> None:
+    """A server that sees its peer on loopback while the client called a remote name is
+    behind a local proxy: the caller may be on another machine, so the hop is judged."""
+    spans = out_of_window_hop(
+        {"service.instance.id": "a"},
+        {"service.instance.id": "b"},
+        client_attributes={"url.full": "http://api.internal:8080/charges"},
+        server_attributes={"client.address": "127.0.0.6"},
+    )
+    assert len(adjust_clock_skew(spans).adjustments) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from threadline.server.aggregates import (
@@ -12,6 +14,7 @@ from threadline.server.aggregates import (
     TimeWindow,
     TraceGroups,
 )
+from threadline.server.analysis.attribute_signal import fisher_greater
 from threadline.server.analysis.critical_path import (
     CriticalPath,
     PathSegment,
@@ -130,34 +133,121 @@ def _path(trace_id: str, *owners: tuple[str, str, int]) -> CriticalPath:
     return CriticalPath(trace_id, "s", 0, at + 5 * MS, tuple(segments), (), ())
 
 
-def test_attribute_score_prefers_a_common_cause_over_a_rare_one() -> None:
-    """90% vs 25% outranks 30% vs 0%: the difference of shares ranks, lift is shown."""
+def test_a_strong_cause_outranks_what_merely_separates_operations() -> None:
+    """A service's slow set: 15% carry the slow provider (0.2% of the rest), 38% the checkout
+    route (12% of the rest). Both are significant; the provider's lift (×~60) ranks it first,
+    where the difference of shares (0.15 against 0.26) used to bury it."""
     found = rank_attributes(
         groups(
             attributes=(
-                AttributeCount("order.id", "o-17", focus_traces=3, baseline_traces=0),
-                AttributeCount("payment.provider", "slowpay", 9, 22),
-                AttributeCount("deployment.environment", "production", 10, 90),
-                AttributeCount("payment.provider", "fastpay", 1, 68),
-            )
+                AttributeCount("http.route", "/checkout", 58, 169),
+                AttributeCount("payment.provider", "legacy-bank", 23, 3),
+                AttributeCount("deployment.environment", "production", 150, 1400),
+            ),
+            focus=150,
+            baseline=1400,
         )
     )
     assert [(r.key, r.value) for r in found] == [
-        ("payment.provider", "slowpay"),
-        ("order.id", "o-17"),
+        ("payment.provider", "legacy-bank"),
+        ("http.route", "/checkout"),
     ]
     top = found[0]
-    assert top.focus_share == pytest.approx(0.9)
-    assert top.baseline_share == pytest.approx(22 / 90)
-    assert top.score == pytest.approx(0.9 - 22 / 90)
-    assert top.lift == pytest.approx((10 / 12) / (23 / 92))
+    assert top.focus_share == pytest.approx(23 / 150)
+    assert top.baseline_share == pytest.approx(3 / 1400)
+    assert top.lift == pytest.approx((24 / 152) / (4 / 1402))
+    assert top.p_value < 1e-15
 
 
-def test_attribute_values_below_the_support_are_left_out() -> None:
-    """A value on fewer focus traces than the minimum support is not ranked."""
-    rare = AttributeCount("user.id", "u-1", focus_traces=2, baseline_traces=0)
-    assert rank_attributes(groups(attributes=(rare,)), min_support=3) == ()
-    assert len(rank_attributes(groups(attributes=(rare,)), min_support=2)) == 1
+def test_identifiers_and_ephemeral_ports_are_never_ranked() -> None:
+    """Per-connection ports, per-request ids and keys with a value per trace are left out,
+    even when one of their values happens to be over-represented, and say why."""
+    found = explain(
+        groups(
+            attributes=(
+                AttributeCount("net.peer.port", "50464", 30, 5),
+                AttributeCount("messaging.message.id", "m-1", 30, 0),
+                # A value per trace: full URLs with order ids, timestamps.
+                AttributeCount("http.url", "/orders/17", 30, 0, key_values=950, key_traces=1000),
+                AttributeCount(
+                    "order.created_at", "1700000000", 30, 0, key_values=40, key_traces=60
+                ),
+                # Few values over many traces: a property, ranked.
+                AttributeCount("host.name", "api-2", 30, 5, key_values=4, key_traces=1000),
+            ),
+            focus=100,
+            baseline=900,
+        )
+    )
+    assert [(r.key, r.value) for r in found.attributes] == [("host.name", "api-2")]
+    assert {(u.key, u.reason) for u in found.unranked} == {
+        ("net.peer.port", "per connection"),
+        ("messaging.message.id", "per request"),
+        ("http.url", "unique per request"),
+        ("order.created_at", "unique per request"),
+    }
+
+
+def test_values_need_a_minimum_count_and_share_of_the_slow_set() -> None:
+    """Below 5 slow traces, or below 5% of the slow set, a value is an anecdote, however
+    unusual: 4 of 10 and 6 of 200 (3%) are left out; 12 of 200 is listed."""
+    few = AttributeCount("host.name", "api-9", 4, 0)
+    assert rank_attributes(groups(attributes=(few,), focus=10, baseline=1000)) == ()
+    thin = AttributeCount("host.name", "api-9", 6, 0)
+    enough = AttributeCount("host.name", "api-7", 12, 0)
+    found = rank_attributes(groups(attributes=(thin, enough), focus=200, baseline=1000))
+    assert [r.value for r in found] == ["api-7"]
+
+
+def test_differences_likely_by_chance_are_not_listed() -> None:
+    """26% of slow vs 15% of the rest on 23 slow traces (p = 0.13) is chance; so is p = 0.0027
+    once four values are tested (Bonferroni: 0.01 / 4), though it would pass alone."""
+    chance = AttributeCount("net.peer.ip", "10.0.0.7", 6, 30)
+    assert rank_attributes(groups(attributes=(chance,), focus=23, baseline=204)) == ()
+    borderline = AttributeCount("host.name", "api-3", 9, 30)  # one-sided Fisher p = 0.0027
+    alone = rank_attributes(groups(attributes=(borderline,), focus=20, baseline=200))
+    assert [r.value for r in alone] == ["api-3"]
+    crowd = tuple(AttributeCount("region", f"r-{i}", 6, 30) for i in range(3))
+    tested = rank_attributes(groups(attributes=(borderline, *crowd), focus=20, baseline=200))
+    assert tested == ()
+
+
+def test_per_user_values_are_summarised_as_a_concentration() -> None:
+    """Slow requests gathered on two users read "concentrated in 2 users", not two rows;
+    a user as common among the others is not part of it."""
+    found = explain(
+        groups(
+            attributes=(
+                AttributeCount("user.id", "u-1", 10, 2),
+                AttributeCount("user.id", "u-2", 8, 3),
+                AttributeCount("user.id", "u-3", 5, 50),
+                AttributeCount("payment.provider", "legacy-bank", 40, 10),
+            ),
+            focus=50,
+            baseline=500,
+        )
+    )
+    assert [(r.key, r.value) for r in found.attributes] == [("payment.provider", "legacy-bank")]
+    (people,) = found.concentrations
+    assert (people.key, people.noun, people.values) == ("user.id", "users", ("u-1", "u-2"))
+    assert (people.focus_traces, people.baseline_traces) == (18, 5)
+    assert people.focus_share == pytest.approx(18 / 50)
+
+
+def test_no_concentration_when_users_are_spread_as_usual() -> None:
+    """Twenty users each with their usual share of slow requests make no finding."""
+    spread = tuple(AttributeCount("user.id", f"u-{i}", 5, 45) for i in range(20))
+    assert explain(groups(attributes=spread, focus=100, baseline=900)).concentrations == ()
+
+
+def test_fisher_exact_test_matches_known_tables() -> None:
+    """The lady tasting tea (3 of 4 right, one-sided p = 17/70) and a perfect split of 6
+    among 30 (p = 1 / C(30, 6))."""
+    assert fisher_greater(3, 4, 1, 4) == pytest.approx(17 / 70)
+    assert fisher_greater(6, 6, 0, 24) == pytest.approx(1 / math.comb(30, 6))
+    assert fisher_greater(0, 10, 5, 10) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="between 0"):
+        fisher_greater(11, 10, 0, 10)
 
 
 def test_error_sources_rank_by_share_of_failed_traces() -> None:
@@ -222,3 +312,24 @@ def test_request_path_covers_the_target_request_until_it_answers() -> None:
     assert (whole.start_ns, whole.end_ns) == (0, 100 * MS)  # the mailer ran after the answer
     assert "mailer" not in {share.name for share in whole.shares}
     assert request_path(tree, Target("payments", "refund")) is None
+
+
+def test_values_on_the_same_traces_are_folded_into_one_row() -> None:
+    """Route, target and URL of one call, on exactly as many traces, are one row with the
+    others listed as alike; a value with other counts keeps its own row."""
+    found = rank_attributes(
+        groups(
+            attributes=(
+                AttributeCount("http.url", "http://catalog/stock", 53, 147),
+                AttributeCount("http.route", "/stock", 53, 147),
+                AttributeCount("http.target", "/stock", 53, 147),
+                AttributeCount("http.route", "/checkout", 58, 169),
+            ),
+            focus=150,
+            baseline=1400,
+        )
+    )
+    assert [(r.key, r.value, r.alike) for r in found] == [
+        ("http.route", "/stock", (("http.target", "/stock"), ("http.url", "http://catalog/stock"))),
+        ("http.route", "/checkout", ()),
+    ]

@@ -240,7 +240,7 @@ def test_unknown_trace_is_404(api: str) -> None:
     assert "no trace" in error_of(api, f"/traces/{UNKNOWN}", 404)
 
 
-@pytest.mark.parametrize("bad_id", ["xyz", "1" * 31, "1" * 33, "g" * 32, "1" * 16 + "/" + "1" * 15])
+@pytest.mark.parametrize("bad_id", ["xyz", "1" * 7, "1" * 33, "g" * 32, "1" * 16 + "/" + "1" * 15])
 def test_malformed_trace_id_is_400_naming_the_parameter(api: str, bad_id: str) -> None:
     """A trace id that is not 32 hex characters answers 400 saying what a trace id is."""
     message = error_of(api, f"/traces/{bad_id}", 400)
@@ -338,6 +338,20 @@ def test_journeys_recent_and_slowest(api: str) -> None:
         "services": ["cart", "catalog", "db", "payments", "web"],
     }
     assert [j["session_id"] for j in get(api, "/journeys", limit="1")["journeys"]] == ["s-beta"]
+
+
+def test_journeys_within_a_time_range(api: str) -> None:
+    """start/end keep the journeys' traces started in the range, and summarise those."""
+    split_ms = str(BASE // MS + 10_000)  # after s-alpha's traces, before s-beta's
+    after = get(api, "/journeys", start=split_ms)["journeys"]
+    assert [j["session_id"] for j in after] == ["s-beta"]
+    before = get(api, "/journeys", end=split_ms)["journeys"]
+    assert [j["session_id"] for j in before] == ["s-alpha"]
+    assert before[0]["trace_count"] == 3
+    # A range that cuts s-alpha counts its traces inside the range: cart and checkout.
+    middle = get(api, "/journeys", start=str(BASE // MS + 1000), end=split_ms)["journeys"]
+    assert [(j["session_id"], j["trace_count"]) for j in middle] == [("s-alpha", 2)]
+    assert "start" in error_of(api, "/journeys", 400, start="yesterday")
 
 
 def test_session_journey_lists_its_traces_oldest_first_with_think_time(api: str) -> None:

@@ -172,15 +172,7 @@ def test_viewer_sees_sensitive_fields_masked(secured: LiveServer) -> None:
     assert {t["user_id"] for t in listed["traces"]} == {MASK}
 
 
-def test_no_viewer_answer_contains_a_sensitive_value(secured: LiveServer) -> None:
-    """Across every GET endpoint of the API, a viewer never receives a sensitive value."""
-    with httpx.Client(base_url=secured.url, timeout=30) as client:
-        for method, template, path in endpoints(secured):
-            if method != "GET" or not template.startswith("/api/"):
-                continue
-            response = client.get(path, headers=bearer(VIEWER_TOKEN))
-            for value in SECRETS.values():
-                assert value not in response.text, path
+# What a viewer receives from each endpoint is swept in test_masking.py.
 
 
 def test_viewer_may_not_search_by_a_sensitive_field(secured: LiveServer) -> None:

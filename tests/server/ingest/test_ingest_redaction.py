@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode, format_trace_id
 
 from support.live_server import LiveServer, live_server
+from support.redaction_cases import CASES, Case, case_spans
 from threadline.redaction import REDACTED_FIELDS
 from threadline.server.app import create_app
 from threadline.server.model import SpanRecord
@@ -230,3 +233,37 @@ def test_a_redaction_rule_that_does_not_parse_stops_the_server(tmp_path: Path) -
             create_app(settings, store)
     finally:
         store.close()
+
+
+@pytest.fixture(scope="module")
+def stored_cases(server: LiveServer) -> dict[str, SpanRecord]:
+    """Every case's span, sent in one request by the stock OTLP exporter, as stored."""
+    spans = {case.id: case_spans(case) for case in CASES}
+    exporter = OTLPSpanExporter(endpoint=server.traces_url, timeout=30)
+    try:
+        assert exporter.export([s for made in spans.values() for s in made]) is (
+            SpanExportResult.SUCCESS
+        )
+    finally:
+        exporter.shutdown()
+    stored = {}
+    for case_id, (span,) in spans.items():
+        (stored[case_id],) = server.store.get_trace(format_trace_id(span.context.trace_id))
+    return stored
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_redaction_case_at_ingest(stored_cases: dict[str, SpanRecord], case: Case) -> None:
+    """Each case of the shared table is stored without its secrets, keeping the rest."""
+    record = stored_cases[case.id]
+    assert record.attributes["case.id"] == case.id  # the span arrived, whatever was cut
+    stored = json.dumps(dataclasses.asdict(record), ensure_ascii=False, default=str)
+    for secret in case.secrets:
+        assert secret not in stored
+    for kept in case.kept:
+        assert kept in stored
+    listed = record.attributes.get(REDACTED_FIELDS, [])
+    assert set(case.listed) <= set(listed)  # type: ignore[arg-type]
+    if case.clean:
+        assert REDACTED_FIELDS not in record.attributes
+        assert REDACTED_FIELDS not in record.resource

@@ -148,15 +148,18 @@ def test_rate_limiter_refuses_while_empty_and_refills() -> None:
     """A token's bucket empties with spans sent and refills at the rate; keys are separate."""
     now = [0.0]
     limiter = RateLimiter(100, clock=lambda: now[0])
-    limiter.admit("a")
-    limiter.charge("a", 250)  # one large request may overdraw
+    limiter.take("a", 250)  # one large request may overdraw
     with pytest.raises(TooManyRequests) as refused:
-        limiter.admit("a")
+        limiter.take("a", 1)
     assert refused.value.retry_after_s == 2  # 150 spans short at 100/s
     assert refused.value.status_code == 429
-    limiter.admit("b")
-    now[0] = 2.0
-    limiter.admit("a")
+    limiter.take("b", 1)
+    now[0] = 1.4
+    with pytest.raises(TooManyRequests) as still:
+        limiter.take("a", 1)
+    assert still.value.retry_after_s == 1  # 10 spans short: the wait left, not the first one
+    now[0] = 1.6
+    limiter.take("a", 1)
 
 
 @pytest.fixture(scope="module")

@@ -53,16 +53,18 @@ def db_path(tmp_path: Path) -> Path:
 
 
 def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
-    """The file holds one spans table whose columns are the batch columns, in order."""
+    """The file holds one spans table whose columns are the batch columns, in order, and
+    the table recording its schema version."""
     DuckDBStore(db_path).close()
 
     with duckdb.connect(str(db_path)) as connection:
         described = connection.execute("DESCRIBE spans").fetchall()
         tables = connection.execute(
             "SELECT table_name FROM duckdb_tables() WHERE table_name NOT LIKE 'rollup_%'"
+            " ORDER BY table_name"
         ).fetchall()
 
-    assert tables == [("spans",)]
+    assert tables == [("spans",), ("threadline_schema",)]
     assert [(row[0], row[1]) for row in described] == [
         (name, "BIGINT" if name.endswith("_ns") else "VARCHAR") for name in COLUMNS
     ]

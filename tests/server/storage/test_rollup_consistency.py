@@ -1,12 +1,14 @@
 """Rollups against the full scan: random workloads, the same answers.
 
-Hypothesis builds traces (entry spans, CLIENT→SERVER calls, PRODUCER→CONSUMER
-hops, failures, clock spread over a few minutes), writes them in random batches in
-random order with some batches re-sent, deletes some traces, and then every fleet
-view read from the rollups must match the scan of the stored spans: counts
-exactly, percentiles within the sketch's error. Fresh deltas and folded rows must
-answer alike, so each example is checked before and after compaction, and a store
-opened on old spans (no rollup tables yet) must backfill to the same answers.
+Hypothesis builds traces (entry spans, CLIENT→SERVER calls, PRODUCER→CONSUMER hops,
+SERVER spans under another service's span with no CLIENT span (inferred edges), the
+SDK's own telemetry spans, failures, clock spread over a few minutes), writes them
+in random batches in random order with some batches re-sent, deletes some traces,
+and then every fleet view read from the rollups must match the scan of the stored
+spans: counts exactly, percentiles within the sketch's error. Fresh deltas and
+folded rows must answer alike, so each example is checked before and after
+compaction, and a store opened on old spans (no rollup tables yet) must backfill to
+the same answers.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
+import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from support.spans import span_record
+from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.aggregates import (
+    EdgeKind,
     OperationRed,
     Percentiles,
     RedStats,
@@ -32,6 +37,7 @@ from threadline.server.analysis import sketch
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.duckdb import DuckDBStore, rollups
+from threadline.server.storage.duckdb.migrations import stored_version
 
 MS: Final = 1_000_000
 MINUTE: Final = 60_000 * MS
@@ -68,13 +74,19 @@ def trace_spans(rng: random.Random, index: int) -> list[SpanRecord]:
                 kind=SpanKind.PRODUCER if queue else SpanKind.CLIENT,
             )
         )
+        # Some calls have no CLIENT span (an uninstrumented client): the server's
+        # parent is the root, an inferred edge when the services differ.
+        inferred = not queue and rng.random() < 0.3
+        if inferred:
+            spans.pop()
+            callee = rng.choice(SERVICES)  # "web" too: a same-service child, no edge
         begin = at + (rng.randrange(1, 90_000) * MS if queue else 0)
         status = StatusCode.ERROR if rng.random() < 0.2 else StatusCode.UNSET
         spans.append(
             span_record(
                 trace,
                 callee_id,
-                caller_id,
+                "r" if inferred else caller_id,
                 callee,
                 rng.choice(["do", "undo"]),
                 begin,
@@ -82,6 +94,10 @@ def trace_spans(rng: random.Random, index: int) -> list[SpanRecord]:
                 kind=SpanKind.CONSUMER if queue else SpanKind.SERVER,
                 status=status,
             )
+        )
+    if rng.random() < 0.1:  # the SDK's report about itself: in no fleet view
+        spans.append(
+            span_record(f"{index + 1:031x}f", "st", None, "web", SDK_STATS_SPAN, start, start + MS)
         )
     return spans
 
@@ -180,7 +196,8 @@ def test_rollups_answer_like_the_full_scan(
 
 
 def test_a_store_written_without_rollups_backfills_them_on_open(tmp_path: Path) -> None:
-    """Opening spans stored before rollups existed builds rollups that answer like a scan."""
+    """Opening spans stored before rollups existed (schema version 2) builds rollups that
+    answer like a scan."""
     rng = random.Random(7)
     spans = [span for index in range(60) for span in trace_spans(rng, index)]
     path = tmp_path / "old.duckdb"
@@ -189,9 +206,16 @@ def test_a_store_written_without_rollups_backfills_them_on_open(tmp_path: Path) 
         old.write(SpanBatch.from_records(spans)).result(timeout=30)
     finally:
         old.close()
+    # What version 2 had: the spans and the version table, no rollup tables.
+    with duckdb.connect(str(path)) as connection:
+        for table in ("rollup_operations", "rollup_edges", "rollup_names", "rollup_services"):
+            connection.execute(f"DROP TABLE {table}")
+        connection.execute("UPDATE threadline_schema SET version = 2 WHERE version = 3")
+        assert stored_version(connection) == 2
     store = DuckDBStore(path)
     try:
         assert store.operation_red(WINDOW), "the backfill counted the stored spans"
+        assert any(e.kind is EdgeKind.INFERRED for e in store.service_map(WINDOW).edges)
         check(store, WINDOWS)
     finally:
         store.close()

@@ -143,7 +143,33 @@ def test_deleting_traces_removes_them_from_the_aggregates(store: Store) -> None:
 def test_erasing_a_user_removes_their_requests(store: Store) -> None:
     """Erasure leaves no count of the user's requests behind."""
     write(store, call("1" * 32, 0, user="u1") + call("2" * 32, 1000, user="u2"))
-    assert store.erase_user("u1") == 3
+    assert store.erase_user(["u1"]).erased_spans == 3
+    assert requests(store)[("web", "GET /pay")] == (1, 0)
+    assert edge_calls(store) == {("web", "payments", EdgeKind.CALL): 1}
+
+
+def test_erasing_a_user_known_by_an_identity_attribute_removes_their_requests(
+    store: Store,
+) -> None:
+    """A user named only in ``enduser.id`` (any form searched) leaves no count behind."""
+    named = [
+        span_record("1" * 32, "a1", None, "web", "GET /pay", T0, T0 + S),
+        span_record(
+            "1" * 32,
+            "a2",
+            "a1",
+            "payments",
+            "charge",
+            T0,
+            T0 + S // 2,
+            kind=SpanKind.SERVER,
+            attributes={"enduser.id": "hash-of-alice"},
+        ),
+    ]
+    write(store, named + call("2" * 32, 1000, user="u2"))
+    assert edge_calls(store)[("web", "payments", EdgeKind.INFERRED)] == 1
+    erased = store.erase_user(["alice", "hash-of-alice"])
+    assert erased.erased_spans == 2
     assert requests(store)[("web", "GET /pay")] == (1, 0)
     assert edge_calls(store) == {("web", "payments", EdgeKind.CALL): 1}
 

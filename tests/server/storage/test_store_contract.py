@@ -16,6 +16,7 @@ from typing import Final
 import pytest
 
 from support.spans import span_record
+from threadline.server.aggregates import TimeWindow
 from threadline.server.batch import SpanBatch
 from threadline.server.model import (
     JourneySummary,
@@ -275,6 +276,75 @@ def test_list_journeys_slowest_first(shop_store: Store) -> None:
     journeys = shop_store.list_journeys(order="slowest", limit=2)
 
     assert [journey.session_id for journey in journeys] == ["s1", "s2"]
+
+
+def test_list_journeys_in_a_time_range(shop_store: Store) -> None:
+    """start_ns / end_ns keep the journeys' traces with a span started in the range."""
+    later = shop_store.list_journeys(start_ns=at(15_000))
+    assert [journey.session_id for journey in later] == ["s3", "s2"]
+    s1 = shop_store.list_journeys(end_ns=at(15_000))
+    assert [(journey.session_id, journey.trace_count) for journey in s1] == [("s1", 2)]
+    # A range cutting s1 summarises the trace inside it, whole.
+    middle = shop_store.list_journeys(start_ns=at(5_000), end_ns=at(15_000))
+    assert [(j.session_id, j.trace_count, j.span_count) for j in middle] == [("s1", 1, 2)]
+
+
+def test_ids_with_prefix(shop_store: Store) -> None:
+    """Trace and session ids by their first characters: sorted, distinct, up to the limit."""
+    write_all(
+        shop_store,
+        [
+            span_record(
+                "1" * 8 + "a" * 24,
+                "f1",
+                None,
+                "web",
+                "GET /",
+                at(50_000),
+                at(50_001),
+                session_id="s1-later",
+            ),
+        ],
+    )
+    assert shop_store.ids_with_prefix("trace_id", "11111111", limit=10) == [
+        CART_1,
+        "1" * 8 + "a" * 24,
+    ]
+    assert shop_store.ids_with_prefix("trace_id", "11111111", limit=1) == [CART_1]
+    assert shop_store.ids_with_prefix("trace_id", "abcdefab", limit=10) == []
+    assert shop_store.ids_with_prefix("session_id", "s1", limit=10) == ["s1", "s1-later"]
+    assert shop_store.ids_with_prefix("session_id", "s1-", limit=10) == ["s1-later"]
+
+
+def test_sdk_stats_spans_are_not_user_traffic(store: Store) -> None:
+    """The SDK's threadline.sdk.stats spans: in no list, in sdk_stats, readable by id."""
+    stats_trace = "9" * 32
+    write_all(
+        store,
+        [
+            span_record(CART_1, "a1", None, "web", "GET /cart", at(0), at(100), session_id="s1"),
+            span_record(
+                stats_trace,
+                "f9",
+                None,
+                "web",
+                "threadline.sdk.stats",
+                at(50),
+                at(50),
+                kind=SpanKind.INTERNAL,
+                attributes={"threadline.sdk.spans.exported": 12, "process.pid": 7},
+            ),
+        ],
+    )
+    assert trace_ids(store.search_traces(TraceQuery())) == [CART_1]
+    assert store.services() == [ServiceOperations("web", ("GET /cart",))]
+    assert [journey.span_count for journey in store.list_journeys()] == [1]
+    window = TimeWindow(start_ns=at(-1000), end_ns=at(1000))
+    assert [red.operation for red in store.operation_red(window)] == ["GET /cart"]
+    assert [node.stats.requests for node in store.service_map(window).services] == [1]
+    reports = store.sdk_stats("web", window).processes
+    assert [(p.exported, p.reports) for p in reports] == [(12, 1)]
+    assert [span.name for span in store.get_trace(stats_trace)] == ["threadline.sdk.stats"]
 
 
 def test_services_lists_each_service_with_its_operations(shop_store: Store) -> None:

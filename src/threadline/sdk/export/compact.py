@@ -133,6 +133,8 @@ def _fields_readable() -> bool:
 
 
 # Decided once at import: ``capture(span, journey)`` runs for every span, so the choice
-# is not made per span.
+# is not made per span. Threadline accepts a range of OpenTelemetry releases
+# (pyproject.toml); the fast path is tested on the oldest and newest of them, and any
+# release whose spans fail the check (a newer one that moved a field) gets the public API.
 FIELDS_READABLE: Final = _fields_readable()
 capture: Final = _capture_fields if FIELDS_READABLE else _capture_public

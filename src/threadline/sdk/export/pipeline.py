@@ -21,6 +21,7 @@ host's spans as the host made them, as they would without Threadline.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import weakref
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from types import MappingProxyType
 from typing import Final
 from urllib.parse import urlsplit
 
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from threadline.redaction.configured import redactor_from_settings
@@ -41,6 +42,9 @@ from threadline.sdk.redaction_processor import RedactingSpanExporter
 from threadline.settings import ENV_PREFIX, ConfigError, SdkSettings
 
 ENVIRONMENT_ATTRIBUTE: Final = "deployment.environment.name"
+# OpenTelemetry semantic convention: spans that share a host share a clock, which is
+# how the server tells real clock skew from a child that merely ends after its parent.
+HOST_NAME_ATTRIBUTE: Final = "host.name"
 COMPRESSIONS: Final = ("gzip", "none")
 _POSITIVE: Final = ("retry_deadline_s", "retry_backoff_s", "shutdown_timeout_s")
 _NOT_NEGATIVE: Final = ("stats_interval_s",)
@@ -50,8 +54,20 @@ _lock = threading.Lock()
 
 
 def resource_attributes(settings: SdkSettings) -> dict[str, str]:
-    """Resource attributes export adds: the deployment environment, when one is set."""
-    return {ENVIRONMENT_ATTRIBUTE: settings.environment} if settings.environment else {}
+    """Resource attributes export adds: the host's name and the deployment environment,
+    when one is set. A ``host.name`` the host's own resource states takes precedence."""
+    attributes = {HOST_NAME_ATTRIBUTE: socket.gethostname()}
+    if settings.environment:
+        attributes[ENVIRONMENT_ATTRIBUTE] = settings.environment
+    return attributes
+
+
+def _attribute_limits() -> tuple[int, ...]:
+    """The lengths OpenTelemetry cuts attribute values to as they are set (its span
+    limits, from OTEL_*ATTRIBUTE_VALUE_LENGTH_LIMIT), decided once at configure time."""
+    limits = SpanLimits()
+    lengths = (limits.max_attribute_length, limits.max_span_attribute_length)
+    return tuple(length for length in lengths if length)
 
 
 def export_processors(
@@ -65,7 +81,9 @@ def export_processors(
     forces in-process stamping (the host built the provider and may export it itself)."""
     stamp = settings.stamp_span_attributes or stamp_in_process
     # Raises ConfigError naming a redaction setting that does not parse.
-    redactor = redactor_from_settings(settings, fallback_hash_key=settings.user_id_key)
+    redactor = redactor_from_settings(
+        settings, fallback_hash_key=settings.user_id_key, cut_lengths=_attribute_limits()
+    )
     if exporter is not None:
         if redactor is not None:
             exporter = RedactingSpanExporter(exporter, redactor)

@@ -36,14 +36,13 @@ from typing import Final
 
 from opentelemetry import baggage
 from opentelemetry.context import Context
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, TraceFlags
 
-from threadline.conventions import JOURNEY_ID, SESSION_ID, USER_ID
+from threadline.conventions import JOURNEY_ID, SDK_STATS_SPAN, SESSION_ID, USER_ID
 from threadline.redaction import Redactor
 from threadline.sdk.export.compact import CompactSpan, Journey, capture
 from threadline.sdk.export.encoder import SpanEncoder
@@ -54,8 +53,9 @@ from threadline.sdk.export.stats import DropReason, ExportCounters, ExportStats
 from threadline.sdk.export.transport import HttpTransport, TransportConfig
 from threadline.sdk.guard import report_internal_error
 from threadline.sdk.redaction_processor import redact_compact
+from threadline.sdk.suppression import suppress_instrumentation
 
-STATS_SPAN_NAME: Final = "threadline.sdk.stats"
+STATS_SPAN_NAME: Final = SDK_STATS_SPAN
 # Semantic-conventions resource attribute: tells apart pre-forked workers of one service.
 PROCESS_PID: Final = "process.pid"
 _STATS_SCOPE: Final = InstrumentationScope("threadline.sdk")
@@ -296,7 +296,12 @@ class ExportProcessor(SpanProcessor):
             is_remote=False,
             trace_flags=TraceFlags(TraceFlags.SAMPLED),
         )
-        attributes = {**stats.as_attributes(), PROCESS_PID: os.getpid()}
+        # The queue's capacity beside its fill, so the server can show queue use.
+        attributes = {
+            **stats.as_attributes(),
+            "threadline.sdk.queue.capacity": self._queue_size,
+            PROCESS_PID: os.getpid(),
+        }
         return (
             context,
             None,

@@ -90,14 +90,21 @@ def _instrument_starlette(app: Any, settings: SdkSettings) -> None:
             StarletteInstrumentor.instrument_app(app)
     except Exception:
         report_internal_error("instrumenting the Starlette app")
+    add_journey_middleware(app, settings)
+
+
+def add_journey_middleware(app: Any, settings: SdkSettings) -> None:
+    """Add the journey middleware to a Starlette or FastAPI app, inside OpenTelemetry's."""
     if any(getattr(m, "cls", None) is JourneyASGIMiddleware for m in app.user_middleware):
         return
     if app.middleware_stack is not None:
-        raise RuntimeError("instrument the Starlette app before it starts serving")
+        raise RuntimeError("instrument the app before it starts serving")
     from starlette.middleware import Middleware
 
     # user_middleware runs first-to-last from the outside in, and add_middleware would
-    # put ours outermost, before OpenTelemetry's extracts the incoming context.
+    # put ours outermost, before OpenTelemetry's extracts the incoming context. (FastAPI
+    # instrumentation before 0.5x adds its middleware there; later releases wrap the
+    # whole stack instead, and ours then simply goes first.)
     otel_index = next(
         (i for i, m in enumerate(app.user_middleware) if "opentelemetry" in m.cls.__module__),
         -1,
@@ -126,7 +133,9 @@ def _instrument_aiohttp(app: web.Application, settings: SdkSettings) -> None:
     # Outermost first: the server span, then the journey inside it. Raises if the app
     # is already running (its middleware list is frozen by then).
     if position is None:
-        app.middlewares.insert(0, aiohttp_server.create_aiohttp_middleware())
+        # Releases before 0.5x have one module-level middleware instead of a factory.
+        factory = getattr(aiohttp_server, "create_aiohttp_middleware", None)
+        app.middlewares.insert(0, factory() if factory else aiohttp_server.middleware)
         position = 1
     app.middlewares.insert(position, aiohttp_journey_middleware(settings))
     setattr(app, _AIOHTTP_MARK, True)

@@ -22,10 +22,9 @@ import urllib.request
 from collections.abc import Callable
 from typing import Final
 
-from opentelemetry.instrumentation.utils import suppress_instrumentation
-
 from threadline.sampling_rules import RuleError, SamplingRules, parse_json
 from threadline.sdk.guard import logger
+from threadline.sdk.suppression import suppress_instrumentation
 
 # ±20% spreads a fleet's polls over 40% of the interval while keeping the interval
 # a user sets recognisable.

@@ -42,7 +42,11 @@ The consumer ends last (60), so the path runs to 60 through it: ``work`` owns
 0..10. What ``gw`` did after publishing (16..40) did not delay the end.
 
 Pass ``include_follow_ons=False`` for the response-time view instead (Jaeger's):
-the path ends at the root's end and follow-ons are ignored.
+the path ends at the root's end and follow-ons are ignored. A SERVER span under a
+CLIENT span is not a follow-on there even when it ends a little after the client
+span: the client waited for its response, and server frameworks close their span
+after the response is written (on one clock, with no skew to correct). Such a
+child is clipped to its caller's end, as Jaeger clips overflowing children.
 
 The segments of a path are contiguous and add up to exactly its duration. Only the
 root's subtree is walked: an orphan's link to the root is unknown. Children that
@@ -61,7 +65,7 @@ from typing import Literal
 from threadline import conventions
 from threadline.server.analysis.skew import is_message_hop
 from threadline.server.analysis.tree import SpanTree, children_by_parent, root_span
-from threadline.server.model import SpanRecord
+from threadline.server.model import SpanKind, SpanRecord
 
 # What a share of the path is attributed to: a service, or a messaging destination.
 ShareKind = Literal["service", "queue"]
@@ -156,6 +160,8 @@ def critical_path(tree: SpanTree, *, include_follow_ons: bool = True) -> Critica
     if root is None:
         return CriticalPath(tree.trace_id, None, 0, 0, (), (), ())
     children = children_by_parent(tree)
+    if not include_follow_ons:
+        children = _awaited_calls_clipped(tree, children)
     reach = _subtree_ends(tree, children, include_follow_ons)
     segments = _merged(reversed(_walk_back(root, children, reach)))
     end = reach[root.span_id]
@@ -168,6 +174,25 @@ def critical_path(tree: SpanTree, *, include_follow_ons: bool = True) -> Critica
         spans=_contributions(segments),
         shares=_shares(segments, end - root.start_ns),
     )
+
+
+def _awaited_calls_clipped(
+    tree: SpanTree, children: Mapping[str, list[SpanRecord]]
+) -> dict[str, list[SpanRecord]]:
+    """``children`` with each SERVER child of a CLIENT span ended no later than its caller."""
+    spans = {node.span.span_id: node.span for node in tree.nodes}
+    clipped: dict[str, list[SpanRecord]] = {}
+    for parent_id, kids in children.items():
+        parent = spans[parent_id]
+        clipped[parent_id] = [
+            dataclasses.replace(child, end_ns=parent.end_ns)
+            if parent.kind is SpanKind.CLIENT
+            and child.kind is SpanKind.SERVER
+            and child.start_ns < parent.end_ns < child.end_ns
+            else child
+            for child in kids
+        ]
+    return clipped
 
 
 def _subtree_ends(

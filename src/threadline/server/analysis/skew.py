@@ -6,9 +6,11 @@ after it, and the waterfall shows an effect before its cause. Like Jaeger's
 clock-skew adjuster we repair this from the one thing we know for certain: a
 *synchronous* call happens inside its caller's window.
 
-- A service is taken as a proxy for a host: a child of the **same** service shares
-  its parent's clock and is never shifted on its own; it moves with its ancestor.
-- A child of **another** service on a synchronous hop (anything but a message hop,
+- A child that shares its parent's clock (``clocks.same_clock``: the same host,
+  the same process, a call over loopback, or — when the spans record none of
+  these — the same service) is never shifted on its own; it moves with its
+  ancestor. A whole fleet on one machine is therefore never adjusted.
+- A child on **another** clock on a synchronous hop (anything but a message hop,
   see ``is_message_hop``, and not a span that carries links) that sticks out of its
   parent's window is shifted so that the network latency is split evenly around it:
   its start becomes ``parent.start + (parent.duration - child.duration) // 2``.
@@ -18,7 +20,7 @@ clock-skew adjuster we repair this from the one thing we know for certain: a
   links) may legitimately end long after its parent and is not shifted for that.
   It cannot start before its parent started, though: if it does, it is moved just
   enough to start with its parent, since how long the message waited is unknown.
-- A shift moves the whole subtree. A descendant of yet another service is then
+- A shift moves the whole subtree. A descendant on yet another clock is then
   judged against its already-adjusted parent, with its own shift replacing the
   inherited one, because it runs on its own clock.
 
@@ -33,6 +35,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from threadline.server.analysis.clocks import same_clock
 from threadline.server.analysis.tree import build_tree, deduplicate
 from threadline.server.model import SpanEvent, SpanKind, SpanRecord
 
@@ -40,9 +43,9 @@ from threadline.server.model import SpanEvent, SpanKind, SpanRecord
 class SkewReason(enum.StrEnum):
     """Why a span was moved."""
 
-    # A synchronous child of another service stuck out of its caller; centred in it.
+    # A synchronous child on another clock stuck out of its caller; centred in it.
     CENTRED_IN_PARENT = "centred in parent"
-    # An asynchronous child of another service started before its parent; starts with it now.
+    # An asynchronous child on another clock started before its parent; starts with it now.
     STARTED_BEFORE_PARENT = "started before parent"
     # The span is in the subtree of a moved span and shares its clock.
     MOVED_WITH_ANCESTOR = "moved with ancestor"
@@ -81,7 +84,7 @@ def is_async_hop(parent: SpanRecord, child: SpanRecord) -> bool:
 
 
 def hop_shift_ns(parent: SpanRecord, child: SpanRecord) -> tuple[int, SkewReason | None]:
-    """The shift that puts ``child`` (of another service) in ``parent``'s window, and why.
+    """The shift that puts ``child`` (on another clock) in ``parent``'s window, and why.
 
     ``(0, None)`` when the child already fits, or when its position says nothing
     about the clocks.
@@ -100,10 +103,10 @@ def hop_shift_ns(parent: SpanRecord, child: SpanRecord) -> tuple[int, SkewReason
 
 
 def adjust_clock_skew(spans: Iterable[SpanRecord]) -> SkewResult:
-    """``spans`` with every out-of-place cross-service hop moved into its parent's window."""
+    """``spans`` with every out-of-place hop between two clocks moved into its parent's window."""
     unique = deduplicate(spans)
     adjusted: dict[str, SpanRecord] = {}
-    # span id -> (shift, origin span id) that its same-service children inherit
+    # span id -> (shift, origin span id) that its children on the same clock inherit
     shifts: dict[str, tuple[int, str]] = {}
     adjustments: list[SkewAdjustment] = []
 
@@ -113,7 +116,7 @@ def adjust_clock_skew(spans: Iterable[SpanRecord]) -> SkewResult:
         parent = adjusted.get(span.parent_span_id or "") if node.depth > 0 else None
         shift, origin, reason = 0, span.span_id, None
         if parent is not None:
-            if parent.service_name == span.service_name:
+            if same_clock(parent, span):
                 shift, origin = shifts[parent.span_id]
                 reason = SkewReason.MOVED_WITH_ANCESTOR if shift else None
             else:

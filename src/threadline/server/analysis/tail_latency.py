@@ -15,31 +15,45 @@ group holds (``aggregates.TraceGroups``). This module ranks the differences:
   focus group minus the baseline;
 - **which attribute values go with it**: per ``key=value`` (span or resource
   attribute on any span of the trace), the share of focus traces carrying it
-  minus the share of baseline traces (the *score*, between -1 and 1), with the
-  lift (ratio of the shares) and the support counts beside it.
+  against the share of baseline traces, with the lift (ratio of the shares), the
+  *score* (difference of the shares) and Fisher's exact p-value. Only values that
+  are signal are listed (``attribute_signal``): never identifiers or ephemeral
+  ports, only with enough support (a count and a share of the focus group), only
+  when the difference is unlikely by chance; per-user and per-session values are
+  summarised as a *concentration* ("concentrated in 3 users").
 
-Why the score is a difference of proportions rather than the lift: a value seen
-on 3 slow traces and no other has an enormous lift and explains 3 traces; a
-value on 90% of slow traces and 25% of the rest has a lift of 3.6 and explains
-the tail. The difference ranks the second first; the lift is smoothed (add-one)
-so it stays finite and is shown for reading, not for ranking. Only positive
-differences are listed: values and operations that go *with* the focus group.
+Listed values are ranked by lift: how many times more common the value is on
+focus traces than on the rest. Every listed value already explains a real part
+of the focus group (the support floor) and is no fluke (the test), so what sets
+them apart is how strongly each goes with slowness: a provider carried by 15% of
+a service's slow requests and almost none of the rest (×70) is the cause to show
+first, ahead of the route that 38% of slow requests and 12% of the others share
+(×3), which a difference of shares would rank first. The lift is smoothed
+(add-one) so it stays finite when the baseline never carries the value. Values on
+exactly as many focus and baseline traces as a listed one (the route, target and
+URL of one call) are folded into it as ``alike`` instead of filling the list. Times
+and error origins rank only positive differences: what goes *with* the focus group.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
-from threadline.server.aggregates import Target, TraceGroups
+from threadline.server.aggregates import AttributeCount, Target, TraceGroups
+from threadline.server.analysis import attribute_signal
 from threadline.server.analysis.critical_path import CriticalPath, SegmentKind, critical_path
 from threadline.server.analysis.tree import SpanTree, build_tree, children_by_parent, root_span
 from threadline.server.model import SpanKind, SpanRecord
 
 Measure = Literal["self_time", "critical_path"]
 OperationKey = tuple[str, str]
+
+# Least focus traces a value must be on to be listed: fewer is an anecdote.
+MIN_SUPPORT: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +110,11 @@ class ErrorSource:
 
 @dataclass(frozen=True, slots=True)
 class AttributeLift:
-    """An attribute value and how much more often focus traces carry it."""
+    """An attribute value and how much more often focus traces carry it.
+
+    ``p_value``: one-sided Fisher's exact test of a focus share this much larger by
+    chance (``attribute_signal.fisher_greater``).
+    """
 
     key: str
     value: str
@@ -105,10 +123,48 @@ class AttributeLift:
     focus_share: float
     baseline_share: float
     lift: float
+    p_value: float = 1.0
+    # Other (key, value)s on exactly as many focus and baseline traces, shown once
+    # with this one: the route, target and URL of one call travel together.
+    alike: tuple[tuple[str, str], ...] = ()
 
     @property
     def score(self) -> float:
         return self.focus_share - self.baseline_share
+
+
+@dataclass(frozen=True, slots=True)
+class Concentration:
+    """Focus traces gathered on a few people: the significant values of a per-person key.
+
+    ``values`` are those values, most focus traces first; ``noun`` names them
+    ("users", "sessions"). ``*_traces`` count the traces carrying any of them.
+    """
+
+    key: str
+    noun: str
+    values: tuple[str, ...]
+    focus_traces: int
+    baseline_traces: int
+    focus_share: float
+    baseline_share: float
+
+
+@dataclass(frozen=True, slots=True)
+class UnrankedKey:
+    """An attribute key whose values are never ranked, and why (``attribute_signal``)."""
+
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeSignal:
+    """The attribute values that go with the focus group, and what was left out as noise."""
+
+    values: tuple[AttributeLift, ...]
+    concentrations: tuple[Concentration, ...]
+    unranked: tuple[UnrankedKey, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,23 +176,28 @@ class Explanation:
     time_growth: tuple[TimeGrowth, ...]
     error_sources: tuple[ErrorSource, ...]
     attributes: tuple[AttributeLift, ...]
+    concentrations: tuple[Concentration, ...] = ()
+    unranked: tuple[UnrankedKey, ...] = ()
 
 
 def explain(
     groups: TraceGroups,
     *,
     path_totals: PathTotals | None = None,
-    min_support: int = 3,
+    min_support: int = MIN_SUPPORT,
     limit: int = 10,
 ) -> Explanation:
     """Every ranking of this module over ``groups``, each cut to ``limit`` rows."""
     measure: Measure = "critical_path" if path_totals is not None else "self_time"
+    signal = attribute_values(groups, min_support=min_support)
     return Explanation(
         groups=groups,
         measure=measure,
         time_growth=rank_time_growth(groups, path_totals)[:limit],
         error_sources=rank_error_sources(groups)[:limit],
-        attributes=rank_attributes(groups, min_support=min_support)[:limit],
+        attributes=signal.values[:limit],
+        concentrations=signal.concentrations[:limit],
+        unranked=signal.unranked,
     )
 
 
@@ -189,11 +250,52 @@ def rank_error_sources(groups: TraceGroups) -> tuple[ErrorSource, ...]:
     return tuple(rows)
 
 
-def rank_attributes(groups: TraceGroups, *, min_support: int = 3) -> tuple[AttributeLift, ...]:
-    """Attribute values over-represented in the focus group, by score, then lift."""
+def rank_attributes(
+    groups: TraceGroups, *, min_support: int = MIN_SUPPORT
+) -> tuple[AttributeLift, ...]:
+    """Attribute values that go with the focus group, strongest lift first."""
+    return attribute_values(groups, min_support=min_support).values
+
+
+def attribute_values(groups: TraceGroups, *, min_support: int = MIN_SUPPORT) -> AttributeSignal:
+    """The signal among ``groups.attributes``: listed values, concentrations, keys left out.
+
+    Identifier keys are left out; the rest must reach ``min_support`` focus traces
+    (and, except per-person values, ``attribute_signal.MIN_FOCUS_SHARE`` of the
+    focus sample), be over-represented, and pass Fisher's test corrected for the
+    number of values tested. Per-person values that pass are summarised per key.
+    """
     focus_n, baseline_n = groups.focus_sample, groups.baseline_sample
-    rows = [
-        AttributeLift(
+    unranked: dict[str, str] = {}
+    candidates: list[AttributeCount] = []
+    for count in groups.attributes:
+        reason = attribute_signal.noise_reason(count.key, count.key_values, count.key_traces)
+        if reason is not None:
+            unranked.setdefault(count.key, reason)
+            continue
+        per_person = count.key in attribute_signal.PER_PERSON_KEYS
+        if count.focus_traces < min_support:
+            continue
+        if not per_person and not attribute_signal.supported(
+            count.focus_traces, focus_n, min_support
+        ):
+            continue
+        if _share(count.focus_traces, focus_n) <= _share(count.baseline_traces, baseline_n):
+            continue
+        candidates.append(count)
+
+    values: list[AttributeLift] = []
+    people: dict[str, list[AttributeLift]] = defaultdict(list)
+    for count in candidates:
+        p_value = attribute_signal.fisher_greater(
+            min(count.focus_traces, focus_n),
+            focus_n,
+            min(count.baseline_traces, baseline_n),
+            baseline_n,
+        )
+        if not attribute_signal.significant(p_value, len(candidates)):
+            continue
+        row = AttributeLift(
             key=count.key,
             value=count.value,
             focus_traces=count.focus_traces,
@@ -203,13 +305,64 @@ def rank_attributes(groups: TraceGroups, *, min_support: int = 3) -> tuple[Attri
             # Add-one smoothing: finite when the baseline never carries the value.
             lift=((count.focus_traces + 1) / (focus_n + 2))
             / ((count.baseline_traces + 1) / (baseline_n + 2)),
+            p_value=p_value,
         )
-        for count in groups.attributes
-        if count.focus_traces >= min_support
+        if count.key in attribute_signal.PER_PERSON_KEYS:
+            people[count.key].append(row)
+        else:
+            values.append(row)
+    values.sort(key=lambda row: (-row.lift, -row.score, row.key, row.value))
+    values = _fold_alike(values)
+    concentrations = [
+        concentration
+        for key, rows in people.items()
+        if (concentration := _concentration(key, rows, focus_n, baseline_n)) is not None
     ]
-    rows = [row for row in rows if row.score > 0]
-    rows.sort(key=lambda row: (-row.score, -row.lift, row.key, row.value))
-    return tuple(rows)
+    concentrations.sort(key=lambda c: (-c.focus_share, c.key))
+    return AttributeSignal(
+        values=tuple(values),
+        concentrations=tuple(concentrations),
+        unranked=tuple(UnrankedKey(key, reason) for key, reason in sorted(unranked.items())),
+    )
+
+
+def _fold_alike(rows: list[AttributeLift]) -> list[AttributeLift]:
+    """``rows`` with each value on the same trace counts as an earlier one folded into it."""
+    leaders: dict[tuple[int, int], int] = {}
+    folded: list[AttributeLift] = []
+    alike: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for row in rows:
+        counts = (row.focus_traces, row.baseline_traces)
+        at = leaders.get(counts)
+        if at is None:
+            leaders[counts] = len(folded)
+            folded.append(row)
+        else:
+            alike[at].append((row.key, row.value))
+    return [
+        dataclasses.replace(row, alike=tuple(alike[index])) if index in alike else row
+        for index, row in enumerate(folded)
+    ]
+
+
+def _concentration(
+    key: str, rows: list[AttributeLift], focus_n: int, baseline_n: int
+) -> Concentration | None:
+    rows = sorted(rows, key=lambda row: (-row.focus_traces, row.value))
+    # One trace normally carries one user (one session): the sums count traces.
+    focus = min(focus_n, sum(row.focus_traces for row in rows))
+    baseline = min(baseline_n, sum(row.baseline_traces for row in rows))
+    if focus < attribute_signal.MIN_FOCUS_SHARE * focus_n:
+        return None
+    return Concentration(
+        key=key,
+        noun=attribute_signal.PER_PERSON_KEYS[key],
+        values=tuple(row.value for row in rows),
+        focus_traces=focus,
+        baseline_traces=baseline,
+        focus_share=_share(focus, focus_n),
+        baseline_share=_share(baseline, baseline_n),
+    )
 
 
 def path_totals(focus: Iterable[CriticalPath], baseline: Iterable[CriticalPath]) -> PathTotals:

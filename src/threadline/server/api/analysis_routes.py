@@ -14,7 +14,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from threadline.server.api import params, serialize_aggregates, serialize_analysis
+from threadline.server.api import (
+    params,
+    serialize_aggregates,
+    serialize_analysis,
+    serialize_telemetry,
+)
 from threadline.server.query import QueryService
 
 Text = str | None
@@ -59,6 +64,14 @@ def add_analysis_routes(router: APIRouter, query: QueryService) -> None:
             bucket_ns=params.bucket(bucket),
         )
         return JSONResponse(serialize_aggregates.service_red(found))
+
+    @router.get(
+        "/services/{service:path}/sdk",
+        summary="The SDK's own export figures per process: exported, dropped, retried, queued",
+    )
+    def service_sdk(service: str, window: Window = None, end: End = None) -> JSONResponse:
+        found = query.sdk_stats(service, params.window_request(window, end))
+        return JSONResponse(serialize_telemetry.sdk_stats(found))
 
     @router.get("/service-map", summary="Caller → callee edges with calls, errors and latency")
     def service_map(

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Final, TypeVar, get_args
 
+from threadline import conventions
 from threadline.server.aggregates import Target
 from threadline.server.analysis.durations import parse_duration_ns, parse_time_ns
 from threadline.server.analysis.tail_latency import Measure
@@ -23,17 +24,15 @@ from threadline.server.storage.base import JourneyOrder
 from threadline.server.windows import DEFAULT_WINDOW_NS, WindowRequest
 
 DEFAULT_LIMIT: Final = 20
-# Most rows one list answers with: enough for any screen or script page, small
-# enough that one request cannot make the server build a huge response.
-MAX_LIMIT: Final = 1000
+# Most rows one list answers with (shared with the command line).
+MAX_LIMIT: Final = conventions.MAX_LIMIT
 # Longest filter value accepted; service names, span names and ids are far shorter.
 MAX_VALUE_CHARS: Final = 1024
 # Most attribute filters in one search: each adds a scan of the span table, and no
 # question a person asks needs more than a handful.
 MAX_ATTRIBUTE_FILTERS: Final = 10
-# Deepest a page may start by offset: deeper pages make the store sort and skip
-# everything before them; a cursor (``next_cursor``) pages any depth at the same cost.
-MAX_OFFSET: Final = 100_000
+# Deepest a page may start by offset (shared with the command line).
+MAX_OFFSET: Final = conventions.MAX_OFFSET
 DEFAULT_PERCENTILE: Final = 90.0
 
 _T = TypeVar("_T")

@@ -19,15 +19,23 @@ from fastapi.responses import JSONResponse
 from threadline.conventions import API_PREFIX
 from threadline.server.api import params, serialize, serialize_aggregates, serialize_analysis
 from threadline.server.api.analysis_routes import add_analysis_routes
+from threadline.server.api.trace_pages import TraceViews, page_of
 from threadline.server.errors import NotFound
 from threadline.server.query import QueryService
+from threadline.settings import ConfigError
 
 Text = str | None
 
 
-def build_api_router(query: QueryService) -> APIRouter:
-    """The routes of docs/server.md "REST API", to be mounted under ``/api``."""
+def build_api_router(query: QueryService, *, trace_page_spans: int) -> APIRouter:
+    """The routes of docs/server.md "REST API", to be mounted under ``/api``.
+
+    ``trace_page_spans`` is the most spans one trace answer carries (see ``trace_pages``).
+    """
+    if trace_page_spans < 1:
+        raise ConfigError(f"trace_page_spans must be at least 1, got {trace_page_spans}")
     router = APIRouter()
+    views = TraceViews(query.trace, keep_above=trace_page_spans)
     add_analysis_routes(router, query)
 
     @router.get("/stats", summary="How many spans, traces and sessions are stored")
@@ -94,8 +102,18 @@ def build_api_router(query: QueryService) -> APIRouter:
         "/traces/{trace_id:path}",
         summary="One trace as a span tree, with self time, error origin and clock-skew fix-ups",
     )
-    def trace(trace_id: str) -> JSONResponse:
-        return JSONResponse(serialize_analysis.trace(query.trace(trace_id)))
+    def trace(
+        trace_id: str,
+        offset: Annotated[
+            Text, Query(description="Skip this many spans (depth-first order); default 0.")
+        ] = None,
+        limit: Annotated[
+            Text, Query(description="Most spans returned, 1 to trace_page_spans (the default).")
+        ] = None,
+    ) -> JSONResponse:
+        view = views.get(trace_id)
+        page = page_of(len(view.tree.nodes), offset, limit, trace_page_spans)
+        return JSONResponse(serialize_analysis.trace(view, page))
 
     @router.get("/journeys", summary="Recent (or slowest) journeys, one per session")
     def journeys(
@@ -104,11 +122,19 @@ def build_api_router(query: QueryService) -> APIRouter:
         failed: Annotated[
             Text, Query(description="true: only journeys with an error; false: only without.")
         ] = None,
+        start: Annotated[
+            Text, Query(description="RFC 3339 or Unix ms; a trace of the journey started after.")
+        ] = None,
+        end: Annotated[
+            Text, Query(description="RFC 3339 or Unix ms; a trace of the journey started before.")
+        ] = None,
     ) -> JSONResponse:
         found = query.journeys(
             order=params.parse_order(order),
             limit=params.parse_limit(limit),
             failed=params.parse_failed(failed),
+            start_ns=params.time("start", start),
+            end_ns=params.time("end", end),
         )
         return JSONResponse(serialize.journey_list(found))
 

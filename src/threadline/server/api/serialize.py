@@ -8,7 +8,7 @@ or removed. Times are Unix epoch nanoseconds (``*_ns``) plus an ISO 8601 UTC
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from threadline.server.analysis.durations import format_time
@@ -53,11 +53,13 @@ def trace_summary(summary: TraceSummary) -> Json:
     }
 
 
-def trace(view: TraceView) -> Json:
+def trace(view: TraceView, nodes: Sequence[SpanNode] | None = None) -> Json:
+    """The trace with ``nodes`` as its spans (default: all of them)."""
+    shown = view.tree.nodes if nodes is None else nodes
     return {
         "trace_id": view.summary.trace_id,
         "summary": trace_summary(view.summary),
-        "spans": [span_node(node) for node in view.tree.nodes],
+        "spans": [span_node(node) for node in shown],
         "self_time_by_service_ms": {
             service: ms(self_ns) for service, self_ns in view.tree.self_time_by_service_ns.items()
         },

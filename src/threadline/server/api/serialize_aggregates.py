@@ -179,9 +179,25 @@ def _groups(found: Explanation, focus: str) -> Json:
                 "baseline_share": row.baseline_share,
                 "lift": row.lift,
                 "score": row.score,
+                "p_value": row.p_value,
+                "alike": [{"key": key, "value": value} for key, value in row.alike],
             }
             for row in found.attributes
         ],
+        "concentrations": [
+            {
+                "key": row.key,
+                "noun": row.noun,
+                "count": len(row.values),
+                "values": list(row.values),
+                f"{focus}_traces": row.focus_traces,
+                "baseline_traces": row.baseline_traces,
+                f"{focus}_share": row.focus_share,
+                "baseline_share": row.baseline_share,
+            }
+            for row in found.concentrations
+        ],
+        "not_ranked": [{"key": row.key, "reason": row.reason} for row in found.unranked],
     }
 
 

@@ -15,6 +15,7 @@ from threadline.server.analysis.journey_narrative import JourneyNarrative, Narra
 from threadline.server.analysis.skew import SkewAdjustment
 from threadline.server.api import serialize
 from threadline.server.api.serialize import Json, ms, optional_ms, timing, trace_summary
+from threadline.server.api.trace_pages import Page
 from threadline.server.query import CriticalPathView, TraceView
 
 
@@ -181,13 +182,29 @@ def _totals(totals: OperationTotals) -> Json:
     }
 
 
-def trace(view: TraceView) -> Json:
-    """The trace answer of the contract, plus errors, completeness and clock-skew fix-ups."""
+def trace(view: TraceView, page: Page | None = None) -> Json:
+    """The trace answer of the contract, plus errors, completeness and clock-skew fix-ups.
+
+    With ``page`` only that page's spans are listed, and where the next page starts.
+    """
+    nodes = view.tree.nodes
+    adjustments = view.skew_adjustments
+    if page is None:
+        page = Page(offset=0, end=len(nodes), total=len(nodes))
+    shown = nodes[page.offset : page.end]
+    if len(shown) < len(nodes):
+        # Each page carries the fix-ups of its own spans: in a trace whose clocks
+        # disagree everywhere, they are as many as the spans.
+        ids = {node.span.span_id for node in shown}
+        adjustments = tuple(a for a in adjustments if a.span_id in ids)
     return {
-        **serialize.trace(view),
+        **serialize.trace(view, shown),
+        "span_count": page.total,
+        "offset": page.offset,
+        "next_offset": page.next_offset,
         "errors": errors(view.errors),
         "complete": view.completeness.complete,
         "completeness": completeness(view.completeness),
-        "skew_adjustments": [skew_adjustment(a) for a in view.skew_adjustments],
+        "skew_adjustments": [skew_adjustment(a) for a in adjustments],
         "duplicates_dropped": view.duplicates_dropped,
     }

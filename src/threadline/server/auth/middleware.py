@@ -8,7 +8,9 @@ line of its own (the policy lives in ``roles.required_role``). For each request:
 2. Otherwise the token (``Authorization: Bearer`` or the UI cookie) must be known
    (401) and its role must allow the request (403).
 3. A viewer may not look up or filter by a sensitive field (403): a search by
-   ``user_id`` would tell whether a user exists and what they did.
+   ``user_id`` would tell whether a user exists and what they did. Nor may it filter
+   by a keyed hash (``h_…``, ``u_…``), whatever the key: with the hash key known (the
+   built-in one), a match would confirm a guessed e-mail address or id.
 4. A viewer's ``/api`` JSON answers are rewritten with sensitive fields masked.
 
 Refusals are answered in the shape the caller expects: an OTLP ``Status`` on
@@ -27,6 +29,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadline.conventions import API_PREFIX, TRACES_PATH
+from threadline.redaction import is_hashed
 from threadline.server.auth.context import store_principal
 from threadline.server.auth.credentials import presented_token
 from threadline.server.auth.masking import SensitiveFields
@@ -43,6 +46,8 @@ _KEYED_PATHS: Final = (
 )
 # A filter given as ``attr=key=value`` names its attribute before the "=".
 _ATTRIBUTE_FILTER: Final = "attr"
+# Keyed hashes: redaction's ``hash`` action and the SDK's pseudonymous user ids.
+_HASH_PREFIXES: Final = ("h_", "u_")
 # The API's own description is not data; it names fields but holds no values.
 _UNMASKED_PATHS: Final = frozenset({f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs"})
 
@@ -114,9 +119,14 @@ class AccessControl:
                 raise Forbidden(f"{key} is a sensitive field: a viewer token may not look it up")
         query = scope.get("query_string", b"").decode("latin-1")
         for name, value in parse_qsl(query, keep_blank_values=True):
-            key = value.split("=", 1)[0] if name == _ATTRIBUTE_FILTER else name
+            key, _, expected = value.partition("=") if name == _ATTRIBUTE_FILTER else (name, "", "")
             if self.sensitive.matches(key):
                 raise Forbidden(f"{key} is a sensitive field: a viewer token may not filter by it")
+            if any(is_hashed(expected, prefix) for prefix in _HASH_PREFIXES):
+                raise Forbidden(
+                    f"{key} is filtered by a keyed hash of a redacted value: a viewer token may "
+                    "not filter by hashed values, since a match confirms a guessed value"
+                )
 
     def _refusal(self, exc: ThreadlineError, scope: Scope) -> Response:
         path: str = scope["path"]

@@ -9,17 +9,25 @@ the output by a multiple of the bytes sent: a small bomb is stopped long before 
 size limit, so the work a request costs stays proportionate to what it sent.
 
 ``read_body`` runs on the event loop and only copies bytes; ``decompress`` is
-CPU work and runs with decoding in a worker thread.
+CPU work and runs in a worker thread. A body must arrive within ``body_timeout_s``
+(408 otherwise): a client trickling bytes would hold its memory and connection for
+as long as it liked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from typing import Final
 
 from starlette.requests import Request
 
-from threadline.server.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from threadline.server.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 
 GZIP: Final = "gzip"
 DEFLATE: Final = "deflate"
@@ -55,18 +63,37 @@ def content_codings(header: str | None) -> tuple[str, ...]:
     return tuple(codings)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body as sent (maybe compressed), refused with 413 as soon as it passes ``limit``."""
+def declared_length(request: Request, limit: int) -> int | None:
+    """The body size ``Content-Length`` announces (``None`` if absent); 413 past ``limit``."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is None or not declared.isdigit():
+        return None
+    if int(declared) > limit:
         raise PayloadTooLarge(_too_large("request body", int(declared), limit))
+    return int(declared)
+
+
+async def read_body(request: Request, limit: int, timeout_s: float | None = None) -> bytes:
+    """The body as sent (maybe compressed), refused with 413 as soon as it passes ``limit``.
+
+    408 when it has not all arrived within ``timeout_s``; a client that goes away
+    meanwhile raises starlette's ``ClientDisconnect``.
+    """
+    declared_length(request, limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(_too_large("request body", size, limit, at_least=True))
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(_too_large("request body", size, limit, at_least=True))
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the request body did not arrive within {timeout_s:g} s "
+            f"({size} bytes received; body_timeout_s)"
+        ) from None
     return b"".join(chunks)
 
 

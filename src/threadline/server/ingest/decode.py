@@ -7,7 +7,9 @@ sent as JSON is stored exactly as the same span sent as protobuf.
 Limits (``limits.IngestLimits``) apply here too: too many spans is a 413, and
 attributes, events, links and long strings beyond their limits are dropped or cut
 and marked on the span (see ``limits``). Redaction (``redact.IngestRedactor``), when
-given, runs on each span after the limits, before anything is stored.
+given, runs on every name, attribute and message as it is decoded and before the
+limits cut it, so a value is never cut in the middle of something a rule would have
+found; resources and scope names are redacted once each, not once per span.
 
 A request is accepted or rejected whole: the first invalid span raises
 ``InvalidPayload`` naming where it is (``resourceSpans[i].scopeSpans[j].spans[k]``,
@@ -20,10 +22,9 @@ resource rather than once per span, and enum values looked up by index.
 
 from __future__ import annotations
 
-import base64
 import enum
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from google.protobuf.message import DecodeError
@@ -31,6 +32,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from threadline.conventions import JOURNEY_ID, SERVICE_NAME, SESSION_ID, USER_ID
+from threadline.redaction.engine import EncodedBytes
 from threadline.server.batch import COLUMNS, SpanBatch, dumps
 from threadline.server.errors import BadRequest, InvalidPayload
 from threadline.server.ingest import otlp_json
@@ -164,7 +166,10 @@ def _columns(
 
     for r, resource_spans in enumerate(request.resource_spans):
         resource_attrs, resource_json = _bounded_attributes(
-            resource_spans.resource.attributes, limits, []
+            resource_spans.resource.attributes,
+            limits,
+            [],
+            None if redactor is None else _listed(redactor, []),
         )
         service = resource_attrs.get(SERVICE_NAME)
         if not isinstance(service, str) or not service:
@@ -178,7 +183,11 @@ def _columns(
             # Same value for every span of the scope: extended once, not appended per span.
             services.extend([service] * len(spans))
             resources.extend([resource_json] * len(spans))
-            scope_names.extend([cut_text(scope_spans.scope.name, limits)] * len(spans))
+            scope_name = scope_spans.scope.name
+            scope_found: list[str] = []
+            if redactor is not None:
+                scope_name = redactor.text(scope_name, "scope.name", scope_found)
+            scope_names.extend([cut_text(scope_name, limits)] * len(spans))
             for k, span in enumerate(spans):
                 trace_id = span.trace_id
                 span_id = span.span_id
@@ -199,13 +208,23 @@ def _columns(
                 name = span.name
                 status = span.status
                 status_message = status.message
+                found: list[str] | None = None
+                if redactor is not None:  # before the limits cut anything
+                    found = list(scope_found)
+                    name = redactor.text(name, "name", found)
+                    status_message = redactor.text(status_message, "status.message", found)
                 events_json = (
-                    _events_json(span.events, limits) if span.events else (_NO_EVENTS, False)
+                    _events_json(span.events, limits, redactor, found)
+                    if span.events
+                    else (_NO_EVENTS, False)
                 )
                 links_json = (
-                    _links_json(span, r, s, k, limits) if span.links else (_NO_LINKS, False)
+                    _links_json(span, r, s, k, limits, redactor, found)
+                    if span.links
+                    else (_NO_LINKS, False)
                 )
                 span_attributes = span.attributes
+                redact = None if redactor is None or found is None else _listed(redactor, found)
                 if (
                     len(span_attributes) <= max_attributes
                     and len(name) <= max_chars
@@ -214,7 +233,9 @@ def _columns(
                     and not links_json[1]
                 ):
                     # The common case: only the attribute values remain to be checked.
-                    span_attrs, attrs_json = _bounded_attributes(span_attributes, limits, [])
+                    span_attrs, attrs_json = _bounded_attributes(
+                        span_attributes, limits, [], redact
+                    )
                 else:
                     marks = []
                     if len(name) > max_chars:
@@ -227,12 +248,9 @@ def _columns(
                         marks.append(EVENTS_MARK)
                     if links_json[1]:
                         marks.append(LINKS_MARK)
-                    span_attrs, attrs_json = _bounded_attributes(span_attributes, limits, marks)
-                if redactor is not None:  # after the limits: scans stay within them
-                    redacted = redactor.span(name, status_message, span_attrs, events_json[0])
-                    if redacted is not None:
-                        name, status_message, span_attrs, attrs_json, events_text = redacted
-                        events_json = (events_text, events_json[1])
+                    span_attrs, attrs_json = _bounded_attributes(
+                        span_attributes, limits, marks, redact
+                    )
                 trace_ids.append(trace_id.hex())
                 span_ids.append(span_id.hex())
                 parent_ids.append(parent_id.hex() if parent_id else None)
@@ -316,12 +334,28 @@ def _journey_key(value: object) -> str | None:
     return dumps(value)
 
 
+_Redact = Callable[[dict[str, object]], dict[str, object]]
+
+
+def _listed(redactor: IngestRedactor, found: list[str]) -> _Redact:
+    """Redaction of a span's or resource's attributes, listing ``found`` with its own."""
+
+    def redact(values: dict[str, object]) -> dict[str, object]:
+        return redactor.listed(values, found)
+
+    return redact
+
+
 def _bounded_attributes(
-    attributes: Sequence[KeyValue], limits: IngestLimits, marks: list[str]
+    attributes: Sequence[KeyValue],
+    limits: IngestLimits,
+    marks: list[str],
+    redact: _Redact | None = None,
 ) -> tuple[dict[str, object], str]:
     """Attributes within ``limits`` and their JSON; what was cut is marked on them.
 
     ``marks`` names fields cut elsewhere (a span's name); they join the marks here.
+    ``redact``, when given, runs on the decoded values before anything is cut.
     The JSON of all values together is never shorter than any one value, and an array
     of n items takes at least 2n characters, so when it is shorter than
     ``limits.walk_threshold`` nothing can be over a limit and nothing is walked: the
@@ -330,6 +364,8 @@ def _bounded_attributes(
     max_attributes = limits.max_attributes_per_span
     dropped = len(attributes) - max_attributes
     values = attributes_to_dict(attributes[:max_attributes] if dropped > 0 else attributes)
+    if redact is not None:
+        values = redact(values)
     text = dumps(values)
     if len(text) > limits.walk_threshold:
         values, cut_keys = cut_attributes(values, limits)
@@ -344,22 +380,57 @@ def _bounded_attributes(
     return values, dumps(values)
 
 
-def _events_json(events: Sequence[Any], limits: IngestLimits) -> tuple[str, bool]:
-    """The events within ``limits`` as JSON, and whether any was dropped or cut."""
+def _events_json(
+    events: Sequence[Any],
+    limits: IngestLimits,
+    redactor: IngestRedactor | None = None,
+    found: list[str] | None = None,
+) -> tuple[str, bool]:
+    """The events within ``limits`` as JSON, and whether any was dropped or cut.
+
+    With a ``redactor``, names and attributes are redacted first, and what was redacted
+    is added to ``found`` (``events.name``, ``events.<event name>.<key>``).
+    """
     kept = events[: limits.max_events_per_span]
     changed = len(kept) < len(events)
     rows = []
     for event in kept:
-        event_attrs, _ = _bounded_attributes(event.attributes, limits, [])
-        name = cut_text(event.name, limits)
-        changed = changed or len(name) < len(event.name) or TRUNCATED_KEY in event_attrs
+        full_name: str = event.name
+        redact: _Redact | None = None
+        if redactor is not None and found is not None:
+            full_name = redactor.text(full_name, "events.name", found)
+            redact = _prefixed(redactor, found, f"events.{cut_text(full_name, limits)}.")
+        event_attrs, _ = _bounded_attributes(event.attributes, limits, [], redact)
+        name = cut_text(full_name, limits)
+        changed = changed or len(name) < len(full_name) or TRUNCATED_KEY in event_attrs
         changed = changed or DROPPED_ATTRIBUTES_KEY in event_attrs
         rows.append({"name": name, "time_ns": event.time_unix_nano, "attributes": event_attrs})
     return dumps(rows), changed
 
 
-def _links_json(span: Any, r: int, s: int, k: int, limits: IngestLimits) -> tuple[str, bool]:
-    """The links within ``limits`` as JSON, and whether any was dropped or cut."""
+def _prefixed(redactor: IngestRedactor, found: list[str], prefix: str) -> _Redact:
+    """Redaction of an event's or link's attributes, listed in ``found`` after ``prefix``."""
+
+    def redact(values: dict[str, object]) -> dict[str, object]:
+        return redactor.attributes(values, found, prefix)
+
+    return redact
+
+
+def _links_json(
+    span: Any,
+    r: int,
+    s: int,
+    k: int,
+    limits: IngestLimits,
+    redactor: IngestRedactor | None = None,
+    found: list[str] | None = None,
+) -> tuple[str, bool]:
+    """The links within ``limits`` as JSON, and whether any was dropped or cut.
+
+    With a ``redactor``, attributes are redacted first (listed as ``links.<key>``).
+    """
+    redact = None if redactor is None or found is None else _prefixed(redactor, found, "links.")
     links = span.links
     kept = links[: limits.max_events_per_span]
     changed = len(kept) < len(links)
@@ -376,7 +447,7 @@ def _links_json(span: Any, r: int, s: int, k: int, limits: IngestLimits) -> tupl
                 f"resourceSpans[{r}].scopeSpans[{s}].spans[{k}].links[{n}].{field}",
                 f"must be {size} bytes, got {got} (span {_quoted(span.name)})",
             )
-        link_attrs, _ = _bounded_attributes(link.attributes, limits, [])
+        link_attrs, _ = _bounded_attributes(link.attributes, limits, [], redact)
         changed = changed or TRUNCATED_KEY in link_attrs or DROPPED_ATTRIBUTES_KEY in link_attrs
         rows.append(
             {"trace_id": trace_id.hex(), "span_id": span_id.hex(), "attributes": link_attrs}
@@ -392,7 +463,8 @@ def attributes_to_dict(attributes: Iterable[KeyValue]) -> dict[str, object]:
 def any_value(value: AnyValue) -> object:
     """An OTLP ``AnyValue`` as a JSON-able Python value.
 
-    bytes become base64 text (as in protobuf's JSON mapping); non-finite doubles
+    bytes become base64 text (as in protobuf's JSON mapping) that keeps the bytes for
+    redaction to scan (``EncodedBytes``); non-finite doubles
     become the strings "NaN", "Infinity", "-Infinity" (also as in that mapping)
     because JSON has no literal for them; an empty value is None.
     """
@@ -411,7 +483,7 @@ def any_value(value: AnyValue) -> object:
     if kind == "kvlist_value":
         return attributes_to_dict(value.kvlist_value.values)
     if kind == "bytes_value":
-        return base64.b64encode(value.bytes_value).decode("ascii")
+        return EncodedBytes(value.bytes_value)
     # Unset, or a string-table index that only profiles use.
     return None
 

@@ -20,7 +20,12 @@ OpenTelemetry SDK's span limits make; a span is kept, smaller, rather than refus
 The rate limit is a token bucket per access token, counted in spans: a request is
 refused (429, ``Retry-After``) while its token's bucket is empty, and an accepted
 request takes its spans out of the bucket, which may go below zero, so one large
-request is followed by a proportionate wait instead of being split.
+request is followed by a proportionate wait instead of being split. The charge is
+taken *before* the body is decoded, estimated from its size (``spans_for_bytes``),
+in the same step as the check: concurrent requests cannot all pass an empty bucket
+because none has paid yet, and a request refused later (400, 413) has still paid
+for the work it caused. Once decoded, the charge is corrected to the real span
+count. ``Retry-After`` is the time until the bucket is above zero again.
 """
 
 from __future__ import annotations
@@ -48,6 +53,15 @@ MAX_BUCKETS: Final = 10_000
 # A client is never asked to wait longer than this: past it, a retrying exporter
 # would give up on spans it could have sent once the burst drained.
 MAX_RETRY_AFTER_S: Final = 60
+# The smallest spans an exporter sends take ~100 bytes of protobuf and ~300 of JSON;
+# estimating by this many bytes charges a request no more spans than it can hold
+# until its real count corrects the charge.
+BYTES_PER_SPAN_ESTIMATE: Final = 100
+
+
+def spans_for_bytes(size: int) -> int:
+    """The spans charged for a request of ``size`` bytes before it is decoded (at least 1)."""
+    return max(1, size // BYTES_PER_SPAN_ESTIMATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,26 +170,33 @@ class RateLimiter:
         # key -> (spans available, when that was computed)
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def admit(self, key: str) -> None:
-        """Raise ``TooManyRequests`` while ``key``'s bucket is empty."""
+    def take(self, key: str, spans: int) -> None:
+        """Take ``spans`` out of ``key``'s bucket, or raise ``TooManyRequests`` while it is empty.
+
+        Checking and taking are one step, so concurrent requests see each other's charges.
+        """
         with self._lock:
             available = self._available(key)
-        if available <= 0:
-            wait_s = math.ceil((1 - available) / self.rate)
-            retry_after = max(1, min(MAX_RETRY_AFTER_S, wait_s))
-            raise TooManyRequests(
-                f"this token sent more than {self.rate} spans per second "
-                "(ingest_rate_per_token); retry later",
-                retry_after_s=retry_after,
-            )
+            if available <= 0:
+                wait_s = math.ceil(-available / self.rate) if available < 0 else 1
+                retry_after = max(1, min(MAX_RETRY_AFTER_S, wait_s))
+                raise TooManyRequests(
+                    f"this token sent more than {self.rate} spans per second "
+                    f"(ingest_rate_per_token); retry in {retry_after} s",
+                    retry_after_s=retry_after,
+                )
+            self._set(key, available - spans)
 
     def charge(self, key: str, spans: int) -> None:
-        """Take ``spans`` out of ``key``'s bucket (which may go below zero)."""
+        """Take ``spans`` more out of ``key``'s bucket (give back, when negative)."""
         with self._lock:
-            available = self._available(key)
-            if key not in self._buckets and len(self._buckets) >= MAX_BUCKETS:
-                self._buckets.clear()
-            self._buckets[key] = (available - spans, self._clock())
+            self._set(key, self._available(key) - spans)
+
+    def _set(self, key: str, available: float) -> None:
+        if key not in self._buckets and len(self._buckets) >= MAX_BUCKETS:
+            self._buckets.clear()
+        # Never above the burst: a refund cannot bank more than a second of spans.
+        self._buckets[key] = (min(float(self.rate), available), self._clock())
 
     def _available(self, key: str) -> float:
         now = self._clock()

@@ -5,11 +5,19 @@ The handler only translates HTTP to ingest and back (OTLP specification,
 
 1. ``Content-Type`` picks the decoder (binary protobuf or OTLP JSON), anything
    else is 415; ``Content-Encoding`` may be gzip or deflate, anything else is 415.
-2. The body is read with the size limit (413), then decompressed, decoded and
-   validated in a worker thread, so a large payload does not stall the event loop.
-3. The batch is handed to the store and the answer waits until the store says it
+2. Before the body is read, the token's rate is charged by the declared size
+   (429, see ``limits``) and the body's bytes are reserved in the ingest memory
+   budget (503, see ``budget``).
+3. The body is read with the size limit (413) and the body deadline (408), then
+   decompressed in a worker thread; the decoding cost is reserved (503) and the
+   rate charge raised to the inflated size, then it is decoded and validated in a
+   worker thread, so a large payload does not stall the event loop. The charge is
+   corrected to the spans found; a request refused from here on keeps its charge.
+4. The batch is handed to the store and the answer waits until the store says it
    is durable: a 200 means the spans survive a crash. An empty request is a 200
    with nothing written.
+
+A client that disconnects while sending its body is logged in one line.
 
 Answers use the request's encoding and content type: ``ExportTraceServiceResponse``
 on success, and for every 4xx/5xx a ``google.rpc.Status`` whose ``message`` says
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Final
 
@@ -32,6 +41,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from threadline.conventions import TRACES_PATH
 from threadline.server.batch import SpanBatch
@@ -41,12 +51,20 @@ from threadline.server.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
-from threadline.server.ingest.body import content_codings, decompress, read_body
+from threadline.server.ingest.body import (
+    content_codings,
+    declared_length,
+    decompress,
+    read_body,
+)
+from threadline.server.ingest.budget import COST_PER_BYTE, MemoryBudget, Reservation
+from threadline.server.ingest.clock import FutureStarts, clamp_future_starts
 from threadline.server.ingest.decode import PayloadFormat, decode
-from threadline.server.ingest.limits import IngestLimits, RateLimiter
-from threadline.server.ingest.redact import IngestRedactor, ingest_redactor
+from threadline.server.ingest.limits import IngestLimits, RateLimiter, spans_for_bytes
+from threadline.server.ingest.redact import ingest_redactor
+from threadline.server.retention import parse_span_of_time
 from threadline.server.storage.base import Store, StoreError, StoreOverloaded
-from threadline.settings import ServerSettings
+from threadline.settings import ConfigError, ServerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +84,7 @@ _RPC_CODES: Final = {
     400: code_pb2.INVALID_ARGUMENT,
     401: code_pb2.UNAUTHENTICATED,
     403: code_pb2.PERMISSION_DENIED,
+    408: code_pb2.DEADLINE_EXCEEDED,
     413: code_pb2.OUT_OF_RANGE,
     415: code_pb2.UNIMPLEMENTED,
     429: code_pb2.RESOURCE_EXHAUSTED,
@@ -90,19 +109,28 @@ def build_ingest_router(
     after_write: Callable[[SpanBatch], None] | None = None,
     *,
     rate_key: Callable[[Request], str] | None = None,
+    future_starts: FutureStarts | None = None,
 ) -> APIRouter:
     """The router serving ``POST /v1/traces`` into ``store``.
 
     ``after_write`` (tail sampling) is given each batch once it is durable.
     ``rate_key`` names who a request counts against for ``ingest_rate_per_token``
     (the access token's name); without it all requests share one rate.
+    ``future_starts`` counts the spans moved back from the future (see ``clock``).
+    Raises ``ConfigError`` naming a setting that does not parse.
     """
     limit = settings.max_request_bytes
+    max_skew_ns = parse_span_of_time(settings.max_clock_skew, "max_clock_skew")
+    clamped = future_starts if future_starts is not None else FutureStarts()
     limits = IngestLimits.from_settings(settings)
     redactor = ingest_redactor(settings)
     limiter = (
         RateLimiter(settings.ingest_rate_per_token) if settings.ingest_rate_per_token else None
     )
+    budget = MemoryBudget(settings.ingest_memory_bytes)
+    body_timeout_s = settings.body_timeout_s
+    if body_timeout_s <= 0:
+        raise ConfigError(f"body_timeout_s must be more than 0, got {body_timeout_s}")
     router = APIRouter()
 
     @router.post(
@@ -115,18 +143,33 @@ def build_ingest_router(
         # Until the content type is known, errors are answered in JSON: it is
         # readable by whoever sent a type we do not speak.
         payload_format = PayloadFormat.JSON
+        reservation: Reservation | None = None
         try:
             payload_format = payload_format_of(request.headers.get("content-type"))
             codings = content_codings(request.headers.get("content-encoding"))
-            rate_key_of_request = rate_key(request) if rate_key is not None else ""
+            declared = declared_length(request, limit)
+            key = rate_key(request) if rate_key is not None else ""
+            charged = spans_for_bytes(declared or 0)
             if limiter is not None:
-                limiter.admit(rate_key_of_request)
-            body = await read_body(request, limit)
-            batch = await run_in_threadpool(
-                _decode_body, body, codings, payload_format, limit, limits, redactor
-            )
+                limiter.take(key, charged)
+            reservation = budget.reserve(limit if declared is None else declared)
+            received_ns = time.time_ns()
+            body = await read_body(request, limit, body_timeout_s)
+            if codings:
+                ratio = limits.max_decompression_ratio
+                body = await run_in_threadpool(decompress, body, codings, limit, ratio)
+            reservation.grow_to(len(body) * COST_PER_BYTE[payload_format])
+            if limiter is not None and spans_for_bytes(len(body)) > charged:
+                limiter.charge(key, spans_for_bytes(len(body)) - charged)
+                charged = spans_for_bytes(len(body))
+            batch = await run_in_threadpool(decode, body, payload_format, limits, redactor)
+            del body
+            reservation.release()
+            batch, moved = clamp_future_starts(batch, received_ns, max_skew_ns)
+            if moved:
+                clamped.add(moved)
             if limiter is not None:
-                limiter.charge(rate_key_of_request, len(batch))
+                limiter.charge(key, len(batch) - charged)
             if len(batch):
                 await _write_durably(store, batch)
                 if after_write is not None:
@@ -134,6 +177,15 @@ def build_ingest_router(
         except ThreadlineError as exc:
             logger.debug("rejected OTLP request: %s %s", exc.status_code, exc.message)
             return error_response(exc, payload_format)
+        except ClientDisconnect:
+            # Nobody is left to answer; one line says what happened, no traceback.
+            logger.warning(
+                "an OTLP client disconnected before its request body arrived; nothing stored"
+            )
+            return Response(status_code=400)
+        finally:
+            if reservation is not None:
+                reservation.release()
         return success_response(payload_format)
 
     return router
@@ -153,18 +205,6 @@ def payload_format_of(content_type: str | None) -> PayloadFormat:
             f"or {PayloadFormat.JSON.content_type}"
         )
     return payload_format
-
-
-def _decode_body(
-    body: bytes,
-    codings: tuple[str, ...],
-    payload_format: PayloadFormat,
-    limit: int,
-    limits: IngestLimits,
-    redactor: IngestRedactor | None = None,
-) -> SpanBatch:
-    inflated = decompress(body, codings, limit, limits.max_decompression_ratio)
-    return decode(inflated, payload_format, limits, redactor)
 
 
 async def _write_durably(store: Store, batch: SpanBatch) -> None:

@@ -1,43 +1,34 @@
 """Redaction at ingest: the SDK's rules applied to spans from any OpenTelemetry SDK.
 
 Threadline's SDK redacts before export, but the receiver also takes spans from SDKs
-in other languages and from services without Threadline. The decoder calls
-:meth:`IngestRedactor.span` once per span, on the decoded attribute dict, name, status
-message and events JSON, before the batch is built; so the store, the API and every
-index only ever see redacted values. The journey columns are read from the redacted
-attributes: a ``user.id`` that is an e-mail address is stored as its keyed hash, and
-the journey still groups.
+in other languages and from services without Threadline. The decoder hands every part
+of a span that can carry text to :class:`IngestRedactor` as it decodes it, *before*
+the size limits cut anything (a value cut first could end in half an e-mail address
+that no detector recognises any more): span, event and scope names, attribute keys and
+values of the span, its events, its links and its resource, and the status message.
+So the store, the API and every index only ever see redacted values. The journey
+columns are read from the redacted attributes: a ``user.id`` that is an e-mail
+address is stored as its keyed hash, and the journey still groups.
 
 A span Threadline's SDK already redacted passes through unchanged (masks and hashes
-are not matched again), and the ``threadline.redacted`` list a span arrives with is
-merged with the fields redacted here.
+are not matched again). A ``threadline.redacted`` list a span arrives with is
+scanned like any other value, so it cannot smuggle a value in or exempt a field, and
+is merged with the fields redacted here.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Final, NamedTuple
-
 from threadline.redaction import REDACTED_FIELDS, Redactor, merge_redacted
 from threadline.redaction.configured import redactor_from_settings
-from threadline.server.batch import dumps
 from threadline.settings import ServerSettings
-
-_NO_EVENTS: Final = "[]"
-
-
-class RedactedSpan(NamedTuple):
-    """The parts of a span that redaction may have changed, ready for the batch."""
-
-    name: str
-    status_message: str
-    attributes: dict[str, object]
-    attributes_json: str
-    events_json: str
 
 
 class IngestRedactor:
-    """Applies one :class:`~threadline.redaction.Redactor` to decoded spans."""
+    """Applies one :class:`~threadline.redaction.Redactor` to the parts of decoded spans.
+
+    Each method takes ``found``, the names of the fields redacted so far in one span
+    (or one resource), and appends to it; the names are redacted forms, never values.
+    """
 
     __slots__ = ("_redactor",)
 
@@ -48,52 +39,33 @@ class IngestRedactor:
     def redactor(self) -> Redactor:
         return self._redactor
 
-    def span(
-        self,
-        name: str,
-        status_message: str,
-        attributes: dict[str, object],
-        events_json: str,
-    ) -> RedactedSpan | None:
-        """The redacted parts of one decoded span, or None when no rule matched."""
-        redactor = self._redactor
-        found: list[str] = []
-        new_attributes = redactor.attributes(attributes, found)
-        new_name = redactor.text(name)
-        if new_name is not None:
-            found.append("name")
-        new_status = redactor.text(status_message) if status_message else None
-        if new_status is not None:
-            found.append("status.message")
-        new_events = (
-            self._events(events_json, found) if events_json and events_json != _NO_EVENTS else None
-        )
-        if not found:
-            return None
-        merged = dict(new_attributes if new_attributes is not None else attributes)
-        merged[REDACTED_FIELDS] = list(merge_redacted(attributes.get(REDACTED_FIELDS), found))
-        return RedactedSpan(
-            name=name if new_name is None else new_name,
-            status_message=status_message if new_status is None else new_status,
-            attributes=merged,
-            attributes_json=dumps(merged),
-            events_json=events_json if new_events is None else new_events,
-        )
+    def text(self, text: str, field: str, found: list[str]) -> str:
+        """``text`` (a span, event or scope name, a status message) redacted."""
+        if not text:
+            return text
+        redacted = self._redactor.text(text)
+        if redacted is None:
+            return text
+        found.append(field)
+        return redacted
 
-    def _events(self, events_json: str, found: list[str]) -> str | None:
-        # Events are few (exceptions, mostly), so reading back their JSON costs less than
-        # threading redaction through the decoder's event loop.
-        rows = json.loads(events_json)
-        changed = False
-        for row in rows:
-            attributes = row.get("attributes")
-            if not isinstance(attributes, dict):
-                continue
-            redacted = self._redactor.attributes(attributes, found, f"events.{row.get('name')}.")
-            if redacted is not None:
-                row["attributes"] = redacted
-                changed = True
-        return dumps(rows) if changed else None
+    def attributes(
+        self, values: dict[str, object], found: list[str], prefix: str = ""
+    ) -> dict[str, object]:
+        """Decoded attributes redacted: ``values`` itself when clean, else a copy."""
+        redacted = self._redactor.attributes(values, found, prefix)
+        return values if redacted is None else redacted
+
+    def listed(self, values: dict[str, object], found: list[str]) -> dict[str, object]:
+        """A span's or resource's attributes redacted, with ``threadline.redacted`` listing
+        ``found`` (fields redacted elsewhere in it) and what was redacted here.
+
+        ``values`` belongs to the caller's decoder and may be changed in place.
+        """
+        values = self.attributes(values, found)
+        if found:
+            values[REDACTED_FIELDS] = list(merge_redacted(values.get(REDACTED_FIELDS), found))
+        return values
 
 
 def ingest_redactor(settings: ServerSettings) -> IngestRedactor | None:

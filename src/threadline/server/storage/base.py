@@ -56,8 +56,11 @@ from threadline.server.model import (
     TraceQuery,
     TraceSummary,
 )
+from threadline.server.sdk_telemetry import SdkStats
 
 JourneyOrder = Literal["recent", "slowest"]
+# The ids a person may give by a prefix (see ``Store.ids_with_prefix``).
+IdColumn = Literal["trace_id", "session_id"]
 
 
 class StoreError(Exception):
@@ -81,6 +84,15 @@ class StoreHealth:
     @property
     def saturated(self) -> bool:
         return self.pending_batches >= self.max_pending_batches
+
+
+@dataclass(frozen=True, slots=True)
+class UserErasure:
+    """What erasing one user did: spans deleted, and how many spans carried each form
+    of the user's id that was searched (before the deletion)."""
+
+    erased_spans: int
+    spans_per_form: tuple[tuple[str, int], ...]
 
 
 class Store(Protocol):
@@ -113,12 +125,27 @@ class Store(Protocol):
         """Traces carrying the session (or user) id on any span, oldest first."""
         ...
 
+    def ids_with_prefix(self, column: IdColumn, prefix: str, *, limit: int) -> list[str]:
+        """Distinct stored ``trace_id`` or ``session_id`` values starting with ``prefix``.
+
+        Sorted, at most ``limit``; what lets a person give an id by its first characters.
+        """
+        ...
+
     def list_journeys(
-        self, *, order: JourneyOrder = "recent", limit: int = 20, failed: bool | None = None
+        self,
+        *,
+        order: JourneyOrder = "recent",
+        limit: int = 20,
+        failed: bool | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
     ) -> list[JourneySummary]:
         """Journeys (by session id), most recent first or slowest first.
 
         ``failed`` keeps only journeys with (``True``) or without (``False``) an error span.
+        ``start_ns`` / ``end_ns`` keep the journeys' traces with a span that started in
+        ``[start_ns, end_ns)``: each journey is summarised over those traces (whole).
         """
         ...
 
@@ -164,6 +191,13 @@ class Store(Protocol):
         """Caller → callee edges from parent/child span pairs whose child starts in ``window``."""
         ...
 
+    def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
+        """The last ``threadline.sdk.stats`` report of each of the service's processes.
+
+        Only reports that started in ``window``; newest process first.
+        """
+        ...
+
     def trace_groups(
         self,
         target: Target,
@@ -204,11 +238,14 @@ class Store(Protocol):
         """Delete every span that started before ``cutoff_ns``."""
         ...
 
-    def erase_user(self, user_id: str) -> int:
-        """Delete every span of the user's journeys.
+    def erase_user(self, forms: Sequence[str]) -> UserErasure:
+        """Delete every span of the journeys of the user known by any of ``forms``.
 
-        That is every trace with a span carrying ``user_id`` or one of the session
-        ids the user's spans carry: the sessions' spans without a user id go too.
+        ``forms`` are the ways the user's id may be stored (raw, pseudonymised,
+        hashed). That is every trace with a span carrying one of them in ``user_id`` or
+        in an identity attribute (``enduser.id``, ...), or carrying a session id such a
+        span carries: the sessions' spans without a user id go too. When it returns,
+        no byte of those spans is left in the store's files (see ``compact``).
         """
         ...
 
@@ -217,7 +254,19 @@ class Store(Protocol):
         ...
 
     def size_bytes(self) -> int:
-        """Bytes the stored spans take on disk now (what a size cap compares)."""
+        """Bytes the stored spans take on disk now (what a size cap compares).
+
+        What deleting can give back: space a deletion freed is not counted, even if
+        the file has not shrunk.
+        """
+        ...
+
+    def compact(self) -> None:
+        """Rewrite the store so deleted spans leave its files and its size is the live data's.
+
+        Reads, deletes and writes arriving meanwhile wait (writes up to the write
+        queue's bound, then ``StoreOverloaded``); durable when it returns.
+        """
         ...
 
     def health(self) -> StoreHealth:

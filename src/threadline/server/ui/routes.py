@@ -9,9 +9,11 @@ Page state lives in the URL, so every view can be bookmarked and shared.
 |------------------------------|---------------------------------------------------|
 | ``/``                        | trace search (filters in the query string)        |
 | ``/trace/{trace_id}``        | waterfall, span details, critical path            |
+|                              | (a unique prefix of 8+ characters redirects to the|
+|                              | full id; an ambiguous one lists the candidates)   |
 | ``/compare?a=&b=``           | two traces side by side                           |
 | ``/journeys``                | list of journeys (sessions)                       |
-| ``/journey/{session_id}``    | one session's steps on one timeline               |
+| ``/journey/{session_id}``    | one session's steps on one timeline (prefixes too)|
 | ``/user/{user_id}``          | one user's steps across sessions                  |
 | ``/map``                     | service map                                       |
 | ``/service/{name}``          | rate, errors, latency, operations of one service  |
@@ -20,12 +22,14 @@ Page state lives in the URL, so every view can be bookmarked and shared.
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from threadline.server.errors import BadRequest
-from threadline.server.query import normalize_trace_id
+from threadline.server.errors import Ambiguous, BadRequest, NotFound
+from threadline.server.query import QueryService
+from threadline.server.ui.api_docs import swagger_files
 from threadline.server.ui.headers import SECURITY_HEADERS
 from threadline.server.ui.pages import render_page
 from threadline.server.ui.static_files import load_static_files
@@ -34,24 +38,36 @@ from threadline.server.ui.static_files import load_static_files
 TITLE_CHARS: Final = 40
 
 
-def build_ui_router() -> APIRouter:
-    """The UI's routes, to be mounted at ``/`` beside the API at ``/api``."""
+def build_ui_router(query: QueryService) -> APIRouter:
+    """The UI's routes, to be mounted at ``/`` beside the API at ``/api``.
+
+    ``query`` resolves ids given by a prefix; the pages themselves read the API.
+    Routes that ask the store are plain functions, run on the thread pool.
+    """
     router = APIRouter(include_in_schema=False)
-    files = load_static_files()
+    files = {**load_static_files(), **swagger_files()}
 
     @router.get("/")
     async def search() -> HTMLResponse:
         return _page("search.html", title="Search traces", nav="search")
 
     @router.get("/trace/{trace_id}")
-    async def trace(trace_id: str) -> HTMLResponse:
+    def trace(trace_id: str) -> Response:
         try:
-            normalized = normalize_trace_id(trace_id)
+            resolved = query.resolve_trace_id(trace_id)
         except BadRequest as exc:
             return _page(
                 "error.html", status=400, title="Not a trace id", nav="", message=exc.message
             )
-        return _page("trace.html", title=f"Trace {normalized[:7]}", nav="", trace_id=normalized)
+        except NotFound as exc:
+            return _page(
+                "error.html", status=404, title="No such trace", nav="", message=exc.message
+            )
+        except Ambiguous as exc:
+            return _candidates(exc, "/trace/", "trace")
+        if resolved != trace_id:
+            return _redirect(f"/trace/{resolved}")
+        return _page("trace.html", title=f"Trace {resolved[:7]}", nav="", trace_id=resolved)
 
     @router.get("/compare")
     async def compare() -> HTMLResponse:
@@ -63,7 +79,15 @@ def build_ui_router() -> APIRouter:
 
     # Session and user ids are opaque and may contain "/", hence ":path".
     @router.get("/journey/{session_id:path}")
-    async def journey(session_id: str) -> HTMLResponse:
+    def journey(session_id: str) -> Response:
+        try:
+            resolved = query.resolve_session_id(session_id)
+        except Ambiguous as exc:
+            return _candidates(exc, "/journey/", "session")
+        except (BadRequest, NotFound):
+            resolved = session_id  # the page says what is wrong, as it does for any id
+        if resolved != session_id:
+            return _redirect(f"/journey/{quote(resolved, safe='')}")
         return _page(
             "journey.html",
             title=f"Journey {_short(session_id)}",
@@ -106,6 +130,25 @@ def build_ui_router() -> APIRouter:
 def _page(template: str, *, status: int = 200, **context: object) -> HTMLResponse:
     return HTMLResponse(
         render_page(template, **context), status_code=status, headers=dict(SECURITY_HEADERS)
+    )
+
+
+def _redirect(path: str) -> Response:
+    # 302: the prefix names this id today; a later trace could make it ambiguous.
+    return RedirectResponse(path, status_code=302, headers=dict(SECURITY_HEADERS))
+
+
+def _candidates(exc: Ambiguous, base: str, what: str) -> HTMLResponse:
+    """A 409 page listing the ids an ambiguous prefix matches, each a link."""
+    links = [(candidate, base + quote(candidate, safe="")) for candidate in exc.candidates]
+    return _page(
+        "candidates.html",
+        status=409,
+        title=f"Which {what}?",
+        nav="",
+        message=exc.message,
+        links=links,
+        more=exc.more,
     )
 
 

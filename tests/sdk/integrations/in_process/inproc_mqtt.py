@@ -5,16 +5,16 @@ from __future__ import annotations
 import queue
 from typing import Any
 
-import pytest
 from opentelemetry import baggage
 from opentelemetry.trace import SpanKind
 
 import threadline
 from sdk.integrations.conftest import require_broker
+from support.missing import require_module
 from threadline.sdk.integrations import mqtt
 from threadline.testing import SpanCapture, assert_one_trace
 
-paho_client = pytest.importorskip("paho.mqtt.client")
+paho_client = require_module("paho.mqtt.client")
 
 
 def _client() -> Any:

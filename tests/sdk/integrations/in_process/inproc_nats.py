@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from opentelemetry import baggage
 from opentelemetry.trace import SpanKind
 
 import threadline
 from sdk.integrations.conftest import require_broker
+from support.missing import require_module
 from threadline.sdk.integrations import nats as nats_tracing
 from threadline.sdk.integrations.messaging import DELIVERY_ATTEMPT
 from threadline.testing import SpanCapture, assert_one_trace
 
-nats = pytest.importorskip("nats")
+nats = require_module("nats")
 
 URL = "nats://127.0.0.1:4222"
 

@@ -13,12 +13,13 @@ from opentelemetry.trace import SpanKind
 
 import threadline
 from sdk.integrations.conftest import require_broker
+from support.missing import require_module
 from threadline.sdk.integrations import rabbitmq
 from threadline.sdk.integrations.messaging import DELIVERY_ATTEMPT
 from threadline.testing import SpanCapture, assert_one_trace
 
-pika = pytest.importorskip("pika")
-aio_pika = pytest.importorskip("aio_pika")
+pika = require_module("pika")
+aio_pika = require_module("aio_pika")
 
 URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 MAX_EVENTS = 200

@@ -12,11 +12,12 @@ from opentelemetry.trace import SpanKind
 
 import threadline
 from sdk.integrations.conftest import require_broker
+from support.missing import require_module
 from threadline.sdk.integrations import redis_streams
 from threadline.sdk.integrations.messaging import DELIVERY_ATTEMPT
 from threadline.testing import SpanCapture, trace_id_of
 
-redis = pytest.importorskip("redis")
+redis = require_module("redis")
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
-"""Building the rollups of a store written before they existed, when it is opened.
+"""Filling the rollups of a file written before they existed: schema version 3.
 
-A store whose rollup tables are missing gets them created and filled from its
-spans, a range of minutes at a time, each range in a transaction of its own and
-logged as it completes, so a large store shows how far it has come. Opening a
-store that has the tables costs one catalog lookup. This is one migration step:
-``needs_rollups`` says whether it applies, ``ensure_rollups`` runs it.
+The step (``migrations._add_rollups``) creates the rollup tables and counts every
+stored span, a range of minutes at a time, logging each range as it completes, so
+a large store shows how far it has come. It all runs in the step's transaction:
+a file killed mid-backfill reopens at version 2, with no rollup tables, and the
+step runs again from the start.
 
 Spans stored twice before re-sent spans were dropped at ingest are counted twice.
 """
@@ -27,30 +27,18 @@ logger = logging.getLogger(__name__)
 
 # Ranges a backfill is split into: enough to show progress, few enough that the
 # fixed cost of each pass over the (zone-map pruned) span table stays small.
-STEPS: Final = 20
+RANGES: Final = 20
 
 
-def needs_rollups(connection: duckdb.DuckDBPyConnection) -> bool:
-    rows = connection.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [rollups.SERVICES]
-    ).fetchall()
-    return int(rows[0][0]) == 0
-
-
-def ensure_rollups(connection: duckdb.DuckDBPyConnection) -> None:
-    """Create the rollup tables; fill them from the stored spans if they were missing."""
-    missing = needs_rollups(connection)
-    for statement in rollups.create_statements():
-        connection.execute(statement)
-    if not missing:
-        return
+def fill(connection: duckdb.DuckDBPyConnection) -> None:
+    """Count every stored span into the (empty) rollup tables, in the open transaction."""
     bounds = connection.execute(f"SELECT min(start_ns), max(start_ns) FROM {TABLE}").fetchall()
     low, high = bounds[0]
     if low is None:
         return
     first = int(low) // rollups.MINUTE_NS
     last = int(high) // rollups.MINUTE_NS + 1
-    step = max(1, -(-(last - first) // STEPS))
+    step = max(1, -(-(last - first) // RANGES))
     edges = [*range(first, last, step), last]
     started = time.perf_counter()
 
@@ -58,13 +46,7 @@ def ensure_rollups(connection: duckdb.DuckDBPyConnection) -> None:
         return connection.execute(sql, params).fetchall()
 
     for done, (start, end) in enumerate(itertools.pairwise(edges), start=1):
-        connection.execute("BEGIN TRANSACTION")
-        try:
-            rollups.rebuild(run, start * rollups.MINUTE_NS, end * rollups.MINUTE_NS)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+        rollups.rebuild(run, start * rollups.MINUTE_NS, end * rollups.MINUTE_NS)
         logger.info(
             "building rollups from stored spans: %d of %d ranges done (%.1f s)",
             done,

@@ -1,13 +1,15 @@
 """Deleting spans from DuckDB: by trace (tail sampling), by age (retention), by user
 (erasure), and measuring size.
 
-Deletes run on a cursor of their own, beside the group-commit writer: DuckDB's
-optimistic concurrency lets an ``INSERT`` of new spans and a ``DELETE`` of old ones
-commit side by side, so neither ingest nor reads wait for retention.
+The store runs these deletes on the group-commit writer, each in a transaction of
+its own together with the rollup subtraction (``rollups.forget_*``), so spans and
+rollups never disagree; reads do not wait for them.
 
-Deleted rows free their blocks at the next checkpoint; DuckDB reuses them, so the
-file stops growing rather than shrinking. ``size_bytes`` therefore counts the blocks
-in use (after a best-effort checkpoint) plus the write-ahead log, not the file size.
+A ``DELETE`` only marks rows deleted: a row group keeps its blocks (and the deleted
+values in them) until every row of it is gone, and a freed block keeps its old bytes
+until it is reused. ``used_bytes`` therefore measures the blocks in use after a
+checkpoint, which is what deleting can actually give back; erasure and a size cap
+that deleting alone cannot meet rewrite the file (``compaction``).
 """
 
 from __future__ import annotations
@@ -26,20 +28,51 @@ logger = logging.getLogger(__name__)
 
 Execute = Callable[[str, Sequence[object]], list[Row]]
 
+# Attribute keys that name the person a span was for (OpenTelemetry semantic
+# conventions, current and deprecated). ``user.id`` also fills the ``user_id`` column;
+# the others are found in the span and resource attribute maps.
+IDENTITY_KEYS: Final[tuple[str, ...]] = (
+    "user.id",
+    "enduser.id",
+    "enduser.pseudo.id",
+    "user.email",
+    "user.name",
+)
+_PATHS: Final = "[" + ", ".join(f"'$.\"{key}\"'" for key in IDENTITY_KEYS) + "]"
+
 _DELETE_OLDER: Final = f"DELETE FROM {TABLE} WHERE start_ns < ?"
 _DELETE_TRACES: Final = f"DELETE FROM {TABLE} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))"
 
+# The spans that name the user in any form: the ``user_id`` column or an identity key
+# of the span's or its resource's attributes. ``$1`` is the list of forms.
+_CARRIES_USER: Final = f"""
+    user_id IN (SELECT unnest($1::VARCHAR[]))
+    OR list_has_any(json_extract_string(attributes, {_PATHS}), $1::VARCHAR[])
+    OR list_has_any(json_extract_string(resource, {_PATHS}), $1::VARCHAR[])
+"""
+
 # A journey is its sessions' traces (docs/server.md): every trace with a span of the
-# user, or of a session the user had, goes whole.
-_ERASE_USER: Final = f"""
-DELETE FROM {TABLE} WHERE trace_id IN (
-    SELECT DISTINCT trace_id FROM {TABLE}
-    WHERE user_id = ?
-       OR session_id IN (
-           SELECT DISTINCT session_id FROM {TABLE}
-           WHERE user_id = ? AND session_id IS NOT NULL
-       )
-)
+# user, or of a session the user had, goes whole. The one statement of that rule:
+# erasure deletes these traces, and the rollups subtract the same ones.
+_USER_TRACES: Final = f"""
+SELECT DISTINCT trace_id FROM {TABLE}
+WHERE {_CARRIES_USER}
+   OR session_id IN (
+       SELECT DISTINCT session_id FROM {TABLE}
+       WHERE session_id IS NOT NULL AND ({_CARRIES_USER})
+   )
+"""
+
+_ERASE_USER: Final = f"DELETE FROM {TABLE} WHERE trace_id IN ({_USER_TRACES})"
+
+# How many spans carry each form, for the erasure report.
+_SPANS_PER_FORM: Final = f"""
+SELECT form, (
+    SELECT count(*) FROM {TABLE}
+    WHERE user_id = form
+       OR list_contains(json_extract_string(attributes, {_PATHS}), form)
+       OR list_contains(json_extract_string(resource, {_PATHS}), form)
+) FROM (SELECT unnest($1::VARCHAR[]) AS form)
 """
 
 _QUANTILE: Final = f"SELECT quantile_disc(start_ns, ?) FROM {TABLE}"
@@ -56,8 +89,26 @@ def delete_older_than(execute: Execute, cutoff_ns: int) -> int:
     return _count(execute(_DELETE_OLDER, [cutoff_ns]))
 
 
-def erase_user(execute: Execute, user_id: str) -> int:
-    return _count(execute(_ERASE_USER, [user_id, user_id]))
+def spans_per_form(execute: Execute, forms: Sequence[str]) -> dict[str, int]:
+    """How many stored spans carry each of ``forms`` in an identity field."""
+    if not forms:
+        return {}
+    rows = execute(_SPANS_PER_FORM, [list(forms)])
+    return {str(row[0]): int(row[1]) for row in rows}
+
+
+def user_trace_ids(execute: Execute, forms: Sequence[str]) -> list[str]:
+    """The traces ``erase_user`` deletes for a user known by any of ``forms``."""
+    if not forms:
+        return []
+    return [str(row[0]) for row in execute(_USER_TRACES, [list(forms)])]
+
+
+def erase_user(execute: Execute, forms: Sequence[str]) -> int:
+    """Delete every trace of the journeys of a user known by any of ``forms``."""
+    if not forms:
+        return 0
+    return _count(execute(_ERASE_USER, [list(forms)]))
 
 
 def start_ns_quantile(execute: Execute, fraction: float) -> int | None:
@@ -68,7 +119,8 @@ def start_ns_quantile(execute: Execute, fraction: float) -> int | None:
     return None if value is None else int(value)
 
 
-def size_bytes(connection: duckdb.DuckDBPyConnection, path: Path) -> int:
+def used_bytes(connection: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Blocks in use after a checkpoint, plus the write-ahead log, in bytes."""
     cursor = connection.cursor()
     try:
         try:

@@ -10,9 +10,10 @@ Over every span of those traces the store then counts, per group:
   only the part of its (clipped) interval beyond the latest end seen so far —
   the length of the union of the children's intervals;
 - per attribute ``key=value`` (span and resource attributes, via ``json_each``):
-  the traces carrying it. Values on fewer than ``min_support`` focus traces are
-  dropped in SQL: identifiers (message ids, order numbers) would otherwise return
-  one row per trace and explain nothing.
+  the traces carrying it, and per key the distinct values and the traces carrying
+  the key (so analysis can tell an identifier from a property). Values on fewer
+  than ``min_support`` focus traces are dropped in SQL: identifiers (message ids,
+  order numbers) would otherwise return one row per trace and explain nothing.
 
 Both counts run on a sample of at most ``sample`` traces per group, the same one
 every time (ordered by a hash of the trace id): shares and means need a few
@@ -105,14 +106,19 @@ pair AS (
     UNION
     SELECT m.trace_id, m.focus, e.key, json_extract_string(e.value, '$') AS value
     FROM member AS m, json_each(m.resource) AS e
+),
+key_stats AS (
+    SELECT key, count(DISTINCT value) AS key_values, count(DISTINCT trace_id) AS key_traces
+    FROM pair WHERE value IS NOT NULL GROUP BY key
 )
-SELECT key, value, count(*) FILTER (WHERE focus) AS focus_traces,
-       count(*) FILTER (WHERE NOT focus)
-FROM pair
-WHERE value IS NOT NULL
-GROUP BY key, value
+SELECT pair.key, pair.value, count(*) FILTER (WHERE focus) AS focus_traces,
+       count(*) FILTER (WHERE NOT focus),
+       any_value(key_stats.key_values), any_value(key_stats.key_traces)
+FROM pair JOIN key_stats ON pair.key = key_stats.key
+WHERE pair.value IS NOT NULL
+GROUP BY pair.key, pair.value
 HAVING count(*) FILTER (WHERE focus) >= ?
-ORDER BY focus_traces DESC, key, value
+ORDER BY focus_traces DESC, pair.key, pair.value
 LIMIT ?"""
 
 
@@ -195,7 +201,8 @@ def trace_groups(
             for row in operation_rows
         ),
         attributes=tuple(
-            AttributeCount(row[0], row[1], int(row[2]), int(row[3])) for row in attribute_rows
+            AttributeCount(row[0], row[1], *(int(value) for value in row[2:6]))
+            for row in attribute_rows
         ),
         examples=tuple(row[0] for row in example_rows),
         focus_ids=tuple(row[1] for row in id_rows if row[0]),

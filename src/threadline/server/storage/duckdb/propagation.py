@@ -3,8 +3,11 @@
 Three signs, each one grouped scan or join over the window:
 
 - *unparented entries*: SERVER/CONSUMER spans without a parent in services that
-  also have entry spans with one (so callers normally do propagate to them). A
-  span with links started its trace on purpose and does not count;
+  other services call, i.e. the callee of some edge of the service map (a call, a
+  message hop, or an inferred call: a SERVER span under another service's span),
+  so callers normally do propagate to them. A service whose only parented entry
+  spans sit under its own spans (nested server instrumentation) is called by no
+  one. A span with links started its trace on purpose and does not count;
 - *orphans*: spans whose parent span id is not in their trace (the parent was
   lost, dropped, or its trace id was replaced on the way);
 - *message hops*: producer and consumer spans that carry the same
@@ -33,7 +36,15 @@ WITH entry AS (
     FROM {TABLE}
     WHERE kind IN ('server', 'consumer') AND start_ns >= ? AND start_ns < ?
 ),
-called AS (SELECT DISTINCT service_name FROM entry WHERE NOT unparented)
+called AS (
+    SELECT DISTINCT callee.service_name
+    FROM {TABLE} AS callee JOIN {TABLE} AS caller
+      ON callee.trace_id = caller.trace_id AND callee.parent_span_id = caller.span_id
+    WHERE callee.kind IN ('server', 'consumer') AND callee.start_ns >= ? AND callee.start_ns < ?
+      AND ((caller.kind = 'client' AND callee.kind = 'server')
+           OR (caller.kind = 'producer' AND callee.kind = 'consumer')
+           OR (callee.kind = 'server' AND caller.service_name <> callee.service_name))
+)
 SELECT service_name, name, count(*), count(*) FILTER (WHERE unparented),
        min(trace_id) FILTER (WHERE unparented)
 FROM entry
@@ -85,7 +96,7 @@ ORDER BY producer, consumer, destination"""
 
 def propagation(fetch: Fetch, window: TimeWindow) -> PropagationFindings:
     span_window = [window.start_ns, window.end_ns]
-    entries = fetch(_UNPARENTED, span_window)
+    entries = fetch(_UNPARENTED, [*span_window, *span_window])
     orphans = fetch(_ORPHANS, span_window)
     message_id = json_pointer(conventions.MESSAGING_MESSAGE_ID)
     destination = json_pointer(conventions.MESSAGING_DESTINATION)

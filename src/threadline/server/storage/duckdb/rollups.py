@@ -13,7 +13,12 @@ Three tables, each keyed by the minute a span started (``start_ns // MINUTE_NS``
   any later kind such as an inferred edge) so a new kind needs no new table.
 - ``rollup_services``: minute × service: every span, entry or not.
 - ``rollup_names``: the operation names the rollups keep, at most ``OPERATION_CAP``
-  per service (first come); spans of later names count under ``OTHER``.
+  per service (first come); spans of later names count under ``OTHER``. Any span
+  may be the caller of an (inferred) edge, so every span's name is a candidate.
+
+The SDK's telemetry about itself (``threadline.sdk.stats`` spans) is user-facing in
+no aggregate (``sql.USER_TRAFFIC``): it is left out when the rollups are written, so
+reads need no filter.
 
 Every row is a sum, so a change is a *delta row* appended to the table: a batch
 adds counts, a deletion appends negative ones, and reads sum the rows of a key.
@@ -41,8 +46,9 @@ started more than the horizon away from its callee is not an edge in the rollups
 The ART index on ``trace_id`` is not used for these joins (DuckDB probes it for
 ``=`` filters only); measured figures are in ``docs/adr/0005-rollups.md``.
 
-The module holds the DDL (``CREATE ... IF NOT EXISTS``, so it is one migration
-step), the write-side statements and the reads.
+The tables are created by schema version 3 (``migrations``, which also fills them
+from the spans a file already holds; ``schema.rollup_statements`` for new files);
+this module holds the write-side statements and the reads.
 """
 
 from __future__ import annotations
@@ -65,8 +71,21 @@ from threadline.server.aggregates import (
 )
 from threadline.server.analysis import sketch
 from threadline.server.batch import COLUMNS
-from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import ENTRY, ERROR, HAS_PARENT, Fetch, Row
+from threadline.server.storage.duckdb.schema import (
+    ROLLUP_EDGES,
+    ROLLUP_NAMES,
+    ROLLUP_OPERATIONS,
+    ROLLUP_SERVICES,
+    TABLE,
+)
+from threadline.server.storage.duckdb.sql import (
+    ENTRY,
+    ERROR,
+    HAS_PARENT,
+    USER_TRAFFIC,
+    Fetch,
+    Row,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -85,10 +104,10 @@ COMPACT_EVERY: Final = 64
 OPERATION_CAP: Final = 500
 OTHER: Final = "(other)"
 
-NAMES: Final = "rollup_names"
-OPERATIONS: Final = "rollup_operations"
-EDGES: Final = "rollup_edges"
-SERVICES: Final = "rollup_services"
+NAMES: Final = ROLLUP_NAMES
+OPERATIONS: Final = ROLLUP_OPERATIONS
+EDGES: Final = ROLLUP_EDGES
+SERVICES: Final = ROLLUP_SERVICES
 _FRESH: Final = "threadline_fresh"
 _FOLDED: Final = "threadline_folded"
 
@@ -124,45 +143,6 @@ def bucket_sql(duration: str) -> str:
     )
 
 
-def create_statements() -> list[str]:
-    """DDL for the rollup tables; idempotent, so it can run on every open."""
-    return [
-        f"""CREATE TABLE IF NOT EXISTS {OPERATIONS} (
-    minute BIGINT NOT NULL,
-    service VARCHAR NOT NULL,
-    operation VARCHAR NOT NULL,
-    status VARCHAR NOT NULL,
-    bucket INTEGER NOT NULL,
-    spans BIGINT NOT NULL,
-    duration_sum BIGINT NOT NULL,
-    fresh BOOLEAN NOT NULL DEFAULT true
-)""",
-        f"""CREATE TABLE IF NOT EXISTS {EDGES} (
-    minute BIGINT NOT NULL,
-    caller VARCHAR NOT NULL,
-    caller_operation VARCHAR NOT NULL,
-    callee VARCHAR NOT NULL,
-    callee_operation VARCHAR NOT NULL,
-    kind VARCHAR NOT NULL,
-    measure VARCHAR NOT NULL,
-    bucket INTEGER NOT NULL,
-    calls BIGINT NOT NULL,
-    errors BIGINT NOT NULL,
-    fresh BOOLEAN NOT NULL DEFAULT true
-)""",
-        f"""CREATE TABLE IF NOT EXISTS {NAMES} (
-    service VARCHAR NOT NULL,
-    operation VARCHAR NOT NULL
-)""",
-        f"""CREATE TABLE IF NOT EXISTS {SERVICES} (
-    minute BIGINT NOT NULL,
-    service VARCHAR NOT NULL,
-    spans BIGINT NOT NULL,
-    fresh BOOLEAN NOT NULL DEFAULT true
-)""",
-    ]
-
-
 # --- write side -------------------------------------------------------------------
 
 Run = Callable[[str, Sequence[object]], list[Row]]
@@ -187,7 +167,7 @@ SELECT service, operation FROM (
     SELECT n.service, n.operation, coalesce(k.known, 0)
            + row_number() OVER (PARTITION BY n.service ORDER BY n.operation) AS place
     FROM (SELECT DISTINCT service_name AS service, name AS operation FROM {source}
-          WHERE {ENTRY} OR kind IN ('client', 'producer')) AS n
+          WHERE {USER_TRAFFIC}) AS n
     ANTI JOIN {NAMES} AS r ON r.service = n.service AND r.operation = n.operation
     LEFT JOIN (SELECT service, count(*) AS known FROM {NAMES} GROUP BY service) AS k
       ON k.service = n.service
@@ -199,23 +179,35 @@ def _service_delta(source: str, sign: int) -> str:
     return f"""
 INSERT INTO {SERVICES} (minute, service, spans)
 SELECT start_ns // {MINUTE_NS}, service_name, {sign} * count(*)
-FROM {source} GROUP BY ALL"""
+FROM {source} WHERE {USER_TRAFFIC} GROUP BY ALL"""
 
 
 def _pairs(callee: str, caller: str) -> str:
-    """Caller/callee pairs of two span relations, each row one call of an edge."""
+    """Caller/callee pairs of two span relations, each row one call of an edge.
+
+    The kinds are ``service_map``'s (the scan): a CLIENT parent of a SERVER span is a
+    call, a PRODUCER parent of a CONSUMER span a message, and any other parent of a
+    SERVER span in another service an inferred call. A span has one parent and the
+    cases are tried in that order, so no pair is counted under two kinds.
+    """
     return f"""
-SELECT c.start_ns // {MINUTE_NS} AS minute,
-       p.service_name AS caller, p.name AS caller_operation,
-       c.service_name AS callee, c.name AS callee_operation,
-       CASE WHEN p.kind = 'producer' THEN '{EdgeKind.MESSAGE.value}'
-            ELSE '{EdgeKind.CALL.value}' END AS kind,
-       c.duration_ns, c.status, c.start_ns - p.end_ns AS dwell_ns
-FROM {callee} AS c JOIN {caller} AS p
-  ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
-WHERE ((p.kind = 'client' AND c.kind = 'server')
-    OR (p.kind = 'producer' AND c.kind = 'consumer'))
-  AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}"""
+SELECT * FROM (
+    SELECT c.start_ns // {MINUTE_NS} AS minute,
+           p.service_name AS caller, p.name AS caller_operation,
+           c.service_name AS callee, c.name AS callee_operation,
+           CASE WHEN p.kind = 'client' AND c.kind = 'server' THEN '{EdgeKind.CALL.value}'
+                WHEN p.kind = 'producer' AND c.kind = 'consumer'
+                    THEN '{EdgeKind.MESSAGE.value}'
+                WHEN c.kind = 'server' AND p.service_name <> c.service_name
+                    THEN '{EdgeKind.INFERRED.value}'
+           END AS kind,
+           c.duration_ns, c.status, c.start_ns - p.end_ns AS dwell_ns
+    FROM {callee} AS c JOIN {caller} AS p
+      ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
+    WHERE c.kind IN ('server', 'consumer')
+      AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}
+)
+WHERE kind IS NOT NULL"""
 
 
 def _edge_delta(pairs: str, sign: int) -> str:
@@ -239,17 +231,18 @@ SELECT minute, caller, caller_operation, callee, callee_operation, kind, 'dwell'
 FROM pair WHERE kind = '{EdgeKind.MESSAGE.value}' GROUP BY ALL"""
 
 
-def _near(kinds: str, parented: bool) -> str:
-    """Stored spans of ``kinds`` that started in ``[?, ?]`` (zone maps prune the rest)."""
-    extra = f" AND {HAS_PARENT}" if parented else ""
-    return f"(SELECT * FROM {TABLE} WHERE kind IN ({kinds}) AND start_ns BETWEEN ? AND ?{extra})"
+def _near(condition: str) -> str:
+    """Stored spans matching ``condition`` that started in ``[?, ?]`` (zone maps prune
+    the rest)."""
+    return f"(SELECT * FROM {TABLE} WHERE {condition} AND start_ns BETWEEN ? AND ?)"
 
 
 # Callees of the batch against every stored caller near them (the batch included,
 # as its spans are stored by now); then the batch's callers against stored callees
 # that are not in the batch, so no pair is found twice.
-_CALLERS: Final = _near("'client', 'producer'", parented=False)
-_CALLEES: Final = _near("'server', 'consumer'", parented=True)
+# Any span may be a caller: an inferred edge's parent has any kind.
+_CALLERS: Final = _near("true")
+_CALLEES: Final = _near(f"kind IN ('server', 'consumer') AND {HAS_PARENT}")
 _EARLIER_CALLEES: Final = (
     f"(SELECT s.* FROM {_CALLEES} AS s"
     f" ANTI JOIN {_FRESH} AS f ON s.trace_id = f.trace_id AND s.span_id = f.span_id)"
@@ -351,17 +344,6 @@ def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
     run(_service_delta(_DOOMED, -1), [])
     run(_edge_delta(_pairs(_DOOMED, _DOOMED), -1), [])
     run(f"DROP TABLE {_DOOMED}", [])
-
-
-def user_trace_ids(run: Run, user_id: str) -> list[str]:
-    """The traces an erasure of ``user_id`` deletes (see ``deletion.erase_user``)."""
-    rows = run(
-        f"""SELECT DISTINCT trace_id FROM {TABLE}
-WHERE user_id = ? OR session_id IN (
-    SELECT DISTINCT session_id FROM {TABLE} WHERE user_id = ? AND session_id IS NOT NULL)""",
-        [user_id, user_id],
-    )
-    return [row[0] for row in rows]
 
 
 def forget_before(run: Run, cutoff_ns: int) -> None:

@@ -1,8 +1,11 @@
-"""The DuckDB schema: one ``spans`` table mirroring ``SPAN_SCHEMA``, and its indexes.
+"""The newest DuckDB schema: one ``spans`` table mirroring ``SPAN_SCHEMA``, its indexes,
+and the ``threadline_schema`` table that records the file's schema version.
 
-The table is derived from ``SPAN_SCHEMA`` so the two cannot drift apart: same column
-names in the same order, ``BIGINT`` for the ``*_ns`` times, ``VARCHAR`` for the rest.
-Every statement is idempotent, so opening an existing file runs them harmlessly.
+The span table is derived from ``SPAN_SCHEMA`` so the two cannot drift apart: same
+column names in the same order, ``BIGINT`` for the ``*_ns`` times, ``VARCHAR`` for the
+rest. These statements make a new file; an older file is brought here by the steps
+in ``migrations``. Every statement is idempotent, so running them on a file that
+already has the newest schema changes nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +17,21 @@ import pyarrow as pa
 from threadline.server.batch import SPAN_SCHEMA
 
 TABLE: Final = "spans"
+# One row per schema version the file has been at (see ``migrations``).
+VERSION_TABLE: Final = "threadline_schema"
+VERSION_TABLE_DDL: Final = (
+    f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (\n"
+    "    version INTEGER PRIMARY KEY,\n"
+    "    applied_ns BIGINT,\n"
+    "    applied_by VARCHAR NOT NULL\n"
+    ")"
+)
+
+# Per-minute aggregates kept at ingest (``rollups``, schema version 3).
+ROLLUP_OPERATIONS: Final = "rollup_operations"
+ROLLUP_EDGES: Final = "rollup_edges"
+ROLLUP_NAMES: Final = "rollup_names"
+ROLLUP_SERVICES: Final = "rollup_services"
 
 # ART indexes on the keys a trace page and a journey page look up by: they take a
 # lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
@@ -35,11 +53,50 @@ def _column(field: pa.Field) -> str:
 
 
 def create_statements() -> list[str]:
-    """DDL creating the span table and its indexes if they are missing."""
+    """DDL creating the newest schema's tables and indexes where they are missing."""
     columns = ",\n    ".join(_column(field) for field in SPAN_SCHEMA)
     create_table = f"CREATE TABLE IF NOT EXISTS {TABLE} (\n    {columns}\n)"
     create_indexes = [
         f"CREATE INDEX IF NOT EXISTS {TABLE}_{column} ON {TABLE} ({column})"
         for column in INDEXED_COLUMNS
     ]
-    return [create_table, *create_indexes]
+    return [create_table, *create_indexes, *rollup_statements(), VERSION_TABLE_DDL]
+
+
+def rollup_statements() -> list[str]:
+    """DDL for the rollup tables (see ``rollups``); idempotent."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_OPERATIONS} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    bucket INTEGER NOT NULL,
+    spans BIGINT NOT NULL,
+    duration_sum BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_EDGES} (
+    minute BIGINT NOT NULL,
+    caller VARCHAR NOT NULL,
+    caller_operation VARCHAR NOT NULL,
+    callee VARCHAR NOT NULL,
+    callee_operation VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    measure VARCHAR NOT NULL,
+    bucket INTEGER NOT NULL,
+    calls BIGINT NOT NULL,
+    errors BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_NAMES} (
+    service VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_SERVICES} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    spans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+    ]

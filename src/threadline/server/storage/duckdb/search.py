@@ -20,10 +20,11 @@ from threadline.server.model import (
     TraceQuery,
     TraceSummary,
 )
-from threadline.server.storage.base import JourneyOrder
+from threadline.server.storage.base import IdColumn, JourneyOrder
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import (
     ERROR,
+    USER_TRAFFIC,
     Conditions,
     Fetch,
     checked_limit,
@@ -63,9 +64,11 @@ _ORDER_KEYS: Final[dict[TraceOrder, tuple[str, str, bool]]] = {
 # Columns of a journey summary, in ``JourneySummary`` field order. A journey holds
 # every span of the traces that carry its session id on any span, so services that
 # do not stamp the id (third-party OTLP senders) still show.
-_JOURNEY_SUMMARY: Final = f"""
+_JOURNEY_TRACES: Final = f"""
 WITH journey_trace AS (
-    SELECT DISTINCT session_id, trace_id FROM {TABLE} WHERE session_id IS NOT NULL
+    SELECT DISTINCT session_id, trace_id FROM {TABLE}
+    WHERE session_id IS NOT NULL AND {USER_TRAFFIC}"""
+_JOURNEY_SUMMARY: Final = f"""
 )
 SELECT journey_trace.session_id,
        any_value(span.user_id) AS user_id,
@@ -77,6 +80,8 @@ SELECT journey_trace.session_id,
        list_sort(list_distinct(list(span.service_name))) AS services
 FROM journey_trace JOIN {TABLE} AS span ON span.trace_id = journey_trace.trace_id
 GROUP BY journey_trace.session_id"""
+
+_ID_COLUMNS: Final = frozenset({"trace_id", "session_id"})
 
 _JOURNEY_ORDER: Final[dict[str, str]] = {
     "recent": "journey_end_ns DESC, journey_trace.session_id",
@@ -147,15 +152,41 @@ def journey_traces(
     return trace_summaries(fetch, traces, Conditions(), order="oldest", limit=limit)
 
 
+def ids_with_prefix(fetch: Fetch, column: IdColumn, prefix: str, *, limit: int) -> list[str]:
+    """Distinct ids of ``column`` that start with ``prefix``, sorted, at most ``limit``."""
+    if column not in _ID_COLUMNS:
+        raise ValueError(f"ids are looked up by prefix in {sorted(_ID_COLUMNS)}, not {column!r}")
+    rows = fetch(
+        f"SELECT DISTINCT {column} FROM {TABLE} WHERE starts_with({column}, ?)"
+        f" ORDER BY {column} LIMIT ?",
+        [prefix, checked_limit(limit)],
+    )
+    return [str(row[0]) for row in rows]
+
+
 def list_journeys(
-    fetch: Fetch, *, order: JourneyOrder, limit: int, failed: bool | None
+    fetch: Fetch,
+    *,
+    order: JourneyOrder,
+    limit: int,
+    failed: bool | None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
 ) -> list[JourneySummary]:
     if order not in _JOURNEY_ORDER:
         raise ValueError(f"journey order must be one of {sorted(_JOURNEY_ORDER)}, got {order!r}")
     having = "" if failed is None else _JOURNEY_FAILED[failed]
+    # A window picks the journeys' traces by their spans' start; traces are summarised whole.
+    window = Conditions()
+    if start_ns is not None:
+        window.add("start_ns >= ?", start_ns)
+    if end_ns is not None:
+        window.add("start_ns < ?", end_ns)
+    in_window = "".join(f" AND {fragment}" for fragment in window.fragments)
     rows = fetch(
-        f"{_JOURNEY_SUMMARY}{having} ORDER BY {_JOURNEY_ORDER[order]} LIMIT ?",
-        [checked_limit(limit)],
+        f"{_JOURNEY_TRACES}{in_window}{_JOURNEY_SUMMARY}{having}"
+        f" ORDER BY {_JOURNEY_ORDER[order]} LIMIT ?",
+        [*window.params, checked_limit(limit)],
     )
     return [
         JourneySummary(
@@ -186,6 +217,8 @@ def trace_summaries(
         raise ValueError(f"trace order must be one of {sorted(_ORDER_KEYS)}, got {order!r}")
     choose_key, summary_key, descending = _ORDER_KEYS[order]
     direction = "DESC" if descending else "ASC"
+    # A trace is listed for its user traffic: the SDK's stats spans make no trace.
+    traces = Conditions([*traces.fragments, USER_TRAFFIC], list(traces.params))
     sql = (
         f"WITH chosen AS (SELECT trace_id FROM {TABLE}{traces.sql('WHERE')}"
         f" GROUP BY trace_id{whole.sql('HAVING')}"

@@ -1,12 +1,22 @@
 """The service map in DuckDB: caller → callee edges from parent/child span pairs.
 
-An edge is a CLIENT span whose child is a SERVER span, or a PRODUCER span whose
-child is a CONSUMER span, found by a self-join on the parent span id within the
-trace (~130 ms over 1M spans). Service edges and operation edges come from one
-scan with ``GROUPING SETS``, so both levels agree; latency is the callee span's
-duration, queue dwell the time from the producer's end to the consumer's start.
-Pairs are chosen by the callee's start time: a message may sit in a queue longer
-than any window, and it is still this window's traffic once consumed.
+Every SERVER or CONSUMER span with a parent in its trace is one call, of one kind,
+decided by its parent span (found by a self-join on the parent span id within the
+trace, ~130 ms over 1M spans):
+
+- ``call``: the parent is a CLIENT span and the child a SERVER span;
+- ``message``: the parent is a PRODUCER span and the child a CONSUMER span;
+- ``inferred``: the child is a SERVER span whose parent is any other span of
+  *another* service. Fleets that instrument only their servers, or call through
+  clients the SDK does not see, record no CLIENT span, yet the server's parent
+  says who called. A span has one parent, so a call is never counted twice: a
+  SERVER span under a CLIENT span is a ``call`` and only that.
+
+Service edges and operation edges come from one scan with ``GROUPING SETS``, so
+both levels agree; latency is the callee span's duration, queue dwell the time
+from the producer's end to the consumer's start. Pairs are chosen by the callee's
+start time: a message may sit in a queue longer than any window, and it is still
+this window's traffic once consumed.
 """
 
 from __future__ import annotations
@@ -42,37 +52,37 @@ WITH callee AS (
     FROM {TABLE}
     WHERE kind IN ('server', 'consumer') AND {HAS_PARENT} AND start_ns >= ? AND start_ns < ?
 ),
-caller AS (
-    SELECT trace_id, span_id, service_name, name, kind, end_ns
-    FROM {TABLE}
-    WHERE kind IN ('client', 'producer')
-),
 pair AS (
     SELECT caller.service_name AS caller,
            caller.name AS caller_operation,
            callee.service_name AS callee,
            callee.name AS callee_operation,
-           caller.kind = 'producer' AS message,
+           CASE
+               WHEN caller.kind = 'client' AND callee.kind = 'server' THEN '{EdgeKind.CALL}'
+               WHEN caller.kind = 'producer' AND callee.kind = 'consumer'
+                   THEN '{EdgeKind.MESSAGE}'
+               WHEN callee.kind = 'server' AND caller.service_name <> callee.service_name
+                   THEN '{EdgeKind.INFERRED}'
+           END AS edge_kind,
            callee.duration_ns,
            callee.status,
            callee.start_ns - caller.end_ns AS dwell_ns
-    FROM callee JOIN caller
+    FROM callee JOIN {TABLE} AS caller
       ON callee.trace_id = caller.trace_id AND callee.parent_span_id = caller.span_id
-    WHERE (caller.kind = 'client' AND callee.kind = 'server')
-       OR (caller.kind = 'producer' AND callee.kind = 'consumer')
 )
 SELECT grouping(caller_operation, callee_operation) = 0 AS per_operation,
-       caller, caller_operation, callee, callee_operation, message,
+       caller, caller_operation, callee, callee_operation, edge_kind,
        count(*),
        count(*) FILTER (WHERE status = '{ERROR}'),
        {latency("duration_ns")},
-       {latency("dwell_ns")} FILTER (WHERE message)
+       {latency("dwell_ns")} FILTER (WHERE edge_kind = '{EdgeKind.MESSAGE}')
 FROM pair
+WHERE edge_kind IS NOT NULL
 GROUP BY GROUPING SETS (
-    (caller, callee, message),
-    (caller, caller_operation, callee, callee_operation, message)
+    (caller, callee, edge_kind),
+    (caller, caller_operation, callee, callee_operation, edge_kind)
 )
-ORDER BY caller, callee, message, caller_operation NULLS FIRST, callee_operation NULLS FIRST"""
+ORDER BY caller, callee, edge_kind, caller_operation NULLS FIRST, callee_operation NULLS FIRST"""
 
 
 def service_map(fetch: Fetch, window: TimeWindow) -> ServiceMap:
@@ -86,13 +96,13 @@ def service_map(fetch: Fetch, window: TimeWindow) -> ServiceMap:
     edges: list[ServiceEdge] = []
     operation_edges: list[OperationEdge] = []
     for row in fetch(_EDGES, [window.start_ns, window.end_ns]):
-        per_operation, caller, caller_op, callee, callee_op, message = row[:6]
-        kind = EdgeKind.MESSAGE if message else EdgeKind.CALL
+        per_operation, caller, caller_op, callee, callee_op = row[:5]
+        kind = EdgeKind(row[5])
         stats = EdgeStats(
             calls=int(row[6]),
             errors=int(row[7]),
             latency=_required(percentiles(row[8])),
-            queue_dwell=percentiles(row[9]) if message else None,
+            queue_dwell=percentiles(row[9]) if kind is EdgeKind.MESSAGE else None,
         )
         if per_operation:
             operation_edges.append(OperationEdge(caller, caller_op, callee, callee_op, kind, stats))

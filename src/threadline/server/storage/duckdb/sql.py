@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.aggregates import Percentiles, RedStats, TimeWindow
 from threadline.server.storage.duckdb.schema import TABLE
 
@@ -25,9 +26,13 @@ ERROR: Final = "error"
 NO_PARENT: Final = "coalesce(parent_span_id, '') = ''"
 HAS_PARENT: Final = "coalesce(parent_span_id, '') <> ''"
 
+# Spans of the services' own work: not the SDK's telemetry about its exporter
+# (``threadline.sdk.stats``, a root span of its own trace, read by ``sdk_stats``).
+USER_TRAFFIC: Final = f"name <> '{SDK_STATS_SPAN}'"
+
 # Where a service takes a request (see ``aggregates``): SERVER and CONSUMER spans,
-# and the first span of a trace whatever its kind.
-ENTRY: Final = f"(kind IN ('server', 'consumer') OR {NO_PARENT})"
+# and the first span of a trace whatever its kind, if it is user traffic.
+ENTRY: Final = f"((kind IN ('server', 'consumer') OR {NO_PARENT}) AND {USER_TRAFFIC})"
 
 # The four percentiles of ``Percentiles`` as one list aggregate, in field order.
 QUANTILES: Final = "[0.5, 0.9, 0.95, 0.99]"

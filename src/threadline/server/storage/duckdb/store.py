@@ -11,18 +11,25 @@ Fleet views (RED, percentiles, the service map) read the rollups the writer keep
 (``rollups.py``); the same answers by scanning spans stay available as ``scan``
 (benchmarks and the consistency tests compare the two). A store opened with
 ``rollups=False`` keeps none and answers by scan: the baseline ingest is measured
-against.
+against (its rollup tables exist but go stale, so such a file is for benchmarks).
 
 DuckDB 2.0 blocks the next ``execute`` on a connection while a previous result has
 rows left unread, so reads always ``fetchall()`` and never share a cursor.
+
+``compact`` rewrites the file (see ``compaction.py``), which needs the connection to
+itself: it waits for the reads and deletes in flight, holds new ones back, and keeps
+the writes that arrive meanwhile (as many as the write queue holds) to hand them to
+the writer of the new file. Every use of the connection therefore passes the gate
+(``_gate``), a condition counting the uses in flight.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -47,19 +54,36 @@ from threadline.server.model import (
     TraceQuery,
     TraceSummary,
 )
-from threadline.server.storage.base import JourneyOrder, StoreError, StoreHealth
-from threadline.server.storage.duckdb import backfill, deletion, groups, rollups, search
+from threadline.server.sdk_telemetry import SdkStats
+from threadline.server.storage.base import (
+    IdColumn,
+    JourneyOrder,
+    StoreError,
+    StoreHealth,
+    StoreOverloaded,
+    UserErasure,
+)
+from threadline.server.storage.duckdb import (
+    compaction,
+    deletion,
+    groups,
+    migrations,
+    rollups,
+    search,
+)
 from threadline.server.storage.duckdb import propagation as propagation_queries
+from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
 from threadline.server.storage.duckdb.scan import ScanViews
-from threadline.server.storage.duckdb.schema import TABLE, create_statements
-from threadline.server.storage.duckdb.sql import Row
+from threadline.server.storage.duckdb.schema import TABLE
+from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row
 from threadline.server.storage.duckdb.writer import GroupCommitWriter
 
 _SELECT_SPAN: Final = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
 
 
 class DuckDBStore:
-    """A ``Store`` in one DuckDB file; opening creates the schema if it is missing.
+    """A ``Store`` in one DuckDB file; opening creates the schema, or upgrades an older
+    file's in place (see ``migrations``), and refuses a file from a newer release.
 
     Each method keeps the contract written on ``Store`` and at the top of
     ``threadline.server.storage.base``; the notes here say only how DuckDB does it.
@@ -68,42 +92,44 @@ class DuckDBStore:
     def __init__(self, path: Path, *, max_pending_batches: int = 256, rollups: bool = True) -> None:
         if max_pending_batches < 1:
             raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
-        try:
-            self._connection = duckdb.connect(str(path))
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open the span store at {path}: {exc}") from exc
-        try:
-            for statement in create_statements():
-                self._connection.execute(statement)
-            if rollups:
-                backfill.ensure_rollups(self._connection)
-        except duckdb.Error as exc:
-            self._connection.close()
-            raise StoreError(f"cannot create the span table in {path}: {exc}") from exc
         self._path = path
+        self._max_pending = max_pending_batches
         self._rollups = rollups
         self.scan = ScanViews(self._fetch)
-        self._lock = threading.Lock()  # guards cursor creation and closing
+        compaction.prepare_directory(path)
+        self._connection = _open(path)
+        # Only once the file is ours: another process's compaction copy is not.
+        compaction.discard_leftovers(path)
+        self._gate = threading.Condition()  # guards the fields below
         self._closed = False
-        self._writer = GroupCommitWriter(
-            self._connection.cursor(),
-            max_pending_batches=max_pending_batches,
-            maintain_rollups=rollups,
-        )
+        self._compacting = False
+        self._in_flight = 0  # reads and deletes using the connection now
+        self._held: list[tuple[SpanBatch, Future[None]]] = []  # writes during compaction
+        self._earlier_commits = 0  # by the writers of files compaction replaced
+        self._writer = self._new_writer()
 
     @property
     def commits(self) -> int:
         """Write transactions committed since opening; concurrent writes share them."""
-        return self._writer.commits
+        return self._earlier_commits + self._writer.commits
 
     def write(self, batch: SpanBatch) -> Future[None]:
-        if self._closed:
-            raise StoreError("the store is closed; it accepts no more writes")
         if len(batch) == 0:
             done: Future[None] = Future()
             done.set_result(None)
             return done
-        return self._writer.submit(batch)
+        with self._gate:
+            if self._closed:
+                raise StoreError("the store is closed; it accepts no more writes")
+            if not self._compacting:
+                return self._writer.submit(batch)
+            if len(self._held) >= self._max_pending:
+                raise StoreOverloaded(
+                    f"the store is being compacted and {self._max_pending} batches are waiting"
+                )
+            held: Future[None] = Future()
+            self._held.append((batch, held))
+            return held
 
     def get_trace(self, trace_id: str) -> list[SpanRecord]:
         rows = self._fetch(
@@ -131,18 +157,29 @@ class DuckDBStore:
             self._fetch, session_id=session_id, user_id=user_id, limit=limit
         )
 
+    def ids_with_prefix(self, column: IdColumn, prefix: str, *, limit: int) -> list[str]:
+        return search.ids_with_prefix(self._fetch, column, prefix, limit=limit)
+
     def list_journeys(
-        self, *, order: JourneyOrder = "recent", limit: int = 20, failed: bool | None = None
+        self,
+        *,
+        order: JourneyOrder = "recent",
+        limit: int = 20,
+        failed: bool | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
     ) -> list[JourneySummary]:
-        return search.list_journeys(self._fetch, order=order, limit=limit, failed=failed)
+        return search.list_journeys(
+            self._fetch, order=order, limit=limit, failed=failed, start_ns=start_ns, end_ns=end_ns
+        )
 
     def services(self) -> list[ServiceOperations]:
         rows = self._fetch(
-            f"SELECT service_name, list(DISTINCT name ORDER BY name) FROM {TABLE}"
-            " GROUP BY service_name ORDER BY service_name",
+            f"SELECT service_name, list(DISTINCT name ORDER BY name) FILTER (WHERE {USER_TRAFFIC})"
+            f" FROM {TABLE} GROUP BY service_name ORDER BY service_name",
             [],
         )
-        return [ServiceOperations(service=row[0], operations=tuple(row[1])) for row in rows]
+        return [ServiceOperations(service=row[0], operations=tuple(row[1] or ())) for row in rows]
 
     def counts(self) -> StoreCounts:
         rows = self._fetch(
@@ -179,6 +216,9 @@ class DuckDBStore:
         if not self._rollups:
             return self.scan.service_map(window)
         return rollups.service_map(self._fetch, window)
+
+    def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
+        return sdk_stats_queries.sdk_stats(self._fetch, service, window)
 
     def trace_groups(
         self,
@@ -246,71 +286,199 @@ class DuckDBStore:
 
         return self._on_writer(delete, "deleting spans")
 
-    def erase_user(self, user_id: str) -> int:
-        def erase(run: rollups.Run) -> int:
-            if self._rollups:
-                rollups.forget_traces(run, rollups.user_trace_ids(run, user_id))
-            return deletion.erase_user(run, user_id)
+    def erase_user(self, forms: Sequence[str]) -> UserErasure:
+        found = deletion.spans_per_form(self._fetch, forms)
 
-        return self._on_writer(erase, "erasing a user")
+        def erase(run: rollups.Run) -> int:
+            # The traces deletion.erase_user would delete, found by the same rule.
+            doomed = deletion.user_trace_ids(run, forms)
+            if self._rollups:
+                rollups.forget_traces(run, doomed)
+            return deletion.delete_traces(run, doomed)
+
+        erased = self._on_writer(erase, "erasing a user") if forms else 0
+        # Always rewritten, even when nothing matched now: spans of the user deleted
+        # earlier (by retention, say) may still sit in freed blocks.
+        self.compact()
+        return UserErasure(
+            erased_spans=erased, spans_per_form=tuple((form, found[form]) for form in forms)
+        )
 
     def start_ns_quantile(self, fraction: float) -> int | None:
         return deletion.start_ns_quantile(self._fetch, fraction)
 
     def size_bytes(self) -> int:
-        with self._lock:
+        with self._using_connection() as connection:
+            try:
+                return deletion.used_bytes(connection, self._path)
+            except duckdb.Error as exc:
+                raise StoreError(f"measuring the store failed: {exc}") from exc
+
+    def compact(self) -> None:
+        with self._gate:
+            while self._compacting:
+                self._gate.wait()
             if self._closed:
                 raise StoreError("the store is closed")
+            self._compacting = True
+            while self._in_flight:
+                self._gate.wait()
+        failure: BaseException | None = None
         try:
-            return deletion.size_bytes(self._connection, self._path)
-        except duckdb.Error as exc:
-            raise StoreError(f"measuring the store failed: {exc}") from exc
+            self._writer.close()  # commits every batch accepted before the gate closed
+            self._rewrite()
+        except BaseException as exc:
+            failure = exc
+        finally:
+            self._resume()
+        if isinstance(failure, duckdb.Error | OSError):
+            raise StoreError(f"compacting the store failed: {failure}") from failure
+        if failure is not None:
+            raise failure
+
+    def _rewrite(self) -> None:
+        copy = compaction.copy_live_rows(self._connection, self._path)
+        self._connection.close()
+        try:
+            compaction.swap_in(copy, self._path)
+        finally:
+            # The old file if the swap failed, the new one if it worked.
+            self._connection = _open(self._path)
+
+    def _resume(self) -> None:
+        """After compacting: a writer on the (new) connection takes the held writes."""
+        try:
+            writer = self._new_writer()
+        except (duckdb.Error, StoreError) as exc:
+            # The file could not be opened again: the store is unusable, and says so
+            # (health, every call) rather than leaving callers waiting at the gate.
+            with self._gate:
+                self._closed = True
+                self._compacting = False
+                held, self._held = self._held, []
+                self._gate.notify_all()
+            for _, future in held:
+                future.set_exception(StoreError(f"the store could not be reopened: {exc}"))
+            raise StoreError(f"the store could not be reopened after compacting: {exc}") from exc
+        with self._gate:
+            self._earlier_commits += self._writer.commits
+            self._writer = writer
+            self._compacting = False
+            held, self._held = self._held, []
+            self._gate.notify_all()
+        for batch, future in held:
+            try:
+                _forward(writer.submit(batch), future)
+            except StoreError as exc:
+                future.set_exception(exc)
 
     def health(self) -> StoreHealth:
         problem = ""
+        compacting = self._compacting
         if self._closed:
             problem = "the store is closed"
-        elif not self._writer.running:
+        elif not compacting and not self._writer.running:
             problem = "the writer thread has stopped"
         elif not os.access(self._path, os.W_OK):
             problem = f"{self._path} is not writable by this process"
         return StoreHealth(
             writable=not problem,
-            pending_batches=self._writer.pending,
-            max_pending_batches=self._writer.max_pending,
+            pending_batches=len(self._held) if compacting else self._writer.pending,
+            max_pending_batches=self._max_pending,
             problem=problem,
         )
 
     def close(self) -> None:
-        with self._lock:
+        with self._gate:
+            while self._compacting:
+                self._gate.wait()
             if self._closed:
                 return
             self._closed = True
+            self._gate.notify_all()
         try:
             self._writer.close()
         finally:
             self._connection.close()
+            compaction.private_files(self._path)
+
+    def _new_writer(self) -> GroupCommitWriter:
+        return GroupCommitWriter(
+            self._connection.cursor(),
+            max_pending_batches=self._max_pending,
+            maintain_rollups=self._rollups,
+        )
+
+    @contextmanager
+    def _using_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection, counted in flight; waits while a compaction runs."""
+        with self._gate:
+            while self._compacting and not self._closed:
+                self._gate.wait()
+            if self._closed:
+                raise StoreError("the store is closed")
+            self._in_flight += 1
+        try:
+            yield self._connection
+        finally:
+            with self._gate:
+                self._in_flight -= 1
+                self._gate.notify_all()
 
     def _on_writer(self, task: Callable[[rollups.Run], int], doing: str) -> int:
-        if self._closed:
-            raise StoreError("the store is closed")
-        try:
-            return int(self._writer.run(task).result())
-        except StoreError as exc:
-            raise StoreError(f"{doing} failed: {exc}") from exc
+        """``task`` in a transaction of its own on the writer (counted in flight, so a
+        compaction waits for it and it waits for a compaction)."""
+        with self._using_connection():
+            try:
+                return int(self._writer.run(task).result())
+            except StoreError as exc:
+                raise StoreError(f"{doing} failed: {exc}") from exc
 
     def _fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
         return self._run(sql, params, "reading spans")
 
     def _run(self, sql: str, params: Sequence[object], doing: str) -> list[Row]:
         """Every row of ``sql``, on a cursor of its own; ``doing`` names the work in errors."""
-        with self._lock:
-            if self._closed:
-                raise StoreError("the store is closed")
-            cursor = self._connection.cursor()
-        try:
-            return cursor.execute(sql, params).fetchall()
-        except duckdb.Error as exc:
-            raise StoreError(f"{doing} failed: {exc}") from exc
-        finally:
-            cursor.close()
+        with self._using_connection() as connection:
+            cursor = connection.cursor()
+            try:
+                return cursor.execute(sql, params).fetchall()
+            except duckdb.Error as exc:
+                raise StoreError(f"{doing} failed: {exc}") from exc
+            finally:
+                cursor.close()
+
+
+def _open(path: Path) -> duckdb.DuckDBPyConnection:
+    """A connection to the store at ``path``, its schema created, or upgraded in place
+    (see ``migrations``); a file from a newer release is refused."""
+    try:
+        connection = duckdb.connect(str(path))
+        # DuckDB draws a progress bar on stdout for queries over ~2 s; a server's stdout
+        # is its log, and a long upgrade step or scan must not write into it.
+        connection.execute("SET enable_progress_bar = false")
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open the span store at {path}: {exc}") from exc
+    try:
+        migrations.open_schema(connection, path)
+    except duckdb.Error as exc:
+        connection.close()
+        raise StoreError(f"cannot create the span table in {path}: {exc}") from exc
+    except StoreError:
+        connection.close()
+        raise
+    compaction.private_files(path)
+    return connection
+
+
+def _forward(source: Future[None], target: Future[None]) -> None:
+    """Settle ``target`` as ``source`` settles."""
+
+    def settle(done: Future[None]) -> None:
+        exc = done.exception()
+        if exc is None:
+            target.set_result(None)
+        else:
+            target.set_exception(exc)
+
+    source.add_done_callback(settle)

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import duckdb
-import pyarrow as pa
 import pyarrow.compute as pc
 
+from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.batch import SpanBatch
 from threadline.server.storage.base import StoreError, StoreOverloaded
 from threadline.server.storage.duckdb import rollups
@@ -231,17 +231,10 @@ class GroupCommitWriter:
         table = SpanBatch.concat(batches).table
         bounds = pc.min_max(table.column("start_ns"))
         start_bounds = (int(bounds["min"].as_py()), int(bounds["max"].as_py()))
-        # Only CLIENT/PRODUCER spans and parented SERVER/CONSUMER spans make edges.
-        kinds = table.column("kind")
-        may_pair = bool(
-            pc.any(pc.is_in(kinds, pa.array(["client", "producer"]))).as_py()
-            or pc.any(
-                pc.and_(
-                    pc.is_in(kinds, pa.array(["server", "consumer"])),
-                    pc.fill_null(pc.not_equal(table.column("parent_span_id"), ""), False),
-                )
-            ).as_py()
-        )
+        # Any span may be the parent of an edge (an inferred edge's caller has any
+        # kind), so only a batch of nothing but the SDK's own telemetry, root spans of
+        # traces of their own, skips the edge lookup.
+        may_pair = not bool(pc.all(pc.equal(table.column("name"), SDK_STATS_SPAN)).as_py())
         self._connection.register(_INCOMING, table)
         try:
             self._in_transaction(

@@ -196,6 +196,11 @@ export function isTraceId(text) {
   return /^[0-9a-fA-F]{32}$/.test(text);
 }
 
+// What the server accepts where a trace id goes: the id, or its first 8 to 31 characters.
+export function isTracePrefix(text) {
+  return /^[0-9a-fA-F]{8,32}$/.test(text);
+}
+
 // --- service colours ------------------------------------------------------------------
 
 // Distinct, readable on white, and stable: a service keeps its colour on every page.
@@ -232,13 +237,15 @@ function wireLookup() {
   input.addEventListener('input', () => input.setCustomValidity(''));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    const id = input.value.trim();
-    if (!isTraceId(id)) {
-      input.setCustomValidity('A trace id is 32 hexadecimal characters.');
+    const id = input.value.trim().toLowerCase();
+    // A whole trace id, or its first 8+ characters: the server resolves a unique prefix
+    // (an ambiguous one gets a page listing the candidates as links).
+    if (!isTracePrefix(id)) {
+      input.setCustomValidity('A trace id is 32 hexadecimal characters; its first 8 or more will do.');
       input.reportValidity();
       return;
     }
-    window.location.assign(traceHref(id.toLowerCase()));
+    window.location.assign(traceHref(id));
   });
 }
 

@@ -1,5 +1,6 @@
-// The service map: services as boxes, calls as arrows, laid out left to right by who
-// calls whom (callers before callees), drawn as SVG. Each box links to its service page.
+// The service map: services as boxes, calls as arrows, laid out in layers by who calls
+// whom (callers before callees; see map_layout.js), drawn as SVG: left to right when it
+// fits, top to bottom on a narrow screen. Each box links to its service page.
 
 import {
   ApiError, el, fill, fmtMs, fmtPercent, fmtRate, getJSON, markReady, plural, serviceHref,
@@ -7,66 +8,60 @@ import {
 } from './common.js';
 import { currentWindow, windowPicker } from './windows.js';
 
-const NODE_W = 200;
-const NODE_H = 58;
-const COLUMN_GAP = 200; // room for an arrow's label between two columns
-const ROW_GAP = 40;
-const PAD = 28;
-const LABEL_AT = 0.55; // where along an arrow its label sits (0 caller, 1 callee)
+import { layoutMap } from './map_layout.js';
 
-function bezierPoint(p0, p1, p2, p3, t) {
-  const u = 1 - t;
-  return u * u * u * p0 + 3 * u * u * t * p1 + 3 * u * t * t * p2 + t * t * t * p3;
-}
+// Box sizes: left to right on a wide screen; top to bottom, narrower, on a phone.
+const WIDE_NODE = { width: 200, height: 58 };
+const NARROW_NODE = { width: 164, height: 58 };
+const LABEL_FONT_PX = 11;
+
+// What each edge kind means, for tooltips: inferred calls have no CLIENT span.
+const KIND_TITLES = {
+  call: 'call',
+  message: 'message hop',
+  inferred: 'inferred: a server span whose parent is in the caller, no client span recorded',
+};
 
 const mapBox = document.getElementById('map');
 const summary = document.getElementById('map-summary');
 const errorBox = document.getElementById('map-error');
 const edgeTable = document.getElementById('edge-table');
 
-// Columns by longest call chain from a service nobody calls; cycles are cut where found.
-function layers(names, edges) {
-  const out = new Map(names.map((n) => [n, []]));
-  for (const e of edges) if (e.caller !== e.callee) out.get(e.caller).push(e.callee);
-  const state = new Map();
-  const forward = [];
-  const visit = (node) => {
-    state.set(node, 'open');
-    for (const next of out.get(node)) {
-      if (state.get(next) === 'open') continue; // a back edge: calling it would make a cycle
-      forward.push([node, next]);
-      if (!state.has(next)) visit(next);
-    }
-    state.set(node, 'done');
+// One unit for every rate on the map, so the legend can name it: per second when any
+// rate reaches 1/s, else per minute (a quiet fleet would otherwise read as all zeros).
+function rateUnit(perSecondRates) {
+  const perMinute = Math.max(0, ...perSecondRates) < 1;
+  const unit = perMinute ? 'min' : 's';
+  const format = (perSecond) => {
+    const value = perMinute ? perSecond * 60 : perSecond;
+    return `${Number(value.toPrecision(3))}/${unit}`;
   };
-  const called = new Set(edges.filter((e) => e.caller !== e.callee).map((e) => e.callee));
-  for (const n of names.filter((name) => !called.has(name))) if (!state.has(n)) visit(n);
-  for (const n of names) if (!state.has(n)) visit(n);
-  const column = new Map(names.map((n) => [n, 0]));
-  // Longest path on the acyclic forward edges: relax as often as there are nodes.
-  for (let round = 0; round < names.length; round++) {
-    let changed = false;
-    for (const [a, b] of forward) {
-      if (column.get(b) < column.get(a) + 1) {
-        column.set(b, column.get(a) + 1);
-        changed = true;
-      }
-    }
-    if (!changed) break;
-  }
-  const columns = [];
-  for (const n of names) (columns[column.get(n)] ||= []).push(n);
-  // Order each column by the mean row of its callers, so arrows cross less.
-  const row = new Map();
-  columns.forEach((members, c) => {
-    if (c > 0) {
-      const callerRows = (n) => forward.filter(([, b]) => b === n).map(([a]) => row.get(a)).filter((r) => r !== undefined);
-      const key = (n) => { const rows = callerRows(n); return rows.length ? rows.reduce((x, y) => x + y, 0) / rows.length : 0; };
-      members.sort((a, b) => key(a) - key(b) || (a < b ? -1 : 1));
-    }
-    members.forEach((n, r) => row.set(n, r));
+  return { unit: perMinute ? 'per minute' : 'per second', format };
+}
+
+// Width and height of each label as the browser will draw it (11 px text), so the
+// layout can give every label its own place. A label is one line, or its lines
+// stacked (top to bottom, where width is what runs out).
+function measureLabels(lineLists) {
+  const probe = svg('svg', { width: 0, height: 0, class: 'map-probe', 'aria-hidden': 'true' });
+  const measured = lineLists.map((lines) => lines.map((text) => {
+    const node = svg('text', { x: 0, y: 0, class: 'edge-label', text });
+    probe.append(node);
+    return node;
+  }));
+  mapBox.append(probe);
+  const sizes = measured.map((nodes) => {
+    const boxes = nodes.map((n) => n.getBBox());
+    const lineHeight = Math.ceil(Math.max(...boxes.map((b) => b.height))) || LABEL_FONT_PX + 3;
+    return {
+      width: Math.ceil(Math.max(...boxes.map((b) => b.width))) + 2,
+      height: lineHeight * nodes.length,
+      ascent: -boxes[0].y,
+      lineHeight,
+    };
   });
-  return columns;
+  probe.remove();
+  return sizes;
 }
 
 function draw(answer) {
@@ -76,68 +71,77 @@ function draw(answer) {
     for (const name of [e.caller, e.callee]) if (!nodesByName.has(name)) nodesByName.set(name, { name, requests: 0 });
   }
   const names = [...nodesByName.keys()].sort();
-  const columns = layers(names, answer.edges);
-  const tallest = Math.max(1, ...columns.map((c) => c.length));
-  const width = PAD * 2 + columns.length * NODE_W + (columns.length - 1) * COLUMN_GAP;
-  const height = PAD * 2 + tallest * NODE_H + (tallest - 1) * ROW_GAP;
-  const at = new Map();
-  columns.forEach((members, c) => {
-    const offset = ((tallest - members.length) * (NODE_H + ROW_GAP)) / 2;
-    members.forEach((name, r) => at.set(name, {
-      x: PAD + c * (NODE_W + COLUMN_GAP),
-      y: PAD + offset + r * (NODE_H + ROW_GAP),
-    }));
-  });
-
-  const edges = answer.edges.map((e) => {
-    const a = at.get(e.caller);
-    const b = at.get(e.callee);
+  const rates = rateUnit([...answer.services.map((s) => s.requests / windowS), ...answer.edges.map((e) => e.calls / windowS)]);
+  // Each label: rate and error rate, then the callee's p99.
+  const parts = answer.edges.map((e) => {
     const failing = e.error_rate > 0;
-    let path;
-    let labelX;
-    let labelY;
-    if (b.x > a.x) {
-      const x1 = a.x + NODE_W; const y1 = a.y + NODE_H / 2; const x2 = b.x; const y2 = b.y + NODE_H / 2;
-      const bend = (x2 - x1) / 2;
-      path = `M${x1},${y1} C${x1 + bend},${y1} ${x2 - bend},${y2} ${x2},${y2}`;
-      labelX = bezierPoint(x1, x1 + bend, x2 - bend, x2, LABEL_AT);
-      labelY = bezierPoint(y1, y1, y2, y2, LABEL_AT) - 5;
-    } else {
-      // Back or same-column call: loop over the top of both boxes.
-      const x1 = a.x + NODE_W / 2 + 10; const x2 = b.x + NODE_W / 2 - 10;
-      const top = Math.min(a.y, b.y) - 22;
-      path = `M${x1},${a.y} C${x1},${top} ${x2},${top} ${x2},${b.y}`;
-      labelX = (x1 + x2) / 2; labelY = top - 2;
-    }
-    const p99 = e.latency_ms ? `p99 ${fmtMs(e.latency_ms.p99)}` : '';
-    const label = `${fmtRate(e.calls / windowS)}${failing ? ` · ${fmtPercent(e.error_rate)} err` : ''}${p99 ? ` · ${p99}` : ''}`;
-    return svg('g', { class: `edge${failing ? ' error' : ''}` },
-      svg('path', { d: path, 'marker-end': failing ? 'url(#arrow-error)' : 'url(#arrow)' }),
-      svg('text', { x: labelX.toFixed(1), y: labelY.toFixed(1), 'text-anchor': 'middle', text: label }),
-      svg('title', { text: `${e.caller} → ${e.callee} (${e.kind}): ${plural(e.calls, 'call')}, ${label}` }));
+    const first = `${rates.format(e.calls / windowS)}${failing ? ` · ${fmtPercent(e.error_rate)} err` : ''}`;
+    return e.latency_ms ? [first, `p99 ${fmtMs(e.latency_ms.p99)}`] : [first];
+  });
+  const labels = parts.map((lines) => lines.join(' · '));
+  const wide = measureLabels(parts.map((lines) => [lines.join(' · ')]));
+  const stacked = measureLabels(parts);
+  const edgesIn = (sizes) => answer.edges.map((e, k) => ({ id: k, from: e.caller, to: e.callee, label: sizes[k] }));
+  const available = Math.max(280, mapBox.clientWidth - 2);
+  // Left to right reads best; when it does not fit, top to bottom (phones) if narrower,
+  // with each label on two lines.
+  let layout = layoutMap(names.map((id) => ({ id, ...WIDE_NODE })), edgesIn(wide), { direction: 'LR' });
+  if (layout.width > available) {
+    const tall = layoutMap(names.map((id) => ({ id, ...NARROW_NODE })), edgesIn(stacked), { direction: 'TB' });
+    if (tall.width < layout.width) layout = tall;
+  }
+  const sizes = layout.direction === 'TB' ? stacked : wide;
+  const lineLists = layout.direction === 'TB' ? parts : labels.map((text) => [text]);
+
+  const edges = layout.edges.map((route) => {
+    const e = answer.edges[route.id];
+    const failing = e.error_rate > 0;
+    const label = labels[route.id];
+    const size = sizes[route.id];
+    const box = route.label;
+    const text = box && svg('text', { class: 'edge-label' }, lineLists[route.id].map((line, i) => svg('tspan', {
+      x: box.x.toFixed(1), y: (box.y + size.ascent + i * size.lineHeight).toFixed(1), text: line,
+    })));
+    return svg('g', { class: `edge${failing ? ' error' : ''}${e.kind === 'inferred' ? ' inferred' : ''} kind-${e.kind}`, dataset: { kind: e.kind, caller: e.caller, callee: e.callee } },
+      svg('path', { d: route.path, 'marker-end': failing ? 'url(#arrow-error)' : 'url(#arrow)' }),
+      text || null,
+      svg('title', { text: `${e.caller} → ${e.callee} (${KIND_TITLES[e.kind] || e.kind}): ${plural(e.calls, 'call')}, ${label}` }));
   });
 
+  const loops = new Set(layout.loops.map((k) => answer.edges[k].caller));
   const nodes = names.map((name) => {
-    const { x, y } = at.get(name);
+    const { x, y, width, height } = layout.nodes.get(name);
     const stats = nodesByName.get(name);
     const failing = stats.error_rate > 0;
-    const rate = stats.requests ? `${fmtRate(stats.requests / windowS)} · p99 ${fmtMs(stats.latency_ms?.p99)}` : 'no requests of its own';
+    const rate = stats.requests ? `${rates.format(stats.requests / windowS)} · p99 ${fmtMs(stats.latency_ms?.p99)}` : 'no requests of its own';
     const errors = stats.requests ? `${fmtPercent(stats.error_rate)} errors` : '';
-    const shown = name.length > 24 ? `${name.slice(0, 23)}…` : name;
-    return svg('a', { href: serviceHref(name), class: `node${failing ? ' has-error' : ''}`, 'aria-label': `${name}: ${rate}, ${errors}`, dataset: { service: name } },
-      svg('rect', { x, y, width: NODE_W, height: NODE_H, rx: 6 }),
+    const fit = Math.floor((width - 20) / 7.5);
+    const shown = name.length > fit ? `${name.slice(0, fit - 1)}…` : name;
+    const self = loops.has(name) ? ' · calls itself' : '';
+    return svg('a', { href: serviceHref(name), class: `node${failing ? ' has-error' : ''}`, 'aria-label': `${name}: ${rate}, ${errors}${self}`, dataset: { service: name } },
+      svg('rect', { x, y, width, height, rx: 6 }),
       svg('text', { x: x + 10, y: y + 19, text: shown }),
       svg('text', { x: x + 10, y: y + 35, class: 'sub', text: rate }),
-      svg('text', { x: x + 10, y: y + 50, class: failing ? 'sub error' : 'sub', text: errors }),
-      svg('title', { text: `${name}\n${rate}\n${errors}` }));
+      svg('text', { x: x + 10, y: y + 50, class: failing ? 'sub error' : 'sub', text: `${errors}${self}` }),
+      svg('title', { text: `${name}\n${rate}\n${errors}${self}` }));
   });
 
   const marker = (id) => svg('marker', { id, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto' },
     svg('path', { d: 'M0,0 L10,5 L0,10 z' }));
-  fill(mapBox, svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'group', 'aria-label': 'Service map' },
+  const { width, height } = layout;
+  fill(mapBox, svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'group', 'aria-label': 'Service map', dataset: { direction: layout.direction } },
     svg('defs', {}, marker('arrow'), svg('g', { class: 'error' }, marker('arrow-error'))),
     svg('g', {}, edges), svg('g', {}, nodes)));
-  return { names, windowS };
+  // Wider than the screen: start scrolled to the first service, where reading begins.
+  if (width > mapBox.clientWidth && names.length) {
+    const rank = (n) => (layout.direction === 'TB' ? [n.y, n.x] : [n.x, n.y]);
+    const first = [...layout.nodes.values()].reduce((a, b) => {
+      const [ra, rb] = [rank(a), rank(b)];
+      return rb[0] < ra[0] || (rb[0] === ra[0] && rb[1] < ra[1]) ? b : a;
+    });
+    mapBox.scrollLeft = Math.max(0, first.x + first.width / 2 - mapBox.clientWidth / 2);
+  }
+  return { names, windowS, unit: rates.unit };
 }
 
 function edgeRows(answer, windowS) {
@@ -145,7 +149,7 @@ function edgeRows(answer, windowS) {
   const sorted = [...answer.edges].sort((a, b) => b.calls - a.calls);
   fill(tbody, sorted.map((e) => el('tr', { class: e.errors ? 'has-error' : '' },
     el('td', {}, el('a', { href: serviceHref(e.caller), text: e.caller })),
-    el('td', {}, el('a', { href: serviceHref(e.callee), text: e.callee }), e.kind === 'message' ? el('span', { class: 'badge', text: 'message' }) : null),
+    el('td', {}, el('a', { href: serviceHref(e.callee), text: e.callee }), e.kind === 'call' ? null : el('span', { class: 'badge', text: e.kind, title: KIND_TITLES[e.kind] || e.kind })),
     el('td', { class: 'num', text: e.calls.toLocaleString('en') }),
     el('td', { class: 'num', text: fmtRate(e.calls / windowS) }),
     el('td', { class: 'num' }, e.errors ? el('span', { class: 'status error', text: `${e.errors} (${fmtPercent(e.error_rate)})` }) : '0'),
@@ -203,9 +207,9 @@ async function start() {
     markReady();
     return;
   }
-  const { names, windowS } = draw(answer);
+  const { names, windowS, unit } = draw(answer);
   edgeRows(answer, windowS);
-  summary.textContent = `${plural(names.length, 'service')}, ${plural(answer.edges.length, 'connection')} · boxes: requests/s, error rate, p99 latency of each service; arrows: calls/s, error rate, p99 of the callee. Select a service for its page.`;
+  summary.textContent = `${plural(names.length, 'service')}, ${plural(answer.edges.length, 'connection')} · rates ${unit} · boxes: requests, p99 latency and error rate of each service; arrows: calls, error rate and p99 of the callee${answer.edges.some((e) => e.kind === 'inferred') ? ' (dashed: inferred from a server span under another service, no client span recorded)' : ''}. Select a service for its page.`;
   markReady();
   drawPropagation(windowParam);
 }

@@ -7,7 +7,7 @@
 // reproduces the view, and the page shows exactly what the API answers.
 
 import {
-  ApiError, el, fmtMs, getJSON, isTraceId, markReady, plural, showNotice, svg, traceHref,
+  ApiError, el, fmtMs, getJSON, isTracePrefix, markReady, plural, showNotice, svg, traceHref,
 } from './common.js';
 import { renderTraceList } from './trace_list.js';
 
@@ -214,7 +214,7 @@ async function load() {
   delete document.body.dataset.ready;
   const url = new URLSearchParams(window.location.search);
   const lookupId = (url.get('trace_id') || '').trim();
-  if (isTraceId(lookupId)) {
+  if (isTracePrefix(lookupId)) {
     window.location.replace(traceHref(lookupId.toLowerCase()));
     return;
   }

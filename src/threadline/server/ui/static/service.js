@@ -75,14 +75,26 @@ function exampleLinks(ids) {
   ]));
 }
 
-function attributeList(rows, focus, label) {
-  if (!rows.length) return null;
-  return el('div', {},
+// Values that go with slow (failed) requests, strongest lift first, and the people the
+// requests gather on; the API lists only values that are signal (docs/analysis.md).
+function attributeList(answer, focus, label) {
+  const rows = answer.attributes;
+  const people = answer.concentrations || [];
+  if (!rows.length && !people.length) return null;
+  return el('div', { class: 'attribute-causes' },
     el('h3', { text: `Values that go with ${label}` }),
-    el('ul', { class: 'plain-list' }, rows.slice(0, ROWS).map((row) => el('li', { class: 'cause' },
-      el('a', { href: searchHref({ service, attr: `${row.key}=${row.value}` }) },
-        el('code', { text: `${row.key}=${row.value}` })),
-      el('span', { class: 'muted', text: ` on ${fmtPercent(row[`${focus}_share`])} of ${label} traces vs ${fmtPercent(row.baseline_share)} of the others` })))));
+    el('ul', { class: 'plain-list' },
+      rows.slice(0, ROWS).map((row) => el('li', { class: 'cause' },
+        el('a', { href: searchHref({ service, attr: `${row.key}=${row.value}` }) },
+          el('code', { text: `${row.key}=${row.value}` })),
+        el('span', { class: 'muted', text: ` on ${fmtPercent(row[`${focus}_share`])} of ${label} traces vs ${fmtPercent(row.baseline_share)} of the others (×${row.lift.toFixed(1)})` }),
+        row.alike?.length
+          ? el('span', { class: 'muted alike', text: ` · ${plural(row.alike.length, 'value')} alike`, title: row.alike.map((a) => `${a.key}=${a.value}`).join('\n') })
+          : null)),
+      people.map((c) => el('li', { class: 'cause concentration' },
+        el('code', { text: c.key }),
+        ` concentrated in ${plural(c.count, c.noun.replace(/s$/, ''), c.noun)}`,
+        el('span', { class: 'muted', text: ` (${Array.isArray(c.values) ? `${c.values.slice(0, 3).join(', ')}${c.count > 3 ? ', …' : ''}` : c.values}): ${fmtPercent(c[`${focus}_share`])} of ${label} traces vs ${fmtPercent(c.baseline_share)} of the others` })))));
 }
 
 function drawWhySlow(answer) {
@@ -105,7 +117,7 @@ function drawWhySlow(answer) {
             el('td', { class: 'num', text: fmtMs(row.baseline_critical_path_ms ?? row.baseline_self_ms) }),
             el('td', { class: 'num status error', text: `+${fmtMs(row.growth_ms)}` })))))))
       : null,
-    attributeList(answer.attributes, 'slow', 'slow'),
+    attributeList(answer, 'slow', 'slow'),
     exampleLinks(answer.example_trace_ids));
 }
 
@@ -124,8 +136,31 @@ function drawHotspots(answer) {
           el('strong', { text: row.service }), ` ${row.operation}`,
           el('span', { class: 'muted', text: ` · fails in ${fmtPercent(row.failed_share)} of failed traces (${fmtPercent(row.baseline_share)} of the others)` })))))
       : null,
-    attributeList(answer.attributes, 'failed', 'failed'),
+    attributeList(answer, 'failed', 'failed'),
     exampleLinks(answer.example_trace_ids));
+}
+
+// The SDK's own figures (from its threadline.sdk.stats spans): not requests, so they
+// live here, per process, and never in the charts, lists or map above.
+function drawSdk(answer) {
+  const box = document.getElementById('sdk-stats');
+  if (!answer.processes.length) {
+    fill(box, muted('No Threadline SDK reported its export figures in this window (they are sent every stats_interval_s).'));
+    return;
+  }
+  const count = (n) => n.toLocaleString('en');
+  const dropReasons = (p) => Object.entries(p.dropped_by_reason).filter(([, n]) => n > 0).map(([r, n]) => `${r} ${count(n)}`).join(', ');
+  fill(box,
+    el('p', {}, `${count(answer.totals.exported_spans)} spans exported, ${count(answer.totals.dropped_spans)} dropped, ${count(answer.totals.retried_spans)} retried by ${plural(answer.processes.length, 'process', 'processes')} (since each started).`),
+    el('div', { class: 'table-wrap' }, el('table', { class: 'table', id: 'sdk-table' },
+      el('thead', {}, el('tr', {}, ['Process', 'Exported', 'Dropped', 'Retried', 'Queue use', 'Last report'].map((h, k) => el('th', { scope: 'col', class: k && k < 5 ? 'num' : '', text: h })))),
+      el('tbody', {}, answer.processes.map((p) => el('tr', { class: p.dropped_spans ? 'has-error' : '' },
+        el('td', { class: 'cut', text: p.instance, title: p.instance }),
+        el('td', { class: 'num', text: count(p.exported_spans) }),
+        el('td', { class: 'num', text: count(p.dropped_spans), title: dropReasons(p) || 'nothing dropped' }),
+        el('td', { class: 'num', text: count(p.retried_spans) }),
+        el('td', { class: 'num', text: p.queue_use === null ? `${count(p.queued_spans)} queued` : `${fmtPercent(p.queue_use)} (${count(p.queued_spans)}/${count(p.queue_capacity)})` }),
+        el('td', { class: 'muted', text: p.reported })))))));
 }
 
 async function section(load, draw, boxId) {
@@ -165,6 +200,7 @@ async function start() {
         : fill(document.getElementById('failed-traces'), el('li', { class: 'muted', text: 'No failed traces in this window.' }))), 'failed-traces'),
     section(() => getJSON('/api/slow', new URLSearchParams({ service, window: windowParam, limit: String(ROWS) })), drawWhySlow, 'why-slow'),
     section(() => getJSON('/api/errors/hotspots', new URLSearchParams({ service, window: windowParam, limit: String(ROWS) })), drawHotspots, 'hotspots'),
+    section(() => getJSON(`/api/services/${encodeURIComponent(service)}/sdk`, params), drawSdk, 'sdk-stats'),
   ]);
   markReady();
 }

@@ -5,6 +5,10 @@
 // same height, and only the rows in view (plus a margin) exist in the DOM, each
 // absolutely positioned over a spacer as tall as all visible rows. Collapsing a node
 // skips its run; scrolling re-renders on the next animation frame.
+//
+// The server sends a large trace in pages (`next_offset`); because the order is
+// depth-first, each page continues the tree where the last stopped, so the next page
+// is fetched and appended when the view nears the last loaded row.
 
 import {
   ApiError, el, fmtMs, getJSON, markReady, plural, serviceColor, showNotice, swatch, valueText,
@@ -17,6 +21,7 @@ const OVERSCAN = 15; // rows rendered above and below the view, so fast scrolls 
 const INDENT_PX = 14;
 const MAX_INDENT_LEVELS = 24; // deeper spans stop moving right and show their depth instead
 const FIND_DELAY_MS = 150;
+const LOAD_AHEAD_ROWS = 200; // fetch the next page when the view is this close to the end
 
 const main = document.getElementById('main');
 const traceId = main.dataset.traceId;
@@ -26,6 +31,7 @@ const detail = document.getElementById('detail');
 const errorBox = document.getElementById('trace-error');
 const findInput = document.getElementById('find');
 const findCount = document.getElementById('find-count');
+const pagesStatus = document.getElementById('span-pages');
 
 const state = {
   trace: null,
@@ -48,6 +54,8 @@ const state = {
   matchSet: new Set(),
   matchCursor: -1,
   rendered: new Map(), // span index -> row element
+  nextOffset: null, // where the next page of spans starts; null once all are here
+  loadingPage: false,
 };
 
 // --- structure ------------------------------------------------------------------------
@@ -76,7 +84,10 @@ function index(spans) {
       if (parent[i] >= 0 && (failed || failedBelow[i])) failedBelow[parent[i]] = 1;
     }
   }
-  Object.assign(state, { parent, subtreeEnd, errorOrigin, collapsed: new Uint8Array(n) });
+  // Collapsed rows stay collapsed when a page of spans is appended.
+  const collapsed = new Uint8Array(n);
+  if (state.collapsed) collapsed.set(state.collapsed.subarray(0, Math.min(n, state.collapsed.length)));
+  Object.assign(state, { parent, subtreeEnd, errorOrigin, collapsed });
 }
 
 function hasChildren(i) {
@@ -206,6 +217,53 @@ function renderRows(force = false) {
     }
   }
   spacer.append(fresh);
+  if (state.nextOffset !== null && last >= state.visible.length - LOAD_AHEAD_ROWS) loadNextPage();
+}
+
+// --- pages of a large trace -------------------------------------------------------------
+
+function addSpans(spans) {
+  const offset = state.spans.length;
+  for (const [k, span] of spans.entries()) {
+    state.byId.set(span.span_id, offset + k);
+    if (span.start_ns < state.startNs || span.end_ns > state.startNs + state.spanNs) {
+      const endNs = Math.max(span.end_ns, state.startNs + state.spanNs);
+      state.startNs = Math.min(state.startNs, span.start_ns);
+      state.spanNs = Math.max(1, endNs - state.startNs);
+    }
+  }
+  state.spans.push(...spans);
+}
+
+function showPages() {
+  const total = state.trace.span_count ?? state.spans.length;
+  pagesStatus.hidden = state.spans.length >= total;
+  pagesStatus.textContent = `${state.spans.length.toLocaleString('en')} of ${plural(total, 'span')} loaded; more load as you scroll`;
+}
+
+async function loadNextPage() {
+  if (state.loadingPage || state.nextOffset === null) return;
+  state.loadingPage = true;
+  let page;
+  try {
+    page = await getJSON(`/api/traces/${traceId}?offset=${state.nextOffset}`);
+  } catch (error) {
+    showNotice(errorBox, `Could not load more spans: ${error.message}`);
+    state.nextOffset = null;
+    return;
+  } finally {
+    state.loadingPage = false;
+  }
+  const scaleBefore = `${state.startNs}/${state.spanNs}`;
+  addSpans(page.spans);
+  for (const adjustment of page.skew_adjustments || []) state.skew.set(adjustment.span_id, adjustment);
+  state.nextOffset = page.next_offset ?? null;
+  index(state.spans);
+  if (`${state.startNs}/${state.spanNs}` !== scaleBefore) renderRuler(state.spanNs);
+  computeVisible();
+  showPages();
+  renderRows(true);
+  if (state.nextOffset === null) markReady('pages');
 }
 
 let framePending = false;
@@ -426,20 +484,17 @@ async function start() {
   }
   performance.mark('threadline-trace-loaded'); // bench/ui.py: how much of the wait was the API
   state.trace = trace;
-  state.spans = trace.spans;
-  state.spans.forEach((span, i) => state.byId.set(span.span_id, i));
+  state.nextOffset = trace.next_offset ?? null;
   for (const adjustment of trace.skew_adjustments || []) state.skew.set(adjustment.span_id, adjustment);
   for (const origin of trace.errors?.origins || []) state.origins.set(origin.span_id, origin);
   for (const id of trace.errors?.recovered_span_ids || []) state.recovered.add(id);
-  let startNs = Infinity;
-  let endNs = -Infinity;
-  for (const span of state.spans) {
-    if (span.start_ns < startNs) startNs = span.start_ns;
-    if (span.end_ns > endNs) endNs = span.end_ns;
-  }
-  state.startNs = startNs;
-  state.spanNs = Math.max(1, endNs - startNs);
+  // The trace's own extent first (it covers spans of later pages too); the spans
+  // widen it where clock-skew fix-ups moved one outside.
+  state.startNs = trace.summary.start_ns;
+  state.spanNs = Math.max(1, Math.round(trace.summary.duration_ms * 1e6));
+  addSpans(trace.spans);
   index(state.spans);
+  showPages();
   renderHeader(trace);
   renderNotes(trace, spanLink, (spanId) => state.spans[state.byId.get(spanId)]);
   renderRuler(state.spanNs);
@@ -448,6 +503,7 @@ async function start() {
   const wanted = new URLSearchParams(window.location.search).get('span');
   if (wanted && state.byId.has(wanted)) select(state.byId.get(wanted));
   markReady();
+  if (state.nextOffset === null) markReady('pages');
   loadCriticalPath();
 }
 

@@ -9,6 +9,8 @@ import {
 export function renderHeader(trace) {
   const summary = trace.summary;
   const depth = trace.spans.reduce((max, s) => Math.max(max, s.depth), 0) + 1;
+  // With more pages to come, deeper spans may be among them.
+  const depthText = trace.next_offset == null ? `depth ${depth}` : `depth ${depth}+`;
   fill(document.getElementById('trace-title'),
     swatch(summary.root_service),
     el('span', { class: 'svc', text: summary.root_service }), ' ',
@@ -18,7 +20,7 @@ export function renderHeader(trace) {
     el('span', { title: fmtUtc(summary.start_ns), text: `Started ${fmtTime(summary.start_ns)}` }),
     el('span', { text: `Duration ${fmtMs(summary.duration_ms)}` }),
     el('span', { text: plural(summary.span_count, 'span') }),
-    el('span', { text: `depth ${depth}` }),
+    el('span', { text: depthText }),
     el('span', { text: plural(summary.services.length, 'service') }),
     summary.error_count ? el('span', { class: 'badge error', text: plural(summary.error_count, 'error') }) : null);
 

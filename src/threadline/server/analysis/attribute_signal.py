@@ -1,0 +1,138 @@
+"""Which attribute values say something about slow (or failed) requests, and which are noise.
+
+Comparing the values that focus traces (slow or failed) carry with the values the
+rest carry finds causes — a payment provider, a host, a region — but also finds
+values that merely differ between any two requests. This module holds the rules
+that tell them apart; ``tail_latency.rank_attributes`` applies them.
+
+**Keys that are never ranked**, because their values belong to one request or one
+connection and so cannot be what many slow requests share:
+
+- per-connection keys by name: the client side's ephemeral port
+  (``net.peer.port``, ``client.port``, ...), new for every connection;
+- per-request keys by name: message ids and conversation ids;
+- any key whose values are (nearly) unique per trace, by counting: at least
+  ``UNIQUE_MIN_VALUES`` distinct values and at least ``UNIQUE_VALUE_SHARE`` of the
+  traces carrying the key having a value of their own — full URLs with ids in
+  them, timestamps, request ids, order numbers.
+
+**Per-person keys** (``user.id``, ``session.id``, ...) are not listed value by
+value: a user is not a cause, but slow requests that gather on a few users are a
+finding. Their significant values are summarised as one *concentration*
+("concentrated in 3 users").
+
+**Support and significance.** A value is listed only when it is on at least
+``min_support`` focus traces *and* at least ``MIN_FOCUS_SHARE`` of the focus
+sample, and when one-sided **Fisher's exact test** says a share that much larger
+than the baseline's is unlikely by chance: p below ``ALPHA`` divided by the
+number of values tested (Bonferroni), so that testing hundreds of values does
+not list a handful of flukes. Fisher's test is exact at the small counts this
+often sees (five slow traces of twenty), where a z-test's normal approximation
+is not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Final
+
+from threadline import conventions
+
+# The ephemeral port of the peer that opened the connection: a new value per
+# connection (stable and older semantic conventions; network.peer.port is the
+# client's port on a SERVER span).
+PER_CONNECTION_KEYS: Final = frozenset(
+    {
+        "net.peer.port",
+        "net.sock.peer.port",
+        "network.peer.port",
+        "client.port",
+        "client.socket.port",
+        "source.port",
+    }
+)
+# Ids of one message or exchange: a value per request by definition.
+PER_REQUEST_KEYS: Final = frozenset(
+    {
+        conventions.MESSAGING_MESSAGE_ID,
+        "messaging.message.conversation_id",
+        "http.request.id",
+        "request.id",
+    }
+)
+# Keys naming a person or their visit, and what their values are called in a summary.
+PER_PERSON_KEYS: Final[Mapping[str, str]] = {
+    conventions.USER_ID: "users",
+    "enduser.id": "users",
+    conventions.SESSION_ID: "sessions",
+    conventions.JOURNEY_ID: "journeys",
+}
+# A key with at least this many distinct values over the sample ...
+UNIQUE_MIN_VALUES: Final = 20
+# ... on at least half as many traces as carry it is an identifier, not a property:
+# half is far above any real property (a few hosts, providers or routes over
+# thousands of traces) and far below ids (one value per trace, or per retry pair).
+UNIQUE_VALUE_SHARE: Final = 0.5
+# Least share of the focus sample a listed value must be on: a value on 2% of slow
+# requests does not explain the slow requests, however unusual it is.
+MIN_FOCUS_SHARE: Final = 0.05
+# Family-wise significance level, split over the values tested (Bonferroni).
+ALPHA: Final = 0.01
+
+
+def noise_reason(key: str, key_values: int, key_traces: int) -> str | None:
+    """Why values of ``key`` are never ranked, or ``None`` when they may be.
+
+    ``key_values`` and ``key_traces`` are the distinct values of the key and the
+    traces carrying it over the sample (0 when unknown: no cardinality rule).
+    """
+    if key in PER_CONNECTION_KEYS:
+        return "per connection"
+    if key in PER_REQUEST_KEYS:
+        return "per request"
+    if key_values >= UNIQUE_MIN_VALUES and key_values >= UNIQUE_VALUE_SHARE * key_traces:
+        return "unique per request"
+    return None
+
+
+def supported(focus_traces: int, focus_sample: int, min_support: int) -> bool:
+    """True when a value is on enough focus traces, in number and in share, to be listed."""
+    return focus_traces >= min_support and focus_traces >= MIN_FOCUS_SHARE * focus_sample
+
+
+def fisher_greater(
+    focus_traces: int, focus_sample: int, baseline_traces: int, baseline_sample: int
+) -> float:
+    """One-sided Fisher's exact test: P(this many or more focus traces carry the value by chance).
+
+    The 2×2 table is (carrying, not carrying) × (focus, baseline); under the null
+    hypothesis the carriers fall in the focus group as draws without replacement
+    (hypergeometric), and the p-value is the upper tail from the observed count.
+    """
+    total = focus_sample + baseline_sample
+    carriers = focus_traces + baseline_traces
+    if not 0 <= focus_traces <= focus_sample or not 0 <= baseline_traces <= baseline_sample:
+        raise ValueError("trace counts must lie between 0 and their group's size")
+    if carriers == 0 or focus_sample == 0:
+        return 1.0
+    denominator = _log_choose(total, focus_sample)
+    terms = [
+        _log_choose(carriers, drawn)
+        + _log_choose(total - carriers, focus_sample - drawn)
+        - denominator
+        for drawn in range(focus_traces, min(carriers, focus_sample) + 1)
+    ]
+    if not terms:
+        return 0.0
+    top = max(terms)
+    return min(1.0, math.exp(top) * sum(math.exp(term - top) for term in terms))
+
+
+def significant(p_value: float, tested: int) -> bool:
+    """True when ``p_value`` passes ``ALPHA`` shared among ``tested`` values (Bonferroni)."""
+    return p_value < ALPHA / max(1, tested)
+
+
+def _log_choose(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)

@@ -1,0 +1,235 @@
+"""Schema versions of the DuckDB file, and the steps that upgrade an older file in place.
+
+Where the version lives. DuckDB has no ``PRAGMA user_version`` (SQLite's answer) and
+no other user-writable header field, so the version is a table, ``threadline_schema``,
+with one row per version the file has been at: ``version``, when it was applied and
+by which Threadline release. A table has what matters most here: it is written in
+the same transaction as the step that changes the schema, so the version and the
+schema are committed together or not at all. A file killed mid-step reopens at the
+old version with the old schema, and the step runs again. The rows double as the
+file's upgrade history for whoever investigates it.
+
+Versions (``LATEST`` is the last):
+
+1. The ``spans`` table and its indexes. Every file made before versions were
+   recorded (it has ``spans`` but no ``threadline_schema``) is version 1.
+2. ``threadline_schema`` itself, with a row for version 1 (when unknown) and one for 2.
+3. The rollup tables (``rollup_operations``, ``rollup_edges``, ``rollup_names``,
+   ``rollup_services``; see ``rollups``), filled from the spans already stored.
+
+Opening a file (``open_schema``):
+
+- no tables at all: a new file, given the newest schema (``schema.create_statements``)
+  and the row for ``LATEST``, in one transaction;
+- an older version: each later step runs in order, each in its own transaction
+  together with its version row, and is logged;
+- a newer version than this release knows: refused with ``StoreError`` naming both
+  versions; the file is not touched.
+
+Adding a step (the whole change, here):
+
+1. Before changing anything, keep a file of the current version as a test fixture:
+   ``PYTHONPATH=src:tests python3 -m support.old_stores <current version>``.
+2. Write the step and list it::
+
+       def _add_span_links(connection: Connection) -> None:
+           \"\"\"Version 4: links in a table of their own, filled from the spans.\"\"\"
+           connection.execute("CREATE TABLE span_links (...)")
+           connection.execute("INSERT INTO span_links SELECT ... FROM spans")
+
+       STEPS = (..., Step(3, _add_rollups), Step(4, _add_span_links))
+
+3. Put the same objects in ``schema.create_statements`` so new files get them.
+4. Add the version to the list above and to the table in docs/operating.md. The tests
+   in tests/server/storage/test_duckdb_migrations.py pick up the step and its fixture.
+
+A step runs inside the transaction ``open_schema`` opens: it never commits, and an
+exception rolls the whole step back. It spells out its own DDL instead of calling
+``create_statements`` (which describes the newest schema and will move on), so it
+does the same thing on every file for ever. After the steps, ``create_statements``
+runs too: its statements are idempotent, so it changes nothing on an up-to-date file.
+See docs/adr/0004-schema-versions.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Final
+
+import duckdb
+
+from threadline.server.storage.base import StoreError
+from threadline.server.storage.duckdb import backfill
+from threadline.server.storage.duckdb.schema import TABLE, VERSION_TABLE, create_statements
+
+log = logging.getLogger(__name__)
+
+Connection = duckdb.DuckDBPyConnection
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """``apply`` takes a file from version ``version - 1`` to ``version``."""
+
+    version: int
+    apply: Callable[[Connection], None]
+
+
+def _record_versions(connection: Connection) -> None:
+    """Version 2: the version table, saying the file was at version 1 (time unknown)."""
+    connection.execute(
+        f"CREATE TABLE {VERSION_TABLE} ("
+        " version INTEGER PRIMARY KEY, applied_ns BIGINT, applied_by VARCHAR NOT NULL)"
+    )
+    connection.execute(f"INSERT INTO {VERSION_TABLE} VALUES (1, NULL, 'unknown')")
+
+
+# Version 3's tables as they were made then (``schema.rollup_statements`` is the newest).
+_ROLLUP_TABLES_V3: Final[tuple[str, ...]] = (
+    """CREATE TABLE rollup_operations (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
+    status VARCHAR NOT NULL, bucket INTEGER NOT NULL, spans BIGINT NOT NULL,
+    duration_sum BIGINT NOT NULL, fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_edges (
+    minute BIGINT NOT NULL, caller VARCHAR NOT NULL, caller_operation VARCHAR NOT NULL,
+    callee VARCHAR NOT NULL, callee_operation VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+    measure VARCHAR NOT NULL, bucket INTEGER NOT NULL, calls BIGINT NOT NULL,
+    errors BIGINT NOT NULL, fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_names (service VARCHAR NOT NULL, operation VARCHAR NOT NULL)""",
+    """CREATE TABLE rollup_services (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, spans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true)""",
+)
+
+
+def _add_rollups(connection: Connection) -> None:
+    """Version 3: per-minute rollups, filled from the spans already stored."""
+    for statement in _ROLLUP_TABLES_V3:
+        connection.execute(statement)
+    backfill.fill(connection)
+
+
+STEPS: Final[tuple[Step, ...]] = (Step(2, _record_versions), Step(3, _add_rollups))
+LATEST: Final = STEPS[-1].version
+
+
+def open_schema(connection: Connection, path: Path, *, steps: Sequence[Step] = STEPS) -> None:
+    """Give the file at ``path`` the newest schema, migrating it if it is older.
+
+    ``steps`` is for tests that need a step of their own (a slow one, to be killed).
+    Raises ``StoreError`` for a file from a newer release or a step that fails; in
+    both cases the file keeps the version it had before the failing step.
+    """
+    _check_order(steps)
+    latest = steps[-1].version
+    try:
+        found = stored_version(connection)
+    except StoreError as exc:
+        raise StoreError(f"cannot open the span store at {path}: {exc}") from exc
+    if found is None:
+        with _transaction(connection, path, f"creating the schema (version {latest})"):
+            for statement in create_statements():
+                connection.execute(statement)
+            _record(connection, latest)
+        return
+    if found > latest:
+        release = _applied_by(connection, found)
+        raise StoreError(
+            f"the span store at {path} has schema version {found} (written by Threadline "
+            f"{release}); this Threadline reads schema versions up to {latest}: run the newer "
+            "release on it, or point `db` at another file"
+        )
+    for step in steps:
+        if step.version <= found:
+            continue
+        started = time.monotonic()
+        log.info(
+            "upgrading the span store at %s from schema version %d to %d",
+            path,
+            step.version - 1,
+            step.version,
+        )
+        doing = f"upgrading from schema version {step.version - 1} to {step.version}"
+        with _transaction(connection, path, doing):
+            step.apply(connection)
+            _record(connection, step.version)
+        log.info(
+            "the span store at %s is at schema version %d (%.2f s)",
+            path,
+            step.version,
+            time.monotonic() - started,
+        )
+    for statement in create_statements():
+        connection.execute(statement)
+
+
+def stored_version(connection: Connection) -> int | None:
+    """The file's schema version: None for a new (empty) file, 1 before versions existed."""
+    tables = {
+        row[0]
+        for row in connection.execute(
+            "SELECT table_name FROM duckdb_tables()"
+            " WHERE database_name = current_database() AND schema_name = 'main'"
+        ).fetchall()
+    }
+    if VERSION_TABLE in tables:
+        rows = connection.execute(f"SELECT max(version) FROM {VERSION_TABLE}").fetchall()
+        if rows[0][0] is None:
+            raise StoreError(f"{VERSION_TABLE} is empty: the file's schema version is unknown")
+        return int(rows[0][0])
+    if TABLE in tables:
+        return 1
+    return None
+
+
+def _check_order(steps: Sequence[Step]) -> None:
+    versions = [step.version for step in steps]
+    if not versions or versions != list(range(2, 2 + len(versions))):
+        raise ValueError(f"schema steps must be versions 2, 3, ... in order; got {versions}")
+
+
+def _record(connection: Connection, version: int) -> None:
+    connection.execute(
+        f"INSERT INTO {VERSION_TABLE} VALUES (?, ?, ?)", [version, time.time_ns(), _release()]
+    )
+
+
+def _applied_by(connection: Connection, version: int) -> str:
+    rows = connection.execute(
+        f"SELECT applied_by FROM {VERSION_TABLE} WHERE version = ?", [version]
+    ).fetchall()
+    return str(rows[0][0]) if rows else "unknown"
+
+
+def _release() -> str:
+    try:
+        return metadata.version("threadline")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@contextmanager
+def _transaction(connection: Connection, path: Path, doing: str) -> Iterator[None]:
+    """``BEGIN`` ... ``COMMIT``; an exception rolls back, a database error becomes StoreError."""
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        connection.execute("COMMIT")
+    except duckdb.Error as exc:
+        _rollback(connection)
+        raise StoreError(f"{doing} of {path} failed and was undone: {exc}") from exc
+    except BaseException:
+        _rollback(connection)
+        raise
+
+
+def _rollback(connection: Connection) -> None:
+    # A failed COMMIT has already ended the transaction; ROLLBACK then has nothing to do.
+    with suppress(duckdb.TransactionException):
+        connection.execute("ROLLBACK")

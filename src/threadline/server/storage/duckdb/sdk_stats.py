@@ -1,0 +1,75 @@
+"""The SDK's own telemetry in DuckDB: the last ``threadline.sdk.stats`` span per process.
+
+Counters in a stats span count since the process started, so the newest span of each
+process in the window holds its figures. A process is told apart by
+``service.instance.id``, else by host name and pid.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from threadline.conventions import SDK_STATS_PREFIX, SDK_STATS_SPAN
+from threadline.server.aggregates import TimeWindow
+from threadline.server.sdk_telemetry import SdkProcessStats, SdkStats
+from threadline.server.storage.duckdb.schema import TABLE
+from threadline.server.storage.duckdb.sql import Fetch
+
+_INSTANCE: Final = (
+    "coalesce(json_extract_string(resource, '/service.instance.id'),"
+    " coalesce(json_extract_string(resource, '/host.name'), '') || ' pid '"
+    " || coalesce(json_extract_string(attributes, '/process.pid'),"
+    " json_extract_string(resource, '/process.pid'), '?'))"
+)
+_LATEST: Final = f"""
+SELECT {_INSTANCE} AS instance, max(start_ns), count(*), arg_max(attributes, start_ns)
+FROM {TABLE}
+WHERE service_name = ? AND name = '{SDK_STATS_SPAN}' AND start_ns >= ? AND start_ns < ?
+GROUP BY instance
+ORDER BY max(start_ns) DESC, instance"""
+_DROPPED_BY: Final = f"{SDK_STATS_PREFIX}spans.dropped."
+
+
+def sdk_stats(fetch: Fetch, service: str, window: TimeWindow) -> SdkStats:
+    rows = fetch(_LATEST, [service, window.start_ns, window.end_ns])
+    return SdkStats(
+        service=service,
+        window=window,
+        processes=tuple(_process(row[0], int(row[1]), int(row[2]), row[3]) for row in rows),
+    )
+
+
+def _process(instance: str, reported_ns: int, reports: int, attributes: str) -> SdkProcessStats:
+    values: dict[str, Any] = json.loads(attributes) if attributes else {}
+
+    def count(key: str) -> int:
+        return _int(values.get(SDK_STATS_PREFIX + key))
+
+    capacity = values.get(f"{SDK_STATS_PREFIX}queue.capacity")
+    return SdkProcessStats(
+        instance=instance,
+        reported_ns=reported_ns,
+        reports=reports,
+        exported=count("spans.exported"),
+        dropped=count("spans.dropped"),
+        retried=count("spans.retried"),
+        failed_requests=count("requests.failed"),
+        queued=count("spans.queued"),
+        queue_capacity=_int(capacity) if capacity is not None else None,
+        dropped_by_reason=tuple(
+            sorted(
+                (key.removeprefix(_DROPPED_BY), _int(value))
+                for key, value in values.items()
+                if key.startswith(_DROPPED_BY)
+            )
+        ),
+    )
+
+
+def _int(value: object) -> int:
+    # Counters arrive as OTLP ints (or their JSON string form); anything else counts as 0.
+    try:
+        return int(str(value)) if value is not None else 0
+    except ValueError:
+        return 0

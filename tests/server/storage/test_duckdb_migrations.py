@@ -1,0 +1,347 @@
+"""Schema versions: older files are upgraded in place without losing a span, newer ones
+are refused, and a step that fails or is killed leaves the file at its old version.
+
+The old files are fixtures made by the releases that wrote them (see
+``support.old_stores``), opened here with today's code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+import httpx
+import pytest
+
+from support.old_stores import SCHEMA_VERSIONS, fixture_spans, trace_id, unpack
+from support.processes import threadline_serve
+from threadline.demo.processes import free_port
+from threadline.server.model import StoreCounts
+from threadline.server.storage.base import StoreError
+from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb.migrations import (
+    LATEST,
+    STEPS,
+    Step,
+    open_schema,
+    stored_version,
+)
+
+WAIT_S: Final = 30.0
+# A loaded machine takes a while to start Python, import DuckDB and write the ballast.
+STEP_START_WAIT_S: Final = 120.0
+# Of the ballast the slow step writes (~10 MB), at least this much is in the file at the kill.
+UNCOMMITTED_BYTES: Final = 5_000_000
+EXPECTED_COUNTS: Final = StoreCounts(spans=120, traces=30, sessions=6)
+
+
+def version_rows(db: Path) -> list[int]:
+    with duckdb.connect(str(db)) as connection:
+        if stored_version(connection) in (None, 1):
+            return []
+        rows = connection.execute("SELECT version FROM threadline_schema ORDER BY 1").fetchall()
+    return [row[0] for row in rows]
+
+
+def raw_spans(db: Path) -> list[tuple[Any, ...]]:
+    """Every stored row, every column, read with DuckDB alone (no Threadline code)."""
+    with duckdb.connect(str(db)) as connection:
+        return connection.execute("SELECT * FROM spans ORDER BY trace_id, span_id").fetchall()
+
+
+def assert_holds_the_fixture_spans(store: DuckDBStore) -> None:
+    assert store.counts() == EXPECTED_COUNTS
+    expected = fixture_spans()
+    for n in range(EXPECTED_COUNTS.traces):
+        spans = [s for s in expected if s.trace_id == trace_id(n)]
+        assert store.get_trace(trace_id(n)) == sorted(spans, key=lambda s: (s.start_ns, s.span_id))
+
+
+def test_a_new_file_starts_at_the_latest_version(tmp_path: Path) -> None:
+    """A new file records the newest version once; reopening it adds nothing."""
+    db = tmp_path / "spans.duckdb"
+    DuckDBStore(db).close()
+    DuckDBStore(db).close()
+    assert version_rows(db) == [LATEST]
+
+
+def test_every_step_has_a_fixture_made_by_the_version_before_it() -> None:
+    """A step cannot be added without a file of the schema it upgrades from."""
+    missing = [
+        f"v{step.version - 1}.duckdb.gz"
+        for step in STEPS
+        if not (SCHEMA_VERSIONS / f"v{step.version - 1}.duckdb.gz").exists()
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda step: f"to-v{step.version}")
+def test_each_step_upgrades_a_file_of_the_version_before_it(step: Step, tmp_path: Path) -> None:
+    """The step alone takes the previous version's file to its version, every row unchanged."""
+    db = unpack(step.version - 1, tmp_path)
+    before = raw_spans(db)
+    with duckdb.connect(str(db)) as connection:
+        assert stored_version(connection) == step.version - 1
+        upto = [s for s in STEPS if s.version <= step.version]
+        open_schema(connection, db, steps=upto)
+        assert stored_version(connection) == step.version
+    assert raw_spans(db) == before
+    assert len(before) == EXPECTED_COUNTS.spans
+
+
+def test_a_version_1_file_opens_with_every_span_and_trace_as_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file made before versions were recorded opens as the newest version; span counts
+    and every trace read back identical to what was written, and the upgrade is logged."""
+    db = unpack(1, tmp_path)
+    with caplog.at_level(logging.INFO, logger="threadline.server.storage.duckdb.migrations"):
+        store = DuckDBStore(db)
+    try:
+        assert_holds_the_fixture_spans(store)
+    finally:
+        store.close()
+    assert version_rows(db) == list(range(1, LATEST + 1))
+    assert "from schema version 1 to 2" in caplog.text
+    with duckdb.connect(str(db)) as connection:
+        indexes = connection.execute("SELECT index_name FROM duckdb_indexes()").fetchall()
+    assert {"spans_trace_id", "spans_session_id", "spans_user_id"} <= {row[0] for row in indexes}
+
+
+def _make_newer(tmp_path: Path) -> Path:
+    db = tmp_path / "newer.duckdb"
+    DuckDBStore(db).close()
+    with duckdb.connect(str(db)) as connection:
+        connection.execute("INSERT INTO threadline_schema VALUES (?, 0, '9.0.0')", [LATEST + 1])
+    return db
+
+
+def test_a_file_from_a_newer_release_is_refused_naming_both_versions(tmp_path: Path) -> None:
+    """Opening a newer file fails with both versions and the release that wrote it, and
+    leaves the file as it was."""
+    db = _make_newer(tmp_path)
+    with pytest.raises(StoreError) as refused:
+        DuckDBStore(db)
+    message = str(refused.value)
+    assert f"schema version {LATEST + 1}" in message
+    assert f"up to {LATEST}" in message
+    assert "Threadline 9.0.0" in message
+    assert version_rows(db) == [LATEST, LATEST + 1]
+
+
+def test_a_file_with_an_emptied_version_table_is_refused(tmp_path: Path) -> None:
+    """A version table with no rows is not guessed at: opening says the version is unknown."""
+    db = tmp_path / "spans.duckdb"
+    DuckDBStore(db).close()
+    with duckdb.connect(str(db)) as connection:
+        connection.execute("DELETE FROM threadline_schema")
+    with pytest.raises(StoreError, match="schema version is unknown"):
+        DuckDBStore(db)
+
+
+def test_serve_on_a_newer_file_exits_with_the_message(tmp_path: Path) -> None:
+    """`threadline serve` on a newer file exits 1 with one line naming both versions."""
+    db = _make_newer(tmp_path)
+    command = ["serve", "--db", str(db), "--port", str(free_port())]
+    served = subprocess.run(
+        [sys.executable, "-m", "threadline.cli.main", *command],
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+        check=False,
+    )
+    assert served.returncode == 1, served.stderr
+    assert f"schema version {LATEST + 1}" in served.stderr
+    assert f"up to {LATEST}" in served.stderr
+    assert "Traceback" not in served.stderr
+
+
+def test_a_failing_step_is_undone_whole(tmp_path: Path) -> None:
+    """A step that fails halfway leaves neither its changes nor its version behind."""
+    db = tmp_path / "spans.duckdb"
+    DuckDBStore(db).close()
+
+    def half_done(connection: duckdb.DuckDBPyConnection) -> None:
+        connection.execute("CREATE TABLE half (n INTEGER)")
+        connection.execute("SELECT * FROM no_such_table")
+
+    with duckdb.connect(str(db)) as connection:
+        expected = rf"from schema version {LATEST} to {LATEST + 1} .* was undone"
+        with pytest.raises(StoreError, match=expected):
+            open_schema(connection, db, steps=[*STEPS, Step(LATEST + 1, half_done)])
+        tables = {row[0] for row in connection.execute("SHOW TABLES").fetchall()}
+        assert stored_version(connection) == LATEST
+    assert "half" not in tables
+
+
+def test_steps_out_of_order_are_refused(tmp_path: Path) -> None:
+    """A step list with a gap is a programming error caught before any file is touched."""
+    with (
+        duckdb.connect(str(tmp_path / "x.duckdb")) as connection,
+        pytest.raises(ValueError, match="versions 2, 3"),
+    ):
+        open_schema(connection, tmp_path / "x.duckdb", steps=[Step(3, lambda _: None)])
+
+
+# Runs the real steps, with the step to ``kill_at`` made slow: it does its work, then
+# writes ~10 MB more in the same transaction (so DuckDB writes blocks to the file
+# before commit), says so, and waits to be killed.
+_MIGRATE_SLOWLY: Final = """
+import sys, time
+from pathlib import Path
+import duckdb
+from threadline.server.storage.duckdb.migrations import STEPS, Step, open_schema
+
+db, kill_at = Path(sys.argv[1]), int(sys.argv[2])
+
+def slow(apply):
+    def run(connection):
+        apply(connection)
+        connection.execute(
+            "CREATE TABLE ballast AS SELECT range AS n, md5(range::VARCHAR) AS pad"
+            " FROM range(1000000)"
+        )
+        print("migrating", flush=True)
+        time.sleep(60)
+    return run
+
+steps = [Step(s.version, slow(s.apply)) if s.version == kill_at else s for s in STEPS]
+if kill_at > STEPS[-1].version:
+    steps.append(Step(kill_at, slow(lambda connection: None)))
+# No progress bar: it would print to stdout ahead of the line the test waits for.
+connection = duckdb.connect(str(db))
+connection.execute("SET enable_progress_bar = false")
+open_schema(connection, db, steps=steps)
+"""
+
+
+def _kill_mid_migration(db: Path, kill_at: int) -> int:
+    """Run the steps up to ``kill_at`` in a process, SIGKILL it inside that step; returns
+    the file's size at the kill."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _MIGRATE_SLOWLY, str(db), str(kill_at)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        ready, _, _ = select.select([process.stdout], [], [], STEP_START_WAIT_S)
+        if not ready:
+            pytest.fail(f"no step began within {STEP_START_WAIT_S} s")
+        line = process.stdout.readline()
+        if line == "":  # end of output: the process ended; say why
+            process.wait(timeout=WAIT_S)
+            pytest.fail(f"the migrating process ended: {process.stderr.read()}")
+        assert line.strip() == "migrating", line
+        size_at_kill = db.stat().st_size
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=WAIT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=WAIT_S)
+    assert process.returncode == -signal.SIGKILL
+    return size_at_kill
+
+
+def _tables(db: Path) -> Sequence[str]:
+    with duckdb.connect(str(db)) as connection:
+        return sorted(row[0] for row in connection.execute("SHOW TABLES").fetchall())
+
+
+# The tables each version has.
+_TABLES_AT: Final[dict[int, list[str]]] = {
+    1: ["spans"],
+    2: ["spans", "threadline_schema"],
+    3: sorted(
+        [
+            "rollup_edges",
+            "rollup_names",
+            "rollup_operations",
+            "rollup_services",
+            "spans",
+            "threadline_schema",
+        ]
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "kill_at", [2, 3, LATEST + 1], ids=["in-step-2", "in-step-3", "after-the-last-step"]
+)
+def test_a_migration_killed_midway_leaves_the_file_at_a_whole_version(
+    kill_at: int, tmp_path: Path
+) -> None:
+    """SIGKILL during a step leaves the file at the version before that step, with that
+    version's tables only; opening it again finishes the upgrade with every span kept."""
+    db = unpack(1, tmp_path)
+    before = raw_spans(db)
+    size_before = db.stat().st_size
+
+    size_at_kill = _kill_mid_migration(db, kill_at)
+
+    # The step's uncommitted rows had reached the file itself, not only memory.
+    assert size_at_kill > size_before + UNCOMMITTED_BYTES
+
+    with duckdb.connect(str(db)) as connection:
+        assert stored_version(connection) == kill_at - 1
+    assert _tables(db) == _TABLES_AT[kill_at - 1]  # neither the step's tables nor its ballast
+    assert raw_spans(db) == before
+    store = DuckDBStore(db)
+    try:
+        assert_holds_the_fixture_spans(store)
+    finally:
+        store.close()
+    assert version_rows(db) == list(range(1, LATEST + 1))
+
+
+def test_serve_upgrades_an_old_file_and_answers_from_it(tmp_path: Path) -> None:
+    """`threadline serve` on a version-1 file logs the upgrade and serves every span."""
+    db = unpack(1, tmp_path)
+    with threadline_serve(tmp_path, db=db) as server:
+        stats = httpx.get(f"{server.url}/api/stats", timeout=10).json()
+        log = server.log.read_text()
+    assert (stats["spans"], stats["traces"], stats["sessions"]) == (120, 30, 6)
+    assert "from schema version 1 to 2" in log
+    assert f"is at schema version {LATEST}" in log
+
+
+def test_the_version_check_in_the_docs_runs(tmp_path: Path) -> None:
+    """docs/operating.md's snippet prints an upgraded file's history and a v1 file's version."""
+    page = (Path(__file__).resolve().parents[3] / "docs" / "operating.md").read_text()
+    (snippet,) = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", page, re.DOTALL)
+        if "threadline_schema" in block
+    ]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "upgraded").mkdir()
+    old = unpack(1, tmp_path / "old")
+    upgraded = unpack(1, tmp_path / "upgraded")
+    DuckDBStore(upgraded).close()
+    printed = {}
+    for name, db in (("old", old), ("upgraded", upgraded)):
+        db.rename(db.parent / "threadline.duckdb")
+        ran = subprocess.run(
+            [sys.executable, "-c", snippet],
+            cwd=db.parent,
+            capture_output=True,
+            text=True,
+            timeout=WAIT_S,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stderr
+        printed[name] = ran.stdout.strip()
+    assert printed["old"] == "version 1 (made before versions were recorded)"
+    assert printed["upgraded"].startswith("[(1, 'unknown'), (2, ")
