@@ -329,11 +329,14 @@ def append(
 _DOOMED: Final = "threadline_doomed"
 
 
-def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
+def forget_traces(run: Run, trace_ids: Sequence[str], *, erasing: bool = False) -> None:
     """Subtract the given traces' spans (about to be deleted whole) from the rollups.
 
     Every pair of a trace lies within the trace, so the edges subtracted are the
-    pairs among the doomed spans themselves.
+    pairs among the doomed spans themselves. ``erasing`` (a user's erasure) also
+    leaves no trace of the spans' names: a span name may carry what the user did
+    ("checkout <note>"), so the subtracted minutes are folded now (rows summing to
+    zero go) and names that no other stored span has are dropped from the kept names.
     """
     run(
         f"CREATE OR REPLACE TEMP TABLE {_DOOMED} AS SELECT * FROM {TABLE}"
@@ -343,6 +346,17 @@ def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
     run(_operation_delta(_DOOMED, -1), [])
     run(_service_delta(_DOOMED, -1), [])
     run(_edge_delta(_pairs(_DOOMED, _DOOMED), -1), [])
+    if erasing:
+        compact(run)
+        run(
+            f"""DELETE FROM {NAMES} AS n
+WHERE (n.service, n.operation) IN (SELECT DISTINCT service_name, name FROM {_DOOMED})
+  AND NOT EXISTS (
+      SELECT 1 FROM {TABLE} AS s
+      WHERE s.service_name = n.service AND s.name = n.operation
+        AND s.trace_id NOT IN (SELECT DISTINCT trace_id FROM {_DOOMED}))""",
+            [],
+        )
     run(f"DROP TABLE {_DOOMED}", [])
 
 

@@ -293,7 +293,7 @@ class DuckDBStore:
             # The traces deletion.erase_user would delete, found by the same rule.
             doomed = deletion.user_trace_ids(run, forms)
             if self._rollups:
-                rollups.forget_traces(run, doomed)
+                rollups.forget_traces(run, doomed, erasing=True)
             return deletion.delete_traces(run, doomed)
 
         erased = self._on_writer(erase, "erasing a user") if forms else 0
