@@ -22,9 +22,10 @@ import duckdb
 import httpx
 import pytest
 
-from support.old_stores import SCHEMA_VERSIONS, fixture_spans, trace_id, unpack
+from support.old_stores import EPOCH_NS, SCHEMA_VERSIONS, fixture_spans, trace_id, unpack
 from support.processes import threadline_serve
 from threadline.demo.processes import free_port
+from threadline.server.aggregates import TimeWindow
 from threadline.server.model import StoreCounts
 from threadline.server.storage.base import StoreError
 from threadline.server.storage.duckdb import DuckDBStore
@@ -42,6 +43,7 @@ STEP_START_WAIT_S: Final = 120.0
 # Of the ballast the slow step writes (~10 MB), at least this much is in the file at the kill.
 UNCOMMITTED_BYTES: Final = 5_000_000
 EXPECTED_COUNTS: Final = StoreCounts(spans=120, traces=30, sessions=6)
+SECOND_NS: Final = 1_000_000_000
 
 
 def version_rows(db: Path) -> list[int]:
@@ -345,3 +347,22 @@ def test_the_version_check_in_the_docs_runs(tmp_path: Path) -> None:
         printed[name] = ran.stdout.strip()
     assert printed["old"] == "version 1 (made before versions were recorded)"
     assert printed["upgraded"].startswith("[(1, 'unknown'), (2, ")
+
+
+def test_the_rollup_step_counts_the_spans_a_version_2_file_holds(tmp_path: Path) -> None:
+    """Version 3 fills the rollups from the stored spans: the fleet views read them and
+    count what a scan of the spans counts."""
+    db = unpack(2, tmp_path)
+    store = DuckDBStore(db)
+    try:
+        window = TimeWindow(EPOCH_NS - 60 * SECOND_NS, EPOCH_NS + 3600 * SECOND_NS)
+        from_rollups = store.operation_red(window)
+        assert from_rollups, "the upgrade counted the fixture's entry spans"
+        scanned = store.scan.operation_red(window)
+        assert [
+            (r.service, r.operation, r.stats.requests, r.stats.errors) for r in from_rollups
+        ] == [(r.service, r.operation, r.stats.requests, r.stats.errors) for r in scanned]
+        assert sum(r.stats.requests for r in from_rollups) == EXPECTED_COUNTS.traces
+    finally:
+        store.close()
+    assert version_rows(db) == [2, 3]  # made new at version 2, then upgraded
