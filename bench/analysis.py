@@ -2,6 +2,7 @@
 
     python bench/analysis.py                 # 1,000,000 spans (~50k traces)
     python bench/analysis.py --spans 200000  # quicker
+    python bench/analysis.py --time-ordered  # batches sorted by start, as live traffic
 
 Generates a twelve-service shop (``analysis_workload.py``: ~19 spans per trace,
 20,000 sessions, one hour of traffic, a slow payment provider, a failing host and
@@ -11,6 +12,12 @@ batches, then times each read through ``QueryService`` as the API calls it:
   one trace by id, a search, one journey (and its narrative), the service map,
   per-operation percentiles, one service's RED series, tail-latency causes for
   one operation (critical-path and self-time), error hotspots, propagation health.
+
+Fleet views (service map, per-operation percentiles, RED series) read rollups
+kept at ingest; each is also timed against the same answer by a full scan of the
+spans (``store.scan``), in the same run. The shop is loaded twice, into a store
+keeping rollups and into one without (``rollups=False``), and both ingest rates
+are printed with their ratio (``--no-ingest-baseline`` skips the second load).
 
 Each query runs ``--repeat`` times after one warm-up; the fastest and the median
 run are printed. In the same run, on the same file, it times a plain DuckDB full
@@ -27,16 +34,18 @@ import statistics
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Final
 
 import duckdb
+import pyarrow as pa
 
 # Run as a script, so this directory is on sys.path and the workload module imports.
 from analysis_workload import generate
-from threadline.server.aggregates import Target
+from threadline.server.aggregates import Target, TimeWindow
+from threadline.server.batch import SpanBatch
 from threadline.server.model import TraceQuery
 from threadline.server.query import QueryService
 from threadline.server.storage.duckdb import DuckDBStore
@@ -52,14 +61,33 @@ BASELINE_SQL: Final = "SELECT count(*), sum(duration_ns) FROM spans"
 JSON_SCAN_SQL: Final = "SELECT count(*) FROM spans WHERE contains(attributes, 'slowpay')"
 
 
-def load(store: DuckDBStore, spans: int, end_ns: int) -> tuple[int, float]:
-    """Generate and write the shop (the writer overlaps generation); spans and seconds."""
+MINUTE_NS: Final = 60 * 1_000_000_000
+
+
+def shop_batches(spans: int, end_ns: int, *, time_ordered: bool) -> Iterable[SpanBatch]:
+    """The shop's batches as generated (each spread over the hour), or sorted by start.
+
+    Sorted, batches arrive the way live traffic does (spans near "now"); they are
+    generated up front, so the load then times writing alone.
+    """
+    batches = generate(
+        spans, end_ns=end_ns, window_ns=HOUR_NS, sessions=SESSIONS, batch_spans=BATCH_SPANS
+    )
+    if not time_ordered:
+        return batches
+    table = pa.concat_tables([batch.table for batch in batches]).sort_by("start_ns")
+    return [
+        SpanBatch(table.slice(offset, BATCH_SPANS))
+        for offset in range(0, table.num_rows, BATCH_SPANS)
+    ]
+
+
+def load(store: DuckDBStore, batches: Iterable[SpanBatch]) -> tuple[int, float]:
+    """Write the shop's batches (the writer overlaps generation); spans and seconds."""
     pending: deque[Future[None]] = deque()
     written = 0
     started = time.perf_counter()
-    for batch in generate(
-        spans, end_ns=end_ns, window_ns=HOUR_NS, sessions=SESSIONS, batch_spans=BATCH_SPANS
-    ):
+    for batch in batches:
         pending.append(store.write(batch))
         written += len(batch)
         while len(pending) >= IN_FLIGHT:
@@ -91,6 +119,16 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per query")
     parser.add_argument("--db", type=Path, help="keep the DuckDB file here (default: temporary)")
+    parser.add_argument(
+        "--no-ingest-baseline",
+        action="store_true",
+        help="skip loading a second store without rollups",
+    )
+    parser.add_argument(
+        "--time-ordered",
+        action="store_true",
+        help="write the spans sorted by start time, as live traffic arrives",
+    )
     args = parser.parse_args()
     if args.spans < 1000 or args.repeat < 1:
         parser.error("--spans must be at least 1000 and --repeat at least 1")
@@ -102,14 +140,31 @@ def main() -> None:
         end_ns = time.time_ns()
         store = DuckDBStore(db)
         try:
-            written, load_s = load(store, args.spans, end_ns)
+            ordered = args.time_ordered
+            written, load_s = load(store, shop_batches(args.spans, end_ns, time_ordered=ordered))
             counts = store.counts()
             print(
                 f"loaded {written:,} spans, {counts.traces:,} traces, {counts.sessions:,} "
                 f"sessions in {load_s:.1f} s (generated and written through write() batches "
                 f"of {BATCH_SPANS:,}); cpus={os.cpu_count()}"
             )
+            if not args.no_ingest_baseline:
+                plain = DuckDBStore(Path(tmp) / "no-rollups.duckdb", rollups=False)
+                try:
+                    _, plain_s = load(plain, shop_batches(args.spans, end_ns, time_ordered=ordered))
+                finally:
+                    plain.close()
+                print(
+                    f"ingest with rollups {written / load_s:,.0f} spans/s, without "
+                    f"{written / plain_s:,.0f} spans/s: {plain_s / load_s:.2f}× "
+                    + (
+                        "(the same batches, sorted by start)"
+                        if ordered
+                        else "(the same workload, generation included)"
+                    )
+                )
             run(store, db, end_ns, args.repeat)
+            fleet_views(store, end_ns, args.repeat)
         finally:
             store.close()
 
@@ -180,6 +235,38 @@ def run(store: DuckDBStore, db: Path, end_ns: int, repeat: int) -> None:
         f"time grows most in {top.service + ' · ' + top.operation if top else 'nothing'}; "
         f"first value {cause.key + '=' + cause.value if cause else 'none'}"
     )
+
+
+def fleet_views(store: DuckDBStore, end_ns: int, repeat: int) -> None:
+    """Each fleet view from the rollups against the same answer by a full scan."""
+    # Whole ten minutes, so both the 1-minute and the 10-minute series fit the window.
+    end = -(-end_ns // (10 * MINUTE_NS)) * 10 * MINUTE_NS
+    hour = TimeWindow(end - HOUR_NS, end)
+    store.compact_rollups()
+    cases: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
+        ("service map (1h)", lambda: store.service_map(hour), lambda: store.scan.service_map(hour)),
+        (
+            "per-operation percentiles (1h)",
+            lambda: store.operation_red(hour),
+            lambda: store.scan.operation_red(hour),
+        ),
+        (
+            "RED of one service, 1m buckets",
+            lambda: store.service_red("payments", hour, bucket_ns=MINUTE_NS),
+            lambda: store.scan.service_red("payments", hour, bucket_ns=MINUTE_NS),
+        ),
+        (
+            "RED of one service, 10m buckets",
+            lambda: store.service_red("payments", hour, bucket_ns=10 * MINUTE_NS),
+            lambda: store.scan.service_red("payments", hour, bucket_ns=10 * MINUTE_NS),
+        ),
+    ]
+    header = f"{'fleet view (store reads)':<36}{'rollups ms':>12}{'scan ms':>11}"
+    print(f"\n{header}{'scan ÷ rollups':>16}")
+    for name, rolled, scanned in cases:
+        fast, _ = timed(rolled, repeat)
+        slow, _ = timed(scanned, repeat)
+        print(f"{name:<36}{fast * 1000:>12.1f}{slow * 1000:>11.1f}{slow / fast:>16.1f}")
 
 
 if __name__ == "__main__":

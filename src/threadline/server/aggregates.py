@@ -3,12 +3,13 @@
 These are what the store computes over many spans at once (percentiles, counts,
 joins); the ranking and interpretation that follows is pure analysis
 (``analysis/tail_latency.py``, ``analysis/propagation_health.py``). Durations are
-nanoseconds; percentiles are exact (linear interpolation between the two nearest
-values, as ``quantile_cont`` and ``statistics.quantiles(method="inclusive")`` do),
-so they are floats.
+nanoseconds; percentiles interpolate between the two nearest values, as
+``quantile_cont`` and ``statistics.quantiles(method="inclusive")`` do, so they are
+floats.
 
-Aggregates count spans as stored: a batch re-sent by an exporter (rare) counts
-twice. Only the single-trace views deduplicate.
+Aggregates count spans as stored, and the store drops re-sent spans, so a batch
+re-sent by an exporter counts once. Fleet aggregates come from per-minute rollups:
+counts exact, percentiles within 2% (``analysis/sketch.py``).
 
 *Entry spans* are where a service takes a request: SERVER and CONSUMER spans, and
 any span without a parent (the first span of a trace, whatever its kind).
@@ -38,7 +39,7 @@ class TimeWindow:
 
 @dataclass(frozen=True, slots=True)
 class Percentiles:
-    """Exact latency percentiles in nanoseconds."""
+    """Latency percentiles in nanoseconds (from rollups: within 2% of the exact ones)."""
 
     p50: float
     p90: float

@@ -22,9 +22,10 @@ import duckdb
 import httpx
 import pytest
 
-from support.old_stores import SCHEMA_VERSIONS, fixture_spans, trace_id, unpack
+from support.old_stores import EPOCH_NS, SCHEMA_VERSIONS, fixture_spans, trace_id, unpack
 from support.processes import threadline_serve
 from threadline.demo.processes import free_port
+from threadline.server.aggregates import TimeWindow
 from threadline.server.model import StoreCounts
 from threadline.server.storage.base import StoreError
 from threadline.server.storage.duckdb import DuckDBStore
@@ -42,6 +43,7 @@ STEP_START_WAIT_S: Final = 120.0
 # Of the ballast the slow step writes (~10 MB), at least this much is in the file at the kill.
 UNCOMMITTED_BYTES: Final = 5_000_000
 EXPECTED_COUNTS: Final = StoreCounts(spans=120, traces=30, sessions=6)
+SECOND_NS: Final = 1_000_000_000
 
 
 def version_rows(db: Path) -> list[int]:
@@ -175,7 +177,8 @@ def test_a_failing_step_is_undone_whole(tmp_path: Path) -> None:
         connection.execute("SELECT * FROM no_such_table")
 
     with duckdb.connect(str(db)) as connection:
-        with pytest.raises(StoreError, match=r"from schema version 2 to 3 .* was undone"):
+        expected = rf"from schema version {LATEST} to {LATEST + 1} .* was undone"
+        with pytest.raises(StoreError, match=expected):
             open_schema(connection, db, steps=[*STEPS, Step(LATEST + 1, half_done)])
         tables = {row[0] for row in connection.execute("SHOW TABLES").fetchall()}
         assert stored_version(connection) == LATEST
@@ -259,7 +262,26 @@ def _tables(db: Path) -> Sequence[str]:
         return sorted(row[0] for row in connection.execute("SHOW TABLES").fetchall())
 
 
-@pytest.mark.parametrize("kill_at", [2, LATEST + 1], ids=["in-step-2", "after-step-2"])
+# The tables each version has.
+_TABLES_AT: Final[dict[int, list[str]]] = {
+    1: ["spans"],
+    2: ["spans", "threadline_schema"],
+    3: sorted(
+        [
+            "rollup_edges",
+            "rollup_names",
+            "rollup_operations",
+            "rollup_services",
+            "spans",
+            "threadline_schema",
+        ]
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "kill_at", [2, 3, LATEST + 1], ids=["in-step-2", "in-step-3", "after-the-last-step"]
+)
 def test_a_migration_killed_midway_leaves_the_file_at_a_whole_version(
     kill_at: int, tmp_path: Path
 ) -> None:
@@ -276,8 +298,7 @@ def test_a_migration_killed_midway_leaves_the_file_at_a_whole_version(
 
     with duckdb.connect(str(db)) as connection:
         assert stored_version(connection) == kill_at - 1
-    expected_tables = ["spans"] if kill_at == 2 else ["spans", "threadline_schema"]
-    assert _tables(db) == expected_tables  # neither the step's tables nor its ballast
+    assert _tables(db) == _TABLES_AT[kill_at - 1]  # neither the step's tables nor its ballast
     assert raw_spans(db) == before
     store = DuckDBStore(db)
     try:
@@ -295,7 +316,7 @@ def test_serve_upgrades_an_old_file_and_answers_from_it(tmp_path: Path) -> None:
         log = server.log.read_text()
     assert (stats["spans"], stats["traces"], stats["sessions"]) == (120, 30, 6)
     assert "from schema version 1 to 2" in log
-    assert "is at schema version 2" in log
+    assert f"is at schema version {LATEST}" in log
 
 
 def test_the_version_check_in_the_docs_runs(tmp_path: Path) -> None:
@@ -326,3 +347,22 @@ def test_the_version_check_in_the_docs_runs(tmp_path: Path) -> None:
         printed[name] = ran.stdout.strip()
     assert printed["old"] == "version 1 (made before versions were recorded)"
     assert printed["upgraded"].startswith("[(1, 'unknown'), (2, ")
+
+
+def test_the_rollup_step_counts_the_spans_a_version_2_file_holds(tmp_path: Path) -> None:
+    """Version 3 fills the rollups from the stored spans: the fleet views read them and
+    count what a scan of the spans counts."""
+    db = unpack(2, tmp_path)
+    store = DuckDBStore(db)
+    try:
+        window = TimeWindow(EPOCH_NS - 60 * SECOND_NS, EPOCH_NS + 3600 * SECOND_NS)
+        from_rollups = store.operation_red(window)
+        assert from_rollups, "the upgrade counted the fixture's entry spans"
+        scanned = store.scan.operation_red(window)
+        assert [
+            (r.service, r.operation, r.stats.requests, r.stats.errors) for r in from_rollups
+        ] == [(r.service, r.operation, r.stats.requests, r.stats.errors) for r in scanned]
+        assert sum(r.stats.requests for r in from_rollups) == EXPECTED_COUNTS.traces
+    finally:
+        store.close()
+    assert version_rows(db) == [2, 3]  # made new at version 2, then upgraded

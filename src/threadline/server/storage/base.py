@@ -12,8 +12,19 @@ Contract, in prose (the suite in ``tests/server/storage`` holds every backend to
 - **Back-pressure.** ``write`` never blocks for long: when the store cannot accept
   more pending batches it raises ``StoreOverloaded`` at once, and the receiver
   answers 503 with ``Retry-After``.
-- **Idempotence.** Writes are not deduplicated; a re-sent batch is stored twice.
-  Readers that need one span per id deduplicate on ``(trace_id, span_id)``.
+- **Idempotence.** A span already stored (same ``trace_id``, ``span_id`` and start
+  time), or repeated within one batch, is dropped at write: a re-sent batch is
+  stored, and counted in every aggregate, once.
+- **Rollups.** The fleet aggregates (``operation_red``, ``service_red``,
+  ``service_map``) are kept at write time, per minute, in the same commit as the
+  spans: they read whole minutes (a window is widened to the minutes it touches),
+  their counts are exact, and their percentiles are within
+  ``analysis.sketch.PROMISED_ERROR`` (2%) of the exact ones. A span is counted in
+  the minute it started, whenever it arrives; a parent/child pair is an edge of the
+  child's minute once both have arrived, in either order, if they started within
+  the backend's pair horizon (15 minutes for DuckDB). Every deletion removes its
+  spans from the aggregates in the same commit (retention drops whole minutes, so
+  an edge whose caller aged out still counts in its callee's minute).
 - **Order.** ``get_trace`` returns spans ordered by start time; searches order as
   documented on each method.
 - **Threads.** Every method may be called from any thread.
@@ -151,7 +162,8 @@ class Store(Protocol):
         ...
 
     # Aggregates (see ``threadline.server.aggregates`` for what each value means).
-    # Windows select spans by start time; percentiles are exact.
+    # Windows select spans by start time, widened to whole minutes; counts are exact,
+    # percentiles within 2% (see "Rollups" above).
 
     def operation_red(
         self, window: TimeWindow, *, service: str | None = None
@@ -170,7 +182,8 @@ class Store(Protocol):
         """RED metrics of one service's entry spans, per operation and per time bucket.
 
         With ``bucket_ns``, buckets are aligned to multiples of it since the epoch and
-        the window must start and end on bucket boundaries.
+        the window must start and end on bucket boundaries. Buckets of whole minutes
+        read the rollups; a finer bucket may cost a scan of the window's spans.
         """
         ...
 

@@ -1,9 +1,9 @@
 """Deleting spans from DuckDB: by trace (tail sampling), by age (retention), by user
 (erasure), and measuring size.
 
-Deletes run on a cursor of their own, beside the group-commit writer: DuckDB's
-optimistic concurrency lets an ``INSERT`` of new spans and a ``DELETE`` of old ones
-commit side by side, so neither ingest nor reads wait for retention.
+The store runs these deletes on the group-commit writer, each in a transaction of
+its own together with the rollup subtraction (``rollups.forget_*``), so spans and
+rollups never disagree; reads do not wait for them.
 
 A ``DELETE`` only marks rows deleted: a row group keeps its blocks (and the deleted
 values in them) until every row of it is gone, and a freed block keeps its old bytes
@@ -52,17 +52,18 @@ _CARRIES_USER: Final = f"""
 """
 
 # A journey is its sessions' traces (docs/server.md): every trace with a span of the
-# user, or of a session the user had, goes whole.
-_ERASE_USER: Final = f"""
-DELETE FROM {TABLE} WHERE trace_id IN (
-    SELECT DISTINCT trace_id FROM {TABLE}
-    WHERE {_CARRIES_USER}
-       OR session_id IN (
-           SELECT DISTINCT session_id FROM {TABLE}
-           WHERE session_id IS NOT NULL AND ({_CARRIES_USER})
-       )
-)
+# user, or of a session the user had, goes whole. The one statement of that rule:
+# erasure deletes these traces, and the rollups subtract the same ones.
+_USER_TRACES: Final = f"""
+SELECT DISTINCT trace_id FROM {TABLE}
+WHERE {_CARRIES_USER}
+   OR session_id IN (
+       SELECT DISTINCT session_id FROM {TABLE}
+       WHERE session_id IS NOT NULL AND ({_CARRIES_USER})
+   )
 """
+
+_ERASE_USER: Final = f"DELETE FROM {TABLE} WHERE trace_id IN ({_USER_TRACES})"
 
 # How many spans carry each form, for the erasure report.
 _SPANS_PER_FORM: Final = f"""
@@ -94,6 +95,13 @@ def spans_per_form(execute: Execute, forms: Sequence[str]) -> dict[str, int]:
         return {}
     rows = execute(_SPANS_PER_FORM, [list(forms)])
     return {str(row[0]): int(row[1]) for row in rows}
+
+
+def user_trace_ids(execute: Execute, forms: Sequence[str]) -> list[str]:
+    """The traces ``erase_user`` deletes for a user known by any of ``forms``."""
+    if not forms:
+        return []
+    return [str(row[0]) for row in execute(_USER_TRACES, [list(forms)])]
 
 
 def erase_user(execute: Execute, forms: Sequence[str]) -> int:

@@ -14,6 +14,8 @@ Versions (``LATEST`` is the last):
 1. The ``spans`` table and its indexes. Every file made before versions were
    recorded (it has ``spans`` but no ``threadline_schema``) is version 1.
 2. ``threadline_schema`` itself, with a row for version 1 (when unknown) and one for 2.
+3. The rollup tables (``rollup_operations``, ``rollup_edges``, ``rollup_names``,
+   ``rollup_services``; see ``rollups``), filled from the spans already stored.
 
 Opening a file (``open_schema``):
 
@@ -30,12 +32,12 @@ Adding a step (the whole change, here):
    ``PYTHONPATH=src:tests python3 -m support.old_stores <current version>``.
 2. Write the step and list it::
 
-       def _add_rollups(connection: Connection) -> None:
-           \"\"\"Version 3: per-minute rollups, filled from the spans already stored.\"\"\"
-           connection.execute("CREATE TABLE rollups (...)")
-           connection.execute("INSERT INTO rollups SELECT ... FROM spans GROUP BY ...")
+       def _add_span_links(connection: Connection) -> None:
+           \"\"\"Version 4: links in a table of their own, filled from the spans.\"\"\"
+           connection.execute("CREATE TABLE span_links (...)")
+           connection.execute("INSERT INTO span_links SELECT ... FROM spans")
 
-       STEPS = (Step(2, _record_versions), Step(3, _add_rollups))
+       STEPS = (..., Step(3, _add_rollups), Step(4, _add_span_links))
 
 3. Put the same objects in ``schema.create_statements`` so new files get them.
 4. Add the version to the list above and to the table in docs/operating.md. The tests
@@ -63,6 +65,7 @@ from typing import Final
 import duckdb
 
 from threadline.server.storage.base import StoreError
+from threadline.server.storage.duckdb import backfill
 from threadline.server.storage.duckdb.schema import TABLE, VERSION_TABLE, create_statements
 
 log = logging.getLogger(__name__)
@@ -87,7 +90,32 @@ def _record_versions(connection: Connection) -> None:
     connection.execute(f"INSERT INTO {VERSION_TABLE} VALUES (1, NULL, 'unknown')")
 
 
-STEPS: Final[tuple[Step, ...]] = (Step(2, _record_versions),)
+# Version 3's tables as they were made then (``schema.rollup_statements`` is the newest).
+_ROLLUP_TABLES_V3: Final[tuple[str, ...]] = (
+    """CREATE TABLE rollup_operations (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
+    status VARCHAR NOT NULL, bucket INTEGER NOT NULL, spans BIGINT NOT NULL,
+    duration_sum BIGINT NOT NULL, fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_edges (
+    minute BIGINT NOT NULL, caller VARCHAR NOT NULL, caller_operation VARCHAR NOT NULL,
+    callee VARCHAR NOT NULL, callee_operation VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+    measure VARCHAR NOT NULL, bucket INTEGER NOT NULL, calls BIGINT NOT NULL,
+    errors BIGINT NOT NULL, fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_names (service VARCHAR NOT NULL, operation VARCHAR NOT NULL)""",
+    """CREATE TABLE rollup_services (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, spans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true)""",
+)
+
+
+def _add_rollups(connection: Connection) -> None:
+    """Version 3: per-minute rollups, filled from the spans already stored."""
+    for statement in _ROLLUP_TABLES_V3:
+        connection.execute(statement)
+    backfill.fill(connection)
+
+
+STEPS: Final[tuple[Step, ...]] = (Step(2, _record_versions), Step(3, _add_rollups))
 LATEST: Final = STEPS[-1].version
 
 

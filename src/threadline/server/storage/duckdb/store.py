@@ -7,6 +7,12 @@ SQL is a bound parameter (see ``sql.py``). The queries live by topic: ``search``
 ``groups`` (slow or failed traces against the rest) and ``propagation``; this
 class owns the connection and hands each of them a ``fetch``.
 
+Fleet views (RED, percentiles, the service map) read the rollups the writer keeps
+(``rollups.py``); the same answers by scanning spans stay available as ``scan``
+(benchmarks and the consistency tests compare the two). A store opened with
+``rollups=False`` keeps none and answers by scan: the baseline ingest is measured
+against (its rollup tables exist but go stale, so such a file is for benchmarks).
+
 DuckDB 2.0 blocks the next ``execute`` on a connection while a previous result has
 rows left unread, so reads always ``fetchall()`` and never share a cursor.
 
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,10 +63,17 @@ from threadline.server.storage.base import (
     StoreOverloaded,
     UserErasure,
 )
-from threadline.server.storage.duckdb import compaction, deletion, groups, migrations, red, search
+from threadline.server.storage.duckdb import (
+    compaction,
+    deletion,
+    groups,
+    migrations,
+    rollups,
+    search,
+)
 from threadline.server.storage.duckdb import propagation as propagation_queries
 from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
-from threadline.server.storage.duckdb import service_map as map_queries
+from threadline.server.storage.duckdb.scan import ScanViews
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row
 from threadline.server.storage.duckdb.writer import GroupCommitWriter
@@ -76,11 +89,13 @@ class DuckDBStore:
     ``threadline.server.storage.base``; the notes here say only how DuckDB does it.
     """
 
-    def __init__(self, path: Path, *, max_pending_batches: int = 256) -> None:
+    def __init__(self, path: Path, *, max_pending_batches: int = 256, rollups: bool = True) -> None:
         if max_pending_batches < 1:
             raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
         self._path = path
         self._max_pending = max_pending_batches
+        self._rollups = rollups
+        self.scan = ScanViews(self._fetch)
         compaction.prepare_directory(path)
         self._connection = _open(path)
         # Only once the file is ours: another process's compaction copy is not.
@@ -180,7 +195,9 @@ class DuckDBStore:
     def operation_red(
         self, window: TimeWindow, *, service: str | None = None
     ) -> list[OperationRed]:
-        return red.operation_red(self._fetch, window, service)
+        if not self._rollups:
+            return self.scan.operation_red(window, service=service)
+        return rollups.operation_red(self._fetch, window, service)
 
     def service_red(
         self,
@@ -190,10 +207,15 @@ class DuckDBStore:
         operation: str | None = None,
         bucket_ns: int | None = None,
     ) -> ServiceRed:
-        return red.service_red(self._fetch, service, window, operation, bucket_ns)
+        if not self._rollups or (bucket_ns is not None and bucket_ns % rollups.MINUTE_NS):
+            # Sub-minute buckets are finer than the rollups: answered by scan.
+            return self.scan.service_red(service, window, operation=operation, bucket_ns=bucket_ns)
+        return rollups.service_red(self._fetch, service, window, operation, bucket_ns)
 
     def service_map(self, window: TimeWindow) -> ServiceMap:
-        return map_queries.service_map(self._fetch, window)
+        if not self._rollups:
+            return self.scan.service_map(window)
+        return rollups.service_map(self._fetch, window)
 
     def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
         return sdk_stats_queries.sdk_stats(self._fetch, service, window)
@@ -227,15 +249,54 @@ class DuckDBStore:
     def propagation(self, window: TimeWindow) -> PropagationFindings:
         return propagation_queries.propagation(self._fetch, window)
 
+    # Deletions that change the rollups run on the writer, in one transaction with
+    # the rollup subtraction, so spans and rollups never disagree.
+
     def delete_traces(self, trace_ids: Sequence[str]) -> int:
-        return deletion.delete_traces(self._delete, trace_ids)
+        if not trace_ids:
+            return 0
+
+        def delete(run: rollups.Run) -> int:
+            if self._rollups:
+                rollups.forget_traces(run, trace_ids)
+            return deletion.delete_traces(run, trace_ids)
+
+        return self._on_writer(delete, "deleting spans")
+
+    def compact_rollups(self) -> None:
+        """Fold the rollup deltas now (the writer also does it every so many commits)."""
+        if self._rollups:
+
+            def fold(run: rollups.Run) -> int:
+                rollups.compact(run)
+                return 0
+
+            self._on_writer(fold, "folding rollups")
 
     def delete_older_than(self, cutoff_ns: int) -> int:
-        return deletion.delete_older_than(self._delete, cutoff_ns)
+        # Retention asks often and usually finds nothing: answer that from a read
+        # (zone maps make it cheap) instead of taking a turn on the writer.
+        if not self._fetch(f"SELECT 1 FROM {TABLE} WHERE start_ns < ? LIMIT 1", [cutoff_ns]):
+            return 0
+
+        def delete(run: rollups.Run) -> int:
+            if self._rollups:
+                rollups.forget_before(run, cutoff_ns)
+            return deletion.delete_older_than(run, cutoff_ns)
+
+        return self._on_writer(delete, "deleting spans")
 
     def erase_user(self, forms: Sequence[str]) -> UserErasure:
         found = deletion.spans_per_form(self._fetch, forms)
-        erased = deletion.erase_user(self._delete, forms)
+
+        def erase(run: rollups.Run) -> int:
+            # The traces deletion.erase_user would delete, found by the same rule.
+            doomed = deletion.user_trace_ids(run, forms)
+            if self._rollups:
+                rollups.forget_traces(run, doomed, erasing=True)
+            return deletion.delete_traces(run, doomed)
+
+        erased = self._on_writer(erase, "erasing a user") if forms else 0
         # Always rewritten, even when nothing matched now: spans of the user deleted
         # earlier (by retention, say) may still sit in freed blocks.
         self.compact()
@@ -342,7 +403,11 @@ class DuckDBStore:
             compaction.private_files(self._path)
 
     def _new_writer(self) -> GroupCommitWriter:
-        return GroupCommitWriter(self._connection.cursor(), max_pending_batches=self._max_pending)
+        return GroupCommitWriter(
+            self._connection.cursor(),
+            max_pending_batches=self._max_pending,
+            maintain_rollups=self._rollups,
+        )
 
     @contextmanager
     def _using_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -360,11 +425,14 @@ class DuckDBStore:
                 self._in_flight -= 1
                 self._gate.notify_all()
 
-    def _delete(self, sql: str, params: Sequence[object]) -> list[Row]:
-        # On a cursor of its own, like reads: DuckDB's MVCC lets this transaction
-        # run beside the writer's appends (deleting committed rows never conflicts
-        # with inserting new ones).
-        return self._run(sql, params, "deleting spans")
+    def _on_writer(self, task: Callable[[rollups.Run], int], doing: str) -> int:
+        """``task`` in a transaction of its own on the writer (counted in flight, so a
+        compaction waits for it and it waits for a compaction)."""
+        with self._using_connection():
+            try:
+                return int(self._writer.run(task).result())
+            except StoreError as exc:
+                raise StoreError(f"{doing} failed: {exc}") from exc
 
     def _fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
         return self._run(sql, params, "reading spans")

@@ -7,6 +7,11 @@ transaction and resolves every future of the group after ``COMMIT`` returns, whi
 is when DuckDB has written the group to its write-ahead log. Requests arriving while
 a commit runs share the next one, so the commit rate adapts to the load.
 
+In the same transaction the writer drops re-sent spans and keeps the rollups
+current (``rollups.py``). Work that must change the rollups outside ingest
+(deletions) is queued here too, with ``run``, so it never races an ingest
+transaction over the same rollup rows.
+
 Done-callbacks of the returned futures run on the writer thread; keep them short
 (``asyncio.wrap_future`` only schedules a wake-up, which is the intended use).
 """
@@ -16,16 +21,19 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import duckdb
+import pyarrow.compute as pc
 
-from threadline.server.batch import COLUMNS, SpanBatch
+from threadline.conventions import SDK_STATS_SPAN
+from threadline.server.batch import SpanBatch
 from threadline.server.storage.base import StoreError, StoreOverloaded
-from threadline.server.storage.duckdb.schema import TABLE
+from threadline.server.storage.duckdb import rollups
+from threadline.server.storage.duckdb.sql import Row
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +47,9 @@ MAX_GROUP_ROWS: Final = 50_000
 CLOSE_TIMEOUT_S: Final = 60.0
 
 _INCOMING: Final = "threadline_incoming"
-_COLUMN_LIST: Final = ", ".join(COLUMNS)
-_INSERT: Final = f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_INCOMING}"
+
+# Work run alone in a transaction of its own on the writer's connection.
+Task = Callable[[rollups.Run], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +58,35 @@ class _Pending:
     future: Future[None]
 
 
+@dataclass(frozen=True, slots=True)
+class _Task:
+    task: Task
+    future: Future[Any]
+
+
 _STOP: Final = None  # queued by ``close`` after the last accepted batch
 
 
 class GroupCommitWriter:
     """Appends queued batches in shared transactions on its own thread."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, *, max_pending_batches: int) -> None:
+    def __init__(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        *,
+        max_pending_batches: int,
+        maintain_rollups: bool = True,
+    ) -> None:
         if max_pending_batches < 1:
             raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
         self._connection = connection
-        self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=max_pending_batches)
+        self._rollups = maintain_rollups
+        self._queue: queue.Queue[_Pending | _Task | None] = queue.Queue(maxsize=max_pending_batches)
         self._max_pending = max_pending_batches
         self._closed = False
         self._lock = threading.Lock()  # orders "accept a batch" against "close"
         self._commits = 0
+        self._since_compaction = 0
         self._thread = threading.Thread(
             target=self._run, name="threadline-duckdb-writer", daemon=True
         )
@@ -100,6 +123,25 @@ class GroupCommitWriter:
                 ) from None
         return future
 
+    def run(self, task: Task) -> Future[Any]:
+        """Run ``task`` on the writer's connection in a transaction of its own.
+
+        Tasks go before the next group of batches; ``task`` gets a function that runs
+        one statement and returns every row. The future holds what ``task`` returns.
+        """
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed; it accepts no more writes")
+            # Blocking when the queue is full: deletions wait their turn, ingest does not.
+            try:
+                self._queue.put(_Task(task, future), timeout=CLOSE_TIMEOUT_S)
+            except queue.Full:
+                raise StoreOverloaded(
+                    f"the write queue stayed full for {CLOSE_TIMEOUT_S:.0f} s"
+                ) from None
+        return future
+
     def close(self) -> None:
         """Commit everything accepted so far, then stop the thread; idempotent."""
         with self._lock:
@@ -115,15 +157,32 @@ class GroupCommitWriter:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            group, stopping = self._take_group()
+            group, task, stopping = self._take_group()
             if group:
                 self._write_group(group)
+            if task is not None:
+                self._run_task(task)
 
-    def _take_group(self) -> tuple[list[_Pending], bool]:
-        """Block for one batch, then take whatever else is already waiting."""
+    def _run_task(self, pending: _Task) -> None:
+        if not pending.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = self._in_transaction(pending.task)
+        except Exception as exc:
+            pending.future.set_exception(_write_failed(exc))
+        else:
+            pending.future.set_result(result)
+
+    def _take_group(self) -> tuple[list[_Pending], _Task | None, bool]:
+        """Block for one batch, then take whatever else is already waiting.
+
+        A task ends the group: it runs after the group, alone.
+        """
         first = self._queue.get()
         if first is _STOP:
-            return [], True
+            return [], None, True
+        if isinstance(first, _Task):
+            return [], first, False
         group = [first]
         rows = len(first.batch)
         while rows < MAX_GROUP_ROWS:
@@ -132,10 +191,12 @@ class GroupCommitWriter:
             except queue.Empty:
                 break
             if pending is _STOP:
-                return self._started(group), True
+                return self._started(group), None, True
+            if isinstance(pending, _Task):
+                return self._started(group), pending, False
             group.append(pending)
             rows += len(pending.batch)
-        return self._started(group), False
+        return self._started(group), None, False
 
     @staticmethod
     def _started(group: list[_Pending]) -> list[_Pending]:
@@ -155,21 +216,50 @@ class GroupCommitWriter:
             return
         for pending in group:
             pending.future.set_result(None)
+        self._since_compaction += 1
+        if self._rollups and self._since_compaction >= rollups.COMPACT_EVERY:
+            self._compact()
+
+    def _compact(self) -> None:
+        self._since_compaction = 0
+        try:
+            self._in_transaction(rollups.compact)
+        except Exception:  # the deltas stay and still sum right; try again later
+            logger.exception("folding rollup deltas failed")
 
     def _append(self, batches: Sequence[SpanBatch]) -> None:
         table = SpanBatch.concat(batches).table
+        bounds = pc.min_max(table.column("start_ns"))
+        start_bounds = (int(bounds["min"].as_py()), int(bounds["max"].as_py()))
+        # Any span may be the parent of an edge (an inferred edge's caller has any
+        # kind), so only a batch of nothing but the SDK's own telemetry, root spans of
+        # traces of their own, skips the edge lookup.
+        may_pair = not bool(pc.all(pc.equal(table.column("name"), SDK_STATS_SPAN)).as_py())
+        self._connection.register(_INCOMING, table)
+        try:
+            self._in_transaction(
+                lambda run: rollups.append(
+                    run, _INCOMING, start_bounds, rollups=self._rollups, may_pair=may_pair
+                )
+            )
+        finally:
+            self._connection.unregister(_INCOMING)
+
+    def _in_transaction(self, task: Task) -> Any:
         connection = self._connection
+
+        def run(sql: str, params: Sequence[object]) -> list[Row]:
+            return connection.execute(sql, params).fetchall()
+
         connection.execute("BEGIN TRANSACTION")
         try:
-            connection.register(_INCOMING, table)
-            connection.execute(_INSERT)
+            result = task(run)
             connection.execute("COMMIT")
         except BaseException:
             _roll_back(connection)
             raise
-        finally:
-            connection.unregister(_INCOMING)
         self._commits += 1
+        return result
 
 
 def _roll_back(connection: duckdb.DuckDBPyConnection) -> None:

@@ -1,0 +1,569 @@
+"""Rollups kept at ingest: what fleet views read instead of scanning every span.
+
+Three tables, each keyed by the minute a span started (``start_ns // MINUTE_NS``):
+
+- ``rollup_operations``: minute × service × operation × status × latency bucket of
+  entry spans (SERVER, CONSUMER, or no parent): spans and their duration sum. A
+  row per occupied bucket is the mergeable histogram (``analysis/sketch.py``);
+  requests, errors and mean come from summing the rows.
+- ``rollup_edges``: minute (of the callee) × caller service/operation × callee
+  service/operation × kind × measure × bucket: calls and errors. ``measure`` is
+  ``latency`` (the callee's duration) or ``dwell`` (queue hops: consumer start −
+  producer end). ``kind`` holds an ``EdgeKind`` value (``call``, ``message``, and
+  any later kind such as an inferred edge) so a new kind needs no new table.
+- ``rollup_services``: minute × service: every span, entry or not.
+- ``rollup_names``: the operation names the rollups keep, at most ``OPERATION_CAP``
+  per service (first come); spans of later names count under ``OTHER``. Any span
+  may be the caller of an (inferred) edge, so every span's name is a candidate.
+
+The SDK's telemetry about itself (``threadline.sdk.stats`` spans) is user-facing in
+no aggregate (``sql.USER_TRAFFIC``): it is left out when the rollups are written, so
+reads need no filter.
+
+Every row is a sum, so a change is a *delta row* appended to the table: a batch
+adds counts, a deletion appends negative ones, and reads sum the rows of a key.
+The deltas are computed in SQL from the batch itself (``INSERT ... SELECT ...
+GROUP BY``), in the writer's transaction, so spans and rollups commit together or
+not at all. Appending costs ~1–4 ms a statement here, an upsert (``ON CONFLICT DO
+UPDATE`` on a primary key) ~16–23 ms even for one row, so the writer appends and
+``compact`` periodically folds the minutes that received deltas into one row per
+key (dropping keys that sum to zero), which keeps reads proportional to the number
+of keys rather than of commits.
+
+Re-sent spans are dropped before anything is counted: a span whose
+``(trace_id, span_id, start_ns)`` is stored already, or repeats within the batch,
+is neither stored nor counted. The join carries ``start_ns`` (a re-sent span
+repeats it exactly) so DuckDB prunes the span table to the batch's time range
+with its zone maps instead of reading every trace id.
+
+An edge is a parent/child pair, and either side may arrive first. Pairs are found
+for the batch's callees against stored callers, and for the batch's callers against
+stored callees not in the batch, so each pair is counted once, when its second
+span arrives, in the minute of the callee. Both lookups read only spans that
+started within ``PAIR_HORIZON_NS`` of the batch's spans (zone maps again), and
+every pair is held to the same bound, whichever path finds it: a caller that
+started more than the horizon away from its callee is not an edge in the rollups.
+The ART index on ``trace_id`` is not used for these joins (DuckDB probes it for
+``=`` filters only); measured figures are in ``docs/adr/0005-rollups.md``.
+
+The tables are created by schema version 3 (``migrations``, which also fills them
+from the spans a file already holds; ``schema.rollup_statements`` for new files);
+this module holds the write-side statements and the reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from threadline.server.aggregates import (
+    EdgeKind,
+    EdgeStats,
+    OperationEdge,
+    OperationRed,
+    RedBucket,
+    RedStats,
+    ServiceEdge,
+    ServiceMap,
+    ServiceRed,
+    TimeWindow,
+)
+from threadline.server.analysis import sketch
+from threadline.server.batch import COLUMNS
+from threadline.server.storage.duckdb.schema import (
+    ROLLUP_EDGES,
+    ROLLUP_NAMES,
+    ROLLUP_OPERATIONS,
+    ROLLUP_SERVICES,
+    TABLE,
+)
+from threadline.server.storage.duckdb.sql import (
+    ENTRY,
+    ERROR,
+    HAS_PARENT,
+    USER_TRAFFIC,
+    Fetch,
+    Row,
+)
+
+logger = logging.getLogger(__name__)
+
+MINUTE_NS: Final = 60_000_000_000
+# How far apart a caller's and its callee's start times may be for the pair to be
+# an edge. It bounds how much of the span table each commit reads; calls and queue
+# hops longer than this are rare and still visible in the traces themselves.
+PAIR_HORIZON_NS: Final = 15 * MINUTE_NS
+
+# The writer folds deltas after this many commits: each compaction reads only the
+# minutes touched since the last one, so its cost follows recent traffic.
+COMPACT_EVERY: Final = 64
+
+# Distinct operation names kept per service; later names count as ``OTHER``, so a
+# flood of names (ids in span names) cannot grow the rollups without bound.
+OPERATION_CAP: Final = 500
+OTHER: Final = "(other)"
+
+NAMES: Final = ROLLUP_NAMES
+OPERATIONS: Final = ROLLUP_OPERATIONS
+EDGES: Final = ROLLUP_EDGES
+SERVICES: Final = ROLLUP_SERVICES
+_FRESH: Final = "threadline_fresh"
+_FOLDED: Final = "threadline_folded"
+
+_COLUMN_LIST: Final = ", ".join(COLUMNS)
+# Key and value columns of each table (``fresh`` marks rows not yet compacted).
+_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    OPERATIONS: ("minute", "service", "operation", "status", "bucket"),
+    EDGES: (
+        "minute",
+        "caller",
+        "caller_operation",
+        "callee",
+        "callee_operation",
+        "kind",
+        "measure",
+        "bucket",
+    ),
+    SERVICES: ("minute", "service"),
+}
+_VALUES: Final[dict[str, tuple[str, ...]]] = {
+    OPERATIONS: ("spans", "duration_sum"),
+    EDGES: ("calls", "errors"),
+    SERVICES: ("spans",),
+}
+_EDGE_COLUMNS: Final = ", ".join(_KEYS[EDGES] + _VALUES[EDGES])
+
+
+def bucket_sql(duration: str) -> str:
+    """``sketch.bucket_index`` in SQL: the same ``ceil(ln d / ln γ)`` in doubles."""
+    return (
+        f"CASE WHEN {duration} <= 0 THEN {sketch.ZERO_BUCKET}"
+        f" ELSE CAST(ceil(ln({duration}) / {sketch.LOG_GAMMA!r}) AS INTEGER) END"
+    )
+
+
+# --- write side -------------------------------------------------------------------
+
+Run = Callable[[str, Sequence[object]], list[Row]]
+
+
+def _operation_delta(source: str, sign: int) -> str:
+    return f"""
+INSERT INTO {OPERATIONS} (minute, service, operation, status, bucket, spans, duration_sum)
+SELECT start_ns // {MINUTE_NS}, service_name, coalesce(r.operation, '{OTHER}'), status,
+       {bucket_sql("duration_ns")}, {sign} * count(*), {sign} * sum(duration_ns)
+FROM {source} AS s
+LEFT JOIN {NAMES} AS r ON r.service = s.service_name AND r.operation = s.name
+WHERE {ENTRY}
+GROUP BY ALL"""
+
+
+def _register_names(source: str) -> str:
+    """Keep the source's new operation names, up to ``OPERATION_CAP`` per service."""
+    return f"""
+INSERT INTO {NAMES} (service, operation)
+SELECT service, operation FROM (
+    SELECT n.service, n.operation, coalesce(k.known, 0)
+           + row_number() OVER (PARTITION BY n.service ORDER BY n.operation) AS place
+    FROM (SELECT DISTINCT service_name AS service, name AS operation FROM {source}
+          WHERE {USER_TRAFFIC}) AS n
+    ANTI JOIN {NAMES} AS r ON r.service = n.service AND r.operation = n.operation
+    LEFT JOIN (SELECT service, count(*) AS known FROM {NAMES} GROUP BY service) AS k
+      ON k.service = n.service
+)
+WHERE place <= {OPERATION_CAP}"""
+
+
+def _service_delta(source: str, sign: int) -> str:
+    return f"""
+INSERT INTO {SERVICES} (minute, service, spans)
+SELECT start_ns // {MINUTE_NS}, service_name, {sign} * count(*)
+FROM {source} WHERE {USER_TRAFFIC} GROUP BY ALL"""
+
+
+def _pairs(callee: str, caller: str) -> str:
+    """Caller/callee pairs of two span relations, each row one call of an edge.
+
+    The kinds are ``service_map``'s (the scan): a CLIENT parent of a SERVER span is a
+    call, a PRODUCER parent of a CONSUMER span a message, and any other parent of a
+    SERVER span in another service an inferred call. A span has one parent and the
+    cases are tried in that order, so no pair is counted under two kinds.
+    """
+    return f"""
+SELECT * FROM (
+    SELECT c.start_ns // {MINUTE_NS} AS minute,
+           p.service_name AS caller, p.name AS caller_operation,
+           c.service_name AS callee, c.name AS callee_operation,
+           CASE WHEN p.kind = 'client' AND c.kind = 'server' THEN '{EdgeKind.CALL.value}'
+                WHEN p.kind = 'producer' AND c.kind = 'consumer'
+                    THEN '{EdgeKind.MESSAGE.value}'
+                WHEN c.kind = 'server' AND p.service_name <> c.service_name
+                    THEN '{EdgeKind.INFERRED.value}'
+           END AS kind,
+           c.duration_ns, c.status, c.start_ns - p.end_ns AS dwell_ns
+    FROM {callee} AS c JOIN {caller} AS p
+      ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
+    WHERE c.kind IN ('server', 'consumer')
+      AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}
+)
+WHERE kind IS NOT NULL"""
+
+
+def _edge_delta(pairs: str, sign: int) -> str:
+    return f"""
+INSERT INTO {EDGES} ({_EDGE_COLUMNS})
+WITH raw AS ({pairs}),
+pair AS (
+    SELECT raw.* REPLACE (coalesce(a.operation, '{OTHER}') AS caller_operation,
+                          coalesce(b.operation, '{OTHER}') AS callee_operation)
+    FROM raw
+    LEFT JOIN {NAMES} AS a ON a.service = raw.caller AND a.operation = raw.caller_operation
+    LEFT JOIN {NAMES} AS b ON b.service = raw.callee AND b.operation = raw.callee_operation
+)
+SELECT minute, caller, caller_operation, callee, callee_operation, kind, 'latency',
+       {bucket_sql("duration_ns")}, {sign} * count(*),
+       {sign} * count(*) FILTER (WHERE status = '{ERROR}')
+FROM pair GROUP BY ALL
+UNION ALL
+SELECT minute, caller, caller_operation, callee, callee_operation, kind, 'dwell',
+       {bucket_sql("dwell_ns")}, {sign} * count(*), 0
+FROM pair WHERE kind = '{EdgeKind.MESSAGE.value}' GROUP BY ALL"""
+
+
+def _near(condition: str) -> str:
+    """Stored spans matching ``condition`` that started in ``[?, ?]`` (zone maps prune
+    the rest)."""
+    return f"(SELECT * FROM {TABLE} WHERE {condition} AND start_ns BETWEEN ? AND ?)"
+
+
+# Callees of the batch against every stored caller near them (the batch included,
+# as its spans are stored by now); then the batch's callers against stored callees
+# that are not in the batch, so no pair is found twice.
+# Any span may be a caller: an inferred edge's parent has any kind.
+_CALLERS: Final = _near("true")
+_CALLEES: Final = _near(f"kind IN ('server', 'consumer') AND {HAS_PARENT}")
+_EARLIER_CALLEES: Final = (
+    f"(SELECT s.* FROM {_CALLEES} AS s"
+    f" ANTI JOIN {_FRESH} AS f ON s.trace_id = f.trace_id AND s.span_id = f.span_id)"
+)
+_INGEST_EDGES: Final = _edge_delta(
+    f"{_pairs(_FRESH, _CALLERS)} UNION ALL {_pairs(_EARLIER_CALLEES, _FRESH)}", 1
+)
+
+
+def _already(incoming: str) -> str:
+    """How many of the batch's spans are stored already, and how many repeat within it."""
+    return f"""
+SELECT (SELECT count(*) FROM {incoming} AS i
+        SEMI JOIN (SELECT trace_id, span_id, start_ns FROM {TABLE}
+                   WHERE start_ns BETWEEN ? AND ?) AS s
+        ON i.trace_id = s.trace_id AND i.span_id = s.span_id AND i.start_ns = s.start_ns),
+       (SELECT count(*) - count(DISTINCT (trace_id, span_id, start_ns)) FROM {incoming})"""
+
+
+def _dedupe(incoming: str) -> str:
+    return f"""
+CREATE OR REPLACE TEMP TABLE {_FRESH} AS
+SELECT {_COLUMN_LIST} FROM {incoming} AS i
+ANTI JOIN (SELECT trace_id, span_id, start_ns FROM {TABLE} WHERE start_ns BETWEEN ? AND ?) AS s
+  ON i.trace_id = s.trace_id AND i.span_id = s.span_id AND i.start_ns = s.start_ns
+QUALIFY row_number() OVER (PARTITION BY i.trace_id, i.span_id, i.start_ns) = 1"""
+
+
+def compact(run: Run) -> None:
+    """Fold each minute that received deltas into one row per key; zero sums go.
+
+    Runs in the writer's transaction; only minutes with ``fresh`` rows are read.
+    """
+    for table in (OPERATIONS, EDGES, SERVICES):
+        keys = ", ".join(_KEYS[table])
+        sums = ", ".join(f"sum({column})" for column in _VALUES[table])
+        nonzero = " OR ".join(f"sum({column}) <> 0" for column in _VALUES[table])
+        touched = f"minute IN (SELECT DISTINCT minute FROM {table} WHERE fresh)"
+        run(
+            f"CREATE OR REPLACE TEMP TABLE {_FOLDED} AS SELECT {keys}, {sums}"
+            f" FROM {table} WHERE {touched} GROUP BY ALL HAVING {nonzero}",
+            [],
+        )
+        run(f"DELETE FROM {table} WHERE {touched}", [])
+        columns = ", ".join(_KEYS[table] + _VALUES[table])
+        run(f"INSERT INTO {table} ({columns}, fresh) SELECT *, false FROM {_FOLDED}", [])
+        run(f"DROP TABLE {_FOLDED}", [])
+
+
+def append(
+    run: Run,
+    incoming: str,
+    start_bounds: tuple[int, int],
+    *,
+    rollups: bool,
+    may_pair: bool = True,
+) -> None:
+    """Store the batch registered as ``incoming`` once, and (``rollups``) count it.
+
+    Runs inside the caller's transaction. ``start_bounds`` are the batch's first
+    and last ``start_ns``; ``may_pair`` is False when no span of the batch can be
+    either side of an edge (the edge lookup, the dearest statement, is skipped).
+    """
+    low, high = start_bounds
+    # Usually nothing is re-sent: the batch is then used as it is, through a view,
+    # instead of being copied into a deduplicated temporary table.
+    seen, repeats = run(_already(incoming), [low, high])[0]
+    copied = bool(seen or repeats)
+    if copied:
+        run(_dedupe(incoming), [low, high])
+    else:
+        run(f"CREATE OR REPLACE TEMP VIEW {_FRESH} AS SELECT * FROM {incoming}", [])
+    run(f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_FRESH}", [])
+    if rollups:
+        run(_register_names(_FRESH), [])
+        run(_operation_delta(_FRESH, 1), [])
+        run(_service_delta(_FRESH, 1), [])
+        if may_pair:
+            near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
+            run(_INGEST_EDGES, [*near, *near])
+    run(f"DROP {'TABLE' if copied else 'VIEW'} {_FRESH}", [])
+
+
+_DOOMED: Final = "threadline_doomed"
+
+
+def forget_traces(run: Run, trace_ids: Sequence[str], *, erasing: bool = False) -> None:
+    """Subtract the given traces' spans (about to be deleted whole) from the rollups.
+
+    Every pair of a trace lies within the trace, so the edges subtracted are the
+    pairs among the doomed spans themselves. ``erasing`` (a user's erasure) also
+    leaves no trace of the spans' names: a span name may carry what the user did
+    ("checkout <note>"), so the subtracted minutes are folded now (rows summing to
+    zero go) and names that no other stored span has are dropped from the kept names.
+    """
+    run(
+        f"CREATE OR REPLACE TEMP TABLE {_DOOMED} AS SELECT * FROM {TABLE}"
+        " WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(trace_ids)],
+    )
+    run(_operation_delta(_DOOMED, -1), [])
+    run(_service_delta(_DOOMED, -1), [])
+    run(_edge_delta(_pairs(_DOOMED, _DOOMED), -1), [])
+    if erasing:
+        compact(run)
+        run(
+            f"""DELETE FROM {NAMES} AS n
+WHERE (n.service, n.operation) IN (SELECT DISTINCT service_name, name FROM {_DOOMED})
+  AND NOT EXISTS (
+      SELECT 1 FROM {TABLE} AS s
+      WHERE s.service_name = n.service AND s.name = n.operation
+        AND s.trace_id NOT IN (SELECT DISTINCT trace_id FROM {_DOOMED}))""",
+            [],
+        )
+    run(f"DROP TABLE {_DOOMED}", [])
+
+
+def forget_before(run: Run, cutoff_ns: int) -> None:
+    """Drop the rollup minutes retention removes; the cutoff's own minute is rebuilt.
+
+    Edge rows stay with the callee's minute: a call whose callee is kept still
+    counts after its caller span has aged out.
+    """
+    cutoff_minute = cutoff_ns // MINUTE_NS
+    for table in (OPERATIONS, EDGES, SERVICES):
+        run(f"DELETE FROM {table} WHERE minute < ?", [cutoff_minute])
+    if cutoff_ns % MINUTE_NS:
+        run(
+            f"CREATE OR REPLACE TEMP TABLE {_DOOMED} AS SELECT * FROM {TABLE}"
+            " WHERE start_ns >= ? AND start_ns < ?",
+            [cutoff_minute * MINUTE_NS, cutoff_ns],
+        )
+        run(_operation_delta(_DOOMED, -1), [])
+        run(_service_delta(_DOOMED, -1), [])
+        run(_edge_delta(_pairs(_DOOMED, f"(SELECT * FROM {TABLE})"), -1), [])
+        run(f"DROP TABLE {_DOOMED}", [])
+
+
+def rebuild(run: Run, start_ns: int, end_ns: int) -> None:
+    """Count every stored span that started in ``[start_ns, end_ns)`` (backfill).
+
+    The rollups must hold nothing of that range yet; ranges are whole minutes.
+    """
+    source = f"(SELECT * FROM {TABLE} WHERE start_ns >= ? AND start_ns < ?)"
+    run(_register_names(source), [start_ns, end_ns])
+    run(_operation_delta(source, 1), [start_ns, end_ns])
+    run(_service_delta(source, 1), [start_ns, end_ns])
+    near = [start_ns - PAIR_HORIZON_NS, end_ns + PAIR_HORIZON_NS]
+    run(_edge_delta(_pairs(source, source), 1), [start_ns, end_ns, *near])
+
+
+def is_empty(run: Run) -> bool:
+    return not run(f"SELECT 1 FROM {SERVICES} LIMIT 1", [])
+
+
+# --- reads ------------------------------------------------------------------------
+
+
+def minutes(window: TimeWindow) -> tuple[int, int]:
+    """The whole minutes covering ``window``: rollup reads widen windows to them."""
+    return window.start_ns // MINUTE_NS, -(-window.end_ns // MINUTE_NS)
+
+
+def _stats(requests: int, errors: int, buckets: dict[int, int]) -> RedStats:
+    return RedStats(
+        requests=requests,
+        errors=errors,
+        latency=sketch.percentiles(buckets) if requests else None,
+    )
+
+
+class _Tally:
+    """Requests, errors and a histogram being merged from rollup rows."""
+
+    __slots__ = ("buckets", "errors", "requests")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.errors = 0
+        self.buckets: dict[int, int] = {}
+
+    def add(self, bucket: int, spans: int, errors: int) -> None:
+        self.requests += spans
+        self.errors += errors
+        self.buckets[bucket] = self.buckets.get(bucket, 0) + spans
+
+    def stats(self) -> RedStats:
+        return _stats(self.requests, self.errors, {b: n for b, n in self.buckets.items() if n})
+
+
+_OPERATION_ROWS: Final = f"""
+SELECT service, operation, bucket, sum(spans), sum(spans) FILTER (WHERE status = '{ERROR}')
+FROM {OPERATIONS}
+WHERE minute >= ? AND minute < ?{{extra}}
+GROUP BY service, operation, bucket"""
+
+
+def operation_red(fetch: Fetch, window: TimeWindow, service: str | None) -> list[OperationRed]:
+    extra, params = ("", []) if service is None else (" AND service = ?", [service])
+    rows = fetch(_OPERATION_ROWS.format(extra=extra), [*minutes(window), *params])
+    tallies: dict[tuple[str, str], _Tally] = {}
+    for svc, operation, bucket, spans, errors in rows:
+        tallies.setdefault((svc, operation), _Tally()).add(
+            int(bucket), int(spans), int(errors or 0)
+        )
+    return [
+        OperationRed(key[0], key[1], tallies[key].stats())
+        for key in sorted(tallies)
+        if tallies[key].requests
+    ]
+
+
+def service_red(
+    fetch: Fetch,
+    service: str,
+    window: TimeWindow,
+    operation: str | None,
+    bucket_ns: int | None,
+) -> ServiceRed:
+    """``Store.service_red`` from rollups; ``bucket_ns`` must be whole minutes."""
+    if bucket_ns is not None and (bucket_ns < MINUTE_NS or bucket_ns % MINUTE_NS):
+        raise ValueError("rollup series need buckets of whole minutes")
+    if bucket_ns is not None and (window.start_ns % bucket_ns or window.end_ns % bucket_ns):
+        raise ValueError("a bucketed window must start and end on bucket boundaries")
+    extra, params = " AND service = ?", [service]
+    if operation is not None:
+        extra, params = extra + " AND operation = ?", [service, operation]
+    per_minute = 1 if bucket_ns is None else bucket_ns // MINUTE_NS
+    rows = fetch(
+        f"""SELECT operation, minute // ?, bucket, sum(spans),
+       sum(spans) FILTER (WHERE status = '{ERROR}')
+FROM {OPERATIONS} WHERE minute >= ? AND minute < ?{extra}
+GROUP BY ALL""",
+        [per_minute, *minutes(window), *params],
+    )
+    totals = _Tally()
+    per_operation: dict[str, _Tally] = {}
+    per_bucket: dict[int, _Tally] = {}
+    for op, slot, bucket, spans, errors in rows:
+        values = (int(bucket), int(spans), int(errors or 0))
+        totals.add(*values)
+        per_operation.setdefault(op, _Tally()).add(*values)
+        per_bucket.setdefault(int(slot), _Tally()).add(*values)
+    buckets: tuple[RedBucket, ...] = ()
+    if bucket_ns is not None:
+        empty = RedStats(requests=0, errors=0, latency=None)
+        buckets = tuple(
+            RedBucket(
+                start_ns=index * bucket_ns,
+                stats=per_bucket[index].stats() if index in per_bucket else empty,
+            )
+            for index in range(window.start_ns // bucket_ns, window.end_ns // bucket_ns)
+        )
+    return ServiceRed(
+        service=service,
+        operation=operation,
+        window=window,
+        totals=totals.stats(),
+        operations=tuple(
+            OperationRed(service, op, per_operation[op].stats())
+            for op in sorted(per_operation)
+            if per_operation[op].requests
+        ),
+        bucket_ns=bucket_ns,
+        buckets=buckets,
+    )
+
+
+def service_map(fetch: Fetch, window: TimeWindow) -> ServiceMap:
+    first, last = minutes(window)
+    services: dict[str, _Tally] = {}
+    for svc, _operation, bucket, spans, errors in fetch(
+        _OPERATION_ROWS.format(extra=""), [first, last]
+    ):
+        services.setdefault(svc, _Tally()).add(int(bucket), int(spans), int(errors or 0))
+    rows = fetch(
+        f"""SELECT caller, caller_operation, callee, callee_operation, kind, measure, bucket,
+       sum(calls), sum(errors)
+FROM {EDGES} WHERE minute >= ? AND minute < ?
+GROUP BY ALL""",
+        [first, last],
+    )
+    by_operation: dict[tuple[str, str, str, str, str], tuple[_Tally, _Tally]] = {}
+    by_service: dict[tuple[str, str, str], tuple[_Tally, _Tally]] = {}
+    for caller, caller_op, callee, callee_op, kind, measure, bucket, calls, errors in rows:
+        dwell = measure == "dwell"
+        for key, table in (
+            ((caller, caller_op, callee, callee_op, kind), by_operation),
+            ((caller, callee, kind), by_service),
+        ):
+            pair = table.setdefault(key, (_Tally(), _Tally()))  # type: ignore[arg-type]
+            pair[1 if dwell else 0].add(int(bucket), int(calls), int(errors or 0))
+    return ServiceMap(
+        window=window,
+        services=tuple(
+            OperationRed(s, "", services[s].stats())
+            for s in sorted(services)
+            if services[s].requests
+        ),
+        edges=tuple(
+            ServiceEdge(key[0], key[1], EdgeKind(key[2]), _edge_stats(*by_service[key]))
+            for key in sorted(by_service)
+            if by_service[key][0].requests > 0
+        ),
+        operation_edges=tuple(
+            OperationEdge(
+                key[0], key[1], key[2], key[3], EdgeKind(key[4]), _edge_stats(*by_operation[key])
+            )
+            for key in sorted(by_operation, key=lambda k: (k[0], k[2], k[4], k[1], k[3]))
+            if by_operation[key][0].requests > 0
+        ),
+    )
+
+
+def _edge_stats(latency: _Tally, dwell: _Tally) -> EdgeStats:
+    stats = latency.stats()
+    if stats.latency is None:
+        raise ValueError("an edge without latency: the rollups hold an empty group")
+    return EdgeStats(
+        calls=stats.requests,
+        errors=stats.errors,
+        latency=stats.latency,
+        queue_dwell=dwell.stats().latency if dwell.requests else None,
+    )

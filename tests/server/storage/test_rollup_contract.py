@@ -1,0 +1,193 @@
+"""The ``Store`` contract for the fleet aggregates kept at write time, on every backend.
+
+Each test writes a few hand-built traces and asks the aggregate reads what a user
+of the dashboards relies on: exact counts in the right minute whatever the arrival
+order, a re-sent batch counted once, deletions removed, percentiles within the
+documented error.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import pytest
+
+from support.spans import span_record
+from threadline.server.aggregates import EdgeKind, TimeWindow
+from threadline.server.analysis import sketch
+from threadline.server.batch import SpanBatch
+from threadline.server.model import SpanKind, SpanRecord, StatusCode
+from threadline.server.storage.base import Store
+
+S: Final = 1_000_000_000
+MS: Final = 1_000_000
+MINUTE: Final = 60 * S
+T0: Final = 1_700_000_040 * S  # a whole minute
+WAIT_S: Final = 30.0
+DAY: Final = TimeWindow(T0 - 3600 * S, T0 + 3600 * S)
+
+
+def write(store: Store, records: list[SpanRecord]) -> None:
+    store.write(SpanBatch.from_records(records)).result(timeout=WAIT_S)
+
+
+def call(
+    trace: str, at_ms: int, *, failed: bool = False, user: str | None = None
+) -> list[SpanRecord]:
+    """web GET /pay (root) → CLIENT "POST /charge" → payments SERVER "charge" (80 ms)."""
+    start = T0 + at_ms * MS
+    extra = {"user_id": user, "session_id": f"s-{user}"} if user else {}
+    status = {"status": StatusCode.ERROR} if failed else {}
+    return [
+        span_record(trace, "a1", None, "web", "GET /pay", start, start + 100 * MS, **extra),
+        span_record(
+            trace,
+            "a2",
+            "a1",
+            "web",
+            "POST /charge",
+            start + MS,
+            start + 90 * MS,
+            kind=SpanKind.CLIENT,
+            **extra,
+        ),
+        span_record(
+            trace,
+            "a3",
+            "a2",
+            "payments",
+            "charge",
+            start + 2 * MS,
+            start + 82 * MS,
+            kind=SpanKind.SERVER,
+            **status,
+        ),
+    ]
+
+
+def edge_calls(store: Store, window: TimeWindow = DAY) -> dict[tuple[str, str, EdgeKind], int]:
+    found = store.service_map(window)
+    return {(e.caller, e.callee, e.kind): e.stats.calls for e in found.edges}
+
+
+def requests(store: Store, window: TimeWindow = DAY) -> dict[tuple[str, str], tuple[int, int]]:
+    return {
+        (r.service, r.operation): (r.stats.requests, r.stats.errors)
+        for r in store.operation_red(window)
+    }
+
+
+def test_entry_spans_and_edges_are_counted(store: Store) -> None:
+    """Each entry span counts once per operation, each CLIENT→SERVER pair once per edge."""
+    write(store, call("1" * 32, 0) + call("2" * 32, 1000, failed=True))
+    assert requests(store) == {("payments", "charge"): (2, 1), ("web", "GET /pay"): (2, 0)}
+    assert edge_calls(store) == {("web", "payments", EdgeKind.CALL): 2}
+    edge = store.service_map(DAY).edges[0]
+    assert edge.stats.errors == 1
+    assert edge.stats.latency.p50 == pytest.approx(80 * MS, rel=sketch.PROMISED_ERROR)
+
+
+def test_a_resent_batch_is_stored_and_counted_once(store: Store) -> None:
+    """An exporter retrying a batch it already delivered changes no count."""
+    batch = call("1" * 32, 0)
+    write(store, batch)
+    write(store, batch)
+    write(store, batch + batch)  # repeated within one batch too
+    assert store.counts().spans == 3
+    assert requests(store)[("web", "GET /pay")] == (1, 0)
+    assert edge_calls(store) == {("web", "payments", EdgeKind.CALL): 1}
+
+
+@pytest.mark.parametrize("order", ["child first", "parent first"])
+def test_a_late_side_of_a_call_completes_the_edge(store: Store, order: str) -> None:
+    """Whichever span of a pair arrives later, the edge counts once, in the callee's minute."""
+    spans = call("1" * 32, 59_999)  # the callee starts in the next minute
+    parent, child = spans[:2], spans[2:]
+    first, second = (child, parent) if order == "child first" else (parent, child)
+    write(store, first)
+    write(store, second)
+    assert edge_calls(store) == {("web", "payments", EdgeKind.CALL): 1}
+    callee_minute = TimeWindow(T0 + MINUTE, T0 + 2 * MINUTE)
+    assert edge_calls(store, callee_minute) == {("web", "payments", EdgeKind.CALL): 1}
+    assert edge_calls(store, TimeWindow(T0, T0 + MINUTE)) == {}
+
+
+def test_rollups_read_whole_minutes(store: Store) -> None:
+    """A window counts every span of each minute it touches, and nothing outside them."""
+    write(store, call("1" * 32, 5_000) + call("2" * 32, 65_000))
+    first_half = TimeWindow(T0, T0 + 30 * S)
+    assert requests(store, first_half)[("web", "GET /pay")] == (1, 0)
+    touching_both = TimeWindow(T0 + 59 * S, T0 + 61 * S)
+    assert requests(store, touching_both)[("web", "GET /pay")] == (2, 0)
+
+
+def test_red_series_buckets_by_minutes(store: Store) -> None:
+    """A per-minute RED series puts each request in the minute it started."""
+    write(store, call("1" * 32, 5_000) + call("2" * 32, 65_000) + call("3" * 32, 66_000))
+    window = TimeWindow(T0, T0 + 3 * MINUTE)
+    red = store.service_red("web", window, bucket_ns=MINUTE)
+    assert [b.stats.requests for b in red.buckets] == [1, 2, 0]
+    assert red.totals.requests == 3
+
+
+def test_deleting_traces_removes_them_from_the_aggregates(store: Store) -> None:
+    """Tail sampling's drops vanish from RED and the service map together with the spans."""
+    write(store, call("1" * 32, 0) + call("2" * 32, 1000, failed=True))
+    assert store.delete_traces(["2" * 32]) == 3
+    assert requests(store) == {("payments", "charge"): (1, 0), ("web", "GET /pay"): (1, 0)}
+    assert edge_calls(store) == {("web", "payments", EdgeKind.CALL): 1}
+    assert store.delete_traces(["2" * 32]) == 0  # repeated: nothing more is subtracted
+    assert requests(store)[("web", "GET /pay")] == (1, 0)
+
+
+def test_erasing_a_user_removes_their_requests(store: Store) -> None:
+    """Erasure leaves no count of the user's requests behind."""
+    write(store, call("1" * 32, 0, user="u1") + call("2" * 32, 1000, user="u2"))
+    assert store.erase_user(["u1"]).erased_spans == 3
+    assert requests(store)[("web", "GET /pay")] == (1, 0)
+    assert edge_calls(store) == {("web", "payments", EdgeKind.CALL): 1}
+
+
+def test_erasing_a_user_known_by_an_identity_attribute_removes_their_requests(
+    store: Store,
+) -> None:
+    """A user named only in ``enduser.id`` (any form searched) leaves no count behind."""
+    named = [
+        span_record("1" * 32, "a1", None, "web", "GET /pay", T0, T0 + S),
+        span_record(
+            "1" * 32,
+            "a2",
+            "a1",
+            "payments",
+            "charge",
+            T0,
+            T0 + S // 2,
+            kind=SpanKind.SERVER,
+            attributes={"enduser.id": "hash-of-alice"},
+        ),
+    ]
+    write(store, named + call("2" * 32, 1000, user="u2"))
+    assert edge_calls(store)[("web", "payments", EdgeKind.INFERRED)] == 1
+    erased = store.erase_user(["alice", "hash-of-alice"])
+    assert erased.erased_spans == 2
+    assert requests(store)[("web", "GET /pay")] == (1, 0)
+    assert edge_calls(store) == {("web", "payments", EdgeKind.CALL): 1}
+
+
+def test_retention_removes_the_minutes_it_deletes(store: Store) -> None:
+    """Spans past retention leave the aggregates; the minutes kept are untouched."""
+    write(store, call("1" * 32, 0) + call("2" * 32, 120_000) + call("3" * 32, 130_000))
+    assert store.delete_older_than(T0 + 125 * S) == 6
+    assert requests(store)[("web", "GET /pay")] == (1, 0)
+    assert edge_calls(store) == {("web", "payments", EdgeKind.CALL): 1}
+
+
+def test_spans_dated_1970_and_2100_land_in_their_minutes(store: Store) -> None:
+    """Absurd timestamps are stored and counted in their own minutes, nowhere else."""
+    epoch = [span_record("1" * 32, "a1", None, "web", "GET /old", 5 * S, 6 * S)]
+    future = 4_102_444_800 * S  # 2100-01-01
+    late = [span_record("2" * 32, "b1", None, "web", "GET /new", future, future + S)]
+    write(store, epoch + late + call("3" * 32, 0))
+    assert requests(store) == {("payments", "charge"): (1, 0), ("web", "GET /pay"): (1, 0)}
+    assert requests(store, TimeWindow(0, MINUTE)) == {("web", "GET /old"): (1, 0)}
+    assert requests(store, TimeWindow(future, future + MINUTE)) == {("web", "GET /new"): (1, 0)}
