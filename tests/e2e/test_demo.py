@@ -20,8 +20,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from threadline.conventions import SDK_STATS_SPAN
 from threadline.demo.message_hop import rabbitmq_reachable
 from threadline.demo.processes import free_port
+from threadline.demo.stack import SHOP_SERVICES
 from threadline.server.analysis.skew import adjust_clock_skew
 from threadline.server.model import SpanKind, SpanRecord
 
@@ -300,11 +302,17 @@ def test_a_second_demo_over_the_same_store_summarises_only_its_own_run(tmp_path:
             [second_started_ns],
         ).fetchone()
         all_sessions = db.execute("SELECT count(DISTINCT session_id) FROM spans").fetchone()
+        reporting = db.execute(
+            "SELECT DISTINCT service_name FROM spans WHERE name = ? AND start_ns >= ?",
+            [SDK_STATS_SPAN, second_started_ns],
+        ).fetchall()
     assert row is not None
     assert all_sessions is not None
     assert (journeys, users, traces) == (row[0], row[1], row[2])
     assert users == 3
     assert all_sessions[0] > journeys, "the first run's journeys should still be stored"
+    # Every shop service reported its export figures for the service pages.
+    assert {service for (service,) in reporting} == set(SHOP_SERVICES)
     assert "also holds earlier runs" in second
     assert "threadline traces --sort oldest" in second
     assert "also holds earlier runs" not in first

@@ -28,6 +28,8 @@ from threadline.demo.wiring import HEALTH_PATH, BrokerPreference, BrokerSpec, Sh
 
 # Started in this order; each is `python -m threadline.demo.services.<name>`.
 SHOP_SERVICES: Final = ("catalog", "payments", "orders", "fulfillment", "gateway")
+# Seconds between the services' `threadline.sdk.stats` spans.
+STATS_INTERVAL_S: Final = 2.0
 # Spans reach the server within this long of finishing, so the demo's counts move live.
 EXPORT_DELAY_MS: Final = 200
 
@@ -131,6 +133,9 @@ def _service_env(name: str, server_url: str, wiring: ShopWiring) -> dict[str, st
         # The demo's users are invented, so readable ids hide nothing and make the
         # summary and `threadline journey --user ada` useful.
         "THREADLINE_PSEUDONYMIZE_USER_ID": "false",
+        # A demo lasts seconds to minutes: report the SDK's export figures often enough
+        # that each service's page shows them (the default interval is a minute).
+        "THREADLINE_STATS_INTERVAL_S": str(STATS_INTERVAL_S),
         # Readiness polls are not part of any user's story.
         "OTEL_PYTHON_EXCLUDED_URLS": HEALTH_PATH,
         "PYTHONUNBUFFERED": "1",
