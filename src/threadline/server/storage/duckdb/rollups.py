@@ -48,7 +48,7 @@ The ART index on ``trace_id`` is not used for these joins (DuckDB probes it for
 
 The tables are created by schema version 3 (``migrations``, which also fills them
 from the spans a file already holds; ``schema.rollup_statements`` for new files);
-this module holds the write-side statements and the reads.
+this module holds the write-side statements; ``rollup_reads`` answers from them.
 """
 
 from __future__ import annotations
@@ -59,15 +59,6 @@ from typing import Final
 
 from threadline.server.aggregates import (
     EdgeKind,
-    EdgeStats,
-    OperationEdge,
-    OperationRed,
-    RedBucket,
-    RedStats,
-    ServiceEdge,
-    ServiceMap,
-    ServiceRed,
-    TimeWindow,
 )
 from threadline.server.analysis import sketch
 from threadline.server.batch import COLUMNS
@@ -83,7 +74,6 @@ from threadline.server.storage.duckdb.sql import (
     ERROR,
     HAS_PARENT,
     USER_TRAFFIC,
-    Fetch,
     Row,
 )
 
@@ -142,8 +132,6 @@ def bucket_sql(duration: str) -> str:
         f" ELSE CAST(ceil(ln({duration}) / {sketch.LOG_GAMMA!r}) AS INTEGER) END"
     )
 
-
-# --- write side -------------------------------------------------------------------
 
 Run = Callable[[str, Sequence[object]], list[Row]]
 
@@ -396,174 +384,3 @@ def rebuild(run: Run, start_ns: int, end_ns: int) -> None:
 
 def is_empty(run: Run) -> bool:
     return not run(f"SELECT 1 FROM {SERVICES} LIMIT 1", [])
-
-
-# --- reads ------------------------------------------------------------------------
-
-
-def minutes(window: TimeWindow) -> tuple[int, int]:
-    """The whole minutes covering ``window``: rollup reads widen windows to them."""
-    return window.start_ns // MINUTE_NS, -(-window.end_ns // MINUTE_NS)
-
-
-def _stats(requests: int, errors: int, buckets: dict[int, int]) -> RedStats:
-    return RedStats(
-        requests=requests,
-        errors=errors,
-        latency=sketch.percentiles(buckets) if requests else None,
-    )
-
-
-class _Tally:
-    """Requests, errors and a histogram being merged from rollup rows."""
-
-    __slots__ = ("buckets", "errors", "requests")
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.errors = 0
-        self.buckets: dict[int, int] = {}
-
-    def add(self, bucket: int, spans: int, errors: int) -> None:
-        self.requests += spans
-        self.errors += errors
-        self.buckets[bucket] = self.buckets.get(bucket, 0) + spans
-
-    def stats(self) -> RedStats:
-        return _stats(self.requests, self.errors, {b: n for b, n in self.buckets.items() if n})
-
-
-_OPERATION_ROWS: Final = f"""
-SELECT service, operation, bucket, sum(spans), sum(spans) FILTER (WHERE status = '{ERROR}')
-FROM {OPERATIONS}
-WHERE minute >= ? AND minute < ?{{extra}}
-GROUP BY service, operation, bucket"""
-
-
-def operation_red(fetch: Fetch, window: TimeWindow, service: str | None) -> list[OperationRed]:
-    extra, params = ("", []) if service is None else (" AND service = ?", [service])
-    rows = fetch(_OPERATION_ROWS.format(extra=extra), [*minutes(window), *params])
-    tallies: dict[tuple[str, str], _Tally] = {}
-    for svc, operation, bucket, spans, errors in rows:
-        tallies.setdefault((svc, operation), _Tally()).add(
-            int(bucket), int(spans), int(errors or 0)
-        )
-    return [
-        OperationRed(key[0], key[1], tallies[key].stats())
-        for key in sorted(tallies)
-        if tallies[key].requests
-    ]
-
-
-def service_red(
-    fetch: Fetch,
-    service: str,
-    window: TimeWindow,
-    operation: str | None,
-    bucket_ns: int | None,
-) -> ServiceRed:
-    """``Store.service_red`` from rollups; ``bucket_ns`` must be whole minutes."""
-    if bucket_ns is not None and (bucket_ns < MINUTE_NS or bucket_ns % MINUTE_NS):
-        raise ValueError("rollup series need buckets of whole minutes")
-    if bucket_ns is not None and (window.start_ns % bucket_ns or window.end_ns % bucket_ns):
-        raise ValueError("a bucketed window must start and end on bucket boundaries")
-    extra, params = " AND service = ?", [service]
-    if operation is not None:
-        extra, params = extra + " AND operation = ?", [service, operation]
-    per_minute = 1 if bucket_ns is None else bucket_ns // MINUTE_NS
-    rows = fetch(
-        f"""SELECT operation, minute // ?, bucket, sum(spans),
-       sum(spans) FILTER (WHERE status = '{ERROR}')
-FROM {OPERATIONS} WHERE minute >= ? AND minute < ?{extra}
-GROUP BY ALL""",
-        [per_minute, *minutes(window), *params],
-    )
-    totals = _Tally()
-    per_operation: dict[str, _Tally] = {}
-    per_bucket: dict[int, _Tally] = {}
-    for op, slot, bucket, spans, errors in rows:
-        values = (int(bucket), int(spans), int(errors or 0))
-        totals.add(*values)
-        per_operation.setdefault(op, _Tally()).add(*values)
-        per_bucket.setdefault(int(slot), _Tally()).add(*values)
-    buckets: tuple[RedBucket, ...] = ()
-    if bucket_ns is not None:
-        empty = RedStats(requests=0, errors=0, latency=None)
-        buckets = tuple(
-            RedBucket(
-                start_ns=index * bucket_ns,
-                stats=per_bucket[index].stats() if index in per_bucket else empty,
-            )
-            for index in range(window.start_ns // bucket_ns, window.end_ns // bucket_ns)
-        )
-    return ServiceRed(
-        service=service,
-        operation=operation,
-        window=window,
-        totals=totals.stats(),
-        operations=tuple(
-            OperationRed(service, op, per_operation[op].stats())
-            for op in sorted(per_operation)
-            if per_operation[op].requests
-        ),
-        bucket_ns=bucket_ns,
-        buckets=buckets,
-    )
-
-
-def service_map(fetch: Fetch, window: TimeWindow) -> ServiceMap:
-    first, last = minutes(window)
-    services: dict[str, _Tally] = {}
-    for svc, _operation, bucket, spans, errors in fetch(
-        _OPERATION_ROWS.format(extra=""), [first, last]
-    ):
-        services.setdefault(svc, _Tally()).add(int(bucket), int(spans), int(errors or 0))
-    rows = fetch(
-        f"""SELECT caller, caller_operation, callee, callee_operation, kind, measure, bucket,
-       sum(calls), sum(errors)
-FROM {EDGES} WHERE minute >= ? AND minute < ?
-GROUP BY ALL""",
-        [first, last],
-    )
-    by_operation: dict[tuple[str, str, str, str, str], tuple[_Tally, _Tally]] = {}
-    by_service: dict[tuple[str, str, str], tuple[_Tally, _Tally]] = {}
-    for caller, caller_op, callee, callee_op, kind, measure, bucket, calls, errors in rows:
-        dwell = measure == "dwell"
-        for key, table in (
-            ((caller, caller_op, callee, callee_op, kind), by_operation),
-            ((caller, callee, kind), by_service),
-        ):
-            pair = table.setdefault(key, (_Tally(), _Tally()))  # type: ignore[arg-type]
-            pair[1 if dwell else 0].add(int(bucket), int(calls), int(errors or 0))
-    return ServiceMap(
-        window=window,
-        services=tuple(
-            OperationRed(s, "", services[s].stats())
-            for s in sorted(services)
-            if services[s].requests
-        ),
-        edges=tuple(
-            ServiceEdge(key[0], key[1], EdgeKind(key[2]), _edge_stats(*by_service[key]))
-            for key in sorted(by_service)
-            if by_service[key][0].requests > 0
-        ),
-        operation_edges=tuple(
-            OperationEdge(
-                key[0], key[1], key[2], key[3], EdgeKind(key[4]), _edge_stats(*by_operation[key])
-            )
-            for key in sorted(by_operation, key=lambda k: (k[0], k[2], k[4], k[1], k[3]))
-            if by_operation[key][0].requests > 0
-        ),
-    )
-
-
-def _edge_stats(latency: _Tally, dwell: _Tally) -> EdgeStats:
-    stats = latency.stats()
-    if stats.latency is None:
-        raise ValueError("an edge without latency: the rollups hold an empty group")
-    return EdgeStats(
-        calls=stats.requests,
-        errors=stats.errors,
-        latency=stats.latency,
-        queue_dwell=dwell.stats().latency if dwell.requests else None,
-    )

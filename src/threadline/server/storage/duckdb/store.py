@@ -68,6 +68,7 @@ from threadline.server.storage.duckdb import (
     deletion,
     groups,
     migrations,
+    rollup_reads,
     rollups,
     search,
 )
@@ -197,7 +198,7 @@ class DuckDBStore:
     ) -> list[OperationRed]:
         if not self._rollups:
             return self.scan.operation_red(window, service=service)
-        return rollups.operation_red(self._fetch, window, service)
+        return rollup_reads.operation_red(self._fetch, window, service)
 
     def service_red(
         self,
@@ -210,12 +211,12 @@ class DuckDBStore:
         if not self._rollups or (bucket_ns is not None and bucket_ns % rollups.MINUTE_NS):
             # Sub-minute buckets are finer than the rollups: answered by scan.
             return self.scan.service_red(service, window, operation=operation, bucket_ns=bucket_ns)
-        return rollups.service_red(self._fetch, service, window, operation, bucket_ns)
+        return rollup_reads.service_red(self._fetch, service, window, operation, bucket_ns)
 
     def service_map(self, window: TimeWindow) -> ServiceMap:
         if not self._rollups:
             return self.scan.service_map(window)
-        return rollups.service_map(self._fetch, window)
+        return rollup_reads.service_map(self._fetch, window)
 
     def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
         return sdk_stats_queries.sdk_stats(self._fetch, service, window)
