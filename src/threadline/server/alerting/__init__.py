@@ -1,0 +1,1 @@
+"""SLOs and alerts: definitions, burn-rate evaluation from rollups, and delivery."""
