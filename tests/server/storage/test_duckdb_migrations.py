@@ -26,7 +26,7 @@ from support.old_stores import EPOCH_NS, SCHEMA_VERSIONS, fixture_spans, trace_i
 from support.processes import threadline_serve
 from threadline.demo.processes import free_port
 from threadline.server.aggregates import TimeWindow
-from threadline.server.model import StoreCounts
+from threadline.server.model import StatusCode, StoreCounts, TraceQuery
 from threadline.server.storage.base import StoreError
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.server.storage.duckdb.migrations import (
@@ -276,11 +276,24 @@ _TABLES_AT: Final[dict[int, list[str]]] = {
             "threadline_schema",
         ]
     ),
+    4: sorted(
+        [
+            "rollup_edges",
+            "rollup_names",
+            "rollup_operations",
+            "rollup_services",
+            "spans",
+            "threadline_schema",
+            "trace_summaries",
+        ]
+    ),
 }
 
 
 @pytest.mark.parametrize(
-    "kill_at", [2, 3, LATEST + 1], ids=["in-step-2", "in-step-3", "after-the-last-step"]
+    "kill_at",
+    [2, 3, 4, LATEST + 1],
+    ids=["in-step-2", "in-step-3", "in-step-4", "after-the-last-step"],
 )
 def test_a_migration_killed_midway_leaves_the_file_at_a_whole_version(
     kill_at: int, tmp_path: Path
@@ -365,4 +378,31 @@ def test_the_rollup_step_counts_the_spans_a_version_2_file_holds(tmp_path: Path)
         assert sum(r.stats.requests for r in from_rollups) == EXPECTED_COUNTS.traces
     finally:
         store.close()
-    assert version_rows(db) == [2, 3]  # made new at version 2, then upgraded
+    assert version_rows(db) == list(range(2, LATEST + 1))  # made new at version 2, then upgraded
+
+
+def test_the_summary_step_summarises_the_traces_a_version_3_file_holds(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Version 4 fills the trace summaries from the stored spans, logging its progress:
+    search and journey lists read them and answer as a scan of the spans does."""
+    db = unpack(3, tmp_path)
+    with caplog.at_level(logging.INFO, logger="threadline.server.storage.duckdb.backfill"):
+        store = DuckDBStore(db)
+    try:
+        assert "summarising stored traces: 1 of" in caplog.text
+        for order in ("recent", "slowest"):
+            query = TraceQuery(limit=100, order=order)
+            found = store.search_traces(query)
+            assert len(found) == EXPECTED_COUNTS.traces
+            assert found == store.scan.search_traces(query)
+        failed = TraceQuery(status=StatusCode.ERROR, limit=100)
+        assert store.search_traces(failed) == store.scan.search_traces(failed)
+        assert store.search_traces(failed), "the fixture has failed traces"
+        for journeys in ({"order": "recent"}, {"order": "slowest", "failed": True}):
+            assert store.list_journeys(limit=50, **journeys) == store.scan.list_journeys(
+                limit=50, **journeys
+            )
+    finally:
+        store.close()
+    assert version_rows(db)[:2] == [3, 4]  # made new at version 3, then upgraded

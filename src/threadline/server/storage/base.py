@@ -25,6 +25,11 @@ Contract, in prose (the suite in ``tests/server/storage`` holds every backend to
   the backend's pair horizon (15 minutes for DuckDB). Every deletion removes its
   spans from the aggregates in the same commit (retention drops whole minutes, so
   an edge whose caller aged out still counts in its callee's minute).
+- **Trace summaries.** Trace search and journey lists read one summary per trace,
+  kept at write time in the same commit as the spans: a later batch of a trace
+  updates it (root found late, times widened, counts grown), a re-sent span
+  counts once, and every deletion removes it (or, when retention cuts a trace,
+  recounts it from the spans kept). They answer as a scan of the spans would.
 - **Order.** ``get_trace`` returns spans ordered by start time; searches order as
   documented on each method.
 - **Threads.** Every method may be called from any thread.
@@ -144,8 +149,9 @@ class Store(Protocol):
         """Journeys (by session id), most recent first or slowest first.
 
         ``failed`` keeps only journeys with (``True``) or without (``False``) an error span.
-        ``start_ns`` / ``end_ns`` keep the journeys' traces with a span that started in
-        ``[start_ns, end_ns)``: each journey is summarised over those traces (whole).
+        ``start_ns`` / ``end_ns`` keep the journeys' traces whose spans' start times
+        reach into ``[start_ns, end_ns)`` (the first starts before ``end_ns``, the last
+        at or after ``start_ns``): each journey is summarised over those traces (whole).
         """
         ...
 

@@ -1,4 +1,5 @@
-"""Filling the rollups of a file written before they existed: schema version 3.
+"""Filling the rollups of a file written before they existed: schema version 3; and
+the trace summaries: schema version 4 (``fill_summaries``).
 
 The step (``migrations._add_rollups``) creates the rollup tables and counts every
 stored span, a range of minutes at a time, logging each range as it completes, so
@@ -19,7 +20,7 @@ from typing import Final
 
 import duckdb
 
-from threadline.server.storage.duckdb import rollups
+from threadline.server.storage.duckdb import rollups, summaries
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import Row
 
@@ -53,3 +54,37 @@ def fill(connection: duckdb.DuckDBPyConnection) -> None:
             len(edges) - 1,
             time.perf_counter() - started,
         )
+
+
+def fill_summaries(connection: duckdb.DuckDBPyConnection) -> None:
+    """Summarise every stored trace into the (empty) summary table, in the open transaction.
+
+    A range of minutes at a time, each logged; a trace spread over ranges gets a row
+    from each, and the fold that ends the backfill merges them and finds the origins.
+    """
+    bounds = connection.execute(f"SELECT min(start_ns), max(start_ns) FROM {TABLE}").fetchall()
+    low, high = bounds[0]
+    if low is None:
+        return
+    first = int(low) // rollups.MINUTE_NS
+    last = int(high) // rollups.MINUTE_NS + 1
+    step = max(1, -(-(last - first) // RANGES))
+    edges = [*range(first, last, step), last]
+    started = time.perf_counter()
+
+    def run(sql: str, params: Sequence[object]) -> list[Row]:
+        return connection.execute(sql, params).fetchall()
+
+    for done, (start, end) in enumerate(itertools.pairwise(edges), start=1):
+        summaries.rebuild(run, start * rollups.MINUTE_NS, end * rollups.MINUTE_NS)
+        logger.info(
+            "summarising stored traces: %d of %d ranges done (%.1f s)",
+            done,
+            len(edges) - 1,
+            time.perf_counter() - started,
+        )
+    summaries.fold(run)
+    logger.info(
+        "summarising stored traces: rows merged, error origins found (%.1f s)",
+        time.perf_counter() - started,
+    )

@@ -16,6 +16,8 @@ Versions (``LATEST`` is the last):
 2. ``threadline_schema`` itself, with a row for version 1 (when unknown) and one for 2.
 3. The rollup tables (``rollup_operations``, ``rollup_edges``, ``rollup_names``,
    ``rollup_services``; see ``rollups``), filled from the spans already stored.
+4. ``trace_summaries`` (one row per trace; see ``summaries``), filled from the
+   spans already stored.
 
 Opening a file (``open_schema``):
 
@@ -115,7 +117,30 @@ def _add_rollups(connection: Connection) -> None:
     backfill.fill(connection)
 
 
-STEPS: Final[tuple[Step, ...]] = (Step(2, _record_versions), Step(3, _add_rollups))
+# Version 4's table as it was made then (``schema.summary_statements`` is the newest).
+_SUMMARY_TABLE_V4: Final = """CREATE TABLE trace_summaries (
+    trace_id VARCHAR NOT NULL, start_ns BIGINT NOT NULL, end_ns BIGINT NOT NULL,
+    last_start_ns BIGINT NOT NULL,
+    root STRUCT(orphan BOOLEAN, start_ns BIGINT, span_id VARCHAR, service VARCHAR,
+                operation VARCHAR) NOT NULL,
+    spans BIGINT NOT NULL, errors BIGINT NOT NULL, services VARCHAR[] NOT NULL,
+    operations STRUCT(service VARCHAR, operation VARCHAR, status VARCHAR)[] NOT NULL,
+    sessions VARCHAR[] NOT NULL, users VARCHAR[] NOT NULL,
+    origin_service VARCHAR, origin_operation VARCHAR,
+    fresh BOOLEAN NOT NULL DEFAULT true)"""
+
+
+def _add_trace_summaries(connection: Connection) -> None:
+    """Version 4: a summary row per trace, filled from the spans already stored."""
+    connection.execute(_SUMMARY_TABLE_V4)
+    backfill.fill_summaries(connection)
+
+
+STEPS: Final[tuple[Step, ...]] = (
+    Step(2, _record_versions),
+    Step(3, _add_rollups),
+    Step(4, _add_trace_summaries),
+)
 LATEST: Final = STEPS[-1].version
 
 

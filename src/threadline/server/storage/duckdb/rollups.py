@@ -62,6 +62,7 @@ from threadline.server.aggregates import (
 )
 from threadline.server.analysis import sketch
 from threadline.server.batch import COLUMNS
+from threadline.server.storage.duckdb import summaries
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_EDGES,
     ROLLUP_NAMES,
@@ -305,6 +306,7 @@ def append(
         run(f"CREATE OR REPLACE TEMP VIEW {_FRESH} AS SELECT * FROM {incoming}", [])
     run(f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_FRESH}", [])
     if rollups:
+        summaries.add(run, _FRESH)  # one delta row per trace of the batch
         run(_register_names(_FRESH), [])
         run(_operation_delta(_FRESH, 1), [])
         run(_service_delta(_FRESH, 1), [])

@@ -1,4 +1,5 @@
-"""The fleet views by scanning spans: what the rollups replaced, kept to compare against.
+"""The fleet views, trace search and journey lists by scanning spans: what the rollups
+and trace summaries replaced, kept to compare against.
 
 Benchmarks time these beside the rollup reads, the consistency tests check that
 both agree, and a store opened without rollups answers with them.
@@ -7,13 +8,16 @@ both agree, and a store opened without rollups answers with them.
 from __future__ import annotations
 
 from threadline.server.aggregates import OperationRed, ServiceMap, ServiceRed, TimeWindow
-from threadline.server.storage.duckdb import red
+from threadline.server.model import JourneySummary, TraceQuery, TraceSummary
+from threadline.server.storage.base import JourneyOrder
+from threadline.server.storage.duckdb import red, search
 from threadline.server.storage.duckdb import service_map as map_queries
 from threadline.server.storage.duckdb.sql import Fetch
 
 
 class ScanViews:
-    """``operation_red``, ``service_red`` and ``service_map`` answered from the span table."""
+    """``operation_red``, ``service_red``, ``service_map``, ``search_traces`` and
+    ``list_journeys`` answered from the span table."""
 
     def __init__(self, fetch: Fetch) -> None:
         self._fetch = fetch
@@ -35,3 +39,19 @@ class ScanViews:
 
     def service_map(self, window: TimeWindow) -> ServiceMap:
         return map_queries.service_map(self._fetch, window)
+
+    def search_traces(self, query: TraceQuery) -> list[TraceSummary]:
+        return search.search_traces(self._fetch, query)
+
+    def list_journeys(
+        self,
+        *,
+        order: JourneyOrder = "recent",
+        limit: int = 20,
+        failed: bool | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> list[JourneySummary]:
+        return search.list_journeys(
+            self._fetch, order=order, limit=limit, failed=failed, start_ns=start_ns, end_ns=end_ns
+        )

@@ -32,6 +32,8 @@ ROLLUP_OPERATIONS: Final = "rollup_operations"
 ROLLUP_EDGES: Final = "rollup_edges"
 ROLLUP_NAMES: Final = "rollup_names"
 ROLLUP_SERVICES: Final = "rollup_services"
+# One row per trace for search and journey lists (``summaries``, schema version 4).
+TRACE_SUMMARIES: Final = "trace_summaries"
 
 # ART indexes on the keys a trace page and a journey page look up by: they take a
 # lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
@@ -60,7 +62,13 @@ def create_statements() -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {TABLE}_{column} ON {TABLE} ({column})"
         for column in INDEXED_COLUMNS
     ]
-    return [create_table, *create_indexes, *rollup_statements(), VERSION_TABLE_DDL]
+    return [
+        create_table,
+        *create_indexes,
+        *rollup_statements(),
+        *summary_statements(),
+        VERSION_TABLE_DDL,
+    ]
 
 
 def rollup_statements() -> list[str]:
@@ -99,4 +107,27 @@ def rollup_statements() -> list[str]:
     spans BIGINT NOT NULL,
     fresh BOOLEAN NOT NULL DEFAULT true
 )""",
+    ]
+
+
+def summary_statements() -> list[str]:
+    """DDL for the trace summary table (see ``summaries``); idempotent."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {TRACE_SUMMARIES} (
+    trace_id VARCHAR NOT NULL,
+    start_ns BIGINT NOT NULL,
+    end_ns BIGINT NOT NULL,
+    last_start_ns BIGINT NOT NULL,
+    root STRUCT(orphan BOOLEAN, start_ns BIGINT, span_id VARCHAR, service VARCHAR,
+                operation VARCHAR) NOT NULL,
+    spans BIGINT NOT NULL,
+    errors BIGINT NOT NULL,
+    services VARCHAR[] NOT NULL,
+    operations STRUCT(service VARCHAR, operation VARCHAR, status VARCHAR)[] NOT NULL,
+    sessions VARCHAR[] NOT NULL,
+    users VARCHAR[] NOT NULL,
+    origin_service VARCHAR,
+    origin_operation VARCHAR,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)"""
     ]

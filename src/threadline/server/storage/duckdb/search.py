@@ -37,6 +37,7 @@ from threadline.server.storage.duckdb.sql import (
 _ROOT_FIRST: Final = "coalesce(parent_span_id, '') <> '', start_ns, span_id"
 
 # Columns of a trace summary, in ``TraceSummary`` field order, for the traces in ``chosen``.
+# A trace (or journey) whose spans carry several session or user ids shows the smallest.
 _TRACE_SUMMARY: Final = f"""
 SELECT trace_id,
        min(start_ns) AS trace_start_ns,
@@ -46,8 +47,8 @@ SELECT trace_id,
        count(*) AS span_count,
        count(*) FILTER (WHERE status = '{ERROR}') AS error_count,
        list_sort(list_distinct(list(service_name))) AS services,
-       any_value(session_id) AS session_id,
-       any_value(user_id) AS user_id
+       min(session_id) AS session_id,
+       min(user_id) AS user_id
 FROM {TABLE}
 WHERE trace_id IN (SELECT trace_id FROM chosen)
 GROUP BY trace_id"""
@@ -71,7 +72,7 @@ WITH journey_trace AS (
 _JOURNEY_SUMMARY: Final = f"""
 )
 SELECT journey_trace.session_id,
-       any_value(span.user_id) AS user_id,
+       min(span.user_id) AS user_id,
        min(span.start_ns) AS journey_start_ns,
        max(span.end_ns) AS journey_end_ns,
        count(DISTINCT span.trace_id) AS trace_count,
@@ -176,13 +177,20 @@ def list_journeys(
     if order not in _JOURNEY_ORDER:
         raise ValueError(f"journey order must be one of {sorted(_JOURNEY_ORDER)}, got {order!r}")
     having = "" if failed is None else _JOURNEY_FAILED[failed]
-    # A window picks the journeys' traces by their spans' start; traces are summarised whole.
+    # A window picks the journeys' traces whose spans' start times reach into it (the
+    # first before its end, the last at or after its start), as the trace summaries
+    # answer it; traces are summarised whole.
     window = Conditions()
     if start_ns is not None:
-        window.add("start_ns >= ?", start_ns)
+        window.add("max(start_ns) >= ?", start_ns)
     if end_ns is not None:
-        window.add("start_ns < ?", end_ns)
-    in_window = "".join(f" AND {fragment}" for fragment in window.fragments)
+        window.add("min(start_ns) < ?", end_ns)
+    in_window = (
+        f" AND trace_id IN (SELECT trace_id FROM {TABLE} WHERE {USER_TRAFFIC}"
+        f" GROUP BY trace_id{window.sql('HAVING')})"
+        if window.fragments
+        else ""
+    )
     rows = fetch(
         f"{_JOURNEY_TRACES}{in_window}{_JOURNEY_SUMMARY}{having}"
         f" ORDER BY {_JOURNEY_ORDER[order]} LIMIT ?",

@@ -8,8 +8,9 @@ SQL is a bound parameter (see ``sql.py``). The queries live by topic: ``search``
 class owns the connection and hands each of them a ``fetch``.
 
 Fleet views (RED, percentiles, the service map) read the rollups the writer keeps
-(``rollups.py``); the same answers by scanning spans stay available as ``scan``
-(benchmarks and the consistency tests compare the two). A store opened with
+(``rollups.py``), and trace search and journey lists its trace summaries
+(``summaries.py``, ``summary_reads.py``); the same answers by scanning spans stay
+available as ``scan`` (benchmarks and the consistency tests compare the two). A store opened with
 ``rollups=False`` keeps none and answers by scan: the baseline ingest is measured
 against (its rollup tables exist but go stale, so such a file is for benchmarks).
 
@@ -71,6 +72,8 @@ from threadline.server.storage.duckdb import (
     rollup_reads,
     rollups,
     search,
+    summaries,
+    summary_reads,
 )
 from threadline.server.storage.duckdb import propagation as propagation_queries
 from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
@@ -149,7 +152,9 @@ class DuckDBStore:
         return [record_from_row(row) for row in rows]
 
     def search_traces(self, query: TraceQuery) -> list[TraceSummary]:
-        return search.search_traces(self._fetch, query)
+        if not self._rollups:
+            return self.scan.search_traces(query)
+        return summary_reads.search_traces(self._fetch, query)
 
     def journey_traces(
         self, *, session_id: str | None = None, user_id: str | None = None, limit: int = 500
@@ -170,7 +175,11 @@ class DuckDBStore:
         start_ns: int | None = None,
         end_ns: int | None = None,
     ) -> list[JourneySummary]:
-        return search.list_journeys(
+        if not self._rollups:
+            return self.scan.list_journeys(
+                order=order, limit=limit, failed=failed, start_ns=start_ns, end_ns=end_ns
+            )
+        return summary_reads.list_journeys(
             self._fetch, order=order, limit=limit, failed=failed, start_ns=start_ns, end_ns=end_ns
         )
 
@@ -260,16 +269,19 @@ class DuckDBStore:
         def delete(run: rollups.Run) -> int:
             if self._rollups:
                 rollups.forget_traces(run, trace_ids)
+                summaries.forget_traces(run, trace_ids)
             return deletion.delete_traces(run, trace_ids)
 
         return self._on_writer(delete, "deleting spans")
 
     def compact_rollups(self) -> None:
-        """Fold the rollup deltas now (the writer also does it every so many commits)."""
+        """Fold the rollup deltas and trace summary rows now (the writer also does it
+        every so many commits)."""
         if self._rollups:
 
             def fold(run: rollups.Run) -> int:
                 rollups.compact(run)
+                summaries.fold(run)
                 return 0
 
             self._on_writer(fold, "folding rollups")
@@ -283,6 +295,7 @@ class DuckDBStore:
         def delete(run: rollups.Run) -> int:
             if self._rollups:
                 rollups.forget_before(run, cutoff_ns)
+                summaries.forget_before(run, cutoff_ns)
             return deletion.delete_older_than(run, cutoff_ns)
 
         return self._on_writer(delete, "deleting spans")
@@ -295,6 +308,7 @@ class DuckDBStore:
             doomed = deletion.user_trace_ids(run, forms)
             if self._rollups:
                 rollups.forget_traces(run, doomed, erasing=True)
+                summaries.forget_traces(run, doomed)
             return deletion.delete_traces(run, doomed)
 
         erased = self._on_writer(erase, "erasing a user") if forms else 0

@@ -7,10 +7,10 @@ transaction and resolves every future of the group after ``COMMIT`` returns, whi
 is when DuckDB has written the group to its write-ahead log. Requests arriving while
 a commit runs share the next one, so the commit rate adapts to the load.
 
-In the same transaction the writer drops re-sent spans and keeps the rollups
-current (``rollups.py``). Work that must change the rollups outside ingest
-(deletions) is queued here too, with ``run``, so it never races an ingest
-transaction over the same rollup rows.
+In the same transaction the writer drops re-sent spans and keeps the rollups and
+the trace summaries current (``rollups.py``, ``summaries.py``). Work that must
+change them outside ingest (deletions) is queued here too, with ``run``, so it
+never races an ingest transaction over the same rows.
 
 Done-callbacks of the returned futures run on the writer thread; keep them short
 (``asyncio.wrap_future`` only schedules a wake-up, which is the intended use).
@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.batch import SpanBatch
 from threadline.server.storage.base import StoreError, StoreOverloaded
-from threadline.server.storage.duckdb import rollups
+from threadline.server.storage.duckdb import rollups, summaries
 from threadline.server.storage.duckdb.sql import Row
 
 logger = logging.getLogger(__name__)
@@ -226,6 +226,10 @@ class GroupCommitWriter:
             self._in_transaction(rollups.compact)
         except Exception:  # the deltas stay and still sum right; try again later
             logger.exception("folding rollup deltas failed")
+        try:
+            self._in_transaction(summaries.fold)
+        except Exception:  # the rows stay and still merge right on read; try again later
+            logger.exception("folding trace summary rows failed")
 
     def _append(self, batches: Sequence[SpanBatch]) -> None:
         table = SpanBatch.concat(batches).table

@@ -1,0 +1,202 @@
+"""Trace summaries kept at ingest: one row per trace for search and journey lists.
+
+``trace_summaries`` (schema version 4) holds what a list of traces shows, so that
+search and journey lists read one row per trace instead of grouping every span:
+first start, last end, last start, the root (the earliest span without a parent,
+else the earliest span), span and error counts, the services and the
+(service, operation, status) triples the trace touched, its session and user ids
+(every one its spans carry, as the span table stores them: pseudonymised by the
+SDK) and where its error started.
+
+Like the rollups, a change is a *delta row* appended in the writer's transaction
+(``add``, called by ``rollups.append`` on the batch left after re-sent spans are
+dropped, so a re-sent span is never counted twice): a batch appends one row per
+trace it holds, and a later batch of the same trace appends another. Every
+column folds: ``min``/``max`` for times, ``min`` of a struct ordered
+(has a parent, start, span id) for the root, sums for counts, list unions for the
+sets (the ids among them). ``fold`` merges a trace's rows into one, every
+``rollups.COMPACT_EVERY`` commits; reads merge rows not yet folded on the fly
+(``summary_reads``). Appending costs one ``INSERT ... SELECT ... GROUP BY`` over
+the batch; an upsert on a trace id key would cost 16–23 ms a statement here.
+
+The error origin is ``analysis.error_origin``'s rule, which needs the trace's
+tree: ``fold`` reads the spans of the traces it folds that hold an error (bounded
+by their time range, so zone maps prune the span table) and runs the rule on them.
+Until its next fold, a trace that received spans shows no origin.
+
+Deletions remove whole rows: tail sampling and erasure delete whole traces, and
+retention deletes the rows of traces whose every span aged out and rebuilds the
+rows of traces it cuts from the spans they keep.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from threadline.server.analysis.assembly import fix_up
+from threadline.server.analysis.error_origin import find_error_origin
+from threadline.server.batch import COLUMNS, record_from_row
+from threadline.server.storage.duckdb.schema import TABLE, TRACE_SUMMARIES
+from threadline.server.storage.duckdb.sql import ERROR, NO_PARENT, USER_TRAFFIC, Row
+
+logger = logging.getLogger(__name__)
+
+Run = Callable[[str, Sequence[object]], list[Row]]
+
+SUMMARIES: Final = TRACE_SUMMARIES
+_FOLDED: Final = "threadline_folded_summaries"
+_CUT: Final = "threadline_cut_traces"
+
+# Origins computed per statement when folding: a bound on the span rows read at once.
+ORIGIN_CHUNK: Final = 2_000
+
+# Every column but ``fresh``, in table order.
+VALUE_COLUMNS: Final = (
+    "trace_id, start_ns, end_ns, last_start_ns, root, spans, errors, services, operations,"
+    " sessions, users, origin_service, origin_operation"
+)
+
+
+# The delta of a relation of spans: one row per trace. The root candidate is a
+# struct whose order (has a parent, start, span id) is the scan's root rule, so the
+# ``min`` of several rows' candidates is the trace's root.
+def _delta(source: str) -> str:
+    return f"""
+SELECT trace_id, min(start_ns), max(end_ns), max(start_ns),
+       min({{'orphan': NOT ({NO_PARENT}), 'start_ns': start_ns, 'span_id': span_id,
+             'service': service_name, 'operation': name}}),
+       count(*), count(*) FILTER (WHERE status = '{ERROR}'),
+       list_sort(list_distinct(list(service_name))),
+       list_sort(list_distinct(list({{'service': service_name, 'operation': name,
+                                     'status': status}}))),
+       list_sort(list_distinct(list(session_id))), list_sort(list_distinct(list(user_id))),
+       NULL, NULL
+FROM {source} WHERE {USER_TRAFFIC}
+GROUP BY trace_id"""
+
+
+# The merge of a trace's rows (origin left to the caller).
+MERGED: Final = """
+min(start_ns) AS start_ns, max(end_ns) AS end_ns, max(last_start_ns) AS last_start_ns,
+min(root) AS root, sum(spans)::BIGINT AS spans, sum(errors)::BIGINT AS errors,
+list_sort(list_distinct(flatten(list(services)))) AS services,
+list_sort(list_distinct(flatten(list(operations)))) AS operations,
+list_sort(list_distinct(flatten(list(sessions)))) AS sessions,
+list_sort(list_distinct(flatten(list(users)))) AS users"""
+
+
+def add(run: Run, source: str) -> None:
+    """Append the delta rows of the spans in ``source`` (already deduplicated)."""
+    run(f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}) {_delta(source)}", [])
+
+
+def fold(run: Run) -> None:
+    """Merge the rows of every trace that received deltas into one; compute origins.
+
+    Runs in the writer's transaction; only traces with ``fresh`` rows are read.
+    """
+    run(
+        f"CREATE OR REPLACE TEMP TABLE {_FOLDED} AS"
+        f" SELECT trace_id, {MERGED}, NULL::VARCHAR AS origin_service,"
+        " NULL::VARCHAR AS origin_operation"
+        f" FROM {SUMMARIES}"
+        f" WHERE trace_id IN (SELECT trace_id FROM {SUMMARIES} WHERE fresh)"
+        " GROUP BY trace_id",
+        [],
+    )
+    _set_origins(run)
+    run(f"DELETE FROM {SUMMARIES} WHERE trace_id IN (SELECT trace_id FROM {_FOLDED})", [])
+    run(
+        f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}, fresh)"
+        f" SELECT {VALUE_COLUMNS}, false FROM {_FOLDED}",
+        [],
+    )
+    run(f"DROP TABLE {_FOLDED}", [])
+
+
+def _set_origins(run: Run) -> None:
+    """The error origin of each folded trace with an error, from its spans."""
+    failing = run(
+        f"SELECT trace_id, start_ns, last_start_ns FROM {_FOLDED} WHERE errors > 0"
+        " ORDER BY start_ns",
+        [],
+    )
+    for first in range(0, len(failing), ORIGIN_CHUNK):
+        chunk = failing[first : first + ORIGIN_CHUNK]
+        low = min(int(row[1]) for row in chunk)
+        high = max(int(row[2]) for row in chunk)
+        # The time bounds let zone maps skip the span table outside the chunk's range.
+        rows = run(
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
+            " WHERE start_ns BETWEEN ? AND ? AND trace_id IN (SELECT unnest(?::VARCHAR[]))"
+            f" AND {USER_TRAFFIC}",
+            [low, high, [str(row[0]) for row in chunk]],
+        )
+        by_trace: dict[str, list[Row]] = {}
+        for row in rows:
+            by_trace.setdefault(str(row[0]), []).append(row)
+        found: list[tuple[str, str, str]] = []
+        for trace_id, spans in by_trace.items():
+            origin = find_error_origin(fix_up(record_from_row(r) for r in spans).tree).origin
+            if origin is not None:
+                found.append((trace_id, origin.service, origin.operation))
+        if found:
+            run(
+                f"UPDATE {_FOLDED} AS f SET origin_service = o.service,"
+                " origin_operation = o.operation"
+                " FROM (SELECT unnest(?::VARCHAR[]) AS trace_id, unnest(?::VARCHAR[]) AS service,"
+                " unnest(?::VARCHAR[]) AS operation) AS o WHERE f.trace_id = o.trace_id",
+                [[f[0] for f in found], [f[1] for f in found], [f[2] for f in found]],
+            )
+
+
+def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
+    """Delete the rows of traces deleted whole (tail sampling, erasure)."""
+    run(
+        f"DELETE FROM {SUMMARIES} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(trace_ids)],
+    )
+
+
+def forget_before(run: Run, cutoff_ns: int) -> None:
+    """Retention: rows of traces with spans before ``cutoff_ns`` go; cut traces are rebuilt.
+
+    Runs before the spans are deleted; a trace that keeps spans gets a row counted
+    from them alone.
+    """
+    run(
+        f"CREATE OR REPLACE TEMP TABLE {_CUT} AS"
+        f" SELECT trace_id, max(last_start_ns) AS last_start_ns FROM {SUMMARIES}"
+        f" WHERE trace_id IN (SELECT trace_id FROM {SUMMARIES} WHERE start_ns < ?)"
+        " GROUP BY trace_id",
+        [cutoff_ns],
+    )
+    run(f"DELETE FROM {SUMMARIES} WHERE trace_id IN (SELECT trace_id FROM {_CUT})", [])
+    kept = run(f"SELECT max(last_start_ns) FROM {_CUT} WHERE last_start_ns >= ?", [cutoff_ns])
+    if kept and kept[0][0] is not None:
+        # The kept spans of cut traces started in [cutoff, their last start]: zone maps
+        # skip the rest of the span table.
+        source = (
+            f"(SELECT * FROM {TABLE} WHERE start_ns >= ? AND start_ns <= ?"
+            f" AND trace_id IN (SELECT trace_id FROM {_CUT} WHERE last_start_ns >= ?))"
+        )
+        run(
+            f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}) {_delta(source)}",
+            [cutoff_ns, int(kept[0][0]), cutoff_ns],
+        )
+    run(f"DROP TABLE {_CUT}", [])
+
+
+def rebuild(run: Run, start_ns: int, end_ns: int) -> None:
+    """Append the deltas of every stored span that started in ``[start_ns, end_ns)``.
+
+    For a backfill: a trace whose spans fall in several ranges gets a row from
+    each, which ``fold`` merges.
+    """
+    source = f"(SELECT * FROM {TABLE} WHERE start_ns >= ? AND start_ns < ?)"
+    run(
+        f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}) {_delta(source)}",
+        [start_ns, end_ns],
+    )

@@ -1,0 +1,228 @@
+"""Trace search and journey lists answered from the trace summaries (see ``summaries``).
+
+Both read one row per trace: the folded row of a trace with no newer deltas as it
+is, and the rows of a trace that received spans since the last fold merged on the
+fly (few: at most what ``rollups.COMPACT_EVERY`` commits wrote). Their cost follows
+the number of traces, not of spans.
+
+Filters a summary answers: service, operation and status on one span together
+(the trace's (service, operation, status) triples), duration, the time range
+(first start to last end), session and user ids, and order keys. Attribute pairs
+and the journey id are on spans only: they read the span table, bounded to the
+time range of the traces the summary filters leave (so zone maps skip the rest).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from threadline.server.model import (
+    JourneySummary,
+    StatusCode,
+    TraceCursor,
+    TraceOrder,
+    TraceQuery,
+    TraceSummary,
+)
+from threadline.server.storage.base import JourneyOrder
+from threadline.server.storage.duckdb.schema import TABLE
+from threadline.server.storage.duckdb.sql import Conditions, Fetch, checked_limit, span_attribute_is
+from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES
+
+# One row per trace (see the module docstring).
+_SUMMARY: Final = f"""summary AS (
+    SELECT t.trace_id, t.start_ns, t.end_ns, t.last_start_ns, t.root, t.spans, t.errors,
+           t.services, t.operations, t.sessions, t.users
+    FROM {SUMMARIES} AS t
+    ANTI JOIN (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh) AS f
+      ON t.trace_id = f.trace_id
+    WHERE NOT t.fresh
+    UNION ALL
+    SELECT trace_id, {MERGED}
+    FROM {SUMMARIES}
+    WHERE trace_id IN (SELECT trace_id FROM {SUMMARIES} WHERE fresh)
+    GROUP BY trace_id
+)"""
+
+_DURATION: Final = "(end_ns - start_ns)"
+# Sort key of each order and whether larger keys come first (as ``search``).
+_ORDER_KEYS: Final[dict[TraceOrder, tuple[str, bool]]] = {
+    "recent": ("start_ns", True),
+    "oldest": ("start_ns", False),
+    "slowest": (_DURATION, True),
+    "fastest": (_DURATION, False),
+}
+
+_JOURNEY_ORDER: Final[dict[str, str]] = {
+    "recent": "max(end_ns) DESC, session_id",
+    "slowest": "max(end_ns) - min(start_ns) DESC, session_id",
+}
+_JOURNEY_FAILED: Final[dict[bool, str]] = {
+    True: " HAVING sum(errors) > 0",
+    False: " HAVING sum(errors) = 0",
+}
+
+
+def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
+    """``Store.search_traces`` from the summaries."""
+    if query.order not in _ORDER_KEYS:
+        raise ValueError(f"trace order must be one of {sorted(_ORDER_KEYS)}, got {query.order!r}")
+    if query.offset < 0:
+        raise ValueError(f"offset must be 0 or more, got {query.offset}")
+    where = _summary_filters(query)
+    on_spans = _span_filters(query)
+    if on_spans:
+        bounds = _span_bounds(fetch, where)
+        if bounds is None:
+            return []
+        for span in on_spans:
+            where.add(
+                f"trace_id IN (SELECT trace_id FROM {TABLE}"
+                f" WHERE start_ns BETWEEN ? AND ?{span.sql('AND')})",
+                *bounds,
+                *span.params,
+            )
+    key, descending = _ORDER_KEYS[query.order]
+    if query.after is not None:
+        where.extend(_after(query.order, query.after))
+    direction = "DESC" if descending else "ASC"
+    rows = fetch(
+        f"WITH {_SUMMARY}"
+        " SELECT trace_id, start_ns, end_ns - start_ns, root.service, root.operation, spans,"
+        " errors, services, sessions[1], users[1]"
+        f" FROM summary{where.sql('WHERE')}"
+        f" ORDER BY {key} {direction}, trace_id LIMIT ? OFFSET ?",
+        [*where.params, checked_limit(query.limit), query.offset],
+    )
+    return [
+        TraceSummary(
+            trace_id=row[0],
+            start_ns=int(row[1]),
+            duration_ns=int(row[2]),
+            root_service=row[3],
+            root_operation=row[4],
+            span_count=int(row[5]),
+            error_count=int(row[6]),
+            services=tuple(row[7]),
+            session_id=row[8],
+            user_id=row[9],
+        )
+        for row in rows
+    ]
+
+
+def list_journeys(
+    fetch: Fetch,
+    *,
+    order: JourneyOrder,
+    limit: int,
+    failed: bool | None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+) -> list[JourneySummary]:
+    """``Store.list_journeys`` from the summaries: a trace is in each of its sessions'
+    journeys, and in a window when its spans' start times reach into it."""
+    if order not in _JOURNEY_ORDER:
+        raise ValueError(f"journey order must be one of {sorted(_JOURNEY_ORDER)}, got {order!r}")
+    window = Conditions()
+    if start_ns is not None:
+        window.add("last_start_ns >= ?", start_ns)
+    if end_ns is not None:
+        window.add("start_ns < ?", end_ns)
+    having = "" if failed is None else _JOURNEY_FAILED[failed]
+    rows = fetch(
+        f"WITH {_SUMMARY}, journey_trace AS ("
+        " SELECT unnest(sessions) AS session_id, * EXCLUDE (sessions)"
+        f" FROM summary{window.sql('WHERE')})"
+        " SELECT session_id, min(users[1]), min(start_ns), max(end_ns), count(*),"
+        " sum(spans), sum(errors), list_sort(list_distinct(flatten(list(services))))"
+        f" FROM journey_trace GROUP BY session_id{having}"
+        f" ORDER BY {_JOURNEY_ORDER[order]} LIMIT ?",
+        [*window.params, checked_limit(limit)],
+    )
+    return [
+        JourneySummary(
+            session_id=row[0],
+            user_id=row[1],
+            start_ns=int(row[2]),
+            end_ns=int(row[3]),
+            trace_count=int(row[4]),
+            span_count=int(row[5]),
+            error_count=int(row[6]),
+            services=tuple(row[7]),
+        )
+        for row in rows
+    ]
+
+
+def _summary_filters(query: TraceQuery) -> Conditions:
+    where = Conditions()
+    # Service, operation and status must hold on one span: one of the trace's triples.
+    triple = Conditions()
+    if query.operation is not None:
+        triple.add("o.operation = ?", query.operation)
+    if query.status is not None:
+        triple.add("o.status = ?", StatusCode(query.status).value)
+    if triple.fragments:
+        if query.service is not None:
+            triple.fragments.insert(0, "o.service = ?")
+            triple.params.insert(0, query.service)
+        where.add(
+            f"list_bool_or(list_transform(operations, lambda o: {' AND '.join(triple.fragments)}))",
+            *triple.params,
+        )
+    elif query.service is not None:
+        where.add("list_contains(services, ?)", query.service)
+    if query.start_ns is not None:
+        where.add("start_ns >= ?", query.start_ns)
+    if query.end_ns is not None:
+        where.add("end_ns <= ?", query.end_ns)
+    if query.min_duration_ns is not None:
+        where.add(f"{_DURATION} >= ?", query.min_duration_ns)
+    if query.max_duration_ns is not None:
+        where.add(f"{_DURATION} <= ?", query.max_duration_ns)
+    if query.session_id is not None:
+        where.add("list_contains(sessions, ?)", query.session_id)
+    if query.user_id is not None:
+        where.add("list_contains(users, ?)", query.user_id)
+    return where
+
+
+def _span_filters(query: TraceQuery) -> list[Conditions]:
+    """What only spans hold, one span condition each: each attribute pair may sit on
+    a different span of the trace."""
+    spans: list[Conditions] = []
+    if query.journey_id is not None:
+        journey = Conditions()
+        journey.add("journey_id = ?", query.journey_id)
+        spans.append(journey)
+    spans.extend(span_attribute_is(key, value) for key, value in query.attributes)
+    return spans
+
+
+def _span_bounds(fetch: Fetch, where: Conditions) -> tuple[int, int] | None:
+    """Where the start times of the spans of the traces ``where`` keeps lie; None: no trace."""
+    rows = fetch(
+        f"WITH {_SUMMARY} SELECT min(start_ns), max(last_start_ns)"
+        f" FROM summary{where.sql('WHERE')}",
+        list(where.params),
+    )
+    if not rows or rows[0][0] is None:
+        return None
+    return int(rows[0][0]), int(rows[0][1])
+
+
+def _after(order: TraceOrder, cursor: TraceCursor) -> Conditions:
+    """Traces strictly after ``cursor`` in ``order`` (key, then trace id ascending)."""
+    if cursor.order != order:
+        raise ValueError(f"a cursor of a {cursor.order!r} search cannot page a {order!r} one")
+    key, descending = _ORDER_KEYS[order]
+    beyond = "<" if descending else ">"
+    conditions = Conditions()
+    conditions.add(
+        f"({key} {beyond} ? OR ({key} = ? AND trace_id > ?))",
+        cursor.key,
+        cursor.key,
+        cursor.trace_id,
+    )
+    return conditions
