@@ -1,0 +1,211 @@
+"""Trace summaries against the full scan: random workloads, the same lists.
+
+Hypothesis builds traces (a root and children in several services, some failing,
+some carrying a session and user id on some spans, a few with a second session,
+an attribute on some spans, the SDK's own telemetry), writes them in random
+batches in random order (children before parents, a trace spread over batches)
+with some batches re-sent, then deletes some traces, erases a user and applies a
+retention cutoff that may cut traces in two. Every search and journey list read
+from the summaries must equal the same read by scanning the spans, before and
+after the summary rows are folded.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from pathlib import Path
+from typing import Final
+
+import duckdb
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from support.spans import span_record
+from threadline.conventions import SDK_STATS_SPAN
+from threadline.server.batch import SpanBatch
+from threadline.server.model import SpanKind, SpanRecord, StatusCode, TraceQuery
+from threadline.server.storage.duckdb import DuckDBStore
+
+MS: Final = 1_000_000
+MINUTE: Final = 60_000 * MS
+T0: Final = 28_333_334 * MINUTE
+SERVICES: Final = ("web", "cart", "pay", "mail")
+WAIT_S: Final = 30.0
+
+
+def trace_spans(rng: random.Random, index: int) -> list[SpanRecord]:
+    """One trace: a root (sometimes never sent) and 0–4 children spread over minutes."""
+    trace = f"{index + 1:032x}"
+    start = T0 + rng.randrange(8 * MINUTE)
+    session = rng.choice([None, "s1", "s2", "s3"])
+    user = {"s1": "u1", "s2": "u2", "s3": "u1"}.get(session or "")
+    keys = {"session_id": session, "user_id": user}
+    spans = []
+    if rng.random() < 0.9:
+        spans.append(
+            span_record(
+                trace,
+                "r",
+                None,
+                "web",
+                rng.choice(["GET /", "POST /buy"]),
+                start,
+                start + rng.randrange(1, 2_000) * MS,
+                status=rng.choice([StatusCode.UNSET, StatusCode.OK, StatusCode.ERROR]),
+                **keys,
+            )
+        )
+    for n in range(rng.randrange(5)):
+        at = start + rng.randrange(-5_000, 3 * MINUTE // MS) * MS  # skewed or late
+        spans.append(
+            span_record(
+                trace,
+                f"c{n}",
+                rng.choice(["r", "c0", "gone"]),
+                rng.choice(SERVICES),
+                rng.choice(["do", "undo"]),
+                at,
+                at + rng.randrange(0, 900) * MS,
+                kind=rng.choice([SpanKind.SERVER, SpanKind.CLIENT, SpanKind.CONSUMER]),
+                status=StatusCode.ERROR if rng.random() < 0.2 else StatusCode.UNSET,
+                # The ids on some spans only; rarely a second session in the trace.
+                session_id=rng.choice([None, session, "s9" if rng.random() < 0.1 else session]),
+                user_id=rng.choice([None, user]),
+                attributes={"tier": rng.choice(["gold", "free"])},
+            )
+        )
+    if rng.random() < 0.1:  # the SDK's report about itself: in no list
+        spans.append(
+            span_record(f"{index + 1:031x}f", "st", None, "web", SDK_STATS_SPAN, start, start + MS)
+        )
+    return spans
+
+
+QUERIES: Final = [
+    TraceQuery(limit=200),
+    TraceQuery(limit=200, order="slowest"),
+    TraceQuery(limit=200, order="oldest"),
+    TraceQuery(limit=200, order="fastest"),
+    TraceQuery(limit=5, order="slowest", offset=3),
+    TraceQuery(limit=200, service="pay"),
+    TraceQuery(limit=200, operation="undo"),
+    TraceQuery(limit=200, service="cart", operation="do", status=StatusCode.ERROR),
+    TraceQuery(limit=200, status=StatusCode.ERROR, order="slowest"),
+    TraceQuery(limit=200, status=StatusCode.OK),
+    TraceQuery(limit=200, min_duration_ns=500 * MS, max_duration_ns=90_000 * MS),
+    TraceQuery(limit=200, start_ns=T0 + 2 * MINUTE, end_ns=T0 + 9 * MINUTE),
+    TraceQuery(limit=200, session_id="s1"),
+    TraceQuery(limit=200, session_id="s9"),
+    TraceQuery(limit=200, user_id="u1", order="slowest"),
+    TraceQuery(limit=200, attributes=(("tier", "gold"),), service="mail"),
+    TraceQuery(limit=200, attributes=(("tier", "gold"),), start_ns=T0 + MINUTE),
+]
+JOURNEYS: Final[list[dict[str, object]]] = [
+    {"order": "recent"},
+    {"order": "slowest"},
+    {"order": "slowest", "failed": True},
+    {"order": "recent", "failed": False},
+    {"order": "recent", "start_ns": T0 + 3 * MINUTE, "end_ns": T0 + 5 * MINUTE},
+    {"order": "slowest", "start_ns": T0 + 6 * MINUTE},
+]
+
+
+def check(store: DuckDBStore) -> None:
+    for query in QUERIES:
+        assert store.search_traces(query) == store.scan.search_traces(query), query
+    for journeys in JOURNEYS:
+        found = store.list_journeys(limit=100, **journeys)  # type: ignore[arg-type]
+        assert found == store.scan.list_journeys(limit=100, **journeys), journeys  # type: ignore[arg-type]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(min_value=0, max_value=2**32),
+    traces=st.integers(min_value=1, max_value=30),
+    batches=st.integers(min_value=1, max_value=6),
+    resend=st.booleans(),
+    deleted=st.integers(min_value=0, max_value=4),
+    erase=st.booleans(),
+    cut_minutes=st.one_of(st.none(), st.integers(min_value=1, max_value=9)),
+)
+def test_summaries_answer_like_the_full_scan(
+    seed: int,
+    traces: int,
+    batches: int,
+    resend: bool,
+    deleted: int,
+    erase: bool,
+    cut_minutes: int | None,
+) -> None:
+    """Random traces in random batches and order, re-sent, deleted, erased and cut by
+    retention: every list from the summaries equals the scan's."""
+    rng = random.Random(seed)
+    spans = [span for index in range(traces) for span in trace_spans(rng, index)]
+    rng.shuffle(spans)  # children before parents, traces across batches
+    cuts = sorted(rng.sample(range(1, len(spans)), min(batches - 1, len(spans) - 1)))
+    parts = [spans[a:b] for a, b in zip([0, *cuts], [*cuts, len(spans)], strict=True)]
+    with tempfile.TemporaryDirectory() as directory:
+        store = DuckDBStore(Path(directory) / "spans.duckdb")
+        try:
+            for part in parts:
+                store.write(SpanBatch.from_records(part)).result(timeout=WAIT_S)
+            if resend:
+                store.write(SpanBatch.from_records(rng.choice(parts))).result(timeout=WAIT_S)
+            check(store)
+            doomed = rng.sample(sorted({s.trace_id for s in spans}), min(deleted, traces))
+            store.delete_traces(doomed)
+            if erase:
+                store.erase_user(["u2"])
+            if cut_minutes is not None:
+                store.delete_older_than(T0 + cut_minutes * MINUTE + 1)
+            check(store)
+            store.compact_rollups()
+            check(store)
+        finally:
+            store.close()
+
+
+def test_search_reads_the_summary_rows(tmp_path: Path) -> None:
+    """Search and journey lists answer from ``trace_summaries``: a row changed behind
+    the store's back shows, though no span says so."""
+    path = tmp_path / "spans.duckdb"
+    store = DuckDBStore(path)
+    start = T0
+    store.write(
+        SpanBatch.from_records(
+            [span_record("1" * 32, "r", None, "web", "GET /", start, start + MS, session_id="s1")]
+        )
+    ).result(timeout=WAIT_S)
+    store.close()
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(
+            "UPDATE trace_summaries SET root = {'orphan': false, 'start_ns': 0, 'span_id': 'x',"
+            " 'service': 'marked', 'operation': 'marked'}, errors = 7"
+        )
+    store = DuckDBStore(path)
+    try:
+        (found,) = store.search_traces(TraceQuery())
+        assert (found.root_service, found.error_count) == ("marked", 7)
+        assert store.list_journeys()[0].error_count == 7
+        (scanned,) = store.scan.search_traces(TraceQuery())
+        assert (scanned.root_service, scanned.error_count) == ("web", 0)
+    finally:
+        store.close()
+
+
+def test_a_store_without_rollups_searches_by_scan(tmp_path: Path) -> None:
+    """``rollups=False`` (the benchmarks' baseline) keeps no summaries and scans spans."""
+    store = DuckDBStore(tmp_path / "spans.duckdb", rollups=False)
+    try:
+        store.write(
+            SpanBatch.from_records(
+                [span_record("1" * 32, "r", None, "web", "GET /", T0, T0 + MS, session_id="s1")]
+            )
+        ).result(timeout=WAIT_S)
+        assert [t.trace_id for t in store.search_traces(TraceQuery())] == ["1" * 32]
+        assert [j.session_id for j in store.list_journeys()] == ["s1"]
+    finally:
+        store.close()
+    with duckdb.connect(str(tmp_path / "spans.duckdb")) as connection:
+        assert connection.execute("SELECT count(*) FROM trace_summaries").fetchall() == [(0,)]
