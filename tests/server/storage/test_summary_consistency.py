@@ -209,3 +209,53 @@ def test_a_store_without_rollups_searches_by_scan(tmp_path: Path) -> None:
         store.close()
     with duckdb.connect(str(tmp_path / "spans.duckdb")) as connection:
         assert connection.execute("SELECT count(*) FROM trace_summaries").fetchall() == [(0,)]
+
+
+def origins(path: Path) -> dict[str, tuple[str | None, str | None]]:
+    with duckdb.connect(str(path)) as connection:
+        rows = connection.execute(
+            "SELECT trace_id, origin_service, origin_operation FROM trace_summaries"
+        ).fetchall()
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def test_folding_finds_each_failed_trace_error_origin(tmp_path: Path) -> None:
+    """The fold names where each trace's error started by ``analysis.error_origin``'s
+    rule: the deepest failing span, found again when a late span moves it; a failure a
+    retry recovered is no origin."""
+    path = tmp_path / "spans.duckdb"
+    store = DuckDBStore(path)
+    failed = {"status": StatusCode.ERROR}
+    deep, retried = "1" * 32, "2" * 32
+    try:
+        store.write(
+            SpanBatch.from_records(
+                [
+                    span_record(deep, "r", None, "web", "GET /", T0, T0 + 900 * MS, **failed),
+                    span_record(deep, "p", "r", "pay", "charge", T0 + MS, T0 + 800 * MS, **failed),
+                    span_record(retried, "r", None, "web", "GET /", T0, T0 + 900 * MS),
+                    span_record(retried, "a", "r", "pay", "charge", T0 + MS, T0 + 9 * MS, **failed),
+                    span_record(retried, "b", "r", "pay", "charge", T0 + 10 * MS, T0 + 20 * MS),
+                ]
+            )
+        ).result(timeout=WAIT_S)
+        store.compact_rollups()
+    finally:
+        store.close()
+    assert origins(path) == {deep: ("pay", "charge"), retried: (None, None)}
+    store = DuckDBStore(path)
+    try:
+        # The payment failed because the bank did: a late span moves the origin down.
+        store.write(
+            SpanBatch.from_records(
+                [
+                    span_record(
+                        deep, "k", "p", "bank", "authorise", T0 + 2 * MS, T0 + 5 * MS, **failed
+                    )
+                ]
+            )
+        ).result(timeout=WAIT_S)
+        store.compact_rollups()
+    finally:
+        store.close()
+    assert origins(path)[deep] == ("bank", "authorise")
