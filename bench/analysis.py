@@ -14,8 +14,9 @@ batches, then times each read through ``QueryService`` as the API calls it:
   one operation (critical-path and self-time), error hotspots, propagation health.
 
 Fleet views (service map, per-operation percentiles, RED series) read rollups
-kept at ingest; each is also timed against the same answer by a full scan of the
-spans (``store.scan``), in the same run. The shop is loaded twice, into a store
+kept at ingest, trace search and journey lists the trace summaries; each is also
+timed against the same answer by a full scan of the spans (``store.scan``), in
+the same run (a disagreement between the two is printed). The shop is loaded twice, into a store
 keeping rollups and into one without (``rollups=False``), and both ingest rates
 are printed with their ratio (``--no-ingest-baseline`` skips the second load).
 
@@ -46,7 +47,7 @@ import pyarrow as pa
 from analysis_workload import generate
 from threadline.server.aggregates import Target, TimeWindow
 from threadline.server.batch import SpanBatch
-from threadline.server.model import TraceQuery
+from threadline.server.model import StatusCode, TraceQuery
 from threadline.server.query import QueryService
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.server.windows import WindowRequest
@@ -237,6 +238,48 @@ def run(store: DuckDBStore, db: Path, end_ns: int, repeat: int) -> None:
     )
 
 
+def summary_views(
+    store: DuckDBStore,
+) -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
+    """Trace search and journey lists: from the trace summaries against the span scan."""
+    searches = [
+        ("search: newest 20", TraceQuery(limit=20)),
+        ("search: slowest 20", TraceQuery(limit=20, order="slowest")),
+        ("search: failed, slowest 20", TraceQuery(status=StatusCode.ERROR, order="slowest")),
+        ("search: service, > 1 s", TraceQuery(service="payments", min_duration_ns=10**9)),
+        (
+            "search: attr + service, slowest 20",
+            TraceQuery(
+                service="payments", attributes=(("payment.provider", "slowpay"),), order="slowest"
+            ),
+        ),
+    ]
+    cases: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
+        (
+            name,
+            lambda q=query: store.search_traces(q),  # type: ignore[misc]
+            lambda q=query: store.scan.search_traces(q),  # type: ignore[misc]
+        )
+        for name, query in searches
+    ]
+    cases += [
+        (
+            "journeys: failed, slowest 20",
+            lambda: store.list_journeys(order="slowest", failed=True),
+            lambda: store.scan.list_journeys(order="slowest", failed=True),
+        ),
+        (
+            "journeys: recent 20",
+            lambda: store.list_journeys(),
+            lambda: store.scan.list_journeys(),
+        ),
+    ]
+    for name, from_summaries, scanned in cases:
+        if from_summaries() != scanned():
+            print(f"{name}: the trace summaries and the scan disagree")
+    return cases
+
+
 def fleet_views(store: DuckDBStore, end_ns: int, repeat: int) -> None:
     """Each fleet view from the rollups against the same answer by a full scan."""
     # Whole ten minutes, so both the 1-minute and the 10-minute series fit the window.
@@ -260,6 +303,7 @@ def fleet_views(store: DuckDBStore, end_ns: int, repeat: int) -> None:
             lambda: store.service_red("payments", hour, bucket_ns=10 * MINUTE_NS),
             lambda: store.scan.service_red("payments", hour, bucket_ns=10 * MINUTE_NS),
         ),
+        *summary_views(store),
     ]
     header = f"{'fleet view (store reads)':<36}{'rollups ms':>12}{'scan ms':>11}"
     print(f"\n{header}{'scan ÷ rollups':>16}")

@@ -124,7 +124,7 @@ _SUMMARY_TABLE_V4: Final = """CREATE TABLE trace_summaries (
     root STRUCT(orphan BOOLEAN, start_ns BIGINT, span_id VARCHAR, service VARCHAR,
                 operation VARCHAR) NOT NULL,
     spans BIGINT NOT NULL, errors BIGINT NOT NULL, services VARCHAR[] NOT NULL,
-    operations STRUCT(service VARCHAR, operation VARCHAR, status VARCHAR)[] NOT NULL,
+    operations VARCHAR[] NOT NULL,
     sessions VARCHAR[] NOT NULL, users VARCHAR[] NOT NULL,
     origin_service VARCHAR, origin_operation VARCHAR,
     fresh BOOLEAN NOT NULL DEFAULT true)"""

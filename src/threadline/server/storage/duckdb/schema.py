@@ -123,7 +123,7 @@ def summary_statements() -> list[str]:
     spans BIGINT NOT NULL,
     errors BIGINT NOT NULL,
     services VARCHAR[] NOT NULL,
-    operations STRUCT(service VARCHAR, operation VARCHAR, status VARCHAR)[] NOT NULL,
+    operations VARCHAR[] NOT NULL,
     sessions VARCHAR[] NOT NULL,
     users VARCHAR[] NOT NULL,
     origin_service VARCHAR,

@@ -31,13 +31,14 @@ rows of traces it cuts from the spans they keep.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Final
 
 from threadline.server.analysis.assembly import fix_up
 from threadline.server.analysis.error_origin import find_error_origin
-from threadline.server.batch import COLUMNS, record_from_row
+from threadline.server.model import SpanEvent, SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.duckdb.schema import TABLE, TRACE_SUMMARIES
 from threadline.server.storage.duckdb.sql import ERROR, NO_PARENT, USER_TRAFFIC, Row
 
@@ -59,32 +60,43 @@ VALUE_COLUMNS: Final = (
 )
 
 
-# The delta of a relation of spans: one row per trace. The root candidate is a
-# struct whose order (has a parent, start, span id) is the scan's root rule, so the
-# ``min`` of several rows' candidates is the trace's root.
+# ``operations`` holds ``service␟operation␟status`` strings (joined by the unit
+# separator, U+001F): a list of strings costs a third of a list of structs to build.
+SEPARATOR: Final = "chr(31)"
+
+
 def _delta(source: str) -> str:
+    """One row per trace of the spans in ``source``.
+
+    The root candidate is a struct whose order (has a parent, start, span id) is the
+    scan's root rule, so the ``min`` of several rows' candidates is the trace's root.
+    Lists are left unsorted (``list(DISTINCT ...)`` is the cheapest aggregate that
+    builds them): folds and reads sort.
+    """
+    triple = f"service_name || {SEPARATOR} || name || {SEPARATOR} || status"
     return f"""
 SELECT trace_id, min(start_ns), max(end_ns), max(start_ns),
        min({{'orphan': NOT ({NO_PARENT}), 'start_ns': start_ns, 'span_id': span_id,
              'service': service_name, 'operation': name}}),
        count(*), count(*) FILTER (WHERE status = '{ERROR}'),
-       list_sort(list_distinct(list(service_name))),
-       list_sort(list_distinct(list({{'service': service_name, 'operation': name,
-                                     'status': status}}))),
-       list_sort(list_distinct(list(session_id))), list_sort(list_distinct(list(user_id))),
+       list(DISTINCT service_name), list(DISTINCT {triple}),
+       coalesce(list(DISTINCT session_id) FILTER (WHERE session_id IS NOT NULL), []),
+       coalesce(list(DISTINCT user_id) FILTER (WHERE user_id IS NOT NULL), []),
        NULL, NULL
 FROM {source} WHERE {USER_TRAFFIC}
 GROUP BY trace_id"""
 
 
-# The merge of a trace's rows (origin left to the caller).
-MERGED: Final = """
+# The merge of a trace's rows: times, root and counts (cheap), then the lists.
+SCALARS: Final = """
 min(start_ns) AS start_ns, max(end_ns) AS end_ns, max(last_start_ns) AS last_start_ns,
-min(root) AS root, sum(spans)::BIGINT AS spans, sum(errors)::BIGINT AS errors,
+min(root) AS root, sum(spans)::BIGINT AS spans, sum(errors)::BIGINT AS errors"""
+LISTS: Final = """
 list_sort(list_distinct(flatten(list(services)))) AS services,
 list_sort(list_distinct(flatten(list(operations)))) AS operations,
 list_sort(list_distinct(flatten(list(sessions)))) AS sessions,
 list_sort(list_distinct(flatten(list(users)))) AS users"""
+MERGED: Final = f"{SCALARS},{LISTS}"
 
 
 def add(run: Run, source: str) -> None:
@@ -129,17 +141,17 @@ def _set_origins(run: Run) -> None:
         high = max(int(row[2]) for row in chunk)
         # The time bounds let zone maps skip the span table outside the chunk's range.
         rows = run(
-            f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
+            f"SELECT {_TREE_COLUMNS} FROM {TABLE}"
             " WHERE start_ns BETWEEN ? AND ? AND trace_id IN (SELECT unnest(?::VARCHAR[]))"
             f" AND {USER_TRAFFIC}",
             [low, high, [str(row[0]) for row in chunk]],
         )
-        by_trace: dict[str, list[Row]] = {}
+        by_trace: dict[str, list[SpanRecord]] = {}
         for row in rows:
-            by_trace.setdefault(str(row[0]), []).append(row)
+            by_trace.setdefault(str(row[0]), []).append(_tree_span(row))
         found: list[tuple[str, str, str]] = []
         for trace_id, spans in by_trace.items():
-            origin = find_error_origin(fix_up(record_from_row(r) for r in spans).tree).origin
+            origin = find_error_origin(fix_up(spans).tree).origin
             if origin is not None:
                 found.append((trace_id, origin.service, origin.operation))
         if found:
@@ -150,6 +162,33 @@ def _set_origins(run: Run) -> None:
                 " unnest(?::VARCHAR[]) AS operation) AS o WHERE f.trace_id = o.trace_id",
                 [[f[0] for f in found], [f[1] for f in found], [f[2] for f in found]],
             )
+
+
+# What the error-origin rule reads of a span: no attributes (most of a span's bytes);
+# events, for the time an error was raised, only of error spans.
+_TREE_COLUMNS: Final = (
+    "trace_id, span_id, parent_span_id, service_name, name, kind, start_ns, end_ns, status,"
+    f" status_message, CASE WHEN status = '{ERROR}' THEN events END"
+)
+
+
+def _tree_span(row: Row) -> SpanRecord:
+    return SpanRecord(
+        trace_id=row[0],
+        span_id=row[1],
+        parent_span_id=row[2],
+        service_name=row[3],
+        name=row[4],
+        kind=SpanKind(row[5]),
+        start_ns=int(row[6]),
+        end_ns=int(row[7]),
+        status=StatusCode(row[8]),
+        status_message=row[9],
+        events=tuple(
+            SpanEvent(e["name"], int(e["time_ns"]), e["attributes"])
+            for e in (json.loads(row[10]) if row[10] else ())
+        ),
+    )
 
 
 def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:

@@ -2,8 +2,11 @@
 
 Both read one row per trace: the folded row of a trace with no newer deltas as it
 is, and the rows of a trace that received spans since the last fold merged on the
-fly (few: at most what ``rollups.COMPACT_EVERY`` commits wrote). Their cost follows
-the number of traces, not of spans.
+fly (few: at most what ``rollups.COMPACT_EVERY`` commits wrote). Only times, root
+and counts are merged for every trace; conditions on the lists (services, triples,
+ids) hold for a trace when they hold for any of its rows, so they read the rows
+unmerged, and the lists are merged for the page shown. The cost follows the number
+of traces, not of spans.
 
 Filters a summary answers: service, operation and status on one span together
 (the trace's (service, operation, status) triples), duration, the time range
@@ -27,21 +30,19 @@ from threadline.server.model import (
 from threadline.server.storage.base import JourneyOrder
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import Conditions, Fetch, checked_limit, span_attribute_is
-from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES
+from threadline.server.storage.duckdb.summaries import LISTS, SCALARS, SEPARATOR, SUMMARIES
 
-# One row per trace (see the module docstring).
-_SUMMARY: Final = f"""summary AS (
-    SELECT t.trace_id, t.start_ns, t.end_ns, t.last_start_ns, t.root, t.spans, t.errors,
-           t.services, t.operations, t.sessions, t.users
-    FROM {SUMMARIES} AS t
-    ANTI JOIN (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh) AS f
-      ON t.trace_id = f.trace_id
+# One row per trace of times, root and counts (see the module docstring): folded rows
+# of traces without newer deltas as they are, the rows of the others merged.
+_SUMMARY: Final = f"""fresh AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
+summary AS (
+    SELECT t.trace_id, t.start_ns, t.end_ns, t.last_start_ns, t.root, t.spans, t.errors
+    FROM {SUMMARIES} AS t ANTI JOIN fresh AS f ON t.trace_id = f.trace_id
     WHERE NOT t.fresh
     UNION ALL
-    SELECT trace_id, {MERGED}
-    FROM {SUMMARIES}
-    WHERE trace_id IN (SELECT trace_id FROM {SUMMARIES} WHERE fresh)
-    GROUP BY trace_id
+    SELECT t.trace_id, {SCALARS}
+    FROM {SUMMARIES} AS t SEMI JOIN fresh AS f ON t.trace_id = f.trace_id
+    GROUP BY t.trace_id
 )"""
 
 _DURATION: Final = "(end_ns - start_ns)"
@@ -56,6 +57,10 @@ _ORDER_KEYS: Final[dict[TraceOrder, tuple[str, bool]]] = {
 _JOURNEY_ORDER: Final[dict[str, str]] = {
     "recent": "max(end_ns) DESC, session_id",
     "slowest": "max(end_ns) - min(start_ns) DESC, session_id",
+}
+_JOURNEY_ORDER_OUT: Final[dict[str, str]] = {
+    "recent": "end_ns DESC, journey.session_id",
+    "slowest": "end_ns - start_ns DESC, journey.session_id",
 }
 _JOURNEY_FAILED: Final[dict[bool, str]] = {
     True: " HAVING sum(errors) > 0",
@@ -86,12 +91,16 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
     if query.after is not None:
         where.extend(_after(query.order, query.after))
     direction = "DESC" if descending else "ASC"
+    # The lists (services, ids) are merged for the page's traces only.
     rows = fetch(
-        f"WITH {_SUMMARY}"
-        " SELECT trace_id, start_ns, end_ns - start_ns, root.service, root.operation, spans,"
-        " errors, services, sessions[1], users[1]"
-        f" FROM summary{where.sql('WHERE')}"
-        f" ORDER BY {key} {direction}, trace_id LIMIT ? OFFSET ?",
+        f"WITH {_SUMMARY}, page AS (SELECT * FROM summary{where.sql('WHERE')}"
+        f" ORDER BY {key} {direction}, trace_id LIMIT ? OFFSET ?),"
+        f" lists AS (SELECT t.trace_id, {LISTS} FROM {SUMMARIES} AS t"
+        " SEMI JOIN page AS p ON t.trace_id = p.trace_id GROUP BY t.trace_id)"
+        " SELECT page.trace_id, start_ns, end_ns - start_ns, root.service, root.operation,"
+        " spans, errors, services, sessions[1], users[1]"
+        f" FROM page JOIN lists ON page.trace_id = lists.trace_id"
+        f" ORDER BY {key} {direction}, page.trace_id",
         [*where.params, checked_limit(query.limit), query.offset],
     )
     return [
@@ -130,14 +139,24 @@ def list_journeys(
     if end_ns is not None:
         window.add("start_ns < ?", end_ns)
     having = "" if failed is None else _JOURNEY_FAILED[failed]
+    # A trace is in the journey of each session any of its rows carries; the lists
+    # (services, user) are merged for the listed journeys only.
     rows = fetch(
-        f"WITH {_SUMMARY}, journey_trace AS ("
-        " SELECT unnest(sessions) AS session_id, * EXCLUDE (sessions)"
-        f" FROM summary{window.sql('WHERE')})"
-        " SELECT session_id, min(users[1]), min(start_ns), max(end_ns), count(*),"
-        " sum(spans), sum(errors), list_sort(list_distinct(flatten(list(services))))"
+        f"WITH {_SUMMARY},"
+        f" member AS (SELECT DISTINCT unnest(sessions) AS session_id, trace_id FROM {SUMMARIES}),"
+        " journey_trace AS (SELECT m.session_id, s.* FROM member AS m"
+        f" JOIN summary AS s ON m.trace_id = s.trace_id{window.sql('WHERE')}),"
+        " journey AS (SELECT session_id, min(start_ns) AS start_ns, max(end_ns) AS end_ns,"
+        " count(*) AS traces, sum(spans) AS spans, sum(errors) AS errors"
         f" FROM journey_trace GROUP BY session_id{having}"
-        f" ORDER BY {_JOURNEY_ORDER[order]} LIMIT ?",
+        f" ORDER BY {_JOURNEY_ORDER[order]} LIMIT ?),"
+        " lists AS (SELECT j.session_id, min(list_min(t.users)) AS user_id,"
+        " list_sort(list_distinct(flatten(list(t.services)))) AS services"
+        " FROM journey_trace AS j SEMI JOIN journey ON j.session_id = journey.session_id"
+        f" JOIN {SUMMARIES} AS t ON t.trace_id = j.trace_id GROUP BY j.session_id)"
+        " SELECT journey.session_id, user_id, start_ns, end_ns, traces, spans, errors, services"
+        " FROM journey JOIN lists ON journey.session_id = lists.session_id"
+        f" ORDER BY {_JOURNEY_ORDER_OUT[order]}",
         [*window.params, checked_limit(limit)],
     )
     return [
@@ -157,22 +176,29 @@ def list_journeys(
 
 def _summary_filters(query: TraceQuery) -> Conditions:
     where = Conditions()
-    # Service, operation and status must hold on one span: one of the trace's triples.
+    # Service, operation and status must hold on one span: one of the trace's
+    # ``service␟operation␟status`` strings. A condition on the lists holds for the
+    # trace when it holds for any of its rows, so it reads the rows unmerged.
+    status = None if query.status is None else StatusCode(query.status)
     triple = Conditions()
-    if query.operation is not None:
-        triple.add("o.operation = ?", query.operation)
-    if query.status is not None:
-        triple.add("o.status = ?", StatusCode(query.status).value)
-    if triple.fragments:
-        if query.service is not None:
-            triple.fragments.insert(0, "o.service = ?")
-            triple.params.insert(0, query.service)
-        where.add(
-            f"list_bool_or(list_transform(operations, lambda o: {' AND '.join(triple.fragments)}))",
-            *triple.params,
+    for part, value in (
+        (1, query.service),
+        (2, query.operation),
+        (3, None if status is None else status.value),
+    ):
+        if value is not None:
+            triple.add(f"split_part(o, {SEPARATOR}, {part}) = ?", value)
+    if query.operation is None and query.status is None and query.service is not None:
+        where.extend(_any_row("list_contains(services, ?)", query.service))
+    elif query.service is None and query.operation is None and status is StatusCode.ERROR:
+        where.add("errors > 0")
+    elif triple.fragments:
+        predicate = " AND ".join(triple.fragments)
+        where.extend(
+            _any_row(
+                f"list_bool_or(list_transform(operations, lambda o: {predicate}))", *triple.params
+            )
         )
-    elif query.service is not None:
-        where.add("list_contains(services, ?)", query.service)
     if query.start_ns is not None:
         where.add("start_ns >= ?", query.start_ns)
     if query.end_ns is not None:
@@ -182,10 +208,17 @@ def _summary_filters(query: TraceQuery) -> Conditions:
     if query.max_duration_ns is not None:
         where.add(f"{_DURATION} <= ?", query.max_duration_ns)
     if query.session_id is not None:
-        where.add("list_contains(sessions, ?)", query.session_id)
+        where.extend(_any_row("list_contains(sessions, ?)", query.session_id))
     if query.user_id is not None:
-        where.add("list_contains(users, ?)", query.user_id)
+        where.extend(_any_row("list_contains(users, ?)", query.user_id))
     return where
+
+
+def _any_row(condition: str, *params: object) -> Conditions:
+    """Traces with a summary row (folded or not) meeting ``condition``."""
+    conditions = Conditions()
+    conditions.add(f"trace_id IN (SELECT trace_id FROM {SUMMARIES} WHERE {condition})", *params)
+    return conditions
 
 
 def _span_filters(query: TraceQuery) -> list[Conditions]:
