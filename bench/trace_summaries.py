@@ -9,8 +9,9 @@ transactions that are rolled back so every run sees the same table:
 
 - ``append``: the statement the writer runs (``summaries.add``): one delta row per
   trace of the batch, appended;
-- ``upsert``: the same rows merged into a table keyed by trace id
-  (``INSERT ... ON CONFLICT (trace_id) DO UPDATE``), the alternative;
+- ``upsert``: the same delta rows merged into a copy of the table keyed by trace id
+  (``INSERT ... ON CONFLICT (trace_id) DO UPDATE``, every column merged), the
+  alternative, which needs no fold;
 - ``fold``: merging the rows of ``--commits`` appended batches into one per trace
   (``summaries.fold``, run every 64 commits by the writer), per commit.
 
@@ -40,15 +41,24 @@ BATCH_SPANS: Final = 10_000
 _BATCH: Final = "bench_batch"
 _KEYED: Final = "bench_keyed_summaries"
 
-_UPSERT: Final = f"""
-INSERT INTO {_KEYED}
-SELECT trace_id, min(start_ns), max(end_ns), count(*),
-       count(*) FILTER (WHERE status = 'error'), list_distinct(list(service_name))
-FROM {_BATCH} GROUP BY trace_id
-ON CONFLICT (trace_id) DO UPDATE SET
-    start_ns = least(start_ns, excluded.start_ns), end_ns = greatest(end_ns, excluded.end_ns),
-    spans = spans + excluded.spans, errors = errors + excluded.errors,
-    services = list_distinct(list_concat(services, excluded.services))"""
+# The same delta rows merged into a table keyed by trace id, column by column.
+_MERGE: Final = {
+    "start_ns": "least(start_ns, excluded.start_ns)",
+    "end_ns": "greatest(end_ns, excluded.end_ns)",
+    "last_start_ns": "greatest(last_start_ns, excluded.last_start_ns)",
+    "root": "least(root, excluded.root)",
+    "spans": "spans + excluded.spans",
+    "errors": "errors + excluded.errors",
+    **{
+        name: f"list_distinct(list_concat({name}, excluded.{name}))"
+        for name in ("services", "operations", "sessions", "users")
+    },
+}
+_UPSERT: Final = (
+    f"INSERT INTO {_KEYED} ({summaries.VALUE_COLUMNS}) {summaries.delta(_BATCH)}"
+    " ON CONFLICT (trace_id) DO UPDATE SET "
+    + ", ".join(f"{name} = {merged}" for name, merged in _MERGE.items())
+)
 
 
 def rolled_back(connection: duckdb.DuckDBPyConnection, work: Callable[[], None]) -> float:
@@ -93,13 +103,9 @@ def main() -> None:
             return connection.execute(sql, params).fetchall()
 
         connection.execute(
-            f"CREATE TABLE {_KEYED} (trace_id VARCHAR PRIMARY KEY, start_ns BIGINT,"
-            " end_ns BIGINT, spans BIGINT, errors BIGINT, services VARCHAR[])"
+            f"CREATE TABLE {_KEYED} AS SELECT {summaries.VALUE_COLUMNS} FROM {summaries.SUMMARIES}"
         )
-        connection.execute(
-            f"INSERT INTO {_KEYED} SELECT trace_id, start_ns, end_ns, spans, errors, services"
-            f" FROM {summaries.SUMMARIES}"
-        )
+        connection.execute(f"ALTER TABLE {_KEYED} ADD PRIMARY KEY (trace_id)")
         traces = connection.execute(f"SELECT count(*) FROM {_KEYED}").fetchall()[0][0]
         print(
             f"{args.spans:,} spans stored ({traces:,} traces); batches of {BATCH_SPANS:,} spans"

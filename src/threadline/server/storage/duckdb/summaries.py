@@ -65,7 +65,7 @@ VALUE_COLUMNS: Final = (
 SEPARATOR: Final = "chr(31)"
 
 
-def _delta(source: str) -> str:
+def delta(source: str) -> str:
     """One row per trace of the spans in ``source``.
 
     The root candidate is a struct whose order (has a parent, start, span id) is the
@@ -101,7 +101,7 @@ MERGED: Final = f"{SCALARS},{LISTS}"
 
 def add(run: Run, source: str) -> None:
     """Append the delta rows of the spans in ``source`` (already deduplicated)."""
-    run(f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}) {_delta(source)}", [])
+    run(f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}) {delta(source)}", [])
 
 
 def fold(run: Run) -> None:
@@ -222,7 +222,7 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
             f" AND trace_id IN (SELECT trace_id FROM {_CUT} WHERE last_start_ns >= ?))"
         )
         run(
-            f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}) {_delta(source)}",
+            f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}) {delta(source)}",
             [cutoff_ns, int(kept[0][0]), cutoff_ns],
         )
     run(f"DROP TABLE {_CUT}", [])
@@ -236,6 +236,6 @@ def rebuild(run: Run, start_ns: int, end_ns: int) -> None:
     """
     source = f"(SELECT * FROM {TABLE} WHERE start_ns >= ? AND start_ns < ?)"
     run(
-        f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}) {_delta(source)}",
+        f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}) {delta(source)}",
         [start_ns, end_ns],
     )
