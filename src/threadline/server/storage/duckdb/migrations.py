@@ -115,7 +115,15 @@ def _add_rollups(connection: Connection) -> None:
     backfill.fill(connection)
 
 
-STEPS: Final[tuple[Step, ...]] = (Step(2, _record_versions), Step(3, _add_rollups))
+def _trace_summaries(connection: Connection) -> None:
+    """Version 4: the trace-summary tables; this release's files have none of them yet."""
+
+
+STEPS: Final[tuple[Step, ...]] = (
+    Step(2, _record_versions),
+    Step(3, _add_rollups),
+    Step(4, _trace_summaries),
+)
 LATEST: Final = STEPS[-1].version
 
 
