@@ -84,7 +84,7 @@ MAX_KEY_CHARS: Final = 512
 PATH_SAMPLE: Final = 100
 # Traces per group the store counts operations and attributes over (see
 # ``storage.base.Store.trace_groups``).
-GROUP_SAMPLE: Final = 5000
+GROUP_SAMPLE: Final = 2000
 
 TRACE_ID_CHARS: Final = 32
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")

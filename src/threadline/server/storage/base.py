@@ -208,7 +208,7 @@ class Store(Protocol):
         min_support: int = 3,
         max_attributes: int = 500,
         examples: int = 5,
-        sample: int = 5000,
+        sample: int = 2000,
         sample_ids: int = 0,
     ) -> TraceGroups:
         """The target's traces split into focus (slow or failed) and baseline, compared.

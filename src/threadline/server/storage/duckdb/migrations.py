@@ -16,6 +16,10 @@ Versions (``LATEST`` is the last):
 2. ``threadline_schema`` itself, with a row for version 1 (when unknown) and one for 2.
 3. The rollup tables (``rollup_operations``, ``rollup_edges``, ``rollup_names``,
    ``rollup_services``; see ``rollups``), filled from the spans already stored.
+4. The trace summaries.
+5. The hotspot and propagation rollups (``rollup_roots``, ``rollup_entries``,
+   ``rollup_orphans``, ``rollup_hops``; see ``health_rollups``), filled from the
+   spans already stored.
 
 Opening a file (``open_schema``):
 
@@ -65,7 +69,7 @@ from typing import Final
 import duckdb
 
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.duckdb import backfill
+from threadline.server.storage.duckdb import backfill, health_rollups
 from threadline.server.storage.duckdb.schema import TABLE, VERSION_TABLE, create_statements
 
 log = logging.getLogger(__name__)
@@ -119,10 +123,38 @@ def _trace_summaries(connection: Connection) -> None:
     """Version 4: the trace-summary tables; this release's files have none of them yet."""
 
 
+# Version 5's tables as they were made then (``schema.health_rollup_statements`` is
+# the newest).
+_HEALTH_TABLES_V5: Final[tuple[str, ...]] = (
+    """CREATE TABLE rollup_roots (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
+    status VARCHAR NOT NULL, bucket INTEGER NOT NULL, spans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_entries (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
+    spans BIGINT NOT NULL, unparented BIGINT NOT NULL, fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_orphans (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, orphans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_hops (
+    minute BIGINT NOT NULL, producer VARCHAR NOT NULL, consumer VARCHAR NOT NULL,
+    destination VARCHAR NOT NULL, messages BIGINT NOT NULL, broken BIGINT NOT NULL,
+    linked BIGINT NOT NULL, fresh BOOLEAN NOT NULL DEFAULT true)""",
+)
+
+
+def _add_health_rollups(connection: Connection) -> None:
+    """Version 5: hotspot and propagation rollups, filled from the spans already stored."""
+    for statement in _HEALTH_TABLES_V5:
+        connection.execute(statement)
+    health_rollups.fill(connection)
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
     Step(4, _trace_summaries),
+    Step(5, _add_health_rollups),
 )
 LATEST: Final = STEPS[-1].version
 

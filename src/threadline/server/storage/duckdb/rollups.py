@@ -134,6 +134,10 @@ def bucket_sql(duration: str) -> str:
 
 
 Run = Callable[[str, Sequence[object]], list[Row]]
+# More rollups kept from the same batch (``health_rollups.count``): called with the
+# deduplicated batch's relation, the bounds of the stored spans a pair may reach,
+# and ``may_pair``.
+Counter = Callable[[Run, str, Sequence[int], bool], None]
 
 
 def _operation_delta(source: str, sign: int) -> str:
@@ -287,6 +291,7 @@ def append(
     *,
     rollups: bool,
     may_pair: bool = True,
+    counters: Sequence[Counter] = (),
 ) -> None:
     """Store the batch registered as ``incoming`` once, and (``rollups``) count it.
 
@@ -308,9 +313,11 @@ def append(
         run(_register_names(_FRESH), [])
         run(_operation_delta(_FRESH, 1), [])
         run(_service_delta(_FRESH, 1), [])
+        near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
         if may_pair:
-            near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
             run(_INGEST_EDGES, [*near, *near])
+        for counter in counters:
+            counter(run, _FRESH, near, may_pair)
     run(f"DROP {'TABLE' if copied else 'VIEW'} {_FRESH}", [])
 
 

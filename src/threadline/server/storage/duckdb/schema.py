@@ -32,6 +32,12 @@ ROLLUP_OPERATIONS: Final = "rollup_operations"
 ROLLUP_EDGES: Final = "rollup_edges"
 ROLLUP_NAMES: Final = "rollup_names"
 ROLLUP_SERVICES: Final = "rollup_services"
+# Per-minute counts behind error hotspots and propagation health (``health_rollups``,
+# schema version 5).
+ROLLUP_ROOTS: Final = "rollup_roots"
+ROLLUP_ENTRIES: Final = "rollup_entries"
+ROLLUP_ORPHANS: Final = "rollup_orphans"
+ROLLUP_HOPS: Final = "rollup_hops"
 
 # ART indexes on the keys a trace page and a journey page look up by: they take a
 # lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
@@ -60,7 +66,13 @@ def create_statements() -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {TABLE}_{column} ON {TABLE} ({column})"
         for column in INDEXED_COLUMNS
     ]
-    return [create_table, *create_indexes, *rollup_statements(), VERSION_TABLE_DDL]
+    return [
+        create_table,
+        *create_indexes,
+        *rollup_statements(),
+        *health_rollup_statements(),
+        VERSION_TABLE_DDL,
+    ]
 
 
 def rollup_statements() -> list[str]:
@@ -97,6 +109,45 @@ def rollup_statements() -> list[str]:
     minute BIGINT NOT NULL,
     service VARCHAR NOT NULL,
     spans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+    ]
+
+
+def health_rollup_statements() -> list[str]:
+    """DDL for the hotspot and propagation rollups (see ``health_rollups``); idempotent."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_ROOTS} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    bucket INTEGER NOT NULL,
+    spans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_ENTRIES} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL,
+    spans BIGINT NOT NULL,
+    unparented BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_ORPHANS} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    orphans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_HOPS} (
+    minute BIGINT NOT NULL,
+    producer VARCHAR NOT NULL,
+    consumer VARCHAR NOT NULL,
+    destination VARCHAR NOT NULL,
+    messages BIGINT NOT NULL,
+    broken BIGINT NOT NULL,
+    linked BIGINT NOT NULL,
     fresh BOOLEAN NOT NULL DEFAULT true
 )""",
     ]

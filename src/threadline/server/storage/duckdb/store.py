@@ -66,18 +66,20 @@ from threadline.server.storage.base import (
 from threadline.server.storage.duckdb import (
     compaction,
     deletion,
+    group_rollups,
     groups,
+    health_rollups,
     migrations,
+    propagation_reads,
     rollup_reads,
     rollups,
     search,
 )
-from threadline.server.storage.duckdb import propagation as propagation_queries
 from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
 from threadline.server.storage.duckdb.scan import ScanViews
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row
-from threadline.server.storage.duckdb.writer import GroupCommitWriter
+from threadline.server.storage.duckdb.writer import GroupCommitWriter, compact_rollups
 
 _SELECT_SPAN: Final = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
 
@@ -231,24 +233,44 @@ class DuckDBStore:
         min_support: int = 3,
         max_attributes: int = 500,
         examples: int = 5,
-        sample: int = 5000,
+        sample: int = 2000,
         sample_ids: int = 0,
     ) -> TraceGroups:
+        labels = (
+            group_rollups.labels(
+                self._fetch, target, split, window, percentile=percentile, examples=examples
+            )
+            if self._rollups
+            else None
+        )
+        if labels is None:
+            return self.scan.trace_groups(
+                target,
+                split,
+                window,
+                percentile=percentile,
+                min_support=min_support,
+                max_attributes=max_attributes,
+                examples=examples,
+                sample=sample,
+                sample_ids=sample_ids,
+            )
         return groups.trace_groups(
             self._fetch,
             target,
             split,
             window,
-            percentile=percentile,
+            labels=labels,
             min_support=min_support,
             max_attributes=max_attributes,
-            examples=examples,
             sample=sample,
             sample_ids=sample_ids,
         )
 
     def propagation(self, window: TimeWindow) -> PropagationFindings:
-        return propagation_queries.propagation(self._fetch, window)
+        if not self._rollups:
+            return self.scan.propagation(window)
+        return propagation_reads.propagation(self._fetch, window)
 
     # Deletions that change the rollups run on the writer, in one transaction with
     # the rollup subtraction, so spans and rollups never disagree.
@@ -259,6 +281,8 @@ class DuckDBStore:
 
         def delete(run: rollups.Run) -> int:
             if self._rollups:
+                # Before ``rollups``: it may drop names these rows are counted under.
+                health_rollups.forget_traces(run, trace_ids)
                 rollups.forget_traces(run, trace_ids)
             return deletion.delete_traces(run, trace_ids)
 
@@ -269,7 +293,7 @@ class DuckDBStore:
         if self._rollups:
 
             def fold(run: rollups.Run) -> int:
-                rollups.compact(run)
+                compact_rollups(run)
                 return 0
 
             self._on_writer(fold, "folding rollups")
@@ -282,6 +306,7 @@ class DuckDBStore:
 
         def delete(run: rollups.Run) -> int:
             if self._rollups:
+                health_rollups.forget_before(run, cutoff_ns)
                 rollups.forget_before(run, cutoff_ns)
             return deletion.delete_older_than(run, cutoff_ns)
 
@@ -294,6 +319,7 @@ class DuckDBStore:
             # The traces deletion.erase_user would delete, found by the same rule.
             doomed = deletion.user_trace_ids(run, forms)
             if self._rollups:
+                health_rollups.forget_traces(run, doomed, erasing=True)
                 rollups.forget_traces(run, doomed, erasing=True)
             return deletion.delete_traces(run, doomed)
 
