@@ -25,7 +25,7 @@ import pytest
 from support.old_stores import EPOCH_NS, SCHEMA_VERSIONS, fixture_spans, trace_id, unpack
 from support.processes import threadline_serve
 from threadline.demo.processes import free_port
-from threadline.server.aggregates import TimeWindow
+from threadline.server.aggregates import Split, Target, TimeWindow
 from threadline.server.model import StoreCounts
 from threadline.server.storage.base import StoreError
 from threadline.server.storage.duckdb import DuckDBStore
@@ -370,3 +370,30 @@ def test_the_rollup_step_counts_the_spans_a_version_2_file_holds(tmp_path: Path)
     finally:
         store.close()
     assert version_rows(db) == list(range(2, LATEST + 1))  # made new at version 2, then upgraded
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_the_hotspot_step_counts_the_spans_an_older_file_holds(
+    version: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Version 5 fills the hotspot and propagation rollups from the stored spans, with
+    progress logged: failed and whole-trace counts and propagation answer as a scan does."""
+    db = unpack(version, tmp_path)
+    caplog.set_level(logging.INFO, logger="threadline.server.storage.duckdb")
+    store = DuckDBStore(db)
+    try:
+        window = TimeWindow(EPOCH_NS - 60 * SECOND_NS, EPOCH_NS + 3600 * SECOND_NS)
+        for target in (Target(), Target("gateway"), Target("inventory")):
+            rolled = store.trace_groups(target, Split.FAILED, window)
+            scanned = store.scan.trace_groups(target, Split.FAILED, window)
+            assert (rolled.focus_traces, rolled.baseline_traces) == (
+                scanned.focus_traces,
+                scanned.baseline_traces,
+            )
+        whole = store.trace_groups(Target(), Split.FAILED, window)
+        assert whole.focus_traces + whole.baseline_traces == EXPECTED_COUNTS.traces
+        assert store.propagation(window) == store.scan.propagation(window)
+    finally:
+        store.close()
+    assert version_rows(db)[-1] == LATEST
+    assert "building hotspot and propagation rollups from stored spans" in caplog.text
