@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from threadline.server.aggregates import (
+    CappedService,
     OperationRed,
     ServiceMap,
     ServiceRed,
@@ -289,6 +290,10 @@ class QueryService:
         """RED metrics of every (service, operation) over the window, and the window."""
         window = self.window(request)
         return window, self._store.operation_red(window, service=service)
+
+    def capped_services(self, service: str | None = None) -> list[CappedService]:
+        """Services (or the one given) whose operation names reached the store's cap."""
+        return [c for c in self._store.capped_services() if service in (None, c.service)]
 
     def service_red(
         self,

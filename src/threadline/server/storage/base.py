@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from threadline.server.aggregates import (
+    CappedService,
     OperationRed,
     PropagationFindings,
     ServiceMap,
@@ -189,6 +190,15 @@ class Store(Protocol):
 
     def service_map(self, window: TimeWindow) -> ServiceMap:
         """Caller → callee edges from parent/child span pairs whose child starts in ``window``."""
+        ...
+
+    def capped_services(self) -> list[CappedService]:
+        """Services whose operation names reached the cap of the fleet aggregates, by name.
+
+        A store bounds the distinct operations it aggregates per service; spans of
+        later names count under ``aggregates.OTHER_OPERATION``. Empty when nothing
+        reached the cap (or the store keeps every name).
+        """
         ...
 
     def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:

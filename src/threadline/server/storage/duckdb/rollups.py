@@ -58,6 +58,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from threadline.server.aggregates import (
+    OTHER_OPERATION,
     EdgeKind,
 )
 from threadline.server.analysis import sketch
@@ -92,7 +93,7 @@ COMPACT_EVERY: Final = 64
 # Distinct operation names kept per service; later names count as ``OTHER``, so a
 # flood of names (ids in span names) cannot grow the rollups without bound.
 OPERATION_CAP: Final = 500
-OTHER: Final = "(other)"
+OTHER: Final = OTHER_OPERATION
 
 NAMES: Final = ROLLUP_NAMES
 OPERATIONS: Final = ROLLUP_OPERATIONS

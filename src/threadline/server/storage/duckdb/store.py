@@ -36,6 +36,7 @@ from typing import Final
 import duckdb
 
 from threadline.server.aggregates import (
+    CappedService,
     OperationRed,
     PropagationFindings,
     ServiceMap,
@@ -219,6 +220,18 @@ class DuckDBStore:
         if not self._rollups:
             return self.scan.service_map(window)
         return rollup_reads.service_map(self._fetch, window)
+
+    def capped_services(self) -> list[CappedService]:
+        if not self._rollups:
+            return []  # answered by scan: every name is its own operation
+        return [
+            CappedService(service=row[0], kept_operations=int(row[1]))
+            for row in self._fetch(
+                f"SELECT service, count(*) FROM {rollups.NAMES} GROUP BY service"
+                " HAVING count(*) >= ? ORDER BY service",
+                [rollups.OPERATION_CAP],
+            )
+        ]
 
     def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
         return sdk_stats_queries.sdk_stats(self._fetch, service, window)
