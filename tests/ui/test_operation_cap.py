@@ -41,7 +41,7 @@ def test_service_page_notes_the_operation_cap(browser: Any, tmp_path: Path) -> N
                 other_row = ui.page.locator("#ops-table tbody tr", has_text=OTHER_OPERATION)
                 assert other_row.count() == 1
                 assert other_row.locator("a").count() == 0  # no search link for (other)
-                ui.screenshot("service-operation-cap")
+                ui.screenshot("service-operation-cap", full_page=False)  # 501 rows
 
                 ui.goto("/service/cart")
                 assert not ui.page.locator("#ops-capped").is_visible()

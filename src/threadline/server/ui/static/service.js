@@ -74,7 +74,7 @@ function drawOperations(red) {
   if (red.capped) {
     const other = red.operations.find((op) => op.other);
     fill(note, `This service has sent more than ${red.kept_operations.toLocaleString('en')} distinct operation names. `
-      + 'Only the first ones are listed; requests of any later name are counted together under ',
+      + `Only the first ${red.kept_operations.toLocaleString('en')} are listed; requests of any later name are counted together under `,
     el('code', { text: '(other)' }),
     other ? ` (${other.requests.toLocaleString('en')} requests in this window).` : '.',
     ' Their traces keep their own names.');
