@@ -121,6 +121,8 @@ class _Budget:
 def _entry_examples(
     fetch: Fetch, window: TimeWindow, budget: _Budget
 ) -> dict[tuple[str, str], str | None]:
+    """One read for every broken operation: its service's spans in the latest minute
+    holding an unparented one (zone maps keep the read to those minutes' range)."""
     latest = _last_minutes(
         fetch,
         f"""SELECT service, operation, max(minute) FROM (
@@ -129,24 +131,26 @@ def _entry_examples(
 WHERE broken > 0 GROUP BY service, operation""",
         list(minutes(window)),
     )
-    found: dict[tuple[str, str], str | None] = {}
-    for (service, operation), minute in sorted(latest.items()):
-        if not budget.take():
-            break
-        # Spans counted under "(other)" carry any name the service's kept names lack.
-        name = (
-            f"name NOT IN (SELECT operation FROM {NAMES} WHERE service = ?)"
-            if operation == OTHER
-            else "name = ?"
-        )
-        rows = fetch(
-            f"""SELECT min(trace_id) FROM {TABLE}
-WHERE start_ns >= ? AND start_ns < ? AND service_name = ? AND {name}
-  AND kind IN ('server', 'consumer') AND {UNPARENTED}""",
-            [*_span_range(minute, window), service, service if operation == OTHER else operation],
-        )
-        found[(service, operation)] = rows[0][0] if rows else None
-    return found
+    chosen = sorted(latest.items())[: budget.left]
+    budget.left -= len(chosen)
+    if not chosen:
+        return {}
+    pairs = sorted({(key[0], minute) for key, minute in chosen})
+    low = max(window.start_ns, min(m for _, m in pairs) * MINUTE_NS)
+    high = min(window.end_ns, (max(m for _, m in pairs) + 1) * MINUTE_NS)
+    # Spans counted under "(other)" carry a name the service's kept names lack.
+    rows = fetch(
+        f"""SELECT s.service_name, coalesce(r.operation, '{OTHER}'), min(s.trace_id)
+FROM {TABLE} AS s
+JOIN (SELECT unnest(?::VARCHAR[]) AS service, unnest(?::BIGINT[]) AS minute) AS k
+  ON k.service = s.service_name AND k.minute = s.start_ns // {MINUTE_NS}
+LEFT JOIN {NAMES} AS r ON r.service = s.service_name AND r.operation = s.name
+WHERE s.start_ns >= ? AND s.start_ns < ? AND s.kind IN ('server', 'consumer') AND {UNPARENTED}
+GROUP BY ALL""",
+        [[p[0] for p in pairs], [p[1] for p in pairs], low, high],
+    )
+    found = {(row[0], row[1]): row[2] for row in rows}
+    return {(key[0], key[1]): found.get((key[0], key[1])) for key, _ in chosen}
 
 
 def _orphan_examples(
