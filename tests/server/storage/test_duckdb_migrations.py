@@ -279,7 +279,14 @@ _TABLES_AT: Final[dict[int, list[str]]] = {
 }
 _TABLES_AT[4] = _TABLES_AT[3]  # the trace summaries' tables come with their own step
 _TABLES_AT[5] = sorted(
-    [*_TABLES_AT[4], "rollup_entries", "rollup_hops", "rollup_orphans", "rollup_roots"]
+    [
+        *_TABLES_AT[4],
+        "rollup_entries",
+        "rollup_hops",
+        "rollup_orphan_spans",
+        "rollup_orphans",
+        "rollup_roots",
+    ]
 )
 
 

@@ -266,7 +266,13 @@ def check(store: DuckDBStore, windows: list[TimeWindow]) -> None:
 WINDOWS: Final = [WINDOW, TimeWindow(T0 + 2 * MINUTE, T0 + 5 * MINUTE)]
 # What a file of schema version 2 lacks: the rollup tables of versions 3 and 5.
 ROLLUP_TABLES_V3: Final = ("rollup_operations", "rollup_edges", "rollup_names", "rollup_services")
-ROLLUP_TABLES_V5: Final = ("rollup_roots", "rollup_entries", "rollup_orphans", "rollup_hops")
+ROLLUP_TABLES_V5: Final = (
+    "rollup_roots",
+    "rollup_entries",
+    "rollup_orphans",
+    "rollup_orphan_spans",
+    "rollup_hops",
+)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,16 +9,19 @@ folded like ``rollups``' tables (same transaction, same dedupe, same horizon):
 - ``rollup_entries``: minute × service × operation of SERVER and CONSUMER spans:
   how many, and how many arrived *unparented* (no parent and no links);
 - ``rollup_orphans``: minute × service: spans with a parent id but no parent span
-  in their trace within ``PAIR_HORIZON_NS``;
+  in their trace within ``PAIR_HORIZON_NS``; ``rollup_orphan_spans`` holds those
+  spans' keys (trace, span and parent id, start, service), so a parent arriving
+  later finds the orphans it ends by a join with this small table rather than a
+  scan of the spans near it, and an example is read from it;
 - ``rollup_hops``: minute (of the consumer) × producer service × consumer service
   × destination: PRODUCER/CONSUMER spans sharing a ``messaging.message.id`` within
   the horizon, how many ended in another trace without a link (*broken*) or with
   one (*linked*).
 
-Orphans and message hops are pairs, found like edges: the batch against stored
-spans near it, each pair (or missing parent) counted once whichever side arrives
-last. A span counted as an orphan stops being one when its parent arrives: the
-batch's parents subtract their stored children that are not in the batch.
+Message hops are pairs, found like edges: the batch against stored spans near it,
+each pair counted once whichever side arrives last. A span with no parent near it
+when it is stored is an orphan (counted, and kept in ``rollup_orphan_spans``) until
+its parent arrives: the batch's spans subtract the kept orphans they are parents of.
 Operation names are capped with ``rollup_names`` (``OTHER`` past the cap), as in
 the operation rollups; this module's statements run after those have registered
 the batch's names.
@@ -53,17 +56,25 @@ from threadline.server.storage.duckdb.rollups import (
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_ENTRIES,
     ROLLUP_HOPS,
+    ROLLUP_ORPHAN_SPANS,
     ROLLUP_ORPHANS,
     ROLLUP_ROOTS,
     TABLE,
 )
-from threadline.server.storage.duckdb.sql import NO_PARENT, USER_TRAFFIC, Row, json_pointer
+from threadline.server.storage.duckdb.sql import (
+    HAS_PARENT,
+    NO_PARENT,
+    USER_TRAFFIC,
+    Row,
+    json_pointer,
+)
 
 logger = logging.getLogger(__name__)
 
 ROOTS: Final = ROLLUP_ROOTS
 ENTRIES: Final = ROLLUP_ENTRIES
 ORPHANS: Final = ROLLUP_ORPHANS
+ORPHAN_SPANS: Final = ROLLUP_ORPHAN_SPANS
 HOPS: Final = ROLLUP_HOPS
 
 KEYS: Final[dict[str, tuple[str, ...]]] = {
@@ -83,6 +94,7 @@ VALUES: Final[dict[str, tuple[str, ...]]] = {
 RANGES: Final = 20
 
 _DOOMED: Final = "threadline_health_doomed"
+_NEW_ORPHANS: Final = "threadline_new_orphans"
 _FOLDED: Final = "threadline_health_folded"
 
 
@@ -120,33 +132,42 @@ WHERE kind IN ('server', 'consumer') AND {USER_TRAFFIC}
 GROUP BY ALL"""
 
 
-def _orphans_delta(children: str, parents: str, sign: int) -> str:
-    """Spans of ``children`` with a parent id and no parent among ``parents`` near them."""
-    return f"""
-INSERT INTO {ORPHANS} (minute, service, orphans)
-SELECT c.start_ns // {MINUTE_NS}, c.service_name, {sign} * count(*)
-FROM {children} AS c
-WHERE coalesce(c.parent_span_id, '') <> '' AND c.name <> '{conventions.SDK_STATS_SPAN}'
-  AND NOT EXISTS (
-      SELECT 1 FROM {parents} AS p
-      WHERE p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
-        AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS})
-GROUP BY ALL"""
+def _keep_orphans(run: Run, children: str, parents: str, params: Sequence[object]) -> None:
+    """Keep, and count, the spans of ``children`` with a parent id and no parent among
+    ``parents`` near them (``params``: both relations' parameters, in that order)."""
+    run(
+        f"""CREATE OR REPLACE TEMP TABLE {_NEW_ORPHANS} AS
+SELECT c.trace_id, c.span_id, c.parent_span_id, c.start_ns, c.service_name AS service
+FROM (SELECT trace_id, span_id, parent_span_id, start_ns, service_name FROM {children}
+      WHERE {HAS_PARENT} AND {USER_TRAFFIC}) AS c
+ANTI JOIN (SELECT trace_id, span_id, start_ns FROM {parents}) AS p
+  ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+ AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}""",
+        params,
+    )
+    run(f"INSERT INTO {ORPHAN_SPANS} SELECT * FROM {_NEW_ORPHANS}", [])
+    run(_orphans_delta(_NEW_ORPHANS, 1), [])
+    run(f"DROP TABLE {_NEW_ORPHANS}", [])
 
 
-def _adopted(children: str, parents: str) -> str:
-    """Stored children (not among ``parents``' batch) whose parent is in ``parents``:
-    orphans until now."""
+def _orphans_delta(orphans: str, sign: int) -> str:
+    """Count rows of ``ORPHAN_SPANS`` (or a relation of its shape) per minute and service."""
     return f"""
 INSERT INTO {ORPHANS} (minute, service, orphans)
-SELECT c.start_ns // {MINUTE_NS}, c.service_name, -count(*)
-FROM {children} AS c
-JOIN {parents} AS p ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
-WHERE abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}
-  AND c.name <> '{conventions.SDK_STATS_SPAN}'
-  AND NOT EXISTS (
-      SELECT 1 FROM {parents} AS f WHERE f.trace_id = c.trace_id AND f.span_id = c.span_id)
-GROUP BY ALL"""
+SELECT start_ns // {MINUTE_NS}, service, {sign} * count(*) FROM {orphans} GROUP BY ALL"""
+
+
+def _forget_orphans(run: Run, condition: str, params: Sequence[object]) -> None:
+    """Subtract, then drop, the kept orphans matching ``condition``."""
+    run(_orphans_delta(f"(SELECT * FROM {ORPHAN_SPANS} WHERE {condition})", -1), params)
+    run(f"DELETE FROM {ORPHAN_SPANS} WHERE {condition}", params)
+
+
+# Kept orphans whose parent is in the batch: no longer orphans.
+_ADOPTED: Final = f"""
+(SELECT o.* FROM {ORPHAN_SPANS} AS o
+ SEMI JOIN {{batch}} AS p ON o.trace_id = p.trace_id AND o.parent_span_id = p.span_id
+  AND abs(o.start_ns - p.start_ns) <= {PAIR_HORIZON_NS})"""
 
 
 def hop_pairs(consumers: str, producers: str) -> str:
@@ -199,8 +220,15 @@ def count(run: Run, fresh: str, near: Sequence[int], may_pair: bool) -> None:
     run(_entries_delta(fresh, 1), [])
     if not may_pair:
         return
-    run(_orphans_delta(fresh, _near(), 1), bounds)
-    run(_adopted(_near("coalesce(parent_span_id, '') <> ''"), fresh), bounds)
+    # Orphans kept from earlier batches whose parent arrived now, then the batch's own.
+    adopted = _ADOPTED.format(batch=fresh)
+    run(_orphans_delta(adopted, -1), [])
+    run(
+        f"DELETE FROM {ORPHAN_SPANS} AS o USING {adopted} AS a"
+        " WHERE o.trace_id = a.trace_id AND o.span_id = a.span_id",
+        [],
+    )
+    _keep_orphans(run, fresh, _near(), bounds)
     producers_first = hop_pairs(fresh, _near("kind = 'producer'"))
     consumers_first = hop_pairs(_not_in(_near("kind = 'consumer'"), fresh), fresh)
     run(_hops_delta(f"{producers_first} UNION ALL {consumers_first}", 1), [*bounds, *bounds])
@@ -229,7 +257,7 @@ def forget_traces(run: Run, trace_ids: Sequence[str], *, erasing: bool = False) 
     if bounds is not None:
         run(_roots_delta(_DOOMED, -1), [])
         run(_entries_delta(_DOOMED, -1), [])
-        run(_orphans_delta(_DOOMED, _DOOMED, -1), [])
+        _forget_orphans(run, "trace_id IN (SELECT unnest(?::VARCHAR[]))", [list(trace_ids)])
         doomed_consumers = hop_pairs(_DOOMED, _near("kind = 'producer'"))
         kept_consumers = hop_pairs(_not_in(_near("kind = 'consumer'"), _DOOMED), _DOOMED)
         run(
@@ -246,6 +274,8 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
     cutoff_minute = cutoff_ns // MINUTE_NS
     for table in KEYS:
         run(f"DELETE FROM {table} WHERE minute < ?", [cutoff_minute])
+    run(f"DELETE FROM {ORPHAN_SPANS} WHERE start_ns < ?", [cutoff_minute * MINUTE_NS])
+    _forget_orphans(run, "start_ns < ?", [cutoff_ns])
     if cutoff_ns % MINUTE_NS:
         run(
             f"CREATE OR REPLACE TEMP TABLE {_DOOMED} AS SELECT * FROM {TABLE}"
@@ -256,7 +286,6 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
         if bounds is not None:
             run(_roots_delta(_DOOMED, -1), [])
             run(_entries_delta(_DOOMED, -1), [])
-            run(_orphans_delta(_DOOMED, _near(), -1), bounds)
             run(_hops_delta(hop_pairs(_DOOMED, _near("kind = 'producer'")), -1), bounds)
         run(f"DROP TABLE {_DOOMED}", [])
 
@@ -268,7 +297,7 @@ def rebuild(run: Run, start_ns: int, end_ns: int) -> None:
     near = [start_ns - PAIR_HORIZON_NS, end_ns + PAIR_HORIZON_NS]
     run(_roots_delta(source, 1), span_range)
     run(_entries_delta(source, 1), span_range)
-    run(_orphans_delta(source, _near(), 1), [*span_range, *near])
+    _keep_orphans(run, source, _near(), [*span_range, *near])
     # The producers' subquery comes first in the statement's text, so its bounds do.
     run(_hops_delta(hop_pairs(source, _near("kind = 'producer'")), 1), [*near, *span_range])
 

@@ -18,8 +18,8 @@ Versions (``LATEST`` is the last):
    ``rollup_services``; see ``rollups``), filled from the spans already stored.
 4. The trace summaries.
 5. The hotspot and propagation rollups (``rollup_roots``, ``rollup_entries``,
-   ``rollup_orphans``, ``rollup_hops``; see ``health_rollups``), filled from the
-   spans already stored.
+   ``rollup_orphans``, ``rollup_orphan_spans``, ``rollup_hops``; see
+   ``health_rollups``), filled from the spans already stored.
 
 Opening a file (``open_schema``):
 
@@ -136,6 +136,9 @@ _HEALTH_TABLES_V5: Final[tuple[str, ...]] = (
     """CREATE TABLE rollup_orphans (
     minute BIGINT NOT NULL, service VARCHAR NOT NULL, orphans BIGINT NOT NULL,
     fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_orphan_spans (
+    trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, parent_span_id VARCHAR NOT NULL,
+    start_ns BIGINT NOT NULL, service VARCHAR NOT NULL)""",
     """CREATE TABLE rollup_hops (
     minute BIGINT NOT NULL, producer VARCHAR NOT NULL, consumer VARCHAR NOT NULL,
     destination VARCHAR NOT NULL, messages BIGINT NOT NULL, broken BIGINT NOT NULL,

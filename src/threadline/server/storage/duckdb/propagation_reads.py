@@ -5,9 +5,11 @@ orphans per service, message hops) are sums of delta rows over the whole minutes
 covering the window, exact like every rollup count. Which services are *called*
 comes from the edge rollups: the callees of any edge in the window.
 
-An example trace is a bounded span read: for each finding with a break, the
-latest minute of the window holding one (known from the rollup rows) is read for
-such a span, one query per finding, at most ``MAX_EXAMPLES`` of them.
+An example trace is a bounded read: an orphan's comes from the kept orphan spans;
+an unparented entry's from its service's spans in the latest minute holding one
+(known from the rollup rows), one query for all of them; a broken hop's from the
+latest such minute and the producers within the horizon of it, one query per hop.
+At most ``MAX_EXAMPLES`` findings get one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from threadline.server.aggregates import (
 from threadline.server.storage.duckdb.health_rollups import (
     ENTRIES,
     HOPS,
+    ORPHAN_SPANS,
     ORPHANS,
     UNPARENTED,
     hop_pairs,
@@ -31,9 +34,9 @@ from threadline.server.storage.duckdb.health_rollups import (
 from threadline.server.storage.duckdb.rollup_reads import minutes
 from threadline.server.storage.duckdb.rollups import EDGES, MINUTE_NS, NAMES, OTHER, PAIR_HORIZON_NS
 from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import HAS_PARENT, Fetch
+from threadline.server.storage.duckdb.sql import Fetch
 
-# Findings that get an example trace: each costs one read of one minute of spans.
+# Findings that get an example trace: each costs a bounded read of spans.
 MAX_EXAMPLES: Final = 50
 
 _CALLED: Final = f"""
@@ -75,7 +78,7 @@ ORDER BY producer, consumer, destination""",
     )
     budget = _Budget()
     entry_examples = _entry_examples(fetch, window, budget) if any(r[3] for r in entry_rows) else {}
-    orphan_examples = _orphan_examples(fetch, window, budget) if orphan_rows else {}
+    orphan_examples = _orphan_examples(fetch, window) if orphan_rows else {}
     hop_examples = _hop_examples(fetch, window, budget) if any(r[4] for r in hop_rows) else {}
     return PropagationFindings(
         window=window,
@@ -153,34 +156,15 @@ GROUP BY ALL""",
     return {(key[0], key[1]): found.get((key[0], key[1])) for key, _ in chosen}
 
 
-def _orphan_examples(
-    fetch: Fetch, window: TimeWindow, budget: _Budget
-) -> dict[tuple[str], str | None]:
-    latest = _last_minutes(
-        fetch,
-        f"""SELECT service, max(minute) FROM (
-    SELECT minute, service, sum(orphans) AS orphans FROM {ORPHANS}
-    WHERE minute >= ? AND minute < ? GROUP BY ALL)
-WHERE orphans > 0 GROUP BY service""",
-        list(minutes(window)),
+def _orphan_examples(fetch: Fetch, window: TimeWindow) -> dict[tuple[str], str | None]:
+    """The kept orphans (``health_rollups``) name an example per service: no span read."""
+    first, last = minutes(window)
+    rows = fetch(
+        f"SELECT service, min(trace_id) FROM {ORPHAN_SPANS}"
+        " WHERE start_ns >= ? AND start_ns < ? GROUP BY service",
+        [first * MINUTE_NS, last * MINUTE_NS],
     )
-    found: dict[tuple[str], str | None] = {}
-    for (service,), minute in sorted(latest.items()):
-        if not budget.take():
-            break
-        low, high = _span_range(minute, window)
-        rows = fetch(
-            f"""SELECT min(c.trace_id) FROM {TABLE} AS c
-WHERE c.start_ns >= ? AND c.start_ns < ? AND c.service_name = ? AND {HAS_PARENT}
-  AND NOT EXISTS (
-      SELECT 1 FROM {TABLE} AS p
-      WHERE p.start_ns BETWEEN ? AND ? AND p.trace_id = c.trace_id
-        AND p.span_id = c.parent_span_id
-        AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS})""",
-            [low, high, service, low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS],
-        )
-        found[(service,)] = rows[0][0] if rows else None
-    return found
+    return {(row[0],): row[1] for row in rows}
 
 
 def _hop_examples(

@@ -37,6 +37,7 @@ ROLLUP_SERVICES: Final = "rollup_services"
 ROLLUP_ROOTS: Final = "rollup_roots"
 ROLLUP_ENTRIES: Final = "rollup_entries"
 ROLLUP_ORPHANS: Final = "rollup_orphans"
+ROLLUP_ORPHAN_SPANS: Final = "rollup_orphan_spans"
 ROLLUP_HOPS: Final = "rollup_hops"
 
 # ART indexes on the keys a trace page and a journey page look up by: they take a
@@ -139,6 +140,13 @@ def health_rollup_statements() -> list[str]:
     service VARCHAR NOT NULL,
     orphans BIGINT NOT NULL,
     fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_ORPHAN_SPANS} (
+    trace_id VARCHAR NOT NULL,
+    span_id VARCHAR NOT NULL,
+    parent_span_id VARCHAR NOT NULL,
+    start_ns BIGINT NOT NULL,
+    service VARCHAR NOT NULL
 )""",
         f"""CREATE TABLE IF NOT EXISTS {ROLLUP_HOPS} (
     minute BIGINT NOT NULL,
