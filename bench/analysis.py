@@ -13,12 +13,16 @@ batches, then times each read through ``QueryService`` as the API calls it:
   per-operation percentiles, one service's RED series, tail-latency causes for
   one operation (critical-path and self-time), error hotspots, propagation health.
 
-Fleet views (service map, per-operation percentiles, RED series) read rollups
-kept at ingest, trace search and journey lists the trace summaries; each is also
-timed against the same answer by a full scan of the spans (``store.scan``), in
-the same run (a disagreement between the two is printed). The shop is loaded twice, into a store
-keeping rollups and into one without (``rollups=False``), and both ingest rates
-are printed with their ratio (``--no-ingest-baseline`` skips the second load).
+Fleet views (service map, per-operation percentiles, RED series, propagation
+health, the counts of error hotspots and tail causes) read rollups kept at ingest,
+trace search and journey lists the trace summaries; each is also timed against the
+same answer by a full scan of the spans (``store.scan``; for hotspots and tail causes
+labelling and reading every trace), in the same run (a disagreement between the two
+is printed). Tail causes and hotspots read a sample of 2,000 traces per group; their
+first rows are compared with the full scan's and printed as "same". The shop is
+loaded twice, into a store keeping rollups and into one without (``rollups=False``),
+and both ingest rates are printed with their ratio (``--no-ingest-baseline`` skips
+the second load).
 
 Each query runs ``--repeat`` times after one warm-up; the fastest and the median
 run are printed. In the same run, on the same file, it times a plain DuckDB full
@@ -45,10 +49,11 @@ import pyarrow as pa
 
 # Run as a script, so this directory is on sys.path and the workload module imports.
 from analysis_workload import generate
-from threadline.server.aggregates import Target, TimeWindow
+from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
+from threadline.server.analysis.tail_latency import explain
 from threadline.server.batch import SpanBatch
 from threadline.server.model import StatusCode, TraceQuery
-from threadline.server.query import QueryService
+from threadline.server.query import GROUP_SAMPLE, QueryService
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.server.windows import WindowRequest
 
@@ -63,6 +68,11 @@ JSON_SCAN_SQL: Final = "SELECT count(*) FROM spans WHERE contains(attributes, 's
 
 
 MINUTE_NS: Final = 60 * 1_000_000_000
+CHECKOUT: Final = Target("gateway", "POST /checkout")
+# A sample larger than any group: the scan then reads every trace of both groups.
+EVERYTHING: Final = 1_000_000_000
+# Rows of each ranking compared between the sampled and the full answer.
+RANKED: Final = 5
 
 
 def shop_batches(spans: int, end_ns: int, *, time_ordered: bool) -> Iterable[SpanBatch]:
@@ -304,6 +314,21 @@ def fleet_views(store: DuckDBStore, end_ns: int, repeat: int) -> None:
             lambda: store.scan.service_red("payments", hour, bucket_ns=10 * MINUTE_NS),
         ),
         *summary_views(store),
+        (
+            "error hotspots (all traces)",
+            lambda: store.trace_groups(Target(), Split.FAILED, hour),
+            lambda: store.scan.trace_groups(Target(), Split.FAILED, hour, sample=EVERYTHING),
+        ),
+        (
+            "tail causes of checkout (self time)",
+            lambda: store.trace_groups(CHECKOUT, Split.SLOW, hour),
+            lambda: store.scan.trace_groups(CHECKOUT, Split.SLOW, hour, sample=EVERYTHING),
+        ),
+        (
+            "propagation health",
+            lambda: store.propagation(hour),
+            lambda: store.scan.propagation(hour),
+        ),
     ]
     header = f"{'fleet view (store reads)':<36}{'rollups ms':>12}{'scan ms':>11}"
     print(f"\n{header}{'scan ÷ rollups':>16}")
@@ -311,6 +336,34 @@ def fleet_views(store: DuckDBStore, end_ns: int, repeat: int) -> None:
         fast, _ = timed(rolled, repeat)
         slow, _ = timed(scanned, repeat)
         print(f"{name:<36}{fast * 1000:>12.1f}{slow * 1000:>11.1f}{slow / fast:>16.1f}")
+    rankings(store, hour)
+
+
+def _ranked(groups: TraceGroups) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    found = explain(groups, limit=RANKED)
+    rows = found.time_growth if groups.split is Split.SLOW else found.error_sources
+    return [(r.service, r.operation) for r in rows], [(a.key, a.value) for a in found.attributes]
+
+
+def rankings(store: DuckDBStore, hour: TimeWindow) -> None:
+    """The sampled answers (rollup split, 2,000 traces a group) against every trace by scan."""
+    print(
+        f"\n{'ranking (first ' + str(RANKED) + ' rows)':<36}{'sampled':>16}{'full scan':>16}"
+        f"{'same':>8}"
+    )
+    for name, target, split in (
+        ("tail causes of checkout", CHECKOUT, Split.SLOW),
+        ("error hotspots (all traces)", Target(), Split.FAILED),
+        ("error hotspots of checkout", CHECKOUT, Split.FAILED),
+    ):
+        sampled = store.trace_groups(target, split, hour, sample=GROUP_SAMPLE)
+        full = store.scan.trace_groups(target, split, hour, sample=EVERYTHING)
+        sizes = (
+            f"{sampled.focus_sample:,}+{sampled.baseline_sample:,}",
+            f"{full.focus_sample:,}+{full.baseline_sample:,}",
+        )
+        same = _ranked(sampled) == _ranked(full)
+        print(f"{name:<36}{sizes[0]:>16}{sizes[1]:>16}{'yes' if same else 'NO':>8}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Final
+
+# The operation under which a store counts a service's spans once that service has
+# more distinct operation names than the store keeps (see ``CappedService``).
+OTHER_OPERATION: Final = "(other)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,18 @@ class OperationRed:
     service: str
     operation: str
     stats: RedStats
+
+
+@dataclass(frozen=True, slots=True)
+class CappedService:
+    """A service whose distinct operation names reached the store's cap.
+
+    The first ``kept_operations`` names are kept; spans of any later name count under
+    ``OTHER_OPERATION`` in every fleet aggregate (the spans keep their names).
+    """
+
+    service: str
+    kept_operations: int
 
 
 @dataclass(frozen=True, slots=True)

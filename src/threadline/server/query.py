@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from threadline.server.aggregates import (
+    CappedService,
     OperationRed,
     ServiceMap,
     ServiceRed,
@@ -84,7 +85,7 @@ MAX_KEY_CHARS: Final = 512
 PATH_SAMPLE: Final = 100
 # Traces per group the store counts operations and attributes over (see
 # ``storage.base.Store.trace_groups``).
-GROUP_SAMPLE: Final = 5000
+GROUP_SAMPLE: Final = 2000
 
 TRACE_ID_CHARS: Final = 32
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
@@ -289,6 +290,10 @@ class QueryService:
         """RED metrics of every (service, operation) over the window, and the window."""
         window = self.window(request)
         return window, self._store.operation_red(window, service=service)
+
+    def capped_services(self, service: str | None = None) -> list[CappedService]:
+        """Services (or the one given) whose operation names reached the store's cap."""
+        return [c for c in self._store.capped_services() if service in (None, c.service)]
 
     def service_red(
         self,

@@ -25,7 +25,7 @@ import pytest
 from support.old_stores import EPOCH_NS, SCHEMA_VERSIONS, fixture_spans, trace_id, unpack
 from support.processes import threadline_serve
 from threadline.demo.processes import free_port
-from threadline.server.aggregates import TimeWindow
+from threadline.server.aggregates import Split, Target, TimeWindow
 from threadline.server.model import StatusCode, StoreCounts, TraceQuery
 from threadline.server.storage.base import StoreError
 from threadline.server.storage.duckdb import DuckDBStore
@@ -288,6 +288,16 @@ _TABLES_AT: Final[dict[int, list[str]]] = {
         ]
     ),
 }
+_TABLES_AT[5] = sorted(
+    [
+        *_TABLES_AT[4],
+        "rollup_entries",
+        "rollup_hops",
+        "rollup_orphan_spans",
+        "rollup_orphans",
+        "rollup_roots",
+    ]
+)
 
 
 @pytest.mark.parametrize(
@@ -406,3 +416,30 @@ def test_the_summary_step_summarises_the_traces_a_version_3_file_holds(
     finally:
         store.close()
     assert version_rows(db)[:2] == [3, 4]  # made new at version 3, then upgraded
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_the_hotspot_step_counts_the_spans_an_older_file_holds(
+    version: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Version 5 fills the hotspot and propagation rollups from the stored spans, with
+    progress logged: failed and whole-trace counts and propagation answer as a scan does."""
+    db = unpack(version, tmp_path)
+    caplog.set_level(logging.INFO, logger="threadline.server.storage.duckdb")
+    store = DuckDBStore(db)
+    try:
+        window = TimeWindow(EPOCH_NS - 60 * SECOND_NS, EPOCH_NS + 3600 * SECOND_NS)
+        for target in (Target(), Target("gateway"), Target("inventory")):
+            rolled = store.trace_groups(target, Split.FAILED, window)
+            scanned = store.scan.trace_groups(target, Split.FAILED, window)
+            assert (rolled.focus_traces, rolled.baseline_traces) == (
+                scanned.focus_traces,
+                scanned.baseline_traces,
+            )
+        whole = store.trace_groups(Target(), Split.FAILED, window)
+        assert whole.focus_traces + whole.baseline_traces == EXPECTED_COUNTS.traces
+        assert store.propagation(window) == store.scan.propagation(window)
+    finally:
+        store.close()
+    assert version_rows(db)[-1] == LATEST
+    assert "building hotspot and propagation rollups from stored spans" in caplog.text

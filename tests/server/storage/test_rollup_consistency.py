@@ -13,6 +13,8 @@ the same answers.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import random
 import tempfile
 from pathlib import Path
@@ -24,18 +26,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from support.spans import span_record
-from threadline.conventions import SDK_STATS_SPAN
+from threadline.conventions import MESSAGING_DESTINATION, MESSAGING_MESSAGE_ID, SDK_STATS_SPAN
 from threadline.server.aggregates import (
     EdgeKind,
     OperationRed,
     Percentiles,
+    PropagationFindings,
     RedStats,
     ServiceMap,
+    Split,
+    Target,
     TimeWindow,
+    TraceGroups,
 )
 from threadline.server.analysis import sketch
 from threadline.server.batch import SpanBatch
-from threadline.server.model import SpanKind, SpanRecord, StatusCode
+from threadline.server.model import SpanKind, SpanLink, SpanRecord, StatusCode
 from threadline.server.storage.duckdb import DuckDBStore, rollups
 from threadline.server.storage.duckdb.migrations import stored_version
 
@@ -82,19 +88,37 @@ def trace_spans(rng: random.Random, index: int) -> list[SpanRecord]:
             callee = rng.choice(SERVICES)  # "web" too: a same-service child, no edge
         begin = at + (rng.randrange(1, 90_000) * MS if queue else 0)
         status = StatusCode.ERROR if rng.random() < 0.2 else StatusCode.UNSET
+        parent: str | None = "r" if inferred else caller_id
+        callee_trace, links, attributes = trace, (), {}
+        if queue:
+            attributes = {
+                MESSAGING_MESSAGE_ID: f"m{index}-{n}",
+                MESSAGING_DESTINATION: rng.choice(["orders", "mail"]),
+            }
+            spans[-1] = dataclasses.replace(spans[-1], attributes=attributes)
+            if rng.random() < 0.3:  # consumed in a trace of its own, half of them linked
+                callee_trace, parent = f"{index + 1:030x}a{n}", None
+                if rng.random() < 0.5:
+                    links = (SpanLink(trace, caller_id),)
+        elif rng.random() < 0.1:  # a call whose context was lost on the way
+            callee_trace, parent = f"{index + 1:030x}b{n}", None
         spans.append(
             span_record(
-                trace,
+                callee_trace,
                 callee_id,
-                "r" if inferred else caller_id,
+                parent,
                 callee,
                 rng.choice(["do", "undo"]),
                 begin,
                 begin + took,
                 kind=SpanKind.CONSUMER if queue else SpanKind.SERVER,
                 status=status,
+                attributes=attributes,
+                links=links,
             )
         )
+        if rng.random() < 0.1:  # its parent never arrives: an orphan
+            spans.append(span_record(trace, f"o{n}", f"gone{n}", callee, "work", begin, begin + MS))
     if rng.random() < 0.1:  # the SDK's report about itself: in no fleet view
         spans.append(
             span_record(f"{index + 1:031x}f", "st", None, "web", SDK_STATS_SPAN, start, start + MS)
@@ -141,10 +165,91 @@ def same_map(rollup: ServiceMap, scan: ServiceMap) -> None:
         assert close_enough(a.stats.queue_dwell, b.stats.queue_dwell)
 
 
+def same_propagation(rollup: PropagationFindings, scan: PropagationFindings) -> None:
+    """Every count exact; an example wherever something broke."""
+    assert [(e.service, e.operation, e.entry_spans, e.unparented) for e in rollup.entries] == [
+        (e.service, e.operation, e.entry_spans, e.unparented) for e in scan.entries
+    ]
+    assert [(o.service, o.orphans) for o in rollup.orphans] == [
+        (o.service, o.orphans) for o in scan.orphans
+    ]
+    assert [
+        (h.producer, h.consumer, h.destination, h.messages, h.broken, h.linked)
+        for h in rollup.message_hops
+    ] == [
+        (h.producer, h.consumer, h.destination, h.messages, h.broken, h.linked)
+        for h in scan.message_hops
+    ]
+    assert all(e.example_trace_id for e in rollup.entries if e.unparented)
+    assert all(o.example_trace_id for o in rollup.orphans)
+    assert all(h.example_consumer_trace_id for h in rollup.message_hops if h.broken)
+
+
+def same_groups(rollup: TraceGroups, scan: TraceGroups) -> None:
+    """Failed requests: the same counts and the same sample, so the same rankings."""
+    assert (rollup.focus_traces, rollup.baseline_traces) == (
+        scan.focus_traces,
+        scan.baseline_traces,
+    )
+    assert (rollup.focus_sample, rollup.baseline_sample) == (
+        scan.focus_sample,
+        scan.baseline_sample,
+    )
+    assert rollup.operations == scan.operations
+    assert rollup.attributes == scan.attributes
+
+
+def requests_of(target: Target, window: TimeWindow, spans: list[SpanRecord]) -> list[SpanRecord]:
+    """The target's requests: entry spans of its service (and operation), or root spans."""
+    found = []
+    for span in spans:
+        if span.name == SDK_STATS_SPAN or not window.start_ns <= span.start_ns < window.end_ns:
+            continue
+        root = not span.parent_span_id
+        if target.service is None:
+            if root:
+                found.append(span)
+            continue
+        entry = root or span.kind in (SpanKind.SERVER, SpanKind.CONSUMER)
+        if entry and span.service_name == target.service and target.operation in (None, span.name):
+            found.append(span)
+    return found
+
+
+def same_split(
+    store: DuckDBStore, target: Target, window: TimeWindow, live: list[SpanRecord]
+) -> None:
+    """Slow and failed requests counted exactly, examples among the slowest failed ones."""
+    requests = requests_of(target, window, live)
+    failed = store.trace_groups(target, Split.FAILED, window, sample=4)
+    errors = [s for s in requests if s.status is StatusCode.ERROR]
+    assert (failed.focus_traces, failed.baseline_traces) == (
+        len(errors),
+        len(requests) - len(errors),
+    )
+    assert set(failed.examples) <= {s.trace_id for s in errors}
+    assert len(failed.examples) == min(5, len({s.trace_id for s in errors}))
+    slow = store.trace_groups(target, Split.SLOW, window, percentile=90, sample=4)
+    if not requests:
+        assert (slow.focus_traces, slow.baseline_traces) == (0, 0)
+        return
+    durations = sorted(s.duration_ns for s in requests)
+    exact = durations[math.ceil(0.9 * (len(durations) - 1) - 1e-9)]
+    assert slow.threshold_ns is not None
+    assert slow.threshold_ns < exact <= slow.threshold_ns * sketch.GAMMA * (1 + 1e-9)
+    cut = sketch.bucket_index(exact)
+    above = sum(1 for d in durations if sketch.bucket_index(d) >= cut)
+    assert (slow.focus_traces, slow.baseline_traces) == (above, len(durations) - above)
+
+
+TARGETS: Final = (Target(), Target("web"), Target("cart", "do"), Target("pay"))
+
+
 def check(store: DuckDBStore, windows: list[TimeWindow]) -> None:
     for window in windows:
         same_operations(store.operation_red(window), store.scan.operation_red(window))
         same_map(store.service_map(window), store.scan.service_map(window))
+        same_propagation(store.propagation(window), store.scan.propagation(window))
     for service in SERVICES:
         for bucket in (MINUTE, 3 * MINUTE):
             first = (T0 - 3 * MINUTE) // bucket * bucket  # on a bucket boundary
@@ -159,6 +264,15 @@ def check(store: DuckDBStore, windows: list[TimeWindow]) -> None:
 
 
 WINDOWS: Final = [WINDOW, TimeWindow(T0 + 2 * MINUTE, T0 + 5 * MINUTE)]
+# What a file of schema version 2 lacks: the rollup tables of versions 3 and 5.
+ROLLUP_TABLES_V3: Final = ("rollup_operations", "rollup_edges", "rollup_names", "rollup_services")
+ROLLUP_TABLES_V5: Final = (
+    "rollup_roots",
+    "rollup_entries",
+    "rollup_orphans",
+    "rollup_orphan_spans",
+    "rollup_hops",
+)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -195,6 +309,43 @@ def test_rollups_answer_like_the_full_scan(
             store.close()
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(min_value=0, max_value=2**32),
+    traces=st.integers(min_value=1, max_value=40),
+    batches=st.integers(min_value=1, max_value=4),
+    deleted=st.integers(min_value=0, max_value=5),
+)
+def test_hotspot_and_slow_groups_count_like_the_full_scan(
+    seed: int, traces: int, batches: int, deleted: int
+) -> None:
+    """Failed and slow requests counted from the rollups exactly, with the scan's sample."""
+    rng = random.Random(seed)
+    spans = [span for index in range(traces) for span in trace_spans(rng, index)]
+    rng.shuffle(spans)
+    cuts = sorted(rng.sample(range(1, len(spans)), min(batches - 1, len(spans) - 1)))
+    parts = [spans[a:b] for a, b in zip([0, *cuts], [*cuts, len(spans)], strict=True)]
+    with tempfile.TemporaryDirectory() as directory:
+        store = DuckDBStore(Path(directory) / "spans.duckdb")
+        try:
+            for part in parts:
+                store.write(SpanBatch.from_records(part)).result(timeout=30)
+            doomed = rng.sample(sorted({s.trace_id for s in spans}), min(deleted, traces - 1))
+            store.delete_traces(doomed)
+            live = [span for span in spans if span.trace_id not in doomed]
+            for target in TARGETS:
+                same_split(store, target, WINDOW, live)
+            store.compact_rollups()
+            for target in (Target(), Target("cart", "do")):
+                same_split(store, target, WINDOW, live)
+                same_groups(
+                    store.trace_groups(target, Split.FAILED, WINDOW, sample=4),
+                    store.scan.trace_groups(target, Split.FAILED, WINDOW, sample=4),
+                )
+        finally:
+            store.close()
+
+
 def test_a_store_written_without_rollups_backfills_them_on_open(tmp_path: Path) -> None:
     """Opening spans stored before rollups existed (schema version 2) builds rollups that
     answer like a scan."""
@@ -208,16 +359,19 @@ def test_a_store_written_without_rollups_backfills_them_on_open(tmp_path: Path) 
         old.close()
     # What version 2 had: the spans and the version table, no rollup tables.
     with duckdb.connect(str(path)) as connection:
-        for table in ("rollup_operations", "rollup_edges", "rollup_names", "rollup_services"):
+        for table in (*ROLLUP_TABLES_V3, *ROLLUP_TABLES_V5):
             connection.execute(f"DROP TABLE {table}")
         # Nor the tables of later versions (trace summaries: version 4).
         connection.execute("DROP TABLE trace_summaries")
-        connection.execute("UPDATE threadline_schema SET version = 2")
+        connection.execute("UPDATE threadline_schema SET version = 2")  # a new file: one row
         assert stored_version(connection) == 2
     store = DuckDBStore(path)
     try:
         assert store.operation_red(WINDOW), "the backfill counted the stored spans"
         assert any(e.kind is EdgeKind.INFERRED for e in store.service_map(WINDOW).edges)
+        findings = store.propagation(WINDOW)
+        assert findings.orphans, "the backfill counted orphans"
+        assert any(hop.broken for hop in findings.message_hops), "and broken message hops"
         check(store, WINDOWS)
     finally:
         store.close()

@@ -13,7 +13,7 @@ from typing import Final
 import pytest
 
 from support.spans import span_record
-from threadline.server.aggregates import EdgeKind, TimeWindow
+from threadline.server.aggregates import EdgeKind, Split, Target, TimeWindow
 from threadline.server.analysis import sketch
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
@@ -191,3 +191,106 @@ def test_spans_dated_1970_and_2100_land_in_their_minutes(store: Store) -> None:
     assert requests(store) == {("payments", "charge"): (1, 0), ("web", "GET /pay"): (1, 0)}
     assert requests(store, TimeWindow(0, MINUTE)) == {("web", "GET /old"): (1, 0)}
     assert requests(store, TimeWindow(future, future + MINUTE)) == {("web", "GET /new"): (1, 0)}
+
+
+def lost_context(trace: str, at_ms: int) -> list[SpanRecord]:
+    """payments takes a "charge" with no parent (its caller's context was lost), and a
+    span of web whose parent never arrives."""
+    start = T0 + at_ms * MS
+    return [
+        span_record(
+            trace, "b1", None, "payments", "charge", start, start + 50 * MS, kind=SpanKind.SERVER
+        ),
+        span_record(trace, "b2", "gone", "web", "render", start + MS, start + 2 * MS),
+    ]
+
+
+def message(trace: str, at_ms: int, *, consumer_trace: str | None = None) -> list[SpanRecord]:
+    """orders publishes message ``trace`` to "mail"; mail consumes it, in its own trace
+    when ``consumer_trace`` is given (no link: the context was lost)."""
+    start = T0 + at_ms * MS
+    attributes = {"messaging.message.id": f"m-{trace}", "messaging.destination.name": "mail"}
+    producer = span_record(
+        trace,
+        "p1",
+        None,
+        "orders",
+        "publish",
+        start,
+        start + MS,
+        kind=SpanKind.PRODUCER,
+        attributes=attributes,
+    )
+    consumer = span_record(
+        consumer_trace or trace,
+        "c1",
+        None if consumer_trace else "p1",
+        "mail",
+        "send",
+        start + 5 * MS,
+        start + 9 * MS,
+        kind=SpanKind.CONSUMER,
+        attributes=attributes,
+    )
+    return [producer, consumer]
+
+
+def test_propagation_counts_entries_orphans_and_hops(store: Store) -> None:
+    """Lost contexts are counted per operation, service and hop, each with an example."""
+    write(store, call("1" * 32, 0) + lost_context("2" * 32, 1000))
+    write(store, message("3" * 32, 2000) + message("4" * 32, 3000, consumer_trace="5" * 32))
+    found = store.propagation(DAY)
+    assert [(e.service, e.operation, e.entry_spans, e.unparented) for e in found.entries] == [
+        ("mail", "send", 2, 1),
+        ("payments", "charge", 2, 1),
+    ]
+    assert {e.example_trace_id for e in found.entries} == {"5" * 32, "2" * 32}
+    assert [(o.service, o.orphans, o.example_trace_id) for o in found.orphans] == [
+        ("web", 1, "2" * 32)
+    ]
+    (hop,) = found.message_hops
+    assert (hop.producer, hop.consumer, hop.destination) == ("orders", "mail", "mail")
+    assert (hop.messages, hop.broken, hop.linked) == (2, 1, 0)
+    assert (hop.example_producer_trace_id, hop.example_consumer_trace_id) == ("4" * 32, "5" * 32)
+
+
+def test_a_late_parent_ends_an_orphan_and_a_late_producer_completes_a_hop(store: Store) -> None:
+    """A span counts as an orphan until its parent arrives; a hop counts once both sides have."""
+    spans = call("1" * 32, 0)
+    write(store, spans[2:])  # the callee, whose CLIENT parent is late
+    assert [(o.service, o.orphans) for o in store.propagation(DAY).orphans] == [("payments", 1)]
+    write(store, spans[:2])
+    assert store.propagation(DAY).orphans == ()
+    producer, consumer = message("3" * 32, 1000, consumer_trace="4" * 32)
+    write(store, [consumer])
+    assert store.propagation(DAY).message_hops == ()
+    write(store, [producer])
+    (hop,) = store.propagation(DAY).message_hops
+    assert (hop.messages, hop.broken) == (1, 1)
+
+
+def test_deletions_take_their_breaks_with_them(store: Store) -> None:
+    """Deleting a trace removes its orphans, its unparented entries and its message hops."""
+    write(store, call("1" * 32, 0) + lost_context("2" * 32, 1000))
+    write(store, message("3" * 32, 2000, consumer_trace="4" * 32))
+    store.delete_traces(["2" * 32, "3" * 32])  # the producer's trace: the hop goes too
+    found = store.propagation(DAY)
+    assert found.orphans == ()
+    assert found.message_hops == ()
+    assert [(e.service, e.entry_spans, e.unparented) for e in found.entries] == [("payments", 1, 0)]
+
+
+def test_failed_and_slow_requests_are_counted_per_target(store: Store) -> None:
+    """Hotspot counts: failed requests of a service, of whole traces, and the slow ones."""
+    spans = [
+        span for n in range(10) for span in call(f"{n + 1:032x}", n * 1000, failed=n in (3, 7))
+    ]
+    write(store, spans)
+    failed = store.trace_groups(Target("payments"), Split.FAILED, DAY)
+    assert (failed.focus_traces, failed.baseline_traces) == (2, 8)
+    assert set(failed.examples) == {f"{4:032x}", f"{8:032x}"}
+    whole = store.trace_groups(Target(), Split.FAILED, DAY)
+    assert (whole.focus_traces, whole.baseline_traces) == (0, 10)  # the roots succeeded
+    slow = store.trace_groups(Target("web", "GET /pay"), Split.SLOW, DAY, percentile=50)
+    assert slow.focus_traces + slow.baseline_traces == 10
+    assert slow.threshold_ns == pytest.approx(100 * MS, rel=sketch.PROMISED_ERROR)

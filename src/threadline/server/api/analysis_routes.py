@@ -39,10 +39,10 @@ def add_analysis_routes(router: APIRouter, query: QueryService) -> None:
         window: Window = None,
         end: End = None,
     ) -> JSONResponse:
-        over, found = query.operations(
-            params.window_request(window, end), service=params.text_filter("service", service)
-        )
-        return JSONResponse(serialize_aggregates.operations(found, over))
+        only = params.text_filter("service", service)
+        over, found = query.operations(params.window_request(window, end), service=only)
+        capped = query.capped_services(only)
+        return JSONResponse(serialize_aggregates.operations(found, over, capped))
 
     @router.get(
         "/services/{service:path}/red",
@@ -63,7 +63,8 @@ def add_analysis_routes(router: APIRouter, query: QueryService) -> None:
             operation=params.text_filter("operation", operation),
             bucket_ns=params.bucket(bucket),
         )
-        return JSONResponse(serialize_aggregates.service_red(found))
+        capped = query.capped_services(service)
+        return JSONResponse(serialize_aggregates.service_red(found, capped))
 
     @router.get(
         "/services/{service:path}/sdk",

@@ -8,7 +8,11 @@ second; error rates, shares and scores are fractions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from threadline.server.aggregates import (
+    OTHER_OPERATION,
+    CappedService,
     EdgeStats,
     MessageHop,
     OperationRed,
@@ -64,27 +68,65 @@ def red(stats: RedStats, period_ns: int) -> Json:
     }
 
 
-def operations(found: list[OperationRed], over: TimeWindow) -> Json:
+def operations(
+    found: list[OperationRed], over: TimeWindow, capped: Sequence[CappedService] = ()
+) -> Json:
+    """Each operation's RED; ``capped_services`` lists the services past the name cap
+    whose later names are counted here, in their ``"other": true`` row."""
+    kept = _folded(capped, {(op.service, op.operation) for op in found})
     return {
         "window": window(over),
+        "capped_services": [
+            {"service": service, "kept_operations": names} for service, names in kept.items()
+        ],
         "operations": [
-            {"service": op.service, "operation": op.operation, **red(op.stats, over.duration_ns)}
+            {
+                "service": op.service,
+                "operation": op.operation,
+                "other": _is_other(op.service, op.operation, kept),
+                **red(op.stats, over.duration_ns),
+            }
             for op in found
         ],
     }
 
 
-def service_red(value: ServiceRed) -> Json:
+def _folded(capped: Sequence[CappedService], listed: set[tuple[str, str]]) -> dict[str, int]:
+    """Kept names of each capped service whose ``(other)`` row is in the answer.
+
+    A service is marked only where the answer folds names: a finer series answered
+    by a scan of the spans lists every name.
+    """
+    return {c.service: c.kept_operations for c in capped if (c.service, OTHER_OPERATION) in listed}
+
+
+def _is_other(service: str, operation: str, kept: dict[str, int]) -> bool:
+    return operation == OTHER_OPERATION and service in kept
+
+
+def service_red(value: ServiceRed, capped: Sequence[CappedService] = ()) -> Json:
+    """``capped`` is true when the service's operation names reached the cap and the
+    answer folds the later ones into its ``"other": true`` row (``kept_operations``
+    names are listed on their own)."""
     period = value.window.duration_ns
     bucket = value.bucket_ns or 0
+    listed = {(value.service, op.operation) for op in value.operations}
+    kept = _folded([c for c in capped if c.service == value.service], listed)
     return {
         "service": value.service,
         "operation": value.operation,
         "window": window(value.window),
         "bucket_ms": optional_ms(value.bucket_ns),
+        "capped": bool(kept),
+        "kept_operations": kept.get(value.service),
         "totals": red(value.totals, period),
         "operations": [
-            {"operation": op.operation, **red(op.stats, period)} for op in value.operations
+            {
+                "operation": op.operation,
+                "other": _is_other(value.service, op.operation, kept),
+                **red(op.stats, period),
+            }
+            for op in value.operations
         ],
         "buckets": [
             {"start_ns": b.start_ns, "start": format_time(b.start_ns), **red(b.stats, bucket)}

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from threadline.server.aggregates import (
+    CappedService,
     OperationRed,
     PropagationFindings,
     ServiceMap,
@@ -197,6 +198,15 @@ class Store(Protocol):
         """Caller → callee edges from parent/child span pairs whose child starts in ``window``."""
         ...
 
+    def capped_services(self) -> list[CappedService]:
+        """Services whose operation names reached the cap of the fleet aggregates, by name.
+
+        A store bounds the distinct operations it aggregates per service; spans of
+        later names count under ``aggregates.OTHER_OPERATION``. Empty when nothing
+        reached the cap (or the store keeps every name).
+        """
+        ...
+
     def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
         """The last ``threadline.sdk.stats`` report of each of the service's processes.
 
@@ -214,7 +224,7 @@ class Store(Protocol):
         min_support: int = 3,
         max_attributes: int = 500,
         examples: int = 5,
-        sample: int = 5000,
+        sample: int = 2000,
         sample_ids: int = 0,
     ) -> TraceGroups:
         """The target's traces split into focus (slow or failed) and baseline, compared.

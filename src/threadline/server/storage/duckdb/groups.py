@@ -15,16 +15,27 @@ Over every span of those traces the store then counts, per group:
   than ``min_support`` focus traces are dropped in SQL: identifiers (message ids,
   order numbers) would otherwise return one row per trace and explain nothing.
 
-Both counts run on a sample of at most ``sample`` traces per group, the same one
-every time (ordered by a hash of the trace id): shares and means need a few
-thousand traces to be precise to a percent or so, and the cost then stays flat as
-the store grows instead of reading every span of every trace in the window.
+Which requests are focus, and how many of each group there are, is decided first
+(``Labels``): from the rollups (``group_rollups``: the threshold read from the
+merged latency buckets, counts summed from them, no span read) or by a scan
+(``scan_labels``). Group sizes count requests (target spans); for whole traces
+(no service) that is a root span per trace.
+
+Both counts then run on a sample of at most ``sample`` traces per group, the same
+one every time: the first traces of each group ordered by a hash of the trace id.
+Shares and means need a couple of thousand traces to be precise to a few percent,
+and the cost then stays flat as the store grows instead of reading every span of
+every trace in the window. The group sizes give a hash cutoff that admits about
+``OVERSAMPLE`` times the traces needed, so the window's target spans are only
+filtered by it (no grouping or sorting of all of them), and a sampled trace's
+spans are read within ``PAIR_HORIZON_NS`` of the window (zone maps skip the rest).
 
 The ranking itself is pure analysis (``analysis/tail_latency.py``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from threadline.server.aggregates import (
@@ -35,11 +46,13 @@ from threadline.server.aggregates import (
     TimeWindow,
     TraceGroups,
 )
+from threadline.server.storage.duckdb.rollups import PAIR_HORIZON_NS
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import (
     ENTRY,
     ERROR,
     NO_PARENT,
+    USER_TRAFFIC,
     Conditions,
     Fetch,
     checked_limit,
@@ -53,6 +66,7 @@ member AS (
     SELECT s.trace_id, s.span_id, s.parent_span_id, s.service_name, s.name,
            s.start_ns, s.end_ns, s.status, l.focus
     FROM {TABLE} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
+    WHERE s.start_ns BETWEEN ? AND ?
 ),
 child AS (
     SELECT c.trace_id, c.parent_span_id AS parent_id, c.status = '{ERROR}' AS failed,
@@ -99,6 +113,7 @@ _ATTRIBUTES: Final = f"""
 member AS (
     SELECT s.trace_id, l.focus, s.attributes, s.resource
     FROM {TABLE} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
+    WHERE s.start_ns BETWEEN ? AND ?
 ),
 pair AS (
     SELECT m.trace_id, m.focus, e.key, json_extract_string(e.value, '$') AS value
@@ -122,25 +137,47 @@ ORDER BY focus_traces DESC, pair.key, pair.value
 LIMIT ?"""
 
 
-def trace_groups(
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """How the target's requests split into focus and baseline, and the counts.
+
+    ``focus`` is an SQL condition on one target span with its parameters. The
+    rollups decide it without reading spans (``group_rollups``); without them a scan
+    does (``scan_labels``). ``*_requests`` count target spans; ``examples`` are
+    focus trace ids, worst (slowest) first. ``window`` is what the span reads cover:
+    the rollups widen a window to whole minutes, and the sample follows them.
+    """
+
+    window: TimeWindow
+    threshold_ns: float | None
+    focus: str
+    focus_params: tuple[object, ...]
+    focus_requests: int
+    baseline_requests: int
+    examples: tuple[str, ...]
+
+
+# The hash cutoff admits this many times the traces a group's sample needs, so one
+# pass almost always finds enough; when it does not, the cutoff doubles.
+OVERSAMPLE: Final = 1.5
+_HASH_RANGE: Final = 2**64
+
+
+def scan_labels(
     fetch: Fetch,
     target: Target,
     split: Split,
     window: TimeWindow,
     *,
     percentile: float,
-    min_support: int,
-    max_attributes: int,
     examples: int,
-    sample: int,
-    sample_ids: int = 0,
-) -> TraceGroups:
+) -> Labels:
+    """The split decided by scanning the target's spans: exact percentile threshold."""
     if not 0 < percentile < 100:
         raise ValueError(f"percentile must be between 0 and 100, got {percentile}")
-    if min_support < 1:
-        raise ValueError(f"min_support must be at least 1, got {min_support}")
     spans = _target_spans(target, window)
     threshold: float | None = None
+    focus_params: tuple[object, ...] = ()
     if split is Split.SLOW:
         rows = fetch(
             f"SELECT quantile_cont(duration_ns, ?) FROM {TABLE}{spans.sql('WHERE')}",
@@ -149,53 +186,98 @@ def trace_groups(
         threshold = None if rows[0][0] is None else float(rows[0][0])
         # At or above: when the slowest tenth ties (a timeout, a fixed delay), strictly
         # above the interpolated threshold would leave the slow group empty.
-        focus, focus_params = "duration_ns >= ?", [threshold if threshold is not None else 0.0]
+        focus, focus_params = "duration_ns >= ?", (threshold if threshold is not None else 0.0,)
     else:
-        focus, focus_params = f"status = '{ERROR}'", []
-    grouped = (
-        f"WITH grouped AS (SELECT trace_id, bool_or({focus}) AS focus,"
-        f" max(duration_ns) AS worst FROM {TABLE}{spans.sql('WHERE')} GROUP BY trace_id)"
-    )
-    params = [*focus_params, *spans.params]
-    # The same sample every time: the first traces of each group by a hash of their id.
-    labelled = (
-        f"{grouped}, labelled AS (SELECT trace_id, focus, row_number() OVER (PARTITION BY focus"
-        " ORDER BY hash(trace_id), trace_id) AS place FROM grouped QUALIFY place <= ?)"
-    )
-    sampled = [*params, checked_limit(sample, "sample")]
-
+        focus, focus_params = f"status = '{ERROR}'", ()
     sizes = fetch(
-        f"{grouped} SELECT count(*) FILTER (WHERE focus), count(*) FILTER (WHERE NOT focus)"
-        " FROM grouped",
-        params,
+        f"SELECT count(*) FILTER (WHERE {focus}), count(*) FILTER (WHERE NOT ({focus}))"
+        f" FROM {TABLE}{spans.sql('WHERE')}",
+        [*focus_params, *focus_params, *spans.params],
     )[0]
     example_rows = fetch(
-        f"{grouped} SELECT trace_id FROM grouped WHERE focus ORDER BY worst DESC, trace_id LIMIT ?",
-        [*params, checked_limit(examples, "examples")],
+        f"SELECT trace_id FROM {TABLE}{spans.sql('WHERE')} GROUP BY trace_id"
+        f" HAVING bool_or({focus}) ORDER BY max(duration_ns) DESC, trace_id LIMIT ?",
+        [*spans.params, *focus_params, checked_limit(examples, "examples")],
     )
-    operation_rows = fetch(f"{labelled}, {_OPERATIONS}", sampled)
+    return Labels(
+        window=window,
+        threshold_ns=threshold,
+        focus=focus,
+        focus_params=focus_params,
+        focus_requests=int(sizes[0] or 0),
+        baseline_requests=int(sizes[1] or 0),
+        examples=tuple(row[0] for row in example_rows),
+    )
+
+
+def _cutoff(needed: int, group: int) -> int | None:
+    """Hash values below this admit about ``OVERSAMPLE × needed`` of ``group`` traces;
+    ``None``: admit all."""
+    if group <= 0 or OVERSAMPLE * needed >= group:
+        return None
+    return int(_HASH_RANGE * OVERSAMPLE * needed / group)
+
+
+def trace_groups(
+    fetch: Fetch,
+    target: Target,
+    split: Split,
+    window: TimeWindow,
+    *,
+    labels: Labels,
+    min_support: int,
+    max_attributes: int,
+    sample: int,
+    sample_ids: int = 0,
+) -> TraceGroups:
+    """Count what the sampled traces of each group hold; ``labels`` say who is in which."""
+    if min_support < 1:
+        raise ValueError(f"min_support must be at least 1, got {min_support}")
+    checked_limit(sample, "sample")
+    spans = _target_spans(target, labels.window)
+    focus_cutoff = _cutoff(sample, labels.focus_requests)
+    baseline_cutoff = _cutoff(sample, labels.baseline_requests)
+    while True:
+        labelled, params = _labelled(spans, labels, focus_cutoff, baseline_cutoff, sample)
+        counts: dict[bool, int] = {
+            bool(row[0]): int(row[1])
+            for row in fetch(
+                f"{labelled} SELECT focus, count(*) FROM labelled GROUP BY focus", params
+            )
+        }
+        short_focus = focus_cutoff is not None and counts.get(True, 0) < sample
+        short_baseline = baseline_cutoff is not None and counts.get(False, 0) < sample
+        if not short_focus and not short_baseline:
+            break
+        # Too few traces passed (several requests per trace, or chance): widen the cut.
+        if short_focus:
+            focus_cutoff = _widened(focus_cutoff)
+        if short_baseline:
+            baseline_cutoff = _widened(baseline_cutoff)
+    # Spans of the sampled traces are read within the horizon around the window.
+    members = [labels.window.start_ns - PAIR_HORIZON_NS, labels.window.end_ns + PAIR_HORIZON_NS]
+    operation_rows = fetch(f"{labelled}, {_OPERATIONS}", [*params, *members])
     attribute_rows = fetch(
         f"{labelled}, {_ATTRIBUTES}",
-        [*sampled, min_support, checked_limit(max_attributes, "max_attributes")],
+        [*params, *members, min_support, checked_limit(max_attributes, "max_attributes")],
     )
     id_rows = (
         fetch(
             f"{labelled} SELECT focus, trace_id FROM labelled WHERE place <= ? ORDER BY place",
-            [*sampled, sample_ids],
+            [*params, sample_ids],
         )
         if sample_ids > 0
         else []
     )
-    focus_total, baseline_total = int(sizes[0] or 0), int(sizes[1] or 0)
     return TraceGroups(
         target=target,
         split=split,
         window=window,
-        threshold_ns=threshold,
-        focus_traces=focus_total,
-        baseline_traces=baseline_total,
-        focus_sample=min(focus_total, sample),
-        baseline_sample=min(baseline_total, sample),
+        threshold_ns=labels.threshold_ns,
+        focus_traces=labels.focus_requests,
+        baseline_traces=labels.baseline_requests,
+        focus_sample=int(counts.get(True, 0)),
+        baseline_sample=int(counts.get(False, 0)),
         operations=tuple(
             OperationPresence(row[0], row[1], *(int(value) for value in row[2:8]))
             for row in operation_rows
@@ -204,17 +286,78 @@ def trace_groups(
             AttributeCount(row[0], row[1], *(int(value) for value in row[2:6]))
             for row in attribute_rows
         ),
-        examples=tuple(row[0] for row in example_rows),
+        examples=labels.examples,
         focus_ids=tuple(row[1] for row in id_rows if row[0]),
         baseline_ids=tuple(row[1] for row in id_rows if not row[0]),
     )
+
+
+def _widened(cutoff: int | None) -> int | None:
+    if cutoff is None or cutoff * 2 >= _HASH_RANGE:
+        return None
+    return cutoff * 2
+
+
+def _below(cutoff: int | None) -> tuple[str, list[object]]:
+    if cutoff is None:
+        return "true", []
+    return "hash(trace_id) < CAST(? AS UBIGINT)", [cutoff]
+
+
+def _labelled(
+    spans: Conditions,
+    labels: Labels,
+    focus_cutoff: int | None,
+    baseline_cutoff: int | None,
+    sample: int,
+) -> tuple[str, list[object]]:
+    """The ``labelled`` CTE: the first ``sample`` traces of each group by a hash of their id.
+
+    Which traces come first depends on the id alone, so the sample is the same on
+    every call, and the same as ordering every trace of the group by the hash: the
+    cutoffs only skip traces that could not be among the first. Focus traces are
+    those with a focus span; baseline traces those whose target spans are all
+    outside it.
+    """
+    focus_hash, focus_hash_params = _below(focus_cutoff)
+    base_hash, base_hash_params = _below(baseline_cutoff)
+    focus = labels.focus
+    sql = f"""WITH focus_traces AS (
+    SELECT DISTINCT trace_id FROM {TABLE}{spans.sql("WHERE")} AND ({focus}) AND {focus_hash}
+),
+baseline_traces AS (
+    SELECT trace_id FROM {TABLE}{spans.sql("WHERE")} AND {base_hash}
+    GROUP BY trace_id HAVING NOT bool_or({focus})
+),
+labelled AS (
+    SELECT * FROM (
+        SELECT trace_id, true AS focus,
+               row_number() OVER (ORDER BY hash(trace_id), trace_id) AS place
+        FROM focus_traces QUALIFY place <= ?)
+    UNION ALL
+    SELECT * FROM (
+        SELECT trace_id, false AS focus,
+               row_number() OVER (ORDER BY hash(trace_id), trace_id) AS place
+        FROM baseline_traces QUALIFY place <= ?)
+)"""
+    params: list[object] = [
+        *spans.params,
+        *labels.focus_params,
+        *focus_hash_params,
+        *spans.params,
+        *base_hash_params,
+        *labels.focus_params,
+        sample,
+        sample,
+    ]
+    return sql, params
 
 
 def _target_spans(target: Target, window: TimeWindow) -> Conditions:
     """The requests of ``target``: its entry spans, or root spans without a service."""
     where = in_window(window)
     if target.service is None:
-        where.add(NO_PARENT)
+        where.add(f"{NO_PARENT} AND {USER_TRAFFIC}")
         return where
     where.add(ENTRY)
     where.add("service_name = ?", target.service)

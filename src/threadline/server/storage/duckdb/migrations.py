@@ -18,6 +18,9 @@ Versions (``LATEST`` is the last):
    ``rollup_services``; see ``rollups``), filled from the spans already stored.
 4. ``trace_summaries`` (one row per trace; see ``summaries``), filled from the
    spans already stored.
+5. The hotspot and propagation rollups (``rollup_roots``, ``rollup_entries``,
+   ``rollup_orphans``, ``rollup_orphan_spans``, ``rollup_hops``; see
+   ``health_rollups``), filled from the spans already stored.
 
 Opening a file (``open_schema``):
 
@@ -67,7 +70,7 @@ from typing import Final
 import duckdb
 
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.duckdb import backfill
+from threadline.server.storage.duckdb import backfill, health_rollups
 from threadline.server.storage.duckdb.schema import TABLE, VERSION_TABLE, create_statements
 
 log = logging.getLogger(__name__)
@@ -136,10 +139,41 @@ def _add_trace_summaries(connection: Connection) -> None:
     backfill.fill_summaries(connection)
 
 
+# Version 5's tables as they were made then (``schema.health_rollup_statements`` is
+# the newest).
+_HEALTH_TABLES_V5: Final[tuple[str, ...]] = (
+    """CREATE TABLE rollup_roots (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
+    status VARCHAR NOT NULL, bucket INTEGER NOT NULL, spans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_entries (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
+    spans BIGINT NOT NULL, unparented BIGINT NOT NULL, fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_orphans (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, orphans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_orphan_spans (
+    trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, parent_span_id VARCHAR NOT NULL,
+    start_ns BIGINT NOT NULL, service VARCHAR NOT NULL)""",
+    """CREATE TABLE rollup_hops (
+    minute BIGINT NOT NULL, producer VARCHAR NOT NULL, consumer VARCHAR NOT NULL,
+    destination VARCHAR NOT NULL, messages BIGINT NOT NULL, broken BIGINT NOT NULL,
+    linked BIGINT NOT NULL, fresh BOOLEAN NOT NULL DEFAULT true)""",
+)
+
+
+def _add_health_rollups(connection: Connection) -> None:
+    """Version 5: hotspot and propagation rollups, filled from the spans already stored."""
+    for statement in _HEALTH_TABLES_V5:
+        connection.execute(statement)
+    health_rollups.fill(connection)
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
     Step(4, _add_trace_summaries),
+    Step(5, _add_health_rollups),
 )
 LATEST: Final = STEPS[-1].version
 

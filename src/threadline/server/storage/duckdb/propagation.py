@@ -28,13 +28,19 @@ from threadline.server.aggregates import (
     UnparentedEntries,
 )
 from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import HAS_PARENT, NO_PARENT, Fetch, json_pointer
+from threadline.server.storage.duckdb.sql import (
+    HAS_PARENT,
+    NO_PARENT,
+    USER_TRAFFIC,
+    Fetch,
+    json_pointer,
+)
 
 _UNPARENTED: Final = f"""
 WITH entry AS (
     SELECT service_name, name, trace_id, {NO_PARENT} AND links = '[]' AS unparented
     FROM {TABLE}
-    WHERE kind IN ('server', 'consumer') AND start_ns >= ? AND start_ns < ?
+    WHERE kind IN ('server', 'consumer') AND {USER_TRAFFIC} AND start_ns >= ? AND start_ns < ?
 ),
 called AS (
     SELECT DISTINCT callee.service_name

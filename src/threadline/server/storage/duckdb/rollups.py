@@ -58,6 +58,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from threadline.server.aggregates import (
+    OTHER_OPERATION,
     EdgeKind,
 )
 from threadline.server.analysis import sketch
@@ -93,7 +94,7 @@ COMPACT_EVERY: Final = 64
 # Distinct operation names kept per service; later names count as ``OTHER``, so a
 # flood of names (ids in span names) cannot grow the rollups without bound.
 OPERATION_CAP: Final = 500
-OTHER: Final = "(other)"
+OTHER: Final = OTHER_OPERATION
 
 NAMES: Final = ROLLUP_NAMES
 OPERATIONS: Final = ROLLUP_OPERATIONS
@@ -135,6 +136,10 @@ def bucket_sql(duration: str) -> str:
 
 
 Run = Callable[[str, Sequence[object]], list[Row]]
+# More rollups kept from the same batch (``health_rollups.count``): called with the
+# deduplicated batch's relation, the bounds of the stored spans a pair may reach,
+# and ``may_pair``.
+Counter = Callable[[Run, str, Sequence[int], bool], None]
 
 
 def _operation_delta(source: str, sign: int) -> str:
@@ -288,6 +293,7 @@ def append(
     *,
     rollups: bool,
     may_pair: bool = True,
+    counters: Sequence[Counter] = (),
 ) -> None:
     """Store the batch registered as ``incoming`` once, and (``rollups``) count it.
 
@@ -310,9 +316,11 @@ def append(
         run(_register_names(_FRESH), [])
         run(_operation_delta(_FRESH, 1), [])
         run(_service_delta(_FRESH, 1), [])
+        near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
         if may_pair:
-            near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
             run(_INGEST_EDGES, [*near, *near])
+        for counter in counters:
+            counter(run, _FRESH, near, may_pair)
     run(f"DROP {'TABLE' if copied else 'VIEW'} {_FRESH}", [])
 
 

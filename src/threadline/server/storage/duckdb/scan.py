@@ -7,17 +7,28 @@ both agree, and a store opened without rollups answers with them.
 
 from __future__ import annotations
 
-from threadline.server.aggregates import OperationRed, ServiceMap, ServiceRed, TimeWindow
+from threadline.server.aggregates import (
+    OperationRed,
+    PropagationFindings,
+    ServiceMap,
+    ServiceRed,
+    Split,
+    Target,
+    TimeWindow,
+    TraceGroups,
+)
 from threadline.server.model import JourneySummary, TraceQuery, TraceSummary
 from threadline.server.storage.base import JourneyOrder
-from threadline.server.storage.duckdb import red, search
+from threadline.server.storage.duckdb import groups, red, search
+from threadline.server.storage.duckdb import propagation as propagation_queries
 from threadline.server.storage.duckdb import service_map as map_queries
 from threadline.server.storage.duckdb.sql import Fetch
 
 
 class ScanViews:
-    """``operation_red``, ``service_red``, ``service_map``, ``search_traces`` and
-    ``list_journeys`` answered from the span table."""
+    """The fleet views answered from the span table: RED, the service map, propagation
+    health, the split of ``trace_groups`` (its sample is drawn the same way), trace
+    search and journey lists."""
 
     def __init__(self, fetch: Fetch) -> None:
         self._fetch = fetch
@@ -54,4 +65,35 @@ class ScanViews:
     ) -> list[JourneySummary]:
         return search.list_journeys(
             self._fetch, order=order, limit=limit, failed=failed, start_ns=start_ns, end_ns=end_ns
+        )
+
+    def propagation(self, window: TimeWindow) -> PropagationFindings:
+        return propagation_queries.propagation(self._fetch, window)
+
+    def trace_groups(
+        self,
+        target: Target,
+        split: Split,
+        window: TimeWindow,
+        *,
+        percentile: float = 90.0,
+        min_support: int = 3,
+        max_attributes: int = 500,
+        examples: int = 5,
+        sample: int = 2000,
+        sample_ids: int = 0,
+    ) -> TraceGroups:
+        labels = groups.scan_labels(
+            self._fetch, target, split, window, percentile=percentile, examples=examples
+        )
+        return groups.trace_groups(
+            self._fetch,
+            target,
+            split,
+            window,
+            labels=labels,
+            min_support=min_support,
+            max_attributes=max_attributes,
+            sample=sample,
+            sample_ids=sample_ids,
         )

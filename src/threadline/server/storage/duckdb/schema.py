@@ -34,6 +34,13 @@ ROLLUP_NAMES: Final = "rollup_names"
 ROLLUP_SERVICES: Final = "rollup_services"
 # One row per trace for search and journey lists (``summaries``, schema version 4).
 TRACE_SUMMARIES: Final = "trace_summaries"
+# Per-minute counts behind error hotspots and propagation health (``health_rollups``,
+# schema version 5).
+ROLLUP_ROOTS: Final = "rollup_roots"
+ROLLUP_ENTRIES: Final = "rollup_entries"
+ROLLUP_ORPHANS: Final = "rollup_orphans"
+ROLLUP_ORPHAN_SPANS: Final = "rollup_orphan_spans"
+ROLLUP_HOPS: Final = "rollup_hops"
 
 # ART indexes on the keys a trace page and a journey page look up by: they take a
 # lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
@@ -67,6 +74,7 @@ def create_statements() -> list[str]:
         *create_indexes,
         *rollup_statements(),
         *summary_statements(),
+        *health_rollup_statements(),
         VERSION_TABLE_DDL,
     ]
 
@@ -130,4 +138,50 @@ def summary_statements() -> list[str]:
     origin_operation VARCHAR,
     fresh BOOLEAN NOT NULL DEFAULT true
 )"""
+    ]
+
+
+def health_rollup_statements() -> list[str]:
+    """DDL for the hotspot and propagation rollups (see ``health_rollups``); idempotent."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_ROOTS} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    bucket INTEGER NOT NULL,
+    spans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_ENTRIES} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL,
+    spans BIGINT NOT NULL,
+    unparented BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_ORPHANS} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    orphans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_ORPHAN_SPANS} (
+    trace_id VARCHAR NOT NULL,
+    span_id VARCHAR NOT NULL,
+    parent_span_id VARCHAR NOT NULL,
+    start_ns BIGINT NOT NULL,
+    service VARCHAR NOT NULL
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_HOPS} (
+    minute BIGINT NOT NULL,
+    producer VARCHAR NOT NULL,
+    consumer VARCHAR NOT NULL,
+    destination VARCHAR NOT NULL,
+    messages BIGINT NOT NULL,
+    broken BIGINT NOT NULL,
+    linked BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
     ]

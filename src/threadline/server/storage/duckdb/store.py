@@ -37,6 +37,7 @@ from typing import Final
 import duckdb
 
 from threadline.server.aggregates import (
+    CappedService,
     OperationRed,
     PropagationFindings,
     ServiceMap,
@@ -67,20 +68,22 @@ from threadline.server.storage.base import (
 from threadline.server.storage.duckdb import (
     compaction,
     deletion,
+    group_rollups,
     groups,
+    health_rollups,
     migrations,
+    propagation_reads,
     rollup_reads,
     rollups,
     search,
     summaries,
     summary_reads,
 )
-from threadline.server.storage.duckdb import propagation as propagation_queries
 from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
 from threadline.server.storage.duckdb.scan import ScanViews
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row
-from threadline.server.storage.duckdb.writer import GroupCommitWriter
+from threadline.server.storage.duckdb.writer import GroupCommitWriter, compact_rollups
 
 _SELECT_SPAN: Final = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
 
@@ -227,6 +230,18 @@ class DuckDBStore:
             return self.scan.service_map(window)
         return rollup_reads.service_map(self._fetch, window)
 
+    def capped_services(self) -> list[CappedService]:
+        if not self._rollups:
+            return []  # answered by scan: every name is its own operation
+        return [
+            CappedService(service=row[0], kept_operations=int(row[1]))
+            for row in self._fetch(
+                f"SELECT service, count(*) FROM {rollups.NAMES} GROUP BY service"
+                " HAVING count(*) >= ? ORDER BY service",
+                [rollups.OPERATION_CAP],
+            )
+        ]
+
     def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
         return sdk_stats_queries.sdk_stats(self._fetch, service, window)
 
@@ -240,24 +255,44 @@ class DuckDBStore:
         min_support: int = 3,
         max_attributes: int = 500,
         examples: int = 5,
-        sample: int = 5000,
+        sample: int = 2000,
         sample_ids: int = 0,
     ) -> TraceGroups:
+        labels = (
+            group_rollups.labels(
+                self._fetch, target, split, window, percentile=percentile, examples=examples
+            )
+            if self._rollups
+            else None
+        )
+        if labels is None:
+            return self.scan.trace_groups(
+                target,
+                split,
+                window,
+                percentile=percentile,
+                min_support=min_support,
+                max_attributes=max_attributes,
+                examples=examples,
+                sample=sample,
+                sample_ids=sample_ids,
+            )
         return groups.trace_groups(
             self._fetch,
             target,
             split,
             window,
-            percentile=percentile,
+            labels=labels,
             min_support=min_support,
             max_attributes=max_attributes,
-            examples=examples,
             sample=sample,
             sample_ids=sample_ids,
         )
 
     def propagation(self, window: TimeWindow) -> PropagationFindings:
-        return propagation_queries.propagation(self._fetch, window)
+        if not self._rollups:
+            return self.scan.propagation(window)
+        return propagation_reads.propagation(self._fetch, window)
 
     # Deletions that change the rollups run on the writer, in one transaction with
     # the rollup subtraction, so spans and rollups never disagree.
@@ -268,6 +303,8 @@ class DuckDBStore:
 
         def delete(run: rollups.Run) -> int:
             if self._rollups:
+                # Before ``rollups``: it may drop names these rows are counted under.
+                health_rollups.forget_traces(run, trace_ids)
                 rollups.forget_traces(run, trace_ids)
                 summaries.forget_traces(run, trace_ids)
             return deletion.delete_traces(run, trace_ids)
@@ -280,7 +317,7 @@ class DuckDBStore:
         if self._rollups:
 
             def fold(run: rollups.Run) -> int:
-                rollups.compact(run)
+                compact_rollups(run)
                 summaries.fold(run)
                 return 0
 
@@ -294,6 +331,7 @@ class DuckDBStore:
 
         def delete(run: rollups.Run) -> int:
             if self._rollups:
+                health_rollups.forget_before(run, cutoff_ns)
                 rollups.forget_before(run, cutoff_ns)
                 summaries.forget_before(run, cutoff_ns)
             return deletion.delete_older_than(run, cutoff_ns)
@@ -307,6 +345,7 @@ class DuckDBStore:
             # The traces deletion.erase_user would delete, found by the same rule.
             doomed = deletion.user_trace_ids(run, forms)
             if self._rollups:
+                health_rollups.forget_traces(run, doomed, erasing=True)
                 rollups.forget_traces(run, doomed, erasing=True)
                 summaries.forget_traces(run, doomed)
             return deletion.delete_traces(run, doomed)

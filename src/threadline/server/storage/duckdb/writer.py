@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.batch import SpanBatch
 from threadline.server.storage.base import StoreError, StoreOverloaded
-from threadline.server.storage.duckdb import rollups, summaries
+from threadline.server.storage.duckdb import health_rollups, rollups, summaries
 from threadline.server.storage.duckdb.sql import Row
 
 logger = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ class GroupCommitWriter:
     def _compact(self) -> None:
         self._since_compaction = 0
         try:
-            self._in_transaction(rollups.compact)
+            self._in_transaction(compact_rollups)
         except Exception:  # the deltas stay and still sum right; try again later
             logger.exception("folding rollup deltas failed")
         try:
@@ -243,7 +243,12 @@ class GroupCommitWriter:
         try:
             self._in_transaction(
                 lambda run: rollups.append(
-                    run, _INCOMING, start_bounds, rollups=self._rollups, may_pair=may_pair
+                    run,
+                    _INCOMING,
+                    start_bounds,
+                    rollups=self._rollups,
+                    may_pair=may_pair,
+                    counters=(health_rollups.count,),
                 )
             )
         finally:
@@ -264,6 +269,12 @@ class GroupCommitWriter:
             raise
         self._commits += 1
         return result
+
+
+def compact_rollups(run: rollups.Run) -> None:
+    """Fold the deltas of every rollup table (``rollups`` and ``health_rollups``)."""
+    rollups.compact(run)
+    health_rollups.compact(run)
 
 
 def _roll_back(connection: duckdb.DuckDBPyConnection) -> None:

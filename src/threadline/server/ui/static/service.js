@@ -60,12 +60,25 @@ function drawOperations(red) {
   const rows = [...red.operations].sort((a, b) => b.requests - a.requests);
   fill(table.querySelector('tbody'), rows.length
     ? rows.map((op) => el('tr', { class: op.errors ? 'has-error' : '' },
-      el('td', { class: 'cut' }, el('a', { href: searchHref({ service, operation: op.operation }), text: op.operation, title: `Traces of ${op.operation}` })),
+      el('td', { class: 'cut' }, op.other
+        ? el('span', { class: 'muted', text: op.operation, title: 'Requests of every operation name past the cap' })
+        : el('a', { href: searchHref({ service, operation: op.operation }), text: op.operation, title: `Traces of ${op.operation}` })),
       el('td', { class: 'num', text: op.requests.toLocaleString('en') }),
       el('td', { class: 'num', text: fmtRate(op.request_rate_per_s) }),
       el('td', { class: 'num' }, op.errors ? el('span', { class: 'status error', text: fmtPercent(op.error_rate) }) : '0'),
       latencyCells(op.latency_ms)))
     : el('tr', {}, el('td', { colSpan: 7, class: 'muted', text: 'No requests entered this service in the window (it may only make calls).' })));
+  // Past the cap on distinct operation names, later names are counted together.
+  const note = document.getElementById('ops-capped');
+  note.hidden = !red.capped;
+  if (red.capped) {
+    const other = red.operations.find((op) => op.other);
+    fill(note, `This service has sent more than ${red.kept_operations.toLocaleString('en')} distinct operation names. `
+      + `Only the first ${red.kept_operations.toLocaleString('en')} are listed; requests of any later name are counted together under `,
+    el('code', { text: '(other)' }),
+    other ? ` (${other.requests.toLocaleString('en')} requests in this window).` : '.',
+    ' Their traces keep their own names.');
+  }
 }
 
 function exampleLinks(ids) {

@@ -1,0 +1,347 @@
+"""Rollups behind error hotspots and propagation health, kept at ingest (schema version 5).
+
+Four tables, each keyed by the minute a span started, written as delta rows and
+folded like ``rollups``' tables (same transaction, same dedupe, same horizon):
+
+- ``rollup_roots``: minute × service × operation × status × latency bucket of root
+  spans (no parent, user traffic): the requests of "whole traces", so the failed
+  and slow counts of a trace-level hotspot, and the slow threshold, read buckets;
+- ``rollup_entries``: minute × service × operation of SERVER and CONSUMER spans:
+  how many, and how many arrived *unparented* (no parent and no links);
+- ``rollup_orphans``: minute × service: spans with a parent id but no parent span
+  in their trace within ``PAIR_HORIZON_NS``; ``rollup_orphan_spans`` holds those
+  spans' keys (trace, span and parent id, start, service), so a parent arriving
+  later finds the orphans it ends by a join with this small table rather than a
+  scan of the spans near it, and an example is read from it;
+- ``rollup_hops``: minute (of the consumer) × producer service × consumer service
+  × destination: PRODUCER/CONSUMER spans sharing a ``messaging.message.id`` within
+  the horizon, how many ended in another trace without a link (*broken*) or with
+  one (*linked*).
+
+Message hops are pairs, found like edges: the batch against stored spans near it,
+each pair counted once whichever side arrives last. A span with no parent near it
+when it is stored is an orphan (counted, and kept in ``rollup_orphan_spans``) until
+its parent arrives: the batch's spans subtract the kept orphans they are parents of.
+Operation names are capped with ``rollup_names`` (``OTHER`` past the cap), as in
+the operation rollups; this module's statements run after those have registered
+the batch's names.
+
+Deletions subtract what they delete: whole traces (tail sampling, erasure) take
+their roots, entries and orphans with them, and every message pair with a side
+among them (a hop links two traces); retention drops whole minutes and subtracts
+the cutoff's own minute. A span whose parent (or producer) aged out is left as it
+was counted: not an orphan, still a hop, as an edge whose caller aged out still
+counts in its callee's minute.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Sequence
+from typing import Final
+
+import duckdb
+
+from threadline import conventions
+from threadline.server.storage.duckdb.rollups import (
+    MINUTE_NS,
+    NAMES,
+    OTHER,
+    PAIR_HORIZON_NS,
+    Run,
+    bucket_sql,
+)
+from threadline.server.storage.duckdb.schema import (
+    ROLLUP_ENTRIES,
+    ROLLUP_HOPS,
+    ROLLUP_ORPHAN_SPANS,
+    ROLLUP_ORPHANS,
+    ROLLUP_ROOTS,
+    TABLE,
+)
+from threadline.server.storage.duckdb.sql import (
+    HAS_PARENT,
+    NO_PARENT,
+    USER_TRAFFIC,
+    Row,
+    json_pointer,
+)
+
+logger = logging.getLogger(__name__)
+
+ROOTS: Final = ROLLUP_ROOTS
+ENTRIES: Final = ROLLUP_ENTRIES
+ORPHANS: Final = ROLLUP_ORPHANS
+ORPHAN_SPANS: Final = ROLLUP_ORPHAN_SPANS
+HOPS: Final = ROLLUP_HOPS
+
+KEYS: Final[dict[str, tuple[str, ...]]] = {
+    ROOTS: ("minute", "service", "operation", "status", "bucket"),
+    ENTRIES: ("minute", "service", "operation"),
+    ORPHANS: ("minute", "service"),
+    HOPS: ("minute", "producer", "consumer", "destination"),
+}
+VALUES: Final[dict[str, tuple[str, ...]]] = {
+    ROOTS: ("spans",),
+    ENTRIES: ("spans", "unparented"),
+    ORPHANS: ("orphans",),
+    HOPS: ("messages", "broken", "linked"),
+}
+
+# Ranges the version-5 backfill is split into, as ``backfill.RANGES`` for version 3.
+RANGES: Final = 20
+
+_DOOMED: Final = "threadline_health_doomed"
+_NEW_ORPHANS: Final = "threadline_new_orphans"
+_FOLDED: Final = "threadline_health_folded"
+
+
+def _literal(text: str) -> str:
+    """A constant (never request text) as an SQL string literal."""
+    if "'" in text:
+        raise ValueError(f"{text!r} cannot be an SQL literal here")
+    return f"'{text}'"
+
+
+_MESSAGE_ID: Final = _literal(json_pointer(conventions.MESSAGING_MESSAGE_ID))
+_DESTINATION: Final = _literal(json_pointer(conventions.MESSAGING_DESTINATION))
+UNPARENTED: Final = f"{NO_PARENT} AND links = '[]'"
+_CAPPED: Final = f"coalesce(r.operation, '{OTHER}')"
+_NAMED: Final = f"LEFT JOIN {NAMES} AS r ON r.service = s.service_name AND r.operation = s.name"
+
+
+def _roots_delta(source: str, sign: int) -> str:
+    return f"""
+INSERT INTO {ROOTS} (minute, service, operation, status, bucket, spans)
+SELECT start_ns // {MINUTE_NS}, service_name, {_CAPPED}, status,
+       {bucket_sql("duration_ns")}, {sign} * count(*)
+FROM {source} AS s {_NAMED}
+WHERE {NO_PARENT} AND {USER_TRAFFIC}
+GROUP BY ALL"""
+
+
+def _entries_delta(source: str, sign: int) -> str:
+    return f"""
+INSERT INTO {ENTRIES} (minute, service, operation, spans, unparented)
+SELECT start_ns // {MINUTE_NS}, service_name, {_CAPPED}, {sign} * count(*),
+       {sign} * count(*) FILTER (WHERE {UNPARENTED})
+FROM {source} AS s {_NAMED}
+WHERE kind IN ('server', 'consumer') AND {USER_TRAFFIC}
+GROUP BY ALL"""
+
+
+def _keep_orphans(run: Run, children: str, parents: str, params: Sequence[object]) -> None:
+    """Keep, and count, the spans of ``children`` with a parent id and no parent among
+    ``parents`` near them (``params``: both relations' parameters, in that order)."""
+    run(
+        f"""CREATE OR REPLACE TEMP TABLE {_NEW_ORPHANS} AS
+SELECT c.trace_id, c.span_id, c.parent_span_id, c.start_ns, c.service_name AS service
+FROM (SELECT trace_id, span_id, parent_span_id, start_ns, service_name FROM {children}
+      WHERE {HAS_PARENT} AND {USER_TRAFFIC}) AS c
+ANTI JOIN (SELECT trace_id, span_id, start_ns FROM {parents}) AS p
+  ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+ AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}""",
+        params,
+    )
+    run(f"INSERT INTO {ORPHAN_SPANS} SELECT * FROM {_NEW_ORPHANS}", [])
+    run(_orphans_delta(_NEW_ORPHANS, 1), [])
+    run(f"DROP TABLE {_NEW_ORPHANS}", [])
+
+
+def _orphans_delta(orphans: str, sign: int) -> str:
+    """Count rows of ``ORPHAN_SPANS`` (or a relation of its shape) per minute and service."""
+    return f"""
+INSERT INTO {ORPHANS} (minute, service, orphans)
+SELECT start_ns // {MINUTE_NS}, service, {sign} * count(*) FROM {orphans} GROUP BY ALL"""
+
+
+def _forget_orphans(run: Run, condition: str, params: Sequence[object]) -> None:
+    """Subtract, then drop, the kept orphans matching ``condition``."""
+    run(_orphans_delta(f"(SELECT * FROM {ORPHAN_SPANS} WHERE {condition})", -1), params)
+    run(f"DELETE FROM {ORPHAN_SPANS} WHERE {condition}", params)
+
+
+# Kept orphans whose parent is in the batch: no longer orphans.
+_ADOPTED: Final = f"""
+(SELECT o.* FROM {ORPHAN_SPANS} AS o
+ SEMI JOIN {{batch}} AS p ON o.trace_id = p.trace_id AND o.parent_span_id = p.span_id
+  AND abs(o.start_ns - p.start_ns) <= {PAIR_HORIZON_NS})"""
+
+
+def hop_pairs(consumers: str, producers: str) -> str:
+    """Producer/consumer pairs sharing a message id within the horizon, one row each."""
+    return f"""
+SELECT c.start_ns // {MINUTE_NS} AS minute, p.service_name AS producer,
+       c.service_name AS consumer, p.destination,
+       p.trace_id <> c.trace_id AS elsewhere, contains(c.links, p.span_id) AS linked,
+       p.trace_id AS producer_trace_id, c.trace_id AS consumer_trace_id
+FROM (SELECT trace_id, span_id, service_name, start_ns,
+             json_extract_string(attributes, {_MESSAGE_ID}) AS message_id,
+             coalesce(json_extract_string(attributes, {_DESTINATION}), '') AS destination
+      FROM {producers} WHERE kind = 'producer') AS p
+JOIN (SELECT trace_id, span_id, service_name, start_ns, links,
+             json_extract_string(attributes, {_MESSAGE_ID}) AS message_id
+      FROM {consumers} WHERE kind = 'consumer') AS c
+  ON c.message_id = p.message_id
+WHERE p.message_id IS NOT NULL AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}"""
+
+
+def _hops_delta(pairs: str, sign: int) -> str:
+    return f"""
+INSERT INTO {HOPS} (minute, producer, consumer, destination, messages, broken, linked)
+SELECT minute, producer, consumer, destination, {sign} * count(*),
+       {sign} * count(*) FILTER (WHERE elsewhere AND NOT linked),
+       {sign} * count(*) FILTER (WHERE elsewhere AND linked)
+FROM ({pairs}) GROUP BY minute, producer, consumer, destination"""
+
+
+def _near(condition: str = "true") -> str:
+    return f"(SELECT * FROM {TABLE} WHERE {condition} AND start_ns BETWEEN ? AND ?)"
+
+
+def _not_in(spans: str, batch: str) -> str:
+    return (
+        f"(SELECT s.* FROM {spans} AS s"
+        f" ANTI JOIN {batch} AS b ON s.trace_id = b.trace_id AND s.span_id = b.span_id)"
+    )
+
+
+def count(run: Run, fresh: str, near: Sequence[int], may_pair: bool) -> None:
+    """Count the batch ``fresh`` (deduplicated, already stored) into the tables.
+
+    ``near`` bounds the stored spans a pair may reach (the batch's start times
+    widened by the horizon); ``may_pair`` False skips the pair lookups (a batch of
+    nothing but the SDK's own telemetry).
+    """
+    bounds = list(near)
+    run(_roots_delta(fresh, 1), [])
+    run(_entries_delta(fresh, 1), [])
+    if not may_pair:
+        return
+    # Orphans kept from earlier batches whose parent arrived now, then the batch's own.
+    adopted = _ADOPTED.format(batch=fresh)
+    run(_orphans_delta(adopted, -1), [])
+    run(
+        f"DELETE FROM {ORPHAN_SPANS} AS o USING {adopted} AS a"
+        " WHERE o.trace_id = a.trace_id AND o.span_id = a.span_id",
+        [],
+    )
+    _keep_orphans(run, fresh, _near(), bounds)
+    producers_first = hop_pairs(fresh, _near("kind = 'producer'"))
+    consumers_first = hop_pairs(_not_in(_near("kind = 'consumer'"), fresh), fresh)
+    run(_hops_delta(f"{producers_first} UNION ALL {consumers_first}", 1), [*bounds, *bounds])
+
+
+def _span_bounds(run: Run, relation: str) -> list[int] | None:
+    rows = run(f"SELECT min(start_ns), max(start_ns) FROM {relation}", [])
+    if not rows or rows[0][0] is None:
+        return None
+    return [int(rows[0][0]) - PAIR_HORIZON_NS, int(rows[0][1]) + PAIR_HORIZON_NS]
+
+
+def forget_traces(run: Run, trace_ids: Sequence[str], *, erasing: bool = False) -> None:
+    """Subtract the given traces (about to be deleted whole) from the tables.
+
+    Runs before ``rollups.forget_traces``, which may drop the kept names these rows
+    were counted under. A message pair with either side in the traces goes. With
+    ``erasing``, the subtracted minutes are folded at once (see ``rollups``).
+    """
+    run(
+        f"CREATE OR REPLACE TEMP TABLE {_DOOMED} AS SELECT * FROM {TABLE}"
+        " WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(trace_ids)],
+    )
+    bounds = _span_bounds(run, _DOOMED)
+    if bounds is not None:
+        run(_roots_delta(_DOOMED, -1), [])
+        run(_entries_delta(_DOOMED, -1), [])
+        _forget_orphans(run, "trace_id IN (SELECT unnest(?::VARCHAR[]))", [list(trace_ids)])
+        doomed_consumers = hop_pairs(_DOOMED, _near("kind = 'producer'"))
+        kept_consumers = hop_pairs(_not_in(_near("kind = 'consumer'"), _DOOMED), _DOOMED)
+        run(
+            _hops_delta(f"{doomed_consumers} UNION ALL {kept_consumers}", -1),
+            [*bounds, *bounds],
+        )
+        if erasing:
+            compact(run)
+    run(f"DROP TABLE {_DOOMED}", [])
+
+
+def forget_before(run: Run, cutoff_ns: int) -> None:
+    """Drop the minutes retention removes; the cutoff's own minute loses its spans."""
+    cutoff_minute = cutoff_ns // MINUTE_NS
+    for table in KEYS:
+        run(f"DELETE FROM {table} WHERE minute < ?", [cutoff_minute])
+    run(f"DELETE FROM {ORPHAN_SPANS} WHERE start_ns < ?", [cutoff_minute * MINUTE_NS])
+    _forget_orphans(run, "start_ns < ?", [cutoff_ns])
+    if cutoff_ns % MINUTE_NS:
+        run(
+            f"CREATE OR REPLACE TEMP TABLE {_DOOMED} AS SELECT * FROM {TABLE}"
+            " WHERE start_ns >= ? AND start_ns < ?",
+            [cutoff_minute * MINUTE_NS, cutoff_ns],
+        )
+        bounds = _span_bounds(run, _DOOMED)
+        if bounds is not None:
+            run(_roots_delta(_DOOMED, -1), [])
+            run(_entries_delta(_DOOMED, -1), [])
+            run(_hops_delta(hop_pairs(_DOOMED, _near("kind = 'producer'")), -1), bounds)
+        run(f"DROP TABLE {_DOOMED}", [])
+
+
+def rebuild(run: Run, start_ns: int, end_ns: int) -> None:
+    """Count every stored span that started in ``[start_ns, end_ns)`` (backfill)."""
+    source = f"(SELECT * FROM {TABLE} WHERE start_ns >= ? AND start_ns < ?)"
+    span_range = [start_ns, end_ns]
+    near = [start_ns - PAIR_HORIZON_NS, end_ns + PAIR_HORIZON_NS]
+    run(_roots_delta(source, 1), span_range)
+    run(_entries_delta(source, 1), span_range)
+    _keep_orphans(run, source, _near(), [*span_range, *near])
+    # The producers' subquery comes first in the statement's text, so its bounds do.
+    run(_hops_delta(hop_pairs(source, _near("kind = 'producer'")), 1), [*near, *span_range])
+
+
+def compact(run: Run) -> None:
+    """Fold each minute that received deltas into one row per key; zero sums go."""
+    for table, keys in KEYS.items():
+        key_list = ", ".join(keys)
+        sums = ", ".join(f"sum({column})" for column in VALUES[table])
+        nonzero = " OR ".join(f"sum({column}) <> 0" for column in VALUES[table])
+        touched = f"minute IN (SELECT DISTINCT minute FROM {table} WHERE fresh)"
+        run(
+            f"CREATE OR REPLACE TEMP TABLE {_FOLDED} AS SELECT {key_list}, {sums}"
+            f" FROM {table} WHERE {touched} GROUP BY ALL HAVING {nonzero}",
+            [],
+        )
+        run(f"DELETE FROM {table} WHERE {touched}", [])
+        columns = ", ".join(keys + VALUES[table])
+        run(f"INSERT INTO {table} ({columns}, fresh) SELECT *, false FROM {_FOLDED}", [])
+        run(f"DROP TABLE {_FOLDED}", [])
+
+
+def fill(connection: duckdb.DuckDBPyConnection) -> None:
+    """Count every stored span into the (empty) tables, in the open transaction, logging
+    each range of minutes as it completes (the version-5 step)."""
+    bounds = connection.execute(f"SELECT min(start_ns), max(start_ns) FROM {TABLE}").fetchall()
+    low, high = bounds[0]
+    if low is None:
+        return
+    first = int(low) // MINUTE_NS
+    last = int(high) // MINUTE_NS + 1
+    step = max(1, -(-(last - first) // RANGES))
+    edges = [*range(first, last, step), last]
+    started = time.perf_counter()
+
+    def run(sql: str, params: Sequence[object]) -> list[Row]:
+        return connection.execute(sql, params).fetchall()
+
+    for done, (start, end) in enumerate(itertools.pairwise(edges), start=1):
+        rebuild(run, start * MINUTE_NS, end * MINUTE_NS)
+        logger.info(
+            "building hotspot and propagation rollups from stored spans:"
+            " %d of %d ranges done (%.1f s)",
+            done,
+            len(edges) - 1,
+            time.perf_counter() - started,
+        )

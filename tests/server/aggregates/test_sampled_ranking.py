@@ -1,0 +1,88 @@
+"""Tail-latency causes and failure hotspots from a bounded sample rank as the full scan does.
+
+The benchmark's shop (``bench/analysis_workload.py``) at a modest size: its checkouts
+split into slow and usual ones, its traces into failed and succeeded. The store
+answers from the rollups with a sample far smaller than the groups; the scan
+(``store.scan``) labels by the exact percentile and reads every trace. The ranked
+operations and the first attribute values must be the same.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Final
+
+import pytest
+
+from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
+from threadline.server.analysis.tail_latency import explain
+from threadline.server.storage.duckdb import DuckDBStore
+
+BENCH: Final = Path(__file__).resolve().parents[3] / "bench"
+SPANS: Final = 120_000
+HOUR_NS: Final = 3600 * 1_000_000_000
+# Far below the groups (about 1,200 checkouts, 120 of them slow; 6,000 traces): the
+# sample, not the whole group, is what is read.
+SAMPLE: Final = 60
+EVERYTHING: Final = 1_000_000
+TOP: Final = 3
+CHECKOUT: Final = Target("gateway", "POST /checkout")
+
+
+def _workload() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "analysis_workload", BENCH / "analysis_workload.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DuckDBStore, TimeWindow]]:
+    end_ns = (time.time_ns() // 60_000_000_000) * 60_000_000_000
+    store = DuckDBStore(tmp_path_factory.mktemp("sampled") / "spans.duckdb")
+    try:
+        batches = _workload().generate(
+            SPANS, end_ns=end_ns, window_ns=HOUR_NS, sessions=2_000, batch_spans=10_000
+        )
+        for batch in batches:
+            store.write(batch).result(timeout=60)
+        yield store, TimeWindow(end_ns - HOUR_NS, end_ns)
+    finally:
+        store.close()
+
+
+def ranked(groups: TraceGroups) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    found = explain(groups, limit=TOP)
+    operations = [(row.service, row.operation) for row in found.time_growth]
+    if groups.split is Split.FAILED:
+        operations = [(row.service, row.operation) for row in found.error_sources]
+    return operations, [(row.key, row.value) for row in found.attributes[:1]]
+
+
+@pytest.mark.parametrize(
+    ("target", "split"),
+    [(CHECKOUT, Split.SLOW), (Target(), Split.FAILED), (CHECKOUT, Split.FAILED)],
+    ids=["slow checkouts", "failed traces", "failed checkouts"],
+)
+def test_a_sample_ranks_like_the_full_scan(
+    shop: tuple[DuckDBStore, TimeWindow], target: Target, split: Split
+) -> None:
+    """The first operations and the first attribute value are those of every trace."""
+    store, window = shop
+    sampled = store.trace_groups(target, split, window, sample=SAMPLE)
+    full = store.scan.trace_groups(target, split, window, sample=EVERYTHING)
+    assert sampled.baseline_sample == SAMPLE < full.baseline_sample
+    assert sampled.focus_sample <= SAMPLE < full.focus_sample or split is Split.FAILED
+    operations, values = ranked(sampled)
+    assert operations, "the planted cause was found"
+    assert (operations, values) == ranked(full), (operations, values)
