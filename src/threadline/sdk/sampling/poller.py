@@ -13,6 +13,10 @@ create spans of its own.
 
 from __future__ import annotations
 
+# Before the poller thread exists, for the reason ``sdk/export/transport.py`` gives: a
+# fork while this thread imports the "idna" codec for its first request would leave
+# the child's exports unable to resolve the endpoint.
+import encodings.idna  # noqa: F401
 import enum
 import logging
 import random
