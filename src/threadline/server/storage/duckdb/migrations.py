@@ -16,6 +16,9 @@ Versions (``LATEST`` is the last):
 2. ``threadline_schema`` itself, with a row for version 1 (when unknown) and one for 2.
 3. The rollup tables (``rollup_operations``, ``rollup_edges``, ``rollup_names``,
    ``rollup_services``; see ``rollups``), filled from the spans already stored.
+4. and 5. Held for other schema changes; here they change nothing.
+6. ``rollup_sdk_stats``, the SDK's reports per minute × service × process (see
+   ``sdk_rollup``), filled from the stats spans already stored.
 
 Opening a file (``open_schema``):
 
@@ -65,7 +68,7 @@ from typing import Final
 import duckdb
 
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.duckdb import backfill
+from threadline.server.storage.duckdb import backfill, sdk_rollup
 from threadline.server.storage.duckdb.schema import TABLE, VERSION_TABLE, create_statements
 
 log = logging.getLogger(__name__)
@@ -115,7 +118,34 @@ def _add_rollups(connection: Connection) -> None:
     backfill.fill(connection)
 
 
-STEPS: Final[tuple[Step, ...]] = (Step(2, _record_versions), Step(3, _add_rollups))
+# Version 6's table as it was made then (``schema.sdk_rollup_statements`` is the newest).
+_SDK_ROLLUP_V6: Final = """CREATE TABLE rollup_sdk_stats (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, instance VARCHAR NOT NULL,
+    reports BIGINT NOT NULL, reported_ns BIGINT NOT NULL, report VARCHAR NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true)"""
+
+
+def _add_sdk_rollup(connection: Connection) -> None:
+    """Version 6: the SDK telemetry rollup, filled from the stats spans already stored."""
+    connection.execute(_SDK_ROLLUP_V6)
+
+    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        return connection.execute(sql, params).fetchall()
+
+    sdk_rollup.fill(run)
+
+
+def _held(connection: Connection) -> None:
+    """Versions 4 and 5: numbers held for other schema changes; here they change nothing."""
+
+
+STEPS: Final[tuple[Step, ...]] = (
+    Step(2, _record_versions),
+    Step(3, _add_rollups),
+    Step(4, _held),
+    Step(5, _held),
+    Step(6, _add_sdk_rollup),
+)
 LATEST: Final = STEPS[-1].version
 
 

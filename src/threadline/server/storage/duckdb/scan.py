@@ -7,13 +7,15 @@ both agree, and a store opened without rollups answers with them.
 from __future__ import annotations
 
 from threadline.server.aggregates import OperationRed, ServiceMap, ServiceRed, TimeWindow
-from threadline.server.storage.duckdb import red
+from threadline.server.sdk_telemetry import SdkStats
+from threadline.server.storage.duckdb import red, sdk_stats
 from threadline.server.storage.duckdb import service_map as map_queries
 from threadline.server.storage.duckdb.sql import Fetch
 
 
 class ScanViews:
-    """``operation_red``, ``service_red`` and ``service_map`` answered from the span table."""
+    """``operation_red``, ``service_red``, ``service_map`` and ``sdk_stats`` answered from
+    the span table."""
 
     def __init__(self, fetch: Fetch) -> None:
         self._fetch = fetch
@@ -35,3 +37,6 @@ class ScanViews:
 
     def service_map(self, window: TimeWindow) -> ServiceMap:
         return map_queries.service_map(self._fetch, window)
+
+    def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
+        return sdk_stats.sdk_stats(self._fetch, service, window)

@@ -32,6 +32,8 @@ ROLLUP_OPERATIONS: Final = "rollup_operations"
 ROLLUP_EDGES: Final = "rollup_edges"
 ROLLUP_NAMES: Final = "rollup_names"
 ROLLUP_SERVICES: Final = "rollup_services"
+# The SDK's reports about itself, per minute × service × process (``sdk_rollup``, v6).
+ROLLUP_SDK_STATS: Final = "rollup_sdk_stats"
 
 # ART indexes on the keys a trace page and a journey page look up by: they take a
 # lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
@@ -60,7 +62,13 @@ def create_statements() -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {TABLE}_{column} ON {TABLE} ({column})"
         for column in INDEXED_COLUMNS
     ]
-    return [create_table, *create_indexes, *rollup_statements(), VERSION_TABLE_DDL]
+    return [
+        create_table,
+        *create_indexes,
+        *rollup_statements(),
+        *sdk_rollup_statements(),
+        VERSION_TABLE_DDL,
+    ]
 
 
 def rollup_statements() -> list[str]:
@@ -99,4 +107,19 @@ def rollup_statements() -> list[str]:
     spans BIGINT NOT NULL,
     fresh BOOLEAN NOT NULL DEFAULT true
 )""",
+    ]
+
+
+def sdk_rollup_statements() -> list[str]:
+    """DDL for the SDK telemetry rollup (see ``sdk_rollup``); idempotent."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_SDK_STATS} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    instance VARCHAR NOT NULL,
+    reports BIGINT NOT NULL,
+    reported_ns BIGINT NOT NULL,
+    report VARCHAR NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)"""
     ]
