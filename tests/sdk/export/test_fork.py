@@ -106,10 +106,11 @@ def test_a_child_forked_while_a_threadline_thread_imports_exports_its_spans(
 ) -> None:
     """A fork while the rule poller's first request is importing the "idna" codec (what
     gunicorn --preload does right after configure()) leaves the child able to export."""
-    found = run_scenario("fork_mid_import").output
+    result = run_scenario("fork_mid_import")
+    found = result.output
+    assert found["child_flushed"], (found, result.stderr)
     spans = collector.wait_for(
         lambda got: any(s.name == "from-child" for s in got), timeout_s=CHILD_SPANS_TIMEOUT_S
     )
-    assert found["child_flushed"], found
     child = [s for s in spans if s.name == "from-child"]
     assert [s.resource.get("process.pid") for s in child] == [found["child_pid"]]
