@@ -1,4 +1,10 @@
-"""Forking servers: each worker forked from a configured master exports its own spans."""
+"""Forking servers: each worker forked from a configured master exports its own spans.
+
+A fork copies whatever another thread had half done. The master's sampling-rule poller
+makes its first request while gunicorn forks the workers; a worker forked while that
+request imported the "idna" codec (``getaddrinfo`` needs it) could never resolve the
+endpoint again, and lost every span it made. The second test forces that timing.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +20,18 @@ from typing import Final
 import httpx
 
 from sdk.collector import Collector
-from sdk.conftest import clean_environ
+from sdk.conftest import ScenarioRunner, clean_environ
 from support.missing import require_module
 from threadline.demo.processes import free_port
 
 WORKERS: Final = 2
 REQUESTS: Final = 16
-SPANS_TIMEOUT_S: Final = 30.0
+# Spans leave every 100 ms: a worker that cannot export loses its spans, it does not send
+# them late, so waiting longer than this only slows down a failing run.
+SPANS_TIMEOUT_S: Final = 10.0
 START_TIMEOUT_S: Final = 20.0
+# The forked child has flushed (or given up) before the scenario returns.
+CHILD_SPANS_TIMEOUT_S: Final = 5.0
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -68,7 +78,6 @@ def test_spans_from_every_preforked_gunicorn_worker_arrive(
                 answers = list(pool.map(lambda _: httpx.get(url, timeout=10), range(REQUESTS)))
             assert all(a.status_code == 200 for a in answers)
             pids = {a.json()["pid"] for a in answers}
-            # Generous: a worker forked while the machine is busy may start exporting late.
             spans = collector.wait_for(
                 lambda got: sum(s.name == "forked" for s in got) >= REQUESTS + 1,
                 timeout_s=SPANS_TIMEOUT_S,
@@ -90,3 +99,18 @@ def test_spans_from_every_preforked_gunicorn_worker_arrive(
     assert all(s.resource.get("process.pid") == s.attributes["worker.pid"] for s in forked), [
         (s.resource.get("process.pid"), s.attributes["worker.pid"]) for s in forked
     ]
+
+
+def test_a_child_forked_while_a_threadline_thread_imports_exports_its_spans(
+    run_scenario: ScenarioRunner, collector: Collector
+) -> None:
+    """A fork while the rule poller's first request is importing the "idna" codec (what
+    gunicorn --preload does right after configure()) leaves the child able to export."""
+    result = run_scenario("fork_mid_import")
+    found = result.output
+    assert found["child_flushed"], (found, result.stderr)
+    spans = collector.wait_for(
+        lambda got: any(s.name == "from-child" for s in got), timeout_s=CHILD_SPANS_TIMEOUT_S
+    )
+    child = [s for s in spans if s.name == "from-child"]
+    assert [s.resource.get("process.pid") for s in child] == [found["child_pid"]]

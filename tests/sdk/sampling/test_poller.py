@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final
 
 import pytest
 
@@ -20,6 +21,8 @@ from .live_server import RulesServer, rules_server
 
 WAIT_TIMEOUT_S: Final = 10.0
 WAIT_STEP_S: Final = 0.02
+# Long enough for the child's own first poll, short enough to keep the test quick.
+CHILD_LIFETIME_S: Final = 3.0
 HALF = {"default": {"probability": 0.5}}
 NONE = {"rules": [{"route": "/health", "probability": 0.0}], "default": {"probability": 0.0}}
 
@@ -126,3 +129,51 @@ def test_polls_are_spread_by_jitter() -> None:
     delays = [poller.next_delay_s() for _ in range(200)]
     assert all(30.0 * (1 - JITTER) <= d <= 30.0 * (1 + JITTER) for d in delays)
     assert max(delays) - min(delays) > 30.0 * JITTER
+
+
+class _CountingHandler(BaseHTTPRequestHandler):
+    """Answers every GET with 404 (no rules served) and counts it."""
+
+    polls: ClassVar[list[float]] = []
+
+    def do_GET(self) -> None:
+        type(self).polls.append(time.monotonic())
+        self.send_error(404)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def test_a_forked_child_polls_with_its_own_thread() -> None:
+    """A process forked while its poller runs (a gunicorn --preload worker) polls too,
+    instead of keeping the rules of the moment it was forked."""
+    _CountingHandler.polls = []
+    counting = ThreadingHTTPServer(("127.0.0.1", 0), _CountingHandler)
+    with serving_in_thread(counting, name="counting-rules"):
+        url = f"http://127.0.0.1:{counting.server_address[1]}/api/sampling"
+        poller = _poller(url, RuleSampler("web"))  # a minute between the parent's polls
+        poller.start()
+        try:
+            _wait_for(lambda: len(_CountingHandler.polls) == 1)
+            child = os.fork()
+            if child == 0:
+                try:
+                    time.sleep(CHILD_LIFETIME_S)  # its poller polls meanwhile, or not
+                finally:
+                    os._exit(0)
+            try:
+                _wait_for(lambda: len(_CountingHandler.polls) >= 2)
+            finally:
+                os.waitpid(child, 0)
+        finally:
+            poller.stop()
+    assert len(_CountingHandler.polls) == 2
+
+
+def _wait_for(done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_TIMEOUT_S
+    for _ in range(int(WAIT_TIMEOUT_S / WAIT_STEP_S)):
+        if done() or time.monotonic() > deadline:
+            break
+        time.sleep(WAIT_STEP_S)
+    assert done()

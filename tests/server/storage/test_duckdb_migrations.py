@@ -298,6 +298,7 @@ _TABLES_AT[5] = sorted(
         "rollup_roots",
     ]
 )
+_TABLES_AT[6] = sorted([*_TABLES_AT[5], "rollup_sdk_stats"])
 
 
 @pytest.mark.parametrize(

@@ -43,13 +43,21 @@ from threadline.server.analysis import sketch
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanLink, SpanRecord, StatusCode
 from threadline.server.storage.duckdb import DuckDBStore, rollups
-from threadline.server.storage.duckdb.migrations import stored_version
+from threadline.server.storage.duckdb.migrations import LATEST, stored_version
 
 MS: Final = 1_000_000
 MINUTE: Final = 60_000 * MS
 T0: Final = 28_333_334 * MINUTE  # a whole minute in 2023
 WINDOW: Final = TimeWindow(T0 - MINUTE, T0 + 10 * MINUTE)
 SERVICES: Final = ("web", "cart", "pay", "mail")
+# Every table a rollup step (schema version 3 and later) adds.
+ROLLUP_TABLES: Final = (
+    "rollup_operations",
+    "rollup_edges",
+    "rollup_names",
+    "rollup_services",
+    "rollup_sdk_stats",
+)
 
 
 def trace_spans(rng: random.Random, index: int) -> list[SpanRecord]:
@@ -119,11 +127,35 @@ def trace_spans(rng: random.Random, index: int) -> list[SpanRecord]:
         )
         if rng.random() < 0.1:  # its parent never arrives: an orphan
             spans.append(span_record(trace, f"o{n}", f"gone{n}", callee, "work", begin, begin + MS))
-    if rng.random() < 0.1:  # the SDK's report about itself: in no fleet view
-        spans.append(
-            span_record(f"{index + 1:031x}f", "st", None, "web", SDK_STATS_SPAN, start, start + MS)
-        )
+    if rng.random() < 0.3:  # the SDK's report about itself: in no fleet view
+        spans.append(stats_report(rng, index, start))
     return spans
+
+
+def stats_report(rng: random.Random, index: int, start: int) -> SpanRecord:
+    """A ``threadline.sdk.stats`` span from one of a few processes of one of the services,
+    some at the very nanosecond of another (the same minute, and ties)."""
+    exported = rng.randrange(1_000)
+    attributes: dict[str, object] = {
+        "threadline.sdk.spans.exported": exported,
+        "threadline.sdk.spans.retried": rng.randrange(50),
+        "threadline.sdk.spans.queued": rng.randrange(100),
+        "threadline.sdk.spans.dropped": 3,
+        "threadline.sdk.spans.dropped.queue_full": 2,
+        "threadline.sdk.spans.dropped.retry_deadline": 1,
+        "threadline.sdk.requests.failed": rng.randrange(5),
+        "threadline.sdk.queue.capacity": 2048,
+        "process.pid": rng.choice([11, 12]),
+    }
+    resource = {"service.name": "?", "host.name": rng.choice(["h1", "h2"])}
+    at = T0 + rng.choice([0, MINUTE // 2, rng.randrange(8 * MINUTE)])
+    service = rng.choice(SERVICES)
+    resource["service.name"] = service
+    trace = f"{index + 1:031x}f"
+    return span_record(
+        trace, "st", None, service, SDK_STATS_SPAN, at, at, attributes=attributes,
+        resource=resource, kind=SpanKind.INTERNAL,
+    )  # fmt: skip
 
 
 def close_enough(rollup: Percentiles | None, scan: Percentiles | None) -> bool:
@@ -251,6 +283,8 @@ def check(store: DuckDBStore, windows: list[TimeWindow]) -> None:
         same_map(store.service_map(window), store.scan.service_map(window))
         same_propagation(store.propagation(window), store.scan.propagation(window))
     for service in SERVICES:
+        for window in windows:
+            assert store.sdk_stats(service, window) == store.scan.sdk_stats(service, window)
         for bucket in (MINUTE, 3 * MINUTE):
             first = (T0 - 3 * MINUTE) // bucket * bucket  # on a bucket boundary
             window = TimeWindow(first, first + 12 * MINUTE)
@@ -359,11 +393,9 @@ def test_a_store_written_without_rollups_backfills_them_on_open(tmp_path: Path) 
         old.close()
     # What version 2 had: the spans and the version table, no rollup tables.
     with duckdb.connect(str(path)) as connection:
-        for table in (*ROLLUP_TABLES_V3, *ROLLUP_TABLES_V5):
+        for table in (*ROLLUP_TABLES, *ROLLUP_TABLES_V5, "trace_summaries"):
             connection.execute(f"DROP TABLE {table}")
-        # Nor the tables of later versions (trace summaries: version 4).
-        connection.execute("DROP TABLE trace_summaries")
-        connection.execute("UPDATE threadline_schema SET version = 2")  # a new file: one row
+        connection.execute("UPDATE threadline_schema SET version = 2 WHERE version = ?", [LATEST])
         assert stored_version(connection) == 2
     store = DuckDBStore(path)
     try:

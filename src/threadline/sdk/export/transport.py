@@ -10,6 +10,13 @@ Any failure to connect, send or read closes the connection and raises
 
 from __future__ import annotations
 
+# Imported here, before any export thread exists: ``getaddrinfo`` encodes the host
+# with the "idna" codec, whose module Python imports on first use. If that first use
+# is on a thread and the host forks meanwhile (gunicorn --preload forks its workers
+# right after configure()), the child inherits a half-imported ``encodings.idna``:
+# every lookup of the codec then fails ("unknown encoding: idna", cached by
+# ``encodings``) and that worker can never connect to export.
+import encodings.idna  # noqa: F401
 import http.client
 import ssl
 import zlib

@@ -9,16 +9,26 @@ collector, an invalid document) leaves the last known rules in force.
 Polls are spread by ±``JITTER`` of the interval so a fleet restarted together does
 not poll in step. The request runs with instrumentation suppressed: polling must not
 create spans of its own.
+
+A fork keeps only the forking thread: a child of a process whose poller was running
+(a worker of ``gunicorn --preload``) starts its own, or it would keep the rules of
+the moment it was forked for ever.
 """
 
 from __future__ import annotations
 
+# Before the poller thread exists, for the reason ``sdk/export/transport.py`` gives: a
+# fork while this thread imports the "idna" codec for its first request would leave
+# the child's exports unable to resolve the endpoint.
+import encodings.idna  # noqa: F401
 import enum
 import logging
+import os
 import random
 import threading
 import urllib.error
 import urllib.request
+import weakref
 from collections.abc import Callable
 from typing import Final
 
@@ -67,6 +77,7 @@ class RulePoller:
         self._etag: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._restarts_in_children = False
         self._failures = 0
 
     @property
@@ -116,6 +127,24 @@ class RulePoller:
             return
         self._thread = threading.Thread(target=self._run, name="threadline-rules", daemon=True)
         self._thread.start()
+        if hasattr(os, "register_at_fork") and not self._restarts_in_children:
+            self._restarts_in_children = True
+            restart = weakref.WeakMethod(self._restart_in_child)
+
+            def _in_child() -> None:
+                method = restart()
+                if method is not None:
+                    method()
+
+            os.register_at_fork(after_in_child=_in_child)
+
+    def _restart_in_child(self) -> None:
+        if self._thread is None or self._stop.is_set():
+            return  # never started, or stopped: the child's poller stays as it was
+        # A new event: the parent's thread may have been inside the old one's lock.
+        self._stop = threading.Event()
+        self._thread = None
+        self.start()
 
     def stop(self) -> None:
         self._stop.set()

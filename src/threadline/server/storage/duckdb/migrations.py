@@ -21,6 +21,8 @@ Versions (``LATEST`` is the last):
 5. The hotspot and propagation rollups (``rollup_roots``, ``rollup_entries``,
    ``rollup_orphans``, ``rollup_orphan_spans``, ``rollup_hops``; see
    ``health_rollups``), filled from the spans already stored.
+6. ``rollup_sdk_stats``, the SDK's reports per minute × service × process (see
+   ``sdk_rollup``), filled from the stats spans already stored.
 
 Opening a file (``open_schema``):
 
@@ -70,7 +72,7 @@ from typing import Final
 import duckdb
 
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.duckdb import backfill, health_rollups
+from threadline.server.storage.duckdb import backfill, health_rollups, sdk_rollup
 from threadline.server.storage.duckdb.schema import TABLE, VERSION_TABLE, create_statements
 
 log = logging.getLogger(__name__)
@@ -169,11 +171,29 @@ def _add_health_rollups(connection: Connection) -> None:
     health_rollups.fill(connection)
 
 
+# Version 6's table as it was made then (``schema.sdk_rollup_statements`` is the newest).
+_SDK_ROLLUP_V6: Final = """CREATE TABLE rollup_sdk_stats (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, instance VARCHAR NOT NULL,
+    reports BIGINT NOT NULL, reported_ns BIGINT NOT NULL, report VARCHAR NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true)"""
+
+
+def _add_sdk_rollup(connection: Connection) -> None:
+    """Version 6: the SDK telemetry rollup, filled from the stats spans already stored."""
+    connection.execute(_SDK_ROLLUP_V6)
+
+    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        return connection.execute(sql, params).fetchall()
+
+    sdk_rollup.fill(run)
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
     Step(4, _add_trace_summaries),
     Step(5, _add_health_rollups),
+    Step(6, _add_sdk_rollup),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -63,7 +63,7 @@ from threadline.server.aggregates import (
 )
 from threadline.server.analysis import sketch
 from threadline.server.batch import COLUMNS
-from threadline.server.storage.duckdb import summaries
+from threadline.server.storage.duckdb import sdk_rollup, summaries
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_EDGES,
     ROLLUP_NAMES,
@@ -284,6 +284,7 @@ def compact(run: Run) -> None:
         columns = ", ".join(_KEYS[table] + _VALUES[table])
         run(f"INSERT INTO {table} ({columns}, fresh) SELECT *, false FROM {_FOLDED}", [])
         run(f"DROP TABLE {_FOLDED}", [])
+    sdk_rollup.compact(run)
 
 
 def append(
@@ -317,6 +318,7 @@ def append(
         run(_operation_delta(_FRESH, 1), [])
         run(_service_delta(_FRESH, 1), [])
         near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
+        sdk_rollup.count(run, _FRESH)
         if may_pair:
             run(_INGEST_EDGES, [*near, *near])
         for counter in counters:
@@ -344,6 +346,7 @@ def forget_traces(run: Run, trace_ids: Sequence[str], *, erasing: bool = False) 
     run(_operation_delta(_DOOMED, -1), [])
     run(_service_delta(_DOOMED, -1), [])
     run(_edge_delta(_pairs(_DOOMED, _DOOMED), -1), [])
+    sdk_rollup.forget(run, _DOOMED)
     if erasing:
         compact(run)
         run(
@@ -365,6 +368,7 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
     counts after its caller span has aged out.
     """
     cutoff_minute = cutoff_ns // MINUTE_NS
+    sdk_rollup.forget_before(run, cutoff_ns)
     for table in (OPERATIONS, EDGES, SERVICES):
         run(f"DELETE FROM {table} WHERE minute < ?", [cutoff_minute])
     if cutoff_ns % MINUTE_NS:

@@ -18,8 +18,9 @@ from threadline.server.aggregates import (
     TraceGroups,
 )
 from threadline.server.model import JourneySummary, TraceQuery, TraceSummary
+from threadline.server.sdk_telemetry import SdkStats
 from threadline.server.storage.base import JourneyOrder
-from threadline.server.storage.duckdb import groups, red, search
+from threadline.server.storage.duckdb import groups, red, sdk_stats, search
 from threadline.server.storage.duckdb import propagation as propagation_queries
 from threadline.server.storage.duckdb import service_map as map_queries
 from threadline.server.storage.duckdb.sql import Fetch
@@ -28,7 +29,7 @@ from threadline.server.storage.duckdb.sql import Fetch
 class ScanViews:
     """The fleet views answered from the span table: RED, the service map, propagation
     health, the split of ``trace_groups`` (its sample is drawn the same way), trace
-    search and journey lists."""
+    search, journey lists and the SDK's telemetry."""
 
     def __init__(self, fetch: Fetch) -> None:
         self._fetch = fetch
@@ -97,3 +98,6 @@ class ScanViews:
             sample=sample,
             sample_ids=sample_ids,
         )
+
+    def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
+        return sdk_stats.sdk_stats(self._fetch, service, window)

@@ -41,6 +41,8 @@ ROLLUP_ENTRIES: Final = "rollup_entries"
 ROLLUP_ORPHANS: Final = "rollup_orphans"
 ROLLUP_ORPHAN_SPANS: Final = "rollup_orphan_spans"
 ROLLUP_HOPS: Final = "rollup_hops"
+# The SDK's reports about itself, per minute × service × process (``sdk_rollup``, v6).
+ROLLUP_SDK_STATS: Final = "rollup_sdk_stats"
 
 # ART indexes on the keys a trace page and a journey page look up by: they take a
 # lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
@@ -75,6 +77,7 @@ def create_statements() -> list[str]:
         *rollup_statements(),
         *summary_statements(),
         *health_rollup_statements(),
+        *sdk_rollup_statements(),
         VERSION_TABLE_DDL,
     ]
 
@@ -184,4 +187,19 @@ def health_rollup_statements() -> list[str]:
     linked BIGINT NOT NULL,
     fresh BOOLEAN NOT NULL DEFAULT true
 )""",
+    ]
+
+
+def sdk_rollup_statements() -> list[str]:
+    """DDL for the SDK telemetry rollup (see ``sdk_rollup``); idempotent."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_SDK_STATS} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    instance VARCHAR NOT NULL,
+    reports BIGINT NOT NULL,
+    reported_ns BIGINT NOT NULL,
+    report VARCHAR NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)"""
     ]

@@ -243,7 +243,9 @@ class DuckDBStore:
         ]
 
     def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
-        return sdk_stats_queries.sdk_stats(self._fetch, service, window)
+        if not self._rollups:
+            return self.scan.sdk_stats(service, window)
+        return sdk_stats_queries.rolled_up(self._fetch, service, window)
 
     def trace_groups(
         self,
