@@ -277,6 +277,17 @@ _TABLES_AT: Final[dict[int, list[str]]] = {
         ]
     ),
 }
+# Versions 4 to 6 add nothing here; version 7 adds the SLO rollups and the alert state.
+_TABLES_AT.update({4: _TABLES_AT[3], 5: _TABLES_AT[3], 6: _TABLES_AT[3]})
+_TABLES_AT[7] = sorted(
+    [
+        *_TABLES_AT[3],
+        "alert_states",
+        "rollup_retries",
+        "rollup_synthetic",
+        "rollup_synthetic_edges",
+    ]
+)
 
 
 @pytest.mark.parametrize(
@@ -349,6 +360,16 @@ def test_the_version_check_in_the_docs_runs(tmp_path: Path) -> None:
     assert printed["upgraded"].startswith("[(1, 'unknown'), (2, ")
 
 
+def test_the_slo_step_counts_a_version_6_files_synthetic_spans(tmp_path: Path) -> None:
+    """Version 7 fills ``rollup_synthetic`` from the spans: the fixture's one synthetic
+    journey (trace 0) has one entry span."""
+    db = unpack(6, tmp_path)
+    DuckDBStore(db).close()
+    with duckdb.connect(str(db)) as connection:
+        rows = connection.execute("SELECT service, sum(spans) FROM rollup_synthetic GROUP BY ALL")
+        assert rows.fetchall() == [("gateway", 1)]
+
+
 def test_the_rollup_step_counts_the_spans_a_version_2_file_holds(tmp_path: Path) -> None:
     """Version 3 fills the rollups from the stored spans: the fleet views read them and
     count what a scan of the spans counts."""
@@ -365,4 +386,4 @@ def test_the_rollup_step_counts_the_spans_a_version_2_file_holds(tmp_path: Path)
         assert sum(r.stats.requests for r in from_rollups) == EXPECTED_COUNTS.traces
     finally:
         store.close()
-    assert version_rows(db) == [2, 3]  # made new at version 2, then upgraded
+    assert version_rows(db) == list(range(2, LATEST + 1))  # made new at version 2, then upgraded

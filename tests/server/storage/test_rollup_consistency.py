@@ -208,9 +208,16 @@ def test_a_store_written_without_rollups_backfills_them_on_open(tmp_path: Path) 
         old.close()
     # What version 2 had: the spans and the version table, no rollup tables.
     with duckdb.connect(str(path)) as connection:
-        for table in ("rollup_operations", "rollup_edges", "rollup_names", "rollup_services"):
+        for table in (
+            "rollup_operations",
+            "rollup_edges",
+            "rollup_names",
+            "rollup_services",
+            *("rollup_retries", "rollup_synthetic", "rollup_synthetic_edges", "alert_states"),
+        ):
             connection.execute(f"DROP TABLE {table}")
-        connection.execute("UPDATE threadline_schema SET version = 2 WHERE version = 3")
+        connection.execute("DELETE FROM threadline_schema WHERE version > 2")
+        connection.execute("INSERT INTO threadline_schema VALUES (2, NULL, 'test')")
         assert stored_version(connection) == 2
     store = DuckDBStore(path)
     try:

@@ -16,6 +16,11 @@ Versions (``LATEST`` is the last):
 2. ``threadline_schema`` itself, with a row for version 1 (when unknown) and one for 2.
 3. The rollup tables (``rollup_operations``, ``rollup_edges``, ``rollup_names``,
    ``rollup_services``; see ``rollups``), filled from the spans already stored.
+4-6. Numbers of tables this release does not have (trace summaries among them); each
+   step records its version and changes nothing.
+7. What SLOs read besides the rollups (``rollup_retries``, ``rollup_synthetic``,
+   ``rollup_synthetic_edges``; see ``slo_rollups``), filled from the spans already
+   stored, and ``alert_states``, the alerts' state (empty).
 
 Opening a file (``open_schema``):
 
@@ -65,7 +70,7 @@ from typing import Final
 import duckdb
 
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.duckdb import backfill
+from threadline.server.storage.duckdb import backfill, rollups
 from threadline.server.storage.duckdb.schema import TABLE, VERSION_TABLE, create_statements
 
 log = logging.getLogger(__name__)
@@ -115,7 +120,47 @@ def _add_rollups(connection: Connection) -> None:
     backfill.fill(connection)
 
 
-STEPS: Final[tuple[Step, ...]] = (Step(2, _record_versions), Step(3, _add_rollups))
+# Version 7's tables as they were made then (``schema.slo_statements`` is the newest).
+_SLO_TABLES_V7: Final[tuple[str, ...]] = (
+    """CREATE TABLE rollup_retries (
+    minute BIGINT NOT NULL, caller VARCHAR NOT NULL, callee VARCHAR NOT NULL,
+    retried BIGINT NOT NULL, fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_synthetic (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
+    status VARCHAR NOT NULL, bucket INTEGER NOT NULL, spans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_synthetic_edges (
+    minute BIGINT NOT NULL, caller VARCHAR NOT NULL, callee VARCHAR NOT NULL,
+    bucket INTEGER NOT NULL, calls BIGINT NOT NULL, errors BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE alert_states (
+    slo VARCHAR NOT NULL, alert VARCHAR NOT NULL, state VARCHAR NOT NULL,
+    active_since_ns BIGINT NOT NULL, updated_ns BIGINT NOT NULL, firing_since_ns BIGINT,
+    resolved_ns BIGINT, summary VARCHAR NOT NULL)""",
+)
+
+
+def _add_slo_tables(connection: Connection) -> None:
+    """Version 7: retries and synthetic traffic per minute, filled from the spans, and
+    the (empty) alert state."""
+    for statement in _SLO_TABLES_V7:
+        connection.execute(statement)
+    backfill.fill(connection, rollups.rebuild_slo_tables, "SLO rollups")
+
+
+def _unchanged(connection: Connection) -> None:
+    """Versions 4 to 6: numbers given to trace summaries and other tables that this
+    release does not have; the step records the version and changes nothing."""
+
+
+STEPS: Final[tuple[Step, ...]] = (
+    Step(2, _record_versions),
+    Step(3, _add_rollups),
+    Step(4, _unchanged),
+    Step(5, _unchanged),
+    Step(6, _unchanged),
+    Step(7, _add_slo_tables),
+)
 LATEST: Final = STEPS[-1].version
 
 

@@ -32,6 +32,11 @@ ROLLUP_OPERATIONS: Final = "rollup_operations"
 ROLLUP_EDGES: Final = "rollup_edges"
 ROLLUP_NAMES: Final = "rollup_names"
 ROLLUP_SERVICES: Final = "rollup_services"
+# What the SLO evaluator reads besides them, and the alerts' state (schema version 7).
+ROLLUP_RETRIES: Final = "rollup_retries"
+ROLLUP_SYNTHETIC: Final = "rollup_synthetic"
+ROLLUP_SYNTHETIC_EDGES: Final = "rollup_synthetic_edges"
+ALERT_STATES: Final = "alert_states"
 
 # ART indexes on the keys a trace page and a journey page look up by: they take a
 # lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
@@ -60,7 +65,13 @@ def create_statements() -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {TABLE}_{column} ON {TABLE} ({column})"
         for column in INDEXED_COLUMNS
     ]
-    return [create_table, *create_indexes, *rollup_statements(), VERSION_TABLE_DDL]
+    return [
+        create_table,
+        *create_indexes,
+        *rollup_statements(),
+        *slo_statements(),
+        VERSION_TABLE_DDL,
+    ]
 
 
 def rollup_statements() -> list[str]:
@@ -98,5 +109,46 @@ def rollup_statements() -> list[str]:
     service VARCHAR NOT NULL,
     spans BIGINT NOT NULL,
     fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+    ]
+
+
+def slo_statements() -> list[str]:
+    """DDL for the SLO rollups (see ``slo_rollups``) and the alert state; idempotent."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_RETRIES} (
+    minute BIGINT NOT NULL,
+    caller VARCHAR NOT NULL,
+    callee VARCHAR NOT NULL,
+    retried BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_SYNTHETIC} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    bucket INTEGER NOT NULL,
+    spans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_SYNTHETIC_EDGES} (
+    minute BIGINT NOT NULL,
+    caller VARCHAR NOT NULL,
+    callee VARCHAR NOT NULL,
+    bucket INTEGER NOT NULL,
+    calls BIGINT NOT NULL,
+    errors BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ALERT_STATES} (
+    slo VARCHAR NOT NULL,
+    alert VARCHAR NOT NULL,
+    state VARCHAR NOT NULL,
+    active_since_ns BIGINT NOT NULL,
+    updated_ns BIGINT NOT NULL,
+    firing_since_ns BIGINT,
+    resolved_ns BIGINT,
+    summary VARCHAR NOT NULL
 )""",
     ]

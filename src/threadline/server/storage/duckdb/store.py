@@ -45,6 +45,8 @@ from threadline.server.aggregates import (
     TimeWindow,
     TraceGroups,
 )
+from threadline.server.alerting.state import AlertRecord
+from threadline.server.analysis.burn import Counts
 from threadline.server.batch import COLUMNS, SpanBatch, record_from_row
 from threadline.server.model import (
     JourneySummary,
@@ -55,6 +57,7 @@ from threadline.server.model import (
     TraceSummary,
 )
 from threadline.server.sdk_telemetry import SdkStats
+from threadline.server.slo_queries import ExampleRow, IndicatorQuery, RetryCounts
 from threadline.server.storage.base import (
     IdColumn,
     JourneyOrder,
@@ -64,6 +67,7 @@ from threadline.server.storage.base import (
     UserErasure,
 )
 from threadline.server.storage.duckdb import (
+    alert_states,
     compaction,
     deletion,
     groups,
@@ -71,6 +75,7 @@ from threadline.server.storage.duckdb import (
     rollup_reads,
     rollups,
     search,
+    slo_reads,
 )
 from threadline.server.storage.duckdb import propagation as propagation_queries
 from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
@@ -249,6 +254,29 @@ class DuckDBStore:
 
     def propagation(self, window: TimeWindow) -> PropagationFindings:
         return propagation_queries.propagation(self._fetch, window)
+
+    def slo_counts(
+        self, query: IndicatorQuery, end_ns: int, windows_ns: Sequence[int]
+    ) -> list[Counts]:
+        return slo_reads.slo_counts(self._fetch, query, end_ns, windows_ns)
+
+    def retry_counts(
+        self, caller: str, callee: str, end_ns: int, windows_ns: Sequence[int]
+    ) -> list[RetryCounts]:
+        return slo_reads.retry_counts(self._fetch, caller, callee, end_ns, windows_ns)
+
+    def slo_examples(
+        self, query: IndicatorQuery, window: TimeWindow, *, limit: int = 5
+    ) -> list[ExampleRow]:
+        return slo_reads.slo_examples(self._fetch, query, window, limit)
+
+    def alert_states(self) -> list[AlertRecord]:
+        return alert_states.load(self._fetch)
+
+    def save_alert_states(
+        self, records: Sequence[AlertRecord], *, forget: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        self._on_writer(lambda run: alert_states.save(run, records, forget), "saving alerts")
 
     # Deletions that change the rollups run on the writer, in one transaction with
     # the rollup subtraction, so spans and rollups never disagree.
