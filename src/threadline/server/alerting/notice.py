@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class AlertStatus(str, Enum):
+class AlertStatus(StrEnum):
     FIRING = "firing"
     RESOLVED = "resolved"
 

@@ -44,6 +44,9 @@ class AlertRecord:
     firing_since_ns: int | None = None
     resolved_ns: int | None = None
     summary: str = ""
+    # The labels receivers saw, so the alert resolves under the same identity even
+    # after its SLO was changed or removed.
+    labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:

@@ -7,6 +7,8 @@ the new ones; the table is a handful of rows, so replacing beats an upsert's ind
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Sequence
 from typing import Final
 
@@ -15,7 +17,7 @@ from threadline.server.storage.duckdb.schema import ALERT_STATES
 from threadline.server.storage.duckdb.sql import Fetch, Row
 
 _COLUMNS: Final = (
-    "slo, alert, state, active_since_ns, updated_ns, firing_since_ns, resolved_ns, summary"
+    "slo, alert, state, active_since_ns, updated_ns, firing_since_ns, resolved_ns, summary, labels"
 )
 
 
@@ -35,7 +37,7 @@ def save(run: Fetch, records: Sequence[AlertRecord], forget: Sequence[tuple[str,
         )
     for r in records:
         run(
-            f"INSERT INTO {ALERT_STATES} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {ALERT_STATES} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 r.slo,
                 r.alert,
@@ -45,13 +47,14 @@ def save(run: Fetch, records: Sequence[AlertRecord], forget: Sequence[tuple[str,
                 r.firing_since_ns,
                 r.resolved_ns,
                 r.summary,
+                json.dumps(dict(r.labels), sort_keys=True),
             ],
         )
     return len(records)
 
 
 def _record(row: Row) -> AlertRecord:
-    slo, alert, state, active, updated, firing, resolved, summary = row
+    slo, alert, state, active, updated, firing, resolved, summary, labels = row
     return AlertRecord(
         slo=str(slo),
         alert=str(alert),
@@ -61,4 +64,5 @@ def _record(row: Row) -> AlertRecord:
         firing_since_ns=None if firing is None else int(firing),
         resolved_ns=None if resolved is None else int(resolved),
         summary=str(summary),
+        labels=tuple(sorted(json.loads(labels).items())),
     )

@@ -136,7 +136,7 @@ _SLO_TABLES_V7: Final[tuple[str, ...]] = (
     """CREATE TABLE alert_states (
     slo VARCHAR NOT NULL, alert VARCHAR NOT NULL, state VARCHAR NOT NULL,
     active_since_ns BIGINT NOT NULL, updated_ns BIGINT NOT NULL, firing_since_ns BIGINT,
-    resolved_ns BIGINT, summary VARCHAR NOT NULL)""",
+    resolved_ns BIGINT, summary VARCHAR NOT NULL, labels VARCHAR NOT NULL)""",
 )
 
 

@@ -149,6 +149,7 @@ def slo_statements() -> list[str]:
     updated_ns BIGINT NOT NULL,
     firing_since_ns BIGINT,
     resolved_ns BIGINT,
-    summary VARCHAR NOT NULL
+    summary VARCHAR NOT NULL,
+    labels VARCHAR NOT NULL
 )""",
     ]
