@@ -93,6 +93,10 @@ class Evaluator:
     def config(self) -> EvaluatorConfig:
         return self._config
 
+    @property
+    def store(self) -> Store:
+        return self._store
+
     def report(self, slo: Slo, now_ns: int | None = None) -> SloReport:
         """``slo``'s budget, burns and conditions now (or at ``now_ns``)."""
         return assess(

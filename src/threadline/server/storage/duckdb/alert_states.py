@@ -8,7 +8,6 @@ the new ones; the table is a handful of rows, so replacing beats an upsert's ind
 from __future__ import annotations
 
 import json
-
 from collections.abc import Sequence
 from typing import Final
 
