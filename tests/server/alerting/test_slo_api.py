@@ -96,7 +96,8 @@ def test_slos_survive_a_restart(tmp_path: Path) -> None:
 
 def test_only_admins_write_slos(tmp_path: Path) -> None:
     """A viewer token reads the SLOs but cannot replace them."""
-    with live_server(tmp_path / "spans.duckdb", tokens="viewer:viewer-token-0123456789,admin:admin-token-0123456789") as server:
+    tokens = "viewer:viewer-token-0123456789,admin:admin-token-0123456789"
+    with live_server(tmp_path / "spans.duckdb", tokens=tokens) as server:
         viewer = {"Authorization": "Bearer viewer-token-0123456789"}
         assert httpx.get(f"{server.api_url}/slos", headers=viewer).status_code == 200
         refused = httpx.put(f"{server.api_url}/slos", json=SLOS, headers=viewer)
