@@ -259,12 +259,16 @@ def _count_pairs(
     run(f"DROP TABLE {_PAIRS}", [])
 
 
-def _count_operations(run: Run, source: str, params: Sequence[object], sign: int) -> None:
+def _count_operations(
+    run: Run, source: str, params: Sequence[object], sign: int, *, synthetic: bool = True
+) -> None:
+    """Count ``source``'s entry spans; ``synthetic`` False: it has no synthetic spans."""
     run(_operation_delta(source, sign), params)
-    run(
-        slo_rollups.synthetic_delta(source, sign, _KEPT_OPERATION, bucket_sql("duration_ns")),
-        params,
-    )
+    if synthetic:
+        run(
+            slo_rollups.synthetic_delta(source, sign, _KEPT_OPERATION, bucket_sql("duration_ns")),
+            params,
+        )
 
 
 def _already(incoming: str) -> str:
@@ -314,12 +318,14 @@ def append(
     *,
     rollups: bool,
     may_pair: bool = True,
+    synthetic: bool = True,
 ) -> None:
     """Store the batch registered as ``incoming`` once, and (``rollups``) count it.
 
     Runs inside the caller's transaction. ``start_bounds`` are the batch's first
     and last ``start_ns``; ``may_pair`` is False when no span of the batch can be
-    either side of an edge (the edge lookup, the dearest statement, is skipped).
+    either side of an edge (the edge lookup, the dearest statement, is skipped);
+    ``synthetic`` is False when no span carries a journey id (nothing to count apart).
     """
     low, high = start_bounds
     # Usually nothing is re-sent: the batch is then used as it is, through a view,
@@ -333,7 +339,7 @@ def append(
     run(f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_FRESH}", [])
     if rollups:
         run(_register_names(_FRESH), [])
-        _count_operations(run, _FRESH, [], 1)
+        _count_operations(run, _FRESH, [], 1, synthetic=synthetic)
         run(_service_delta(_FRESH, 1), [])
         if may_pair:
             near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
