@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Final
 
 import httpx
+import pytest
 
 from support.live_server import live_server
 from threadline.server.alerting.notice import AlertNotice, AlertStatus
+
+pytestmark = pytest.mark.e2e
 
 MINUTE_NS: Final = 60_000_000_000
 PER_MINUTE: Final = 20

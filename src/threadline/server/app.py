@@ -11,6 +11,7 @@ from threadline.conventions import API_PREFIX
 from threadline.server.alerting.evaluator import Deliver
 from threadline.server.api.erase_routes import build_erase_router
 from threadline.server.api.routes import build_api_router
+from threadline.server.api.slo_routes import DeliveryFailures
 from threadline.server.auth import TokenTable, client_key, install_access_control
 from threadline.server.erasure_forms import ErasureKeys
 from threadline.server.errors import ThreadlineError
@@ -36,10 +37,12 @@ def create_app(
     *,
     tokens: TokenTable | None = None,
     deliver: Deliver | None = None,
+    delivery_failures: DeliveryFailures | None = None,
 ) -> FastAPI:
     """The whole server on ``store``; ``tokens`` already loaded from ``settings`` are reused.
 
     ``deliver`` receives the alert notices (see ``alerting.evaluator``); None logs them.
+    ``delivery_failures`` lists the receivers' failed sends for ``/api/alerts``.
     """
     openapi_url = f"{API_PREFIX}/openapi.json"
     docs_url = f"{API_PREFIX}/docs"
@@ -76,7 +79,9 @@ def create_app(
     app.include_router(build_api_docs_router(docs_url, openapi_url, TITLE))
     keys = ErasureKeys(settings.user_id_key, settings.redaction_hash_key)
     app.include_router(build_erase_router(store, keys), prefix=API_PREFIX)
-    install_alerting(app, settings, store, deliver=deliver)
+    install_alerting(
+        app, settings, store, deliver=deliver, delivery_failures=delivery_failures or (lambda: ())
+    )
     query = QueryService(store, user_ids=UserIdPseudonyms(settings.user_id_key))
     app.include_router(
         build_api_router(query, trace_page_spans=settings.trace_page_spans), prefix=API_PREFIX

@@ -17,6 +17,7 @@ from support.spans import span_record
 from threadline.server.alerting.evaluator import Evaluator
 from threadline.server.batch import SpanBatch
 from threadline.server.model import StatusCode
+from threadline.settings import ConfigError
 
 SLOS: Final = {
     "slos": [
@@ -142,3 +143,13 @@ def test_slo_status_and_alerts(server: LiveServer) -> None:
     assert alerts["delivery_failures"] == []
     status = httpx.get(f"{server.api_url}/slos/checkout-errors").json()
     assert {a["alert"] for a in status["alerts"]} >= {"page"}
+
+
+def test_a_bad_slos_file_stops_the_server_naming_the_field(tmp_path: Path) -> None:
+    """A saved document that no longer parses is refused at start, not silently emptied."""
+    db = tmp_path / "spans.duckdb"
+    (tmp_path / "spans.duckdb.slos.json").write_text(
+        json.dumps({"slos": [{**SLOS["slos"][0], "window": "forever"}]})
+    )
+    with pytest.raises(ConfigError, match=r"slos\[0\]\.window in .*slos.json"), live_server(db):
+        pass
