@@ -6,6 +6,7 @@ failed."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -113,8 +114,11 @@ def test_a_burning_slo_pages_with_failed_example_traces(tmp_path: Path) -> None:
         page = inbox.wait_for_page(WAIT_S)
         assert page is not None, "no page within 30 s"
         assert page.labels["slo"] == "checkout-errors"
-        # The 6h/30m rule may fire first, while the last minutes are still being sent.
-        assert "burns 30.0x over" in page.annotations["summary"]
+        # The 6h/30m rule may fire first, while the last minutes are still being sent;
+        # a window's edge minute may hold part of a traffic minute, so about 30x.
+        burns = re.search(r"burns ([0-9.]+)x over", page.annotations["summary"])
+        assert burns is not None, page.annotations["summary"]
+        assert float(burns.group(1)) == pytest.approx(30.0, abs=1.0)
         assert page.example_traces
         for example in page.example_traces:
             trace = client.get(f"{server.api_url}/traces/{example.trace_id}")
