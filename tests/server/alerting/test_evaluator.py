@@ -290,3 +290,31 @@ def test_a_removed_slo_resolves_its_firing_alert(store: DuckDBStore) -> None:
     evaluator(store, clock, inbox, SloDocument()).tick()
     assert {n.status for n in inbox.notices} == {AlertStatus.RESOLVED}
     assert {n.fingerprint for n in inbox.notices} == fired
+
+
+def test_a_page_says_what_the_failing_requests_have_in_common(store: DuckDBStore) -> None:
+    """Failing checkouts all carry region=eu-2, the others eu-1: the page names it, and
+    the checkout as where errors start."""
+    spans = []
+    for minute in range(60):
+        for n in range(20):
+            start = T0 + minute * MINUTE + n * S
+            failing = n < 6
+            spans.append(
+                span_record(
+                    f"{minute + 1:016x}{n + 1:016x}", "c1", None, "shop", "POST /checkout",
+                    start, start + 50 * MS,
+                    attributes={"region": "eu-2" if failing else "eu-1"},
+                    **({"status": StatusCode.ERROR} if failing else {}),
+                )
+            )  # fmt: skip
+    write(store, spans)
+    clock, inbox = Clock(), Inbox()
+    clock.at(60)
+    evaluator(store, clock, inbox).tick()
+    page = next(n for n in inbox.notices if n.labels["severity"] == "page")
+    assert (
+        "region=eu-2 on 100% of failing requests vs 0% of the rest"
+        in (page.annotations["in_common"])
+    )
+    assert page.annotations["errors_start"].startswith("shop POST /checkout")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from threadline.server.aggregates import TimeWindow
-from threadline.server.alerting import explain
+from threadline.server.alerting import common, explain
 from threadline.server.alerting.assess import SloReport, assess
 from threadline.server.alerting.notice import AlertNotice
 from threadline.server.alerting.state import AlertRecord, AlertState, Change, step
@@ -207,6 +207,7 @@ class Evaluator:
         with_examples: bool,
     ) -> AlertNotice:
         examples = []
+        findings = common.Findings()
         if with_examples and record.state is AlertState.FIRING:
             span = min(verdict.rule.long_ns, EXAMPLE_WINDOW_NS) if verdict else 5 * MINUTE_NS
             window = TimeWindow(report.evaluated_ns - span, report.evaluated_ns + MINUTE_NS)
@@ -216,7 +217,19 @@ class Evaluator:
                 )
             except StoreError:
                 logger.exception("finding example traces for SLO %s failed", report.slo.name)
-        return explain.notice(report, record, base_url=self._config.base_url, examples=examples)
+            findings = common.findings(self._store, report.slo, window)
+        notice = explain.notice(report, record, base_url=self._config.base_url, examples=examples)
+        extra = {
+            key: value
+            for key, value in (
+                ("in_common", findings.in_common),
+                ("errors_start", findings.errors_start),
+            )
+            if value
+        }
+        if not extra:
+            return notice
+        return replace(notice, annotations={**notice.annotations, **extra})
 
     @staticmethod
     def _track(
