@@ -318,3 +318,51 @@ def test_a_page_says_what_the_failing_requests_have_in_common(store: DuckDBStore
         in (page.annotations["in_common"])
     )
     assert page.annotations["errors_start"].startswith("shop POST /checkout")
+
+
+JOURNEYS: Final = parse(
+    {
+        "slos": [
+            {
+                "name": "checkout-journeys",
+                "service": "shop",
+                "operation": "POST /checkout",
+                "objective": 0.98,
+                "window": "7d",
+                "indicator": "journey",
+            }
+        ]
+    }
+)
+
+
+def sessions(minutes: range, *, failing: bool, tag: int) -> list[SpanRecord]:
+    """20 journeys a minute, each one checkout of its own session."""
+    return [
+        span_record(
+            f"{tag:x}{minute:015x}{n + 1:016x}", "j1", None, "shop", "POST /checkout",
+            T0 + minute * MINUTE + n * S, T0 + minute * MINUTE + n * S + 50 * MS,
+            session_id=f"s-{tag}-{minute}-{n}",
+            **({"status": StatusCode.ERROR} if failing else {}),
+        )
+        for minute in minutes
+        for n in range(20)
+    ]  # fmt: skip
+
+
+def test_journey_slos_page_and_are_reread_every_five_minutes(store: DuckDBStore) -> None:
+    """Journeys are read from spans, so a tick reuses a report under five minutes old:
+    failing journeys written after a tick page at the first tick five minutes on
+    (at minute 65: 100 failed of 300 journeys in the hour, a burn of 16.7 at 98%)."""
+    write(store, sessions(range(50, 60), failing=False, tag=1))
+    clock, inbox = Clock(), Inbox()
+    slos = evaluator(store, clock, inbox, JOURNEYS)
+    clock.at(60)
+    slos.tick()
+    write(store, sessions(range(60, 66), failing=True, tag=2))
+    clock.at(64)
+    slos.tick()
+    assert inbox.take() == []  # the report of minute 60 still stands
+    clock.at(65)
+    slos.tick()
+    assert ("page", "firing") in inbox.take()
