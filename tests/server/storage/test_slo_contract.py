@@ -191,3 +191,16 @@ def test_alert_states_survive_reopening_the_file(tmp_path: Path) -> None:
         assert reopened.alert_states() == [firing]
     finally:
         reopened.close()
+
+
+def test_retention_drops_the_slo_rollups_with_the_spans(store: Store) -> None:
+    """Deleting minute 2's spans by age leaves minute 8's counts, retries and probes."""
+    traffic(store)
+    store.delete_older_than(T0 + 5 * MINUTE)
+    assert store.slo_counts(ERRORS, NOW, WINDOWS)[1] == Counts(9, 10)
+    with_probes = IndicatorQuery(Indicator.ERRORS, "shop", "POST /checkout", include_synthetic=True)
+    assert store.slo_counts(with_probes, NOW, WINDOWS)[1] == Counts(9, 14)
+    assert store.retry_counts("shop", "payments", NOW, WINDOWS)[1].retried == 2
+    store.delete_older_than(NOW)
+    assert store.slo_counts(with_probes, NOW, WINDOWS)[1] == Counts(0, 0)
+    assert store.retry_counts("shop", "payments", NOW, WINDOWS)[1].retried == 0
