@@ -4,8 +4,10 @@ Writes go through the group-commit writer thread (see ``writer.py``); each read 
 on a cursor of its own so reads proceed while the writer commits. Every value in
 SQL is a bound parameter (see ``sql.py``). The queries live by topic: ``search``
 (traces and journeys), ``red`` (rate, errors, duration), ``service_map``,
-``groups`` (slow or failed traces against the rest) and ``propagation``; this
-class owns the connection and hands each of them a ``fetch``.
+``groups`` (slow or failed traces against the rest), ``propagation``, ``slo_reads``
+(SLO counts, retries, example traces) and ``alert_states``; this class owns the
+connection and hands each of them a ``fetch``. It is long because it implements the
+whole ``Store`` protocol, one short delegating method per operation.
 
 Fleet views (RED, percentiles, the service map) read the rollups the writer keeps
 (``rollups.py``); the same answers by scanning spans stay available as ``scan``
