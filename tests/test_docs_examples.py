@@ -65,3 +65,19 @@ def test_every_relative_link_in_the_docs_resolves() -> None:
     for page in pages:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
             assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_alerting_example_burns_thirty_times_the_budget(tmp_path: Path) -> None:
+    """The example in docs/alerting.md sends its traffic, sets its SLO and prints the
+    figures the page says it prints, against a real `threadline serve`."""
+    with threadline_serve(tmp_path) as server:
+        (example,) = _python_blocks("alerting.md")
+        done = subprocess.run(
+            [sys.executable, "-c", example.replace("4318", str(server.port))],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["events 600 bad 180", "burn 1h 30", "fast page True"]

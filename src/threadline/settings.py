@@ -310,6 +310,35 @@ class ServerSettings:
     body_timeout_s: float = setting(
         30.0, "Seconds a client may take to send a request's body; slower answers 408."
     )
+    slos_file: str = setting(
+        "",
+        "JSON file holding the SLOs set through `PUT /api/slos`; empty: `<db>.slos.json` "
+        "next to the store. Until it exists the `[[slo]]` tables of threadline.toml are used.",
+    )
+    slo_evaluation_interval_s: float = setting(
+        30.0,
+        "Seconds between evaluations of every SLO's burn rates and alerts (from rollups).",
+    )
+    slo_min_events: int = setting(
+        10,
+        "Low-traffic guard: no burn-rate alert fires while a rule's short window holds fewer "
+        "events than this; an SLO's `min_events` overrides it (see docs/alerting.md).",
+    )
+    slo_alert_pending_s: float = setting(
+        0.0,
+        "Seconds an alert's condition must hold (state `pending`) before it fires; 0 fires "
+        "at the first evaluation that finds it, as the workbook's windows already debounce.",
+    )
+    slo_retry_share: float = setting(
+        0.1,
+        "Retry storm: an edge SLO alerts when more than this share of its calls in the last "
+        "5 minutes were retries; an SLO's `max_retry_share` overrides it.",
+    )
+    public_url: str = setting(
+        "",
+        "Base URL people reach the server at, used in alert links; empty: "
+        "`http(s)://<host>:<port>`.",
+    )
 
     @property
     def serves_tls(self) -> bool:

@@ -18,6 +18,7 @@ from typing import Any, Final
 import uvicorn
 from fastapi import FastAPI
 
+from threadline.server.alerting.evaluator import Deliver
 from threadline.server.app import create_app
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.settings import ServerSettings
@@ -93,17 +94,19 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(db: Path, *, lifespan: bool = False, **overrides: Any) -> Iterator[LiveServer]:
+def live_server(
+    db: Path, *, lifespan: bool = False, deliver: Deliver | None = None, **overrides: Any
+) -> Iterator[LiveServer]:
     """``create_app`` over a real DuckDB file at ``db``, served until the block ends.
 
-    ``overrides`` are ServerSettings fields; host and port are the listener's. The
-    store is closed after the server stops.
+    ``overrides`` are ServerSettings fields; host and port are the listener's.
+    ``deliver`` receives the alert notices. The store is closed after the server stops.
     """
     sock = loopback_listener()
     settings = ServerSettings(host="127.0.0.1", port=port_of(sock), db=db, **overrides)
     store = DuckDBStore(db, max_pending_batches=settings.write_queue_batches)
     try:
-        app = create_app(settings, store)
+        app = create_app(settings, store, deliver=deliver)
         with serving_asgi(app, sock, lifespan=lifespan) as url:
             yield LiveServer(url, app, store, settings)
     finally:

@@ -33,6 +33,8 @@ COMMAND_MODULES: Final[dict[str, str]] = {
     "propagation": "threadline.cli.analyze",
     "critical-path": "threadline.cli.analyze",
     "compare": "threadline.cli.analyze",
+    "slo": "threadline.cli.alerting",
+    "alerts": "threadline.cli.alerting",
 }
 
 

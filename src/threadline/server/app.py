@@ -8,8 +8,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from threadline.conventions import API_PREFIX
+from threadline.server.alerting.evaluator import Deliver
 from threadline.server.api.erase_routes import build_erase_router
 from threadline.server.api.routes import build_api_router
+from threadline.server.api.slo_routes import DeliveryFailures
 from threadline.server.auth import TokenTable, client_key, install_access_control
 from threadline.server.erasure_forms import ErasureKeys
 from threadline.server.errors import ThreadlineError
@@ -19,6 +21,7 @@ from threadline.server.ingest.receiver import build_ingest_router
 from threadline.server.query import QueryService
 from threadline.server.read_gate import ReadGate, check_gate_settings
 from threadline.server.sampling.wiring import install_sampling
+from threadline.server.slo_wiring import install_alerting
 from threadline.server.storage.base import Store
 from threadline.server.ui import build_ui_router
 from threadline.server.ui.api_docs import build_api_docs_router
@@ -29,9 +32,18 @@ TITLE: Final = "Threadline"
 
 
 def create_app(
-    settings: ServerSettings, store: Store, *, tokens: TokenTable | None = None
+    settings: ServerSettings,
+    store: Store,
+    *,
+    tokens: TokenTable | None = None,
+    deliver: Deliver | None = None,
+    delivery_failures: DeliveryFailures | None = None,
 ) -> FastAPI:
-    """The whole server on ``store``; ``tokens`` already loaded from ``settings`` are reused."""
+    """The whole server on ``store``; ``tokens`` already loaded from ``settings`` are reused.
+
+    ``deliver`` receives the alert notices (see ``alerting.evaluator``); None logs them.
+    ``delivery_failures`` lists the receivers' failed sends for ``/api/alerts``.
+    """
     openapi_url = f"{API_PREFIX}/openapi.json"
     docs_url = f"{API_PREFIX}/docs"
     app = FastAPI(
@@ -67,6 +79,9 @@ def create_app(
     app.include_router(build_api_docs_router(docs_url, openapi_url, TITLE))
     keys = ErasureKeys(settings.user_id_key, settings.redaction_hash_key)
     app.include_router(build_erase_router(store, keys), prefix=API_PREFIX)
+    install_alerting(
+        app, settings, store, deliver=deliver, delivery_failures=delivery_failures or (lambda: ())
+    )
     query = QueryService(store, user_ids=UserIdPseudonyms(settings.user_id_key))
     app.include_router(
         build_api_router(query, trace_page_spans=settings.trace_page_spans), prefix=API_PREFIX

@@ -299,6 +299,15 @@ _TABLES_AT[5] = sorted(
     ]
 )
 _TABLES_AT[6] = sorted([*_TABLES_AT[5], "rollup_sdk_stats"])
+_TABLES_AT[7] = sorted(
+    [
+        *_TABLES_AT[6],
+        "alert_states",
+        "rollup_retries",
+        "rollup_synthetic",
+        "rollup_synthetic_edges",
+    ]
+)
 
 
 @pytest.mark.parametrize(
@@ -371,6 +380,16 @@ def test_the_version_check_in_the_docs_runs(tmp_path: Path) -> None:
         printed[name] = ran.stdout.strip()
     assert printed["old"] == "version 1 (made before versions were recorded)"
     assert printed["upgraded"].startswith("[(1, 'unknown'), (2, ")
+
+
+def test_the_slo_step_counts_a_version_6_files_synthetic_spans(tmp_path: Path) -> None:
+    """Version 7 fills ``rollup_synthetic`` from the spans: the fixture's one synthetic
+    journey (trace 0) has one entry span."""
+    db = unpack(6, tmp_path)
+    DuckDBStore(db).close()
+    with duckdb.connect(str(db)) as connection:
+        rows = connection.execute("SELECT service, sum(spans) FROM rollup_synthetic GROUP BY ALL")
+        assert rows.fetchall() == [("gateway", 1)]
 
 
 def test_the_rollup_step_counts_the_spans_a_version_2_file_holds(tmp_path: Path) -> None:

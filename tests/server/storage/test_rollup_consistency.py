@@ -43,7 +43,7 @@ from threadline.server.analysis import sketch
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanLink, SpanRecord, StatusCode
 from threadline.server.storage.duckdb import DuckDBStore, rollups
-from threadline.server.storage.duckdb.migrations import LATEST, stored_version
+from threadline.server.storage.duckdb.migrations import stored_version
 
 MS: Final = 1_000_000
 MINUTE: Final = 60_000 * MS
@@ -393,9 +393,15 @@ def test_a_store_written_without_rollups_backfills_them_on_open(tmp_path: Path) 
         old.close()
     # What version 2 had: the spans and the version table, no rollup tables.
     with duckdb.connect(str(path)) as connection:
-        for table in (*ROLLUP_TABLES, *ROLLUP_TABLES_V5, "trace_summaries"):
+        for table in (
+            *ROLLUP_TABLES,
+            *ROLLUP_TABLES_V5,
+            "trace_summaries",
+            *("rollup_retries", "rollup_synthetic", "rollup_synthetic_edges", "alert_states"),
+        ):
             connection.execute(f"DROP TABLE {table}")
-        connection.execute("UPDATE threadline_schema SET version = 2 WHERE version = ?", [LATEST])
+        connection.execute("DELETE FROM threadline_schema WHERE version > 2")
+        connection.execute("INSERT INTO threadline_schema VALUES (2, NULL, 'test')")
         assert stored_version(connection) == 2
     store = DuckDBStore(path)
     try:

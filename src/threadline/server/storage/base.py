@@ -53,6 +53,8 @@ from threadline.server.aggregates import (
     TimeWindow,
     TraceGroups,
 )
+from threadline.server.alerting.state import AlertRecord
+from threadline.server.analysis.burn import Counts
 from threadline.server.batch import SpanBatch
 from threadline.server.model import (
     JourneySummary,
@@ -63,6 +65,7 @@ from threadline.server.model import (
     TraceSummary,
 )
 from threadline.server.sdk_telemetry import SdkStats
+from threadline.server.slo_queries import ExampleRow, IndicatorQuery, RetryCounts
 
 JourneyOrder = Literal["recent", "slowest"]
 # The ids a person may give by a prefix (see ``Store.ids_with_prefix``).
@@ -238,6 +241,48 @@ class Store(Protocol):
 
     def propagation(self, window: TimeWindow) -> PropagationFindings:
         """Unparented entry spans, orphans and broken message hops in ``window``."""
+        ...
+
+    # SLOs (see ``threadline.server.slo_queries``). Counts come from rollups kept at
+    # write time, like the aggregates above (journeys excepted until trace summaries
+    # exist: they read the window's spans); windows end at ``end_ns`` and are widened
+    # to whole minutes. Synthetic journeys (a ``journey_id``) are left out unless the
+    # query includes them; the SDK's own telemetry always is.
+
+    def slo_counts(
+        self, query: IndicatorQuery, end_ns: int, windows_ns: Sequence[int]
+    ) -> list[Counts]:
+        """Good and total events of each window (same order) ending at ``end_ns``.
+
+        A latency threshold is compared by histogram bucket: events in the bucket
+        holding the threshold count as good (at most ~2% over it).
+        """
+        ...
+
+    def retry_counts(
+        self, caller: str, callee: str, end_ns: int, windows_ns: Sequence[int]
+    ) -> list[RetryCounts]:
+        """Calls from ``caller`` to ``callee`` in each window, and how many were retries
+        (``http.request.resend_count`` > 0, or a message delivered more than once)."""
+        ...
+
+    def slo_examples(
+        self, query: IndicatorQuery, window: TimeWindow, *, limit: int = 5
+    ) -> list[ExampleRow]:
+        """Traces of the query's bad events that started in ``window``, one row per
+        trace: the slowest first for latency, else the latest first. A bounded read of
+        the window's spans, at most ``limit`` (and at most 20) rows."""
+        ...
+
+    def alert_states(self) -> list[AlertRecord]:
+        """Every alert's stored state, by SLO name then alert."""
+        ...
+
+    def save_alert_states(
+        self, records: Sequence[AlertRecord], *, forget: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """Replace the stored states of ``records`` and delete those keyed in ``forget``,
+        together (all or none); durable when it returns."""
         ...
 
     def delete_traces(self, trace_ids: Sequence[str]) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import duckdb
@@ -31,8 +31,16 @@ logger = logging.getLogger(__name__)
 RANGES: Final = 20
 
 
-def fill(connection: duckdb.DuckDBPyConnection) -> None:
-    """Count every stored span into the (empty) rollup tables, in the open transaction."""
+def fill(
+    connection: duckdb.DuckDBPyConnection,
+    rebuild: Callable[[rollups.Run, int, int], None] = rollups.rebuild,
+    what: str = "rollups",
+) -> None:
+    """Count every stored span into the (empty) rollup tables, in the open transaction.
+
+    ``rebuild`` counts one range (``rollups.rebuild`` for version 3's tables,
+    ``rollups.rebuild_slo_tables`` for version 7's); ``what`` names them in the log.
+    """
     bounds = connection.execute(f"SELECT min(start_ns), max(start_ns) FROM {TABLE}").fetchall()
     low, high = bounds[0]
     if low is None:
@@ -47,9 +55,10 @@ def fill(connection: duckdb.DuckDBPyConnection) -> None:
         return connection.execute(sql, params).fetchall()
 
     for done, (start, end) in enumerate(itertools.pairwise(edges), start=1):
-        rollups.rebuild(run, start * rollups.MINUTE_NS, end * rollups.MINUTE_NS)
+        rebuild(run, start * rollups.MINUTE_NS, end * rollups.MINUTE_NS)
         logger.info(
-            "building rollups from stored spans: %d of %d ranges done (%.1f s)",
+            "building %s from stored spans: %d of %d ranges done (%.1f s)",
+            what,
             done,
             len(edges) - 1,
             time.perf_counter() - started,

@@ -23,6 +23,9 @@ Versions (``LATEST`` is the last):
    ``health_rollups``), filled from the spans already stored.
 6. ``rollup_sdk_stats``, the SDK's reports per minute × service × process (see
    ``sdk_rollup``), filled from the stats spans already stored.
+7. What SLOs read besides the rollups (``rollup_retries``, ``rollup_synthetic``,
+   ``rollup_synthetic_edges``; see ``slo_rollups``), filled from the spans already
+   stored, and ``alert_states``, the alerts' state (empty).
 
 Opening a file (``open_schema``):
 
@@ -72,7 +75,7 @@ from typing import Final
 import duckdb
 
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.duckdb import backfill, health_rollups, sdk_rollup
+from threadline.server.storage.duckdb import backfill, health_rollups, rollups, sdk_rollup
 from threadline.server.storage.duckdb.schema import TABLE, VERSION_TABLE, create_statements
 
 log = logging.getLogger(__name__)
@@ -188,12 +191,41 @@ def _add_sdk_rollup(connection: Connection) -> None:
     sdk_rollup.fill(run)
 
 
+# Version 7's tables as they were made then (``schema.slo_statements`` is the newest).
+_SLO_TABLES_V7: Final[tuple[str, ...]] = (
+    """CREATE TABLE rollup_retries (
+    minute BIGINT NOT NULL, caller VARCHAR NOT NULL, callee VARCHAR NOT NULL,
+    retried BIGINT NOT NULL, fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_synthetic (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
+    status VARCHAR NOT NULL, bucket INTEGER NOT NULL, spans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE rollup_synthetic_edges (
+    minute BIGINT NOT NULL, caller VARCHAR NOT NULL, callee VARCHAR NOT NULL,
+    bucket INTEGER NOT NULL, calls BIGINT NOT NULL, errors BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true)""",
+    """CREATE TABLE alert_states (
+    slo VARCHAR NOT NULL, alert VARCHAR NOT NULL, state VARCHAR NOT NULL,
+    active_since_ns BIGINT NOT NULL, updated_ns BIGINT NOT NULL, firing_since_ns BIGINT,
+    resolved_ns BIGINT, summary VARCHAR NOT NULL, labels VARCHAR NOT NULL)""",
+)
+
+
+def _add_slo_tables(connection: Connection) -> None:
+    """Version 7: retries and synthetic traffic per minute, filled from the spans, and
+    the (empty) alert state."""
+    for statement in _SLO_TABLES_V7:
+        connection.execute(statement)
+    backfill.fill(connection, rollups.rebuild_slo_tables, "SLO rollups")
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
     Step(4, _add_trace_summaries),
     Step(5, _add_health_rollups),
     Step(6, _add_sdk_rollup),
+    Step(7, _add_slo_tables),
 )
 LATEST: Final = STEPS[-1].version
 

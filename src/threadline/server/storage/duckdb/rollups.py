@@ -63,7 +63,7 @@ from threadline.server.aggregates import (
 )
 from threadline.server.analysis import sketch
 from threadline.server.batch import COLUMNS
-from threadline.server.storage.duckdb import sdk_rollup, summaries
+from threadline.server.storage.duckdb import sdk_rollup, slo_rollups, summaries
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_EDGES,
     ROLLUP_NAMES,
@@ -102,6 +102,7 @@ EDGES: Final = ROLLUP_EDGES
 SERVICES: Final = ROLLUP_SERVICES
 _FRESH: Final = "threadline_fresh"
 _FOLDED: Final = "threadline_folded"
+_PAIRS: Final = "threadline_pairs"
 
 _COLUMN_LIST: Final = ", ".join(COLUMNS)
 # Key and value columns of each table (``fresh`` marks rows not yet compacted).
@@ -118,11 +119,13 @@ _KEYS: Final[dict[str, tuple[str, ...]]] = {
         "bucket",
     ),
     SERVICES: ("minute", "service"),
+    **slo_rollups.KEYS,
 }
 _VALUES: Final[dict[str, tuple[str, ...]]] = {
     OPERATIONS: ("spans", "duration_sum"),
     EDGES: ("calls", "errors"),
     SERVICES: ("spans",),
+    **slo_rollups.VALUES,
 }
 _EDGE_COLUMNS: Final = ", ".join(_KEYS[EDGES] + _VALUES[EDGES])
 
@@ -140,6 +143,9 @@ Run = Callable[[str, Sequence[object]], list[Row]]
 # deduplicated batch's relation, the bounds of the stored spans a pair may reach,
 # and ``may_pair``.
 Counter = Callable[[Run, str, Sequence[int], bool], None]
+
+
+_KEPT_OPERATION: Final = f"coalesce(r.operation, '{OTHER}')"
 
 
 def _operation_delta(source: str, sign: int) -> str:
@@ -195,7 +201,7 @@ SELECT * FROM (
                 WHEN c.kind = 'server' AND p.service_name <> c.service_name
                     THEN '{EdgeKind.INFERRED.value}'
            END AS kind,
-           c.duration_ns, c.status, c.start_ns - p.end_ns AS dwell_ns
+           c.duration_ns, c.status, c.start_ns - p.end_ns AS dwell_ns{slo_rollups.PAIR_COLUMNS}
     FROM {callee} AS c JOIN {caller} AS p
       ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
     WHERE c.kind IN ('server', 'consumer')
@@ -204,10 +210,10 @@ SELECT * FROM (
 WHERE kind IS NOT NULL"""
 
 
-def _edge_delta(pairs: str, sign: int) -> str:
+def _edge_delta(sign: int) -> str:
     return f"""
 INSERT INTO {EDGES} ({_EDGE_COLUMNS})
-WITH raw AS ({pairs}),
+WITH raw AS (SELECT * FROM {_PAIRS}),
 pair AS (
     SELECT raw.* REPLACE (coalesce(a.operation, '{OTHER}') AS caller_operation,
                           coalesce(b.operation, '{OTHER}') AS callee_operation)
@@ -241,9 +247,33 @@ _EARLIER_CALLEES: Final = (
     f"(SELECT s.* FROM {_CALLEES} AS s"
     f" ANTI JOIN {_FRESH} AS f ON s.trace_id = f.trace_id AND s.span_id = f.span_id)"
 )
-_INGEST_EDGES: Final = _edge_delta(
-    f"{_pairs(_FRESH, _CALLERS)} UNION ALL {_pairs(_EARLIER_CALLEES, _FRESH)}", 1
-)
+_INGEST_PAIRS: Final = f"{_pairs(_FRESH, _CALLERS)} UNION ALL {_pairs(_EARLIER_CALLEES, _FRESH)}"
+
+
+def _count_pairs(
+    run: Run, pairs: str, params: Sequence[object], sign: int, *, edges: bool, slo: bool
+) -> None:
+    """Count the pairs of the query ``pairs`` into ``rollup_edges`` (``edges``) and the
+    SLO tables (``slo``), finding them once for all of the tables."""
+    run(f"CREATE OR REPLACE TEMP TABLE {_PAIRS} AS {pairs}", params)
+    if edges:
+        run(_edge_delta(sign), [])
+    if slo:
+        for statement in slo_rollups.pair_deltas(_PAIRS, sign, bucket_sql("duration_ns")):
+            run(statement, [])
+    run(f"DROP TABLE {_PAIRS}", [])
+
+
+def _count_operations(
+    run: Run, source: str, params: Sequence[object], sign: int, *, synthetic: bool = True
+) -> None:
+    """Count ``source``'s entry spans; ``synthetic`` False: it has no synthetic spans."""
+    run(_operation_delta(source, sign), params)
+    if synthetic:
+        run(
+            slo_rollups.synthetic_delta(source, sign, _KEPT_OPERATION, bucket_sql("duration_ns")),
+            params,
+        )
 
 
 def _already(incoming: str) -> str:
@@ -270,7 +300,7 @@ def compact(run: Run) -> None:
 
     Runs in the writer's transaction; only minutes with ``fresh`` rows are read.
     """
-    for table in (OPERATIONS, EDGES, SERVICES):
+    for table in _KEYS:
         keys = ", ".join(_KEYS[table])
         sums = ", ".join(f"sum({column})" for column in _VALUES[table])
         nonzero = " OR ".join(f"sum({column}) <> 0" for column in _VALUES[table])
@@ -295,12 +325,14 @@ def append(
     rollups: bool,
     may_pair: bool = True,
     counters: Sequence[Counter] = (),
+    synthetic: bool = True,
 ) -> None:
     """Store the batch registered as ``incoming`` once, and (``rollups``) count it.
 
     Runs inside the caller's transaction. ``start_bounds`` are the batch's first
     and last ``start_ns``; ``may_pair`` is False when no span of the batch can be
-    either side of an edge (the edge lookup, the dearest statement, is skipped).
+    either side of an edge (the edge lookup, the dearest statement, is skipped);
+    ``synthetic`` is False when no span carries a journey id (nothing to count apart).
     """
     low, high = start_bounds
     # Usually nothing is re-sent: the batch is then used as it is, through a view,
@@ -315,12 +347,12 @@ def append(
     if rollups:
         summaries.add(run, _FRESH)  # one delta row per trace of the batch
         run(_register_names(_FRESH), [])
-        run(_operation_delta(_FRESH, 1), [])
+        _count_operations(run, _FRESH, [], 1, synthetic=synthetic)
         run(_service_delta(_FRESH, 1), [])
         near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
         sdk_rollup.count(run, _FRESH)
         if may_pair:
-            run(_INGEST_EDGES, [*near, *near])
+            _count_pairs(run, _INGEST_PAIRS, [*near, *near], 1, edges=True, slo=True)
         for counter in counters:
             counter(run, _FRESH, near, may_pair)
     run(f"DROP {'TABLE' if copied else 'VIEW'} {_FRESH}", [])
@@ -343,9 +375,9 @@ def forget_traces(run: Run, trace_ids: Sequence[str], *, erasing: bool = False) 
         " WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
         [list(trace_ids)],
     )
-    run(_operation_delta(_DOOMED, -1), [])
+    _count_operations(run, _DOOMED, [], -1)
     run(_service_delta(_DOOMED, -1), [])
-    run(_edge_delta(_pairs(_DOOMED, _DOOMED), -1), [])
+    _count_pairs(run, _pairs(_DOOMED, _DOOMED), [], -1, edges=True, slo=True)
     sdk_rollup.forget(run, _DOOMED)
     if erasing:
         compact(run)
@@ -369,7 +401,7 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
     """
     cutoff_minute = cutoff_ns // MINUTE_NS
     sdk_rollup.forget_before(run, cutoff_ns)
-    for table in (OPERATIONS, EDGES, SERVICES):
+    for table in _KEYS:
         run(f"DELETE FROM {table} WHERE minute < ?", [cutoff_minute])
     if cutoff_ns % MINUTE_NS:
         run(
@@ -377,9 +409,10 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
             " WHERE start_ns >= ? AND start_ns < ?",
             [cutoff_minute * MINUTE_NS, cutoff_ns],
         )
-        run(_operation_delta(_DOOMED, -1), [])
+        _count_operations(run, _DOOMED, [], -1)
         run(_service_delta(_DOOMED, -1), [])
-        run(_edge_delta(_pairs(_DOOMED, f"(SELECT * FROM {TABLE})"), -1), [])
+        pairs = _pairs(_DOOMED, f"(SELECT * FROM {TABLE})")
+        _count_pairs(run, pairs, [], -1, edges=True, slo=True)
         run(f"DROP TABLE {_DOOMED}", [])
 
 
@@ -393,7 +426,20 @@ def rebuild(run: Run, start_ns: int, end_ns: int) -> None:
     run(_operation_delta(source, 1), [start_ns, end_ns])
     run(_service_delta(source, 1), [start_ns, end_ns])
     near = [start_ns - PAIR_HORIZON_NS, end_ns + PAIR_HORIZON_NS]
-    run(_edge_delta(_pairs(source, source), 1), [start_ns, end_ns, *near])
+    pairs = _pairs(source, source)
+    _count_pairs(run, pairs, [start_ns, end_ns, *near], 1, edges=True, slo=False)
+
+
+def rebuild_slo_tables(run: Run, start_ns: int, end_ns: int) -> None:
+    """Count every stored span that started in ``[start_ns, end_ns)`` into the SLO
+    tables only (schema version 7's backfill; the other rollups hold them already)."""
+    source = f"(SELECT * FROM {TABLE} WHERE start_ns >= ? AND start_ns < ?)"
+    run(
+        slo_rollups.synthetic_delta(source, 1, _KEPT_OPERATION, bucket_sql("duration_ns")),
+        [start_ns, end_ns],
+    )
+    near = [start_ns - PAIR_HORIZON_NS, end_ns + PAIR_HORIZON_NS]
+    _count_pairs(run, _pairs(source, source), [start_ns, end_ns, *near], 1, edges=False, slo=True)
 
 
 def is_empty(run: Run) -> bool:

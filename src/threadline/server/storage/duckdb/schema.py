@@ -43,6 +43,11 @@ ROLLUP_ORPHAN_SPANS: Final = "rollup_orphan_spans"
 ROLLUP_HOPS: Final = "rollup_hops"
 # The SDK's reports about itself, per minute × service × process (``sdk_rollup``, v6).
 ROLLUP_SDK_STATS: Final = "rollup_sdk_stats"
+# What the SLO evaluator reads besides them, and the alerts' state (schema version 7).
+ROLLUP_RETRIES: Final = "rollup_retries"
+ROLLUP_SYNTHETIC: Final = "rollup_synthetic"
+ROLLUP_SYNTHETIC_EDGES: Final = "rollup_synthetic_edges"
+ALERT_STATES: Final = "alert_states"
 
 # ART indexes on the keys a trace page and a journey page look up by: they take a
 # lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
@@ -78,6 +83,7 @@ def create_statements() -> list[str]:
         *summary_statements(),
         *health_rollup_statements(),
         *sdk_rollup_statements(),
+        *slo_statements(),
         VERSION_TABLE_DDL,
     ]
 
@@ -202,4 +208,46 @@ def sdk_rollup_statements() -> list[str]:
     report VARCHAR NOT NULL,
     fresh BOOLEAN NOT NULL DEFAULT true
 )"""
+    ]
+
+
+def slo_statements() -> list[str]:
+    """DDL for the SLO rollups (see ``slo_rollups``) and the alert state; idempotent."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_RETRIES} (
+    minute BIGINT NOT NULL,
+    caller VARCHAR NOT NULL,
+    callee VARCHAR NOT NULL,
+    retried BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_SYNTHETIC} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    bucket INTEGER NOT NULL,
+    spans BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_SYNTHETIC_EDGES} (
+    minute BIGINT NOT NULL,
+    caller VARCHAR NOT NULL,
+    callee VARCHAR NOT NULL,
+    bucket INTEGER NOT NULL,
+    calls BIGINT NOT NULL,
+    errors BIGINT NOT NULL,
+    fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ALERT_STATES} (
+    slo VARCHAR NOT NULL,
+    alert VARCHAR NOT NULL,
+    state VARCHAR NOT NULL,
+    active_since_ns BIGINT NOT NULL,
+    updated_ns BIGINT NOT NULL,
+    firing_since_ns BIGINT,
+    resolved_ns BIGINT,
+    summary VARCHAR NOT NULL,
+    labels VARCHAR NOT NULL
+)""",
     ]

@@ -4,8 +4,10 @@ Writes go through the group-commit writer thread (see ``writer.py``); each read 
 on a cursor of its own so reads proceed while the writer commits. Every value in
 SQL is a bound parameter (see ``sql.py``). The queries live by topic: ``search``
 (traces and journeys), ``red`` (rate, errors, duration), ``service_map``,
-``groups`` (slow or failed traces against the rest) and ``propagation``; this
-class owns the connection and hands each of them a ``fetch``.
+``groups`` (slow or failed traces against the rest), ``propagation``, ``slo_reads``
+(SLO counts, retries, example traces) and ``alert_states``; this class owns the
+connection and hands each of them a ``fetch``. It is long because it implements the
+whole ``Store`` protocol, one short delegating method per operation.
 
 Fleet views (RED, percentiles, the service map) read the rollups the writer keeps
 (``rollups.py``), and trace search and journey lists its trace summaries
@@ -47,6 +49,8 @@ from threadline.server.aggregates import (
     TimeWindow,
     TraceGroups,
 )
+from threadline.server.alerting.state import AlertRecord
+from threadline.server.analysis.burn import Counts
 from threadline.server.batch import COLUMNS, SpanBatch, record_from_row
 from threadline.server.model import (
     JourneySummary,
@@ -57,6 +61,7 @@ from threadline.server.model import (
     TraceSummary,
 )
 from threadline.server.sdk_telemetry import SdkStats
+from threadline.server.slo_queries import ExampleRow, IndicatorQuery, RetryCounts
 from threadline.server.storage.base import (
     IdColumn,
     JourneyOrder,
@@ -66,6 +71,7 @@ from threadline.server.storage.base import (
     UserErasure,
 )
 from threadline.server.storage.duckdb import (
+    alert_states,
     compaction,
     deletion,
     group_rollups,
@@ -76,6 +82,7 @@ from threadline.server.storage.duckdb import (
     rollup_reads,
     rollups,
     search,
+    slo_reads,
     summaries,
     summary_reads,
 )
@@ -295,6 +302,29 @@ class DuckDBStore:
         if not self._rollups:
             return self.scan.propagation(window)
         return propagation_reads.propagation(self._fetch, window)
+
+    def slo_counts(
+        self, query: IndicatorQuery, end_ns: int, windows_ns: Sequence[int]
+    ) -> list[Counts]:
+        return slo_reads.slo_counts(self._fetch, query, end_ns, windows_ns)
+
+    def retry_counts(
+        self, caller: str, callee: str, end_ns: int, windows_ns: Sequence[int]
+    ) -> list[RetryCounts]:
+        return slo_reads.retry_counts(self._fetch, caller, callee, end_ns, windows_ns)
+
+    def slo_examples(
+        self, query: IndicatorQuery, window: TimeWindow, *, limit: int = 5
+    ) -> list[ExampleRow]:
+        return slo_reads.slo_examples(self._fetch, query, window, limit)
+
+    def alert_states(self) -> list[AlertRecord]:
+        return alert_states.load(self._fetch)
+
+    def save_alert_states(
+        self, records: Sequence[AlertRecord], *, forget: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        self._on_writer(lambda run: alert_states.save(run, records, forget), "saving alerts")
 
     # Deletions that change the rollups run on the writer, in one transaction with
     # the rollup subtraction, so spans and rollups never disagree.

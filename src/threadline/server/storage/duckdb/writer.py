@@ -239,6 +239,8 @@ class GroupCommitWriter:
         # kind), so only a batch of nothing but the SDK's own telemetry, root spans of
         # traces of their own, skips the edge lookup.
         may_pair = not bool(pc.all(pc.equal(table.column("name"), SDK_STATS_SPAN)).as_py())
+        # Synthetic journeys carry a journey id; most batches have none to count apart.
+        synthetic = table.column("journey_id").null_count < table.num_rows
         self._connection.register(_INCOMING, table)
         try:
             self._in_transaction(
@@ -249,6 +251,7 @@ class GroupCommitWriter:
                     rollups=self._rollups,
                     may_pair=may_pair,
                     counters=(health_rollups.count,),
+                    synthetic=synthetic,
                 )
             )
         finally:

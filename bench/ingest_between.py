@@ -1,0 +1,73 @@
+"""Ingest throughput of two checkouts of Threadline, alternately, on the same workload.
+
+    python bench/ingest_between.py /path/to/old /path/to/new --spans 200000 --rounds 3
+
+Each round loads the analysis benchmark's shop (``analysis.shop_batches``, sorted by
+start as live traffic arrives) into a fresh ``DuckDBStore`` of each checkout, in a
+process of its own (``PYTHONPATH`` set to that checkout's ``src`` and ``bench``, no
+bytecode written into it), and prints spans/s; then the ratio new ÷ old of the sums.
+Alternating rounds spread the machine's changing load over both. Bounded: ``--rounds``
+loads of ``--spans`` spans each, each load stopped after ``--timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Final
+
+LOAD: Final = """
+import sys, tempfile, time
+from pathlib import Path
+from analysis import shop_batches, load
+from threadline.server.storage.duckdb import DuckDBStore
+batches = list(shop_batches(int(sys.argv[1]), 1_764_000_000_000_000_000, time_ordered=True))
+with tempfile.TemporaryDirectory() as scratch:
+    store = DuckDBStore(Path(scratch) / "ingest.duckdb")
+    written, seconds = load(store, batches)
+    store.close()
+print(written / seconds)
+"""
+
+
+def spans_per_second(checkout: Path, spans: int, timeout_s: float) -> float:
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{checkout / 'src'}{os.pathsep}{checkout / 'bench'}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD, str(spans)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout_s,
+        check=True,
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("old", type=Path)
+    parser.add_argument("new", type=Path)
+    parser.add_argument("--spans", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    args = parser.parse_args()
+    totals = {"old": 0.0, "new": 0.0}
+    for round_number in range(1, args.rounds + 1):
+        for name in ("old", "new"):
+            rate = spans_per_second(getattr(args, name), args.spans, args.timeout)
+            totals[name] += rate
+            print(f"round {round_number} {name}: {rate:,.0f} spans/s")
+    print(f"new ÷ old: {totals['new'] / totals['old']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""SLO evaluation cost: what one SLO costs per evaluation tick, from the rollups.
+
+    cd bench && python3 slo.py --spans 1000000 --hours 24
+
+Loads the analysis benchmark's shop (``analysis_workload``: twelve services, four
+routes, journeys) spread over the last ``--hours`` into a DuckDB store with rollups,
+then times, fastest and median of ``--repeat`` runs after a warm-up:
+
+- one SLO assessed (budget over 30 days, burn over six windows, retries for an edge:
+  what each tick does per SLO), for an errors, a latency and an edge SLO;
+- a journey SLO, which reads the window's spans until trace summaries exist;
+- a whole tick of the evaluator over those SLOs;
+- the baseline in the same run: one RED read of a service over the last hour from
+  the rollups (``Store.service_red``), what the service page already costs.
+
+Prints each figure and its ratio to the baseline. Bounded: the load is ``--spans``
+spans, each timing ``--repeat`` calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Final
+
+# Run as a script, so this directory is on sys.path and the workload module imports.
+from analysis_workload import generate
+from threadline.server.aggregates import TimeWindow
+from threadline.server.alerting.assess import assess
+from threadline.server.alerting.evaluator import Evaluator
+from threadline.server.storage.duckdb import DuckDBStore
+from threadline.slos import parse
+
+HOUR_NS: Final = 3600 * 1_000_000_000
+IN_FLIGHT: Final = 32
+SLOS: Final = parse(
+    {
+        "slos": [
+            {
+                "name": "checkout-errors",
+                "service": "gateway",
+                "operation": "POST /checkout",
+                "objective": 0.99,
+                "window": "30d",
+                "indicator": "errors",
+            },
+            {
+                "name": "products-fast",
+                "service": "gateway",
+                "operation": "GET /products",
+                "objective": 0.95,
+                "window": "30d",
+                "indicator": "latency",
+                "threshold": "300ms",
+            },
+            {
+                "name": "orders-calls",
+                "service": "gateway",
+                "callee": "orders",
+                "objective": 0.999,
+                "window": "30d",
+                "indicator": "edge",
+                "threshold": "200ms",
+            },
+            {
+                "name": "checkout-journeys",
+                "service": "gateway",
+                "operation": "POST /checkout",
+                "objective": 0.98,
+                "window": "7d",
+                "indicator": "journey",
+            },
+        ]
+    }
+)
+
+
+def timed(call: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    call()
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        runs.append(time.perf_counter() - started)
+    return min(runs), statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("--hours", type=float, default=24.0, help="time the spans spread over")
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args()
+    end_ns = time.time_ns()
+    with tempfile.TemporaryDirectory() as scratch:
+        store = DuckDBStore(Path(scratch) / "slo.duckdb")
+        try:
+            started = time.perf_counter()
+            pending: deque[Future[None]] = deque()
+            for batch in generate(
+                args.spans,
+                end_ns=end_ns,
+                window_ns=int(args.hours * HOUR_NS),
+                sessions=20_000,
+                batch_spans=10_000,
+            ):
+                pending.append(store.write(batch))
+                while len(pending) >= IN_FLIGHT:
+                    pending.popleft().result()
+            while pending:
+                pending.popleft().result()
+            store.compact_rollups()
+            took = time.perf_counter() - started
+            print(f"loaded {args.spans} spans over {args.hours:g} h in {took:.1f} s")
+            hour = TimeWindow(end_ns - HOUR_NS, end_ns)
+            base, base_median = timed(lambda: store.service_red("gateway", hour), args.repeat)
+            print(
+                f"baseline  service_red(gateway, 1h)  {base * 1e3:7.2f} ms"
+                f" (median {base_median * 1e3:.2f})"
+            )
+            for slo in SLOS.slos:
+                fastest, median = timed(
+                    lambda slo=slo: assess(store, slo, end_ns, min_events=10, retry_share=0.1),
+                    args.repeat,
+                )
+                print(
+                    f"{slo.indicator.value:8}  {slo.name:26} {fastest * 1e3:7.2f} ms"
+                    f" (median {median * 1e3:.2f})  {fastest / base:5.1f}x baseline"
+                )
+            evaluator = Evaluator(store, lambda: SLOS, clock=lambda: end_ns, deliver=lambda n: None)
+            tick, tick_median = timed(evaluator.tick, args.repeat)
+            print(
+                f"tick      {len(SLOS.slos)} SLOs                     {tick * 1e3:7.2f} ms"
+                f" (median {tick_median * 1e3:.2f})  {tick / base:5.1f}x baseline"
+            )
+        finally:
+            store.close()
+
+
+if __name__ == "__main__":
+    main()

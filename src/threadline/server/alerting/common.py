@@ -1,0 +1,67 @@
+"""What an alert's bad requests have in common, and where their errors start.
+
+The existing comparison (``Store.trace_groups`` and ``analysis.tail_latency.explain``)
+run on a bounded sample of the burning window: the failed (or, for latency, the
+slowest) requests of the SLO's target against the rest. Its top findings become two
+annotation lines; a failure to compute them leaves the alert without them, never
+without the alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Final
+
+from threadline.server.aggregates import Split, Target, TimeWindow
+from threadline.server.analysis.tail_latency import MIN_SUPPORT, explain
+from threadline.server.storage.base import Store, StoreError
+from threadline.slos import Indicator, Slo
+
+logger = logging.getLogger(__name__)
+
+# Traces per group the comparison reads: enough for the significance tests, bounded
+# so an alert never costs more than a short read of the window's spans.
+SAMPLE: Final = 500
+MAX_ATTRIBUTES: Final = 100
+# Findings per line: a page is read on a phone.
+TOP: Final = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    in_common: str = ""
+    errors_start: str = ""
+
+
+def findings(store: Store, slo: Slo, window: TimeWindow) -> Findings:
+    """The top values the bad requests share and the operations their errors start in."""
+    if slo.indicator is Indicator.EDGE:
+        target = Target(service=slo.callee)  # the called service's failing requests
+    else:
+        target = Target(service=slo.service, operation=slo.operation)
+    split = Split.SLOW if slo.indicator is Indicator.LATENCY else Split.FAILED
+    try:
+        groups = store.trace_groups(
+            target,
+            split,
+            window,
+            min_support=MIN_SUPPORT,
+            max_attributes=MAX_ATTRIBUTES,
+            sample=SAMPLE,
+        )
+    except (StoreError, ValueError):
+        logger.exception("comparing the traces of SLO %s failed", slo.name)
+        return Findings()
+    explanation = explain(groups, min_support=MIN_SUPPORT, limit=TOP)
+    noun = "slow" if split is Split.SLOW else "failing"
+    common = "; ".join(
+        f"{a.key}={a.value} on {a.focus_share:.0%} of {noun} requests"
+        f" vs {a.baseline_share:.0%} of the rest"
+        for a in explanation.attributes
+    )
+    starts = "; ".join(
+        f"{e.service} {e.operation} in {e.focus_share:.0%} of {noun} requests"
+        for e in explanation.error_sources
+    )
+    return Findings(in_common=common, errors_start=starts)

@@ -1,0 +1,118 @@
+"""``/api/slos`` and ``/api/alerts``: SLO definitions, their status, and alerts.
+
+- ``GET /api/slos``: the SLO document with a strong ``ETag`` (``If-None-Match`` →
+  304), like ``/api/sampling``.
+- ``PUT /api/slos`` (admin): replaces the document, validated whole first: a bad one
+  answers 400 with ``{"error": "<field>: <problem>", "field": "<field>"}``; with
+  ``If-Match``, a document changed since it was read answers 412.
+- ``GET /api/slos/{name}``: the SLO now: events and budget over its window, burn per
+  window, each workbook rule's verdict, retries on an edge, and its alerts.
+- ``GET /api/alerts``: alerts firing, pending, and resolved in the last day, and the
+  receivers' delivery failures (``delivery_failures``, a callable the receivers
+  provide; none by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from threadline.server.alerting.evaluator import Evaluator
+from threadline.server.alerting.slo_store import SloFile
+from threadline.server.alerting.state import AlertState
+from threadline.server.api import slo_models
+from threadline.server.errors import NotFound, PayloadTooLarge, Unavailable
+from threadline.server.versioned_file import Versioned, tag_listed
+from threadline.slos import SloDocument, SloError, parse_json
+
+# A document of the most SLOs allowed is well under this.
+MAX_SLOS_BODY_BYTES: Final = 1024 * 1024
+SAVE_FAILED_RETRY_AFTER_S: Final = 5
+# Resolved alerts stay listed this long.
+RECENTLY_RESOLVED_NS: Final = 24 * 3600 * 1_000_000_000
+
+DeliveryFailures = Callable[[], Sequence[slo_models.DeliveryFailure]]
+
+
+def build_slo_router(
+    slos: SloFile,
+    evaluator: Evaluator,
+    *,
+    clock: Callable[[], int],
+    delivery_failures: DeliveryFailures = lambda: (),
+) -> APIRouter:
+    """The SLO and alert routes, to be mounted under ``/api``."""
+    router = APIRouter()
+
+    @router.get("/slos", summary="The SLO definitions (ETag, If-None-Match)")
+    def get_slos(request: Request) -> Response:
+        current = slos.get()
+        if tag_listed(request.headers.get("if-none-match"), current.etag):
+            return Response(status_code=304, headers={"ETag": current.etag})
+        return _document(current)
+
+    @router.put("/slos", summary="Replace the SLO definitions (validated; If-Match)")
+    async def put_slos(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_SLOS_BODY_BYTES:
+            raise PayloadTooLarge(f"an SLO document may be at most {MAX_SLOS_BODY_BYTES} bytes")
+        try:
+            parsed = parse_json(body)
+        except SloError as exc:
+            return JSONResponse({"error": str(exc), "field": exc.field}, status_code=400)
+        try:
+            saved = await run_in_threadpool(
+                slos.put, parsed, if_match=request.headers.get("if-match")
+            )
+        except OSError as exc:
+            raise Unavailable(
+                f"the SLOs could not be saved ({exc})", retry_after_s=SAVE_FAILED_RETRY_AFTER_S
+            ) from exc
+        if saved is None:
+            return JSONResponse(
+                {"error": "the SLOs changed since they were read; GET them again"},
+                status_code=412,
+            )
+        return _document(saved)
+
+    @router.get(
+        "/slos/{name}",
+        summary="One SLO now: budget, burn rates per window, rules, alerts",
+        response_model=slo_models.SloStatus,
+    )
+    def get_slo(name: str) -> slo_models.SloStatus:
+        slo = slos.get().value.get(name)
+        if slo is None:
+            raise NotFound(f"no SLO is named {name!r}; GET /api/slos lists them")
+        report = evaluator.report(slo)
+        alerts = [r for r in evaluator.store.alert_states() if r.slo == name]
+        return slo_models.slo_status(report, alerts)
+
+    @router.get(
+        "/alerts",
+        summary="Alerts firing, pending and recently resolved; delivery failures",
+        response_model=slo_models.Alerts,
+    )
+    def get_alerts() -> slo_models.Alerts:
+        records = evaluator.store.alert_states()
+        since = clock() - RECENTLY_RESOLVED_NS
+        by_state = {
+            state: [slo_models.alert(r) for r in records if r.state is state]
+            for state in AlertState
+        }
+        return slo_models.Alerts(
+            firing=by_state[AlertState.FIRING],
+            pending=by_state[AlertState.PENDING],
+            resolved=[a for a in by_state[AlertState.RESOLVED] if (a.resolved_ns or 0) >= since],
+            delivery_failures=list(delivery_failures()),
+        )
+
+    return router
+
+
+def _document(current: Versioned[SloDocument]) -> JSONResponse:
+    return JSONResponse(current.value.to_json(), headers={"ETag": current.etag})

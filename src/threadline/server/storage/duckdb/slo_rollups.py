@@ -1,0 +1,92 @@
+"""Rollups the SLO evaluator reads besides ``rollups``' own (schema version 7).
+
+- ``rollup_retries``: minute (of the callee) × caller service × callee service: calls
+  that were retries. A call is a retry when its CLIENT span carries
+  ``http.request.resend_count`` > 0, a message when its CONSUMER span carries
+  ``threadline.delivery.attempt`` > 1 (a redelivery). The edge's calls are in
+  ``rollup_edges``; the share of retries is one over the other.
+- ``rollup_synthetic``: the part of ``rollup_operations`` that synthetic and test
+  journeys made (entry spans carrying a ``journey_id``), same keys. An SLO leaves it
+  out by subtracting it, so synthetic traffic costs no extra work at ingest unless
+  there is some.
+- ``rollup_synthetic_edges``: the same for edges: minute × caller × callee × latency
+  bucket of calls whose callee span carries a ``journey_id``: calls and errors.
+
+They are written by the same statements, in the same transaction, as the tables of
+``rollups`` (which calls the functions here), appended as deltas and folded by
+``rollups.compact`` like the others; rows exist only for minutes that had a retry
+or synthetic traffic, so the tables stay small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from threadline.server.storage.duckdb.schema import (
+    ROLLUP_RETRIES,
+    ROLLUP_SYNTHETIC,
+    ROLLUP_SYNTHETIC_EDGES,
+)
+from threadline.server.storage.duckdb.sql import ENTRY, ERROR, Row
+
+MINUTE_NS: Final = 60_000_000_000
+
+Run = Callable[[str, Sequence[object]], list[Row]]
+
+# Key and value columns, for ``rollups.compact`` (``fresh`` marks rows not yet folded).
+KEYS: Final[dict[str, tuple[str, ...]]] = {
+    ROLLUP_RETRIES: ("minute", "caller", "callee"),
+    ROLLUP_SYNTHETIC: ("minute", "service", "operation", "status", "bucket"),
+    ROLLUP_SYNTHETIC_EDGES: ("minute", "caller", "callee", "bucket"),
+}
+VALUES: Final[dict[str, tuple[str, ...]]] = {
+    ROLLUP_RETRIES: ("retried",),
+    ROLLUP_SYNTHETIC: ("spans",),
+    ROLLUP_SYNTHETIC_EDGES: ("calls", "errors"),
+}
+
+# Columns ``rollups._pairs`` adds for these tables: whether the call was a retry, and
+# whether it belongs to a synthetic journey. The JSON pointers are fixed text.
+PAIR_COLUMNS: Final = """,
+           (p.kind = 'client' AND coalesce(TRY_CAST(json_extract_string(
+                p.attributes, '/http.request.resend_count') AS BIGINT), 0) > 0)
+           OR (c.kind = 'consumer' AND coalesce(TRY_CAST(json_extract_string(
+                c.attributes, '/threadline.delivery.attempt') AS BIGINT), 1) > 1)
+           AS retried,
+           c.journey_id IS NOT NULL AS synthetic"""
+
+
+def synthetic_delta(source: str, sign: int, operation: str, bucket: str) -> str:
+    """Synthetic entry spans of ``source``, as ``rollups._operation_delta`` counts them.
+
+    ``operation`` and ``bucket`` are the SQL expressions ``rollups`` uses (the kept
+    name or ``(other)``, and the latency bucket), so both tables agree key by key.
+    """
+    return f"""
+INSERT INTO {ROLLUP_SYNTHETIC} (minute, service, operation, status, bucket, spans)
+SELECT start_ns // {MINUTE_NS}, service_name, {operation}, status, {bucket}, {sign} * count(*)
+FROM {source} AS s
+LEFT JOIN rollup_names AS r ON r.service = s.service_name AND r.operation = s.name
+WHERE {ENTRY} AND journey_id IS NOT NULL
+GROUP BY ALL"""
+
+
+def pair_deltas(pairs: str, sign: int, bucket: str) -> list[str]:
+    """Statements counting the pairs in the table ``pairs`` into these tables."""
+    return [
+        f"""
+INSERT INTO {ROLLUP_RETRIES} (minute, caller, callee, retried)
+SELECT minute, caller, callee, {sign} * count(*) FROM {pairs}
+WHERE retried GROUP BY ALL""",
+        f"""
+INSERT INTO {ROLLUP_SYNTHETIC_EDGES} (minute, caller, callee, bucket, calls, errors)
+SELECT minute, caller, callee, {bucket}, {sign} * count(*),
+       {sign} * count(*) FILTER (WHERE status = '{ERROR}')
+FROM {pairs} WHERE synthetic GROUP BY ALL""",
+    ]
+
+
+def forget_minutes_before(run: Run, cutoff_minute: int) -> None:
+    for table in KEYS:
+        run(f"DELETE FROM {table} WHERE minute < ?", [cutoff_minute])

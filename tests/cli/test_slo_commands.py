@@ -1,0 +1,91 @@
+"""`threadline slo` and `threadline alerts` against a real server over a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from support.live_server import LiveServer, live_server
+from support.spans import span_record
+from threadline.cli import alerting
+from threadline.server.alerting.evaluator import Evaluator
+from threadline.server.batch import SpanBatch
+from threadline.server.model import StatusCode
+
+MINUTE: Final = 60_000_000_000
+WIDE: Final = {"COLUMNS": "200"}
+SLOS: Final = {
+    "slos": [
+        {
+            "name": "checkout-errors",
+            "service": "shop",
+            "operation": "POST /checkout",
+            "objective": 0.99,
+            "window": "30d",
+            "indicator": "errors",
+        },
+    ]
+}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    with live_server(tmp_path / "spans.duckdb") as running:
+        assert httpx.put(f"{running.api_url}/slos", json=SLOS).status_code == 200
+        now = time.time_ns()
+        spans = [
+            span_record(
+                f"{n + 1:032x}",
+                "f1",
+                None,
+                "shop",
+                "POST /checkout",
+                now - (n % 20) * MINUTE,
+                now - (n % 20) * MINUTE + 50_000_000,
+                **({"status": StatusCode.ERROR} if n % 4 == 0 else {}),
+            )
+            for n in range(400)
+        ]
+        running.store.write(SpanBatch.from_records(spans)).result(timeout=30)
+        evaluator: Evaluator = running.app.state.slo_evaluator
+        evaluator.tick()
+        yield running
+
+
+def test_slo_lists_each_slo_with_budget_burns_and_firing_alerts(server: LiveServer) -> None:
+    """25% failing at 99% burns 25x: the list shows the burn and the firing page."""
+    result = CliRunner().invoke(alerting.slo, ["--server", server.url], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "checkout-errors" in result.output
+    assert "25.0" in result.output
+    assert "page" in result.output
+
+
+def test_slo_name_shows_rules_and_json(server: LiveServer) -> None:
+    """One SLO in full: every rule's verdict; --json is the API's answer."""
+    shown = CliRunner().invoke(alerting.slo, ["checkout-errors", "--server", server.url], env=WIDE)
+    assert shown.exit_code == 0, shown.output
+    assert "firing" in shown.output
+    assert "100 bad of 400 events" in shown.output
+    as_json = CliRunner().invoke(
+        alerting.slo, ["checkout-errors", "--json", "--server", server.url]
+    )
+    assert json.loads(as_json.output)["bad"] == 100
+    missing = CliRunner().invoke(alerting.slo, ["nothing", "--server", server.url])
+    assert missing.exit_code == 1
+    assert "no SLO is named" in missing.output
+
+
+def test_alerts_lists_firing_alerts(server: LiveServer) -> None:
+    """The firing page and the ticket are listed under firing."""
+    result = CliRunner().invoke(alerting.alerts, ["--server", server.url], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "firing (2)" in result.output
+    assert "checkout-errors" in result.output

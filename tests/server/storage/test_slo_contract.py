@@ -1,0 +1,206 @@
+"""The ``Store`` contract for SLO reads and alert state, on every backend.
+
+Hand-built traffic with known answers: good and total events per window from the
+rollups, synthetic journeys left out, latency thresholds by histogram bucket, retried
+calls per edge, example traces, and alert states that survive reopening the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from support.spans import span_record
+from threadline.server.aggregates import TimeWindow
+from threadline.server.alerting.state import AlertRecord, AlertState
+from threadline.server.analysis.burn import Counts
+from threadline.server.batch import SpanBatch
+from threadline.server.model import SpanKind, SpanRecord, StatusCode
+from threadline.server.slo_queries import IndicatorQuery
+from threadline.server.storage.base import Store
+from threadline.server.storage.duckdb import DuckDBStore
+from threadline.slos import Indicator
+
+S: Final = 1_000_000_000
+MS: Final = 1_000_000
+MINUTE: Final = 60 * S
+T0: Final = 1_700_000_040 * S  # a whole minute
+NOW: Final = T0 + 10 * MINUTE
+WAIT_S: Final = 30.0
+WINDOWS: Final = (5 * MINUTE, 60 * MINUTE)
+
+
+def write(store: Store, records: list[SpanRecord]) -> None:
+    store.write(SpanBatch.from_records(records)).result(timeout=WAIT_S)
+
+
+def checkout(
+    n: int,
+    minute: int,
+    *,
+    failed: bool = False,
+    ms: int = 100,
+    synthetic: bool = False,
+    resend: int = 0,
+    session: str | None = None,
+) -> list[SpanRecord]:
+    """shop "POST /checkout" (root, ``ms`` long) → CLIENT → payments SERVER "charge"."""
+    trace = f"{n:032x}"
+    start = T0 + minute * MINUTE + n * MS
+    extra: dict[str, object] = {"journey_id": "probe-1"} if synthetic else {}
+    if session is not None:
+        extra["session_id"] = session
+    status = {"status": StatusCode.ERROR} if failed else {}
+    client_attributes = {"http.request.resend_count": resend} if resend else {}
+    return [
+        span_record(
+            trace, "b1", None, "shop", "POST /checkout", start, start + ms * MS, **extra, **status
+        ),
+        span_record(
+            trace,
+            "b2",
+            "b1",
+            "shop",
+            "POST /charge",
+            start + MS,
+            start + 50 * MS,
+            kind=SpanKind.CLIENT,
+            attributes=client_attributes,
+            **extra,
+        ),
+        span_record(
+            trace,
+            "b3",
+            "b2",
+            "payments",
+            "charge",
+            start + 2 * MS,
+            start + 40 * MS,
+            kind=SpanKind.SERVER,
+            **extra,
+            **status,
+        ),
+    ]
+
+
+def traffic(store: Store) -> None:
+    """Minute 2: 10 requests, 2 failed; minute 8: 10 requests, 1 failed, 3 slow (517-519 ms),
+    4 synthetic ones (all failed) and 2 retried calls."""
+    spans: list[SpanRecord] = []
+    for n in range(10):
+        spans += checkout(n, 2, failed=n < 2)
+    for n in range(10, 20):
+        spans += checkout(
+            n, 8, failed=n == 10, ms=500 + n if n >= 17 else 100, resend=int(n % 5 == 1)
+        )
+    for n in range(20, 24):
+        spans += checkout(n, 8, failed=True, synthetic=True)
+    write(store, spans)
+
+
+ERRORS = IndicatorQuery(Indicator.ERRORS, "shop", "POST /checkout")
+
+
+def test_error_counts_per_window_leave_synthetic_traffic_out(store: Store) -> None:
+    """The last 5 minutes hold minute 8 only; the hour holds both; probes are left out."""
+    traffic(store)
+    assert store.slo_counts(ERRORS, NOW, WINDOWS) == [Counts(9, 10), Counts(17, 20)]
+    with_probes = IndicatorQuery(Indicator.ERRORS, "shop", "POST /checkout", include_synthetic=True)
+    assert store.slo_counts(with_probes, NOW, WINDOWS) == [Counts(9, 14), Counts(17, 24)]
+    assert store.slo_counts(IndicatorQuery(Indicator.ERRORS, "nobody"), NOW, WINDOWS) == [
+        Counts(0, 0),
+        Counts(0, 0),
+    ]
+
+
+def test_latency_counts_compare_by_bucket(store: Store) -> None:
+    """3 requests of 517-519 ms are over 300 ms. A threshold of 516 ms shares their
+    bucket ((515.5, 525.9] ms), so it counts them good; 510 ms, a bucket lower, bad."""
+    traffic(store)
+    query = IndicatorQuery(Indicator.LATENCY, "shop", "POST /checkout", threshold_ns=300 * MS)
+    assert store.slo_counts(query, NOW, WINDOWS) == [Counts(7, 10), Counts(17, 20)]
+    near = IndicatorQuery(Indicator.LATENCY, "shop", threshold_ns=516 * MS)
+    assert store.slo_counts(near, NOW, WINDOWS)[0] == Counts(10, 10)
+    under = IndicatorQuery(Indicator.LATENCY, "shop", threshold_ns=510 * MS)
+    assert store.slo_counts(under, NOW, WINDOWS)[0] == Counts(7, 10)
+
+
+def test_edge_counts_and_retries(store: Store) -> None:
+    """shop → payments: 3 failed calls of 20 in the hour (probes out); 2 retried calls of
+    the 14 made in the last 5 minutes (probes included: they are calls)."""
+    traffic(store)
+    edge = IndicatorQuery(Indicator.EDGE, "shop", callee="payments")
+    assert store.slo_counts(edge, NOW, WINDOWS) == [Counts(9, 10), Counts(17, 20)]
+    fast = IndicatorQuery(Indicator.EDGE, "shop", callee="payments", threshold_ns=30 * MS)
+    assert store.slo_counts(fast, NOW, WINDOWS)[0] == Counts(0, 10)  # every charge is 38 ms
+    retries = store.retry_counts("shop", "payments", NOW, WINDOWS)
+    assert [(r.retried, r.calls) for r in retries] == [(2, 14), (2, 24)]
+
+
+def test_retries_are_subtracted_with_their_traces(store: Store) -> None:
+    """Deleting a retried call's trace (tail sampling) removes its retry too."""
+    traffic(store)
+    store.delete_traces([f"{11:032x}"])
+    assert store.retry_counts("shop", "payments", NOW, WINDOWS)[0].retried == 1
+
+
+def test_journey_counts_read_sessions(store: Store) -> None:
+    """Three sessions touch the checkout; one had a failed step."""
+    write(store, checkout(1, 8, session="s1") + checkout(2, 8, session="s1"))
+    write(store, checkout(3, 8, session="s2", failed=True) + checkout(4, 8, session="s3"))
+    journeys = IndicatorQuery(Indicator.JOURNEY, "shop", "POST /checkout")
+    assert store.slo_counts(journeys, NOW, WINDOWS) == [Counts(2, 3), Counts(2, 3)]
+
+
+def test_examples_are_bad_traces_of_the_window(store: Store) -> None:
+    """Failed requests, latest first; slow requests, slowest first; probes left out."""
+    traffic(store)
+    window = TimeWindow(T0 + 5 * MINUTE, NOW)
+    failed = store.slo_examples(ERRORS, window, limit=5)
+    assert [e.trace_id for e in failed] == [f"{10:032x}"]
+    assert failed[0].error
+    slow_query = IndicatorQuery(Indicator.LATENCY, "shop", threshold_ns=300 * MS)
+    slow = store.slo_examples(slow_query, window, limit=2)
+    assert [e.trace_id for e in slow] == [f"{19:032x}", f"{18:032x}"]
+    assert slow[0].duration_ns == 519 * MS
+    edge = IndicatorQuery(Indicator.EDGE, "shop", callee="payments")
+    assert [e.trace_id for e in store.slo_examples(edge, window)] == [f"{10:032x}"]
+
+
+def test_alert_states_are_replaced_and_forgotten(store: Store) -> None:
+    """Saving a record twice keeps one row; ``forget`` deletes."""
+    firing = AlertRecord("a", "page", AlertState.FIRING, 1, 2, firing_since_ns=2, summary="x")
+    store.save_alert_states([firing])
+    resolved = AlertRecord("a", "page", AlertState.RESOLVED, 1, 3, 2, 3, "x")
+    ticket = AlertRecord("a", "ticket", AlertState.PENDING, 1, 3)
+    store.save_alert_states([resolved, ticket])
+    assert store.alert_states() == [resolved, ticket]
+    store.save_alert_states([], forget=[("a", "ticket")])
+    assert store.alert_states() == [resolved]
+
+
+def test_alert_states_survive_reopening_the_file(tmp_path: Path) -> None:
+    """A firing alert written before a restart is read back after it, field for field."""
+    path = tmp_path / "alerts.duckdb"
+    firing = AlertRecord("a", "page", AlertState.FIRING, 1, 2, firing_since_ns=2, summary="x")
+    store = DuckDBStore(path)
+    store.save_alert_states([firing])
+    store.close()
+    reopened = DuckDBStore(path)
+    try:
+        assert reopened.alert_states() == [firing]
+    finally:
+        reopened.close()
+
+
+def test_retention_drops_the_slo_rollups_with_the_spans(store: Store) -> None:
+    """Deleting minute 2's spans by age leaves minute 8's counts, retries and probes."""
+    traffic(store)
+    store.delete_older_than(T0 + 5 * MINUTE)
+    assert store.slo_counts(ERRORS, NOW, WINDOWS)[1] == Counts(9, 10)
+    with_probes = IndicatorQuery(Indicator.ERRORS, "shop", "POST /checkout", include_synthetic=True)
+    assert store.slo_counts(with_probes, NOW, WINDOWS)[1] == Counts(9, 14)
+    assert store.retry_counts("shop", "payments", NOW, WINDOWS)[1].retried == 2
+    store.delete_older_than(NOW)
+    assert store.slo_counts(with_probes, NOW, WINDOWS)[1] == Counts(0, 0)
+    assert store.retry_counts("shop", "payments", NOW, WINDOWS)[1].retried == 0
