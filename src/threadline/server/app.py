@@ -8,14 +8,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from threadline.conventions import API_PREFIX
+from threadline.server.alerting.delivery import Dispatcher
+from threadline.server.api.alert_delivery_routes import build_alert_delivery_router
 from threadline.server.api.erase_routes import build_erase_router
+from threadline.server.api.metrics_routes import build_metrics_router
 from threadline.server.api.routes import build_api_router
 from threadline.server.auth import TokenTable, client_key, install_access_control
 from threadline.server.erasure_forms import ErasureKeys
 from threadline.server.errors import ThreadlineError
 from threadline.server.health import build_health_router
 from threadline.server.ingest.clock import FutureStarts
+from threadline.server.ingest.counters import IngestCounters
 from threadline.server.ingest.receiver import build_ingest_router
+from threadline.server.metrics.wiring import build_registry
 from threadline.server.query import QueryService
 from threadline.server.read_gate import ReadGate, check_gate_settings
 from threadline.server.sampling.wiring import install_sampling
@@ -57,14 +62,30 @@ def create_app(
     # last, it is the outermost layer, so a refused request never takes a read slot.
     install_access_control(app, settings, tokens)
     future_starts = FutureStarts()
+    counters = IngestCounters()
     app.include_router(
         build_ingest_router(
-            store, settings, after_write, rate_key=client_key, future_starts=future_starts
+            store,
+            settings,
+            after_write,
+            rate_key=client_key,
+            future_starts=future_starts,
+            counters=counters,
         )
     )
     app.include_router(build_health_router(store, future_starts))
+    # Alert receivers: the evaluator hands its notices to ``app.state.alert_dispatcher``.
+    dispatcher = Dispatcher.from_settings(settings)
+    app.state.alert_dispatcher = dispatcher
+    app.router.add_event_handler("startup", dispatcher.start)
+    app.router.add_event_handler("shutdown", dispatcher.stop)
+    # More families join /metrics through ``app.state.metrics.add_source``.
+    metrics = build_registry(store, counters, future_starts, dispatcher)
+    app.state.metrics = metrics
+    app.include_router(build_metrics_router(metrics))
     # Before the API's routes: their catch-all answers any other path under /api.
     app.include_router(build_api_docs_router(docs_url, openapi_url, TITLE))
+    app.include_router(build_alert_delivery_router(dispatcher), prefix=API_PREFIX)
     keys = ErasureKeys(settings.user_id_key, settings.redaction_hash_key)
     app.include_router(build_erase_router(store, keys), prefix=API_PREFIX)
     query = QueryService(store, user_ids=UserIdPseudonyms(settings.user_id_key))

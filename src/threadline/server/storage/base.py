@@ -48,6 +48,7 @@ from threadline.server.aggregates import (
     TraceGroups,
 )
 from threadline.server.batch import SpanBatch
+from threadline.server.metric_rows import MetricRows, SlotExemplar
 from threadline.server.model import (
     JourneySummary,
     ServiceOperations,
@@ -189,6 +190,21 @@ class Store(Protocol):
 
     def service_map(self, window: TimeWindow) -> ServiceMap:
         """Caller → callee edges from parent/child span pairs whose child starts in ``window``."""
+        ...
+
+    def metric_rows(self, first_minute: int, last_minute: int) -> MetricRows:
+        """The rollups of minutes ``[first_minute, last_minute)`` (minutes since the
+        epoch) summed per service × operation and per edge, by ``/metrics`` latency
+        slot (``analysis.latency_bounds``); rows summing to zero are left out."""
+        ...
+
+    def exemplars(self, first_minute: int, last_minute: int) -> list[SlotExemplar]:
+        """The newest example trace per service × operation × slot kept in those minutes.
+
+        Kept at write time, one per minute × service × operation × slot (a failing
+        entry span preferred, then the slowest); deleted with their traces, so each
+        names a stored trace.
+        """
         ...
 
     def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:

@@ -10,6 +10,7 @@ and the last error.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -78,6 +79,7 @@ class Dispatcher:
             for r in receivers
         )
         self._started = False
+        self._lock = threading.Lock()  # orders concurrent starts
 
     @classmethod
     def from_settings(cls, settings: ServerSettings) -> Dispatcher:
@@ -89,19 +91,26 @@ class Dispatcher:
         return tuple(w.receiver for w in self._workers)
 
     def start(self) -> None:
-        if not self._started:
+        with self._lock:
+            if self._started:
+                return
             self._started = True
-            for worker in self._workers:
-                worker.start()
+        for worker in self._workers:
+            worker.start()
 
     def stop(self) -> None:
         for worker in self._workers:
             worker.stop(STOP_TIMEOUT_S)
 
     def notify(self, notices: Sequence[AlertNotice]) -> None:
-        """Queue ``notices`` for every receiver and return at once (never blocks)."""
+        """Queue ``notices`` for every receiver and return at once (never blocks).
+
+        Starts the workers if the server's startup has not (an app served without
+        its lifespan events).
+        """
         if not notices:
             return
+        self.start()
         for worker in self._workers:
             worker.offer(notices)
 

@@ -16,6 +16,9 @@ Versions (``LATEST`` is the last):
 2. ``threadline_schema`` itself, with a row for version 1 (when unknown) and one for 2.
 3. The rollup tables (``rollup_operations``, ``rollup_edges``, ``rollup_names``,
    ``rollup_services``; see ``rollups``), filled from the spans already stored.
+8. ``rollup_exemplars``: one example trace per minute × service × operation ×
+   ``/metrics`` latency slot, kept from then on (``EXEMPLARS_STEP``; it follows
+   versions 4 to 7 in ``STEPS``).
 
 Opening a file (``open_schema``):
 
@@ -114,6 +117,20 @@ def _add_rollups(connection: Connection) -> None:
         connection.execute(statement)
     backfill.fill(connection)
 
+
+def _add_exemplars(connection: Connection) -> None:
+    """Version 8: the exemplar table, empty (examples are kept as spans arrive)."""
+    connection.execute(
+        """CREATE TABLE rollup_exemplars (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
+    slot INTEGER NOT NULL, trace_id VARCHAR NOT NULL, duration_ns BIGINT NOT NULL,
+    start_ns BIGINT NOT NULL)"""
+    )
+
+
+# Listed in ``STEPS`` after the steps of versions 4 to 7. Until then the table reaches
+# every file through ``create_statements`` (idempotent, run after the steps).
+EXEMPLARS_STEP: Final = Step(8, _add_exemplars)
 
 STEPS: Final[tuple[Step, ...]] = (Step(2, _record_versions), Step(3, _add_rollups))
 LATEST: Final = STEPS[-1].version

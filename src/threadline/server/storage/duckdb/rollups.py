@@ -12,6 +12,8 @@ Three tables, each keyed by the minute a span started (``start_ns // MINUTE_NS``
   producer end). ``kind`` holds an ``EdgeKind`` value (``call``, ``message``, and
   any later kind such as an inferred edge) so a new kind needs no new table.
 - ``rollup_services``: minute × service: every span, entry or not.
+- ``rollup_exemplars`` (``exemplars``): one example trace per minute × service ×
+  operation × ``/metrics`` latency slot, for histogram exemplars.
 - ``rollup_names``: the operation names the rollups keep, at most ``OPERATION_CAP``
   per service (first come); spans of later names count under ``OTHER``. Any span
   may be the caller of an (inferred) edge, so every span's name is a candidate.
@@ -62,6 +64,7 @@ from threadline.server.aggregates import (
 )
 from threadline.server.analysis import sketch
 from threadline.server.batch import COLUMNS
+from threadline.server.storage.duckdb import exemplars
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_EDGES,
     ROLLUP_NAMES,
@@ -134,6 +137,18 @@ def bucket_sql(duration: str) -> str:
 
 
 Run = Callable[[str, Sequence[object]], list[Row]]
+
+
+def _exemplar_candidates(source: str) -> str:
+    """Entry spans of ``source`` as ``exemplars.insert`` takes them."""
+    return f"""
+SELECT start_ns // {MINUTE_NS} AS minute, service_name AS service,
+       coalesce(r.operation, '{OTHER}') AS operation,
+       {exemplars.slot_sql(bucket_sql("duration_ns"))} AS slot,
+       trace_id, duration_ns, start_ns, status = '{ERROR}' AS failed
+FROM {source} AS s
+LEFT JOIN {NAMES} AS r ON r.service = s.service_name AND r.operation = s.name
+WHERE {ENTRY}"""
 
 
 def _operation_delta(source: str, sign: int) -> str:
@@ -308,6 +323,7 @@ def append(
         run(_register_names(_FRESH), [])
         run(_operation_delta(_FRESH, 1), [])
         run(_service_delta(_FRESH, 1), [])
+        run(exemplars.insert(_exemplar_candidates(_FRESH)), [low // MINUTE_NS, high // MINUTE_NS])
         if may_pair:
             near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
             run(_INGEST_EDGES, [*near, *near])
@@ -334,6 +350,7 @@ def forget_traces(run: Run, trace_ids: Sequence[str], *, erasing: bool = False) 
     run(_operation_delta(_DOOMED, -1), [])
     run(_service_delta(_DOOMED, -1), [])
     run(_edge_delta(_pairs(_DOOMED, _DOOMED), -1), [])
+    run(exemplars.forget_traces(_DOOMED), [])
     if erasing:
         compact(run)
         run(
@@ -357,6 +374,7 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
     cutoff_minute = cutoff_ns // MINUTE_NS
     for table in (OPERATIONS, EDGES, SERVICES):
         run(f"DELETE FROM {table} WHERE minute < ?", [cutoff_minute])
+    run(exemplars.FORGET_BEFORE, [cutoff_ns])
     if cutoff_ns % MINUTE_NS:
         run(
             f"CREATE OR REPLACE TEMP TABLE {_DOOMED} AS SELECT * FROM {TABLE}"

@@ -32,6 +32,8 @@ ROLLUP_OPERATIONS: Final = "rollup_operations"
 ROLLUP_EDGES: Final = "rollup_edges"
 ROLLUP_NAMES: Final = "rollup_names"
 ROLLUP_SERVICES: Final = "rollup_services"
+# One example trace per minute × service × operation × latency slot (schema version 8).
+ROLLUP_EXEMPLARS: Final = "rollup_exemplars"
 
 # ART indexes on the keys a trace page and a journey page look up by: they take a
 # lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
@@ -60,7 +62,26 @@ def create_statements() -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {TABLE}_{column} ON {TABLE} ({column})"
         for column in INDEXED_COLUMNS
     ]
-    return [create_table, *create_indexes, *rollup_statements(), VERSION_TABLE_DDL]
+    return [
+        create_table,
+        *create_indexes,
+        *rollup_statements(),
+        EXEMPLARS_DDL,
+        VERSION_TABLE_DDL,
+    ]
+
+
+# ``/metrics`` exemplars (``rollups.EXEMPLARS``): the trace id of one entry span per
+# minute × service × operation × slot between histogram bounds, its duration and start.
+EXEMPLARS_DDL: Final = f"""CREATE TABLE IF NOT EXISTS {ROLLUP_EXEMPLARS} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL,
+    slot INTEGER NOT NULL,
+    trace_id VARCHAR NOT NULL,
+    duration_ns BIGINT NOT NULL,
+    start_ns BIGINT NOT NULL
+)"""
 
 
 def rollup_statements() -> list[str]:

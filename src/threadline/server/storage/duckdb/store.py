@@ -46,6 +46,7 @@ from threadline.server.aggregates import (
     TraceGroups,
 )
 from threadline.server.batch import COLUMNS, SpanBatch, record_from_row
+from threadline.server.metric_rows import MetricRows, SlotExemplar
 from threadline.server.model import (
     JourneySummary,
     ServiceOperations,
@@ -66,7 +67,9 @@ from threadline.server.storage.base import (
 from threadline.server.storage.duckdb import (
     compaction,
     deletion,
+    exemplars,
     groups,
+    metric_reads,
     migrations,
     rollup_reads,
     rollups,
@@ -217,6 +220,12 @@ class DuckDBStore:
         if not self._rollups:
             return self.scan.service_map(window)
         return rollup_reads.service_map(self._fetch, window)
+
+    def metric_rows(self, first_minute: int, last_minute: int) -> MetricRows:
+        return metric_reads.metric_rows(self._fetch, first_minute, last_minute)
+
+    def exemplars(self, first_minute: int, last_minute: int) -> list[SlotExemplar]:
+        return exemplars.latest(self._fetch, first_minute, last_minute)
 
     def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
         return sdk_stats_queries.sdk_stats(self._fetch, service, window)
