@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Final
 from urllib.parse import quote
 
-from threadline.server.alerting.notice import AlertNotice, AlertStatus
+from threadline.server.alerting.notice import AlertNotice, AlertStatus, ExampleTrace
 
 # Slack cuts a section's text at 3,000 characters and a header at 150.
 MAX_VALUE_CHARS: Final = 500
@@ -96,10 +96,7 @@ def _one(notice: AlertNotice) -> tuple[str, list[Json]]:
     ]
     labels = [f"*{escape(k)}*: {escape(v)}" for k, v in sorted(notice.labels.items())]
     links = [link(notice.generator_url, "SLO page")] if notice.generator_url else []
-    traces = [
-        link(t.url, t.trace_id[:16] + (" (error)" if t.error else ""))
-        for t in notice.example_traces
-    ]
+    traces = [link(t.url, _trace_label(t)) for t in notice.example_traces]
     lines = [f"{emoji} *{escape(headline)}*"]
     if summary:
         lines.append(escape(summary))
@@ -134,6 +131,14 @@ def _one(notice: AlertNotice) -> tuple[str, list[Json]]:
             parts.append("Example traces: " + ", ".join(traces))
         blocks.append(_section("\n".join(parts)))
     return text, blocks
+
+
+def _trace_label(trace: ExampleTrace) -> str:
+    """``4bf92f3577b34da6 812 ms, error``: enough of the id to tell traces apart."""
+    facts = [f"{trace.duration_ms:.0f} ms"] if trace.duration_ms is not None else []
+    if trace.error:
+        facts.append("error")
+    return trace.trace_id[:16] + (f" ({', '.join(facts)})" if facts else "")
 
 
 def _mrkdwn(text: str) -> Json:
