@@ -32,6 +32,8 @@ DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 4318
 DEFAULT_ENDPOINT: Final = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 TRACES_PATH: Final = "/v1/traces"
+# Prometheus scrapes it (text format or OpenMetrics).
+METRICS_PATH: Final = "/metrics"
 API_PREFIX: Final = "/api"
 
 # Header (or cookie) from which an inbound request without baggage starts a journey.

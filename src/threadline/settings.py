@@ -334,10 +334,28 @@ class ServerSettings:
         "Retry storm: an edge SLO alerts when more than this share of its calls in the last "
         "5 minutes were retries; an SLO's `max_retry_share` overrides it.",
     )
-    public_url: str = setting(
+    external_url: str = setting(
         "",
-        "Base URL people reach the server at, used in alert links; empty: "
-        "`http(s)://<host>:<port>`.",
+        "Base URL people reach the server at (e.g. `https://threadline.example.com`), for "
+        "links in alerts; empty: `http://<host>:<port>`.",
+    )
+    alert_webhook_urls: str = setting(
+        "",
+        "URLs (comma-separated) that receive every alert as an Alertmanager webhook "
+        "payload (version 4), as a POST.",
+    )
+    alertmanager_url: str = setting(
+        "",
+        "Base URL of an Alertmanager; alerts are posted to its `/api/v2/alerts`, firing "
+        "ones again every `alertmanager_resend_s`.",
+    )
+    alertmanager_resend_s: float = setting(
+        60.0,
+        "Seconds between re-sends of a firing alert to `alertmanager_url`; keep it well "
+        "under the Alertmanager's `resolve_timeout` (5m by default).",
+    )
+    slack_webhook_url: str = setting(
+        "", "Slack incoming-webhook URL that receives every alert as a readable message."
     )
 
     @property

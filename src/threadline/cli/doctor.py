@@ -9,7 +9,9 @@ for ``threadline.toml``). It reports:
   instrumentation that ``threadline.instrument()`` turns on for each is installed too;
 - which propagators ``configure()`` installs;
 - whether the endpoint is reachable and accepts a real OTLP request with one test span
-  (named ``threadline.doctor``) — sent with the SDK's own encoder and transport.
+  (named ``threadline.doctor``) — sent with the SDK's own encoder and transport;
+- when the endpoint is a Threadline server, whether its alert receivers deliver
+  (``doctor_alerts``; reading them needs a viewer token in ``THREADLINE_TOKEN``).
 
 Each finding is information, a warning or a problem, and warnings and problems come
 with what to do about them. Only a problem — something that breaks tracing: an
@@ -112,6 +114,10 @@ def diagnose(send_test_span: bool = True) -> list[Finding]:
     findings += propagator_findings(loaded, environ)
     if loaded is not None:
         findings += endpoint_findings(loaded, send_test_span)
+        if send_test_span:
+            from threadline.cli.doctor_alerts import alert_delivery_findings
+
+            findings += alert_delivery_findings(loaded.endpoint)
     return findings
 
 

@@ -8,16 +8,22 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from threadline.conventions import API_PREFIX
+from threadline.server.alerting.delivery import Dispatcher
 from threadline.server.alerting.evaluator import Deliver
+from threadline.server.api.alert_delivery_routes import build_alert_delivery_router
 from threadline.server.api.erase_routes import build_erase_router
+from threadline.server.api.metrics_routes import build_metrics_router
 from threadline.server.api.routes import build_api_router
+from threadline.server.api.slo_models import DeliveryFailure
 from threadline.server.api.slo_routes import DeliveryFailures
 from threadline.server.auth import TokenTable, client_key, install_access_control
 from threadline.server.erasure_forms import ErasureKeys
 from threadline.server.errors import ThreadlineError
 from threadline.server.health import build_health_router
 from threadline.server.ingest.clock import FutureStarts
+from threadline.server.ingest.counters import IngestCounters
 from threadline.server.ingest.receiver import build_ingest_router
+from threadline.server.metrics.wiring import build_registry
 from threadline.server.query import QueryService
 from threadline.server.read_gate import ReadGate, check_gate_settings
 from threadline.server.sampling.wiring import install_sampling
@@ -31,6 +37,15 @@ from threadline.settings import ServerSettings
 TITLE: Final = "Threadline"
 
 
+def failed_deliveries(dispatcher: Dispatcher) -> list[DeliveryFailure]:
+    """Each receiver whose last send failed (no success since), with its error."""
+    return [
+        DeliveryFailure(receiver=r.name, error=r.last_error, at_ns=r.last_error_ns)
+        for r in dispatcher.status().receivers
+        if r.last_error_ns is not None and not r.healthy
+    ]
+
+
 def create_app(
     settings: ServerSettings,
     store: Store,
@@ -41,8 +56,9 @@ def create_app(
 ) -> FastAPI:
     """The whole server on ``store``; ``tokens`` already loaded from ``settings`` are reused.
 
-    ``deliver`` receives the alert notices (see ``alerting.evaluator``); None logs them.
-    ``delivery_failures`` lists the receivers' failed sends for ``/api/alerts``.
+    ``deliver`` receives the alert notices (see ``alerting.evaluator``); None hands them
+    to the receivers set in ``settings`` (``alerting.delivery``). ``delivery_failures``
+    lists failed sends for ``/api/alerts``; None lists the receivers' last errors.
     """
     openapi_url = f"{API_PREFIX}/openapi.json"
     docs_url = f"{API_PREFIX}/docs"
@@ -69,18 +85,38 @@ def create_app(
     # last, it is the outermost layer, so a refused request never takes a read slot.
     install_access_control(app, settings, tokens)
     future_starts = FutureStarts()
+    counters = IngestCounters()
     app.include_router(
         build_ingest_router(
-            store, settings, after_write, rate_key=client_key, future_starts=future_starts
+            store,
+            settings,
+            after_write,
+            rate_key=client_key,
+            future_starts=future_starts,
+            counters=counters,
         )
     )
     app.include_router(build_health_router(store, future_starts))
+    # Alert receivers: the evaluator hands its notices to ``app.state.alert_dispatcher``.
+    dispatcher = Dispatcher.from_settings(settings)
+    app.state.alert_dispatcher = dispatcher
+    app.router.add_event_handler("startup", dispatcher.start)
+    app.router.add_event_handler("shutdown", dispatcher.stop)
+    # More families join /metrics through ``app.state.metrics.add_source``.
+    metrics = build_registry(store, counters, future_starts, dispatcher)
+    app.state.metrics = metrics
+    app.include_router(build_metrics_router(metrics))
     # Before the API's routes: their catch-all answers any other path under /api.
     app.include_router(build_api_docs_router(docs_url, openapi_url, TITLE))
+    app.include_router(build_alert_delivery_router(dispatcher), prefix=API_PREFIX)
     keys = ErasureKeys(settings.user_id_key, settings.redaction_hash_key)
     app.include_router(build_erase_router(store, keys), prefix=API_PREFIX)
     install_alerting(
-        app, settings, store, deliver=deliver, delivery_failures=delivery_failures or (lambda: ())
+        app,
+        settings,
+        store,
+        deliver=deliver or dispatcher.notify,
+        delivery_failures=delivery_failures or (lambda: failed_deliveries(dispatcher)),
     )
     query = QueryService(store, user_ids=UserIdPseudonyms(settings.user_id_key))
     app.include_router(

@@ -13,6 +13,7 @@ import time
 from fastapi import FastAPI
 
 from threadline.conventions import API_PREFIX
+from threadline.server.alerting.delivery.receivers import external_url_of
 from threadline.server.alerting.evaluator import (
     Deliver,
     Evaluator,
@@ -25,14 +26,6 @@ from threadline.server.api.slo_routes import DeliveryFailures, build_slo_router
 from threadline.server.storage.base import Store
 from threadline.settings import ConfigError, ServerSettings
 from threadline.slos import SloError
-
-
-def base_url(settings: ServerSettings) -> str:
-    """Where people reach this server, for the links in alerts."""
-    if settings.public_url:
-        return settings.public_url.rstrip("/")
-    scheme = "https" if settings.serves_tls else "http"
-    return f"{scheme}://{settings.host}:{settings.port}"
 
 
 def install_alerting(
@@ -66,7 +59,7 @@ def install_alerting(
         min_events=settings.slo_min_events,
         pending_ns=int(settings.slo_alert_pending_s * 1e9),
         retry_share=settings.slo_retry_share,
-        base_url=base_url(settings),
+        base_url=external_url_of(settings),
     )
     evaluator = Evaluator(
         store, lambda: slos.get().value, config=config, deliver=deliver or log_notices

@@ -185,6 +185,7 @@ CALLS: Final[Mapping[str, Call]] = {
     "/api/stats": Call("/api/stats", sensitive=False),
     "/api/sampling": Call("/api/sampling", sensitive=False),
     "/api/sampling/tail/stats": Call("/api/sampling/tail/stats", sensitive=False),
+    "/api/alerts/receivers": Call("/api/alerts/receivers", sensitive=False),
 }
 # Search by a (non-sensitive) attribute: the answer still lists each trace's user.
 SEARCH_BY_ATTRIBUTE: Final = Call("/api/traces", {"attr": "http.route=/checkout"}, data="traces")

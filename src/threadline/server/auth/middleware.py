@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, quote
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from threadline.conventions import API_PREFIX, TRACES_PATH
+from threadline.conventions import API_PREFIX, METRICS_PATH, TRACES_PATH
 from threadline.redaction import is_hashed
 from threadline.server.auth.context import store_principal
 from threadline.server.auth.credentials import presented_token
@@ -134,7 +134,12 @@ class AccessControl:
             return _otlp_refusal(exc, scope)
         if path.startswith(API_PREFIX + "/") or path == API_PREFIX:
             return JSONResponse({"error": exc.message}, exc.status_code, headers=exc.headers)
-        if isinstance(exc, Unauthorized) and scope["method"] in ("GET", "HEAD"):
+        # A scraper is no browser: it gets the status, not a redirect to the login page.
+        if (
+            isinstance(exc, Unauthorized)
+            and scope["method"] in ("GET", "HEAD")
+            and path != METRICS_PATH
+        ):
             # A browser on a UI page: send it to log in, then back here.
             target = path + (
                 f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""

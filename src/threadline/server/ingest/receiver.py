@@ -59,6 +59,7 @@ from threadline.server.ingest.body import (
 )
 from threadline.server.ingest.budget import COST_PER_BYTE, MemoryBudget, Reservation
 from threadline.server.ingest.clock import FutureStarts, clamp_future_starts
+from threadline.server.ingest.counters import IngestCounters
 from threadline.server.ingest.decode import PayloadFormat, decode
 from threadline.server.ingest.limits import IngestLimits, RateLimiter, spans_for_bytes
 from threadline.server.ingest.redact import ingest_redactor
@@ -110,18 +111,21 @@ def build_ingest_router(
     *,
     rate_key: Callable[[Request], str] | None = None,
     future_starts: FutureStarts | None = None,
+    counters: IngestCounters | None = None,
 ) -> APIRouter:
     """The router serving ``POST /v1/traces`` into ``store``.
 
     ``after_write`` (tail sampling) is given each batch once it is durable.
     ``rate_key`` names who a request counts against for ``ingest_rate_per_token``
     (the access token's name); without it all requests share one rate.
-    ``future_starts`` counts the spans moved back from the future (see ``clock``).
+    ``future_starts`` counts the spans moved back from the future (see ``clock``);
+    ``counters`` every request by its answer, and the spans stored (``/metrics``).
     Raises ``ConfigError`` naming a setting that does not parse.
     """
     limit = settings.max_request_bytes
     max_skew_ns = parse_span_of_time(settings.max_clock_skew, "max_clock_skew")
     clamped = future_starts if future_starts is not None else FutureStarts()
+    counted = counters if counters is not None else IngestCounters()
     limits = IngestLimits.from_settings(settings)
     redactor = ingest_redactor(settings)
     limiter = (
@@ -176,16 +180,19 @@ def build_ingest_router(
                     await run_in_threadpool(after_write, batch)
         except ThreadlineError as exc:
             logger.debug("rejected OTLP request: %s %s", exc.status_code, exc.message)
+            counted.answered(exc.status_code)
             return error_response(exc, payload_format)
         except ClientDisconnect:
             # Nobody is left to answer; one line says what happened, no traceback.
             logger.warning(
                 "an OTLP client disconnected before its request body arrived; nothing stored"
             )
+            counted.answered(400)
             return Response(status_code=400)
         finally:
             if reservation is not None:
                 reservation.release()
+        counted.answered(200, len(batch))
         return success_response(payload_format)
 
     return router

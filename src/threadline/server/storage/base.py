@@ -56,6 +56,7 @@ from threadline.server.aggregates import (
 from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
 from threadline.server.batch import SpanBatch
+from threadline.server.metric_rows import MetricRows, SlotExemplar
 from threadline.server.model import (
     JourneySummary,
     ServiceOperations,
@@ -207,6 +208,21 @@ class Store(Protocol):
         A store bounds the distinct operations it aggregates per service; spans of
         later names count under ``aggregates.OTHER_OPERATION``. Empty when nothing
         reached the cap (or the store keeps every name).
+        """
+        ...
+
+    def metric_rows(self, first_minute: int, last_minute: int) -> MetricRows:
+        """The rollups of minutes ``[first_minute, last_minute)`` (minutes since the
+        epoch) summed per service × operation and per edge, by ``/metrics`` latency
+        slot (``analysis.latency_bounds``); rows summing to zero are left out."""
+        ...
+
+    def exemplars(self, first_minute: int, last_minute: int) -> list[SlotExemplar]:
+        """The newest example trace per service × operation × slot kept in those minutes.
+
+        Kept at write time, one per minute × service × operation × slot (a failing
+        entry span preferred, then the slowest); deleted with their traces, so each
+        names a stored trace.
         """
         ...
 

@@ -26,6 +26,8 @@ Versions (``LATEST`` is the last):
 7. What SLOs read besides the rollups (``rollup_retries``, ``rollup_synthetic``,
    ``rollup_synthetic_edges``; see ``slo_rollups``), filled from the spans already
    stored, and ``alert_states``, the alerts' state (empty).
+8. ``rollup_exemplars``: one example trace per minute × service × operation ×
+   ``/metrics`` latency slot, kept from then on (empty after the upgrade).
 
 Opening a file (``open_schema``):
 
@@ -219,6 +221,16 @@ def _add_slo_tables(connection: Connection) -> None:
     backfill.fill(connection, rollups.rebuild_slo_tables, "SLO rollups")
 
 
+def _add_exemplars(connection: Connection) -> None:
+    """Version 8: the exemplar table, empty (examples are kept as spans arrive)."""
+    connection.execute(
+        """CREATE TABLE rollup_exemplars (
+    minute BIGINT NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
+    slot INTEGER NOT NULL, trace_id VARCHAR NOT NULL, duration_ns BIGINT NOT NULL,
+    start_ns BIGINT NOT NULL)"""
+    )
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -226,6 +238,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(5, _add_health_rollups),
     Step(6, _add_sdk_rollup),
     Step(7, _add_slo_tables),
+    Step(8, _add_exemplars),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -12,6 +12,8 @@ Three tables, each keyed by the minute a span started (``start_ns // MINUTE_NS``
   producer end). ``kind`` holds an ``EdgeKind`` value (``call``, ``message``, and
   any later kind such as an inferred edge) so a new kind needs no new table.
 - ``rollup_services``: minute × service: every span, entry or not.
+- ``rollup_exemplars`` (``exemplars``): one example trace per minute × service ×
+  operation × ``/metrics`` latency slot, for histogram exemplars.
 - ``rollup_names``: the operation names the rollups keep, at most ``OPERATION_CAP``
   per service (first come); spans of later names count under ``OTHER``. Any span
   may be the caller of an (inferred) edge, so every span's name is a candidate.
@@ -63,7 +65,7 @@ from threadline.server.aggregates import (
 )
 from threadline.server.analysis import sketch
 from threadline.server.batch import COLUMNS
-from threadline.server.storage.duckdb import sdk_rollup, slo_rollups, summaries
+from threadline.server.storage.duckdb import exemplars, sdk_rollup, slo_rollups, summaries
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_EDGES,
     ROLLUP_NAMES,
@@ -146,6 +148,18 @@ Counter = Callable[[Run, str, Sequence[int], bool], None]
 
 
 _KEPT_OPERATION: Final = f"coalesce(r.operation, '{OTHER}')"
+
+
+def _exemplar_candidates(source: str) -> str:
+    """Entry spans of ``source`` as ``exemplars.insert`` takes them."""
+    return f"""
+SELECT start_ns // {MINUTE_NS} AS minute, service_name AS service,
+       {_KEPT_OPERATION} AS operation,
+       {exemplars.slot_sql(bucket_sql("duration_ns"))} AS slot,
+       trace_id, duration_ns, start_ns, status = '{ERROR}' AS failed
+FROM {source} AS s
+LEFT JOIN {NAMES} AS r ON r.service = s.service_name AND r.operation = s.name
+WHERE {ENTRY}"""
 
 
 def _operation_delta(source: str, sign: int) -> str:
@@ -349,6 +363,7 @@ def append(
         run(_register_names(_FRESH), [])
         _count_operations(run, _FRESH, [], 1, synthetic=synthetic)
         run(_service_delta(_FRESH, 1), [])
+        run(exemplars.insert(_exemplar_candidates(_FRESH)), [low // MINUTE_NS, high // MINUTE_NS])
         near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
         sdk_rollup.count(run, _FRESH)
         if may_pair:
@@ -379,6 +394,7 @@ def forget_traces(run: Run, trace_ids: Sequence[str], *, erasing: bool = False) 
     run(_service_delta(_DOOMED, -1), [])
     _count_pairs(run, _pairs(_DOOMED, _DOOMED), [], -1, edges=True, slo=True)
     sdk_rollup.forget(run, _DOOMED)
+    run(exemplars.forget_traces(_DOOMED), [])
     if erasing:
         compact(run)
         run(
@@ -403,6 +419,7 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
     sdk_rollup.forget_before(run, cutoff_ns)
     for table in _KEYS:
         run(f"DELETE FROM {table} WHERE minute < ?", [cutoff_minute])
+    run(exemplars.FORGET_BEFORE, [cutoff_ns])
     if cutoff_ns % MINUTE_NS:
         run(
             f"CREATE OR REPLACE TEMP TABLE {_DOOMED} AS SELECT * FROM {TABLE}"

@@ -48,6 +48,8 @@ ROLLUP_RETRIES: Final = "rollup_retries"
 ROLLUP_SYNTHETIC: Final = "rollup_synthetic"
 ROLLUP_SYNTHETIC_EDGES: Final = "rollup_synthetic_edges"
 ALERT_STATES: Final = "alert_states"
+# One example trace per minute × service × operation × latency slot (schema version 8).
+ROLLUP_EXEMPLARS: Final = "rollup_exemplars"
 
 # ART indexes on the keys a trace page and a journey page look up by: they take a
 # lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
@@ -84,8 +86,22 @@ def create_statements() -> list[str]:
         *health_rollup_statements(),
         *sdk_rollup_statements(),
         *slo_statements(),
+        EXEMPLARS_DDL,
         VERSION_TABLE_DDL,
     ]
+
+
+# ``/metrics`` exemplars (``exemplars``): the trace id of one entry span per minute ×
+# service × operation × slot between histogram bounds, its duration and start.
+EXEMPLARS_DDL: Final = f"""CREATE TABLE IF NOT EXISTS {ROLLUP_EXEMPLARS} (
+    minute BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL,
+    slot INTEGER NOT NULL,
+    trace_id VARCHAR NOT NULL,
+    duration_ns BIGINT NOT NULL,
+    start_ns BIGINT NOT NULL
+)"""
 
 
 def rollup_statements() -> list[str]:

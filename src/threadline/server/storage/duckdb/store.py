@@ -52,6 +52,7 @@ from threadline.server.aggregates import (
 from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
 from threadline.server.batch import COLUMNS, SpanBatch, record_from_row
+from threadline.server.metric_rows import MetricRows, SlotExemplar
 from threadline.server.model import (
     JourneySummary,
     ServiceOperations,
@@ -74,9 +75,11 @@ from threadline.server.storage.duckdb import (
     alert_states,
     compaction,
     deletion,
+    exemplars,
     group_rollups,
     groups,
     health_rollups,
+    metric_reads,
     migrations,
     propagation_reads,
     rollup_reads,
@@ -248,6 +251,12 @@ class DuckDBStore:
                 [rollups.OPERATION_CAP],
             )
         ]
+
+    def metric_rows(self, first_minute: int, last_minute: int) -> MetricRows:
+        return metric_reads.metric_rows(self._fetch, first_minute, last_minute)
+
+    def exemplars(self, first_minute: int, last_minute: int) -> list[SlotExemplar]:
+        return exemplars.latest(self._fetch, first_minute, last_minute)
 
     def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
         if not self._rollups:
