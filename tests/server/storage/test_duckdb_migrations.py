@@ -308,6 +308,7 @@ _TABLES_AT[7] = sorted(
         "rollup_synthetic_edges",
     ]
 )
+_TABLES_AT[8] = sorted([*_TABLES_AT[7], "rollup_exemplars"])
 
 
 @pytest.mark.parametrize(
