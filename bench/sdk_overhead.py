@@ -1,21 +1,25 @@
-"""What Threadline adds to the OpenTelemetry SDK, per span and per instrumented Flask request.
+"""What a span and an instrumented request cost with Threadline, against the stock SDK.
 
 Run: ``python bench/sdk_overhead.py [--spans N] [--requests N] [--rounds K]``
 
-Groups, each in its own subprocess (Threadline's ``configure()`` sets the global
-TracerProvider, which a process can do once):
+The baseline everywhere is the stock SDK as OpenTelemetry's docs set it up:
+TracerProvider + ``BatchSpanProcessor`` + the stock ``OTLPSpanExporter``, exporting over
+OTLP/HTTP to a loopback collector run by this script. Groups, each in its own
+subprocess (``configure()`` sets the global TracerProvider, which a process can do once):
 
-- spans, OTLP/HTTP to a loopback collector run by this script: start+end a span with
-  three attributes under ``start_as_current_span`` with the bare SDK —
-  TracerProvider + ``BatchSpanProcessor`` + the stock ``OTLPSpanExporter`` — and with
-  Threadline's ``configure()`` pipeline (its own processor, compact queue and encoder,
-  redaction on as by default: the export worker applies it before encoding),
-  inside a ``journey`` (session + user) and outside one;
-- tracing off: the API's no-op tracer, and ``configure(enabled=False)`` (what a
-  service pays when tracing is switched off for its environment);
-- Flask requests through werkzeug's test client, exporting OTLP to the collector:
-  plain app, ``FlaskInstrumentor`` + bare SDK, ``threadline.instrument(app)``; the
-  requests carry ``X-Session-Id``, so Threadline's inbound hook starts a journey.
+- spans: start, 3 attributes, end under ``start_as_current_span``, with the stock SDK;
+  with Threadline's default (fast) pipeline inside a ``journey`` (session + user) and
+  outside one; with Threadline's ``pipeline = "otel"`` (the SDK's TracerProvider with
+  Threadline's export processor: the pipeline before the fast one, built locally); and
+  two floors: the API's no-op tracer, and a bare object (a slotted object holding the
+  name and attributes, appended to a bounded deque: about the least any recorder pays);
+- tracing off: the API's no-op tracer, and ``configure(enabled=False)``;
+- Flask requests through werkzeug's test client, and FastAPI requests driven straight
+  through the ASGI app on one event loop (``async def`` route, so all the work is on the
+  measured thread): plain app, OpenTelemetry's instrumentor + stock SDK, and
+  ``threadline.instrument(app)``; requests carry ``X-Session-Id`` (a journey);
+- memory per queued span: ``tracemalloc`` growth while 20,000 finished spans wait in
+  the stock ``BatchSpanProcessor``'s queue and in Threadline's export queue.
 
 Two costs are measured per variant:
 
@@ -24,24 +28,28 @@ Two costs are measured per variant:
 - *total*: CPU time of the whole process (``time.process_time``: every thread,
   including the export thread) over the loop plus a flush — everything tracing costs.
 
-Within a group the variants run interleaved, many short rounds, in one process: the
-bare SDK's provider is a local one (its tracer is used directly, which costs the same
-per span as a global one), so machine load drifting during the run hits every variant
-alike, and comparisons are made round by round. Queues are sized so nothing is
-dropped (dropping would make export look free).
-Printed: the median over rounds per variant, and the median of the per-round ratios
-Threadline / bare. Goal: Threadline adds at most 10% to the bare per-span cost.
+Within a group the variants run interleaved, many short rounds, in one process, so
+machine load drifting during the run hits every variant alike, and ratios are taken
+round by round (the median is printed). Queues are sized so nothing is dropped
+(dropping would make export look free). For requests the ratio compares what
+instrumentation *adds* to the plain app's cost. Goals (issue 17): caller per span
+≤ 1/3 of stock, total per exported span ≤ 1/4, added per request ≤ 1/2 of what
+OpenTelemetry's instrumentation adds, memory per queued span ≤ 1/4.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import gc
 import json
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import tracemalloc
+from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -54,6 +62,7 @@ QUEUE_SIZE: Final = 65_536
 EXPORT_DELAY_MS: Final = 1000
 BATCH_SIZE: Final = 512
 SESSION_HEADER: Final = {"X-Session-Id": "s-8f3a2c"}
+MEMORY_SPANS: Final = 20_000
 
 
 Results = dict[str, dict[str, list[float]]]  # variant -> "caller"/"total" -> per round
@@ -69,9 +78,14 @@ class Variant:
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
+    """``threadline`` against ``bare`` (minus ``plain`` on both sides, when given)."""
+
     label: str
     bare: str
     threadline: str
+    goal: float | None = None
+    plain: str | None = None
+    measures: tuple[str, ...] = ("caller", "total")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +93,43 @@ class Group:
     title: str
     unit: str
     comparisons: list[Comparison] = field(default_factory=list)
+    floors: tuple[str, ...] = ()
 
+
+STOCK: Final = "stock SDK (batch + OTLP)"
+FAST_JOURNEY: Final = "threadline, journey"
+FAST: Final = "threadline, no journey"
+OTEL_PIPELINE: Final = 'threadline pipeline="otel", journey'
+NOOP: Final = "floor: no-op API"
+BARE_OBJECT: Final = "floor: bare object"
+FASTAPI_SAME_SPANS: Final = "FastAPIInstrumentor, no send/receive"
 
 GROUPS: Final = {
     "spans-otlp": Group(
-        "Per span, OTLP/HTTP to a loopback collector",
+        "Per span (start, 3 attributes, end), OTLP/HTTP to a loopback collector",
         "µs/span",
         [
-            Comparison("threadline / bare, in a journey", "bare SDK", "threadline, journey"),
-            Comparison("threadline / bare, no journey", "bare SDK", "threadline, no journey"),
+            Comparison(
+                "threadline / stock, journey (caller)",
+                STOCK,
+                FAST_JOURNEY,
+                1 / 3,
+                measures=("caller",),
+            ),
+            Comparison(
+                "threadline / stock, journey (total)",
+                STOCK,
+                FAST_JOURNEY,
+                1 / 4,
+                measures=("total",),
+            ),
+            Comparison("threadline / stock, no journey", STOCK, FAST),
+            Comparison('pipeline="otel" / stock, journey (before)', STOCK, OTEL_PIPELINE),
+            Comparison(
+                "threadline / no-op API floor (caller)", NOOP, FAST_JOURNEY, measures=("caller",)
+            ),
         ],
+        floors=(NOOP, BARE_OBJECT),
     ),
     "spans-off": Group(
         "Per span, tracing off",
@@ -98,7 +139,52 @@ GROUPS: Final = {
     "requests": Group(
         "Per Flask request (werkzeug test client), OTLP/HTTP to a loopback collector",
         "µs/request",
-        [Comparison("threadline / bare OTel", "FlaskInstrumentor", "threadline.instrument")],
+        [
+            Comparison(
+                "added: threadline / OpenTelemetry (caller)",
+                "FlaskInstrumentor",
+                "threadline.instrument",
+                1 / 2,
+                plain="plain Flask",
+                measures=("caller",),
+            ),
+            Comparison(
+                "added: threadline / OpenTelemetry (total)",
+                "FlaskInstrumentor",
+                "threadline.instrument",
+                plain="plain Flask",
+                measures=("total",),
+            ),
+        ],
+    ),
+    "requests-fastapi": Group(
+        "Per FastAPI request (ASGI app driven on one event loop), OTLP/HTTP to a loopback "
+        "collector",
+        "µs/request",
+        [
+            Comparison(
+                "added: threadline / OpenTelemetry (caller)",
+                "FastAPIInstrumentor",
+                "threadline.instrument",
+                1 / 2,
+                plain="plain FastAPI",
+                measures=("caller",),
+            ),
+            Comparison(
+                "added: threadline / OpenTelemetry, same spans (caller)",
+                FASTAPI_SAME_SPANS,
+                "threadline.instrument",
+                plain="plain FastAPI",
+                measures=("caller",),
+            ),
+            Comparison(
+                "added: threadline / OpenTelemetry (total)",
+                "FastAPIInstrumentor",
+                "threadline.instrument",
+                plain="plain FastAPI",
+                measures=("total",),
+            ),
+        ],
     ),
 }
 
@@ -113,7 +199,7 @@ def _otlp_exporter(endpoint: str) -> Any:
 
 
 def _bare_provider(exporter: Any) -> Any:
-    """The bare SDK as OpenTelemetry's docs set it up, with Threadline's batch settings."""
+    """The stock SDK as OpenTelemetry's docs set it up, with Threadline's batch settings."""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -130,11 +216,10 @@ def _bare_provider(exporter: Any) -> Any:
     return provider
 
 
-def _threadline_provider(endpoint: str, enabled: bool = True) -> Any:
-    """Threadline's configure() pipeline, exporting to the loopback collector."""
+def _settings(endpoint: str, enabled: bool = True, pipeline: str = "fast") -> Any:
     from threadline.sdk import setup
 
-    settings = setup.load_settings(
+    return setup.load_settings(
         {
             "service_name": "bench",
             "endpoint": endpoint,
@@ -144,9 +229,37 @@ def _threadline_provider(endpoint: str, enabled: bool = True) -> Any:
             "export_batch_size": BATCH_SIZE,
             "user_id_key": "bench-key",
             "stats_interval_s": 0,  # redaction stays on: the default a service runs with
+            "sampling_poll_s": 0,
+            "pipeline": pipeline,
         }
     )
-    return setup.install(settings).tracer_provider
+
+
+def _threadline_provider(endpoint: str, enabled: bool = True) -> Any:
+    """Threadline's configure() pipeline (the default, fast one), exporting to the collector."""
+    from threadline.sdk import setup
+
+    return setup.install(_settings(endpoint, enabled)).tracer_provider
+
+
+def _otel_pipeline_provider(endpoint: str) -> Any:
+    """What ``pipeline = "otel"`` installs (the SDK's provider, Threadline's sampler and
+    export processor), built as a local provider beside the global fast one."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from threadline.sdk import setup
+    from threadline.sdk.export import pipeline as export_pipeline
+    from threadline.sdk.sampling.head import head_sampling
+
+    settings = _settings(endpoint, pipeline="otel")
+    provider = TracerProvider(
+        resource=setup._resource(settings), sampler=head_sampling(settings).sampler
+    )
+    for processor in export_pipeline.export_processors(
+        settings, provider, setup.active_pseudonymizer()
+    ):
+        provider.add_span_processor(processor)
+    return provider
 
 
 def _span_body(tracer: Any) -> Callable[[], None]:
@@ -157,20 +270,47 @@ def _span_body(tracer: Any) -> Callable[[], None]:
     return one_span
 
 
-def _span_variants(endpoint: str) -> list[Variant]:
+class _BareRecord:
+    __slots__ = ("attributes", "name")
+
+    def __init__(self, name: str, attributes: dict[str, object]) -> None:
+        self.name = name
+        self.attributes = attributes
+
+
+def _bare_object_body() -> Callable[[], None]:
+    """The floor: a record of the span's name and attributes, queued in a bounded deque."""
+    queue: deque[_BareRecord] = deque(maxlen=QUEUE_SIZE)
+    append = queue.append
+
+    def one_object() -> None:
+        append(_BareRecord("work", dict(ATTRIBUTES)))
+
+    return one_object
+
+
+def _in_journey() -> AbstractContextManager[object]:
     import threadline
+
+    return threadline.journey(session_id="s-8f3a2c", user_id="customer-42")
+
+
+def _span_variants(endpoint: str) -> list[Variant]:
+    from opentelemetry import trace
 
     bare = _bare_provider(_otlp_exporter(endpoint))
     ours = _threadline_provider(endpoint)
-
-    def in_journey() -> AbstractContextManager[object]:
-        return threadline.journey(session_id="s-8f3a2c", user_id="customer-42")
-
+    before = _otel_pipeline_provider(endpoint)
     ours_tracer = ours.get_tracer("bench")
     return [
-        Variant("bare SDK", _span_body(bare.get_tracer("bench")), bare.force_flush),
-        Variant("threadline, journey", _span_body(ours_tracer), ours.force_flush, in_journey),
-        Variant("threadline, no journey", _span_body(ours_tracer), ours.force_flush),
+        Variant(STOCK, _span_body(bare.get_tracer("bench")), bare.force_flush),
+        Variant(FAST_JOURNEY, _span_body(ours_tracer), ours.force_flush, _in_journey),
+        Variant(FAST, _span_body(ours_tracer), ours.force_flush),
+        Variant(
+            OTEL_PIPELINE, _span_body(before.get_tracer("bench")), before.force_flush, _in_journey
+        ),
+        Variant(NOOP, _span_body(trace.NoOpTracerProvider().get_tracer("bench"))),
+        Variant(BARE_OBJECT, _bare_object_body()),
     ]
 
 
@@ -225,6 +365,83 @@ def _request_variants(endpoint: str) -> list[Variant]:
     ]
 
 
+def _fastapi_app() -> Any:
+    import fastapi
+
+    app = fastapi.FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item": item_id}
+
+    return app
+
+
+def _asgi_body(app: Any) -> Callable[[], None]:
+    """One GET through the ASGI app, run to completion on this thread's event loop."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/items/7",
+        "raw_path": b"/items/7",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"x-session-id", b"s-8f3a2c")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def request() -> None:
+        statuses: list[int] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await app(dict(scope), receive, send)
+        if statuses != [200]:
+            raise RuntimeError(f"bench request failed: {statuses}")
+
+    def one_request() -> None:
+        loop.run_until_complete(request())
+
+    return one_request
+
+
+def _fastapi_variants(endpoint: str) -> list[Variant]:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    import threadline
+
+    bare = _bare_provider(_otlp_exporter(endpoint))
+    otel_app = _fastapi_app()
+    FastAPIInstrumentor.instrument_app(otel_app, tracer_provider=bare)
+    ours = _threadline_provider(endpoint)
+    threadline_app = _fastapi_app()
+    threadline.instrument(threadline_app)
+    # threadline.instrument() leaves out the ASGI send/receive spans: the stock
+    # instrumentor told to do the same is printed too, so the span pipelines compare alike.
+    same_spans = _fastapi_app()
+    FastAPIInstrumentor.instrument_app(
+        same_spans, tracer_provider=bare, exclude_spans=["receive", "send"]
+    )
+    return [
+        Variant("plain FastAPI", _asgi_body(_fastapi_app())),
+        Variant("FastAPIInstrumentor", _asgi_body(otel_app), bare.force_flush),
+        Variant(FASTAPI_SAME_SPANS, _asgi_body(same_spans), bare.force_flush),
+        Variant("threadline.instrument", _asgi_body(threadline_app), ours.force_flush),
+    ]
+
+
 def _time_loop(variant: Variant, n: int) -> tuple[float, float]:
     """(caller-thread CPU, whole-process CPU including the flush), µs per iteration."""
     with variant.around():
@@ -238,9 +455,84 @@ def _time_loop(variant: Variant, n: int) -> tuple[float, float]:
     return caller / n * 1e6, total / n * 1e6
 
 
+def _memory(endpoint: str) -> dict[str, dict[str, list[float]]]:
+    """Bytes per span held in each pipeline's export queue (nothing exported meanwhile)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from threadline.sdk.export import pipeline as export_pipeline
+    from threadline.sdk.fast import FastTracerProvider
+    from threadline.sdk.sampling.head import head_sampling
+    from threadline.sdk.setup import _resource
+
+    settings = _settings(endpoint)
+    never = 3_600_000  # ms: the queue is not drained while we count
+
+    def held(make: Callable[[], tuple[Any, Callable[[], object]]]) -> float:
+        provider, stop = make()
+        tracer = provider.get_tracer("bench")
+        with _in_journey():
+            for _ in range(200):  # warm: tracer caches, first records
+                with tracer.start_as_current_span("warm", attributes=ATTRIBUTES):
+                    pass
+            gc.collect()
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            for index in range(MEMORY_SPANS):
+                with tracer.start_as_current_span("work", attributes={**ATTRIBUTES, "i": index}):
+                    pass
+            gc.collect()
+            after = tracemalloc.get_traced_memory()[0]
+            tracemalloc.stop()
+        stop()
+        return (after - before) / MEMORY_SPANS
+
+    def stock() -> tuple[Any, Callable[[], object]]:
+        provider = TracerProvider(resource=_resource(settings))
+        processor = BatchSpanProcessor(
+            _otlp_exporter(endpoint),
+            max_queue_size=MEMORY_SPANS * 2,
+            schedule_delay_millis=never,
+            max_export_batch_size=MEMORY_SPANS * 2,
+        )
+        provider.add_span_processor(processor)
+        return provider, lambda: None
+
+    def fast() -> tuple[Any, Callable[[], object]]:
+        sampling = head_sampling(settings)
+        provider = FastTracerProvider(
+            _resource(settings),
+            sampling.sampler,
+            sampling.rule_sampler,
+            str,
+            shutdown_on_exit=False,
+        )
+        held_settings = dataclasses.replace(
+            settings,
+            queue_size=MEMORY_SPANS * 2,
+            export_batch_size=MEMORY_SPANS * 2,
+            export_delay_ms=never,
+        )
+        processor = export_pipeline.export_processor(
+            held_settings, provider.resource, None, export_pipeline.export_redactor(settings)
+        )
+        provider.set_export(processor)
+        return provider, lambda: None
+
+    return {
+        "stock SDK (ReadableSpan queue)": {"bytes": [held(stock)]},
+        "threadline (compact record queue)": {"bytes": [held(fast)]},
+    }
+
+
 def _child(group: str, endpoint: str, n: int, rounds: int) -> None:
+    if group == "memory":
+        print(json.dumps(_memory(endpoint)))
+        return
     if group == "requests":
         variants = _request_variants(endpoint)
+    elif group == "requests-fastapi":
+        variants = _fastapi_variants(endpoint)
     elif group == "spans-off":
         variants = _off_variants(endpoint)
     else:
@@ -290,24 +582,43 @@ def _run_group(group: str, endpoint: str, n: int, rounds: int) -> Results:
     return results
 
 
+def _verdict(ratio: float, goal: float | None) -> str:
+    if goal is None:
+        return ""
+    return f"  goal ≤ {goal:.3f}: {'met' if ratio <= goal else 'MISSED'}"
+
+
 def _report(group: Group, n: int, results: Results) -> None:
     print(f"\n{group.title} ({n} per loop)")
-    print(f"  {'':26s} {'caller CPU':>12s} {'total CPU':>12s}   ({group.unit}, median)")
+    print(f"  {'':36s} {'caller CPU':>12s} {'total CPU':>12s}   ({group.unit}, median)")
     for name, measures in results.items():
-        print(
-            f"  {name:26s} {statistics.median(measures['caller']):12.2f}"
-            f" {statistics.median(measures['total']):12.2f}"
-        )
+        total = "" if name in group.floors else f"{statistics.median(measures['total']):12.2f}"
+        print(f"  {name:36s} {statistics.median(measures['caller']):12.2f} {total}")
     for comparison in group.comparisons:
-        for measure in ("caller", "total"):
+        for measure in comparison.measures:
             bare = results[comparison.bare][measure]
             ours = results[comparison.threadline][measure]
-            ratio = statistics.median(o / b for o, b in zip(ours, bare, strict=True))
-            added = statistics.median(o - b for o, b in zip(ours, bare, strict=True))
-            print(
-                f"  {comparison.label + ' (' + measure + ')':44s} ratio {ratio:.3f}"
-                f"  (adds {added:+.2f} {group.unit}, {(ratio - 1) * 100:+.1f}%)"
+            plain = results[comparison.plain][measure] if comparison.plain else [0.0] * len(bare)
+            ratio = statistics.median(
+                (o - p) / (b - p) for o, b, p in zip(ours, bare, plain, strict=True)
             )
+            added = statistics.median(o - b for o, b in zip(ours, bare, strict=True))
+            label = (
+                comparison.label if "(" in comparison.label else f"{comparison.label} ({measure})"
+            )
+            print(
+                f"  {label:50s} ratio {ratio:.3f}"
+                f"  ({added:+.2f} {group.unit}){_verdict(ratio, comparison.goal)}"
+            )
+
+
+def _report_memory(results: Results) -> None:
+    print(f"\nMemory per queued span ({MEMORY_SPANS} spans waiting for export, tracemalloc)")
+    values = {name: measures["bytes"][0] for name, measures in results.items()}
+    for name, value in values.items():
+        print(f"  {name:36s} {value:8.0f} B")
+    stock, ours = values.values()
+    print(f"  {'threadline / stock':36s} ratio {ours / stock:.3f}{_verdict(ours / stock, 1 / 4)}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -327,9 +638,15 @@ def main(argv: list[str] | None = None) -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    sizes = {"spans-otlp": args.spans, "spans-off": args.spans, "requests": args.requests}
+    sizes = {
+        "spans-otlp": args.spans,
+        "spans-off": args.spans,
+        "requests": args.requests,
+        "requests-fastapi": args.requests,
+    }
     try:
         results = {g: _run_group(g, endpoint, sizes[g], args.rounds) for g in GROUPS}
+        memory = _run_group("memory", endpoint, MEMORY_SPANS, 1)
     finally:
         server.shutdown()
         server.server_close()
@@ -340,6 +657,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     for name, group in GROUPS.items():
         _report(group, sizes[name], results[name])
+    _report_memory(memory)
 
 
 if __name__ == "__main__":

@@ -24,13 +24,24 @@ class JourneyKeys:
     def __init__(self, pseudonymize_user_id: Callable[[str], str]) -> None:
         self._pseudonymize = pseudonymize_user_id
         self._cache: dict[tuple[object, object, object], Journey | None] = {}
+        self._last: tuple[object, Journey | None] = (None, None)
 
     def of(self, entries: Mapping[str, object]) -> Journey | None:
+        # Baggage is copied on change, never changed in place: every span started
+        # inside one journey() sees the same mapping, so the last one answers at once.
+        # One tuple, read and replaced whole, so threads never see a half update.
+        last = self._last
+        if last[0] is entries:
+            return last[1]
         key = (entries.get(SESSION_ID), entries.get(USER_ID), entries.get(JOURNEY_ID))
         try:
-            return self._cache[key]
+            found = self._cache[key]
         except KeyError:
-            pass
+            found = self._cached(key)
+        self._last = (entries, found)
+        return found
+
+    def _cached(self, key: tuple[object, object, object]) -> Journey | None:
         session_id, user_id, journey_id = key
         journey: list[tuple[str, str]] = []
         if session_id is not None:

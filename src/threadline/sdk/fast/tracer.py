@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 _get_current_span: Final = trace_api.get_current_span
+_get_current: Final = context_api.get_current
 _set_span_in_context: Final = trace_api.set_span_in_context
 _attach: Final = context_api.attach
 _detach: Final = context_api.detach
@@ -83,6 +84,49 @@ def _probe_context_layout() -> bool:
 
 
 _DIRECT: Final = _probe_context_layout()
+_STR_ONLY: Final = {str}
+
+# The keys the API stores the current span and the baggage under in a Context. Private
+# names of opentelemetry-api, so read once and checked against the public functions
+# (below); without them, the public functions are used, at the price of two more
+# lookups of the current context per span.
+_SPAN_KEY: Final[str | None] = getattr(trace_api.propagation, "_SPAN_KEY", None)
+_BAGGAGE_KEY: Final[str | None] = getattr(baggage, "_BAGGAGE_KEY", None)
+
+
+def _span_and_baggage_public(ctx: Context) -> tuple[trace_api.Span, Mapping[str, object]]:
+    return _get_current_span(ctx), _baggage_of(ctx)
+
+
+def _span_and_baggage_keys(ctx: Context) -> tuple[trace_api.Span, Mapping[str, object]]:
+    span = ctx.get(_SPAN_KEY)  # type: ignore[arg-type]
+    if span is None or not isinstance(span, trace_api.Span):
+        span = trace_api.INVALID_SPAN
+    return span, ctx.get(_BAGGAGE_KEY) or _NO_BAGGAGE  # type: ignore[arg-type]
+
+
+_NO_BAGGAGE: Final[Mapping[str, object]] = {}
+
+
+def _keys_work() -> bool:
+    if _SPAN_KEY is None or _BAGGAGE_KEY is None:
+        return False
+    try:
+        probe = NonRecordingSpan(SpanContext(1, 2, False))
+        ctx = baggage.set_baggage("probe", "1", trace_api.set_span_in_context(probe))
+        found = _span_and_baggage_keys(ctx)
+        empty = _span_and_baggage_keys(Context())
+        return (
+            found[0] is probe
+            and dict(found[1]) == {"probe": "1"}
+            and empty[0] is trace_api.INVALID_SPAN
+            and not empty[1]
+        )
+    except Exception:
+        return False
+
+
+_span_and_baggage: Final = _span_and_baggage_keys if _keys_work() else _span_and_baggage_public
 _tuple_new: Final = tuple.__new__
 
 
@@ -114,7 +158,8 @@ class FastTracer(trace_api.Tracer):
         set_status_on_exception: bool = True,
     ) -> trace_api.Span:
         pipeline = self._pipeline
-        parent_span = _get_current_span(context)
+        ctx = context if context is not None else _get_current()
+        parent_span, entries = _span_and_baggage(ctx)
         parent: SpanContext | None = (
             parent_span._context
             if type(parent_span) is FastSpan
@@ -149,7 +194,18 @@ class FastTracer(trace_api.Tracer):
         limits = self.limits
         values: dict[str, Any] = {}
         dropped = 0
-        if attributes:
+        if not attributes:
+            pass
+        elif (
+            limits.max_length is None
+            and len(attributes) <= limits.max_attributes
+            and set(map(type, attributes.values())) <= PLAIN_TYPES
+            and set(map(type, attributes)) == _STR_ONLY
+            and "" not in attributes
+        ):
+            # The usual case, checked in C: plain values under non-empty str keys.
+            values = dict(attributes)
+        else:
             max_length = limits.max_length
             for key, value in attributes.items():
                 if type(value) in PLAIN_TYPES and type(key) is str and key:
@@ -181,10 +237,7 @@ class FastTracer(trace_api.Tracer):
                 dropped_links = len(kept) - limits.max_links
                 kept = kept[dropped_links:]
             kept_links = tuple(kept) or None
-        journey = None
-        entries = _baggage_of(context)
-        if entries:
-            journey = pipeline.journeys.of(entries)
+        journey = pipeline.journeys.of(entries) if entries else None
         span = FastSpan(
             self,
             name,
@@ -257,8 +310,14 @@ class CurrentSpan:
         self._end_on_exit = end_on_exit
 
     def __enter__(self) -> trace_api.Span:
-        span = self._span = self._tracer.start_span(*self._args)
-        self._token = _attach(_set_span_in_context(span))
+        # The current context read once: the parent (unless the caller named a context)
+        # and the context the span is made current in, as use_span() does.
+        current = _get_current()
+        args = self._args
+        span = self._span = self._tracer.start_span(
+            args[0], args[1] if args[1] is not None else current, *args[2:]
+        )
+        self._token = _attach(_set_span_in_context(span, current))
         return span
 
     def __exit__(
