@@ -57,6 +57,10 @@ class SdkProcessors:
     def __init__(self) -> None:
         self._processors: tuple[SpanProcessor, ...] = ()
 
+    @property
+    def processors(self) -> tuple[SpanProcessor, ...]:
+        return self._processors
+
     def __bool__(self) -> bool:
         return bool(self._processors)
 

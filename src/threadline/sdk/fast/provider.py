@@ -200,6 +200,14 @@ class FastTracerProvider(trace_api.TracerProvider):
             self._tracers[key] = tracer
         return tracer
 
+    @property
+    def span_processors(self) -> tuple[object, ...]:
+        """What runs when a span ends, in order: the export processor (it is handed the
+        span's compact record), then the SDK span processors added."""
+        pipeline = self._pipeline
+        export = (pipeline.export,) if pipeline.export is not None else ()
+        return (*export, *pipeline.sdk_processors.processors)
+
     def set_export(self, processor: ExportProcessor) -> None:
         """Send every sampled span's record to ``processor`` (``configure()`` does this)."""
         self._pipeline.set_export(processor)

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
-from opentelemetry import baggage
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
@@ -43,6 +42,7 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util import types
 
+from threadline.sdk.context_keys import span_and_baggage
 from threadline.sdk.fast.attributes import DROPPED, PLAIN_TYPES, REJECTED, bounded, cleaned
 from threadline.sdk.fast.ids import new_span_id, new_trace_id
 from threadline.sdk.fast.span import FastSpan, _is_valid_link
@@ -52,12 +52,10 @@ if TYPE_CHECKING:
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-_get_current_span: Final = trace_api.get_current_span
 _get_current: Final = context_api.get_current
 _set_span_in_context: Final = trace_api.set_span_in_context
 _attach: Final = context_api.attach
 _detach: Final = context_api.detach
-_baggage_of: Final = baggage.get_all
 _INTERNAL: Final = SpanKind.INTERNAL
 
 # W3C Trace Context Level 2 "random" flag: set by OpenTelemetry releases that know it
@@ -86,47 +84,7 @@ def _probe_context_layout() -> bool:
 _DIRECT: Final = _probe_context_layout()
 _STR_ONLY: Final = {str}
 
-# The keys the API stores the current span and the baggage under in a Context. Private
-# names of opentelemetry-api, so read once and checked against the public functions
-# (below); without them, the public functions are used, at the price of two more
-# lookups of the current context per span.
-_SPAN_KEY: Final[str | None] = getattr(trace_api.propagation, "_SPAN_KEY", None)
-_BAGGAGE_KEY: Final[str | None] = getattr(baggage, "_BAGGAGE_KEY", None)
 
-
-def _span_and_baggage_public(ctx: Context) -> tuple[trace_api.Span, Mapping[str, object]]:
-    return _get_current_span(ctx), _baggage_of(ctx)
-
-
-def _span_and_baggage_keys(ctx: Context) -> tuple[trace_api.Span, Mapping[str, object]]:
-    span = ctx.get(_SPAN_KEY)  # type: ignore[arg-type]
-    if span is None or not isinstance(span, trace_api.Span):
-        span = trace_api.INVALID_SPAN
-    return span, ctx.get(_BAGGAGE_KEY) or _NO_BAGGAGE  # type: ignore[arg-type]
-
-
-_NO_BAGGAGE: Final[Mapping[str, object]] = {}
-
-
-def _keys_work() -> bool:
-    if _SPAN_KEY is None or _BAGGAGE_KEY is None:
-        return False
-    try:
-        probe = NonRecordingSpan(SpanContext(1, 2, False))
-        ctx = baggage.set_baggage("probe", "1", trace_api.set_span_in_context(probe))
-        found = _span_and_baggage_keys(ctx)
-        empty = _span_and_baggage_keys(Context())
-        return (
-            found[0] is probe
-            and dict(found[1]) == {"probe": "1"}
-            and empty[0] is trace_api.INVALID_SPAN
-            and not empty[1]
-        )
-    except Exception:
-        return False
-
-
-_span_and_baggage: Final = _span_and_baggage_keys if _keys_work() else _span_and_baggage_public
 _tuple_new: Final = tuple.__new__
 
 
@@ -159,7 +117,7 @@ class FastTracer(trace_api.Tracer):
     ) -> trace_api.Span:
         pipeline = self._pipeline
         ctx = context if context is not None else _get_current()
-        parent_span, entries = _span_and_baggage(ctx)
+        parent_span, entries = span_and_baggage(ctx)
         parent: SpanContext | None = (
             parent_span._context
             if type(parent_span) is FastSpan
