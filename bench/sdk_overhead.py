@@ -104,6 +104,16 @@ NOOP: Final = "floor: no-op API"
 BARE_OBJECT: Final = "floor: bare object"
 FASTAPI_SAME_SPANS: Final = "FastAPIInstrumentor, no send/receive"
 
+HOT_PATHS: Final = (
+    "start_span + end",
+    "set_attribute",
+    "with start_as_current_span",
+    "trace + span id",
+    "root sampling decision",
+    "inject (3 headers)",
+    "extract (3 headers)",
+)
+
 GROUPS: Final = {
     "spans-otlp": Group(
         "Per span (start, 3 attributes, end), OTLP/HTTP to a loopback collector",
@@ -130,6 +140,19 @@ GROUPS: Final = {
             ),
         ],
         floors=(NOOP, BARE_OBJECT),
+    ),
+    "hot-paths": Group(
+        "Hot paths one at a time (caller CPU; the total column is the same work plus flush)",
+        "µs/op",
+        [
+            Comparison(
+                f"{path}: threadline / stock",
+                f"{path}, stock",
+                f"{path}, threadline",
+                measures=("caller",),
+            )
+            for path in HOT_PATHS
+        ],
     ),
     "spans-off": Group(
         "Per span, tracing off",
@@ -311,6 +334,95 @@ def _span_variants(endpoint: str) -> list[Variant]:
         ),
         Variant(NOOP, _span_body(trace.NoOpTracerProvider().get_tracer("bench"))),
         Variant(BARE_OBJECT, _bare_object_body()),
+    ]
+
+
+def _hot_path_variants(endpoint: str) -> list[Variant]:
+    """Each hot path alone, with the stock SDK's and Threadline's (fast pipeline) parts."""
+    from opentelemetry import propagate
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+    from opentelemetry.sdk.trace.sampling import ParentBased
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    from threadline.sdk.fast import ids
+    from threadline.sdk.sampling.rule_sampler import RuleSampler
+
+    bare = _bare_provider(_otlp_exporter(endpoint))
+    ours = _threadline_provider(endpoint)
+    tracers = {"stock": bare.get_tracer("bench"), "threadline": ours.get_tracer("bench")}
+    flushes = {"stock": bare.force_flush, "threadline": ours.force_flush}
+    live = {name: tracer.start_span("live") for name, tracer in tracers.items()}
+    generator = RandomIdGenerator()
+    stock_sampler = ParentBased(RuleSampler("bench"))
+    pipeline = ours._pipeline
+    propagators = {
+        "stock": CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()]),
+        "threadline": propagate.get_global_textmap(),
+    }
+    # A middle hop: a sampled remote parent with a tracestate, the journey in baggage.
+    hop_carrier = {
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "tracestate": "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+        "baggage": "session.id=s-8f3a2c,user.id=u_3f9a1c7e,journey.id=checkout",
+    }
+    hop_contexts = {name: p.extract(hop_carrier) for name, p in propagators.items()}
+
+    def start_end(tracer: Any) -> Callable[[], None]:
+        return lambda: tracer.start_span("work").end()
+
+    def set_attribute(span: Any) -> Callable[[], None]:
+        return lambda: span.set_attribute("order.id", 1234)
+
+    def current(tracer: Any) -> Callable[[], None]:
+        def body() -> None:
+            with tracer.start_as_current_span("work"):
+                pass
+
+        return body
+
+    def inject(name: str) -> Callable[[], None]:
+        propagator, ctx = propagators[name], hop_contexts[name]
+        return lambda: propagator.inject({}, ctx)
+
+    def extract(name: str) -> Callable[[], None]:
+        propagator = propagators[name]
+
+        def body() -> None:
+            propagator.extract(hop_carrier)
+
+        return body
+
+    trace_id = 0x4BF92F3577B34DA6A3CE929D0E0E4736
+
+    def stock_ids() -> None:
+        generator.generate_trace_id()
+        generator.generate_span_id()
+
+    def threadline_ids() -> None:
+        ids.new_trace_id()
+        ids.new_span_id()
+
+    def stock_decision() -> None:
+        stock_sampler.should_sample(None, trace_id, "work")
+
+    def threadline_decision() -> None:
+        pipeline.roots_all_sampled()
+
+    bodies: dict[str, dict[str, Callable[[], None]]] = {
+        "start_span + end": {n: start_end(t) for n, t in tracers.items()},
+        "set_attribute": {n: set_attribute(s) for n, s in live.items()},
+        "with start_as_current_span": {n: current(t) for n, t in tracers.items()},
+        "trace + span id": {"stock": stock_ids, "threadline": threadline_ids},
+        "root sampling decision": {"stock": stock_decision, "threadline": threadline_decision},
+        "inject (3 headers)": {n: inject(n) for n in propagators},
+        "extract (3 headers)": {n: extract(n) for n in propagators},
+    }
+    return [
+        Variant(f"{path}, {name}", body, flushes[name])
+        for path in HOT_PATHS
+        for name, body in bodies[path].items()
     ]
 
 
@@ -535,6 +647,8 @@ def _child(group: str, endpoint: str, n: int, rounds: int) -> None:
         variants = _fastapi_variants(endpoint)
     elif group == "spans-off":
         variants = _off_variants(endpoint)
+    elif group == "hot-paths":
+        variants = _hot_path_variants(endpoint)
     else:
         variants = _span_variants(endpoint)
     for variant in variants:  # warm-up: imports, caches, first export connections
@@ -640,6 +754,7 @@ def main(argv: list[str] | None = None) -> None:
     endpoint = f"http://127.0.0.1:{server.server_address[1]}"
     sizes = {
         "spans-otlp": args.spans,
+        "hot-paths": args.spans,
         "spans-off": args.spans,
         "requests": args.requests,
         "requests-fastapi": args.requests,
