@@ -63,6 +63,9 @@ _VALUE: Final = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
 # as a space.
 _SEND_AS_IS: Final = "!#$&'()*/:<=>?@[]^`{|}"
 _OWS: Final = " \t"
+# What quote(value, safe=_SEND_AS_IS) returns unchanged: its always-safe characters
+# (letters, digits, "_.-~") and _SEND_AS_IS.
+_SENT_UNCHANGED: Final = re.compile(r"[A-Za-z0-9_.\-~!#$&'()*/:<=>?@\[\]^`{|}]*")
 
 _PROPERTIES_KEY: Final = create_key("threadline-baggage-properties")
 
@@ -130,7 +133,9 @@ def encode_member(key: str, value: str, properties: tuple[str, ...] = ()) -> str
     not a token."""
     if _TOKEN.fullmatch(key) is None:
         return None
-    encoded = f"{key}={quote(value, safe=_SEND_AS_IS)}"
+    # Most values (ids, tokens) hold only characters quote() leaves as they are.
+    sent = value if _SENT_UNCHANGED.fullmatch(value) else quote(value, safe=_SEND_AS_IS)
+    encoded = f"{key}={sent}"
     return ";".join((encoded, *properties)) if properties else encoded
 
 
