@@ -151,7 +151,7 @@ def _fast_provider(
     """Threadline's own provider (``sdk/fast``), made global, with export wired to it."""
     stay = in_process.spans_stay_in_process()
     provider = FastTracerProvider(
-        _resource(settings),
+        service_resource(settings),
         sampling.sampler,
         sampling.rule_sampler,
         pseudonymizer,
@@ -184,7 +184,9 @@ def _finish_install(settings: SdkSettings, provider: TracerProvider | FastTracer
     flush_on_sigterm(provider.shutdown)
 
 
-def _resource(settings: SdkSettings) -> Resource:
+def service_resource(settings: SdkSettings) -> Resource:
+    """The resource of a provider ``configure()`` builds: ``service.name``, ``host.name``,
+    the environment, and what ``OTEL_RESOURCE_ATTRIBUTES`` adds."""
     return Resource.create(
         {
             conventions.SERVICE_NAME: settings.service_name,
@@ -249,7 +251,7 @@ def active_pseudonymizer() -> Callable[[str], str]:
 def _global_provider(settings: SdkSettings, sampler: Sampler) -> TracerProvider | None:
     existing = trace.get_tracer_provider()
     if isinstance(existing, trace.ProxyTracerProvider):
-        provider = TracerProvider(resource=_resource(settings), sampler=sampler)
+        provider = TracerProvider(resource=service_resource(settings), sampler=sampler)
         trace.set_tracer_provider(provider)
         return provider
     if isinstance(existing, TracerProvider):
