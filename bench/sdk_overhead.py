@@ -1,36 +1,40 @@
-"""What Threadline adds to the OpenTelemetry SDK, per span and per instrumented Flask request.
+"""What a span and an instrumented request cost with Threadline, against the stock SDK.
 
 Run: ``python bench/sdk_overhead.py [--spans N] [--requests N] [--rounds K]``
 
-Groups, each in its own subprocess (Threadline's ``configure()`` sets the global
-TracerProvider, which a process can do once):
+The baseline everywhere is the stock SDK as OpenTelemetry's docs set it up:
+TracerProvider + ``BatchSpanProcessor`` + the stock ``OTLPSpanExporter``, exporting over
+OTLP/HTTP to a loopback collector run by this script. Groups, each in its own
+subprocess (``configure()`` sets the global TracerProvider, which a process can do once):
 
-- spans, OTLP/HTTP to a loopback collector run by this script: start+end a span with
-  three attributes under ``start_as_current_span`` with the bare SDK —
-  TracerProvider + ``BatchSpanProcessor`` + the stock ``OTLPSpanExporter`` — and with
-  Threadline's ``configure()`` pipeline (its own processor, compact queue and encoder,
-  redaction on as by default: the export worker applies it before encoding),
-  inside a ``journey`` (session + user) and outside one;
-- tracing off: the API's no-op tracer, and ``configure(enabled=False)`` (what a
-  service pays when tracing is switched off for its environment);
-- Flask requests through werkzeug's test client, exporting OTLP to the collector:
-  plain app, ``FlaskInstrumentor`` + bare SDK, ``threadline.instrument(app)``; the
-  requests carry ``X-Session-Id``, so Threadline's inbound hook starts a journey.
+- spans: start, 3 attributes, end under ``start_as_current_span``, with the stock SDK;
+  with Threadline's default (fast) pipeline inside a ``journey`` (session + user) and
+  outside one; with Threadline's ``pipeline = "otel"`` (the SDK's TracerProvider with
+  Threadline's export processor: the pipeline before the fast one, built locally); and
+  two floors: the API's no-op tracer, and a bare object (a slotted object holding the
+  name and attributes, appended to a bounded deque: about the least any recorder pays);
+- tracing off: the API's no-op tracer, and ``configure(enabled=False)``;
+- Flask requests through werkzeug's test client, and FastAPI requests driven straight
+  through the ASGI app on one event loop (``async def`` route, so all the work is on the
+  measured thread): plain app, OpenTelemetry's instrumentor + stock SDK, and
+  ``threadline.instrument(app)``; requests carry ``X-Session-Id`` (a journey);
+- memory per queued span: ``tracemalloc`` growth while 20,000 finished spans wait in
+  the stock ``BatchSpanProcessor``'s queue and in Threadline's export queue.
 
-Two costs are measured per variant:
+The variants are built in ``sdk_overhead_variants.py``. Two costs are measured per variant:
 
 - *caller*: CPU time of the thread that makes the spans (``time.thread_time``), over
   the loop alone — what the service's own request threads pay;
 - *total*: CPU time of the whole process (``time.process_time``: every thread,
   including the export thread) over the loop plus a flush — everything tracing costs.
 
-Within a group the variants run interleaved, many short rounds, in one process: the
-bare SDK's provider is a local one (its tracer is used directly, which costs the same
-per span as a global one), so machine load drifting during the run hits every variant
-alike, and comparisons are made round by round. Queues are sized so nothing is
-dropped (dropping would make export look free).
-Printed: the median over rounds per variant, and the median of the per-round ratios
-Threadline / bare. Goal: Threadline adds at most 10% to the bare per-span cost.
+Within a group the variants run interleaved, many short rounds, in one process, so
+machine load drifting during the run hits every variant alike, and ratios are taken
+round by round (the median is printed). Queues are sized so nothing is dropped
+(dropping would make export look free). For requests the ratio compares what
+instrumentation *adds* to the plain app's cost. Goals (issue 17): caller per span
+≤ 1/3 of stock, total per exported span ≤ 1/4, added per request ≤ 1/2 of what
+OpenTelemetry's instrumentation adds, memory per queued span ≤ 1/4.
 """
 
 from __future__ import annotations
@@ -42,36 +46,37 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final
+from typing import Final
 
-ATTRIBUTES: Final = {"order.id": 1234, "order.items": 3, "shop.region": "eu-west"}
-# Larger than the spans of one timed loop, so nothing is dropped while we measure.
-QUEUE_SIZE: Final = 65_536
-EXPORT_DELAY_MS: Final = 1000
-BATCH_SIZE: Final = 512
-SESSION_HEADER: Final = {"X-Session-Id": "s-8f3a2c"}
-
+import sdk_overhead_variants as parts
+from sdk_overhead_variants import (
+    BARE_OBJECT,
+    FAST,
+    FAST_JOURNEY,
+    FASTAPI_SAME_SPANS,
+    HOT_PATHS,
+    MEMORY_SPANS,
+    NOOP,
+    OTEL_PIPELINE,
+    STOCK,
+    Variant,
+)
 
 Results = dict[str, dict[str, list[float]]]  # variant -> "caller"/"total" -> per round
 
 
 @dataclass(frozen=True, slots=True)
-class Variant:
-    name: str
-    body: Callable[[], None]
-    flush: Callable[[], object] = lambda: None
-    around: Callable[[], AbstractContextManager[object]] = nullcontext
-
-
-@dataclass(frozen=True, slots=True)
 class Comparison:
+    """``threadline`` against ``bare`` (minus ``plain`` on both sides, when given)."""
+
     label: str
     bare: str
     threadline: str
+    goal: float | None = None
+    plain: str | None = None
+    measures: tuple[str, ...] = ("caller", "total")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +84,47 @@ class Group:
     title: str
     unit: str
     comparisons: list[Comparison] = field(default_factory=list)
+    floors: tuple[str, ...] = ()
 
 
 GROUPS: Final = {
     "spans-otlp": Group(
-        "Per span, OTLP/HTTP to a loopback collector",
+        "Per span (start, 3 attributes, end), OTLP/HTTP to a loopback collector",
         "µs/span",
         [
-            Comparison("threadline / bare, in a journey", "bare SDK", "threadline, journey"),
-            Comparison("threadline / bare, no journey", "bare SDK", "threadline, no journey"),
+            Comparison(
+                "threadline / stock, journey (caller)",
+                STOCK,
+                FAST_JOURNEY,
+                1 / 3,
+                measures=("caller",),
+            ),
+            Comparison(
+                "threadline / stock, journey (total)",
+                STOCK,
+                FAST_JOURNEY,
+                1 / 4,
+                measures=("total",),
+            ),
+            Comparison("threadline / stock, no journey", STOCK, FAST),
+            Comparison('pipeline="otel" / stock, journey (before)', STOCK, OTEL_PIPELINE),
+            Comparison(
+                "threadline / no-op API floor (caller)", NOOP, FAST_JOURNEY, measures=("caller",)
+            ),
+        ],
+        floors=(NOOP, BARE_OBJECT),
+    ),
+    "hot-paths": Group(
+        "Hot paths one at a time (caller CPU; the total column is the same work plus flush)",
+        "µs/op",
+        [
+            Comparison(
+                f"{path}: threadline / stock",
+                f"{path}, stock",
+                f"{path}, threadline",
+                measures=("caller",),
+            )
+            for path in HOT_PATHS
         ],
     ),
     "spans-off": Group(
@@ -98,131 +135,57 @@ GROUPS: Final = {
     "requests": Group(
         "Per Flask request (werkzeug test client), OTLP/HTTP to a loopback collector",
         "µs/request",
-        [Comparison("threadline / bare OTel", "FlaskInstrumentor", "threadline.instrument")],
+        [
+            Comparison(
+                "added: threadline / OpenTelemetry (caller)",
+                "FlaskInstrumentor",
+                "threadline.instrument",
+                1 / 2,
+                plain="plain Flask",
+                measures=("caller",),
+            ),
+            Comparison(
+                "added: threadline / OpenTelemetry (total)",
+                "FlaskInstrumentor",
+                "threadline.instrument",
+                plain="plain Flask",
+                measures=("total",),
+            ),
+        ],
+    ),
+    "requests-fastapi": Group(
+        "Per FastAPI request (ASGI app driven on one event loop), OTLP/HTTP to a loopback "
+        "collector",
+        "µs/request",
+        [
+            Comparison(
+                "added: threadline / OpenTelemetry (caller)",
+                "FastAPIInstrumentor",
+                "threadline.instrument",
+                1 / 2,
+                plain="plain FastAPI",
+                measures=("caller",),
+            ),
+            Comparison(
+                "added: threadline / OpenTelemetry, same spans (caller)",
+                FASTAPI_SAME_SPANS,
+                "threadline.instrument",
+                plain="plain FastAPI",
+                measures=("caller",),
+            ),
+            Comparison(
+                "added: threadline / OpenTelemetry (total)",
+                "FastAPIInstrumentor",
+                "threadline.instrument",
+                plain="plain FastAPI",
+                measures=("total",),
+            ),
+        ],
     ),
 }
 
 
 # --- child side: one group per process ---------------------------------------------------
-
-
-def _otlp_exporter(endpoint: str) -> Any:
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    return OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")
-
-
-def _bare_provider(exporter: Any) -> Any:
-    """The bare SDK as OpenTelemetry's docs set it up, with Threadline's batch settings."""
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
-    provider.add_span_processor(
-        BatchSpanProcessor(
-            exporter,
-            max_queue_size=QUEUE_SIZE,
-            schedule_delay_millis=EXPORT_DELAY_MS,
-            max_export_batch_size=BATCH_SIZE,
-        )
-    )
-    return provider
-
-
-def _threadline_provider(endpoint: str, enabled: bool = True) -> Any:
-    """Threadline's configure() pipeline, exporting to the loopback collector."""
-    from threadline.sdk import setup
-
-    settings = setup.load_settings(
-        {
-            "service_name": "bench",
-            "endpoint": endpoint,
-            "enabled": enabled,
-            "queue_size": QUEUE_SIZE,
-            "export_delay_ms": EXPORT_DELAY_MS,
-            "export_batch_size": BATCH_SIZE,
-            "user_id_key": "bench-key",
-            "stats_interval_s": 0,  # redaction stays on: the default a service runs with
-        }
-    )
-    return setup.install(settings).tracer_provider
-
-
-def _span_body(tracer: Any) -> Callable[[], None]:
-    def one_span() -> None:
-        with tracer.start_as_current_span("work", attributes=ATTRIBUTES):
-            pass
-
-    return one_span
-
-
-def _span_variants(endpoint: str) -> list[Variant]:
-    import threadline
-
-    bare = _bare_provider(_otlp_exporter(endpoint))
-    ours = _threadline_provider(endpoint)
-
-    def in_journey() -> AbstractContextManager[object]:
-        return threadline.journey(session_id="s-8f3a2c", user_id="customer-42")
-
-    ours_tracer = ours.get_tracer("bench")
-    return [
-        Variant("bare SDK", _span_body(bare.get_tracer("bench")), bare.force_flush),
-        Variant("threadline, journey", _span_body(ours_tracer), ours.force_flush, in_journey),
-        Variant("threadline, no journey", _span_body(ours_tracer), ours.force_flush),
-    ]
-
-
-def _off_variants(endpoint: str) -> list[Variant]:
-    from opentelemetry import trace
-
-    _threadline_provider(endpoint, enabled=False)
-    return [
-        Variant("no tracing", _span_body(trace.NoOpTracerProvider().get_tracer("bench"))),
-        Variant("threadline, enabled=false", _span_body(trace.get_tracer("bench"))),
-    ]
-
-
-def _flask_app() -> Any:
-    import flask
-
-    app = flask.Flask("bench")
-
-    @app.get("/items/<int:item_id>")
-    def item(item_id: int) -> dict[str, int]:
-        return {"item": item_id}
-
-    return app
-
-
-def _request_body(app: Any) -> Callable[[], None]:
-    client = app.test_client()
-
-    def one_request() -> None:
-        response = client.get("/items/7", headers=SESSION_HEADER)
-        if response.status_code != 200:
-            raise RuntimeError(f"bench request failed: {response.status_code}")
-
-    return one_request
-
-
-def _request_variants(endpoint: str) -> list[Variant]:
-    from opentelemetry.instrumentation.flask import FlaskInstrumentor
-
-    import threadline
-
-    bare = _bare_provider(_otlp_exporter(endpoint))
-    otel_app = _flask_app()
-    FlaskInstrumentor().instrument_app(otel_app, tracer_provider=bare)  # type: ignore[no-untyped-call]
-    ours = _threadline_provider(endpoint)
-    threadline_app = _flask_app()
-    threadline.instrument(threadline_app)
-    return [
-        Variant("plain Flask", _request_body(_flask_app())),
-        Variant("FlaskInstrumentor", _request_body(otel_app), bare.force_flush),
-        Variant("threadline.instrument", _request_body(threadline_app), ours.force_flush),
-    ]
 
 
 def _time_loop(variant: Variant, n: int) -> tuple[float, float]:
@@ -239,12 +202,19 @@ def _time_loop(variant: Variant, n: int) -> tuple[float, float]:
 
 
 def _child(group: str, endpoint: str, n: int, rounds: int) -> None:
+    if group == "memory":
+        print(json.dumps(parts.memory(endpoint)))
+        return
     if group == "requests":
-        variants = _request_variants(endpoint)
+        variants = parts.request_variants(endpoint)
+    elif group == "requests-fastapi":
+        variants = parts.fastapi_variants(endpoint)
     elif group == "spans-off":
-        variants = _off_variants(endpoint)
+        variants = parts.off_variants(endpoint)
+    elif group == "hot-paths":
+        variants = parts.hot_path_variants(endpoint)
     else:
-        variants = _span_variants(endpoint)
+        variants = parts.span_variants(endpoint)
     for variant in variants:  # warm-up: imports, caches, first export connections
         _time_loop(variant, max(1, n // 10))
     results: dict[str, dict[str, list[float]]] = {
@@ -290,24 +260,43 @@ def _run_group(group: str, endpoint: str, n: int, rounds: int) -> Results:
     return results
 
 
+def _verdict(ratio: float, goal: float | None) -> str:
+    if goal is None:
+        return ""
+    return f"  goal ≤ {goal:.3f}: {'met' if ratio <= goal else 'MISSED'}"
+
+
 def _report(group: Group, n: int, results: Results) -> None:
     print(f"\n{group.title} ({n} per loop)")
-    print(f"  {'':26s} {'caller CPU':>12s} {'total CPU':>12s}   ({group.unit}, median)")
+    print(f"  {'':36s} {'caller CPU':>12s} {'total CPU':>12s}   ({group.unit}, median)")
     for name, measures in results.items():
-        print(
-            f"  {name:26s} {statistics.median(measures['caller']):12.2f}"
-            f" {statistics.median(measures['total']):12.2f}"
-        )
+        total = "" if name in group.floors else f"{statistics.median(measures['total']):12.2f}"
+        print(f"  {name:36s} {statistics.median(measures['caller']):12.2f} {total}")
     for comparison in group.comparisons:
-        for measure in ("caller", "total"):
+        for measure in comparison.measures:
             bare = results[comparison.bare][measure]
             ours = results[comparison.threadline][measure]
-            ratio = statistics.median(o / b for o, b in zip(ours, bare, strict=True))
-            added = statistics.median(o - b for o, b in zip(ours, bare, strict=True))
-            print(
-                f"  {comparison.label + ' (' + measure + ')':44s} ratio {ratio:.3f}"
-                f"  (adds {added:+.2f} {group.unit}, {(ratio - 1) * 100:+.1f}%)"
+            plain = results[comparison.plain][measure] if comparison.plain else [0.0] * len(bare)
+            ratio = statistics.median(
+                (o - p) / (b - p) for o, b, p in zip(ours, bare, plain, strict=True)
             )
+            added = statistics.median(o - b for o, b in zip(ours, bare, strict=True))
+            label = (
+                comparison.label if "(" in comparison.label else f"{comparison.label} ({measure})"
+            )
+            print(
+                f"  {label:50s} ratio {ratio:.3f}"
+                f"  ({added:+.2f} {group.unit}){_verdict(ratio, comparison.goal)}"
+            )
+
+
+def _report_memory(results: Results) -> None:
+    print(f"\nMemory per queued span ({MEMORY_SPANS} spans waiting for export, tracemalloc)")
+    values = {name: measures["bytes"][0] for name, measures in results.items()}
+    for name, value in values.items():
+        print(f"  {name:36s} {value:8.0f} B")
+    stock, ours = values.values()
+    print(f"  {'threadline / stock':36s} ratio {ours / stock:.3f}{_verdict(ours / stock, 1 / 4)}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -327,9 +316,16 @@ def main(argv: list[str] | None = None) -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    sizes = {"spans-otlp": args.spans, "spans-off": args.spans, "requests": args.requests}
+    sizes = {
+        "spans-otlp": args.spans,
+        "hot-paths": args.spans,
+        "spans-off": args.spans,
+        "requests": args.requests,
+        "requests-fastapi": args.requests,
+    }
     try:
         results = {g: _run_group(g, endpoint, sizes[g], args.rounds) for g in GROUPS}
+        memory = _run_group("memory", endpoint, MEMORY_SPANS, 1)
     finally:
         server.shutdown()
         server.server_close()
@@ -340,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     for name, group in GROUPS.items():
         _report(group, sizes[name], results[name])
+    _report_memory(memory)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,13 @@ class SdkSettings:
         "Also set the journey keys as span attributes in process (for other processors or "
         "exporters of the host); by default they are added when the span is exported.",
     )
+    pipeline: str = setting(
+        "fast",
+        "Span pipeline: `fast` (Threadline's own TracerProvider on the OpenTelemetry API, "
+        "recording straight into the export queue) or `otel` (the OpenTelemetry SDK's "
+        "TracerProvider, for hosts that rely on SDK-only features; see "
+        "docs/instrumenting.md).",
+    )
     compression: str = setting("gzip", "Compression of OTLP requests: `gzip` or `none`.")
     headers: str = setting(
         "",

@@ -138,13 +138,14 @@ def capture_spans(service_name: str = DEFAULT_TEST_SERVICE) -> SpanCapture:
 
         from threadline.redaction.configured import redactor_from_settings
         from threadline.sdk import setup
+        from threadline.sdk.fast import FastTracerProvider
         from threadline.sdk.processors import JourneyStampingProcessor
         from threadline.sdk.redaction_processor import RedactingSpanExporter
 
         exporter = InMemorySpanExporter()
         provider = trace.get_tracer_provider()
         configured = setup.active()
-        if not isinstance(provider, TracerProvider):
+        if not isinstance(provider, TracerProvider | FastTracerProvider):
             provider = TracerProvider(
                 resource=Resource.create({conventions.SERVICE_NAME: service_name})
             )

@@ -28,13 +28,46 @@ from .collector import Collector, running_collector
 SCENARIOS: Final = Path(__file__).parent / "scenarios"
 SCENARIO_TIMEOUT_S: Final = 60.0
 
+# The span pipelines configure() can install (the `pipeline` setting): every test that
+# runs configure() in a subprocess runs once with each.
+PIPELINES: Final = ("fast", "otel")
+# What marks such a test: one of these fixtures, or a module that starts processes.
+_SUBPROCESS_FIXTURES: Final = frozenset(
+    {"collector", "run_scenario", "run_boundary_scenario", "outcomes"}
+)
+_SUBPROCESS_HELPERS: Final = ("clean_environ", "running_service", "running_script")
+_pipeline = PIPELINES[0]
+
 
 def clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The test process's environment without Threadline/OpenTelemetry settings, plus ``extra``."""
+    """The test process's environment without Threadline/OpenTelemetry settings, plus ``extra``
+    (and ``THREADLINE_PIPELINE`` naming the pipeline the current test runs under)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("THREADLINE_", "OTEL_"))}
     env["PYTHONUNBUFFERED"] = "1"
+    env["THREADLINE_PIPELINE"] = _pipeline
     env.update(extra or {})
     return env
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests whose services run configure() in a subprocess run under both pipelines."""
+    if "span_pipeline" not in metafunc.fixturenames:
+        return
+    uses_processes = bool(_SUBPROCESS_FIXTURES & set(metafunc.fixturenames)) or any(
+        hasattr(metafunc.module, name) for name in _SUBPROCESS_HELPERS
+    )
+    if uses_processes:
+        metafunc.parametrize("span_pipeline", PIPELINES, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def span_pipeline(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The span pipeline subprocesses started by this test install (``fast`` unless
+    parametrized by :func:`pytest_generate_tests`)."""
+    global _pipeline
+    _pipeline = getattr(request, "param", PIPELINES[0])
+    yield _pipeline
+    _pipeline = PIPELINES[0]
 
 
 @dataclass(frozen=True, slots=True)

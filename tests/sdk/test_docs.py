@@ -102,3 +102,22 @@ def test_strict_trace_context_example_runs() -> None:
     """The tracestate example in docs/boundaries.md holds as written."""
     example = _first_python_block(BOUNDARIES, "W3C Trace Context, strictly")
     exec(compile(example, "boundaries.md", "exec"), {})
+
+
+def test_span_processor_example_runs_on_either_pipeline(
+    collector: Collector, span_pipeline: str
+) -> None:
+    """The span-processor example in "The span pipeline" prints the span it added, with
+    either pipeline installed."""
+    example = _first_python_block(DOC, "The span pipeline")
+    completed = subprocess.run(
+        [sys.executable, "-c", example],
+        env=clean_environ({"THREADLINE_ENDPOINT": collector.endpoint}),
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "charge {'order.items': 3}"
+    assert [span.name for span in collector.spans if span.name == "charge"] == ["charge"]

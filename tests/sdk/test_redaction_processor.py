@@ -39,9 +39,13 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 threadline.configure(service_name="redaction-check")
-# What the provider runs on the thread that ends a span (private to OpenTelemetry; read
-# only to show that no redacting wrapper sits there: the export worker redacts).
-processors = trace.get_tracer_provider()._active_span_processor._span_processors
+# What the provider runs on the thread that ends a span (the fast pipeline lists them;
+# the SDK's provider keeps them private: read only to show that no redacting wrapper
+# sits there, the export worker redacts).
+provider = trace.get_tracer_provider()
+processors = getattr(provider, "span_processors", None)
+if processors is None:
+    processors = provider._active_span_processor._span_processors
 print("processors:", ",".join(type(p).__name__ for p in processors))
 tracer = trace.get_tracer("check")
 with threadline.journey(session_id="dave@example.com"), tracer.start_as_current_span(

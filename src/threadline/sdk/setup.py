@@ -2,10 +2,15 @@
 
 One call builds, from :class:`~threadline.settings.SdkSettings`::
 
-    TracerProvider(Resource(service.name), ParentBased(RuleSampler))  rules: sdk/sampling
+    FastTracerProvider(Resource(service.name), ParentBased(RuleSampler))   sdk/fast
+      │   (pipeline = "otel": the SDK's TracerProvider, the processor added to it)
       └── ExportProcessor(queue, delay, batch)   sdk/export: compact queue, own encoder,
             │                                     journey keys from baggage, retries
             └── OTLP/HTTP protobuf, gzip → <endpoint>/v1/traces
+
+The fast provider (the default) implements the OpenTelemetry API itself and hands each
+ended span's compact record to the export processor; a provider the host installed
+before ``configure()`` is joined as before, whatever ``pipeline`` says.
 
 (with ``redaction`` on, the default, the export worker redacts each batch before
 encoding it, off the service's threads: sdk/export/pipeline), and makes it global, with
@@ -38,6 +43,7 @@ from threadline.sdk import in_process
 from threadline.sdk.allowlist import BaggageAllowListPropagator, HostAllowList
 from threadline.sdk.exit_hooks import flush_on_sigterm
 from threadline.sdk.export import pipeline as export_pipeline
+from threadline.sdk.fast import FastTracerProvider
 from threadline.sdk.guard import logger, report_internal_error
 from threadline.sdk.logs import install_log_record_factory
 from threadline.sdk.processors import JourneyStampingProcessor
@@ -48,6 +54,7 @@ from threadline.settings import ENV_PREFIX, ConfigError, SdkSettings, load
 
 _POSITIVE: Final = ("export_delay_ms", "export_batch_size", "queue_size", "export_timeout_s")
 _NON_EMPTY: Final = ("service_name", "session_header", "session_cookie")
+PIPELINES: Final = ("fast", "otel")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +62,7 @@ class Configuration:
     """What ``configure()`` installed; ``tracer_provider`` is None when tracing is disabled."""
 
     settings: SdkSettings
-    tracer_provider: TracerProvider | None
+    tracer_provider: TracerProvider | FastTracerProvider | None
     pseudonymize_user_id: Callable[[str], str]
     sampling: HeadSampling | None = None
 
@@ -105,6 +112,13 @@ def install(settings: SdkSettings, exporter: SpanExporter | None = None) -> Conf
             _active = Configuration(settings, None, pseudonymizer)
             return _active
         sampling = head_sampling(settings)
+        if settings.pipeline == "fast" and isinstance(
+            trace.get_tracer_provider(), trace.ProxyTracerProvider
+        ):
+            fast = _fast_provider(settings, sampling, pseudonymizer, exporter)
+            _finish_install(settings, fast)
+            _active = Configuration(settings, fast, pseudonymizer, sampling)
+            return _active
         provider = _global_provider(settings, sampling.sampler)
         if provider is not None:
             host_provider = provider.sampler is not sampling.sampler
@@ -123,11 +137,62 @@ def install(settings: SdkSettings, exporter: SpanExporter | None = None) -> Conf
                 )
             for processor in processors:
                 provider.add_span_processor(processor)
-            propagate.set_global_textmap(global_propagator(settings))
-            install_log_record_factory()
-            flush_on_sigterm(provider.shutdown)
+            _finish_install(settings, provider)
         _active = Configuration(settings, provider, pseudonymizer, sampling)
         return _active
+
+
+def _fast_provider(
+    settings: SdkSettings,
+    sampling: HeadSampling,
+    pseudonymizer: Pseudonymizer,
+    exporter: SpanExporter | None,
+) -> FastTracerProvider:
+    """Threadline's own provider (``sdk/fast``), made global, with export wired to it."""
+    stay = in_process.spans_stay_in_process()
+    provider = FastTracerProvider(
+        service_resource(settings),
+        sampling.sampler,
+        sampling.rule_sampler,
+        pseudonymizer,
+        # In process (pytest plugin) or when asked: the journey keys on the span itself.
+        stamp=stay or settings.stamp_span_attributes,
+    )
+    trace.set_tracer_provider(provider)
+    if stay:
+        logger.debug("Threadline: spans stay in this process (pytest plugin)")
+    elif exporter is not None:
+        # Benchmarks comparing with the stock pipeline: its batch processor, adapted.
+        for processor in export_pipeline.export_processors(
+            settings, TracerProvider(resource=provider.resource), pseudonymizer, exporter
+        ):
+            provider.add_span_processor(processor)
+        sampling.start()
+    else:
+        sampling.start()
+        provider.set_export(
+            export_pipeline.export_processor(
+                settings, provider.resource, None, export_pipeline.export_redactor(settings)
+            )
+        )
+    return provider
+
+
+def _finish_install(settings: SdkSettings, provider: TracerProvider | FastTracerProvider) -> None:
+    propagate.set_global_textmap(global_propagator(settings))
+    install_log_record_factory()
+    flush_on_sigterm(provider.shutdown)
+
+
+def service_resource(settings: SdkSettings) -> Resource:
+    """The resource of a provider ``configure()`` builds: ``service.name``, ``host.name``,
+    the environment, and what ``OTEL_RESOURCE_ATTRIBUTES`` adds."""
+    return Resource.create(
+        {
+            conventions.SERVICE_NAME: settings.service_name,
+            **export_pipeline.resource_attributes(settings),
+        }
+    )
 
 
 def global_propagator(settings: SdkSettings | None = None) -> TextMapPropagator:
@@ -186,15 +251,7 @@ def active_pseudonymizer() -> Callable[[str], str]:
 def _global_provider(settings: SdkSettings, sampler: Sampler) -> TracerProvider | None:
     existing = trace.get_tracer_provider()
     if isinstance(existing, trace.ProxyTracerProvider):
-        provider = TracerProvider(
-            resource=Resource.create(
-                {
-                    conventions.SERVICE_NAME: settings.service_name,
-                    **export_pipeline.resource_attributes(settings),
-                }
-            ),
-            sampler=sampler,
-        )
+        provider = TracerProvider(resource=service_resource(settings), sampler=sampler)
         trace.set_tracer_provider(provider)
         return provider
     if isinstance(existing, TracerProvider):
@@ -227,6 +284,8 @@ def _validate(settings: SdkSettings) -> None:
         value = getattr(settings, name)
         if not value.strip():
             raise _invalid(name, value, "must not be empty")
+    if settings.pipeline not in PIPELINES:
+        raise _invalid("pipeline", settings.pipeline, f"must be one of {PIPELINES}")
     HostAllowList.parse(settings.baggage_allowed_hosts)  # raises ConfigError naming the entry
     parts = urlsplit(settings.endpoint)
     if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -29,9 +29,11 @@ from types import MappingProxyType
 from typing import Final
 from urllib.parse import urlsplit
 
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from threadline.redaction import Redactor
 from threadline.redaction.configured import redactor_from_settings
 from threadline.sdk.export.processor import ExportProcessor
 from threadline.sdk.export.retry import RetryPolicy
@@ -81,9 +83,7 @@ def export_processors(
     forces in-process stamping (the host built the provider and may export it itself)."""
     stamp = settings.stamp_span_attributes or stamp_in_process
     # Raises ConfigError naming a redaction setting that does not parse.
-    redactor = redactor_from_settings(
-        settings, fallback_hash_key=settings.user_id_key, cut_lengths=_attribute_limits()
-    )
+    redactor = export_redactor(settings)
     if exporter is not None:
         if redactor is not None:
             exporter = RedactingSpanExporter(exporter, redactor)
@@ -97,6 +97,22 @@ def export_processors(
                 export_timeout_millis=settings.export_timeout_s * 1000,
             ),
         ]
+    processor = export_processor(
+        settings, provider.resource, None if stamp else pseudonymize_user_id, redactor
+    )
+    if stamp:
+        return [JourneyStampingProcessor(pseudonymize_user_id), processor]
+    return [processor]
+
+
+def export_processor(
+    settings: SdkSettings,
+    resource: Resource,
+    pseudonymize_user_id: Callable[[str], str] | None,
+    redactor: Redactor | None,
+) -> ExportProcessor:
+    """The export processor for ``settings``, registered for ``threadline.stats()``; it
+    captures the journey keys itself when given ``pseudonymize_user_id``."""
     processor = ExportProcessor(
         transport_config(settings),
         queue_size=settings.queue_size,
@@ -106,17 +122,22 @@ def export_processors(
             deadline_s=settings.retry_deadline_s, initial_backoff_s=settings.retry_backoff_s
         ),
         shutdown_timeout_s=settings.shutdown_timeout_s,
-        resource=provider.resource,
+        resource=resource,
         resource_defaults=resource_attributes(settings),
-        pseudonymize_user_id=None if stamp else pseudonymize_user_id,
+        pseudonymize_user_id=pseudonymize_user_id,
         stats_interval_s=settings.stats_interval_s,
         redactor=redactor,
     )
     with _lock:
         _processors.add(processor)
-    if stamp:
-        return [JourneyStampingProcessor(pseudonymize_user_id), processor]
-    return [processor]
+    return processor
+
+
+def export_redactor(settings: SdkSettings) -> Redactor | None:
+    """The redactor export applies (None with ``redaction`` off); raises ConfigError."""
+    return redactor_from_settings(
+        settings, fallback_hash_key=settings.user_id_key, cut_lengths=_attribute_limits()
+    )
 
 
 OTEL_HEADER_VARIABLES: Final = ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")

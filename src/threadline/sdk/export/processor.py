@@ -185,6 +185,16 @@ class ExportProcessor(SpanProcessor):
         except Exception:
             report_internal_error("queueing a span for export")
 
+    def offer(self, record: CompactSpan) -> None:
+        """Queue a sampled span's record built by another span pipeline (``sdk/fast``)."""
+        try:
+            if self._stopping:
+                self.counters.add_dropped(DropReason.SHUTDOWN, 1)
+                return
+            self._queue.offer(record)
+        except Exception:
+            report_internal_error("queueing a span for export")
+
     def stats(self) -> ExportStats:
         return self.counters.snapshot(queued=len(self._queue))
 

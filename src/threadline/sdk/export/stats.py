@@ -24,6 +24,7 @@ class DropReason(StrEnum):
     SHUTDOWN = "shutdown"  # still queued when the shutdown deadline passed
     ENCODING = "encoding"  # a span could not be encoded (a bug; logged)
     REDACTION_ERROR = "redaction_error"  # redacting the span failed: never sent in clear
+    NEVER_ENDED = "never_ended"  # started, still not ended at shutdown (a host bug)
 
 
 _NO_DROPS: Final = MappingProxyType({reason.value: 0 for reason in DropReason})

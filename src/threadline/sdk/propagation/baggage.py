@@ -29,13 +29,12 @@ An invalid member (no ``=``, a key that is not a token, a value with characters 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 from urllib.parse import quote, unquote
 
-from opentelemetry import baggage
 from opentelemetry.context import Context, create_key, get_current, get_value, set_value
 from opentelemetry.propagators.textmap import (
     CarrierT,
@@ -46,6 +45,7 @@ from opentelemetry.propagators.textmap import (
     default_setter,
 )
 
+from threadline.sdk.context_keys import span_and_baggage, with_baggage
 from threadline.sdk.propagation.fields import field_values
 
 BAGGAGE: Final = "baggage"
@@ -63,6 +63,9 @@ _VALUE: Final = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
 # as a space.
 _SEND_AS_IS: Final = "!#$&'()*/:<=>?@[]^`{|}"
 _OWS: Final = " \t"
+# What quote(value, safe=_SEND_AS_IS) returns unchanged: its always-safe characters
+# (letters, digits, "_.-~") and _SEND_AS_IS.
+_SENT_UNCHANGED: Final = re.compile(r"[A-Za-z0-9_.\-~!#$&'()*/:<=>?@\[\]^`{|}]*")
 
 _PROPERTIES_KEY: Final = create_key("threadline-baggage-properties")
 
@@ -130,7 +133,9 @@ def encode_member(key: str, value: str, properties: tuple[str, ...] = ()) -> str
     not a token."""
     if _TOKEN.fullmatch(key) is None:
         return None
-    encoded = f"{key}={quote(value, safe=_SEND_AS_IS)}"
+    # Most values (ids, tokens) hold only characters quote() leaves as they are.
+    sent = value if _SENT_UNCHANGED.fullmatch(value) else quote(value, safe=_SEND_AS_IS)
+    encoded = f"{key}={sent}"
     return ";".join((encoded, *properties)) if properties else encoded
 
 
@@ -151,16 +156,14 @@ class BaggagePropagator(TextMapPropagator):
     ) -> Context:
         """``context`` (current if None) with the carrier's baggage entries added."""
         context = get_current() if context is None else context
-        members = parse_baggage(field_values(getter, carrier, BAGGAGE))
-        if not members:
+        entries, properties = _parsed(field_values(getter, carrier, BAGGAGE))
+        if not entries:
             return context
-        properties: dict[str, ReceivedProperties] = {}
-        for member in members:
-            context = baggage.set_baggage(member.key, member.value, context)
-            if member.properties:
-                properties[member.key] = ReceivedProperties(member.value, member.properties)
-        if properties:
-            context = set_value(_PROPERTIES_KEY, MappingProxyType(properties), context)
+        # As set_baggage() once per member would: the context's entries, then these.
+        _, existing = span_and_baggage(context)
+        context = with_baggage(context, {**existing, **entries} if existing else entries)
+        if properties is not None:
+            context = set_value(_PROPERTIES_KEY, properties, context)
         return context
 
     def inject(
@@ -170,33 +173,80 @@ class BaggagePropagator(TextMapPropagator):
         setter: Setter[CarrierT] = default_setter,
     ) -> None:
         """Write the context's baggage to the carrier, whole members only, within the limits."""
-        entries = baggage.get_all(context)
+        global _last_injected
+        _, entries = span_and_baggage(get_current() if context is None else context)
         if not entries:
             return
-        properties = received_properties(context)
-        encoded: list[str] = []
-        size = 0
-        for key, raw_value in entries.items():
-            if len(encoded) >= MAX_MEMBERS:
-                break
-            value = raw_value if isinstance(raw_value, str) else str(raw_value)
-            received = properties.get(key)
-            # Properties describe the value they came with; a new value travels without them.
-            kept = received.properties if received is not None and received.value == value else ()
-            member = encode_member(key, value, kept)
-            if member is None:
-                continue
-            added = len(member) + (1 if encoded else 0)
-            if size + added > MAX_BAGGAGE_BYTES:
-                continue
-            encoded.append(member)
-            size += added
-        if encoded:
-            setter.set(carrier, BAGGAGE, ",".join(encoded))
+        received = get_value(_PROPERTIES_KEY, context)
+        last = _last_injected  # one tuple, read and replaced whole: safe across threads
+        if last[0] is entries and last[1] is received:
+            if last[2]:
+                setter.set(carrier, BAGGAGE, last[2])
+            return
+        header = _encoded(entries, received_properties(context))
+        _last_injected = (entries, received, header)
+        if header:
+            setter.set(carrier, BAGGAGE, header)
 
     @property
     def fields(self) -> set[str]:
         return {BAGGAGE}
+
+
+def _encoded(entries: Mapping[str, object], properties: Mapping[str, ReceivedProperties]) -> str:
+    """The ``baggage`` value for ``entries``: whole members only, within the limits."""
+    encoded: list[str] = []
+    size = 0
+    for key, raw_value in entries.items():
+        if len(encoded) >= MAX_MEMBERS:
+            break
+        value = raw_value if isinstance(raw_value, str) else str(raw_value)
+        received = properties.get(key)
+        # Properties describe the value they came with; a new value travels without them.
+        kept = received.properties if received is not None and received.value == value else ()
+        member = encode_member(key, value, kept)
+        if member is None:
+            continue
+        added = len(member) + (1 if encoded else 0)
+        if size + added > MAX_BAGGAGE_BYTES:
+            continue
+        encoded.append(member)
+        size += added
+    return ",".join(encoded)
+
+
+# The same few baggage headers arrive request after request (a journey's keys): their
+# parse is kept by field lines, within bounds so that hostile headers cannot grow it.
+# The entries mapping is stored in contexts as it is; it is never changed in place.
+PARSED_CACHE_SIZE: Final = 256
+CACHED_LINES_CHARS: Final = 1024
+_Parsed = tuple[dict[str, object], Mapping[str, ReceivedProperties] | None]
+_parsed_cache: dict[tuple[str, ...], _Parsed] = {}
+# The last baggage encoded, with the properties it was encoded with, and its header:
+# every outgoing call of a request sends the same baggage.
+_last_injected: tuple[object, object, str] = (None, None, "")
+
+
+def _parsed(field_lines: Sequence[str]) -> _Parsed:
+    """(entries, properties or None) of the ``baggage`` field lines, cached."""
+    lines = tuple(field_lines)
+    if not lines:
+        return {}, None
+    found = _parsed_cache.get(lines)
+    if found is not None:
+        return found
+    entries: dict[str, object] = {}
+    properties: dict[str, ReceivedProperties] = {}
+    for member in parse_baggage(lines):
+        entries[member.key] = member.value
+        if member.properties:
+            properties[member.key] = ReceivedProperties(member.value, member.properties)
+    parsed: _Parsed = (entries, MappingProxyType(properties) if properties else None)
+    if sum(map(len, lines)) <= CACHED_LINES_CHARS:
+        if len(_parsed_cache) >= PARSED_CACHE_SIZE:
+            _parsed_cache.clear()
+        _parsed_cache[lines] = parsed
+    return parsed
 
 
 def _normalize_property(raw: str) -> str | None:

@@ -164,6 +164,18 @@ class _Discard(Exception):
     """The received ``tracestate`` is not valid as a whole."""
 
 
+# A service sees the same few tracestate values on request after request (they change
+# only when a vendor writes its entry): parsed states are kept by field lines, within
+# bounds so that hostile headers cannot grow the cache. A state is immutable (changes
+# make copies), so one object serves every request that carried the same lines.
+PARSED_CACHE_SIZE: Final = 256
+CACHED_LINES_CHARS: Final = MAX_TRACESTATE_CHARS
+_parsed: dict[tuple[str, ...], Level2TraceState] = {}
+# The last state formatted and its header: the state of the current trace, sent again
+# on every outgoing call of a request.
+_last_formatted: tuple[TraceState | None, str] = (None, "")
+
+
 def parse_tracestate(field_lines: Iterable[str]) -> Level2TraceState:
     """The list-members of all ``tracestate`` field lines combined (§3.3.2), or none at all.
 
@@ -171,11 +183,20 @@ def parse_tracestate(field_lines: Iterable[str]) -> Level2TraceState:
     first entry. A member that is not ``key=value`` under the Level 2 grammar, or more
     than 32 members, discards the whole ``tracestate``: the result is empty.
     """
+    lines = tuple(field_lines)
+    found = _parsed.get(lines)
+    if found is not None:
+        return found
     try:
-        return Level2TraceState.from_valid_members(_members_of(field_lines))
+        state = Level2TraceState.from_valid_members(_members_of(lines))
     except _Discard as reason:
         logger.debug("tracestate discarded: %s", reason)
-        return Level2TraceState.from_valid_members({})
+        state = Level2TraceState.from_valid_members({})
+    if sum(map(len, lines)) <= CACHED_LINES_CHARS:
+        if len(_parsed) >= PARSED_CACHE_SIZE:
+            _parsed.clear()
+        _parsed[lines] = state
+    return state
 
 
 def _members_of(field_lines: Iterable[str]) -> dict[str, str]:
@@ -198,9 +219,16 @@ def _members_of(field_lines: Iterable[str]) -> dict[str, str]:
 
 def format_tracestate(trace_state: TraceState) -> str:
     """The ``tracestate`` value to send for ``trace_state``: valid entries, within the limits."""
+    global _last_formatted
+    last = _last_formatted  # one tuple, read and replaced whole: safe across threads
+    if last[0] is trace_state:
+        return last[1]
     if isinstance(trace_state, Level2TraceState):
-        return trace_state.to_header()  # already validated
-    return Level2TraceState(list(trace_state.items())).to_header()
+        header = trace_state.to_header()  # already validated
+    else:
+        header = Level2TraceState(list(trace_state.items())).to_header()
+    _last_formatted = (trace_state, header)
+    return header
 
 
 def truncate(

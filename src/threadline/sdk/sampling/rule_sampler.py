@@ -88,6 +88,11 @@ class RuleSampler(Sampler):
         """The rules in force (already narrowed to this service and environment)."""
         return self._installed.rules
 
+    @property
+    def samples_all(self) -> bool:
+        """Whether the rules in force keep every root span, unlimited (no rules: True)."""
+        return self._installed.samples_all
+
     def update(self, rules: SamplingRules) -> None:
         """Apply a new rule set from the next span on; rate limits start afresh."""
         self._installed = self._install(rules)
