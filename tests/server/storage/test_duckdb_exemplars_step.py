@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from threadline.server.storage.duckdb.migrations import EXEMPLARS_STEP
+from threadline.server.storage.duckdb.migrations import STEPS
 from threadline.server.storage.duckdb.schema import EXEMPLARS_DDL, ROLLUP_EXEMPLARS
 
 
@@ -23,9 +23,9 @@ def columns(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, str, bool]
 
 def test_the_step_and_the_new_file_schema_agree(tmp_path: Path) -> None:
     """Same columns, types and nullability from the step as from create_statements."""
-    assert EXEMPLARS_STEP.version == 8
+    (step,) = [step for step in STEPS if step.version == 8]
     with duckdb.connect(str(tmp_path / "step.duckdb")) as stepped:
-        EXEMPLARS_STEP.apply(stepped)
+        step.apply(stepped)
         from_step = columns(stepped)
     with duckdb.connect(str(tmp_path / "new.duckdb")) as new:
         new.execute(EXEMPLARS_DDL)
