@@ -13,7 +13,7 @@ from typing import Final
 import pytest
 
 from support.spans import span_record
-from threadline.server.aggregates import EdgeKind, Split, Target, TimeWindow
+from threadline.server.aggregates import OTHER_OPERATION, EdgeKind, Split, Target, TimeWindow
 from threadline.server.analysis import sketch
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
@@ -25,6 +25,8 @@ MINUTE: Final = 60 * S
 T0: Final = 1_700_000_040 * S  # a whole minute
 WAIT_S: Final = 30.0
 DAY: Final = TimeWindow(T0 - 3600 * S, T0 + 3600 * S)
+# More distinct span names for one service than a store should aggregate one by one.
+FLOOD: Final = 620
 
 
 def write(store: Store, records: list[SpanRecord]) -> None:
@@ -294,3 +296,25 @@ def test_failed_and_slow_requests_are_counted_per_target(store: Store) -> None:
     slow = store.trace_groups(Target("web", "GET /pay"), Split.SLOW, DAY, percentile=50)
     assert slow.focus_traces + slow.baseline_traces == 10
     assert slow.threshold_ns == pytest.approx(100 * MS, rel=sketch.PROMISED_ERROR)
+
+
+def test_capped_services_agree_with_the_operations_they_fold(store: Store) -> None:
+    """A service past the store's cap on names is listed with the names it keeps, and its
+    RED holds exactly those plus the "(other)" row; a service under it is not listed."""
+    flood = [
+        span_record(f"{n + 1:032x}", "a1", None, "web", f"GET /item/{n:04d}", T0 + n, T0 + n + MS)
+        for n in range(FLOOD)
+    ]
+    write(store, [*flood, *call("f" * 32, 0)])
+    capped = store.capped_services()
+    assert "payments" not in {c.service for c in capped}
+    red = requests(store)
+    web = {operation for service, operation in red if service == "web"}
+    if not capped:  # a store that keeps every name
+        assert len(web) == FLOOD + 1
+        return
+    (cap,) = capped
+    assert cap.service == "web"
+    assert OTHER_OPERATION in web
+    assert len(web) == cap.kept_operations + 1
+    assert sum(n for (service, _), (n, _) in red.items() if service == "web") == FLOOD + 1
