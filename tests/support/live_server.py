@@ -95,16 +95,22 @@ class LiveServer:
 
 @contextmanager
 def live_server(
-    db: Path, *, lifespan: bool = False, deliver: Deliver | None = None, **overrides: Any
+    db: Path,
+    *,
+    lifespan: bool = False,
+    rollups: bool = True,
+    deliver: Deliver | None = None,
+    **overrides: Any,
 ) -> Iterator[LiveServer]:
     """``create_app`` over a real DuckDB file at ``db``, served until the block ends.
 
     ``overrides`` are ServerSettings fields; host and port are the listener's.
-    ``deliver`` receives the alert notices. The store is closed after the server stops.
+    ``deliver`` receives the alert notices. ``rollups=False`` gives a store that answers
+    fleet views by scanning spans. The store is closed after the server stops.
     """
     sock = loopback_listener()
     settings = ServerSettings(host="127.0.0.1", port=port_of(sock), db=db, **overrides)
-    store = DuckDBStore(db, max_pending_batches=settings.write_queue_batches)
+    store = DuckDBStore(db, max_pending_batches=settings.write_queue_batches, rollups=rollups)
     try:
         app = create_app(settings, store, deliver=deliver)
         with serving_asgi(app, sock, lifespan=lifespan) as url:

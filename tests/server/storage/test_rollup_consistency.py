@@ -14,8 +14,8 @@ the same answers.
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Final
@@ -265,13 +265,17 @@ def same_split(
     if not requests:
         assert (slow.focus_traces, slow.baseline_traces) == (0, 0)
         return
-    durations = sorted(s.duration_ns for s in requests)
-    exact = durations[math.ceil(0.9 * (len(durations) - 1) - 1e-9)]
-    assert slow.threshold_ns is not None
-    assert slow.threshold_ns < exact <= slow.threshold_ns * sketch.GAMMA * (1 + 1e-9)
-    cut = sketch.bucket_index(exact)
-    above = sum(1 for d in durations if sketch.bucket_index(d) >= cut)
+    durations = [s.duration_ns for s in requests]
+    exact = (
+        statistics.quantiles(durations, n=10, method="inclusive")[8]
+        if len(durations) > 1
+        else durations[0]
+    )
+    assert slow.threshold_ns == pytest.approx(exact)
+    above = sum(1 for d in durations if d >= slow.threshold_ns)
     assert (slow.focus_traces, slow.baseline_traces) == (above, len(durations) - above)
+    scan = store.scan.trace_groups(target, Split.SLOW, window, percentile=90, sample=4)
+    assert (slow.focus_traces, slow.baseline_traces) == (scan.focus_traces, scan.baseline_traces)
 
 
 TARGETS: Final = (Target(), Target("web"), Target("cart", "do"), Target("pay"))

@@ -14,7 +14,7 @@ import pytest
 
 from support.spans import span_record
 from threadline.conventions import SDK_STATS_SPAN
-from threadline.server.aggregates import EdgeKind, Split, Target, TimeWindow
+from threadline.server.aggregates import OTHER_OPERATION, EdgeKind, Split, Target, TimeWindow
 from threadline.server.analysis import sketch
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
@@ -26,6 +26,8 @@ MINUTE: Final = 60 * S
 T0: Final = 1_700_000_040 * S  # a whole minute
 WAIT_S: Final = 30.0
 DAY: Final = TimeWindow(T0 - 3600 * S, T0 + 3600 * S)
+# More distinct span names for one service than a store should aggregate one by one.
+FLOOD: Final = 620
 
 
 def write(store: Store, records: list[SpanRecord]) -> None:
@@ -355,3 +357,25 @@ def test_deleted_and_aged_out_sdk_reports_leave_the_figures(store: Store) -> Non
     assert sdk_figures(store) == [("h1 pid 7", 2, 8)]
     assert store.delete_older_than(T0 + 65 * S) == 1
     assert sdk_figures(store) == [("h1 pid 7", 1, 8)]
+
+
+def test_capped_services_agree_with_the_operations_they_fold(store: Store) -> None:
+    """A service past the store's cap on names is listed with the names it keeps, and its
+    RED holds exactly those plus the "(other)" row; a service under it is not listed."""
+    flood = [
+        span_record(f"{n + 1:032x}", "a1", None, "web", f"GET /item/{n:04d}", T0 + n, T0 + n + MS)
+        for n in range(FLOOD)
+    ]
+    write(store, [*flood, *call("f" * 32, 0)])
+    capped = store.capped_services()
+    assert "payments" not in {c.service for c in capped}
+    red = requests(store)
+    web = {operation for service, operation in red if service == "web"}
+    if not capped:  # a store that keeps every name
+        assert len(web) == FLOOD + 1
+        return
+    (cap,) = capped
+    assert cap.service == "web"
+    assert OTHER_OPERATION in web
+    assert len(web) == cap.kept_operations + 1
+    assert sum(n for (service, _), (n, _) in red.items() if service == "web") == FLOOD + 1

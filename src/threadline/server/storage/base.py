@@ -17,7 +17,8 @@ Contract, in prose (the suite in ``tests/server/storage`` holds every backend to
   stored, and counted in every aggregate, once.
 - **Rollups.** The fleet aggregates (``operation_red``, ``service_red``,
   ``service_map``) are kept at write time, per minute, in the same commit as the
-  spans: they read whole minutes (a window is widened to the minutes it touches),
+  spans, and so are the counts of ``propagation`` and the split and group sizes of
+  ``trace_groups``: they read whole minutes (a window is widened to the minutes it touches),
   their counts are exact, and their percentiles are within
   ``analysis.sketch.PROMISED_ERROR`` (2%) of the exact ones. A span is counted in
   the minute it started, whenever it arrives; a parent/child pair is an edge of the
@@ -248,15 +249,24 @@ class Store(Protocol):
     ) -> TraceGroups:
         """The target's traces split into focus (slow or failed) and baseline, compared.
 
-        ``percentile`` (0 < p < 100) sets the slow threshold for ``Split.SLOW``; at
-        most ``max_attributes`` attribute values are returned, most focus traces first;
-        operations and attributes are counted over at most ``sample`` traces per group,
-        the same ones on every call, and the first ``sample_ids`` of them are returned.
+        ``focus_traces``/``baseline_traces`` count the target's requests (entry spans;
+        root spans without a service) in each group, exactly. ``percentile``
+        (0 < p < 100) sets the slow threshold for ``Split.SLOW``, within the rollups'
+        error of the exact percentile; at most ``max_attributes`` attribute values are
+        returned, most focus traces first; operations and attributes are counted over
+        at most ``sample`` traces per group, the first of each group in the order of a
+        hash of the trace id (the same ones on every call), and the first
+        ``sample_ids`` of them are returned. ``examples`` are the traces of the slowest
+        focus requests.
         """
         ...
 
     def propagation(self, window: TimeWindow) -> PropagationFindings:
-        """Unparented entry spans, orphans and broken message hops in ``window``."""
+        """Unparented entry spans, orphans and broken message hops in ``window``.
+
+        Counts are exact over whole minutes; a parent or a message's producer counts
+        only within the backend's pair horizon of the span (15 minutes for DuckDB).
+        """
         ...
 
     # SLOs (see ``threadline.server.slo_queries``). Counts come from rollups kept at

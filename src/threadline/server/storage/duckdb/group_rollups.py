@@ -7,11 +7,11 @@ scanning the window's spans: requests of a service come from
 a histogram per minute and status.
 
 - **Failed**: status ERROR; counts are the error rows' sums, exact.
-- **Slow**: at or above the latency bucket holding the percentile. The threshold
-  is that bucket's lower edge, within the sketch's error (2%) of the exact
-  percentile; the focus condition is the bucket itself (``bucket_sql(duration) >=
-  b``, the expression the rollups were written with), so the counts summed from
-  the buckets are exactly the spans the condition selects.
+- **Slow**: at or above the exact percentile (``quantile_cont``'s). The merged
+  histogram says which bucket holds each of the two order statistics it
+  interpolates between, and their rank inside it; a read of that bucket's spans
+  (a couple of percent of the requests) gives each value. Requests in higher
+  buckets are all slow; those of the buckets between are counted from the spans.
 - **Examples**: the slowest focus requests are in the highest buckets; the rows of
   the fewest top buckets that hold enough of them name the minutes to read, and
   only those minutes' spans in those buckets are read.
@@ -82,23 +82,30 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
     for _, _, bucket, spans in rows:
         histogram[int(bucket)] += int(spans)
     total = sum(histogram.values())
-    threshold: float | None = None
+    spans = _Spans(fetch, widened, span_filter, span_params)
     if split is Split.SLOW:
-        cut = _bucket_at(histogram, percentile / 100) if total else sketch.ZERO_BUCKET
-        threshold = _lower_edge(cut) if total else None
-        focus = f"{bucket_sql('duration_ns')} >= ?"
-        focus_params: tuple[object, ...] = (cut,)
-        focus_rows = [(m, b, n) for m, _, b, n in rows if int(b) >= cut]
+        focus = "duration_ns >= ?"
+        if total:
+            threshold, low, high = _percentile(spans, histogram, percentile / 100)
+            # Above the highest bucket the percentile touches, every request is slow;
+            # within the buckets it spans, the spans say which are.
+            focus_requests = sum(n for b, n in histogram.items() if b > high)
+            focus_requests += spans.count_at_least(threshold, low, high)
+        else:
+            threshold, low, focus_requests = 0.0, sketch.ZERO_BUCKET, 0
+        focus_params: tuple[object, ...] = (threshold,)
+        focus_rows = [(m, b, n) for m, _, b, n in rows if int(b) >= low]
+        threshold_ns: float | None = threshold if total else None
     else:
-        focus, focus_params = f"status = '{ERROR}'", ()
+        focus, focus_params, threshold_ns = f"status = '{ERROR}'", (), None
         focus_rows = [(m, b, n) for m, failed, b, n in rows if failed]
-    focus_requests = sum(int(n) for _, _, n in focus_rows)
+        focus_requests = sum(int(n) for _, _, n in focus_rows)
     found = _examples(
         fetch, widened, span_filter, span_params, focus, focus_params, focus_rows, examples
     )
     return Labels(
         window=widened,
-        threshold_ns=threshold,
+        threshold_ns=threshold_ns,
         focus=focus,
         focus_params=focus_params,
         focus_requests=focus_requests,
@@ -107,28 +114,59 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
     )
 
 
-def _bucket_at(histogram: dict[int, int], q: float) -> int:
-    """The bucket of the order statistic at or above the ``q`` quantile's rank.
+class _Spans:
+    """Reads of the target's spans in one bucket (or a few) of the histogram: bounded
+    by the window and by the bucket, a couple of percent of the requests."""
 
-    ``quantile_cont`` interpolates between ranks ``floor`` and ``ceil`` of
-    ``q × (n − 1)``; every request at or above the interpolated value ranks at
-    least at the ceiling, so that one's bucket starts the slow group.
-    """
+    def __init__(
+        self, fetch: Fetch, window: TimeWindow, span_filter: str, params: list[object]
+    ) -> None:
+        self._fetch = fetch
+        self._where = f"start_ns >= ? AND start_ns < ? AND {span_filter}"
+        self._params = [window.start_ns, window.end_ns, *params]
+
+    def nth(self, bucket: int, offset: int) -> int:
+        """The ``offset``-th smallest duration (0-based) among the bucket's spans."""
+        rows = self._fetch(
+            f"SELECT duration_ns FROM {TABLE} WHERE {self._where}"
+            f" AND {bucket_sql('duration_ns')} = ? ORDER BY duration_ns LIMIT 1 OFFSET ?",
+            [*self._params, bucket, offset],
+        )
+        if not rows:
+            raise ValueError(f"the rollups count more spans in bucket {bucket} than are stored")
+        return int(rows[0][0])
+
+    def count_at_least(self, threshold: float, low: int, high: int) -> int:
+        rows = self._fetch(
+            f"SELECT count(*) FROM {TABLE} WHERE {self._where}"
+            f" AND {bucket_sql('duration_ns')} BETWEEN ? AND ? AND duration_ns >= ?",
+            [*self._params, low, high, threshold],
+        )
+        return int(rows[0][0])
+
+
+def _percentile(spans: _Spans, histogram: dict[int, int], q: float) -> tuple[float, int, int]:
+    """The exact ``quantile_cont`` of the requests, and the buckets of the two order
+    statistics it interpolates between: the histogram says which bucket holds each
+    and its rank there, one read of that bucket's spans gives the value."""
     total = sum(histogram.values())
-    rank = math.ceil(q * (total - 1) - 1e-9)  # the margin absorbs 0.9 × 10 = 9.000…02
+    rank = q * (total - 1)
+    below = math.floor(rank)
+    above = math.ceil(rank)
+    low, low_value = _order_statistic(spans, histogram, below)
+    high, high_value = (
+        (low, low_value) if above == below else _order_statistic(spans, histogram, above)
+    )
+    return low_value + (rank - below) * (high_value - low_value), low, high
+
+
+def _order_statistic(spans: _Spans, histogram: dict[int, int], rank: int) -> tuple[int, int]:
     seen = 0
     for bucket in sorted(histogram):
+        if rank < seen + histogram[bucket]:
+            return bucket, spans.nth(bucket, rank - seen)
         seen += histogram[bucket]
-        if rank < seen:
-            return bucket
-    return max(histogram)
-
-
-def _lower_edge(bucket: int) -> float:
-    """The largest duration below bucket ``bucket`` (it holds ``(γ^(b−1), γ^b]``)."""
-    if bucket <= sketch.ZERO_BUCKET:
-        return 0.0
-    return float(sketch.GAMMA ** (bucket - 1))
+    raise ValueError(f"rank {rank} is beyond the {seen} requests of the histogram")
 
 
 def _examples(
