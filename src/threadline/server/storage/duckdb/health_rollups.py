@@ -213,11 +213,10 @@ def count(run: Run, fresh: str, near: Sequence[int], may_pair: bool) -> None:
 
     ``near`` bounds the stored spans a pair may reach (the batch's start times
     widened by the horizon); ``may_pair`` False skips the pair lookups (a batch of
-    nothing but the SDK's own telemetry).
+    nothing but the SDK's own telemetry). The roots and entries of the batch are
+    counted by ``span_groups``, with ``rollups``' own per-span tables.
     """
     bounds = list(near)
-    run(_roots_delta(fresh, 1), [])
-    run(_entries_delta(fresh, 1), [])
     if not may_pair:
         return
     # Orphans kept from earlier batches whose parent arrived now, then the batch's own.

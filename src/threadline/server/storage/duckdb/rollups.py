@@ -65,7 +65,13 @@ from threadline.server.aggregates import (
 )
 from threadline.server.analysis import sketch
 from threadline.server.batch import COLUMNS
-from threadline.server.storage.duckdb import exemplars, sdk_rollup, slo_rollups, summaries
+from threadline.server.storage.duckdb import (
+    exemplars,
+    sdk_rollup,
+    slo_rollups,
+    span_groups,
+    summaries,
+)
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_EDGES,
     ROLLUP_NAMES,
@@ -148,18 +154,6 @@ Counter = Callable[[Run, str, Sequence[int], bool], None]
 
 
 _KEPT_OPERATION: Final = f"coalesce(r.operation, '{OTHER}')"
-
-
-def _exemplar_candidates(source: str) -> str:
-    """Entry spans of ``source`` as ``exemplars.insert`` takes them."""
-    return f"""
-SELECT start_ns // {MINUTE_NS} AS minute, service_name AS service,
-       {_KEPT_OPERATION} AS operation,
-       {exemplars.slot_sql(bucket_sql("duration_ns"))} AS slot,
-       trace_id, duration_ns, start_ns, status = '{ERROR}' AS failed
-FROM {source} AS s
-LEFT JOIN {NAMES} AS r ON r.service = s.service_name AND r.operation = s.name
-WHERE {ENTRY}"""
 
 
 def _operation_delta(source: str, sign: int) -> str:
@@ -257,11 +251,14 @@ def _near(condition: str) -> str:
 # Any span may be a caller: an inferred edge's parent has any kind.
 _CALLERS: Final = _near("true")
 _CALLEES: Final = _near(f"kind IN ('server', 'consumer') AND {HAS_PARENT}")
-_EARLIER_CALLEES: Final = (
-    f"(SELECT s.* FROM {_CALLEES} AS s"
-    f" ANTI JOIN {_FRESH} AS f ON s.trace_id = f.trace_id AND s.span_id = f.span_id)"
-)
-_INGEST_PAIRS: Final = f"{_pairs(_FRESH, _CALLERS)} UNION ALL {_pairs(_EARLIER_CALLEES, _FRESH)}"
+
+
+def _ingest_pairs(fresh: str) -> str:
+    earlier_callees = (
+        f"(SELECT s.* FROM {_CALLEES} AS s"
+        f" ANTI JOIN {fresh} AS f ON s.trace_id = f.trace_id AND s.span_id = f.span_id)"
+    )
+    return f"{_pairs(fresh, _CALLERS)} UNION ALL {_pairs(earlier_callees, fresh)}"
 
 
 def _count_pairs(
@@ -340,37 +337,46 @@ def append(
     may_pair: bool = True,
     counters: Sequence[Counter] = (),
     synthetic: bool = True,
+    sdk_stats: bool = True,
 ) -> None:
     """Store the batch registered as ``incoming`` once, and (``rollups``) count it.
 
     Runs inside the caller's transaction. ``start_bounds`` are the batch's first
     and last ``start_ns``; ``may_pair`` is False when no span of the batch can be
     either side of an edge (the edge lookup, the dearest statement, is skipped);
-    ``synthetic`` is False when no span carries a journey id (nothing to count apart).
+    ``synthetic`` is False when no span carries a journey id (nothing to count apart);
+    ``sdk_stats`` False when no span is the SDK's telemetry (no report to keep).
+    Operations, services and synthetic spans here, roots and entries in the
+    counters' tables, are counted from one grouping of the batch (``span_groups``).
     """
     low, high = start_bounds
-    # Usually nothing is re-sent: the batch is then used as it is, through a view,
-    # instead of being copied into a deduplicated temporary table.
+    # Usually nothing is re-sent: the batch is then read as it is, by name, instead of
+    # being copied into a deduplicated temporary table.
     seen, repeats = run(_already(incoming), [low, high])[0]
     copied = bool(seen or repeats)
+    fresh = _FRESH if copied else incoming
     if copied:
         run(_dedupe(incoming), [low, high])
-    else:
-        run(f"CREATE OR REPLACE TEMP VIEW {_FRESH} AS SELECT * FROM {incoming}", [])
-    run(f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_FRESH}", [])
+    run(f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {fresh}", [])
     if rollups:
-        summaries.add(run, _FRESH)  # one delta row per trace of the batch
-        run(_register_names(_FRESH), [])
-        _count_operations(run, _FRESH, [], 1, synthetic=synthetic)
-        run(_service_delta(_FRESH, 1), [])
-        run(exemplars.insert(_exemplar_candidates(_FRESH)), [low // MINUTE_NS, high // MINUTE_NS])
+        summaries.add(run, fresh)  # one delta row per trace of the batch
+        run(_register_names(fresh), [])
+        # The per-span rollups (here and the counters') sum one grouping of the batch.
+        span_groups.build(run, fresh, [])
+        for statement in span_groups.deltas(1, synthetic=synthetic):
+            run(statement, [])
+        candidates = span_groups.exemplar_candidates()
+        run(exemplars.insert(candidates), [low // MINUTE_NS, high // MINUTE_NS])
+        span_groups.drop(run)
         near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
-        sdk_rollup.count(run, _FRESH)
+        if sdk_stats:
+            sdk_rollup.count(run, fresh)
         if may_pair:
-            _count_pairs(run, _INGEST_PAIRS, [*near, *near], 1, edges=True, slo=True)
+            _count_pairs(run, _ingest_pairs(fresh), [*near, *near], 1, edges=True, slo=True)
         for counter in counters:
-            counter(run, _FRESH, near, may_pair)
-    run(f"DROP {'TABLE' if copied else 'VIEW'} {_FRESH}", [])
+            counter(run, fresh, near, may_pair)
+    if copied:
+        run(f"DROP TABLE {_FRESH}", [])
 
 
 _DOOMED: Final = "threadline_doomed"

@@ -238,7 +238,9 @@ class GroupCommitWriter:
         # Any span may be the parent of an edge (an inferred edge's caller has any
         # kind), so only a batch of nothing but the SDK's own telemetry, root spans of
         # traces of their own, skips the edge lookup.
-        may_pair = not bool(pc.all(pc.equal(table.column("name"), SDK_STATS_SPAN)).as_py())
+        is_stats = pc.equal(table.column("name"), SDK_STATS_SPAN)
+        may_pair = not bool(pc.all(is_stats).as_py())
+        sdk_stats = bool(pc.any(is_stats).as_py())
         # Synthetic journeys carry a journey id; most batches have none to count apart.
         synthetic = table.column("journey_id").null_count < table.num_rows
         self._connection.register(_INCOMING, table)
@@ -252,6 +254,7 @@ class GroupCommitWriter:
                     may_pair=may_pair,
                     counters=(health_rollups.count,),
                     synthetic=synthetic,
+                    sdk_stats=sdk_stats,
                 )
             )
         finally:
