@@ -70,11 +70,12 @@ class Inbox:
                 self.arrived.wait(left)
 
 
-def an_hour_of_traffic(now_ns: int) -> list[bytes]:
-    """One OTLP JSON request per minute of the last hour: 20 checkouts, 6 of them failed."""
+def an_hour_of_traffic(now_ns: int, *, minutes_per_request: int = 1) -> list[bytes]:
+    """OTLP JSON requests of the last hour, one per ``minutes_per_request`` minutes: each
+    minute 20 checkouts, 6 of them failed."""
     bodies = []
+    spans: list[dict[str, Any]] = []
     for minute in range(60):
-        spans = []
         for n in range(PER_MINUTE):
             start = now_ns - (60 - minute) * MINUTE_NS + n * 1_000_000_000
             failed = n < PER_MINUTE * 3 // 10
@@ -89,6 +90,8 @@ def an_hour_of_traffic(now_ns: int) -> list[bytes]:
                     "status": {"code": 2 if failed else 1},
                 }
             )
+        if (minute + 1) % minutes_per_request:
+            continue
         service = {"key": "service.name", "value": {"stringValue": "shop"}}
         document = {
             "resourceSpans": [
@@ -96,6 +99,7 @@ def an_hour_of_traffic(now_ns: int) -> list[bytes]:
             ]
         }
         bodies.append(json.dumps(document).encode())
+        spans = []
     return bodies
 
 
@@ -173,7 +177,8 @@ def test_a_webhook_receiver_process_gets_the_page_from_threadline_serve(tmp_path
             httpx.Client(timeout=30) as client,
         ):
             assert client.put(f"{serve.url}/api/slos", json=SLO).status_code == 200
-            for body in an_hour_of_traffic(time.time_ns()):
+            # Four requests: each write of `threadline serve` is durable before its 200.
+            for body in an_hour_of_traffic(time.time_ns(), minutes_per_request=15):
                 sent = client.post(
                     f"{serve.url}/v1/traces",
                     content=body,
