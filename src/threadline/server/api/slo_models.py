@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from threadline.durations import format_time
 from threadline.server.alerting.assess import SloReport
+from threadline.server.alerting.common import Shared
 from threadline.server.alerting.state import AlertRecord, AlertState
 from threadline.server.analysis import burndown as burndown_analysis
 from threadline.server.analysis.burn import BURN_WINDOWS
@@ -107,14 +108,28 @@ class ExampleTrace(BaseModel):
     error: bool
 
 
+class SharedValue(BaseModel):
+    key: str
+    value: str
+    bad_share: float = Field(description="Share of the bad requests with this value.")
+    baseline_share: float = Field(description="Share of the other requests with it.")
+
+
+class ErrorStart(BaseModel):
+    service: str
+    operation: str
+    bad_share: float = Field(description="Share of the bad requests whose errors start here.")
+
+
 class SloExamples(BaseModel):
     window_start_ns: int
     window_end_ns: int
     examples: list[ExampleTrace] = Field(
         description="Failed (or, for latency, the slowest) traces of the window."
     )
-    in_common: str = Field(description="What the bad requests have in common; may be empty.")
-    errors_start: str = Field(description="Where their errors start; may be empty.")
+    bad: str = Field(description="What the bad requests are: failing, or slow.")
+    in_common: list[SharedValue] = Field(description="Values the bad requests have in common.")
+    errors_start: list[ErrorStart] = Field(description="Where their errors start.")
 
 
 class DeliveryFailure(BaseModel):
@@ -163,9 +178,7 @@ def slo_summary(
     )
 
 
-def examples(
-    rows: list[ExampleRow], start_ns: int, end_ns: int, in_common: str, errors_start: str
-) -> SloExamples:
+def examples(rows: list[ExampleRow], start_ns: int, end_ns: int, found: Shared) -> SloExamples:
     return SloExamples(
         window_start_ns=start_ns,
         window_end_ns=end_ns,
@@ -178,8 +191,17 @@ def examples(
             )
             for r in rows
         ],
-        in_common=in_common,
-        errors_start=errors_start,
+        bad=found.noun,
+        in_common=[
+            SharedValue(
+                key=a.key, value=a.value, bad_share=a.focus_share, baseline_share=a.baseline_share
+            )
+            for a in found.attributes
+        ],
+        errors_start=[
+            ErrorStart(service=e.service, operation=e.operation, bad_share=e.focus_share)
+            for e in found.error_sources
+        ],
     )
 
 

@@ -115,10 +115,8 @@ def build_slo_router(
         now = clock()
         window = TimeWindow(now - EXAMPLE_WINDOW_NS, now + EXAMPLE_SLACK_NS)
         rows = evaluator.store.slo_examples(IndicatorQuery.of(slo), window, limit=EXAMPLES)
-        found = common.findings(evaluator.store, slo, window)
-        return slo_models.examples(
-            rows, window.start_ns, window.end_ns, found.in_common, found.errors_start
-        )
+        found = common.shared(evaluator.store, slo, window)
+        return slo_models.examples(rows, window.start_ns, window.end_ns, found)
 
     @router.get(
         "/slo-status",

@@ -93,10 +93,19 @@ function drawExamples(answer) {
           el('time', { class: 'muted', text: fmtTime(x.start_ns) })))))
     : el('li', { class: 'muted', text: 'No bad events in the last hour.' }));
   const common = document.getElementById('slo-common');
+  const label = answer.bad;
   fill(common,
-    answer.in_common ? el('p', {}, el('strong', { text: 'In common: ' }), answer.in_common) : null,
-    answer.errors_start ? el('p', {}, el('strong', { text: 'Errors start in: ' }), answer.errors_start) : null,
-    answer.in_common || answer.errors_start ? null : muted('Nothing stands out: the bad requests look like the rest, or there are too few to compare.'));
+    answer.in_common.length
+      ? el('div', {}, el('h3', { text: `Values that go with ${label} requests` }), el('ul', { class: 'plain-list' }, answer.in_common.map((a) => el('li', { class: 'cause' },
+        el('code', { text: `${a.key}=${a.value}` }),
+        el('span', { class: 'muted', text: ` on ${fmtPercent(a.bad_share)} of ${label} requests vs ${fmtPercent(a.baseline_share)} of the rest` })))))
+      : null,
+    answer.errors_start.length
+      ? el('div', {}, el('h3', { text: 'Where their errors start' }), el('ul', { class: 'plain-list' }, answer.errors_start.map((e) => el('li', { class: 'cause' },
+        el('strong', { text: e.service }), ` ${e.operation}`,
+        el('span', { class: 'muted', text: ` · in ${fmtPercent(e.bad_share)} of ${label} requests` })))))
+      : null,
+    answer.in_common.length || answer.errors_start.length ? null : muted('Nothing stands out: the bad requests look like the rest, or there are too few to compare.'));
 }
 
 async function start() {
