@@ -151,3 +151,15 @@ def test_badges_on_the_service_page_and_the_map(page: PageWatch) -> None:
     badge.page.click("#map-slos a.slo-link[data-slo='checkout-errors']")
     page.page.wait_for_url("**/slos/checkout-errors")
     assert page.console_errors == []
+
+
+@pytest.mark.parametrize("path", ["/slos", "/slos/checkout-errors", "/alerts"])
+def test_slo_pages_fit_a_phone(phone_context: Any, burning: LiveServer, path: str) -> None:
+    """At 390 px the SLO pages scroll down, never sideways."""
+    with _watched_page(phone_context, burning.url) as phone:
+        phone.goto(path)
+        overflow = phone.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0
+        assert phone.console_errors == []
