@@ -163,3 +163,10 @@ def test_slo_pages_fit_a_phone(phone_context: Any, burning: LiveServer, path: st
         )
         assert overflow <= 0
         assert phone.console_errors == []
+
+
+def test_an_empty_slo_name_leads_to_the_list(burning: LiveServer) -> None:
+    """/slos/ is the list, not a page asking the API for a nameless SLO."""
+    answer = httpx.get(f"{burning.url}/slos/", follow_redirects=False)
+    assert answer.status_code == 302
+    assert answer.headers["location"] == "/slos"

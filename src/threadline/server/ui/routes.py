@@ -125,7 +125,9 @@ def build_ui_router(query: QueryService) -> APIRouter:
     # ":path": a name from a hand-typed or hostile URL may hold "/"; the page says
     # there is no such SLO rather than the server answering a bare 404.
     @router.get("/slos/{name:path}")
-    async def slo(name: str) -> HTMLResponse:
+    async def slo(name: str) -> Response:
+        if not name:
+            return _redirect("/slos")
         # The page says when no SLO has this name, as it does for any id.
         return _page("slo.html", title=f"SLO {_short(name)}", nav="slos", slo=name)
 
