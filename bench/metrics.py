@@ -1,6 +1,7 @@
 """How long ``GET /metrics`` takes to build for a fleet of services × operations.
 
-Run: ``python bench/metrics.py [--services 50] [--operations 20] [--traces 6] [--rounds 21]``
+Run: ``python bench/metrics.py [--services 50] [--operations 20] [--traces 6] [--rounds 21]
+[--slos 20]``
 
 Writes, into a fresh DuckDB file, ``--traces`` traces per service × operation spread
 over the last ten minutes (a root SERVER span and a call to the next service's
@@ -10,7 +11,9 @@ and one edge), then times, ``--rounds`` times each and by median:
 - the baseline: ``Store.operation_red`` over the same ten minutes, the rollup read the
   operations table of the API makes;
 - ``/metrics`` in the Prometheus text format, and in OpenMetrics with exemplars, from
-  the same registry the server builds (rollup read, exemplar read, encoding).
+  the same registry the server builds (rollup read, exemplar read, encoding);
+- ``/metrics`` with the SLO gauges of ``--slos`` error SLOs (one per service, after an
+  evaluator tick), in the text format, and the SLO source alone.
 
 Prints each time, the ratio to the baseline, and the body's size and series count.
 Every loop is bounded by ``--rounds``; nothing listens on the network.
@@ -19,6 +22,7 @@ Every loop is bounded by ``--rounds``; nothing listens on the network.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import tempfile
@@ -28,12 +32,16 @@ from pathlib import Path
 
 from threadline.server.aggregates import TimeWindow
 from threadline.server.alerting.delivery import Dispatcher
+from threadline.server.alerting.evaluator import Evaluator
 from threadline.server.batch import SpanBatch
 from threadline.server.ingest.clock import FutureStarts
 from threadline.server.ingest.counters import IngestCounters
+from threadline.server.metrics.registry import MetricsRegistry
+from threadline.server.metrics.slo_families import slo_families
 from threadline.server.metrics.wiring import build_registry
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.duckdb import DuckDBStore
+from threadline.slos import parse_json
 
 MS = 1_000_000
 MINUTE = 60_000 * MS
@@ -85,6 +93,7 @@ def main() -> None:
     parser.add_argument("--operations", type=int, default=20)
     parser.add_argument("--traces", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--slos", type=int, default=20)
     args = parser.parse_args()
     now = time.time_ns()
     spans = fleet(args.services, args.operations, args.traces, now)
@@ -102,6 +111,29 @@ def main() -> None:
             om_ms = median_ms(lambda: registry.render(OPENMETRICS), args.rounds)
             text, _ = registry.render(None)
             om, _ = registry.render(OPENMETRICS)
+            document = parse_json(
+                json.dumps(
+                    {
+                        "slos": [
+                            {"name": f"slo-{n}", "service": f"service-{n % args.services}",
+                             "objective": 0.99, "window": "30d", "indicator": "errors"}
+                            for n in range(args.slos)
+                        ]
+                    }
+                ).encode()
+            )  # fmt: skip
+            evaluator = Evaluator(store, lambda: document, deliver=lambda notices: None)
+            evaluator.tick()
+
+            def slo_source() -> list[object]:
+                return slo_families(evaluator.last_reports(), store.alert_states())
+
+            registry.add_source("slos", slo_source)  # type: ignore[arg-type]
+            with_slos_ms = median_ms(lambda: registry.render(None), args.rounds)
+            alone = MetricsRegistry()
+            alone.add_source("slos", slo_source)  # type: ignore[arg-type]
+            slos_ms = median_ms(lambda: alone.render(None), args.rounds)
+            slo_text, _ = alone.render(None)
         finally:
             store.close()
     series = sum(1 for line in text.decode().splitlines() if line and not line.startswith("#"))
@@ -119,6 +151,17 @@ def main() -> None:
         f"/metrics, OpenMetrics with exemplars         {om_ms:8.1f} ms "
         f"({om_ms / baseline:.1f}x baseline), {len(om) / 1024:.0f} KiB, "
         f"{exemplars:,} exemplars"
+    )
+    slo_series = sum(
+        1 for line in slo_text.decode().splitlines() if line.startswith("threadline_slo_")
+    )
+    print(
+        f"/metrics, Prometheus text, {args.slos} SLOs' gauges   {with_slos_ms:8.1f} ms "
+        f"({with_slos_ms / baseline:.1f}x baseline, +{with_slos_ms - text_ms:.1f} ms)"
+    )
+    print(
+        f"the SLO source alone                         {slos_ms:8.1f} ms "
+        f"({slos_ms / baseline:.2f}x baseline), {slo_series} series"
     )
 
 

@@ -53,7 +53,8 @@ from threadline.settings import CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE
 
 MAX_SLOS: Final = 200
 MAX_TEXT_LENGTH: Final = 200
-# An SLO name is part of URLs (``/api/slos/<name>``) and alert labels.
+# An SLO name is part of URLs (``/api/slos/<name>``, the page ``/slos/<name>``) and
+# alert labels.
 NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 HOUR_NS: Final = 3600 * 1_000_000_000
 # The shortest window worth a budget is the longest burn window alerts read (3 days

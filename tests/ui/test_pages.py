@@ -20,6 +20,8 @@ PAGES: Final = {
     "map": "/map",
     "service": "/service/payments",
     "compare": f"/compare?a={FAILED_CHECKOUT}&b={WIDE}",
+    "slos": "/slos",
+    "alerts": "/alerts",
 }
 LATER: Final = {"trace": "critical", "trace-wide": "critical", "journey": "narrative"}
 

@@ -23,6 +23,7 @@ from threadline.server.alerting.evaluator import (
 from threadline.server.alerting.schedule import EvaluationSchedule
 from threadline.server.alerting.slo_store import default_slos_path, open_slos
 from threadline.server.api.slo_routes import DeliveryFailures, build_slo_router
+from threadline.server.metrics.slo_families import slo_families
 from threadline.server.storage.base import Store
 from threadline.settings import ConfigError, ServerSettings
 from threadline.slos import SloError
@@ -75,4 +76,10 @@ def install_alerting(
     app.router.add_event_handler("startup", schedule.start)
     app.router.add_event_handler("shutdown", schedule.stop)
     app.state.slo_evaluator = evaluator
+    metrics = getattr(app.state, "metrics", None)
+    if metrics is not None:
+        metrics.add_source(
+            "slos",
+            lambda: slo_families(evaluator.last_reports(), evaluator.store.alert_states()),
+        )
     return evaluator

@@ -127,6 +127,20 @@ def sdk_stats_span() -> SpanRecord:
     )  # fmt: skip
 
 
+SLOS: Final = {
+    "slos": [
+        {
+            "name": "checkout-errors",
+            "service": "checkout",
+            "operation": "POST /checkout",
+            "objective": 0.99,
+            "window": "30d",
+            "indicator": "errors",
+        }
+    ]
+}
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server with tokens and the default sensitive fields, holding the shop's traces."""
@@ -135,6 +149,11 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         spans = [span for n in range(FAST_TRACES + SLOW_TRACES) for span in shop_trace(n)]
         spans.append(sdk_stats_span())
         served.store.write(SpanBatch.from_records(spans)).result(timeout=30)
+        put = httpx.put(
+            f"{served.url}/api/slos", json=SLOS, headers=bearer(ADMIN_TOKEN), timeout=30
+        )
+        assert put.status_code == 200, put.text
+        served.app.state.slo_evaluator.tick()
         yield served
 
 
@@ -186,6 +205,14 @@ CALLS: Final[Mapping[str, Call]] = {
     "/api/sampling": Call("/api/sampling", sensitive=False),
     "/api/sampling/tail/stats": Call("/api/sampling/tail/stats", sensitive=False),
     "/api/alerts/receivers": Call("/api/alerts/receivers", sensitive=False),
+    "/api/slos": Call("/api/slos", data="slos", sensitive=False),
+    "/api/slos/{name}": Call("/api/slos/checkout-errors", data="burn_rates", sensitive=False),
+    # The values failing checkouts share include the users': masked for viewers.
+    "/api/slos/{name}/examples": Call(
+        "/api/slos/checkout-errors/examples", data="examples", sensitive=False
+    ),
+    "/api/slo-status": Call("/api/slo-status", data="slos", sensitive=False),
+    "/api/alerts": Call("/api/alerts", data="firing", sensitive=False),
 }
 # Search by a (non-sensitive) attribute: the answer still lists each trace's user.
 SEARCH_BY_ATTRIBUTE: Final = Call("/api/traces", {"attr": "http.route=/checkout"}, data="traces")

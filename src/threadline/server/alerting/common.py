@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from threadline.server.aggregates import Split, Target, TimeWindow
-from threadline.server.analysis.tail_latency import MIN_SUPPORT, explain
+from threadline.server.analysis.tail_latency import (
+    MIN_SUPPORT,
+    AttributeLift,
+    ErrorSource,
+    explain,
+)
 from threadline.server.storage.base import Store, StoreError
 from threadline.slos import Indicator, Slo
 
@@ -34,8 +39,33 @@ class Findings:
     errors_start: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """The findings as values (for the SLO page; the API masks sensitive values)."""
+
+    noun: str = "failing"
+    attributes: tuple[AttributeLift, ...] = ()
+    error_sources: tuple[ErrorSource, ...] = ()
+
+
 def findings(store: Store, slo: Slo, window: TimeWindow) -> Findings:
     """The top values the bad requests share and the operations their errors start in."""
+    found = shared(store, slo, window)
+    noun = found.noun
+    common = "; ".join(
+        f"{a.key}={a.value} on {a.focus_share:.0%} of {noun} requests"
+        f" vs {a.baseline_share:.0%} of the rest"
+        for a in found.attributes
+    )
+    starts = "; ".join(
+        f"{e.service} {e.operation} in {e.focus_share:.0%} of {noun} requests"
+        for e in found.error_sources
+    )
+    return Findings(in_common=common, errors_start=starts)
+
+
+def shared(store: Store, slo: Slo, window: TimeWindow) -> Shared:
+    """``findings`` as values; empty when the comparison fails (logged)."""
     if slo.indicator is Indicator.EDGE:
         target = Target(service=slo.callee)  # the called service's failing requests
     else:
@@ -52,16 +82,10 @@ def findings(store: Store, slo: Slo, window: TimeWindow) -> Findings:
         )
     except (StoreError, ValueError):
         logger.exception("comparing the traces of SLO %s failed", slo.name)
-        return Findings()
+        return Shared()
     explanation = explain(groups, min_support=MIN_SUPPORT, limit=TOP)
-    noun = "slow" if split is Split.SLOW else "failing"
-    common = "; ".join(
-        f"{a.key}={a.value} on {a.focus_share:.0%} of {noun} requests"
-        f" vs {a.baseline_share:.0%} of the rest"
-        for a in explanation.attributes
+    return Shared(
+        noun="slow" if split is Split.SLOW else "failing",
+        attributes=tuple(explanation.attributes),
+        error_sources=tuple(explanation.error_sources),
     )
-    starts = "; ".join(
-        f"{e.service} {e.operation} in {e.focus_share:.0%} of {noun} requests"
-        for e in explanation.error_sources
-    )
-    return Findings(in_common=common, errors_start=starts)

@@ -93,6 +93,7 @@ class Evaluator:
         self._lock = threading.Lock()  # one tick at a time
         self._firing: tuple[AlertNotice, ...] = ()
         self._journeys: dict[str, SloReport] = {}  # last report of each journey SLO
+        self._reports: tuple[SloReport, ...] = ()
 
     @property
     def config(self) -> EvaluatorConfig:
@@ -116,6 +117,10 @@ class Evaluator:
         """Notices of the alerts firing after the last tick."""
         return self._firing
 
+    def last_reports(self) -> tuple[SloReport, ...]:
+        """The reports of the last tick (``/metrics`` serves them; no read of its own)."""
+        return self._reports
+
     def tick(self) -> list[AlertNotice]:
         """One evaluation of every SLO; returns the notices handed to ``deliver``."""
         with self._lock:
@@ -125,6 +130,7 @@ class Evaluator:
             forget: list[tuple[str, str]] = []
             notices: list[AlertNotice] = []
             firing: list[AlertNotice] = []
+            reports: list[SloReport] = []
             for slo in self._slos().slos:
                 try:
                     report = self._fresh_report(slo, now)
@@ -135,6 +141,7 @@ class Evaluator:
                     for key in [k for k in previous if k[0] == slo.name]:
                         del previous[key]
                     continue
+                reports.append(report)
                 for alert, (holds, verdict) in report.conditions().items():
                     old = previous.pop((slo.name, alert), None)
                     new, change = self._step(old, report, alert, holds, verdict, now)
@@ -172,6 +179,7 @@ class Evaluator:
             if changed or forget:
                 self._store.save_alert_states(changed, forget=forget)
             self._firing = tuple(firing)
+            self._reports = tuple(reports)
         if notices:
             try:
                 self._deliver(notices)

@@ -24,7 +24,8 @@ RETRY_ALERT: Final = "SLORetryStorm"
 
 
 def slo_url(base_url: str, name: str) -> str:
-    return f"{base_url}/api/slos/{quote(name, safe='')}"
+    """The SLO's UI page (burndown, burn per window, alerts, example traces)."""
+    return f"{base_url}/slos/{quote(name, safe='')}"
 
 
 def trace_url(base_url: str, trace_id: str) -> str:

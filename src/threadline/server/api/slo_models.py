@@ -1,13 +1,20 @@
-"""Response models of ``/api/slos/{name}`` and ``/api/alerts``, so the OpenAPI schema
-describes the answers, and the functions that fill them from the alerting values."""
+"""Response models of ``/api/slos/{name}``, ``/api/slo-status``, ``/api/alerts`` and
+``/api/slos/{name}/examples``, so the OpenAPI schema describes the answers, and the
+functions that fill them from the alerting values."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from threadline.durations import format_time
 from threadline.server.alerting.assess import SloReport
-from threadline.server.alerting.state import AlertRecord
+from threadline.server.alerting.common import Shared
+from threadline.server.alerting.state import AlertRecord, AlertState
+from threadline.server.analysis import burndown as burndown_analysis
+from threadline.server.analysis.burn import BURN_WINDOWS
+from threadline.server.slo_queries import ExampleRow
+
+_WINDOW_NAMES = {length: name for name, length in BURN_WINDOWS}
 
 
 class BurnWindow(BaseModel):
@@ -26,6 +33,7 @@ class RuleStatus(BaseModel):
     short_events: int
     guarded: bool
     firing: bool
+    windows: list[str] = Field(description="The rule's long window, then its short one.")
 
 
 class RetryStatus(BaseModel):
@@ -49,8 +57,15 @@ class Alert(BaseModel):
     labels: dict[str, str]
 
 
+class BurndownPoint(BaseModel):
+    at_ns: int
+    bad: int = Field(description="Bad events from the window's start to this moment.")
+    remaining: float | None = Field(description="Share of the window's budget left.")
+
+
 class SloStatus(BaseModel):
     slo: dict[str, object]
+    state: str = Field(description="ok, burning or firing (what the SLO's badges show).")
     evaluated: str
     evaluated_ns: int
     events: int
@@ -63,6 +78,58 @@ class SloStatus(BaseModel):
     rules: list[RuleStatus]
     retry: RetryStatus | None
     alerts: list[Alert]
+    burndown: list[BurndownPoint] = Field(
+        description="Budget left over the window, oldest first; empty for journey SLOs."
+    )
+
+
+class SloSummary(BaseModel):
+    name: str
+    service: str
+    operation: str | None
+    callee: str | None
+    indicator: str
+    objective: float
+    window: str
+    state: str = Field(description="ok, burning or firing.")
+    budget_remaining: float | None
+    burn_1h: float | None
+    firing: list[str] = Field(description="The SLO's alerts firing now (page, ticket, …).")
+
+
+class SloSummaries(BaseModel):
+    slos: list[SloSummary]
+
+
+class ExampleTrace(BaseModel):
+    trace_id: str
+    start_ns: int
+    duration_ms: float
+    error: bool
+
+
+class SharedValue(BaseModel):
+    key: str
+    value: str
+    bad_share: float = Field(description="Share of the bad requests with this value.")
+    baseline_share: float = Field(description="Share of the other requests with it.")
+
+
+class ErrorStart(BaseModel):
+    service: str
+    operation: str
+    bad_share: float = Field(description="Share of the bad requests whose errors start here.")
+
+
+class SloExamples(BaseModel):
+    window_start_ns: int
+    window_end_ns: int
+    examples: list[ExampleTrace] = Field(
+        description="Failed (or, for latency, the slowest) traces of the window."
+    )
+    bad: str = Field(description="What the bad requests are: failing, or slow.")
+    in_common: list[SharedValue] = Field(description="Values the bad requests have in common.")
+    errors_start: list[ErrorStart] = Field(description="Where their errors start.")
 
 
 class DeliveryFailure(BaseModel):
@@ -92,11 +159,64 @@ def alert(record: AlertRecord) -> Alert:
     )
 
 
-def slo_status(report: SloReport, alerts: list[AlertRecord]) -> SloStatus:
+def slo_summary(
+    report: SloReport, alerts: list[AlertRecord], state: burndown_analysis.SloState
+) -> SloSummary:
+    slo = report.slo
+    return SloSummary(
+        name=slo.name,
+        service=slo.service,
+        operation=slo.operation,
+        callee=slo.callee,
+        indicator=slo.indicator.value,
+        objective=slo.objective,
+        window=slo.window,
+        state=state.value,
+        budget_remaining=report.budget.remaining,
+        burn_1h=report.burn("1h"),
+        firing=[a.alert for a in alerts if a.slo == slo.name and a.state is AlertState.FIRING],
+    )
+
+
+def examples(rows: list[ExampleRow], start_ns: int, end_ns: int, found: Shared) -> SloExamples:
+    return SloExamples(
+        window_start_ns=start_ns,
+        window_end_ns=end_ns,
+        examples=[
+            ExampleTrace(
+                trace_id=r.trace_id,
+                start_ns=r.start_ns,
+                duration_ms=r.duration_ns / 1e6,
+                error=r.error,
+            )
+            for r in rows
+        ],
+        bad=found.noun,
+        in_common=[
+            SharedValue(
+                key=a.key, value=a.value, bad_share=a.focus_share, baseline_share=a.baseline_share
+            )
+            for a in found.attributes
+        ],
+        errors_start=[
+            ErrorStart(service=e.service, operation=e.operation, bad_share=e.focus_share)
+            for e in found.error_sources
+        ],
+    )
+
+
+def slo_status(
+    report: SloReport,
+    alerts: list[AlertRecord],
+    *,
+    state: burndown_analysis.SloState,
+    burndown: list[burndown_analysis.BurndownPoint],
+) -> SloStatus:
     threshold = report.effective_threshold_ns
     retry = report.retry
     return SloStatus(
         slo=report.slo.to_json(),
+        state=state.value,
         evaluated=format_time(report.evaluated_ns),
         evaluated_ns=report.evaluated_ns,
         events=report.counts.total,
@@ -119,6 +239,10 @@ def slo_status(report: SloReport, alerts: list[AlertRecord]) -> SloStatus:
                 short_events=v.short_events,
                 guarded=v.guarded,
                 firing=v.firing,
+                windows=[
+                    _WINDOW_NAMES.get(v.rule.long_ns, v.rule.name),
+                    _WINDOW_NAMES.get(v.rule.short_ns, ""),
+                ],
             )
             for v in report.verdicts
         ],
@@ -133,4 +257,5 @@ def slo_status(report: SloReport, alerts: list[AlertRecord]) -> SloStatus:
             storming=retry.storming,
         ),
         alerts=[alert(r) for r in alerts],
+        burndown=[BurndownPoint(at_ns=p.at_ns, bad=p.bad, remaining=p.remaining) for p in burndown],
     )

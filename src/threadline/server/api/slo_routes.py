@@ -7,6 +7,10 @@
   ``If-Match``, a document changed since it was read answers 412.
 - ``GET /api/slos/{name}``: the SLO now: events and budget over its window, burn per
   window, each workbook rule's verdict, retries on an edge, and its alerts.
+- ``GET /api/slos/{name}/examples``: example traces of the last hour's bad events and
+  what those requests have in common (a bounded read of the hour's spans).
+- ``GET /api/slo-status`` (``?service=`` to filter): every SLO's state (ok, burning,
+  firing), budget left and burn over the last hour, for lists and badges.
 - ``GET /api/alerts``: alerts firing, pending, and resolved in the last day, and the
   receivers' delivery failures (``delivery_failures``, a callable the receivers
   provide; none by default).
@@ -21,19 +25,24 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from threadline.server.alerting.evaluator import Evaluator
+from threadline.server.aggregates import TimeWindow
+from threadline.server.alerting import common, overview
+from threadline.server.alerting.evaluator import EXAMPLE_WINDOW_NS, EXAMPLES, Evaluator
 from threadline.server.alerting.slo_store import SloFile
 from threadline.server.alerting.state import AlertState
 from threadline.server.api import slo_models
 from threadline.server.errors import NotFound, PayloadTooLarge, Unavailable
+from threadline.server.slo_queries import IndicatorQuery
 from threadline.server.versioned_file import Versioned, tag_listed
-from threadline.slos import SloDocument, SloError, parse_json
+from threadline.slos import Indicator, Slo, SloDocument, SloError, parse_json
 
 # A document of the most SLOs allowed is well under this.
 MAX_SLOS_BODY_BYTES: Final = 1024 * 1024
 SAVE_FAILED_RETRY_AFTER_S: Final = 5
 # Resolved alerts stay listed this long.
 RECENTLY_RESOLVED_NS: Final = 24 * 3600 * 1_000_000_000
+# Example traces are looked for up to this far past the clock (late spans' minute).
+EXAMPLE_SLACK_NS: Final = 60 * 1_000_000_000
 
 DeliveryFailures = Callable[[], Sequence[slo_models.DeliveryFailure]]
 
@@ -85,12 +94,53 @@ def build_slo_router(
         response_model=slo_models.SloStatus,
     )
     def get_slo(name: str) -> slo_models.SloStatus:
-        slo = slos.get().value.get(name)
-        if slo is None:
-            raise NotFound(f"no SLO is named {name!r}; GET /api/slos lists them")
-        report = evaluator.report(slo)
+        slo = _named(name)
+        now = clock()
+        report = evaluator.report(slo, now)
         alerts = [r for r in evaluator.store.alert_states() if r.slo == name]
-        return slo_models.slo_status(report, alerts)
+        return slo_models.slo_status(
+            report,
+            alerts,
+            state=overview.state_of(report, alerts),
+            burndown=overview.burndown_of(evaluator.store, slo, now),
+        )
+
+    @router.get(
+        "/slos/{name}/examples",
+        summary="Example traces of an SLO's bad events in the last hour, and what they share",
+        response_model=slo_models.SloExamples,
+    )
+    def get_examples(name: str) -> slo_models.SloExamples:
+        slo = _named(name)
+        now = clock()
+        window = TimeWindow(now - EXAMPLE_WINDOW_NS, now + EXAMPLE_SLACK_NS)
+        rows = evaluator.store.slo_examples(IndicatorQuery.of(slo), window, limit=EXAMPLES)
+        found = common.shared(evaluator.store, slo, window)
+        return slo_models.examples(rows, window.start_ns, window.end_ns, found)
+
+    @router.get(
+        "/slo-status",
+        summary="Every SLO's state (ok, burning, firing), budget left and 1h burn",
+        response_model=slo_models.SloSummaries,
+    )
+    def get_slo_status(service: str | None = None) -> slo_models.SloSummaries:
+        now = clock()
+        records = evaluator.store.alert_states()
+        # A journey SLO's counts scan spans: its badge shows the evaluator's last figures.
+        last = {r.slo.name: r for r in evaluator.last_reports()}
+        found = []
+        for slo in slos.get().value.slos:
+            if service is not None and service not in (slo.service, slo.callee):
+                continue
+            kept = last.get(slo.name)
+            if slo.indicator is Indicator.JOURNEY and kept is not None and kept.slo == slo:
+                report = kept
+            else:
+                report = evaluator.report(slo, now)
+            found.append(
+                slo_models.slo_summary(report, records, overview.state_of(report, records))
+            )
+        return slo_models.SloSummaries(slos=found)
 
     @router.get(
         "/alerts",
@@ -110,6 +160,12 @@ def build_slo_router(
             resolved=[a for a in by_state[AlertState.RESOLVED] if (a.resolved_ns or 0) >= since],
             delivery_failures=list(delivery_failures()),
         )
+
+    def _named(name: str) -> Slo:
+        slo = slos.get().value.get(name)
+        if slo is None:
+            raise NotFound(f"no SLO is named {name!r}; GET /api/slos lists them")
+        return slo
 
     return router
 

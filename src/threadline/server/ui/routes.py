@@ -17,6 +17,10 @@ Page state lives in the URL, so every view can be bookmarked and shared.
 | ``/user/{user_id}``          | one user's steps across sessions                  |
 | ``/map``                     | service map                                       |
 | ``/service/{name}``          | rate, errors, latency, operations of one service  |
+| ``/slos``                    | every SLO with its state, budget left, 1h burn    |
+| ``/slos/{name}``             | one SLO: burndown, burn per window, rules, alerts,|
+|                              | example traces, what burning requests share       |
+| ``/alerts``                  | firing, pending, resolved alerts; receivers       |
 """
 
 from __future__ import annotations
@@ -113,6 +117,23 @@ def build_ui_router(query: QueryService) -> APIRouter:
     @router.get("/service/{name:path}")
     async def service(name: str) -> HTMLResponse:
         return _page("service.html", title=_short(name), nav="map", service=name)
+
+    @router.get("/slos")
+    async def slo_list() -> HTMLResponse:
+        return _page("slos.html", title="SLOs", nav="slos")
+
+    # ":path": a name from a hand-typed or hostile URL may hold "/"; the page says
+    # there is no such SLO rather than the server answering a bare 404.
+    @router.get("/slos/{name:path}")
+    async def slo(name: str) -> Response:
+        if not name:
+            return _redirect("/slos")
+        # The page says when no SLO has this name, as it does for any id.
+        return _page("slo.html", title=f"SLO {_short(name)}", nav="slos", slo=name)
+
+    @router.get("/alerts")
+    async def alerts() -> HTMLResponse:
+        return _page("alerts.html", title="Alerts", nav="alerts")
 
     @router.get("/static/{name}")
     async def static(name: str, request: Request) -> Response:

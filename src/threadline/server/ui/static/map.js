@@ -6,6 +6,7 @@ import {
   ApiError, el, fill, fmtMs, fmtPercent, fmtRate, getJSON, markReady, plural, serviceHref,
   showNotice, svg, traceHref,
 } from './common.js';
+import { sloLink, worstByService } from './slo_badges.js';
 import { currentWindow, windowPicker } from './windows.js';
 
 import { layoutMap } from './map_layout.js';
@@ -212,6 +213,33 @@ async function start() {
   summary.textContent = `${plural(names.length, 'service')}, ${plural(answer.edges.length, 'connection')} · rates ${unit} · boxes: requests, p99 latency and error rate of each service; arrows: calls, error rate and p99 of the callee${answer.edges.some((e) => e.kind === 'inferred') ? ' (dashed: inferred from a server span under another service, no client span recorded)' : ''}. Select a service for its page.`;
   markReady();
   drawPropagation(windowParam);
+  drawSloBadges();
+}
+
+// A dot on each service with SLOs, coloured by the worst state of them, with a
+// link-list under the map; drawn after the map so the map never waits for SLOs.
+async function drawSloBadges() {
+  let answer;
+  try {
+    answer = await getJSON('/api/slo-status');
+  } catch {
+    document.body.dataset.readySlos = 'true';  // the map stands without them
+    return;
+  }
+  const worst = worstByService(answer.slos);
+  for (const node of mapBox.querySelectorAll('a.node')) {
+    const found = worst.get(node.dataset.service);
+    const rect = node.querySelector('rect');
+    if (!found || !rect) continue;
+    const x = Number(rect.getAttribute('x')) + Number(rect.getAttribute('width')) - 10;
+    const y = Number(rect.getAttribute('y')) + 10;
+    node.dataset.sloState = found.state;
+    node.append(svg('circle', { cx: x, cy: y, r: 5, class: `slo-dot state-${found.state}` },
+      svg('title', { text: found.slos.map((s) => `SLO ${s.name}: ${s.state}`).join('\n') })));
+  }
+  const box = document.getElementById('map-slos');
+  fill(box, answer.slos.length ? ['SLOs: ', answer.slos.map((s) => [sloLink(s), ' '])] : null);
+  document.body.dataset.readySlos = 'true';
 }
 
 start();

@@ -6,6 +6,7 @@ import {
   showNotice, traceHref,
 } from './common.js';
 import { barChart, lineChart } from './charts.js';
+import { sloLink } from './slo_badges.js';
 import { renderTraceList } from './trace_list.js';
 import { currentWindow, windowPicker } from './windows.js';
 
@@ -184,7 +185,20 @@ async function section(load, draw, boxId) {
   }
 }
 
+// Badges of the SLOs on this service (its own and those on calls to it), each a link.
+async function drawSlos() {
+  const box = document.getElementById('service-slos');
+  try {
+    const answer = await getJSON('/api/slo-status', new URLSearchParams({ service }));
+    fill(box, answer.slos.length ? ['SLOs: ', answer.slos.map((s) => [sloLink(s), ' '])] : null);
+  } catch {
+    fill(box);  // the rest of the page stands without them
+  }
+  document.body.dataset.readySlos = 'true';
+}
+
 async function start() {
+  drawSlos();
   const params = new URLSearchParams({ window: windowParam });
   fill(document.getElementById('service-links'),
     el('a', { class: 'button', href: searchHref({ service }), text: 'Search its traces' }),

@@ -1,0 +1,41 @@
+"""What the SLO pages and badges show beyond one report: the budget burndown (one
+rollup read of nested windows) and each SLO's state (ok, burning, firing)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from threadline.server.alerting.assess import SloReport
+from threadline.server.alerting.state import AlertRecord, AlertState
+from threadline.server.analysis.burn import MINUTE_NS
+from threadline.server.analysis.burndown import (
+    BurndownPoint,
+    SloState,
+    burndown,
+    slo_state,
+    suffix_lengths,
+)
+from threadline.server.slo_queries import IndicatorQuery
+from threadline.server.storage.base import Store
+from threadline.slos import Indicator, Slo
+
+
+def burndown_of(store: Store, slo: Slo, now_ns: int) -> list[BurndownPoint]:
+    """``slo``'s burndown over its window; empty for a journey SLO, whose counts scan
+    spans (no journey rollup yet) and are read only by the evaluator."""
+    if slo.indicator is Indicator.JOURNEY:
+        return []
+    lengths = suffix_lengths(slo.window_ns, MINUTE_NS)
+    counts = store.slo_counts(IndicatorQuery.of(slo), now_ns, lengths)
+    return burndown(now_ns, slo.objective, lengths, counts)
+
+
+def state_of(report: SloReport, records: Iterable[AlertRecord]) -> SloState:
+    """The badge of ``report``'s SLO, given the stored alert records (any SLO's)."""
+    states = {r.state for r in records if r.slo == report.slo.name}
+    return slo_state(
+        firing=AlertState.FIRING in states,
+        pending=AlertState.PENDING in states,
+        remaining=report.budget.remaining,
+        burn_1h=report.burn("1h"),
+    )

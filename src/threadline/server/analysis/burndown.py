@@ -1,0 +1,86 @@
+"""An SLO's budget burndown over its window, and the one-word status its badges show.
+
+Pure: counts in, points out (no I/O, no clock).
+
+The burndown is the share of the window's error budget left at evenly spaced moments
+from the window's start to now. The budget is the whole window's: ``(1 − o)`` of
+every event the window holds now, so the last point equals ``Budget.remaining``.
+The counts come from one store read of nested windows that all end now (the read
+every burn rate already uses): the events *before* a moment ``t`` are the window's
+events minus those of the window ``[t, now)``::
+
+    window start                t                now
+        |-----------------------|-----------------|
+        |<-- spent by t ------->|<-- suffix(t) -->|
+        spent(t) = window − suffix(t)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from threadline.server.analysis.burn import Counts
+
+# Points of a burndown: one per half day of a 30-day window; a chart of this many
+# points reads well at any width, and the read groups by this many windows.
+BURNDOWN_POINTS: Final = 60
+
+
+class SloState(enum.StrEnum):
+    """What an SLO's badge says: ``firing`` (an alert fires), ``burning`` (an alert is
+    pending, the budget is spent, or the last hour spends it faster than allowed), or
+    ``ok``."""
+
+    OK = "ok"
+    BURNING = "burning"
+    FIRING = "firing"
+
+
+@dataclass(frozen=True, slots=True)
+class BurndownPoint:
+    at_ns: int
+    bad: int  # bad events from the window's start to ``at_ns``
+    remaining: float | None  # share of the budget left; None with no events
+
+
+def suffix_lengths(window_ns: int, minute_ns: int, points: int = BURNDOWN_POINTS) -> list[int]:
+    """The lengths of the windows ending now to read, whole minutes, longest first.
+
+    The first is the window itself; the moments are ``now − length`` for each.
+    """
+    step = max(minute_ns, window_ns // points // minute_ns * minute_ns)
+    lengths = list(range(window_ns // minute_ns * minute_ns, 0, -step))
+    return lengths[: points + 1]
+
+
+def burndown(
+    now_ns: int, objective: float, lengths: Sequence[int], suffixes: Sequence[Counts]
+) -> list[BurndownPoint]:
+    """The burndown at ``now_ns − length`` for each length (``suffix_lengths``), then now.
+
+    ``suffixes[i]`` are the events of ``[now − lengths[i], now)``; ``lengths[0]`` is
+    the SLO's window.
+    """
+    if len(lengths) != len(suffixes) or not lengths:
+        raise ValueError("burndown needs one count per length, and at least one")
+    window = suffixes[0]
+    allowed = (1.0 - objective) * window.total
+    points = []
+    for length, suffix in [*zip(lengths, suffixes, strict=True), (0, Counts(0, 0))]:
+        bad = max(window.bad - suffix.bad, 0)
+        remaining = None if allowed <= 0 else 1.0 - bad / allowed
+        points.append(BurndownPoint(at_ns=now_ns - length, bad=bad, remaining=remaining))
+    return points
+
+
+def slo_state(
+    *, firing: bool, pending: bool, remaining: float | None, burn_1h: float | None
+) -> SloState:
+    if firing:
+        return SloState.FIRING
+    spent = remaining is not None and remaining <= 0.0
+    fast = burn_1h is not None and burn_1h > 1.0
+    return SloState.BURNING if pending or spent or fast else SloState.OK
