@@ -346,7 +346,7 @@ def append(
     Runs inside the caller's transaction. ``start_bounds`` are the batch's first
     and last ``start_ns``; ``may_pair`` is False when no span of the batch can be
     either side of an edge (the edge lookup, the dearest statement, is skipped);
-    ``synthetic`` is False when no span carries a journey id (nothing to count apart).
+    ``synthetic`` is False when no span is marked synthetic (nothing to count apart).
     """
     low, high = start_bounds
     # Usually nothing is re-sent: the batch is then used as it is, through a view,

@@ -6,11 +6,11 @@
   ``threadline.delivery.attempt`` > 1 (a redelivery). The edge's calls are in
   ``rollup_edges``; the share of retries is one over the other.
 - ``rollup_synthetic``: the part of ``rollup_operations`` that synthetic and test
-  journeys made (entry spans carrying a ``journey_id``), same keys. An SLO leaves it
+  journeys made (entry spans marked ``journey.synthetic=true``), same keys. An SLO leaves it
   out by subtracting it, so synthetic traffic costs no extra work at ingest unless
   there is some.
 - ``rollup_synthetic_edges``: the same for edges: minute × caller × callee × latency
-  bucket of calls whose callee span carries a ``journey_id``: calls and errors.
+  bucket of calls whose callee span is marked synthetic: calls and errors.
 
 They are written by the same statements, in the same transaction, as the tables of
 ``rollups`` (which calls the functions here), appended as deltas and folded by
@@ -28,7 +28,7 @@ from threadline.server.storage.duckdb.schema import (
     ROLLUP_SYNTHETIC,
     ROLLUP_SYNTHETIC_EDGES,
 )
-from threadline.server.storage.duckdb.sql import ENTRY, ERROR, Row
+from threadline.server.storage.duckdb.sql import ENTRY, ERROR, Row, synthetic
 
 MINUTE_NS: Final = 60_000_000_000
 
@@ -48,13 +48,17 @@ VALUES: Final[dict[str, tuple[str, ...]]] = {
 
 # Columns ``rollups._pairs`` adds for these tables: whether the call was a retry, and
 # whether it belongs to a synthetic journey. The JSON pointers are fixed text.
-PAIR_COLUMNS: Final = """,
+PAIR_COLUMNS: Final = (
+    """,
            (p.kind = 'client' AND coalesce(TRY_CAST(json_extract_string(
                 p.attributes, '/http.request.resend_count') AS BIGINT), 0) > 0)
            OR (c.kind = 'consumer' AND coalesce(TRY_CAST(json_extract_string(
                 c.attributes, '/threadline.delivery.attempt') AS BIGINT), 1) > 1)
            AS retried,
-           c.journey_id IS NOT NULL AS synthetic"""
+           """
+    + synthetic("c")
+    + " AS synthetic"
+)
 
 
 def synthetic_delta(source: str, sign: int, operation: str, bucket: str) -> str:
@@ -68,7 +72,7 @@ INSERT INTO {ROLLUP_SYNTHETIC} (minute, service, operation, status, bucket, span
 SELECT start_ns // {MINUTE_NS}, service_name, {operation}, status, {bucket}, {sign} * count(*)
 FROM {source} AS s
 LEFT JOIN rollup_names AS r ON r.service = s.service_name AND r.operation = s.name
-WHERE {ENTRY} AND journey_id IS NOT NULL
+WHERE {ENTRY} AND {synthetic()}
 GROUP BY ALL"""
 
 
