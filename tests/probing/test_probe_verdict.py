@@ -101,7 +101,7 @@ def test_orphans_and_spans_outside_their_parent() -> None:
     """A span whose parent never arrived is an orphan; a synchronous child ending after
     its parent is reported with the parent's service first."""
     spans = checkout_trace()
-    spans[2] = span("o1", "g2", "orders", "server", 10, 95)  # ends after g2 (90)
+    spans[2] = span("o1", "g2", "orders", "server", 0, 80)  # starts before g2 (5)
     spans.append(span("x1", "lost", "payments", "server", 40, 50))
     verdict = judge(PLAN, [outcome()], {TRACE: spans})
     assert [(p.check, p.between) for p in verdict.problems] == [
@@ -111,6 +111,17 @@ def test_orphans_and_spans_outside_their_parent() -> None:
     assert "payments span 'payments server' has a parent that never arrived" in (
         verdict.problems[0].message
     )
+
+
+def test_a_callee_span_may_close_a_little_after_its_caller() -> None:
+    """A server span ends after its response went out: 50 ms past the caller's client
+    span is no fault, 200 ms is."""
+    spans = checkout_trace()
+    spans[2] = span("o1", "g2", "orders", "server", 10, 140)
+    assert judge(PLAN, [outcome()], {TRACE: spans}).problems == ()
+    spans[2] = span("o1", "g2", "orders", "server", 10, 290)
+    (problem,) = judge(PLAN, [outcome()], {TRACE: spans}).problems
+    assert "ends 200.0 ms after its parent gateway" in problem.message
 
 
 def test_a_step_over_budget_names_the_slowest_service_below() -> None:
