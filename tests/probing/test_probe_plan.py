@@ -67,5 +67,5 @@ def test_a_file_that_is_not_toml(tmp_path: Path) -> None:
     """Broken TOML is a PlanError naming the file."""
     path = tmp_path / "bad.toml"
     path.write_text("[[steps]\n", encoding="utf-8")
-    with pytest.raises(PlanError, match="bad.toml is not valid TOML"):
+    with pytest.raises(PlanError, match=r"bad\.toml is not valid TOML"):
         load_plan(path)
