@@ -125,6 +125,23 @@ def test_error_counts_per_window_leave_synthetic_traffic_out(store: Store) -> No
     ]
 
 
+def test_red_and_the_map_leave_synthetic_traffic_out(store: Store) -> None:
+    """The 4 synthetic checkouts (all failed) count in neither RED nor the map's service
+    figures: 20 requests and 3 errors of the user traffic remain."""
+    traffic(store)
+    window = TimeWindow(T0, NOW)
+    red = {(r.service, r.operation): r.stats for r in store.operation_red(window)}
+    assert (red["shop", "POST /checkout"].requests, red["shop", "POST /checkout"].errors) == (
+        20,
+        3,
+    )
+    assert red["payments", "charge"].requests == 20
+    service = store.service_red("shop", window)
+    assert (service.totals.requests, service.totals.errors) == (20, 3)
+    figures = {s.service: s.stats.requests for s in store.service_map(window).services}
+    assert figures == {"shop": 20, "payments": 20}
+
+
 def test_a_journey_id_alone_is_real_traffic(store: Store) -> None:
     """Only ``journey.synthetic=true`` marks test traffic: spans that merely carry a
     journey id (a real grouping key) count in the SLO like any others."""
