@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,6 +19,8 @@ from threadline.demo.processes import free_port
 from threadline.demo.run import wait_for_spans_to_settle
 from threadline.demo.services.payments import decide_charge
 from threadline.demo.stack import Stack, running_stack
+from threadline.probing.runner import ProbeRun
+from threadline.testing import ProbeFailed
 
 SEED: Final = 12
 ALL_SERVICES: Final = ("gateway", "catalog", "orders", "payments", "fulfillment")
@@ -85,12 +87,15 @@ def shop(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Stack
         yield stack, tmp_path
 
 
-def test_a_whole_checkout_probe_passes_and_stays_out_of_slo_counts(
-    shop: tuple[Stack, Path],
+def test_a_whole_checkout_probe_passes_and_stays_out_of_red(
+    shop: tuple[Stack, Path], threadline_probe: Callable[..., ProbeRun]
 ) -> None:
-    """Every service joins both steps' traces; the probe's spans are marked synthetic and
-    an SLO over the checkout counts none of them."""
+    """Every service joins both steps' traces, from the command line and from the pytest
+    fixture; the probes' spans are marked synthetic and RED counts none of them."""
     stack, directory = shop
+    threadline_probe(
+        probe_file(directory, stack, card_token=card(slow=False)), server=stack.server_url
+    )
     status, verdict = probe(stack, probe_file(directory, stack, card_token=card(slow=False)))
     assert (status, verdict["problems"]) == (0, [])
     assert set(verdict["services"]) == set(ALL_SERVICES)
@@ -100,8 +105,10 @@ def test_a_whole_checkout_probe_passes_and_stays_out_of_slo_counts(
             assert {s["attributes"].get("journey.synthetic") for s in spans} == {"true"}
             assert {s["journey_id"] for s in spans} == {verdict["journey_id"]}
         wait_for_spans_to_settle(stack.server_url)
-        red = api.get("/operations", params={"window": "1h"}).json()
-        assert red, "the probe's traffic reached the store"
+        # Only probes ran: the store holds their spans, and RED and the map count none.
+        assert api.get("/stats").json()["spans"] > 0
+        assert api.get("/operations", params={"window": "1h"}).json()["operations"] == []
+        assert api.get("/service-map", params={"window": "1h"}).json()["services"] == []
 
 
 @pytest.mark.parametrize("shop", [{"payments": {"THREADLINE_ENABLED": "false"}}], indirect=True)
@@ -114,6 +121,17 @@ def test_a_service_without_tracing_is_named_as_the_broken_hop(shop: tuple[Stack,
     assert any(c == "broken-hop" and between[:1] == ("orders",) for c, between in checks), checks
     assert ("missing-service", ()) in checks
     assert "payments" not in verdict["services"]
+
+
+@pytest.mark.parametrize("shop", [{"payments": {"THREADLINE_ENABLED": "false"}}], indirect=True)
+def test_the_pytest_fixture_fails_the_test_with_the_verdict(
+    shop: tuple[Stack, Path], threadline_probe: Callable[..., ProbeRun]
+) -> None:
+    """The fixture raises ProbeFailed whose message names the broken hop from orders."""
+    stack, directory = shop
+    plan = probe_file(directory, stack, card_token=card(slow=False))
+    with pytest.raises(ProbeFailed, match=r"broken-hop \[orders -> "):
+        threadline_probe(plan, server=stack.server_url)
 
 
 @pytest.mark.parametrize("shop", [{"orders": {DROP_MESSAGE_HEADERS_ENV: "1"}}], indirect=True)

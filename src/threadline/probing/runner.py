@@ -13,6 +13,7 @@ client, the server's drills read the store.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import urllib.error
@@ -20,8 +21,15 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
+from urllib.parse import quote
 
-from threadline.conventions import JOURNEY_ID, JOURNEY_SYNTHETIC, SYNTHETIC_HEADER, SYNTHETIC_TRUE
+from threadline.conventions import (
+    API_PREFIX,
+    JOURNEY_ID,
+    JOURNEY_SYNTHETIC,
+    SYNTHETIC_HEADER,
+    SYNTHETIC_TRUE,
+)
 from threadline.probing.plan import Plan, Step
 from threadline.probing.verdict import (
     DEFAULT_TOLERANCE_NS,
@@ -146,3 +154,25 @@ def run_probe(
     )
     verdict = judge(plan, outcomes, traces, tolerance_ns=tolerance_ns)
     return ProbeRun(journey_id=journey, verdict=verdict, outcomes=outcomes, traces=traces)
+
+
+def api_fetcher(server_url: str, *, token: str | None = None) -> FetchTrace:
+    """Fetch a trace's spans from a Threadline server's API (first page: a probe's
+    traces are small); None while the server has none of it."""
+    base = server_url.rstrip("/") + API_PREFIX
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def fetch(trace_id: str) -> Sequence[Mapping[str, object]] | None:
+        request = urllib.request.Request(
+            f"{base}/traces/{quote(trace_id, safe='')}", headers=headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as answer:
+                spans: Sequence[Mapping[str, object]] = json.loads(answer.read())["spans"]
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+        return spans
+
+    return fetch
