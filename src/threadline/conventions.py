@@ -12,6 +12,15 @@ SESSION_ID: Final = "session.id"
 USER_ID: Final = "user.id"
 JOURNEY_ID: Final = "journey.id"
 JOURNEY_KEYS: Final[tuple[str, ...]] = (SESSION_ID, USER_ID, JOURNEY_ID)
+# Marks test traffic (probes, drills, synthetic monitors): a baggage entry and a span
+# attribute whose value is SYNTHETIC_TRUE. Such a journey is always sampled, and the
+# server keeps it out of RED, SLOs, the service map's traffic and the baselines unless
+# asked; a ``journey.id`` alone is only a grouping key and marks nothing.
+JOURNEY_SYNTHETIC: Final = "journey.synthetic"
+SYNTHETIC_TRUE: Final = "true"
+# Header an entry point reads to start a synthetic journey (value ``true``), for
+# traffic sent by tools that do not speak baggage (curl, load generators, monitors).
+SYNTHETIC_HEADER: Final = "X-Threadline-Synthetic"
 
 # The span the SDK sends about its own exporter (exported, dropped, retried, queued
 # spans). It is the SDK's telemetry, not user traffic: the server keeps it out of

@@ -13,6 +13,14 @@ allow-list) installed globally::
             threadline_spans.spans, services=["shop"], journey={"session.id": "s-1"}
         )
 
+A second fixture, ``threadline_probe``, proves propagation across real processes:
+it sends a synthetic journey (a URL or a probe plan, see ``threadline.probing``) to
+services the test started, waits for their traces at a Threadline server they export
+to, and fails the test with the verdict (which hop broke, between which services)::
+
+    def test_checkout_propagates(threadline_probe, shop):
+        threadline_probe("probe.toml", server=shop.threadline_url)
+
 Nothing leaves the process during a test run: a ``threadline.configure()`` that the
 code under test calls (at import, in a conftest, or in a test) installs journey
 stamping instead of the exporter and the sampling-rule poller, whatever endpoint its
@@ -28,7 +36,8 @@ capture is emptied before each test.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import pytest
@@ -36,6 +45,9 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 from threadline import conventions
+from threadline.probing.plan import Plan, load_plan, single_request
+from threadline.probing.runner import DEFAULT_WAIT_S, ProbeRun, api_fetcher, run_probe
+from threadline.probing.verdict import render
 
 if TYPE_CHECKING:
     # Loaded on first capture: pytest loads this plugin in every run, which must stay cheap.
@@ -235,3 +247,39 @@ def assert_one_trace(
 
 def _describe(spans: Sequence[ReadableSpan]) -> list[tuple[str, str]]:
     return [(span.name, trace_id_of(span)) for span in spans]
+
+
+class ProbeFailed(AssertionError):
+    """A probe's verdict was FAIL; the message is the verdict as ``threadline probe`` prints it."""
+
+
+@pytest.fixture
+def threadline_probe() -> Callable[..., ProbeRun]:
+    """A function that runs a probe and fails the test with its verdict when it fails.
+
+    ``threadline_probe(target, server=URL, services=(...), wait_s=15.0)``: ``target`` is
+    a URL (one GET), a path to a probe TOML file, or a ``Plan``; ``services`` adds the
+    services a single URL's journey must reach. Returns the ``ProbeRun`` when it passed.
+    """
+
+    def probe(
+        target: str | Path | Plan,
+        *,
+        server: str = conventions.DEFAULT_ENDPOINT,
+        services: Sequence[str] = (),
+        wait_s: float = DEFAULT_WAIT_S,
+    ) -> ProbeRun:
+        if isinstance(target, Plan):
+            plan = target
+        elif isinstance(target, Path) or not str(target).startswith(("http://", "https://")):
+            plan = load_plan(Path(target))
+        else:
+            plan = single_request(str(target), services=tuple(services))
+        run = run_probe(plan, api_fetcher(server), wait_s=wait_s)
+        if not run.verdict.passed:
+            base = server.rstrip("/")
+            lines = render(run.verdict, lambda trace_id: f"{base}/trace/{trace_id}")
+            raise ProbeFailed("\n".join(lines))
+        return run
+
+    return probe

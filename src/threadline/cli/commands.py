@@ -35,6 +35,7 @@ COMMAND_MODULES: Final[dict[str, str]] = {
     "compare": "threadline.cli.analyze",
     "slo": "threadline.cli.alerting",
     "alerts": "threadline.cli.alerting",
+    "probe": "threadline.cli.probe",
 }
 
 

@@ -11,16 +11,24 @@ carries the same journey, exactly as an in-process call would.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from typing import Final
 
 from threadline import conventions
 from threadline.demo.message_hop import Delivery, MessageQueue
 from threadline.sdk.integrations.messaging import consumer_span, producer_span
 
+# Set to 1 in a publisher's environment to send messages without their headers: the
+# fault a propagation drill plants (a relay or library upgrade that drops them).
+DROP_MESSAGE_HEADERS_ENV: Final = "THREADLINE_DEMO_DROP_MESSAGE_HEADERS"
+
 
 def publish_traced(queue: MessageQueue, body: bytes) -> str:
     """Publish ``body`` inside a PRODUCER span whose context travels in the headers."""
     with producer_span(queue.system, queue.destination) as (span, headers):
+        if os.environ.get(DROP_MESSAGE_HEADERS_ENV) == "1":
+            headers = {}
         # The SQLite queue numbers a message only when it stores it.
         message_id = queue.publish(headers, body)
         span.set_attribute(conventions.MESSAGING_MESSAGE_ID, message_id)

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -57,9 +57,20 @@ class Stack:
 
 @contextlib.contextmanager
 def running_stack(
-    *, port: int, db: Path, seed: int, broker: BrokerPreference = "auto"
+    *,
+    port: int,
+    db: Path,
+    seed: int,
+    broker: BrokerPreference = "auto",
+    service_env: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Iterator[Stack]:
-    """Start server and shop, yield once all answer, and leave no process behind."""
+    """Start server and shop, yield once all answer, and leave no process behind.
+
+    ``service_env`` adds environment variables to named services: how a drill or a
+    test breaks one of them (``THREADLINE_ENABLED=false``: a service without tracing;
+    ``DROP_MESSAGE_HEADERS_ENV``: a queue hop that loses the trace context).
+    """
+    extra_env = service_env or {}
     ensure_port_free(port)
     run_dir = Path(tempfile.mkdtemp(prefix="threadline-demo-"))
     children = Children()
@@ -104,7 +115,7 @@ def running_stack(
                     "--port",
                     str(ports[name]),
                 ],
-                _service_env(name, server_url, wiring),
+                {**_service_env(name, server_url, wiring), **extra_env.get(name, {})},
                 run_dir / f"{name}.log",
                 ready_url=f"{service_urls[name]}{HEALTH_PATH}",
                 # Orphaned, a service would spend its export timeout flushing spans to a

@@ -2,9 +2,10 @@
 
 Inside the block every span started, in this service and (through the ``baggage``
 header) in every service called from it, carries ``session.id``, ``user.id`` and
-``journey.id``. The keys are merged into whatever baggage is already current, and the
-previous context is restored on exit. ``user.id`` is pseudonymised before it enters
-the baggage, so the raw id never leaves the process (unless configured otherwise).
+``journey.id`` (and ``journey.synthetic=true`` for test traffic). The keys are merged
+into whatever baggage is already current, and the previous context is restored on exit.
+``user.id`` is pseudonymised before it enters the baggage, so the raw id never leaves
+the process (unless configured otherwise).
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from typing import Any, ParamSpec, TypeVar, cast
 from opentelemetry import baggage, context, trace
 from opentelemetry.context import Context
 
-from threadline.conventions import JOURNEY_ID, JOURNEY_KEYS, SESSION_ID, USER_ID
+from threadline.conventions import (
+    JOURNEY_ID,
+    JOURNEY_KEYS,
+    JOURNEY_SYNTHETIC,
+    SESSION_ID,
+    SYNTHETIC_TRUE,
+    USER_ID,
+)
 from threadline.sdk import setup
 from threadline.sdk.guard import report_internal_error
 
@@ -99,10 +107,15 @@ def journey(
     session_id: str | None = None,
     user_id: str | None = None,
     journey_id: str | None = None,
+    *,
+    synthetic: bool = False,
 ) -> Journey:
     """Carry these journey keys in baggage (and on spans) inside a block or function.
 
     Keys left as None keep whatever value the current baggage already has.
+    ``synthetic=True`` marks the journey as test traffic (``journey.synthetic=true``):
+    always sampled, in every service it reaches, and left out of the server's RED,
+    SLO and baseline figures. ``False`` never clears a mark set upstream.
     """
     keys: dict[str, str] = {}
     for key, value in ((SESSION_ID, session_id), (USER_ID, user_id), (JOURNEY_ID, journey_id)):
@@ -110,13 +123,15 @@ def journey(
         text = value if isinstance(value, str) else ("" if value is None else str(value))
         if text:
             keys[key] = text
+    if synthetic:
+        keys[JOURNEY_SYNTHETIC] = SYNTHETIC_TRUE
     return Journey(keys)
 
 
 def current_journey() -> dict[str, str]:
     """The journey keys present in the current baggage (for logs and tests)."""
     entries = baggage.get_all()
-    return {key: str(entries[key]) for key in JOURNEY_KEYS if key in entries}
+    return {key: str(entries[key]) for key in (*JOURNEY_KEYS, JOURNEY_SYNTHETIC) if key in entries}
 
 
 def _attach(keys: dict[str, str]) -> Token[Context] | None:

@@ -17,7 +17,7 @@ from opentelemetry import baggage
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span, SpanProcessor
 
-from threadline.conventions import JOURNEY_ID, SESSION_ID, USER_ID
+from threadline.conventions import JOURNEY_ID, JOURNEY_SYNTHETIC, SESSION_ID, USER_ID
 from threadline.sdk.guard import report_internal_error
 
 # Bound once: this module's code runs for every span the service starts.
@@ -35,7 +35,7 @@ class JourneyStampingProcessor(SpanProcessor):
             entries = _baggage_of(parent_context)
             if not entries:
                 return
-            # Unrolled over the three keys: this is the per-span path.
+            # Unrolled over the keys: this is the per-span path.
             session_id = entries.get(SESSION_ID)
             if session_id is not None:
                 span.set_attribute(SESSION_ID, str(session_id))
@@ -45,5 +45,8 @@ class JourneyStampingProcessor(SpanProcessor):
             journey_id = entries.get(JOURNEY_ID)
             if journey_id is not None:
                 span.set_attribute(JOURNEY_ID, str(journey_id))
+            synthetic = entries.get(JOURNEY_SYNTHETIC)
+            if synthetic is not None:
+                span.set_attribute(JOURNEY_SYNTHETIC, str(synthetic))
         except Exception:
             report_internal_error("journey stamping")

@@ -383,14 +383,15 @@ def test_the_version_check_in_the_docs_runs(tmp_path: Path) -> None:
     assert printed["upgraded"].startswith("[(1, 'unknown'), (2, ")
 
 
-def test_the_slo_step_counts_a_version_6_files_synthetic_spans(tmp_path: Path) -> None:
-    """Version 7 fills ``rollup_synthetic`` from the spans: the fixture's one synthetic
-    journey (trace 0) has one entry span."""
+def test_the_slo_step_counts_only_marked_spans_as_synthetic(tmp_path: Path) -> None:
+    """Version 7 fills ``rollup_synthetic`` from the spans: the fixture's trace 0 carries
+    a journey id but no ``journey.synthetic`` marker, so it is real traffic and nothing
+    is counted apart."""
     db = unpack(6, tmp_path)
     DuckDBStore(db).close()
     with duckdb.connect(str(db)) as connection:
         rows = connection.execute("SELECT service, sum(spans) FROM rollup_synthetic GROUP BY ALL")
-        assert rows.fetchall() == [("gateway", 1)]
+        assert rows.fetchall() == []
 
 
 def test_the_rollup_step_counts_the_spans_a_version_2_file_holds(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ calls per edge, example traces, and alert states that survive reopening the file
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Final
 
@@ -48,13 +49,23 @@ def checkout(
     trace = f"{n:032x}"
     start = T0 + minute * MINUTE + n * MS
     extra: dict[str, object] = {"journey_id": "probe-1"} if synthetic else {}
+    marked = {"journey.synthetic": "true"} if synthetic else {}
     if session is not None:
         extra["session_id"] = session
     status = {"status": StatusCode.ERROR} if failed else {}
     client_attributes = {"http.request.resend_count": resend} if resend else {}
     return [
         span_record(
-            trace, "b1", None, "shop", "POST /checkout", start, start + ms * MS, **extra, **status
+            trace,
+            "b1",
+            None,
+            "shop",
+            "POST /checkout",
+            start,
+            start + ms * MS,
+            attributes=marked,
+            **extra,
+            **status,
         ),
         span_record(
             trace,
@@ -65,7 +76,7 @@ def checkout(
             start + MS,
             start + 50 * MS,
             kind=SpanKind.CLIENT,
-            attributes=client_attributes,
+            attributes={**client_attributes, **marked},
             **extra,
         ),
         span_record(
@@ -77,6 +88,7 @@ def checkout(
             start + 2 * MS,
             start + 40 * MS,
             kind=SpanKind.SERVER,
+            attributes=marked,
             **extra,
             **status,
         ),
@@ -111,6 +123,36 @@ def test_error_counts_per_window_leave_synthetic_traffic_out(store: Store) -> No
         Counts(0, 0),
         Counts(0, 0),
     ]
+
+
+def test_red_and_the_map_leave_synthetic_traffic_out(store: Store) -> None:
+    """The 4 synthetic checkouts (all failed) count in neither RED nor the map's service
+    figures: 20 requests and 3 errors of the user traffic remain."""
+    traffic(store)
+    window = TimeWindow(T0, NOW)
+    red = {(r.service, r.operation): r.stats for r in store.operation_red(window)}
+    assert (red["shop", "POST /checkout"].requests, red["shop", "POST /checkout"].errors) == (
+        20,
+        3,
+    )
+    assert red["payments", "charge"].requests == 20
+    service = store.service_red("shop", window)
+    assert (service.totals.requests, service.totals.errors) == (20, 3)
+    figures = {s.service: s.stats.requests for s in store.service_map(window).services}
+    assert figures == {"shop": 20, "payments": 20}
+
+
+def test_a_journey_id_alone_is_real_traffic(store: Store) -> None:
+    """Only ``journey.synthetic=true`` marks test traffic: spans that merely carry a
+    journey id (a real grouping key) count in the SLO like any others."""
+    spans: list[SpanRecord] = []
+    for n in range(4):
+        spans += [
+            dataclasses.replace(span, journey_id="checkout-flow")
+            for span in checkout(n, 8, failed=n == 0)
+        ]
+    write(store, spans)
+    assert store.slo_counts(ERRORS, NOW, WINDOWS) == [Counts(3, 4), Counts(3, 4)]
 
 
 def test_latency_counts_compare_by_bucket(store: Store) -> None:

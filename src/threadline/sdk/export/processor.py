@@ -42,7 +42,13 @@ from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, TraceFlags
 
-from threadline.conventions import JOURNEY_ID, SDK_STATS_SPAN, SESSION_ID, USER_ID
+from threadline.conventions import (
+    JOURNEY_ID,
+    JOURNEY_SYNTHETIC,
+    SDK_STATS_SPAN,
+    SESSION_ID,
+    USER_ID,
+)
 from threadline.redaction import Redactor
 from threadline.sdk.export.compact import CompactSpan, Journey, capture
 from threadline.sdk.export.encoder import SpanEncoder
@@ -117,7 +123,7 @@ class ExportProcessor(SpanProcessor):
         self.counters = ExportCounters()
         self._queue = SpanQueue(self._queue_size, self._batch_size, self.counters)
         self._journeys: dict[int, Journey] = {}
-        self._journey_of: dict[tuple[object, object, object], Journey] = {}
+        self._journey_of: dict[tuple[object, object, object, object], Journey] = {}
         self._exporter = OtlpExporter(
             # Here, not at construction: a forked child reports its own pid.
             SpanEncoder(self._resource_defaults, {PROCESS_PID: os.getpid()}),
@@ -142,7 +148,12 @@ class ExportProcessor(SpanProcessor):
             entries = _baggage_of(parent_context)
             if not entries:
                 return
-            key = (entries.get(SESSION_ID), entries.get(USER_ID), entries.get(JOURNEY_ID))
+            key = (
+                entries.get(SESSION_ID),
+                entries.get(USER_ID),
+                entries.get(JOURNEY_ID),
+                entries.get(JOURNEY_SYNTHETIC),
+            )
             journey = self._journey_of.get(key)
             if journey is None:
                 journey = self._journey(key, pseudonymize)
@@ -155,11 +166,11 @@ class ExportProcessor(SpanProcessor):
             report_internal_error("journey capture")
 
     def _journey(
-        self, key: tuple[object, object, object], pseudonymize: Callable[[str], str]
+        self, key: tuple[object, object, object, object], pseudonymize: Callable[[str], str]
     ) -> Journey:
         """The journey attributes for baggage values ``key``, pseudonymised once and cached
         (a service sees few distinct sessions at a time, and each has many spans)."""
-        session_id, user_id, journey_id = key
+        session_id, user_id, journey_id, synthetic = key
         journey: list[tuple[str, str]] = []
         if session_id is not None:
             journey.append((SESSION_ID, str(session_id)))
@@ -167,6 +178,8 @@ class ExportProcessor(SpanProcessor):
             journey.append((USER_ID, pseudonymize(str(user_id))))
         if journey_id is not None:
             journey.append((JOURNEY_ID, str(journey_id)))
+        if synthetic is not None:
+            journey.append((JOURNEY_SYNTHETIC, str(synthetic)))
         if len(self._journey_of) >= JOURNEY_CACHE_SIZE:
             self._journey_of.clear()
         self._journey_of[key] = found = tuple(journey)

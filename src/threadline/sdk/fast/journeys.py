@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from threadline.conventions import JOURNEY_ID, SESSION_ID, USER_ID
+from threadline.conventions import JOURNEY_ID, JOURNEY_SYNTHETIC, SESSION_ID, USER_ID
 from threadline.sdk.export.compact import Journey
 
 # Distinct (session, user, journey) baggage values whose attributes are kept ready.
@@ -23,7 +23,7 @@ class JourneyKeys:
 
     def __init__(self, pseudonymize_user_id: Callable[[str], str]) -> None:
         self._pseudonymize = pseudonymize_user_id
-        self._cache: dict[tuple[object, object, object], Journey | None] = {}
+        self._cache: dict[tuple[object, object, object, object], Journey | None] = {}
         self._last: tuple[object, Journey | None] = (None, None)
 
     def of(self, entries: Mapping[str, object]) -> Journey | None:
@@ -33,7 +33,12 @@ class JourneyKeys:
         last = self._last
         if last[0] is entries:
             return last[1]
-        key = (entries.get(SESSION_ID), entries.get(USER_ID), entries.get(JOURNEY_ID))
+        key = (
+            entries.get(SESSION_ID),
+            entries.get(USER_ID),
+            entries.get(JOURNEY_ID),
+            entries.get(JOURNEY_SYNTHETIC),
+        )
         try:
             found = self._cache[key]
         except KeyError:
@@ -41,8 +46,8 @@ class JourneyKeys:
         self._last = (entries, found)
         return found
 
-    def _cached(self, key: tuple[object, object, object]) -> Journey | None:
-        session_id, user_id, journey_id = key
+    def _cached(self, key: tuple[object, object, object, object]) -> Journey | None:
+        session_id, user_id, journey_id, synthetic = key
         journey: list[tuple[str, str]] = []
         if session_id is not None:
             journey.append((SESSION_ID, str(session_id)))
@@ -50,6 +55,8 @@ class JourneyKeys:
             journey.append((USER_ID, self._pseudonymize(str(user_id))))
         if journey_id is not None:
             journey.append((JOURNEY_ID, str(journey_id)))
+        if synthetic is not None:
+            journey.append((JOURNEY_SYNTHETIC, str(synthetic)))
         found = tuple(journey) or None
         if len(self._cache) >= JOURNEY_CACHE_SIZE:
             self._cache.clear()

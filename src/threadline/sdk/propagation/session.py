@@ -10,6 +10,10 @@ Django and aiohttp all extract through the global propagator. Broker consumers e
 through it too, so a message header of that name is read the same way.
 
 Baggage that arrived from an upstream service always wins.
+
+The ``X-Threadline-Synthetic: true`` header (``conventions.SYNTHETIC_HEADER``) is read
+the same way: it puts ``journey.synthetic=true`` in the baggage, so test traffic sent
+by a tool that speaks no baggage (curl, a monitor) is marked from its first span on.
 """
 
 from __future__ import annotations
@@ -21,13 +25,20 @@ from opentelemetry import baggage
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import CarrierT, Getter
 
-from threadline.conventions import SESSION_ID
+from threadline.conventions import (
+    JOURNEY_SYNTHETIC,
+    SESSION_ID,
+    SYNTHETIC_HEADER,
+    SYNTHETIC_TRUE,
+)
 from threadline.sdk.propagation.fields import field_values
 
 # Longer values are not session ids; refusing them keeps baggage (sent on every
 # outgoing request) small.
 MAX_SESSION_ID_CHARS: Final = 128
 COOKIE: Final = "cookie"
+_SYNTHETIC_FIELD: Final = SYNTHETIC_HEADER.lower()
+_TRUE_VALUES: Final = frozenset({"1", "true", "yes", "on"})
 
 
 def clean_session_id(raw: str | None) -> str | None:
@@ -76,10 +87,25 @@ class InboundSession:
         return clean_session_id(cookie_value("; ".join(cookies), self.cookie))
 
     def add_to(self, context: Context, carrier: CarrierT, getter: Getter[CarrierT]) -> Context:
-        """``context`` with ``session.id`` baggage from the carrier, unless it has one."""
+        """``context`` with ``session.id`` baggage from the carrier, unless it has one,
+        and ``journey.synthetic=true`` when the carrier asks for it."""
+        context = mark_synthetic(context, carrier, getter)
         if baggage.get_baggage(SESSION_ID, context) is not None:
             return context
         session_id = self.session_id(carrier, getter)
         if session_id is None:
             return context
         return baggage.set_baggage(SESSION_ID, session_id, context)
+
+
+def mark_synthetic(context: Context, carrier: CarrierT, getter: Getter[CarrierT]) -> Context:
+    """``context`` with ``journey.synthetic=true`` baggage if the synthetic header is true.
+
+    A false or absent header changes nothing: it never clears a mark set upstream.
+    """
+    if baggage.get_baggage(JOURNEY_SYNTHETIC, context) is not None:
+        return context
+    values = field_values(getter, carrier, _SYNTHETIC_FIELD)
+    if not values or values[0].strip().lower() not in _TRUE_VALUES:
+        return context
+    return baggage.set_baggage(JOURNEY_SYNTHETIC, SYNTHETIC_TRUE, context)

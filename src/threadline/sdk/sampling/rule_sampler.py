@@ -35,7 +35,7 @@ from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from threadline.conventions import JOURNEY_ID, SESSION_ID
+from threadline.conventions import JOURNEY_ID, JOURNEY_SYNTHETIC, SESSION_ID
 from threadline.sampling_rules import (
     HeadRule,
     Match,
@@ -182,6 +182,10 @@ def _keeps_everything(rule: HeadRule) -> bool:
 def _is_debug(entries: Mapping[str, object]) -> bool:
     flag = entries.get(DEBUG_BAGGAGE_KEY)
     if flag is not None and str(flag).strip().lower() in _DEBUG_VALUES:
+        return True
+    # A synthetic journey exists to be seen: a probe that was sampled away would fail.
+    synthetic = entries.get(JOURNEY_SYNTHETIC)
+    if synthetic is not None and str(synthetic).strip().lower() in _DEBUG_VALUES:
         return True
     return entries.get(JOURNEY_ID) is not None
 

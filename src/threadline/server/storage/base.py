@@ -272,7 +272,7 @@ class Store(Protocol):
     # SLOs (see ``threadline.server.slo_queries``). Counts come from rollups kept at
     # write time, like the aggregates above (journeys excepted until trace summaries
     # exist: they read the window's spans); windows end at ``end_ns`` and are widened
-    # to whole minutes. Synthetic journeys (a ``journey_id``) are left out unless the
+    # to whole minutes. Synthetic journeys (``journey.synthetic=true``) are left out unless the
     # query includes them; the SDK's own telemetry always is.
 
     def slo_counts(

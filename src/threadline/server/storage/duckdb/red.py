@@ -22,6 +22,7 @@ from threadline.server.storage.duckdb.sql import (
     in_window,
     red_columns,
     red_stats,
+    synthetic,
 )
 
 
@@ -86,6 +87,8 @@ def _buckets(
 def _entries(window: TimeWindow, service: str | None, operation: str | None) -> Conditions:
     where = in_window(window)
     where.add(ENTRY)
+    # Probes and drills stay out of RED, as in the rollups (``rollup_reads``).
+    where.add(f"NOT {synthetic()}")
     if service is not None:
         where.add("service_name = ?", service)
     if operation is not None:

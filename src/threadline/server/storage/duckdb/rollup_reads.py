@@ -24,6 +24,7 @@ from threadline.server.aggregates import (
 )
 from threadline.server.analysis import sketch
 from threadline.server.storage.duckdb.rollups import EDGES, MINUTE_NS, OPERATIONS
+from threadline.server.storage.duckdb.schema import ROLLUP_SYNTHETIC
 from threadline.server.storage.duckdb.sql import ERROR, Fetch
 
 
@@ -59,9 +60,17 @@ class _Tally:
         return _stats(self.requests, self.errors, {b: n for b, n in self.buckets.items() if n})
 
 
+# The operations' rollups less what synthetic journeys made (``journey.synthetic=true``,
+# counted apart in ``rollup_synthetic`` under the same keys): probes and drills stay
+# out of RED and the map's traffic figures. Read with the key columns and ``spans``.
+USER_OPERATIONS: Final = f"""(
+SELECT minute, service, operation, status, bucket, spans FROM {OPERATIONS}
+UNION ALL
+SELECT minute, service, operation, status, bucket, -spans FROM {ROLLUP_SYNTHETIC})"""
+
 _OPERATION_ROWS: Final = f"""
 SELECT service, operation, bucket, sum(spans), sum(spans) FILTER (WHERE status = '{ERROR}')
-FROM {OPERATIONS}
+FROM {USER_OPERATIONS}
 WHERE minute >= ? AND minute < ?{{extra}}
 GROUP BY service, operation, bucket"""
 
@@ -100,7 +109,7 @@ def service_red(
     rows = fetch(
         f"""SELECT operation, minute // ?, bucket, sum(spans),
        sum(spans) FILTER (WHERE status = '{ERROR}')
-FROM {OPERATIONS} WHERE minute >= ? AND minute < ?{extra}
+FROM {USER_OPERATIONS} WHERE minute >= ? AND minute < ?{extra}
 GROUP BY ALL""",
         [per_minute, *minutes(window), *params],
     )

@@ -344,7 +344,7 @@ def append(
     Runs inside the caller's transaction. ``start_bounds`` are the batch's first
     and last ``start_ns``; ``may_pair`` is False when no span of the batch can be
     either side of an edge (the edge lookup, the dearest statement, is skipped);
-    ``synthetic`` is False when no span carries a journey id (nothing to count apart);
+    ``synthetic`` is False when no span is marked synthetic (nothing to count apart);
     ``sdk_stats`` False when no span is the SDK's telemetry (no report to keep).
     Operations, services and synthetic spans here, roots and entries in the
     counters' tables, are counted from one grouping of the batch (``span_groups``).

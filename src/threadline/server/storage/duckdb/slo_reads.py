@@ -37,6 +37,7 @@ from threadline.server.storage.duckdb.schema import (
     TABLE,
 )
 from threadline.server.storage.duckdb.sql import ENTRY, ERROR, USER_TRAFFIC, Fetch
+from threadline.server.storage.duckdb.sql import synthetic as is_synthetic
 from threadline.slos import Indicator
 
 # Most example traces one read returns: a page carries a few, not a list.
@@ -143,7 +144,7 @@ def _journey_counts(
     touch_params: list[object] = [query.service]
     if query.operation is not None:
         touch_params.append(query.operation)
-    synthetic = "" if query.include_synthetic else " AND journey_id IS NULL"
+    synthetic = "" if query.include_synthetic else f" AND NOT {is_synthetic()}"
     per_window = " UNION ALL ".join(
         f"SELECT {i} AS w, count(*) FILTER (WHERE t), count(*) FILTER (WHERE t AND f)"
         " FROM (SELECT session_id, bool_or(touched) AS t, bool_or(failed) AS f"
@@ -208,7 +209,7 @@ def slo_examples(
     """``Store.slo_examples``: the latest failed (or the slowest, for latency) events'
     traces in ``window``, at most ``limit`` (capped at ``MAX_EXAMPLES``)."""
     limit = max(0, min(limit, MAX_EXAMPLES))
-    synthetic = "" if query.include_synthetic else " AND c.journey_id IS NULL"
+    synthetic = "" if query.include_synthetic else f" AND NOT {is_synthetic('c')}"
     slow = query.threshold_ns is not None
     bad = f"(c.status = '{ERROR}'" + (" OR c.duration_ns > ?)" if slow else ")")
     bad_params: list[object] = [query.threshold_ns] if slow else []

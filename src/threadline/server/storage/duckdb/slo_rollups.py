@@ -6,11 +6,11 @@
   ``threadline.delivery.attempt`` > 1 (a redelivery). The edge's calls are in
   ``rollup_edges``; the share of retries is one over the other.
 - ``rollup_synthetic``: the part of ``rollup_operations`` that synthetic and test
-  journeys made (entry spans carrying a ``journey_id``), same keys. An SLO leaves it
+  journeys made (entry spans marked ``journey.synthetic=true``), same keys. An SLO leaves it
   out by subtracting it, so synthetic traffic costs no extra work at ingest unless
   there is some.
 - ``rollup_synthetic_edges``: the same for edges: minute × caller × callee × latency
-  bucket of calls whose callee span carries a ``journey_id``: calls and errors.
+  bucket of calls whose callee span is marked synthetic: calls and errors.
 
 They are written by the same statements, in the same transaction, as the tables of
 ``rollups`` (which calls the functions here), appended as deltas and folded by
@@ -28,7 +28,7 @@ from threadline.server.storage.duckdb.schema import (
     ROLLUP_SYNTHETIC,
     ROLLUP_SYNTHETIC_EDGES,
 )
-from threadline.server.storage.duckdb.sql import ENTRY, ERROR, Row
+from threadline.server.storage.duckdb.sql import ENTRY, ERROR, Row, synthetic
 
 MINUTE_NS: Final = 60_000_000_000
 
@@ -52,7 +52,8 @@ VALUES: Final[dict[str, tuple[str, ...]]] = {
 # (ASCII without characters to escape): a span whose text lacks the key has no such
 # attribute, so ``contains`` (a byte search) spares the JSON parse of most spans and
 # changes no answer.
-PAIR_COLUMNS: Final = """,
+PAIR_COLUMNS: Final = (
+    """,
            (p.kind = 'client' AND contains(p.attributes, 'http.request.resend_count')
             AND coalesce(TRY_CAST(json_extract_string(
                 p.attributes, '/http.request.resend_count') AS BIGINT), 0) > 0)
@@ -60,7 +61,10 @@ PAIR_COLUMNS: Final = """,
             AND coalesce(TRY_CAST(json_extract_string(
                 c.attributes, '/threadline.delivery.attempt') AS BIGINT), 1) > 1)
            AS retried,
-           c.journey_id IS NOT NULL AS synthetic"""
+           """
+    + synthetic("c")
+    + " AS synthetic"
+)
 
 
 def synthetic_delta(source: str, sign: int, operation: str, bucket: str) -> str:
@@ -74,7 +78,7 @@ INSERT INTO {ROLLUP_SYNTHETIC} (minute, service, operation, status, bucket, span
 SELECT start_ns // {MINUTE_NS}, service_name, {operation}, status, {bucket}, {sign} * count(*)
 FROM {source} AS s
 LEFT JOIN rollup_names AS r ON r.service = s.service_name AND r.operation = s.name
-WHERE {ENTRY} AND journey_id IS NOT NULL
+WHERE {ENTRY} AND {synthetic()}
 GROUP BY ALL"""
 
 

@@ -35,6 +35,7 @@ from threadline.server.storage.duckdb.schema import (
     ROLLUP_SYNTHETIC,
 )
 from threadline.server.storage.duckdb.sql import ENTRY, ERROR, NO_PARENT, USER_TRAFFIC, Row
+from threadline.server.storage.duckdb.sql import synthetic as is_synthetic
 
 Run = Callable[[str, Sequence[object]], list[Row]]
 
@@ -65,7 +66,7 @@ def build(run: Run, source: str, params: Sequence[object]) -> None:
         f"""CREATE OR REPLACE TEMP TABLE {GROUPS} AS
 SELECT start_ns // {MINUTE_NS} AS minute, service_name AS service, name, status,
        entry, {NO_PARENT} AS root, kind IN ('server', 'consumer') AS serving,
-       journey_id IS NOT NULL AS synthetic,
+       {is_synthetic()} AS synthetic,
        CASE WHEN entry THEN {_bucket("duration_ns")} END AS bucket,
        count(*) AS spans, sum(duration_ns) AS duration_sum,
        count(*) FILTER (WHERE {_UNPARENTED}) AS unparented,
@@ -99,7 +100,7 @@ def drop(run: Run) -> None:
 def deltas(sign: int, *, synthetic: bool) -> list[str]:
     """The statements adding ``GROUPS`` (times ``sign``) to the tables it feeds.
 
-    ``synthetic`` False: no span of the batch carries a journey id, so the synthetic
+    ``synthetic`` False: no span of the batch is marked synthetic, so the synthetic
     rollup has nothing to count.
     """
     statements = [

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from threadline.conventions import SDK_STATS_SPAN
+from threadline.conventions import JOURNEY_SYNTHETIC, SDK_STATS_SPAN, SYNTHETIC_TRUE
 from threadline.server.aggregates import Percentiles, RedStats, TimeWindow
 from threadline.server.storage.duckdb.schema import TABLE
 
@@ -33,6 +33,21 @@ USER_TRAFFIC: Final = f"name <> '{SDK_STATS_SPAN}'"
 # Where a service takes a request (see ``aggregates``): SERVER and CONSUMER spans,
 # and the first span of a trace whatever its kind, if it is user traffic.
 ENTRY: Final = f"((kind IN ('server', 'consumer') OR {NO_PARENT}) AND {USER_TRAFFIC})"
+
+
+def synthetic(alias: str = "") -> str:
+    """True for a span of a synthetic journey (``journey.synthetic=true``), else false.
+
+    Only the explicit marker counts: a ``journey.id`` is a grouping key that real
+    traffic may carry too, and must not take that traffic out of RED or SLOs.
+    The pointer and value are fixed text from ``conventions``, never request text.
+    """
+    column = f"{alias}.attributes" if alias else "attributes"
+    return (
+        f"coalesce(json_extract_string({column}, '/{JOURNEY_SYNTHETIC}') = '{SYNTHETIC_TRUE}',"
+        " false)"
+    )
+
 
 # The four percentiles of ``Percentiles`` as one list aggregate, in field order.
 QUANTILES: Final = "[0.5, 0.9, 0.95, 0.99]"
