@@ -309,6 +309,7 @@ _TABLES_AT[7] = sorted(
     ]
 )
 _TABLES_AT[8] = sorted([*_TABLES_AT[7], "rollup_exemplars"])
+_TABLES_AT[9] = _TABLES_AT[8]
 _TABLES_AT[10] = sorted([*_TABLES_AT[9], "journey_steps", "journey_synthetic"])
 
 

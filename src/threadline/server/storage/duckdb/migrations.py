@@ -271,6 +271,10 @@ def _add_journey_steps(connection: Connection) -> None:
     run(f"DROP TABLE {_MERGED_V10}", [])
 
 
+def _reserved_9(connection: Connection) -> None:
+    """Version 9: reserved for the log tables (this placeholder does nothing)."""
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -279,6 +283,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(6, _add_sdk_rollup),
     Step(7, _add_slo_tables),
     Step(8, _add_exemplars),
+    Step(9, _reserved_9),
     Step(10, _add_journey_steps),
 )
 LATEST: Final = STEPS[-1].version
