@@ -35,6 +35,8 @@ COMMAND_MODULES: Final[dict[str, str]] = {
     "compare": "threadline.cli.analyze",
     "slo": "threadline.cli.alerting",
     "alerts": "threadline.cli.alerting",
+    "funnel": "threadline.cli.journeys",
+    "flows": "threadline.cli.journeys",
 }
 
 
