@@ -39,7 +39,14 @@ MAX_FUNNEL_TRACES: Final = 500_000
 def _steps(service: str | None) -> str:
     """CTEs: ``steps``, the chosen journeys' steps in [lo, hi + gap) with their next
     step; ``inside``, those starting in the window, with whether the journey goes on.
-    Parameters: ``_params``."""
+    Parameters: ``_params``. Without ``service`` every session read is kept: one with
+    no step in the window adds no row to ``inside``, and funnels skip it."""
+    chosen = "SELECT * FROM raw"
+    if service is not None:
+        chosen = (
+            "SELECT * FROM raw WHERE session_id IN (SELECT session_id FROM raw"
+            " WHERE start_ns >= ? AND start_ns < ? AND list_contains(services, ?))"
+        )
     sql = f"""
 WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
 fresh AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
@@ -49,10 +56,7 @@ raw AS (
     WHERE start_ns >= ? AND start_ns < ? AND trace_id NOT IN (SELECT trace_id FROM fresh_ids)
     UNION ALL
     SELECT * FROM ({step_rows("fresh")}) WHERE start_ns >= ? AND start_ns < ?),
-chosen AS (
-    SELECT * FROM raw WHERE session_id IN (
-        SELECT session_id FROM raw WHERE start_ns >= ? AND start_ns < ?
-        {"AND list_contains(services, ?)" if service is not None else ""})),
+chosen AS ({chosen}),
 steps AS (
     SELECT *, lead(service) OVER w AS next_service, lead(operation) OVER w AS next_operation,
            lead(start_ns) OVER w AS next_start
@@ -66,7 +70,7 @@ inside AS (
 def _params(window: TimeWindow, service: str | None) -> list[object]:
     lo, hi = window.start_ns, window.end_ns
     reach = hi + SESSION_GAP_NS
-    chosen: list[object] = [lo, hi] + ([service] if service is not None else [])
+    chosen: list[object] = [lo, hi, service] if service is not None else []
     return [lo, reach, lo, reach, *chosen, lo, hi]
 
 
@@ -99,18 +103,11 @@ def transitions(fetch: Fetch, window: TimeWindow, service: str | None) -> list[T
     cte = _steps(service)
     think = bucket_sql("greatest(next_start - end_ns, 0)")
     rows = fetch(
-        f"""{cte},
-pairs AS (SELECT service, operation, next_service, next_operation, session_id,
-                 {think} AS bucket
-          FROM inside WHERE goes_on),
-buckets AS (SELECT service, operation, next_service, next_operation, bucket, count(*) AS n
-            FROM pairs GROUP BY ALL)
-SELECT p.service, p.operation, p.next_service, p.next_operation, count(*),
-       count(DISTINCT p.session_id),
-       (SELECT list({{'b': b.bucket, 'n': b.n}}) FROM buckets AS b
-        WHERE b.service = p.service AND b.operation = p.operation
-          AND b.next_service = p.next_service AND b.next_operation = p.next_operation)
-FROM pairs AS p GROUP BY p.service, p.operation, p.next_service, p.next_operation
+        f"""{cte}
+SELECT service, operation, next_service, next_operation, count(*), count(DISTINCT session_id),
+       map_entries(histogram({think}))
+FROM inside WHERE goes_on
+GROUP BY service, operation, next_service, next_operation
 ORDER BY count(*) DESC, 1, 2, 3, 4""",
         _params(window, service),
     )
@@ -120,7 +117,7 @@ ORDER BY count(*) DESC, 1, 2, 3, 4""",
             target=Step(str(r[2]), str(r[3])),
             count=int(r[4]),
             journeys=int(r[5]),
-            think=tuple(sorted((int(x["b"]), int(x["n"])) for x in r[6])),
+            think=tuple(sorted((int(x["key"]), int(x["value"])) for x in r[6])),
         )
         for r in rows
     ]
