@@ -74,53 +74,56 @@ def _params(window: TimeWindow, service: str | None) -> list[object]:
     return [lo, reach, lo, reach, *chosen, lo, hi]
 
 
-def step_stats(fetch: Fetch, window: TimeWindow, service: str | None) -> list[StepStats]:
-    """Every step taken in the window by the chosen journeys."""
-    cte = _steps(service)
-    rows = fetch(
-        f"""{cte}
-SELECT service, operation, count(*), count(DISTINCT session_id), count(*) FILTER (WHERE failed),
-       quantile_cont(end_ns - start_ns, [0.5, 0.95]), count(*) FILTER (WHERE NOT goes_on)
-FROM inside GROUP BY service, operation ORDER BY count(*) DESC, service, operation""",
-        _params(window, service),
-    )
-    return [
-        StepStats(
-            step=Step(str(r[0]), str(r[1])),
-            traces=int(r[2]),
-            journeys=int(r[3]),
-            errors=int(r[4]),
-            p50_ns=float(r[5][0]),
-            p95_ns=float(r[5][1]),
-            ended=int(r[6]),
-        )
-        for r in rows
-    ]
+def journey_map(
+    fetch: Fetch, window: TimeWindow, service: str | None
+) -> tuple[list[StepStats], list[Transition]]:
+    """Every step taken in the window by the chosen journeys, and their transitions.
 
-
-def transitions(fetch: Fetch, window: TimeWindow, service: str | None) -> list[Transition]:
-    """Transitions from a step in the window to its session's next step."""
-    cte = _steps(service)
+    One statement: the steps are read and paired once (``inside`` materialized) and
+    both lists aggregated from them.
+    """
+    cte = _steps(service).replace("inside AS (", "inside AS MATERIALIZED (")
     think = bucket_sql("greatest(next_start - end_ns, 0)")
     rows = fetch(
         f"""{cte}
-SELECT service, operation, next_service, next_operation, count(*), count(DISTINCT session_id),
-       map_entries(histogram({think}))
+SELECT true, service, operation, NULL, NULL, count(*), count(DISTINCT session_id),
+       count(*) FILTER (WHERE failed), quantile_cont(end_ns - start_ns, [0.5, 0.95]),
+       count(*) FILTER (WHERE NOT goes_on), NULL
+FROM inside GROUP BY service, operation
+UNION ALL
+SELECT false, service, operation, next_service, next_operation, count(*),
+       count(DISTINCT session_id), NULL, NULL, NULL, map_entries(histogram({think}))
 FROM inside WHERE goes_on
-GROUP BY service, operation, next_service, next_operation
-ORDER BY count(*) DESC, 1, 2, 3, 4""",
+GROUP BY service, operation, next_service, next_operation""",
         _params(window, service),
     )
-    return [
-        Transition(
-            source=Step(str(r[0]), str(r[1])),
-            target=Step(str(r[2]), str(r[3])),
-            count=int(r[4]),
-            journeys=int(r[5]),
-            think=tuple(sorted((int(x["key"]), int(x["value"])) for x in r[6])),
+    steps = [
+        StepStats(
+            step=Step(str(r[1]), str(r[2])),
+            traces=int(r[5]),
+            journeys=int(r[6]),
+            errors=int(r[7]),
+            p50_ns=float(r[8][0]),
+            p95_ns=float(r[8][1]),
+            ended=int(r[9]),
         )
         for r in rows
+        if r[0]
     ]
+    moves = [
+        Transition(
+            source=Step(str(r[1]), str(r[2])),
+            target=Step(str(r[3]), str(r[4])),
+            count=int(r[5]),
+            journeys=int(r[6]),
+            think=tuple(sorted((int(x["key"]), int(x["value"])) for x in r[10])),
+        )
+        for r in rows
+        if not r[0]
+    ]
+    steps.sort(key=lambda s: (-s.traces, s.step))
+    moves.sort(key=lambda t: (-t.count, t.source, t.target))
+    return steps, moves
 
 
 def journeys(

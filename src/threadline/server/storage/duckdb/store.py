@@ -202,10 +202,7 @@ class DuckDBStore:
         self, window: TimeWindow, *, service: str | None = None
     ) -> tuple[list[StepStats], list[Transition]]:
         self._need_summaries("journey maps")
-        return (
-            journey_reads.step_stats(self._fetch, window, service),
-            journey_reads.transitions(self._fetch, window, service),
-        )
+        return journey_reads.journey_map(self._fetch, window, service)
 
     def step_traces(
         self, window: TimeWindow, *, service: str | None = None, first: Step | None = None
