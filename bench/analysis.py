@@ -11,7 +11,8 @@ batches, then times each read through ``QueryService`` as the API calls it:
 
   one trace by id, a search, one journey (and its narrative), the service map,
   per-operation percentiles, one service's RED series, tail-latency causes for
-  one operation (critical-path and self-time), error hotspots, propagation health.
+  one operation (critical-path and self-time), error hotspots, propagation health,
+  the journey map and a funnel (``journey_bench.py``).
 
 Fleet views (service map, per-operation percentiles, RED series, propagation
 health, the counts of error hotspots and tail causes) read rollups kept at ingest,
@@ -49,6 +50,7 @@ import pyarrow as pa
 
 # Run as a script, so this directory is on sys.path and the workload module imports.
 from analysis_workload import generate
+from journey_bench import journey_views
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
 from threadline.server.analysis.tail_latency import explain
 from threadline.server.batch import SpanBatch
@@ -175,7 +177,7 @@ def main() -> None:
                     )
                 )
             run(store, db, end_ns, args.repeat)
-            fleet_views(store, end_ns, args.repeat)
+            fleet_views(store, db, end_ns, args.repeat)
         finally:
             store.close()
 
@@ -290,7 +292,7 @@ def summary_views(
     return cases
 
 
-def fleet_views(store: DuckDBStore, end_ns: int, repeat: int) -> None:
+def fleet_views(store: DuckDBStore, db: Path, end_ns: int, repeat: int) -> None:
     """Each fleet view from the rollups against the same answer by a full scan."""
     # Whole ten minutes, so both the 1-minute and the 10-minute series fit the window.
     end = -(-end_ns // (10 * MINUTE_NS)) * 10 * MINUTE_NS
@@ -329,6 +331,7 @@ def fleet_views(store: DuckDBStore, end_ns: int, repeat: int) -> None:
             lambda: store.propagation(hour),
             lambda: store.scan.propagation(hour),
         ),
+        *journey_views(store, db, hour),
     ]
     header = f"{'fleet view (store reads)':<36}{'rollups ms':>12}{'scan ms':>11}"
     print(f"\n{header}{'scan ÷ rollups':>16}")

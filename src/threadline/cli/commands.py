@@ -36,6 +36,8 @@ COMMAND_MODULES: Final[dict[str, str]] = {
     "slo": "threadline.cli.alerting",
     "alerts": "threadline.cli.alerting",
     "probe": "threadline.cli.probe",
+    "funnel": "threadline.cli.journeys",
+    "flows": "threadline.cli.journeys",
 }
 
 

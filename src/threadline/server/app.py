@@ -12,6 +12,7 @@ from threadline.server.alerting.delivery import Dispatcher
 from threadline.server.alerting.evaluator import Deliver
 from threadline.server.api.alert_delivery_routes import build_alert_delivery_router
 from threadline.server.api.erase_routes import build_erase_router
+from threadline.server.api.journey_routes import build_journey_router
 from threadline.server.api.metrics_routes import build_metrics_router
 from threadline.server.api.routes import build_api_router
 from threadline.server.api.slo_models import DeliveryFailure
@@ -19,6 +20,7 @@ from threadline.server.api.slo_routes import DeliveryFailures
 from threadline.server.auth import TokenTable, client_key, install_access_control
 from threadline.server.erasure_forms import ErasureKeys
 from threadline.server.errors import ThreadlineError
+from threadline.server.funnel_defs import open_funnels
 from threadline.server.health import build_health_router
 from threadline.server.ingest.clock import FutureStarts
 from threadline.server.ingest.counters import IngestCounters
@@ -119,6 +121,9 @@ def create_app(
         delivery_failures=delivery_failures or (lambda: failed_deliveries(dispatcher)),
     )
     query = QueryService(store, user_ids=UserIdPseudonyms(settings.user_id_key))
+    app.include_router(
+        build_journey_router(store, query, open_funnels(settings.db)), prefix=API_PREFIX
+    )
     app.include_router(
         build_api_router(query, trace_page_spans=settings.trace_page_spans), prefix=API_PREFIX
     )

@@ -57,6 +57,7 @@ from threadline.server.aggregates import (
 from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
 from threadline.server.batch import SpanBatch
+from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
 from threadline.server.metric_rows import MetricRows, SlotExemplar
 from threadline.server.model import (
     JourneySummary,
@@ -158,6 +159,27 @@ class Store(Protocol):
         ``start_ns`` / ``end_ns`` keep the journeys' traces whose spans' start times
         reach into ``[start_ns, end_ns)`` (the first starts before ``end_ns``, the last
         at or after ``start_ns``): each journey is summarised over those traces (whole).
+        """
+        ...
+
+    def journey_map(
+        self, window: TimeWindow, *, service: str | None = None
+    ) -> tuple[list[StepStats], list[Transition]]:
+        """The steps taken in ``window`` by journeys (sessions) and their transitions.
+
+        A journey is chosen when it has a step starting in the window (and, with
+        ``service``, a step touching that service); synthetic journeys never are.
+        Read from journey steps kept at ingest, never from spans (docs/journeys.md).
+        """
+        ...
+
+    def step_traces(
+        self, window: TimeWindow, *, service: str | None = None, first: Step | None = None
+    ) -> tuple[list[JourneyTrace], bool]:
+        """The traces of the window's chosen journeys, by session then start.
+
+        ``first`` keeps journeys taking that step in the window. The bool is True
+        when a bound on the rows read was reached (the answer is partial).
         """
         ...
 

@@ -15,6 +15,7 @@ Page state lives in the URL, so every view can be bookmarked and shared.
 | ``/journeys``                | list of journeys (sessions)                       |
 | ``/journey/{session_id}``    | one session's steps on one timeline (prefixes too)|
 | ``/user/{user_id}``          | one user's steps across sessions                  |
+| ``/flows``                   | journey map and funnel                            |
 | ``/map``                     | service map                                       |
 | ``/service/{name}``          | rate, errors, latency, operations of one service  |
 | ``/slos``                    | every SLO with its state, budget left, 1h burn    |
@@ -109,6 +110,10 @@ def build_ui_router(query: QueryService) -> APIRouter:
             session_id="",
             user_id=user_id,
         )
+
+    @router.get("/flows")
+    async def journey_map() -> HTMLResponse:
+        return _page("flows.html", title="Journey map", nav="flows")
 
     @router.get("/map")
     async def service_map() -> HTMLResponse:

@@ -92,7 +92,7 @@ def fill_summaries(connection: duckdb.DuckDBPyConnection) -> None:
             len(edges) - 1,
             time.perf_counter() - started,
         )
-    summaries.fold(run)
+    summaries.fold(run, steps=False)  # the journey tables come at version 9
     logger.info(
         "summarising stored traces: rows merged, error origins found (%.1f s)",
         time.perf_counter() - started,

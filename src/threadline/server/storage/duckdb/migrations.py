@@ -28,6 +28,9 @@ Versions (``LATEST`` is the last):
    stored, and ``alert_states``, the alerts' state (empty).
 8. ``rollup_exemplars``: one example trace per minute × service × operation ×
    ``/metrics`` latency slot, kept from then on (empty after the upgrade).
+9. ``journey_steps`` (a trace's entry step, per trace of a session) and
+   ``journey_synthetic`` (traces marked synthetic; see ``journey_steps``),
+   filled from the trace summaries and the spans already stored.
 
 Opening a file (``open_schema``):
 
@@ -77,7 +80,14 @@ from typing import Final
 import duckdb
 
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.duckdb import backfill, health_rollups, rollups, sdk_rollup
+from threadline.server.storage.duckdb import (
+    backfill,
+    health_rollups,
+    journey_steps,
+    rollups,
+    sdk_rollup,
+    summaries,
+)
 from threadline.server.storage.duckdb.schema import TABLE, VERSION_TABLE, create_statements
 
 log = logging.getLogger(__name__)
@@ -231,6 +241,35 @@ def _add_exemplars(connection: Connection) -> None:
     )
 
 
+# Version 9's tables as they were made then (``schema.journey_statements`` is the newest).
+_JOURNEY_TABLES_V9: Final[tuple[str, ...]] = (
+    """CREATE TABLE journey_steps (
+    session_id VARCHAR NOT NULL, trace_id VARCHAR NOT NULL, start_ns BIGINT NOT NULL,
+    end_ns BIGINT NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
+    failed BOOLEAN NOT NULL, error_services VARCHAR[] NOT NULL, services VARCHAR[] NOT NULL)""",
+    """CREATE TABLE journey_synthetic (trace_id VARCHAR NOT NULL, start_ns BIGINT NOT NULL)""",
+)
+_MERGED_V9: Final = "threadline_merged_summaries"
+
+
+def _add_journey_steps(connection: Connection) -> None:
+    """Version 9: a step per trace of a session, from the trace summaries."""
+    for statement in _JOURNEY_TABLES_V9:
+        connection.execute(statement)
+
+    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        return connection.execute(sql, params).fetchall()
+
+    # Every trace's rows merged as ``summaries.fold`` merges them (folded or not).
+    run(
+        f"CREATE TEMP TABLE {_MERGED_V9} AS SELECT trace_id, {summaries.MERGED}"
+        " FROM trace_summaries GROUP BY trace_id",
+        [],
+    )
+    journey_steps.fill(run, _MERGED_V9)
+    run(f"DROP TABLE {_MERGED_V9}", [])
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -239,6 +278,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(6, _add_sdk_rollup),
     Step(7, _add_slo_tables),
     Step(8, _add_exemplars),
+    Step(9, _add_journey_steps),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -50,6 +50,10 @@ ROLLUP_SYNTHETIC_EDGES: Final = "rollup_synthetic_edges"
 ALERT_STATES: Final = "alert_states"
 # One example trace per minute × service × operation × latency slot (schema version 8).
 ROLLUP_EXEMPLARS: Final = "rollup_exemplars"
+# Journey steps, one row per trace of a session, and the synthetic traces left out
+# (``journey_steps``, schema version 9).
+JOURNEY_STEPS: Final = "journey_steps"
+JOURNEY_SYNTHETIC: Final = "journey_synthetic"
 
 # ART indexes on the keys a trace page and a journey page look up by: they take a
 # lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
@@ -87,7 +91,29 @@ def create_statements() -> list[str]:
         *sdk_rollup_statements(),
         *slo_statements(),
         EXEMPLARS_DDL,
+        *journey_statements(),
         VERSION_TABLE_DDL,
+    ]
+
+
+def journey_statements() -> list[str]:
+    """DDL for the journey steps (see ``journey_steps``); idempotent."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {JOURNEY_STEPS} (
+    session_id VARCHAR NOT NULL,
+    trace_id VARCHAR NOT NULL,
+    start_ns BIGINT NOT NULL,
+    end_ns BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL,
+    failed BOOLEAN NOT NULL,
+    error_services VARCHAR[] NOT NULL,
+    services VARCHAR[] NOT NULL
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {JOURNEY_SYNTHETIC} (
+    trace_id VARCHAR NOT NULL,
+    start_ns BIGINT NOT NULL
+)""",
     ]
 
 

@@ -52,6 +52,7 @@ from threadline.server.aggregates import (
 from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
 from threadline.server.batch import COLUMNS, SpanBatch, record_from_row
+from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
 from threadline.server.metric_rows import MetricRows, SlotExemplar
 from threadline.server.model import (
     JourneySummary,
@@ -79,6 +80,7 @@ from threadline.server.storage.duckdb import (
     group_rollups,
     groups,
     health_rollups,
+    journey_reads,
     metric_reads,
     migrations,
     propagation_reads,
@@ -195,6 +197,22 @@ class DuckDBStore:
         return summary_reads.list_journeys(
             self._fetch, order=order, limit=limit, failed=failed, start_ns=start_ns, end_ns=end_ns
         )
+
+    def journey_map(
+        self, window: TimeWindow, *, service: str | None = None
+    ) -> tuple[list[StepStats], list[Transition]]:
+        self._need_summaries("journey maps")
+        return journey_reads.journey_map(self._fetch, window, service)
+
+    def step_traces(
+        self, window: TimeWindow, *, service: str | None = None, first: Step | None = None
+    ) -> tuple[list[JourneyTrace], bool]:
+        self._need_summaries("funnels")
+        return journey_reads.journeys(self._fetch, window, service, first)
+
+    def _need_summaries(self, what: str) -> None:
+        if not self._rollups:
+            raise StoreError(f"{what} read the journey steps, which a store without rollups lacks")
 
     def services(self) -> list[ServiceOperations]:
         rows = self._fetch(

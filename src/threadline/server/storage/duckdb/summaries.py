@@ -39,6 +39,7 @@ from typing import Final
 from threadline.server.analysis.assembly import fix_up
 from threadline.server.analysis.error_origin import find_error_origin
 from threadline.server.model import SpanEvent, SpanKind, SpanRecord, StatusCode
+from threadline.server.storage.duckdb import journey_steps
 from threadline.server.storage.duckdb.schema import TABLE, TRACE_SUMMARIES
 from threadline.server.storage.duckdb.sql import ERROR, NO_PARENT, USER_TRAFFIC, Row
 
@@ -102,12 +103,15 @@ MERGED: Final = f"{SCALARS},{LISTS}"
 def add(run: Run, source: str) -> None:
     """Append the delta rows of the spans in ``source`` (already deduplicated)."""
     run(f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}) {delta(source)}", [])
+    journey_steps.mark_synthetic(run, source)
 
 
-def fold(run: Run) -> None:
+def fold(run: Run, *, steps: bool = True) -> None:
     """Merge the rows of every trace that received deltas into one; compute origins.
 
     Runs in the writer's transaction; only traces with ``fresh`` rows are read.
+    ``steps`` also replaces the folded traces' journey steps; False only for the
+    version 4 backfill, which runs before the journey tables exist (version 9).
     """
     run(
         f"CREATE OR REPLACE TEMP TABLE {_FOLDED} AS"
@@ -119,6 +123,8 @@ def fold(run: Run) -> None:
         [],
     )
     _set_origins(run)
+    if steps:
+        journey_steps.refresh(run, _FOLDED)
     run(f"DELETE FROM {SUMMARIES} WHERE trace_id IN (SELECT trace_id FROM {_FOLDED})", [])
     run(
         f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}, fresh)"
@@ -192,7 +198,8 @@ def _tree_span(row: Row) -> SpanRecord:
 
 
 def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
-    """Delete the rows of traces deleted whole (tail sampling, erasure)."""
+    """Delete the rows (and journey steps) of traces deleted whole (tail sampling, erasure)."""
+    journey_steps.forget_traces(run, trace_ids)
     run(
         f"DELETE FROM {SUMMARIES} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
         [list(trace_ids)],
@@ -226,6 +233,7 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
             [cutoff_ns, int(kept[0][0]), cutoff_ns],
         )
     run(f"DROP TABLE {_CUT}", [])
+    journey_steps.forget_before(run, cutoff_ns)
 
 
 def rebuild(run: Run, start_ns: int, end_ns: int) -> None:

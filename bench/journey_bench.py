@@ -1,0 +1,87 @@
+"""Journey map and funnel timings for ``analysis.py``: journey steps against a span scan.
+
+The map and the funnel read ``journey_steps`` (one row per trace of a session); the
+baseline answers the same from the span table in the same run: each trace's root
+found by grouping its spans, steps paired by a window function per session. The
+transition counts of the two are compared and a disagreement printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+
+from threadline.server import journey_query
+from threadline.server.aggregates import TimeWindow
+from threadline.server.analysis.funnel import StepMatch, progress, summarize
+from threadline.server.funnel_defs import Funnel
+from threadline.server.journey_model import SESSION_GAP_NS, JourneyTrace, Step
+from threadline.server.storage.duckdb import DuckDBStore
+
+FUNNEL: Final = Funnel(
+    "shop", (StepMatch("GET /products"), StepMatch("POST /cart"), StepMatch("POST /checkout"))
+)
+
+# Every trace of a session, its root by the summaries' rule, from the spans.
+_SCAN_STEPS: Final = """
+SELECT min(session_id) FILTER (WHERE coalesce(session_id, '') <> '') AS session_id, trace_id,
+       min(start_ns) AS start_ns, max(end_ns) AS end_ns,
+       arg_min(service_name, (coalesce(parent_span_id, '') <> '', start_ns, span_id)) AS service,
+       arg_min(name, (coalesce(parent_span_id, '') <> '', start_ns, span_id)) AS operation,
+       count(*) FILTER (WHERE status = 'error') > 0 AS failed,
+       list_sort(list_distinct(list(service_name) FILTER (WHERE status = 'error')))
+           AS error_services
+FROM spans WHERE start_ns >= ? AND start_ns < ? AND name <> 'threadline.sdk.stats'
+GROUP BY trace_id HAVING min(session_id) FILTER (WHERE coalesce(session_id, '') <> '') IS NOT NULL
+"""
+_SCAN_MAP: Final = f"""
+WITH steps AS ({_SCAN_STEPS}),
+seq AS (SELECT *, lead(service) OVER w AS ns, lead(operation) OVER w AS nop,
+               lead(start_ns) OVER w AS nstart
+        FROM steps WINDOW w AS (PARTITION BY session_id ORDER BY start_ns, trace_id))
+SELECT service, operation, ns, nop, count(*) FROM seq
+WHERE start_ns >= ? AND start_ns < ? AND nstart - end_ns <= {SESSION_GAP_NS}
+GROUP BY ALL
+"""
+
+
+def journey_views(
+    store: DuckDBStore, db: Path, window: TimeWindow
+) -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
+    """(name, from journey steps, from a span scan) for the map and the funnel."""
+    reach = window.end_ns + SESSION_GAP_NS
+    scan_params = [window.start_ns, reach, window.start_ns, window.end_ns]
+
+    def scan(sql: str, params: list[object]) -> list[tuple[Any, ...]]:
+        connection = duckdb.connect(str(db))
+        try:
+            return connection.execute(sql, params).fetchall()
+        finally:
+            connection.close()
+
+    def scanned_map() -> dict[tuple[str, str, str, str], int]:
+        return {(r[0], r[1], r[2], r[3]): int(r[4]) for r in scan(_SCAN_MAP, scan_params)}
+
+    def scanned_funnel() -> list[Any]:
+        rows = scan(_SCAN_STEPS + " ORDER BY 1, 3, 2", [window.start_ns, reach])
+        traces = [
+            JourneyTrace(r[0], r[1], r[2], r[3], Step(r[4], r[5]), r[6], tuple(r[7] or ()))
+            for r in rows
+        ]
+        return summarize(progress(traces, FUNNEL.steps, window), FUNNEL.steps)
+
+    _, transitions = store.journey_map(window)
+    kept = {
+        (t.source.service, t.source.operation, t.target.service, t.target.operation): t.count
+        for t in transitions
+    }
+    if kept != scanned_map():
+        print("journey map: the journey steps and the span scan disagree")
+    return [
+        ("journey map (1h)", lambda: journey_query.journey_map(store, window, None), scanned_map),
+        ("funnel of 3 steps (1h)", lambda: journey_query.funnel(store, FUNNEL, window, None),
+         scanned_funnel),
+    ]  # fmt: skip

@@ -1,0 +1,93 @@
+"""``/api/journeys/map`` and ``/api/funnels``: how users flow and where they leave.
+
+- ``GET /api/journeys/map?window=1h&end=&service=``: steps and transitions.
+- ``GET /api/funnels``: the funnel document with a strong ``ETag``.
+- ``PUT /api/funnels`` (admin): replaces it, validated whole (400 naming the field;
+  ``If-Match`` on a changed document: 412).
+- ``GET /api/funnels/{name}?window=&end=&service=``: the funnel over the window.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from threadline.server import journey_query
+from threadline.server.api import params
+from threadline.server.errors import NotFound, PayloadTooLarge, Unavailable
+from threadline.server.funnel_defs import FunnelDocument, FunnelError, FunnelFile, parse_json
+from threadline.server.query import QueryService
+from threadline.server.storage.base import Store
+from threadline.server.versioned_file import Versioned, tag_listed
+
+MAX_FUNNELS_BODY_BYTES: Final = 256 * 1024
+SAVE_FAILED_RETRY_AFTER_S: Final = 5
+
+Text = str | None
+Window = Annotated[Text, Query(description="How far back to look, e.g. 1h, 24h (default 1h).")]
+End = Annotated[Text, Query(description="End of the window: RFC 3339 or Unix ms (default now).")]
+Service = Annotated[Text, Query(description="Only journeys touching this service.")]
+
+
+def build_journey_router(store: Store, query: QueryService, funnels: FunnelFile) -> APIRouter:
+    """The journey map and funnel routes, to be mounted under ``/api``."""
+    router = APIRouter()
+
+    @router.get("/journeys/map", summary="Journey steps, transitions and drop-offs")
+    def journey_map(window: Window = None, end: End = None, service: Service = None) -> Any:
+        span = query.window(params.window_request(window, end))
+        only = params.text_filter("service", service)
+        return journey_query.journey_map(store, span, only)
+
+    @router.get("/funnels", summary="The funnel definitions, with an ETag")
+    def get_funnels(request: Request) -> Any:
+        current = funnels.get()
+        if tag_listed(request.headers.get("if-none-match"), current.etag):
+            return JSONResponse(None, status_code=304, headers={"ETag": current.etag})
+        return _document(current)
+
+    @router.put("/funnels", summary="Replace the funnel definitions (admin)")
+    async def put_funnels(request: Request) -> Any:
+        body = await request.body()
+        if len(body) > MAX_FUNNELS_BODY_BYTES:
+            raise PayloadTooLarge(
+                f"a funnel document may be at most {MAX_FUNNELS_BODY_BYTES} bytes"
+            )
+        try:
+            parsed = parse_json(body)
+        except FunnelError as exc:
+            return JSONResponse({"error": str(exc), "field": exc.field}, status_code=400)
+        try:
+            saved = await run_in_threadpool(
+                funnels.put, parsed, if_match=request.headers.get("if-match")
+            )
+        except OSError as exc:
+            raise Unavailable(
+                f"the funnels could not be saved ({exc})", retry_after_s=SAVE_FAILED_RETRY_AFTER_S
+            ) from exc
+        if saved is None:
+            return JSONResponse(
+                {"error": "the funnels changed since they were read; GET them again"},
+                status_code=412,
+            )
+        return _document(saved)
+
+    @router.get("/funnels/{name}", summary="A funnel over a window, and why journeys left")
+    def get_funnel(
+        name: str, window: Window = None, end: End = None, service: Service = None
+    ) -> Any:
+        definition = funnels.get().value.get(name)
+        if definition is None:
+            raise NotFound(f"no funnel is named {name!r}; GET /api/funnels lists them")
+        span = query.window(params.window_request(window, end))
+        only = params.text_filter("service", service)
+        return journey_query.funnel(store, definition, span, only)
+
+    return router
+
+
+def _document(current: Versioned[FunnelDocument]) -> JSONResponse:
+    return JSONResponse(current.value.to_json(), headers={"ETag": current.etag})

@@ -1,0 +1,71 @@
+"""Values the journey map, funnels and drop-off analysis share (no I/O).
+
+A *step* is a trace's entry operation (its root's service and operation); a
+*journey* is a session: its steps in start order. See docs/journeys.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+# A journey ends at a step when its session's next step starts more than this after
+# the step ends (or never): the idle timeout web analytics use for a visit.
+SESSION_GAP_NS: Final = 30 * 60 * 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Step:
+    """An entry operation: ``checkout`` ``POST /checkout``."""
+
+    service: str
+    operation: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.service} {self.operation}"
+
+
+@dataclass(frozen=True, slots=True)
+class StepStats:
+    """A step over a window: traces, journeys, errors, latency, journeys that ended here."""
+
+    step: Step
+    traces: int
+    journeys: int
+    errors: int
+    p50_ns: float
+    p95_ns: float
+    ended: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """Consecutive steps of journeys: how often, by how many journeys, the think time.
+
+    ``think`` is a ``sketch`` histogram (bucket index, count) of the time from the end
+    of the first step's trace to the start of the next (0 when they overlap).
+    """
+
+    source: Step
+    target: Step
+    count: int
+    journeys: int
+    think: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyTrace:
+    """One trace of a journey, as funnels and the drop-off comparison read it."""
+
+    session_id: str
+    trace_id: str
+    start_ns: int
+    end_ns: int
+    step: Step
+    failed: bool
+    error_services: tuple[str, ...]
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end_ns - self.start_ns

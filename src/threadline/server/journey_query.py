@@ -1,0 +1,110 @@
+"""The journey map and funnels of a window, as the API, UI and CLI show them.
+
+Reads the store's journey steps (never spans) and hands them to the pure analysis
+(``analysis.funnel``, ``analysis.leaving``); answers are JSON-ready dicts of counts
+and durations. No session or user id is ever part of an answer: example journeys
+are named by a trace id of theirs, which viewers may open under the usual masking.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from threadline.server.aggregates import TimeWindow
+from threadline.server.analysis import sketch
+from threadline.server.analysis.funnel import progress, summarize
+from threadline.server.analysis.leaving import DropOff, drop_offs
+from threadline.server.funnel_defs import Funnel
+from threadline.server.journey_model import Step, Transition
+from threadline.server.storage.base import Store
+
+
+def journey_map(store: Store, window: TimeWindow, service: str | None) -> dict[str, Any]:
+    """Steps (traces, journeys, errors, p50/p95, ended here) and transitions."""
+    steps, transitions = store.journey_map(window, service=service)
+    return {
+        "window": {"start_ns": window.start_ns, "end_ns": window.end_ns},
+        "service": service,
+        "steps": [
+            {
+                **_step(s.step),
+                "traces": s.traces,
+                "journeys": s.journeys,
+                "errors": s.errors,
+                "error_rate": s.errors / s.traces if s.traces else 0.0,
+                "p50_ns": s.p50_ns,
+                "p95_ns": s.p95_ns,
+                "ended": s.ended,
+            }
+            for s in steps
+        ],
+        "transitions": [_transition(t) for t in transitions],
+    }
+
+
+def _step(step: Step) -> dict[str, str]:
+    return {"id": step.label, "service": step.service, "operation": step.operation}
+
+
+def _transition(t: Transition) -> dict[str, Any]:
+    buckets = dict(t.think)
+    return {
+        "source": t.source.label,
+        "target": t.target.label,
+        "count": t.count,
+        "journeys": t.journeys,
+        "think_p50_ns": sketch.quantile(buckets, 0.5),
+        "think_p90_ns": sketch.quantile(buckets, 0.9),
+    }
+
+
+def funnel(
+    store: Store, definition: Funnel, window: TimeWindow, service: str | None
+) -> dict[str, Any]:
+    """Journeys reaching each step, conversion, time between, and why journeys left."""
+    first = definition.steps[0]
+    entry = Step(first.service, first.operation) if first.service is not None else None
+    traces, capped = store.step_traces(window, service=service, first=entry)
+    journeys = progress(traces, definition.steps, window)
+    return {
+        "name": definition.name,
+        "window": {"start_ns": window.start_ns, "end_ns": window.end_ns},
+        "service": service,
+        "partial": capped,
+        "steps": [
+            {
+                "step": s.match.label,
+                "journeys": s.journeys,
+                "conversion": s.conversion,
+                "overall": s.overall,
+                "median_ns": s.median_ns,
+                "p90_ns": s.p90_ns,
+            }
+            for s in summarize(journeys, definition.steps)
+        ],
+        "drop_offs": [_drop_off(d) for d in drop_offs(journeys, definition.steps)],
+    }
+
+
+def _drop_off(d: DropOff) -> dict[str, Any]:
+    return {
+        "source": d.source.label,
+        "target": d.target.label,
+        "stopped": d.stopped,
+        "went_on": d.went_on,
+        "headline": d.headline,
+        "factors": [
+            {
+                "kind": f.kind,
+                "service": f.service,
+                "stopped_with": f.stopped_with,
+                "went_on_with": f.went_on_with,
+                "ratio": None if math.isinf(f.ratio) else f.ratio,
+                "p_value": f.p_value,
+                "significant": f.significant,
+                "example_traces": list(f.examples),
+            }
+            for f in d.factors
+        ],
+    }

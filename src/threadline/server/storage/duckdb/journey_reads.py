@@ -1,0 +1,165 @@
+"""Reads of the journey steps: the map of a window, and the journeys behind a funnel.
+
+Both read ``journey_steps`` (one narrow row per trace of a session), never spans.
+Traces whose summary has rows not yet folded get their step from those rows,
+merged here as ``summaries.fold`` would (at most the traces of the commits since
+the last fold). Steps are paired with the next step of their session by a window
+function over the rows read, so the pairing does not depend on arrival order.
+
+A window's journeys are the sessions with a step starting in it; their next steps
+are looked for up to ``SESSION_GAP_NS`` past the window's end, after which a
+journey counts as ended. Within those bounds every figure is exact but the latency
+and think-time percentiles: latency is ``quantile_cont`` (exact), think time a
+``sketch`` histogram (within 2%).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from threadline.server.aggregates import TimeWindow
+from threadline.server.journey_model import (
+    SESSION_GAP_NS,
+    JourneyTrace,
+    Step,
+    StepStats,
+    Transition,
+)
+from threadline.server.storage.duckdb.journey_steps import COLUMNS, STEPS, step_rows
+from threadline.server.storage.duckdb.rollups import bucket_sql
+from threadline.server.storage.duckdb.sql import Fetch
+from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES
+
+# Traces read for a funnel at most: conversion and the drop-off comparison are
+# computed over them in Python (about 100 MB of values at the cap); a larger window
+# is answered from the sessions read first, and says so.
+MAX_FUNNEL_TRACES: Final = 500_000
+
+
+def _steps(service: str | None) -> str:
+    """CTEs: ``steps``, the chosen journeys' steps in [lo, hi + gap) with their next
+    step; ``inside``, those starting in the window, with whether the journey goes on.
+    Parameters: ``_params``. Without ``service`` every session read is kept: one with
+    no step in the window adds no row to ``inside``, and funnels skip it."""
+    chosen = "SELECT * FROM raw"
+    if service is not None:
+        chosen = (
+            "SELECT * FROM raw WHERE session_id IN (SELECT session_id FROM raw"
+            " WHERE start_ns >= ? AND start_ns < ? AND list_contains(services, ?))"
+        )
+    sql = f"""
+WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
+fresh AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
+          WHERE trace_id IN (SELECT trace_id FROM fresh_ids) GROUP BY trace_id),
+raw AS (
+    SELECT {COLUMNS} FROM {STEPS}
+    WHERE start_ns >= ? AND start_ns < ? AND trace_id NOT IN (SELECT trace_id FROM fresh_ids)
+    UNION ALL
+    SELECT * FROM ({step_rows("fresh")}) WHERE start_ns >= ? AND start_ns < ?),
+chosen AS ({chosen}),
+steps AS (
+    SELECT *, lead(service) OVER w AS next_service, lead(operation) OVER w AS next_operation,
+           lead(start_ns) OVER w AS next_start
+    FROM chosen WINDOW w AS (PARTITION BY session_id ORDER BY start_ns, trace_id)),
+inside AS (
+    SELECT *, next_start IS NOT NULL AND next_start - end_ns <= {SESSION_GAP_NS} AS goes_on
+    FROM steps WHERE start_ns >= ? AND start_ns < ?)"""
+    return sql
+
+
+def _params(window: TimeWindow, service: str | None) -> list[object]:
+    lo, hi = window.start_ns, window.end_ns
+    reach = hi + SESSION_GAP_NS
+    chosen: list[object] = [lo, hi, service] if service is not None else []
+    return [lo, reach, lo, reach, *chosen, lo, hi]
+
+
+def journey_map(
+    fetch: Fetch, window: TimeWindow, service: str | None
+) -> tuple[list[StepStats], list[Transition]]:
+    """Every step taken in the window by the chosen journeys, and their transitions.
+
+    One statement: the steps are read and paired once (``inside`` materialized) and
+    both lists aggregated from them.
+    """
+    cte = _steps(service).replace("inside AS (", "inside AS MATERIALIZED (")
+    think = bucket_sql("greatest(next_start - end_ns, 0)")
+    rows = fetch(
+        f"""{cte}
+SELECT true, service, operation, NULL, NULL, count(*), count(DISTINCT session_id),
+       count(*) FILTER (WHERE failed), quantile_cont(end_ns - start_ns, [0.5, 0.95]),
+       count(*) FILTER (WHERE NOT goes_on), NULL
+FROM inside GROUP BY service, operation
+UNION ALL
+SELECT false, service, operation, next_service, next_operation, count(*),
+       count(DISTINCT session_id), NULL, NULL, NULL, map_entries(histogram({think}))
+FROM inside WHERE goes_on
+GROUP BY service, operation, next_service, next_operation""",
+        _params(window, service),
+    )
+    steps = [
+        StepStats(
+            step=Step(str(r[1]), str(r[2])),
+            traces=int(r[5]),
+            journeys=int(r[6]),
+            errors=int(r[7]),
+            p50_ns=float(r[8][0]),
+            p95_ns=float(r[8][1]),
+            ended=int(r[9]),
+        )
+        for r in rows
+        if r[0]
+    ]
+    moves = [
+        Transition(
+            source=Step(str(r[1]), str(r[2])),
+            target=Step(str(r[3]), str(r[4])),
+            count=int(r[5]),
+            journeys=int(r[6]),
+            think=tuple(sorted((int(x["key"]), int(x["value"])) for x in r[10])),
+        )
+        for r in rows
+        if not r[0]
+    ]
+    steps.sort(key=lambda s: (-s.traces, s.step))
+    moves.sort(key=lambda t: (-t.count, t.source, t.target))
+    return steps, moves
+
+
+def journeys(
+    fetch: Fetch, window: TimeWindow, service: str | None, first: Step | None = None
+) -> tuple[list[JourneyTrace], bool]:
+    """The traces of the window's journeys (to the gap past its end), in session order.
+
+    ``first`` keeps only journeys taking that step inside the window (a funnel's
+    entry). The bool says ``MAX_FUNNEL_TRACES`` was reached: the answer is partial.
+    """
+    cte = _steps(service)
+    params = _params(window, service)
+    entry = ""
+    if first is not None:
+        entry = (
+            " WHERE session_id IN (SELECT session_id FROM inside"
+            " WHERE service = ? AND operation = ?)"
+        )
+        params = [*params, first.service, first.operation]
+    rows = fetch(
+        f"""{cte}
+SELECT session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services
+FROM steps{entry}
+ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",
+        params,
+    )
+    capped = len(rows) > MAX_FUNNEL_TRACES
+    return [
+        JourneyTrace(
+            session_id=str(r[0]),
+            trace_id=str(r[1]),
+            start_ns=int(r[2]),
+            end_ns=int(r[3]),
+            step=Step(str(r[4]), str(r[5])),
+            failed=bool(r[6]),
+            error_services=tuple(r[7]),
+        )
+        for r in rows[:MAX_FUNNEL_TRACES]
+    ], capped

@@ -1,0 +1,63 @@
+"""`threadline funnel` and `threadline flows` against a real server over scripted shoppers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from support.journey_script import FUNNEL, WINDOW_END_MS, shoppers
+from support.live_server import LiveServer, live_server
+from threadline.cli import journeys
+from threadline.server.batch import SpanBatch
+
+WIDE: Final = {"COLUMNS": "200"}
+WINDOW: Final = ["--window", "1h", "--end", str(WINDOW_END_MS)]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    db: Path = tmp_path_factory.mktemp("cli-journeys") / "spans.duckdb"
+    with live_server(db) as running:
+        document = {"funnels": [{"name": "checkout", "steps": list(FUNNEL)}]}
+        assert httpx.put(f"{running.api_url}/funnels", json=document).status_code == 200
+        running.store.write(SpanBatch.from_records(shoppers())).result(timeout=60)
+        yield running
+
+
+def test_funnel_prints_conversion_and_names_the_payments_error(server: LiveServer) -> None:
+    """The table shows 125 journeys paying; the drop-off line names payments first."""
+    result = CliRunner().invoke(
+        journeys.funnel, ["checkout", *WINDOW, "--server", server.url], env=WIDE
+    )
+    assert result.exit_code == 0, result.output
+    assert "65.8%" in result.output  # 125 of 190 went from checkout to pay
+    assert (
+        "journeys that met a payments error at POST /checkout stopped 4.9× as often"
+        in result.output
+    )
+    as_json = CliRunner().invoke(
+        journeys.funnel, ["checkout", *WINDOW, "--json", "--server", server.url]
+    )
+    assert [s["journeys"] for s in json.loads(as_json.output)["steps"]] == [200, 190, 190, 125]
+
+
+def test_flows_prints_top_transitions_and_drop_offs(server: LiveServer) -> None:
+    """The busiest transition and the step most journeys stopped at are listed."""
+    result = CliRunner().invoke(journeys.flows, [*WINDOW, "--server", server.url], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "web POST /cart" in result.output
+    assert "190" in result.output
+    assert "125" in result.output
+
+
+def test_an_unknown_funnel_is_a_clear_error(server: LiveServer) -> None:
+    """A funnel that does not exist exits non-zero naming it."""
+    result = CliRunner().invoke(journeys.funnel, ["nope", "--server", server.url])
+    assert result.exit_code != 0
+    assert "nope" in result.output

@@ -1,0 +1,159 @@
+"""The ``Store`` contract for journey steps: the map and the traces funnels read.
+
+Each test writes sessions the way live traffic does (late, out of order, re-sent,
+synthetic, deleted) and checks the steps, transitions and ended-here counts.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from support.spans import span_record
+from threadline.conventions import JOURNEY_SYNTHETIC, SYNTHETIC_TRUE
+from threadline.server.aggregates import TimeWindow
+from threadline.server.analysis.sketch import bucket_value
+from threadline.server.batch import SpanBatch
+from threadline.server.journey_model import SESSION_GAP_NS, Step
+from threadline.server.model import SpanKind, SpanRecord, StatusCode
+from threadline.server.storage.base import Store
+
+S: Final = 1_000_000_000
+T0: Final = 1_700_000_040 * S
+WAIT_S: Final = 30.0
+WINDOW: Final = TimeWindow(T0, T0 + 3600 * S)
+CART: Final = Step("web", "GET /cart")
+CHECKOUT: Final = Step("web", "POST /checkout")
+PAY: Final = Step("web", "POST /pay")
+
+
+def write(store: Store, records: list[SpanRecord]) -> None:
+    store.write(SpanBatch.from_records(records)).result(timeout=WAIT_S)
+
+
+def visit(
+    n: int, session: str, step: Step, at_s: int, *, took_s: int = 1, **fields: object
+) -> list[SpanRecord]:
+    """A trace of ``step`` at ``at_s`` with a payments child (failing with ``failed``)."""
+    failed = bool(fields.pop("failed", False))
+    trace = f"{n:032x}"
+    start = T0 + at_s * S
+    status = StatusCode.ERROR if failed else StatusCode.UNSET
+    return [
+        span_record(
+            trace,
+            "r",
+            None,
+            step.service,
+            step.operation,
+            start,
+            start + took_s * S,
+            session_id=session,
+            **fields,
+        ),
+        span_record(
+            trace,
+            "c",
+            "r",
+            "payments",
+            "charge",
+            start,
+            start + S // 2,
+            kind=SpanKind.SERVER,
+            status=status,
+            session_id=session,
+        ),
+    ]
+
+
+def flows(store: Store) -> dict[tuple[Step, Step], int]:
+    _, transitions = store.journey_map(WINDOW)
+    return {(t.source, t.target): t.count for t in transitions}
+
+
+def test_transitions_follow_start_order_whatever_the_arrival_order(store: Store) -> None:
+    """A session's middle trace arriving last is paired between the other two."""
+    write(store, visit(1, "s1", CART, 0) + visit(3, "s1", PAY, 200))
+    write(store, visit(2, "s1", CHECKOUT, 100))
+    write(store, visit(4, "s2", CART, 10))
+    assert flows(store) == {(CART, CHECKOUT): 1, (CHECKOUT, PAY): 1}
+    store.compact_rollups()
+    assert flows(store) == {(CART, CHECKOUT): 1, (CHECKOUT, PAY): 1}
+    steps, _ = store.journey_map(WINDOW)
+    by_step = {s.step: s for s in steps}
+    assert by_step[CART].traces == 2
+    assert by_step[CART].journeys == 2
+    assert by_step[CART].ended == 1
+    assert by_step[PAY].ended == 1
+    assert by_step[CHECKOUT].ended == 0
+
+
+def test_resent_spans_count_once(store: Store) -> None:
+    """The same batch sent twice, before and after a fold, changes no count."""
+    batch = visit(1, "s1", CART, 0) + visit(2, "s1", CHECKOUT, 60)
+    write(store, batch)
+    write(store, batch)
+    store.compact_rollups()
+    write(store, batch)
+    assert flows(store) == {(CART, CHECKOUT): 1}
+    steps, _ = store.journey_map(WINDOW)
+    assert sorted(s.traces for s in steps) == [1, 1]
+
+
+def test_think_time_latency_and_errors(store: Store) -> None:
+    """Think time runs from a trace's end to the next start; errors and latency per step."""
+    write(store, visit(1, "s1", CART, 0, took_s=2) + visit(2, "s1", CHECKOUT, 12, failed=True))
+    store.compact_rollups()
+    steps, transitions = store.journey_map(WINDOW)
+    (move,) = transitions
+    ((bucket, count),) = move.think
+    assert count == 1
+    assert abs(bucket_value(bucket) - 10 * S) < 0.02 * 10 * S
+    by_step = {s.step: s for s in steps}
+    assert by_step[CHECKOUT].errors == 1
+    assert by_step[CART].errors == 0
+    assert by_step[CART].p50_ns == 2 * S
+
+
+def test_a_long_pause_ends_the_journey(store: Store) -> None:
+    """A next step more than the session gap later starts a new journey."""
+    gap_s = SESSION_GAP_NS // S + 60
+    write(store, visit(1, "s1", CART, 0) + visit(2, "s1", CHECKOUT, gap_s))
+    assert flows(store) == {}
+
+
+def test_synthetic_journeys_and_sessionless_traces_are_left_out(store: Store) -> None:
+    """Traces marked synthetic, and traces without a session, make no step; a journey id
+    alone (real traffic may carry one) does not make a trace synthetic."""
+    probe = {JOURNEY_SYNTHETIC: SYNTHETIC_TRUE}
+    write(store, visit(1, "s1", CART, 0, journey_id="probe", attributes=probe))
+    write(store, visit(2, "s1", CHECKOUT, 5, journey_id="checkout-flow"))
+    write(store, visit(3, "", CART, 0))
+    store.compact_rollups()
+    steps, transitions = store.journey_map(WINDOW)
+    assert [s.step for s in steps] == [CHECKOUT]
+    assert transitions == []
+
+
+def test_deleted_traces_leave_the_map(store: Store) -> None:
+    """Tail sampling or erasure deleting a trace removes its step."""
+    write(store, visit(1, "s1", CART, 0) + visit(2, "s1", CHECKOUT, 5))
+    store.compact_rollups()
+    store.delete_traces([f"{2:032x}"])
+    assert flows(store) == {}
+    steps, _ = store.journey_map(WINDOW)
+    assert [s.step for s in steps] == [CART]
+
+
+def test_service_filter_and_step_traces(store: Store) -> None:
+    """``service`` keeps journeys touching it; ``first`` those entering at a step."""
+    write(store, visit(1, "s1", CART, 0) + visit(2, "s1", CHECKOUT, 5, failed=True))
+    write(
+        store, [span_record(f"{9:032x}", "r", None, "shop", "GET /", T0, T0 + S, session_id="s2")]
+    )
+    steps, _ = store.journey_map(WINDOW, service="payments")
+    assert {s.step for s in steps} == {CART, CHECKOUT}
+    traces, capped = store.step_traces(WINDOW, first=CART)
+    assert not capped
+    assert [t.step for t in traces] == [CART, CHECKOUT]
+    assert traces[1].failed
+    assert traces[1].error_services == ("payments",)

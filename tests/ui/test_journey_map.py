@@ -1,0 +1,71 @@
+"""The journey map page: scripted shoppers drawn left to right, and their funnel.
+
+Its own server over ``support.journey_script``'s shoppers (a payments error at
+checkout makes them leave), in the shared headless Chromium.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Final
+
+import httpx
+import pytest
+
+from support.journey_script import FUNNEL, WINDOW_END_MS, shoppers
+from support.live_server import live_server
+from threadline.server.batch import SpanBatch
+
+from .conftest import PageWatch, _watched_page
+
+PAGE: Final = f"/flows?window=1h&end={WINDOW_END_MS}"
+
+
+@pytest.fixture(scope="module")
+def shop_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with live_server(tmp_path_factory.mktemp("ui-journeys") / "spans.duckdb") as live:
+        live.store.write(SpanBatch.from_records(shoppers())).result(timeout=60)
+        document = {"funnels": [{"name": "checkout", "steps": list(FUNNEL)}]}
+        assert httpx.put(f"{live.api_url}/funnels", json=document).status_code == 200
+        yield live.url
+
+
+@pytest.fixture
+def flows(desktop_context: Any, shop_url: str) -> Iterator[PageWatch]:
+    with _watched_page(desktop_context, shop_url) as watch:
+        yield watch
+
+
+def test_the_map_draws_steps_left_to_right_with_journey_counts(flows: PageWatch) -> None:
+    """Four steps in the scripted order, transitions with their counts, stopped-here counts."""
+    flows.goto(PAGE)
+    steps = flows.page.locator("#flows g.node")
+    assert steps.count() == 4
+    xs = {
+        s.get_attribute("data-step"): float(s.locator("rect").get_attribute("x"))
+        for s in steps.all()
+    }
+    assert xs["web GET /product"] < xs["web POST /cart"] < xs["web POST /checkout"]
+    assert xs["web POST /checkout"] < xs["web POST /pay"]
+    counts = {
+        (e.get_attribute("data-source"), e.get_attribute("data-target")): e.get_attribute(
+            "data-count"
+        )
+        for e in flows.page.locator("#flows g.edge").all()
+    }
+    assert counts[("web POST /checkout", "web POST /pay")] == "125"
+    checkout = flows.page.locator('#flows g.node[data-step="web POST /checkout"]')
+    assert "65 stopped here" in (checkout.text_content() or "")
+    flows.screenshot("journey-map")
+    assert flows.console_errors == []
+
+
+def test_the_funnel_panel_names_the_payments_error(flows: PageWatch) -> None:
+    """The funnel shows 125 journeys paying and the checkout drop-off's headline."""
+    flows.goto(PAGE)
+    table = flows.page.inner_text("#funnel-table")
+    assert "125" in table
+    headline = flows.page.locator("#leaving strong.headline").first.inner_text()
+    assert headline.startswith("journeys that met a payments error at POST /checkout stopped 4.9×")
+    assert "user-" not in flows.page.content()
+    assert flows.console_errors == []
