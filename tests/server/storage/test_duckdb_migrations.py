@@ -309,6 +309,7 @@ _TABLES_AT[7] = sorted(
     ]
 )
 _TABLES_AT[8] = sorted([*_TABLES_AT[7], "rollup_exemplars"])
+_TABLES_AT[9] = sorted([*_TABLES_AT[8], "logs"])
 
 
 @pytest.mark.parametrize(

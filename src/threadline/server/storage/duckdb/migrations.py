@@ -28,6 +28,8 @@ Versions (``LATEST`` is the last):
    stored, and ``alert_states``, the alerts' state (empty).
 8. ``rollup_exemplars``: one example trace per minute × service × operation ×
    ``/metrics`` latency slot, kept from then on (empty after the upgrade).
+9. ``logs``, the OTLP log records (see ``logs``), and its indexes (empty after the
+   upgrade).
 
 Opening a file (``open_schema``):
 
@@ -231,6 +233,20 @@ def _add_exemplars(connection: Connection) -> None:
     )
 
 
+def _add_logs(connection: Connection) -> None:
+    """Version 9: the log table and its indexes, empty (logs are kept as they arrive)."""
+    connection.execute(
+        """CREATE TABLE logs (
+    time_ns BIGINT NOT NULL, observed_ns BIGINT NOT NULL, trace_id VARCHAR,
+    span_id VARCHAR, service_name VARCHAR NOT NULL, severity_number BIGINT NOT NULL,
+    severity_text VARCHAR NOT NULL, body VARCHAR NOT NULL, body_kind VARCHAR NOT NULL,
+    session_id VARCHAR, user_id VARCHAR, journey_id VARCHAR, attributes VARCHAR NOT NULL,
+    resource VARCHAR NOT NULL, scope_name VARCHAR NOT NULL)"""
+    )
+    for column in ("trace_id", "session_id", "user_id"):
+        connection.execute(f"CREATE INDEX logs_{column} ON logs ({column})")
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -239,6 +255,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(6, _add_sdk_rollup),
     Step(7, _add_slo_tables),
     Step(8, _add_exemplars),
+    Step(9, _add_logs),
 )
 LATEST: Final = STEPS[-1].version
 
