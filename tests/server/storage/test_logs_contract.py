@@ -76,7 +76,9 @@ def test_written_records_read_back_whole_in_time_order(store: Store) -> None:
     ],
     ids=["trace", "span", "session", "user", "service", "severity", "text", "window"],
 )
-def test_each_filter_selects_its_records(store: Store, query: LogQuery, expected: list[str]) -> None:
+def test_each_filter_selects_its_records(
+    store: Store, query: LogQuery, expected: list[str]
+) -> None:
     """Each filter alone keeps exactly the records it names (text: a literal substring)."""
     write(
         store,
