@@ -80,6 +80,7 @@ class LogRecord:
 class LogQuery:
     """Which log records to read; every filter given must hold.
 
+    ``user_ids`` are the forms one user may be stored as (any matches).
     ``text`` is a case-insensitive substring of the body; ``min_severity`` the least
     severity number; the window is ``[start_ns, end_ns)`` on the record's time.
     Results are ordered by time (then by the store's own order), ``offset`` of them
@@ -89,7 +90,7 @@ class LogQuery:
     trace_id: str | None = None
     span_id: str | None = None
     session_id: str | None = None
-    user_id: str | None = None
+    user_ids: tuple[str, ...] = ()
     service: str | None = None
     min_severity: int | None = None
     text: str | None = None

@@ -68,7 +68,7 @@ def test_written_records_read_back_whole_in_time_order(store: Store) -> None:
         (LogQuery(trace_id=OTHER), ["other trace"]),
         (LogQuery(span_id="b" * 16), ["other span"]),
         (LogQuery(session_id="s1"), ["in session"]),
-        (LogQuery(user_id="u1"), ["in session"]),
+        (LogQuery(user_ids=("u0", "u1")), ["in session"]),
         (LogQuery(service="web"), ["web warning"]),
         (LogQuery(min_severity=17), ["card declined", "other trace", "other span", "in session"]),
         (LogQuery(text="CARD 50%"), ["card 50% declined"]),

@@ -70,12 +70,14 @@ def select(execute: Execute, query: LogQuery) -> list[LogRecord]:
         ("trace_id", query.trace_id),
         ("span_id", query.span_id),
         ("session_id", query.session_id),
-        ("user_id", query.user_id),
         ("service_name", query.service),
     ):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
+    if query.user_ids:
+        where.append("user_id IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(list(query.user_ids))
     if query.min_severity is not None:
         where.append("severity_number >= ?")
         params.append(query.min_severity)
