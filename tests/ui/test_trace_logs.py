@@ -20,13 +20,15 @@ MS: Final = 1_000_000
 TRACE: Final = "5e" * 16
 ROOT: Final = "0000000000000a01"
 CHARGE: Final = "0000000000000a02"
+SESSION: Final = "s-logs-journey"
 
 
 def line(span_id: str, service: str, at_ms: int, body: str, severity: int, start: int) -> LogRecord:
     return LogRecord(
-        time_ns=start + at_ms * MS, observed_ns=start + at_ms * MS, trace_id=TRACE,
-        span_id=span_id, service_name=service, severity_number=severity,
-        severity_text="ERROR" if severity >= 17 else "WARNING", body=body,
+        time_ns=start + at_ms * MS, observed_ns=start + at_ms * MS,
+        trace_id=TRACE if span_id else None, span_id=span_id or None, service_name=service,
+        severity_number=severity, severity_text="ERROR" if severity >= 17 else "WARNING",
+        body=body, session_id=SESSION,
     )  # fmt: skip
 
 
@@ -36,14 +38,31 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     start = time.time_ns() - 60_000 * MS
     charge_at = start + 20 * MS
     spans = [
-        span_record(TRACE, ROOT, None, "checkout", "POST /checkout", start, start + 200 * MS),
         span_record(
-            TRACE, CHARGE, ROOT, "payments", "charge card", charge_at, charge_at + 130 * MS
+            TRACE,
+            ROOT,
+            None,
+            "checkout",
+            "POST /checkout",
+            start,
+            start + 200 * MS,
+            session_id=SESSION,
+        ),
+        span_record(
+            TRACE,
+            CHARGE,
+            ROOT,
+            "payments",
+            "charge card",
+            charge_at,
+            charge_at + 130 * MS,
+            session_id=SESSION,
         ),
     ]
     lines = [
         line(ROOT, "checkout", 10, "stock is low for sku-7", 13, start),
         line(CHARGE, "payments", 90, "card declined <b>51</b>", 17, start),
+        line("", "web", -5, "cart opened before checkout", 13, start),
     ]
     with live_server(tmp_path_factory.mktemp("ui-logs") / "spans.duckdb") as live:
         live.store.write(SpanBatch.from_records(spans)).result(timeout=30)
@@ -89,4 +108,21 @@ def test_the_logs_tab_lists_the_whole_trace_in_order(page: PageWatch) -> None:
     assert bodies == ["stock is low for sku-7", "card declined <b>51</b>"]
     assert "Logs (2 lines)" in tab.inner_text()
     page.screenshot("trace-logs")
+    assert page.console_errors == []
+
+
+def test_the_journey_page_interleaves_lines_with_steps(page: PageWatch) -> None:
+    """A line logged before the step comes before it; the step's lines follow it, in order."""
+    page.goto(f"/journey/{SESSION}")
+    page.page.wait_for_selector("body[data-ready-logs=true]")
+    items = page.page.locator("#steps > li")
+    kinds = [
+        "log" if "log-step" in (items.nth(k).get_attribute("class") or "") else "other"
+        for k in range(items.count())
+    ]
+    texts = items.all_inner_texts()
+    assert kinds == ["log", "other", "log", "log", "other"]
+    assert "cart opened before checkout" in texts[0]
+    assert "stock is low" in texts[2]
+    assert "card declined <b>51</b>" in texts[3]
     assert page.console_errors == []

@@ -10,7 +10,7 @@ const MAX_LINES = 1000; // the API's largest page; a trace with more says so
 const state = { lines: [], bySpan: new Map(), more: false };
 
 export async function loadTraceLogs(traceId) {
-  const answer = await getJSON('/api/logs', { trace: traceId, limit: String(MAX_LINES) });
+  const answer = await getJSON('/api/logs', new URLSearchParams({ trace: traceId, limit: String(MAX_LINES) }));
   state.lines = answer.logs;
   state.more = answer.logs.length >= MAX_LINES;
   state.bySpan = new Map();
