@@ -65,7 +65,13 @@ def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
             " ORDER BY table_name"
         ).fetchall()
 
-    assert tables == [("alert_states",), ("spans",), ("threadline_schema",), ("trace_summaries",)]
+    assert tables == [
+        ("alert_states",),
+        ("logs",),
+        ("spans",),
+        ("threadline_schema",),
+        ("trace_summaries",),
+    ]
     assert [(row[0], row[1]) for row in described] == [
         (name, "BIGINT" if name.endswith("_ns") else "VARCHAR") for name in COLUMNS
     ]

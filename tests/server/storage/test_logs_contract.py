@@ -159,3 +159,18 @@ def test_written_records_survive_reopening(tmp_path: Path) -> None:
         assert bodies(again.logs(LogQuery())) == ["card declined"]
     finally:
         again.close()
+
+
+def test_the_log_table_mirrors_the_batch_schema(tmp_path: Path) -> None:
+    """The DDL of ``logs`` (new files and the version 9 step) has LOG_SCHEMA's columns,
+    in order, with its nullability."""
+    import duckdb
+
+    from threadline.server.log_batch import LOG_SCHEMA
+
+    path = tmp_path / "spans.duckdb"
+    DuckDBStore(path).close()
+    with duckdb.connect(str(path)) as connection:
+        described = connection.execute("DESCRIBE logs").fetchall()
+    assert [row[0] for row in described] == LOG_SCHEMA.names
+    assert [row[2] == "YES" for row in described] == [f.nullable for f in LOG_SCHEMA]
