@@ -219,7 +219,7 @@ def build_ingest_router(
             clamped.add(moved)
         decoded(len(batch))
         if len(batch):
-            await _write_durably(store.write(batch), len(batch), "spans")
+            await _write_durably(lambda: store.write(batch), len(batch), "spans")
             if after_write is not None:
                 await run_in_threadpool(after_write, batch)
         return len(batch)
@@ -233,7 +233,7 @@ def build_ingest_router(
         del body
         decoded(len(logs))
         if len(logs):
-            await _write_durably(store.write_logs(logs), len(logs), "log records")
+            await _write_durably(lambda: store.write_logs(logs), len(logs), "log records")
         # The ingest counters count spans: a log request counts as answered only.
         return 0
 
@@ -274,9 +274,11 @@ def payload_format_of(content_type: str | None) -> PayloadFormat:
     return payload_format
 
 
-async def _write_durably(written: Future[None], count: int, what: str) -> None:
+async def _write_durably(write: Callable[[], Future[None]], count: int, what: str) -> None:
+    # ``write`` is called here so that a store refusing at once (overloaded, closed)
+    # is answered like one that fails later.
     try:
-        await asyncio.wrap_future(written)
+        await asyncio.wrap_future(write())
     except StoreOverloaded as exc:
         raise Unavailable(
             f"the store has too many pending writes ({exc}); retry later",
