@@ -189,3 +189,18 @@ def _records(count: int) -> bytes:
     scope = document["resourceLogs"][0]["scopeLogs"][0]
     scope["logRecords"] = [{"body": {"stringValue": f"burst {n}"}} for n in range(count)]
     return json.dumps(document).encode()
+
+
+def test_a_store_that_cannot_write_answers_503_with_retry_after(tmp_path: Path) -> None:
+    """When the store refuses the records the exporter is told to retry, not that it is done."""
+    with live_server(tmp_path / "closed.duckdb") as server:
+        server.store.close()
+        response = httpx.post(
+            server.logs_url,
+            content=_records(3),
+            headers={"content-type": "application/json"},
+            timeout=WAIT_S,
+        )
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) > 0
+    assert "retry later" in response.json()["message"]
