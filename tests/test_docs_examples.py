@@ -59,6 +59,44 @@ def test_server_page_example_sends_a_span_with_the_stock_exporter(tmp_path: Path
         assert {"name": "billing", "operations": ["charge"]} in services
 
 
+def test_logs_page_example_sends_a_log_line_with_the_stock_exporter(tmp_path: Path) -> None:
+    """The stock log exporter example in docs/logs.md stores its line, linked to its trace."""
+    with threadline_serve(tmp_path) as server:
+        example = next(b for b in _python_blocks("logs.md") if "OTLPLogExporter" in b)
+        done = subprocess.run(
+            [sys.executable, "-c", example.replace("4318", str(server.port))],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        url = f"{server.url}/api/logs?service=billing&severity=warn&text=declined"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            [line] = json.load(answer)["logs"]
+        assert line["body"] == "card declined for order 42"
+        assert len(line["trace_id"]) == 32
+
+
+def test_logs_page_sdk_example_exports_a_warning(tmp_path: Path) -> None:
+    """The configure(logs=True) example in docs/logs.md stores its warning with its trace."""
+    with threadline_serve(tmp_path) as server:
+        example = next(b for b in _python_blocks("logs.md") if "logs=True" in b)
+        done = subprocess.run(
+            [sys.executable, "-c", example.replace("4318", str(server.port))],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        with urllib.request.urlopen(f"{server.url}/api/logs?service=billing", timeout=5) as answer:
+            [line] = json.load(answer)["logs"]
+        assert line["body"] == "card declined for order 42"
+        assert len(line["trace_id"]) == 32
+        assert line["scope"] == "billing"
+
+
 def test_every_relative_link_in_the_docs_resolves() -> None:
     """README and docs pages link only to files that exist."""
     pages = [DOCS.parent / "README.md", *DOCS.glob("*.md"), *DOCS.glob("adr/*.md")]

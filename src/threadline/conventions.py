@@ -41,6 +41,9 @@ DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 4318
 DEFAULT_ENDPOINT: Final = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 TRACES_PATH: Final = "/v1/traces"
+LOGS_PATH: Final = "/v1/logs"
+# Where OTLP exporters post: answered in OTLP's shapes, open to ingest tokens only.
+OTLP_PATHS: Final = frozenset({TRACES_PATH, LOGS_PATH})
 # Prometheus scrapes it (text format or OpenMetrics).
 METRICS_PATH: Final = "/metrics"
 API_PREFIX: Final = "/api"

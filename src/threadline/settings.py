@@ -117,6 +117,18 @@ class SdkSettings:
         "Deployment environment (`production`, `staging`, …), sent as the "
         "`deployment.environment.name` resource attribute of every span; empty: not sent.",
     )
+    logs: bool = setting(
+        False,
+        "Export Python `logging` records (structlog through stdlib too) as OTLP logs to "
+        "`<endpoint>/v1/logs`, with the current trace, span and journey ids.",
+    )
+    logs_level: str = setting(
+        "warning",
+        "Least level of the records `logs` exports: debug, info, warning, error or critical.",
+    )
+    logs_queue_size: int = setting(
+        2048, "Most log records held for export (apart from spans); more are dropped."
+    )
     stamp_span_attributes: bool = setting(
         False,
         "Also set the journey keys as span attributes in process (for other processors or "

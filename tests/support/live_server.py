@@ -89,6 +89,10 @@ class LiveServer:
         return f"{self.url}/v1/traces"
 
     @property
+    def logs_url(self) -> str:
+        return f"{self.url}/v1/logs"
+
+    @property
     def sampling_url(self) -> str:
         return f"{self.url}/api/sampling"
 

@@ -26,6 +26,7 @@ COMMAND_MODULES: Final[dict[str, str]] = {
     "journeys": "threadline.cli.inspect",
     "traces": "threadline.cli.inspect",
     "services": "threadline.cli.inspect",
+    "logs": "threadline.cli.logs_command",
     "map": "threadline.cli.analyze",
     "red": "threadline.cli.analyze",
     "slow": "threadline.cli.analyze",

@@ -45,6 +45,7 @@ from threadline.sdk.exit_hooks import flush_on_sigterm
 from threadline.sdk.export import pipeline as export_pipeline
 from threadline.sdk.fast import FastTracerProvider
 from threadline.sdk.guard import logger, report_internal_error
+from threadline.sdk.log_export.setup import install_logs, shutdown_logs
 from threadline.sdk.logs import install_log_record_factory
 from threadline.sdk.processors import JourneyStampingProcessor
 from threadline.sdk.propagation import InboundSession, build_propagator
@@ -90,7 +91,9 @@ def configure(
         if _active is not None:
             _warn_if_different(_active, overrides)
             return _active
-        return install(load_settings(overrides))
+        configured = install(load_settings(overrides))
+        install_logs(configured.settings, configured.pseudonymize_user_id)
+        return configured
 
 
 def load_settings(overrides: Mapping[str, object] | None = None) -> SdkSettings:
@@ -205,6 +208,7 @@ def global_propagator(settings: SdkSettings | None = None) -> TextMapPropagator:
 
 def shutdown() -> None:
     """Export what is buffered and stop the pipeline; tracing stays off afterwards."""
+    shutdown_logs()
     with _lock:
         provider = _active.tracer_provider if _active is not None else None
         sampling = _active.sampling if _active is not None else None

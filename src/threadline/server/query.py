@@ -8,6 +8,7 @@ identifiers that cannot be valid raise ``BadRequest`` before the store is asked.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections import defaultdict
@@ -53,6 +54,7 @@ from threadline.server.analysis.tail_latency import (
 from threadline.server.analysis.tree import SpanTree, summarize
 from threadline.server.errors import BadRequest, InvalidParameter, NotFound
 from threadline.server.id_prefixes import MAX_CANDIDATES, MIN_PREFIX_CHARS, unique_id
+from threadline.server.log_batch import LogQuery, LogRecord
 from threadline.server.model import (
     JourneySummary,
     ServiceOperations,
@@ -214,6 +216,13 @@ class QueryService:
         session_id, traces = self._session_traces(session_id)
         user_id = next((t.user_id for t in traces if t.user_id), None)
         return JourneyView(session_id=session_id, user_id=user_id, steps=journey_steps(traces))
+
+    def logs(self, query: LogQuery, *, user: str | None = None) -> list[LogRecord]:
+        """The log records ``query`` selects; ``user``, when given, may be the raw id or
+        its stored (pseudonymised) form: both are looked up."""
+        if user is not None:
+            query = dataclasses.replace(query, user_ids=tuple(self._user_ids.forms(user)))
+        return self._store.logs(query)
 
     def user_journey(self, user_id: str) -> JourneyView:
         """Every trace of the user across sessions, oldest first.

@@ -3,6 +3,7 @@ rules, then a sweep of every API endpoint over a live server."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from threadline.conventions import SDK_STATS_SPAN
 from threadline.sdk.export.stats import ExportStats
 from threadline.server.auth import MASK, SensitiveFields
 from threadline.server.batch import SpanBatch
+from threadline.server.log_batch import LogBatch, LogRecord
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 
 from .conftest import ADMIN_TOKEN, TOKENS, VIEWER_TOKEN, bearer
@@ -141,6 +143,18 @@ SLOS: Final = {
 }
 
 
+def shop_log() -> LogRecord:
+    """A payments log line naming the slow user in its journey key, attributes and body."""
+    return LogRecord(
+        time_ns=NOW_NS - 30_000_000_000, observed_ns=NOW_NS - 30_000_000_000,
+        trace_id=SLOW_TRACE, span_id=f"{FAST_TRACES:08x}00000002", service_name="payments",
+        severity_number=17, severity_text="ERROR",
+        body=json.dumps({"message": "card declined", "user.id": SLOW_USER}), body_kind="json",
+        session_id=SESSION, user_id=SLOW_USER,
+        attributes={"client.address": SLOW_ADDRESS, "order.id": "o-1"},
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server with tokens and the default sensitive fields, holding the shop's traces."""
@@ -154,6 +168,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         )
         assert put.status_code == 200, put.text
         served.app.state.slo_evaluator.tick()
+        served.store.write_logs(LogBatch.from_records([shop_log()])).result(timeout=30)
         yield served
 
 
@@ -172,6 +187,7 @@ class Call:
 # test_every_api_endpoint_is_swept until it is listed here.
 CALLS: Final[Mapping[str, Call]] = {
     "/api/traces": Call("/api/traces", data="traces"),
+    "/api/logs": Call("/api/logs", data="logs"),
     "/api/traces/{trace_id}": Call(f"/api/traces/{SLOW_TRACE}", data="spans"),
     "/api/traces/{trace_id}/critical-path": Call(
         f"/api/traces/{SLOW_TRACE}/critical-path", data="segments"

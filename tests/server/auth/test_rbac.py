@@ -89,7 +89,7 @@ def allowed(method: str, template: str, role: str) -> bool:
         return False
     if role == "admin":
         return True
-    if template == "/v1/traces":
+    if template in OTLP_TEMPLATES:
         return role == "ingest"
     if method == "GET" and template == "/api/sampling":
         return True  # services poll their sampling rules with their ingest token
@@ -100,6 +100,7 @@ def allowed(method: str, template: str, role: str) -> bool:
 
 
 PUBLIC_PATHS: Final = ("/login", "/logout", "/healthz", "/readyz")
+OTLP_TEMPLATES: Final = ("/v1/traces", "/v1/logs")
 
 
 def refused(response: httpx.Response) -> bool:
@@ -120,7 +121,7 @@ def test_every_route_answers_each_role_as_the_policy_says(secured: LiveServer) -
                 continue  # public by design; tested on their own below
             for role, token in ROLES.items():
                 headers = bearer(token)
-                if template == "/v1/traces":
+                if template in OTLP_TEMPLATES:
                     headers["content-type"] = PROTOBUF
                 response = client.request(method, path, headers=headers, content=b"")
                 assert response.status_code < 500, (method, path, role, response.text)

@@ -54,8 +54,8 @@ def db_path(tmp_path: Path) -> Path:
 
 def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
     """The file holds one spans table whose columns are the batch columns, in order, the
-    table recording its schema version, the trace summaries and the alerts' state (besides
-    the rollups)."""
+    table recording its schema version, the trace summaries, journey steps, logs and the
+    alerts' state (besides the rollups)."""
     DuckDBStore(db_path).close()
 
     with duckdb.connect(str(db_path)) as connection:
@@ -65,7 +65,15 @@ def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
             " ORDER BY table_name"
         ).fetchall()
 
-    assert tables == [("alert_states",), ("spans",), ("threadline_schema",), ("trace_summaries",)]
+    assert tables == [
+        ("alert_states",),
+        ("journey_steps",),
+        ("journey_synthetic",),
+        ("logs",),
+        ("spans",),
+        ("threadline_schema",),
+        ("trace_summaries",),
+    ]
     assert [(row[0], row[1]) for row in described] == [
         (name, "BIGINT" if name.endswith("_ns") else "VARCHAR") for name in COLUMNS
     ]

@@ -310,6 +310,7 @@ _TABLES_AT[7] = sorted(
 )
 _TABLES_AT[8] = sorted([*_TABLES_AT[7], "rollup_exemplars"])
 _TABLES_AT[9] = sorted([*_TABLES_AT[8], "journey_steps", "journey_synthetic"])
+_TABLES_AT[10] = sorted([*_TABLES_AT[9], "logs"])
 
 
 @pytest.mark.parametrize(

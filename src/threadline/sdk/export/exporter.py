@@ -13,13 +13,18 @@ import random
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any, Protocol
 
-from threadline.sdk.export.compact import CompactSpan
-from threadline.sdk.export.encoder import SpanEncoder
 from threadline.sdk.export.retry import Outcome, RetryPolicy, outcome_of, parse_retry_after
 from threadline.sdk.export.stats import DropReason, ExportCounters
 from threadline.sdk.export.transport import HttpTransport, TransportError
 from threadline.sdk.guard import report_internal_error, warn_rate_limited
+
+
+class BatchEncoder(Protocol):
+    """Encodes one batch as an OTLP export request (spans: ``SpanEncoder``)."""
+
+    def encode_request(self, batch: Any) -> bytes: ...
 
 
 class OtlpExporter:
@@ -27,7 +32,7 @@ class OtlpExporter:
 
     def __init__(
         self,
-        encoder: SpanEncoder,
+        encoder: BatchEncoder,
         transport: HttpTransport,
         policy: RetryPolicy,
         counters: ExportCounters,
@@ -40,7 +45,7 @@ class OtlpExporter:
         self.hard_deadline = float("inf")  # monotonic; set by shutdown
         self._rng = random.Random()
 
-    def export(self, batch: Sequence[CompactSpan], counted: bool = True) -> bool:
+    def export(self, batch: Sequence[Any], counted: bool = True) -> bool:
         """Deliver ``batch``; True when the endpoint accepted it. ``counted=False`` for the
         SDK's own stats span, which is not one of the service's spans."""
         count = len(batch) if counted else 0

@@ -121,7 +121,7 @@ class ExportProcessor(SpanProcessor):
     def _start(self) -> None:
         """(Re)create everything per process: at construction and in a forked child."""
         self.counters = ExportCounters()
-        self._queue = SpanQueue(self._queue_size, self._batch_size, self.counters)
+        self._queue = SpanQueue[CompactSpan](self._queue_size, self._batch_size, self.counters)
         self._journeys: dict[int, Journey] = {}
         self._journey_of: dict[tuple[object, object, object, object], Journey] = {}
         self._exporter = OtlpExporter(

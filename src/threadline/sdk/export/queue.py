@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from typing import Generic, TypeVar
 
-from threadline.sdk.export.compact import CompactSpan
 from threadline.sdk.export.stats import DropReason, ExportCounters
 from threadline.sdk.guard import warn_rate_limited
 
+_T = TypeVar("_T")
 
-class SpanQueue:
-    """Spans waiting for the worker; wakes it once a full batch is waiting."""
+
+class SpanQueue(Generic[_T]):
+    """Spans (or log records) waiting for the worker; wakes it once a full batch is waiting."""
 
     def __init__(self, capacity: int, batch_size: int, counters: ExportCounters) -> None:
         self.capacity = capacity
         self._batch_size = batch_size
-        self._items: deque[CompactSpan] = deque()
+        self._items: deque[_T] = deque()
         self._counters = counters
         self.batch_ready = threading.Event()
         # Built once: when the queue is full, offer() runs this path for every span.
@@ -33,7 +35,7 @@ class SpanQueue:
             "are dropped until the endpoint catches up (threadline.stats() counts them)"
         )
 
-    def offer(self, record: CompactSpan) -> None:
+    def offer(self, record: _T) -> None:
         items = self._items
         if len(items) >= self.capacity:
             self._counters.add_dropped(DropReason.QUEUE_FULL, 1)
@@ -43,10 +45,10 @@ class SpanQueue:
         if len(items) >= self._batch_size and not self.batch_ready.is_set():
             self.batch_ready.set()
 
-    def take(self, limit: int) -> list[CompactSpan]:
+    def take(self, limit: int) -> list[_T]:
         """Up to ``limit`` of the oldest spans, removed from the queue."""
         items = self._items
-        batch: list[CompactSpan] = []
+        batch: list[_T] = []
         popleft = items.popleft
         for _ in range(min(limit, len(items))):
             batch.append(popleft())

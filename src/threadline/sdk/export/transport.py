@@ -50,13 +50,14 @@ class Answer:
 class TransportConfig:
     """Where and how to send; built from the SDK settings."""
 
-    endpoint: str  # base URL; requests go to <endpoint>/v1/traces
+    endpoint: str  # base URL; requests go to <endpoint><path>
     timeout_s: float
     compression: str = "gzip"  # "gzip" or "none"
     ca_file: str = ""
     client_cert: str = ""
     client_key: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+    path: str = conventions.TRACES_PATH  # appended to the endpoint's path
 
 
 class HeadersError(ValueError):
@@ -86,7 +87,7 @@ class HttpTransport:
         self._https = parts.scheme == "https"
         self._host = parts.hostname or conventions.DEFAULT_HOST
         self._port = parts.port or (443 if self._https else 80)
-        self.path = parts.path.rstrip("/") + conventions.TRACES_PATH
+        self.path = parts.path.rstrip("/") + config.path
         self._context = tls_context(config) if self._https else None
         self._connection: http.client.HTTPConnection | None = None
         self._gzip = config.compression == "gzip"

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from threadline.conventions import API_PREFIX
 from threadline.server.api import params, serialize, serialize_aggregates, serialize_analysis
 from threadline.server.api.analysis_routes import add_analysis_routes
+from threadline.server.api.logs_routes import add_logs_routes
 from threadline.server.api.trace_pages import TraceViews, page_of
 from threadline.server.errors import NotFound
 from threadline.server.query import QueryService
@@ -37,6 +38,7 @@ def build_api_router(query: QueryService, *, trace_page_spans: int) -> APIRouter
     router = APIRouter()
     views = TraceViews(query.trace, keep_above=trace_page_spans)
     add_analysis_routes(router, query)
+    add_logs_routes(router, query)
 
     @router.get("/stats", summary="How many spans, traces and sessions are stored")
     def stats() -> JSONResponse:

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, quote
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from threadline.conventions import API_PREFIX, METRICS_PATH, TRACES_PATH
+from threadline.conventions import API_PREFIX, METRICS_PATH, OTLP_PATHS
 from threadline.redaction import is_hashed
 from threadline.server.auth.context import store_principal
 from threadline.server.auth.credentials import presented_token
@@ -130,7 +130,7 @@ class AccessControl:
 
     def _refusal(self, exc: ThreadlineError, scope: Scope) -> Response:
         path: str = scope["path"]
-        if path == TRACES_PATH:
+        if path in OTLP_PATHS:
             return _otlp_refusal(exc, scope)
         if path.startswith(API_PREFIX + "/") or path == API_PREFIX:
             return JSONResponse({"error": exc.message}, exc.status_code, headers=exc.headers)

@@ -23,7 +23,7 @@ import enum
 from dataclasses import dataclass
 from typing import Final
 
-from threadline.conventions import API_PREFIX, TRACES_PATH
+from threadline.conventions import API_PREFIX, OTLP_PATHS
 from threadline.server.health import HEALTH_PATH, READY_PATH
 
 LOGIN_PATH: Final = "/login"
@@ -74,7 +74,7 @@ def required_role(method: str, path: str) -> frozenset[Role] | None:
     """The roles (besides admin) a request is allowed for; None: anyone (login, probes)."""
     if path in PUBLIC_PATHS:
         return None
-    if path == TRACES_PATH:
+    if path in OTLP_PATHS:
         return _INGEST
     if method.upper() in _READ_METHODS:
         return _SERVICES_AND_READERS if path in SERVICE_READABLE_PATHS else _READERS

@@ -56,11 +56,11 @@ DEFAULT_SERVICE_NAME: Final = "unknown_service"
 
 TRACE_ID_BYTES: Final = 16
 SPAN_ID_BYTES: Final = 8
-_ZERO_TRACE_ID: Final = bytes(TRACE_ID_BYTES)
-_ZERO_SPAN_ID: Final = bytes(SPAN_ID_BYTES)
+ZERO_TRACE_ID: Final = bytes(TRACE_ID_BYTES)
+ZERO_SPAN_ID: Final = bytes(SPAN_ID_BYTES)
 
 # OTLP timestamps are fixed64; the store keeps int64 nanoseconds (good until 2262).
-_MAX_TIME_NS: Final = 2**63 - 1
+MAX_TIME_NS: Final = 2**63 - 1
 
 # Indexed by the OTLP enum number. Numbers this table does not know (a newer
 # protocol version) map to the "unspecified"/"unset" value instead of failing the
@@ -165,18 +165,18 @@ def _columns(
     max_chars = limits.max_attribute_value_length
 
     for r, resource_spans in enumerate(request.resource_spans):
-        resource_attrs, resource_json = _bounded_attributes(
+        resource_attrs, resource_json = bounded_attributes(
             resource_spans.resource.attributes,
             limits,
             [],
-            None if redactor is None else _listed(redactor, []),
+            None if redactor is None else listed(redactor, []),
         )
         service = resource_attrs.get(SERVICE_NAME)
         if not isinstance(service, str) or not service:
             service = DEFAULT_SERVICE_NAME
-        resource_session = _journey_key(resource_attrs.get(SESSION_ID))
-        resource_user = _journey_key(resource_attrs.get(USER_ID))
-        resource_journey = _journey_key(resource_attrs.get(JOURNEY_ID))
+        resource_session = journey_key(resource_attrs.get(SESSION_ID))
+        resource_user = journey_key(resource_attrs.get(USER_ID))
+        resource_journey = journey_key(resource_attrs.get(JOURNEY_ID))
 
         for s, scope_spans in enumerate(resource_spans.scope_spans):
             spans = scope_spans.spans
@@ -196,12 +196,12 @@ def _columns(
                 end = span.end_time_unix_nano
                 if (
                     len(trace_id) != TRACE_ID_BYTES
-                    or trace_id == _ZERO_TRACE_ID
+                    or trace_id == ZERO_TRACE_ID
                     or len(span_id) != SPAN_ID_BYTES
-                    or span_id == _ZERO_SPAN_ID
+                    or span_id == ZERO_SPAN_ID
                     or (parent_id and len(parent_id) != SPAN_ID_BYTES)
-                    or start > _MAX_TIME_NS
-                    or end > _MAX_TIME_NS
+                    or start > MAX_TIME_NS
+                    or end > MAX_TIME_NS
                 ):
                     raise _invalid_span(f"resourceSpans[{r}].scopeSpans[{s}].spans[{k}]", span)
 
@@ -224,7 +224,7 @@ def _columns(
                     else (_NO_LINKS, False)
                 )
                 span_attributes = span.attributes
-                redact = None if redactor is None or found is None else _listed(redactor, found)
+                redact = None if redactor is None or found is None else listed(redactor, found)
                 if (
                     len(span_attributes) <= max_attributes
                     and len(name) <= max_chars
@@ -233,9 +233,7 @@ def _columns(
                     and not links_json[1]
                 ):
                     # The common case: only the attribute values remain to be checked.
-                    span_attrs, attrs_json = _bounded_attributes(
-                        span_attributes, limits, [], redact
-                    )
+                    span_attrs, attrs_json = bounded_attributes(span_attributes, limits, [], redact)
                 else:
                     marks = []
                     if len(name) > max_chars:
@@ -248,7 +246,7 @@ def _columns(
                         marks.append(EVENTS_MARK)
                     if links_json[1]:
                         marks.append(LINKS_MARK)
-                    span_attrs, attrs_json = _bounded_attributes(
+                    span_attrs, attrs_json = bounded_attributes(
                         span_attributes, limits, marks, redact
                     )
                 trace_ids.append(trace_id.hex())
@@ -263,9 +261,9 @@ def _columns(
                 code = status.code
                 statuses.append(_STATUSES[code] if 0 <= code < status_count else _STATUSES[0])
                 status_messages.append(status_message)
-                session_ids.append(_journey_key(span_attrs.get(SESSION_ID)) or resource_session)
-                user_ids.append(_journey_key(span_attrs.get(USER_ID)) or resource_user)
-                journey_ids.append(_journey_key(span_attrs.get(JOURNEY_ID)) or resource_journey)
+                session_ids.append(journey_key(span_attrs.get(SESSION_ID)) or resource_session)
+                user_ids.append(journey_key(span_attrs.get(USER_ID)) or resource_user)
+                journey_ids.append(journey_key(span_attrs.get(JOURNEY_ID)) or resource_journey)
                 attributes.append(attrs_json)
                 events.append(events_json[0])
                 links.append(links_json[0])
@@ -304,19 +302,19 @@ def _invalid_span(where: str, span: Any) -> InvalidPayload:
     parent_id: bytes = span.parent_span_id
     if len(trace_id) != TRACE_ID_BYTES:
         field, problem = "traceId", f"must be {TRACE_ID_BYTES} bytes, got {len(trace_id)}"
-    elif trace_id == _ZERO_TRACE_ID:
+    elif trace_id == ZERO_TRACE_ID:
         field, problem = "traceId", "must not be all zeros"
     elif len(span_id) != SPAN_ID_BYTES:
         field, problem = "spanId", f"must be {SPAN_ID_BYTES} bytes, got {len(span_id)}"
-    elif span_id == _ZERO_SPAN_ID:
+    elif span_id == ZERO_SPAN_ID:
         field, problem = "spanId", "must not be all zeros"
     elif parent_id and len(parent_id) != SPAN_ID_BYTES:
         field = "parentSpanId"
         problem = f"must be empty or {SPAN_ID_BYTES} bytes, got {len(parent_id)}"
     else:
-        late = span.start_time_unix_nano > _MAX_TIME_NS
+        late = span.start_time_unix_nano > MAX_TIME_NS
         field = "startTimeUnixNano" if late else "endTimeUnixNano"
-        problem = f"must be at most {_MAX_TIME_NS} (nanoseconds since the epoch)"
+        problem = f"must be at most {MAX_TIME_NS} (nanoseconds since the epoch)"
     return InvalidPayload(f"{where}.{field}", f"{problem} (span {_quoted(span.name)})")
 
 
@@ -325,7 +323,7 @@ def _quoted(name: str) -> str:
     return repr(name) if len(name) <= _QUOTED_NAME_CHARS else repr(name[:_QUOTED_NAME_CHARS]) + "…"
 
 
-def _journey_key(value: object) -> str | None:
+def journey_key(value: object) -> str | None:
     """A journey key as its column holds it; an absent or empty value is None."""
     if value is None or value == "":
         return None
@@ -337,7 +335,7 @@ def _journey_key(value: object) -> str | None:
 _Redact = Callable[[dict[str, object]], dict[str, object]]
 
 
-def _listed(redactor: IngestRedactor, found: list[str]) -> _Redact:
+def listed(redactor: IngestRedactor, found: list[str]) -> _Redact:
     """Redaction of a span's or resource's attributes, listing ``found`` with its own."""
 
     def redact(values: dict[str, object]) -> dict[str, object]:
@@ -346,7 +344,7 @@ def _listed(redactor: IngestRedactor, found: list[str]) -> _Redact:
     return redact
 
 
-def _bounded_attributes(
+def bounded_attributes(
     attributes: Sequence[KeyValue],
     limits: IngestLimits,
     marks: list[str],
@@ -400,7 +398,7 @@ def _events_json(
         if redactor is not None and found is not None:
             full_name = redactor.text(full_name, "events.name", found)
             redact = _prefixed(redactor, found, f"events.{cut_text(full_name, limits)}.")
-        event_attrs, _ = _bounded_attributes(event.attributes, limits, [], redact)
+        event_attrs, _ = bounded_attributes(event.attributes, limits, [], redact)
         name = cut_text(full_name, limits)
         changed = changed or len(name) < len(full_name) or TRUNCATED_KEY in event_attrs
         changed = changed or DROPPED_ATTRIBUTES_KEY in event_attrs
@@ -447,7 +445,7 @@ def _links_json(
                 f"resourceSpans[{r}].scopeSpans[{s}].spans[{k}].links[{n}].{field}",
                 f"must be {size} bytes, got {got} (span {_quoted(span.name)})",
             )
-        link_attrs, _ = _bounded_attributes(link.attributes, limits, [], redact)
+        link_attrs, _ = bounded_attributes(link.attributes, limits, [], redact)
         changed = changed or TRUNCATED_KEY in link_attrs or DROPPED_ATTRIBUTES_KEY in link_attrs
         rows.append(
             {"trace_id": trace_id.hex(), "span_id": span_id.hex(), "attributes": link_attrs}

@@ -25,7 +25,8 @@ import functools
 import json
 import math
 import re
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf import message as protobuf_message
@@ -53,25 +54,36 @@ _LINK_ID_FIELDS: Final = ("traceId", "spanId", "trace_id", "span_id")
 
 def parse_export_request(body: bytes) -> ExportTraceServiceRequest:
     """Parse an OTLP JSON body; anything that is not one is a 400 saying why."""
+    return parse_message(body, ExportTraceServiceRequest, _hex_ids_to_base64)
+
+
+_M = TypeVar("_M", bound=protobuf_message.Message)
+
+
+def parse_message(
+    body: bytes, message_type: type[_M], rewrite_ids: Callable[[dict[str, Any]], None]
+) -> _M:
+    """Parse an OTLP JSON body into ``message_type``; ``rewrite_ids`` turns its hex ids
+    into base64 in place first. Anything that is not such a message is a 400 saying why."""
+    descriptor: Descriptor = message_type.DESCRIPTOR  # type: ignore[assignment]
+    name = descriptor.name
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as exc:
         # ValueError covers JSONDecodeError and bodies that are not UTF-8/16/32.
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
-        raise BadRequest("body must be a JSON object (an ExportTraceServiceRequest)")
-    _hex_ids_to_base64(document)
+        raise BadRequest(f"body must be a JSON object (an {name})")
+    rewrite_ids(document)
     try:
-        return ExportTraceServiceRequest(**_plain_message(document, _REQUEST))
+        return message_type(**_plain_message(document, descriptor))
     except (_NotPlain, ValueError, TypeError, RecursionError, protobuf_message.Error):
         pass  # ParseDict decides, and words the error if there is one.
-    request = ExportTraceServiceRequest()
+    request = message_type()
     try:
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
     except (json_format.ParseError, RecursionError) as exc:
-        raise BadRequest(
-            f"body is not a valid OTLP JSON ExportTraceServiceRequest: {_shortened(str(exc))}"
-        ) from exc
+        raise BadRequest(f"body is not a valid OTLP JSON {name}: {_shortened(str(exc))}") from exc
     return request
 
 
@@ -79,7 +91,6 @@ class _NotPlain(Exception):
     """The document has a shape the fast conversion leaves to ParseDict."""
 
 
-_REQUEST: Final[Descriptor] = ExportTraceServiceRequest.DESCRIPTOR
 _DECIMAL: Final = re.compile(r"-?[0-9]+")
 _INTEGER_TYPES: Final = frozenset(
     {
@@ -164,16 +175,16 @@ def _hex_ids_to_base64(document: dict[str, Any]) -> None:
     A value of the wrong type (a list where an object belongs, say) is not
     reported here: ParseDict rejects it with a message naming the field.
     """
-    for r, resource_spans in _items(document, "resourceSpans", "resource_spans"):
-        for s, scope_spans in _items(resource_spans, "scopeSpans", "scope_spans"):
-            for k, span in _items(scope_spans, "spans"):
+    for r, resource_spans in items(document, "resourceSpans", "resource_spans"):
+        for s, scope_spans in items(resource_spans, "scopeSpans", "scope_spans"):
+            for k, span in items(scope_spans, "spans"):
                 where = f"resourceSpans[{r}].scopeSpans[{s}].spans[{k}]"
                 _rewrite(span, _SPAN_ID_FIELDS, where)
-                for n, link in _items(span, "links"):
+                for n, link in items(span, "links"):
                     _rewrite(link, _LINK_ID_FIELDS, f"{where}.links[{n}]")
 
 
-def _items(parent: object, *keys: str) -> list[tuple[int, dict[str, Any]]]:
+def items(parent: object, *keys: str) -> list[tuple[int, dict[str, Any]]]:
     if not isinstance(parent, dict):
         return []
     for key in keys:

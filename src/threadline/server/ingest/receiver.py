@@ -32,18 +32,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from typing import Final
 
 from fastapi import APIRouter, Request, Response
 from google.protobuf import duration_pb2, json_format
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from threadline.conventions import TRACES_PATH
+from threadline.conventions import LOGS_PATH, TRACES_PATH
 from threadline.server.batch import SpanBatch
 from threadline.server.errors import (
     InvalidPayload,
@@ -62,6 +64,7 @@ from threadline.server.ingest.clock import FutureStarts, clamp_future_starts
 from threadline.server.ingest.counters import IngestCounters
 from threadline.server.ingest.decode import PayloadFormat, decode
 from threadline.server.ingest.limits import IngestLimits, RateLimiter, spans_for_bytes
+from threadline.server.ingest.logs_decode import decode_logs
 from threadline.server.ingest.redact import ingest_redactor
 from threadline.server.retention import parse_span_of_time
 from threadline.server.storage.base import Store, StoreError, StoreOverloaded
@@ -92,16 +95,27 @@ _RPC_CODES: Final = {
     503: code_pb2.UNAVAILABLE,
 }
 
-_OPENAPI_REQUEST_BODY: Final = {
-    "requestBody": {
-        "required": True,
-        "description": "An OTLP ExportTraceServiceRequest; may be gzip or deflate encoded.",
-        "content": {
-            PayloadFormat.PROTOBUF.content_type: {"schema": {"type": "string", "format": "binary"}},
-            PayloadFormat.JSON.content_type: {"schema": {"type": "object"}},
-        },
+
+def _openapi_body(message: str) -> dict[str, object]:
+    return {
+        "requestBody": {
+            "required": True,
+            "description": f"An OTLP {message}; may be gzip or deflate encoded.",
+            "content": {
+                PayloadFormat.PROTOBUF.content_type: {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+                PayloadFormat.JSON.content_type: {"schema": {"type": "object"}},
+            },
+        }
     }
-}
+
+
+_OPENAPI_REQUEST_BODY: Final = _openapi_body("ExportTraceServiceRequest")
+_OPENAPI_LOGS_BODY: Final = _openapi_body("ExportLogsServiceRequest")
+
+# Called once a request's body is decoded, with how many items it held.
+Decoded = Callable[[int], None]
 
 
 def build_ingest_router(
@@ -137,17 +151,19 @@ def build_ingest_router(
         raise ConfigError(f"body_timeout_s must be more than 0, got {body_timeout_s}")
     router = APIRouter()
 
-    @router.post(
-        TRACES_PATH,
-        summary="Receive spans over OTLP/HTTP (protobuf or JSON).",
-        response_class=Response,
-        openapi_extra=_OPENAPI_REQUEST_BODY,
-    )
-    async def export_traces(request: Request) -> Response:
+    async def receive(
+        request: Request,
+        accept: Callable[[bytes, PayloadFormat, int, Decoded], Awaitable[int]],
+        success: Message,
+    ) -> Response:
+        """Steps 1-4 of the module docstring for one request; ``accept`` decodes,
+        validates and stores the body (``run_in_threadpool`` for the CPU work) and
+        returns how many items it stored, after charging them to the rate."""
         # Until the content type is known, errors are answered in JSON: it is
         # readable by whoever sent a type we do not speak.
         payload_format = PayloadFormat.JSON
         reservation: Reservation | None = None
+        stored = 0
         try:
             payload_format = payload_format_of(request.headers.get("content-type"))
             codings = content_codings(request.headers.get("content-encoding"))
@@ -166,18 +182,16 @@ def build_ingest_router(
             if limiter is not None and spans_for_bytes(len(body)) > charged:
                 limiter.charge(key, spans_for_bytes(len(body)) - charged)
                 charged = spans_for_bytes(len(body))
-            batch = await run_in_threadpool(decode, body, payload_format, limits, redactor)
-            del body
-            reservation.release()
-            batch, moved = clamp_future_starts(batch, received_ns, max_skew_ns)
-            if moved:
-                clamped.add(moved)
-            if limiter is not None:
-                limiter.charge(key, len(batch) - charged)
-            if len(batch):
-                await _write_durably(store, batch)
-                if after_write is not None:
-                    await run_in_threadpool(after_write, batch)
+
+            def decoded(items: int) -> None:
+                # The body is no longer needed: its memory goes back to the budget,
+                # and the charge is corrected to what it held.
+                if reservation is not None:
+                    reservation.release()
+                if limiter is not None:
+                    limiter.charge(key, items - charged)
+
+            stored = await accept(body, payload_format, received_ns, decoded)
         except ThreadlineError as exc:
             logger.debug("rejected OTLP request: %s %s", exc.status_code, exc.message)
             counted.answered(exc.status_code)
@@ -192,8 +206,54 @@ def build_ingest_router(
         finally:
             if reservation is not None:
                 reservation.release()
-        counted.answered(200, len(batch))
-        return success_response(payload_format)
+        counted.answered(200, stored)
+        return _message_response(success, payload_format, 200)
+
+    async def accept_spans(
+        body: bytes, payload_format: PayloadFormat, received_ns: int, decoded: Decoded
+    ) -> int:
+        batch = await run_in_threadpool(decode, body, payload_format, limits, redactor)
+        del body
+        batch, moved = clamp_future_starts(batch, received_ns, max_skew_ns)
+        if moved:
+            clamped.add(moved)
+        decoded(len(batch))
+        if len(batch):
+            await _write_durably(lambda: store.write(batch), len(batch), "spans")
+            if after_write is not None:
+                await run_in_threadpool(after_write, batch)
+        return len(batch)
+
+    async def accept_logs(
+        body: bytes, payload_format: PayloadFormat, received_ns: int, decoded: Decoded
+    ) -> int:
+        logs = await run_in_threadpool(
+            decode_logs, body, payload_format, received_ns, limits, redactor
+        )
+        del body
+        decoded(len(logs))
+        if len(logs):
+            await _write_durably(lambda: store.write_logs(logs), len(logs), "log records")
+        # The ingest counters count spans: a log request counts as answered only.
+        return 0
+
+    @router.post(
+        TRACES_PATH,
+        summary="Receive spans over OTLP/HTTP (protobuf or JSON).",
+        response_class=Response,
+        openapi_extra=_OPENAPI_REQUEST_BODY,
+    )
+    async def export_traces(request: Request) -> Response:
+        return await receive(request, accept_spans, ExportTraceServiceResponse())
+
+    @router.post(
+        LOGS_PATH,
+        summary="Receive log records over OTLP/HTTP (protobuf or JSON).",
+        response_class=Response,
+        openapi_extra=_OPENAPI_LOGS_BODY,
+    )
+    async def export_logs(request: Request) -> Response:
+        return await receive(request, accept_logs, ExportLogsServiceResponse())
 
     return router
 
@@ -214,18 +274,20 @@ def payload_format_of(content_type: str | None) -> PayloadFormat:
     return payload_format
 
 
-async def _write_durably(store: Store, batch: SpanBatch) -> None:
+async def _write_durably(write: Callable[[], Future[None]], count: int, what: str) -> None:
+    # ``write`` is called here so that a store refusing at once (overloaded, closed)
+    # is answered like one that fails later.
     try:
-        await asyncio.wrap_future(store.write(batch))
+        await asyncio.wrap_future(write())
     except StoreOverloaded as exc:
         raise Unavailable(
             f"the store has too many pending writes ({exc}); retry later",
             retry_after_s=OVERLOADED_RETRY_AFTER_S,
         ) from exc
     except StoreError as exc:
-        logger.warning("store failed to write %d spans: %s", len(batch), exc)
+        logger.warning("store failed to write %d %s: %s", count, what, exc)
         raise Unavailable(
-            f"the store could not write the spans ({exc}); retry later",
+            f"the store could not write the {what} ({exc}); retry later",
             retry_after_s=STORE_FAILED_RETRY_AFTER_S,
         ) from exc
 

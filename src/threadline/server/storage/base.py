@@ -58,6 +58,7 @@ from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
 from threadline.server.batch import SpanBatch
 from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
+from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
 from threadline.server.metric_rows import MetricRows, SlotExemplar
 from threadline.server.model import (
     JourneySummary,
@@ -110,6 +111,18 @@ class UserErasure:
 class Store(Protocol):
     def write(self, batch: SpanBatch) -> Future[None]:
         """Queue ``batch``; the future resolves once it is durable (see contract)."""
+        ...
+
+    def write_logs(self, batch: LogBatch) -> Future[None]:
+        """Append log records; the future resolves once they are durable (as ``write``).
+
+        Log records have no identity, so a re-sent record is stored again. They share
+        ``write``'s queue, bound and group commits.
+        """
+        ...
+
+    def logs(self, query: LogQuery) -> list[LogRecord]:
+        """The log records ``query`` selects, ordered by time (see ``LogQuery``)."""
         ...
 
     def get_trace(self, trace_id: str) -> list[SpanRecord]:
@@ -344,7 +357,7 @@ class Store(Protocol):
     # reads (neither waits for it) and returns how many spans it deleted.
 
     def delete_older_than(self, cutoff_ns: int) -> int:
-        """Delete every span that started before ``cutoff_ns``."""
+        """Delete every span that started, and every log record timed, before ``cutoff_ns``."""
         ...
 
     def erase_user(self, forms: Sequence[str]) -> UserErasure:
@@ -353,8 +366,9 @@ class Store(Protocol):
         ``forms`` are the ways the user's id may be stored (raw, pseudonymised,
         hashed). That is every trace with a span carrying one of them in ``user_id`` or
         in an identity attribute (``enduser.id``, ...), or carrying a session id such a
-        span carries: the sessions' spans without a user id go too. When it returns,
-        no byte of those spans is left in the store's files (see ``compact``).
+        span carries: the sessions' spans without a user id go too, and so do the log
+        records naming the user, of those sessions or of those traces. When it returns,
+        no byte of those spans and records is left in the store's files (see ``compact``).
         """
         ...
 

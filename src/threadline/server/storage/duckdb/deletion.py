@@ -1,5 +1,5 @@
 """Deleting spans from DuckDB: by trace (tail sampling), by age (retention), by user
-(erasure), and measuring size.
+(erasure, which takes the user's log records too), and measuring size.
 
 The store runs these deletes on the group-commit writer, each in a transaction of
 its own together with the rollup subtraction (``rollups.forget_*``), so spans and
@@ -21,6 +21,7 @@ from typing import Final
 
 import duckdb
 
+from threadline.server.storage.duckdb import logs
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import Row
 
@@ -109,6 +110,12 @@ def erase_user(execute: Execute, forms: Sequence[str]) -> int:
     if not forms:
         return 0
     return _count(execute(_ERASE_USER, [list(forms)]))
+
+
+def erase_user_logs(execute: Execute, forms: Sequence[str], trace_ids: Sequence[str]) -> int:
+    """Delete the log records of a user known by any of ``forms``: those naming the
+    user, those of the user's sessions, and those of ``trace_ids``."""
+    return logs.erase_user(execute, forms, trace_ids, _CARRIES_USER, TABLE)
 
 
 def start_ns_quantile(execute: Execute, fraction: float) -> int | None:

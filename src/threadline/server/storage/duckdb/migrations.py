@@ -31,6 +31,8 @@ Versions (``LATEST`` is the last):
 9. ``journey_steps`` (a trace's entry step, per trace of a session) and
    ``journey_synthetic`` (traces marked synthetic; see ``journey_steps``),
    filled from the trace summaries and the spans already stored.
+10. ``logs``, the OTLP log records (see ``logs``), and its indexes (empty after the
+    upgrade).
 
 Opening a file (``open_schema``):
 
@@ -270,6 +272,20 @@ def _add_journey_steps(connection: Connection) -> None:
     run(f"DROP TABLE {_MERGED_V9}", [])
 
 
+def _add_logs(connection: Connection) -> None:
+    """Version 10: the log table and its indexes, empty (logs are kept as they arrive)."""
+    connection.execute(
+        """CREATE TABLE logs (
+    time_ns BIGINT NOT NULL, observed_ns BIGINT NOT NULL, trace_id VARCHAR,
+    span_id VARCHAR, service_name VARCHAR NOT NULL, severity_number BIGINT NOT NULL,
+    severity_text VARCHAR NOT NULL, body VARCHAR NOT NULL, body_kind VARCHAR NOT NULL,
+    session_id VARCHAR, user_id VARCHAR, journey_id VARCHAR, attributes VARCHAR NOT NULL,
+    resource VARCHAR NOT NULL, scope_name VARCHAR NOT NULL)"""
+    )
+    for column in ("trace_id", "session_id", "user_id"):
+        connection.execute(f"CREATE INDEX logs_{column} ON logs ({column})")
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -279,6 +295,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(7, _add_slo_tables),
     Step(8, _add_exemplars),
     Step(9, _add_journey_steps),
+    Step(10, _add_logs),
 )
 LATEST: Final = STEPS[-1].version
 

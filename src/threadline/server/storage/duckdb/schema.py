@@ -1,5 +1,6 @@
 """The newest DuckDB schema: one ``spans`` table mirroring ``SPAN_SCHEMA``, its indexes,
-and the ``threadline_schema`` table that records the file's schema version.
+the ``logs`` table (``logs``, schema version 9), and the ``threadline_schema`` table
+that records the file's schema version.
 
 The span table is derived from ``SPAN_SCHEMA`` so the two cannot drift apart: same
 column names in the same order, ``BIGINT`` for the ``*_ns`` times, ``VARCHAR`` for the
@@ -15,6 +16,7 @@ from typing import Final
 import pyarrow as pa
 
 from threadline.server.batch import SPAN_SCHEMA
+from threadline.server.storage.duckdb import logs
 
 TABLE: Final = "spans"
 # One row per schema version the file has been at (see ``migrations``).
@@ -92,6 +94,7 @@ def create_statements() -> list[str]:
         *slo_statements(),
         EXEMPLARS_DDL,
         *journey_statements(),
+        *logs.statements(),
         VERSION_TABLE_DDL,
     ]
 

@@ -53,6 +53,7 @@ from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
 from threadline.server.batch import COLUMNS, SpanBatch, record_from_row
 from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
+from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
 from threadline.server.metric_rows import MetricRows, SlotExemplar
 from threadline.server.model import (
     JourneySummary,
@@ -81,6 +82,7 @@ from threadline.server.storage.duckdb import (
     groups,
     health_rollups,
     journey_reads,
+    logs,
     metric_reads,
     migrations,
     propagation_reads,
@@ -123,7 +125,7 @@ class DuckDBStore:
         self._closed = False
         self._compacting = False
         self._in_flight = 0  # reads and deletes using the connection now
-        self._held: list[tuple[SpanBatch, Future[None]]] = []  # writes during compaction
+        self._held: list[tuple[SpanBatch | LogBatch, Future[None]]] = []  # writes during compaction
         self._earlier_commits = 0  # by the writers of files compaction replaced
         self._writer = self._new_writer()
 
@@ -133,6 +135,15 @@ class DuckDBStore:
         return self._earlier_commits + self._writer.commits
 
     def write(self, batch: SpanBatch) -> Future[None]:
+        return self._submit(batch)
+
+    def write_logs(self, batch: LogBatch) -> Future[None]:
+        return self._submit(batch)
+
+    def logs(self, query: LogQuery) -> list[LogRecord]:
+        return logs.select(self._fetch, query)
+
+    def _submit(self, batch: SpanBatch | LogBatch) -> Future[None]:
         if len(batch) == 0:
             done: Future[None] = Future()
             done.set_result(None)
@@ -385,7 +396,9 @@ class DuckDBStore:
     def delete_older_than(self, cutoff_ns: int) -> int:
         # Retention asks often and usually finds nothing: answer that from a read
         # (zone maps make it cheap) instead of taking a turn on the writer.
-        if not self._fetch(f"SELECT 1 FROM {TABLE} WHERE start_ns < ? LIMIT 1", [cutoff_ns]):
+        if not self._fetch(
+            f"SELECT 1 FROM {TABLE} WHERE start_ns < ? LIMIT 1", [cutoff_ns]
+        ) and not logs.any_older_than(self._fetch, cutoff_ns):
             return 0
 
         def delete(run: rollups.Run) -> int:
@@ -393,6 +406,7 @@ class DuckDBStore:
                 health_rollups.forget_before(run, cutoff_ns)
                 rollups.forget_before(run, cutoff_ns)
                 summaries.forget_before(run, cutoff_ns)
+            logs.delete_older_than(run, cutoff_ns)
             return deletion.delete_older_than(run, cutoff_ns)
 
         return self._on_writer(delete, "deleting spans")
@@ -407,6 +421,8 @@ class DuckDBStore:
                 health_rollups.forget_traces(run, doomed, erasing=True)
                 rollups.forget_traces(run, doomed, erasing=True)
                 summaries.forget_traces(run, doomed)
+            # Before the spans: the logs of the user's sessions are found through them.
+            deletion.erase_user_logs(run, forms, doomed)
             return deletion.delete_traces(run, doomed)
 
         erased = self._on_writer(erase, "erasing a user") if forms else 0

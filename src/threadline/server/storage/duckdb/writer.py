@@ -7,6 +7,9 @@ transaction and resolves every future of the group after ``COMMIT`` returns, whi
 is when DuckDB has written the group to its write-ahead log. Requests arriving while
 a commit runs share the next one, so the commit rate adapts to the load.
 
+Log batches (``LogBatch``) queue and group the same way and are appended in the
+same transaction as the spans of their group (``logs.py``).
+
 In the same transaction the writer drops re-sent spans and keeps the rollups and
 the trace summaries current (``rollups.py``, ``summaries.py``). Work that must
 change them outside ingest (deletions) is queued here too, with ``run``, so it
@@ -31,8 +34,9 @@ import pyarrow.compute as pc
 
 from threadline.conventions import JOURNEY_SYNTHETIC, SDK_STATS_SPAN
 from threadline.server.batch import SpanBatch
+from threadline.server.log_batch import LogBatch
 from threadline.server.storage.base import StoreError, StoreOverloaded
-from threadline.server.storage.duckdb import health_rollups, rollups, summaries
+from threadline.server.storage.duckdb import health_rollups, logs, rollups, summaries
 from threadline.server.storage.duckdb.sql import Row
 
 # The marker key as it appears in a span's attribute JSON text.
@@ -50,6 +54,7 @@ MAX_GROUP_ROWS: Final = 50_000
 CLOSE_TIMEOUT_S: Final = 60.0
 
 _INCOMING: Final = "threadline_incoming"
+_INCOMING_LOGS: Final = "threadline_incoming_logs"
 
 # Work run alone in a transaction of its own on the writer's connection.
 Task = Callable[[rollups.Run], Any]
@@ -57,7 +62,7 @@ Task = Callable[[rollups.Run], Any]
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    batch: SpanBatch
+    batch: SpanBatch | LogBatch
     future: Future[None]
 
 
@@ -113,7 +118,7 @@ class GroupCommitWriter:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def submit(self, batch: SpanBatch) -> Future[None]:
+    def submit(self, batch: SpanBatch | LogBatch) -> Future[None]:
         future: Future[None] = Future()
         with self._lock:
             if self._closed:
@@ -234,7 +239,24 @@ class GroupCommitWriter:
         except Exception:  # the rows stay and still merge right on read; try again later
             logger.exception("folding trace summary rows failed")
 
-    def _append(self, batches: Sequence[SpanBatch]) -> None:
+    def _append(self, batches: Sequence[SpanBatch | LogBatch]) -> None:
+        spans = [b for b in batches if isinstance(b, SpanBatch)]
+        log_batches = [b for b in batches if isinstance(b, LogBatch)]
+        if not log_batches:
+            self._append_spans(spans)
+            return
+        log_table = LogBatch.concat(log_batches).table
+        self._connection.register(_INCOMING_LOGS, log_table)
+        try:
+            if spans:
+                # One transaction for both: the logs commit with the spans' rollups.
+                self._append_spans(spans, with_logs=True)
+            else:
+                self._in_transaction(lambda run: logs.append(run, _INCOMING_LOGS))
+        finally:
+            self._connection.unregister(_INCOMING_LOGS)
+
+    def _append_spans(self, batches: Sequence[SpanBatch], *, with_logs: bool = False) -> None:
         table = SpanBatch.concat(batches).table
         bounds = pc.min_max(table.column("start_ns"))
         start_bounds = (int(bounds["min"].as_py()), int(bounds["max"].as_py()))
@@ -250,19 +272,23 @@ class GroupCommitWriter:
             pc.any(pc.match_substring(table.column("attributes"), SYNTHETIC_MARK)).as_py()
         )
         self._connection.register(_INCOMING, table)
-        try:
-            self._in_transaction(
-                lambda run: rollups.append(
-                    run,
-                    _INCOMING,
-                    start_bounds,
-                    rollups=self._rollups,
-                    may_pair=may_pair,
-                    counters=(health_rollups.count,),
-                    synthetic=synthetic,
-                    sdk_stats=sdk_stats,
-                )
+
+        def append(run: rollups.Run) -> None:
+            rollups.append(
+                run,
+                _INCOMING,
+                start_bounds,
+                rollups=self._rollups,
+                may_pair=may_pair,
+                counters=(health_rollups.count,),
+                synthetic=synthetic,
+                sdk_stats=sdk_stats,
             )
+            if with_logs:
+                logs.append(run, _INCOMING_LOGS)
+
+        try:
+            self._in_transaction(append)
         finally:
             self._connection.unregister(_INCOMING)
 

@@ -5,6 +5,7 @@ import {
   ApiError, el, fill, fmtMs, fmtTime, fmtUtc, getJSON, journeyHref, markReady, plural, serviceChip,
   serviceHref, showNotice, swatch, traceHref, userHref,
 } from './common.js';
+import { interleaveJourneyLogs } from './journey_logs.js';
 
 const main = document.getElementById('main');
 const sessionId = main.dataset.sessionId;
@@ -23,7 +24,7 @@ function stepItem(trace, number, journeyStart, journeySpan, firstFailure) {
   const classes = ['step'];
   if (failed) classes.push('has-error');
   if (trace === firstFailure) classes.push('first-failure');
-  return el('li', { class: classes.join(' '), dataset: { traceId: trace.trace_id } },
+  return el('li', { class: classes.join(' '), dataset: { traceId: trace.trace_id, startNs: String(trace.start_ns) } },
     el('a', { href: traceHref(trace.trace_id), 'aria-label': `Step ${number}: ${trace.root_operation}, ${fmtMs(trace.duration_ms)}${failed ? ', failed' : ''}` },
       el('span', { class: 'step-no', text: `${number}.` }),
       el('span', { class: 'step-what' }, swatch(trace.root_service), el('span', { class: 'svc', text: trace.root_service }),
@@ -139,6 +140,17 @@ async function start() {
   render(journey);
   markReady();
   if (sessionId) loadNarrative(journey.traces);
+  loadLogs();
+}
+
+async function loadLogs() {
+  try {
+    await interleaveJourneyLogs(stepsList, { sessionId, userId });
+  } catch (error) {
+    showNotice(errorBox, `Could not load the journey's log lines: ${error.message}`);
+    return;
+  }
+  markReady('logs');
 }
 
 start();

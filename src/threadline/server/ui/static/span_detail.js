@@ -1,6 +1,7 @@
 // The span detail panel of the trace page: a span's facts, attributes, events, links
 // and resource, every value as text.
 
+import { logList } from './trace_logs.js';
 import {
   el, fill, fmtMs, fmtTime, isTraceId, journeyHref, serviceHref, swatch, traceHref, userHref,
   valueText,
@@ -88,6 +89,7 @@ export function renderSpanDetail(container, span, view) {
       el('h2', {}, swatch(span.service), el('span', { class: 'svc', text: span.service }), ' ', el('span', { text: span.name })),
       el('button', { type: 'button', class: 'close', 'aria-label': 'Close span details', text: '×', on: { click: view.onClose } })),
     keyValueTable(facts, 'Span'),
+    section(`Log lines (${(view.logsOf?.(span) || []).length})`, logList(view.logsOf?.(span) || [], view.startNs)),
     section(`Attributes (${Object.keys(span.attributes).length})`, keyValueTable(sortedEntries(span.attributes), 'Attributes')),
     section(`Events (${span.events.length})`, events),
     section(`Links (${span.links.length})`, links),

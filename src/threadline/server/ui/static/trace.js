@@ -14,6 +14,7 @@ import {
   ApiError, el, fmtMs, getJSON, markReady, plural, serviceColor, showNotice, swatch, valueText,
 } from './common.js';
 import { renderSpanDetail } from './span_detail.js';
+import { loadTraceLogs, renderLogsTab, spanLines } from './trace_logs.js';
 import { renderCriticalShares, renderHeader, renderNotes, renderRuler } from './trace_header.js';
 
 const ROW_HEIGHT = 24; // px; .row in style.css has the same height
@@ -145,6 +146,8 @@ function buildRow(i) {
   else if (failed) badge('error', 'error', '!');
   if (span.orphan) badge('warn', 'orphan', 'o', 'its parent span never arrived');
   if (state.skew.has(span.span_id)) badge('skew', 'clock adjusted', '⟲', 'times shifted to correct clock skew');
+  const logged = spanLines(span.span_id).length;
+  if (logged) badge('log', plural(logged, 'log line'), '≡', 'log lines of this span (in its details)');
 
   const name = el('div', { class: 'cell-name', style: { paddingLeft: `${4 + level * INDENT_PX}px` } },
     toggleButton, swatch(span.service),
@@ -394,6 +397,7 @@ const detailView = {
   isRecovered: (span) => state.recovered.has(span.span_id),
   skewOf: (span) => state.skew.get(span.span_id),
   criticalNsOf: (span) => (state.critical.get(state.byId.get(span.span_id)) || []).reduce((sum, [a, b]) => sum + (b - a), 0),
+  logsOf: (span) => spanLines(span.span_id),
   onClose: () => closeDetail(),
 };
 
@@ -505,6 +509,21 @@ async function start() {
   markReady();
   if (state.nextOffset === null) markReady('pages');
   loadCriticalPath();
+  loadLogs();
+}
+
+// Log lines arrive after the spans: rows gain their markers, an open panel its lines.
+async function loadLogs() {
+  try {
+    await loadTraceLogs(traceId);
+  } catch (error) {
+    showNotice(errorBox, `Could not load the trace's log lines: ${error.message}`);
+    return;
+  }
+  renderLogsTab(document.getElementById('trace-logs'), state.startNs);
+  renderRows(true);
+  if (state.selected >= 0 && !detail.hidden) showDetail(state.selected);
+  markReady('logs');
 }
 
 rowsBox.addEventListener('scroll', onScroll, { passive: true });

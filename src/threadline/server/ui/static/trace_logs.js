@@ -1,0 +1,49 @@
+// The trace's log lines on the trace page: read once from /api/logs, a marker on the
+// bar of each span that logged, the span's lines in its detail panel, and the Logs
+// tab listing the whole trace's lines in time order. Bodies are set as text, never
+// as HTML: a line that holds markup shows the markup.
+
+import { el, fill, fmtMs, getJSON, plural, swatch, valueText } from './common.js';
+
+const MAX_LINES = 1000; // the API's largest page; a trace with more says so
+
+const state = { lines: [], bySpan: new Map(), more: false };
+
+export async function loadTraceLogs(traceId) {
+  const answer = await getJSON('/api/logs', new URLSearchParams({ trace: traceId, limit: String(MAX_LINES) }));
+  state.lines = answer.logs;
+  state.more = answer.logs.length >= MAX_LINES;
+  state.bySpan = new Map();
+  for (const line of state.lines) {
+    if (!line.span_id) continue;
+    if (!state.bySpan.has(line.span_id)) state.bySpan.set(line.span_id, []);
+    state.bySpan.get(line.span_id).push(line);
+  }
+}
+
+export function spanLines(spanId) {
+  return state.bySpan.get(spanId) || [];
+}
+
+function severityClass(line) {
+  if (line.severity_number >= 17) return 'log-line error';
+  if (line.severity_number >= 13) return 'log-line warn';
+  return 'log-line';
+}
+
+// The lines as a list; `startNs` places each at its offset in the trace.
+export function logList(lines, startNs, { withService = false } = {}) {
+  if (!lines.length) return el('p', { class: 'muted', text: 'No log lines.' });
+  return el('ol', { class: 'log-lines' }, lines.map((line) => el('li', { class: severityClass(line) },
+    el('span', { class: 'log-time', text: `+${fmtMs((line.time_ns - startNs) / 1e6)}` }),
+    el('span', { class: 'log-level', text: line.severity_text || String(line.severity_number) }),
+    withService ? el('span', { class: 'svc' }, swatch(line.service), line.service) : null,
+    el('span', { class: 'log-body', text: typeof line.body === 'string' ? line.body : valueText(line.body) }))));
+}
+
+// The Logs tab: every line of the trace, oldest first.
+export function renderLogsTab(container, startNs) {
+  const heading = `Logs (${plural(state.lines.length, 'line')}${state.more ? ', the first shown' : ''})`;
+  fill(container, el('h2', { text: heading }), logList(state.lines, startNs, { withService: true }));
+  container.hidden = false;
+}
