@@ -155,6 +155,16 @@ def shop_log() -> LogRecord:
     )  # fmt: skip
 
 
+FUNNELS: Final = {
+    "funnels": [
+        {
+            "name": "checkout",
+            "steps": ["POST /checkout", {"service": "payments", "operation": "POST /charge"}],
+        }
+    ]
+}
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server with tokens and the default sensitive fields, holding the shop's traces."""
@@ -168,6 +178,10 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         )
         assert put.status_code == 200, put.text
         served.app.state.slo_evaluator.tick()
+        put = httpx.put(
+            f"{served.url}/api/funnels", json=FUNNELS, headers=bearer(ADMIN_TOKEN), timeout=30
+        )
+        assert put.status_code == 200, put.text
         served.store.write_logs(LogBatch.from_records([shop_log()])).result(timeout=30)
         yield served
 
@@ -229,6 +243,10 @@ CALLS: Final[Mapping[str, Call]] = {
     ),
     "/api/slo-status": Call("/api/slo-status", data="slos", sensitive=False),
     "/api/alerts": Call("/api/alerts", data="firing", sensitive=False),
+    # Journey maps and funnels show counts, never user ids or attribute values.
+    "/api/journeys/map": Call("/api/journeys/map", data="steps", sensitive=False),
+    "/api/funnels": Call("/api/funnels", data="funnels", sensitive=False),
+    "/api/funnels/{name}": Call("/api/funnels/checkout", data="steps", sensitive=False),
 }
 # Search by a (non-sensitive) attribute: the answer still lists each trace's user.
 SEARCH_BY_ATTRIBUTE: Final = Call("/api/traces", {"attr": "http.route=/checkout"}, data="traces")

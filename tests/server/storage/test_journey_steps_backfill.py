@@ -10,6 +10,7 @@ from support.journey_script import T0, S, shoppers
 from threadline.server.aggregates import TimeWindow
 from threadline.server.batch import SpanBatch
 from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb.migrations import LATEST
 
 WINDOW = TimeWindow(T0, T0 + 3600 * S)
 
@@ -29,7 +30,8 @@ def test_upgrading_to_version_9_gives_the_same_map(tmp_path: Path) -> None:
     try:
         connection.execute("DROP TABLE journey_steps")
         connection.execute("DROP TABLE journey_synthetic")
-        connection.execute("UPDATE threadline_schema SET version = 8 WHERE version = 9")
+        connection.execute("DROP TABLE logs")  # version 10's, made again by its step
+        connection.execute("UPDATE threadline_schema SET version = 8 WHERE version = ?", [LATEST])
     finally:
         connection.close()
     store = DuckDBStore(db)
