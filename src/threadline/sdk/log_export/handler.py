@@ -17,7 +17,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Final
 
@@ -30,6 +29,7 @@ from threadline.sdk.export.queue import SpanQueue
 from threadline.sdk.export.retry import RetryPolicy
 from threadline.sdk.export.stats import DropReason, ExportCounters, ExportStats
 from threadline.sdk.export.transport import HttpTransport, TransportConfig
+from threadline.sdk.forks import call_in_forked_children
 from threadline.sdk.guard import report_internal_error
 from threadline.sdk.log_export.encoder import LogEncoder
 from threadline.sdk.log_export.record import CapturedLog, EncodedLog, prepare
@@ -76,15 +76,7 @@ class LogExportHandler(logging.Handler):
         self._pseudonymize = pseudonymize_user_id
         self._redactor = redactor
         self._start()
-        if hasattr(os, "register_at_fork"):
-            reinit = weakref.WeakMethod(self._start)
-
-            def _in_child() -> None:
-                method = reinit()
-                if method is not None:
-                    method()
-
-            os.register_at_fork(after_in_child=_in_child)
+        call_in_forked_children(self._start)
 
     def _start(self) -> None:
         """(Re)create everything per process: at construction and in a forked child."""

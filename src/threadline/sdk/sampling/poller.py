@@ -23,16 +23,15 @@ from __future__ import annotations
 import encodings.idna  # noqa: F401
 import enum
 import logging
-import os
 import random
 import threading
 import urllib.error
 import urllib.request
-import weakref
 from collections.abc import Callable
 from typing import Final
 
 from threadline.sampling_rules import RuleError, SamplingRules, parse_json
+from threadline.sdk.forks import call_in_forked_children
 from threadline.sdk.guard import logger
 from threadline.sdk.suppression import suppress_instrumentation
 
@@ -127,16 +126,9 @@ class RulePoller:
             return
         self._thread = threading.Thread(target=self._run, name="threadline-rules", daemon=True)
         self._thread.start()
-        if hasattr(os, "register_at_fork") and not self._restarts_in_children:
+        if not self._restarts_in_children:
             self._restarts_in_children = True
-            restart = weakref.WeakMethod(self._restart_in_child)
-
-            def _in_child() -> None:
-                method = restart()
-                if method is not None:
-                    method()
-
-            os.register_at_fork(after_in_child=_in_child)
+            call_in_forked_children(self._restart_in_child)
 
     def _restart_in_child(self) -> None:
         if self._thread is None or self._stop.is_set():

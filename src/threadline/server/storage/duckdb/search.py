@@ -27,6 +27,7 @@ from threadline.server.storage.duckdb.sql import (
     USER_TRAFFIC,
     Conditions,
     Fetch,
+    Row,
     checked_limit,
     span_attribute_is,
     trace_has,
@@ -196,19 +197,7 @@ def list_journeys(
         f" ORDER BY {_JOURNEY_ORDER[order]} LIMIT ?",
         [*window.params, checked_limit(limit)],
     )
-    return [
-        JourneySummary(
-            session_id=row[0],
-            user_id=row[1],
-            start_ns=int(row[2]),
-            end_ns=int(row[3]),
-            trace_count=int(row[4]),
-            span_count=int(row[5]),
-            error_count=int(row[6]),
-            services=tuple(row[7]),
-        )
-        for row in rows
-    ]
+    return [journey_from_row(row) for row in rows]
 
 
 def trace_summaries(
@@ -282,3 +271,17 @@ def _after(order: TraceOrder, cursor: TraceCursor) -> Conditions:
         cursor.trace_id,
     )
     return conditions
+
+
+def journey_from_row(row: Row) -> JourneySummary:
+    """A journey list row: session, user, start, end, traces, spans, errors, services."""
+    return JourneySummary(
+        session_id=row[0],
+        user_id=row[1],
+        start_ns=int(row[2]),
+        end_ns=int(row[3]),
+        trace_count=int(row[4]),
+        span_count=int(row[5]),
+        error_count=int(row[6]),
+        services=tuple(row[7]),
+    )

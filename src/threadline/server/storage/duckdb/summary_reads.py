@@ -28,6 +28,7 @@ from threadline.server.model import (
     TraceSummary,
 )
 from threadline.server.storage.base import JourneyOrder
+from threadline.server.storage.duckdb import search
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import Conditions, Fetch, checked_limit, span_attribute_is
 from threadline.server.storage.duckdb.summaries import LISTS, SCALARS, SEPARATOR, SUMMARIES
@@ -159,19 +160,7 @@ def list_journeys(
         f" ORDER BY {_JOURNEY_ORDER_OUT[order]}",
         [*window.params, checked_limit(limit)],
     )
-    return [
-        JourneySummary(
-            session_id=row[0],
-            user_id=row[1],
-            start_ns=int(row[2]),
-            end_ns=int(row[3]),
-            trace_count=int(row[4]),
-            span_count=int(row[5]),
-            error_count=int(row[6]),
-            services=tuple(row[7]),
-        )
-        for row in rows
-    ]
+    return [search.journey_from_row(row) for row in rows]
 
 
 def _summary_filters(query: TraceQuery) -> Conditions:
