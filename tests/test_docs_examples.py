@@ -97,6 +97,26 @@ def test_logs_page_sdk_example_exports_a_warning(tmp_path: Path) -> None:
         assert line["scope"] == "billing"
 
 
+def test_logs_page_search_example_finds_the_trace_that_logged(tmp_path: Path) -> None:
+    """The trace search example in docs/logs.md prints the trace of the SDK example's
+    warning, found by its text and severity."""
+    with threadline_serve(tmp_path) as server:
+        blocks = _python_blocks("logs.md")
+        for marker in ("logs=True", "log_text"):
+            example = next(b for b in blocks if marker in b)
+            done = subprocess.run(
+                [sys.executable, "-c", example.replace("4318", str(server.port))],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+        with urllib.request.urlopen(f"{server.url}/api/logs?service=billing", timeout=5) as answer:
+            [line] = json.load(answer)["logs"]
+        assert done.stdout.split() == [line["trace_id"], "billing", "charge"]
+
+
 def test_every_relative_link_in_the_docs_resolves() -> None:
     """README and docs pages link only to files that exist."""
     pages = [DOCS.parent / "README.md", *DOCS.glob("*.md"), *DOCS.glob("adr/*.md")]

@@ -1,5 +1,6 @@
 """``threadline logs`` against a real server: the filters the issue names, markup in a
-body printed as typed, and ``--json`` passing the API's answer through."""
+body printed as typed, and ``--json`` passing the API's answer through; and
+``threadline traces --log/--log-level/--log-service`` finding traces by their logs."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ import pytest
 from click.testing import CliRunner
 
 from support.live_server import LiveServer, live_server
+from support.spans import span_record
+from threadline.cli.inspect import traces
 from threadline.cli.logs_command import logs
+from threadline.server.batch import SpanBatch
 from threadline.server.log_batch import LogBatch, LogRecord
 
 S: Final = 1_000_000_000
 T0: Final = 1_700_000_000 * S
 TRACE: Final = "cd" * 16
+QUIET: Final = "ef" * 16
 
 
 def line(at_s: int, body: str, service: str, severity: int, **fields: object) -> LogRecord:
@@ -44,6 +49,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             line(3, "card accepted", "payments", 9, trace_id=None),
         ]
         running.store.write_logs(LogBatch.from_records(records)).result(timeout=30)
+        spans = [
+            span_record(trace, "02" * 8, None, "payments", "charge", T0, T0 + 5 * S)
+            for trace in (TRACE, QUIET)
+        ]
+        running.store.write(SpanBatch.from_records(spans)).result(timeout=30)
         yield running
 
 
@@ -81,3 +91,20 @@ def test_a_server_that_is_down_is_one_line_and_status_1(tmp_path: Path) -> None:
     result = CliRunner().invoke(logs, ["--server", "http://127.0.0.1:9", "--trace", TRACE])
     assert result.exit_code == 1
     assert "Traceback" not in result.output
+
+
+def listed(server: LiveServer, *args: str) -> set[str]:
+    result = CliRunner().invoke(traces, ["--server", server.url, "--json", *args])
+    assert result.exit_code == 0, result.output
+    return {row["trace_id"] for row in json.loads(result.output)["traces"]}
+
+
+def test_traces_by_what_they_logged(server: LiveServer) -> None:
+    """--log, --log-level and --log-service keep the traces with a matching record."""
+    assert listed(server) == {TRACE, QUIET}
+    assert listed(server, "--log", "Card Declined") == {TRACE}
+    assert listed(server, "--log", "card declined", "--log-level", "error") == {TRACE}
+    assert listed(server, "--log", "slow", "--log-level", "error") == set()
+    assert listed(server, "--log-service", "checkout") == {TRACE}
+    assert listed(server, "--log", "[bold]51") == {TRACE}
+    assert listed(server, "--log", "%") == set()

@@ -1,5 +1,6 @@
 """Log lines on the trace page in Chromium: a marker on each span that logged, the span's
-lines in its detail panel, and the Logs tab with every line of the trace as text."""
+lines in its detail panel, and the Logs tab with every line of the trace as text; the
+search form's "Logged text" field finds the trace by a line's text."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ TRACE: Final = "5e" * 16
 ROOT: Final = "0000000000000a01"
 CHARGE: Final = "0000000000000a02"
 SESSION: Final = "s-logs-journey"
+QUIET: Final = "6f" * 16
 
 
 def line(span_id: str, service: str, at_ms: int, body: str, severity: int, start: int) -> LogRecord:
@@ -58,6 +60,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             charge_at + 130 * MS,
             session_id=SESSION,
         ),
+        span_record(QUIET, ROOT, None, "checkout", "POST /checkout", start, start + 50 * MS),
     ]
     lines = [
         line(ROOT, "checkout", 10, "stock is low for sku-7", 13, start),
@@ -125,4 +128,20 @@ def test_the_journey_page_interleaves_lines_with_steps(page: PageWatch) -> None:
     assert "cart opened before checkout" in texts[0]
     assert "stock is low" in texts[2]
     assert "card declined <b>51</b>" in texts[3]
+    assert page.console_errors == []
+
+
+def test_the_search_form_finds_the_trace_by_a_logged_text(page: PageWatch) -> None:
+    """The "Logged text" field becomes log_text= and lists only the trace that logged it;
+    markup typed into it is matched as text."""
+    page.goto("/")
+    assert page.page.locator(".trace-item").count() == 2
+    page.page.fill("#f-log", "DECLINED <b>51")
+    page.page.click("button[type=submit]")
+    page.page.wait_for_url("**/?*log_text=*")
+    page.wait_ready()
+    items = page.page.locator(".trace-item")
+    assert items.count() == 1
+    assert page.page.locator(f".trace-item a[href='/trace/{TRACE}']").count() == 1
+    assert page.page.input_value("#f-log") == "DECLINED <b>51"
     assert page.console_errors == []

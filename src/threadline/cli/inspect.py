@@ -18,6 +18,7 @@ from rich.text import Text
 
 from threadline.cli import render, render_analysis
 from threadline.cli.client import ApiError, ThreadlineClient
+from threadline.cli.logs_command import SEVERITY_NAMES
 from threadline.cli.reading import (
     LIMIT,
     ask,
@@ -160,6 +161,19 @@ def journeys(slowest: bool, failed: bool, limit: int | None, server: str, as_jso
     "http.route=/checkout; repeat to require several.",
 )
 @click.option(
+    "--log",
+    "log_text",
+    metavar="TEXT",
+    help="The trace logged a record whose body contains TEXT (any case), "
+    'e.g. --log "card declined".',
+)
+@click.option(
+    "--log-level",
+    type=SEVERITY_NAMES,
+    help="The trace logged a record of at least this severity.",
+)
+@click.option("--log-service", metavar="SERVICE", help="The trace logged a record from SERVICE.")
+@click.option(
     "--sort",
     type=click.Choice(TRACE_ORDERS, case_sensitive=False),
     default=None,
@@ -182,6 +196,9 @@ def traces(
     user_id: str | None,
     journey_id: str | None,
     attributes: tuple[str, ...],
+    log_text: str | None,
+    log_level: str | None,
+    log_service: str | None,
     sort: str | None,
     limit: int | None,
     offset: int | None,
@@ -209,6 +226,9 @@ def traces(
             user_id=user_id,
             journey_id=journey_id,
             attr=list(attributes) or None,
+            log_text=log_text,
+            log_severity=log_level,
+            log_service=log_service,
             order=sort.lower() if sort else None,
             limit=limit,
             offset=offset,

@@ -156,6 +156,10 @@ class TraceQuery:
     trace, as a span attribute or a resource attribute, compared as text. A page
     starts after ``after`` (keyset pagination, stable while spans arrive) or skips
     ``offset`` traces; not both.
+
+    ``log_text`` (a case-insensitive substring of the body), ``log_severity`` (the
+    least severity number) and ``log_service`` keep the traces with a log record
+    meeting all three, logged within ``[start_ns, end_ns]`` when those are given.
     """
 
     service: str | None = None
@@ -173,3 +177,6 @@ class TraceQuery:
     order: TraceOrder = "recent"
     offset: int = 0
     after: TraceCursor | None = None
+    log_text: str | None = None
+    log_severity: int | None = None
+    log_service: str | None = None

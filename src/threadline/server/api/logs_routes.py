@@ -10,20 +10,17 @@ string, which a page shows as text, never as markup.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from threadline.server.api import params
 from threadline.server.errors import InvalidParameter
-from threadline.server.log_batch import SEVERITIES, LogQuery, LogRecord
+from threadline.server.log_batch import LogQuery, LogRecord
 from threadline.server.query import QueryService
 
 Text = str | None
-
-# OpenTelemetry log data model: severity numbers run 1 (TRACE) to 24 (FATAL4).
-MAX_SEVERITY_NUMBER: Final = 24
 
 
 def add_logs_routes(router: APIRouter, query: QueryService) -> None:
@@ -75,17 +72,7 @@ def add_logs_routes(router: APIRouter, query: QueryService) -> None:
 
 def parse_severity(value: str | None) -> int | None:
     """A severity name or number as the least severity number; None when absent."""
-    if not value:
-        return None
-    text = value.strip().lower()
-    if text in SEVERITIES:
-        return SEVERITIES[text]
-    if text.isdigit() and 1 <= int(text) <= MAX_SEVERITY_NUMBER:
-        return int(text)
-    names = ", ".join(sorted(set(SEVERITIES) - {"warning"}))
-    raise InvalidParameter(
-        "severity", f"{value[:40]!r} is not one of {names} nor a number from 1 to 24"
-    )
+    return params.severity("severity", value)
 
 
 def parse_newest_first(value: str | None) -> bool:

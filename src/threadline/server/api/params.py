@@ -19,6 +19,7 @@ from threadline.server.analysis.durations import parse_duration_ns, parse_time_n
 from threadline.server.analysis.tail_latency import Measure
 from threadline.server.api import cursor
 from threadline.server.errors import InvalidParameter
+from threadline.server.log_batch import SEVERITIES
 from threadline.server.model import StatusCode, TraceOrder, TraceQuery
 from threadline.server.storage.base import JourneyOrder
 from threadline.server.windows import DEFAULT_WINDOW_NS, WindowRequest
@@ -37,6 +38,8 @@ DEFAULT_PERCENTILE: Final = 90.0
 
 _T = TypeVar("_T")
 
+# OpenTelemetry log data model: severity numbers run 1 (TRACE) to 24 (FATAL4).
+MAX_SEVERITY_NUMBER: Final = 24
 _WHOLE_NUMBER: Final = re.compile(r"[0-9]{1,9}")
 _STATUSES: Final = tuple(status.value for status in StatusCode)
 # Each choice keyed by its name, so a lookup yields the typed value.
@@ -64,6 +67,9 @@ def trace_query(
     order: str | None = None,
     offset: str | None = None,
     page_cursor: str | None = None,
+    log_text: str | None = None,
+    log_severity: str | None = None,
+    log_service: str | None = None,
 ) -> TraceQuery:
     """A ``TraceQuery`` from the query parameters of ``GET /api/traces``."""
     min_duration_ns = duration("min_duration", min_duration)
@@ -92,6 +98,9 @@ def trace_query(
         order=trace_order,
         offset=skip,
         after=None if not page_cursor else cursor.decode(page_cursor, order=trace_order),
+        log_text=text_filter("log_text", log_text),
+        log_severity=severity("log_severity", log_severity),
+        log_service=text_filter("log_service", log_service),
     )
 
 
@@ -110,6 +119,21 @@ def required(name: str, value: str | None) -> str:
     if given is None:
         raise InvalidParameter(name, "is required")
     return given
+
+
+def severity(name: str, value: str | None) -> int | None:
+    """A log severity name or number as the least severity number; None when absent."""
+    if not value:
+        return None
+    text = value.strip().lower()
+    if text in SEVERITIES:
+        return SEVERITIES[text]
+    if text.isdigit() and 1 <= int(text) <= MAX_SEVERITY_NUMBER:
+        return int(text)
+    names = ", ".join(sorted(set(SEVERITIES) - {"warning"}))
+    raise InvalidParameter(
+        name, f"{_shown(value)} is not one of {names} nor a number from 1 to {MAX_SEVERITY_NUMBER}"
+    )
 
 
 def parse_status(value: str | None) -> StatusCode | None:

@@ -79,7 +79,25 @@ def build_api_router(query: QueryService, *, trace_page_spans: int) -> APIRouter
         cursor: Annotated[
             Text, Query(description="next_cursor of the previous page: the page after it.")
         ] = None,
+        log_text: Annotated[
+            Text,
+            Query(
+                description="The trace logged a record whose body contains this text "
+                "(any case, matched literally)."
+            ),
+        ] = None,
+        log_severity: Annotated[
+            Text,
+            Query(
+                description="The trace logged a record of at least this severity: trace, "
+                "debug, info, warn, error, fatal, or a severity number 1 to 24."
+            ),
+        ] = None,
+        log_service: Annotated[
+            Text, Query(description="The trace logged a record from this service.")
+        ] = None,
     ) -> JSONResponse:
+        # The log filters hold together, on one record logged within start and end.
         trace_query = params.trace_query(
             service=service,
             operation=operation,
@@ -96,6 +114,9 @@ def build_api_router(query: QueryService, *, trace_page_spans: int) -> APIRouter
             order=order,
             offset=offset,
             page_cursor=cursor,
+            log_text=log_text,
+            log_severity=log_severity,
+            log_service=log_service,
         )
         return JSONResponse(serialize_aggregates.trace_page(query.search_page(trace_query)))
 

@@ -101,6 +101,43 @@ def select(execute: Execute, query: LogQuery) -> list[LogRecord]:
     return [log_from_row(row) for row in rows]
 
 
+def traces_with_log(
+    *,
+    text: str | None,
+    min_severity: int | None,
+    service: str | None,
+    start_ns: int | None,
+    end_ns: int | None,
+) -> tuple[str, list[object]] | None:
+    """A condition on ``trace_id`` keeping the traces that logged a record matching
+    all the filters given, with its parameters; None when no filter is given.
+
+    The time bounds are inclusive, as a trace search's; they let the scan skip
+    row groups of other times.
+    """
+    where: list[str] = ["trace_id IS NOT NULL"]
+    params: list[object] = []
+    if text:
+        # contains(), as ``select``: a LIKE pattern would read % and _ as wildcards.
+        where.append("contains(lower(body), ?)")
+        params.append(text.lower())
+    if min_severity is not None:
+        where.append("severity_number >= ?")
+        params.append(min_severity)
+    if service is not None:
+        where.append("service_name = ?")
+        params.append(service)
+    if not params:
+        return None
+    if start_ns is not None:
+        where.append("time_ns >= ?")
+        params.append(start_ns)
+    if end_ns is not None:
+        where.append("time_ns <= ?")
+        params.append(end_ns)
+    return f"trace_id IN (SELECT trace_id FROM {LOGS} WHERE {' AND '.join(where)})", params
+
+
 def any_older_than(execute: Execute, cutoff_ns: int) -> bool:
     return bool(execute(f"SELECT 1 FROM {LOGS} WHERE time_ns < ? LIMIT 1", [cutoff_ns]))
 

@@ -31,6 +31,7 @@ from threadline.server.storage.duckdb.sql import (
     checked_limit,
     span_attribute_is,
     trace_has,
+    trace_logged,
 )
 
 # The root of a trace is its span without a parent; a trace missing its root falls
@@ -125,6 +126,7 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
     add_journey_keys(
         traces, session_id=query.session_id, user_id=query.user_id, journey_id=query.journey_id
     )
+    traces.extend(trace_logged(query))
 
     whole = Conditions()
     if query.start_ns is not None:

@@ -14,6 +14,8 @@ from typing import Any, Final
 
 from threadline.conventions import JOURNEY_SYNTHETIC, SDK_STATS_SPAN, SYNTHETIC_TRUE
 from threadline.server.aggregates import Percentiles, RedStats, TimeWindow
+from threadline.server.model import TraceQuery
+from threadline.server.storage.duckdb import logs
 from threadline.server.storage.duckdb.schema import TABLE
 
 Row = tuple[Any, ...]
@@ -126,6 +128,21 @@ def trace_has(spans: Conditions) -> Conditions:
     """Keep traces with at least one span matching every condition of ``spans``."""
     conditions = Conditions()
     conditions.add(f"trace_id IN (SELECT trace_id FROM {TABLE}{spans.sql('WHERE')})", *spans.params)
+    return conditions
+
+
+def trace_logged(query: TraceQuery) -> Conditions:
+    """Keep traces with a log record matching the query's log filters (none: no condition)."""
+    conditions = Conditions()
+    logged = logs.traces_with_log(
+        text=query.log_text,
+        min_severity=query.log_severity,
+        service=query.log_service,
+        start_ns=query.start_ns,
+        end_ns=query.end_ns,
+    )
+    if logged is not None:
+        conditions.add(logged[0], *logged[1])
     return conditions
 
 

@@ -13,6 +13,7 @@ Filters a summary answers: service, operation and status on one span together
 (first start to last end), session and user ids, and order keys. Attribute pairs
 and the journey id are on spans only: they read the span table, bounded to the
 time range of the traces the summary filters leave (so zone maps skip the rest).
+Log filters read the logs table (see ``logs``), bounded by the query's window.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ from threadline.server.model import (
 from threadline.server.storage.base import JourneyOrder
 from threadline.server.storage.duckdb import search
 from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import Conditions, Fetch, checked_limit, span_attribute_is
+from threadline.server.storage.duckdb.sql import (
+    Conditions,
+    Fetch,
+    checked_limit,
+    span_attribute_is,
+    trace_logged,
+)
 from threadline.server.storage.duckdb.summaries import LISTS, SCALARS, SEPARATOR, SUMMARIES
 
 # One row per trace of times, root and counts (see the module docstring): folded rows
@@ -200,6 +207,8 @@ def _summary_filters(query: TraceQuery) -> Conditions:
         where.extend(_any_row("list_contains(sessions, ?)", query.session_id))
     if query.user_id is not None:
         where.extend(_any_row("list_contains(users, ?)", query.user_id))
+    # Log filters read the logs table, bounded by the query's window as on spans.
+    where.extend(trace_logged(query))
     return where
 
 
