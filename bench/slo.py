@@ -8,7 +8,7 @@ then times, fastest and median of ``--repeat`` runs after a warm-up:
 
 - one SLO assessed (budget over 30 days, burn over six windows, retries for an edge:
   what each tick does per SLO), for an errors, a latency and an edge SLO;
-- a journey SLO, which reads the window's spans until trace summaries exist;
+- a journey SLO, read from the journey steps (one row per trace of a session);
 - a whole tick of the evaluator over those SLOs;
 - the baseline in the same run: one RED read of a service over the last hour from
   the rollups (``Store.service_red``), what the service page already costs.

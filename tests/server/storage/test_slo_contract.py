@@ -194,6 +194,41 @@ def test_journey_counts_read_sessions(store: Store) -> None:
     assert store.slo_counts(journeys, NOW, WINDOWS) == [Counts(2, 3), Counts(2, 3)]
 
 
+JOURNEYS = IndicatorQuery(Indicator.JOURNEY, "shop", "POST /checkout")
+
+
+def test_journey_counts_include_traces_not_yet_folded(store: Store) -> None:
+    """Steps folded before and a late trace arriving after the fold both count; the
+    late failed trace makes its journey bad, in the window it started in."""
+    write(store, checkout(1, 2, session="s1") + checkout(2, 8, session="s2"))
+    store.compact_rollups()
+    write(store, checkout(3, 8, session="s1", failed=True) + checkout(4, 8, session="s3"))
+    assert store.slo_counts(JOURNEYS, NOW, WINDOWS) == [Counts(2, 3), Counts(2, 3)]
+    store.compact_rollups()
+    assert store.slo_counts(JOURNEYS, NOW, WINDOWS) == [Counts(2, 3), Counts(2, 3)]
+
+
+def test_journey_counts_by_the_step_taken(store: Store) -> None:
+    """With an operation, a journey counts by its entry step; without one, any trace
+    touching the service counts (payments is only called, never entered)."""
+    write(store, checkout(1, 8, session="s1", failed=True) + checkout(2, 8, session="s2"))
+    charge = IndicatorQuery(Indicator.JOURNEY, "payments", "charge")
+    assert store.slo_counts(charge, NOW, WINDOWS) == [Counts(0, 0), Counts(0, 0)]
+    payments = IndicatorQuery(Indicator.JOURNEY, "payments")
+    assert store.slo_counts(payments, NOW, WINDOWS) == [Counts(1, 2), Counts(1, 2)]
+
+
+def test_journey_counts_leave_synthetic_traces_out(store: Store) -> None:
+    """A probe's failed journey counts only when the SLO includes synthetic traffic,
+    folded or not."""
+    write(store, checkout(1, 8, session="s1") + checkout(2, 8, session="p1", synthetic=True))
+    store.compact_rollups()
+    write(store, checkout(3, 8, session="p2", failed=True, synthetic=True))
+    probes = dataclasses.replace(JOURNEYS, include_synthetic=True)
+    assert store.slo_counts(JOURNEYS, NOW, WINDOWS) == [Counts(1, 1), Counts(1, 1)]
+    assert store.slo_counts(probes, NOW, WINDOWS) == [Counts(2, 3), Counts(2, 3)]
+
+
 def test_examples_are_bad_traces_of_the_window(store: Store) -> None:
     """Failed requests, latest first; slow requests, slowest first; probes left out."""
     traffic(store)

@@ -36,7 +36,7 @@ from threadline.server.alerting.state import AlertRecord, AlertState, Change, st
 from threadline.server.analysis.burn import HOUR_NS, MINUTE_NS, RuleVerdict
 from threadline.server.slo_queries import IndicatorQuery
 from threadline.server.storage.base import Store, StoreError
-from threadline.slos import Indicator, Slo, SloDocument
+from threadline.slos import Slo, SloDocument
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +47,6 @@ Clock = Callable[[], int]
 EXAMPLES: Final = 5
 # The longest window example traces are looked for in: the read is over spans.
 EXAMPLE_WINDOW_NS: Final = HOUR_NS
-# A journey SLO's counts read the spans of its window (no journey rollup yet), so a
-# tick reuses its last report for this long rather than scanning days of spans every
-# interval: such an alert fires or resolves up to this much later.
-JOURNEY_REFRESH_NS: Final = 5 * MINUTE_NS
 
 
 def log_notices(notices: Sequence[AlertNotice]) -> None:
@@ -92,7 +88,6 @@ class Evaluator:
         self._deliver = deliver
         self._lock = threading.Lock()  # one tick at a time
         self._firing: tuple[AlertNotice, ...] = ()
-        self._journeys: dict[str, SloReport] = {}  # last report of each journey SLO
         self._reports: tuple[SloReport, ...] = ()
 
     @property
@@ -133,7 +128,7 @@ class Evaluator:
             reports: list[SloReport] = []
             for slo in self._slos().slos:
                 try:
-                    report = self._fresh_report(slo, now)
+                    report = self.report(slo, now)
                 except StoreError:
                     logger.exception(
                         "evaluating SLO %s failed; its alerts stay as they were", slo.name
@@ -186,21 +181,6 @@ class Evaluator:
             except Exception:
                 logger.exception("delivering %d alert notices failed", len(notices))
         return notices
-
-    def _fresh_report(self, slo: Slo, now: int) -> SloReport:
-        """``report``, or for a journey SLO its last one if recent (``JOURNEY_REFRESH_NS``)."""
-        if slo.indicator is not Indicator.JOURNEY:
-            return self.report(slo, now)
-        last = self._journeys.get(slo.name)
-        if (
-            last is not None
-            and last.slo == slo
-            and 0 <= now - last.evaluated_ns < JOURNEY_REFRESH_NS
-        ):
-            return last
-        report = self.report(slo, now)
-        self._journeys[slo.name] = report
-        return report
 
     def _step(
         self,

@@ -21,8 +21,8 @@ from threadline.slos import Indicator, Slo
 
 
 def burndown_of(store: Store, slo: Slo, now_ns: int) -> list[BurndownPoint]:
-    """``slo``'s burndown over its window; empty for a journey SLO, whose counts scan
-    spans (no journey rollup yet) and are read only by the evaluator."""
+    """``slo``'s burndown over its window; empty for a journey SLO: a session spans
+    minutes, so its counts are read per window, not summed over nested minutes."""
     if slo.indicator is Indicator.JOURNEY:
         return []
     lengths = suffix_lengths(slo.window_ns, MINUTE_NS)

@@ -41,13 +41,15 @@ COLUMNS: Final = (
 )
 
 
-def step_rows(source: str) -> str:
+def step_rows(source: str, *, keep_synthetic: bool = False) -> str:
     """Step rows of the merged summaries in ``source`` (sorted lists, as ``fold`` makes).
 
-    An empty session id is no session. ``operations`` holds
+    Synthetic traces are left out unless ``keep_synthetic`` (SLOs that count them
+    read their steps this way). An empty session id is no session. ``operations`` holds
     ``service␟operation␟status`` strings: the services with an error are the first
     parts of those whose third part is the error status.
     """
+    real = "" if keep_synthetic else f" AND trace_id NOT IN (SELECT trace_id FROM {SYNTHETIC})"
     return f"""
 SELECT list_filter(sessions, lambda s: s <> '')[1], trace_id, start_ns, end_ns,
        root.service, root.operation, errors > 0,
@@ -56,8 +58,7 @@ SELECT list_filter(sessions, lambda s: s <> '')[1], trace_id, start_ns, end_ns,
            lambda o: split_part(o, chr(31), 1)))),
        services
 FROM {source}
-WHERE len(list_filter(sessions, lambda s: s <> '')) > 0
-  AND trace_id NOT IN (SELECT trace_id FROM {SYNTHETIC})"""
+WHERE len(list_filter(sessions, lambda s: s <> '')) > 0{real}"""
 
 
 def mark_synthetic(run: Run, source: str) -> None:

@@ -15,9 +15,12 @@ upper bound ``γ^i`` is at most ~2% (one bucket, ``γ ≈ 1.0202``) above the
 threshold, so a request up to 2% slower than the threshold may count as good, and
 no request under it ever counts as bad.
 
-Journeys have no rollup yet: ``journey`` counts read the spans of the window (by
-start time, which zone maps prune), a bounded read whose cost follows the window's
-spans; trace summaries will make it a rollup read.
+``journey`` counts are read from the journey steps (``journey_steps``, one narrow
+row per trace of a session, kept at ingest), never from spans: a journey counts in a
+window when one of its traces starting in the window touched the service, or, for an
+SLO with an operation, entered at that service and operation (journeys are counted by
+the steps they took); it is bad when any of its traces in the window failed. Traces
+not yet folded are merged from their summary rows, as ``journey_reads`` does.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis import sketch
 from threadline.server.analysis.burn import Counts
 from threadline.server.slo_queries import ExampleRow, IndicatorQuery, RetryCounts
+from threadline.server.storage.duckdb.journey_steps import COLUMNS, STEPS, step_rows
+from threadline.server.storage.duckdb.journey_steps import SYNTHETIC as SYNTHETIC_STEPS
 from threadline.server.storage.duckdb.rollups import EDGES, MINUTE_NS, OPERATIONS, PAIR_HORIZON_NS
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_RETRIES,
@@ -36,8 +41,9 @@ from threadline.server.storage.duckdb.schema import (
     ROLLUP_SYNTHETIC_EDGES,
     TABLE,
 )
-from threadline.server.storage.duckdb.sql import ENTRY, ERROR, USER_TRAFFIC, Fetch
+from threadline.server.storage.duckdb.sql import ENTRY, ERROR, Fetch
 from threadline.server.storage.duckdb.sql import synthetic as is_synthetic
+from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES
 from threadline.slos import Indicator
 
 # Most example traces one read returns: a page carries a few, not a list.
@@ -138,13 +144,31 @@ def _edge_rows(query: IndicatorQuery) -> tuple[str, list[object]]:
 def _journey_counts(
     fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]
 ) -> list[Counts]:
-    """Sessions touching the service (operation) per window; bad if a span of theirs
-    in the window failed."""
-    touched = "service_name = ?" + (" AND name = ?" if query.operation is not None else "")
-    touch_params: list[object] = [query.service]
-    if query.operation is not None:
-        touch_params.append(query.operation)
-    synthetic = "" if query.include_synthetic else f" AND NOT {is_synthetic()}"
+    """Sessions with a trace in the window touching the service (entering at the
+    operation, when set); bad if a trace of theirs in the window failed.
+
+    Read from ``journey_steps``, one row per trace; traces with summary rows not yet
+    folded are merged from those rows, as ``journey_reads`` does. Synthetic traces
+    have no step: when they count, theirs are merged from their summaries.
+    """
+    if query.operation is None:
+        touched, touch_params = "list_contains(services, ?)", [query.service]
+    else:
+        touched = "service = ? AND operation = ?"
+        touch_params = [query.service, query.operation]
+    lo, hi = min(firsts) * MINUTE_NS, end * MINUTE_NS
+    probes = synthetic = ""
+    synthetic_params: list[object] = []
+    if query.include_synthetic:
+        # Few traces (probes, drills): merged from all their summary rows.
+        probes = f"""
+probes AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
+           WHERE trace_id IN (SELECT trace_id FROM {SYNTHETIC_STEPS}) GROUP BY trace_id),"""
+        synthetic = f"""
+    UNION ALL
+    SELECT * FROM ({step_rows("probes", keep_synthetic=True)})
+    WHERE start_ns >= ? AND start_ns < ?"""
+        synthetic_params = [lo, hi]
     per_window = " UNION ALL ".join(
         f"SELECT {i} AS w, count(*) FILTER (WHERE t), count(*) FILTER (WHERE t AND f)"
         " FROM (SELECT session_id, bool_or(touched) AS t, bool_or(failed) AS f"
@@ -152,16 +176,20 @@ def _journey_counts(
         for i in range(len(firsts))
     )
     rows = fetch(
-        f"""WITH minutes AS (
+        f"""WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
+fresh AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
+          WHERE trace_id IN (SELECT trace_id FROM fresh_ids) GROUP BY trace_id),{probes}
+traces AS (
+    SELECT {COLUMNS} FROM {STEPS}
+    WHERE start_ns >= ? AND start_ns < ? AND trace_id NOT IN (SELECT trace_id FROM fresh_ids)
+    UNION ALL
+    SELECT * FROM ({step_rows("fresh")}) WHERE start_ns >= ? AND start_ns < ?{synthetic}),
+minutes AS (
     SELECT session_id, start_ns // {MINUTE_NS} AS minute,
-           bool_or({touched}) AS touched, bool_or(status = '{ERROR}') AS failed
-    FROM {TABLE}
-    WHERE start_ns >= ? AND start_ns < ? AND session_id IS NOT NULL AND session_id <> ''
-      AND {USER_TRAFFIC}{synthetic}
-    GROUP BY ALL
-)
+           bool_or({touched}) AS touched, bool_or(failed) AS failed
+    FROM traces GROUP BY ALL)
 {per_window} ORDER BY w""",
-        [*touch_params, min(firsts) * MINUTE_NS, end * MINUTE_NS, *firsts],
+        [lo, hi, lo, hi, *synthetic_params, *touch_params, *firsts],
     )
     return [Counts(good=int(total) - int(bad), total=int(total)) for _, total, bad in rows]
 
