@@ -5,6 +5,10 @@ metadata. A value is taken from, in order: an explicit argument, the environment
 variable ``THREADLINE_<NAME>``, the ``[sdk]`` / ``[server]`` table of
 ``threadline.toml``, then the declared default. A value that cannot be parsed is
 an error naming the key: a bad setting is never silently replaced by its default.
+
+The module is long because it is the one declaration of every setting of both halves
+(docs/configuration.md's tables are generated from it); the loading code is short,
+and splitting the declarations by half would split the one precedence rule with them.
 """
 
 from __future__ import annotations

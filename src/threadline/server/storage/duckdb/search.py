@@ -225,21 +225,7 @@ def trace_summaries(
         f"{_TRACE_SUMMARY} ORDER BY {summary_key} {direction}, trace_id"
     )
     params = [*traces.params, *whole.params, checked_limit(limit), offset]
-    return [
-        TraceSummary(
-            trace_id=row[0],
-            start_ns=int(row[1]),
-            duration_ns=int(row[2]),
-            root_service=row[3],
-            root_operation=row[4],
-            span_count=int(row[5]),
-            error_count=int(row[6]),
-            services=tuple(row[7]),
-            session_id=row[8],
-            user_id=row[9],
-        )
-        for row in fetch(sql, params)
-    ]
+    return [trace_from_row(row) for row in fetch(sql, params)]
 
 
 def add_journey_keys(
@@ -286,4 +272,21 @@ def journey_from_row(row: Row) -> JourneySummary:
         span_count=int(row[5]),
         error_count=int(row[6]),
         services=tuple(row[7]),
+    )
+
+
+def trace_from_row(row: Row) -> TraceSummary:
+    """A trace list row: id, start, duration, root service and operation, spans,
+    errors, services, session, user."""
+    return TraceSummary(
+        trace_id=row[0],
+        start_ns=int(row[1]),
+        duration_ns=int(row[2]),
+        root_service=row[3],
+        root_operation=row[4],
+        span_count=int(row[5]),
+        error_count=int(row[6]),
+        services=tuple(row[7]),
+        session_id=row[8],
+        user_id=row[9],
     )

@@ -111,21 +111,7 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
         f" ORDER BY {key} {direction}, page.trace_id",
         [*where.params, checked_limit(query.limit), query.offset],
     )
-    return [
-        TraceSummary(
-            trace_id=row[0],
-            start_ns=int(row[1]),
-            duration_ns=int(row[2]),
-            root_service=row[3],
-            root_operation=row[4],
-            span_count=int(row[5]),
-            error_count=int(row[6]),
-            services=tuple(row[7]),
-            session_id=row[8],
-            user_id=row[9],
-        )
-        for row in rows
-    ]
+    return [search.trace_from_row(row) for row in rows]
 
 
 def list_journeys(
