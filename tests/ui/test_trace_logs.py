@@ -1,6 +1,7 @@
 """Log lines on the trace page in Chromium: a marker on each span that logged, the span's
 lines in its detail panel, and the Logs tab with every line of the trace as text; the
-search form's "Logged text" field finds the trace by a line's text."""
+error origin of a span without an exception event is its ERROR line; the search form's
+"Logged text" field finds the trace by a line's text."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from support.live_server import live_server
 from support.spans import span_record
 from threadline.server.batch import SpanBatch
 from threadline.server.log_batch import LogBatch, LogRecord
+from threadline.server.model import StatusCode
 
 from .conftest import PageWatch, _watched_page
 
@@ -59,6 +61,9 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             charge_at,
             charge_at + 130 * MS,
             session_id=SESSION,
+            # Failed without an exception event: its ERROR line says why.
+            status=StatusCode.ERROR,
+            status_message="HTTP 500",
         ),
         span_record(QUIET, ROOT, None, "checkout", "POST /checkout", start, start + 50 * MS),
     ]
@@ -98,6 +103,25 @@ def test_each_spans_lines_are_under_the_right_span(page: PageWatch) -> None:
         "document.querySelector('#detail').innerText.includes('stock is low')"
     )
     assert "card declined" not in page.page.inner_text("#detail")
+    assert page.console_errors == []
+
+
+def test_the_error_origin_is_the_line_the_failed_span_logged(page: PageWatch) -> None:
+    """The note and the span's detail give the ERROR line, as text, not "HTTP 500"."""
+    page.goto(f"/trace/{TRACE}")
+    page.page.wait_for_selector("body[data-ready-logs=true]")
+    notes = page.page.locator("#trace-notes")
+    assert "Error started in payments · charge card" in notes.inner_text()
+    assert "logged “card declined <b>51</b>”" in notes.inner_text()
+    assert "HTTP 500" not in notes.inner_text()
+    assert notes.locator("b").count() == 0
+    page.page.locator("#rows .row", has_text="charge card").click()
+    page.page.wait_for_function(
+        "document.querySelector('#detail').innerText.includes('the error started here')"
+    )
+    assert "the error started here: logged “card declined <b>51</b>”" in page.page.inner_text(
+        "#detail"
+    )
     assert page.console_errors == []
 
 

@@ -32,7 +32,11 @@ from threadline.server.analysis.assembly import (
 )
 from threadline.server.analysis.compare import TraceComparison, compare_traces
 from threadline.server.analysis.critical_path import CriticalPath, critical_path
-from threadline.server.analysis.error_origin import ErrorReport, find_error_origin
+from threadline.server.analysis.error_origin import (
+    ERROR_SEVERITY,
+    ErrorReport,
+    find_error_origin,
+)
 from threadline.server.analysis.journey_narrative import (
     JourneyNarrative,
     narrate_journey,
@@ -88,6 +92,10 @@ PATH_SAMPLE: Final = 100
 # Traces per group the store counts operations and attributes over (see
 # ``storage.base.Store.trace_groups``).
 GROUP_SAMPLE: Final = 2000
+# Error log lines of one trace read for its error origin, newest first (the last line
+# of each failed span is the one used). A trace that logged more errors than this is
+# a loop; the newest thousand still cover every span that failed at its end.
+MAX_ERROR_LINES: Final = 1000
 
 TRACE_ID_CHARS: Final = 32
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
@@ -181,11 +189,25 @@ class QueryService:
         return TraceView(
             summary=summarize(assembled.tree),
             tree=assembled.tree,
-            errors=find_error_origin(assembled.tree),
+            errors=find_error_origin(assembled.tree, self._error_lines(assembled.tree)),
             completeness=assembled.completeness,
             skew_adjustments=assembled.skew_adjustments,
             duplicates_dropped=assembled.duplicates_dropped,
         )
+
+    def _error_lines(self, tree: SpanTree) -> list[LogRecord]:
+        """The trace's log lines at ERROR or above, newest first, when a span failed:
+        error origin describes a span without an exception event by its last one."""
+        failed = [node.span for node in tree.nodes if node.span.is_error]
+        if not failed:
+            return []
+        query = LogQuery(
+            trace_id=failed[0].trace_id,
+            min_severity=ERROR_SEVERITY,
+            limit=MAX_ERROR_LINES,
+            newest_first=True,
+        )
+        return self._store.logs(query)
 
     def critical_path(self, trace_id: str) -> CriticalPathView:
         """The critical path of a trace, after the same fix-ups as the trace view."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from threadline.server.analysis.error_origin import ErrorSpan, find_error_origin
 from threadline.server.analysis.tree import build_tree
 from threadline.server.model import SpanEvent, SpanKind, SpanRecord, StatusCode
@@ -201,3 +203,70 @@ def test_empty_trace() -> None:
     """No spans did not fail."""
     report = find_error_origin(build_tree([]))
     assert (report.trace_failed, report.origin, report.error_span_count) == (False, None, 0)
+
+
+@dataclass(frozen=True)
+class Line:
+    """A log line as the store returns one (the fields error origin reads)."""
+
+    time_ns: int
+    span_id: str | None
+    severity_number: int
+    body: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+def test_an_error_log_line_describes_a_span_without_an_exception_event() -> None:
+    """The span's last ERROR line is the message, its time the error time; WARN lines and
+    other spans' lines are not."""
+    spans = [
+        span("gw", None, 0, 100, status=ERROR, message="502"),
+        span("pay", "gw", 10, 90, service="payments", status=ERROR, message="status 500"),
+    ]
+    logs = [
+        Line(30, "pay", 17, "card declined by issuer"),
+        Line(20, "pay", 18, "retrying the charge"),
+        Line(40, "pay", 13, "slow issuer"),
+        Line(50, "gw", 17, "upstream answered 500"),
+        Line(60, None, 21, "process-wide failure"),
+    ]
+    origin = find_error_origin(build_tree(spans), logs).origin
+    assert origin is not None
+    assert (origin.span_id, origin.message, origin.message_source) == (
+        "pay",
+        "card declined by issuer",
+        "log",
+    )
+    assert (origin.exception_type, origin.error_at_ns) == (None, 30)
+
+
+def test_a_logged_exception_gives_its_type() -> None:
+    """A line written by logger.exception carries exception.type: the origin has it."""
+    logs = [Line(5, "gw", 17, "charge failed", {"exception.type": "CardDeclined"})]
+    origin = find_error_origin(build_tree([span("gw", None, 0, 10, status=ERROR)]), logs).origin
+    assert origin is not None
+    assert (origin.exception_type, origin.message, origin.message_source) == (
+        "CardDeclined",
+        "charge failed",
+        "log",
+    )
+
+
+def test_an_exception_event_wins_over_the_log_line() -> None:
+    """With an exception event recorded, the log line does not replace it."""
+    spans = [span("gw", None, 0, 10, status=ERROR, events=(exception(8, "KeyError", "sku"),))]
+    origin = find_error_origin(build_tree(spans), [Line(9, "gw", 17, "lookup failed")]).origin
+    assert origin is not None
+    assert (origin.exception_type, origin.message, origin.message_source) == (
+        "KeyError",
+        "sku",
+        "exception",
+    )
+
+
+def test_without_log_lines_the_status_message_stays() -> None:
+    """No log lines passed (or none at ERROR): the status message, as before."""
+    spans = [span("gw", None, 0, 10, status=ERROR, message="503")]
+    origin = find_error_origin(build_tree(spans), [Line(5, "gw", 13, "warned")]).origin
+    assert origin is not None
+    assert (origin.message, origin.message_source, origin.error_at_ns) == ("503", "status", 10)

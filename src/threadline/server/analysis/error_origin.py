@@ -25,15 +25,22 @@ give several origins. ``origins`` lists them all, earliest error first; the erro
 time is that of the span's last ``exception`` event, else its end (status is set
 when a span ends). ``origin`` is the first one, and only when the trace failed.
 
-The exception type and message come from the last ``exception`` event
-(``exception.type``, ``exception.message``, as OpenTelemetry's
-``record_exception`` writes them), else the span's status message.
+**What it said.** The exception type and message come from the last
+``exception`` event (``exception.type``, ``exception.message``, as OpenTelemetry's
+``record_exception`` writes them). A span that failed without one (many services log
+the failure and set the status, but record no exception) is described by its last
+log line at ERROR or above, when the caller passes the trace's log lines: the line's
+body is the message, its ``exception.type`` attribute (``logger.exception`` sets it)
+the type, and its time the error time. Else the span's status message.
+``message_source`` says which of the three it was.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, Final, Literal, Protocol
 
 from threadline.server.analysis.tree import SpanTree, children_by_parent, root_span
 from threadline.server.model import SpanEvent, SpanRecord, StatusCode
@@ -41,6 +48,25 @@ from threadline.server.model import SpanEvent, SpanRecord, StatusCode
 EXCEPTION_EVENT = "exception"
 EXCEPTION_TYPE = "exception.type"
 EXCEPTION_MESSAGE = "exception.message"
+# OpenTelemetry severity numbers: 17-20 ERROR, 21-24 FATAL.
+ERROR_SEVERITY: Final = 17
+
+MessageSource = Literal["exception", "log", "status"]
+
+
+class LogLine(Protocol):
+    """What error origin reads of a log record (``server.log_batch.LogRecord`` has it)."""
+
+    @property
+    def time_ns(self) -> int: ...
+    @property
+    def span_id(self) -> str | None: ...
+    @property
+    def severity_number(self) -> int: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def attributes(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +89,7 @@ class ErrorOrigin:
     message: str
     error_at_ns: int
     propagated_by: tuple[ErrorSpan, ...]
+    message_source: MessageSource = "status"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +107,10 @@ class ErrorReport:
         return self.origins[0] if self.trace_failed and self.origins else None
 
 
-def find_error_origin(tree: SpanTree) -> ErrorReport:
-    """The error report of ``tree`` (see the module docstring for the rules)."""
+def find_error_origin(tree: SpanTree, logs: Iterable[LogLine] = ()) -> ErrorReport:
+    """The error report of ``tree`` (see the module docstring for the rules); ``logs``
+    are the trace's log lines, any order (only those at ERROR or above are read)."""
+    error_lines = _last_error_lines(logs)
     by_id = {node.span.span_id: node.span for node in tree.nodes}
     parent_of = {
         node.span.span_id: node.span.parent_span_id
@@ -103,7 +132,7 @@ def find_error_origin(tree: SpanTree) -> ErrorReport:
             origins.append(span)
         if unrecovered_error or below:
             error_below.add(span.span_id)
-    origins.sort(key=lambda s: (_error_at_ns(s), -depth[s.span_id], s.span_id))
+    origins.sort(key=lambda s: (_error_at_ns(s, error_lines), -depth[s.span_id], s.span_id))
 
     root = root_span(tree)
     if root is None or root.status is StatusCode.OK:
@@ -112,7 +141,7 @@ def find_error_origin(tree: SpanTree) -> ErrorReport:
         failed = root.is_error or bool(origins)
     return ErrorReport(
         trace_failed=failed,
-        origins=tuple(_describe(span, by_id, parent_of) for span in origins),
+        origins=tuple(_describe(span, by_id, parent_of, error_lines) for span in origins),
         recovered_span_ids=tuple(
             node.span.span_id for node in tree.nodes if node.span.span_id in recovered
         ),
@@ -146,13 +175,39 @@ def _recovered(
     return recovered
 
 
+def _last_error_lines(logs: Iterable[LogLine]) -> dict[str, LogLine]:
+    """Each span's last log line at ERROR or above."""
+    last: dict[str, LogLine] = {}
+    for line in logs:
+        if line.span_id and line.severity_number >= ERROR_SEVERITY:
+            seen = last.get(line.span_id)
+            if seen is None or line.time_ns >= seen.time_ns:
+                last[line.span_id] = line
+    return last
+
+
 def _describe(
-    span: SpanRecord, by_id: dict[str, SpanRecord], parent_of: dict[str, str]
+    span: SpanRecord,
+    by_id: dict[str, SpanRecord],
+    parent_of: dict[str, str],
+    error_lines: dict[str, LogLine],
 ) -> ErrorOrigin:
     event = _last_exception(span)
-    attributes = event.attributes if event else {}
-    exception_type = attributes.get(EXCEPTION_TYPE)
-    exception_message = attributes.get(EXCEPTION_MESSAGE)
+    line = None if event else error_lines.get(span.span_id)
+    exception_type: object = None
+    source: MessageSource
+    if event is not None:
+        exception_type = event.attributes.get(EXCEPTION_TYPE)
+        message = event.attributes.get(EXCEPTION_MESSAGE)
+        source = "exception"
+    elif line is not None:
+        exception_type = line.attributes.get(EXCEPTION_TYPE)
+        message = line.body
+        source = "log"
+    else:
+        message = None
+    if not message:
+        message, source = span.status_message, "status"
     propagated: list[ErrorSpan] = []
     ancestor = parent_of.get(span.span_id)
     while ancestor is not None:
@@ -165,9 +220,10 @@ def _describe(
         service=span.service_name,
         operation=span.name,
         exception_type=str(exception_type) if exception_type else None,
-        message=str(exception_message) if exception_message else span.status_message,
-        error_at_ns=_error_at_ns(span),
+        message=str(message),
+        error_at_ns=_error_at_ns(span, error_lines),
         propagated_by=tuple(propagated),
+        message_source=source,
     )
 
 
@@ -176,6 +232,9 @@ def _last_exception(span: SpanRecord) -> SpanEvent | None:
     return max(exceptions, key=lambda event: event.time_ns, default=None)
 
 
-def _error_at_ns(span: SpanRecord) -> int:
+def _error_at_ns(span: SpanRecord, error_lines: Mapping[str, LogLine]) -> int:
     event = _last_exception(span)
-    return event.time_ns if event else span.end_ns
+    if event is not None:
+        return event.time_ns
+    line = error_lines.get(span.span_id)
+    return line.time_ns if line is not None else span.end_ns

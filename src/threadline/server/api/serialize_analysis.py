@@ -37,6 +37,7 @@ def error_origin(origin: ErrorOrigin) -> Json:
         "operation": origin.operation,
         "exception_type": origin.exception_type,
         "message": origin.message,
+        "message_source": origin.message_source,
         "error_at_ns": origin.error_at_ns,
         "propagated_by": [
             {"span_id": span.span_id, "service": span.service, "operation": span.operation}

@@ -2,6 +2,7 @@
 // and resource, every value as text.
 
 import { logList } from './trace_logs.js';
+import { originWhat } from './trace_header.js';
 import {
   el, fill, fmtMs, fmtTime, isTraceId, journeyHref, serviceHref, swatch, traceHref, userHref,
   valueText,
@@ -50,9 +51,7 @@ export function renderSpanDetail(container, span, view) {
   if (span.orphan) facts.push(['Orphan', 'its parent span never arrived']);
   const origin = view.originOf(span);
   if (origin) {
-    const what = origin.exception_type || origin.message
-      ? [origin.exception_type, origin.message].filter(Boolean).join(': ')
-      : 'no span below it failed';
+    const what = originWhat(origin) || 'no span below it failed';
     facts.push(['Error origin', `the error started here: ${what}`]);
   }
   if (view.isRecovered(span)) facts.push(['Recovered', 'this span failed, but a retry succeeded']);

@@ -62,6 +62,13 @@ export function renderHeader(trace) {
     el('ul', { class: 'legend' }, legend));
 }
 
+// What an error origin said: the exception, else the error line the span logged
+// (marked as logged), else the span's status message. Always text, never markup.
+export function originWhat(origin) {
+  const message = origin.message_source === 'log' && origin.message ? `logged “${origin.message}”` : origin.message;
+  return [origin.exception_type, message].filter(Boolean).join(': ');
+}
+
 function note(kind, ...content) {
   return el('p', { class: `note ${kind}` }, content);
 }
@@ -71,7 +78,7 @@ function note(kind, ...content) {
 export function renderNotes(trace, spanLink, spanOf) {
   const notes = [];
   for (const origin of (trace.errors?.origins || []).slice(0, 3)) {
-    const what = [origin.exception_type, origin.message].filter(Boolean).join(': ');
+    const what = originWhat(origin);
     notes.push(note('error', 'Error started in ', spanLink(origin.span_id, `${origin.service} · ${origin.operation}`),
       what ? ` — ${what}` : '',
       origin.propagated_by?.length ? ` (passed up through ${plural(origin.propagated_by.length, 'span')})` : ''));
