@@ -20,6 +20,7 @@ host's spans as the host made them, as they would without Threadline.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
@@ -53,6 +54,7 @@ _NOT_NEGATIVE: Final = ("stats_interval_s",)
 
 _processors: weakref.WeakSet[ExportProcessor] = weakref.WeakSet()
 _lock = threading.Lock()
+_log_stats: Callable[[], ExportStats] | None = None
 
 
 def resource_attributes(settings: SdkSettings) -> dict[str, str]:
@@ -172,12 +174,31 @@ def transport_config(settings: SdkSettings) -> TransportConfig:
     )
 
 
+def report_log_stats(source: Callable[[], ExportStats] | None) -> None:
+    """Set (or clear, with None) where :func:`stats` reads the log pipeline's counters.
+
+    The log pipeline calls this when it starts and stops: it depends on this module,
+    never the other way round.
+    """
+    global _log_stats
+    _log_stats = source
+
+
 def stats() -> ExportStats:
-    """Export counters of this process: exported, dropped by reason, retried, queued.
+    """Export counters of this process: exported, dropped by reason, retried, queued;
+    ``logs`` holds the same for log records when ``configure(logs=True)`` is on.
 
     All zeros before ``configure()``, when tracing is disabled, or when a benchmark
     replaced the exporter.
     """
+    spans = _span_stats()
+    source = _log_stats
+    if source is None:
+        return spans
+    return dataclasses.replace(spans, logs=source())
+
+
+def _span_stats() -> ExportStats:
     with _lock:
         processors = list(_processors)
     if not processors:

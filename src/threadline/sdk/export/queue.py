@@ -23,15 +23,25 @@ _T = TypeVar("_T")
 class SpanQueue(Generic[_T]):
     """Spans (or log records) waiting for the worker; wakes it once a full batch is waiting."""
 
-    def __init__(self, capacity: int, batch_size: int, counters: ExportCounters) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        batch_size: int,
+        counters: ExportCounters,
+        *,
+        items: str = "spans",
+        setting: str = "queue_size",
+    ) -> None:
         self.capacity = capacity
         self._batch_size = batch_size
         self._items: deque[_T] = deque()
         self._counters = counters
         self.batch_ready = threading.Event()
         # Built once: when the queue is full, offer() runs this path for every span.
+        # Warned per setting: a full log queue must not silence the span queue's warning.
+        self._full_key = f"{setting} full"
         self._full_warning = (
-            f"the export queue is full ({capacity} spans, queue_size); new spans "
+            f"the export queue is full ({capacity} {items}, {setting}); new {items} "
             "are dropped until the endpoint catches up (threadline.stats() counts them)"
         )
 
@@ -39,7 +49,7 @@ class SpanQueue(Generic[_T]):
         items = self._items
         if len(items) >= self.capacity:
             self._counters.add_dropped(DropReason.QUEUE_FULL, 1)
-            warn_rate_limited("export queue full", self._full_warning)
+            warn_rate_limited(self._full_key, self._full_warning)
             return
         items.append(record)
         if len(items) >= self._batch_size and not self.batch_ready.is_set():

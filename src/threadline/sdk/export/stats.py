@@ -39,6 +39,9 @@ class ExportStats:
     retried: int = 0  # spans sent again after a failed attempt (counted once per attempt)
     failed_requests: int = 0  # export requests that did not succeed (any reason)
     queued: int = 0  # spans waiting in the queue at the time of the snapshot
+    # The log pipeline's own counters (``configure(logs=True)``; its records, its queue),
+    # kept apart so a log flood shows as log drops and never as span drops.
+    logs: ExportStats | None = None
 
     @property
     def dropped_total(self) -> int:

@@ -81,7 +81,13 @@ class LogExportHandler(logging.Handler):
     def _start(self) -> None:
         """(Re)create everything per process: at construction and in a forked child."""
         self.counters = ExportCounters()
-        self._queue = SpanQueue[CapturedLog](self._queue_size, self._batch_size, self.counters)
+        self._queue = SpanQueue[CapturedLog](
+            self._queue_size,
+            self._batch_size,
+            self.counters,
+            items="log records",
+            setting="logs_queue_size",
+        )
         self._exporter = OtlpExporter(
             LogEncoder({**self._resource, "process.pid": os.getpid()}),
             HttpTransport(self._transport),

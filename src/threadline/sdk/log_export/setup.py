@@ -60,6 +60,7 @@ def install_logs(settings: SdkSettings, pseudonymize_user_id: Callable[[str], st
             pseudonymize_user_id=pseudonymize_user_id,
             redactor=pipeline.export_redactor(settings),
         )
+        pipeline.report_log_stats(_handler.stats)
         root = logging.getLogger()
         root.addHandler(_handler)
         # The root logger's own level (WARNING unless the host set one) would stop
@@ -78,5 +79,6 @@ def shutdown_logs() -> None:
     with _lock:
         handler, _handler = _handler, None
     if handler is not None:
+        pipeline.report_log_stats(None)
         logging.getLogger().removeHandler(handler)
         handler.close()
