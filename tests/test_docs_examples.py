@@ -97,6 +97,21 @@ def test_logs_page_sdk_example_exports_a_warning(tmp_path: Path) -> None:
         assert line["scope"] == "billing"
 
 
+def test_logs_page_stats_example_prints_the_log_counters(tmp_path: Path) -> None:
+    """The threadline.stats().logs example in docs/logs.md runs and prints its counter."""
+    with threadline_serve(tmp_path) as server:
+        example = next(b for b in _python_blocks("logs.md") if "stats.logs" in b)
+        done = subprocess.run(
+            [sys.executable, "-c", example.replace("4318", str(server.port))],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "log records dropped: 0"
+
+
 def test_logs_page_search_example_finds_the_trace_that_logged(tmp_path: Path) -> None:
     """The trace search example in docs/logs.md prints the trace of the SDK example's
     warning, found by its text and severity."""
