@@ -124,7 +124,7 @@ def threadline_handler(calls: int) -> tuple[logging.Handler, Callable[[], None]]
         resource={"service.name": "bench"},
         pseudonymize_user_id=lambda user: user,
     )
-    return handler, handler.close
+    return handler, handler.stop
 
 
 def floor_handler(calls: int) -> tuple[logging.Handler, Callable[[], None]]:

@@ -67,7 +67,7 @@ def test_records_carry_the_span_and_the_journey(server: LiveServer) -> None:
     finally:
         context.detach(token)
     assert handler.drain(WAIT_S)
-    handler.close()
+    handler.stop()
     [stored] = server.store.logs(LogQuery())
     assert stored.body == "card visa declined"
     assert (stored.trace_id, stored.span_id) == (f"{ids.trace_id:032x}", f"{ids.span_id:016x}")
@@ -87,7 +87,7 @@ def test_exceptions_are_attributes_and_secrets_are_redacted(server: LiveServer) 
     except ValueError:
         logger.exception("charge failed for card 4111 1111 1111 1111")
     assert handler.drain(WAIT_S)
-    handler.close()
+    handler.stop()
     [stored] = server.store.logs(LogQuery())
     assert "4111 1111 1111 1111" not in stored.body
     assert stored.attributes["exception.type"] == "ValueError"
@@ -102,5 +102,21 @@ def test_a_flood_is_dropped_and_counted_without_blocking() -> None:
     for n in range(1000):  # bounded
         logger.error("flood %d", n)
     stats = handler.stats()
-    handler.close()
+    handler.stop()
     assert stats.dropped["queue_full"] >= 900
+
+
+def test_a_closed_handler_keeps_exporting(server: LiveServer) -> None:
+    """``logging`` closes every handler when an app reconfigures logging (uvicorn's and
+    Django's ``dictConfig``) and leaves the root's handlers attached: close() flushes
+    what is queued and the records logged after it are still exported."""
+    handler = handler_for(server.url)
+    logger = logger_with(handler)
+    logger.warning("before the app configured logging")
+    handler.close()
+    assert len(server.store.logs(LogQuery())) == 1  # close() sent what was queued
+    logger.warning("after the app configured logging")
+    assert handler.drain(WAIT_S)
+    handler.stop()
+    bodies = [record.body for record in server.store.logs(LogQuery())]
+    assert bodies == ["before the app configured logging", "after the app configured logging"]

@@ -141,6 +141,18 @@ class LogExportHandler(logging.Handler):
         return True
 
     def close(self) -> None:
+        """Send what is queued (within the shutdown timeout); the handler keeps working.
+
+        ``logging`` closes every handler it knows, not only at exit: a later
+        ``logging.config.dictConfig`` (what uvicorn, Django and gunicorn run at start)
+        closes them all and leaves the root logger's handlers in place. A handler that
+        stopped here would stay on the root logger and silently export nothing more, so
+        only :meth:`stop` (``threadline.shutdown()``) ends the worker.
+        """
+        self.drain(self._shutdown_timeout_s)
+        super().close()
+
+    def stop(self) -> None:
         """Send what is queued (within the shutdown timeout), then stop the worker."""
         if not self._stopping:
             self.drain(self._shutdown_timeout_s)

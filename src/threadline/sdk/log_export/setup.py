@@ -81,4 +81,4 @@ def shutdown_logs() -> None:
     if handler is not None:
         pipeline.report_log_stats(None)
         logging.getLogger().removeHandler(handler)
-        handler.close()
+        handler.stop()
