@@ -3,6 +3,7 @@
 // before the "stopped here" line at the end. Bodies are set as text, never as HTML.
 
 import { el, fmtTime, getJSON, swatch, traceHref, valueText } from './common.js';
+import { cutMark } from './trace_logs.js';
 
 const MAX_LINES = 1000; // the API's largest page
 
@@ -26,5 +27,6 @@ function logItem(line) {
     el('span', { class: 'log-level', text: line.severity_text || String(line.severity_number) }),
     el('span', { class: 'svc' }, swatch(line.service), line.service),
     el('span', { class: 'log-body', text: body }),
+    cutMark(line),
     line.trace_id ? el('a', { href: traceHref(line.trace_id), class: 'muted', text: 'trace' }) : null);
 }

@@ -38,7 +38,17 @@ export function logList(lines, startNs, { withService = false } = {}) {
     el('span', { class: 'log-time', text: `+${fmtMs((line.time_ns - startNs) / 1e6)}` }),
     el('span', { class: 'log-level', text: line.severity_text || String(line.severity_number) }),
     withService ? el('span', { class: 'svc' }, swatch(line.service), line.service) : null,
-    el('span', { class: 'log-body', text: typeof line.body === 'string' ? line.body : valueText(line.body) }))));
+    el('span', { class: 'log-body', text: typeof line.body === 'string' ? line.body : valueText(line.body) }),
+    cutMark(line))));
+}
+
+// The server cuts a body past its length limit and lists "body" under
+// threadline.truncated: the line says so, so a cut body is not read as whole.
+export function cutMark(line) {
+  const cut = line.attributes?.['threadline.truncated'];
+  return Array.isArray(cut) && cut.includes('body')
+    ? el('span', { class: 'log-cut muted', text: `(cut at ${line.body.length} characters)` })
+    : null;
 }
 
 // The Logs tab: every line of the trace, oldest first.
