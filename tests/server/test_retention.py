@@ -16,6 +16,7 @@ import pytest
 
 from support.processes import threadline_serve
 from threadline.server.batch import SpanBatch
+from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
 from threadline.server.retention import RetentionPolicy, enforce, parse_span_of_time
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.settings import ConfigError, ServerSettings
@@ -233,3 +234,33 @@ def test_old_spans_vanish_while_ingest_and_queries_keep_running(
         stored = client.get(f"{url}/api/stats").json()["spans"]
     assert stored == len(fresh)
     assert "retention deleted" in log_path.read_text()
+
+
+def test_size_cap_deletes_the_oldest_log_records_of_a_store_of_logs(tmp_path: Path) -> None:
+    """A store that holds log lines and no spans is taken under the cap too, oldest first."""
+    now = time.time_ns()
+    base = now - HOUR_NS
+    count, step = 20_000, 100_000
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+    try:
+        rng = random.Random(5)
+        records = [
+            LogRecord(
+                time_ns=base + n * step, observed_ns=base + n * step,
+                trace_id=f"{rng.getrandbits(128):032x}", span_id=f"{n + 1:016x}",
+                service_name="checkout", severity_number=13, severity_text="WARN",
+                body=f"line {n} " + "".join(rng.choices("abcdefghij", k=200)),
+            )
+            for n in range(count)
+        ]  # fmt: skip
+        store.write_logs(LogBatch.from_records(records)).result()
+        policy = RetentionPolicy(max_bytes=int(store.size_bytes() * 0.6))
+        assert policy.max_bytes is not None
+        enforce(store, policy, now)
+        assert store.size_bytes() <= policy.max_bytes
+        left = store.logs(LogQuery(limit=count))
+        assert 0 < len(left) < count
+        assert left[0].time_ns > base  # the oldest went first
+        assert left[-1].time_ns == base + (count - 1) * step  # the newest stayed
+    finally:
+        store.close()

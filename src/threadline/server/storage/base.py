@@ -373,7 +373,8 @@ class Store(Protocol):
         ...
 
     def start_ns_quantile(self, fraction: float) -> int | None:
-        """When ``fraction`` (0 to 1) of the stored spans had started; None if none are stored."""
+        """When ``fraction`` (0 to 1) of the stored spans and log records had started (a
+        log record at its time); None if neither is stored."""
         ...
 
     def size_bytes(self) -> int:

@@ -76,7 +76,13 @@ SELECT form, (
 ) FROM (SELECT unnest($1::VARCHAR[]) AS form)
 """
 
-_QUANTILE: Final = f"SELECT quantile_disc(start_ns, ?) FROM {TABLE}"
+# Over spans and log records together: a store that holds mostly log lines (or only
+# them) must still find the time before which a size cap's share of its rows lies.
+_QUANTILE: Final = f"""
+SELECT quantile_disc(at_ns, ?) FROM (
+    SELECT start_ns AS at_ns FROM {TABLE} UNION ALL SELECT time_ns FROM {logs.LOGS}
+)
+"""
 _USED_BYTES: Final = "SELECT block_size * used_blocks FROM pragma_database_size()"
 
 
