@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from support.live_server import LiveServer, live_server
 from threadline.redaction.configured import redactor_from_settings
+from threadline.sdk import guard
 from threadline.sdk.export.retry import RetryPolicy
 from threadline.sdk.export.transport import TransportConfig
 from threadline.sdk.log_export.handler import LogExportHandler
@@ -120,3 +121,21 @@ def test_a_closed_handler_keeps_exporting(server: LiveServer) -> None:
     handler.stop()
     bodies = [record.body for record in server.store.logs(LogQuery())]
     assert bodies == ["before the app configured logging", "after the app configured logging"]
+
+
+def test_failing_log_export_warns_about_log_records(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the endpoint down, the warning counts log records, not spans, under a key of
+    its own (a failing span export still gets its own warning)."""
+    monkeypatch.setattr(guard, "_last_logged", {})  # warnings earlier in this run
+    handler = handler_for("http://127.0.0.1:9", redact=False)
+    logger = logger_with(handler)
+    with caplog.at_level(logging.WARNING, logger="threadline"):
+        logger.error("ledger unreachable")
+        assert handler.drain(WAIT_S)
+        handler.stop()
+    [warning] = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert "dropped 1 log records after" in warning
+    assert handler.stats().dropped["retry_deadline"] == 1
+    assert "export failing: log records" in guard._last_logged

@@ -36,8 +36,13 @@ class OtlpExporter:
         transport: HttpTransport,
         policy: RetryPolicy,
         counters: ExportCounters,
+        *,
+        items: str = "spans",
     ) -> None:
         self.encoder = encoder
+        # What a batch holds, for the warnings; each kind warns on its own schedule, so
+        # failing log export never silences the warning about failing span export.
+        self.items = items
         self.transport = transport
         self.policy = policy
         self.counters = counters
@@ -53,7 +58,7 @@ class OtlpExporter:
             body = self.encoder.encode_request(batch)
         except Exception:
             self.counters.add_dropped(DropReason.ENCODING, count)
-            report_internal_error("encoding spans for export")
+            report_internal_error(f"encoding {self.items} for export")
             return False
         deadline = min(time.monotonic() + self.policy.deadline_s, self.hard_deadline)
         attempt = 0
@@ -64,7 +69,7 @@ class OtlpExporter:
             except TransportError as exc:
                 problem = f"cannot reach {self.transport.config.endpoint} ({exc})"
             except Exception:
-                report_internal_error("sending spans")
+                report_internal_error(f"sending {self.items}")
                 problem = "sending failed"
             else:
                 outcome = outcome_of(answer.status)
@@ -75,8 +80,8 @@ class OtlpExporter:
                     self.counters.add_failed_request()
                     self.counters.add_dropped(DropReason.REJECTED, count)
                     warn_rate_limited(
-                        "export rejected",
-                        f"{self.transport.config.endpoint} rejected {len(batch)} spans with "
+                        f"export rejected: {self.items}",
+                        f"{self.transport.config.endpoint} rejected {len(batch)} {self.items} with "
                         f"HTTP {answer.status} ({answer.body[:200]!r}); they are dropped",
                     )
                     return False
@@ -88,8 +93,8 @@ class OtlpExporter:
             if time.monotonic() + wait_s >= deadline:
                 self.counters.add_dropped(DropReason.RETRY_DEADLINE, count)
                 warn_rate_limited(
-                    "export failing",
-                    f"{problem}; dropped {len(batch)} spans after {attempt + 1} attempt(s); "
+                    f"export failing: {self.items}",
+                    f"{problem}; dropped {len(batch)} {self.items} after {attempt + 1} attempt(s); "
                     "the service is not affected (see `threadline doctor`)",
                 )
                 return False

@@ -93,6 +93,7 @@ class LogExportHandler(logging.Handler):
             HttpTransport(self._transport),
             self._retry,
             self.counters,
+            items="log records",
         )
         self._stopping = False
         self._flushed = threading.Condition()
