@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any, Final
 
 import httpx
@@ -86,9 +85,9 @@ def request_made(
             timeout=30,
         )
         assert response.status_code == 200, response.text
-        lines = _poll(
-            api, "/api/logs", lambda a: len(a["logs"]) >= len(LINES), session=SESSION
-        )["logs"]
+        lines = _poll(api, "/api/logs", lambda a: len(a["logs"]) >= len(LINES), session=SESSION)[
+            "logs"
+        ]
         assert [line["body"] for line in lines] == list(LINES), lines
         trace_id = lines[0]["trace_id"]
         trace = _poll(api, f"/api/traces/{trace_id}", lambda t: len(t["spans"]) >= 3)
@@ -102,8 +101,10 @@ def test_the_lines_carry_their_trace_span_and_journey(request_made: dict[str, An
     spans = {span["span_id"]: span for span in trace["spans"]}
     assert {line["trace_id"] for line in lines} == {trace["trace_id"]}
     owners = [(spans[line["span_id"]]["service"], spans[line["span_id"]]["kind"]) for line in lines]
-    assert owners == [("shop-checkout", "server"), ("shop-payments", "server")] + [
-        ("shop-checkout", "server")
+    assert owners == [
+        ("shop-checkout", "server"),
+        ("shop-payments", "server"),
+        ("shop-checkout", "server"),
     ]
     assert {line["session_id"] for line in lines} == {SESSION}
     assert all(line["user_id"] for line in lines)

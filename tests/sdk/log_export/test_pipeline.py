@@ -30,7 +30,8 @@ def test_a_log_flood_drops_log_records_and_no_span(
     """10,000 ERROR lines through a 50-record log queue: every span is stored, none is
     dropped; the lines past the queue are counted in ``stats().logs``, the rest stored."""
     found = run_scenario("logs_flood", env={"THREADLINE_ENDPOINT": server.url}).output
-    assert found["drained"] and found["flushed"], found
+    assert found["drained"], found
+    assert found["flushed"], found
     assert found["span_drops"] == 0
     assert server.store.counts().spans == found["spans"]
     dropped = found["logs_dropped"]["queue_full"]
@@ -67,4 +68,5 @@ def test_a_forked_child_exports_its_own_records(
     child = stored[f"from the child {found['child_pid']}"]
     assert child.resource["process.pid"] == found["child_pid"]
     assert stored["from the parent"].resource["process.pid"] == found["parent_pid"]
-    assert child.trace_id is not None and child.span_id is not None
+    assert child.trace_id is not None
+    assert child.span_id is not None

@@ -1,13 +1,11 @@
 """Scenario: structlog over the standard library, with ``configure(logs=True)``.
 
-structlog renders its event to a ``logging`` record (``LoggerFactory`` +
-``ProcessorFormatter.wrap_for_formatter``-free: the rendered line is the message), so
-the record reaches Threadline's handler with the span that was current. Prints the
-span's ids.
+structlog's ``stdlib.LoggerFactory`` hands each event, rendered by the last processor,
+to a ``logging`` logger: the record reaches Threadline's handler on the caller's
+thread, with the span that was current. Prints the span's ids.
 """
 
 import json
-import logging
 
 import structlog
 from opentelemetry import trace
