@@ -45,7 +45,7 @@ from threadline.sdk.exit_hooks import flush_on_sigterm
 from threadline.sdk.export import pipeline as export_pipeline
 from threadline.sdk.fast import FastTracerProvider
 from threadline.sdk.guard import logger, report_internal_error
-from threadline.sdk.log_export.setup import install_logs, shutdown_logs
+from threadline.sdk.log_export.setup import install_logs, level_of, shutdown_logs
 from threadline.sdk.logs import install_log_record_factory
 from threadline.sdk.processors import JourneyStampingProcessor
 from threadline.sdk.propagation import InboundSession, build_propagator
@@ -53,7 +53,13 @@ from threadline.sdk.pseudonym import Pseudonymizer
 from threadline.sdk.sampling.head import HeadSampling, head_sampling
 from threadline.settings import ENV_PREFIX, ConfigError, SdkSettings, load
 
-_POSITIVE: Final = ("export_delay_ms", "export_batch_size", "queue_size", "export_timeout_s")
+_POSITIVE: Final = (
+    "export_delay_ms",
+    "export_batch_size",
+    "queue_size",
+    "logs_queue_size",
+    "export_timeout_s",
+)
 _NON_EMPTY: Final = ("service_name", "session_header", "session_cookie")
 PIPELINES: Final = ("fast", "otel")
 
@@ -101,6 +107,7 @@ def load_settings(overrides: Mapping[str, object] | None = None) -> SdkSettings:
     loaded = load(SdkSettings, overrides)
     _validate(loaded)
     redactor_from_settings(loaded)  # a redaction rule that does not parse fails here
+    level_of(loaded)  # an unknown logs_level fails before anything is installed
     return loaded
 
 

@@ -1,6 +1,7 @@
 """``configure(logs=True)`` in a real process against a real Threadline server: a log
 flood is dropped and counted in the log pipeline's own stats and never costs a span,
-structlog's lines are exported, and a forked child exports its own records."""
+structlog's lines are exported, a forked child exports its own records, and
+``logs_level`` sets the least level exported."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 
 from sdk.conftest import ScenarioRunner
 from support.live_server import LiveServer, live_server
+from threadline.sdk.setup import load_settings
 from threadline.server.log_batch import LogQuery
+from threadline.settings import ConfigError
 
 # Enough to read every stored record of a scenario back in one query.
 ALL: Final = LogQuery(limit=20_000)
@@ -70,3 +73,32 @@ def test_a_forked_child_exports_its_own_records(
     assert stored["from the parent"].resource["process.pid"] == found["parent_pid"]
     assert child.trace_id is not None
     assert child.span_id is not None
+
+
+@pytest.mark.parametrize(
+    ("level", "exported"),
+    [
+        (None, ["at warning", "at error"]),
+        ("error", ["at error"]),
+        ("INFO", ["at info", "at warning", "at error"]),
+    ],
+    ids=["default-warning", "error", "info"],
+)
+def test_logs_level_sets_the_least_level_exported(
+    run_scenario: ScenarioRunner, server: LiveServer, level: str | None, exported: list[str]
+) -> None:
+    """WARNING and above by default; THREADLINE_LOGS_LEVEL (any case) moves the bar."""
+    env = {"THREADLINE_ENDPOINT": server.url}
+    if level is not None:
+        env["THREADLINE_LOGS_LEVEL"] = level
+    run_scenario("logs_level", env=env)
+    assert [record.body for record in server.store.logs(ALL)] == exported
+
+
+def test_bad_log_settings_are_errors_naming_the_key() -> None:
+    """An unknown level or an empty log queue fails loading the settings (before
+    configure() installs anything), naming the key."""
+    with pytest.raises(ConfigError, match="logs_level: 'loud' is not one of debug, info"):
+        load_settings({"logs": True, "logs_level": "loud"})
+    with pytest.raises(ConfigError, match="logs_queue_size"):
+        load_settings({"logs": True, "logs_queue_size": 0})
