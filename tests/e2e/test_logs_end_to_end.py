@@ -140,6 +140,8 @@ def test_the_trace_page_shows_each_line_under_its_span(
     payments = page.locator("#rows .row", has_text="GET /charge")
     assert "2 log lines" in checkout.first.inner_text()
     assert "1 log line" in payments.first.inner_text()
+    assert checkout.first.locator(".cell-bar .log-tick.warn").count() == 2  # on the bar
+    assert payments.first.locator(".cell-bar .log-tick.warn").count() == 1
     payments.first.click()
     page.wait_for_function(
         "document.querySelector('#detail').innerText.includes('card declined by the issuer')"

@@ -92,6 +92,14 @@ def test_each_spans_lines_are_under_the_right_span(page: PageWatch) -> None:
     root = page.page.locator("#rows .row", has_text="POST /checkout")
     assert "1 log line" in charge.inner_text()
     assert "1 log line" in root.inner_text()
+    # A tick on each bar, inside it, at the line's time, colored by its level.
+    for row, level, text in ((charge, "error", "card declined <b>51</b>"), (root, "warn", "stock")):
+        tick = row.locator(".cell-bar .log-tick")
+        assert tick.count() == 1
+        assert level in (tick.get_attribute("class") or "")
+        assert text in (tick.get_attribute("title") or "")
+        bar, mark = row.locator(".cell-bar .bar").bounding_box(), tick.bounding_box()
+        assert bar["x"] <= mark["x"] + mark["width"] / 2 <= bar["x"] + bar["width"]
     charge.click()
     detail = page.page.locator("#detail")
     detail.wait_for(state="visible")

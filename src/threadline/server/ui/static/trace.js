@@ -14,7 +14,7 @@ import {
   ApiError, el, fmtMs, getJSON, markReady, plural, serviceColor, showNotice, swatch, valueText,
 } from './common.js';
 import { renderSpanDetail } from './span_detail.js';
-import { loadTraceLogs, renderLogsTab, spanLines } from './trace_logs.js';
+import { loadTraceLogs, logTick, renderLogsTab, spanLines } from './trace_logs.js';
 import { renderCriticalShares, renderHeader, renderNotes, renderRuler } from './trace_header.js';
 
 const ROW_HEIGHT = 24; // px; .row in style.css has the same height
@@ -168,6 +168,8 @@ function buildRow(i) {
       style: { left: pct(start), width: `max(2px, ${((end - start) / state.spanNs) * 100}%)` },
     }));
   }
+  // A tick on the bar at each log line's time: where in the span it logged.
+  for (const line of spanLines(span.span_id)) timeline.append(logTick(line, pct(line.time_ns)));
   const labelText = fmtMs(span.duration_ms);
   // The duration goes after the bar, or before it near the right edge, or inside a wide bar.
   let label;

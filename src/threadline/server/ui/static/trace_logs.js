@@ -31,6 +31,20 @@ function severityClass(line) {
   return 'log-line';
 }
 
+const TICK_TITLE_CHARS = 200; // a tooltip, not the line: the detail panel has it whole
+
+// The marker of one line on its span's bar, at `left` (a CSS position); its title, set
+// as an attribute, is the line's level and the start of its body, as text.
+export function logTick(line, left) {
+  const body = typeof line.body === 'string' ? line.body : valueText(line.body);
+  const level = line.severity_number >= 17 ? ' error' : line.severity_number >= 13 ? ' warn' : '';
+  return el('div', {
+    class: `log-tick${level}`,
+    title: `${line.severity_text || line.severity_number}: ${body.slice(0, TICK_TITLE_CHARS)}`,
+    style: { left },
+  });
+}
+
 // The lines as a list; `startNs` places each at its offset in the trace.
 export function logList(lines, startNs, { withService = false } = {}) {
   if (!lines.length) return el('p', { class: 'muted', text: 'No log lines.' });
