@@ -80,20 +80,25 @@ def test_records_carry_the_span_and_the_journey(server: LiveServer) -> None:
 
 
 def test_exceptions_are_attributes_and_secrets_are_redacted(server: LiveServer) -> None:
-    """logger.exception sends the stack; a card number in the message is masked."""
+    """logger.exception sends the stack; a card number in the message, a secret-named
+    attribute and a card number in an attribute value are masked before export."""
     handler = handler_for(server.url)
     logger = logger_with(handler)
+    extra = {"password": "hunter2-secret", "note": "paid with 4111 1111 1111 1111"}
     try:
         raise ValueError("boom")
     except ValueError:
-        logger.exception("charge failed for card 4111 1111 1111 1111")
+        logger.exception("charge failed for card 4111 1111 1111 1111", extra=extra)
     assert handler.drain(WAIT_S)
     handler.stop()
     [stored] = server.store.logs(LogQuery())
     assert "4111 1111 1111 1111" not in stored.body
     assert stored.attributes["exception.type"] == "ValueError"
     assert "boom" in stored.attributes["exception.stacktrace"]
-    assert "body" in stored.attributes["threadline.redacted"]
+    assert "hunter2-secret" not in str(stored.attributes)
+    assert "4111 1111 1111 1111" not in str(stored.attributes)
+    redacted = stored.attributes["threadline.redacted"]
+    assert {"body", "password", "note"} <= set(redacted)
 
 
 def test_a_flood_is_dropped_and_counted_without_blocking() -> None:
