@@ -90,7 +90,12 @@ def request_made(
         ]
         assert [line["body"] for line in lines] == list(LINES), lines
         trace_id = lines[0]["trace_id"]
-        trace = _poll(api, f"/api/traces/{trace_id}", lambda t: len(t["spans"]) >= 3)
+        logged_in = {line["span_id"] for line in lines}
+        trace = _poll(  # until the spans that logged have all arrived
+            api,
+            f"/api/traces/{trace_id}",
+            lambda t: logged_in <= {span["span_id"] for span in t["spans"]},
+        )
         yield {"lines": lines, "trace": trace, "api": api}
 
 
