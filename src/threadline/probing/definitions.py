@@ -10,7 +10,8 @@ keys: ``services``, ``steps`` or ``url``) plus when to run it::
                   "status": 200, "budget": "500ms"}]}
     ]}
 
-- ``interval`` (required): how often the server runs it (a duration, ``1s`` to ``1d``; runs never overlap);
+- ``interval`` (required): how often the server runs it (a duration, ``1s`` to
+  ``1d``; runs of one probe never overlap);
 - ``wait`` (default ``15s``): the longest wait for its traces to arrive;
 - ``alert_after`` (default 1): failed runs in a row before its alert fires.
 

@@ -13,7 +13,6 @@ from typing import Final
 from threadline.probing.runner import ProbeRun
 from threadline.probing.verdict import Problem, render
 
-
 # Checks that mean the trace context was lost between two services.
 PROPAGATION: Final = frozenset({"broken-hop", "broken-message-hop", "orphan"})
 

@@ -49,7 +49,8 @@ def save(run: Fetch, result: DrillResult, keep: int) -> int:
 def load(fetch: Fetch, probe: str | None, limit: int, failed: bool | None) -> list[DrillResult]:
     """The newest ``limit`` results of each probe (or of ``probe``), by probe name then
     newest first; ``failed`` keeps only failed (True) or passed (False) runs."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if probe is not None:
         where.append("probe = ?")
         params.append(probe)

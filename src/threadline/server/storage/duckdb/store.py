@@ -50,9 +50,9 @@ from threadline.server.aggregates import (
     TraceGroups,
 )
 from threadline.server.alerting.state import AlertRecord
-from threadline.server.drills.record import DrillResult
 from threadline.server.analysis.burn import Counts
 from threadline.server.batch import COLUMNS, SpanBatch, record_from_row
+from threadline.server.drills.record import DrillResult
 from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
 from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
 from threadline.server.metric_rows import MetricRows, SlotExemplar
@@ -369,9 +369,7 @@ class DuckDBStore:
     def save_drill_result(self, result: DrillResult, *, keep: int) -> None:
         if keep < 1:
             raise ValueError(f"keep must be at least 1, got {keep}")
-        self._on_writer(
-            lambda run: drill_results.save(run, result, keep), "saving a drill result"
-        )
+        self._on_writer(lambda run: drill_results.save(run, result, keep), "saving a drill result")
 
     def drill_results(
         self, probe: str | None = None, *, limit: int = 50, failed: bool | None = None
