@@ -136,17 +136,16 @@ class DrillAlerts:
         return [r for r in self._store.alert_states() if is_drill(r)]
 
     def _labels(self, probe: ScheduledProbe, result: DrillResult) -> dict[str, str]:
-        first = next((p for p in result.problems if p.between), None)
+        main = result.main_problem
         labels = {
             "alertname": ALERT_NAME,
             "drill": probe.name,
             "severity": "page",
-            "service": first.between[0] if first and first.between else "",
-            "check": result.problems[0].check if result.problems else "",
+            "check": main.check if main is not None else "",
         }
-        if first is not None and first.between:
-            labels["callee"] = first.between[1]
-        if not labels["service"]:
+        if main is not None and main.between:
+            labels["service"], labels["callee"] = main.between
+        else:
             labels["service"] = probe.plan.services[0] if probe.plan.services else probe.name
         return labels
 

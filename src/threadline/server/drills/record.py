@@ -61,13 +61,16 @@ class DrillResult:
         return next((p.trace_id for p in self.problems if p.trace_id), None)
 
     @property
-    def summary(self) -> str:
-        """The first broken propagation (else the first problem) in one line; "" when
-        it passed."""
+    def main_problem(self) -> DrillProblem | None:
+        """The first broken propagation, else the first problem; None when it passed."""
         first = next((p for p in self.problems if p.check in PROPAGATION), None)
-        if first is None and self.problems:
-            first = self.problems[0]
-        return "" if first is None else headline(first)
+        return first or (self.problems[0] if self.problems else None)
+
+    @property
+    def summary(self) -> str:
+        """``main_problem`` in one line; "" when it passed."""
+        main = self.main_problem
+        return "" if main is None else headline(main)
 
 
 def headline(problem: DrillProblem) -> str:

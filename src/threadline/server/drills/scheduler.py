@@ -118,6 +118,8 @@ class DrillScheduler:
                 known = self._due.get(probe.name)
                 due = now if known is None or known[0] != probe else known[1]
                 self._due[probe.name] = (probe, due)
+            # Longest overdue first, so a short interval cannot starve the others.
+            for probe, due in sorted(self._due.values(), key=lambda item: item[1]):
                 if due > now or probe.name in self._running:
                     continue
                 if len(self._running) >= self._workers:
