@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Final
 
 from threadline.probing.definitions import ProbeDocument, ScheduledProbe, parse
+from threadline.server.alerting.evaluator import Evaluator
 from threadline.server.alerting.notice import AlertNotice, AlertStatus
-from threadline.server.alerting.state import Change
+from threadline.server.alerting.state import AlertState, Change
 from threadline.server.drills.alerts import DrillAlerts
 from threadline.server.drills.record import DrillProblem, DrillResult
 from threadline.server.storage.duckdb import DuckDBStore
+from threadline.slos import SloDocument
 
 SECOND: Final = 1_000_000_000
 # 2026-01-01T10:42:00Z
@@ -153,3 +155,19 @@ def test_a_removed_probe_resolves_its_alert(tmp_path: Path) -> None:
         store.close()
     assert [n.status for n in inbox.notices] == [AlertStatus.FIRING, AlertStatus.RESOLVED]
     assert inbox.notices[1].ends_at_ns == T0 + 999 * SECOND
+
+
+def test_the_slo_evaluator_leaves_a_firing_drill_alert_alone(tmp_path: Path) -> None:
+    """With no SLO at all, an evaluation tick neither resolves nor announces the drill's
+    alert: it shares the alert table, not the SLO alerts' lifecycle."""
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+    inbox = Inbox()
+    try:
+        observe(DrillAlerts(store, inbox, base_url=BASE), store, probe(), run(0, passed=False))
+        slo_inbox = Inbox()
+        evaluator = Evaluator(store, SloDocument, deliver=slo_inbox)
+        assert evaluator.tick() == []
+        assert slo_inbox.notices == []
+        assert [r.state for r in store.alert_states()] == [AlertState.FIRING]
+    finally:
+        store.close()
