@@ -145,9 +145,11 @@ status = 201
             {"name": "pay", "method": "POST", "url": "http://127.0.0.1:9/pay", "status": 201}
         ]
     config.write_text('[[probe]]\nname = "x"\ninterval = "never"\nurl = "http://a/"\n')
-    with pytest.raises(ConfigError, match=r"\[\[probe\]\] probe\[0\]\.interval"):
-        with live_server(tmp_path / "other.duckdb"):
-            pass
+    with (
+        pytest.raises(ConfigError, match=r"\[\[probe\]\] probe\[0\]\.interval"),
+        live_server(tmp_path / "other.duckdb"),
+    ):
+        pass
 
 
 def test_results_of_an_unknown_probe_and_a_bad_limit_are_refused(tmp_path: Path) -> None:

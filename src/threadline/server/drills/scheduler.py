@@ -21,7 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 from threadline.probing.definitions import ProbeDocument, ScheduledProbe
-from threadline.probing.runner import run_probe
+from threadline.probing.runner import (
+    ProbeRun,
+    new_journey_id,
+    send_step,
+    wait_for_traces,
+)
+from threadline.probing.verdict import judge
 from threadline.server.drills.record import DrillResult, of_run
 from threadline.server.drills.traces import DrillStopped, store_fetcher
 from threadline.server.storage.base import Store, StoreError
@@ -30,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 # How often the timetable is looked at: the finest interval a probe may have is 1 s.
 TICK_S: Final = 0.25
+# How often a run asks the store for its traces: the SDK exports every second by
+# default, and each ask is a store read taken from ingest's machine (bench/drills.py).
+POLL_S: Final = 0.5
 # How long ``stop`` waits for the runs in progress (a step's request may take 10 s).
 STOP_TIMEOUT_S: Final = 15.0
 
@@ -134,17 +143,21 @@ class DrillScheduler:
         the server stopped meanwhile or the store failed (logged)."""
         started_ns = self._clock()
         began = time.monotonic()
+        journey = new_journey_id()
         try:
-            run = run_probe(
-                probe.plan,
+            outcomes = tuple(send_step(step, journey) for step in probe.plan.steps)
+            traces = wait_for_traces(
+                [outcome.trace_id for outcome in outcomes],
                 store_fetcher(self._store, self._stopping),
                 wait_s=probe.wait_ns / 1e9,
+                sleep=self._pause,
             )
         except DrillStopped:
             return None
         except StoreError:
             logger.exception("drill %s could not read its traces; not recorded", probe.name)
             return None
+        run = ProbeRun(journey, judge(probe.plan, outcomes, traces), outcomes, traces)
         result = of_run(
             probe.name,
             run,
@@ -164,6 +177,10 @@ class DrillScheduler:
         except Exception:
             logger.exception("handling the result of drill %s failed", probe.name)
         return result
+
+    def _pause(self, _: float) -> None:
+        """The runner's wait between polls; ends at once when the server stops."""
+        self._stopping.wait(POLL_S)
 
     def _loop(self) -> None:
         while not self._stopping.wait(TICK_S):
