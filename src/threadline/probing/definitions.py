@@ -22,6 +22,7 @@ answers 400 naming it. Shared ground: imports neither the SDK nor the server.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -82,7 +83,7 @@ class ScheduledProbe:
             document["wait"] = self.wait
         if self.alert_after != 1:
             document["alert_after"] = self.alert_after
-        document.update(self.source)
+        document.update(copy.deepcopy(dict(self.source)))  # the caller may change it
         return document
 
 

@@ -1,7 +1,8 @@
 """``/api/probes``: the scheduled probes, and what their drills found.
 
 - ``GET /api/probes``: the probe document with a strong ``ETag`` (``If-None-Match``
-  → 304), like ``/api/slos``.
+  → 304), like ``/api/slos``; a step's header values (credentials, often) are
+  masked for anyone but an admin.
 - ``PUT /api/probes`` (admin): replaces the document, validated whole first: a bad
   one answers 400 with ``{"error": "<field>: <problem>", "field": "<field>"}``; with
   ``If-Match``, a document changed since it was read answers 412.
@@ -22,6 +23,8 @@ from starlette.concurrency import run_in_threadpool
 from threadline.probing.definitions import ProbeDefinitionError, ProbeDocument, parse_json
 from threadline.server.alerting.state import is_drill
 from threadline.server.api.params import parse_limit
+from threadline.server.auth.context import principal_of
+from threadline.server.auth.roles import Role
 from threadline.server.drills import models
 from threadline.server.drills.definitions_file import ProbeFile
 from threadline.server.errors import NotFound, PayloadTooLarge, Unavailable
@@ -32,6 +35,8 @@ from threadline.server.versioned_file import Versioned, tag_listed
 MAX_PROBES_BODY_BYTES: Final = 1024 * 1024
 SAVE_FAILED_RETRY_AFTER_S: Final = 5
 DEFAULT_RUNS: Final = 50
+# What a viewer sees in place of a step's header value.
+MASK: Final = "<masked>"
 
 
 def build_probe_router(
@@ -49,7 +54,9 @@ def build_probe_router(
         current = probes.get()
         if tag_listed(request.headers.get("if-none-match"), current.etag):
             return Response(status_code=304, headers={"ETag": current.etag})
-        return _document(current)
+        principal = principal_of(request.scope)
+        admin = principal is not None and principal.role.allows(Role.ADMIN)
+        return _document(current, masked=not admin)
 
     @router.put("/probes", summary="Replace the scheduled probes (validated; If-Match)")
     async def put_probes(request: Request) -> Response:
@@ -111,5 +118,13 @@ def build_probe_router(
     return router
 
 
-def _document(current: Versioned[ProbeDocument]) -> JSONResponse:
-    return JSONResponse(current.value.to_json(), headers={"ETag": current.etag})
+def _document(current: Versioned[ProbeDocument], *, masked: bool = False) -> JSONResponse:
+    """The document; ``masked`` hides header values (credentials of the probed
+    services) from anyone but an admin."""
+    document = current.value.to_json()
+    if masked:
+        for probe in document["probes"]:
+            for step in probe.get("steps", []):
+                if isinstance(step, dict) and isinstance(step.get("headers"), dict):
+                    step["headers"] = {name: MASK for name in step["headers"]}
+    return JSONResponse(document, headers={"ETag": current.etag})

@@ -88,6 +88,9 @@ class DrillScheduler:
         if self._thread is not None:
             return
         self._stopping.clear()
+        with self._lock:
+            # Runs cancelled by the last ``stop`` never released their probe.
+            self._running.clear()
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="threadline-drill")
         self._thread = threading.Thread(target=self._loop, name="threadline-drills", daemon=True)
         self._thread.start()
