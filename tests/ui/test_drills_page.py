@@ -13,8 +13,8 @@ from typing import Any, Final
 import httpx
 import pytest
 
-from server.drills.conftest import start_shop
 from support.alert_receivers import free_port
+from support.drill_services import start_shop
 from support.live_server import LiveServer, live_server
 from threadline.server.drills.record import DrillProblem, DrillResult
 

@@ -14,7 +14,7 @@ from typing import Final
 
 import httpx
 
-from server.drills.conftest import start_shop
+from support.drill_services import start_shop
 from support.live_server import live_server
 from threadline.probing.definitions import parse
 

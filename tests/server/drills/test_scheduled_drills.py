@@ -13,8 +13,8 @@ from typing import Any, Final, TypeVar
 
 import httpx
 
-from server.drills.conftest import Shop, start_shop
 from support.alert_receivers import WEBHOOK_V4, check, receiver
+from support.drill_services import Shop, start_shop
 from support.live_server import live_server
 
 WAIT_S: Final = 60.0
