@@ -12,8 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
 
+import httpx
 import pytest
 
+from support.live_server import live_server
 from support.threaded_http import serving_in_thread
 from threadline.probing.definitions import ProbeDocument, parse
 from threadline.server.drills.scheduler import DrillScheduler
@@ -144,3 +146,22 @@ def test_bad_scheduler_settings_are_refused(store: DuckDBStore) -> None:
         DrillScheduler(store, ProbeDocument, trace_url=str, workers=0)
     with pytest.raises(ValueError, match="drill_history"):
         DrillScheduler(store, ProbeDocument, trace_url=str, keep=0)
+
+
+def test_the_server_stops_its_drills_on_shutdown(tmp_path: Path) -> None:
+    """A server stopping while a drill waits a minute for traces stops at once and
+    leaves no drill thread running."""
+    with service() as (url, state):
+        document = {"probes": [{"name": "slow", "interval": "1m", "wait": "60s", "url": url}]}
+        began = 0.0
+        with live_server(tmp_path / "spans.duckdb", lifespan=True) as server:
+            httpx.put(f"{server.api_url}/probes", json=document).raise_for_status()
+            deadline = time.monotonic() + 10
+            while state.requests == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert server.app.state.drill_scheduler.running() == frozenset({"slow"})
+            began = time.monotonic()
+        stopped_in = time.monotonic() - began
+    time.sleep(0.5)
+    assert stopped_in < 5.0
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("threadline-drill")]

@@ -88,10 +88,16 @@ def test_a_bad_document_is_refused_naming_the_field(
         assert httpx.get(f"{server.api_url}/probes").json() == DOCUMENT
 
 
-def test_not_json_is_refused(tmp_path: Path) -> None:
+def test_not_json_and_an_oversized_body_are_refused(tmp_path: Path) -> None:
+    """Not JSON: 400 naming the body; over 1 MiB: 413; the document is unchanged."""
     with live_server(tmp_path / "spans.duckdb") as server:
+        assert httpx.put(f"{server.api_url}/probes", json=DOCUMENT).is_success
         refused = httpx.put(f"{server.api_url}/probes", content=b"{probes")
         assert (refused.status_code, refused.json()["field"]) == (400, "body")
+        huge = httpx.put(f"{server.api_url}/probes", content=b" " * (1024 * 1024 + 1))
+        assert huge.status_code == 413
+        assert "1048576 bytes" in huge.json()["error"]
+        assert httpx.get(f"{server.api_url}/probes").json() == DOCUMENT
 
 
 def test_only_admins_write_probes(tmp_path: Path) -> None:
