@@ -99,7 +99,7 @@ def parse_plan(data: Mapping[str, object], *, default_name: str = "probe") -> Pl
     if "url" in data:
         if steps is not None:
             raise PlanError("give either url (one request) or [[steps]], not both", "url")
-        steps = [{"url": data["url"]}]
+        steps = [{"url": _text(data["url"], "url")}]
     if not isinstance(steps, list) or not steps:
         raise PlanError("a probe needs at least one [[steps]] entry (or a url)", "steps")
     if len(steps) > MAX_STEPS:

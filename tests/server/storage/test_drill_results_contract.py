@@ -69,13 +69,16 @@ def test_history_is_trimmed_to_keep_per_probe(store: Store) -> None:
         store.save_drill_result(result("a", 20), keep=0)
 
 
-def test_results_survive_reopening_and_retention(tmp_path: Path) -> None:
-    """Results are in the file after a restart, and deleting old spans keeps them."""
+def test_results_survive_reopening_retention_and_erasure(tmp_path: Path) -> None:
+    """Results are in the file after a restart; retention, erasure and compaction keep
+    them (they name synthetic traces, never a user)."""
     db = tmp_path / "spans.duckdb"
     store = DuckDBStore(db)
     try:
         store.save_drill_result(result("a", 5, passed=False), keep=3)
         store.delete_older_than(10**19)
+        store.erase_user(["probe-5", "checkout"])
+        store.compact()
     finally:
         store.close()
     reopened = DuckDBStore(db)
