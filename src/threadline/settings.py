@@ -357,6 +357,20 @@ class ServerSettings:
         "Retry storm: an edge SLO alerts when more than this share of its calls in the last "
         "5 minutes were retries; an SLO's `max_retry_share` overrides it.",
     )
+    probes_file: str = setting(
+        "",
+        "JSON file holding the scheduled probes set through `PUT /api/probes`; empty: "
+        "`<db>.probes.json` next to the store. Until it exists the `[[probe]]` tables of "
+        "threadline.toml are used.",
+    )
+    drill_concurrency: int = setting(
+        2, "Most scheduled probes (drills) running at once; a due probe waits for a slot."
+    )
+    drill_history: int = setting(
+        500,
+        "Results kept per scheduled probe (newest first); older ones are deleted as new "
+        "ones are saved.",
+    )
     external_url: str = setting(
         "",
         "Base URL people reach the server at (e.g. `https://threadline.example.com`), for "

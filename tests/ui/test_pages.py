@@ -22,6 +22,7 @@ PAGES: Final = {
     "compare": f"/compare?a={FAILED_CHECKOUT}&b={WIDE}",
     "slos": "/slos",
     "alerts": "/alerts",
+    "drills": "/drills",
 }
 LATER: Final = {"trace": "critical", "trace-wide": "critical", "journey": "narrative"}
 

@@ -18,6 +18,7 @@ from threadline.server.api.routes import build_api_router
 from threadline.server.api.slo_models import DeliveryFailure
 from threadline.server.api.slo_routes import DeliveryFailures
 from threadline.server.auth import TokenTable, client_key, install_access_control
+from threadline.server.drills.wiring import install_drills
 from threadline.server.erasure_forms import ErasureKeys
 from threadline.server.errors import ThreadlineError
 from threadline.server.funnel_defs import open_funnels
@@ -120,6 +121,7 @@ def create_app(
         deliver=deliver or dispatcher.notify,
         delivery_failures=delivery_failures or (lambda: failed_deliveries(dispatcher)),
     )
+    install_drills(app, settings, store, deliver=deliver or dispatcher.notify)
     query = QueryService(store, user_ids=UserIdPseudonyms(settings.user_id_key))
     app.include_router(
         build_journey_router(store, query, open_funnels(settings.db)), prefix=API_PREFIX

@@ -54,8 +54,8 @@ def db_path(tmp_path: Path) -> Path:
 
 def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
     """The file holds one spans table whose columns are the batch columns, in order, the
-    table recording its schema version, the trace summaries, journey steps, logs and the
-    alerts' state (besides the rollups)."""
+    table recording its schema version, the trace summaries, journey steps, logs, the
+    drills' results and the alerts' state (besides the rollups)."""
     DuckDBStore(db_path).close()
 
     with duckdb.connect(str(db_path)) as connection:
@@ -67,6 +67,7 @@ def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
 
     assert tables == [
         ("alert_states",),
+        ("drill_results",),
         ("journey_steps",),
         ("journey_synthetic",),
         ("logs",),

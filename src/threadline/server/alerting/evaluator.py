@@ -32,7 +32,13 @@ from threadline.server.aggregates import TimeWindow
 from threadline.server.alerting import common, explain
 from threadline.server.alerting.assess import SloReport, assess
 from threadline.server.alerting.notice import AlertNotice
-from threadline.server.alerting.state import AlertRecord, AlertState, Change, step
+from threadline.server.alerting.state import (
+    AlertRecord,
+    AlertState,
+    Change,
+    is_drill,
+    step,
+)
 from threadline.server.analysis.burn import HOUR_NS, MINUTE_NS, RuleVerdict
 from threadline.server.slo_queries import IndicatorQuery
 from threadline.server.storage.base import Store, StoreError
@@ -120,7 +126,11 @@ class Evaluator:
         """One evaluation of every SLO; returns the notices handed to ``deliver``."""
         with self._lock:
             now = self._clock()
-            previous = {record.key: record for record in self._store.alert_states()}
+            previous = {
+                record.key: record
+                for record in self._store.alert_states()
+                if not is_drill(record)  # a drill's alert moves with its runs
+            }
             changed: list[AlertRecord] = []
             forget: list[tuple[str, str]] = []
             notices: list[AlertNotice] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from threadline.server.alerting.assess import SloReport
-from threadline.server.alerting.state import AlertRecord, AlertState
+from threadline.server.alerting.state import AlertRecord, AlertState, is_drill
 from threadline.server.analysis.burn import MINUTE_NS
 from threadline.server.analysis.burndown import (
     BurndownPoint,
@@ -32,7 +32,7 @@ def burndown_of(store: Store, slo: Slo, now_ns: int) -> list[BurndownPoint]:
 
 def state_of(report: SloReport, records: Iterable[AlertRecord]) -> SloState:
     """The badge of ``report``'s SLO, given the stored alert records (any SLO's)."""
-    states = {r.state for r in records if r.slo == report.slo.name}
+    states = {r.state for r in records if r.slo == report.slo.name and not is_drill(r)}
     return slo_state(
         firing=AlertState.FIRING in states,
         pending=AlertState.PENDING in states,

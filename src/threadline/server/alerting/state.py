@@ -18,6 +18,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
+from typing import Final
+
+# The ``alert`` of a scheduled drill's alert (``server.drills.alerts``), keyed by the
+# probe's name: drills keep their alerts in the same table, and the SLO evaluator
+# leaves those records alone.
+DRILL_ALERT: Final = "drill"
 
 
 class AlertState(enum.StrEnum):
@@ -51,6 +57,11 @@ class AlertRecord:
     @property
     def key(self) -> tuple[str, str]:
         return (self.slo, self.alert)
+
+
+def is_drill(record: AlertRecord) -> bool:
+    """Whether ``record`` is a drill's alert rather than an SLO's."""
+    return record.alert == DRILL_ALERT
 
 
 class Change(enum.StrEnum):

@@ -29,7 +29,7 @@ from threadline.server.aggregates import TimeWindow
 from threadline.server.alerting import common, overview
 from threadline.server.alerting.evaluator import EXAMPLE_WINDOW_NS, EXAMPLES, Evaluator
 from threadline.server.alerting.slo_store import SloFile
-from threadline.server.alerting.state import AlertState
+from threadline.server.alerting.state import AlertState, is_drill
 from threadline.server.api import slo_models
 from threadline.server.errors import NotFound, PayloadTooLarge, Unavailable
 from threadline.server.slo_queries import IndicatorQuery
@@ -97,7 +97,7 @@ def build_slo_router(
         slo = _named(name)
         now = clock()
         report = evaluator.report(slo, now)
-        alerts = [r for r in evaluator.store.alert_states() if r.slo == name]
+        alerts = [r for r in evaluator.store.alert_states() if r.slo == name and not is_drill(r)]
         return slo_models.slo_status(
             report,
             alerts,

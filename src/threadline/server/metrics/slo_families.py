@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from threadline.server.alerting.assess import SloReport
-from threadline.server.alerting.state import AlertRecord, AlertState
+from threadline.server.alerting.state import AlertRecord, AlertState, is_drill
 
 SLO_LABELS = ["slo", "service"]
 
@@ -52,7 +52,8 @@ def slo_families(reports: Sequence[SloReport], records: Iterable[AlertRecord]) -
                 burn.add_metric([slo.name, slo.service, figure.window], figure.burn)
     for record in records:
         service = service_of.get(record.slo)
-        if service is None:  # an SLO removed since: its alert resolves on the next tick
+        # An SLO removed since (its alert resolves on the next tick), or a drill's alert.
+        if service is None or is_drill(record):
             continue
         for state in AlertState:
             value = 1.0 if record.state is state else 0.0

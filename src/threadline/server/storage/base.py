@@ -57,6 +57,7 @@ from threadline.server.aggregates import (
 from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
 from threadline.server.batch import SpanBatch
+from threadline.server.drills.record import DrillResult
 from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
 from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
 from threadline.server.metric_rows import MetricRows, SlotExemplar
@@ -344,6 +345,22 @@ class Store(Protocol):
     ) -> None:
         """Replace the stored states of ``records`` and delete those keyed in ``forget``,
         together (all or none); durable when it returns."""
+        ...
+
+    # Scheduled drills' results (see ``threadline.server.drills``): a bounded history
+    # per probe, untouched by retention and erasure (they name synthetic traces only).
+
+    def save_drill_result(self, result: DrillResult, *, keep: int) -> None:
+        """Store ``result`` and keep only its probe's newest ``keep`` results (by start
+        time), together; durable when it returns. ``keep`` < 1 is a ``ValueError``."""
+        ...
+
+    def drill_results(
+        self, probe: str | None = None, *, limit: int = 50, failed: bool | None = None
+    ) -> list[DrillResult]:
+        """The newest ``limit`` results of every probe (or of ``probe``), ordered by
+        probe name, then newest first; ``failed`` keeps failed (True) or passed (False)
+        runs only, so ``limit=1, failed=True`` is each probe's last failure."""
         ...
 
     def delete_traces(self, trace_ids: Sequence[str]) -> int:

@@ -22,6 +22,7 @@ Page state lives in the URL, so every view can be bookmarked and shared.
 | ``/slos/{name}``             | one SLO: burndown, burn per window, rules, alerts,|
 |                              | example traces, what burning requests share       |
 | ``/alerts``                  | firing, pending, resolved alerts; receivers       |
+| ``/drills``                  | scheduled probes: runs, last failure and its trace|
 """
 
 from __future__ import annotations
@@ -139,6 +140,10 @@ def build_ui_router(query: QueryService) -> APIRouter:
     @router.get("/alerts")
     async def alerts() -> HTMLResponse:
         return _page("alerts.html", title="Alerts", nav="alerts")
+
+    @router.get("/drills")
+    async def drills() -> HTMLResponse:
+        return _page("drills.html", title="Drills", nav="drills")
 
     @router.get("/static/{name}")
     async def static(name: str, request: Request) -> Response:

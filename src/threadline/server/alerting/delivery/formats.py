@@ -28,8 +28,9 @@ from threadline.server.alerting.notice import AlertNotice, AlertStatus
 WEBHOOK_VERSION: Final = "4"
 # Alertmanager's zero time: what its webhook sends as ``endsAt`` of a firing alert.
 ZERO_TIME: Final = "0001-01-01T00:00:00Z"
-# Alerts of one webhook payload share these labels (Alertmanager's ``group_by``).
-GROUP_BY: Final = ("alertname", "slo")
+# Alerts of one webhook payload share these labels (Alertmanager's ``group_by``); an
+# SLO's alerts carry ``slo``, a scheduled drill's ``drill``.
+GROUP_BY: Final = ("alertname", "slo", "drill")
 # A firing alert sent to an Alertmanager ends this many re-send intervals ahead unless
 # re-sent; Prometheus uses 4 (``resendDelay`` × 4) for the same reason.
 ENDS_AFTER_RESENDS: Final = 4

@@ -32,7 +32,7 @@ PROSE_KEYS: Final = ("summary", "description")
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _LINE_BREAKS: Final = re.compile(r"[\r\n\t]+")
 # Labels the headline already shows.
-_IN_HEADLINE: Final = frozenset({"alertname", "slo", "severity"})
+_IN_HEADLINE: Final = frozenset({"alertname", "slo", "drill", "severity"})
 _EMOJI: Final = {AlertStatus.FIRING: ":rotating_light:", AlertStatus.RESOLVED: ":white_check_mark:"}
 
 Json = dict[str, object]
@@ -65,8 +65,11 @@ def _headline(notice: AlertNotice) -> str:
     slo = notice.labels.get("slo", "")
     severity = notice.labels.get("severity", "")
     parts = [f"[{notice.status.value.upper()}]", name]
+    drill = notice.labels.get("drill", "")
     if slo and slo != name:
         parts.append(f"— SLO {slo}")
+    elif drill:
+        parts.append(f"— drill {drill}")
     if severity:
         parts.append(f"({severity})")
     return " ".join(parts)

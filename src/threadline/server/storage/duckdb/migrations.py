@@ -33,6 +33,8 @@ Versions (``LATEST`` is the last):
    filled from the trace summaries and the spans already stored.
 10. ``logs``, the OTLP log records (see ``logs``), and its indexes (empty after the
     upgrade).
+11. ``drill_results``, the scheduled drills' results (see ``drill_results``; empty
+    after the upgrade).
 
 Opening a file (``open_schema``):
 
@@ -286,6 +288,16 @@ def _add_logs(connection: Connection) -> None:
         connection.execute(f"CREATE INDEX logs_{column} ON logs ({column})")
 
 
+def _add_drill_results(connection: Connection) -> None:
+    """Version 11: the drill results table, empty (drills record as they run)."""
+    connection.execute(
+        """CREATE TABLE drill_results (
+    probe VARCHAR NOT NULL, started_ns BIGINT NOT NULL, duration_ns BIGINT NOT NULL,
+    passed BOOLEAN NOT NULL, journey_id VARCHAR NOT NULL, trace_ids VARCHAR[] NOT NULL,
+    services VARCHAR[] NOT NULL, problems VARCHAR NOT NULL, verdict VARCHAR NOT NULL)"""
+    )
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -296,6 +308,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(8, _add_exemplars),
     Step(9, _add_journey_steps),
     Step(10, _add_logs),
+    Step(11, _add_drill_results),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -56,6 +56,19 @@ ROLLUP_EXEMPLARS: Final = "rollup_exemplars"
 # (``journey_steps``, schema version 9).
 JOURNEY_STEPS: Final = "journey_steps"
 JOURNEY_SYNTHETIC: Final = "journey_synthetic"
+# Scheduled drills' results, the newest few per probe (``drill_results``, schema v11).
+DRILL_RESULTS: Final = "drill_results"
+DRILL_RESULTS_DDL: Final = f"""CREATE TABLE IF NOT EXISTS {DRILL_RESULTS} (
+    probe VARCHAR NOT NULL,
+    started_ns BIGINT NOT NULL,
+    duration_ns BIGINT NOT NULL,
+    passed BOOLEAN NOT NULL,
+    journey_id VARCHAR NOT NULL,
+    trace_ids VARCHAR[] NOT NULL,
+    services VARCHAR[] NOT NULL,
+    problems VARCHAR NOT NULL,
+    verdict VARCHAR NOT NULL
+)"""
 
 # ART indexes on the keys a trace page and a journey page look up by: they take a
 # lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
@@ -95,6 +108,7 @@ def create_statements() -> list[str]:
         EXEMPLARS_DDL,
         *journey_statements(),
         *logs.statements(),
+        DRILL_RESULTS_DDL,
         VERSION_TABLE_DDL,
     ]
 

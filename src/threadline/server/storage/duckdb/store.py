@@ -52,6 +52,7 @@ from threadline.server.aggregates import (
 from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
 from threadline.server.batch import COLUMNS, SpanBatch, record_from_row
+from threadline.server.drills.record import DrillResult
 from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
 from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
 from threadline.server.metric_rows import MetricRows, SlotExemplar
@@ -77,6 +78,7 @@ from threadline.server.storage.duckdb import (
     alert_states,
     compaction,
     deletion,
+    drill_results,
     exemplars,
     group_rollups,
     groups,
@@ -363,6 +365,16 @@ class DuckDBStore:
         self, records: Sequence[AlertRecord], *, forget: Sequence[tuple[str, str]] = ()
     ) -> None:
         self._on_writer(lambda run: alert_states.save(run, records, forget), "saving alerts")
+
+    def save_drill_result(self, result: DrillResult, *, keep: int) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        self._on_writer(lambda run: drill_results.save(run, result, keep), "saving a drill result")
+
+    def drill_results(
+        self, probe: str | None = None, *, limit: int = 50, failed: bool | None = None
+    ) -> list[DrillResult]:
+        return drill_results.load(self._fetch, probe, limit, failed)
 
     # Deletions that change the rollups run on the writer, in one transaction with
     # the rollup subtraction, so spans and rollups never disagree.

@@ -9,7 +9,7 @@ function alertTable(alerts, empty, when) {
   return el('div', { class: 'table-wrap' }, el('table', { class: 'table alert-table' },
     el('thead', {}, el('tr', {}, ['SLO', 'Alert', 'Service', when, 'Summary'].map((h) => el('th', { scope: 'col', text: h })))),
     el('tbody', {}, alerts.map((a) => el('tr', { class: a.state === 'firing' ? 'has-error' : '', dataset: { slo: a.slo, alert: a.alert } },
-      el('td', {}, el('a', { href: sloHref(a.slo), text: a.slo })),
+      el('td', {}, el('a', { href: a.alert === 'drill' ? `/drills?probe=${encodeURIComponent(a.slo)}` : sloHref(a.slo), text: a.slo })),
       el('td', {}, stateBadge(a.state === 'firing' ? 'firing' : a.state === 'pending' ? 'burning' : 'ok'), ' ', a.alert),
       el('td', { text: a.labels.service || '' }),
       el('td', { class: 'nowrap', title: fmtTime(a.resolved_ns || a.active_since_ns), text: fmtAgo(a.resolved_ns || a.firing_since_ns || a.active_since_ns) }),
