@@ -9,7 +9,8 @@ Three tables, each keyed by the minute a span started (``start_ns // MINUTE_NS``
 - ``rollup_edges``: minute (of the callee) × caller service/operation × callee
   service/operation × kind × measure × bucket: calls and errors. ``measure`` is
   ``latency`` (the callee's duration) or ``dwell`` (queue hops: consumer start −
-  producer end). ``kind`` holds an ``EdgeKind`` value (``call``, ``message``, and
+  producer end); ``synthetic`` and ``synthetic-dwell`` repeat both for the calls of
+  synthetic journeys alone, which the service map subtracts. ``kind`` holds an ``EdgeKind`` value (``call``, ``message``, and
   any later kind such as an inferred edge) so a new kind needs no new table.
 - ``rollup_services``: minute × service: every span, entry or not.
 - ``rollup_exemplars`` (``exemplars``): one example trace per minute × service ×
@@ -218,6 +219,13 @@ SELECT * FROM (
 WHERE kind IS NOT NULL"""
 
 
+# ``measure`` values of the part of an edge's calls that synthetic journeys made (the
+# callee span marked ``journey.synthetic=true``), kept under the edge's own keys so the
+# map can subtract them; every other reader asks for ``latency`` or ``dwell`` by name.
+SYNTHETIC_LATENCY: Final = "synthetic"
+SYNTHETIC_DWELL: Final = "synthetic-dwell"
+
+
 def _edge_delta(sign: int) -> str:
     return f"""
 INSERT INTO {EDGES} ({_EDGE_COLUMNS})
@@ -236,7 +244,16 @@ FROM pair GROUP BY ALL
 UNION ALL
 SELECT minute, caller, caller_operation, callee, callee_operation, kind, 'dwell',
        {bucket_sql("dwell_ns")}, {sign} * count(*), 0
-FROM pair WHERE kind = '{EdgeKind.MESSAGE.value}' GROUP BY ALL"""
+FROM pair WHERE kind = '{EdgeKind.MESSAGE.value}' GROUP BY ALL
+UNION ALL
+SELECT minute, caller, caller_operation, callee, callee_operation, kind, '{SYNTHETIC_LATENCY}',
+       {bucket_sql("duration_ns")}, {sign} * count(*),
+       {sign} * count(*) FILTER (WHERE status = '{ERROR}')
+FROM pair WHERE synthetic GROUP BY ALL
+UNION ALL
+SELECT minute, caller, caller_operation, callee, callee_operation, kind, '{SYNTHETIC_DWELL}',
+       {bucket_sql("dwell_ns")}, {sign} * count(*), 0
+FROM pair WHERE synthetic AND kind = '{EdgeKind.MESSAGE.value}' GROUP BY ALL"""
 
 
 def _near(condition: str) -> str:
