@@ -37,6 +37,7 @@ COMMAND_MODULES: Final[dict[str, str]] = {
     "slo": "threadline.cli.alerting",
     "alerts": "threadline.cli.alerting",
     "probe": "threadline.cli.probe",
+    "drill": "threadline.cli.drill",
     "funnel": "threadline.cli.journeys",
     "flows": "threadline.cli.journeys",
 }

@@ -9,6 +9,7 @@ analysis count the real traffic only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
@@ -29,7 +30,9 @@ WINDOW: Final = TimeWindow(T0, T0 + 10 * MINUTE)
 WAIT_S: Final = 30.0
 
 
-def checkout(n: int, *, synthetic: bool = False, failed: bool = False, ms: int = 100) -> list[SpanRecord]:
+def checkout(
+    n: int, *, synthetic: bool = False, failed: bool = False, ms: int = 100
+) -> list[SpanRecord]:
     """shop root → CLIENT → payments SERVER; shop PRODUCER → fulfillment CONSUMER."""
     trace = f"{n:032x}"
     start = T0 + 2 * MINUTE + n * 10 * MS
@@ -61,11 +64,13 @@ def traffic(store: Store) -> None:
 
 
 @pytest.fixture(params=["rollups", "scan"])
-def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     store = DuckDBStore(tmp_path / "spans.duckdb", rollups=request.param == "rollups")
-    request.addfinalizer(store.close)
-    traffic(store)
-    return store
+    try:
+        traffic(store)
+        yield store
+    finally:
+        store.close()
 
 
 def test_the_map_edges_count_real_calls_only(fleet: Store) -> None:
@@ -82,7 +87,9 @@ def test_the_map_edges_count_real_calls_only(fleet: Store) -> None:
     message = edges["shop", "fulfillment", EdgeKind.MESSAGE]
     assert (message.calls, message.errors) == (12, 0)
     assert message.queue_dwell is not None
-    assert {(e.caller_operation, e.callee_operation, e.stats.calls) for e in found.operation_edges} == {
+    assert {
+        (e.caller_operation, e.callee_operation, e.stats.calls) for e in found.operation_edges
+    } == {
         ("POST /charge", "charge", 12),
         ("orders publish", "orders process", 12),
     }
@@ -106,7 +113,9 @@ def test_a_window_of_synthetic_traffic_only_has_no_edges(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("target", [Target("shop"), Target("shop", "POST /checkout"), Target()])
-def test_failed_group_and_its_baseline_hold_real_requests_only(fleet: Store, target: Target) -> None:
+def test_failed_group_and_its_baseline_hold_real_requests_only(
+    fleet: Store, target: Target
+) -> None:
     """The 5 failing synthetic checkouts are not the "errors" group: 1 failed real request
     against a baseline of 11."""
     groups = fleet.trace_groups(target, Split.FAILED, WINDOW)
@@ -120,5 +129,6 @@ def test_slow_group_threshold_comes_from_real_requests(fleet: Store, target: Tar
     900 ms ones; counted with the synthetic 2 s requests it would be those five instead."""
     groups = fleet.trace_groups(target, Split.SLOW, WINDOW, percentile=85.0)
     assert (groups.focus_traces, groups.baseline_traces) == (2, 10)
-    assert groups.threshold_ns is not None and groups.threshold_ns < 1000 * MS
+    assert groups.threshold_ns is not None
+    assert groups.threshold_ns < 1000 * MS
     assert set(groups.examples) == {f"{10:032x}", f"{11:032x}"}

@@ -1,6 +1,7 @@
 """Trace groups in DuckDB: a target's traces split in two and what each group holds.
 
-The target's entry spans in the window (synthetic journeys' left out) label their traces: *focus* when one of
+The target's entry spans in the window (not those of synthetic journeys) label their
+traces: *focus* when one of
 them is at or above the percentile threshold (or failed), *baseline* otherwise.
 Over every span of those traces the store then counts, per group:
 

@@ -10,8 +10,9 @@ Three tables, each keyed by the minute a span started (``start_ns // MINUTE_NS``
   service/operation × kind × measure × bucket: calls and errors. ``measure`` is
   ``latency`` (the callee's duration) or ``dwell`` (queue hops: consumer start −
   producer end); ``synthetic`` and ``synthetic-dwell`` repeat both for the calls of
-  synthetic journeys alone, which the service map subtracts. ``kind`` holds an ``EdgeKind`` value (``call``, ``message``, and
-  any later kind such as an inferred edge) so a new kind needs no new table.
+  synthetic journeys alone, which the service map subtracts. ``kind`` holds an
+  ``EdgeKind`` value (``call``, ``message``, and any later kind such as an inferred
+  edge) so a new kind needs no new table.
 - ``rollup_services``: minute × service: every span, entry or not.
 - ``rollup_exemplars`` (``exemplars``): one example trace per minute × service ×
   operation × ``/metrics`` latency slot, for histogram exemplars.
