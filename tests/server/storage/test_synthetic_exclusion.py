@@ -1,4 +1,5 @@
-"""Synthetic journeys stay out of the fleet views users read, in the rollups and by scan.
+"""Synthetic journeys stay out of the fleet views users read, in the rollups and by scan,
+and trace search lists them, badges them and filters by them.
 
 Hand-built traffic with known answers: a shop whose checkout calls payments over HTTP
 and hands a message to a fulfillment consumer. Real traffic and synthetic journeys
@@ -9,6 +10,8 @@ analysis count the real traffic only.
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -18,7 +21,7 @@ import pytest
 from support.spans import span_record
 from threadline.server.aggregates import EdgeKind, Split, Target, TimeWindow
 from threadline.server.batch import SpanBatch
-from threadline.server.model import SpanKind, SpanRecord, StatusCode
+from threadline.server.model import SpanKind, SpanRecord, StatusCode, TraceQuery
 from threadline.server.storage.base import Store
 from threadline.server.storage.duckdb import DuckDBStore
 
@@ -132,3 +135,32 @@ def test_slow_group_threshold_comes_from_real_requests(fleet: Store, target: Tar
     assert groups.threshold_ns is not None
     assert groups.threshold_ns < 1000 * MS
     assert set(groups.examples) == {f"{10:032x}", f"{11:032x}"}
+
+
+@pytest.mark.parametrize(
+    ("choice", "listed"),
+    [("include", set(range(17))), ("exclude", set(range(12))), ("only", set(range(12, 17)))],
+)
+def test_search_lists_marks_and_filters_synthetic_traces(
+    fleet: Store, choice: str, listed: set[int]
+) -> None:
+    """Every trace is listed by default, each with its mark; ``exclude`` and ``only``
+    split the 12 users' traces from the 5 probes'."""
+    found = fleet.search_traces(TraceQuery(limit=100, synthetic=choice))  # type: ignore[arg-type]
+    assert {int(t.trace_id, 16) for t in found} == listed
+    assert all(t.synthetic == (int(t.trace_id, 16) >= 12) for t in found)
+
+
+def test_a_journey_marks_its_synthetic_traces(tmp_path: Path) -> None:
+    """A session holding a user's trace and a probe's lists both, the probe's marked."""
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+    try:
+        spans = [
+            dataclasses.replace(s, session_id="s1")
+            for s in checkout(1) + checkout(2, synthetic=True)
+        ]
+        store.write(SpanBatch.from_records(spans)).result(timeout=WAIT_S)
+        steps = store.journey_traces(session_id="s1")
+        assert [(int(t.trace_id, 16), t.synthetic) for t in steps] == [(1, False), (2, True)]
+    finally:
+        store.close()
