@@ -11,7 +11,6 @@ analysis count the real traffic only.
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
