@@ -132,8 +132,8 @@ def prepare(
 ) -> Fault | Skipped:
     """The fault for ``scenario``, or why it is skipped in this deployment.
 
-    ``proxy`` is the started proxy the services export through, None when the drill
-    could not start it (``proxy_problem`` in the caller's words is then the reason).
+    ``proxy`` is the started proxy the services export through; None when there is
+    none (the caller skips the backend scenarios when it cannot listen).
     """
     if scenario is Scenario.BROKER_RESTART:
         if not restart_command:
