@@ -116,8 +116,11 @@ def _seconds(value: str | None, default: float) -> float:
               help="Time between journeys [default: 500ms].")  # fmt: skip
 @click.option("--wait", callback=duration, metavar="DURATION",
               help="Longest wait for the journeys' traces [default: 30s].")  # fmt: skip
+@click.option("--grace", callback=duration, metavar="DURATION",
+              help="The services' SDK retry deadline: reports are read once it passed "
+                   "after the fault [default: 30s].")  # fmt: skip
 @click.option("--settle", callback=duration, metavar="DURATION",
-              help="Longest wait for the SDK reports after recovery [default: 90s].")  # fmt: skip
+              help="Longest wait for the SDK reports after recovery [default: 150s].")  # fmt: skip
 @click.option(
     "--restart-command",
     metavar="COMMAND",
@@ -137,6 +140,7 @@ def drill(
     after: str | None,
     interval: str | None,
     wait: str | None,
+    grace: str | None,
     settle: str | None,
     restart_command: str | None,
     as_json_output: bool,
@@ -156,6 +160,7 @@ def drill(
         after_s=_seconds(after, defaults.after_s),
         interval_s=_seconds(interval, defaults.interval_s),
         wait_s=_seconds(wait, defaults.wait_s),
+        grace_s=_seconds(grace, defaults.grace_s),
         settle_s=_seconds(settle, defaults.settle_s),
     )
     command = shlex.split(restart_command) if restart_command else []

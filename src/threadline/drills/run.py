@@ -9,8 +9,10 @@ The phases, in order:
 3. **after** (``after_s``): the fault is off; the journeys keep flowing so every SDK
    has spans to export and counters that moved, hence a fresh report.
 4. **settle**: the drill waits (at most ``settle_s``) until every service has
-   reported after recovery and its counters held still between two reads, then
-   judges every journey's traces and compares the reports (``report``).
+   reported after the traffic stopped and at least ``grace_s`` after the fault
+   ended (the SDK's retry deadline: batches the fault held are exported or dropped
+   by then), with nothing queued and counters that held still between two reads,
+   then judges every journey's traces and compares the reports (``report``).
 
 Journeys are sent one after another, at most one per ``interval_s`` and at most
 ``MAX_JOURNEYS_PER_PHASE`` per phase, so a drill adds a bounded, known load. Reading
@@ -54,7 +56,11 @@ class Timing:
     after_s: float = 5.0
     interval_s: float = 0.5
     wait_s: float = 30.0  # longest wait for the probe traces, after the last phase
-    settle_s: float = 90.0  # longest wait for SDK reports after recovery
+    # The services' SDK retry deadline (``retry_deadline_s``, 30 s by default): a batch
+    # in flight when the fault ends is exported or dropped within it, so only a report
+    # sent this long after the fault's end holds every drop the fault caused.
+    grace_s: float = 30.0
+    settle_s: float = 150.0  # longest wait for those SDK reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +104,10 @@ def run_drill(
         during = drive(plan, "during", timing.duration_s, timing.interval_s)
     finally:
         fault.end()
+    settled_ns = time.time_ns() + int(timing.grace_s * 1e9)
     after = drive(plan, "after", timing.after_s, timing.interval_s)
-    quiet_ns = time.time_ns()  # no more probe traffic: the reports may settle from here
+    # No more probe traffic, and the batches the fault held are settled, from here.
+    quiet_ns = max(time.time_ns(), settled_ns)
     later = {**first, **_traces((during, after), fetch, timing.wait_s)}
     services = sorted(set(services) | {span.service for spans in later.values() for span in spans})
     final = _settled_reports(services, sdk_report, quiet_ns, timing.settle_s)
