@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from support.live_server import LiveServer, live_server
-from threadline.cli import drills
+from threadline.cli import probe_results
 from threadline.server.drills.record import DrillProblem, DrillResult
 
 WIDE: Final = {"COLUMNS": "200"}
@@ -56,7 +56,7 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
 
 def test_probes_lists_state_and_last_failure(server: LiveServer) -> None:
     """Each probe with its state and counts; the last failure's summary and verdict."""
-    ran = CliRunner().invoke(drills.probes, ["--server", server.url], env=WIDE)
+    ran = CliRunner().invoke(probe_results.probes, ["--server", server.url], env=WIDE)
     assert ran.exit_code == 0, ran.output
     lines = ran.output.splitlines()
     checkout = next(line for line in lines if line.strip().startswith("checkout "))
@@ -70,7 +70,7 @@ def test_probes_lists_state_and_last_failure(server: LiveServer) -> None:
 
 def test_probes_json_and_one_probe(server: LiveServer) -> None:
     ran = CliRunner().invoke(
-        drills.probes, ["checkout", "--runs", "1", "--json", "--server", server.url]
+        probe_results.probes, ["checkout", "--runs", "1", "--json", "--server", server.url]
     )
     assert ran.exit_code == 0, ran.output
     (drill,) = json.loads(ran.output)["drills"]
@@ -79,6 +79,6 @@ def test_probes_json_and_one_probe(server: LiveServer) -> None:
 
 
 def test_an_unknown_probe_is_an_error_naming_it(server: LiveServer) -> None:
-    ran = CliRunner().invoke(drills.probes, ["nope", "--server", server.url])
+    ran = CliRunner().invoke(probe_results.probes, ["nope", "--server", server.url])
     assert ran.exit_code == 1
     assert "no probe is named 'nope'" in ran.output

@@ -37,7 +37,8 @@ COMMAND_MODULES: Final[dict[str, str]] = {
     "slo": "threadline.cli.alerting",
     "alerts": "threadline.cli.alerting",
     "probe": "threadline.cli.probe",
-    "probes": "threadline.cli.drills",
+    "probes": "threadline.cli.probe_results",
+    "drill": "threadline.cli.drill",
     "funnel": "threadline.cli.journeys",
     "flows": "threadline.cli.journeys",
 }

@@ -174,6 +174,12 @@ def journeys(slowest: bool, failed: bool, limit: int | None, server: str, as_jso
 )
 @click.option("--log-service", metavar="SERVICE", help="The trace logged a record from SERVICE.")
 @click.option(
+    "--synthetic",
+    type=click.Choice(("include", "exclude", "only"), case_sensitive=False),
+    default=None,
+    help="Synthetic journeys' traces (probes, drills) [default: include].",
+)
+@click.option(
     "--sort",
     type=click.Choice(TRACE_ORDERS, case_sensitive=False),
     default=None,
@@ -199,6 +205,7 @@ def traces(
     log_text: str | None,
     log_level: str | None,
     log_service: str | None,
+    synthetic: str | None,
     sort: str | None,
     limit: int | None,
     offset: int | None,
@@ -229,6 +236,7 @@ def traces(
             log_text=log_text,
             log_severity=log_level,
             log_service=log_service,
+            synthetic=synthetic.lower() if synthetic else None,
             order=sort.lower() if sort else None,
             limit=limit,
             offset=offset,

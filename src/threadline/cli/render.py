@@ -137,6 +137,8 @@ def traces_table(traces: Sequence[Json]) -> RenderableType:
     for trace in traces:
         status = _status(trace)
         status.append("\n" + plural(trace["span_count"], "span"), style="dim")
+        if trace.get("synthetic"):
+            status.append("\nsynthetic", style="cyan")  # a probe's or a drill's
         rows.append(
             (
                 Text(format_start(trace["start_ns"])),

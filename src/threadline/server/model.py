@@ -93,6 +93,8 @@ class TraceSummary:
     services: tuple[str, ...]
     session_id: str | None = None
     user_id: str | None = None
+    # A span of the trace is marked ``journey.synthetic=true``: a probe's or a drill's.
+    synthetic: bool = False
 
     @property
     def is_error(self) -> bool:
@@ -133,6 +135,8 @@ class StoreCounts:
 # How a trace search orders its answer: by start time (newest or oldest first) or
 # by duration (longest or shortest first); ties always by trace id.
 TraceOrder = Literal["recent", "oldest", "slowest", "fastest"]
+# Which traces a search lists by their synthetic mark: all, none of the marked, only them.
+SyntheticFilter = Literal["include", "exclude", "only"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +164,8 @@ class TraceQuery:
     ``log_text`` (a case-insensitive substring of the body), ``log_severity`` (the
     least severity number) and ``log_service`` keep the traces with a log record
     meeting all three, logged within ``[start_ns, end_ns]`` when those are given.
+    ``synthetic`` lists synthetic journeys' traces too (``include``), leaves them out
+    (``exclude``) or lists only them (``only``).
     """
 
     service: str | None = None
@@ -180,3 +186,4 @@ class TraceQuery:
     log_text: str | None = None
     log_severity: int | None = None
     log_service: str | None = None
+    synthetic: SyntheticFilter = "include"

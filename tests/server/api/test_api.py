@@ -148,6 +148,7 @@ def test_traces_are_listed_newest_first_with_their_summary(api: str) -> None:
         "services": ["cart", "db", "web"],
         "session_id": "s-alpha",
         "user_id": "u-1",
+        "synthetic": False,
     }
     assert next(t for t in traces if t["trace_id"] == T_BROWSE)["status"] == "ok"
 
@@ -266,6 +267,7 @@ def test_malformed_trace_id_is_400_naming_the_parameter(api: str, bad_id: str) -
         ("/traces", {"start": "9999999999999999"}, "start"),
         ("/traces", {"start": "0001-01-01T00:00:00Z"}, "start"),
         ("/traces", {"max_duration": "99999999999h"}, "max_duration"),
+        ("/traces", {"synthetic": "sometimes"}, "synthetic"),
         ("/journeys", {"order": "fastest"}, "order"),
         ("/journeys", {"limit": "many"}, "limit"),
     ],
@@ -284,6 +286,7 @@ def test_bad_parameter_messages_say_what_is_allowed(api: str) -> None:
     assert "250ms" in error_of(api, "/traces", 400, min_duration="fast")
     assert "1 to 1000" in error_of(api, "/traces", 400, limit="0")
     assert "RFC 3339" in error_of(api, "/traces", 400, start="yesterday")
+    assert "include, exclude, only" in error_of(api, "/traces", 400, synthetic="sometimes")
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from threadline.conventions import JOURNEY_SYNTHETIC, SYNTHETIC_TRUE
 from threadline.server.model import SpanRecord, TraceSummary
 
 
@@ -177,6 +178,10 @@ def summarize(tree: SpanTree) -> TraceSummary:
         services=tuple(sorted({span.service_name for span in spans})),
         session_id=next((s.session_id for s in by_start if s.session_id), None),
         user_id=next((s.user_id for s in by_start if s.user_id), None),
+        synthetic=any(
+            str(span.attributes.get(JOURNEY_SYNTHETIC, "")).lower() == SYNTHETIC_TRUE
+            for span in spans
+        ),
     )
 
 

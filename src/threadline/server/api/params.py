@@ -20,7 +20,7 @@ from threadline.server.analysis.tail_latency import Measure
 from threadline.server.api import cursor
 from threadline.server.errors import InvalidParameter
 from threadline.server.log_batch import SEVERITIES
-from threadline.server.model import StatusCode, TraceOrder, TraceQuery
+from threadline.server.model import StatusCode, SyntheticFilter, TraceOrder, TraceQuery
 from threadline.server.storage.base import JourneyOrder
 from threadline.server.windows import DEFAULT_WINDOW_NS, WindowRequest
 
@@ -45,6 +45,7 @@ _STATUSES: Final = tuple(status.value for status in StatusCode)
 # Each choice keyed by its name, so a lookup yields the typed value.
 _JOURNEY_ORDERS: Final[dict[str, JourneyOrder]] = {o: o for o in get_args(JourneyOrder)}
 _TRACE_ORDERS: Final[dict[str, TraceOrder]] = {o: o for o in get_args(TraceOrder)}
+_SYNTHETIC: Final[dict[str, SyntheticFilter]] = {s: s for s in get_args(SyntheticFilter)}
 _MEASURES: Final[dict[str, Measure]] = {m: m for m in get_args(Measure)}
 _BOOLEANS: Final[dict[str, bool]] = {"true": True, "1": True, "false": False, "0": False}
 _NUMBER: Final = re.compile(r"[0-9]{1,3}(\.[0-9]{1,6})?")
@@ -70,6 +71,7 @@ def trace_query(
     log_text: str | None = None,
     log_severity: str | None = None,
     log_service: str | None = None,
+    synthetic: str | None = None,
 ) -> TraceQuery:
     """A ``TraceQuery`` from the query parameters of ``GET /api/traces``."""
     min_duration_ns = duration("min_duration", min_duration)
@@ -101,6 +103,7 @@ def trace_query(
         log_text=text_filter("log_text", log_text),
         log_severity=severity("log_severity", log_severity),
         log_service=text_filter("log_service", log_service),
+        synthetic=_choice("synthetic", synthetic, _SYNTHETIC, default="include"),
     )
 
 

@@ -96,6 +96,13 @@ def build_api_router(query: QueryService, *, trace_page_spans: int) -> APIRouter
         log_service: Annotated[
             Text, Query(description="The trace logged a record from this service.")
         ] = None,
+        synthetic: Annotated[
+            Text,
+            Query(
+                description="Synthetic journeys' traces (probes, drills): include (default), "
+                "exclude or only."
+            ),
+        ] = None,
     ) -> JSONResponse:
         # The log filters hold together, on one record logged within start and end.
         trace_query = params.trace_query(
@@ -117,6 +124,7 @@ def build_api_router(query: QueryService, *, trace_page_spans: int) -> APIRouter
             log_text=log_text,
             log_severity=log_severity,
             log_service=log_service,
+            synthetic=synthetic,
         )
         return JSONResponse(serialize_aggregates.trace_page(query.search_page(trace_query)))
 

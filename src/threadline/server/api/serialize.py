@@ -50,6 +50,7 @@ def trace_summary(summary: TraceSummary) -> Json:
         "services": list(summary.services),
         "session_id": summary.session_id,
         "user_id": summary.user_id,
+        "synthetic": summary.synthetic,
     }
 
 

@@ -16,6 +16,10 @@ a histogram per minute and status.
   the fewest top buckets that hold enough of them name the minutes to read, and
   only those minutes' spans in those buckets are read.
 
+Synthetic journeys (``journey.synthetic=true``) are left out of both groups: a
+service's requests are ``rollup_operations`` less ``rollup_synthetic``; whole
+traces are decided by scan when the window holds synthetic traffic.
+
 A target operation counted under ``(other)`` (past the cap on names) has no rows
 of its own: ``labels`` returns ``None`` and the caller decides by scan.
 """
@@ -29,15 +33,21 @@ from threadline.server.aggregates import Split, Target, TimeWindow
 from threadline.server.analysis import sketch
 from threadline.server.storage.duckdb.groups import Labels
 from threadline.server.storage.duckdb.health_rollups import ROOTS
-from threadline.server.storage.duckdb.rollup_reads import minutes
+from threadline.server.storage.duckdb.rollup_reads import USER_OPERATIONS, minutes
 from threadline.server.storage.duckdb.rollups import (
     MINUTE_NS,
     NAMES,
-    OPERATIONS,
     bucket_sql,
 )
-from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import ENTRY, ERROR, NO_PARENT, USER_TRAFFIC, Fetch
+from threadline.server.storage.duckdb.schema import ROLLUP_SYNTHETIC, TABLE
+from threadline.server.storage.duckdb.sql import (
+    ENTRY,
+    ERROR,
+    NO_PARENT,
+    USER_TRAFFIC,
+    Fetch,
+    synthetic,
+)
 
 
 def labels(
@@ -56,11 +66,21 @@ def labels(
     first, last = minutes(window)
     widened = TimeWindow(first * MINUTE_NS, last * MINUTE_NS)
     if target.service is None:
+        # Root spans have no synthetic counterpart in the rollups: with synthetic traffic
+        # in the window, the scan decides (it leaves that traffic out).
+        if fetch(
+            f"SELECT 1 FROM {ROLLUP_SYNTHETIC} WHERE minute >= ? AND minute < ? LIMIT 1",
+            [first, last],
+        ):
+            return None
         table, keys, params = ROOTS, "", []
-        span_filter, span_params = f"{NO_PARENT} AND {USER_TRAFFIC}", list[object]()
+        span_filter = f"{NO_PARENT} AND {USER_TRAFFIC} AND NOT {synthetic()}"
+        span_params = list[object]()
     else:
-        table, keys, params = OPERATIONS, " AND service = ?", [target.service]
-        span_filter, span_params = f"{ENTRY} AND service_name = ?", list[object]([target.service])
+        # The users' requests: the operations' rollups less the synthetic journeys'.
+        table, keys, params = USER_OPERATIONS, " AND service = ?", [target.service]
+        span_filter = f"{ENTRY} AND service_name = ? AND NOT {synthetic()}"
+        span_params = list[object]([target.service])
         if target.operation is not None:
             kept = fetch(
                 f"SELECT 1 FROM {NAMES} WHERE service = ? AND operation = ?",

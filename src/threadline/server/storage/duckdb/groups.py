@@ -1,6 +1,7 @@
 """Trace groups in DuckDB: a target's traces split in two and what each group holds.
 
-The target's entry spans in the window label their traces: *focus* when one of
+The target's entry spans in the window (not those of synthetic journeys) label their
+traces: *focus* when one of
 them is at or above the percentile threshold (or failed), *baseline* otherwise.
 Over every span of those traces the store then counts, per group:
 
@@ -57,6 +58,7 @@ from threadline.server.storage.duckdb.sql import (
     Fetch,
     checked_limit,
     in_window,
+    synthetic,
 )
 
 # Per-span self time and "error origin" (an error span with no failing child),
@@ -354,8 +356,13 @@ labelled AS (
 
 
 def _target_spans(target: Target, window: TimeWindow) -> Conditions:
-    """The requests of ``target``: its entry spans, or root spans without a service."""
+    """The requests of ``target``: its entry spans, or root spans without a service.
+
+    Synthetic journeys' requests are neither slow nor failed users' requests nor part
+    of their baseline: a failing drill must not become the "errors" group's cause.
+    """
     where = in_window(window)
+    where.add(f"NOT {synthetic()}")
     if target.service is None:
         where.add(f"{NO_PARENT} AND {USER_TRAFFIC}")
         return where

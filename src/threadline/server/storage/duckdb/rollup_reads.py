@@ -23,7 +23,13 @@ from threadline.server.aggregates import (
     TimeWindow,
 )
 from threadline.server.analysis import sketch
-from threadline.server.storage.duckdb.rollups import EDGES, MINUTE_NS, OPERATIONS
+from threadline.server.storage.duckdb.rollups import (
+    EDGES,
+    MINUTE_NS,
+    OPERATIONS,
+    SYNTHETIC_DWELL,
+    SYNTHETIC_LATENCY,
+)
 from threadline.server.storage.duckdb.schema import ROLLUP_SYNTHETIC
 from threadline.server.storage.duckdb.sql import ERROR, Fetch
 
@@ -163,13 +169,16 @@ GROUP BY ALL""",
     by_operation: dict[tuple[str, str, str, str, str], tuple[_Tally, _Tally]] = {}
     by_service: dict[tuple[str, str, str], tuple[_Tally, _Tally]] = {}
     for caller, caller_op, callee, callee_op, kind, measure, bucket, calls, errors in rows:
-        dwell = measure == "dwell"
+        # Synthetic journeys' calls are counted under measures of their own: subtracted,
+        # they leave the users' traffic (probes and drills stay off the map's figures).
+        dwell = measure in ("dwell", SYNTHETIC_DWELL)
+        sign = -1 if measure in (SYNTHETIC_LATENCY, SYNTHETIC_DWELL) else 1
         for key, table in (
             ((caller, caller_op, callee, callee_op, kind), by_operation),
             ((caller, callee, kind), by_service),
         ):
             pair = table.setdefault(key, (_Tally(), _Tally()))  # type: ignore[arg-type]
-            pair[1 if dwell else 0].add(int(bucket), int(calls), int(errors or 0))
+            pair[1 if dwell else 0].add(int(bucket), sign * int(calls), sign * int(errors or 0))
     return ServiceMap(
         window=window,
         services=tuple(

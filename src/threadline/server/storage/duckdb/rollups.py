@@ -9,8 +9,10 @@ Three tables, each keyed by the minute a span started (``start_ns // MINUTE_NS``
 - ``rollup_edges``: minute (of the callee) × caller service/operation × callee
   service/operation × kind × measure × bucket: calls and errors. ``measure`` is
   ``latency`` (the callee's duration) or ``dwell`` (queue hops: consumer start −
-  producer end). ``kind`` holds an ``EdgeKind`` value (``call``, ``message``, and
-  any later kind such as an inferred edge) so a new kind needs no new table.
+  producer end); ``synthetic`` and ``synthetic-dwell`` repeat both for the calls of
+  synthetic journeys alone, which the service map subtracts. ``kind`` holds an
+  ``EdgeKind`` value (``call``, ``message``, and any later kind such as an inferred
+  edge) so a new kind needs no new table.
 - ``rollup_services``: minute × service: every span, entry or not.
 - ``rollup_exemplars`` (``exemplars``): one example trace per minute × service ×
   operation × ``/metrics`` latency slot, for histogram exemplars.
@@ -218,10 +220,21 @@ SELECT * FROM (
 WHERE kind IS NOT NULL"""
 
 
-def _edge_delta(sign: int) -> str:
+# ``measure`` values of the part of an edge's calls that synthetic journeys made (the
+# callee span marked ``journey.synthetic=true``), kept under the edge's own keys so the
+# map can subtract them; every other reader asks for ``latency`` or ``dwell`` by name.
+SYNTHETIC_LATENCY: Final = "synthetic"
+SYNTHETIC_DWELL: Final = "synthetic-dwell"
+
+
+def _edge_delta(sign: int, *, synthetic: bool = False) -> str:
+    """The pairs' calls (``synthetic``: only synthetic journeys', under their measures)."""
+    latency, dwell, only = ("latency", "dwell", "")
+    if synthetic:
+        latency, dwell, only = (SYNTHETIC_LATENCY, SYNTHETIC_DWELL, " WHERE synthetic")
     return f"""
 INSERT INTO {EDGES} ({_EDGE_COLUMNS})
-WITH raw AS (SELECT * FROM {_PAIRS}),
+WITH raw AS (SELECT * FROM {_PAIRS}{only}),
 pair AS (
     SELECT raw.* REPLACE (coalesce(a.operation, '{OTHER}') AS caller_operation,
                           coalesce(b.operation, '{OTHER}') AS callee_operation)
@@ -229,12 +242,12 @@ pair AS (
     LEFT JOIN {NAMES} AS a ON a.service = raw.caller AND a.operation = raw.caller_operation
     LEFT JOIN {NAMES} AS b ON b.service = raw.callee AND b.operation = raw.callee_operation
 )
-SELECT minute, caller, caller_operation, callee, callee_operation, kind, 'latency',
+SELECT minute, caller, caller_operation, callee, callee_operation, kind, '{latency}',
        {bucket_sql("duration_ns")}, {sign} * count(*),
        {sign} * count(*) FILTER (WHERE status = '{ERROR}')
 FROM pair GROUP BY ALL
 UNION ALL
-SELECT minute, caller, caller_operation, callee, callee_operation, kind, 'dwell',
+SELECT minute, caller, caller_operation, callee, callee_operation, kind, '{dwell}',
        {bucket_sql("dwell_ns")}, {sign} * count(*), 0
 FROM pair WHERE kind = '{EdgeKind.MESSAGE.value}' GROUP BY ALL"""
 
@@ -269,6 +282,10 @@ def _count_pairs(
     run(f"CREATE OR REPLACE TEMP TABLE {_PAIRS} AS {pairs}", params)
     if edges:
         run(_edge_delta(sign), [])
+        # Most commits hold no synthetic journey: one look at the (small) pairs table
+        # spares them the second pass.
+        if run(f"SELECT 1 FROM {_PAIRS} WHERE synthetic LIMIT 1", []):
+            run(_edge_delta(sign, synthetic=True), [])
     if slo:
         for statement in slo_rollups.pair_deltas(_PAIRS, sign, bucket_sql("duration_ns")):
             run(statement, [])

@@ -30,6 +30,7 @@ from threadline.server.storage.duckdb.sql import (
     Row,
     checked_limit,
     span_attribute_is,
+    synthetic,
     trace_has,
     trace_logged,
 )
@@ -50,7 +51,8 @@ SELECT trace_id,
        count(*) FILTER (WHERE status = '{ERROR}') AS error_count,
        list_sort(list_distinct(list(service_name))) AS services,
        min(session_id) AS session_id,
-       min(user_id) AS user_id
+       min(user_id) AS user_id,
+       bool_or({synthetic()}) AS synthetic
 FROM {TABLE}
 WHERE trace_id IN (SELECT trace_id FROM chosen)
 GROUP BY trace_id"""
@@ -127,6 +129,9 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
         traces, session_id=query.session_id, user_id=query.user_id, journey_id=query.journey_id
     )
     traces.extend(trace_logged(query))
+    if query.synthetic != "include":
+        negation = "NOT " if query.synthetic == "exclude" else ""
+        traces.add(f"trace_id {negation}IN (SELECT trace_id FROM {TABLE} WHERE {synthetic()})")
 
     whole = Conditions()
     if query.start_ns is not None:
@@ -277,7 +282,7 @@ def journey_from_row(row: Row) -> JourneySummary:
 
 def trace_from_row(row: Row) -> TraceSummary:
     """A trace list row: id, start, duration, root service and operation, spans,
-    errors, services, session, user."""
+    errors, services, session, user and (when read) the synthetic mark."""
     return TraceSummary(
         trace_id=row[0],
         start_ns=int(row[1]),
@@ -289,4 +294,5 @@ def trace_from_row(row: Row) -> TraceSummary:
         services=tuple(row[7]),
         session_id=row[8],
         user_id=row[9],
+        synthetic=bool(row[10]) if len(row) > 10 else False,
     )

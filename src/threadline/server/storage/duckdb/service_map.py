@@ -14,7 +14,9 @@ trace, ~130 ms over 1M spans):
 
 Service edges and operation edges come from one scan with ``GROUPING SETS``, so
 both levels agree; latency is the callee span's duration, queue dwell the time
-from the producer's end to the consumer's start. Pairs are chosen by the callee's
+from the producer's end to the consumer's start. Calls whose callee belongs to a
+synthetic journey (``journey.synthetic=true``) are left out, as are synthetic entry
+spans from the services' figures: the map shows the users' traffic. Pairs are chosen by the callee's
 start time: a message may sit in a queue longer than any window, and it is still
 this window's traffic once consumed.
 """
@@ -44,6 +46,7 @@ from threadline.server.storage.duckdb.sql import (
     percentiles,
     red_columns,
     red_stats,
+    synthetic,
 )
 
 _EDGES: Final = f"""
@@ -51,6 +54,7 @@ WITH callee AS (
     SELECT trace_id, parent_span_id, service_name, name, kind, start_ns, duration_ns, status
     FROM {TABLE}
     WHERE kind IN ('server', 'consumer') AND {HAS_PARENT} AND start_ns >= ? AND start_ns < ?
+      AND NOT {synthetic()}
 ),
 pair AS (
     SELECT caller.service_name AS caller,
@@ -88,6 +92,8 @@ ORDER BY caller, callee, edge_kind, caller_operation NULLS FIRST, callee_operati
 def service_map(fetch: Fetch, window: TimeWindow) -> ServiceMap:
     entries = in_window(window)
     entries.add(ENTRY)
+    # Probes and drills stay off the map's traffic figures, as in the rollups.
+    entries.add(f"NOT {synthetic()}")
     service_rows = fetch(
         f"SELECT service_name, {red_columns()} FROM {TABLE}{entries.sql('WHERE')}"
         " GROUP BY service_name ORDER BY service_name",

@@ -30,7 +30,7 @@ from threadline.server.model import (
 )
 from threadline.server.storage.base import JourneyOrder
 from threadline.server.storage.duckdb import search
-from threadline.server.storage.duckdb.schema import TABLE
+from threadline.server.storage.duckdb.schema import JOURNEY_SYNTHETIC, TABLE
 from threadline.server.storage.duckdb.sql import (
     Conditions,
     Fetch,
@@ -106,7 +106,8 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
         f" lists AS (SELECT t.trace_id, {LISTS} FROM {SUMMARIES} AS t"
         " SEMI JOIN page AS p ON t.trace_id = p.trace_id GROUP BY t.trace_id)"
         " SELECT page.trace_id, start_ns, end_ns - start_ns, root.service, root.operation,"
-        " spans, errors, services, sessions[1], users[1]"
+        " spans, errors, services, sessions[1], users[1],"
+        f" page.trace_id IN (SELECT trace_id FROM {JOURNEY_SYNTHETIC})"
         f" FROM page JOIN lists ON page.trace_id = lists.trace_id"
         f" ORDER BY {key} {direction}, page.trace_id",
         [*where.params, checked_limit(query.limit), query.offset],
@@ -195,6 +196,10 @@ def _summary_filters(query: TraceQuery) -> Conditions:
         where.extend(_any_row("list_contains(users, ?)", query.user_id))
     # Log filters read the logs table, bounded by the query's window as on spans.
     where.extend(trace_logged(query))
+    # Synthetic traces are recorded at ingest (``journey_steps.mark_synthetic``).
+    if query.synthetic != "include":
+        negation = "NOT " if query.synthetic == "exclude" else ""
+        where.add(f"trace_id {negation}IN (SELECT trace_id FROM {JOURNEY_SYNTHETIC})")
     return where
 
 

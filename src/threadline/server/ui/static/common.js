@@ -222,6 +222,14 @@ export function swatch(service) {
   return el('span', { class: 'swatch', style: { backgroundColor: serviceColor(service) }, 'aria-hidden': 'true' });
 }
 
+// The badge of a synthetic journey's trace (a probe's or a drill's: `journey.synthetic=true`),
+// or nothing; such traffic is left out of RED, SLOs, the map and the slow/failed baselines.
+export function synthetic(trace) {
+  return trace.synthetic
+    ? el('span', { class: 'badge synthetic', text: 'synthetic', title: 'Test traffic (a probe or a drill): not counted in RED, SLOs or the service map' })
+    : null;
+}
+
 export function serviceChip(service, { link = false } = {}) {
   const props = { class: 'chip', title: service };
   if (link) return el('a', { ...props, href: serviceHref(service) }, swatch(service), service);

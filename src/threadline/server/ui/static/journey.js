@@ -3,7 +3,7 @@
 
 import {
   ApiError, el, fill, fmtMs, fmtTime, fmtUtc, getJSON, journeyHref, markReady, plural, serviceChip,
-  serviceHref, showNotice, swatch, traceHref, userHref,
+  serviceHref, showNotice, swatch, synthetic, traceHref, userHref,
 } from './common.js';
 import { interleaveJourneyLogs } from './journey_logs.js';
 
@@ -21,6 +21,7 @@ function stepItem(trace, number, journeyStart, journeySpan, firstFailure) {
   const width = ((trace.duration_ms * 1e6) / journeySpan) * 100;
   const badges = [];
   if (failed) badges.push(el('span', { class: 'badge error', text: trace === firstFailure ? 'failed here' : plural(trace.error_count, 'error') }));
+  badges.push(synthetic(trace));
   const classes = ['step'];
   if (failed) classes.push('has-error');
   if (trace === firstFailure) classes.push('first-failure');
@@ -54,6 +55,7 @@ function render(journey) {
     el('span', { text: plural(traces.length, 'step') }),
     el('span', { text: `think time ${fmtMs(thinkMs)}` }),
     failures.length ? el('span', { class: 'badge error', text: plural(failures.length, 'failed step') }) : el('span', { text: 'no failures' }),
+    synthetic({ synthetic: traces.some((t) => t.synthetic) }),
     journey.user_id && sessionId ? el('a', { href: userHref(journey.user_id), text: `user ${journey.user_id}` }) : null,
     el('span', { class: 'chips' }, services.map((s) => serviceChip(s, { link: true }))));
 

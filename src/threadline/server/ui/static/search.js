@@ -2,7 +2,7 @@
 //
 // The URL's parameters are GET /api/traces's own (service, operation, attr, status,
 // min_duration, max_duration, start, end, session_id, user_id, journey_id, log_text,
-// limit, order, offset),
+// synthetic, limit, order, offset),
 // plus `lookback`, which becomes `start` when the request is sent. So a link
 // reproduces the view, and the page shows exactly what the API answers.
 
@@ -13,7 +13,7 @@ import { renderTraceList } from './trace_list.js';
 
 const DEFAULT_LIMIT = 20;
 const FILTER_KEYS = ['service', 'operation', 'status', 'min_duration', 'max_duration', 'start', 'end',
-  'session_id', 'user_id', 'journey_id', 'log_text', 'limit'];
+  'session_id', 'user_id', 'journey_id', 'log_text', 'synthetic', 'limit'];
 const FORM_KEYS = [...FILTER_KEYS, 'lookback'];
 const ORDERS = ['recent', 'oldest', 'slowest', 'fastest'];
 const LOOKBACK_UNITS = { m: 60_000, h: 3_600_000, d: 86_400_000 };

@@ -3,7 +3,7 @@
 
 import {
   el, fill, fmtMs, fmtTime, fmtUtc, isTraceId, journeyHref, plural, serviceChip, serviceColor,
-  swatch, userHref,
+  swatch, synthetic, userHref,
 } from './common.js';
 
 export function renderHeader(trace) {
@@ -22,7 +22,8 @@ export function renderHeader(trace) {
     el('span', { text: plural(summary.span_count, 'span') }),
     el('span', { text: depthText }),
     el('span', { text: plural(summary.services.length, 'service') }),
-    summary.error_count ? el('span', { class: 'badge error', text: plural(summary.error_count, 'error') }) : null);
+    summary.error_count ? el('span', { class: 'badge error', text: plural(summary.error_count, 'error') }) : null,
+    synthetic(summary));
 
   const compareInput = el('input', { id: 'compare-with', name: 'b', placeholder: 'another trace id', 'aria-label': 'Trace id to compare with' });
   compareInput.setAttribute('autocomplete', 'off');

@@ -1,7 +1,9 @@
 // One row of a list of traces (search results, a service's slowest and failed traces):
 // root service and operation, a duration bar, span and error counts, services touched.
 
-import { el, fmtAgo, fmtMs, fmtTime, fmtUtc, plural, serviceChip, swatch, traceHref } from './common.js';
+import {
+  el, fmtAgo, fmtMs, fmtTime, fmtUtc, plural, serviceChip, swatch, synthetic, traceHref,
+} from './common.js';
 
 // `maxMs` scales the duration bar: the longest trace of the list fills it.
 export function traceItem(trace, maxMs, { compact = false } = {}) {
@@ -21,6 +23,7 @@ export function traceItem(trace, maxMs, { compact = false } = {}) {
   const meta = el('div', { class: 'trace-meta' },
     el('span', { text: plural(trace.span_count, 'span') }),
     errors,
+    synthetic(trace),
     compact ? null : el('span', { class: 'chips' }, trace.services.map((s) => serviceChip(s))),
     el('time', { class: 'muted', title: `${fmtTime(trace.start_ns)} (${fmtUtc(trace.start_ns)})`, text: compact ? fmtAgo(trace.start_ns) : `${fmtTime(trace.start_ns)} · ${fmtAgo(trace.start_ns)}` }));
   return el('li', { class: `trace-item${trace.error_count > 0 ? ' has-error' : ''}` },
