@@ -199,17 +199,52 @@ def _examples(
     focus_rows: list[tuple[int, int, int]],
     wanted: int,
 ) -> tuple[str, ...]:
-    """The slowest focus requests' traces, reading only the minutes of the top buckets."""
+    """The slowest focus requests' traces, reading only the minutes of the top buckets.
+
+    The top buckets are counted in requests, but examples are distinct traces: when one
+    trace holds several of the top requests, the first read finds too few and a second
+    one reads every focus bucket.
+    """
     per_bucket: dict[int, int] = defaultdict(int)
     for _, bucket, spans in focus_rows:
         per_bucket[int(bucket)] += int(spans)
-    lowest, held = None, 0
+    if not per_bucket:
+        return ()
+    lowest, held = min(per_bucket), 0
     for bucket in sorted(per_bucket, reverse=True):
         lowest, held = bucket, held + per_bucket[bucket]
         if held >= wanted:
             break
-    if lowest is None:
-        return ()
+    found = _slowest_traces(
+        fetch, window, span_filter, span_params, focus, focus_params, focus_rows, lowest, wanted
+    )
+    if len(found) < wanted and lowest > min(per_bucket):
+        found = _slowest_traces(
+            fetch,
+            window,
+            span_filter,
+            span_params,
+            focus,
+            focus_params,
+            focus_rows,
+            min(per_bucket),
+            wanted,
+        )
+    return found
+
+
+def _slowest_traces(
+    fetch: Fetch,
+    window: TimeWindow,
+    span_filter: str,
+    span_params: list[object],
+    focus: str,
+    focus_params: tuple[object, ...],
+    focus_rows: list[tuple[int, int, int]],
+    lowest: int,
+    wanted: int,
+) -> tuple[str, ...]:
+    """Up to ``wanted`` traces of the slowest focus requests in buckets from ``lowest`` up."""
     chosen = sorted({int(m) for m, b, _ in focus_rows if int(b) >= lowest})
     low = max(window.start_ns, chosen[0] * MINUTE_NS)
     high = min(window.end_ns, (chosen[-1] + 1) * MINUTE_NS)
