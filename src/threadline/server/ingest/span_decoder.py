@@ -106,6 +106,11 @@ class SpanDecoder:
         self._walk_threshold = limits.walk_threshold
         self._known: dict[bytes, _Entry | _Uncommon] = {}
 
+    @property
+    def remembered(self) -> int:
+        """How many distinct encoded attributes are remembered now."""
+        return len(self._known)
+
     def decode(self, body: bytes, payload_format: PayloadFormat) -> SpanBatch:
         """What ``decode.decode(body, payload_format, limits, redactor)`` returns or raises."""
         if payload_format is not PayloadFormat.PROTOBUF:
