@@ -109,9 +109,7 @@ class WorkerPoolDecoding:
 
     def start(self) -> None:
         """Start the workers now rather than at the first request (they take ~1 s)."""
-        pool = self._current()
-        for _ in range(self._count):
-            pool.submit(_ready)
+        self._current()
 
     async def decode(self, body: bytes, payload_format: PayloadFormat) -> SpanBatch:
         pool = self._current()
@@ -163,12 +161,17 @@ class WorkerPoolDecoding:
         return pool
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=self._count,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
             initargs=(self._settings,),
         )
+        # The pool starts a process per task while none is idle: one task each starts
+        # them all now, so the first requests do not wait for a worker to import.
+        for _ in range(self._count):
+            pool.submit(_ready)
+        return pool
 
 
 # -- inside a worker process ---------------------------------------------------------
