@@ -93,7 +93,10 @@ def varied_request() -> ExportTraceServiceRequest:
                 AnyValue(
                     kvlist_value=KeyValueList(
                         values=[
-                            kv("list", AnyValue(array_value=ArrayValue(values=[AnyValue(int_value=1)])))
+                            kv(
+                                "list",
+                                AnyValue(array_value=ArrayValue(values=[AnyValue(int_value=1)])),
+                            )
                         ]
                     )
                 ),
@@ -134,9 +137,7 @@ def test_every_path_gives_the_reference_table(
 def test_malformed_attribute_is_refused_with_the_reference_message() -> None:
     """An attribute that is not valid protobuf (non-UTF-8 key) gets the stock parse error."""
     request = one_span_request()
-    request.resource_spans[0].scope_spans[0].spans[0].attributes.append(
-        string_value("k" * 5, "v")
-    )
+    request.resource_spans[0].scope_spans[0].spans[0].attributes.append(string_value("k" * 5, "v"))
     body = bytearray(request.SerializeToString())
     at = bytes(body).index(b"kkkkk")
     body[at] = 0xFF
@@ -176,7 +177,9 @@ _values = st.one_of(
     st.lists(
         st.lists(
             st.tuples(
-                st.sampled_from(["http.route", "user.id", "session.id", "password", "k", "url.full"]),
+                st.sampled_from(
+                    ["http.route", "user.id", "session.id", "password", "k", "url.full"]
+                ),
                 _values,
             ),
             max_size=6,

@@ -96,7 +96,11 @@ def test_spans_decoded_by_workers_are_stored(pooled: LiveServer) -> None:
     for n in range(5):
         assert post(pooled, request_body(n * SPANS_PER_REQUEST)).status_code == 200
     assert pooled.store.counts().spans == 5 * SPANS_PER_REQUEST
-    [first] = [s for s in pooled.store.get_trace("5b8efff798038103d269b633813fc60c") if s.span_id == "0000000000000001"]
+    [first] = [
+        s
+        for s in pooled.store.get_trace("5b8efff798038103d269b633813fc60c")
+        if s.span_id == "0000000000000001"
+    ]
     assert first.attributes["http.route"] == "/pay"
     assert first.user_id == "u"
     assert len(worker_pids()) == 2

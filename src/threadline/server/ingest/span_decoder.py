@@ -64,8 +64,8 @@ from threadline.server.ingest.redact import IngestRedactor
 from threadline.server.ingest.wire import RawAttributesRequest
 
 # Distinct attributes remembered; past it the memory starts over. 16k entries of at
-# most ``MAX_REMEMBERED_BYTES`` bytes each (plus their JSON) stay under ~10 MB per
-# process, and hold the repeated attributes of a large fleet.
+# most ``MAX_REMEMBERED_BYTES`` bytes each (with their JSON and the tuple, < 1 KB)
+# stay under ~16 MB per decoding process and hold the repeated attributes of a fleet.
 MAX_REMEMBERED: Final = 16_384
 # Longer encoded attributes (stack traces, SQL, payloads) rarely repeat exactly:
 # they are read but not remembered.
@@ -253,7 +253,7 @@ class SpanDecoder:
 
     def _common(
         self, attributes: Any, found: list[str] | None
-    ) -> tuple[dict[str, str | None], str] | None:
+    ) -> tuple[dict[str, Any], str] | None:
         """The journey columns among ``attributes`` and their JSON; None: general path."""
         if found or len(attributes) > self._max_attributes:
             return None
@@ -282,7 +282,10 @@ class SpanDecoder:
         kv = KeyValue.FromString(raw)
         values = {kv.key: any_value(kv.value)}
         entry: _Entry | _Uncommon
-        if self._redactor is not None and self._redactor.redactor.attributes(values, []) is not None:
+        if (
+            self._redactor is not None
+            and self._redactor.redactor.attributes(values, []) is not None
+        ):
             entry = _UNCOMMON
         else:
             # The member is exactly what ``dumps`` writes for this key inside a dict.

@@ -74,10 +74,12 @@ def _file() -> descriptor_pb2.FileDescriptorProto:
 
 def _request_class() -> Any:
     pool = descriptor_pool.Default()
+    name = f"{_PACKAGE}.ExportTraceServiceRequest"
     try:
-        found = pool.FindMessageTypeByName(f"{_PACKAGE}.ExportTraceServiceRequest")
+        found = pool.FindMessageTypeByName(name)
     except KeyError:
-        found = pool.Add(_file()).message_types_by_name["ExportTraceServiceRequest"]
+        pool.Add(_file())
+        found = pool.FindMessageTypeByName(name)
     return message_factory.GetMessageClass(found)
 
 

@@ -28,7 +28,7 @@ import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Final, Protocol
+from typing import Final, Protocol, cast
 
 import pyarrow as pa
 from starlette.concurrency import run_in_threadpool
@@ -63,9 +63,7 @@ class SpanDecoding(Protocol):
 def worker_count(settings: ServerSettings) -> int:
     """The decoding processes ``settings.workers`` asks for (0: one per CPU core)."""
     if settings.workers < 0:
-        raise ConfigError(
-            f"workers must be 0 (one per CPU core) or more, got {settings.workers}"
-        )
+        raise ConfigError(f"workers must be 0 (one per CPU core) or more, got {settings.workers}")
     return settings.workers or os.cpu_count() or 1
 
 
@@ -215,5 +213,4 @@ def _decode(body: bytes, payload_format: str) -> bytes | _Refused:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    answer: Any = sink.getvalue().to_pybytes()
-    return answer
+    return cast(bytes, sink.getvalue().to_pybytes())
