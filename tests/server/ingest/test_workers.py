@@ -20,6 +20,7 @@ import pytest
 from google.rpc import status_pb2
 
 from support.live_server import LiveServer, live_server
+from support.processes import threadline_serve
 from threadline.server.errors import ThreadlineError
 from threadline.server.ingest.decode import PayloadFormat, decode
 from threadline.server.ingest.workers import worker_count
@@ -34,8 +35,9 @@ SPANS_PER_REQUEST: Final = 200
 KILLING_S: Final = 1.0
 
 
-def worker_pids() -> set[int]:
-    """This process's children started by multiprocessing's ``spawn``."""
+def worker_pids(parent_pid: int | None = None) -> set[int]:
+    """The children of ``parent_pid`` (this process) started by multiprocessing's ``spawn``."""
+    parent_pid = os.getpid() if parent_pid is None else parent_pid
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -46,9 +48,18 @@ def worker_pids() -> set[int]:
         except OSError:
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"spawn_main" in command:
+        if parent == parent_pid and b"spawn_main" in command:
             found.add(int(entry.name))
     return found
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs (a process that exited but was not reaped yet does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def request_body(first_span: int, spans: int = SPANS_PER_REQUEST) -> bytes:
@@ -161,6 +172,21 @@ def test_workers_exit_with_the_server(tmp_path: Path) -> None:
     while worker_pids() & pids and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not worker_pids() & pids
+
+
+def test_workers_of_a_killed_server_exit(tmp_path: Path) -> None:
+    """`threadline serve --workers 2` killed outright leaves no worker process behind."""
+    with threadline_serve(tmp_path, "--workers", "2") as server:
+        deadline = time.monotonic() + DEADLINE_S
+        while len(worker_pids(server.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pids = worker_pids(server.pid)
+        assert len(pids) == 2
+        os.kill(server.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(map(running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(running, pids))
 
 
 def test_workers_setting_defaults_to_the_cores_and_refuses_negatives() -> None:

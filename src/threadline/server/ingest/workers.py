@@ -16,7 +16,8 @@ and attributes since the error classes' constructors do not round-trip a pickle.
 A worker that dies (killed, out of memory) breaks the pool: every request it had
 is answered 503 with ``Retry-After`` (nothing was acknowledged, the sender retries),
 and the next request starts a fresh pool. On shutdown the pool finishes what it has
-and its processes exit.
+and its processes exit; a server killed outright leaves none behind (each worker
+exits within a second of losing its parent).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Final, Protocol, cast
@@ -46,6 +48,8 @@ logger = logging.getLogger(__name__)
 # A dead worker is replaced at once; a second or two covers starting the new
 # processes (they import the decoder) before the sender's retry.
 WORKER_LOST_RETRY_AFTER_S: Final = 2
+# How often a worker checks that the server that started it is still there.
+PARENT_CHECK_S: Final = 1.0
 
 
 class SpanDecoding(Protocol):
@@ -163,7 +167,7 @@ class WorkerPoolDecoding:
             max_workers=self._count,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self._settings,),
+            initargs=(self._settings, os.getpid()),
         )
         # The pool starts a process per task while none is idle: one task each starts
         # them all now, so the first requests do not wait for a worker to import.
@@ -177,9 +181,23 @@ class WorkerPoolDecoding:
 _decoder: SpanDecoder | None = None
 
 
-def _start_worker(settings: ServerSettings) -> None:
+def _start_worker(settings: ServerSettings, server_pid: int) -> None:
     global _decoder
     _decoder = SpanDecoder(IngestLimits.from_settings(settings), ingest_redactor(settings))
+    # The server's pid comes from the server: read here, it could already be the pid of
+    # whoever adopted this worker after the server was killed during its start.
+    watch = threading.Thread(
+        target=_exit_with_parent, args=(server_pid,), name="threadline-parent", daemon=True
+    )
+    watch.start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A server killed outright (SIGKILL, out of memory) cannot stop its pool; its
+    # workers notice they were handed to another parent and exit instead of lingering.
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
 
 
 def _ready() -> int:
