@@ -95,7 +95,14 @@ class SpanDecoder:
     worst both learn the same attribute.
     """
 
-    __slots__ = ("_known", "_limits", "_max_attributes", "_redactor", "_walk_threshold")
+    __slots__ = (
+        "_clean_names",
+        "_known",
+        "_limits",
+        "_max_attributes",
+        "_redactor",
+        "_walk_threshold",
+    )
 
     def __init__(
         self, limits: IngestLimits = DEFAULT_LIMITS, redactor: IngestRedactor | None = None
@@ -105,6 +112,8 @@ class SpanDecoder:
         self._max_attributes = limits.max_attributes_per_span
         self._walk_threshold = limits.walk_threshold
         self._known: dict[bytes, _Entry | _Uncommon] = {}
+        # Span names redaction leaves alone; past ``MAX_REMEMBERED`` no more are added.
+        self._clean_names: set[str] = set()
 
     @property
     def remembered(self) -> int:
@@ -137,6 +146,7 @@ class SpanDecoder:
         redactor = self._redactor
         max_chars = limits.max_attribute_value_length
         common = self._common
+        clean_names = self._clean_names
         messages = self.messages
         rows: list[tuple[Any, ...]] = []
         append = rows.append
@@ -181,8 +191,13 @@ class SpanDecoder:
                     found: list[str] | None = None
                     if redactor is not None:  # before the limits cut anything
                         found = list(scope_found)
-                        name = redactor.text(name, "name", found)
-                        status_message = redactor.text(status_message, "status.message", found)
+                        if name not in clean_names:
+                            before = len(found)
+                            name = redactor.text(name, "name", found)
+                            if len(found) == before and len(clean_names) < MAX_REMEMBERED:
+                                clean_names.add(name)
+                        if status_message:
+                            status_message = redactor.text(status_message, "status.message", found)
                     events = span.events
                     events_json = (
                         _events_json(events, limits, redactor, found)
@@ -196,17 +211,25 @@ class SpanDecoder:
                     )
                     raw_attributes = span.attributes
                     marks: list[str] = []
-                    if len(name) > max_chars:
-                        name = name[:max_chars]
-                        marks.append(NAME_MARK)
-                    if len(status_message) > max_chars:
-                        status_message = status_message[:max_chars]
-                        marks.append(STATUS_MESSAGE_MARK)
-                    if events_json[1]:
-                        marks.append(EVENTS_MARK)
-                    if links_json[1]:
-                        marks.append(LINKS_MARK)
-                    known = None if marks else common(raw_attributes, found)
+                    if (
+                        len(name) > max_chars
+                        or len(status_message) > max_chars
+                        or events_json[1]
+                        or links_json[1]
+                    ):
+                        if len(name) > max_chars:
+                            name = name[:max_chars]
+                            marks.append(NAME_MARK)
+                        if len(status_message) > max_chars:
+                            status_message = status_message[:max_chars]
+                            marks.append(STATUS_MESSAGE_MARK)
+                        if events_json[1]:
+                            marks.append(EVENTS_MARK)
+                        if links_json[1]:
+                            marks.append(LINKS_MARK)
+                        known = None
+                    else:
+                        known = common(raw_attributes, found)
                     if known is None:
                         redact = None if found is None else listed(redactor, found)  # type: ignore[arg-type]
                         span_attrs, attrs_json = bounded_attributes(
@@ -257,19 +280,23 @@ class SpanDecoder:
         """The journey columns among ``attributes`` and their JSON; None: general path."""
         if found or len(attributes) > self._max_attributes:
             return None
-        get = self._known.get
-        learn = self._learn
+        known = self._known
         # Comprehensions rather than one loop: this runs for every span, and each of
         # them costs a fraction of a loop iteration's attribute and method lookups.
-        entries = [get(raw) or learn(raw) for raw in attributes]
         try:
-            members = [entry[1] for entry in entries]  # type: ignore[index]
+            entries = [known[raw] for raw in attributes]
+        except KeyError:  # an attribute not met before (or no longer remembered)
+            get = known.get
+            learn = self._learn
+            entries = [get(raw) or learn(raw) for raw in attributes]
+        try:
+            members = {entry[0]: entry[1] for entry in entries}  # type: ignore[index]
         except TypeError:
             return None  # an uncommon attribute (it has no member)
-        if len({entry[0] for entry in entries}) != len(entries):  # type: ignore[index]
+        if len(members) != len(entries):
             return None  # a repeated key: the general path keeps its last value
         journey = {entry[0]: entry[3] for entry in entries if entry[2]}  # type: ignore[index]
-        text = "{" + ",".join(members) + "}"
+        text = "{" + ",".join(members.values()) + "}"
         if len(text) > self._walk_threshold:
             return None  # something may be over a limit: the general path walks it
         return journey, text
