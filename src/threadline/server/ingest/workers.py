@@ -105,10 +105,6 @@ class WorkerPoolDecoding:
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
 
-    @property
-    def workers(self) -> int:
-        return self._count
-
     def start(self) -> None:
         """Start the workers now rather than at the first request (they take ~1 s)."""
         self._current()
