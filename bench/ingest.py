@@ -321,8 +321,9 @@ def measure_http(
     threads: int,
     gzip_bodies: bool,
     timeout_s: float,
-) -> tuple[int, float, int]:
-    """(spans acknowledged, seconds from the first POST to the last answer, 503s)."""
+) -> tuple[int, float, int, float]:
+    """(spans acknowledged, seconds from the first POST to the last answer, 503s, CPU
+    seconds the server and its decoding workers used meanwhile)."""
     bodies = [
         (gzip.compress(body, 1) if gzip_bodies else body, spans)
         for body, spans in zip(requests, spans_per_request, strict=True)
@@ -347,8 +348,12 @@ def measure_http(
             for started in ready:
                 started.result(timeout=SERVER_START_TIMEOUT_S * 2)
             deadline = time.monotonic() + timeout_s
-            results = [pool.submit(send, url, share, gzip_bodies, deadline) for share in shares]
+            cpu_before = tree_cpu_s(process.pid)
+            results = [
+                pool.submit(send, url, share, gzip_bodies, deadline, threads) for share in shares
+            ]
             answers = [r.result(timeout=timeout_s + 60) for r in results]
+            server_cpu_s = tree_cpu_s(process.pid) - cpu_before
     finally:
         stop_server(process)
     sent_spans = sum(a[0] for a in answers)
@@ -365,7 +370,24 @@ def measure_http(
         )
     if stored > sent_spans + warm_spans:
         print(f"    note: {stored} spans stored, {sent_spans + warm_spans} acknowledged")
-    return sent_spans, elapsed, refused
+    return sent_spans, elapsed, refused, server_cpu_s
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by process ``pid`` and its children (the decoding workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, ..., utime and stime at positions 11 and 12.
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def load_average() -> str:
@@ -438,7 +460,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             for workers in worker_settings:
                 db = Path(tmp) / f"http-{workers}-{round_}.duckdb"
-                http_spans, http_s, refused = measure_http(
+                http_spans, http_s, refused, server_cpu_s = measure_http(
                     requests,
                     sizes,
                     db,
@@ -453,7 +475,8 @@ def main() -> None:
                 print(
                     f"(c) OTLP/HTTP end to end, workers={workers}: {rate:,.0f} spans/s "
                     f"({http_spans} spans, {args.senders}×{args.threads} senders, {encoding}, "
-                    f"{refused} answers 503 retried); {load_average()}"
+                    f"{refused} answers 503 retried); server CPU "
+                    f"{server_cpu_s / http_spans * 1e6:.1f} µs/span; {load_average()}"
                 )
     best = {w: max(r) for w, r in rates.items()}
     base = best[worker_settings[0]]
