@@ -1,6 +1,6 @@
 """Ingest throughput: decoding (before/after), the store alone, and OTLP/HTTP end to end.
 
-    PYTHONPATH=src python bench/ingest.py --spans 60000 --rounds 2
+    PYTHONPATH=src python bench/ingest.py --spans 40000 --rounds 2
 
 Generates realistic OTLP protobuf requests (a few services per request, 20 spans
 per trace, 500 spans per request, ~10 attributes per span), then in one run
