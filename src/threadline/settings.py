@@ -190,6 +190,12 @@ class ServerSettings:
         8 * 1024 * 1024,
         "Largest OTLP request body accepted, after decompression; larger gets 413.",
     )
+    workers: int = setting(
+        0,
+        "Processes that decode OTLP trace requests, so ingest uses every core; the store "
+        "is still written by the server process. 0: one per CPU core; 1: decode inside "
+        "the server process.",
+    )
     write_queue_batches: int = setting(
         256,
         "Most decoded requests waiting for the store; beyond it ingest answers 503.",

@@ -108,11 +108,15 @@ def live_server(
 ) -> Iterator[LiveServer]:
     """``create_app`` over a real DuckDB file at ``db``, served until the block ends.
 
-    ``overrides`` are ServerSettings fields; host and port are the listener's.
+    ``overrides`` are ServerSettings fields; host and port are the listener's, and
+    ``workers`` is 1 unless given.
     ``deliver`` receives the alert notices. ``rollups=False`` gives a store that answers
     fleet views by scanning spans. The store is closed after the server stops.
     """
     sock = loopback_listener()
+    # Decoding in the test process unless a test asks for worker processes: they take
+    # a second or more to start on a loaded machine, and most tests are not about them.
+    overrides.setdefault("workers", 1)
     settings = ServerSettings(host="127.0.0.1", port=port_of(sock), db=db, **overrides)
     store = DuckDBStore(db, max_pending_batches=settings.write_queue_batches, rollups=rollups)
     try:

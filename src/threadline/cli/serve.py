@@ -31,6 +31,12 @@ def _existing_file_option(name: str, help_text: str) -> Callable[[FC], FC]:
 @click.option(
     "--max-request-bytes", type=int, default=None, help="Largest OTLP body accepted (413 above)."
 )
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Processes decoding OTLP requests [default: one per CPU core; 1: in the server].",
+)
 @_existing_file_option("--tls-cert", "PEM certificate: serve HTTPS only (with --tls-key).")
 @_existing_file_option("--tls-key", "PEM private key of --tls-cert.")
 @_existing_file_option(
@@ -47,6 +53,7 @@ def serve(
     port: int | None,
     db: Path | None,
     max_request_bytes: int | None,
+    workers: int | None,
     tls_cert: str | None,
     tls_key: str | None,
     tokens_file: str | None,
@@ -61,6 +68,7 @@ def serve(
                 "port": port,
                 "db": db,
                 "max_request_bytes": max_request_bytes,
+                "workers": workers,
                 "tls_cert": tls_cert,
                 "tls_key": tls_key,
                 "tokens_file": tokens_file,

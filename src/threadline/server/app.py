@@ -26,6 +26,7 @@ from threadline.server.health import build_health_router
 from threadline.server.ingest.clock import FutureStarts
 from threadline.server.ingest.counters import IngestCounters
 from threadline.server.ingest.receiver import build_ingest_router
+from threadline.server.ingest.workers import span_decoding
 from threadline.server.metrics.wiring import build_registry
 from threadline.server.query import QueryService
 from threadline.server.read_gate import ReadGate, check_gate_settings
@@ -89,6 +90,11 @@ def create_app(
     install_access_control(app, settings, tokens)
     future_starts = FutureStarts()
     counters = IngestCounters()
+    # Decoding worker processes (``workers``) start with the app and stop with it.
+    decoding = span_decoding(settings)
+    app.state.span_decoding = decoding
+    app.router.add_event_handler("startup", decoding.start)
+    app.router.add_event_handler("shutdown", decoding.close)
     app.include_router(
         build_ingest_router(
             store,
@@ -97,6 +103,7 @@ def create_app(
             rate_key=client_key,
             future_starts=future_starts,
             counters=counters,
+            decoding=decoding,
         )
     )
     app.include_router(build_health_router(store, future_starts))

@@ -13,6 +13,7 @@ from threadline.server.app import create_app
 from threadline.server.auth import check_exposure, load_tokens
 from threadline.server.default_keys import warn_on_default_keys
 from threadline.server.http_protocol import protocol_with_header_timeout
+from threadline.server.ingest.workers import worker_count
 from threadline.server.retention import RetentionPolicy, RetentionScheduler, parse_span_of_time
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.settings import ServerSettings
@@ -54,13 +55,15 @@ def serve(settings: ServerSettings) -> None:
         app = create_app(settings, store, tokens=tokens)
         if scheduler is not None:
             scheduler.start()
+        workers = worker_count(settings)
         log.info(
-            "Threadline listening on %s://%s:%d (store %s, access control %s)",
+            "Threadline listening on %s://%s:%d (store %s, access control %s, %s)",
             "https" if tls else "http",
             settings.host,
             settings.port,
             settings.db,
             f"on, {len(tokens)} tokens" if tokens.enabled else "off",
+            f"decoding in {workers} worker processes" if workers > 1 else "decoding in process",
         )
         uvicorn.run(
             app,

@@ -62,10 +62,11 @@ from threadline.server.ingest.body import (
 from threadline.server.ingest.budget import COST_PER_BYTE, MemoryBudget, Reservation
 from threadline.server.ingest.clock import FutureStarts, clamp_future_starts
 from threadline.server.ingest.counters import IngestCounters
-from threadline.server.ingest.decode import PayloadFormat, decode
+from threadline.server.ingest.decode import PayloadFormat
 from threadline.server.ingest.limits import IngestLimits, RateLimiter, spans_for_bytes
 from threadline.server.ingest.logs_decode import decode_logs
 from threadline.server.ingest.redact import ingest_redactor
+from threadline.server.ingest.workers import InProcessDecoding, SpanDecoding
 from threadline.server.retention import parse_span_of_time
 from threadline.server.storage.base import Store, StoreError, StoreOverloaded
 from threadline.settings import ConfigError, ServerSettings
@@ -126,6 +127,7 @@ def build_ingest_router(
     rate_key: Callable[[Request], str] | None = None,
     future_starts: FutureStarts | None = None,
     counters: IngestCounters | None = None,
+    decoding: SpanDecoding | None = None,
 ) -> APIRouter:
     """The router serving ``POST /v1/traces`` into ``store``.
 
@@ -134,6 +136,8 @@ def build_ingest_router(
     (the access token's name); without it all requests share one rate.
     ``future_starts`` counts the spans moved back from the future (see ``clock``);
     ``counters`` every request by its answer, and the spans stored (``/metrics``).
+    ``decoding`` decodes the trace requests (see ``workers``; its owner starts and
+    closes it); None decodes in this process.
     Raises ``ConfigError`` naming a setting that does not parse.
     """
     limit = settings.max_request_bytes
@@ -142,6 +146,7 @@ def build_ingest_router(
     counted = counters if counters is not None else IngestCounters()
     limits = IngestLimits.from_settings(settings)
     redactor = ingest_redactor(settings)
+    decoder = decoding if decoding is not None else InProcessDecoding(settings)
     limiter = (
         RateLimiter(settings.ingest_rate_per_token) if settings.ingest_rate_per_token else None
     )
@@ -212,7 +217,7 @@ def build_ingest_router(
     async def accept_spans(
         body: bytes, payload_format: PayloadFormat, received_ns: int, decoded: Decoded
     ) -> int:
-        batch = await run_in_threadpool(decode, body, payload_format, limits, redactor)
+        batch = await decoder.decode(body, payload_format)
         del body
         batch, moved = clamp_future_starts(batch, received_ns, max_skew_ns)
         if moved:

@@ -1,0 +1,230 @@
+"""Where OTLP trace requests are decoded: in the server process, or in worker processes.
+
+Decoding is Python code holding the interpreter lock, so one process decodes on one
+core however many requests arrive. With ``workers`` > 1 the request bodies go to
+that many worker processes (``concurrent.futures.ProcessPoolExecutor``, started with
+``spawn``: the server has threads, which ``fork`` would copy mid-flight) and each
+worker sends back its decoded table as Arrow IPC, the format the table is already
+in, so nothing is re-encoded and the server process reads it without copying.
+Writing stays in the server process, where the one store writer is (DuckDB allows
+one writer per file): a 200 still means the spans are durable.
+
+What a worker answers is what the in-process decoder would: a request it refuses
+is the same ``ThreadlineError`` (same status, same message), sent back as its type
+and attributes since the error classes' constructors do not round-trip a pickle.
+
+A worker that dies (killed, out of memory) breaks the pool: every request it had
+is answered 503 with ``Retry-After`` (nothing was acknowledged, the sender retries),
+and the next request starts a fresh pool. On shutdown the pool finishes what it has
+and its processes exit; a server killed outright leaves none behind (each worker
+exits within a second of losing its parent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Final, Protocol, cast
+
+import pyarrow as pa
+from starlette.concurrency import run_in_threadpool
+
+from threadline.server.batch import SpanBatch
+from threadline.server.errors import ThreadlineError, Unavailable
+from threadline.server.ingest.decode import PayloadFormat
+from threadline.server.ingest.limits import IngestLimits
+from threadline.server.ingest.redact import ingest_redactor
+from threadline.server.ingest.span_decoder import SpanDecoder
+from threadline.settings import ConfigError, ServerSettings
+
+logger = logging.getLogger(__name__)
+
+# A dead worker is replaced at once; a second or two covers starting the new
+# processes (they import the decoder) before the sender's retry.
+WORKER_LOST_RETRY_AFTER_S: Final = 2
+# How often a worker checks that the server that started it is still there.
+PARENT_CHECK_S: Final = 1.0
+
+
+class SpanDecoding(Protocol):
+    """Decodes a request body to a batch, raising the decoder's ``ThreadlineError``s."""
+
+    async def decode(self, body: bytes, payload_format: PayloadFormat) -> SpanBatch: ...
+
+    def start(self) -> None:
+        """Get ready to decode (worker processes started)."""
+
+    def close(self) -> None:
+        """Stop; decoding requests still running are finished first."""
+
+
+def worker_count(settings: ServerSettings) -> int:
+    """The decoding processes ``settings.workers`` asks for (0: one per CPU core)."""
+    if settings.workers < 0:
+        raise ConfigError(f"workers must be 0 (one per CPU core) or more, got {settings.workers}")
+    return settings.workers or os.cpu_count() or 1
+
+
+def span_decoding(settings: ServerSettings) -> SpanDecoding:
+    """In-process decoding for one worker, a pool of worker processes for more."""
+    count = worker_count(settings)
+    if count == 1:
+        return InProcessDecoding(settings)
+    return WorkerPoolDecoding(settings, count)
+
+
+class InProcessDecoding:
+    """Decoding on the server's thread pool (``workers = 1``)."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self._decoder = SpanDecoder(IngestLimits.from_settings(settings), ingest_redactor(settings))
+
+    async def decode(self, body: bytes, payload_format: PayloadFormat) -> SpanBatch:
+        return await run_in_threadpool(self._decoder.decode, body, payload_format)
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class WorkerPoolDecoding:
+    """Decoding in ``count`` worker processes; the pool is replaced when a worker dies."""
+
+    def __init__(self, settings: ServerSettings, count: int) -> None:
+        self._settings = settings
+        self._count = count
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Start the workers now rather than at the first request (they take ~1 s)."""
+        self._current()
+
+    async def decode(self, body: bytes, payload_format: PayloadFormat) -> SpanBatch:
+        pool = self._current()
+        try:
+            future = pool.submit(_decode, body, payload_format.value)
+        except BrokenProcessPool:
+            # A worker died while idle: this request has not started, so it runs on
+            # a fresh pool.
+            pool = self._replace(pool)
+            future = pool.submit(_decode, body, payload_format.value)
+        try:
+            answer = await asyncio.wrap_future(future)
+        except BrokenProcessPool as exc:
+            self._replace(pool)
+            logger.warning("a decoding worker stopped; the pool is restarted")
+            raise Unavailable(
+                "a decoding worker stopped while decoding this request; nothing was "
+                "stored, retry later",
+                retry_after_s=WORKER_LOST_RETRY_AFTER_S,
+            ) from exc
+        if isinstance(answer, _Refused):
+            raise answer.error()
+        return SpanBatch(pa.ipc.open_stream(answer).read_all())
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def _current(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise Unavailable("the server is shutting down; retry later")
+            if self._pool is None:
+                self._pool = self._new_pool()
+            return self._pool
+
+    def _replace(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        """A working pool in place of ``broken`` (replaced once, by whoever comes first)."""
+        with self._lock:
+            if self._closed:
+                raise Unavailable("the server is shutting down; retry later")
+            if self._pool is broken or self._pool is None:
+                self._pool = self._new_pool()
+            pool = self._pool
+        broken.shutdown(wait=False, cancel_futures=True)
+        return pool
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(
+            max_workers=self._count,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(self._settings, os.getpid()),
+        )
+        # The pool starts a process per task while none is idle: one task each starts
+        # them all now, so the first requests do not wait for a worker to import.
+        for _ in range(self._count):
+            pool.submit(_ready)
+        return pool
+
+
+# -- inside a worker process ---------------------------------------------------------
+
+_decoder: SpanDecoder | None = None
+
+
+def _start_worker(settings: ServerSettings, server_pid: int) -> None:
+    global _decoder
+    _decoder = SpanDecoder(IngestLimits.from_settings(settings), ingest_redactor(settings))
+    # The server's pid comes from the server: read here, it could already be the pid of
+    # whoever adopted this worker after the server was killed during its start.
+    watch = threading.Thread(
+        target=_exit_with_parent, args=(server_pid,), name="threadline-parent", daemon=True
+    )
+    watch.start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A server killed outright (SIGKILL, out of memory) cannot stop its pool; its
+    # workers notice they were handed to another parent and exit instead of lingering.
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+class _Refused:
+    """A ``ThreadlineError`` as it crosses back: its class and attributes."""
+
+    __slots__ = ("kind", "message", "state")
+
+    def __init__(self, error: ThreadlineError) -> None:
+        self.kind = type(error)
+        self.message = error.message
+        self.state = dict(vars(error))
+
+    def error(self) -> ThreadlineError:
+        error = self.kind.__new__(self.kind)
+        Exception.__init__(error, self.message)
+        vars(error).update(self.state)
+        return error
+
+
+def _decode(body: bytes, payload_format: str) -> bytes | _Refused:
+    if _decoder is None:  # the initializer runs before any task
+        raise RuntimeError("decoding worker was not started")
+    try:
+        table = _decoder.decode(body, PayloadFormat(payload_format)).table
+    except ThreadlineError as exc:
+        return _Refused(exc)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return cast(bytes, sink.getvalue().to_pybytes())
