@@ -10,6 +10,7 @@ import click
 from click.decorators import FC
 
 from threadline import settings as config
+from threadline import store_url
 
 
 def _existing_file_option(name: str, help_text: str) -> Callable[[FC], FC]:
@@ -29,6 +30,12 @@ def _existing_file_option(name: str, help_text: str) -> Callable[[FC], FC]:
     help="DuckDB file to store spans in [default: ./threadline.duckdb].",
 )
 @click.option(
+    "--store",
+    default=None,
+    help="Store URL: duckdb:///file, chdb:///dir, clickhouse[s]://user:pw@host:port/db "
+    "[default: duckdb:///<db>].",
+)
+@click.option(
     "--max-request-bytes", type=int, default=None, help="Largest OTLP body accepted (413 above)."
 )
 @_existing_file_option("--tls-cert", "PEM certificate: serve HTTPS only (with --tls-key).")
@@ -46,6 +53,7 @@ def serve(
     host: str | None,
     port: int | None,
     db: Path | None,
+    store: str | None,
     max_request_bytes: int | None,
     tls_cert: str | None,
     tls_key: str | None,
@@ -60,6 +68,7 @@ def serve(
                 "host": host,
                 "port": port,
                 "db": db,
+                "store": store,
                 "max_request_bytes": max_request_bytes,
                 "tls_cert": tls_cert,
                 "tls_key": tls_key,
@@ -67,6 +76,7 @@ def serve(
                 "insecure": insecure,
             },
         )
+        store_url.parse(settings.store, default_db=settings.db)  # fails before loading
     except config.ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     # The server (DuckDB, Arrow, FastAPI) is loaded here, not when the command line starts.
