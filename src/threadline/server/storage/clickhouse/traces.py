@@ -1,0 +1,54 @@
+"""Reading spans back on ClickHouse: traces by id, the services, the counts.
+
+A trace by id reads its time range from ``trace_id_ts`` first (ordered by trace
+id: one granule), and then only the ``spans`` partitions and granules of that range
+(the span table is ordered by service and time, not by trace id; the trace id's
+bloom filter skips the other granules of the range).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from threadline.server.batch import record_from_row
+from threadline.server.model import ServiceOperations, SpanRecord, StoreCounts
+from threadline.server.storage.clickhouse.sql import SPAN_COLUMNS, USER_TRAFFIC
+from threadline.server.storage.clickhouse.tables import Fetch, Tables
+
+
+def get_traces(fetch: Fetch, t: Tables, trace_ids: Sequence[str]) -> list[SpanRecord]:
+    """Every span of the traces, by trace id then start time."""
+    if not trace_ids:
+        return []
+    rows = fetch(
+        f"""WITH (SELECT (min(start_ns), max(end_ns)) FROM {t.trace_ts}
+               WHERE trace_id IN {{ids:Array(String)}}) AS range
+        SELECT {SPAN_COLUMNS} FROM {t.spans}
+        WHERE trace_id IN {{ids:Array(String)}}
+          AND start_ns >= range.1 AND start_ns <= range.2
+        ORDER BY trace_id, start_ns, span_id""",
+        {"ids": list(trace_ids)},
+    )
+    return [record_from_row(row) for row in rows]
+
+
+def services(fetch: Fetch, t: Tables) -> list[ServiceOperations]:
+    rows = fetch(
+        f"SELECT service_name, arraySort(groupUniqArrayIf(name, {USER_TRAFFIC}))"
+        f" FROM {t.spans} GROUP BY service_name ORDER BY service_name",
+        {},
+    )
+    return [ServiceOperations(service=row[0], operations=tuple(row[1])) for row in rows]
+
+
+def counts(fetch: Fetch, t: Tables) -> StoreCounts:
+    spans, traces, sessions = fetch(
+        f"SELECT count(), uniqExact(trace_id), uniqExact(session_id) FROM {t.spans}", {}
+    )[0]
+    return StoreCounts(spans=int(spans), traces=int(traces), sessions=int(sessions))
+
+
+def has_service(fetch: Fetch, t: Tables, service: str) -> bool:
+    return bool(
+        fetch(f"SELECT 1 FROM {t.spans} WHERE service_name = {{s:String}} LIMIT 1", {"s": service})
+    )
