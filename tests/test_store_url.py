@@ -81,7 +81,7 @@ def test_password_never_in_the_text_of_a_url() -> None:
 )
 def test_bad_url_is_an_error_naming_store_without_the_password(text: str) -> None:
     """Each malformed URL is refused with the key named and the password masked."""
-    with pytest.raises(ConfigError, match="^store: ") as raised:
+    with pytest.raises(ConfigError, match=r"^store: ") as raised:
         parse(text)
     assert SECRET not in str(raised.value)
 

@@ -11,6 +11,8 @@ import dataclasses
 from pathlib import Path
 from typing import Final
 
+import pytest
+
 from support.spans import span_record
 from threadline.server.aggregates import TimeWindow
 from threadline.server.alerting.state import AlertRecord, AlertState
@@ -21,6 +23,10 @@ from threadline.server.slo_queries import IndicatorQuery
 from threadline.server.storage.base import Store
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.slos import Indicator
+
+pytestmark = pytest.mark.store_methods(
+    "slo_counts", "retry_counts", "slo_examples", "alert_states", "save_alert_states"
+)
 
 S: Final = 1_000_000_000
 MS: Final = 1_000_000

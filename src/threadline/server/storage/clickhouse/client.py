@@ -76,7 +76,8 @@ class Connection:
     def rows(self, sql: str, params: Params | None = None, *, doing: str) -> list[Row]:
         """Every row of ``sql``; ``doing`` names the work in errors."""
         with self._calling(doing):
-            return list(self._client.query(sql, parameters=dict(params or {})).result_rows)
+            result = self._client.query(sql, parameters=dict(params or {}))
+            return [tuple(row) for row in result.result_rows]
 
     def command(self, sql: str, params: Params | None = None, *, doing: str) -> None:
         with self._calling(doing):
@@ -103,4 +104,3 @@ class Connection:
         """The error's text with the password masked wherever a driver put it."""
         text = str(exc)
         return text.replace(self._url.password, MASK) if self._url.password else text
-

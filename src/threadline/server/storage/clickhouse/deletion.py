@@ -9,7 +9,7 @@ stays in the files. The ``trace_id_ts`` rows of deleted traces go too.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
 
@@ -44,7 +44,9 @@ def delete_traces(fetch: Fetch, command: Command, t: Tables, trace_ids: Sequence
     if not trace_ids:
         return 0
     ids = {"ids": list(trace_ids)}
-    found = _count(fetch(f"SELECT count() FROM {t.spans} WHERE trace_id IN {{ids:Array(String)}}", ids))
+    found = _count(
+        fetch(f"SELECT count() FROM {t.spans} WHERE trace_id IN {{ids:Array(String)}}", ids)
+    )
     if found:
         command(f"DELETE FROM {t.spans} WHERE trace_id IN {{ids:Array(String)}}", ids)
         command(f"DELETE FROM {t.trace_ts} WHERE trace_id IN {{ids:Array(String)}}", ids)
@@ -53,7 +55,9 @@ def delete_traces(fetch: Fetch, command: Command, t: Tables, trace_ids: Sequence
 
 def delete_older_than(fetch: Fetch, command: Command, t: Tables, cutoff_ns: int) -> int:
     cutoff = {"cutoff": cutoff_ns}
-    found = _count(fetch(f"SELECT count() FROM {t.spans} WHERE start_ns < {{cutoff:Int64}}", cutoff))
+    found = _count(
+        fetch(f"SELECT count() FROM {t.spans} WHERE start_ns < {{cutoff:Int64}}", cutoff)
+    )
     if found:
         command(f"DELETE FROM {t.spans} WHERE start_ns < {{cutoff:Int64}}", cutoff)
         command(f"DELETE FROM {t.trace_ts} WHERE end_ns < {{cutoff:Int64}}", cutoff)
@@ -151,5 +155,5 @@ def size_bytes(fetch: Fetch, database: str, tables: Sequence[str], spans: str) -
 
 
 def _count(rows: list[tuple[object, ...]]) -> int:
-    value = rows[0][0] if rows else 0
-    return int(value or 0)  # type: ignore[call-overload]
+    value: Any = rows[0][0] if rows else 0
+    return int(value or 0)

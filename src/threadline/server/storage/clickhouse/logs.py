@@ -25,7 +25,8 @@ def select(fetch: Fetch, t: Tables, query: LogQuery) -> list[LogRecord]:
         conditions.append(f"severity_number >= {bound.add(query.min_severity, 'Int64')}")
     if query.text:
         # A substring, not a LIKE pattern: % and _ in the text are themselves.
-        conditions.append(f"positionUTF8(lower(body), {bound.add(query.text.lower(), 'String')}) > 0")
+        text = bound.add(query.text.lower(), "String")
+        conditions.append(f"positionUTF8(lower(body), {text}) > 0")
     if query.start_ns is not None:
         conditions.append(f"time_ns >= {bound.add(query.start_ns, 'Int64')}")
     if query.end_ns is not None:

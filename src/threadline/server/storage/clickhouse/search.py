@@ -70,7 +70,11 @@ def search_traces(fetch: Fetch, t: Tables, query: TraceQuery) -> list[TraceSumma
         )
         traces.append(_trace_has(t, [either, *in_range]))
     _add_journey_keys(
-        t, traces, bound, session_id=query.session_id, user_id=query.user_id,
+        t,
+        traces,
+        bound,
+        session_id=query.session_id,
+        user_id=query.user_id,
         journey_id=query.journey_id,
     )
     logged = _trace_logged(t, query, bound)
@@ -160,7 +164,7 @@ def list_journeys(
                arraySort(groupUniqArray(span.service_name))
         FROM journey_trace INNER JOIN {t.spans} AS span ON span.trace_id = journey_trace.trace_id
         GROUP BY journey_trace.session_id{having}
-        ORDER BY {_JOURNEY_ORDER[order]} LIMIT {bound.add(checked_limit(limit), 'UInt64')}""",
+        ORDER BY {_JOURNEY_ORDER[order]} LIMIT {bound.add(checked_limit(limit), "UInt64")}""",
         bound.params,
     )
     return [
@@ -245,7 +249,8 @@ def _trace_logged(t: Tables, query: TraceQuery, bound: Bound) -> str:
     """Keep traces that logged a record matching the query's log filters ("" if none)."""
     conditions: list[str] = []
     if query.log_text:
-        conditions.append(f"positionUTF8(lower(body), {bound.add(query.log_text.lower(), 'String')}) > 0")
+        text = bound.add(query.log_text.lower(), "String")
+        conditions.append(f"positionUTF8(lower(body), {text}) > 0")
     if query.log_severity is not None:
         conditions.append(f"severity_number >= {bound.add(query.log_severity, 'Int64')}")
     if query.log_service is not None:

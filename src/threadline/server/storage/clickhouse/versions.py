@@ -23,7 +23,9 @@ def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = Non
     """
     for statement in schema.statements(connection.database, ttl_days=ttl_days):
         connection.command(statement, doing="creating the ClickHouse schema")
-    rows = connection.rows(f"SELECT max(version) FROM {t.versions}", doing="reading the schema version")
+    rows = connection.rows(
+        f"SELECT max(version) FROM {t.versions}", doing="reading the schema version"
+    )
     current = int(rows[0][0] or 0) if rows else 0
     if current > schema.SCHEMA_VERSION:
         raise StoreError(
