@@ -63,7 +63,7 @@ def test_a_database_from_a_newer_release_is_refused(url: StoreUrl) -> None:
     )
     store.close()
 
-    with pytest.raises(StoreError, match="schema version 99.*upgrade threadline"):
+    with pytest.raises(StoreError, match=r"schema version 99.*upgrade threadline"):
         ClickHouseStore(url)
 
 
@@ -91,7 +91,8 @@ def test_erasure_leaves_no_masked_rows(store: ClickHouseStore) -> None:
 
     erased = store.erase_user(["u9"])
 
-    assert erased.erased_spans == 1 and erased.spans_per_form == (("u9", 1),)
+    assert erased.erased_spans == 1
+    assert erased.spans_per_form == (("u9", 1),)
     rows = store._fetch(
         "SELECT sum(rows) FROM system.parts WHERE active AND database = {db:String}"
         " AND table = 'spans'",
@@ -127,5 +128,6 @@ def test_unreachable_server_error_never_shows_the_password() -> None:
 
     assert SECRET not in str(raised.value)
     # The driver's exception is not chained: a traceback cannot print it either.
-    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    assert raised.value.__cause__ is None
+    assert raised.value.__suppress_context__
     assert "clickhouse://ingest:***@127.0.0.1" in str(raised.value)
