@@ -16,7 +16,7 @@ import pytest
 
 from support.load import otlp_json_body
 from support.processes import threadline_serve
-from threadline.server.storage.clickhouse import ClickHouseStore
+from threadline.server.storage.clickhouse.store import ClickHouseStore
 from threadline.store_url import parse
 
 TRACE: Final = "ab" * 16

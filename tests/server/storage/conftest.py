@@ -42,13 +42,13 @@ def _open_duckdb(directory: Path, **options: int) -> Store:
 
 
 def _open_chdb(directory: Path, **options: int) -> Store:
-    from threadline.server.storage.clickhouse import ClickHouseStore
+    from threadline.server.storage.clickhouse.store import ClickHouseStore
 
     return ClickHouseStore(StoreUrl(backend="chdb", path=directory / "chdb"), **options)
 
 
 def _chdb_missing() -> tuple[str, ...]:
-    from threadline.server.storage.clickhouse import NOT_YET
+    from threadline.server.storage.clickhouse.store import NOT_YET
 
     return NOT_YET
 

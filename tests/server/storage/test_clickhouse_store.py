@@ -14,7 +14,8 @@ import pytest
 from support.spans import span_record
 from threadline.server.batch import SpanBatch
 from threadline.server.storage.base import StoreError, StoreUnsupported
-from threadline.server.storage.clickhouse import NOT_YET, ClickHouseStore, schema
+from threadline.server.storage.clickhouse import schema
+from threadline.server.storage.clickhouse.store import NOT_YET, ClickHouseStore
 from threadline.store_url import StoreUrl, parse
 
 S: Final = 1_000_000_000

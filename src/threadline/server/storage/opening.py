@@ -21,7 +21,7 @@ def open_store(url: StoreUrl, *, max_pending_batches: int) -> Store:
         assert url.path is not None  # parse gives every embedded URL a path
         return DuckDBStore(url.path, max_pending_batches=max_pending_batches)
     try:
-        from threadline.server.storage.clickhouse import ClickHouseStore
+        from threadline.server.storage.clickhouse.store import ClickHouseStore
     except ImportError as exc:
         raise StoreError(
             f"the store {url.redacted} needs clickhouse-connect (and chdb for chdb:// URLs): "

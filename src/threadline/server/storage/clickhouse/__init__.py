@@ -1,5 +1,6 @@
-"""The ClickHouse store: a ClickHouse server or cluster, or chDB in the process."""
+"""The ClickHouse store: a ClickHouse server or cluster, or chDB in the process.
 
-from threadline.server.storage.clickhouse.store import NOT_YET, ClickHouseStore
-
-__all__ = ["NOT_YET", "ClickHouseStore"]
+``store`` holds ``ClickHouseStore`` (it needs ``clickhouse-connect``); ``schema``
+and ``cluster`` are plain text and import no driver, so printing the DDL does not
+need one.
+"""

@@ -1,0 +1,90 @@
+"""The ClickHouse DDL: the single-node schema runs on chDB, and `threadline store ddl
+--cluster` prints exactly that schema made replicated and sharded.
+
+chDB has no cluster and no Keeper, so the cluster script cannot run here; what is
+checked is that it is the tested single-node DDL with only the cluster substitutions.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Final
+
+import clickhouse_connect
+import pytest
+from click.testing import CliRunner
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from threadline.cli.store_command import store
+from threadline.server.storage.clickhouse import cluster, schema
+
+CLUSTER: Final = "prod"
+DISTRIBUTED: Final = re.compile(
+    r"^CREATE TABLE IF NOT EXISTS `threadline`\.(\w+) ON CLUSTER `prod` AS `threadline`\.(\w+)\n"
+    r"ENGINE = Distributed\(`prod`, `threadline`, (\w+), (.+)\)$"
+)
+
+
+def _printed(*args: str) -> list[str]:
+    result = CliRunner().invoke(store, ["ddl", *args])
+    assert result.exit_code == 0, result.output
+    return [s.strip() for s in result.output.split(";\n") if s.strip()]
+
+
+def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> None:
+    """Undoing ON CLUSTER, ReplicatedMergeTree, _local and the Distributed tables gives
+    back the single-node statements, one for one; spans and their lookup shard by trace."""
+    printed = _printed("--cluster", CLUSTER, "--ttl-days", "30")
+    distributed = {}
+    undone = []
+    for statement in printed:
+        if match := DISTRIBUTED.match(statement):
+            table, local, local_again, key = match.groups()
+            assert local == local_again == f"{table}_local"
+            distributed[table] = key
+            continue
+        assert " ON CLUSTER `prod`" in statement.splitlines()[0]
+        plain = statement.replace(" ON CLUSTER `prod`", "")
+        plain = plain.replace(f"ENGINE = {cluster.REPLICATED}", "ENGINE = MergeTree")
+        undone.append(re.sub(r"(`threadline`\.\w+)_local\b", r"\1", plain))
+
+    assert undone == [s.strip() for s in schema.statements("threadline", ttl_days=30)]
+    assert distributed == {
+        "spans": "cityHash64(trace_id)",
+        "spans_incoming": "cityHash64(trace_id)",
+        "trace_id_ts": "cityHash64(trace_id)",
+        "logs": "rand()",
+        "threadline_schema": "rand()",
+    }
+    # Every MergeTree table became replicated; the views read and write local tables.
+    assert not any("ENGINE = MergeTree" in s for s in printed)
+    views = [s for s in printed if s.startswith("CREATE MATERIALIZED VIEW")]
+    assert all("_local AS" in v.splitlines()[0] and "_local\n" in v + "\n" for v in views)
+
+
+def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
+    """The printed single-node DDL creates every table and view on chDB, twice over."""
+    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp_path / 'chdb'}")
+    try:
+        for _ in range(2):  # idempotent: a second run changes nothing
+            for statement in _printed("--ttl-days", "30"):
+                client.command(statement)
+        engines = dict(
+            client.query(
+                "SELECT name, engine FROM system.tables WHERE database = 'threadline'"
+            ).result_rows
+        )
+        assert engines == {
+            "spans": "MergeTree",
+            "spans_incoming": "Null",
+            "spans_incoming_mv": "MaterializedView",
+            "trace_id_ts": "MergeTree",
+            "trace_id_ts_mv": "MaterializedView",
+            "logs": "MergeTree",
+            "threadline_schema": "MergeTree",
+        }
+        with pytest.raises(ClickHouseError):  # no cluster here: why the script is not run
+            client.command(_printed("--cluster", CLUSTER)[0])
+    finally:
+        client.close()
