@@ -3,9 +3,13 @@ ClickHouse exporter proved (and SigNoz and Jaeger's ClickHouse plugin follow).
 
 - ``spans``: a ``MergeTree`` partitioned by day (retention drops whole parts, see
   ``ttl_only_drop_parts``) and ordered by service, operation and time, the order
-  fleet queries filter in. Service, operation, kind, status and scope are
+  fleet queries filter in (the sort ends in the start time itself, so the ``Delta``
+  of neighbouring starts is small). Service, operation, kind, status and scope are
   ``LowCardinality``; times are ``Delta``+``ZSTD`` coded (neighbouring spans start
-  close together); the attribute maps are ``Map(LowCardinality(String), String)``
+  close together); the end is kept as ``length_ns = end - start`` (which compresses
+  as a duration does, where the end itself costs a byte more per span) and read as
+  the alias ``end_ns``, and the duration is the alias ``greatest(length_ns, 0)``, as
+  ingest computes it; the attribute maps are ``Map(LowCardinality(String), String)``
   with bloom-filter skip indexes on keys and values, and ``trace_id`` has one too.
   Attribute values are kept as their JSON text (``"GET"``, ``200``, ``[1,2]``), so a
   span reads back exactly as it was written.
@@ -80,8 +84,9 @@ def statements(database: str, *, ttl_days: int | None = None) -> list[str]:
     name LowCardinality(String) CODEC(ZSTD(1)),
     kind LowCardinality(String) CODEC(ZSTD(1)),
     start_ns Int64 CODEC(Delta(8), ZSTD(1)),
-    end_ns Int64 CODEC(Delta(8), ZSTD(1)),
-    duration_ns Int64 CODEC(ZSTD(1)),
+    length_ns Int64 CODEC(ZSTD(1)),
+    end_ns Int64 ALIAS start_ns + length_ns,
+    duration_ns Int64 ALIAS greatest(length_ns, 0),
     status LowCardinality(String) CODEC(ZSTD(1)),
     status_message String CODEC(ZSTD(1)),
     session_id Nullable(String) CODEC(ZSTD(1)),
@@ -99,11 +104,12 @@ def statements(database: str, *, ttl_days: int | None = None) -> list[str]:
     INDEX idx_attr_value mapValues(attributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_res_key mapKeys(resource) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_res_value mapValues(resource) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_duration duration_ns TYPE minmax GRANULARITY 1
+    INDEX idx_duration length_ns TYPE minmax GRANULARITY 1
 )
 ENGINE = MergeTree
 PARTITION BY toDate({START_TIME})
-ORDER BY (service_name, name, toDateTime({START_TIME}))
+PRIMARY KEY (service_name, name, toDateTime({START_TIME}))
+ORDER BY (service_name, name, toDateTime({START_TIME}), start_ns)
 {span_ttl}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, {_DURABLE}""",
         f"""CREATE TABLE IF NOT EXISTS {db}.{SPANS_INCOMING} (
     trace_id String,
@@ -128,8 +134,8 @@ ORDER BY (service_name, name, toDateTime({START_TIME}))
 )
 ENGINE = Null""",
         f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{SPANS_MV} TO {db}.{SPANS} AS
-SELECT trace_id, span_id, parent_span_id, service_name, name, kind, start_ns, end_ns,
-       duration_ns, status, status_message, session_id, user_id, journey_id,
+SELECT trace_id, span_id, parent_span_id, service_name, name, kind, start_ns,
+       end_ns - start_ns AS length_ns, status, status_message, session_id, user_id, journey_id,
        {_TO_MAP.format(column="attributes")} AS attributes,
        {_TO_MAP.format(column="resource")} AS resource,
        events, links, scope_name
