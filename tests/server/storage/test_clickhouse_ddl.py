@@ -47,6 +47,9 @@ def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> 
         assert " ON CLUSTER `prod`" in statement.splitlines()[0]
         plain = statement.replace(" ON CLUSTER `prod`", "")
         plain = plain.replace(f"ENGINE = {cluster.REPLICATED}", "ENGINE = MergeTree")
+        plain = plain.replace(
+            f"ENGINE = {cluster.REPLICATED_REPLACING}", "ENGINE = ReplacingMergeTree(version)"
+        )
         undone.append(re.sub(r"(`threadline`\.\w+)_local\b", r"\1", plain))
 
     assert undone == [s.strip() for s in schema.statements("threadline", ttl_days=30)]
@@ -55,10 +58,11 @@ def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> 
         "spans_incoming": "cityHash64(trace_id)",
         "trace_id_ts": "cityHash64(trace_id)",
         "logs": "rand()",
+        "alert_states": "cityHash64(slo, alert)",
         "threadline_schema": "rand()",
     }
     # Every MergeTree table became replicated; the views read and write local tables.
-    assert not any("ENGINE = MergeTree" in s for s in printed)
+    assert not any(re.search(r"ENGINE = (Replacing)?MergeTree", s) for s in printed)
     views = [s for s in printed if s.startswith("CREATE MATERIALIZED VIEW")]
     assert all("_local AS" in v.splitlines()[0] and "_local\n" in v + "\n" for v in views)
 
@@ -82,6 +86,7 @@ def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
             "trace_id_ts": "MergeTree",
             "trace_id_ts_mv": "MaterializedView",
             "logs": "MergeTree",
+            "alert_states": "ReplacingMergeTree",
             "threadline_schema": "MergeTree",
         }
         with pytest.raises(ClickHouseError):  # no cluster here: why the script is not run

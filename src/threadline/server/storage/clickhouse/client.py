@@ -15,7 +15,7 @@ once. Error messages are passed through ``_safe`` so the password never leaves.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any, Final
 
@@ -87,6 +87,18 @@ class Connection:
         """Append ``data`` synchronously: returns once the server has written the part."""
         with self._calling(doing):
             self._client.insert_arrow(table, data, database=self.database)
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]], *, doing: str
+    ) -> None:
+        """Append ``rows`` to ``table`` in one insert (one block: all of them or none)."""
+        with self._calling(doing):
+            self._client.insert(
+                table,
+                [list(row) for row in rows],
+                column_names=list(columns),
+                database=self.database,
+            )
 
     def close(self) -> None:
         with self._calling("closing the store"):

@@ -11,7 +11,7 @@ cluster mode use the same shape):
 - a ``Distributed`` table named ``T`` over the ``T_local`` tables takes the reads and
   inserts the store sends to ``T``; spans, their intake and the trace lookup are
   sharded by ``cityHash64(trace_id)``, so a trace lives on one shard and its lookup
-  row beside it; logs and the schema versions by ``rand()``;
+  row beside it; alert states by their key, logs and the schema versions by ``rand()``;
 - the materialized views read and write the local tables, so each shard feeds its
   own spans and lookup rows from what its intake received.
 
@@ -32,11 +32,17 @@ LOCAL_SUFFIX: Final = "_local"
 REPLICATED: Final = (
     "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')"
 )
+REPLICATED_REPLACING: Final = (
+    "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}',"
+    " '{replica}', version)"
+)
 SHARDING_KEYS: Final[dict[str, str]] = {
     schema.SPANS: "cityHash64(trace_id)",
     schema.SPANS_INCOMING: "cityHash64(trace_id)",
     schema.TRACE_ID_TS: "cityHash64(trace_id)",
     schema.LOGS: "rand()",
+    # Every version of an alert's row on one shard, so FINAL finds the newest.
+    schema.ALERT_STATES: "cityHash64(slo, alert)",
     schema.VERSION_TABLE: "rand()",
 }
 _TABLES: Final = tuple(SHARDING_KEYS)
@@ -58,7 +64,7 @@ def statements(database: str, cluster: str, *, ttl_days: int | None = None) -> l
             local = _localised(statement, db).replace(
                 f"{db}.{table}{LOCAL_SUFFIX} (", f"{db}.{table}{LOCAL_SUFFIX}{on} (", 1
             )
-            out.append(local.replace("ENGINE = MergeTree\n", f"ENGINE = {REPLICATED}\n", 1))
+            out.append(_replicated(local))
             out.append(
                 f"CREATE TABLE IF NOT EXISTS {db}.{table}{on} AS {db}.{table}{LOCAL_SUFFIX}\n"
                 f"ENGINE = Distributed({schema.quote(cluster)}, {db}, {table}{LOCAL_SUFFIX},"
@@ -71,6 +77,15 @@ def statements(database: str, cluster: str, *, ttl_days: int | None = None) -> l
         else:
             raise ValueError(f"no cluster form for the statement: {statement[:60]}…")
     return out
+
+
+def _replicated(statement: str) -> str:
+    """``statement`` with its ``MergeTree`` engine (plain or replacing) replicated."""
+    if "ENGINE = ReplacingMergeTree(version)\n" in statement:
+        return statement.replace(
+            "ENGINE = ReplacingMergeTree(version)\n", f"ENGINE = {REPLICATED_REPLACING}\n", 1
+        )
+    return statement.replace("ENGINE = MergeTree\n", f"ENGINE = {REPLICATED}\n", 1)
 
 
 def _localised(statement: str, db: str) -> str:

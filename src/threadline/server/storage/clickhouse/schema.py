@@ -23,6 +23,10 @@ ClickHouse exporter proved (and SigNoz and Jaeger's ClickHouse plugin follow).
   span table is not ordered by trace id, and a lookup without the range reads
   every partition (DESIGN.md: ~34 ms against ~9 ms).
 - ``logs``: log records, partitioned by day, ordered by service and time.
+- ``alert_states``: the alerts' state, a ``ReplacingMergeTree`` keyed by SLO and
+  alert: saving inserts one block holding a new version of each row saved and a
+  ``forgotten`` row for each deleted, so a save is all or nothing (one insert), and
+  reads take the newest version of each key (``FINAL``), leaving the forgotten out.
 - ``threadline_schema``: one row per schema version applied.
 
 Every statement is idempotent (``IF NOT EXISTS``). ``{db}`` is the database name,
@@ -42,6 +46,7 @@ SPANS_MV: Final = "spans_incoming_mv"
 TRACE_ID_TS: Final = "trace_id_ts"
 TRACE_ID_TS_MV: Final = "trace_id_ts_mv"
 LOGS: Final = "logs"
+ALERT_STATES: Final = "alert_states"
 VERSION_TABLE: Final = "threadline_schema"
 
 # Data tables (not views, not the Null table): what holds bytes on disk.
@@ -178,6 +183,22 @@ ENGINE = MergeTree
 PARTITION BY toDate(fromUnixTimestamp64Nano(time_ns))
 ORDER BY (service_name, toDateTime(fromUnixTimestamp64Nano(time_ns)))
 {log_ttl}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, {_DURABLE}""",
+        f"""CREATE TABLE IF NOT EXISTS {db}.{ALERT_STATES} (
+    slo String,
+    alert String,
+    state LowCardinality(String),
+    active_since_ns Int64,
+    updated_ns Int64,
+    firing_since_ns Nullable(Int64),
+    resolved_ns Nullable(Int64),
+    summary String,
+    labels String,
+    forgotten UInt8,
+    version UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (slo, alert)
+SETTINGS {_DURABLE}""",
         f"""CREATE TABLE IF NOT EXISTS {db}.{VERSION_TABLE} (
     version UInt32,
     applied_ns Int64,

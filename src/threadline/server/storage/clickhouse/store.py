@@ -7,8 +7,8 @@ Tables and their shape: ``schema.py``; replicated, sharded DDL: ``cluster.py``.
 
 Built so far: writing spans and logs, traces by id, trace search, journey traces
 and lists, ids by prefix, services, counts, logs, deletion (traces, retention,
-erasure), compaction, size, health. The fleet aggregates, journey maps, SLO reads
-and alert state need the rollup tables (AggregatingMergeTree fed by materialized
+erasure), compaction, size, health, alert state. The fleet aggregates, journey maps
+and SLO reads need the rollup tables (AggregatingMergeTree fed by materialized
 views) that this store does not have yet: each raises ``StoreUnsupported`` saying so,
 and the API answers 501.
 """
@@ -55,7 +55,15 @@ from threadline.server.storage.base import (
     StoreUnsupported,
     UserErasure,
 )
-from threadline.server.storage.clickhouse import deletion, logs, schema, search, traces, versions
+from threadline.server.storage.clickhouse import (
+    alert_states,
+    deletion,
+    logs,
+    schema,
+    search,
+    traces,
+    versions,
+)
 from threadline.server.storage.clickhouse.client import Connection
 from threadline.server.storage.clickhouse.tables import Row, Tables
 from threadline.server.storage.clickhouse.writer import InsertWriter
@@ -77,8 +85,6 @@ NOT_YET: Final = (
     "slo_counts",
     "retry_counts",
     "slo_examples",
-    "alert_states",
-    "save_alert_states",
 )
 
 
@@ -260,13 +266,17 @@ class ClickHouseStore:
     ) -> list[ExampleRow]:
         _not_yet("slo_examples")
 
+    # Alert state -----------------------------------------------------------------------
+
     def alert_states(self) -> list[AlertRecord]:
-        _not_yet("alert_states")
+        return alert_states.load(self._fetch, self._tables)
 
     def save_alert_states(
         self, records: Sequence[AlertRecord], *, forget: Sequence[tuple[str, str]] = ()
     ) -> None:
-        _not_yet("save_alert_states")
+        if self._closed:
+            raise StoreError("the store is closed")
+        alert_states.save(self._connection, records, forget)
 
     # Deletion ---------------------------------------------------------------------------
 

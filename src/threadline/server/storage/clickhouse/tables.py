@@ -19,6 +19,7 @@ class Tables:
     incoming: str
     trace_ts: str
     logs: str
+    alert_states: str
     versions: str
 
     @staticmethod
@@ -29,5 +30,6 @@ class Tables:
             incoming=f"{db}.{schema.SPANS_INCOMING}",
             trace_ts=f"{db}.{schema.TRACE_ID_TS}",
             logs=f"{db}.{schema.LOGS}",
+            alert_states=f"{db}.{schema.ALERT_STATES}",
             versions=f"{db}.{schema.VERSION_TABLE}",
         )
