@@ -143,3 +143,14 @@ def test_serve_refuses_a_bad_store_url_without_printing_the_password(tmp_path: P
     assert completed.returncode == 2
     assert "store:" in completed.stderr
     assert SECRET not in completed.stdout + completed.stderr
+
+
+def test_a_cluster_is_named_in_the_query_string() -> None:
+    """``?cluster=NAME`` is the one query a server URL takes; it prints back."""
+    url = parse(f"clickhouses://ingest:{SECRET}@ch:8443/traces?cluster=prod")
+    assert url.cluster == "prod"
+    assert url.redacted == "clickhouses://ingest:***@ch:8443/traces?cluster=prod"
+    assert parse(url.redacted.replace("***", SECRET)) == url
+    for bad in ("?cluster=", "?cluster=a&cluster=b", "?cluster=a;b", "?shards=2"):
+        with pytest.raises(ConfigError, match="cluster=NAME"):
+            parse(f"clickhouse://ch/traces{bad}")

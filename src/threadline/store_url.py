@@ -6,6 +6,8 @@ Accepted forms::
     chdb:///path/to/dir                      ClickHouse's engine in this process (chDB)
     clickhouse://user:password@host:8123/db  a ClickHouse server or cluster over HTTP
     clickhouses://user:password@host:8443/db the same over HTTPS
+    clickhouse://…/db?cluster=NAME           a cluster whose tables ``threadline store ddl
+                                             --cluster NAME`` created (see docs/scale.md)
 
 An empty ``store`` means ``duckdb:///<db>``, so ``--db`` keeps working.
 
@@ -17,10 +19,11 @@ form, so a password reaches only the database client.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from threadline.settings import ConfigError
 
@@ -37,6 +40,8 @@ DEFAULT_HTTP_PORT: Final = 8123
 DEFAULT_HTTPS_PORT: Final = 8443
 DEFAULT_DATABASE: Final = "default"
 MASK: Final = "***"
+# A cluster name as ClickHouse's remote_servers configuration names it.
+_CLUSTER_NAME: Final = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,7 @@ class StoreUrl:
     username: str = ""
     password: str = field(default="", repr=False)
     secure: bool = False
+    cluster: str = ""  # ClickHouse cluster name; empty: a single node
 
     @property
     def redacted(self) -> str:
@@ -63,7 +69,8 @@ class StoreUrl:
         credentials = ""
         if self.username or self.password:
             credentials = self.username + (f":{MASK}" if self.password else "") + "@"
-        return f"{scheme}://{credentials}{self.host}:{self.port}/{self.database}"
+        query = f"?cluster={self.cluster}" if self.cluster else ""
+        return f"{scheme}://{credentials}{self.host}:{self.port}/{self.database}{query}"
 
     def __str__(self) -> str:
         return self.redacted
@@ -109,10 +116,13 @@ def parse(value: str, *, default_db: Path = Path("threadline.duckdb")) -> StoreU
         port = parts.port
     except ValueError as exc:
         raise ConfigError(f"store: {shown!r} is not a valid URL ({redact(str(exc))})") from None
-    if parts.query or parts.fragment:
-        raise ConfigError(f"store: {shown!r} takes no query string or fragment")
+    if parts.fragment:
+        raise ConfigError(f"store: {shown!r} takes no fragment")
     if backend in ("duckdb", "chdb"):
+        if parts.query:
+            raise ConfigError(f"store: {shown!r} takes no query string")
         return _embedded(backend, parts.netloc, parts.path, shown)
+    cluster = _cluster(parts.query, shown)
     if not parts.hostname:
         raise ConfigError(f"store: {shown!r} names no host")
     database = unquote(parts.path.strip("/")) or DEFAULT_DATABASE
@@ -127,7 +137,24 @@ def parse(value: str, *, default_db: Path = Path("threadline.duckdb")) -> StoreU
         username=unquote(parts.username or ""),
         password=unquote(parts.password or ""),
         secure=secure,
+        cluster=cluster,
     )
+
+
+def _cluster(query: str, shown: str) -> str:
+    """The ``cluster`` of a server URL's query string (its only key), or ""."""
+    if not query:
+        return ""
+    try:
+        values = parse_qs(query, strict_parsing=True)
+    except ValueError:
+        raise ConfigError(f"store: {shown!r}: the query string must be cluster=NAME") from None
+    names = values.pop("cluster", [])
+    if values or len(names) != 1 or not _CLUSTER_NAME.fullmatch(names[0]):
+        raise ConfigError(
+            f"store: {shown!r}: the query string takes one cluster=NAME (letters, digits, _ . -)"
+        )
+    return names[0]
 
 
 def _embedded(backend: Backend, netloc: str, path: str, shown: str) -> StoreUrl:

@@ -17,7 +17,11 @@ from click.testing import CliRunner
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from threadline.cli.store_command import store
+from threadline.server.storage.base import StoreError
 from threadline.server.storage.clickhouse import cluster, schema
+from threadline.server.storage.clickhouse.store import ClickHouseStore
+from threadline.server.storage.clickhouse.tables import Tables
+from threadline.store_url import StoreUrl
 
 CLUSTER: Final = "prod"
 DISTRIBUTED: Final = re.compile(
@@ -93,3 +97,25 @@ def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
             client.command(_printed("--cluster", CLUSTER)[0])
     finally:
         client.close()
+
+
+def test_on_a_cluster_deletes_and_merges_go_to_the_local_tables() -> None:
+    """A clustered store's DELETE and OPTIMIZE name ``T_local ON CLUSTER``; reads name ``T``."""
+    tables = Tables.of("threadline", "prod")
+    assert tables.parts_of("spans") == "`threadline`.spans_local ON CLUSTER `prod`"
+    assert tables.spans == "`threadline`.spans"
+    assert tables.system_parts == "cluster('prod', system.parts)"
+    single = Tables.of("threadline")
+    assert single.parts_of("spans") == single.spans == "`threadline`.spans"
+    # Every table the script makes local is one a clustered store checks for.
+    printed = "\n".join(_printed("--cluster", CLUSTER))
+    assert set(re.findall(r"`threadline`\.(\w+)_local ON CLUSTER", printed)) == set(
+        cluster.SHARDING_KEYS
+    )
+
+
+def test_a_cluster_store_refuses_to_start_without_the_cluster_tables(tmp_path: Path) -> None:
+    """Pointed at a database without the cluster's tables, opening says which command makes them."""
+    url = StoreUrl(backend="chdb", path=tmp_path / "chdb", cluster="prod")
+    with pytest.raises(StoreError, match=r"threadline store ddl --cluster prod --database"):
+        ClickHouseStore(url)

@@ -65,6 +65,9 @@ class Connection:
                     connect_timeout=CONNECT_TIMEOUT_S,
                     send_receive_timeout=QUERY_TIMEOUT_S,
                     autogenerate_session_id=False,
+                    # On a cluster an insert goes to a Distributed table: answer only
+                    # once every shard has its rows, not once they are queued here.
+                    settings={"insert_distributed_sync": 1} if url.cluster else None,
                 )
         except Exception as exc:  # the drivers raise many types; each is reported once
             raise StoreError(f"cannot open the store {url.redacted}: {self._safe(exc)}") from None

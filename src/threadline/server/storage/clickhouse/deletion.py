@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+from threadline.server.storage.clickhouse.schema import DATA_TABLES, LOGS, SPANS, TRACE_ID_TS
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
 
 # Runs one statement that returns nothing.
@@ -48,8 +49,10 @@ def delete_traces(fetch: Fetch, command: Command, t: Tables, trace_ids: Sequence
         fetch(f"SELECT count() FROM {t.spans} WHERE trace_id IN {{ids:Array(String)}}", ids)
     )
     if found:
-        command(f"DELETE FROM {t.spans} WHERE trace_id IN {{ids:Array(String)}}", ids)
-        command(f"DELETE FROM {t.trace_ts} WHERE trace_id IN {{ids:Array(String)}}", ids)
+        command(f"DELETE FROM {t.parts_of(SPANS)} WHERE trace_id IN {{ids:Array(String)}}", ids)
+        command(
+            f"DELETE FROM {t.parts_of(TRACE_ID_TS)} WHERE trace_id IN {{ids:Array(String)}}", ids
+        )
     return found
 
 
@@ -59,10 +62,10 @@ def delete_older_than(fetch: Fetch, command: Command, t: Tables, cutoff_ns: int)
         fetch(f"SELECT count() FROM {t.spans} WHERE start_ns < {{cutoff:Int64}}", cutoff)
     )
     if found:
-        command(f"DELETE FROM {t.spans} WHERE start_ns < {{cutoff:Int64}}", cutoff)
-        command(f"DELETE FROM {t.trace_ts} WHERE end_ns < {{cutoff:Int64}}", cutoff)
+        command(f"DELETE FROM {t.parts_of(SPANS)} WHERE start_ns < {{cutoff:Int64}}", cutoff)
+        command(f"DELETE FROM {t.parts_of(TRACE_ID_TS)} WHERE end_ns < {{cutoff:Int64}}", cutoff)
     if fetch(f"SELECT 1 FROM {t.logs} WHERE time_ns < {{cutoff:Int64}} LIMIT 1", cutoff):
-        command(f"DELETE FROM {t.logs} WHERE time_ns < {{cutoff:Int64}}", cutoff)
+        command(f"DELETE FROM {t.parts_of(LOGS)} WHERE time_ns < {{cutoff:Int64}}", cutoff)
     return found
 
 
@@ -119,7 +122,7 @@ def erase_user_logs(
         OR trace_id IN {{ids:Array(String)}}"""
     params = {"forms": list(forms), "ids": list(trace_ids)}
     if fetch(f"SELECT 1 FROM {t.logs} WHERE {condition} LIMIT 1", params):
-        command(f"DELETE FROM {t.logs} WHERE {condition}", params)
+        command(f"DELETE FROM {t.parts_of(LOGS)} WHERE {condition}", params)
 
 
 def start_ns_quantile(fetch: Fetch, t: Tables, fraction: float) -> int | None:
@@ -132,26 +135,23 @@ def start_ns_quantile(fetch: Fetch, t: Tables, fraction: float) -> int | None:
     return int(rows[0][1]) if rows and rows[0][0] else None
 
 
-def size_bytes(fetch: Fetch, database: str, tables: Sequence[str], spans: str) -> int:
-    """Bytes of the active parts, less the share of rows a lightweight delete masked
-    (what a merge gives back)."""
+def size_bytes(fetch: Fetch, t: Tables) -> int:
+    """Bytes of the active parts, less the share of span rows a lightweight delete
+    masked (what a merge gives back)."""
     parts = fetch(
-        "SELECT sum(bytes_on_disk), sum(rows) FROM system.parts"
+        f"SELECT sum(bytes_on_disk), sumIf(rows, table = {{spans:String}}) FROM {t.system_parts}"
         " WHERE active AND database = {db:String} AND table IN {tables:Array(String)}",
-        {"db": database, "tables": list(tables)},
+        {
+            "db": t.database,
+            "spans": t.parts_table(SPANS),
+            "tables": [t.parts_table(table) for table in DATA_TABLES],
+        },
     )
-    on_disk, rows = (int(parts[0][0] or 0), int(parts[0][1] or 0)) if parts else (0, 0)
-    if not rows:
+    on_disk, stored = (int(parts[0][0] or 0), int(parts[0][1] or 0)) if parts else (0, 0)
+    if not stored:
         return on_disk
-    live = _count(fetch(f"SELECT count() FROM {spans}", {}))
-    stored = _count(
-        fetch(
-            "SELECT sum(rows) FROM system.parts"
-            " WHERE active AND database = {db:String} AND table = 'spans'",
-            {"db": database},
-        )
-    )
-    return on_disk if not stored else int(on_disk * min(1.0, live / stored))
+    live = _count(fetch(f"SELECT count() FROM {t.spans}", {}))
+    return int(on_disk * min(1.0, live / stored))
 
 
 def _count(rows: list[tuple[object, ...]]) -> int:

@@ -104,7 +104,7 @@ class ClickHouseStore:
         self._url = url
         self._max_pending = max_pending_batches
         self._connection = Connection(url)
-        self._tables = Tables.of(self._connection.database)
+        self._tables = Tables.of(self._connection.database, url.cluster)
         try:
             self.schema_version = versions.open_schema(
                 self._connection, self._tables, ttl_days=ttl_days
@@ -303,14 +303,12 @@ class ClickHouseStore:
         return deletion.start_ns_quantile(self._fetch, self._tables, fraction)
 
     def size_bytes(self) -> int:
-        return deletion.size_bytes(
-            self._fetch, self._connection.database, schema.DATA_TABLES, self._tables.spans
-        )
+        return deletion.size_bytes(self._fetch, self._tables)
 
     def compact(self) -> None:
         """Merge every partition's parts into one, purging rows deleted so far."""
-        for table in (self._tables.spans, self._tables.trace_ts, self._tables.logs):
-            self._command(f"OPTIMIZE TABLE {table} FINAL", {})
+        for table in schema.DATA_TABLES:
+            self._command(f"OPTIMIZE TABLE {self._tables.parts_of(table)} FINAL", {})
 
     def health(self) -> StoreHealth:
         problem = ""

@@ -10,7 +10,7 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.clickhouse import schema
+from threadline.server.storage.clickhouse import cluster, schema
 from threadline.server.storage.clickhouse.client import Connection
 from threadline.server.storage.clickhouse.tables import Tables
 
@@ -21,8 +21,11 @@ def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = Non
     A database written by a newer release (a version above ``SCHEMA_VERSION``) is
     refused: this release would not keep its tables as that release expects.
     """
-    for statement in schema.statements(connection.database, ttl_days=ttl_days):
-        connection.command(statement, doing="creating the ClickHouse schema")
+    if t.cluster:
+        _check_cluster_tables(connection, t)
+    else:
+        for statement in schema.statements(connection.database, ttl_days=ttl_days):
+            connection.command(statement, doing="creating the ClickHouse schema")
     rows = connection.rows(
         f"SELECT max(version) FROM {t.versions}", doing="reading the schema version"
     )
@@ -40,6 +43,23 @@ def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = Non
             doing="recording the schema version",
         )
     return schema.SCHEMA_VERSION
+
+
+def _check_cluster_tables(connection: Connection, t: Tables) -> None:
+    """On a cluster the operator creates the tables (``threadline store ddl --cluster``):
+    refuse to start without them rather than create single-node tables on one node."""
+    rows = connection.rows(
+        "SELECT name FROM system.tables WHERE database = {db:String}",
+        {"db": t.database},
+        doing="reading the cluster's tables",
+    )
+    missing = sorted(set(cluster.SHARDING_KEYS) - {str(row[0]) for row in rows})
+    if missing:
+        raise StoreError(
+            f"the ClickHouse database {t.database!r} lacks {', '.join(missing)}: create the "
+            f"tables first with `threadline store ddl --cluster {t.cluster} --database "
+            f"{t.database}` (see docs/scale.md)"
+        )
 
 
 def _release() -> str:
