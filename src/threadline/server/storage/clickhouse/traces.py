@@ -3,17 +3,27 @@
 A trace by id reads its time range from ``trace_id_ts`` first (ordered by trace
 id: one granule), and then only the ``spans`` partitions and granules of that range
 (the span table is ordered by service and time, not by trace id; the trace id's
-bloom filter skips the other granules of the range).
+bloom filter skips the other granules of the range). A trace's spans still sit in
+one granule per service × operation it touched, each read whole: the cost
+``bench/store_size.py`` prints, and the reason Jaeger keeps a second span table
+ordered by trace id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from threadline.server.batch import record_from_row
 from threadline.server.model import ServiceOperations, SpanRecord, StoreCounts
+from threadline.server.storage.clickhouse.schema import START_TIME
 from threadline.server.storage.clickhouse.sql import SPAN_COLUMNS, USER_TRAFFIC
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
+
+# The time as the sort key holds it: a range on it lets the primary index skip, in
+# every service × operation, the granules outside the trace's seconds (a range on
+# ``start_ns`` alone prunes only parts).
+_KEY_TIME: Final = f"toDateTime({START_TIME})"
 
 
 def get_traces(fetch: Fetch, t: Tables, trace_ids: Sequence[str]) -> list[SpanRecord]:
@@ -26,6 +36,8 @@ def get_traces(fetch: Fetch, t: Tables, trace_ids: Sequence[str]) -> list[SpanRe
         SELECT {SPAN_COLUMNS} FROM {t.spans}
         WHERE trace_id IN {{ids:Array(String)}}
           AND start_ns >= range.1 AND start_ns <= range.2
+          AND {_KEY_TIME} >= toDateTime(fromUnixTimestamp64Nano(range.1))
+          AND {_KEY_TIME} <= toDateTime(fromUnixTimestamp64Nano(range.2))
         ORDER BY trace_id, start_ns, span_id""",
         {"ids": list(trace_ids)},
     )
