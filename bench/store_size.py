@@ -15,12 +15,15 @@ Writes the same spans (``analysis_workload.py``: the shop, ~10 attributes per sp
   background merges leave them in a steady state).
 
 Prints spans/s of each load (one run, for orientation only: the goal here is size),
-bytes per span, the ratio to DuckDB, and the ClickHouse columns that take the most.
+bytes per span, the ratio to DuckDB, the ClickHouse columns that take the most, and
+the time of a trace by id (``get_trace``) on each, median of ``LOOKUPS`` traces, after
+one warm-up: on ClickHouse it reads one granule per service × operation of the trace.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,6 +45,7 @@ BATCH_SPANS: Final = 10_000
 # Batches in flight while loading: groups stay full, far below the stores' bound.
 IN_FLIGHT: Final = 8
 TOP_COLUMNS: Final = 8
+LOOKUPS: Final = 20
 
 
 def batches(spans: int) -> list[SpanBatch]:
@@ -65,6 +69,17 @@ def load(store: Store, data: list[SpanBatch]) -> float:
     return time.perf_counter() - started
 
 
+def lookup_ms(store: Store, trace_ids: list[str]) -> float:
+    """Median milliseconds of ``get_trace`` over ``trace_ids`` (the first read twice)."""
+    store.get_trace(trace_ids[0])
+    times = []
+    for trace_id in trace_ids:
+        started = time.perf_counter()
+        store.get_trace(trace_id)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
 def measure(
     name: str, opener: Callable[[Path], Store], data: list[SpanBatch], spans: int
 ) -> tuple[Store, Path, float]:
@@ -81,16 +96,20 @@ def main() -> None:
     args = parser.parse_args()
     data = batches(args.spans)
     spans = sum(len(b) for b in data)
-    traces = len({t for b in data for t in b.table["trace_id"].to_pylist()})
+    every_trace = sorted({t for b in data for t in b.table["trace_id"].to_pylist()})
+    traces = len(every_trace)
+    sample = every_trace[:: max(1, traces // LOOKUPS)][:LOOKUPS]
     print(f"{spans:,} spans, {traces:,} traces ({spans / traces:.1f} spans per trace)\n")
 
     sizes: dict[str, int] = {}
+    lookups: dict[str, float] = {}
     for name, rollups in (("DuckDB (as served)", True), ("DuckDB (spans and indexes only)", False)):
         store, _, _ = measure(
             name, lambda d, r=rollups: DuckDBStore(d / "spans.duckdb", rollups=r), data, spans
         )
         sizes[name] = store.size_bytes()
-        print(f"  {sizes[name] / spans:>7.1f} B/span")
+        lookups[name] = lookup_ms(store, sample)
+        print(f"  {sizes[name] / spans:>7.1f} B/span  trace by id {lookups[name]:.1f} ms")
         store.close()
 
     ch, _, _ = measure(
@@ -100,7 +119,11 @@ def main() -> None:
     before = ch.size_bytes()
     ch.compact()
     sizes["chDB"] = ch.size_bytes()
-    print(f"  {sizes['chDB'] / spans:>7.1f} B/span merged ({before / spans:.1f} as inserted)")
+    lookups["chDB"] = lookup_ms(ch, sample)
+    print(
+        f"  {sizes['chDB'] / spans:>7.1f} B/span merged ({before / spans:.1f} as inserted)"
+        f"  trace by id {lookups['chDB']:.1f} ms"
+    )
     columns = ch._fetch(
         "SELECT table, name, sum(data_compressed_bytes) AS bytes FROM system.columns"
         " WHERE database = {db:String} AND table IN ('spans', 'trace_id_ts')"
@@ -118,6 +141,8 @@ def main() -> None:
     print(f"\nchDB ÷ DuckDB (as served): {sizes['chDB'] / duck:.2f}×")
     spans_only = sizes["DuckDB (spans and indexes only)"]
     print(f"chDB ÷ DuckDB (spans only): {sizes['chDB'] / spans_only:.2f}×")
+    ratio = lookups["chDB"] / lookups["DuckDB (as served)"]
+    print(f"trace by id, chDB ÷ DuckDB (as served): {ratio:.1f}×")
     print("\nchDB columns taking the most (compressed):")
     for table, column, size in columns:
         print(f"  {table}.{column:<16} {int(size) / spans:>6.1f} B/span")
