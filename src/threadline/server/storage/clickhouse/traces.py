@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from threadline.server.batch import record_from_row
 from threadline.server.model import ServiceOperations, SpanRecord, StoreCounts
 from threadline.server.storage.clickhouse.schema import START_TIME
-from threadline.server.storage.clickhouse.sql import SPAN_COLUMNS, USER_TRAFFIC
+from threadline.server.storage.clickhouse.sql import SPAN_COLUMNS, USER_TRAFFIC, span_from_row
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
 
 # The time as the sort key holds it: a range on it lets the primary index skip, in
@@ -41,7 +40,7 @@ def get_traces(fetch: Fetch, t: Tables, trace_ids: Sequence[str]) -> list[SpanRe
         ORDER BY trace_id, start_ns, span_id""",
         {"ids": list(trace_ids)},
     )
-    return [record_from_row(row) for row in rows]
+    return [span_from_row(row) for row in rows]
 
 
 def services(fetch: Fetch, t: Tables) -> list[ServiceOperations]:
