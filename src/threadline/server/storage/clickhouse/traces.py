@@ -29,18 +29,28 @@ def get_traces(fetch: Fetch, t: Tables, trace_ids: Sequence[str]) -> list[SpanRe
     """Every span of the traces, by trace id then start time."""
     if not trace_ids:
         return []
-    rows = fetch(
-        f"""WITH (SELECT (min(start_ns), max(end_ns)) FROM {t.trace_ts}
-               WHERE trace_id IN {{ids:Array(String)}}) AS range
-        SELECT {SPAN_COLUMNS} FROM {t.spans}
-        WHERE trace_id IN {{ids:Array(String)}}
-          AND start_ns >= range.1 AND start_ns <= range.2
-          AND {_KEY_TIME} >= toDateTime(fromUnixTimestamp64Nano(range.1))
-          AND {_KEY_TIME} <= toDateTime(fromUnixTimestamp64Nano(range.2))
-        ORDER BY trace_id, start_ns, span_id""",
-        {"ids": list(trace_ids)},
+    ids = {"ids": list(trace_ids)}
+    # The range first, as constants of the span query: a scalar subquery in the same
+    # statement was measured slower than the two reads.
+    found = fetch(
+        f"SELECT count(), min(start_ns), max(end_ns) FROM {t.trace_ts}"
+        " WHERE trace_id IN {ids:Array(String)}",
+        ids,
     )
-    return [span_from_row(row) for row in rows]
+    if not found or not found[0][0]:
+        return []
+    rows = fetch(
+        f"""SELECT {SPAN_COLUMNS} FROM {t.spans}
+        WHERE trace_id IN {{ids:Array(String)}}
+          AND start_ns >= {{low:Int64}} AND start_ns <= {{high:Int64}}
+          AND {_KEY_TIME} >= toDateTime(fromUnixTimestamp64Nano({{low:Int64}}))
+          AND {_KEY_TIME} <= toDateTime(fromUnixTimestamp64Nano({{high:Int64}}))""",
+        {**ids, "low": int(found[0][1]), "high": int(found[0][2])},
+    )
+    # Sorted here: a trace's few rows sort in no time, an ORDER BY cost a merge step.
+    records = [span_from_row(row) for row in rows]
+    records.sort(key=lambda r: (r.trace_id, r.start_ns, r.span_id))
+    return records
 
 
 def services(fetch: Fetch, t: Tables) -> list[ServiceOperations]:
