@@ -186,6 +186,13 @@ class ServerSettings:
     host: str = setting(conventions.DEFAULT_HOST, "Address the server listens on.")
     port: int = setting(conventions.DEFAULT_PORT, "Port for OTLP, the API and the UI.")
     db: Path = setting(Path("threadline.duckdb"), "DuckDB file the spans are stored in.")
+    store: str = setting(
+        "",
+        "Where spans are stored, as a URL: `duckdb:///path/file.duckdb`, `chdb:///path/dir` "
+        "(ClickHouse's engine in the process), `clickhouse://user:password@host:8123/db` or "
+        "`clickhouses://…` (see docs/scale.md); empty: `duckdb:///<db>`. The password is "
+        "never logged or shown.",
+    )
     max_request_bytes: int = setting(
         8 * 1024 * 1024,
         "Largest OTLP request body accepted, after decompression; larger gets 413.",

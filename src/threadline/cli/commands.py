@@ -20,6 +20,7 @@ COMMAND_MODULES: Final[dict[str, str]] = {
     "serve": "threadline.cli.serve",
     "demo": "threadline.cli.demo_command",
     "doctor": "threadline.cli.doctor",
+    "store": "threadline.cli.store_command",
     "erase": "threadline.cli.erase",
     "trace": "threadline.cli.inspect",
     "journey": "threadline.cli.inspect",

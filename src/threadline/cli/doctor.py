@@ -8,6 +8,7 @@ for ``threadline.toml``). It reports:
 - which frameworks and clients are installed, and whether the OpenTelemetry
   instrumentation that ``threadline.instrument()`` turns on for each is installed too;
 - which propagators ``configure()`` installs;
+- the server's ``store`` when ``THREADLINE_STORE`` is set, its password masked;
 - whether the endpoint is reachable and accepts a real OTLP request with one test span
   (named ``threadline.doctor``) — sent with the SDK's own encoder and transport;
 - when the endpoint is a Threadline server, whether its alert receivers deliver
@@ -41,7 +42,7 @@ from typing import Any, Final, Literal
 
 import click
 
-from threadline import conventions
+from threadline import conventions, store_url
 from threadline import settings as settings_module
 from threadline.sdk.export.retry import Outcome
 from threadline.settings import ConfigError, SdkSettings
@@ -110,6 +111,7 @@ def diagnose(send_test_span: bool = True) -> list[Finding]:
     """Every finding about this process's environment, in report order."""
     environ = dict(os.environ)
     findings, loaded = configuration_findings(environ)
+    findings += store_findings(environ)
     findings += library_findings()
     findings += propagator_findings(loaded, environ)
     if loaded is not None:
@@ -173,6 +175,19 @@ def configuration_findings(environ: dict[str, str]) -> tuple[list[Finding], SdkS
         if loaded.pseudonymize_user_id and not loaded.user_id_key:
             findings.append(_user_id_key_finding(section, loaded.environment))
     return findings, loaded
+
+
+def store_findings(environ: dict[str, str]) -> list[Finding]:
+    """The server's ``store`` from ``THREADLINE_STORE``, shown without its password."""
+    value = environ.get(settings_module.ENV_PREFIX + "STORE")
+    if value is None:
+        return []
+    section = "Configuration (server)"
+    try:
+        parsed = store_url.parse(value)
+    except ConfigError as exc:  # its message masks the password
+        return [Finding(section, "store", str(exc), "fix THREADLINE_STORE", "problem")]
+    return [Finding(section, "store", f"{parsed.redacted}  (THREADLINE_STORE)")]
 
 
 def _user_id_key_finding(section: str, environment: str) -> Finding:

@@ -10,6 +10,7 @@ import click
 from click.decorators import FC
 
 from threadline import settings as config
+from threadline import store_url
 
 
 def _existing_file_option(name: str, help_text: str) -> Callable[[FC], FC]:
@@ -27,6 +28,12 @@ def _existing_file_option(name: str, help_text: str) -> Callable[[FC], FC]:
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="DuckDB file to store spans in [default: ./threadline.duckdb].",
+)
+@click.option(
+    "--store",
+    default=None,
+    help="Store URL: duckdb:///file, chdb:///dir, clickhouse[s]://user:pw@host:port/db "
+    "[default: duckdb:///<db>].",
 )
 @click.option(
     "--max-request-bytes", type=int, default=None, help="Largest OTLP body accepted (413 above)."
@@ -52,6 +59,7 @@ def serve(
     host: str | None,
     port: int | None,
     db: Path | None,
+    store: str | None,
     max_request_bytes: int | None,
     workers: int | None,
     tls_cert: str | None,
@@ -67,6 +75,7 @@ def serve(
                 "host": host,
                 "port": port,
                 "db": db,
+                "store": store,
                 "max_request_bytes": max_request_bytes,
                 "workers": workers,
                 "tls_cert": tls_cert,
@@ -75,6 +84,7 @@ def serve(
                 "insecure": insecure,
             },
         )
+        store_url.parse(settings.store, default_db=settings.db)  # fails before loading
     except config.ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     # The server (DuckDB, Arrow, FastAPI) is loaded here, not when the command line starts.

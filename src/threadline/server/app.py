@@ -32,7 +32,7 @@ from threadline.server.query import QueryService
 from threadline.server.read_gate import ReadGate, check_gate_settings
 from threadline.server.sampling.wiring import install_sampling
 from threadline.server.slo_wiring import install_alerting
-from threadline.server.storage.base import Store
+from threadline.server.storage.base import Store, StoreUnsupported
 from threadline.server.ui import build_ui_router
 from threadline.server.ui.api_docs import build_api_docs_router
 from threadline.server.user_ids import UserIdPseudonyms
@@ -137,6 +137,11 @@ def create_app(
         build_api_router(query, trace_page_spans=settings.trace_page_spans), prefix=API_PREFIX
     )
     app.include_router(build_ui_router(query))
+
+    @app.exception_handler(StoreUnsupported)
+    async def _answer_unsupported(_: Request, exc: StoreUnsupported) -> JSONResponse:
+        # A view this store does not offer yet: 501 Not Implemented, saying which.
+        return JSONResponse({"error": str(exc)}, 501)
 
     @app.exception_handler(ThreadlineError)
     async def _answer_error(_: Request, exc: ThreadlineError) -> JSONResponse:

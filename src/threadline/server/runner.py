@@ -15,8 +15,9 @@ from threadline.server.default_keys import warn_on_default_keys
 from threadline.server.http_protocol import protocol_with_header_timeout
 from threadline.server.ingest.workers import worker_count
 from threadline.server.retention import RetentionPolicy, RetentionScheduler, parse_span_of_time
-from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.opening import open_store
 from threadline.settings import ServerSettings
+from threadline.store_url import parse as parse_store_url
 
 log = logging.getLogger("threadline.server")
 
@@ -47,9 +48,10 @@ def serve(settings: ServerSettings) -> None:
     warn_on_default_keys(settings)
     retention = RetentionPolicy.from_settings(settings)
     parse_span_of_time(settings.max_clock_skew, "max_clock_skew")  # fails before opening
+    store_url = parse_store_url(settings.store, default_db=settings.db)
     tls = settings.serves_tls
     os.umask(PRIVATE_UMASK)
-    store = DuckDBStore(settings.db, max_pending_batches=settings.write_queue_batches)
+    store = open_store(store_url, max_pending_batches=settings.write_queue_batches)
     scheduler = RetentionScheduler(store, retention) if retention.enabled else None
     try:
         app = create_app(settings, store, tokens=tokens)
@@ -61,7 +63,7 @@ def serve(settings: ServerSettings) -> None:
             "https" if tls else "http",
             settings.host,
             settings.port,
-            settings.db,
+            store_url.redacted,  # never the password
             f"on, {len(tokens)} tokens" if tokens.enabled else "off",
             f"decoding in {workers} worker processes" if workers > 1 else "decoding in process",
         )

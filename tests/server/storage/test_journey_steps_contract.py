@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+import pytest
+
 from support.spans import span_record
 from threadline.conventions import JOURNEY_SYNTHETIC, SYNTHETIC_TRUE
 from threadline.server.aggregates import TimeWindow
@@ -16,6 +18,8 @@ from threadline.server.batch import SpanBatch
 from threadline.server.journey_model import SESSION_GAP_NS, Step
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.base import Store
+
+pytestmark = pytest.mark.store_methods("journey_map", "step_traces")
 
 S: Final = 1_000_000_000
 T0: Final = 1_700_000_040 * S

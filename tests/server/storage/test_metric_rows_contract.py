@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from typing import Final
 
+import pytest
+
 from support.spans import span_record
 from threadline.server.analysis import latency_bounds
 from threadline.server.batch import SpanBatch
 from threadline.server.metric_rows import EdgeSlot, OperationSlot
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.base import Store
+
+pytestmark = pytest.mark.store_methods("metric_rows", "exemplars")
 
 S: Final = 1_000_000_000
 MS: Final = 1_000_000

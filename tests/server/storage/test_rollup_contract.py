@@ -20,6 +20,16 @@ from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.base import Store
 
+pytestmark = pytest.mark.store_methods(
+    "operation_red",
+    "service_red",
+    "service_map",
+    "capped_services",
+    "sdk_stats",
+    "trace_groups",
+    "propagation",
+)
+
 S: Final = 1_000_000_000
 MS: Final = 1_000_000
 MINUTE: Final = 60 * S

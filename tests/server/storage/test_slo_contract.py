@@ -2,7 +2,8 @@
 
 Hand-built traffic with known answers: good and total events per window from the
 rollups, synthetic journeys left out, latency thresholds by histogram bucket, retried
-calls per edge, example traces, and alert states that survive reopening the file.
+calls per edge, example traces, and alert states that survive reopening the file
+(the alert states on every backend: ``test_alert_state_contract.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 from typing import Final
+
+import pytest
 
 from support.spans import span_record
 from threadline.server.aggregates import TimeWindow
@@ -21,6 +24,8 @@ from threadline.server.slo_queries import IndicatorQuery
 from threadline.server.storage.base import Store
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.slos import Indicator
+
+pytestmark = pytest.mark.store_methods("slo_counts", "retry_counts", "slo_examples")
 
 S: Final = 1_000_000_000
 MS: Final = 1_000_000
@@ -242,18 +247,6 @@ def test_examples_are_bad_traces_of_the_window(store: Store) -> None:
     assert slow[0].duration_ns == 519 * MS
     edge = IndicatorQuery(Indicator.EDGE, "shop", callee="payments")
     assert [e.trace_id for e in store.slo_examples(edge, window)] == [f"{10:032x}"]
-
-
-def test_alert_states_are_replaced_and_forgotten(store: Store) -> None:
-    """Saving a record twice keeps one row; ``forget`` deletes."""
-    firing = AlertRecord("a", "page", AlertState.FIRING, 1, 2, firing_since_ns=2, summary="x")
-    store.save_alert_states([firing])
-    resolved = AlertRecord("a", "page", AlertState.RESOLVED, 1, 3, 2, 3, "x")
-    ticket = AlertRecord("a", "ticket", AlertState.PENDING, 1, 3)
-    store.save_alert_states([resolved, ticket])
-    assert store.alert_states() == [resolved, ticket]
-    store.save_alert_states([], forget=[("a", "ticket")])
-    assert store.alert_states() == [resolved]
 
 
 def test_alert_states_survive_reopening_the_file(tmp_path: Path) -> None:

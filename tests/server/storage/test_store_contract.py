@@ -316,6 +316,7 @@ def test_ids_with_prefix(shop_store: Store) -> None:
     assert shop_store.ids_with_prefix("session_id", "s1-", limit=10) == ["s1-later"]
 
 
+@pytest.mark.store_methods("operation_red", "service_map", "sdk_stats")
 def test_sdk_stats_spans_are_not_user_traffic(store: Store) -> None:
     """The SDK's threadline.sdk.stats spans: in no list, in sdk_stats, readable by id."""
     stats_trace = "9" * 32

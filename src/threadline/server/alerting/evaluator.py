@@ -41,7 +41,7 @@ from threadline.server.alerting.state import (
 )
 from threadline.server.analysis.burn import HOUR_NS, MINUTE_NS, RuleVerdict
 from threadline.server.slo_queries import IndicatorQuery
-from threadline.server.storage.base import Store, StoreError
+from threadline.server.storage.base import Store, StoreError, StoreUnsupported
 from threadline.slos import Slo, SloDocument
 
 logger = logging.getLogger(__name__)
@@ -139,6 +139,8 @@ class Evaluator:
             for slo in self._slos().slos:
                 try:
                     report = self.report(slo, now)
+                except StoreUnsupported:
+                    raise  # no SLO can be evaluated on this store: the schedule stops
                 except StoreError:
                     logger.exception(
                         "evaluating SLO %s failed; its alerts stay as they were", slo.name

@@ -2,7 +2,8 @@
 
 The thread only reads rollups and, when an alert moves, takes one short turn on the
 store's writer; ingest never waits for it. A tick that fails is logged and the next
-one runs on time; ``stop`` wakes the thread at once.
+one runs on time; ``stop`` wakes the thread at once. A store that does not offer the
+SLO reads yet (``StoreUnsupported``) stops the schedule, said once in the log.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import threading
 
 from threadline.server.alerting.evaluator import Evaluator
+from threadline.server.storage.base import StoreUnsupported
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,9 @@ class EvaluationSchedule:
         while not self._stopping.wait(self._interval_s):
             try:
                 self._evaluator.tick()
+            except StoreUnsupported as exc:
+                logger.warning("SLOs are not evaluated: %s", exc)
+                return
             except Exception:
                 logger.exception(
                     "evaluating the SLOs failed; trying again in %.0f s", self._interval_s

@@ -85,6 +85,10 @@ class StoreOverloaded(StoreError):
     """Too many writes are pending; try again later."""
 
 
+class StoreUnsupported(StoreError):
+    """This backend does not offer the operation (yet); the API answers 501 with the message."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoreHealth:
     """What a readiness probe asks of a store: can it take writes now, and how full is its

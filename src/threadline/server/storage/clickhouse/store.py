@@ -1,0 +1,344 @@
+"""``ClickHouseStore``: the ``Store`` on ClickHouse, a server (``clickhouse://``) or
+the engine embedded in this process (``chdb://``), through one client API.
+
+Writes go through one writer thread that groups queued batches into synchronous
+inserts (``writer.py`` says why synchronous); reads run on the caller's thread.
+Tables and their shape: ``schema.py``; replicated, sharded DDL: ``cluster.py``.
+
+Built so far: writing spans and logs, traces by id, trace search, journey traces
+and lists, ids by prefix, services, counts, logs, deletion (traces, retention,
+erasure), compaction, size, health, alert state. The fleet aggregates, journey maps
+and SLO reads need the rollup tables (AggregatingMergeTree fed by materialized
+views) that this store does not have yet: each raises ``StoreUnsupported`` saying so,
+and the API answers 501.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from typing import Final, NoReturn
+
+from threadline.server.aggregates import (
+    CappedService,
+    OperationRed,
+    PropagationFindings,
+    ServiceMap,
+    ServiceRed,
+    Split,
+    Target,
+    TimeWindow,
+    TraceGroups,
+)
+from threadline.server.alerting.state import AlertRecord
+from threadline.server.analysis.burn import Counts
+from threadline.server.batch import SpanBatch
+from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
+from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
+from threadline.server.metric_rows import MetricRows, SlotExemplar
+from threadline.server.model import (
+    JourneySummary,
+    ServiceOperations,
+    SpanRecord,
+    StoreCounts,
+    TraceQuery,
+    TraceSummary,
+)
+from threadline.server.sdk_telemetry import SdkStats
+from threadline.server.slo_queries import ExampleRow, IndicatorQuery, RetryCounts
+from threadline.server.storage.base import (
+    IdColumn,
+    JourneyOrder,
+    StoreError,
+    StoreHealth,
+    StoreUnsupported,
+    UserErasure,
+)
+from threadline.server.storage.clickhouse import (
+    alert_states,
+    deletion,
+    logs,
+    schema,
+    search,
+    traces,
+    versions,
+)
+from threadline.server.storage.clickhouse.client import Connection
+from threadline.server.storage.clickhouse.tables import Row, Tables
+from threadline.server.storage.clickhouse.writer import InsertWriter
+from threadline.store_url import StoreUrl
+
+# The Store methods this backend does not offer yet, for docs and the contract suite.
+NOT_YET: Final = (
+    "journey_map",
+    "step_traces",
+    "operation_red",
+    "service_red",
+    "service_map",
+    "capped_services",
+    "metric_rows",
+    "exemplars",
+    "sdk_stats",
+    "trace_groups",
+    "propagation",
+    "slo_counts",
+    "retry_counts",
+    "slo_examples",
+)
+
+
+def _not_yet(method: str) -> NoReturn:
+    raise StoreUnsupported(f"{method} is not available on the ClickHouse store yet")
+
+
+class ClickHouseStore:
+    """A ``Store`` in a ClickHouse database; opening creates the schema where missing
+    and refuses a database from a newer release (``versions``)."""
+
+    def __init__(
+        self, url: StoreUrl, *, max_pending_batches: int = 256, ttl_days: int | None = None
+    ) -> None:
+        if url.backend not in ("chdb", "clickhouse"):
+            raise ValueError(f"a ClickHouse store needs a chdb:// or clickhouse:// URL, not {url}")
+        self._url = url
+        self._max_pending = max_pending_batches
+        self._connection = Connection(url)
+        self._tables = Tables.of(self._connection.database, url.cluster)
+        try:
+            self.schema_version = versions.open_schema(
+                self._connection, self._tables, ttl_days=ttl_days
+            )
+            self._writer = InsertWriter(
+                self._connection, self._tables, max_pending_batches=max_pending_batches
+            )
+        except BaseException:
+            self._connection.close()
+            raise
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def url(self) -> StoreUrl:
+        return self._url
+
+    # Writes ---------------------------------------------------------------------------
+
+    def write(self, batch: SpanBatch) -> Future[None]:
+        return self._submit(batch)
+
+    def write_logs(self, batch: LogBatch) -> Future[None]:
+        return self._submit(batch)
+
+    def _submit(self, batch: SpanBatch | LogBatch) -> Future[None]:
+        if len(batch) == 0:
+            done: Future[None] = Future()
+            done.set_result(None)
+            return done
+        if self._closed:
+            raise StoreError("the store is closed; it accepts no more writes")
+        return self._writer.submit(batch)
+
+    # Reads ----------------------------------------------------------------------------
+
+    def logs(self, query: LogQuery) -> list[LogRecord]:
+        return logs.select(self._fetch, self._tables, query)
+
+    def get_trace(self, trace_id: str) -> list[SpanRecord]:
+        return traces.get_traces(self._fetch, self._tables, [trace_id])
+
+    def get_traces(self, trace_ids: Sequence[str]) -> list[SpanRecord]:
+        return traces.get_traces(self._fetch, self._tables, trace_ids)
+
+    def search_traces(self, query: TraceQuery) -> list[TraceSummary]:
+        return search.search_traces(self._fetch, self._tables, query)
+
+    def journey_traces(
+        self, *, session_id: str | None = None, user_id: str | None = None, limit: int = 500
+    ) -> list[TraceSummary]:
+        return search.journey_traces(
+            self._fetch, self._tables, session_id=session_id, user_id=user_id, limit=limit
+        )
+
+    def ids_with_prefix(self, column: IdColumn, prefix: str, *, limit: int) -> list[str]:
+        return search.ids_with_prefix(self._fetch, self._tables, column, prefix, limit=limit)
+
+    def list_journeys(
+        self,
+        *,
+        order: JourneyOrder = "recent",
+        limit: int = 20,
+        failed: bool | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> list[JourneySummary]:
+        return search.list_journeys(
+            self._fetch,
+            self._tables,
+            order=order,
+            limit=limit,
+            failed=failed,
+            start_ns=start_ns,
+            end_ns=end_ns,
+        )
+
+    def services(self) -> list[ServiceOperations]:
+        return traces.services(self._fetch, self._tables)
+
+    def counts(self) -> StoreCounts:
+        return traces.counts(self._fetch, self._tables)
+
+    def has_service(self, service: str) -> bool:
+        return traces.has_service(self._fetch, self._tables, service)
+
+    # Not yet: each needs the rollup tables ----------------------------------------------
+
+    def journey_map(
+        self, window: TimeWindow, *, service: str | None = None
+    ) -> tuple[list[StepStats], list[Transition]]:
+        _not_yet("journey_map")
+
+    def step_traces(
+        self, window: TimeWindow, *, service: str | None = None, first: Step | None = None
+    ) -> tuple[list[JourneyTrace], bool]:
+        _not_yet("step_traces")
+
+    def operation_red(
+        self, window: TimeWindow, *, service: str | None = None
+    ) -> list[OperationRed]:
+        _not_yet("operation_red")
+
+    def service_red(
+        self,
+        service: str,
+        window: TimeWindow,
+        *,
+        operation: str | None = None,
+        bucket_ns: int | None = None,
+    ) -> ServiceRed:
+        _not_yet("service_red")
+
+    def service_map(self, window: TimeWindow) -> ServiceMap:
+        _not_yet("service_map")
+
+    def capped_services(self) -> list[CappedService]:
+        _not_yet("capped_services")
+
+    def metric_rows(self, first_minute: int, last_minute: int) -> MetricRows:
+        _not_yet("metric_rows")
+
+    def exemplars(self, first_minute: int, last_minute: int) -> list[SlotExemplar]:
+        _not_yet("exemplars")
+
+    def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
+        _not_yet("sdk_stats")
+
+    def trace_groups(
+        self,
+        target: Target,
+        split: Split,
+        window: TimeWindow,
+        *,
+        percentile: float = 90.0,
+        min_support: int = 3,
+        max_attributes: int = 500,
+        examples: int = 5,
+        sample: int = 2000,
+        sample_ids: int = 0,
+    ) -> TraceGroups:
+        _not_yet("trace_groups")
+
+    def propagation(self, window: TimeWindow) -> PropagationFindings:
+        _not_yet("propagation")
+
+    def slo_counts(
+        self, query: IndicatorQuery, end_ns: int, windows_ns: Sequence[int]
+    ) -> list[Counts]:
+        _not_yet("slo_counts")
+
+    def retry_counts(
+        self, caller: str, callee: str, end_ns: int, windows_ns: Sequence[int]
+    ) -> list[RetryCounts]:
+        _not_yet("retry_counts")
+
+    def slo_examples(
+        self, query: IndicatorQuery, window: TimeWindow, *, limit: int = 5
+    ) -> list[ExampleRow]:
+        _not_yet("slo_examples")
+
+    # Alert state -----------------------------------------------------------------------
+
+    def alert_states(self) -> list[AlertRecord]:
+        return alert_states.load(self._fetch, self._tables)
+
+    def save_alert_states(
+        self, records: Sequence[AlertRecord], *, forget: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        if self._closed:
+            raise StoreError("the store is closed")
+        alert_states.save(self._connection, records, forget)
+
+    # Deletion ---------------------------------------------------------------------------
+
+    def delete_traces(self, trace_ids: Sequence[str]) -> int:
+        return deletion.delete_traces(self._fetch, self._command, self._tables, trace_ids)
+
+    def delete_older_than(self, cutoff_ns: int) -> int:
+        return deletion.delete_older_than(self._fetch, self._command, self._tables, cutoff_ns)
+
+    def erase_user(self, forms: Sequence[str]) -> UserErasure:
+        found = deletion.spans_per_form(self._fetch, self._tables, forms)
+        doomed = deletion.user_trace_ids(self._fetch, self._tables, forms)
+        # Before the spans: the logs of the user's sessions are found through them.
+        deletion.erase_user_logs(self._fetch, self._command, self._tables, forms, doomed)
+        erased = deletion.delete_traces(self._fetch, self._command, self._tables, doomed)
+        # Always merged, even when nothing matched now: rows of the user deleted
+        # earlier may still sit masked in parts.
+        self.compact()
+        return UserErasure(
+            erased_spans=erased, spans_per_form=tuple((form, found[form]) for form in forms)
+        )
+
+    def start_ns_quantile(self, fraction: float) -> int | None:
+        return deletion.start_ns_quantile(self._fetch, self._tables, fraction)
+
+    def size_bytes(self) -> int:
+        return deletion.size_bytes(self._fetch, self._tables)
+
+    def compact(self) -> None:
+        """Merge every partition's parts into one, purging rows deleted so far."""
+        for table in schema.DATA_TABLES:
+            self._command(f"OPTIMIZE TABLE {self._tables.parts_of(table)} FINAL", {})
+
+    def health(self) -> StoreHealth:
+        problem = ""
+        if self._closed:
+            problem = "the store is closed"
+        elif not self._writer.running:
+            problem = "the writer thread has stopped"
+        return StoreHealth(
+            writable=not problem,
+            pending_batches=self._writer.pending,
+            max_pending_batches=self._max_pending,
+            problem=problem,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self._writer.close()
+        finally:
+            self._connection.close()
+
+    def _fetch(self, sql: str, params: Mapping[str, object]) -> list[Row]:
+        if self._closed:
+            raise StoreError("the store is closed")
+        return self._connection.rows(sql, params, doing="reading spans")
+
+    def _command(self, sql: str, params: Mapping[str, object]) -> None:
+        if self._closed:
+            raise StoreError("the store is closed")
+        self._connection.command(sql, params, doing="deleting spans")

@@ -1,0 +1,69 @@
+"""Schema versions of a ClickHouse store: create the schema, record its version, refuse newer.
+
+Version 1 is the first ClickHouse schema; a later release adds its steps here, each
+an idempotent list of statements run in order, as the DuckDB store's migrations do.
+"""
+
+from __future__ import annotations
+
+import time
+from importlib.metadata import PackageNotFoundError, version
+
+from threadline.server.storage.base import StoreError
+from threadline.server.storage.clickhouse import cluster, schema
+from threadline.server.storage.clickhouse.client import Connection
+from threadline.server.storage.clickhouse.tables import Tables
+
+
+def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = None) -> int:
+    """Create the schema where it is missing and return the database's version.
+
+    A database written by a newer release (a version above ``SCHEMA_VERSION``) is
+    refused: this release would not keep its tables as that release expects.
+    """
+    if t.cluster:
+        _check_cluster_tables(connection, t)
+    else:
+        for statement in schema.statements(connection.database, ttl_days=ttl_days):
+            connection.command(statement, doing="creating the ClickHouse schema")
+    rows = connection.rows(
+        f"SELECT max(version) FROM {t.versions}", doing="reading the schema version"
+    )
+    current = int(rows[0][0] or 0) if rows else 0
+    if current > schema.SCHEMA_VERSION:
+        raise StoreError(
+            f"the ClickHouse database {connection.database!r} has schema version {current},"
+            f" newer than this release's {schema.SCHEMA_VERSION}; upgrade threadline"
+        )
+    if current < schema.SCHEMA_VERSION:
+        connection.command(
+            f"INSERT INTO {t.versions} (version, applied_ns, applied_by)"
+            " VALUES ({v:UInt32}, {at:Int64}, {by:String})",
+            {"v": schema.SCHEMA_VERSION, "at": time.time_ns(), "by": _release()},
+            doing="recording the schema version",
+        )
+    return schema.SCHEMA_VERSION
+
+
+def _check_cluster_tables(connection: Connection, t: Tables) -> None:
+    """On a cluster the operator creates the tables (``threadline store ddl --cluster``):
+    refuse to start without them rather than create single-node tables on one node."""
+    rows = connection.rows(
+        "SELECT name FROM system.tables WHERE database = {db:String}",
+        {"db": t.database},
+        doing="reading the cluster's tables",
+    )
+    missing = sorted(set(cluster.SHARDING_KEYS) - {str(row[0]) for row in rows})
+    if missing:
+        raise StoreError(
+            f"the ClickHouse database {t.database!r} lacks {', '.join(missing)}: create the "
+            f"tables first with `threadline store ddl --cluster {t.cluster} --database "
+            f"{t.database}` (see docs/scale.md)"
+        )
+
+
+def _release() -> str:
+    try:
+        return f"threadline {version('threadline')}"
+    except PackageNotFoundError:
+        return "threadline"

@@ -1,0 +1,121 @@
+"""The ClickHouse DDL: the single-node schema runs on chDB, and `threadline store ddl
+--cluster` prints exactly that schema made replicated and sharded.
+
+chDB has no cluster and no Keeper, so the cluster script cannot run here; what is
+checked is that it is the tested single-node DDL with only the cluster substitutions.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Final
+
+import clickhouse_connect
+import pytest
+from click.testing import CliRunner
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from threadline.cli.store_command import store
+from threadline.server.storage.base import StoreError
+from threadline.server.storage.clickhouse import cluster, schema
+from threadline.server.storage.clickhouse.store import ClickHouseStore
+from threadline.server.storage.clickhouse.tables import Tables
+from threadline.store_url import StoreUrl
+
+CLUSTER: Final = "prod"
+DISTRIBUTED: Final = re.compile(
+    r"^CREATE TABLE IF NOT EXISTS `threadline`\.(\w+) ON CLUSTER `prod` AS `threadline`\.(\w+)\n"
+    r"ENGINE = Distributed\(`prod`, `threadline`, (\w+), (.+)\)$"
+)
+
+
+def _printed(*args: str) -> list[str]:
+    result = CliRunner().invoke(store, ["ddl", *args])
+    assert result.exit_code == 0, result.output
+    return [s.strip() for s in result.output.split(";\n") if s.strip()]
+
+
+def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> None:
+    """Undoing ON CLUSTER, ReplicatedMergeTree, _local and the Distributed tables gives
+    back the single-node statements, one for one; spans and their lookup shard by trace."""
+    printed = _printed("--cluster", CLUSTER, "--ttl-days", "30")
+    distributed = {}
+    undone = []
+    for statement in printed:
+        if match := DISTRIBUTED.match(statement):
+            table, local, local_again, key = match.groups()
+            assert local == local_again == f"{table}_local"
+            distributed[table] = key
+            continue
+        assert " ON CLUSTER `prod`" in statement.splitlines()[0]
+        plain = statement.replace(" ON CLUSTER `prod`", "")
+        plain = plain.replace(f"ENGINE = {cluster.REPLICATED}", "ENGINE = MergeTree")
+        plain = plain.replace(
+            f"ENGINE = {cluster.REPLICATED_REPLACING}", "ENGINE = ReplacingMergeTree(version)"
+        )
+        undone.append(re.sub(r"(`threadline`\.\w+)_local\b", r"\1", plain))
+
+    assert undone == [s.strip() for s in schema.statements("threadline", ttl_days=30)]
+    assert distributed == {
+        "spans": "cityHash64(trace_id)",
+        "spans_incoming": "cityHash64(trace_id)",
+        "trace_id_ts": "cityHash64(trace_id)",
+        "logs": "rand()",
+        "alert_states": "cityHash64(slo, alert)",
+        "threadline_schema": "rand()",
+    }
+    # Every MergeTree table became replicated; the views read and write local tables.
+    assert not any(re.search(r"ENGINE = (Replacing)?MergeTree", s) for s in printed)
+    views = [s for s in printed if s.startswith("CREATE MATERIALIZED VIEW")]
+    assert all("_local AS" in v.splitlines()[0] and "_local\n" in v + "\n" for v in views)
+
+
+def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
+    """The printed single-node DDL creates every table and view on chDB, twice over."""
+    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp_path / 'chdb'}")
+    try:
+        for _ in range(2):  # idempotent: a second run changes nothing
+            for statement in _printed("--ttl-days", "30"):
+                client.command(statement)
+        engines = dict(
+            client.query(
+                "SELECT name, engine FROM system.tables WHERE database = 'threadline'"
+            ).result_rows
+        )
+        assert engines == {
+            "spans": "MergeTree",
+            "spans_incoming": "Null",
+            "spans_incoming_mv": "MaterializedView",
+            "trace_id_ts": "MergeTree",
+            "trace_id_ts_mv": "MaterializedView",
+            "logs": "MergeTree",
+            "alert_states": "ReplacingMergeTree",
+            "threadline_schema": "MergeTree",
+        }
+        with pytest.raises(ClickHouseError):  # no cluster here: why the script is not run
+            client.command(_printed("--cluster", CLUSTER)[0])
+    finally:
+        client.close()
+
+
+def test_on_a_cluster_deletes_and_merges_go_to_the_local_tables() -> None:
+    """A clustered store's DELETE and OPTIMIZE name ``T_local ON CLUSTER``; reads name ``T``."""
+    tables = Tables.of("threadline", "prod")
+    assert tables.parts_of("spans") == "`threadline`.spans_local ON CLUSTER `prod`"
+    assert tables.spans == "`threadline`.spans"
+    assert tables.system_parts == "cluster('prod', system.parts)"
+    single = Tables.of("threadline")
+    assert single.parts_of("spans") == single.spans == "`threadline`.spans"
+    # Every table the script makes local is one a clustered store checks for.
+    printed = "\n".join(_printed("--cluster", CLUSTER))
+    assert set(re.findall(r"`threadline`\.(\w+)_local ON CLUSTER", printed)) == set(
+        cluster.SHARDING_KEYS
+    )
+
+
+def test_a_cluster_store_refuses_to_start_without_the_cluster_tables(tmp_path: Path) -> None:
+    """Pointed at a database without the cluster's tables, opening says which command makes them."""
+    url = StoreUrl(backend="chdb", path=tmp_path / "chdb", cluster="prod")
+    with pytest.raises(StoreError, match=r"threadline store ddl --cluster prod --database"):
+        ClickHouseStore(url)

@@ -1,0 +1,64 @@
+"""`threadline serve --store chdb:///dir`: a real server process on the ClickHouse store.
+
+Ingest, the trace view and search work; a view the store does not offer yet answers
+501 naming the method; a SIGKILL after the 200 loses no span.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Final
+
+import httpx
+import pytest
+
+from support.load import otlp_json_body
+from support.processes import threadline_serve
+from threadline.server.storage.clickhouse.store import ClickHouseStore
+from threadline.store_url import parse
+
+TRACE: Final = "ab" * 16
+JSON: Final = {"Content-Type": "application/json"}
+
+
+def test_ingest_trace_view_and_search_on_chdb(tmp_path: Path) -> None:
+    """Spans posted as OTLP are found by id and by search; the service map answers 501."""
+    store = tmp_path / "ch"
+    with threadline_serve(tmp_path, "--store", f"chdb://{store}") as server:
+        posted = httpx.post(
+            f"{server.url}/v1/traces", content=otlp_json_body(5, 2, trace_id=TRACE), headers=JSON
+        )
+        assert posted.status_code == 200
+
+        trace = httpx.get(f"{server.url}/api/traces/{TRACE}").json()
+        assert len(trace["spans"]) == 5
+        found = httpx.get(f"{server.url}/api/traces", params={"service": "load"}).json()
+        assert [t["trace_id"] for t in found["traces"]] == [TRACE]
+        assert httpx.get(f"{server.url}/api/stats").json()["spans"] == 5
+
+        missing = httpx.get(f"{server.url}/api/service-map")
+        assert missing.status_code == 501
+        assert missing.json()["error"] == "service_map is not available on the ClickHouse store yet"
+        assert "chdb://" in server.log.read_text()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
+def test_acknowledged_spans_survive_sigkill(tmp_path: Path) -> None:
+    """Every span answered 200 is in the store after the server is killed with SIGKILL."""
+    store = tmp_path / "ch"
+    acknowledged = 0
+    with threadline_serve(tmp_path, "--store", f"chdb://{store}") as server:
+        for n in range(10):
+            body = otlp_json_body(20, 1, trace_id=f"{n + 1:032x}")
+            if httpx.post(f"{server.url}/v1/traces", content=body, headers=JSON).is_success:
+                acknowledged += 20
+        os.kill(server.pid, signal.SIGKILL)
+    assert acknowledged == 200
+
+    reopened = ClickHouseStore(parse(f"chdb://{store}"))
+    try:
+        assert reopened.counts().spans == acknowledged
+    finally:
+        reopened.close()
