@@ -34,6 +34,7 @@ from threadline.server.aggregates import (
 from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
 from threadline.server.batch import SpanBatch
+from threadline.server.drills.record import DrillResult
 from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
 from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
 from threadline.server.metric_rows import MetricRows, SlotExemplar
@@ -265,6 +266,16 @@ class ClickHouseStore:
         self, query: IndicatorQuery, window: TimeWindow, *, limit: int = 5
     ) -> list[ExampleRow]:
         _not_yet("slo_examples")
+
+    # Drill results -----------------------------------------------------------------------
+
+    def save_drill_result(self, result: DrillResult, *, keep: int) -> None:
+        _not_yet("save_drill_result")
+
+    def drill_results(
+        self, probe: str | None = None, *, limit: int = 50, failed: bool | None = None
+    ) -> list[DrillResult]:
+        _not_yet("drill_results")
 
     # Alert state -----------------------------------------------------------------------
 
