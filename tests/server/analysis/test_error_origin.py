@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
+
 from threadline.server.analysis.error_origin import ErrorSpan, find_error_origin
 from threadline.server.analysis.tree import build_tree
 from threadline.server.model import SpanEvent, SpanKind, SpanRecord, StatusCode
@@ -214,6 +216,7 @@ class Line:
     severity_number: int
     body: str
     attributes: dict[str, str] = field(default_factory=dict)
+    body_kind: str = "string"
 
 
 def test_an_error_log_line_describes_a_span_without_an_exception_event() -> None:
@@ -270,3 +273,24 @@ def test_without_log_lines_the_status_message_stays() -> None:
     origin = find_error_origin(build_tree(spans), [Line(5, "gw", 13, "warned")]).origin
     assert origin is not None
     assert (origin.message, origin.message_source, origin.error_at_ns) == ("503", "status", 10)
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "source"),
+    [
+        ('{"message": "card declined", "user.id": "alice"}', "card declined", "log"),
+        ('{"event": "charge failed", "client.address": "203.0.113.7"}', "charge failed", "log"),
+        ('{"user.id": "alice", "amount": 12}', "status 500", "status"),
+        ('["alice", 12]', "status 500", "status"),
+    ],
+)
+def test_a_structured_body_gives_only_its_message_field(
+    body: str, message: str, source: str
+) -> None:
+    """Of a map body only its message field is the origin's text (the rest may name a
+    user, and the text is shown where field masking cannot reach); with none, the status."""
+    spans = [span("pay", None, 0, 10, status=ERROR, message="status 500")]
+    lines = [Line(5, "pay", 17, body, body_kind="json")]
+    origin = find_error_origin(build_tree(spans), lines).origin
+    assert origin is not None
+    assert (origin.message, origin.message_source) == (message, source)

@@ -165,6 +165,19 @@ FUNNELS: Final = {
 }
 
 
+# A scheduled probe sends the slow user's name in a header: an admin reads it back,
+# a viewer reads [masked] (probe headers are often the probed service's credentials).
+PROBES: Final = {
+    "probes": [
+        {
+            "name": "checkout",
+            "interval": "1d",
+            "steps": [{"url": "http://127.0.0.1:9/checkout", "headers": {"X-Customer": SLOW_USER}}],
+        }
+    ]
+}
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server with tokens and the default sensitive fields, holding the shop's traces."""
@@ -180,6 +193,10 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         served.app.state.slo_evaluator.tick()
         put = httpx.put(
             f"{served.url}/api/funnels", json=FUNNELS, headers=bearer(ADMIN_TOKEN), timeout=30
+        )
+        assert put.status_code == 200, put.text
+        put = httpx.put(
+            f"{served.url}/api/probes", json=PROBES, headers=bearer(ADMIN_TOKEN), timeout=30
         )
         assert put.status_code == 200, put.text
         served.store.write_logs(LogBatch.from_records([shop_log()])).result(timeout=30)
@@ -247,6 +264,8 @@ CALLS: Final[Mapping[str, Call]] = {
     "/api/journeys/map": Call("/api/journeys/map", data="steps", sensitive=False),
     "/api/funnels": Call("/api/funnels", data="funnels", sensitive=False),
     "/api/funnels/{name}": Call("/api/funnels/checkout", data="steps", sensitive=False),
+    "/api/probes": Call("/api/probes", data="probes"),
+    "/api/probes/results": Call("/api/probes/results", data="drills", sensitive=False),
 }
 # Search by a (non-sensitive) attribute: the answer still lists each trace's user.
 SEARCH_BY_ATTRIBUTE: Final = Call("/api/traces", {"attr": "http.route=/checkout"}, data="traces")

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from support.live_server import live_server
+from threadline.server.auth import MASK
 from threadline.settings import ConfigError
 
 DOCUMENT: Final[dict[str, Any]] = {
@@ -111,7 +112,7 @@ def test_only_admins_write_probes(tmp_path: Path) -> None:
         assert refused.status_code == 403
         assert httpx.put(f"{server.api_url}/probes", json=DOCUMENT, headers=admin).is_success
         masked = copy.deepcopy(DOCUMENT)
-        masked["probes"][0]["steps"][0]["headers"] = {"Content-Type": "<masked>"}
+        masked["probes"][0]["steps"][0]["headers"] = {"Content-Type": MASK}
         # Header values are credentials of the probed services, often: admins only.
         assert httpx.get(f"{server.api_url}/probes", headers=viewer).json() == masked
         assert httpx.get(f"{server.api_url}/probes", headers=admin).json() == DOCUMENT

@@ -37,6 +37,7 @@ the type, and its time the error time. Else the span's status message.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ class LogLine(Protocol):
     def severity_number(self) -> int: ...
     @property
     def body(self) -> str: ...
+    @property
+    def body_kind(self) -> str: ...
     @property
     def attributes(self) -> Mapping[str, Any]: ...
 
@@ -202,7 +205,7 @@ def _describe(
         source = "exception"
     elif line is not None:
         exception_type = line.attributes.get(EXCEPTION_TYPE)
-        message = line.body
+        message = line_message(line)
         source = "log"
     else:
         message = None
@@ -225,6 +228,30 @@ def _describe(
         propagated_by=tuple(propagated),
         message_source=source,
     )
+
+
+# Where structured log bodies keep their text: stdlib logging through OTel ("message"),
+# many JSON loggers ("msg"), structlog ("event").
+_MESSAGE_KEYS: Final = ("message", "msg", "event")
+
+
+def line_message(line: LogLine) -> str | None:
+    """A log line's text: a string body as it is; of a structured body only its message
+    field. The rest of a structured body may hold anything (user ids, addresses), and a
+    message is shown as plain text, where field-by-field masking cannot reach."""
+    if line.body_kind == "string":
+        return line.body
+    if line.body_kind != "json":
+        return None
+    try:
+        body = json.loads(line.body)
+    except ValueError:
+        return None
+    if isinstance(body, dict):
+        for key in _MESSAGE_KEYS:
+            if isinstance(body.get(key), str):
+                return str(body[key])
+    return None
 
 
 def _last_exception(span: SpanRecord) -> SpanEvent | None:

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from threadline.probing.definitions import ProbeDefinitionError, ProbeDocument, parse_json
 from threadline.server.alerting.state import is_drill
 from threadline.server.api.params import parse_limit
+from threadline.server.auth import MASK
 from threadline.server.auth.context import principal_of
 from threadline.server.auth.roles import Role
 from threadline.server.drills import models
@@ -36,7 +37,6 @@ MAX_PROBES_BODY_BYTES: Final = 1024 * 1024
 SAVE_FAILED_RETRY_AFTER_S: Final = 5
 DEFAULT_RUNS: Final = 50
 # What a viewer sees in place of a step's header value.
-MASK: Final = "<masked>"
 
 
 def build_probe_router(
