@@ -7,10 +7,10 @@ Tables and their shape: ``schema.py``; replicated, sharded DDL: ``cluster.py``.
 
 Built so far: writing spans and logs, traces by id, trace search, journey traces
 and lists, ids by prefix, services, counts, logs, deletion (traces, retention,
-erasure), compaction, size, health, alert state. The fleet aggregates, journey maps
-and SLO reads need the rollup tables (AggregatingMergeTree fed by materialized
-views) that this store does not have yet: each raises ``StoreUnsupported`` saying so,
-and the API answers 501.
+erasure), compaction, size, health, alert state, drill results. The fleet
+aggregates, journey maps and SLO reads need the rollup tables (AggregatingMergeTree
+fed by materialized views) that this store does not have yet: each raises
+``StoreUnsupported`` saying so, and the API answers 501.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ from threadline.server.storage.base import (
 from threadline.server.storage.clickhouse import (
     alert_states,
     deletion,
+    drill_results,
     logs,
     schema,
     search,
@@ -270,12 +271,16 @@ class ClickHouseStore:
     # Drill results -----------------------------------------------------------------------
 
     def save_drill_result(self, result: DrillResult, *, keep: int) -> None:
-        _not_yet("save_drill_result")
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        if self._closed:
+            raise StoreError("the store is closed")
+        drill_results.save(self._connection, self._tables, result, keep)
 
     def drill_results(
         self, probe: str | None = None, *, limit: int = 50, failed: bool | None = None
     ) -> list[DrillResult]:
-        _not_yet("drill_results")
+        return drill_results.load(self._fetch, self._tables, probe, limit, failed)
 
     # Alert state -----------------------------------------------------------------------
 
