@@ -7,7 +7,7 @@ Tables and their shape: ``schema.py``; replicated, sharded DDL: ``cluster.py``.
 
 Built so far: writing spans and logs, traces by id, trace search, journey traces
 and lists, ids by prefix, services, counts, logs, deletion (traces, retention,
-erasure), compaction, size, health, alert state, drill results. The fleet
+erasure), compaction, size, health, alert state, drill results, the SDKs' reports. The fleet
 aggregates, journey maps and SLO reads need the rollup tables (AggregatingMergeTree
 fed by materialized views) that this store does not have yet: each raises
 ``StoreUnsupported`` saying so, and the API answers 501.
@@ -62,6 +62,7 @@ from threadline.server.storage.clickhouse import (
     drill_results,
     logs,
     schema,
+    sdk_stats,
     search,
     traces,
     versions,
@@ -81,7 +82,6 @@ NOT_YET: Final = (
     "capped_services",
     "metric_rows",
     "exemplars",
-    "sdk_stats",
     "trace_groups",
     "propagation",
     "slo_counts",
@@ -233,7 +233,8 @@ class ClickHouseStore:
         _not_yet("exemplars")
 
     def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
-        _not_yet("sdk_stats")
+        # Read from the spans: their sort key starts with service and span name.
+        return sdk_stats.sdk_stats(self._fetch, self._tables, service, window)
 
     def trace_groups(
         self,
