@@ -9,9 +9,14 @@ out of search, RED, the service map and journeys, and the service page shows the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
+from threadline.conventions import SDK_STATS_PREFIX
 from threadline.server.aggregates import TimeWindow
+
+_DROPPED_BY: Final = f"{SDK_STATS_PREFIX}spans.dropped."
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +61,40 @@ class SdkStats:
     @property
     def retried(self) -> int:
         return sum(p.retried for p in self.processes)
+
+
+def process_stats(
+    instance: str, reported_ns: int, reports: int, values: Mapping[str, object]
+) -> SdkProcessStats:
+    """One process's figures from the attributes of its last stats span (decoded JSON)."""
+
+    def count(key: str) -> int:
+        return _int(values.get(SDK_STATS_PREFIX + key))
+
+    capacity = values.get(f"{SDK_STATS_PREFIX}queue.capacity")
+    return SdkProcessStats(
+        instance=instance,
+        reported_ns=reported_ns,
+        reports=reports,
+        exported=count("spans.exported"),
+        dropped=count("spans.dropped"),
+        retried=count("spans.retried"),
+        failed_requests=count("requests.failed"),
+        queued=count("spans.queued"),
+        queue_capacity=_int(capacity) if capacity is not None else None,
+        dropped_by_reason=tuple(
+            sorted(
+                (key.removeprefix(_DROPPED_BY), _int(value))
+                for key, value in values.items()
+                if key.startswith(_DROPPED_BY)
+            )
+        ),
+    )
+
+
+def _int(value: object) -> int:
+    # Counters arrive as OTLP ints (or their JSON string form); anything else counts as 0.
+    try:
+        return int(str(value)) if value is not None else 0
+    except ValueError:
+        return 0

@@ -63,6 +63,7 @@ def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> 
         "trace_id_ts": "cityHash64(trace_id)",
         "logs": "rand()",
         "alert_states": "cityHash64(slo, alert)",
+        "drill_results": "cityHash64(probe)",
         "threadline_schema": "rand()",
     }
     # Every MergeTree table became replicated; the views read and write local tables.
@@ -91,6 +92,7 @@ def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
             "trace_id_ts_mv": "MaterializedView",
             "logs": "MergeTree",
             "alert_states": "ReplacingMergeTree",
+            "drill_results": "ReplacingMergeTree",
             "threadline_schema": "MergeTree",
         }
         with pytest.raises(ClickHouseError):  # no cluster here: why the script is not run

@@ -4,14 +4,14 @@ and left alone by retention."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from threadline.server.drills.record import DrillProblem, DrillResult
 from threadline.server.storage.base import Store
-from threadline.server.storage.duckdb import DuckDBStore
 
+StoreOpener = Callable[..., Store]
 SECOND = 1_000_000_000
 
 
@@ -69,20 +69,32 @@ def test_history_is_trimmed_to_keep_per_probe(store: Store) -> None:
         store.save_drill_result(result("a", 20), keep=0)
 
 
-def test_results_survive_reopening_retention_and_erasure(tmp_path: Path) -> None:
-    """Results are in the file after a restart; retention, erasure and compaction keep
+def test_results_survive_reopening_retention_and_erasure(open_store: StoreOpener) -> None:
+    """Results are in the store after a restart; retention, erasure and compaction keep
     them (they name synthetic traces, never a user)."""
-    db = tmp_path / "spans.duckdb"
-    store = DuckDBStore(db)
-    try:
-        store.save_drill_result(result("a", 5, passed=False), keep=3)
-        store.delete_older_than(10**19)
-        store.erase_user(["probe-5", "checkout"])
-        store.compact()
-    finally:
-        store.close()
-    reopened = DuckDBStore(db)
-    try:
-        assert reopened.drill_results() == [result("a", 5, passed=False)]
-    finally:
-        reopened.close()
+    first = open_store()
+    first.save_drill_result(result("a", 5, passed=False), keep=3)
+    first.delete_older_than(10**19)
+    first.erase_user(["probe-5", "checkout"])
+    first.compact()
+    first.close()
+    assert open_store().drill_results() == [result("a", 5, passed=False)]
+
+
+def test_a_save_that_comes_too_late_for_the_history_is_trimmed_away(store: Store) -> None:
+    """A result older than the probe's newest ``keep`` is trimmed at once, as if saved
+    in order; limits and the failed filter apply per probe."""
+    for at in (10, 11, 12):
+        store.save_drill_result(result("a", at, passed=at != 11), keep=3)
+    store.save_drill_result(result("b", 1, passed=False), keep=3)
+    store.save_drill_result(result("a", 5, passed=False), keep=3)
+    assert [r.started_ns // SECOND for r in store.drill_results("a")] == [12, 11, 10]
+    assert [(r.probe, r.started_ns // SECOND) for r in store.drill_results(failed=True)] == [
+        ("a", 11),
+        ("b", 1),
+    ]
+    assert [(r.probe, r.started_ns // SECOND) for r in store.drill_results(limit=1)] == [
+        ("a", 12),
+        ("b", 1),
+    ]
+    assert store.drill_results(limit=0) == []

@@ -13,7 +13,6 @@ from typing import Final
 import pytest
 
 from support.spans import span_record
-from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.aggregates import OTHER_OPERATION, EdgeKind, Split, Target, TimeWindow
 from threadline.server.analysis import sketch
 from threadline.server.batch import SpanBatch
@@ -25,7 +24,6 @@ pytestmark = pytest.mark.store_methods(
     "service_red",
     "service_map",
     "capped_services",
-    "sdk_stats",
     "trace_groups",
     "propagation",
 )
@@ -307,66 +305,6 @@ def test_failed_and_slow_requests_are_counted_per_target(store: Store) -> None:
     slow = store.trace_groups(Target("web", "GET /pay"), Split.SLOW, DAY, percentile=50)
     assert slow.focus_traces + slow.baseline_traces == 10
     assert slow.threshold_ns == pytest.approx(100 * MS, rel=sketch.PROMISED_ERROR)
-
-
-def report(trace: str, at_s: int, exported: int, pid: int) -> SpanRecord:
-    """A ``threadline.sdk.stats`` span of web's process ``pid`` on host h1, ``at_s`` after T0."""
-    start = T0 + at_s * S
-    return span_record(
-        trace,
-        "f1",
-        None,
-        "web",
-        SDK_STATS_SPAN,
-        start,
-        start,
-        kind=SpanKind.INTERNAL,
-        attributes={
-            "threadline.sdk.spans.exported": exported,
-            "threadline.sdk.spans.dropped": 1,
-            "threadline.sdk.spans.dropped.queue_full": 1,
-            "threadline.sdk.spans.retried": 2,
-            "threadline.sdk.spans.queued": 3,
-            "process.pid": pid,
-        },
-        resource={"service.name": "web", "host.name": "h1"},
-    )
-
-
-def sdk_figures(store: Store, window: TimeWindow = DAY) -> list[tuple[str, int, int]]:
-    """(process, reports, exported) of web's SDKs, newest report first."""
-    return [(p.instance, p.reports, p.exported) for p in store.sdk_stats("web", window).processes]
-
-
-def test_sdk_reports_keep_each_process_s_last_figures_across_batches(store: Store) -> None:
-    """Reports arriving in several batches (one re-sent) count once each; each process
-    shows its newest report's counters, with every figure it sends."""
-    first = [report("e1" * 16, 10, 5, pid=7), report("e2" * 16, 20, 40, pid=8)]
-    write(store, first)
-    write(store, [report("e3" * 16, 70, 9, pid=7)])
-    write(store, first)  # re-sent
-    assert sdk_figures(store) == [("h1 pid 7", 2, 9), ("h1 pid 8", 1, 40)]
-    newest = store.sdk_stats("web", DAY).processes[0]
-    assert (newest.dropped, newest.retried, newest.queued) == (1, 2, 3)
-    assert newest.dropped_by_reason == (("queue_full", 1),)
-    # Reads cover whole minutes: the second minute alone holds pid 7's second report.
-    assert sdk_figures(store, TimeWindow(T0 + MINUTE, T0 + 2 * MINUTE)) == [("h1 pid 7", 1, 9)]
-
-
-def test_deleted_and_aged_out_sdk_reports_leave_the_figures(store: Store) -> None:
-    """Deleting a report's trace brings back the process's report before it; retention
-    removes the reports of the minutes it deletes, and keeps the rest of its minute."""
-    write(store, [report("e1" * 16, 10, 5, pid=7), report("e2" * 16, 20, 6, pid=7)])
-    write(store, [report("e3" * 16, 130, 9, pid=7)])
-    store.delete_traces(["e2" * 16])
-    assert sdk_figures(store) == [("h1 pid 7", 2, 9)]
-    store.delete_traces(["e3" * 16])
-    assert sdk_figures(store) == [("h1 pid 7", 1, 5)]
-    write(store, [report("e4" * 16, 30, 7, pid=7), report("e5" * 16, 70, 8, pid=7)])
-    assert store.delete_older_than(T0 + 20 * S) == 1
-    assert sdk_figures(store) == [("h1 pid 7", 2, 8)]
-    assert store.delete_older_than(T0 + 65 * S) == 1
-    assert sdk_figures(store) == [("h1 pid 7", 1, 8)]
 
 
 def test_capped_services_agree_with_the_operations_they_fold(store: Store) -> None:

@@ -36,6 +36,19 @@ class DrillProblem:
             "between": list(self.between) if self.between else None,
         }
 
+    @staticmethod
+    def from_json(item: dict[str, object]) -> DrillProblem:
+        """The problem ``to_json`` wrote."""
+        between = item.get("between")
+        step, trace_id = item.get("step"), item.get("trace_id")
+        return DrillProblem(
+            check=str(item["check"]),
+            message=str(item["message"]),
+            step=None if step is None else str(step),
+            trace_id=None if trace_id is None else str(trace_id),
+            between=(str(between[0]), str(between[1])) if isinstance(between, list) else None,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class DrillResult:

@@ -11,7 +11,8 @@ cluster mode use the same shape):
 - a ``Distributed`` table named ``T`` over the ``T_local`` tables takes the reads and
   inserts the store sends to ``T``; spans, their intake and the trace lookup are
   sharded by ``cityHash64(trace_id)``, so a trace lives on one shard and its lookup
-  row beside it; alert states by their key, logs and the schema versions by ``rand()``;
+  row beside it; alert states and drill results by their key, logs and the schema
+  versions by ``rand()``;
 - the materialized views read and write the local tables, so each shard feeds its
   own spans and lookup rows from what its intake received.
 
@@ -43,6 +44,8 @@ SHARDING_KEYS: Final[dict[str, str]] = {
     schema.LOGS: "rand()",
     # Every version of an alert's row on one shard, so FINAL finds the newest.
     schema.ALERT_STATES: "cityHash64(slo, alert)",
+    # Every version of a probe's history on one shard, for the same reason.
+    schema.DRILL_RESULTS: "cityHash64(probe)",
     schema.VERSION_TABLE: "rand()",
 }
 _TABLES: Final = tuple(SHARDING_KEYS)

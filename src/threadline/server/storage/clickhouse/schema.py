@@ -27,6 +27,9 @@ ClickHouse exporter proved (and SigNoz and Jaeger's ClickHouse plugin follow).
   alert: saving inserts one block holding a new version of each row saved and a
   ``forgotten`` row for each deleted, so a save is all or nothing (one insert), and
   reads take the newest version of each key (``FINAL``), leaving the forgotten out.
+- ``drill_results``: the scheduled drills' results, a ``ReplacingMergeTree`` keyed by
+  probe whose row holds the probe's kept history as arrays, newest first: a save
+  inserts the new history whole, run and trim together (``drill_results.py``).
 - ``threadline_schema``: one row per schema version applied.
 
 Every statement is idempotent (``IF NOT EXISTS``). ``{db}`` is the database name,
@@ -47,6 +50,7 @@ TRACE_ID_TS: Final = "trace_id_ts"
 TRACE_ID_TS_MV: Final = "trace_id_ts_mv"
 LOGS: Final = "logs"
 ALERT_STATES: Final = "alert_states"
+DRILL_RESULTS: Final = "drill_results"
 VERSION_TABLE: Final = "threadline_schema"
 
 # Data tables (not views, not the Null table): what holds bytes on disk.
@@ -198,6 +202,21 @@ ORDER BY (service_name, toDateTime(fromUnixTimestamp64Nano(time_ns)))
 )
 ENGINE = ReplacingMergeTree(version)
 ORDER BY (slo, alert)
+SETTINGS {_DURABLE}""",
+        f"""CREATE TABLE IF NOT EXISTS {db}.{DRILL_RESULTS} (
+    probe String,
+    started_ns Array(Int64),
+    duration_ns Array(Int64),
+    passed Array(UInt8),
+    journey_id Array(String),
+    trace_ids Array(Array(String)),
+    services Array(Array(String)),
+    problems Array(String),
+    verdict Array(String),
+    version UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY probe
 SETTINGS {_DURABLE}""",
         f"""CREATE TABLE IF NOT EXISTS {db}.{VERSION_TABLE} (
     version UInt32,

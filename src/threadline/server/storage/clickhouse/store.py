@@ -7,10 +7,10 @@ Tables and their shape: ``schema.py``; replicated, sharded DDL: ``cluster.py``.
 
 Built so far: writing spans and logs, traces by id, trace search, journey traces
 and lists, ids by prefix, services, counts, logs, deletion (traces, retention,
-erasure), compaction, size, health, alert state. The fleet aggregates, journey maps
-and SLO reads need the rollup tables (AggregatingMergeTree fed by materialized
-views) that this store does not have yet: each raises ``StoreUnsupported`` saying so,
-and the API answers 501.
+erasure), compaction, size, health, alert state, drill results, the SDKs' reports. The fleet
+aggregates, journey maps and SLO reads need the rollup tables (AggregatingMergeTree
+fed by materialized views) that this store does not have yet: each raises
+``StoreUnsupported`` saying so, and the API answers 501.
 """
 
 from __future__ import annotations
@@ -59,8 +59,10 @@ from threadline.server.storage.base import (
 from threadline.server.storage.clickhouse import (
     alert_states,
     deletion,
+    drill_results,
     logs,
     schema,
+    sdk_stats,
     search,
     traces,
     versions,
@@ -80,7 +82,6 @@ NOT_YET: Final = (
     "capped_services",
     "metric_rows",
     "exemplars",
-    "sdk_stats",
     "trace_groups",
     "propagation",
     "slo_counts",
@@ -232,7 +233,8 @@ class ClickHouseStore:
         _not_yet("exemplars")
 
     def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
-        _not_yet("sdk_stats")
+        # Read from the spans: their sort key starts with service and span name.
+        return sdk_stats.sdk_stats(self._fetch, self._tables, service, window)
 
     def trace_groups(
         self,
@@ -270,12 +272,16 @@ class ClickHouseStore:
     # Drill results -----------------------------------------------------------------------
 
     def save_drill_result(self, result: DrillResult, *, keep: int) -> None:
-        _not_yet("save_drill_result")
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        if self._closed:
+            raise StoreError("the store is closed")
+        drill_results.save(self._connection, self._tables, result, keep)
 
     def drill_results(
         self, probe: str | None = None, *, limit: int = 50, failed: bool | None = None
     ) -> list[DrillResult]:
-        _not_yet("drill_results")
+        return drill_results.load(self._fetch, self._tables, probe, limit, failed)
 
     # Alert state -----------------------------------------------------------------------
 

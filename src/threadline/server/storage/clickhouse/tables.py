@@ -29,6 +29,7 @@ class Tables:
     trace_ts: str
     logs: str
     alert_states: str
+    drill_results: str
     versions: str
 
     @staticmethod
@@ -42,6 +43,7 @@ class Tables:
             trace_ts=f"{db}.{schema.TRACE_ID_TS}",
             logs=f"{db}.{schema.LOGS}",
             alert_states=f"{db}.{schema.ALERT_STATES}",
+            drill_results=f"{db}.{schema.DRILL_RESULTS}",
             versions=f"{db}.{schema.VERSION_TABLE}",
         )
 

@@ -78,18 +78,6 @@ def _result(row: Row) -> DrillResult:
         journey_id=str(journey),
         trace_ids=tuple(trace_ids),
         services=tuple(services),
-        problems=tuple(_problem(item) for item in json.loads(problems)),
+        problems=tuple(DrillProblem.from_json(item) for item in json.loads(problems)),
         verdict=str(verdict),
-    )
-
-
-def _problem(item: dict[str, object]) -> DrillProblem:
-    between = item.get("between")
-    step, trace_id = item.get("step"), item.get("trace_id")
-    return DrillProblem(
-        check=str(item["check"]),
-        message=str(item["message"]),
-        step=None if step is None else str(step),
-        trace_id=None if trace_id is None else str(trace_id),
-        between=(str(between[0]), str(between[1])) if isinstance(between, list) else None,
     )

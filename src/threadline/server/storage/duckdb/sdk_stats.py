@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from threadline.conventions import SDK_STATS_PREFIX, SDK_STATS_SPAN
+from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.aggregates import TimeWindow
-from threadline.server.sdk_telemetry import SdkProcessStats, SdkStats
+from threadline.server.sdk_telemetry import SdkProcessStats, SdkStats, process_stats
 from threadline.server.storage.duckdb.schema import ROLLUP_SDK_STATS, TABLE
 from threadline.server.storage.duckdb.sdk_rollup import INSTANCE, LATEST_REPORT, MINUTE_NS
 from threadline.server.storage.duckdb.sql import Fetch, Row
@@ -33,7 +33,6 @@ FROM {ROLLUP_SDK_STATS}
 WHERE service = ? AND minute >= ? AND minute < ?
 GROUP BY instance
 ORDER BY max(reported_ns) DESC, instance"""
-_DROPPED_BY: Final = f"{SDK_STATS_PREFIX}spans.dropped."
 
 
 def sdk_stats(fetch: Fetch, service: str, window: TimeWindow) -> SdkStats:
@@ -57,34 +56,4 @@ def _answer(service: str, window: TimeWindow, rows: list[Row]) -> SdkStats:
 
 def _process(instance: str, reported_ns: int, reports: int, attributes: str) -> SdkProcessStats:
     values: dict[str, Any] = json.loads(attributes) if attributes else {}
-
-    def count(key: str) -> int:
-        return _int(values.get(SDK_STATS_PREFIX + key))
-
-    capacity = values.get(f"{SDK_STATS_PREFIX}queue.capacity")
-    return SdkProcessStats(
-        instance=instance,
-        reported_ns=reported_ns,
-        reports=reports,
-        exported=count("spans.exported"),
-        dropped=count("spans.dropped"),
-        retried=count("spans.retried"),
-        failed_requests=count("requests.failed"),
-        queued=count("spans.queued"),
-        queue_capacity=_int(capacity) if capacity is not None else None,
-        dropped_by_reason=tuple(
-            sorted(
-                (key.removeprefix(_DROPPED_BY), _int(value))
-                for key, value in values.items()
-                if key.startswith(_DROPPED_BY)
-            )
-        ),
-    )
-
-
-def _int(value: object) -> int:
-    # Counters arrive as OTLP ints (or their JSON string form); anything else counts as 0.
-    try:
-        return int(str(value)) if value is not None else 0
-    except ValueError:
-        return 0
+    return process_stats(instance, reported_ns, reports, values)
