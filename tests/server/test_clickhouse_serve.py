@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Final
 
 import httpx
-import pytest
 
 from support.load import otlp_json_body
 from support.processes import threadline_serve
@@ -44,7 +43,6 @@ def test_ingest_trace_view_and_search_on_chdb(tmp_path: Path) -> None:
         assert "chdb://" in server.log.read_text()
 
 
-@pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
 def test_acknowledged_spans_survive_sigkill(tmp_path: Path) -> None:
     """Every span answered 200 is in the store after the server is killed with SIGKILL."""
     store = tmp_path / "ch"
