@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 
+import sdk_overhead_clients as clients
 import sdk_overhead_variants as parts
 from sdk_overhead_variants import (
     BARE_OBJECT,
@@ -182,6 +183,49 @@ GROUPS: Final = {
             ),
         ],
     ),
+    **{
+        group: Group(
+            title,
+            "µs/request",
+            [
+                Comparison(
+                    "added: threadline / OpenTelemetry (caller)",
+                    clients.STOCK_INSTRUMENTOR,
+                    clients.THREADLINE,
+                    1 / 2,
+                    plain=clients.PLAIN,
+                    measures=("caller",),
+                ),
+                Comparison(
+                    "added: threadline / OpenTelemetry (total)",
+                    clients.STOCK_INSTRUMENTOR,
+                    clients.THREADLINE,
+                    plain=clients.PLAIN,
+                    measures=("total",),
+                ),
+            ],
+        )
+        for group, title in (
+            (
+                "requests-django",
+                "Per Django request (WSGI handler called with a prepared environ), OTLP/HTTP "
+                "to a loopback collector",
+            ),
+            ("client-requests", "Per requests.Session GET to a keep-alive loopback server"),
+            ("client-httpx", "Per httpx.Client GET to a keep-alive loopback server"),
+        )
+    },
+}
+
+CHILD_VARIANTS: Final = {
+    "requests": parts.request_variants,
+    "requests-fastapi": parts.fastapi_variants,
+    "requests-django": clients.django_variants,
+    "client-requests": clients.requests_variants,
+    "client-httpx": clients.httpx_variants,
+    "spans-off": parts.off_variants,
+    "hot-paths": parts.hot_path_variants,
+    "spans-otlp": parts.span_variants,
 }
 
 
@@ -205,16 +249,7 @@ def _child(group: str, endpoint: str, n: int, rounds: int) -> None:
     if group == "memory":
         print(json.dumps(parts.memory(endpoint)))
         return
-    if group == "requests":
-        variants = parts.request_variants(endpoint)
-    elif group == "requests-fastapi":
-        variants = parts.fastapi_variants(endpoint)
-    elif group == "spans-off":
-        variants = parts.off_variants(endpoint)
-    elif group == "hot-paths":
-        variants = parts.hot_path_variants(endpoint)
-    else:
-        variants = parts.span_variants(endpoint)
+    variants = CHILD_VARIANTS[group](endpoint)
     for variant in variants:  # warm-up: imports, caches, first export connections
         _time_loop(variant, max(1, n // 10))
     results: dict[str, dict[str, list[float]]] = {
@@ -307,6 +342,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--groups", help=f"comma-separated groups to run (default all: {', '.join(GROUPS)})"
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory group")
     args = parser.parse_args(argv)
     if args.child:
         _child(args.child, args.endpoint, args.n, args.rounds)
@@ -322,10 +361,17 @@ def main(argv: list[str] | None = None) -> None:
         "spans-off": args.spans,
         "requests": args.requests,
         "requests-fastapi": args.requests,
+        "requests-django": args.requests,
+        "client-requests": args.requests,
+        "client-httpx": args.requests,
     }
     try:
-        results = {g: _run_group(g, endpoint, sizes[g], args.rounds) for g in GROUPS}
-        memory = _run_group("memory", endpoint, MEMORY_SPANS, 1)
+        chosen = args.groups.split(",") if args.groups else list(GROUPS)
+        unknown = sorted(set(chosen) - set(GROUPS))
+        if unknown:
+            raise SystemExit(f"unknown groups {unknown}; known: {', '.join(GROUPS)}")
+        results = {g: _run_group(g, endpoint, sizes[g], args.rounds) for g in chosen}
+        memory = None if args.no_memory else _run_group("memory", endpoint, MEMORY_SPANS, 1)
     finally:
         server.shutdown()
         server.server_close()
@@ -334,9 +380,10 @@ def main(argv: list[str] | None = None) -> None:
         f"Python {sys.version.split()[0]}; {args.rounds} interleaved rounds; "
         "caller = span-making thread, loop only; total = whole process, loop + flush"
     )
-    for name, group in GROUPS.items():
-        _report(group, sizes[name], results[name])
-    _report_memory(memory)
+    for name in results:
+        _report(GROUPS[name], sizes[name], results[name])
+    if memory is not None:
+        _report_memory(memory)
 
 
 if __name__ == "__main__":
