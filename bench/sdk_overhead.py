@@ -1,6 +1,7 @@
 """What a span and an instrumented request cost with Threadline, against the stock SDK.
 
-Run: ``python bench/sdk_overhead.py [--spans N] [--requests N] [--rounds K]``
+Run: ``python bench/sdk_overhead.py [--spans N] [--requests N] [--rounds K]
+[--groups requests,client-httpx,...] [--no-memory]``
 
 The baseline everywhere is the stock SDK as OpenTelemetry's docs set it up:
 TracerProvider + ``BatchSpanProcessor`` + the stock ``OTLPSpanExporter``, exporting over
@@ -18,6 +19,12 @@ subprocess (``configure()`` sets the global TracerProvider, which a process can 
   through the ASGI app on one event loop (``async def`` route, so all the work is on the
   measured thread): plain app, OpenTelemetry's instrumentor + stock SDK, and
   ``threadline.instrument(app)``; requests carry ``X-Session-Id`` (a journey);
+- Django requests (a one-view project's ``WSGIHandler`` called with a prepared environ),
+  and GETs through a ``requests.Session`` and an ``httpx.Client`` (inside a journey) to
+  a keep-alive loopback server in the child process: plain, OpenTelemetry's
+  instrumentor + stock SDK, and what ``threadline.instrument()`` turns on (built in
+  ``sdk_overhead_clients.py``; these instrumentations patch globally, so each variant
+  turns its own on and off around its timed loop);
 - memory per queued span: ``tracemalloc`` growth while 20,000 finished spans wait in
   the stock ``BatchSpanProcessor``'s queue and in Threadline's export queue.
 
@@ -32,7 +39,9 @@ Within a group the variants run interleaved, many short rounds, in one process, 
 machine load drifting during the run hits every variant alike, and ratios are taken
 round by round (the median is printed). Queues are sized so nothing is dropped
 (dropping would make export look free). For requests the ratio compares what
-instrumentation *adds* to the plain app's cost. Goals (issue 17): caller per span
+instrumentation *adds* to the plain app's cost, and the stock variants run with the
+stock propagator (W3C trace context + baggage), as a service traced by OpenTelemetry
+alone does. Goals (issue 17): caller per span
 ≤ 1/3 of stock, total per exported span ≤ 1/4, added per request ≤ 1/2 of what
 OpenTelemetry's instrumentation adds, memory per queued span ≤ 1/4.
 """
@@ -57,6 +66,7 @@ from sdk_overhead_variants import (
     FAST,
     FAST_JOURNEY,
     FASTAPI_SAME_SPANS,
+    FLASK_STOCK_ON_OURS,
     HOT_PATHS,
     MEMORY_SPANS,
     NOOP,
@@ -151,6 +161,13 @@ GROUPS: Final = {
                 "threadline.instrument",
                 plain="plain Flask",
                 measures=("total",),
+            ),
+            Comparison(
+                "added: stock instrumentor on threadline / OTel (caller)",
+                "FlaskInstrumentor",
+                FLASK_STOCK_ON_OURS,
+                plain="plain Flask",
+                measures=("caller",),
             ),
         ],
     ),

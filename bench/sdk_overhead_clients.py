@@ -24,30 +24,13 @@ from sdk_overhead_variants import (
     Variant,
     bare_provider,
     otlp_exporter,
+    stock_propagator,
     threadline_provider,
 )
 
 PLAIN: Final = "plain"
 STOCK_INSTRUMENTOR: Final = "OpenTelemetry instrumentor"
 THREADLINE: Final = "threadline.instrument"
-
-
-@contextmanager
-def stock_propagator() -> Iterator[None]:
-    """The propagator a service gets from OpenTelemetry alone, for the length of a loop."""
-    from opentelemetry import propagate
-    from opentelemetry.baggage.propagation import W3CBaggagePropagator
-    from opentelemetry.propagators.composite import CompositePropagator
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-    previous = propagate.get_global_textmap()
-    propagate.set_global_textmap(
-        CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
-    )
-    try:
-        yield
-    finally:
-        propagate.set_global_textmap(previous)
 
 
 def stock_around(
