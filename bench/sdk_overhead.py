@@ -220,6 +220,19 @@ GROUPS: Final = {
                     plain=clients.PLAIN,
                     measures=("total",),
                 ),
+                *(
+                    [
+                        Comparison(
+                            "added: stock instrumentor on threadline / OTel (caller)",
+                            clients.STOCK_INSTRUMENTOR,
+                            clients.STOCK_ON_THREADLINE,
+                            plain=clients.PLAIN,
+                            measures=("caller",),
+                        )
+                    ]
+                    if group == "requests-django"
+                    else []
+                ),
             ],
         )
         for group, title in (

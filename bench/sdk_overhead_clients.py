@@ -31,6 +31,7 @@ from sdk_overhead_variants import (
 PLAIN: Final = "plain"
 STOCK_INSTRUMENTOR: Final = "OpenTelemetry instrumentor"
 THREADLINE: Final = "threadline.instrument"
+STOCK_ON_THREADLINE: Final = "instrumentor, threadline pipeline"
 
 
 def stock_around(
@@ -283,11 +284,27 @@ def django_variants(endpoint: str) -> list[Variant]:
     plain = _DjangoHandler(_nothing)
     stock = _DjangoHandler(stock_around(DjangoInstrumentor(), bare))
     threadline = _DjangoHandler(_threadline_django_around())
+    stock_on_ours = _DjangoHandler(_instrumented(DjangoInstrumentor(), ours))
     return [
         Variant(PLAIN, plain.body, around=plain.opened),
         Variant(STOCK_INSTRUMENTOR, stock.body, bare.force_flush, stock.opened),
         Variant(THREADLINE, threadline.body, ours.force_flush, threadline.opened),
+        Variant(STOCK_ON_THREADLINE, stock_on_ours.body, ours.force_flush, stock_on_ours.opened),
     ]
+
+
+def _instrumented(instrumentor: Any, provider: Any) -> Callable[[], AbstractContextManager[object]]:
+    """The stock instrumentor alone on ``provider``, with the installed propagator."""
+
+    @contextmanager
+    def around() -> Iterator[None]:
+        instrumentor.instrument(tracer_provider=provider)
+        try:
+            yield
+        finally:
+            instrumentor.uninstrument()
+
+    return around
 
 
 @contextmanager
