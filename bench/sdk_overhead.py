@@ -1,6 +1,7 @@
 """What a span and an instrumented request cost with Threadline, against the stock SDK.
 
-Run: ``python bench/sdk_overhead.py [--spans N] [--requests N] [--rounds K]``
+Run: ``python bench/sdk_overhead.py [--spans N] [--requests N] [--rounds K]
+[--groups requests,client-httpx,...] [--no-memory]``
 
 The baseline everywhere is the stock SDK as OpenTelemetry's docs set it up:
 TracerProvider + ``BatchSpanProcessor`` + the stock ``OTLPSpanExporter``, exporting over
@@ -18,6 +19,12 @@ subprocess (``configure()`` sets the global TracerProvider, which a process can 
   through the ASGI app on one event loop (``async def`` route, so all the work is on the
   measured thread): plain app, OpenTelemetry's instrumentor + stock SDK, and
   ``threadline.instrument(app)``; requests carry ``X-Session-Id`` (a journey);
+- Django requests (a one-view project's ``WSGIHandler`` called with a prepared environ),
+  and GETs through a ``requests.Session`` and an ``httpx.Client`` (inside a journey) to
+  a keep-alive loopback server in the child process: plain, OpenTelemetry's
+  instrumentor + stock SDK, and what ``threadline.instrument()`` turns on (built in
+  ``sdk_overhead_clients.py``; these instrumentations patch globally, so each variant
+  turns its own on and off around its timed loop);
 - memory per queued span: ``tracemalloc`` growth while 20,000 finished spans wait in
   the stock ``BatchSpanProcessor``'s queue and in Threadline's export queue.
 
@@ -32,7 +39,9 @@ Within a group the variants run interleaved, many short rounds, in one process, 
 machine load drifting during the run hits every variant alike, and ratios are taken
 round by round (the median is printed). Queues are sized so nothing is dropped
 (dropping would make export look free). For requests the ratio compares what
-instrumentation *adds* to the plain app's cost. Goals (issue 17): caller per span
+instrumentation *adds* to the plain app's cost, and the stock variants run with the
+stock propagator (W3C trace context + baggage), as a service traced by OpenTelemetry
+alone does. Goals (issue 17): caller per span
 ≤ 1/3 of stock, total per exported span ≤ 1/4, added per request ≤ 1/2 of what
 OpenTelemetry's instrumentation adds, memory per queued span ≤ 1/4.
 """
@@ -50,12 +59,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 
+import sdk_overhead_clients as clients
 import sdk_overhead_variants as parts
 from sdk_overhead_variants import (
     BARE_OBJECT,
     FAST,
     FAST_JOURNEY,
     FASTAPI_SAME_SPANS,
+    FLASK_STOCK_ON_OURS,
     HOT_PATHS,
     MEMORY_SPANS,
     NOOP,
@@ -151,6 +162,13 @@ GROUPS: Final = {
                 plain="plain Flask",
                 measures=("total",),
             ),
+            Comparison(
+                "added: stock instrumentor on threadline / OTel (caller)",
+                "FlaskInstrumentor",
+                FLASK_STOCK_ON_OURS,
+                plain="plain Flask",
+                measures=("caller",),
+            ),
         ],
     ),
     "requests-fastapi": Group(
@@ -182,6 +200,62 @@ GROUPS: Final = {
             ),
         ],
     ),
+    **{
+        group: Group(
+            title,
+            "µs/request",
+            [
+                Comparison(
+                    "added: threadline / OpenTelemetry (caller)",
+                    clients.STOCK_INSTRUMENTOR,
+                    clients.THREADLINE,
+                    1 / 2,
+                    plain=clients.PLAIN,
+                    measures=("caller",),
+                ),
+                Comparison(
+                    "added: threadline / OpenTelemetry (total)",
+                    clients.STOCK_INSTRUMENTOR,
+                    clients.THREADLINE,
+                    plain=clients.PLAIN,
+                    measures=("total",),
+                ),
+                *(
+                    [
+                        Comparison(
+                            "added: stock instrumentor on threadline / OTel (caller)",
+                            clients.STOCK_INSTRUMENTOR,
+                            clients.STOCK_ON_THREADLINE,
+                            plain=clients.PLAIN,
+                            measures=("caller",),
+                        )
+                    ]
+                    if group == "requests-django"
+                    else []
+                ),
+            ],
+        )
+        for group, title in (
+            (
+                "requests-django",
+                "Per Django request (WSGI handler called with a prepared environ), OTLP/HTTP "
+                "to a loopback collector",
+            ),
+            ("client-requests", "Per requests.Session GET to a keep-alive loopback server"),
+            ("client-httpx", "Per httpx.Client GET to a keep-alive loopback server"),
+        )
+    },
+}
+
+CHILD_VARIANTS: Final = {
+    "requests": parts.request_variants,
+    "requests-fastapi": parts.fastapi_variants,
+    "requests-django": clients.django_variants,
+    "client-requests": clients.requests_variants,
+    "client-httpx": clients.httpx_variants,
+    "spans-off": parts.off_variants,
+    "hot-paths": parts.hot_path_variants,
+    "spans-otlp": parts.span_variants,
 }
 
 
@@ -205,16 +279,7 @@ def _child(group: str, endpoint: str, n: int, rounds: int) -> None:
     if group == "memory":
         print(json.dumps(parts.memory(endpoint)))
         return
-    if group == "requests":
-        variants = parts.request_variants(endpoint)
-    elif group == "requests-fastapi":
-        variants = parts.fastapi_variants(endpoint)
-    elif group == "spans-off":
-        variants = parts.off_variants(endpoint)
-    elif group == "hot-paths":
-        variants = parts.hot_path_variants(endpoint)
-    else:
-        variants = parts.span_variants(endpoint)
+    variants = CHILD_VARIANTS[group](endpoint)
     for variant in variants:  # warm-up: imports, caches, first export connections
         _time_loop(variant, max(1, n // 10))
     results: dict[str, dict[str, list[float]]] = {
@@ -307,6 +372,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--groups", help=f"comma-separated groups to run (default all: {', '.join(GROUPS)})"
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory group")
     args = parser.parse_args(argv)
     if args.child:
         _child(args.child, args.endpoint, args.n, args.rounds)
@@ -322,10 +391,17 @@ def main(argv: list[str] | None = None) -> None:
         "spans-off": args.spans,
         "requests": args.requests,
         "requests-fastapi": args.requests,
+        "requests-django": args.requests,
+        "client-requests": args.requests,
+        "client-httpx": args.requests,
     }
     try:
-        results = {g: _run_group(g, endpoint, sizes[g], args.rounds) for g in GROUPS}
-        memory = _run_group("memory", endpoint, MEMORY_SPANS, 1)
+        chosen = args.groups.split(",") if args.groups else list(GROUPS)
+        unknown = sorted(set(chosen) - set(GROUPS))
+        if unknown:
+            raise SystemExit(f"unknown groups {unknown}; known: {', '.join(GROUPS)}")
+        results = {g: _run_group(g, endpoint, sizes[g], args.rounds) for g in chosen}
+        memory = None if args.no_memory else _run_group("memory", endpoint, MEMORY_SPANS, 1)
     finally:
         server.shutdown()
         server.server_close()
@@ -334,9 +410,10 @@ def main(argv: list[str] | None = None) -> None:
         f"Python {sys.version.split()[0]}; {args.rounds} interleaved rounds; "
         "caller = span-making thread, loop only; total = whole process, loop + flush"
     )
-    for name, group in GROUPS.items():
-        _report(group, sizes[name], results[name])
-    _report_memory(memory)
+    for name in results:
+        _report(GROUPS[name], sizes[name], results[name])
+    if memory is not None:
+        _report_memory(memory)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ import dataclasses
 import gc
 import tracemalloc
 from collections import deque
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -40,6 +40,7 @@ OTEL_PIPELINE: Final = 'threadline pipeline="otel", journey'
 NOOP: Final = "floor: no-op API"
 BARE_OBJECT: Final = "floor: bare object"
 FASTAPI_SAME_SPANS: Final = "FastAPIInstrumentor, no send/receive"
+FLASK_STOCK_ON_OURS: Final = "FlaskInstrumentor, threadline pipeline"
 
 HOT_PATHS: Final = (
     "start_span + end",
@@ -50,6 +51,24 @@ HOT_PATHS: Final = (
     "inject (3 headers)",
     "extract (3 headers)",
 )
+
+
+@contextmanager
+def stock_propagator() -> Iterator[None]:
+    """The propagator a service gets from OpenTelemetry alone, for the length of a loop."""
+    from opentelemetry import propagate
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    previous = propagate.get_global_textmap()
+    propagate.set_global_textmap(
+        CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+    )
+    try:
+        yield
+    finally:
+        propagate.set_global_textmap(previous)
 
 
 def otlp_exporter(endpoint: str) -> Any:
@@ -307,10 +326,15 @@ def request_variants(endpoint: str) -> list[Variant]:
     ours = threadline_provider(endpoint)
     threadline_app = flask_app()
     threadline.instrument(threadline_app)
+    # The stock instrumentation alone on Threadline's pipeline (no journey hook): how
+    # much of what a request adds is the instrumentation's own work.
+    stock_on_ours = flask_app()
+    FlaskInstrumentor().instrument_app(stock_on_ours, tracer_provider=ours)  # type: ignore[no-untyped-call]
     return [
         Variant("plain Flask", request_body(flask_app())),
-        Variant("FlaskInstrumentor", request_body(otel_app), bare.force_flush),
+        Variant("FlaskInstrumentor", request_body(otel_app), bare.force_flush, stock_propagator),
         Variant("threadline.instrument", request_body(threadline_app), ours.force_flush),
+        Variant(FLASK_STOCK_ON_OURS, request_body(stock_on_ours), ours.force_flush),
     ]
 
 
@@ -385,8 +409,8 @@ def fastapi_variants(endpoint: str) -> list[Variant]:
     )
     return [
         Variant("plain FastAPI", asgi_body(fastapi_app())),
-        Variant("FastAPIInstrumentor", asgi_body(otel_app), bare.force_flush),
-        Variant(FASTAPI_SAME_SPANS, asgi_body(same_spans), bare.force_flush),
+        Variant("FastAPIInstrumentor", asgi_body(otel_app), bare.force_flush, stock_propagator),
+        Variant(FASTAPI_SAME_SPANS, asgi_body(same_spans), bare.force_flush, stock_propagator),
         Variant("threadline.instrument", asgi_body(threadline_app), ours.force_flush),
     ]
 

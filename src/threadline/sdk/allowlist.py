@@ -66,6 +66,9 @@ PRIVATE_NETWORKS: Final[tuple[IpNetwork, ...]] = tuple(
 # between its request hook and its inject (microseconds apart), so a few thousand
 # entries cover every request in flight; older ones are forgotten first.
 MAX_TRACKED_SPANS: Final = 4096
+# Origins (scheme + authority) whose decision is remembered; a service calls a handful,
+# and past this many, new ones are decided per request instead of growing the table.
+MAX_REMEMBERED_ORIGINS: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,9 +168,56 @@ class _WithheldSpans:
 _withheld = _WithheldSpans()
 
 
-def mark_destination(span: trace.Span, url: object, allow_list: HostAllowList) -> bool:
+class DestinationDecisions:
+    """``allow_list``'s decision per URL origin, remembered: a service calls the same few
+    hosts over and over, and parsing each URL costs more than the rest of the hook.
+
+    Keyed by the text of a string URL up to the end of its authority (scheme, ``//``,
+    user info, host, port): two URLs that share that text share their host, so the
+    decision taken for one holds for the other. Other URL shapes are decided each time.
+    """
+
+    def __init__(self, allow_list: HostAllowList) -> None:
+        self.allow_list = allow_list
+        self._decisions: dict[str, bool] = {}
+
+    def allows(self, url: object) -> bool:
+        """Whether a request to ``url`` may carry baggage."""
+        if type(url) is not str:
+            return self.allow_list.allows(host_of(url))
+        origin = _origin_text(url)
+        if origin is None:
+            return self.allow_list.allows(host_of(url))
+        allowed = self._decisions.get(origin)
+        if allowed is None:
+            allowed = self.allow_list.allows(host_of(url))
+            if len(self._decisions) < MAX_REMEMBERED_ORIGINS:
+                self._decisions[origin] = allowed
+        return allowed
+
+
+def _origin_text(url: str) -> str | None:
+    """``url`` up to the end of its authority, or None when it has no ``//`` authority or
+    holds characters urlsplit would remove (then its text is not its authority)."""
+    start = url.find("//")
+    if start < 0 or not url.isprintable() or url != url.strip():
+        return None
+    end = len(url)
+    for stop in "/?#":
+        found = url.find(stop, start + 2)
+        if 0 <= found < end:
+            end = found
+    return url[:end]
+
+
+def mark_destination(
+    span: trace.Span, url: object, allow_list: HostAllowList | DestinationDecisions
+) -> bool:
     """Record whether the request ``span`` is about to send may carry baggage; returns it."""
-    allowed = allow_list.allows(host_of(url))
+    if isinstance(allow_list, DestinationDecisions):
+        allowed = allow_list.allows(url)
+    else:
+        allowed = allow_list.allows(host_of(url))
     if not allowed:
         span_id = span.get_span_context().span_id
         if span_id:

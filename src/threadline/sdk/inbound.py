@@ -107,6 +107,10 @@ def install_flask_hooks(app: flask.Flask, settings: SdkSettings | None = None) -
 
     def _start_journey() -> None:
         try:
+            # With Threadline's propagator the session is already in the baggage: decide
+            # that first, since reaching the request through Flask's proxy costs more.
+            if not _needs_journey():
+                return
             environ = flask_module.request.environ
             token = begin_from_environ(environ, header_key, resolved)
             if token is not None:

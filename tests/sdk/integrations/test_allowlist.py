@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from threadline.sdk import setup
-from threadline.sdk.allowlist import HostAllowList, host_of
+from threadline.sdk.allowlist import (
+    MAX_REMEMBERED_ORIGINS,
+    DestinationDecisions,
+    HostAllowList,
+    host_of,
+)
 from threadline.settings import ConfigError
 
 
@@ -77,3 +82,44 @@ def test_configure_rejects_a_bad_list_naming_the_setting() -> None:
     """Settings with an unusable allow-list fail at configure time, not on the first request."""
     with pytest.raises(ConfigError, match="THREADLINE_BAGGAGE_ALLOWED_HOSTS"):
         setup.load_settings({"baggage_allowed_hosts": "loopback, not a host"})
+
+
+_URL_SHAPES = (
+    "http://127.0.0.1:8080/items/7",
+    "http://127.0.0.1:8080/items/8?q=1",
+    "https://api.partner.example/v1/orders",
+    "https://api.partner.example.evil.net/v1/orders",
+    "https://api.partner.example@evil.net/v1/orders",
+    "https://evil.net#@api.partner.example/",
+    "https://evil.net?@api.partner.example/",
+    "http://[::1]:9000/x",
+    "http://10.1.2.3/x",
+    "http://8.8.8.8/x",
+    "http://localhost/x",
+    "http:/127.0.0.1/no-authority",
+    "/relative//path",
+    " http://8.8.8.8/leading-space",
+    "http://8.8.8.8\t/tab",
+    "",
+)
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_remembered_decisions_match_the_list_for_every_url_shape(order: int) -> None:
+    """The hook's remembered per-origin decisions equal deciding each URL afresh, in any
+    order: a host that shares a prefix with an allowed one is never let through."""
+    allow_list = HostAllowList.parse("loopback,private,api.partner.example")
+    decisions = DestinationDecisions(allow_list)
+    for _ in range(2):  # the second pass answers from what the first remembered
+        for url in _URL_SHAPES[::order]:
+            assert decisions.allows(url) == allow_list.allows(host_of(url)), url
+
+
+def test_remembered_decisions_stay_bounded() -> None:
+    """Past the bound, new origins are decided per request and still decided right."""
+    allow_list = HostAllowList.parse("loopback")
+    decisions = DestinationDecisions(allow_list)
+    for index in range(MAX_REMEMBERED_ORIGINS + 50):
+        assert not decisions.allows(f"http://host-{index}.example/x")
+    assert decisions.allows("http://127.0.0.1/x")
+    assert len(decisions._decisions) == MAX_REMEMBERED_ORIGINS

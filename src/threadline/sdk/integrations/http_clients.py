@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from opentelemetry import trace
 
-from threadline.sdk.allowlist import HostAllowList, mark_destination
+from threadline.sdk.allowlist import DestinationDecisions, HostAllowList, mark_destination
 from threadline.sdk.guard import report_internal_error
 
 RESEND_COUNT: Final = "http.request.resend_count"
@@ -47,9 +47,11 @@ def resend_attempt(attempt: int) -> Any:
 
 
 def _hook(allow_list: HostAllowList) -> Callable[[trace.Span, object], None]:
+    decisions = DestinationDecisions(allow_list)
+
     def on_request(span: trace.Span, url: object) -> None:
         try:
-            mark_destination(span, url, allow_list)
+            mark_destination(span, url, decisions)
             resends = _resend_count.get()
             if resends and span.is_recording():
                 span.set_attribute(RESEND_COUNT, resends)
