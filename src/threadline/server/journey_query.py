@@ -63,9 +63,8 @@ def funnel(
     store: Store, definition: Funnel, window: TimeWindow, service: str | None
 ) -> dict[str, Any]:
     """Journeys reaching each step, conversion, time between, and why journeys left."""
-    first = definition.steps[0]
-    entry = Step(first.service, first.operation) if first.service is not None else None
-    traces, capped = store.step_traces(window, service=service, first=entry)
+    # Only journeys entering the funnel are read: the others would be skipped anyway.
+    traces, capped = store.step_traces(window, service=service, first=definition.steps[0])
     journeys = progress(traces, definition.steps, window)
     return {
         "name": definition.name,

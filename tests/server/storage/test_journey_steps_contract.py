@@ -11,6 +11,7 @@ from typing import Final
 from support.spans import span_record
 from threadline.conventions import JOURNEY_SYNTHETIC, SYNTHETIC_TRUE
 from threadline.server.aggregates import TimeWindow
+from threadline.server.analysis.funnel import StepMatch
 from threadline.server.analysis.sketch import bucket_value
 from threadline.server.batch import SpanBatch
 from threadline.server.journey_model import SESSION_GAP_NS, Step
@@ -157,3 +158,17 @@ def test_service_filter_and_step_traces(store: Store) -> None:
     assert [t.step for t in traces] == [CART, CHECKOUT]
     assert traces[1].failed
     assert traces[1].error_services == ("payments",)
+
+
+def test_a_funnel_entry_without_a_service_reads_only_journeys_taking_it(store: Store) -> None:
+    """A funnel's first step written as an operation alone (any service) keeps the
+    journeys taking it, and only those: the others are never read."""
+    write(store, visit(1, "s1", CART, 0) + visit(2, "s1", CHECKOUT, 5))
+    write(
+        store, [span_record(f"{9:032x}", "r", None, "shop", "GET /", T0, T0 + S, session_id="s2")]
+    )
+    traces, capped = store.step_traces(WINDOW, first=StepMatch("GET /cart"))
+    assert not capped
+    assert [(t.session_id, t.step) for t in traces] == [("s1", CART), ("s1", CHECKOUT)]
+    everyone, _ = store.step_traces(WINDOW)
+    assert {t.session_id for t in everyone} == {"s1", "s2"}

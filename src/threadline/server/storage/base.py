@@ -56,6 +56,7 @@ from threadline.server.aggregates import (
 )
 from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
+from threadline.server.analysis.funnel import StepMatch
 from threadline.server.batch import SpanBatch
 from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
 from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
@@ -187,11 +188,16 @@ class Store(Protocol):
         ...
 
     def step_traces(
-        self, window: TimeWindow, *, service: str | None = None, first: Step | None = None
+        self,
+        window: TimeWindow,
+        *,
+        service: str | None = None,
+        first: Step | StepMatch | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
         """The traces of the window's chosen journeys, by session then start.
 
-        ``first`` keeps journeys taking that step in the window. The bool is True
+        ``first`` keeps journeys taking that step in the window (a ``StepMatch``
+        without a service: that operation in any service). The bool is True
         when a bound on the rows read was reached (the answer is partial).
         """
         ...

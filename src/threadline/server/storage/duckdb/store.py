@@ -51,6 +51,7 @@ from threadline.server.aggregates import (
 )
 from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
+from threadline.server.analysis.funnel import StepMatch
 from threadline.server.batch import COLUMNS, SpanBatch, record_from_row
 from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
 from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
@@ -216,7 +217,11 @@ class DuckDBStore:
         return journey_reads.journey_map(self._fetch, window, service)
 
     def step_traces(
-        self, window: TimeWindow, *, service: str | None = None, first: Step | None = None
+        self,
+        window: TimeWindow,
+        *,
+        service: str | None = None,
+        first: Step | StepMatch | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
         self._need_summaries("funnels")
         return journey_reads.journeys(self._fetch, window, service, first)
