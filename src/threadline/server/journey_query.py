@@ -9,15 +9,29 @@ are named by a trace id of theirs, which viewers may open under the usual maskin
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Final
 
 from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis import sketch
-from threadline.server.analysis.funnel import progress, summarize
-from threadline.server.analysis.leaving import DropOff, drop_offs
+from threadline.server.analysis.attribute_signal import PER_PERSON_KEYS
+from threadline.server.analysis.funnel import Progress, progress, summarize
+from threadline.server.analysis.leaving import (
+    MIN_SUPPORT,
+    AttributeSample,
+    DropOff,
+    describe,
+    drop_offs,
+    sides,
+)
 from threadline.server.funnel_defs import Funnel
 from threadline.server.journey_model import Step, Transition
 from threadline.server.storage.base import Store
+
+# Journeys of each side of a drop-off whose attributes are read: the spans of at most
+# twice this many traces per drop-off, enough for Fisher's test to find a value on
+# a few percent of them.
+ATTRIBUTE_SAMPLE: Final = 500
 
 
 def journey_map(store: Store, window: TimeWindow, service: str | None) -> dict[str, Any]:
@@ -66,6 +80,7 @@ def funnel(
     # Only journeys entering the funnel are read: the others would be skipped anyway.
     traces, capped = store.step_traces(window, service=service, first=definition.steps[0])
     journeys = progress(traces, definition.steps, window)
+    attributes = [_attribute_sample(store, journeys, k) for k in range(len(definition.steps) - 1)]
     return {
         "name": definition.name,
         "window": {"start_ns": window.start_ns, "end_ns": window.end_ns},
@@ -82,8 +97,31 @@ def funnel(
             }
             for s in summarize(journeys, definition.steps)
         ],
-        "drop_offs": [_drop_off(d) for d in drop_offs(journeys, definition.steps)],
+        "drop_offs": [_drop_off(d) for d in drop_offs(journeys, definition.steps, attributes)],
     }
+
+
+def _attribute_sample(store: Store, journeys: Sequence[Progress], k: int) -> AttributeSample:
+    """Attribute values on the trace that reached step k, over at most
+    ``ATTRIBUTE_SAMPLE`` journeys of each side (the first by trace id: random ids,
+    the same ones on every call)."""
+    stopped, went_on = sides(journeys, k)
+    picked = [
+        sorted((j.reached[k] for j in side), key=lambda t: t.trace_id)[:ATTRIBUTE_SAMPLE]
+        for side in (stopped, went_on)
+    ]
+    read = [t for side in picked for t in side]
+    if not picked[0]:
+        return AttributeSample(0, len(picked[1]), ())
+    values = store.journey_attributes(
+        [t.trace_id for t in picked[0]],
+        [t.trace_id for t in picked[1]],
+        min(t.start_ns for t in read),
+        max(t.end_ns for t in read),
+        skip_keys=sorted(PER_PERSON_KEYS),
+        min_support=MIN_SUPPORT,
+    )
+    return AttributeSample(len(picked[0]), len(picked[1]), tuple(values))
 
 
 def _drop_off(d: DropOff) -> dict[str, Any]:
@@ -95,8 +133,11 @@ def _drop_off(d: DropOff) -> dict[str, Any]:
         "headline": d.headline,
         "factors": [
             {
+                "text": describe(f, d.source),
                 "kind": f.kind,
                 "service": f.service,
+                "key": f.key,
+                "value": f.value,
                 "stopped_with": f.stopped_with,
                 "went_on_with": f.went_on_with,
                 "ratio": None if math.isinf(f.ratio) else f.ratio,

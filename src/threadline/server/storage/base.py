@@ -58,7 +58,13 @@ from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
 from threadline.server.analysis.funnel import StepMatch
 from threadline.server.batch import SpanBatch
-from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
+from threadline.server.journey_model import (
+    JourneyAttribute,
+    JourneyTrace,
+    Step,
+    StepStats,
+    Transition,
+)
 from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
 from threadline.server.metric_rows import MetricRows, SlotExemplar
 from threadline.server.model import (
@@ -200,6 +206,23 @@ class Store(Protocol):
         without a service: that operation in any service). The bool is True
         when a bound on the rows read was reached (the answer is partial).
         """
+        ...
+
+    def journey_attributes(
+        self,
+        stopped: Sequence[str],
+        went_on: Sequence[str],
+        start_ns: int,
+        end_ns: int,
+        *,
+        skip_keys: Sequence[str] = (),
+        min_support: int = 3,
+        limit: int = 200,
+    ) -> list[JourneyAttribute]:
+        """Attribute values on the named traces (spans starting in [start_ns, end_ns])
+        of journeys that ``stopped`` and that ``went_on``, each on at least
+        ``min_support`` stopped traces, most first, at most ``limit``. Reads the spans
+        of those traces only; ``skip_keys`` are never returned."""
         ...
 
     def services(self) -> list[ServiceOperations]:
