@@ -25,7 +25,7 @@ from threadline.server.analysis.leaving import (
     sides,
 )
 from threadline.server.funnel_defs import Funnel
-from threadline.server.journey_model import Step, Transition
+from threadline.server.journey_model import JourneyTrace, Step, Transition
 from threadline.server.storage.base import Store
 
 # Journeys of each side of a drop-off whose attributes are read: the spans of at most
@@ -80,7 +80,7 @@ def funnel(
     # Only journeys entering the funnel are read: the others would be skipped anyway.
     traces, capped = store.step_traces(window, service=service, first=definition.steps[0])
     journeys = progress(traces, definition.steps, window)
-    attributes = [_attribute_sample(store, journeys, k) for k in range(len(definition.steps) - 1)]
+    attributes = _attribute_samples(store, journeys, len(definition.steps) - 1)
     return {
         "name": definition.name,
         "window": {"start_ns": window.start_ns, "end_ns": window.end_ns},
@@ -101,27 +101,37 @@ def funnel(
     }
 
 
-def _attribute_sample(store: Store, journeys: Sequence[Progress], k: int) -> AttributeSample:
-    """Attribute values on the trace that reached step k, over at most
-    ``ATTRIBUTE_SAMPLE`` journeys of each side (the first by trace id: random ids,
-    the same ones on every call)."""
-    stopped, went_on = sides(journeys, k)
-    picked = [
-        sorted((j.reached[k] for j in side), key=lambda t: t.trace_id)[:ATTRIBUTE_SAMPLE]
-        for side in (stopped, went_on)
-    ]
-    read = [t for side in picked for t in side]
-    if not picked[0]:
-        return AttributeSample(0, len(picked[1]), ())
+def _attribute_samples(
+    store: Store, journeys: Sequence[Progress], drop_offs: int
+) -> list[AttributeSample]:
+    """Attribute values on the trace that reached step k, for each drop-off k, over
+    at most ``ATTRIBUTE_SAMPLE`` journeys of each side (the first by trace id:
+    random ids, the same ones on every call); one read for all drop-offs. A drop-off
+    with fewer stopped journeys than a factor needs reads nothing."""
+    picked: list[tuple[list[JourneyTrace], list[JourneyTrace]]] = []
+    for k in range(drop_offs):
+        stopped, went_on = sides(journeys, k)
+        if len(stopped) < MIN_SUPPORT:
+            stopped = []
+        first, then = (
+            sorted((j.reached[k] for j in side), key=lambda t: t.trace_id)[:ATTRIBUTE_SAMPLE]
+            for side in (stopped, went_on)
+        )
+        picked.append((first, then))
+    read = [t for pair in picked if pair[0] for side in pair for t in side]
+    if not read:
+        return [AttributeSample(0, 0, ()) for _ in picked]
     values = store.journey_attributes(
-        [t.trace_id for t in picked[0]],
-        [t.trace_id for t in picked[1]],
+        [([t.trace_id for t in a], [t.trace_id for t in b]) for a, b in picked],
         min(t.start_ns for t in read),
         max(t.end_ns for t in read),
         skip_keys=sorted(PER_PERSON_KEYS),
         min_support=MIN_SUPPORT,
     )
-    return AttributeSample(len(picked[0]), len(picked[1]), tuple(values))
+    return [
+        AttributeSample(len(a), len(b), tuple(found)) if a else AttributeSample(0, 0, ())
+        for (a, b), found in zip(picked, values, strict=True)
+    ]
 
 
 def _drop_off(d: DropOff) -> dict[str, Any]:

@@ -210,19 +210,18 @@ class Store(Protocol):
 
     def journey_attributes(
         self,
-        stopped: Sequence[str],
-        went_on: Sequence[str],
+        samples: Sequence[tuple[Sequence[str], Sequence[str]]],
         start_ns: int,
         end_ns: int,
         *,
         skip_keys: Sequence[str] = (),
         min_support: int = 3,
         limit: int = 200,
-    ) -> list[JourneyAttribute]:
-        """Attribute values on the named traces (spans starting in [start_ns, end_ns])
-        of journeys that ``stopped`` and that ``went_on``, each on at least
-        ``min_support`` stopped traces, most first, at most ``limit``. Reads the spans
-        of those traces only; ``skip_keys`` are never returned."""
+    ) -> list[list[JourneyAttribute]]:
+        """For each (stopped, went on) pair of trace id lists (one per drop-off), the
+        attribute values on those traces (spans starting in [start_ns, end_ns]), each
+        on at least ``min_support`` stopped traces, most first, at most ``limit`` per
+        pair. Reads the spans of those traces only; ``skip_keys`` are never returned."""
         ...
 
     def services(self) -> list[ServiceOperations]:

@@ -235,19 +235,17 @@ class DuckDBStore:
 
     def journey_attributes(
         self,
-        stopped: Sequence[str],
-        went_on: Sequence[str],
+        samples: Sequence[tuple[Sequence[str], Sequence[str]]],
         start_ns: int,
         end_ns: int,
         *,
         skip_keys: Sequence[str] = (),
         min_support: int = 3,
         limit: int = 200,
-    ) -> list[JourneyAttribute]:
+    ) -> list[list[JourneyAttribute]]:
         return journey_attributes.journey_attributes(
             self._fetch,
-            stopped,
-            went_on,
+            samples,
             start_ns,
             end_ns,
             skip_keys=skip_keys,
