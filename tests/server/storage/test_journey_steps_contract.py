@@ -172,3 +172,31 @@ def test_a_funnel_entry_without_a_service_reads_only_journeys_taking_it(store: S
     assert [(t.session_id, t.step) for t in traces] == [("s1", CART), ("s1", CHECKOUT)]
     everyone, _ = store.step_traces(WINDOW)
     assert {t.session_id for t in everyone} == {"s1", "s2"}
+
+
+def test_journey_attributes_count_each_side_and_never_read_out_skipped_keys(
+    store: Store,
+) -> None:
+    """Values on the named traces are counted per side, once per trace, with
+    examples of the stopped side; a skipped key (a user id) is never returned, and a
+    pair without stopped traces reads nothing."""
+    plans = ["trial", "trial", "trial", "paid", "trial", "paid"]
+    for n, plan in enumerate(plans):
+        attributes = {"app.plan": plan, "user.id": f"user-{n}"}
+        write(store, visit(n + 1, f"s{n}", CHECKOUT, n, attributes=attributes))
+    ids = [f"{n + 1:032x}" for n in range(len(plans))]
+    found, nobody = store.journey_attributes(
+        [(ids[:4], ids[4:]), ([], ids)],
+        T0,
+        T0 + 3600 * S,
+        skip_keys=["user.id"],
+        min_support=1,
+    )
+    assert nobody == []
+    values = {(a.key, a.value): (a.stopped, a.went_on) for a in found}
+    assert values[("app.plan", "trial")] == (3, 1)
+    assert values[("app.plan", "paid")] == (1, 1)
+    assert not [a for a in found if a.key == "user.id"]
+    trial = next(a for a in found if a.value == "trial")
+    assert trial.examples == tuple(ids[:3])
+    assert (trial.key_values, trial.key_traces) == (2, 6)
