@@ -1,13 +1,23 @@
-"""Journey map and funnel timings for ``analysis.py``: journey steps against a span scan.
+"""Journey map and funnel timings: journey steps against a span scan, in one run.
 
 The map and the funnel read ``journey_steps`` (one row per trace of a session); the
 baseline answers the same from the span table in the same run: each trace's root
 found by grouping its spans, steps paired by a window function per session. The
 transition counts of the two are compared and a disagreement printed.
+
+``analysis.py`` times these among its fleet views. Run on its own
+(``python3 journey_bench.py --spans 200000``) it loads ``analysis.py``'s shop, folds,
+and prints wall-clock *and* CPU milliseconds of each: on a shared machine whose load
+is many times its cores, wall-clock figures measure the queue for a core more than
+the query, and the CPU time of the process (every DuckDB thread included) does not.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -85,3 +95,57 @@ def journey_views(
         ("funnel of 3 steps (1h)", lambda: journey_query.funnel(store, FUNNEL, window, None),
          scanned_funnel),
     ]  # fmt: skip
+
+
+def timed_both(call: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    """Fastest wall-clock and fastest CPU milliseconds of ``repeat`` calls after a warm-up."""
+    call()
+    wall, cpu = [], []
+    for _ in range(repeat):
+        started, used = time.perf_counter(), time.process_time()
+        call()
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - used)
+    return min(wall) * 1000, min(cpu) * 1000
+
+
+def main() -> None:
+    from analysis import HOUR_NS, load, shop_batches
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--spans", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per query")
+    args = parser.parse_args()
+    if args.spans < 1000 or args.repeat < 1:
+        parser.error("--spans must be at least 1000 and --repeat at least 1")
+    with tempfile.TemporaryDirectory(prefix="threadline-journeys-") as tmp:
+        db = Path(tmp) / "journeys.duckdb"
+        end_ns = time.time_ns()
+        store = DuckDBStore(db)
+        try:
+            written, load_s = load(store, shop_batches(args.spans, end_ns, time_ordered=False))
+            store.compact_rollups()
+            counts = store.counts()
+            print(
+                f"loaded {written:,} spans, {counts.traces:,} traces, {counts.sessions:,}"
+                f" sessions in {load_s:.1f} s; cpus={os.cpu_count()}"
+                f" load average {os.getloadavg()[0]:.1f}"
+            )
+            window = TimeWindow(end_ns - HOUR_NS, end_ns)
+            print(
+                f"{'view':<24}{'steps ms':>10}{'scan ms':>10}{'÷':>6}"
+                f"{'steps cpu':>11}{'scan cpu':>10}{'÷':>6}"
+            )
+            for name, steps, scan in journey_views(store, db, window):
+                wall, cpu = timed_both(steps, args.repeat)
+                scan_wall, scan_cpu = timed_both(scan, args.repeat)
+                print(
+                    f"{name:<24}{wall:>10.1f}{scan_wall:>10.1f}{scan_wall / wall:>6.1f}"
+                    f"{cpu:>11.1f}{scan_cpu:>10.1f}{scan_cpu / cpu:>6.1f}"
+                )
+        finally:
+            store.close()
+
+
+if __name__ == "__main__":
+    main()

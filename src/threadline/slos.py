@@ -10,6 +10,8 @@ A document is plain data (JSON over ``/api/slos``, or ``[[slo]]`` tables in
        "objective": 0.95, "window": "30d", "indicator": "latency", "threshold": "300ms"},
       {"name": "checkout-journeys", "service": "shop", "operation": "POST /checkout",
        "objective": 0.98, "window": "7d", "indicator": "journey"},
+      {"name": "pay-conversion", "service": "shop", "operation": "POST /checkout",
+       "reaches": "POST /pay", "objective": 0.9, "window": "7d", "indicator": "journey"},
       {"name": "payments-calls", "service": "checkout", "callee": "payments",
        "objective": 0.999, "window": "30d", "indicator": "edge", "threshold": "200ms",
        "max_retry_share": 0.2}
@@ -21,7 +23,9 @@ Indicators (what a good event is):
   not fail;
 - ``latency``: a request that took at most ``threshold``;
 - ``journey``: a journey (session) touching ``service`` (``operation``) with no
-  failed span;
+  failed span. With ``reaches`` (an operation, in any service) it is a funnel step:
+  a journey that took ``service`` ``operation`` (the step before) is good when a later
+  trace of its session takes ``reaches``, so a drop in conversion burns the budget;
 - ``edge``: a call from ``service`` to ``callee`` that did not fail (and, with a
   ``threshold``, took at most that long). ``max_retry_share`` (edges only) also
   alerts when more than that share of the edge's calls are retries.
@@ -69,6 +73,7 @@ _KEYS: Final = frozenset(
         "indicator",
         "service",
         "operation",
+        "reaches",
         "callee",
         "objective",
         "window",
@@ -111,6 +116,7 @@ class Slo:
     window: str
     window_ns: int
     operation: str | None = None
+    reaches: str | None = None
     callee: str | None = None
     threshold: str | None = None
     threshold_ns: int | None = None
@@ -134,6 +140,7 @@ class Slo:
         }
         optional: dict[str, Any] = {
             "operation": self.operation,
+            "reaches": self.reaches,
             "callee": self.callee,
             "threshold": self.threshold,
             "min_events": self.min_events,
@@ -237,6 +244,7 @@ def parse_slo(value: object, where: str) -> Slo:
         window=window,
         window_ns=window_ns,
         operation=_optional_text(table.get("operation"), f"{where}.operation"),
+        reaches=_optional_text(table.get("reaches"), f"{where}.reaches"),
         callee=callee,
         threshold=threshold,
         threshold_ns=threshold_ns,
@@ -253,6 +261,16 @@ def _check_indicator_keys(indicator: Indicator, table: Mapping[str, Any], where:
         raise SloError(f"{where}.threshold", 'a latency SLO needs a threshold, e.g. "300ms"')
     if indicator in (Indicator.ERRORS, Indicator.JOURNEY) and "threshold" in table:
         raise SloError(f"{where}.threshold", f"means nothing for the {indicator.value} indicator")
+    if "reaches" in table:
+        if indicator is not Indicator.JOURNEY:
+            raise SloError(
+                f"{where}.reaches",
+                f"only a journey SLO follows a funnel step, not an {indicator.value} SLO",
+            )
+        if table.get("operation") is None:
+            raise SloError(
+                f"{where}.operation", "a funnel step SLO needs the step before (an operation)"
+            )
     if indicator is Indicator.EDGE:
         if table.get("callee") is None:
             raise SloError(f"{where}.callee", "an edge SLO needs the called service")

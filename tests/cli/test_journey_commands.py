@@ -41,6 +41,11 @@ def test_funnel_prints_conversion_and_names_the_payments_error(server: LiveServe
         "journeys that met a payments error at POST /checkout stopped 4.9× as often"
         in result.output
     )
+    # The weaker cause follows, with examples of trial shoppers who stopped.
+    assert (
+        "also: journeys with app.plan=trial at POST /checkout stopped 2.4× as often"
+        in result.output
+    )
     as_json = CliRunner().invoke(
         journeys.funnel, ["checkout", *WINDOW, "--json", "--server", server.url]
     )

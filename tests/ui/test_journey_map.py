@@ -67,5 +67,8 @@ def test_the_funnel_panel_names_the_payments_error(flows: PageWatch) -> None:
     assert "125" in table
     headline = flows.page.locator("#leaving strong.headline").first.inner_text()
     assert headline.startswith("journeys that met a payments error at POST /checkout stopped 4.9×")
+    also = flows.page.locator("#leaving .also .factor").first.inner_text()
+    assert also.startswith("journeys with app.plan=trial at POST /checkout stopped 2.4×")
+    assert flows.page.locator("#leaving .also a").count() == 3
     assert "user-" not in flows.page.content()
     assert flows.console_errors == []

@@ -82,6 +82,11 @@ def _funnel(answer: Json) -> RenderableType:
             parts.append(Text(drop["headline"]))
             examples = drop["factors"][0]["example_traces"]
             parts.append(Text("  e.g. " + ", ".join(examples)))
+            # The other significant factors: another service, or an attribute value.
+            for factor in drop["factors"][1:]:
+                if factor["significant"]:
+                    also = "  also: " + factor["text"]
+                    parts.append(Text(also + "  e.g. " + ", ".join(factor["example_traces"])))
         else:
             parts.append(Text("  nothing met before stopping stands out"))
     if answer["partial"]:

@@ -69,3 +69,22 @@ class JourneyTrace:
     @property
     def duration_ns(self) -> int:
         return self.end_ns - self.start_ns
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyAttribute:
+    """Sampled journeys of each side of a drop-off carrying ``key=value`` on any span
+    (span or resource attribute) of the trace that reached the step.
+
+    ``key_values``/``key_traces``: distinct values of the key and traces carrying it
+    over both samples, so identifiers can be told from properties. ``examples``: trace
+    ids of stopped journeys carrying the value.
+    """
+
+    key: str
+    value: str
+    stopped: int
+    went_on: int
+    key_values: int
+    key_traces: int
+    examples: tuple[str, ...]

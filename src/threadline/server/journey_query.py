@@ -9,15 +9,29 @@ are named by a trace id of theirs, which viewers may open under the usual maskin
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Final
 
 from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis import sketch
-from threadline.server.analysis.funnel import progress, summarize
-from threadline.server.analysis.leaving import DropOff, drop_offs
+from threadline.server.analysis.attribute_signal import PER_PERSON_KEYS
+from threadline.server.analysis.funnel import Progress, progress, summarize
+from threadline.server.analysis.leaving import (
+    MIN_SUPPORT,
+    AttributeSample,
+    DropOff,
+    describe,
+    drop_offs,
+    sides,
+)
 from threadline.server.funnel_defs import Funnel
-from threadline.server.journey_model import Step, Transition
+from threadline.server.journey_model import JourneyTrace, Step, Transition
 from threadline.server.storage.base import Store
+
+# Journeys of each side of a drop-off whose attributes are read: the spans of at most
+# twice this many traces per drop-off, enough for Fisher's test to find a value on
+# a few percent of them.
+ATTRIBUTE_SAMPLE: Final = 500
 
 
 def journey_map(store: Store, window: TimeWindow, service: str | None) -> dict[str, Any]:
@@ -63,10 +77,10 @@ def funnel(
     store: Store, definition: Funnel, window: TimeWindow, service: str | None
 ) -> dict[str, Any]:
     """Journeys reaching each step, conversion, time between, and why journeys left."""
-    first = definition.steps[0]
-    entry = Step(first.service, first.operation) if first.service is not None else None
-    traces, capped = store.step_traces(window, service=service, first=entry)
+    # Only journeys entering the funnel are read: the others would be skipped anyway.
+    traces, capped = store.step_traces(window, service=service, first=definition.steps[0])
     journeys = progress(traces, definition.steps, window)
+    attributes = _attribute_samples(store, journeys, len(definition.steps) - 1)
     return {
         "name": definition.name,
         "window": {"start_ns": window.start_ns, "end_ns": window.end_ns},
@@ -83,8 +97,41 @@ def funnel(
             }
             for s in summarize(journeys, definition.steps)
         ],
-        "drop_offs": [_drop_off(d) for d in drop_offs(journeys, definition.steps)],
+        "drop_offs": [_drop_off(d) for d in drop_offs(journeys, definition.steps, attributes)],
     }
+
+
+def _attribute_samples(
+    store: Store, journeys: Sequence[Progress], drop_offs: int
+) -> list[AttributeSample]:
+    """Attribute values on the trace that reached step k, for each drop-off k, over
+    at most ``ATTRIBUTE_SAMPLE`` journeys of each side (the first by trace id:
+    random ids, the same ones on every call); one read for all drop-offs. A drop-off
+    with fewer stopped journeys than a factor needs reads nothing."""
+    picked: list[tuple[list[JourneyTrace], list[JourneyTrace]]] = []
+    for k in range(drop_offs):
+        stopped, went_on = sides(journeys, k)
+        if len(stopped) < MIN_SUPPORT:
+            stopped = []
+        first, then = (
+            sorted((j.reached[k] for j in side), key=lambda t: t.trace_id)[:ATTRIBUTE_SAMPLE]
+            for side in (stopped, went_on)
+        )
+        picked.append((first, then))
+    read = [t for pair in picked if pair[0] for side in pair for t in side]
+    if not read:
+        return [AttributeSample(0, 0, ()) for _ in picked]
+    values = store.journey_attributes(
+        [([t.trace_id for t in a], [t.trace_id for t in b]) for a, b in picked],
+        min(t.start_ns for t in read),
+        max(t.end_ns for t in read),
+        skip_keys=sorted(PER_PERSON_KEYS),
+        min_support=MIN_SUPPORT,
+    )
+    return [
+        AttributeSample(len(a), len(b), tuple(found)) if a else AttributeSample(0, 0, ())
+        for (a, b), found in zip(picked, values, strict=True)
+    ]
 
 
 def _drop_off(d: DropOff) -> dict[str, Any]:
@@ -96,8 +143,11 @@ def _drop_off(d: DropOff) -> dict[str, Any]:
         "headline": d.headline,
         "factors": [
             {
+                "text": describe(f, d.source),
                 "kind": f.kind,
                 "service": f.service,
+                "key": f.key,
+                "value": f.value,
                 "stopped_with": f.stopped_with,
                 "went_on_with": f.went_on_with,
                 "ratio": None if math.isinf(f.ratio) else f.ratio,

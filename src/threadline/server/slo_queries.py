@@ -17,12 +17,14 @@ class IndicatorQuery:
 
     ``errors``/``latency``/``journey`` read ``service`` (and ``operation``); ``edge``
     reads the calls from ``service`` to ``callee``. A ``threshold_ns`` makes slower
-    events bad (``latency``, and ``edge`` when set).
+    events bad (``latency``, and ``edge`` when set). ``reaches`` (``journey`` only)
+    makes a journey that took ``operation`` bad when it never went on to that step.
     """
 
     indicator: Indicator
     service: str
     operation: str | None = None
+    reaches: str | None = None
     callee: str | None = None
     threshold_ns: int | None = None
     include_synthetic: bool = False
@@ -33,6 +35,7 @@ class IndicatorQuery:
             indicator=slo.indicator,
             service=slo.service,
             operation=slo.operation,
+            reaches=slo.reaches,
             callee=slo.callee,
             threshold_ns=slo.threshold_ns,
             include_synthetic=slo.include_synthetic,

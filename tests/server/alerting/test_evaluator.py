@@ -16,6 +16,7 @@ from threadline.server.alerting.notice import AlertNotice, AlertStatus
 from threadline.server.alerting.state import AlertState
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
+from threadline.server.slo_queries import IndicatorQuery
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.slos import SloDocument, parse
 
@@ -363,4 +364,76 @@ def test_journey_slos_are_reread_every_tick(store: DuckDBStore) -> None:
     write(store, sessions(range(60, 66), failing=True, tag=2))
     clock.at(66)
     slos.tick()
+    assert ("page", "firing") in inbox.take()
+
+
+PAY_CONVERSION: Final = parse(
+    {
+        "slos": [
+            {
+                "name": "pay-conversion",
+                "service": "shop",
+                "operation": "POST /checkout",
+                "reaches": "POST /pay",
+                "objective": 0.99,
+                "window": "7d",
+                "indicator": "journey",
+            }
+        ]
+    }
+)
+
+
+def checkouts(minutes: range, *, paying: bool, tag: int) -> list[SpanRecord]:
+    """20 sessions a minute that check out; with ``paying`` each pays 20 s later,
+    in a trace of its own. No span fails: only the missing step is bad."""
+    spans = []
+    for minute in minutes:
+        for n in range(20):
+            start = T0 + minute * MINUTE + n * S
+            session = f"c-{tag}-{minute}-{n}"
+            spans.append(
+                span_record(
+                    f"{tag:x}{minute:015x}{2 * n + 1:016x}", "k1", None, "shop",
+                    "POST /checkout", start, start + 50 * MS, session_id=session,
+                )
+            )  # fmt: skip
+            if paying:
+                spans.append(
+                    span_record(
+                        f"{tag:x}{minute:015x}{2 * n + 2:016x}", "p1", None, "shop",
+                        "POST /pay", start + 20 * S, start + 20 * S + 50 * MS,
+                        session_id=session,
+                    )
+                )  # fmt: skip
+    return spans
+
+
+def test_a_funnel_step_slo_pages_when_journeys_stop_going_on_to_the_step(
+    store: DuckDBStore,
+) -> None:
+    """A journey SLO on a funnel step counts the journeys that checked out and is bad
+    for those that never paid: no span fails, yet a drop in conversion pages, and
+    journeys still between the steps are not judged yet."""
+    write(store, checkouts(range(0, 60), paying=True, tag=1))
+    clock, inbox = Clock(), Inbox()
+    slos = evaluator(store, clock, inbox, PAY_CONVERSION)
+    clock.at(60)
+    slos.tick()
+    assert inbox.take() == []
+    query = IndicatorQuery.of(PAY_CONVERSION.slos[0])
+    hour = 60 * MINUTE
+    [paid] = store.slo_counts(query, T0 + 60 * MINUTE, [hour])
+    # Checkouts of the last five minutes are not judged yet: 55 minutes × 20.
+    assert (paid.good, paid.total) == (1100, 1100)
+    # From minute 60 nobody pays: unjudged at first, bad five minutes on.
+    write(store, checkouts(range(60, 75), paying=False, tag=2))
+    clock.at(62)
+    [early] = store.slo_counts(query, clock.now, [hour])
+    assert early.good == early.total
+    clock.at(75)
+    slos.tick()
+    [late] = store.slo_counts(query, clock.now, [hour])
+    # Minutes 60-69 judged, none paid: 200 of 1200 bad, a burn of 16.7 at 99%.
+    assert (late.total, late.total - late.good) == (1200, 200)
     assert ("page", "firing") in inbox.take()

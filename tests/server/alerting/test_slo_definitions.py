@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,7 @@ def test_the_documented_example_parses_and_round_trips() -> None:
         ({"min_events": -1}, "slos[0].min_events"),
         ({"max_retry_share": 0.2}, "slos[0].max_retry_share"),
         ({"include_synthetic": "yes"}, "slos[0].include_synthetic"),
+        ({"reaches": "POST /pay"}, "slos[0].reaches"),
     ],
 )
 def test_a_bad_value_is_named_by_its_path(change: dict[str, object], field: str) -> None:
@@ -93,6 +95,18 @@ def test_latency_needs_a_threshold_and_edges_a_callee() -> None:
     edge = {k: v for k, v in EXAMPLE["slos"][3].items() if k != "callee"}
     with pytest.raises(SloError, match=r"slos\[0\].callee"):
         parse({"slos": [edge]})
+
+
+def test_a_funnel_step_slo_is_a_journey_slo_with_the_step_before() -> None:
+    """``reaches`` names the step a journey should go on to after ``operation``; it
+    round-trips, and without the step before it is refused naming ``operation``."""
+    step = {**EXAMPLE["slos"][2], "name": "pay-conversion", "reaches": "POST /pay"}
+    [slo] = parse({"slos": [step]}).slos
+    assert (slo.operation, slo.reaches) == ("POST /checkout", "POST /pay")
+    assert slo.to_json() == step
+    without = {k: v for k, v in step.items() if k != "operation"}
+    with pytest.raises(SloError, match=r"slos\[0\].operation: a funnel step SLO needs"):
+        parse({"slos": [without]})
 
 
 def test_names_are_unique_and_json_must_parse() -> None:
@@ -122,3 +136,18 @@ def test_slo_tables_in_threadline_toml(tmp_path: Path) -> None:
         load_toml(config)
     (tmp_path / "empty.toml").write_text("[server]\n")
     assert load_toml(tmp_path / "empty.toml") is None
+
+
+def test_the_toml_examples_of_docs_alerting_load(tmp_path: Path) -> None:
+    """Each ``[[slo]]`` block of docs/alerting.md loads as written, the funnel step too."""
+    page = Path(__file__).resolve().parents[3] / "docs" / "alerting.md"
+    blocks = re.findall(r"```toml\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
+    loaded = []
+    for n, block in enumerate(b for b in blocks if "[[slo]]" in b):
+        config = tmp_path / f"example{n}.toml"
+        config.write_text(block, encoding="utf-8")
+        document = load_toml(config)
+        assert document is not None
+        loaded += document.slos
+    reaches = [(s.operation, s.reaches) for s in loaded if s.reaches is not None]
+    assert reaches == [("POST /checkout", "POST /pay")]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Final
 
+import pytest
+
 from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis.funnel import StepMatch, progress, summarize
-from threadline.server.analysis.leaving import drop_offs
-from threadline.server.journey_model import JourneyTrace, Step
+from threadline.server.analysis.leaving import AttributeSample, drop_offs
+from threadline.server.journey_model import JourneyAttribute, JourneyTrace, Step
 
 S: Final = 1_000_000_000
 WINDOW: Final = TimeWindow(100 * S, 200 * S)
@@ -74,3 +76,32 @@ def test_the_error_met_before_leaving_is_ranked_first() -> None:
     assert (top.kind, top.service, top.significant) == ("error", "payments", True)
     assert second.headline is not None
     assert second.headline.startswith("journeys that met a payments error at B stopped")
+
+
+def test_attribute_values_follow_the_slow_request_rules() -> None:
+    """A plan on most stopped journeys is a factor; a user id (a per-person key), an
+    id unique per journey and a value no more common among the stopped are not."""
+    traces: list[JourneyTrace] = []
+    for i in range(40):
+        session = f"s{i:02d}"
+        traces += [trace(session, 1, "A", 110), trace(session, 2, "B", 120)]
+        if i >= 15:
+            traces.append(trace(session, 3, "C", 130))
+    journeys = progress(traces, FUNNEL, WINDOW)
+    values = (
+        JourneyAttribute("app.plan", "trial", 12, 2, 2, 40, ("s00-2", "s01-2", "s02-2")),
+        JourneyAttribute("user.id", "ada", 10, 0, 5, 40, ("s00-2",)),
+        JourneyAttribute("order.number", "7", 3, 0, 40, 40, ("s00-2",)),
+        JourneyAttribute("region", "eu", 7, 12, 2, 40, ("s00-2",)),
+    )
+    (_, second) = drop_offs(
+        journeys, FUNNEL, [AttributeSample(0, 0, ()), AttributeSample(15, 25, values)]
+    )
+    assert (second.stopped, second.went_on) == (15, 25)
+    [plan] = [f for f in second.factors if f.kind == "attribute"]
+    assert (plan.key, plan.value, plan.significant) == ("app.plan", "trial", True)
+    assert plan.examples == ("s00-2", "s01-2", "s02-2")
+    assert plan.ratio == pytest.approx((12 / 14) / (3 / 26))
+    assert second.headline == (
+        "journeys with app.plan=trial at B stopped 7.4× as often (14 journeys in the window)"
+    )

@@ -13,6 +13,7 @@ import pytest
 from support.spans import span_record
 from threadline.conventions import JOURNEY_SYNTHETIC, SYNTHETIC_TRUE
 from threadline.server.aggregates import TimeWindow
+from threadline.server.analysis.funnel import StepMatch
 from threadline.server.analysis.sketch import bucket_value
 from threadline.server.batch import SpanBatch
 from threadline.server.journey_model import SESSION_GAP_NS, Step
@@ -161,3 +162,45 @@ def test_service_filter_and_step_traces(store: Store) -> None:
     assert [t.step for t in traces] == [CART, CHECKOUT]
     assert traces[1].failed
     assert traces[1].error_services == ("payments",)
+
+
+def test_a_funnel_entry_without_a_service_reads_only_journeys_taking_it(store: Store) -> None:
+    """A funnel's first step written as an operation alone (any service) keeps the
+    journeys taking it, and only those: the others are never read."""
+    write(store, visit(1, "s1", CART, 0) + visit(2, "s1", CHECKOUT, 5))
+    write(
+        store, [span_record(f"{9:032x}", "r", None, "shop", "GET /", T0, T0 + S, session_id="s2")]
+    )
+    traces, capped = store.step_traces(WINDOW, first=StepMatch("GET /cart"))
+    assert not capped
+    assert [(t.session_id, t.step) for t in traces] == [("s1", CART), ("s1", CHECKOUT)]
+    everyone, _ = store.step_traces(WINDOW)
+    assert {t.session_id for t in everyone} == {"s1", "s2"}
+
+
+def test_journey_attributes_count_each_side_and_never_read_out_skipped_keys(
+    store: Store,
+) -> None:
+    """Values on the named traces are counted per side, once per trace, with
+    examples of the stopped side; a skipped key (a user id) is never returned, and a
+    pair without stopped traces reads nothing."""
+    plans = ["trial", "trial", "trial", "paid", "trial", "paid"]
+    for n, plan in enumerate(plans):
+        attributes = {"app.plan": plan, "user.id": f"user-{n}"}
+        write(store, visit(n + 1, f"s{n}", CHECKOUT, n, attributes=attributes))
+    ids = [f"{n + 1:032x}" for n in range(len(plans))]
+    found, nobody = store.journey_attributes(
+        [(ids[:4], ids[4:]), ([], ids)],
+        T0,
+        T0 + 3600 * S,
+        skip_keys=["user.id"],
+        min_support=1,
+    )
+    assert nobody == []
+    values = {(a.key, a.value): (a.stopped, a.went_on) for a in found}
+    assert values[("app.plan", "trial")] == (3, 1)
+    assert values[("app.plan", "paid")] == (1, 1)
+    assert not [a for a in found if a.key == "user.id"]
+    trial = next(a for a in found if a.value == "trial")
+    assert trial.examples == tuple(ids[:3])
+    assert (trial.key_values, trial.key_traces) == (2, 6)

@@ -118,6 +118,8 @@ def _what(report: SloReport) -> str:
     if slo.indicator is Indicator.EDGE:
         return f"calls from {slo.service} to {slo.callee}"
     target = slo.service if slo.operation is None else f"{slo.service} {slo.operation}"
+    if slo.reaches is not None:
+        return f"journeys going on from {target} to {slo.reaches}"
     noun = {Indicator.JOURNEY: "journeys through", Indicator.LATENCY: "latency of"}
     return f"{noun.get(slo.indicator, 'requests of')} {target}"
 

@@ -7,13 +7,19 @@ one that reached step k+1 (for those that stopped, to the end of the journey):
 
 - an error in a service (a failed span of that service in one of those traces);
 - a slow step: the trace that reached step k took longer than the step's p90 over
-  every journey that reached it.
+  every journey that reached it;
+- an attribute value (``key=value`` on a span of the trace that reached step k:
+  a user tier, a plan, a region), counted over samples of each side
+  (``AttributeSample``). Identifier keys and per-person keys (user and session ids)
+  are never factors, by ``attribute_signal``'s rules.
 
 A factor is ranked by the one-sided Fisher test ``attribute_signal`` uses for "what
 slow requests have in common" (stopped journeys as the focus, the ones that went on
 as the baseline), with the same Bonferroni rule over the factors tested and the
-same minimum support. The ratio is how many times as often journeys meeting the
-factor stopped as journeys that did not.
+same minimum support (attribute values, like theirs, also need
+``attribute_signal.MIN_FOCUS_SHARE`` of the stopped sample and to be more common
+among stopped journeys than among the others). The ratio is how many times as
+often journeys meeting the factor stopped as journeys that did not.
 """
 
 from __future__ import annotations
@@ -23,9 +29,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from threadline.server.analysis.attribute_signal import fisher_greater, significant, supported
+from threadline.server.analysis.attribute_signal import (
+    PER_PERSON_KEYS,
+    fisher_greater,
+    noise_reason,
+    significant,
+    supported,
+)
 from threadline.server.analysis.funnel import Progress, StepMatch
-from threadline.server.journey_model import JourneyTrace
+from threadline.server.journey_model import JourneyAttribute, JourneyTrace
 
 # Stopped journeys a factor must be met on to be listed (as for attribute values).
 MIN_SUPPORT: Final = 3
@@ -37,7 +49,7 @@ EXAMPLES: Final = 3
 class Factor:
     """Something met just before a drop-off, and how it goes with stopping."""
 
-    kind: str  # "error" (in ``service``) or "slow"
+    kind: str  # "error" (in ``service``), "slow" or "attribute" (``key``=``value``)
     service: str | None
     stopped_with: int
     stopped: int
@@ -47,6 +59,18 @@ class Factor:
     p_value: float
     significant: bool
     examples: tuple[str, ...]
+    key: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeSample:
+    """Attribute values read for one drop-off: ``stopped`` and ``went_on`` are the
+    journeys of each side whose trace at the step was read (a sample when many)."""
+
+    stopped: int
+    went_on: int
+    values: tuple[JourneyAttribute, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +85,25 @@ class DropOff:
     headline: str | None
 
 
-def drop_offs(journeys: Sequence[Progress], steps: Sequence[StepMatch]) -> list[DropOff]:
-    """One comparison per pair of consecutive funnel steps."""
-    return [_drop_off(journeys, steps, k) for k in range(len(steps) - 1)]
+def drop_offs(
+    journeys: Sequence[Progress],
+    steps: Sequence[StepMatch],
+    attributes: Sequence[AttributeSample] = (),
+) -> list[DropOff]:
+    """One comparison per pair of consecutive funnel steps; ``attributes[k]``, when
+    given, holds the attribute values read for the drop-off after step k."""
+    return [
+        _drop_off(journeys, steps, k, attributes[k] if k < len(attributes) else None)
+        for k in range(len(steps) - 1)
+    ]
+
+
+def sides(journeys: Sequence[Progress], k: int) -> tuple[list[Progress], list[Progress]]:
+    """Journeys that reached step k and stopped there, and those that went on."""
+    at_step = [j for j in journeys if len(j.reached) > k]
+    return [j for j in at_step if len(j.reached) == k + 1], [
+        j for j in at_step if len(j.reached) > k + 1
+    ]
 
 
 def _before(journey: Progress, k: int) -> list[JourneyTrace]:
@@ -89,10 +129,14 @@ def _p90(values: list[int]) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def _drop_off(journeys: Sequence[Progress], steps: Sequence[StepMatch], k: int) -> DropOff:
-    at_step = [j for j in journeys if len(j.reached) > k]
-    stopped = [j for j in at_step if len(j.reached) == k + 1]
-    went_on = [j for j in at_step if len(j.reached) > k + 1]
+def _drop_off(
+    journeys: Sequence[Progress],
+    steps: Sequence[StepMatch],
+    k: int,
+    attributes: AttributeSample | None,
+) -> DropOff:
+    stopped, went_on = sides(journeys, k)
+    at_step = [*stopped, *went_on]
     met: dict[tuple[str, str | None], tuple[list[Progress], list[Progress]]] = {}
     slow_over = _p90([j.reached[k].duration_ns for j in at_step]) if at_step else 0.0
     for group, journeys_in in ((0, stopped), (1, went_on)):
@@ -105,12 +149,26 @@ def _drop_off(journeys: Sequence[Progress], steps: Sequence[StepMatch], k: int) 
                 keys.add(("slow", None))
             for key in keys:
                 met.setdefault(key, ([], []))[group].append(journey)
+    values = _candidates(attributes) if attributes is not None else []
+    tested = len(met) + len(values)
     factors = [
-        _factor(kind, service, pair, len(stopped), len(went_on), k, len(met))
+        _factor(kind, service, pair, len(stopped), len(went_on), k, tested)
         for (kind, service), pair in met.items()
         if supported(len(pair[0]), len(stopped), MIN_SUPPORT)
     ]
-    factors.sort(key=lambda f: (not f.significant, f.p_value, -f.ratio, f.kind, f.service or ""))
+    if attributes is not None:
+        factors += [_attribute_factor(a, attributes, tested) for a in values]
+    factors.sort(
+        key=lambda f: (
+            not f.significant,
+            f.p_value,
+            -f.ratio,
+            f.kind,
+            f.service or "",
+            f.key or "",
+            f.value or "",
+        )
+    )
     source, target = steps[k], steps[k + 1]
     return DropOff(
         source=source,
@@ -118,7 +176,7 @@ def _drop_off(journeys: Sequence[Progress], steps: Sequence[StepMatch], k: int) 
         stopped=len(stopped),
         went_on=len(went_on),
         factors=tuple(factors),
-        headline=_headline(factors[0], source) if factors and factors[0].significant else None,
+        headline=describe(factors[0], source) if factors and factors[0].significant else None,
     )
 
 
@@ -151,15 +209,56 @@ def _factor(
     )
 
 
-def _headline(factor: Factor, step: StepMatch) -> str:
+def _candidates(sample: AttributeSample) -> list[JourneyAttribute]:
+    """Values that may be factors: no identifier or per-person key, enough stopped
+    journeys (in number and share), and more common among them than the others."""
+    return [
+        a
+        for a in sample.values
+        if a.key not in PER_PERSON_KEYS
+        and noise_reason(a.key, a.key_values, a.key_traces) is None
+        and supported(a.stopped, sample.stopped, MIN_SUPPORT)
+        and a.stopped * max(sample.went_on, 1) > a.went_on * sample.stopped
+    ]
+
+
+def _attribute_factor(a: JourneyAttribute, sample: AttributeSample, tested: int) -> Factor:
+    stopped_with = min(a.stopped, sample.stopped)
+    went_on_with = min(a.went_on, sample.went_on)
+    without_stopped = sample.stopped - stopped_with
+    without = without_stopped + sample.went_on - went_on_with
+    rate_with = stopped_with / (stopped_with + went_on_with)
+    rate_without = without_stopped / without if without else 0.0
+    p_value = fisher_greater(stopped_with, sample.stopped, went_on_with, sample.went_on)
+    return Factor(
+        kind="attribute",
+        service=None,
+        stopped_with=stopped_with,
+        stopped=sample.stopped,
+        went_on_with=went_on_with,
+        went_on=sample.went_on,
+        ratio=rate_with / rate_without if rate_without else math.inf,
+        p_value=p_value,
+        significant=significant(p_value, tested),
+        examples=a.examples[:EXAMPLES],
+        key=a.key,
+        value=a.value,
+    )
+
+
+def describe(factor: Factor, step: StepMatch) -> str:
+    """The sentence a user reads for one factor of the drop-off after ``step``."""
+    if factor.kind == "attribute":
+        return _phrase(f"journeys with {factor.key}={factor.value}", factor, step)
     met = "a slow step" if factor.kind == "slow" else f"a {factor.service} error"
+    return _phrase(f"journeys that met {met}", factor, step)
+
+
+def _phrase(who: str, factor: Factor, step: StepMatch) -> str:
     times = (
         "where no other journey did"
         if math.isinf(factor.ratio)
         else f"{factor.ratio:.1f}× as often"
     )
     journeys = factor.stopped_with + factor.went_on_with
-    return (
-        f"journeys that met {met} at {step.operation} stopped {times}"
-        f" ({journeys} journeys in the window)"
-    )
+    return f"{who} at {step.operation} stopped {times} ({journeys} journeys in the window)"

@@ -87,6 +87,9 @@ class SloSummary(BaseModel):
     name: str
     service: str
     operation: str | None
+    reaches: str | None = Field(
+        default=None, description="A funnel step SLO's step: journeys should go on to it."
+    )
     callee: str | None
     indicator: str
     objective: float
@@ -167,6 +170,7 @@ def slo_summary(
         name=slo.name,
         service=slo.service,
         operation=slo.operation,
+        reaches=slo.reaches,
         callee=slo.callee,
         indicator=slo.indicator.value,
         objective=slo.objective,

@@ -56,9 +56,16 @@ from threadline.server.aggregates import (
 )
 from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
+from threadline.server.analysis.funnel import StepMatch
 from threadline.server.batch import SpanBatch
 from threadline.server.drills.record import DrillResult
-from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
+from threadline.server.journey_model import (
+    JourneyAttribute,
+    JourneyTrace,
+    Step,
+    StepStats,
+    Transition,
+)
 from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
 from threadline.server.metric_rows import MetricRows, SlotExemplar
 from threadline.server.model import (
@@ -192,13 +199,34 @@ class Store(Protocol):
         ...
 
     def step_traces(
-        self, window: TimeWindow, *, service: str | None = None, first: Step | None = None
+        self,
+        window: TimeWindow,
+        *,
+        service: str | None = None,
+        first: Step | StepMatch | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
         """The traces of the window's chosen journeys, by session then start.
 
-        ``first`` keeps journeys taking that step in the window. The bool is True
+        ``first`` keeps journeys taking that step in the window (a ``StepMatch``
+        without a service: that operation in any service). The bool is True
         when a bound on the rows read was reached (the answer is partial).
         """
+        ...
+
+    def journey_attributes(
+        self,
+        samples: Sequence[tuple[Sequence[str], Sequence[str]]],
+        start_ns: int,
+        end_ns: int,
+        *,
+        skip_keys: Sequence[str] = (),
+        min_support: int = 3,
+        limit: int = 200,
+    ) -> list[list[JourneyAttribute]]:
+        """For each (stopped, went on) pair of trace id lists (one per drop-off), the
+        attribute values on those traces (spans starting in [start_ns, end_ns]), each
+        on at least ``min_support`` stopped traces, most first, at most ``limit`` per
+        pair. Reads the spans of those traces only; ``skip_keys`` are never returned."""
         ...
 
     def services(self) -> list[ServiceOperations]:

@@ -33,9 +33,16 @@ from threadline.server.aggregates import (
 )
 from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
+from threadline.server.analysis.funnel import StepMatch
 from threadline.server.batch import SpanBatch
 from threadline.server.drills.record import DrillResult
-from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
+from threadline.server.journey_model import (
+    JourneyAttribute,
+    JourneyTrace,
+    Step,
+    StepStats,
+    Transition,
+)
 from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
 from threadline.server.metric_rows import MetricRows, SlotExemplar
 from threadline.server.model import (
@@ -76,6 +83,7 @@ from threadline.store_url import StoreUrl
 NOT_YET: Final = (
     "journey_map",
     "step_traces",
+    "journey_attributes",
     "operation_red",
     "service_red",
     "service_map",
@@ -201,9 +209,25 @@ class ClickHouseStore:
         _not_yet("journey_map")
 
     def step_traces(
-        self, window: TimeWindow, *, service: str | None = None, first: Step | None = None
+        self,
+        window: TimeWindow,
+        *,
+        service: str | None = None,
+        first: Step | StepMatch | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
         _not_yet("step_traces")
+
+    def journey_attributes(
+        self,
+        samples: Sequence[tuple[Sequence[str], Sequence[str]]],
+        start_ns: int,
+        end_ns: int,
+        *,
+        skip_keys: Sequence[str] = (),
+        min_support: int = 3,
+        limit: int = 200,
+    ) -> list[list[JourneyAttribute]]:
+        _not_yet("journey_attributes")
 
     def operation_red(
         self, window: TimeWindow, *, service: str | None = None

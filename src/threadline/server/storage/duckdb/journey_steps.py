@@ -51,11 +51,11 @@ def step_rows(source: str, *, keep_synthetic: bool = False) -> str:
     """
     real = "" if keep_synthetic else f" AND trace_id NOT IN (SELECT trace_id FROM {SYNTHETIC})"
     return f"""
-SELECT list_filter(sessions, lambda s: s <> '')[1], trace_id, start_ns, end_ns,
-       root.service, root.operation, errors > 0,
+SELECT list_filter(sessions, lambda s: s <> '')[1] AS session_id, trace_id, start_ns, end_ns,
+       root.service AS service, root.operation AS operation, errors > 0 AS failed,
        list_sort(list_distinct(list_transform(
            list_filter(operations, lambda o: split_part(o, chr(31), 3) = '{ERROR}'),
-           lambda o: split_part(o, chr(31), 1)))),
+           lambda o: split_part(o, chr(31), 1)))) AS error_services,
        services
 FROM {source}
 WHERE len(list_filter(sessions, lambda s: s <> '')) > 0{real}"""

@@ -20,7 +20,9 @@ row per trace of a session, kept at ingest), never from spans: a journey counts 
 window when one of its traces starting in the window touched the service, or, for an
 SLO with an operation, entered at that service and operation (journeys are counted by
 the steps they took); it is bad when any of its traces in the window failed. Traces
-not yet folded are merged from their summary rows, as ``journey_reads`` does.
+not yet folded are merged from their summary rows, as ``journey_reads`` does. A
+funnel step SLO (``reaches``) counts the journeys that took the step before and is
+bad for those that never went on to the step (``_reach_counts``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ from threadline.slos import Indicator
 
 # Most example traces one read returns: a page carries a few, not a list.
 MAX_EXAMPLES: Final = 20
+# How long after the step before a funnel step SLO judges a journey: one that has
+# not gone on yet may still be thinking. Longer than the time between the steps of
+# a checkout (seconds to a couple of minutes); a page comes at most this late.
+REACH_GRACE_NS: Final = 5 * MINUTE_NS
 
 
 def threshold_bucket(threshold_ns: int) -> int:
@@ -141,22 +147,14 @@ def _edge_rows(query: IndicatorQuery) -> tuple[str, list[object]]:
     return " UNION ALL ".join(parts), params
 
 
-def _journey_counts(
-    fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]
-) -> list[Counts]:
-    """Sessions with a trace in the window touching the service (entering at the
-    operation, when set); bad if a trace of theirs in the window failed.
+def _journey_traces(query: IndicatorQuery, lo: int, hi: int) -> tuple[str, list[object]]:
+    """CTEs ending in ``traces``: the step rows starting in [lo, hi), with the traces
+    not yet folded merged from their summary rows (and synthetic ones when they count).
 
-    Read from ``journey_steps``, one row per trace; traces with summary rows not yet
-    folded are merged from those rows, as ``journey_reads`` does. Synthetic traces
-    have no step: when they count, theirs are merged from their summaries.
+    Read from ``journey_steps``, one row per trace, as ``journey_reads`` does.
+    Synthetic traces have no step: when they count, theirs are merged from their
+    summaries.
     """
-    if query.operation is None:
-        touched, touch_params = "list_contains(services, ?)", [query.service]
-    else:
-        touched = "service = ? AND operation = ?"
-        touch_params = [query.service, query.operation]
-    lo, hi = min(firsts) * MINUTE_NS, end * MINUTE_NS
     probes = synthetic = ""
     synthetic_params: list[object] = []
     if query.include_synthetic:
@@ -169,6 +167,30 @@ probes AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
     SELECT * FROM ({step_rows("probes", keep_synthetic=True)})
     WHERE start_ns >= ? AND start_ns < ?"""
         synthetic_params = [lo, hi]
+    sql = f"""WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
+fresh AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
+          WHERE trace_id IN (SELECT trace_id FROM fresh_ids) GROUP BY trace_id),{probes}
+traces AS (
+    SELECT {COLUMNS} FROM {STEPS}
+    WHERE start_ns >= ? AND start_ns < ? AND trace_id NOT IN (SELECT trace_id FROM fresh_ids)
+    UNION ALL
+    SELECT * FROM ({step_rows("fresh")}) WHERE start_ns >= ? AND start_ns < ?{synthetic})"""
+    return sql, [lo, hi, lo, hi, *synthetic_params]
+
+
+def _journey_counts(
+    fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]
+) -> list[Counts]:
+    """Sessions with a trace in the window touching the service (entering at the
+    operation, when set); bad if a trace of theirs in the window failed."""
+    if query.reaches is not None:
+        return _reach_counts(fetch, query, end, firsts)
+    if query.operation is None:
+        touched, touch_params = "list_contains(services, ?)", [query.service]
+    else:
+        touched = "service = ? AND operation = ?"
+        touch_params = [query.service, query.operation]
+    traces, params = _journey_traces(query, min(firsts) * MINUTE_NS, end * MINUTE_NS)
     per_window = " UNION ALL ".join(
         f"SELECT {i} AS w, count(*) FILTER (WHERE t), count(*) FILTER (WHERE t AND f)"
         " FROM (SELECT session_id, bool_or(touched) AS t, bool_or(failed) AS f"
@@ -176,20 +198,46 @@ probes AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
         for i in range(len(firsts))
     )
     rows = fetch(
-        f"""WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
-fresh AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
-          WHERE trace_id IN (SELECT trace_id FROM fresh_ids) GROUP BY trace_id),{probes}
-traces AS (
-    SELECT {COLUMNS} FROM {STEPS}
-    WHERE start_ns >= ? AND start_ns < ? AND trace_id NOT IN (SELECT trace_id FROM fresh_ids)
-    UNION ALL
-    SELECT * FROM ({step_rows("fresh")}) WHERE start_ns >= ? AND start_ns < ?{synthetic}),
+        f"""{traces},
 minutes AS (
     SELECT session_id, start_ns // {MINUTE_NS} AS minute,
            bool_or({touched}) AS touched, bool_or(failed) AS failed
     FROM traces GROUP BY ALL)
 {per_window} ORDER BY w""",
-        [lo, hi, lo, hi, *synthetic_params, *touch_params, *firsts],
+        [*params, *touch_params, *firsts],
+    )
+    return [Counts(good=int(total) - int(bad), total=int(total)) for _, total, bad in rows]
+
+
+def _reach_counts(fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]) -> list[Counts]:
+    """A funnel step: sessions that took ``service`` ``operation`` (the step before),
+    first in the window; good when a later trace of the session took ``reaches``.
+
+    Each window is judged ``REACH_GRACE_NS`` late (it ends that long before
+    ``end``), so a journey still between the two steps is not yet counted; its
+    later step is looked for up to ``end``.
+    """
+    hi = end * MINUTE_NS
+    lo = min(firsts) * MINUTE_NS - REACH_GRACE_NS
+    traces, params = _journey_traces(query, lo, hi)
+    per_window = " UNION ALL ".join(
+        f"SELECT {i} AS w, count(*), count(*) FILTER (WHERE NOT reached) FROM ("
+        " SELECT b.session_id, bool_or(r.session_id IS NOT NULL) AS reached FROM ("
+        "  SELECT session_id, min(start_ns) AS at FROM befores"
+        "  WHERE start_ns >= ? AND start_ns < ? GROUP BY session_id) AS b"
+        " LEFT JOIN reached AS r ON r.session_id = b.session_id AND r.start_ns > b.at"
+        " GROUP BY b.session_id)"
+        for i in range(len(firsts))
+    )
+    windows: list[object] = []
+    for first in firsts:
+        windows += [first * MINUTE_NS - REACH_GRACE_NS, hi - REACH_GRACE_NS]
+    rows = fetch(
+        f"""{traces},
+befores AS (SELECT session_id, start_ns FROM traces WHERE service = ? AND operation = ?),
+reached AS (SELECT session_id, start_ns FROM traces WHERE operation = ?)
+{per_window} ORDER BY w""",
+        [*params, query.service, query.operation, query.reaches, *windows],
     )
     return [Counts(good=int(total) - int(bad), total=int(total)) for _, total, bad in rows]
 

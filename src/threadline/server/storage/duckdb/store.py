@@ -51,9 +51,16 @@ from threadline.server.aggregates import (
 )
 from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
+from threadline.server.analysis.funnel import StepMatch
 from threadline.server.batch import COLUMNS, SpanBatch, record_from_row
 from threadline.server.drills.record import DrillResult
-from threadline.server.journey_model import JourneyTrace, Step, StepStats, Transition
+from threadline.server.journey_model import (
+    JourneyAttribute,
+    JourneyTrace,
+    Step,
+    StepStats,
+    Transition,
+)
 from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
 from threadline.server.metric_rows import MetricRows, SlotExemplar
 from threadline.server.model import (
@@ -83,6 +90,7 @@ from threadline.server.storage.duckdb import (
     group_rollups,
     groups,
     health_rollups,
+    journey_attributes,
     journey_reads,
     logs,
     metric_reads,
@@ -218,10 +226,34 @@ class DuckDBStore:
         return journey_reads.journey_map(self._fetch, window, service)
 
     def step_traces(
-        self, window: TimeWindow, *, service: str | None = None, first: Step | None = None
+        self,
+        window: TimeWindow,
+        *,
+        service: str | None = None,
+        first: Step | StepMatch | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
         self._need_summaries("funnels")
         return journey_reads.journeys(self._fetch, window, service, first)
+
+    def journey_attributes(
+        self,
+        samples: Sequence[tuple[Sequence[str], Sequence[str]]],
+        start_ns: int,
+        end_ns: int,
+        *,
+        skip_keys: Sequence[str] = (),
+        min_support: int = 3,
+        limit: int = 200,
+    ) -> list[list[JourneyAttribute]]:
+        return journey_attributes.journey_attributes(
+            self._fetch,
+            samples,
+            start_ns,
+            end_ns,
+            skip_keys=skip_keys,
+            min_support=min_support,
+            limit=limit,
+        )
 
     def _need_summaries(self, what: str) -> None:
         if not self._rollups:

@@ -61,6 +61,11 @@ function draw(answer) {
     svg('defs', {}, marker), svg('g', {}, arrows), svg('g', {}, nodes)));
 }
 
+// Links to a factor's example traces (a viewer opens them under the masking rules).
+function examples(factor) {
+  return factor.example_traces.map((t, i) => [i ? ', ' : '', el('a', { href: traceHref(t), text: t.slice(0, 8) })]);
+}
+
 async function drawFunnel() {
   const document_ = await getJSON('/api/funnels', new URLSearchParams());
   const name = query.get('funnel') || document_.funnels[0]?.name;
@@ -76,7 +81,9 @@ async function drawFunnel() {
     const top = d.factors[0];
     return el('li', { class: 'drop-off' }, `${d.source} → ${d.target}: ${d.stopped} stopped. `,
       d.headline ? el('strong', { class: 'headline', text: d.headline }) : 'Nothing met before stopping stands out.',
-      d.headline ? [' · examples: ', top.example_traces.map((t, i) => [i ? ', ' : '', el('a', { href: traceHref(t), text: t.slice(0, 8) })])] : null);
+      d.headline ? [' · examples: ', examples(top)] : null,
+      d.factors.slice(1).filter((f) => f.significant).map((f) => el('div', { class: 'also' }, 'Also: ',
+        el('span', { class: 'factor', text: f.text }), ' · examples: ', examples(f))));
   }));
   document.getElementById('funnel-panel').hidden = false;
 }
