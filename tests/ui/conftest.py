@@ -44,9 +44,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield Server(live.url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole run (starting one costs about a second)."""
+    """One headless Chromium per test module (starting one costs about a second).
+
+    Not one per run: Playwright's sync API holds an event loop on the thread while it
+    is open, so a later module of the same worker process could neither start its own
+    Playwright (the end-to-end tests do) nor call ``asyncio.run``."""
     require_executable(str(CHROMIUM))  # Debian's chromium; never a downloaded browser
     sync_api = require_module("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
@@ -104,7 +108,7 @@ def _watched_page(context: Any, base_url: str) -> Iterator[PageWatch]:
         page.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def desktop_context(browser: Any) -> Iterator[Any]:
     """A 1280 px browser context shared by the tests (the UI keeps no client state)."""
     context = browser.new_context(viewport=DESKTOP)
@@ -114,7 +118,7 @@ def desktop_context(browser: Any) -> Iterator[Any]:
         context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def phone_context(browser: Any) -> Iterator[Any]:
     """A phone-width (390 px, touch) browser context shared by the tests."""
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
