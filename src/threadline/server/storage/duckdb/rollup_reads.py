@@ -31,6 +31,7 @@ from threadline.server.storage.duckdb.rollups import (
     SYNTHETIC_LATENCY,
 )
 from threadline.server.storage.duckdb.schema import ROLLUP_SYNTHETIC
+from threadline.server.storage.duckdb.slo_rollups import SPAN_ROWS
 from threadline.server.storage.duckdb.sql import ERROR, Fetch
 
 
@@ -72,7 +73,8 @@ class _Tally:
 USER_OPERATIONS: Final = f"""(
 SELECT minute, service, operation, status, bucket, spans FROM {OPERATIONS}
 UNION ALL
-SELECT minute, service, operation, status, bucket, -spans FROM {ROLLUP_SYNTHETIC})"""
+SELECT minute, service, operation, status, bucket, -spans FROM {ROLLUP_SYNTHETIC}
+WHERE {SPAN_ROWS})"""
 
 _OPERATION_ROWS: Final = f"""
 SELECT service, operation, bucket, sum(spans), sum(spans) FILTER (WHERE status = '{ERROR}')

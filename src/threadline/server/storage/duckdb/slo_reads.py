@@ -43,6 +43,7 @@ from threadline.server.storage.duckdb.schema import (
     ROLLUP_SYNTHETIC_EDGES,
     TABLE,
 )
+from threadline.server.storage.duckdb.slo_rollups import SPAN_ROWS
 from threadline.server.storage.duckdb.sql import ENTRY, ERROR, Fetch
 from threadline.server.storage.duckdb.sql import synthetic as is_synthetic
 from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES
@@ -118,7 +119,7 @@ def _operation_rows(query: IndicatorQuery) -> tuple[str, list[object]]:
     if not query.include_synthetic:
         parts.append(
             f"SELECT minute, -spans, CASE WHEN {bad} THEN -spans ELSE 0 END"
-            f" FROM {ROLLUP_SYNTHETIC} WHERE {where}"
+            f" FROM {ROLLUP_SYNTHETIC} WHERE {SPAN_ROWS} AND {where}"
         )
         params += [*bad_params, *where_params]
     return " UNION ALL ".join(parts), params

@@ -8,7 +8,10 @@
 - ``rollup_synthetic``: the part of ``rollup_operations`` that synthetic and test
   journeys made (entry spans marked ``journey.synthetic=true``), same keys. An SLO leaves it
   out by subtracting it, so synthetic traffic costs no extra work at ingest unless
-  there is some.
+  there is some. Beside the span counts, each key's summed duration is kept under the
+  status ``DURATION_STATUS`` (its ``spans`` then holds nanoseconds), so ``/metrics``
+  can take synthetic time out of its duration sums too; span readers keep to
+  ``SPAN_ROWS``.
 - ``rollup_synthetic_edges``: the same for edges: minute × caller × callee × latency
   bucket of calls whose callee span is marked synthetic: calls and errors.
 
@@ -31,6 +34,12 @@ from threadline.server.storage.duckdb.schema import (
 from threadline.server.storage.duckdb.sql import ENTRY, ERROR, Row, synthetic
 
 MINUTE_NS: Final = 60_000_000_000
+
+# The ``status`` of ``rollup_synthetic`` rows whose ``spans`` holds the summed duration
+# (ns) of the key's synthetic entry spans, not a count. No span has this status, and
+# every reader of span counts keeps to ``SPAN_ROWS``.
+DURATION_STATUS: Final = "(duration)"
+SPAN_ROWS: Final = f"status <> '{DURATION_STATUS}'"
 
 Run = Callable[[str, Sequence[object]], list[Row]]
 
@@ -68,18 +77,26 @@ PAIR_COLUMNS: Final = (
 
 
 def synthetic_delta(source: str, sign: int, operation: str, bucket: str) -> str:
-    """Synthetic entry spans of ``source``, as ``rollups._operation_delta`` counts them.
+    """Synthetic entry spans of ``source``, as ``rollups._operation_delta`` counts them,
+    and their summed duration under ``DURATION_STATUS``.
 
     ``operation`` and ``bucket`` are the SQL expressions ``rollups`` uses (the kept
     name or ``(other)``, and the latency bucket), so both tables agree key by key.
     """
     return f"""
 INSERT INTO {ROLLUP_SYNTHETIC} (minute, service, operation, status, bucket, spans)
-SELECT start_ns // {MINUTE_NS}, service_name, {operation}, status, {bucket}, {sign} * count(*)
-FROM {source} AS s
-LEFT JOIN rollup_names AS r ON r.service = s.service_name AND r.operation = s.name
-WHERE {ENTRY} AND {synthetic()}
-GROUP BY ALL"""
+WITH g AS (
+    SELECT start_ns // {MINUTE_NS} AS minute, service_name AS service,
+           {operation} AS operation, status, {bucket} AS bucket,
+           count(*) AS spans, sum(duration_ns) AS duration_sum
+    FROM {source} AS s
+    LEFT JOIN rollup_names AS r ON r.service = s.service_name AND r.operation = s.name
+    WHERE {ENTRY} AND {synthetic()}
+    GROUP BY ALL
+)
+SELECT minute, service, operation, status, bucket, {sign} * spans FROM g
+UNION ALL
+SELECT minute, service, operation, '{DURATION_STATUS}', bucket, {sign} * duration_sum FROM g"""
 
 
 def pair_deltas(pairs: str, sign: int, bucket: str) -> list[str]:

@@ -26,6 +26,7 @@ from typing import Final
 from threadline.server.aggregates import OTHER_OPERATION
 from threadline.server.analysis import sketch
 from threadline.server.storage.duckdb import exemplars
+from threadline.server.storage.duckdb.slo_rollups import DURATION_STATUS
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_ENTRIES,
     ROLLUP_NAMES,
@@ -128,8 +129,15 @@ GROUP BY minute, g.service, operation""",
         statements.append(
             f"""
 INSERT INTO {ROLLUP_SYNTHETIC} (minute, service, operation, status, bucket, spans)
-SELECT minute, g.service, operation, status, bucket, {sign} * sum(spans)
-FROM (SELECT g.*, {_KEPT} WHERE entry AND synthetic) AS g
-GROUP BY minute, g.service, operation, status, bucket"""
+WITH kept AS (
+    SELECT minute, g.service, operation, status, bucket, sum(spans) AS spans,
+           sum(duration_sum) AS duration_sum
+    FROM (SELECT g.*, {_KEPT} WHERE entry AND synthetic) AS g
+    GROUP BY minute, g.service, operation, status, bucket
+)
+SELECT minute, service, operation, status, bucket, {sign} * spans FROM kept
+UNION ALL
+SELECT minute, service, operation, '{DURATION_STATUS}', bucket, {sign} * duration_sum
+FROM kept"""
         )
     return statements
