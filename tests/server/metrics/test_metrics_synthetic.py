@@ -16,6 +16,9 @@ from typing import Any, Final
 
 import httpx
 import pytest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families as text_families
 
 from support.live_server import LiveServer, live_server
@@ -33,6 +36,7 @@ EDGE: Final = {"caller": "web", "callee": "payments", "kind": "call"}
 # The families that count requests and edge calls (not ingest counters, which count
 # every span received).
 TRAFFIC: Final = ("threadline_request", "threadline_edge")
+OPENMETRICS: Final = "application/openmetrics-text; version=1.0.0,text/plain;q=0.5"
 
 
 def call(
@@ -73,8 +77,9 @@ def synthetic(start: int) -> list[SpanRecord]:
 
 
 @pytest.fixture(scope="module")
-def scrapes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
-    """The scrape of the server with ordinary traffic only, and of the one with both."""
+def scrapes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, str]]:
+    """The scrape of the server with ordinary traffic only, of the one with both, and
+    the latter's OpenMetrics scrape."""
     # Two minutes ago: inside the minutes every scrape reads live.
     start = (time.time_ns() // MINUTE - 2) * MINUTE
     found = []
@@ -84,7 +89,11 @@ def scrapes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any
             response = httpx.get(f"{running.url}/metrics", timeout=WAIT_S)
             assert response.status_code == 200, response.text
             found.append(samples(text_families(response.text)))
-    yield found[0], found[1]
+            rich = httpx.get(
+                f"{running.url}/metrics", headers={"Accept": OPENMETRICS}, timeout=WAIT_S
+            )
+            assert rich.status_code == 200, rich.text
+    yield found[0], found[1], rich.text
 
 
 def samples(families: Any) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -101,10 +110,10 @@ def value(found: dict[Any, float], name: str, **labels: str) -> float:
 
 
 def test_synthetic_requests_add_nothing_to_the_request_and_edge_families(
-    scrapes: tuple[dict[Any, float], dict[Any, float]],
+    scrapes: tuple[dict[Any, float], dict[Any, float], str],
 ) -> None:
     """Each request and edge sample (counts, errors, sums, buckets) is the ordinary traffic's."""
-    alone, both = scrapes
+    alone, both, _ = scrapes
     assert alone
     assert both.keys() == alone.keys()
     for key, expected in alone.items():
@@ -112,10 +121,10 @@ def test_synthetic_requests_add_nothing_to_the_request_and_edge_families(
 
 
 def test_the_figures_are_those_of_the_ordinary_traffic(
-    scrapes: tuple[dict[Any, float], dict[Any, float]],
+    scrapes: tuple[dict[Any, float], dict[Any, float], str],
 ) -> None:
     """Four requests of 100-400 ms with one failed charge: no 2 s drill, no drill failure."""
-    _, both = scrapes
+    _, both, _ = scrapes
     assert value(both, "threadline_requests_total", **WEB) == 4
     assert value(both, "threadline_requests_total", **PAYMENTS) == 4
     assert value(both, "threadline_request_errors_total", **WEB) == 1
@@ -135,6 +144,21 @@ def test_the_figures_are_those_of_the_ordinary_traffic(
     assert value(both, "threadline_edge_duration_seconds_sum", **EDGE) == pytest.approx(
         0.32, rel=0.01
     )
+
+
+def test_exemplars_are_ordinary_requests(
+    scrapes: tuple[dict[Any, float], dict[Any, float], str],
+) -> None:
+    """No bucket's exemplar is a synthetic trace (the 2 s drills would be the slowest)."""
+    *_, rich = scrapes
+    shown = {
+        s.exemplar.labels["trace_id"]
+        for f in openmetrics_families(rich)
+        for s in f.samples
+        if s.exemplar is not None
+    }
+    assert shown
+    assert shown <= {c * 32 for c in "1234"}
 
 
 def test_deleting_a_synthetic_trace_leaves_the_counters_alone(tmp_path: Path) -> None:

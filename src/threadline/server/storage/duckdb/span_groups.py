@@ -85,13 +85,14 @@ def exemplar_candidates() -> str:
     ``exemplars`` keeps per key the candidate first in (failing, slowest, least trace
     id) order. A group's status, and so its failing flag, is one; its example is its
     slowest span, the least trace id among equals, so the first candidate of a key
-    among the groups' examples is the first among all of its spans.
+    among the groups' examples is the first among all of its spans. Synthetic journeys'
+    spans are no candidates: ``/metrics`` leaves them out of the buckets they would mark.
     """
     return f"""
 SELECT minute, service, operation, {exemplars.slot_sql("bucket")} AS slot,
        example.trace_id AS trace_id, example.duration_ns AS duration_ns,
        example.start_ns AS start_ns, status = '{ERROR}' AS failed
-FROM (SELECT g.*, {_KEPT} WHERE entry)"""
+FROM (SELECT g.*, {_KEPT} WHERE entry AND NOT synthetic)"""
 
 
 def drop(run: Run) -> None:
