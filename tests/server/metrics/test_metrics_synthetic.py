@@ -10,7 +10,6 @@ figures are those of the ordinary traffic.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,7 +20,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as text_families
 
-from support.live_server import LiveServer, live_server
+from support.live_server import live_server
 from support.spans import span_record
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
@@ -77,13 +76,14 @@ def synthetic(start: int) -> list[SpanRecord]:
 
 
 @pytest.fixture(scope="module")
-def scrapes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, str]]:
+def scrapes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, str]:
     """The scrape of the server with ordinary traffic only, of the one with both, and
     the latter's OpenMetrics scrape."""
     # Two minutes ago: inside the minutes every scrape reads live.
     start = (time.time_ns() // MINUTE - 2) * MINUTE
     found = []
-    for name, spans in (("ordinary", ordinary(start)), ("both", ordinary(start) + synthetic(start))):
+    traffic = (("ordinary", ordinary(start)), ("both", ordinary(start) + synthetic(start)))
+    for name, spans in traffic:
         with live_server(tmp_path_factory.mktemp(name) / "spans.duckdb") as running:
             running.store.write(SpanBatch.from_records(spans)).result(timeout=WAIT_S)
             response = httpx.get(f"{running.url}/metrics", timeout=WAIT_S)
@@ -93,7 +93,7 @@ def scrapes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any
                 f"{running.url}/metrics", headers={"Accept": OPENMETRICS}, timeout=WAIT_S
             )
             assert rich.status_code == 200, rich.text
-    yield found[0], found[1], rich.text
+    return found[0], found[1], rich.text
 
 
 def samples(families: Any) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -130,9 +130,7 @@ def test_the_figures_are_those_of_the_ordinary_traffic(
     assert value(both, "threadline_request_errors_total", **WEB) == 1
     assert value(both, "threadline_request_errors_total", **PAYMENTS) == 1
     assert value(both, "threadline_request_duration_seconds_sum", **WEB) == pytest.approx(0.7)
-    assert value(both, "threadline_request_duration_seconds_sum", **PAYMENTS) == pytest.approx(
-        0.32
-    )
+    assert value(both, "threadline_request_duration_seconds_sum", **PAYMENTS) == pytest.approx(0.32)
     bucket = "threadline_request_duration_seconds_bucket"
     assert value(both, bucket, **WEB, le="0.1") == 3
     assert value(both, bucket, **WEB, le="0.5") == 4

@@ -26,7 +26,6 @@ from typing import Final
 from threadline.server.aggregates import OTHER_OPERATION
 from threadline.server.analysis import sketch
 from threadline.server.storage.duckdb import exemplars
-from threadline.server.storage.duckdb.slo_rollups import DURATION_STATUS
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_ENTRIES,
     ROLLUP_NAMES,
@@ -35,6 +34,7 @@ from threadline.server.storage.duckdb.schema import (
     ROLLUP_SERVICES,
     ROLLUP_SYNTHETIC,
 )
+from threadline.server.storage.duckdb.slo_rollups import DURATION_STATUS
 from threadline.server.storage.duckdb.sql import ENTRY, ERROR, NO_PARENT, USER_TRAFFIC, Row
 from threadline.server.storage.duckdb.sql import synthetic as is_synthetic
 
