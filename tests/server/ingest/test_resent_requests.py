@@ -1,10 +1,12 @@
-"""Requests sent twice at once, as an exporter retrying after a timeout sends them, are
-stored once: decoded in parallel by two worker processes, written in the same group
-commit or in consecutive ones, each span is kept exactly once and counted once."""
+"""Requests sent twice, as an exporter retrying after a timeout sends them, are stored
+once: decoded in parallel by two worker processes, written in the same group commit or
+in consecutive ones, each span is kept exactly once and counted once; so is a span
+whose start the server moved back from the future (a different start on each send)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +17,7 @@ import httpx
 import pytest
 
 from support.live_server import LiveServer, live_server
+from threadline.conventions import CLAMPED_FROM
 from threadline.server.aggregates import TimeWindow
 from threadline.server.ingest.decode import PayloadFormat
 
@@ -93,3 +96,25 @@ def test_requests_sent_twice_at_once_are_stored_once(pooled: LiveServer) -> None
     assert operation.stats.requests == REQUESTS * SPANS_PER_REQUEST
     [scanned] = pooled.store.scan.operation_red(window)
     assert scanned.stats.requests == REQUESTS * SPANS_PER_REQUEST
+
+
+def test_span_from_a_clock_ahead_sent_again_is_stored_once(tmp_path: Path) -> None:
+    """A span starting an hour ahead is moved back to its receive time, which differs on
+    each send: the copy sent again (an exporter's retry) is still stored and counted once."""
+    now = time.time_ns()
+    ahead = one_span_request(
+        start_time_unix_nano=now + 3600 * 10**9, end_time_unix_nano=now + 3601 * 10**9
+    ).SerializeToString()
+    with live_server(tmp_path / "ahead.duckdb") as server:
+        for _ in range(2):
+            answer = httpx.post(
+                server.traces_url, content=ahead, headers={"content-type": PROTOBUF}
+            )
+            assert answer.status_code == 200
+            time.sleep(0.01)  # the second copy is received, so moved back, later
+        [span] = server.store.get_trace("5b8efff798038103d269b633813fc60c")
+        assert CLAMPED_FROM in span.attributes
+        assert server.store.counts().spans == 1
+        window = TimeWindow(now - MINUTE_NS, now + MINUTE_NS)
+        [operation] = server.store.operation_red(window)
+        assert operation.stats.requests == 1
