@@ -112,7 +112,7 @@ EDGES: Final = ROLLUP_EDGES
 SERVICES: Final = ROLLUP_SERVICES
 _FRESH: Final = "threadline_fresh"
 # What identifies a re-sent span (see the module docstring).
-_DEDUPE_KEY: Final = ("trace_id", "span_id", "start_ns")
+_DEDUPE_KEY: Final[tuple[str, ...]] = ("trace_id", "span_id", "start_ns")
 # How long before a batch's latest start a stored copy of one of its spans whose start
 # was moved back from the future is looked for: exporters stop retrying well within it.
 CLAMPED_RESEND_HORIZON_NS: Final = 60 * MINUTE_NS
