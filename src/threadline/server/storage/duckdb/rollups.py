@@ -38,7 +38,10 @@ Re-sent spans are dropped before anything is counted: a span whose
 ``(trace_id, span_id, start_ns)`` is stored already, or repeats within the batch,
 is neither stored nor counted. The join carries ``start_ns`` (a re-sent span
 repeats it exactly) so DuckDB prunes the span table to the batch's time range
-with its zone maps instead of reading every trace id.
+with its zone maps instead of reading every trace id. A batch holding a span
+whose start ingest moved back from the future (a different start on each send) is
+matched by the two ids alone, over ``CLAMPED_RESEND_HORIZON_NS`` before its latest
+start.
 
 An edge is a parent/child pair, and either side may arrive first. Pairs are found
 for the batch's callees against stored callers, and for the batch's callers against
