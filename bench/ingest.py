@@ -173,6 +173,50 @@ def to_otlp_json(body: bytes) -> bytes:
     return json.dumps(document).encode()
 
 
+def span_keys(body: bytes) -> set[tuple[str, str]]:
+    """The (trace id, span id) of every span of a serialized request, as stored (hex)."""
+    request = ExportTraceServiceRequest.FromString(body)
+    return {
+        (span.trace_id.hex(), span.span_id.hex())
+        for resource_spans in request.resource_spans
+        for scope_spans in resource_spans.scope_spans
+        for span in scope_spans.spans
+    }
+
+
+def check_stored(db: Path, sent: Sequence[set[tuple[str, str]]], acknowledged: set[int]) -> None:
+    """Count the stored spans by id against the requests sent (``acknowledged`` indexes).
+
+    A total row count cannot tell a span stored twice from a span this run never sent
+    (another process on the machine posting to a port this server reuses): the spans
+    of the run's own traces are counted by id, and rows of other traces apart. A span
+    stored twice or an acknowledged span missing fails the run.
+    """
+    store = DuckDBStore(db)
+    try:
+        total = store.counts().spans
+        traces = sorted({trace for keys in sent for trace, _ in keys})
+        stored = collections.Counter((s.trace_id, s.span_id) for s in store.get_traces(traces))
+    finally:
+        store.close()
+    ours = set().union(*sent)
+    expected = set().union(*(sent[n] for n in acknowledged))
+    twice = {key: n for key, n in stored.items() if n > 1}
+    missing = expected - stored.keys()
+    if twice or missing:
+        raise RuntimeError(
+            f"HTTP phase: {len(missing)} acknowledged spans missing, {len(twice)} stored more "
+            f"than once (e.g. {sorted(twice)[:3]})"
+        )
+    unacknowledged = (stored.keys() & ours) - expected
+    foreign = total - sum(stored.values())
+    if unacknowledged or foreign:
+        print(
+            f"    note: {len(expected)} spans acknowledged and stored once each; also stored: "
+            f"{len(unacknowledged)} of requests not acknowledged, {foreign} not sent by this run"
+        )
+
+
 def cpu_per_span(decode_one: Callable[[bytes], object], bodies: Sequence[bytes]) -> float:
     """CPU seconds per span of decoding every body once (this process's CPU time)."""
     started = time.process_time()
@@ -267,19 +311,20 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 def send(
     url: str,
-    bodies: Sequence[tuple[bytes, int]],
+    bodies: Sequence[tuple[int, bytes, int]],
     gzip_bodies: bool,
     deadline: float,
     threads: int = 1,
-) -> tuple[int, int, float, float]:
-    """One sender process: ``threads`` clients POST the (body, spans) pairs, retrying 503s
-    as exporters do. Returns (spans acknowledged, 503s, wall time of the first POST, of
-    the last answer)."""
+) -> tuple[int, int, float, float, list[int]]:
+    """One sender process: ``threads`` clients POST the (index, body, spans) triples,
+    retrying 503s as exporters do. Returns (spans acknowledged, 503s, wall time of the
+    first POST, of the last answer, indexes of the requests acknowledged)."""
     headers = {"content-type": PayloadFormat.PROTOBUF.content_type}
     if gzip_bodies:
         headers["content-encoding"] = "gzip"
     pending = collections.deque(bodies)
     totals = [0, 0]
+    acknowledged: list[int] = []
     lock = threading.Lock()
 
     def client_loop() -> None:
@@ -287,13 +332,15 @@ def send(
         with httpx.Client(timeout=60) as client:
             while time.monotonic() < deadline:
                 try:
-                    body, spans = pending.popleft()
+                    index, body, spans = pending.popleft()
                 except IndexError:
                     break
                 for _attempt in range(SENDER_ATTEMPTS):
                     response = client.post(url, content=body, headers=headers)
                     if response.status_code == 200:
                         ok += spans
+                        with lock:
+                            acknowledged.append(index)
                         break
                     refused += 1
                     if response.status_code != 503:
@@ -309,7 +356,7 @@ def send(
     with ThreadPoolExecutor(max_workers=threads) as clients:
         for done in [clients.submit(client_loop) for _ in range(threads)]:
             done.result()
-    return totals[0], totals[1], first, time.time()
+    return totals[0], totals[1], first, time.time(), acknowledged
 
 
 def measure_http(
@@ -325,8 +372,8 @@ def measure_http(
     """(spans acknowledged, seconds from the first POST to the last answer, 503s, CPU
     seconds the server and its decoding workers used meanwhile)."""
     bodies = [
-        (gzip.compress(body, 1) if gzip_bodies else body, spans)
-        for body, spans in zip(requests, spans_per_request, strict=True)
+        (index, gzip.compress(body, 1) if gzip_bodies else body, spans)
+        for index, (body, spans) in enumerate(zip(requests, spans_per_request, strict=True))
     ]
     shares = [bodies[n::senders] for n in range(senders)]
     port = free_port()
@@ -336,10 +383,11 @@ def measure_http(
         # Warm-up: the first answer comes once the decoding workers have started. Its
         # spans are not among the measured ones (the store keeps a span id once).
         [warm] = make_requests(spans_per_request[0], spans_per_request[0], 20, seed=1)
-        warm_spans = spans_per_request[0]
+        warm_keys = span_keys(warm)
         if gzip_bodies:
             warm = gzip.compress(warm, 1)
-        send(url, [(warm, warm_spans)], gzip_bodies, time.monotonic() + SERVER_START_TIMEOUT_S)
+        warm_deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        *_, warmed = send(url, [(-1, warm, len(warm_keys))], gzip_bodies, warm_deadline)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=senders, mp_context=context) as pool:
             # Every sender process started and imported before the clock starts; the
@@ -359,17 +407,9 @@ def measure_http(
     sent_spans = sum(a[0] for a in answers)
     refused = sum(a[1] for a in answers)
     elapsed = max(a[3] for a in answers) - min(a[2] for a in answers)
-    store = DuckDBStore(db)
-    try:
-        stored = store.counts().spans
-    finally:
-        store.close()
-    if stored < sent_spans + warm_spans:
-        raise RuntimeError(
-            f"HTTP phase acknowledged {sent_spans + warm_spans} spans but {stored} are stored"
-        )
-    if stored > sent_spans + warm_spans:
-        print(f"    note: {stored} spans stored, {sent_spans + warm_spans} acknowledged")
+    sent = [span_keys(body) for body in requests] + [warm_keys]
+    acknowledged = {n for a in answers for n in a[4]} | {len(requests) for _ in warmed}
+    check_stored(db, sent, acknowledged)
     return sent_spans, elapsed, refused, server_cpu_s
 
 

@@ -26,6 +26,9 @@ SYNTHETIC_HEADER: Final = "X-Threadline-Synthetic"
 # spans). It is the SDK's telemetry, not user traffic: the server keeps it out of
 # search, RED, the service map and journeys, and shows it on the service's page.
 SDK_STATS_SPAN: Final = "threadline.sdk.stats"
+# Attribute the server adds to a span whose start it moved back from the future (its
+# start as sent); the store matches such a span when it is sent again by id alone.
+CLAMPED_FROM: Final = "threadline.start_clamped_from_ns"
 SDK_STATS_PREFIX: Final = "threadline.sdk."
 
 SERVICE_NAME: Final = "service.name"

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from threadline.conventions import CLAMPED_FROM
 from threadline.server.batch import SpanBatch, dumps
 
-CLAMPED_FROM: Final = "threadline.start_clamped_from_ns"
+__all__ = ["CLAMPED_FROM", "FutureStarts", "clamp_future_starts"]
 
 
 class FutureStarts:

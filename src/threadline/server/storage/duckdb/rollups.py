@@ -38,7 +38,10 @@ Re-sent spans are dropped before anything is counted: a span whose
 ``(trace_id, span_id, start_ns)`` is stored already, or repeats within the batch,
 is neither stored nor counted. The join carries ``start_ns`` (a re-sent span
 repeats it exactly) so DuckDB prunes the span table to the batch's time range
-with its zone maps instead of reading every trace id.
+with its zone maps instead of reading every trace id. A batch holding a span
+whose start ingest moved back from the future (a different start on each send) is
+matched by the two ids alone, over ``CLAMPED_RESEND_HORIZON_NS`` before its latest
+start.
 
 An edge is a parent/child pair, and either side may arrive first. Pairs are found
 for the batch's callees against stored callers, and for the batch's callers against
@@ -111,6 +114,11 @@ OPERATIONS: Final = ROLLUP_OPERATIONS
 EDGES: Final = ROLLUP_EDGES
 SERVICES: Final = ROLLUP_SERVICES
 _FRESH: Final = "threadline_fresh"
+# What identifies a re-sent span (see the module docstring).
+_DEDUPE_KEY: Final[tuple[str, ...]] = ("trace_id", "span_id", "start_ns")
+# How long before a batch's latest start a stored copy of one of its spans whose start
+# was moved back from the future is looked for: exporters stop retrying well within it.
+CLAMPED_RESEND_HORIZON_NS: Final = 60 * MINUTE_NS
 _FOLDED: Final = "threadline_folded"
 _PAIRS: Final = "threadline_pairs"
 
@@ -304,23 +312,26 @@ def _count_operations(
         )
 
 
-def _already(incoming: str) -> str:
+def _already(incoming: str, key: Sequence[str]) -> str:
     """How many of the batch's spans are stored already, and how many repeat within it."""
     return f"""
 SELECT (SELECT count(*) FROM {incoming} AS i
-        SEMI JOIN (SELECT trace_id, span_id, start_ns FROM {TABLE}
-                   WHERE start_ns BETWEEN ? AND ?) AS s
-        ON i.trace_id = s.trace_id AND i.span_id = s.span_id AND i.start_ns = s.start_ns),
-       (SELECT count(*) - count(DISTINCT (trace_id, span_id, start_ns)) FROM {incoming})"""
+        SEMI JOIN (SELECT {", ".join(key)} FROM {TABLE} WHERE start_ns BETWEEN ? AND ?) AS s
+        ON {_same(key)}),
+       (SELECT count(*) - count(DISTINCT ({", ".join(key)})) FROM {incoming})"""
 
 
-def _dedupe(incoming: str) -> str:
+def _dedupe(incoming: str, key: Sequence[str]) -> str:
     return f"""
 CREATE OR REPLACE TEMP TABLE {_FRESH} AS
 SELECT {_COLUMN_LIST} FROM {incoming} AS i
-ANTI JOIN (SELECT trace_id, span_id, start_ns FROM {TABLE} WHERE start_ns BETWEEN ? AND ?) AS s
-  ON i.trace_id = s.trace_id AND i.span_id = s.span_id AND i.start_ns = s.start_ns
-QUALIFY row_number() OVER (PARTITION BY i.trace_id, i.span_id, i.start_ns) = 1"""
+ANTI JOIN (SELECT {", ".join(key)} FROM {TABLE} WHERE start_ns BETWEEN ? AND ?) AS s
+  ON {_same(key)}
+QUALIFY row_number() OVER (PARTITION BY {", ".join(f"i.{c}" for c in key)}) = 1"""
+
+
+def _same(key: Sequence[str]) -> str:
+    return " AND ".join(f"i.{c} = s.{c}" for c in key)
 
 
 def compact(run: Run) -> None:
@@ -355,6 +366,7 @@ def append(
     counters: Sequence[Counter] = (),
     synthetic: bool = True,
     sdk_stats: bool = True,
+    clamped: bool = False,
 ) -> None:
     """Store the batch registered as ``incoming`` once, and (``rollups``) count it.
 
@@ -362,18 +374,25 @@ def append(
     and last ``start_ns``; ``may_pair`` is False when no span of the batch can be
     either side of an edge (the edge lookup, the dearest statement, is skipped);
     ``synthetic`` is False when no span is marked synthetic (nothing to count apart);
-    ``sdk_stats`` False when no span is the SDK's telemetry (no report to keep).
+    ``sdk_stats`` False when no span is the SDK's telemetry (no report to keep);
+    ``clamped`` True when a span's start was moved back from the future (see below).
     Operations, services and synthetic spans here, roots and entries in the
     counters' tables, are counted from one grouping of the batch (``span_groups``).
     """
     low, high = start_bounds
     # Usually nothing is re-sent: the batch is then read as it is, by name, instead of
     # being copied into a deduplicated temporary table.
-    seen, repeats = run(_already(incoming), [low, high])[0]
+    key, seen_from = _DEDUPE_KEY, low
+    if clamped:
+        # A span moved back from the future starts when it was received, so a re-sent
+        # copy starts later than the stored one and the start no longer identifies it:
+        # the ids alone do, looked up as far back as an exporter keeps retrying.
+        key, seen_from = _DEDUPE_KEY[:2], min(low, high - CLAMPED_RESEND_HORIZON_NS)
+    seen, repeats = run(_already(incoming, key), [seen_from, high])[0]
     copied = bool(seen or repeats)
     fresh = _FRESH if copied else incoming
     if copied:
-        run(_dedupe(incoming), [low, high])
+        run(_dedupe(incoming, key), [seen_from, high])
     run(f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {fresh}", [])
     if rollups:
         summaries.add(run, fresh)  # one delta row per trace of the batch

@@ -32,7 +32,7 @@ from typing import Any, Final
 import duckdb
 import pyarrow.compute as pc
 
-from threadline.conventions import JOURNEY_SYNTHETIC, SDK_STATS_SPAN
+from threadline.conventions import CLAMPED_FROM, JOURNEY_SYNTHETIC, SDK_STATS_SPAN
 from threadline.server.batch import SpanBatch
 from threadline.server.log_batch import LogBatch
 from threadline.server.storage.base import StoreError, StoreOverloaded
@@ -41,6 +41,7 @@ from threadline.server.storage.duckdb.sql import Row
 
 # The marker key as it appears in a span's attribute JSON text.
 SYNTHETIC_MARK: Final = f'"{JOURNEY_SYNTHETIC}"'
+CLAMPED_MARK: Final = f'"{CLAMPED_FROM}"'
 
 logger = logging.getLogger(__name__)
 
@@ -271,6 +272,9 @@ class GroupCommitWriter:
         synthetic = bool(
             pc.any(pc.match_substring(table.column("attributes"), SYNTHETIC_MARK)).as_py()
         )
+        # A span moved back from the future starts at its receive time, so a re-sent
+        # copy starts later than the stored one; such batches are deduplicated by id.
+        clamped = bool(pc.any(pc.match_substring(table.column("attributes"), CLAMPED_MARK)).as_py())
         self._connection.register(_INCOMING, table)
 
         def append(run: rollups.Run) -> None:
@@ -283,6 +287,7 @@ class GroupCommitWriter:
                 counters=(health_rollups.count,),
                 synthetic=synthetic,
                 sdk_stats=sdk_stats,
+                clamped=clamped,
             )
             if with_logs:
                 logs.append(run, _INCOMING_LOGS)
