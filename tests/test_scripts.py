@@ -88,7 +88,7 @@ def test_the_test_command_runs_every_check_when_services_start(tmp_path: Path) -
     assert "ruff check src tests bench" in calls
     assert "mypy" in calls
     assert "lint-imports" in calls
-    assert "python3 -m pytest -x tests/some_test.py" in calls
+    assert "python3 -m pytest -n 2 --dist loadfile -x tests/some_test.py" in calls
 
 
 def test_services_script_names_every_service_it_could_not_start(tmp_path: Path) -> None:

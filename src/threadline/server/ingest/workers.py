@@ -115,19 +115,18 @@ class WorkerPoolDecoding:
             future = pool.submit(_decode, body, payload_format.value)
         except BrokenProcessPool:
             # A worker died while idle: this request has not started, so it runs on
-            # a fresh pool.
+            # a fresh pool (or, if that one is lost too, is refused for a retry).
             pool = self._replace(pool)
-            future = pool.submit(_decode, body, payload_format.value)
+            try:
+                future = pool.submit(_decode, body, payload_format.value)
+            except BrokenProcessPool as exc:
+                raise _worker_lost() from exc
         try:
             answer = await asyncio.wrap_future(future)
         except BrokenProcessPool as exc:
             self._replace(pool)
             logger.warning("a decoding worker stopped; the pool is restarted")
-            raise Unavailable(
-                "a decoding worker stopped while decoding this request; nothing was "
-                "stored, retry later",
-                retry_after_s=WORKER_LOST_RETRY_AFTER_S,
-            ) from exc
+            raise _worker_lost() from exc
         if isinstance(answer, _Refused):
             raise answer.error()
         return SpanBatch(pa.ipc.open_stream(answer).read_all())
@@ -167,9 +166,19 @@ class WorkerPoolDecoding:
         )
         # The pool starts a process per task while none is idle: one task each starts
         # them all now, so the first requests do not wait for a worker to import.
-        for _ in range(self._count):
-            pool.submit(_ready)
+        try:
+            for _ in range(self._count):
+                pool.submit(_ready)
+        except BrokenProcessPool:
+            pass  # a worker died while starting: the next request replaces this pool
         return pool
+
+
+def _worker_lost() -> Unavailable:
+    return Unavailable(
+        "a decoding worker stopped while decoding this request; nothing was stored, retry later",
+        retry_after_s=WORKER_LOST_RETRY_AFTER_S,
+    )
 
 
 # -- inside a worker process ---------------------------------------------------------
