@@ -34,14 +34,7 @@ UPDATE`` on a primary key) ~16–23 ms even for one row, so the writer appends a
 key (dropping keys that sum to zero), which keeps reads proportional to the number
 of keys rather than of commits.
 
-Re-sent spans are dropped before anything is counted: a span whose
-``(trace_id, span_id, start_ns)`` is stored already, or repeats within the batch,
-is neither stored nor counted. The join carries ``start_ns`` (a re-sent span
-repeats it exactly) so DuckDB prunes the span table to the batch's time range
-with its zone maps instead of reading every trace id. A batch holding a span
-whose start ingest moved back from the future (a different start on each send) is
-matched by the two ids alone, over ``CLAMPED_RESEND_HORIZON_NS`` before its latest
-start.
+Re-sent spans are dropped before anything is counted (``resends.py``).
 
 An edge is a parent/child pair, and either side may arrive first. Pairs are found
 for the batch's callees against stored callers, and for the batch's callers against
@@ -72,6 +65,7 @@ from threadline.server.analysis import sketch
 from threadline.server.batch import COLUMNS
 from threadline.server.storage.duckdb import (
     exemplars,
+    resends,
     sdk_rollup,
     slo_rollups,
     span_groups,
@@ -113,12 +107,6 @@ NAMES: Final = ROLLUP_NAMES
 OPERATIONS: Final = ROLLUP_OPERATIONS
 EDGES: Final = ROLLUP_EDGES
 SERVICES: Final = ROLLUP_SERVICES
-_FRESH: Final = "threadline_fresh"
-# What identifies a re-sent span (see the module docstring).
-_DEDUPE_KEY: Final[tuple[str, ...]] = ("trace_id", "span_id", "start_ns")
-# How long before a batch's latest start a stored copy of one of its spans whose start
-# was moved back from the future is looked for: exporters stop retrying well within it.
-CLAMPED_RESEND_HORIZON_NS: Final = 60 * MINUTE_NS
 _FOLDED: Final = "threadline_folded"
 _PAIRS: Final = "threadline_pairs"
 
@@ -312,28 +300,6 @@ def _count_operations(
         )
 
 
-def _already(incoming: str, key: Sequence[str]) -> str:
-    """How many of the batch's spans are stored already, and how many repeat within it."""
-    return f"""
-SELECT (SELECT count(*) FROM {incoming} AS i
-        SEMI JOIN (SELECT {", ".join(key)} FROM {TABLE} WHERE start_ns BETWEEN ? AND ?) AS s
-        ON {_same(key)}),
-       (SELECT count(*) - count(DISTINCT ({", ".join(key)})) FROM {incoming})"""
-
-
-def _dedupe(incoming: str, key: Sequence[str]) -> str:
-    return f"""
-CREATE OR REPLACE TEMP TABLE {_FRESH} AS
-SELECT {_COLUMN_LIST} FROM {incoming} AS i
-ANTI JOIN (SELECT {", ".join(key)} FROM {TABLE} WHERE start_ns BETWEEN ? AND ?) AS s
-  ON {_same(key)}
-QUALIFY row_number() OVER (PARTITION BY {", ".join(f"i.{c}" for c in key)}) = 1"""
-
-
-def _same(key: Sequence[str]) -> str:
-    return " AND ".join(f"i.{c} = s.{c}" for c in key)
-
-
 def compact(run: Run) -> None:
     """Fold each minute that received deltas into one row per key; zero sums go.
 
@@ -375,24 +341,12 @@ def append(
     either side of an edge (the edge lookup, the dearest statement, is skipped);
     ``synthetic`` is False when no span is marked synthetic (nothing to count apart);
     ``sdk_stats`` False when no span is the SDK's telemetry (no report to keep);
-    ``clamped`` True when a span's start was moved back from the future (see below).
+    ``clamped`` True when a span's start was moved back from the future (``resends``).
     Operations, services and synthetic spans here, roots and entries in the
     counters' tables, are counted from one grouping of the batch (``span_groups``).
     """
     low, high = start_bounds
-    # Usually nothing is re-sent: the batch is then read as it is, by name, instead of
-    # being copied into a deduplicated temporary table.
-    key, seen_from = _DEDUPE_KEY, low
-    if clamped:
-        # A span moved back from the future starts when it was received, so a re-sent
-        # copy starts later than the stored one and the start no longer identifies it:
-        # the ids alone do, looked up as far back as an exporter keeps retrying.
-        key, seen_from = _DEDUPE_KEY[:2], min(low, high - CLAMPED_RESEND_HORIZON_NS)
-    seen, repeats = run(_already(incoming, key), [seen_from, high])[0]
-    copied = bool(seen or repeats)
-    fresh = _FRESH if copied else incoming
-    if copied:
-        run(_dedupe(incoming, key), [seen_from, high])
+    fresh = resends.unseen(run, incoming, start_bounds, clamped=clamped)
     run(f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {fresh}", [])
     if rollups:
         summaries.add(run, fresh)  # one delta row per trace of the batch
@@ -411,8 +365,7 @@ def append(
             _count_pairs(run, _ingest_pairs(fresh), [*near, *near], 1, edges=True, slo=True)
         for counter in counters:
             counter(run, fresh, near, may_pair)
-    if copied:
-        run(f"DROP TABLE {_FRESH}", [])
+    resends.release(run, fresh)
 
 
 _DOOMED: Final = "threadline_doomed"
