@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from threadline import conventions
+from threadline.etags import content_etag
 from threadline.settings import CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE
 
 HTTP_REQUEST_METHOD: Final = "http.request.method"
@@ -207,13 +208,7 @@ class SamplingRules:
 
     def etag(self) -> str:
         """A strong validator of the document's content (same rules, same tag)."""
-        digest = hashlib.sha256(canonical_json(self.to_json()).encode()).hexdigest()
-        return f'"{digest[:32]}"'
-
-
-def canonical_json(document: object) -> str:
-    """The one serialisation of a document: sorted keys, no spaces."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+        return content_etag(self.to_json())
 
 
 def sampled_by_ratio(random_value: int, probability: float) -> bool:

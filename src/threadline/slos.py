@@ -42,7 +42,6 @@ Parsing rejects anything it does not understand with an :class:`SloError` whose
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import os
 import re
@@ -53,6 +52,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from threadline.durations import parse_duration_ns
+from threadline.etags import content_etag
 from threadline.settings import CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE
 
 MAX_SLOS: Final = 200
@@ -168,8 +168,7 @@ class SloDocument:
 
     def etag(self) -> str:
         """A strong validator of the document's content (same SLOs, same tag)."""
-        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
-        return f'"{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"'
+        return content_etag(self.to_json())
 
 
 def parse(document: object) -> SloDocument:

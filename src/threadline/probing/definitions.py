@@ -23,7 +23,6 @@ answers 400 naming it. Shared ground: imports neither the SDK nor the server.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import re
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from threadline.durations import parse_duration_ns
+from threadline.etags import content_etag
 from threadline.probing.plan import Plan, PlanError, parse_plan
 from threadline.settings import CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE
 
@@ -101,8 +101,7 @@ class ProbeDocument:
 
     def etag(self) -> str:
         """A strong validator of the document's content."""
-        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
-        return f'"{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"'
+        return content_etag(self.to_json())
 
 
 def parse(document: object) -> ProbeDocument:

@@ -15,7 +15,6 @@ replacement, strong ETag, ``If-Match``); until the first ``PUT`` it serves the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tomllib
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from threadline.etags import content_etag
 from threadline.server.analysis.funnel import StepMatch
 from threadline.server.versioned_file import VersionedFile
 from threadline.settings import CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE
@@ -72,8 +72,7 @@ class FunnelDocument:
         return {"funnels": [f.to_json() for f in self.funnels]}
 
     def etag(self) -> str:
-        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
-        return f'"{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"'
+        return content_etag(self.to_json())
 
 
 def parse(document: object) -> FunnelDocument:

@@ -1,0 +1,17 @@
+"""Strong ETags of the JSON documents the server keeps (sampling rules, SLOs, funnels,
+probes): the same content gives the same tag, whatever order its keys came in."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+
+def canonical_json(document: object) -> str:
+    """The one serialisation of a document: sorted keys, no spaces."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def content_etag(document: object) -> str:
+    """A strong validator (RFC 9110 §8.8.3) of ``document``'s content."""
+    return f'"{hashlib.sha256(canonical_json(document).encode()).hexdigest()[:32]}"'
