@@ -19,14 +19,10 @@ from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.base import Store
 
-pytestmark = pytest.mark.store_methods(
-    "operation_red",
-    "service_red",
-    "service_map",
-    "capped_services",
-    "trace_groups",
-    "propagation",
-)
+# Each test names the rollup reads it needs, so a backend joins test by test.
+fleet = pytest.mark.store_methods("operation_red", "service_red", "service_map", "capped_services")
+groups = pytest.mark.store_methods("trace_groups")
+propagation = pytest.mark.store_methods("propagation")
 
 S: Final = 1_000_000_000
 MS: Final = 1_000_000
@@ -88,6 +84,7 @@ def requests(store: Store, window: TimeWindow = DAY) -> dict[tuple[str, str], tu
     }
 
 
+@fleet
 def test_entry_spans_and_edges_are_counted(store: Store) -> None:
     """Each entry span counts once per operation, each CLIENT→SERVER pair once per edge."""
     write(store, call("1" * 32, 0) + call("2" * 32, 1000, failed=True))
@@ -98,6 +95,7 @@ def test_entry_spans_and_edges_are_counted(store: Store) -> None:
     assert edge.stats.latency.p50 == pytest.approx(80 * MS, rel=sketch.PROMISED_ERROR)
 
 
+@fleet
 def test_a_resent_batch_is_stored_and_counted_once(store: Store) -> None:
     """An exporter retrying a batch it already delivered changes no count."""
     batch = call("1" * 32, 0)
@@ -109,6 +107,7 @@ def test_a_resent_batch_is_stored_and_counted_once(store: Store) -> None:
     assert edge_calls(store) == {("web", "payments", EdgeKind.CALL): 1}
 
 
+@fleet
 @pytest.mark.parametrize("order", ["child first", "parent first"])
 def test_a_late_side_of_a_call_completes_the_edge(store: Store, order: str) -> None:
     """Whichever span of a pair arrives later, the edge counts once, in the callee's minute."""
@@ -123,6 +122,7 @@ def test_a_late_side_of_a_call_completes_the_edge(store: Store, order: str) -> N
     assert edge_calls(store, TimeWindow(T0, T0 + MINUTE)) == {}
 
 
+@fleet
 def test_rollups_read_whole_minutes(store: Store) -> None:
     """A window counts every span of each minute it touches, and nothing outside them."""
     write(store, call("1" * 32, 5_000) + call("2" * 32, 65_000))
@@ -132,6 +132,7 @@ def test_rollups_read_whole_minutes(store: Store) -> None:
     assert requests(store, touching_both)[("web", "GET /pay")] == (2, 0)
 
 
+@fleet
 def test_red_series_buckets_by_minutes(store: Store) -> None:
     """A per-minute RED series puts each request in the minute it started."""
     write(store, call("1" * 32, 5_000) + call("2" * 32, 65_000) + call("3" * 32, 66_000))
@@ -141,6 +142,7 @@ def test_red_series_buckets_by_minutes(store: Store) -> None:
     assert red.totals.requests == 3
 
 
+@fleet
 def test_deleting_traces_removes_them_from_the_aggregates(store: Store) -> None:
     """Tail sampling's drops vanish from RED and the service map together with the spans."""
     write(store, call("1" * 32, 0) + call("2" * 32, 1000, failed=True))
@@ -151,6 +153,7 @@ def test_deleting_traces_removes_them_from_the_aggregates(store: Store) -> None:
     assert requests(store)[("web", "GET /pay")] == (1, 0)
 
 
+@fleet
 def test_erasing_a_user_removes_their_requests(store: Store) -> None:
     """Erasure leaves no count of the user's requests behind."""
     write(store, call("1" * 32, 0, user="u1") + call("2" * 32, 1000, user="u2"))
@@ -159,6 +162,7 @@ def test_erasing_a_user_removes_their_requests(store: Store) -> None:
     assert edge_calls(store) == {("web", "payments", EdgeKind.CALL): 1}
 
 
+@fleet
 def test_erasing_a_user_known_by_an_identity_attribute_removes_their_requests(
     store: Store,
 ) -> None:
@@ -185,6 +189,7 @@ def test_erasing_a_user_known_by_an_identity_attribute_removes_their_requests(
     assert edge_calls(store) == {("web", "payments", EdgeKind.CALL): 1}
 
 
+@fleet
 def test_retention_removes_the_minutes_it_deletes(store: Store) -> None:
     """Spans past retention leave the aggregates; the minutes kept are untouched."""
     write(store, call("1" * 32, 0) + call("2" * 32, 120_000) + call("3" * 32, 130_000))
@@ -193,6 +198,7 @@ def test_retention_removes_the_minutes_it_deletes(store: Store) -> None:
     assert edge_calls(store) == {("web", "payments", EdgeKind.CALL): 1}
 
 
+@fleet
 def test_spans_dated_1970_and_2100_land_in_their_minutes(store: Store) -> None:
     """Absurd timestamps are stored and counted in their own minutes, nowhere else."""
     epoch = [span_record("1" * 32, "a1", None, "web", "GET /old", 5 * S, 6 * S)]
@@ -246,6 +252,7 @@ def message(trace: str, at_ms: int, *, consumer_trace: str | None = None) -> lis
     return [producer, consumer]
 
 
+@propagation
 def test_propagation_counts_entries_orphans_and_hops(store: Store) -> None:
     """Lost contexts are counted per operation, service and hop, each with an example."""
     write(store, call("1" * 32, 0) + lost_context("2" * 32, 1000))
@@ -265,6 +272,7 @@ def test_propagation_counts_entries_orphans_and_hops(store: Store) -> None:
     assert (hop.example_producer_trace_id, hop.example_consumer_trace_id) == ("4" * 32, "5" * 32)
 
 
+@propagation
 def test_a_late_parent_ends_an_orphan_and_a_late_producer_completes_a_hop(store: Store) -> None:
     """A span counts as an orphan until its parent arrives; a hop counts once both sides have."""
     spans = call("1" * 32, 0)
@@ -280,6 +288,7 @@ def test_a_late_parent_ends_an_orphan_and_a_late_producer_completes_a_hop(store:
     assert (hop.messages, hop.broken) == (1, 1)
 
 
+@propagation
 def test_deletions_take_their_breaks_with_them(store: Store) -> None:
     """Deleting a trace removes its orphans, its unparented entries and its message hops."""
     write(store, call("1" * 32, 0) + lost_context("2" * 32, 1000))
@@ -291,6 +300,7 @@ def test_deletions_take_their_breaks_with_them(store: Store) -> None:
     assert [(e.service, e.entry_spans, e.unparented) for e in found.entries] == [("payments", 1, 0)]
 
 
+@groups
 def test_failed_and_slow_requests_are_counted_per_target(store: Store) -> None:
     """Hotspot counts: failed requests of a service, of whole traces, and the slow ones."""
     spans = [
@@ -307,6 +317,7 @@ def test_failed_and_slow_requests_are_counted_per_target(store: Store) -> None:
     assert slow.threshold_ns == pytest.approx(100 * MS, rel=sketch.PROMISED_ERROR)
 
 
+@fleet
 def test_capped_services_agree_with_the_operations_they_fold(store: Store) -> None:
     """A service past the store's cap on names is listed with the names it keeps, and its
     RED holds exactly those plus the "(other)" row; a service under it is not listed."""
