@@ -14,4 +14,10 @@ def canonical_json(document: object) -> str:
 
 def content_etag(document: object) -> str:
     """A strong validator (RFC 9110 §8.8.3) of ``document``'s content."""
-    return f'"{hashlib.sha256(canonical_json(document).encode()).hexdigest()[:32]}"'
+    return body_etag(canonical_json(document))
+
+
+def body_etag(body: str) -> str:
+    """The ETag of a document saved as ``body`` (its canonical JSON): what the store
+    keeps beside it, equal to ``content_etag`` of the document it encodes."""
+    return f'"{hashlib.sha256(body.encode()).hexdigest()[:32]}"'

@@ -64,6 +64,7 @@ def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> 
         "logs": "rand()",
         "alert_states": "cityHash64(slo, alert)",
         "drill_results": "cityHash64(probe)",
+        "documents": "cityHash64(name)",
         "threadline_schema": "rand()",
     }
     # Every MergeTree table became replicated; the views read and write local tables.
@@ -93,6 +94,7 @@ def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
             "logs": "MergeTree",
             "alert_states": "ReplacingMergeTree",
             "drill_results": "ReplacingMergeTree",
+            "documents": "ReplacingMergeTree",
             "threadline_schema": "MergeTree",
         }
         with pytest.raises(ClickHouseError):  # no cluster here: why the script is not run

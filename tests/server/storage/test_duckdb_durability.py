@@ -67,6 +67,7 @@ def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
 
     assert tables == [
         ("alert_states",),
+        ("documents",),
         ("drill_results",),
         ("journey_steps",),
         ("journey_synthetic",),

@@ -312,6 +312,7 @@ _TABLES_AT[8] = sorted([*_TABLES_AT[7], "rollup_exemplars"])
 _TABLES_AT[9] = sorted([*_TABLES_AT[8], "journey_steps", "journey_synthetic"])
 _TABLES_AT[10] = sorted([*_TABLES_AT[9], "logs"])
 _TABLES_AT[11] = sorted([*_TABLES_AT[10], "drill_results"])
+_TABLES_AT[12] = sorted([*_TABLES_AT[11], "documents"])
 
 
 @pytest.mark.parametrize(

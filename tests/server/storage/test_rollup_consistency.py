@@ -404,6 +404,7 @@ def test_a_store_written_without_rollups_backfills_them_on_open(tmp_path: Path) 
             *("rollup_retries", "rollup_synthetic", "rollup_synthetic_edges", "alert_states"),
             "rollup_exemplars",
             *("journey_steps", "journey_synthetic", "logs", "drill_results"),
+            "documents",
         ):
             connection.execute(f"DROP TABLE {table}")
         connection.execute("DELETE FROM threadline_schema WHERE version > 2")

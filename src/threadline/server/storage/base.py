@@ -34,6 +34,12 @@ Contract, in prose (the suite in ``tests/server/storage`` holds every backend to
 - **Order.** ``get_trace`` returns spans ordered by start time; searches order as
   documented on each method.
 - **Threads.** Every method may be called from any thread.
+- **Documents.** The few documents people edit (sampling rules, SLOs, funnels,
+  probes) are kept by name, each with a strong ETag that is a function of its body
+  alone (``etags.body_etag``). ``save_document`` is a compare-and-set: given
+  ``if_match``, it saves only if the stored document's ETag is that one
+  (``NO_DOCUMENT``: only if none is stored), else raises ``StaleDocument`` and saves
+  nothing. Every server process on the same database reads the same documents.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 from threadline.server.aggregates import (
     CappedService,
@@ -92,6 +98,15 @@ class StoreOverloaded(StoreError):
     """Too many writes are pending; try again later."""
 
 
+class StaleDocument(StoreError):
+    """A document's ``if_match`` did not name the stored version: it changed since it was
+    read (the API answers 412 Precondition Failed)."""
+
+
+# ``save_document``'s ``if_match`` for "only if no document of that name is stored".
+NO_DOCUMENT: Final = ""
+
+
 class StoreUnsupported(StoreError):
     """This backend does not offer the operation (yet); the API answers 501 with the message."""
 
@@ -109,6 +124,14 @@ class StoreHealth:
     @property
     def saturated(self) -> bool:
         return self.pending_batches >= self.max_pending_batches
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """A kept document's text and its strong ETag (``etags.body_etag(body)``)."""
+
+    body: str
+    etag: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +400,22 @@ class Store(Protocol):
     ) -> None:
         """Replace the stored states of ``records`` and delete those keyed in ``forget``,
         together (all or none); durable when it returns."""
+        ...
+
+    # Kept documents (see ``threadline.server.kept_documents``): what every server
+    # process on this database must agree on, so it lives here, not in one's files.
+
+    def document(self, name: str) -> StoredDocument | None:
+        """The document saved under ``name``, or None if none was."""
+        ...
+
+    def save_document(self, name: str, body: str, *, if_match: str | None) -> str:
+        """Save ``body`` under ``name`` and return its ETag; durable when it returns.
+
+        With ``if_match`` (an ETag, or ``NO_DOCUMENT``) the save happens only if that
+        names what is stored now, checked and written together; otherwise it raises
+        ``StaleDocument`` and nothing changes. None saves whatever is stored.
+        """
         ...
 
     # Scheduled drills' results (see ``threadline.server.drills``): a bounded history

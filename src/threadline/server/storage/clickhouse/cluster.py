@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from threadline.server.storage.clickhouse import schema
+from threadline.server.storage.clickhouse import document_table, schema
 
 LOCAL_SUFFIX: Final = "_local"
 REPLICATED: Final = (
@@ -46,6 +46,7 @@ SHARDING_KEYS: Final[dict[str, str]] = {
     schema.ALERT_STATES: "cityHash64(slo, alert)",
     # Every version of a probe's history on one shard, for the same reason.
     schema.DRILL_RESULTS: "cityHash64(probe)",
+    document_table.DOCUMENTS: document_table.SHARDING_KEY,
     schema.VERSION_TABLE: "rand()",
 }
 _TABLES: Final = tuple(SHARDING_KEYS)

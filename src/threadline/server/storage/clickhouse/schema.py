@@ -30,6 +30,8 @@ ClickHouse exporter proved (and SigNoz and Jaeger's ClickHouse plugin follow).
 - ``drill_results``: the scheduled drills' results, a ``ReplacingMergeTree`` keyed by
   probe whose row holds the probe's kept history as arrays, newest first: a save
   inserts the new history whole, run and trim together (``drill_results.py``).
+- ``documents`` (version 2): the documents people edit, a ``ReplacingMergeTree``
+  keyed by name (``document_table.py``).
 - ``threadline_schema``: one row per schema version applied.
 
 Every statement is idempotent (``IF NOT EXISTS``). ``{db}`` is the database name,
@@ -40,6 +42,8 @@ statements; the two cannot drift apart.
 from __future__ import annotations
 
 from typing import Final
+
+from threadline.server.storage.clickhouse import document_table
 
 SCHEMA_VERSION: Final = 1
 
@@ -218,6 +222,7 @@ SETTINGS {_DURABLE}""",
 ENGINE = ReplacingMergeTree(version)
 ORDER BY probe
 SETTINGS {_DURABLE}""",
+        document_table.create_statement(db, _DURABLE),
         f"""CREATE TABLE IF NOT EXISTS {db}.{VERSION_TABLE} (
     version UInt32,
     applied_ns Int64,

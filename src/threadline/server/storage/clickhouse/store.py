@@ -7,10 +7,10 @@ Tables and their shape: ``schema.py``; replicated, sharded DDL: ``cluster.py``.
 
 Built so far: writing spans and logs, traces by id, trace search, journey traces
 and lists, ids by prefix, services, counts, logs, deletion (traces, retention,
-erasure), compaction, size, health, alert state, drill results, the SDKs' reports. The fleet
-aggregates, journey maps and SLO reads need the rollup tables (AggregatingMergeTree
-fed by materialized views) that this store does not have yet: each raises
-``StoreUnsupported`` saying so, and the API answers 501.
+erasure), compaction, size, health, alert state, drill results, the kept documents,
+the SDKs' reports. The fleet aggregates, journey maps and SLO reads need the rollup
+tables (AggregatingMergeTree fed by materialized views) that this store does not
+have yet: each raises ``StoreUnsupported`` saying so, and the API answers 501.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from threadline.server.slo_queries import ExampleRow, IndicatorQuery, RetryCount
 from threadline.server.storage.base import (
     IdColumn,
     JourneyOrder,
+    StoredDocument,
     StoreError,
     StoreHealth,
     StoreUnsupported,
@@ -66,6 +67,7 @@ from threadline.server.storage.base import (
 from threadline.server.storage.clickhouse import (
     alert_states,
     deletion,
+    documents,
     drill_results,
     logs,
     schema,
@@ -306,6 +308,16 @@ class ClickHouseStore:
         self, probe: str | None = None, *, limit: int = 50, failed: bool | None = None
     ) -> list[DrillResult]:
         return drill_results.load(self._fetch, self._tables, probe, limit, failed)
+
+    # Kept documents --------------------------------------------------------------------
+
+    def document(self, name: str) -> StoredDocument | None:
+        return documents.load(self._fetch, self._tables, name)
+
+    def save_document(self, name: str, body: str, *, if_match: str | None) -> str:
+        if self._closed:
+            raise StoreError("the store is closed")
+        return documents.save(self._connection, self._tables, name, body, if_match)
 
     # Alert state -----------------------------------------------------------------------
 

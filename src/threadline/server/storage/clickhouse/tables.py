@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from threadline.server.storage.clickhouse import schema
+from threadline.server.storage.clickhouse import document_table, schema
 from threadline.server.storage.clickhouse.cluster import LOCAL_SUFFIX
 
 Row = tuple[Any, ...]
@@ -30,6 +30,7 @@ class Tables:
     logs: str
     alert_states: str
     drill_results: str
+    documents: str
     versions: str
 
     @staticmethod
@@ -44,6 +45,7 @@ class Tables:
             logs=f"{db}.{schema.LOGS}",
             alert_states=f"{db}.{schema.ALERT_STATES}",
             drill_results=f"{db}.{schema.DRILL_RESULTS}",
+            documents=f"{db}.{document_table.DOCUMENTS}",
             versions=f"{db}.{schema.VERSION_TABLE}",
         )
 

@@ -35,6 +35,8 @@ Versions (``LATEST`` is the last):
     upgrade).
 11. ``drill_results``, the scheduled drills' results (see ``drill_results``; empty
     after the upgrade).
+12. ``documents``, the documents people edit (see ``documents``; empty after the
+    upgrade: the server imports the old ``<db>.*.json`` files at its next start).
 
 Opening a file (``open_schema``):
 
@@ -298,6 +300,15 @@ def _add_drill_results(connection: Connection) -> None:
     )
 
 
+def _add_documents(connection: Connection) -> None:
+    """Version 12: the kept documents' table, empty (the server imports the files)."""
+    connection.execute(
+        """CREATE TABLE documents (
+    name VARCHAR NOT NULL, body VARCHAR NOT NULL, etag VARCHAR NOT NULL,
+    saved_ns BIGINT NOT NULL)"""
+    )
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -309,6 +320,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(9, _add_journey_steps),
     Step(10, _add_logs),
     Step(11, _add_drill_results),
+    Step(12, _add_documents),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -69,6 +69,15 @@ DRILL_RESULTS_DDL: Final = f"""CREATE TABLE IF NOT EXISTS {DRILL_RESULTS} (
     problems VARCHAR NOT NULL,
     verdict VARCHAR NOT NULL
 )"""
+# The documents people edit (sampling rules, SLOs, funnels, probes), one row per name
+# with its ETag (``documents``, schema version 12).
+DOCUMENTS: Final = "documents"
+DOCUMENTS_DDL: Final = f"""CREATE TABLE IF NOT EXISTS {DOCUMENTS} (
+    name VARCHAR NOT NULL,
+    body VARCHAR NOT NULL,
+    etag VARCHAR NOT NULL,
+    saved_ns BIGINT NOT NULL
+)"""
 
 # ART indexes on the keys a trace page and a journey page look up by: they take a
 # lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
@@ -109,6 +118,7 @@ def create_statements() -> list[str]:
         *journey_statements(),
         *logs.statements(),
         DRILL_RESULTS_DDL,
+        DOCUMENTS_DDL,
         VERSION_TABLE_DDL,
     ]
 

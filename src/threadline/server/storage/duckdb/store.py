@@ -38,6 +38,7 @@ from typing import Final
 
 import duckdb
 
+from threadline.etags import body_etag
 from threadline.server.aggregates import (
     CappedService,
     OperationRed,
@@ -76,6 +77,8 @@ from threadline.server.slo_queries import ExampleRow, IndicatorQuery, RetryCount
 from threadline.server.storage.base import (
     IdColumn,
     JourneyOrder,
+    StaleDocument,
+    StoredDocument,
     StoreError,
     StoreHealth,
     StoreOverloaded,
@@ -85,6 +88,7 @@ from threadline.server.storage.duckdb import (
     alert_states,
     compaction,
     deletion,
+    documents,
     drill_results,
     exemplars,
     group_rollups,
@@ -397,6 +401,17 @@ class DuckDBStore:
         self, records: Sequence[AlertRecord], *, forget: Sequence[tuple[str, str]] = ()
     ) -> None:
         self._on_writer(lambda run: alert_states.save(run, records, forget), "saving alerts")
+
+    def document(self, name: str) -> StoredDocument | None:
+        return documents.load(self._fetch, name)
+
+    def save_document(self, name: str, body: str, *, if_match: str | None) -> str:
+        saved = self._on_writer(
+            lambda run: documents.save(run, name, body, if_match), f"saving {name}"
+        )
+        if saved == documents.STALE:
+            raise StaleDocument(f"{name} changed since it was read")
+        return body_etag(body)
 
     def save_drill_result(self, result: DrillResult, *, keep: int) -> None:
         if keep < 1:
