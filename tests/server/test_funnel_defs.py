@@ -8,6 +8,7 @@ import pytest
 
 from threadline.server.analysis.funnel import StepMatch
 from threadline.server.funnel_defs import FunnelError, load_toml, open_funnels
+from threadline.server.storage.duckdb import DuckDBStore
 
 
 def test_funnel_tables_are_read_from_threadline_toml(tmp_path: Path) -> None:
@@ -17,8 +18,12 @@ def test_funnel_tables_are_read_from_threadline_toml(tmp_path: Path) -> None:
         '[[funnel]]\nname = "checkout"\n'
         'steps = ["POST /cart", {service = "web", operation = "POST /pay"}]\n'
     )
-    funnels = open_funnels(tmp_path / "spans.duckdb", {"THREADLINE_CONFIG": str(config)})
-    found = funnels.get().value.get("checkout")
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+    try:
+        funnels = open_funnels(store, tmp_path / "spans.duckdb", {"THREADLINE_CONFIG": str(config)})
+        found = funnels.get().value.get("checkout")
+    finally:
+        store.close()
     assert found is not None
     assert found.steps == (StepMatch("POST /cart"), StepMatch("POST /pay", "web"))
 

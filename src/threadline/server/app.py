@@ -131,7 +131,7 @@ def create_app(
     install_drills(app, settings, store, deliver=deliver or dispatcher.notify)
     query = QueryService(store, user_ids=UserIdPseudonyms(settings.user_id_key))
     app.include_router(
-        build_journey_router(store, query, open_funnels(settings.db)), prefix=API_PREFIX
+        build_journey_router(store, query, open_funnels(store, settings.db)), prefix=API_PREFIX
     )
     app.include_router(
         build_api_router(query, trace_page_spans=settings.trace_page_spans), prefix=API_PREFIX

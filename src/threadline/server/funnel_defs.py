@@ -8,9 +8,11 @@ operation (``"POST /checkout"``, matching it in any service) or a table
     name = "checkout"
     steps = ["GET /product", "POST /cart", "POST /checkout", "POST /pay"]
 
-The server keeps the document in ``<db>.funnels.json`` (``versioned_file``: atomic
-replacement, strong ETag, ``If-Match``); until the first ``PUT`` it serves the
-``[[funnel]]`` tables. A bad document is refused whole, naming the field.
+The server keeps the document in the store (``kept_documents``: the same for every
+server process on the database, a strong ETag, ``If-Match``), importing once the
+``<db>.funnels.json`` an older release kept beside the DuckDB file; until the first
+``PUT`` it serves the ``[[funnel]]`` tables. A bad document is refused whole,
+naming the field.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from typing import Any, Final
 
 from threadline.etags import content_etag
 from threadline.server.analysis.funnel import StepMatch
-from threadline.server.versioned_file import VersionedFile
+from threadline.server.kept_documents import KeptDocument, open_document
+from threadline.server.storage.base import Store
 from threadline.settings import CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE
 
 FUNNELS_FILE_SUFFIX: Final = ".funnels.json"
@@ -152,19 +155,33 @@ def load_toml(path: Path) -> FunnelDocument:
         raise FunnelError(f"[[funnel]] {field} in {path}", exc.problem) from exc
 
 
-FunnelFile = VersionedFile[FunnelDocument]
+DOCUMENT: Final = "funnels"
+
+KeptFunnels = KeptDocument[FunnelDocument]
 
 
-def open_funnels(db: Path, environ: Mapping[str, str] | None = None) -> FunnelFile:
-    """The funnels saved beside ``db``, else ``threadline.toml``'s."""
-    path = db.with_name(db.name + FUNNELS_FILE_SUFFIX)
-    if path.exists():
-        try:
-            initial = parse_json(path.read_text(encoding="utf-8"))
-        except FunnelError as exc:
-            raise FunnelError(f"{exc.field} in {path}", exc.problem) from exc
-    else:
-        environ = os.environ if environ is None else environ
-        explicit = environ.get(CONFIG_FILE_ENV)
-        initial = load_toml(Path(explicit) if explicit else Path(DEFAULT_CONFIG_FILE))
-    return VersionedFile(path, initial, encode=FunnelDocument.to_json, etag=FunnelDocument.etag)
+def open_funnels(store: Store, db: Path, environ: Mapping[str, str] | None = None) -> KeptFunnels:
+    """The funnels in ``store``, else those saved beside ``db`` (imported), else
+    ``threadline.toml``'s."""
+
+    def configured() -> FunnelDocument:
+        env = os.environ if environ is None else environ
+        explicit = env.get(CONFIG_FILE_ENV)
+        return load_toml(Path(explicit) if explicit else Path(DEFAULT_CONFIG_FILE))
+
+    return open_document(
+        store,
+        DOCUMENT,
+        imported_from=db.with_name(db.name + FUNNELS_FILE_SUFFIX),
+        load_file=_load_file,
+        default=configured,
+        encode=FunnelDocument.to_json,
+        decode=parse_json,
+    )
+
+
+def _load_file(path: Path) -> FunnelDocument:
+    try:
+        return parse_json(path.read_text(encoding="utf-8"))
+    except FunnelError as exc:
+        raise FunnelError(f"{exc.field} in {path}", exc.problem) from exc

@@ -43,7 +43,7 @@ def install_alerting(
     does not start.
     """
     try:
-        slos = open_slos(default_slos_path(settings.db, settings.slos_file))
+        slos = open_slos(store, default_slos_path(settings.db, settings.slos_file))
     except SloError as exc:
         raise ConfigError(f"slos: {exc}") from exc
     for name, value in (

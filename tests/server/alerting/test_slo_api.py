@@ -86,13 +86,15 @@ def test_a_stale_if_match_is_412(server: LiveServer) -> None:
 
 
 def test_slos_survive_a_restart(tmp_path: Path) -> None:
-    """The document is saved beside the store and served after a restart."""
+    """The document is saved in the store and served after a restart, same ETag."""
     db = tmp_path / "spans.duckdb"
     with live_server(db) as first:
-        httpx.put(f"{first.api_url}/slos", json=SLOS)
-    assert json.loads((tmp_path / "spans.duckdb.slos.json").read_text()) == SLOS
+        etag = httpx.put(f"{first.api_url}/slos", json=SLOS).headers["ETag"]
+    assert not (tmp_path / "spans.duckdb.slos.json").exists()
     with live_server(db) as second:
-        assert httpx.get(f"{second.api_url}/slos").json() == SLOS
+        served = httpx.get(f"{second.api_url}/slos")
+    assert served.json() == SLOS
+    assert served.headers["ETag"] == etag
 
 
 def test_only_admins_write_slos(tmp_path: Path) -> None:
@@ -146,7 +148,7 @@ def test_slo_status_and_alerts(server: LiveServer) -> None:
 
 
 def test_a_bad_slos_file_stops_the_server_naming_the_field(tmp_path: Path) -> None:
-    """A saved document that no longer parses is refused at start, not silently emptied."""
+    """A file to import that does not parse is refused at start, not silently emptied."""
     db = tmp_path / "spans.duckdb"
     (tmp_path / "spans.duckdb.slos.json").write_text(
         json.dumps({"slos": [{**SLOS["slos"][0], "window": "forever"}]})

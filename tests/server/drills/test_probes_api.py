@@ -121,11 +121,11 @@ def test_only_admins_write_probes(tmp_path: Path) -> None:
 
 
 def test_the_document_survives_a_restart(tmp_path: Path) -> None:
-    """Saved beside the store (``<db>.probes.json``) and served again after a restart."""
+    """Saved in the store (no ``<db>.probes.json``) and served again after a restart."""
     db = tmp_path / "spans.duckdb"
     with live_server(db) as server:
         assert httpx.put(f"{server.api_url}/probes", json=DOCUMENT).is_success
-    assert (tmp_path / "spans.duckdb.probes.json").exists()
+    assert not (tmp_path / "spans.duckdb.probes.json").exists()
     with live_server(db) as server:
         assert httpx.get(f"{server.api_url}/probes").json() == DOCUMENT
 

@@ -13,6 +13,7 @@ import pytest
 from support.live_server import LiveServer, live_server
 from threadline.sampling_rules import parse
 from threadline.server.sampling.rule_store import RuleStore, default_rules_path
+from threadline.server.storage.duckdb import DuckDBStore
 
 RULES = {
     "rules": [{"name": "pay", "route": "/pay", "probability": 1.0, "max_per_second": 5}],
@@ -58,11 +59,18 @@ def test_put_replaces_the_rules_and_changes_the_etag(server: LiveServer) -> None
 
 
 def test_put_rules_survive_a_restart(tmp_path: Path) -> None:
-    """Rules set through the API are saved beside the store and served after a restart."""
+    """Rules set through the API are saved in the store and served after a restart."""
     db = tmp_path / "spans.duckdb"
     with live_server(db, lifespan=True) as first:
         etag = httpx.put(first.sampling_url, json=RULES).headers["ETag"]
-    assert json.loads((tmp_path / "spans.duckdb.sampling.json").read_text())["rules"]
+    store = DuckDBStore(db)
+    try:
+        saved = store.document("sampling")
+    finally:
+        store.close()
+    assert saved is not None
+    assert (parse(json.loads(saved.body)), saved.etag) == (parse(RULES), etag)
+    assert not (tmp_path / "spans.duckdb.sampling.json").exists()
     with live_server(db, lifespan=True) as second:
         served = httpx.get(second.sampling_url)
     assert served.headers["ETag"] == etag
@@ -109,7 +117,8 @@ def test_if_match_refuses_to_overwrite_a_newer_document(server: LiveServer) -> N
 
 def test_editors_racing_with_one_tag_replace_the_rules_once(tmp_path: Path) -> None:
     """Editors saving at the same moment with the same ETag: exactly one of them wins."""
-    store = RuleStore.open(tmp_path / "rules.json")
+    spans = DuckDBStore(tmp_path / "spans.duckdb")
+    store = RuleStore.open(spans, tmp_path / "rules.json")
     etag = store.get().etag
     editors = 8
     start = threading.Barrier(editors)
@@ -129,6 +138,7 @@ def test_editors_racing_with_one_tag_replace_the_rules_once(tmp_path: Path) -> N
     assert len(results) == editors
     assert len(saved) == 1
     assert store.get() == saved[0]
+    spans.close()
 
 
 def test_the_sampling_table_of_threadline_toml_is_served_until_a_put(
@@ -161,9 +171,13 @@ def test_tail_stats_say_when_tail_sampling_is_off(server: LiveServer) -> None:
 
 
 def test_the_rules_file_path_defaults_beside_the_store(tmp_path: Path) -> None:
-    """<db>.sampling.json unless sampling_rules_file names another file."""
+    """The file imported is <db>.sampling.json unless sampling_rules_file names another."""
     db = tmp_path / "spans.duckdb"
     assert default_rules_path(db, "") == tmp_path / "spans.duckdb.sampling.json"
     assert default_rules_path(db, str(tmp_path / "r.json")) == tmp_path / "r.json"
-    store = RuleStore.open(tmp_path / "absent.json")
-    assert store.get().rules.default.probability == 1.0
+    spans = DuckDBStore(db)
+    try:
+        store = RuleStore.open(spans, tmp_path / "absent.json")
+        assert store.get().rules.default.probability == 1.0
+    finally:
+        spans.close()

@@ -1,10 +1,11 @@
-"""Where the server keeps the SLOs it evaluates and serves at ``/api/slos``.
+"""The SLOs the server evaluates and serves at ``/api/slos``, kept in the store.
 
-The SLOs live in ``<db>.slos.json`` beside the DuckDB file (``slos_file`` names
-another), saved and served by ``versioned_file`` like the sampling rules: atomic
-replacement, a strong ETag, ``If-Match`` checked under the write lock. Until the
+The SLOs are the store's ``slos`` document (``kept_documents``: the same for every
+server process on the database, a strong ETag, ``If-Match`` checked by the store).
+A ``<db>.slos.json`` an older release kept beside the DuckDB file (or the file
+``slos_file`` names) is imported once, when the store holds no SLOs yet. Until the
 first ``PUT`` they come from the ``[[slo]]`` tables of ``threadline.toml``. A file
-that exists but cannot be read stops the server at start, naming the bad field.
+to import that cannot be read stops the server at start, naming the bad field.
 """
 
 from __future__ import annotations
@@ -12,20 +13,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from threadline.server.versioned_file import VersionedFile
-from threadline.slos import SloDocument, configured_slos, load_file
+from threadline.server.kept_documents import KeptDocument, open_document
+from threadline.server.storage.base import Store
+from threadline.slos import SloDocument, configured_slos, load_file, parse_json
 
 SLOS_FILE_SUFFIX: Final = ".slos.json"
+DOCUMENT: Final = "slos"
 
-SloFile = VersionedFile[SloDocument]
+KeptSlos = KeptDocument[SloDocument]
 
 
-def open_slos(path: Path) -> SloFile:
-    """The SLOs saved at ``path``, else ``threadline.toml``'s (possibly none)."""
-    initial = load_file(path) if path.exists() else configured_slos()
-    return VersionedFile(path, initial, encode=SloDocument.to_json, etag=SloDocument.etag)
+def open_slos(store: Store, imported_from: Path) -> KeptSlos:
+    """The SLOs in ``store``, else ``imported_from``'s (imported), else
+    ``threadline.toml``'s (possibly none)."""
+    return open_document(
+        store,
+        DOCUMENT,
+        imported_from=imported_from,
+        load_file=load_file,
+        default=configured_slos,
+        encode=SloDocument.to_json,
+        decode=parse_json,
+    )
 
 
 def default_slos_path(db: Path, slos_file: str) -> Path:
-    """``slos_file`` if set, else ``<db>.slos.json`` beside the DuckDB file."""
+    """The file to import: ``slos_file`` if set, else ``<db>.slos.json``."""
     return Path(slos_file) if slos_file else db.with_name(db.name + SLOS_FILE_SUFFIX)

@@ -18,10 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from threadline.server import journey_query
 from threadline.server.api import params
 from threadline.server.errors import NotFound, PayloadTooLarge, Unavailable
-from threadline.server.funnel_defs import FunnelDocument, FunnelError, FunnelFile, parse_json
+from threadline.server.funnel_defs import FunnelDocument, FunnelError, KeptFunnels, parse_json
+from threadline.server.kept_documents import Versioned, tag_listed
 from threadline.server.query import QueryService
-from threadline.server.storage.base import Store
-from threadline.server.versioned_file import Versioned, tag_listed
+from threadline.server.storage.base import Store, StoreError
 
 MAX_FUNNELS_BODY_BYTES: Final = 256 * 1024
 SAVE_FAILED_RETRY_AFTER_S: Final = 5
@@ -32,7 +32,7 @@ End = Annotated[Text, Query(description="End of the window: RFC 3339 or Unix ms 
 Service = Annotated[Text, Query(description="Only journeys touching this service.")]
 
 
-def build_journey_router(store: Store, query: QueryService, funnels: FunnelFile) -> APIRouter:
+def build_journey_router(store: Store, query: QueryService, funnels: KeptFunnels) -> APIRouter:
     """The journey map and funnel routes, to be mounted under ``/api``."""
     router = APIRouter()
 
@@ -64,7 +64,7 @@ def build_journey_router(store: Store, query: QueryService, funnels: FunnelFile)
             saved = await run_in_threadpool(
                 funnels.put, parsed, if_match=request.headers.get("if-match")
             )
-        except OSError as exc:
+        except StoreError as exc:
             raise Unavailable(
                 f"the funnels could not be saved ({exc})", retry_after_s=SAVE_FAILED_RETRY_AFTER_S
             ) from exc

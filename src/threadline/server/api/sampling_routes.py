@@ -22,11 +22,12 @@ from threadline.sampling_rules import RuleError, parse_json
 from threadline.server.errors import PayloadTooLarge, Unavailable
 from threadline.server.sampling.rule_store import RuleStore, VersionedRules, tag_listed
 from threadline.server.sampling.tail import TailSampler, TailStats
+from threadline.server.storage.base import StoreError
 
 # A rule document is a few kilobytes; a megabyte leaves room for the most rules
 # allowed without letting a client make the server buffer an arbitrary body.
 MAX_RULES_BODY_BYTES: Final = 1024 * 1024
-# A failed save is a disk problem that may pass; the client can retry.
+# A failed save is a store problem that may pass; the client can retry.
 SAVE_FAILED_RETRY_AFTER_S: Final = 5
 
 
@@ -54,7 +55,7 @@ def build_sampling_router(rules: RuleStore, tail: TailSampler | None) -> APIRout
             saved = await run_in_threadpool(
                 rules.put, parsed, if_match=request.headers.get("if-match")
             )
-        except OSError as exc:
+        except StoreError as exc:
             raise Unavailable(
                 f"the rules could not be saved ({exc})", retry_after_s=SAVE_FAILED_RETRY_AFTER_S
             ) from exc

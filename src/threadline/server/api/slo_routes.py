@@ -28,12 +28,13 @@ from starlette.concurrency import run_in_threadpool
 from threadline.server.aggregates import TimeWindow
 from threadline.server.alerting import common, overview
 from threadline.server.alerting.evaluator import EXAMPLE_WINDOW_NS, EXAMPLES, Evaluator
-from threadline.server.alerting.slo_store import SloFile
+from threadline.server.alerting.slo_store import KeptSlos
 from threadline.server.alerting.state import AlertState, is_drill
 from threadline.server.api import slo_models
 from threadline.server.errors import NotFound, PayloadTooLarge, Unavailable
+from threadline.server.kept_documents import Versioned, tag_listed
 from threadline.server.slo_queries import IndicatorQuery
-from threadline.server.versioned_file import Versioned, tag_listed
+from threadline.server.storage.base import StoreError
 from threadline.slos import Indicator, Slo, SloDocument, SloError, parse_json
 
 # A document of the most SLOs allowed is well under this.
@@ -48,7 +49,7 @@ DeliveryFailures = Callable[[], Sequence[slo_models.DeliveryFailure]]
 
 
 def build_slo_router(
-    slos: SloFile,
+    slos: KeptSlos,
     evaluator: Evaluator,
     *,
     clock: Callable[[], int],
@@ -77,7 +78,7 @@ def build_slo_router(
             saved = await run_in_threadpool(
                 slos.put, parsed, if_match=request.headers.get("if-match")
             )
-        except OSError as exc:
+        except StoreError as exc:
             raise Unavailable(
                 f"the SLOs could not be saved ({exc})", retry_after_s=SAVE_FAILED_RETRY_AFTER_S
             ) from exc

@@ -1,7 +1,8 @@
 """Scheduled drills: probes defined on the server, run on their interval, judged,
 stored, shown on the drills page, and alerting when propagation breaks.
 
-- ``definitions_file``: the probe document (``/api/probes``, ``[[probe]]`` tables);
+- ``probe_document``: the probe document, kept in the store (``/api/probes``,
+  ``[[probe]]`` tables);
 - ``record``: one run's result as the store keeps it;
 - ``traces``: the runner's trace reads, straight from the store;
 - ``scheduler``: the thread that runs each probe on its interval;

@@ -27,10 +27,10 @@ from threadline.server.auth import MASK
 from threadline.server.auth.context import principal_of
 from threadline.server.auth.roles import Role
 from threadline.server.drills import models
-from threadline.server.drills.definitions_file import ProbeFile
+from threadline.server.drills.probe_document import KeptProbes
 from threadline.server.errors import NotFound, PayloadTooLarge, Unavailable
-from threadline.server.storage.base import Store
-from threadline.server.versioned_file import Versioned, tag_listed
+from threadline.server.kept_documents import Versioned, tag_listed
+from threadline.server.storage.base import Store, StoreError
 
 # A document of the most probes allowed, each of the most steps, is well under this.
 MAX_PROBES_BODY_BYTES: Final = 1024 * 1024
@@ -40,7 +40,7 @@ DEFAULT_RUNS: Final = 50
 
 
 def build_probe_router(
-    probes: ProbeFile,
+    probes: KeptProbes,
     store: Store,
     *,
     running: Callable[[], frozenset[str]],
@@ -71,7 +71,7 @@ def build_probe_router(
             saved = await run_in_threadpool(
                 probes.put, parsed, if_match=request.headers.get("if-match")
             )
-        except OSError as exc:
+        except StoreError as exc:
             raise Unavailable(
                 f"the probes could not be saved ({exc})", retry_after_s=SAVE_FAILED_RETRY_AFTER_S
             ) from exc

@@ -10,7 +10,7 @@ from threadline.probing.definitions import ProbeDefinitionError, ProbeDocument
 from threadline.server.alerting.delivery.receivers import external_url_of
 from threadline.server.alerting.evaluator import Deliver
 from threadline.server.drills.alerts import DrillAlerts
-from threadline.server.drills.definitions_file import default_probes_path, open_probes
+from threadline.server.drills.probe_document import default_probes_path, open_probes
 from threadline.server.drills.routes import build_probe_router
 from threadline.server.drills.scheduler import DrillScheduler
 from threadline.server.storage.base import Store
@@ -22,11 +22,11 @@ def install_drills(
 ) -> DrillScheduler:
     """Mount ``/api/probes``; run the probes while the app runs.
 
-    A bad probe file or setting raises :class:`ConfigError` naming it, so the server
+    A bad probe document or setting raises :class:`ConfigError` naming it, so the server
     does not start.
     """
     try:
-        probes = open_probes(default_probes_path(settings.db, settings.probes_file))
+        probes = open_probes(store, default_probes_path(settings.db, settings.probes_file))
     except ProbeDefinitionError as exc:
         raise ConfigError(f"probes: {exc}") from exc
     base_url = external_url_of(settings)

@@ -1,11 +1,13 @@
-"""Where the server keeps the sampling rules it serves at ``/api/sampling``.
+"""The sampling rules the server serves at ``/api/sampling``, kept in the store.
 
-The rules live in ``<db>.sampling.json`` beside the DuckDB file, saved and served by
-``versioned_file`` (atomic replacement, ETag, ``If-Match`` under the write lock).
+The rules are the store's ``sampling`` document (``kept_documents``: the same for
+every server process on the database, ETag, ``If-Match`` checked by the store). A
+``<db>.sampling.json`` an older release kept beside the DuckDB file (or the file
+``sampling_rules_file`` names) is imported once, when the store holds no rules yet.
 
 Until the first ``PUT`` the rules come from the ``[sampling]`` table of
-``threadline.toml`` (or the defaults: sample everything). A rules file that exists
-but cannot be read stops the server at start with a message naming the bad field,
+``threadline.toml`` (or the defaults: sample everything). A rules file to import
+that cannot be read stops the server at start with a message naming the bad field,
 rather than silently serving defaults.
 """
 
@@ -13,11 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
-from threadline.sampling_rules import SamplingRules, configured_rules, load_file
-from threadline.server.versioned_file import VersionedFile, tag_listed
+from threadline.sampling_rules import SamplingRules, configured_rules, load_file, parse_json
+from threadline.server.kept_documents import KeptDocument, open_document, tag_listed
+from threadline.server.storage.base import Store
 
-RULES_FILE_SUFFIX = ".sampling.json"
+RULES_FILE_SUFFIX: Final = ".sampling.json"
+DOCUMENT: Final = "sampling"
 
 __all__ = ["RuleStore", "VersionedRules", "default_rules_path", "tag_listed"]
 
@@ -31,38 +36,41 @@ class VersionedRules:
 
 
 class RuleStore:
-    """The current rules, read by any thread, replaced atomically by ``put``."""
+    """The current rules, read by any thread, replaced by ``put``."""
 
-    def __init__(self, path: Path, initial: SamplingRules) -> None:
-        self._file = VersionedFile(
-            path, initial, encode=SamplingRules.to_json, etag=SamplingRules.etag
-        )
+    def __init__(self, document: KeptDocument[SamplingRules]) -> None:
+        self._document = document
 
     @classmethod
-    def open(cls, path: Path) -> RuleStore:
-        """The rules saved at ``path``, else ``threadline.toml``'s, else the defaults."""
-        if path.exists():
-            return cls(path, load_file(path))
-        return cls(path, configured_rules("") or SamplingRules())
-
-    @property
-    def path(self) -> Path:
-        return self._file.path
+    def open(cls, store: Store, imported_from: Path) -> RuleStore:
+        """The rules in ``store``, else ``imported_from``'s (imported), else
+        ``threadline.toml``'s, else the defaults."""
+        return cls(
+            open_document(
+                store,
+                DOCUMENT,
+                imported_from=imported_from,
+                load_file=load_file,
+                default=lambda: configured_rules("") or SamplingRules(),
+                encode=SamplingRules.to_json,
+                decode=parse_json,
+            )
+        )
 
     def get(self) -> VersionedRules:
-        current = self._file.get()
+        current = self._document.get()
         return VersionedRules(current.value, current.etag)
 
     def put(self, rules: SamplingRules, *, if_match: str | None = None) -> VersionedRules | None:
-        """Save ``rules`` durably, then serve them; an ``OSError`` leaves the old rules.
+        """Save ``rules`` durably, then serve them; a ``StoreError`` leaves the old rules.
 
         None, and nothing saved, when ``if_match`` (an ``If-Match`` value) does not name
         the rules in force.
         """
-        saved = self._file.put(rules, if_match=if_match)
+        saved = self._document.put(rules, if_match=if_match)
         return None if saved is None else VersionedRules(saved.value, saved.etag)
 
 
 def default_rules_path(db: Path, rules_file: str) -> Path:
-    """``rules_file`` if set, else ``<db>.sampling.json`` beside the DuckDB file."""
+    """The file to import: ``rules_file`` if set, else ``<db>.sampling.json``."""
     return Path(rules_file) if rules_file else db.with_name(db.name + RULES_FILE_SUFFIX)

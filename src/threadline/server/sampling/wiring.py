@@ -27,7 +27,7 @@ def install_sampling(
     setting raises :class:`ConfigError` naming it, so the server does not start.
     """
     try:
-        rules = RuleStore.open(default_rules_path(settings.db, settings.sampling_rules_file))
+        rules = RuleStore.open(store, default_rules_path(settings.db, settings.sampling_rules_file))
         tail = (
             TailSampler(store, lambda: rules.get().rules, TailConfig.from_settings(settings))
             if settings.tail_sampling
