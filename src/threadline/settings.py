@@ -240,8 +240,9 @@ class ServerSettings:
     )
     sampling_rules_file: str = setting(
         "",
-        "JSON file holding the sampling rules set through `PUT /api/sampling`; empty: "
-        "`<db>.sampling.json` next to the store. Until it exists the `[sampling]` table of "
+        "Rules file of an older release, imported into the store once, when the store holds "
+        "no rules yet (the rules set through `PUT /api/sampling` live in the store); empty: "
+        "`<db>.sampling.json`. Until the first `PUT` or import the `[sampling]` table of "
         "threadline.toml is served.",
     )
     tail_sampling: bool = setting(
@@ -348,8 +349,10 @@ class ServerSettings:
     )
     slos_file: str = setting(
         "",
-        "JSON file holding the SLOs set through `PUT /api/slos`; empty: `<db>.slos.json` "
-        "next to the store. Until it exists the `[[slo]]` tables of threadline.toml are used.",
+        "SLO file of an older release, imported into the store once, when the store holds no "
+        "SLOs yet (the SLOs set through `PUT /api/slos` live in the store); empty: "
+        "`<db>.slos.json`. Until the first `PUT` or import the `[[slo]]` tables of "
+        "threadline.toml are used.",
     )
     slo_evaluation_interval_s: float = setting(
         30.0,
@@ -372,8 +375,9 @@ class ServerSettings:
     )
     probes_file: str = setting(
         "",
-        "JSON file holding the scheduled probes set through `PUT /api/probes`; empty: "
-        "`<db>.probes.json` next to the store. Until it exists the `[[probe]]` tables of "
+        "Probe file of an older release, imported into the store once, when the store holds "
+        "no probes yet (the probes set through `PUT /api/probes` live in the store); empty: "
+        "`<db>.probes.json`. Until the first `PUT` or import the `[[probe]]` tables of "
         "threadline.toml are used.",
     )
     drill_concurrency: int = setting(
