@@ -81,8 +81,9 @@ class KeptDocument(Generic[T]):
         self._decode = decode
         self._refresh_s = refresh_s
         self._clock = clock
-        self._saving = threading.Lock()
-        self._refreshing = threading.Lock()
+        # Held by a save and by a re-read, so a re-read begun before a save cannot put
+        # the older document back after it.
+        self._lock = threading.Lock()
         self._stored: str | None = None  # the stored ETag of the copy in hand
         # Read now, so a stored document that cannot be decoded stops the server at start.
         self._current, self._stored = self._read(None)
@@ -94,14 +95,12 @@ class KeptDocument(Generic[T]):
 
     def get(self) -> Versioned[T]:
         """The document in force, as the store held it at most ``refresh_s`` ago."""
-        if self._clock() - self._checked >= self._refresh_s and self._refreshing.acquire(
-            blocking=False
-        ):
-            # One thread re-reads; the others serve the copy in hand meanwhile.
+        if self._clock() - self._checked >= self._refresh_s and self._lock.acquire(blocking=False):
+            # One thread re-reads; the others (and a save's) serve the copy in hand meanwhile.
             try:
                 self._refresh()
             finally:
-                self._refreshing.release()
+                self._lock.release()
         return self._current
 
     def put(self, value: T, *, if_match: str | None = None) -> Versioned[T] | None:
@@ -111,7 +110,7 @@ class KeptDocument(Generic[T]):
         the document in force in the store.
         """
         body = canonical_json(self._encode(value))
-        with self._saving:
+        with self._lock:
             current, stored = self._read(self._current)
             self._current, self._stored = current, stored
             if if_match is not None and not tag_listed(if_match, current.etag):
