@@ -31,6 +31,7 @@ ClickHouse exporter proved (and SigNoz and Jaeger's ClickHouse plugin follow).
   probe whose row holds the probe's kept history as arrays, newest first: a save
   inserts the new history whole, run and trim together (``drill_results.py``).
 - ``threadline_schema``: one row per schema version applied.
+- the rollups (version 2): per-minute counts the fleet views read, see ``rollup_schema``.
 
 Every statement is idempotent (``IF NOT EXISTS``). ``{db}`` is the database name,
 quoted by ``quote``. ``cluster.py`` derives the replicated, sharded form of the same
@@ -41,7 +42,11 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
+from threadline.server.storage.clickhouse import rollup_schema
+
+# Version 2 adds the rollups (``rollup_schema``; ``versions`` fills them on a version 1
+# database).
+SCHEMA_VERSION: Final = 2
 
 SPANS: Final = "spans"
 SPANS_INCOMING: Final = "spans_incoming"
@@ -225,6 +230,7 @@ SETTINGS {_DURABLE}""",
 )
 ENGINE = MergeTree
 ORDER BY version""",
+        *rollup_schema.statements(db, SPANS_INCOMING, span_ttl),
     ]
 
 
