@@ -138,3 +138,25 @@ def test_compaction_merges_the_deltas_a_deletion_cancels(url: StoreUrl) -> None:
         assert store.operation_red(DAY) == []
     finally:
         store.close()
+
+
+def test_erasure_leaves_no_name_only_the_user_had(url: StoreUrl) -> None:
+    """A span name that carried what the erased user did leaves the kept names and
+    every rollup row; a name other spans still have stays."""
+    store = ClickHouseStore(url)
+    try:
+        note = span_record("1" * 32, "b1", None, "web", "checkout for alice's gift", T0, T0 + MS,
+                           user_id="alice")  # fmt: skip
+        shared = span_record("2" * 32, "c1", None, "web", "GET /pay", T0, T0 + MS, user_id="alice")
+        batch = [note, shared, *_call("3" * 32, T0)]
+        store.write(SpanBatch.from_records(batch)).result(timeout=30)
+        assert store.erase_user(["alice"]).erased_spans == 2
+        db = schema.quote("threadline")
+        names = store._fetch(f"SELECT DISTINCT operation FROM {db}.{rollup_schema.NAMES}", {})
+        assert sorted(str(row[0]) for row in names) == ["GET /pay", "POST /charge", "charge"]
+        for table in (rollup_schema.OPERATIONS, rollup_schema.EXEMPLARS):
+            rows = store._fetch(f"SELECT operation FROM {db}.{table}", {})
+            assert "checkout for alice's gift" not in {str(row[0]) for row in rows}
+        assert [r.stats.requests for r in store.operation_red(DAY)] == [1, 1]
+    finally:
+        store.close()
