@@ -25,6 +25,10 @@ ClickHouse has no transaction over two inserts: the spans' insert (with its view
 and the pair count are two statements. If the second fails the batch's future
 fails and the sender retries; the retried spans are stored already and dropped, so
 that batch's edges stay uncounted (the spans and their entry counts are kept).
+Writers of several servers registering names at the same moment each count the
+names kept before them, so a service can pass the cap by one batch's new names. A
+writer killed between staging and dropping leaves its partition of
+``rollup_pending`` behind: no other writer reads it, and it holds only keys.
 """
 
 from __future__ import annotations
