@@ -10,9 +10,10 @@ spans/s and each fleet view's time on both stores with the ratio ClickHouse ÷ D
 (fastest of ``--repeat`` runs after a warm-up). Both answers are compared: counts
 must be equal (a difference is printed).
 
-DuckDB's rollups are folded (``compact_rollups``) before the reads, as a running
-server folds them every few commits; ClickHouse's are read as loaded (its parts are
-merged in the background, and the reads sum unmerged rows anyway).
+The bytes per span of the ClickHouse rollup tables are printed as inserted and after
+``OPTIMIZE … FINAL``; the reads then run on merged parts, as DuckDB's run on rollups
+folded by ``compact_rollups`` (a running server folds them every few commits, and
+ClickHouse merges in the background; both sum unmerged rows alike).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from analysis import load as load_into
 from threadline.server.aggregates import OperationRed, ServiceMap, ServiceRed, TimeWindow
 from threadline.server.metric_rows import MetricRows
 from threadline.server.storage.base import Store
+from threadline.server.storage.clickhouse import rollup_schema
 from threadline.server.storage.clickhouse.store import ClickHouseStore
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.store_url import StoreUrl
@@ -65,6 +67,22 @@ def _counts(answer: Any) -> Any:
     return None  # exemplars: one example per key, either store's choice
 
 
+def _rollup_bytes(store: ClickHouseStore, spans: int) -> None:
+    """Bytes per span of the rollup tables on disk, as inserted and merged."""
+    sizes = (
+        "SELECT sum(bytes_on_disk) FROM system.parts WHERE active"
+        " AND database = 'threadline' AND table IN {tables:Array(String)}"
+    )
+    tables = {"tables": list(rollup_schema.MERGED)}
+    inserted = int(store._fetch(sizes, tables)[0][0] or 0)  # no public size of the rollups
+    for table in rollup_schema.MERGED:
+        store._command(f"OPTIMIZE TABLE threadline.{table} FINAL", {})
+    merged = int(store._fetch(sizes, tables)[0][0] or 0)
+    print(
+        f"chdb rollup tables: {inserted / spans:.1f} B/span inserted, {merged / spans:.1f} merged"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -87,6 +105,7 @@ def main() -> None:
                 rates[name] = written / seconds
                 print(f"load into {name:<8}{written:>10,} spans  {rates[name]:>10,.0f} spans/s")
             print(f"ingest chdb ÷ duckdb: {rates['chdb'] / rates['duckdb']:.2f}")
+            _rollup_bytes(click, written)
             duck.compact_rollups()
             header = f"\n{'fleet view':<34}{'duckdb ms':>11}{'chdb ms':>10}{'chdb ÷ duckdb':>15}"
             print(header)
