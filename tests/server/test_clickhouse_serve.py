@@ -1,7 +1,7 @@
 """`threadline serve --store chdb:///dir`: a real server process on the ClickHouse store.
 
-Ingest, the trace view and search work; a view the store does not offer yet answers
-501 naming the method; a SIGKILL after the 200 loses no span.
+Ingest, the trace view, search and the service map work; a view the store does not
+offer yet answers 501 naming the method; a SIGKILL after the 200 loses no span.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ JSON: Final = {"Content-Type": "application/json"}
 
 
 def test_ingest_trace_view_and_search_on_chdb(tmp_path: Path) -> None:
-    """Spans posted as OTLP are found by id and by search; the service map answers 501."""
+    """Spans posted as OTLP are found by id, by search and on the map; propagation answers 501."""
     store = tmp_path / "ch"
     with threadline_serve(tmp_path, "--store", f"chdb://{store}") as server:
         posted = httpx.post(
@@ -37,9 +37,14 @@ def test_ingest_trace_view_and_search_on_chdb(tmp_path: Path) -> None:
         assert [t["trace_id"] for t in found["traces"]] == [TRACE]
         assert httpx.get(f"{server.url}/api/stats").json()["spans"] == 5
 
-        missing = httpx.get(f"{server.url}/api/service-map")
+        # The payload's spans start at 2023-11-14T22:13:20Z.
+        window = {"end": "2023-11-14T22:30:00Z", "window": "1h"}
+        mapped = httpx.get(f"{server.url}/api/service-map", params=window)
+        assert mapped.status_code == 200
+        assert [node["name"] for node in mapped.json()["services"]] == ["load"]
+        missing = httpx.get(f"{server.url}/api/propagation")
         assert missing.status_code == 501
-        assert missing.json()["error"] == "service_map is not available on the ClickHouse store yet"
+        assert missing.json()["error"] == "propagation is not available on the ClickHouse store yet"
         assert "chdb://" in server.log.read_text()
 
 

@@ -29,6 +29,18 @@ DISTRIBUTED: Final = re.compile(
     r"ENGINE = Distributed\(`prod`, `threadline`, (\w+), (.+)\)$"
 )
 
+# A replicated engine, its ZooKeeper path (per shard, or one set on every node) and
+# the plain engine's arguments.
+REPLICATED: Final = re.compile(
+    r"ENGINE = Replicated(\w*)MergeTree\('/clickhouse/tables/(\{shard\}|all)/\{database\}/"
+    r"\{table\}', '\{replica\}'(?:, (.*))?\)\n"
+)
+
+
+def _unreplicated(match: re.Match[str]) -> str:
+    arguments = f"({match.group(3)})" if match.group(3) else ""
+    return f"ENGINE = {match.group(1)}MergeTree{arguments}\n"
+
 
 def _printed(*args: str) -> list[str]:
     result = CliRunner().invoke(store, ["ddl", *args])
@@ -50,10 +62,7 @@ def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> 
             continue
         assert " ON CLUSTER `prod`" in statement.splitlines()[0]
         plain = statement.replace(" ON CLUSTER `prod`", "")
-        plain = plain.replace(f"ENGINE = {cluster.REPLICATED}", "ENGINE = MergeTree")
-        plain = plain.replace(
-            f"ENGINE = {cluster.REPLICATED_REPLACING}", "ENGINE = ReplacingMergeTree(version)"
-        )
+        plain = REPLICATED.sub(_unreplicated, plain)
         undone.append(re.sub(r"(`threadline`\.\w+)_local\b", r"\1", plain))
 
     assert undone == [s.strip() for s in schema.statements("threadline", ttl_days=30)]
@@ -66,11 +75,25 @@ def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> 
         "drill_results": "cityHash64(probe)",
         "documents": "cityHash64(name)",
         "threadline_schema": "rand()",
+        "rollup_operations": "cityHash64(service)",
+        "rollup_edges": "cityHash64(callee)",
+        "rollup_names": "rand()",
+        "rollup_exemplars": "cityHash64(trace_id)",
+        "rollup_pending": "cityHash64(trace_id)",
     }
     # Every MergeTree table became replicated; the views read and write local tables.
-    assert not any(re.search(r"ENGINE = (Replacing)?MergeTree", s) for s in printed)
+    assert not any(re.search(r"ENGINE = (?!Replicated)\w*MergeTree", s) for s in printed)
+    # The kept operation names are the same on every node, the rest per shard.
+    shared = [s for s in printed if "'/clickhouse/tables/all/" in s]
+    assert len(shared) == 1
+    assert "rollup_names_local ON CLUSTER" in shared[0]
+    assert cluster.REPLICATED in "\n".join(printed)
+    assert cluster.REPLICATED_REPLACING in "\n".join(printed)
     views = [s for s in printed if s.startswith("CREATE MATERIALIZED VIEW")]
-    assert all("_local AS" in v.splitlines()[0] and "_local\n" in v + "\n" for v in views)
+    for view in views:
+        head, body = view.split("\n", 1)
+        assert "_local AS" in head
+        assert all(name.endswith("_local") for name in re.findall(r"`threadline`\.(\w+)", body))
 
 
 def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
@@ -96,6 +119,13 @@ def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
             "drill_results": "ReplacingMergeTree",
             "documents": "ReplacingMergeTree",
             "threadline_schema": "MergeTree",
+            "rollup_operations": "SummingMergeTree",
+            "rollup_operations_mv": "MaterializedView",
+            "rollup_edges": "SummingMergeTree",
+            "rollup_names": "ReplacingMergeTree",
+            "rollup_exemplars": "ReplacingMergeTree",
+            "rollup_exemplars_mv": "MaterializedView",
+            "rollup_pending": "MergeTree",
         }
         with pytest.raises(ClickHouseError):  # no cluster here: why the script is not run
             client.command(_printed("--cluster", CLUSTER)[0])

@@ -14,7 +14,13 @@ cluster mode use the same shape):
   row beside it; alert states and drill results by their key, logs and the schema
   versions by ``rand()``;
 - the materialized views read and write the local tables, so each shard feeds its
-  own spans and lookup rows from what its intake received.
+  own spans and lookup rows from what its intake received;
+- the rollups (``rollup_schema``) are summing and replacing tables made replicated the
+  same way; each shard's views count what its intake received and reads sum over the
+  shards. The kept operation names are one replica set on every node (no ``{shard}``
+  in their path), so every shard's view maps names as the others do; the staged keys
+  of an insert are sharded by trace id beside their spans, so the pair count joins
+  them shard by shard (``distributed_product_mode = 'local'``).
 
 The store's SQL is the same on both: it names ``T``, which is the table itself on
 one node and the ``Distributed`` table on a cluster. chDB refuses ``ON CLUSTER``,
@@ -27,7 +33,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from threadline.server.storage.clickhouse import document_table, schema
+from threadline.server.storage.clickhouse import document_table, rollup_schema, schema
 
 LOCAL_SUFFIX: Final = "_local"
 REPLICATED: Final = (
@@ -37,6 +43,10 @@ REPLICATED_REPLACING: Final = (
     "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}',"
     " '{replica}', version)"
 )
+# Replicated on every node, not sharded: the path names no shard.
+EVERY_NODE: Final = "/clickhouse/tables/all/{database}/{table}"
+_PATH: Final = "/clickhouse/tables/{shard}/{database}/{table}"
+_ENGINE: Final = re.compile(r"ENGINE = (\w*)MergeTree(?:\((.*)\))?\n")
 SHARDING_KEYS: Final[dict[str, str]] = {
     schema.SPANS: "cityHash64(trace_id)",
     schema.SPANS_INCOMING: "cityHash64(trace_id)",
@@ -48,6 +58,11 @@ SHARDING_KEYS: Final[dict[str, str]] = {
     schema.DRILL_RESULTS: "cityHash64(probe)",
     document_table.DOCUMENTS: document_table.SHARDING_KEY,
     schema.VERSION_TABLE: "rand()",
+    rollup_schema.OPERATIONS: "cityHash64(service)",
+    rollup_schema.EDGES: "cityHash64(callee)",
+    rollup_schema.NAMES: "rand()",
+    rollup_schema.EXEMPLARS: "cityHash64(trace_id)",
+    rollup_schema.PENDING: "cityHash64(trace_id)",
 }
 _TABLES: Final = tuple(SHARDING_KEYS)
 
@@ -68,7 +83,7 @@ def statements(database: str, cluster: str, *, ttl_days: int | None = None) -> l
             local = _localised(statement, db).replace(
                 f"{db}.{table}{LOCAL_SUFFIX} (", f"{db}.{table}{LOCAL_SUFFIX}{on} (", 1
             )
-            out.append(_replicated(local))
+            out.append(_replicated(local, table))
             out.append(
                 f"CREATE TABLE IF NOT EXISTS {db}.{table}{on} AS {db}.{table}{LOCAL_SUFFIX}\n"
                 f"ENGINE = Distributed({schema.quote(cluster)}, {db}, {table}{LOCAL_SUFFIX},"
@@ -83,13 +98,15 @@ def statements(database: str, cluster: str, *, ttl_days: int | None = None) -> l
     return out
 
 
-def _replicated(statement: str) -> str:
-    """``statement`` with its ``MergeTree`` engine (plain or replacing) replicated."""
-    if "ENGINE = ReplacingMergeTree(version)\n" in statement:
-        return statement.replace(
-            "ENGINE = ReplacingMergeTree(version)\n", f"ENGINE = {REPLICATED_REPLACING}\n", 1
-        )
-    return statement.replace("ENGINE = MergeTree\n", f"ENGINE = {REPLICATED}\n", 1)
+def _replicated(statement: str, table: str) -> str:
+    """``statement`` with its ``*MergeTree`` engine replicated, its arguments kept."""
+    path = EVERY_NODE if table == rollup_schema.NAMES else _PATH
+
+    def engine(match: re.Match[str]) -> str:
+        arguments = f", {match.group(2)}" if match.group(2) else ""
+        return f"ENGINE = Replicated{match.group(1)}MergeTree('{path}', '{{replica}}'{arguments})\n"
+
+    return _ENGINE.sub(engine, statement, count=1)
 
 
 def _localised(statement: str, db: str) -> str:

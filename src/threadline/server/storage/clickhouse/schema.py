@@ -33,6 +33,7 @@ ClickHouse exporter proved (and SigNoz and Jaeger's ClickHouse plugin follow).
 - ``documents`` (version 2): the documents people edit, a ``ReplacingMergeTree``
   keyed by name (``document_table.py``).
 - ``threadline_schema``: one row per schema version applied.
+- the rollups (version 2): per-minute counts the fleet views read, see ``rollup_schema``.
 
 Every statement is idempotent (``IF NOT EXISTS``). ``{db}`` is the database name,
 quoted by ``quote``. ``cluster.py`` derives the replicated, sharded form of the same
@@ -43,9 +44,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from threadline.server.storage.clickhouse import document_table
+from threadline.server.storage.clickhouse import document_table, rollup_schema
 
-SCHEMA_VERSION: Final = 1
+# Version 2 adds the rollups (``rollup_schema``; ``versions`` fills them on a version 1
+# database).
+SCHEMA_VERSION: Final = 2
 
 SPANS: Final = "spans"
 SPANS_INCOMING: Final = "spans_incoming"
@@ -230,6 +233,7 @@ SETTINGS {_DURABLE}""",
 )
 ENGINE = MergeTree
 ORDER BY version""",
+        *rollup_schema.statements(db, SPANS_INCOMING, span_ttl),
     ]
 
 

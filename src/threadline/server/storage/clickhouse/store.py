@@ -8,9 +8,10 @@ Tables and their shape: ``schema.py``; replicated, sharded DDL: ``cluster.py``.
 Built so far: writing spans and logs, traces by id, trace search, journey traces
 and lists, ids by prefix, services, counts, logs, deletion (traces, retention,
 erasure), compaction, size, health, alert state, drill results, the kept documents,
-the SDKs' reports. The fleet aggregates, journey maps and SLO reads need the rollup
-tables (AggregatingMergeTree fed by materialized views) that this store does not
-have yet: each raises ``StoreUnsupported`` saying so, and the API answers 501.
+the SDKs' reports, and the fleet rollups (RED, the service map, the operation cap,
+``/metrics`` rows and exemplars: ``rollup_schema``, ``rollups``, ``rollup_reads``).
+Journey maps, trace groups, propagation and SLO reads need rollups this store does
+not have yet: each raises ``StoreUnsupported`` saying so, and the API answers 501.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ from threadline.server.storage.clickhouse import (
     documents,
     drill_results,
     logs,
+    rollup_reads,
+    rollup_schema,
+    rollups,
     schema,
     sdk_stats,
     search,
@@ -86,12 +90,6 @@ NOT_YET: Final = (
     "journey_map",
     "step_traces",
     "journey_attributes",
-    "operation_red",
-    "service_red",
-    "service_map",
-    "capped_services",
-    "metric_rows",
-    "exemplars",
     "trace_groups",
     "propagation",
     "slo_counts",
@@ -234,7 +232,7 @@ class ClickHouseStore:
     def operation_red(
         self, window: TimeWindow, *, service: str | None = None
     ) -> list[OperationRed]:
-        _not_yet("operation_red")
+        return rollup_reads.operation_red(self._fetch, self._tables, window, service)
 
     def service_red(
         self,
@@ -244,19 +242,21 @@ class ClickHouseStore:
         operation: str | None = None,
         bucket_ns: int | None = None,
     ) -> ServiceRed:
-        _not_yet("service_red")
+        return rollup_reads.service_red(
+            self._fetch, self._tables, service, window, operation, bucket_ns
+        )
 
     def service_map(self, window: TimeWindow) -> ServiceMap:
-        _not_yet("service_map")
+        return rollup_reads.service_map(self._fetch, self._tables, window)
 
     def capped_services(self) -> list[CappedService]:
-        _not_yet("capped_services")
+        return rollup_reads.capped_services(self._fetch, self._tables)
 
     def metric_rows(self, first_minute: int, last_minute: int) -> MetricRows:
-        _not_yet("metric_rows")
+        return rollup_reads.metric_rows(self._fetch, self._tables, first_minute, last_minute)
 
     def exemplars(self, first_minute: int, last_minute: int) -> list[SlotExemplar]:
-        _not_yet("exemplars")
+        return rollup_reads.exemplars(self._fetch, self._tables, first_minute, last_minute)
 
     def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
         # Read from the spans: their sort key starts with service and span name.
@@ -342,9 +342,12 @@ class ClickHouseStore:
     def erase_user(self, forms: Sequence[str]) -> UserErasure:
         found = deletion.spans_per_form(self._fetch, self._tables, forms)
         doomed = deletion.user_trace_ids(self._fetch, self._tables, forms)
+        names = rollups.names_of(self._fetch, self._tables, doomed)
         # Before the spans: the logs of the user's sessions are found through them.
         deletion.erase_user_logs(self._fetch, self._command, self._tables, forms, doomed)
         erased = deletion.delete_traces(self._fetch, self._command, self._tables, doomed)
+        # A span name may carry what the user did: names no other span has go too.
+        rollups.forget_names(self._fetch, self._command, self._tables, names)
         # Always merged, even when nothing matched now: rows of the user deleted
         # earlier may still sit masked in parts.
         self.compact()
@@ -360,7 +363,7 @@ class ClickHouseStore:
 
     def compact(self) -> None:
         """Merge every partition's parts into one, purging rows deleted so far."""
-        for table in schema.DATA_TABLES:
+        for table in (*schema.DATA_TABLES, *rollup_schema.MERGED):
             self._command(f"OPTIMIZE TABLE {self._tables.parts_of(table)} FINAL", {})
 
     def health(self) -> StoreHealth:

@@ -2,6 +2,10 @@
 
 Version 1 is the first ClickHouse schema; a later release adds its steps here, each
 an idempotent list of statements run in order, as the DuckDB store's migrations do.
+Version 2 adds the rollups: their tables come with the schema's statements (``IF NOT
+EXISTS``), and a version 1 database's stored spans are counted into them
+(``rollups.rebuild``, which starts from empty tables, so an interrupted fill runs
+again whole on the next open) before version 2 is recorded.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.clickhouse import cluster, schema
+from threadline.server.storage.clickhouse import cluster, rollups, schema
 from threadline.server.storage.clickhouse.client import Connection
 from threadline.server.storage.clickhouse.tables import Tables
 
@@ -35,6 +39,8 @@ def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = Non
             f"the ClickHouse database {connection.database!r} has schema version {current},"
             f" newer than this release's {schema.SCHEMA_VERSION}; upgrade threadline"
         )
+    if 0 < current < 2:
+        rollups.rebuild(connection, t)
     if current < schema.SCHEMA_VERSION:
         connection.command(
             f"INSERT INTO {t.versions} (version, applied_ns, applied_by)"

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from threadline.server.batch import SpanBatch
 from threadline.server.log_batch import LogBatch
 from threadline.server.storage.base import StoreError, StoreOverloaded
-from threadline.server.storage.clickhouse import schema
+from threadline.server.storage.clickhouse import rollups, schema
 from threadline.server.storage.clickhouse.client import Connection
 from threadline.server.storage.clickhouse.tables import Tables
 
@@ -61,6 +61,7 @@ class InsertWriter:
             raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
         self._connection = connection
         self._tables = tables
+        self._rollups = rollups.Counter(connection, tables)
         self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=max_pending_batches)
         self._max_pending = max_pending_batches
         self._closed = False
@@ -148,7 +149,12 @@ class InsertWriter:
     def _insert_spans(self, table: pa.Table) -> None:
         fresh = self._drop_stored(_unique(table))
         if fresh.num_rows:
+            # Names before the insert (its views read them), pairs after (they join
+            # the stored spans): ``rollups`` says why.
+            self._rollups.stage(fresh)
             self._connection.insert_arrow(schema.SPANS_INCOMING, fresh, doing="writing spans")
+            starts = fresh["start_ns"]
+            self._rollups.count_pairs(pc.min(starts).as_py(), pc.max(starts).as_py())
 
     def _drop_stored(self, table: pa.Table) -> pa.Table:
         """``table`` without the spans already stored."""
