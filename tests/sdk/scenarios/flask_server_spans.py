@@ -3,12 +3,12 @@ one instrumented by FlaskInstrumentor (on an SDK TracerProvider of its own); pri
 every request, which instrumentation the first app got, and the error a bad setting raises."""
 
 import json
-from typing import Any
 
 import flask
+from described_spans import described
 from opentelemetry import trace
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -69,30 +69,6 @@ REQUESTS: list[tuple[str, str, dict[str, str]]] = [
     ("GET", "/missing", {}),
     ("GET", "/items/9", {"traceparent": f"{PARENT}-00"}),  # an unsampled caller
 ]
-
-
-def described(span: ReadableSpan) -> dict[str, Any]:
-    parent = span.parent
-    return {
-        "name": span.name,
-        "kind": span.kind.name,
-        "scope": span.instrumentation_scope.name if span.instrumentation_scope else None,
-        "attributes": dict(span.attributes or {}),
-        "status": [span.status.status_code.name, span.status.description],
-        "events": [
-            {k: v for k, v in (e.attributes or {}).items() if k != "exception.stacktrace"}
-            for e in span.events
-        ],
-        "stacktrace_ends_with": [
-            str((e.attributes or {}).get("exception.stacktrace", "")).strip().splitlines()[-1:]
-            for e in span.events
-        ],
-        "trace_id": f"{span.context.trace_id:032x}" if parent else None,
-        "parent": f"{parent.span_id:016x}" if parent else None,
-        "remote_parent": parent.is_remote if parent else None,
-        "trace_state": span.context.trace_state.to_header(),
-        "ended_after_start": (span.end_time or 0) >= (span.start_time or 0) > 0,
-    }
 
 
 pairs = []

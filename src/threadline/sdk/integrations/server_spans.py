@@ -217,12 +217,16 @@ def _set_int(
 
 
 def _request_url(environ: Mapping[str, Any]) -> str:
-    """The full URL, user info removed, for servers that do not pass the raw target."""
+    """The full URL as the stock code reports it, for servers that do not pass the raw
+    target: user info removed (newer releases also redact known secret query keys)."""
     from wsgiref.util import request_uri
 
-    from opentelemetry.util.http import redact_url
+    import opentelemetry.util.http as http_util
 
-    return str(redact_url(request_uri(dict(environ))))
+    redact: Callable[[str], str] = getattr(
+        http_util, "redact_url", http_util.remove_url_credentials
+    )
+    return str(redact(request_uri(dict(environ))))
 
 
 def span_name(environ: Mapping[str, Any], route: str | None, conv: HttpConventions) -> str:
@@ -242,6 +246,7 @@ def start_server_span(
     environ: Mapping[str, Any],
     attributes: dict[str, Any],
     start_time: int | None,
+    getter: Getter[Any] | None = None,
 ) -> tuple[trace.Span, object]:
     """A SERVER span parented on the context extracted from the request, made current
     (an INTERNAL one under the current span when a server span is already running,
@@ -250,7 +255,7 @@ def start_server_span(
     The stock code attaches twice (the extracted context, then the span in it); one
     context holding both is the same to everything below, and one attach cheaper."""
     if _get_current_span() is _INVALID_SPAN:
-        ctx: Context = propagate.extract(environ, getter=WSGI_GETTER)
+        ctx: Context = propagate.extract(environ, getter=getter or WSGI_GETTER)
         kind = _SERVER
     else:
         ctx = _get_current()
@@ -292,7 +297,7 @@ def end_server_span(span: trace.Span, exc: BaseException | None) -> None:
 def inject_response_headers(headers: list[tuple[str, str]]) -> None:
     """Trace headers on the response, when the host installed a response propagator
     (``opentelemetry.instrumentation.propagators``), as the stock instrumentation does."""
-    propagator = _response_propagator()
+    propagator = response_propagator()
     if propagator is not None:
         propagator.inject(headers, setter=_LIST_SETTER)
 
@@ -306,7 +311,7 @@ def _response_propagator_getter() -> Callable[[], Any]:
     return getter
 
 
-_response_propagator: Final = _response_propagator_getter()
+response_propagator: Final = _response_propagator_getter()
 
 
 class _ListSetter:
