@@ -18,7 +18,7 @@ subprocess (``configure()`` sets the global TracerProvider, which a process can 
 - Flask requests through werkzeug's test client, and FastAPI requests driven straight
   through the ASGI app on one event loop (``async def`` route, so all the work is on the
   measured thread): plain app, OpenTelemetry's instrumentor + stock SDK, and
-  ``threadline.instrument(app)``; for Flask also ``threadline.instrument(app)`` with
+  ``threadline.instrument(app)``; for Flask (and Django) also ``threadline.instrument`` with
   ``server_instrumentation = "otel"`` (the stock instrumentor on Threadline's pipeline
   plus the journey hooks: what it did before it had server spans of its own); requests
   carry ``X-Session-Id`` (a journey);
@@ -226,7 +226,7 @@ GROUPS: Final = {
                 *(
                     [
                         Comparison(
-                            "added: stock instrumentor on threadline / OTel (caller)",
+                            'added: server_instrumentation="otel" / OTel (caller)',
                             clients.STOCK_INSTRUMENTOR,
                             clients.STOCK_ON_THREADLINE,
                             plain=clients.PLAIN,

@@ -147,10 +147,10 @@ class SdkSettings:
     )
     server_instrumentation: str = setting(
         "threadline",
-        "Server spans of a Flask app given to `instrument()`: `threadline` (Threadline's "
-        "own, the same spans for less) or `otel` (`opentelemetry-instrumentation-flask`, "
-        "for its metrics, excluded URLs, captured headers and hooks; see "
-        "docs/instrumenting.md).",
+        "Server spans of the Flask app given to `instrument()` and of Django: `threadline` "
+        "(Threadline's own, the same spans for less) or `otel` (the stock "
+        "`opentelemetry-instrumentation-flask` / `-django`, for their metrics, excluded "
+        "URLs, captured headers and hooks; see docs/instrumenting.md).",
     )
     compression: str = setting("gzip", "Compression of OTLP requests: `gzip` or `none`.")
     headers: str = setting(
