@@ -64,3 +64,11 @@ def test_otel_setting_keeps_django_instrumentor(run_scenario: ScenarioRunner) ->
     assert "opentelemetry" in stock_middleware
     assert journey == JOURNEY_MIDDLEWARE
     assert all(pair["ours"] == pair["stock"] for pair in output["pairs"])
+
+
+def test_settings_only_the_stock_middleware_reads_are_named(run_scenario: ScenarioRunner) -> None:
+    """Django's traced request attributes, read only by the stock middleware, are named in a
+    warning rather than silently ignored."""
+    env = {"OTEL_PYTHON_DJANGO_TRACED_REQUEST_ATTRS": "path"}
+    stderr = run_scenario("django_server_spans", env=env).stderr
+    assert "does not read OTEL_PYTHON_DJANGO_TRACED_REQUEST_ATTRS" in stderr

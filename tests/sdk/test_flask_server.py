@@ -75,3 +75,18 @@ def test_unknown_server_instrumentation_is_a_config_error(run_scenario: Scenario
     output = _run(run_scenario)
     assert "server_instrumentation" in output["bad_setting"]
     assert "'threadline', 'otel'" in output["bad_setting"]
+
+
+def test_settings_only_the_stock_instrumentation_reads_are_named(
+    run_scenario: ScenarioRunner,
+) -> None:
+    """An excluded-URL list set for the stock instrumentation is not silently ignored: a warning
+    names it and the setting that keeps the stock instrumentation; with that setting, none."""
+    env = {"OTEL_PYTHON_FLASK_EXCLUDED_URLS": "never-requested"}
+    warned = run_scenario("flask_server_spans", env=env).stderr
+    assert "does not read OTEL_PYTHON_FLASK_EXCLUDED_URLS" in warned
+    assert 'server_instrumentation = "otel"' in warned
+    kept = run_scenario(
+        "flask_server_spans", env={**env, "THREADLINE_SERVER_INSTRUMENTATION": "otel"}
+    ).stderr
+    assert "does not read" not in kept

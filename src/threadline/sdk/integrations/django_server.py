@@ -33,6 +33,7 @@ from threadline.sdk.integrations.server_spans import (
     server_tracer,
     set_response_status,
     start_server_span,
+    warn_stock_only_settings,
 )
 
 DJANGO_SCOPE: Final = "opentelemetry.instrumentation.django"
@@ -49,6 +50,7 @@ def _conv_and_tracer() -> tuple[HttpConventions, trace.Tracer]:
     if _tracer is None or _conventions is None:
         _conventions = HttpConventions.from_environment()
         _tracer = server_tracer(DJANGO_SCOPE, _conventions)
+        warn_stock_only_settings("DJANGO")
     return _conventions, _tracer
 
 

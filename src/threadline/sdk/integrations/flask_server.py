@@ -39,6 +39,7 @@ from threadline.sdk.integrations.server_spans import (
     set_response_status,
     span_name,
     start_server_span,
+    warn_stock_only_settings,
 )
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def instrument_flask(
     from flask.globals import request_ctx
 
     conv = conventions or HttpConventions.from_environment()
+    warn_stock_only_settings("FLASK")
     tracer = server_tracer(FLASK_SCOPE, conv, tracer_provider)
     current_request_context: Callable[[], Any] = request_ctx._get_current_object  # type: ignore[attr-defined]
     wsgi_app = app.wsgi_app

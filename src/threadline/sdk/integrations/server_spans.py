@@ -27,11 +27,20 @@ from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from threadline.sdk.guard import logger
+
 SEMCONV_OPT_IN_ENV: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
 ALL_METHODS_ENV: Final = "OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS"
 # The schema URLs the stock instrumentations give their tracer for each convention.
 _OLD_SCHEMA: Final = "https://opentelemetry.io/schemas/1.11.0"
 _NEW_SCHEMA: Final = "https://opentelemetry.io/schemas/1.21.0"
+# What only the stock instrumentations read: set while Threadline makes the spans,
+# they would be silently ignored, so they are named in a warning instead.
+_STOCK_ONLY_ENV: Final = (
+    "OTEL_PYTHON_EXCLUDED_URLS",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE",
+)
 # RFC 9110 and RFC 5789 methods (and QUERY): anything else is reported as _OTHER.
 _KNOWN_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
@@ -99,6 +108,23 @@ def server_tracer(
     except importlib.metadata.PackageNotFoundError:
         version = "threadline"
     return trace.get_tracer(scope, version, tracer_provider, schema_url=conventions.schema_url)
+
+
+def warn_stock_only_settings(framework: str, environ: Mapping[str, str] | None = None) -> None:
+    """Warn about set environment variables that only the stock instrumentation of
+    ``framework`` (``FLASK``, ``DJANGO``) reads."""
+    env = os.environ if environ is None else environ
+    names = [*_STOCK_ONLY_ENV, f"OTEL_PYTHON_{framework}_EXCLUDED_URLS"]
+    if framework == "DJANGO":
+        names.append("OTEL_PYTHON_DJANGO_TRACED_REQUEST_ATTRS")
+    ignored = [name for name in names if env.get(name)]
+    if ignored:
+        logger.warning(
+            "Threadline makes the %s server spans itself and does not read %s; set "
+            'server_instrumentation = "otel" for the stock instrumentation that does',
+            framework.capitalize(),
+            ", ".join(ignored),
+        )
 
 
 class WsgiGetter(Getter[Mapping[str, Any]]):
