@@ -1,9 +1,9 @@
 """``instrument(app)``: server and client spans plus Threadline's journey hooks.
 
-Flask apps get Threadline's own server spans (:mod:`.integrations.flask_server`: the
-stock instrumentation's spans, for less), or ``FlaskInstrumentor``'s with
-``server_instrumentation = "otel"``; the other frameworks and the clients get the
-stock OpenTelemetry instrumentations.
+Flask apps and Django get Threadline's own server spans (:mod:`.integrations.flask_server`,
+:mod:`.integrations.django_server`: the stock instrumentations' spans, for less), or the
+stock instrumentors' with ``server_instrumentation = "otel"``; the other frameworks and
+the clients get the stock OpenTelemetry instrumentations.
 
 One call instruments a Flask, FastAPI, Starlette or aiohttp app (server spans, and
 journeys started from the session header/cookie) and every installed client library
