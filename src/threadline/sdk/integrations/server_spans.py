@@ -1,10 +1,11 @@
 """The HTTP server span of a WSGI request, as OpenTelemetry's WSGI instrumentation makes it.
 
-Threadline's own Flask instrumentation (:mod:`.flask_server`) builds its server spans
-with these pieces, producing the spans ``opentelemetry-instrumentation-flask`` produces
-(name, kind, attributes, status, recorded exception, parent extracted from the
-request) without the work a service never asked for: metrics, the URL rebuilt for
-excluded-URL checks, captured headers, the SQL commenter context.
+Threadline's own Flask and Django instrumentations (:mod:`.flask_server`,
+:mod:`.django_server`) build their server spans with these pieces, producing the spans
+``opentelemetry-instrumentation-flask`` and ``-django`` produce (name, kind, attributes,
+status, recorded exception, parent extracted from the request) without the work a
+service never asked for: metrics, the URL rebuilt for excluded-URL checks, captured
+headers, the SQL commenter context.
 
 The attributes follow ``OTEL_SEMCONV_STABILITY_OPT_IN`` as the stock instrumentation
 does: the older HTTP conventions by default (``http.method``, ``http.target``,
