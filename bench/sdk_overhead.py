@@ -18,7 +18,10 @@ subprocess (``configure()`` sets the global TracerProvider, which a process can 
 - Flask requests through werkzeug's test client, and FastAPI requests driven straight
   through the ASGI app on one event loop (``async def`` route, so all the work is on the
   measured thread): plain app, OpenTelemetry's instrumentor + stock SDK, and
-  ``threadline.instrument(app)``; requests carry ``X-Session-Id`` (a journey);
+  ``threadline.instrument(app)``; for Flask (and Django) also ``threadline.instrument`` with
+  ``server_instrumentation = "otel"`` (the stock instrumentor on Threadline's pipeline
+  plus the journey hooks: what it did before it had server spans of its own); requests
+  carry ``X-Session-Id`` (a journey);
 - Django requests (a one-view project's ``WSGIHandler`` called with a prepared environ),
   and GETs through a ``requests.Session`` and an ``httpx.Client`` (inside a journey) to
   a keep-alive loopback server in the child process: plain, OpenTelemetry's
@@ -163,7 +166,7 @@ GROUPS: Final = {
                 measures=("total",),
             ),
             Comparison(
-                "added: stock instrumentor on threadline / OTel (caller)",
+                'added: server_instrumentation="otel" / OTel (caller)',
                 "FlaskInstrumentor",
                 FLASK_STOCK_ON_OURS,
                 plain="plain Flask",
@@ -223,7 +226,7 @@ GROUPS: Final = {
                 *(
                     [
                         Comparison(
-                            "added: stock instrumentor on threadline / OTel (caller)",
+                            'added: server_instrumentation="otel" / OTel (caller)',
                             clients.STOCK_INSTRUMENTOR,
                             clients.STOCK_ON_THREADLINE,
                             plain=clients.PLAIN,

@@ -31,7 +31,7 @@ from sdk_overhead_variants import (
 PLAIN: Final = "plain"
 STOCK_INSTRUMENTOR: Final = "OpenTelemetry instrumentor"
 THREADLINE: Final = "threadline.instrument"
-STOCK_ON_THREADLINE: Final = "instrumentor, threadline pipeline"
+STOCK_ON_THREADLINE: Final = 'threadline.instrument, server_instrumentation="otel"'
 
 
 def stock_around(
@@ -255,21 +255,32 @@ class _DjangoHandler:
             yield
 
 
-def _threadline_django_around() -> Callable[[], AbstractContextManager[object]]:
-    """What ``threadline.instrument()`` turns on for Django, for one loop."""
+def _threadline_django_around(
+    server_instrumentation: str = "threadline",
+) -> Callable[[], AbstractContextManager[object]]:
+    """What ``threadline.instrument()`` turns on for Django, for one loop (with
+    ``server_instrumentation = "otel"``: the stock middleware on Threadline's pipeline,
+    then the journey middleware, as before Threadline had its own)."""
+    import dataclasses
+
     from django.conf import settings
     from opentelemetry.instrumentation.django import DjangoInstrumentor
 
     from threadline.sdk import setup
     from threadline.sdk.integrations.http_servers import instrument_django
 
+    chosen = dataclasses.replace(
+        setup.active_settings(), server_instrumentation=server_instrumentation
+    )
+
     @contextmanager
     def around() -> Iterator[None]:
-        instrument_django(setup.active_settings())
+        instrument_django(chosen)
         try:
             yield
         finally:
-            DjangoInstrumentor().uninstrument()
+            if DjangoInstrumentor().is_instrumented_by_opentelemetry:
+                DjangoInstrumentor().uninstrument()
             settings.MIDDLEWARE = []
 
     return around
@@ -284,27 +295,13 @@ def django_variants(endpoint: str) -> list[Variant]:
     plain = _DjangoHandler(_nothing)
     stock = _DjangoHandler(stock_around(DjangoInstrumentor(), bare))
     threadline = _DjangoHandler(_threadline_django_around())
-    stock_on_ours = _DjangoHandler(_instrumented(DjangoInstrumentor(), ours))
+    stock_on_ours = _DjangoHandler(_threadline_django_around("otel"))
     return [
         Variant(PLAIN, plain.body, around=plain.opened),
         Variant(STOCK_INSTRUMENTOR, stock.body, bare.force_flush, stock.opened),
         Variant(THREADLINE, threadline.body, ours.force_flush, threadline.opened),
         Variant(STOCK_ON_THREADLINE, stock_on_ours.body, ours.force_flush, stock_on_ours.opened),
     ]
-
-
-def _instrumented(instrumentor: Any, provider: Any) -> Callable[[], AbstractContextManager[object]]:
-    """The stock instrumentor alone on ``provider``, with the installed propagator."""
-
-    @contextmanager
-    def around() -> Iterator[None]:
-        instrumentor.instrument(tracer_provider=provider)
-        try:
-            yield
-        finally:
-            instrumentor.uninstrument()
-
-    return around
 
 
 @contextmanager

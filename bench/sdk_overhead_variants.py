@@ -40,7 +40,7 @@ OTEL_PIPELINE: Final = 'threadline pipeline="otel", journey'
 NOOP: Final = "floor: no-op API"
 BARE_OBJECT: Final = "floor: bare object"
 FASTAPI_SAME_SPANS: Final = "FastAPIInstrumentor, no send/receive"
-FLASK_STOCK_ON_OURS: Final = "FlaskInstrumentor, threadline pipeline"
+FLASK_STOCK_ON_OURS: Final = 'threadline.instrument, server_instrumentation="otel"'
 
 HOT_PATHS: Final = (
     "start_span + end",
@@ -319,6 +319,7 @@ def request_variants(endpoint: str) -> list[Variant]:
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
     import threadline
+    from threadline.sdk.inbound import install_flask_hooks
 
     bare = bare_provider(otlp_exporter(endpoint))
     otel_app = flask_app()
@@ -326,10 +327,12 @@ def request_variants(endpoint: str) -> list[Variant]:
     ours = threadline_provider(endpoint)
     threadline_app = flask_app()
     threadline.instrument(threadline_app)
-    # The stock instrumentation alone on Threadline's pipeline (no journey hook): how
-    # much of what a request adds is the instrumentation's own work.
+    # What threadline.instrument(app) does with server_instrumentation = "otel" (and did
+    # before it had server spans of its own): the stock instrumentor on Threadline's
+    # pipeline, then the journey hooks.
     stock_on_ours = flask_app()
     FlaskInstrumentor().instrument_app(stock_on_ours, tracer_provider=ours)  # type: ignore[no-untyped-call]
+    install_flask_hooks(stock_on_ours)
     return [
         Variant("plain Flask", request_body(flask_app())),
         Variant("FlaskInstrumentor", request_body(otel_app), bare.force_flush, stock_propagator),

@@ -145,6 +145,13 @@ class SdkSettings:
         "TracerProvider, for hosts that rely on SDK-only features; see "
         "docs/instrumenting.md).",
     )
+    server_instrumentation: str = setting(
+        "threadline",
+        "Server spans of the Flask app given to `instrument()` and of Django: `threadline` "
+        "(Threadline's own, the same spans for less) or `otel` (the stock "
+        "`opentelemetry-instrumentation-flask` / `-django`, for their metrics, excluded "
+        "URLs, captured headers and hooks; see docs/instrumenting.md).",
+    )
     compression: str = setting("gzip", "Compression of OTLP requests: `gzip` or `none`.")
     headers: str = setting(
         "",

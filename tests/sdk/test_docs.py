@@ -1,4 +1,5 @@
-"""docs/instrumenting.md: its settings table and its complete example stay true."""
+"""docs/instrumenting.md: its settings table, its complete example and its server-spans example
+stay true."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Final
+
+import pytest
 
 from threadline import settings
 from threadline.demo.processes import free_port
@@ -28,6 +31,13 @@ def _complete_example() -> str:
     section = text.split("## A complete service", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
     assert match, "the complete example is missing"
+    return match.group(1)
+
+
+def _server_spans_example() -> str:
+    section = DOC.read_text(encoding="utf-8").split("### Flask and Django server spans", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match, "the server spans example is missing"
     return match.group(1)
 
 
@@ -121,3 +131,32 @@ def test_span_processor_example_runs_on_either_pipeline(
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "charge {'order.items': 3}"
     assert [span.name for span in collector.spans if span.name == "charge"] == ["charge"]
+
+
+@pytest.mark.parametrize("server_instrumentation", ["threadline", "otel"])
+def test_server_spans_example_prints_what_it_says(
+    collector: Collector, tmp_path: Path, server_instrumentation: str
+) -> None:
+    """The Flask server-span example prints the line its comment shows, with either setting."""
+    code = _server_spans_example()
+    expected = re.search(r"^# (GET .*)$", code, re.MULTILINE)
+    assert expected, "the example's expected output comment is missing"
+    script = tmp_path / "server_spans.py"
+    script.write_text(code, encoding="utf-8")
+    env = clean_environ(
+        {
+            "THREADLINE_ENDPOINT": collector.endpoint,
+            "THREADLINE_SERVER_INSTRUMENTATION": server_instrumentation,
+        }
+    )
+    completed = subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip().splitlines()[-1] == expected.group(1)

@@ -34,6 +34,7 @@ from threadline.sdk.inbound import (
     Send,
     install_flask_hooks,
 )
+from threadline.sdk.integrations.flask_server import instrument_flask
 from threadline.sdk.journey import current_journey
 from threadline.sdk.processors import JourneyStampingProcessor
 from threadline.sdk.propagation.session import (
@@ -119,6 +120,24 @@ def flask_server() -> Iterator[Server]:
     yield from _serve_wsgi(app, exporter)
 
 
+@pytest.fixture
+def threadline_flask_server() -> Iterator[Server]:
+    """Threadline's own server spans (what ``threadline.instrument(app)`` installs), then the
+    journey hooks."""
+    provider, exporter = _provider()
+    app = flask.Flask(__name__)
+    instrument_flask(app, tracer_provider=provider)
+    instrument_flask(app, tracer_provider=provider)  # a second call must not register twice
+    install_flask_hooks(app, SETTINGS)
+
+    @app.get("/journey")
+    def journey() -> Any:
+        return {"handler": current_journey(), "streaming": current_journey()}
+
+    assert len(app.before_request_funcs[None]) == 2
+    yield from _serve_wsgi(app, exporter)
+
+
 async def _asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
     body = json.dumps({"handler": current_journey(), "streaming": current_journey()}).encode()
     await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -133,7 +152,7 @@ def asgi_server() -> Iterator[Server]:
         yield Server(url, exporter)
 
 
-SERVERS = ["wsgi_server", "flask_server", "asgi_server"]
+SERVERS = ["wsgi_server", "flask_server", "threadline_flask_server", "asgi_server"]
 
 
 @pytest.mark.parametrize("server_fixture", SERVERS)

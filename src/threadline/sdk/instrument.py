@@ -1,4 +1,9 @@
-"""``instrument(app)``: the stock OpenTelemetry instrumentations plus Threadline's journey hooks.
+"""``instrument(app)``: server and client spans plus Threadline's journey hooks.
+
+Flask apps and Django get Threadline's own server spans (:mod:`.integrations.flask_server`,
+:mod:`.integrations.django_server`: the stock instrumentations' spans, for less), or the
+stock instrumentors' with ``server_instrumentation = "otel"``; the other frameworks and
+the clients get the stock OpenTelemetry instrumentations.
 
 One call instruments a Flask, FastAPI, Starlette or aiohttp app (server spans, and
 journeys started from the session header/cookie) and every installed client library
@@ -15,7 +20,7 @@ from typing import TYPE_CHECKING
 from threadline.sdk import setup
 from threadline.sdk.guard import report_internal_error
 from threadline.sdk.inbound import install_flask_hooks
-from threadline.sdk.integrations import auto, http_servers
+from threadline.sdk.integrations import auto, flask_server, http_servers
 from threadline.settings import SdkSettings
 
 if TYPE_CHECKING:
@@ -55,11 +60,14 @@ def instrument(app: object | None = None) -> None:
 
 
 def _instrument_flask(app: flask.Flask, settings: SdkSettings) -> None:
-    from opentelemetry.instrumentation.flask import FlaskInstrumentor
-
     try:
-        if not getattr(app, "_is_instrumented_by_opentelemetry", False):
-            FlaskInstrumentor().instrument_app(app)  # type: ignore[no-untyped-call]
+        if settings.server_instrumentation == "otel":
+            from opentelemetry.instrumentation.flask import FlaskInstrumentor
+
+            if not flask_server.is_instrumented(app):
+                FlaskInstrumentor().instrument_app(app)  # type: ignore[no-untyped-call]
+        else:
+            flask_server.instrument_flask(app)
         install_flask_hooks(app, settings)
     except Exception:
         report_internal_error("instrumenting the Flask app")

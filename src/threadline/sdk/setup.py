@@ -62,6 +62,7 @@ _POSITIVE: Final = (
 )
 _NON_EMPTY: Final = ("service_name", "session_header", "session_cookie")
 PIPELINES: Final = ("fast", "otel")
+SERVER_INSTRUMENTATIONS: Final = ("threadline", "otel")
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +298,12 @@ def _validate(settings: SdkSettings) -> None:
             raise _invalid(name, value, "must not be empty")
     if settings.pipeline not in PIPELINES:
         raise _invalid("pipeline", settings.pipeline, f"must be one of {PIPELINES}")
+    if settings.server_instrumentation not in SERVER_INSTRUMENTATIONS:
+        raise _invalid(
+            "server_instrumentation",
+            settings.server_instrumentation,
+            f"must be one of {SERVER_INSTRUMENTATIONS}",
+        )
     HostAllowList.parse(settings.baggage_allowed_hosts)  # raises ConfigError naming the entry
     parts = urlsplit(settings.endpoint)
     if parts.scheme not in ("http", "https") or not parts.netloc:

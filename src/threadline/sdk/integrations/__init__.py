@@ -10,6 +10,9 @@ module              boundary
 ``messaging``       PRODUCER / CONSUMER spans with the messaging conventions
 ``http_clients``    requests, httpx, aiohttp, urllib3 (stock instrumentations)
 ``http_servers``    Django, Starlette, aiohttp, any WSGI/ASGI app
+``server_spans``    the HTTP server span of a WSGI request (stock conventions)
+``flask_server``    Flask server spans, Threadline's own (``instrument(app)``)
+``django_server``   Django server spans, Threadline's own (``ServerSpanMiddleware``)
 ``rpc``             gRPC client and server (stock instrumentation)
 ``celery``          Celery tasks (stock instrumentation, plus journey and attempt)
 ``rabbitmq``        pika and aio-pika

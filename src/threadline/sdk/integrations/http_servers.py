@@ -1,12 +1,15 @@
 """HTTP servers beyond Flask and FastAPI: Starlette, aiohttp, Django, any WSGI or ASGI app.
 
-Each server gets its stock OpenTelemetry instrumentation (server spans, context
-extracted from the request) and, inside it, the journey hook of
+Each server gets server spans with the context extracted from the request (its stock
+OpenTelemetry instrumentation; Django Threadline's own middleware, making the same
+spans) and, inside them, the journey hook of
 :mod:`threadline.sdk.inbound` (a journey started from the session header or cookie):
 
 - :func:`instrument_app` recognises a Starlette or aiohttp application;
 - :func:`instrument_django` adds both middlewares to ``settings.MIDDLEWARE`` (call it
-  before the WSGI/ASGI handler is built, e.g. at the end of ``settings.py``);
+  before the WSGI/ASGI handler is built, e.g. at the end of ``settings.py``): the server
+  spans from Threadline's own middleware (:mod:`.django_server`) unless
+  ``server_instrumentation = "otel"``;
 - :func:`wrap_wsgi` / :func:`wrap_asgi` wrap any other WSGI or ASGI app.
 
 The aiohttp instrumentation parents its span on the incoming context but does not
@@ -34,6 +37,7 @@ from threadline.sdk.inbound import (
     wsgi_header_key,
 )
 from threadline.sdk.integrations.codec import context_from
+from threadline.sdk.integrations.django_server import SERVER_SPAN_MIDDLEWARE
 from threadline.settings import SdkSettings
 
 if TYPE_CHECKING:
@@ -179,7 +183,11 @@ def _attach_inbound(request: web.Request, settings: SdkSettings) -> Any:
 
 
 def instrument_django(settings: SdkSettings) -> bool:
-    """Add the server-span and journey middlewares to Django's settings; False without Django."""
+    """Add the server-span and journey middlewares to Django's settings; False without Django.
+
+    The server spans are Threadline's own (``django_server``) unless
+    ``server_instrumentation = "otel"``, or the host already turned on
+    ``DjangoInstrumentor``, which is then kept."""
     if "django" not in sys.modules:
         return False
     from django.conf import settings as django_settings
@@ -187,16 +195,26 @@ def instrument_django(settings: SdkSettings) -> bool:
 
     if not django_settings.configured:
         return False
-    instrumentor = DjangoInstrumentor()
-    if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument()
+    stock = DjangoInstrumentor()
     middleware = list(django_settings.MIDDLEWARE)
+    if stock.is_instrumented_by_opentelemetry or SERVER_SPAN_MIDDLEWARE in middleware:
+        pass
+    elif settings.server_instrumentation == "otel":
+        stock.instrument()
+        middleware = list(django_settings.MIDDLEWARE)
+    else:
+        middleware.insert(0, SERVER_SPAN_MIDDLEWARE)
     if DJANGO_JOURNEY_MIDDLEWARE not in middleware:
-        otel_position = next(
-            (i for i, path in enumerate(middleware) if "opentelemetry" in path), -1
+        span_position = next(
+            (
+                i
+                for i, path in enumerate(middleware)
+                if "opentelemetry" in path or path == SERVER_SPAN_MIDDLEWARE
+            ),
+            -1,
         )
-        middleware.insert(otel_position + 1, DJANGO_JOURNEY_MIDDLEWARE)
-        django_settings.MIDDLEWARE = middleware
+        middleware.insert(span_position + 1, DJANGO_JOURNEY_MIDDLEWARE)
+    django_settings.MIDDLEWARE = middleware
     return True
 
 
