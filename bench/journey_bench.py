@@ -35,6 +35,9 @@ FUNNEL: Final = Funnel(
     "shop", (StepMatch("GET /products"), StepMatch("POST /cart"), StepMatch("POST /checkout"))
 )
 
+# Longer than any trace of the shop lasts.
+TRACE_MARGIN_NS: Final = 15 * 60 * 1_000_000_000
+
 # Every trace of a session, its root by the summaries' rule, from the spans.
 _SCAN_STEPS: Final = """
 SELECT min(session_id) FILTER (WHERE coalesce(session_id, '') <> '') AS session_id, trace_id,
@@ -63,7 +66,11 @@ def journey_views(
 ) -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
     """(name, from journey steps, from a span scan) for the map and the funnel."""
     reach = window.end_ns + SESSION_GAP_NS
-    scan_params = [window.start_ns, reach, window.start_ns, window.end_ns]
+    # Spans from a margin before the window too: a trace that began before the window
+    # is not a step in it, and read from the window alone its first span there would
+    # pass for its root.
+    since = window.start_ns - TRACE_MARGIN_NS
+    scan_params = [since, reach, window.start_ns, window.end_ns]
 
     def scan(sql: str, params: list[object]) -> list[tuple[Any, ...]]:
         connection = duckdb.connect(str(db))
@@ -76,7 +83,7 @@ def journey_views(
         return {(r[0], r[1], r[2], r[3]): int(r[4]) for r in scan(_SCAN_MAP, scan_params)}
 
     def scanned_funnel() -> list[Any]:
-        rows = scan(_SCAN_STEPS + " ORDER BY 1, 3, 2", [window.start_ns, reach])
+        rows = scan(_SCAN_STEPS + " ORDER BY 1, 3, 2", [since, reach])
         traces = [
             JourneyTrace(r[0], r[1], r[2], r[3], Step(r[4], r[5]), r[6], tuple(r[7] or ()))
             for r in rows
