@@ -2,10 +2,10 @@
 
 Both read one row per trace: the folded row of a trace with no newer deltas as it
 is, and the rows of a trace that received spans since the last fold merged on the
-fly (few: at most what ``rollups.COMPACT_EVERY`` commits wrote). Only times, root
-and counts are merged for every trace; conditions on the lists (services, triples,
+fly (few: at most what ``rollups.COMPACT_EVERY`` commits wrote). Only times and
+counts are merged for every trace; conditions on the lists (services, triples,
 ids) hold for a trace when they hold for any of its rows, so they read the rows
-unmerged, and the lists are merged for the page shown. The cost follows the number
+unmerged, and the root and the lists are merged for the page shown. The cost follows the number
 of traces, not of spans.
 
 Filters a summary answers: service, operation and status on one span together
@@ -38,17 +38,21 @@ from threadline.server.storage.duckdb.sql import (
     span_attribute_is,
     trace_logged,
 )
-from threadline.server.storage.duckdb.summaries import LISTS, SCALARS, SEPARATOR, SUMMARIES
+from threadline.server.storage.duckdb.summaries import LISTS, SEPARATOR, SUMMARIES
 
-# One row per trace of times, root and counts (see the module docstring): folded rows
-# of traces without newer deltas as they are, the rows of the others merged.
+# One row per trace of times and counts (see the module docstring): folded rows of
+# traces without newer deltas as they are, the rows of the others merged. The root
+# (a struct of strings, the widest value) is left to the page: reading it for every
+# trace cost more than the rest of a search. Not materialized, so a reader's filters
+# and projections reach the table scan.
 _SUMMARY: Final = f"""fresh AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
-summary AS (
-    SELECT t.trace_id, t.start_ns, t.end_ns, t.last_start_ns, t.root, t.spans, t.errors
+summary AS NOT MATERIALIZED (
+    SELECT t.trace_id, t.start_ns, t.end_ns, t.last_start_ns, t.spans, t.errors
     FROM {SUMMARIES} AS t ANTI JOIN fresh AS f ON t.trace_id = f.trace_id
     WHERE NOT t.fresh
     UNION ALL
-    SELECT t.trace_id, {SCALARS}
+    SELECT t.trace_id, min(start_ns), max(end_ns), max(last_start_ns),
+           sum(spans)::BIGINT, sum(errors)::BIGINT
     FROM {SUMMARIES} AS t SEMI JOIN fresh AS f ON t.trace_id = f.trace_id
     GROUP BY t.trace_id
 )"""
@@ -103,7 +107,7 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
     rows = fetch(
         f"WITH {_SUMMARY}, page AS (SELECT * FROM summary{where.sql('WHERE')}"
         f" ORDER BY {key} {direction}, trace_id LIMIT ? OFFSET ?),"
-        f" lists AS (SELECT t.trace_id, {LISTS} FROM {SUMMARIES} AS t"
+        f" lists AS (SELECT t.trace_id, min(root) AS root, {LISTS} FROM {SUMMARIES} AS t"
         " SEMI JOIN page AS p ON t.trace_id = p.trace_id GROUP BY t.trace_id)"
         " SELECT page.trace_id, start_ns, end_ns - start_ns, root.service, root.operation,"
         " spans, errors, services, sessions[1], users[1],"
