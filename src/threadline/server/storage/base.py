@@ -353,6 +353,14 @@ class Store(Protocol):
         """
         ...
 
+    def slo_series(
+        self, query: IndicatorQuery, end_ns: int, step_ns: int, steps: int
+    ) -> list[Counts]:
+        """Good and total events of ``steps`` back-to-back windows of ``step_ns`` (whole
+        minutes), the latest first: the first ends at ``end_ns``. What a burn rate
+        over ``step_ns`` was at each window's end; journeys count per window."""
+        ...
+
     def retry_counts(
         self, caller: str, callee: str, end_ns: int, windows_ns: Sequence[int]
     ) -> list[RetryCounts]:
