@@ -126,7 +126,8 @@ export function burnSeriesChart(container, series, rules) {
     svg('text', { x: PAD.left - 4, y: (y(factor) + 3).toFixed(1), 'text-anchor': 'end', class: 'label', text: `${factor}×` })));
   figure.append(svg('svg', { width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}`, role: 'img', 'aria-label': 'Burn rate over time against the alert thresholds' },
     svg('line', { x1: PAD.left, y1: y(0), x2: width - PAD.right, y2: y(0), class: 'grid' }),
-    svg('text', { x: PAD.left - 4, y: y(0), 'text-anchor': 'end', class: 'label', text: '0' }),
+    // The lowest threshold's label would overlap the zero's at a high top.
+    y(0) - y(Math.min(...lines.keys(), top)) > 10 ? svg('text', { x: PAD.left - 4, y: y(0), 'text-anchor': 'end', class: 'label', text: '0' }) : null,
     svg('text', { x: PAD.left, y: HEIGHT - 4, class: 'label', text: dateTick(t0) }),
     svg('text', { x: width - PAD.right, y: HEIGHT - 4, 'text-anchor': 'end', class: 'label', text: 'now' }),
     marks, paths));
