@@ -128,7 +128,8 @@ def build_slo_router(
     def get_slo_status(service: str | None = None) -> slo_models.SloSummaries:
         now = clock()
         records = evaluator.store.alert_states()
-        # A journey SLO's counts scan spans: its badge shows the evaluator's last figures.
+        # A journey SLO's counts group its window's journey steps per session, a read
+        # that grows with the journeys: its badge shows the evaluator's last figures.
         last = {r.slo.name: r for r in evaluator.last_reports()}
         found = []
         for slo in slos.get().value.slos:

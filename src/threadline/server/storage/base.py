@@ -338,8 +338,8 @@ class Store(Protocol):
         ...
 
     # SLOs (see ``threadline.server.slo_queries``). Counts come from rollups kept at
-    # write time, like the aggregates above (journeys excepted until trace summaries
-    # exist: they read the window's spans); windows end at ``end_ns`` and are widened
+    # write time, like the aggregates above (journeys from the journey steps, one row
+    # per trace of a session); windows end at ``end_ns`` and are widened
     # to whole minutes. Synthetic journeys (``journey.synthetic=true``) are left out unless the
     # query includes them; the SDK's own telemetry always is.
 

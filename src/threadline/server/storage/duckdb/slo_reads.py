@@ -23,6 +23,17 @@ the steps they took); it is bad when any of its traces in the window failed. Tra
 not yet folded are merged from their summary rows, as ``journey_reads`` does. A
 funnel step SLO (``reaches``) counts the journeys that took the step before and is
 bad for those that never went on to the step (``_reach_counts``).
+
+Why journeys are not summed per minute like the rollups: a journey spans minutes,
+and a window counts it once, so per-minute journey counts would count it once per
+minute it was active. Exact distinct counts over any window need each session's
+steps; the read groups the window's steps by session once and answers every window
+from each session's latest (touching, failed) minutes, because the windows share
+their end. Its cost follows the traces that touched the service or failed in the
+budget window, not the spans.
+
+``slo_series`` gives back-to-back windows (a burn rate over time): rollup rows go to
+the window holding their minute; journeys are grouped per session and window.
 """
 
 from __future__ import annotations
@@ -187,7 +198,8 @@ def _journey_counts(
 
     The windows all end at ``end``, so one pass per session answers them all: a
     session counts in a window when its last touching minute is in it, and is bad
-    there when its last failed minute is too (``min`` of the two).
+    there when its last failed minute is too (``min`` of the two). Only the traces
+    that touched or failed are grouped: the others change neither.
     """
     if query.reaches is not None:
         return _reach_counts(fetch, query, end, firsts)
@@ -206,10 +218,10 @@ sessions AS (
     SELECT touched, least(touched, coalesce(failed, -1)) AS bad FROM (
         SELECT max(start_ns // {MINUTE_NS}) FILTER (WHERE {touched}) AS touched,
                max(start_ns // {MINUTE_NS}) FILTER (WHERE failed) AS failed
-        FROM traces GROUP BY session_id)
+        FROM traces WHERE ({touched}) OR failed GROUP BY session_id)
     WHERE touched IS NOT NULL)
 SELECT {counted} FROM sessions""",
-        [*params, *touch_params, *(f for first in firsts for f in (first, first))],
+        [*params, *touch_params, *touch_params, *(f for first in firsts for f in (first, first))],
     )
     return _pairs(rows[0])
 
