@@ -65,9 +65,10 @@ def spans(steps: list[Step]) -> list[SpanRecord]:
     ]  # fmt: skip
 
 
-def journey_counts(steps: list[Step], operation: str, lo: int, hi: int) -> Counts:
+def journey_counts(steps: list[Step], operation: str | None, lo: int, hi: int) -> Counts:
+    """Sessions that took ``operation`` (any trace at shop, when None) in [lo, hi)."""
     inside = [s for s in steps if lo <= s.start_ns < hi]
-    took = {s.session for s in inside if s.operation == operation}
+    took = {s.session for s in inside if operation in (None, s.operation)}
     bad = {s.session for s in inside if s.failed} & took
     return Counts(good=len(took) - len(bad), total=len(took))
 
@@ -88,6 +89,7 @@ def reach_counts(steps: list[Step], lo: int, hi: int, looked_until: int) -> Coun
 
 
 CHECKOUTS: Final = IndicatorQuery(Indicator.JOURNEY, "shop", "POST /checkout")
+SHOP: Final = IndicatorQuery(Indicator.JOURNEY, "shop")
 CART_TO_CHECKOUT: Final = IndicatorQuery(
     Indicator.JOURNEY, "shop", "POST /cart", reaches="POST /checkout"
 )
@@ -104,6 +106,9 @@ def test_journey_counts_match_the_reference(store: Store, seed: int) -> None:
     assert store.slo_counts(CHECKOUTS, END, WINDOWS) == [
         journey_counts(steps, "POST /checkout", END - w, END) for w in WINDOWS
     ]
+    assert store.slo_counts(SHOP, END, WINDOWS) == [
+        journey_counts(steps, None, END - w, END) for w in WINDOWS
+    ]
     assert store.slo_counts(CART_TO_CHECKOUT, END, WINDOWS) == [
         reach_counts(steps, END - w, END, END) for w in WINDOWS
     ]
@@ -111,6 +116,9 @@ def test_journey_counts_match_the_reference(store: Store, seed: int) -> None:
     assert store.slo_series(CHECKOUTS, END, step, 9) == [
         journey_counts(steps, "POST /checkout", END - (k + 1) * step, END - k * step)
         for k in range(9)
+    ]
+    assert store.slo_series(SHOP, END, step, 9) == [
+        journey_counts(steps, None, END - (k + 1) * step, END - k * step) for k in range(9)
     ]
     assert store.slo_series(CART_TO_CHECKOUT, END, step, 9) == [
         reach_counts(steps, END - (k + 1) * step, END - k * step, END - k * step) for k in range(9)

@@ -38,6 +38,8 @@ the window holding their minute; journeys are grouped per session and window.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Sequence
 from typing import Final
 
@@ -64,7 +66,8 @@ from threadline.slos import Indicator
 MAX_EXAMPLES: Final = 20
 # How long after the step before a funnel step SLO judges a journey: one that has
 # not gone on yet may still be thinking. Longer than the time between the steps of
-# a checkout (seconds to a couple of minutes); a page comes at most this late.
+# a checkout (seconds to a couple of minutes); a page comes at most this late. Whole
+# minutes: the judged windows then start on a minute, as the counts group by minute.
 REACH_GRACE_NS: Final = 5 * MINUTE_NS
 
 
@@ -209,30 +212,27 @@ def _journey_counts(
         touched = "service = ? AND operation = ?"
         touch_params = [query.service, query.operation]
     traces, params = _journey_traces(query, min(firsts) * MINUTE_NS, end * MINUTE_NS)
-    counted = ", ".join(
-        "count(*) FILTER (WHERE touched >= ?), count(*) FILTER (WHERE bad >= ?)" for _ in firsts
-    )
     rows = fetch(
-        f"""{traces},
-sessions AS (
-    SELECT touched, least(touched, coalesce(failed, -1)) AS bad FROM (
-        SELECT max(start_ns // {MINUTE_NS}) FILTER (WHERE {touched}) AS touched,
-               max(start_ns // {MINUTE_NS}) FILTER (WHERE failed) AS failed
-        FROM traces WHERE ({touched}) OR failed GROUP BY session_id)
-    WHERE touched IS NOT NULL)
-SELECT {counted} FROM sessions""",
-        [*params, *touch_params, *touch_params, *(f for first in firsts for f in (first, first))],
+        f"""{traces}
+SELECT touched, least(touched, coalesce(failed, -1)) AS bad, count(*) FROM (
+    SELECT max(start_ns // {MINUTE_NS}) FILTER (WHERE {touched}) AS touched,
+           max(start_ns // {MINUTE_NS}) FILTER (WHERE failed) AS failed
+    FROM traces WHERE ({touched}) OR failed GROUP BY session_id)
+WHERE touched IS NOT NULL GROUP BY ALL""",
+        [*params, *touch_params, *touch_params],
     )
-    return _pairs(rows[0])
+    totals = _at_least([(int(t), int(n)) for t, _, n in rows], firsts)
+    bads = _at_least([(int(b), int(n)) for _, b, n in rows], firsts)
+    return [Counts(good=t - b, total=t) for t, b in zip(totals, bads, strict=True)]
 
 
-def _pairs(row: Row) -> list[Counts]:
-    """``Counts`` of a row of (total, bad) pairs, one pair per window."""
-    counts = []
-    for i in range(0, len(row), 2):
-        total, bad = int(row[i] or 0), int(row[i + 1] or 0)
-        counts.append(Counts(good=total - bad, total=total))
-    return counts
+def _at_least(counted: list[tuple[int, int]], firsts: list[int]) -> list[int]:
+    """For each first minute, the sum of the counts of ``(minute, count)`` from it on."""
+    counted.sort()
+    minutes = [m for m, _ in counted]
+    # from_here[i]: the counts of counted[i:]; the last, past every minute, is none.
+    from_here = [*itertools.accumulate([0, *(n for _, n in reversed(counted))])][::-1]
+    return [from_here[bisect.bisect_left(minutes, first)] for first in firsts]
 
 
 def _reach_counts(fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]) -> list[Counts]:
@@ -251,27 +251,24 @@ def _reach_counts(fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[in
     hi = end * MINUTE_NS
     lo = min(firsts) * MINUTE_NS - REACH_GRACE_NS
     traces, params = _journey_traces(query, lo, hi)
-    counted = ", ".join(
-        "count(*) FILTER (WHERE took >= ?), count(*) FILTER (WHERE took >= ? AND NOT went >= ?)"
-        for _ in firsts
-    )
-    windows: list[object] = []
-    for first in firsts:
-        windows += [first * MINUTE_NS - REACH_GRACE_NS] * 3
     rows = fetch(
         f"""{traces},
 reached AS (SELECT session_id, max(start_ns) AS last FROM traces
-            WHERE operation = ? GROUP BY session_id),
-sessions AS (
+            WHERE operation = ? GROUP BY session_id)
+SELECT took // {MINUTE_NS}, went // {MINUTE_NS}, count(*) FROM (
     SELECT max(b.start_ns) AS took,
            coalesce(max(b.start_ns) FILTER (WHERE b.start_ns < r.last), -1) AS went
     FROM traces AS b LEFT JOIN reached AS r ON r.session_id = b.session_id
     WHERE b.service = ? AND b.operation = ? AND b.start_ns < ?
     GROUP BY b.session_id)
-SELECT {counted} FROM sessions""",
-        [*params, query.reaches, query.service, query.operation, hi - REACH_GRACE_NS, *windows],
+GROUP BY ALL""",
+        [*params, query.reaches, query.service, query.operation, hi - REACH_GRACE_NS],
     )
-    return _pairs(rows[0])
+    # The judged windows start ``REACH_GRACE_NS`` (whole minutes) before theirs.
+    judged = [first - REACH_GRACE_NS // MINUTE_NS for first in firsts]
+    totals = _at_least([(int(t), int(n)) for t, _, n in rows], judged)
+    goods = _at_least([(int(w), int(n)) for _, w, n in rows], judged)
+    return [Counts(good=g, total=t) for t, g in zip(totals, goods, strict=True)]
 
 
 def slo_counts(
@@ -375,9 +372,9 @@ GROUP BY k""",
         f"""{traces}
 SELECT k, count(*) FILTER (WHERE t), count(*) FILTER (WHERE t AND f) FROM (
     SELECT (? - 1 - start_ns) // ? AS k, bool_or({touched}) AS t, bool_or(failed) AS f
-    FROM traces GROUP BY session_id, k)
+    FROM traces WHERE ({touched}) OR failed GROUP BY session_id, k)
 GROUP BY k""",
-        [*params, hi, window, *touch_params],
+        [*params, hi, window, *touch_params, *touch_params],
     )
 
 
