@@ -8,8 +8,11 @@ then times, fastest and median of ``--repeat`` runs after a warm-up:
 
 - one SLO assessed (budget over 30 days, burn over six windows, retries for an edge:
   what each tick does per SLO), for an errors, a latency and an edge SLO;
-- a journey SLO, read from the journey steps (one row per trace of a session);
+- a journey SLO and a funnel step SLO (``reaches``), read from the journey steps (one
+  row per trace of a session, grouped once per session for every window);
 - a whole tick of the evaluator over those SLOs;
+- what the SLO page adds per SLO: the burndown (61 nested windows) and the 1h and 6h
+  burn over three days (``slo_series``);
 - the baseline in the same run: one RED read of a service over the last hour from
   the rollups (``Store.service_red``), what the service page already costs.
 
@@ -34,6 +37,7 @@ from analysis_workload import generate
 from threadline.server.aggregates import TimeWindow
 from threadline.server.alerting.assess import assess
 from threadline.server.alerting.evaluator import Evaluator
+from threadline.server.alerting.overview import burn_series_of, burndown_of
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.slos import parse
 
@@ -73,6 +77,15 @@ SLOS: Final = parse(
                 "service": "gateway",
                 "operation": "POST /checkout",
                 "objective": 0.98,
+                "window": "7d",
+                "indicator": "journey",
+            },
+            {
+                "name": "cart-to-checkout",
+                "service": "gateway",
+                "operation": "POST /cart",
+                "reaches": "POST /checkout",
+                "objective": 0.9,
                 "window": "7d",
                 "indicator": "journey",
             },
@@ -133,6 +146,18 @@ def main() -> None:
                 )
                 print(
                     f"{slo.indicator.value:8}  {slo.name:26} {fastest * 1e3:7.2f} ms"
+                    f" (median {median * 1e3:.2f})  {fastest / base:5.1f}x baseline"
+                )
+            for slo in SLOS.slos:
+                fastest, median = timed(
+                    lambda slo=slo: (
+                        burndown_of(store, slo, end_ns),
+                        burn_series_of(store, slo, end_ns),
+                    ),
+                    args.repeat,
+                )
+                print(
+                    f"page      {slo.name:26} {fastest * 1e3:7.2f} ms"
                     f" (median {median * 1e3:.2f})  {fastest / base:5.1f}x baseline"
                 )
             evaluator = Evaluator(store, lambda: SLOS, clock=lambda: end_ns, deliver=lambda n: None)

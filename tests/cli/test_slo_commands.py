@@ -12,6 +12,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from support.funnel_journeys import PAY_CONVERSION, checkouts
 from support.live_server import LiveServer, live_server
 from support.spans import span_record
 from threadline.cli import alerting
@@ -31,6 +32,8 @@ SLOS: Final = {
             "window": "30d",
             "indicator": "errors",
         },
+        # On another service, and guarded: the checkout SLO's figures stay its own.
+        {**PAY_CONVERSION, "service": "web", "min_events": 1000},
     ]
 }
 
@@ -53,6 +56,7 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
             )
             for n in range(400)
         ]
+        spans += checkouts(now - 50 * MINUTE, 20, 10, "f", service="web")
         running.store.write(SpanBatch.from_records(spans)).result(timeout=30)
         evaluator: Evaluator = running.app.state.slo_evaluator
         evaluator.tick()
@@ -89,3 +93,15 @@ def test_alerts_lists_firing_alerts(server: LiveServer) -> None:
     assert result.exit_code == 0, result.output
     assert "firing (2)" in result.output
     assert "checkout-errors" in result.output
+
+
+def test_slo_shows_a_funnel_step(server: LiveServer) -> None:
+    """A journey SLO on a funnel step names the step it expects, listed and in full."""
+    listed = CliRunner().invoke(alerting.slo, ["--server", server.url], env=WIDE)
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.output.splitlines() if "pay-conversion" in line)
+    assert "web POST /checkout ⇒ POST /pay" in row
+    shown = CliRunner().invoke(alerting.slo, ["pay-conversion", "--server", server.url], env=WIDE)
+    assert shown.exit_code == 0, shown.output
+    assert "funnel step: journeys taking POST /checkout should go on to POST /pay" in shown.output
+    assert "10 bad of 20 events" in shown.output

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from support.alert_receivers import free_port
+from support.funnel_journeys import PAY_CONVERSION, checkouts
 from support.live_server import LiveServer, live_server
 from support.spans import span_record
 from threadline.server.alerting.evaluator import Evaluator
@@ -41,6 +42,7 @@ SLOS: Final = {
             "window": "1d",
             "indicator": "errors",
         },
+        {**PAY_CONVERSION, "service": "web"},
     ]
 }
 
@@ -62,6 +64,8 @@ def burning(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             )
             for n in range(400)
         ]  # fmt: skip
+        # 20 journeys check out at web 50 minutes ago; 10 go on to pay.
+        spans += checkouts(now - 50 * MINUTE, 20, 10, "f", service="web")
         server.store.write(SpanBatch.from_records(spans)).result(timeout=WAIT_S)
         evaluator: Evaluator = server.app.state.slo_evaluator
         evaluator.tick()
@@ -86,7 +90,7 @@ def test_slo_page_shows_burn_figures_and_example_traces(page: PageWatch) -> None
     assert "of the error budget left" in page.page.inner_text("#slo-figures")
     assert page.page.locator("#slo-charts path.series.burndown").count() == 1
     assert page.page.locator("#slo-charts .burn-bar").count() == 6
-    assert page.page.locator("#slo-charts line.threshold").count() == 6
+    assert page.page.locator("#slo-charts .burn-bar line.threshold").count() == 6
     burn_1h = page.page.inner_text("#burn-table tr[data-window='1h'] td.burn")
     assert burn_1h == "50.0×"  # half failing at 99%: 0.5 / 0.01
     assert "14.4×" in page.page.inner_text("#burn-table tr[data-window='5m']")
@@ -101,6 +105,36 @@ def test_slo_page_shows_burn_figures_and_example_traces(page: PageWatch) -> None
     examples.first.click()
     page.page.wait_for_url(f"**/trace/{trace_id}")
     page.wait_ready()
+    assert page.console_errors == []
+
+
+def test_slo_page_charts_burn_rates_over_time(page: PageWatch) -> None:
+    """The 1h and 6h burn over the last three days, one point per window, against the
+    page and ticket thresholds; the latest hour burns 50×."""
+    page.goto("/slos/checkout-errors")
+    chart = page.page.locator("#slo-charts figure.burn-series")
+    assert chart.locator("g.burn-line[data-window='1h']").get_attribute("data-points") == "72"
+    assert chart.locator("g.burn-line[data-window='6h']").get_attribute("data-points") == "12"
+    factors = chart.locator("g.burn-threshold").evaluate_all("gs => gs.map(g => g.dataset.factor)")
+    assert sorted(factors, key=float) == ["1", "6", "14.4"]
+    latest = chart.locator("g.burn-line[data-window='1h'] circle.burn-dot").last
+    assert "1h burn 50.0×" in (latest.locator("title").text_content() or "")
+    assert page.console_errors == []
+
+
+def test_funnel_step_slo_on_the_list_and_its_page(page: PageWatch) -> None:
+    """A journey SLO on a funnel step names its step in the list and on its page, and
+    has its burndown and burn series like any other."""
+    page.goto("/slos")
+    row = page.page.locator("#slo-table tr[data-slo='pay-conversion']")
+    assert row.locator(".funnel-step").inner_text().strip() == "→ POST /pay"
+    page.goto("/slos/pay-conversion")
+    definition = page.page.inner_text("#slo-definition")
+    assert "journeys that take web POST /checkout go on to POST /pay" in definition
+    assert page.page.locator("#slo-charts path.series.burndown").count() == 1
+    chart = page.page.locator("#slo-charts figure.burn-series")
+    assert chart.locator("circle.burn-dot").count() > 0
+    page.screenshot("slo-pay-conversion")
     assert page.console_errors == []
 
 

@@ -60,6 +60,18 @@ def _firing(status: Json) -> str:
     return ", ".join(a["alert"] for a in status["alerts"] if a["state"] == "firing")
 
 
+def _target(slo_def: Json) -> str:
+    """What the SLO watches: a service (and operation), an edge, or a funnel step."""
+    target = str(slo_def["service"])
+    if "callee" in slo_def:
+        target += f" → {slo_def['callee']}"
+    if "operation" in slo_def:
+        target += f" {slo_def['operation']}"
+    if "reaches" in slo_def:
+        target += f" ⇒ {slo_def['reaches']}"
+    return target
+
+
 def _many(statuses: list[Json]) -> RenderableType:
     if not statuses:
         return Text("No SLOs. Define them in threadline.toml ([[slo]]) or PUT /api/slos.")
@@ -67,6 +79,7 @@ def _many(statuses: list[Json]) -> RenderableType:
     for header in (
         "slo",
         "indicator",
+        "target",
         "objective",
         "window",
         "budget left",
@@ -77,7 +90,8 @@ def _many(statuses: list[Json]) -> RenderableType:
         "firing",
     ):
         table.add_column(
-            header, justify="left" if header in ("slo", "indicator", "firing") else "right"
+            header,
+            justify="left" if header in ("slo", "indicator", "target", "firing") else "right",
         )
     for status in statuses:
         slo_def = status["slo"]
@@ -86,6 +100,7 @@ def _many(statuses: list[Json]) -> RenderableType:
         table.add_row(
             Text(slo_def["name"], style="bold"),
             Text(slo_def["indicator"]),
+            Text(_target(slo_def)),
             f"{slo_def['objective']:.4g}",
             slo_def["window"],
             _share(status["budget_remaining"]),
@@ -97,14 +112,16 @@ def _many(statuses: list[Json]) -> RenderableType:
 
 def _one(status: Json) -> RenderableType:
     slo_def = status["slo"]
-    target = slo_def["service"] + (f" → {slo_def['callee']}" if "callee" in slo_def else "")
-    if "operation" in slo_def:
-        target += f" {slo_def['operation']}"
     head = Text.assemble(
         (slo_def["name"], "bold"),
-        f"  {slo_def['indicator']} of {target}:"
+        f"  {slo_def['indicator']} of {_target(slo_def)}:"
         f" {slo_def['objective']:.4g} over {slo_def['window']}",
     )
+    if "reaches" in slo_def:
+        head.append(
+            f"\nfunnel step: journeys taking {slo_def['operation']} should go on to"
+            f" {slo_def['reaches']} (judged 5 minutes after the step)"
+        )
     budget = Text(
         f"{status['bad']} bad of {status['events']} events; budget left"
         f" {_share(status['budget_remaining'])}"

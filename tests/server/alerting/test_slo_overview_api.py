@@ -100,6 +100,28 @@ def test_burndown_from_the_rollups(server: LiveServer) -> None:
     assert rules == {"1h": ["1h", "5m"], "6h": ["6h", "30m"], "3d": ["3d", "6h"]}
 
 
+def test_burn_series_over_the_last_three_days(server: LiveServer) -> None:
+    """The 1h burn at every hour back from now and the 6h burn at every six hours,
+    over three days: the latest hour holds the 400 recent checkouts (half failed: a
+    burn of 50), the hour 30 hours ago the 100 old ones (20 failed: 20)."""
+    status = httpx.get(f"{server.api_url}/slos/checkout-errors").json()
+    series = {s["window"]: s["points"] for s in status["burn_series"]}
+    assert sorted(series) == ["1h", "6h"]
+    hourly, six_hourly = series["1h"], series["6h"]
+    assert (len(hourly), len(six_hourly)) == (72, 12)
+    assert {b["at_ns"] - a["at_ns"] for a, b in itertools.pairwise(hourly)} == {HOUR}
+    assert {b["at_ns"] - a["at_ns"] for a, b in itertools.pairwise(six_hourly)} == {6 * HOUR}
+    assert hourly[-1]["at_ns"] == status["evaluated_ns"]
+    assert (hourly[-1]["events"], hourly[-1]["bad"]) == (400, 200)
+    assert hourly[-1]["burn"] == pytest.approx(50.0)
+    burn_1h = next(b["burn"] for b in status["burn_rates"] if b["window"] == "1h")
+    assert hourly[-1]["burn"] == pytest.approx(burn_1h)
+    busy = [(p["events"], p["bad"], p["burn"]) for p in hourly if p["events"]]
+    assert busy == [(100, 20, pytest.approx(20.0)), (400, 200, pytest.approx(50.0))]
+    assert [p["burn"] for p in hourly].count(None) == 70
+    assert [(p["events"], p["bad"]) for p in six_hourly if p["events"]] == [(100, 20), (400, 200)]
+
+
 def test_states_for_badges(server: LiveServer) -> None:
     """A burning SLO fires once evaluated; a clean one is ok; ``service`` filters."""
     evaluator: Evaluator = server.app.state.slo_evaluator

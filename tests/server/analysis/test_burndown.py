@@ -9,7 +9,9 @@ import pytest
 from threadline.server.analysis.burn import Counts
 from threadline.server.analysis.burndown import (
     SloState,
+    burn_series,
     burndown,
+    series_steps,
     slo_state,
     suffix_lengths,
 )
@@ -74,3 +76,22 @@ def test_slo_state(
 ) -> None:
     """Firing wins; a pending alert, a spent budget or a 1h burn above 1 is burning."""
     assert slo_state(firing=firing, pending=pending, remaining=remaining, burn_1h=burn_1h) is state
+
+
+def test_burn_series_is_oldest_first_at_each_window_s_end() -> None:
+    """counts[k] ends k hours before now: 10 of 100 bad at 99% burns 10, none is None."""
+    now = 10 * DAY
+    points = burn_series(now, HOUR, 0.99, [Counts(90, 100), Counts(0, 0), Counts(100, 100)])
+    assert [p.at_ns for p in points] == [now - 2 * HOUR, now - HOUR, now]
+    assert points[0].burn == pytest.approx(0.0)
+    assert points[1].burn is None
+    assert points[2].burn == pytest.approx(10.0)
+    assert points[2].counts == Counts(90, 100)
+
+
+def test_series_cover_three_days_or_a_shorter_slo_window() -> None:
+    """72 hours and 12 six-hour windows over three days; a 1-day SLO's only 24 and 4;
+    a window longer than the SLO's still gets one point."""
+    assert (series_steps(HOUR, 30 * DAY), series_steps(6 * HOUR, 30 * DAY)) == (72, 12)
+    assert (series_steps(HOUR, DAY), series_steps(6 * HOUR, DAY)) == (24, 4)
+    assert series_steps(6 * HOUR, HOUR) == 1

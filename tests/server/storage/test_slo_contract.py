@@ -25,7 +25,7 @@ from threadline.server.storage.base import Store
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.slos import Indicator
 
-pytestmark = pytest.mark.store_methods("slo_counts", "retry_counts", "slo_examples")
+pytestmark = pytest.mark.store_methods("slo_counts", "slo_series", "retry_counts", "slo_examples")
 
 S: Final = 1_000_000_000
 MS: Final = 1_000_000
@@ -232,6 +232,59 @@ def test_journey_counts_leave_synthetic_traces_out(store: Store) -> None:
     probes = dataclasses.replace(JOURNEYS, include_synthetic=True)
     assert store.slo_counts(JOURNEYS, NOW, WINDOWS) == [Counts(1, 1), Counts(1, 1)]
     assert store.slo_counts(probes, NOW, WINDOWS) == [Counts(2, 3), Counts(2, 3)]
+
+
+def test_series_counts_back_to_back_windows(store: Store) -> None:
+    """Five-minute windows back from now, the latest first: minute 8, then minute 2,
+    then nothing; probes left out, thresholds by bucket, edges from their rollup."""
+    traffic(store)
+    five = 5 * MINUTE
+    assert store.slo_series(ERRORS, NOW, five, 3) == [Counts(9, 10), Counts(8, 10), Counts(0, 0)]
+    slow = IndicatorQuery(Indicator.LATENCY, "shop", "POST /checkout", threshold_ns=300 * MS)
+    assert store.slo_series(slow, NOW, five, 2) == [Counts(7, 10), Counts(10, 10)]
+    edge = IndicatorQuery(Indicator.EDGE, "shop", callee="payments")
+    assert store.slo_series(edge, NOW, five, 2) == [Counts(9, 10), Counts(8, 10)]
+    # The latest window is the burn window of the same length.
+    assert store.slo_series(ERRORS, NOW, five, 1) == store.slo_counts(ERRORS, NOW, [five])
+
+
+def test_journey_series_count_each_window_s_sessions(store: Store) -> None:
+    """A session counts in every window it had a trace in, bad only where one failed:
+    s1 is good at minute 2 and bad at minute 8, s2 good at minute 8."""
+    write(store, checkout(1, 2, session="s1") + checkout(2, 8, session="s1", failed=True))
+    store.compact_rollups()
+    write(store, checkout(3, 8, session="s2"))
+    five = 5 * MINUTE
+    assert store.slo_series(JOURNEYS, NOW, five, 2) == [Counts(1, 2), Counts(1, 1)]
+    assert store.slo_series(JOURNEYS, NOW, five, 1) == store.slo_counts(JOURNEYS, NOW, [five])
+
+
+def step(n: int, minute: float, session: str, operation: str) -> list[SpanRecord]:
+    """One trace of ``session`` entering shop at ``operation``."""
+    start = T0 + int(minute * MINUTE) + n * MS
+    return [
+        span_record(
+            f"{n:032x}", "r1", None, "shop", operation, start, start + 50 * MS, session_id=session
+        )
+    ]
+
+
+def test_funnel_step_series_judge_each_window_late(store: Store) -> None:
+    """Each window's checkouts are judged five minutes late, paying up to the window's
+    end: the latest holds a (paid) and b (never paid), c is not judged yet; the one
+    before holds d (paid before that window ended) and e (paid only after)."""
+    checkout_step, pay = "POST /checkout", "POST /pay"
+    write(
+        store,
+        step(1, 1, "a", checkout_step) + step(2, 2, "a", pay)
+        + step(3, 3, "b", checkout_step) + step(4, 7, "c", checkout_step)
+        + step(5, -3, "d", checkout_step) + step(6, 4, "d", pay)
+        + step(7, -2, "e", checkout_step) + step(8, 7, "e", pay),
+    )  # fmt: skip
+    query = IndicatorQuery(Indicator.JOURNEY, "shop", checkout_step, reaches=pay)
+    five = 5 * MINUTE
+    assert store.slo_series(query, NOW, five, 2) == [Counts(1, 2), Counts(1, 2)]
+    assert store.slo_series(query, NOW, five, 1) == store.slo_counts(query, NOW, [five])
 
 
 def test_examples_are_bad_traces_of_the_window(store: Store) -> None:

@@ -1,4 +1,5 @@
-"""An SLO's budget burndown over its window, and the one-word status its badges show.
+"""An SLO's budget burndown over its window, its burn rates over time, and the
+one-word status its badges show.
 
 Pure: counts in, points out (no I/O, no clock).
 
@@ -13,6 +14,13 @@ events minus those of the window ``[t, now)``::
         |-----------------------|-----------------|
         |<-- spent by t ------->|<-- suffix(t) -->|
         spent(t) = window − suffix(t)
+
+For a journey SLO the counts are journeys: ``spent(t)`` is then the journeys bad in
+the window but not since ``t`` (a journey still going on is counted once, at its
+latest bad step), so the line still only falls.
+
+The burn-rate series samples the burn over a window ``w`` (``1h``, ``6h``) at every
+``w`` back from now: back-to-back windows, each what that burn rate was at its end.
 """
 
 from __future__ import annotations
@@ -22,7 +30,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from threadline.server.analysis.burn import Counts
+from threadline.server.analysis.burn import DAY_NS, HOUR_NS, Counts, burn_rate
+
+# The burn rates charted over time, with the page rules' long windows, and how far
+# back: the longest burn window (a shorter SLO window bounds it).
+SERIES_WINDOWS: Final[tuple[tuple[str, int], ...]] = (("1h", HOUR_NS), ("6h", 6 * HOUR_NS))
+SERIES_SPAN_NS: Final = 3 * DAY_NS
 
 # Points of a burndown: one per half day of a 30-day window; a chart of this many
 # points reads well at any width, and the read groups by this many windows.
@@ -74,6 +87,30 @@ def burndown(
         remaining = None if allowed <= 0 else 1.0 - bad / allowed
         points.append(BurndownPoint(at_ns=now_ns - length, bad=bad, remaining=remaining))
     return points
+
+
+@dataclass(frozen=True, slots=True)
+class BurnPoint:
+    at_ns: int  # the end of the window the burn is over
+    counts: Counts
+    burn: float | None  # None with no events
+
+
+def series_steps(window_ns: int, slo_window_ns: int, span_ns: int = SERIES_SPAN_NS) -> int:
+    """How many back-to-back windows of ``window_ns`` a series covers (at least one)."""
+    return max(1, min(span_ns, slo_window_ns) // window_ns)
+
+
+def burn_series(
+    now_ns: int, window_ns: int, objective: float, counts: Sequence[Counts]
+) -> list[BurnPoint]:
+    """The burn over ``window_ns`` at each window's end, oldest first; ``counts[k]``
+    are the events of the window ending ``k`` windows before ``now_ns``."""
+    points = [
+        BurnPoint(at_ns=now_ns - k * window_ns, counts=c, burn=burn_rate(c, objective))
+        for k, c in enumerate(counts)
+    ]
+    return points[::-1]
 
 
 def slo_state(

@@ -63,6 +63,20 @@ class BurndownPoint(BaseModel):
     remaining: float | None = Field(description="Share of the window's budget left.")
 
 
+class BurnPoint(BaseModel):
+    at_ns: int = Field(description="End of the window the burn is over.")
+    events: int
+    bad: int
+    burn: float | None
+
+
+class BurnSeries(BaseModel):
+    window: str = Field(description="The window each burn is over (1h, 6h).")
+    points: list[BurnPoint] = Field(
+        description="The burn over the window at every such window back from now, oldest first."
+    )
+
+
 class SloStatus(BaseModel):
     slo: dict[str, object]
     state: str = Field(description="ok, burning or firing (what the SLO's badges show).")
@@ -78,8 +92,9 @@ class SloStatus(BaseModel):
     rules: list[RuleStatus]
     retry: RetryStatus | None
     alerts: list[Alert]
-    burndown: list[BurndownPoint] = Field(
-        description="Budget left over the window, oldest first; empty for journey SLOs."
+    burndown: list[BurndownPoint] = Field(description="Budget left over the window, oldest first.")
+    burn_series: list[BurnSeries] = Field(
+        description="The 1h and 6h burn rates over time, over the last days."
     )
 
 
@@ -215,6 +230,7 @@ def slo_status(
     *,
     state: burndown_analysis.SloState,
     burndown: list[burndown_analysis.BurndownPoint],
+    burn_series: list[tuple[str, list[burndown_analysis.BurnPoint]]],
 ) -> SloStatus:
     threshold = report.effective_threshold_ns
     retry = report.retry
@@ -262,4 +278,14 @@ def slo_status(
         ),
         alerts=[alert(r) for r in alerts],
         burndown=[BurndownPoint(at_ns=p.at_ns, bad=p.bad, remaining=p.remaining) for p in burndown],
+        burn_series=[
+            BurnSeries(
+                window=window,
+                points=[
+                    BurnPoint(at_ns=p.at_ns, events=p.counts.total, bad=p.counts.bad, burn=p.burn)
+                    for p in points
+                ],
+            )
+            for window, points in burn_series
+        ],
     )

@@ -6,7 +6,8 @@
   answers 400 with ``{"error": "<field>: <problem>", "field": "<field>"}``; with
   ``If-Match``, a document changed since it was read answers 412.
 - ``GET /api/slos/{name}``: the SLO now: events and budget over its window, burn per
-  window, each workbook rule's verdict, retries on an edge, and its alerts.
+  window, each workbook rule's verdict, retries on an edge, and its alerts; the
+  budget burndown and the 1h and 6h burn rates over the last days.
 - ``GET /api/slos/{name}/examples``: example traces of the last hour's bad events and
   what those requests have in common (a bounded read of the hour's spans).
 - ``GET /api/slo-status`` (``?service=`` to filter): every SLO's state (ok, burning,
@@ -104,6 +105,7 @@ def build_slo_router(
             alerts,
             state=overview.state_of(report, alerts),
             burndown=overview.burndown_of(evaluator.store, slo, now),
+            burn_series=overview.burn_series_of(evaluator.store, slo, now),
         )
 
     @router.get(
@@ -127,7 +129,8 @@ def build_slo_router(
     def get_slo_status(service: str | None = None) -> slo_models.SloSummaries:
         now = clock()
         records = evaluator.store.alert_states()
-        # A journey SLO's counts scan spans: its badge shows the evaluator's last figures.
+        # A journey SLO's counts group its window's journey steps per session, a read
+        # that grows with the journeys: its badge shows the evaluator's last figures.
         last = {r.slo.name: r for r in evaluator.last_reports()}
         found = []
         for slo in slos.get().value.slos:

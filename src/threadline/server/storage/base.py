@@ -361,8 +361,8 @@ class Store(Protocol):
         ...
 
     # SLOs (see ``threadline.server.slo_queries``). Counts come from rollups kept at
-    # write time, like the aggregates above (journeys excepted until trace summaries
-    # exist: they read the window's spans); windows end at ``end_ns`` and are widened
+    # write time, like the aggregates above (journeys from the journey steps, one row
+    # per trace of a session); windows end at ``end_ns`` and are widened
     # to whole minutes. Synthetic journeys (``journey.synthetic=true``) are left out unless the
     # query includes them; the SDK's own telemetry always is.
 
@@ -374,6 +374,14 @@ class Store(Protocol):
         A latency threshold is compared by histogram bucket: events in the bucket
         holding the threshold count as good (at most ~2% over it).
         """
+        ...
+
+    def slo_series(
+        self, query: IndicatorQuery, end_ns: int, step_ns: int, steps: int
+    ) -> list[Counts]:
+        """Good and total events of ``steps`` back-to-back windows of ``step_ns`` (whole
+        minutes), the latest first: the first ends at ``end_ns``. What a burn rate
+        over ``step_ns`` was at each window's end; journeys count per window."""
         ...
 
     def retry_counts(

@@ -93,6 +93,7 @@ NOT_YET: Final = (
     "trace_groups",
     "propagation",
     "slo_counts",
+    "slo_series",
     "retry_counts",
     "slo_examples",
 )
@@ -284,6 +285,11 @@ class ClickHouseStore:
         self, query: IndicatorQuery, end_ns: int, windows_ns: Sequence[int]
     ) -> list[Counts]:
         _not_yet("slo_counts")
+
+    def slo_series(
+        self, query: IndicatorQuery, end_ns: int, step_ns: int, steps: int
+    ) -> list[Counts]:
+        _not_yet("slo_series")
 
     def retry_counts(
         self, caller: str, callee: str, end_ns: int, windows_ns: Sequence[int]

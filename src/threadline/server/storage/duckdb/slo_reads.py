@@ -23,10 +23,23 @@ the steps they took); it is bad when any of its traces in the window failed. Tra
 not yet folded are merged from their summary rows, as ``journey_reads`` does. A
 funnel step SLO (``reaches``) counts the journeys that took the step before and is
 bad for those that never went on to the step (``_reach_counts``).
+
+Why journeys are not summed per minute like the rollups: a journey spans minutes,
+and a window counts it once, so per-minute journey counts would count it once per
+minute it was active. Exact distinct counts over any window need each session's
+steps; the read groups the window's steps by session once and answers every window
+from each session's latest (touching, failed) minutes, because the windows share
+their end. Its cost follows the traces that touched the service or failed in the
+budget window, not the spans.
+
+``slo_series`` gives back-to-back windows (a burn rate over time): rollup rows go to
+the window holding their minute; journeys are grouped per session and window.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Sequence
 from typing import Final
 
@@ -44,7 +57,7 @@ from threadline.server.storage.duckdb.schema import (
     TABLE,
 )
 from threadline.server.storage.duckdb.slo_rollups import SPAN_ROWS
-from threadline.server.storage.duckdb.sql import ENTRY, ERROR, Fetch
+from threadline.server.storage.duckdb.sql import ENTRY, ERROR, Fetch, Row
 from threadline.server.storage.duckdb.sql import synthetic as is_synthetic
 from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES
 from threadline.slos import Indicator
@@ -53,7 +66,8 @@ from threadline.slos import Indicator
 MAX_EXAMPLES: Final = 20
 # How long after the step before a funnel step SLO judges a journey: one that has
 # not gone on yet may still be thinking. Longer than the time between the steps of
-# a checkout (seconds to a couple of minutes); a page comes at most this late.
+# a checkout (seconds to a couple of minutes); a page comes at most this late. Whole
+# minutes: the judged windows then start on a minute, as the counts group by minute.
 REACH_GRACE_NS: Final = 5 * MINUTE_NS
 
 
@@ -183,7 +197,13 @@ def _journey_counts(
     fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]
 ) -> list[Counts]:
     """Sessions with a trace in the window touching the service (entering at the
-    operation, when set); bad if a trace of theirs in the window failed."""
+    operation, when set); bad if a trace of theirs in the window failed.
+
+    The windows all end at ``end``, so one pass per session answers them all: a
+    session counts in a window when its last touching minute is in it, and is bad
+    there when its last failed minute is too (``min`` of the two). Only the traces
+    that touched or failed are grouped: the others change neither.
+    """
     if query.reaches is not None:
         return _reach_counts(fetch, query, end, firsts)
     if query.operation is None:
@@ -192,22 +212,27 @@ def _journey_counts(
         touched = "service = ? AND operation = ?"
         touch_params = [query.service, query.operation]
     traces, params = _journey_traces(query, min(firsts) * MINUTE_NS, end * MINUTE_NS)
-    per_window = " UNION ALL ".join(
-        f"SELECT {i} AS w, count(*) FILTER (WHERE t), count(*) FILTER (WHERE t AND f)"
-        " FROM (SELECT session_id, bool_or(touched) AS t, bool_or(failed) AS f"
-        " FROM minutes WHERE minute >= ? GROUP BY session_id)"
-        for i in range(len(firsts))
-    )
     rows = fetch(
-        f"""{traces},
-minutes AS (
-    SELECT session_id, start_ns // {MINUTE_NS} AS minute,
-           bool_or({touched}) AS touched, bool_or(failed) AS failed
-    FROM traces GROUP BY ALL)
-{per_window} ORDER BY w""",
-        [*params, *touch_params, *firsts],
+        f"""{traces}
+SELECT touched, least(touched, coalesce(failed, -1)) AS bad, count(*) FROM (
+    SELECT max(start_ns // {MINUTE_NS}) FILTER (WHERE {touched}) AS touched,
+           max(start_ns // {MINUTE_NS}) FILTER (WHERE failed) AS failed
+    FROM traces WHERE ({touched}) OR failed GROUP BY session_id)
+WHERE touched IS NOT NULL GROUP BY ALL""",
+        [*params, *touch_params, *touch_params],
     )
-    return [Counts(good=int(total) - int(bad), total=int(total)) for _, total, bad in rows]
+    totals = _at_least([(int(t), int(n)) for t, _, n in rows], firsts)
+    bads = _at_least([(int(b), int(n)) for _, b, n in rows], firsts)
+    return [Counts(good=t - b, total=t) for t, b in zip(totals, bads, strict=True)]
+
+
+def _at_least(counted: list[tuple[int, int]], firsts: list[int]) -> list[int]:
+    """For each first minute, the sum of the counts of ``(minute, count)`` from it on."""
+    counted.sort()
+    minutes = [m for m, _ in counted]
+    # from_here[i]: the counts of counted[i:]; the last, past every minute, is none.
+    from_here = [*itertools.accumulate([0, *(n for _, n in reversed(counted))])][::-1]
+    return [from_here[bisect.bisect_left(minutes, first)] for first in firsts]
 
 
 def _reach_counts(fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]) -> list[Counts]:
@@ -217,30 +242,33 @@ def _reach_counts(fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[in
     Each window is judged ``REACH_GRACE_NS`` late (it ends that long before
     ``end``), so a journey still between the two steps is not yet counted; its
     later step is looked for up to ``end``.
+
+    The judged windows share their end, so one pass per session answers them all: a
+    session counts in a window when its last step before the end is in it, and is
+    good there when its last step followed by a ``reaches`` step is too (the first
+    step of the window is then followed by one: the later step comes after both).
     """
     hi = end * MINUTE_NS
     lo = min(firsts) * MINUTE_NS - REACH_GRACE_NS
     traces, params = _journey_traces(query, lo, hi)
-    per_window = " UNION ALL ".join(
-        f"SELECT {i} AS w, count(*), count(*) FILTER (WHERE NOT reached) FROM ("
-        " SELECT b.session_id, bool_or(r.session_id IS NOT NULL) AS reached FROM ("
-        "  SELECT session_id, min(start_ns) AS at FROM befores"
-        "  WHERE start_ns >= ? AND start_ns < ? GROUP BY session_id) AS b"
-        " LEFT JOIN reached AS r ON r.session_id = b.session_id AND r.start_ns > b.at"
-        " GROUP BY b.session_id)"
-        for i in range(len(firsts))
-    )
-    windows: list[object] = []
-    for first in firsts:
-        windows += [first * MINUTE_NS - REACH_GRACE_NS, hi - REACH_GRACE_NS]
     rows = fetch(
         f"""{traces},
-befores AS (SELECT session_id, start_ns FROM traces WHERE service = ? AND operation = ?),
-reached AS (SELECT session_id, start_ns FROM traces WHERE operation = ?)
-{per_window} ORDER BY w""",
-        [*params, query.service, query.operation, query.reaches, *windows],
+reached AS (SELECT session_id, max(start_ns) AS last FROM traces
+            WHERE operation = ? GROUP BY session_id)
+SELECT took // {MINUTE_NS}, went // {MINUTE_NS}, count(*) FROM (
+    SELECT max(b.start_ns) AS took,
+           coalesce(max(b.start_ns) FILTER (WHERE b.start_ns < r.last), -1) AS went
+    FROM traces AS b LEFT JOIN reached AS r ON r.session_id = b.session_id
+    WHERE b.service = ? AND b.operation = ? AND b.start_ns < ?
+    GROUP BY b.session_id)
+GROUP BY ALL""",
+        [*params, query.reaches, query.service, query.operation, hi - REACH_GRACE_NS],
     )
-    return [Counts(good=int(total) - int(bad), total=int(total)) for _, total, bad in rows]
+    # The judged windows start ``REACH_GRACE_NS`` (whole minutes) before theirs.
+    judged = [first - REACH_GRACE_NS // MINUTE_NS for first in firsts]
+    totals = _at_least([(int(t), int(n)) for t, _, n in rows], judged)
+    goods = _at_least([(int(w), int(n)) for _, w, n in rows], judged)
+    return [Counts(good=g, total=t) for t, g in zip(totals, goods, strict=True)]
 
 
 def slo_counts(
@@ -263,6 +291,91 @@ def slo_counts(
         bad = min(max(bad, 0), total)
         counts.append(Counts(good=total - bad, total=total))
     return counts
+
+
+def slo_series(
+    fetch: Fetch, query: IndicatorQuery, end_ns: int, step_ns: int, steps: int
+) -> list[Counts]:
+    """``Store.slo_series``: good and total events of ``steps`` back-to-back windows of
+    ``step_ns``, the latest (ending at ``end_ns``) first. One read: each row or
+    journey step goes to the window holding it."""
+    if step_ns < MINUTE_NS or steps < 1:
+        raise ValueError("an SLO series needs at least one window of at least a minute")
+    end = -(-end_ns // MINUTE_NS)
+    step = -(-step_ns // MINUTE_NS)
+    first = end - step * steps
+    if query.indicator is Indicator.JOURNEY:
+        rows = _journey_series(fetch, query, end, step, steps)
+    else:
+        if query.indicator is Indicator.EDGE:
+            if query.callee is None:
+                raise ValueError("an edge SLO needs a callee")
+            rows_sql, params = _edge_rows(query)
+        else:
+            rows_sql, params = _operation_rows(query)
+        rows = fetch(
+            f"SELECT (? - 1 - minute) // ? AS k, sum(n), sum(bad) FROM ({rows_sql})"
+            " WHERE minute >= ? AND minute < ? GROUP BY k",
+            [end, step, *params, first, end],
+        )
+    found = {int(k): (max(int(n or 0), 0), int(bad or 0)) for k, n, bad in rows}
+    series = []
+    for k in range(steps):
+        total, bad = found.get(k, (0, 0))
+        bad = min(max(bad, 0), total)
+        series.append(Counts(good=total - bad, total=total))
+    return series
+
+
+def _journey_series(
+    fetch: Fetch, query: IndicatorQuery, end: int, step: int, steps: int
+) -> list[Row]:
+    """(k, journeys, bad journeys) of each window ``k`` back from ``end``, as
+    ``_journey_counts`` (and ``_reach_counts``, judging a window's step
+    ``REACH_GRACE_NS`` late and its later step up to the window's end) count one."""
+    lo, hi = (end - step * steps) * MINUTE_NS, end * MINUTE_NS
+    window = step * MINUTE_NS
+    if query.reaches is not None:
+        traces, params = _journey_traces(query, lo - REACH_GRACE_NS, hi)
+        return fetch(
+            f"""{traces},
+befores AS (
+    SELECT session_id, (? - 1 - (start_ns + ?)) // ? AS k, min(start_ns) AS at
+    FROM traces WHERE service = ? AND operation = ? AND start_ns < ?
+    GROUP BY ALL)
+SELECT k, count(*), count(*) FILTER (WHERE NOT reached) FROM (
+    SELECT b.k, bool_or(r.start_ns IS NOT NULL) AS reached FROM befores AS b
+    LEFT JOIN traces AS r ON r.session_id = b.session_id AND r.operation = ?
+         AND r.start_ns > b.at AND r.start_ns < ? - b.k * ?
+    GROUP BY b.session_id, b.k)
+GROUP BY k""",
+            [
+                *params,
+                hi,
+                REACH_GRACE_NS,
+                window,
+                query.service,
+                query.operation,
+                hi - REACH_GRACE_NS,
+                query.reaches,
+                hi,
+                window,
+            ],
+        )
+    if query.operation is None:
+        touched, touch_params = "list_contains(services, ?)", [query.service]
+    else:
+        touched = "service = ? AND operation = ?"
+        touch_params = [query.service, query.operation]
+    traces, params = _journey_traces(query, lo, hi)
+    return fetch(
+        f"""{traces}
+SELECT k, count(*) FILTER (WHERE t), count(*) FILTER (WHERE t AND f) FROM (
+    SELECT (? - 1 - start_ns) // ? AS k, bool_or({touched}) AS t, bool_or(failed) AS f
+    FROM traces WHERE ({touched}) OR failed GROUP BY session_id, k)
+GROUP BY k""",
+        [*params, hi, window, *touch_params, *touch_params],
+    )
 
 
 def retry_counts(

@@ -384,6 +384,11 @@ class DuckDBStore:
     ) -> list[Counts]:
         return slo_reads.slo_counts(self._fetch, query, end_ns, windows_ns)
 
+    def slo_series(
+        self, query: IndicatorQuery, end_ns: int, step_ns: int, steps: int
+    ) -> list[Counts]:
+        return slo_reads.slo_series(self._fetch, query, end_ns, step_ns, steps)
+
     def retry_counts(
         self, caller: str, callee: str, end_ns: int, windows_ns: Sequence[int]
     ) -> list[RetryCounts]:

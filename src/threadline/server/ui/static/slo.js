@@ -1,5 +1,5 @@
-// One SLO's page: state, budget and burndown, burn per window against the workbook's
-// thresholds, each rule's verdict, its alerts, example traces of the last hour's bad
+// One SLO's page: state, budget and burndown, burn per window and burn over time against
+// the workbook's thresholds, each rule's verdict, its alerts, example traces of the last hour's bad
 // events, and what those requests have in common.
 
 import {
@@ -7,7 +7,7 @@ import {
   showNotice, traceHref,
 } from './common.js';
 import { burnText, stateBadge } from './slo_badges.js';
-import { burnChart, burndownChart } from './slo_charts.js';
+import { burnChart, burndownChart, burnSeriesChart } from './slo_charts.js';
 
 const main = document.getElementById('main');
 const name = main.dataset.slo;
@@ -21,6 +21,10 @@ function definition(slo) {
   const target = slo.indicator === 'edge'
     ? [el('a', { href: serviceHref(slo.service), text: slo.service }), ' → ', el('a', { href: serviceHref(slo.callee), text: slo.callee })]
     : [el('a', { href: serviceHref(slo.service), text: slo.service }), slo.operation ? ` ${slo.operation}` : ''];
+  if (slo.reaches) {
+    return [`${fmtPercent(slo.objective)} of journeys that take `, ...target, ' go on to ',
+      el('strong', { class: 'funnel-step', text: slo.reaches }), `, over a rolling ${slo.window} (judged 5 minutes after the step).`];
+  }
   const what = { errors: 'requests that do not fail', latency: `requests under ${slo.threshold}`,
     journey: 'journeys without a failed step', edge: `calls that succeed${slo.threshold ? ` under ${slo.threshold}` : ''}` }[slo.indicator] || slo.indicator;
   return [`${fmtPercent(slo.objective)} of `, ...target, ` ${what}, over a rolling ${slo.window}.`];
@@ -53,9 +57,9 @@ function drawStatus(status) {
   }
   const charts = document.getElementById('slo-charts');
   fill(charts);
-  if (status.burndown.length) burndownChart(charts, status.burndown, slo.window);
-  else charts.append(muted('No burndown for a journey SLO: its counts are read from spans, by the evaluator only.'));
+  burndownChart(charts, status.burndown, slo.window);
   burnChart(charts, status.burn_rates, thresholds);
+  burnSeriesChart(charts, status.burn_series, status.rules);
   table('burn-table', ['Window', 'Events', 'Bad', 'Burn', 'Thresholds'], status.burn_rates.map((b) => el('tr', { dataset: { window: b.window } },
     el('td', { text: b.window }),
     el('td', { class: 'num', text: b.events.toLocaleString('en') }),

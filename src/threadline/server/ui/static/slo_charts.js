@@ -74,3 +74,61 @@ export function burnChart(container, burns, thresholds) {
     svg('text', { x: PAD.left - 4, y: PAD.top + 8, 'text-anchor': 'end', class: 'label', text: burnText(top) }),
     bars));
 }
+
+const SERIES_COLORS = { '1h': '#2f7ed8', '6h': '#8e5bd6' };
+
+// The burn over each window (1h, 6h) at every such window back from now: one line per
+// window on a shared time axis; a window without events leaves a gap. Dashed lines mark
+// the rules' thresholds (page 14.4×, page 6×, ticket 1×).
+export function burnSeriesChart(container, series, rules) {
+  const legend = el('span', { class: 'chart-legend' }, series.map((s) => el('span', {},
+    el('span', { class: 'swatch', style: { backgroundColor: SERIES_COLORS[s.window] || '#555' } }), `${s.window} burn`)));
+  const caption = el('figcaption', {}, 'Burn rate over time ', legend);
+  const figure = el('figure', { class: 'chart burn-series' }, caption);
+  container.append(figure);
+  const width = Math.max(240, Math.floor(figure.clientWidth - 18 || 360));
+  const plotW = width - PAD.left - PAD.right;
+  const plotH = HEIGHT - PAD.top - PAD.bottom;
+  const points = series.flatMap((s) => s.points);
+  if (!points.some((p) => p.burn != null)) {
+    figure.append(el('p', { class: 'muted', text: 'No events in the last days yet: no burn to chart.' }));
+    return;
+  }
+  const lines = new Map();
+  for (const rule of rules) {
+    const seen = lines.get(rule.factor);
+    if (!seen) lines.set(rule.factor, rule.severity);
+    else if (!seen.split(', ').includes(rule.severity)) lines.set(rule.factor, `${seen}, ${rule.severity}`);
+  }
+  const top = Math.max(1, ...points.map((p) => p.burn || 0), ...lines.keys()) * 1.1;
+  const t1 = Math.max(...points.map((p) => p.at_ns));
+  const t0 = Math.min(...series.map((s) => (s.points.length ? s.points[0].at_ns - (s.points.length > 1 ? s.points[1].at_ns - s.points[0].at_ns : 0) : t1)));
+  const span = Math.max(1, t1 - t0);
+  const x = (ns) => PAD.left + ((ns - t0) / span) * plotW;
+  const y = (v) => PAD.top + plotH - (v / top) * plotH;
+  const paths = series.map((s) => {
+    let d = '';
+    let pen = false;
+    for (const p of s.points) {
+      if (p.burn == null) { pen = false; continue; }
+      d += `${pen ? 'L' : 'M'}${x(p.at_ns).toFixed(1)},${y(p.burn).toFixed(1)}`;
+      pen = true;
+    }
+    const color = SERIES_COLORS[s.window] || '#555';
+    return svg('g', { class: 'burn-line', dataset: { window: s.window, points: String(s.points.length) } },
+      svg('path', { d, class: 'series', stroke: color }),
+      s.points.filter((p) => p.burn != null).map((p) => svg('circle', { cx: x(p.at_ns).toFixed(1), cy: y(p.burn).toFixed(1), r: 1.8, fill: color, class: 'burn-dot' },
+        svg('title', { text: `${s.window} burn ${burnText(p.burn)} at ${fmtTime(p.at_ns)} (${p.bad.toLocaleString('en')} bad of ${p.events.toLocaleString('en')})` }))));
+  });
+  const marks = [...lines].map(([factor, severity]) => svg('g', { class: 'burn-threshold', dataset: { factor: String(factor) } },
+    svg('line', { x1: PAD.left, x2: width - PAD.right, y1: y(factor).toFixed(1), y2: y(factor).toFixed(1), class: 'threshold' },
+      svg('title', { text: `${severity} threshold ${factor}×` })),
+    svg('text', { x: PAD.left - 4, y: (y(factor) + 3).toFixed(1), 'text-anchor': 'end', class: 'label', text: `${factor}×` })));
+  figure.append(svg('svg', { width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}`, role: 'img', 'aria-label': 'Burn rate over time against the alert thresholds' },
+    svg('line', { x1: PAD.left, y1: y(0), x2: width - PAD.right, y2: y(0), class: 'grid' }),
+    // The lowest threshold's label would overlap the zero's at a high top.
+    y(0) - y(Math.min(...lines.keys(), top)) > 10 ? svg('text', { x: PAD.left - 4, y: y(0), 'text-anchor': 'end', class: 'label', text: '0' }) : null,
+    svg('text', { x: PAD.left, y: HEIGHT - 4, class: 'label', text: dateTick(t0) }),
+    svg('text', { x: width - PAD.right, y: HEIGHT - 4, 'text-anchor': 'end', class: 'label', text: 'now' }),
+    marks, paths));
+}
