@@ -54,6 +54,9 @@ def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> 
         plain = plain.replace(
             f"ENGINE = {cluster.REPLICATED_REPLACING}", "ENGINE = ReplacingMergeTree(version)"
         )
+        plain = plain.replace(
+            f"ENGINE = {cluster.REPLICATED_AGGREGATING}", "ENGINE = AggregatingMergeTree"
+        )
         undone.append(re.sub(r"(`threadline`\.\w+)_local\b", r"\1", plain))
 
     assert undone == [s.strip() for s in schema.statements("threadline", ttl_days=30)]
@@ -65,11 +68,16 @@ def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> 
         "alert_states": "cityHash64(slo, alert)",
         "drill_results": "cityHash64(probe)",
         "threadline_schema": "rand()",
+        "journey_steps": "cityHash64(trace_id)",
     }
     # Every MergeTree table became replicated; the views read and write local tables.
-    assert not any(re.search(r"ENGINE = (Replacing)?MergeTree", s) for s in printed)
+    assert not any(re.search(r"ENGINE = (Replacing|Aggregating)?MergeTree", s) for s in printed)
     views = [s for s in printed if s.startswith("CREATE MATERIALIZED VIEW")]
-    assert all("_local AS" in v.splitlines()[0] and "_local\n" in v + "\n" for v in views)
+    for view in views:
+        view_name, *tables = re.findall(r"`threadline`\.(\w+)", view)
+        assert view_name.endswith("_mv")
+        assert tables
+        assert all(table.endswith("_local") for table in tables), view
 
 
 def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
@@ -94,6 +102,8 @@ def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
             "alert_states": "ReplacingMergeTree",
             "drill_results": "ReplacingMergeTree",
             "threadline_schema": "MergeTree",
+            "journey_steps": "AggregatingMergeTree",
+            "journey_steps_mv": "MaterializedView",
         }
         with pytest.raises(ClickHouseError):  # no cluster here: why the script is not run
             client.command(_printed("--cluster", CLUSTER)[0])

@@ -33,6 +33,9 @@ LOCAL_SUFFIX: Final = "_local"
 REPLICATED: Final = (
     "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')"
 )
+REPLICATED_AGGREGATING: Final = (
+    "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')"
+)
 REPLICATED_REPLACING: Final = (
     "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}',"
     " '{replica}', version)"
@@ -47,6 +50,8 @@ SHARDING_KEYS: Final[dict[str, str]] = {
     # Every version of a probe's history on one shard, for the same reason.
     schema.DRILL_RESULTS: "cityHash64(probe)",
     schema.VERSION_TABLE: "rand()",
+    # Beside the spans it is fed from: each shard's view sees whole traces.
+    schema.JOURNEY_STEPS: "cityHash64(trace_id)",
 }
 _TABLES: Final = tuple(SHARDING_KEYS)
 
@@ -83,7 +88,12 @@ def statements(database: str, cluster: str, *, ttl_days: int | None = None) -> l
 
 
 def _replicated(statement: str) -> str:
-    """``statement`` with its ``MergeTree`` engine (plain or replacing) replicated."""
+    """``statement`` with its ``MergeTree`` engine (plain, replacing or aggregating)
+    replicated."""
+    if "ENGINE = AggregatingMergeTree\n" in statement:
+        return statement.replace(
+            "ENGINE = AggregatingMergeTree\n", f"ENGINE = {REPLICATED_AGGREGATING}\n", 1
+        )
     if "ENGINE = ReplacingMergeTree(version)\n" in statement:
         return statement.replace(
             "ENGINE = ReplacingMergeTree(version)\n", f"ENGINE = {REPLICATED_REPLACING}\n", 1

@@ -30,6 +30,8 @@ ClickHouse exporter proved (and SigNoz and Jaeger's ClickHouse plugin follow).
 - ``drill_results``: the scheduled drills' results, a ``ReplacingMergeTree`` keyed by
   probe whose row holds the probe's kept history as arrays, newest first: a save
   inserts the new history whole, run and trim together (``drill_results.py``).
+- ``journey_steps`` (version 2): one row per trace of a session, kept by
+  ``journey_steps_mv`` from ``spans``; ``journey_schema.py`` says why its shape.
 - ``threadline_schema``: one row per schema version applied.
 
 Every statement is idempotent (``IF NOT EXISTS``). ``{db}`` is the database name,
@@ -40,6 +42,8 @@ statements; the two cannot drift apart.
 from __future__ import annotations
 
 from typing import Final
+
+from threadline.server.storage.clickhouse import journey_schema
 
 SCHEMA_VERSION: Final = 1
 
@@ -52,9 +56,11 @@ LOGS: Final = "logs"
 ALERT_STATES: Final = "alert_states"
 DRILL_RESULTS: Final = "drill_results"
 VERSION_TABLE: Final = "threadline_schema"
+JOURNEY_STEPS: Final = journey_schema.TABLE
+JOURNEY_STEPS_MV: Final = journey_schema.VIEW
 
 # Data tables (not views, not the Null table): what holds bytes on disk.
-DATA_TABLES: Final = (SPANS, TRACE_ID_TS, LOGS)
+DATA_TABLES: Final = (SPANS, TRACE_ID_TS, LOGS, JOURNEY_STEPS)
 
 # A span's start as a time, for partitions, ordering and TTL.
 START_TIME: Final = "fromUnixTimestamp64Nano(start_ns)"
@@ -225,6 +231,7 @@ SETTINGS {_DURABLE}""",
 )
 ENGINE = MergeTree
 ORDER BY version""",
+        *journey_schema.statements(db, spans=SPANS, ttl=span_ttl, settings=_DURABLE),
     ]
 
 
