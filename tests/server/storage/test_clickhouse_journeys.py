@@ -79,7 +79,7 @@ def batches(records: list[SpanRecord], seed: int = 11, size: int = 37) -> list[S
 
 
 @pytest.fixture
-def both(tmp_path: Path) -> Iterator[tuple[Store, Store]]:
+def both(tmp_path: Path) -> Iterator[tuple[DuckDBStore, ClickHouseStore]]:
     duck = DuckDBStore(tmp_path / "spans.duckdb")
     try:
         clickhouse = ClickHouseStore(StoreUrl(backend="chdb", path=tmp_path / "chdb"))
@@ -115,7 +115,9 @@ def answers(store: Store, window: TimeWindow) -> dict[str, Any]:
     }
 
 
-def test_clickhouse_and_duckdb_give_the_same_journey_answers(both: tuple[Store, Store]) -> None:
+def test_clickhouse_and_duckdb_give_the_same_journey_answers(
+    both: tuple[DuckDBStore, ClickHouseStore],
+) -> None:
     """Map, service-filtered map, funnel with its drop-offs, and the traces funnels read
     are equal, before and after DuckDB folds its summaries and ClickHouse merges."""
     duck, clickhouse = both
@@ -124,7 +126,7 @@ def test_clickhouse_and_duckdb_give_the_same_journey_answers(both: tuple[Store, 
         assert sum(t.count for t in expected["map"][1]) > 300  # a real workload
         assert answers(clickhouse, window) == expected
     duck.compact_rollups()
-    clickhouse.compact_rollups()  # type: ignore[attr-defined]
+    clickhouse.compact_rollups()
     for window in WINDOWS:
         assert answers(clickhouse, window) == answers(duck, window)
 
