@@ -10,6 +10,9 @@ partitions) skip the rest of the span table.
 
 Map values are the attributes' JSON text: a string is read as its text (as DuckDB's
 ``json_extract_string``), a JSON ``null`` is no value, anything else is its text.
+What it costs: the trace ids of the range's spans are read, and the attribute maps
+of the granules holding a sampled trace (spans are ordered by service, operation
+and time, not by trace).
 """
 
 from __future__ import annotations
@@ -24,42 +27,49 @@ from threadline.server.storage.clickhouse.tables import Fetch, Tables
 # Example traces kept per value.
 EXAMPLES: Final = 3
 
-_VALUE: Final = (
-    "multiIf(JSONType(raw) = 'String', JSONExtractString(raw), JSONType(raw) = 'Null', NULL, raw)"
-)
+# A string value's text; a JSON null is no value; anything else is its JSON text.
+# Strings are stored as ``json.dumps`` writes them, so they, and only they, start
+# with a quote.
+_VALUE: Final = "if(startsWith(raw, '\"'), JSONExtractString(raw), nullIf(raw, 'null'))"
 
 
 def _counts(spans: str) -> str:
+    # Values are made distinct per trace before the join to the labels (a trace's
+    # spans repeat its resource values), and ``pair`` is named once: ClickHouse
+    # evaluates a CTE at each use, so the per-key figures are window aggregates over
+    # the per-value rows rather than a second grouping of ``pair``.
     return f"""
 WITH labelled AS (
     SELECT l.1 AS grp, l.2 AS trace_id, l.3 AS stopped
     FROM system.one
     ARRAY JOIN arrayZip({{groups:Array(UInt32)}}, {{ids:Array(String)}},
                         {{stopped:Array(UInt8)}}) AS l),
-member AS (
-    SELECT trace_id, attributes, resource FROM {spans}
+items AS (
+    SELECT DISTINCT trace_id, key, raw
+    FROM {spans}
+    ARRAY JOIN arrayConcat(mapKeys(attributes), mapKeys(resource)) AS key,
+               arrayConcat(mapValues(attributes), mapValues(resource)) AS raw
     WHERE start_ns BETWEEN {{low:Int64}} AND {{high:Int64}}
       AND trace_id IN {{unique_ids:Array(String)}}),
-raw_pair AS (
-    SELECT DISTINCT grp, trace_id, stopped, item.1 AS key, item.2 AS raw
-    FROM member AS m INNER JOIN labelled AS l ON m.trace_id = l.trace_id
-    ARRAY JOIN arrayConcat(arrayZip(mapKeys(m.attributes), mapValues(m.attributes)),
-                          arrayZip(mapKeys(m.resource), mapValues(m.resource))) AS item),
+valued AS (SELECT DISTINCT trace_id, key, {_VALUE} AS value FROM items),
 pair AS (
-    SELECT DISTINCT grp, trace_id, stopped, key, assumeNotNull({_VALUE}) AS value
-    FROM raw_pair WHERE {_VALUE} IS NOT NULL),
-key_stats AS (
-    SELECT grp, key, uniqExact(value) AS key_values, uniqExact(trace_id) AS key_traces
-    FROM pair GROUP BY grp, key)
-SELECT p.grp, p.key, p.value, countIf(p.stopped = 1) AS stopped_traces,
-       countIf(p.stopped = 0), any(k.key_values), any(k.key_traces),
-       arraySlice(arraySort(groupArrayIf(p.trace_id, p.stopped = 1)), 1, {EXAMPLES})
-FROM pair AS p INNER JOIN key_stats AS k ON p.grp = k.grp AND p.key = k.key
-WHERE NOT has({{skip:Array(String)}}, p.key)
-GROUP BY p.grp, p.key, p.value
-HAVING stopped_traces >= {{min_support:UInt64}}
-ORDER BY p.grp, stopped_traces DESC, p.key, p.value
-LIMIT {{limit:UInt64}} BY p.grp"""
+    SELECT DISTINCT l.grp AS grp, v.trace_id AS trace_id, l.stopped AS stopped, v.key AS key,
+           assumeNotNull(v.value) AS value
+    FROM valued AS v INNER JOIN labelled AS l ON v.trace_id = l.trace_id
+    WHERE v.value IS NOT NULL),
+per_value AS (
+    SELECT grp, key, value, countIf(stopped = 1) AS stopped_traces,
+           countIf(stopped = 0) AS went_on, groupArray(trace_id) AS traces,
+           arraySlice(arraySort(groupArrayIf(trace_id, stopped = 1)), 1, {EXAMPLES}) AS examples
+    FROM pair GROUP BY grp, key, value)
+SELECT grp, key, value, stopped_traces, went_on, key_values, key_traces, examples
+FROM (
+    SELECT *, count() OVER by_key AS key_values,
+           length(groupUniqArrayArray(traces) OVER by_key) AS key_traces
+    FROM per_value WINDOW by_key AS (PARTITION BY grp, key))
+WHERE NOT has({{skip:Array(String)}}, key) AND stopped_traces >= {{min_support:UInt64}}
+ORDER BY grp, stopped_traces DESC, key, value
+LIMIT {{limit:UInt64}} BY grp"""
 
 
 def journey_attributes(
