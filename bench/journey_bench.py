@@ -138,6 +138,12 @@ def compare_stores(spans: int, repeat: int, tmp: Path) -> None:
             f"{counts.traces:,} traces, {counts.sessions:,} sessions; cpus={os.cpu_count()}"
             f" load average {os.getloadavg()[0]:.1f}"
         )
+        on_disk = clickhouse._fetch(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE active"
+            " AND database = {db:String} AND table = 'journey_steps'",
+            {"db": clickhouse._connection.database},
+        )
+        print(f"chdb journey_steps: {int(on_disk[0][0] or 0) / written:.1f} B/span (merged)")
         window = TimeWindow(end_ns - HOUR_NS, end_ns)
         if transitions(duck, window) != transitions(clickhouse, window):
             print("journey map: DuckDB and ClickHouse disagree")
