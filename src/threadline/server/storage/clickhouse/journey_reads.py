@@ -54,10 +54,15 @@ def _chosen(t: Tables, window: TimeWindow, service: str | None, bound: Bound) ->
     reach = bound.add(window.end_ns + SESSION_GAP_NS, "Int64")
     chosen = "SELECT * FROM merged"
     if service is not None:
-        chosen += (
-            " WHERE session_id IN (SELECT session_id FROM merged"
-            f" WHERE start_ns >= {lo} AND start_ns < {hi}"
-            f" AND has(services, {bound.add(service, 'String')}))"
+        # A window over the sessions rather than ``session_id IN (SELECT … FROM
+        # merged)``: ClickHouse evaluates a CTE at each use, so that would merge twice.
+        touching = (
+            f"max(start_ns >= {lo} AND start_ns < {hi}"
+            f" AND has(services, {bound.add(service, 'String')})) OVER (PARTITION BY session_id)"
+        )
+        chosen = (
+            "SELECT * EXCEPT (touches) FROM"
+            f" (SELECT *, {touching} AS touches FROM merged) WHERE touches"
         )
     # Aggregates get names of their own: ClickHouse would resolve ``min(start_ns) AS
     # start_ns`` inside its own argument.
@@ -162,7 +167,7 @@ def journeys(
     """
     bound = Bound()
     cte = _chosen(t, window, service, bound)
-    entry = ""
+    source = "chosen"
     if first is not None:
         lo = bound.add(window.start_ns, "Int64")
         hi = bound.add(window.end_ns, "Int64")
@@ -170,14 +175,17 @@ def journeys(
         in_service = (
             "1" if first.service is None else f"service = {bound.add(first.service, 'String')}"
         )
-        entry = (
-            f" WHERE session_id IN (SELECT session_id FROM chosen WHERE start_ns >= {lo}"
-            f" AND start_ns < {hi} AND {in_service} AND operation = {operation})"
+        # Journeys taking the step in the window, by a window over the session (one
+        # evaluation of ``chosen``, where an IN subquery would merge the steps twice).
+        source = (
+            f"(SELECT *, max(start_ns >= {lo} AND start_ns < {hi} AND {in_service}"
+            f" AND operation = {operation}) OVER (PARTITION BY session_id) AS enters"
+            " FROM chosen) WHERE enters"
         )
     rows = fetch(
         f"""{cte}
 SELECT session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services
-FROM chosen{entry}
+FROM {source}
 ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",
         bound.params,
     )
