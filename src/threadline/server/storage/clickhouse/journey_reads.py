@@ -38,6 +38,12 @@ from threadline.server.storage.clickhouse.tables import Fetch, Tables
 # from the sessions read first, and says so.
 MAX_FUNNEL_TRACES: Final = 500_000
 
+# On a cluster the steps' subquery (``trace_id IN (SELECT … FROM journey_steps)``)
+# runs on each shard against its own rows: steps are sharded by trace id, so a
+# trace's rows are all on the shard the subquery finds it on. Without this setting
+# ClickHouse refuses an IN over a ``Distributed`` table inside a read of one.
+_SHARD_LOCAL_IN: Final = "\nSETTINGS distributed_product_mode = 'local'"
+
 # ``sketch.bucket_index`` in SQL: the same ``ceil(ln d / ln γ)`` in doubles.
 _THINK: Final = "greatest(next_start - end_ns, 0)"
 _THINK_BUCKET: Final = (
@@ -119,7 +125,7 @@ SELECT grouping(next_service) = 1 AS is_step, service, operation, next_service, 
        sumMap([{_THINK_BUCKET}], [toUInt64(1)])
 FROM inside
 GROUP BY GROUPING SETS ((service, operation), (service, operation, next_service, next_operation))
-HAVING is_step OR next_service IS NOT NULL""",
+HAVING is_step OR next_service IS NOT NULL{_SHARD_LOCAL_IN}""",
         bound.params,
     )
     steps = [
@@ -186,7 +192,7 @@ def journeys(
         f"""{cte}
 SELECT session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services
 FROM {source}
-ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",
+ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}{_SHARD_LOCAL_IN}""",
         bound.params,
     )
     capped = len(rows) > MAX_FUNNEL_TRACES

@@ -53,7 +53,9 @@ def cut_traces(fetch: Fetch, t: Tables, cutoff_ns: int) -> list[str]:
         f"SELECT trace_id FROM {steps_table(t)}"
         f" WHERE trace_id IN (SELECT trace_id FROM {steps_table(t)}"
         " WHERE start_ns < {cutoff:Int64})"
-        " GROUP BY trace_id HAVING max(last_start_ns) >= {cutoff:Int64}",
+        " GROUP BY trace_id HAVING max(last_start_ns) >= {cutoff:Int64}"
+        # On a cluster each shard answers for its own traces (sharded by trace id).
+        " SETTINGS distributed_product_mode = 'local'",
         {"cutoff": cutoff_ns},
     )
     return [str(row[0]) for row in rows]
