@@ -160,9 +160,38 @@ def compare_stores(spans: int, repeat: int, tmp: Path) -> None:
                 f"{name:<24}{wall:>11.1f}{ch_wall:>10.1f}{ch_wall / wall:>6.2f}"
                 f"{cpu:>12.1f}{ch_cpu:>10.1f}{ch_cpu / cpu:>6.2f}"
             )
+        view_cost(clickhouse, batches)
     finally:
         clickhouse.close()
         duck.close()
+
+
+def view_cost(clickhouse: Any, batches: list[Any], rounds: int = 2) -> None:
+    """What keeping the steps costs ingest on chDB: the same batches loaded into emptied
+    tables with ``journey_steps_mv`` and then without it (fastest of ``rounds`` each;
+    CPU seconds of the process, the writer's inserts and chDB's threads)."""
+    from analysis import load
+    from threadline.server.storage.clickhouse import journey_schema, schema
+
+    db = schema.quote(clickhouse._connection.database)
+
+    def emptied_load() -> tuple[float, float]:
+        for table in schema.DATA_TABLES:
+            clickhouse._command(f"TRUNCATE TABLE {db}.{table}", {})
+        used = time.process_time()
+        _, wall = load(clickhouse, batches)
+        return wall, time.process_time() - used
+
+    with_view = [emptied_load() for _ in range(rounds)]
+    clickhouse._command(f"DROP VIEW {db}.{journey_schema.VIEW}", {})
+    without = [emptied_load() for _ in range(rounds)]
+    wall, cpu = min(w for w, _ in with_view), min(c for _, c in with_view)
+    bare_wall, bare_cpu = min(w for w, _ in without), min(c for _, c in without)
+    print(
+        f"chdb ingest with the journey steps view: {wall:.2f} s ({cpu:.2f} s CPU), without:"
+        f" {bare_wall:.2f} s ({bare_cpu:.2f} s CPU); with ÷ without {wall / bare_wall:.2f}"
+        f" ({cpu / bare_cpu:.2f} CPU)"
+    )
 
 
 def timed_both(call: Callable[[], Any], repeat: int) -> tuple[float, float]:
