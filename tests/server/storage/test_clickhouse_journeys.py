@@ -174,7 +174,7 @@ def test_backfill_fills_the_steps_of_spans_stored_before_the_table(
     clickhouse._command(f"TRUNCATE TABLE {journey_steps.steps_table(clickhouse._tables)}", {})
     assert clickhouse.journey_map(WINDOWS[0]) == ([], [])
 
-    assert journey_steps.backfill(clickhouse._fetch, clickhouse._command, clickhouse._tables) == 1
+    assert journey_steps.backfill_on(clickhouse._connection, clickhouse._tables) == 1
     assert clickhouse.journey_map(WINDOWS[0]) == kept
 
 

@@ -13,8 +13,9 @@ step rows of the same traces:
 
 ``backfill`` fills the table from the spans already stored, for a database created
 before the table existed (schema version 1): the view only sees inserts made after
-it was created. Rows the view added meanwhile do no harm (every column's aggregate
-is idempotent).
+it was created. ``backfill_on`` runs it on a ``Connection``, as opening a store
+(``versions.open_schema``) would when it upgrades a version 1 database. Rows the
+view added meanwhile do no harm (every column's aggregate is idempotent).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from threadline.server.storage.clickhouse import journey_schema, schema
+from threadline.server.storage.clickhouse.client import Connection
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
 
 # Runs one statement that returns nothing.
@@ -103,3 +105,13 @@ def backfill(fetch: Fetch, command: Command, t: Tables) -> int:
             {**day, "d": int(number)},
         )
     return len(days)
+
+
+def backfill_on(connection: Connection, t: Tables) -> int:
+    """``backfill`` through ``connection`` (run after the table and its view exist)."""
+    doing = "filling the journey steps from the stored spans"
+    return backfill(
+        lambda sql, params: connection.rows(sql, params, doing=doing),
+        lambda sql, params: connection.command(sql, params, doing=doing),
+        t,
+    )
