@@ -112,6 +112,9 @@ def answers(store: Store, window: TimeWindow) -> dict[str, Any]:
         "funnel": journey_query.funnel(store, SHOP, window, None),
         "traces": store.step_traces(window),
         "entering at the cart": store.step_traces(window, first=StepMatch("POST /cart", "web")),
+        "touching payments, entering at a product": store.step_traces(
+            window, service="payments", first=StepMatch("GET /product")
+        ),
     }
 
 
@@ -124,6 +127,8 @@ def test_clickhouse_and_duckdb_give_the_same_journey_answers(
     for window in WINDOWS:
         expected = answers(duck, window)
         assert sum(t.count for t in expected["map"][1]) > 300  # a real workload
+        assert len(expected["touching payments, entering at a product"][0]) > 100
+        assert any(d["factors"] for d in expected["funnel"]["drop_offs"])
         assert answers(clickhouse, window) == expected
     duck.compact_rollups()
     clickhouse.compact_rollups()
