@@ -10,6 +10,13 @@ transition counts of the two are compared and a disagreement printed.
 and prints wall-clock *and* CPU milliseconds of each: on a shared machine whose load
 is many times its cores, wall-clock figures measure the queue for a core more than
 the query, and the CPU time of the process (every DuckDB thread included) does not.
+
+``--store chdb`` loads the same batches into a DuckDB file and into ClickHouse's
+engine in this process (chDB) and times the map and the funnel on each, printing
+ClickHouse's time as a ratio of DuckDB's (``python3 journey_bench.py --store chdb
+--spans 200000``); the two stores' transition counts are compared and a
+disagreement printed. chDB's threads run in this process, so its CPU time is
+counted the same way.
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis.funnel import StepMatch, progress, summarize
 from threadline.server.funnel_defs import Funnel
 from threadline.server.journey_model import SESSION_GAP_NS, JourneyTrace, Step
+from threadline.server.storage.base import Store
 from threadline.server.storage.duckdb import DuckDBStore
+from threadline.store_url import StoreUrl
 
 FUNNEL: Final = Funnel(
     "shop", (StepMatch("GET /products"), StepMatch("POST /cart"), StepMatch("POST /checkout"))
@@ -104,6 +113,94 @@ def journey_views(
     ]  # fmt: skip
 
 
+def store_views(store: Store, window: TimeWindow) -> list[tuple[str, Callable[[], Any]]]:
+    """(name, call) of the map and the funnel on ``store``, through the query layer."""
+    return [
+        ("journey map (1h)", lambda: journey_query.journey_map(store, window, None)),
+        ("funnel of 3 steps (1h)", lambda: journey_query.funnel(store, FUNNEL, window, None)),
+    ]
+
+
+def transitions(store: Store, window: TimeWindow) -> dict[tuple[Step, Step], int]:
+    _, moves = store.journey_map(window)
+    return {(t.source, t.target): t.count for t in moves}
+
+
+def compare_stores(spans: int, repeat: int, tmp: Path) -> None:
+    """The map and the funnel on DuckDB and on chDB, the same batches in each."""
+    from analysis import HOUR_NS, load, shop_batches
+    from threadline.server.storage.clickhouse.store import ClickHouseStore
+
+    end_ns = time.time_ns()
+    batches = list(shop_batches(spans, end_ns, time_ordered=False))
+    duck = DuckDBStore(tmp / "journeys.duckdb")
+    clickhouse = ClickHouseStore(StoreUrl(backend="chdb", path=tmp / "chdb"))
+    try:
+        for name, store in (("duckdb", duck), ("chdb", clickhouse)):
+            written, load_s = load(store, batches)  # type: ignore[arg-type]
+            store.compact_rollups()  # type: ignore[attr-defined]
+            print(f"{name}: loaded {written:,} spans in {load_s:.1f} s")
+        counts = duck.counts()
+        print(
+            f"{counts.traces:,} traces, {counts.sessions:,} sessions; cpus={os.cpu_count()}"
+            f" load average {os.getloadavg()[0]:.1f}"
+        )
+        on_disk = clickhouse._fetch(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE active"
+            " AND database = {db:String} AND table = 'journey_steps'",
+            {"db": clickhouse._connection.database},
+        )
+        print(f"chdb journey_steps: {int(on_disk[0][0] or 0) / written:.1f} B/span (merged)")
+        window = TimeWindow(end_ns - HOUR_NS, end_ns)
+        if transitions(duck, window) != transitions(clickhouse, window):
+            print("journey map: DuckDB and ClickHouse disagree")
+        print(
+            f"{'view':<24}{'duckdb ms':>11}{'chdb ms':>10}{'÷':>6}"
+            f"{'duckdb cpu':>12}{'chdb cpu':>10}{'÷':>6}"
+        )
+        for (name, on_duck), (_, on_clickhouse) in zip(
+            store_views(duck, window), store_views(clickhouse, window), strict=True
+        ):
+            wall, cpu = timed_both(on_duck, repeat)
+            ch_wall, ch_cpu = timed_both(on_clickhouse, repeat)
+            print(
+                f"{name:<24}{wall:>11.1f}{ch_wall:>10.1f}{ch_wall / wall:>6.2f}"
+                f"{cpu:>12.1f}{ch_cpu:>10.1f}{ch_cpu / cpu:>6.2f}"
+            )
+        view_cost(clickhouse, batches)
+    finally:
+        clickhouse.close()
+        duck.close()
+
+
+def view_cost(clickhouse: Any, batches: list[Any], rounds: int = 2) -> None:
+    """What keeping the steps costs ingest on chDB: the same batches loaded into emptied
+    tables with ``journey_steps_mv`` and then without it (fastest of ``rounds`` each;
+    CPU seconds of the process, the writer's inserts and chDB's threads)."""
+    from analysis import load
+    from threadline.server.storage.clickhouse import journey_schema, schema
+
+    db = schema.quote(clickhouse._connection.database)
+
+    def emptied_load() -> tuple[float, float]:
+        for table in schema.DATA_TABLES:
+            clickhouse._command(f"TRUNCATE TABLE {db}.{table}", {})
+        used = time.process_time()
+        _, wall = load(clickhouse, batches)
+        return wall, time.process_time() - used
+
+    with_view = [emptied_load() for _ in range(rounds)]
+    clickhouse._command(f"DROP VIEW {db}.{journey_schema.VIEW}", {})
+    without = [emptied_load() for _ in range(rounds)]
+    wall, cpu = min(w for w, _ in with_view), min(c for _, c in with_view)
+    bare_wall, bare_cpu = min(w for w, _ in without), min(c for _, c in without)
+    print(
+        f"chdb ingest with the journey steps view: {wall:.2f} s ({cpu:.2f} s CPU), without:"
+        f" {bare_wall:.2f} s ({bare_cpu:.2f} s CPU); with ÷ without {wall / bare_wall:.2f}"
+        f" ({cpu / bare_cpu:.2f} CPU)"
+    )
+
+
 def timed_both(call: Callable[[], Any], repeat: int) -> tuple[float, float]:
     """Fastest wall-clock and fastest CPU milliseconds of ``repeat`` calls after a warm-up."""
     call()
@@ -122,9 +219,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per query")
+    parser.add_argument(
+        "--store",
+        choices=("duckdb", "chdb"),
+        default="duckdb",
+        help="duckdb: journey steps against a span scan; chdb: DuckDB against ClickHouse",
+    )
     args = parser.parse_args()
     if args.spans < 1000 or args.repeat < 1:
         parser.error("--spans must be at least 1000 and --repeat at least 1")
+    if args.store == "chdb":
+        with tempfile.TemporaryDirectory(prefix="threadline-journeys-") as tmp:
+            compare_stores(args.spans, args.repeat, Path(tmp))
+        return
     with tempfile.TemporaryDirectory(prefix="threadline-journeys-") as tmp:
         db = Path(tmp) / "journeys.duckdb"
         end_ns = time.time_ns()

@@ -80,6 +80,7 @@ def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> 
         "rollup_names": "rand()",
         "rollup_exemplars": "cityHash64(trace_id)",
         "rollup_pending": "cityHash64(trace_id)",
+        "journey_steps": "cityHash64(trace_id)",
     }
     # Every MergeTree table became replicated; the views read and write local tables.
     assert not any(re.search(r"ENGINE = (?!Replicated)\w*MergeTree", s) for s in printed)
@@ -126,6 +127,8 @@ def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
             "rollup_exemplars": "ReplacingMergeTree",
             "rollup_exemplars_mv": "MaterializedView",
             "rollup_pending": "MergeTree",
+            "journey_steps": "AggregatingMergeTree",
+            "journey_steps_mv": "MaterializedView",
         }
         with pytest.raises(ClickHouseError):  # no cluster here: why the script is not run
             client.command(_printed("--cluster", CLUSTER)[0])

@@ -204,3 +204,38 @@ def test_journey_attributes_count_each_side_and_never_read_out_skipped_keys(
     trial = next(a for a in found if a.value == "trial")
     assert trial.examples == tuple(ids[:3])
     assert (trial.key_values, trial.key_traces) == (2, 6)
+
+
+def test_erasing_a_user_leaves_none_of_their_journey_steps(store: Store) -> None:
+    """Erasure removes every step of the user's sessions, the steps of traces that do not
+    name the user included, from the map and from the traces funnels read."""
+    write(store, visit(1, "s1", CART, 0, user_id="u1") + visit(2, "s1", CHECKOUT, 5))
+    write(store, visit(3, "s2", CART, 10, user_id="u2") + visit(4, "s2", PAY, 20))
+    store.compact_rollups()
+    store.erase_user(["u1"])
+    assert flows(store) == {(CART, PAY): 1}
+    traces, _ = store.step_traces(WINDOW)
+    assert {t.session_id for t in traces} == {"s2"}
+
+
+def test_retention_drops_aged_steps_and_recounts_cut_traces(store: Store) -> None:
+    """A trace wholly before the cutoff loses its step; a trace the cutoff cuts takes
+    its step from the spans it keeps (its root gone, its earliest span names it)."""
+    cut = f"{2:032x}"
+    write(store, visit(1, "s1", CART, 0))
+    write(
+        store,
+        [
+            span_record(cut, "r", None, "web", "POST /checkout", T0 + 40 * S, T0 + 70 * S,
+                        session_id="s1"),
+            span_record(cut, "c", "r", "payments", "charge", T0 + 60 * S, T0 + 65 * S,
+                        kind=SpanKind.SERVER, session_id="s1"),
+        ],
+    )  # fmt: skip
+    write(store, visit(3, "s1", PAY, 100))
+    store.compact_rollups()
+    store.delete_older_than(T0 + 50 * S)
+    charge = Step("payments", "charge")
+    assert flows(store) == {(charge, PAY): 1}
+    steps, _ = store.journey_map(WINDOW)
+    assert {s.step: s.p50_ns for s in steps} == {charge: 5 * S, PAY: 1 * S}

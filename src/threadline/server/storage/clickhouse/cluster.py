@@ -39,6 +39,9 @@ LOCAL_SUFFIX: Final = "_local"
 REPLICATED: Final = (
     "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')"
 )
+REPLICATED_AGGREGATING: Final = (
+    "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')"
+)
 REPLICATED_REPLACING: Final = (
     "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}',"
     " '{replica}', version)"
@@ -63,6 +66,8 @@ SHARDING_KEYS: Final[dict[str, str]] = {
     rollup_schema.NAMES: "rand()",
     rollup_schema.EXEMPLARS: "cityHash64(trace_id)",
     rollup_schema.PENDING: "cityHash64(trace_id)",
+    # Beside the spans it is fed from: each shard's view sees whole traces.
+    schema.JOURNEY_STEPS: "cityHash64(trace_id)",
 }
 _TABLES: Final = tuple(SHARDING_KEYS)
 

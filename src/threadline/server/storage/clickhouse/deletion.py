@@ -4,7 +4,8 @@ Deletes are lightweight ``DELETE``s: rows are masked at once (no read sees them
 after the statement returns) and purged from the parts by the next merge;
 ``compact`` forces that merge (``OPTIMIZE … FINAL``) so no byte of an erased span
 stays in the files. The ``trace_id_ts`` rows of deleted traces go too, and the
-rollups subtract what is deleted first (``rollups.forget_*``).
+rollups subtract what is deleted first (``rollups.forget_*``). The journey steps of deleted traces go
+too (``journey_steps.py``: retention rebuilds the steps of the traces it cuts).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from threadline.server.storage.clickhouse import rollups
+from threadline.server.storage.clickhouse import journey_steps, rollups
 from threadline.server.storage.clickhouse.schema import DATA_TABLES, LOGS, SPANS, TRACE_ID_TS
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
 
@@ -56,6 +57,7 @@ def delete_traces(fetch: Fetch, command: Command, t: Tables, trace_ids: Sequence
         command(
             f"DELETE FROM {t.parts_of(TRACE_ID_TS)} WHERE trace_id IN {{ids:Array(String)}}", ids
         )
+        journey_steps.forget_traces(command, t, trace_ids)
     return found
 
 
@@ -65,9 +67,12 @@ def delete_older_than(fetch: Fetch, command: Command, t: Tables, cutoff_ns: int)
         fetch(f"SELECT count() FROM {t.spans} WHERE start_ns < {{cutoff:Int64}}", cutoff)
     )
     if found:
+        cut = journey_steps.cut_traces(fetch, t, cutoff_ns)
         rollups.forget_before(fetch, command, t, cutoff_ns)
         command(f"DELETE FROM {t.parts_of(SPANS)} WHERE start_ns < {{cutoff:Int64}}", cutoff)
         command(f"DELETE FROM {t.parts_of(TRACE_ID_TS)} WHERE end_ns < {{cutoff:Int64}}", cutoff)
+        journey_steps.forget_before(command, t, cutoff_ns, cut)
+        journey_steps.rebuild(command, t, cut, cutoff_ns)
     if fetch(f"SELECT 1 FROM {t.logs} WHERE time_ns < {{cutoff:Int64}} LIMIT 1", cutoff):
         command(f"DELETE FROM {t.parts_of(LOGS)} WHERE time_ns < {{cutoff:Int64}}", cutoff)
     return found

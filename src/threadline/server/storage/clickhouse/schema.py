@@ -32,6 +32,8 @@ ClickHouse exporter proved (and SigNoz and Jaeger's ClickHouse plugin follow).
   inserts the new history whole, run and trim together (``drill_results.py``).
 - ``documents`` (version 2): the documents people edit, a ``ReplacingMergeTree``
   keyed by name (``document_table.py``).
+- ``journey_steps`` (version 2): one row per trace of a session, kept by
+  ``journey_steps_mv`` from ``spans``; ``journey_schema.py`` says why its shape.
 - ``threadline_schema``: one row per schema version applied.
 - the rollups (version 2): per-minute counts the fleet views read, see ``rollup_schema``.
 
@@ -44,11 +46,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from threadline.server.storage.clickhouse import document_table, rollup_schema
+from threadline.server.storage.clickhouse import document_table, journey_schema, rollup_schema
 
 # Version 2 adds the rollups (``rollup_schema``; ``versions`` fills them on a version 1
-# database).
+# database) and the journey steps (``journey_schema``).
 SCHEMA_VERSION: Final = 2
+
 
 SPANS: Final = "spans"
 SPANS_INCOMING: Final = "spans_incoming"
@@ -59,9 +62,11 @@ LOGS: Final = "logs"
 ALERT_STATES: Final = "alert_states"
 DRILL_RESULTS: Final = "drill_results"
 VERSION_TABLE: Final = "threadline_schema"
+JOURNEY_STEPS: Final = journey_schema.TABLE
+JOURNEY_STEPS_MV: Final = journey_schema.VIEW
 
 # Data tables (not views, not the Null table): what holds bytes on disk.
-DATA_TABLES: Final = (SPANS, TRACE_ID_TS, LOGS)
+DATA_TABLES: Final = (SPANS, TRACE_ID_TS, LOGS, JOURNEY_STEPS)
 
 # A span's start as a time, for partitions, ordering and TTL.
 START_TIME: Final = "fromUnixTimestamp64Nano(start_ns)"
@@ -234,6 +239,7 @@ SETTINGS {_DURABLE}""",
 ENGINE = MergeTree
 ORDER BY version""",
         *rollup_schema.statements(db, SPANS_INCOMING, span_ttl),
+        *journey_schema.statements(db, spans=SPANS, ttl=span_ttl, settings=_DURABLE),
     ]
 
 

@@ -8,10 +8,11 @@ Tables and their shape: ``schema.py``; replicated, sharded DDL: ``cluster.py``.
 Built so far: writing spans and logs, traces by id, trace search, journey traces
 and lists, ids by prefix, services, counts, logs, deletion (traces, retention,
 erasure), compaction, size, health, alert state, drill results, the kept documents,
-the SDKs' reports, and the fleet rollups (RED, the service map, the operation cap,
-``/metrics`` rows and exemplars: ``rollup_schema``, ``rollups``, ``rollup_reads``).
-Journey maps, trace groups, propagation and SLO reads need rollups this store does
-not have yet: each raises ``StoreUnsupported`` saying so, and the API answers 501.
+the SDKs' reports, the fleet rollups (RED, the service map, the operation cap,
+``/metrics`` rows and exemplars: ``rollup_schema``, ``rollups``, ``rollup_reads``),
+and journey maps and funnels (from ``journey_steps``, kept by a materialized view).
+Trace groups, propagation and SLO reads need rollups this store does not have yet:
+each raises ``StoreUnsupported`` saying so, and the API answers 501.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ from threadline.server.storage.clickhouse import (
     deletion,
     documents,
     drill_results,
+    journey_attributes,
+    journey_reads,
     logs,
     rollup_reads,
     rollup_schema,
@@ -87,9 +90,6 @@ from threadline.store_url import StoreUrl
 
 # The Store methods this backend does not offer yet, for docs and the contract suite.
 NOT_YET: Final = (
-    "journey_map",
-    "step_traces",
-    "journey_attributes",
     "trace_groups",
     "propagation",
     "slo_counts",
@@ -202,12 +202,12 @@ class ClickHouseStore:
     def has_service(self, service: str) -> bool:
         return traces.has_service(self._fetch, self._tables, service)
 
-    # Not yet: each needs the rollup tables ----------------------------------------------
+    # Journey steps (``journey_steps`` table, kept by a materialized view) -------------
 
     def journey_map(
         self, window: TimeWindow, *, service: str | None = None
     ) -> tuple[list[StepStats], list[Transition]]:
-        _not_yet("journey_map")
+        return journey_reads.journey_map(self._fetch, self._tables, window, service)
 
     def step_traces(
         self,
@@ -216,7 +216,7 @@ class ClickHouseStore:
         service: str | None = None,
         first: Step | StepMatch | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
-        _not_yet("step_traces")
+        return journey_reads.journeys(self._fetch, self._tables, window, service, first)
 
     def journey_attributes(
         self,
@@ -228,7 +228,23 @@ class ClickHouseStore:
         min_support: int = 3,
         limit: int = 200,
     ) -> list[list[JourneyAttribute]]:
-        _not_yet("journey_attributes")
+        return journey_attributes.journey_attributes(
+            self._fetch,
+            self._tables,
+            samples,
+            start_ns,
+            end_ns,
+            skip_keys=skip_keys,
+            min_support=min_support,
+            limit=limit,
+        )
+
+    def compact_rollups(self) -> None:
+        """Merge the journey steps' partial rows now. Reads never need it (they merge
+        a trace's rows themselves); ClickHouse merges in the background anyway."""
+        self._command(f"OPTIMIZE TABLE {self._tables.parts_of(schema.JOURNEY_STEPS)} FINAL", {})
+
+    # Not yet: each needs the rollup tables ----------------------------------------------
 
     def operation_red(
         self, window: TimeWindow, *, service: str | None = None

@@ -14,7 +14,7 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.clickhouse import cluster, rollups, schema
+from threadline.server.storage.clickhouse import cluster, journey_steps, rollups, schema
 from threadline.server.storage.clickhouse.client import Connection
 from threadline.server.storage.clickhouse.tables import Tables
 
@@ -41,6 +41,9 @@ def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = Non
         )
     if 0 < current < 2:
         rollups.rebuild(connection, t)
+        # Every step column folds by min, max or union: an interrupted fill run again
+        # whole on the next open counts nothing twice.
+        journey_steps.backfill_on(connection, t)
     if current < schema.SCHEMA_VERSION:
         connection.command(
             f"INSERT INTO {t.versions} (version, applied_ns, applied_by)"

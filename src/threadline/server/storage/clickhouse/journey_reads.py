@@ -1,0 +1,210 @@
+"""Reads of the ClickHouse journey steps: the map of a window, the journeys behind a funnel.
+
+Both read ``journey_steps`` (a narrow row per trace of a session, ``journey_schema``),
+never spans, with the DuckDB store's rules (``duckdb/journey_reads.py``): a window's
+journeys are the sessions with a step starting in it; their next steps are looked
+for up to ``SESSION_GAP_NS`` past the window's end, after which a journey counts as
+ended; synthetic traces and traces without a session make no step.
+
+A trace's partial rows are merged first (grouped by trace id: reads never wait for
+a merge), for the traces having a row that starts in ``[lo, hi + gap)``: the row
+holding a trace's first start is among those, and the table's key is the trace id,
+so the merge reads only their granules. Consecutive steps of a session are paired
+by ``leadInFrame`` over the session's steps in start order, so the pairing does not
+depend on arrival order. Latency percentiles are exact (``quantilesExactInclusive``,
+interpolated as ``quantile_cont``); think time is a ``sketch`` histogram (within 2%).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from threadline.server.aggregates import TimeWindow
+from threadline.server.analysis import sketch
+from threadline.server.analysis.funnel import StepMatch
+from threadline.server.journey_model import (
+    SESSION_GAP_NS,
+    JourneyTrace,
+    Step,
+    StepStats,
+    Transition,
+)
+from threadline.server.storage.clickhouse.journey_steps import steps_table
+from threadline.server.storage.clickhouse.sql import Bound
+from threadline.server.storage.clickhouse.tables import Fetch, Tables
+
+# Traces read for a funnel at most, as the DuckDB store's: conversion and the
+# drop-off comparison are computed over them in Python; a larger window is answered
+# from the sessions read first, and says so.
+MAX_FUNNEL_TRACES: Final = 500_000
+
+# On a cluster the steps' subquery (``trace_id IN (SELECT … FROM journey_steps)``)
+# runs on each shard against its own rows: steps are sharded by trace id, so a
+# trace's rows are all on the shard the subquery finds it on. Without this setting
+# ClickHouse refuses an IN over a ``Distributed`` table inside a read of one.
+_SHARD_LOCAL_IN: Final = "\nSETTINGS distributed_product_mode = 'local'"
+
+# ``sketch.bucket_index`` in SQL: the same ``ceil(ln d / ln γ)`` in doubles.
+_THINK: Final = "greatest(next_start - end_ns, 0)"
+_THINK_BUCKET: Final = (
+    f"if({_THINK} <= 0, {sketch.ZERO_BUCKET}, toInt64(ceil(log({_THINK}) / {sketch.LOG_GAMMA!r})))"
+)
+
+
+def _chosen(t: Tables, window: TimeWindow, service: str | None, bound: Bound) -> str:
+    """CTEs: ``merged``, the steps starting in ``[lo, hi + gap)``; ``chosen``, those of
+    the sessions chosen (with ``service``: a step in the window touching it)."""
+    steps = steps_table(t)
+    lo = bound.add(window.start_ns, "Int64")
+    hi = bound.add(window.end_ns, "Int64")
+    reach = bound.add(window.end_ns + SESSION_GAP_NS, "Int64")
+    chosen = "SELECT * FROM merged"
+    if service is not None:
+        # A window over the sessions rather than ``session_id IN (SELECT … FROM
+        # merged)``: ClickHouse evaluates a CTE at each use, so that would merge twice.
+        touching = (
+            f"max(start_ns >= {lo} AND start_ns < {hi}"
+            f" AND has(services, {bound.add(service, 'String')})) OVER (PARTITION BY session_id)"
+        )
+        chosen = (
+            "SELECT * EXCEPT (touches) FROM"
+            f" (SELECT *, {touching} AS touches FROM merged) WHERE touches"
+        )
+    # Aggregates get names of their own: ClickHouse would resolve ``min(start_ns) AS
+    # start_ns`` inside its own argument.
+    return f"""
+WITH folded AS (
+    SELECT trace_id, min(session_id) AS first_session, min(start_ns) AS first_start,
+           max(end_ns) AS last_end, min(root) AS first_root, max(failed) AS any_failed,
+           max(synthetic) AS any_synthetic,
+           arraySort(groupUniqArrayArray(error_services)) AS failing,
+           groupUniqArrayArray(services) AS touched
+    FROM {steps}
+    WHERE trace_id IN (SELECT trace_id FROM {steps} WHERE start_ns >= {lo} AND start_ns < {reach})
+    GROUP BY trace_id
+    HAVING first_session IS NOT NULL AND any_synthetic = 0
+       AND first_start >= {lo} AND first_start < {reach}),
+merged AS (
+    SELECT assumeNotNull(first_session) AS session_id, trace_id, first_start AS start_ns,
+           last_end AS end_ns, first_root.4 AS service, first_root.5 AS operation,
+           any_failed = 1 AS failed, failing AS error_services, touched AS services
+    FROM folded),
+chosen AS ({chosen})"""
+
+
+def journey_map(
+    fetch: Fetch, t: Tables, window: TimeWindow, service: str | None
+) -> tuple[list[StepStats], list[Transition]]:
+    """Every step taken in the window by the chosen journeys, and their transitions.
+
+    One statement, one pass over the paired steps: grouping sets aggregate the steps
+    and the transitions together.
+    """
+    bound = Bound()
+    cte = _chosen(t, window, service, bound)
+    lo = bound.add(window.start_ns, "Int64")
+    hi = bound.add(window.end_ns, "Int64")
+    rows = fetch(
+        f"""{cte},
+paired AS (
+    SELECT session_id, start_ns, end_ns, service, operation, failed,
+           leadInFrame(toNullable(start_ns), 1, NULL) OVER w AS next_start,
+           leadInFrame(toNullable(service), 1, NULL) OVER w AS following_service,
+           leadInFrame(toNullable(operation), 1, NULL) OVER w AS following_operation
+    FROM chosen
+    WINDOW w AS (PARTITION BY session_id ORDER BY start_ns, trace_id
+                 ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING)),
+inside AS (
+    SELECT *, next_start IS NOT NULL AND next_start - end_ns <= {SESSION_GAP_NS} AS goes_on,
+           if(goes_on, following_service, NULL) AS next_service,
+           if(goes_on, following_operation, NULL) AS next_operation
+    FROM paired WHERE start_ns >= {lo} AND start_ns < {hi})
+SELECT grouping(next_service) = 1 AS is_step, service, operation, next_service, next_operation,
+       count(), uniqExact(session_id), countIf(failed),
+       quantilesExactInclusive(0.5, 0.95)(end_ns - start_ns), countIf(NOT goes_on),
+       sumMap([{_THINK_BUCKET}], [toUInt64(1)])
+FROM inside
+GROUP BY GROUPING SETS ((service, operation), (service, operation, next_service, next_operation))
+HAVING is_step OR next_service IS NOT NULL{_SHARD_LOCAL_IN}""",
+        bound.params,
+    )
+    steps = [
+        StepStats(
+            step=Step(str(r[1]), str(r[2])),
+            traces=int(r[5]),
+            journeys=int(r[6]),
+            errors=int(r[7]),
+            p50_ns=float(r[8][0]),
+            p95_ns=float(r[8][1]),
+            ended=int(r[9]),
+        )
+        for r in rows
+        if r[0]
+    ]
+    moves = [
+        Transition(
+            source=Step(str(r[1]), str(r[2])),
+            target=Step(str(r[3]), str(r[4])),
+            count=int(r[5]),
+            journeys=int(r[6]),
+            think=tuple(sorted((int(k), int(v)) for k, v in zip(*r[10], strict=True))),
+        )
+        for r in rows
+        if not r[0]
+    ]
+    steps.sort(key=lambda s: (-s.traces, s.step))
+    moves.sort(key=lambda m: (-m.count, m.source, m.target))
+    return steps, moves
+
+
+def journeys(
+    fetch: Fetch,
+    t: Tables,
+    window: TimeWindow,
+    service: str | None,
+    first: Step | StepMatch | None = None,
+) -> tuple[list[JourneyTrace], bool]:
+    """The traces of the window's journeys (to the gap past its end), in session order.
+
+    ``first`` keeps only journeys taking that step inside the window (a funnel's
+    entry; a ``StepMatch`` without a service matches the operation in any service).
+    The bool says ``MAX_FUNNEL_TRACES`` was reached: the answer is partial. No
+    pairing here: funnels walk each journey's steps in order themselves.
+    """
+    bound = Bound()
+    cte = _chosen(t, window, service, bound)
+    source = "chosen"
+    if first is not None:
+        lo = bound.add(window.start_ns, "Int64")
+        hi = bound.add(window.end_ns, "Int64")
+        operation = bound.add(first.operation, "String")
+        in_service = (
+            "1" if first.service is None else f"service = {bound.add(first.service, 'String')}"
+        )
+        # Journeys taking the step in the window, by a window over the session (one
+        # evaluation of ``chosen``, where an IN subquery would merge the steps twice).
+        source = (
+            f"(SELECT *, max(start_ns >= {lo} AND start_ns < {hi} AND {in_service}"
+            f" AND operation = {operation}) OVER (PARTITION BY session_id) AS enters"
+            " FROM chosen) WHERE enters"
+        )
+    rows = fetch(
+        f"""{cte}
+SELECT session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services
+FROM {source}
+ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}{_SHARD_LOCAL_IN}""",
+        bound.params,
+    )
+    capped = len(rows) > MAX_FUNNEL_TRACES
+    return [
+        JourneyTrace(
+            session_id=str(r[0]),
+            trace_id=str(r[1]),
+            start_ns=int(r[2]),
+            end_ns=int(r[3]),
+            step=Step(str(r[4]), str(r[5])),
+            failed=bool(r[6]),
+            error_services=tuple(str(s) for s in r[7]),
+        )
+        for r in rows[:MAX_FUNNEL_TRACES]
+    ], capped

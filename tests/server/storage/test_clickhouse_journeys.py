@@ -1,0 +1,194 @@
+"""The ClickHouse journey steps: the same answers as DuckDB's, and the table's upkeep.
+
+The agreement test writes one workload of a few hundred traces in many sessions
+(late spans, out-of-order batches, synthetic traffic, a pause past the session gap)
+to a DuckDB file and to chDB in this process, and compares the map, the funnel and
+the traces funnels read, whole.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+
+from support.journey_script import FUNNEL, SESSIONS, T0, S, shoppers
+from support.spans import span_record
+from threadline.conventions import JOURNEY_SYNTHETIC, SYNTHETIC_TRUE
+from threadline.server import journey_query
+from threadline.server.aggregates import TimeWindow
+from threadline.server.analysis.funnel import StepMatch
+from threadline.server.batch import SpanBatch
+from threadline.server.funnel_defs import Funnel
+from threadline.server.journey_model import SESSION_GAP_NS, StepStats, Transition
+from threadline.server.model import SpanKind, SpanRecord, StatusCode
+from threadline.server.storage.base import Store
+from threadline.server.storage.clickhouse import journey_steps
+from threadline.server.storage.clickhouse.store import ClickHouseStore
+from threadline.server.storage.duckdb import DuckDBStore
+from threadline.store_url import StoreUrl
+
+WAIT_S: Final = 60.0
+WINDOWS: Final = (
+    TimeWindow(T0, T0 + 3600 * S),
+    # Cuts through sessions: steps before it are not read, steps after it are only
+    # looked for as next steps.
+    TimeWindow(T0 + 500 * S, T0 + 1500 * S),
+)
+SHOP: Final = Funnel("shop", tuple(StepMatch(op) for op in FUNNEL))
+PAGES: Final = ("GET /", "GET /search", "GET /product", "POST /cart", "GET /help")
+
+
+def wanderers(seed: int = 7, sessions: int = 80) -> list[SpanRecord]:
+    """Sessions walking random pages, some pausing past the session gap, some
+    synthetic; each trace a ``web`` root and a ``search`` or ``payments`` child that
+    sometimes fails, and now and then a late child arriving in a batch of its own."""
+    rng = random.Random(seed)
+    records: list[SpanRecord] = []
+    for session in range(sessions):
+        at = T0 + rng.randrange(0, 1800) * S
+        synthetic = {JOURNEY_SYNTHETIC: SYNTHETIC_TRUE} if session % 9 == 0 else {}
+        for k in range(rng.randrange(1, 7)):
+            trace = f"{SESSIONS + session:016x}{k:016x}"
+            took = rng.randrange(20, 900) * 1_000_000
+            page = rng.choice(PAGES)
+            callee = "payments" if page == "POST /cart" else "search"
+            failed = rng.random() < 0.2
+            records += [
+                span_record(trace, "r", None, "web", page, at, at + took,
+                            session_id=f"wanderer-{session}", attributes=synthetic),
+                span_record(trace, "c", "r", callee, "call", at + 1, at + took // 2,
+                            kind=SpanKind.SERVER, session_id=f"wanderer-{session}",
+                            status=StatusCode.ERROR if failed else StatusCode.UNSET),
+            ]  # fmt: skip
+            at += took + rng.choice((2, 15, 40, 300)) * S
+            if rng.random() < 0.1:
+                at += SESSION_GAP_NS + S
+    return records
+
+
+def batches(records: list[SpanRecord], seed: int = 11, size: int = 37) -> list[SpanBatch]:
+    """``records`` shuffled into small batches: traces arrive split and out of order."""
+    shuffled = list(records)
+    random.Random(seed).shuffle(shuffled)
+    return [SpanBatch.from_records(shuffled[n : n + size]) for n in range(0, len(shuffled), size)]
+
+
+@pytest.fixture
+def both(tmp_path: Path) -> Iterator[tuple[DuckDBStore, ClickHouseStore]]:
+    duck = DuckDBStore(tmp_path / "spans.duckdb")
+    try:
+        clickhouse = ClickHouseStore(StoreUrl(backend="chdb", path=tmp_path / "chdb"))
+    except BaseException:
+        duck.close()
+        raise
+    try:
+        for batch in batches(shoppers() + wanderers()):
+            for store in (duck, clickhouse):
+                store.write(batch).result(timeout=WAIT_S)
+        yield duck, clickhouse
+    finally:
+        clickhouse.close()
+        duck.close()
+
+
+def _nanosecond(
+    found: tuple[list[StepStats], list[Transition]],
+) -> tuple[list[StepStats], list[Transition]]:
+    """Latency percentiles to the nanosecond: the engines interpolate in doubles in a
+    different order (a few 1e-16 apart)."""
+    steps, moves = found
+    return [replace(s, p50_ns=round(s.p50_ns), p95_ns=round(s.p95_ns)) for s in steps], moves
+
+
+def answers(store: Store, window: TimeWindow) -> dict[str, Any]:
+    return {
+        "map": _nanosecond(store.journey_map(window)),
+        "payments map": _nanosecond(store.journey_map(window, service="payments")),
+        "funnel": journey_query.funnel(store, SHOP, window, None),
+        "traces": store.step_traces(window),
+        "entering at the cart": store.step_traces(window, first=StepMatch("POST /cart", "web")),
+        "touching payments, entering at a product": store.step_traces(
+            window, service="payments", first=StepMatch("GET /product")
+        ),
+    }
+
+
+def test_clickhouse_and_duckdb_give_the_same_journey_answers(
+    both: tuple[DuckDBStore, ClickHouseStore],
+) -> None:
+    """Map, service-filtered map, funnel with its drop-offs, and the traces funnels read
+    are equal, before and after DuckDB folds its summaries and ClickHouse merges."""
+    duck, clickhouse = both
+    for window in WINDOWS:
+        expected = answers(duck, window)
+        assert sum(t.count for t in expected["map"][1]) > 300  # a real workload
+        assert len(expected["touching payments, entering at a product"][0]) > 100
+        assert any(d["factors"] for d in expected["funnel"]["drop_offs"])
+        assert answers(clickhouse, window) == expected
+    duck.compact_rollups()
+    clickhouse.compact_rollups()
+    for window in WINDOWS:
+        assert answers(clickhouse, window) == answers(duck, window)
+
+
+@pytest.fixture
+def clickhouse(tmp_path: Path) -> Iterator[ClickHouseStore]:
+    store = ClickHouseStore(StoreUrl(backend="chdb", path=tmp_path / "chdb"))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _step_rows(store: ClickHouseStore) -> int:
+    rows = store._fetch(
+        "SELECT sum(rows) FROM system.parts WHERE active AND database = {db:String}"
+        " AND table = 'journey_steps'",
+        {"db": store._connection.database},
+    )
+    return int(rows[0][0] or 0)
+
+
+def test_late_spans_add_partial_rows_that_reads_and_merges_fold(
+    clickhouse: ClickHouseStore,
+) -> None:
+    """Each insert of a trace's spans adds a row; reads merge them, and so does a merge."""
+    records = shoppers()
+    for batch in batches(records, size=len(records) // 3 + 1):
+        clickhouse.write(batch).result(timeout=WAIT_S)
+    traces = len({r.trace_id for r in records})
+    assert _step_rows(clickhouse) > traces
+    before = clickhouse.journey_map(WINDOWS[0])
+    clickhouse.compact_rollups()
+    assert _step_rows(clickhouse) == traces
+    assert clickhouse.journey_map(WINDOWS[0]) == before
+    assert sum(t.count for t in before[1]) == 190 + 190 + 125
+
+
+def test_backfill_fills_the_steps_of_spans_stored_before_the_table(
+    clickhouse: ClickHouseStore,
+) -> None:
+    """A database whose spans predate the table (schema version 1) gets every step back."""
+    clickhouse.write(SpanBatch.from_records(shoppers() + wanderers())).result(timeout=WAIT_S)
+    kept = clickhouse.journey_map(WINDOWS[0])
+    clickhouse._command(f"TRUNCATE TABLE {journey_steps.steps_table(clickhouse._tables)}", {})
+    assert clickhouse.journey_map(WINDOWS[0]) == ([], [])
+
+    assert journey_steps.backfill_on(clickhouse._connection, clickhouse._tables) == 1
+    assert clickhouse.journey_map(WINDOWS[0]) == kept
+
+
+def test_erasure_leaves_no_step_row_in_the_parts(clickhouse: ClickHouseStore) -> None:
+    """After erase_user, the journey steps' parts hold only the other users' traces."""
+    clickhouse.write(SpanBatch.from_records(shoppers())).result(timeout=WAIT_S)
+    clickhouse.compact_rollups()
+    before = _step_rows(clickhouse)
+    clickhouse.erase_user(["user-199"])  # shopper 199 paid: four traces
+    assert _step_rows(clickhouse) == before - 4
+    traces, _ = clickhouse.step_traces(WINDOWS[0])
+    assert "shopper-199" not in {t.session_id for t in traces}
