@@ -3,9 +3,9 @@
 Deletes are lightweight ``DELETE``s: rows are masked at once (no read sees them
 after the statement returns) and purged from the parts by the next merge;
 ``compact`` forces that merge (``OPTIMIZE … FINAL``) so no byte of an erased span
-stays in the files. The ``trace_id_ts`` rows of deleted traces go too, and the
-rollups subtract what is deleted first (``rollups.forget_*``). The journey steps of deleted traces go
-too (``journey_steps.py``: retention rebuilds the steps of the traces it cuts).
+stays in the files. The ``trace_id_ts`` rows and journey steps of deleted traces go
+too (``journey_steps.py``: retention rebuilds the steps of the traces it cuts), and
+the rollups subtract what is deleted first (``rollups.forget_*``).
 """
 
 from __future__ import annotations
