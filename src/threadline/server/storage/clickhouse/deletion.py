@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+from threadline.server.storage.clickhouse import pair_rollups
 from threadline.server.storage.clickhouse.schema import DATA_TABLES, LOGS, SPANS, TRACE_ID_TS
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
 
@@ -49,6 +50,7 @@ def delete_traces(fetch: Fetch, command: Command, t: Tables, trace_ids: Sequence
         fetch(f"SELECT count() FROM {t.spans} WHERE trace_id IN {{ids:Array(String)}}", ids)
     )
     if found:
+        pair_rollups.forget_traces(fetch, command, t, trace_ids)
         command(f"DELETE FROM {t.parts_of(SPANS)} WHERE trace_id IN {{ids:Array(String)}}", ids)
         command(
             f"DELETE FROM {t.parts_of(TRACE_ID_TS)} WHERE trace_id IN {{ids:Array(String)}}", ids
@@ -62,6 +64,7 @@ def delete_older_than(fetch: Fetch, command: Command, t: Tables, cutoff_ns: int)
         fetch(f"SELECT count() FROM {t.spans} WHERE start_ns < {{cutoff:Int64}}", cutoff)
     )
     if found:
+        pair_rollups.forget_before(fetch, command, t, cutoff_ns)
         command(f"DELETE FROM {t.parts_of(SPANS)} WHERE start_ns < {{cutoff:Int64}}", cutoff)
         command(f"DELETE FROM {t.parts_of(TRACE_ID_TS)} WHERE end_ns < {{cutoff:Int64}}", cutoff)
     if fetch(f"SELECT 1 FROM {t.logs} WHERE time_ns < {{cutoff:Int64}} LIMIT 1", cutoff):

@@ -68,9 +68,11 @@ from threadline.server.storage.clickhouse import (
     deletion,
     drill_results,
     logs,
+    rollup_tables,
     schema,
     sdk_stats,
     search,
+    slo_reads,
     traces,
     versions,
 )
@@ -90,11 +92,6 @@ NOT_YET: Final = (
     "capped_services",
     "metric_rows",
     "exemplars",
-    "trace_groups",
-    "propagation",
-    "slo_counts",
-    "retry_counts",
-    "slo_examples",
 )
 
 
@@ -281,17 +278,17 @@ class ClickHouseStore:
     def slo_counts(
         self, query: IndicatorQuery, end_ns: int, windows_ns: Sequence[int]
     ) -> list[Counts]:
-        _not_yet("slo_counts")
+        return slo_reads.slo_counts(self._fetch, self._tables, query, end_ns, windows_ns)
 
     def retry_counts(
         self, caller: str, callee: str, end_ns: int, windows_ns: Sequence[int]
     ) -> list[RetryCounts]:
-        _not_yet("retry_counts")
+        return slo_reads.retry_counts(self._fetch, self._tables, caller, callee, end_ns, windows_ns)
 
     def slo_examples(
         self, query: IndicatorQuery, window: TimeWindow, *, limit: int = 5
     ) -> list[ExampleRow]:
-        _not_yet("slo_examples")
+        return slo_reads.slo_examples(self._fetch, self._tables, query, window, limit)
 
     # Drill results -----------------------------------------------------------------------
 
@@ -345,6 +342,11 @@ class ClickHouseStore:
 
     def size_bytes(self) -> int:
         return deletion.size_bytes(self._fetch, self._tables)
+
+    def compact_rollups(self) -> None:
+        """Merge the rollup tables' parts: each key's deltas become one row, zero sums go."""
+        for table in rollup_tables.DATA_TABLES:
+            self._command(f"OPTIMIZE TABLE {self._tables.parts_of(table)} FINAL", {})
 
     def compact(self) -> None:
         """Merge every partition's parts into one, purging rows deleted so far."""

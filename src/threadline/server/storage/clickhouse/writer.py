@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Final
@@ -31,9 +32,9 @@ import pyarrow.compute as pc
 from threadline.server.batch import SpanBatch
 from threadline.server.log_batch import LogBatch
 from threadline.server.storage.base import StoreError, StoreOverloaded
-from threadline.server.storage.clickhouse import schema
+from threadline.server.storage.clickhouse import pair_rollups, schema
 from threadline.server.storage.clickhouse.client import Connection
-from threadline.server.storage.clickhouse.tables import Tables
+from threadline.server.storage.clickhouse.tables import Row, Tables
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +150,14 @@ class InsertWriter:
         fresh = self._drop_stored(_unique(table))
         if fresh.num_rows:
             self._connection.insert_arrow(schema.SPANS_INCOMING, fresh, doing="writing spans")
+            # The calls, hops and orphans the batch completes (its views counted the rest).
+            pair_rollups.count_pending(self._rows, self._command, self._tables)
+
+    def _rows(self, sql: str, params: Mapping[str, object]) -> list[Row]:
+        return self._connection.rows(sql, params, doing="counting calls")
+
+    def _command(self, sql: str, params: Mapping[str, object]) -> None:
+        self._connection.command(sql, params, doing="counting calls")
 
     def _drop_stored(self, table: pa.Table) -> pa.Table:
         """``table`` without the spans already stored."""
