@@ -67,6 +67,7 @@ from threadline.server.storage.clickhouse import (
     alert_states,
     deletion,
     drill_results,
+    health_reads,
     logs,
     rollup_tables,
     schema,
@@ -273,7 +274,7 @@ class ClickHouseStore:
         _not_yet("trace_groups")
 
     def propagation(self, window: TimeWindow) -> PropagationFindings:
-        _not_yet("propagation")
+        return health_reads.propagation(self._fetch, self._tables, window)
 
     def slo_counts(
         self, query: IndicatorQuery, end_ns: int, windows_ns: Sequence[int]
