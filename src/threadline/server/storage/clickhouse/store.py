@@ -67,6 +67,7 @@ from threadline.server.storage.clickhouse import (
     alert_states,
     deletion,
     drill_results,
+    group_counts,
     health_reads,
     logs,
     rollup_tables,
@@ -271,7 +272,19 @@ class ClickHouseStore:
         sample: int = 2000,
         sample_ids: int = 0,
     ) -> TraceGroups:
-        _not_yet("trace_groups")
+        return group_counts.trace_groups(
+            self._fetch,
+            self._tables,
+            target,
+            split,
+            window,
+            percentile=percentile,
+            min_support=min_support,
+            max_attributes=max_attributes,
+            examples=examples,
+            sample=sample,
+            sample_ids=sample_ids,
+        )
 
     def propagation(self, window: TimeWindow) -> PropagationFindings:
         return health_reads.propagation(self._fetch, self._tables, window)
