@@ -18,12 +18,13 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from threadline.cli.store_command import store
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.clickhouse import cluster, schema
+from threadline.server.storage.clickhouse import cluster, ddl
 from threadline.server.storage.clickhouse.store import ClickHouseStore
 from threadline.server.storage.clickhouse.tables import Tables
 from threadline.store_url import StoreUrl
 
 CLUSTER: Final = "prod"
+REPLICATION_PATH: Final = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
 DISTRIBUTED: Final = re.compile(
     r"^CREATE TABLE IF NOT EXISTS `threadline`\.(\w+) ON CLUSTER `prod` AS `threadline`\.(\w+)\n"
     r"ENGINE = Distributed\(`prod`, `threadline`, (\w+), (.+)\)$"
@@ -54,9 +55,16 @@ def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> 
         plain = plain.replace(
             f"ENGINE = {cluster.REPLICATED_REPLACING}", "ENGINE = ReplacingMergeTree(version)"
         )
+        plain = re.sub(  # the rollups' engines keep their own arguments after the path
+            r"ENGINE = Replicated(Summing|Aggregating)MergeTree\("
+            + re.escape(REPLICATION_PATH)
+            + r"(?:, (\w+))?\)",
+            lambda m: f"ENGINE = {m.group(1)}MergeTree" + (f"({m.group(2)})" if m.group(2) else ""),
+            plain,
+        )
         undone.append(re.sub(r"(`threadline`\.\w+)_local\b", r"\1", plain))
 
-    assert undone == [s.strip() for s in schema.statements("threadline", ttl_days=30)]
+    assert undone == [s.strip() for s in ddl.statements("threadline", ttl_days=30)]
     assert distributed == {
         "spans": "cityHash64(trace_id)",
         "spans_incoming": "cityHash64(trace_id)",
@@ -65,9 +73,17 @@ def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> 
         "alert_states": "cityHash64(slo, alert)",
         "drill_results": "cityHash64(probe)",
         "threadline_schema": "rand()",
+        "request_rollup": "rand()",
+        "trace_rollup": "cityHash64(trace_id)",
+        "pair_rollup": "rand()",
+        "hop_rollup": "rand()",
+        "orphan_spans": "cityHash64(trace_id)",
+        "pending_pairs": "cityHash64(trace_id)",
     }
     # Every MergeTree table became replicated; the views read and write local tables.
-    assert not any(re.search(r"ENGINE = (Replacing)?MergeTree", s) for s in printed)
+    assert not any(
+        re.search(r"ENGINE = (Replacing|Summing|Aggregating)?MergeTree", s) for s in printed
+    )
     views = [s for s in printed if s.startswith("CREATE MATERIALIZED VIEW")]
     assert all("_local AS" in v.splitlines()[0] and "_local\n" in v + "\n" for v in views)
 
@@ -94,6 +110,15 @@ def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
             "alert_states": "ReplacingMergeTree",
             "drill_results": "ReplacingMergeTree",
             "threadline_schema": "MergeTree",
+            "request_rollup": "SummingMergeTree",
+            "request_rollup_mv": "MaterializedView",
+            "trace_rollup": "AggregatingMergeTree",
+            "trace_rollup_mv": "MaterializedView",
+            "pair_rollup": "SummingMergeTree",
+            "hop_rollup": "SummingMergeTree",
+            "orphan_spans": "SummingMergeTree",
+            "pending_pairs": "MergeTree",
+            "pending_pairs_mv": "MaterializedView",
         }
         with pytest.raises(ClickHouseError):  # no cluster here: why the script is not run
             client.command(_printed("--cluster", CLUSTER)[0])

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from threadline.server.storage.clickhouse import schema
+from threadline.server.storage.clickhouse import ddl, rollup_tables, schema
 
 LOCAL_SUFFIX: Final = "_local"
 REPLICATED: Final = (
@@ -47,9 +47,11 @@ SHARDING_KEYS: Final[dict[str, str]] = {
     # Every version of a probe's history on one shard, for the same reason.
     schema.DRILL_RESULTS: "cityHash64(probe)",
     schema.VERSION_TABLE: "rand()",
+    **rollup_tables.SHARDING_KEYS,
 }
 _TABLES: Final = tuple(SHARDING_KEYS)
 
+_SUMMING: Final = re.compile(r"ENGINE = (Summing|Aggregating)MergeTree(?:\((\w*)\))?\n")
 _CREATE_TABLE: Final = re.compile(r"^CREATE TABLE IF NOT EXISTS (\S+)\.(\w+) \(")
 _CREATE_DATABASE: Final = re.compile(r"^CREATE DATABASE IF NOT EXISTS (\S+)$")
 _CREATE_VIEW: Final = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\S+)\.(\w+) TO ")
@@ -59,7 +61,7 @@ def statements(database: str, cluster: str, *, ttl_days: int | None = None) -> l
     """The cluster DDL for ``database`` on ``cluster``, in the order to run it."""
     on = f" ON CLUSTER {schema.quote(cluster)}"
     out: list[str] = []
-    for statement in schema.statements(database, ttl_days=ttl_days):
+    for statement in ddl.statements(database, ttl_days=ttl_days):
         if _CREATE_DATABASE.match(statement):
             out.append(statement + on)
         elif match := _CREATE_TABLE.match(statement):
@@ -88,6 +90,12 @@ def _replicated(statement: str) -> str:
         return statement.replace(
             "ENGINE = ReplacingMergeTree(version)\n", f"ENGINE = {REPLICATED_REPLACING}\n", 1
         )
+    if match := _SUMMING.search(statement):
+        # The rollups' engines: the same replication path, their own arguments after it.
+        kind, arguments = match.group(1), match.group(2)
+        path = REPLICATED.removeprefix("ReplicatedMergeTree(").removesuffix(")")
+        extra = f", {arguments}" if arguments else ""
+        return _SUMMING.sub(f"ENGINE = Replicated{kind}MergeTree({path}{extra})\n", statement, 1)
     return statement.replace("ENGINE = MergeTree\n", f"ENGINE = {REPLICATED}\n", 1)
 
 

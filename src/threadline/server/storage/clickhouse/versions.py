@@ -10,7 +10,7 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.clickhouse import cluster, rollup_tables, schema
+from threadline.server.storage.clickhouse import cluster, ddl, schema
 from threadline.server.storage.clickhouse.client import Connection
 from threadline.server.storage.clickhouse.tables import Tables
 
@@ -24,10 +24,7 @@ def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = Non
     if t.cluster:
         _check_cluster_tables(connection, t)
     else:
-        for statement in [
-            *schema.statements(connection.database, ttl_days=ttl_days),
-            *rollup_tables.statements(connection.database, ttl_days=ttl_days),
-        ]:
+        for statement in ddl.statements(connection.database, ttl_days=ttl_days):
             connection.command(statement, doing="creating the ClickHouse schema")
     rows = connection.rows(
         f"SELECT max(version) FROM {t.versions}", doing="reading the schema version"
