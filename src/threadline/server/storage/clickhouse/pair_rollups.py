@@ -26,10 +26,13 @@ before the cutoff, and the entry spans it deletes.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from threadline.server.aggregates import EdgeKind
+from threadline.server.storage.clickhouse.client import Connection
 from threadline.server.storage.clickhouse.rollup_tables import (
+    DATA_TABLES,
     HOP_ROLLUP,
     MINUTE_NS,
     ORPHAN_SPANS,
@@ -275,25 +278,43 @@ FROM {kept_orphans(n, "start_ns < {cutoff:Int64}")}""",
     command(f"DELETE FROM {t.parts_of(TRACE_ROLLUP)} WHERE start_ns < {{cutoff:Int64}}", params)
 
 
-def backfill(fetch: Fetch, command: Command, t: Tables) -> None:
-    """Fill the tables from the spans already stored (a database of schema version 1).
+def backfill(connection: Connection, t: Tables) -> None:
+    """Build the tables of ``rollup_tables`` from the spans stored (a schema version 1
+    database), replacing whatever they hold: the step schema version 2 runs on open,
+    before the writer starts.
 
-    Counts every stored span once: the views' rows from the spans themselves, then
-    the pairs and orphans through ``pending_pairs`` one day at a time, as the
-    writer does for a batch.
+    The views' rows come from the spans themselves; the pairs and orphans through
+    ``pending_pairs`` one day at a time, oldest first, each pair counted from its
+    callee's (consumer's) side only, so once. Progress is logged per day.
     """
+
+    def fetch(sql: str, params: Mapping[str, object]) -> list[Row]:
+        return connection.rows(sql, params, doing="building the rollups")
+
+    def command(sql: str, params: Mapping[str, object]) -> None:
+        connection.command(sql, params, doing="building the rollups")
+
     n = Names(t)
+    for table in DATA_TABLES:
+        command(f"TRUNCATE TABLE {t.parts_of(table)}", {})
     command(f"INSERT INTO {n.requests} {request_delta(n.spans, 1)}", {})
     command(f"INSERT INTO {n.traces} {trace_rows(n.spans)}", {})
-    days = fetch(f"SELECT DISTINCT intDiv(start_ns, {1440 * MINUTE_NS}) FROM {n.spans}", {})
-    for done, (day,) in enumerate(sorted(days), start=1):
+    day = f"intDiv(start_ns, {1440 * MINUTE_NS})"
+    days = sorted(int(row[0]) for row in fetch(f"SELECT DISTINCT {day} FROM {n.spans}", {}))
+    started = time.perf_counter()
+    for done, number in enumerate(days, start=1):
         command(
             f"INSERT INTO {n.pending} SELECT {PAIR_SELECT} FROM {n.spans}"
-            f" WHERE {USER_TRAFFIC} AND intDiv(start_ns, {1440 * MINUTE_NS}) = {{day:Int64}}",
-            {"day": int(day)},
+            f" WHERE {USER_TRAFFIC} AND {day} = {{day:Int64}}",
+            {"day": number},
         )
         count_pending(fetch, command, t, later=False)
-        logger.info("building the ClickHouse rollups: %d of %d days done", done, len(days))
+        logger.info(
+            "building the ClickHouse rollups from stored spans: %d of %d days done (%.1f s)",
+            done,
+            len(days),
+            time.perf_counter() - started,
+        )
 
 
 def _spans_where(n: Names, condition: str) -> str:
