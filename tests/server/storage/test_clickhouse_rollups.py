@@ -212,7 +212,9 @@ def test_propagation_agrees(stores: tuple[Store, Store]) -> None:
     duck, house = stores
     found = house.propagation(WINDOW)
     assert found == duck.propagation(WINDOW)
-    assert found.orphans and found.message_hops and any(e.unparented for e in found.entries)
+    assert found.orphans
+    assert found.message_hops
+    assert any(e.unparented for e in found.entries)
 
 
 @pytest.mark.parametrize("split", [Split.FAILED, Split.SLOW])
