@@ -7,10 +7,12 @@ Tables and their shape: ``schema.py``; replicated, sharded DDL: ``cluster.py``.
 
 Built so far: writing spans and logs, traces by id, trace search, journey traces
 and lists, ids by prefix, services, counts, logs, deletion (traces, retention,
-erasure), compaction, size, health, alert state, drill results, the SDKs' reports. The fleet
-aggregates, journey maps and SLO reads need the rollup tables (AggregatingMergeTree
-fed by materialized views) that this store does not have yet: each raises
-``StoreUnsupported`` saying so, and the API answers 501.
+erasure), compaction, size, health, alert state, drill results, the SDKs' reports,
+and from the rollups of ``rollup_tables`` (materialized views and the writer's pair
+count, ``pair_rollups``): trace groups (``groups``, ``group_counts``), propagation
+health (``health_reads``) and the SLO reads (``slo_reads``). The fleet aggregates and
+journey maps are not built yet: each raises ``StoreUnsupported`` saying so, and the
+API answers 501.
 """
 
 from __future__ import annotations
