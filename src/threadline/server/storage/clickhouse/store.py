@@ -347,8 +347,10 @@ class ClickHouseStore:
         deletion.erase_user_logs(self._fetch, self._command, self._tables, forms, doomed)
         erased = deletion.delete_traces(self._fetch, self._command, self._tables, doomed)
         # Always merged, even when nothing matched now: rows of the user deleted
-        # earlier may still sit masked in parts.
+        # earlier may still sit masked in parts. The rollups too: the trace summaries
+        # hold session ids, and the subtracted rows fold away.
         self.compact()
+        self.compact_rollups()
         return UserErasure(
             erased_spans=erased, spans_per_form=tuple((form, found[form]) for form in forms)
         )
