@@ -48,7 +48,7 @@ WAIT_S: Final = 60.0
 def _trace(n: int) -> list[SpanRecord]:
     """web GET /checkout → CLIENT → pay charge → db query; the variations by ``n``."""
     trace = f"{n + 1:032x}"
-    start = T0 + (n * 4 * MINUTE) // TRACES + n * MS
+    start = T0 + (n * 20 * MINUTE) // TRACES + n * MS
     slow, failed = n % 7 == 0, n % 11 == 0
     marked = {"journey.synthetic": "true"} if n % 13 == 0 else {}
     session = {"session_id": f"s{n % 40}"} if n % 3 else {}
@@ -179,6 +179,8 @@ QUERIES: Final = (
     IndicatorQuery(Indicator.JOURNEY, "web", "GET /checkout"),
     IndicatorQuery(Indicator.JOURNEY, "pay"),
     IndicatorQuery(Indicator.JOURNEY, "pay", include_synthetic=True),
+    # A funnel step: journeys that checked out once and came back to check out again.
+    IndicatorQuery(Indicator.JOURNEY, "web", "GET /checkout", reaches="GET /checkout"),
 )
 TARGETS: Final = (Target(), Target("web"), Target("pay", "charge"), Target("mail"))
 
@@ -276,7 +278,7 @@ def test_deletions_keep_both_agreeing(stores: tuple[Store, Store]) -> None:
     doomed = [f"{n + 1:032x}" for n in range(0, TRACES, 8)]
     assert house.delete_traces(doomed) == duck.delete_traces(doomed)
     assert house.erase_user(["nobody"]).erased_spans == 0
-    cutoff = T0 + 2 * MINUTE + 30 * 1_000 * MS
+    cutoff = T0 + 6 * MINUTE + 30 * 1_000 * MS
     assert house.delete_older_than(cutoff) == duck.delete_older_than(cutoff)
     assert _slo_answers(house) == _slo_answers(duck)
     found, expected = house.propagation(WINDOW), duck.propagation(WINDOW)
