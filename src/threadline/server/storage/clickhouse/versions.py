@@ -2,6 +2,9 @@
 
 Version 1 is the first ClickHouse schema; a later release adds its steps here, each
 an idempotent list of statements run in order, as the DuckDB store's migrations do.
+The rollup tables (``rollup_tables``) are created with the rest; a database that
+holds spans but not those tables has them filled from its spans on open
+(``pair_rollups.backfill``, progress in the log).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.clickhouse import cluster, ddl, schema
+from threadline.server.storage.clickhouse import cluster, ddl, pair_rollups, rollup_tables, schema
 from threadline.server.storage.clickhouse.client import Connection
 from threadline.server.storage.clickhouse.tables import Tables
 
@@ -24,8 +27,12 @@ def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = Non
     if t.cluster:
         _check_cluster_tables(connection, t)
     else:
+        # Spans stored before the rollup tables existed are counted into them once made.
+        unrolled = _lacks_rollups(connection, t)
         for statement in ddl.statements(connection.database, ttl_days=ttl_days):
             connection.command(statement, doing="creating the ClickHouse schema")
+        if unrolled:
+            pair_rollups.backfill(connection, t)
     rows = connection.rows(
         f"SELECT max(version) FROM {t.versions}", doing="reading the schema version"
     )
@@ -43,6 +50,17 @@ def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = Non
             doing="recording the schema version",
         )
     return schema.SCHEMA_VERSION
+
+
+def _lacks_rollups(connection: Connection, t: Tables) -> bool:
+    """The database holds spans but not the rollup tables (written before they existed)."""
+    rows = connection.rows(
+        "SELECT name FROM system.tables WHERE database = {db:String}",
+        {"db": t.database},
+        doing="reading the store's tables",
+    )
+    names = {str(row[0]) for row in rows}
+    return schema.SPANS in names and not set(rollup_tables.DATA_TABLES) <= names
 
 
 def _check_cluster_tables(connection: Connection, t: Tables) -> None:
