@@ -10,7 +10,8 @@ The counts read the rollups of ``rollup_tables``, never spans, as the DuckDB sto
   left out unless the SLO counts them; a latency threshold compares by histogram
   bucket (an event in the threshold's bucket is good: at most ~2% over it);
 - ``edge`` and ``retry_counts`` read ``pair_rollup`` (calls of every kind);
-- ``journey`` reads sessions from ``trace_rollup``, one merged row per trace: a
+- ``journey`` reads sessions from ``trace_rollup``, one merged row per trace (its
+  rows within ``PAIR_HORIZON_NS`` of the window, partitions by day pruned): a
   journey counts in a window when one of its traces starting there touched the
   service (or, with an operation, was entered there); it is bad when any of its
   traces in the window failed. A funnel step (``reaches``) counts the journeys that
@@ -113,18 +114,21 @@ def journey_traces(names: Names, query: IndicatorQuery, lo: int, hi: int, bound:
     """One merged ``trace_rollup`` row per trace of a session starting in ``[lo, hi)``:
     session_id, start_ns, service, operation (the root's), failed, services."""
     low, high = bound.add(lo, "Int64"), bound.add(hi, "Int64")
+    # A trace's rows start where its spans do: those within the horizon of the range
+    # hold every span of a trace that started in it (as the pair counts assume).
+    reach_low = bound.add(lo - PAIR_HORIZON_NS, "Int64")
+    reach_high = bound.add(hi + PAIR_HORIZON_NS, "Int64")
     real = "" if query.include_synthetic else " AND max(synthetic) = 0"
-    return f"""SELECT session_id, start_ns, splitByChar('\\x1f', root)[1] AS service,
+    return f"""SELECT session_id, first_ns AS start_ns, splitByChar('\\x1f', root)[1] AS service,
        arrayElement(splitByChar('\\x1f', root), 2) AS operation, failed, services
 FROM (
-    SELECT trace_id, min(start_ns) AS start_ns, min(session_id) AS session_id,
+    SELECT trace_id, min(start_ns) AS first_ns, min(session_id) AS session_id,
            max(root) AS root, sum(errors) > 0 AS failed,
            groupUniqArrayArray(services) AS services
     FROM {names.traces}
-    WHERE trace_id IN (SELECT trace_id FROM {names.traces}
-                       WHERE start_ns >= {low} AND start_ns < {high})
+    WHERE start_ns >= {reach_low} AND start_ns < {reach_high}
     GROUP BY trace_id
-    HAVING start_ns >= {low} AND start_ns < {high} AND session_id IS NOT NULL{real})"""
+    HAVING first_ns >= {low} AND first_ns < {high} AND session_id IS NOT NULL{real})"""
 
 
 def _journey_counts(
