@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_clickhouse_rollups import NOW, TRACES, WINDOW, WINDOWS, _batches, _slo_answers
-
+from support.rollup_workload import NOW, TRACES, WINDOW, WINDOWS, batches, slo_answers
 from threadline.server.aggregates import Split, Target
 from threadline.server.batch import SpanBatch
 from threadline.server.slo_queries import IndicatorQuery
@@ -29,15 +28,15 @@ VIEWS = (
 
 def _answers(store: ClickHouseStore) -> tuple[object, ...]:
     groups = store.trace_groups(Target("web"), Split.SLOW, WINDOW, sample=TRACES * 2)
-    return (_slo_answers(store), store.propagation(WINDOW), groups)
+    return (slo_answers(store), store.propagation(WINDOW), groups)
 
 
 def test_reopening_a_store_without_rollup_tables_builds_them(tmp_path: Path) -> None:
     url = StoreUrl(backend="chdb", path=tmp_path / "chdb")
-    batches = _batches()
+    written = batches()
     store = ClickHouseStore(url)
     try:
-        for batch in batches[:-1]:
+        for batch in written[:-1]:
             store.write(SpanBatch.from_records(batch)).result(timeout=60)
         expected = _answers(store)
         for name in (*VIEWS, *rollup_tables.DATA_TABLES):
@@ -49,10 +48,10 @@ def test_reopening_a_store_without_rollup_tables_builds_them(tmp_path: Path) -> 
         assert _answers(reopened) == expected
         errors = IndicatorQuery(Indicator.ERRORS, "pay")
         before = reopened.slo_counts(errors, NOW, WINDOWS)[-1].total
-        reopened.write(SpanBatch.from_records(batches[-1])).result(timeout=60)
+        reopened.write(SpanBatch.from_records(written[-1])).result(timeout=60)
         added = sum(
             1
-            for span in batches[-1]
+            for span in written[-1]
             if span.service_name == "pay"
             and span.kind.value == "server"
             and "journey.synthetic" not in span.attributes
