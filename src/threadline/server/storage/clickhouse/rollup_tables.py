@@ -25,8 +25,8 @@ writer empties it once counted.
 
 Every value column is a sum of signed deltas: a deletion inserts the negative of
 what it removes (``pair_rollups.forget_*``), and ``SummingMergeTree`` drops a row
-whose sums reach zero when it merges. Reads always ``GROUP BY`` (parts not merged
-yet hold several rows of a key).
+whose sums reach zero when it merges; trace summaries go by lightweight ``DELETE``.
+Reads always ``GROUP BY`` (parts not merged yet hold several rows of a key).
 
 Operation names are kept as sent: this store does not cap them (the DuckDB store's
 ``(other)`` bucket is not reproduced here).
@@ -56,9 +56,9 @@ ORPHAN_SPANS: Final = "orphan_spans"
 PENDING_PAIRS: Final = "pending_pairs"
 PENDING_PAIRS_MV: Final = "pending_pairs_mv"
 
-# The tables, each with the key a cluster shards it by: the tables a trace's spans
-# feed live on the trace's shard (pairs and orphans are found within a trace); hop
-# rows join two traces, so they take any shard and are summed across them.
+# The tables, each with the key a cluster shards it by: rows of one trace (its
+# summary, its orphans, the pending batch) on the trace's shard, beside its spans;
+# counts per minute on any shard, since every read sums a key across shards.
 SHARDING_KEYS: Final[dict[str, str]] = {
     REQUEST_ROLLUP: "rand()",
     TRACE_ROLLUP: "cityHash64(trace_id)",
