@@ -334,18 +334,24 @@ class ClickHouseStore:
 
     # Deletion ---------------------------------------------------------------------------
 
+    # Deletions take the writer's turn: they subtract from the rollups what a batch's
+    # insert and pair count add, and must not fall between the two.
+
     def delete_traces(self, trace_ids: Sequence[str]) -> int:
-        return deletion.delete_traces(self._fetch, self._command, self._tables, trace_ids)
+        with self._writer.turn:
+            return deletion.delete_traces(self._fetch, self._command, self._tables, trace_ids)
 
     def delete_older_than(self, cutoff_ns: int) -> int:
-        return deletion.delete_older_than(self._fetch, self._command, self._tables, cutoff_ns)
+        with self._writer.turn:
+            return deletion.delete_older_than(self._fetch, self._command, self._tables, cutoff_ns)
 
     def erase_user(self, forms: Sequence[str]) -> UserErasure:
         found = deletion.spans_per_form(self._fetch, self._tables, forms)
         doomed = deletion.user_trace_ids(self._fetch, self._tables, forms)
         # Before the spans: the logs of the user's sessions are found through them.
         deletion.erase_user_logs(self._fetch, self._command, self._tables, forms, doomed)
-        erased = deletion.delete_traces(self._fetch, self._command, self._tables, doomed)
+        with self._writer.turn:
+            erased = deletion.delete_traces(self._fetch, self._command, self._tables, doomed)
         # Always merged, even when nothing matched now: rows of the user deleted
         # earlier may still sit masked in parts. The rollups too: the trace summaries
         # hold session ids, and the subtracted rows fold away.

@@ -66,6 +66,9 @@ class InsertWriter:
         self._max_pending = max_pending_batches
         self._closed = False
         self._lock = threading.Lock()  # orders "accept a batch" against "close"
+        # Held from a batch's insert to the end of its pair count, and by deletions:
+        # a deletion subtracting between the two would subtract pairs never counted.
+        self.turn = threading.Lock()
         self.inserts = 0
         self._thread = threading.Thread(
             target=self._run, name="threadline-clickhouse-writer", daemon=True
@@ -149,9 +152,10 @@ class InsertWriter:
     def _insert_spans(self, table: pa.Table) -> None:
         fresh = self._drop_stored(_unique(table))
         if fresh.num_rows:
-            self._connection.insert_arrow(schema.SPANS_INCOMING, fresh, doing="writing spans")
-            # The calls, hops and orphans the batch completes (its views counted the rest).
-            pair_rollups.count_pending(self._rows, self._command, self._tables)
+            with self.turn:
+                self._connection.insert_arrow(schema.SPANS_INCOMING, fresh, doing="writing spans")
+                # The calls, hops and orphans the batch completes (its views counted the rest).
+                pair_rollups.count_pending(self._rows, self._command, self._tables)
 
     def _rows(self, sql: str, params: Mapping[str, object]) -> list[Row]:
         return self._connection.rows(sql, params, doing="counting calls")
