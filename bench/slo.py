@@ -16,8 +16,10 @@ then times, fastest and median of ``--repeat`` runs after a warm-up:
 - the baseline in the same run: one RED read of a service over the last hour from
   the rollups (``Store.service_red``), what the service page already costs.
 
-Prints each figure and its ratio to the baseline. Bounded: the load is ``--spans``
-spans, each timing ``--repeat`` calls.
+Prints each figure and its ratio to the baseline. ``--store chdb`` then loads the same
+spans into a ClickHouse store (chDB, in this process) and times the same reads there,
+against the same DuckDB baseline, and prints each ClickHouse figure over DuckDB's.
+Bounded: the load is ``--spans`` spans, each timing ``--repeat`` calls.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from threadline.server.aggregates import TimeWindow
 from threadline.server.alerting.assess import assess
 from threadline.server.alerting.evaluator import Evaluator
 from threadline.server.alerting.overview import burn_series_of, burndown_of
+from threadline.server.storage.base import Store
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.slos import parse
 
@@ -104,6 +107,50 @@ def timed(call: Callable[[], Any], repeat: int) -> tuple[float, float]:
     return min(runs), statistics.median(runs)
 
 
+def load(store: Store, args: argparse.Namespace, end_ns: int, name: str) -> None:
+    started = time.perf_counter()
+    pending: deque[Future[None]] = deque()
+    for batch in generate(
+        args.spans,
+        end_ns=end_ns,
+        window_ns=int(args.hours * HOUR_NS),
+        sessions=20_000,
+        batch_spans=10_000,
+    ):
+        pending.append(store.write(batch))
+        while len(pending) >= IN_FLIGHT:
+            pending.popleft().result()
+    while pending:
+        pending.popleft().result()
+    compact = getattr(store, "compact_rollups", None)
+    if compact is not None:
+        compact()
+    took = time.perf_counter() - started
+    print(f"loaded {args.spans} spans over {args.hours:g} h in {took:.1f} s into {name}")
+
+
+def measure(store: Store, end_ns: int, repeat: int, base: float) -> dict[str, float]:
+    """Each SLO assessed, then a whole tick; the fastest run of each, in seconds."""
+    found: dict[str, float] = {}
+    for slo in SLOS.slos:
+        fastest, median = timed(
+            lambda slo=slo: assess(store, slo, end_ns, min_events=10, retry_share=0.1), repeat
+        )
+        found[slo.name] = fastest
+        print(
+            f"{slo.indicator.value:8}  {slo.name:26} {fastest * 1e3:7.2f} ms"
+            f" (median {median * 1e3:.2f})  {fastest / base:5.1f}x baseline"
+        )
+    evaluator = Evaluator(store, lambda: SLOS, clock=lambda: end_ns, deliver=lambda n: None)
+    tick, tick_median = timed(evaluator.tick, repeat)
+    found["tick"] = tick
+    print(
+        f"tick      {len(SLOS.slos)} SLOs                     {tick * 1e3:7.2f} ms"
+        f" (median {tick_median * 1e3:.2f})  {tick / base:5.1f}x baseline"
+    )
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -111,48 +158,32 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--hours", type=float, default=24.0, help="time the spans spread over")
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument(
+        "--store",
+        choices=("duckdb", "chdb"),
+        default="duckdb",
+        help="chdb: also load the same spans into a ClickHouse store (chDB) and time it",
+    )
     args = parser.parse_args()
     end_ns = time.time_ns()
     with tempfile.TemporaryDirectory() as scratch:
-        store = DuckDBStore(Path(scratch) / "slo.duckdb")
+        duck = DuckDBStore(Path(scratch) / "slo.duckdb")
         try:
-            started = time.perf_counter()
-            pending: deque[Future[None]] = deque()
-            for batch in generate(
-                args.spans,
-                end_ns=end_ns,
-                window_ns=int(args.hours * HOUR_NS),
-                sessions=20_000,
-                batch_spans=10_000,
-            ):
-                pending.append(store.write(batch))
-                while len(pending) >= IN_FLIGHT:
-                    pending.popleft().result()
-            while pending:
-                pending.popleft().result()
-            store.compact_rollups()
-            took = time.perf_counter() - started
-            print(f"loaded {args.spans} spans over {args.hours:g} h in {took:.1f} s")
+            load(duck, args, end_ns, "DuckDB")
             hour = TimeWindow(end_ns - HOUR_NS, end_ns)
-            base, base_median = timed(lambda: store.service_red("gateway", hour), args.repeat)
+            base, base_median = timed(lambda: duck.service_red("gateway", hour), args.repeat)
             print(
                 f"baseline  service_red(gateway, 1h)  {base * 1e3:7.2f} ms"
                 f" (median {base_median * 1e3:.2f})"
             )
-            for slo in SLOS.slos:
-                fastest, median = timed(
-                    lambda slo=slo: assess(store, slo, end_ns, min_events=10, retry_share=0.1),
-                    args.repeat,
-                )
-                print(
-                    f"{slo.indicator.value:8}  {slo.name:26} {fastest * 1e3:7.2f} ms"
-                    f" (median {median * 1e3:.2f})  {fastest / base:5.1f}x baseline"
-                )
+            on_duckdb = measure(duck, end_ns, args.repeat, base)
+            # The SLO page's reads (burndown and burn-rate series), DuckDB only: the
+            # ClickHouse store has no burn-rate series yet.
             for slo in SLOS.slos:
                 fastest, median = timed(
                     lambda slo=slo: (
-                        burndown_of(store, slo, end_ns),
-                        burn_series_of(store, slo, end_ns),
+                        burndown_of(duck, slo, end_ns),
+                        burn_series_of(duck, slo, end_ns),
                     ),
                     args.repeat,
                 )
@@ -160,14 +191,22 @@ def main() -> None:
                     f"page      {slo.name:26} {fastest * 1e3:7.2f} ms"
                     f" (median {median * 1e3:.2f})  {fastest / base:5.1f}x baseline"
                 )
-            evaluator = Evaluator(store, lambda: SLOS, clock=lambda: end_ns, deliver=lambda n: None)
-            tick, tick_median = timed(evaluator.tick, args.repeat)
-            print(
-                f"tick      {len(SLOS.slos)} SLOs                     {tick * 1e3:7.2f} ms"
-                f" (median {tick_median * 1e3:.2f})  {tick / base:5.1f}x baseline"
-            )
         finally:
-            store.close()
+            duck.close()
+        if args.store != "chdb":
+            return
+        # The same spans (the workload is seeded) into chDB; the baseline stays DuckDB's.
+        from threadline.server.storage.clickhouse.store import ClickHouseStore
+        from threadline.store_url import StoreUrl
+
+        house = ClickHouseStore(StoreUrl(backend="chdb", path=Path(scratch) / "chdb"))
+        try:
+            load(house, args, end_ns, "chDB")
+            on_chdb = measure(house, end_ns, args.repeat, base)
+        finally:
+            house.close()
+        for name, seconds in on_chdb.items():
+            print(f"chdb/duckdb  {name:26} {seconds / on_duckdb[name]:5.2f}x")
 
 
 if __name__ == "__main__":

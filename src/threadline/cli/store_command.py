@@ -34,12 +34,13 @@ def store() -> None:
 def ddl(cluster_name: str | None, database: str, ttl_days: int | None) -> None:
     """Print the ClickHouse DDL of the span store (single node unless --cluster)."""
     # Imported here: `threadline --help` lists this command without loading the server.
-    from threadline.server.storage.clickhouse import cluster, schema
+    from threadline.server.storage.clickhouse import cluster
+    from threadline.server.storage.clickhouse import ddl as schema_ddl
 
     if cluster_name is not None:
         click.echo(cluster.script(database, cluster_name, ttl_days=ttl_days), nl=False)
         return
-    statements = schema.statements(database, ttl_days=ttl_days)
+    statements = schema_ddl.statements(database, ttl_days=ttl_days)
     click.echo("\n\n".join(f"{s};" for s in statements))
 
 

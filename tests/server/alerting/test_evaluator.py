@@ -1,6 +1,8 @@
-"""The evaluator on a real DuckDB file with a hand-moved clock: each workbook rule fires
-and resolves at the minute the arithmetic says, the low-traffic guard holds, retry
-storms alert, and a restart neither forgets a firing alert nor pages again."""
+"""The evaluator on a real DuckDB file, and on a chDB store, with a hand-moved clock: each
+workbook rule fires and resolves at the minute the arithmetic says, the low-traffic
+guard holds, retry storms alert, and a restart neither forgets a firing alert nor pages
+again (the restart on DuckDB; the alert states' restart on every backend is
+``test_alert_state_contract.py``)."""
 
 from __future__ import annotations
 
@@ -17,8 +19,11 @@ from threadline.server.alerting.state import AlertState
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.slo_queries import IndicatorQuery
+from threadline.server.storage.base import Store
+from threadline.server.storage.clickhouse.store import ClickHouseStore
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.slos import SloDocument, parse
+from threadline.store_url import StoreUrl
 
 S: Final = 1_000_000_000
 MS: Final = 1_000_000
@@ -98,27 +103,32 @@ def path(tmp_path: Path) -> Path:
     return tmp_path / "alerts.duckdb"
 
 
-@pytest.fixture
-def store(path: Path) -> Iterator[DuckDBStore]:
-    opened = DuckDBStore(path)
+@pytest.fixture(params=["duckdb", "chdb"])
+def store(request: pytest.FixtureRequest, path: Path) -> Iterator[Store]:
+    """The evaluator on each store that offers the SLO reads: a DuckDB file, and chDB."""
+    opened: Store = (
+        DuckDBStore(path)
+        if request.param == "duckdb"
+        else ClickHouseStore(StoreUrl(backend="chdb", path=path.parent / "chdb"))
+    )
     yield opened
     opened.close()
 
 
 def evaluator(
-    store: DuckDBStore, clock: Clock, inbox: Inbox, document: SloDocument = ERRORS
+    store: Store, clock: Clock, inbox: Inbox, document: SloDocument = ERRORS
 ) -> Evaluator:
     return Evaluator(
         store, lambda: document, clock=clock, deliver=inbox, config=EvaluatorConfig(min_events=10)
     )
 
 
-def write(store: DuckDBStore, spans: list[SpanRecord]) -> None:
+def write(store: Store, spans: list[SpanRecord]) -> None:
     store.write(SpanBatch.from_records(spans)).result(timeout=WAIT_S)
 
 
 def test_the_fast_page_fires_at_the_ninth_failing_minute_and_resolves_after_five_good(
-    store: DuckDBStore,
+    store: Store,
 ) -> None:
     """20 requests a minute, all failing from minute 180 to 188. After m failing minutes
     the 1h burn is m/60 ÷ 1% = 1.67m: 13.3 at m = 8, 15 at m = 9 (≥ 14.4, and the 5m
@@ -147,7 +157,7 @@ def test_the_fast_page_fires_at_the_ninth_failing_minute_and_resolves_after_five
     assert inbox.take() == []
 
 
-def test_the_ticket_needs_three_days_and_six_hours_to_burn(store: DuckDBStore) -> None:
+def test_the_ticket_needs_three_days_and_six_hours_to_burn(store: Store) -> None:
     """1 failing request in 50 a minute (2%: burn 2) opens a ticket but never pages."""
     write(store, requests(range(400), 49) + requests(range(400), 1, failing=range(400), tag=1))
     clock, inbox = Clock(), Inbox()
@@ -156,7 +166,7 @@ def test_the_ticket_needs_three_days_and_six_hours_to_burn(store: DuckDBStore) -
     assert inbox.take() == [("ticket", "firing")]
 
 
-def test_the_low_traffic_guard_keeps_a_quiet_service_from_paging(store: DuckDBStore) -> None:
+def test_the_low_traffic_guard_keeps_a_quiet_service_from_paging(store: Store) -> None:
     """One request a minute for 8 minutes, all failing: a burn of 100, but every short
     window holds 5 or 8 events, fewer than the guard's 10, so nothing fires; with a
     guard of 5 it pages."""
@@ -171,7 +181,7 @@ def test_the_low_traffic_guard_keeps_a_quiet_service_from_paging(store: DuckDBSt
 
 
 def test_a_firing_page_carries_failed_example_traces_and_burn_figures(
-    store: DuckDBStore,
+    store: Store,
 ) -> None:
     """The notice's example traces are stored, failed traces of the burning window."""
     write(store, requests(range(FAIL_FROM + 10), 20, failing=range(FAIL_FROM, FAIL_FROM + 10)))
@@ -251,7 +261,7 @@ def call(n: int, minute: int, resend: int) -> list[SpanRecord]:
     ]
 
 
-def test_a_retry_storm_on_an_edge_pages(store: DuckDBStore) -> None:
+def test_a_retry_storm_on_an_edge_pages(store: Store) -> None:
     """4 of 20 calls a minute are retries (20%), over the edge SLO's 10% limit."""
     spans = [s for minute in range(10) for n in range(20) for s in call(n, minute, int(n < 4))]
     write(store, spans)
@@ -280,7 +290,7 @@ def test_a_retry_storm_on_an_edge_pages(store: DuckDBStore) -> None:
     assert [n.labels["alertname"] for n in inbox.notices] == ["SLORetryStorm"]
 
 
-def test_a_removed_slo_resolves_its_firing_alert(store: DuckDBStore) -> None:
+def test_a_removed_slo_resolves_its_firing_alert(store: Store) -> None:
     """Alerts of an SLO that no longer exists resolve under the labels they fired with."""
     write(store, requests(range(FAIL_FROM + 10), 20, failing=range(FAIL_FROM, FAIL_FROM + 10)))
     clock, inbox = Clock(), Inbox()
@@ -293,7 +303,7 @@ def test_a_removed_slo_resolves_its_firing_alert(store: DuckDBStore) -> None:
     assert {n.fingerprint for n in inbox.notices} == fired
 
 
-def test_a_page_says_what_the_failing_requests_have_in_common(store: DuckDBStore) -> None:
+def test_a_page_says_what_the_failing_requests_have_in_common(store: Store) -> None:
     """Failing checkouts all carry region=eu-2, the others eu-1: the page names it, and
     the checkout as where errors start."""
     spans = []
@@ -351,7 +361,7 @@ def sessions(minutes: range, *, failing: bool, tag: int) -> list[SpanRecord]:
     ]  # fmt: skip
 
 
-def test_journey_slos_are_reread_every_tick(store: DuckDBStore) -> None:
+def test_journey_slos_are_reread_every_tick(store: Store) -> None:
     """Journeys are read from the journey steps at every tick: failing journeys
     written after a tick page at the very next one (at minute 66: 120 failed of 320
     journeys in the hour, a burn of 18.75 at 98%)."""
@@ -410,7 +420,7 @@ def checkouts(minutes: range, *, paying: bool, tag: int) -> list[SpanRecord]:
 
 
 def test_a_funnel_step_slo_pages_when_journeys_stop_going_on_to_the_step(
-    store: DuckDBStore,
+    store: Store,
 ) -> None:
     """A journey SLO on a funnel step counts the journeys that checked out and is bad
     for those that never paid: no span fails, yet a drop in conversion pages, and

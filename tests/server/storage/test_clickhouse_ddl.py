@@ -18,12 +18,13 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from threadline.cli.store_command import store
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.clickhouse import cluster, schema
+from threadline.server.storage.clickhouse import cluster, ddl
 from threadline.server.storage.clickhouse.store import ClickHouseStore
 from threadline.server.storage.clickhouse.tables import Tables
 from threadline.store_url import StoreUrl
 
 CLUSTER: Final = "prod"
+REPLICATION_PATH: Final = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
 DISTRIBUTED: Final = re.compile(
     r"^CREATE TABLE IF NOT EXISTS `threadline`\.(\w+) ON CLUSTER `prod` AS `threadline`\.(\w+)\n"
     r"ENGINE = Distributed\(`prod`, `threadline`, (\w+), (.+)\)$"
@@ -65,7 +66,7 @@ def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> 
         plain = REPLICATED.sub(_unreplicated, plain)
         undone.append(re.sub(r"(`threadline`\.\w+)_local\b", r"\1", plain))
 
-    assert undone == [s.strip() for s in schema.statements("threadline", ttl_days=30)]
+    assert undone == [s.strip() for s in ddl.statements("threadline", ttl_days=30)]
     assert distributed == {
         "spans": "cityHash64(trace_id)",
         "spans_incoming": "cityHash64(trace_id)",
@@ -81,6 +82,12 @@ def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> 
         "rollup_exemplars": "cityHash64(trace_id)",
         "rollup_pending": "cityHash64(trace_id)",
         "journey_steps": "cityHash64(trace_id)",
+        "request_rollup": "rand()",
+        "trace_rollup": "cityHash64(trace_id)",
+        "pair_rollup": "rand()",
+        "hop_rollup": "rand()",
+        "orphan_spans": "cityHash64(trace_id)",
+        "pending_pairs": "cityHash64(trace_id)",
     }
     # Every MergeTree table became replicated; the views read and write local tables.
     assert not any(re.search(r"ENGINE = (?!Replicated)\w*MergeTree", s) for s in printed)
@@ -129,6 +136,15 @@ def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
             "rollup_pending": "MergeTree",
             "journey_steps": "AggregatingMergeTree",
             "journey_steps_mv": "MaterializedView",
+            "request_rollup": "SummingMergeTree",
+            "request_rollup_mv": "MaterializedView",
+            "trace_rollup": "AggregatingMergeTree",
+            "trace_rollup_mv": "MaterializedView",
+            "pair_rollup": "SummingMergeTree",
+            "hop_rollup": "SummingMergeTree",
+            "orphan_spans": "SummingMergeTree",
+            "pending_pairs": "MergeTree",
+            "pending_pairs_mv": "MaterializedView",
         }
         with pytest.raises(ClickHouseError):  # no cluster here: why the script is not run
             client.command(_printed("--cluster", CLUSTER)[0])

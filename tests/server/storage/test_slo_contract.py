@@ -130,6 +130,7 @@ def test_error_counts_per_window_leave_synthetic_traffic_out(store: Store) -> No
     ]
 
 
+@pytest.mark.store_methods("operation_red", "service_red", "service_map")
 def test_red_and_the_map_leave_synthetic_traffic_out(store: Store) -> None:
     """The 4 synthetic checkouts (all failed) count in neither RED nor the map's service
     figures: 20 requests and 3 errors of the user traffic remain."""

@@ -33,7 +33,13 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from threadline.server.storage.clickhouse import document_table, rollup_schema, schema
+from threadline.server.storage.clickhouse import (
+    ddl,
+    document_table,
+    rollup_schema,
+    rollup_tables,
+    schema,
+)
 
 LOCAL_SUFFIX: Final = "_local"
 REPLICATED: Final = (
@@ -68,6 +74,7 @@ SHARDING_KEYS: Final[dict[str, str]] = {
     rollup_schema.PENDING: "cityHash64(trace_id)",
     # Beside the spans it is fed from: each shard's view sees whole traces.
     schema.JOURNEY_STEPS: "cityHash64(trace_id)",
+    **rollup_tables.SHARDING_KEYS,
 }
 _TABLES: Final = tuple(SHARDING_KEYS)
 
@@ -80,7 +87,7 @@ def statements(database: str, cluster: str, *, ttl_days: int | None = None) -> l
     """The cluster DDL for ``database`` on ``cluster``, in the order to run it."""
     on = f" ON CLUSTER {schema.quote(cluster)}"
     out: list[str] = []
-    for statement in schema.statements(database, ttl_days=ttl_days):
+    for statement in ddl.statements(database, ttl_days=ttl_days):
         if _CREATE_DATABASE.match(statement):
             out.append(statement + on)
         elif match := _CREATE_TABLE.match(statement):

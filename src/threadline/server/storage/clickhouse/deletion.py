@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from threadline.server.storage.clickhouse import journey_steps, rollups
+from threadline.server.storage.clickhouse import journey_steps, pair_rollups, rollups
 from threadline.server.storage.clickhouse.schema import DATA_TABLES, LOGS, SPANS, TRACE_ID_TS
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
 
@@ -53,6 +53,7 @@ def delete_traces(fetch: Fetch, command: Command, t: Tables, trace_ids: Sequence
     )
     if found:
         rollups.forget_traces(fetch, command, t, trace_ids)
+        pair_rollups.forget_traces(fetch, command, t, trace_ids)
         command(f"DELETE FROM {t.parts_of(SPANS)} WHERE trace_id IN {{ids:Array(String)}}", ids)
         command(
             f"DELETE FROM {t.parts_of(TRACE_ID_TS)} WHERE trace_id IN {{ids:Array(String)}}", ids
@@ -69,6 +70,7 @@ def delete_older_than(fetch: Fetch, command: Command, t: Tables, cutoff_ns: int)
     if found:
         cut = journey_steps.cut_traces(fetch, t, cutoff_ns)
         rollups.forget_before(fetch, command, t, cutoff_ns)
+        pair_rollups.forget_before(fetch, command, t, cutoff_ns)
         command(f"DELETE FROM {t.parts_of(SPANS)} WHERE start_ns < {{cutoff:Int64}}", cutoff)
         command(f"DELETE FROM {t.parts_of(TRACE_ID_TS)} WHERE end_ns < {{cutoff:Int64}}", cutoff)
         journey_steps.forget_before(command, t, cutoff_ns, cut)

@@ -10,9 +10,12 @@ and lists, ids by prefix, services, counts, logs, deletion (traces, retention,
 erasure), compaction, size, health, alert state, drill results, the kept documents,
 the SDKs' reports, the fleet rollups (RED, the service map, the operation cap,
 ``/metrics`` rows and exemplars: ``rollup_schema``, ``rollups``, ``rollup_reads``),
-and journey maps and funnels (from ``journey_steps``, kept by a materialized view).
-Trace groups, propagation and SLO reads need rollups this store does not have yet:
-each raises ``StoreUnsupported`` saying so, and the API answers 501.
+journey maps and funnels (from ``journey_steps``, kept by a materialized view), and
+from the rollups of ``rollup_tables`` (materialized views and the writer's pair
+count, ``pair_rollups``): trace groups (``groups``, ``group_counts``), propagation
+health (``health_reads``) and the SLO reads (``slo_reads``). The burn-rate series
+(``slo_series``) is not built yet: it raises ``StoreUnsupported`` saying so, and the
+API answers 501.
 """
 
 from __future__ import annotations
@@ -71,15 +74,19 @@ from threadline.server.storage.clickhouse import (
     deletion,
     documents,
     drill_results,
+    group_counts,
+    health_reads,
     journey_attributes,
     journey_reads,
     logs,
     rollup_reads,
     rollup_schema,
+    rollup_tables,
     rollups,
     schema,
     sdk_stats,
     search,
+    slo_reads,
     traces,
     versions,
 )
@@ -89,14 +96,7 @@ from threadline.server.storage.clickhouse.writer import InsertWriter
 from threadline.store_url import StoreUrl
 
 # The Store methods this backend does not offer yet, for docs and the contract suite.
-NOT_YET: Final = (
-    "trace_groups",
-    "propagation",
-    "slo_counts",
-    "slo_series",
-    "retry_counts",
-    "slo_examples",
-)
+NOT_YET: Final = ("slo_series",)
 
 
 def _not_yet(method: str) -> NoReturn:
@@ -239,12 +239,7 @@ class ClickHouseStore:
             limit=limit,
         )
 
-    def compact_rollups(self) -> None:
-        """Merge the journey steps' partial rows now. Reads never need it (they merge
-        a trace's rows themselves); ClickHouse merges in the background anyway."""
-        self._command(f"OPTIMIZE TABLE {self._tables.parts_of(schema.JOURNEY_STEPS)} FINAL", {})
-
-    # Not yet: each needs the rollup tables ----------------------------------------------
+    # Fleet views, from the rollups -------------------------------------------------------
 
     def operation_red(
         self, window: TimeWindow, *, service: str | None = None
@@ -292,15 +287,27 @@ class ClickHouseStore:
         sample: int = 2000,
         sample_ids: int = 0,
     ) -> TraceGroups:
-        _not_yet("trace_groups")
+        return group_counts.trace_groups(
+            self._fetch,
+            self._tables,
+            target,
+            split,
+            window,
+            percentile=percentile,
+            min_support=min_support,
+            max_attributes=max_attributes,
+            examples=examples,
+            sample=sample,
+            sample_ids=sample_ids,
+        )
 
     def propagation(self, window: TimeWindow) -> PropagationFindings:
-        _not_yet("propagation")
+        return health_reads.propagation(self._fetch, self._tables, window)
 
     def slo_counts(
         self, query: IndicatorQuery, end_ns: int, windows_ns: Sequence[int]
     ) -> list[Counts]:
-        _not_yet("slo_counts")
+        return slo_reads.slo_counts(self._fetch, self._tables, query, end_ns, windows_ns)
 
     def slo_series(
         self, query: IndicatorQuery, end_ns: int, step_ns: int, steps: int
@@ -310,12 +317,12 @@ class ClickHouseStore:
     def retry_counts(
         self, caller: str, callee: str, end_ns: int, windows_ns: Sequence[int]
     ) -> list[RetryCounts]:
-        _not_yet("retry_counts")
+        return slo_reads.retry_counts(self._fetch, self._tables, caller, callee, end_ns, windows_ns)
 
     def slo_examples(
         self, query: IndicatorQuery, window: TimeWindow, *, limit: int = 5
     ) -> list[ExampleRow]:
-        _not_yet("slo_examples")
+        return slo_reads.slo_examples(self._fetch, self._tables, query, window, limit)
 
     # Drill results -----------------------------------------------------------------------
 
@@ -355,11 +362,16 @@ class ClickHouseStore:
 
     # Deletion ---------------------------------------------------------------------------
 
+    # Deletions take the writer's turn: they subtract from the rollups what a batch's
+    # insert and pair count add, and must not fall between the two.
+
     def delete_traces(self, trace_ids: Sequence[str]) -> int:
-        return deletion.delete_traces(self._fetch, self._command, self._tables, trace_ids)
+        with self._writer.turn:
+            return deletion.delete_traces(self._fetch, self._command, self._tables, trace_ids)
 
     def delete_older_than(self, cutoff_ns: int) -> int:
-        return deletion.delete_older_than(self._fetch, self._command, self._tables, cutoff_ns)
+        with self._writer.turn:
+            return deletion.delete_older_than(self._fetch, self._command, self._tables, cutoff_ns)
 
     def erase_user(self, forms: Sequence[str]) -> UserErasure:
         found = deletion.spans_per_form(self._fetch, self._tables, forms)
@@ -367,12 +379,15 @@ class ClickHouseStore:
         names = rollups.names_of(self._fetch, self._tables, doomed)
         # Before the spans: the logs of the user's sessions are found through them.
         deletion.erase_user_logs(self._fetch, self._command, self._tables, forms, doomed)
-        erased = deletion.delete_traces(self._fetch, self._command, self._tables, doomed)
-        # A span name may carry what the user did: names no other span has go too.
-        rollups.forget_names(self._fetch, self._command, self._tables, names)
+        with self._writer.turn:
+            erased = deletion.delete_traces(self._fetch, self._command, self._tables, doomed)
+            # A span name may carry what the user did: names no other span has go too.
+            rollups.forget_names(self._fetch, self._command, self._tables, names)
         # Always merged, even when nothing matched now: rows of the user deleted
-        # earlier may still sit masked in parts.
+        # earlier may still sit masked in parts. The rollups too: the trace summaries
+        # hold session ids, and the subtracted rows fold away.
         self.compact()
+        self.compact_rollups()
         return UserErasure(
             erased_spans=erased, spans_per_form=tuple((form, found[form]) for form in forms)
         )
@@ -383,9 +398,17 @@ class ClickHouseStore:
     def size_bytes(self) -> int:
         return deletion.size_bytes(self._fetch, self._tables)
 
+    def compact_rollups(self) -> None:
+        """Merge the rollup tables' and journey steps' parts now: each key's deltas
+        become one row, zero sums go. Reads never need it (they sum or merge a key's
+        rows themselves); ClickHouse merges in the background anyway."""
+        for table in (schema.JOURNEY_STEPS, *rollup_tables.DATA_TABLES, *rollup_schema.MERGED):
+            self._command(f"OPTIMIZE TABLE {self._tables.parts_of(table)} FINAL", {})
+
     def compact(self) -> None:
         """Merge every partition's parts into one, purging rows deleted so far."""
-        for table in (*schema.DATA_TABLES, *rollup_schema.MERGED):
+        tables = {*schema.DATA_TABLES, *rollup_schema.MERGED, *rollup_tables.DATA_TABLES}
+        for table in sorted(tables):
             self._command(f"OPTIMIZE TABLE {self._tables.parts_of(table)} FINAL", {})
 
     def health(self) -> StoreHealth:

@@ -2,10 +2,14 @@
 
 Version 1 is the first ClickHouse schema; a later release adds its steps here, each
 an idempotent list of statements run in order, as the DuckDB store's migrations do.
-Version 2 adds the rollups: their tables come with the schema's statements (``IF NOT
-EXISTS``), and a version 1 database's stored spans are counted into them
-(``rollups.rebuild``, which starts from empty tables, so an interrupted fill runs
-again whole on the next open) before version 2 is recorded.
+Version 2 adds the rollups and journey steps: their tables come with the schema's
+statements (``IF NOT EXISTS``), and a version 1 database's stored spans are counted
+into them before version 2 is recorded — ``rollups.rebuild`` (from emptied tables,
+so an interrupted fill runs again whole on the next open) and
+``journey_steps.backfill_on`` (every column folds by min, max or union, so a second
+fill counts nothing twice). The tables of ``rollup_tables`` are filled by
+``pair_rollups.backfill`` whenever a database holds spans but not those tables (a
+version 1 database among them), progress in the log.
 """
 
 from __future__ import annotations
@@ -14,7 +18,15 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.clickhouse import cluster, journey_steps, rollups, schema
+from threadline.server.storage.clickhouse import (
+    cluster,
+    ddl,
+    journey_steps,
+    pair_rollups,
+    rollup_tables,
+    rollups,
+    schema,
+)
 from threadline.server.storage.clickhouse.client import Connection
 from threadline.server.storage.clickhouse.tables import Tables
 
@@ -28,8 +40,12 @@ def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = Non
     if t.cluster:
         _check_cluster_tables(connection, t)
     else:
-        for statement in schema.statements(connection.database, ttl_days=ttl_days):
+        # Spans stored before the rollup tables existed are counted into them once made.
+        unrolled = _lacks_rollups(connection, t)
+        for statement in ddl.statements(connection.database, ttl_days=ttl_days):
             connection.command(statement, doing="creating the ClickHouse schema")
+        if unrolled:
+            pair_rollups.backfill(connection, t)
     rows = connection.rows(
         f"SELECT max(version) FROM {t.versions}", doing="reading the schema version"
     )
@@ -52,6 +68,17 @@ def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = Non
             doing="recording the schema version",
         )
     return schema.SCHEMA_VERSION
+
+
+def _lacks_rollups(connection: Connection, t: Tables) -> bool:
+    """The database holds spans but not the rollup tables (written before they existed)."""
+    rows = connection.rows(
+        "SELECT name FROM system.tables WHERE database = {db:String}",
+        {"db": t.database},
+        doing="reading the store's tables",
+    )
+    names = {str(row[0]) for row in rows}
+    return schema.SPANS in names and not set(rollup_tables.DATA_TABLES) <= names
 
 
 def _check_cluster_tables(connection: Connection, t: Tables) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Final
@@ -31,9 +32,9 @@ import pyarrow.compute as pc
 from threadline.server.batch import SpanBatch
 from threadline.server.log_batch import LogBatch
 from threadline.server.storage.base import StoreError, StoreOverloaded
-from threadline.server.storage.clickhouse import rollups, schema
+from threadline.server.storage.clickhouse import pair_rollups, rollups, schema
 from threadline.server.storage.clickhouse.client import Connection
-from threadline.server.storage.clickhouse.tables import Tables
+from threadline.server.storage.clickhouse.tables import Row, Tables
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,9 @@ class InsertWriter:
         self._max_pending = max_pending_batches
         self._closed = False
         self._lock = threading.Lock()  # orders "accept a batch" against "close"
+        # Held from a batch's insert to the end of its pair count, and by deletions:
+        # a deletion subtracting between the two would subtract pairs never counted.
+        self.turn = threading.Lock()
         self.inserts = 0
         self._thread = threading.Thread(
             target=self._run, name="threadline-clickhouse-writer", daemon=True
@@ -149,12 +153,21 @@ class InsertWriter:
     def _insert_spans(self, table: pa.Table) -> None:
         fresh = self._drop_stored(_unique(table))
         if fresh.num_rows:
-            # Names before the insert (its views read them), pairs after (they join
-            # the stored spans): ``rollups`` says why.
-            self._rollups.stage(fresh)
-            self._connection.insert_arrow(schema.SPANS_INCOMING, fresh, doing="writing spans")
-            starts = fresh["start_ns"]
-            self._rollups.count_pairs(pc.min(starts).as_py(), pc.max(starts).as_py())
+            with self.turn:
+                # Names before the insert (its views read them), pairs after (they join
+                # the stored spans): ``rollups`` says why.
+                self._rollups.stage(fresh)
+                self._connection.insert_arrow(schema.SPANS_INCOMING, fresh, doing="writing spans")
+                starts = fresh["start_ns"]
+                self._rollups.count_pairs(pc.min(starts).as_py(), pc.max(starts).as_py())
+                # The calls, hops and orphans the batch completes (its views counted the rest).
+                pair_rollups.count_pending(self._rows, self._command, self._tables)
+
+    def _rows(self, sql: str, params: Mapping[str, object]) -> list[Row]:
+        return self._connection.rows(sql, params, doing="counting calls")
+
+    def _command(self, sql: str, params: Mapping[str, object]) -> None:
+        self._connection.command(sql, params, doing="counting calls")
 
     def _drop_stored(self, table: pa.Table) -> pa.Table:
         """``table`` without the spans already stored."""

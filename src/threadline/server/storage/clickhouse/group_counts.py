@@ -1,0 +1,159 @@
+"""``Store.trace_groups`` on ClickHouse: what the sampled traces of each group hold.
+
+``groups`` labels the target's requests from the rollups and draws the bounded
+sample; this module counts, over every span of the sampled traces (read within
+``PAIR_HORIZON_NS`` of the window, the trace ids passed as a set), the operations
+(traces holding each, exact self time, error origins) and the attribute values, as
+the DuckDB store's ``groups`` does.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from threadline.server.aggregates import (
+    AttributeCount,
+    OperationPresence,
+    Split,
+    Target,
+    TimeWindow,
+    TraceGroups,
+)
+from threadline.server.storage.clickhouse.groups import labels, sample_traces, target_spans
+from threadline.server.storage.clickhouse.rollup_tables import ERROR, PAIR_HORIZON_NS
+from threadline.server.storage.clickhouse.sql import Bound, checked_limit
+from threadline.server.storage.clickhouse.tables import Fetch, Tables
+
+# Every span of the sampled traces; ``{ids}`` and ``{focus}`` are the sample's ids
+# and its focus ids, ``{lo}``/``{hi}`` the window widened by the horizon.
+_MEMBERS: Final = """SELECT trace_id, span_id, coalesce(parent_span_id, '') AS parent_id,
+       service_name, name, start_ns, end_ns, status, attributes, resource,
+       trace_id IN {{focus:Array(String)}} AS focus
+FROM {spans}
+WHERE trace_id IN {{ids:Array(String)}} AND start_ns >= {{lo:Int64}} AND start_ns <= {{hi:Int64}}"""
+
+# Self time: each child adds the part of its (clipped) interval beyond the latest
+# end seen so far among its earlier siblings — the union of the children's intervals.
+_OPERATIONS: Final = f"""WITH member AS ({{members}}),
+child AS (
+    SELECT c.trace_id AS trace_id, c.parent_id AS parent_id, c.status = '{ERROR}' AS failed,
+           greatest(c.start_ns, p.start_ns) AS clipped_start,
+           least(c.end_ns, p.end_ns) AS clipped_end
+    FROM member AS c INNER JOIN member AS p
+      ON c.trace_id = p.trace_id AND c.parent_id = p.span_id
+),
+ordered AS (
+    SELECT *, max(toNullable(clipped_end)) OVER (
+        PARTITION BY trace_id, parent_id ORDER BY clipped_start, clipped_end
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS covered_until
+    FROM child
+),
+covered AS (
+    SELECT trace_id, parent_id,
+           sum(greatest(0, clipped_end - greatest(clipped_start,
+                                                  coalesce(covered_until, clipped_start))))
+               AS covered_ns,
+           max(failed) AS child_failed
+    FROM ordered GROUP BY trace_id, parent_id
+),
+per_trace AS (
+    SELECT m.trace_id, m.focus AS focus, m.service_name AS service_name, m.name AS name,
+           sum(greatest(0, m.end_ns - m.start_ns - cv.covered_ns)) AS self_ns,
+           max(m.status = '{ERROR}' AND cv.child_failed = 0) AS origin
+    FROM member AS m LEFT JOIN covered AS cv
+      ON cv.trace_id = m.trace_id AND cv.parent_id = m.span_id
+    GROUP BY m.trace_id, m.focus, m.service_name, m.name
+)
+SELECT service_name, name, countIf(focus), countIf(NOT focus),
+       sumIf(self_ns, focus), sumIf(self_ns, NOT focus),
+       countIf(focus AND origin), countIf(NOT focus AND origin)
+FROM per_trace
+GROUP BY service_name, name
+ORDER BY service_name, name"""
+
+# Attribute values as DuckDB's ``json_extract_string`` gives them: a JSON string
+# unquoted, anything else as its JSON text; ``null`` is no value.
+_ATTRIBUTES: Final = """WITH pair AS (
+    SELECT DISTINCT trace_id, focus, kv.1 AS key,
+           if(startsWith(kv.2, '"'), JSONExtractString(kv.2), kv.2) AS value
+    FROM ({members})
+    ARRAY JOIN arrayConcat(arrayZip(mapKeys(attributes), mapValues(attributes)),
+                           arrayZip(mapKeys(resource), mapValues(resource))) AS kv
+    WHERE kv.2 != 'null'
+),
+key_stats AS (
+    SELECT key, uniqExact(value) AS key_values, uniqExact(trace_id) AS key_traces
+    FROM pair GROUP BY key
+)
+SELECT pair.key, pair.value, countIf(pair.focus) AS focus_traces, countIf(NOT pair.focus),
+       any(key_stats.key_values), any(key_stats.key_traces)
+FROM pair INNER JOIN key_stats ON pair.key = key_stats.key
+GROUP BY pair.key, pair.value
+HAVING focus_traces >= {{min_support:UInt64}}
+ORDER BY focus_traces DESC, pair.key, pair.value
+LIMIT {{limit:UInt64}}"""
+
+
+def trace_groups(
+    fetch: Fetch,
+    t: Tables,
+    target: Target,
+    split: Split,
+    window: TimeWindow,
+    *,
+    percentile: float,
+    min_support: int,
+    max_attributes: int,
+    examples: int,
+    sample: int,
+    sample_ids: int,
+) -> TraceGroups:
+    """``Store.trace_groups``: labels from the rollups, counts over a bounded sample."""
+    if min_support < 1:
+        raise ValueError(f"min_support must be at least 1, got {min_support}")
+    checked_limit(sample, "sample")
+    checked_limit(max_attributes, "max_attributes")
+    bound = Bound()
+    found = labels(fetch, t, target, split, window, bound, percentile=percentile, examples=examples)
+    where = target_spans(target, found.window, bound)
+    sampled = sample_traces(fetch, t, where, bound, found, sample)
+    ids = [trace for trace, _ in sampled]
+    focus_ids = [trace for trace, focus in sampled if focus]
+    params: dict[str, object] = {
+        "ids": ids,
+        "focus": focus_ids,
+        "lo": found.window.start_ns - PAIR_HORIZON_NS,
+        "hi": found.window.end_ns + PAIR_HORIZON_NS,
+    }
+    members = _MEMBERS.format(spans=t.spans)
+    operation_rows = fetch(_OPERATIONS.format(members=members), params) if ids else []
+    attribute_rows = (
+        fetch(
+            _ATTRIBUTES.format(members=members),
+            {**params, "min_support": min_support, "limit": max_attributes},
+        )
+        if ids
+        else []
+    )
+    baseline_ids = [trace for trace, focus in sampled if not focus]
+    return TraceGroups(
+        target=target,
+        split=split,
+        window=window,
+        threshold_ns=found.threshold_ns,
+        focus_traces=found.focus_requests,
+        baseline_traces=found.baseline_requests,
+        focus_sample=len(focus_ids),
+        baseline_sample=len(baseline_ids),
+        operations=tuple(
+            OperationPresence(row[0], row[1], *(int(value) for value in row[2:8]))
+            for row in operation_rows
+        ),
+        attributes=tuple(
+            AttributeCount(row[0], row[1], *(int(value) for value in row[2:6]))
+            for row in attribute_rows
+        ),
+        examples=found.examples,
+        focus_ids=tuple(focus_ids[: max(sample_ids, 0)]),
+        baseline_ids=tuple(baseline_ids[: max(sample_ids, 0)]),
+    )
