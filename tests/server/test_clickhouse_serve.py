@@ -42,9 +42,8 @@ def test_ingest_trace_view_and_search_on_chdb(tmp_path: Path) -> None:
         mapped = httpx.get(f"{server.url}/api/service-map", params=window)
         assert mapped.status_code == 200
         assert [node["name"] for node in mapped.json()["services"]] == ["load"]
-        missing = httpx.get(f"{server.url}/api/propagation")
-        assert missing.status_code == 501
-        assert missing.json()["error"] == "propagation is not available on the ClickHouse store yet"
+        propagation = httpx.get(f"{server.url}/api/propagation", params=window)
+        assert propagation.status_code == 200
         assert "chdb://" in server.log.read_text()
 
 
