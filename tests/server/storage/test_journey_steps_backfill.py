@@ -1,4 +1,5 @@
-"""Schema version 9's step fills the journey steps from the summaries already stored."""
+"""Schema version 9's step fills the journey steps from the summaries already stored;
+version 12's fills their entry span attributes from the spans."""
 
 from __future__ import annotations
 
@@ -39,5 +40,37 @@ def test_upgrading_to_version_9_gives_the_same_map(tmp_path: Path) -> None:
     try:
         assert store.journey_map(WINDOW) == kept
         assert sum(t.count for t in kept[1]) == 190 + 190 + 125
+    finally:
+        store.close()
+
+
+def test_upgrading_to_version_12_fills_the_step_attributes(tmp_path: Path) -> None:
+    """A file whose steps have no attributes (as at version 11) gets them from the
+    root spans: the map of trial shoppers is the one a file kept from the start."""
+    db = tmp_path / "spans.duckdb"
+    trial = ("app.plan", "trial")
+    store = DuckDBStore(db)
+    try:
+        store.write(SpanBatch.from_records(shoppers())).result(timeout=60)
+        store.compact_rollups()
+        kept = store.journey_map(WINDOW, attribute=trial)
+    finally:
+        store.close()
+    connection = duckdb.connect(str(db))
+    try:
+        connection.execute("ALTER TABLE journey_steps DROP COLUMN attributes")
+        connection.execute("UPDATE threadline_schema SET version = 11 WHERE version = ?", [LATEST])
+    finally:
+        connection.close()
+    store = DuckDBStore(db)
+    try:
+        assert store.journey_map(WINDOW, attribute=trial) == kept
+        # Trial shoppers are sessions 70-99: 20 stop at checkout, 10 pay.
+        assert {s.step.operation: s.journeys for s in kept[0]} == {
+            "GET /product": 30,
+            "POST /cart": 30,
+            "POST /checkout": 30,
+            "POST /pay": 10,
+        }
     finally:
         store.close()

@@ -204,7 +204,11 @@ class ClickHouseStore:
     # Not yet: each needs the rollup tables ----------------------------------------------
 
     def journey_map(
-        self, window: TimeWindow, *, service: str | None = None
+        self,
+        window: TimeWindow,
+        *,
+        service: str | None = None,
+        attribute: tuple[str, str] | None = None,
     ) -> tuple[list[StepStats], list[Transition]]:
         _not_yet("journey_map")
 
@@ -214,6 +218,7 @@ class ClickHouseStore:
         *,
         service: str | None = None,
         first: Step | StepMatch | None = None,
+        attribute: tuple[str, str] | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
         _not_yet("step_traces")
 

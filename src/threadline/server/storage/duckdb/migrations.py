@@ -35,6 +35,8 @@ Versions (``LATEST`` is the last):
     upgrade).
 11. ``drill_results``, the scheduled drills' results (see ``drill_results``; empty
     after the upgrade).
+12. ``journey_steps.attributes``: the entry span's attributes of each step (see
+    ``journey_steps``), filled from the spans already stored.
 
 Opening a file (``open_schema``):
 
@@ -298,6 +300,24 @@ def _add_drill_results(connection: Connection) -> None:
     )
 
 
+def _add_journey_attributes(connection: Connection) -> None:
+    """Version 12: each journey step's entry span attributes, from the stored spans."""
+    connection.execute("ALTER TABLE journey_steps ADD COLUMN attributes VARCHAR[] DEFAULT []")
+
+    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        return connection.execute(sql, params).fetchall()
+
+    # The root of every trace with a step, merged as ``summaries.fold`` merges it.
+    run(
+        f"CREATE TEMP TABLE {_MERGED_V9} AS SELECT trace_id, min(root) AS root"
+        " FROM trace_summaries WHERE trace_id IN (SELECT trace_id FROM journey_steps)"
+        " GROUP BY trace_id",
+        [],
+    )
+    journey_steps.fill_attributes(run, _MERGED_V9)
+    run(f"DROP TABLE {_MERGED_V9}", [])
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -309,6 +329,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(9, _add_journey_steps),
     Step(10, _add_logs),
     Step(11, _add_drill_results),
+    Step(12, _add_journey_attributes),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -125,7 +125,8 @@ def journey_statements() -> list[str]:
     operation VARCHAR NOT NULL,
     failed BOOLEAN NOT NULL,
     error_services VARCHAR[] NOT NULL,
-    services VARCHAR[] NOT NULL
+    services VARCHAR[] NOT NULL,
+    attributes VARCHAR[] DEFAULT []
 )""",
         f"""CREATE TABLE IF NOT EXISTS {JOURNEY_SYNTHETIC} (
     trace_id VARCHAR NOT NULL,
