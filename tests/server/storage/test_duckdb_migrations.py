@@ -489,5 +489,9 @@ def test_the_journey_attribute_step_fills_the_steps_of_a_version_11_file(
         assert {t.session_id for t in traces} == {"session-1", "session-4"}
         assert len(traces) == 10
         assert store.journey_map(window, attribute=("http.route", "/payments")) == ([], [])
+        # The file's summaries were never folded: the next fold finds the error origins.
+        store.compact_rollups()
+        failed, _ = store.step_traces(window)
+        assert {t.error_origin for t in failed if t.failed} == {"inventory"}
     finally:
         store.close()

@@ -45,8 +45,9 @@ def test_upgrading_to_version_9_gives_the_same_map(tmp_path: Path) -> None:
 
 
 def test_upgrading_to_version_12_fills_the_step_attributes(tmp_path: Path) -> None:
-    """A file whose steps have no attributes (as at version 11) gets them from the
-    root spans: the map of trial shoppers is the one a file kept from the start."""
+    """A file whose steps have no attributes or error origins (as at version 11) gets
+    them from the root spans and the folded summaries: the map of trial shoppers and
+    the funnel's traces are the ones a file kept from the start."""
     db = tmp_path / "spans.duckdb"
     trial = ("app.plan", "trial")
     store = DuckDBStore(db)
@@ -54,17 +55,21 @@ def test_upgrading_to_version_12_fills_the_step_attributes(tmp_path: Path) -> No
         store.write(SpanBatch.from_records(shoppers())).result(timeout=60)
         store.compact_rollups()
         kept = store.journey_map(WINDOW, attribute=trial)
+        traces, _ = store.step_traces(WINDOW)
     finally:
         store.close()
     connection = duckdb.connect(str(db))
     try:
         connection.execute("ALTER TABLE journey_steps DROP COLUMN attributes")
+        connection.execute("ALTER TABLE journey_steps DROP COLUMN error_origin")
         connection.execute("UPDATE threadline_schema SET version = 11 WHERE version = ?", [LATEST])
     finally:
         connection.close()
     store = DuckDBStore(db)
     try:
         assert store.journey_map(WINDOW, attribute=trial) == kept
+        assert store.step_traces(WINDOW) == (traces, False)
+        assert {t.error_origin for t in traces if t.failed} == {"payments"}
         # Trial shoppers are sessions 70-99: 20 stop at checkout, 10 pay.
         assert {s.step.operation: s.journeys for s in kept[0]} == {
             "GET /product": 30,

@@ -193,6 +193,15 @@ def test_attribute_filter_keeps_journeys_whose_entry_span_carries_the_value(
             assert store.journey_map(WINDOW, attribute=hidden) == ([], [])
 
 
+def test_a_folded_step_names_the_service_its_error_started_in(store: Store) -> None:
+    """Once folded, a failed trace's step carries its error origin (the payments child
+    that failed, under a web root marked failed too); a trace without an error none."""
+    write(store, visit(1, "s1", CART, 0) + visit(2, "s1", CHECKOUT, 5, failed=True))
+    store.compact_rollups()
+    traces, _ = store.step_traces(WINDOW)
+    assert [(t.step, t.error_origin) for t in traces] == [(CART, None), (CHECKOUT, "payments")]
+
+
 def test_a_funnel_entry_without_a_service_reads_only_journeys_taking_it(store: Store) -> None:
     """A funnel's first step written as an operation alone (any service) keeps the
     journeys taking it, and only those: the others are never read."""

@@ -13,6 +13,11 @@ one that reached step k+1 (for those that stopped, to the end of the journey):
   (``AttributeSample``). Identifier keys and per-person keys (user and session ids)
   are never factors, by ``attribute_signal``'s rules.
 
+Errors pass up the call chain: a payments error fails the orders and gateway spans
+that called it, so the three services' errors are met by the same journeys. Between
+factors that tie, the service the errors started in (``JourneyTrace.error_origin``)
+on more of the stopped journeys comes first: the cause before the messengers.
+
 A factor is ranked by the one-sided Fisher test ``attribute_signal`` uses for "what
 slow requests have in common" (stopped journeys as the focus, the ones that went on
 as the baseline), with the same Bonferroni rule over the factors tested and the
@@ -138,6 +143,7 @@ def _drop_off(
     stopped, went_on = sides(journeys, k)
     at_step = [*stopped, *went_on]
     met: dict[tuple[str, str | None], tuple[list[Progress], list[Progress]]] = {}
+    started_in: dict[str, int] = {}  # stopped journeys whose error started in a service
     slow_over = _p90([j.reached[k].duration_ns for j in at_step]) if at_step else 0.0
     for group, journeys_in in ((0, stopped), (1, went_on)):
         for journey in journeys_in:
@@ -147,6 +153,9 @@ def _drop_off(
             }
             if journey.reached[k].duration_ns > slow_over:
                 keys.add(("slow", None))
+            if group == 0:
+                for origin in {t.error_origin for t in context if t.error_origin}:
+                    started_in[origin] = started_in.get(origin, 0) + 1
             for key in keys:
                 met.setdefault(key, ([], []))[group].append(journey)
     values = _candidates(attributes) if attributes is not None else []
@@ -163,6 +172,7 @@ def _drop_off(
             not f.significant,
             f.p_value,
             -f.ratio,
+            -started_in.get(f.service or "", 0) if f.kind == "error" else 0,
             f.kind,
             f.service or "",
             f.key or "",

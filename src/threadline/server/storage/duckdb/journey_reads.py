@@ -29,6 +29,7 @@ from threadline.server.journey_model import (
 from threadline.server.storage.duckdb.journey_steps import (
     ATTRIBUTES,
     COLUMNS,
+    ORIGIN,
     STEPS,
     attribute_pair,
     attributed_rows,
@@ -49,7 +50,7 @@ MAX_FUNNEL_TRACES: Final = 500_000
 # leaving the lists out of the map's rows is a fifth of its time.
 MAP_COLUMNS: Final = "session_id, trace_id, start_ns, end_ns, service, operation, failed, services"
 JOURNEY_COLUMNS: Final = (
-    "session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services"
+    f"session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services, {ORIGIN}"
 )
 
 
@@ -72,7 +73,8 @@ def _steps(service: str | None, attribute: Attribute | None, columns: str = COLU
     tests = []
     if service is not None:
         tests.append("list_contains(services, ?)")
-    fresh_rows = step_rows("fresh")
+    # Not folded yet: no error origin (``summaries.fold`` finds it).
+    fresh_rows = f"SELECT *, NULL::VARCHAR AS {ORIGIN} FROM ({step_rows('fresh')})"
     if attribute is not None:
         tests.append(f"list_contains({ATTRIBUTES}, ?)")
         columns = f"{columns}, {ATTRIBUTES}"
@@ -185,7 +187,8 @@ def journeys(
     The bool says ``MAX_FUNNEL_TRACES`` was reached: the answer is partial.
     """
     # The lists but ``error_services`` stay out of the sort unless the filter needs them.
-    cte = _steps(service, attribute, COLUMNS if service is not None else JOURNEY_COLUMNS)
+    wide = f"{COLUMNS}, {ORIGIN}"
+    cte = _steps(service, attribute, wide if service is not None else JOURNEY_COLUMNS)
     params = _params(window, service, attribute)
     entry = ""
     if first is not None:
@@ -196,7 +199,8 @@ def journeys(
         params = [*params, first.service, first.service, first.operation]
     rows = fetch(
         f"""{cte}
-SELECT session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services
+SELECT session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services,
+       {ORIGIN}
 FROM steps{entry}
 ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",
         params,
@@ -211,6 +215,7 @@ ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",
             step=Step(str(r[4]), str(r[5])),
             failed=bool(r[6]),
             error_services=tuple(r[7]),
+            error_origin=None if r[8] is None else str(r[8]),
         )
         for r in rows[:MAX_FUNNEL_TRACES]
     ], capped

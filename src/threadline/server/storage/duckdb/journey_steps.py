@@ -21,6 +21,10 @@ folded are merged from their summary rows when read. Synthetic traffic (any span
 marked ``journey.synthetic=true``) is recorded per trace at ingest in ``journey_synthetic``
 and left out.
 
+``error_origin`` (version 12) is the service where the trace's error started, as the
+folded summary has it (NULL until the trace is folded): "what makes users leave"
+names the service an error started in before those it passed through.
+
 ``attributes`` (version 12) holds the span attributes of the step's entry span (the
 trace's root) as sorted ``key␟value`` strings, for maps and funnels of the journeys
 with one value (a user tier, a plan): the entry span is where a front door stamps
@@ -50,6 +54,9 @@ COLUMNS: Final = (
     "session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services, services"
 )
 ATTRIBUTES: Final = "attributes"
+# The service where the trace's error started (the summary's ``origin_service``, set
+# when it is folded; NULL before, and for traces without an error).
+ORIGIN: Final = "error_origin"
 # Bounds on what a step keeps of its entry span's attributes: a step row stays narrow.
 MAX_ATTRIBUTES: Final = 32
 MAX_VALUE_CHARS: Final = 64
@@ -62,16 +69,21 @@ def attribute_pair(key: str, value: str) -> str:
     return f"{key}\x1f{value}"
 
 
-def step_rows(source: str, *, keep_synthetic: bool = False, entry: bool = False) -> str:
+def step_rows(
+    source: str, *, keep_synthetic: bool = False, entry: bool = False, origin: bool = False
+) -> str:
     """Step rows of the merged summaries in ``source`` (sorted lists, as ``fold`` makes).
 
     Synthetic traces are left out unless ``keep_synthetic`` (SLOs that count them
     read their steps this way). An empty session id is no session. ``operations`` holds
     ``service␟operation␟status`` strings: the services with an error are the first
     parts of those whose third part is the error status. ``entry`` adds the root
-    span's id and start (``root_span``, ``root_start``) for ``attributed_rows``.
+    span's id and start (``root_span``, ``root_start``) for ``attributed_rows``;
+    ``origin`` the error origin of ``source`` (a folded one: ``origin_service``).
     """
     root = ", root.span_id AS root_span, root.start_ns AS root_start" if entry else ""
+    if origin:
+        root += f", origin_service AS {ORIGIN}"
     real = "" if keep_synthetic else f" AND trace_id NOT IN (SELECT trace_id FROM {SYNTHETIC})"
     return f"""
 SELECT list_filter(sessions, lambda s: s <> '')[1] AS session_id, trace_id, start_ns, end_ns,
@@ -101,12 +113,14 @@ WHERE json_type(e.value) NOT IN ('OBJECT', 'ARRAY', 'NULL') AND e.key NOT IN ({i
 GROUP BY sp.trace_id"""
 
 
-def attributed_rows(source: str, *, keep_synthetic: bool = False) -> str:
-    """``step_rows`` of ``source`` with their ``attributes`` (``COLUMNS, attributes``)."""
+def attributed_rows(source: str, *, origin: bool = False) -> str:
+    """``step_rows`` of ``source`` with their ``attributes`` and error origin (``COLUMNS,
+    attributes, error_origin``; the origin NULL unless ``origin``)."""
+    known = ORIGIN if origin else f"NULL::VARCHAR AS {ORIGIN}"
     return f"""
-WITH entry_steps AS ({step_rows(source, keep_synthetic=keep_synthetic, entry=True)}),
+WITH entry_steps AS ({step_rows(source, entry=True, origin=origin)}),
 entry_attributes AS ({entry_attributes("entry_steps")})
-SELECT {COLUMNS}, coalesce(entry_attributes.attributes, []::VARCHAR[]) AS attributes
+SELECT {COLUMNS}, coalesce(entry_attributes.attributes, []::VARCHAR[]) AS {ATTRIBUTES}, {known}
 FROM entry_steps LEFT JOIN entry_attributes USING (trace_id)"""
 
 
@@ -123,7 +137,11 @@ def mark_synthetic(run: Run, source: str) -> None:
 def refresh(run: Run, folded: str) -> None:
     """Replace the steps of the traces in ``folded`` (merged summaries) with theirs."""
     run(f"DELETE FROM {STEPS} WHERE trace_id IN (SELECT trace_id FROM {folded})", [])
-    run(f"INSERT INTO {STEPS} ({COLUMNS}, {ATTRIBUTES}) {attributed_rows(folded)}", [])
+    run(
+        f"INSERT INTO {STEPS} ({COLUMNS}, {ATTRIBUTES}, {ORIGIN})"
+        f" {attributed_rows(folded, origin=True)}",
+        [],
+    )
 
 
 def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
@@ -157,7 +175,8 @@ def fill(run: Run, merged_summaries: str) -> None:
 
 
 def fill_attributes(run: Run, merged_summaries: str) -> None:
-    """Backfill (version 12): the attributes of every stored step, from its root span."""
+    """Backfill (version 12): the attributes of every stored step, from its root span,
+    and its error origin (``merged_summaries``: ``trace_id, root, origin_service``)."""
     roots = (
         "(SELECT trace_id, root.span_id AS root_span, root.start_ns AS root_start"
         f" FROM {merged_summaries})"
@@ -165,5 +184,10 @@ def fill_attributes(run: Run, merged_summaries: str) -> None:
     run(
         f"UPDATE {STEPS} SET {ATTRIBUTES} = a.attributes FROM ({entry_attributes(roots)}) AS a"
         f" WHERE {STEPS}.trace_id = a.trace_id",
+        [],
+    )
+    run(
+        f"UPDATE {STEPS} SET {ORIGIN} = m.origin_service FROM {merged_summaries} AS m"
+        f" WHERE {STEPS}.trace_id = m.trace_id AND m.origin_service IS NOT NULL",
         [],
     )

@@ -35,8 +35,9 @@ Versions (``LATEST`` is the last):
     upgrade).
 11. ``drill_results``, the scheduled drills' results (see ``drill_results``; empty
     after the upgrade).
-12. ``journey_steps.attributes``: the entry span's attributes of each step (see
-    ``journey_steps``), filled from the spans already stored.
+12. ``journey_steps.attributes`` and ``error_origin``: the entry span's attributes of
+    each step and the service its error started in (see ``journey_steps``), filled
+    from the spans and the trace summaries already stored.
 
 Opening a file (``open_schema``):
 
@@ -301,15 +302,19 @@ def _add_drill_results(connection: Connection) -> None:
 
 
 def _add_journey_attributes(connection: Connection) -> None:
-    """Version 12: each journey step's entry span attributes, from the stored spans."""
+    """Version 12: each journey step's entry span attributes (from the stored spans)
+    and error origin (from the trace summaries)."""
     connection.execute("ALTER TABLE journey_steps ADD COLUMN attributes VARCHAR[] DEFAULT []")
+    connection.execute("ALTER TABLE journey_steps ADD COLUMN error_origin VARCHAR")
 
     def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
         return connection.execute(sql, params).fetchall()
 
-    # The root of every trace with a step, merged as ``summaries.fold`` merges it.
+    # The root of every trace with a step, merged as ``summaries.fold`` merges it, and
+    # its error origin (on the folded row; a trace not folded yet gets it when it is).
     run(
-        f"CREATE TEMP TABLE {_MERGED_V9} AS SELECT trace_id, min(root) AS root"
+        f"CREATE TEMP TABLE {_MERGED_V9} AS SELECT trace_id, min(root) AS root,"
+        " any_value(origin_service) AS origin_service"
         " FROM trace_summaries WHERE trace_id IN (SELECT trace_id FROM journey_steps)"
         " GROUP BY trace_id",
         [],
