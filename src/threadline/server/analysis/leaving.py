@@ -14,9 +14,11 @@ one that reached step k+1 (for those that stopped, to the end of the journey):
   are never factors, by ``attribute_signal``'s rules.
 
 Errors pass up the call chain: a payments error fails the orders and gateway spans
-that called it, so the three services' errors are met by the same journeys. Between
-factors that tie, the service the errors started in (``JourneyTrace.error_origin``)
-on more of the stopped journeys comes first: the cause before the messengers.
+that called it, so the three services' errors are met by the same journeys, and so
+are the values that come with them (``http.status_code=502``). Between factors that
+tie, an error comes before a slow step and an attribute value, and among errors the
+service they started in (``JourneyTrace.error_origin``) on more of the stopped
+journeys comes first: the cause before the messengers.
 
 A factor is ranked by the one-sided Fisher test ``attribute_signal`` uses for "what
 slow requests have in common" (stopped journeys as the focus, the ones that went on
@@ -48,6 +50,8 @@ from threadline.server.journey_model import JourneyAttribute, JourneyTrace
 MIN_SUPPORT: Final = 3
 # Example traces per factor.
 EXAMPLES: Final = 3
+# Factors that tie are listed errors first: they name a service to look at.
+_KIND_ORDER: Final = {"error": 0, "slow": 1, "attribute": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +176,7 @@ def _drop_off(
             not f.significant,
             f.p_value,
             -f.ratio,
+            _KIND_ORDER.get(f.kind, len(_KIND_ORDER)),
             -started_in.get(f.service or "", 0) if f.kind == "error" else 0,
             f.kind,
             f.service or "",
