@@ -3,7 +3,9 @@
 The map and the funnel read ``journey_steps`` (one row per trace of a session); the
 baseline answers the same from the span table in the same run: each trace's root
 found by grouping its spans, steps paired by a window function per session. The
-transition counts of the two are compared and a disagreement printed.
+transition counts of the two are compared and a disagreement printed. Both are also
+timed for the journeys of one ``user.tier`` (an attribute of the workload's entry
+spans: ``attr=user.tier=pro``), the scan reading the root spans' attributes.
 
 ``analysis.py`` times these among its fleet views. Run on its own
 (``python3 journey_bench.py --spans 200000``) it loads ``analysis.py``'s shop, folds,
@@ -43,6 +45,7 @@ from threadline.store_url import StoreUrl
 FUNNEL: Final = Funnel(
     "shop", (StepMatch("GET /products"), StepMatch("POST /cart"), StepMatch("POST /checkout"))
 )
+TIER: Final = ("user.tier", "pro")
 
 # Longer than any trace of the shop lasts.
 TRACE_MARGIN_NS: Final = 15 * 60 * 1_000_000_000
@@ -55,12 +58,15 @@ SELECT min(session_id) FILTER (WHERE coalesce(session_id, '') <> '') AS session_
        arg_min(name, (coalesce(parent_span_id, '') <> '', start_ns, span_id)) AS operation,
        count(*) FILTER (WHERE status = 'error') > 0 AS failed,
        list_sort(list_distinct(list(service_name) FILTER (WHERE status = 'error')))
-           AS error_services
+           AS error_services,
+       arg_min(attributes, (coalesce(parent_span_id, '') <> '', start_ns, span_id))
+           AS root_attributes
 FROM spans WHERE start_ns >= ? AND start_ns < ? AND name <> 'threadline.sdk.stats'
 GROUP BY trace_id HAVING min(session_id) FILTER (WHERE coalesce(session_id, '') <> '') IS NOT NULL
 """
 _SCAN_MAP: Final = f"""
-WITH steps AS ({_SCAN_STEPS}),
+WITH all_steps AS ({_SCAN_STEPS}),
+steps AS ({{chosen}}),
 seq AS (SELECT *, lead(service) OVER w AS ns, lead(operation) OVER w AS nop,
                lead(start_ns) OVER w AS nstart
         FROM steps WINDOW w AS (PARTITION BY session_id ORDER BY start_ns, trace_id))
@@ -68,18 +74,27 @@ SELECT service, operation, ns, nop, count(*) FROM seq
 WHERE start_ns >= ? AND start_ns < ? AND nstart - end_ns <= {SESSION_GAP_NS}
 GROUP BY ALL
 """
+_EVERY: Final = "SELECT * FROM all_steps"
+# The sessions with a step in [?, ?) whose root span has the attribute (a JSON path)
+# ? with the value ?.
+_CHOSEN: Final = """
+SELECT * FROM all_steps WHERE session_id IN (
+    SELECT session_id FROM all_steps
+    WHERE start_ns >= ? AND start_ns < ? AND json_extract_string(root_attributes, ?) = ?)"""
 
 
 def journey_views(
     store: DuckDBStore, db: Path, window: TimeWindow
 ) -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
-    """(name, from journey steps, from a span scan) for the map and the funnel."""
-    reach = window.end_ns + SESSION_GAP_NS
+    """(name, from journey steps, from a span scan) for the map and the funnel, of
+    every journey and of those whose entry spans carry ``TIER``."""
+    lo, hi = window.start_ns, window.end_ns
+    reach = hi + SESSION_GAP_NS
     # Spans from a margin before the window too: a trace that began before the window
     # is not a step in it, and read from the window alone its first span there would
     # pass for its root.
-    since = window.start_ns - TRACE_MARGIN_NS
-    scan_params = [since, reach, window.start_ns, window.end_ns]
+    since = lo - TRACE_MARGIN_NS
+    tier = [lo, hi, f'$."{TIER[0]}"', TIER[1]]
 
     def scan(sql: str, params: list[object]) -> list[tuple[Any, ...]]:
         connection = duckdb.connect(str(db))
@@ -88,28 +103,39 @@ def journey_views(
         finally:
             connection.close()
 
-    def scanned_map() -> dict[tuple[str, str, str, str], int]:
-        return {(r[0], r[1], r[2], r[3]): int(r[4]) for r in scan(_SCAN_MAP, scan_params)}
+    def scanned_map(chosen: bool) -> dict[tuple[str, str, str, str], int]:
+        sql = _SCAN_MAP.format(chosen=_CHOSEN if chosen else _EVERY)
+        params = [since, reach, *(tier if chosen else []), lo, hi]
+        return {(r[0], r[1], r[2], r[3]): int(r[4]) for r in scan(sql, params)}
 
-    def scanned_funnel() -> list[Any]:
-        rows = scan(_SCAN_STEPS + " ORDER BY 1, 3, 2", [since, reach])
+    def scanned_funnel(chosen: bool) -> list[Any]:
+        which = _CHOSEN if chosen else _EVERY
+        sql = f"WITH all_steps AS ({_SCAN_STEPS}) {which} ORDER BY 1, 3, 2"
+        rows = scan(sql, [since, reach, *(tier if chosen else [])])
         traces = [
             JourneyTrace(r[0], r[1], r[2], r[3], Step(r[4], r[5]), r[6], tuple(r[7] or ()))
             for r in rows
         ]
         return summarize(progress(traces, FUNNEL.steps, window), FUNNEL.steps)
 
-    _, transitions = store.journey_map(window)
-    kept = {
-        (t.source.service, t.source.operation, t.target.service, t.target.operation): t.count
-        for t in transitions
-    }
-    if kept != scanned_map():
-        print("journey map: the journey steps and the span scan disagree")
+    for attribute in (None, TIER):
+        _, transitions = store.journey_map(window, attribute=attribute)
+        kept = {
+            (t.source.service, t.source.operation, t.target.service, t.target.operation): t.count
+            for t in transitions
+        }
+        if kept != scanned_map(attribute is not None):
+            print(f"journey map {attribute or ''}: the journey steps and the span scan disagree")
+    tier_name = f"{TIER[0]}={TIER[1]}"
     return [
-        ("journey map (1h)", lambda: journey_query.journey_map(store, window, None), scanned_map),
+        ("journey map (1h)", lambda: journey_query.journey_map(store, window, None),
+         lambda: scanned_map(False)),
         ("funnel of 3 steps (1h)", lambda: journey_query.funnel(store, FUNNEL, window, None),
-         scanned_funnel),
+         lambda: scanned_funnel(False)),
+        (f"map, {tier_name}", lambda: journey_query.journey_map(store, window, None, TIER),
+         lambda: scanned_map(True)),
+        (f"funnel, {tier_name}", lambda: journey_query.funnel(store, FUNNEL, window, None, TIER),
+         lambda: scanned_funnel(True)),
     ]  # fmt: skip
 
 

@@ -11,6 +11,8 @@ import urllib.request
 from pathlib import Path
 
 from support.processes import threadline_serve
+from threadline.demo.shopper_script import demo_funnel_toml
+from threadline.server.funnel_defs import load_toml
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -154,3 +156,16 @@ def test_alerting_example_burns_thirty_times_the_budget(tmp_path: Path) -> None:
         )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["events 600 bad 180", "burn 1h 30", "fast page True"]
+
+
+def test_the_demo_funnel_in_the_journeys_page_is_the_one_the_demo_ships(tmp_path: Path) -> None:
+    """docs/journeys.md shows the ``[[funnel]]`` the demo's server reads, as it reads it."""
+    page = (DOCS / "journeys.md").read_text(encoding="utf-8")
+    section = page.split("## The demo's scripted shoppers", 1)[1]
+    (shown,) = re.findall(r"```toml\n(.*?)```", section.split("\n## ", 1)[0], re.DOTALL)
+    (tmp_path / "shown.toml").write_text(shown, encoding="utf-8")
+    (tmp_path / "shipped.toml").write_text(demo_funnel_toml(), encoding="utf-8")
+    assert load_toml(tmp_path / "shown.toml") == load_toml(tmp_path / "shipped.toml")
+    assert [s.operation for s in load_toml(tmp_path / "shown.toml").funnels[0].steps][2] == (
+        "POST /checkout"
+    )

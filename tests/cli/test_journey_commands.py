@@ -66,3 +66,24 @@ def test_an_unknown_funnel_is_a_clear_error(server: LiveServer) -> None:
     result = CliRunner().invoke(journeys.funnel, ["nope", "--server", server.url])
     assert result.exit_code != 0
     assert "nope" in result.output
+
+
+def test_attr_chooses_the_journeys_of_trial_shoppers(server: LiveServer) -> None:
+    """``--attr app.plan=trial``: 30 shoppers enter the funnel, 10 pay; the heading
+    names the filter. A user id is refused by the server, a bad pair by the command."""
+    args = [*WINDOW, "--attr", "app.plan=trial", "--server", server.url]
+    result = CliRunner().invoke(journeys.funnel, ["checkout", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert [s["journeys"] for s in json.loads(result.output)["steps"]] == [30, 30, 30, 10]
+    shown = CliRunner().invoke(journeys.flows, args, env=WIDE)
+    assert shown.exit_code == 0, shown.output
+    assert "top transitions (journeys with app.plan=trial)" in shown.output
+    assert "web POST /checkout" in shown.output
+    refused = CliRunner().invoke(
+        journeys.flows, [*WINDOW, "--attr", "user.id=user-3", "--server", server.url]
+    )
+    assert refused.exit_code != 0
+    assert "names a person" in refused.output
+    bad = CliRunner().invoke(journeys.flows, ["--attr", "plan", "--server", server.url])
+    assert bad.exit_code != 0
+    assert "KEY=VALUE" in bad.output

@@ -72,3 +72,22 @@ def test_the_funnel_panel_names_the_payments_error(flows: PageWatch) -> None:
     assert flows.page.locator("#leaving .also a").count() == 3
     assert "user-" not in flows.page.content()
     assert flows.console_errors == []
+
+
+def test_the_attribute_filter_redraws_the_map_for_trial_shoppers(flows: PageWatch) -> None:
+    """Typing app.plan=trial in the filter shows the 30 trial shoppers: 10 of them pay,
+    and the funnel counts them alone; a user id is refused with the server's message."""
+    flows.goto(PAGE)
+    flows.page.fill("#flows-attr", "app.plan=trial")
+    with flows.page.expect_navigation():
+        flows.page.press("#flows-attr", "Enter")
+    flows.wait_ready()
+    assert "attr=app.plan%3Dtrial" in flows.page.url
+    pay = flows.page.locator('#flows g.edge[data-target="web POST /pay"]')
+    assert pay.get_attribute("data-count") == "10"
+    assert flows.page.inner_text("#flows-summary").startswith("Journeys with app.plan=trial: ")
+    rows = flows.page.locator("#funnel-table tbody tr")
+    assert [r.locator("td").nth(1).inner_text() for r in rows.all()] == ["30", "30", "30", "10"]
+    assert flows.console_errors == []
+    flows.goto(f"{PAGE}&attr=user.id=user-3")
+    assert "names a person" in flows.page.inner_text("#flows-error")

@@ -15,7 +15,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from threadline.cli.client import ThreadlineClient
-from threadline.cli.reading import ask, common_options, show
+from threadline.cli.reading import ask, attribute_pairs, common_options, show
 from threadline.cli.render import format_ms, plain_table
 
 Json = Any
@@ -24,9 +24,32 @@ TOP: Final = 10
 
 
 def _window_options(command: Any) -> Any:
+    command = click.option(
+        "--attr",
+        "attribute",
+        callback=_one_attribute,
+        help="Only journeys with a step whose entry span has this attribute, KEY=VALUE "
+        "(e.g. app.plan=trial).",
+    )(command)
     command = click.option("--service", help="Only journeys touching this service.")(command)
     command = click.option("--end", help="End of the window: RFC 3339 or Unix ms.")(command)
     return click.option("--window", default="1h", show_default=True, help="How far back.")(command)
+
+
+def _one_attribute(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    return attribute_pairs(ctx, param, (value,))[0]
+
+
+def _filters(answer: Json) -> str:
+    """What chose the journeys, for the heading: empty without a filter."""
+    chosen = []
+    if answer.get("service"):
+        chosen.append(f"touching {answer['service']}")
+    if answer.get("attribute"):
+        chosen.append(f"with {answer['attribute']['key']}={answer['attribute']['value']}")
+    return f" (journeys {' and '.join(chosen)})" if chosen else ""
 
 
 @click.command()
@@ -34,11 +57,17 @@ def _window_options(command: Any) -> Any:
 @_window_options
 @common_options
 def funnel(
-    name: str, window: str, end: str | None, service: str | None, server: str, as_json: bool
+    name: str,
+    window: str,
+    end: str | None,
+    service: str | None,
+    attribute: str | None,
+    server: str,
+    as_json: bool,
 ) -> None:
     """Journeys reaching each step of funnel NAME, conversion, and what made users leave."""
     client = ThreadlineClient(server)
-    params = {"window": window, "end": end, "service": service}
+    params = {"window": window, "end": end, "service": service, "attr": attribute}
     answer = ask(lambda: client.get(f"/funnels/{quote(name, safe='')}", params))
     show(answer, as_json, _funnel)
 
@@ -46,10 +75,17 @@ def funnel(
 @click.command()
 @_window_options
 @common_options
-def flows(window: str, end: str | None, service: str | None, server: str, as_json: bool) -> None:
+def flows(
+    window: str,
+    end: str | None,
+    service: str | None,
+    attribute: str | None,
+    server: str,
+    as_json: bool,
+) -> None:
     """The busiest transitions between journey steps and the biggest drop-offs."""
     client = ThreadlineClient(server)
-    params = {"window": window, "end": end, "service": service}
+    params = {"window": window, "end": end, "service": service, "attr": attribute}
     answer = ask(lambda: client.get("/journeys/map", params))
     show(answer, as_json, _flows)
 
@@ -74,7 +110,8 @@ def _funnel(answer: Json) -> RenderableType:
             _share(step["overall"]),
             _ms(step["median_ns"]),
         )
-    parts: list[RenderableType] = [Text(f"funnel {answer['name']}", style="bold"), table]
+    heading = Text(f"funnel {answer['name']}{_filters(answer)}", style="bold")
+    parts: list[RenderableType] = [heading, table]
     for drop in answer["drop_offs"]:
         line = f"{drop['source']} → {drop['target']}: {drop['stopped']} stopped"
         parts.append(Text(line, style="bold"))
@@ -112,9 +149,8 @@ def _flows(answer: Json) -> RenderableType:
             str(step["errors"]),
             _ms(step["p95_ns"]),
         )
-    return Group(
-        Text("top transitions", style="bold"), moves, Text("drop-offs", style="bold"), ends
-    )
+    heading = Text(f"top transitions{_filters(answer)}", style="bold")
+    return Group(heading, moves, Text("drop-offs", style="bold"), ends)
 
 
 COMMANDS: list[click.Command] = [funnel, flows]

@@ -4,6 +4,10 @@
 for, the shop on free ports), waits until each answers, and on leaving stops the
 shop first, so its last spans reach the server, then the server. Tests use it
 directly; ``threadline demo`` wraps a run of simulated users around it.
+
+The server reads a ``threadline.toml`` of the run's own (``THREADLINE_CONFIG``),
+which defines the ``checkout`` funnel along the scripted shoppers' path
+(``shopper_script``); funnels saved through the API beside the store win over it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from typing import Final
 from threadline import conventions
 from threadline.demo.message_hop import SqliteQueue, choose_broker
 from threadline.demo.processes import HOST, ChildProcess, Children, ensure_port_free, free_port
+from threadline.demo.shopper_script import demo_funnel_toml
 from threadline.demo.wiring import HEALTH_PATH, BrokerPreference, BrokerSpec, ShopWiring
+from threadline.settings import CONFIG_FILE_ENV
 
 # Started in this order; each is `python -m threadline.demo.services.<name>`.
 SHOP_SERVICES: Final = ("catalog", "payments", "orders", "fulfillment", "gateway")
@@ -80,6 +86,8 @@ def running_stack(
             # Create the queue file before two processes race to create it.
             SqliteQueue(Path(chosen.address)).close()
         server_url = f"http://{HOST}:{port}"
+        config = run_dir / "threadline.toml"
+        config.write_text(demo_funnel_toml(), encoding="utf-8")
         server = children.spawn(
             "threadline server",
             [
@@ -90,7 +98,7 @@ def running_stack(
                 *("--host", HOST, "--port", str(port)),
                 *("--db", str(db)),
             ],
-            os.environ,
+            {**os.environ, CONFIG_FILE_ENV: str(config)},
             run_dir / "server.log",
             ready_url=f"{server_url}{conventions.API_PREFIX}/stats",
             # SIGTERM, not SIGKILL: an orphaned server still closes its store cleanly.

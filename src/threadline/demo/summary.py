@@ -3,8 +3,9 @@
 The summary answers the three questions Threadline exists for, on the data the run
 just produced: where did the time go (the journey with the slowest request, its
 critical path by service and its slowest step, with the dependency the demo plants),
-where did it break (error traces and the path of error spans in one), and what did
-a user go through (the commands to look at one journey).
+where did it break (error traces and the path of error spans in one), what did
+a user go through (the commands to look at one journey), and where users left the
+checkout funnel and what they met before (``shopper_script``'s planted cause).
 
 Every question is asked over the run's own time window: a store that already holds
 earlier runs (the default ``threadline.duckdb`` in the working directory) does not
@@ -24,6 +25,7 @@ from rich.table import Table
 
 from threadline import conventions
 from threadline.demo.services.payments import PROVIDER_ATTRIBUTE, SLOW_PROVIDER, SLOW_TIME_S
+from threadline.demo.shopper_script import DEMO_FUNNEL_NAME
 from threadline.server.api.params import MAX_LIMIT
 
 TOP_SERVICES: Final = 4
@@ -90,6 +92,15 @@ class EarlierData:
 
 
 @dataclass(frozen=True, slots=True)
+class Leaving:
+    """The checkout funnel over the run: journeys in, journeys through, and why they left."""
+
+    entered: int
+    finished: int
+    headline: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class DemoSummary:
     server_url: str
     users: int
@@ -101,6 +112,7 @@ class DemoSummary:
     failing: FailingPath | None
     earlier: EarlierData | None = None
     db: str = ""
+    leaving: Leaving | None = None
 
 
 class SummaryUnavailable(RuntimeError):
@@ -123,6 +135,7 @@ def collect_summary(server_url: str, run: RunWindow, *, db: str = "") -> DemoSum
                 failing=_failing_path(api, run),
                 earlier=_earlier_data(api, run),
                 db=db,
+                leaving=_leaving(api, run),
             )
         except httpx.HTTPError as exc:
             raise SummaryUnavailable(f"the Threadline API at {server_url} failed: {exc}") from exc
@@ -219,6 +232,23 @@ def _earlier_data(api: httpx.Client, run: RunWindow) -> EarlierData | None:
     )
 
 
+def _leaving(api: httpx.Client, run: RunWindow) -> Leaving | None:
+    """The demo's funnel over the run, with the headline of its biggest drop-off."""
+    end_ms = int(run.params()["end"])
+    seconds = max(1, -(-(run.end_ns - run.start_ns) // 1_000_000_000))
+    response = api.get(
+        f"/funnels/{DEMO_FUNNEL_NAME}", params={"window": f"{seconds}s", "end": end_ms}
+    )
+    if response.status_code == 404:  # funnels saved beside the store replaced the demo's
+        return None
+    response.raise_for_status()
+    funnel = response.json()
+    steps = funnel["steps"]
+    told = [d for d in funnel["drop_offs"] if d["headline"]]
+    headline = max(told, key=lambda d: d["stopped"])["headline"] if told else None
+    return Leaving(steps[0]["journeys"], steps[-1]["journeys"], headline)
+
+
 def _segment(value: str) -> str:
     # Session ids are opaque text: keep a "/" or "?" in one inside its path segment.
     return quote(value, safe="")
@@ -239,6 +269,8 @@ def render_summary(summary: DemoSummary, console: Console) -> None:
         _render_slowest(summary.slowest, console)
     if summary.failing is not None:
         _render_failing(summary.failing, console)
+    if summary.leaving is not None:
+        _render_leaving(summary.leaving, console)
     console.print()
     console.print("[bold]Look further[/]:")
     for command in follow_up_commands(summary):
@@ -270,6 +302,10 @@ def follow_up_commands(summary: DemoSummary) -> list[str]:
     if summary.failing is not None:
         commands.append(f"threadline trace {summary.failing.example_trace_id}{server}")
         commands.append(f"threadline critical-path {summary.failing.example_trace_id}{server}")
+    if summary.leaving is not None:
+        commands.append(f"threadline funnel {DEMO_FUNNEL_NAME}{server}")
+        commands.append(f"threadline flows --attr app.plan=trial{server}")
+        commands.append(f"{summary.server_url}/flows")
     commands += [
         f"threadline map{server}",
         f"threadline traces --status error{server}",
@@ -343,6 +379,17 @@ def _render_failing(failing: FailingPath, console: Console) -> None:
     console.print("  " + " → ".join(failing.path), soft_wrap=True, highlight=False)
     if failing.reason:
         console.print(f"  reason: {failing.reason}", highlight=False)
+
+
+def _render_leaving(leaving: Leaving, console: Console) -> None:
+    console.print()
+    console.print(
+        f"[bold]Where users left[/]: of {leaving.entered} journeys entering the "
+        f"{DEMO_FUNNEL_NAME} funnel, {leaving.finished} went all the way.",
+        highlight=False,
+    )
+    if leaving.headline:
+        console.print(f"  {leaving.headline}", soft_wrap=True, highlight=False)
 
 
 def _server_option(server_url: str) -> str:

@@ -1,12 +1,15 @@
 """Simulated users: each one a thread walking the shop, journey after journey.
 
-A journey is one session: browse, look at a few products, add them to the cart and
-(most of the time) check out, with a short think time between steps. Every request
-carries the session id and the user's name in headers, as a browser front-end
-would. The plan of each journey (products, quantities, pauses, whether to check
-out, the card it pays with) comes from a generator seeded by ``--seed`` and the
-user's number, so the same seed replays the same users with the same outcomes; how
-many journeys fit in the time depends on the clock. Session ids are new each run.
+A journey is one session following ``shopper_script``: browse, look at a product,
+and as far as the script's shopper goes, add it to the cart, check out and look at
+the order, with a short think time between steps. The script plants the cause the
+journey map finds: a shopper who meets a payments error at checkout (their card is
+one payments fails) mostly leaves; one who goes on tries another card. Every request
+carries the session id, the user's name and the shopper's plan in headers, as a
+browser front-end would. The plan of each journey (the script's shopper, product,
+pauses, the card) comes from ``--seed`` and the user's number, so the same seed
+replays the same users with the same outcomes; how many journeys fit in the time
+depends on the clock. Session ids are new each run.
 """
 
 from __future__ import annotations
@@ -18,14 +21,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
+from urllib.parse import quote
 
 import httpx
 
-from threadline.demo.wiring import SESSION_HEADER, USER_HEADER
+from threadline.demo.services.payments import decide_charge
+from threadline.demo.shopper_script import STEPS, Shopper, demo_shopper
+from threadline.demo.wiring import PLAN_HEADER, SESSION_HEADER, USER_HEADER
 
 THINK_TIME_S: Final = (0.05, 0.3)
-PRODUCTS_PER_JOURNEY: Final = (1, 3)
-ABANDON_SHARE: Final = 0.1
 # Long enough for the slowest checkout (a slow charge behind two hops).
 REQUEST_TIMEOUT_S: Final = 10.0
 NAMES: Final = (
@@ -51,6 +55,10 @@ class JourneyRecord:
     requests: int
     errors: int
     outcome: Outcome
+    # The script's shopper this journey played, and the entry operations it requested
+    # in order (the journey's steps as the map shows them).
+    shopper: Shopper | None = None
+    steps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +130,17 @@ class UserDriver:
         with httpx.Client(base_url=self._gateway_url, timeout=REQUEST_TIMEOUT_S) as client:
             # Users arrive over the first second instead of all in the same instant.
             self._stopping.wait(rng.uniform(0.0, 1.0))
+            number = 0
             while not self._over():
                 # Fresh for every run, unlike the plan: two runs storing into the same
                 # file must not merge into one journey.
                 session_id = str(uuid.uuid4())
-                journey = _Journey(client, rng, user_id, session_id, self._pause, self._count)
+                plan = demo_shopper(self._seed, index, number)
+                journey = _Journey(
+                    client, rng, self._seed, plan, (user_id, session_id), self._pause, self._count
+                )
                 record = journey.walk()
+                number += 1
                 with self._lock:
                     self._records.append(record)
 
@@ -143,63 +156,85 @@ class UserDriver:
 
 
 class _Journey:
-    """One session of one user; ``walk`` runs it and says how it ended."""
+    """One session of one user playing ``shopper``; ``walk`` runs it and says how it ended."""
 
     def __init__(
         self,
         client: httpx.Client,
         rng: random.Random,
-        user_id: str,
-        session_id: str,
+        seed: int,
+        shopper: Shopper,
+        who: tuple[str, str],
         pause: Callable[[float], bool],
         count: Callable[[bool], None],
     ) -> None:
         self._pause = pause
         self._count = count
         self._client = client
-        self._rng = rng
-        self._user_id = user_id
-        self._session_id = session_id
+        self._shopper = shopper
+        self._user_id, self._session_id = who
         self._requests = 0
         self._errors = 0
+        self._steps: list[str] = []
         # Drawn up front so the plan does not depend on what the shop answers.
-        self._wanted = rng.randint(*PRODUCTS_PER_JOURNEY)
-        self._picks = [rng.random() for _ in range(self._wanted)]
-        self._quantities = [rng.randint(1, 2) for _ in range(self._wanted)]
-        self._pauses = [rng.uniform(*THINK_TIME_S) for _ in range(2 * self._wanted + 2)]
-        self._checks_out = rng.random() >= ABANDON_SHARE
-        # The payment method decides whether the charge is slow or fails (see payments).
-        self._card_token = f"tok_{rng.getrandbits(48):012x}"
+        self._pick = rng.random()
+        self._quantity = rng.randint(1, 2)
+        self._pauses = [rng.uniform(*THINK_TIME_S) for _ in range(STEPS + 2)]
+        # Payments decides from the seed and the card whether a charge fails (and is
+        # slow): the shopper pays with a card that fails exactly when the script says.
+        self._cards = [_card(rng, seed, fails=shopper.meets_error)]
+        if shopper.retries_checkout:
+            self._cards.append(_card(rng, seed, fails=False))
 
     def walk(self) -> JourneyRecord:
-        outcome = self._steps()
-        return JourneyRecord(self._user_id, self._session_id, self._requests, self._errors, outcome)
+        outcome = self._walk()
+        return JourneyRecord(
+            self._user_id,
+            self._session_id,
+            self._requests,
+            self._errors,
+            outcome,
+            self._shopper,
+            tuple(self._steps),
+        )
 
-    def _steps(self) -> Outcome:
+    def _walk(self) -> Outcome:
         pauses = iter(self._pauses)
-        catalog = self._request("GET", "/browse")
+        catalog = self._request("GET /browse", "GET", "/browse")
         products: list[Any] = (catalog or {}).get("products") or []
-        if not products:
+        if not products or not self._pause(next(pauses)):
             return "cut_short"
-        for pick, quantity in zip(self._picks, self._quantities, strict=True):
-            if not self._pause(next(pauses)):
-                return "cut_short"
-            product_id = products[int(pick * len(products))]["id"]
-            self._request("GET", f"/products/{product_id}")
-            if not self._pause(next(pauses)):
-                return "cut_short"
-            self._request("POST", "/cart", {"product_id": product_id, "quantity": quantity})
-        if not self._checks_out:
+        product_id = products[int(self._pick * len(products))]["id"]
+        self._request("GET /products/{product_id}", "GET", f"/products/{product_id}")
+        if self._shopper.steps < 2:
             return "abandoned"
         if not self._pause(next(pauses)):
             return "cut_short"
-        paid = self._request("POST", "/checkout", {"card_token": self._card_token})
-        return "ordered" if paid is not None else "checkout_failed"
+        line = {"product_id": product_id, "quantity": self._quantity}
+        self._request("POST /cart", "POST", "/cart", line)
+        order = None
+        for card in self._cards:
+            if not self._pause(next(pauses)):
+                return "cut_short"
+            order = self._request("POST /checkout", "POST", "/checkout", {"card_token": card})
+        if order is None:
+            return "checkout_failed"
+        if self._shopper.steps == STEPS:
+            if not self._pause(next(pauses)):
+                return "cut_short"
+            order_id = quote(str(order["order_id"]), safe="")
+            self._request("GET /orders/{order_id}", "GET", f"/orders/{order_id}")
+        return "ordered"
 
-    def _request(self, method: str, path: str, body: Any = None) -> Any:
+    def _request(self, step: str, method: str, path: str, body: Any = None) -> Any:
         """The JSON answer, or None when the request failed (and was counted so)."""
-        headers = {SESSION_HEADER: self._session_id, USER_HEADER: self._user_id}
+        headers = {
+            SESSION_HEADER: self._session_id,
+            USER_HEADER: self._user_id,
+            PLAN_HEADER: self._shopper.plan,
+        }
         self._requests += 1
+        self._steps.append(step)
         try:
             response = self._client.request(method, path, json=body, headers=headers)
         except httpx.HTTPError:
@@ -210,3 +245,12 @@ class _Journey:
         self._errors += failed
         self._count(failed)
         return answer
+
+
+def _card(rng: random.Random, seed: int, *, fails: bool) -> str:
+    """A card token whose charge fails (or goes through) as asked; about one draw in
+    ten fails, so a few draws find either."""
+    while True:
+        token = f"tok_{rng.getrandbits(48):012x}"
+        if decide_charge(seed, token).fails == fails:
+            return token

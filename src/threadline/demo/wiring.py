@@ -33,6 +33,9 @@ ORDER_PLACED: Final = "order.placed"
 # into a journey by default; the user header is read by the gateway.
 SESSION_HEADER: Final = "X-Session-Id"
 USER_HEADER: Final = "X-User"
+# The plan the simulated user is on, which the gateway stamps on its entry span
+# (``app.plan``): journey maps and funnels can be filtered by it.
+PLAN_HEADER: Final = "X-Plan"
 
 # Every service answers here once it can take traffic; kept out of the traces.
 HEALTH_PATH: Final = "/health"

@@ -65,6 +65,9 @@ class JourneyTrace:
     step: Step
     failed: bool
     error_services: tuple[str, ...]
+    # The service where the trace's error started (``analysis.error_origin``), when
+    # known: it tells the cause from the services an error passed through on its way up.
+    error_origin: str | None = None
 
     @property
     def duration_ns(self) -> int:

@@ -34,12 +34,18 @@ from threadline.server.storage.base import Store
 ATTRIBUTE_SAMPLE: Final = 500
 
 
-def journey_map(store: Store, window: TimeWindow, service: str | None) -> dict[str, Any]:
+def journey_map(
+    store: Store,
+    window: TimeWindow,
+    service: str | None,
+    attribute: tuple[str, str] | None = None,
+) -> dict[str, Any]:
     """Steps (traces, journeys, errors, p50/p95, ended here) and transitions."""
-    steps, transitions = store.journey_map(window, service=service)
+    steps, transitions = store.journey_map(window, service=service, attribute=attribute)
     return {
         "window": {"start_ns": window.start_ns, "end_ns": window.end_ns},
         "service": service,
+        "attribute": _attribute(attribute),
         "steps": [
             {
                 **_step(s.step),
@@ -55,6 +61,10 @@ def journey_map(store: Store, window: TimeWindow, service: str | None) -> dict[s
         ],
         "transitions": [_transition(t) for t in transitions],
     }
+
+
+def _attribute(attribute: tuple[str, str] | None) -> dict[str, str] | None:
+    return None if attribute is None else {"key": attribute[0], "value": attribute[1]}
 
 
 def _step(step: Step) -> dict[str, str]:
@@ -74,17 +84,24 @@ def _transition(t: Transition) -> dict[str, Any]:
 
 
 def funnel(
-    store: Store, definition: Funnel, window: TimeWindow, service: str | None
+    store: Store,
+    definition: Funnel,
+    window: TimeWindow,
+    service: str | None,
+    attribute: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """Journeys reaching each step, conversion, time between, and why journeys left."""
     # Only journeys entering the funnel are read: the others would be skipped anyway.
-    traces, capped = store.step_traces(window, service=service, first=definition.steps[0])
+    traces, capped = store.step_traces(
+        window, service=service, first=definition.steps[0], attribute=attribute
+    )
     journeys = progress(traces, definition.steps, window)
     attributes = _attribute_samples(store, journeys, len(definition.steps) - 1)
     return {
         "name": definition.name,
         "window": {"start_ns": window.start_ns, "end_ns": window.end_ns},
         "service": service,
+        "attribute": _attribute(attribute),
         "partial": capped,
         "steps": [
             {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Final
 
 import pytest
@@ -76,6 +77,35 @@ def test_the_error_met_before_leaving_is_ranked_first() -> None:
     assert (top.kind, top.service, top.significant) == ("error", "payments", True)
     assert second.headline is not None
     assert second.headline.startswith("journeys that met a payments error at B stopped")
+
+
+def test_between_tied_errors_the_service_they_started_in_comes_first() -> None:
+    """A payments error fails the gateway and orders spans above it: the three
+    services' errors are met by the same journeys (as is the status code the gateway
+    answered with), and payments, where the error started, is named; without a known
+    origin the errors stay in alphabetical order, still before the status code."""
+    for origin, named in (("payments", "payments"), (None, "gateway")):
+        traces: list[JourneyTrace] = []
+        for i in range(60):
+            session = f"s{i:02d}"
+            failing = i < 20
+            errors = ("gateway", "orders", "payments") if failing else ()
+            at_b = trace(session, 2, "B", 120, errors=errors)
+            if failing:
+                at_b = dataclasses.replace(at_b, error_origin=origin)
+            traces += [trace(session, 1, "A", 110), at_b]
+            if (failing and i >= 16) or (not failing and i < 50):
+                traces.append(trace(session, 3, "C", 130))
+        failed_at_b = sorted(f"s{i:02d}-2" for i in range(20))
+        status = JourneyAttribute("http.status_code", "502", 16, 4, 1, 20, tuple(failed_at_b[:3]))
+        samples = [AttributeSample(0, 0, ()), AttributeSample(26, 34, (status,))]
+        (_, second) = drop_offs(progress(traces, FUNNEL, WINDOW), FUNNEL, samples)
+        tied = [f for f in second.factors if f.kind == "error" or f.key == "http.status_code"]
+        assert len(tied) == 4
+        assert len({(f.stopped_with, f.went_on_with, f.ratio) for f in tied}) == 1
+        assert second.factors[0].service == named
+        assert second.headline is not None
+        assert f"met a {named} error at B" in second.headline
 
 
 def test_attribute_values_follow_the_slow_request_rules() -> None:

@@ -118,3 +118,26 @@ def test_funnel_documents_are_validated_and_versioned(api: str) -> None:
     stale = httpx.put(f"{api}/funnels", json=DOCUMENT, headers={"If-Match": '"stale"'})
     assert stale.status_code == 412
     assert httpx.get(f"{api}/funnels/nope?{WINDOW}").status_code == 404
+
+
+def test_an_attribute_filter_chooses_the_journeys_of_trial_shoppers(api: str) -> None:
+    """``attr=app.plan=trial`` keeps sessions 70-99 (30 shoppers, 20 stop at checkout)
+    in the map and the funnel; a user or session id is refused, never answered."""
+    trial = f"{WINDOW}&attr=app.plan=trial"
+    found = get(f"{api}/journeys/map?{trial}")
+    moves = {(t["source"], t["target"]): t["count"] for t in found["transitions"]}
+    assert moves == {
+        ("web GET /product", "web POST /cart"): 30,
+        ("web POST /cart", "web POST /checkout"): 30,
+        ("web POST /checkout", "web POST /pay"): 10,
+    }
+    assert found["attribute"] == {"key": "app.plan", "value": "trial"}
+    assert httpx.put(f"{api}/funnels", json=DOCUMENT, timeout=30).status_code == 200
+    funnel = get(f"{api}/funnels/checkout?{trial}")
+    assert [s["journeys"] for s in funnel["steps"]] == [30, 30, 30, 10]
+    assert funnel["drop_offs"][2]["stopped"] == 20
+    for refused in ("user.id=user-3", "session.id=shopper-3", "app.plan"):
+        for path in ("journeys/map", "funnels/checkout"):
+            answer = httpx.get(f"{api}/{path}?{WINDOW}&attr={refused}", timeout=30)
+            assert answer.status_code == 400, answer.text
+            assert "user-3" not in answer.text.replace(refused, "")

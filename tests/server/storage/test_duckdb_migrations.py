@@ -313,6 +313,7 @@ _TABLES_AT[9] = sorted([*_TABLES_AT[8], "journey_steps", "journey_synthetic"])
 _TABLES_AT[10] = sorted([*_TABLES_AT[9], "logs"])
 _TABLES_AT[11] = sorted([*_TABLES_AT[10], "drill_results"])
 _TABLES_AT[12] = sorted([*_TABLES_AT[11], "documents"])
+_TABLES_AT[13] = _TABLES_AT[12]  # a column of journey_steps
 
 
 @pytest.mark.parametrize(
@@ -469,3 +470,29 @@ def test_the_hotspot_step_counts_the_spans_an_older_file_holds(
         store.close()
     assert version_rows(db)[-1] == LATEST
     assert "building hotspot and propagation rollups from stored spans" in caplog.text
+
+
+def test_the_journey_attribute_step_fills_the_steps_of_a_version_11_file(
+    tmp_path: Path,
+) -> None:
+    """Version 13 gives each step its entry span's attributes, read from the spans of
+    the version 11 file: the root's values match, a child span's never do."""
+    db = unpack(11, tmp_path)
+    window = TimeWindow(EPOCH_NS, EPOCH_NS + 3600 * 1_000_000_000)
+    store = DuckDBStore(db)
+    try:
+        everyone, _ = store.journey_map(window)
+        rooted, _ = store.journey_map(window, attribute=("http.route", "/gateway"))
+        assert rooted == everyone
+        assert sum(s.traces for s in rooted) == 30
+        # Trace n has ``retry`` n % 3 and session n % 6: retry 1 is sessions 1 and 4.
+        traces, _ = store.step_traces(window, attribute=("retry", "1"))
+        assert {t.session_id for t in traces} == {"session-1", "session-4"}
+        assert len(traces) == 10
+        assert store.journey_map(window, attribute=("http.route", "/payments")) == ([], [])
+        # The file's summaries were never folded: the next fold finds the error origins.
+        store.compact_rollups()
+        failed, _ = store.step_traces(window)
+        assert {t.error_origin for t in failed if t.failed} == {"inventory"}
+    finally:
+        store.close()

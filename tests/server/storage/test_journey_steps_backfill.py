@@ -1,4 +1,5 @@
-"""Schema version 9's step fills the journey steps from the summaries already stored."""
+"""Schema version 9's step fills the journey steps from the summaries already stored;
+version 13's fills their entry span attributes from the spans."""
 
 from __future__ import annotations
 
@@ -40,5 +41,42 @@ def test_upgrading_to_version_9_gives_the_same_map(tmp_path: Path) -> None:
     try:
         assert store.journey_map(WINDOW) == kept
         assert sum(t.count for t in kept[1]) == 190 + 190 + 125
+    finally:
+        store.close()
+
+
+def test_upgrading_to_version_13_fills_the_step_attributes(tmp_path: Path) -> None:
+    """A file whose steps have no attributes or error origins (as at version 12) gets
+    them from the root spans and the folded summaries: the map of trial shoppers and
+    the funnel's traces are the ones a file kept from the start."""
+    db = tmp_path / "spans.duckdb"
+    trial = ("app.plan", "trial")
+    store = DuckDBStore(db)
+    try:
+        store.write(SpanBatch.from_records(shoppers())).result(timeout=60)
+        store.compact_rollups()
+        kept = store.journey_map(WINDOW, attribute=trial)
+        traces, _ = store.step_traces(WINDOW)
+    finally:
+        store.close()
+    connection = duckdb.connect(str(db))
+    try:
+        connection.execute("ALTER TABLE journey_steps DROP COLUMN attributes")
+        connection.execute("ALTER TABLE journey_steps DROP COLUMN error_origin")
+        connection.execute("UPDATE threadline_schema SET version = 12 WHERE version = ?", [LATEST])
+    finally:
+        connection.close()
+    store = DuckDBStore(db)
+    try:
+        assert store.journey_map(WINDOW, attribute=trial) == kept
+        assert store.step_traces(WINDOW) == (traces, False)
+        assert {t.error_origin for t in traces if t.failed} == {"payments"}
+        # Trial shoppers are sessions 70-99: 20 stop at checkout, 10 pay.
+        assert {s.step.operation: s.journeys for s in kept[0]} == {
+            "GET /product": 30,
+            "POST /cart": 30,
+            "POST /checkout": 30,
+            "POST /pay": 10,
+        }
     finally:
         store.close()

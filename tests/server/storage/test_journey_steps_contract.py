@@ -164,6 +164,44 @@ def test_service_filter_and_step_traces(store: Store) -> None:
     assert traces[1].error_services == ("payments",)
 
 
+def test_attribute_filter_keeps_journeys_whose_entry_span_carries_the_value(
+    store: Store,
+) -> None:
+    """``attribute`` keeps journeys with a step in the window whose entry span
+    carries key=value, with all their steps; the same before and after a fold. A
+    value on a child span, a user id and an over-long value never match."""
+    trial = {"app.plan": "trial", "user.id": "u1", "app.note": "x" * 65}
+    write(store, visit(1, "s1", CART, 0, attributes=trial) + visit(2, "s1", CHECKOUT, 5))
+    write(store, visit(3, "s2", CART, 0, attributes={"app.plan": "paid"}))
+    child = visit(4, "s3", CART, 0)
+    child[1] = span_record(
+        f"{4:032x}", "c", "r", "payments", "charge", T0, T0 + S, session_id="s3",
+        attributes={"app.plan": "trial"},
+    )  # fmt: skip
+    write(store, child)
+    for fold in (False, True):
+        if fold:
+            store.compact_rollups()
+        steps, transitions = store.journey_map(WINDOW, attribute=("app.plan", "trial"))
+        assert {(s.step, s.journeys) for s in steps} == {(CART, 1), (CHECKOUT, 1)}
+        assert [(t.source, t.target) for t in transitions] == [(CART, CHECKOUT)]
+        traces, _ = store.step_traces(WINDOW, first=CART, attribute=("app.plan", "trial"))
+        assert [t.trace_id for t in traces] == [f"{1:032x}", f"{2:032x}"]
+        paid, _ = store.step_traces(WINDOW, service="web", attribute=("app.plan", "paid"))
+        assert [t.session_id for t in paid] == ["s2"]
+        for hidden in (("user.id", "u1"), ("app.note", "x" * 65)):
+            assert store.journey_map(WINDOW, attribute=hidden) == ([], [])
+
+
+def test_a_folded_step_names_the_service_its_error_started_in(store: Store) -> None:
+    """Once folded, a failed trace's step carries its error origin (the payments child
+    that failed, under a web root marked failed too); a trace without an error none."""
+    write(store, visit(1, "s1", CART, 0) + visit(2, "s1", CHECKOUT, 5, failed=True))
+    store.compact_rollups()
+    traces, _ = store.step_traces(WINDOW)
+    assert [(t.step, t.error_origin) for t in traces] == [(CART, None), (CHECKOUT, "payments")]
+
+
 def test_a_funnel_entry_without_a_service_reads_only_journeys_taking_it(store: Store) -> None:
     """A funnel's first step written as an operation alone (any service) keeps the
     journeys taking it, and only those: the others are never read."""

@@ -2,8 +2,11 @@
 
 A simulated user sends ``X-Session-Id`` (from which the SDK starts the journey) and
 ``X-User``, which the gateway adds to the journey so every span downstream, in every
-service, carries both. Browsing and the cart call the catalog, checkout calls orders;
-both through an ``httpx.AsyncClient``.
+service, carries both, and ``X-Plan``, which it stamps on its own (entry) span as
+``app.plan`` so journey maps and funnels can be filtered by plan. Browsing and the
+cart call the catalog, checkout and the order page call orders; both through an
+``httpx.AsyncClient``. A checkout that fails puts the cart back, so the user can pay
+with another card.
 """
 
 from __future__ import annotations
@@ -13,15 +16,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Final
+from urllib.parse import quote
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
 from pydantic import BaseModel, Field
 
 import threadline
 from threadline.demo.services import hosting
-from threadline.demo.wiring import HEALTH_PATH, SESSION_HEADER, USER_HEADER, ShopWiring
+from threadline.demo.shopper_script import PLAN_ATTRIBUTE
+from threadline.demo.wiring import (
+    HEALTH_PATH,
+    PLAN_HEADER,
+    SESSION_HEADER,
+    USER_HEADER,
+    ShopWiring,
+)
 
 SERVICE_NAME: Final = "gateway"
 # Covers the slowest charge (0.9 s) behind orders with room to spare.
@@ -58,6 +70,11 @@ class Carts:
             lines.append(line)
             return list(lines)
 
+    def put_back(self, session_id: str, lines: list[CartLine]) -> None:
+        """A checkout that failed leaves the cart as it was, for the next attempt."""
+        with self._lock:
+            self._lines.setdefault(session_id, [])[:0] = lines
+
     def take(self, session_id: str) -> tuple[list[CartLine], str]:
         """Empty the session's cart; returns its lines and a checkout id unique to it."""
         with self._lock:
@@ -65,6 +82,13 @@ class Carts:
             number = self._checkouts.get(session_id, 0) + 1
             self._checkouts[session_id] = number
             return lines, f"{session_id}:{number}"
+
+
+def _stamp_plan(request: Request) -> None:
+    """Put the user's plan on the gateway's server span: the step's entry span."""
+    plan = request.headers.get(PLAN_HEADER)
+    if plan:
+        trace.get_current_span().set_attribute(PLAN_ATTRIBUTE, plan)
 
 
 def _error(status_code: int, message: str) -> JSONResponse:
@@ -91,6 +115,7 @@ def create_app(wiring: ShopWiring) -> FastAPI:
 
     async def relay_catalog(path: str, request: Request) -> JSONResponse:
         """The catalog's answer to ``GET path``, passed on as it is, in the user's journey."""
+        _stamp_plan(request)
         with threadline.journey(user_id=request.headers.get(USER_HEADER)):
             answer = await call("GET", f"{wiring.catalog_url}{path}")
             if isinstance(answer, JSONResponse):
@@ -111,6 +136,7 @@ def create_app(wiring: ShopWiring) -> FastAPI:
 
     @app.post("/cart", response_model=None)
     async def add_to_cart(addition: CartAddition, request: Request) -> Any:
+        _stamp_plan(request)
         session_id = request.headers.get(SESSION_HEADER)
         if not session_id:
             return _error(400, f"a cart needs a {SESSION_HEADER} header")
@@ -126,6 +152,7 @@ def create_app(wiring: ShopWiring) -> FastAPI:
 
     @app.post("/checkout", response_model=None)
     async def checkout(payment: CheckoutRequest, request: Request) -> Any:
+        _stamp_plan(request)
         session_id = request.headers.get(SESSION_HEADER)
         if not session_id:
             return _error(400, f"checkout needs a {SESSION_HEADER} header")
@@ -142,11 +169,23 @@ def create_app(wiring: ShopWiring) -> FastAPI:
             }
             answer = await call("POST", f"{wiring.orders_url}/orders", order)
             if isinstance(answer, JSONResponse):
+                carts.put_back(session_id, lines)
                 return answer
             if answer.status_code != 201:
+                carts.put_back(session_id, lines)
                 reason = answer.json().get("error", answer.reason_phrase)
                 return _error(502, f"checkout failed: {reason}")
             return JSONResponse(answer.json(), status_code=201)
+
+    @app.get("/orders/{order_id}", response_model=None)
+    async def order_page(order_id: str, request: Request) -> Any:
+        """The order's status, as orders has it: the page a user looks at after paying."""
+        _stamp_plan(request)
+        with threadline.journey(user_id=request.headers.get(USER_HEADER)):
+            answer = await call("GET", f"{wiring.orders_url}/orders/{quote(order_id, safe='')}")
+            if isinstance(answer, JSONResponse):
+                return answer
+            return JSONResponse(answer.json(), status_code=answer.status_code)
 
     return app
 

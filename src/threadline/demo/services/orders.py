@@ -2,13 +2,15 @@
 
 The gateway calls it on checkout. It asks payments for the charge (through
 ``requests``) and, once paid, publishes "order.placed" for the fulfillment worker;
-the trace context and the journey travel inside the message headers.
+the trace context and the journey travel inside the message headers. The orders
+placed are kept in memory for the order page (``GET /orders/<id>``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from typing import Any, Final
 
 import requests
@@ -38,6 +40,8 @@ def order_id_for(checkout_id: str) -> str:
 def create_app(wiring: ShopWiring, queue: MessageQueue) -> Flask:
     app = Flask(SERVICE_NAME)
     payments = requests.Session()
+    placed: dict[str, dict[str, object]] = {}
+    placed_lock = threading.Lock()
 
     @app.get(HEALTH_PATH)
     def health() -> ResponseReturnValue:
@@ -68,7 +72,18 @@ def create_app(wiring: ShopWiring, queue: MessageQueue) -> Flask:
 
         message = {"order_id": order_id, "items": items}
         publish_traced(queue, json.dumps(message).encode("utf-8"))
-        return {"order_id": order_id, "amount_cents": amount, "status": "placed"}, 201
+        answer = {"order_id": order_id, "amount_cents": amount, "status": "placed"}
+        with placed_lock:
+            placed[order_id] = answer
+        return answer, 201
+
+    @app.get("/orders/<order_id>")
+    def order(order_id: str) -> ResponseReturnValue:
+        with placed_lock:
+            found = placed.get(order_id)
+        if found is None:
+            return {"error": f"no order {order_id}"}, 404
+        return found
 
     return app
 

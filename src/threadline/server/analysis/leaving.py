@@ -13,6 +13,13 @@ one that reached step k+1 (for those that stopped, to the end of the journey):
   (``AttributeSample``). Identifier keys and per-person keys (user and session ids)
   are never factors, by ``attribute_signal``'s rules.
 
+Errors pass up the call chain: a payments error fails the orders and gateway spans
+that called it, so the three services' errors are met by the same journeys, and so
+are the values that come with them (``http.status_code=502``). Between factors that
+tie, an error comes before a slow step and an attribute value, and among errors the
+service they started in (``JourneyTrace.error_origin``) on more of the stopped
+journeys comes first: the cause before the messengers.
+
 A factor is ranked by the one-sided Fisher test ``attribute_signal`` uses for "what
 slow requests have in common" (stopped journeys as the focus, the ones that went on
 as the baseline), with the same Bonferroni rule over the factors tested and the
@@ -43,6 +50,8 @@ from threadline.server.journey_model import JourneyAttribute, JourneyTrace
 MIN_SUPPORT: Final = 3
 # Example traces per factor.
 EXAMPLES: Final = 3
+# Factors that tie are listed errors first: they name a service to look at.
+_KIND_ORDER: Final = {"error": 0, "slow": 1, "attribute": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +147,7 @@ def _drop_off(
     stopped, went_on = sides(journeys, k)
     at_step = [*stopped, *went_on]
     met: dict[tuple[str, str | None], tuple[list[Progress], list[Progress]]] = {}
+    started_in: dict[str, int] = {}  # stopped journeys whose error started in a service
     slow_over = _p90([j.reached[k].duration_ns for j in at_step]) if at_step else 0.0
     for group, journeys_in in ((0, stopped), (1, went_on)):
         for journey in journeys_in:
@@ -147,6 +157,9 @@ def _drop_off(
             }
             if journey.reached[k].duration_ns > slow_over:
                 keys.add(("slow", None))
+            if group == 0:
+                for origin in {t.error_origin for t in context if t.error_origin}:
+                    started_in[origin] = started_in.get(origin, 0) + 1
             for key in keys:
                 met.setdefault(key, ([], []))[group].append(journey)
     values = _candidates(attributes) if attributes is not None else []
@@ -163,6 +176,8 @@ def _drop_off(
             not f.significant,
             f.p_value,
             -f.ratio,
+            _KIND_ORDER.get(f.kind, len(_KIND_ORDER)),
+            -started_in.get(f.service or "", 0) if f.kind == "error" else 0,
             f.kind,
             f.service or "",
             f.key or "",

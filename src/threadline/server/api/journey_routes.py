@@ -1,10 +1,13 @@
 """``/api/journeys/map`` and ``/api/funnels``: how users flow and where they leave.
 
-- ``GET /api/journeys/map?window=1h&end=&service=``: steps and transitions.
+- ``GET /api/journeys/map?window=1h&end=&service=&attr=key=value``: steps and transitions.
 - ``GET /api/funnels``: the funnel document with a strong ``ETag``.
 - ``PUT /api/funnels`` (admin): replaces it, validated whole (400 naming the field;
   ``If-Match`` on a changed document: 412).
-- ``GET /api/funnels/{name}?window=&end=&service=``: the funnel over the window.
+- ``GET /api/funnels/{name}?window=&end=&service=&attr=``: the funnel over the window.
+
+``attr=key=value`` keeps journeys with a step in the window whose entry span carries
+that attribute (a plan, a tier); user and session ids are refused.
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ Text = str | None
 Window = Annotated[Text, Query(description="How far back to look, e.g. 1h, 24h (default 1h).")]
 End = Annotated[Text, Query(description="End of the window: RFC 3339 or Unix ms (default now).")]
 Service = Annotated[Text, Query(description="Only journeys touching this service.")]
+Attr = Annotated[
+    list[str] | None,
+    Query(
+        description="Only journeys with a step whose entry span has this attribute,"
+        " key=value (e.g. app.plan=trial); user and session ids are refused."
+    ),
+]
 
 
 def build_journey_router(store: Store, query: QueryService, funnels: KeptFunnels) -> APIRouter:
@@ -37,10 +47,12 @@ def build_journey_router(store: Store, query: QueryService, funnels: KeptFunnels
     router = APIRouter()
 
     @router.get("/journeys/map", summary="Journey steps, transitions and drop-offs")
-    def journey_map(window: Window = None, end: End = None, service: Service = None) -> Any:
+    def journey_map(
+        window: Window = None, end: End = None, service: Service = None, attr: Attr = None
+    ) -> Any:
         span = query.window(params.window_request(window, end))
         only = params.text_filter("service", service)
-        return journey_query.journey_map(store, span, only)
+        return journey_query.journey_map(store, span, only, params.journey_attribute(attr))
 
     @router.get("/funnels", summary="The funnel definitions, with an ETag")
     def get_funnels(request: Request) -> Any:
@@ -77,14 +89,19 @@ def build_journey_router(store: Store, query: QueryService, funnels: KeptFunnels
 
     @router.get("/funnels/{name}", summary="A funnel over a window, and why journeys left")
     def get_funnel(
-        name: str, window: Window = None, end: End = None, service: Service = None
+        name: str,
+        window: Window = None,
+        end: End = None,
+        service: Service = None,
+        attr: Attr = None,
     ) -> Any:
         definition = funnels.get().value.get(name)
         if definition is None:
             raise NotFound(f"no funnel is named {name!r}; GET /api/funnels lists them")
         span = query.window(params.window_request(window, end))
         only = params.text_filter("service", service)
-        return journey_query.funnel(store, definition, span, only)
+        attribute = params.journey_attribute(attr)
+        return journey_query.funnel(store, definition, span, only, attribute)
 
     return router
 

@@ -15,6 +15,7 @@ from typing import Final, TypeVar, get_args
 
 from threadline import conventions
 from threadline.server.aggregates import Target
+from threadline.server.analysis.attribute_signal import PER_PERSON_KEYS
 from threadline.server.analysis.durations import parse_duration_ns, parse_time_ns
 from threadline.server.analysis.tail_latency import Measure
 from threadline.server.api import cursor
@@ -201,6 +202,25 @@ def attribute_filters(values: Sequence[str] | None) -> tuple[tuple[str, str], ..
             raise InvalidParameter("attr", f"longer than {MAX_VALUE_CHARS} characters")
         pairs.append((key, expected))
     return tuple(pairs)
+
+
+def journey_attribute(values: Sequence[str] | None) -> tuple[str, str] | None:
+    """The one ``key=value`` that chooses journeys for a map or a funnel, or None.
+
+    A key naming a person or a visit (a user or session id) is refused: maps and
+    funnels are counts, and a filter on one person would make them that person's path.
+    """
+    pairs = attribute_filters(values)
+    if not pairs:
+        return None
+    if len(pairs) > 1:
+        raise InvalidParameter("attr", "maps and funnels take one attribute filter")
+    (pair,) = pairs
+    if pair[0] in PER_PERSON_KEYS:
+        raise InvalidParameter(
+            "attr", f"{pair[0]} names a person or a visit: maps and funnels show counts only"
+        )
+    return pair
 
 
 def parse_trace_order(value: str | None) -> TraceOrder:

@@ -211,12 +211,18 @@ class Store(Protocol):
         ...
 
     def journey_map(
-        self, window: TimeWindow, *, service: str | None = None
+        self,
+        window: TimeWindow,
+        *,
+        service: str | None = None,
+        attribute: tuple[str, str] | None = None,
     ) -> tuple[list[StepStats], list[Transition]]:
         """The steps taken in ``window`` by journeys (sessions) and their transitions.
 
         A journey is chosen when it has a step starting in the window (and, with
-        ``service``, a step touching that service); synthetic journeys never are.
+        ``service``, a step touching that service; with ``attribute`` (key, value),
+        a step in the window whose entry span carries that value, identity keys
+        never matching); synthetic journeys never are.
         Read from journey steps kept at ingest, never from spans (docs/journeys.md).
         """
         ...
@@ -227,11 +233,13 @@ class Store(Protocol):
         *,
         service: str | None = None,
         first: Step | StepMatch | None = None,
+        attribute: tuple[str, str] | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
         """The traces of the window's chosen journeys, by session then start.
 
         ``first`` keeps journeys taking that step in the window (a ``StepMatch``
-        without a service: that operation in any service). The bool is True
+        without a service: that operation in any service); ``service`` and
+        ``attribute`` choose journeys as ``journey_map`` does. The bool is True
         when a bound on the rows read was reached (the answer is partial).
         """
         ...

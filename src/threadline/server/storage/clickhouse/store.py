@@ -199,7 +199,11 @@ class ClickHouseStore:
     # Journey steps (``journey_steps`` table, kept by a materialized view) -------------
 
     def journey_map(
-        self, window: TimeWindow, *, service: str | None = None
+        self,
+        window: TimeWindow,
+        *,
+        service: str | None = None,
+        attribute: tuple[str, str] | None = None,
     ) -> tuple[list[StepStats], list[Transition]]:
         return journey_reads.journey_map(self._fetch, self._tables, window, service)
 
@@ -209,6 +213,7 @@ class ClickHouseStore:
         *,
         service: str | None = None,
         first: Step | StepMatch | None = None,
+        attribute: tuple[str, str] | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
         return journey_reads.journeys(self._fetch, self._tables, window, service, first)
 

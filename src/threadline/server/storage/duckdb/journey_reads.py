@@ -26,7 +26,15 @@ from threadline.server.journey_model import (
     StepStats,
     Transition,
 )
-from threadline.server.storage.duckdb.journey_steps import COLUMNS, STEPS, step_rows
+from threadline.server.storage.duckdb.journey_steps import (
+    ATTRIBUTES,
+    COLUMNS,
+    ORIGIN,
+    STEPS,
+    attribute_pair,
+    attributed_rows,
+    step_rows,
+)
 from threadline.server.storage.duckdb.rollups import bucket_sql
 from threadline.server.storage.duckdb.sql import Fetch
 from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES
@@ -42,24 +50,40 @@ MAX_FUNNEL_TRACES: Final = 500_000
 # leaving the lists out of the map's rows is a fifth of its time.
 MAP_COLUMNS: Final = "session_id, trace_id, start_ns, end_ns, service, operation, failed, services"
 JOURNEY_COLUMNS: Final = (
-    "session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services"
+    f"session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services, {ORIGIN}"
 )
 
 
-def _steps(service: str | None, columns: str = COLUMNS) -> str:
+# A journey filter: a service its steps touch, or an attribute (key, value) on the
+# entry span of one of its steps in the window.
+Attribute = tuple[str, str]
+
+
+def _steps(service: str | None, attribute: Attribute | None, columns: str = COLUMNS) -> str:
     """CTEs: ``steps``, the chosen journeys' steps in [lo, hi + gap) with their next
     step; ``inside``, those starting in the window, with whether the journey goes on.
-    Parameters: ``_params``. Without ``service`` every session read is kept: one with
-    no step in the window adds no row to ``inside``, and funnels skip it.
+    Parameters: ``_params``. Without a filter every session read is kept: one with
+    no step in the window adds no row to ``inside``, and funnels skip it. With
+    ``attribute`` the rows read carry ``attributes``; fresh traces get theirs from
+    their root spans (the traces since the last fold, found by trace id and start).
 
     The next step is ``lead`` over the rows sorted by session then start, kept when
     the next row is of the same session: one sort of the rows read, which costs
     less than a window partitioned by session (thousands of tiny partitions)."""
-    chosen = "SELECT * FROM raw"
+    tests = []
     if service is not None:
+        tests.append("list_contains(services, ?)")
+    # Not folded yet: no error origin (``summaries.fold`` finds it).
+    fresh_rows = f"SELECT *, NULL::VARCHAR AS {ORIGIN} FROM ({step_rows('fresh')})"
+    if attribute is not None:
+        tests.append(f"list_contains({ATTRIBUTES}, ?)")
+        columns = f"{columns}, {ATTRIBUTES}"
+        fresh_rows = attributed_rows("fresh")
+    chosen = "SELECT * FROM raw"
+    if tests:
         chosen = (
             "SELECT * FROM raw WHERE session_id IN (SELECT session_id FROM raw"
-            " WHERE start_ns >= ? AND start_ns < ? AND list_contains(services, ?))"
+            f" WHERE start_ns >= ? AND start_ns < ? AND {' AND '.join(tests)})"
         )
     sql = f"""
 WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
@@ -69,7 +93,7 @@ raw AS (
     SELECT {columns} FROM {STEPS}
     WHERE start_ns >= ? AND start_ns < ? AND trace_id NOT IN (SELECT trace_id FROM fresh_ids)
     UNION ALL
-    SELECT {columns} FROM ({step_rows("fresh")}) WHERE start_ns >= ? AND start_ns < ?),
+    SELECT {columns} FROM ({fresh_rows}) WHERE start_ns >= ? AND start_ns < ?),
 chosen AS ({chosen}),
 paired AS (
     SELECT *, lead(session_id) OVER w = session_id AS same, lead(service) OVER w AS ns,
@@ -87,22 +111,25 @@ inside AS (
     return sql
 
 
-def _params(window: TimeWindow, service: str | None) -> list[object]:
+def _params(window: TimeWindow, service: str | None, attribute: Attribute | None) -> list[object]:
     lo, hi = window.start_ns, window.end_ns
     reach = hi + SESSION_GAP_NS
-    chosen: list[object] = [lo, hi, service] if service is not None else []
+    tests: list[object] = [] if service is None else [service]
+    if attribute is not None:
+        tests.append(attribute_pair(*attribute))
+    chosen: list[object] = [lo, hi, *tests] if tests else []
     return [lo, reach, lo, reach, *chosen, lo, hi]
 
 
 def journey_map(
-    fetch: Fetch, window: TimeWindow, service: str | None
+    fetch: Fetch, window: TimeWindow, service: str | None, attribute: Attribute | None = None
 ) -> tuple[list[StepStats], list[Transition]]:
     """Every step taken in the window by the chosen journeys, and their transitions.
 
     One statement: the steps are read and paired once (``inside`` materialized) and
     both lists aggregated from them.
     """
-    cte = _steps(service, MAP_COLUMNS).replace("inside AS (", "inside AS MATERIALIZED (")
+    cte = _steps(service, attribute, MAP_COLUMNS).replace("inside AS (", "inside AS MATERIALIZED (")
     think = bucket_sql("greatest(next_start - end_ns, 0)")
     rows = fetch(
         f"""{cte}
@@ -115,7 +142,7 @@ SELECT false, service, operation, next_service, next_operation, count(*),
        count(DISTINCT session_id), NULL, NULL, NULL, map_entries(histogram({think}))
 FROM inside WHERE goes_on
 GROUP BY service, operation, next_service, next_operation""",
-        _params(window, service),
+        _params(window, service, attribute),
     )
     steps = [
         StepStats(
@@ -147,7 +174,11 @@ GROUP BY service, operation, next_service, next_operation""",
 
 
 def journeys(
-    fetch: Fetch, window: TimeWindow, service: str | None, first: Step | StepMatch | None = None
+    fetch: Fetch,
+    window: TimeWindow,
+    service: str | None,
+    first: Step | StepMatch | None = None,
+    attribute: Attribute | None = None,
 ) -> tuple[list[JourneyTrace], bool]:
     """The traces of the window's journeys (to the gap past its end), in session order.
 
@@ -156,8 +187,9 @@ def journeys(
     The bool says ``MAX_FUNNEL_TRACES`` was reached: the answer is partial.
     """
     # The lists but ``error_services`` stay out of the sort unless the filter needs them.
-    cte = _steps(service, COLUMNS if service is not None else JOURNEY_COLUMNS)
-    params = _params(window, service)
+    wide = f"{COLUMNS}, {ORIGIN}"
+    cte = _steps(service, attribute, wide if service is not None else JOURNEY_COLUMNS)
+    params = _params(window, service, attribute)
     entry = ""
     if first is not None:
         entry = (
@@ -167,7 +199,8 @@ def journeys(
         params = [*params, first.service, first.service, first.operation]
     rows = fetch(
         f"""{cte}
-SELECT session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services
+SELECT session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services,
+       {ORIGIN}
 FROM steps{entry}
 ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",
         params,
@@ -182,6 +215,7 @@ ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",
             step=Step(str(r[4]), str(r[5])),
             failed=bool(r[6]),
             error_services=tuple(r[7]),
+            error_origin=None if r[8] is None else str(r[8]),
         )
         for r in rows[:MAX_FUNNEL_TRACES]
     ], capped

@@ -1,4 +1,4 @@
-"""Journey steps kept from the trace summaries (schema version 9).
+"""Journey steps kept from the trace summaries (schema version 9, attributes 12).
 
 A *step* is a trace's entry operation: its root's service and operation (the
 summary's ``root``). ``journey_steps`` holds one row per trace that belongs to a
@@ -20,6 +20,19 @@ and late spans (folded into the trace's summary) never count twice. Traces not y
 folded are merged from their summary rows when read. Synthetic traffic (any span
 marked ``journey.synthetic=true``) is recorded per trace at ingest in ``journey_synthetic``
 and left out.
+
+``error_origin`` (version 13) is the service where the trace's error started, as the
+folded summary has it (NULL until the trace is folded): "what makes users leave"
+names the service an error started in before those it passed through.
+
+``attributes`` (version 13) holds the span attributes of the step's entry span (the
+trace's root) as sorted ``key␟value`` strings, for maps and funnels of the journeys
+with one value (a user tier, a plan): the entry span is where a front door stamps
+who is asking. Identity keys are never kept (a filter on a user id would turn counts
+into one person's path), nor values longer than ``MAX_VALUE_CHARS`` or structured
+ones, and at most ``MAX_ATTRIBUTES`` per step. They are read from the root span when
+the step row is made (a join on trace id, span id and start, which the join's filter
+on start confines to the folded traces' time range), never when a map is read.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Final
 
+from threadline.server.analysis.attribute_signal import PER_PERSON_KEYS
 from threadline.server.storage.duckdb.schema import JOURNEY_STEPS, JOURNEY_SYNTHETIC, TABLE
 from threadline.server.storage.duckdb.sql import ERROR, Row
 from threadline.server.storage.duckdb.sql import synthetic as is_synthetic
@@ -39,16 +53,37 @@ SYNTHETIC: Final = JOURNEY_SYNTHETIC
 COLUMNS: Final = (
     "session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services, services"
 )
+ATTRIBUTES: Final = "attributes"
+# The service where the trace's error started (the summary's ``origin_service``, set
+# when it is folded; NULL before, and for traces without an error).
+ORIGIN: Final = "error_origin"
+# Bounds on what a step keeps of its entry span's attributes: a step row stays narrow.
+MAX_ATTRIBUTES: Final = 32
+MAX_VALUE_CHARS: Final = 64
+# Journey keys that name a person or a visit: never kept, so never filtered on.
+IDENTITY_KEYS: Final = tuple(sorted(PER_PERSON_KEYS))
 
 
-def step_rows(source: str, *, keep_synthetic: bool = False) -> str:
+def attribute_pair(key: str, value: str) -> str:
+    """How ``key=value`` is stored in ``attributes`` (joined by the unit separator)."""
+    return f"{key}\x1f{value}"
+
+
+def step_rows(
+    source: str, *, keep_synthetic: bool = False, entry: bool = False, origin: bool = False
+) -> str:
     """Step rows of the merged summaries in ``source`` (sorted lists, as ``fold`` makes).
 
     Synthetic traces are left out unless ``keep_synthetic`` (SLOs that count them
     read their steps this way). An empty session id is no session. ``operations`` holds
     ``service␟operation␟status`` strings: the services with an error are the first
-    parts of those whose third part is the error status.
+    parts of those whose third part is the error status. ``entry`` adds the root
+    span's id and start (``root_span``, ``root_start``) for ``attributed_rows``;
+    ``origin`` the error origin of ``source`` (a folded one: ``origin_service``).
     """
+    root = ", root.span_id AS root_span, root.start_ns AS root_start" if entry else ""
+    if origin:
+        root += f", origin_service AS {ORIGIN}"
     real = "" if keep_synthetic else f" AND trace_id NOT IN (SELECT trace_id FROM {SYNTHETIC})"
     return f"""
 SELECT list_filter(sessions, lambda s: s <> '')[1] AS session_id, trace_id, start_ns, end_ns,
@@ -56,9 +91,37 @@ SELECT list_filter(sessions, lambda s: s <> '')[1] AS session_id, trace_id, star
        list_sort(list_distinct(list_transform(
            list_filter(operations, lambda o: split_part(o, chr(31), 3) = '{ERROR}'),
            lambda o: split_part(o, chr(31), 1)))) AS error_services,
-       services
+       services{root}
 FROM {source}
 WHERE len(list_filter(sessions, lambda s: s <> '')) > 0{real}"""
+
+
+def entry_attributes(roots: str) -> str:
+    """``trace_id, attributes`` of the entry spans named by ``roots`` (``trace_id,
+    root_span, root_start``): only traces whose entry span has a kept attribute."""
+    identity = ", ".join(f"'{key}'" for key in IDENTITY_KEYS)
+    return f"""
+SELECT sp.trace_id,
+       list_sort(list(e.key || chr(31) || json_extract_string(e.value, '$')))[1:{MAX_ATTRIBUTES}]
+           AS attributes
+FROM {TABLE} AS sp
+JOIN {roots} AS r
+  ON sp.trace_id = r.trace_id AND sp.span_id = r.root_span AND sp.start_ns = r.root_start,
+     json_each(sp.attributes) AS e
+WHERE json_type(e.value) NOT IN ('OBJECT', 'ARRAY', 'NULL') AND e.key NOT IN ({identity})
+  AND length(json_extract_string(e.value, '$')) <= {MAX_VALUE_CHARS}
+GROUP BY sp.trace_id"""
+
+
+def attributed_rows(source: str, *, origin: bool = False) -> str:
+    """``step_rows`` of ``source`` with their ``attributes`` and error origin (``COLUMNS,
+    attributes, error_origin``; the origin NULL unless ``origin``)."""
+    known = ORIGIN if origin else f"NULL::VARCHAR AS {ORIGIN}"
+    return f"""
+WITH entry_steps AS ({step_rows(source, entry=True, origin=origin)}),
+entry_attributes AS ({entry_attributes("entry_steps")})
+SELECT {COLUMNS}, coalesce(entry_attributes.attributes, []::VARCHAR[]) AS {ATTRIBUTES}, {known}
+FROM entry_steps LEFT JOIN entry_attributes USING (trace_id)"""
 
 
 def mark_synthetic(run: Run, source: str) -> None:
@@ -74,7 +137,11 @@ def mark_synthetic(run: Run, source: str) -> None:
 def refresh(run: Run, folded: str) -> None:
     """Replace the steps of the traces in ``folded`` (merged summaries) with theirs."""
     run(f"DELETE FROM {STEPS} WHERE trace_id IN (SELECT trace_id FROM {folded})", [])
-    run(f"INSERT INTO {STEPS} ({COLUMNS}) {step_rows(folded)}", [])
+    run(
+        f"INSERT INTO {STEPS} ({COLUMNS}, {ATTRIBUTES}, {ORIGIN})"
+        f" {attributed_rows(folded, origin=True)}",
+        [],
+    )
 
 
 def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
@@ -101,6 +168,26 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
 
 
 def fill(run: Run, merged_summaries: str) -> None:
-    """Backfill: mark stored synthetic traces, then add the steps of ``merged_summaries``."""
+    """Backfill (version 9): mark stored synthetic traces, then add the steps of
+    ``merged_summaries`` (without attributes: version 13 adds and fills them)."""
     mark_synthetic(run, TABLE)
     run(f"INSERT INTO {STEPS} ({COLUMNS}) {step_rows(merged_summaries)}", [])
+
+
+def fill_attributes(run: Run, merged_summaries: str) -> None:
+    """Backfill (version 13): the attributes of every stored step, from its root span,
+    and its error origin (``merged_summaries``: ``trace_id, root, origin_service``)."""
+    roots = (
+        "(SELECT trace_id, root.span_id AS root_span, root.start_ns AS root_start"
+        f" FROM {merged_summaries})"
+    )
+    run(
+        f"UPDATE {STEPS} SET {ATTRIBUTES} = a.attributes FROM ({entry_attributes(roots)}) AS a"
+        f" WHERE {STEPS}.trace_id = a.trace_id",
+        [],
+    )
+    run(
+        f"UPDATE {STEPS} SET {ORIGIN} = m.origin_service FROM {merged_summaries} AS m"
+        f" WHERE {STEPS}.trace_id = m.trace_id AND m.origin_service IS NOT NULL",
+        [],
+    )

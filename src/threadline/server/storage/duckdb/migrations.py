@@ -37,6 +37,9 @@ Versions (``LATEST`` is the last):
     after the upgrade).
 12. ``documents``, the documents people edit (see ``documents``; empty after the
     upgrade: the server imports the old ``<db>.*.json`` files at its next start).
+13. ``journey_steps.attributes`` and ``error_origin``: the entry span's attributes of
+    each step and the service its error started in (see ``journey_steps``), filled
+    from the spans and the trace summaries already stored.
 
 Opening a file (``open_schema``):
 
@@ -309,6 +312,28 @@ def _add_documents(connection: Connection) -> None:
     )
 
 
+def _add_journey_attributes(connection: Connection) -> None:
+    """Version 13: each journey step's entry span attributes (from the stored spans)
+    and error origin (from the trace summaries)."""
+    connection.execute("ALTER TABLE journey_steps ADD COLUMN attributes VARCHAR[] DEFAULT []")
+    connection.execute("ALTER TABLE journey_steps ADD COLUMN error_origin VARCHAR")
+
+    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        return connection.execute(sql, params).fetchall()
+
+    # The root of every trace with a step, merged as ``summaries.fold`` merges it, and
+    # its error origin (on the folded row; a trace not folded yet gets it when it is).
+    run(
+        f"CREATE TEMP TABLE {_MERGED_V9} AS SELECT trace_id, min(root) AS root,"
+        " any_value(origin_service) AS origin_service"
+        " FROM trace_summaries WHERE trace_id IN (SELECT trace_id FROM journey_steps)"
+        " GROUP BY trace_id",
+        [],
+    )
+    journey_steps.fill_attributes(run, _MERGED_V9)
+    run(f"DROP TABLE {_MERGED_V9}", [])
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -321,6 +346,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(10, _add_logs),
     Step(11, _add_drill_results),
     Step(12, _add_documents),
+    Step(13, _add_journey_attributes),
 )
 LATEST: Final = STEPS[-1].version
 

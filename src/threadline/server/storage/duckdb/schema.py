@@ -135,7 +135,9 @@ def journey_statements() -> list[str]:
     operation VARCHAR NOT NULL,
     failed BOOLEAN NOT NULL,
     error_services VARCHAR[] NOT NULL,
-    services VARCHAR[] NOT NULL
+    services VARCHAR[] NOT NULL,
+    attributes VARCHAR[] DEFAULT [],
+    error_origin VARCHAR
 )""",
         f"""CREATE TABLE IF NOT EXISTS {JOURNEY_SYNTHETIC} (
     trace_id VARCHAR NOT NULL,

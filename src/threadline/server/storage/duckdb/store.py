@@ -224,10 +224,14 @@ class DuckDBStore:
         )
 
     def journey_map(
-        self, window: TimeWindow, *, service: str | None = None
+        self,
+        window: TimeWindow,
+        *,
+        service: str | None = None,
+        attribute: tuple[str, str] | None = None,
     ) -> tuple[list[StepStats], list[Transition]]:
         self._need_summaries("journey maps")
-        return journey_reads.journey_map(self._fetch, window, service)
+        return journey_reads.journey_map(self._fetch, window, service, attribute)
 
     def step_traces(
         self,
@@ -235,9 +239,10 @@ class DuckDBStore:
         *,
         service: str | None = None,
         first: Step | StepMatch | None = None,
+        attribute: tuple[str, str] | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
         self._need_summaries("funnels")
-        return journey_reads.journeys(self._fetch, window, service, first)
+        return journey_reads.journeys(self._fetch, window, service, first, attribute)
 
     def journey_attributes(
         self,

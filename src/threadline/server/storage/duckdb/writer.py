@@ -15,6 +15,11 @@ the trace summaries current (``rollups.py``, ``summaries.py``). Work that must
 change them outside ingest (deletions) is queued here too, with ``run``, so it
 never races an ingest transaction over the same rows.
 
+The deltas are folded every ``rollups.COMPACT_EVERY`` commits, and also once the
+writer has been idle for ``IDLE_FOLD_S`` with commits not folded yet: after a burst,
+reads are served from folded rows and error origins (found when folding) show
+within seconds instead of waiting for the next 64 commits.
+
 Done-callbacks of the returned futures run on the writer thread; keep them short
 (``asyncio.wrap_future`` only schedules a wake-up, which is the intended use).
 """
@@ -53,6 +58,9 @@ MAX_GROUP_ROWS: Final = 50_000
 
 # How long ``close`` waits for pending writes to be committed before giving up.
 CLOSE_TIMEOUT_S: Final = 60.0
+
+# Idle this long with commits not folded, the writer folds them.
+IDLE_FOLD_S: Final = 2.0
 
 _INCOMING: Final = "threadline_incoming"
 _INCOMING_LOGS: Final = "threadline_incoming_logs"
@@ -187,7 +195,7 @@ class GroupCommitWriter:
 
         A task ends the group: it runs after the group, alone.
         """
-        first = self._queue.get()
+        first = self._next()
         if first is _STOP:
             return [], None, True
         if isinstance(first, _Task):
@@ -206,6 +214,16 @@ class GroupCommitWriter:
             group.append(pending)
             rows += len(pending.batch)
         return self._started(group), None, False
+
+    def _next(self) -> _Pending | _Task | None:
+        """The next queued item; when none comes within ``IDLE_FOLD_S`` and commits
+        are not folded yet, fold them before waiting on."""
+        if self._rollups and self._since_compaction:
+            try:
+                return self._queue.get(timeout=IDLE_FOLD_S)
+            except queue.Empty:
+                self._compact()
+        return self._queue.get()
 
     @staticmethod
     def _started(group: list[_Pending]) -> list[_Pending]:

@@ -3,6 +3,8 @@
 // each transition (Sankey-style), laid out by map_layout.js. Each box says how many
 // journeys stopped there. Below, the first funnel defined (or ?funnel=NAME) with its
 // conversion and what made journeys leave. Counts only: no user or session ids.
+// ?service= and ?attr=key=value (a value on a step's entry span, e.g. app.plan=trial)
+// choose the journeys drawn; the form in the tools row sets ?attr=.
 
 import {
   ApiError, el, fill, fmtMs, fmtPercent, getJSON, markReady, plural, showNotice, svg, traceHref,
@@ -21,8 +23,33 @@ const query = new URLSearchParams(window.location.search);
 
 function params() {
   const p = new URLSearchParams({ window: currentWindow() });
-  for (const key of ['end', 'service']) if (query.get(key)) p.set(key, query.get(key));
+  for (const key of ['end', 'service', 'attr']) if (query.get(key)) p.set(key, query.get(key));
   return p;
+}
+
+// ?attr=key=value from the form; an empty box drops the filter.
+function attributeForm() {
+  const input = el('input', { id: 'flows-attr', name: 'attr', placeholder: 'key=value, e.g. app.plan=trial', 'aria-label': 'Only journeys with this attribute', value: query.get('attr') || '' });
+  input.setAttribute('autocomplete', 'off');
+  input.setAttribute('size', '28');
+  return el('form', {
+    class: 'inline-form attr-form',
+    on: {
+      submit: (event) => {
+        event.preventDefault();
+        const value = input.value.trim();
+        if (value && !/^[^=]+=/.test(value)) {
+          input.setCustomValidity('An attribute filter is key=value.');
+          input.reportValidity();
+          return;
+        }
+        const url = new URL(window.location.href);
+        if (value) url.searchParams.set('attr', value);
+        else url.searchParams.delete('attr');
+        window.location.assign(url);
+      },
+    },
+  }, input, el('button', { type: 'submit', text: 'Filter' }));
 }
 
 function draw(answer) {
@@ -89,7 +116,7 @@ async function drawFunnel() {
 }
 
 async function start() {
-  document.getElementById('flows-tools').append(windowPicker());
+  document.getElementById('flows-tools').append(attributeForm(), windowPicker());
   let answer;
   try {
     answer = await getJSON('/api/journeys/map', params());
@@ -100,10 +127,13 @@ async function start() {
     return;
   }
   if (!answer.steps.length) {
-    summary.textContent = 'No journeys in this window: widen it, or send traces that carry a session.';
+    summary.textContent = query.get('attr')
+      ? `No journeys with ${query.get('attr')} in this window.`
+      : 'No journeys in this window: widen it, or send traces that carry a session.';
   } else {
     draw(answer);
-    summary.textContent = `${plural(answer.steps.length, 'step')}, ${plural(answer.transitions.length, 'transition')} · arrows: journeys going from one step to the next and the median think time; boxes: journeys, p95 latency and how many stopped there.`;
+    const chosen = answer.attribute ? `Journeys with ${answer.attribute.key}=${answer.attribute.value}: ` : '';
+    summary.textContent = `${chosen}${plural(answer.steps.length, 'step')}, ${plural(answer.transitions.length, 'transition')} · arrows: journeys going from one step to the next and the median think time; boxes: journeys, p95 latency and how many stopped there.`;
   }
   try {
     await drawFunnel();
