@@ -77,16 +77,18 @@ def test_unknown_server_instrumentation_is_a_config_error(run_scenario: Scenario
     assert "'threadline', 'otel'" in output["bad_setting"]
 
 
-def test_settings_only_the_stock_instrumentation_reads_are_named(
-    run_scenario: ScenarioRunner,
+@pytest.mark.parametrize(
+    "variable", ["OTEL_PYTHON_FLASK_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS"]
+)
+def test_excluded_urls_get_no_span_as_with_flask_instrumentor(
+    run_scenario: ScenarioRunner, variable: str
 ) -> None:
-    """An excluded-URL list set for the stock instrumentation is not silently ignored: a warning
-    names it and the setting that keeps the stock instrumentation; with that setting, none."""
-    env = {"OTEL_PYTHON_FLASK_EXCLUDED_URLS": "never-requested"}
-    warned = run_scenario("flask_server_spans", env=env).stderr
-    assert "does not read OTEL_PYTHON_FLASK_EXCLUDED_URLS" in warned
-    assert 'server_instrumentation = "otel"' in warned
-    kept = run_scenario(
-        "flask_server_spans", env={**env, "THREADLINE_SERVER_INSTRUMENTATION": "otel"}
-    ).stderr
-    assert "does not read" not in kept
+    """Health checks kept out of tracing stay out: an excluded URL gets no span from either
+    path, every other request still gets its span."""
+    output = _run(run_scenario, **{variable: "unavailable"})
+    by_request = {pair["request"]: pair for pair in output["pairs"]}
+    excluded = by_request["GET /unavailable"]
+    assert excluded["statuses"] == [503, 503]
+    assert excluded["ours"] == excluded["stock"] == []
+    assert by_request["GET /boom"]["ours"]
+    assert all(pair["ours"] == pair["stock"] for pair in output["pairs"])

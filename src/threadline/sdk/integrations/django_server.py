@@ -8,11 +8,13 @@ when there is no route template), kind SERVER, the HTTP attributes of
 :mod:`.server_spans` for a WSGI request, ``http.route`` once the view is known, the
 status code, ERROR on a 5xx or on an exception the view raised (recorded as an event),
 parented on the ``traceparent``/``tracestate``/``baggage`` of the request through the
-global propagator. A request Django serves over ASGI gets the attributes of
+global propagator. URLs ``OTEL_PYTHON_DJANGO_EXCLUDED_URLS`` (or
+``OTEL_PYTHON_EXCLUDED_URLS``) names get none, as with the stock middleware. A
+request Django serves over ASGI gets the attributes of
 OpenTelemetry's ASGI instrumentation, as the stock middleware gives it.
 
 What it leaves out (``server_instrumentation = "otel"`` keeps them): the HTTP server
-metrics, ``OTEL_PYTHON_DJANGO_EXCLUDED_URLS``, ``OTEL_PYTHON_DJANGO_TRACED_REQUEST_ATTRS``,
+metrics, ``OTEL_PYTHON_DJANGO_TRACED_REQUEST_ATTRS``,
 captured request/response headers, request/response hooks and the SQL commenter
 middleware (docs/instrumenting.md).
 """
@@ -28,6 +30,7 @@ from threadline.sdk.guard import report_internal_error
 from threadline.sdk.integrations.server_spans import (
     HttpConventions,
     end_server_span,
+    excluded_urls,
     request_attributes,
     response_propagator,
     server_tracer,
@@ -61,6 +64,7 @@ class ServerSpanMiddleware:
     def __init__(self, get_response: Callable[[Any], Any]) -> None:
         self.get_response = get_response
         self._conv, self._tracer = _conv_and_tracer()
+        self._excluded = excluded_urls("DJANGO")
         from django.urls import Resolver404, resolve
 
         self._resolve = resolve
@@ -94,6 +98,10 @@ class ServerSpanMiddleware:
             state[2] = exception
 
     def _start(self, request: Any) -> None:
+        if self._excluded is not None and self._excluded.url_disabled(
+            request.build_absolute_uri("?")
+        ):
+            return
         conv = self._conv
         if _is_asgi(request):
             attributes, carrier, getter = _asgi_request(request.scope, conv)

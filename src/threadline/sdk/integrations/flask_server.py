@@ -6,7 +6,9 @@ named ``{method} {route}`` (``{method} {path}`` when no route matched), kind SER
 the HTTP attributes of :mod:`.server_spans`, ``http.route``, the status code, ERROR on a
 5xx or an exception escaping the view (recorded as an event), parented on the
 ``traceparent``/``tracestate``/``baggage`` of the request through the global
-propagator, started when the request entered the app and ended at teardown.
+propagator, started when the request entered the app and ended at teardown. URLs
+``OTEL_PYTHON_FLASK_EXCLUDED_URLS`` (or ``OTEL_PYTHON_EXCLUDED_URLS``) names get none,
+as with the stock instrumentation.
 
 The same three places as the stock instrumentation, because the route is known only
 once Flask has matched the URL and the sampler must see the span's real name:
@@ -17,7 +19,7 @@ once Flask has matched the URL and the sampler must see the span's real name:
 - a ``teardown_request`` function: ends it (with the escaping exception) and detaches.
 
 What it leaves out (``server_instrumentation = "otel"`` keeps them): the HTTP server
-metrics, ``OTEL_PYTHON_FLASK_EXCLUDED_URLS``, captured request/response headers,
+metrics, captured request/response headers,
 request/response hooks and the SQL commenter context (docs/instrumenting.md).
 """
 
@@ -33,6 +35,7 @@ from threadline.sdk.guard import report_internal_error
 from threadline.sdk.integrations.server_spans import (
     HttpConventions,
     end_server_span,
+    excluded_urls,
     inject_response_headers,
     request_attributes,
     server_tracer,
@@ -76,6 +79,7 @@ def instrument_flask(
 
     conv = conventions or HttpConventions.from_environment()
     warn_stock_only_settings("FLASK")
+    excluded = excluded_urls("FLASK")
     tracer = server_tracer(FLASK_SCOPE, conv, tracer_provider)
     current_request_context: Callable[[], Any] = request_ctx._get_current_object  # type: ignore[attr-defined]
     wsgi_app = app.wsgi_app
@@ -99,6 +103,8 @@ def instrument_flask(
         try:
             request_context = current_request_context()
             request = request_context.request
+            if excluded is not None and excluded.url_disabled(request.url):
+                return
             environ = request.environ
             rule = request.url_rule
             route = None if rule is None else rule.rule

@@ -27,6 +27,7 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.http import ExcludeList, get_excluded_urls
 
 from threadline.sdk.guard import logger
 
@@ -38,7 +39,6 @@ _NEW_SCHEMA: Final = "https://opentelemetry.io/schemas/1.21.0"
 # What only the stock instrumentations read: set while Threadline makes the spans,
 # they would be silently ignored, so they are named in a warning instead.
 _STOCK_ONLY_ENV: Final = (
-    "OTEL_PYTHON_EXCLUDED_URLS",
     "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST",
     "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE",
 )
@@ -111,11 +111,23 @@ def server_tracer(
     return trace.get_tracer(scope, version, tracer_provider, schema_url=conventions.schema_url)
 
 
+def excluded_urls(framework: str) -> ExcludeList | None:
+    """The URLs ``OTEL_PYTHON_{framework}_EXCLUDED_URLS`` (else ``OTEL_PYTHON_EXCLUDED_URLS``)
+    keeps out of tracing, read as the stock instrumentation reads them (health checks,
+    mostly); None when neither is set, so a request pays nothing for the check."""
+    if not (
+        os.environ.get(f"OTEL_PYTHON_{framework}_EXCLUDED_URLS")
+        or os.environ.get("OTEL_PYTHON_EXCLUDED_URLS")
+    ):
+        return None
+    return get_excluded_urls(framework)
+
+
 def warn_stock_only_settings(framework: str, environ: Mapping[str, str] | None = None) -> None:
     """Warn about set environment variables that only the stock instrumentation of
     ``framework`` (``FLASK``, ``DJANGO``) reads."""
     env = os.environ if environ is None else environ
-    names = [*_STOCK_ONLY_ENV, f"OTEL_PYTHON_{framework}_EXCLUDED_URLS"]
+    names = list(_STOCK_ONLY_ENV)
     if framework == "DJANGO":
         names.append("OTEL_PYTHON_DJANGO_TRACED_REQUEST_ATTRS")
     ignored = [name for name in names if env.get(name)]
