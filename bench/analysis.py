@@ -3,6 +3,7 @@
     python bench/analysis.py                 # 1,000,000 spans (~50k traces)
     python bench/analysis.py --spans 200000  # quicker
     python bench/analysis.py --time-ordered  # batches sorted by start, as live traffic
+    python bench/analysis.py --store chdb    # then every read on ClickHouse (chDB) too
 
 Generates a twelve-service shop (``analysis_workload.py``: ~19 spans per trace,
 20,000 sessions, one hour of traffic, a slow payment provider, a failing host and
@@ -30,6 +31,11 @@ run are printed. In the same run, on the same file, it times a plain DuckDB full
 scan of the span table (``SELECT count(*), sum(duration_ns) FROM spans``) and a
 scan that reads every attribute string, and prints each query's ratio to them
 (fastest to fastest): the cost of an answer in units of "reading the table once".
+
+``--store chdb`` then loads the same seeded shop into a ClickHouse store on chDB in
+the same temporary directory and times every read above (and the journey map and
+funnel) on both stores, with both load rates and bytes per span after compaction;
+answers that differ between the stores are marked (``analysis_chdb.py``).
 """
 
 from __future__ import annotations
