@@ -36,6 +36,8 @@ Cases = Callable[[Store], list[tuple[str, Callable[[], Any]]]]
 Loader = Callable[[Store, Iterable[SpanBatch]], tuple[int, float]]
 Timer = Callable[[Callable[[], Any], int], tuple[float, float]]
 NOT_COMPARED: Final = object()
+# Characters of each answer's digest printed beside a row that differs.
+SHOWN: Final = 70
 
 
 def open_chdb(directory: Path) -> ClickHouseStore:
@@ -113,10 +115,12 @@ def _row(
 ) -> str:
     duck_s, _ = timed(on_duck, repeat)
     click_s, _ = timed(on_click, repeat)
-    same = digest(on_duck()) == digest(on_click())
-    return f"{name:<36}{duck_s * 1000:>11.1f}{click_s * 1000:>10.1f}{click_s / duck_s:>15.2f}" + (
-        "" if same else "  differs"
-    )
+    duck_digest, click_digest = digest(on_duck()), digest(on_click())
+    line = f"{name:<36}{duck_s * 1000:>11.1f}{click_s * 1000:>10.1f}{click_s / duck_s:>15.2f}"
+    if duck_digest == click_digest:
+        return line
+    # What differs, shortened: enough to see whether counts or a ranking moved.
+    return f"{line}  differs: DuckDB {duck_digest!s:.{SHOWN}} chDB {click_digest!s:.{SHOWN}}"
 
 
 def _bytes_row(duck: Store, click: ClickHouseStore, spans: int) -> str:
