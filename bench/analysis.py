@@ -3,6 +3,7 @@
     python bench/analysis.py                 # 1,000,000 spans (~50k traces)
     python bench/analysis.py --spans 200000  # quicker
     python bench/analysis.py --time-ordered  # batches sorted by start, as live traffic
+    python bench/analysis.py --store chdb    # then every read on ClickHouse (chDB) too
 
 Generates a twelve-service shop (``analysis_workload.py``: ~19 spans per trace,
 20,000 sessions, one hour of traffic, a slow payment provider, a failing host and
@@ -30,6 +31,11 @@ run are printed. In the same run, on the same file, it times a plain DuckDB full
 scan of the span table (``SELECT count(*), sum(duration_ns) FROM spans``) and a
 scan that reads every attribute string, and prints each query's ratio to them
 (fastest to fastest): the cost of an answer in units of "reading the table once".
+
+``--store chdb`` then loads the same seeded shop into a ClickHouse store on chDB in
+the same temporary directory and times every read above (and the journey map and
+funnel) on both stores, with both load rates and bytes per span after compaction;
+answers that differ between the stores are marked (``analysis_chdb.py``).
 """
 
 from __future__ import annotations
@@ -50,12 +56,13 @@ import pyarrow as pa
 
 # Run as a script, so this directory is on sys.path and the workload module imports.
 from analysis_workload import generate
-from journey_bench import journey_views
+from journey_bench import journey_views, store_views
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
 from threadline.server.analysis.tail_latency import explain
 from threadline.server.batch import SpanBatch
-from threadline.server.model import StatusCode, TraceQuery
+from threadline.server.model import StatusCode, TraceQuery, TraceSummary
 from threadline.server.query import GROUP_SAMPLE, QueryService
+from threadline.server.storage.base import Store
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.server.windows import WindowRequest
 
@@ -95,7 +102,7 @@ def shop_batches(spans: int, end_ns: int, *, time_ordered: bool) -> Iterable[Spa
     ]
 
 
-def load(store: DuckDBStore, batches: Iterable[SpanBatch]) -> tuple[int, float]:
+def load(store: Store, batches: Iterable[SpanBatch]) -> tuple[int, float]:
     """Write the shop's batches (the writer overlaps generation); spans and seconds."""
     pending: deque[Future[None]] = deque()
     written = 0
@@ -142,6 +149,12 @@ def main() -> None:
         action="store_true",
         help="write the spans sorted by start time, as live traffic arrives",
     )
+    parser.add_argument(
+        "--store",
+        choices=("duckdb", "chdb"),
+        default="duckdb",
+        help="chdb: then load the same shop into ClickHouse (chDB) and time each read on both",
+    )
     args = parser.parse_args()
     if args.spans < 1000 or args.repeat < 1:
         parser.error("--spans must be at least 1000 and --repeat at least 1")
@@ -178,26 +191,20 @@ def main() -> None:
                 )
             run(store, db, end_ns, args.repeat)
             fleet_views(store, db, end_ns, args.repeat)
+            if args.store == "chdb":
+                on_chdb(store, Path(tmp), end_ns, written / load_s, args)
         finally:
             store.close()
 
 
-def run(store: DuckDBStore, db: Path, end_ns: int, repeat: int) -> None:
+def query_cases(
+    store: Store, end_ns: int, slowest: TraceSummary
+) -> list[tuple[str, Callable[[], Any]]]:
+    """(name, call) of each read as the API makes it, through ``QueryService``."""
     query = QueryService(store, clock=lambda: end_ns)
     hour = WindowRequest(length_ns=HOUR_NS, end_ns=end_ns)
-    slowest = store.search_traces(TraceQuery(service="payments", order="slowest", limit=1))[0]
     session = slowest.session_id or ""
-    checkout = Target("gateway", "POST /checkout")
-
-    # The same process may open the file again: DuckDB shares the open database.
-    plain = duckdb.connect(str(db))
-    try:
-        scan_s = timed(lambda: plain.execute(BASELINE_SQL).fetchall(), repeat)
-        json_scan_s = timed(lambda: plain.execute(JSON_SCAN_SQL).fetchall(), repeat)
-    finally:
-        plain.close()
-
-    cases: list[tuple[str, Callable[[], Any]]] = [
+    return [
         ("trace by id (store)", lambda: store.get_trace(slowest.trace_id)),
         ("trace view (fix-ups, errors)", lambda: query.trace(slowest.trace_id)),
         ("critical path of a trace", lambda: query.critical_path(slowest.trace_id)),
@@ -220,16 +227,37 @@ def run(store: DuckDBStore, db: Path, end_ns: int, repeat: int) -> None:
         ("per-operation percentiles (1h)", lambda: query.operations(hour)),
         (
             "RED of one service, 1m buckets",
-            lambda: query.service_red("payments", hour, bucket_ns=60 * 1_000_000_000),
+            lambda: query.service_red("payments", hour, bucket_ns=MINUTE_NS),
         ),
-        ("tail causes, critical path", lambda: query.slow_requests(checkout, hour)),
+        ("tail causes, critical path", lambda: query.slow_requests(CHECKOUT, hour)),
         (
             "tail causes, self time",
-            lambda: query.slow_requests(checkout, hour, measure="self_time"),
+            lambda: query.slow_requests(CHECKOUT, hour, measure="self_time"),
         ),
         ("error hotspots (all traces)", lambda: query.error_hotspots(Target(), hour)),
         ("propagation health", lambda: query.propagation(hour)),
     ]
+
+
+def slowest_payment(store: Store) -> TraceSummary:
+    """The trace and session the single-trace reads open (the same on every store)."""
+    return store.search_traces(TraceQuery(service="payments", order="slowest", limit=1))[0]
+
+
+def run(store: DuckDBStore, db: Path, end_ns: int, repeat: int) -> None:
+    query = QueryService(store, clock=lambda: end_ns)
+    hour = WindowRequest(length_ns=HOUR_NS, end_ns=end_ns)
+    checkout = CHECKOUT
+
+    # The same process may open the file again: DuckDB shares the open database.
+    plain = duckdb.connect(str(db))
+    try:
+        scan_s = timed(lambda: plain.execute(BASELINE_SQL).fetchall(), repeat)
+        json_scan_s = timed(lambda: plain.execute(JSON_SCAN_SQL).fetchall(), repeat)
+    finally:
+        plain.close()
+
+    cases = query_cases(store, end_ns, slowest_payment(store))
     print(f"\n{repeat} runs after a warm-up; ratios of the fastest run to the fastest plain scan")
     print(f"{'plain scan: ' + BASELINE_SQL:<84}{scan_s[0] * 1000:>8.1f} ms")
     print(f"{'attribute scan: ' + JSON_SCAN_SQL:<84}{json_scan_s[0] * 1000:>8.1f} ms")
@@ -248,6 +276,23 @@ def run(store: DuckDBStore, db: Path, end_ns: int, repeat: int) -> None:
         f"time grows most in {top.service + ' · ' + top.operation if top else 'nothing'}; "
         f"first value {cause.key + '=' + cause.value if cause else 'none'}"
     )
+
+
+def on_chdb(
+    duck: DuckDBStore, tmp: Path, end_ns: int, duck_rate: float, args: argparse.Namespace
+) -> None:
+    """The same shop in ClickHouse (chDB), each read timed on both stores."""
+    from analysis_chdb import compare  # chDB loads only when asked for
+
+    slowest = slowest_payment(duck)
+    end = -(-end_ns // (10 * MINUTE_NS)) * 10 * MINUTE_NS
+    hour = TimeWindow(end - HOUR_NS, end)
+
+    def cases(store: Store) -> list[tuple[str, Callable[[], Any]]]:
+        return query_cases(store, end_ns, slowest) + store_views(store, hour)
+
+    batches = shop_batches(args.spans, end_ns, time_ordered=args.time_ordered)
+    compare(duck, tmp, batches, duck_rate, cases, load=load, timed=timed, repeat=args.repeat)
 
 
 def summary_views(
