@@ -216,9 +216,7 @@ class ClickHouseStore:
         first: Step | StepMatch | None = None,
         attribute: tuple[str, str] | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
-        return journey_reads.journeys(
-            self._fetch, self._tables, window, service, first, attribute
-        )
+        return journey_reads.journeys(self._fetch, self._tables, window, service, first, attribute)
 
     def journey_attributes(
         self,
