@@ -173,14 +173,19 @@ def test_late_spans_add_partial_rows_that_reads_and_merges_fold(
 def test_backfill_fills_the_steps_of_spans_stored_before_the_table(
     clickhouse: ClickHouseStore,
 ) -> None:
-    """A database whose spans predate the table (schema version 1) gets every step back."""
+    """A database whose spans predate the table (schema version 1) gets every step
+    back, with its error origin."""
     clickhouse.write(SpanBatch.from_records(shoppers() + wanderers())).result(timeout=WAIT_S)
+    clickhouse.compact_rollups()
     kept = clickhouse.journey_map(WINDOWS[0])
+    traces, _ = clickhouse.step_traces(WINDOWS[0])
+    assert {t.error_origin for t in traces if t.failed} >= {"payments"}
     clickhouse._command(f"TRUNCATE TABLE {journey_steps.steps_table(clickhouse._tables)}", {})
     assert clickhouse.journey_map(WINDOWS[0]) == ([], [])
 
     assert journey_steps.backfill_on(clickhouse._connection, clickhouse._tables) == 1
     assert clickhouse.journey_map(WINDOWS[0]) == kept
+    assert clickhouse.step_traces(WINDOWS[0]) == (traces, False)
 
 
 def test_erasure_leaves_no_step_row_in_the_parts(clickhouse: ClickHouseStore) -> None:

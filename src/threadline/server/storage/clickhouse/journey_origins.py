@@ -16,18 +16,26 @@ the next merge; a late span does not move an origin once named.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.analysis.assembly import fix_up
 from threadline.server.analysis.error_origin import find_error_origin
 from threadline.server.model import SpanRecord
-from threadline.server.storage.clickhouse import journey_schema, traces
-from threadline.server.storage.clickhouse.journey_steps import Command, steps_table
+from threadline.server.storage.clickhouse import journey_schema, schema, traces
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
+
+# Runs one statement that returns nothing (``journey_steps.Command``).
+Command = Callable[[str, Mapping[str, object]], None]
 
 # Traces whose spans are read per statement.
 CHUNK: Final = 2_000
+
+
+def steps_table(t: Tables) -> str:
+    """The table reads and inserts name (on a cluster, the ``Distributed`` one)."""
+    return f"{schema.quote(t.database)}.{journey_schema.TABLE}"
 
 
 def _failing(fetch: Fetch, t: Tables) -> list[tuple[str, int]]:
