@@ -19,6 +19,7 @@ import pytest
 from support.journey_script import FUNNEL, SESSIONS, T0, S, shoppers
 from support.spans import span_record
 from threadline.conventions import JOURNEY_SYNTHETIC, SYNTHETIC_TRUE
+from threadline.demo.shopper_script import PLAN_ATTRIBUTE
 from threadline.server import journey_query
 from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis.funnel import StepMatch
@@ -40,6 +41,7 @@ WINDOWS: Final = (
     TimeWindow(T0 + 500 * S, T0 + 1500 * S),
 )
 SHOP: Final = Funnel("shop", tuple(StepMatch(op) for op in FUNNEL))
+TRIAL: Final = (PLAN_ATTRIBUTE, "trial")
 PAGES: Final = ("GET /", "GET /search", "GET /product", "POST /cart", "GET /help")
 
 
@@ -115,20 +117,28 @@ def answers(store: Store, window: TimeWindow) -> dict[str, Any]:
         "touching payments, entering at a product": store.step_traces(
             window, service="payments", first=StepMatch("GET /product")
         ),
+        "trial map": _nanosecond(store.journey_map(window, attribute=TRIAL)),
+        "trial traces entering at the cart": store.step_traces(
+            window, first=StepMatch("POST /cart"), attribute=TRIAL
+        ),
     }
 
 
 def test_clickhouse_and_duckdb_give_the_same_journey_answers(
     both: tuple[DuckDBStore, ClickHouseStore],
 ) -> None:
-    """Map, service-filtered map, funnel with its drop-offs, and the traces funnels read
-    are equal, before and after DuckDB folds its summaries and ClickHouse merges."""
+    """Map, service- and attribute-filtered maps, funnel with its drop-offs, and the
+    traces funnels read are equal, before and after DuckDB folds its summaries and
+    ClickHouse merges."""
     duck, clickhouse = both
     for window in WINDOWS:
         expected = answers(duck, window)
         assert sum(t.count for t in expected["map"][1]) > 300  # a real workload
         assert len(expected["touching payments, entering at a product"][0]) > 100
         assert any(d["factors"] for d in expected["funnel"]["drop_offs"])
+        trial = sum(s.traces for s in expected["trial map"][0])
+        assert 0 < trial < sum(s.traces for s in expected["map"][0])  # the filter keeps some
+        assert expected["trial traces entering at the cart"][0]
         assert answers(clickhouse, window) == expected
     duck.compact_rollups()
     clickhouse.compact_rollups()
