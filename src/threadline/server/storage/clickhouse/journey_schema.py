@@ -35,12 +35,9 @@ from __future__ import annotations
 from typing import Final
 
 from threadline.conventions import JOURNEY_SYNTHETIC, SYNTHETIC_TRUE
+from threadline.server.analysis.attribute_signal import PER_PERSON_KEYS
+from threadline.server.journey_model import STEP_ATTRIBUTES, STEP_VALUE_CHARS
 from threadline.server.storage.clickhouse.sql import ERROR, USER_TRAFFIC
-from threadline.server.storage.duckdb.journey_steps import (
-    IDENTITY_KEYS,
-    MAX_ATTRIBUTES,
-    MAX_VALUE_CHARS,
-)
 
 TABLE: Final = "journey_steps"
 VIEW: Final = "journey_steps_mv"
@@ -61,19 +58,19 @@ SPAN_COLUMNS: Final = (
 
 # The entry span's kept attributes as sorted ``key␟value`` strings, by the DuckDB
 # store's rule (``duckdb/journey_steps.entry_attributes``): no identity keys, no
-# JSON null, object or array, no value longer than ``MAX_VALUE_CHARS``, at most
-# ``MAX_ATTRIBUTES``. Map values are JSON text: a string (and only a string) starts
+# JSON null, object or array, no value longer than ``STEP_VALUE_CHARS``, at most
+# ``STEP_ATTRIBUTES``. Map values are JSON text: a string (and only a string) starts
 # with a quote and is read as its text; anything else is its JSON text.
 _VALUE: Final = "if(startsWith(v, '\"'), JSONExtractString(v), v)"
 _KEPT: Final = (
-    f"NOT has([{', '.join(repr(k) for k in IDENTITY_KEYS)}], k) AND v != 'null'"
+    f"NOT has([{', '.join(repr(k) for k in sorted(PER_PERSON_KEYS))}], k) AND v != 'null'"
     " AND NOT startsWith(v, '{') AND NOT startsWith(v, '[')"
-    f" AND lengthUTF8({_VALUE}) <= {MAX_VALUE_CHARS}"
+    f" AND lengthUTF8({_VALUE}) <= {STEP_VALUE_CHARS}"
 )
 ENTRY_ATTRIBUTES: Final = (
     f"arraySlice(arraySort(arrayFilter(p -> p != '', arrayMap((k, v) -> if({_KEPT},"
     f" concat(k, char(31), {_VALUE}), ''), mapKeys(s.attributes), mapValues(s.attributes)))),"
-    f" 1, {MAX_ATTRIBUTES})"
+    f" 1, {STEP_ATTRIBUTES})"
 )
 
 # A root candidate that loses to any real one (it has a parent and starts last):
