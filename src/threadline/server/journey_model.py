@@ -13,6 +13,12 @@ from typing import Final
 # the step ends (or never): the idle timeout web analytics use for a visit.
 SESSION_GAP_NS: Final = 30 * 60 * 1_000_000_000
 
+# What a journey step keeps of its entry span's attributes, on every store: at most
+# ``STEP_ATTRIBUTES`` scalar values of at most ``STEP_VALUE_CHARS`` characters (a
+# step row stays narrow).
+STEP_ATTRIBUTES: Final = 32
+STEP_VALUE_CHARS: Final = 64
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Step:

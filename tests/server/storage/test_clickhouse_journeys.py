@@ -19,6 +19,7 @@ import pytest
 from support.journey_script import FUNNEL, SESSIONS, T0, S, shoppers
 from support.spans import span_record
 from threadline.conventions import JOURNEY_SYNTHETIC, SYNTHETIC_TRUE
+from threadline.demo.shopper_script import PLAN_ATTRIBUTE
 from threadline.server import journey_query
 from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis.funnel import StepMatch
@@ -40,6 +41,7 @@ WINDOWS: Final = (
     TimeWindow(T0 + 500 * S, T0 + 1500 * S),
 )
 SHOP: Final = Funnel("shop", tuple(StepMatch(op) for op in FUNNEL))
+TRIAL: Final = (PLAN_ATTRIBUTE, "trial")
 PAGES: Final = ("GET /", "GET /search", "GET /product", "POST /cart", "GET /help")
 
 
@@ -88,7 +90,7 @@ def both(tmp_path: Path) -> Iterator[tuple[DuckDBStore, ClickHouseStore]]:
         raise
     try:
         for batch in batches(shoppers() + wanderers()):
-            for store in (duck, clickhouse):
+            for store in (clickhouse, duck):  # DuckDB's write last: see the agreement test
                 store.write(batch).result(timeout=WAIT_S)
         yield duck, clickhouse
     finally:
@@ -115,20 +117,32 @@ def answers(store: Store, window: TimeWindow) -> dict[str, Any]:
         "touching payments, entering at a product": store.step_traces(
             window, service="payments", first=StepMatch("GET /product")
         ),
+        "trial map": _nanosecond(store.journey_map(window, attribute=TRIAL)),
+        "trial traces entering at the cart": store.step_traces(
+            window, first=StepMatch("POST /cart"), attribute=TRIAL
+        ),
     }
 
 
 def test_clickhouse_and_duckdb_give_the_same_journey_answers(
     both: tuple[DuckDBStore, ClickHouseStore],
 ) -> None:
-    """Map, service-filtered map, funnel with its drop-offs, and the traces funnels read
-    are equal, before and after DuckDB folds its summaries and ClickHouse merges."""
+    """Map, service- and attribute-filtered maps, funnel with its drop-offs, and the
+    traces funnels read are equal, before and after DuckDB folds its summaries and
+    ClickHouse merges."""
     duck, clickhouse = both
+    # DuckDB's answers first, for both windows: its writer folds (and names error
+    # origins) once idle for ``IDLE_FOLD_S``, so "before" is read right after its last
+    # write; ClickHouse names origins only when merged.
+    before = {window: answers(duck, window) for window in WINDOWS}
     for window in WINDOWS:
-        expected = answers(duck, window)
+        expected = before[window]
         assert sum(t.count for t in expected["map"][1]) > 300  # a real workload
         assert len(expected["touching payments, entering at a product"][0]) > 100
         assert any(d["factors"] for d in expected["funnel"]["drop_offs"])
+        trial = sum(s.traces for s in expected["trial map"][0])
+        assert 0 < trial < sum(s.traces for s in expected["map"][0])  # the filter keeps some
+        assert expected["trial traces entering at the cart"][0]
         assert answers(clickhouse, window) == expected
     duck.compact_rollups()
     clickhouse.compact_rollups()
@@ -173,14 +187,19 @@ def test_late_spans_add_partial_rows_that_reads_and_merges_fold(
 def test_backfill_fills_the_steps_of_spans_stored_before_the_table(
     clickhouse: ClickHouseStore,
 ) -> None:
-    """A database whose spans predate the table (schema version 1) gets every step back."""
+    """A database whose spans predate the table (schema version 1) gets every step
+    back, with its error origin."""
     clickhouse.write(SpanBatch.from_records(shoppers() + wanderers())).result(timeout=WAIT_S)
+    clickhouse.compact_rollups()
     kept = clickhouse.journey_map(WINDOWS[0])
+    traces, _ = clickhouse.step_traces(WINDOWS[0])
+    assert {t.error_origin for t in traces if t.failed} >= {"payments"}
     clickhouse._command(f"TRUNCATE TABLE {journey_steps.steps_table(clickhouse._tables)}", {})
     assert clickhouse.journey_map(WINDOWS[0]) == ([], [])
 
     assert journey_steps.backfill_on(clickhouse._connection, clickhouse._tables) == 1
     assert clickhouse.journey_map(WINDOWS[0]) == kept
+    assert clickhouse.step_traces(WINDOWS[0]) == (traces, False)
 
 
 def test_erasure_leaves_no_step_row_in_the_parts(clickhouse: ClickHouseStore) -> None:

@@ -51,20 +51,35 @@ _THINK_BUCKET: Final = (
 )
 
 
-def _chosen(t: Tables, window: TimeWindow, service: str | None, bound: Bound) -> str:
+# A journey filter: an attribute (key, value) on the entry span of one of its steps
+# in the window.
+Attribute = tuple[str, str]
+
+
+def _chosen(
+    t: Tables, window: TimeWindow, service: str | None, attribute: Attribute | None, bound: Bound
+) -> str:
     """CTEs: ``merged``, the steps starting in ``[lo, hi + gap)``; ``chosen``, those of
-    the sessions chosen (with ``service``: a step in the window touching it)."""
+    the sessions chosen: with ``service`` and ``attribute``, the sessions with a step
+    in the window touching the service and whose entry span carries the attribute
+    (both on the same step, as the DuckDB store's filter)."""
     steps = steps_table(t)
     lo = bound.add(window.start_ns, "Int64")
     hi = bound.add(window.end_ns, "Int64")
     reach = bound.add(window.end_ns + SESSION_GAP_NS, "Int64")
     chosen = "SELECT * FROM merged"
+    tests = []
     if service is not None:
+        tests.append(f"has(services, {bound.add(service, 'String')})")
+    if attribute is not None:
+        pair = f"{attribute[0]}\x1f{attribute[1]}"
+        tests.append(f"has(attributes, {bound.add(pair, 'String')})")
+    if tests:
         # A window over the sessions rather than ``session_id IN (SELECT … FROM
         # merged)``: ClickHouse evaluates a CTE at each use, so that would merge twice.
         touching = (
             f"max(start_ns >= {lo} AND start_ns < {hi}"
-            f" AND has(services, {bound.add(service, 'String')})) OVER (PARTITION BY session_id)"
+            f" AND {' AND '.join(tests)}) OVER (PARTITION BY session_id)"
         )
         chosen = (
             "SELECT * EXCEPT (touches) FROM"
@@ -78,7 +93,7 @@ WITH folded AS (
            max(end_ns) AS last_end, min(root) AS first_root, max(failed) AS any_failed,
            max(synthetic) AS any_synthetic,
            arraySort(groupUniqArrayArray(error_services)) AS failing,
-           groupUniqArrayArray(services) AS touched
+           groupUniqArrayArray(services) AS touched, max(error_origin) AS origin
     FROM {steps}
     WHERE trace_id IN (SELECT trace_id FROM {steps} WHERE start_ns >= {lo} AND start_ns < {reach})
     GROUP BY trace_id
@@ -87,13 +102,18 @@ WITH folded AS (
 merged AS (
     SELECT assumeNotNull(first_session) AS session_id, trace_id, first_start AS start_ns,
            last_end AS end_ns, first_root.4 AS service, first_root.5 AS operation,
-           any_failed = 1 AS failed, failing AS error_services, touched AS services
+           any_failed = 1 AS failed, failing AS error_services, touched AS services,
+           first_root.6 AS attributes, origin AS error_origin
     FROM folded),
 chosen AS ({chosen})"""
 
 
 def journey_map(
-    fetch: Fetch, t: Tables, window: TimeWindow, service: str | None
+    fetch: Fetch,
+    t: Tables,
+    window: TimeWindow,
+    service: str | None,
+    attribute: Attribute | None = None,
 ) -> tuple[list[StepStats], list[Transition]]:
     """Every step taken in the window by the chosen journeys, and their transitions.
 
@@ -101,7 +121,7 @@ def journey_map(
     and the transitions together.
     """
     bound = Bound()
-    cte = _chosen(t, window, service, bound)
+    cte = _chosen(t, window, service, attribute, bound)
     lo = bound.add(window.start_ns, "Int64")
     hi = bound.add(window.end_ns, "Int64")
     rows = fetch(
@@ -163,6 +183,7 @@ def journeys(
     window: TimeWindow,
     service: str | None,
     first: Step | StepMatch | None = None,
+    attribute: Attribute | None = None,
 ) -> tuple[list[JourneyTrace], bool]:
     """The traces of the window's journeys (to the gap past its end), in session order.
 
@@ -172,7 +193,7 @@ def journeys(
     pairing here: funnels walk each journey's steps in order themselves.
     """
     bound = Bound()
-    cte = _chosen(t, window, service, bound)
+    cte = _chosen(t, window, service, attribute, bound)
     source = "chosen"
     if first is not None:
         lo = bound.add(window.start_ns, "Int64")
@@ -190,7 +211,8 @@ def journeys(
         )
     rows = fetch(
         f"""{cte}
-SELECT session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services
+SELECT session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services,
+       error_origin
 FROM {source}
 ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}{_SHARD_LOCAL_IN}""",
         bound.params,
@@ -205,6 +227,7 @@ ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}{_SHARD_LOC
             step=Step(str(r[4]), str(r[5])),
             failed=bool(r[6]),
             error_services=tuple(str(s) for s in r[7]),
+            error_origin=None if r[8] is None else str(r[8]),
         )
         for r in rows[:MAX_FUNNEL_TRACES]
     ], capped

@@ -35,6 +35,8 @@ from __future__ import annotations
 from typing import Final
 
 from threadline.conventions import JOURNEY_SYNTHETIC, SYNTHETIC_TRUE
+from threadline.server.analysis.attribute_signal import PER_PERSON_KEYS
+from threadline.server.journey_model import STEP_ATTRIBUTES, STEP_VALUE_CHARS
 from threadline.server.storage.clickhouse.sql import ERROR, USER_TRAFFIC
 
 TABLE: Final = "journey_steps"
@@ -54,6 +56,28 @@ SPAN_COLUMNS: Final = (
 )
 
 
+# The entry span's kept attributes as sorted ``key␟value`` strings, by the DuckDB
+# store's rule (``duckdb/journey_steps.entry_attributes``): no identity keys, no
+# JSON null, object or array, no value longer than ``STEP_VALUE_CHARS``, at most
+# ``STEP_ATTRIBUTES``. Map values are JSON text: a string (and only a string) starts
+# with a quote and is read as its text; anything else is its JSON text.
+_VALUE: Final = "if(startsWith(v, '\"'), JSONExtractString(v), v)"
+_KEPT: Final = (
+    f"NOT has([{', '.join(repr(k) for k in sorted(PER_PERSON_KEYS))}], k) AND v != 'null'"
+    " AND NOT startsWith(v, '{') AND NOT startsWith(v, '[')"
+    f" AND lengthUTF8({_VALUE}) <= {STEP_VALUE_CHARS}"
+)
+ENTRY_ATTRIBUTES: Final = (
+    f"arraySlice(arraySort(arrayFilter(p -> p != '', arrayMap((k, v) -> if({_KEPT},"
+    f" concat(k, char(31), {_VALUE}), ''), mapKeys(s.attributes), mapValues(s.attributes)))),"
+    f" 1, {STEP_ATTRIBUTES})"
+)
+
+# A root candidate that loses to any real one (it has a parent and starts last):
+# the rows ``journey_origins`` adds carry only a trace's error origin.
+NO_ROOT: Final = "(1, 9223372036854775807, '', '', '', [])"
+
+
 def step_rows(source: str) -> str:
     """One partial step row per trace of the spans in ``source`` (a table or a
     parenthesised select of ``SPAN_COLUMNS``)."""
@@ -65,11 +89,13 @@ def step_rows(source: str) -> str:
        max(s.end_ns) AS end_ns,
        max(s.start_ns) AS last_start_ns,
        min(tuple(toUInt8(coalesce(s.parent_span_id, '') != ''), s.start_ns, s.span_id,
-                 toString(s.service_name), toString(s.name))) AS root,
+                 toString(s.service_name), toString(s.name),
+                 {ENTRY_ATTRIBUTES})) AS root,
        max(toUInt8(s.status = '{ERROR}')) AS failed,
        max(toUInt8({_SYNTHETIC})) AS synthetic,
        groupUniqArrayIf(toString(s.service_name), s.status = '{ERROR}') AS error_services,
-       groupUniqArray(toString(s.service_name)) AS services
+       groupUniqArray(toString(s.service_name)) AS services,
+       CAST(NULL, 'Nullable(String)') AS error_origin
 FROM {source} AS s
 WHERE s.{USER_TRAFFIC} AND s.trace_id != ''
 GROUP BY s.trace_id"""
@@ -87,11 +113,13 @@ def statements(db: str, *, spans: str, ttl: str, settings: str) -> list[str]:
     start_ns SimpleAggregateFunction(min, Int64) CODEC(ZSTD(1)),
     end_ns SimpleAggregateFunction(max, Int64) CODEC(ZSTD(1)),
     last_start_ns SimpleAggregateFunction(max, Int64) CODEC(ZSTD(1)),
-    root SimpleAggregateFunction(min, Tuple(UInt8, Int64, String, String, String)) CODEC(ZSTD(1)),
+    root SimpleAggregateFunction(min,
+        Tuple(UInt8, Int64, String, String, String, Array(String))) CODEC(ZSTD(1)),
     failed SimpleAggregateFunction(max, UInt8),
     synthetic SimpleAggregateFunction(max, UInt8),
     error_services SimpleAggregateFunction(groupUniqArrayArray, Array(String)) CODEC(ZSTD(1)),
     services SimpleAggregateFunction(groupUniqArrayArray, Array(String)) CODEC(ZSTD(1)),
+    error_origin SimpleAggregateFunction(max, Nullable(String)) CODEC(ZSTD(1)),
     INDEX idx_start start_ns TYPE minmax GRANULARITY 1
 )
 ENGINE = AggregatingMergeTree

@@ -11,7 +11,8 @@ step rows of the same traces:
   keeps (``cut_traces`` before the span delete, ``forget_before`` and ``rebuild``
   after), as the DuckDB store recounts cut traces.
 
-``backfill`` fills the table from the spans already stored, for a database created
+``backfill`` fills the table from the spans already stored (with the entry spans'
+attributes, and the failed traces' error origins, ``journey_origins``), for a database created
 before the table existed (schema version 1): the view only sees inserts made after
 it was created. ``backfill_on`` runs it on a ``Connection``, as opening a store
 (``versions.open_schema``) would when it upgrades a version 1 database. Rows the
@@ -20,22 +21,20 @@ view added meanwhile do no harm (every column's aggregate is idempotent).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Final
 
-from threadline.server.storage.clickhouse import journey_schema, schema
+from threadline.server.storage.clickhouse import journey_origins, journey_schema
 from threadline.server.storage.clickhouse.client import Connection
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
 
 # Runs one statement that returns nothing.
-Command = Callable[[str, Mapping[str, object]], None]
+Command = journey_origins.Command
 
 _DAY_NS: Final = 86_400 * 1_000_000_000
 
 
-def steps_table(t: Tables) -> str:
-    """The table reads and inserts name (on a cluster, the ``Distributed`` one)."""
-    return f"{schema.quote(t.database)}.{journey_schema.TABLE}"
+steps_table = journey_origins.steps_table
 
 
 def forget_traces(command: Command, t: Tables, trace_ids: Sequence[str]) -> None:
@@ -89,8 +88,9 @@ def rebuild(command: Command, t: Tables, cut: Sequence[str], cutoff_ns: int) -> 
 
 def backfill(fetch: Fetch, command: Command, t: Tables) -> int:
     """Add the step rows of every stored span, one day of spans (by start) per
-    statement; returns the statements run. For a database whose spans predate the
-    table (version 1)."""
+    statement, then the error origins of the failed traces (as a merge names them);
+    returns the days' statements run. For a database whose spans predate the table
+    (version 1)."""
     day = {"day": _DAY_NS}
     days = fetch(
         f"SELECT DISTINCT intDiv(start_ns, {{day:Int64}}) AS d FROM {t.spans} ORDER BY d", day
@@ -104,6 +104,7 @@ def backfill(fetch: Fetch, command: Command, t: Tables) -> int:
             f"INSERT INTO {steps_table(t)} {journey_schema.step_rows(source)}",
             {**day, "d": int(number)},
         )
+    journey_origins.set_origins(fetch, command, t)
     return len(days)
 
 

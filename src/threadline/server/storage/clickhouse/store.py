@@ -75,6 +75,7 @@ from threadline.server.storage.clickhouse import (
     group_counts,
     health_reads,
     journey_attributes,
+    journey_origins,
     journey_reads,
     logs,
     rollup_reads,
@@ -205,7 +206,7 @@ class ClickHouseStore:
         service: str | None = None,
         attribute: tuple[str, str] | None = None,
     ) -> tuple[list[StepStats], list[Transition]]:
-        return journey_reads.journey_map(self._fetch, self._tables, window, service)
+        return journey_reads.journey_map(self._fetch, self._tables, window, service, attribute)
 
     def step_traces(
         self,
@@ -215,7 +216,7 @@ class ClickHouseStore:
         first: Step | StepMatch | None = None,
         attribute: tuple[str, str] | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
-        return journey_reads.journeys(self._fetch, self._tables, window, service, first)
+        return journey_reads.journeys(self._fetch, self._tables, window, service, first, attribute)
 
     def journey_attributes(
         self,
@@ -404,7 +405,9 @@ class ClickHouseStore:
     def compact_rollups(self) -> None:
         """Merge the rollup tables' and journey steps' parts now: each key's deltas
         become one row, zero sums go. Reads never need it (they sum or merge a key's
-        rows themselves); ClickHouse merges in the background anyway."""
+        rows themselves); ClickHouse merges in the background anyway. Failed traces'
+        steps get their error origin first, as DuckDB's fold gives it."""
+        journey_origins.set_origins(self._fetch, self._command, self._tables)
         for table in (schema.JOURNEY_STEPS, *rollup_tables.DATA_TABLES, *rollup_schema.MERGED):
             self._command(f"OPTIMIZE TABLE {self._tables.parts_of(table)} FINAL", {})
 

@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from threadline.server.analysis.attribute_signal import PER_PERSON_KEYS
+from threadline.server.journey_model import STEP_ATTRIBUTES, STEP_VALUE_CHARS
 from threadline.server.storage.duckdb.schema import JOURNEY_STEPS, JOURNEY_SYNTHETIC, TABLE
 from threadline.server.storage.duckdb.sql import ERROR, Row
 from threadline.server.storage.duckdb.sql import synthetic as is_synthetic
@@ -58,8 +59,8 @@ ATTRIBUTES: Final = "attributes"
 # when it is folded; NULL before, and for traces without an error).
 ORIGIN: Final = "error_origin"
 # Bounds on what a step keeps of its entry span's attributes: a step row stays narrow.
-MAX_ATTRIBUTES: Final = 32
-MAX_VALUE_CHARS: Final = 64
+MAX_ATTRIBUTES: Final = STEP_ATTRIBUTES
+MAX_VALUE_CHARS: Final = STEP_VALUE_CHARS
 # Journey keys that name a person or a visit: never kept, so never filtered on.
 IDENTITY_KEYS: Final = tuple(sorted(PER_PERSON_KEYS))
 
