@@ -115,8 +115,15 @@ class ClickHouseStore:
             self.schema_version = versions.open_schema(
                 self._connection, self._tables, ttl_days=ttl_days
             )
+            # Idle after a burst, the writer names the error origins of the traces
+            # that failed in it (what DuckDB's fold does), so funnels can weigh them.
             self._writer = InsertWriter(
-                self._connection, self._tables, max_pending_batches=max_pending_batches
+                self._connection,
+                self._tables,
+                max_pending_batches=max_pending_batches,
+                on_idle=lambda: journey_origins.set_origins(
+                    self._fetch, self._command, self._tables
+                ),
             )
         except BaseException:
             self._connection.close()

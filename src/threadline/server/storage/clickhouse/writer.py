@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Final
@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 # waiting behind an unbounded backlog.
 MAX_GROUP_ROWS: Final = 50_000
 CLOSE_TIMEOUT_S: Final = 60.0
+# Quiet this long after a write and the writer does its deferred work (as DuckDB's
+# writer folds after ``IDLE_FOLD_S``).
+IDLE_S: Final = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,14 @@ _STOP: Final = None
 class InsertWriter:
     """Appends queued batches, grouped, on its own thread."""
 
-    def __init__(self, connection: Connection, tables: Tables, *, max_pending_batches: int) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        tables: Tables,
+        *,
+        max_pending_batches: int,
+        on_idle: Callable[[], object] | None = None,
+    ) -> None:
         if max_pending_batches < 1:
             raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
         self._connection = connection
@@ -71,6 +81,8 @@ class InsertWriter:
         # a deletion subtracting between the two would subtract pairs never counted.
         self.turn = threading.Lock()
         self.inserts = 0
+        self._on_idle = on_idle
+        self._written_since_idle = False
         self._thread = threading.Thread(
             target=self._run, name="threadline-clickhouse-writer", daemon=True
         )
@@ -114,8 +126,23 @@ class InsertWriter:
             if group:
                 self._write_group(group)
 
+    def _next(self) -> _Pending | None:
+        """The next queued item; once the writer has been idle for ``IDLE_S`` after
+        writing, ``on_idle`` runs first (the work a burst leaves for later: naming
+        error origins, which reads whole traces)."""
+        if self._on_idle is not None and self._written_since_idle:
+            try:
+                return self._queue.get(timeout=IDLE_S)
+            except queue.Empty:
+                self._written_since_idle = False
+                try:
+                    self._on_idle()
+                except Exception:
+                    logger.exception("the ClickHouse writer's idle work failed; spans are kept")
+        return self._queue.get()
+
     def _take_group(self) -> tuple[list[_Pending], bool]:
-        first = self._queue.get()
+        first = self._next()
         if first is _STOP:
             return [], True
         group, rows = [first], len(first.batch)
@@ -133,6 +160,7 @@ class InsertWriter:
     def _write_group(self, group: list[_Pending]) -> None:
         live = [p for p in group if p.future.set_running_or_notify_cancel()]
         spans = [p.batch for p in live if isinstance(p.batch, SpanBatch)]
+        self._written_since_idle = self._written_since_idle or bool(spans)
         logs = [p.batch for p in live if isinstance(p.batch, LogBatch)]
         try:
             if spans:
