@@ -1,5 +1,10 @@
 """The storage contract every backend implements and the contract suite checks.
 
+The module is long because it is the one place the contract is written down: the
+prose below and the ``Store`` protocol with a docstring per method, which every
+backend and the contract suite read together; its value types live in ``model``,
+``aggregates`` and ``journey_model``.
+
 Contract, in prose (the suite in ``tests/server/storage`` holds every backend to it):
 
 - **Ownership.** ``write`` takes a batch the caller no longer changes (batches are
