@@ -26,7 +26,7 @@ from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis.funnel import StepMatch
 from threadline.server.batch import SpanBatch
 from threadline.server.funnel_defs import Funnel
-from threadline.server.journey_model import SESSION_GAP_NS, StepStats, Transition
+from threadline.server.journey_model import SESSION_GAP_NS, JourneyTrace, StepStats, Transition
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.base import Store
 from threadline.server.storage.clickhouse import journey_steps
@@ -74,8 +74,9 @@ def wanderers(seed: int = 7, sessions: int = 80) -> list[SpanRecord]:
     return records
 
 
-def batches(records: list[SpanRecord], seed: int = 11, size: int = 37) -> list[SpanBatch]:
-    """``records`` shuffled into small batches: traces arrive split and out of order."""
+def batches(records: list[SpanRecord], seed: int = 11, size: int = 150) -> list[SpanBatch]:
+    """``records`` shuffled into batches (about fourteen of the shoppers and wanderers):
+    traces arrive split and out of order."""
     shuffled = list(records)
     random.Random(seed).shuffle(shuffled)
     return [SpanBatch.from_records(shuffled[n : n + size]) for n in range(0, len(shuffled), size)]
@@ -182,6 +183,9 @@ def test_late_spans_add_partial_rows_that_reads_and_merges_fold(
     traces = len({r.trace_id for r in records})
     assert _step_rows(clickhouse) > traces
     before = clickhouse.journey_map(WINDOWS[0])
+    # The idle writer adds a row per failed trace when it names error origins; let
+    # it, so that the merge below is the last thing to change the parts.
+    _wait_for_error_origins(clickhouse)
     clickhouse.compact_rollups()
     assert _step_rows(clickhouse) == traces
     assert clickhouse.journey_map(WINDOWS[0]) == before
@@ -224,12 +228,17 @@ def test_an_idle_writer_names_the_error_origins_of_what_it_wrote(
     a moment, the failed traces it wrote carry the service their error started in, so
     funnels can weigh the backend trouble users met."""
     clickhouse.write(SpanBatch.from_records(shoppers())).result(timeout=WAIT_S)
-    window = WINDOWS[0]
+    failed = _wait_for_error_origins(clickhouse)
+    assert {t.error_origin for t in failed} == {"payments"}
+
+
+def _wait_for_error_origins(clickhouse: ClickHouseStore) -> list[JourneyTrace]:
+    """The failed step traces, once the idle writer named their error origins (or
+    ``WAIT_S`` passed)."""
     deadline = time.monotonic() + WAIT_S
     while True:
-        failed = [t for t in clickhouse.step_traces(window)[0] if t.failed]
+        failed = [t for t in clickhouse.step_traces(WINDOWS[0])[0] if t.failed]
         assert failed, "the scripted shoppers meet payment errors"
         if all(t.error_origin is not None for t in failed) or time.monotonic() > deadline:
-            break
+            return failed
         time.sleep(0.5)
-    assert {t.error_origin for t in failed} == {"payments"}
