@@ -93,3 +93,18 @@ def test_holder_ids_name_the_host_and_process() -> None:
     first, second = new_holder_id(), new_holder_id()
     assert first.split(":")[:2] == second.split(":")[:2]
     assert first != second
+
+
+def test_on_an_embedded_store_a_killed_predecessors_lease_is_taken_at_once(
+    store: Store,
+) -> None:
+    """One process opens an embedded store, so a holder found there stopped without
+    letting go: a ``sole`` lease does not wait for it to run out."""
+    clock = Clock()
+    assert lease(store, "killed:1:1", clock).hold()
+    clock.now += S
+    restarted = Lease(
+        store, "evaluator", holder="restarted:1:2", ttl_ns=TTL, sole=True, clock=clock
+    )
+    assert restarted.hold()
+    assert not lease(store, "killed:1:1", clock).hold()

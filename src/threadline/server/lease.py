@@ -25,6 +25,11 @@ What that guarantees:
   down. Two holders overlap for at most one tick, and only when the lease changes
   hands (a holder renewing its unexpired lease is never contested).
 
+On an embedded store (a DuckDB file, a chDB directory) one process opens the store,
+so a holder other than this process is a predecessor that stopped without letting
+the lease go (killed, crashed): a ``sole`` lease takes it over at once rather than
+leaving the alerts unevaluated until it runs out.
+
 Expiries are wall-clock nanoseconds of the writer's clock, compared with the
 reader's: clocks that disagree by less than ``margin_ns`` never make two holders,
 since a holder counts itself as holding (``held``) only until ``margin_ns`` before
@@ -92,7 +97,8 @@ def new_holder_id() -> str:
 
 
 class Lease:
-    """The lease ``name`` on ``store``, taken and renewed by ``hold`` for ``ttl_ns``."""
+    """The lease ``name`` on ``store``, taken and renewed by ``hold`` for ``ttl_ns``;
+    ``sole`` when this process is the only one that can open the store (see the module)."""
 
     def __init__(
         self,
@@ -102,6 +108,7 @@ class Lease:
         holder: str,
         ttl_ns: int,
         margin_ns: int = 0,
+        sole: bool = False,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         if not 0 <= margin_ns < ttl_ns:
@@ -111,6 +118,7 @@ class Lease:
         self._holder = holder
         self._ttl_ns = ttl_ns
         self._margin_ns = margin_ns
+        self._sole = sole  # no other live process can open the store
         self._clock = clock
         self._lock = threading.Lock()  # one hold or release at a time
         self._until_ns = 0  # held (by this process's reckoning) until then
@@ -168,7 +176,7 @@ class Lease:
         stored = self._store.document(self._document)
         current = None if stored is None else LeaseState.decode(stored.body)
         mine = current is not None and current.holder == self._holder
-        if current is not None and not mine and not current.expired(now):
+        if current is not None and not mine and not current.expired(now) and not self._sole:
             return False
         since = current.since_ns if current is not None and mine else now
         taken = LeaseState(self._holder, since, now + self._ttl_ns)

@@ -32,6 +32,7 @@ from threadline.server.metrics.slo_families import slo_families
 from threadline.server.storage.base import Store
 from threadline.settings import ConfigError, ServerSettings
 from threadline.slos import SloError
+from threadline.store_url import parse as parse_store_url
 
 
 def install_alerting(
@@ -72,7 +73,15 @@ def install_alerting(
     )
     interval_s = settings.slo_evaluation_interval_s
     try:
-        lease = evaluator_lease(store, interval_s, holder=new_holder_id(), clock=time.time_ns)
+        lease = evaluator_lease(
+            store,
+            interval_s,
+            holder=new_holder_id(),
+            clock=time.time_ns,
+            # An embedded store is opened by this process alone: a stored holder is a
+            # predecessor that was killed, and waiting out its lease would delay alerts.
+            sole=parse_store_url(settings.store, default_db=settings.db).backend != "clickhouse",
+        )
         schedule = EvaluationSchedule(evaluator, interval_s, lease=lease)
     except ValueError as exc:
         raise ConfigError(

@@ -38,9 +38,12 @@ LEASE_INTERVALS: Final = 3
 LEASE_NAME: Final = "evaluator"
 
 
-def evaluator_lease(store: Store, interval_s: float, *, holder: str, clock: Clock) -> Lease:
+def evaluator_lease(
+    store: Store, interval_s: float, *, holder: str, clock: Clock, sole: bool = False
+) -> Lease:
     """The lease the schedule of ``interval_s`` keeps; its holder counts itself as holding
-    until one interval before it runs out (a margin for clocks that disagree)."""
+    until one interval before it runs out (a margin for clocks that disagree). ``sole``:
+    the store is embedded, so no other live process can hold the lease."""
     interval_ns = int(interval_s * 1e9)
     return Lease(
         store,
@@ -48,6 +51,7 @@ def evaluator_lease(store: Store, interval_s: float, *, holder: str, clock: Cloc
         holder=holder,
         ttl_ns=LEASE_INTERVALS * interval_ns,
         margin_ns=interval_ns,
+        sole=sole,
         clock=clock,
     )
 
