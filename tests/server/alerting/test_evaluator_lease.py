@@ -107,7 +107,7 @@ class Server:
     def __init__(self, store: Store, clock: Clock, url: str, holder: str) -> None:
         hook = receivers_module.webhook(url, name="webhook-1", external_url="http://t.test")
         self.dispatcher = Dispatcher([hook], policy=FAST)
-        evaluator = Evaluator(
+        self.evaluator = evaluator = Evaluator(
             store,
             lambda: SLOS,
             clock=clock,
@@ -155,6 +155,11 @@ def test_one_server_evaluates_and_another_takes_over_when_it_stops(store: Store)
             clock.now += INTERVAL
             assert b.tick()
             assert len(delivered(state, 1)) == 2
+            # A, which no longer evaluates, drops its figures (/metrics serves B's).
+            assert not a.tick()
+            assert a.evaluator.last_reports() == ()
+            assert a.evaluator.firing() == ()
+            assert b.evaluator.last_reports()
             # A is back, but cannot take the lease while B renews it every tick.
             while clock.now < T0 + (FAIL_FROM + 14) * MINUTE:
                 clock.now += INTERVAL

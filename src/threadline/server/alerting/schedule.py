@@ -95,6 +95,7 @@ class EvaluationSchedule:
         """One tick: take or renew the lease, then evaluate; None (nothing evaluated) while
         another process holds the lease."""
         if self._lease is not None and not self._lease.hold():
+            self._evaluator.forget()  # /metrics shows the holder's figures, not stale ones
             return None
         if self._unsupported:
             return None  # the lease is still kept: the scheduled drills run where it is
