@@ -108,3 +108,21 @@ def test_on_an_embedded_store_a_killed_predecessors_lease_is_taken_at_once(
     )
     assert restarted.hold()
     assert not lease(store, "killed:1:1", clock).hold()
+
+
+def test_a_holder_whose_takeover_lost_a_race_stands_down_at_its_next_hold(
+    store: Store,
+) -> None:
+    """On ClickHouse two processes taking an expired lease at once can both pass the
+    check; the later insert wins. The one that read its own row back before the other's
+    insert landed holds it for that tick only: its next ``hold`` reads the winner."""
+    clock = Clock()
+    a, b = lease(store, "a:1:1", clock), lease(store, "b:2:2", clock)
+    assert a.hold()
+    # B's insert, checked against the same expired row, lands after A read its own back.
+    won = LeaseState("b:2:2", clock.now, clock.now + TTL)
+    store.save_document("lease.evaluator", won.encode(), if_match=None)
+    clock.now += 30 * S
+    assert not a.hold()
+    assert not a.held()
+    assert b.hold()
