@@ -18,6 +18,7 @@ from support.spans import span_record
 from threadline.cli import alerting
 from threadline.server.alerting.evaluator import Evaluator
 from threadline.server.batch import SpanBatch
+from threadline.server.lease import Lease
 from threadline.server.model import StatusCode
 
 MINUTE: Final = 60_000_000_000
@@ -88,11 +89,16 @@ def test_slo_name_shows_rules_and_json(server: LiveServer) -> None:
 
 
 def test_alerts_lists_firing_alerts(server: LiveServer) -> None:
-    """The firing page and the ticket are listed under firing."""
+    """The firing page and the ticket are listed under firing, and the server process
+    holding the evaluator's lease is named."""
+    lease: Lease = server.app.state.evaluator_lease
+    assert lease.hold()
     result = CliRunner().invoke(alerting.alerts, ["--server", server.url], env=WIDE)
     assert result.exit_code == 0, result.output
     assert "firing (2)" in result.output
     assert "checkout-errors" in result.output
+    assert f"evaluated by: {lease.holder} since" in result.output
+    assert "the server asked" in result.output
 
 
 def test_slo_shows_a_funnel_step(server: LiveServer) -> None:

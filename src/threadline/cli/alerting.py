@@ -189,7 +189,20 @@ def _alerts(answer: Json) -> RenderableType:
         parts.append(Text(f"delivery failures ({len(failures)})", style="bold"))
         for failure in failures:
             parts.append(Text(f"{failure['receiver']}: {failure['error']}", style=ERROR_STYLE))
+    parts.append(_evaluator(answer.get("evaluator")))
     return Group(*parts)
+
+
+def _evaluator(lease: Json) -> Text:
+    """Which server process evaluates the SLOs (holds the evaluator's lease)."""
+    if lease is None:
+        return Text("evaluated by: no server yet")
+    if lease["expired"]:
+        expired = format_start(lease["expires_ns"])
+        note = f" (lease expired {expired}: the next server to look takes it)"
+        return Text(f"evaluated by: {lease['holder']}{note}", style=ERROR_STYLE)
+    where = ", the server asked" if lease["this_server"] else ""
+    return Text(f"evaluated by: {lease['holder']} since {format_start(lease['since_ns'])}{where}")
 
 
 COMMANDS: list[click.Command] = [slo, alerts]

@@ -128,7 +128,13 @@ def create_app(
         deliver=deliver or dispatcher.notify,
         delivery_failures=delivery_failures or (lambda: failed_deliveries(dispatcher)),
     )
-    install_drills(app, settings, store, deliver=deliver or dispatcher.notify)
+    install_drills(
+        app,
+        settings,
+        store,
+        deliver=deliver or dispatcher.notify,
+        may_run=app.state.evaluator_lease.held,
+    )
     query = QueryService(store, user_ids=UserIdPseudonyms(settings.user_id_key))
     app.include_router(
         build_journey_router(store, query, open_funnels(store, settings.db)), prefix=API_PREFIX

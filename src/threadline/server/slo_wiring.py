@@ -4,6 +4,10 @@
 notices of alerts that fired or resolved, on the evaluator's thread; the default
 logs them. ``delivery_failures`` lists what the receivers failed to send, for
 ``/api/alerts``.
+
+The evaluator's lease (``alerting.schedule.evaluator_lease``) is on
+``app.state.evaluator_lease``: the scheduled drills run where it is held, and
+``/api/alerts`` says who holds it.
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ from threadline.server.alerting.evaluator import (
     EvaluatorConfig,
     log_notices,
 )
-from threadline.server.alerting.schedule import EvaluationSchedule
+from threadline.server.alerting.schedule import EvaluationSchedule, evaluator_lease
 from threadline.server.alerting.slo_store import default_slos_path, open_slos
 from threadline.server.api.slo_routes import DeliveryFailures, build_slo_router
+from threadline.server.lease import new_holder_id
 from threadline.server.metrics.slo_families import slo_families
 from threadline.server.storage.base import Store
 from threadline.settings import ConfigError, ServerSettings
 from threadline.slos import SloError
+from threadline.store_url import parse as parse_store_url
 
 
 def install_alerting(
@@ -65,17 +71,36 @@ def install_alerting(
     evaluator = Evaluator(
         store, lambda: slos.get().value, config=config, deliver=deliver or log_notices
     )
+    interval_s = settings.slo_evaluation_interval_s
     try:
-        schedule = EvaluationSchedule(evaluator, settings.slo_evaluation_interval_s)
+        lease = evaluator_lease(
+            store,
+            interval_s,
+            holder=new_holder_id(),
+            clock=time.time_ns,
+            # An embedded store is opened by this process alone: a stored holder is a
+            # predecessor that was killed, and waiting out its lease would delay alerts.
+            sole=parse_store_url(settings.store, default_db=settings.db).backend != "clickhouse",
+        )
+        schedule = EvaluationSchedule(evaluator, interval_s, lease=lease)
     except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+        raise ConfigError(
+            f"slo_evaluation_interval_s must be greater than 0, got {interval_s}"
+        ) from exc
     app.include_router(
-        build_slo_router(slos, evaluator, clock=time.time_ns, delivery_failures=delivery_failures),
+        build_slo_router(
+            slos,
+            evaluator,
+            clock=time.time_ns,
+            delivery_failures=delivery_failures,
+            lease=lease,
+        ),
         prefix=API_PREFIX,
     )
     app.router.add_event_handler("startup", schedule.start)
     app.router.add_event_handler("shutdown", schedule.stop)
     app.state.slo_evaluator = evaluator
+    app.state.evaluator_lease = lease
     metrics = getattr(app.state, "metrics", None)
     if metrics is not None:
         metrics.add_source(

@@ -4,6 +4,7 @@ persistence, admin-only writes, an SLO's status and the alerts list."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,9 @@ import pytest
 from support.live_server import LiveServer, live_server
 from support.spans import span_record
 from threadline.server.alerting.evaluator import Evaluator
+from threadline.server.alerting.schedule import evaluator_lease
 from threadline.server.batch import SpanBatch
+from threadline.server.lease import Lease
 from threadline.server.model import StatusCode
 from threadline.settings import ConfigError
 
@@ -145,6 +148,23 @@ def test_slo_status_and_alerts(server: LiveServer) -> None:
     assert alerts["delivery_failures"] == []
     status = httpx.get(f"{server.api_url}/slos/checkout-errors").json()
     assert {a["alert"] for a in status["alerts"]} >= {"page"}
+
+
+def test_alerts_name_the_server_holding_the_evaluators_lease(tmp_path: Path) -> None:
+    """The schedule takes the lease as the server starts; /api/alerts names its holder
+    (``hostname:pid:random``), and another process asking for it is refused."""
+    with live_server(tmp_path / "spans.duckdb", lifespan=True) as server:
+        lease: Lease = server.app.state.evaluator_lease
+        deadline = time.monotonic() + 10
+        while not lease.held() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        evaluator = httpx.get(f"{server.api_url}/alerts").json()["evaluator"]
+        assert evaluator["holder"] == lease.holder
+        assert evaluator["this_server"] is True
+        assert evaluator["expired"] is False
+        assert evaluator["holder"].split(":")[1] == str(os.getpid())
+        other = evaluator_lease(server.store, 30.0, holder="other:1:ffffff", clock=time.time_ns)
+        assert not other.hold()
 
 
 def test_a_bad_slos_file_stops_the_server_naming_the_field(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from support.live_server import live_server
 from support.threaded_http import serving_in_thread
 from threadline.probing.definitions import ProbeDocument, parse
 from threadline.server.drills.scheduler import DrillScheduler
+from threadline.server.lease import Lease
 from threadline.server.storage.duckdb import DuckDBStore
 
 HOLD_S: Final = 0.3
@@ -120,6 +121,49 @@ def test_two_workers_run_two_probes_at_once_but_one_probe_once(store: DuckDBStor
             scheduler.stop()
     assert state.most_at_once == 2
     assert set(state.most_per_path.values()) == {1}
+
+
+def test_only_the_lease_holder_runs_the_probes(store: DuckDBStore) -> None:
+    """Two servers' schedulers on one store: the one whose process holds the evaluator's
+    lease runs the probe, the other none; once the lease changes hands, the other runs it."""
+
+    def lease(holder: str) -> Lease:
+        return Lease(store, "evaluator", holder=holder, ttl_ns=60 * 10**9, margin_ns=10**9)
+
+    a, b = lease("a:1:aaaaaa"), lease("b:2:bbbbbb")
+    ran: dict[str, int] = {"a": 0, "b": 0}
+
+    def counting(name: str, held: Lease) -> DrillScheduler:
+        def count(*_: object) -> None:
+            ran[name] += 1
+
+        return DrillScheduler(
+            store, lambda: probes, trace_url=str, on_result=count, may_run=held.held
+        )
+
+    with service() as (url, _):
+        probes = document(url, ("p",), wait="0.2s")
+        first, second = counting("a", a), counting("b", b)
+        assert a.hold()
+        assert not b.hold()
+        first.start()
+        second.start()
+        try:
+            deadline = time.monotonic() + 30
+            while ran["a"] < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert ran["a"] >= 2
+            assert ran["b"] == 0
+            a.release()
+            assert b.hold()
+            ran_by_a = ran["a"] + 1  # a run of A's may have been under way
+            while ran["b"] < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            first.stop()
+            second.stop()
+    assert ran["b"] >= 2
+    assert ran["a"] <= ran_by_a
 
 
 def test_stop_ends_a_run_waiting_for_traces_without_recording_it(store: DuckDBStore) -> None:

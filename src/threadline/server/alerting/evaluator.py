@@ -122,6 +122,13 @@ class Evaluator:
         """The reports of the last tick (``/metrics`` serves them; no read of its own)."""
         return self._reports
 
+    def forget(self) -> None:
+        """Drop the last tick's reports and firing notices: another server process
+        evaluates now, and this one's figures would only grow stale."""
+        with self._lock:
+            self._firing = ()
+            self._reports = ()
+
     def tick(self) -> list[AlertNotice]:
         """One evaluation of every SLO; returns the notices handed to ``deliver``."""
         with self._lock:

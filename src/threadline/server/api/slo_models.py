@@ -156,11 +156,24 @@ class DeliveryFailure(BaseModel):
     at_ns: int
 
 
+class EvaluatorLease(BaseModel):
+    """Which server process evaluates the SLOs and runs the drills (``server.lease``)."""
+
+    holder: str = Field(description="hostname:pid:random of the process holding the lease")
+    since_ns: int
+    expires_ns: int
+    expired: bool = Field(description="no process renewed it in time; the next tick takes it")
+    this_server: bool = Field(description="whether the server answering holds it")
+
+
 class Alerts(BaseModel):
     firing: list[Alert]
     pending: list[Alert]
     resolved: list[Alert]
     delivery_failures: list[DeliveryFailure]
+    evaluator: EvaluatorLease | None = Field(
+        default=None, description="the evaluator's lease; null before any process took it"
+    )
 
 
 def alert(record: AlertRecord) -> Alert:

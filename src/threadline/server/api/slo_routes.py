@@ -14,7 +14,8 @@
   firing), budget left and burn over the last hour, for lists and badges.
 - ``GET /api/alerts``: alerts firing, pending, and resolved in the last day, and the
   receivers' delivery failures (``delivery_failures``, a callable the receivers
-  provide; none by default).
+  provide; none by default), and which server process holds the evaluator's
+  lease (``evaluator``: it evaluates the SLOs and runs the drills).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from threadline.server.alerting.state import AlertState, is_drill
 from threadline.server.api import slo_models
 from threadline.server.errors import NotFound, PayloadTooLarge, Unavailable
 from threadline.server.kept_documents import Versioned, tag_listed
+from threadline.server.lease import Lease
 from threadline.server.slo_queries import IndicatorQuery
 from threadline.server.storage.base import StoreError
 from threadline.slos import Indicator, Slo, SloDocument, SloError, parse_json
@@ -55,6 +57,7 @@ def build_slo_router(
     *,
     clock: Callable[[], int],
     delivery_failures: DeliveryFailures = lambda: (),
+    lease: Lease | None = None,
 ) -> APIRouter:
     """The SLO and alert routes, to be mounted under ``/api``."""
     router = APIRouter()
@@ -163,6 +166,7 @@ def build_slo_router(
             pending=by_state[AlertState.PENDING],
             resolved=[a for a in by_state[AlertState.RESOLVED] if (a.resolved_ns or 0) >= since],
             delivery_failures=list(delivery_failures()),
+            evaluator=_lease_of(lease, clock()),
         )
 
     def _named(name: str) -> Slo:
@@ -172,6 +176,19 @@ def build_slo_router(
         return slo
 
     return router
+
+
+def _lease_of(lease: Lease | None, now: int) -> slo_models.EvaluatorLease | None:
+    state = None if lease is None else lease.state()
+    if lease is None or state is None:
+        return None
+    return slo_models.EvaluatorLease(
+        holder=state.holder,
+        since_ns=state.since_ns,
+        expires_ns=state.expires_ns,
+        expired=state.expired(now),
+        this_server=state.holder == lease.holder and not state.expired(now),
+    )
 
 
 def _document(current: Versioned[SloDocument]) -> JSONResponse:

@@ -7,6 +7,11 @@ takes longer delays the next one instead of piling up. A new or changed probe is
 at once. Runs read their traces from the store (``traces``) and take one short turn
 on its writer to save the result; ingest never waits for them.
 
+With several server processes on one database, only the one holding the evaluator's
+lease runs the probes (``may_run``, asked every tick without a store read): the
+others keep no timetable of their own, and one that takes the lease over starts
+every probe at once, as a server that just started does.
+
 ``stop`` wakes everything: a run waiting for traces ends at its next poll and is not
 recorded; a request in flight ends within its own timeout (``probing.runner``).
 """
@@ -61,6 +66,7 @@ class DrillScheduler:
         workers: int = 2,
         keep: int = 500,
         clock: Callable[[], int] = time.time_ns,
+        may_run: Callable[[], bool] = lambda: True,
     ) -> None:
         if workers < 1:
             raise ValueError(f"drill_concurrency must be at least 1, got {workers}")
@@ -76,6 +82,7 @@ class DrillScheduler:
         self._workers = workers
         self._keep = keep
         self._clock = clock
+        self._may_run = may_run
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # guards _running and _due
         self._running: set[str] = set()
@@ -187,6 +194,11 @@ class DrillScheduler:
 
     def _loop(self) -> None:
         while not self._stopping.wait(TICK_S):
+            if not self._may_run():
+                with self._lock:
+                    self._due.clear()  # another process runs the probes meanwhile
+                self._seen_document = None  # and sweeps their alerts
+                continue
             try:
                 starting = self.due_now()
             except Exception:

@@ -3,6 +3,8 @@ their alerts through the receivers the SLO alerts use."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI
 
 from threadline.conventions import API_PREFIX
@@ -18,9 +20,15 @@ from threadline.settings import ConfigError, ServerSettings
 
 
 def install_drills(
-    app: FastAPI, settings: ServerSettings, store: Store, *, deliver: Deliver
+    app: FastAPI,
+    settings: ServerSettings,
+    store: Store,
+    *,
+    deliver: Deliver,
+    may_run: Callable[[], bool] = lambda: True,
 ) -> DrillScheduler:
-    """Mount ``/api/probes``; run the probes while the app runs.
+    """Mount ``/api/probes``; run the probes while the app runs and ``may_run`` says so
+    (this process holds the evaluator's lease).
 
     A bad probe document or setting raises :class:`ConfigError` naming it, so the server
     does not start.
@@ -48,6 +56,7 @@ def install_drills(
             workers=settings.drill_concurrency,
             keep=settings.drill_history,
             on_document=alerts.sweep,
+            may_run=may_run,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc

@@ -45,6 +45,8 @@ Contract, in prose (the suite in ``tests/server/storage`` holds every backend to
   ``if_match``, it saves only if the stored document's ETag is that one
   (``NO_DOCUMENT``: only if none is stored), else raises ``StaleDocument`` and saves
   nothing. Every server process on the same database reads the same documents.
+  The server's leases (``server.lease``: which process evaluates the SLOs) are
+  documents too, taken and renewed with this compare-and-set.
 """
 
 from __future__ import annotations
