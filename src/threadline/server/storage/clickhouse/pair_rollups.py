@@ -1,35 +1,37 @@
 """Rollups that need other spans than the inserted block's: calls, message hops, orphans.
 
-The writer inserts a batch (its materialized views count what the block alone
-says, ``rollup_tables``), and ``pending_pairs_mv`` copies the batch's spans, in the
-columns these statements read, into ``pending_pairs``. ``count_pending`` then runs
-one ``INSERT … SELECT`` per table, bounded to the batch's trace ids (a call and an
-orphan's parent are in the same trace; the span table's trace-id bloom filter skips
-the rest) and to its start times widened by ``PAIR_HORIZON_NS``, and empties
-``pending_pairs``. A pair is counted once, when its second span arrives, in the
+The writer stages the batch's keys under its own id (``staging``), inserts the
+batch (its materialized views count what the block alone says, ``rollup_tables``),
+and ``count_batch`` then runs one ``INSERT … SELECT`` per table over the stored
+spans of the staged keys, bounded to the batch's trace ids (a call and an orphan's
+parent are in the same trace; the span table's trace-id bloom filter skips the
+rest) and to its start times widened by ``PAIR_HORIZON_NS``; the writer drops its
+batch afterwards. A pair is counted once, when its second span arrives, in the
 callee's (consumer's) minute: the batch's callees against every stored caller (the
 batch's own included), then the batch's callers against stored callees not in the
-batch. Message hops join two traces by ``messaging.message.id``, bounded by time and
-by the batch's message ids.
+batch. Message hops join two traces by ``messaging.message.id``, bounded by time
+and by the batch's message ids. Another writer's batch in flight is never read as
+this one's: a side in it is left to that writer's count (``staged``).
 
 An orphan is a span whose parent id names no span stored within the horizon: kept
 in ``orphan_spans`` with ``+1``, and given ``-1`` when its parent arrives later.
 
-The writer is the only one inserting into ``pending_pairs`` (one per process): a
-batch left there by a crash between the insert and the count is counted with the
-next one. Deletions subtract what they delete, before the spans go: whole traces
-take their calls, orphans, hops (either side) and summaries; retention takes the
-calls and hops whose callee (consumer) it deletes, the orphans and summary rows
-before the cutoff, and the entry spans it deletes.
+Deletions subtract what they delete, before the spans go: whole traces take their
+calls, orphans, hops (either side) and summaries; retention takes the calls and hops
+whose callee (consumer) it deletes, the orphans and summary rows before the cutoff,
+and the entry spans it deletes.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
+from typing import Final
 
 from threadline.server.aggregates import EdgeKind
+from threadline.server.storage.clickhouse import staged
 from threadline.server.storage.clickhouse.client import Connection
 from threadline.server.storage.clickhouse.rollup_tables import (
     DATA_TABLES,
@@ -39,7 +41,6 @@ from threadline.server.storage.clickhouse.rollup_tables import (
     PAIR_HORIZON_NS,
     PAIR_ROLLUP,
     PAIR_SELECT,
-    PENDING_PAIRS,
     REQUEST_ROLLUP,
     TRACE_ROLLUP,
     USER_TRAFFIC,
@@ -48,9 +49,12 @@ from threadline.server.storage.clickhouse.rollup_tables import (
     trace_rows,
 )
 from threadline.server.storage.clickhouse.schema import quote
+from threadline.server.storage.clickhouse.staged import Batch
 from threadline.server.storage.clickhouse.tables import Row, Tables
 
 logger = logging.getLogger(__name__)
+
+DAY_NS: Final = 1440 * MINUTE_NS
 
 Fetch = Callable[[str, Mapping[str, object]], list[Row]]
 Command = Callable[[str, Mapping[str, object]], None]
@@ -63,7 +67,6 @@ class Names:
         db = quote(t.database)
         self.t = t
         self.spans = t.spans
-        self.pending = f"{db}.{PENDING_PAIRS}"
         self.pairs = f"{db}.{PAIR_ROLLUP}"
         self.hops = f"{db}.{HOP_ROLLUP}"
         self.orphans = f"{db}.{ORPHAN_SPANS}"
@@ -171,40 +174,45 @@ def _message_in(relation: str) -> str:
     )
 
 
-def count_pending(fetch: Fetch, command: Command, t: Tables, *, later: bool = True) -> None:
-    """Count the batch waiting in ``pending_pairs`` into the pair tables, then empty it.
+def count_batch(
+    fetch: Fetch,
+    command: Command,
+    t: Tables,
+    batch: Batch,
+    low_ns: int,
+    high_ns: int,
+    *,
+    later: bool = True,
+) -> None:
+    """Count the writer's staged ``batch`` (its starts within ``low_ns`` … ``high_ns``,
+    its spans stored) into the pair tables; the caller drops the batch afterwards.
 
     ``later`` False (backfill, oldest first): stored spans not in the batch are not
     counted yet, so a pair is counted only from its callee's (consumer's) side.
     """
     n = Names(t)
-    bounds = fetch(f"SELECT count(), min(start_ns), max(start_ns) FROM {n.pending}", {})
-    if not bounds or not bounds[0][0]:
-        return
-    params = {
-        "lo": int(bounds[0][1]) - PAIR_HORIZON_NS,
-        "hi": int(bounds[0][2]) + PAIR_HORIZON_NS,
-    }
-    batch = f"(SELECT * FROM {n.pending})"
-    in_batch = f"trace_id IN (SELECT trace_id FROM {n.pending})"
-    not_batch = f"(trace_id, span_id) NOT IN (SELECT trace_id, span_id FROM {n.pending})"
-    stored = near(n, in_batch)
-    found = pairs(batch, stored)
+    params = {**batch.params, "lo": low_ns - PAIR_HORIZON_NS, "hi": high_ns + PAIR_HORIZON_NS}
+    traces = f"trace_id IN {batch.traces}"
+    mine = near(n, f"{traces} AND {batch.member()}")
+    # A side in another writer's batch in flight is left to that writer (``staged``).
+    settled = batch.settled()
+    others = f"{traces} AND {settled} AND NOT {batch.member()}"
+    found = pairs(mine, near(n, f"{traces} AND {settled}"))
     if later:
-        found += f" UNION ALL {pairs(near(n, f'{in_batch} AND {not_batch}'), batch)}"
+        found += f" UNION ALL {pairs(near(n, others), mine)}"
     command(_pairs_delta(n, found, 1), params)
-    # Kept orphans the batch holds the parent of, then the batch's own orphans.
-    command(_adopted(n, batch), params)
-    command(_orphans(n, batch, stored, 1), params)
-    if fetch(f"SELECT 1 FROM {n.pending} WHERE message_id != '' LIMIT 1", {}):
+    # Kept orphans the batch holds the parent of, then the batch's own orphans (any
+    # stored parent will do: one in a batch in flight takes nothing back later).
+    command(_adopted(n, mine), params)
+    command(_orphans(n, mine, near(n, traces), 1), params)
+    if fetch(f"SELECT 1 FROM {mine} WHERE message_id != '' LIMIT 1", params):
         # Conditions on the stored spans' maps: only spans of the batch's messages.
-        message = _message_in(n.pending)
-        hops = hop_pairs(batch, near(n, f"kind = 'producer' AND {message}"))
+        message = f"{_message_in(mine)} AND {settled}"
+        hops = hop_pairs(mine, near(n, f"kind = 'producer' AND {message}"))
         if later:
-            consumers = near(n, f"kind = 'consumer' AND {message} AND {not_batch}")
-            hops += f" UNION ALL {hop_pairs(consumers, batch)}"
+            consumers = near(n, f"kind = 'consumer' AND {message} AND NOT {batch.member()}")
+            hops += f" UNION ALL {hop_pairs(consumers, mine)}"
         command(_hops_delta(n, hops, 1), params)
-    command(f"TRUNCATE TABLE {t.parts_of(PENDING_PAIRS)}", {})
 
 
 def forget_traces(fetch: Fetch, command: Command, t: Tables, trace_ids: Sequence[str]) -> None:
@@ -283,9 +291,9 @@ def backfill(connection: Connection, t: Tables) -> None:
     database), replacing whatever they hold: the step schema version 2 runs on open,
     before the writer starts.
 
-    The views' rows come from the spans themselves; the pairs and orphans through
-    ``pending_pairs`` one day at a time, oldest first, each pair counted from its
-    callee's (consumer's) side only, so once. Progress is logged per day.
+    The views' rows come from the spans themselves; the pairs and orphans by
+    ``count_batch``, a day's spans staged as one batch at a time, oldest first, each
+    pair counted from its callee's (consumer's) side only, so once. Progress is logged per day.
     """
 
     def fetch(sql: str, params: Mapping[str, object]) -> list[Row]:
@@ -299,22 +307,23 @@ def backfill(connection: Connection, t: Tables) -> None:
         command(f"TRUNCATE TABLE {t.parts_of(table)}", {})
     command(f"INSERT INTO {n.requests} {request_delta(n.spans, 1)}", {})
     command(f"INSERT INTO {n.traces} {trace_rows(n.spans)}", {})
-    day = f"intDiv(start_ns, {1440 * MINUTE_NS})"
+    day = f"intDiv(start_ns, {DAY_NS})"
     days = sorted(int(row[0]) for row in fetch(f"SELECT DISTINCT {day} FROM {n.spans}", {}))
+    batch = Batch.of(t.database, f"backfill-{uuid.uuid4().hex}")
     started = time.perf_counter()
     for done, number in enumerate(days, start=1):
-        command(
-            f"INSERT INTO {n.pending} SELECT {PAIR_SELECT} FROM {n.spans}"
-            f" WHERE {USER_TRAFFIC} AND {day} = {{day:Int64}}",
-            {"day": number},
-        )
-        count_pending(fetch, command, t, later=False)
+        params = {**batch.params, "day": number}
+        command(staged.drop(t), batch.params)
+        command(staged.stage_stored(batch, t, f"{USER_TRAFFIC} AND {day} = {{day:Int64}}"), params)
+        high = (number + 1) * DAY_NS - 1
+        count_batch(fetch, command, t, batch, number * DAY_NS, high, later=False)
         logger.info(
             "building the ClickHouse rollups from stored spans: %d of %d days done (%.1f s)",
             done,
             len(days),
             time.perf_counter() - started,
         )
+    command(staged.drop(t), batch.params)
 
 
 def _spans_where(n: Names, condition: str) -> str:
