@@ -74,16 +74,18 @@ class Names:
         self.traces = f"{db}.{TRACE_ROLLUP}"
 
 
-def near(n: Names, condition: str) -> str:
+def near(n: Names, condition: str, batch: Batch | None = None) -> str:
     """Stored spans (user traffic) matching ``condition``, in the pair columns, started
-    in ``[{lo}, {hi}]`` (the partition and primary-index bounds)."""
+    in ``[{lo}, {hi}]`` (the partition and primary-index bounds); with ``batch``, a
+    column ``own`` tells its spans (one read serves both sides of a join)."""
+    own = f", toUInt8({batch.member()}) AS own" if batch else ""
     return (
-        f"(SELECT {PAIR_SELECT} FROM {n.spans} WHERE {USER_TRAFFIC} AND ({condition})"
+        f"(SELECT {PAIR_SELECT}{own} FROM {n.spans} WHERE {USER_TRAFFIC} AND ({condition})"
         " AND start_ns >= {lo:Int64} AND start_ns <= {hi:Int64})"
     )
 
 
-def pairs(callees: str, callers: str) -> str:
+def pairs(callees: str, callers: str, pair_filter: str = "") -> str:
     """Caller/callee pairs of two relations in the pair columns, one row per call.
 
     The kinds are the DuckDB store's: a CLIENT parent of a SERVER span is a call, a
@@ -102,7 +104,7 @@ def pairs(callees: str, callers: str) -> str:
     FROM (SELECT * FROM {callees} WHERE kind IN ('server', 'consumer') AND parent_span_id != '')
          AS c
     INNER JOIN {callers} AS p ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
-    WHERE abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS})
+    WHERE abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}{pair_filter})
 WHERE kind != ''"""
 
 
@@ -115,7 +117,7 @@ FROM ({pair_sql})
 GROUP BY minute, caller, callee, kind, bucket, status, retried, synthetic"""
 
 
-def hop_pairs(consumers: str, producers: str) -> str:
+def hop_pairs(consumers: str, producers: str, pair_filter: str = "") -> str:
     """Producer/consumer pairs sharing a message id within the horizon, one row each."""
     return f"""SELECT intDiv(c.start_ns, {MINUTE_NS}) AS minute, p.service_name AS producer,
        c.service_name AS consumer, p.destination AS destination,
@@ -125,7 +127,7 @@ def hop_pairs(consumers: str, producers: str) -> str:
 FROM (SELECT * FROM {consumers} WHERE kind = 'consumer' AND message_id != '') AS c
 INNER JOIN (SELECT * FROM {producers} WHERE kind = 'producer' AND message_id != '') AS p
   ON c.message_id = p.message_id
-WHERE abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}"""
+WHERE abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}{pair_filter}"""
 
 
 def _hops_delta(n: Names, pair_sql: str, sign: int) -> str:
@@ -140,14 +142,14 @@ GROUP BY minute, producer, consumer, destination, elsewhere, linked"""
 
 def _orphans(n: Names, children: str, parents: str, sign: int) -> str:
     """``orphan_spans`` rows (``sign``) of the spans of ``children`` with a parent id
-    and no parent among ``parents`` near them."""
+    and no parent among ``parents`` near them (a missing parent joins as '')."""
     return f"""INSERT INTO {n.orphans} (trace_id, span_id, parent_span_id, start_ns, service, sign)
-SELECT trace_id, span_id, parent_span_id, start_ns, service_name, toInt64({sign})
-FROM {children} AS c
-WHERE c.parent_span_id != '' AND (c.trace_id, c.span_id) NOT IN (
-    SELECT c.trace_id, c.span_id FROM {children} AS c
-    INNER JOIN {parents} AS p ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
-    WHERE abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS})"""
+SELECT c.trace_id, c.span_id, c.parent_span_id, c.start_ns, c.service_name, toInt64({sign})
+FROM (SELECT * FROM {children} WHERE parent_span_id != '') AS c
+LEFT JOIN {parents} AS p ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
+GROUP BY c.trace_id, c.span_id, c.parent_span_id, c.start_ns, c.service_name
+HAVING countIf(p.span_id != '' AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}) = 0
+SETTINGS join_use_nulls = 0"""
 
 
 def kept_orphans(n: Names, condition: str) -> str:
@@ -157,11 +159,12 @@ WHERE {condition}
 GROUP BY trace_id, span_id, parent_span_id, start_ns, service HAVING sum(sign) > 0)"""
 
 
-def _adopted(n: Names, batch: str) -> str:
-    """Minus one for each kept orphan whose parent is in ``batch``."""
+def _adopted(n: Names, traces: str, batch: str) -> str:
+    """Minus one for each kept orphan (of the trace ids ``traces``) whose parent is in
+    ``batch``."""
     return f"""INSERT INTO {n.orphans} (trace_id, span_id, parent_span_id, start_ns, service, sign)
 SELECT DISTINCT o.trace_id, o.span_id, o.parent_span_id, o.start_ns, o.service, toInt64(-1)
-FROM {kept_orphans(n, f"trace_id IN (SELECT trace_id FROM {batch})")} AS o
+FROM {kept_orphans(n, f"trace_id IN {traces}")} AS o
 INNER JOIN {batch} AS p ON o.trace_id = p.trace_id AND o.parent_span_id = p.span_id
 WHERE abs(p.start_ns - o.start_ns) <= {PAIR_HORIZON_NS}"""
 
@@ -193,26 +196,22 @@ def count_batch(
     n = Names(t)
     params = {**batch.params, "lo": low_ns - PAIR_HORIZON_NS, "hi": high_ns + PAIR_HORIZON_NS}
     traces = f"trace_id IN {batch.traces}"
-    mine = near(n, f"{traces} AND {batch.member()}")
     # A side in another writer's batch in flight is left to that writer (``staged``).
     settled = batch.settled()
-    others = f"{traces} AND {settled} AND NOT {batch.member()}"
-    found = pairs(mine, near(n, f"{traces} AND {settled}"))
-    if later:
-        found += f" UNION ALL {pairs(near(n, others), mine)}"
-    command(_pairs_delta(n, found, 1), params)
+    # The stored spans of the batch's traces, its own marked: a pair is the batch's
+    # when either side is its own (``later`` False: when the callee is).
+    spans = near(n, f"{traces} AND {settled}", batch)
+    own = " AND (c.own = 1 OR p.own = 1)" if later else " AND c.own = 1"
+    command(_pairs_delta(n, pairs(spans, spans, own), 1), params)
     # Kept orphans the batch holds the parent of, then the batch's own orphans (any
     # stored parent will do: one in a batch in flight takes nothing back later).
-    command(_adopted(n, mine), params)
+    mine = near(n, f"{traces} AND {batch.member()}")
+    command(_adopted(n, batch.traces, mine), params)
     command(_orphans(n, mine, near(n, traces), 1), params)
     if fetch(f"SELECT 1 FROM {mine} WHERE message_id != '' LIMIT 1", params):
         # Conditions on the stored spans' maps: only spans of the batch's messages.
-        message = f"{_message_in(mine)} AND {settled}"
-        hops = hop_pairs(mine, near(n, f"kind = 'producer' AND {message}"))
-        if later:
-            consumers = near(n, f"kind = 'consumer' AND {message} AND NOT {batch.member()}")
-            hops += f" UNION ALL {hop_pairs(consumers, mine)}"
-        command(_hops_delta(n, hops, 1), params)
+        carriers = near(n, f"{_message_in(mine)} AND {settled}", batch)
+        command(_hops_delta(n, hop_pairs(carriers, carriers, own), 1), params)
 
 
 def forget_traces(fetch: Fetch, command: Command, t: Tables, trace_ids: Sequence[str]) -> None:
