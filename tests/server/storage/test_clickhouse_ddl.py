@@ -80,14 +80,13 @@ def test_cluster_ddl_is_the_single_node_ddl_with_the_cluster_substitutions() -> 
         "rollup_edges": "cityHash64(callee)",
         "rollup_names": "rand()",
         "rollup_exemplars": "cityHash64(trace_id)",
-        "rollup_pending": "cityHash64(trace_id)",
+        "staged_spans": "cityHash64(trace_id)",
         "journey_steps": "cityHash64(trace_id)",
         "request_rollup": "rand()",
         "trace_rollup": "cityHash64(trace_id)",
         "pair_rollup": "rand()",
         "hop_rollup": "rand()",
         "orphan_spans": "cityHash64(trace_id)",
-        "pending_pairs": "cityHash64(trace_id)",
     }
     # Every MergeTree table became replicated; the views read and write local tables.
     assert not any(re.search(r"ENGINE = (?!Replicated)\w*MergeTree", s) for s in printed)
@@ -133,7 +132,7 @@ def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
             "rollup_names": "ReplacingMergeTree",
             "rollup_exemplars": "ReplacingMergeTree",
             "rollup_exemplars_mv": "MaterializedView",
-            "rollup_pending": "MergeTree",
+            "staged_spans": "MergeTree",
             "journey_steps": "AggregatingMergeTree",
             "journey_steps_mv": "MaterializedView",
             "request_rollup": "SummingMergeTree",
@@ -143,8 +142,6 @@ def test_single_node_ddl_runs_on_chdb(tmp_path: Path) -> None:
             "pair_rollup": "SummingMergeTree",
             "hop_rollup": "SummingMergeTree",
             "orphan_spans": "SummingMergeTree",
-            "pending_pairs": "MergeTree",
-            "pending_pairs_mv": "MaterializedView",
         }
         with pytest.raises(ClickHouseError):  # no cluster here: why the script is not run
             client.command(_printed("--cluster", CLUSTER)[0])

@@ -19,11 +19,7 @@ from threadline.server.storage.clickhouse.store import ClickHouseStore
 from threadline.slos import Indicator
 from threadline.store_url import StoreUrl
 
-VIEWS = (
-    rollup_tables.REQUEST_ROLLUP_MV,
-    rollup_tables.TRACE_ROLLUP_MV,
-    rollup_tables.PENDING_PAIRS_MV,
-)
+VIEWS = (rollup_tables.REQUEST_ROLLUP_MV, rollup_tables.TRACE_ROLLUP_MV)
 
 
 def _answers(store: ClickHouseStore) -> tuple[object, ...]:

@@ -103,7 +103,7 @@ def test_a_version_1_database_gets_its_rollups_on_open(url: StoreUrl) -> None:
     _version_1(url, spans)
     store = ClickHouseStore(url)
     try:
-        assert store.schema_version == schema.SCHEMA_VERSION == 2
+        assert store.schema_version == schema.SCHEMA_VERSION == 3
         red = {(r.service, r.operation): (r.stats.requests, r.stats.errors)
                for r in store.operation_red(DAY)}  # fmt: skip
         assert red == {("payments", "charge"): (3, 1), ("web", "GET /pay"): (3, 0)}
@@ -117,7 +117,7 @@ def test_a_version_1_database_gets_its_rollups_on_open(url: StoreUrl) -> None:
         assert store.service_map(DAY).edges[0].stats.calls == 4
     finally:
         store.close()
-    again = ClickHouseStore(url)  # version 2 now: nothing is counted twice
+    again = ClickHouseStore(url)  # version 3 now: nothing is counted twice
     try:
         assert again.service_map(DAY).edges[0].stats.calls == 4
     finally:
@@ -160,3 +160,44 @@ def test_erasure_leaves_no_name_only_the_user_had(url: StoreUrl) -> None:
         assert [r.stats.requests for r in store.operation_red(DAY)] == [1, 1]
     finally:
         store.close()
+
+
+# What version 2 staged batches through: a view copying every insert into a table one
+# writer emptied for all, and a table of keys per writer.
+_VERSION_2_STAGING: Final = (
+    "CREATE TABLE {db}.pending_pairs (trace_id String, span_id String)"
+    " ENGINE = MergeTree ORDER BY (trace_id, span_id)",
+    "CREATE MATERIALIZED VIEW {db}.pending_pairs_mv TO {db}.pending_pairs AS"
+    " SELECT trace_id, span_id FROM {db}.spans",
+    "CREATE TABLE {db}.rollup_pending (writer String, trace_id String, span_id String)"
+    " ENGINE = MergeTree PARTITION BY writer ORDER BY (trace_id, span_id)",
+)
+
+
+def test_a_version_2_database_loses_its_shared_staging_on_open(url: StoreUrl) -> None:
+    """Opening a version 2 database drops the view and tables batches were staged in
+    before, records version 3, and its spans and later writes count as before."""
+    store = ClickHouseStore(url)
+    try:
+        store.write(SpanBatch.from_records(_call("1" * 32, T0))).result(timeout=30)
+        db = schema.quote("threadline")
+        for statement in _VERSION_2_STAGING:
+            store._command(statement.format(db=db), {})
+        store._command(f"TRUNCATE TABLE {store._tables.versions}", {})
+        store._command(f"INSERT INTO {store._tables.versions} VALUES (2, 0, 'threadline 2')", {})
+    finally:
+        store.close()
+    again = ClickHouseStore(url)
+    try:
+        assert again.schema_version == 3
+        rows = again._fetch(f"SELECT version FROM {again._tables.versions} ORDER BY version", {})
+        assert rows == [(2,), (3,)]
+        tables = {str(row[0]) for row in again._fetch(f"SHOW TABLES FROM {db}", {})}
+        assert not {"pending_pairs", "pending_pairs_mv", "rollup_pending"} & tables
+        assert rollup_schema.STAGED in tables
+        again.write(SpanBatch.from_records(_call("2" * 32, T0 + S))).result(timeout=30)
+        assert again.service_map(DAY).edges[0].stats.calls == 2
+        staged = again._fetch(f"SELECT count() FROM {db}.{rollup_schema.STAGED}", {})
+        assert staged == [(0,)]
+    finally:
+        again.close()

@@ -71,7 +71,7 @@ SHARDING_KEYS: Final[dict[str, str]] = {
     rollup_schema.EDGES: "cityHash64(callee)",
     rollup_schema.NAMES: "rand()",
     rollup_schema.EXEMPLARS: "cityHash64(trace_id)",
-    rollup_schema.PENDING: "cityHash64(trace_id)",
+    rollup_schema.STAGED: "cityHash64(trace_id)",
     # Beside the spans it is fed from: each shard's view sees whole traces.
     schema.JOURNEY_STEPS: "cityHash64(trace_id)",
     **rollup_tables.SHARDING_KEYS,

@@ -15,7 +15,7 @@ reads still ``sum(...) GROUP BY`` so parts not merged yet answer the same.
 - ``rollup_edges``: minute of the callee × caller service/operation × callee
   service/operation × kind × measure (``latency`` or ``dwell``) × synthetic × bucket:
   calls and errors. A pair needs both spans, which may arrive in different inserts,
-  so the writer counts pairs after each insert (``rollups.Counter``).
+  so the writer counts pairs after each insert (``staging.Counter``).
 - ``rollup_names``: the operation names the rollups keep, at most ``OPERATION_CAP``
   per service, first come; later names count as ``OTHER``. Registered by the writer
   before the spans' insert, so the view's join sees them.
@@ -23,8 +23,11 @@ reads still ``sum(...) GROUP BY`` so parts not merged yet answer the same.
   ``/metrics`` slot and insert, fed by ``rollup_exemplars_mv``; ``first`` falls
   with the time of the insert, so ``ReplacingMergeTree(first)`` keeps the first
   insert's example, as DuckDB keeps the first commit's.
-- ``rollup_pending``: the keys of the spans of the insert being counted, one
-  partition per writer, dropped once its pairs are counted.
+- ``staged_spans``: the keys of the spans of the insert being counted, one
+  partition per writer (``staging``), dropped once its pairs are counted. Every
+  count after the insert reads the batch from here: the edges above and the pair,
+  hop and orphan rollups of ``rollup_tables``. A writer killed mid-batch leaves its
+  partition behind; ``staged_at`` and the TTL drop it after ``STAGED_TTL_S``.
 
 Tables are partitioned by day of the minute and carry the spans' TTL, so retention
 by TTL drops rollup days with the span days.
@@ -44,10 +47,12 @@ EDGES: Final = "rollup_edges"
 NAMES: Final = "rollup_names"
 EXEMPLARS: Final = "rollup_exemplars"
 EXEMPLARS_MV: Final = "rollup_exemplars_mv"
-PENDING: Final = "rollup_pending"
+STAGED: Final = "staged_spans"
+# Far longer than any batch is staged (seconds): only a dead writer's keys grow this old.
+STAGED_TTL_S: Final = 3600
 # The count tables: summed by reads, merged by ``compact``, cut by retention.
 COUNT_TABLES: Final = (OPERATIONS, EDGES)
-TABLES: Final = (OPERATIONS, EDGES, NAMES, EXEMPLARS, PENDING)
+TABLES: Final = (OPERATIONS, EDGES, NAMES, EXEMPLARS, STAGED)
 # What ``compact`` merges: counts summing to zero and erased names leave the files.
 MERGED: Final = (OPERATIONS, EDGES, NAMES, EXEMPLARS)
 
@@ -205,16 +210,20 @@ ENGINE = ReplacingMergeTree(first)
 PARTITION BY {_DAY}
 ORDER BY (minute, service, operation, slot)
 {minute_ttl}{settings}""",
-        f"""CREATE TABLE IF NOT EXISTS {db}.{PENDING} (
+        f"""CREATE TABLE IF NOT EXISTS {db}.{STAGED} (
     writer String,
     trace_id String,
     span_id String,
+    start_ns Int64,
     service_name String,
-    name String
+    name String,
+    staged_at DateTime DEFAULT now()
 )
 ENGINE = MergeTree
 PARTITION BY writer
-ORDER BY (trace_id, span_id)""",
+ORDER BY (trace_id, span_id, start_ns)
+TTL staged_at + toIntervalSecond({STAGED_TTL_S})
+SETTINGS ttl_only_drop_parts = 1""",
         f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{OPERATIONS_MV} TO {db}.{OPERATIONS} AS
 {operation_delta(db, f"{db}.{incoming}", synthetic_in_json("s.attributes"), 1)}""",
         f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{EXEMPLARS_MV} TO {db}.{EXEMPLARS} AS

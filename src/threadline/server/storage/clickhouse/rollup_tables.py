@@ -20,8 +20,8 @@ of the callee, kind, latency bucket, status, retried, synthetic), ``hop_rollup``
 or not, with the trace ids of one such hop as an example) and ``orphan_spans``
 (spans whose parent is not stored near them, a row ``+1`` when found, ``-1`` when
 the parent arrives or the span is deleted).
-``pending_pairs`` is the batch those statements read: a view fills it on insert, the
-writer empties it once counted.
+They read the batch from the writer's own partition of ``staged_spans``
+(``staging``), the one staging every count after an insert reads.
 
 Every value column is a sum of signed deltas: a deletion inserts the negative of
 what it removes (``pair_rollups.forget_*``), and ``SummingMergeTree`` drops a row
@@ -53,11 +53,9 @@ TRACE_ROLLUP_MV: Final = "trace_rollup_mv"
 PAIR_ROLLUP: Final = "pair_rollup"
 HOP_ROLLUP: Final = "hop_rollup"
 ORPHAN_SPANS: Final = "orphan_spans"
-PENDING_PAIRS: Final = "pending_pairs"
-PENDING_PAIRS_MV: Final = "pending_pairs_mv"
 
 # The tables, each with the key a cluster shards it by: rows of one trace (its
-# summary, its orphans, the pending batch) on the trace's shard, beside its spans;
+# summary, its orphans) on the trace's shard, beside its spans;
 # counts per minute on any shard, since every read sums a key across shards.
 SHARDING_KEYS: Final[dict[str, str]] = {
     REQUEST_ROLLUP: "rand()",
@@ -65,7 +63,6 @@ SHARDING_KEYS: Final[dict[str, str]] = {
     PAIR_ROLLUP: "rand()",
     HOP_ROLLUP: "rand()",
     ORPHAN_SPANS: "cityHash64(trace_id)",
-    PENDING_PAIRS: "cityHash64(trace_id)",
 }
 DATA_TABLES: Final = tuple(SHARDING_KEYS)
 
@@ -106,26 +103,7 @@ def _number(key: str) -> str:
     return f"toInt64OrZero(trim(BOTH '\"' FROM {_attribute(key)}))"
 
 
-# The columns of a span as the pair statements read it, from ``spans`` or from the
-# pending batch (which stores exactly these).
-PAIR_COLUMNS: Final = (
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "service_name",
-    "name",
-    "kind",
-    "start_ns",
-    "end_ns",
-    "duration_ns",
-    "status",
-    "links",
-    "resent",
-    "redelivered",
-    "synthetic",
-    "message_id",
-    "destination",
-)
+# The columns of a span as the pair statements read it from ``spans``.
 PAIR_SELECT: Final = f"""trace_id, span_id, coalesce(parent_span_id, '') AS parent_span_id,
        service_name, name, kind, start_ns, end_ns, duration_ns, status, links,
        toUInt8(kind = 'client' AND {_number("http.request.resend_count")} > 0) AS resent,
@@ -245,30 +223,6 @@ ENGINE = SummingMergeTree(sign)
 PARTITION BY toDate({START_TIME})
 ORDER BY (trace_id, span_id, parent_span_id, start_ns, service)
 {ttl}""".rstrip(),
-        f"""CREATE TABLE IF NOT EXISTS {db}.{PENDING_PAIRS} (
-    trace_id String,
-    span_id String,
-    parent_span_id String,
-    service_name LowCardinality(String),
-    name LowCardinality(String),
-    kind LowCardinality(String),
-    start_ns Int64,
-    end_ns Int64,
-    duration_ns Int64,
-    status LowCardinality(String),
-    links String,
-    resent UInt8,
-    redelivered UInt8,
-    synthetic UInt8,
-    message_id String,
-    destination String
-)
-ENGINE = MergeTree
-ORDER BY (trace_id, span_id)""",
-        _view(db, PENDING_PAIRS_MV, PENDING_PAIRS)
-        + f"""SELECT {PAIR_SELECT}
-FROM {db}.{SPANS}
-WHERE {USER_TRAFFIC}""",
     ]
 
 

@@ -4,16 +4,16 @@ Entry spans and exemplars are counted by materialized views on the insert itself
 (``rollup_schema``). Two things need more than the inserted block:
 
 - **Names.** The operation cap is first come per service (``OPERATION_CAP``, then
-  ``OTHER``), decided against the names kept so far: ``Counter.stage`` registers the
+  ``OTHER``), decided against the names kept so far: ``staging.Counter`` registers the
   batch's new names, sorted, up to the cap, *before* the spans' insert, so the views
   read the kept names when they count. The rule and its order are DuckDB's, so the
   two stores keep the same names for the same arrivals.
 - **Edges.** A call is a parent/child pair and either side may arrive first. After
-  the insert, ``Counter.count_pairs`` joins the spans of the batch's traces that
-  started within ``PAIR_HORIZON_NS`` of the batch (the time bound prunes partitions)
-  and counts each pair with at least one side in the batch: each pair once, when its
-  second side arrives, in the minute of the callee, as DuckDB counts it. The batch's
-  keys are in ``rollup_pending`` under the writer's partition, dropped afterwards.
+  the insert, ``count_edges`` joins the spans of the batch's traces that started
+  within ``PAIR_HORIZON_NS`` of the batch (the time bound prunes partitions) and
+  counts each pair with at least one side in the batch: each pair once, when its
+  second side arrives, in the minute of the callee, as DuckDB counts it. The batch
+  is the writer's own partition of ``staged_spans`` (``staging``, ``staged``).
 
 Deletions subtract before the spans go: a deleted trace's entry spans and its pairs
 (all within the trace) are appended negated and its exemplars deleted; retention
@@ -26,20 +26,16 @@ and the pair count are two statements. If the second fails the batch's future
 fails and the sender retries; the retried spans are stored already and dropped, so
 that batch's edges stay uncounted (the spans and their entry counts are kept).
 Writers of several servers registering names at the same moment each count the
-names kept before them, so a service can pass the cap by one batch's new names. A
-writer killed between staging and dropping leaves its partition of
-``rollup_pending`` behind: no other writer reads it, and it holds only keys.
+names kept before them, so a service can pass the cap by one batch's new names.
+Several writers and a writer killed mid-batch: ``staging``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final
-
-import pyarrow as pa
 
 from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.aggregates import EdgeKind
@@ -56,12 +52,12 @@ from threadline.server.storage.clickhouse.rollup_schema import (
     OPERATIONS,
     OTHER,
     PAIR_HORIZON_NS,
-    PENDING,
     bucket_sql,
     kept_names,
     operation_delta,
     synthetic_in_map,
 )
+from threadline.server.storage.clickhouse.staged import Batch
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
 
 logger = logging.getLogger(__name__)
@@ -69,7 +65,6 @@ logger = logging.getLogger(__name__)
 Command = Callable[[str, Mapping[str, object]], None]
 
 DAY_NS: Final = 1440 * MINUTE_NS
-_PENDING_COLUMNS: Final = ("trace_id", "span_id", "service_name", "name")
 _EDGE_COLUMNS: Final = (
     "minute, caller, caller_operation, callee, callee_operation, kind, measure, synthetic,"
     " bucket, calls, errors"
@@ -171,60 +166,18 @@ def operation_insert(t: Tables, condition: str, sign: int) -> str:
     return f"INSERT INTO {_db(t)}.{OPERATIONS} ({_OPERATION_COLUMNS})\n{select}"
 
 
-class Counter:
-    """One writer's part of the rollups: names before each insert, pairs after it.
-
-    Each writer stages under a partition of its own (a random id), so writers of
-    several servers sharing a database do not see each other's batches.
-    """
-
-    def __init__(self, connection: Connection, t: Tables) -> None:
-        self._connection = connection
-        self._t = t
-        self._writer = uuid.uuid4().hex
-        self._pending = f"{_db(t)}.{PENDING}"
-        self._batch = f"(SELECT trace_id, span_id FROM {self._pending} WHERE writer = {{w:String}})"
-
-    def stage(self, fresh: pa.Table) -> None:
-        """Before the spans' insert: keep the batch's keys and register its names."""
-        self._drop()
-        keys = fresh.select(list(_PENDING_COLUMNS)).append_column(
-            "writer", pa.array([self._writer] * fresh.num_rows, pa.string())
-        )
-        self._connection.insert_arrow(PENDING, keys, doing="staging spans for the rollups")
-        source = f"(SELECT service_name, name FROM {self._pending} WHERE writer = {{w:String}})"
-        self._connection.command(
-            register_names(self._t, source), {"w": self._writer}, doing="keeping operation names"
-        )
-
-    def count_pairs(self, low_ns: int, high_ns: int) -> None:
-        """After the spans' insert: count the pairs with a side in the batch, then
-        forget the batch. ``low_ns`` and ``high_ns`` bound the batch's starts."""
-        near = (
-            f"trace_id IN (SELECT trace_id FROM {self._pending} WHERE writer = {{w:String}})"
-            " AND start_ns BETWEEN {low:Int64} AND {high:Int64}"
-        )
-        in_batch = (
-            f" AND ((c.trace_id, c.span_id) IN {self._batch}"
-            f" OR (p.trace_id, p.span_id) IN {self._batch})"
-        )
-        statement = edge_delta(
-            self._t, _callees(self._t, near), _callers(self._t, near), 1, in_batch
-        )
-        params = {
-            "w": self._writer,
-            "low": low_ns - PAIR_HORIZON_NS,
-            "high": high_ns + PAIR_HORIZON_NS,
-        }
-        self._connection.command(statement, params, doing="counting calls")
-        self._drop()
-
-    def _drop(self) -> None:
-        self._connection.command(
-            f"ALTER TABLE {self._t.parts_of(PENDING)} DROP PARTITION {{w:String}}",
-            {"w": self._writer},
-            doing="clearing staged spans",
-        )
+def count_edges(command: Command, t: Tables, batch: Batch, low_ns: int, high_ns: int) -> None:
+    """After the spans' insert: count the pairs with a side in ``batch`` (its starts
+    within ``low_ns`` … ``high_ns``) and the other side in it too or settled
+    (``staged``: a side in another writer's batch in flight is left to that count)."""
+    near = (
+        f"trace_id IN {batch.traces} AND start_ns BETWEEN {{low:Int64}} AND {{high:Int64}}"
+        f" AND {batch.settled()}"
+    )
+    in_batch = f" AND ({batch.member('c')} OR {batch.member('p')})"
+    statement = edge_delta(t, _callees(t, near), _callers(t, near), 1, in_batch)
+    params = {**batch.params, "low": low_ns - PAIR_HORIZON_NS, "high": high_ns + PAIR_HORIZON_NS}
+    command(statement, params)
 
 
 _IDS: Final = "trace_id IN {ids:Array(String)}"

@@ -49,8 +49,9 @@ from typing import Final
 from threadline.server.storage.clickhouse import document_table, journey_schema, rollup_schema
 
 # Version 2 adds the rollups (``rollup_schema``; ``versions`` fills them on a version 1
-# database) and the journey steps (``journey_schema``).
-SCHEMA_VERSION: Final = 2
+# database) and the journey steps (``journey_schema``). Version 3 stages each batch
+# per writer in ``staged_spans`` (``staging``) and drops the tables it replaces.
+SCHEMA_VERSION: Final = 3
 
 
 SPANS: Final = "spans"

@@ -10,12 +10,21 @@ so an interrupted fill runs again whole on the next open) and
 fill counts nothing twice). The tables of ``rollup_tables`` are filled by
 ``pair_rollups.backfill`` whenever a database holds spans but not those tables (a
 version 1 database among them), progress in the log.
+
+Version 3 stages each batch under its writer's id in ``staged_spans`` (created with
+the schema's statements), read by every count after an insert (``staging``). The
+step drops what staged batches before: ``pending_pairs_mv`` (a view copying every
+insert into ``pending_pairs``, which one writer counted and emptied for all) and the
+tables ``pending_pairs`` and ``rollup_pending``; on a cluster ``ON CLUSTER``, the
+``Distributed`` tables and their ``_local`` tables both. Nothing in them needs
+keeping: a version 2 writer emptied both after each batch.
 """
 
 from __future__ import annotations
 
 import time
 from importlib.metadata import PackageNotFoundError, version
+from typing import Final
 
 from threadline.server.storage.base import StoreError
 from threadline.server.storage.clickhouse import (
@@ -28,7 +37,12 @@ from threadline.server.storage.clickhouse import (
     schema,
 )
 from threadline.server.storage.clickhouse.client import Connection
+from threadline.server.storage.clickhouse.schema import quote
 from threadline.server.storage.clickhouse.tables import Tables
+
+# What version 3 drops, views first (a view writes into one of the tables).
+RETIRED_VIEWS: Final = ("pending_pairs_mv",)
+RETIRED_TABLES: Final = ("pending_pairs", "rollup_pending")
 
 
 def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = None) -> int:
@@ -60,6 +74,9 @@ def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = Non
         # Every step column folds by min, max or union: an interrupted fill run again
         # whole on the next open counts nothing twice.
         journey_steps.backfill_on(connection, t)
+    if 0 < current < 3:
+        for statement in retired(t):
+            connection.command(statement, doing="dropping the tables of schema version 2")
     if current < schema.SCHEMA_VERSION:
         connection.command(
             f"INSERT INTO {t.versions} (version, applied_ns, applied_by)"
@@ -68,6 +85,18 @@ def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = Non
             doing="recording the schema version",
         )
     return schema.SCHEMA_VERSION
+
+
+def retired(t: Tables) -> list[str]:
+    """The statements of the version 3 step (idempotent: ``IF EXISTS``)."""
+    db = quote(t.database)
+    on = f" ON CLUSTER {quote(t.cluster)}" if t.cluster else ""
+    drops = [f"DROP VIEW IF EXISTS {db}.{view}{on}" for view in RETIRED_VIEWS]
+    for table in RETIRED_TABLES:
+        drops.append(f"DROP TABLE IF EXISTS {db}.{table}{on}")
+        if t.cluster:
+            drops.append(f"DROP TABLE IF EXISTS {t.parts_of(table)}")
+    return drops
 
 
 def _lacks_rollups(connection: Connection, t: Tables) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Final
@@ -32,9 +32,9 @@ import pyarrow.compute as pc
 from threadline.server.batch import SpanBatch
 from threadline.server.log_batch import LogBatch
 from threadline.server.storage.base import StoreError, StoreOverloaded
-from threadline.server.storage.clickhouse import pair_rollups, rollups, schema
+from threadline.server.storage.clickhouse import schema, staging
 from threadline.server.storage.clickhouse.client import Connection
-from threadline.server.storage.clickhouse.tables import Row, Tables
+from threadline.server.storage.clickhouse.tables import Tables
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class InsertWriter:
             raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
         self._connection = connection
         self._tables = tables
-        self._rollups = rollups.Counter(connection, tables)
+        self._counter = staging.Counter(connection, tables)
         self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=max_pending_batches)
         self._max_pending = max_pending_batches
         self._closed = False
@@ -182,20 +182,12 @@ class InsertWriter:
         fresh = self._drop_stored(_unique(table))
         if fresh.num_rows:
             with self.turn:
-                # Names before the insert (its views read them), pairs after (they join
-                # the stored spans): ``rollups`` says why.
-                self._rollups.stage(fresh)
+                # Keys and names before the insert (its views read the names), pairs
+                # after (they join the stored spans): ``staging`` says why.
+                self._counter.stage(fresh)
                 self._connection.insert_arrow(schema.SPANS_INCOMING, fresh, doing="writing spans")
                 starts = fresh["start_ns"]
-                self._rollups.count_pairs(pc.min(starts).as_py(), pc.max(starts).as_py())
-                # The calls, hops and orphans the batch completes (its views counted the rest).
-                pair_rollups.count_pending(self._rows, self._command, self._tables)
-
-    def _rows(self, sql: str, params: Mapping[str, object]) -> list[Row]:
-        return self._connection.rows(sql, params, doing="counting calls")
-
-    def _command(self, sql: str, params: Mapping[str, object]) -> None:
-        self._connection.command(sql, params, doing="counting calls")
+                self._counter.count(pc.min(starts).as_py(), pc.max(starts).as_py())
 
     def _drop_stored(self, table: pa.Table) -> pa.Table:
         """``table`` without the spans already stored."""
