@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -112,6 +113,9 @@ from threadline.server.storage.duckdb.scan import ScanViews
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row
 from threadline.server.storage.duckdb.writer import GroupCommitWriter, compact_rollups
+
+# How long close waits for reads under way before closing the connection anyway.
+CLOSE_WAIT_S: Final = 30.0
 
 _SELECT_SPAN: Final = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
 
@@ -594,6 +598,11 @@ class DuckDBStore:
                 return
             self._closed = True
             self._gate.notify_all()
+            # Reads already under way finish first: DuckDB refuses to close a
+            # connection busy making a cursor. New ones are refused (closed).
+            deadline = time.monotonic() + CLOSE_WAIT_S
+            while self._in_flight and time.monotonic() < deadline:
+                self._gate.wait(deadline - time.monotonic())
         try:
             self._writer.close()
         finally:
