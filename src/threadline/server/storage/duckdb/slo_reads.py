@@ -47,6 +47,7 @@ from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis import sketch
 from threadline.server.analysis.burn import Counts
 from threadline.server.slo_queries import ExampleRow, IndicatorQuery, RetryCounts
+from threadline.server.storage.duckdb import journey_sessions
 from threadline.server.storage.duckdb.journey_steps import COLUMNS, STEPS, step_rows
 from threadline.server.storage.duckdb.journey_steps import SYNTHETIC as SYNTHETIC_STEPS
 from threadline.server.storage.duckdb.rollups import EDGES, MINUTE_NS, OPERATIONS, PAIR_HORIZON_NS
@@ -199,18 +200,38 @@ def _journey_counts(
     """Sessions with a trace in the window touching the service (entering at the
     operation, when set); bad if a trace of theirs in the window failed.
 
+    From ``journey_slo_minutes`` (``_minute_counts``) unless the SLO counts synthetic
+    traffic or a step is dated at or after ``end``; then from the steps
+    (``_scanned_counts``), as before the minutes were kept.
+    """
+    if query.reaches is not None:
+        return _reach_counts(fetch, query, end, firsts)
+    if not query.include_synthetic:
+        counted = _minute_counts(fetch, query, end, firsts)
+        if counted is not None:
+            return counted
+    return _scanned_counts(fetch, query, end, firsts)
+
+
+def _touched(query: IndicatorQuery, alias: str = "") -> tuple[str, list[object]]:
+    """The steps of ``query``'s journeys: ``list_contains(services, ?)`` without an
+    operation, the (service, operation) step with one."""
+    if query.operation is None:
+        return f"list_contains({alias}services, ?)", [query.service]
+    return f"{alias}service = ? AND {alias}operation = ?", [query.service, query.operation]
+
+
+def _scanned_counts(
+    fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]
+) -> list[Counts]:
+    """``_journey_counts`` from the steps of the budget window.
+
     The windows all end at ``end``, so one pass per session answers them all: a
     session counts in a window when its last touching minute is in it, and is bad
     there when its last failed minute is too (``min`` of the two). Only the traces
     that touched or failed are grouped: the others change neither.
     """
-    if query.reaches is not None:
-        return _reach_counts(fetch, query, end, firsts)
-    if query.operation is None:
-        touched, touch_params = "list_contains(services, ?)", [query.service]
-    else:
-        touched = "service = ? AND operation = ?"
-        touch_params = [query.service, query.operation]
+    touched, touch_params = _touched(query)
     traces, params = _journey_traces(query, min(firsts) * MINUTE_NS, end * MINUTE_NS)
     rows = fetch(
         f"""{traces}
@@ -223,6 +244,90 @@ WHERE touched IS NOT NULL GROUP BY ALL""",
     )
     totals = _at_least([(int(t), int(n)) for t, _, n in rows], firsts)
     bads = _at_least([(int(b), int(n)) for _, b, n in rows], firsts)
+    return [Counts(good=t - b, total=t) for t, b in zip(totals, bads, strict=True)]
+
+
+def _minute_counts(
+    fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]
+) -> list[Counts] | None:
+    """``_journey_counts`` from ``journey_slo_minutes``, corrected for the sessions of
+    traces not yet folded; None when a kept minute is at or after ``end`` (a session's
+    latest minute is then not its latest in the windows: the steps must be read).
+
+    The minutes count each folded session at its latest touching minute (``sessions``)
+    and at the earlier of that and its latest failed minute (``bad``). The sessions of
+    unfolded traces (every session their merged summaries name) are counted again from
+    their steps, the folded ones but those traces' merged with the unfolded traces'
+    steps, as ``_scanned_counts`` does, and their folded state is taken out.
+    """
+    keyed = "service = ? AND " + (
+        "operation IS NULL" if query.operation is None else "operation = ?"
+    )
+    key: list[object] = (
+        [query.service] if query.operation is None else [query.service, query.operation]
+    )
+    later = fetch(
+        f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {journey_sessions.MINUTES}"
+        f" WHERE {keyed} AND minute >= ? LIMIT 1))"
+        f" + (SELECT count(*) FROM (SELECT 1 FROM {journey_sessions.FAILURES}"
+        " WHERE last_minute >= ? LIMIT 1))",
+        [*key, end, end],
+    )
+    if later[0][0]:
+        return None
+    lo, hi = min(firsts) * MINUTE_NS, end * MINUTE_NS
+    kept = fetch(
+        f"SELECT minute, sessions, bad FROM {journey_sessions.MINUTES}"
+        f" WHERE {keyed} AND minute >= ? AND minute < ?",
+        [*key, min(firsts), end],
+    )
+    touched, touch_params = _touched(query)
+    state_key = "t.service = ? AND " + (
+        "t.operation IS NULL" if query.operation is None else "t.operation = ?"
+    )
+    # Sessions of unfolded traces: every session a trace's merged summary names holds
+    # its folded step (if any) and its step once folded.
+    rows = fetch(
+        f"""WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
+fresh AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
+          WHERE trace_id IN (SELECT trace_id FROM fresh_ids) GROUP BY trace_id),
+affected AS (SELECT DISTINCT unnest(list_filter(sessions, lambda s: s <> '')) AS session_id
+             FROM fresh),
+traces AS (
+    SELECT s.session_id, s.start_ns, s.service, s.operation, s.failed, s.services
+    FROM affected AS a JOIN {STEPS} AS s ON s.session_id = a.session_id
+    WHERE s.start_ns >= ? AND s.start_ns < ?
+      AND s.trace_id NOT IN (SELECT trace_id FROM fresh_ids)
+    UNION ALL
+    SELECT session_id, start_ns, service, operation, failed, services
+    FROM ({step_rows("fresh")}) WHERE start_ns >= ? AND start_ns < ?),
+now AS (
+    SELECT touched, least(touched, coalesce(failed, -1)) AS bad FROM (
+        SELECT max(start_ns // {MINUTE_NS}) FILTER (WHERE {touched}) AS touched,
+               max(start_ns // {MINUTE_NS}) FILTER (WHERE failed) AS failed
+        FROM traces WHERE ({touched}) OR failed GROUP BY session_id)
+    WHERE touched IS NOT NULL),
+was AS (
+    SELECT t.last_minute AS touched,
+           least(t.last_minute, coalesce(f.last_minute, -1)) AS bad
+    FROM affected AS a JOIN {journey_sessions.TOUCHES} AS t ON t.session_id = a.session_id
+    LEFT JOIN {journey_sessions.FAILURES} AS f ON f.session_id = a.session_id
+    WHERE {state_key})
+SELECT 1, touched, bad, count(*) FROM now GROUP BY ALL
+UNION ALL
+SELECT -1, touched, bad, count(*) FROM was GROUP BY ALL""",
+        [lo, hi, lo, hi, *touch_params, *touch_params, *key],
+    )
+    totals = _at_least(
+        [(int(m), int(n)) for m, n, _ in kept]
+        + [(int(t), int(sign) * int(n)) for sign, t, _, n in rows],
+        firsts,
+    )
+    bads = _at_least(
+        [(int(m), int(b)) for m, _, b in kept]
+        + [(int(b), int(sign) * int(n)) for sign, _, b, n in rows],
+        firsts,
+    )
     return [Counts(good=t - b, total=t) for t, b in zip(totals, bads, strict=True)]
 
 

@@ -1,0 +1,174 @@
+"""What a journey SLO reads, kept at fold: each session's latest minutes (schema version 14).
+
+A journey SLO counts a session in a window when one of its traces in the window
+touched the service (entered at the service and operation, when the SLO names one),
+and counts it bad when a trace of it in the window also failed. The windows of a
+tick all end now, so when no step is dated later, a session counts in a window
+exactly when its *latest* touching minute is in it, and is bad there when the
+earlier of its latest touching and latest failed minutes is. Those two minutes are
+kept per session, and the sessions are counted per minute of them:
+
+- ``journey_session_touches``: per session, each (service, operation) it entered at
+  (a step) and each service its traces touched (operation NULL), with the latest
+  minute it did;
+- ``journey_session_failures``: per session, the minute of its latest failed trace;
+- ``journey_slo_minutes``: per (service, operation) and minute, the sessions whose
+  latest touching minute it is (``sessions``) and those whose earlier of latest
+  touching and latest failed minutes it is (``bad``).
+
+A window's journeys are then a sum over its minutes (``slo_reads``), like any rollup.
+
+Kept by ``resettle``, which everything that changes ``journey_steps`` calls with the
+sessions whose steps it changed (fold, tail sampling, erasure, retention): their
+contributions to ``journey_slo_minutes`` are taken out, their state is recomputed
+from their steps (looked up through the steps' session index) and added back. A
+session's latest minutes cannot be updated from the changed rows alone: a refolded
+trace may start earlier, take another step or join another session, and a deleted
+trace may have been the latest, so the session's other steps are read again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from threadline.server.storage.duckdb.schema import (
+    JOURNEY_SESSION_FAILURES,
+    JOURNEY_SESSION_TOUCHES,
+    JOURNEY_SLO_MINUTES,
+    JOURNEY_STEPS,
+)
+from threadline.server.storage.duckdb.sql import Row
+
+logger = logging.getLogger(__name__)
+
+Run = Callable[[str, Sequence[object]], list[Row]]
+
+TOUCHES: Final = JOURNEY_SESSION_TOUCHES
+FAILURES: Final = JOURNEY_SESSION_FAILURES
+MINUTES: Final = JOURNEY_SLO_MINUTES
+# A temp table of session ids (``session_id``) whose state ``resettle`` recomputes.
+AFFECTED: Final = "threadline_journey_affected"
+_DELTA: Final = "threadline_journey_delta"
+_SUMMED: Final = "threadline_journey_summed"
+_SESSION_STEPS: Final = "threadline_journey_session_steps"
+_MINUTE_NS: Final = 60_000_000_000
+# Sessions the backfill recomputes per pass: enough passes to show progress.
+RANGES: Final = 20
+
+
+def contributions(sessions: str) -> str:
+    """(service, operation, minute, sessions, bad) each session of ``sessions`` (a
+    relation with ``session_id``) adds to ``journey_slo_minutes``, as its state is kept."""
+    return f"""
+SELECT t.service, t.operation, t.last_minute AS minute, 1 AS sessions, 0 AS bad
+FROM {TOUCHES} AS t JOIN {sessions} AS a ON a.session_id = t.session_id
+UNION ALL
+SELECT t.service, t.operation, least(t.last_minute, f.last_minute), 0, 1
+FROM {TOUCHES} AS t JOIN {sessions} AS a ON a.session_id = t.session_id
+JOIN {FAILURES} AS f ON f.session_id = t.session_id"""
+
+
+def begin(run: Run) -> None:
+    """An empty ``AFFECTED`` table for the sessions of a change."""
+    run(f"CREATE OR REPLACE TEMP TABLE {AFFECTED} (session_id VARCHAR)", [])
+
+
+def add_sessions(run: Run, rows: Sequence[Row]) -> None:
+    """Add the session ids of ``rows`` (first column, e.g. ``RETURNING session_id``)."""
+    if rows:
+        run(
+            f"INSERT INTO {AFFECTED} SELECT unnest(?::VARCHAR[])",
+            [sorted({str(row[0]) for row in rows})],
+        )
+
+
+def resettle(run: Run) -> None:
+    """Recompute the state of the sessions in ``AFFECTED`` from their steps, and move
+    their counts in ``journey_slo_minutes``; then drop ``AFFECTED``."""
+    run(
+        f"CREATE OR REPLACE TEMP TABLE {AFFECTED} AS SELECT DISTINCT session_id FROM {AFFECTED}",
+        [],
+    )
+    if not run(f"SELECT 1 FROM {AFFECTED} LIMIT 1", []):
+        run(f"DROP TABLE {AFFECTED}", [])
+        return
+    run(
+        f"CREATE OR REPLACE TEMP TABLE {_DELTA} AS SELECT service, operation, minute,"
+        f" -sessions AS sessions, -bad AS bad FROM ({contributions(AFFECTED)})",
+        [],
+    )
+    for table in (TOUCHES, FAILURES):
+        run(f"DELETE FROM {table} WHERE session_id IN (SELECT session_id FROM {AFFECTED})", [])
+    # The sessions' steps, through the steps' session index (a join on a small table).
+    steps = f"""(SELECT s.session_id, s.start_ns // {_MINUTE_NS} AS minute, s.service,
+        s.operation, s.failed, s.services
+ FROM {AFFECTED} AS a JOIN {JOURNEY_STEPS} AS s ON s.session_id = a.session_id)"""
+    run(f"CREATE OR REPLACE TEMP TABLE {_SESSION_STEPS} AS SELECT * FROM {steps}", [])
+    run(
+        f"""INSERT INTO {TOUCHES} (session_id, service, operation, last_minute)
+SELECT session_id, service, operation, max(minute) FROM {_SESSION_STEPS} GROUP BY ALL
+UNION ALL
+SELECT session_id, service, NULL, max(minute)
+FROM (SELECT session_id, unnest(services) AS service, minute FROM {_SESSION_STEPS})
+GROUP BY session_id, service""",
+        [],
+    )
+    run(
+        f"INSERT INTO {FAILURES} (session_id, last_minute)"
+        f" SELECT session_id, max(minute) FROM {_SESSION_STEPS} WHERE failed GROUP BY session_id",
+        [],
+    )
+    run(f"INSERT INTO {_DELTA} {contributions(AFFECTED)}", [])
+    _apply_delta(run)
+    for table in (AFFECTED, _DELTA, _SUMMED, _SESSION_STEPS):
+        run(f"DROP TABLE {table}", [])
+
+
+def _apply_delta(run: Run) -> None:
+    """Add ``_DELTA`` to ``journey_slo_minutes``: the rows of the keys it changes are
+    summed with it and written back, rows that reach zero go."""
+    keys = (
+        "m.service = d.service AND m.operation IS NOT DISTINCT FROM d.operation"
+        " AND m.minute = d.minute"
+    )
+    run(
+        f"""CREATE OR REPLACE TEMP TABLE {_SUMMED} AS
+WITH d AS (SELECT service, operation, minute, sum(sessions) AS sessions, sum(bad) AS bad
+           FROM {_DELTA} GROUP BY ALL HAVING sum(sessions) <> 0 OR sum(bad) <> 0)
+SELECT service, operation, minute, sum(sessions) AS sessions, sum(bad) AS bad FROM (
+    SELECT * FROM d
+    UNION ALL
+    SELECT m.service, m.operation, m.minute, m.sessions, m.bad
+    FROM {MINUTES} AS m SEMI JOIN d ON {keys})
+GROUP BY ALL""",
+        [],
+    )
+    run(f"DELETE FROM {MINUTES} AS m USING {_SUMMED} AS d WHERE {keys}", [])
+    run(
+        f"INSERT INTO {MINUTES} SELECT service, operation, minute, sessions, bad"
+        f" FROM {_SUMMED} WHERE sessions <> 0 OR bad <> 0",
+        [],
+    )
+
+
+def fill(run: Run) -> None:
+    """Backfill (version 14): the state and counts of every session with steps, a
+    share of the sessions at a time (by hash), each logged."""
+    started = time.perf_counter()
+    for part in range(RANGES):
+        begin(run)
+        run(
+            f"INSERT INTO {AFFECTED} SELECT DISTINCT session_id FROM {JOURNEY_STEPS}"
+            " WHERE hash(session_id) % ? = ?",
+            [RANGES, part],
+        )
+        resettle(run)
+        logger.info(
+            "building journey SLO minutes from journey steps: %d of %d parts done (%.1f s)",
+            part + 1,
+            RANGES,
+            time.perf_counter() - started,
+        )
