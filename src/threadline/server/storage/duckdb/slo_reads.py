@@ -260,20 +260,18 @@ def _minute_counts(
     their steps, the folded ones but those traces' merged with the unfolded traces'
     steps, as ``_scanned_counts`` does, and their folded state is taken out.
     """
-    keyed = "service = ? AND " + (
-        "operation IS NULL" if query.operation is None else "operation = ?"
-    )
-    key: list[object] = (
-        [query.service] if query.operation is None else [query.service, query.operation]
-    )
-    later = fetch(
-        f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {journey_sessions.MINUTES}"
-        f" WHERE {keyed} AND minute >= ? LIMIT 1))"
-        f" + (SELECT count(*) FROM (SELECT 1 FROM {journey_sessions.FAILURES}"
-        " WHERE last_minute >= ? LIMIT 1))",
+    # The kept key: (service, NULL) for "touched the service", else (service, operation).
+    keyed, key = "service = ? AND operation IS NULL", [query.service]
+    if query.operation is not None:
+        keyed, key = "service = ? AND operation = ?", [query.service, query.operation]
+    # Zone maps answer both "any later" probes from the row groups' bounds, mostly.
+    later, unfolded = fetch(
+        f"""SELECT EXISTS (SELECT 1 FROM {journey_sessions.MINUTES} WHERE {keyed} AND minute >= ?)
+    OR EXISTS (SELECT 1 FROM {journey_sessions.FAILURES} WHERE last_minute >= ?),
+    EXISTS (SELECT 1 FROM {SUMMARIES} WHERE fresh)""",
         [*key, end, end],
-    )
-    if later[0][0]:
+    )[0]
+    if later:
         return None
     lo, hi = min(firsts) * MINUTE_NS, end * MINUTE_NS
     kept = fetch(
@@ -281,13 +279,37 @@ def _minute_counts(
         f" WHERE {keyed} AND minute >= ? AND minute < ?",
         [*key, min(firsts), end],
     )
-    touched, touch_params = _touched(query)
-    state_key = "t.service = ? AND " + (
-        "t.operation IS NULL" if query.operation is None else "t.operation = ?"
+    rows = _unfolded_sessions(fetch, query, lo, hi) if unfolded else []
+    totals = _at_least(
+        [(int(m), int(n)) for m, n, _ in kept]
+        + [(int(t), int(sign) * int(n)) for sign, t, _, n in rows],
+        firsts,
     )
-    # Sessions of unfolded traces: every session a trace's merged summary names holds
-    # its folded step (if any) and its step once folded.
-    rows = fetch(
+    bads = _at_least(
+        [(int(m), int(b)) for m, _, b in kept]
+        + [(int(b), int(sign) * int(n)) for sign, _, b, n in rows],
+        firsts,
+    )
+    return [Counts(good=t - b, total=t) for t, b in zip(totals, bads, strict=True)]
+
+
+def _unfolded_sessions(fetch: Fetch, query: IndicatorQuery, lo: int, hi: int) -> list[Row]:
+    """(sign, touching minute, bad minute, sessions) correcting the kept minutes for the
+    sessions of unfolded traces: +1 for their state as ``_scanned_counts`` counts it,
+    -1 for their folded state (``journey_sessions``).
+
+    Every session a trace's merged summary names holds its folded step (if any) and its
+    step once folded: those sessions' steps are read through the steps' session index,
+    their folded state through the state tables' one. The merge reads the unfolded
+    traces' summary rows (a probe of the summaries' trace ids, as ``_journey_traces``
+    does); the rest costs per unfolded trace.
+    """
+    touched, touch_params = _touched(query)
+    state_key = "t.service = ? AND t.operation IS NULL"
+    key: list[object] = [query.service]
+    if query.operation is not None:
+        state_key, key = "t.service = ? AND t.operation = ?", [query.service, query.operation]
+    return fetch(
         f"""WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
 fresh AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
           WHERE trace_id IN (SELECT trace_id FROM fresh_ids) GROUP BY trace_id),
@@ -318,17 +340,6 @@ UNION ALL
 SELECT -1, touched, bad, count(*) FROM was GROUP BY ALL""",
         [lo, hi, lo, hi, *touch_params, *touch_params, *key],
     )
-    totals = _at_least(
-        [(int(m), int(n)) for m, n, _ in kept]
-        + [(int(t), int(sign) * int(n)) for sign, t, _, n in rows],
-        firsts,
-    )
-    bads = _at_least(
-        [(int(m), int(b)) for m, _, b in kept]
-        + [(int(b), int(sign) * int(n)) for sign, _, b, n in rows],
-        firsts,
-    )
-    return [Counts(good=t - b, total=t) for t, b in zip(totals, bads, strict=True)]
 
 
 def _at_least(counted: list[tuple[int, int]], firsts: list[int]) -> list[int]:
