@@ -25,6 +25,12 @@ from their steps (looked up through the steps' session index) and added back. A
 session's latest minutes cannot be updated from the changed rows alone: a refolded
 trace may start earlier, take another step or join another session, and a deleted
 trace may have been the latest, so the session's other steps are read again.
+
+Only folded traces have steps (``refresh`` writes them; retention deletes the steps of
+the traces it cuts, whose summaries become unfolded; version 14 deleted the steps
+version 9 had made of unfolded traces). A read (``slo_reads``) relies on it: the
+sessions of a trace that was never folded lose nothing when it is, so their latest
+minutes are the later of their kept ones and the trace's.
 """
 
 from __future__ import annotations

@@ -365,6 +365,14 @@ def _add_journey_sessions(connection: Connection) -> None:
     def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
         return connection.execute(sql, params).fetchall()
 
+    # Version 9 made steps of traces not folded yet too; from now on only folded traces
+    # have steps (``journey_sessions``): theirs come back when they are folded, and reads
+    # merge them from their summary rows until then.
+    run(
+        "DELETE FROM journey_steps"
+        " WHERE trace_id NOT IN (SELECT trace_id FROM trace_summaries WHERE NOT fresh)",
+        [],
+    )
     journey_sessions.fill(run)
 
 

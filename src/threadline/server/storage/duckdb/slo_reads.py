@@ -298,11 +298,15 @@ def _unfolded_sessions(fetch: Fetch, query: IndicatorQuery, lo: int, hi: int) ->
     sessions of unfolded traces: +1 for their state as ``_scanned_counts`` counts it,
     -1 for their folded state (``journey_sessions``).
 
-    Every session a trace's merged summary names holds its folded step (if any) and its
-    step once folded: those sessions' steps are read through the steps' session index,
-    their folded state through the state tables' one. The merge reads the unfolded
-    traces' summary rows (a probe of the summaries' trace ids, as ``_journey_traces``
-    does); the rest costs per unfolded trace.
+    A trace folded before (it has a folded summary row) may leave its session, start
+    earlier or take another step: every session its merged summary names (one holds
+    its folded step) is counted again from its steps, read through the steps' session
+    index (``reread``). A trace never folded only adds to its session: the session's
+    latest minutes are the later of its folded ones and the trace's (``greatest``), so
+    its steps are not read. The merge reads the unfolded traces' summary rows (a probe
+    of the summaries' trace ids, as ``_journey_traces`` does, but only the columns a
+    step needs: ``step_rows``'s rule on them); the rest costs per unfolded trace and
+    session, but for the state's filter on the key (``journey_session_touches``).
     """
     touched, touch_params = _touched(query)
     state_key = "t.service = ? AND t.operation IS NULL"
@@ -311,33 +315,50 @@ def _unfolded_sessions(fetch: Fetch, query: IndicatorQuery, lo: int, hi: int) ->
         state_key, key = "t.service = ? AND t.operation = ?", [query.service, query.operation]
     return fetch(
         f"""WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
-fresh AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
-          WHERE trace_id IN (SELECT trace_id FROM fresh_ids) GROUP BY trace_id),
-affected AS (SELECT DISTINCT unnest(list_filter(sessions, lambda s: s <> '')) AS session_id
-             FROM fresh),
+fresh AS (SELECT trace_id, min(start_ns) AS start_ns, min(root) AS root,
+                 sum(errors) AS errors, flatten(list(services)) AS services,
+                 list_sort(list_distinct(flatten(list(sessions)))) AS sessions,
+                 bool_or(NOT fresh) AS refolded
+          FROM {SUMMARIES} WHERE trace_id IN (SELECT trace_id FROM fresh_ids)
+          GROUP BY trace_id),
+reread AS (SELECT DISTINCT unnest(list_filter(sessions, lambda s: s <> '')) AS session_id
+           FROM fresh WHERE refolded),
+new_steps AS (
+    SELECT list_filter(sessions, lambda s: s <> '')[1] AS session_id, start_ns,
+           root.service AS service, root.operation AS operation, errors > 0 AS failed,
+           services
+    FROM fresh
+    WHERE len(list_filter(sessions, lambda s: s <> '')) > 0
+      AND trace_id NOT IN (SELECT trace_id FROM {SYNTHETIC_STEPS})),
+affected AS (SELECT session_id FROM reread UNION SELECT session_id FROM new_steps),
 traces AS (
     SELECT s.session_id, s.start_ns, s.service, s.operation, s.failed, s.services
-    FROM affected AS a JOIN {STEPS} AS s ON s.session_id = a.session_id
+    FROM reread AS a JOIN {STEPS} AS s ON s.session_id = a.session_id
     WHERE s.start_ns >= ? AND s.start_ns < ?
       AND s.trace_id NOT IN (SELECT trace_id FROM fresh_ids)
     UNION ALL
-    SELECT session_id, start_ns, service, operation, failed, services
-    FROM ({step_rows("fresh")}) WHERE start_ns >= ? AND start_ns < ?),
+    SELECT * FROM new_steps WHERE start_ns >= ? AND start_ns < ?),
+grouped AS (
+    SELECT session_id, max(start_ns // {MINUTE_NS}) FILTER (WHERE {touched}) AS touched,
+           max(start_ns // {MINUTE_NS}) FILTER (WHERE failed) AS failed
+    FROM traces WHERE ({touched}) OR failed GROUP BY session_id),
+state AS (
+    SELECT a.session_id, t.last_minute AS touched, f.last_minute AS failed
+    FROM affected AS a
+    LEFT JOIN {journey_sessions.TOUCHES} AS t ON t.session_id = a.session_id AND {state_key}
+    LEFT JOIN {journey_sessions.FAILURES} AS f ON f.session_id = a.session_id),
 now AS (
-    SELECT touched, least(touched, coalesce(failed, -1)) AS bad FROM (
-        SELECT max(start_ns // {MINUTE_NS}) FILTER (WHERE {touched}) AS touched,
-               max(start_ns // {MINUTE_NS}) FILTER (WHERE failed) AS failed
-        FROM traces WHERE ({touched}) OR failed GROUP BY session_id)
-    WHERE touched IS NOT NULL),
-was AS (
-    SELECT t.last_minute AS touched,
-           least(t.last_minute, coalesce(f.last_minute, -1)) AS bad
-    FROM affected AS a JOIN {journey_sessions.TOUCHES} AS t ON t.session_id = a.session_id
-    LEFT JOIN {journey_sessions.FAILURES} AS f ON f.session_id = a.session_id
-    WHERE {state_key})
-SELECT 1, touched, bad, count(*) FROM now GROUP BY ALL
+    SELECT CASE WHEN r.session_id IS NULL THEN greatest(st.touched, g.touched)
+                ELSE g.touched END AS touched,
+           CASE WHEN r.session_id IS NULL THEN greatest(st.failed, g.failed)
+                ELSE g.failed END AS failed
+    FROM state AS st LEFT JOIN reread AS r ON r.session_id = st.session_id
+    LEFT JOIN grouped AS g ON g.session_id = st.session_id)
+SELECT 1, touched, least(touched, coalesce(failed, -1)), count(*) FROM now
+WHERE touched IS NOT NULL GROUP BY ALL
 UNION ALL
-SELECT -1, touched, bad, count(*) FROM was GROUP BY ALL""",
+SELECT -1, touched, least(touched, coalesce(failed, -1)), count(*) FROM state
+WHERE touched IS NOT NULL GROUP BY ALL""",
         [lo, hi, lo, hi, *touch_params, *touch_params, *key],
     )
 
