@@ -22,7 +22,7 @@ from threadline.server.analysis.burn import Counts
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanRecord, StatusCode
 from threadline.server.slo_queries import IndicatorQuery
-from threadline.server.storage.duckdb import DuckDBStore, slo_reads
+from threadline.server.storage.duckdb import DuckDBStore, journey_sessions, slo_reads
 from threadline.server.storage.duckdb.migrations import LATEST
 from threadline.slos import Indicator
 
@@ -85,7 +85,7 @@ def _assert_same(store: DuckDBStore) -> None:
     query and window; the minutes are read, not the scan."""
     end, firsts = slo_reads._firsts(END, WINDOWS)
     for query in QUERIES:
-        kept = slo_reads._minute_counts(store._fetch, query, end, firsts)
+        kept = journey_sessions.counts(store._fetch, query, end, firsts)
         scanned = slo_reads._scanned_counts(store._fetch, query, end, firsts)
         assert kept is not None, query
         assert kept == scanned, query
@@ -151,12 +151,12 @@ def test_unfolded_traces_count_as_folded_ones(tmp_path: Path) -> None:
         store.write(_visit("b", "GET /home", END - 2 * MINUTE, status=error)).result(timeout=30)
         windows = (5 * MINUTE, 60 * MINUTE)
         end, firsts = slo_reads._firsts(END, windows)
-        assert slo_reads._minute_counts(store._fetch, shop, end, firsts) == [
+        assert journey_sessions.counts(store._fetch, shop, end, firsts) == [
             Counts(good=0, total=1),
             Counts(good=0, total=1),
         ]
         # Checkouts: the session took the step 30 minutes ago and failed since.
-        assert slo_reads._minute_counts(store._fetch, checkout, end, firsts) == [
+        assert journey_sessions.counts(store._fetch, checkout, end, firsts) == [
             Counts(good=0, total=0),
             Counts(good=0, total=1),
         ]
@@ -180,12 +180,12 @@ def test_steps_dated_after_the_end_are_read_from_the_steps(tmp_path: Path) -> No
         store.write(_visit("b", "GET /home", after, status=StatusCode.ERROR)).result(timeout=30)
         store.compact_rollups()
         end, firsts = slo_reads._firsts(END, (5 * MINUTE,))
-        assert slo_reads._minute_counts(store._fetch, shop, end, firsts) is None
+        assert journey_sessions.counts(store._fetch, shop, end, firsts) is None
         assert store.slo_counts(shop, END, (5 * MINUTE,)) == [Counts(good=1, total=1)]
         # Read at a later end, the same store answers from the minutes.
         later = END + 20 * MINUTE
         end, firsts = slo_reads._firsts(later, (15 * MINUTE, 30 * MINUTE))
-        assert slo_reads._minute_counts(store._fetch, shop, end, firsts) == [
+        assert journey_sessions.counts(store._fetch, shop, end, firsts) == [
             Counts(good=0, total=1),
             Counts(good=0, total=1),
         ]
@@ -233,7 +233,7 @@ def test_a_version_13_file_upgrades_and_counts_its_journeys(tmp_path: Path) -> N
         end, firsts = slo_reads._firsts(EPOCH_NS + 10 * MINUTE, (MINUTE, 60 * MINUTE))
         for service in ("gateway", "inventory"):
             query = IndicatorQuery(Indicator.JOURNEY, service)
-            kept = slo_reads._minute_counts(store._fetch, query, end, firsts)
+            kept = journey_sessions.counts(store._fetch, query, end, firsts)
             assert kept == slo_reads._scanned_counts(store._fetch, query, end, firsts)
             assert kept is not None
             assert kept[1].total == 6

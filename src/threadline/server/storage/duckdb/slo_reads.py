@@ -15,22 +15,30 @@ upper bound ``γ^i`` is at most ~2% (one bucket, ``γ ≈ 1.0202``) above the
 threshold, so a request up to 2% slower than the threshold may count as good, and
 no request under it ever counts as bad.
 
-``journey`` counts are read from the journey steps (``journey_steps``, one narrow
-row per trace of a session, kept at ingest), never from spans: a journey counts in a
-window when one of its traces starting in the window touched the service, or, for an
-SLO with an operation, entered at that service and operation (journeys are counted by
-the steps they took); it is bad when any of its traces in the window failed. Traces
-not yet folded are merged from their summary rows, as ``journey_reads`` does. A
-funnel step SLO (``reaches``) counts the journeys that took the step before and is
-bad for those that never went on to the step (``_reach_counts``).
+``journey`` counts: a journey counts in a window when one of its traces starting in
+the window touched the service, or, for an SLO with an operation, entered at that
+service and operation (journeys are counted by the steps they took); it is bad when
+any of its traces in the window failed. ``slo_counts`` reads them from
+``journey_slo_minutes`` (``journey_sessions``, schema version 14): the windows share
+their end, so a session counts in a window when its latest touching minute is in it,
+and is bad there when the earlier of that and its latest failed minute is; the
+sessions are kept counted per minute of those, and a window sums its minutes, like a
+rollup. The sessions of traces not yet folded are counted again from their steps and
+their kept counts taken out (``journey_sessions.unfolded_sessions``). When a kept
+minute is at or after the read's end (steps dated in the future), or synthetic traffic counts, the
+read falls back to the steps (``_scanned_counts``): the window's steps grouped once
+per session (``journey_steps``, one narrow row per trace of a session, never spans),
+with traces not yet folded merged from their summary rows, as ``journey_reads`` does.
 
-Why journeys are not summed per minute like the rollups: a journey spans minutes,
-and a window counts it once, so per-minute journey counts would count it once per
-minute it was active. Exact distinct counts over any window need each session's
-steps; the read groups the window's steps by session once and answers every window
-from each session's latest (touching, failed) minutes, because the windows share
-their end. Its cost follows the traces that touched the service or failed in the
-budget window, not the spans.
+A funnel step SLO (``reaches``) counts the journeys that took the step before and is
+bad for those that never went on to the step (``_reach_counts``); it and
+``slo_series`` still read the steps: a funnel step pairs two steps of a session, and
+back-to-back windows do not share their end.
+
+Why journeys are not summed per minute of their traces like the rollups: a journey
+spans minutes, and a window counts it once, so per-minute journey counts would count
+it once per minute it was active. Counting each session once, at its latest minute,
+is exact for windows that end now, and needs each session's state kept at fold.
 
 ``slo_series`` gives back-to-back windows (a burn rate over time): rollup rows go to
 the window holding their minute; journeys are grouped per session and window.
@@ -38,8 +46,6 @@ the window holding their minute; journeys are grouped per session and window.
 
 from __future__ import annotations
 
-import bisect
-import itertools
 from collections.abc import Sequence
 from typing import Final
 
@@ -48,6 +54,7 @@ from threadline.server.analysis import sketch
 from threadline.server.analysis.burn import Counts
 from threadline.server.slo_queries import ExampleRow, IndicatorQuery, RetryCounts
 from threadline.server.storage.duckdb import journey_sessions
+from threadline.server.storage.duckdb.journey_sessions import at_least as _at_least
 from threadline.server.storage.duckdb.journey_steps import COLUMNS, STEPS, step_rows
 from threadline.server.storage.duckdb.journey_steps import SYNTHETIC as SYNTHETIC_STEPS
 from threadline.server.storage.duckdb.rollups import EDGES, MINUTE_NS, OPERATIONS, PAIR_HORIZON_NS
@@ -200,14 +207,14 @@ def _journey_counts(
     """Sessions with a trace in the window touching the service (entering at the
     operation, when set); bad if a trace of theirs in the window failed.
 
-    From ``journey_slo_minutes`` (``_minute_counts``) unless the SLO counts synthetic
+    From ``journey_slo_minutes`` (``journey_sessions.counts``) unless the SLO counts synthetic
     traffic or a step is dated at or after ``end``; then from the steps
     (``_scanned_counts``), as before the minutes were kept.
     """
     if query.reaches is not None:
         return _reach_counts(fetch, query, end, firsts)
     if not query.include_synthetic:
-        counted = _minute_counts(fetch, query, end, firsts)
+        counted = journey_sessions.counts(fetch, query, end, firsts)
         if counted is not None:
             return counted
     return _scanned_counts(fetch, query, end, firsts)
@@ -245,131 +252,6 @@ WHERE touched IS NOT NULL GROUP BY ALL""",
     totals = _at_least([(int(t), int(n)) for t, _, n in rows], firsts)
     bads = _at_least([(int(b), int(n)) for _, b, n in rows], firsts)
     return [Counts(good=t - b, total=t) for t, b in zip(totals, bads, strict=True)]
-
-
-def _minute_counts(
-    fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]
-) -> list[Counts] | None:
-    """``_journey_counts`` from ``journey_slo_minutes``, corrected for the sessions of
-    traces not yet folded; None when a kept minute is at or after ``end`` (a session's
-    latest minute is then not its latest in the windows: the steps must be read).
-
-    The minutes count each folded session at its latest touching minute (``sessions``)
-    and at the earlier of that and its latest failed minute (``bad``). The sessions of
-    unfolded traces (every session their merged summaries name) are counted again from
-    their steps, the folded ones but those traces' merged with the unfolded traces'
-    steps, as ``_scanned_counts`` does, and their folded state is taken out.
-    """
-    # The kept key: (service, NULL) for "touched the service", else (service, operation).
-    keyed, key = "service = ? AND operation IS NULL", [query.service]
-    if query.operation is not None:
-        keyed, key = "service = ? AND operation = ?", [query.service, query.operation]
-    # Zone maps answer both "any later" probes from the row groups' bounds, mostly.
-    later, unfolded = fetch(
-        f"""SELECT EXISTS (SELECT 1 FROM {journey_sessions.MINUTES} WHERE {keyed} AND minute >= ?)
-    OR EXISTS (SELECT 1 FROM {journey_sessions.FAILURES} WHERE last_minute >= ?),
-    EXISTS (SELECT 1 FROM {SUMMARIES} WHERE fresh)""",
-        [*key, end, end],
-    )[0]
-    if later:
-        return None
-    lo, hi = min(firsts) * MINUTE_NS, end * MINUTE_NS
-    kept = fetch(
-        f"SELECT minute, sessions, bad FROM {journey_sessions.MINUTES}"
-        f" WHERE {keyed} AND minute >= ? AND minute < ?",
-        [*key, min(firsts), end],
-    )
-    rows = _unfolded_sessions(fetch, query, lo, hi) if unfolded else []
-    totals = _at_least(
-        [(int(m), int(n)) for m, n, _ in kept]
-        + [(int(t), int(sign) * int(n)) for sign, t, _, n in rows],
-        firsts,
-    )
-    bads = _at_least(
-        [(int(m), int(b)) for m, _, b in kept]
-        + [(int(b), int(sign) * int(n)) for sign, _, b, n in rows],
-        firsts,
-    )
-    return [Counts(good=t - b, total=t) for t, b in zip(totals, bads, strict=True)]
-
-
-def _unfolded_sessions(fetch: Fetch, query: IndicatorQuery, lo: int, hi: int) -> list[Row]:
-    """(sign, touching minute, bad minute, sessions) correcting the kept minutes for the
-    sessions of unfolded traces: +1 for their state as ``_scanned_counts`` counts it,
-    -1 for their folded state (``journey_sessions``).
-
-    A trace folded before (it has a folded summary row) may leave its session, start
-    earlier or take another step: every session its merged summary names (one holds
-    its folded step) is counted again from its steps, read through the steps' session
-    index (``reread``). A trace never folded only adds to its session: the session's
-    latest minutes are the later of its folded ones and the trace's (``greatest``), so
-    its steps are not read. The merge reads the unfolded traces' summary rows (a probe
-    of the summaries' trace ids, as ``_journey_traces`` does, but only the columns a
-    step needs: ``step_rows``'s rule on them); the rest costs per unfolded trace and
-    session, but for the state's filter on the key (``journey_session_touches``).
-    """
-    touched, touch_params = _touched(query)
-    state_key = "t.service = ? AND t.operation IS NULL"
-    key: list[object] = [query.service]
-    if query.operation is not None:
-        state_key, key = "t.service = ? AND t.operation = ?", [query.service, query.operation]
-    return fetch(
-        f"""WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
-fresh AS (SELECT trace_id, min(start_ns) AS start_ns, min(root) AS root,
-                 sum(errors) AS errors, flatten(list(services)) AS services,
-                 list_sort(list_distinct(flatten(list(sessions)))) AS sessions,
-                 bool_or(NOT fresh) AS refolded
-          FROM {SUMMARIES} WHERE trace_id IN (SELECT trace_id FROM fresh_ids)
-          GROUP BY trace_id),
-reread AS (SELECT DISTINCT unnest(list_filter(sessions, lambda s: s <> '')) AS session_id
-           FROM fresh WHERE refolded),
-new_steps AS (
-    SELECT list_filter(sessions, lambda s: s <> '')[1] AS session_id, start_ns,
-           root.service AS service, root.operation AS operation, errors > 0 AS failed,
-           services
-    FROM fresh
-    WHERE len(list_filter(sessions, lambda s: s <> '')) > 0
-      AND trace_id NOT IN (SELECT trace_id FROM {SYNTHETIC_STEPS})),
-affected AS (SELECT session_id FROM reread UNION SELECT session_id FROM new_steps),
-traces AS (
-    SELECT s.session_id, s.start_ns, s.service, s.operation, s.failed, s.services
-    FROM reread AS a JOIN {STEPS} AS s ON s.session_id = a.session_id
-    WHERE s.start_ns >= ? AND s.start_ns < ?
-      AND s.trace_id NOT IN (SELECT trace_id FROM fresh_ids)
-    UNION ALL
-    SELECT * FROM new_steps WHERE start_ns >= ? AND start_ns < ?),
-grouped AS (
-    SELECT session_id, max(start_ns // {MINUTE_NS}) FILTER (WHERE {touched}) AS touched,
-           max(start_ns // {MINUTE_NS}) FILTER (WHERE failed) AS failed
-    FROM traces WHERE ({touched}) OR failed GROUP BY session_id),
-state AS (
-    SELECT a.session_id, t.last_minute AS touched, f.last_minute AS failed
-    FROM affected AS a
-    LEFT JOIN {journey_sessions.TOUCHES} AS t ON t.session_id = a.session_id AND {state_key}
-    LEFT JOIN {journey_sessions.FAILURES} AS f ON f.session_id = a.session_id),
-now AS (
-    SELECT CASE WHEN r.session_id IS NULL THEN greatest(st.touched, g.touched)
-                ELSE g.touched END AS touched,
-           CASE WHEN r.session_id IS NULL THEN greatest(st.failed, g.failed)
-                ELSE g.failed END AS failed
-    FROM state AS st LEFT JOIN reread AS r ON r.session_id = st.session_id
-    LEFT JOIN grouped AS g ON g.session_id = st.session_id)
-SELECT 1, touched, least(touched, coalesce(failed, -1)), count(*) FROM now
-WHERE touched IS NOT NULL GROUP BY ALL
-UNION ALL
-SELECT -1, touched, least(touched, coalesce(failed, -1)), count(*) FROM state
-WHERE touched IS NOT NULL GROUP BY ALL""",
-        [lo, hi, lo, hi, *touch_params, *touch_params, *key],
-    )
-
-
-def _at_least(counted: list[tuple[int, int]], firsts: list[int]) -> list[int]:
-    """For each first minute, the sum of the counts of ``(minute, count)`` from it on."""
-    counted.sort()
-    minutes = [m for m, _ in counted]
-    # from_here[i]: the counts of counted[i:]; the last, past every minute, is none.
-    from_here = [*itertools.accumulate([0, *(n for _, n in reversed(counted))])][::-1]
-    return [from_here[bisect.bisect_left(minutes, first)] for first in firsts]
 
 
 def _reach_counts(fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]) -> list[Counts]:
