@@ -67,21 +67,23 @@ AFFECTED: Final = "threadline_journey_affected"
 _DELTA: Final = "threadline_journey_delta"
 _SUMMED: Final = "threadline_journey_summed"
 _SESSION_STEPS: Final = "threadline_journey_session_steps"
+# The affected sessions' rows of the state tables: as kept, then as recomputed.
+_STATE_TOUCHES: Final = "threadline_journey_touches"
+_STATE_FAILURES: Final = "threadline_journey_failures"
 _MINUTE_NS: Final = 60_000_000_000
 # Sessions the backfill recomputes per pass: enough passes to show progress.
 RANGES: Final = 20
 
 
-def contributions(sessions: str) -> str:
-    """(service, operation, minute, sessions, bad) each session of ``sessions`` (a
-    relation with ``session_id``) adds to ``journey_slo_minutes``, as its state is kept."""
+def contributions(touches: str, failures: str) -> str:
+    """(service, operation, minute, sessions, bad) the sessions of ``touches`` add to
+    ``journey_slo_minutes`` (relations shaped as ``journey_session_touches`` and
+    ``journey_session_failures``, holding those sessions' rows)."""
     return f"""
-SELECT t.service, t.operation, t.last_minute AS minute, 1 AS sessions, 0 AS bad
-FROM {TOUCHES} AS t JOIN {sessions} AS a ON a.session_id = t.session_id
+SELECT service, operation, last_minute AS minute, 1 AS sessions, 0 AS bad FROM {touches}
 UNION ALL
 SELECT t.service, t.operation, least(t.last_minute, f.last_minute), 0, 1
-FROM {TOUCHES} AS t JOIN {sessions} AS a ON a.session_id = t.session_id
-JOIN {FAILURES} AS f ON f.session_id = t.session_id"""
+FROM {touches} AS t JOIN {failures} AS f ON f.session_id = t.session_id"""
 
 
 def begin(run: Run) -> None:
@@ -108,21 +110,43 @@ def resettle(run: Run) -> None:
     if not run(f"SELECT 1 FROM {AFFECTED} LIMIT 1", []):
         run(f"DROP TABLE {AFFECTED}", [])
         return
+    # Their kept rows, copied once: each state table is read once for them.
     run(
-        f"CREATE OR REPLACE TEMP TABLE {_DELTA} AS SELECT service, operation, minute,"
-        f" -sessions AS sessions, -bad AS bad FROM ({contributions(AFFECTED)})",
+        f"CREATE OR REPLACE TEMP TABLE {_STATE_TOUCHES} AS SELECT t.* FROM {AFFECTED} AS a"
+        f" JOIN {TOUCHES} AS t ON t.session_id = a.session_id",
         [],
     )
-    for table in (TOUCHES, FAILURES):
-        run(f"DELETE FROM {table} WHERE session_id IN (SELECT session_id FROM {AFFECTED})", [])
-    # The sessions' steps, through the steps' session index (a join on a small table).
-    steps = f"""(SELECT s.session_id, s.start_ns // {_MINUTE_NS} AS minute, s.service,
-        s.operation, s.failed, s.services
- FROM {AFFECTED} AS a JOIN {JOURNEY_STEPS} AS s ON s.session_id = a.session_id)"""
-    run(f"CREATE OR REPLACE TEMP TABLE {_SESSION_STEPS} AS SELECT * FROM {steps}", [])
     run(
-        f"""INSERT INTO {TOUCHES} (session_id, service, operation, last_minute)
-SELECT session_id, service, operation, max(minute) FROM {_SESSION_STEPS} GROUP BY ALL
+        f"CREATE OR REPLACE TEMP TABLE {_STATE_FAILURES} AS SELECT f.* FROM {AFFECTED} AS a"
+        f" JOIN {FAILURES} AS f ON f.session_id = a.session_id",
+        [],
+    )
+    run(
+        f"CREATE OR REPLACE TEMP TABLE {_DELTA} AS SELECT service, operation, minute,"
+        f" -sessions AS sessions, -bad AS bad"
+        f" FROM ({contributions(_STATE_TOUCHES, _STATE_FAILURES)})",
+        [],
+    )
+    run(
+        f"DELETE FROM {TOUCHES} WHERE session_id IN (SELECT session_id FROM {_STATE_TOUCHES})",
+        [],
+    )
+    run(
+        f"DELETE FROM {FAILURES} WHERE session_id IN (SELECT session_id FROM {_STATE_FAILURES})",
+        [],
+    )
+    # The sessions' steps, through the steps' session index (a join on a small table).
+    run(
+        f"""CREATE OR REPLACE TEMP TABLE {_SESSION_STEPS} AS
+SELECT s.session_id, s.start_ns // {_MINUTE_NS} AS minute, s.service, s.operation, s.failed,
+       s.services
+FROM {AFFECTED} AS a JOIN {JOURNEY_STEPS} AS s ON s.session_id = a.session_id""",
+        [],
+    )
+    run(
+        f"""CREATE OR REPLACE TEMP TABLE {_STATE_TOUCHES} AS
+SELECT session_id, service, operation, max(minute) AS last_minute
+FROM {_SESSION_STEPS} GROUP BY ALL
 UNION ALL
 SELECT session_id, service, NULL, max(minute)
 FROM (SELECT session_id, unnest(services) AS service, minute FROM {_SESSION_STEPS})
@@ -130,13 +154,15 @@ GROUP BY session_id, service""",
         [],
     )
     run(
-        f"INSERT INTO {FAILURES} (session_id, last_minute)"
-        f" SELECT session_id, max(minute) FROM {_SESSION_STEPS} WHERE failed GROUP BY session_id",
+        f"CREATE OR REPLACE TEMP TABLE {_STATE_FAILURES} AS SELECT session_id,"
+        f" max(minute) AS last_minute FROM {_SESSION_STEPS} WHERE failed GROUP BY session_id",
         [],
     )
-    run(f"INSERT INTO {_DELTA} {contributions(AFFECTED)}", [])
+    run(f"INSERT INTO {TOUCHES} SELECT * FROM {_STATE_TOUCHES}", [])
+    run(f"INSERT INTO {FAILURES} SELECT * FROM {_STATE_FAILURES}", [])
+    run(f"INSERT INTO {_DELTA} {contributions(_STATE_TOUCHES, _STATE_FAILURES)}", [])
     _apply_delta(run)
-    for table in (AFFECTED, _DELTA, _SUMMED, _SESSION_STEPS):
+    for table in (AFFECTED, _DELTA, _SUMMED, _SESSION_STEPS, _STATE_TOUCHES, _STATE_FAILURES):
         run(f"DROP TABLE {table}", [])
 
 
