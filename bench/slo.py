@@ -13,6 +13,8 @@ then times, fastest and median of ``--repeat`` runs after a warm-up:
 - a whole tick of the evaluator over those SLOs;
 - what the SLO page adds per SLO: the burndown (61 nested windows) and the 1h and 6h
   burn over three days (``slo_series``);
+- the journey SLO again with ``--unfolded`` more spans written last and not folded
+  yet (timed before the writer's idle fold), whose sessions the read counts again;
 - the baseline in the same run: one RED read of a service over the last hour from
   the rollups (``Store.service_red``), what the service page already costs.
 
@@ -151,6 +153,39 @@ def measure(store: Store, end_ns: int, repeat: int, base: float) -> dict[str, fl
     return found
 
 
+def unfolded_journeys(
+    store: DuckDBStore, end_ns: int, spans: int, repeat: int, base: float
+) -> None:
+    """The journey SLO with traces not folded yet: ``spans`` more spans of the same
+    sessions over the last ten minutes, written and timed before the writer folds them
+    (it folds once idle for ``IDLE_FOLD_S``): the read then counts their sessions again
+    from their steps. Prints how many traces were unfolded before and after timing."""
+    slo = next(s for s in SLOS.slos if s.name == "checkout-journeys")
+    pending = [
+        store.write(batch)
+        for batch in generate(
+            spans, end_ns=end_ns, window_ns=600 * 10**9, sessions=20_000, batch_spans=10_000,
+            seed=12,
+        )
+    ]  # fmt: skip
+    for future in pending:
+        future.result()
+
+    def unfolded() -> int:
+        sql = "SELECT count(DISTINCT trace_id) FROM trace_summaries WHERE fresh"
+        return int(store._fetch(sql, [])[0][0])
+
+    before = unfolded()
+    fastest, median = timed(
+        lambda: assess(store, slo, end_ns, min_events=10, retry_share=0.1), repeat
+    )
+    after = unfolded()
+    print(
+        f"unfolded  {slo.name:26} {fastest * 1e3:7.2f} ms (median {median * 1e3:.2f})"
+        f"  {fastest / base:5.1f}x baseline  ({before} traces unfolded, {after} after)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -158,6 +193,12 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--hours", type=float, default=24.0, help="time the spans spread over")
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument(
+        "--unfolded",
+        type=int,
+        default=20_000,
+        help="spans written last and timed unfolded (the journey SLO); 0: none",
+    )
     parser.add_argument(
         "--store",
         choices=("duckdb", "chdb"),
@@ -191,6 +232,8 @@ def main() -> None:
                     f"page      {slo.name:26} {fastest * 1e3:7.2f} ms"
                     f" (median {median * 1e3:.2f})  {fastest / base:5.1f}x baseline"
                 )
+            if args.unfolded:
+                unfolded_journeys(duck, end_ns, args.unfolded, args.repeat, base)
         finally:
             duck.close()
         if args.store != "chdb":

@@ -314,6 +314,14 @@ _TABLES_AT[10] = sorted([*_TABLES_AT[9], "logs"])
 _TABLES_AT[11] = sorted([*_TABLES_AT[10], "drill_results"])
 _TABLES_AT[12] = sorted([*_TABLES_AT[11], "documents"])
 _TABLES_AT[13] = _TABLES_AT[12]  # a column of journey_steps
+_TABLES_AT[14] = sorted(
+    [
+        *_TABLES_AT[13],
+        "journey_session_failures",
+        "journey_session_touches",
+        "journey_slo_minutes",
+    ]
+)
 
 
 @pytest.mark.parametrize(

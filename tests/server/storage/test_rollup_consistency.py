@@ -406,6 +406,7 @@ def test_a_store_written_without_rollups_backfills_them_on_open(tmp_path: Path) 
             "rollup_exemplars",
             *("journey_steps", "journey_synthetic", "logs", "drill_results"),
             "documents",
+            *("journey_session_touches", "journey_session_failures", "journey_slo_minutes"),
         ):
             connection.execute(f"DROP TABLE {table}")
         connection.execute("DELETE FROM threadline_schema WHERE version > 2")

@@ -42,6 +42,7 @@ from typing import Final
 
 from threadline.server.analysis.attribute_signal import PER_PERSON_KEYS
 from threadline.server.journey_model import STEP_ATTRIBUTES, STEP_VALUE_CHARS
+from threadline.server.storage.duckdb import journey_sessions
 from threadline.server.storage.duckdb.schema import JOURNEY_STEPS, JOURNEY_SYNTHETIC, TABLE
 from threadline.server.storage.duckdb.sql import ERROR, Row
 from threadline.server.storage.duckdb.sql import synthetic as is_synthetic
@@ -136,31 +137,62 @@ def mark_synthetic(run: Run, source: str) -> None:
 
 
 def refresh(run: Run, folded: str) -> None:
-    """Replace the steps of the traces in ``folded`` (merged summaries) with theirs."""
-    run(f"DELETE FROM {STEPS} WHERE trace_id IN (SELECT trace_id FROM {folded})", [])
-    run(
-        f"INSERT INTO {STEPS} ({COLUMNS}, {ATTRIBUTES}, {ORIGIN})"
-        f" {attributed_rows(folded, origin=True)}",
-        [],
+    """Replace the steps of the traces in ``folded`` (merged summaries) with theirs, and
+    resettle the sessions they left or joined (``journey_sessions``)."""
+    journey_sessions.begin(run)
+    journey_sessions.add_sessions(
+        run,
+        run(
+            f"DELETE FROM {STEPS} WHERE trace_id IN (SELECT trace_id FROM {folded})"
+            " RETURNING session_id",
+            [],
+        ),
     )
+    journey_sessions.add_sessions(
+        run,
+        run(
+            f"INSERT INTO {STEPS} ({COLUMNS}, {ATTRIBUTES}, {ORIGIN})"
+            f" {attributed_rows(folded, origin=True)} RETURNING session_id",
+            [],
+        ),
+    )
+    journey_sessions.resettle(run)
 
 
 def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
-    """Tail sampling and erasure delete whole traces: their steps go with them."""
-    for table in (STEPS, SYNTHETIC):
+    """Tail sampling and erasure delete whole traces: their steps go with them, and
+    their sessions are resettled."""
+    journey_sessions.begin(run)
+    journey_sessions.add_sessions(
+        run,
         run(
-            f"DELETE FROM {table} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
+            f"DELETE FROM {STEPS} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))"
+            " RETURNING session_id",
             [list(trace_ids)],
-        )
+        ),
+    )
+    run(
+        f"DELETE FROM {SYNTHETIC} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(trace_ids)],
+    )
+    journey_sessions.resettle(run)
 
 
 def forget_before(run: Run, cutoff_ns: int) -> None:
     """Retention, after ``summaries.forget_before``: steps of traces cut or gone go.
 
     A cut trace keeps a fresh summary row, so the next fold gives it a step again;
-    its synthetic mark stays while its summary does.
+    its synthetic mark stays while its summary does. The sessions of the steps that go
+    are resettled (many: captured in a table rather than returned).
     """
+    journey_sessions.begin(run)
+    run(
+        f"INSERT INTO {journey_sessions.AFFECTED}"
+        f" SELECT DISTINCT session_id FROM {STEPS} WHERE start_ns < ?",
+        [cutoff_ns],
+    )
     run(f"DELETE FROM {STEPS} WHERE start_ns < ?", [cutoff_ns])
+    journey_sessions.resettle(run)
     run(
         f"DELETE FROM {SYNTHETIC} WHERE start_ns < ?"
         " AND trace_id NOT IN (SELECT trace_id FROM trace_summaries)",
@@ -170,7 +202,11 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
 
 def fill(run: Run, merged_summaries: str) -> None:
     """Backfill (version 9): mark stored synthetic traces, then add the steps of
-    ``merged_summaries`` (without attributes: version 13 adds and fills them)."""
+    ``merged_summaries`` (without attributes: version 13 adds and fills them).
+
+    The journey SLO state does not exist yet at version 9: version 14 builds it from
+    the steps (``journey_sessions.fill``). ``fill_attributes`` changes no column it
+    reads."""
     mark_synthetic(run, TABLE)
     run(f"INSERT INTO {STEPS} ({COLUMNS}) {step_rows(merged_summaries)}", [])
 

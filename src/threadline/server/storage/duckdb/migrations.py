@@ -40,6 +40,11 @@ Versions (``LATEST`` is the last):
 13. ``journey_steps.attributes`` and ``error_origin``: the entry span's attributes of
     each step and the service its error started in (see ``journey_steps``), filled
     from the spans and the trace summaries already stored.
+14. ``journey_session_touches``, ``journey_session_failures`` and
+    ``journey_slo_minutes``: each session's latest touching and failed minutes and the
+    sessions counted per minute of them, what journey SLOs read (see
+    ``journey_sessions``), filled from the journey steps; and an index of
+    ``journey_steps`` on ``session_id``.
 
 Opening a file (``open_schema``):
 
@@ -92,6 +97,7 @@ from threadline.server.storage.base import StoreError
 from threadline.server.storage.duckdb import (
     backfill,
     health_rollups,
+    journey_sessions,
     journey_steps,
     rollups,
     sdk_rollup,
@@ -334,6 +340,42 @@ def _add_journey_attributes(connection: Connection) -> None:
     run(f"DROP TABLE {_MERGED_V9}", [])
 
 
+# Version 14's tables and indexes as they were made then (``schema.journey_session_statements``
+# is the newest).
+_JOURNEY_SESSION_TABLES_V14: Final[tuple[str, ...]] = (
+    """CREATE TABLE journey_session_touches (
+    session_id VARCHAR NOT NULL, service VARCHAR NOT NULL, operation VARCHAR,
+    last_minute BIGINT NOT NULL)""",
+    """CREATE TABLE journey_session_failures (
+    session_id VARCHAR NOT NULL, last_minute BIGINT NOT NULL)""",
+    """CREATE TABLE journey_slo_minutes (
+    service VARCHAR NOT NULL, operation VARCHAR, minute BIGINT NOT NULL,
+    sessions BIGINT NOT NULL, bad BIGINT NOT NULL)""",
+    "CREATE INDEX journey_steps_session_id ON journey_steps (session_id)",
+    "CREATE INDEX journey_session_touches_session_id ON journey_session_touches (session_id)",
+    "CREATE INDEX journey_session_failures_session_id ON journey_session_failures (session_id)",
+)
+
+
+def _add_journey_sessions(connection: Connection) -> None:
+    """Version 14: the journey SLO state per session and minute, from the journey steps."""
+    for statement in _JOURNEY_SESSION_TABLES_V14:
+        connection.execute(statement)
+
+    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        return connection.execute(sql, params).fetchall()
+
+    # Version 9 made steps of traces not folded yet too; from now on only folded traces
+    # have steps (``journey_sessions``): theirs come back when they are folded, and reads
+    # merge them from their summary rows until then.
+    run(
+        "DELETE FROM journey_steps"
+        " WHERE trace_id NOT IN (SELECT trace_id FROM trace_summaries WHERE NOT fresh)",
+        [],
+    )
+    journey_sessions.fill(run)
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -347,6 +389,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(11, _add_drill_results),
     Step(12, _add_documents),
     Step(13, _add_journey_attributes),
+    Step(14, _add_journey_sessions),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -56,6 +56,12 @@ ROLLUP_EXEMPLARS: Final = "rollup_exemplars"
 # (``journey_steps``, schema version 9).
 JOURNEY_STEPS: Final = "journey_steps"
 JOURNEY_SYNTHETIC: Final = "journey_synthetic"
+# Each session's latest touching and failed minutes and, per step (or service) and
+# minute, the sessions whose latest is there: what a journey SLO reads
+# (``journey_sessions``, schema version 14).
+JOURNEY_SESSION_TOUCHES: Final = "journey_session_touches"
+JOURNEY_SESSION_FAILURES: Final = "journey_session_failures"
+JOURNEY_SLO_MINUTES: Final = "journey_slo_minutes"
 # Scheduled drills' results, the newest few per probe (``drill_results``, schema v11).
 DRILL_RESULTS: Final = "drill_results"
 DRILL_RESULTS_DDL: Final = f"""CREATE TABLE IF NOT EXISTS {DRILL_RESULTS} (
@@ -116,6 +122,7 @@ def create_statements() -> list[str]:
         *slo_statements(),
         EXEMPLARS_DDL,
         *journey_statements(),
+        *journey_session_statements(),
         *logs.statements(),
         DRILL_RESULTS_DDL,
         DOCUMENTS_DDL,
@@ -143,6 +150,34 @@ def journey_statements() -> list[str]:
     trace_id VARCHAR NOT NULL,
     start_ns BIGINT NOT NULL
 )""",
+    ]
+
+
+def journey_session_statements() -> list[str]:
+    """DDL for the journey SLO state (see ``journey_sessions``) and the session index of
+    the journey steps it is recomputed from; idempotent."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {JOURNEY_SESSION_TOUCHES} (
+    session_id VARCHAR NOT NULL,
+    service VARCHAR NOT NULL,
+    operation VARCHAR,
+    last_minute BIGINT NOT NULL
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {JOURNEY_SESSION_FAILURES} (
+    session_id VARCHAR NOT NULL,
+    last_minute BIGINT NOT NULL
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {JOURNEY_SLO_MINUTES} (
+    service VARCHAR NOT NULL,
+    operation VARCHAR,
+    minute BIGINT NOT NULL,
+    sessions BIGINT NOT NULL,
+    bad BIGINT NOT NULL
+)""",
+        *(
+            f"CREATE INDEX IF NOT EXISTS {table}_session_id ON {table} (session_id)"
+            for table in (JOURNEY_STEPS, JOURNEY_SESSION_TOUCHES, JOURNEY_SESSION_FAILURES)
+        ),
     ]
 
 

@@ -15,22 +15,30 @@ upper bound ``γ^i`` is at most ~2% (one bucket, ``γ ≈ 1.0202``) above the
 threshold, so a request up to 2% slower than the threshold may count as good, and
 no request under it ever counts as bad.
 
-``journey`` counts are read from the journey steps (``journey_steps``, one narrow
-row per trace of a session, kept at ingest), never from spans: a journey counts in a
-window when one of its traces starting in the window touched the service, or, for an
-SLO with an operation, entered at that service and operation (journeys are counted by
-the steps they took); it is bad when any of its traces in the window failed. Traces
-not yet folded are merged from their summary rows, as ``journey_reads`` does. A
-funnel step SLO (``reaches``) counts the journeys that took the step before and is
-bad for those that never went on to the step (``_reach_counts``).
+``journey`` counts: a journey counts in a window when one of its traces starting in
+the window touched the service, or, for an SLO with an operation, entered at that
+service and operation (journeys are counted by the steps they took); it is bad when
+any of its traces in the window failed. ``slo_counts`` reads them from
+``journey_slo_minutes`` (``journey_sessions``, schema version 14): the windows share
+their end, so a session counts in a window when its latest touching minute is in it,
+and is bad there when the earlier of that and its latest failed minute is; the
+sessions are kept counted per minute of those, and a window sums its minutes, like a
+rollup. The sessions of traces not yet folded are counted again from their steps and
+their kept counts taken out (``journey_sessions.unfolded_sessions``). When a kept
+minute is at or after the read's end (steps dated in the future), or synthetic traffic counts, the
+read falls back to the steps (``_scanned_counts``): the window's steps grouped once
+per session (``journey_steps``, one narrow row per trace of a session, never spans),
+with traces not yet folded merged from their summary rows, as ``journey_reads`` does.
 
-Why journeys are not summed per minute like the rollups: a journey spans minutes,
-and a window counts it once, so per-minute journey counts would count it once per
-minute it was active. Exact distinct counts over any window need each session's
-steps; the read groups the window's steps by session once and answers every window
-from each session's latest (touching, failed) minutes, because the windows share
-their end. Its cost follows the traces that touched the service or failed in the
-budget window, not the spans.
+A funnel step SLO (``reaches``) counts the journeys that took the step before and is
+bad for those that never went on to the step (``_reach_counts``); it and
+``slo_series`` still read the steps: a funnel step pairs two steps of a session, and
+back-to-back windows do not share their end.
+
+Why journeys are not summed per minute of their traces like the rollups: a journey
+spans minutes, and a window counts it once, so per-minute journey counts would count
+it once per minute it was active. Counting each session once, at its latest minute,
+is exact for windows that end now, and needs each session's state kept at fold.
 
 ``slo_series`` gives back-to-back windows (a burn rate over time): rollup rows go to
 the window holding their minute; journeys are grouped per session and window.
@@ -38,8 +46,6 @@ the window holding their minute; journeys are grouped per session and window.
 
 from __future__ import annotations
 
-import bisect
-import itertools
 from collections.abc import Sequence
 from typing import Final
 
@@ -47,6 +53,8 @@ from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis import sketch
 from threadline.server.analysis.burn import Counts
 from threadline.server.slo_queries import ExampleRow, IndicatorQuery, RetryCounts
+from threadline.server.storage.duckdb import journey_sessions
+from threadline.server.storage.duckdb.journey_sessions import at_least as _at_least
 from threadline.server.storage.duckdb.journey_steps import COLUMNS, STEPS, step_rows
 from threadline.server.storage.duckdb.journey_steps import SYNTHETIC as SYNTHETIC_STEPS
 from threadline.server.storage.duckdb.rollups import EDGES, MINUTE_NS, OPERATIONS, PAIR_HORIZON_NS
@@ -199,18 +207,38 @@ def _journey_counts(
     """Sessions with a trace in the window touching the service (entering at the
     operation, when set); bad if a trace of theirs in the window failed.
 
+    From ``journey_slo_minutes`` (``journey_sessions.counts``) unless the SLO counts synthetic
+    traffic or a step is dated at or after ``end``; then from the steps
+    (``_scanned_counts``), as before the minutes were kept.
+    """
+    if query.reaches is not None:
+        return _reach_counts(fetch, query, end, firsts)
+    if not query.include_synthetic:
+        counted = journey_sessions.counts(fetch, query, end, firsts)
+        if counted is not None:
+            return counted
+    return _scanned_counts(fetch, query, end, firsts)
+
+
+def _touched(query: IndicatorQuery, alias: str = "") -> tuple[str, list[object]]:
+    """The steps of ``query``'s journeys: ``list_contains(services, ?)`` without an
+    operation, the (service, operation) step with one."""
+    if query.operation is None:
+        return f"list_contains({alias}services, ?)", [query.service]
+    return f"{alias}service = ? AND {alias}operation = ?", [query.service, query.operation]
+
+
+def _scanned_counts(
+    fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]
+) -> list[Counts]:
+    """``_journey_counts`` from the steps of the budget window.
+
     The windows all end at ``end``, so one pass per session answers them all: a
     session counts in a window when its last touching minute is in it, and is bad
     there when its last failed minute is too (``min`` of the two). Only the traces
     that touched or failed are grouped: the others change neither.
     """
-    if query.reaches is not None:
-        return _reach_counts(fetch, query, end, firsts)
-    if query.operation is None:
-        touched, touch_params = "list_contains(services, ?)", [query.service]
-    else:
-        touched = "service = ? AND operation = ?"
-        touch_params = [query.service, query.operation]
+    touched, touch_params = _touched(query)
     traces, params = _journey_traces(query, min(firsts) * MINUTE_NS, end * MINUTE_NS)
     rows = fetch(
         f"""{traces}
@@ -224,15 +252,6 @@ WHERE touched IS NOT NULL GROUP BY ALL""",
     totals = _at_least([(int(t), int(n)) for t, _, n in rows], firsts)
     bads = _at_least([(int(b), int(n)) for _, b, n in rows], firsts)
     return [Counts(good=t - b, total=t) for t, b in zip(totals, bads, strict=True)]
-
-
-def _at_least(counted: list[tuple[int, int]], firsts: list[int]) -> list[int]:
-    """For each first minute, the sum of the counts of ``(minute, count)`` from it on."""
-    counted.sort()
-    minutes = [m for m, _ in counted]
-    # from_here[i]: the counts of counted[i:]; the last, past every minute, is none.
-    from_here = [*itertools.accumulate([0, *(n for _, n in reversed(counted))])][::-1]
-    return [from_here[bisect.bisect_left(minutes, first)] for first in firsts]
 
 
 def _reach_counts(fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]) -> list[Counts]:

@@ -1,0 +1,241 @@
+"""Journey SLO counts from ``journey_slo_minutes`` (schema version 14) against the scan
+of the journey steps they replace, on the DuckDB store.
+
+Both reads run on the same store after every change: traces written in parts (a late
+root moves a trace to an earlier minute, another step or another session), folded or
+not, deleted by tail sampling, erased with their user, cut by retention.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Final
+
+import duckdb
+import pytest
+
+from support.old_stores import EPOCH_NS, unpack
+from support.spans import span_record
+from threadline.server.analysis.burn import Counts
+from threadline.server.batch import SpanBatch
+from threadline.server.model import SpanRecord, StatusCode
+from threadline.server.slo_queries import IndicatorQuery
+from threadline.server.storage.duckdb import DuckDBStore, journey_sessions, slo_reads
+from threadline.server.storage.duckdb.migrations import LATEST
+from threadline.slos import Indicator
+
+S: Final = 1_000_000_000
+MINUTE: Final = 60 * S
+T0: Final = 1_700_000_040 * S  # a whole minute
+END: Final = T0 + 120 * MINUTE
+OPERATIONS: Final = ("POST /cart", "POST /checkout", "GET /home")
+WINDOWS: Final = (MINUTE, 5 * MINUTE, 17 * MINUTE, 60 * MINUTE, 120 * MINUTE)
+VERSION_14_TABLES: Final = (
+    "journey_session_touches",
+    "journey_session_failures",
+    "journey_slo_minutes",
+)
+QUERIES: Final = (
+    IndicatorQuery(Indicator.JOURNEY, "shop"),
+    IndicatorQuery(Indicator.JOURNEY, "pay"),
+    *(IndicatorQuery(Indicator.JOURNEY, "shop", operation) for operation in OPERATIONS),
+    IndicatorQuery(Indicator.JOURNEY, "pay", "POST /charge"),
+)
+
+
+def _trace(rng: random.Random, n: int) -> list[list[SpanRecord]]:
+    """A trace of a random session and minute, in one part or two: a late part may
+    hold the root (earlier, so the trace's start, step and session may move)."""
+    trace_id = f"{n + 1:032x}"
+    session = f"s{rng.randrange(30):02d}"
+    user = f"u{session}"
+    start = T0 + rng.randrange(118 * MINUTE // S) * S
+    failed = rng.random() < 0.15
+    root = span_record(
+        trace_id, "r", None, "shop", rng.choice(OPERATIONS), start, start + S,
+        session_id=session, user_id=user,
+        **({"status": StatusCode.ERROR} if failed and rng.random() < 0.5 else {}),
+    )  # fmt: skip
+    child = span_record(
+        trace_id, "c", "r", "pay" if rng.random() < 0.5 else "stock", "POST /charge",
+        start + S // 2, start + S, session_id=session, user_id=user,
+        **({"status": StatusCode.ERROR} if failed else {}),
+    )  # fmt: skip
+    if rng.random() < 0.6:
+        return [[root, child]]
+    # The child first (its own root until the real one comes), the root later: up to
+    # two minutes earlier, maybe with another (smaller) session id.
+    early = start - rng.randrange(3 * MINUTE // S) * S
+    other = f"s{rng.randrange(30):02d}" if rng.random() < 0.3 else session
+    late_root = span_record(
+        trace_id, "r", None, "shop", rng.choice(OPERATIONS), early, start + S,
+        session_id=other, user_id=f"u{other}",
+    )  # fmt: skip
+    late_child = span_record(
+        trace_id, "c", "r", child.service_name, child.name, start + S // 2, start + S,
+        session_id=session, user_id=user, status=child.status,
+    )  # fmt: skip
+    return [[late_child], [late_root]]
+
+
+def _assert_same(store: DuckDBStore) -> None:
+    """The minutes (with unfolded traces merged) answer as the scan does, for every
+    query and window; the minutes are read, not the scan."""
+    end, firsts = slo_reads._firsts(END, WINDOWS)
+    for query in QUERIES:
+        kept = journey_sessions.counts(store._fetch, query, end, firsts)
+        scanned = slo_reads._scanned_counts(store._fetch, query, end, firsts)
+        assert kept is not None, query
+        assert kept == scanned, query
+        assert store.slo_counts(query, END, WINDOWS) == scanned
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_minutes_answer_as_the_scan_through_folds_deletions_and_retention(
+    tmp_path: Path, seed: int
+) -> None:
+    rng = random.Random(seed)
+    parts = [part for n in range(160) for part in _trace(rng, n)]
+    # Later parts of a trace stay after its earlier ones; batches interleave traces.
+    batches: list[list[SpanRecord]] = [[] for _ in range(8)]
+    placed: dict[str, int] = {}
+    for part in parts:
+        trace_id = part[0].trace_id
+        at = rng.randrange(placed.get(trace_id, 0), len(batches))
+        placed[trace_id] = at + 1 if at + 1 < len(batches) else at
+        batches[at].extend(part)
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+    try:
+        for batch in batches:
+            if batch:
+                store.write(SpanBatch.from_records(batch)).result(timeout=30)
+            _assert_same(store)  # unfolded traces merged
+            if rng.random() < 0.6:
+                store.compact_rollups()
+                _assert_same(store)
+        store.delete_traces(rng.sample(sorted(placed), 20))  # tail sampling
+        _assert_same(store)
+        store.compact_rollups()
+        store.erase_user(["us03", "us07"])
+        _assert_same(store)
+        store.delete_older_than(T0 + 30 * MINUTE + 17 * S)  # retention, mid-minute
+        _assert_same(store)
+        store.compact_rollups()
+        _assert_same(store)
+        totals = [c.total for c in store.slo_counts(QUERIES[0], END, WINDOWS)]
+        assert 0 < totals[2] < totals[-1]  # the workload reached the short and long windows
+    finally:
+        store.close()
+
+
+def _visit(trace: str, operation: str, start_ns: int, **fields: object) -> SpanBatch:
+    """One trace of session s1: a root span at shop."""
+    return SpanBatch.from_records(
+        [span_record(trace * 32, "r", None, "shop", operation, start_ns, start_ns + S,
+                     session_id="s1", **fields)]
+    )  # fmt: skip
+
+
+def test_unfolded_traces_count_as_folded_ones(tmp_path: Path) -> None:
+    """A session folded as good, then a later unfolded trace of it that failed at
+    another step: the minutes count it bad in the windows holding that trace."""
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+    checkout = IndicatorQuery(Indicator.JOURNEY, "shop", "POST /checkout")
+    shop = IndicatorQuery(Indicator.JOURNEY, "shop")
+    try:
+        store.write(_visit("a", "POST /checkout", END - 30 * MINUTE)).result(timeout=30)
+        store.compact_rollups()
+        error = StatusCode.ERROR
+        store.write(_visit("b", "GET /home", END - 2 * MINUTE, status=error)).result(timeout=30)
+        windows = (5 * MINUTE, 60 * MINUTE)
+        end, firsts = slo_reads._firsts(END, windows)
+        assert journey_sessions.counts(store._fetch, shop, end, firsts) == [
+            Counts(good=0, total=1),
+            Counts(good=0, total=1),
+        ]
+        # Checkouts: the session took the step 30 minutes ago and failed since.
+        assert journey_sessions.counts(store._fetch, checkout, end, firsts) == [
+            Counts(good=0, total=0),
+            Counts(good=0, total=1),
+        ]
+        store.compact_rollups()
+        assert store.slo_counts(checkout, END, windows) == [
+            Counts(good=0, total=0),
+            Counts(good=0, total=1),
+        ]
+    finally:
+        store.close()
+
+
+def test_steps_dated_after_the_end_are_read_from_the_steps(tmp_path: Path) -> None:
+    """A session whose latest (folded) trace is after the read's end: its latest minute
+    says nothing of the windows, so the read falls back to the scan, which is exact."""
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+    shop = IndicatorQuery(Indicator.JOURNEY, "shop")
+    try:
+        store.write(_visit("a", "GET /home", END - 3 * MINUTE)).result(timeout=30)
+        after = END + 10 * MINUTE
+        store.write(_visit("b", "GET /home", after, status=StatusCode.ERROR)).result(timeout=30)
+        store.compact_rollups()
+        end, firsts = slo_reads._firsts(END, (5 * MINUTE,))
+        assert journey_sessions.counts(store._fetch, shop, end, firsts) is None
+        assert store.slo_counts(shop, END, (5 * MINUTE,)) == [Counts(good=1, total=1)]
+        # Read at a later end, the same store answers from the minutes.
+        later = END + 20 * MINUTE
+        end, firsts = slo_reads._firsts(later, (15 * MINUTE, 30 * MINUTE))
+        assert journey_sessions.counts(store._fetch, shop, end, firsts) == [
+            Counts(good=0, total=1),
+            Counts(good=0, total=1),
+        ]
+    finally:
+        store.close()
+
+
+def test_the_version_14_step_fills_the_minutes_from_the_steps(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file with journey steps but no minutes (as at version 13) gets them built from
+    its steps, with progress logged: they answer as the file that kept them did."""
+    db = tmp_path / "spans.duckdb"
+    rng = random.Random(5)
+    store = DuckDBStore(db)
+    try:
+        spans = [span for n in range(120) for part in _trace(rng, n) for span in part]
+        store.write(SpanBatch.from_records(spans)).result(timeout=30)
+        store.compact_rollups()
+        kept = [store.slo_counts(query, END, WINDOWS) for query in QUERIES]
+    finally:
+        store.close()
+    with duckdb.connect(str(db)) as connection:
+        for table in VERSION_14_TABLES:
+            connection.execute(f"DROP TABLE {table}")
+        connection.execute("DROP INDEX journey_steps_session_id")
+        connection.execute("UPDATE threadline_schema SET version = 13 WHERE version = ?", [LATEST])
+    caplog.set_level(logging.INFO, logger="threadline.server.storage.duckdb")
+    store = DuckDBStore(db)
+    try:
+        assert "building journey SLO minutes from journey steps: 20 of 20" in caplog.text
+        _assert_same(store)
+        assert [store.slo_counts(query, END, WINDOWS) for query in QUERIES] == kept
+        assert kept[0][-1].total > 0
+    finally:
+        store.close()
+
+
+def test_a_version_13_file_upgrades_and_counts_its_journeys(tmp_path: Path) -> None:
+    """The version 13 fixture (its traces not folded yet) upgrades; once folded, its six
+    sessions count from the minutes as from the scan."""
+    store = DuckDBStore(unpack(13, tmp_path))
+    try:
+        store.compact_rollups()
+        end, firsts = slo_reads._firsts(EPOCH_NS + 10 * MINUTE, (MINUTE, 60 * MINUTE))
+        for service in ("gateway", "inventory"):
+            query = IndicatorQuery(Indicator.JOURNEY, service)
+            kept = journey_sessions.counts(store._fetch, query, end, firsts)
+            assert kept == slo_reads._scanned_counts(store._fetch, query, end, firsts)
+            assert kept is not None
+            assert kept[1].total == 6
+    finally:
+        store.close()
