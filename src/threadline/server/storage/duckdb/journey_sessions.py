@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from threadline.server.analysis.burn import Counts
+from threadline.server.analysis.burn import MINUTE_NS, Counts
 from threadline.server.slo_queries import IndicatorQuery
 from threadline.server.storage.duckdb.schema import (
     JOURNEY_SESSION_FAILURES,
@@ -70,7 +70,6 @@ _SESSION_STEPS: Final = "threadline_journey_session_steps"
 # The affected sessions' rows of the state tables: as kept, then as recomputed.
 _STATE_TOUCHES: Final = "threadline_journey_touches"
 _STATE_FAILURES: Final = "threadline_journey_failures"
-_MINUTE_NS: Final = 60_000_000_000
 # Sessions the backfill recomputes per pass: enough passes to show progress.
 RANGES: Final = 20
 
@@ -138,7 +137,7 @@ def resettle(run: Run) -> None:
     # The sessions' steps, through the steps' session index (a join on a small table).
     run(
         f"""CREATE OR REPLACE TEMP TABLE {_SESSION_STEPS} AS
-SELECT s.session_id, s.start_ns // {_MINUTE_NS} AS minute, s.service, s.operation, s.failed,
+SELECT s.session_id, s.start_ns // {MINUTE_NS} AS minute, s.service, s.operation, s.failed,
        s.services
 FROM {AFFECTED} AS a JOIN {JOURNEY_STEPS} AS s ON s.session_id = a.session_id""",
         [],
@@ -213,6 +212,22 @@ def fill(run: Run) -> None:
         )
 
 
+def touched(query: IndicatorQuery, alias: str = "") -> tuple[str, list[object]]:
+    """The steps of ``query``'s journeys: ``list_contains(services, ?)`` without an
+    operation, the (service, operation) step with one."""
+    if query.operation is None:
+        return f"list_contains({alias}services, ?)", [query.service]
+    return f"{alias}service = ? AND {alias}operation = ?", [query.service, query.operation]
+
+
+def kept_key(query: IndicatorQuery, alias: str = "") -> tuple[str, list[object]]:
+    """``query``'s key in the kept tables: (service, NULL) for "touched the service",
+    else (service, operation)."""
+    if query.operation is None:
+        return f"{alias}service = ? AND {alias}operation IS NULL", [query.service]
+    return f"{alias}service = ? AND {alias}operation = ?", [query.service, query.operation]
+
+
 def counts(fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]) -> list[Counts] | None:
     """A journey SLO's counts (``slo_reads._journey_counts``) from the kept minutes,
     corrected for the sessions of traces not yet folded; None when a kept minute is at
@@ -225,10 +240,7 @@ def counts(fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]) -> 
     their steps, the folded ones but those traces' merged with the unfolded traces'
     steps, as ``slo_reads._scanned_counts`` does, and their folded state is taken out.
     """
-    # The kept key: (service, NULL) for "touched the service", else (service, operation).
-    keyed, key = "service = ? AND operation IS NULL", [query.service]
-    if query.operation is not None:
-        keyed, key = "service = ? AND operation = ?", [query.service, query.operation]
+    keyed, key = kept_key(query)
     # Zone maps answer both "any later" probes from the row groups' bounds, mostly.
     later, unfolded = fetch(
         f"""SELECT EXISTS (SELECT 1 FROM {MINUTES} WHERE {keyed} AND minute >= ?)
@@ -238,7 +250,7 @@ def counts(fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]) -> 
     )[0]
     if later:
         return None
-    lo, hi = min(firsts) * _MINUTE_NS, end * _MINUTE_NS
+    lo, hi = min(firsts) * MINUTE_NS, end * MINUTE_NS
     kept = fetch(
         f"SELECT minute, sessions, bad FROM {MINUTES} WHERE {keyed} AND minute >= ? AND minute < ?",
         [*key, min(firsts), end],
@@ -272,14 +284,8 @@ def unfolded_sessions(fetch: Fetch, query: IndicatorQuery, lo: int, hi: int) -> 
     step needs: ``step_rows``'s rule on them); the rest costs per unfolded trace and
     session, but for the state's filter on the key (``journey_session_touches``).
     """
-    touched, touch_params = "list_contains(services, ?)", [query.service]
-    if query.operation is not None:
-        touched = "service = ? AND operation = ?"
-        touch_params = [query.service, query.operation]
-    state_key = "t.service = ? AND t.operation IS NULL"
-    key: list[object] = [query.service]
-    if query.operation is not None:
-        state_key, key = "t.service = ? AND t.operation = ?", [query.service, query.operation]
+    steps_of, touch_params = touched(query)
+    state_key, key = kept_key(query, "t.")
     return fetch(
         f"""WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {TRACE_SUMMARIES} WHERE fresh),
 fresh AS (SELECT trace_id, min(start_ns) AS start_ns, min(root) AS root,
@@ -306,9 +312,9 @@ traces AS (
     UNION ALL
     SELECT * FROM new_steps WHERE start_ns >= ? AND start_ns < ?),
 grouped AS (
-    SELECT session_id, max(start_ns // {_MINUTE_NS}) FILTER (WHERE {touched}) AS touched,
-           max(start_ns // {_MINUTE_NS}) FILTER (WHERE failed) AS failed
-    FROM traces WHERE ({touched}) OR failed GROUP BY session_id),
+    SELECT session_id, max(start_ns // {MINUTE_NS}) FILTER (WHERE {steps_of}) AS touched,
+           max(start_ns // {MINUTE_NS}) FILTER (WHERE failed) AS failed
+    FROM traces WHERE ({steps_of}) OR failed GROUP BY session_id),
 state AS (
     SELECT a.session_id, t.last_minute AS touched, f.last_minute AS failed
     FROM affected AS a

@@ -220,14 +220,6 @@ def _journey_counts(
     return _scanned_counts(fetch, query, end, firsts)
 
 
-def _touched(query: IndicatorQuery, alias: str = "") -> tuple[str, list[object]]:
-    """The steps of ``query``'s journeys: ``list_contains(services, ?)`` without an
-    operation, the (service, operation) step with one."""
-    if query.operation is None:
-        return f"list_contains({alias}services, ?)", [query.service]
-    return f"{alias}service = ? AND {alias}operation = ?", [query.service, query.operation]
-
-
 def _scanned_counts(
     fetch: Fetch, query: IndicatorQuery, end: int, firsts: list[int]
 ) -> list[Counts]:
@@ -238,7 +230,7 @@ def _scanned_counts(
     there when its last failed minute is too (``min`` of the two). Only the traces
     that touched or failed are grouped: the others change neither.
     """
-    touched, touch_params = _touched(query)
+    touched, touch_params = journey_sessions.touched(query)
     traces, params = _journey_traces(query, min(firsts) * MINUTE_NS, end * MINUTE_NS)
     rows = fetch(
         f"""{traces}
@@ -381,11 +373,7 @@ GROUP BY k""",
                 window,
             ],
         )
-    if query.operation is None:
-        touched, touch_params = "list_contains(services, ?)", [query.service]
-    else:
-        touched = "service = ? AND operation = ?"
-        touch_params = [query.service, query.operation]
+    touched, touch_params = journey_sessions.touched(query)
     traces, params = _journey_traces(query, lo, hi)
     return fetch(
         f"""{traces}
