@@ -15,6 +15,8 @@ then times, fastest and median of ``--repeat`` runs after a warm-up:
   burn over three days (``slo_series``);
 - the journey SLO again with ``--unfolded`` more spans written last and not folded
   yet (timed before the writer's idle fold), whose sessions the read counts again;
+  then what the evaluator's tick does instead: the fold it asks for, and the read
+  after it;
 - the baseline in the same run: one RED read of a service over the last hour from
   the rollups (``Store.service_red``), what the service page already costs.
 
@@ -159,30 +161,48 @@ def unfolded_journeys(
     """The journey SLO with traces not folded yet: ``spans`` more spans of the same
     sessions over the last ten minutes, written and timed before the writer folds them
     (it folds once idle for ``IDLE_FOLD_S``): the read then counts their sessions again
-    from their steps. Prints how many traces were unfolded before and after timing."""
+    from their steps. Then what a tick does instead: the fold it asks for first
+    (``Store.fold_pending``) and the read after it, over three rounds of new spans.
+    Prints how many traces were unfolded."""
     slo = next(s for s in SLOS.slos if s.name == "checkout-journeys")
-    pending = [
-        store.write(batch)
-        for batch in generate(
+
+    def arrive(seed: int) -> None:
+        batches = generate(
             spans, end_ns=end_ns, window_ns=600 * 10**9, sessions=20_000, batch_spans=10_000,
-            seed=12,
-        )
-    ]  # fmt: skip
-    for future in pending:
-        future.result()
+            seed=seed,
+        )  # fmt: skip
+        for future in [store.write(batch) for batch in batches]:
+            future.result()
 
     def unfolded() -> int:
         sql = "SELECT count(DISTINCT trace_id) FROM trace_summaries WHERE fresh"
         return int(store._fetch(sql, [])[0][0])
 
+    def read() -> None:
+        assess(store, slo, end_ns, min_events=10, retry_share=0.1)
+
+    arrive(12)
     before = unfolded()
-    fastest, median = timed(
-        lambda: assess(store, slo, end_ns, min_events=10, retry_share=0.1), repeat
-    )
+    fastest, median = timed(read, repeat)
     after = unfolded()
     print(
         f"unfolded  {slo.name:26} {fastest * 1e3:7.2f} ms (median {median * 1e3:.2f})"
         f"  {fastest / base:5.1f}x baseline  ({before} traces unfolded, {after} after)"
+    )
+    folds, reads = [], []
+    for round_ in range(3):
+        if round_:
+            arrive(12 + round_)
+        waiting = unfolded()
+        started = time.perf_counter()
+        store.fold_pending()
+        folds.append(time.perf_counter() - started)
+        reads.append(timed(read, repeat)[0])
+        print(f"fold      {waiting} traces unfolded: fold {folds[-1] * 1e3:7.2f} ms")
+    print(
+        f"tick      fold first, then {slo.name}: fold {min(folds) * 1e3:7.2f} ms"
+        f" (median {statistics.median(folds) * 1e3:.2f}), read {min(reads) * 1e3:7.2f} ms"
+        f"  {min(reads) / base:5.1f}x baseline"
     )
 
 

@@ -21,7 +21,7 @@ from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.slo_queries import IndicatorQuery
 from threadline.server.storage.base import Store
 from threadline.server.storage.clickhouse.store import ClickHouseStore
-from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb import DuckDBStore, summaries, writer
 from threadline.slos import SloDocument, parse
 from threadline.store_url import StoreUrl
 
@@ -447,3 +447,30 @@ def test_a_funnel_step_slo_pages_when_journeys_stop_going_on_to_the_step(
     # Minutes 60-69 judged, none paid: 200 of 1200 bad, a burn of 16.7 at 99%.
     assert (late.total, late.total - late.good) == (1200, 200)
     assert ("page", "firing") in inbox.take()
+
+
+def test_a_tick_folds_what_arrived_since_the_last_fold_before_reading(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On DuckDB the evaluator has the writer fold what arrived since its last fold
+    before it reads: the journey SLO then reads its kept per-minute counts instead of
+    counting every unfolded trace's session again, and answers the same."""
+    monkeypatch.setattr(writer, "IDLE_FOLD_S", 3600.0)  # no fold but the tick's
+    store = DuckDBStore(path)
+    try:
+        write(store, sessions(range(50, 60), failing=False, tag=1))
+        write(store, sessions(range(60, 66), failing=True, tag=2))
+        query = IndicatorQuery.of(JOURNEYS.slos[0])
+        windows = [3600 * S, 300 * S]
+        end = T0 + 66 * MINUTE
+        unfolded = store.slo_counts(query, end, windows)
+        assert summaries.any_fresh(store._fetch)
+        clock, inbox = Clock(), Inbox()
+        clock.at(66)
+        evaluator(store, clock, inbox, JOURNEYS).tick()
+        assert not summaries.any_fresh(store._fetch)
+        assert store.slo_counts(query, end, windows) == unfolded
+        assert unfolded[0].total == 320 and unfolded[0].good == 200
+        assert ("page", "firing") in inbox.take()
+    finally:
+        store.close()

@@ -414,6 +414,11 @@ class Store(Protocol):
         the window's spans, at most ``limit`` (and at most 20) rows."""
         ...
 
+    def fold_pending(self) -> None:
+        """Fold what was written since the last fold, so the reads that follow (an SLO
+        evaluation) find folded rows; a store that folds nothing does nothing."""
+        ...
+
     def alert_states(self) -> list[AlertRecord]:
         """Every alert's stored state, by SLO name then alert."""
         ...

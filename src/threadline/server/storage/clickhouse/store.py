@@ -409,6 +409,10 @@ class ClickHouseStore:
     def size_bytes(self) -> int:
         return deletion.size_bytes(self._fetch, self._tables)
 
+    def fold_pending(self) -> None:
+        """Nothing to fold: reads merge the parts they find, and ClickHouse merges
+        them in the background."""
+
     def compact_rollups(self) -> None:
         """Merge the rollup tables' and journey steps' parts now: each key's deltas
         become one row, zero sums go. Reads never need it (they sum or merge a key's

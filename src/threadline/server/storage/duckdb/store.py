@@ -466,6 +466,14 @@ class DuckDBStore:
 
             self._on_writer(fold, "folding rollups")
 
+    def fold_pending(self) -> None:
+        """Fold what arrived since the last fold, when anything did: reads of journey
+        SLOs then take their folded path (``journey_sessions.counts``) instead of
+        counting the unfolded traces' sessions again."""
+        if self._rollups and summaries.any_fresh(self._fetch):
+            with self._using_connection():
+                self._writer.fold().result()
+
     def delete_older_than(self, cutoff_ns: int) -> int:
         # Retention asks often and usually finds nothing: answer that from a read
         # (zone maps make it cheap) instead of taking a turn on the writer.

@@ -100,6 +100,11 @@ list_sort(list_distinct(flatten(list(users)))) AS users"""
 MERGED: Final = f"{SCALARS},{LISTS}"
 
 
+def any_fresh(fetch: Run) -> bool:
+    """Whether a row is not folded yet (the zone maps of ``fresh`` answer it mostly)."""
+    return bool(fetch(f"SELECT 1 FROM {SUMMARIES} WHERE fresh LIMIT 1", []))
+
+
 def add(run: Run, source: str) -> None:
     """Append the delta rows of the spans in ``source`` (already deduplicated)."""
     run(f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}) {delta(source)}", [])
