@@ -11,12 +11,11 @@ a slow payment provider, a failing host and broken propagation) through OTLP/HTT
 (protobuf, gzip, ``--senders`` at once, each request answered once stored), and times
 every fleet view as the UI asks for it over HTTP:
 
-  service map (service level, and operation level when the server offers it),
-  the operations table with its per-operation percentiles (all services, one service),
+  the service map (one answer holds the service and the operation edges), the
+  operations table with its per-operation percentiles (all services, one service),
   RED series of one service at 1-minute and 1-hour buckets, error hotspots,
   journeys (recent; failed and slowest), propagation health, and trace search
-  ordered newest, longest and slowest (an order the server does not offer is
-  reported as such).
+  ordered newest and slowest (by duration: a trace UI's "longest first").
 
 Then it loads more spans into the same hours until the store holds ``--large`` and
 times every view again. Both loads spread their traces over the same ``--hours``
@@ -239,40 +238,31 @@ def _parameters(openapi: dict[str, Any], path: str) -> set[str] | None:
 
 def views(openapi: dict[str, Any], *, hours: int, end_ms: int) -> list[View]:
     """Every fleet view, with the window the UI would ask for; those this server's
-    OpenAPI document does not describe are marked ``missing`` (an unknown parameter
-    would be ignored, and the answer timed would be another view's)."""
+    OpenAPI document does not describe (an older build) are marked ``missing``."""
     window = {"window": f"{hours}h", "end": str(end_ms)}
     start_ms = end_ms - hours * 3_600_000
     span = {"start": str(start_ms), "end": str(end_ms)}
     red = "/api/services/{service}/red"
-    candidates: list[tuple[str, str, dict[str, str], str | None]] = [
-        ("service map (services)", "/api/service-map", window, None),
-        ("service map (operations)", "/api/service-map", {**window, "level": "operation"}, "level"),
-        ("operations + percentiles", "/api/operations", window, None),
-        ("operations of one service", "/api/operations", {**window, "service": "payments"}, None),
-        ("RED series, 1m buckets", red, {**window, "bucket": "1m"}, None),
-        ("RED series, 1h buckets", red, {**window, "bucket": "1h"}, None),
-        ("error hotspots", "/api/errors/hotspots", window, None),
-        ("journeys, recent", "/api/journeys", {**span, "order": "recent"}, None),
+    candidates: list[tuple[str, str, dict[str, str]]] = [
+        ("service map (services and operations)", "/api/service-map", window),
+        ("operations + percentiles", "/api/operations", window),
+        ("operations of one service", "/api/operations", {**window, "service": "payments"}),
+        ("RED series, 1m buckets", red, {**window, "bucket": "1m"}),
+        ("RED series, 1h buckets", red, {**window, "bucket": "1h"}),
+        ("error hotspots", "/api/errors/hotspots", window),
+        ("journeys, recent", "/api/journeys", {**span, "order": "recent"}),
         (
             "journeys, failed slowest",
             "/api/journeys",
             {**span, "order": "slowest", "failed": "true"},
-            None,
         ),
-        ("propagation health", "/api/propagation", window, None),
-        ("trace search, newest", "/api/traces", {**span, "order": "recent"}, None),
-        ("trace search, longest", "/api/traces", {**span, "order": "longest"}, None),
-        ("trace search, slowest", "/api/traces", {**span, "order": "slowest"}, None),
+        ("propagation health", "/api/propagation", window),
+        ("trace search, newest", "/api/traces", {**span, "order": "recent"}),
+        ("trace search, slowest", "/api/traces", {**span, "order": "slowest"}),
     ]
     found = []
-    for name, path, params, needs in candidates:
-        offered = _parameters(openapi, path)
-        missing = ""
-        if offered is None:
-            missing = f"no GET {path}"
-        elif needs is not None and needs not in offered:
-            missing = f"no `{needs}` parameter"
+    for name, path, params in candidates:
+        missing = "" if _parameters(openapi, path) is not None else f"no GET {path}"
         found.append(View(name, path.replace("{service}", "payments"), params, missing))
     return found
 
