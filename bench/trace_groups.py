@@ -1,0 +1,106 @@
+"""What error hotspots and tail causes cost at scale: ``Store.trace_groups`` timed.
+
+    cd bench && PYTHONPATH=../src:. python3 trace_groups.py --spans 1000000
+    cd bench && PYTHONPATH=../src:. python3 trace_groups.py --spans 10000000 --db /tmp/s.duckdb
+
+Loads the analysis benchmark's shop (``analysis_workload``, as ``slo.py`` does:
+twelve services, 20,000 sessions) spread over the last ``--hours`` into a DuckDB store
+with rollups, folds it, then times, fastest and median of ``--repeat`` calls after a
+warm-up, the two groupings the analysis pages ask for over the last hour: failed
+against other traces (error hotspots of all traces) and slow against usual checkout
+requests (tail causes). Each is the rollups' split plus the reads of a sample of at
+most 2,000 traces per group.
+
+With ``--db`` the store is kept: a later run on the same path skips loading and times
+the same data (its end time is kept beside it, in ``<db>.end_ns``), so two builds can
+be timed on one store. Bounded: the load is ``--spans`` spans, each timing
+``--repeat`` calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Final
+
+# Run as a script, so this directory is on sys.path and the workload module imports.
+from analysis_workload import generate
+from threadline.server.aggregates import Split, Target, TimeWindow
+from threadline.server.storage.duckdb import DuckDBStore
+
+HOUR_NS: Final = 3600 * 1_000_000_000
+IN_FLIGHT: Final = 32
+CHECKOUT: Final = Target(service="gateway", operation="POST /checkout")
+
+
+def load(store: DuckDBStore, spans: int, hours: float, end_ns: int) -> None:
+    started = time.perf_counter()
+    pending: deque[Future[None]] = deque()
+    for batch in generate(
+        spans, end_ns=end_ns, window_ns=int(hours * HOUR_NS), sessions=20_000, batch_spans=10_000
+    ):
+        pending.append(store.write(batch))
+        while len(pending) >= IN_FLIGHT:
+            pending.popleft().result()
+    while pending:
+        pending.popleft().result()
+    store.compact_rollups()
+    print(f"loaded {spans} spans over {hours:g} h in {time.perf_counter() - started:.1f} s")
+
+
+def timed(call: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    call()
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        runs.append(time.perf_counter() - started)
+    return min(runs), statistics.median(runs)
+
+
+def measure(path: Path, args: argparse.Namespace) -> None:
+    marker = path.with_name(path.name + ".end_ns")
+    fresh = not marker.exists()
+    end_ns = time.time_ns() if fresh else int(marker.read_text())
+    store = DuckDBStore(path)
+    try:
+        if fresh:
+            load(store, args.spans, args.hours, end_ns)
+            marker.write_text(str(end_ns))
+        hour = TimeWindow(end_ns - HOUR_NS, end_ns)
+        for name, target, split in (
+            ("error hotspots, all traces", Target(), Split.FAILED),
+            ("tail causes of checkout", CHECKOUT, Split.SLOW),
+        ):
+            fastest, median = timed(
+                lambda t=target, s=split: store.trace_groups(t, s, hour), args.repeat
+            )
+            print(f"{name:28} {fastest * 1e3:8.1f} ms (median {median * 1e3:.1f})")
+    finally:
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("--hours", type=float, default=24.0, help="time the spans spread over")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--db", type=Path, help="keep the store here (reused when it exists)")
+    args = parser.parse_args()
+    if args.db is not None:
+        measure(args.db, args)
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        measure(Path(scratch) / "groups.duckdb", args)
+
+
+if __name__ == "__main__":
+    main()
