@@ -101,7 +101,9 @@ def chosen_steps(
         )
     listed = ""
     if sessions is not None:
-        listed = f" AND has({bound.add(list(sessions), 'Array(String)')}, first_session)"
+        # A set built once (``IN``), where ``has`` would scan the list for every trace.
+        named = bound.add(list(sessions), "Array(String)")
+        listed = f" AND first_session IN (SELECT arrayJoin({named}))"
     # Aggregates get names of their own: ClickHouse would resolve ``min(start_ns) AS
     # start_ns`` inside its own argument.
     return f"""
