@@ -72,7 +72,8 @@ def funnel_reach(
         gap = f"walk[i{k}].1 - walk[i{k - 1}].1"
         gaps.append(f"sumMapIf([{bucket_sql(gap)}], [toUInt64(1)], i{k} > 0)")
     histograms = "".join(f", {g}" for g in gaps)
-    keep = bound.add(max(sample, 0), "UInt64")
+    # The aggregate's size is a parameter of its own, not a bound value, and at least 1.
+    keep = max(int(sample), 1)
     rows = fetch(
         f"""{cte},
 matched AS (SELECT session_id, start_ns, trace_id, {flags} FROM chosen WHERE {any_flag}),
@@ -82,8 +83,7 @@ walks AS (
     FROM matched GROUP BY session_id),
 reached AS (SELECT session_id, walk, {", ".join(positions)} FROM walks)
 SELECT countIf(i0 > 0),
-       arraySlice(arraySort(groupArrayIf(tuple(cityHash64(session_id), session_id), i0 > 0)),
-                  1, {keep}){histograms}
+       groupArraySortedIf({keep})(tuple(cityHash64(session_id), session_id), i0 > 0){histograms}
 FROM reached{SHARD_LOCAL_IN}""",
         bound.params,
     )
@@ -97,5 +97,5 @@ FROM reached{SHARD_LOCAL_IN}""",
     return FunnelReach(
         journeys=tuple(journeys),
         gaps=tuple(histograms_found),
-        sample=tuple(sorted(str(p[1]) for p in picked)),
+        sample=tuple(sorted(str(p[1]) for p in picked[: max(sample, 0)])),
     )
