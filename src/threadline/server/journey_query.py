@@ -111,14 +111,16 @@ def funnel(
     reach = store.funnel_reach(
         window, steps, service=service, attribute=attribute, sample=LEAVING_SAMPLE
     )
+    entered = reach.journeys[0] if reach.journeys else 0
     traces: list[JourneyTrace] = []
     capped = False
     if reach.sample:
+        # Every entering journey sampled: read them as the funnel's entry chooses them.
+        sessions = reach.sample if len(reach.sample) < entered else None
         traces, capped = store.step_traces(
-            window, service=service, first=steps[0], attribute=attribute, sessions=reach.sample
+            window, service=service, first=steps[0], attribute=attribute, sessions=sessions
         )
     journeys = progress(traces, steps, window)
-    entered = reach.journeys[0] if reach.journeys else 0
     # Sentences name the sample only when it is one: otherwise they read as before.
     sample = len(journeys) if len(journeys) < entered else None
     attributes = _attribute_samples(store, journeys, len(steps) - 1)
