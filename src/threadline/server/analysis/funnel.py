@@ -7,6 +7,11 @@ trace of the same session is step k (other steps may come between, and the step
 may be a later trace: a funnel follows the session, not one request). The time to
 a step runs from the start of the trace that reached the step before to the start
 of the one that reached it, kept as a ``sketch`` histogram (within 2%).
+
+The stores count the same walk in SQL (``Store.funnel_reach``) so a funnel's
+figures never need every journey's traces; ``figures`` turns either count into the
+steps' conversion and times, and ``progress`` still walks the sampled journeys
+that "what makes users leave" compares (``leaving``).
 """
 
 from __future__ import annotations

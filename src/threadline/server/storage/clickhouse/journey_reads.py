@@ -34,9 +34,10 @@ from threadline.server.storage.clickhouse.journey_steps import steps_table
 from threadline.server.storage.clickhouse.sql import Bound
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
 
-# Traces read for a funnel at most, as the DuckDB store's: conversion and the
-# drop-off comparison are computed over them in Python; a larger window is answered
-# from the sessions read first, and says so.
+# Traces read for a funnel's drop-off comparison at most, as the DuckDB store's (the
+# traces of its sampled journeys, walked in Python): a sample whose journeys hold
+# more is compared on the sessions read first, and says so. The funnel's counts are
+# not bounded: ``funnel_reads`` counts them in SQL.
 MAX_FUNNEL_TRACES: Final = 500_000
 
 # On a cluster the steps' subquery (``trace_id IN (SELECT … FROM journey_steps)``)

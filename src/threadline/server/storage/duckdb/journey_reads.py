@@ -6,6 +6,10 @@ merged here as ``summaries.fold`` would (at most the traces of the commits since
 the last fold). Steps are paired with the next step of their session by a window
 function over the rows read, so the pairing does not depend on arrival order.
 
+The rows a window chooses (``chosen``) are shared with ``funnel_reads``, which
+counts a funnel over them in SQL; the journeys read here behind a funnel are those
+of its sample, for the drop-off comparison.
+
 A window's journeys are the sessions with a step starting in it; their next steps
 are looked for up to ``SESSION_GAP_NS`` past the window's end, after which a
 journey counts as ended. Within those bounds every figure is exact but the latency
@@ -40,9 +44,10 @@ from threadline.server.storage.duckdb.rollups import bucket_sql
 from threadline.server.storage.duckdb.sql import Fetch
 from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES
 
-# Traces read for a funnel at most: conversion and the drop-off comparison are
-# computed over them in Python (about 100 MB of values at the cap); a larger window
-# is answered from the sessions read first, and says so.
+# Traces read for a funnel's drop-off comparison at most (the traces of its sampled
+# journeys, walked in Python; about 100 MB of values at the cap): a sample whose
+# journeys hold more is compared on the sessions read first, and says so. The
+# funnel's counts are not bounded: ``funnel_reads`` counts them in SQL.
 MAX_FUNNEL_TRACES: Final = 500_000
 
 
