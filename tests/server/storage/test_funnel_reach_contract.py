@@ -18,6 +18,7 @@ import pytest
 from support.journey_script import FUNNEL, shoppers
 from support.journey_script import T0 as SHOP_T0
 from support.spans import span_record
+from threadline.conventions import JOURNEY_SYNTHETIC, SYNTHETIC_TRUE
 from threadline.server import journey_query
 from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis import sketch
@@ -151,6 +152,21 @@ def test_filters_choose_the_journeys_counted(store: Store) -> None:
             journeys, gaps = counted(store, STEPS, **filters)
             assert journeys == expected, filters
             assert (journeys, gaps) == walked(store, STEPS, **filters)
+
+
+def test_synthetic_sessionless_and_deleted_traces_are_not_counted(store: Store) -> None:
+    """A synthetic journey, a trace without a session and a deleted trace count for
+    nothing, as in the map."""
+    probe = {JOURNEY_SYNTHETIC: SYNTHETIC_TRUE}
+    write(store, trace(1, "s1", "GET /cart", 0) + trace(2, "s1", "POST /checkout", 5))
+    write(store, trace(3, "s2", "GET /cart", 0, attributes=probe))
+    write(store, trace(4, "", "GET /cart", 0))
+    write(store, trace(5, "s3", "GET /cart", 0) + trace(6, "s3", "POST /checkout", 5))
+    assert counted(store, STEPS)[0] == (2, 2, 0)
+    store.compact_rollups()
+    store.delete_traces([f"{6:032x}"])
+    assert counted(store, STEPS)[0] == (2, 1, 0)
+    assert counted(store, STEPS) == walked(store, STEPS)
 
 
 def test_a_sample_of_entering_sessions_and_their_traces(store: Store) -> None:
