@@ -128,6 +128,7 @@ def test_the_store_counts_a_funnel_as_the_walk_does(store: Store) -> None:
     twice = (CART, CART)
     assert counted(store, twice) == walked(store, twice)
     assert counted(store, twice)[0] == (6, 1)
+    assert counted(store, (CART,)) == walked(store, (CART,)) == ((6,), ((),))
 
 
 def test_filters_choose_the_journeys_counted(store: Store) -> None:
