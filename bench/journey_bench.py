@@ -126,6 +126,12 @@ def journey_views(
         }
         if kept != scanned_map(attribute is not None):
             print(f"journey map {attribute or ''}: the journey steps and the span scan disagree")
+    for attribute in (None, TIER):
+        # The store counts the funnel (``funnel_reach``); the scan walks every journey.
+        counted = journey_query.funnel(store, FUNNEL, window, None, attribute)["steps"]
+        walked = scanned_funnel(attribute is not None)
+        if [s["journeys"] for s in counted] != [s.journeys for s in walked]:
+            print(f"funnel {attribute or ''}: the store's count and the span scan disagree")
     tier_name = f"{TIER[0]}={TIER[1]}"
     return [
         ("journey map (1h)", lambda: journey_query.journey_map(store, window, None),

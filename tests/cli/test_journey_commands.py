@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from support.journey_script import FUNNEL, WINDOW_END_MS, shoppers
 from support.live_server import LiveServer, live_server
 from threadline.cli import journeys
+from threadline.server import journey_query
 from threadline.server.batch import SpanBatch
 
 WIDE: Final = {"COLUMNS": "200"}
@@ -50,6 +51,25 @@ def test_funnel_prints_conversion_and_names_the_payments_error(server: LiveServe
         journeys.funnel, ["checkout", *WINDOW, "--json", "--server", server.url]
     )
     assert [s["journeys"] for s in json.loads(as_json.output)["steps"]] == [200, 190, 190, 125]
+
+
+def test_funnel_says_when_what_makes_users_leave_was_found_on_a_sample(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More journeys than the sample holds: the counts stay exact and the text says
+    how many journeys the factors were found on; with fewer, it says nothing."""
+    plain = CliRunner().invoke(
+        journeys.funnel, ["checkout", *WINDOW, "--server", server.url], env=WIDE
+    )
+    assert "sample" not in plain.output
+    monkeypatch.setattr(journey_query, "LEAVING_SAMPLE", 120)
+    result = CliRunner().invoke(
+        journeys.funnel, ["checkout", *WINDOW, "--server", server.url], env=WIDE
+    )
+    assert result.exit_code == 0, result.output
+    assert "found on 120 of the 200 journeys (a sample; the counts are exact)" in result.output
+    assert "POST /checkout → POST /pay: 65 stopped" in result.output
+    assert "of 120 sampled journeys)" in result.output
 
 
 def test_flows_prints_top_transitions_and_drop_offs(server: LiveServer) -> None:

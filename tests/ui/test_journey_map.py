@@ -14,6 +14,7 @@ import pytest
 
 from support.journey_script import FUNNEL, WINDOW_END_MS, shoppers
 from support.live_server import live_server
+from threadline.server import journey_query
 from threadline.server.batch import SpanBatch
 
 from .conftest import PageWatch, _watched_page
@@ -71,6 +72,25 @@ def test_the_funnel_panel_names_the_payments_error(flows: PageWatch) -> None:
     assert also.startswith("journeys with app.plan=trial at POST /checkout stopped 2.4×")
     assert flows.page.locator("#leaving .also a").count() == 3
     assert "user-" not in flows.page.content()
+    assert flows.console_errors == []
+
+
+def test_the_funnel_panel_says_when_its_factors_come_from_a_sample(
+    flows: PageWatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More journeys than the sample holds: the panel says how many the factors were
+    found on, and the stopped counts stay exact; with fewer, it says nothing."""
+    flows.goto(PAGE)
+    flows.page.wait_for_selector("#leaving strong.headline")
+    assert flows.page.locator("#leaving .sampled").count() == 0
+    monkeypatch.setattr(journey_query, "LEAVING_SAMPLE", 120)
+    flows.goto(PAGE)
+    sampled = flows.page.locator("#leaving .sampled")
+    sampled.wait_for()
+    assert sampled.inner_text() == (
+        "Found on 120 of the 200 journeys (a sample; the counts are exact)."
+    )
+    assert "POST /checkout → POST /pay: 65 stopped" in flows.page.inner_text("#leaving")
     assert flows.console_errors == []
 
 

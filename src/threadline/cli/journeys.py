@@ -112,6 +112,15 @@ def _funnel(answer: Json) -> RenderableType:
         )
     heading = Text(f"funnel {answer['name']}{_filters(answer)}", style="bold")
     parts: list[RenderableType] = [heading, table]
+    sampled = answer.get("sampled")
+    if sampled and sampled["journeys"] < sampled["of"]:
+        # The counts are exact; what makes users leave was found on a sample.
+        parts.append(
+            Text(
+                f"what makes users leave: found on {sampled['journeys']:,} of the"
+                f" {sampled['of']:,} journeys (a sample; the counts are exact)"
+            )
+        )
     for drop in answer["drop_offs"]:
         line = f"{drop['source']} → {drop['target']}: {drop['stopped']} stopped"
         parts.append(Text(line, style="bold"))

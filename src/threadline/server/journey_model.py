@@ -97,3 +97,20 @@ class JourneyAttribute:
     key_values: int
     key_traces: int
     examples: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelReach:
+    """A funnel over a window as the store counts it (``Store.funnel_reach``).
+
+    ``journeys[k]``: journeys that reached step k. ``gaps[k]``: a ``sketch`` histogram
+    (bucket index, count) of the time from the start of the trace that reached step
+    k−1 to the start of the one that reached step k (empty for the first step).
+    ``sample``: session ids of at most the asked number of journeys entering the
+    funnel, the first by a hash of the session id (the same ones on every call to
+    the same store), for what is computed in Python on their traces; never shown.
+    """
+
+    journeys: tuple[int, ...]
+    gaps: tuple[tuple[tuple[int, int], ...], ...]
+    sample: tuple[str, ...]

@@ -7,11 +7,16 @@ trace of the same session is step k (other steps may come between, and the step
 may be a later trace: a funnel follows the session, not one request). The time to
 a step runs from the start of the trace that reached the step before to the start
 of the one that reached it, kept as a ``sketch`` histogram (within 2%).
+
+The stores count the same walk in SQL (``Store.funnel_reach``) so a funnel's
+figures never need every journey's traces; ``figures`` turns either count into the
+steps' conversion and times, and ``progress`` still walks the sampled journeys
+that "what makes users leave" compares (``leaving``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 
@@ -81,15 +86,25 @@ def progress(
 def summarize(journeys: Sequence[Progress], steps: Sequence[StepMatch]) -> list[FunnelStep]:
     """Journeys reaching each step, conversion and time between steps."""
     counts = [sum(1 for j in journeys if len(j.reached) > k) for k in range(len(steps))]
+    gaps: list[dict[int, int]] = [{} for _ in steps]
+    for k in range(1, len(steps)):
+        for journey in journeys:
+            if len(journey.reached) > k:
+                gap = journey.reached[k].start_ns - journey.reached[k - 1].start_ns
+                index = sketch.bucket_index(gap)
+                gaps[k][index] = gaps[k].get(index, 0) + 1
+    return figures(steps, counts, gaps)
+
+
+def figures(
+    steps: Sequence[StepMatch], counts: Sequence[int], gaps: Sequence[Mapping[int, int]]
+) -> list[FunnelStep]:
+    """A funnel's steps from journeys reaching each (``counts``) and the ``sketch``
+    histograms of the time from the step before (``gaps``, empty for the first):
+    what ``summarize`` finds walking journeys, or a store counts (``FunnelReach``)."""
     result: list[FunnelStep] = []
     for k, match in enumerate(steps):
-        buckets: dict[int, int] = {}
-        if k > 0:
-            for journey in journeys:
-                if len(journey.reached) > k:
-                    gap = journey.reached[k].start_ns - journey.reached[k - 1].start_ns
-                    index = sketch.bucket_index(gap)
-                    buckets[index] = buckets.get(index, 0) + 1
+        buckets = gaps[k]
         result.append(
             FunnelStep(
                 match=match,

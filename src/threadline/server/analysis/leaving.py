@@ -98,11 +98,13 @@ def drop_offs(
     journeys: Sequence[Progress],
     steps: Sequence[StepMatch],
     attributes: Sequence[AttributeSample] = (),
+    sample: int | None = None,
 ) -> list[DropOff]:
     """One comparison per pair of consecutive funnel steps; ``attributes[k]``, when
-    given, holds the attribute values read for the drop-off after step k."""
+    given, holds the attribute values read for the drop-off after step k. ``sample``
+    says ``journeys`` are a sample of that many of the window's (the sentences say so)."""
     return [
-        _drop_off(journeys, steps, k, attributes[k] if k < len(attributes) else None)
+        _drop_off(journeys, steps, k, attributes[k] if k < len(attributes) else None, sample)
         for k in range(len(steps) - 1)
     ]
 
@@ -143,6 +145,7 @@ def _drop_off(
     steps: Sequence[StepMatch],
     k: int,
     attributes: AttributeSample | None,
+    sample: int | None,
 ) -> DropOff:
     stopped, went_on = sides(journeys, k)
     at_step = [*stopped, *went_on]
@@ -191,7 +194,9 @@ def _drop_off(
         stopped=len(stopped),
         went_on=len(went_on),
         factors=tuple(factors),
-        headline=describe(factors[0], source) if factors and factors[0].significant else None,
+        headline=(
+            describe(factors[0], source, sample) if factors and factors[0].significant else None
+        ),
     )
 
 
@@ -261,19 +266,21 @@ def _attribute_factor(a: JourneyAttribute, sample: AttributeSample, tested: int)
     )
 
 
-def describe(factor: Factor, step: StepMatch) -> str:
-    """The sentence a user reads for one factor of the drop-off after ``step``."""
+def describe(factor: Factor, step: StepMatch, sample: int | None = None) -> str:
+    """The sentence a user reads for one factor of the drop-off after ``step``; with
+    ``sample``, the factor was found among that many journeys sampled from the window."""
     if factor.kind == "attribute":
-        return _phrase(f"journeys with {factor.key}={factor.value}", factor, step)
+        return _phrase(f"journeys with {factor.key}={factor.value}", factor, step, sample)
     met = "a slow step" if factor.kind == "slow" else f"a {factor.service} error"
-    return _phrase(f"journeys that met {met}", factor, step)
+    return _phrase(f"journeys that met {met}", factor, step, sample)
 
 
-def _phrase(who: str, factor: Factor, step: StepMatch) -> str:
+def _phrase(who: str, factor: Factor, step: StepMatch, sample: int | None) -> str:
     times = (
         "where no other journey did"
         if math.isinf(factor.ratio)
         else f"{factor.ratio:.1f}× as often"
     )
     journeys = factor.stopped_with + factor.went_on_with
-    return f"{who} at {step.operation} stopped {times} ({journeys} journeys in the window)"
+    where = "journeys in the window" if sample is None else f"of {sample:,} sampled journeys"
+    return f"{who} at {step.operation} stopped {times} ({journeys} {where})"

@@ -73,6 +73,7 @@ from threadline.server.analysis.funnel import StepMatch
 from threadline.server.batch import SpanBatch
 from threadline.server.drills.record import DrillResult
 from threadline.server.journey_model import (
+    FunnelReach,
     JourneyAttribute,
     JourneyTrace,
     Step,
@@ -241,13 +242,36 @@ class Store(Protocol):
         service: str | None = None,
         first: Step | StepMatch | None = None,
         attribute: tuple[str, str] | None = None,
+        sessions: Sequence[str] | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
         """The traces of the window's chosen journeys, by session then start.
 
         ``first`` keeps journeys taking that step in the window (a ``StepMatch``
         without a service: that operation in any service); ``service`` and
-        ``attribute`` choose journeys as ``journey_map`` does. The bool is True
-        when a bound on the rows read was reached (the answer is partial).
+        ``attribute`` choose journeys as ``journey_map`` does; ``sessions``, when
+        given, keeps only those sessions' journeys. The bool is True when a bound on
+        the rows read was reached (the answer is partial).
+        """
+        ...
+
+    def funnel_reach(
+        self,
+        window: TimeWindow,
+        steps: Sequence[StepMatch],
+        *,
+        service: str | None = None,
+        attribute: tuple[str, str] | None = None,
+        sample: int = 0,
+    ) -> FunnelReach:
+        """Journeys reaching each funnel step and the times between steps, exact.
+
+        Journeys are chosen as ``step_traces`` chooses them (``service``, ``attribute``)
+        and counted as ``analysis.funnel.progress`` walks ``step_traces(first=steps[0])``:
+        a journey enters with its first trace in the window that is ``steps[0]``,
+        reaches step k with its first later trace (by start, then trace id) that is
+        step k, and its traces are read to ``SESSION_GAP_NS`` past the window's end.
+        Counted in the store, whatever the number of traces; ``sample`` asks for that
+        many entering sessions at most (``FunnelReach.sample``).
         """
         ...
 

@@ -17,6 +17,7 @@ interpolated as ``quantile_cont``); think time is a ``sketch`` histogram (within
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from threadline.server.aggregates import TimeWindow
@@ -33,22 +34,30 @@ from threadline.server.storage.clickhouse.journey_steps import steps_table
 from threadline.server.storage.clickhouse.sql import Bound
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
 
-# Traces read for a funnel at most, as the DuckDB store's: conversion and the
-# drop-off comparison are computed over them in Python; a larger window is answered
-# from the sessions read first, and says so.
+# Traces read for a funnel's drop-off comparison at most, as the DuckDB store's (the
+# traces of its sampled journeys, walked in Python): a sample whose journeys hold
+# more is compared on the sessions read first, and says so. The funnel's counts are
+# not bounded: ``funnel_reads`` counts them in SQL.
 MAX_FUNNEL_TRACES: Final = 500_000
 
 # On a cluster the steps' subquery (``trace_id IN (SELECT … FROM journey_steps)``)
 # runs on each shard against its own rows: steps are sharded by trace id, so a
 # trace's rows are all on the shard the subquery finds it on. Without this setting
 # ClickHouse refuses an IN over a ``Distributed`` table inside a read of one.
-_SHARD_LOCAL_IN: Final = "\nSETTINGS distributed_product_mode = 'local'"
+SHARD_LOCAL_IN: Final = "\nSETTINGS distributed_product_mode = 'local'"
 
-# ``sketch.bucket_index`` in SQL: the same ``ceil(ln d / ln γ)`` in doubles.
 _THINK: Final = "greatest(next_start - end_ns, 0)"
-_THINK_BUCKET: Final = (
-    f"if({_THINK} <= 0, {sketch.ZERO_BUCKET}, toInt64(ceil(log({_THINK}) / {sketch.LOG_GAMMA!r})))"
-)
+
+
+def bucket_sql(duration: str) -> str:
+    """``sketch.bucket_index`` in SQL: the same ``ceil(ln d / ln γ)`` in doubles."""
+    return (
+        f"if({duration} <= 0, {sketch.ZERO_BUCKET},"
+        f" toInt64(ceil(log({duration}) / {sketch.LOG_GAMMA!r})))"
+    )
+
+
+_THINK_BUCKET: Final = bucket_sql(_THINK)
 
 
 # A journey filter: an attribute (key, value) on the entry span of one of its steps
@@ -56,13 +65,19 @@ _THINK_BUCKET: Final = (
 Attribute = tuple[str, str]
 
 
-def _chosen(
-    t: Tables, window: TimeWindow, service: str | None, attribute: Attribute | None, bound: Bound
+def chosen_steps(
+    t: Tables,
+    window: TimeWindow,
+    service: str | None,
+    attribute: Attribute | None,
+    bound: Bound,
+    sessions: Sequence[str] | None = None,
 ) -> str:
     """CTEs: ``merged``, the steps starting in ``[lo, hi + gap)``; ``chosen``, those of
     the sessions chosen: with ``service`` and ``attribute``, the sessions with a step
     in the window touching the service and whose entry span carries the attribute
-    (both on the same step, as the DuckDB store's filter)."""
+    (both on the same step, as the DuckDB store's filter); with ``sessions``, only
+    the steps of those sessions (a funnel's sample)."""
     steps = steps_table(t)
     lo = bound.add(window.start_ns, "Int64")
     hi = bound.add(window.end_ns, "Int64")
@@ -85,6 +100,11 @@ def _chosen(
             "SELECT * EXCEPT (touches) FROM"
             f" (SELECT *, {touching} AS touches FROM merged) WHERE touches"
         )
+    listed = ""
+    if sessions is not None:
+        # A set built once (``IN``), where ``has`` would scan the list for every trace.
+        named = bound.add(list(sessions), "Array(String)")
+        listed = f" AND first_session IN (SELECT arrayJoin({named}))"
     # Aggregates get names of their own: ClickHouse would resolve ``min(start_ns) AS
     # start_ns`` inside its own argument.
     return f"""
@@ -98,7 +118,7 @@ WITH folded AS (
     WHERE trace_id IN (SELECT trace_id FROM {steps} WHERE start_ns >= {lo} AND start_ns < {reach})
     GROUP BY trace_id
     HAVING first_session IS NOT NULL AND any_synthetic = 0
-       AND first_start >= {lo} AND first_start < {reach}),
+       AND first_start >= {lo} AND first_start < {reach}{listed}),
 merged AS (
     SELECT assumeNotNull(first_session) AS session_id, trace_id, first_start AS start_ns,
            last_end AS end_ns, first_root.4 AS service, first_root.5 AS operation,
@@ -121,7 +141,7 @@ def journey_map(
     and the transitions together.
     """
     bound = Bound()
-    cte = _chosen(t, window, service, attribute, bound)
+    cte = chosen_steps(t, window, service, attribute, bound)
     lo = bound.add(window.start_ns, "Int64")
     hi = bound.add(window.end_ns, "Int64")
     rows = fetch(
@@ -145,7 +165,7 @@ SELECT grouping(next_service) = 1 AS is_step, service, operation, next_service, 
        sumMap([{_THINK_BUCKET}], [toUInt64(1)])
 FROM inside
 GROUP BY GROUPING SETS ((service, operation), (service, operation, next_service, next_operation))
-HAVING is_step OR next_service IS NOT NULL{_SHARD_LOCAL_IN}""",
+HAVING is_step OR next_service IS NOT NULL{SHARD_LOCAL_IN}""",
         bound.params,
     )
     steps = [
@@ -184,16 +204,18 @@ def journeys(
     service: str | None,
     first: Step | StepMatch | None = None,
     attribute: Attribute | None = None,
+    sessions: Sequence[str] | None = None,
 ) -> tuple[list[JourneyTrace], bool]:
     """The traces of the window's journeys (to the gap past its end), in session order.
 
     ``first`` keeps only journeys taking that step inside the window (a funnel's
-    entry; a ``StepMatch`` without a service matches the operation in any service).
-    The bool says ``MAX_FUNNEL_TRACES`` was reached: the answer is partial. No
-    pairing here: funnels walk each journey's steps in order themselves.
+    entry; a ``StepMatch`` without a service matches the operation in any service);
+    ``sessions``, only those sessions' journeys. The bool says ``MAX_FUNNEL_TRACES``
+    was reached: the answer is partial. No pairing here: funnels walk each journey's
+    steps in order themselves.
     """
     bound = Bound()
-    cte = _chosen(t, window, service, attribute, bound)
+    cte = chosen_steps(t, window, service, attribute, bound, sessions)
     source = "chosen"
     if first is not None:
         lo = bound.add(window.start_ns, "Int64")
@@ -214,7 +236,7 @@ def journeys(
 SELECT session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services,
        error_origin
 FROM {source}
-ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}{_SHARD_LOCAL_IN}""",
+ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}{SHARD_LOCAL_IN}""",
         bound.params,
     )
     capped = len(rows) > MAX_FUNNEL_TRACES

@@ -41,6 +41,7 @@ from threadline.server.analysis.funnel import StepMatch
 from threadline.server.batch import SpanBatch
 from threadline.server.drills.record import DrillResult
 from threadline.server.journey_model import (
+    FunnelReach,
     JourneyAttribute,
     JourneyTrace,
     Step,
@@ -72,6 +73,7 @@ from threadline.server.storage.clickhouse import (
     deletion,
     documents,
     drill_results,
+    funnel_reads,
     group_counts,
     health_reads,
     journey_attributes,
@@ -222,8 +224,24 @@ class ClickHouseStore:
         service: str | None = None,
         first: Step | StepMatch | None = None,
         attribute: tuple[str, str] | None = None,
+        sessions: Sequence[str] | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
-        return journey_reads.journeys(self._fetch, self._tables, window, service, first, attribute)
+        return journey_reads.journeys(
+            self._fetch, self._tables, window, service, first, attribute, sessions
+        )
+
+    def funnel_reach(
+        self,
+        window: TimeWindow,
+        steps: Sequence[StepMatch],
+        *,
+        service: str | None = None,
+        attribute: tuple[str, str] | None = None,
+        sample: int = 0,
+    ) -> FunnelReach:
+        return funnel_reads.funnel_reach(
+            self._fetch, self._tables, window, steps, service, attribute, sample
+        )
 
     def journey_attributes(
         self,

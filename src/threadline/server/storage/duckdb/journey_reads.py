@@ -6,6 +6,10 @@ merged here as ``summaries.fold`` would (at most the traces of the commits since
 the last fold). Steps are paired with the next step of their session by a window
 function over the rows read, so the pairing does not depend on arrival order.
 
+The rows a window chooses (``chosen``) are shared with ``funnel_reads``, which
+counts a funnel over them in SQL; the journeys read here behind a funnel are those
+of its sample, for the drop-off comparison.
+
 A window's journeys are the sessions with a step starting in it; their next steps
 are looked for up to ``SESSION_GAP_NS`` past the window's end, after which a
 journey counts as ended. Within those bounds every figure is exact but the latency
@@ -15,6 +19,7 @@ and think-time percentiles: latency is ``quantile_cont`` (exact), think time a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from threadline.server.aggregates import TimeWindow
@@ -39,9 +44,10 @@ from threadline.server.storage.duckdb.rollups import bucket_sql
 from threadline.server.storage.duckdb.sql import Fetch
 from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES
 
-# Traces read for a funnel at most: conversion and the drop-off comparison are
-# computed over them in Python (about 100 MB of values at the cap); a larger window
-# is answered from the sessions read first, and says so.
+# Traces read for a funnel's drop-off comparison at most (the traces of its sampled
+# journeys, walked in Python; about 100 MB of values at the cap): a sample whose
+# journeys hold more is compared on the sessions read first, and says so. The
+# funnel's counts are not bounded: ``funnel_reads`` counts them in SQL.
 MAX_FUNNEL_TRACES: Final = 500_000
 
 
@@ -59,17 +65,20 @@ JOURNEY_COLUMNS: Final = (
 Attribute = tuple[str, str]
 
 
-def _steps(service: str | None, attribute: Attribute | None, columns: str = COLUMNS) -> str:
-    """CTEs: ``steps``, the chosen journeys' steps in [lo, hi + gap) with their next
-    step; ``inside``, those starting in the window, with whether the journey goes on.
-    Parameters: ``_params``. Without a filter every session read is kept: one with
-    no step in the window adds no row to ``inside``, and funnels skip it. With
-    ``attribute`` the rows read carry ``attributes``; fresh traces get theirs from
-    their root spans (the traces since the last fold, found by trace id and start).
-
-    The next step is ``lead`` over the rows sorted by session then start, kept when
-    the next row is of the same session: one sort of the rows read, which costs
-    less than a window partitioned by session (thousands of tiny partitions)."""
+def chosen(
+    service: str | None,
+    attribute: Attribute | None,
+    columns: str = COLUMNS,
+    *,
+    sessions: bool = False,
+) -> str:
+    """CTEs ending in ``chosen``: the chosen journeys' steps in [lo, hi + gap).
+    Parameters: ``chosen_params``. Without a filter every session read is kept: one
+    with no step in the window adds no row to ``inside`` (``_steps``), and funnels
+    skip it. With ``attribute`` the rows read carry ``attributes``; fresh traces get
+    theirs from their root spans (the traces since the last fold, found by trace id
+    and start). ``sessions`` keeps only the sessions of a list given as a parameter
+    (a funnel's sample)."""
     tests = []
     if service is not None:
         tests.append("list_contains(services, ?)")
@@ -79,22 +88,55 @@ def _steps(service: str | None, attribute: Attribute | None, columns: str = COLU
         tests.append(f"list_contains({ATTRIBUTES}, ?)")
         columns = f"{columns}, {ATTRIBUTES}"
         fresh_rows = attributed_rows("fresh")
-    chosen = "SELECT * FROM raw"
+    # The sample's sessions are tested on the rows read, before anything is sorted.
+    listed = " AND session_id IN (SELECT unnest(?::VARCHAR[]))" if sessions else ""
+    picked = "SELECT * FROM raw"
     if tests:
-        chosen = (
+        picked = (
             "SELECT * FROM raw WHERE session_id IN (SELECT session_id FROM raw"
             f" WHERE start_ns >= ? AND start_ns < ? AND {' AND '.join(tests)})"
         )
-    sql = f"""
+    return f"""
 WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
 fresh AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
           WHERE trace_id IN (SELECT trace_id FROM fresh_ids) GROUP BY trace_id),
 raw AS (
     SELECT {columns} FROM {STEPS}
     WHERE start_ns >= ? AND start_ns < ? AND trace_id NOT IN (SELECT trace_id FROM fresh_ids)
+          {listed}
     UNION ALL
-    SELECT {columns} FROM ({fresh_rows}) WHERE start_ns >= ? AND start_ns < ?),
-chosen AS ({chosen}),
+    SELECT {columns} FROM ({fresh_rows}) WHERE start_ns >= ? AND start_ns < ?{listed}),
+chosen AS ({picked})"""
+
+
+def chosen_params(
+    window: TimeWindow,
+    service: str | None,
+    attribute: Attribute | None,
+    sessions: Sequence[str] | None = None,
+) -> list[object]:
+    """The parameters of ``chosen`` (``sessions`` given when it was made with them)."""
+    lo, hi = window.start_ns, window.end_ns
+    reach = hi + SESSION_GAP_NS
+    tests: list[object] = [] if service is None else [service]
+    if attribute is not None:
+        tests.append(attribute_pair(*attribute))
+    picked: list[object] = [lo, hi, *tests] if tests else []
+    listed: list[object] = [] if sessions is None else [list(sessions)]
+    return [lo, reach, *listed, lo, reach, *listed, *picked]
+
+
+def _steps(
+    service: str | None, attribute: Attribute | None, columns: str = COLUMNS, sessions: bool = False
+) -> str:
+    """CTEs: ``chosen``, then ``steps``, the chosen journeys' steps with their next
+    step; ``inside``, those starting in the window, with whether the journey goes on.
+    Parameters: ``_params``.
+
+    The next step is ``lead`` over the rows sorted by session then start, kept when
+    the next row is of the same session: one sort of the rows read, which costs
+    less than a window partitioned by session (thousands of tiny partitions)."""
+    return f"""{chosen(service, attribute, columns, sessions=sessions)},
 paired AS (
     SELECT *, lead(session_id) OVER w = session_id AS same, lead(service) OVER w AS ns,
            lead(operation) OVER w AS nop, lead(start_ns) OVER w AS nstart
@@ -108,17 +150,15 @@ steps AS (
 inside AS (
     SELECT *, next_start IS NOT NULL AND next_start - end_ns <= {SESSION_GAP_NS} AS goes_on
     FROM steps WHERE start_ns >= ? AND start_ns < ?)"""
-    return sql
 
 
-def _params(window: TimeWindow, service: str | None, attribute: Attribute | None) -> list[object]:
-    lo, hi = window.start_ns, window.end_ns
-    reach = hi + SESSION_GAP_NS
-    tests: list[object] = [] if service is None else [service]
-    if attribute is not None:
-        tests.append(attribute_pair(*attribute))
-    chosen: list[object] = [lo, hi, *tests] if tests else []
-    return [lo, reach, lo, reach, *chosen, lo, hi]
+def _params(
+    window: TimeWindow,
+    service: str | None,
+    attribute: Attribute | None,
+    sessions: Sequence[str] | None = None,
+) -> list[object]:
+    return [*chosen_params(window, service, attribute, sessions), window.start_ns, window.end_ns]
 
 
 def journey_map(
@@ -179,17 +219,24 @@ def journeys(
     service: str | None,
     first: Step | StepMatch | None = None,
     attribute: Attribute | None = None,
+    sessions: Sequence[str] | None = None,
 ) -> tuple[list[JourneyTrace], bool]:
     """The traces of the window's journeys (to the gap past its end), in session order.
 
     ``first`` keeps only journeys taking that step inside the window (a funnel's
-    entry; a ``StepMatch`` without a service matches the operation in any service).
-    The bool says ``MAX_FUNNEL_TRACES`` was reached: the answer is partial.
+    entry; a ``StepMatch`` without a service matches the operation in any service);
+    ``sessions``, only those sessions' journeys. The bool says ``MAX_FUNNEL_TRACES``
+    was reached: the answer is partial.
     """
     # The lists but ``error_services`` stay out of the sort unless the filter needs them.
     wide = f"{COLUMNS}, {ORIGIN}"
-    cte = _steps(service, attribute, wide if service is not None else JOURNEY_COLUMNS)
-    params = _params(window, service, attribute)
+    cte = _steps(
+        service,
+        attribute,
+        wide if service is not None else JOURNEY_COLUMNS,
+        sessions=sessions is not None,
+    )
+    params = _params(window, service, attribute, sessions)
     entry = ""
     if first is not None:
         entry = (

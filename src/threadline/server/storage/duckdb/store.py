@@ -57,6 +57,7 @@ from threadline.server.analysis.funnel import StepMatch
 from threadline.server.batch import COLUMNS, SpanBatch, record_from_row
 from threadline.server.drills.record import DrillResult
 from threadline.server.journey_model import (
+    FunnelReach,
     JourneyAttribute,
     JourneyTrace,
     Step,
@@ -92,6 +93,7 @@ from threadline.server.storage.duckdb import (
     documents,
     drill_results,
     exemplars,
+    funnel_reads,
     group_rollups,
     groups,
     health_rollups,
@@ -244,9 +246,22 @@ class DuckDBStore:
         service: str | None = None,
         first: Step | StepMatch | None = None,
         attribute: tuple[str, str] | None = None,
+        sessions: Sequence[str] | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
         self._need_summaries("funnels")
-        return journey_reads.journeys(self._fetch, window, service, first, attribute)
+        return journey_reads.journeys(self._fetch, window, service, first, attribute, sessions)
+
+    def funnel_reach(
+        self,
+        window: TimeWindow,
+        steps: Sequence[StepMatch],
+        *,
+        service: str | None = None,
+        attribute: tuple[str, str] | None = None,
+        sample: int = 0,
+    ) -> FunnelReach:
+        self._need_summaries("funnels")
+        return funnel_reads.funnel_reach(self._fetch, window, steps, service, attribute, sample)
 
     def journey_attributes(
         self,

@@ -104,14 +104,18 @@ async function drawFunnel() {
     el('td', { text: s.step }), el('td', { class: 'num', text: String(s.journeys) }),
     el('td', { class: 'num', text: show(s.conversion) }), el('td', { class: 'num', text: show(s.overall) }),
     el('td', { class: 'num', text: s.median_ns === null ? '–' : fmtMs(s.median_ns / 1e6) }))));
-  fill(document.getElementById('leaving'), answer.drop_offs.filter((d) => d.stopped > 0).map((d) => {
+  // The counts are exact; the factors were found on a sample when many journeys entered.
+  const sampled = answer.sampled && answer.sampled.journeys < answer.sampled.of
+    ? el('li', { class: 'sampled', text: `Found on ${answer.sampled.journeys.toLocaleString()} of the ${answer.sampled.of.toLocaleString()} journeys (a sample; the counts are exact).` })
+    : null;
+  fill(document.getElementById('leaving'), [sampled, ...answer.drop_offs.filter((d) => d.stopped > 0).map((d) => {
     const top = d.factors[0];
     return el('li', { class: 'drop-off' }, `${d.source} → ${d.target}: ${d.stopped} stopped. `,
       d.headline ? el('strong', { class: 'headline', text: d.headline }) : 'Nothing met before stopping stands out.',
       d.headline ? [' · examples: ', examples(top)] : null,
       d.factors.slice(1).filter((f) => f.significant).map((f) => el('div', { class: 'also' }, 'Also: ',
         el('span', { class: 'factor', text: f.text }), ' · examples: ', examples(f))));
-  }));
+  })]);
   document.getElementById('funnel-panel').hidden = false;
 }
 

@@ -1,0 +1,113 @@
+"""A funnel's figures counted in SQL: journeys reaching each step, time between steps.
+
+The same walk as ``analysis.funnel.progress`` over the traces ``journey_reads``
+reads for a funnel (the chosen journeys' steps in [lo, hi + gap), fresh traces
+merged), done as a greedy chain of aggregates rather than in Python:
+
+- ``matched``: the steps read that are some funnel step, with one flag per funnel
+  step (a trace may match several: a step in any service and one in a given
+  service). Only these rows are carried on: the rest of a journey never moves it
+  along a funnel.
+- ``s0``: per session, the first trace (by start, then trace id) in the window that
+  is step 0: the journeys entering the funnel.
+- ``sk``: per session of ``s(k−1)``, the first trace after the one that reached
+  step k−1 (the same order) that is step k. A journey reaching nothing more drops
+  out of the chain, as ``progress`` stops walking.
+
+Each link is a join of the matching rows with the sessions of the link before, and
+a ``min`` of (start, trace id) per session: what reading every journey's traces in
+order and walking them did, without sorting or sending them. The time to step k is
+the gap between the starts of the two links, counted in ``sketch`` buckets.
+
+The sample is the entering sessions ordered by DuckDB's ``hash`` of the session id
+(then the id): a spread of the window's journeys, the same on every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from threadline.server.aggregates import TimeWindow
+from threadline.server.analysis.funnel import StepMatch
+from threadline.server.journey_model import FunnelReach
+from threadline.server.storage.duckdb.journey_reads import Attribute, chosen, chosen_params
+from threadline.server.storage.duckdb.rollups import bucket_sql
+from threadline.server.storage.duckdb.sql import Fetch
+
+# What the chain reads of a step row: the filters need ``services`` (and ``chosen``
+# adds ``attributes`` for an attribute filter); nothing else is carried.
+_COLUMNS = "session_id, trace_id, start_ns, service, operation, services"
+
+
+def _match(step: StepMatch) -> tuple[str, list[object]]:
+    if step.service is None:
+        return "operation = ?", [step.operation]
+    return "(operation = ? AND service = ?)", [step.operation, step.service]
+
+
+def funnel_reach(
+    fetch: Fetch,
+    window: TimeWindow,
+    steps: Sequence[StepMatch],
+    service: str | None,
+    attribute: Attribute | None,
+    sample: int,
+) -> FunnelReach:
+    """Journeys reaching each step, the gap histograms and the sample, in one statement."""
+    if not steps:
+        return FunnelReach((), (), ())
+    params = chosen_params(window, service, attribute)
+    flags = []
+    for k, step in enumerate(steps):
+        test, values = _match(step)
+        flags.append(f"{test} AS m{k}")
+        params += values
+    any_flag = " OR ".join(f"m{k}" for k in range(len(steps)))
+    # Struct comparison orders by start, then trace id: the order ``progress`` walks.
+    at = "{'s': m.start_ns, 't': m.trace_id}"
+    links = [
+        f"""s0 AS MATERIALIZED (
+    SELECT m.session_id, min({at}) AS at, NULL::BIGINT AS gap FROM matched AS m
+    WHERE m.m0 AND m.start_ns >= ? AND m.start_ns < ? GROUP BY m.session_id)"""
+    ]
+    params += [window.start_ns, window.end_ns]
+    for k in range(1, len(steps)):
+        links.append(
+            f"""s{k} AS MATERIALIZED (
+    SELECT m.session_id, min({at}) AS at, min({at}).s - any_value(p.at.s) AS gap
+    FROM matched AS m JOIN s{k - 1} AS p ON m.session_id = p.session_id
+    WHERE m.m{k} AND {at} > p.at GROUP BY m.session_id)"""
+        )
+    counts = ["SELECT 0, NULL::INTEGER, count(*), NULL::VARCHAR FROM s0"] + [
+        f"SELECT {k}, {bucket_sql('gap')} AS bucket, count(*), NULL FROM s{k} GROUP BY bucket"
+        for k in range(1, len(steps))
+    ]
+    chain = ",\n".join(links)
+    sql = f"""{chosen(service, attribute, _COLUMNS)},
+matched AS MATERIALIZED (
+    SELECT * FROM (SELECT session_id, trace_id, start_ns, {", ".join(flags)} FROM chosen)
+    WHERE {any_flag}),
+{chain}
+{" UNION ALL ".join(counts)}
+UNION ALL
+SELECT -1, NULL, NULL, session_id FROM (
+    SELECT session_id FROM s0 ORDER BY hash(session_id), session_id LIMIT ?)"""
+    params.append(max(sample, 0))
+    rows = fetch(sql, params)
+    journeys = [0] * len(steps)
+    gaps: list[dict[int, int]] = [{} for _ in steps]
+    picked = []
+    for k, bucket, count, session in rows:
+        if k < 0:
+            picked.append(str(session))
+        elif k == 0:
+            journeys[0] = int(count)
+        else:
+            journeys[k] += int(count)
+            gaps[k][int(bucket)] = int(count)
+    picked.sort()
+    return FunnelReach(
+        journeys=tuple(journeys),
+        gaps=tuple(tuple(sorted(g.items())) for g in gaps),
+        sample=tuple(picked),
+    )
