@@ -470,7 +470,8 @@ def test_a_tick_folds_what_arrived_since_the_last_fold_before_reading(
         evaluator(store, clock, inbox, JOURNEYS).tick()
         assert not summaries.any_fresh(store._fetch)
         assert store.slo_counts(query, end, windows) == unfolded
-        assert unfolded[0].total == 320 and unfolded[0].good == 200
+        assert unfolded[0].total == 320
+        assert unfolded[0].good == 200
         assert ("page", "firing") in inbox.take()
     finally:
         store.close()
