@@ -20,48 +20,17 @@ be timed on one store. Bounded: the load is ``--spans`` spans, each timing
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
-from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-# Run as a script, so this directory is on sys.path and the workload module imports.
-from analysis_workload import generate
+# Run as a script, so this directory is on sys.path and the other benchmarks import.
+from slo import HOUR_NS, load, timed
 from threadline.server.aggregates import Split, Target, TimeWindow
 from threadline.server.storage.duckdb import DuckDBStore
 
-HOUR_NS: Final = 3600 * 1_000_000_000
-IN_FLIGHT: Final = 32
 CHECKOUT: Final = Target(service="gateway", operation="POST /checkout")
-
-
-def load(store: DuckDBStore, spans: int, hours: float, end_ns: int) -> None:
-    started = time.perf_counter()
-    pending: deque[Future[None]] = deque()
-    for batch in generate(
-        spans, end_ns=end_ns, window_ns=int(hours * HOUR_NS), sessions=20_000, batch_spans=10_000
-    ):
-        pending.append(store.write(batch))
-        while len(pending) >= IN_FLIGHT:
-            pending.popleft().result()
-    while pending:
-        pending.popleft().result()
-    store.compact_rollups()
-    print(f"loaded {spans} spans over {hours:g} h in {time.perf_counter() - started:.1f} s")
-
-
-def timed(call: Callable[[], Any], repeat: int) -> tuple[float, float]:
-    call()
-    runs = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        runs.append(time.perf_counter() - started)
-    return min(runs), statistics.median(runs)
 
 
 def measure(path: Path, args: argparse.Namespace) -> None:
@@ -71,7 +40,7 @@ def measure(path: Path, args: argparse.Namespace) -> None:
     store = DuckDBStore(path)
     try:
         if fresh:
-            load(store, args.spans, args.hours, end_ns)
+            load(store, args, end_ns, "DuckDB")
             marker.write_text(str(end_ns))
         hour = TimeWindow(end_ns - HOUR_NS, end_ns)
         for name, target, split in (
