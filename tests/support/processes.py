@@ -40,6 +40,17 @@ def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
         process.wait(STOP_TIMEOUT_S)
 
 
+def readable(stream: Any, timeout_s: float) -> bool:
+    """Whether ``stream`` (a pipe) has something to read within ``timeout_s``.
+
+    Through ``selectors`` (epoll here), not ``select.select``: a test process that has
+    opened many files (chDB keeps some per thread it starts) holds descriptors past
+    1024, which ``select`` refuses."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        return bool(selector.select(timeout=timeout_s))
+
+
 @dataclass(frozen=True, slots=True)
 class ServeProcess:
     """A running `threadline serve`: its address, port, combined output log and process id."""
@@ -141,10 +152,8 @@ def _read_ready_line(
     process: subprocess.Popen[str], name: str, log: Path, timeout_s: float
 ) -> dict[str, Any]:
     assert process.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout=timeout_s):
-            raise AssertionError(f"{name} did not start in time: {log.read_text()}")
+    if not readable(process.stdout, timeout_s):
+        raise AssertionError(f"{name} did not start in time: {log.read_text()}")
     line = process.stdout.readline()
     if not line:
         raise AssertionError(f"{name} exited at start: {log.read_text()}")

@@ -4,7 +4,6 @@ group commit, and one bad batch not failing its neighbours."""
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from support.processes import readable
 from threadline.server.batch import COLUMNS, SPAN_SCHEMA, SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StoreCounts
 from threadline.server.storage.base import Store, StoreError
@@ -140,7 +140,7 @@ def test_acknowledged_spans_survive_kill_9(db_path: Path) -> None:
     try:
         assert process.stdout is not None
         assert process.stderr is not None
-        ready, _, _ = select.select([process.stdout], [], [], WAIT_S)
+        ready = readable(process.stdout, WAIT_S)
         line = process.stdout.readline() if ready else ""
         exited = process.poll() is not None
         assert line.strip() == "acked", process.stderr.read() if exited else "no ack in time"

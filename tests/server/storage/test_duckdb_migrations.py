@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import httpx
 import pytest
 
 from support.old_stores import EPOCH_NS, SCHEMA_VERSIONS, fixture_spans, trace_id, unpack
-from support.processes import threadline_serve
+from support.processes import readable, threadline_serve
 from threadline.demo.processes import free_port
 from threadline.server.aggregates import Split, Target, TimeWindow
 from threadline.server.model import StatusCode, StoreCounts, TraceQuery
@@ -238,7 +237,7 @@ def _kill_mid_migration(db: Path, kill_at: int) -> int:
     try:
         assert process.stdout is not None
         assert process.stderr is not None
-        ready, _, _ = select.select([process.stdout], [], [], STEP_START_WAIT_S)
+        ready = readable(process.stdout, STEP_START_WAIT_S)
         if not ready:
             pytest.fail(f"no step began within {STEP_START_WAIT_S} s")
         line = process.stdout.readline()
