@@ -28,9 +28,10 @@ import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Final, Protocol, cast
+from typing import Any, Final, Protocol, cast
 
 import pyarrow as pa
 from starlette.concurrency import run_in_threadpool
@@ -112,13 +113,13 @@ class WorkerPoolDecoding:
     async def decode(self, body: bytes, payload_format: PayloadFormat) -> SpanBatch:
         pool = self._current()
         try:
-            future = pool.submit(_decode, body, payload_format.value)
+            future = _submit(pool, _decode, body, payload_format.value)
         except BrokenProcessPool:
             # A worker died while idle: this request has not started, so it runs on
             # a fresh pool (or, if that one is lost too, is refused for a retry).
             pool = self._replace(pool)
             try:
-                future = pool.submit(_decode, body, payload_format.value)
+                future = _submit(pool, _decode, body, payload_format.value)
             except BrokenProcessPool as exc:
                 raise _worker_lost() from exc
         try:
@@ -168,10 +169,24 @@ class WorkerPoolDecoding:
         # them all now, so the first requests do not wait for a worker to import.
         try:
             for _ in range(self._count):
-                pool.submit(_ready)
+                _submit(pool, _ready)
         except BrokenProcessPool:
             pass  # a worker died while starting: the next request replaces this pool
         return pool
+
+
+def _submit(pool: ProcessPoolExecutor, task: Callable[..., Any], *args: Any) -> Future[Any]:
+    """``pool.submit``, a pool found broken while it starts a process included.
+
+    Submitting may start a worker, which hands it the pool's queues; when another
+    worker has just died, the pool closes those queues before it marks itself broken,
+    and the start fails with ``OSError: handle is closed`` instead of
+    ``BrokenProcessPool``. Both mean the same here: this pool is lost.
+    """
+    try:
+        return pool.submit(task, *args)
+    except OSError as exc:
+        raise BrokenProcessPool(f"a worker could not be started: {exc}") from exc
 
 
 def _worker_lost() -> Unavailable:
