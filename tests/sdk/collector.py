@@ -52,16 +52,29 @@ class Collector:
         self.endpoint = f"http://127.0.0.1:{port}"
         self._spans: list[CollectedSpan] = []
         self._lock = threading.Lock()
+        self._refuse_named: dict[str, int] = {}
 
     @property
     def spans(self) -> list[CollectedSpan]:
         with self._lock:
             return list(self._spans)
 
-    def add(self, request: ExportTraceServiceRequest) -> None:
+    def refuse(self, span_name: str, times: int) -> None:
+        """Answer 503 to the next ``times`` requests that carry a span named ``span_name``
+        (a backend failing for a while), keeping nothing of them."""
+        with self._lock:
+            self._refuse_named[span_name] = times
+
+    def add(self, request: ExportTraceServiceRequest) -> bool:
+        """Keep the request's spans; False (nothing kept) when it is to be refused."""
         received = list(_spans_of(request))
         with self._lock:
+            for name in {span.name for span in received}:
+                if self._refuse_named.get(name, 0) > 0:
+                    self._refuse_named[name] -= 1
+                    return False
             self._spans.extend(received)
+            return True
 
     def in_trace(self, trace_id: str) -> list[CollectedSpan]:
         return [s for s in self.spans if s.trace_id == trace_id]
@@ -99,7 +112,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = gzip.decompress(body)
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)
-        self.server.collector.add(request)  # type: ignore[attr-defined]
+        if not self.server.collector.add(request):  # type: ignore[attr-defined]
+            self.send_error(503)
+            return
         answer = ExportTraceServiceResponse().SerializeToString()
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")

@@ -176,6 +176,27 @@ def test_stats_span_reports_the_counters(collector: Collector) -> None:
     processor.shutdown()
 
 
+def test_a_stats_report_the_endpoint_refused_is_sent_again(collector: Collector) -> None:
+    """The endpoint fails the first stats reports past their retry deadline; the counters
+    did not move since, yet a later report carries them (a lost report is not final)."""
+    collector.refuse(STATS_SPAN_NAME, times=6)
+    provider = TracerProvider()
+    processor = _processor(
+        collector.endpoint,
+        stats_interval_s=0.05,
+        delay_s=0.02,
+        retry=RetryPolicy(deadline_s=0.1, initial_backoff_s=0.02),
+    )
+    provider.add_span_processor(processor)
+    with provider.get_tracer("t").start_as_current_span("counted"):
+        pass
+    spans = collector.wait_for(lambda got: any(s.name == STATS_SPAN_NAME for s in got))
+    stats_span = next(s for s in spans if s.name == STATS_SPAN_NAME)
+    assert stats_span.attributes["threadline.sdk.spans.exported"] == 1
+    assert processor.stats().failed_requests >= 6  # the refused attempts happened
+    processor.shutdown()
+
+
 def test_unreachable_endpoint_drops_after_the_deadline_and_shutdown_is_bounded() -> None:
     """With nothing listening, a batch is retried until its deadline, then counted as dropped."""
     from threadline.demo.processes import free_port

@@ -285,7 +285,8 @@ class ExportProcessor(SpanProcessor):
         return redacted
 
     def _send_stats(self) -> None:
-        """The SDK's own telemetry: one ``threadline.sdk.stats`` span when counters moved.
+        """The SDK's own telemetry: one ``threadline.sdk.stats`` span when counters moved
+        since the last report the endpoint accepted.
 
         Sent every ``stats_interval_s`` while running, not at shutdown: the counters of the
         last interval stay available in process through ``threadline.stats()``.
@@ -300,8 +301,10 @@ class ExportProcessor(SpanProcessor):
             return
         if previous is None and current.exported == 0 and current.dropped_total == 0:
             return
-        self._last_stats = current
-        self._exporter.export([self._stats_record(current)], counted=False)
+        # Remembered only once delivered: a report lost to a failing backend is sent again
+        # at the next interval, or the last counters of a burst would never arrive.
+        if self._exporter.export([self._stats_record(current)], counted=False):
+            self._last_stats = current
 
     def _stats_record(self, stats: ExportStats) -> CompactSpan:
         now = time.time_ns()
