@@ -117,6 +117,15 @@ def test_spans_decoded_by_workers_are_stored(pooled: LiveServer) -> None:
     assert len(worker_pids()) == 2
 
 
+def test_the_server_serves_once_every_worker_is_up(pooled: LiveServer) -> None:
+    """By the time the server accepts requests both workers have started and answered,
+    so a first export does not wait for a worker to import (an SDK with a short
+    timeout would give it up)."""
+    answered = pooled.app.state.span_decoding.worker_pids()
+    assert len(answered) == 2
+    assert set(answered) == worker_pids()
+
+
 def test_malformed_payload_gets_the_in_process_answer(pooled: LiveServer) -> None:
     """A body no decoder accepts is a 400 whose message is the in-process decoder's."""
     body = request_body(0)[:-7]

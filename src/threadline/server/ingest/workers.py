@@ -6,6 +6,8 @@ that many worker processes (``concurrent.futures.ProcessPoolExecutor``, started 
 ``spawn``: the server has threads, which ``fork`` would copy mid-flight) and each
 worker sends back its decoded table as Arrow IPC, the format the table is already
 in, so nothing is re-encoded and the server process reads it without copying.
+The server accepts requests once every worker is up (``start``): a first export
+answered seconds late, while workers import, would be given up by an SDK's timeout.
 Writing stays in the server process, where the one store writer is (DuckDB allows
 one writer per file): a 200 still means the spans are durable.
 
@@ -25,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.queues
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -51,6 +55,9 @@ logger = logging.getLogger(__name__)
 WORKER_LOST_RETRY_AFTER_S: Final = 2
 # How often a worker checks that the server that started it is still there.
 PARENT_CHECK_S: Final = 1.0
+# How long the server's start waits for its workers to be ready (~1 s each on an idle
+# machine, several on a loaded one); past it, the server serves and requests wait.
+WORKER_START_TIMEOUT_S: Final = 60.0
 
 
 class SpanDecoding(Protocol):
@@ -104,11 +111,33 @@ class WorkerPoolDecoding:
         self._count = count
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        # Each worker of the newest pool puts its pid here once it is up.
+        self._started: multiprocessing.queues.Queue[int] | None = None
+        self._up: list[int] = []
         self._closed = False
 
     def start(self) -> None:
-        """Start the workers now rather than at the first request (they take ~1 s)."""
+        """Start the workers and wait until each answers (at most
+        ``WORKER_START_TIMEOUT_S``): the server accepts requests only then, so its first
+        requests do not wait seconds for workers to import (an SDK with a short export
+        timeout would give them up)."""
         self._current()
+        started, deadline = self._started, time.monotonic() + WORKER_START_TIMEOUT_S
+        while started is not None and len(self._up) < self._count:
+            try:
+                self._up.append(started.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                logger.warning(
+                    "%d of %d decoding workers not up after %.0f s; serving, requests wait",
+                    self._count - len(self._up),
+                    self._count,
+                    WORKER_START_TIMEOUT_S,
+                )
+                break
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of the workers ``start`` saw come up."""
+        return sorted(self._up)
 
     async def decode(self, body: bytes, payload_format: PayloadFormat) -> SpanBatch:
         pool = self._current()
@@ -159,11 +188,13 @@ class WorkerPoolDecoding:
         return pool
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")
+        self._started = context.Queue()
         pool = ProcessPoolExecutor(
             max_workers=self._count,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=context,
             initializer=_start_worker,
-            initargs=(self._settings, os.getpid()),
+            initargs=(self._settings, os.getpid(), self._started),
         )
         # The pool starts a process per task while none is idle: one task each starts
         # them all now, so the first requests do not wait for a worker to import.
@@ -201,7 +232,9 @@ def _worker_lost() -> Unavailable:
 _decoder: SpanDecoder | None = None
 
 
-def _start_worker(settings: ServerSettings, server_pid: int) -> None:
+def _start_worker(
+    settings: ServerSettings, server_pid: int, started: multiprocessing.queues.Queue[int]
+) -> None:
     global _decoder
     _decoder = SpanDecoder(IngestLimits.from_settings(settings), ingest_redactor(settings))
     # The server's pid comes from the server: read here, it could already be the pid of
@@ -210,6 +243,7 @@ def _start_worker(settings: ServerSettings, server_pid: int) -> None:
         target=_exit_with_parent, args=(server_pid,), name="threadline-parent", daemon=True
     )
     watch.start()
+    started.put(os.getpid())
 
 
 def _exit_with_parent(parent: int) -> None:
