@@ -16,21 +16,19 @@ from typing import Final
 import duckdb
 import pytest
 
+from support.journey_workload import MINUTE, OPERATIONS, T0, S, interleaved, journey_trace
 from support.old_stores import EPOCH_NS, unpack
 from support.spans import span_record
 from threadline.server.analysis.burn import Counts
 from threadline.server.batch import SpanBatch
-from threadline.server.model import SpanRecord, StatusCode
+from threadline.server.model import StatusCode
 from threadline.server.slo_queries import IndicatorQuery
 from threadline.server.storage.duckdb import DuckDBStore, journey_sessions, slo_reads
+from threadline.server.storage.duckdb.journey_links import NEXT_COLUMNS
 from threadline.server.storage.duckdb.migrations import LATEST
 from threadline.slos import Indicator
 
-S: Final = 1_000_000_000
-MINUTE: Final = 60 * S
-T0: Final = 1_700_000_040 * S  # a whole minute
 END: Final = T0 + 120 * MINUTE
-OPERATIONS: Final = ("POST /cart", "POST /checkout", "GET /home")
 WINDOWS: Final = (MINUTE, 5 * MINUTE, 17 * MINUTE, 60 * MINUTE, 120 * MINUTE)
 VERSION_14_TABLES: Final = (
     "journey_session_touches",
@@ -43,41 +41,6 @@ QUERIES: Final = (
     *(IndicatorQuery(Indicator.JOURNEY, "shop", operation) for operation in OPERATIONS),
     IndicatorQuery(Indicator.JOURNEY, "pay", "POST /charge"),
 )
-
-
-def _trace(rng: random.Random, n: int) -> list[list[SpanRecord]]:
-    """A trace of a random session and minute, in one part or two: a late part may
-    hold the root (earlier, so the trace's start, step and session may move)."""
-    trace_id = f"{n + 1:032x}"
-    session = f"s{rng.randrange(30):02d}"
-    user = f"u{session}"
-    start = T0 + rng.randrange(118 * MINUTE // S) * S
-    failed = rng.random() < 0.15
-    root = span_record(
-        trace_id, "r", None, "shop", rng.choice(OPERATIONS), start, start + S,
-        session_id=session, user_id=user,
-        **({"status": StatusCode.ERROR} if failed and rng.random() < 0.5 else {}),
-    )  # fmt: skip
-    child = span_record(
-        trace_id, "c", "r", "pay" if rng.random() < 0.5 else "stock", "POST /charge",
-        start + S // 2, start + S, session_id=session, user_id=user,
-        **({"status": StatusCode.ERROR} if failed else {}),
-    )  # fmt: skip
-    if rng.random() < 0.6:
-        return [[root, child]]
-    # The child first (its own root until the real one comes), the root later: up to
-    # two minutes earlier, maybe with another (smaller) session id.
-    early = start - rng.randrange(3 * MINUTE // S) * S
-    other = f"s{rng.randrange(30):02d}" if rng.random() < 0.3 else session
-    late_root = span_record(
-        trace_id, "r", None, "shop", rng.choice(OPERATIONS), early, start + S,
-        session_id=other, user_id=f"u{other}",
-    )  # fmt: skip
-    late_child = span_record(
-        trace_id, "c", "r", child.service_name, child.name, start + S // 2, start + S,
-        session_id=session, user_id=user, status=child.status,
-    )  # fmt: skip
-    return [[late_child], [late_root]]
 
 
 def _assert_same(store: DuckDBStore) -> None:
@@ -97,15 +60,8 @@ def test_minutes_answer_as_the_scan_through_folds_deletions_and_retention(
     tmp_path: Path, seed: int
 ) -> None:
     rng = random.Random(seed)
-    parts = [part for n in range(160) for part in _trace(rng, n)]
-    # Later parts of a trace stay after its earlier ones; batches interleave traces.
-    batches: list[list[SpanRecord]] = [[] for _ in range(8)]
-    placed: dict[str, int] = {}
-    for part in parts:
-        trace_id = part[0].trace_id
-        at = rng.randrange(placed.get(trace_id, 0), len(batches))
-        placed[trace_id] = at + 1 if at + 1 < len(batches) else at
-        batches[at].extend(part)
+    batches = interleaved(rng, 160)
+    placed = {span.trace_id for batch in batches for span in batch}
     store = DuckDBStore(tmp_path / "spans.duckdb")
     try:
         for batch in batches:
@@ -202,7 +158,7 @@ def test_the_version_14_step_fills_the_minutes_from_the_steps(
     rng = random.Random(5)
     store = DuckDBStore(db)
     try:
-        spans = [span for n in range(120) for part in _trace(rng, n) for span in part]
+        spans = [span for n in range(120) for part in journey_trace(rng, n) for span in part]
         store.write(SpanBatch.from_records(spans)).result(timeout=30)
         store.compact_rollups()
         kept = [store.slo_counts(query, END, WINDOWS) for query in QUERIES]
@@ -212,6 +168,8 @@ def test_the_version_14_step_fills_the_minutes_from_the_steps(
         for table in VERSION_14_TABLES:
             connection.execute(f"DROP TABLE {table}")
         connection.execute("DROP INDEX journey_steps_session_id")
+        for column in NEXT_COLUMNS:  # version 15's, made again by its step
+            connection.execute(f"ALTER TABLE journey_steps DROP COLUMN {column}")
         connection.execute("UPDATE threadline_schema SET version = 13 WHERE version = ?", [LATEST])
     caplog.set_level(logging.INFO, logger="threadline.server.storage.duckdb")
     store = DuckDBStore(db)

@@ -1,16 +1,20 @@
 """Schema version 9's step fills the journey steps from the summaries already stored;
-version 13's fills their entry span attributes from the spans."""
+version 13's fills their entry span attributes from the spans; version 15's links each
+step to the next."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from support.journey_script import T0, S, shoppers
 from threadline.server.aggregates import TimeWindow
 from threadline.server.batch import SpanBatch
 from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb.journey_links import NEXT_COLUMNS
 from threadline.server.storage.duckdb.migrations import LATEST
 
 WINDOW = TimeWindow(T0, T0 + 3600 * S)
@@ -70,6 +74,8 @@ def test_upgrading_to_version_13_fills_the_step_attributes(tmp_path: Path) -> No
         connection.execute("DROP INDEX journey_steps_session_id")
         connection.execute("ALTER TABLE journey_steps DROP COLUMN attributes")
         connection.execute("ALTER TABLE journey_steps DROP COLUMN error_origin")
+        for column in NEXT_COLUMNS:  # version 15's, made again by its step
+            connection.execute(f"ALTER TABLE journey_steps DROP COLUMN {column}")
         connection.execute("UPDATE threadline_schema SET version = 12 WHERE version = ?", [LATEST])
     finally:
         connection.close()
@@ -85,5 +91,35 @@ def test_upgrading_to_version_13_fills_the_step_attributes(tmp_path: Path) -> No
             "POST /checkout": 30,
             "POST /pay": 10,
         }
+    finally:
+        store.close()
+
+
+def test_upgrading_to_version_15_links_every_step_to_the_next(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file whose steps have no links (as at version 14) gets them from its steps,
+    with progress logged: the map (read from the links) is the one of a file that kept
+    them from the start."""
+    db = tmp_path / "spans.duckdb"
+    store = DuckDBStore(db)
+    try:
+        store.write(SpanBatch.from_records(shoppers())).result(timeout=60)
+        store.compact_rollups()
+        kept = store.journey_map(WINDOW)
+    finally:
+        store.close()
+    with duckdb.connect(str(db)) as connection:
+        connection.execute("DROP INDEX journey_steps_session_id")  # an index blocks ALTER
+        for column in NEXT_COLUMNS:
+            connection.execute(f"ALTER TABLE journey_steps DROP COLUMN {column}")
+        connection.execute("CREATE INDEX journey_steps_session_id ON journey_steps (session_id)")
+        connection.execute("UPDATE threadline_schema SET version = 14 WHERE version = ?", [LATEST])
+    caplog.set_level(logging.INFO, logger="threadline.server.storage.duckdb")
+    store = DuckDBStore(db)
+    try:
+        assert "linking each journey step to the next: 20 of 20" in caplog.text
+        assert store.journey_map(WINDOW) == kept
+        assert sum(t.count for t in kept[1]) == 190 + 190 + 125
     finally:
         store.close()

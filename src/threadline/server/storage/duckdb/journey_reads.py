@@ -31,6 +31,7 @@ from threadline.server.journey_model import (
     StepStats,
     Transition,
 )
+from threadline.server.storage.duckdb.journey_links import NEXT_COLUMNS, NEXT_TYPES, paired
 from threadline.server.storage.duckdb.journey_steps import (
     ATTRIBUTES,
     COLUMNS,
@@ -51,10 +52,12 @@ from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES
 MAX_FUNNEL_TRACES: Final = 500_000
 
 
-# What the map reads of a step row: no lists but ``services`` for the service filter.
-# The window function below carries every column it is given through its sort, so
-# leaving the lists out of the map's rows is a fifth of its time.
-MAP_COLUMNS: Final = "session_id, trace_id, start_ns, end_ns, service, operation, failed, services"
+# What the map reads of a step row: no lists but ``services`` for the service filter,
+# and the step's kept link (``journey_links``).
+MAP_COLUMNS: Final = (
+    "session_id, trace_id, start_ns, end_ns, service, operation, failed, services, "
+    + ", ".join(NEXT_COLUMNS)
+)
 JOURNEY_COLUMNS: Final = (
     f"session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services, {ORIGIN}"
 )
@@ -88,6 +91,9 @@ def chosen(
         tests.append(f"list_contains({ATTRIBUTES}, ?)")
         columns = f"{columns}, {ATTRIBUTES}"
         fresh_rows = attributed_rows("fresh")
+    # Not folded yet: not linked either (``journey_links``); the map pairs them.
+    unlinked = ", ".join(f"NULL::{t} AS {c}" for c, t in zip(NEXT_COLUMNS, NEXT_TYPES, strict=True))
+    fresh_rows = f"SELECT *, {unlinked} FROM ({fresh_rows})"
     # The sample's sessions are tested on the rows read, before anything is sorted.
     listed = " AND session_id IN (SELECT unnest(?::VARCHAR[]))" if sessions else ""
     picked = "SELECT * FROM raw"
@@ -137,16 +143,7 @@ def _steps(
     the next row is of the same session: one sort of the rows read, which costs
     less than a window partitioned by session (thousands of tiny partitions)."""
     return f"""{chosen(service, attribute, columns, sessions=sessions)},
-paired AS (
-    SELECT *, lead(session_id) OVER w = session_id AS same, lead(service) OVER w AS ns,
-           lead(operation) OVER w AS nop, lead(start_ns) OVER w AS nstart
-    FROM chosen WINDOW w AS (ORDER BY session_id, start_ns, trace_id)),
-steps AS (
-    SELECT * EXCLUDE (same, ns, nop, nstart),
-           CASE WHEN same THEN ns END AS next_service,
-           CASE WHEN same THEN nop END AS next_operation,
-           CASE WHEN same THEN nstart END AS next_start
-    FROM paired),
+steps AS ({paired("chosen")}),
 inside AS (
     SELECT *, next_start IS NOT NULL AND next_start - end_ns <= {SESSION_GAP_NS} AS goes_on
     FROM steps WHERE start_ns >= ? AND start_ns < ?)"""
@@ -161,53 +158,98 @@ def _params(
     return [*chosen_params(window, service, attribute, sessions), window.start_ns, window.end_ns]
 
 
+def _linked(service: str | None, attribute: Attribute | None) -> str:
+    """CTEs ending in ``inside``, as ``_steps`` but reading each step's kept link
+    (``journey_links``) rather than sorting every step of the window by session.
+
+    The sessions of traces not folded yet (``stale``) are paired as ``_steps`` pairs
+    them: those traces have no step row, and a refolded one may have left its old
+    session, whose links still point at it. Their old rows are looked for by trace id
+    among the steps read (a step before the window or at the reach is no step's next).
+    Parameters: ``_linked_params``."""
+    unlinked = ", ".join(NEXT_COLUMNS)
+    in_stale = "WHERE session_id IN (SELECT session_id FROM stale)"
+    return f"""{chosen(service, attribute, MAP_COLUMNS)},
+stale AS (
+    SELECT session_id FROM chosen WHERE trace_id IN (SELECT trace_id FROM fresh_ids)
+    UNION
+    SELECT session_id FROM {STEPS}
+    WHERE trace_id IN (SELECT trace_id FROM fresh_ids) AND start_ns >= ? AND start_ns < ?),
+steps AS (
+    SELECT * FROM chosen WHERE session_id NOT IN (SELECT session_id FROM stale)
+    UNION ALL BY NAME
+    SELECT * FROM ({paired(f"(SELECT * EXCLUDE ({unlinked}) FROM chosen {in_stale})")})),
+inside AS MATERIALIZED (
+    SELECT *, next_start IS NOT NULL AND next_start < ?
+              AND next_start - end_ns <= {SESSION_GAP_NS} AS goes_on
+    FROM steps WHERE start_ns >= ? AND start_ns < ?)"""
+
+
+def _linked_params(
+    window: TimeWindow, service: str | None, attribute: Attribute | None
+) -> list[object]:
+    lo, hi = window.start_ns, window.end_ns
+    reach = hi + SESSION_GAP_NS
+    return [*chosen_params(window, service, attribute), lo, reach, reach, lo, hi]
+
+
 def journey_map(
     fetch: Fetch, window: TimeWindow, service: str | None, attribute: Attribute | None = None
 ) -> tuple[list[StepStats], list[Transition]]:
     """Every step taken in the window by the chosen journeys, and their transitions.
 
-    One statement: the steps are read and paired once (``inside`` materialized) and
-    both lists aggregated from them.
+    One statement: the steps are read once (``inside`` materialized) and both lists
+    aggregated from them; think times are counted per ``sketch`` bucket (a group by,
+    cheaper than a ``histogram`` aggregate's map per group).
     """
-    cte = _steps(service, attribute, MAP_COLUMNS).replace("inside AS (", "inside AS MATERIALIZED (")
     think = bucket_sql("greatest(next_start - end_ns, 0)")
     rows = fetch(
-        f"""{cte}
-SELECT true, service, operation, NULL, NULL, count(*), count(DISTINCT session_id),
+        f"""{_linked(service, attribute)}
+SELECT 0, service, operation, NULL, NULL, NULL, count(*), count(DISTINCT session_id),
        count(*) FILTER (WHERE failed), quantile_cont(end_ns - start_ns, [0.5, 0.95]),
-       count(*) FILTER (WHERE NOT goes_on), NULL
+       count(*) FILTER (WHERE NOT goes_on)
 FROM inside GROUP BY service, operation
 UNION ALL
-SELECT false, service, operation, next_service, next_operation, count(*),
-       count(DISTINCT session_id), NULL, NULL, NULL, map_entries(histogram({think}))
-FROM inside WHERE goes_on
-GROUP BY service, operation, next_service, next_operation""",
-        _params(window, service, attribute),
+SELECT 1, service, operation, next_service, next_operation, NULL, count(*),
+       count(DISTINCT session_id), NULL, NULL, NULL
+FROM inside WHERE goes_on GROUP BY service, operation, next_service, next_operation
+UNION ALL
+SELECT 2, service, operation, next_service, next_operation, {think} AS bucket, count(*),
+       NULL, NULL, NULL, NULL
+FROM inside WHERE goes_on GROUP BY service, operation, next_service, next_operation, bucket""",
+        _linked_params(window, service, attribute),
     )
     steps = [
         StepStats(
             step=Step(str(r[1]), str(r[2])),
-            traces=int(r[5]),
-            journeys=int(r[6]),
-            errors=int(r[7]),
-            p50_ns=float(r[8][0]),
-            p95_ns=float(r[8][1]),
-            ended=int(r[9]),
+            traces=int(r[6]),
+            journeys=int(r[7]),
+            errors=int(r[8]),
+            p50_ns=float(r[9][0]),
+            p95_ns=float(r[9][1]),
+            ended=int(r[10]),
         )
         for r in rows
-        if r[0]
+        if r[0] == 0
     ]
-    moves = [
-        Transition(
-            source=Step(str(r[1]), str(r[2])),
-            target=Step(str(r[3]), str(r[4])),
-            count=int(r[5]),
-            journeys=int(r[6]),
-            think=tuple(sorted((int(x["key"]), int(x["value"])) for x in r[10])),
-        )
-        for r in rows
-        if not r[0]
-    ]
+    think_times: dict[tuple[Step, Step], list[tuple[int, int]]] = {}
+    for r in rows:
+        if r[0] == 2:
+            key = (Step(str(r[1]), str(r[2])), Step(str(r[3]), str(r[4])))
+            think_times.setdefault(key, []).append((int(r[5]), int(r[6])))
+    moves = []
+    for r in rows:
+        if r[0] == 1:
+            source, target = Step(str(r[1]), str(r[2])), Step(str(r[3]), str(r[4]))
+            moves.append(
+                Transition(
+                    source=source,
+                    target=target,
+                    count=int(r[6]),
+                    journeys=int(r[7]),
+                    think=tuple(sorted(think_times.get((source, target), []))),
+                )
+            )
     steps.sort(key=lambda s: (-s.traces, s.step))
     moves.sort(key=lambda t: (-t.count, t.source, t.target))
     return steps, moves

@@ -42,7 +42,7 @@ from typing import Final
 
 from threadline.server.analysis.attribute_signal import PER_PERSON_KEYS
 from threadline.server.journey_model import STEP_ATTRIBUTES, STEP_VALUE_CHARS
-from threadline.server.storage.duckdb import journey_sessions
+from threadline.server.storage.duckdb import journey_links, journey_sessions
 from threadline.server.storage.duckdb.schema import JOURNEY_STEPS, JOURNEY_SYNTHETIC, TABLE
 from threadline.server.storage.duckdb.sql import ERROR, Row
 from threadline.server.storage.duckdb.sql import synthetic as is_synthetic
@@ -138,7 +138,8 @@ def mark_synthetic(run: Run, source: str) -> None:
 
 def refresh(run: Run, folded: str) -> None:
     """Replace the steps of the traces in ``folded`` (merged summaries) with theirs, and
-    resettle the sessions they left or joined (``journey_sessions``)."""
+    relink and resettle the sessions they left or joined (``journey_links``,
+    ``journey_sessions``)."""
     journey_sessions.begin(run)
     journey_sessions.add_sessions(
         run,
@@ -156,6 +157,13 @@ def refresh(run: Run, folded: str) -> None:
             [],
         ),
     )
+    _settle(run)
+
+
+def _settle(run: Run) -> None:
+    """After a change to the steps of the ``journey_sessions.AFFECTED`` sessions: their
+    links (``journey_links``), then their journey SLO state."""
+    journey_links.relink(run)
     journey_sessions.resettle(run)
 
 
@@ -175,7 +183,7 @@ def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
         f"DELETE FROM {SYNTHETIC} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
         [list(trace_ids)],
     )
-    journey_sessions.resettle(run)
+    _settle(run)
 
 
 def forget_before(run: Run, cutoff_ns: int) -> None:
@@ -192,7 +200,7 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
         [cutoff_ns],
     )
     run(f"DELETE FROM {STEPS} WHERE start_ns < ?", [cutoff_ns])
-    journey_sessions.resettle(run)
+    _settle(run)
     run(
         f"DELETE FROM {SYNTHETIC} WHERE start_ns < ?"
         " AND trace_id NOT IN (SELECT trace_id FROM trace_summaries)",

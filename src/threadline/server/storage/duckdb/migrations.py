@@ -45,6 +45,9 @@ Versions (``LATEST`` is the last):
     sessions counted per minute of them, what journey SLOs read (see
     ``journey_sessions``), filled from the journey steps; and an index of
     ``journey_steps`` on ``session_id``.
+15. ``journey_steps.next_service``, ``next_operation`` and ``next_start``: each step's
+    next step in its session, what journey maps read (see ``journey_links``), linked
+    from the stored steps.
 
 Opening a file (``open_schema``):
 
@@ -102,6 +105,7 @@ from threadline.server.storage.base import StoreError
 from threadline.server.storage.duckdb import (
     backfill,
     health_rollups,
+    journey_links,
     journey_sessions,
     journey_steps,
     rollups,
@@ -381,6 +385,17 @@ def _add_journey_sessions(connection: Connection) -> None:
     journey_sessions.fill(run)
 
 
+def _add_journey_links(connection: Connection) -> None:
+    """Version 15: each journey step's next step in its session, from the stored steps."""
+    for column, kind in zip(journey_links.NEXT_COLUMNS, journey_links.NEXT_TYPES, strict=True):
+        connection.execute(f"ALTER TABLE journey_steps ADD COLUMN {column} {kind}")
+
+    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        return connection.execute(sql, params).fetchall()
+
+    journey_links.fill(run)
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -395,6 +410,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(12, _add_documents),
     Step(13, _add_journey_attributes),
     Step(14, _add_journey_sessions),
+    Step(15, _add_journey_links),
 )
 LATEST: Final = STEPS[-1].version
 

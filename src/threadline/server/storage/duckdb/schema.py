@@ -144,7 +144,10 @@ def journey_statements() -> list[str]:
     error_services VARCHAR[] NOT NULL,
     services VARCHAR[] NOT NULL,
     attributes VARCHAR[] DEFAULT [],
-    error_origin VARCHAR
+    error_origin VARCHAR,
+    next_service VARCHAR,
+    next_operation VARCHAR,
+    next_start BIGINT
 )""",
         f"""CREATE TABLE IF NOT EXISTS {JOURNEY_SYNTHETIC} (
     trace_id VARCHAR NOT NULL,

@@ -1,0 +1,100 @@
+"""Each journey step's next step, kept on its row (schema version 15).
+
+A journey map counts transitions: a step and the next step of the same session (by
+start, then trace id), with the think time between them. Pairing them when a map is
+read sorts every step of the window by session (``lead``), the largest part of a
+map's time at 10M spans. So ``journey_steps`` keeps, on each step, the step that
+follows it in its session: ``next_service``, ``next_operation`` and ``next_start``
+(NULL for a session's last step), and a map reads them as columns.
+
+Kept by ``relink``, which everything that changes ``journey_steps`` calls with the
+sessions whose steps it changed (fold, tail sampling, erasure, retention; the same
+``journey_sessions.AFFECTED`` sessions the journey SLO state is resettled for): the
+links of those sessions' steps are computed again from their steps, read through the
+steps' session index, and the rows whose link changed are updated. A trace arriving
+late, between two steps already linked, changes its predecessor's link; a deleted
+trace, its predecessor's; a refolded trace that moved to another session, both
+sessions'. The cost grows with the steps of the sessions a fold touches, not with
+the store (but for the update's probe by trace id, a scan of one column).
+
+Only folded traces have steps; a map reads the sessions of traces not folded yet by
+pairing their steps (``journey_reads``), as before links were kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from threadline.server.storage.duckdb import journey_sessions
+from threadline.server.storage.duckdb.schema import JOURNEY_STEPS
+from threadline.server.storage.duckdb.sql import Row
+
+logger = logging.getLogger(__name__)
+
+Run = Callable[[str, Sequence[object]], list[Row]]
+
+# The link columns of ``journey_steps``.
+NEXT_COLUMNS: Final = ("next_service", "next_operation", "next_start")
+NEXT_TYPES: Final = ("VARCHAR", "VARCHAR", "BIGINT")
+# Sessions the backfill links per pass: enough passes to show progress.
+RANGES: Final = 20
+
+
+def paired(source: str) -> str:
+    """``source``'s rows (step rows without link columns) with the link of each: the
+    next row of the same session, by start then trace id. One sort of the rows by
+    session, cheaper than a window partitioned by session (thousands of tiny ones)."""
+    return f"""
+SELECT * EXCLUDE (same, ns, nop, nstart),
+       CASE WHEN same THEN ns END AS next_service,
+       CASE WHEN same THEN nop END AS next_operation,
+       CASE WHEN same THEN nstart END AS next_start
+FROM (SELECT *, lead(session_id) OVER w = session_id AS same, lead(service) OVER w AS ns,
+             lead(operation) OVER w AS nop, lead(start_ns) OVER w AS nstart
+      FROM {source} WINDOW w AS (ORDER BY session_id, start_ns, trace_id))"""
+
+
+def relink(run: Run) -> None:
+    """Link again the steps of the sessions in ``journey_sessions.AFFECTED`` (before
+    ``journey_sessions.resettle``, which drops it); only changed links are written."""
+    steps = (
+        f"(SELECT s.session_id, s.trace_id, s.start_ns, s.service, s.operation,"
+        f" s.next_service AS was_service,"
+        f" s.next_operation AS was_operation, s.next_start AS was_start"
+        f" FROM (SELECT DISTINCT session_id FROM {journey_sessions.AFFECTED}) AS a"
+        f" JOIN {JOURNEY_STEPS} AS s ON s.session_id = a.session_id)"
+    )
+    run(
+        f"""UPDATE {JOURNEY_STEPS} SET next_service = l.next_service,
+       next_operation = l.next_operation, next_start = l.next_start
+FROM (SELECT trace_id, next_service, next_operation, next_start FROM ({paired(steps)})
+      WHERE next_start IS DISTINCT FROM was_start
+         OR next_service IS DISTINCT FROM was_service
+         OR next_operation IS DISTINCT FROM was_operation) AS l
+WHERE {JOURNEY_STEPS}.trace_id = l.trace_id""",
+        [],
+    )
+
+
+def fill(run: Run) -> None:
+    """Backfill (version 15): the links of every stored step, a share of the sessions
+    at a time (by hash), each pass logged."""
+    started = time.perf_counter()
+    for part in range(RANGES):
+        journey_sessions.begin(run)
+        run(
+            f"INSERT INTO {journey_sessions.AFFECTED} SELECT DISTINCT session_id"
+            f" FROM {JOURNEY_STEPS} WHERE hash(session_id) % ? = ?",
+            [RANGES, part],
+        )
+        relink(run)
+        run(f"DROP TABLE {journey_sessions.AFFECTED}", [])
+        logger.info(
+            "linking each journey step to the next: %d of %d parts done (%.1f s)",
+            part + 1,
+            RANGES,
+            time.perf_counter() - started,
+        )
