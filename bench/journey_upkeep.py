@@ -1,12 +1,14 @@
-"""What keeping the journey SLO minutes costs a fold (schema version 14).
+"""What keeping the journey SLO minutes (schema version 14) and the steps' links (15)
+costs a fold.
 
     cd bench && PYTHONPATH=../src:. python3 journey_upkeep.py --spans 1000000
 
 Loads the SLO benchmark's shop (``slo.py``: ``--spans`` over the last 24 hours, 20,000
 sessions) into a DuckDB store, then writes ``--folds`` batches of 10,000 spans of the
 same sessions over the last ten minutes, folding after each, and prints the time the
-folds took (``summaries.fold``) and the share of it spent resettling the sessions the
-folded traces touched (``journey_sessions.resettle``).
+folds took (``summaries.fold``) and the shares of it spent resettling the sessions the
+folded traces touched (``journey_sessions.resettle``) and linking their steps again
+(``journey_links.relink``).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from typing import Any
 # Run as a script, so this directory is on sys.path and these modules import.
 import slo
 from analysis_workload import generate
-from threadline.server.storage.duckdb import DuckDBStore, journey_sessions, summaries
+from threadline.server.storage.duckdb import DuckDBStore, journey_links, journey_sessions, summaries
 
-SPENT: dict[str, float] = {"fold": 0.0, "resettle": 0.0}
+SPENT: dict[str, float] = {"fold": 0.0, "resettle": 0.0, "relink": 0.0}
 
 
 def timing(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
@@ -52,6 +54,7 @@ def main() -> None:
             journey_sessions.resettle = timing(  # type: ignore[method-assign]
                 "resettle", journey_sessions.resettle
             )
+            journey_links.relink = timing("relink", journey_links.relink)  # type: ignore[method-assign]
             for batch in generate(
                 args.folds * 10_000,
                 end_ns=end_ns,
@@ -64,10 +67,11 @@ def main() -> None:
                 store.compact_rollups()
         finally:
             store.close()
-    fold, resettle = SPENT["fold"] * 1e3 / args.folds, SPENT["resettle"] * 1e3 / args.folds
+    fold, resettle, relink = (SPENT[k] * 1e3 / args.folds for k in ("fold", "resettle", "relink"))
     print(
         f"fold of 10k spans at {args.spans} stored: {fold:.0f} ms, of which journey SLO"
-        f" upkeep {resettle:.0f} ms ({resettle / fold:.0%}), mean of {args.folds}"
+        f" upkeep {resettle:.0f} ms ({resettle / fold:.0%}), step links {relink:.0f} ms"
+        f" ({relink / fold:.0%}), mean of {args.folds}"
     )
 
 
