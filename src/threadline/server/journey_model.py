@@ -6,8 +6,9 @@ A *step* is a trace's entry operation (its root's service and operation); a
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 # A journey ends at a step when its session's next step starts more than this after
 # the step ends (or never): the idle timeout web analytics use for a visit.
@@ -78,6 +79,21 @@ class JourneyTrace:
     @property
     def duration_ns(self) -> int:
         return self.end_ns - self.start_ns
+
+
+def journey_traces(rows: Iterable[Sequence[Any]]) -> list[JourneyTrace]:
+    """Traces from store rows of (session id, trace id, start, end, service, operation,
+    failed, error services, error origin), in their order. Positional construction
+    and one ``Step`` per distinct step: a funnel's sample is tens of thousands of
+    rows, and building them field by field cost more than reading them."""
+    steps: dict[tuple[str, str], Step] = {}
+    traces = []
+    for session, trace, start, end, service, operation, failed, errors, origin in rows:
+        step = steps.get((service, operation))
+        if step is None:
+            step = steps[(service, operation)] = Step(service, operation)
+        traces.append(JourneyTrace(session, trace, start, end, step, failed, tuple(errors), origin))
+    return traces
 
 
 @dataclass(frozen=True, slots=True)

@@ -216,6 +216,28 @@ def test_a_funnel_entry_without_a_service_reads_only_journeys_taking_it(store: S
     assert {t.session_id for t in everyone} == {"s1", "s2"}
 
 
+def test_a_funnel_entry_reads_each_journey_from_its_first_trace_taking_it(
+    store: Store,
+) -> None:
+    """Traces before a journey's first entry step in the window are never read for a
+    funnel (its walk starts at the entry); a second entry and the rest are."""
+    home = Step("web", "GET /home")
+    write(
+        store,
+        visit(1, "s1", home, 0)
+        + visit(2, "s1", CART, 5)
+        + visit(3, "s1", CHECKOUT, 10)
+        + visit(4, "s1", CART, 15),
+    )
+    for fold in (False, True):
+        if fold:
+            store.compact_rollups()
+        traces, _ = store.step_traces(WINDOW, first=CART)
+        assert [t.step for t in traces] == [CART, CHECKOUT, CART]
+        everything, _ = store.step_traces(WINDOW)
+        assert [t.step for t in everything] == [home, CART, CHECKOUT, CART]
+
+
 def test_journey_attributes_count_each_side_and_never_read_out_skipped_keys(
     store: Store,
 ) -> None:

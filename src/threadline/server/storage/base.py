@@ -246,8 +246,9 @@ class Store(Protocol):
     ) -> tuple[list[JourneyTrace], bool]:
         """The traces of the window's chosen journeys, by session then start.
 
-        ``first`` keeps journeys taking that step in the window (a ``StepMatch``
-        without a service: that operation in any service); ``service`` and
+        ``first`` keeps journeys taking that step in the window, from their first
+        trace taking it (a ``StepMatch`` without a service: that operation in any
+        service); ``service`` and
         ``attribute`` choose journeys as ``journey_map`` does; ``sessions``, when
         given, keeps only those sessions' journeys. The bool is True when a bound on
         the rows read was reached (the answer is partial).

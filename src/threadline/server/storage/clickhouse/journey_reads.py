@@ -29,6 +29,7 @@ from threadline.server.journey_model import (
     Step,
     StepStats,
     Transition,
+    journey_traces,
 )
 from threadline.server.storage.clickhouse.journey_steps import steps_table
 from threadline.server.storage.clickhouse.sql import Bound
@@ -209,10 +210,10 @@ def journeys(
     """The traces of the window's journeys (to the gap past its end), in session order.
 
     ``first`` keeps only journeys taking that step inside the window (a funnel's
-    entry; a ``StepMatch`` without a service matches the operation in any service);
-    ``sessions``, only those sessions' journeys. The bool says ``MAX_FUNNEL_TRACES``
-    was reached: the answer is partial. No pairing here: funnels walk each journey's
-    steps in order themselves.
+    entry; a ``StepMatch`` without a service matches the operation in any service),
+    from their first trace taking it; ``sessions``, only those sessions' journeys. The
+    bool says ``MAX_FUNNEL_TRACES`` was reached: the answer is partial. No pairing
+    here: funnels walk each journey's steps in order themselves.
     """
     bound = Bound()
     cte = chosen_steps(t, window, service, attribute, bound, sessions)
@@ -224,12 +225,14 @@ def journeys(
         in_service = (
             "1" if first.service is None else f"service = {bound.add(first.service, 'String')}"
         )
-        # Journeys taking the step in the window, by a window over the session (one
-        # evaluation of ``chosen``, where an IN subquery would merge the steps twice).
+        # Journeys taking the step in the window, from their first trace taking it, by
+        # a window over the session (one evaluation of ``chosen``, where an IN
+        # subquery would merge the steps twice).
+        entry = f"start_ns >= {lo} AND start_ns < {hi} AND {in_service} AND operation = {operation}"
         source = (
-            f"(SELECT *, max(start_ns >= {lo} AND start_ns < {hi} AND {in_service}"
-            f" AND operation = {operation}) OVER (PARTITION BY session_id) AS enters"
-            " FROM chosen) WHERE enters"
+            f"(SELECT *, countIf({entry}) OVER (PARTITION BY session_id) AS enters,"
+            f" minIf(start_ns, {entry}) OVER (PARTITION BY session_id) AS entered"
+            " FROM chosen) WHERE enters > 0 AND start_ns >= entered"
         )
     rows = fetch(
         f"""{cte}
@@ -240,16 +243,4 @@ ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}{SHARD_LOCA
         bound.params,
     )
     capped = len(rows) > MAX_FUNNEL_TRACES
-    return [
-        JourneyTrace(
-            session_id=str(r[0]),
-            trace_id=str(r[1]),
-            start_ns=int(r[2]),
-            end_ns=int(r[3]),
-            step=Step(str(r[4]), str(r[5])),
-            failed=bool(r[6]),
-            error_services=tuple(str(s) for s in r[7]),
-            error_origin=None if r[8] is None else str(r[8]),
-        )
-        for r in rows[:MAX_FUNNEL_TRACES]
-    ], capped
+    return journey_traces(rows[:MAX_FUNNEL_TRACES]), capped

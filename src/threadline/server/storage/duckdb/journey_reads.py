@@ -3,8 +3,9 @@
 Both read ``journey_steps`` (one narrow row per trace of a session), never spans.
 Traces whose summary has rows not yet folded get their step from those rows,
 merged here as ``summaries.fold`` would (at most the traces of the commits since
-the last fold). Steps are paired with the next step of their session by a window
-function over the rows read, so the pairing does not depend on arrival order.
+the last fold). A map reads each step's next step from its row, linked at fold
+(``journey_links``); the sessions of traces not folded yet are paired by sorting
+their steps. Either way the pairing does not depend on arrival order.
 
 The rows a window chooses (``chosen``) are shared with ``funnel_reads``, which
 counts a funnel over them in SQL; the journeys read here behind a funnel are those
@@ -30,6 +31,7 @@ from threadline.server.journey_model import (
     Step,
     StepStats,
     Transition,
+    journey_traces,
 )
 from threadline.server.storage.duckdb.journey_links import NEXT_COLUMNS, NEXT_TYPES, paired
 from threadline.server.storage.duckdb.journey_steps import (
@@ -77,7 +79,7 @@ def chosen(
 ) -> str:
     """CTEs ending in ``chosen``: the chosen journeys' steps in [lo, hi + gap).
     Parameters: ``chosen_params``. Without a filter every session read is kept: one
-    with no step in the window adds no row to ``inside`` (``_steps``), and funnels
+    with no step in the window adds no row to a map's ``inside`` (``_linked``), and funnels
     skip it. With ``attribute`` the rows read carry ``attributes``; fresh traces get
     theirs from their root spans (the traces since the last fold, found by trace id
     and start). ``sessions`` keeps only the sessions of a list given as a parameter
@@ -132,38 +134,15 @@ def chosen_params(
     return [lo, reach, *listed, lo, reach, *listed, *picked]
 
 
-def _steps(
-    service: str | None, attribute: Attribute | None, columns: str = COLUMNS, sessions: bool = False
-) -> str:
-    """CTEs: ``chosen``, then ``steps``, the chosen journeys' steps with their next
-    step; ``inside``, those starting in the window, with whether the journey goes on.
-    Parameters: ``_params``.
-
-    The next step is ``lead`` over the rows sorted by session then start, kept when
-    the next row is of the same session: one sort of the rows read, which costs
-    less than a window partitioned by session (thousands of tiny partitions)."""
-    return f"""{chosen(service, attribute, columns, sessions=sessions)},
-steps AS ({paired("chosen")}),
-inside AS (
-    SELECT *, next_start IS NOT NULL AND next_start - end_ns <= {SESSION_GAP_NS} AS goes_on
-    FROM steps WHERE start_ns >= ? AND start_ns < ?)"""
-
-
-def _params(
-    window: TimeWindow,
-    service: str | None,
-    attribute: Attribute | None,
-    sessions: Sequence[str] | None = None,
-) -> list[object]:
-    return [*chosen_params(window, service, attribute, sessions), window.start_ns, window.end_ns]
-
-
 def _linked(service: str | None, attribute: Attribute | None) -> str:
-    """CTEs ending in ``inside``, as ``_steps`` but reading each step's kept link
-    (``journey_links``) rather than sorting every step of the window by session.
+    """CTEs ending in ``inside``: the chosen journeys' steps in the window, each with
+    its next step (``next_*``, NULL for none) and whether the journey goes on after it
+    (``goes_on``), read from the steps' kept links (``journey_links``) rather than
+    found by sorting every step of the window by session.
 
-    The sessions of traces not folded yet (``stale``) are paired as ``_steps`` pairs
-    them: those traces have no step row, and a refolded one may have left its old
+    The sessions of traces not folded yet (``stale``) are paired by sorting their
+    steps (``journey_links.paired``): those traces have no step row, and a refolded one
+    may have left its old
     session, whose links still point at it. Their old rows are looked for by trace id
     among the steps read (a step before the window or at the reach is no step's next).
     Parameters: ``_linked_params``."""
@@ -271,45 +250,29 @@ def journeys(
     """The traces of the window's journeys (to the gap past its end), in session order.
 
     ``first`` keeps only journeys taking that step inside the window (a funnel's
-    entry; a ``StepMatch`` without a service matches the operation in any service);
-    ``sessions``, only those sessions' journeys. The bool says ``MAX_FUNNEL_TRACES``
-    was reached: the answer is partial.
+    entry; a ``StepMatch`` without a service matches the operation in any service),
+    from their first trace taking it: a funnel's walk starts there, so the traces
+    before are never read. ``sessions``, only those sessions' journeys. The bool says
+    ``MAX_FUNNEL_TRACES`` was reached: the answer is partial.
     """
-    # The lists but ``error_services`` stay out of the sort unless the filter needs them.
-    wide = f"{COLUMNS}, {ORIGIN}"
-    cte = _steps(
-        service,
-        attribute,
-        wide if service is not None else JOURNEY_COLUMNS,
-        sessions=sessions is not None,
-    )
-    params = _params(window, service, attribute, sessions)
-    entry = ""
+    # The lists but ``error_services`` stay out of the rows unless the filter needs them.
+    columns = f"{COLUMNS}, {ORIGIN}" if service is not None else JOURNEY_COLUMNS
+    params = chosen_params(window, service, attribute, sessions)
+    source = "chosen"
     if first is not None:
-        entry = (
-            " WHERE session_id IN (SELECT session_id FROM inside"
-            " WHERE (?::VARCHAR IS NULL OR service = ?) AND operation = ?)"
-        )
-        params = [*params, first.service, first.service, first.operation]
+        source = """(SELECT c.* FROM chosen AS c JOIN (
+    SELECT session_id, min(start_ns) AS entered FROM chosen
+    WHERE start_ns >= ? AND start_ns < ? AND (?::VARCHAR IS NULL OR service = ?)
+          AND operation = ?
+    GROUP BY session_id) AS e ON c.session_id = e.session_id AND c.start_ns >= e.entered)"""
+        params += [window.start_ns, window.end_ns, first.service, first.service, first.operation]
     rows = fetch(
-        f"""{cte}
+        f"""{chosen(service, attribute, columns, sessions=sessions is not None)}
 SELECT session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services,
        {ORIGIN}
-FROM steps{entry}
+FROM {source}
 ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",
         params,
     )
     capped = len(rows) > MAX_FUNNEL_TRACES
-    return [
-        JourneyTrace(
-            session_id=str(r[0]),
-            trace_id=str(r[1]),
-            start_ns=int(r[2]),
-            end_ns=int(r[3]),
-            step=Step(str(r[4]), str(r[5])),
-            failed=bool(r[6]),
-            error_services=tuple(r[7]),
-            error_origin=None if r[8] is None else str(r[8]),
-        )
-        for r in rows[:MAX_FUNNEL_TRACES]
-    ], capped
+    return journey_traces(rows[:MAX_FUNNEL_TRACES]), capped
