@@ -118,7 +118,7 @@ def funnel(
         # Every entering journey sampled: read them as the funnel's entry chooses them.
         sessions = reach.sample if len(reach.sample) < entered else None
         traces, capped = store.step_traces(
-            window, service=service, first=steps[0], attribute=attribute, sessions=sessions
+            window, service=service, funnel=steps, attribute=attribute, sessions=sessions
         )
     journeys = progress(traces, steps, window)
     # Sentences name the sample only when it is one: otherwise they read as before.

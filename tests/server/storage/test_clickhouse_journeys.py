@@ -115,13 +115,15 @@ def answers(store: Store, window: TimeWindow) -> dict[str, Any]:
         "payments map": _nanosecond(store.journey_map(window, service="payments")),
         "funnel": journey_query.funnel(store, SHOP, window, None),
         "traces": store.step_traces(window),
-        "entering at the cart": store.step_traces(window, first=StepMatch("POST /cart", "web")),
+        "entering at the cart": store.step_traces(
+            window, funnel=(StepMatch("POST /cart", "web"), StepMatch("POST /checkout"))
+        ),
         "touching payments, entering at a product": store.step_traces(
-            window, service="payments", first=StepMatch("GET /product")
+            window, service="payments", funnel=(StepMatch("GET /product"), StepMatch("POST /cart"))
         ),
         "trial map": _nanosecond(store.journey_map(window, attribute=TRIAL)),
         "trial traces entering at the cart": store.step_traces(
-            window, first=StepMatch("POST /cart"), attribute=TRIAL
+            window, funnel=(StepMatch("POST /cart"), StepMatch("POST /pay")), attribute=TRIAL
         ),
     }
 

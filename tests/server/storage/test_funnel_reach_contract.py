@@ -1,7 +1,7 @@
 """The ``Store`` contract for ``funnel_reach``: a funnel counted in the store.
 
 Every figure is checked against the walk it replaces, ``analysis.funnel.progress``
-over ``step_traces(first=…)``, on sessions that test its rules (order by start then
+over ``step_traces()``, on sessions that test its rules (order by start then
 trace id, a step repeated, an entry before or after the window, a later step past
 the window's end, a step in any service), before and after a fold; and explicitly.
 The last tests compare ``journey_query.funnel`` with the answer of the Python walk
@@ -63,7 +63,7 @@ def walked(
     store: Store, steps: tuple[StepMatch, ...], **filters: Any
 ) -> tuple[tuple[int, ...], tuple[tuple[tuple[int, int], ...], ...]]:
     """Journeys per step and gap histograms as the Python walk finds them."""
-    traces, capped = store.step_traces(WINDOW, first=steps[0], **filters)
+    traces, capped = store.step_traces(WINDOW, **filters)
     assert not capped
     journeys = progress(traces, steps, WINDOW)
     counts = tuple(sum(1 for j in journeys if len(j.reached) > k) for k in range(len(steps)))
@@ -187,11 +187,11 @@ def test_a_sample_of_entering_sessions_and_their_traces(store: Store) -> None:
     assert set(picked.sample) < set(everyone.sample)
     assert store.funnel_reach(WINDOW, STEPS, sample=10).sample == picked.sample
     assert picked.journeys == everyone.journeys == (30, 30, 0)
-    traces, capped = store.step_traces(WINDOW, first=CART, sessions=picked.sample)
+    traces, capped = store.step_traces(WINDOW, funnel=STEPS, sessions=picked.sample)
     assert not capped
     assert {t.session_id for t in traces} == set(picked.sample)
     assert len(traces) == 20
-    whole, _ = store.step_traces(WINDOW, first=CART)
+    whole, _ = store.step_traces(WINDOW, funnel=STEPS)
     assert traces == [t for t in whole if t.session_id in picked.sample]
     assert store.step_traces(WINDOW, sessions=["other"])[0] == [
         t for t in store.step_traces(WINDOW)[0] if t.session_id == "other"
@@ -201,7 +201,7 @@ def test_a_sample_of_entering_sessions_and_their_traces(store: Store) -> None:
 def _python_funnel(store: Store, funnel: Funnel, window: TimeWindow) -> dict[str, Any]:
     """The funnel's figures and drop-offs as walked in Python over every journey (the
     answer before the store counted funnels)."""
-    traces, _ = store.step_traces(window, first=funnel.steps[0])
+    traces, _ = store.step_traces(window)
     journeys = progress(traces, funnel.steps, window)
     attributes = journey_query._attribute_samples(store, journeys, len(funnel.steps) - 1)
     return {

@@ -13,7 +13,7 @@ import pytest
 from support.spans import span_record
 from threadline.conventions import JOURNEY_SYNTHETIC, SYNTHETIC_TRUE
 from threadline.server.aggregates import TimeWindow
-from threadline.server.analysis.funnel import StepMatch
+from threadline.server.analysis.funnel import StepMatch, walked
 from threadline.server.analysis.sketch import bucket_value
 from threadline.server.batch import SpanBatch
 from threadline.server.journey_model import SESSION_GAP_NS, Step
@@ -29,6 +29,7 @@ WINDOW: Final = TimeWindow(T0, T0 + 3600 * S)
 CART: Final = Step("web", "GET /cart")
 CHECKOUT: Final = Step("web", "POST /checkout")
 PAY: Final = Step("web", "POST /pay")
+CART_THEN_CHECKOUT: Final = (StepMatch("GET /cart", "web"), StepMatch("POST /checkout", "web"))
 
 
 def write(store: Store, records: list[SpanRecord]) -> None:
@@ -150,14 +151,14 @@ def test_deleted_traces_leave_the_map(store: Store) -> None:
 
 
 def test_service_filter_and_step_traces(store: Store) -> None:
-    """``service`` keeps journeys touching it; ``first`` those entering at a step."""
+    """``service`` keeps journeys touching it; ``funnel`` those entering at its step."""
     write(store, visit(1, "s1", CART, 0) + visit(2, "s1", CHECKOUT, 5, failed=True))
     write(
         store, [span_record(f"{9:032x}", "r", None, "shop", "GET /", T0, T0 + S, session_id="s2")]
     )
     steps, _ = store.journey_map(WINDOW, service="payments")
     assert {s.step for s in steps} == {CART, CHECKOUT}
-    traces, capped = store.step_traces(WINDOW, first=CART)
+    traces, capped = store.step_traces(WINDOW, funnel=CART_THEN_CHECKOUT)
     assert not capped
     assert [t.step for t in traces] == [CART, CHECKOUT]
     assert traces[1].failed
@@ -185,7 +186,9 @@ def test_attribute_filter_keeps_journeys_whose_entry_span_carries_the_value(
         steps, transitions = store.journey_map(WINDOW, attribute=("app.plan", "trial"))
         assert {(s.step, s.journeys) for s in steps} == {(CART, 1), (CHECKOUT, 1)}
         assert [(t.source, t.target) for t in transitions] == [(CART, CHECKOUT)]
-        traces, _ = store.step_traces(WINDOW, first=CART, attribute=("app.plan", "trial"))
+        traces, _ = store.step_traces(
+            WINDOW, funnel=CART_THEN_CHECKOUT, attribute=("app.plan", "trial")
+        )
         assert [t.trace_id for t in traces] == [f"{1:032x}", f"{2:032x}"]
         paid, _ = store.step_traces(WINDOW, service="web", attribute=("app.plan", "paid"))
         assert [t.session_id for t in paid] == ["s2"]
@@ -209,33 +212,48 @@ def test_a_funnel_entry_without_a_service_reads_only_journeys_taking_it(store: S
     write(
         store, [span_record(f"{9:032x}", "r", None, "shop", "GET /", T0, T0 + S, session_id="s2")]
     )
-    traces, capped = store.step_traces(WINDOW, first=StepMatch("GET /cart"))
+    traces, capped = store.step_traces(
+        WINDOW, funnel=(StepMatch("GET /cart"), StepMatch("POST /checkout"))
+    )
     assert not capped
     assert [(t.session_id, t.step) for t in traces] == [("s1", CART), ("s1", CHECKOUT)]
     everyone, _ = store.step_traces(WINDOW)
     assert {t.session_id for t in everyone} == {"s1", "s2"}
 
 
-def test_a_funnel_entry_reads_each_journey_from_its_first_trace_taking_it(
+def test_a_funnel_reads_each_journey_from_its_entry_to_the_step_completing_it(
     store: Store,
 ) -> None:
-    """Traces before a journey's first entry step in the window are never read for a
-    funnel (its walk starts at the entry); a second entry and the rest are."""
+    """Traces before a journey's entry in the window and after the trace completing the
+    funnel are never read for it (its walk and the drop-off comparison end there); a
+    journey stopping before the last step is read to its end. The same as the walk's
+    own cut (``walked``) of every trace."""
     home = Step("web", "GET /home")
     write(
         store,
         visit(1, "s1", home, 0)
         + visit(2, "s1", CART, 5)
-        + visit(3, "s1", CHECKOUT, 10)
-        + visit(4, "s1", CART, 15),
+        + visit(3, "s1", CART, 8)
+        + visit(4, "s1", CHECKOUT, 10)
+        + visit(5, "s1", PAY, 15)
+        + visit(6, "s2", CART, 0)
+        + visit(7, "s2", home, 5)
+        + visit(8, "s3", home, 0),
     )
     for fold in (False, True):
         if fold:
             store.compact_rollups()
-        traces, _ = store.step_traces(WINDOW, first=CART)
-        assert [t.step for t in traces] == [CART, CHECKOUT, CART]
+        traces, _ = store.step_traces(WINDOW, funnel=CART_THEN_CHECKOUT)
+        assert [(t.session_id, t.step) for t in traces] == [
+            ("s1", CART),
+            ("s1", CART),
+            ("s1", CHECKOUT),
+            ("s2", CART),
+            ("s2", home),
+        ]
         everything, _ = store.step_traces(WINDOW)
-        assert [t.step for t in everything] == [home, CART, CHECKOUT, CART]
+        assert len(everything) == 8
+        assert traces == walked(everything, CART_THEN_CHECKOUT, WINDOW)
 
 
 def test_journey_attributes_count_each_side_and_never_read_out_skipped_keys(

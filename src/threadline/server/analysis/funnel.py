@@ -83,6 +83,34 @@ def progress(
     return found
 
 
+def walked(
+    traces: Sequence[JourneyTrace], steps: Sequence[StepMatch], window: TimeWindow
+) -> list[JourneyTrace]:
+    """Of ``traces`` (by session, then start), those ``progress`` and the drop-off
+    comparison read: each journey entering the funnel in ``window``, from the trace
+    entering it to the trace completing it, or to its end when it stops before."""
+    kept: list[JourneyTrace] = []
+    for _, group in groupby(traces, key=lambda trace: trace.session_id):
+        journey = tuple(group)
+        reached = 0
+        entry: int | None = None
+        end = len(journey)
+        for at, trace in enumerate(journey):
+            if not steps[reached].matches(trace.step):
+                continue
+            if entry is None:
+                if not window.start_ns <= trace.start_ns < window.end_ns:
+                    continue
+                entry = at
+            reached += 1
+            if reached == len(steps):
+                end = at + 1
+                break
+        if entry is not None:
+            kept.extend(journey[entry:end])
+    return kept
+
+
 def summarize(journeys: Sequence[Progress], steps: Sequence[StepMatch]) -> list[FunnelStep]:
     """Journeys reaching each step, conversion and time between steps."""
     counts = [sum(1 for j in journeys if len(j.reached) > k) for k in range(len(steps))]

@@ -76,7 +76,6 @@ from threadline.server.journey_model import (
     FunnelReach,
     JourneyAttribute,
     JourneyTrace,
-    Step,
     StepStats,
     Transition,
 )
@@ -240,15 +239,18 @@ class Store(Protocol):
         window: TimeWindow,
         *,
         service: str | None = None,
-        first: Step | StepMatch | None = None,
+        funnel: Sequence[StepMatch] = (),
         attribute: tuple[str, str] | None = None,
         sessions: Sequence[str] | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
         """The traces of the window's chosen journeys, by session then start.
 
-        ``first`` keeps journeys taking that step in the window, from their first
-        trace taking it (a ``StepMatch`` without a service: that operation in any
-        service); ``service`` and
+        ``funnel`` keeps the journeys entering that funnel in the window (taking its
+        first step there; a ``StepMatch`` without a service: that operation in any
+        service), each from the trace entering it to the trace completing it, or to
+        its end when it stops before: what ``analysis.funnel.progress`` walks and the
+        drop-off comparison reads (``analysis.funnel.walked`` says which traces).
+        ``service`` and
         ``attribute`` choose journeys as ``journey_map`` does; ``sessions``, when
         given, keeps only those sessions' journeys. The bool is True when a bound on
         the rows read was reached (the answer is partial).

@@ -22,7 +22,7 @@ from typing import Final
 
 from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis import sketch
-from threadline.server.analysis.funnel import StepMatch
+from threadline.server.analysis.funnel import StepMatch, walked
 from threadline.server.journey_model import (
     SESSION_GAP_NS,
     JourneyTrace,
@@ -203,22 +203,25 @@ def journeys(
     t: Tables,
     window: TimeWindow,
     service: str | None,
-    first: Step | StepMatch | None = None,
+    funnel: Sequence[StepMatch] = (),
     attribute: Attribute | None = None,
     sessions: Sequence[str] | None = None,
 ) -> tuple[list[JourneyTrace], bool]:
     """The traces of the window's journeys (to the gap past its end), in session order.
 
-    ``first`` keeps only journeys taking that step inside the window (a funnel's
-    entry; a ``StepMatch`` without a service matches the operation in any service),
-    from their first trace taking it; ``sessions``, only those sessions' journeys. The
-    bool says ``MAX_FUNNEL_TRACES`` was reached: the answer is partial. No pairing
-    here: funnels walk each journey's steps in order themselves.
+    ``funnel`` keeps only journeys entering it inside the window (its first step; a
+    ``StepMatch`` without a service matches the operation in any service), read from
+    their first trace taking it and cut after the trace completing the funnel
+    (``analysis.funnel.walked``, in Python: the cut needs the walk); ``sessions``,
+    only those sessions' journeys. The bool says ``MAX_FUNNEL_TRACES`` was reached:
+    the answer is partial. No pairing here: funnels walk each journey's steps in
+    order themselves.
     """
     bound = Bound()
     cte = chosen_steps(t, window, service, attribute, bound, sessions)
     source = "chosen"
-    if first is not None:
+    if funnel:
+        first = funnel[0]
         lo = bound.add(window.start_ns, "Int64")
         hi = bound.add(window.end_ns, "Int64")
         operation = bound.add(first.operation, "String")
@@ -243,4 +246,5 @@ ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}{SHARD_LOCA
         bound.params,
     )
     capped = len(rows) > MAX_FUNNEL_TRACES
-    return journey_traces(rows[:MAX_FUNNEL_TRACES]), capped
+    traces = journey_traces(rows[:MAX_FUNNEL_TRACES])
+    return (walked(traces, funnel, window) if funnel else traces), capped

@@ -44,7 +44,6 @@ from threadline.server.journey_model import (
     FunnelReach,
     JourneyAttribute,
     JourneyTrace,
-    Step,
     StepStats,
     Transition,
 )
@@ -222,12 +221,12 @@ class ClickHouseStore:
         window: TimeWindow,
         *,
         service: str | None = None,
-        first: Step | StepMatch | None = None,
+        funnel: Sequence[StepMatch] = (),
         attribute: tuple[str, str] | None = None,
         sessions: Sequence[str] | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
         return journey_reads.journeys(
-            self._fetch, self._tables, window, service, first, attribute, sessions
+            self._fetch, self._tables, window, service, funnel, attribute, sessions
         )
 
     def funnel_reach(

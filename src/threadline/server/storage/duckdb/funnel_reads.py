@@ -26,11 +26,19 @@ The sample is the entering sessions ordered by DuckDB's ``hash`` of the session 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis.funnel import StepMatch
-from threadline.server.journey_model import FunnelReach
-from threadline.server.storage.duckdb.journey_reads import Attribute, chosen, chosen_params
+from threadline.server.journey_model import FunnelReach, JourneyTrace, journey_traces
+from threadline.server.storage.duckdb.journey_reads import (
+    JOURNEY_COLUMNS,
+    MAX_FUNNEL_TRACES,
+    Attribute,
+    chosen,
+    chosen_params,
+    journey_columns,
+)
 from threadline.server.storage.duckdb.rollups import bucket_sql
 from threadline.server.storage.duckdb.sql import Fetch
 
@@ -39,10 +47,48 @@ from threadline.server.storage.duckdb.sql import Fetch
 _COLUMNS = "session_id, trace_id, start_ns, service, operation, services"
 
 
+# Struct comparison orders by start, then trace id: the order ``progress`` walks.
+AT: Final = "{'s': m.start_ns, 't': m.trace_id}"
+
+
 def _match(step: StepMatch) -> tuple[str, list[object]]:
     if step.service is None:
         return "operation = ?", [step.operation]
     return "(operation = ? AND service = ?)", [step.operation, step.service]
+
+
+def chain(window: TimeWindow, steps: Sequence[StepMatch]) -> tuple[str, list[object]]:
+    """CTEs over ``chosen``: ``matched``, then ``s0`` ... ``s{n-1}``, each session's
+    trace reaching each step (``at``: start and trace id) and the time from the step
+    before (``gap``); and their parameters, which follow ``chosen``'s."""
+    params: list[object] = []
+    flags = []
+    for k, step in enumerate(steps):
+        test, values = _match(step)
+        flags.append(f"{test} AS m{k}")
+        params += values
+    any_flag = " OR ".join(f"m{k}" for k in range(len(steps)))
+    links = [
+        f"""s0 AS MATERIALIZED (
+    SELECT m.session_id, min({AT}) AS at, NULL::BIGINT AS gap FROM matched AS m
+    WHERE m.m0 AND m.start_ns >= ? AND m.start_ns < ? GROUP BY m.session_id)"""
+    ]
+    params += [window.start_ns, window.end_ns]
+    for k in range(1, len(steps)):
+        links.append(
+            f"""s{k} AS MATERIALIZED (
+    SELECT m.session_id, min({AT}) AS at, min({AT}).s - any_value(p.at.s) AS gap
+    FROM matched AS m JOIN s{k - 1} AS p ON m.session_id = p.session_id
+    WHERE m.m{k} AND {AT} > p.at GROUP BY m.session_id)"""
+        )
+    chain = ",\n".join(links)
+    return (
+        f"""matched AS MATERIALIZED (
+    SELECT * FROM (SELECT session_id, trace_id, start_ns, {", ".join(flags)} FROM chosen)
+    WHERE {any_flag}),
+{chain}""",
+        params,
+    )
 
 
 def funnel_reach(
@@ -56,38 +102,14 @@ def funnel_reach(
     """Journeys reaching each step, the gap histograms and the sample, in one statement."""
     if not steps:
         return FunnelReach((), (), ())
-    params = chosen_params(window, service, attribute)
-    flags = []
-    for k, step in enumerate(steps):
-        test, values = _match(step)
-        flags.append(f"{test} AS m{k}")
-        params += values
-    any_flag = " OR ".join(f"m{k}" for k in range(len(steps)))
-    # Struct comparison orders by start, then trace id: the order ``progress`` walks.
-    at = "{'s': m.start_ns, 't': m.trace_id}"
-    links = [
-        f"""s0 AS MATERIALIZED (
-    SELECT m.session_id, min({at}) AS at, NULL::BIGINT AS gap FROM matched AS m
-    WHERE m.m0 AND m.start_ns >= ? AND m.start_ns < ? GROUP BY m.session_id)"""
-    ]
-    params += [window.start_ns, window.end_ns]
-    for k in range(1, len(steps)):
-        links.append(
-            f"""s{k} AS MATERIALIZED (
-    SELECT m.session_id, min({at}) AS at, min({at}).s - any_value(p.at.s) AS gap
-    FROM matched AS m JOIN s{k - 1} AS p ON m.session_id = p.session_id
-    WHERE m.m{k} AND {at} > p.at GROUP BY m.session_id)"""
-        )
+    links, linked = chain(window, steps)
+    params = [*chosen_params(window, service, attribute), *linked]
     counts = ["SELECT 0, NULL::INTEGER, count(*), NULL::VARCHAR FROM s0"] + [
         f"SELECT {k}, {bucket_sql('gap')} AS bucket, count(*), NULL FROM s{k} GROUP BY bucket"
         for k in range(1, len(steps))
     ]
-    chain = ",\n".join(links)
     sql = f"""{chosen(service, attribute, _COLUMNS)},
-matched AS MATERIALIZED (
-    SELECT * FROM (SELECT session_id, trace_id, start_ns, {", ".join(flags)} FROM chosen)
-    WHERE {any_flag}),
-{chain}
+{links}
 {" UNION ALL ".join(counts)}
 UNION ALL
 SELECT -1, NULL, NULL, session_id FROM (
@@ -111,3 +133,35 @@ SELECT -1, NULL, NULL, session_id FROM (
         gaps=tuple(tuple(sorted(g.items())) for g in gaps),
         sample=tuple(picked),
     )
+
+
+def funnel_journeys(
+    fetch: Fetch,
+    window: TimeWindow,
+    steps: Sequence[StepMatch],
+    service: str | None,
+    attribute: Attribute | None,
+    sessions: Sequence[str] | None,
+) -> tuple[list[JourneyTrace], bool]:
+    """The traces a funnel's walk reads of the journeys entering it in the window
+    (``sessions``: only those), in session order: each journey's from the trace that
+    entered it to the one that completed it, or to its end when it stopped before.
+    The traces before the entry and after the last step change neither what the
+    walk finds nor what happened before a drop-off, so they are never sent. The
+    bool says ``MAX_FUNNEL_TRACES`` was reached: the answer is partial."""
+    if not steps:
+        return [], False
+    links, linked = chain(window, steps)
+    at = AT.replace("m.", "c.")
+    columns = ", ".join(f"c.{c.strip()}" for c in JOURNEY_COLUMNS.split(","))
+    rows = fetch(
+        f"""{chosen(service, attribute, journey_columns(service), sessions=sessions is not None)},
+{links}
+SELECT {columns} FROM chosen AS c JOIN s0 ON c.session_id = s0.session_id
+LEFT JOIN s{len(steps) - 1} AS done ON c.session_id = done.session_id
+WHERE {at} >= s0.at AND (done.at IS NULL OR {at} <= done.at)
+ORDER BY c.session_id, c.start_ns, c.trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",
+        [*chosen_params(window, service, attribute, sessions), *linked],
+    )
+    capped = len(rows) > MAX_FUNNEL_TRACES
+    return journey_traces(rows[:MAX_FUNNEL_TRACES]), capped

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from typing import Final
 
 from threadline.server.aggregates import TimeWindow
-from threadline.server.analysis.funnel import StepMatch
 from threadline.server.journey_model import (
     SESSION_GAP_NS,
     JourneyTrace,
@@ -60,6 +59,7 @@ MAP_COLUMNS: Final = (
     "session_id, trace_id, start_ns, end_ns, service, operation, failed, services, "
     + ", ".join(NEXT_COLUMNS)
 )
+# Also the columns of a ``JourneyTrace``, in order (``journey_traces``).
 JOURNEY_COLUMNS: Final = (
     f"session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services, {ORIGIN}"
 )
@@ -239,40 +239,30 @@ FROM inside WHERE goes_on GROUP BY step_key, next_key, bucket""",
     return steps, moves
 
 
+def journey_columns(service: str | None) -> str:
+    """What a read of whole journeys takes of a step row: the lists but
+    ``error_services`` stay out unless the service filter needs them."""
+    return f"{COLUMNS}, {ORIGIN}" if service is not None else JOURNEY_COLUMNS
+
+
 def journeys(
     fetch: Fetch,
     window: TimeWindow,
     service: str | None,
-    first: Step | StepMatch | None = None,
     attribute: Attribute | None = None,
     sessions: Sequence[str] | None = None,
 ) -> tuple[list[JourneyTrace], bool]:
     """The traces of the window's journeys (to the gap past its end), in session order.
 
-    ``first`` keeps only journeys taking that step inside the window (a funnel's
-    entry; a ``StepMatch`` without a service matches the operation in any service),
-    from their first trace taking it: a funnel's walk starts there, so the traces
-    before are never read. ``sessions``, only those sessions' journeys. The bool says
-    ``MAX_FUNNEL_TRACES`` was reached: the answer is partial.
+    ``sessions`` keeps only those sessions' journeys. The bool says
+    ``MAX_FUNNEL_TRACES`` was reached: the answer is partial. A funnel's journeys are
+    ``funnel_reads.funnel_journeys``.
     """
-    # The lists but ``error_services`` stay out of the rows unless the filter needs them.
-    columns = f"{COLUMNS}, {ORIGIN}" if service is not None else JOURNEY_COLUMNS
-    params = chosen_params(window, service, attribute, sessions)
-    source = "chosen"
-    if first is not None:
-        source = """(SELECT c.* FROM chosen AS c JOIN (
-    SELECT session_id, min(start_ns) AS entered FROM chosen
-    WHERE start_ns >= ? AND start_ns < ? AND (?::VARCHAR IS NULL OR service = ?)
-          AND operation = ?
-    GROUP BY session_id) AS e ON c.session_id = e.session_id AND c.start_ns >= e.entered)"""
-        params += [window.start_ns, window.end_ns, first.service, first.service, first.operation]
     rows = fetch(
-        f"""{chosen(service, attribute, columns, sessions=sessions is not None)}
-SELECT session_id, trace_id, start_ns, end_ns, service, operation, failed, error_services,
-       {ORIGIN}
-FROM {source}
+        f"""{chosen(service, attribute, journey_columns(service), sessions=sessions is not None)}
+SELECT {JOURNEY_COLUMNS} FROM chosen
 ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",
-        params,
+        chosen_params(window, service, attribute, sessions),
     )
     capped = len(rows) > MAX_FUNNEL_TRACES
     return journey_traces(rows[:MAX_FUNNEL_TRACES]), capped

@@ -60,7 +60,6 @@ from threadline.server.journey_model import (
     FunnelReach,
     JourneyAttribute,
     JourneyTrace,
-    Step,
     StepStats,
     Transition,
 )
@@ -244,12 +243,16 @@ class DuckDBStore:
         window: TimeWindow,
         *,
         service: str | None = None,
-        first: Step | StepMatch | None = None,
+        funnel: Sequence[StepMatch] = (),
         attribute: tuple[str, str] | None = None,
         sessions: Sequence[str] | None = None,
     ) -> tuple[list[JourneyTrace], bool]:
         self._need_summaries("funnels")
-        return journey_reads.journeys(self._fetch, window, service, first, attribute, sessions)
+        if funnel:
+            return funnel_reads.funnel_journeys(
+                self._fetch, window, funnel, service, attribute, sessions
+            )
+        return journey_reads.journeys(self._fetch, window, service, attribute, sessions)
 
     def funnel_reach(
         self,
