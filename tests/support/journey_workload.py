@@ -10,10 +10,15 @@ trace to an earlier start, another step or another session.
 from __future__ import annotations
 
 import random
-from typing import Final
+from collections.abc import Callable
+from typing import Final, TypeVar
 
 from support.spans import span_record
+from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanRecord, StatusCode
+from threadline.server.storage.base import Store
+
+StoreT = TypeVar("StoreT", bound=Store)
 
 S: Final = 1_000_000_000
 MINUTE: Final = 60 * S
@@ -68,3 +73,27 @@ def interleaved(rng: random.Random, traces: int, batches: int = 8) -> list[list[
         placed[trace_id] = at + 1 if at + 1 < batches else at
         placed_in[at].extend(part)
     return placed_in
+
+
+def drive(store: StoreT, rng: random.Random, check: Callable[[StoreT], None]) -> None:
+    """Write 160 traces in interleaved batches, folding after some, then delete 20 (tail
+    sampling), erase two users and cut by retention mid-minute; ``check`` after every
+    change, folded and not."""
+    batches = interleaved(rng, 160)
+    placed = sorted({span.trace_id for batch in batches for span in batch})
+    for batch in batches:
+        if batch:
+            store.write(SpanBatch.from_records(batch)).result(timeout=30)
+        check(store)  # unfolded traces merged where they are read
+        if rng.random() < 0.6:
+            store.compact_rollups()
+            check(store)
+    store.delete_traces(rng.sample(placed, 20))  # tail sampling
+    check(store)
+    store.compact_rollups()
+    store.erase_user(["us03", "us07"])
+    check(store)
+    store.delete_older_than(T0 + 30 * MINUTE + 17 * S)  # retention, mid-minute
+    check(store)
+    store.compact_rollups()
+    check(store)

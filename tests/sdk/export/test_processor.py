@@ -9,7 +9,7 @@ from opentelemetry import baggage, context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
-from sdk.collector import Collector
+from sdk.collector import CollectedSpan, Collector
 from threadline.redaction import REDACTED_FIELDS, RedactionRules, Redactor
 from threadline.sdk import guard
 from threadline.sdk.export.pipeline import export_processors
@@ -161,15 +161,23 @@ def test_shutdown_flushes_and_counts(collector: Collector) -> None:
     assert processor.stats().dropped["shutdown"] == 1
 
 
-def test_stats_span_reports_the_counters(collector: Collector) -> None:
-    """The worker sends a threadline.sdk.stats span whose attributes are the counters."""
+def _first_stats_span(
+    collector: Collector, **overrides: object
+) -> tuple[ExportProcessor, CollectedSpan]:
+    """A processor reporting every 50 ms after exporting one span, and the first
+    stats span the collector kept (the caller shuts the processor down)."""
     provider = TracerProvider()
-    processor = _processor(collector.endpoint, stats_interval_s=0.05, delay_s=0.02)
+    processor = _processor(collector.endpoint, stats_interval_s=0.05, delay_s=0.02, **overrides)
     provider.add_span_processor(processor)
     with provider.get_tracer("t").start_as_current_span("counted"):
         pass
     spans = collector.wait_for(lambda got: any(s.name == STATS_SPAN_NAME for s in got))
-    stats_span = next(s for s in spans if s.name == STATS_SPAN_NAME)
+    return processor, next(s for s in spans if s.name == STATS_SPAN_NAME)
+
+
+def test_stats_span_reports_the_counters(collector: Collector) -> None:
+    """The worker sends a threadline.sdk.stats span whose attributes are the counters."""
+    processor, stats_span = _first_stats_span(collector)
     assert stats_span.attributes["threadline.sdk.spans.exported"] == 1
     assert stats_span.attributes["threadline.sdk.spans.dropped.queue_full"] == 0
     assert processor.stats().exported == 1  # the stats span itself is not counted
@@ -180,18 +188,9 @@ def test_a_stats_report_the_endpoint_refused_is_sent_again(collector: Collector)
     """The endpoint fails the first stats reports past their retry deadline; the counters
     did not move since, yet a later report carries them (a lost report is not final)."""
     collector.refuse(STATS_SPAN_NAME, times=6)
-    provider = TracerProvider()
-    processor = _processor(
-        collector.endpoint,
-        stats_interval_s=0.05,
-        delay_s=0.02,
-        retry=RetryPolicy(deadline_s=0.1, initial_backoff_s=0.02),
+    processor, stats_span = _first_stats_span(
+        collector, retry=RetryPolicy(deadline_s=0.1, initial_backoff_s=0.02)
     )
-    provider.add_span_processor(processor)
-    with provider.get_tracer("t").start_as_current_span("counted"):
-        pass
-    spans = collector.wait_for(lambda got: any(s.name == STATS_SPAN_NAME for s in got))
-    stats_span = next(s for s in spans if s.name == STATS_SPAN_NAME)
     assert stats_span.attributes["threadline.sdk.spans.exported"] == 1
     assert processor.stats().failed_requests >= 6  # the refused attempts happened
     processor.shutdown()

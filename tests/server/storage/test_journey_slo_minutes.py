@@ -16,7 +16,7 @@ from typing import Final
 import duckdb
 import pytest
 
-from support.journey_workload import MINUTE, OPERATIONS, T0, S, interleaved, journey_trace
+from support.journey_workload import MINUTE, OPERATIONS, T0, S, drive, journey_trace
 from support.old_stores import EPOCH_NS, unpack
 from support.spans import span_record
 from threadline.server.analysis.burn import Counts
@@ -59,27 +59,9 @@ def _assert_same(store: DuckDBStore) -> None:
 def test_minutes_answer_as_the_scan_through_folds_deletions_and_retention(
     tmp_path: Path, seed: int
 ) -> None:
-    rng = random.Random(seed)
-    batches = interleaved(rng, 160)
-    placed = {span.trace_id for batch in batches for span in batch}
     store = DuckDBStore(tmp_path / "spans.duckdb")
     try:
-        for batch in batches:
-            if batch:
-                store.write(SpanBatch.from_records(batch)).result(timeout=30)
-            _assert_same(store)  # unfolded traces merged
-            if rng.random() < 0.6:
-                store.compact_rollups()
-                _assert_same(store)
-        store.delete_traces(rng.sample(sorted(placed), 20))  # tail sampling
-        _assert_same(store)
-        store.compact_rollups()
-        store.erase_user(["us03", "us07"])
-        _assert_same(store)
-        store.delete_older_than(T0 + 30 * MINUTE + 17 * S)  # retention, mid-minute
-        _assert_same(store)
-        store.compact_rollups()
-        _assert_same(store)
+        drive(store, random.Random(seed), _assert_same)
         totals = [c.total for c in store.slo_counts(QUERIES[0], END, WINDOWS)]
         assert 0 < totals[2] < totals[-1]  # the workload reached the short and long windows
     finally:

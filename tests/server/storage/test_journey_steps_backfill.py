@@ -13,6 +13,7 @@ import pytest
 from support.journey_script import T0, S, shoppers
 from threadline.server.aggregates import TimeWindow
 from threadline.server.batch import SpanBatch
+from threadline.server.journey_model import StepStats, Transition
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.server.storage.duckdb.journey_links import NEXT_COLUMNS
 from threadline.server.storage.duckdb.migrations import LATEST
@@ -21,17 +22,22 @@ WINDOW = TimeWindow(T0, T0 + 3600 * S)
 VERSION_14_TABLES = ("journey_session_touches", "journey_session_failures", "journey_slo_minutes")
 
 
-def test_upgrading_to_version_9_gives_the_same_map(tmp_path: Path) -> None:
-    """A file whose journey tables are missing (as at version 8) gets them filled, the
-    synthetic marks included, and maps as a file that kept them from the start."""
-    db = tmp_path / "spans.duckdb"
+def _shoppers_map(db: Path) -> tuple[list[StepStats], list[Transition]]:
+    """The map of the scripted shoppers written to a new file at ``db``, folded."""
     store = DuckDBStore(db)
     try:
         store.write(SpanBatch.from_records(shoppers())).result(timeout=60)
         store.compact_rollups()
-        kept = store.journey_map(WINDOW)
+        return store.journey_map(WINDOW)
     finally:
         store.close()
+
+
+def test_upgrading_to_version_9_gives_the_same_map(tmp_path: Path) -> None:
+    """A file whose journey tables are missing (as at version 8) gets them filled, the
+    synthetic marks included, and maps as a file that kept them from the start."""
+    db = tmp_path / "spans.duckdb"
+    kept = _shoppers_map(db)
     connection = duckdb.connect(str(db))
     try:
         connection.execute("DROP TABLE journey_steps")
@@ -102,13 +108,7 @@ def test_upgrading_to_version_15_links_every_step_to_the_next(
     with progress logged: the map (read from the links) is the one of a file that kept
     them from the start."""
     db = tmp_path / "spans.duckdb"
-    store = DuckDBStore(db)
-    try:
-        store.write(SpanBatch.from_records(shoppers())).result(timeout=60)
-        store.compact_rollups()
-        kept = store.journey_map(WINDOW)
-    finally:
-        store.close()
+    kept = _shoppers_map(db)
     with duckdb.connect(str(db)) as connection:
         connection.execute("DROP INDEX journey_steps_session_id")  # an index blocks ALTER
         for column in NEXT_COLUMNS:
