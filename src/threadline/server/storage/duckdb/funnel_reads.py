@@ -37,14 +37,12 @@ from threadline.server.storage.duckdb.journey_reads import (
     Attribute,
     chosen,
     chosen_params,
-    journey_columns,
 )
 from threadline.server.storage.duckdb.rollups import bucket_sql
 from threadline.server.storage.duckdb.sql import Fetch
 
-# What the chain reads of a step row; a service filter needs ``services`` too (and
-# ``chosen`` adds ``attributes`` for an attribute filter). Nothing else is carried: a
-# list column read for nothing is a third of the count's scan.
+# What the chain reads of a step row (``chosen`` tests its filters where it reads):
+# no list column is carried on.
 _COLUMNS = "session_id, trace_id, start_ns, service, operation"
 
 
@@ -109,8 +107,7 @@ def funnel_reach(
         f"SELECT {k}, {bucket_sql('gap')} AS bucket, count(*), NULL FROM s{k} GROUP BY bucket"
         for k in range(1, len(steps))
     ]
-    columns = _COLUMNS if service is None else f"{_COLUMNS}, services"
-    sql = f"""{chosen(service, attribute, columns)},
+    sql = f"""{chosen(service, attribute, _COLUMNS)},
 {links}
 {" UNION ALL ".join(counts)}
 UNION ALL
@@ -157,7 +154,7 @@ def funnel_journeys(
     at = AT.replace("m.", "c.")
     columns = ", ".join(f"c.{c.strip()}" for c in JOURNEY_COLUMNS.split(","))
     rows = fetch(
-        f"""{chosen(service, attribute, journey_columns(service), sessions=sessions is not None)},
+        f"""{chosen(service, attribute, JOURNEY_COLUMNS, sessions=sessions is not None)},
 {links}
 SELECT {columns} FROM chosen AS c JOIN s0 ON c.session_id = s0.session_id
 LEFT JOIN s{len(steps) - 1} AS done ON c.session_id = done.session_id

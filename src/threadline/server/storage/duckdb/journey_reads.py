@@ -53,11 +53,9 @@ from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES
 MAX_FUNNEL_TRACES: Final = 500_000
 
 
-# What the map reads of a step row: no lists but ``services`` for the service filter,
-# and the step's kept link (``journey_links``).
-MAP_COLUMNS: Final = (
-    "session_id, trace_id, start_ns, end_ns, service, operation, failed, services, "
-    + ", ".join(NEXT_COLUMNS)
+# What the map reads of a step row: no lists, and the step's kept link (``journey_links``).
+MAP_COLUMNS: Final = "session_id, trace_id, start_ns, end_ns, service, operation, failed, " + (
+    ", ".join(NEXT_COLUMNS)
 )
 # Also the columns of a ``JourneyTrace``, in order (``journey_traces``).
 JOURNEY_COLUMNS: Final = (
@@ -77,13 +75,13 @@ def chosen(
     *,
     sessions: bool = False,
 ) -> str:
-    """CTEs ending in ``chosen``: the chosen journeys' steps in [lo, hi + gap).
-    Parameters: ``chosen_params``. Without a filter every session read is kept: one
-    with no step in the window adds no row to a map's ``inside`` (``_linked``), and funnels
-    skip it. With ``attribute`` the rows read carry ``attributes``; fresh traces get
-    theirs from their root spans (the traces since the last fold, found by trace id
-    and start). ``sessions`` keeps only the sessions of a list given as a parameter
-    (a funnel's sample)."""
+    """CTEs ending in ``chosen``: the chosen journeys' steps in [lo, hi + gap), with
+    ``columns`` (a filter needs none of its own). Parameters: ``chosen_params``.
+    Without a filter every session read is kept: one with no step in the window adds
+    no row to a map's ``inside`` (``_linked``), and funnels skip it. With
+    ``attribute``, fresh traces get their attributes from their root spans (the
+    traces since the last fold, found by trace id and start). ``sessions`` keeps only
+    the sessions of a list given as a parameter (a funnel's sample)."""
     tests = []
     if service is not None:
         tests.append("list_contains(services, ?)")
@@ -91,29 +89,31 @@ def chosen(
     fresh_rows = f"SELECT *, NULL::VARCHAR AS {ORIGIN} FROM ({step_rows('fresh')})"
     if attribute is not None:
         tests.append(f"list_contains({ATTRIBUTES}, ?)")
-        columns = f"{columns}, {ATTRIBUTES}"
         fresh_rows = attributed_rows("fresh")
     # Not folded yet: not linked either (``journey_links``); the map pairs them.
     unlinked = ", ".join(f"NULL::{t} AS {c}" for c, t in zip(NEXT_COLUMNS, NEXT_TYPES, strict=True))
     fresh_rows = f"SELECT *, {unlinked} FROM ({fresh_rows})"
     # The sample's sessions are tested on the rows read, before anything is sorted.
     listed = " AND session_id IN (SELECT unnest(?::VARCHAR[]))" if sessions else ""
+    # A filter is tested where the rows are read (``tagged``): the list columns it
+    # reads are not carried on with every row.
+    tag = f", {' AND '.join(tests)} AS tagged" if tests else ""
     picked = "SELECT * FROM raw"
     if tests:
         picked = (
-            "SELECT * FROM raw WHERE session_id IN (SELECT session_id FROM raw"
-            f" WHERE start_ns >= ? AND start_ns < ? AND {' AND '.join(tests)})"
+            "SELECT * EXCLUDE (tagged) FROM raw WHERE session_id IN (SELECT session_id FROM raw"
+            " WHERE tagged AND start_ns >= ? AND start_ns < ?)"
         )
     return f"""
 WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
 fresh AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
           WHERE trace_id IN (SELECT trace_id FROM fresh_ids) GROUP BY trace_id),
 raw AS (
-    SELECT {columns} FROM {STEPS}
+    SELECT {columns}{tag} FROM {STEPS}
     WHERE start_ns >= ? AND start_ns < ? AND trace_id NOT IN (SELECT trace_id FROM fresh_ids)
           {listed}
     UNION ALL
-    SELECT {columns} FROM ({fresh_rows}) WHERE start_ns >= ? AND start_ns < ?{listed}),
+    SELECT {columns}{tag} FROM ({fresh_rows}) WHERE start_ns >= ? AND start_ns < ?{listed}),
 chosen AS ({picked})"""
 
 
@@ -129,9 +129,9 @@ def chosen_params(
     tests: list[object] = [] if service is None else [service]
     if attribute is not None:
         tests.append(attribute_pair(*attribute))
-    picked: list[object] = [lo, hi, *tests] if tests else []
+    picked: list[object] = [lo, hi] if tests else []
     listed: list[object] = [] if sessions is None else [list(sessions)]
-    return [lo, reach, *listed, lo, reach, *listed, *picked]
+    return [*tests, lo, reach, *listed, *tests, lo, reach, *listed, *picked]
 
 
 def _linked(service: str | None, attribute: Attribute | None) -> str:
@@ -239,12 +239,6 @@ FROM inside WHERE goes_on GROUP BY step_key, next_key, bucket""",
     return steps, moves
 
 
-def journey_columns(service: str | None) -> str:
-    """What a read of whole journeys takes of a step row: the lists but
-    ``error_services`` stay out unless the service filter needs them."""
-    return f"{COLUMNS}, {ORIGIN}" if service is not None else JOURNEY_COLUMNS
-
-
 def journeys(
     fetch: Fetch,
     window: TimeWindow,
@@ -259,7 +253,7 @@ def journeys(
     ``funnel_reads.funnel_journeys``.
     """
     rows = fetch(
-        f"""{chosen(service, attribute, journey_columns(service), sessions=sessions is not None)}
+        f"""{chosen(service, attribute, JOURNEY_COLUMNS, sessions=sessions is not None)}
 SELECT {JOURNEY_COLUMNS} FROM chosen
 ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",
         chosen_params(window, service, attribute, sessions),
