@@ -7,8 +7,8 @@ Loads the SLO benchmark's shop (``slo.py``: ``--spans`` over the last 24 hours, 
 sessions) into a DuckDB store, then writes ``--folds`` batches of 10,000 spans of the
 same sessions over the last ten minutes, folding after each, and prints the time the
 folds took (``summaries.fold``) and the shares of it spent resettling the sessions the
-folded traces touched (``journey_sessions.resettle``) and linking their steps again
-(``journey_links.relink``).
+folded traces touched (``journey_sessions.resettle``) and inserting the new steps
+with their links, the sessions' other steps linked again (``journey_links.insert_linked``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import slo
 from analysis_workload import generate
 from threadline.server.storage.duckdb import DuckDBStore, journey_links, journey_sessions, summaries
 
-SPENT: dict[str, float] = {"fold": 0.0, "resettle": 0.0, "relink": 0.0}
+SPENT: dict[str, float] = {"fold": 0.0, "resettle": 0.0, "links": 0.0}
 
 
 def timing(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
@@ -54,7 +54,9 @@ def main() -> None:
             journey_sessions.resettle = timing(  # type: ignore[method-assign]
                 "resettle", journey_sessions.resettle
             )
-            journey_links.relink = timing("relink", journey_links.relink)  # type: ignore[method-assign]
+            journey_links.insert_linked = timing(  # type: ignore[method-assign]
+                "links", journey_links.insert_linked
+            )
             for batch in generate(
                 args.folds * 10_000,
                 end_ns=end_ns,
@@ -67,11 +69,11 @@ def main() -> None:
                 store.compact_rollups()
         finally:
             store.close()
-    fold, resettle, relink = (SPENT[k] * 1e3 / args.folds for k in ("fold", "resettle", "relink"))
+    fold, resettle, links = (SPENT[k] * 1e3 / args.folds for k in ("fold", "resettle", "links"))
     print(
         f"fold of 10k spans at {args.spans} stored: {fold:.0f} ms, of which journey SLO"
-        f" upkeep {resettle:.0f} ms ({resettle / fold:.0%}), step links {relink:.0f} ms"
-        f" ({relink / fold:.0%}), mean of {args.folds}"
+        f" upkeep {resettle:.0f} ms ({resettle / fold:.0%}), inserting the steps with their"
+        f" links {links:.0f} ms ({links / fold:.0%}), mean of {args.folds}"
     )
 
 

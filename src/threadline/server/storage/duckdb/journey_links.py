@@ -7,11 +7,11 @@ map's time at 10M spans. So ``journey_steps`` keeps, on each step, the step that
 follows it in its session: ``next_service``, ``next_operation`` and ``next_start``
 (NULL for a session's last step), and a map reads them as columns.
 
-Kept by ``relink``, which everything that changes ``journey_steps`` calls with the
-sessions whose steps it changed (fold, tail sampling, erasure, retention; the same
-``journey_sessions.AFFECTED`` sessions the journey SLO state is resettled for): the
-links of those sessions' steps are computed again from their steps, read through the
-steps' session index, and the rows whose link changed are updated. A trace arriving
+Kept for the sessions whose steps changed (the same ``journey_sessions.AFFECTED``
+sessions the journey SLO state is resettled for): their steps are read through the
+steps' session index and paired again. A fold inserts its new steps with their links
+(``insert_linked``); tail sampling, erasure and retention, which only delete, call
+``relink``. Either way only the stored rows whose link changed are updated. A trace arriving
 late, between two steps already linked, changes its predecessor's link; a deleted
 trace, its predecessor's; a refolded trace that moved to another session, both
 sessions'. The cost grows with the steps of the sessions a fold touches, not with
@@ -41,6 +41,8 @@ NEXT_COLUMNS: Final = ("next_service", "next_operation", "next_start")
 NEXT_TYPES: Final = ("VARCHAR", "VARCHAR", "BIGINT")
 # Sessions the backfill links per pass: enough passes to show progress.
 RANGES: Final = 20
+# A temp table of the affected sessions' steps, paired (``insert_linked``).
+_LINKED: Final = "threadline_journey_linked"
 
 
 def paired(source: str) -> str:
@@ -57,26 +59,58 @@ FROM (SELECT *, lead(session_id) OVER w = session_id AS same, lead(service) OVER
       FROM {source} WINDOW w AS (ORDER BY session_id, start_ns, trace_id))"""
 
 
-def relink(run: Run) -> None:
-    """Link again the steps of the sessions in ``journey_sessions.AFFECTED`` (before
-    ``journey_sessions.resettle``, which drops it); only changed links are written."""
-    steps = (
-        f"(SELECT s.session_id, s.trace_id, s.start_ns, s.service, s.operation,"
-        f" s.next_service AS was_service,"
-        f" s.next_operation AS was_operation, s.next_start AS was_start"
+def _kept(extra: str = "") -> str:
+    """The stored steps of the ``journey_sessions.AFFECTED`` sessions with their links as
+    kept (``was_*``), through the steps' session index; ``extra`` rows (same columns,
+    ``kept`` false) are paired with them."""
+    return (
+        f"(SELECT s.session_id, s.trace_id, s.start_ns, s.service, s.operation, true AS kept,"
+        f" s.next_service AS was_service, s.next_operation AS was_operation,"
+        f" s.next_start AS was_start"
         f" FROM (SELECT DISTINCT session_id FROM {journey_sessions.AFFECTED}) AS a"
-        f" JOIN {JOURNEY_STEPS} AS s ON s.session_id = a.session_id)"
+        f" JOIN {JOURNEY_STEPS} AS s ON s.session_id = a.session_id{extra})"
     )
+
+
+def _write_changed(run: Run, linked: str) -> None:
+    """Update the kept steps of ``linked`` (``paired`` rows) whose link changed."""
     run(
         f"""UPDATE {JOURNEY_STEPS} SET next_service = l.next_service,
        next_operation = l.next_operation, next_start = l.next_start
-FROM (SELECT trace_id, next_service, next_operation, next_start FROM ({paired(steps)})
-      WHERE next_start IS DISTINCT FROM was_start
+FROM (SELECT trace_id, next_service, next_operation, next_start FROM {linked}
+      WHERE kept AND (next_start IS DISTINCT FROM was_start
          OR next_service IS DISTINCT FROM was_service
-         OR next_operation IS DISTINCT FROM was_operation) AS l
+         OR next_operation IS DISTINCT FROM was_operation)) AS l
 WHERE {JOURNEY_STEPS}.trace_id = l.trace_id""",
         [],
     )
+
+
+def relink(run: Run) -> None:
+    """Link again the steps of the sessions in ``journey_sessions.AFFECTED`` (before
+    ``journey_sessions.resettle``, which drops it), after steps of theirs were
+    deleted; only changed links are written."""
+    _write_changed(run, f"({paired(_kept())})")
+
+
+def insert_linked(run: Run, new: str, columns: str) -> None:
+    """Insert the step rows of ``new`` (``columns``, no link columns) with their links,
+    and link again the other steps of the ``journey_sessions.AFFECTED`` sessions, which
+    hold ``new``'s. New rows are written once, linked: an update per new row would
+    leave DuckDB a versioned copy of each until the next checkpoint."""
+    extra = (
+        " UNION ALL SELECT session_id, trace_id, start_ns, service, operation, false,"
+        f" NULL, NULL, NULL FROM {new}"
+    )
+    run(f"CREATE OR REPLACE TEMP TABLE {_LINKED} AS {paired(_kept(extra))}", [])
+    run(
+        f"INSERT INTO {JOURNEY_STEPS} ({columns}, {', '.join(NEXT_COLUMNS)})"
+        f" SELECT n.*, l.next_service, l.next_operation, l.next_start"
+        f" FROM {new} AS n JOIN {_LINKED} AS l ON l.trace_id = n.trace_id AND NOT l.kept",
+        [],
+    )
+    _write_changed(run, _LINKED)
+    run(f"DROP TABLE {_LINKED}", [])
 
 
 def fill(run: Run) -> None:

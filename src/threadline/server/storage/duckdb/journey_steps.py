@@ -62,6 +62,8 @@ ORIGIN: Final = "error_origin"
 # Bounds on what a step keeps of its entry span's attributes: a step row stays narrow.
 MAX_ATTRIBUTES: Final = STEP_ATTRIBUTES
 MAX_VALUE_CHARS: Final = STEP_VALUE_CHARS
+# A temp table of the step rows a fold makes (``refresh``).
+_NEW: Final = "threadline_journey_new_steps"
 # Journey keys that name a person or a visit: never kept, so never filtered on.
 IDENTITY_KEYS: Final = tuple(sorted(PER_PERSON_KEYS))
 
@@ -137,9 +139,9 @@ def mark_synthetic(run: Run, source: str) -> None:
 
 
 def refresh(run: Run, folded: str) -> None:
-    """Replace the steps of the traces in ``folded`` (merged summaries) with theirs, and
-    relink and resettle the sessions they left or joined (``journey_links``,
-    ``journey_sessions``)."""
+    """Replace the steps of the traces in ``folded`` (merged summaries) with theirs,
+    linked, and relink and resettle the sessions they left or joined
+    (``journey_links``, ``journey_sessions``)."""
     journey_sessions.begin(run)
     journey_sessions.add_sessions(
         run,
@@ -149,15 +151,11 @@ def refresh(run: Run, folded: str) -> None:
             [],
         ),
     )
-    journey_sessions.add_sessions(
-        run,
-        run(
-            f"INSERT INTO {STEPS} ({COLUMNS}, {ATTRIBUTES}, {ORIGIN})"
-            f" {attributed_rows(folded, origin=True)} RETURNING session_id",
-            [],
-        ),
-    )
-    _settle(run)
+    run(f"CREATE OR REPLACE TEMP TABLE {_NEW} AS {attributed_rows(folded, origin=True)}", [])
+    run(f"INSERT INTO {journey_sessions.AFFECTED} SELECT DISTINCT session_id FROM {_NEW}", [])
+    journey_links.insert_linked(run, _NEW, f"{COLUMNS}, {ATTRIBUTES}, {ORIGIN}")
+    run(f"DROP TABLE {_NEW}", [])
+    journey_sessions.resettle(run)
 
 
 def _settle(run: Run) -> None:
