@@ -20,7 +20,10 @@ order and walking them did, without sorting or sending them. The time to step k 
 the gap between the starts of the two links, counted in ``sketch`` buckets.
 
 The sample is the entering sessions ordered by DuckDB's ``hash`` of the session id
-(then the id): a spread of the window's journeys, the same on every call.
+(then the id): a spread of the window's journeys, the same on every call. Their
+traces (``funnel_journeys``) are read with the same chain: from the one that
+entered the funnel to the one that completed it, or to the journey's end when it
+stopped before, what the walk and the drop-off comparison use.
 """
 
 from __future__ import annotations
