@@ -90,24 +90,11 @@ def walked(
     comparison read: each journey entering the funnel in ``window``, from the trace
     entering it to the trace completing it, or to its end when it stops before."""
     kept: list[JourneyTrace] = []
-    for _, group in groupby(traces, key=lambda trace: trace.session_id):
-        journey = tuple(group)
-        reached = 0
-        entry: int | None = None
-        end = len(journey)
-        for at, trace in enumerate(journey):
-            if not steps[reached].matches(trace.step):
-                continue
-            if entry is None:
-                if not window.start_ns <= trace.start_ns < window.end_ns:
-                    continue
-                entry = at
-            reached += 1
-            if reached == len(steps):
-                end = at + 1
-                break
-        if entry is not None:
-            kept.extend(journey[entry:end])
+    for journey in progress(traces, steps, window):
+        first = journey.traces.index(journey.reached[0])
+        completed = len(journey.reached) == len(steps)
+        end = journey.traces.index(journey.reached[-1]) + 1 if completed else None
+        kept.extend(journey.traces[first:end])
     return kept
 
 

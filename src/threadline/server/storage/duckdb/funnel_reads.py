@@ -29,7 +29,6 @@ stopped before, what the walk and the drop-off comparison use.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
 
 from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis.funnel import StepMatch
@@ -49,8 +48,10 @@ from threadline.server.storage.duckdb.sql import Fetch
 _COLUMNS = "session_id, trace_id, start_ns, service, operation"
 
 
-# Struct comparison orders by start, then trace id: the order ``progress`` walks.
-AT: Final = "{'s': m.start_ns, 't': m.trace_id}"
+def _at(alias: str) -> str:
+    """A step row's place in its session, as a struct: struct comparison orders by
+    start, then trace id, the order ``progress`` walks."""
+    return f"{{'s': {alias}.start_ns, 't': {alias}.trace_id}}"
 
 
 def _match(step: StepMatch) -> tuple[str, list[object]]:
@@ -72,16 +73,16 @@ def chain(window: TimeWindow, steps: Sequence[StepMatch]) -> tuple[str, list[obj
     any_flag = " OR ".join(f"m{k}" for k in range(len(steps)))
     links = [
         f"""s0 AS MATERIALIZED (
-    SELECT m.session_id, min({AT}) AS at, NULL::BIGINT AS gap FROM matched AS m
+    SELECT m.session_id, min({_at("m")}) AS at, NULL::BIGINT AS gap FROM matched AS m
     WHERE m.m0 AND m.start_ns >= ? AND m.start_ns < ? GROUP BY m.session_id)"""
     ]
     params += [window.start_ns, window.end_ns]
     for k in range(1, len(steps)):
         links.append(
             f"""s{k} AS MATERIALIZED (
-    SELECT m.session_id, min({AT}) AS at, min({AT}).s - any_value(p.at.s) AS gap
+    SELECT m.session_id, min({_at("m")}) AS at, min({_at("m")}).s - any_value(p.at.s) AS gap
     FROM matched AS m JOIN s{k - 1} AS p ON m.session_id = p.session_id
-    WHERE m.m{k} AND {AT} > p.at GROUP BY m.session_id)"""
+    WHERE m.m{k} AND {_at("m")} > p.at GROUP BY m.session_id)"""
         )
     chain = ",\n".join(links)
     return (
@@ -154,12 +155,11 @@ def funnel_journeys(
     if not steps:
         return [], False
     links, linked = chain(window, steps)
-    at = AT.replace("m.", "c.")
-    columns = ", ".join(f"c.{c.strip()}" for c in JOURNEY_COLUMNS.split(","))
+    at = _at("c")
     rows = fetch(
         f"""{chosen(service, attribute, JOURNEY_COLUMNS, sessions=sessions is not None)},
 {links}
-SELECT {columns} FROM chosen AS c JOIN s0 ON c.session_id = s0.session_id
+SELECT c.* FROM chosen AS c JOIN s0 ON c.session_id = s0.session_id
 LEFT JOIN s{len(steps) - 1} AS done ON c.session_id = done.session_id
 WHERE {at} >= s0.at AND (done.at IS NULL OR {at} <= done.at)
 ORDER BY c.session_id, c.start_ns, c.trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",

@@ -8,8 +8,8 @@ the last fold). A map reads each step's next step from its row, linked at fold
 their steps. Either way the pairing does not depend on arrival order.
 
 The rows a window chooses (``chosen``) are shared with ``funnel_reads``, which
-counts a funnel over them in SQL; the journeys read here behind a funnel are those
-of its sample, for the drop-off comparison.
+counts a funnel over them in SQL and reads its sample's journeys for the drop-off
+comparison.
 
 A window's journeys are the sessions with a step starting in it; their next steps
 are looked for up to ``SESSION_GAP_NS`` past the window's end, after which a
@@ -141,10 +141,10 @@ def _linked(service: str | None, attribute: Attribute | None) -> str:
     found by sorting every step of the window by session.
 
     The sessions of traces not folded yet (``stale``) are paired by sorting their
-    steps (``journey_links.paired``): those traces have no step row, and a refolded one
-    may have left its old
-    session, whose links still point at it. Their old rows are looked for by trace id
-    among the steps read (a step before the window or at the reach is no step's next).
+    steps (``journey_links.paired``): those traces have no step row, and a refolded
+    one may have left its old session, whose links still point at it. Their old rows
+    are looked for by trace id among the steps read (a step before the window or at
+    the reach is no step's next).
     Parameters: ``_linked_params``."""
     unlinked = ", ".join(NEXT_COLUMNS)
     in_stale = "WHERE session_id IN (SELECT session_id FROM stale)"
