@@ -114,11 +114,13 @@ def funnel(
     entered = reach.journeys[0] if reach.journeys else 0
     traces: list[JourneyTrace] = []
     capped = False
-    if reach.sample:
+    if len(reach.sample) < entered:
+        # The sampled journeys were chosen by the count: read by session, unfiltered.
+        traces, capped = store.step_traces(window, funnel=steps, sessions=reach.sample)
+    elif reach.sample:
         # Every entering journey sampled: read them as the funnel's entry chooses them.
-        sessions = reach.sample if len(reach.sample) < entered else None
         traces, capped = store.step_traces(
-            window, service=service, funnel=steps, attribute=attribute, sessions=sessions
+            window, service=service, funnel=steps, attribute=attribute
         )
     journeys = progress(traces, steps, window)
     # Sentences name the sample only when it is one: otherwise they read as before.

@@ -132,7 +132,9 @@ def test_the_store_counts_a_funnel_as_the_walk_does(store: Store) -> None:
 
 
 def test_filters_choose_the_journeys_counted(store: Store) -> None:
-    """``service`` and ``attribute`` choose journeys as ``step_traces`` does."""
+    """``service`` and ``attribute`` choose journeys as ``step_traces`` does: by any
+    step of the journey in the window, a step outside the funnel too; the sample
+    names chosen journeys only."""
     trial = {"app.plan": "trial"}
     write(store, trace(1, "s1", "GET /cart", 0, attributes=trial))
     write(store, trace(2, "s1", "POST /checkout", 5) + trace(3, "s1", "POST /pay", 9))
@@ -141,18 +143,21 @@ def test_filters_choose_the_journeys_counted(store: Store) -> None:
     write(
         store, trace(6, "s3", "GET /cart", 0) + trace(7, "s3", "POST /checkout", 3, service="shop")
     )
+    write(store, trace(8, "s4", "GET /home", 0, attributes=trial) + trace(9, "s4", "GET /cart", 2))
+    write(store, trace(10, "s4", "POST /checkout", 4))
     for fold in (False, True):
         if fold:
             store.compact_rollups()
-        for filters, expected in (
-            ({"attribute": ("app.plan", "trial")}, (1, 1, 1)),
-            ({"service": "shop"}, (1, 1, 0)),
-            ({"service": "payments", "attribute": ("app.plan", "paid")}, (1, 1, 0)),
-            ({}, (3, 3, 1)),
+        for filters, expected, sessions in (
+            ({"attribute": ("app.plan", "trial")}, (2, 2, 1), {"s1", "s4"}),
+            ({"service": "shop"}, (1, 1, 0), {"s3"}),
+            ({"service": "payments", "attribute": ("app.plan", "paid")}, (1, 1, 0), {"s2"}),
+            ({}, (4, 4, 1), {"s1", "s2", "s3", "s4"}),
         ):
             journeys, gaps = counted(store, STEPS, **filters)
             assert journeys == expected, filters
             assert (journeys, gaps) == walked(store, STEPS, **filters)
+            assert set(store.funnel_reach(WINDOW, STEPS, sample=10, **filters).sample) == sessions
 
 
 def test_synthetic_sessionless_and_deleted_traces_are_not_counted(store: Store) -> None:

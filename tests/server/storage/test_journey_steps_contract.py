@@ -13,7 +13,7 @@ import pytest
 from support.spans import span_record
 from threadline.conventions import JOURNEY_SYNTHETIC, SYNTHETIC_TRUE
 from threadline.server.aggregates import TimeWindow
-from threadline.server.analysis.funnel import StepMatch, walked
+from threadline.server.analysis.funnel import Progress, StepMatch, progress, walked
 from threadline.server.analysis.sketch import bucket_value
 from threadline.server.batch import SpanBatch
 from threadline.server.journey_model import SESSION_GAP_NS, Step
@@ -226,34 +226,42 @@ def test_a_funnel_reads_each_journey_from_its_entry_to_the_step_completing_it(
 ) -> None:
     """Traces before a journey's entry in the window and after the trace completing the
     funnel are never read for it (its walk and the drop-off comparison end there); a
-    journey stopping before the last step is read to its end. The same as the walk's
-    own cut (``walked``) of every trace."""
+    journey stopping before the last step is read to its end. Between, only the
+    traces reaching a step and those that met an error are read: the others change
+    neither the walk nor what a journey met. The same as the walk's own cut
+    (``walked``) of every trace."""
     home = Step("web", "GET /home")
     write(
         store,
         visit(1, "s1", home, 0)
         + visit(2, "s1", CART, 5)
         + visit(3, "s1", CART, 8)
-        + visit(4, "s1", CHECKOUT, 10)
-        + visit(5, "s1", PAY, 15)
-        + visit(6, "s2", CART, 0)
-        + visit(7, "s2", home, 5)
-        + visit(8, "s3", home, 0),
+        + visit(4, "s1", home, 9, failed=True)
+        + visit(5, "s1", CHECKOUT, 10)
+        + visit(6, "s1", PAY, 15)
+        + visit(7, "s2", CART, 0)
+        + visit(8, "s2", home, 5)
+        + visit(9, "s2", home, 6, failed=True)
+        + visit(10, "s3", home, 0),
     )
     for fold in (False, True):
         if fold:
             store.compact_rollups()
         traces, _ = store.step_traces(WINDOW, funnel=CART_THEN_CHECKOUT)
-        assert [(t.session_id, t.step) for t in traces] == [
-            ("s1", CART),
-            ("s1", CART),
-            ("s1", CHECKOUT),
-            ("s2", CART),
-            ("s2", home),
+        assert [(t.session_id, t.trace_id[-1], t.step) for t in traces] == [
+            ("s1", "2", CART),
+            ("s1", "4", home),
+            ("s1", "5", CHECKOUT),
+            ("s2", "7", CART),
+            ("s2", "9", home),
         ]
         everything, _ = store.step_traces(WINDOW)
-        assert len(everything) == 8
+        assert len(everything) == 10
         assert traces == walked(everything, CART_THEN_CHECKOUT, WINDOW)
+        assert progress(traces, CART_THEN_CHECKOUT, WINDOW) == [
+            Progress(j.reached, tuple(t for t in j.traces if t in traces))
+            for j in progress(everything, CART_THEN_CHECKOUT, WINDOW)
+        ]
 
 
 def test_journey_attributes_count_each_side_and_never_read_out_skipped_keys(

@@ -87,15 +87,29 @@ def walked(
     traces: Sequence[JourneyTrace], steps: Sequence[StepMatch], window: TimeWindow
 ) -> list[JourneyTrace]:
     """Of ``traces`` (by session, then start), those ``progress`` and the drop-off
-    comparison read: each journey entering the funnel in ``window``, from the trace
-    entering it to the trace completing it, or to its end when it stops before."""
+    comparison read: of each journey entering the funnel in ``window``, from the
+    trace entering it to the trace completing it (or to its end when it stops
+    before), the traces reaching a step and the traces that met an error (``telling``).
+
+    The others change nothing: walked again, these reach the same steps (a trace
+    left out reached none, so none before a reached one could take its place), and
+    the comparison reads only the errors met between steps and the traces reaching
+    them, and a journey's traces that reach no step and meet no error are most of
+    it."""
     kept: list[JourneyTrace] = []
     for journey in progress(traces, steps, window):
         first = journey.traces.index(journey.reached[0])
         completed = len(journey.reached) == len(steps)
         end = journey.traces.index(journey.reached[-1]) + 1 if completed else None
-        kept.extend(journey.traces[first:end])
+        reached = {id(t) for t in journey.reached}
+        kept.extend(t for t in journey.traces[first:end] if id(t) in reached or telling(t))
     return kept
+
+
+def telling(trace: JourneyTrace) -> bool:
+    """Whether a trace between funnel steps can be something a journey met before a
+    drop-off (``leaving``): an error, in any service, or one whose origin is known."""
+    return trace.failed or bool(trace.error_services) or trace.error_origin is not None
 
 
 def summarize(journeys: Sequence[Progress], steps: Sequence[StepMatch]) -> list[FunnelStep]:

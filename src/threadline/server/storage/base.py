@@ -248,8 +248,9 @@ class Store(Protocol):
         ``funnel`` keeps the journeys entering that funnel in the window (taking its
         first step there; a ``StepMatch`` without a service: that operation in any
         service), each from the trace entering it to the trace completing it, or to
-        its end when it stops before: what ``analysis.funnel.progress`` walks and the
-        drop-off comparison reads (``analysis.funnel.walked`` says which traces).
+        its end when it stops before, the traces reaching a step and those that met
+        an error: what ``analysis.funnel.progress`` walks and the drop-off comparison
+        reads (``analysis.funnel.walked`` says which traces).
         ``service`` and
         ``attribute`` choose journeys as ``journey_map`` does; ``sessions``, when
         given, keeps only those sessions' journeys. The bool is True when a bound on

@@ -7,23 +7,28 @@ merged), done as a greedy chain of aggregates rather than in Python:
 - ``matched``: the steps read that are some funnel step, with one flag per funnel
   step (a trace may match several: a step in any service and one in a given
   service). Only these rows are carried on: the rest of a journey never moves it
-  along a funnel.
+  along a funnel. With a journey filter, the rows passing it in the window are kept
+  too, and the sessions they belong to (``chosen_sessions``) are the ones that may
+  enter: the filter is tested on the entering sessions, not on every row.
 - ``s0``: per session, the first trace (by start, then trace id) in the window that
   is step 0: the journeys entering the funnel.
-- ``sk``: per session of ``s(k−1)``, the first trace after the one that reached
-  step k−1 (the same order) that is step k. A journey reaching nothing more drops
-  out of the chain, as ``progress`` stops walking.
+- ``s1`` ... ``s{n-1}``: for step k, per session of ``s(k−1)``, the first trace
+  after the one that reached step k−1 (the same order) that is step k. A journey
+  reaching nothing more drops out of the chain, as ``progress`` stops walking.
 
 Each link is a join of the matching rows with the sessions of the link before, and
 a ``min`` of (start, trace id) per session: what reading every journey's traces in
-order and walking them did, without sorting or sending them. The time to step k is
-the gap between the starts of the two links, counted in ``sketch`` buckets.
+order and walking them did, without sorting or sending them. Sessions are joined
+and grouped by a 64-bit hash of their id, as the map groups them (``journey_reads``:
+two of a window's sessions sharing one is a chance of about one in 10^10). The time
+to step k is the gap between the starts of the two links, counted in ``sketch``
+buckets.
 
-The sample is the entering sessions ordered by DuckDB's ``hash`` of the session id
-(then the id): a spread of the window's journeys, the same on every call. Their
-traces (``funnel_journeys``) are read with the same chain: from the one that
-entered the funnel to the one that completed it, or to the journey's end when it
-stopped before, what the walk and the drop-off comparison use.
+The sample is the entering sessions ordered by that hash (then the id): a spread of
+the window's journeys, the same on every call. Their traces (``funnel_journeys``)
+are read with the same chain: from the one that entered the funnel to the one that
+completed it, or to the journey's end when it stopped before, the traces reaching a
+step and those that met an error: what the walk and the drop-off comparison use.
 """
 
 from __future__ import annotations
@@ -40,12 +45,15 @@ from threadline.server.storage.duckdb.journey_reads import (
     chosen,
     chosen_params,
 )
+from threadline.server.storage.duckdb.journey_steps import ORIGIN
 from threadline.server.storage.duckdb.rollups import bucket_sql
 from threadline.server.storage.duckdb.sql import Fetch
 
 # What the chain reads of a step row (``chosen`` tests its filters where it reads):
 # no list column is carried on.
 _COLUMNS = "session_id, trace_id, start_ns, service, operation"
+# A trace's columns of a step row (``chosen`` may add its ``tagged``).
+_JOURNEY_ROW = ", ".join(f"c.{column}" for column in JOURNEY_COLUMNS.split(", "))
 
 
 def _at(alias: str) -> str:
@@ -60,10 +68,19 @@ def _match(step: StepMatch) -> tuple[str, list[object]]:
     return "(operation = ? AND service = ?)", [step.operation, step.service]
 
 
-def chain(window: TimeWindow, steps: Sequence[StepMatch]) -> tuple[str, list[object]]:
-    """CTEs over ``chosen``: ``matched``, then ``s0`` ... ``s{n-1}``, each session's
-    trace reaching each step (``at``: start and trace id) and the time from the step
-    before (``gap``); and their parameters, which follow ``chosen``'s."""
+def chain(
+    window: TimeWindow, steps: Sequence[StepMatch], filtered: bool
+) -> tuple[str, list[object]]:
+    """CTEs over ``chosen`` (made ``tagged``): ``matched``, ``chosen_sessions``, then
+    ``s0`` ... ``s{n-1}``, each session's trace reaching each step (``at``: start and
+    trace id) and the time from the step before (``gap``); and their parameters,
+    which follow ``chosen``'s.
+
+    Sessions are keyed by a 64-bit hash of their id (``sk``), as the map groups them.
+    The journey filter is tested on the sessions entering (``s0``), whose links the
+    chain follows, rather than on every row read: a session is chosen when one of its
+    rows in the window passes it (``chosen_sessions``)."""
+    lo, hi = window.start_ns, window.end_ns
     params: list[object] = []
     flags = []
     for k, step in enumerate(steps):
@@ -71,24 +88,33 @@ def chain(window: TimeWindow, steps: Sequence[StepMatch]) -> tuple[str, list[obj
         flags.append(f"{test} AS m{k}")
         params += values
     any_flag = " OR ".join(f"m{k}" for k in range(len(steps)))
+    picks, chosen_sessions, entering = ", FALSE AS picks", "", ""
+    if filtered:
+        picks = ",\n               tagged AND start_ns >= ? AND start_ns < ? AS picks"
+        chosen_sessions = "\nchosen_sessions AS (SELECT DISTINCT sk FROM matched WHERE picks),"
+        entering = "\n          AND m.sk IN (SELECT sk FROM chosen_sessions)"
+        params += [lo, hi]
+    params += [lo, hi]
     links = [
         f"""s0 AS MATERIALIZED (
-    SELECT m.session_id, min({_at("m")}) AS at, NULL::BIGINT AS gap FROM matched AS m
-    WHERE m.m0 AND m.start_ns >= ? AND m.start_ns < ? GROUP BY m.session_id)"""
+    SELECT m.sk, any_value(m.session_id) AS session_id, min({_at("m")}) AS at,
+           NULL::BIGINT AS gap FROM matched AS m
+    WHERE m.m0 AND m.start_ns >= ? AND m.start_ns < ?{entering} GROUP BY m.sk)"""
     ]
-    params += [window.start_ns, window.end_ns]
     for k in range(1, len(steps)):
         links.append(
             f"""s{k} AS MATERIALIZED (
-    SELECT m.session_id, min({_at("m")}) AS at, min({_at("m")}).s - any_value(p.at.s) AS gap
-    FROM matched AS m JOIN s{k - 1} AS p ON m.session_id = p.session_id
-    WHERE m.m{k} AND {_at("m")} > p.at GROUP BY m.session_id)"""
+    SELECT m.sk, min({_at("m")}) AS at, min({_at("m")}).s - any_value(p.at.s) AS gap
+    FROM matched AS m JOIN s{k - 1} AS p ON m.sk = p.sk
+    WHERE m.m{k} AND {_at("m")} > p.at GROUP BY m.sk)"""
         )
     chain = ",\n".join(links)
     return (
         f"""matched AS MATERIALIZED (
-    SELECT * FROM (SELECT session_id, trace_id, start_ns, {", ".join(flags)} FROM chosen)
-    WHERE {any_flag}),
+    SELECT * FROM (
+        SELECT session_id, hash(session_id) AS sk, trace_id, start_ns, {", ".join(flags)}{picks}
+        FROM chosen)
+    WHERE {any_flag} OR picks),{chosen_sessions}
 {chain}""",
         params,
     )
@@ -105,18 +131,18 @@ def funnel_reach(
     """Journeys reaching each step, the gap histograms and the sample, in one statement."""
     if not steps:
         return FunnelReach((), (), ())
-    links, linked = chain(window, steps)
-    params = [*chosen_params(window, service, attribute), *linked]
+    links, linked = chain(window, steps, service is not None or attribute is not None)
+    params = [*chosen_params(window, service, attribute, tagged=True), *linked]
     counts = ["SELECT 0, NULL::INTEGER, count(*), NULL::VARCHAR FROM s0"] + [
         f"SELECT {k}, {bucket_sql('gap')} AS bucket, count(*), NULL FROM s{k} GROUP BY bucket"
         for k in range(1, len(steps))
     ]
-    sql = f"""{chosen(service, attribute, _COLUMNS)},
+    sql = f"""{chosen(service, attribute, _COLUMNS, tagged=True)},
 {links}
 {" UNION ALL ".join(counts)}
 UNION ALL
 SELECT -1, NULL, NULL, session_id FROM (
-    SELECT session_id FROM s0 ORDER BY hash(session_id), session_id LIMIT ?)"""
+    SELECT session_id FROM s0 ORDER BY sk, session_id LIMIT ?)"""
     params.append(max(sample, 0))
     rows = fetch(sql, params)
     journeys = [0] * len(steps)
@@ -147,23 +173,29 @@ def funnel_journeys(
     sessions: Sequence[str] | None,
 ) -> tuple[list[JourneyTrace], bool]:
     """The traces a funnel's walk reads of the journeys entering it in the window
-    (``sessions``: only those), in session order: each journey's from the trace that
-    entered it to the one that completed it, or to its end when it stopped before.
-    The traces before the entry and after the last step change neither what the
-    walk finds nor what happened before a drop-off, so they are never sent. The
-    bool says ``MAX_FUNNEL_TRACES`` was reached: the answer is partial."""
+    (``sessions``: only those), in session order: of each journey, from the trace
+    that entered it to the one that completed it, or to its end when it stopped
+    before, the traces reaching a step and those that met an error
+    (``analysis.funnel.walked``). The rest change neither what the walk finds nor
+    what a journey met before a drop-off, so they are never sent. The bool says
+    ``MAX_FUNNEL_TRACES`` was reached: the answer is partial."""
     if not steps:
         return [], False
-    links, linked = chain(window, steps)
+    links, linked = chain(window, steps, service is not None or attribute is not None)
     at = _at("c")
+    last = f"s{len(steps) - 1}"
+    later = "".join(f"\nLEFT JOIN s{k} ON s0.sk = s{k}.sk" for k in range(1, len(steps)))
+    reaching = ", ".join(f"s{k}.at.t" for k in range(len(steps)))
+    listed = sessions is not None
     rows = fetch(
-        f"""{chosen(service, attribute, JOURNEY_COLUMNS, sessions=sessions is not None)},
+        f"""{chosen(service, attribute, JOURNEY_COLUMNS, sessions=listed, tagged=True)},
 {links}
-SELECT c.* FROM chosen AS c JOIN s0 ON c.session_id = s0.session_id
-LEFT JOIN s{len(steps) - 1} AS done ON c.session_id = done.session_id
-WHERE {at} >= s0.at AND (done.at IS NULL OR {at} <= done.at)
+SELECT {_JOURNEY_ROW} FROM chosen AS c JOIN s0 ON hash(c.session_id) = s0.sk{later}
+WHERE {at} >= s0.at AND ({last}.at IS NULL OR {at} <= {last}.at)
+      AND (c.trace_id IN ({reaching}) OR c.failed OR len(c.error_services) > 0
+           OR c.{ORIGIN} IS NOT NULL)
 ORDER BY c.session_id, c.start_ns, c.trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",
-        [*chosen_params(window, service, attribute, sessions), *linked],
+        [*chosen_params(window, service, attribute, sessions, tagged=True), *linked],
     )
     capped = len(rows) > MAX_FUNNEL_TRACES
     return journey_traces(rows[:MAX_FUNNEL_TRACES]), capped

@@ -74,6 +74,7 @@ def chosen(
     columns: str = COLUMNS,
     *,
     sessions: bool = False,
+    tagged: bool = False,
 ) -> str:
     """CTEs ending in ``chosen``: the chosen journeys' steps in [lo, hi + gap), with
     ``columns`` (a filter needs none of its own). Parameters: ``chosen_params``.
@@ -81,7 +82,9 @@ def chosen(
     no row to a map's ``inside`` (``_linked``), and funnels skip it. With
     ``attribute``, fresh traces get their attributes from their root spans (the
     traces since the last fold, found by trace id and start). ``sessions`` keeps only
-    the sessions of a list given as a parameter (a funnel's sample)."""
+    the sessions of a list given as a parameter (a funnel's sample). ``tagged``, with a
+    filter, keeps every session read and leaves each row's verdict in a ``tagged``
+    column: a funnel tests it on the sessions entering it only."""
     tests = []
     if service is not None:
         tests.append("list_contains(services, ?)")
@@ -99,10 +102,10 @@ def chosen(
     # reads are not carried on with every row.
     tag = f", {' AND '.join(tests)} AS tagged" if tests else ""
     picked = "SELECT * FROM raw"
-    if tests:
+    if tests and not tagged:
         picked = (
-            "SELECT * EXCLUDE (tagged) FROM raw WHERE session_id IN (SELECT session_id FROM raw"
-            " WHERE tagged AND start_ns >= ? AND start_ns < ?)"
+            "SELECT * EXCLUDE (tagged) FROM raw WHERE hash(session_id) IN ("
+            "SELECT hash(session_id) FROM raw WHERE tagged AND start_ns >= ? AND start_ns < ?)"
         )
     return f"""
 WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
@@ -122,14 +125,17 @@ def chosen_params(
     service: str | None,
     attribute: Attribute | None,
     sessions: Sequence[str] | None = None,
+    *,
+    tagged: bool = False,
 ) -> list[object]:
-    """The parameters of ``chosen`` (``sessions`` given when it was made with them)."""
+    """The parameters of ``chosen`` (``sessions`` given when it was made with them,
+    ``tagged`` as it was made)."""
     lo, hi = window.start_ns, window.end_ns
     reach = hi + SESSION_GAP_NS
     tests: list[object] = [] if service is None else [service]
     if attribute is not None:
         tests.append(attribute_pair(*attribute))
-    picked: list[object] = [lo, hi] if tests else []
+    picked: list[object] = [lo, hi] if tests and not tagged else []
     listed: list[object] = [] if sessions is None else [list(sessions)]
     return [*tests, lo, reach, *listed, *tests, lo, reach, *listed, *picked]
 
