@@ -93,9 +93,8 @@ def walked(
 
     The others change nothing: walked again, these reach the same steps (a trace
     left out reached none, so none before a reached one could take its place), and
-    the comparison reads only the errors met between steps and the traces reaching
-    them, and a journey's traces that reach no step and meet no error are most of
-    it."""
+    the comparison reads only the traces reaching steps and the errors met between
+    them. Most of a journey's traces are of neither kind, and no store sends them."""
     kept: list[JourneyTrace] = []
     for journey in progress(traces, steps, window):
         first = journey.traces.index(journey.reached[0])
@@ -107,8 +106,8 @@ def walked(
 
 
 def telling(trace: JourneyTrace) -> bool:
-    """Whether a trace between funnel steps can be something a journey met before a
-    drop-off (``leaving``): an error, in any service, or one whose origin is known."""
+    """Whether a trace between funnel steps holds something a journey can have met
+    before a drop-off (``leaving``): it failed, or has an error span in some service."""
     return trace.failed or bool(trace.error_services) or trace.error_origin is not None
 
 
