@@ -119,9 +119,9 @@ def fill(run: Run) -> None:
     started = time.perf_counter()
     for part in range(RANGES):
         journey_sessions.begin(run)
-        run(
-            f"INSERT INTO {journey_sessions.AFFECTED} SELECT DISTINCT session_id"
-            f" FROM {JOURNEY_STEPS} WHERE hash(session_id) % ? = ?",
+        journey_sessions.add_selected(
+            run,
+            f"SELECT session_id FROM {JOURNEY_STEPS} WHERE hash(session_id) % ? = ?",
             [RANGES, part],
         )
         relink(run)

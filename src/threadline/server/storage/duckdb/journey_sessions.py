@@ -99,6 +99,12 @@ def add_sessions(run: Run, rows: Sequence[Row]) -> None:
         )
 
 
+def add_selected(run: Run, select: str, params: Sequence[object] = ()) -> None:
+    """Add the sessions ``select`` (SQL, one ``session_id`` column) names: many, or
+    rows that are not returned (kept in SQL rather than sent through Python)."""
+    run(f"INSERT INTO {AFFECTED} SELECT DISTINCT session_id FROM ({select})", list(params))
+
+
 def resettle(run: Run) -> None:
     """Recompute the state of the sessions in ``AFFECTED`` from their steps, and move
     their counts in ``journey_slo_minutes``; then drop ``AFFECTED``."""

@@ -152,7 +152,7 @@ def refresh(run: Run, folded: str) -> None:
         ),
     )
     run(f"CREATE OR REPLACE TEMP TABLE {_NEW} AS {attributed_rows(folded, origin=True)}", [])
-    run(f"INSERT INTO {journey_sessions.AFFECTED} SELECT DISTINCT session_id FROM {_NEW}", [])
+    journey_sessions.add_selected(run, f"SELECT session_id FROM {_NEW}")
     journey_links.insert_linked(run, _NEW, f"{COLUMNS}, {ATTRIBUTES}, {ORIGIN}")
     run(f"DROP TABLE {_NEW}", [])
     journey_sessions.resettle(run)
@@ -192,10 +192,8 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
     are resettled (many: captured in a table rather than returned).
     """
     journey_sessions.begin(run)
-    run(
-        f"INSERT INTO {journey_sessions.AFFECTED}"
-        f" SELECT DISTINCT session_id FROM {STEPS} WHERE start_ns < ?",
-        [cutoff_ns],
+    journey_sessions.add_selected(
+        run, f"SELECT session_id FROM {STEPS} WHERE start_ns < ?", [cutoff_ns]
     )
     run(f"DELETE FROM {STEPS} WHERE start_ns < ?", [cutoff_ns])
     _settle(run)

@@ -1,5 +1,9 @@
 """Schema versions of the DuckDB file, and the steps that upgrade an older file in place.
 
+The module is long because it is the one ledger of versions: each step is listed
+here, in order, beside the opening logic that runs them (each step's work is a short
+function calling the module it names), so a reader sees every upgrade in one place.
+
 Where the version lives. DuckDB has no ``PRAGMA user_version`` (SQLite's answer) and
 no other user-writable header field, so the version is a table, ``threadline_schema``,
 with one row per version the file has been at: ``version``, when it was applied and
