@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -74,3 +75,42 @@ def test_subtracting_what_was_added_leaves_nothing() -> None:
     removed = [(10, -3), (11, -1)]
     assert sketch.merge(added, removed) == {}
     assert sketch.percentiles({}) is None
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(st.integers(min_value=0, max_value=10**11), min_size=1, max_size=300),
+    st.sampled_from([0.0, 0.5, 0.9, 0.95, 0.99, 1.0]),
+)
+def test_an_exact_quantile_reads_only_its_buckets_and_equals_quantile_cont(
+    values: list[int], q: float
+) -> None:
+    """The threshold of a slow split: exact, from the durations of at most the buckets of
+    the two order statistics, and the count at or above it among what was read."""
+    buckets = sketch.merge((sketch.bucket_index(v), 1) for v in values)
+    reads: list[tuple[int, int]] = []
+
+    def read(low: int, high: int) -> dict[int, list[int]]:
+        reads.append((low, high))
+        found: dict[int, list[int]] = {}
+        for value in sorted(values):
+            if low <= sketch.bucket_index(value) <= high:
+                found.setdefault(sketch.bucket_index(value), []).append(value)
+        return found
+
+    found = sketch.exact_quantile(buckets, q, read)
+
+    assert found.value == _exact(values, q)
+    assert reads == [(found.low, found.high)]
+    between = [v for v in values if found.low <= sketch.bucket_index(v) <= found.high]
+    assert found.at_least == sum(1 for v in between if v >= found.value)
+    assert sum(1 for v in values if v >= found.value) == found.at_least + sum(
+        n for index, n in buckets.items() if index > found.high
+    )
+
+
+def test_an_exact_quantile_refuses_a_histogram_counting_more_than_is_stored() -> None:
+    """Rollups that count spans the store no longer holds are a bug to surface."""
+    buckets = {sketch.bucket_index(1000): 3}
+    with pytest.raises(ValueError, match="more spans"):
+        sketch.exact_quantile(buckets, 0.9, lambda low, high: {low: [1000]})

@@ -24,7 +24,8 @@ from ``LOG_GAMMA`` (``storage/duckdb/rollups.py``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from threadline.server.aggregates import Percentiles
@@ -102,3 +103,61 @@ def _order_statistic(buckets: Mapping[int, int], rank: int) -> float:
         if rank < seen:
             return bucket_value(index)
     raise ValueError(f"rank {rank} is beyond the {seen} durations of the histogram")
+
+
+# The durations of the stored requests in buckets ``low`` to ``high``, each bucket's
+# sorted ascending: what a store reads to make a histogram's percentile exact.
+BucketReader = Callable[[int, int], Mapping[int, Sequence[int]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ExactQuantile:
+    """An exact ``quantile_cont`` found through a histogram, and what else the read gave.
+
+    ``low`` and ``high`` are the buckets of the two order statistics it interpolates
+    between; ``at_least`` counts the requests of buckets ``low`` to ``high`` at or above
+    ``value`` (those of higher buckets all are).
+    """
+
+    value: float
+    low: int
+    high: int
+    at_least: int
+
+
+def exact_quantile(buckets: Mapping[int, int], q: float, read: BucketReader) -> ExactQuantile:
+    """The exact ``q`` quantile of the requests a histogram counts, from one ``read``.
+
+    The histogram says which bucket holds each order statistic and its rank there, so
+    only those buckets' durations (a couple of percent of the requests) are read.
+    """
+    total = sum(buckets.values())
+    if total <= 0:
+        raise ValueError("an empty histogram has no quantile")
+    rank = q * (total - 1)
+    below = math.floor(rank)
+    low, low_rank = _bucket_of(buckets, below)
+    high, high_rank = _bucket_of(buckets, math.ceil(rank))
+    durations = read(low, high)
+    low_value = _nth(durations, low, low_rank)
+    high_value = _nth(durations, high, high_rank)
+    value = low_value + (rank - below) * (high_value - low_value)
+    at_least = sum(1 for values in durations.values() for duration in values if duration >= value)
+    return ExactQuantile(value=value, low=low, high=high, at_least=at_least)
+
+
+def _bucket_of(buckets: Mapping[int, int], rank: int) -> tuple[int, int]:
+    """The bucket holding the ``rank``-th smallest duration (0-based), and its rank there."""
+    seen = 0
+    for index in sorted(buckets):
+        if rank < seen + buckets[index]:
+            return index, rank - seen
+        seen += buckets[index]
+    raise ValueError(f"rank {rank} is beyond the {seen} durations of the histogram")
+
+
+def _nth(durations: Mapping[int, Sequence[int]], index: int, rank: int) -> int:
+    values = durations.get(index, ())
+    if rank >= len(values):
+        raise ValueError(f"the rollups count more spans in bucket {index} than are stored")
+    return int(values[rank])

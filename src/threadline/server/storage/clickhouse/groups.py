@@ -27,7 +27,6 @@ ranking of what the groups hold agrees with the full scan (the agreement test).
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Final
@@ -123,9 +122,10 @@ GROUP BY minute, failed, bucket HAVING n != 0""",
     spans = _Spans(fetch, t, target_spans(target, widened, bound), bound)
     if split is Split.SLOW:
         if total:
-            threshold, low, high = _percentile(spans, histogram, percentile / 100)
-            focus_requests = sum(n for b, n in histogram.items() if b > high)
-            focus_requests += spans.count_at_least(threshold, low, high)
+            exact = sketch.exact_quantile(histogram, percentile / 100, spans.durations)
+            threshold, low = exact.value, exact.low
+            focus_requests = exact.at_least
+            focus_requests += sum(n for b, n in histogram.items() if b > exact.high)
         else:
             threshold, low, focus_requests = 0.0, sketch.ZERO_BUCKET, 0
         focus = f"duration_ns >= {bound.add(threshold, 'Float64')}"
@@ -154,28 +154,20 @@ class _Spans:
         self._where = where
         self._bound = bound
 
-    def nth(self, index: int, offset: int) -> int:
-        """The ``offset``-th smallest duration (0-based) among the bucket's spans."""
+    def durations(self, low: int, high: int) -> dict[int, list[int]]:
+        """The durations of the spans in buckets ``low`` to ``high``, sorted, per bucket."""
         b = self._bound
         rows = self._fetch(
-            f"SELECT duration_ns FROM {self._spans} WHERE {self._where}"
-            f" AND {bucket('duration_ns')} = {b.add(index, 'Int32')}"
-            f" ORDER BY duration_ns LIMIT 1 OFFSET {b.add(offset, 'UInt64')}",
+            f"SELECT {bucket('duration_ns')} AS b, duration_ns FROM {self._spans}"
+            f" WHERE {self._where}"
+            f" AND b BETWEEN {b.add(low, 'Int32')} AND {b.add(high, 'Int32')}"
+            " ORDER BY duration_ns",
             b.params,
         )
-        if not rows:
-            raise ValueError(f"the rollups count more spans in bucket {index} than are stored")
-        return int(rows[0][0])
-
-    def count_at_least(self, threshold: float, low: int, high: int) -> int:
-        b = self._bound
-        rows = self._fetch(
-            f"SELECT count() FROM {self._spans} WHERE {self._where}"
-            f" AND {bucket('duration_ns')} BETWEEN {b.add(low, 'Int32')} AND {b.add(high, 'Int32')}"
-            f" AND duration_ns >= {b.add(threshold, 'Float64')}",
-            b.params,
-        )
-        return int(rows[0][0])
+        found: dict[int, list[int]] = defaultdict(list)
+        for index, duration in rows:
+            found[int(index)].append(int(duration))
+        return found
 
     def examples(
         self, focus: str, focus_rows: list[tuple[int, int, int]], window: TimeWindow, wanted: int
@@ -218,27 +210,6 @@ GROUP BY trace_id ORDER BY max(duration_ns) DESC, trace_id LIMIT {b.add(wanted, 
             b.params,
         )
         return tuple(str(row[0]) for row in rows)
-
-
-def _percentile(spans: _Spans, histogram: dict[int, int], q: float) -> tuple[float, int, int]:
-    """The exact interpolated percentile and the buckets of its two order statistics."""
-    total = sum(histogram.values())
-    rank = q * (total - 1)
-    below, above = math.floor(rank), math.ceil(rank)
-    low, low_value = _order_statistic(spans, histogram, below)
-    high, high_value = (
-        (low, low_value) if above == below else _order_statistic(spans, histogram, above)
-    )
-    return low_value + (rank - below) * (high_value - low_value), low, high
-
-
-def _order_statistic(spans: _Spans, histogram: dict[int, int], rank: int) -> tuple[int, int]:
-    seen = 0
-    for index in sorted(histogram):
-        if rank < seen + histogram[index]:
-            return index, spans.nth(index, rank - seen)
-        seen += histogram[index]
-    raise ValueError(f"rank {rank} is beyond the {seen} requests of the histogram")
 
 
 def _cutoff(needed: int, group: int) -> int | None:

@@ -26,7 +26,6 @@ of its own: ``labels`` returns ``None`` and the caller decides by scan.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 
 from threadline.server.aggregates import Split, Target, TimeWindow
@@ -106,11 +105,12 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
     if split is Split.SLOW:
         focus = "duration_ns >= ?"
         if total:
-            threshold, low, high = _percentile(spans, histogram, percentile / 100)
+            exact = sketch.exact_quantile(histogram, percentile / 100, spans.durations)
+            threshold, low = exact.value, exact.low
             # Above the highest bucket the percentile touches, every request is slow;
             # within the buckets it spans, the spans say which are.
-            focus_requests = sum(n for b, n in histogram.items() if b > high)
-            focus_requests += spans.count_at_least(threshold, low, high)
+            focus_requests = exact.at_least
+            focus_requests += sum(n for b, n in histogram.items() if b > exact.high)
         else:
             threshold, low, focus_requests = 0.0, sketch.ZERO_BUCKET, 0
         focus_params: tuple[object, ...] = (threshold,)
@@ -145,48 +145,17 @@ class _Spans:
         self._where = f"start_ns >= ? AND start_ns < ? AND {span_filter}"
         self._params = [window.start_ns, window.end_ns, *params]
 
-    def nth(self, bucket: int, offset: int) -> int:
-        """The ``offset``-th smallest duration (0-based) among the bucket's spans."""
+    def durations(self, low: int, high: int) -> dict[int, list[int]]:
+        """The durations of the spans in buckets ``low`` to ``high``, sorted, per bucket."""
         rows = self._fetch(
-            f"SELECT duration_ns FROM {TABLE} WHERE {self._where}"
-            f" AND {bucket_sql('duration_ns')} = ? ORDER BY duration_ns LIMIT 1 OFFSET ?",
-            [*self._params, bucket, offset],
+            f"SELECT {bucket_sql('duration_ns')} AS bucket, duration_ns FROM {TABLE}"
+            f" WHERE {self._where} AND bucket BETWEEN ? AND ? ORDER BY duration_ns",
+            [*self._params, low, high],
         )
-        if not rows:
-            raise ValueError(f"the rollups count more spans in bucket {bucket} than are stored")
-        return int(rows[0][0])
-
-    def count_at_least(self, threshold: float, low: int, high: int) -> int:
-        rows = self._fetch(
-            f"SELECT count(*) FROM {TABLE} WHERE {self._where}"
-            f" AND {bucket_sql('duration_ns')} BETWEEN ? AND ? AND duration_ns >= ?",
-            [*self._params, low, high, threshold],
-        )
-        return int(rows[0][0])
-
-
-def _percentile(spans: _Spans, histogram: dict[int, int], q: float) -> tuple[float, int, int]:
-    """The exact ``quantile_cont`` of the requests, and the buckets of the two order
-    statistics it interpolates between: the histogram says which bucket holds each
-    and its rank there, one read of that bucket's spans gives the value."""
-    total = sum(histogram.values())
-    rank = q * (total - 1)
-    below = math.floor(rank)
-    above = math.ceil(rank)
-    low, low_value = _order_statistic(spans, histogram, below)
-    high, high_value = (
-        (low, low_value) if above == below else _order_statistic(spans, histogram, above)
-    )
-    return low_value + (rank - below) * (high_value - low_value), low, high
-
-
-def _order_statistic(spans: _Spans, histogram: dict[int, int], rank: int) -> tuple[int, int]:
-    seen = 0
-    for bucket in sorted(histogram):
-        if rank < seen + histogram[bucket]:
-            return bucket, spans.nth(bucket, rank - seen)
-        seen += histogram[bucket]
-    raise ValueError(f"rank {rank} is beyond the {seen} requests of the histogram")
+        found: dict[int, list[int]] = defaultdict(list)
+        for bucket, duration in rows:
+            found[int(bucket)].append(int(duration))
+        return found
 
 
 def _examples(

@@ -52,6 +52,7 @@ from threadline.server.storage.duckdb.rollups import (
     PAIR_HORIZON_NS,
     Run,
     bucket_sql,
+    lonely,
 )
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_ENTRIES,
@@ -227,7 +228,8 @@ def count(run: Run, fresh: str, near: Sequence[int], may_pair: bool) -> None:
         " WHERE o.trace_id = a.trace_id AND o.span_id = a.span_id",
         [],
     )
-    _keep_orphans(run, fresh, _near(), bounds)
+    # A span with its parent in the batch is no orphan: only the others are looked up.
+    _keep_orphans(run, lonely(fresh), _near(), bounds)
     # Most services send no messages: a batch without a producer or consumer span
     # cannot complete a hop, and the lookup (JSON reads of the spans near it) is skipped.
     messaging = run(f"SELECT 1 FROM {fresh} WHERE kind IN ('producer', 'consumer') LIMIT 1", [])

@@ -36,13 +36,15 @@ of keys rather than of commits.
 
 Re-sent spans are dropped before anything is counted (``resends.py``).
 
-An edge is a parent/child pair, and either side may arrive first. Pairs are found
-for the batch's callees against stored callers, and for the batch's callers against
-stored callees not in the batch, so each pair is counted once, when its second
-span arrives, in the minute of the callee. Both lookups read only spans that
-started within ``PAIR_HORIZON_NS`` of the batch's spans (zone maps again), and
-every pair is held to the same bound, whichever path finds it: a caller that
-started more than the horizon away from its callee is not an edge in the rollups.
+An edge is a parent/child pair, and either side may arrive first. Each pair is
+counted once, when its second span arrives, in the minute of the callee: pairs
+within the batch; the batch's callees without a parent beside them against stored
+callers; and stored callees the batch's callers adopt, found among the kept orphans
+(``health_rollups``: a stored span whose parent had not arrived), not by a scan.
+The lookups read only spans that started within ``PAIR_HORIZON_NS`` of the batch's
+spans (zone maps again), and every pair is held to the same bound, whichever path
+finds it: a caller that started more than the horizon away from its callee is not
+an edge in the rollups.
 The ART index on ``trace_id`` is not used for these joins (DuckDB probes it for
 ``=`` filters only); measured figures are in ``docs/adr/0005-rollups.md``.
 
@@ -75,6 +77,7 @@ from threadline.server.storage.duckdb.schema import (
     ROLLUP_EDGES,
     ROLLUP_NAMES,
     ROLLUP_OPERATIONS,
+    ROLLUP_ORPHAN_SPANS,
     ROLLUP_SERVICES,
     TABLE,
 )
@@ -107,6 +110,7 @@ NAMES: Final = ROLLUP_NAMES
 OPERATIONS: Final = ROLLUP_OPERATIONS
 EDGES: Final = ROLLUP_EDGES
 SERVICES: Final = ROLLUP_SERVICES
+ORPHAN_SPANS: Final = ROLLUP_ORPHAN_SPANS
 _FOLDED: Final = "threadline_folded"
 _PAIRS: Final = "threadline_pairs"
 
@@ -254,20 +258,47 @@ def _near(condition: str) -> str:
     return f"(SELECT * FROM {TABLE} WHERE {condition} AND start_ns BETWEEN ? AND ?)"
 
 
-# Callees of the batch against every stored caller near them (the batch included,
-# as its spans are stored by now); then the batch's callers against stored callees
-# that are not in the batch, so no pair is found twice.
 # Any span may be a caller: an inferred edge's parent has any kind.
 _CALLERS: Final = _near("true")
-_CALLEES: Final = _near(f"kind IN ('server', 'consumer') AND {HAS_PARENT}")
+
+
+def lonely(fresh: str) -> str:
+    """Spans of the batch with a parent id and no parent in the batch within the horizon.
+
+    Most of a batch's children have their parent beside them; only these may pair with,
+    or miss, a stored span, so only these are joined with the spans stored near the batch.
+    """
+    return (
+        f"(SELECT c.* FROM {fresh} AS c ANTI JOIN {fresh} AS p"
+        " ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id"
+        f" AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS} WHERE {HAS_PARENT})"
+    )
+
+
+def _adopted_callees(fresh: str) -> str:
+    """Stored callees whose parent is in the batch: the kept orphans it adopts.
+
+    A stored span whose parent arrives now had no parent near it when it was stored, so
+    it is among ``rollup_orphan_spans`` (``health_rollups`` keeps it there until this
+    batch's counters run); a join with that small table finds them instead of a scan of
+    every callee near the batch. The batch's spans are new (re-sent ones are dropped
+    first), so none of them is stored here yet.
+    """
+    return f"""(SELECT s.* FROM {_near("kind IN ('server', 'consumer')")} AS s
+ SEMI JOIN (SELECT o.trace_id, o.span_id FROM {ORPHAN_SPANS} AS o
+            SEMI JOIN {fresh} AS p ON o.trace_id = p.trace_id
+             AND o.parent_span_id = p.span_id
+             AND abs(o.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}) AS a
+   ON s.trace_id = a.trace_id AND s.span_id = a.span_id)"""
 
 
 def _ingest_pairs(fresh: str) -> str:
-    earlier_callees = (
-        f"(SELECT s.* FROM {_CALLEES} AS s"
-        f" ANTI JOIN {fresh} AS f ON s.trace_id = f.trace_id AND s.span_id = f.span_id)"
+    """Each pair with a side in the batch, once: both sides in the batch; a callee of the
+    batch and a stored caller; a stored callee and a caller of the batch."""
+    return (
+        f"{_pairs(fresh, fresh)} UNION ALL {_pairs(lonely(fresh), _CALLERS)}"
+        f" UNION ALL {_pairs(_adopted_callees(fresh), fresh)}"
     )
-    return f"{_pairs(fresh, _CALLERS)} UNION ALL {_pairs(earlier_callees, fresh)}"
 
 
 def _count_pairs(
@@ -362,6 +393,7 @@ def append(
         if sdk_stats:
             sdk_rollup.count(run, fresh)
         if may_pair:
+            # Before the counters: ``health_rollups.count`` drops the orphans adopted here.
             _count_pairs(run, _ingest_pairs(fresh), [*near, *near], 1, edges=True, slo=True)
         for counter in counters:
             counter(run, fresh, near, may_pair)
