@@ -216,6 +216,64 @@ def test_search_filters_and_orders_newest_first(
     assert trace_ids(shop_store.search_traces(query)) == expected
 
 
+# Attribute values as spans carry them, and the text a search gives for each.
+ATTRIBUTE_VALUES: Final[list[tuple[object, str]]] = [
+    ("gold", "gold"),
+    ('say "hi"', 'say "hi"'),
+    ("C:\\temp\\x", "C:\\temp\\x"),
+    ("two\nlines\tand a tab", "two\nlines\tand a tab"),
+    ("café ✓ \u2028 done", "café ✓ \u2028 done"),
+    ("<script>alert(1)</script>", "<script>alert(1)</script>"),
+    ("'; DROP TABLE spans; --", "'; DROP TABLE spans; --"),
+    (42, "42"),
+    (True, "true"),
+]
+
+
+def test_search_by_attribute_finds_each_kind_of_value_and_no_other(store: Store) -> None:
+    """A ``key=value`` search finds the span carrying it, whatever characters the value
+    holds, as a span or a resource attribute; never a span with the value under another
+    key or inside a longer value."""
+    records = []
+    for index, (value, _) in enumerate(ATTRIBUTE_VALUES):
+        on_span = span_record(
+            f"{index:030x}a1",
+            "s1",
+            None,
+            "web",
+            "GET /",
+            T0 + index * S,
+            T0 + index * S + MS,
+            attributes={"probe": value},
+        )
+        on_resource = span_record(
+            f"{index:030x}b2",
+            "s1",
+            None,
+            "web",
+            "GET /",
+            T0 + index * S,
+            T0 + index * S + MS,
+            resource={"probe": value},
+        )
+        elsewhere = span_record(
+            f"{index:030x}c3",
+            "s1",
+            None,
+            "web",
+            "GET /",
+            T0 + index * S,
+            T0 + index * S + MS,
+            attributes={"other": value, "probe": f"x{value}x"},
+        )
+        records += [on_span, on_resource, elsewhere]
+    write_all(store, records)
+
+    for index, (_, text) in enumerate(ATTRIBUTE_VALUES):
+        found = store.search_traces(TraceQuery(attributes=(("probe", text),), limit=50))
+        assert sorted(trace_ids(found)) == [f"{index:030x}a1", f"{index:030x}b2"], text
+
+
 def test_journey_by_session_lists_its_traces_oldest_first(shop_store: Store) -> None:
     """A session's journey is its traces in time order, each summarised over all its spans."""
     journey = shop_store.journey_traces(session_id="s1")

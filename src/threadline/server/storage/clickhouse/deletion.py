@@ -33,12 +33,11 @@ IDENTITY_KEYS: Final[tuple[str, ...]] = (
 def _carries_user(forms: str, *, maps: bool = True) -> str:
     """A span (or log record) naming one of the ``forms`` (an ``Array(String)``
     parameter) in ``user_id`` or an identity key of its attribute maps (JSON text of
-    the values, so forms are compared as JSON strings)."""
+    the values, compared parsed: see ``sql.map_value_is``)."""
     keys = "[" + ", ".join(f"'{key}'" for key in IDENTITY_KEYS) + "]"
-    quoted = f"arrayMap(f -> toJSONString(f), {forms})"
     in_maps = " OR ".join(
-        f"hasAny(arrayMap(k -> {column}[k], arrayFilter(k -> mapContains({column}, k), {keys})),"
-        f" {quoted})"
+        f"hasAny(arrayMap(k -> JSONExtractString({column}[k]),"
+        f" arrayFilter(k -> mapContains({column}, k), {keys})), {forms})"
         for column in ("attributes", "resource")
     )
     return f"(has({forms}, user_id) OR {in_maps})" if maps else f"has({forms}, user_id)"

@@ -51,9 +51,15 @@ def map_as_json(values: Mapping[str, str]) -> str:
 
 def map_value_is(column: str, key: str, value: str, bound: Bound) -> str:
     """The map holds ``key`` with ``value``, compared as text: a string value is stored
-    as its JSON text (``"GET"``), a number or a boolean as itself (``200``)."""
+    as JSON text (``"GET"``) and compared parsed, a number or a boolean as itself (``200``).
+
+    Parsed, because the stored text is ClickHouse's own writing of the value (U+2028
+    becomes ``\\u2028``), which no encoding of ``value`` outside ClickHouse matches
+    for every character (and ``toJSONString`` writes ``/`` as ``\\/``, unlike it).
+    """
     k, v = bound.add(key, "String"), bound.add(value, "String")
-    return f"(mapContains({column}, {k}) AND {column}[{k}] IN ({v}, toJSONString({v})))"
+    stored = f"{column}[{k}]"
+    return f"(mapContains({column}, {k}) AND ({stored} = {v} OR JSONExtractString({stored}) = {v}))"
 
 
 @dataclass(slots=True)
