@@ -30,8 +30,11 @@ every trace in the window. The group sizes give a hash cutoff that admits about
 ``OVERSAMPLE`` times the traces needed, so the window's target spans are only
 filtered by it (no grouping or sorting of all of them), and a sampled trace's
 spans are read within ``PAIR_HORIZON_NS`` of the window (zone maps skip the rest).
-The sample is found once and its trace ids handed to both counts as a list: each
-count finding it again filtered the window's target spans twice more.
+The sample is found once and its trace ids handed to the counts as a list: each
+count finding it again filtered the window's target spans twice more. Both counts
+are one statement over one read of the sampled traces' spans (``_SPANS_READ``): that
+read filters every span of the window by trace id, and a second one cost about as much
+again.
 
 The ranking itself is pure analysis (``analysis/tail_latency.py``).
 """
@@ -64,20 +67,25 @@ from threadline.server.storage.duckdb.sql import (
     synthetic,
 )
 
-# Per-span self time and "error origin" (an error span with no failing child),
-# for every span of the labelled traces; ``labelled`` is defined before it.
-_OPERATIONS: Final = f"""
-member AS (
+# The spans of the labelled traces, read once for both counts below: the read filters
+# every span of the window by trace id, and the attribute documents cost little more
+# to carry along than a second read would (``labelled`` is defined before it).
+_SPANS_READ: Final = f"""
+spans_read AS MATERIALIZED (
     SELECT s.trace_id, s.span_id, s.parent_span_id, s.service_name, s.name,
-           s.start_ns, s.end_ns, s.status, l.focus
+           s.start_ns, s.end_ns, s.status, s.attributes, s.resource, l.focus
     FROM {TABLE} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
     WHERE s.start_ns BETWEEN ? AND ?
-),
+)"""
+
+# Per-span self time and "error origin" (an error span with no failing child),
+# for every span of the labelled traces.
+_OPERATIONS: Final = f"""
 child AS (
     SELECT c.trace_id, c.parent_span_id AS parent_id, c.status = '{ERROR}' AS failed,
            greatest(c.start_ns, p.start_ns) AS clipped_start,
            least(c.end_ns, p.end_ns) AS clipped_end
-    FROM member AS c JOIN member AS p
+    FROM spans_read AS c JOIN spans_read AS p
       ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
 ),
 ordered AS (
@@ -98,48 +106,54 @@ per_trace AS (
     SELECT m.trace_id, m.focus, m.service_name, m.name,
            sum(greatest(0, m.end_ns - m.start_ns - coalesce(cv.covered_ns, 0))) AS self_ns,
            bool_or(m.status = '{ERROR}' AND NOT coalesce(cv.child_failed, false)) AS origin
-    FROM member AS m LEFT JOIN covered AS cv
+    FROM spans_read AS m LEFT JOIN covered AS cv
       ON cv.trace_id = m.trace_id AND cv.parent_id = m.span_id
     GROUP BY m.trace_id, m.focus, m.service_name, m.name
-)
-SELECT service_name, name,
-       count(*) FILTER (WHERE focus),
-       count(*) FILTER (WHERE NOT focus),
-       coalesce(sum(self_ns) FILTER (WHERE focus), 0),
-       coalesce(sum(self_ns) FILTER (WHERE NOT focus), 0),
-       count(*) FILTER (WHERE focus AND origin),
-       count(*) FILTER (WHERE NOT focus AND origin)
-FROM per_trace
-GROUP BY service_name, name
-ORDER BY service_name, name"""
+),
+operation_rows AS (
+    SELECT service_name, name,
+           count(*) FILTER (WHERE focus) AS c1,
+           count(*) FILTER (WHERE NOT focus) AS c2,
+           coalesce(sum(self_ns) FILTER (WHERE focus), 0) AS c3,
+           coalesce(sum(self_ns) FILTER (WHERE NOT focus), 0) AS c4,
+           count(*) FILTER (WHERE focus AND origin) AS c5,
+           count(*) FILTER (WHERE NOT focus AND origin) AS c6
+    FROM per_trace
+    GROUP BY service_name, name
+)"""
 
 # Traces of each group carrying each attribute value; ``?``: min support, limit.
-_ATTRIBUTES: Final = f"""
-member AS (
-    SELECT s.trace_id, l.focus, s.attributes, s.resource
-    FROM {TABLE} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
-    WHERE s.start_ns BETWEEN ? AND ?
-),
+_ATTRIBUTES: Final = """
 pair AS (
     SELECT m.trace_id, m.focus, e.key, json_extract_string(e.value, '$') AS value
-    FROM member AS m, json_each(m.attributes) AS e
+    FROM spans_read AS m, json_each(m.attributes) AS e
     UNION
     SELECT m.trace_id, m.focus, e.key, json_extract_string(e.value, '$') AS value
-    FROM member AS m, json_each(m.resource) AS e
+    FROM spans_read AS m, json_each(m.resource) AS e
 ),
 key_stats AS (
     SELECT key, count(DISTINCT value) AS key_values, count(DISTINCT trace_id) AS key_traces
     FROM pair WHERE value IS NOT NULL GROUP BY key
-)
-SELECT pair.key, pair.value, count(*) FILTER (WHERE focus) AS focus_traces,
-       count(*) FILTER (WHERE NOT focus),
-       any_value(key_stats.key_values), any_value(key_stats.key_traces)
-FROM pair JOIN key_stats ON pair.key = key_stats.key
-WHERE pair.value IS NOT NULL
-GROUP BY pair.key, pair.value
-HAVING count(*) FILTER (WHERE focus) >= ?
-ORDER BY focus_traces DESC, pair.key, pair.value
-LIMIT ?"""
+),
+attribute_rows AS (
+    SELECT pair.key, pair.value, count(*) FILTER (WHERE focus) AS focus_traces,
+           count(*) FILTER (WHERE NOT focus) AS baseline_traces,
+           any_value(key_stats.key_values) AS key_values,
+           any_value(key_stats.key_traces) AS key_traces
+    FROM pair JOIN key_stats ON pair.key = key_stats.key
+    WHERE pair.value IS NOT NULL
+    GROUP BY pair.key, pair.value
+    HAVING count(*) FILTER (WHERE focus) >= ?
+    ORDER BY focus_traces DESC, pair.key, pair.value
+    LIMIT ?
+)"""
+
+# Both counts in one statement, one row each, told apart by the first column.
+_COUNTS: Final = f"""{_SPANS_READ}, {_OPERATIONS}, {_ATTRIBUTES}
+SELECT true, service_name, name, c1, c2, c3, c4, c5, c6 FROM operation_rows
+UNION ALL
+SELECT false, key, value, focus_traces, baseline_traces, key_values, key_traces, NULL, NULL
+FROM attribute_rows"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,10 +282,14 @@ def trace_groups(
     params.append([int(row[2]) for row in sampled])
     # Spans of the sampled traces are read within the horizon around the window.
     members = [labels.window.start_ns - PAIR_HORIZON_NS, labels.window.end_ns + PAIR_HORIZON_NS]
-    operation_rows = fetch(f"{labelled}, {_OPERATIONS}", [*params, *members])
-    attribute_rows = fetch(
-        f"{labelled}, {_ATTRIBUTES}",
+    rows = fetch(
+        f"{labelled}, {_COUNTS}",
         [*params, *members, min_support, checked_limit(max_attributes, "max_attributes")],
+    )
+    operation_rows = sorted((row[1:] for row in rows if row[0]), key=lambda row: row[:2])
+    # As the statement's own ``ORDER BY``: most focus traces first, then key and value.
+    attribute_rows = sorted(
+        (row[1:7] for row in rows if not row[0]), key=lambda row: (-row[2], row[0], row[1])
     )
     id_rows = [(focus, trace_id) for trace_id, focus, place in sampled if place <= sample_ids]
     return TraceGroups(
