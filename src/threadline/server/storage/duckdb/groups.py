@@ -345,32 +345,31 @@ def _labelled(
     focus_hash, focus_hash_params = _below(focus_cutoff)
     base_hash, base_hash_params = _below(baseline_cutoff)
     focus = labels.focus
-    sql = f"""WITH focus_traces AS (
-    SELECT DISTINCT trace_id FROM {TABLE}{spans.sql("WHERE")} AND ({focus}) AND {focus_hash}
-),
-baseline_traces AS (
-    SELECT trace_id FROM {TABLE}{spans.sql("WHERE")} AND {base_hash}
-    GROUP BY trace_id HAVING NOT bool_or({focus})
+    # One pass over the window's target spans finds the candidates of both groups.
+    sql = f"""WITH candidate AS (
+    SELECT trace_id, bool_or({focus}) AS focus
+    FROM {TABLE}{spans.sql("WHERE")} AND ({focus_hash} OR {base_hash})
+    GROUP BY trace_id
 ),
 labelled AS (
     SELECT * FROM (
         SELECT trace_id, true AS focus,
                row_number() OVER (ORDER BY hash(trace_id), trace_id) AS place
-        FROM focus_traces QUALIFY place <= ?)
+        FROM candidate WHERE focus AND {focus_hash} QUALIFY place <= ?)
     UNION ALL
     SELECT * FROM (
         SELECT trace_id, false AS focus,
                row_number() OVER (ORDER BY hash(trace_id), trace_id) AS place
-        FROM baseline_traces QUALIFY place <= ?)
+        FROM candidate WHERE NOT focus AND {base_hash} QUALIFY place <= ?)
 )"""
     params: list[object] = [
-        *spans.params,
         *labels.focus_params,
+        *spans.params,
         *focus_hash_params,
-        *spans.params,
         *base_hash_params,
-        *labels.focus_params,
+        *focus_hash_params,
         sample,
+        *base_hash_params,
         sample,
     ]
     return sql, params
