@@ -388,9 +388,43 @@ def fleet_views(store: DuckDBStore, db: Path, end_ns: int, repeat: int) -> None:
 
 
 def _ranked(groups: TraceGroups) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    found = explain(groups, limit=RANKED)
-    rows = found.time_growth if groups.split is Split.SLOW else found.error_sources
-    return [(r.service, r.operation) for r in rows], [(a.key, a.value) for a in found.attributes]
+    operations, attributes = _scored(groups)
+    return [key for key, _ in operations], [key for key, _ in attributes]
+
+
+def _scored(
+    groups: TraceGroups, limit: int = RANKED
+) -> tuple[list[tuple[tuple[str, str], float]], list[tuple[tuple[str, str], float]]]:
+    """The first ``limit`` rows of each ranking, each with the score it is ranked by."""
+    found = explain(groups, limit=limit)
+    operations = (
+        [((r.service, r.operation), r.growth_ns) for r in found.time_growth]
+        if groups.split is Split.SLOW
+        else [((r.service, r.operation), r.score) for r in found.error_sources]
+    )
+    return operations, [((a.key, a.value), a.lift) for a in found.attributes]
+
+
+def _first_difference(sampled: TraceGroups, full: TraceGroups) -> str:
+    """Where the sampled ranking first leaves the full one, and how far apart the full
+    answer's scores of the two rows met there are (near ties swap under any sample)."""
+    everything = _scored(full, limit=10_000)
+    for mine, theirs, all_theirs in zip(_scored(sampled), _scored(full), everything, strict=True):
+        for place, ((key, _), (full_key, full_score)) in enumerate(
+            zip(mine, theirs, strict=False), 1
+        ):
+            if key != full_key:
+                score = dict(all_theirs).get(key)
+                if score is None:
+                    return f"place {place}: {key} is not ranked in the full answer"
+                apart = abs(full_score - score) / max(abs(full_score), 1e-12)
+                return (
+                    f"place {place}: {key} for {full_key}, whose full-scan scores are"
+                    f" {apart:.1%} apart"
+                )
+        if len(mine) != len(theirs):
+            return f"{len(mine)} rows sampled against {len(theirs)} in the full answer"
+    return "the same"
 
 
 def rankings(store: DuckDBStore, hour: TimeWindow) -> None:
@@ -412,6 +446,8 @@ def rankings(store: DuckDBStore, hour: TimeWindow) -> None:
         )
         same = _ranked(sampled) == _ranked(full)
         print(f"{name:<36}{sizes[0]:>16}{sizes[1]:>16}{'yes' if same else 'NO':>8}")
+        if not same:
+            print(f"    first difference: {_first_difference(sampled, full)}")
 
 
 if __name__ == "__main__":
