@@ -236,37 +236,16 @@ def test_search_by_attribute_finds_each_kind_of_value_and_no_other(store: Store)
     key or inside a longer value."""
     records = []
     for index, (value, _) in enumerate(ATTRIBUTE_VALUES):
-        on_span = span_record(
-            f"{index:030x}a1",
-            "s1",
-            None,
-            "web",
-            "GET /",
-            T0 + index * S,
-            T0 + index * S + MS,
-            attributes={"probe": value},
-        )
-        on_resource = span_record(
-            f"{index:030x}b2",
-            "s1",
-            None,
-            "web",
-            "GET /",
-            T0 + index * S,
-            T0 + index * S + MS,
-            resource={"probe": value},
-        )
-        elsewhere = span_record(
-            f"{index:030x}c3",
-            "s1",
-            None,
-            "web",
-            "GET /",
-            T0 + index * S,
-            T0 + index * S + MS,
-            attributes={"other": value, "probe": f"x{value}x"},
-        )
-        records += [on_span, on_resource, elsewhere]
+        start = T0 + index * S
+        for suffix, fields in (
+            ("a1", {"attributes": {"probe": value}}),
+            ("b2", {"resource": {"probe": value}}),
+            ("c3", {"attributes": {"other": value, "probe": f"x{value}x"}}),
+        ):
+            trace_id = f"{index:030x}{suffix}"
+            records.append(
+                span_record(trace_id, "s1", None, "web", "GET /", start, start + MS, **fields)
+            )
     write_all(store, records)
 
     for index, (_, text) in enumerate(ATTRIBUTE_VALUES):
