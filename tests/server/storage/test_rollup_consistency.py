@@ -261,6 +261,13 @@ def same_split(
     )
     assert set(failed.examples) <= {s.trace_id for s in errors}
     assert len(failed.examples) == min(5, len({s.trace_id for s in errors}))
+    # The examples are the traces of the slowest failed requests, wherever they started.
+    slowest: dict[str, int] = {}
+    for span in errors:
+        slowest[span.trace_id] = max(slowest.get(span.trace_id, 0), span.duration_ns)
+    others = [d for trace_id, d in slowest.items() if trace_id not in failed.examples]
+    if failed.examples and others:
+        assert min(slowest[trace_id] for trace_id in failed.examples) >= max(others)
     slow = store.trace_groups(target, Split.SLOW, window, percentile=90, sample=4)
     if not requests:
         assert (slow.focus_traces, slow.baseline_traces) == (0, 0)

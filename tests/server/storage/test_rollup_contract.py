@@ -304,6 +304,36 @@ def test_deletions_take_their_breaks_with_them(store: Store) -> None:
 
 
 @groups
+def test_examples_are_the_slowest_failed_requests_wherever_they_started(store: Store) -> None:
+    """The examples of a failed split are the traces of its slowest failed requests, even
+    when each started in a different minute, far apart, among faster failures."""
+    spans = []
+    for n in range(20):
+        # Failed roots, one every four minutes; the slow ones in minutes 0, 8, ... 72.
+        seconds = 10 + n if n % 2 == 0 else 1
+        start = T0 + n * 4 * MINUTE
+        spans.append(
+            span_record(
+                f"{n + 1:032x}",
+                "a1",
+                None,
+                "web",
+                "GET /pay",
+                start,
+                start + seconds * S,
+                status=StatusCode.ERROR,
+            )
+        )
+    write(store, spans)
+    window = TimeWindow(T0, T0 + 80 * MINUTE)
+
+    failed = store.trace_groups(Target(), Split.FAILED, window)
+
+    assert failed.focus_traces == 20
+    assert list(failed.examples) == [f"{n + 1:032x}" for n in (18, 16, 14, 12, 10)]
+
+
+@groups
 def test_failed_and_slow_requests_are_counted_per_target(store: Store) -> None:
     """Hotspot counts: failed requests of a service, of whole traces, and the slow ones."""
     spans = [

@@ -27,6 +27,7 @@ of its own: ``labels`` returns ``None`` and the caller decides by scan.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Final
 
 from threadline.server.aggregates import Split, Target, TimeWindow
 from threadline.server.analysis import sketch
@@ -213,15 +214,44 @@ def _slowest_traces(
     lowest: int,
     wanted: int,
 ) -> tuple[str, ...]:
-    """Up to ``wanted`` traces of the slowest focus requests in buckets from ``lowest`` up."""
+    """Up to ``wanted`` traces of the slowest focus requests in buckets from ``lowest`` up.
+
+    The minutes holding them are read one range each (a few, spread over the window), so
+    zone maps skip the minutes between; past ``MAX_RANGES``, one range spans them all.
+    """
     chosen = sorted({int(m) for m, b, _ in focus_rows if int(b) >= lowest})
-    low = max(window.start_ns, chosen[0] * MINUTE_NS)
-    high = min(window.end_ns, (chosen[-1] + 1) * MINUTE_NS)
-    rows = fetch(
-        f"""SELECT trace_id FROM {TABLE}
+    ranges = _minute_ranges(chosen)
+    if len(ranges) > MAX_RANGES:
+        ranges = [(chosen[0], chosen[-1] + 1)]
+    branches: list[str] = []
+    params: list[object] = []
+    for first, end in ranges:
+        branches.append(
+            f"""SELECT trace_id, duration_ns FROM {TABLE}
 WHERE start_ns >= ? AND start_ns < ? AND start_ns // {MINUTE_NS} IN (SELECT unnest(?::BIGINT[]))
-  AND {span_filter} AND ({focus}) AND {bucket_sql("duration_ns")} >= ?
-GROUP BY trace_id ORDER BY max(duration_ns) DESC, trace_id LIMIT ?""",
-        [low, high, chosen, *span_params, *focus_params, lowest, wanted],
+  AND {span_filter} AND ({focus}) AND {bucket_sql("duration_ns")} >= ?"""
+        )
+        low = max(window.start_ns, first * MINUTE_NS)
+        high = min(window.end_ns, end * MINUTE_NS)
+        params += [low, high, chosen, *span_params, *focus_params, lowest]
+    rows = fetch(
+        f"SELECT trace_id FROM ({' UNION ALL '.join(branches)})"
+        " GROUP BY trace_id ORDER BY max(duration_ns) DESC, trace_id LIMIT ?",
+        [*params, wanted],
     )
     return tuple(row[0] for row in rows)
+
+
+# Ranges of minutes read one by one for examples; more are read as one range.
+MAX_RANGES: Final = 16
+
+
+def _minute_ranges(minutes: list[int]) -> list[tuple[int, int]]:
+    """Sorted minutes as ``[first, end)`` runs of consecutive minutes."""
+    ranges: list[tuple[int, int]] = []
+    for minute in minutes:
+        if ranges and ranges[-1][1] == minute:
+            ranges[-1] = (ranges[-1][0], minute + 1)
+        else:
+            ranges.append((minute, minute + 1))
+    return ranges
