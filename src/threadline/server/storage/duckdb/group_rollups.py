@@ -216,26 +216,27 @@ def _slowest_traces(
 ) -> tuple[str, ...]:
     """Up to ``wanted`` traces of the slowest focus requests in buckets from ``lowest`` up.
 
-    The minutes holding them are read one range each (a few, spread over the window), so
-    zone maps skip the minutes between; past ``MAX_RANGES``, one range spans them all.
+    The minutes holding them (a few, spread over the window) are read one run of
+    consecutive minutes each, so zone maps skip the minutes between. Past
+    ``MAX_RANGES`` runs, one range from the first to the last is read, filtered by minute.
     """
     chosen = sorted({int(m) for m, b, _ in focus_rows if int(b) >= lowest})
     ranges = _minute_ranges(chosen)
+    in_chosen, chosen_params = "", list[object]()
     if len(ranges) > MAX_RANGES:
         ranges = [(chosen[0], chosen[-1] + 1)]
-    branches: list[str] = []
+        in_chosen = f" AND start_ns // {MINUTE_NS} IN (SELECT unnest(?::BIGINT[]))"
+        chosen_params = [chosen]
+    branch = f"""SELECT trace_id, duration_ns FROM {TABLE}
+WHERE start_ns >= ? AND start_ns < ?{in_chosen}
+  AND {span_filter} AND ({focus}) AND {bucket_sql("duration_ns")} >= ?"""
     params: list[object] = []
     for first, end in ranges:
-        branches.append(
-            f"""SELECT trace_id, duration_ns FROM {TABLE}
-WHERE start_ns >= ? AND start_ns < ? AND start_ns // {MINUTE_NS} IN (SELECT unnest(?::BIGINT[]))
-  AND {span_filter} AND ({focus}) AND {bucket_sql("duration_ns")} >= ?"""
-        )
         low = max(window.start_ns, first * MINUTE_NS)
         high = min(window.end_ns, end * MINUTE_NS)
-        params += [low, high, chosen, *span_params, *focus_params, lowest]
+        params += [low, high, *chosen_params, *span_params, *focus_params, lowest]
     rows = fetch(
-        f"SELECT trace_id FROM ({' UNION ALL '.join(branches)})"
+        f"SELECT trace_id FROM ({' UNION ALL '.join([branch] * len(ranges))})"
         " GROUP BY trace_id ORDER BY max(duration_ns) DESC, trace_id LIMIT ?",
         [*params, wanted],
     )

@@ -112,12 +112,12 @@ per_trace AS (
 ),
 operation_rows AS (
     SELECT service_name, name,
-           count(*) FILTER (WHERE focus) AS c1,
-           count(*) FILTER (WHERE NOT focus) AS c2,
-           coalesce(sum(self_ns) FILTER (WHERE focus), 0) AS c3,
-           coalesce(sum(self_ns) FILTER (WHERE NOT focus), 0) AS c4,
-           count(*) FILTER (WHERE focus AND origin) AS c5,
-           count(*) FILTER (WHERE NOT focus AND origin) AS c6
+           count(*) FILTER (WHERE focus) AS focus_traces,
+           count(*) FILTER (WHERE NOT focus) AS baseline_traces,
+           coalesce(sum(self_ns) FILTER (WHERE focus), 0) AS focus_self_ns,
+           coalesce(sum(self_ns) FILTER (WHERE NOT focus), 0) AS baseline_self_ns,
+           count(*) FILTER (WHERE focus AND origin) AS focus_origins,
+           count(*) FILTER (WHERE NOT focus AND origin) AS baseline_origins
     FROM per_trace
     GROUP BY service_name, name
 )"""
@@ -150,7 +150,9 @@ attribute_rows AS (
 
 # Both counts in one statement, one row each, told apart by the first column.
 _COUNTS: Final = f"""{_SPANS_READ}, {_OPERATIONS}, {_ATTRIBUTES}
-SELECT true, service_name, name, c1, c2, c3, c4, c5, c6 FROM operation_rows
+SELECT true, service_name, name, focus_traces, baseline_traces, focus_self_ns,
+       baseline_self_ns, focus_origins, baseline_origins
+FROM operation_rows
 UNION ALL
 SELECT false, key, value, focus_traces, baseline_traces, key_values, key_traces, NULL, NULL
 FROM attribute_rows"""

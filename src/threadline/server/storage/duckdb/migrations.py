@@ -1,8 +1,9 @@
 """Schema versions of the DuckDB file, and the steps that upgrade an older file in place.
 
-The module is long because it is the one ledger of versions: each step is listed
-here, in order, beside the opening logic that runs them (each step's work is a short
-function calling the module it names), so a reader sees every upgrade in one place.
+The module is long (past 500 lines) because it is the one ledger of versions: each
+step is listed here, in order, beside the opening logic that runs them and ``STEPS``
+(each step's work is a short function calling the module that owns the tables), so a
+reader sees every upgrade in one place and adding a version is one change here.
 
 Where the version lives. DuckDB has no ``PRAGMA user_version`` (SQLite's answer) and
 no other user-writable header field, so the version is a table, ``threadline_schema``,
@@ -85,11 +86,6 @@ exception rolls the whole step back. It spells out its own DDL instead of callin
 does the same thing on every file for ever. After the steps, ``create_statements``
 runs too: its statements are idempotent, so it changes nothing on an up-to-date file.
 See docs/adr/0004-schema-versions.md.
-
-Why one module past 500 lines: it is the file's version ledger. The numbered list
-above, each step that makes a version and ``STEPS`` sit together so that adding a
-version is one change in one place; the steps are a few lines each and call the
-modules that own the tables (``rollups``, ``summaries``, ``journey_sessions`` ...).
 """
 
 from __future__ import annotations

@@ -375,6 +375,8 @@ def append(
     ``clamped`` True when a span's start was moved back from the future (``resends``).
     Operations, services and synthetic spans here, roots and entries in the
     counters' tables, are counted from one grouping of the batch (``span_groups``).
+    The edge pairs read the orphans ``health_rollups.count`` keeps, so the writer
+    always passes it among ``counters``.
     """
     low, high = start_bounds
     fresh = resends.unseen(run, incoming, start_bounds, clamped=clamped)
