@@ -37,7 +37,6 @@ from threadline.server.aggregates import (
     Split,
     Target,
     TimeWindow,
-    TraceGroups,
 )
 from threadline.server.analysis import sketch
 from threadline.server.batch import SpanBatch
@@ -217,8 +216,12 @@ def same_propagation(rollup: PropagationFindings, scan: PropagationFindings) -> 
     assert all(h.example_consumer_trace_id for h in rollup.message_hops if h.broken)
 
 
-def same_groups(rollup: TraceGroups, scan: TraceGroups) -> None:
-    """Failed requests: the same counts and the same sample, so the same rankings."""
+def same_groups(store: DuckDBStore, target: Target, live: list[SpanRecord]) -> None:
+    """Failed requests: the scan's counts; a sample of the right traces, its operations
+    counted over exactly those traces; with a sample holding everything, the scan's
+    answer whole."""
+    rollup = store.trace_groups(target, Split.FAILED, WINDOW, sample=4, sample_ids=4)
+    scan = store.scan.trace_groups(target, Split.FAILED, WINDOW, sample=4)
     assert (rollup.focus_traces, rollup.baseline_traces) == (
         scan.focus_traces,
         scan.baseline_traces,
@@ -227,8 +230,27 @@ def same_groups(rollup: TraceGroups, scan: TraceGroups) -> None:
         scan.focus_sample,
         scan.baseline_sample,
     )
-    assert rollup.operations == scan.operations
-    assert rollup.attributes == scan.attributes
+    requests = requests_of(target, WINDOW, live)
+    failed = {s.trace_id for s in requests if s.status is StatusCode.ERROR}
+    assert set(rollup.focus_ids) <= failed
+    assert not set(rollup.baseline_ids) & failed
+    assert set(rollup.baseline_ids) <= {s.trace_id for s in requests}
+    assert (len(rollup.focus_ids), len(rollup.baseline_ids)) == (
+        rollup.focus_sample,
+        rollup.baseline_sample,
+    )
+    held: dict[tuple[str, str], list[int]] = {}
+    for group, ids in ((0, rollup.focus_ids), (1, rollup.baseline_ids)):
+        for trace_id in ids:
+            for key in {(s.service_name, s.name) for s in live if s.trace_id == trace_id}:
+                held.setdefault(key, [0, 0])[group] += 1
+    assert [
+        (o.service, o.operation, o.focus_traces, o.baseline_traces) for o in rollup.operations
+    ] == [(service, name, *held[(service, name)]) for service, name in sorted(held)]
+    everything = store.trace_groups(target, Split.FAILED, WINDOW, sample=10_000)
+    whole = store.scan.trace_groups(target, Split.FAILED, WINDOW, sample=10_000)
+    assert everything.operations == whole.operations
+    assert everything.attributes == whole.attributes
 
 
 def requests_of(target: Target, window: TimeWindow, spans: list[SpanRecord]) -> list[SpanRecord]:
@@ -384,10 +406,7 @@ def test_hotspot_and_slow_groups_count_like_the_full_scan(
             store.compact_rollups()
             for target in (Target(), Target("cart", "do")):
                 same_split(store, target, WINDOW, live)
-                same_groups(
-                    store.trace_groups(target, Split.FAILED, WINDOW, sample=4),
-                    store.scan.trace_groups(target, Split.FAILED, WINDOW, sample=4),
-                )
+                same_groups(store, target, live)
         finally:
             store.close()
 

@@ -15,6 +15,9 @@ a histogram per minute and status.
 - **Examples**: the slowest focus requests are in the highest buckets; the rows of
   the fewest top buckets that hold enough of them name the minutes to read, and
   only those minutes' spans in those buckets are read.
+- **Where to sample**: the focus and other requests of each minute (for a slow split,
+  the focus counts the threshold's whole bucket: a slight overcount), from which
+  ``groups`` chooses the slices of the window its sample is drawn from.
 
 Synthetic journeys (``journey.synthetic=true``) are left out of both groups: a
 service's requests are ``rollup_operations`` less ``rollup_synthetic``; whole
@@ -124,6 +127,11 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
     found = _examples(
         fetch, widened, span_filter, span_params, focus, focus_params, focus_rows, examples
     )
+    per_minute: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for minute, _, _, spans_in in rows:
+        per_minute[int(minute)][1] += int(spans_in)
+    for minute, _, spans_in in focus_rows:
+        per_minute[int(minute)][0] += int(spans_in)
     return Labels(
         window=widened,
         threshold_ns=threshold_ns,
@@ -132,6 +140,7 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
         focus_requests=focus_requests,
         baseline_requests=total - focus_requests,
         examples=found,
+        per_minute={m: (focus, total - focus) for m, (focus, total) in per_minute.items()},
     )
 
 

@@ -23,13 +23,17 @@ merged latency buckets, counts summed from them, no span read) or by a scan
 (no service) that is a root span per trace.
 
 Both counts then run on a sample of at most ``sample`` traces per group, the same
-one every time: the first traces of each group ordered by a hash of the trace id.
-Shares and means need a couple of thousand traces to be precise to a few percent,
-and the cost then stays flat as the store grows instead of reading every span of
-every trace in the window. The group sizes give a hash cutoff that admits about
-``OVERSAMPLE`` times the traces needed, so the window's target spans are only
-filtered by it (no grouping or sorting of all of them), and a sampled trace's
-spans are read within ``PAIR_HORIZON_NS`` of the window (zone maps skip the rest).
+one every time. Shares and means need a couple of thousand traces to be precise to a
+few percent, and the cost then stays flat as the store grows instead of reading every
+span of every trace in the window. When the rollups give per-minute counts, the sample
+comes from slices of the window spread over it (``analysis.time_slices``): a hash
+sample of the whole window puts its traces in every block of the span table, and the
+read of their spans then costs the window's traffic. Inside the slices (or the window,
+without counts), the sample is the first traces of each group ordered by a hash of the
+trace id; the group sizes give a hash cutoff that admits about ``OVERSAMPLE`` times
+the traces needed, so the target spans are only filtered by it (no grouping or sorting
+of all of them). A sampled trace's spans are read where its summary says they start
+(within ``PAIR_HORIZON_NS`` of the window), so zone maps skip the rest.
 The sample is found once and its trace ids handed to the counts as a list: each
 count finding it again filtered the window's target spans twice more. Both counts
 are one statement over one read of the sampled traces' spans (``_SPANS_READ``): that
@@ -42,6 +46,7 @@ The ranking itself is pure analysis (``analysis/tail_latency.py``).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -53,7 +58,8 @@ from threadline.server.aggregates import (
     TimeWindow,
     TraceGroups,
 )
-from threadline.server.storage.duckdb.rollups import PAIR_HORIZON_NS
+from threadline.server.analysis import time_slices
+from threadline.server.storage.duckdb.rollups import MINUTE_NS, PAIR_HORIZON_NS
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import (
     ENTRY,
@@ -62,10 +68,15 @@ from threadline.server.storage.duckdb.sql import (
     USER_TRAFFIC,
     Conditions,
     Fetch,
+    Row,
     checked_limit,
     in_window,
+    starts_in,
     synthetic,
 )
+
+# Where the spans of the given traces start: a few ranges (their summaries say).
+SpanRanges = Callable[[Sequence[str]], list[tuple[int, int]]]
 
 # The spans of the labelled traces, read once for both counts below: the read filters
 # every span of the window by trace id, and the attribute documents cost little more
@@ -75,7 +86,7 @@ spans_read AS MATERIALIZED (
     SELECT s.trace_id, s.span_id, s.parent_span_id, s.service_name, s.name,
            s.start_ns, s.end_ns, s.status, s.attributes, s.resource, l.focus
     FROM {TABLE} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
-    WHERE s.start_ns BETWEEN ? AND ?
+    WHERE {{starts}}
 )"""
 
 # Per-span self time and "error origin" (an error span with no failing child),
@@ -148,7 +159,8 @@ attribute_rows AS (
     LIMIT ?
 )"""
 
-# Both counts in one statement, one row each, told apart by the first column.
+# Both counts in one statement, one row each, told apart by the first column;
+# ``{starts}``: where the sampled traces' spans start (``starts_in``).
 _COUNTS: Final = f"""{_SPANS_READ}, {_OPERATIONS}, {_ATTRIBUTES}
 SELECT true, service_name, name, focus_traces, baseline_traces, focus_self_ns,
        baseline_self_ns, focus_origins, baseline_origins
@@ -167,6 +179,9 @@ class Labels:
     does (``scan_labels``). ``*_requests`` count target spans; ``examples`` are
     focus trace ids, worst (slowest) first. ``window`` is what the span reads cover:
     the rollups widen a window to whole minutes, and the sample follows them.
+    ``per_minute``: the (focus, baseline) requests of each minute when the rollups
+    know them (focus slightly overcounted), so the sample is drawn from slices of the
+    window (``analysis.time_slices``); ``None``: from the whole window.
     """
 
     window: TimeWindow
@@ -176,6 +191,7 @@ class Labels:
     focus_requests: int
     baseline_requests: int
     examples: tuple[str, ...]
+    per_minute: Mapping[int, tuple[int, int]] | None = None
 
 
 # The hash cutoff admits this many times the traces a group's sample needs, so one
@@ -231,7 +247,7 @@ def scan_labels(
     )
 
 
-def _cutoff(needed: int, group: int) -> int | None:
+def _cutoff(needed: int, group: float) -> int | None:
     """Hash values below this admit about ``OVERSAMPLE × needed`` of ``group`` traces;
     ``None``: admit all."""
     if group <= 0 or OVERSAMPLE * needed >= group:
@@ -250,43 +266,32 @@ def trace_groups(
     max_attributes: int,
     sample: int,
     sample_ids: int = 0,
+    span_ranges: SpanRanges | None = None,
 ) -> TraceGroups:
-    """Count what the sampled traces of each group hold; ``labels`` say who is in which."""
+    """Count what the sampled traces of each group hold; ``labels`` say who is in which.
+
+    ``span_ranges`` says where the spans of given traces start (their summaries); without
+    it the sampled traces' spans are looked for within the horizon around the window.
+    """
     if min_support < 1:
         raise ValueError(f"min_support must be at least 1, got {min_support}")
     checked_limit(sample, "sample")
-    spans = _target_spans(target, labels.window)
-    focus_cutoff = _cutoff(sample, labels.focus_requests)
-    baseline_cutoff = _cutoff(sample, labels.baseline_requests)
-    while True:
-        chosen, chosen_params = _labelled(spans, labels, focus_cutoff, baseline_cutoff, sample)
-        # The sample is found once (it filters every target span of the window) and
-        # handed to the reads below as a list: at 10M spans finding it cost ~0.5 s.
-        sampled = fetch(
-            f"{chosen} SELECT trace_id, focus, place FROM labelled ORDER BY focus, place",
-            chosen_params,
-        )
-        counts = Counter(bool(row[1]) for row in sampled)
-        short_focus = focus_cutoff is not None and counts.get(True, 0) < sample
-        short_baseline = baseline_cutoff is not None and counts.get(False, 0) < sample
-        if not short_focus and not short_baseline:
-            break
-        # Too few traces passed (several requests per trace, or chance): widen the cut.
-        if short_focus:
-            focus_cutoff = _widened(focus_cutoff)
-        if short_baseline:
-            baseline_cutoff = _widened(baseline_cutoff)
+    sampled, counts = _sample(fetch, target, labels, sample)
     labelled = (
         "WITH labelled AS (SELECT unnest(?::VARCHAR[]) AS trace_id,"
         " unnest(?::BOOLEAN[]) AS focus, unnest(?::BIGINT[]) AS place)"
     )
-    params: list[object] = [[row[0] for row in sampled], [bool(row[1]) for row in sampled]]
+    ids = [row[0] for row in sampled]
+    params: list[object] = [ids, [bool(row[1]) for row in sampled]]
     params.append([int(row[2]) for row in sampled])
-    # Spans of the sampled traces are read within the horizon around the window.
-    members = [labels.window.start_ns - PAIR_HORIZON_NS, labels.window.end_ns + PAIR_HORIZON_NS]
+    # Spans of the sampled traces are read within the horizon around the window, and
+    # where their summaries say they lie: zone maps skip the rest.
+    horizon = (labels.window.start_ns - PAIR_HORIZON_NS, labels.window.end_ns + PAIR_HORIZON_NS)
+    where = [horizon] if span_ranges is None else _within(span_ranges(ids), horizon)
+    reads = starts_in(where, "s.start_ns")
     rows = fetch(
-        f"{labelled}, {_COUNTS}",
-        [*params, *members, min_support, checked_limit(max_attributes, "max_attributes")],
+        f"{labelled}, {_COUNTS.format(starts=' AND '.join(reads.fragments))}",
+        [*params, *reads.params, min_support, checked_limit(max_attributes, "max_attributes")],
     )
     operation_rows = sorted((row[1:] for row in rows if row[0]), key=lambda row: row[:2])
     # As the statement's own ``ORDER BY``: most focus traces first, then key and value.
@@ -315,6 +320,72 @@ def trace_groups(
         focus_ids=tuple(row[1] for row in id_rows if row[0]),
         baseline_ids=tuple(row[1] for row in id_rows if not row[0]),
     )
+
+
+def _sample(
+    fetch: Fetch, target: Target, labels: Labels, sample: int
+) -> tuple[list[Row], Counter[bool]]:
+    """The sampled traces (id, focus, place) and how many of each group were found.
+
+    With per-minute counts the traces come from slices of the window holding enough
+    requests of both groups (``time_slices``); inside the slices, or over the whole
+    window without counts, the first traces of each group by hash. When the slices hold
+    too few traces (several requests per trace, an overcounted focus), they widen.
+    """
+    start, end = labels.window.start_ns, labels.window.end_ns
+    per_minute = labels.per_minute
+    if per_minute is None or end <= start:
+        spans = _target_spans(target, labels.window)
+        return _first_by_hash(
+            fetch, spans, labels, sample, labels.focus_requests, labels.baseline_requests
+        )
+    everything = time_slices.held([(start, end)], per_minute, MINUTE_NS)
+    wanted = time_slices.MARGIN * sample
+    share = time_slices.narrowest_share(start, end, per_minute, MINUTE_NS, wanted)
+    while True:
+        runs = time_slices.slices(start, end, share)
+        held = time_slices.held(runs, per_minute, MINUTE_NS)
+        spans = _target_spans(target, labels.window)
+        spans.extend(starts_in([(low, high - 1) for low, high in runs]))
+        sampled, counts = _first_by_hash(fetch, spans, labels, sample, *held)
+        short = (counts.get(True, 0) < sample and held[0] < everything[0]) or (
+            counts.get(False, 0) < sample and held[1] < everything[1]
+        )
+        if not short or share >= 1:
+            return sampled, counts
+        share = min(1.0, share * 2)
+
+
+def _first_by_hash(
+    fetch: Fetch, spans: Conditions, labels: Labels, sample: int, focus: float, baseline: float
+) -> tuple[list[Row], Counter[bool]]:
+    """The first ``sample`` traces of each group by hash among the target ``spans``;
+    ``focus`` and ``baseline`` requests are there, which sets the hash cutoffs."""
+    focus_cutoff, baseline_cutoff = _cutoff(sample, focus), _cutoff(sample, baseline)
+    while True:
+        chosen, chosen_params = _labelled(spans, labels, focus_cutoff, baseline_cutoff, sample)
+        # The sample is found once and handed to the counts as a list: finding it again
+        # in each read filtered the target spans as many times more.
+        sampled = fetch(
+            f"{chosen} SELECT trace_id, focus, place FROM labelled ORDER BY focus, place",
+            chosen_params,
+        )
+        counts = Counter(bool(row[1]) for row in sampled)
+        short_focus = focus_cutoff is not None and counts.get(True, 0) < sample
+        short_baseline = baseline_cutoff is not None and counts.get(False, 0) < sample
+        if not short_focus and not short_baseline:
+            return sampled, counts
+        # Too few traces passed (several requests per trace, or chance): widen the cut.
+        if short_focus:
+            focus_cutoff = _widened(focus_cutoff)
+        if short_baseline:
+            baseline_cutoff = _widened(baseline_cutoff)
+
+
+def _within(ranges: list[tuple[int, int]], bounds: tuple[int, int]) -> list[tuple[int, int]]:
+    """``ranges`` clipped to ``bounds``, the empty ones left out."""
+    clipped = [(max(low, bounds[0]), min(high, bounds[1])) for low, high in ranges]
+    return [(low, high) for low, high in clipped if low <= high]
 
 
 def _widened(cutoff: int | None) -> int | None:

@@ -110,6 +110,20 @@ def in_window(window: TimeWindow, column: str = "start_ns") -> Conditions:
     return conditions
 
 
+def starts_in(ranges: Sequence[tuple[int, int]], column: str = "start_ns") -> Conditions:
+    """``column`` within any of the closed ``ranges``: row groups between them are skipped
+    (DuckDB prunes by zone map through an ``OR`` of ranges on one column)."""
+    conditions = Conditions()
+    if not ranges:
+        conditions.add("false")
+        return conditions
+    conditions.add(
+        "(" + " OR ".join(f"{column} BETWEEN ? AND ?" for _ in ranges) + ")",
+        *(bound for pair in ranges for bound in pair),
+    )
+    return conditions
+
+
 def span_attribute_is(key: str, value: str) -> Conditions:
     """The span carries ``key=value`` as a span or a resource attribute, compared as text.
 

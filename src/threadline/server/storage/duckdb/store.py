@@ -112,7 +112,7 @@ from threadline.server.storage.duckdb import (
 from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
 from threadline.server.storage.duckdb.scan import ScanViews
 from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row
+from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Conditions, Row, starts_in
 from threadline.server.storage.duckdb.writer import GroupCommitWriter, compact_rollups
 
 # How long close waits for reads under way before closing the connection anyway.
@@ -189,10 +189,13 @@ class DuckDBStore:
     def get_traces(self, trace_ids: Sequence[str]) -> list[SpanRecord]:
         if not trace_ids:
             return []
+        # Spread over the store, a few thousand traces touch nearly every block of the
+        # span table; their summaries say which ranges of start times to read.
+        starts = starts_in(self._span_ranges(trace_ids)) if self._rollups else Conditions()
         rows = self._fetch(
-            f"{_SELECT_SPAN} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))"
+            f"{_SELECT_SPAN} WHERE trace_id IN (SELECT unnest(?::VARCHAR[])){starts.sql('AND')}"
             " ORDER BY trace_id, start_ns, span_id",
-            [list(trace_ids)],
+            [list(trace_ids), *starts.params],
         )
         return [record_from_row(row) for row in rows]
 
@@ -399,6 +402,7 @@ class DuckDBStore:
             max_attributes=max_attributes,
             sample=sample,
             sample_ids=sample_ids,
+            span_ranges=self._span_ranges,
         )
 
     def propagation(self, window: TimeWindow) -> PropagationFindings:
@@ -666,6 +670,9 @@ class DuckDBStore:
                 return int(self._writer.run(task).result())
             except StoreError as exc:
                 raise StoreError(f"{doing} failed: {exc}") from exc
+
+    def _span_ranges(self, trace_ids: Sequence[str]) -> list[tuple[int, int]]:
+        return summary_reads.span_ranges(self._fetch, trace_ids)
 
     def _fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
         return self._run(sql, params, "reading spans")

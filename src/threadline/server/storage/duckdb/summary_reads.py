@@ -18,8 +18,10 @@ Log filters read the logs table (see ``logs``), bounded by the query's window.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
+from threadline.server.analysis import time_slices
 from threadline.server.model import (
     JourneySummary,
     StatusCode,
@@ -236,6 +238,19 @@ def _span_bounds(fetch: Fetch, where: Conditions) -> tuple[int, int] | None:
     if not rows or rows[0][0] is None:
         return None
     return int(rows[0][0]), int(rows[0][1])
+
+
+def span_ranges(fetch: Fetch, trace_ids: Sequence[str]) -> list[tuple[int, int]]:
+    """Where the spans of ``trace_ids`` start, as a few ranges (``time_slices.covering``):
+    a read of those traces' spans filtered by them skips the row groups between."""
+    if not trace_ids:
+        return []
+    rows = fetch(
+        f"SELECT min(start_ns), max(last_start_ns) FROM {SUMMARIES}"
+        " WHERE trace_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY trace_id",
+        [list(trace_ids)],
+    )
+    return time_slices.covering((int(low), int(high)) for low, high in rows)
 
 
 def _after(order: TraceOrder, cursor: TraceCursor) -> Conditions:

@@ -1,0 +1,122 @@
+"""Where in a window a bounded sample of traces is drawn from, so reading it stays cheap.
+
+Tail causes and error hotspots count what a sample of a couple of thousand traces per
+group holds. Drawn by a hash of the trace id from the whole window, the sample holds
+traces from every minute, and reading their spans reads every block of the window: the
+cost grows with the window's traffic, not with the sample. Drawn from *slices* of the
+window instead (cluster sampling by minute), the spans read are those of the slices:
+when traffic grows ten times, the slices needed are ten times narrower and the read
+stays the same size.
+
+The slices are spread evenly over the window so that a slow period of a few minutes
+is represented in proportion to its length: the window is cut into ``MAX_SLICES``
+equal blocks, and each block lends its first ``share`` of its length. ``share`` is a
+power of one half, the smallest whose slices hold enough requests of both groups by the
+per-minute counts of the rollups (a minute partly read counts in proportion); when the
+traces found fall short (several requests in one trace, an overcounted focus), it
+doubles. Inside the slices the traces are still taken in the order of a hash of their id.
+
+Reading a sampled trace's spans then covers the time from its first span's start to
+its last span's start; ``covering`` merges those intervals into a few ranges, so the
+store reads ranges that zone maps (or a primary key) can skip between.
+
+Pure: times are integer nanoseconds, counts come from the caller.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+# Slices (and ranges of a read) at most: each is one range of the span table.
+MAX_SLICES: Final = 16
+# Slices are chosen to hold this many times the requests a sample needs: the
+# per-minute counts are spread evenly over each minute, and the focus counts of a slow
+# split include the threshold's whole bucket, so a slice may hold fewer than estimated;
+# a second, wider pass costs more than the margin does.
+MARGIN: Final = 1.2
+# The narrowest share looked for: a slice of a 1-hour window is then 0.2 s long.
+MIN_SHARE: Final = 2.0**-10
+
+Range = tuple[int, int]
+
+
+def slices(start: int, end: int, share: float) -> list[Range]:
+    """The ``[start, end)`` ranges a ``share`` of the window ``[start, end)`` reads: each
+    of ``MAX_SLICES`` equal blocks lends its first ``share`` (adjacent ones merged)."""
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    length = end - start
+    blocks = max(1, min(MAX_SLICES, length))
+    runs: list[Range] = []
+    for block in range(blocks):
+        low = start + block * length // blocks
+        high = start + (block + 1) * length // blocks
+        taken = low + max(1, math.ceil(share * (high - low)))
+        if runs and runs[-1][1] == low:
+            runs[-1] = (runs[-1][0], min(high, taken))
+        else:
+            runs.append((low, min(high, taken)))
+    return runs
+
+
+def held(
+    runs: Iterable[Range], per_minute: Mapping[int, tuple[int, int]], minute_ns: int
+) -> tuple[float, float]:
+    """About how many (focus, baseline) requests the runs hold: each minute's counts in
+    proportion to the part of it the runs cover."""
+    focus = baseline = 0.0
+    for low, high in runs:
+        for minute in range(low // minute_ns, -(-high // minute_ns)):
+            counts = per_minute.get(minute)
+            if counts is None:
+                continue
+            part = min(high, (minute + 1) * minute_ns) - max(low, minute * minute_ns)
+            focus += counts[0] * part / minute_ns
+            baseline += counts[1] * part / minute_ns
+    return focus, baseline
+
+
+def narrowest_share(
+    start: int,
+    end: int,
+    per_minute: Mapping[int, tuple[int, int]],
+    minute_ns: int,
+    wanted: float,
+) -> float:
+    """The smallest share (a power of one half, at least ``MIN_SHARE``) whose slices hold
+    about ``wanted`` requests of each group, or all of a group smaller than that."""
+    total = held([(start, end)], per_minute, minute_ns)
+    goal = (min(wanted, total[0]), min(wanted, total[1]))
+    share = 1.0
+    while share > MIN_SHARE:
+        found = held(slices(start, end, share / 2), per_minute, minute_ns)
+        if found[0] < goal[0] or found[1] < goal[1]:
+            break
+        share /= 2
+    return share
+
+
+def covering(intervals: Iterable[Range], max_ranges: int = MAX_SLICES) -> list[Range]:
+    """At most ``max_ranges`` closed ranges covering every interval: overlapping ones
+    merged, then the smallest gaps closed first (the fewest extra rows read)."""
+    if max_ranges < 1:
+        raise ValueError(f"max_ranges must be at least 1, got {max_ranges}")
+    merged: list[Range] = []
+    for low, high in sorted(intervals):
+        if merged and low <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    if len(merged) <= max_ranges:
+        return merged
+    gaps = sorted(range(1, len(merged)), key=lambda i: merged[i][0] - merged[i - 1][1])
+    kept_gaps = set(gaps[len(merged) - max_ranges :])
+    ranges = [merged[0]]
+    for i in range(1, len(merged)):
+        if i in kept_gaps:
+            ranges.append(merged[i])
+        else:
+            ranges[-1] = (ranges[-1][0], merged[i][1])
+    return ranges

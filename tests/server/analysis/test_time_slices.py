@@ -1,0 +1,102 @@
+"""Slices of a window a sample is drawn from, and the few ranges a read of it covers."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from threadline.server.analysis import time_slices
+
+MINUTE = 60_000_000_000
+
+
+@given(
+    start=st.integers(min_value=0, max_value=10**6),
+    length=st.integers(min_value=1, max_value=10**6),
+    halvings=st.integers(min_value=0, max_value=12),
+)
+def test_slices_are_few_spread_over_the_window_and_about_the_share(
+    start: int, length: int, halvings: int
+) -> None:
+    share = 2.0**-halvings
+    runs = time_slices.slices(start, start + length, share)
+    assert 1 <= len(runs) <= time_slices.MAX_SLICES
+    assert all(start <= low < high <= start + length for low, high in runs)
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(runs)), "disjoint, in order"
+    assert runs[0][0] == start
+    blocks = min(time_slices.MAX_SLICES, length)
+    if length >= blocks * 2**halvings:
+        # Every block lends its first share (rounded up): each block is read.
+        assert len(runs) == (1 if share == 1 else blocks)
+        read = sum(high - low for low, high in runs)
+        assert share * length <= read <= share * length + blocks
+        # The last slice starts in the window's last block: the whole window is spanned.
+        assert share == 1 or runs[-1][0] == start + (blocks - 1) * length // blocks
+
+
+def test_a_whole_share_is_the_whole_window() -> None:
+    assert time_slices.slices(10, 1000, 1.0) == [(10, 1000)]
+    with pytest.raises(ValueError, match="share"):
+        time_slices.slices(10, 1000, 0.0)
+
+
+def test_held_counts_a_minute_in_proportion_to_the_part_read() -> None:
+    per_minute = {0: (60, 600), 1: (6, 60)}
+    assert time_slices.held([(0, 2 * MINUTE)], per_minute, MINUTE) == (66, 660)
+    assert time_slices.held([(MINUTE // 2, 3 * MINUTE // 2)], per_minute, MINUTE) == (33, 330)
+    sixth, third_minute = MINUTE // 6, (2 * MINUTE, 3 * MINUTE)
+    assert time_slices.held([(0, sixth), third_minute], per_minute, MINUTE) == (10, 100)
+
+
+def test_the_narrowest_share_holds_what_is_wanted_and_no_narrower_would() -> None:
+    # An hour of 1,000 focus and 9,000 baseline requests a minute.
+    per_minute = {minute: (1000, 9000) for minute in range(60)}
+    end = 60 * MINUTE
+    share = time_slices.narrowest_share(0, end, per_minute, MINUTE, 2400)
+    held = time_slices.held(time_slices.slices(0, end, share), per_minute, MINUTE)
+    narrower = time_slices.held(time_slices.slices(0, end, share / 2), per_minute, MINUTE)
+    assert held[0] >= 2400 > narrower[0]
+    assert share == 1 / 16
+    # Ten times the traffic: a tenth of the window, so the read stays the same size.
+    busier = {minute: (10 * f, 10 * b) for minute, (f, b) in per_minute.items()}
+    assert time_slices.narrowest_share(0, end, busier, MINUTE, 2400) == share / 8
+    # A group smaller than wanted is read whole.
+    few = {**per_minute, 7: (5, 9000)} | {m: (0, 9000) for m in range(60) if m != 7}
+    assert time_slices.narrowest_share(0, end, few, MINUTE, 2400) == 1.0
+
+
+def test_the_narrowest_share_stops_at_its_floor() -> None:
+    per_minute = {0: (10**12, 10**12)}
+    share = time_slices.narrowest_share(0, MINUTE, per_minute, MINUTE, 1)
+    assert share == time_slices.MIN_SHARE
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 10**6), st.integers(0, 10**4)).map(lambda t: (t[0], t[0] + t[1])),
+        max_size=60,
+    ),
+    st.integers(min_value=1, max_value=20),
+)
+def test_covering_ranges_are_few_and_cover_every_interval(
+    intervals: list[tuple[int, int]], most: int
+) -> None:
+    ranges = time_slices.covering(intervals, most)
+    assert len(ranges) <= most
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
+    for low, high in intervals:
+        assert any(r_low <= low and high <= r_high for r_low, r_high in ranges)
+    if len({*intervals}) <= most and all(
+        a[1] < b[0] for a, b in zip(sorted(intervals), sorted(intervals)[1:], strict=False)
+    ):
+        assert ranges == sorted(set(intervals)), "disjoint intervals are kept apart"
+
+
+def test_covering_closes_the_smallest_gaps_first() -> None:
+    intervals = [(0, 10), (12, 20), (100, 110), (1000, 1010)]
+    assert time_slices.covering(intervals, 3) == [(0, 20), (100, 110), (1000, 1010)]
+    assert time_slices.covering(intervals, 2) == [(0, 110), (1000, 1010)]
+    assert time_slices.covering([], 2) == []
