@@ -14,7 +14,7 @@ import pytest
 
 from support.spans import span_record
 from threadline.server.aggregates import OTHER_OPERATION, EdgeKind, Split, Target, TimeWindow
-from threadline.server.analysis import sketch
+from threadline.server.analysis import sketch, time_slices
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.base import Store
@@ -371,3 +371,61 @@ def test_capped_services_agree_with_the_operations_they_fold(store: Store) -> No
     assert OTHER_OPERATION in web
     assert len(web) == cap.kept_operations + 1
     assert sum(n for (service, _), (n, _) in red.items() if service == "web") == FLOOD + 1
+
+
+BUSY_HOUR: Final = TimeWindow(T0, T0 + 60 * MINUTE)
+PER_MINUTE: Final = 40
+SAMPLE: Final = 20
+
+
+def busy_checkout(index: int) -> list[SpanRecord]:
+    """A trace a fraction of a minute after the last; every tenth fails in payments."""
+    start = T0 + index * MINUTE // PER_MINUTE
+    trace = f"{index:032x}"
+    status = {"status": StatusCode.ERROR} if index % 10 == 0 else {}
+    return [
+        span_record(trace, "a1", None, "web", "POST /checkout", start, start + 100 * MS, **status),
+        span_record(
+            trace,
+            "a2",
+            "a1",
+            "payments",
+            "charge",
+            start + MS,
+            start + 80 * MS,
+            kind=SpanKind.SERVER,
+            **status,
+        ),
+    ]
+
+
+@groups
+def test_the_sample_of_a_busy_hour_comes_from_slices_spread_over_it(store: Store) -> None:
+    """Tail causes and hotspots read their sample span by span: drawn from the whole
+    hour, its traces sit in every block of the span table and the read costs the hour's
+    traffic; from a few slices spread over it, the read is the size of the sample."""
+    starts: dict[str, int] = {}
+    records = []
+    for index in range(60 * PER_MINUTE):
+        trace = busy_checkout(index)
+        starts[trace[0].trace_id] = trace[0].start_ns
+        records += trace
+    store.write(SpanBatch.from_records(records)).result(timeout=60)
+    groups = store.trace_groups(Target(), Split.FAILED, BUSY_HOUR, sample=SAMPLE, sample_ids=SAMPLE)
+    assert (groups.focus_traces, groups.baseline_traces) == (240, 2160)
+    assert (groups.focus_sample, groups.baseline_sample) == (SAMPLE, SAMPLE)
+    failed = {trace for trace in starts if int(trace, 16) % 10 == 0}
+    assert set(groups.focus_ids) <= failed
+    assert not set(groups.baseline_ids) & failed
+    # The payments' errors are the focus traces' only origin: counted on the sample.
+    charge = next(o for o in groups.operations if o.operation == "charge")
+    assert (charge.focus_traces, charge.focus_error_traces) == (SAMPLE, SAMPLE)
+    assert charge.baseline_error_traces == 0
+    sampled = [starts[trace] for trace in (*groups.focus_ids, *groups.baseline_ids)]
+    ranges = time_slices.covering((start, start) for start in sampled)
+    # A few short slices (3.4 minutes here); drawn from the whole hour by hash, the
+    # same sample spreads so that its 16 closest-packed ranges cover 15 minutes.
+    assert sum(high - low for low, high in ranges) <= 8 * MINUTE
+    # Spread over the hour: from its first quarter to its last.
+    assert min(sampled) < T0 + 15 * MINUTE
+    assert max(sampled) >= T0 + 45 * MINUTE

@@ -145,6 +145,42 @@ def test_written_spans_read_back_exactly(store: Store) -> None:
     assert store.get_trace(root.trace_id) == [root, *reversed(children)]
 
 
+def test_many_traces_far_apart_are_read_whole(store: Store) -> None:
+    """Traces a day apart (more of them than the ranges a read is cut into), one with a
+    span that arrived half an hour late in a later batch, and one unknown id: every
+    stored span of the asked traces, grouped by trace, by start."""
+    day = 86_400 * S
+    traces = [
+        [
+            span_record(
+                f"{index:032x}", "r", None, "web", "GET /", T0 + index * day, T0 + index * day + S
+            ),
+            span_record(
+                f"{index:032x}",
+                "c",
+                "r",
+                "db",
+                "SELECT",
+                T0 + index * day + MS,
+                T0 + index * day + 2 * MS,
+            ),
+        ]
+        for index in range(40)
+    ]
+    late = span_record(
+        f"{7:032x}", "l", "r", "mail", "send", T0 + 7 * day + 1800 * S, T0 + 7 * day + 1801 * S
+    )
+    write_all(store, [span for trace in traces for span in trace])
+    write_all(store, [late])
+    wanted = [f"{index:032x}" for index in range(0, 40, 3)] + [f"{7:032x}", "f" * 32]
+    stored = [*(span for trace in traces for span in trace), late]
+    expected = sorted(
+        (span for span in stored if span.trace_id in wanted),
+        key=lambda span: (span.trace_id, span.start_ns),
+    )
+    assert store.get_traces(wanted) == expected
+
+
 def test_unknown_trace_is_empty(shop_store: Store) -> None:
     """Asking for a trace that was never written gives no spans rather than an error."""
     assert shop_store.get_trace("9" * 32) == []

@@ -26,8 +26,8 @@ Pure: times are integer nanoseconds, counts come from the caller.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from typing import Final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final, TypeVar
 
 # Slices (and ranges of a read) at most: each is one range of the span table.
 MAX_SLICES: Final = 16
@@ -40,6 +40,7 @@ MARGIN: Final = 1.2
 MIN_SHARE: Final = 2.0**-10
 
 Range = tuple[int, int]
+T = TypeVar("T")
 
 
 def slices(start: int, end: int, share: float) -> list[Range]:
@@ -98,6 +99,35 @@ def narrowest_share(
     return share
 
 
+def drawn(
+    start: int,
+    end: int,
+    per_minute: Mapping[int, tuple[int, int]],
+    minute_ns: int,
+    needed: int,
+    draw: Callable[[list[Range], tuple[float, float]], tuple[T, tuple[int, int]]],
+) -> T:
+    """A sample of ``needed`` traces per group, drawn from the narrowest slices of the
+    window ``[start, end)`` that hold them.
+
+    ``draw(runs, held)`` draws from the runs (which hold about ``held`` requests of each
+    group) and returns its sample with the (focus, baseline) traces it found. When a
+    group falls short while the window holds more of it, the slices widen.
+    """
+    everything = held([(start, end)], per_minute, minute_ns)
+    share = narrowest_share(start, end, per_minute, minute_ns, MARGIN * needed)
+    while True:
+        runs = slices(start, end, share)
+        there = held(runs, per_minute, minute_ns)
+        sample, (focus, baseline) = draw(runs, there)
+        short = (focus < needed and there[0] < everything[0]) or (
+            baseline < needed and there[1] < everything[1]
+        )
+        if not short or share >= 1:
+            return sample
+        share = min(1.0, share * 2)
+
+
 def covering(intervals: Iterable[Range], max_ranges: int = MAX_SLICES) -> list[Range]:
     """At most ``max_ranges`` closed ranges covering every interval: overlapping ones
     merged, then the smallest gaps closed first (the fewest extra rows read)."""
@@ -120,3 +150,9 @@ def covering(intervals: Iterable[Range], max_ranges: int = MAX_SLICES) -> list[R
         else:
             ranges[-1] = (ranges[-1][0], merged[i][1])
     return ranges
+
+
+def within(ranges: Iterable[Range], bounds: Range) -> list[Range]:
+    """Closed ``ranges`` clipped to the closed ``bounds``, the empty ones left out."""
+    clipped = [(max(low, bounds[0]), min(high, bounds[1])) for low, high in ranges]
+    return [(low, high) for low, high in clipped if low <= high]

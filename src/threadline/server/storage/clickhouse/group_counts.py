@@ -1,8 +1,9 @@
 """``Store.trace_groups`` on ClickHouse: what the sampled traces of each group hold.
 
 ``groups`` labels the target's requests from the rollups and draws the bounded
-sample; this module counts, over every span of the sampled traces (read within
-``PAIR_HORIZON_NS`` of the window, the trace ids passed as a set), the operations
+sample; this module counts, over every span of the sampled traces (read where
+``trace_id_ts`` says they start, within ``PAIR_HORIZON_NS`` of the window, the trace
+ids passed as a set), the operations
 (traces holding each, exact self time, error origins) and the attribute values, as
 the DuckDB store's ``groups`` does.
 """
@@ -19,18 +20,20 @@ from threadline.server.aggregates import (
     TimeWindow,
     TraceGroups,
 )
-from threadline.server.storage.clickhouse.groups import labels, sample_traces, target_spans
+from threadline.server.analysis import time_slices
+from threadline.server.storage.clickhouse.groups import labels, sample_traces
 from threadline.server.storage.clickhouse.rollup_tables import ERROR, PAIR_HORIZON_NS
 from threadline.server.storage.clickhouse.sql import Bound, checked_limit
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
+from threadline.server.storage.clickhouse.traces import span_ranges, starts_in
 
 # Every span of the sampled traces; ``{ids}`` and ``{focus}`` are the sample's ids
-# and its focus ids, ``{lo}``/``{hi}`` the window widened by the horizon.
+# and its focus ids, ``{starts}`` where their spans start (``traces.starts_in``).
 _MEMBERS: Final = """SELECT trace_id, span_id, coalesce(parent_span_id, '') AS parent_id,
        service_name, name, start_ns, end_ns, status, attributes, resource,
        trace_id IN {{focus:Array(String)}} AS focus
 FROM {spans}
-WHERE trace_id IN {{ids:Array(String)}} AND start_ns >= {{lo:Int64}} AND start_ns <= {{hi:Int64}}"""
+WHERE trace_id IN {{ids:Array(String)}} AND {starts}"""
 
 # Self time: each child adds the part of its (clipped) interval beyond the latest
 # end seen so far among its earlier siblings — the union of the children's intervals.
@@ -115,17 +118,15 @@ def trace_groups(
     checked_limit(max_attributes, "max_attributes")
     bound = Bound()
     found = labels(fetch, t, target, split, window, bound, percentile=percentile, examples=examples)
-    where = target_spans(target, found.window, bound)
-    sampled = sample_traces(fetch, t, where, bound, found, sample)
+    sampled = sample_traces(fetch, t, target, bound, found, sample)
     ids = [trace for trace, _ in sampled]
     focus_ids = [trace for trace, focus in sampled if focus]
-    params: dict[str, object] = {
-        "ids": ids,
-        "focus": focus_ids,
-        "lo": found.window.start_ns - PAIR_HORIZON_NS,
-        "hi": found.window.end_ns + PAIR_HORIZON_NS,
-    }
-    members = _MEMBERS.format(spans=t.spans)
+    # Read where the traces' spans start, within the horizon around the window.
+    horizon = (found.window.start_ns - PAIR_HORIZON_NS, found.window.end_ns + PAIR_HORIZON_NS)
+    ranges = time_slices.within(span_ranges(fetch, t, ids), horizon) if ids else []
+    starts, params = starts_in(ranges)
+    params |= {"ids": ids, "focus": focus_ids}
+    members = _MEMBERS.format(spans=t.spans, starts=starts)
     operation_rows = fetch(_OPERATIONS.format(members=members), params) if ids else []
     attribute_rows = (
         fetch(

@@ -9,16 +9,19 @@ The same answer as the DuckDB store's ``group_rollups`` + ``groups``, in two ste
    of the two order statistics it interpolates between, that one value (a couple of
    percent of the requests); the examples are the slowest focus requests, read only
    in the minutes of the fewest top buckets that hold enough of them.
-2. **A bounded sample**: the first ``sample`` traces of each group in the order of
+2. **A bounded sample**, drawn from slices of the window spread over it that the
+   per-minute counts say hold enough requests of both groups (``analysis.time_slices``:
+   the read of the sample's spans then covers a few runs of granules, not the whole
+   window). Inside them, the first ``sample`` traces of each group in the order of
    ``cityHash64(trace_id)`` (the same on every call), found through a hash cutoff
    that admits about ``OVERSAMPLE`` times the traces needed (doubled when too few
-   pass), so the target's spans in the window are filtered, not sorted. The sample's
-   ids are then read back as parameters, and the spans of those traces (within
-   ``PAIR_HORIZON_NS`` of the window) give per operation the traces holding it, the
-   exact self time (the union of the children's clipped intervals, by a window
-   function over each parent's children) and the error origins; per attribute value
-   (span and resource maps) the traces carrying it, the values per key and the
-   traces per key, values on fewer than ``min_support`` focus traces dropped.
+   pass), so the target's spans are filtered, not sorted. The sample's ids are then
+   read back as parameters, and the spans of those traces (where ``trace_id_ts`` says
+   they start, within ``PAIR_HORIZON_NS`` of the window) give per operation the traces
+   holding it, the exact self time (the union of the children's clipped intervals, by
+   a window function over each parent's children) and the error origins; per
+   attribute value (span and resource maps) the traces carrying it, the values per key
+   and the traces per key, values on fewer than ``min_support`` focus traces dropped.
 
 The hash differs from DuckDB's (``hash``), so a bounded sample holds other traces
 than DuckDB's does; counts, thresholds and examples are exact on both, and the
@@ -28,6 +31,7 @@ ranking of what the groups hold agrees with the full scan (the agreement test).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -36,7 +40,7 @@ from threadline.server.aggregates import (
     Target,
     TimeWindow,
 )
-from threadline.server.analysis import sketch
+from threadline.server.analysis import sketch, time_slices
 from threadline.server.storage.clickhouse.pair_rollups import Names
 from threadline.server.storage.clickhouse.rollup_tables import (
     ENTRY,
@@ -66,6 +70,8 @@ class Labels:
     focus_requests: int
     baseline_requests: int
     examples: tuple[str, ...]
+    # (focus, baseline) requests per minute: where the sample is drawn (``time_slices``).
+    per_minute: Mapping[int, tuple[int, int]]
 
 
 def target_spans(target: Target, window: TimeWindow, bound: Bound) -> str:
@@ -135,6 +141,11 @@ GROUP BY minute, failed, bucket HAVING n != 0""",
         focus, threshold_ns = f"status = '{ERROR}'", None
         focus_rows = [(int(m), int(b), int(n)) for m, failed, b, n in rows if failed]
         focus_requests = sum(n for _, _, n in focus_rows)
+    per_minute: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for m, _, _, n in rows:
+        per_minute[int(m)][1] += int(n)
+    for m, _, n in focus_rows:
+        per_minute[m][0] += n
     return Labels(
         window=widened,
         threshold_ns=threshold_ns,
@@ -142,6 +153,7 @@ GROUP BY minute, failed, bucket HAVING n != 0""",
         focus_requests=focus_requests,
         baseline_requests=total - focus_requests,
         examples=spans.examples(focus, focus_rows, widened, examples),
+        per_minute={m: (focus, total - focus) for m, (focus, total) in per_minute.items()},
     )
 
 
@@ -212,7 +224,7 @@ GROUP BY trace_id ORDER BY max(duration_ns) DESC, trace_id LIMIT {b.add(wanted, 
         return tuple(str(row[0]) for row in rows)
 
 
-def _cutoff(needed: int, group: int) -> int | None:
+def _cutoff(needed: int, group: float) -> int | None:
     if group <= 0 or OVERSAMPLE * needed >= group:
         return None
     return int(_HASH_RANGE * OVERSAMPLE * needed / group)
@@ -229,19 +241,50 @@ def _below(cutoff: int | None, b: Bound) -> str:
 
 
 def sample_traces(
-    fetch: Fetch, t: Tables, where: str, bound: Bound, labels: Labels, sample: int
+    fetch: Fetch, t: Tables, target: Target, bound: Bound, labels: Labels, sample: int
 ) -> list[tuple[str, bool]]:
-    """The first ``sample`` traces of each group by ``cityHash64(trace_id)``, in order."""
-    focus_cut = _cutoff(sample, labels.focus_requests)
-    base_cut = _cutoff(sample, labels.baseline_requests)
+    """The first ``sample`` traces of each group by ``cityHash64(trace_id)``, in order,
+    among the target's requests in the slices of the window that hold enough of them."""
+
+    def draw(
+        runs: list[tuple[int, int]], held: tuple[float, float]
+    ) -> tuple[list[tuple[str, bool]], tuple[int, int]]:
+        b = Bound(dict(bound.params))
+        where = target_spans(target, labels.window, b)
+        where += (
+            " AND ("
+            + " OR ".join(
+                f"start_ns BETWEEN {b.add(low, 'Int64')} AND {b.add(high - 1, 'Int64')}"
+                for low, high in runs
+            )
+            + ")"
+        )
+        found = _first_by_hash(fetch, t, where, b, labels, sample, held)
+        focus = sum(1 for _, f in found if f)
+        return found, (focus, len(found) - focus)
+
+    window = labels.window
+    return time_slices.drawn(
+        window.start_ns, window.end_ns, labels.per_minute, MINUTE_NS, sample, draw
+    )
+
+
+def _first_by_hash(
+    fetch: Fetch,
+    t: Tables,
+    where: str,
+    bound: Bound,
+    labels: Labels,
+    sample: int,
+    held: tuple[float, float],
+) -> list[tuple[str, bool]]:
+    """The first ``sample`` traces of each group by hash among the target spans ``where``
+    keeps, which hold about ``held`` (focus, baseline) requests."""
+    focus_cut, base_cut = _cutoff(sample, held[0]), _cutoff(sample, held[1])
     while True:
         b = Bound(dict(bound.params))
-        focus_hash = (
-            "1" if focus_cut is None else f"cityHash64(trace_id) < {b.add(focus_cut, 'UInt64')}"
-        )
-        base_hash = (
-            "1" if base_cut is None else f"cityHash64(trace_id) < {b.add(base_cut, 'UInt64')}"
-        )
+        focus_hash = _below(focus_cut, b)
+        base_hash = _below(base_cut, b)
         limit = b.add(sample, "UInt64")
         rows = fetch(
             f"""SELECT trace_id, 1, cityHash64(trace_id) FROM (

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from threadline.server.analysis import time_slices
 from threadline.server.model import ServiceOperations, SpanRecord, StoreCounts
 from threadline.server.storage.clickhouse.schema import START_TIME
 from threadline.server.storage.clickhouse.sql import SPAN_COLUMNS, USER_TRAFFIC, span_from_row
@@ -29,28 +30,47 @@ def get_traces(fetch: Fetch, t: Tables, trace_ids: Sequence[str]) -> list[SpanRe
     """Every span of the traces, by trace id then start time."""
     if not trace_ids:
         return []
-    ids = {"ids": list(trace_ids)}
-    # The range first, as constants of the span query: a scalar subquery in the same
+    # The ranges first, as constants of the span query: a scalar subquery in the same
     # statement was measured slower than the two reads.
-    found = fetch(
-        f"SELECT count(), min(start_ns), max(end_ns) FROM {t.trace_ts}"
-        " WHERE trace_id IN {ids:Array(String)}",
-        ids,
-    )
-    if not found or not found[0][0]:
-        return []
+    starts, params = starts_in(span_ranges(fetch, t, trace_ids))
     rows = fetch(
-        f"""SELECT {SPAN_COLUMNS} FROM {t.spans}
-        WHERE trace_id IN {{ids:Array(String)}}
-          AND start_ns >= {{low:Int64}} AND start_ns <= {{high:Int64}}
-          AND {_KEY_TIME} >= toDateTime(fromUnixTimestamp64Nano({{low:Int64}}))
-          AND {_KEY_TIME} <= toDateTime(fromUnixTimestamp64Nano({{high:Int64}}))""",
-        {**ids, "low": int(found[0][1]), "high": int(found[0][2])},
+        f"SELECT {SPAN_COLUMNS} FROM {t.spans} WHERE trace_id IN {{ids:Array(String)}}"
+        f" AND {starts}",
+        {"ids": list(trace_ids), **params},
     )
     # Sorted here: a trace's few rows sort in no time, an ORDER BY cost a merge step.
     records = [span_from_row(row) for row in rows]
     records.sort(key=lambda r: (r.trace_id, r.start_ns, r.span_id))
     return records
+
+
+def span_ranges(fetch: Fetch, t: Tables, trace_ids: Sequence[str]) -> list[tuple[int, int]]:
+    """Where the spans of the traces start, as a few ranges (``time_slices.covering``):
+    traces spread over a window then read a few runs of granules, not all of them."""
+    rows = fetch(
+        f"SELECT min(start_ns), max(end_ns) FROM {t.trace_ts}"
+        " WHERE trace_id IN {ids:Array(String)} GROUP BY trace_id",
+        {"ids": list(trace_ids)},
+    )
+    return time_slices.covering((int(low), int(high)) for low, high in rows)
+
+
+def starts_in(ranges: Sequence[tuple[int, int]]) -> tuple[str, dict[str, object]]:
+    """A condition on a span's start within any of the closed ``ranges``, with its
+    parameters; ``0`` (nothing) without ranges."""
+    if not ranges:
+        return "0", {}
+    params: dict[str, object] = {}
+    parts = []
+    for index, (low, high) in enumerate(ranges):
+        params[f"start{index}"], params[f"end{index}"] = low, high
+        first, last = f"{{start{index}:Int64}}", f"{{end{index}:Int64}}"
+        parts.append(
+            f"(start_ns >= {first} AND start_ns <= {last}"
+            f" AND {_KEY_TIME} >= toDateTime(fromUnixTimestamp64Nano({first}))"
+            f" AND {_KEY_TIME} <= toDateTime(fromUnixTimestamp64Nano({last})))"
+        )
+    return "(" + " OR ".join(parts) + ")", params
 
 
 def services(fetch: Fetch, t: Tables) -> list[ServiceOperations]:

@@ -287,7 +287,7 @@ def trace_groups(
     # Spans of the sampled traces are read within the horizon around the window, and
     # where their summaries say they lie: zone maps skip the rest.
     horizon = (labels.window.start_ns - PAIR_HORIZON_NS, labels.window.end_ns + PAIR_HORIZON_NS)
-    where = [horizon] if span_ranges is None else _within(span_ranges(ids), horizon)
+    where = [horizon] if span_ranges is None else time_slices.within(span_ranges(ids), horizon)
     reads = starts_in(where, "s.start_ns")
     rows = fetch(
         f"{labelled}, {_COUNTS.format(starts=' AND '.join(reads.fragments))}",
@@ -333,27 +333,21 @@ def _sample(
     too few traces (several requests per trace, an overcounted focus), they widen.
     """
     start, end = labels.window.start_ns, labels.window.end_ns
-    per_minute = labels.per_minute
-    if per_minute is None or end <= start:
+    if labels.per_minute is None or end <= start:
         spans = _target_spans(target, labels.window)
         return _first_by_hash(
             fetch, spans, labels, sample, labels.focus_requests, labels.baseline_requests
         )
-    everything = time_slices.held([(start, end)], per_minute, MINUTE_NS)
-    wanted = time_slices.MARGIN * sample
-    share = time_slices.narrowest_share(start, end, per_minute, MINUTE_NS, wanted)
-    while True:
-        runs = time_slices.slices(start, end, share)
-        held = time_slices.held(runs, per_minute, MINUTE_NS)
+
+    def draw(
+        runs: list[tuple[int, int]], held: tuple[float, float]
+    ) -> tuple[tuple[list[Row], Counter[bool]], tuple[int, int]]:
         spans = _target_spans(target, labels.window)
         spans.extend(starts_in([(low, high - 1) for low, high in runs]))
         sampled, counts = _first_by_hash(fetch, spans, labels, sample, *held)
-        short = (counts.get(True, 0) < sample and held[0] < everything[0]) or (
-            counts.get(False, 0) < sample and held[1] < everything[1]
-        )
-        if not short or share >= 1:
-            return sampled, counts
-        share = min(1.0, share * 2)
+        return (sampled, counts), (counts.get(True, 0), counts.get(False, 0))
+
+    return time_slices.drawn(start, end, labels.per_minute, MINUTE_NS, sample, draw)
 
 
 def _first_by_hash(
@@ -380,12 +374,6 @@ def _first_by_hash(
             focus_cutoff = _widened(focus_cutoff)
         if short_baseline:
             baseline_cutoff = _widened(baseline_cutoff)
-
-
-def _within(ranges: list[tuple[int, int]], bounds: tuple[int, int]) -> list[tuple[int, int]]:
-    """``ranges`` clipped to ``bounds``, the empty ones left out."""
-    clipped = [(max(low, bounds[0]), min(high, bounds[1])) for low, high in ranges]
-    return [(low, high) for low, high in clipped if low <= high]
 
 
 def _widened(cutoff: int | None) -> int | None:
