@@ -350,6 +350,29 @@ def test_failed_and_slow_requests_are_counted_per_target(store: Store) -> None:
     assert slow.threshold_ns == pytest.approx(100 * MS, rel=sketch.PROMISED_ERROR)
 
 
+@groups
+def test_the_slow_threshold_counts_entry_spans_only(store: Store) -> None:
+    """An operation's name on spans inside the service too (a handler's own span named
+    like the route): the threshold is the exact percentile of the requests alone."""
+    spans = []
+    for n in range(10):
+        trace, start, took = f"{n + 1:032x}", T0 + n * S, (n + 1) * 10 * MS
+        spans.append(
+            span_record(
+                trace, "s", None, "payments", "charge", start, start + took, kind=SpanKind.SERVER
+            )
+        )
+        # Just faster than the ninth request, in its latency bucket.
+        inner = 90 * MS - 1_000
+        spans.append(span_record(trace, "i", "s", "payments", "charge", start, start + inner))
+    assert sketch.bucket_index(90 * MS - 1_000) == sketch.bucket_index(90 * MS)
+    write(store, spans)
+    slow = store.trace_groups(Target("payments", "charge"), Split.SLOW, DAY, percentile=90)
+    # quantile_cont over 10, 20, ..., 100 ms: 90 ms + 0.1 × 10 ms.
+    assert slow.threshold_ns == pytest.approx(91 * MS)
+    assert (slow.focus_traces, slow.baseline_traces) == (1, 9)
+
+
 @fleet
 def test_capped_services_agree_with_the_operations_they_fold(store: Store) -> None:
     """A service past the store's cap on names is listed with the names it keeps, and its

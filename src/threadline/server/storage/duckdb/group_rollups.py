@@ -30,6 +30,7 @@ of its own: ``labels`` returns ``None`` and the caller decides by scan.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Final
 
 from threadline.server.aggregates import Split, Target, TimeWindow
@@ -68,6 +69,8 @@ def labels(
         raise ValueError(f"examples must be at least 1, got {examples}")
     first, last = minutes(window)
     widened = TimeWindow(first * MINUTE_NS, last * MINUTE_NS)
+    superset: str | None = None
+    superset_params = list[object]()
     if target.service is None:
         # Root spans have no synthetic counterpart in the rollups: with synthetic traffic
         # in the window, the scan decides (it leaves that traffic out).
@@ -95,6 +98,9 @@ def labels(
             params.append(target.operation)
             span_filter += " AND name = ?"
             span_params.append(target.operation)
+            # Every span of the operation, entry or not: no parent id to read (see _Spans).
+            superset = f"{USER_TRAFFIC} AND service_name = ? AND name = ? AND NOT {synthetic()}"
+            superset_params = [target.service, target.operation]
     rows = fetch(
         f"""SELECT minute, status = '{ERROR}', bucket, sum(spans) FROM {table}
 WHERE minute >= ? AND minute < ?{keys}
@@ -105,7 +111,9 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
     for _, _, bucket, spans in rows:
         histogram[int(bucket)] += int(spans)
     total = sum(histogram.values())
-    spans = _Spans(fetch, widened, span_filter, span_params)
+    spans = _Spans(fetch, widened, (span_filter, span_params), histogram)
+    if superset is not None:
+        spans.try_first(superset, superset_params)
     if split is Split.SLOW:
         focus = "duration_ns >= ?"
         if total:
@@ -146,21 +154,47 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
 
 class _Spans:
     """Reads of the target's spans in one bucket (or a few) of the histogram: bounded
-    by the window and by the bucket, a couple of percent of the requests."""
+    by the window and by the bucket, a couple of percent of the requests.
+
+    Telling an entry span reads its parent id: a unique string per span, decompressed
+    a vector at a time, and the bucket's spans lie in every vector of the window
+    (at 10M spans, 75 of the read's 108 ms). A cheaper filter keeping a superset of the
+    target's spans (every span of its operation) can be tried first: when it finds as
+    many spans in each bucket as the histogram counts, it found exactly them (the
+    rollups count what is stored); otherwise the entry spans are read.
+    """
 
     def __init__(
-        self, fetch: Fetch, window: TimeWindow, span_filter: str, params: list[object]
+        self,
+        fetch: Fetch,
+        window: TimeWindow,
+        where: tuple[str, list[object]],
+        histogram: Mapping[int, int],
     ) -> None:
         self._fetch = fetch
-        self._where = f"start_ns >= ? AND start_ns < ? AND {span_filter}"
-        self._params = [window.start_ns, window.end_ns, *params]
+        self._window = window
+        self._where = where
+        self._histogram = histogram
+        self._superset: tuple[str, list[object]] | None = None
+
+    def try_first(self, superset: str, params: list[object]) -> None:
+        self._superset = (superset, params)
 
     def durations(self, low: int, high: int) -> dict[int, list[int]]:
         """The durations of the spans in buckets ``low`` to ``high``, sorted, per bucket."""
+        if self._superset is not None:
+            found = self._read(self._superset, low, high)
+            counted = self._histogram
+            if all(len(found.get(b, ())) == counted.get(b, 0) for b in range(low, high + 1)):
+                return found
+        return self._read(self._where, low, high)
+
+    def _read(self, where: tuple[str, list[object]], low: int, high: int) -> dict[int, list[int]]:
         rows = self._fetch(
             f"SELECT {bucket_sql('duration_ns')} AS bucket, duration_ns FROM {TABLE}"
-            f" WHERE {self._where} AND bucket BETWEEN ? AND ? ORDER BY duration_ns",
-            [*self._params, low, high],
+            f" WHERE start_ns >= ? AND start_ns < ? AND {where[0]}"
+            " AND bucket BETWEEN ? AND ? ORDER BY duration_ns",
+            [self._window.start_ns, self._window.end_ns, *where[1], low, high],
         )
         found: dict[int, list[int]] = defaultdict(list)
         for bucket, duration in rows:
