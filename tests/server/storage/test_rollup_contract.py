@@ -401,27 +401,6 @@ PER_MINUTE: Final = 40
 SAMPLE: Final = 20
 
 
-def busy_checkout(index: int) -> list[SpanRecord]:
-    """A trace a fraction of a minute after the last; every tenth fails in payments."""
-    start = T0 + index * MINUTE // PER_MINUTE
-    trace = f"{index:032x}"
-    status = {"status": StatusCode.ERROR} if index % 10 == 0 else {}
-    return [
-        span_record(trace, "a1", None, "web", "POST /checkout", start, start + 100 * MS, **status),
-        span_record(
-            trace,
-            "a2",
-            "a1",
-            "payments",
-            "charge",
-            start + MS,
-            start + 80 * MS,
-            kind=SpanKind.SERVER,
-            **status,
-        ),
-    ]
-
-
 @groups
 def test_the_sample_of_a_busy_hour_comes_from_slices_spread_over_it(store: Store) -> None:
     """Tail causes and hotspots read their sample span by span: drawn from the whole
@@ -430,11 +409,12 @@ def test_the_sample_of_a_busy_hour_comes_from_slices_spread_over_it(store: Store
     starts: dict[str, int] = {}
     records = []
     for index in range(60 * PER_MINUTE):
-        trace = busy_checkout(index)
+        trace = call(f"{index:032x}", index * 60_000 // PER_MINUTE, failed=index % 10 == 0)
         starts[trace[0].trace_id] = trace[0].start_ns
         records += trace
-    store.write(SpanBatch.from_records(records)).result(timeout=60)
-    groups = store.trace_groups(Target(), Split.FAILED, BUSY_HOUR, sample=SAMPLE, sample_ids=SAMPLE)
+    write(store, records)
+    payments = Target("payments")
+    groups = store.trace_groups(payments, Split.FAILED, BUSY_HOUR, sample=SAMPLE, sample_ids=SAMPLE)
     assert (groups.focus_traces, groups.baseline_traces) == (240, 2160)
     assert (groups.focus_sample, groups.baseline_sample) == (SAMPLE, SAMPLE)
     failed = {trace for trace in starts if int(trace, 16) % 10 == 0}
