@@ -35,10 +35,10 @@ the traces needed, so the target spans are only filtered by it (no grouping or s
 of all of them). A sampled trace's spans are read where its summary says they start
 (within ``PAIR_HORIZON_NS`` of the window), so zone maps skip the rest.
 The sample is found once and its trace ids handed to the counts as a list: each
-count finding it again filtered the window's target spans twice more. Both counts
-are one statement over one read of the sampled traces' spans (``_SPANS_READ``): that
-read filters every span of the window by trace id, and a second one cost about as much
-again.
+count finding it again filtered the target spans twice more. Both counts are one
+statement over one read of the sampled traces' spans (``_SPANS_READ``): that read
+filters every span of the traces' ranges by trace id, and a second one cost about as
+much again.
 
 The ranking itself is pure analysis (``analysis/tail_latency.py``).
 """
@@ -79,7 +79,7 @@ from threadline.server.storage.duckdb.sql import (
 SpanRanges = Callable[[Sequence[str]], list[tuple[int, int]]]
 
 # The spans of the labelled traces, read once for both counts below: the read filters
-# every span of the window by trace id, and the attribute documents cost little more
+# every span of their ranges by trace id, and the attribute documents cost little more
 # to carry along than a second read would (``labelled`` is defined before it).
 _SPANS_READ: Final = f"""
 spans_read AS MATERIALIZED (
