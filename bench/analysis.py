@@ -406,8 +406,9 @@ def _scored(
 
 
 def _first_difference(sampled: TraceGroups, full: TraceGroups) -> str:
-    """Where the sampled ranking first leaves the full one, and how far apart the full
-    answer's scores of the two rows met there are (near ties swap under any sample)."""
+    """Where the sampled ranking first leaves the full one, how far apart the full
+    answer's scores of the two rows met there are (near ties swap under any sample), and
+    how large the full answer's row is against its first."""
     everything = _scored(full, limit=10_000)
     for mine, theirs, all_theirs in zip(_scored(sampled), _scored(full), everything, strict=True):
         for place, ((key, _), (full_key, full_score)) in enumerate(
@@ -418,9 +419,11 @@ def _first_difference(sampled: TraceGroups, full: TraceGroups) -> str:
                 if score is None:
                     return f"place {place}: {key} is not ranked in the full answer"
                 apart = abs(full_score - score) / max(abs(full_score), 1e-12)
+                # A near tie far below the first row is noise, not a different answer.
+                first = abs(theirs[0][1]) or 1e-12
                 return (
                     f"place {place}: {key} for {full_key}, whose full-scan scores are"
-                    f" {apart:.1%} apart"
+                    f" {apart:.1%} apart and {abs(full_score) / first:.2%} of the first row's"
                 )
         if len(mine) != len(theirs):
             return f"{len(mine)} rows sampled against {len(theirs)} in the full answer"
