@@ -353,7 +353,8 @@ def test_failed_and_slow_requests_are_counted_per_target(store: Store) -> None:
 @groups
 def test_the_slow_threshold_counts_entry_spans_only(store: Store) -> None:
     """An operation's name on spans inside the service too (a handler's own span named
-    like the route): the threshold is the exact percentile of the requests alone."""
+    like the route, a background task outliving its request): the threshold is the exact
+    percentile of the requests alone, and the examples are slow requests' traces."""
     spans = []
     for n in range(10):
         trace, start, took = f"{n + 1:032x}", T0 + n * S, (n + 1) * 10 * MS
@@ -366,11 +367,14 @@ def test_the_slow_threshold_counts_entry_spans_only(store: Store) -> None:
         inner = 90 * MS - 1_000
         spans.append(span_record(trace, "i", "s", "payments", "charge", start, start + inner))
     assert sketch.bucket_index(90 * MS - 1_000) == sketch.bucket_index(90 * MS)
+    fast = f"{1:032x}"  # its request took 10 ms; a task it started, 200 ms
+    spans.append(span_record(fast, "b", "s", "payments", "charge", T0, T0 + 200 * MS))
     write(store, spans)
     slow = store.trace_groups(Target("payments", "charge"), Split.SLOW, DAY, percentile=90)
     # quantile_cont over 10, 20, ..., 100 ms: 90 ms + 0.1 × 10 ms.
     assert slow.threshold_ns == pytest.approx(91 * MS)
     assert (slow.focus_traces, slow.baseline_traces) == (1, 9)
+    assert slow.examples == (f"{10:032x}",)
 
 
 @fleet

@@ -29,7 +29,7 @@ of its own: ``labels`` returns ``None`` and the caller decides by scan.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Final
 
@@ -107,11 +107,12 @@ WHERE minute >= ? AND minute < ?{keys}
 GROUP BY ALL HAVING sum(spans) <> 0""",
         [first, last, *params],
     )
-    histogram: dict[int, int] = defaultdict(int)
-    for _, _, bucket, spans in rows:
-        histogram[int(bucket)] += int(spans)
+    counted: dict[tuple[int, int], int] = defaultdict(int)
+    for minute, _, bucket, spans_in in rows:
+        counted[int(minute), int(bucket)] += int(spans_in)
+    spans = _Spans(fetch, widened, (span_filter, span_params), counted)
+    histogram = spans.histogram
     total = sum(histogram.values())
-    spans = _Spans(fetch, widened, (span_filter, span_params), histogram)
     if superset is not None:
         spans.try_first(superset, superset_params)
     if split is Split.SLOW:
@@ -132,9 +133,7 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
         focus, focus_params, threshold_ns = f"status = '{ERROR}'", (), None
         focus_rows = [(m, b, n) for m, failed, b, n in rows if failed]
         focus_requests = sum(int(n) for _, _, n in focus_rows)
-    found = _examples(
-        fetch, widened, span_filter, span_params, focus, focus_params, focus_rows, examples
-    )
+    found = spans.examples(focus, focus_params, focus_rows, examples)
     per_minute: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for minute, _, _, spans_in in rows:
         per_minute[int(minute)][1] += int(spans_in)
@@ -157,11 +156,11 @@ class _Spans:
     by the window and by the bucket, a couple of percent of the requests.
 
     Telling an entry span reads its parent id: a unique string per span, decompressed
-    a vector at a time, and the bucket's spans lie in every vector of the window
-    (at 10M spans, 75 of the read's 108 ms). A cheaper filter keeping a superset of the
-    target's spans (every span of its operation) can be tried first: when it finds as
-    many spans in each bucket as the histogram counts, it found exactly them (the
-    rollups count what is stored); otherwise the entry spans are read.
+    a vector at a time, and a bucket's spans lie in every vector of the window (at 10M
+    spans, 75 of the threshold read's 108 ms). A cheaper filter keeping a superset of
+    the target's spans (every span of its operation) can be tried first: when it finds
+    as many spans in each minute and bucket as the rollups count, it found exactly them
+    (the rollups count what is stored); otherwise the entry spans are read.
     """
 
     def __init__(
@@ -169,13 +168,16 @@ class _Spans:
         fetch: Fetch,
         window: TimeWindow,
         where: tuple[str, list[object]],
-        histogram: Mapping[int, int],
+        counted: Mapping[tuple[int, int], int],
     ) -> None:
         self._fetch = fetch
         self._window = window
         self._where = where
-        self._histogram = histogram
+        self._counted = counted
         self._superset: tuple[str, list[object]] | None = None
+        self.histogram: dict[int, int] = defaultdict(int)
+        for (_, bucket), spans in counted.items():
+            self.histogram[bucket] += spans
 
     def try_first(self, superset: str, params: list[object]) -> None:
         self._superset = (superset, params)
@@ -183,13 +185,15 @@ class _Spans:
     def durations(self, low: int, high: int) -> dict[int, list[int]]:
         """The durations of the spans in buckets ``low`` to ``high``, sorted, per bucket."""
         if self._superset is not None:
-            found = self._read(self._superset, low, high)
-            counted = self._histogram
+            found = self._durations(self._superset, low, high)
+            counted = self.histogram
             if all(len(found.get(b, ())) == counted.get(b, 0) for b in range(low, high + 1)):
                 return found
-        return self._read(self._where, low, high)
+        return self._durations(self._where, low, high)
 
-    def _read(self, where: tuple[str, list[object]], low: int, high: int) -> dict[int, list[int]]:
+    def _durations(
+        self, where: tuple[str, list[object]], low: int, high: int
+    ) -> dict[int, list[int]]:
         rows = self._fetch(
             f"SELECT {bucket_sql('duration_ns')} AS bucket, duration_ns FROM {TABLE}"
             f" WHERE start_ns >= ? AND start_ns < ? AND {where[0]}"
@@ -201,93 +205,99 @@ class _Spans:
             found[int(bucket)].append(int(duration))
         return found
 
+    def examples(
+        self,
+        focus: str,
+        focus_params: tuple[object, ...],
+        focus_rows: list[tuple[int, int, int]],
+        wanted: int,
+    ) -> tuple[str, ...]:
+        """The slowest focus requests' traces, reading only the minutes of the top buckets.
 
-def _examples(
-    fetch: Fetch,
-    window: TimeWindow,
-    span_filter: str,
-    span_params: list[object],
-    focus: str,
-    focus_params: tuple[object, ...],
-    focus_rows: list[tuple[int, int, int]],
-    wanted: int,
-) -> tuple[str, ...]:
-    """The slowest focus requests' traces, reading only the minutes of the top buckets.
+        The top buckets are counted in requests, but examples are distinct traces: when
+        one trace holds several of the top requests, the first read finds too few and a
+        second one reads every focus bucket.
+        """
+        per_bucket: dict[int, int] = defaultdict(int)
+        for _, bucket, spans in focus_rows:
+            per_bucket[int(bucket)] += int(spans)
+        if not per_bucket:
+            return ()
+        lowest, held = min(per_bucket), 0
+        for bucket in sorted(per_bucket, reverse=True):
+            lowest, held = bucket, held + per_bucket[bucket]
+            if held >= wanted:
+                break
+        focused = (focus, focus_params)
+        found = self._slowest(focused, focus_rows, lowest, wanted)
+        if len(found) < wanted and lowest > min(per_bucket):
+            found = self._slowest(focused, focus_rows, min(per_bucket), wanted)
+        return found
 
-    The top buckets are counted in requests, but examples are distinct traces: when one
-    trace holds several of the top requests, the first read finds too few and a second
-    one reads every focus bucket.
-    """
-    per_bucket: dict[int, int] = defaultdict(int)
-    for _, bucket, spans in focus_rows:
-        per_bucket[int(bucket)] += int(spans)
-    if not per_bucket:
-        return ()
-    lowest, held = min(per_bucket), 0
-    for bucket in sorted(per_bucket, reverse=True):
-        lowest, held = bucket, held + per_bucket[bucket]
-        if held >= wanted:
-            break
-    found = _slowest_traces(
-        fetch, window, span_filter, span_params, focus, focus_params, focus_rows, lowest, wanted
-    )
-    if len(found) < wanted and lowest > min(per_bucket):
-        found = _slowest_traces(
-            fetch,
-            window,
-            span_filter,
-            span_params,
-            focus,
-            focus_params,
-            focus_rows,
-            min(per_bucket),
-            wanted,
-        )
-    return found
+    def _slowest(
+        self,
+        focus: tuple[str, tuple[object, ...]],
+        focus_rows: list[tuple[int, int, int]],
+        lowest: int,
+        wanted: int,
+    ) -> tuple[str, ...]:
+        """Up to ``wanted`` traces of the slowest focus requests in buckets from ``lowest`` up.
 
-
-def _slowest_traces(
-    fetch: Fetch,
-    window: TimeWindow,
-    span_filter: str,
-    span_params: list[object],
-    focus: str,
-    focus_params: tuple[object, ...],
-    focus_rows: list[tuple[int, int, int]],
-    lowest: int,
-    wanted: int,
-) -> tuple[str, ...]:
-    """Up to ``wanted`` traces of the slowest focus requests in buckets from ``lowest`` up.
-
-    The minutes holding them (a few, spread over the window) are read one run of
-    consecutive minutes each, so zone maps skip the minutes between. Past
-    ``MAX_RANGES`` runs, one range from the first to the last is read, filtered by minute.
-    """
-    chosen = sorted({int(m) for m, b, _ in focus_rows if int(b) >= lowest})
-    ranges = _minute_ranges(chosen)
-    in_chosen, chosen_params = "", list[object]()
-    if len(ranges) > MAX_RANGES:
-        ranges = [(chosen[0], chosen[-1] + 1)]
-        in_chosen = f" AND start_ns // {MINUTE_NS} IN (SELECT unnest(?::BIGINT[]))"
-        chosen_params = [chosen]
-    branch = f"""SELECT trace_id, duration_ns FROM {TABLE}
+        The minutes holding them (a few, spread over the window) are read one run of
+        consecutive minutes each, so zone maps skip the minutes between. Past
+        ``MAX_RANGES`` runs, one range from the first to the last is read, filtered by
+        minute.
+        """
+        chosen = sorted({int(m) for m, b, _ in focus_rows if int(b) >= lowest})
+        ranges = _minute_ranges(chosen)
+        in_chosen, chosen_params = "", list[object]()
+        if len(ranges) > MAX_RANGES:
+            ranges = [(chosen[0], chosen[-1] + 1)]
+            in_chosen = f" AND start_ns // {MINUTE_NS} IN (SELECT unnest(?::BIGINT[]))"
+            chosen_params = [chosen]
+        start, end = self._window.start_ns, self._window.end_ns
+        bounds = [(max(start, a * MINUTE_NS), min(end, b * MINUTE_NS)) for a, b in ranges]
+        kept = set(chosen)
+        expected = {
+            key: n for key, n in self._counted.items() if key[0] in kept and key[1] >= lowest
+        }
+        if self._superset is not None and sum(expected.values()) <= SUPERSET_ROWS:
+            # Every span of the operation in those minutes and buckets, each marked focus
+            # or not, is few: kept when their count per minute and bucket is the rollups'.
+            branch = f"""SELECT trace_id, duration_ns, start_ns // {MINUTE_NS} AS minute,
+       {bucket_sql("duration_ns")} AS bucket, ({focus[0]}) AS focus
+FROM {TABLE} WHERE start_ns >= ? AND start_ns < ?{in_chosen}
+  AND {self._superset[0]} AND bucket >= ?"""
+            params: list[object] = []
+            for low, high in bounds:
+                params += [*focus[1], low, high, *chosen_params, *self._superset[1], lowest]
+            rows = self._fetch(" UNION ALL ".join([branch] * len(bounds)), params)
+            if Counter((int(row[2]), int(row[3])) for row in rows) == expected:
+                slowest: dict[str, int] = {}
+                for trace_id, duration, _, _, is_focus in rows:
+                    if is_focus:
+                        slowest[trace_id] = max(slowest.get(trace_id, 0), int(duration))
+                ordered = sorted(slowest, key=lambda trace_id: (-slowest[trace_id], trace_id))
+                return tuple(ordered[:wanted])
+        branch = f"""SELECT trace_id, duration_ns FROM {TABLE}
 WHERE start_ns >= ? AND start_ns < ?{in_chosen}
-  AND {span_filter} AND ({focus}) AND {bucket_sql("duration_ns")} >= ?"""
-    params: list[object] = []
-    for first, end in ranges:
-        low = max(window.start_ns, first * MINUTE_NS)
-        high = min(window.end_ns, end * MINUTE_NS)
-        params += [low, high, *chosen_params, *span_params, *focus_params, lowest]
-    rows = fetch(
-        f"SELECT trace_id FROM ({' UNION ALL '.join([branch] * len(ranges))})"
-        " GROUP BY trace_id ORDER BY max(duration_ns) DESC, trace_id LIMIT ?",
-        [*params, wanted],
-    )
-    return tuple(row[0] for row in rows)
+  AND {self._where[0]} AND ({focus[0]}) AND {bucket_sql("duration_ns")} >= ?"""
+        params = []
+        for low, high in bounds:
+            params += [low, high, *chosen_params, *self._where[1], *focus[1], lowest]
+        rows = self._fetch(
+            f"SELECT trace_id FROM ({' UNION ALL '.join([branch] * len(bounds))})"
+            " GROUP BY trace_id ORDER BY max(duration_ns) DESC, trace_id LIMIT ?",
+            [*params, wanted],
+        )
+        return tuple(row[0] for row in rows)
 
 
 # Ranges of minutes read one by one for examples; more are read as one range.
 MAX_RANGES: Final = 16
+# Rows of an examples read through the superset filter at most (they come back to
+# Python to be checked against the rollups); past it, the entry spans are read.
+SUPERSET_ROWS: Final = 10_000
 
 
 def _minute_ranges(minutes: list[int]) -> list[tuple[int, int]]:
