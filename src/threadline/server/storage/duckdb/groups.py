@@ -63,6 +63,7 @@ from threadline.server.storage.duckdb.rollups import MINUTE_NS, PAIR_HORIZON_NS
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import (
     ENTRY,
+    ENTRY_PARTS,
     ERROR,
     NO_PARENT,
     USER_TRAFFIC,
@@ -334,30 +335,37 @@ def _sample(
     """
     start, end = labels.window.start_ns, labels.window.end_ns
     if labels.per_minute is None or end <= start:
-        spans = _target_spans(target, labels.window)
+        parts = _target_parts(target, labels.window)
         return _first_by_hash(
-            fetch, spans, labels, sample, labels.focus_requests, labels.baseline_requests
+            fetch, parts, labels, sample, labels.focus_requests, labels.baseline_requests
         )
 
     def draw(
         runs: list[tuple[int, int]], held: tuple[float, float]
     ) -> tuple[tuple[list[Row], Counter[bool]], tuple[int, int]]:
-        spans = _target_spans(target, labels.window)
-        spans.extend(starts_in([(low, high - 1) for low, high in runs]))
-        sampled, counts = _first_by_hash(fetch, spans, labels, sample, *held)
+        parts = _target_parts(target, labels.window)
+        for part in parts:
+            part.extend(starts_in([(low, high - 1) for low, high in runs]))
+        sampled, counts = _first_by_hash(fetch, parts, labels, sample, *held)
         return (sampled, counts), (counts.get(True, 0), counts.get(False, 0))
 
     return time_slices.drawn(start, end, labels.per_minute, MINUTE_NS, sample, draw)
 
 
 def _first_by_hash(
-    fetch: Fetch, spans: Conditions, labels: Labels, sample: int, focus: float, baseline: float
+    fetch: Fetch,
+    parts: list[Conditions],
+    labels: Labels,
+    sample: int,
+    focus: float,
+    baseline: float,
 ) -> tuple[list[Row], Counter[bool]]:
-    """The first ``sample`` traces of each group by hash among the target ``spans``;
-    ``focus`` and ``baseline`` requests are there, which sets the hash cutoffs."""
+    """The first ``sample`` traces of each group by hash among the target spans (the
+    union of ``parts``); ``focus`` and ``baseline`` requests are there, which sets the
+    hash cutoffs."""
     focus_cutoff, baseline_cutoff = _cutoff(sample, focus), _cutoff(sample, baseline)
     while True:
-        chosen, chosen_params = _labelled(spans, labels, focus_cutoff, baseline_cutoff, sample)
+        chosen, chosen_params = _labelled(parts, labels, focus_cutoff, baseline_cutoff, sample)
         # The sample is found once and handed to the counts as a list: finding it again
         # in each read filtered the target spans as many times more.
         sampled = fetch(
@@ -389,7 +397,7 @@ def _below(cutoff: int | None) -> tuple[str, list[object]]:
 
 
 def _labelled(
-    spans: Conditions,
+    parts: list[Conditions],
     labels: Labels,
     focus_cutoff: int | None,
     baseline_cutoff: int | None,
@@ -406,11 +414,14 @@ def _labelled(
     focus_hash, focus_hash_params = _below(focus_cutoff)
     base_hash, base_hash_params = _below(baseline_cutoff)
     focus = labels.focus
-    # One pass over the window's target spans finds the candidates of both groups.
+    # One pass over the target spans finds the candidates of both groups.
+    reads = " UNION ALL ".join(
+        f"SELECT trace_id, {focus} AS focus FROM {TABLE}{part.sql('WHERE')}"
+        f" AND ({focus_hash} OR {base_hash})"
+        for part in parts
+    )
     sql = f"""WITH candidate AS (
-    SELECT trace_id, bool_or({focus}) AS focus
-    FROM {TABLE}{spans.sql("WHERE")} AND ({focus_hash} OR {base_hash})
-    GROUP BY trace_id
+    SELECT trace_id, bool_or(focus) AS focus FROM ({reads}) GROUP BY trace_id
 ),
 labelled AS (
     SELECT * FROM (
@@ -423,11 +434,10 @@ labelled AS (
                row_number() OVER (ORDER BY hash(trace_id), trace_id) AS place
         FROM candidate WHERE NOT focus AND {base_hash} QUALIFY place <= ?)
 )"""
-    params: list[object] = [
-        *labels.focus_params,
-        *spans.params,
-        *focus_hash_params,
-        *base_hash_params,
+    params: list[object] = []
+    for part in parts:
+        params += [*labels.focus_params, *part.params, *focus_hash_params, *base_hash_params]
+    params += [
         *focus_hash_params,
         sample,
         *base_hash_params,
@@ -436,7 +446,7 @@ labelled AS (
     return sql, params
 
 
-def _target_spans(target: Target, window: TimeWindow) -> Conditions:
+def _target_spans(target: Target, window: TimeWindow, entry: str = ENTRY) -> Conditions:
     """The requests of ``target``: its entry spans, or root spans without a service.
 
     Synthetic journeys' requests are neither slow nor failed users' requests nor part
@@ -447,8 +457,15 @@ def _target_spans(target: Target, window: TimeWindow) -> Conditions:
     if target.service is None:
         where.add(f"{NO_PARENT} AND {USER_TRAFFIC}")
         return where
-    where.add(ENTRY)
+    where.add(entry)
     where.add("service_name = ?", target.service)
     if target.operation is not None:
         where.add("name = ?", target.operation)
     return where
+
+
+def _target_parts(target: Target, window: TimeWindow) -> list[Conditions]:
+    """``_target_spans`` as disjoint parts to read one after the other (``ENTRY_PARTS``)."""
+    if target.service is None:
+        return [_target_spans(target, window)]
+    return [_target_spans(target, window, entry) for entry in ENTRY_PARTS]

@@ -35,6 +35,13 @@ USER_TRAFFIC: Final = f"name <> '{SDK_STATS_SPAN}'"
 # Where a service takes a request (see ``aggregates``): SERVER and CONSUMER spans,
 # and the first span of a trace whatever its kind, if it is user traffic.
 ENTRY: Final = f"((kind IN ('server', 'consumer') OR {NO_PARENT}) AND {USER_TRAFFIC})"
+# ``ENTRY`` as two disjoint parts, for reads that can union them: telling a first span
+# reads its parent id (a unique string per span, dear to decompress), and the second
+# part reads it only in the vectors where a span of another kind is left.
+ENTRY_PARTS: Final = (
+    f"kind IN ('server', 'consumer') AND {USER_TRAFFIC}",
+    f"coalesce(kind, '') NOT IN ('server', 'consumer') AND {NO_PARENT} AND {USER_TRAFFIC}",
+)
 
 
 def synthetic(alias: str = "") -> str:
