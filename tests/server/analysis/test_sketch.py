@@ -114,3 +114,13 @@ def test_an_exact_quantile_refuses_a_histogram_counting_more_than_is_stored() ->
     buckets = {sketch.bucket_index(1000): 3}
     with pytest.raises(ValueError, match="more spans"):
         sketch.exact_quantile(buckets, 0.9, lambda low, high: {low: [1000]})
+
+
+def test_the_top_buckets_hold_what_is_wanted_and_no_fewer_would() -> None:
+    buckets = {3: 10, 7: 4, 9: 2, 12: 1}
+    assert sketch.top_buckets(buckets, 1) == 12
+    assert sketch.top_buckets(buckets, 3) == 9
+    assert sketch.top_buckets(buckets, 4) == 7
+    assert sketch.top_buckets(buckets, 100) == 3
+    with pytest.raises(ValueError, match="empty"):
+        sketch.top_buckets({}, 1)

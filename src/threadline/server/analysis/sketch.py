@@ -146,6 +146,19 @@ def exact_quantile(buckets: Mapping[int, int], q: float, read: BucketReader) -> 
     return ExactQuantile(value=value, low=low, high=high, at_least=at_least)
 
 
+def top_buckets(buckets: Mapping[int, int], wanted: int) -> int:
+    """The lowest of the fewest highest buckets that hold at least ``wanted`` durations
+    (the lowest bucket of all when they hold fewer): where the slowest ones lie."""
+    if not buckets:
+        raise ValueError("an empty histogram has no top buckets")
+    lowest, held = min(buckets), 0
+    for index in sorted(buckets, reverse=True):
+        lowest, held = index, held + buckets[index]
+        if held >= wanted:
+            break
+    return lowest
+
+
 def _bucket_of(buckets: Mapping[int, int], rank: int) -> tuple[int, int]:
     """The bucket holding the ``rank``-th smallest duration (0-based), and its rank there."""
     seen = 0

@@ -191,11 +191,7 @@ class _Spans:
             per_bucket[b] += n
         if not per_bucket:
             return ()
-        lowest, held = min(per_bucket), 0
-        for b in sorted(per_bucket, reverse=True):
-            lowest, held = b, held + per_bucket[b]
-            if held >= wanted:
-                break
+        lowest = sketch.top_buckets(per_bucket, wanted)
         found = self._slowest(focus, focus_rows, window, lowest, wanted)
         if len(found) < wanted and lowest > min(per_bucket):
             found = self._slowest(focus, focus_rows, window, min(per_bucket), wanted)

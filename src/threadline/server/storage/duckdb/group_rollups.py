@@ -223,11 +223,7 @@ class _Spans:
             per_bucket[int(bucket)] += int(spans)
         if not per_bucket:
             return ()
-        lowest, held = min(per_bucket), 0
-        for bucket in sorted(per_bucket, reverse=True):
-            lowest, held = bucket, held + per_bucket[bucket]
-            if held >= wanted:
-                break
+        lowest = sketch.top_buckets(per_bucket, wanted)
         focused = (focus, focus_params)
         found = self._slowest(focused, focus_rows, lowest, wanted)
         if len(found) < wanted and lowest > min(per_bucket):
