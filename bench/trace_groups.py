@@ -2,6 +2,7 @@
 
     cd bench && PYTHONPATH=../src:. python3 trace_groups.py --spans 1000000
     cd bench && PYTHONPATH=../src:. python3 trace_groups.py --spans 10000000 --db /tmp/s.duckdb
+    cd bench && PYTHONPATH=../src:. python3 trace_groups.py --spans 10000000 --hours 1 --statements
 
 Loads the analysis benchmark's shop (``analysis_workload``, as ``slo.py`` does:
 twelve services, 20,000 sessions) spread over the last ``--hours`` into a DuckDB store
@@ -10,6 +11,9 @@ warm-up, the two groupings the analysis pages ask for over the last hour: failed
 against other traces (error hotspots of all traces) and slow against usual checkout
 requests (tail causes). Each is the rollups' split plus the reads of a sample of at
 most 2,000 traces per group.
+
+``--statements`` also prints, for the fastest call of each, every statement it ran
+and its time, the first words of its SQL naming it (where a grouping spends its time).
 
 With ``--db`` the store is kept: a later run on the same path skips loading and times
 the same data (its end time is kept beside it, in ``<db>.end_ns``), so two builds can
@@ -22,8 +26,9 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 # Run as a script, so this directory is on sys.path and the other benchmarks import.
 from slo import HOUR_NS, load, timed
@@ -51,8 +56,35 @@ def measure(path: Path, args: argparse.Namespace) -> None:
                 lambda t=target, s=split: store.trace_groups(t, s, hour), args.repeat
             )
             print(f"{name:28} {fastest * 1e3:8.1f} ms (median {median * 1e3:.1f})")
+            if args.statements:
+                statements(store, lambda t=target, s=split: store.trace_groups(t, s, hour), args)
     finally:
         store.close()
+
+
+def statements(store: DuckDBStore, call: Callable[[], object], args: argparse.Namespace) -> None:
+    """Each statement of the fastest of ``--repeat`` calls, timed where the store runs it."""
+    ran: list[tuple[float, str]] = []
+    reads = store._fetch  # the store's one way to run a read; timed here, put back below
+
+    def timed_read(sql: str, params: Sequence[object]) -> list[Any]:
+        started = time.perf_counter()
+        rows = reads(sql, params)
+        ran.append((time.perf_counter() - started, " ".join(sql.split())[:72]))
+        return rows
+
+    store._fetch = timed_read  # type: ignore[method-assign]
+    try:
+        best: list[tuple[float, str]] = []
+        for _ in range(args.repeat):
+            ran.clear()
+            call()
+            if not best or sum(t for t, _ in ran) < sum(t for t, _ in best):
+                best = list(ran)
+    finally:
+        store._fetch = reads  # type: ignore[method-assign]
+    for seconds, sql in best:
+        print(f"    {seconds * 1e3:8.1f} ms  {sql}")
 
 
 def main() -> None:
@@ -63,6 +95,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=24.0, help="time the spans spread over")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--db", type=Path, help="keep the store here (reused when it exists)")
+    parser.add_argument("--statements", action="store_true", help="time every statement too")
     args = parser.parse_args()
     if args.db is not None:
         measure(args.db, args)
