@@ -242,7 +242,8 @@ def same_groups(store: DuckDBStore, target: Target, live: list[SpanRecord]) -> N
     held: dict[tuple[str, str], list[int]] = {}
     for group, ids in ((0, rollup.focus_ids), (1, rollup.baseline_ids)):
         for trace_id in ids:
-            for key in {(s.service_name, s.name) for s in live if s.trace_id == trace_id}:
+            of_trace = [s for s in live if s.trace_id == trace_id and s.name != SDK_STATS_SPAN]
+            for key in {(s.service_name, s.name) for s in of_trace}:
                 held.setdefault(key, [0, 0])[group] += 1
     assert [
         (o.service, o.operation, o.focus_traces, o.baseline_traces) for o in rollup.operations

@@ -16,6 +16,7 @@ from typing import Final
 import pytest
 
 from support.spans import span_record
+from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.aggregates import TimeWindow
 from threadline.server.batch import SpanBatch
 from threadline.server.model import (
@@ -147,8 +148,9 @@ def test_written_spans_read_back_exactly(store: Store) -> None:
 
 def test_many_traces_far_apart_are_read_whole(store: Store) -> None:
     """Traces a day apart (more of them than the ranges a read is cut into), one with a
-    span that arrived half an hour late in a later batch, and one unknown id: every
-    stored span of the asked traces, grouped by trace, by start."""
+    span that arrived half an hour late in a later batch, one with the SDK's report an
+    hour before it, and with or without an unknown id: every stored span of the asked
+    traces, grouped by trace, by start."""
     day = 86_400 * S
     traces = [
         [
@@ -170,15 +172,19 @@ def test_many_traces_far_apart_are_read_whole(store: Store) -> None:
     late = span_record(
         f"{7:032x}", "l", "r", "mail", "send", T0 + 7 * day + 1800 * S, T0 + 7 * day + 1801 * S
     )
-    write_all(store, [span for trace in traces for span in trace])
-    write_all(store, [late])
-    wanted = [f"{index:032x}" for index in range(0, 40, 3)] + [f"{7:032x}", "f" * 32]
-    stored = [*(span for trace in traces for span in trace), late]
-    expected = sorted(
-        (span for span in stored if span.trace_id in wanted),
-        key=lambda span: (span.trace_id, span.start_ns),
+    report = span_record(
+        f"{9:032x}", "x", None, "web", SDK_STATS_SPAN, T0 + 9 * day - 3600 * S, T0 + 9 * day
     )
-    assert store.get_traces(wanted) == expected
+    write_all(store, [span for trace in traces for span in trace])
+    write_all(store, [late, report])
+    stored = [*(span for trace in traces for span in trace), late, report]
+    asked = [f"{index:032x}" for index in range(0, 40, 3)] + [f"{7:032x}"]
+    for wanted in (asked, [*asked, "f" * 32]):
+        expected = sorted(
+            (span for span in stored if span.trace_id in wanted),
+            key=lambda span: (span.trace_id, span.start_ns),
+        )
+        assert store.get_traces(wanted) == expected
 
 
 def test_unknown_trace_is_empty(shop_store: Store) -> None:

@@ -22,18 +22,19 @@ from threadline.server.aggregates import (
 )
 from threadline.server.analysis import time_slices
 from threadline.server.storage.clickhouse.groups import labels, sample_traces
-from threadline.server.storage.clickhouse.rollup_tables import ERROR, PAIR_HORIZON_NS
+from threadline.server.storage.clickhouse.rollup_tables import ERROR, PAIR_HORIZON_NS, USER_TRAFFIC
 from threadline.server.storage.clickhouse.sql import Bound, checked_limit
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
 from threadline.server.storage.clickhouse.traces import span_ranges, starts_in
 
-# Every span of the sampled traces; ``{ids}`` and ``{focus}`` are the sample's ids
-# and its focus ids, ``{starts}`` where their spans start (``traces.starts_in``).
+# Every span of the sampled traces but the SDK's own reports (in no fleet view);
+# ``{ids}`` and ``{focus}`` are the sample's ids and its focus ids, ``{starts}`` where
+# their spans start (``traces.starts_in``).
 _MEMBERS: Final = """SELECT trace_id, span_id, coalesce(parent_span_id, '') AS parent_id,
        service_name, name, start_ns, end_ns, status, attributes, resource,
        trace_id IN {{focus:Array(String)}} AS focus
 FROM {spans}
-WHERE trace_id IN {{ids:Array(String)}} AND {starts}"""
+WHERE trace_id IN {{ids:Array(String)}} AND {starts} AND {user_traffic}"""
 
 # Self time: each child adds the part of its (clipped) interval beyond the latest
 # end seen so far among its earlier siblings — the union of the children's intervals.
@@ -126,7 +127,7 @@ def trace_groups(
     ranges = time_slices.within(span_ranges(fetch, t, ids), horizon) if ids else []
     starts, params = starts_in(ranges)
     params |= {"ids": ids, "focus": focus_ids}
-    members = _MEMBERS.format(spans=t.spans, starts=starts)
+    members = _MEMBERS.format(spans=t.spans, starts=starts, user_traffic=USER_TRAFFIC)
     operation_rows = fetch(_OPERATIONS.format(members=members), params) if ids else []
     attribute_rows = (
         fetch(

@@ -3,7 +3,8 @@
 The target's entry spans in the window (not those of synthetic journeys) label their
 traces: *focus* when one of
 them is at or above the percentile threshold (or failed), *baseline* otherwise.
-Over every span of those traces the store then counts, per group:
+Over every span of those traces (but the SDK's own reports, in no fleet view) the
+store then counts, per group:
 
 - per (service, operation): traces holding it, total self time, traces where it
   is an error origin. Self time is exact, as ``analysis.tree`` computes it: a
@@ -76,8 +77,9 @@ from threadline.server.storage.duckdb.sql import (
     synthetic,
 )
 
-# Where the spans of the given traces start: a few ranges (their summaries say).
-SpanRanges = Callable[[Sequence[str]], list[tuple[int, int]]]
+# Where the spans of the given traces start: a few ranges (their summaries say), or
+# ``None`` when that is not known for all of them.
+SpanRanges = Callable[[Sequence[str]], list[tuple[int, int]] | None]
 
 # The spans of the labelled traces, read once for both counts below: the read filters
 # every span of their ranges by trace id, and the attribute documents cost little more
@@ -87,7 +89,7 @@ spans_read AS MATERIALIZED (
     SELECT s.trace_id, s.span_id, s.parent_span_id, s.service_name, s.name,
            s.start_ns, s.end_ns, s.status, s.attributes, s.resource, l.focus
     FROM {TABLE} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
-    WHERE {{starts}}
+    WHERE {{starts}} AND s.{USER_TRAFFIC}
 )"""
 
 # Per-span self time and "error origin" (an error span with no failing child),
@@ -288,7 +290,8 @@ def trace_groups(
     # Spans of the sampled traces are read within the horizon around the window, and
     # where their summaries say they lie: zone maps skip the rest.
     horizon = (labels.window.start_ns - PAIR_HORIZON_NS, labels.window.end_ns + PAIR_HORIZON_NS)
-    where = [horizon] if span_ranges is None else time_slices.within(span_ranges(ids), horizon)
+    ranges = None if span_ranges is None else span_ranges(ids)
+    where = [horizon] if ranges is None else time_slices.within(ranges, horizon)
     reads = starts_in(where, "s.start_ns")
     rows = fetch(
         f"{labelled}, {_COUNTS.format(starts=' AND '.join(reads.fragments))}",

@@ -39,6 +39,7 @@ from typing import Final
 
 import duckdb
 
+from threadline.conventions import SDK_STATS_SPAN
 from threadline.etags import body_etag
 from threadline.server.aggregates import (
     CappedService,
@@ -112,7 +113,7 @@ from threadline.server.storage.duckdb import (
 from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
 from threadline.server.storage.duckdb.scan import ScanViews
 from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Conditions, Row, starts_in
+from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row, starts_in
 from threadline.server.storage.duckdb.writer import GroupCommitWriter, compact_rollups
 
 # How long close waits for reads under way before closing the connection anyway.
@@ -189,14 +190,27 @@ class DuckDBStore:
     def get_traces(self, trace_ids: Sequence[str]) -> list[SpanRecord]:
         if not trace_ids:
             return []
-        # Spread over the store, a few thousand traces touch nearly every block of the
-        # span table; their summaries say which ranges of start times to read.
-        starts = starts_in(self._span_ranges(trace_ids)) if self._rollups else Conditions()
-        rows = self._fetch(
-            f"{_SELECT_SPAN} WHERE trace_id IN (SELECT unnest(?::VARCHAR[])){starts.sql('AND')}"
-            " ORDER BY trace_id, start_ns, span_id",
-            [list(trace_ids), *starts.params],
-        )
+        ids = [list(trace_ids)]
+        ranges = self._span_ranges(trace_ids) if self._rollups else None
+        if ranges is None:
+            rows = self._fetch(
+                f"{_SELECT_SPAN} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))"
+                " ORDER BY trace_id, start_ns, span_id",
+                ids,
+            )
+        else:
+            # Spread over the store, a few thousand traces touch nearly every block of the
+            # span table; their summaries say which ranges of start times to read. The
+            # SDK's own reports, which summaries leave out, are found by name.
+            starts = starts_in(ranges)
+            within = " AND ".join(starts.fragments)
+            rows = self._fetch(
+                f"{_SELECT_SPAN} WHERE trace_id IN (SELECT unnest(?::VARCHAR[])) AND {within}"
+                f" UNION ALL {_SELECT_SPAN} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))"
+                f" AND name = '{SDK_STATS_SPAN}' AND NOT {within}"
+                " ORDER BY trace_id, start_ns, span_id",
+                [*ids, *starts.params, *ids, *starts.params],
+            )
         return [record_from_row(row) for row in rows]
 
     def search_traces(self, query: TraceQuery) -> list[TraceSummary]:
@@ -671,7 +685,7 @@ class DuckDBStore:
             except StoreError as exc:
                 raise StoreError(f"{doing} failed: {exc}") from exc
 
-    def _span_ranges(self, trace_ids: Sequence[str]) -> list[tuple[int, int]]:
+    def _span_ranges(self, trace_ids: Sequence[str]) -> list[tuple[int, int]] | None:
         return summary_reads.span_ranges(self._fetch, trace_ids)
 
     def _fetch(self, sql: str, params: Sequence[object]) -> list[Row]:

@@ -240,17 +240,20 @@ def _span_bounds(fetch: Fetch, where: Conditions) -> tuple[int, int] | None:
     return int(rows[0][0]), int(rows[0][1])
 
 
-def span_ranges(fetch: Fetch, trace_ids: Sequence[str]) -> list[tuple[int, int]]:
-    """Where the spans of ``trace_ids`` start, as a few ranges (``time_slices.covering``):
-    a read of those traces' spans filtered by them skips the row groups between."""
-    if not trace_ids:
-        return []
+def span_ranges(fetch: Fetch, trace_ids: Sequence[str]) -> list[tuple[int, int]] | None:
+    """Where the user spans of ``trace_ids`` start (summaries leave the SDK's own
+    reports out), as a few ranges (``time_slices.covering``): a read of those traces'
+    spans filtered by them skips the row groups between. ``None`` when a trace has no
+    summary (an id never stored, or a trace of SDK reports alone): nothing bounds it."""
+    wanted = set(trace_ids)
     rows = fetch(
-        f"SELECT min(start_ns), max(last_start_ns) FROM {SUMMARIES}"
+        f"SELECT trace_id, min(start_ns), max(last_start_ns) FROM {SUMMARIES}"
         " WHERE trace_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY trace_id",
-        [list(trace_ids)],
+        [list(wanted)],
     )
-    return time_slices.covering((int(low), int(high)) for low, high in rows)
+    if len(rows) < len(wanted):
+        return None
+    return time_slices.covering((int(low), int(high)) for _, low, high in rows)
 
 
 def _after(order: TraceOrder, cursor: TraceCursor) -> Conditions:
