@@ -39,7 +39,6 @@ from typing import Final
 
 import duckdb
 
-from threadline.conventions import SDK_STATS_SPAN
 from threadline.etags import body_etag
 from threadline.server.aggregates import (
     CappedService,
@@ -55,7 +54,7 @@ from threadline.server.aggregates import (
 from threadline.server.alerting.state import AlertRecord
 from threadline.server.analysis.burn import Counts
 from threadline.server.analysis.funnel import StepMatch
-from threadline.server.batch import COLUMNS, SpanBatch, record_from_row
+from threadline.server.batch import SpanBatch
 from threadline.server.drills.record import DrillResult
 from threadline.server.journey_model import (
     FunnelReach,
@@ -109,17 +108,16 @@ from threadline.server.storage.duckdb import (
     slo_reads,
     summaries,
     summary_reads,
+    trace_reads,
 )
 from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
 from threadline.server.storage.duckdb.scan import ScanViews
 from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row, starts_in
+from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row
 from threadline.server.storage.duckdb.writer import GroupCommitWriter, compact_rollups
 
 # How long close waits for reads under way before closing the connection anyway.
 CLOSE_WAIT_S: Final = 30.0
-
-_SELECT_SPAN: Final = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
 
 
 class DuckDBStore:
@@ -182,36 +180,10 @@ class DuckDBStore:
             return held
 
     def get_trace(self, trace_id: str) -> list[SpanRecord]:
-        rows = self._fetch(
-            f"{_SELECT_SPAN} WHERE trace_id = ? ORDER BY start_ns, span_id", [trace_id]
-        )
-        return [record_from_row(row) for row in rows]
+        return trace_reads.trace(self._fetch, trace_id)
 
     def get_traces(self, trace_ids: Sequence[str]) -> list[SpanRecord]:
-        if not trace_ids:
-            return []
-        ids = [list(trace_ids)]
-        ranges = self._span_ranges(trace_ids) if self._rollups else None
-        if ranges is None:
-            rows = self._fetch(
-                f"{_SELECT_SPAN} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))"
-                " ORDER BY trace_id, start_ns, span_id",
-                ids,
-            )
-        else:
-            # Spread over the store, a few thousand traces touch nearly every block of the
-            # span table; their summaries say which ranges of start times to read. The
-            # SDK's own reports, which summaries leave out, are found by name.
-            starts = starts_in(ranges)
-            within = " AND ".join(starts.fragments)
-            rows = self._fetch(
-                f"{_SELECT_SPAN} WHERE trace_id IN (SELECT unnest(?::VARCHAR[])) AND {within}"
-                f" UNION ALL {_SELECT_SPAN} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))"
-                f" AND name = '{SDK_STATS_SPAN}' AND NOT {within}"
-                " ORDER BY trace_id, start_ns, span_id",
-                [*ids, *starts.params, *ids, *starts.params],
-            )
-        return [record_from_row(row) for row in rows]
+        return trace_reads.traces(self._fetch, trace_ids, summarised=self._rollups)
 
     def search_traces(self, query: TraceQuery) -> list[TraceSummary]:
         if not self._rollups:

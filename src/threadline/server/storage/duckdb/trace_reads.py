@@ -1,0 +1,50 @@
+"""Traces by id on DuckDB: every span of one trace, or of many.
+
+The span table is in arrival order, not trace order, so the spans of a few thousand
+traces spread over the store sit in nearly every block of it. With trace summaries
+(a store keeping rollups), the traces' start ranges bound the read
+(``summary_reads.span_ranges``), and zone maps skip the blocks between. Summaries
+leave the SDK's own reports (``threadline.sdk.stats``) out, so those are found by
+name outside the ranges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from threadline.conventions import SDK_STATS_SPAN
+from threadline.server.batch import COLUMNS, record_from_row
+from threadline.server.model import SpanRecord
+from threadline.server.storage.duckdb import summary_reads
+from threadline.server.storage.duckdb.schema import TABLE
+from threadline.server.storage.duckdb.sql import Fetch, starts_in
+
+_SELECT_SPAN: Final = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
+_IN_IDS: Final = "trace_id IN (SELECT unnest(?::VARCHAR[]))"
+_ORDER: Final = " ORDER BY trace_id, start_ns, span_id"
+
+
+def trace(fetch: Fetch, trace_id: str) -> list[SpanRecord]:
+    rows = fetch(f"{_SELECT_SPAN} WHERE trace_id = ? ORDER BY start_ns, span_id", [trace_id])
+    return [record_from_row(row) for row in rows]
+
+
+def traces(fetch: Fetch, trace_ids: Sequence[str], *, summarised: bool) -> list[SpanRecord]:
+    """Every span of the traces, by trace then start; ``summarised``: the store keeps
+    trace summaries, whose ranges bound the read (unless a trace has none)."""
+    if not trace_ids:
+        return []
+    ids = [list(trace_ids)]
+    ranges = summary_reads.span_ranges(fetch, trace_ids) if summarised else None
+    if ranges is None:
+        rows = fetch(f"{_SELECT_SPAN} WHERE {_IN_IDS}{_ORDER}", ids)
+    else:
+        starts = starts_in(ranges)
+        within = " AND ".join(starts.fragments)
+        rows = fetch(
+            f"{_SELECT_SPAN} WHERE {_IN_IDS} AND {within} UNION ALL {_SELECT_SPAN}"
+            f" WHERE {_IN_IDS} AND name = '{SDK_STATS_SPAN}' AND NOT {within}{_ORDER}",
+            [*ids, *starts.params, *ids, *starts.params],
+        )
+    return [record_from_row(row) for row in rows]
