@@ -430,8 +430,8 @@ def test_the_sample_of_a_busy_hour_comes_from_slices_spread_over_it(store: Store
     assert charge.baseline_error_traces == 0
     sampled = [starts[trace] for trace in (*groups.focus_ids, *groups.baseline_ids)]
     ranges = time_slices.covering((start, start) for start in sampled)
-    # A few short slices (3.4 minutes here); drawn from the whole hour by hash, the
-    # same sample spreads so that its 16 closest-packed ranges cover 15 minutes.
+    # A few short slices; drawn from the whole hour by hash, the same sample spreads so
+    # that its 16 closest-packed ranges cover about twice this bound.
     assert sum(high - low for low, high in ranges) <= 8 * MINUTE
     # Spread over the hour: from its first quarter to its last.
     assert min(sampled) < T0 + 15 * MINUTE
