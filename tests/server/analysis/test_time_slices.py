@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -11,6 +13,9 @@ from hypothesis import strategies as st
 from threadline.server.analysis import time_slices
 
 MINUTE = 60_000_000_000
+
+Runs = list[tuple[int, int]]
+Draw = Callable[[Runs, tuple[float, float]], tuple[Runs, tuple[int, int]]]
 
 
 @given(
@@ -100,3 +105,59 @@ def test_covering_closes_the_smallest_gaps_first() -> None:
     assert time_slices.covering(intervals, 3) == [(0, 20), (100, 110), (1000, 1010)]
     assert time_slices.covering(intervals, 2) == [(0, 110), (1000, 1010)]
     assert time_slices.covering([], 2) == []
+
+
+def _drawing(
+    per_minute: dict[int, tuple[int, int]], requests_per_trace: tuple[int, int]
+) -> tuple[list[Runs], Draw]:
+    """A ``draw`` that finds the traces its runs hold (each trace holding several of
+    a group's requests), and the runs it was called with, in order."""
+    calls: list[Runs] = []
+
+    def draw(runs: Runs, held: tuple[float, float]) -> tuple[Runs, tuple[int, int]]:
+        calls.append(runs)
+        found = time_slices.held(runs, per_minute, MINUTE)
+        traces = (found[0] / requests_per_trace[0], found[1] / requests_per_trace[1])
+        return runs, (int(traces[0]), int(traces[1]))
+
+    return calls, draw
+
+
+def test_a_sample_short_of_traces_widens_its_slices_until_it_has_them() -> None:
+    # An hour of 100 focus and 900 baseline requests a minute, and each slow trace
+    # holds four focus requests: slices sized by requests hold a quarter of the traces.
+    per_minute = {minute: (100, 900) for minute in range(60)}
+    calls, draw = _drawing(per_minute, (4, 1))
+    runs = time_slices.drawn(0, 60 * MINUTE, per_minute, MINUTE, 500, draw)
+    assert runs == calls[-1]
+    widths = [sum(high - low for low, high in call) for call in calls]
+    assert len(calls) == 3, "two doublings: a quarter of the traces needs four times the width"
+    assert widths[1] >= 2 * widths[0] - 16
+    assert widths[2] >= 2 * widths[1] - 16
+    focus, _ = time_slices.held(runs, per_minute, MINUTE)
+    assert focus / 4 >= 500, "the last slices hold the traces wanted"
+    narrower = time_slices.held(calls[-2], per_minute, MINUTE)
+    assert narrower[0] / 4 < 500, "and it stopped at the first that did"
+
+
+def test_a_sample_needing_no_more_is_drawn_once() -> None:
+    per_minute = {minute: (100, 900) for minute in range(60)}
+    calls, draw = _drawing(per_minute, (1, 1))
+    runs = time_slices.drawn(0, 60 * MINUTE, per_minute, MINUTE, 500, draw)
+    assert calls == [runs]
+    assert runs != [(0, 60 * MINUTE)], "a narrow share of the hour was enough"
+
+
+def test_a_group_short_everywhere_stops_at_the_whole_window() -> None:
+    # The rollups count requests the draw never finds (a split whose focus the spans
+    # do not hold): the slices widen to the whole window, then the draw ends.
+    per_minute = {minute: (100, 900) for minute in range(60)}
+    calls, draw = _drawing(per_minute, (10**9, 1))
+    runs = time_slices.drawn(0, 60 * MINUTE, per_minute, MINUTE, 500, draw)
+    assert runs == [(0, 60 * MINUTE)] == calls[-1]
+    assert len(calls) <= 1 + -math.log2(time_slices.MIN_SHARE)
+    # A group the whole window holds fewer of than needed does not widen anything.
+    few = {minute: (1, 900) for minute in range(60)}
+    calls, draw = _drawing(few, (1, 1))
+    time_slices.drawn(0, 60 * MINUTE, few, MINUTE, 500, draw)
+    assert len(calls) == 1
