@@ -17,8 +17,12 @@ measures, on this machine:
       every acknowledged span is checked stored.
 
 and prints the ratios: decode after/before, end to end N workers / 1 worker, and
-(c)/(a). The load average is printed with the figures: on a shared machine other
-work takes cores from the workers. Everything runs on 127.0.0.1, every phase is
+(c)/(a). Each end-to-end phase also prints where the CPU went: the server process
+(HTTP, the writer's commits and, with one worker, decoding) and its decoding workers
+in cores, and how busy the whole machine was (the senders run on it too): a phase
+whose machine is not busy was held back by waiting (commits, answers), not by CPU.
+The load average is printed with the figures: on a shared machine other work takes
+cores from the workers. Everything runs on 127.0.0.1, every phase is
 bounded by ``--phase-timeout`` and the server process is stopped in all cases.
 """
 
@@ -42,6 +46,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -359,6 +364,49 @@ def send(
     return totals[0], totals[1], first, time.time(), acknowledged
 
 
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU seconds used over a phase: by the server process (HTTP, writer and, with one
+    worker, decoding), by its decoding workers, and by the whole machine (senders too)."""
+
+    server_s: float
+    workers_s: float
+    machine_busy: float  # share of every core's time not idle
+
+    @staticmethod
+    def between(before: CpuSample, after: CpuSample) -> CpuUse:
+        idle = after.idle_ticks - before.idle_ticks
+        total = after.total_ticks - before.total_ticks
+        return CpuUse(
+            server_s=after.server_s - before.server_s,
+            workers_s=after.workers_s - before.workers_s,
+            machine_busy=1 - idle / total if total else 0.0,
+        )
+
+    def described(self, elapsed_s: float, spans: int) -> str:
+        return (
+            f"server CPU {(self.server_s + self.workers_s) / spans * 1e6:.1f} µs/span: "
+            f"server process {self.server_s / elapsed_s:.2f} cores, decoding workers "
+            f"{self.workers_s / elapsed_s:.2f}; machine {self.machine_busy:.0%} busy"
+        )
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    server_s: float
+    workers_s: float
+    idle_ticks: int
+    total_ticks: int
+
+    @staticmethod
+    def now(pid: int) -> CpuSample:
+        server_s, workers_s = process_cpu_s(pid)
+        # /proc/stat's first line: the ticks of all cores in each state; idle and
+        # iowait are the 4th and 5th.
+        ticks = [int(field) for field in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return CpuSample(server_s, workers_s, ticks[3] + ticks[4], sum(ticks))
+
+
 def measure_http(
     requests: Sequence[bytes],
     spans_per_request: Sequence[int],
@@ -368,9 +416,9 @@ def measure_http(
     threads: int,
     gzip_bodies: bool,
     timeout_s: float,
-) -> tuple[int, float, int, float]:
-    """(spans acknowledged, seconds from the first POST to the last answer, 503s, CPU
-    seconds the server and its decoding workers used meanwhile)."""
+) -> tuple[int, float, int, CpuUse]:
+    """(spans acknowledged, seconds from the first POST to the last answer, 503s, the
+    CPU the server, its decoding workers and the machine used meanwhile)."""
     bodies = [
         (index, gzip.compress(body, 1) if gzip_bodies else body, spans)
         for index, (body, spans) in enumerate(zip(requests, spans_per_request, strict=True))
@@ -396,12 +444,12 @@ def measure_http(
             for started in ready:
                 started.result(timeout=SERVER_START_TIMEOUT_S * 2)
             deadline = time.monotonic() + timeout_s
-            cpu_before = tree_cpu_s(process.pid)
+            cpu_before = CpuSample.now(process.pid)
             results = [
                 pool.submit(send, url, share, gzip_bodies, deadline, threads) for share in shares
             ]
             answers = [r.result(timeout=timeout_s + 60) for r in results]
-            server_cpu_s = tree_cpu_s(process.pid) - cpu_before
+            cpu = CpuUse.between(cpu_before, CpuSample.now(process.pid))
     finally:
         stop_server(process)
     sent_spans = sum(a[0] for a in answers)
@@ -410,13 +458,14 @@ def measure_http(
     sent = [span_keys(body) for body in requests] + [warm_keys]
     acknowledged = {n for a in answers for n in a[4]} | {len(requests) for _ in warmed}
     check_stored(db, sent, acknowledged)
-    return sent_spans, elapsed, refused, server_cpu_s
+    return sent_spans, elapsed, refused, cpu
 
 
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds used so far by process ``pid`` and its children (the decoding workers)."""
+def process_cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds used so far by process ``pid`` and by its children (the decoding
+    workers)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    own = children = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -425,9 +474,12 @@ def tree_cpu_s(pid: int) -> float:
         except OSError:
             continue
         # After the command: state, ppid, ..., utime and stime at positions 11 and 12.
-        if int(entry.name) == pid or int(fields[1]) == pid:
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
+        used = int(fields[11]) + int(fields[12])
+        if int(entry.name) == pid:
+            own += used
+        elif int(fields[1]) == pid:
+            children += used
+    return own / ticks, children / ticks
 
 
 def load_average() -> str:
@@ -500,7 +552,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             for workers in worker_settings:
                 db = Path(tmp) / f"http-{workers}-{round_}.duckdb"
-                http_spans, http_s, refused, server_cpu_s = measure_http(
+                http_spans, http_s, refused, cpu = measure_http(
                     requests,
                     sizes,
                     db,
@@ -515,8 +567,8 @@ def main() -> None:
                 print(
                     f"(c) OTLP/HTTP end to end, workers={workers}: {rate:,.0f} spans/s "
                     f"({http_spans} spans, {args.senders}×{args.threads} senders, {encoding}, "
-                    f"{refused} answers 503 retried); server CPU "
-                    f"{server_cpu_s / http_spans * 1e6:.1f} µs/span; {load_average()}"
+                    f"{refused} answers 503 retried); {cpu.described(http_s, http_spans)}; "
+                    f"{load_average()}"
                 )
     best = {w: max(r) for w, r in rates.items()}
     base = best[worker_settings[0]]
