@@ -13,7 +13,9 @@ measures, on this machine:
   (c) spans/s end to end for each ``--workers`` value: a server started the way
       ``threadline serve`` starts (``server.runner.serve``) in its own process, and
       ``--senders`` sender processes of ``--threads`` clients each POSTing the
-      pre-encoded bodies with httpx, each request answered only once durable;
+      pre-encoded bodies over kept-alive connections (``http.client``: the
+      senders share the server's cores, and httpx took several times its CPU per
+      request), each request answered only once durable;
       every acknowledged span is checked stored.
 
 and prints the ratios: decode after/before, end to end N workers / 1 worker, and
@@ -31,7 +33,9 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import dataclasses
 import gzip
+import http.client
 import json
 import multiprocessing
 import os
@@ -44,13 +48,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import httpx
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -320,10 +324,11 @@ def send(
     gzip_bodies: bool,
     deadline: float,
     threads: int = 1,
-) -> tuple[int, int, float, float, list[int]]:
+) -> tuple[int, int, float, float, list[int], float]:
     """One sender process: ``threads`` clients POST the (index, body, spans) triples,
     retrying 503s as exporters do. Returns (spans acknowledged, 503s, wall time of the
-    first POST, of the last answer, indexes of the requests acknowledged)."""
+    first POST, of the last answer, indexes of the requests acknowledged, CPU seconds
+    the process used)."""
     headers = {"content-type": PayloadFormat.PROTOBUF.content_type}
     if gzip_bodies:
         headers["content-encoding"] = "gzip"
@@ -332,46 +337,57 @@ def send(
     acknowledged: list[int] = []
     lock = threading.Lock()
 
+    target = urllib.parse.urlsplit(url)
+
     def client_loop() -> None:
         ok = refused = 0
-        with httpx.Client(timeout=60) as client:
+        # The standard library's client: the senders run on the server's cores, and
+        # httpx took several times its CPU per request.
+        client = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+        try:
             while time.monotonic() < deadline:
                 try:
                     index, body, spans = pending.popleft()
                 except IndexError:
                     break
                 for _attempt in range(SENDER_ATTEMPTS):
-                    response = client.post(url, content=body, headers=headers)
-                    if response.status_code == 200:
+                    client.request("POST", target.path, body=body, headers=headers)
+                    response = client.getresponse()
+                    answer = response.read()  # read whole: the connection is reused
+                    if response.status == 200:
                         ok += spans
                         with lock:
                             acknowledged.append(index)
                         break
                     refused += 1
-                    if response.status_code != 503:
+                    if response.status != 503:
                         raise RuntimeError(
-                            f"server answered {response.status_code}: {response.text}"
+                            f"server answered {response.status}: {answer.decode(errors='replace')}"
                         )
-                    time.sleep(float(response.headers.get("retry-after", "1")))
+                    time.sleep(float(response.getheader("retry-after") or "1"))
+        finally:
+            client.close()
         with lock:
             totals[0] += ok
             totals[1] += refused
 
-    first = time.time()
+    first, cpu_s = time.time(), time.process_time()
     with ThreadPoolExecutor(max_workers=threads) as clients:
         for done in [clients.submit(client_loop) for _ in range(threads)]:
             done.result()
-    return totals[0], totals[1], first, time.time(), acknowledged
+    return totals[0], totals[1], first, time.time(), acknowledged, time.process_time() - cpu_s
 
 
 @dataclass(frozen=True)
 class CpuUse:
     """CPU seconds used over a phase: by the server process (HTTP, writer and, with one
-    worker, decoding), by its decoding workers, and by the whole machine (senders too)."""
+    worker, decoding), by its decoding workers, by the sender processes, and the share
+    of the whole machine busy."""
 
     server_s: float
     workers_s: float
     machine_busy: float  # share of every core's time not idle
+    senders_s: float = 0.0
 
     @staticmethod
     def between(before: CpuSample, after: CpuSample) -> CpuUse:
@@ -387,7 +403,8 @@ class CpuUse:
         return (
             f"server CPU {(self.server_s + self.workers_s) / spans * 1e6:.1f} µs/span: "
             f"server process {self.server_s / elapsed_s:.2f} cores, decoding workers "
-            f"{self.workers_s / elapsed_s:.2f}; machine {self.machine_busy:.0%} busy"
+            f"{self.workers_s / elapsed_s:.2f}, senders {self.senders_s / elapsed_s:.2f}; "
+            f"machine {self.machine_busy:.0%} busy"
         )
 
 
@@ -435,7 +452,7 @@ def measure_http(
         if gzip_bodies:
             warm = gzip.compress(warm, 1)
         warm_deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        *_, warmed = send(url, [(-1, warm, len(warm_keys))], gzip_bodies, warm_deadline)
+        *_, warmed, _ = send(url, [(-1, warm, len(warm_keys))], gzip_bodies, warm_deadline)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=senders, mp_context=context) as pool:
             # Every sender process started and imported before the clock starts; the
@@ -450,6 +467,7 @@ def measure_http(
             ]
             answers = [r.result(timeout=timeout_s + 60) for r in results]
             cpu = CpuUse.between(cpu_before, CpuSample.now(process.pid))
+            cpu = dataclasses.replace(cpu, senders_s=sum(a[5] for a in answers))
     finally:
         stop_server(process)
     sent_spans = sum(a[0] for a in answers)
