@@ -23,6 +23,8 @@ and prints the ratios: decode after/before, end to end N workers / 1 worker, and
 (HTTP, the writer's commits and, with one worker, decoding) and its decoding workers
 in cores, and how busy the whole machine was (the senders run on it too): a phase
 whose machine is not busy was held back by waiting (commits, answers), not by CPU.
+``--without-rollups`` runs each setting again against a store keeping no rollups and
+prints what the rollups cost end to end (the ratio of the two rates).
 The load average is printed with the figures: on a shared machine other work takes
 cores from the workers. Everything runs on 127.0.0.1, every phase is
 bounded by ``--phase-timeout`` and the server process is stopped in all cases.
@@ -285,9 +287,23 @@ def measure_direct(batches: Sequence[SpanBatch], db: Path, deadline: float) -> t
         store.close()
 
 
-def start_server(db: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
-    """``threadline serve`` as a process: the runner with settings for this port and file."""
-    code = (
+# Prepended to the server's code by ``--without-rollups``: the stores it opens keep no
+# rollups (ingest only inserts spans), as ``analysis.py``'s baseline store.
+_NO_ROLLUPS: Final = (
+    "import threadline.server.storage.duckdb.store as duckdb_store\n"
+    "_init = duckdb_store.DuckDBStore.__init__\n"
+    "def _plain(self, *args, **kwargs):\n"
+    "    _init(self, *args, **{**kwargs, 'rollups': False})\n"
+    "duckdb_store.DuckDBStore.__init__ = _plain\n"
+)
+
+
+def start_server(
+    db: Path, port: int, workers: int, *, rollups: bool = True
+) -> subprocess.Popen[bytes]:
+    """``threadline serve`` as a process: the runner with settings for this port and file
+    (``rollups`` False: its store keeps none)."""
+    code = ("" if rollups else _NO_ROLLUPS) + (
         "from pathlib import Path\n"
         "from threadline.server.runner import serve\n"
         "from threadline.settings import ServerSettings\n"
@@ -433,6 +449,8 @@ def measure_http(
     threads: int,
     gzip_bodies: bool,
     timeout_s: float,
+    *,
+    rollups: bool = True,
 ) -> tuple[int, float, int, CpuUse]:
     """(spans acknowledged, seconds from the first POST to the last answer, 503s, the
     CPU the server, its decoding workers and the machine used meanwhile)."""
@@ -442,7 +460,7 @@ def measure_http(
     ]
     shares = [bodies[n::senders] for n in range(senders)]
     port = free_port()
-    process = start_server(db, port, workers)
+    process = start_server(db, port, workers, rollups=rollups)
     url = f"http://127.0.0.1:{port}/v1/traces"
     try:
         # Warm-up: the first answer comes once the decoding workers have started. Its
@@ -527,6 +545,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="end-to-end rounds per setting")
     parser.add_argument("--gzip", action="store_true", help="send bodies gzip-compressed")
     parser.add_argument("--phase-timeout", type=float, default=DEFAULT_PHASE_TIMEOUT_S)
+    parser.add_argument(
+        "--without-rollups",
+        action="store_true",
+        help="also run each setting against a store keeping no rollups, and print the ratio",
+    )
     args = parser.parse_args()
     worker_settings = [int(w) for w in args.workers.split(",")]
 
@@ -565,11 +588,14 @@ def main() -> None:
         direct_rate = direct_spans / direct_s
         print(f"(a) DuckDBStore.write: {direct_rate:,.0f} spans/s ({direct_spans} spans)")
 
-        rates: dict[int, list[float]] = {w: [] for w in worker_settings}
+        kinds = (True, False) if args.without_rollups else (True,)
+        rates: dict[tuple[int, bool], list[float]] = {
+            (w, kept): [] for w in worker_settings for kept in kinds
+        }
         encoding = "gzip" if args.gzip else "identity"
         for round_ in range(args.rounds):
-            for workers in worker_settings:
-                db = Path(tmp) / f"http-{workers}-{round_}.duckdb"
+            for workers, kept in rates:
+                db = Path(tmp) / f"http-{workers}-{kept}-{round_}.duckdb"
                 http_spans, http_s, refused, cpu = measure_http(
                     requests,
                     sizes,
@@ -579,24 +605,31 @@ def main() -> None:
                     args.threads,
                     args.gzip,
                     args.phase_timeout,
+                    rollups=kept,
                 )
                 rate = http_spans / http_s
-                rates[workers].append(rate)
+                rates[workers, kept].append(rate)
                 print(
-                    f"(c) OTLP/HTTP end to end, workers={workers}: {rate:,.0f} spans/s "
+                    f"(c) OTLP/HTTP end to end, workers={workers}"
+                    f"{'' if kept else ', no rollups'}: {rate:,.0f} spans/s "
                     f"({http_spans} spans, {args.senders}×{args.threads} senders, {encoding}, "
                     f"{refused} answers 503 retried); {cpu.described(http_s, http_spans)}; "
                     f"{load_average()}"
                 )
-    best = {w: max(r) for w, r in rates.items()}
-    base = best[worker_settings[0]]
+    best = {key: max(r) for key, r in rates.items()}
+    base = best[worker_settings[0], True]
     for workers in worker_settings[1:]:
         print(
             f"end to end workers={workers} / workers={worker_settings[0]} (best of "
-            f"{args.rounds} rounds each) = {best[workers] / base:.2f}"
+            f"{args.rounds} rounds each) = {best[workers, True] / base:.2f}"
         )
     for workers in worker_settings:
-        print(f"ratio (c)/(a), workers={workers} = {best[workers] / direct_rate:.2f}")
+        print(f"ratio (c)/(a), workers={workers} = {best[workers, True] / direct_rate:.2f}")
+        if args.without_rollups:
+            print(
+                f"end to end with rollups / without, workers={workers} (best of "
+                f"{args.rounds} rounds each) = {best[workers, True] / best[workers, False]:.2f}"
+            )
 
 
 if __name__ == "__main__":
