@@ -367,9 +367,16 @@ def send(
                 except IndexError:
                     break
                 for _attempt in range(SENDER_ATTEMPTS):
-                    client.request("POST", target.path, body=body, headers=headers)
-                    response = client.getresponse()
-                    answer = response.read()  # read whole: the connection is reused
+                    try:
+                        client.request("POST", target.path, body=body, headers=headers)
+                        response = client.getresponse()
+                        answer = response.read()  # read whole: the connection is reused
+                    except (http.client.HTTPException, ConnectionError):
+                        # The server closed a kept-alive connection: the next attempt
+                        # opens a new one (a span stored twice is kept once).
+                        client.close()
+                        refused += 1
+                        continue
                     if response.status == 200:
                         ok += spans
                         with lock:
@@ -613,8 +620,8 @@ def main() -> None:
                     f"(c) OTLP/HTTP end to end, workers={workers}"
                     f"{'' if kept else ', no rollups'}: {rate:,.0f} spans/s "
                     f"({http_spans} spans, {args.senders}×{args.threads} senders, {encoding}, "
-                    f"{refused} answers 503 retried); {cpu.described(http_s, http_spans)}; "
-                    f"{load_average()}"
+                    f"{refused} requests retried: 503 or connection lost); "
+                    f"{cpu.described(http_s, http_spans)}; {load_average()}"
                 )
     best = {key: max(r) for key, r in rates.items()}
     base = best[worker_settings[0], True]
