@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
-import dataclasses
 import gzip
 import http.client
 import json
@@ -410,16 +409,19 @@ class CpuUse:
     server_s: float
     workers_s: float
     machine_busy: float  # share of every core's time not idle
-    senders_s: float = 0.0
+    senders_s: float
 
     @staticmethod
-    def between(before: CpuSample, after: CpuSample) -> CpuUse:
+    def between(before: CpuSample, after: CpuSample, senders_s: float) -> CpuUse:
+        """The use from two samples of the server and the machine; ``senders_s``: what
+        the sender processes measured of their own."""
         idle = after.idle_ticks - before.idle_ticks
         total = after.total_ticks - before.total_ticks
         return CpuUse(
             server_s=after.server_s - before.server_s,
             workers_s=after.workers_s - before.workers_s,
             machine_busy=1 - idle / total if total else 0.0,
+            senders_s=senders_s,
         )
 
     def described(self, elapsed_s: float, spans: int) -> str:
@@ -491,8 +493,7 @@ def measure_http(
                 pool.submit(send, url, share, gzip_bodies, deadline, threads) for share in shares
             ]
             answers = [r.result(timeout=timeout_s + 60) for r in results]
-            cpu = CpuUse.between(cpu_before, CpuSample.now(process.pid))
-            cpu = dataclasses.replace(cpu, senders_s=sum(a[5] for a in answers))
+            cpu = CpuUse.between(cpu_before, CpuSample.now(process.pid), sum(a[5] for a in answers))
     finally:
         stop_server(process)
     sent_spans = sum(a[0] for a in answers)
