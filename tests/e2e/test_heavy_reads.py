@@ -25,8 +25,14 @@ TRACE_ID: Final = "ab" * 16
 # More readers than the worker thread pool has threads (40): without a read gate
 # they fill it, and anything else served from it waits behind seconds of work.
 READERS: Final = 44
-# Generous: an idle probe answers in milliseconds; behind the readers it took seconds.
-MAX_PROBE_S: Final = 1.0
+# Waves of them, so that the probes sample the busy server many times, not a few.
+READER_WAVES: Final = 3
+# Behind the gate, nine probes in ten answer within 0.1 s; with no gate, 44 readers hold
+# the interpreter lock in 40 threads and most probes take 0.6-1.4 s (measured on two
+# cores). A percentile, not the worst: the other test worker's bursts may delay one probe.
+MAX_PROBE_P90_S: Final = 0.5
+# Never a stall near an orchestrator's timeout, burst or not.
+MAX_PROBE_WORST_S: Final = 3.0
 # The server's own ~150 MB plus one assembled view of the trace, with room to spare;
 # 44 concurrent full views of it took several gigabytes.
 MAX_PEAK_RSS: Final = 1024 * MIB
@@ -46,14 +52,18 @@ def test_probes_answer_while_many_viewers_open_a_huge_trace(tmp_path: Path) -> N
             probing(server.url, server.pid) as health,
             probing(server.url, path="/readyz") as ready,
         ):
-            answers = concurrent_gets(url, READERS, timeout_s=120)
+            answers = [
+                answer
+                for _ in range(READER_WAVES)
+                for answer in concurrent_gets(url, READERS, timeout_s=120)
+            ]
         _, peak = rss_bytes(server.pid)
         page = httpx.get(url, timeout=120).json()
     assert len(health.latencies) > 5
-    assert health.failures == 0
-    assert health.worst < MAX_PROBE_S, f"/healthz worst {health.worst:.2f} s"
-    assert ready.failures == 0
-    assert ready.worst < MAX_PROBE_S, f"/readyz worst {ready.worst:.2f} s"
+    for probe, log in (("/healthz", health), ("/readyz", ready)):
+        assert log.failures == 0, probe
+        assert log.percentile(90) < MAX_PROBE_P90_S, f"{probe} p90 {log.percentile(90):.2f} s"
+        assert log.worst < MAX_PROBE_WORST_S, f"{probe} worst {log.worst:.2f} s"
     assert peak < MAX_PEAK_RSS, f"peak RSS {peak // MIB} MiB"
     statuses = [answer.status for answer in answers]
     assert 200 in statuses
