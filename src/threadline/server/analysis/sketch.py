@@ -24,8 +24,10 @@ from ``LOG_GAMMA`` (``storage/duckdb/rollups.py``).
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Final
 
 from threadline.server.aggregates import Percentiles
@@ -69,40 +71,51 @@ def quantile(buckets: Mapping[int, int], q: float) -> float | None:
     ``None`` when the histogram is empty. Negative counts (a subtraction that went
     wrong) are a bug upstream, so they raise rather than bend the answer.
     """
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"q must be between 0 and 1, got {q}")
-    if any(count < 0 for count in buckets.values()):
-        raise ValueError("a histogram with a negative count cannot be read")
-    total = sum(buckets.values())
-    if total == 0:
-        return None
-    rank = q * (total - 1)
-    below = math.floor(rank)
-    fraction = rank - below
-    low = _order_statistic(buckets, below)
-    if fraction == 0.0:
-        return low
-    high = _order_statistic(buckets, below + 1)
-    return low + fraction * (high - low)
+    values = quantiles(buckets, (q,))
+    return None if values is None else values[0]
 
 
 def percentiles(buckets: Mapping[int, int]) -> Percentiles | None:
     """p50, p90, p95 and p99 of a merged histogram; ``None`` when it is empty."""
-    values = [quantile(buckets, q) for q in QUANTILES]
-    if any(value is None for value in values):
+    values = quantiles(buckets, QUANTILES)
+    if values is None:
         return None
-    p50, p90, p95, p99 = (float(value or 0.0) for value in values)
+    p50, p90, p95, p99 = values
     return Percentiles(p50=p50, p90=p90, p95=p95, p99=p99)
 
 
-def _order_statistic(buckets: Mapping[int, int], rank: int) -> float:
-    """The estimated value of the ``rank``-th smallest duration (0-based)."""
-    seen = 0
-    for index in sorted(buckets):
-        seen += buckets[index]
-        if rank < seen:
-            return bucket_value(index)
-    raise ValueError(f"rank {rank} is beyond the {seen} durations of the histogram")
+def quantiles(buckets: Mapping[int, int], qs: Sequence[float]) -> list[float] | None:
+    """Each of ``qs`` as ``quantile`` gives it, from one sorted pass over the buckets.
+
+    A RED series reads four percentiles for every minute of a day, so the buckets are
+    sorted once per histogram, not once per percentile.
+    """
+    for q in qs:
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"q must be between 0 and 1, got {q}")
+    ordered = sorted(buckets.items())
+    if any(count < 0 for _, count in ordered):
+        raise ValueError("a histogram with a negative count cannot be read")
+    # seen[i]: the durations in the first i + 1 buckets; rank r lies in the first
+    # bucket whose running count exceeds r.
+    seen = list(accumulate(count for _, count in ordered))
+    total = seen[-1] if seen else 0
+    if total == 0:
+        return None
+
+    def order_statistic(rank: int) -> float:
+        return bucket_value(ordered[bisect_right(seen, rank)][0])
+
+    values = []
+    for q in qs:
+        rank = q * (total - 1)
+        below = math.floor(rank)
+        fraction = rank - below
+        low = order_statistic(below)
+        values.append(
+            low if fraction == 0.0 else low + fraction * (order_statistic(below + 1) - low)
+        )
+    return values
 
 
 # The durations of the stored requests in buckets ``low`` to ``high``, each bucket's
