@@ -77,7 +77,16 @@ def quantile(buckets: Mapping[int, int], q: float) -> float | None:
 
 def percentiles(buckets: Mapping[int, int]) -> Percentiles | None:
     """p50, p90, p95 and p99 of a merged histogram; ``None`` when it is empty."""
-    values = quantiles(buckets, QUANTILES)
+    return percentiles_of_pairs(buckets.items())
+
+
+def percentiles_of_pairs(pairs: Iterable[tuple[int, int]]) -> Percentiles | None:
+    """``percentiles`` of ``(bucket, count)`` pairs, as a store reads them.
+
+    Rows grouped by bucket (each bucket once) need no mapping built from them
+    first, and pairs already in bucket order (``ORDER BY bucket``) sort in one pass.
+    """
+    values = quantiles_of_pairs(pairs, QUANTILES)
     if values is None:
         return None
     p50, p90, p95, p99 = values
@@ -85,7 +94,12 @@ def percentiles(buckets: Mapping[int, int]) -> Percentiles | None:
 
 
 def quantiles(buckets: Mapping[int, int], qs: Sequence[float]) -> list[float] | None:
-    """Each of ``qs`` as ``quantile`` gives it, from one sorted pass over the buckets.
+    """Each of ``qs`` as ``quantile`` gives it, from one sorted pass over the buckets."""
+    return quantiles_of_pairs(buckets.items(), qs)
+
+
+def quantiles_of_pairs(pairs: Iterable[tuple[int, int]], qs: Sequence[float]) -> list[float] | None:
+    """``quantiles`` of ``(bucket, count)`` pairs (see ``percentiles_of_pairs``).
 
     A RED series reads four percentiles for every minute of a day, so the buckets are
     sorted once per histogram, not once per percentile.
@@ -93,11 +107,11 @@ def quantiles(buckets: Mapping[int, int], qs: Sequence[float]) -> list[float] | 
     for q in qs:
         if not 0.0 <= q <= 1.0:
             raise ValueError(f"q must be between 0 and 1, got {q}")
-    ordered = sorted(buckets.items())
+    ordered = sorted(pairs)
     if any(count < 0 for _, count in ordered):
         raise ValueError("a histogram with a negative count cannot be read")
-    # seen[i]: the durations in the first i + 1 buckets; rank r lies in the first
-    # bucket whose running count exceeds r.
+    # seen[i]: the durations in the first i + 1 pairs; rank r lies in the first
+    # pair whose running count exceeds r (pairs of no count are never that one).
     seen = list(accumulate(count for _, count in ordered))
     total = seen[-1] if seen else 0
     if total == 0:

@@ -15,11 +15,8 @@ from typing import Final
 from threadline.server.aggregates import (
     CappedService,
     EdgeKind,
-    EdgeStats,
     OperationEdge,
     OperationRed,
-    RedBucket,
-    RedStats,
     ServiceEdge,
     ServiceMap,
     ServiceRed,
@@ -27,6 +24,7 @@ from threadline.server.aggregates import (
 )
 from threadline.server.analysis import sketch
 from threadline.server.metric_rows import EdgeSlot, MetricRows, OperationSlot, SlotExemplar
+from threadline.server.storage import red_rows
 from threadline.server.storage.clickhouse import schema
 from threadline.server.storage.clickhouse.rollup_schema import (
     EDGES,
@@ -39,6 +37,7 @@ from threadline.server.storage.clickhouse.rollup_schema import (
     slot_sql,
 )
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
+from threadline.server.storage.red_rows import Row, Tally, edge_stats
 
 _MINUTES: Final = "minute >= {first:Int64} AND minute < {last:Int64}"
 # The value a sketch bucket stands for (``sketch.bucket_value``), for edge duration sums.
@@ -57,37 +56,13 @@ def minutes(window: TimeWindow) -> dict[str, object]:
     return {"first": window.start_ns // MINUTE_NS, "last": -(-window.end_ns // MINUTE_NS)}
 
 
-class _Tally:
-    """Requests, errors and a histogram being merged from rollup rows."""
-
-    __slots__ = ("buckets", "errors", "requests")
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.errors = 0
-        self.buckets: dict[int, int] = {}
-
-    def add(self, bucket: int, spans: int, errors: int) -> None:
-        self.requests += spans
-        self.errors += errors
-        self.buckets[bucket] = self.buckets.get(bucket, 0) + spans
-
-    def stats(self) -> RedStats:
-        buckets = {b: n for b, n in self.buckets.items() if n}
-        return RedStats(
-            requests=self.requests,
-            errors=self.errors,
-            latency=sketch.percentiles(buckets) if self.requests else None,
-        )
-
-
-def _operation_rows(t: Tables, extra: str = "", *, per_slot: bool = False) -> str:
-    """Rows of service, operation, (slot of ``{per}`` minutes,) bucket, spans, errors."""
-    slot, by_slot = (", intDiv(minute, {per:Int64}) AS slot", ", slot") if per_slot else ("", "")
-    return f"""SELECT service, operation{slot}, bucket, sum(spans), sumIf(spans, status = '{ERROR}')
+def _operation_rows(t: Tables, extra: str = "", *, keys: str = "service, operation") -> str:
+    """Rows of ``keys``, bucket, spans, errors (``keys`` may use a slot of ``{per}``
+    minutes, ``intDiv(minute, {per:Int64})``)."""
+    return f"""SELECT {keys}, bucket, sum(spans), sumIf(spans, status = '{ERROR}')
 FROM {_table(t, OPERATIONS)}
 WHERE {_MINUTES} AND synthetic = 0{extra}
-GROUP BY service, operation{by_slot}, bucket"""
+GROUP BY ALL"""
 
 
 def operation_red(
@@ -97,9 +72,9 @@ def operation_red(
     extra = ""
     if service is not None:
         extra, params = " AND service = {service:String}", {**params, "service": service}
-    tallies: dict[tuple[str, str], _Tally] = {}
+    tallies: dict[tuple[str, str], Tally] = {}
     for svc, operation, bucket, spans, errors in fetch(_operation_rows(t, extra), params):
-        tallies.setdefault((str(svc), str(operation)), _Tally()).add(
+        tallies.setdefault((str(svc), str(operation)), Tally()).add(
             int(bucket), int(spans), int(errors)
         )
     return [
@@ -127,46 +102,27 @@ def service_red(
     if operation is not None:
         extra += " AND operation = {operation:String}"
         params["operation"] = operation
-    params["per"] = 1 if bucket_ns is None else bucket_ns // MINUTE_NS
-    totals = _Tally()
-    per_operation: dict[str, _Tally] = {}
-    per_bucket: dict[int, _Tally] = {}
-    rows = fetch(_operation_rows(t, extra, per_slot=True), params)
-    for _svc, op, slot, bucket, spans, errors in rows:
-        values = (int(bucket), int(spans), int(errors))
-        totals.add(*values)
-        per_operation.setdefault(str(op), _Tally()).add(*values)
-        per_bucket.setdefault(int(slot), _Tally()).add(*values)
-    buckets: tuple[RedBucket, ...] = ()
+    slot_rows: list[Row] = []
     if bucket_ns is not None:
-        empty = RedStats(requests=0, errors=0, latency=None)
-        buckets = tuple(
-            RedBucket(
-                start_ns=index * bucket_ns,
-                stats=per_bucket[index].stats() if index in per_bucket else empty,
-            )
-            for index in range(window.start_ns // bucket_ns, window.end_ns // bucket_ns)
+        slot_rows = fetch(
+            _operation_rows(t, extra, keys="intDiv(minute, {per:Int64})"),
+            {**params, "per": bucket_ns // MINUTE_NS},
         )
-    return ServiceRed(
-        service=service,
-        operation=operation,
-        window=window,
-        totals=totals.stats(),
-        operations=tuple(
-            OperationRed(service, op, per_operation[op].stats())
-            for op in sorted(per_operation)
-            if per_operation[op].requests
-        ),
-        bucket_ns=bucket_ns,
-        buckets=buckets,
+    return red_rows.service_red(
+        service,
+        operation,
+        window,
+        bucket_ns,
+        fetch(_operation_rows(t, extra, keys="operation"), params),
+        slot_rows,
     )
 
 
 def service_map(fetch: Fetch, t: Tables, window: TimeWindow) -> ServiceMap:
     params = minutes(window)
-    services: dict[str, _Tally] = {}
+    services: dict[str, Tally] = {}
     for svc, _operation, bucket, spans, errors in fetch(_operation_rows(t), params):
-        services.setdefault(str(svc), _Tally()).add(int(bucket), int(spans), int(errors))
+        services.setdefault(str(svc), Tally()).add(int(bucket), int(spans), int(errors))
     rows = fetch(
         f"""SELECT caller, caller_operation, callee, callee_operation, kind, measure, bucket,
        sum(calls), sum(errors)
@@ -174,18 +130,18 @@ FROM {_table(t, EDGES)} WHERE {_MINUTES} AND synthetic = 0
 GROUP BY caller, caller_operation, callee, callee_operation, kind, measure, bucket""",
         params,
     )
-    by_operation: dict[tuple[str, str, str, str, str], tuple[_Tally, _Tally]] = {}
-    by_service: dict[tuple[str, str, str], tuple[_Tally, _Tally]] = {}
+    by_operation: dict[tuple[str, str, str, str, str], tuple[Tally, Tally]] = {}
+    by_service: dict[tuple[str, str, str], tuple[Tally, Tally]] = {}
     for caller, caller_op, callee, callee_op, kind, measure, bucket, calls, errors in rows:
         side = 1 if measure == "dwell" else 0
         values = (int(bucket), int(calls), int(errors))
         by_operation.setdefault(
             (str(caller), str(caller_op), str(callee), str(callee_op), str(kind)),
-            (_Tally(), _Tally()),
+            (Tally(), Tally()),
         )[side].add(*values)
-        by_service.setdefault((str(caller), str(callee), str(kind)), (_Tally(), _Tally()))[
-            side
-        ].add(*values)
+        by_service.setdefault((str(caller), str(callee), str(kind)), (Tally(), Tally()))[side].add(
+            *values
+        )
     return ServiceMap(
         window=window,
         services=tuple(
@@ -194,29 +150,17 @@ GROUP BY caller, caller_operation, callee, callee_operation, kind, measure, buck
             if services[s].requests
         ),
         edges=tuple(
-            ServiceEdge(key[0], key[1], EdgeKind(key[2]), _edge_stats(*by_service[key]))
+            ServiceEdge(key[0], key[1], EdgeKind(key[2]), edge_stats(*by_service[key]))
             for key in sorted(by_service)
             if by_service[key][0].requests > 0
         ),
         operation_edges=tuple(
             OperationEdge(
-                key[0], key[1], key[2], key[3], EdgeKind(key[4]), _edge_stats(*by_operation[key])
+                key[0], key[1], key[2], key[3], EdgeKind(key[4]), edge_stats(*by_operation[key])
             )
             for key in sorted(by_operation, key=lambda k: (k[0], k[2], k[4], k[1], k[3]))
             if by_operation[key][0].requests > 0
         ),
-    )
-
-
-def _edge_stats(latency: _Tally, dwell: _Tally) -> EdgeStats:
-    stats = latency.stats()
-    if stats.latency is None:
-        raise ValueError("an edge without latency: the rollups hold an empty group")
-    return EdgeStats(
-        calls=stats.requests,
-        errors=stats.errors,
-        latency=stats.latency,
-        queue_dwell=dwell.stats().latency if dwell.requests else None,
     )
 
 

@@ -12,17 +12,14 @@ from typing import Final
 
 from threadline.server.aggregates import (
     EdgeKind,
-    EdgeStats,
     OperationEdge,
     OperationRed,
-    RedBucket,
-    RedStats,
     ServiceEdge,
     ServiceMap,
     ServiceRed,
     TimeWindow,
 )
-from threadline.server.analysis import sketch
+from threadline.server.storage import red_rows
 from threadline.server.storage.duckdb.rollups import (
     EDGES,
     MINUTE_NS,
@@ -32,39 +29,13 @@ from threadline.server.storage.duckdb.rollups import (
 )
 from threadline.server.storage.duckdb.schema import ROLLUP_SYNTHETIC
 from threadline.server.storage.duckdb.slo_rollups import SPAN_ROWS
-from threadline.server.storage.duckdb.sql import ERROR, Fetch
+from threadline.server.storage.duckdb.sql import ERROR, Fetch, Row
+from threadline.server.storage.red_rows import Tally, edge_stats
 
 
 def minutes(window: TimeWindow) -> tuple[int, int]:
     """The whole minutes covering ``window``: rollup reads widen windows to them."""
     return window.start_ns // MINUTE_NS, -(-window.end_ns // MINUTE_NS)
-
-
-def _stats(requests: int, errors: int, buckets: dict[int, int]) -> RedStats:
-    return RedStats(
-        requests=requests,
-        errors=errors,
-        latency=sketch.percentiles(buckets) if requests else None,
-    )
-
-
-class _Tally:
-    """Requests, errors and a histogram being merged from rollup rows."""
-
-    __slots__ = ("buckets", "errors", "requests")
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.errors = 0
-        self.buckets: dict[int, int] = {}
-
-    def add(self, bucket: int, spans: int, errors: int) -> None:
-        self.requests += spans
-        self.errors += errors
-        self.buckets[bucket] = self.buckets.get(bucket, 0) + spans
-
-    def stats(self) -> RedStats:
-        return _stats(self.requests, self.errors, {b: n for b, n in self.buckets.items() if n})
 
 
 # The operations' rollups less what synthetic journeys made (``journey.synthetic=true``,
@@ -86,11 +57,9 @@ GROUP BY service, operation, bucket"""
 def operation_red(fetch: Fetch, window: TimeWindow, service: str | None) -> list[OperationRed]:
     extra, params = ("", []) if service is None else (" AND service = ?", [service])
     rows = fetch(_OPERATION_ROWS.format(extra=extra), [*minutes(window), *params])
-    tallies: dict[tuple[str, str], _Tally] = {}
+    tallies: dict[tuple[str, str], Tally] = {}
     for svc, operation, bucket, spans, errors in rows:
-        tallies.setdefault((svc, operation), _Tally()).add(
-            int(bucket), int(spans), int(errors or 0)
-        )
+        tallies.setdefault((svc, operation), Tally()).add(int(bucket), int(spans), int(errors or 0))
     return [
         OperationRed(key[0], key[1], tallies[key].stats())
         for key in sorted(tallies)
@@ -113,54 +82,32 @@ def service_red(
     extra, params = " AND service = ?", [service]
     if operation is not None:
         extra, params = extra + " AND operation = ?", [service, operation]
-    per_minute = 1 if bucket_ns is None else bucket_ns // MINUTE_NS
-    rows = fetch(
-        f"""SELECT operation, minute // ?, bucket, sum(spans),
-       sum(spans) FILTER (WHERE status = '{ERROR}')
+    rows = f"""sum(spans), sum(spans) FILTER (WHERE status = '{ERROR}')
 FROM {USER_OPERATIONS} WHERE minute >= ? AND minute < ?{extra}
-GROUP BY ALL""",
-        [per_minute, *minutes(window), *params],
-    )
-    totals = _Tally()
-    per_operation: dict[str, _Tally] = {}
-    per_bucket: dict[int, _Tally] = {}
-    for op, slot, bucket, spans, errors in rows:
-        values = (int(bucket), int(spans), int(errors or 0))
-        totals.add(*values)
-        per_operation.setdefault(op, _Tally()).add(*values)
-        per_bucket.setdefault(int(slot), _Tally()).add(*values)
-    buckets: tuple[RedBucket, ...] = ()
+GROUP BY ALL"""
+    first_last = minutes(window)
+    slot_rows: list[Row] = []
     if bucket_ns is not None:
-        empty = RedStats(requests=0, errors=0, latency=None)
-        buckets = tuple(
-            RedBucket(
-                start_ns=index * bucket_ns,
-                stats=per_bucket[index].stats() if index in per_bucket else empty,
-            )
-            for index in range(window.start_ns // bucket_ns, window.end_ns // bucket_ns)
+        slot_rows = fetch(
+            f"SELECT minute // ?, bucket, {rows}", [bucket_ns // MINUTE_NS, *first_last, *params]
         )
-    return ServiceRed(
-        service=service,
-        operation=operation,
-        window=window,
-        totals=totals.stats(),
-        operations=tuple(
-            OperationRed(service, op, per_operation[op].stats())
-            for op in sorted(per_operation)
-            if per_operation[op].requests
-        ),
-        bucket_ns=bucket_ns,
-        buckets=buckets,
+    return red_rows.service_red(
+        service,
+        operation,
+        window,
+        bucket_ns,
+        fetch(f"SELECT operation, bucket, {rows}", [*first_last, *params]),
+        slot_rows,
     )
 
 
 def service_map(fetch: Fetch, window: TimeWindow) -> ServiceMap:
     first, last = minutes(window)
-    services: dict[str, _Tally] = {}
+    services: dict[str, Tally] = {}
     for svc, _operation, bucket, spans, errors in fetch(
         _OPERATION_ROWS.format(extra=""), [first, last]
     ):
-        services.setdefault(svc, _Tally()).add(int(bucket), int(spans), int(errors or 0))
+        services.setdefault(svc, Tally()).add(int(bucket), int(spans), int(errors or 0))
     rows = fetch(
         f"""SELECT caller, caller_operation, callee, callee_operation, kind, measure, bucket,
        sum(calls), sum(errors)
@@ -168,8 +115,8 @@ FROM {EDGES} WHERE minute >= ? AND minute < ?
 GROUP BY ALL""",
         [first, last],
     )
-    by_operation: dict[tuple[str, str, str, str, str], tuple[_Tally, _Tally]] = {}
-    by_service: dict[tuple[str, str, str], tuple[_Tally, _Tally]] = {}
+    by_operation: dict[tuple[str, str, str, str, str], tuple[Tally, Tally]] = {}
+    by_service: dict[tuple[str, str, str], tuple[Tally, Tally]] = {}
     for caller, caller_op, callee, callee_op, kind, measure, bucket, calls, errors in rows:
         # Synthetic journeys' calls are counted under measures of their own: subtracted,
         # they leave the users' traffic (probes and drills stay off the map's figures).
@@ -179,7 +126,7 @@ GROUP BY ALL""",
             ((caller, caller_op, callee, callee_op, kind), by_operation),
             ((caller, callee, kind), by_service),
         ):
-            pair = table.setdefault(key, (_Tally(), _Tally()))  # type: ignore[arg-type]
+            pair = table.setdefault(key, (Tally(), Tally()))  # type: ignore[arg-type]
             pair[1 if dwell else 0].add(int(bucket), sign * int(calls), sign * int(errors or 0))
     return ServiceMap(
         window=window,
@@ -189,27 +136,15 @@ GROUP BY ALL""",
             if services[s].requests
         ),
         edges=tuple(
-            ServiceEdge(key[0], key[1], EdgeKind(key[2]), _edge_stats(*by_service[key]))
+            ServiceEdge(key[0], key[1], EdgeKind(key[2]), edge_stats(*by_service[key]))
             for key in sorted(by_service)
             if by_service[key][0].requests > 0
         ),
         operation_edges=tuple(
             OperationEdge(
-                key[0], key[1], key[2], key[3], EdgeKind(key[4]), _edge_stats(*by_operation[key])
+                key[0], key[1], key[2], key[3], EdgeKind(key[4]), edge_stats(*by_operation[key])
             )
             for key in sorted(by_operation, key=lambda k: (k[0], k[2], k[4], k[1], k[3]))
             if by_operation[key][0].requests > 0
         ),
-    )
-
-
-def _edge_stats(latency: _Tally, dwell: _Tally) -> EdgeStats:
-    stats = latency.stats()
-    if stats.latency is None:
-        raise ValueError("an edge without latency: the rollups hold an empty group")
-    return EdgeStats(
-        calls=stats.requests,
-        errors=stats.errors,
-        latency=stats.latency,
-        queue_dwell=dwell.stats().latency if dwell.requests else None,
     )
