@@ -368,6 +368,39 @@ def test_list_journeys_in_a_time_range(shop_store: Store) -> None:
     assert [(j.session_id, j.trace_count, j.span_count) for j in middle] == [("s1", 1, 2)]
 
 
+def test_list_journeys_failed_or_not_and_a_trace_of_two_sessions(shop_store: Store) -> None:
+    """``failed`` keeps the journeys that met an error (or those that did not); a trace
+    whose spans carry two sessions is in both journeys, whole."""
+    assert [j.session_id for j in shop_store.list_journeys(failed=True)] == ["s1"]
+    assert [j.session_id for j in shop_store.list_journeys(failed=False)] == ["s3", "s2"]
+    shared = "6" * 32
+    write_all(
+        shop_store,
+        [
+            span_record(
+                shared, "f1", None, "web", "GET /", at(50_000), at(50_100), session_id="s8"
+            ),
+            span_record(
+                shared,
+                "f2",
+                "f1",
+                "cart",
+                "lookup",
+                at(50_010),
+                at(50_050),
+                session_id="s9",
+                user_id="u8",
+            ),
+        ],
+    )
+    journeys = {j.session_id: j for j in shop_store.list_journeys()}
+    for session in ("s8", "s9"):
+        journey = journeys[session]
+        assert (journey.trace_count, journey.span_count, journey.error_count) == (1, 2, 0)
+        assert (journey.services, journey.user_id) == (("cart", "web"), "u8")
+        assert (journey.start_ns, journey.end_ns) == (at(50_000), at(50_100))
+
+
 def test_ids_with_prefix(shop_store: Store) -> None:
     """Trace and session ids by their first characters: sorted, distinct, up to the limit."""
     write_all(

@@ -136,34 +136,34 @@ def list_journeys(
     if order not in _JOURNEY_ORDER:
         raise ValueError(f"journey order must be one of {sorted(_JOURNEY_ORDER)}, got {order!r}")
     bound = Bound()
-    window: list[str] = []
+    # A trace is in the journey of each session its user spans carry, and in the
+    # window when those spans' start times reach into it.
+    trace_having = ["notEmpty(sessions)"]
     if start_ns is not None:
-        window.append(f"max(start_ns) >= {bound.add(start_ns, 'Int64')}")
+        trace_having.append(f"last_user_start >= {bound.add(start_ns, 'Int64')}")
     if end_ns is not None:
-        window.append(f"min(start_ns) < {bound.add(end_ns, 'Int64')}")
-    in_window = (
-        f" AND trace_id IN (SELECT trace_id FROM {t.spans} WHERE {USER_TRAFFIC}"
-        f" GROUP BY trace_id{where(window, 'HAVING')})"
-        if window
-        else ""
-    )
+        trace_having.append(f"first_user_start < {bound.add(end_ns, 'Int64')}")
     having = ""
     if failed is not None:
-        having = f" HAVING countIf(span.status = '{ERROR}') {'>' if failed else '='} 0"
+        having = f" HAVING sum(errors) {'>' if failed else '='} 0"
+    # One pass over the spans: each trace's figures, then its sessions' sums.
     rows = fetch(
         f"""WITH journey_trace AS (
-            SELECT DISTINCT session_id, trace_id FROM {t.spans}
-            WHERE session_id IS NOT NULL AND {USER_TRAFFIC}{in_window})
-        SELECT journey_trace.session_id AS session_id,
-               min(span.user_id),
-               min(span.start_ns) AS journey_start_ns,
-               max(span.end_ns) AS journey_end_ns,
-               uniqExact(span.trace_id),
-               count(),
-               countIf(span.status = '{ERROR}'),
-               arraySort(groupUniqArray(span.service_name))
-        FROM journey_trace INNER JOIN {t.spans} AS span ON span.trace_id = journey_trace.trace_id
-        GROUP BY journey_trace.session_id{having}
+            SELECT trace_id,
+                   groupUniqArrayIf(assumeNotNull(session_id),
+                                    session_id IS NOT NULL AND {USER_TRAFFIC}) AS sessions,
+                   minIf(start_ns, {USER_TRAFFIC}) AS first_user_start,
+                   maxIf(start_ns, {USER_TRAFFIC}) AS last_user_start,
+                   min(user_id) AS trace_user, min(start_ns) AS trace_start,
+                   max(end_ns) AS trace_end,
+                   count() AS spans, countIf(status = '{ERROR}') AS errors,
+                   groupUniqArray(service_name) AS services
+            FROM {t.spans} GROUP BY trace_id HAVING {" AND ".join(trace_having)})
+        SELECT session_id, min(trace_user), min(trace_start) AS journey_start_ns,
+               max(trace_end) AS journey_end_ns, count(), sum(spans), sum(errors),
+               arraySort(groupUniqArrayArray(services))
+        FROM journey_trace ARRAY JOIN sessions AS session_id
+        GROUP BY session_id{having}
         ORDER BY {_JOURNEY_ORDER[order]} LIMIT {bound.add(checked_limit(limit), "UInt64")}""",
         bound.params,
     )
