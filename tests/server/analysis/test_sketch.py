@@ -66,12 +66,11 @@ def test_percentiles_of_pairs_in_any_order_are_each_within_the_promised_error(
     values: list[int], rng: random.Random
 ) -> None:
     """Rows as a store returns them (any order, buckets that cancelled to 0 among
-    them) give all four percentiles within α of quantile_cont's, as a mapping does."""
+    them) give all four percentiles within α of quantile_cont's."""
     pairs = [*sketch.merge((sketch.bucket_index(v), 1) for v in values).items(), (7, 0)]
     rng.shuffle(pairs)
     estimate = sketch.percentiles_of_pairs(pairs)
     assert estimate is not None
-    assert estimate == sketch.percentiles(dict(pairs))
     for q, value in zip(
         sketch.QUANTILES, (estimate.p50, estimate.p90, estimate.p95, estimate.p99), strict=True
     ):

@@ -71,7 +71,7 @@ def quantile(buckets: Mapping[int, int], q: float) -> float | None:
     ``None`` when the histogram is empty. Negative counts (a subtraction that went
     wrong) are a bug upstream, so they raise rather than bend the answer.
     """
-    values = quantiles(buckets, (q,))
+    values = quantiles_of_pairs(buckets.items(), (q,))
     return None if values is None else values[0]
 
 
@@ -93,13 +93,9 @@ def percentiles_of_pairs(pairs: Iterable[tuple[int, int]]) -> Percentiles | None
     return Percentiles(p50=p50, p90=p90, p95=p95, p99=p99)
 
 
-def quantiles(buckets: Mapping[int, int], qs: Sequence[float]) -> list[float] | None:
-    """Each of ``qs`` as ``quantile`` gives it, from one sorted pass over the buckets."""
-    return quantiles_of_pairs(buckets.items(), qs)
-
-
 def quantiles_of_pairs(pairs: Iterable[tuple[int, int]], qs: Sequence[float]) -> list[float] | None:
-    """``quantiles`` of ``(bucket, count)`` pairs (see ``percentiles_of_pairs``).
+    """Each of ``qs`` as ``quantile`` gives it, from ``(bucket, count)`` pairs (see
+    ``percentiles_of_pairs``).
 
     A RED series reads four percentiles for every minute of a day, so the buckets are
     sorted once per histogram, not once per percentile.

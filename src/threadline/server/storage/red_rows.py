@@ -3,7 +3,7 @@
 Each store reads its operation and edge rollups with its own SQL and hands the
 summed rows here, so DuckDB and ClickHouse give the same answers for the same
 spans. ``Tally`` merges rows into requests, errors and a latency histogram;
-``service_red`` builds a service's RED answer from two groupings of its rows (per
+``service_red_from_rows`` builds a service's RED answer from two groupings of its rows (per
 operation × bucket, and per slot × bucket for a series), so Python touches one
 row per slot and bucket rather than three per operation, slot and bucket.
 """
@@ -46,11 +46,7 @@ class Tally:
         self.buckets[bucket] = self.buckets.get(bucket, 0) + spans
 
     def stats(self) -> RedStats:
-        return RedStats(
-            requests=self.requests,
-            errors=self.errors,
-            latency=sketch.percentiles(self.buckets) if self.requests else None,
-        )
+        return _stats(self.requests, self.errors, self.buckets.items())
 
 
 def edge_stats(latency: Tally, dwell: Tally) -> EdgeStats:
@@ -66,7 +62,7 @@ def edge_stats(latency: Tally, dwell: Tally) -> EdgeStats:
     )
 
 
-def service_red(
+def service_red_from_rows(
     service: str,
     operation: str | None,
     window: TimeWindow,
@@ -115,13 +111,18 @@ def service_red(
 
 def _slot_stats(rows: list[Row]) -> RedStats:
     """One slot's figures from its (slot, bucket, spans, errors) rows."""
-    requests = sum(int(row[2]) for row in rows)
+    return _stats(
+        sum(int(row[2]) for row in rows),
+        sum(int(row[3] or 0) for row in rows),
+        [(int(row[1]), int(row[2])) for row in rows],
+    )
+
+
+def _stats(requests: int, errors: int, buckets: Iterable[tuple[int, int]]) -> RedStats:
+    """Requests and errors with the percentiles of their latency buckets (none without
+    requests)."""
     return RedStats(
         requests=requests,
-        errors=sum(int(row[3] or 0) for row in rows),
-        latency=(
-            sketch.percentiles_of_pairs((int(row[1]), int(row[2])) for row in rows)
-            if requests
-            else None
-        ),
+        errors=errors,
+        latency=sketch.percentiles_of_pairs(buckets) if requests else None,
     )

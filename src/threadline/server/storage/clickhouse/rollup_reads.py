@@ -24,7 +24,6 @@ from threadline.server.aggregates import (
 )
 from threadline.server.analysis import sketch
 from threadline.server.metric_rows import EdgeSlot, MetricRows, OperationSlot, SlotExemplar
-from threadline.server.storage import red_rows
 from threadline.server.storage.clickhouse import schema
 from threadline.server.storage.clickhouse.rollup_schema import (
     EDGES,
@@ -36,8 +35,8 @@ from threadline.server.storage.clickhouse.rollup_schema import (
     OPERATIONS,
     slot_sql,
 )
-from threadline.server.storage.clickhouse.tables import Fetch, Tables
-from threadline.server.storage.red_rows import Row, Tally, edge_stats
+from threadline.server.storage.clickhouse.tables import Fetch, Row, Tables
+from threadline.server.storage.red_rows import Tally, edge_stats, service_red_from_rows
 
 _MINUTES: Final = "minute >= {first:Int64} AND minute < {last:Int64}"
 # The value a sketch bucket stands for (``sketch.bucket_value``), for edge duration sums.
@@ -108,7 +107,7 @@ def service_red(
             _operation_rows(t, extra, keys="intDiv(minute, {per:Int64})"),
             {**params, "per": bucket_ns // MINUTE_NS},
         )
-    return red_rows.service_red(
+    return service_red_from_rows(
         service,
         operation,
         window,

@@ -19,7 +19,6 @@ from threadline.server.aggregates import (
     ServiceRed,
     TimeWindow,
 )
-from threadline.server.storage import red_rows
 from threadline.server.storage.duckdb.rollups import (
     EDGES,
     MINUTE_NS,
@@ -30,7 +29,7 @@ from threadline.server.storage.duckdb.rollups import (
 from threadline.server.storage.duckdb.schema import ROLLUP_SYNTHETIC
 from threadline.server.storage.duckdb.slo_rollups import SPAN_ROWS
 from threadline.server.storage.duckdb.sql import ERROR, Fetch, Row
-from threadline.server.storage.red_rows import Tally, edge_stats
+from threadline.server.storage.red_rows import Tally, edge_stats, service_red_from_rows
 
 
 def minutes(window: TimeWindow) -> tuple[int, int]:
@@ -91,7 +90,7 @@ GROUP BY ALL"""
         slot_rows = fetch(
             f"SELECT minute // ?, bucket, {rows}", [bucket_ns // MINUTE_NS, *first_last, *params]
         )
-    return red_rows.service_red(
+    return service_red_from_rows(
         service,
         operation,
         window,
