@@ -31,6 +31,9 @@ run are printed. In the same run, on the same file, it times a plain DuckDB full
 scan of the span table (``SELECT count(*), sum(duration_ns) FROM spans``) and a
 scan that reads every attribute string, and prints each query's ratio to them
 (fastest to fastest): the cost of an answer in units of "reading the table once".
+The fleet views also print the fastest run's CPU milliseconds (the process's, every
+DuckDB thread counted) and the load average before and after them: on a busy machine
+the wall-clock figure grows with the queue for a core, the CPU figure much less.
 
 ``--store chdb`` then loads the same seeded shop into a ClickHouse store on chDB in
 the same temporary directory and times every read above (and the journey map and
@@ -56,7 +59,7 @@ import pyarrow as pa
 
 # Run as a script, so this directory is on sys.path and the workload module imports.
 from analysis_workload import generate
-from journey_bench import journey_views, store_views
+from journey_bench import journey_views, store_views, timed_both
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
 from threadline.server.analysis.tail_latency import explain
 from threadline.server.batch import SpanBatch
@@ -378,12 +381,16 @@ def fleet_views(store: DuckDBStore, db: Path, end_ns: int, repeat: int) -> None:
         ),
         *journey_views(store, db, hour),
     ]
-    header = f"{'fleet view (store reads)':<36}{'rollups ms':>12}{'scan ms':>11}"
-    print(f"\n{header}{'scan ÷ rollups':>16}")
+    # The CPU of the process (every DuckDB thread) and the load average say whether
+    # a wall-clock figure measured the query or the queue for a core (other work).
+    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
+    header = f"{'fleet view (store reads)':<36}{'rollups ms':>12}{'cpu ms':>9}{'scan ms':>11}"
+    print(f"{header}{'scan ÷ rollups':>16}")
     for name, rolled, scanned in cases:
-        fast, _ = timed(rolled, repeat)
+        fast, cpu = timed_both(rolled, repeat)
         slow, _ = timed(scanned, repeat)
-        print(f"{name:<36}{fast * 1000:>12.1f}{slow * 1000:>11.1f}{slow / fast:>16.1f}")
+        print(f"{name:<36}{fast:>12.1f}{cpu:>9.1f}{slow * 1000:>11.1f}{slow * 1000 / fast:>16.1f}")
+    print(f"load average {os.getloadavg()[0]:.1f} after the fleet views")
     rankings(store, hour)
 
 
