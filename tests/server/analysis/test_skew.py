@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from threadline.server.analysis.skew import SkewAdjustment, SkewReason, adjust_clock_skew
+from threadline.server.analysis.tree import build_tree
 from threadline.server.model import SpanEvent, SpanKind, SpanLink, SpanRecord
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -299,3 +300,20 @@ def test_loopback_on_one_side_only_is_not_enough() -> None:
         server_attributes={"client.address": "127.0.0.6"},
     )
     assert len(adjust_clock_skew(spans).adjustments) == 2
+
+
+def test_the_walk_hands_back_its_tree_only_when_no_span_moved() -> None:
+    """Nothing moved: the tree the walk built is the tree of the spans handed back (the
+    trace view reuses it). A span moved: no tree, since the moved times reorder it."""
+    still = [
+        span("client", None, 100, 200, service="web", kind=SpanKind.CLIENT),
+        span("server", "client", 120, 180, service="api", kind=SpanKind.SERVER),
+    ]
+    kept = adjust_clock_skew(still)
+    assert kept.tree is not None
+    assert kept.tree == build_tree(kept.spans)
+    moved = adjust_clock_skew(
+        [*still, span("late", "server", 500, 520, service="db", kind=SpanKind.SERVER)]
+    )
+    assert moved.adjustments
+    assert moved.tree is None

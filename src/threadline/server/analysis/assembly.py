@@ -78,7 +78,7 @@ def fix_up(spans: Iterable[SpanRecord]) -> FixedUpTrace:
     unique = deduplicate(received)
     skew = adjust_clock_skew(unique)
     return FixedUpTrace(
-        tree=build_tree(skew.spans),
+        tree=skew.tree if skew.tree is not None else build_tree(skew.spans),
         duplicates_dropped=len(received) - len(unique),
         skew_adjustments=skew.adjustments,
     )

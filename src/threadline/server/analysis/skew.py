@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from threadline.server.analysis.clocks import same_clock
-from threadline.server.analysis.tree import build_tree, deduplicate
+from threadline.server.analysis.tree import SpanTree, build_tree, deduplicate
 from threadline.server.model import SpanEvent, SpanKind, SpanRecord
 
 
@@ -67,10 +67,15 @@ class SkewAdjustment:
 
 @dataclass(frozen=True, slots=True)
 class SkewResult:
-    """The trace's spans, deduplicated, in the order given, with times adjusted."""
+    """The trace's spans, deduplicated, in the order given, with times adjusted.
+
+    ``tree``: their tree when no span moved (the walk built it; ``assembly.fix_up``
+    takes it instead of building the same one again), else ``None``.
+    """
 
     spans: tuple[SpanRecord, ...]
     adjustments: tuple[SkewAdjustment, ...]
+    tree: SpanTree | None = None
 
 
 def is_message_hop(parent: SpanRecord, child: SpanRecord) -> bool:
@@ -110,8 +115,10 @@ def adjust_clock_skew(spans: Iterable[SpanRecord]) -> SkewResult:
     shifts: dict[str, tuple[int, str]] = {}
     adjustments: list[SkewAdjustment] = []
 
+    moved = False
+    tree = build_tree(unique)
     # Depth-first pre-order: every parent is adjusted before its children are judged.
-    for node in build_tree(unique).nodes:
+    for node in tree.nodes:
         span = node.span
         parent = adjusted.get(span.parent_span_id or "") if node.depth > 0 else None
         shift, origin, reason = 0, span.span_id, None
@@ -123,12 +130,14 @@ def adjust_clock_skew(spans: Iterable[SpanRecord]) -> SkewResult:
                 shift, reason = hop_shift_ns(parent, span)
         shifts[span.span_id] = (shift, origin)
         adjusted[span.span_id] = shifted(span, shift)
+        moved = moved or shift != 0
         if shift and reason is not None:
             adjustments.append(SkewAdjustment(span.span_id, shift, reason, origin))
 
     return SkewResult(
         spans=tuple(adjusted[span.span_id] for span in unique),
         adjustments=tuple(adjustments),
+        tree=None if moved else tree,
     )
 
 

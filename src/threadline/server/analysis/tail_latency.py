@@ -394,7 +394,11 @@ def request_path(tree: SpanTree, target: Target) -> CriticalPath | None:
         entry = max(entries, key=lambda span: (span.duration_ns, span.span_id), default=None)
     if entry is None:
         return None
-    return critical_path(build_tree(_subtree(tree, entry)), include_follow_ons=False)
+    spans = _subtree(tree, entry)
+    # Every span under the request (the usual case: the trace's root): the same set
+    # builds the same tree, so the one in hand is walked.
+    whole = tree if len(spans) == len(tree.nodes) else build_tree(spans)
+    return critical_path(whole, include_follow_ons=False)
 
 
 _ENTRY_KINDS = (SpanKind.SERVER, SpanKind.CONSUMER)
