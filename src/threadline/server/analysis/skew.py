@@ -115,7 +115,6 @@ def adjust_clock_skew(spans: Iterable[SpanRecord]) -> SkewResult:
     shifts: dict[str, tuple[int, str]] = {}
     adjustments: list[SkewAdjustment] = []
 
-    moved = False
     tree = build_tree(unique)
     # Depth-first pre-order: every parent is adjusted before its children are judged.
     for node in tree.nodes:
@@ -130,14 +129,14 @@ def adjust_clock_skew(spans: Iterable[SpanRecord]) -> SkewResult:
                 shift, reason = hop_shift_ns(parent, span)
         shifts[span.span_id] = (shift, origin)
         adjusted[span.span_id] = shifted(span, shift)
-        moved = moved or shift != 0
         if shift and reason is not None:
             adjustments.append(SkewAdjustment(span.span_id, shift, reason, origin))
 
     return SkewResult(
         spans=tuple(adjusted[span.span_id] for span in unique),
         adjustments=tuple(adjustments),
-        tree=None if moved else tree,
+        # Every shift comes with its reason, so no adjustment means no span moved.
+        tree=None if adjustments else tree,
     )
 
 
