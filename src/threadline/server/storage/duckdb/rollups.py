@@ -382,7 +382,7 @@ def append(
     fresh = resends.unseen(run, incoming, start_bounds, clamped=clamped)
     run(f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {fresh}", [])
     if rollups:
-        summaries.add(run, fresh)  # one delta row per trace of the batch
+        summaries.add(run, fresh, synthetic=synthetic)  # a delta row per trace of the batch
         run(_register_names(fresh), [])
         # The per-span rollups (here and the counters') sum one grouping of the batch.
         span_groups.build(run, fresh, [])

@@ -105,10 +105,12 @@ def any_fresh(fetch: Run) -> bool:
     return bool(fetch(f"SELECT 1 FROM {SUMMARIES} WHERE fresh LIMIT 1", []))
 
 
-def add(run: Run, source: str) -> None:
-    """Append the delta rows of the spans in ``source`` (already deduplicated)."""
+def add(run: Run, source: str, *, synthetic: bool = True) -> None:
+    """Append the delta rows of the spans in ``source`` (already deduplicated);
+    ``synthetic`` False: no span of ``source`` is marked synthetic (none to record)."""
     run(f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}) {delta(source)}", [])
-    journey_steps.mark_synthetic(run, source)
+    if synthetic:
+        journey_steps.mark_synthetic(run, source)
 
 
 def fold(run: Run, *, steps: bool = True) -> None:
