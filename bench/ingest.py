@@ -16,13 +16,17 @@ measures, on this machine:
       pre-encoded bodies over kept-alive connections (``http.client``: the
       senders share the server's cores, and httpx took several times its CPU per
       request), each request answered only once durable;
-      every acknowledged span is checked stored.
+      every acknowledged span is checked stored. Each setting runs at each
+      ``--threads`` value: a sender waits for each answer, so the spans in flight
+      bound the rate (a group commit holds what arrived while the last one ran), and
+      a setting's capacity is its best rate over the loads offered.
 
-and prints the ratios: decode after/before, end to end N workers / 1 worker, and
-(c)/(a). Each end-to-end phase also prints where the CPU went: the server process
-(HTTP, the writer's commits and, with one worker, decoding) and its decoding workers
-in cores, and how busy the whole machine was (the senders run on it too): a phase
-whose machine is not busy was held back by waiting (commits, answers), not by CPU.
+and prints each setting's capacity and the ratios: decode after/before, end to end N
+workers / 1 worker, and (c)/(a). Each end-to-end phase also prints where the CPU
+went: the server process (HTTP, the writer's commits and, with one worker, decoding)
+and its decoding workers in cores, and how busy the whole machine was (the senders run
+on it too): a phase whose machine is not busy was held back by waiting (commits,
+answers), not by CPU.
 ``--without-rollups`` runs each setting again against a store keeping no rollups and
 prints what the rollups cost end to end (the ratio of the two rates).
 The load average is printed with the figures: on a shared machine other work takes
@@ -546,9 +550,10 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=4, help="sender processes")
     parser.add_argument(
         "--threads",
-        type=int,
-        default=8,
-        help="concurrent requests per sender process (group commits fill with them)",
+        default="8,16,32",
+        help="concurrent requests per sender process, comma-separated: each setting runs at"
+        " each, and its capacity is its best rate (group commits fill with concurrent"
+        " requests, so too few in flight measure the wait for a commit, not the server)",
     )
     parser.add_argument("--rounds", type=int, default=2, help="end-to-end rounds per setting")
     parser.add_argument("--gzip", action="store_true", help="send bodies gzip-compressed")
@@ -560,6 +565,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     worker_settings = [int(w) for w in args.workers.split(",")]
+    concurrencies = [int(t) for t in args.threads.split(",")]
 
     started = time.perf_counter()
     requests = make_requests(args.spans, args.spans_per_request, args.spans_per_trace)
@@ -597,46 +603,55 @@ def main() -> None:
         print(f"(a) DuckDBStore.write: {direct_rate:,.0f} spans/s ({direct_spans} spans)")
 
         kinds = (True, False) if args.without_rollups else (True,)
-        rates: dict[tuple[int, bool], list[float]] = {
+        # Each setting's rates: (spans/s, threads per sender) of every round and load.
+        rates: dict[tuple[int, bool], list[tuple[float, int]]] = {
             (w, kept): [] for w in worker_settings for kept in kinds
         }
         encoding = "gzip" if args.gzip else "identity"
-        for round_ in range(args.rounds):
+        phases = [(r, t) for r in range(args.rounds) for t in concurrencies]
+        for round_, threads in phases:
             for workers, kept in rates:
-                db = Path(tmp) / f"http-{workers}-{kept}-{round_}.duckdb"
+                db = Path(tmp) / f"http-{workers}-{kept}-{round_}-{threads}.duckdb"
                 http_spans, http_s, refused, cpu = measure_http(
                     requests,
                     sizes,
                     db,
                     workers,
                     args.senders,
-                    args.threads,
+                    threads,
                     args.gzip,
                     args.phase_timeout,
                     rollups=kept,
                 )
                 rate = http_spans / http_s
-                rates[workers, kept].append(rate)
+                rates[workers, kept].append((rate, threads))
                 print(
                     f"(c) OTLP/HTTP end to end, workers={workers}"
                     f"{'' if kept else ', no rollups'}: {rate:,.0f} spans/s "
-                    f"({http_spans} spans, {args.senders}×{args.threads} senders, {encoding}, "
+                    f"({http_spans} spans, {args.senders}×{threads} senders, {encoding}, "
                     f"{refused} requests retried: 503 or connection lost); "
                     f"{cpu.described(http_s, http_spans)}; {load_average()}"
                 )
-    best = {key: max(r) for key, r in rates.items()}
+    best = {key: max(r)[0] for key, r in rates.items()}
+    for (workers, kept), runs in rates.items():
+        rate, threads = max(runs)
+        print(
+            f"capacity, workers={workers}{'' if kept else ', no rollups'}: {rate:,.0f} spans/s"
+            f" (best of {len(runs)} runs, at {args.senders}×{threads} in flight)"
+        )
+    of_each = f"best of {args.rounds} rounds × {len(concurrencies)} loads each"
     base = best[worker_settings[0], True]
     for workers in worker_settings[1:]:
         print(
-            f"end to end workers={workers} / workers={worker_settings[0]} (best of "
-            f"{args.rounds} rounds each) = {best[workers, True] / base:.2f}"
+            f"end to end workers={workers} / workers={worker_settings[0]} ({of_each})"
+            f" = {best[workers, True] / base:.2f}"
         )
     for workers in worker_settings:
         print(f"ratio (c)/(a), workers={workers} = {best[workers, True] / direct_rate:.2f}")
         if args.without_rollups:
             print(
-                f"end to end with rollups / without, workers={workers} (best of "
-                f"{args.rounds} rounds each) = {best[workers, True] / best[workers, False]:.2f}"
+                f"end to end with rollups / without, workers={workers} ({of_each})"
+                f" = {best[workers, True] / best[workers, False]:.2f}"
             )
 
 
