@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from threadline.conventions import CLAMPED_FROM, JOURNEY_SYNTHETIC, SDK_STATS_SPAN
@@ -47,6 +49,7 @@ from threadline.server.storage.duckdb.sql import Row
 # The marker key as it appears in a span's attribute JSON text.
 SYNTHETIC_MARK: Final = f'"{JOURNEY_SYNTHETIC}"'
 CLAMPED_MARK: Final = f'"{CLAMPED_FROM}"'
+_EITHER_MARK: Final = "|".join(re.escape(mark) for mark in (SYNTHETIC_MARK, CLAMPED_MARK))
 
 logger = logging.getLogger(__name__)
 
@@ -303,13 +306,10 @@ class GroupCommitWriter:
         may_pair = not bool(pc.all(is_stats).as_py())
         sdk_stats = bool(pc.any(is_stats).as_py())
         # Synthetic journeys carry the marker among their attributes; most batches have
-        # none to count apart, and a substring scan is far cheaper than the JSON reads.
-        synthetic = bool(
-            pc.any(pc.match_substring(table.column("attributes"), SYNTHETIC_MARK)).as_py()
-        )
+        # none to count apart, and a text search is far cheaper than the JSON reads.
         # A span moved back from the future starts at its receive time, so a re-sent
         # copy starts later than the stored one; such batches are deduplicated by id.
-        clamped = bool(pc.any(pc.match_substring(table.column("attributes"), CLAMPED_MARK)).as_py())
+        synthetic, clamped = _marked(table.column("attributes"))
         self._connection.register(_INCOMING, table)
 
         def append(run: rollups.Run) -> None:
@@ -347,6 +347,22 @@ class GroupCommitWriter:
             raise
         self._commits += 1
         return result
+
+
+def _marked(attributes: pa.ChunkedArray) -> tuple[bool, bool]:
+    """Whether any span's attributes hold the synthetic marker, the clamped marker.
+
+    One regular-expression pass looks for either (RE2 finds a literal several times
+    faster than ``match_substring``, which held a tenth of the writer's time); only
+    the rare batch holding one is searched again to tell which.
+    """
+    if not pc.any(pc.match_substring_regex(attributes, _EITHER_MARK)).as_py():
+        return False, False
+    synthetic, clamped = (
+        bool(pc.any(pc.match_substring(attributes, mark)).as_py())
+        for mark in (SYNTHETIC_MARK, CLAMPED_MARK)
+    )
+    return synthetic, clamped
 
 
 def compact_rollups(run: rollups.Run) -> None:
