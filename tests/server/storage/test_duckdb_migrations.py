@@ -322,6 +322,7 @@ _TABLES_AT[14] = sorted(
     ]
 )
 _TABLES_AT[15] = _TABLES_AT[14]  # columns of journey_steps
+_TABLES_AT[16] = sorted([*_TABLES_AT[15], "rollup_message_spans"])
 
 
 @pytest.mark.parametrize(

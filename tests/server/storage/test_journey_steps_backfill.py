@@ -47,6 +47,7 @@ def test_upgrading_to_version_9_gives_the_same_map(tmp_path: Path) -> None:
         connection.execute("DROP TABLE documents")  # version 12's, made again by its step
         for table in VERSION_14_TABLES:  # made again by version 14's step
             connection.execute(f"DROP TABLE {table}")
+        connection.execute("DROP TABLE rollup_message_spans")  # version 16's, made again
         connection.execute("UPDATE threadline_schema SET version = 8 WHERE version = ?", [LATEST])
     finally:
         connection.close()
@@ -82,6 +83,7 @@ def test_upgrading_to_version_13_fills_the_step_attributes(tmp_path: Path) -> No
         connection.execute("ALTER TABLE journey_steps DROP COLUMN error_origin")
         for column in NEXT_COLUMNS:  # version 15's, made again by its step
             connection.execute(f"ALTER TABLE journey_steps DROP COLUMN {column}")
+        connection.execute("DROP TABLE rollup_message_spans")  # version 16's, made again
         connection.execute("UPDATE threadline_schema SET version = 12 WHERE version = ?", [LATEST])
     finally:
         connection.close()
@@ -114,6 +116,7 @@ def test_upgrading_to_version_15_links_every_step_to_the_next(
         for column in NEXT_COLUMNS:
             connection.execute(f"ALTER TABLE journey_steps DROP COLUMN {column}")
         connection.execute("CREATE INDEX journey_steps_session_id ON journey_steps (session_id)")
+        connection.execute("DROP TABLE rollup_message_spans")  # version 16's, made again
         connection.execute("UPDATE threadline_schema SET version = 14 WHERE version = ?", [LATEST])
     caplog.set_level(logging.INFO, logger="threadline.server.storage.duckdb")
     store = DuckDBStore(db)

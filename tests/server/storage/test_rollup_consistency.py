@@ -434,6 +434,7 @@ def test_a_store_written_without_rollups_backfills_them_on_open(tmp_path: Path) 
             *("journey_steps", "journey_synthetic", "logs", "drill_results"),
             "documents",
             *("journey_session_touches", "journey_session_failures", "journey_slo_minutes"),
+            "rollup_message_spans",
         ):
             connection.execute(f"DROP TABLE {table}")
         connection.execute("DELETE FROM threadline_schema WHERE version > 2")
@@ -485,3 +486,58 @@ def test_a_flood_of_operation_names_is_capped_with_an_other_bucket(tmp_path: Pat
     assert web["GET /item/0000"] == 2  # a kept name still counts after the cap is reached
     assert sum(web.values()) == flood + 1
     assert red[("cart", "add")] == 1  # the cap is per service
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(min_value=0, max_value=2**32),
+    traces=st.integers(min_value=1, max_value=30),
+    batches=st.integers(min_value=1, max_value=6),
+    deleted=st.integers(min_value=0, max_value=5),
+    kept_minutes=st.integers(min_value=0, max_value=10),
+)
+def test_kept_message_spans_are_the_stored_ones(
+    seed: int, traces: int, batches: int, deleted: int, kept_minutes: int
+) -> None:
+    """The message spans the hop lookup joins (``rollup_message_spans``) are exactly the
+    stored producer and consumer spans with a message id, their ids as the attributes
+    say, through re-sent batches, deleted traces and retention (``kept_minutes`` 10:
+    none)."""
+    rng = random.Random(seed)
+    spans = [span for index in range(traces) for span in trace_spans(rng, index)]
+    rng.shuffle(spans)
+    cuts = sorted(rng.sample(range(1, len(spans)), min(batches - 1, len(spans) - 1)))
+    parts = [spans[a:b] for a, b in zip([0, *cuts], [*cuts, len(spans)], strict=True)]
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "spans.duckdb"
+        store = DuckDBStore(path)
+        try:
+            for part in [*parts, rng.choice(parts)]:
+                store.write(SpanBatch.from_records(part)).result(timeout=30)
+            ids = sorted({s.trace_id for s in spans})
+            store.delete_traces(rng.sample(ids, min(deleted, len(ids))))
+            if kept_minutes < 10:
+                store.delete_older_than(T0 + (9 - kept_minutes) * MINUTE + rng.randrange(MINUTE))
+        finally:
+            store.close()
+        with duckdb.connect(str(path), read_only=True) as connection:
+            kept = connection.execute(
+                "SELECT trace_id, span_id, kind, message_id, destination FROM"
+                " rollup_message_spans ORDER BY ALL"
+            ).fetchall()
+            stored = connection.execute(
+                "SELECT trace_id, span_id, kind, attributes->>'$.\"messaging.message.id\"',"
+                " coalesce(attributes->>'$.\"messaging.destination.name\"', '') FROM spans"
+                " WHERE kind IN ('producer', 'consumer')"
+                " AND attributes->>'$.\"messaging.message.id\"' IS NOT NULL ORDER BY ALL"
+            ).fetchall()
+    assert kept == stored
+    if kept_minutes == 10 and deleted == 0:  # every message span sent is kept, once
+        sent = {
+            (s.trace_id, s.span_id)
+            for s in spans
+            if s.kind in (SpanKind.PRODUCER, SpanKind.CONSUMER)
+            and MESSAGING_MESSAGE_ID in s.attributes
+        }
+        assert {(trace_id, span_id) for trace_id, span_id, *_ in kept} == sent
+        assert len(kept) == len(sent)

@@ -16,7 +16,12 @@ folded like ``rollups``' tables (same transaction, same dedupe, same horizon):
 - ``rollup_hops``: minute (of the consumer) × producer service × consumer service
   × destination: PRODUCER/CONSUMER spans sharing a ``messaging.message.id`` within
   the horizon, how many ended in another trace without a link (*broken*) or with
-  one (*linked*).
+  one (*linked*); ``rollup_message_spans`` (schema version 16) holds every stored
+  PRODUCER and CONSUMER span's message id, destination, start and links, read out of
+  its attributes' JSON once when it is stored, so a batch finds its hops by a join of
+  ids with that table rather than by parsing the attributes of every messaging span
+  stored near it (what a commit cost grew with: ``docs/performance.md``, "As stored
+  spans near the batch grow").
 
 Message hops are pairs, found like edges: the batch against stored spans near it,
 each pair counted once whichever side arrives last. A span with no parent near it
@@ -57,6 +62,7 @@ from threadline.server.storage.duckdb.rollups import (
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_ENTRIES,
     ROLLUP_HOPS,
+    ROLLUP_MESSAGE_SPANS,
     ROLLUP_ORPHAN_SPANS,
     ROLLUP_ORPHANS,
     ROLLUP_ROOTS,
@@ -77,6 +83,7 @@ ENTRIES: Final = ROLLUP_ENTRIES
 ORPHANS: Final = ROLLUP_ORPHANS
 ORPHAN_SPANS: Final = ROLLUP_ORPHAN_SPANS
 HOPS: Final = ROLLUP_HOPS
+MESSAGE_SPANS: Final = ROLLUP_MESSAGE_SPANS
 
 KEYS: Final[dict[str, tuple[str, ...]]] = {
     ROOTS: ("minute", "service", "operation", "status", "bucket"),
@@ -96,6 +103,7 @@ RANGES: Final = 20
 
 _DOOMED: Final = "threadline_health_doomed"
 _NEW_ORPHANS: Final = "threadline_new_orphans"
+_BATCH_MESSAGES: Final = "threadline_batch_messages"
 _FOLDED: Final = "threadline_health_folded"
 
 
@@ -171,22 +179,35 @@ _ADOPTED: Final = f"""
   AND abs(o.start_ns - p.start_ns) <= {PAIR_HORIZON_NS})"""
 
 
-def hop_pairs(consumers: str, producers: str) -> str:
-    """Producer/consumer pairs sharing a message id within the horizon, one row each."""
+def message_spans(spans: str) -> str:
+    """The PRODUCER and CONSUMER spans of relation ``spans`` that carry a message id, as
+    rows of ``MESSAGE_SPANS``: the id and destination read out of the attributes."""
+    return f"""(SELECT * FROM (
+    SELECT trace_id, span_id, kind, start_ns, service_name AS service,
+           json_extract_string(attributes, {_MESSAGE_ID}) AS message_id,
+           coalesce(json_extract_string(attributes, {_DESTINATION}), '') AS destination,
+           links
+    FROM {spans} WHERE kind IN ('producer', 'consumer'))
+ WHERE message_id IS NOT NULL)"""
+
+
+def message_pairs(consumers: str, producers: str) -> str:
+    """Producer/consumer pairs sharing a message id within the horizon, one row each,
+    from two relations of ``MESSAGE_SPANS`` rows (the producers' text comes first)."""
     return f"""
-SELECT c.start_ns // {MINUTE_NS} AS minute, p.service_name AS producer,
-       c.service_name AS consumer, p.destination,
-       p.trace_id <> c.trace_id AS elsewhere, contains(c.links, p.span_id) AS linked,
+SELECT c.start_ns // {MINUTE_NS} AS minute, p.service AS producer, c.service AS consumer,
+       p.destination, p.trace_id <> c.trace_id AS elsewhere,
+       contains(c.links, p.span_id) AS linked,
        p.trace_id AS producer_trace_id, c.trace_id AS consumer_trace_id
-FROM (SELECT trace_id, span_id, service_name, start_ns,
-             json_extract_string(attributes, {_MESSAGE_ID}) AS message_id,
-             coalesce(json_extract_string(attributes, {_DESTINATION}), '') AS destination
-      FROM {producers} WHERE kind = 'producer') AS p
-JOIN (SELECT trace_id, span_id, service_name, start_ns, links,
-             json_extract_string(attributes, {_MESSAGE_ID}) AS message_id
-      FROM {consumers} WHERE kind = 'consumer') AS c
+FROM (SELECT * FROM {producers} WHERE kind = 'producer') AS p
+JOIN (SELECT * FROM {consumers} WHERE kind = 'consumer') AS c
   ON c.message_id = p.message_id
-WHERE p.message_id IS NOT NULL AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}"""
+WHERE abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}"""
+
+
+def hop_pairs(consumers: str, producers: str) -> str:
+    """``message_pairs`` of two span relations."""
+    return message_pairs(message_spans(consumers), message_spans(producers))
 
 
 def _hops_delta(pairs: str, sign: int) -> str:
@@ -200,6 +221,11 @@ FROM ({pairs}) GROUP BY minute, producer, consumer, destination"""
 
 def _near(condition: str = "true") -> str:
     return f"(SELECT * FROM {TABLE} WHERE {condition} AND start_ns BETWEEN ? AND ?)"
+
+
+def _kept_messages(condition: str) -> str:
+    """Kept message spans matching ``condition`` that started in ``[?, ?]``."""
+    return f"(SELECT * FROM {MESSAGE_SPANS} WHERE {condition} AND start_ns BETWEEN ? AND ?)"
 
 
 def _not_in(spans: str, batch: str) -> str:
@@ -234,9 +260,19 @@ def count(run: Run, fresh: str, near: Sequence[int], may_pair: bool) -> None:
     # cannot complete a hop, and the lookup (JSON reads of the spans near it) is skipped.
     messaging = run(f"SELECT 1 FROM {fresh} WHERE kind IN ('producer', 'consumer') LIMIT 1", [])
     if messaging:
-        producers_first = hop_pairs(fresh, _near("kind = 'producer'"))
-        consumers_first = hop_pairs(_not_in(_near("kind = 'consumer'"), fresh), fresh)
+        # The batch's message spans are kept first, so its own pairs are found too.
+        run(
+            f"CREATE OR REPLACE TEMP TABLE {_BATCH_MESSAGES} AS"
+            f" SELECT * FROM {message_spans(fresh)}",
+            [],
+        )
+        run(f"INSERT INTO {MESSAGE_SPANS} SELECT * FROM {_BATCH_MESSAGES}", [])
+        producers_first = message_pairs(_BATCH_MESSAGES, _kept_messages("kind = 'producer'"))
+        consumers_first = message_pairs(
+            _not_in(_kept_messages("kind = 'consumer'"), fresh), _BATCH_MESSAGES
+        )
         run(_hops_delta(f"{producers_first} UNION ALL {consumers_first}", 1), [*bounds, *bounds])
+        run(f"DROP TABLE {_BATCH_MESSAGES}", [])
 
 
 def _span_bounds(run: Run, relation: str) -> list[int] | None:
@@ -271,6 +307,10 @@ def forget_traces(run: Run, trace_ids: Sequence[str], *, erasing: bool = False) 
         )
         if erasing:
             compact(run)
+    run(
+        f"DELETE FROM {MESSAGE_SPANS} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(trace_ids)],
+    )
     run(f"DROP TABLE {_DOOMED}", [])
 
 
@@ -280,6 +320,7 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
     for table in KEYS:
         run(f"DELETE FROM {table} WHERE minute < ?", [cutoff_minute])
     run(f"DELETE FROM {ORPHAN_SPANS} WHERE start_ns < ?", [cutoff_minute * MINUTE_NS])
+    run(f"DELETE FROM {MESSAGE_SPANS} WHERE start_ns < ?", [cutoff_ns])
     _forget_orphans(run, "start_ns < ?", [cutoff_ns])
     if cutoff_ns % MINUTE_NS:
         run(
@@ -323,6 +364,11 @@ def compact(run: Run) -> None:
         columns = ", ".join(keys + VALUES[table])
         run(f"INSERT INTO {table} ({columns}, fresh) SELECT *, false FROM {_FOLDED}", [])
         run(f"DROP TABLE {_FOLDED}", [])
+
+
+def fill_message_spans(run: Run) -> None:
+    """Keep every stored span's message id (the version-16 step; the table is empty)."""
+    run(f"INSERT INTO {MESSAGE_SPANS} SELECT * FROM {message_spans(TABLE)}", [])
 
 
 def fill(connection: duckdb.DuckDBPyConnection) -> None:

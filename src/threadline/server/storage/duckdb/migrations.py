@@ -53,6 +53,9 @@ Versions (``LATEST`` is the last):
 15. ``journey_steps.next_service``, ``next_operation`` and ``next_start``: each step's
     next step in its session, what journey maps read (see ``journey_links``), linked
     from the stored steps.
+16. ``rollup_message_spans``: each PRODUCER and CONSUMER span's message id, read out
+    of its attributes once, what the message-hop lookup joins (see
+    ``health_rollups``), filled from the spans already stored.
 
 Opening a file (``open_schema``):
 
@@ -396,6 +399,21 @@ def _add_journey_links(connection: Connection) -> None:
     journey_links.fill(run)
 
 
+def _add_message_spans(connection: Connection) -> None:
+    """Version 16: the message spans' ids, kept for the hop lookup, from the spans."""
+    connection.execute(
+        """CREATE TABLE rollup_message_spans (
+    trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+    start_ns BIGINT NOT NULL, service VARCHAR NOT NULL, message_id VARCHAR NOT NULL,
+    destination VARCHAR NOT NULL, links VARCHAR NOT NULL)"""
+    )
+
+    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        return connection.execute(sql, params).fetchall()
+
+    health_rollups.fill_message_spans(run)
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -411,6 +429,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(13, _add_journey_attributes),
     Step(14, _add_journey_sessions),
     Step(15, _add_journey_links),
+    Step(16, _add_message_spans),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -43,6 +43,7 @@ ROLLUP_ENTRIES: Final = "rollup_entries"
 ROLLUP_ORPHANS: Final = "rollup_orphans"
 ROLLUP_ORPHAN_SPANS: Final = "rollup_orphan_spans"
 ROLLUP_HOPS: Final = "rollup_hops"
+ROLLUP_MESSAGE_SPANS: Final = "rollup_message_spans"
 # The SDK's reports about itself, per minute × service × process (``sdk_rollup``, v6).
 ROLLUP_SDK_STATS: Final = "rollup_sdk_stats"
 # What the SLO evaluator reads besides them, and the alerts' state (schema version 7).
@@ -301,6 +302,16 @@ def health_rollup_statements() -> list[str]:
     broken BIGINT NOT NULL,
     linked BIGINT NOT NULL,
     fresh BOOLEAN NOT NULL DEFAULT true
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {ROLLUP_MESSAGE_SPANS} (
+    trace_id VARCHAR NOT NULL,
+    span_id VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    start_ns BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    message_id VARCHAR NOT NULL,
+    destination VARCHAR NOT NULL,
+    links VARCHAR NOT NULL
 )""",
     ]
 
