@@ -157,6 +157,17 @@ def stats_report(rng: random.Random, index: int, start: int) -> SpanRecord:
     )  # fmt: skip
 
 
+def random_batches(
+    rng: random.Random, traces: int, batches: int
+) -> tuple[list[SpanRecord], list[list[SpanRecord]]]:
+    """``traces`` traces' spans, shuffled (children before parents, minutes out of
+    order), and the same spans cut into up to ``batches`` batches."""
+    spans = [span for index in range(traces) for span in trace_spans(rng, index)]
+    rng.shuffle(spans)
+    cuts = sorted(rng.sample(range(1, len(spans)), min(batches - 1, len(spans) - 1)))
+    return spans, [spans[a:b] for a, b in zip([0, *cuts], [*cuts, len(spans)], strict=True)]
+
+
 def close_enough(rollup: Percentiles | None, scan: Percentiles | None) -> bool:
     if rollup is None or scan is None:
         return rollup is scan
@@ -357,10 +368,7 @@ def test_rollups_answer_like_the_full_scan(
 ) -> None:
     """Random traces in random batches and order, re-sent and deleted: rollups == scan."""
     rng = random.Random(seed)
-    spans = [span for index in range(traces) for span in trace_spans(rng, index)]
-    rng.shuffle(spans)  # children before parents, minutes out of order
-    cuts = sorted(rng.sample(range(1, len(spans)), min(batches - 1, len(spans) - 1)))
-    parts = [spans[a:b] for a, b in zip([0, *cuts], [*cuts, len(spans)], strict=True)]
+    spans, parts = random_batches(rng, traces, batches)
     with tempfile.TemporaryDirectory() as directory:
         store = DuckDBStore(Path(directory) / "spans.duckdb")
         try:
@@ -390,10 +398,7 @@ def test_hotspot_and_slow_groups_count_like_the_full_scan(
 ) -> None:
     """Failed and slow requests counted from the rollups exactly, with the scan's sample."""
     rng = random.Random(seed)
-    spans = [span for index in range(traces) for span in trace_spans(rng, index)]
-    rng.shuffle(spans)
-    cuts = sorted(rng.sample(range(1, len(spans)), min(batches - 1, len(spans) - 1)))
-    parts = [spans[a:b] for a, b in zip([0, *cuts], [*cuts, len(spans)], strict=True)]
+    spans, parts = random_batches(rng, traces, batches)
     with tempfile.TemporaryDirectory() as directory:
         store = DuckDBStore(Path(directory) / "spans.duckdb")
         try:
@@ -504,10 +509,7 @@ def test_kept_message_spans_are_the_stored_ones(
     say, through re-sent batches, deleted traces and retention (``kept_minutes`` 10:
     none)."""
     rng = random.Random(seed)
-    spans = [span for index in range(traces) for span in trace_spans(rng, index)]
-    rng.shuffle(spans)
-    cuts = sorted(rng.sample(range(1, len(spans)), min(batches - 1, len(spans) - 1)))
-    parts = [spans[a:b] for a, b in zip([0, *cuts], [*cuts, len(spans)], strict=True)]
+    spans, parts = random_batches(rng, traces, batches)
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "spans.duckdb"
         store = DuckDBStore(path)
