@@ -257,7 +257,7 @@ def count(run: Run, fresh: str, near: Sequence[int], may_pair: bool) -> None:
     # A span with its parent in the batch is no orphan: only the others are looked up.
     _keep_orphans(run, lonely(fresh), _near(), bounds)
     # Most services send no messages: a batch without a producer or consumer span
-    # cannot complete a hop, and the lookup (JSON reads of the spans near it) is skipped.
+    # cannot complete a hop, and the lookup is skipped.
     messaging = run(f"SELECT 1 FROM {fresh} WHERE kind IN ('producer', 'consumer') LIMIT 1", [])
     if messaging:
         # The batch's message spans are kept first, so its own pairs are found too.
