@@ -54,8 +54,8 @@ def db_path(tmp_path: Path) -> Path:
 
 def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
     """The file holds one spans table whose columns are the batch columns, in order, the
-    table recording its schema version, the trace summaries, journey steps and the journey
-    SLO state, logs, the
+    table recording its schema version, the trace and journey summaries, journey steps and
+    the journey SLO state, logs, the
     drills' results and the alerts' state (besides the rollups)."""
     DuckDBStore(db_path).close()
 
@@ -74,6 +74,7 @@ def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
         ("journey_session_touches",),
         ("journey_slo_minutes",),
         ("journey_steps",),
+        ("journey_summaries",),
         ("journey_synthetic",),
         ("logs",),
         ("spans",),

@@ -323,6 +323,7 @@ _TABLES_AT[14] = sorted(
 )
 _TABLES_AT[15] = _TABLES_AT[14]  # columns of journey_steps
 _TABLES_AT[16] = sorted([*_TABLES_AT[15], "rollup_message_spans"])
+_TABLES_AT[17] = sorted([*_TABLES_AT[16], "journey_summaries"])
 
 
 @pytest.mark.parametrize(

@@ -153,6 +153,7 @@ def test_the_version_14_step_fills_the_minutes_from_the_steps(
         for column in NEXT_COLUMNS:  # version 15's, made again by its step
             connection.execute(f"ALTER TABLE journey_steps DROP COLUMN {column}")
         connection.execute("DROP TABLE rollup_message_spans")  # version 16's, made again
+        connection.execute("DROP TABLE journey_summaries")  # version 17's, made again
         connection.execute("UPDATE threadline_schema SET version = 13 WHERE version = ?", [LATEST])
     caplog.set_level(logging.INFO, logger="threadline.server.storage.duckdb")
     store = DuckDBStore(db)

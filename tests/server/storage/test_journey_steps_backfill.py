@@ -48,6 +48,7 @@ def test_upgrading_to_version_9_gives_the_same_map(tmp_path: Path) -> None:
         for table in VERSION_14_TABLES:  # made again by version 14's step
             connection.execute(f"DROP TABLE {table}")
         connection.execute("DROP TABLE rollup_message_spans")  # version 16's, made again
+        connection.execute("DROP TABLE journey_summaries")  # version 17's, made again
         connection.execute("UPDATE threadline_schema SET version = 8 WHERE version = ?", [LATEST])
     finally:
         connection.close()
@@ -84,6 +85,7 @@ def test_upgrading_to_version_13_fills_the_step_attributes(tmp_path: Path) -> No
         for column in NEXT_COLUMNS:  # version 15's, made again by its step
             connection.execute(f"ALTER TABLE journey_steps DROP COLUMN {column}")
         connection.execute("DROP TABLE rollup_message_spans")  # version 16's, made again
+        connection.execute("DROP TABLE journey_summaries")  # version 17's, made again
         connection.execute("UPDATE threadline_schema SET version = 12 WHERE version = ?", [LATEST])
     finally:
         connection.close()
@@ -117,6 +119,7 @@ def test_upgrading_to_version_15_links_every_step_to_the_next(
             connection.execute(f"ALTER TABLE journey_steps DROP COLUMN {column}")
         connection.execute("CREATE INDEX journey_steps_session_id ON journey_steps (session_id)")
         connection.execute("DROP TABLE rollup_message_spans")  # version 16's, made again
+        connection.execute("DROP TABLE journey_summaries")  # version 17's, made again
         connection.execute("UPDATE threadline_schema SET version = 14 WHERE version = ?", [LATEST])
     caplog.set_level(logging.INFO, logger="threadline.server.storage.duckdb")
     store = DuckDBStore(db)

@@ -7,17 +7,20 @@ batches in random order (children before parents, a trace spread over batches)
 with some batches re-sent, then deletes some traces, erases a user and applies a
 retention cutoff that may cut traces in two. Every search and journey list read
 from the summaries must equal the same read by scanning the spans, before and
-after the summary rows are folded.
+after the summary rows are folded, and with the deletions made before or after.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import tempfile
 from pathlib import Path
 from typing import Final
+from unittest.mock import patch
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +28,8 @@ from support.spans import span_record
 from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode, TraceQuery
-from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb import DuckDBStore, summary_reads
+from threadline.server.storage.duckdb.migrations import LATEST
 
 MS: Final = 1_000_000
 MINUTE: Final = 60_000 * MS
@@ -115,8 +119,13 @@ def check(store: DuckDBStore) -> None:
     for query in QUERIES:
         assert store.search_traces(query) == store.scan.search_traces(query), query
     for journeys in JOURNEYS:
-        found = store.list_journeys(limit=100, **journeys)  # type: ignore[arg-type]
-        assert found == store.scan.list_journeys(limit=100, **journeys), journeys  # type: ignore[arg-type]
+        scanned = store.scan.list_journeys(limit=100, **journeys)  # type: ignore[arg-type]
+        # From the journey summaries (sessions across an edge or not folded counted
+        # again), and with none counted again: every trace of the window grouped.
+        for recount_max in (summary_reads.RECOUNT_MAX, -1):
+            with patch.object(summary_reads, "RECOUNT_MAX", recount_max):
+                found = store.list_journeys(limit=100, **journeys)  # type: ignore[arg-type]
+            assert found == scanned, (journeys, recount_max)
 
 
 # Each run draws new random workloads (no fixed seed), so runs add up to more.
@@ -129,6 +138,7 @@ def check(store: DuckDBStore) -> None:
     deleted=st.integers(min_value=0, max_value=4),
     erase=st.booleans(),
     cut_minutes=st.one_of(st.none(), st.integers(min_value=1, max_value=9)),
+    folded_first=st.booleans(),
 )
 def test_summaries_answer_like_the_full_scan(
     seed: int,
@@ -138,9 +148,11 @@ def test_summaries_answer_like_the_full_scan(
     deleted: int,
     erase: bool,
     cut_minutes: int | None,
+    folded_first: bool,
 ) -> None:
     """Random traces in random batches and order, re-sent, deleted, erased and cut by
-    retention: every list from the summaries equals the scan's."""
+    retention (of folded summaries or not): every list from the summaries equals the
+    scan's."""
     rng = random.Random(seed)
     spans = [span for index in range(traces) for span in trace_spans(rng, index)]
     assume(spans)  # a lone trace whose root was never sent and has no children
@@ -155,6 +167,9 @@ def test_summaries_answer_like_the_full_scan(
             if resend:
                 store.write(SpanBatch.from_records(rng.choice(parts))).result(timeout=WAIT_S)
             check(store)
+            if folded_first:
+                store.compact_rollups()
+                check(store)
             sent = sorted({s.trace_id for s in spans})  # a trace may have sent nothing
             doomed = rng.sample(sent, min(deleted, len(sent)))
             store.delete_traces(doomed)
@@ -262,3 +277,32 @@ def test_folding_finds_each_failed_trace_error_origin(tmp_path: Path) -> None:
     finally:
         store.close()
     assert origins(path)[deep] == ("bank", "authorise")
+
+
+def test_the_version_17_step_builds_the_journey_summaries(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A version 16 file (folded summaries, no journey summaries) upgrades: the step
+    counts every session, says how far it got, and the lists answer as the scan."""
+    db = tmp_path / "spans.duckdb"
+    rng = random.Random(17)
+    store = DuckDBStore(db)
+    try:
+        spans = [span for index in range(30) for span in trace_spans(rng, index)]
+        store.write(SpanBatch.from_records(spans)).result(timeout=WAIT_S)
+        store.compact_rollups()
+        listed = [store.list_journeys(limit=100, **journeys) for journeys in JOURNEYS]  # type: ignore[arg-type]
+    finally:
+        store.close()
+    with duckdb.connect(str(db)) as connection:
+        connection.execute("DROP TABLE journey_summaries")
+        connection.execute("UPDATE threadline_schema SET version = 16 WHERE version = ?", [LATEST])
+    caplog.set_level(logging.INFO, logger="threadline.server.storage.duckdb")
+    store = DuckDBStore(db)
+    try:
+        assert "building journey summaries from trace summaries: 10 of 10 parts" in caplog.text
+        assert listed[0], "the workload has journeys"
+        assert [store.list_journeys(limit=100, **journeys) for journeys in JOURNEYS] == listed  # type: ignore[arg-type]
+        check(store)
+    finally:
+        store.close()

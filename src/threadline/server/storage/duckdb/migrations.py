@@ -56,6 +56,8 @@ Versions (``LATEST`` is the last):
 16. ``rollup_message_spans``: each PRODUCER and CONSUMER span's message id, read out
     of its attributes once, what the message-hop lookup joins (see
     ``health_rollups``), filled from the spans already stored.
+17. ``journey_summaries``: one row per session over its folded traces, what journey
+    lists read (see ``journey_summaries``), counted from the folded trace summaries.
 
 Opening a file (``open_schema``):
 
@@ -111,11 +113,17 @@ from threadline.server.storage.duckdb import (
     journey_links,
     journey_sessions,
     journey_steps,
+    journey_summaries,
     rollups,
     sdk_rollup,
     summaries,
 )
-from threadline.server.storage.duckdb.schema import TABLE, VERSION_TABLE, create_statements
+from threadline.server.storage.duckdb.schema import (
+    JOURNEY_SUMMARIES_DDL,
+    TABLE,
+    VERSION_TABLE,
+    create_statements,
+)
 
 log = logging.getLogger(__name__)
 
@@ -414,6 +422,16 @@ def _add_message_spans(connection: Connection) -> None:
     health_rollups.fill_message_spans(run)
 
 
+def _add_journey_summaries(connection: Connection) -> None:
+    """Version 17: each session's journey summary, from the folded trace summaries."""
+    connection.execute(JOURNEY_SUMMARIES_DDL)
+
+    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        return connection.execute(sql, params).fetchall()
+
+    journey_summaries.fill(run)
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -430,6 +448,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(14, _add_journey_sessions),
     Step(15, _add_journey_links),
     Step(16, _add_message_spans),
+    Step(17, _add_journey_summaries),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -63,6 +63,22 @@ JOURNEY_SYNTHETIC: Final = "journey_synthetic"
 JOURNEY_SESSION_TOUCHES: Final = "journey_session_touches"
 JOURNEY_SESSION_FAILURES: Final = "journey_session_failures"
 JOURNEY_SLO_MINUTES: Final = "journey_slo_minutes"
+# One row per session over its folded traces: what journey lists read
+# (``journey_summaries``, schema version 17).
+JOURNEY_SUMMARIES: Final = "journey_summaries"
+JOURNEY_SUMMARIES_DDL: Final = f"""CREATE TABLE IF NOT EXISTS {JOURNEY_SUMMARIES} (
+    session_id VARCHAR NOT NULL,
+    start_ns BIGINT NOT NULL,
+    end_ns BIGINT NOT NULL,
+    last_start_ns BIGINT NOT NULL,
+    earliest_last_start_ns BIGINT NOT NULL,
+    latest_start_ns BIGINT NOT NULL,
+    traces BIGINT NOT NULL,
+    spans BIGINT NOT NULL,
+    errors BIGINT NOT NULL,
+    user_id VARCHAR,
+    services VARCHAR[] NOT NULL
+)"""
 # Scheduled drills' results, the newest few per probe (``drill_results``, schema v11).
 DRILL_RESULTS: Final = "drill_results"
 DRILL_RESULTS_DDL: Final = f"""CREATE TABLE IF NOT EXISTS {DRILL_RESULTS} (
@@ -124,6 +140,7 @@ def create_statements() -> list[str]:
         EXEMPLARS_DDL,
         *journey_statements(),
         *journey_session_statements(),
+        JOURNEY_SUMMARIES_DDL,
         *logs.statements(),
         DRILL_RESULTS_DDL,
         DOCUMENTS_DDL,

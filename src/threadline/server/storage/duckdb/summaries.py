@@ -26,7 +26,9 @@ Until its next fold, a trace that received spans shows no origin.
 
 Deletions remove whole rows: tail sampling and erasure delete whole traces, and
 retention deletes the rows of traces whose every span aged out and rebuilds the
-rows of traces it cuts from the spans they keep.
+rows of traces it cuts from the spans they keep (not folded until the next fold).
+Every change of folded rows counts the sessions of the traces it changed again
+(``journey_summaries``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from typing import Final
 from threadline.server.analysis.assembly import fix_up
 from threadline.server.analysis.error_origin import find_error_origin
 from threadline.server.model import SpanEvent, SpanKind, SpanRecord, StatusCode
-from threadline.server.storage.duckdb import journey_steps
+from threadline.server.storage.duckdb import journey_steps, journey_summaries
 from threadline.server.storage.duckdb.schema import TABLE, TRACE_SUMMARIES
 from threadline.server.storage.duckdb.sql import ERROR, NO_PARENT, USER_TRAFFIC, Row
 
@@ -117,8 +119,9 @@ def fold(run: Run, *, steps: bool = True) -> None:
     """Merge the rows of every trace that received deltas into one; compute origins.
 
     Runs in the writer's transaction; only traces with ``fresh`` rows are read.
-    ``steps`` also replaces the folded traces' journey steps; False only for the
-    version 4 backfill, which runs before the journey tables exist (version 9).
+    ``steps`` also replaces the folded traces' journey steps and counts their sessions'
+    journey summaries again; False only for the version 4 backfill, which runs before
+    the journey tables exist (versions 9 and 17).
     """
     run(
         f"CREATE OR REPLACE TEMP TABLE {_FOLDED} AS"
@@ -132,12 +135,16 @@ def fold(run: Run, *, steps: bool = True) -> None:
     _set_origins(run)
     if steps:
         journey_steps.refresh(run, _FOLDED)
+        journey_summaries.mark(run, f"SELECT trace_id FROM {_FOLDED}")
     run(f"DELETE FROM {SUMMARIES} WHERE trace_id IN (SELECT trace_id FROM {_FOLDED})", [])
     run(
         f"INSERT INTO {SUMMARIES} ({VALUE_COLUMNS}, fresh)"
         f" SELECT {VALUE_COLUMNS}, false FROM {_FOLDED}",
         [],
     )
+    if steps:
+        first = run(f"SELECT min(start_ns) FROM {_FOLDED}", [])[0][0]
+        journey_summaries.rebuild(run, since_ns=None if first is None else int(first))
     run(f"DROP TABLE {_FOLDED}", [])
 
 
@@ -207,10 +214,10 @@ def _tree_span(row: Row) -> SpanRecord:
 def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
     """Delete the rows (and journey steps) of traces deleted whole (tail sampling, erasure)."""
     journey_steps.forget_traces(run, trace_ids)
-    run(
-        f"DELETE FROM {SUMMARIES} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
-        [list(trace_ids)],
-    )
+    doomed = "SELECT unnest(?::VARCHAR[])"
+    journey_summaries.mark(run, doomed, [list(trace_ids)])
+    run(f"DELETE FROM {SUMMARIES} WHERE trace_id IN ({doomed})", [list(trace_ids)])
+    journey_summaries.rebuild(run)
 
 
 def forget_before(run: Run, cutoff_ns: int) -> None:
@@ -226,7 +233,9 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
         " GROUP BY trace_id",
         [cutoff_ns],
     )
+    journey_summaries.mark(run, f"SELECT trace_id FROM {_CUT}")
     run(f"DELETE FROM {SUMMARIES} WHERE trace_id IN (SELECT trace_id FROM {_CUT})", [])
+    journey_summaries.rebuild(run)
     kept = run(f"SELECT max(last_start_ns) FROM {_CUT} WHERE last_start_ns >= ?", [cutoff_ns])
     if kept and kept[0][0] is not None:
         # The kept spans of cut traces started in [cutoff, their last start]: zone maps
