@@ -28,7 +28,7 @@ from support.spans import span_record
 from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode, TraceQuery
-from threadline.server.storage.duckdb import DuckDBStore, summary_reads
+from threadline.server.storage.duckdb import DuckDBStore, journey_lists
 from threadline.server.storage.duckdb.migrations import LATEST
 
 MS: Final = 1_000_000
@@ -122,8 +122,8 @@ def check(store: DuckDBStore) -> None:
         scanned = store.scan.list_journeys(limit=100, **journeys)  # type: ignore[arg-type]
         # From the journey summaries (sessions across an edge or not folded counted
         # again), and with none counted again: every trace of the window grouped.
-        for recount_max in (summary_reads.RECOUNT_MAX, -1):
-            with patch.object(summary_reads, "RECOUNT_MAX", recount_max):
+        for recount_max in (journey_lists.RECOUNT_MAX, -1):
+            with patch.object(journey_lists, "RECOUNT_MAX", recount_max):
                 found = store.list_journeys(limit=100, **journeys)  # type: ignore[arg-type]
             assert found == scanned, (journeys, recount_max)
 
@@ -139,6 +139,7 @@ def check(store: DuckDBStore) -> None:
     erase=st.booleans(),
     cut_minutes=st.one_of(st.none(), st.integers(min_value=1, max_value=9)),
     folded_first=st.booleans(),
+    folded_at=st.integers(min_value=1, max_value=6),
 )
 def test_summaries_answer_like_the_full_scan(
     seed: int,
@@ -149,10 +150,11 @@ def test_summaries_answer_like_the_full_scan(
     erase: bool,
     cut_minutes: int | None,
     folded_first: bool,
+    folded_at: int,
 ) -> None:
-    """Random traces in random batches and order, re-sent, deleted, erased and cut by
-    retention (of folded summaries or not): every list from the summaries equals the
-    scan's."""
+    """Random traces in random batches and order (some after the first ones were
+    folded), re-sent, deleted, erased and cut by retention (of folded summaries or not):
+    every list from the summaries equals the scan's."""
     rng = random.Random(seed)
     spans = [span for index in range(traces) for span in trace_spans(rng, index)]
     assume(spans)  # a lone trace whose root was never sent and has no children
@@ -162,7 +164,9 @@ def test_summaries_answer_like_the_full_scan(
     with tempfile.TemporaryDirectory() as directory:
         store = DuckDBStore(Path(directory) / "spans.duckdb")
         try:
-            for part in parts:
+            for index, part in enumerate(parts):
+                if index == folded_at:  # later batches reach traces folded before
+                    store.compact_rollups()
                 store.write(SpanBatch.from_records(part)).result(timeout=WAIT_S)
             if resend:
                 store.write(SpanBatch.from_records(rng.choice(parts))).result(timeout=WAIT_S)

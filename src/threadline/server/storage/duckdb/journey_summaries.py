@@ -1,6 +1,6 @@
 """Journey summaries kept at fold: one row per session (schema version 17).
 
-A journey list (``summary_reads.list_journeys``) shows per session its first start,
+A journey list (``journey_lists``) shows per session its first start,
 last end, traces, spans, errors, a user id and the services its traces touched.
 Grouping one summary row per trace into sessions at every read cost every trace of
 the window (32 ms for 109k traces, 2M spans, and growing with them); this table holds
@@ -11,11 +11,8 @@ reach into it): the earliest of the traces' last starts and the latest of their
 first starts.
 
 A read lists a session from its row when every one of its folded traces is in the
-window and none of its traces has rows not folded yet; the others (sessions across
-a window edge, and those of traces that received spans since the last fold: their
-merged summaries differ from the folded rows) are counted again from their traces'
-summary rows, found between each session's first and latest start
-(``summary_reads``).
+window and none of its traces received spans since the last fold; it counts the
+others again from their traces' summary rows (``journey_lists``).
 
 Kept by ``rebuild``, after every change of folded summary rows: the fold (the traces
 folded), whole-trace deletions (tail sampling, erasure) and retention (traces deleted

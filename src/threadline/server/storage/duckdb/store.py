@@ -97,6 +97,7 @@ from threadline.server.storage.duckdb import (
     groups,
     health_rollups,
     journey_attributes,
+    journey_lists,
     journey_reads,
     logs,
     metric_reads,
@@ -213,7 +214,7 @@ class DuckDBStore:
             return self.scan.list_journeys(
                 order=order, limit=limit, failed=failed, start_ns=start_ns, end_ns=end_ns
             )
-        return summary_reads.list_journeys(
+        return journey_lists.list_journeys(
             self._fetch, order=order, limit=limit, failed=failed, start_ns=start_ns, end_ns=end_ns
         )
 

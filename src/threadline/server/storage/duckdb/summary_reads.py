@@ -1,6 +1,7 @@
-"""Trace search and journey lists answered from the trace summaries (see ``summaries``).
+"""Trace search answered from the trace summaries (see ``summaries``); journey lists
+read the journey summaries (``journey_lists``).
 
-Both read one row per trace: the folded row of a trace with no newer deltas as it
+A search reads one row per trace: the folded row of a trace with no newer deltas as it
 is, and the rows of a trace that received spans since the last fold merged on the
 fly (few: at most what ``rollups.COMPACT_EVERY`` commits wrote). Only times and
 counts are merged for every trace; conditions on the lists (services, triples,
@@ -23,22 +24,19 @@ from typing import Final
 
 from threadline.server.analysis import time_slices
 from threadline.server.model import (
-    JourneySummary,
     StatusCode,
     TraceCursor,
     TraceOrder,
     TraceQuery,
     TraceSummary,
 )
-from threadline.server.storage.base import JourneyOrder
 from threadline.server.storage.duckdb import search
-from threadline.server.storage.duckdb.schema import JOURNEY_SUMMARIES, JOURNEY_SYNTHETIC, TABLE
+from threadline.server.storage.duckdb.schema import JOURNEY_SYNTHETIC, TABLE
 from threadline.server.storage.duckdb.sql import (
     Conditions,
     Fetch,
     checked_limit,
     span_attribute_is,
-    starts_in,
     trace_logged,
 )
 from threadline.server.storage.duckdb.summaries import LISTS, SEPARATOR, SUMMARIES
@@ -48,7 +46,7 @@ from threadline.server.storage.duckdb.summaries import LISTS, SEPARATOR, SUMMARI
 # (a struct of strings, the widest value) is left to the page: reading it for every
 # trace cost more than the rest of a search. Not materialized, so a reader's filters
 # and projections reach the table scan.
-_SUMMARY: Final = f"""fresh AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
+MERGED_SUMMARY: Final = f"""fresh AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
 summary AS NOT MATERIALIZED (
     SELECT t.trace_id, t.start_ns, t.end_ns, t.last_start_ns, t.spans, t.errors
     FROM {SUMMARIES} AS t ANTI JOIN fresh AS f ON t.trace_id = f.trace_id
@@ -68,29 +66,6 @@ _ORDER_KEYS: Final[dict[TraceOrder, tuple[str, bool]]] = {
     "slowest": (_DURATION, True),
     "fastest": (_DURATION, False),
 }
-
-_JOURNEY_ORDER: Final[dict[str, str]] = {
-    "recent": "end_ns DESC, session_id",
-    "slowest": "end_ns - start_ns DESC, session_id",
-}
-_JOURNEY_FAILED: Final[dict[bool, str]] = {True: "errors > 0", False: "errors = 0"}
-# The same order and filter on sessions grouped from their traces' rows.
-_JOURNEY_GROUP_ORDER: Final[dict[str, str]] = {
-    "recent": "max(end_ns) DESC, session_id",
-    "slowest": "max(end_ns) - min(start_ns) DESC, session_id",
-}
-_JOURNEY_GROUP_FAILED: Final[dict[bool, str]] = {True: "sum(errors) > 0", False: "sum(errors) = 0"}
-# Sessions (rows naming one) counted again from their traces' rows beyond which a list groups every
-# trace of the window instead: a window edge crossing most sessions (long sessions,
-# a short window) would read about every trace's rows anyway, and the one grouping
-# reads them more cheaply (23 ms against 109 ms for 12,695 sessions, 2M spans).
-RECOUNT_MAX: Final = 2_000
-# The sessions of traces with rows not folded yet: every session any of their rows
-# names (a folded row's sessions too: the trace's merged summary replaces it).
-_FRESH_SESSIONS: Final = (
-    "fresh_sessions AS (SELECT DISTINCT unnest(sessions) AS session_id"
-    f" FROM {SUMMARIES} WHERE trace_id IN (SELECT trace_id FROM {SUMMARIES} WHERE fresh))"
-)
 
 
 def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
@@ -118,7 +93,7 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
     direction = "DESC" if descending else "ASC"
     # The lists (services, ids) are merged for the page's traces only.
     rows = fetch(
-        f"WITH {_SUMMARY}, page AS (SELECT * FROM summary{where.sql('WHERE')}"
+        f"WITH {MERGED_SUMMARY}, page AS (SELECT * FROM summary{where.sql('WHERE')}"
         f" ORDER BY {key} {direction}, trace_id LIMIT ? OFFSET ?),"
         f" lists AS (SELECT t.trace_id, min(root) AS root, {LISTS} FROM {SUMMARIES} AS t"
         " SEMI JOIN page AS p ON t.trace_id = p.trace_id GROUP BY t.trace_id)"
@@ -130,155 +105,6 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
         [*where.params, checked_limit(query.limit), query.offset],
     )
     return [search.trace_from_row(row) for row in rows]
-
-
-def list_journeys(
-    fetch: Fetch,
-    *,
-    order: JourneyOrder,
-    limit: int,
-    failed: bool | None,
-    start_ns: int | None = None,
-    end_ns: int | None = None,
-) -> list[JourneySummary]:
-    """``Store.list_journeys`` from the journey summaries: a trace is in each of its
-    sessions' journeys, and in a window when its spans' start times reach into it.
-
-    A session whose folded traces are all in the window and none of whose traces
-    has rows not folded yet is listed from its journey summary row; the others are
-    counted again from their traces' summary rows (``_recounted``).
-    """
-    if order not in _JOURNEY_ORDER:
-        raise ValueError(f"journey order must be one of {sorted(_JOURNEY_ORDER)}, got {order!r}")
-    reaches, inside = Conditions(), Conditions()
-    if start_ns is not None:
-        reaches.add("last_start_ns >= ?", start_ns)
-        inside.add("earliest_last_start_ns >= ?", start_ns)
-    if end_ns is not None:
-        reaches.add("start_ns < ?", end_ns)
-        inside.add("latest_start_ns < ?", end_ns)
-    inside_sql = " AND ".join(inside.fragments) or "true"
-    # Sessions to count again, with where their folded traces start (NULL: none folded).
-    edge_or_fresh = Conditions()
-    edge_or_fresh.extend(reaches)
-    edge_or_fresh.add(
-        f"(NOT ({inside_sql}) OR session_id IN (SELECT session_id FROM fresh_sessions))",
-        *inside.params,
-    )
-    recount = fetch(
-        f"WITH {_FRESH_SESSIONS} SELECT session_id, start_ns, latest_start_ns"
-        f" FROM {JOURNEY_SUMMARIES}{edge_or_fresh.sql('WHERE')}"
-        f" UNION ALL SELECT session_id, NULL, NULL FROM fresh_sessions LIMIT {RECOUNT_MAX + 1}",
-        edge_or_fresh.params,
-    )
-    if len(recount) > RECOUNT_MAX:  # cut at one more than the most: too many
-        return _journeys_of_every_trace(fetch, order, limit, failed, start_ns, end_ns)
-    sessions = sorted({str(row[0]) for row in recount})
-    last = end_ns - 1 if end_ns is not None else None
-    ranges = [
-        (int(low), int(high) if last is None else min(int(high), last))
-        for _, low, high in recount
-        if low is not None
-    ]
-    prefix, params = "", list[object]()
-    journeys = [
-        "SELECT session_id, user_id, start_ns, end_ns, traces, spans, errors, services"
-        f" FROM {JOURNEY_SUMMARIES} WHERE {inside_sql}"
-        " AND session_id NOT IN (SELECT unnest(?::VARCHAR[]))"
-    ]
-    if sessions:
-        prefix, recounted, params = _recounted(
-            sessions, time_slices.covering(ranges), start_ns, end_ns
-        )
-        journeys.append(recounted)
-    filtered = "" if failed is None else f" WHERE {_JOURNEY_FAILED[failed]}"
-    rows = fetch(
-        f"{prefix}SELECT * FROM ({' UNION ALL '.join(journeys)}){filtered}"
-        f" ORDER BY {_JOURNEY_ORDER[order]} LIMIT ?",
-        [*params, *inside.params, sessions, checked_limit(limit)],
-    )
-    return [search.journey_from_row(row) for row in rows]
-
-
-def _journeys_of_every_trace(
-    fetch: Fetch,
-    order: JourneyOrder,
-    limit: int,
-    failed: bool | None,
-    start_ns: int | None,
-    end_ns: int | None,
-) -> list[JourneySummary]:
-    """``list_journeys`` grouping one summary row per trace of the window into sessions
-    (no journey summary read): the lists (services, user) are merged for the listed
-    journeys only."""
-    window = Conditions()
-    if start_ns is not None:
-        window.add("last_start_ns >= ?", start_ns)
-    if end_ns is not None:
-        window.add("start_ns < ?", end_ns)
-    having = "" if failed is None else f" HAVING {_JOURNEY_GROUP_FAILED[failed]}"
-    rows = fetch(
-        f"WITH {_SUMMARY},"
-        f" member AS (SELECT DISTINCT unnest(sessions) AS session_id, trace_id FROM {SUMMARIES}),"
-        " journey_trace AS (SELECT m.session_id, s.* FROM member AS m"
-        f" JOIN summary AS s ON m.trace_id = s.trace_id{window.sql('WHERE')}),"
-        " journey AS (SELECT session_id, min(start_ns) AS start_ns, max(end_ns) AS end_ns,"
-        " count(*) AS traces, sum(spans) AS spans, sum(errors) AS errors"
-        f" FROM journey_trace GROUP BY session_id{having}"
-        f" ORDER BY {_JOURNEY_GROUP_ORDER[order]} LIMIT ?),"
-        " lists AS (SELECT j.session_id, min(list_min(t.users)) AS user_id,"
-        " list_sort(list_distinct(flatten(list(t.services)))) AS services"
-        " FROM journey_trace AS j SEMI JOIN journey ON j.session_id = journey.session_id"
-        f" JOIN {SUMMARIES} AS t ON t.trace_id = j.trace_id GROUP BY j.session_id)"
-        " SELECT journey.session_id, user_id, start_ns, end_ns, traces, spans, errors, services"
-        " FROM journey JOIN lists ON journey.session_id = lists.session_id"
-        f" ORDER BY {_JOURNEY_ORDER[order].replace('session_id', 'journey.session_id')}",
-        [*window.params, checked_limit(limit)],
-    )
-    return [search.journey_from_row(row) for row in rows]
-
-
-def _recounted(
-    sessions: list[str],
-    ranges: Sequence[tuple[int, int]],
-    start_ns: int | None,
-    end_ns: int | None,
-) -> tuple[str, str, list[object]]:
-    """(CTEs, a select of them, the CTEs' parameters) counting the journeys of
-    ``sessions`` in the window from their traces' summary rows: the rows of traces with
-    rows not folded yet (merged here), and the folded rows starting in ``ranges``
-    (where the sessions' folded traces start, so zone maps skip the rest)."""
-    window = Conditions()
-    if start_ns is not None:
-        window.add("t.last_start_ns >= ?", start_ns)
-    if end_ns is not None:
-        window.add("t.start_ns < ?", end_ns)
-    folded = starts_in(ranges)
-    prefix = (
-        f"WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),"
-        f" trace_rows AS MATERIALIZED (SELECT * FROM {SUMMARIES}"
-        " WHERE trace_id IN (SELECT trace_id FROM fresh_ids)"
-        f" OR (NOT fresh{folded.sql('AND')})),"
-        " trace AS (SELECT trace_id, min(start_ns) AS start_ns, max(end_ns) AS end_ns,"
-        " max(last_start_ns) AS last_start_ns, sum(spans)::BIGINT AS spans,"
-        " sum(errors)::BIGINT AS errors FROM trace_rows GROUP BY trace_id),"
-        " member AS (SELECT DISTINCT session_id, trace_id FROM"
-        " (SELECT unnest(sessions) AS session_id, trace_id FROM trace_rows)"
-        " WHERE session_id IN (SELECT unnest(?::VARCHAR[]))),"
-        " journey_trace AS (SELECT m.session_id, t.* FROM member AS m"
-        f" JOIN trace AS t ON t.trace_id = m.trace_id{window.sql('WHERE')}),"
-        " lists AS (SELECT j.session_id, min(list_min(r.users)) AS user_id,"
-        " list_sort(list_distinct(flatten(list(r.services)))) AS services"
-        " FROM journey_trace AS j JOIN trace_rows AS r ON r.trace_id = j.trace_id"
-        " GROUP BY j.session_id) "
-    )
-    select = (
-        "SELECT j.session_id, l.user_id, min(j.start_ns), max(j.end_ns), count(*),"
-        " sum(j.spans), sum(j.errors), l.services"
-        " FROM journey_trace AS j JOIN lists AS l ON l.session_id = j.session_id"
-        " GROUP BY j.session_id, l.user_id, l.services"
-    )
-    return prefix, select, [*folded.params, sessions, *window.params]
 
 
 def _summary_filters(query: TraceQuery) -> Conditions:
@@ -349,7 +175,7 @@ def _span_filters(query: TraceQuery) -> list[Conditions]:
 def _span_bounds(fetch: Fetch, where: Conditions) -> tuple[int, int] | None:
     """Where the start times of the spans of the traces ``where`` keeps lie; None: no trace."""
     rows = fetch(
-        f"WITH {_SUMMARY} SELECT min(start_ns), max(last_start_ns)"
+        f"WITH {MERGED_SUMMARY} SELECT min(start_ns), max(last_start_ns)"
         f" FROM summary{where.sql('WHERE')}",
         list(where.params),
     )
