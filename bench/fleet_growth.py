@@ -17,6 +17,9 @@ every fleet view as the UI asks for it over HTTP:
   journeys (recent; failed and slowest), propagation health, and trace search
   ordered newest and slowest (by duration: a trace UI's "longest first").
 
+After each load it waits ``--settle`` seconds, so the server has folded its deltas
+(its writer folds them once idle for 2 s) and both sizes are timed in the same state;
+``--settle 0`` times them while the last commits' deltas may still be unfolded.
 Then it loads more spans into the same hours until the store holds ``--large`` and
 times every view again. Both loads spread their traces over the same ``--hours``
 (more traffic in the same period, as a fleet grows), so each view's window holds
@@ -341,6 +344,9 @@ def main() -> None:
     parser.add_argument("--hours", type=int, default=6, help="hours the traffic spreads over")
     parser.add_argument("--repeat", type=int, default=5, help="timed requests per view")
     parser.add_argument("--senders", type=int, default=4, help="OTLP requests at once")
+    parser.add_argument(
+        "--settle", type=float, default=3.0, help="seconds to wait after each load (s)"
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="deadline per request (s)")
     parser.add_argument(
         "--load-timeout", type=float, default=3600.0, help="deadline of each load phase (s)"
@@ -350,6 +356,8 @@ def main() -> None:
         parser.error("--small must be greater than 0 and less than --large")
     if args.hours < 1:
         parser.error("--hours must be at least 1")
+    if not 0 <= args.settle <= 60:
+        parser.error("--settle must be between 0 and 60 seconds")
     # Whole hours, so 1-hour buckets line up with the window.
     end_ns = (time.time_ns() // HOUR_NS + 1) * HOUR_NS
     first_ns = end_ns - args.hours * HOUR_NS
@@ -386,6 +394,7 @@ def main() -> None:
                 f"{held['spans']:,} spans in {held['traces']:,} traces"
             )
             sizes.append(stored)
+            time.sleep(args.settle)
             timings.append(time_views(server.url, chosen, args.repeat, args.timeout))
     report(chosen, (sizes[0], sizes[1]), timings[0], timings[1])
 

@@ -12,8 +12,10 @@ folded yet, merged, and the folded rows between each session's first and latest
 start (``time_slices.covering`` turns those into a few ranges that zone maps use).
 
 When more than ``RECOUNT_MAX`` sessions must be counted again (a short window over
-long sessions, a burst not folded yet), the list groups every trace of the window
-instead (``_every_trace``), which then costs less.
+many sessions, a burst not folded yet), or their ranges span more than
+``RECOUNT_SHARE`` of the window (long sessions), the list groups every trace of the
+window instead (``_every_trace``), which then costs less; either way the answer is
+the same.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Final
 from threadline.server.analysis import time_slices
 from threadline.server.model import JourneySummary
 from threadline.server.storage.base import JourneyOrder
-from threadline.server.storage.duckdb import search, summaries
+from threadline.server.storage.duckdb import search
 from threadline.server.storage.duckdb.schema import JOURNEY_SUMMARIES, TRACE_SUMMARIES
 from threadline.server.storage.duckdb.sql import Conditions, Fetch, checked_limit, starts_in
 from threadline.server.storage.duckdb.summary_reads import MERGED_SUMMARY
@@ -46,6 +48,10 @@ _GROUP_FAILED: Final[dict[bool, str]] = {True: "sum(errors) > 0", False: "sum(er
 # and one grouping reads them more cheaply (23 ms against 109 ms for 12,695
 # sessions, 2M spans).
 RECOUNT_MAX: Final = 2_000
+# The share of the window the sessions to count again may span (from each one's first
+# to its latest start) beyond which the list groups every trace instead: counting
+# sessions again reads every summary row of their ranges, with more work per row.
+RECOUNT_SHARE: Final = 0.25
 
 # What a list reads of a trace summary row.
 _ROW: Final = (
@@ -84,7 +90,10 @@ def list_journeys(
         reaches.add("start_ns < ?", end_ns)
         inside.add("latest_start_ns < ?", end_ns)
     inside_sql = " AND ".join(inside.fragments) or "true"
-    fresh = _FRESH_SESSIONS if summaries.any_fresh(fetch) else _NO_FRESH_SESSIONS
+    unfolded = int(fetch(f"SELECT count(*) FROM {TRACE_SUMMARIES} WHERE fresh", [])[0][0])
+    if unfolded > RECOUNT_MAX:  # a burst not folded yet: about as many sessions
+        return _every_trace(fetch, order, limit, failed, start_ns, end_ns)
+    fresh = _FRESH_SESSIONS if unfolded else _NO_FRESH_SESSIONS
     # The sessions to count again, with where their folded traces start (NULL: none
     # folded), cut at one more than the most: that many means "too many".
     edge_or_fresh = Conditions()
@@ -103,20 +112,21 @@ def list_journeys(
         return _every_trace(fetch, order, limit, failed, start_ns, end_ns)
     sessions = sorted({str(row[0]) for row in recount})
     last = end_ns - 1 if end_ns is not None else None
-    ranges = [
+    ranges = time_slices.covering(
         (int(low), int(high) if last is None else min(int(high), last))
         for _, low, high in recount
         if low is not None
-    ]
+    )
+    if _covered_share(fetch, ranges, start_ns, end_ns) > RECOUNT_SHARE:
+        # Long sessions: their traces' rows are much of the window's anyway.
+        return _every_trace(fetch, order, limit, failed, start_ns, end_ns)
     prefix, params = "", list[object]()
     journeys = [
         f"SELECT {_COLUMNS} FROM {JOURNEY_SUMMARIES} WHERE {inside_sql}"
         " AND session_id NOT IN (SELECT unnest(?::VARCHAR[]))"
     ]
     if sessions:
-        ctes, recounted, params = _recounted(
-            sessions, time_slices.covering(ranges), start_ns, end_ns
-        )
+        ctes, recounted, params = _recounted(sessions, ranges, start_ns, end_ns)
         prefix = f"WITH {ctes} "
         journeys.append(recounted)
     filtered = "" if failed is None else f" WHERE {_FAILED[failed]}"
@@ -126,6 +136,25 @@ def list_journeys(
         [*params, *inside.params, sessions, checked_limit(limit)],
     )
     return [search.journey_from_row(row) for row in rows]
+
+
+def _covered_share(
+    fetch: Fetch, ranges: Sequence[tuple[int, int]], start_ns: int | None, end_ns: int | None
+) -> float:
+    """How much of the window (bounded by the kept sessions' times where it is open)
+    the ranges of the sessions to count again cover."""
+    if not ranges:
+        return 0.0
+    if start_ns is None or end_ns is None:
+        low, high = fetch(f"SELECT min(start_ns), max(last_start_ns) FROM {JOURNEY_SUMMARIES}", [])[
+            0
+        ]
+        start_ns = int(low) if start_ns is None and low is not None else start_ns
+        end_ns = int(high) + 1 if end_ns is None and high is not None else end_ns
+    if start_ns is None or end_ns is None or end_ns <= start_ns:
+        return 1.0
+    covered = sum(high - low + 1 for low, high in ranges)
+    return covered / (end_ns - start_ns)
 
 
 def _recounted(
