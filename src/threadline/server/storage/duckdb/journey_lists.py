@@ -29,7 +29,7 @@ from threadline.server.storage.base import JourneyOrder
 from threadline.server.storage.duckdb import search
 from threadline.server.storage.duckdb.schema import JOURNEY_SUMMARIES, TRACE_SUMMARIES
 from threadline.server.storage.duckdb.sql import Conditions, Fetch, checked_limit, starts_in
-from threadline.server.storage.duckdb.summary_reads import MERGED_SUMMARY
+from threadline.server.storage.duckdb.summary_reads import merged_summary
 
 _ORDER: Final[dict[str, str]] = {
     "recent": "end_ns DESC, session_id",
@@ -60,8 +60,7 @@ _ROW: Final = (
 _COLUMNS: Final = "session_id, user_id, start_ns, end_ns, traces, spans, errors, services"
 # The sessions of traces with rows not folded yet: every session any of their rows
 # names (a folded row's too: the trace's merged summary replaces it). Without any
-# such row (a probe answered by zone maps, mostly) there are none, and no read of
-# every trace id.
+# such row (they are counted first) there are none, and no read of every trace id.
 _FRESH_SESSIONS: Final = (
     "fresh_sessions AS (SELECT DISTINCT unnest(sessions) AS session_id"
     f" FROM {TRACE_SUMMARIES}"
@@ -92,7 +91,7 @@ def list_journeys(
     inside_sql = " AND ".join(inside.fragments) or "true"
     unfolded = int(fetch(f"SELECT count(*) FROM {TRACE_SUMMARIES} WHERE fresh", [])[0][0])
     if unfolded > RECOUNT_MAX:  # a burst not folded yet: about as many sessions
-        return _every_trace(fetch, order, limit, failed, start_ns, end_ns)
+        return _every_trace(fetch, order, limit, failed, start_ns, end_ns, fresh=True)
     fresh = _FRESH_SESSIONS if unfolded else _NO_FRESH_SESSIONS
     # The sessions to count again, with where their folded traces start (NULL: none
     # folded), cut at one more than the most: that many means "too many".
@@ -109,7 +108,7 @@ def list_journeys(
         edge_or_fresh.params,
     )
     if len(recount) > RECOUNT_MAX:
-        return _every_trace(fetch, order, limit, failed, start_ns, end_ns)
+        return _every_trace(fetch, order, limit, failed, start_ns, end_ns, fresh=unfolded > 0)
     sessions = sorted({str(row[0]) for row in recount})
     last = end_ns - 1 if end_ns is not None else None
     ranges = time_slices.covering(
@@ -119,7 +118,7 @@ def list_journeys(
     )
     if _covered_share(fetch, ranges, start_ns, end_ns) > RECOUNT_SHARE:
         # Long sessions: their traces' rows are much of the window's anyway.
-        return _every_trace(fetch, order, limit, failed, start_ns, end_ns)
+        return _every_trace(fetch, order, limit, failed, start_ns, end_ns, fresh=unfolded > 0)
     prefix, params = "", list[object]()
     journeys = [
         f"SELECT {_COLUMNS} FROM {JOURNEY_SUMMARIES} WHERE {inside_sql}"
@@ -206,10 +205,12 @@ def _every_trace(
     failed: bool | None,
     start_ns: int | None,
     end_ns: int | None,
+    *,
+    fresh: bool = True,
 ) -> list[JourneySummary]:
     """``list_journeys`` grouping one summary row per trace of the window into sessions
     (no journey summary read); the lists (services, user) are merged for the listed
-    journeys only."""
+    journeys only. ``fresh`` False: every summary row is folded."""
     window = Conditions()
     if start_ns is not None:
         window.add("last_start_ns >= ?", start_ns)
@@ -218,7 +219,7 @@ def _every_trace(
     having = "" if failed is None else f" HAVING {_GROUP_FAILED[failed]}"
     out_order = _ORDER[order].replace("session_id", "journey.session_id")
     rows = fetch(
-        f"WITH {MERGED_SUMMARY},"
+        f"WITH {merged_summary(fresh)},"
         " member AS (SELECT DISTINCT unnest(sessions) AS session_id, trace_id"
         f" FROM {TRACE_SUMMARIES}),"
         " journey_trace AS (SELECT m.session_id, s.* FROM member AS m"

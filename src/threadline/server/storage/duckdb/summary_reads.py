@@ -39,14 +39,14 @@ from threadline.server.storage.duckdb.sql import (
     span_attribute_is,
     trace_logged,
 )
-from threadline.server.storage.duckdb.summaries import LISTS, SEPARATOR, SUMMARIES
+from threadline.server.storage.duckdb.summaries import LISTS, SEPARATOR, SUMMARIES, any_fresh
 
 # One row per trace of times and counts (see the module docstring): folded rows of
 # traces without newer deltas as they are, the rows of the others merged. The root
 # (a struct of strings, the widest value) is left to the page: reading it for every
 # trace cost more than the rest of a search. Not materialized, so a reader's filters
 # and projections reach the table scan.
-MERGED_SUMMARY: Final = f"""fresh AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
+_MERGED: Final = f"""fresh AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
 summary AS NOT MATERIALIZED (
     SELECT t.trace_id, t.start_ns, t.end_ns, t.last_start_ns, t.spans, t.errors
     FROM {SUMMARIES} AS t ANTI JOIN fresh AS f ON t.trace_id = f.trace_id
@@ -57,6 +57,20 @@ summary AS NOT MATERIALIZED (
     FROM {SUMMARIES} AS t SEMI JOIN fresh AS f ON t.trace_id = f.trace_id
     GROUP BY t.trace_id
 )"""
+# The same when every row was folded at the probe (one per trace): the rows as they
+# are, without the probe of every trace id for fresh ones. Deltas a commit appends
+# after the probe are left out, as if read before it.
+_FOLDED: Final = f"""summary AS NOT MATERIALIZED (
+    SELECT trace_id, start_ns, end_ns, last_start_ns, spans, errors FROM {SUMMARIES}
+    WHERE NOT fresh
+)"""
+
+
+def merged_summary(fresh: bool) -> str:
+    """The ``summary`` CTE (one row per trace); ``fresh``: some row may not be folded
+    (``summaries.any_fresh``)."""
+    return _MERGED if fresh else _FOLDED
+
 
 _DURATION: Final = "(end_ns - start_ns)"
 # Sort key of each order and whether larger keys come first (as ``search``).
@@ -88,15 +102,18 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
                 *span.params,
             )
     key, descending = _ORDER_KEYS[query.order]
+    fresh = any_fresh(fetch)
     if query.after is not None:
         where.extend(_after(query.order, query.after))
     direction = "DESC" if descending else "ASC"
     # The lists (services, ids) are merged for the page's traces only.
     rows = fetch(
-        f"WITH {MERGED_SUMMARY}, page AS (SELECT * FROM summary{where.sql('WHERE')}"
+        f"WITH {merged_summary(fresh)}, page AS"
+        f" (SELECT * FROM summary{where.sql('WHERE')}"
         f" ORDER BY {key} {direction}, trace_id LIMIT ? OFFSET ?),"
         f" lists AS (SELECT t.trace_id, min(root) AS root, {LISTS} FROM {SUMMARIES} AS t"
-        " SEMI JOIN page AS p ON t.trace_id = p.trace_id GROUP BY t.trace_id)"
+        f" SEMI JOIN page AS p ON t.trace_id = p.trace_id{'' if fresh else ' WHERE NOT fresh'}"
+        " GROUP BY t.trace_id)"
         " SELECT page.trace_id, start_ns, end_ns - start_ns, root.service, root.operation,"
         " spans, errors, services, sessions[1], users[1],"
         f" page.trace_id IN (SELECT trace_id FROM {JOURNEY_SYNTHETIC})"
@@ -175,7 +192,7 @@ def _span_filters(query: TraceQuery) -> list[Conditions]:
 def _span_bounds(fetch: Fetch, where: Conditions) -> tuple[int, int] | None:
     """Where the start times of the spans of the traces ``where`` keeps lie; None: no trace."""
     rows = fetch(
-        f"WITH {MERGED_SUMMARY} SELECT min(start_ns), max(last_start_ns)"
+        f"WITH {merged_summary(any_fresh(fetch))} SELECT min(start_ns), max(last_start_ns)"
         f" FROM summary{where.sql('WHERE')}",
         list(where.params),
     )
