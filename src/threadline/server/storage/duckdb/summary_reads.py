@@ -106,20 +106,29 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
     if query.after is not None:
         where.extend(_after(query.order, query.after))
     direction = "DESC" if descending else "ASC"
-    # The lists (services, ids) are merged for the page's traces only.
+    order = f"ORDER BY {key} {direction}, trace_id"
+    params = [*where.params, checked_limit(query.limit), query.offset]
+    if fresh:
+        # The lists (services, ids) and the root are merged for the page's traces only.
+        page = (
+            f"WITH {merged_summary(fresh)}, page AS"
+            f" (SELECT * FROM summary{where.sql('WHERE')} {order} LIMIT ? OFFSET ?),"
+            f" lists AS (SELECT t.trace_id, min(root) AS root, {LISTS} FROM {SUMMARIES} AS t"
+            " SEMI JOIN page AS p ON t.trace_id = p.trace_id GROUP BY t.trace_id)"
+            " SELECT page.*, root, services, sessions, users"
+            " FROM page JOIN lists ON page.trace_id = lists.trace_id"
+        )
+    else:
+        # One folded row per trace, its lists sorted at fold: the page reads the rows as
+        # they are, and DuckDB fetches the wide columns (root, lists) for its rows only.
+        where.add("NOT fresh")
+        page = f"SELECT * FROM {SUMMARIES}{where.sql('WHERE')} {order} LIMIT ? OFFSET ?"
     rows = fetch(
-        f"WITH {merged_summary(fresh)}, page AS"
-        f" (SELECT * FROM summary{where.sql('WHERE')}"
-        f" ORDER BY {key} {direction}, trace_id LIMIT ? OFFSET ?),"
-        f" lists AS (SELECT t.trace_id, min(root) AS root, {LISTS} FROM {SUMMARIES} AS t"
-        f" SEMI JOIN page AS p ON t.trace_id = p.trace_id{'' if fresh else ' WHERE NOT fresh'}"
-        " GROUP BY t.trace_id)"
-        " SELECT page.trace_id, start_ns, end_ns - start_ns, root.service, root.operation,"
+        f"SELECT trace_id, start_ns, end_ns - start_ns, root.service, root.operation,"
         " spans, errors, services, sessions[1], users[1],"
-        f" page.trace_id IN (SELECT trace_id FROM {JOURNEY_SYNTHETIC})"
-        f" FROM page JOIN lists ON page.trace_id = lists.trace_id"
-        f" ORDER BY {key} {direction}, page.trace_id",
-        [*where.params, checked_limit(query.limit), query.offset],
+        f" trace_id IN (SELECT trace_id FROM {JOURNEY_SYNTHETIC})"
+        f" FROM ({page}) {order}",
+        params,
     )
     return [search.trace_from_row(row) for row in rows]
 
