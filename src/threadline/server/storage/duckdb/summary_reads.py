@@ -6,8 +6,10 @@ is, and the rows of a trace that received spans since the last fold merged on th
 fly (few: at most what ``rollups.COMPACT_EVERY`` commits wrote). Only times and
 counts are merged for every trace; conditions on the lists (services, triples,
 ids) hold for a trace when they hold for any of its rows, so they read the rows
-unmerged, and the root and the lists are merged for the page shown. The cost follows the number
-of traces, not of spans.
+unmerged, and the root and the lists are merged for the page shown. When no row is
+unfolded (a probe, mostly answered by zone maps), the search is one top-N over the
+rows as they are, and DuckDB fetches the wide columns for the page's rows alone. The
+cost follows the number of traces, not of spans.
 
 Filters a summary answers: service, operation and status on one span together
 (the trace's (service, operation, status) triples), duration, the time range
