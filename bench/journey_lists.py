@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from analysis import timed
 from analysis_workload import generate
 from threadline.server.batch import SpanBatch
 from threadline.server.storage.duckdb import (
@@ -81,16 +82,6 @@ class FoldClock:
         return timed
 
 
-def fastest(call: Callable[[], object], repeat: int) -> float:
-    call()
-    runs = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        runs.append(time.perf_counter() - started)
-    return min(runs)
-
-
 WINDOWS: Final = (("whole", None), ("last 1 h", HOUR_NS))
 LISTS: Final = (("recent", None, "newest"), ("slowest", True, "failed, slowest"))
 
@@ -112,7 +103,7 @@ def time_lists(store: DuckDBStore, end_ns: int, hours: int, repeat: int) -> None
                 journey_lists._every_trace, fetch, order, 20, failed, start_ns, end_ns
             )
             same = "same" if kept() == grouped() else "DIFFERENT"
-            a, b = fastest(kept, repeat), fastest(grouped, repeat)
+            a, b = timed(kept, repeat)[0], timed(grouped, repeat)[0]
             print(
                 f"  {label:<9}{name:<17}{a * 1000:>10.1f} ms{b * 1000:>12.1f} ms"
                 f"{b / a:>9.1f}×  {same}"
