@@ -79,8 +79,9 @@ def labels(
             [first, last],
         ):
             return None
+        # Without it, no root span in the window carries the marker: none to test for.
         table, keys, params = ROOTS, "", []
-        span_filter = f"{NO_PARENT} AND {USER_TRAFFIC} AND NOT {synthetic()}"
+        span_filter = f"{NO_PARENT} AND {USER_TRAFFIC}"
         span_params = list[object]()
     else:
         # The users' requests: the operations' rollups less the synthetic journeys'.
@@ -148,6 +149,7 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
         baseline_requests=total - focus_requests,
         examples=found,
         per_minute={m: (focus, total - focus) for m, (focus, total) in per_minute.items()},
+        synthetic_free=target.service is None,
     )
 
 
