@@ -460,8 +460,8 @@ def _target_spans(
 
     Synthetic journeys' requests are neither slow nor failed users' requests nor part
     of their baseline: a failing drill must not become the "errors" group's cause.
-    Testing for their marker reads every span's attributes (half a whole-trace sample's
-    read at 2M spans); ``synthetic_free`` says the window holds none.
+    Testing for their marker reads every span's attributes, the dearest part of a
+    whole-trace sample's read; ``synthetic_free`` says the window holds none.
     """
     where = in_window(window)
     if not synthetic_free:

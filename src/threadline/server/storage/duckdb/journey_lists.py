@@ -45,8 +45,7 @@ _GROUP_FAILED: Final[dict[bool, str]] = {True: "sum(errors) > 0", False: "sum(er
 # Sessions (rows naming one) counted again from their traces' rows beyond which a
 # list groups every trace of the window instead: a window edge crossing most
 # sessions (long sessions, a short window) reads about every trace's rows anyway,
-# and one grouping reads them more cheaply (23 ms against 109 ms for 12,695
-# sessions, 2M spans).
+# and one grouping reads them more cheaply (``bench/journey_lists.py`` times both).
 RECOUNT_MAX: Final = 2_000
 # The share of the window the sessions to count again may span (from each one's first
 # to its latest start) beyond which the list groups every trace instead: counting

@@ -3,7 +3,7 @@
 A journey list (``journey_lists``) shows per session its first start,
 last end, traces, spans, errors, a user id and the services its traces touched.
 Grouping one summary row per trace into sessions at every read cost every trace of
-the window (32 ms for 109k traces, 2M spans, and growing with them); this table holds
+the window (growing with them: ``bench/journey_lists.py``); this table holds
 that answer per session over its *folded* traces, so a list reads one row per
 session. Besides the listed values it keeps what tells whether every folded trace
 of the session is in a window (a trace is in a window when its spans' start times
