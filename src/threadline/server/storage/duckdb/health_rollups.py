@@ -51,13 +51,15 @@ import duckdb
 
 from threadline import conventions
 from threadline.server.storage.duckdb.rollups import (
+    ADOPTED,
+    LONELY,
     MINUTE_NS,
     NAMES,
     OTHER,
     PAIR_HORIZON_NS,
     Run,
+    Strays,
     bucket_sql,
-    lonely,
 )
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_ENTRIES,
@@ -172,13 +174,6 @@ def _forget_orphans(run: Run, condition: str, params: Sequence[object]) -> None:
     run(f"DELETE FROM {ORPHAN_SPANS} WHERE {condition}", params)
 
 
-# Kept orphans whose parent is in the batch: no longer orphans.
-_ADOPTED: Final = f"""
-(SELECT o.* FROM {ORPHAN_SPANS} AS o
- SEMI JOIN {{batch}} AS p ON o.trace_id = p.trace_id AND o.parent_span_id = p.span_id
-  AND abs(o.start_ns - p.start_ns) <= {PAIR_HORIZON_NS})"""
-
-
 def message_spans(spans: str) -> str:
     """The PRODUCER and CONSUMER spans of relation ``spans`` that carry a message id, as
     rows of ``MESSAGE_SPANS``: the id and destination read out of the attributes."""
@@ -235,27 +230,30 @@ def _not_in(spans: str, batch: str) -> str:
     )
 
 
-def count(run: Run, fresh: str, near: Sequence[int], may_pair: bool) -> None:
+def count(run: Run, fresh: str, near: Sequence[int], strays: Strays | None) -> None:
     """Count the batch ``fresh`` (deduplicated, already stored) into the tables.
 
     ``near`` bounds the stored spans a pair may reach (the batch's start times
-    widened by the horizon); ``may_pair`` False skips the pair lookups (a batch of
-    nothing but the SDK's own telemetry). The roots and entries of the batch are
-    counted by ``span_groups``, with ``rollups``' own per-span tables.
+    widened by the horizon); ``strays`` says what ``rollups.set_apart`` found (None
+    skips the pair lookups: a batch of nothing but the SDK's own telemetry). The roots
+    and entries of the batch are counted by ``span_groups``, with ``rollups``' own
+    per-span tables.
     """
     bounds = list(near)
-    if not may_pair:
+    if strays is None:
         return
-    # Orphans kept from earlier batches whose parent arrived now, then the batch's own.
-    adopted = _ADOPTED.format(batch=fresh)
-    run(_orphans_delta(adopted, -1), [])
-    run(
-        f"DELETE FROM {ORPHAN_SPANS} AS o USING {adopted} AS a"
-        " WHERE o.trace_id = a.trace_id AND o.span_id = a.span_id",
-        [],
-    )
-    # A span with its parent in the batch is no orphan: only the others are looked up.
-    _keep_orphans(run, lonely(fresh), _near(), bounds)
+    # Orphans kept from earlier batches whose parent arrived now (no longer orphans),
+    # then the batch's own: a span with its parent in the batch is no orphan, so only
+    # the lonely ones are looked up.
+    if strays.adopted:
+        run(_orphans_delta(ADOPTED, -1), [])
+        run(
+            f"DELETE FROM {ORPHAN_SPANS} AS o USING {ADOPTED} AS a"
+            " WHERE o.trace_id = a.trace_id AND o.span_id = a.span_id",
+            [],
+        )
+    if strays.lonely:
+        _keep_orphans(run, LONELY, _near(), bounds)
     # Most services send no messages: a batch without a producer or consumer span
     # cannot complete a hop, and the lookup is skipped.
     messaging = run(f"SELECT 1 FROM {fresh} WHERE kind IN ('producer', 'consumer') LIMIT 1", [])

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from threadline.server.aggregates import (
@@ -149,10 +150,23 @@ def bucket_sql(duration: str) -> str:
 
 
 Run = Callable[[str, Sequence[object]], list[Row]]
+
+
+@dataclass(frozen=True, slots=True)
+class Strays:
+    """Whether a batch holds spans that pair with stored ones, set apart in ``LONELY``
+    (its spans with a parent id and no parent beside them) and ``ADOPTED`` (the kept
+    orphans whose parent it holds). Most batches hold whole traces: both are empty,
+    and the lookups among the stored spans near the batch are skipped."""
+
+    lonely: bool
+    adopted: bool
+
+
 # More rollups kept from the same batch (``health_rollups.count``): called with the
 # deduplicated batch's relation, the bounds of the stored spans a pair may reach,
-# and ``may_pair``.
-Counter = Callable[[Run, str, Sequence[int], bool], None]
+# and the batch's ``Strays`` (None when no span of it may pair: no lookup at all).
+Counter = Callable[[Run, str, Sequence[int], Strays | None], None]
 
 
 _KEPT_OPERATION: Final = f"coalesce(r.operation, '{OTHER}')"
@@ -192,14 +206,17 @@ SELECT start_ns // {MINUTE_NS}, service_name, {sign} * count(*)
 FROM {source} WHERE {USER_TRAFFIC} GROUP BY ALL"""
 
 
-def _pairs(callee: str, caller: str) -> str:
+def _pairs(callee: str, caller: str, *, synthetic_callees: bool = True) -> str:
     """Caller/callee pairs of two span relations, each row one call of an edge.
 
     The kinds are ``service_map``'s (the scan): a CLIENT parent of a SERVER span is a
     call, a PRODUCER parent of a CONSUMER span a message, and any other parent of a
     SERVER span in another service an inferred call. A span has one parent and the
     cases are tried in that order, so no pair is counted under two kinds.
+    ``synthetic_callees`` False: no callee is marked synthetic (a batch without the
+    marker), so no callee's attributes are parsed for it.
     """
+    columns = slo_rollups.pair_columns(synthetic_callees=synthetic_callees)
     return f"""
 SELECT * FROM (
     SELECT c.start_ns // {MINUTE_NS} AS minute,
@@ -211,7 +228,7 @@ SELECT * FROM (
                 WHEN c.kind = 'server' AND p.service_name <> c.service_name
                     THEN '{EdgeKind.INFERRED.value}'
            END AS kind,
-           c.duration_ns, c.status, c.start_ns - p.end_ns AS dwell_ns{slo_rollups.PAIR_COLUMNS}
+           c.duration_ns, c.status, c.start_ns - p.end_ns AS dwell_ns{columns}
     FROM {callee} AS c JOIN {caller} AS p
       ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
     WHERE c.kind IN ('server', 'consumer')
@@ -261,44 +278,86 @@ def _near(condition: str) -> str:
 # Any span may be a caller: an inferred edge's parent has any kind.
 _CALLERS: Final = _near("true")
 
+# The batch's strays (``Strays``), set apart for the transaction by ``set_apart``.
+LONELY: Final = "threadline_lonely"
+ADOPTED: Final = "threadline_adopted"
+
 
 def lonely(fresh: str) -> str:
     """Spans of the batch with a parent id and no parent in the batch within the horizon.
 
     Most of a batch's children have their parent beside them; only these may pair with,
     or miss, a stored span, so only these are joined with the spans stored near the batch.
+    The pairs within the batch are matched on the ids and times alone, and the whole
+    rows read for the few spans left (by the key re-sent spans are told by, which
+    the batch holds once) (carrying every column through the join cost
+    about twice as much: ``bench/ingest_profile.py``).
     """
-    return (
-        f"(SELECT c.* FROM {fresh} AS c ANTI JOIN {fresh} AS p"
+    ids = f"(SELECT trace_id, span_id, parent_span_id, start_ns FROM {fresh})"
+    unpaired = (
+        f"(SELECT c.trace_id, c.span_id, c.start_ns FROM {ids} AS c ANTI JOIN {ids} AS p"
         " ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id"
         f" AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS} WHERE {HAS_PARENT})"
     )
+    return (
+        f"(SELECT s.* FROM {fresh} AS s SEMI JOIN {unpaired} AS u"
+        " ON s.trace_id = u.trace_id AND s.span_id = u.span_id AND s.start_ns = u.start_ns)"
+    )
 
 
-def _adopted_callees(fresh: str) -> str:
-    """Stored callees whose parent is in the batch: the kept orphans it adopts.
+def adopted(fresh: str) -> str:
+    """The kept orphans (``rollup_orphan_spans`` rows) whose parent is in the batch.
 
     A stored span whose parent arrives now had no parent near it when it was stored, so
-    it is among ``rollup_orphan_spans`` (``health_rollups`` keeps it there until this
-    batch's counters run); a join with that small table finds them instead of a scan of
-    every callee near the batch. The batch's spans are new (re-sent ones are dropped
-    first), so none of them is stored here yet.
+    it is among the kept orphans (``health_rollups`` keeps it there until this batch's
+    counters run): a join with that small table finds them instead of a scan of every
+    callee near the batch. The batch's spans are new (re-sent ones are dropped first),
+    so none of them is stored there yet.
     """
+    return f"""(SELECT o.* FROM {ORPHAN_SPANS} AS o
+ SEMI JOIN {fresh} AS p ON o.trace_id = p.trace_id AND o.parent_span_id = p.span_id
+  AND abs(o.start_ns - p.start_ns) <= {PAIR_HORIZON_NS})"""
+
+
+def set_apart(run: Run, fresh: str) -> Strays:
+    """Keep the batch's lonely spans and the orphans it adopts in ``LONELY`` and
+    ``ADOPTED`` for the transaction (``forget_strays`` drops them): the edge pairs and
+    the counters both read them, and skip their lookups when they are empty."""
+    run(f"CREATE OR REPLACE TEMP TABLE {LONELY} AS SELECT * FROM {lonely(fresh)}", [])
+    run(f"CREATE OR REPLACE TEMP TABLE {ADOPTED} AS SELECT * FROM {adopted(fresh)}", [])
+    found = run(f"SELECT EXISTS (FROM {LONELY}), EXISTS (FROM {ADOPTED})", [])[0]
+    return Strays(lonely=bool(found[0]), adopted=bool(found[1]))
+
+
+def forget_strays(run: Run) -> None:
+    run(f"DROP TABLE {LONELY}", [])
+    run(f"DROP TABLE {ADOPTED}", [])
+
+
+def _adopted_callees() -> str:
+    """The stored spans of the kept orphans in ``ADOPTED`` that may be callees; the
+    start time is part of the join so the scan of the spans near the batch reads only
+    the orphans' times (a kept orphan has its span's start)."""
     return f"""(SELECT s.* FROM {_near("kind IN ('server', 'consumer')")} AS s
- SEMI JOIN (SELECT o.trace_id, o.span_id FROM {ORPHAN_SPANS} AS o
-            SEMI JOIN {fresh} AS p ON o.trace_id = p.trace_id
-             AND o.parent_span_id = p.span_id
-             AND abs(o.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}) AS a
-   ON s.trace_id = a.trace_id AND s.span_id = a.span_id)"""
+ SEMI JOIN {ADOPTED} AS a
+   ON s.trace_id = a.trace_id AND s.span_id = a.span_id AND s.start_ns = a.start_ns)"""
 
 
-def _ingest_pairs(fresh: str) -> str:
-    """Each pair with a side in the batch, once: both sides in the batch; a callee of the
-    batch and a stored caller; a stored callee and a caller of the batch."""
-    return (
-        f"{_pairs(fresh, fresh)} UNION ALL {_pairs(lonely(fresh), _CALLERS)}"
-        f" UNION ALL {_pairs(_adopted_callees(fresh), fresh)}"
-    )
+def _ingest_pairs(
+    fresh: str, strays: Strays, near: Sequence[object], *, synthetic: bool
+) -> tuple[str, list[object]]:
+    """Each pair with a side in the batch, once, and the parameters: both sides in the
+    batch; a callee of the batch and a stored caller; a stored callee and a caller of
+    the batch. ``synthetic`` False: no span of the batch is marked synthetic."""
+    pairs = [_pairs(fresh, fresh, synthetic_callees=synthetic)]
+    params: list[object] = []
+    if strays.lonely:
+        pairs.append(_pairs(LONELY, _CALLERS, synthetic_callees=synthetic))
+        params += near
+    if strays.adopted:
+        pairs.append(_pairs(_adopted_callees(), fresh))
+        params += near
+    return " UNION ALL ".join(pairs), params
 
 
 def _count_pairs(
@@ -385,7 +444,7 @@ def append(
         summaries.add(run, fresh, synthetic=synthetic)  # a delta row per trace of the batch
         run(_register_names(fresh), [])
         # The per-span rollups (here and the counters') sum one grouping of the batch.
-        span_groups.build(run, fresh, [])
+        span_groups.build(run, fresh, [], synthetic=synthetic)
         for statement in span_groups.deltas(1, synthetic=synthetic):
             run(statement, [])
         candidates = span_groups.exemplar_candidates()
@@ -394,11 +453,15 @@ def append(
         near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
         if sdk_stats:
             sdk_rollup.count(run, fresh)
-        if may_pair:
+        strays = set_apart(run, fresh) if may_pair else None
+        if strays is not None:
             # Before the counters: ``health_rollups.count`` drops the orphans adopted here.
-            _count_pairs(run, _ingest_pairs(fresh), [*near, *near], 1, edges=True, slo=True)
+            pairs, params = _ingest_pairs(fresh, strays, near, synthetic=synthetic)
+            _count_pairs(run, pairs, params, 1, edges=True, slo=True)
         for counter in counters:
-            counter(run, fresh, near, may_pair)
+            counter(run, fresh, near, strays)
+        if strays is not None:
+            forget_strays(run)
     resends.release(run, fresh)
 
 

@@ -61,8 +61,7 @@ VALUES: Final[dict[str, tuple[str, ...]]] = {
 # (ASCII without characters to escape): a span whose text lacks the key has no such
 # attribute, so ``contains`` (a byte search) spares the JSON parse of most spans and
 # changes no answer.
-PAIR_COLUMNS: Final = (
-    """,
+_RETRIED: Final = """,
            (p.kind = 'client' AND contains(p.attributes, 'http.request.resend_count')
             AND coalesce(TRY_CAST(json_extract_string(
                 p.attributes, '/http.request.resend_count') AS BIGINT), 0) > 0)
@@ -71,9 +70,13 @@ PAIR_COLUMNS: Final = (
                 c.attributes, '/threadline.delivery.attempt') AS BIGINT), 1) > 1)
            AS retried,
            """
-    + synthetic("c")
-    + " AS synthetic"
-)
+
+
+def pair_columns(*, synthetic_callees: bool = True) -> str:
+    """The columns above; ``synthetic_callees`` False: no callee is marked synthetic
+    (the writer knows when a batch holds no marker), and none is parsed for it."""
+    marked = synthetic("c") if synthetic_callees else "false"
+    return f"{_RETRIED}{marked} AS synthetic"
 
 
 def synthetic_delta(source: str, sign: int, operation: str, bucket: str) -> str:

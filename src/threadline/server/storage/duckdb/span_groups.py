@@ -61,13 +61,15 @@ def _bucket(duration: str) -> str:
     )
 
 
-def build(run: Run, source: str, params: Sequence[object]) -> None:
-    """Group the user spans of relation ``source`` into ``GROUPS`` (replaced)."""
+def build(run: Run, source: str, params: Sequence[object], *, synthetic: bool = True) -> None:
+    """Group the user spans of relation ``source`` into ``GROUPS`` (replaced);
+    ``synthetic`` False: no span is marked synthetic, and none is parsed for it."""
+    marked = is_synthetic() if synthetic else "false"
     run(
         f"""CREATE OR REPLACE TEMP TABLE {GROUPS} AS
 SELECT start_ns // {MINUTE_NS} AS minute, service_name AS service, name, status,
        entry, {NO_PARENT} AS root, kind IN ('server', 'consumer') AS serving,
-       {is_synthetic()} AS synthetic,
+       {marked} AS synthetic,
        CASE WHEN entry THEN {_bucket("duration_ns")} END AS bucket,
        count(*) AS spans, sum(duration_ns) AS duration_sum,
        count(*) FILTER (WHERE {_UNPARENTED}) AS unparented,
