@@ -102,6 +102,46 @@ def test_reopening_keeps_spans(db_path: Path) -> None:
         reopened.close()
 
 
+_WRITE_THEN_EXIT = """
+import os, sys
+from pathlib import Path
+from threadline.server.batch import SpanBatch
+from threadline.server.model import SpanKind, SpanRecord
+from threadline.server.storage.duckdb import DuckDBStore
+
+note = "x" * 4096  # about 4 KB of attribute text per span: the log grows fast
+store = DuckDBStore(Path(sys.argv[1]))
+for t in range(12):
+    spans = [
+        SpanRecord(f"{t:032x}", f"{n:016x}", None, "web", "op", SpanKind.SERVER, n, n + 1,
+                   attributes={"note": note})
+        for n in range(500)
+    ]
+    store.write(SpanBatch.from_records(spans)).result(timeout=30)
+os._exit(0)  # as a crash leaves the file: closing would checkpoint
+"""
+
+
+def test_commits_gather_in_the_log_between_checkpoints(db_path: Path) -> None:
+    """Committed spans wait in the write-ahead log well past DuckDB's default 16 MB
+    before a checkpoint (which would otherwise stall the writer every few commits);
+    opening the file after a crash replays the log and finds every span."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WRITE_THEN_EXIT, str(db_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    wal = db_path.with_name(db_path.name + ".wal")
+    assert wal.stat().st_size > 20 * 2**20, "a checkpoint emptied the log"
+    store = DuckDBStore(db_path)
+    try:
+        assert store.counts().spans == 12 * 500
+    finally:
+        store.close()
+
+
 _WRITE_THEN_WAIT = """
 import sys, time
 from pathlib import Path

@@ -120,6 +120,14 @@ from threadline.server.storage.duckdb.writer import GroupCommitWriter, compact_r
 # How long close waits for reads under way before closing the connection anyway.
 CLOSE_WAIT_S: Final = 30.0
 
+# How much write-ahead log DuckDB gathers before it checkpoints (its default is 16 MB).
+# The checkpoint runs inside the commit that crosses the bound, on the writer's thread,
+# and takes about as long whatever the log holds (it rewrites the touched row groups,
+# the indexes and the metadata): at 16 MB, with rollups, the writer spent most of its
+# time checkpointing. 256 MB is about 350,000 spans with their rollups; a crash leaves
+# at most that much log, which the next open replays (see ``docs/operating.md``).
+CHECKPOINT_THRESHOLD: Final = "256MB"
+
 
 class DuckDBStore:
     """A ``Store`` in one DuckDB file; opening creates the schema, or upgrades an older
@@ -684,6 +692,7 @@ def _open(path: Path) -> duckdb.DuckDBPyConnection:
         # DuckDB draws a progress bar on stdout for queries over ~2 s; a server's stdout
         # is its log, and a long upgrade step or scan must not write into it.
         connection.execute("SET enable_progress_bar = false")
+        connection.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
     except duckdb.Error as exc:
         raise StoreError(f"cannot open the span store at {path}: {exc}") from exc
     try:
