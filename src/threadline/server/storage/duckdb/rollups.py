@@ -288,10 +288,10 @@ def lonely(fresh: str) -> str:
 
     Most of a batch's children have their parent beside them; only these may pair with,
     or miss, a stored span, so only these are joined with the spans stored near the batch.
-    The pairs within the batch are matched on the ids and times alone, and the whole
-    rows read for the few spans left (by the key re-sent spans are told by, which
-    the batch holds once) (carrying every column through the join cost
-    about twice as much: ``bench/ingest_profile.py``).
+    The pairs within the batch are matched on ids and times alone; the whole rows are
+    then read for the spans left, by the key re-sent spans are told by (a deduplicated
+    batch holds each once). Carrying every column through the join cost about twice
+    as much (``bench/ingest_profile.py``).
     """
     ids = f"(SELECT trace_id, span_id, parent_span_id, start_ns FROM {fresh})"
     unpaired = (
@@ -335,9 +335,10 @@ def forget_strays(run: Run) -> None:
 
 
 def _adopted_callees() -> str:
-    """The stored spans of the kept orphans in ``ADOPTED`` that may be callees; the
-    start time is part of the join so the scan of the spans near the batch reads only
-    the orphans' times (a kept orphan has its span's start)."""
+    """The stored spans of the kept orphans in ``ADOPTED`` that may be callees. A kept
+    orphan has its span's start, and joining on it too lets DuckDB skip the row groups
+    of the spans near the batch that hold none of the orphans' start times (the hash
+    join's dynamic filter)."""
     return f"""(SELECT s.* FROM {_near("kind IN ('server', 'consumer')")} AS s
  SEMI JOIN {ADOPTED} AS a
    ON s.trace_id = a.trace_id AND s.span_id = a.span_id AND s.start_ns = a.start_ns)"""
