@@ -51,14 +51,11 @@ import duckdb
 
 from threadline import conventions
 from threadline.server.storage.duckdb.rollups import (
-    ADOPTED,
-    LONELY,
     MINUTE_NS,
     NAMES,
     OTHER,
     PAIR_HORIZON_NS,
     Run,
-    Strays,
     bucket_sql,
 )
 from threadline.server.storage.duckdb.schema import (
@@ -77,6 +74,7 @@ from threadline.server.storage.duckdb.sql import (
     Row,
     json_pointer,
 )
+from threadline.server.storage.duckdb.strays import ADOPTED, LONELY, Strays
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +232,7 @@ def count(run: Run, fresh: str, near: Sequence[int], strays: Strays | None) -> N
     """Count the batch ``fresh`` (deduplicated, already stored) into the tables.
 
     ``near`` bounds the stored spans a pair may reach (the batch's start times
-    widened by the horizon); ``strays`` says what ``rollups.set_apart`` found (None
+    widened by the horizon); ``strays`` says what ``strays.set_apart`` found (None
     skips the pair lookups: a batch of nothing but the SDK's own telemetry). The roots
     and entries of the batch are counted by ``span_groups``, with ``rollups``' own
     per-span tables.

@@ -40,7 +40,8 @@ An edge is a parent/child pair, and either side may arrive first. Each pair is
 counted once, when its second span arrives, in the minute of the callee: pairs
 within the batch; the batch's callees without a parent beside them against stored
 callers; and stored callees the batch's callers adopt, found among the kept orphans
-(``health_rollups``: a stored span whose parent had not arrived), not by a scan.
+(``health_rollups``: a stored span whose parent had not arrived), not by a scan;
+``strays`` sets the last two apart once per batch.
 The lookups read only spans that started within ``PAIR_HORIZON_NS`` of the batch's
 spans (zone maps again), and every pair is held to the same bound, whichever path
 finds it: a caller that started more than the horizon away from its callee is not
@@ -57,7 +58,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Final
 
 from threadline.server.aggregates import (
@@ -72,6 +72,7 @@ from threadline.server.storage.duckdb import (
     sdk_rollup,
     slo_rollups,
     span_groups,
+    strays,
     summaries,
 )
 from threadline.server.storage.duckdb.schema import (
@@ -85,18 +86,16 @@ from threadline.server.storage.duckdb.schema import (
 from threadline.server.storage.duckdb.sql import (
     ENTRY,
     ERROR,
-    HAS_PARENT,
     USER_TRAFFIC,
     Row,
 )
+from threadline.server.storage.duckdb.strays import ADOPTED, LONELY, Strays
 
 logger = logging.getLogger(__name__)
 
-MINUTE_NS: Final = 60_000_000_000
-# How far apart a caller's and its callee's start times may be for the pair to be
-# an edge. It bounds how much of the span table each commit reads; calls and queue
-# hops longer than this are rare and still visible in the traces themselves.
-PAIR_HORIZON_NS: Final = 15 * MINUTE_NS
+# Defined beside the lookups they bound (``strays``), which this module calls.
+MINUTE_NS: Final = strays.MINUTE_NS
+PAIR_HORIZON_NS: Final = strays.PAIR_HORIZON_NS
 
 # The writer folds deltas after this many commits: each compaction reads only the
 # minutes touched since the last one, so its cost follows recent traffic.
@@ -150,17 +149,6 @@ def bucket_sql(duration: str) -> str:
 
 
 Run = Callable[[str, Sequence[object]], list[Row]]
-
-
-@dataclass(frozen=True, slots=True)
-class Strays:
-    """Whether a batch holds spans that pair with stored ones, set apart in ``LONELY``
-    (its spans with a parent id and no parent beside them) and ``ADOPTED`` (the kept
-    orphans whose parent it holds). Most batches hold whole traces: both are empty,
-    and the lookups among the stored spans near the batch are skipped."""
-
-    lonely: bool
-    adopted: bool
 
 
 # More rollups kept from the same batch (``health_rollups.count``): called with the
@@ -278,61 +266,6 @@ def _near(condition: str) -> str:
 # Any span may be a caller: an inferred edge's parent has any kind.
 _CALLERS: Final = _near("true")
 
-# The batch's strays (``Strays``), set apart for the transaction by ``set_apart``.
-LONELY: Final = "threadline_lonely"
-ADOPTED: Final = "threadline_adopted"
-
-
-def lonely(fresh: str) -> str:
-    """Spans of the batch with a parent id and no parent in the batch within the horizon.
-
-    Most of a batch's children have their parent beside them; only these may pair with,
-    or miss, a stored span, so only these are joined with the spans stored near the batch.
-    The pairs within the batch are matched on ids and times alone; the whole rows are
-    then read for the spans left, by the key re-sent spans are told by (a deduplicated
-    batch holds each once). Carrying every column through the join cost about twice
-    as much (``bench/ingest_profile.py``).
-    """
-    ids = f"(SELECT trace_id, span_id, parent_span_id, start_ns FROM {fresh})"
-    unpaired = (
-        f"(SELECT c.trace_id, c.span_id, c.start_ns FROM {ids} AS c ANTI JOIN {ids} AS p"
-        " ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id"
-        f" AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS} WHERE {HAS_PARENT})"
-    )
-    return (
-        f"(SELECT s.* FROM {fresh} AS s SEMI JOIN {unpaired} AS u"
-        " ON s.trace_id = u.trace_id AND s.span_id = u.span_id AND s.start_ns = u.start_ns)"
-    )
-
-
-def adopted(fresh: str) -> str:
-    """The kept orphans (``rollup_orphan_spans`` rows) whose parent is in the batch.
-
-    A stored span whose parent arrives now had no parent near it when it was stored, so
-    it is among the kept orphans (``health_rollups`` keeps it there until this batch's
-    counters run): a join with that small table finds them instead of a scan of every
-    callee near the batch. The batch's spans are new (re-sent ones are dropped first),
-    so none of them is stored there yet.
-    """
-    return f"""(SELECT o.* FROM {ORPHAN_SPANS} AS o
- SEMI JOIN {fresh} AS p ON o.trace_id = p.trace_id AND o.parent_span_id = p.span_id
-  AND abs(o.start_ns - p.start_ns) <= {PAIR_HORIZON_NS})"""
-
-
-def set_apart(run: Run, fresh: str) -> Strays:
-    """Keep the batch's lonely spans and the orphans it adopts in ``LONELY`` and
-    ``ADOPTED`` for the transaction (``forget_strays`` drops them): the edge pairs and
-    the counters both read them, and skip their lookups when they are empty."""
-    run(f"CREATE OR REPLACE TEMP TABLE {LONELY} AS SELECT * FROM {lonely(fresh)}", [])
-    run(f"CREATE OR REPLACE TEMP TABLE {ADOPTED} AS SELECT * FROM {adopted(fresh)}", [])
-    found = run(f"SELECT EXISTS (FROM {LONELY}), EXISTS (FROM {ADOPTED})", [])[0]
-    return Strays(lonely=bool(found[0]), adopted=bool(found[1]))
-
-
-def forget_strays(run: Run) -> None:
-    run(f"DROP TABLE {LONELY}", [])
-    run(f"DROP TABLE {ADOPTED}", [])
-
 
 def _adopted_callees() -> str:
     """The stored spans of the kept orphans in ``ADOPTED`` that may be callees. A kept
@@ -345,17 +278,17 @@ def _adopted_callees() -> str:
 
 
 def _ingest_pairs(
-    fresh: str, strays: Strays, near: Sequence[object], *, synthetic: bool
+    fresh: str, found: Strays, near: Sequence[object], *, synthetic: bool
 ) -> tuple[str, list[object]]:
     """Each pair with a side in the batch, once, and the parameters: both sides in the
     batch; a callee of the batch and a stored caller; a stored callee and a caller of
     the batch. ``synthetic`` False: no span of the batch is marked synthetic."""
     pairs = [_pairs(fresh, fresh, synthetic_callees=synthetic)]
     params: list[object] = []
-    if strays.lonely:
+    if found.lonely:
         pairs.append(_pairs(LONELY, _CALLERS, synthetic_callees=synthetic))
         params += near
-    if strays.adopted:
+    if found.adopted:
         pairs.append(_pairs(_adopted_callees(), fresh))
         params += near
     return " UNION ALL ".join(pairs), params
@@ -454,15 +387,15 @@ def append(
         near = [low - PAIR_HORIZON_NS, high + PAIR_HORIZON_NS]
         if sdk_stats:
             sdk_rollup.count(run, fresh)
-        strays = set_apart(run, fresh) if may_pair else None
-        if strays is not None:
+        found = strays.set_apart(run, fresh) if may_pair else None
+        if found is not None:
             # Before the counters: ``health_rollups.count`` drops the orphans adopted here.
-            pairs, params = _ingest_pairs(fresh, strays, near, synthetic=synthetic)
+            pairs, params = _ingest_pairs(fresh, found, near, synthetic=synthetic)
             _count_pairs(run, pairs, params, 1, edges=True, slo=True)
         for counter in counters:
-            counter(run, fresh, near, strays)
-        if strays is not None:
-            forget_strays(run)
+            counter(run, fresh, near, found)
+        if found is not None:
+            strays.forget(run)
     resends.release(run, fresh)
 
 
