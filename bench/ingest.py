@@ -29,6 +29,10 @@ on it too): a phase whose machine is not busy was held back by waiting (commits,
 answers), not by CPU.
 ``--without-rollups`` runs each setting again against a store keeping no rollups and
 prints what the rollups cost end to end (the ratio of the two rates).
+The store checkpoints once its write-ahead log holds 256 MB (about 350,000 spans with
+rollups), and not within a phase that writes less: to measure the checkpoints' share
+too, give ``--spans 600000`` or more (``docs/performance.md``, "Checkpoints out of the
+writer's way").
 The load average is printed with the figures: on a shared machine other work takes
 cores from the workers. Everything runs on 127.0.0.1, every phase is
 bounded by ``--phase-timeout`` and the server process is stopped in all cases.
