@@ -142,6 +142,20 @@ def test_commits_gather_in_the_log_between_checkpoints(db_path: Path) -> None:
         store.close()
 
 
+def test_a_fold_checkpoints(db_path: Path) -> None:
+    """Folding rewrites and updates rows, whose versions every scan reconciles until a
+    checkpoint: the fold checkpoints, so the log is empty after it."""
+    store = DuckDBStore(db_path)
+    try:
+        store.write(SpanBatch.from_records(trace("c" * 32, 20))).result(timeout=WAIT_S)
+        wal = db_path.with_name(db_path.name + ".wal")
+        assert wal.stat().st_size > 0
+        store.fold_pending()
+        assert not wal.exists() or wal.stat().st_size == 0
+    finally:
+        store.close()
+
+
 _WRITE_THEN_WAIT = """
 import sys, time
 from pathlib import Path

@@ -125,7 +125,8 @@ CLOSE_WAIT_S: Final = 30.0
 # and takes about as long whatever the log holds (it rewrites the touched row groups,
 # the indexes and the metadata): at 16 MB, with rollups, the writer spent most of its
 # time checkpointing. 256 MB is about 350,000 spans with their rollups; a crash leaves
-# at most that much log, which the next open replays (see ``docs/operating.md``).
+# at most that much log, which the next open replays (see ``docs/operating.md``). The
+# writer also checkpoints after each fold (``writer.GroupCommitWriter._checkpoint``).
 CHECKPOINT_THRESHOLD: Final = "256MB"
 
 
