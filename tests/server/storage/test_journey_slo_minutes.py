@@ -181,3 +181,33 @@ def test_a_version_13_file_upgrades_and_counts_its_journeys(tmp_path: Path) -> N
             assert kept[1].total == 6
     finally:
         store.close()
+
+
+def test_a_fold_between_the_reads_statements_changes_no_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept minutes and the unfolded sessions are read in two statements; a fold
+    committing between them (the writer folds whenever it likes) moves sessions from
+    the second to the first. The read sees one snapshot, so it counts each once."""
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+    shop = IndicatorQuery(Indicator.JOURNEY, "shop")
+    windows = (5 * MINUTE, 60 * MINUTE)
+    try:
+        store.write(_visit("a", "GET /home", END - 30 * MINUTE)).result(timeout=30)
+        store.compact_rollups()
+        error = StatusCode.ERROR
+        store.write(_visit("b", "GET /cart", END - 2 * MINUTE, status=error)).result(timeout=30)
+        expected = [Counts(good=0, total=1), Counts(good=0, total=1)]
+        assert store.slo_counts(shop, END, windows) == expected
+        unfolded_sessions = journey_sessions.unfolded_sessions
+
+        def fold_first(*args: object) -> list[tuple[object, ...]]:
+            store.fold_pending()  # commits on the writer while the read is under way
+            return unfolded_sessions(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(journey_sessions, "unfolded_sessions", fold_first)
+        assert store.slo_counts(shop, END, windows) == expected
+        monkeypatch.undo()
+        assert store.slo_counts(shop, END, windows) == expected  # folded: from the minutes
+    finally:
+        store.close()

@@ -1,7 +1,8 @@
 """``DuckDBStore``: the embedded ``Store``, one DuckDB file owned by this process.
 
 Writes go through the group-commit writer thread (see ``writer.py``); each read runs
-on a cursor of its own so reads proceed while the writer commits. Every value in
+on a cursor of its own, in a transaction of its own (``_read``: all its statements see
+one snapshot), so reads proceed while the writer commits. Every value in
 SQL is a bound parameter (see ``sql.py``). The queries live by topic: ``search``
 (traces and journeys), ``red`` (rate, errors, duration), ``service_map``,
 ``groups`` (slow or failed traces against the rest), ``propagation``, ``slo_reads``
@@ -35,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Concatenate, Final, ParamSpec, TypeVar
 
 import duckdb
 
@@ -114,7 +115,7 @@ from threadline.server.storage.duckdb import (
 from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
 from threadline.server.storage.duckdb.scan import ScanViews
 from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row
+from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Fetch, Row
 from threadline.server.storage.duckdb.writer import GroupCommitWriter, compact_rollups
 
 # How long close waits for reads under way before closing the connection anyway.
@@ -128,6 +129,9 @@ CLOSE_WAIT_S: Final = 30.0
 # at most that much log, which the next open replays (see ``docs/operating.md``). The
 # writer also checkpoints after each fold (``writer.GroupCommitWriter._checkpoint``).
 CHECKPOINT_THRESHOLD: Final = "256MB"
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 class DuckDBStore:
@@ -169,7 +173,7 @@ class DuckDBStore:
         return self._submit(batch)
 
     def logs(self, query: LogQuery) -> list[LogRecord]:
-        return logs.select(self._fetch, query)
+        return self._read(logs.select, query)
 
     def _submit(self, batch: SpanBatch | LogBatch) -> Future[None]:
         if len(batch) == 0:
@@ -190,25 +194,25 @@ class DuckDBStore:
             return held
 
     def get_trace(self, trace_id: str) -> list[SpanRecord]:
-        return trace_reads.trace(self._fetch, trace_id)
+        return self._read(trace_reads.trace, trace_id)
 
     def get_traces(self, trace_ids: Sequence[str]) -> list[SpanRecord]:
-        return trace_reads.traces(self._fetch, trace_ids, summarised=self._rollups)
+        return self._read(trace_reads.traces, trace_ids, summarised=self._rollups)
 
     def search_traces(self, query: TraceQuery) -> list[TraceSummary]:
         if not self._rollups:
             return self.scan.search_traces(query)
-        return summary_reads.search_traces(self._fetch, query)
+        return self._read(summary_reads.search_traces, query)
 
     def journey_traces(
         self, *, session_id: str | None = None, user_id: str | None = None, limit: int = 500
     ) -> list[TraceSummary]:
-        return search.journey_traces(
-            self._fetch, session_id=session_id, user_id=user_id, limit=limit
+        return self._read(
+            search.journey_traces, session_id=session_id, user_id=user_id, limit=limit
         )
 
     def ids_with_prefix(self, column: IdColumn, prefix: str, *, limit: int) -> list[str]:
-        return search.ids_with_prefix(self._fetch, column, prefix, limit=limit)
+        return self._read(search.ids_with_prefix, column, prefix, limit=limit)
 
     def list_journeys(
         self,
@@ -223,8 +227,13 @@ class DuckDBStore:
             return self.scan.list_journeys(
                 order=order, limit=limit, failed=failed, start_ns=start_ns, end_ns=end_ns
             )
-        return journey_lists.list_journeys(
-            self._fetch, order=order, limit=limit, failed=failed, start_ns=start_ns, end_ns=end_ns
+        return self._read(
+            journey_lists.list_journeys,
+            order=order,
+            limit=limit,
+            failed=failed,
+            start_ns=start_ns,
+            end_ns=end_ns,
         )
 
     def journey_map(
@@ -235,7 +244,7 @@ class DuckDBStore:
         attribute: tuple[str, str] | None = None,
     ) -> tuple[list[StepStats], list[Transition]]:
         self._need_summaries("journey maps")
-        return journey_reads.journey_map(self._fetch, window, service, attribute)
+        return self._read(journey_reads.journey_map, window, service, attribute)
 
     def step_traces(
         self,
@@ -248,10 +257,10 @@ class DuckDBStore:
     ) -> tuple[list[JourneyTrace], bool]:
         self._need_summaries("funnels")
         if funnel:
-            return funnel_reads.funnel_journeys(
-                self._fetch, window, funnel, service, attribute, sessions
+            return self._read(
+                funnel_reads.funnel_journeys, window, funnel, service, attribute, sessions
             )
-        return journey_reads.journeys(self._fetch, window, service, attribute, sessions)
+        return self._read(journey_reads.journeys, window, service, attribute, sessions)
 
     def funnel_reach(
         self,
@@ -263,7 +272,7 @@ class DuckDBStore:
         sample: int = 0,
     ) -> FunnelReach:
         self._need_summaries("funnels")
-        return funnel_reads.funnel_reach(self._fetch, window, steps, service, attribute, sample)
+        return self._read(funnel_reads.funnel_reach, window, steps, service, attribute, sample)
 
     def journey_attributes(
         self,
@@ -275,8 +284,8 @@ class DuckDBStore:
         min_support: int = 3,
         limit: int = 200,
     ) -> list[list[JourneyAttribute]]:
-        return journey_attributes.journey_attributes(
-            self._fetch,
+        return self._read(
+            journey_attributes.journey_attributes,
             samples,
             start_ns,
             end_ns,
@@ -313,7 +322,7 @@ class DuckDBStore:
     ) -> list[OperationRed]:
         if not self._rollups:
             return self.scan.operation_red(window, service=service)
-        return rollup_reads.operation_red(self._fetch, window, service)
+        return self._read(rollup_reads.operation_red, window, service)
 
     def service_red(
         self,
@@ -326,12 +335,12 @@ class DuckDBStore:
         if not self._rollups or (bucket_ns is not None and bucket_ns % rollups.MINUTE_NS):
             # Sub-minute buckets are finer than the rollups: answered by scan.
             return self.scan.service_red(service, window, operation=operation, bucket_ns=bucket_ns)
-        return rollup_reads.service_red(self._fetch, service, window, operation, bucket_ns)
+        return self._read(rollup_reads.service_red, service, window, operation, bucket_ns)
 
     def service_map(self, window: TimeWindow) -> ServiceMap:
         if not self._rollups:
             return self.scan.service_map(window)
-        return rollup_reads.service_map(self._fetch, window)
+        return self._read(rollup_reads.service_map, window)
 
     def capped_services(self) -> list[CappedService]:
         if not self._rollups:
@@ -346,15 +355,15 @@ class DuckDBStore:
         ]
 
     def metric_rows(self, first_minute: int, last_minute: int) -> MetricRows:
-        return metric_reads.metric_rows(self._fetch, first_minute, last_minute)
+        return self._read(metric_reads.metric_rows, first_minute, last_minute)
 
     def exemplars(self, first_minute: int, last_minute: int) -> list[SlotExemplar]:
-        return exemplars.latest(self._fetch, first_minute, last_minute)
+        return self._read(exemplars.latest, first_minute, last_minute)
 
     def sdk_stats(self, service: str, window: TimeWindow) -> SdkStats:
         if not self._rollups:
             return self.scan.sdk_stats(service, window)
-        return sdk_stats_queries.rolled_up(self._fetch, service, window)
+        return self._read(sdk_stats_queries.rolled_up, service, window)
 
     def trace_groups(
         self,
@@ -370,8 +379,13 @@ class DuckDBStore:
         sample_ids: int = 0,
     ) -> TraceGroups:
         labels = (
-            group_rollups.labels(
-                self._fetch, target, split, window, percentile=percentile, examples=examples
+            self._read(
+                group_rollups.labels,
+                target,
+                split,
+                window,
+                percentile=percentile,
+                examples=examples,
             )
             if self._rollups
             else None
@@ -388,8 +402,8 @@ class DuckDBStore:
                 sample=sample,
                 sample_ids=sample_ids,
             )
-        return groups.trace_groups(
-            self._fetch,
+        return self._read(
+            groups.trace_groups,
             target,
             split,
             window,
@@ -404,30 +418,30 @@ class DuckDBStore:
     def propagation(self, window: TimeWindow) -> PropagationFindings:
         if not self._rollups:
             return self.scan.propagation(window)
-        return propagation_reads.propagation(self._fetch, window)
+        return self._read(propagation_reads.propagation, window)
 
     def slo_counts(
         self, query: IndicatorQuery, end_ns: int, windows_ns: Sequence[int]
     ) -> list[Counts]:
-        return slo_reads.slo_counts(self._fetch, query, end_ns, windows_ns)
+        return self._read(slo_reads.slo_counts, query, end_ns, windows_ns)
 
     def slo_series(
         self, query: IndicatorQuery, end_ns: int, step_ns: int, steps: int
     ) -> list[Counts]:
-        return slo_reads.slo_series(self._fetch, query, end_ns, step_ns, steps)
+        return self._read(slo_reads.slo_series, query, end_ns, step_ns, steps)
 
     def retry_counts(
         self, caller: str, callee: str, end_ns: int, windows_ns: Sequence[int]
     ) -> list[RetryCounts]:
-        return slo_reads.retry_counts(self._fetch, caller, callee, end_ns, windows_ns)
+        return self._read(slo_reads.retry_counts, caller, callee, end_ns, windows_ns)
 
     def slo_examples(
         self, query: IndicatorQuery, window: TimeWindow, *, limit: int = 5
     ) -> list[ExampleRow]:
-        return slo_reads.slo_examples(self._fetch, query, window, limit)
+        return self._read(slo_reads.slo_examples, query, window, limit)
 
     def alert_states(self) -> list[AlertRecord]:
-        return alert_states.load(self._fetch)
+        return self._read(alert_states.load)
 
     def save_alert_states(
         self, records: Sequence[AlertRecord], *, forget: Sequence[tuple[str, str]] = ()
@@ -435,7 +449,7 @@ class DuckDBStore:
         self._on_writer(lambda run: alert_states.save(run, records, forget), "saving alerts")
 
     def document(self, name: str) -> StoredDocument | None:
-        return documents.load(self._fetch, name)
+        return self._read(documents.load, name)
 
     def save_document(self, name: str, body: str, *, if_match: str | None) -> str:
         saved = self._on_writer(
@@ -453,7 +467,7 @@ class DuckDBStore:
     def drill_results(
         self, probe: str | None = None, *, limit: int = 50, failed: bool | None = None
     ) -> list[DrillResult]:
-        return drill_results.load(self._fetch, probe, limit, failed)
+        return self._read(drill_results.load, probe, limit, failed)
 
     # Deletions that change the rollups run on the writer, in one transaction with
     # the rollup subtraction, so spans and rollups never disagree.
@@ -672,6 +686,31 @@ class DuckDBStore:
 
     def _fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
         return self._run(sql, params, "reading spans")
+
+    def _read(
+        self, read: Callable[Concatenate[Fetch, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        """``read``'s answer, its statements all reading one snapshot of the store.
+
+        Many reads probe first (are there unfolded summaries? kept minutes after the
+        end?) and then read what the probe chose; a fold committing between two
+        statements on cursors of their own would leave rows counted by neither (or
+        both). One transaction for the whole read keeps them consistent; the writer
+        commits meanwhile as usual (DuckDB's MVCC never blocks it)."""
+        with self._using_connection() as connection:
+            cursor = connection.cursor()
+            try:
+                cursor.execute("BEGIN TRANSACTION")
+
+                def fetch(sql: str, params: Sequence[object]) -> list[Row]:
+                    try:
+                        return cursor.execute(sql, params).fetchall()
+                    except duckdb.Error as exc:
+                        raise StoreError(f"reading spans failed: {exc}") from exc
+
+                return read(fetch, *args, **kwargs)
+            finally:
+                cursor.close()  # ends the read's transaction (nothing to commit)
 
     def _run(self, sql: str, params: Sequence[object], doing: str) -> list[Row]:
         """Every row of ``sql``, on a cursor of its own; ``doing`` names the work in errors."""
