@@ -193,6 +193,48 @@ def test_summaries_answer_like_the_full_scan(
             store.close()
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_traces_never_folded_add_to_the_kept_journeys(tmp_path: Path, seed: int) -> None:
+    """Whole traces written after a fold (as live traffic arrives) join their sessions'
+    kept rows without counting those sessions again, however many there are: no list
+    groups every trace, and every list equals the scan's."""
+    rng = random.Random(seed)
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+
+    def every_trace(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the list grouped every trace")
+
+    try:
+        # Trace ids from ``trace_spans``'s index: at most 30 in one run, and the later
+        # ones far from them, so no SDK report's trace id is a trace's.
+        folded = [span for index in range(30) for span in trace_spans(rng, index)]
+        store.write(SpanBatch.from_records(folded)).result(timeout=WAIT_S)
+        store.compact_rollups()
+        kept = {journey.session_id: journey.trace_count for journey in store.list_journeys()}
+        for first in (1000, 1020):  # two commits of whole traces, not folded
+            fresh = [s for index in range(first, first + 20) for s in trace_spans(rng, index)]
+            store.write(SpanBatch.from_records(fresh)).result(timeout=WAIT_S)
+        assert store.scan.list_journeys(limit=100)
+        for journeys in JOURNEYS:
+            scanned = store.scan.list_journeys(limit=100, **journeys)  # type: ignore[arg-type]
+            assert store.list_journeys(limit=100, **journeys) == scanned, journeys  # type: ignore[arg-type]
+        # More traces not folded than sessions a list may count again: the lists of the
+        # whole period still read the kept rows (no session there is across an edge).
+        with (
+            patch.object(journey_lists, "RECOUNT_MAX", 3),
+            patch.object(journey_lists, "_every_trace", every_trace),
+        ):
+            for journeys in JOURNEYS[:4]:
+                scanned = store.scan.list_journeys(limit=100, **journeys)  # type: ignore[arg-type]
+                assert store.list_journeys(limit=100, **journeys) == scanned, journeys  # type: ignore[arg-type]
+        # Sessions kept at the fold took new traces since: kept rows and new traces
+        # were added up.
+        grown = [j for j in store.list_journeys() if j.trace_count > kept.get(j.session_id, 1e9)]
+        assert grown
+    finally:
+        store.close()
+
+
 def test_search_reads_the_summary_rows(tmp_path: Path) -> None:
     """Search and journey lists answer from ``trace_summaries``: a row changed behind
     the store's back shows, though no span says so."""

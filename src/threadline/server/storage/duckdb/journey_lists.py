@@ -4,15 +4,20 @@ A trace is in each of its sessions' journeys, and in a window when its spans' st
 times reach into it (first start before the window's end, last start at or after
 its start). A session's journey summary row holds its *folded* traces, so a list
 reads it as kept when every folded trace of the session is in the window (the
-earliest of their last starts and the latest of their first starts say so) and none
-of its traces has rows not folded yet. The other sessions it may list (across a
-window edge, or with traces that received spans since the last fold) are counted
-again from their traces' summary rows (``_recounted``): the rows of traces not
-folded yet, merged, and the folded rows between each session's first and latest
+earliest of their last starts and the latest of their first starts say so).
+
+Traces that arrived since the last fold come in two kinds. One never folded only
+adds to its sessions (live traffic is mostly these): its merged rows are added to
+its session's kept row (``_ADDED``, ``_KEPT_AND_ADDED``), so a list under steady
+ingest costs the traces of the commits since the last fold, not the window's. One
+folded before that received spans since may have left a session or moved its times,
+which no addition undoes: its sessions are counted again, with the sessions across a
+window edge, from their traces' summary rows (``_recounted``): the rows of traces
+not folded yet, merged, and the folded rows between each session's first and latest
 start (``time_slices.covering`` turns those into a few ranges that zone maps use).
 
 When more than ``RECOUNT_MAX`` sessions must be counted again (a short window over
-many sessions, a burst not folded yet), or their ranges span more than
+many sessions, late spans of many folded traces), or their ranges span more than
 ``RECOUNT_SHARE`` of the window (long sessions), the list groups every trace of the
 window instead (``_every_trace``), which then costs less; either way the answer is
 the same.
@@ -57,15 +62,59 @@ _ROW: Final = (
     "trace_id, start_ns, end_ns, last_start_ns, spans, errors, sessions, users, services, fresh"
 )
 _COLUMNS: Final = "session_id, user_id, start_ns, end_ns, traces, spans, errors, services"
-# The sessions of traces with rows not folded yet: every session any of their rows
-# names (a folded row's too: the trace's merged summary replaces it). Without any
-# such row (they are counted first) there are none, and no read of every trace id.
+# Traces with rows not folded yet come in two kinds. A trace never folded (every row
+# fresh) only adds to its sessions: ``_ADDED`` merges such traces of the window per
+# session, and a read adds that to the session's kept row. A trace folded before that
+# received spans since (``refolded``) may have left a session, or moved its times,
+# which no addition undoes: every session any of its rows names is counted again.
+_FRESH_IDS: Final = f"SELECT trace_id FROM {TRACE_SUMMARIES} WHERE fresh"
 _FRESH_SESSIONS: Final = (
-    "fresh_sessions AS (SELECT DISTINCT unnest(sessions) AS session_id"
-    f" FROM {TRACE_SUMMARIES}"
-    f" WHERE trace_id IN (SELECT trace_id FROM {TRACE_SUMMARIES} WHERE fresh))"
+    "refolded AS (SELECT trace_id"
+    f" FROM {TRACE_SUMMARIES} WHERE trace_id IN ({_FRESH_IDS})"
+    " GROUP BY trace_id HAVING NOT bool_and(fresh)),"
+    " fresh_sessions AS (SELECT DISTINCT unnest(sessions) AS session_id"
+    f" FROM {TRACE_SUMMARIES} WHERE trace_id IN (SELECT trace_id FROM refolded))"
 )
 _NO_FRESH_SESSIONS: Final = "fresh_sessions AS (SELECT NULL::VARCHAR AS session_id WHERE false)"
+# The never-folded traces of the window (parameters: the window's), grouped by session.
+_ADDED: Final = f"""added AS (
+    SELECT session_id, min(list_min(users)) AS user_id, min(start_ns) AS start_ns,
+           max(end_ns) AS end_ns, count(*) AS traces, sum(spans)::BIGINT AS spans,
+           sum(errors)::BIGINT AS errors, list_distinct(flatten(list(services))) AS services
+    FROM (SELECT unnest(list_distinct(flatten(list(sessions)))) AS session_id,
+                 min(start_ns) AS start_ns, max(end_ns) AS end_ns,
+                 max(last_start_ns) AS last_start_ns, sum(spans) AS spans,
+                 sum(errors) AS errors, flatten(list(users)) AS users,
+                 flatten(list(services)) AS services
+          FROM {TRACE_SUMMARIES} WHERE trace_id IN ({_FRESH_IDS})
+          GROUP BY trace_id HAVING bool_and(fresh)){{window}}
+    GROUP BY session_id)"""
+_NO_ADDED: Final = (
+    "added AS (SELECT NULL::VARCHAR AS session_id, NULL::VARCHAR AS user_id,"
+    " NULL::BIGINT AS start_ns, NULL::BIGINT AS end_ns, NULL::BIGINT AS traces,"
+    " NULL::BIGINT AS spans, NULL::BIGINT AS errors, NULL::VARCHAR[] AS services WHERE false)"
+)
+# The kept rows in the window of sessions with never-folded traces, those traces added
+# (either may be missing: a session new since the fold, or one whose kept row is not in
+# the window). Only these sessions are joined: the other kept rows are read as they
+# are, so a list's order and limit reach the table (parameters: the window's inside).
+# The services are merged for the listed sessions only (``_MERGED_SERVICES``).
+_KEPT_AND_ADDED: Final = f"""SELECT coalesce(k.session_id, a.session_id) AS session_id,
+       least(k.user_id, a.user_id) AS user_id, least(k.start_ns, a.start_ns) AS start_ns,
+       greatest(k.end_ns, a.end_ns) AS end_ns,
+       coalesce(k.traces, 0) + coalesce(a.traces, 0) AS traces,
+       coalesce(k.spans, 0) + coalesce(a.spans, 0) AS spans,
+       coalesce(k.errors, 0) + coalesce(a.errors, 0) AS errors,
+       k.services AS services, a.services AS added_services
+FROM (SELECT {_COLUMNS} FROM {JOURNEY_SUMMARIES}
+      WHERE {{inside}} AND session_id IN (SELECT session_id FROM added)) AS k
+FULL JOIN added AS a ON k.session_id = a.session_id"""
+
+
+_MERGED_SERVICES: Final = (
+    "* EXCLUDE (added_services) REPLACE (list_sort(list_distinct("
+    "coalesce(services, []) || coalesce(added_services, []))) AS services)"
+)
 
 
 def list_journeys(
@@ -88,9 +137,7 @@ def list_journeys(
         reaches.add("start_ns < ?", end_ns)
         inside.add("latest_start_ns < ?", end_ns)
     inside_sql = " AND ".join(inside.fragments) or "true"
-    unfolded = int(fetch(f"SELECT count(*) FROM {TRACE_SUMMARIES} WHERE fresh", [])[0][0])
-    if unfolded > RECOUNT_MAX:  # a burst not folded yet: about as many sessions
-        return _every_trace(fetch, order, limit, failed, start_ns, end_ns, fresh=True)
+    unfolded = bool(fetch(f"SELECT 1 FROM {TRACE_SUMMARIES} WHERE fresh LIMIT 1", []))
     fresh = _FRESH_SESSIONS if unfolded else _NO_FRESH_SESSIONS
     # The sessions to count again, with where their folded traces start (NULL: none
     # folded), cut at one more than the most: that many means "too many".
@@ -107,7 +154,7 @@ def list_journeys(
         edge_or_fresh.params,
     )
     if len(recount) > RECOUNT_MAX:
-        return _every_trace(fetch, order, limit, failed, start_ns, end_ns, fresh=unfolded > 0)
+        return _every_trace(fetch, order, limit, failed, start_ns, end_ns, fresh=unfolded)
     sessions = sorted({str(row[0]) for row in recount})
     last = end_ns - 1 if end_ns is not None else None
     ranges = time_slices.covering(
@@ -117,23 +164,60 @@ def list_journeys(
     )
     if _covered_share(fetch, ranges, start_ns, end_ns) > RECOUNT_SHARE:
         # Long sessions: their traces' rows are much of the window's anyway.
-        return _every_trace(fetch, order, limit, failed, start_ns, end_ns, fresh=unfolded > 0)
-    prefix, params = "", list[object]()
-    journeys = [
-        f"SELECT {_COLUMNS} FROM {JOURNEY_SUMMARIES} WHERE {inside_sql}"
-        " AND session_id NOT IN (SELECT unnest(?::VARCHAR[]))"
-    ]
-    if sessions:
-        ctes, recounted, params = _recounted(sessions, ranges, start_ns, end_ns)
-        prefix = f"WITH {ctes} "
-        journeys.append(recounted)
-    filtered = "" if failed is None else f" WHERE {_FAILED[failed]}"
-    rows = fetch(
-        f"{prefix}SELECT * FROM ({' UNION ALL '.join(journeys)}){filtered}"
-        f" ORDER BY {_ORDER[order]} LIMIT ?",
-        [*params, *inside.params, sessions, checked_limit(limit)],
+        return _every_trace(fetch, order, limit, failed, start_ns, end_ns, fresh=unfolded)
+    sql, params = _listed(
+        order, limit, failed, start_ns, end_ns, inside, unfolded, sessions, ranges
     )
+    rows = fetch(sql, params)
     return [search.journey_from_row(row) for row in rows]
+
+
+def _listed(
+    order: JourneyOrder,
+    limit: int,
+    failed: bool | None,
+    start_ns: int | None,
+    end_ns: int | None,
+    inside: Conditions,
+    unfolded: bool,
+    sessions: list[str],
+    ranges: Sequence[tuple[int, int]],
+) -> tuple[str, list[object]]:
+    """The list's statement: kept rows in the window as they are, kept rows with their
+    sessions' never-folded traces added (``unfolded``), and ``sessions`` counted again
+    from ``ranges``; each part ordered and cut to ``limit`` first, then all of them."""
+    inside_sql = " AND ".join(inside.fragments) or "true"
+    counted_again = "session_id NOT IN (SELECT unnest(?::VARCHAR[]))"
+    kept = f"SELECT {_COLUMNS} FROM {JOURNEY_SUMMARIES} WHERE {inside_sql} AND {counted_again}"
+    ctes: list[str] = []
+    params: list[object] = []
+    parts = [(kept, "*")]  # (a part, what is read of its first rows)
+    kept_params = [*inside.params, sessions]
+    if unfolded:
+        in_window = _trace_window(start_ns, end_ns, "")
+        ctes.append(_ADDED.format(window=in_window.sql("WHERE")))
+        params += in_window.params
+        added = _KEPT_AND_ADDED.format(inside=inside_sql)
+        parts = [
+            (f"{kept} AND session_id NOT IN (SELECT session_id FROM added)", "*"),
+            (f"SELECT * FROM ({added}) WHERE {counted_again}", _MERGED_SERVICES),
+        ]
+        kept_params += [*inside.params, sessions]
+    if sessions:
+        recounted_ctes, recounted, recounted_params = _recounted(sessions, ranges, start_ns, end_ns)
+        ctes.append(recounted_ctes)
+        params += recounted_params
+        parts.append((recounted, "*"))
+    params += kept_params  # the recounted select itself takes none
+    # Each part's first rows, then theirs: a part's order and limit reach its table
+    # scan (only the listed rows' lists are read), which the union would hide.
+    filtered = "" if failed is None else f" WHERE {_FAILED[failed]}"
+    first = f"{filtered} ORDER BY {_ORDER[order]} LIMIT {checked_limit(limit)}"
+    union = " UNION ALL ".join(
+        f"(SELECT {read} FROM (SELECT * FROM ({part}){first}))" for part, read in parts
+    )
+    prefix = f"WITH {', '.join(ctes)} " if ctes else ""
+    return f"{prefix}SELECT * FROM ({union}) ORDER BY {_ORDER[order]} LIMIT {limit}", params
 
 
 def _covered_share(
@@ -155,6 +239,17 @@ def _covered_share(
     return covered / (end_ns - start_ns)
 
 
+def _trace_window(start_ns: int | None, end_ns: int | None, alias: str) -> Conditions:
+    """A trace (its merged summary row) is in the window when its spans' start times
+    reach into it."""
+    window = Conditions()
+    if start_ns is not None:
+        window.add(f"{alias}last_start_ns >= ?", start_ns)
+    if end_ns is not None:
+        window.add(f"{alias}start_ns < ?", end_ns)
+    return window
+
+
 def _recounted(
     sessions: list[str],
     ranges: Sequence[tuple[int, int]],
@@ -164,11 +259,7 @@ def _recounted(
     """(CTEs, a select of them, the CTEs' parameters) counting the journeys of
     ``sessions`` in the window from their traces' summary rows: every row of a trace
     with rows not folded yet (merged here), and the folded rows starting in ``ranges``."""
-    window = Conditions()
-    if start_ns is not None:
-        window.add("t.last_start_ns >= ?", start_ns)
-    if end_ns is not None:
-        window.add("t.start_ns < ?", end_ns)
+    window = _trace_window(start_ns, end_ns, "t.")
     folded = starts_in(ranges)
     ctes = (
         f"fresh_ids AS (SELECT DISTINCT trace_id FROM {TRACE_SUMMARIES} WHERE fresh),"
@@ -189,8 +280,9 @@ def _recounted(
         " GROUP BY j.session_id)"
     )
     select = (
-        "SELECT j.session_id, l.user_id, min(j.start_ns), max(j.end_ns), count(*),"
-        " sum(j.spans), sum(j.errors), l.services"
+        "SELECT j.session_id, l.user_id, min(j.start_ns) AS start_ns, max(j.end_ns) AS end_ns,"
+        " count(*) AS traces, sum(j.spans)::BIGINT AS spans, sum(j.errors)::BIGINT AS errors,"
+        " l.services"
         " FROM journey_trace AS j JOIN lists AS l ON l.session_id = j.session_id"
         " GROUP BY j.session_id, l.user_id, l.services"
     )
