@@ -209,10 +209,12 @@ def _listed(
         params += recounted_params
         parts.append((recounted, "*"))
     params += kept_params  # the recounted select itself takes none
-    # Each part's first rows, then theirs: a part's order and limit reach its table
-    # scan (only the listed rows' lists are read), which the union would hide.
     filtered = "" if failed is None else f" WHERE {_FAILED[failed]}"
     first = f"{filtered} ORDER BY {_ORDER[order]} LIMIT {checked_limit(limit)}"
+    if parts == [(kept, "*")]:  # every kept row as it is (all folded, none counted again)
+        return f"SELECT * FROM ({kept}){first}", params
+    # Each part's first rows, then theirs: a part's order and limit reach its table
+    # scan (only the listed rows' lists are read), which the union would hide.
     union = " UNION ALL ".join(
         f"(SELECT {read} FROM (SELECT * FROM ({part}){first}))" for part, read in parts
     )
