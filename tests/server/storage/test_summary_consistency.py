@@ -28,7 +28,7 @@ from support.spans import span_record
 from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode, TraceQuery
-from threadline.server.storage.duckdb import DuckDBStore, journey_lists
+from threadline.server.storage.duckdb import DuckDBStore, journey_lists, search
 from threadline.server.storage.duckdb.migrations import LATEST
 
 MS: Final = 1_000_000
@@ -118,6 +118,9 @@ JOURNEYS: Final[list[dict[str, object]]] = [
 def check(store: DuckDBStore) -> None:
     for query in QUERIES:
         assert store.search_traces(query) == store.scan.search_traces(query), query
+    for session, user in (("s1", None), ("s9", None), (None, "u1")):
+        scanned = search.journey_traces(store._fetch, session_id=session, user_id=user, limit=500)
+        assert store.journey_traces(session_id=session, user_id=user) == scanned, (session, user)
     for journeys in JOURNEYS:
         scanned = store.scan.list_journeys(limit=100, **journeys)  # type: ignore[arg-type]
         # From the journey summaries as the store chooses, with every session across
@@ -236,8 +239,8 @@ def test_traces_never_folded_add_to_the_kept_journeys(tmp_path: Path, seed: int)
 
 
 def test_search_reads_the_summary_rows(tmp_path: Path) -> None:
-    """Search and journey lists answer from ``trace_summaries``: a row changed behind
-    the store's back shows, though no span says so."""
+    """Search, journey lists and a journey's traces answer from ``trace_summaries``: a
+    row changed behind the store's back shows, though no span says so."""
     path = tmp_path / "spans.duckdb"
     store = DuckDBStore(path)
     start = T0
@@ -257,6 +260,8 @@ def test_search_reads_the_summary_rows(tmp_path: Path) -> None:
         (found,) = store.search_traces(TraceQuery())
         assert (found.root_service, found.error_count) == ("marked", 7)
         assert store.list_journeys()[0].error_count == 7
+        (journey_trace,) = store.journey_traces(session_id="s1")
+        assert (journey_trace.root_service, journey_trace.error_count) == ("marked", 7)
         (scanned,) = store.scan.search_traces(TraceQuery())
         assert (scanned.root_service, scanned.error_count) == ("web", 0)
     finally:

@@ -207,9 +207,8 @@ class DuckDBStore:
     def journey_traces(
         self, *, session_id: str | None = None, user_id: str | None = None, limit: int = 500
     ) -> list[TraceSummary]:
-        return self._read(
-            search.journey_traces, session_id=session_id, user_id=user_id, limit=limit
-        )
+        read = summary_reads.journey_traces if self._rollups else search.journey_traces
+        return self._read(read, session_id=session_id, user_id=user_id, limit=limit)
 
     def ids_with_prefix(self, column: IdColumn, prefix: str, *, limit: int) -> list[str]:
         return self._read(search.ids_with_prefix, column, prefix, limit=limit)

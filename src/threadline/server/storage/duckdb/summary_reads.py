@@ -1,5 +1,5 @@
-"""Trace search answered from the trace summaries (see ``summaries``); journey lists
-read the journey summaries (``journey_lists``).
+"""Trace search, and a journey's traces, answered from the trace summaries (see
+``summaries``); journey lists read the journey summaries (``journey_lists``).
 
 A search reads one row per trace: the folded row of a trace with no newer deltas as it
 is, and the rows of a trace that received spans since the last fold merged on the
@@ -133,6 +133,19 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
         params,
     )
     return [search.trace_from_row(row) for row in rows]
+
+
+def journey_traces(
+    fetch: Fetch, *, session_id: str | None, user_id: str | None, limit: int
+) -> list[TraceSummary]:
+    """``Store.journey_traces`` from the summaries: the search for the session (or user)
+    id, oldest first. Scanning spans for the id read every span's id column and then
+    every span's trace id to group the traces found, a cost growing with the store; a
+    summary row per trace names its sessions and users."""
+    if session_id is None and user_id is None:
+        raise ValueError("journey_traces needs a session_id or a user_id")
+    query = TraceQuery(session_id=session_id, user_id=user_id, order="oldest", limit=limit)
+    return search_traces(fetch, query)
 
 
 def _summary_filters(query: TraceQuery) -> Conditions:
