@@ -197,9 +197,10 @@ def test_summaries_answer_like_the_full_scan(
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_traces_never_folded_add_to_the_kept_journeys(tmp_path: Path, seed: int) -> None:
-    """Whole traces written after a fold (as live traffic arrives) join their sessions'
-    kept rows without counting those sessions again, however many there are: no list
+def test_traces_arriving_after_a_fold_add_to_the_kept_journeys(tmp_path: Path, seed: int) -> None:
+    """New traces and late spans of folded traces (some naming another session), written
+    after a fold as live traffic arrives, change their sessions' kept rows without
+    counting those sessions again, however many there are: no list of the whole period
     groups every trace, and every list equals the scan's."""
     rng = random.Random(seed)
     store = DuckDBStore(tmp_path / "spans.duckdb")
@@ -213,10 +214,20 @@ def test_traces_never_folded_add_to_the_kept_journeys(tmp_path: Path, seed: int)
         folded = [span for index in range(30) for span in trace_spans(rng, index)]
         store.write(SpanBatch.from_records(folded)).result(timeout=WAIT_S)
         store.compact_rollups()
-        kept = {journey.session_id: journey.trace_count for journey in store.list_journeys()}
+        kept = {journey.session_id: journey for journey in store.list_journeys()}
         for first in (1000, 1020):  # two commits of whole traces, not folded
             fresh = [s for index in range(first, first + 20) for s in trace_spans(rng, index)]
             store.write(SpanBatch.from_records(fresh)).result(timeout=WAIT_S)
+        late = [
+            span_record(
+                f"{index + 1:032x}", f"late{index}", "r", "mail", "send", at, at + MS,
+                session_id=rng.choice([None, "s2", "s9"]),
+                status=rng.choice([StatusCode.UNSET, StatusCode.ERROR]),
+            )
+            for index in range(0, 30, 2)
+            for at in [T0 + rng.randrange(-MINUTE, 12 * MINUTE)]  # earlier or later
+        ]  # fmt: skip
+        store.write(SpanBatch.from_records(late)).result(timeout=WAIT_S)
         assert store.scan.list_journeys(limit=100)
         for journeys in JOURNEYS:
             scanned = store.scan.list_journeys(limit=100, **journeys)  # type: ignore[arg-type]
@@ -230,10 +241,19 @@ def test_traces_never_folded_add_to_the_kept_journeys(tmp_path: Path, seed: int)
             for journeys in JOURNEYS[:4]:
                 scanned = store.scan.list_journeys(limit=100, **journeys)  # type: ignore[arg-type]
                 assert store.list_journeys(limit=100, **journeys) == scanned, journeys  # type: ignore[arg-type]
-        # Sessions kept at the fold took new traces since: kept rows and new traces
-        # were added up.
-        grown = [j for j in store.list_journeys() if j.trace_count > kept.get(j.session_id, 1e9)]
-        assert grown
+        # Sessions kept at the fold took new traces and spans since: the kept rows and
+        # the changes were added up.
+        listed = store.list_journeys()
+        assert [
+            j
+            for j in listed
+            if j.session_id in kept and j.trace_count > kept[j.session_id].trace_count
+        ]
+        assert [
+            j
+            for j in listed
+            if j.session_id in kept and j.span_count > kept[j.session_id].span_count
+        ]
     finally:
         store.close()
 

@@ -6,18 +6,19 @@ its start). A session's journey summary row holds its *folded* traces, so a list
 reads it as kept when every folded trace of the session is in the window (the
 earliest of their last starts and the latest of their first starts say so).
 
-Traces that arrived since the last fold come in two kinds. One never folded only
-adds to its sessions (live traffic is mostly these): its merged rows are added to
-its session's kept row (``_ADDED``, ``_KEPT_AND_ADDED``), so a list under steady
-ingest costs the traces of the commits since the last fold, not the window's. One
-folded before that received spans since may have left a session or moved its times,
-which no addition undoes: its sessions are counted again, with the sessions across a
-window edge, from their traces' summary rows (``_recounted``): the rows of traces
-not folded yet, merged, and the folded rows between each session's first and latest
-start (``time_slices.covering`` turns those into a few ranges that zone maps use).
+Traces that received spans since the last fold only add to their sessions: folding
+widens a trace's times, grows its counts and names more sessions, never fewer. So a
+list adds what those rows change to each session's kept row (``_ADDED``,
+``_KEPT_AND_ADDED``): a trace the kept row counted adds its new spans and errors and
+widens the times, a trace new to the session counts whole. A list under steady ingest
+then costs the traces of the commits since the last fold, not the window's. The
+sessions across a window edge are counted again from their traces' summary rows
+(``_recounted``): the rows of traces not folded yet, merged, and the folded rows
+between each session's first and latest start (``time_slices.covering`` turns those
+into a few ranges that zone maps use).
 
 When more than ``RECOUNT_MAX`` sessions must be counted again (a short window over
-many sessions, late spans of many folded traces), or their ranges span more than
+many sessions), or their ranges span more than
 ``RECOUNT_SHARE`` of the window (long sessions), the list groups every trace of the
 window instead (``_every_trace``), which then costs less; either way the answer is
 the same.
@@ -62,55 +63,74 @@ _ROW: Final = (
     "trace_id, start_ns, end_ns, last_start_ns, spans, errors, sessions, users, services, fresh"
 )
 _COLUMNS: Final = "session_id, user_id, start_ns, end_ns, traces, spans, errors, services"
-# Traces with rows not folded yet come in two kinds. A trace never folded (every row
-# fresh) only adds to its sessions: ``_ADDED`` merges such traces of the window per
-# session, and a read adds that to the session's kept row. A trace folded before that
-# received spans since (``refolded``) may have left a session, or moved its times,
-# which no addition undoes: every session any of its rows names is counted again.
-_FRESH_IDS: Final = f"SELECT trace_id FROM {TRACE_SUMMARIES} WHERE fresh"
-_FRESH_SESSIONS: Final = (
-    "refolded AS (SELECT trace_id"
-    f" FROM {TRACE_SUMMARIES} WHERE trace_id IN ({_FRESH_IDS})"
-    " GROUP BY trace_id HAVING NOT bool_and(fresh)),"
-    " fresh_sessions AS (SELECT DISTINCT unnest(sessions) AS session_id"
-    f" FROM {TRACE_SUMMARIES} WHERE trace_id IN (SELECT trace_id FROM refolded))"
-)
-_NO_FRESH_SESSIONS: Final = "fresh_sessions AS (SELECT NULL::VARCHAR AS session_id WHERE false)"
-# The never-folded traces of the window (parameters: the window's), grouped by session.
-_ADDED: Final = f"""added AS (
-    SELECT session_id, min(list_min(users)) AS user_id, min(start_ns) AS start_ns,
-           max(end_ns) AS end_ns, count(*) AS traces, sum(spans)::BIGINT AS spans,
-           sum(errors)::BIGINT AS errors, list_distinct(flatten(list(services))) AS services
-    FROM (SELECT unnest(list_distinct(flatten(list(sessions)))) AS session_id,
-                 min(start_ns) AS start_ns, max(end_ns) AS end_ns,
-                 max(last_start_ns) AS last_start_ns, sum(spans) AS spans,
-                 sum(errors) AS errors, flatten(list(users)) AS users,
-                 flatten(list(services)) AS services
-          FROM {TRACE_SUMMARIES} WHERE trace_id IN ({_FRESH_IDS})
-          GROUP BY trace_id HAVING bool_and(fresh)){{window}}
+# The traces with rows not folded yet, each merged over all its rows, with what its
+# folded row (if any) held: the sessions it named and its counts.
+_FRESH_TRACES: Final = f"""fresh_trace AS (
+    SELECT trace_id, min(start_ns) AS start_ns, max(end_ns) AS end_ns,
+           max(last_start_ns) AS last_start_ns, sum(spans) AS spans, sum(errors) AS errors,
+           flatten(list(users)) AS users, flatten(list(services)) AS services,
+           list_distinct(flatten(list(sessions))) AS sessions,
+           flatten(list(sessions) FILTER (WHERE NOT fresh)) AS folded_sessions,
+           coalesce(sum(spans) FILTER (WHERE NOT fresh), 0) AS folded_spans,
+           coalesce(sum(errors) FILTER (WHERE NOT fresh), 0) AS folded_errors
+    FROM {TRACE_SUMMARIES}
+    WHERE trace_id IN (SELECT trace_id FROM {TRACE_SUMMARIES} WHERE fresh)
+    GROUP BY trace_id)"""
+# Per session named by a trace with new rows, what those rows change. Folding only adds
+# to a trace: its times widen, its counts grow, it names more sessions, never fewer. So
+# a kept row (every folded trace in the window) takes the change: a trace its folded row
+# already counted (``prior``) adds its new spans and errors and widens the times; one
+# new to the session counts whole when it is in the window. A session without a kept
+# row in the window (new, or every folded trace of it outside) is its new traces in the
+# window, whole (``window_*``). Parameters: the window's.
+_ADDED: Final = f"""{_FRESH_TRACES},
+added AS (
+    SELECT session_id,
+           count(*) FILTER (WHERE NOT prior AND in_window) AS traces,
+           sum(CASE WHEN prior THEN spans - folded_spans WHEN in_window THEN spans ELSE 0 END)
+               AS spans,
+           sum(CASE WHEN prior THEN errors - folded_errors WHEN in_window THEN errors ELSE 0 END)
+               AS errors,
+           min(start_ns) FILTER (WHERE prior OR in_window) AS start_ns,
+           max(end_ns) FILTER (WHERE prior OR in_window) AS end_ns,
+           min(list_min(users)) FILTER (WHERE prior OR in_window) AS user_id,
+           list_distinct(flatten(list(services) FILTER (WHERE prior OR in_window))) AS services,
+           count(*) FILTER (WHERE in_window) AS window_traces,
+           sum(spans) FILTER (WHERE in_window) AS window_spans,
+           sum(errors) FILTER (WHERE in_window) AS window_errors,
+           min(start_ns) FILTER (WHERE in_window) AS window_start_ns,
+           max(end_ns) FILTER (WHERE in_window) AS window_end_ns,
+           min(list_min(users)) FILTER (WHERE in_window) AS window_user_id,
+           list_distinct(flatten(list(services) FILTER (WHERE in_window))) AS window_services
+    FROM (SELECT t.*, coalesce(list_contains(folded_sessions, session_id), false) AS prior,
+                 {{window}} AS in_window
+          FROM (SELECT unnest(sessions) AS session_id, * FROM fresh_trace) AS t)
     GROUP BY session_id)"""
-_NO_ADDED: Final = (
-    "added AS (SELECT NULL::VARCHAR AS session_id, NULL::VARCHAR AS user_id,"
-    " NULL::BIGINT AS start_ns, NULL::BIGINT AS end_ns, NULL::BIGINT AS traces,"
-    " NULL::BIGINT AS spans, NULL::BIGINT AS errors, NULL::VARCHAR[] AS services WHERE false)"
-)
-# The kept rows in the window of sessions with never-folded traces, those traces added
-# (either may be missing: a session new since the fold, or one whose kept row is not in
-# the window). Only these sessions are joined: the other kept rows are read as they
-# are, so a list's order and limit reach the table (parameters: the window's inside).
-# The services are merged for the listed sessions only (``_MERGED_SERVICES``).
-_KEPT_AND_ADDED: Final = f"""SELECT coalesce(k.session_id, a.session_id) AS session_id,
-       least(k.user_id, a.user_id) AS user_id, least(k.start_ns, a.start_ns) AS start_ns,
-       greatest(k.end_ns, a.end_ns) AS end_ns,
-       coalesce(k.traces, 0) + coalesce(a.traces, 0) AS traces,
-       coalesce(k.spans, 0) + coalesce(a.spans, 0) AS spans,
-       coalesce(k.errors, 0) + coalesce(a.errors, 0) AS errors,
-       k.services AS services, a.services AS added_services
-FROM (SELECT {_COLUMNS} FROM {JOURNEY_SUMMARIES}
+# The sessions with new rows: their kept rows in the window with the change added, or
+# their new traces in the window alone. Only these sessions are joined: the other kept
+# rows are read as they are, so a list's order and limit reach the table (parameters:
+# the window's inside). The services are merged for the listed sessions only
+# (``_MERGED_SERVICES``).
+_KEPT_AND_ADDED: Final = f"""SELECT a.session_id,
+       CASE WHEN k.session_id IS NULL THEN a.window_user_id
+            ELSE least(k.user_id, a.user_id) END AS user_id,
+       CASE WHEN k.session_id IS NULL THEN a.window_start_ns
+            ELSE least(k.start_ns, a.start_ns) END AS start_ns,
+       CASE WHEN k.session_id IS NULL THEN a.window_end_ns
+            ELSE greatest(k.end_ns, a.end_ns) END AS end_ns,
+       CASE WHEN k.session_id IS NULL THEN a.window_traces ELSE k.traces + a.traces END
+           AS traces,
+       (CASE WHEN k.session_id IS NULL THEN a.window_spans ELSE k.spans + a.spans END)::BIGINT
+           AS spans,
+       (CASE WHEN k.session_id IS NULL THEN a.window_errors ELSE k.errors + a.errors END)::BIGINT
+           AS errors,
+       k.services AS services,
+       CASE WHEN k.session_id IS NULL THEN a.window_services ELSE a.services END
+           AS added_services
+FROM added AS a LEFT JOIN (SELECT {_COLUMNS} FROM {JOURNEY_SUMMARIES}
       WHERE {{inside}} AND session_id IN (SELECT session_id FROM added)) AS k
-FULL JOIN added AS a ON k.session_id = a.session_id"""
-
-
+  ON k.session_id = a.session_id
+WHERE k.session_id IS NOT NULL OR a.window_traces > 0"""
 _MERGED_SERVICES: Final = (
     "* EXCLUDE (added_services) REPLACE (list_sort(list_distinct("
     "coalesce(services, []) || coalesce(added_services, []))) AS services)"
@@ -138,29 +158,22 @@ def list_journeys(
         inside.add("latest_start_ns < ?", end_ns)
     inside_sql = " AND ".join(inside.fragments) or "true"
     unfolded = bool(fetch(f"SELECT 1 FROM {TRACE_SUMMARIES} WHERE fresh LIMIT 1", []))
-    fresh = _FRESH_SESSIONS if unfolded else _NO_FRESH_SESSIONS
-    # The sessions to count again, with where their folded traces start (NULL: none
-    # folded), cut at one more than the most: that many means "too many".
-    edge_or_fresh = Conditions()
-    edge_or_fresh.extend(reaches)
-    edge_or_fresh.add(
-        f"(NOT ({inside_sql}) OR session_id IN (SELECT session_id FROM fresh_sessions))",
-        *inside.params,
-    )
+    # The sessions across an edge of the window, to count again, with where their folded
+    # traces start, cut at one more than the most: that many means "too many".
+    edge = Conditions()
+    edge.extend(reaches)
+    edge.add(f"NOT ({inside_sql})", *inside.params)
     recount = fetch(
-        f"WITH {fresh} SELECT session_id, start_ns, latest_start_ns"
-        f" FROM {JOURNEY_SUMMARIES}{edge_or_fresh.sql('WHERE')}"
-        f" UNION ALL SELECT session_id, NULL, NULL FROM fresh_sessions LIMIT {RECOUNT_MAX + 1}",
-        edge_or_fresh.params,
+        f"SELECT session_id, start_ns, latest_start_ns FROM {JOURNEY_SUMMARIES}"
+        f"{edge.sql('WHERE')} LIMIT {RECOUNT_MAX + 1}",
+        edge.params,
     )
     if len(recount) > RECOUNT_MAX:
         return _every_trace(fetch, order, limit, failed, start_ns, end_ns, fresh=unfolded)
     sessions = sorted({str(row[0]) for row in recount})
     last = end_ns - 1 if end_ns is not None else None
     ranges = time_slices.covering(
-        (int(low), int(high) if last is None else min(int(high), last))
-        for _, low, high in recount
-        if low is not None
+        (int(low), int(high) if last is None else min(int(high), last)) for _, low, high in recount
     )
     if _covered_share(fetch, ranges, start_ns, end_ns) > RECOUNT_SHARE:
         # Long sessions: their traces' rows are much of the window's anyway.
@@ -194,8 +207,8 @@ def _listed(
     parts = [(kept, "*")]  # (a part, what is read of its first rows)
     kept_params = [*inside.params, sessions]
     if unfolded:
-        in_window = _trace_window(start_ns, end_ns, "")
-        ctes.append(_ADDED.format(window=in_window.sql("WHERE")))
+        in_window = _trace_window(start_ns, end_ns, "t.")
+        ctes.append(_ADDED.format(window=" AND ".join(in_window.fragments) or "true"))
         params += in_window.params
         added = _KEPT_AND_ADDED.format(inside=inside_sql)
         parts = [

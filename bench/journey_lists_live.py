@@ -1,0 +1,125 @@
+"""Journey lists and a journey's traces on a large store taking live traffic.
+
+    cd bench && PYTHONPATH=../src:. python3 journey_lists_live.py --db /tmp/a10m.duckdb
+
+Copies a store ``analysis.py --db`` left (10M spans of the shop, folded), then writes
+``--spans`` more spans of new traces of the same sessions over the five minutes after
+its last span, in batches of 10,000, with the idle fold held off: the state of a
+server under steady ingest, whose last commits are not folded yet. Then, each the
+fastest of ``--repeat`` after a warm-up, it times:
+
+- ``list_journeys`` (newest; failed, slowest) over the whole period and the last
+  hour, as the store answers against grouping every trace of the window
+  (``journey_lists._every_trace``), and says whether both gave the same list;
+- a session's and a user's traces (``journey_traces``) from the trace summaries,
+  as the store answers, against the scan of every span's ids (``search``).
+
+Bounded: ``--spans`` spans written; the copy is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Final
+
+from analysis import timed
+from analysis_workload import generate
+from threadline.server.storage.base import JourneyOrder
+from threadline.server.storage.duckdb import DuckDBStore, journey_lists, search, writer
+
+HOUR_NS: Final = 3600 * 1_000_000_000
+LISTS: Final[tuple[tuple[JourneyOrder, bool | None, str], ...]] = (
+    ("recent", None, "newest"),
+    ("slowest", True, "failed, slowest"),
+)
+LIVE_WINDOW_NS: Final = 5 * 60 * 1_000_000_000
+SESSIONS: Final = 20_000  # analysis.py's
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--db", type=Path, required=True, help="a store analysis.py left")
+    parser.add_argument("--spans", type=int, default=300_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    if not args.db.exists():
+        parser.error(f"no store at {args.db}")
+    writer.IDLE_FOLD_S = 1e6  # type: ignore[misc]  # no idle fold: a server under steady load
+    with tempfile.TemporaryDirectory(prefix="journey-lists-live-") as tmp:
+        copy = Path(tmp) / "spans.duckdb"
+        shutil.copy(args.db, copy)
+        store = DuckDBStore(copy)
+        try:
+            last = int(store._fetch("SELECT max(start_ns) FROM spans", [])[0][0])
+            for batch in generate(
+                args.spans,
+                end_ns=last + LIVE_WINDOW_NS,
+                window_ns=LIVE_WINDOW_NS,
+                sessions=SESSIONS,
+                batch_spans=10_000,
+                seed=99,  # not analysis.py's: new trace ids
+            ):
+                store.write(batch).result()
+            fresh = store._fetch("SELECT count(*) FROM trace_summaries WHERE fresh", [])[0][0]
+            print(f"wrote {args.spans:,} spans of new traces; {fresh:,} summary rows not folded")
+            time_lists(store, last + LIVE_WINDOW_NS, args.repeat)
+            time_journeys(store, args.repeat)
+        finally:
+            store.close()
+
+
+def time_lists(store: DuckDBStore, end_ns: int, repeat: int) -> None:
+    print(f"  {'window':<9}{'list':<17}{'store':>11}{'every trace':>15}")
+    for label, start_ns in (("whole", None), ("last 1 h", end_ns - HOUR_NS)):
+        for order, failed, name in LISTS:
+            kept = functools.partial(
+                store.list_journeys,
+                order=order,
+                limit=20,
+                failed=failed,
+                start_ns=start_ns,
+                end_ns=end_ns,
+            )
+            grouped = functools.partial(
+                store._read,
+                functools.partial(
+                    journey_lists._every_trace,
+                    order=order,
+                    limit=20,
+                    failed=failed,
+                    start_ns=start_ns,
+                    end_ns=end_ns,
+                ),
+            )
+            same = "same" if kept() == grouped() else "DIFFERENT"
+            a, b = timed(kept, repeat)[0], timed(grouped, repeat)[0]
+            print(f"  {label:<9}{name:<17}{a * 1000:>8.1f} ms{b * 1000:>12.1f} ms  {same}")
+
+
+def time_journeys(store: DuckDBStore, repeat: int) -> None:
+    session = store._fetch("SELECT min(session_id) FROM spans", [])[0][0]
+    user = store._fetch("SELECT min(user_id) FROM spans", [])[0][0]
+    print(f"  {'journey traces':<26}{'summaries':>11}{'span scan':>13}")
+    for name, keys in (("of a session", (session, None)), ("of a user", (None, user))):
+        summarised = functools.partial(
+            store.journey_traces, session_id=keys[0], user_id=keys[1], limit=500
+        )
+        scanned = functools.partial(
+            store._read,
+            functools.partial(
+                search.journey_traces, session_id=keys[0], user_id=keys[1], limit=500
+            ),
+        )
+        same = "same" if summarised() == scanned() else "DIFFERENT"
+        a, b = timed(summarised, repeat)[0], timed(scanned, repeat)[0]
+        print(f"  {name:<26}{a * 1000:>8.1f} ms{b * 1000:>10.1f} ms  {same}")
+
+
+if __name__ == "__main__":
+    main()
