@@ -14,7 +14,8 @@ fastest of ``--repeat`` after a warm-up, it times:
   ``journey_lists.py`` does);
 - a session's and a user's traces (``journey_traces``) from the trace summaries,
   as the store answers, against the scan of every span's ids (``search``), also
-  before the spans are written (every row folded).
+  before the spans are written (every row folded); and a session id resolved by
+  prefix (``ids_with_prefix``) the same two ways.
 
 Bounded: ``--spans`` spans written; the copy is deleted at the end.
 """
@@ -94,6 +95,15 @@ def time_journeys(store: DuckDBStore, repeat: int) -> None:
         same = "same" if summarised() == scanned() else "DIFFERENT"
         a, b = timed(summarised, repeat)[0], timed(scanned, repeat)[0]
         print(f"  {name:<26}{a * 1000:>8.1f} ms{b * 1000:>10.1f} ms  {same}")
+    # Resolving the id a person gave (a prefix, or the whole id) before the journey.
+    kept = functools.partial(store.ids_with_prefix, "session_id", session, limit=11)
+    every = functools.partial(
+        store._read,
+        functools.partial(search.ids_with_prefix, column="session_id", prefix=session, limit=11),
+    )
+    same = "same" if kept() == every() else "DIFFERENT"
+    a, b = timed(kept, repeat)[0], timed(every, repeat)[0]
+    print(f"  {'session id by prefix':<26}{a * 1000:>8.1f} ms{b * 1000:>10.1f} ms  {same}")
 
 
 if __name__ == "__main__":

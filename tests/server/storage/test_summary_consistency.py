@@ -118,6 +118,9 @@ JOURNEYS: Final[list[dict[str, object]]] = [
 def check(store: DuckDBStore) -> None:
     for query in QUERIES:
         assert store.search_traces(query) == store.scan.search_traces(query), query
+    for prefix in ("s", "s1", "s9", "u"):
+        scanned_ids = search.ids_with_prefix(store._fetch, "session_id", prefix, limit=10)
+        assert store.ids_with_prefix("session_id", prefix, limit=10) == scanned_ids, prefix
     for session, user in (("s1", None), ("s9", None), (None, "u1")):
         scanned = search.journey_traces(store._fetch, session_id=session, user_id=user, limit=500)
         assert store.journey_traces(session_id=session, user_id=user) == scanned, (session, user)
@@ -259,8 +262,8 @@ def test_traces_arriving_after_a_fold_add_to_the_kept_journeys(tmp_path: Path, s
 
 
 def test_search_reads_the_summary_rows(tmp_path: Path) -> None:
-    """Search, journey lists and a journey's traces answer from ``trace_summaries``: a
-    row changed behind the store's back shows, though no span says so."""
+    """Search, journey lists, a journey's traces and session ids answer from the
+    summaries: a row changed behind the store's back shows, though no span says so."""
     path = tmp_path / "spans.duckdb"
     store = DuckDBStore(path)
     start = T0
@@ -269,12 +272,14 @@ def test_search_reads_the_summary_rows(tmp_path: Path) -> None:
             [span_record("1" * 32, "r", None, "web", "GET /", start, start + MS, session_id="s1")]
         )
     ).result(timeout=WAIT_S)
+    store.compact_rollups()  # folded: the session has its journey summary row
     store.close()
     with duckdb.connect(str(path)) as connection:
         connection.execute(
             "UPDATE trace_summaries SET root = {'orphan': false, 'start_ns': 0, 'span_id': 'x',"
             " 'service': 'marked', 'operation': 'marked'}, errors = 7"
         )
+        connection.execute("UPDATE journey_summaries SET session_id = 's1-kept', errors = 7")
     store = DuckDBStore(path)
     try:
         (found,) = store.search_traces(TraceQuery())
@@ -282,6 +287,8 @@ def test_search_reads_the_summary_rows(tmp_path: Path) -> None:
         assert store.list_journeys()[0].error_count == 7
         (journey_trace,) = store.journey_traces(session_id="s1")
         assert (journey_trace.root_service, journey_trace.error_count) == ("marked", 7)
+        # Session ids by prefix come from the journey summaries (one row per session).
+        assert store.ids_with_prefix("session_id", "s", limit=10) == ["s1-kept"]
         (scanned,) = store.scan.search_traces(TraceQuery())
         assert (scanned.root_service, scanned.error_count) == ("web", 0)
     finally:

@@ -211,6 +211,8 @@ class DuckDBStore:
         return self._read(read, session_id=session_id, user_id=user_id, limit=limit)
 
     def ids_with_prefix(self, column: IdColumn, prefix: str, *, limit: int) -> list[str]:
+        if column == "session_id" and self._rollups:
+            return self._read(summary_reads.session_ids_with_prefix, prefix, limit=limit)
         return self._read(search.ids_with_prefix, column, prefix, limit=limit)
 
     def list_journeys(

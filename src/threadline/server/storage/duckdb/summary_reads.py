@@ -33,7 +33,7 @@ from threadline.server.model import (
     TraceSummary,
 )
 from threadline.server.storage.duckdb import search
-from threadline.server.storage.duckdb.schema import JOURNEY_SYNTHETIC, TABLE
+from threadline.server.storage.duckdb.schema import JOURNEY_SUMMARIES, JOURNEY_SYNTHETIC, TABLE
 from threadline.server.storage.duckdb.sql import (
     Conditions,
     Fetch,
@@ -146,6 +146,20 @@ def journey_traces(
         raise ValueError("journey_traces needs a session_id or a user_id")
     query = TraceQuery(session_id=session_id, user_id=user_id, order="oldest", limit=limit)
     return search_traces(fetch, query)
+
+
+def session_ids_with_prefix(fetch: Fetch, prefix: str, *, limit: int) -> list[str]:
+    """``Store.ids_with_prefix`` for session ids: the journey summaries' (one row per
+    session of folded traces) and those the unfolded summary rows name, not a scan
+    of every span's session id."""
+    rows = fetch(
+        f"SELECT session_id FROM {JOURNEY_SUMMARIES} WHERE starts_with(session_id, ?)"
+        " UNION SELECT session_id FROM"
+        f" (SELECT DISTINCT unnest(sessions) AS session_id FROM {SUMMARIES} WHERE fresh)"
+        " WHERE starts_with(session_id, ?) ORDER BY session_id LIMIT ?",
+        [prefix, prefix, checked_limit(limit)],
+    )
+    return [str(row[0]) for row in rows]
 
 
 def _summary_filters(query: TraceQuery) -> Conditions:
