@@ -196,9 +196,10 @@ def _listed(
     sessions: list[str],
     ranges: Sequence[tuple[int, int]],
 ) -> tuple[str, list[object]]:
-    """The list's statement: kept rows in the window as they are, kept rows with their
-    sessions' never-folded traces added (``unfolded``), and ``sessions`` counted again
-    from ``ranges``; each part ordered and cut to ``limit`` first, then all of them."""
+    """The list's statement: kept rows in the window as they are, the sessions with
+    rows not folded yet (``unfolded``: their kept rows with the change added, or their
+    new traces alone), and ``sessions`` counted again from ``ranges``; each part
+    ordered and cut to ``limit`` first, then all of them."""
     inside_sql = " AND ".join(inside.fragments) or "true"
     counted_again = "session_id NOT IN (SELECT unnest(?::VARCHAR[]))"
     kept = f"SELECT {_COLUMNS} FROM {JOURNEY_SUMMARIES} WHERE {inside_sql} AND {counted_again}"

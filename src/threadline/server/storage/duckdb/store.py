@@ -703,13 +703,11 @@ class DuckDBStore:
             try:
                 cursor.execute("BEGIN TRANSACTION")
 
-                def fetch(sql: str, params: Sequence[object]) -> list[Row]:
-                    try:
-                        return cursor.execute(sql, params).fetchall()
-                    except duckdb.Error as exc:
-                        raise StoreError(f"reading spans failed: {exc}") from exc
-
-                return read(fetch, *args, **kwargs)
+                return read(
+                    lambda sql, params: _all_rows(cursor, sql, params, "reading spans"),
+                    *args,
+                    **kwargs,
+                )
             finally:
                 cursor.close()  # ends the read's transaction (nothing to commit)
 
@@ -718,11 +716,19 @@ class DuckDBStore:
         with self._using_connection() as connection:
             cursor = connection.cursor()
             try:
-                return cursor.execute(sql, params).fetchall()
-            except duckdb.Error as exc:
-                raise StoreError(f"{doing} failed: {exc}") from exc
+                return _all_rows(cursor, sql, params, doing)
             finally:
                 cursor.close()
+
+
+def _all_rows(
+    cursor: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object], doing: str
+) -> list[Row]:
+    """Every row of ``sql``; ``doing`` names the work in errors."""
+    try:
+        return cursor.execute(sql, params).fetchall()
+    except duckdb.Error as exc:
+        raise StoreError(f"{doing} failed: {exc}") from exc
 
 
 def _open(path: Path) -> duckdb.DuckDBPyConnection:
