@@ -42,6 +42,7 @@ from analysis import shop_batches
 from slo import HOUR_NS, load, timed
 from threadline.server.aggregates import Split, Target, TimeWindow
 from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb import store as store_module
 
 CHECKOUT: Final = Target(service="gateway", operation="POST /checkout")
 
@@ -79,15 +80,15 @@ def measure(path: Path, args: argparse.Namespace) -> None:
 def statements(store: DuckDBStore, call: Callable[[], object], args: argparse.Namespace) -> None:
     """Each statement of the fastest of ``--repeat`` calls, timed where the store runs it."""
     ran: list[tuple[float, str]] = []
-    reads = store._fetch  # the store's one way to run a read; timed here, put back below
+    rows_of = store_module._all_rows  # every statement of a read runs here; put back below
 
-    def timed_read(sql: str, params: Sequence[object]) -> list[Any]:
+    def timed_rows(cursor: Any, sql: str, params: Sequence[object], doing: str) -> list[Any]:
         started = time.perf_counter()
-        rows = reads(sql, params)
+        rows = rows_of(cursor, sql, params, doing)
         ran.append((time.perf_counter() - started, " ".join(sql.split())[:72]))
         return rows
 
-    store._fetch = timed_read  # type: ignore[method-assign]
+    store_module._all_rows = timed_rows
     try:
         best: list[tuple[float, str]] = []
         for _ in range(args.repeat):
@@ -96,7 +97,7 @@ def statements(store: DuckDBStore, call: Callable[[], object], args: argparse.Na
             if not best or sum(t for t, _ in ran) < sum(t for t, _ in best):
                 best = list(ran)
     finally:
-        store._fetch = reads  # type: ignore[method-assign]
+        store_module._all_rows = rows_of
     for seconds, sql in best:
         print(f"    {seconds * 1e3:8.1f} ms  {sql}")
 

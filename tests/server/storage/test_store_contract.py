@@ -17,7 +17,7 @@ import pytest
 
 from support.spans import span_record
 from threadline.conventions import SDK_STATS_SPAN
-from threadline.server.aggregates import TimeWindow
+from threadline.server.aggregates import Split, Target, TimeWindow
 from threadline.server.batch import SpanBatch
 from threadline.server.model import (
     JourneySummary,
@@ -217,6 +217,24 @@ def test_root_is_the_parentless_span_even_when_it_starts_late(shop_store: Store)
     assert (cart.root_service, cart.root_operation) == ("web", "GET /cart")
     assert cart.start_ns == at(20_000)  # the trace starts with its (skewed) child
     assert cart.duration_ns == 50 * MS
+
+
+def test_a_span_written_with_an_empty_parent_id_is_a_root(store: Store) -> None:
+    """An empty parent id means no parent, as OTLP's empty ``parentSpanId`` does: the span
+    names its trace and counts as its root, even when it starts after its child."""
+    trace = "6" * 32
+    write_all(
+        store,
+        [
+            span_record(trace, "f1", "", "web", "GET /orders", at(5), at(80)),
+            span_record(trace, "f2", "f1", "orders", "list", at(0), at(60)),
+        ],
+    )
+    (found,) = store.search_traces(TraceQuery(limit=10))
+    assert (found.root_service, found.root_operation) == ("web", "GET /orders")
+    window = TimeWindow(at(0) - 60 * S, at(0) + 60 * S)
+    whole = store.trace_groups(Target(), Split.FAILED, window)
+    assert (whole.focus_traces, whole.baseline_traces) == (0, 1)
 
 
 def test_trace_without_root_is_named_by_its_earliest_span(shop_store: Store) -> None:

@@ -20,8 +20,10 @@ a histogram per minute and status.
   ``groups`` chooses the slices of the window its sample is drawn from.
 
 Synthetic journeys (``journey.synthetic=true``) are left out of both groups: a
-service's requests are ``rollup_operations`` less ``rollup_synthetic``; whole
-traces are decided by scan when the window holds synthetic traffic.
+service's requests are ``rollup_operations`` less ``rollup_synthetic``, and when
+``rollup_synthetic`` holds none of the service's in the window, no span read tests
+for the marker (a JSON read of each span's attributes); whole traces are decided by
+scan when the window holds synthetic traffic.
 
 A target operation counted under ``(other)`` (past the cap on names) has no rows
 of its own: ``labels`` returns ``None`` and the caller decides by scan.
@@ -83,10 +85,19 @@ def labels(
         table, keys, params = ROOTS, "", []
         span_filter = f"{NO_PARENT} AND {USER_TRAFFIC}"
         span_params = list[object]()
+        synthetic_free = True
     else:
         # The users' requests: the operations' rollups less the synthetic journeys'.
         table, keys, params = USER_OPERATIONS, " AND service = ?", [target.service]
-        span_filter = f"{ENTRY} AND service_name = ? AND NOT {synthetic()}"
+        # Without a synthetic request of the service in the window, no span read below
+        # need be tested for the marker (a JSON read of each span's attributes).
+        synthetic_free = not fetch(
+            f"SELECT 1 FROM {ROLLUP_SYNTHETIC} WHERE minute >= ? AND minute < ?"
+            " AND service = ? LIMIT 1",
+            [first, last, target.service],
+        )
+        user_only = "" if synthetic_free else f" AND NOT {synthetic()}"
+        span_filter = f"{ENTRY} AND service_name = ?{user_only}"
         span_params = list[object]([target.service])
         if target.operation is not None:
             kept = fetch(
@@ -100,7 +111,7 @@ def labels(
             span_filter += " AND name = ?"
             span_params.append(target.operation)
             # Every span of the operation, entry or not: no parent id to read (see _Spans).
-            superset = f"{USER_TRAFFIC} AND service_name = ? AND name = ? AND NOT {synthetic()}"
+            superset = f"{USER_TRAFFIC} AND service_name = ? AND name = ?{user_only}"
             superset_params = [target.service, target.operation]
     rows = fetch(
         f"""SELECT minute, status = '{ERROR}', bucket, sum(spans) FROM {table}
@@ -149,7 +160,7 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
         baseline_requests=total - focus_requests,
         examples=found,
         per_minute={m: (focus, total - focus) for m, (focus, total) in per_minute.items()},
-        synthetic_free=target.service is None,
+        synthetic_free=synthetic_free,
     )
 
 

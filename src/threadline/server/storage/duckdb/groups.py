@@ -421,10 +421,13 @@ def _labelled(
     focus_hash, focus_hash_params = _below(focus_cutoff)
     base_hash, base_hash_params = _below(baseline_cutoff)
     focus = labels.focus
-    # One pass over the target spans finds the candidates of both groups.
+    # One pass over the target spans finds the candidates of both groups. A span passes
+    # when it can place its trace in a group: below the baseline cutoff, or focus and
+    # below the focus cutoff (a trace is focus when any span is). Focus is rare, so its
+    # cutoff is wide: testing the cutoffs alone passed most spans on to the grouping.
     reads = " UNION ALL ".join(
         f"SELECT trace_id, {focus} AS focus FROM {TABLE}{part.sql('WHERE')}"
-        f" AND ({focus_hash} OR {base_hash})"
+        f" AND ((({focus}) AND {focus_hash}) OR {base_hash})"
         for part in parts
     )
     sql = f"""WITH candidate AS (
@@ -443,7 +446,8 @@ labelled AS (
 )"""
     params: list[object] = []
     for part in parts:
-        params += [*labels.focus_params, *part.params, *focus_hash_params, *base_hash_params]
+        params += [*labels.focus_params, *part.params, *labels.focus_params]
+        params += [*focus_hash_params, *base_hash_params]
     params += [
         *focus_hash_params,
         sample,
