@@ -10,11 +10,13 @@ stays the same size.
 
 The slices are spread evenly over the window so that a slow period of a few minutes
 is represented in proportion to its length: the window is cut into ``MAX_SLICES``
-equal blocks, and each block lends its first ``share`` of its length. ``share`` is a
-power of one half, the smallest whose slices hold enough requests of both groups by the
-per-minute counts of the rollups (a minute partly read counts in proportion); when the
-traces found fall short (several requests in one trace, an overcounted focus), it
-doubles. Inside the slices the traces are still taken in the order of a hash of their id.
+equal blocks, and each block lends its first ``share`` of its length. ``share`` is the
+smallest (to within ``SHARE_PRECISION``) whose slices hold enough requests of both groups
+by the per-minute counts of the rollups (a minute partly read counts in proportion): the
+read costs in proportion to it, and a power of one half would read up to twice what is
+needed. When the traces found fall short (several requests in one trace, an
+overcounted focus), it doubles. Inside the slices the traces are still taken in the
+order of a hash of their id.
 
 Reading a sampled trace's spans then covers the time from its first span's start to
 its last span's start; ``covering`` merges those intervals into a few ranges, so the
@@ -38,6 +40,8 @@ MAX_SLICES: Final = 16
 MARGIN: Final = 1.2
 # The narrowest share looked for: a slice of a 1-hour window is then 0.2 s long.
 MIN_SHARE: Final = 2.0**-10
+# The share found is at most this much wider than the narrowest that holds enough.
+SHARE_PRECISION: Final = 0.02
 
 Range = tuple[int, int]
 T = TypeVar("T")
@@ -86,17 +90,27 @@ def narrowest_share(
     minute_ns: int,
     wanted: float,
 ) -> float:
-    """The smallest share (a power of one half, at least ``MIN_SHARE``) whose slices hold
-    about ``wanted`` requests of each group, or all of a group smaller than that."""
+    """The smallest share (at least ``MIN_SHARE``, within ``SHARE_PRECISION`` of the
+    narrowest) whose slices hold about ``wanted`` requests of each group, or all of a
+    group smaller than that. What slices hold only grows with the share, so it is
+    bisected (in the logarithm of the share, its scale)."""
     total = held([(start, end)], per_minute, minute_ns)
     goal = (min(wanted, total[0]), min(wanted, total[1]))
-    share = 1.0
-    while share > MIN_SHARE:
-        found = held(slices(start, end, share / 2), per_minute, minute_ns)
-        if found[0] < goal[0] or found[1] < goal[1]:
-            break
-        share /= 2
-    return share
+
+    def enough(share: float) -> bool:
+        found = held(slices(start, end, share), per_minute, minute_ns)
+        return found[0] >= goal[0] and found[1] >= goal[1]
+
+    if enough(MIN_SHARE):
+        return MIN_SHARE
+    narrow, wide = MIN_SHARE, 1.0  # not enough at ``narrow``; enough at ``wide`` (all)
+    while wide > narrow * (1 + SHARE_PRECISION):
+        middle = math.sqrt(narrow * wide)
+        if enough(middle):
+            wide = middle
+        else:
+            narrow = middle
+    return wide
 
 
 def drawn(
