@@ -86,17 +86,19 @@ SpanRanges = Callable[[Sequence[str]], list[tuple[int, int]] | None]
 # to carry along than a second read would (``labelled`` is defined before it).
 _SPANS_READ: Final = f"""
 spans_read AS MATERIALIZED (
-    SELECT s.trace_id, s.span_id, s.parent_span_id, s.service_name, s.name,
+    SELECT s.rowid AS row, s.trace_id, s.span_id, s.parent_span_id, s.service_name, s.name,
            s.start_ns, s.end_ns, s.status, s.attributes, s.resource, l.focus
     FROM {TABLE} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
     WHERE {{starts}} AND s.{USER_TRAFFIC}
 )"""
 
 # Per-span self time and "error origin" (an error span with no failing child),
-# for every span of the labelled traces.
+# for every span of the labelled traces. Once a child has found its parent by id, the
+# parent is named by its row (``rowid``, unique in the read's snapshot): partitioning,
+# grouping and joining on one integer costs less than on two id strings.
 _OPERATIONS: Final = f"""
 child AS (
-    SELECT c.trace_id, c.parent_span_id AS parent_id, c.status = '{ERROR}' AS failed,
+    SELECT p.row AS parent_row, c.status = '{ERROR}' AS failed,
            greatest(c.start_ns, p.start_ns) AS clipped_start,
            least(c.end_ns, p.end_ns) AS clipped_end
     FROM spans_read AS c JOIN spans_read AS p
@@ -104,24 +106,24 @@ child AS (
 ),
 ordered AS (
     SELECT *, max(clipped_end) OVER (
-        PARTITION BY trace_id, parent_id ORDER BY clipped_start, clipped_end
+        PARTITION BY parent_row ORDER BY clipped_start, clipped_end
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS covered_until
     FROM child
 ),
 covered AS (
-    SELECT trace_id, parent_id,
+    SELECT parent_row,
            sum(greatest(0, clipped_end - greatest(clipped_start,
                                                   coalesce(covered_until, clipped_start))))
                AS covered_ns,
            bool_or(failed) AS child_failed
-    FROM ordered GROUP BY trace_id, parent_id
+    FROM ordered GROUP BY parent_row
 ),
 per_trace AS (
     SELECT m.trace_id, m.focus, m.service_name, m.name,
            sum(greatest(0, m.end_ns - m.start_ns - coalesce(cv.covered_ns, 0))) AS self_ns,
            bool_or(m.status = '{ERROR}' AND NOT coalesce(cv.child_failed, false)) AS origin
     FROM spans_read AS m LEFT JOIN covered AS cv
-      ON cv.trace_id = m.trace_id AND cv.parent_id = m.span_id
+      ON cv.parent_row = m.row
     GROUP BY m.trace_id, m.focus, m.service_name, m.name
 ),
 operation_rows AS (
