@@ -11,7 +11,8 @@ with rollups, folds it, then times, fastest and median of ``--repeat`` calls aft
 warm-up, the two groupings the analysis pages ask for over the last hour: failed
 against other traces (error hotspots of all traces) and slow against usual checkout
 requests (tail causes). Each is the rollups' split plus the reads of a sample of at
-most 2,000 traces per group.
+most 2,000 traces per group. Last, tail causes as the page asks for them by default,
+through ``QueryService``: by the critical path of the sample's first 100 traces a group.
 
 ``--time-ordered`` loads ``analysis.py``'s shop instead (the last hour, batches sorted
 by start as live traffic arrives, so a time range is a few row groups); without it the
@@ -45,8 +46,10 @@ from analysis import load as shop_load
 from analysis import shop_batches
 from slo import HOUR_NS, load, timed
 from threadline.server.aggregates import Split, Target, TimeWindow
+from threadline.server.query import QueryService
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.server.storage.duckdb import store as store_module
+from threadline.server.windows import WindowRequest
 
 CHECKOUT: Final = Target(service="gateway", operation="POST /checkout")
 
@@ -79,6 +82,13 @@ def measure(path: Path, args: argparse.Namespace) -> None:
             print(f"{name:28} {fastest * 1e3:8.1f} ms (median {median * 1e3:.1f})")
             if args.statements:
                 statements(store, lambda t=target, s=split: store.trace_groups(t, s, hour), args)
+        # The page's default: tail causes by the critical path, through ``QueryService``
+        # (the sample's first traces walked whole).
+        query = QueryService(store, clock=lambda: end_ns)
+        request = WindowRequest(length_ns=HOUR_NS, end_ns=end_ns)
+        fastest, median = timed(lambda: query.slow_requests(CHECKOUT, request), args.repeat)
+        name = "tail causes, critical path"
+        print(f"{name:28} {fastest * 1e3:8.1f} ms (median {median * 1e3:.1f})")
     finally:
         store.close()
 

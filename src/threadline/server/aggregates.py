@@ -21,6 +21,8 @@ import enum
 from dataclasses import dataclass
 from typing import Final
 
+from threadline.server.model import SpanRecord
+
 # The operation under which a store counts a service's spans once that service has
 # more distinct operation names than the store keeps (see ``CappedService``).
 OTHER_OPERATION: Final = "(other)"
@@ -234,7 +236,9 @@ class TraceGroups:
     (all of them when the group is small). ``attributes`` holds only values found
     on at least ``min_support`` sampled focus traces. ``examples`` are focus trace
     ids, worst (slowest) first. ``focus_ids``/``baseline_ids`` are the first trace
-    ids of each group's sample, for analyses that need whole traces.
+    ids of each group's sample, for analyses that need whole traces, and
+    ``sample_spans`` every span of those traces but the SDK's own reports, ordered by
+    trace, start and span id (read with the counts, not read again).
     """
 
     target: Target
@@ -250,6 +254,7 @@ class TraceGroups:
     examples: tuple[str, ...]
     focus_ids: tuple[str, ...] = ()
     baseline_ids: tuple[str, ...] = ()
+    sample_spans: tuple[SpanRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -376,7 +376,7 @@ class QueryService:
         )
         totals = None
         if measure == "critical_path":
-            spans = _by_trace(self._store.get_traces([*groups.focus_ids, *groups.baseline_ids]))
+            spans = _by_trace(groups.sample_spans)
             paths = {tid: request_path(fix_up(s).tree, target) for tid, s in spans.items()}
             totals = path_totals(
                 (path for tid in groups.focus_ids if (path := paths.get(tid)) is not None),

@@ -63,8 +63,9 @@ def _groups(store: Store, target: Target, split: Split, sample: int) -> TraceGro
 
 
 def _without_sample(groups: TraceGroups) -> TraceGroups:
-    # The sampled ids follow each engine's hash; everything else must agree.
-    return dataclasses.replace(groups, focus_ids=(), baseline_ids=())
+    # The sampled ids (and so their spans) follow each engine's hash; everything else
+    # must agree.
+    return dataclasses.replace(groups, focus_ids=(), baseline_ids=(), sample_spans=())
 
 
 def test_slo_reads_agree(stores: tuple[Store, Store]) -> None:

@@ -13,6 +13,7 @@ from typing import Final
 import pytest
 
 from support.spans import span_record
+from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.aggregates import OTHER_OPERATION, EdgeKind, Split, Target, TimeWindow
 from threadline.server.analysis import sketch, time_slices
 from threadline.server.batch import SpanBatch
@@ -398,6 +399,31 @@ def test_capped_services_agree_with_the_operations_they_fold(store: Store) -> No
     assert OTHER_OPERATION in web
     assert len(web) == cap.kept_operations + 1
     assert sum(n for (service, _), (n, _) in red.items() if service == "web") == FLOOD + 1
+
+
+@groups
+def test_the_first_sampled_traces_come_with_their_spans(store: Store) -> None:
+    """A critical path walks whole traces: the first ``sample_ids`` traces of each group
+    come with every span of theirs, as ``get_traces`` reads them but the SDK's reports."""
+    records = []
+    for index in range(12):
+        trace = f"{index + 1:032x}"
+        start = T0 + index * 1000 * MS
+        records += call(trace, index * 1000, failed=index % 3 == 0)
+        records.append(span_record(trace, "s1", None, "web", SDK_STATS_SPAN, start, start + MS))
+    write(store, records)
+    target = Target("payments")
+    groups = store.trace_groups(target, Split.FAILED, DAY, sample=10, sample_ids=2)
+    assert (len(groups.focus_ids), len(groups.baseline_ids)) == (2, 2)
+    ids = [*groups.focus_ids, *groups.baseline_ids]
+    read = store.get_traces(ids)
+    assert len(read) == 4 * (len(call("0" * 32, 0)) + 1)
+    users = sorted(
+        (span for span in read if span.name != SDK_STATS_SPAN),
+        key=lambda span: (span.trace_id, span.start_ns, span.span_id),
+    )
+    assert list(groups.sample_spans) == users
+    assert store.trace_groups(target, Split.FAILED, DAY, sample=10).sample_spans == ()
 
 
 BUSY_HOUR: Final = TimeWindow(T0, T0 + 60 * MINUTE)

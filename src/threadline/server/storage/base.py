@@ -390,8 +390,9 @@ class Store(Protocol):
         returned, most focus traces first; operations and attributes are counted over
         at most ``sample`` traces per group, the first of each group in the order of a
         hash of the trace id (the same ones on every call), and the first
-        ``sample_ids`` of them are returned. ``examples`` are the traces of the slowest
-        focus requests.
+        ``sample_ids`` of them are returned with their spans (``sample_spans``: as
+        ``get_traces`` reads them, but the SDK's own reports). ``examples`` are the
+        traces of the slowest focus requests.
         """
         ...
 

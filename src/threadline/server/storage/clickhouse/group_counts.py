@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.aggregates import (
     AttributeCount,
     OperationPresence,
@@ -25,7 +26,7 @@ from threadline.server.storage.clickhouse.groups import labels, sample_traces
 from threadline.server.storage.clickhouse.rollup_tables import ERROR, PAIR_HORIZON_NS, USER_TRAFFIC
 from threadline.server.storage.clickhouse.sql import Bound, checked_limit
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
-from threadline.server.storage.clickhouse.traces import span_ranges, starts_in
+from threadline.server.storage.clickhouse.traces import get_traces, span_ranges, starts_in
 
 # Every span of the sampled traces but the SDK's own reports (in no fleet view);
 # ``{ids}`` and ``{focus}`` are the sample's ids and its focus ids, ``{starts}`` where
@@ -138,6 +139,10 @@ def trace_groups(
         else []
     )
     baseline_ids = [trace for trace, focus in sampled if not focus]
+    whole = [*focus_ids[: max(sample_ids, 0)], *baseline_ids[: max(sample_ids, 0)]]
+    # The path traces' spans: a read of their own here (ClickHouse reads them by their
+    # time-range lookup), as ``Store.get_traces`` gives them but the SDK's reports.
+    sample_spans = [span for span in get_traces(fetch, t, whole) if span.name != SDK_STATS_SPAN]
     return TraceGroups(
         target=target,
         split=split,
@@ -158,4 +163,7 @@ def trace_groups(
         examples=found.examples,
         focus_ids=tuple(focus_ids[: max(sample_ids, 0)]),
         baseline_ids=tuple(baseline_ids[: max(sample_ids, 0)]),
+        sample_spans=tuple(
+            sorted(sample_spans, key=lambda span: (span.trace_id, span.start_ns, span.span_id))
+        ),
     )

@@ -60,6 +60,7 @@ from threadline.server.aggregates import (
     TraceGroups,
 )
 from threadline.server.analysis import time_slices
+from threadline.server.batch import COLUMNS, record_from_row
 from threadline.server.storage.duckdb.rollups import MINUTE_NS, PAIR_HORIZON_NS
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import (
@@ -84,13 +85,20 @@ SpanRanges = Callable[[Sequence[str]], list[tuple[int, int]] | None]
 # The spans of the labelled traces, read once for both counts below: the read filters
 # every span of their ranges by trace id, and the attribute documents cost little more
 # to carry along than a second read would (``labelled`` is defined before it).
+_COUNTED: Final = (
+    "trace_id", "span_id", "parent_span_id", "service_name", "name", "start_ns", "end_ns",
+    "status", "attributes", "resource",
+)  # fmt: skip
 _SPANS_READ: Final = f"""
 spans_read AS MATERIALIZED (
-    SELECT s.rowid AS row, s.trace_id, s.span_id, s.parent_span_id, s.service_name, s.name,
-           s.start_ns, s.end_ns, s.status, s.attributes, s.resource, l.focus
+    SELECT s.rowid AS row, {", ".join(f"s.{column}" for column in _COUNTED)},
+           l.focus, l.place{{whole}}
     FROM {TABLE} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
     WHERE {{starts}} AND s.{USER_TRAFFIC}
 )"""
+# The span columns the counts do not read, read too when the whole spans of the first
+# sampled traces are returned (``SAMPLE_SPANS``).
+_REST: Final = tuple(column for column in COLUMNS if column not in _COUNTED)
 
 # Per-span self time and "error origin" (an error span with no failing child),
 # for every span of the labelled traces. Once a child has found its parent by id, the
@@ -164,15 +172,31 @@ attribute_rows AS (
     LIMIT ?
 )"""
 
-# Both counts in one statement, one row each, told apart by the first column;
-# ``{starts}``: where the sampled traces' spans start (``starts_in``).
+# Rows of the counts' statement, told apart by its first column.
+_OPERATION_ROW: Final = 0
+_ATTRIBUTE_ROW: Final = 1
+_SPAN_ROW: Final = 2
+_COUNT_COLUMNS: Final = 9
+
+# Both counts in one statement, a row each; ``{starts}``: where the sampled traces'
+# spans start (``starts_in``); ``{whole}``, ``{pad}`` and ``{spans}``: the whole spans of
+# the first sampled traces (``SAMPLE_SPANS``) after the count rows' columns, or nothing.
 _COUNTS: Final = f"""{_SPANS_READ}, {_OPERATIONS}, {_ATTRIBUTES}
-SELECT true, service_name, name, focus_traces, baseline_traces, focus_self_ns,
-       baseline_self_ns, focus_origins, baseline_origins
+SELECT {_OPERATION_ROW}, service_name, name, focus_traces, baseline_traces, focus_self_ns,
+       baseline_self_ns, focus_origins, baseline_origins{{pad}}
 FROM operation_rows
 UNION ALL
-SELECT false, key, value, focus_traces, baseline_traces, key_values, key_traces, NULL, NULL
-FROM attribute_rows"""
+SELECT {_ATTRIBUTE_ROW}, key, value, focus_traces, baseline_traces, key_values, key_traces,
+       NULL, NULL{{pad}}
+FROM attribute_rows{{spans}}"""
+
+# The whole spans of the traces placed up to ``?`` in their group's sample, after the
+# count rows' columns: analyses that walk whole traces (critical paths) get them from
+# the read the counts make, not from a second read of the same row groups.
+SAMPLE_SPANS: Final = f"""
+UNION ALL
+SELECT {_SPAN_ROW}, {", ".join(["NULL"] * (_COUNT_COLUMNS - 1))}, {", ".join(COLUMNS)}
+FROM spans_read WHERE place <= ?"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,14 +323,36 @@ def trace_groups(
     ranges = None if span_ranges is None else span_ranges(ids)
     where = [horizon] if ranges is None else time_slices.within(ranges, horizon)
     reads = starts_in(where, "s.start_ns")
+    whole, pad, spans, spans_params = "", "", "", list[object]()
+    if sample_ids > 0:
+        whole = "".join(f", s.{column}" for column in _REST)
+        pad = ", NULL" * len(COLUMNS)
+        spans, spans_params = SAMPLE_SPANS, [sample_ids]
+    starts = " AND ".join(reads.fragments)
+    statement = _COUNTS.format(starts=starts, whole=whole, pad=pad, spans=spans)
     rows = fetch(
-        f"{labelled}, {_COUNTS.format(starts=' AND '.join(reads.fragments))}",
-        [*params, *reads.params, min_support, checked_limit(max_attributes, "max_attributes")],
+        f"{labelled}, {statement}",
+        [
+            *params,
+            *reads.params,
+            min_support,
+            checked_limit(max_attributes, "max_attributes"),
+            *spans_params,
+        ],
     )
-    operation_rows = sorted((row[1:] for row in rows if row[0]), key=lambda row: row[:2])
+    kinds: dict[int, list[Row]] = {_OPERATION_ROW: [], _ATTRIBUTE_ROW: [], _SPAN_ROW: []}
+    for row in rows:
+        kinds[row[0]].append(row)
+    operation_rows = sorted(
+        (row[1:_COUNT_COLUMNS] for row in kinds[_OPERATION_ROW]), key=lambda row: row[:2]
+    )
     # As the statement's own ``ORDER BY``: most focus traces first, then key and value.
     attribute_rows = sorted(
-        (row[1:7] for row in rows if not row[0]), key=lambda row: (-row[2], row[0], row[1])
+        (row[1:7] for row in kinds[_ATTRIBUTE_ROW]), key=lambda row: (-row[2], row[0], row[1])
+    )
+    sample_spans = sorted(
+        (record_from_row(row[_COUNT_COLUMNS:]) for row in kinds[_SPAN_ROW]),
+        key=lambda span: (span.trace_id, span.start_ns, span.span_id),
     )
     id_rows = [(focus, trace_id) for trace_id, focus, place in sampled if place <= sample_ids]
     return TraceGroups(
@@ -329,6 +375,7 @@ def trace_groups(
         examples=labels.examples,
         focus_ids=tuple(row[1] for row in id_rows if row[0]),
         baseline_ids=tuple(row[1] for row in id_rows if not row[0]),
+        sample_spans=tuple(sample_spans),
     )
 
 
