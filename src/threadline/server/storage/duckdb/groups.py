@@ -39,7 +39,9 @@ The sample is found once and its trace ids handed to the counts as a list: each
 count finding it again filtered the target spans twice more. Both counts are one
 statement over one read of the sampled traces' spans (``_SPANS_READ``): that read
 filters every span of the traces' ranges by trace id, and a second one cost about as
-much again.
+much again. The same read returns the whole spans of the sample's first traces
+(``sample_ids`` a group), which critical paths walk: read again on their own, they
+were the same row groups a second time.
 
 The ranking itself is pure analysis (``analysis/tail_latency.py``).
 """
@@ -82,13 +84,14 @@ from threadline.server.storage.duckdb.sql import (
 # ``None`` when that is not known for all of them.
 SpanRanges = Callable[[Sequence[str]], list[tuple[int, int]] | None]
 
-# The spans of the labelled traces, read once for both counts below: the read filters
-# every span of their ranges by trace id, and the attribute documents cost little more
-# to carry along than a second read would (``labelled`` is defined before it).
+# The span columns the counts read.
 _COUNTED: Final = (
     "trace_id", "span_id", "parent_span_id", "service_name", "name", "start_ns", "end_ns",
     "status", "attributes", "resource",
 )  # fmt: skip
+# The spans of the labelled traces, read once for both counts below: the read filters
+# every span of their ranges by trace id, and the attribute documents cost little more
+# to carry along than a second read would (``labelled`` is defined before it).
 _SPANS_READ: Final = f"""
 spans_read AS MATERIALIZED (
     SELECT s.rowid AS row, {", ".join(f"s.{column}" for column in _COUNTED)},
