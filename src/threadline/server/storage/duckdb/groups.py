@@ -80,9 +80,9 @@ from threadline.server.storage.duckdb.sql import (
     synthetic,
 )
 
-# Where the spans of the given traces start: a few ranges (their summaries say), or
-# ``None`` when that is not known for all of them.
-SpanRanges = Callable[[Sequence[str]], list[tuple[int, int]] | None]
+# Where the spans of the given traces start within a range: a few ranges (their
+# summaries say), or ``None`` when that is not known for all of them.
+SpanRanges = Callable[[Fetch, Sequence[str], tuple[int, int]], list[tuple[int, int]] | None]
 
 # The span columns the counts read.
 _COUNTED: Final = (
@@ -323,7 +323,7 @@ def trace_groups(
     # Spans of the sampled traces are read within the horizon around the window, and
     # where their summaries say they lie: zone maps skip the rest.
     horizon = (labels.window.start_ns - PAIR_HORIZON_NS, labels.window.end_ns + PAIR_HORIZON_NS)
-    ranges = None if span_ranges is None else span_ranges(ids)
+    ranges = None if span_ranges is None else span_ranges(fetch, ids, horizon)
     where = [horizon] if ranges is None else time_slices.within(ranges, horizon)
     reads = starts_in(where, "s.start_ns")
     whole, pad, spans, spans_params = "", "", "", list[object]()

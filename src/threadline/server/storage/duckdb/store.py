@@ -413,7 +413,7 @@ class DuckDBStore:
             max_attributes=max_attributes,
             sample=sample,
             sample_ids=sample_ids,
-            span_ranges=self._span_ranges,
+            span_ranges=summary_reads.span_ranges,
         )
 
     def propagation(self, window: TimeWindow) -> PropagationFindings:
@@ -681,9 +681,6 @@ class DuckDBStore:
                 return int(self._writer.run(task).result())
             except StoreError as exc:
                 raise StoreError(f"{doing} failed: {exc}") from exc
-
-    def _span_ranges(self, trace_ids: Sequence[str]) -> list[tuple[int, int]] | None:
-        return summary_reads.span_ranges(self._fetch, trace_ids)
 
     def _fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
         return self._run(sql, params, "reading spans")

@@ -239,16 +239,27 @@ def _span_bounds(fetch: Fetch, where: Conditions) -> tuple[int, int] | None:
     return int(rows[0][0]), int(rows[0][1])
 
 
-def span_ranges(fetch: Fetch, trace_ids: Sequence[str]) -> list[tuple[int, int]] | None:
+def span_ranges(
+    fetch: Fetch, trace_ids: Sequence[str], within: tuple[int, int] | None = None
+) -> list[tuple[int, int]] | None:
     """Where the user spans of ``trace_ids`` start (summaries leave the SDK's own
     reports out), as a few ranges (``time_slices.covering``): a read of those traces'
     spans filtered by them skips the row groups between. ``None`` when a trace has no
-    summary (an id never stored, or a trace of SDK reports alone): nothing bounds it."""
+    summary (an id never stored, or a trace of SDK reports alone): nothing bounds it.
+
+    ``within``: only spans starting in that closed range will be read, so only summary
+    rows with a span there are looked at: the read then costs the range's traces, not
+    the store's (the rows lie in fold order, near their time, so zone maps skip).
+    """
     wanted = set(trace_ids)
+    bounded, params = "", list[object]([list(wanted)])
+    if within is not None:
+        bounded = " AND start_ns <= ? AND last_start_ns >= ?"
+        params += [within[1], within[0]]
     rows = fetch(
         f"SELECT trace_id, min(start_ns), max(last_start_ns) FROM {SUMMARIES}"
-        " WHERE trace_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY trace_id",
-        [list(wanted)],
+        f" WHERE trace_id IN (SELECT unnest(?::VARCHAR[])){bounded} GROUP BY trace_id",
+        params,
     )
     if len(rows) < len(wanted):
         return None
