@@ -122,32 +122,65 @@ def record_to_row(record: SpanRecord) -> tuple[Any, ...]:
     )
 
 
+# Lookups by value: calling an enum class to find a member costs more than the rest of
+# a field's conversion.
+_KINDS: Final = {kind.value: kind for kind in SpanKind}
+_STATUSES: Final = {status.value: status for status in StatusCode}
+# Most spans carry no events and no links: their JSON is this, and needs no parse.
+_NONE: Final = "[]"
+
+
 def record_from_row(row: Sequence[Any]) -> SpanRecord:
-    """The inverse of ``record_to_row``, for rows read back in ``COLUMNS`` order."""
-    values = dict(zip(COLUMNS, row, strict=True))
+    """The inverse of ``record_to_row``, for rows read back in ``COLUMNS`` order.
+
+    Every trace read builds one per span, so it unpacks the row instead of naming its
+    values in a dict (``COLUMNS`` is checked to be the order unpacked here)."""
+    (
+        trace_id, span_id, parent_span_id, service_name, name, kind, start_ns, end_ns, _,
+        status, status_message, session_id, user_id, journey_id, attributes, resource,
+        events, links, scope_name,
+    ) = row  # fmt: skip
     return SpanRecord(
-        trace_id=values["trace_id"],
-        span_id=values["span_id"],
-        parent_span_id=values["parent_span_id"],
-        service_name=values["service_name"],
-        name=values["name"],
-        kind=SpanKind(values["kind"]),
-        start_ns=int(values["start_ns"]),
-        end_ns=int(values["end_ns"]),
-        status=StatusCode(values["status"]),
-        status_message=values["status_message"],
-        session_id=values["session_id"],
-        user_id=values["user_id"],
-        journey_id=values["journey_id"],
-        attributes=json.loads(values["attributes"]),
-        resource=json.loads(values["resource"]),
-        events=tuple(
-            SpanEvent(e["name"], int(e["time_ns"]), e["attributes"])
-            for e in json.loads(values["events"])
-        ),
-        links=tuple(
-            SpanLink(ln["trace_id"], ln["span_id"], ln["attributes"])
-            for ln in json.loads(values["links"])
-        ),
-        scope_name=values["scope_name"],
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent_span_id,
+        service_name=service_name,
+        name=name,
+        kind=_KINDS.get(kind) or SpanKind(kind),
+        start_ns=int(start_ns),
+        end_ns=int(end_ns),
+        status=_STATUSES.get(status) or StatusCode(status),
+        status_message=status_message,
+        session_id=session_id,
+        user_id=user_id,
+        journey_id=journey_id,
+        attributes=json.loads(attributes),
+        resource=json.loads(resource),
+        events=_events(events),
+        links=_links(links),
+        scope_name=scope_name,
     )
+
+
+def _events(text: str) -> tuple[SpanEvent, ...]:
+    if text == _NONE:
+        return ()
+    return tuple(SpanEvent(e["name"], int(e["time_ns"]), e["attributes"]) for e in json.loads(text))
+
+
+def _links(text: str) -> tuple[SpanLink, ...]:
+    if text == _NONE:
+        return ()
+    return tuple(
+        SpanLink(ln["trace_id"], ln["span_id"], ln["attributes"]) for ln in json.loads(text)
+    )
+
+
+# ``record_from_row`` unpacks rows in this order.
+_UNPACKED: Final = (
+    "trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_ns",
+    "end_ns", "duration_ns", "status", "status_message", "session_id", "user_id",
+    "journey_id", "attributes", "resource", "events", "links", "scope_name",
+)  # fmt: skip
+if COLUMNS != _UNPACKED:
+    raise RuntimeError(f"record_from_row unpacks {_UNPACKED}, but the columns are {COLUMNS}")
