@@ -17,7 +17,7 @@ a histogram per minute and status.
   only those minutes' spans in those buckets are read.
 - **Where to sample**: the focus and other requests of each minute (for a slow split,
   the focus counts the threshold's whole bucket: a slight overcount), from which
-  ``groups`` chooses the slices of the window its sample is drawn from.
+  ``group_sample`` chooses the slices of the window its sample is drawn from.
 
 Synthetic journeys (``journey.synthetic=true``) are left out of both groups: a
 service's requests are ``rollup_operations`` less ``rollup_synthetic``, and when
@@ -37,7 +37,7 @@ from typing import Final
 
 from threadline.server.aggregates import Split, Target, TimeWindow
 from threadline.server.analysis import sketch
-from threadline.server.storage.duckdb.groups import Labels
+from threadline.server.storage.duckdb.group_sample import Labels
 from threadline.server.storage.duckdb.health_rollups import ROOTS
 from threadline.server.storage.duckdb.rollup_reads import USER_OPERATIONS, minutes
 from threadline.server.storage.duckdb.rollups import (

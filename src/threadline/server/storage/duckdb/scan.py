@@ -20,7 +20,7 @@ from threadline.server.aggregates import (
 from threadline.server.model import JourneySummary, TraceQuery, TraceSummary
 from threadline.server.sdk_telemetry import SdkStats
 from threadline.server.storage.base import JourneyOrder
-from threadline.server.storage.duckdb import groups, red, sdk_stats, search
+from threadline.server.storage.duckdb import group_sample, groups, red, sdk_stats, search
 from threadline.server.storage.duckdb import propagation as propagation_queries
 from threadline.server.storage.duckdb import service_map as map_queries
 from threadline.server.storage.duckdb.sql import Fetch
@@ -84,7 +84,7 @@ class ScanViews:
         sample: int = 2000,
         sample_ids: int = 0,
     ) -> TraceGroups:
-        labels = groups.scan_labels(
+        labels = group_sample.scan_labels(
             self._fetch, target, split, window, percentile=percentile, examples=examples
         )
         return groups.trace_groups(

@@ -5,8 +5,9 @@ on a cursor of its own, in a transaction of its own (``_read``: all its statemen
 one snapshot), so reads proceed while the writer commits. Every value in
 SQL is a bound parameter (see ``sql.py``). The queries live by topic: ``search``
 (traces and journeys), ``red`` (rate, errors, duration), ``service_map``,
-``groups`` (slow or failed traces against the rest), ``propagation``, ``slo_reads``
-(SLO counts, retries, example traces) and ``alert_states``; this class owns the
+``group_sample`` and ``groups`` (slow or failed traces against the rest),
+``propagation``, ``slo_reads`` (SLO counts, retries, example traces) and
+``alert_states``; this class owns the
 connection and hands each of them a ``fetch``. It is long because it implements the
 whole ``Store`` protocol, one short delegating method per operation.
 
