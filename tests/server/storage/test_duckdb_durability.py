@@ -156,6 +156,26 @@ def test_a_fold_checkpoints(db_path: Path) -> None:
         store.close()
 
 
+def test_folding_on_request_checkpoints_like_the_writers_own_folds(db_path: Path) -> None:
+    """``compact_rollups`` leaves the store as the writer's folds do: checkpointed, so the
+    spans appended since the last checkpoint are stored compressed, not kept in memory
+    as they were appended (scans read those about twice as slowly)."""
+    stored_as = (
+        "SELECT DISTINCT compression FROM pragma_storage_info('spans') WHERE column_name = ?"
+    )
+    store = DuckDBStore(db_path)
+    try:
+        store.write(SpanBatch.from_records(trace("d" * 32, 5000))).result(timeout=WAIT_S)
+        assert ("Uncompressed",) in store._fetch(stored_as, ["span_id"])
+        store.compact_rollups()
+        assert store._fetch(stored_as, ["span_id"]), "the table reports its segments"
+        assert ("Uncompressed",) not in store._fetch(stored_as, ["span_id"])
+        wal = db_path.with_name(db_path.name + ".wal")
+        assert not wal.exists() or wal.stat().st_size == 0
+    finally:
+        store.close()
+
+
 _WRITE_THEN_WAIT = """
 import sys, time
 from pathlib import Path

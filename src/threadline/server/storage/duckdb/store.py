@@ -489,8 +489,9 @@ class DuckDBStore:
         return self._on_writer(delete, "deleting spans")
 
     def compact_rollups(self) -> None:
-        """Fold the rollup deltas and trace summary rows now (the writer also does it
-        every so many commits)."""
+        """Fold the rollup deltas and trace summary rows now, then checkpoint, as the
+        writer does every so many commits: reads after it find the store as the
+        writer's own folds leave it."""
         if self._rollups:
 
             def fold(run: rollups.Run) -> int:
@@ -499,6 +500,8 @@ class DuckDBStore:
                 return 0
 
             self._on_writer(fold, "folding rollups")
+            with self._using_connection():
+                self._writer.checkpoint().result()
 
     def fold_pending(self) -> None:
         """Fold what arrived since the last fold, when anything did: reads of journey

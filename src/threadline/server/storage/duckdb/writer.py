@@ -91,6 +91,10 @@ def _fold_now(run: rollups.Run) -> None:
     """The task ``fold`` queues: the writer runs ``_compact`` in its place."""
 
 
+def _checkpoint_now(run: rollups.Run) -> None:
+    """The task ``checkpoint`` queues: the writer runs ``_checkpoint`` in its place."""
+
+
 class GroupCommitWriter:
     """Appends queued batches in shared transactions on its own thread."""
 
@@ -175,6 +179,11 @@ class GroupCommitWriter:
         """
         return self.run(_fold_now)
 
+    def checkpoint(self) -> Future[None]:
+        """Checkpoint now, as the writer does after each of its own folds; resolves once
+        done (a checkpoint that cannot run now is left to the next fold or the bound)."""
+        return self.run(_checkpoint_now)
+
     def close(self) -> None:
         """Commit everything accepted so far, then stop the thread; idempotent."""
         with self._lock:
@@ -201,6 +210,10 @@ class GroupCommitWriter:
             return
         if pending.task is _fold_now:
             self._compact()  # logs its own failures: the deltas stay and sum right
+            pending.future.set_result(None)
+            return
+        if pending.task is _checkpoint_now:
+            self._checkpoint()
             pending.future.set_result(None)
             return
         try:
@@ -282,7 +295,9 @@ class GroupCommitWriter:
     def _checkpoint(self) -> None:
         """Checkpoint after a fold: it rewrote and updated rows (summaries, journey steps
         and their links), and DuckDB keeps an updated row's versions, which every scan
-        of its table reconciles, until the next checkpoint. The store's bound on the log
+        of its table reconciles, until the next checkpoint. Spans appended since the last
+        checkpoint also wait in memory uncompressed until then, and a scan reads them
+        about twice as slowly as compressed ones. The store's bound on the log
         (``store.CHECKPOINT_THRESHOLD``) is set high so commits seldom checkpoint; this
         one, once per fold, keeps reads after a fold as fast as after a checkpoint."""
         try:
