@@ -159,7 +159,7 @@ def test_a_fold_checkpoints(db_path: Path) -> None:
 def test_folding_on_request_checkpoints_like_the_writers_own_folds(db_path: Path) -> None:
     """``compact_rollups`` leaves the store as the writer's folds do: checkpointed, so the
     spans appended since the last checkpoint are stored compressed, not kept in memory
-    as they were appended (scans read those about twice as slowly)."""
+    as they were appended (which scans read more slowly)."""
     stored_as = (
         "SELECT DISTINCT compression FROM pragma_storage_info('spans') WHERE column_name = ?"
     )

@@ -296,8 +296,8 @@ class GroupCommitWriter:
         """Checkpoint after a fold: it rewrote and updated rows (summaries, journey steps
         and their links), and DuckDB keeps an updated row's versions, which every scan
         of its table reconciles, until the next checkpoint. Spans appended since the last
-        checkpoint also wait in memory uncompressed until then, and a scan reads them
-        about twice as slowly as compressed ones. The store's bound on the log
+        checkpoint also wait in memory uncompressed until then, and scans read them more
+        slowly than compressed ones. The store's bound on the log
         (``store.CHECKPOINT_THRESHOLD``) is set high so commits seldom checkpoint; this
         one, once per fold, keeps reads after a fold as fast as after a checkpoint."""
         try:
