@@ -33,6 +33,9 @@ pytestmark = pytest.mark.e2e
 
 SHOP = {"gateway", "catalog", "orders", "payments", "fulfillment"}
 CLI_TIMEOUT_S = 90.0
+# A port ``free_port`` found free may be taken by another process (the suite runs in
+# parallel) before the demo binds it; the demo then refuses to start, and another is tried.
+PORT_ATTEMPTS = 3
 
 
 def checkout_traces(run: ShopRun, outcome: str) -> list[tuple[Any, dict[str, Any]]]:
@@ -283,11 +286,14 @@ _THIS_RUN = re.compile(r"This run: (\d+) users, (\d+) journeys, (\d+) traces, (\
 
 def _demo_once(directory: Path) -> str:
     """Output of one `threadline demo --exit` into ``directory``'s threadline.duckdb."""
-    result = subprocess.run(
-        _demo_command(free_port(), directory / "threadline.duckdb", "--duration", str(DURATION_S),
-                      "--exit"),
-        capture_output=True, text=True, timeout=CLI_TIMEOUT_S * 2, cwd=directory,
-    )  # fmt: skip
+    for _ in range(PORT_ATTEMPTS):
+        result = subprocess.run(
+            _demo_command(free_port(), directory / "threadline.duckdb", "--duration",
+                          str(DURATION_S), "--exit"),
+            capture_output=True, text=True, timeout=CLI_TIMEOUT_S * 2, cwd=directory,
+        )  # fmt: skip
+        if "is already in use" not in result.stdout + result.stderr:
+            break
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
