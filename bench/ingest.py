@@ -27,6 +27,8 @@ went: the server process (HTTP, the writer's commits and, with one worker, decod
 and its decoding workers in cores, and how busy the whole machine was (the senders run
 on it too): a phase whose machine is not busy was held back by waiting (commits,
 answers), not by CPU.
+``--duckdb-threads N`` gives the store that many DuckDB threads (the server's
+``duckdb_threads`` setting), in (a) and (c).
 ``--without-rollups`` runs each setting again against a store keeping no rollups and
 prints what the rollups cost end to end (the ratio of the two rates).
 The store checkpoints once its write-ahead log holds 256 MB (about 350,000 spans with
@@ -270,9 +272,11 @@ def compare_decoders(
     return statistics.median(olds) * 1e6, statistics.median(news) * 1e6, ratios
 
 
-def measure_direct(batches: Sequence[SpanBatch], db: Path, deadline: float) -> tuple[int, float]:
+def measure_direct(
+    batches: Sequence[SpanBatch], db: Path, deadline: float, *, duckdb_threads: int = 0
+) -> tuple[int, float]:
     """Append every batch through ``DuckDBStore.write``; time until all are durable."""
-    store = DuckDBStore(db)
+    store = DuckDBStore(db, threads=duckdb_threads)
     try:
         in_flight: collections.deque[Future[None]] = collections.deque()
         written = 0
@@ -306,16 +310,16 @@ _NO_ROLLUPS: Final = (
 
 
 def start_server(
-    db: Path, port: int, workers: int, *, rollups: bool = True
+    db: Path, port: int, workers: int, *, rollups: bool = True, duckdb_threads: int = 0
 ) -> subprocess.Popen[bytes]:
     """``threadline serve`` as a process: the runner with settings for this port and file
-    (``rollups`` False: its store keeps none)."""
+    (``rollups`` False: its store keeps none; ``duckdb_threads``: its setting)."""
     code = ("" if rollups else _NO_ROLLUPS) + (
         "from pathlib import Path\n"
         "from threadline.server.runner import serve\n"
         "from threadline.settings import ServerSettings\n"
         f"serve(ServerSettings(host='127.0.0.1', port={port}, db=Path({str(db)!r}), "
-        f"workers={workers}))\n"
+        f"workers={workers}, duckdb_threads={duckdb_threads}))\n"
     )
     process = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
@@ -468,6 +472,7 @@ def measure_http(
     timeout_s: float,
     *,
     rollups: bool = True,
+    duckdb_threads: int = 0,
 ) -> tuple[int, float, int, CpuUse]:
     """(spans acknowledged, seconds from the first POST to the last answer, 503s, the
     CPU the server, its decoding workers and the machine used meanwhile)."""
@@ -477,7 +482,7 @@ def measure_http(
     ]
     shares = [bodies[n::senders] for n in range(senders)]
     port = free_port()
-    process = start_server(db, port, workers, rollups=rollups)
+    process = start_server(db, port, workers, rollups=rollups, duckdb_threads=duckdb_threads)
     url = f"http://127.0.0.1:{port}/v1/traces"
     try:
         # Warm-up: the first answer comes once the decoding workers have started. Its
@@ -567,6 +572,12 @@ def main() -> None:
         action="store_true",
         help="also run each setting against a store keeping no rollups, and print the ratio",
     )
+    parser.add_argument(
+        "--duckdb-threads",
+        type=int,
+        default=0,
+        help="the store's DuckDB threads, (a) and (c) alike (default 0: one per core)",
+    )
     args = parser.parse_args()
     worker_settings = [int(w) for w in args.workers.split(",")]
     concurrencies = [int(t) for t in args.threads.split(",")]
@@ -601,7 +612,10 @@ def main() -> None:
     sizes = [len(b) for b in batches]
     with tempfile.TemporaryDirectory(prefix="threadline-bench-") as tmp:
         direct_spans, direct_s = measure_direct(
-            batches, Path(tmp) / "direct.duckdb", time.monotonic() + args.phase_timeout
+            batches,
+            Path(tmp) / "direct.duckdb",
+            time.monotonic() + args.phase_timeout,
+            duckdb_threads=args.duckdb_threads,
         )
         direct_rate = direct_spans / direct_s
         print(f"(a) DuckDBStore.write: {direct_rate:,.0f} spans/s ({direct_spans} spans)")
@@ -626,6 +640,7 @@ def main() -> None:
                     args.gzip,
                     args.phase_timeout,
                     rollups=kept,
+                    duckdb_threads=args.duckdb_threads,
                 )
                 rate = http_spans / http_s
                 rates[workers, kept].append((rate, threads))

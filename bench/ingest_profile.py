@@ -10,6 +10,9 @@ Prints the median and the mean commit (the mean with the commits that also folde
 checkpointed), then each statement's median milliseconds, with its share of the median
 commit, largest first. Bounded: ``--stored + --commits × --spans`` spans.
 
+The CPU a commit takes (the process's, DuckDB's threads included) is printed beside its
+time; ``--threads N`` sets DuckDB's threads for the store (its default: one per core).
+
 ``--plans`` also has DuckDB profile each statement and prints, beside its time, the
 part spent before it ran: binding, optimising and physical planning (the ``planner``,
 ``optimizer`` and ``physical_planner`` totals of its detailed JSON profile). That part
@@ -77,6 +80,9 @@ def main() -> None:
     parser.add_argument(
         "--plans", action="store_true", help="also print each statement's planning time"
     )
+    parser.add_argument(
+        "--threads", type=int, default=0, help="DuckDB's threads (default: one per core)"
+    )
     args = parser.parse_args()
     total = args.stored + args.spans * args.commits
     batches = list(shop_batches(total, 1_764_000_000_000_000_000, time_ordered=True))
@@ -84,6 +90,7 @@ def main() -> None:
     timings: dict[str, list[float]] = defaultdict(list)
     plans: dict[str, list[float]] = defaultdict(list)
     commits: list[float] = []
+    cpu: list[float] = []
     original = writer.GroupCommitWriter._in_transaction
 
     def timed_transaction(self: writer.GroupCommitWriter, task: writer.Task) -> Any:
@@ -99,15 +106,19 @@ def main() -> None:
             timings[_label(sql)].append(time.perf_counter() - started)
             return rows
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         run("BEGIN TRANSACTION", ())
         result = task(run)
         run("COMMIT", ())
         commits.append(time.perf_counter() - started)
+        # The process's CPU, DuckDB's threads included; nothing else runs meanwhile.
+        cpu.append(time.process_time() - cpu_started)
         return result
 
     with tempfile.TemporaryDirectory(prefix="threadline-profile-") as scratch:
         store = DuckDBStore(Path(scratch) / "profile.duckdb", rollups=not args.no_rollups)
+        if args.threads:
+            store._connection.execute(f"SET threads = {args.threads}")
         try:
             load(store, first)
             table = SpanBatch.concat(rest).table
@@ -123,7 +134,8 @@ def main() -> None:
         f"{'without' if args.no_rollups else 'with'} rollups:"
         f" {len(commits)} commits of {args.spans:,} spans at {args.stored:,} stored:"
         f" median {commit_ms:.1f} ms a commit ({args.spans / commit_ms * 1000:,.0f} spans/s),"
-        f" mean {mean_ms:.1f} ms (folds and checkpoints included)"
+        f" mean {mean_ms:.1f} ms (folds and checkpoints included);"
+        f" CPU {statistics.median(cpu) * 1000:.1f} ms a commit (median)"
     )
     # Medians, so a commit that also checkpointed does not hide where a typical one goes.
     per_commit = {label: statistics.median(runs) * 1000 for label, runs in timings.items()}

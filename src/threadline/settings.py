@@ -210,6 +210,13 @@ class ServerSettings:
         "is still written by the server process. 0: one per CPU core; 1: decode inside "
         "the server process.",
     )
+    duckdb_threads: int = setting(
+        0,
+        "Threads DuckDB runs queries on (the embedded default store; not ClickHouse). "
+        "0: one per CPU core. Fewer leave cores to the decoding workers: on 2 cores, 1 "
+        "raised two-worker ingest by about 15% and made span-reading views (tail causes, "
+        "error hotspots) about 1.5× slower (docs/performance.md).",
+    )
     write_queue_batches: int = setting(
         256,
         "Most decoded requests waiting for the store; beyond it ingest answers 503.",

@@ -44,6 +44,13 @@ def _existing_file_option(name: str, help_text: str) -> Callable[[FC], FC]:
     default=None,
     help="Processes decoding OTLP requests [default: one per CPU core; 1: in the server].",
 )
+@click.option(
+    "--duckdb-threads",
+    type=int,
+    default=None,
+    help="Threads DuckDB queries run on [default: one per CPU core]; fewer leave cores "
+    "to the decoding workers.",
+)
 @_existing_file_option("--tls-cert", "PEM certificate: serve HTTPS only (with --tls-key).")
 @_existing_file_option("--tls-key", "PEM private key of --tls-cert.")
 @_existing_file_option(
@@ -62,6 +69,7 @@ def serve(
     store: str | None,
     max_request_bytes: int | None,
     workers: int | None,
+    duckdb_threads: int | None,
     tls_cert: str | None,
     tls_key: str | None,
     tokens_file: str | None,
@@ -78,6 +86,7 @@ def serve(
                 "store": store,
                 "max_request_bytes": max_request_bytes,
                 "workers": workers,
+                "duckdb_threads": duckdb_threads,
                 "tls_cert": tls_cert,
                 "tls_key": tls_key,
                 "tokens_file": tokens_file,

@@ -16,7 +16,7 @@ from threadline.server.http_protocol import protocol_with_header_timeout
 from threadline.server.ingest.workers import worker_count
 from threadline.server.retention import RetentionPolicy, RetentionScheduler, parse_span_of_time
 from threadline.server.storage.opening import open_store
-from threadline.settings import ServerSettings
+from threadline.settings import ConfigError, ServerSettings
 from threadline.store_url import parse as parse_store_url
 
 log = logging.getLogger("threadline.server")
@@ -50,8 +50,16 @@ def serve(settings: ServerSettings) -> None:
     parse_span_of_time(settings.max_clock_skew, "max_clock_skew")  # fails before opening
     store_url = parse_store_url(settings.store, default_db=settings.db)
     tls = settings.serves_tls
+    if settings.duckdb_threads < 0:
+        raise ConfigError(
+            f"duckdb_threads must be 0 (one per CPU core) or more, got {settings.duckdb_threads}"
+        )
     os.umask(PRIVATE_UMASK)
-    store = open_store(store_url, max_pending_batches=settings.write_queue_batches)
+    store = open_store(
+        store_url,
+        max_pending_batches=settings.write_queue_batches,
+        duckdb_threads=settings.duckdb_threads,
+    )
     scheduler = RetentionScheduler(store, retention) if retention.enabled else None
     try:
         app = create_app(settings, store, tokens=tokens)

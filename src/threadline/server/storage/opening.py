@@ -10,8 +10,9 @@ from threadline.server.storage.base import Store, StoreError
 from threadline.store_url import StoreUrl
 
 
-def open_store(url: StoreUrl, *, max_pending_batches: int) -> Store:
-    """A store of ``url``'s backend, its schema created or checked.
+def open_store(url: StoreUrl, *, max_pending_batches: int, duckdb_threads: int = 0) -> Store:
+    """A store of ``url``'s backend, its schema created or checked; ``duckdb_threads``:
+    DuckDB's query threads (0: its default, one per core), for a DuckDB store only.
 
     Raises ``StoreError`` (never quoting the password) when it cannot be opened.
     """
@@ -19,7 +20,9 @@ def open_store(url: StoreUrl, *, max_pending_batches: int) -> Store:
         from threadline.server.storage.duckdb import DuckDBStore
 
         assert url.path is not None  # parse gives every embedded URL a path
-        return DuckDBStore(url.path, max_pending_batches=max_pending_batches)
+        return DuckDBStore(
+            url.path, max_pending_batches=max_pending_batches, threads=duckdb_threads
+        )
     try:
         from threadline.server.storage.clickhouse.store import ClickHouseStore
     except ImportError as exc:

@@ -143,15 +143,27 @@ class DuckDBStore:
     ``threadline.server.storage.base``; the notes here say only how DuckDB does it.
     """
 
-    def __init__(self, path: Path, *, max_pending_batches: int = 256, rollups: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_pending_batches: int = 256,
+        rollups: bool = True,
+        threads: int = 0,
+    ) -> None:
+        """``threads``: DuckDB's query threads, for the writer and reads alike (DuckDB
+        has one setting per database); 0 leaves its default, one per core."""
         if max_pending_batches < 1:
             raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
+        if threads < 0:
+            raise ValueError(f"threads must be 0 (one per core) or more, got {threads}")
         self._path = path
         self._max_pending = max_pending_batches
         self._rollups = rollups
+        self._threads = threads
         self.scan = ScanViews(self._fetch)
         compaction.prepare_directory(path)
-        self._connection = _open(path)
+        self._connection = _open(path, threads)
         # Only once the file is ours: another process's compaction copy is not.
         compaction.discard_leftovers(path)
         self._gate = threading.Condition()  # guards the fields below
@@ -590,7 +602,7 @@ class DuckDBStore:
             compaction.swap_in(copy, self._path)
         finally:
             # The old file if the swap failed, the new one if it worked.
-            self._connection = _open(self._path)
+            self._connection = _open(self._path, self._threads)
 
     def _resume(self) -> None:
         """After compacting: a writer on the (new) connection takes the held writes."""
@@ -732,15 +744,20 @@ def _all_rows(
         raise StoreError(f"{doing} failed: {exc}") from exc
 
 
-def _open(path: Path) -> duckdb.DuckDBPyConnection:
+def _open(path: Path, threads: int) -> duckdb.DuckDBPyConnection:
     """A connection to the store at ``path``, its schema created, or upgraded in place
-    (see ``migrations``); a file from a newer release is refused."""
+    (see ``migrations``); a file from a newer release is refused. ``threads`` > 0 sets
+    DuckDB's query threads."""
     try:
         connection = duckdb.connect(str(path))
         # DuckDB draws a progress bar on stdout for queries over ~2 s; a server's stdout
         # is its log, and a long upgrade step or scan must not write into it.
         connection.execute("SET enable_progress_bar = false")
         connection.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+        if threads:
+            # A commit's statements barely run in parallel: a second thread costs the
+            # writer CPU that decoding workers on the same cores could use.
+            connection.execute(f"SET threads = {int(threads)}")
     except duckdb.Error as exc:
         raise StoreError(f"cannot open the span store at {path}: {exc}") from exc
     try:
