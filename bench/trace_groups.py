@@ -19,8 +19,10 @@ by start as live traffic arrives, so a time range is a few row groups); without 
 batches are written as generated, each spread over ``--hours``, so no time range skips
 a row group.
 
-``--statements`` also prints, for the fastest call of each, every statement it ran
-and its time, the first words of its SQL naming it (where a grouping spends its time).
+``--duckdb-threads N`` opens the store with that many DuckDB threads (the server's
+``duckdb_threads``). ``--statements`` also prints, for the fastest call of each, every
+statement it ran and its time, the first words of its SQL naming it (where a grouping
+spends its time).
 
 With ``--db`` the store is kept: a later run on the same path skips loading and times
 the same data (its end time is kept beside it, in ``<db>.end_ns``), so two builds can
@@ -60,7 +62,7 @@ def measure(path: Path, args: argparse.Namespace) -> None:
     if not fresh and not marker.exists():
         marker.write_text(str(_analysis_end(path)))
     end_ns = time.time_ns() if fresh else int(marker.read_text())
-    store = DuckDBStore(path)
+    store = DuckDBStore(path, threads=args.duckdb_threads)
     try:
         if fresh:
             if args.time_ordered:
@@ -135,6 +137,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--db", type=Path, help="keep the store here (reused when it exists)")
     parser.add_argument("--statements", action="store_true", help="time every statement too")
+    parser.add_argument(
+        "--duckdb-threads", type=int, default=0, help="DuckDB's threads (0: one per core)"
+    )
     parser.add_argument(
         "--time-ordered",
         action="store_true",

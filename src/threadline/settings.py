@@ -214,7 +214,7 @@ class ServerSettings:
         0,
         "Threads DuckDB runs queries on (the embedded default store; not ClickHouse). "
         "0: one per CPU core. Fewer leave cores to the decoding workers: on 2 cores, 1 "
-        "raised two-worker ingest by about 15% and made span-reading views (tail causes, "
+        "raised two-worker ingest by about 5% and made span-reading views (tail causes, "
         "error hotspots) about 1.5× slower (docs/performance.md).",
     )
     write_queue_batches: int = setting(
