@@ -61,6 +61,22 @@ class ServeProcess:
     pid: int
 
 
+def refused_serve(
+    directory: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m threadline serve` in ``directory`` with ``args``, for settings it must
+    refuse: it exits, having served nothing, and the result says what it printed."""
+    return subprocess.run(
+        [sys.executable, "-m", "threadline", "serve", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=directory,
+        timeout=STARTUP_TIMEOUT_S,
+        check=False,
+    )
+
+
 @contextmanager
 def threadline_serve(
     directory: Path,

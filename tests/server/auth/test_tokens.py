@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from support.processes import refused_serve
 from threadline.server.auth import Role, check_exposure, is_loopback, load_tokens
 from threadline.settings import ConfigError, ServerSettings
 
 from .conftest import ADMIN_TOKEN, INGEST_TOKEN, TOKENS, VIEWER_TOKEN
-
-START_TIMEOUT_S = 60
 
 
 def test_inline_tokens_map_to_their_roles() -> None:
@@ -105,14 +102,10 @@ def test_half_a_tls_configuration_is_refused() -> None:
 
 def test_serve_refuses_to_start_open_on_all_interfaces(tmp_path: Path) -> None:
     """`threadline serve --host 0.0.0.0` without tokens exits with a message, serving nothing."""
-    command = [sys.executable, "-m", "threadline", "serve", "--host", "0.0.0.0"]
-    result = subprocess.run(
-        [*command, "--port", "0", "--db", str(tmp_path / "spans.duckdb")],
-        capture_output=True,
-        text=True,
-        timeout=START_TIMEOUT_S,
+    result = refused_serve(
+        tmp_path,
+        *("--host", "0.0.0.0", "--db", str(tmp_path / "spans.duckdb")),
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        cwd=tmp_path,
     )
     assert result.returncode != 0
     assert "refusing to listen on 0.0.0.0" in result.stderr

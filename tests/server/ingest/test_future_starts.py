@@ -4,8 +4,6 @@ receive time and counted, so they can neither outlive retention nor push others 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +12,12 @@ from typing import Any, Final
 import httpx
 import pytest
 
-from support.processes import threadline_serve
+from support.processes import refused_serve, threadline_serve
 
 SKEW_NS: Final = 5 * 60 * 10**9  # THREADLINE_MAX_CLOCK_SKEW below
 YEAR_2200_NS: Final = 7_258_118_400 * 10**9
 NEAR_INT64_MAX_NS: Final = 2**63 - 10**9
 DURATION_NS: Final = 3_000_000
-COMMAND_TIMEOUT_S: Final = 60.0
 
 
 def span(trace: int, start_ns: int, end_ns: int | None = None) -> dict[str, Any]:
@@ -89,14 +86,6 @@ def test_future_starts_are_moved_to_the_receive_time_and_counted(served: str) ->
 def test_a_bad_skew_stops_the_server_naming_the_setting(tmp_path: Path) -> None:
     """max_clock_skew that is not a duration is an error naming it, before serving."""
     env = {**os.environ, "THREADLINE_MAX_CLOCK_SKEW": "soon"}
-    result = subprocess.run(
-        [sys.executable, "-m", "threadline", "serve", "--port", "0", "--db", "x.duckdb"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=COMMAND_TIMEOUT_S,
-        check=False,
-    )
+    result = refused_serve(tmp_path, "--db", "x.duckdb", env=env)
     assert result.returncode != 0
     assert "max_clock_skew" in result.stderr

@@ -9,20 +9,18 @@ file (compaction).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from support.processes import refused_serve
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.settings import ServerSettings, load
 
 THREADS = "SELECT current_setting('threads')"
-START_TIMEOUT_S = 60.0
 
 
 def _spans(count: int) -> list[SpanRecord]:
@@ -66,14 +64,7 @@ def test_the_setting_comes_from_the_environment_and_serve_refuses_negatives(
     before it creates a store."""
     assert load(ServerSettings, environ={"THREADLINE_DUCKDB_THREADS": "1"}).duckdb_threads == 1
     db = tmp_path / "spans.duckdb"
-    command = [sys.executable, "-m", "threadline", "serve", "--duckdb-threads", "-1"]
-    result = subprocess.run(
-        [*command, "--port", "0", "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=START_TIMEOUT_S,
-        cwd=tmp_path,
-    )
+    result = refused_serve(tmp_path, "--duckdb-threads", "-1", "--db", str(db))
     assert result.returncode != 0
     assert "duckdb_threads must be 0" in result.stderr
     assert not db.exists()
