@@ -188,6 +188,15 @@ class Split(enum.StrEnum):
     FAILED = "failed"  # focus: a target span with status ERROR
 
 
+def check_split(percentile: float, examples: int) -> None:
+    """The arguments every store's ``trace_groups`` split takes: a percentile strictly
+    between 0 and 100 (the slow threshold) and at least one example trace."""
+    if not 0 < percentile < 100:
+        raise ValueError(f"percentile must be between 0 and 100, got {percentile}")
+    if examples < 1:
+        raise ValueError(f"examples must be at least 1, got {examples}")
+
+
 @dataclass(frozen=True, slots=True)
 class OperationPresence:
     """One (service, operation) across the two groups of traces.

@@ -352,6 +352,23 @@ def test_failed_and_slow_requests_are_counted_per_target(store: Store) -> None:
 
 
 @groups
+@pytest.mark.parametrize(
+    ("percentile", "examples", "named"),
+    [(0.0, 5, "percentile"), (100.0, 5, "percentile"), (90.0, 0, "examples")],
+)
+def test_a_split_refuses_a_percentile_out_of_range_or_no_examples(
+    store: Store, percentile: float, examples: int, named: str
+) -> None:
+    """Every store refuses the same bad split arguments alike, naming the argument."""
+    write(store, call(f"{1:032x}", 0, failed=True))
+    assert store.trace_groups(Target("payments"), Split.FAILED, DAY).focus_traces == 1, "data"
+    with pytest.raises(ValueError, match=named):
+        store.trace_groups(
+            Target("web", "GET /pay"), Split.SLOW, DAY, percentile=percentile, examples=examples
+        )
+
+
+@groups
 def test_the_slow_threshold_counts_entry_spans_only(store: Store) -> None:
     """An operation's name on spans inside the service too (a handler's own span named
     like the route, a background task outliving its request): the threshold is the exact

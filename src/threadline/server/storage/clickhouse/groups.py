@@ -39,6 +39,7 @@ from threadline.server.aggregates import (
     Split,
     Target,
     TimeWindow,
+    check_split,
 )
 from threadline.server.analysis import sketch, time_slices
 from threadline.server.storage.clickhouse.pair_rollups import Names
@@ -100,10 +101,7 @@ def labels(
     percentile: float,
     examples: int,
 ) -> Labels:
-    if not 0 < percentile < 100:
-        raise ValueError(f"percentile must be between 0 and 100, got {percentile}")
-    if examples < 1:
-        raise ValueError(f"examples must be at least 1, got {examples}")
+    check_split(percentile, examples)
     first, last = window.start_ns // MINUTE_NS, -(-window.end_ns // MINUTE_NS)
     widened = TimeWindow(first * MINUTE_NS, last * MINUTE_NS)
     keys = Bound()

@@ -35,7 +35,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Final
 
-from threadline.server.aggregates import Split, Target, TimeWindow
+from threadline.server.aggregates import Split, Target, TimeWindow, check_split
 from threadline.server.analysis import sketch
 from threadline.server.storage.duckdb.group_sample import Labels
 from threadline.server.storage.duckdb.health_rollups import ROOTS
@@ -65,10 +65,7 @@ def labels(
     percentile: float,
     examples: int,
 ) -> Labels | None:
-    if not 0 < percentile < 100:
-        raise ValueError(f"percentile must be between 0 and 100, got {percentile}")
-    if examples < 1:
-        raise ValueError(f"examples must be at least 1, got {examples}")
+    check_split(percentile, examples)
     first, last = minutes(window)
     widened = TimeWindow(first * MINUTE_NS, last * MINUTE_NS)
     superset: str | None = None

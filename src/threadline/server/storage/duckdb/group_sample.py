@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from threadline.server.aggregates import Split, Target, TimeWindow
+from threadline.server.aggregates import Split, Target, TimeWindow, check_split
 from threadline.server.analysis import time_slices
 from threadline.server.storage.duckdb.rollups import MINUTE_NS
 from threadline.server.storage.duckdb.schema import TABLE
@@ -91,8 +91,7 @@ def scan_labels(
     examples: int,
 ) -> Labels:
     """The split decided by scanning the target's spans: exact percentile threshold."""
-    if not 0 < percentile < 100:
-        raise ValueError(f"percentile must be between 0 and 100, got {percentile}")
+    check_split(percentile, examples)
     spans = _target_spans(target, window)
     threshold: float | None = None
     focus_params: tuple[object, ...] = ()
