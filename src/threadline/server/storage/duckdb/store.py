@@ -7,9 +7,9 @@ SQL is a bound parameter (see ``sql.py``). The queries live by topic: ``search``
 (traces and journeys), ``red`` (rate, errors, duration), ``service_map``,
 ``group_sample`` and ``groups`` (slow or failed traces against the rest),
 ``propagation``, ``slo_reads`` (SLO counts, retries, example traces) and
-``alert_states``; this class owns the
-connection and hands each of them a ``fetch``. It is long because it implements the
-whole ``Store`` protocol, one short delegating method per operation.
+``alert_states``; this class owns the connection and hands each of them a ``fetch``.
+It is long because it implements the whole ``Store`` protocol, one short delegating
+method per operation.
 
 Fleet views (RED, percentiles, the service map) read the rollups the writer keeps
 (``rollups.py``), and trace search and journey lists its trace summaries
