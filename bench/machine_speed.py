@@ -12,18 +12,20 @@ a slower run from a slower machine. Both are single-threaded and bounded:
 - **DuckDB**: one thread hashing and grouping 20,000,000 generated rows, the kind of
   work a fleet view's scan does.
 
-Each is run ``--repeat`` times and the fastest printed (the least disturbed run).
+Each is run once to warm up, then ``--repeat`` times, and the fastest printed (the
+least disturbed run).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import time
-from collections.abc import Callable
 from typing import Final
 
 import duckdb
+
+# Run as a script, so this directory is on sys.path and the other benchmarks import.
+from slo import timed
 
 PYTHON_ITEMS: Final = 2_000_000
 DUCKDB_ROWS: Final = 20_000_000
@@ -44,15 +46,6 @@ def duckdb_reference(connection: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()
 
 
-def fastest(run: Callable[[], None], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
@@ -61,8 +54,8 @@ def main() -> None:
         parser.error("--repeat must be at least 1")
     connection = duckdb.connect(":memory:")
     connection.execute("SET threads = 1")
-    python_s = fastest(python_reference, args.repeat)
-    duckdb_s = fastest(lambda: duckdb_reference(connection), args.repeat)
+    python_s, _ = timed(python_reference, args.repeat)
+    duckdb_s, _ = timed(lambda: duckdb_reference(connection), args.repeat)
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"Python reference ({PYTHON_ITEMS:,} tuples built and summed): {python_s * 1e3:.1f} ms")
     print(
