@@ -133,13 +133,16 @@ def start_ns_quantile(execute: Execute, fraction: float) -> int | None:
 
 
 def used_bytes(connection: duckdb.DuckDBPyConnection, path: Path) -> int:
-    """Blocks in use after a checkpoint, plus the write-ahead log, in bytes."""
+    """Blocks in use after a checkpoint, plus the write-ahead log, in bytes.
+
+    Run it where no write is in flight (the store runs it on its writer, between two
+    writes): a write transaction open elsewhere blocks the checkpoint, and the log
+    then counts too."""
     cursor = connection.cursor()
     try:
         try:
             cursor.execute("CHECKPOINT")
         except duckdb.Error as exc:
-            # A write in flight blocks the checkpoint; the size is then a little stale.
             logger.debug("checkpoint before measuring the store skipped: %s", exc)
         rows = cursor.execute(_USED_BYTES).fetchall()
     finally:

@@ -117,7 +117,7 @@ from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
 from threadline.server.storage.duckdb.scan import ScanViews
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Fetch, Row
-from threadline.server.storage.duckdb.writer import GroupCommitWriter, compact_rollups
+from threadline.server.storage.duckdb.writer import GroupCommitWriter
 
 # How long close waits for reads under way before closing the connection anyway.
 CLOSE_WAIT_S: Final = 30.0
@@ -505,15 +505,11 @@ class DuckDBStore:
         writer does every so many commits: reads after it find the store as the
         writer's own folds leave it."""
         if self._rollups:
-
-            def fold(run: rollups.Run) -> int:
-                compact_rollups(run)
-                summaries.fold(run)
-                return 0
-
-            self._on_writer(fold, "folding rollups")
             with self._using_connection():
-                self._writer.checkpoint().result()
+                try:
+                    self._writer.fold(raise_failure=True).result()
+                except duckdb.Error as exc:
+                    raise StoreError(f"folding rollups failed: {exc}") from exc
 
     def fold_pending(self) -> None:
         """Fold what arrived since the last fold, when anything did: reads of journey
@@ -567,9 +563,14 @@ class DuckDBStore:
         return deletion.start_ns_quantile(self._fetch, fraction)
 
     def size_bytes(self) -> int:
-        with self._using_connection() as connection:
+        # Measured on the writer between two writes, where its checkpoint always runs:
+        # beside a write in flight it cannot, and the size would count the log as well
+        # (up to CHECKPOINT_THRESHOLD), so a size cap would delete more than it needs.
+        with self._using_connection():
             try:
-                return deletion.used_bytes(connection, self._path)
+                return self._writer.between_writes(
+                    lambda connection: deletion.used_bytes(connection, self._path)
+                ).result()
             except duckdb.Error as exc:
                 raise StoreError(f"measuring the store failed: {exc}") from exc
 

@@ -16,7 +16,8 @@ change them outside ingest (deletions) is queued here too, with ``run``, so it
 never races an ingest transaction over the same rows.
 
 The deltas are folded every ``rollups.COMPACT_EVERY`` commits, and also once the
-writer has been idle for ``IDLE_FOLD_S`` with commits not folded yet: after a burst,
+writer has written no batch for ``IDLE_FOLD_S`` with commits not folded yet (tasks
+such as a size measurement do not count, so polling cannot put the fold off): after a burst,
 reads are served from folded rows and error origins (found when folding) show
 within seconds instead of waiting for the next 64 commits.
 
@@ -30,10 +31,11 @@ import logging
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -70,6 +72,7 @@ _INCOMING_LOGS: Final = "threadline_incoming_logs"
 
 # Work run alone in a transaction of its own on the writer's connection.
 Task = Callable[[rollups.Run], Any]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +87,15 @@ class _Task:
     future: Future[Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _Between:
+    """Work on the writer's connection between two transactions, with none open."""
+
+    work: Callable[[duckdb.DuckDBPyConnection], Any]
+    future: Future[Any]
+
+
 _STOP: Final = None  # queued by ``close`` after the last accepted batch
-
-
-def _fold_now(run: rollups.Run) -> None:
-    """The task ``fold`` queues: the writer runs ``_compact`` in its place."""
-
-
-def _checkpoint_now(run: rollups.Run) -> None:
-    """The task ``checkpoint`` queues: the writer runs ``_checkpoint`` in its place."""
 
 
 class GroupCommitWriter:
@@ -109,12 +112,15 @@ class GroupCommitWriter:
             raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
         self._connection = connection
         self._rollups = maintain_rollups
-        self._queue: queue.Queue[_Pending | _Task | None] = queue.Queue(maxsize=max_pending_batches)
+        self._queue: queue.Queue[_Pending | _Task | _Between | None] = queue.Queue(
+            maxsize=max_pending_batches
+        )
         self._max_pending = max_pending_batches
         self._closed = False
         self._lock = threading.Lock()  # orders "accept a batch" against "close"
         self._commits = 0
         self._since_compaction = 0
+        self._last_write = time.monotonic()  # of the last group of batches
         self._thread = threading.Thread(
             target=self._run, name="threadline-duckdb-writer", daemon=True
         )
@@ -158,31 +164,47 @@ class GroupCommitWriter:
         one statement and returns every row. The future holds what ``task`` returns.
         """
         future: Future[Any] = Future()
+        self._queue_task(_Task(task, future))
+        return future
+
+    def between_writes(self, work: Callable[[duckdb.DuckDBPyConnection], _T]) -> Future[_T]:
+        """Run ``work`` on the writer's connection with no transaction open, before the
+        next group of batches; the future holds what it returns.
+
+        For what a write in flight would spoil: a checkpoint cannot run while one is
+        open, so a size measured beside it would count the write-ahead log as well.
+        """
+        future: Future[_T] = Future()
+        self._queue_task(_Between(work, future))
+        return future
+
+    def fold(self, *, raise_failure: bool = False) -> Future[None]:
+        """Fold the commits not folded yet now, as the writer does every
+        ``rollups.COMPACT_EVERY`` commits and when idle, then checkpoint; resolves once
+        folded. A failed fold leaves the deltas, which still sum right, and is logged;
+        with ``raise_failure`` the future holds it as well.
+
+        For a reader that wants folded rows (the SLO evaluator before a tick): the fold
+        is work the writer would do within 64 commits anyway, done earlier.
+        """
+        return self.between_writes(lambda _: self._compact(raise_failure=raise_failure))
+
+    def checkpoint(self) -> Future[None]:
+        """Checkpoint now, as the writer does after each of its own folds; resolves once
+        done (a checkpoint that cannot run now is left to the next fold or the bound)."""
+        return self.between_writes(lambda _: self._checkpoint())
+
+    def _queue_task(self, task: _Task | _Between) -> None:
         with self._lock:
             if self._closed:
                 raise StoreError("the store is closed; it accepts no more writes")
             # Blocking when the queue is full: deletions wait their turn, ingest does not.
             try:
-                self._queue.put(_Task(task, future), timeout=CLOSE_TIMEOUT_S)
+                self._queue.put(task, timeout=CLOSE_TIMEOUT_S)
             except queue.Full:
                 raise StoreOverloaded(
                     f"the write queue stayed full for {CLOSE_TIMEOUT_S:.0f} s"
                 ) from None
-        return future
-
-    def fold(self) -> Future[None]:
-        """Fold the commits not folded yet now, as the writer does every
-        ``rollups.COMPACT_EVERY`` commits and when idle; resolves once folded.
-
-        For a reader that wants folded rows (the SLO evaluator before a tick): the fold
-        is work the writer would do within 64 commits anyway, done earlier.
-        """
-        return self.run(_fold_now)
-
-    def checkpoint(self) -> Future[None]:
-        """Checkpoint now, as the writer does after each of its own folds; resolves once
-        done (a checkpoint that cannot run now is left to the next fold or the bound)."""
-        return self.run(_checkpoint_now)
 
     def close(self) -> None:
         """Commit everything accepted so far, then stop the thread; idempotent."""
@@ -205,25 +227,22 @@ class GroupCommitWriter:
             if task is not None:
                 self._run_task(task)
 
-    def _run_task(self, pending: _Task) -> None:
+    def _run_task(self, pending: _Task | _Between) -> None:
         if not pending.future.set_running_or_notify_cancel():
             return
-        if pending.task is _fold_now:
-            self._compact()  # logs its own failures: the deltas stay and sum right
-            pending.future.set_result(None)
-            return
-        if pending.task is _checkpoint_now:
-            self._checkpoint()
-            pending.future.set_result(None)
-            return
         try:
-            result = self._in_transaction(pending.task)
+            if isinstance(pending, _Between):
+                result = pending.work(self._connection)
+            else:
+                result = self._in_transaction(pending.task)
         except Exception as exc:
-            pending.future.set_exception(_write_failed(exc))
+            # Work between writes wrote nothing; its caller says what failed.
+            failed = exc if isinstance(pending, _Between) else _write_failed(exc)
+            pending.future.set_exception(failed)
         else:
             pending.future.set_result(result)
 
-    def _take_group(self) -> tuple[list[_Pending], _Task | None, bool]:
+    def _take_group(self) -> tuple[list[_Pending], _Task | _Between | None, bool]:
         """Block for one batch, then take whatever else is already waiting.
 
         A task ends the group: it runs after the group, alone.
@@ -231,7 +250,7 @@ class GroupCommitWriter:
         first = self._next()
         if first is _STOP:
             return [], None, True
-        if isinstance(first, _Task):
+        if isinstance(first, _Task | _Between):
             return [], first, False
         group = [first]
         rows = len(first.batch)
@@ -242,20 +261,23 @@ class GroupCommitWriter:
                 break
             if pending is _STOP:
                 return self._started(group), None, True
-            if isinstance(pending, _Task):
+            if isinstance(pending, _Task | _Between):
                 return self._started(group), pending, False
             group.append(pending)
             rows += len(pending.batch)
         return self._started(group), None, False
 
-    def _next(self) -> _Pending | _Task | None:
-        """The next queued item; when none comes within ``IDLE_FOLD_S`` and commits
-        are not folded yet, fold them before waiting on."""
+    def _next(self) -> _Pending | _Task | _Between | None:
+        """The next queued item; when no batch has been written for ``IDLE_FOLD_S`` and
+        commits are not folded yet, fold them before waiting on."""
         if self._rollups and self._since_compaction:
-            try:
-                return self._queue.get(timeout=IDLE_FOLD_S)
-            except queue.Empty:
-                self._compact()
+            remaining = self._last_write + IDLE_FOLD_S - time.monotonic()
+            if remaining > 0:
+                try:
+                    return self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    pass
+            self._compact()
         return self._queue.get()
 
     @staticmethod
@@ -277,20 +299,26 @@ class GroupCommitWriter:
         for pending in group:
             pending.future.set_result(None)
         self._since_compaction += 1
+        self._last_write = time.monotonic()
         if self._rollups and self._since_compaction >= rollups.COMPACT_EVERY:
             self._compact()
 
-    def _compact(self) -> None:
+    def _compact(self, *, raise_failure: bool = False) -> None:
         self._since_compaction = 0
+        failure: Exception | None = None
         try:
             self._in_transaction(compact_rollups)
-        except Exception:  # the deltas stay and still sum right; try again later
+        except Exception as exc:  # the deltas stay and still sum right; try again later
             logger.exception("folding rollup deltas failed")
+            failure = exc
         try:
             self._in_transaction(summaries.fold)
-        except Exception:  # the rows stay and still merge right on read; try again later
+        except Exception as exc:  # the rows stay and still merge right on read; try again later
             logger.exception("folding trace summary rows failed")
+            failure = failure or exc
         self._checkpoint()
+        if raise_failure and failure is not None:
+            raise failure
 
     def _checkpoint(self) -> None:
         """Checkpoint after a fold: it rewrote and updated rows (summaries, journey steps
