@@ -16,10 +16,10 @@ change them outside ingest (deletions) is queued here too, with ``run``, so it
 never races an ingest transaction over the same rows.
 
 The deltas are folded every ``rollups.COMPACT_EVERY`` commits, and also once the
-writer has written no batch for ``IDLE_FOLD_S`` with commits not folded yet (tasks
-such as a size measurement do not count, so polling cannot put the fold off): after a burst,
-reads are served from folded rows and error origins (found when folding) show
-within seconds instead of waiting for the next 64 commits.
+writer has written no batch for ``IDLE_FOLD_S`` with commits not folded yet: after a
+burst, reads are served from folded rows and error origins (found when folding) show
+within seconds instead of waiting for the next 64 commits. Tasks (a size measured,
+a deletion) are not batches: polling the size cannot put the fold off.
 
 Done-callbacks of the returned futures run on the writer thread; keep them short
 (``asyncio.wrap_future`` only schedules a wake-up, which is the intended use).
