@@ -8,7 +8,9 @@ the traces funnels read, whole.
 
 from __future__ import annotations
 
+import logging
 import random
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -29,12 +31,14 @@ from threadline.server.funnel_defs import Funnel
 from threadline.server.journey_model import SESSION_GAP_NS, JourneyTrace, StepStats, Transition
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.base import Store
-from threadline.server.storage.clickhouse import journey_steps
+from threadline.server.storage.clickhouse import journey_origins, journey_steps
 from threadline.server.storage.clickhouse.store import ClickHouseStore
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.store_url import StoreUrl
 
 WAIT_S: Final = 60.0
+# How long the test slows the idle work down, so the store starts to close during it.
+CLOSE_DURING_IDLE_S: Final = 0.5
 WINDOWS: Final = (
     TimeWindow(T0, T0 + 3600 * S),
     # Cuts through sessions: steps before it are not read, steps after it are only
@@ -244,3 +248,28 @@ def _wait_for_error_origins(clickhouse: ClickHouseStore) -> list[JourneyTrace]:
         if all(t.error_origin is not None for t in failed) or time.monotonic() > deadline:
             return failed
         time.sleep(0.5)
+
+
+def test_closing_while_the_writer_names_error_origins_lets_it_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server stopped right after a burst closes its store while the writer's idle
+    work runs: that work finishes on the open connection, and nothing is logged as
+    failed (it used to end in "the store is closed", with a traceback, at shutdown)."""
+    started = threading.Event()
+    set_origins = journey_origins.set_origins
+
+    def slow_set_origins(*args: Any) -> int:
+        started.set()
+        time.sleep(CLOSE_DURING_IDLE_S)  # the store's close begins meanwhile
+        return set_origins(*args)
+
+    monkeypatch.setattr(journey_origins, "set_origins", slow_set_origins)
+    store = ClickHouseStore(StoreUrl(backend="chdb", path=tmp_path / "chdb"))
+    try:
+        store.write(SpanBatch.from_records(shoppers())).result(timeout=WAIT_S)
+        assert started.wait(timeout=WAIT_S), "the writer never went idle"
+    finally:
+        with caplog.at_level(logging.ERROR):
+            store.close()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -118,12 +118,15 @@ class ClickHouseStore:
             )
             # Idle after a burst, the writer names the error origins of the traces
             # that failed in it (what DuckDB's fold does), so funnels can weigh them.
+            # Its statements go straight to the connection, which ``close`` keeps open
+            # until the writer has stopped: work under way when the store starts to
+            # close then finishes instead of failing on the closed store.
             self._writer = InsertWriter(
                 self._connection,
                 self._tables,
                 max_pending_batches=max_pending_batches,
                 on_idle=lambda: journey_origins.set_origins(
-                    self._fetch, self._command, self._tables
+                    self._idle_fetch, self._idle_command, self._tables
                 ),
             )
         except BaseException:
@@ -472,6 +475,12 @@ class ClickHouseStore:
         if self._closed:
             raise StoreError("the store is closed")
         return self._connection.rows(sql, params, doing="reading spans")
+
+    def _idle_fetch(self, sql: str, params: Mapping[str, object]) -> list[Row]:
+        return self._connection.rows(sql, params, doing="naming error origins")
+
+    def _idle_command(self, sql: str, params: Mapping[str, object]) -> None:
+        self._connection.command(sql, params, doing="naming error origins")
 
     def _command(self, sql: str, params: Mapping[str, object]) -> None:
         if self._closed:
