@@ -12,7 +12,8 @@ Writes the same spans (``analysis_workload.py``: the shop, ~10 attributes per sp
 - a DuckDBStore without rollups (the span table and its indexes only);
 - a ClickHouseStore on chDB (spans, trace-id lookup table), measured from its active
   parts before and after ``compact`` (``OPTIMIZE … FINAL``: the parts merged as
-  background merges leave them in a steady state).
+  background merges leave them in a steady state); then every table of its database,
+  the rollups and summaries included, merged.
 
 Prints spans/s of each load (one run, for orientation only: the goal here is size),
 bytes per span, the ratio to DuckDB, the ClickHouse columns that take the most, and
@@ -135,6 +136,13 @@ def main() -> None:
         " FROM system.parts WHERE active AND database = {db:String} AND table = 'spans'",
         {"db": ch._connection.database},
     )
+    # ``size_bytes`` counts the tables retention and the size cap act on; the rollups
+    # and summaries the views read come on top of them on disk.
+    tables = ch._fetch(
+        "SELECT table, sum(bytes_on_disk) AS bytes FROM system.parts"
+        " WHERE active AND database = {db:String} GROUP BY table ORDER BY bytes DESC",
+        {"db": ch._connection.database},
+    )
     ch.close()
 
     duck = sizes["DuckDB (as served)"]
@@ -149,6 +157,13 @@ def main() -> None:
     skip, primary = indexes[0]
     print(f"  skip indexes        {int(skip or 0) / spans:>6.1f} B/span")
     print(f"  primary key (RAM)   {int(primary or 0) / spans:>6.2f} B/span")
+    every = sum(int(size) for _, size in tables)
+    print(
+        f"\nchDB, every table (rollups and summaries included): {every / spans:.1f} B/span,"
+        f" {every / duck:.2f}× DuckDB (as served); the largest:"
+    )
+    for table, size in tables[:TOP_COLUMNS]:
+        print(f"  {table:<28} {int(size) / spans:>6.1f} B/span")
 
 
 if __name__ == "__main__":
