@@ -18,7 +18,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from threadline.cli.store_command import store
 from threadline.server.storage.base import StoreError
-from threadline.server.storage.clickhouse import cluster, ddl
+from threadline.server.storage.clickhouse import cluster, ddl, schema, versions
 from threadline.server.storage.clickhouse.store import ClickHouseStore
 from threadline.server.storage.clickhouse.tables import Tables
 from threadline.store_url import StoreUrl
@@ -169,3 +169,32 @@ def test_a_cluster_store_refuses_to_start_without_the_cluster_tables(tmp_path: P
     url = StoreUrl(backend="chdb", path=tmp_path / "chdb", cluster="prod")
     with pytest.raises(StoreError, match=r"threadline store ddl --cluster prod --database"):
         ClickHouseStore(url)
+
+
+def test_the_version_4_step_changes_the_local_and_the_distributed_span_tables() -> None:
+    """On a cluster the step changes the resource column of the local tables, where the
+    parts are, and of the ``Distributed`` table reads and inserts go through, and the
+    codecs on the local tables; on one node the tables themselves. (chDB runs the
+    single-node form in the migration tests.)"""
+    change = f"MODIFY COLUMN resource {schema.RESOURCE_MAP} CODEC(ZSTD(1))"
+    span_codecs = "MODIFY COLUMN length_ns CODEC(T64, ZSTD(1))"
+    rollup_codecs = "MODIFY COLUMN start_ns CODEC(ZSTD(1)), MODIFY COLUMN end_ns CODEC(ZSTD(1))"
+    on_cluster = versions.version_4(Tables.of("threadline", CLUSTER))
+    assert [s.split(" MODIFY")[0] for s in on_cluster] == [
+        "ALTER TABLE `threadline`.spans_local ON CLUSTER `prod`",
+        "ALTER TABLE `threadline`.spans ON CLUSTER `prod`",
+        "ALTER TABLE `threadline`.spans_local ON CLUSTER `prod`",
+        "ALTER TABLE `threadline`.trace_rollup_local ON CLUSTER `prod`",
+    ]
+    single = versions.version_4(Tables.of("threadline"))
+    assert [s.split(" MODIFY")[0] for s in single] == [
+        "ALTER TABLE `threadline`.spans",
+        "ALTER TABLE `threadline`.spans",
+        "ALTER TABLE `threadline`.trace_rollup",
+    ]
+    assert [change in s for s in on_cluster] == [True, True, False, False]
+    assert [change in s for s in single] == [True, False, False]
+    assert span_codecs in on_cluster[2]
+    assert span_codecs in single[1]
+    assert rollup_codecs in on_cluster[3]
+    assert rollup_codecs in single[2]

@@ -3,6 +3,7 @@ constants they share with DuckDB's, and a version 1 database filled on open (chD
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -103,7 +104,7 @@ def test_a_version_1_database_gets_its_rollups_on_open(url: StoreUrl) -> None:
     _version_1(url, spans)
     store = ClickHouseStore(url)
     try:
-        assert store.schema_version == schema.SCHEMA_VERSION == 3
+        assert store.schema_version == schema.SCHEMA_VERSION == 4
         red = {(r.service, r.operation): (r.stats.requests, r.stats.errors)
                for r in store.operation_red(DAY)}  # fmt: skip
         assert red == {("payments", "charge"): (3, 1), ("web", "GET /pay"): (3, 0)}
@@ -117,7 +118,7 @@ def test_a_version_1_database_gets_its_rollups_on_open(url: StoreUrl) -> None:
         assert store.service_map(DAY).edges[0].stats.calls == 4
     finally:
         store.close()
-    again = ClickHouseStore(url)  # version 3 now: nothing is counted twice
+    again = ClickHouseStore(url)  # version 4 now: nothing is counted twice
     try:
         assert again.service_map(DAY).edges[0].stats.calls == 4
     finally:
@@ -176,7 +177,7 @@ _VERSION_2_STAGING: Final = (
 
 def test_a_version_2_database_loses_its_shared_staging_on_open(url: StoreUrl) -> None:
     """Opening a version 2 database drops the view and tables batches were staged in
-    before, records version 3, and its spans and later writes count as before."""
+    before, records the current version, and its spans and later writes count as before."""
     store = ClickHouseStore(url)
     try:
         store.write(SpanBatch.from_records(_call("1" * 32, T0))).result(timeout=30)
@@ -189,9 +190,9 @@ def test_a_version_2_database_loses_its_shared_staging_on_open(url: StoreUrl) ->
         store.close()
     again = ClickHouseStore(url)
     try:
-        assert again.schema_version == 3
+        assert again.schema_version == 4
         rows = again._fetch(f"SELECT version FROM {again._tables.versions} ORDER BY version", {})
-        assert rows == [(2,), (3,)]
+        assert rows == [(2,), (4,)]
         tables = {str(row[0]) for row in again._fetch(f"SHOW TABLES FROM {db}", {})}
         assert not {"pending_pairs", "pending_pairs_mv", "rollup_pending"} & tables
         assert rollup_schema.STAGED in tables
@@ -199,5 +200,63 @@ def test_a_version_2_database_loses_its_shared_staging_on_open(url: StoreUrl) ->
         assert again.service_map(DAY).edges[0].stats.calls == 2
         staged = again._fetch(f"SELECT count() FROM {db}.{rollup_schema.STAGED}", {})
         assert staged == [(0,)]
+    finally:
+        again.close()
+
+
+def test_a_version_3_database_keeps_resource_values_as_low_cardinality_on_open(
+    url: StoreUrl,
+) -> None:
+    """Opening a version 3 database changes the span table's resource column to
+    ``LowCardinality`` values and compresses the trace rollup with ZSTD, and every span
+    reads back as it was written."""
+    resource = {"service.name": "web", "host.name": "node-7", "process.pid": 4242}
+    spans = [replace(span, resource=resource) for span in _call("1" * 32, T0)]
+    store = ClickHouseStore(url)
+    try:
+        store.write(SpanBatch.from_records(spans)).result(timeout=30)
+        store._command(
+            f"ALTER TABLE {store._tables.spans} MODIFY COLUMN resource"
+            " Map(LowCardinality(String), String) CODEC(ZSTD(1)) SETTINGS mutations_sync = 2",
+            {},
+        )
+        store._command(  # version 3 compressed the trace rollup's values by default
+            "ALTER TABLE `threadline`.trace_rollup MODIFY COLUMN services REMOVE CODEC", {}
+        )
+        store._command(
+            f"ALTER TABLE {store._tables.spans} MODIFY COLUMN length_ns CODEC(ZSTD(1)),"
+            " MODIFY COLUMN session_id CODEC(ZSTD(1)), MODIFY COLUMN user_id CODEC(ZSTD(1))",
+            {},
+        )
+        store._command(f"TRUNCATE TABLE {store._tables.versions}", {})
+        store._command(f"INSERT INTO {store._tables.versions} VALUES (3, 0, 'threadline 3')", {})
+    finally:
+        store.close()
+    again = ClickHouseStore(url)
+    try:
+        assert again.schema_version == 4
+        column = again._fetch(
+            "SELECT type FROM system.columns WHERE database = {db:String}"
+            " AND table = 'spans' AND name = 'resource'",
+            {"db": again._tables.database},
+        )
+        assert column == [(schema.RESOURCE_MAP,)]
+        codecs = again._fetch(
+            "SELECT DISTINCT compression_codec FROM system.columns WHERE database = {db:String}"
+            " AND table = 'trace_rollup'",
+            {"db": again._tables.database},
+        )
+        assert codecs == [("CODEC(ZSTD(1))",)]
+        span_codecs = again._fetch(
+            "SELECT name, compression_codec FROM system.columns WHERE database = {db:String}"
+            " AND table = 'spans' AND name IN ('length_ns', 'session_id', 'user_id')",
+            {"db": again._tables.database},
+        )
+        assert dict(span_codecs) == {
+            column: f"CODEC({codec})" for column, codec in schema.SPAN_CODECS.items()
+        }
+        assert [span.resource for span in again.get_trace("1" * 32)] == [resource] * len(spans)
+        again.write(SpanBatch.from_records(_call("2" * 32, T0 + S))).result(timeout=30)
+        assert again.service_map(DAY).edges[0].stats.calls == 2
     finally:
         again.close()

@@ -50,6 +50,11 @@ REQUEST_ROLLUP: Final = "request_rollup"
 REQUEST_ROLLUP_MV: Final = "request_rollup_mv"
 TRACE_ROLLUP: Final = "trace_rollup"
 TRACE_ROLLUP_MV: Final = "trace_rollup_mv"
+# The columns of ``trace_rollup`` after its id, compressed as the span table's (ZSTD)
+# since schema version 4: one row per trace, so it costs bytes per span like spans do.
+TRACE_ROLLUP_VALUES: Final = (
+    "start_ns", "end_ns", "session_id", "root", "errors", "services", "synthetic",
+)  # fmt: skip
 PAIR_ROLLUP: Final = "pair_rollup"
 HOP_ROLLUP: Final = "hop_rollup"
 ORPHAN_SPANS: Final = "orphan_spans"
@@ -168,13 +173,13 @@ ORDER BY (service, operation, minute, status, bucket, root, served, unparented, 
         _view(db, REQUEST_ROLLUP_MV, REQUEST_ROLLUP) + f"""{request_delta(f"{db}.{SPANS}", 1)}""",
         f"""CREATE TABLE IF NOT EXISTS {db}.{TRACE_ROLLUP} (
     trace_id String CODEC(ZSTD(1)),
-    start_ns SimpleAggregateFunction(min, Int64),
-    end_ns SimpleAggregateFunction(max, Int64),
-    session_id SimpleAggregateFunction(min, Nullable(String)),
-    root SimpleAggregateFunction(max, String),
-    errors SimpleAggregateFunction(sum, Int64),
-    services SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
-    synthetic SimpleAggregateFunction(max, UInt8)
+    start_ns SimpleAggregateFunction(min, Int64) CODEC(ZSTD(1)),
+    end_ns SimpleAggregateFunction(max, Int64) CODEC(ZSTD(1)),
+    session_id SimpleAggregateFunction(min, Nullable(String)) CODEC(ZSTD(1)),
+    root SimpleAggregateFunction(max, String) CODEC(ZSTD(1)),
+    errors SimpleAggregateFunction(sum, Int64) CODEC(ZSTD(1)),
+    services SimpleAggregateFunction(groupUniqArrayArray, Array(String)) CODEC(ZSTD(1)),
+    synthetic SimpleAggregateFunction(max, UInt8) CODEC(ZSTD(1))
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toDate({START_TIME})

@@ -18,10 +18,21 @@ insert into ``pending_pairs``, which one writer counted and emptied for all) and
 tables ``pending_pairs`` and ``rollup_pending``; on a cluster ``ON CLUSTER``, the
 ``Distributed`` tables and their ``_local`` tables both. Nothing in them needs
 keeping: a version 2 writer emptied both after each batch.
+
+Version 4 keeps a span's resource values as ``LowCardinality`` (``schema.RESOURCE_MAP``),
+sets the codecs of ``schema.SPAN_CODECS`` and compresses ``trace_rollup``'s values with
+ZSTD like every other per-span column.
+The step changes the resource column's type (on a cluster, of the local tables and of
+the ``Distributed`` one): a mutation rewriting that column of every part, waited for,
+so a large store takes a while to open once. The codecs change the table's metadata
+only; parts take them as they merge. Setting a type or codec a column already has is
+a no-op, so an interrupted step runs again safely. The view that feeds the span table
+is left as it is: what it casts to the old type, ClickHouse converts on insert.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import Final
@@ -39,6 +50,8 @@ from threadline.server.storage.clickhouse import (
 from threadline.server.storage.clickhouse.client import Connection
 from threadline.server.storage.clickhouse.schema import quote
 from threadline.server.storage.clickhouse.tables import Tables
+
+logger = logging.getLogger(__name__)
 
 # What version 3 drops, views first (a view writes into one of the tables).
 RETIRED_VIEWS: Final = ("pending_pairs_mv",)
@@ -77,6 +90,10 @@ def open_schema(connection: Connection, t: Tables, *, ttl_days: int | None = Non
     if 0 < current < 3:
         for statement in retired(t):
             connection.command(statement, doing="dropping the tables of schema version 2")
+    if 0 < current < 4:
+        logger.info("schema version 4: rewriting the resource column of every span part")
+        for statement in version_4(t):
+            connection.command(statement, doing="upgrading to schema version 4")
     if current < schema.SCHEMA_VERSION:
         connection.command(
             f"INSERT INTO {t.versions} (version, applied_ns, applied_by)"
@@ -97,6 +114,30 @@ def retired(t: Tables) -> list[str]:
         if t.cluster:
             drops.append(f"DROP TABLE IF EXISTS {t.parts_of(table)}")
     return drops
+
+
+def version_4(t: Tables) -> list[str]:
+    """The statements of the version 4 step (idempotent: the same type or codec again is
+    a no-op)."""
+    change = (
+        f" MODIFY COLUMN resource {schema.RESOURCE_MAP} CODEC(ZSTD(1)) SETTINGS mutations_sync = 2"
+    )
+    # ``parts_of``: the table itself, or on a cluster the local tables ON CLUSTER.
+    tables = [t.parts_of(schema.SPANS)]
+    if t.cluster:  # the Distributed table's column, which reads and inserts go through
+        tables.append(f"{quote(t.database)}.{schema.SPANS} ON CLUSTER {quote(t.cluster)}")
+    span_codecs = ", ".join(
+        f"MODIFY COLUMN {column} CODEC({codec})" for column, codec in schema.SPAN_CODECS.items()
+    )
+    rollup_codecs = ", ".join(
+        f"MODIFY COLUMN {column} CODEC(ZSTD(1))" for column in rollup_tables.TRACE_ROLLUP_VALUES
+    )
+    # Where the parts are: a codec is the local tables' business, not the Distributed's.
+    return [
+        *(f"ALTER TABLE {table}{change}" for table in tables),
+        f"ALTER TABLE {t.parts_of(schema.SPANS)} {span_codecs}",
+        f"ALTER TABLE {t.parts_of(rollup_tables.TRACE_ROLLUP)} {rollup_codecs}",
+    ]
 
 
 def _lacks_rollups(connection: Connection, t: Tables) -> bool:
