@@ -271,13 +271,12 @@ class GroupCommitWriter:
         """The next queued item; when no batch has been written for ``IDLE_FOLD_S`` and
         commits are not folded yet, fold them before waiting on."""
         if self._rollups and self._since_compaction:
-            remaining = self._last_write + IDLE_FOLD_S - time.monotonic()
-            if remaining > 0:
-                try:
-                    return self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    pass
-            self._compact()
+            # Past the idle time already (a long task ran), what is waiting still goes first.
+            remaining = max(0.0, self._last_write + IDLE_FOLD_S - time.monotonic())
+            try:
+                return self._queue.get(timeout=remaining)
+            except queue.Empty:
+                self._compact()
         return self._queue.get()
 
     @staticmethod
