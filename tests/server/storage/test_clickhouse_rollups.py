@@ -184,8 +184,7 @@ def test_a_version_2_database_loses_its_shared_staging_on_open(url: StoreUrl) ->
         db = schema.quote("threadline")
         for statement in _VERSION_2_STAGING:
             store._command(statement.format(db=db), {})
-        store._command(f"TRUNCATE TABLE {store._tables.versions}", {})
-        store._command(f"INSERT INTO {store._tables.versions} VALUES (2, 0, 'threadline 2')", {})
+        _record_version(store, 2)
     finally:
         store.close()
     again = ClickHouseStore(url)
@@ -228,8 +227,7 @@ def test_a_version_3_database_keeps_resource_values_as_low_cardinality_on_open(
             " MODIFY COLUMN session_id CODEC(ZSTD(1)), MODIFY COLUMN user_id CODEC(ZSTD(1))",
             {},
         )
-        store._command(f"TRUNCATE TABLE {store._tables.versions}", {})
-        store._command(f"INSERT INTO {store._tables.versions} VALUES (3, 0, 'threadline 3')", {})
+        _record_version(store, 3)
     finally:
         store.close()
     again = ClickHouseStore(url)
@@ -260,3 +258,10 @@ def test_a_version_3_database_keeps_resource_values_as_low_cardinality_on_open(
         assert again.service_map(DAY).edges[0].stats.calls == 2
     finally:
         again.close()
+
+
+def _record_version(store: ClickHouseStore, version: int) -> None:
+    """Make ``store`` say it is at schema ``version``, as a database that release wrote."""
+    store._command(f"TRUNCATE TABLE {store._tables.versions}", {})
+    versions = store._tables.versions
+    store._command(f"INSERT INTO {versions} VALUES ({version}, 0, 'threadline {version}')", {})
