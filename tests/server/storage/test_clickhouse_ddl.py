@@ -177,24 +177,24 @@ def test_the_version_4_step_changes_the_local_and_the_distributed_span_tables() 
     codecs on the local tables; on one node the tables themselves. (chDB runs the
     single-node form in the migration tests.)"""
     change = f"MODIFY COLUMN resource {schema.RESOURCE_MAP} CODEC(ZSTD(1))"
-    span_codecs = "MODIFY COLUMN length_ns CODEC(T64, ZSTD(1))"
-    rollup_codecs = "MODIFY COLUMN start_ns CODEC(ZSTD(1)), MODIFY COLUMN end_ns CODEC(ZSTD(1))"
     on_cluster = versions.version_4(Tables.of("threadline", CLUSTER))
+    single = versions.version_4(Tables.of("threadline"))
     assert [s.split(" MODIFY")[0] for s in on_cluster] == [
         "ALTER TABLE `threadline`.spans_local ON CLUSTER `prod`",
         "ALTER TABLE `threadline`.spans ON CLUSTER `prod`",
-        "ALTER TABLE `threadline`.spans_local ON CLUSTER `prod`",
-        "ALTER TABLE `threadline`.trace_rollup_local ON CLUSTER `prod`",
+        *(f"ALTER TABLE `threadline`.{t}_local ON CLUSTER `prod`" for t in versions.CODEC_TABLES),
     ]
-    single = versions.version_4(Tables.of("threadline"))
     assert [s.split(" MODIFY")[0] for s in single] == [
         "ALTER TABLE `threadline`.spans",
-        "ALTER TABLE `threadline`.spans",
-        "ALTER TABLE `threadline`.trace_rollup",
+        *(f"ALTER TABLE `threadline`.{table}" for table in versions.CODEC_TABLES),
     ]
-    assert [change in s for s in on_cluster] == [True, True, False, False]
-    assert [change in s for s in single] == [True, False, False]
-    assert span_codecs in on_cluster[2]
-    assert span_codecs in single[1]
-    assert rollup_codecs in on_cluster[3]
-    assert rollup_codecs in single[2]
+    assert [change in s for s in on_cluster[:3]] == [True, True, False]
+    assert change in single[0]
+    # Each table's columns get the codecs its CREATE statement names, on both forms.
+    for table, local, alone in zip(versions.CODEC_TABLES, on_cluster[2:], single[1:], strict=True):
+        declared = versions.declared_codecs("threadline", table)
+        assert declared, table
+        clauses = ", ".join(f"MODIFY COLUMN {c} CODEC({codec})" for c, codec in declared)
+        assert local.endswith(clauses)
+        assert alone.endswith(clauses)
+    assert ("length_ns", "T64, ZSTD(1)") in versions.declared_codecs("threadline", "spans")

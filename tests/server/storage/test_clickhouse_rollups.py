@@ -14,7 +14,7 @@ from threadline.server.aggregates import EdgeKind, TimeWindow
 from threadline.server.analysis import latency_bounds, sketch
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
-from threadline.server.storage.clickhouse import rollup_schema, schema
+from threadline.server.storage.clickhouse import rollup_schema, schema, versions
 from threadline.server.storage.clickhouse.client import Connection
 from threadline.server.storage.clickhouse.store import ClickHouseStore
 from threadline.server.storage.duckdb import rollups as duckdb_rollups
@@ -163,6 +163,15 @@ def test_erasure_leaves_no_name_only_the_user_had(url: StoreUrl) -> None:
         store.close()
 
 
+# Columns version 3 left to ClickHouse's default compression, one of each kind of table.
+_VERSION_3_DEFAULT_CODECS: Final = (
+    ("trace_rollup", "services"),
+    ("rollup_operations", "spans"),
+    ("rollup_edges", "caller"),
+    ("request_rollup", "bucket"),
+    ("orphan_spans", "trace_id"),
+)
+
 # What version 2 staged batches through: a view copying every insert into a table one
 # writer emptied for all, and a table of keys per writer.
 _VERSION_2_STAGING: Final = (
@@ -207,8 +216,8 @@ def test_a_version_3_database_keeps_resource_values_as_low_cardinality_on_open(
     url: StoreUrl,
 ) -> None:
     """Opening a version 3 database changes the span table's resource column to
-    ``LowCardinality`` values and compresses the trace rollup with ZSTD, and every span
-    reads back as it was written."""
+    ``LowCardinality`` values and gives every column of the span and rollup tables the
+    codec the schema names, and every span reads back as it was written."""
     resource = {"service.name": "web", "host.name": "node-7", "process.pid": 4242}
     spans = [replace(span, resource=resource) for span in _call("1" * 32, T0)]
     store = ClickHouseStore(url)
@@ -219,9 +228,10 @@ def test_a_version_3_database_keeps_resource_values_as_low_cardinality_on_open(
             " Map(LowCardinality(String), String) CODEC(ZSTD(1)) SETTINGS mutations_sync = 2",
             {},
         )
-        store._command(  # version 3 compressed the trace rollup's values by default
-            "ALTER TABLE `threadline`.trace_rollup MODIFY COLUMN services REMOVE CODEC", {}
-        )
+        # Version 3's codecs: the rollups' and the trace rollup's values had none.
+        for table, column in _VERSION_3_DEFAULT_CODECS:
+            removal = f"MODIFY COLUMN {column} REMOVE CODEC"
+            store._command(f"ALTER TABLE `threadline`.{table} {removal}", {})
         store._command(
             f"ALTER TABLE {store._tables.spans} MODIFY COLUMN length_ns CODEC(ZSTD(1)),"
             " MODIFY COLUMN session_id CODEC(ZSTD(1)), MODIFY COLUMN user_id CODEC(ZSTD(1))",
@@ -239,20 +249,14 @@ def test_a_version_3_database_keeps_resource_values_as_low_cardinality_on_open(
             {"db": again._tables.database},
         )
         assert column == [(schema.RESOURCE_MAP,)]
-        codecs = again._fetch(
-            "SELECT DISTINCT compression_codec FROM system.columns WHERE database = {db:String}"
-            " AND table = 'trace_rollup'",
-            {"db": again._tables.database},
-        )
-        assert codecs == [("CODEC(ZSTD(1))",)]
-        span_codecs = again._fetch(
-            "SELECT name, compression_codec FROM system.columns WHERE database = {db:String}"
-            " AND table = 'spans' AND name IN ('length_ns', 'session_id', 'user_id')",
-            {"db": again._tables.database},
-        )
-        assert dict(span_codecs) == {
-            column: f"CODEC({codec})" for column, codec in schema.SPAN_CODECS.items()
-        }
+        for table in versions.CODEC_TABLES:
+            found = again._fetch(
+                "SELECT name, compression_codec FROM system.columns"
+                " WHERE database = 'threadline' AND table = {t:String} AND compression_codec != ''",
+                {"t": table},
+            )
+            declared = versions.declared_codecs("threadline", table)
+            assert dict(found) == {column: f"CODEC({codec})" for column, codec in declared}
         assert [span.resource for span in again.get_trace("1" * 32)] == [resource] * len(spans)
         again.write(SpanBatch.from_records(_call("2" * 32, T0 + S))).result(timeout=30)
         assert again.service_map(DAY).edges[0].stats.calls == 2

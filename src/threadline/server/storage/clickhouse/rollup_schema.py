@@ -158,13 +158,13 @@ def statements(db: str, incoming: str, ttl: str) -> list[str]:
     return [
         f"""CREATE TABLE IF NOT EXISTS {db}.{OPERATIONS} (
     minute Int64 CODEC(Delta(8), ZSTD(1)),
-    service LowCardinality(String),
-    operation LowCardinality(String),
-    status LowCardinality(String),
-    synthetic UInt8,
-    bucket Int16,
-    spans Int64,
-    duration_sum Int64
+    service LowCardinality(String) CODEC(ZSTD(1)),
+    operation LowCardinality(String) CODEC(ZSTD(1)),
+    status LowCardinality(String) CODEC(ZSTD(1)),
+    synthetic UInt8 CODEC(ZSTD(1)),
+    bucket Int16 CODEC(ZSTD(1)),
+    spans Int64 CODEC(ZSTD(1)),
+    duration_sum Int64 CODEC(ZSTD(1))
 )
 ENGINE = SummingMergeTree((spans, duration_sum))
 PARTITION BY {_DAY}
@@ -172,16 +172,16 @@ ORDER BY (minute, service, operation, status, synthetic, bucket)
 {minute_ttl}{settings}""",
         f"""CREATE TABLE IF NOT EXISTS {db}.{EDGES} (
     minute Int64 CODEC(Delta(8), ZSTD(1)),
-    caller LowCardinality(String),
-    caller_operation LowCardinality(String),
-    callee LowCardinality(String),
-    callee_operation LowCardinality(String),
-    kind LowCardinality(String),
-    measure LowCardinality(String),
-    synthetic UInt8,
-    bucket Int16,
-    calls Int64,
-    errors Int64,
+    caller LowCardinality(String) CODEC(ZSTD(1)),
+    caller_operation LowCardinality(String) CODEC(ZSTD(1)),
+    callee LowCardinality(String) CODEC(ZSTD(1)),
+    callee_operation LowCardinality(String) CODEC(ZSTD(1)),
+    kind LowCardinality(String) CODEC(ZSTD(1)),
+    measure LowCardinality(String) CODEC(ZSTD(1)),
+    synthetic UInt8 CODEC(ZSTD(1)),
+    bucket Int16 CODEC(ZSTD(1)),
+    calls Int64 CODEC(ZSTD(1)),
+    errors Int64 CODEC(ZSTD(1)),
     CONSTRAINT known_kind CHECK kind IN ({kinds})
 )
 ENGINE = SummingMergeTree((calls, errors))
@@ -198,13 +198,13 @@ ORDER BY (service, operation)
 SETTINGS {_DURABLE}""",
         f"""CREATE TABLE IF NOT EXISTS {db}.{EXEMPLARS} (
     minute Int64 CODEC(Delta(8), ZSTD(1)),
-    service LowCardinality(String),
-    operation LowCardinality(String),
-    slot UInt8,
-    trace_id String,
-    duration_ns Int64,
-    start_ns Int64,
-    first UInt64
+    service LowCardinality(String) CODEC(ZSTD(1)),
+    operation LowCardinality(String) CODEC(ZSTD(1)),
+    slot UInt8 CODEC(ZSTD(1)),
+    trace_id String CODEC(ZSTD(1)),
+    duration_ns Int64 CODEC(ZSTD(1)),
+    start_ns Int64 CODEC(ZSTD(1)),
+    first UInt64 CODEC(ZSTD(1))
 )
 ENGINE = ReplacingMergeTree(first)
 PARTITION BY {_DAY}

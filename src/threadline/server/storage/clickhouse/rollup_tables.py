@@ -50,11 +50,6 @@ REQUEST_ROLLUP: Final = "request_rollup"
 REQUEST_ROLLUP_MV: Final = "request_rollup_mv"
 TRACE_ROLLUP: Final = "trace_rollup"
 TRACE_ROLLUP_MV: Final = "trace_rollup_mv"
-# The columns of ``trace_rollup`` after its id, compressed as the span table's (ZSTD)
-# since schema version 4: one row per trace, so it costs bytes per span like spans do.
-TRACE_ROLLUP_VALUES: Final = (
-    "start_ns", "end_ns", "session_id", "root", "errors", "services", "synthetic",
-)  # fmt: skip
 PAIR_ROLLUP: Final = "pair_rollup"
 HOP_ROLLUP: Final = "hop_rollup"
 ORPHAN_SPANS: Final = "orphan_spans"
@@ -156,15 +151,15 @@ def statements(database: str, *, ttl_days: int | None = None) -> list[str]:
     return [
         f"""CREATE TABLE IF NOT EXISTS {db}.{REQUEST_ROLLUP} (
     minute Int64 CODEC(Delta(8), ZSTD(1)),
-    service LowCardinality(String),
-    operation LowCardinality(String),
-    status LowCardinality(String),
-    bucket Int32,
-    root UInt8,
-    served UInt8,
-    unparented UInt8,
-    synthetic UInt8,
-    spans Int64
+    service LowCardinality(String) CODEC(ZSTD(1)),
+    operation LowCardinality(String) CODEC(ZSTD(1)),
+    status LowCardinality(String) CODEC(ZSTD(1)),
+    bucket Int32 CODEC(ZSTD(1)),
+    root UInt8 CODEC(ZSTD(1)),
+    served UInt8 CODEC(ZSTD(1)),
+    unparented UInt8 CODEC(ZSTD(1)),
+    synthetic UInt8 CODEC(ZSTD(1)),
+    spans Int64 CODEC(ZSTD(1))
 )
 ENGINE = SummingMergeTree(spans)
 PARTITION BY intDiv(minute, 1440 * 7)
@@ -188,14 +183,14 @@ ORDER BY trace_id
         _view(db, TRACE_ROLLUP_MV, TRACE_ROLLUP) + f"""{trace_rows(f"{db}.{SPANS}")}""",
         f"""CREATE TABLE IF NOT EXISTS {db}.{PAIR_ROLLUP} (
     minute Int64 CODEC(Delta(8), ZSTD(1)),
-    caller LowCardinality(String),
-    callee LowCardinality(String),
-    kind LowCardinality(String),
-    bucket Int32,
-    status LowCardinality(String),
-    retried UInt8,
-    synthetic UInt8,
-    calls Int64
+    caller LowCardinality(String) CODEC(ZSTD(1)),
+    callee LowCardinality(String) CODEC(ZSTD(1)),
+    kind LowCardinality(String) CODEC(ZSTD(1)),
+    bucket Int32 CODEC(ZSTD(1)),
+    status LowCardinality(String) CODEC(ZSTD(1)),
+    retried UInt8 CODEC(ZSTD(1)),
+    synthetic UInt8 CODEC(ZSTD(1)),
+    calls Int64 CODEC(ZSTD(1))
 )
 ENGINE = SummingMergeTree(calls)
 PARTITION BY intDiv(minute, 1440 * 7)
@@ -203,26 +198,26 @@ ORDER BY (caller, callee, minute, kind, bucket, status, retried, synthetic)
 {minute_ttl}""".rstrip(),
         f"""CREATE TABLE IF NOT EXISTS {db}.{HOP_ROLLUP} (
     minute Int64 CODEC(Delta(8), ZSTD(1)),
-    producer LowCardinality(String),
-    consumer LowCardinality(String),
-    destination String,
-    elsewhere UInt8,
-    linked UInt8,
-    messages Int64,
-    producer_trace_id String,
-    consumer_trace_id String
+    producer LowCardinality(String) CODEC(ZSTD(1)),
+    consumer LowCardinality(String) CODEC(ZSTD(1)),
+    destination String CODEC(ZSTD(1)),
+    elsewhere UInt8 CODEC(ZSTD(1)),
+    linked UInt8 CODEC(ZSTD(1)),
+    messages Int64 CODEC(ZSTD(1)),
+    producer_trace_id String CODEC(ZSTD(1)),
+    consumer_trace_id String CODEC(ZSTD(1))
 )
 ENGINE = SummingMergeTree(messages)
 PARTITION BY intDiv(minute, 1440 * 7)
 ORDER BY (producer, consumer, destination, minute, elsewhere, linked)
 {minute_ttl}""".rstrip(),
         f"""CREATE TABLE IF NOT EXISTS {db}.{ORPHAN_SPANS} (
-    trace_id String,
-    span_id String,
-    parent_span_id String,
-    start_ns Int64,
-    service LowCardinality(String),
-    sign Int64
+    trace_id String CODEC(ZSTD(1)),
+    span_id String CODEC(ZSTD(1)),
+    parent_span_id String CODEC(ZSTD(1)),
+    start_ns Int64 CODEC(ZSTD(1)),
+    service LowCardinality(String) CODEC(ZSTD(1)),
+    sign Int64 CODEC(ZSTD(1))
 )
 ENGINE = SummingMergeTree(sign)
 PARTITION BY toDate({START_TIME})

@@ -52,7 +52,7 @@ from threadline.server.storage.clickhouse import document_table, journey_schema,
 # database) and the journey steps (``journey_schema``). Version 3 stages each batch
 # per writer in ``staged_spans`` (``staging``) and drops the tables it replaces.
 # Version 4 keeps the values of a span's resource as ``LowCardinality`` (``RESOURCE_MAP``)
-# and changes codecs (``SPAN_CODECS``, ``rollup_tables.TRACE_ROLLUP_VALUES``).
+# and sets codecs: ``SPAN_CODECS``, and ZSTD on every rollup column (``versions``).
 SCHEMA_VERSION: Final = 4
 
 

@@ -19,9 +19,10 @@ tables ``pending_pairs`` and ``rollup_pending``; on a cluster ``ON CLUSTER``, th
 ``Distributed`` tables and their ``_local`` tables both. Nothing in them needs
 keeping: a version 2 writer emptied both after each batch.
 
-Version 4 keeps a span's resource values as ``LowCardinality`` (``schema.RESOURCE_MAP``),
-sets the codecs of ``schema.SPAN_CODECS`` and compresses ``trace_rollup``'s values with
-ZSTD like every other per-span column.
+Version 4 keeps a span's resource values as ``LowCardinality`` (``schema.RESOURCE_MAP``)
+and gives every column of the span table and of the tables whose rows follow spans,
+traces or minutes (``CODEC_TABLES``) the codec its ``CREATE TABLE`` names: those of
+``schema.SPAN_CODECS``, and ZSTD where the rollups and the trace rollup had none.
 The step changes the resource column's type (on a cluster, of the local tables and of
 the ``Distributed`` one): a mutation rewriting that column of every part, waited for,
 so a large store takes a while to open once. The codecs change the table's metadata
@@ -33,6 +34,7 @@ is left as it is: what it casts to the old type, ClickHouse converts on insert.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import Final
@@ -43,6 +45,7 @@ from threadline.server.storage.clickhouse import (
     ddl,
     journey_steps,
     pair_rollups,
+    rollup_schema,
     rollup_tables,
     rollups,
     schema,
@@ -52,6 +55,22 @@ from threadline.server.storage.clickhouse.schema import quote
 from threadline.server.storage.clickhouse.tables import Tables
 
 logger = logging.getLogger(__name__)
+
+# The tables version 4 gives the codecs their ``CREATE TABLE`` statements name: the span
+# table and every table whose rows follow spans, traces or minutes.
+CODEC_TABLES: Final = (
+    schema.SPANS,
+    rollup_tables.TRACE_ROLLUP,
+    rollup_tables.REQUEST_ROLLUP,
+    rollup_tables.PAIR_ROLLUP,
+    rollup_tables.HOP_ROLLUP,
+    rollup_tables.ORPHAN_SPANS,
+    rollup_schema.OPERATIONS,
+    rollup_schema.EDGES,
+    rollup_schema.EXEMPLARS,
+)
+# A column line of a ``CREATE TABLE`` statement that names its codec.
+_COLUMN_CODEC: Final = re.compile(r"^    (\w+) .* CODEC\((.*)\),?$", re.MULTILINE)
 
 # What version 3 drops, views first (a view writes into one of the tables).
 RETIRED_VIEWS: Final = ("pending_pairs_mv",)
@@ -126,18 +145,24 @@ def version_4(t: Tables) -> list[str]:
     tables = [t.parts_of(schema.SPANS)]
     if t.cluster:  # the Distributed table's column, which reads and inserts go through
         tables.append(f"{quote(t.database)}.{schema.SPANS} ON CLUSTER {quote(t.cluster)}")
-    span_codecs = ", ".join(
-        f"MODIFY COLUMN {column} CODEC({codec})" for column, codec in schema.SPAN_CODECS.items()
-    )
-    rollup_codecs = ", ".join(
-        f"MODIFY COLUMN {column} CODEC(ZSTD(1))" for column in rollup_tables.TRACE_ROLLUP_VALUES
-    )
+    statements = [f"ALTER TABLE {table}{change}" for table in tables]
     # Where the parts are: a codec is the local tables' business, not the Distributed's.
-    return [
-        *(f"ALTER TABLE {table}{change}" for table in tables),
-        f"ALTER TABLE {t.parts_of(schema.SPANS)} {span_codecs}",
-        f"ALTER TABLE {t.parts_of(rollup_tables.TRACE_ROLLUP)} {rollup_codecs}",
-    ]
+    for table in CODEC_TABLES:
+        clauses = ", ".join(
+            f"MODIFY COLUMN {column} CODEC({codec})"
+            for column, codec in declared_codecs(t.database, table)
+        )
+        statements.append(f"ALTER TABLE {t.parts_of(table)} {clauses}")
+    return statements
+
+
+def declared_codecs(database: str, table: str) -> list[tuple[str, str]]:
+    """Each column of ``table`` with the codec its ``CREATE TABLE`` statement names."""
+    create = f"CREATE TABLE IF NOT EXISTS {quote(database)}.{table} ("
+    for statement in ddl.statements(database):
+        if statement.startswith(create):
+            return _COLUMN_CODEC.findall(statement)
+    raise ValueError(f"no table {table!r} in the schema")
 
 
 def _lacks_rollups(connection: Connection, t: Tables) -> bool:
