@@ -83,16 +83,16 @@ class _Pending:
 
 @dataclass(frozen=True, slots=True)
 class _Task:
-    task: Task
-    future: Future[Any]
+    """Work run on the writer's connection between two groups of batches.
 
-
-@dataclass(frozen=True, slots=True)
-class _Between:
-    """Work on the writer's connection between two transactions, with none open."""
+    ``writes``: the work is a transaction of its own (``run``), so a failure is a write
+    that failed; otherwise (``between_writes``) it opened none and its caller says what
+    failed.
+    """
 
     work: Callable[[duckdb.DuckDBPyConnection], Any]
     future: Future[Any]
+    writes: bool
 
 
 _STOP: Final = None  # queued by ``close`` after the last accepted batch
@@ -112,9 +112,7 @@ class GroupCommitWriter:
             raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
         self._connection = connection
         self._rollups = maintain_rollups
-        self._queue: queue.Queue[_Pending | _Task | _Between | None] = queue.Queue(
-            maxsize=max_pending_batches
-        )
+        self._queue: queue.Queue[_Pending | _Task | None] = queue.Queue(maxsize=max_pending_batches)
         self._max_pending = max_pending_batches
         self._closed = False
         self._lock = threading.Lock()  # orders "accept a batch" against "close"
@@ -164,7 +162,7 @@ class GroupCommitWriter:
         one statement and returns every row. The future holds what ``task`` returns.
         """
         future: Future[Any] = Future()
-        self._queue_task(_Task(task, future))
+        self._queue_task(_Task(lambda _: self._in_transaction(task), future, writes=True))
         return future
 
     def between_writes(self, work: Callable[[duckdb.DuckDBPyConnection], _T]) -> Future[_T]:
@@ -175,7 +173,7 @@ class GroupCommitWriter:
         open, so a size measured beside it would count the write-ahead log as well.
         """
         future: Future[_T] = Future()
-        self._queue_task(_Between(work, future))
+        self._queue_task(_Task(work, future, writes=False))
         return future
 
     def fold(self, *, raise_failure: bool = False) -> Future[None]:
@@ -194,7 +192,7 @@ class GroupCommitWriter:
         done (a checkpoint that cannot run now is left to the next fold or the bound)."""
         return self.between_writes(lambda _: self._checkpoint())
 
-    def _queue_task(self, task: _Task | _Between) -> None:
+    def _queue_task(self, task: _Task) -> None:
         with self._lock:
             if self._closed:
                 raise StoreError("the store is closed; it accepts no more writes")
@@ -227,22 +225,17 @@ class GroupCommitWriter:
             if task is not None:
                 self._run_task(task)
 
-    def _run_task(self, pending: _Task | _Between) -> None:
+    def _run_task(self, pending: _Task) -> None:
         if not pending.future.set_running_or_notify_cancel():
             return
         try:
-            if isinstance(pending, _Between):
-                result = pending.work(self._connection)
-            else:
-                result = self._in_transaction(pending.task)
+            result = pending.work(self._connection)
         except Exception as exc:
-            # Work between writes wrote nothing; its caller says what failed.
-            failed = exc if isinstance(pending, _Between) else _write_failed(exc)
-            pending.future.set_exception(failed)
+            pending.future.set_exception(_write_failed(exc) if pending.writes else exc)
         else:
             pending.future.set_result(result)
 
-    def _take_group(self) -> tuple[list[_Pending], _Task | _Between | None, bool]:
+    def _take_group(self) -> tuple[list[_Pending], _Task | None, bool]:
         """Block for one batch, then take whatever else is already waiting.
 
         A task ends the group: it runs after the group, alone.
@@ -250,7 +243,7 @@ class GroupCommitWriter:
         first = self._next()
         if first is _STOP:
             return [], None, True
-        if isinstance(first, _Task | _Between):
+        if isinstance(first, _Task):
             return [], first, False
         group = [first]
         rows = len(first.batch)
@@ -261,13 +254,13 @@ class GroupCommitWriter:
                 break
             if pending is _STOP:
                 return self._started(group), None, True
-            if isinstance(pending, _Task | _Between):
+            if isinstance(pending, _Task):
                 return self._started(group), pending, False
             group.append(pending)
             rows += len(pending.batch)
         return self._started(group), None, False
 
-    def _next(self) -> _Pending | _Task | _Between | None:
+    def _next(self) -> _Pending | _Task | None:
         """The next queued item; when no batch has been written for ``IDLE_FOLD_S`` and
         commits are not folded yet, fold them before waiting on."""
         if self._rollups and self._since_compaction:
