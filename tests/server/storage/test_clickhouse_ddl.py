@@ -192,9 +192,9 @@ def test_the_version_4_step_changes_the_local_and_the_distributed_span_tables() 
     assert change in single[0]
     # Each table's columns get the codecs its CREATE statement names, on both forms.
     for table, local, alone in zip(versions.CODEC_TABLES, on_cluster[2:], single[1:], strict=True):
-        declared = versions.declared_codecs("threadline", table)
+        declared = versions.declared_codecs("threadline")[table]
         assert declared, table
         clauses = ", ".join(f"MODIFY COLUMN {c} CODEC({codec})" for c, codec in declared)
         assert local.endswith(clauses)
         assert alone.endswith(clauses)
-    assert ("length_ns", "T64, ZSTD(1)") in versions.declared_codecs("threadline", "spans")
+    assert ("length_ns", "T64, ZSTD(1)") in versions.declared_codecs("threadline")["spans"]

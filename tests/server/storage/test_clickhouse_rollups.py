@@ -255,7 +255,7 @@ def test_a_version_3_database_keeps_resource_values_as_low_cardinality_on_open(
                 " WHERE database = 'threadline' AND table = {t:String} AND compression_codec != ''",
                 {"t": table},
             )
-            declared = versions.declared_codecs("threadline", table)
+            declared = versions.declared_codecs("threadline")[table]
             assert dict(found) == {column: f"CODEC({codec})" for column, codec in declared}
         assert [span.resource for span in again.get_trace("1" * 32)] == [resource] * len(spans)
         again.write(SpanBatch.from_records(_call("2" * 32, T0 + S))).result(timeout=30)

@@ -78,7 +78,6 @@ SHARDING_KEYS: Final[dict[str, str]] = {
 }
 _TABLES: Final = tuple(SHARDING_KEYS)
 
-_CREATE_TABLE: Final = re.compile(r"^CREATE TABLE IF NOT EXISTS (\S+)\.(\w+) \(")
 _CREATE_DATABASE: Final = re.compile(r"^CREATE DATABASE IF NOT EXISTS (\S+)$")
 _CREATE_VIEW: Final = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\S+)\.(\w+) TO ")
 
@@ -90,7 +89,7 @@ def statements(database: str, cluster: str, *, ttl_days: int | None = None) -> l
     for statement in ddl.statements(database, ttl_days=ttl_days):
         if _CREATE_DATABASE.match(statement):
             out.append(statement + on)
-        elif match := _CREATE_TABLE.match(statement):
+        elif match := ddl.CREATE_TABLE.match(statement):
             db, table = match.group(1), match.group(2)
             local = _localised(statement, db).replace(
                 f"{db}.{table}{LOCAL_SUFFIX} (", f"{db}.{table}{LOCAL_SUFFIX}{on} (", 1

@@ -8,7 +8,13 @@ them.
 
 from __future__ import annotations
 
+import re
+from typing import Final
+
 from threadline.server.storage.clickhouse import rollup_tables, schema
+
+# A statement that makes a table: its database (quoted) and the table's name.
+CREATE_TABLE: Final = re.compile(r"^CREATE TABLE IF NOT EXISTS (\S+)\.(\w+) \(")
 
 
 def statements(database: str, *, ttl_days: int | None = None) -> list[str]:

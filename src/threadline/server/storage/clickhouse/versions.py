@@ -146,23 +146,23 @@ def version_4(t: Tables) -> list[str]:
     if t.cluster:  # the Distributed table's column, which reads and inserts go through
         tables.append(f"{quote(t.database)}.{schema.SPANS} ON CLUSTER {quote(t.cluster)}")
     statements = [f"ALTER TABLE {table}{change}" for table in tables]
+    declared = declared_codecs(t.database)
     # Where the parts are: a codec is the local tables' business, not the Distributed's.
     for table in CODEC_TABLES:
         clauses = ", ".join(
-            f"MODIFY COLUMN {column} CODEC({codec})"
-            for column, codec in declared_codecs(t.database, table)
+            f"MODIFY COLUMN {column} CODEC({codec})" for column, codec in declared[table]
         )
         statements.append(f"ALTER TABLE {t.parts_of(table)} {clauses}")
     return statements
 
 
-def declared_codecs(database: str, table: str) -> list[tuple[str, str]]:
-    """Each column of ``table`` with the codec its ``CREATE TABLE`` statement names."""
-    create = f"CREATE TABLE IF NOT EXISTS {quote(database)}.{table} ("
+def declared_codecs(database: str) -> dict[str, list[tuple[str, str]]]:
+    """Per table of the schema, each column with the codec its ``CREATE TABLE`` names."""
+    declared: dict[str, list[tuple[str, str]]] = {}
     for statement in ddl.statements(database):
-        if statement.startswith(create):
-            return _COLUMN_CODEC.findall(statement)
-    raise ValueError(f"no table {table!r} in the schema")
+        if (created := ddl.CREATE_TABLE.match(statement)) is not None:
+            declared[created.group(2)] = _COLUMN_CODEC.findall(statement)
+    return declared
 
 
 def _lacks_rollups(connection: Connection, t: Tables) -> bool:
