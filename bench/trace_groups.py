@@ -19,6 +19,10 @@ by start as live traffic arrives, so a time range is a few row groups); without 
 batches are written as generated, each spread over ``--hours``, so no time range skips
 a row group.
 
+``--stages`` also times each stage of the critical-path answer alone: the trace-group
+read without and with the sample's whole spans (building their records among it), the
+fix-ups, the request paths and the ranking.
+
 ``--duckdb-threads N`` opens the store with that many DuckDB threads (the server's
 ``duckdb_threads``). ``--statements`` also prints, for the fastest call of each, every
 statement it ran and its time, the first words of its SQL naming it (where a grouping
@@ -37,6 +41,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -47,8 +52,12 @@ import duckdb
 from analysis import load as shop_load
 from analysis import shop_batches
 from slo import HOUR_NS, load, timed
-from threadline.server.aggregates import Split, Target, TimeWindow
-from threadline.server.query import QueryService
+from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
+from threadline.server.analysis.assembly import fix_up
+from threadline.server.analysis.tail_latency import explain, path_totals, request_path
+from threadline.server.batch import record_from_row, record_to_row
+from threadline.server.model import SpanRecord
+from threadline.server.query import GROUP_SAMPLE, MIN_SUPPORT, PATH_SAMPLE, QueryService
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.server.storage.duckdb import store as store_module
 from threadline.server.windows import WindowRequest
@@ -91,8 +100,49 @@ def measure(path: Path, args: argparse.Namespace) -> None:
         fastest, median = timed(lambda: query.slow_requests(CHECKOUT, request), args.repeat)
         name = "tail causes, critical path"
         print(f"{name:28} {fastest * 1e3:8.1f} ms (median {median * 1e3:.1f})")
+        if args.stages:
+            stages(store, hour, args.repeat)
     finally:
         store.close()
+
+
+def stages(store: DuckDBStore, hour: TimeWindow, repeat: int) -> None:
+    """Where tail causes by the critical path spend their time, each stage timed alone
+    (fastest of ``repeat`` after a warm-up) as ``QueryService.slow_requests`` runs it."""
+
+    def groups(sample_ids: int) -> TraceGroups:
+        return store.trace_groups(
+            CHECKOUT,
+            Split.SLOW,
+            hour,
+            percentile=90.0,
+            min_support=MIN_SUPPORT,
+            sample=GROUP_SAMPLE,
+            sample_ids=sample_ids,
+        )
+
+    found = groups(PATH_SAMPLE)
+    by_trace: dict[str, list[SpanRecord]] = defaultdict(list)
+    for span in found.sample_spans:
+        by_trace[span.trace_id].append(span)
+    trees = {tid: fix_up(spans).tree for tid, spans in by_trace.items()}
+    paths = {tid: request_path(tree, CHECKOUT) for tid, tree in trees.items()}
+    totals = path_totals(
+        (path for tid in found.focus_ids if (path := paths.get(tid)) is not None),
+        (path for tid in found.baseline_ids if (path := paths.get(tid)) is not None),
+    )
+    rows = [record_to_row(span) for span in found.sample_spans]
+    print(f"  stages, {len(found.sample_spans):,} spans of {len(by_trace)} traces walked whole:")
+    for name, call in (
+        ("trace groups, no whole spans", lambda: groups(0)),
+        (f"trace groups, {PATH_SAMPLE} traces whole", lambda: groups(PATH_SAMPLE)),
+        ("  of which: building records", lambda: [record_from_row(row) for row in rows]),
+        ("fix-ups", lambda: [fix_up(spans) for spans in by_trace.values()]),
+        ("request paths", lambda: [request_path(tree, CHECKOUT) for tree in trees.values()]),
+        ("ranking", lambda: explain(found, path_totals=totals, min_support=MIN_SUPPORT)),
+    ):
+        fastest, _ = timed(call, repeat)
+        print(f"    {name:34} {fastest * 1e3:8.1f} ms")
 
 
 def _analysis_end(path: Path) -> int:
@@ -137,6 +187,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--db", type=Path, help="keep the store here (reused when it exists)")
     parser.add_argument("--statements", action="store_true", help="time every statement too")
+    parser.add_argument(
+        "--stages", action="store_true", help="time each stage of tail causes by critical path"
+    )
     parser.add_argument(
         "--duckdb-threads", type=int, default=0, help="DuckDB's threads (0: one per core)"
     )
