@@ -82,12 +82,12 @@ _DURABLE: Final = "fsync_after_insert = 1, fsync_part_directory = 1"
 _MAP: Final = "Map(LowCardinality(String), String)"
 # A resource describes the process a span came from, so its values repeat on every
 # span of the process, and a part holds a few hundred distinct ones at most: kept as
-# dictionary indexes, the column takes 0.7 B/span instead of 2.7 on the bench workload.
+# dictionary indexes, the column takes 1.9 B/span less (``bench/chdb_codecs.py``).
 RESOURCE_MAP: Final = "Map(LowCardinality(String), LowCardinality(String))"
 
 
-# Codecs of span columns set by schema version 4, each measured on the bench workload
-# (docs/performance.md): T64 drops the unused high bits of durations before ZSTD (as
+# Codecs of span columns set by schema version 4, each measured by
+# ``bench/chdb_codecs.py``: T64 drops the unused high bits of durations before ZSTD (as
 # SigNoz stores them); session and user ids, which repeat within a block, take ZSTD's
 # level 3.
 SPAN_CODECS: Final = {
