@@ -52,6 +52,7 @@ from threadline.server.storage.duckdb.sql import (
     NO_PARENT,
     USER_TRAFFIC,
     Fetch,
+    starts_in,
     synthetic,
 )
 
@@ -249,10 +250,12 @@ class _Spans:
     ) -> tuple[str, ...]:
         """Up to ``wanted`` traces of the slowest focus requests in buckets from ``lowest`` up.
 
-        The minutes holding them (a few, spread over the window) are read one run of
-        consecutive minutes each, so zone maps skip the minutes between. Past
-        ``MAX_RANGES`` runs, one range from the first to the last is read, filtered by
-        minute.
+        The minutes holding them (a few, spread over the window) are read in one scan
+        through an ``OR`` of their runs of consecutive minutes: where the spans lie in
+        start order, zone maps skip the minutes between; where they do not (spans that
+        arrived late or out of order), each row group is read once, not once a run.
+        Past ``MAX_RANGES`` runs, one range from the first to the last is read,
+        filtered by minute.
         """
         chosen = sorted({int(m) for m, b, _ in focus_rows if int(b) >= lowest})
         ranges = _minute_ranges(chosen)
@@ -262,7 +265,10 @@ class _Spans:
             in_chosen = f" AND start_ns // {MINUTE_NS} IN (SELECT unnest(?::BIGINT[]))"
             chosen_params = [chosen]
         start, end = self._window.start_ns, self._window.end_ns
-        bounds = [(max(start, a * MINUTE_NS), min(end, b * MINUTE_NS)) for a, b in ranges]
+        starts = starts_in(
+            [(max(start, a * MINUTE_NS), min(end, b * MINUTE_NS) - 1) for a, b in ranges]
+        )
+        where = f"{starts.fragments[0]}{in_chosen}"
         kept = set(chosen)
         expected = {
             key: n for key, n in self._counted.items() if key[0] in kept and key[1] >= lowest
@@ -270,14 +276,12 @@ class _Spans:
         if self._superset is not None and sum(expected.values()) <= SUPERSET_ROWS:
             # Every span of the operation in those minutes and buckets, each marked focus
             # or not, is few: kept when their count per minute and bucket is the rollups'.
-            branch = f"""SELECT trace_id, duration_ns, start_ns // {MINUTE_NS} AS minute,
+            rows = self._fetch(
+                f"""SELECT trace_id, duration_ns, start_ns // {MINUTE_NS} AS minute,
        {bucket_sql("duration_ns")} AS bucket, ({focus[0]}) AS focus
-FROM {TABLE} WHERE start_ns >= ? AND start_ns < ?{in_chosen}
-  AND {self._superset[0]} AND bucket >= ?"""
-            params: list[object] = []
-            for low, high in bounds:
-                params += [*focus[1], low, high, *chosen_params, *self._superset[1], lowest]
-            rows = self._fetch(" UNION ALL ".join([branch] * len(bounds)), params)
+FROM {TABLE} WHERE {where} AND {self._superset[0]} AND bucket >= ?""",
+                [*focus[1], *starts.params, *chosen_params, *self._superset[1], lowest],
+            )
             if Counter((int(row[2]), int(row[3])) for row in rows) == expected:
                 slowest: dict[str, int] = {}
                 for trace_id, duration, _, _, is_focus in rows:
@@ -285,21 +289,16 @@ FROM {TABLE} WHERE start_ns >= ? AND start_ns < ?{in_chosen}
                         slowest[trace_id] = max(slowest.get(trace_id, 0), int(duration))
                 ordered = sorted(slowest, key=lambda trace_id: (-slowest[trace_id], trace_id))
                 return tuple(ordered[:wanted])
-        branch = f"""SELECT trace_id, duration_ns FROM {TABLE}
-WHERE start_ns >= ? AND start_ns < ?{in_chosen}
-  AND {self._where[0]} AND ({focus[0]}) AND {bucket_sql("duration_ns")} >= ?"""
-        params = []
-        for low, high in bounds:
-            params += [low, high, *chosen_params, *self._where[1], *focus[1], lowest]
         rows = self._fetch(
-            f"SELECT trace_id FROM ({' UNION ALL '.join([branch] * len(bounds))})"
-            " GROUP BY trace_id ORDER BY max(duration_ns) DESC, trace_id LIMIT ?",
-            [*params, wanted],
+            f"""SELECT trace_id FROM {TABLE}
+WHERE {where} AND {self._where[0]} AND ({focus[0]}) AND {bucket_sql("duration_ns")} >= ?
+GROUP BY trace_id ORDER BY max(duration_ns) DESC, trace_id LIMIT ?""",
+            [*starts.params, *chosen_params, *self._where[1], *focus[1], lowest, wanted],
         )
         return tuple(row[0] for row in rows)
 
 
-# Ranges of minutes read one by one for examples; more are read as one range.
+# Runs of minutes an examples read names one by one; more are read as one range.
 MAX_RANGES: Final = 16
 # Rows of an examples read through the superset filter at most (they come back to
 # Python to be checked against the rollups); past it, the entry spans are read.
