@@ -30,7 +30,8 @@ of at most 2.5 for a tenfold growth.
 The views' endpoints and parameters are read from the server's ``/api/openapi.json``,
 so the same script times any build. Every request has a deadline (``--timeout``),
 loading stops at ``--load-timeout`` seconds per phase, and the server is stopped at
-the end.
+the end. ``--keep DIR`` runs the server in a new directory ``DIR`` and leaves its store
+(``DIR/spans.duckdb``) there, so its reads can be timed afterwards (``trace_groups.py --db``).
 """
 
 from __future__ import annotations
@@ -349,6 +350,11 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="deadline per request (s)")
     parser.add_argument(
+        "--keep",
+        type=Path,
+        help="a new directory for the server's store, kept after the run (to time its reads)",
+    )
+    parser.add_argument(
         "--load-timeout", type=float, default=3600.0, help="deadline of each load phase (s)"
     )
     args = parser.parse_args()
@@ -356,14 +362,18 @@ def main() -> None:
         parser.error("--small must be greater than 0 and less than --large")
     if args.hours < 1:
         parser.error("--hours must be at least 1")
+    if args.keep is not None and args.keep.exists():
+        parser.error(f"--keep {args.keep} exists: give a new directory")
     if not 0 <= args.settle <= 60:
         parser.error("--settle must be between 0 and 60 seconds")
     # Whole hours, so 1-hour buckets line up with the window.
     end_ns = (time.time_ns() // HOUR_NS + 1) * HOUR_NS
     first_ns = end_ns - args.hours * HOUR_NS
+    if args.keep is not None:
+        args.keep.mkdir(parents=True)
     with (
         tempfile.TemporaryDirectory(prefix="fleet-growth-") as tmp,
-        threadline_serve(Path(tmp)) as server,
+        threadline_serve(args.keep or Path(tmp)) as server,
     ):
         chosen = views(
             httpx.get(f"{server.url}/api/openapi.json", timeout=args.timeout).json(),
