@@ -147,6 +147,12 @@ class ExactQuantile:
     high: int
     at_least: int
 
+    def partly(self, buckets: Mapping[int, int]) -> tuple[int, int, float]:
+        """``(low, high, share)``: the share of the requests of buckets ``low`` to
+        ``high`` (counted by ``buckets``) at or above ``value``."""
+        inside = sum(buckets.get(bucket, 0) for bucket in range(self.low, self.high + 1))
+        return self.low, self.high, self.at_least / inside if inside else 1.0
+
 
 def exact_quantile(buckets: Mapping[int, int], q: float, read: BucketReader) -> ExactQuantile:
     """The exact ``q`` quantile of the requests a histogram counts, from one ``read``.

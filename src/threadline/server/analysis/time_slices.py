@@ -14,9 +14,11 @@ equal blocks, and each block lends its first ``share`` of its length. ``share`` 
 smallest (to within ``SHARE_PRECISION``) whose slices hold enough requests of both groups
 by the per-minute counts of the rollups (a minute partly read counts in proportion): the
 read costs in proportion to it, and a power of one half would read up to twice what is
-needed. When the traces found fall short (several requests in one trace, an
-overcounted focus), it doubles. Inside the slices the traces are still taken in the
-order of a hash of their id.
+needed. A slow split's threshold falls inside a bucket, so each minute counts the
+share of its requests there that the whole window has above the threshold
+(``minute_counts``). When the traces found fall short (several requests in one trace,
+a minute slower or faster than its share), it doubles. Inside the slices the traces
+are still taken in the order of a hash of their id.
 
 Reading a sampled trace's spans then covers the time from its first span's start to
 its last span's start; ``covering`` merges those intervals into a few ranges, so the
@@ -34,9 +36,9 @@ from typing import Final, TypeVar
 # Slices (and ranges of a read) at most: each is one range of the span table.
 MAX_SLICES: Final = 16
 # Slices are chosen to hold this many times the requests a sample needs: the
-# per-minute counts are spread evenly over each minute, and the focus counts of a slow
-# split include the threshold's whole bucket, so a slice may hold fewer than estimated;
-# a second, wider pass costs more than the margin does.
+# per-minute counts are spread evenly over each minute, and a slow split's focus counts
+# share out the threshold's buckets, so a slice may hold fewer than estimated; a second,
+# wider pass costs more than the margin does.
 MARGIN: Final = 1.2
 # The narrowest share looked for: a slice of a 1-hour window is then 0.2 s long.
 MIN_SHARE: Final = 2.0**-10
@@ -44,7 +46,38 @@ MIN_SHARE: Final = 2.0**-10
 SHARE_PRECISION: Final = 0.02
 
 Range = tuple[int, int]
+# Rows of a rollup histogram: (minute, bucket, requests).
+BucketRow = tuple[int, int, int]
 T = TypeVar("T")
+
+
+def minute_counts(
+    requests: Iterable[BucketRow],
+    focus: Iterable[BucketRow],
+    partly: tuple[int, int, float] | None = None,
+) -> dict[int, tuple[float, float]]:
+    """The (focus, baseline) requests of each minute, from the rows of every request and
+    of the focus ones.
+
+    ``partly`` = ``(low, high, share)``: only ``share`` of the focus rows' requests in
+    buckets ``low`` to ``high`` are focus (a slow split's threshold falls inside them).
+    Each minute then counts that share of its requests there: counted whole, they made
+    the focus of a percentile split look up to half again as large as it is, so slices
+    chosen by them held too few and had to widen, reading the window a second time.
+    """
+    totals: dict[int, float] = {}
+    for minute, _, n in requests:
+        totals[minute] = totals.get(minute, 0.0) + n
+    focused: dict[int, float] = {}
+    for minute, bucket, n in focus:
+        counted = float(n)
+        if partly is not None and partly[0] <= bucket <= partly[1]:
+            counted *= partly[2]
+        focused[minute] = focused.get(minute, 0.0) + counted
+    return {
+        minute: (focused.get(minute, 0.0), total - focused.get(minute, 0.0))
+        for minute, total in totals.items()
+    }
 
 
 def slices(start: int, end: int, share: float) -> list[Range]:
@@ -67,7 +100,7 @@ def slices(start: int, end: int, share: float) -> list[Range]:
 
 
 def held(
-    runs: Iterable[Range], per_minute: Mapping[int, tuple[int, int]], minute_ns: int
+    runs: Iterable[Range], per_minute: Mapping[int, tuple[float, float]], minute_ns: int
 ) -> tuple[float, float]:
     """About how many (focus, baseline) requests the runs hold: each minute's counts in
     proportion to the part of it the runs cover."""
@@ -86,7 +119,7 @@ def held(
 def narrowest_share(
     start: int,
     end: int,
-    per_minute: Mapping[int, tuple[int, int]],
+    per_minute: Mapping[int, tuple[float, float]],
     minute_ns: int,
     wanted: float,
 ) -> float:
@@ -116,7 +149,7 @@ def narrowest_share(
 def drawn(
     start: int,
     end: int,
-    per_minute: Mapping[int, tuple[int, int]],
+    per_minute: Mapping[int, tuple[float, float]],
     minute_ns: int,
     needed: int,
     draw: Callable[[list[Range], tuple[float, float]], tuple[T, tuple[int, int]]],

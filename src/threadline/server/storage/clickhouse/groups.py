@@ -72,7 +72,7 @@ class Labels:
     baseline_requests: int
     examples: tuple[str, ...]
     # (focus, baseline) requests per minute: where the sample is drawn (``time_slices``).
-    per_minute: Mapping[int, tuple[int, int]]
+    per_minute: Mapping[int, tuple[float, float]]
 
 
 def target_spans(target: Target, window: TimeWindow, bound: Bound) -> str:
@@ -105,6 +105,8 @@ def labels(
     first, last = window.start_ns // MINUTE_NS, -(-window.end_ns // MINUTE_NS)
     widened = TimeWindow(first * MINUTE_NS, last * MINUTE_NS)
     keys = Bound()
+    # A slow split's threshold buckets, of which only a share is slow (``minute_counts``).
+    partly: tuple[int, int, float] | None = None
     if target.service is None:
         where = "root = 1"
     else:
@@ -130,6 +132,7 @@ GROUP BY minute, failed, bucket HAVING n != 0""",
             threshold, low = exact.value, exact.low
             focus_requests = exact.at_least
             focus_requests += sum(n for b, n in histogram.items() if b > exact.high)
+            partly = exact.partly(histogram)
         else:
             threshold, low, focus_requests = 0.0, sketch.ZERO_BUCKET, 0
         focus = f"duration_ns >= {bound.add(threshold, 'Float64')}"
@@ -139,11 +142,7 @@ GROUP BY minute, failed, bucket HAVING n != 0""",
         focus, threshold_ns = f"status = '{ERROR}'", None
         focus_rows = [(int(m), int(b), int(n)) for m, failed, b, n in rows if failed]
         focus_requests = sum(n for _, _, n in focus_rows)
-    per_minute: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for m, _, _, n in rows:
-        per_minute[int(m)][1] += int(n)
-    for m, _, n in focus_rows:
-        per_minute[m][0] += n
+    requests = [(int(m), int(b), int(n)) for m, _, b, n in rows]
     return Labels(
         window=widened,
         threshold_ns=threshold_ns,
@@ -151,7 +150,7 @@ GROUP BY minute, failed, bucket HAVING n != 0""",
         focus_requests=focus_requests,
         baseline_requests=total - focus_requests,
         examples=spans.examples(focus, focus_rows, widened, examples),
-        per_minute={m: (focus, total - focus) for m, (focus, total) in per_minute.items()},
+        per_minute=time_slices.minute_counts(requests, focus_rows, partly),
     )
 
 

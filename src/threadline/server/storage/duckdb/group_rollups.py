@@ -16,7 +16,7 @@ a histogram per minute and status.
   the fewest top buckets that hold enough of them name the minutes to read, and
   only those minutes' spans in those buckets are read.
 - **Where to sample**: the focus and other requests of each minute (for a slow split,
-  the focus counts the threshold's whole bucket: a slight overcount), from which
+  the threshold's buckets shared out by ``time_slices.minute_counts``), from which
   ``group_sample`` chooses the slices of the window its sample is drawn from.
 
 Synthetic journeys (``journey.synthetic=true``) are left out of both groups: a
@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from threadline.server.aggregates import Split, Target, TimeWindow, check_split
-from threadline.server.analysis import sketch
+from threadline.server.analysis import sketch, time_slices
 from threadline.server.storage.duckdb.group_sample import Labels
 from threadline.server.storage.duckdb.health_rollups import ROOTS
 from threadline.server.storage.duckdb.rollup_reads import USER_OPERATIONS, minutes
@@ -71,6 +71,8 @@ def labels(
     widened = TimeWindow(first * MINUTE_NS, last * MINUTE_NS)
     superset: str | None = None
     superset_params = list[object]()
+    # A slow split's threshold buckets, of which only a share is slow (``minute_counts``).
+    partly: tuple[int, int, float] | None = None
     if target.service is None:
         # Root spans have no synthetic counterpart in the rollups: with synthetic traffic
         # in the window, the scan decides (it leaves that traffic out).
@@ -134,6 +136,7 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
             # within the buckets it spans, the spans say which are.
             focus_requests = exact.at_least
             focus_requests += sum(n for b, n in histogram.items() if b > exact.high)
+            partly = exact.partly(histogram)
         else:
             threshold, low, focus_requests = 0.0, sketch.ZERO_BUCKET, 0
         focus_params: tuple[object, ...] = (threshold,)
@@ -144,11 +147,8 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
         focus_rows = [(m, b, n) for m, failed, b, n in rows if failed]
         focus_requests = sum(int(n) for _, _, n in focus_rows)
     found = spans.examples(focus, focus_params, focus_rows, examples)
-    per_minute: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for minute, _, _, spans_in in rows:
-        per_minute[int(minute)][1] += int(spans_in)
-    for minute, _, spans_in in focus_rows:
-        per_minute[int(minute)][0] += int(spans_in)
+    requests = [(int(m), int(b), int(n)) for m, _, b, n in rows]
+    focus_counts = [(int(m), int(b), int(n)) for m, b, n in focus_rows]
     return Labels(
         window=widened,
         threshold_ns=threshold_ns,
@@ -157,7 +157,7 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
         focus_requests=focus_requests,
         baseline_requests=total - focus_requests,
         examples=found,
-        per_minute={m: (focus, total - focus) for m, (focus, total) in per_minute.items()},
+        per_minute=time_slices.minute_counts(requests, focus_counts, partly),
         synthetic_free=synthetic_free,
     )
 

@@ -57,7 +57,7 @@ class Labels:
     focus trace ids, worst (slowest) first. ``window`` is what the span reads cover:
     the rollups widen a window to whole minutes, and the sample follows them.
     ``per_minute``: the (focus, baseline) requests of each minute when the rollups
-    know them (focus slightly overcounted), so the sample is drawn from slices of the
+    know them (``time_slices.minute_counts``), so the sample is drawn from slices of the
     window (``analysis.time_slices``); ``None``: from the whole window.
     ``synthetic_free``: the window holds no synthetic request (the rollups said so).
     """
@@ -69,7 +69,7 @@ class Labels:
     focus_requests: int
     baseline_requests: int
     examples: tuple[str, ...]
-    per_minute: Mapping[int, tuple[int, int]] | None = None
+    per_minute: Mapping[int, tuple[float, float]] | None = None
     # The rollups say no synthetic request is in the window: reads of the target's
     # spans need not test each span's attributes for the marker.
     synthetic_free: bool = False
@@ -143,7 +143,7 @@ def sample(
     With per-minute counts the traces come from slices of the window holding enough
     requests of both groups (``time_slices``); inside the slices, or over the whole
     window without counts, the first traces of each group by hash. When the slices hold
-    too few traces (several requests per trace, an overcounted focus), they widen.
+    too few traces (several requests per trace, a minute off its share), they widen.
     """
     start, end = labels.window.start_ns, labels.window.end_ns
     if labels.per_minute is None or end <= start:
