@@ -26,14 +26,18 @@ fix-ups, the request paths and the ranking.
 ``--duckdb-threads N`` opens the store with that many DuckDB threads (the server's
 ``duckdb_threads``). ``--statements`` also prints, for the fastest call of each, every
 statement it ran and its time, the first words of its SQL naming it (where a grouping
-spends its time).
+spends its time). ``--draws`` prints each draw of each grouping's sample: the share of
+the window its slices cover, the requests the rollups put in them and the traces it
+found (a second draw means the first slices held too few). ``--window H`` times the
+last ``H`` hours instead of the last one (the six of ``fleet_growth.py``: ``--window 6``
+on the store ``fleet_growth.py --keep DIR`` leaves, ``DIR/spans.duckdb``).
 
 With ``--db`` the store is kept: a later run on the same path skips loading and times
 the same data (its end time is kept beside it, in ``<db>.end_ns``), so two builds can
 be timed on one store. A store this script did not load (the one ``analysis.py --db``
 leaves) is timed as it is, over the hour ``analysis.py`` times: the one ending at the
-latest span's end rounded up to ten minutes. Bounded: the load is ``--spans`` spans,
-each timing ``--repeat`` calls.
+latest span's end rounded up to ten minutes (or the ``--window`` ending there).
+Bounded: the load is ``--spans`` spans, each timing ``--repeat`` calls.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from analysis import load as shop_load
 from analysis import shop_batches
 from slo import HOUR_NS, load, timed
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
+from threadline.server.analysis import time_slices
 from threadline.server.analysis.assembly import fix_up
 from threadline.server.analysis.tail_latency import explain, path_totals, request_path
 from threadline.server.batch import record_from_row, record_to_row
@@ -82,31 +87,34 @@ def measure(path: Path, args: argparse.Namespace) -> None:
             else:
                 load(store, args, end_ns, "DuckDB")
             marker.write_text(str(end_ns))
-        hour = TimeWindow(end_ns - HOUR_NS, end_ns)
+        length_ns = int(args.window * HOUR_NS)
+        window = TimeWindow(end_ns - length_ns, end_ns)
         for name, target, split in (
             ("error hotspots, all traces", Target(), Split.FAILED),
             ("tail causes of checkout", CHECKOUT, Split.SLOW),
         ):
             fastest, median = timed(
-                lambda t=target, s=split: store.trace_groups(t, s, hour), args.repeat
+                lambda t=target, s=split: store.trace_groups(t, s, window), args.repeat
             )
             print(f"{name:28} {fastest * 1e3:8.1f} ms (median {median * 1e3:.1f})")
             if args.statements:
-                statements(store, lambda t=target, s=split: store.trace_groups(t, s, hour), args)
+                statements(store, lambda t=target, s=split: store.trace_groups(t, s, window), args)
+            if args.draws:
+                draws(lambda t=target, s=split: store.trace_groups(t, s, window))
         # The page's default: tail causes by the critical path, through ``QueryService``
         # (the sample's first traces walked whole).
         query = QueryService(store, clock=lambda: end_ns)
-        request = WindowRequest(length_ns=HOUR_NS, end_ns=end_ns)
+        request = WindowRequest(length_ns=length_ns, end_ns=end_ns)
         fastest, median = timed(lambda: query.slow_requests(CHECKOUT, request), args.repeat)
         name = "tail causes, critical path"
         print(f"{name:28} {fastest * 1e3:8.1f} ms (median {median * 1e3:.1f})")
         if args.stages:
-            stages(store, hour, args.repeat)
+            stages(store, window, args.repeat)
     finally:
         store.close()
 
 
-def stages(store: DuckDBStore, hour: TimeWindow, repeat: int) -> None:
+def stages(store: DuckDBStore, window: TimeWindow, repeat: int) -> None:
     """Where tail causes by the critical path spend their time, each stage timed alone
     (fastest of ``repeat`` after a warm-up) as ``QueryService.slow_requests`` runs it."""
 
@@ -114,7 +122,7 @@ def stages(store: DuckDBStore, hour: TimeWindow, repeat: int) -> None:
         return store.trace_groups(
             CHECKOUT,
             Split.SLOW,
-            hour,
+            window,
             percentile=90.0,
             min_support=MIN_SUPPORT,
             sample=GROUP_SAMPLE,
@@ -153,6 +161,33 @@ def _analysis_end(path: Path) -> int:
     return -(-int(rows[0][0]) // ten_minutes) * ten_minutes
 
 
+def draws(call: Callable[[], object]) -> None:
+    """Each draw of one call's sample: the share of the window its slices cover, the
+    (focus, baseline) requests the rollups put in them, and the traces it found."""
+    drawn = time_slices.drawn  # the sample draws through this; put back below
+
+    def watched(
+        start: int, end: int, per_minute: Any, minute_ns: int, needed: int, draw: Any
+    ) -> Any:
+        def told(runs: list[tuple[int, int]], held: tuple[float, float]) -> Any:
+            sample, found = draw(runs, held)
+            share = sum(high - low for low, high in runs) / (end - start)
+            print(
+                f"    draw over {share:.0%} of the window: the rollups put {held[0]:,.0f} focus"
+                f" and {held[1]:,.0f} other requests there; found {found[0]:,} + {found[1]:,}"
+                f" traces (focus + baseline, {needed:,} wanted of each)"
+            )
+            return sample, found
+
+        return drawn(start, end, per_minute, minute_ns, needed, told)
+
+    time_slices.drawn = watched
+    try:
+        call()
+    finally:
+        time_slices.drawn = drawn
+
+
 def statements(store: DuckDBStore, call: Callable[[], object], args: argparse.Namespace) -> None:
     """Each statement of the fastest of ``--repeat`` calls, timed where the store runs it."""
     ran: list[tuple[float, str]] = []
@@ -187,6 +222,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--db", type=Path, help="keep the store here (reused when it exists)")
     parser.add_argument("--statements", action="store_true", help="time every statement too")
+    parser.add_argument(
+        "--draws", action="store_true", help="print each draw of the samples' slices too"
+    )
+    parser.add_argument(
+        "--window", type=float, default=1.0, help="hours timed, up to the end (default 1)"
+    )
     parser.add_argument(
         "--stages", action="store_true", help="time each stage of tail causes by critical path"
     )
