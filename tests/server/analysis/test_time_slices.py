@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from typing import Final
 
 import pytest
 from hypothesis import given
@@ -167,35 +168,30 @@ def test_a_group_short_everywhere_stops_at_the_whole_window() -> None:
     assert len(calls) == 1
 
 
+# An hour of a slow split, as the rollups count it: each minute 900 fast requests
+# (bucket 10), 200 in the threshold's bucket (20) of which a tenth is slow, and 80 above
+# it (bucket 30). Rows of every request, and of the focus (from the threshold's bucket up).
+SLOW_HOUR: Final = [
+    (minute, bucket, n) for minute in range(60) for bucket, n in ((10, 900), (20, 200), (30, 80))
+]
+SLOW_HOUR_FOCUS: Final = [(minute, bucket, n) for minute, bucket, n in SLOW_HOUR if bucket >= 20]
+
+
 def test_minute_counts_share_out_the_threshold_buckets() -> None:
-    # An hour of a slow split: each minute 900 fast requests (bucket 10), 200 in the
-    # threshold's bucket (20) of which a tenth is slow, and 80 above it (bucket 30).
-    requests = [
-        (minute, bucket, n)
-        for minute in range(60)
-        for bucket, n in ((10, 900), (20, 200), (30, 80))
-    ]
-    focus = [(minute, bucket, n) for minute, bucket, n in requests if bucket >= 20]
-    per_minute = time_slices.minute_counts(requests, focus, (20, 20, 0.1))
+    per_minute = time_slices.minute_counts(SLOW_HOUR, SLOW_HOUR_FOCUS, (20, 20, 0.1))
     assert per_minute[0] == pytest.approx((100.0, 1080.0))
     assert sum(f for f, _ in per_minute.values()) == pytest.approx(60 * 100)
     # Without a share, the focus counts the whole bucket; a failed split has none.
-    assert time_slices.minute_counts(requests, focus)[0] == (280.0, 900.0)
+    assert time_slices.minute_counts(SLOW_HOUR, SLOW_HOUR_FOCUS)[0] == (280.0, 900.0)
 
 
 def test_slices_chosen_by_shared_out_counts_need_no_second_draw() -> None:
     # The draw finds the true slow requests: 100 a minute of the 280 in the rows.
-    requests = [
-        (minute, bucket, n)
-        for minute in range(60)
-        for bucket, n in ((10, 900), (20, 200), (30, 80))
-    ]
-    focus = [(minute, bucket, n) for minute, bucket, n in requests if bucket >= 20]
     truth = {minute: (100, 1080) for minute in range(60)}
     draws = []
     for partly in ((20, 20, 0.1), None):
         calls, draw = _drawing(truth, (1, 1))
-        per_minute = time_slices.minute_counts(requests, focus, partly)
+        per_minute = time_slices.minute_counts(SLOW_HOUR, SLOW_HOUR_FOCUS, partly)
         time_slices.drawn(0, 60 * MINUTE, per_minute, MINUTE, 2000, draw)
         draws.append(len(calls))
     assert draws[0] == 1, "the slices chosen held the slow requests wanted"
