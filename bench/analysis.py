@@ -22,10 +22,12 @@ same answer by a full scan of the spans (``store.scan``; for hotspots and tail c
 labelling and reading every trace), in the same run (a disagreement between the two
 is printed). Tail causes and hotspots read a sample of 2,000 traces per group; their
 first rows are compared with the full scan's and printed as "same". The shop is
-loaded twice, into a store keeping rollups and into one without (``rollups=False``),
-and both ingest rates are printed with their ratio (``--no-ingest-baseline`` skips
-the second load). Before the reads, the store is folded and checkpointed, as its
-writer leaves it once idle for ``IDLE_FOLD_S``: timing them sooner would race that fold.
+loaded into stores keeping rollups and into stores without (``rollups=False``),
+``--ingest-rounds`` times each (default 3), alternately, from the same batches made up
+front; the medians of both ingest rates are printed with their ratio, and each load's
+rate (``--no-ingest-baseline`` skips all but the first load). Before the reads, the
+store is folded and checkpointed, as its writer leaves it once idle for
+``IDLE_FOLD_S``: timing them sooner would race that fold.
 
 Each query runs ``--repeat`` times after one warm-up; the fastest and the median
 run are printed. In the same run, on the same file, it times a plain DuckDB full
@@ -50,7 +52,7 @@ import statistics
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Final
@@ -121,6 +123,37 @@ def load(store: Store, batches: Iterable[SpanBatch]) -> tuple[int, float]:
     return written, time.perf_counter() - started
 
 
+def compare_ingest(
+    batches: Sequence[SpanBatch], first_s: float, directory: Path, rounds: int
+) -> None:
+    """Ingest with rollups against without: the same batches written ``rounds`` times
+    into new stores of each kind, alternately, the first with rollups being the load of
+    the store the reads time (``first_s``). The rates of one kind spread by a fifth or
+    more between loads on a shared machine, so the ratio is of their medians, with the
+    range of each pair's ratio beside it."""
+    spans = sum(len(batch) for batch in batches)
+    seconds: dict[bool, list[float]] = {True: [first_s], False: []}
+    for n in range(2 * rounds - 1):
+        rollups = n % 2 == 1  # without, with, without, ...
+        path = directory / f"ingest-{n}.duckdb"
+        other = DuckDBStore(path, rollups=rollups)
+        try:
+            seconds[rollups].append(load(other, batches)[1])
+        finally:
+            other.close()
+            path.unlink()
+    rates = {kind: [spans / s for s in taken] for kind, taken in seconds.items()}
+    pairs = [w / o for w, o in zip(rates[True], rates[False], strict=True)]
+    with_rollups, without = statistics.median(rates[True]), statistics.median(rates[False])
+    print(
+        f"ingest with rollups {with_rollups:,.0f} spans/s, without {without:,.0f} spans/s"
+        f" (medians of {rounds} loads each, alternately, the same batches): "
+        f"{with_rollups / without:.2f}× (each pair {min(pairs):.2f}–{max(pairs):.2f}×;"
+        f" with {', '.join(f'{r:,.0f}' for r in rates[True])};"
+        f" without {', '.join(f'{r:,.0f}' for r in rates[False])})"
+    )
+
+
 def timed(call: Callable[[], Any], repeat: int) -> tuple[float, float]:
     """Fastest and median seconds of ``repeat`` calls after one warm-up.
 
@@ -149,6 +182,12 @@ def main() -> None:
         help="skip loading a second store without rollups",
     )
     parser.add_argument(
+        "--ingest-rounds",
+        type=int,
+        default=3,
+        help="loads of each kind in the ingest comparison, alternately (default 3)",
+    )
+    parser.add_argument(
         "--time-ordered",
         action="store_true",
         help="write the spans sorted by start time, as live traffic arrives",
@@ -160,8 +199,8 @@ def main() -> None:
         help="chdb: then load the same shop into ClickHouse (chDB) and time each read on both",
     )
     args = parser.parse_args()
-    if args.spans < 1000 or args.repeat < 1:
-        parser.error("--spans must be at least 1000 and --repeat at least 1")
+    if args.spans < 1000 or args.repeat < 1 or args.ingest_rounds < 1:
+        parser.error("--spans must be at least 1000, --repeat and --ingest-rounds at least 1")
 
     with tempfile.TemporaryDirectory(prefix="threadline-bench-") as tmp:
         db = args.db or Path(tmp) / "analysis.duckdb"
@@ -171,28 +210,20 @@ def main() -> None:
         store = DuckDBStore(db)
         try:
             ordered = args.time_ordered
-            written, load_s = load(store, shop_batches(args.spans, end_ns, time_ordered=ordered))
+            batches = shop_batches(args.spans, end_ns, time_ordered=ordered)
+            if not args.no_ingest_baseline:
+                # Every load of the comparison writes the same batches, made up front.
+                batches = list(batches)
+            written, load_s = load(store, batches)
+            made = "generated and written" if iter(batches) is batches else "written"
             counts = store.counts()
             print(
                 f"loaded {written:,} spans, {counts.traces:,} traces, {counts.sessions:,} "
-                f"sessions in {load_s:.1f} s (generated and written through write() batches "
+                f"sessions in {load_s:.1f} s ({made} through write() batches "
                 f"of {BATCH_SPANS:,}); cpus={os.cpu_count()}"
             )
             if not args.no_ingest_baseline:
-                plain = DuckDBStore(Path(tmp) / "no-rollups.duckdb", rollups=False)
-                try:
-                    _, plain_s = load(plain, shop_batches(args.spans, end_ns, time_ordered=ordered))
-                finally:
-                    plain.close()
-                print(
-                    f"ingest with rollups {written / load_s:,.0f} spans/s, without "
-                    f"{written / plain_s:,.0f} spans/s: {plain_s / load_s:.2f}× "
-                    + (
-                        "(the same batches, sorted by start)"
-                        if ordered
-                        else "(the same workload, generation included)"
-                    )
-                )
+                compare_ingest(batches, load_s, Path(tmp), args.ingest_rounds)
             # A writer left idle folds and checkpoints within ``IDLE_FOLD_S`` by itself;
             # doing it now times every read on that settled store, not against the fold.
             store.compact_rollups()
