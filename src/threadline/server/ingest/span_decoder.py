@@ -320,8 +320,8 @@ class SpanDecoder:
         else:
             # The member is exactly what ``dumps`` writes for this key inside a dict: for a
             # string, the two strings as its encoder writes them (a new id in every
-            # request, a path or a session, is learned here; the whole encoder costs
-            # five times as much). The journey column's value is kept ready.
+            # request, a path or a session, is learned here; a whole encoder pass costs
+            # several times as much). The journey column's value is kept ready.
             value = values[kv.key]
             is_journey = kv.key in _JOURNEY_KEYS
             entry = (
