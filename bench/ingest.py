@@ -94,8 +94,8 @@ SERVER_STOP_TIMEOUT_S: Final = 60.0
 # Each phase stops at this many seconds (the run reports what it managed).
 DEFAULT_PHASE_TIMEOUT_S: Final = 60.0
 # Spans decoded per round of the before/after comparison, and rounds: enough to
-# take a median on a loaded machine, a few seconds in all.
-# Spans a decoding round reads; the warm-up reads as many, and every round new ones.
+# take a median on a loaded machine, a few seconds in all. The warm-up reads as many
+# spans as a round, and every round new ones.
 DECODE_SAMPLE_SPANS: Final = 20_000
 DECODE_ROUNDS: Final = 5
 # The decoding rounds' requests come from another seed than the end-to-end ones.
