@@ -215,7 +215,7 @@ def main() -> None:
                 # Every load of the comparison writes the same batches, made up front.
                 batches = list(batches)
             written, load_s = load(store, batches)
-            made = "generated and written" if iter(batches) is batches else "written"
+            made = "written" if isinstance(batches, list) else "generated and written"
             counts = store.counts()
             print(
                 f"loaded {written:,} spans, {counts.traces:,} traces, {counts.sessions:,} "
