@@ -21,9 +21,13 @@ The sample is found once and its trace ids handed to the counts as a list: each
 count finding it again filtered the target spans twice more. Both counts are one
 statement over one read of the sampled traces' spans (``_SPANS_READ``): that read
 filters every span of the traces' ranges by trace id, and a second one cost about as
-much again. The same read returns the whole spans of the sample's first traces
-(``sample_ids`` a group), which critical paths walk: read again on their own, they
-were the same row groups a second time.
+much again. The same statement returns the whole spans of the sample's first traces
+(``sample_ids`` a group), which critical paths walk: the read gives their counted
+columns and row ids, and only their other columns are fetched, by row id (DuckDB
+filters the table's scan by the row ids the join finds). Read again by trace id, they
+were the same row groups a second time; carried along in the read for every sampled
+trace's span, the other columns cost about as much (``bench/trace_groups.py
+--stages``).
 
 The ranking itself is pure analysis (``analysis/tail_latency.py``).
 """
@@ -70,14 +74,10 @@ _COUNTED: Final = (
 _SPANS_READ: Final = f"""
 spans_read AS MATERIALIZED (
     SELECT s.rowid AS row, {", ".join(f"s.{column}" for column in _COUNTED)},
-           l.focus, l.place{{whole}}
+           l.focus, l.place
     FROM {TABLE} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
     WHERE {{starts}} AND s.{USER_TRAFFIC}
 )"""
-# The span columns the counts do not read, read too when the whole spans of the first
-# sampled traces are returned (``SAMPLE_SPANS``).
-_REST: Final = tuple(column for column in COLUMNS if column not in _COUNTED)
-
 # Per-span self time and "error origin" (an error span with no failing child),
 # for every span of the labelled traces. Once a child has found its parent by id, the
 # parent is named by its row (``rowid``, unique in the read's snapshot): partitioning,
@@ -157,7 +157,7 @@ _SPAN_ROW: Final = 2
 _COUNT_COLUMNS: Final = 9
 
 # Both counts in one statement, a row each; ``{starts}``: where the sampled traces'
-# spans start (``starts_in``); ``{whole}``, ``{pad}`` and ``{spans}``: the whole spans of
+# spans start (``starts_in``); ``{pad}`` and ``{spans}``: the whole spans of
 # the first sampled traces (``SAMPLE_SPANS``) after the count rows' columns, or nothing.
 _COUNTS: Final = f"""{_SPANS_READ}, {_OPERATIONS}, {_ATTRIBUTES}
 SELECT {_OPERATION_ROW}, service_name, name, focus_traces, baseline_traces, focus_self_ns,
@@ -170,11 +170,13 @@ FROM attribute_rows{{spans}}"""
 
 # The whole spans of the traces placed up to ``?`` in their group's sample, after the
 # count rows' columns: analyses that walk whole traces (critical paths) get them from
-# the read the counts make, not from a second read of the same row groups.
+# the read the counts make, the columns it does not read fetched by row id (the row ids
+# are the statement's own snapshot's, so they name the rows the read found).
 SAMPLE_SPANS: Final = f"""
 UNION ALL
-SELECT {_SPAN_ROW}, {", ".join(["NULL"] * (_COUNT_COLUMNS - 1))}, {", ".join(COLUMNS)}
-FROM spans_read WHERE place <= ?"""
+SELECT {_SPAN_ROW}, {", ".join(["NULL"] * (_COUNT_COLUMNS - 1))},
+       {", ".join(f"r.{c}" if c in _COUNTED else f"w.{c}" for c in COLUMNS)}
+FROM spans_read AS r JOIN {TABLE} AS w ON w.rowid = r.row WHERE r.place <= ?"""
 
 
 def trace_groups(
@@ -212,13 +214,12 @@ def trace_groups(
     ranges = None if span_ranges is None else span_ranges(fetch, ids, horizon)
     where = [horizon] if ranges is None else time_slices.within(ranges, horizon)
     reads = starts_in(where, "s.start_ns")
-    whole, pad, spans, spans_params = "", "", "", list[object]()
+    pad, spans, spans_params = "", "", list[object]()
     if sample_ids > 0:
-        whole = "".join(f", s.{column}" for column in _REST)
         pad = ", NULL" * len(COLUMNS)
         spans, spans_params = SAMPLE_SPANS, [sample_ids]
     starts = " AND ".join(reads.fragments)
-    statement = _COUNTS.format(starts=starts, whole=whole, pad=pad, spans=spans)
+    statement = _COUNTS.format(starts=starts, pad=pad, spans=spans)
     rows = fetch(
         f"{labelled}, {statement}",
         [
