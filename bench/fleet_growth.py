@@ -17,9 +17,14 @@ every fleet view as the UI asks for it over HTTP:
   journeys (recent; failed and slowest), propagation health, and trace search
   ordered newest and slowest (by duration: a trace UI's "longest first").
 
-After each load it waits ``--settle`` seconds, so the server has folded its deltas
-(its writer folds them once idle for 2 s) and both sizes are timed in the same state;
-``--settle 0`` times them while the last commits' deltas may still be unfolded.
+After each load it waits ``--settle`` seconds (past the 2 s of no writes after which
+the server's writer folds its deltas), then until the server's processes are idle
+(under a tenth of a core over a second, at most ``--idle-bound`` seconds), and prints
+how long that took: after a burst the writer folds the burst's deltas and checkpoints,
+and that takes longer the larger the burst. So both sizes are timed in the same state,
+with nothing of the load still running. ``--no-idle-wait`` times them right after the
+``--settle`` seconds (``--settle 0 --no-idle-wait``: while the last commits' deltas may
+still be unfolded).
 Then it loads more spans into the same hours until the store holds ``--large`` and
 times every view again. Both loads spread their traces over the same ``--hours``
 (more traffic in the same period, as a fleet grows), so each view's window holds
@@ -56,12 +61,18 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 # Run as a script, so this directory is on sys.path and the workload module imports.
 from analysis_workload import generate
+from ingest import process_cpu_s
 from threadline.server.batch import SpanBatch
 
 # The server process is the one the tests start (tests/support).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.processes import threadline_serve
 
+# The server counts as idle when its processes (it and its decoding workers) used less
+# than this share of a core over ``IDLE_INTERVAL_S``.
+IDLE_SHARE: Final = 0.1
+IDLE_INTERVAL_S: Final = 1.0
+IDLE_BOUND_S: Final = 120.0
 HOUR_NS: Final = 3600 * 1_000_000_000
 MINUTE_NS: Final = 60 * 1_000_000_000
 GROWTH_GOAL: Final = 2.5
@@ -240,6 +251,21 @@ def _parameters(openapi: dict[str, Any], path: str) -> set[str] | None:
     return {p["name"] for p in operation.get("parameters", [])}
 
 
+def wait_until_idle(pid: int, bound_s: float) -> tuple[float, bool]:
+    """Wait until process ``pid`` and its children use under ``IDLE_SHARE`` of a core
+    over ``IDLE_INTERVAL_S``, at most ``bound_s``; the seconds waited, and whether idle."""
+    started = time.monotonic()
+    while True:
+        before = sum(process_cpu_s(pid))
+        time.sleep(IDLE_INTERVAL_S)
+        used = sum(process_cpu_s(pid)) - before
+        waited = time.monotonic() - started
+        if used < IDLE_SHARE * IDLE_INTERVAL_S:
+            return waited, True
+        if waited >= bound_s:
+            return waited, False
+
+
 def views(openapi: dict[str, Any], *, hours: int, end_ms: int) -> list[View]:
     """Every fleet view, with the window the UI would ask for; those this server's
     OpenAPI document does not describe (an older build) are marked ``missing``."""
@@ -348,6 +374,17 @@ def main() -> None:
     parser.add_argument(
         "--settle", type=float, default=3.0, help="seconds to wait after each load (s)"
     )
+    parser.add_argument(
+        "--idle-bound",
+        type=float,
+        default=IDLE_BOUND_S,
+        help="most seconds to wait after --settle for the server to be idle",
+    )
+    parser.add_argument(
+        "--no-idle-wait",
+        action="store_true",
+        help="time the views right after --settle, busy or not",
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="deadline per request (s)")
     parser.add_argument(
         "--keep",
@@ -405,6 +442,10 @@ def main() -> None:
             )
             sizes.append(stored)
             time.sleep(args.settle)
+            if not args.no_idle_wait:
+                waited, idle = wait_until_idle(server.pid, args.idle_bound)
+                state = "idle" if idle else "still busy (timed anyway)"
+                print(f"  the server was {state} {args.settle + waited:.1f} s after the load")
             timings.append(time_views(server.url, chosen, args.repeat, args.timeout))
     report(chosen, (sizes[0], sizes[1]), timings[0], timings[1])
 
