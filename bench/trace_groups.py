@@ -23,6 +23,11 @@ a row group.
 read without and with the sample's whole spans (building their records among it), the
 fix-ups, the request paths and the ranking.
 
+``--path-samples N,N,...`` also answers tail causes by the critical path with each
+number of traces a group walked whole (the page's ``query.PATH_SAMPLE``, 100), and
+prints the time (fastest of ``--repeat``) and the first rows of the ranking with their
+growth: what a smaller walk saves, and how far its estimates move from a larger one's.
+
 ``--duckdb-threads N`` opens the store with that many DuckDB threads (the server's
 ``duckdb_threads``). ``--statements`` also prints, for the fastest call of each, every
 statement it ran and its time, the first words of its SQL naming it (where a grouping
@@ -56,6 +61,7 @@ import duckdb
 from analysis import load as shop_load
 from analysis import shop_batches
 from slo import HOUR_NS, load, timed
+from threadline.server import query as query_module
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
 from threadline.server.analysis import time_slices
 from threadline.server.analysis.assembly import fix_up
@@ -68,6 +74,8 @@ from threadline.server.storage.duckdb import store as store_module
 from threadline.server.windows import WindowRequest
 
 CHECKOUT: Final = Target(service="gateway", operation="POST /checkout")
+# Rows of the time-growth ranking ``--path-samples`` prints.
+PATH_RANKED: Final = 3
 
 
 def measure(path: Path, args: argparse.Namespace) -> None:
@@ -110,6 +118,8 @@ def measure(path: Path, args: argparse.Namespace) -> None:
         print(f"{name:28} {fastest * 1e3:8.1f} ms (median {median * 1e3:.1f})")
         if args.stages:
             stages(store, window, args.repeat)
+        for walked in args.path_samples:
+            path_sample(query, request, walked, args.repeat)
     finally:
         store.close()
 
@@ -151,6 +161,19 @@ def stages(store: DuckDBStore, window: TimeWindow, repeat: int) -> None:
     ):
         fastest, _ = timed(call, repeat)
         print(f"    {name:34} {fastest * 1e3:8.1f} ms")
+
+
+def path_sample(query: QueryService, request: WindowRequest, walked: int, repeat: int) -> None:
+    """Tail causes by the critical path with ``walked`` traces a group walked whole."""
+    chosen = query_module.PATH_SAMPLE  # what ``slow_requests`` reads; put back below
+    query_module.PATH_SAMPLE = walked
+    try:
+        fastest, _ = timed(lambda: query.slow_requests(CHECKOUT, request), repeat)
+        ranked = query.slow_requests(CHECKOUT, request).time_growth[:PATH_RANKED]
+    finally:
+        query_module.PATH_SAMPLE = chosen
+    rows = ", ".join(f"{r.service} · {r.operation} {r.growth_ns / 1e6:+.2f} ms" for r in ranked)
+    print(f"  {walked:5,} traces a group walked: {fastest * 1e3:7.1f} ms; {rows}")
 
 
 def _analysis_end(path: Path) -> int:
@@ -233,6 +256,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--duckdb-threads", type=int, default=0, help="DuckDB's threads (0: one per core)"
+    )
+    parser.add_argument(
+        "--path-samples",
+        type=lambda text: [int(n) for n in text.split(",") if n],
+        default=[],
+        help="comma-separated traces a group walked whole, each timed (e.g. 2000,100,50)",
     )
     parser.add_argument(
         "--time-ordered",
