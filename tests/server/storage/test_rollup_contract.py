@@ -443,6 +443,30 @@ def test_the_first_sampled_traces_come_with_their_spans(store: Store) -> None:
     assert store.trace_groups(target, Split.FAILED, DAY, sample=10).sample_spans == ()
 
 
+@groups
+def test_the_walked_traces_spans_are_their_own_after_deletions(store: Store) -> None:
+    """The walked traces' spans are found by the read's row positions: after whole
+    traces are deleted (tail sampling) and the store folded, every span returned is
+    one of the walked traces', with every column as ``get_traces`` reads it."""
+    records = []
+    for index in range(24):
+        records += call(f"{index + 1:032x}", index * 1000, failed=index % 3 == 0)
+    write(store, records)
+    doomed = [f"{index + 1:032x}" for index in range(0, 24, 2)]
+    assert store.delete_traces(doomed) == len(doomed) * len(call("0" * 32, 0))
+    store.fold_pending()
+    target = Target("payments")
+    groups = store.trace_groups(target, Split.FAILED, DAY, sample=10, sample_ids=3)
+    ids = [*groups.focus_ids, *groups.baseline_ids]
+    assert len(ids) == 6
+    assert not set(ids) & set(doomed)
+    read = sorted(
+        store.get_traces(ids), key=lambda span: (span.trace_id, span.start_ns, span.span_id)
+    )
+    assert read
+    assert list(groups.sample_spans) == read
+
+
 BUSY_HOUR: Final = TimeWindow(T0, T0 + 60 * MINUTE)
 PER_MINUTE: Final = 40
 SAMPLE: Final = 20
