@@ -26,7 +26,7 @@ much again. The same statement returns the whole spans of the sample's first tra
 columns and row ids, and only their other columns are fetched, by row id (DuckDB
 filters the table's scan by the row ids the join finds). Read again by trace id, they
 were the same row groups a second time; carried along in the read for every sampled
-trace's span, the other columns cost about as much (``bench/trace_groups.py
+trace's span, the other columns cost 10–15 ms more at 10M spans (``bench/trace_groups.py
 --stages``).
 
 The ranking itself is pure analysis (``analysis/tail_latency.py``).
