@@ -61,7 +61,6 @@ import duckdb
 from analysis import load as shop_load
 from analysis import shop_batches
 from slo import HOUR_NS, load, timed
-from threadline.server import query as query_module
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
 from threadline.server.analysis import time_slices
 from threadline.server.analysis.assembly import fix_up
@@ -165,13 +164,8 @@ def stages(store: DuckDBStore, window: TimeWindow, repeat: int) -> None:
 
 def path_sample(query: QueryService, request: WindowRequest, walked: int, repeat: int) -> None:
     """Tail causes by the critical path with ``walked`` traces a group walked whole."""
-    chosen = query_module.PATH_SAMPLE  # what ``slow_requests`` reads; put back below
-    query_module.PATH_SAMPLE = walked
-    try:
-        fastest, _ = timed(lambda: query.slow_requests(CHECKOUT, request), repeat)
-        ranked = query.slow_requests(CHECKOUT, request).time_growth[:PATH_RANKED]
-    finally:
-        query_module.PATH_SAMPLE = chosen
+    fastest, _ = timed(lambda: query.slow_requests(CHECKOUT, request, walked=walked), repeat)
+    ranked = query.slow_requests(CHECKOUT, request, walked=walked).time_growth[:PATH_RANKED]
     rows = ", ".join(f"{r.service} · {r.operation} {r.growth_ns / 1e6:+.2f} ms" for r in ranked)
     print(f"  {walked:5,} traces a group walked: {fastest * 1e3:7.1f} ms; {rows}")
 

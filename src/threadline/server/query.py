@@ -360,11 +360,13 @@ class QueryService:
         percentile: float = 90.0,
         measure: Measure = "critical_path",
         limit: int = 10,
+        walked: int = PATH_SAMPLE,
     ) -> Explanation:
-        """Why the target's slowest requests are slow: where time grows, which values go with it."""
+        """Why the target's slowest requests are slow: where time grows, which values go
+        with it. ``walked``: traces of each group whose critical paths are walked."""
         if target.service is not None:
             self._check_service(target.service)
-        sample_ids = PATH_SAMPLE if measure == "critical_path" else 0
+        sample_ids = walked if measure == "critical_path" else 0
         groups = self._store.trace_groups(
             target,
             Split.SLOW,

@@ -21,7 +21,9 @@ import pytest
 
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
 from threadline.server.analysis.tail_latency import explain
+from threadline.server.query import QueryService
 from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.windows import WindowRequest
 
 BENCH: Final = Path(__file__).resolve().parents[3] / "bench"
 SPANS: Final = 120_000
@@ -100,3 +102,30 @@ def test_a_sample_ranks_like_the_full_scan(
     expected = significant(full_operations)
     found = [(service, name) for service, name, _ in operations[: len(expected)]]
     assert (found, values) == (expected, full_values), (operations, full_operations)
+
+
+@pytest.mark.parametrize("walked", [3, 8])
+def test_the_critical_path_walks_as_many_traces_as_asked(
+    shop: tuple[DuckDBStore, TimeWindow], walked: int
+) -> None:
+    """``walked`` traces of each group are read whole and walked, and their paths still
+    find where the slow checkouts spend their time."""
+    store, window = shop
+    query = QueryService(store, clock=lambda: window.end_ns)
+    request = WindowRequest(length_ns=window.end_ns - window.start_ns, end_ns=window.end_ns)
+    found = query.slow_requests(CHECKOUT, request, walked=walked)
+    groups = found.groups
+    assert (len(groups.focus_ids), len(groups.baseline_ids)) == (walked, walked)
+    assert {span.trace_id for span in groups.sample_spans} == {
+        *groups.focus_ids,
+        *groups.baseline_ids,
+    }
+    assert found.measure == "critical_path"
+    assert found.time_growth[0].focus_path_ns is not None
+    default = query.slow_requests(CHECKOUT, request)
+    assert len(default.groups.focus_ids) > walked
+    top = found.time_growth[0]
+    assert (top.service, top.operation) == (
+        default.time_growth[0].service,
+        default.time_growth[0].operation,
+    )
