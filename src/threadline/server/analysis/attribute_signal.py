@@ -116,22 +116,71 @@ def fisher_greater(
         raise ValueError("trace counts must lie between 0 and their group's size")
     if carriers == 0 or focus_sample == 0:
         return 1.0
-    denominator = _log_choose(total, focus_sample)
-    terms = [
-        _log_choose(carriers, drawn)
-        + _log_choose(total - carriers, focus_sample - drawn)
-        - denominator
-        for drawn in range(focus_traces, min(carriers, focus_sample) + 1)
-    ]
-    if not terms:
-        return 0.0
-    top = max(terms)
-    return min(1.0, math.exp(top) * sum(math.exp(term - top) for term in terms))
+    table = _Table(total, carriers, focus_sample)
+    mode = (focus_sample + 1) * (carriers + 1) // (total + 2)
+    if focus_traces > mode:
+        # Past the mode the terms only shrink: the upper tail, summed until the rest
+        # cannot matter.
+        return min(1.0, table.tail(focus_traces, step=1))
+    # At or below the mode the upper tail is most of the mass: one minus the lower
+    # tail, whose terms shrink from ``focus_traces - 1`` down.
+    return max(0.0, min(1.0, 1.0 - table.tail(focus_traces - 1, step=-1)))
 
 
 def significant(p_value: float, tested: int) -> bool:
     """True when ``p_value`` passes ``ALPHA`` shared among ``tested`` values (Bonferroni)."""
     return p_value < ALPHA / max(1, tested)
+
+
+# The tail is summed until the terms left cannot move it by more than this share.
+_TAIL_PRECISION: Final = 1e-17
+
+
+class _Table:
+    """The hypergeometric law of the focus carriers: ``drawn`` focus traces among
+    ``carriers`` of ``total``, the focus group being ``focus`` of them."""
+
+    __slots__ = ("carriers", "focus", "total")
+
+    def __init__(self, total: int, carriers: int, focus: int) -> None:
+        self.total, self.carriers, self.focus = total, carriers, focus
+
+    def log_probability(self, drawn: int) -> float:
+        return (
+            _log_choose(self.carriers, drawn)
+            + _log_choose(self.total - self.carriers, self.focus - drawn)
+            - _log_choose(self.total, self.focus)
+        )
+
+    def ratio(self, drawn: int) -> float:
+        """P(drawn + 1) / P(drawn)."""
+        carriers, focus = self.carriers, self.focus
+        return ((carriers - drawn) * (focus - drawn)) / (
+            (drawn + 1) * (self.total - carriers - focus + drawn + 1)
+        )
+
+    def tail(self, start: int, *, step: int) -> float:
+        """P(start) + P(start + step) + ... over the possible counts, ``start`` on the
+        side of the mode where each term is smaller than the one before.
+
+        Each term comes from the one before by the ratio of consecutive probabilities
+        (one lgamma triple for the first, not one per term), and the sum stops once the
+        terms left, bounded by a geometric series (the ratio only shrinks), are below
+        ``_TAIL_PRECISION`` of it.
+        """
+        low = max(0, self.focus - (self.total - self.carriers))
+        high = min(self.carriers, self.focus)
+        if not low <= start <= high:
+            return 0.0
+        term, total, drawn = 1.0, 1.0, start
+        while low <= drawn + step <= high:
+            ratio = self.ratio(drawn) if step > 0 else 1.0 / self.ratio(drawn - 1)
+            term *= ratio
+            total += term
+            drawn += step
+            if ratio < 1.0 and term * ratio / (1.0 - ratio) < total * _TAIL_PRECISION:
+                break
+        return math.exp(self.log_probability(start)) * total
 
 
 def _log_choose(n: int, k: int) -> float:
