@@ -175,14 +175,16 @@ SLOW_HOUR: Final = [
     (minute, bucket, n) for minute in range(60) for bucket, n in ((10, 900), (20, 200), (30, 80))
 ]
 SLOW_HOUR_FOCUS: Final = [(minute, bucket, n) for minute, bucket, n in SLOW_HOUR if bucket >= 20]
+# Every request of the hour, per minute.
+SLOW_HOUR_REQUESTS: Final = [(minute, n) for minute, _, n in SLOW_HOUR]
 
 
 def test_minute_counts_share_out_the_threshold_buckets() -> None:
-    per_minute = time_slices.minute_counts(SLOW_HOUR, SLOW_HOUR_FOCUS, (20, 20, 0.1))
+    per_minute = time_slices.minute_counts(SLOW_HOUR_REQUESTS, SLOW_HOUR_FOCUS, (20, 20, 0.1))
     assert per_minute[0] == pytest.approx((100.0, 1080.0))
     assert sum(f for f, _ in per_minute.values()) == pytest.approx(60 * 100)
     # Without a share, the focus counts the whole bucket; a failed split has none.
-    assert time_slices.minute_counts(SLOW_HOUR, SLOW_HOUR_FOCUS)[0] == (280.0, 900.0)
+    assert time_slices.minute_counts(SLOW_HOUR_REQUESTS, SLOW_HOUR_FOCUS)[0] == (280.0, 900.0)
 
 
 def test_slices_chosen_by_shared_out_counts_need_no_second_draw() -> None:
@@ -191,7 +193,7 @@ def test_slices_chosen_by_shared_out_counts_need_no_second_draw() -> None:
     draws = []
     for partly in ((20, 20, 0.1), None):
         calls, draw = _drawing(truth, (1, 1))
-        per_minute = time_slices.minute_counts(SLOW_HOUR, SLOW_HOUR_FOCUS, partly)
+        per_minute = time_slices.minute_counts(SLOW_HOUR_REQUESTS, SLOW_HOUR_FOCUS, partly)
         time_slices.drawn(0, 60 * MINUTE, per_minute, MINUTE, 2000, draw)
         draws.append(len(calls))
     assert draws[0] == 1, "the slices chosen held the slow requests wanted"

@@ -48,16 +48,18 @@ SHARE_PRECISION: Final = 0.02
 Range = tuple[int, int]
 # Rows of a rollup histogram: (minute, bucket, requests).
 BucketRow = tuple[int, int, int]
+# Requests of a minute: (minute, requests).
+MinuteRow = tuple[int, int]
 T = TypeVar("T")
 
 
 def minute_counts(
-    requests: Iterable[BucketRow],
+    requests: Iterable[MinuteRow],
     focus: Iterable[BucketRow],
     partly: tuple[int, int, float] | None = None,
 ) -> dict[int, tuple[float, float]]:
-    """The (focus, baseline) requests of each minute, from the rows of every request and
-    of the focus ones.
+    """The (focus, baseline) requests of each minute, from the requests of each minute
+    (several rows of one minute add up) and the rows of the focus ones.
 
     ``partly`` = ``(low, high, share)``: only ``share`` of the focus rows' requests in
     buckets ``low`` to ``high`` are focus (a slow split's threshold falls inside them).
@@ -67,7 +69,7 @@ def minute_counts(
     reading the window a second time.
     """
     totals: dict[int, float] = {}
-    for minute, _, n in requests:
+    for minute, n in requests:
         totals[minute] = totals.get(minute, 0.0) + n
     focused: dict[int, float] = {}
     for minute, bucket, n in focus:

@@ -113,18 +113,22 @@ def labels(
         where = f"service = {keys.add(target.service, 'String')}"
         if target.operation is not None:
             where += f" AND operation = {keys.add(target.operation, 'String')}"
+    # A failed split reads only the failed requests' buckets (its examples are the
+    # slowest of them) and counts the others per minute; a slow split reads every bucket.
+    bucketed = "bucket" if split is Split.SLOW else f"if(status = '{ERROR}', bucket, NULL)"
     rows = fetch(
-        f"""SELECT minute, status = '{ERROR}' AS failed, bucket, sum(spans) AS n
+        f"""SELECT minute, status = '{ERROR}' AS failed, {bucketed} AS b, sum(spans) AS n
 FROM {Names(t).requests}
 WHERE minute >= {keys.add(first, "Int64")} AND minute < {keys.add(last, "Int64")}
   AND synthetic = 0 AND {where}
-GROUP BY minute, failed, bucket HAVING n != 0""",
+GROUP BY minute, failed, b HAVING n != 0""",
         keys.params,
     )
     histogram: dict[int, int] = defaultdict(int)
     for _, _, b, n in rows:
-        histogram[int(b)] += int(n)
-    total = sum(histogram.values())
+        if b is not None:
+            histogram[int(b)] += int(n)
+    total = sum(int(row[3]) for row in rows)
     spans = _Spans(fetch, t, target_spans(target, widened, bound), bound)
     if split is Split.SLOW:
         if total:
@@ -142,7 +146,7 @@ GROUP BY minute, failed, bucket HAVING n != 0""",
         focus, threshold_ns = f"status = '{ERROR}'", None
         focus_rows = [(int(m), int(b), int(n)) for m, failed, b, n in rows if failed]
         focus_requests = sum(n for _, _, n in focus_rows)
-    requests = [(int(m), int(b), int(n)) for m, _, b, n in rows]
+    requests = [(int(m), int(n)) for m, _, _, n in rows]
     return Labels(
         window=widened,
         threshold_ns=threshold_ns,
