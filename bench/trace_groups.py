@@ -28,6 +28,10 @@ number of traces a group walked whole (the page's ``query.PATH_SAMPLE``, 100), a
 prints the time (fastest of ``--repeat``) and the first rows of the ranking with their
 growth: what a smaller walk saves, and how far its estimates move from a larger one's.
 
+``--split`` also times each grouping's first step alone: its requests split into focus
+and baseline and counted per minute from the rollups (the statements and the Python
+over their rows).
+
 ``--duckdb-threads N`` opens the store with that many DuckDB threads (the server's
 ``duckdb_threads``). ``--statements`` also prints, for the fastest call of each, every
 statement it ran and its time, the first words of its SQL naming it (where a grouping
@@ -68,7 +72,7 @@ from threadline.server.analysis.tail_latency import explain, path_totals, reques
 from threadline.server.batch import record_from_row, record_to_row
 from threadline.server.model import SpanRecord
 from threadline.server.query import GROUP_SAMPLE, MIN_SUPPORT, PATH_SAMPLE, QueryService
-from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb import DuckDBStore, group_rollups
 from threadline.server.storage.duckdb import store as store_module
 from threadline.server.windows import WindowRequest
 
@@ -108,6 +112,8 @@ def measure(path: Path, args: argparse.Namespace) -> None:
                 statements(store, lambda t=target, s=split: store.trace_groups(t, s, window), args)
             if args.draws:
                 draws(lambda t=target, s=split: store.trace_groups(t, s, window))
+            if args.split:
+                split_alone(store, target, split, window, args.repeat)
         # The page's default: tail causes by the critical path, through ``QueryService``
         # (the sample's first traces walked whole).
         query = QueryService(store, clock=lambda: end_ns)
@@ -160,6 +166,21 @@ def stages(store: DuckDBStore, window: TimeWindow, repeat: int) -> None:
     ):
         fastest, _ = timed(call, repeat)
         print(f"    {name:34} {fastest * 1e3:8.1f} ms")
+
+
+def split_alone(
+    store: DuckDBStore, target: Target, split: Split, window: TimeWindow, repeat: int
+) -> None:
+    """The grouping's first step alone: its requests split into focus and baseline, and
+    counted per minute, from the rollups (their statements and the Python over their
+    rows), as ``trace_groups`` runs it."""
+    fastest, _ = timed(
+        lambda: store._read(
+            group_rollups.labels, target, split, window, percentile=90.0, examples=5
+        ),
+        repeat,
+    )
+    print(f"    the split from the rollups, alone: {fastest * 1e3:.1f} ms")
 
 
 def path_sample(query: QueryService, request: WindowRequest, walked: int, repeat: int) -> None:
@@ -247,6 +268,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--stages", action="store_true", help="time each stage of tail causes by critical path"
+    )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="time each grouping's split from the rollups alone (statements and Python)",
     )
     parser.add_argument(
         "--duckdb-threads", type=int, default=0, help="DuckDB's threads (0: one per core)"
