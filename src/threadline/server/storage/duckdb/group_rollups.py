@@ -119,19 +119,19 @@ def labels(
     # counts the others per minute: a row a minute instead of one a minute and bucket
     # (at 2M spans over six hours, 2,591 rows of ``rollup_roots`` instead of 24,780).
     every_bucket = split is Split.SLOW or superset is not None
-    bucket = "bucket" if every_bucket else f"CASE WHEN status = '{ERROR}' THEN bucket END"
+    buckets = "bucket" if every_bucket else f"CASE WHEN status = '{ERROR}' THEN bucket END"
     rows = fetch(
-        f"""SELECT minute, status = '{ERROR}', {bucket}, sum(spans) FROM {table}
+        f"""SELECT minute, status = '{ERROR}', {buckets}, sum(spans) FROM {table}
 WHERE minute >= ? AND minute < ?{keys}
 GROUP BY ALL HAVING sum(spans) <> 0""",
         [first, last, *params],
     )
     counted: dict[tuple[int, int], int] = defaultdict(int)
     total = 0
-    for minute, _, bucket_of, spans_in in rows:
+    for minute, _, bucket, spans_in in rows:
         total += int(spans_in)
-        if bucket_of is not None:
-            counted[int(minute), int(bucket_of)] += int(spans_in)
+        if bucket is not None:
+            counted[int(minute), int(bucket)] += int(spans_in)
     spans = _Spans(fetch, widened, (span_filter, span_params), counted)
     histogram = spans.histogram
     if superset is not None:
