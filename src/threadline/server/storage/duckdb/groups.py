@@ -46,7 +46,7 @@ from threadline.server.aggregates import (
     TraceGroups,
 )
 from threadline.server.analysis import time_slices
-from threadline.server.batch import COLUMNS, record_from_row
+from threadline.server.batch import COLUMNS, records_from_rows
 from threadline.server.storage.duckdb import group_sample
 from threadline.server.storage.duckdb.rollups import PAIR_HORIZON_NS
 from threadline.server.storage.duckdb.schema import TABLE
@@ -241,7 +241,7 @@ def trace_groups(
         (row[1:7] for row in kinds[_ATTRIBUTE_ROW]), key=lambda row: (-row[2], row[0], row[1])
     )
     sample_spans = sorted(
-        (record_from_row(row[_COUNT_COLUMNS:]) for row in kinds[_SPAN_ROW]),
+        records_from_rows(row[_COUNT_COLUMNS:] for row in kinds[_SPAN_ROW]),
         key=lambda span: (span.trace_id, span.start_ns, span.span_id),
     )
     id_rows = [(focus, trace_id) for trace_id, focus, place in sampled if place <= sample_ids]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from threadline.conventions import SDK_STATS_SPAN
-from threadline.server.batch import COLUMNS, record_from_row
+from threadline.server.batch import COLUMNS, records_from_rows
 from threadline.server.model import SpanRecord
 from threadline.server.storage.duckdb import summary_reads
 from threadline.server.storage.duckdb.schema import TABLE
@@ -27,7 +27,7 @@ _ORDER: Final = " ORDER BY trace_id, start_ns, span_id"
 
 def trace(fetch: Fetch, trace_id: str) -> list[SpanRecord]:
     rows = fetch(f"{_SELECT_SPAN} WHERE trace_id = ? ORDER BY start_ns, span_id", [trace_id])
-    return [record_from_row(row) for row in rows]
+    return records_from_rows(rows)
 
 
 def traces(fetch: Fetch, trace_ids: Sequence[str], *, summarised: bool) -> list[SpanRecord]:
@@ -47,4 +47,4 @@ def traces(fetch: Fetch, trace_ids: Sequence[str], *, summarised: bool) -> list[
             f" WHERE {_IN_IDS} AND name = '{SDK_STATS_SPAN}' AND NOT {within}{_ORDER}",
             [*ids, *starts.params, *ids, *starts.params],
         )
-    return [record_from_row(row) for row in rows]
+    return records_from_rows(rows)
