@@ -7,12 +7,12 @@ never as text pasted into a statement; ``Bound`` hands out the placeholders.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from threadline.conventions import SDK_STATS_SPAN
-from threadline.server.batch import COLUMNS, record_from_row
+from threadline.server.batch import COLUMNS, records_from_rows
 from threadline.server.model import SpanRecord
 
 ERROR: Final = "error"
@@ -22,7 +22,7 @@ NO_PARENT: Final = "coalesce(parent_span_id, '') = ''"
 
 
 # The span columns in ``COLUMNS`` order. The attribute maps come back as maps and
-# are turned into JSON text here (``span_from_row``): building the text in SQL, per
+# are turned into JSON text here (``spans_from_rows``): building the text in SQL, per
 # row, took ~4x the time of reading a trace's granules.
 SPAN_COLUMNS: Final = ", ".join(COLUMNS)
 _MAP_COLUMNS: Final = tuple(
@@ -30,12 +30,17 @@ _MAP_COLUMNS: Final = tuple(
 )
 
 
-def span_from_row(row: Sequence[Any]) -> SpanRecord:
-    """A span read with ``SPAN_COLUMNS``: each map of JSON-text values back to JSON text."""
+def spans_from_rows(rows: Iterable[Sequence[Any]]) -> list[SpanRecord]:
+    """The spans of one read with ``SPAN_COLUMNS``: each map of JSON-text values back to
+    JSON text, each distinct document then parsed once (``records_from_rows``)."""
+    return records_from_rows(_with_json_maps(row) for row in rows)
+
+
+def _with_json_maps(row: Sequence[Any]) -> list[Any]:
     values = list(row)
     for index in _MAP_COLUMNS:
         values[index] = map_as_json(values[index])
-    return record_from_row(values)
+    return values
 
 
 def map_as_json(values: Mapping[str, str]) -> str:

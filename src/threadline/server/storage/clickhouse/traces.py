@@ -17,7 +17,7 @@ from typing import Final
 from threadline.server.analysis import time_slices
 from threadline.server.model import ServiceOperations, SpanRecord, StoreCounts
 from threadline.server.storage.clickhouse.schema import START_TIME
-from threadline.server.storage.clickhouse.sql import SPAN_COLUMNS, USER_TRAFFIC, span_from_row
+from threadline.server.storage.clickhouse.sql import SPAN_COLUMNS, USER_TRAFFIC, spans_from_rows
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
 
 # The time as the sort key holds it: a range on it lets the primary index skip, in
@@ -39,7 +39,7 @@ def get_traces(fetch: Fetch, t: Tables, trace_ids: Sequence[str]) -> list[SpanRe
         {"ids": list(trace_ids), **params},
     )
     # Sorted here: a trace's few rows sort in no time, an ORDER BY cost a merge step.
-    records = [span_from_row(row) for row in rows]
+    records = spans_from_rows(rows)
     records.sort(key=lambda r: (r.trace_id, r.start_ns, r.span_id))
     return records
 
