@@ -52,6 +52,7 @@ Bounded: the load is ``--spans`` spans, each timing ``--repeat`` calls.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from collections import defaultdict
@@ -155,7 +156,12 @@ def stages(store: DuckDBStore, window: TimeWindow, repeat: int) -> None:
         (path for tid in found.baseline_ids if (path := paths.get(tid)) is not None),
     )
     rows = [record_to_row(span) for span in found.sample_spans]
-    print(f"  stages, {len(found.sample_spans):,} spans of {len(by_trace)} traces walked whole:")
+    resources = {json.dumps(span.resource, sort_keys=True) for span in found.sample_spans}
+    attributes = {json.dumps(span.attributes, sort_keys=True) for span in found.sample_spans}
+    print(
+        f"  stages, {len(found.sample_spans):,} spans of {len(by_trace)} traces walked whole"
+        f" ({len(resources)} distinct resource documents, {len(attributes)} attribute ones):"
+    )
     for name, call in (
         ("trace groups, no whole spans", lambda: groups(0)),
         (f"trace groups, {PATH_SAMPLE} traces whole", lambda: groups(PATH_SAMPLE)),
