@@ -73,7 +73,7 @@ _COUNTED: Final = (
 # to carry along than a second read would (``labelled`` is defined before it).
 # Each sampled trace is numbered (``trace_no``, its place in the sample's list): the
 # joins and groupings after the read key on that integer, not on the 32-character id,
-# which cost about a tenth more of the statement (``bench/trace_groups.py --stages``).
+# which made the statement 7–9% slower at 10M spans (``docs/performance.md``).
 _SPANS_READ: Final = f"""
 spans_read AS MATERIALIZED (
     SELECT s.rowid AS row, {", ".join(f"s.{column}" for column in _COUNTED)},
