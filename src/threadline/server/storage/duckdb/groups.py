@@ -71,9 +71,10 @@ _COUNTED: Final = (
 # The spans of the labelled traces, read once for both counts below: the read filters
 # every span of their ranges by trace id, and the attribute documents cost little more
 # to carry along than a second read would (``labelled`` is defined before it).
-# Each sampled trace is numbered (``trace_no``, its place in the sample's list): the
-# joins and groupings after the read key on that integer, not on the 32-character id,
-# which made the statement 7–9% slower at 10M spans (``docs/performance.md``).
+# Each sampled trace is numbered (``trace_no``, its index in the sample's list; ``place``
+# counts within a group, so it repeats): the joins and groupings after the read key on
+# that integer. Keyed on the 32-character id, the statement took 7–9% longer at 10M
+# spans (``docs/performance.md``).
 _SPANS_READ: Final = f"""
 spans_read AS MATERIALIZED (
     SELECT s.rowid AS row, {", ".join(f"s.{column}" for column in _COUNTED)},
