@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
 from typing import Final
 
 import uvicorn
@@ -35,6 +36,13 @@ PRIVATE_UMASK: Final = 0o077
 # still find the cycles that die young.
 GC_THRESHOLDS: Final = (10_000, 10, 1000)
 
+# How long a thread may keep the interpreter lock while another waits for it (Python's
+# default is 5 ms). The store's writer thread runs a commit as some 30 statements and
+# takes the lock back after each one, while requests are decoded on another thread; at
+# 5 ms a wait, a commit of a few thousand spans spent more time waiting for the lock
+# than working (``docs/performance.md``, "One decoding thread").
+SWITCH_INTERVAL_S: Final = 0.0005
+
 
 def serve(settings: ServerSettings) -> None:
     """Serve OTLP, the API and the UI on one port; returns after SIGINT/SIGTERM.
@@ -44,6 +52,7 @@ def serve(settings: ServerSettings) -> None:
     """
     tokens = load_tokens(settings)
     gc.set_threshold(*GC_THRESHOLDS)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     check_exposure(settings, has_tokens=tokens.enabled)
     warn_on_default_keys(settings)
     retention = RetentionPolicy.from_settings(settings)

@@ -7,6 +7,7 @@ acknowledged span) and the pool comes back, and the workers exit with the server
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -21,9 +22,11 @@ from google.rpc import status_pb2
 
 from support.live_server import LiveServer, live_server
 from support.processes import threadline_serve
+from threadline.server.batch import SpanBatch
 from threadline.server.errors import ThreadlineError
 from threadline.server.ingest.decode import PayloadFormat, decode
-from threadline.server.ingest.workers import worker_count
+from threadline.server.ingest.span_decoder import SpanDecoder
+from threadline.server.ingest.workers import InProcessDecoding, worker_count
 from threadline.settings import ConfigError, ServerSettings, load
 
 from .otlp_payloads import one_span_request, string_value
@@ -204,3 +207,43 @@ def test_workers_setting_defaults_to_the_cores_and_refuses_negatives() -> None:
     assert load(ServerSettings, environ={"THREADLINE_WORKERS": "3"}).workers == 3
     with pytest.raises(ConfigError, match="workers"):
         worker_count(ServerSettings(workers=-1))
+
+
+def test_one_worker_decodes_one_request_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``workers = 1`` requests are decoded in the server process, one at a time.
+
+    Decoding holds the interpreter lock, so a second decoding thread adds no speed, only
+    another contender for the lock, which the store's writer thread takes back after
+    each statement of a commit: with a thread pool's worth of requests decoding at once,
+    a commit of one request's spans waited 0.4–0.8 s for it (``docs/performance.md``,
+    "One decoding thread"). Requests arriving together are decoded in turn, each as sent.
+    """
+    real_decode = SpanDecoder.decode
+    lock = threading.Lock()
+    running, most = 0, 0
+
+    def watched(decoder: SpanDecoder, body: bytes, payload_format: PayloadFormat) -> SpanBatch:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.02)  # lets another thread in, as a decode's copies do
+            return real_decode(decoder, body, payload_format)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(SpanDecoder, "decode", watched)
+    decoding = InProcessDecoding(ServerSettings(workers=1))
+
+    async def decode_together() -> list[SpanBatch]:
+        bodies = [request_body(n * 10, spans=10) for n in range(8)]
+        return list(
+            await asyncio.gather(*(decoding.decode(b, PayloadFormat.PROTOBUF) for b in bodies))
+        )
+
+    batches = asyncio.run(decode_together())
+    assert most == 1
+    span_ids = [sorted(batch.table.column("span_id").to_pylist()) for batch in batches]
+    assert span_ids == [[f"{n + 1:016x}" for n in range(k * 10, k * 10 + 10)] for k in range(8)]

@@ -37,8 +37,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Final, Protocol, cast
 
+import anyio
+import anyio.to_thread
 import pyarrow as pa
-from starlette.concurrency import run_in_threadpool
 
 from threadline.server.batch import SpanBatch
 from threadline.server.errors import ThreadlineError, Unavailable
@@ -88,13 +89,26 @@ def span_decoding(settings: ServerSettings) -> SpanDecoding:
 
 
 class InProcessDecoding:
-    """Decoding on the server's thread pool (``workers = 1``)."""
+    """Decoding on one thread of the server process (``workers = 1``), one request at a time.
+
+    Decoding holds the interpreter lock, so a second decoding thread adds no speed, only
+    another contender for the lock, which the store's writer thread takes back after each
+    statement of a commit. On the shared thread pool (forty threads) every request in
+    flight decoded at once, and a commit of one request's spans waited 0.4–0.8 s for the
+    lock against 40–50 ms of its own work; one decoding thread took a one-worker server
+    from ~36k to ~60k spans/s (``docs/performance.md``, "One decoding thread"). A large
+    request now holds the smaller ones behind it for its decoding time (bounded by the
+    request size limit), which they shared with it before.
+    """
 
     def __init__(self, settings: ServerSettings) -> None:
         self._decoder = SpanDecoder(IngestLimits.from_settings(settings), ingest_redactor(settings))
+        self._one_at_a_time = anyio.CapacityLimiter(1)
 
     async def decode(self, body: bytes, payload_format: PayloadFormat) -> SpanBatch:
-        return await run_in_threadpool(self._decoder.decode, body, payload_format)
+        return await anyio.to_thread.run_sync(
+            self._decoder.decode, body, payload_format, limiter=self._one_at_a_time
+        )
 
     def start(self) -> None:
         pass
