@@ -103,9 +103,13 @@ class InProcessDecoding:
 
     def __init__(self, settings: ServerSettings) -> None:
         self._decoder = SpanDecoder(IngestLimits.from_settings(settings), ingest_redactor(settings))
-        self._one_at_a_time = anyio.CapacityLimiter(1)
+        # Made on the event loop, at the first request: anyio before 4 binds a limiter
+        # to the loop that creates it.
+        self._one_at_a_time: anyio.CapacityLimiter | None = None
 
     async def decode(self, body: bytes, payload_format: PayloadFormat) -> SpanBatch:
+        if self._one_at_a_time is None:
+            self._one_at_a_time = anyio.CapacityLimiter(1)
         return await anyio.to_thread.run_sync(
             self._decoder.decode, body, payload_format, limiter=self._one_at_a_time
         )
