@@ -8,8 +8,11 @@ import base64
 import gzip
 import json
 import logging
+import threading
+import time
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,7 +27,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from support.live_server import LiveServer, live_server
-from threadline.server.log_batch import LogQuery, LogRecord
+from threadline.server.ingest import receiver
+from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
 
 WAIT_S: Final = 30.0
 
@@ -204,3 +208,49 @@ def test_a_store_that_cannot_write_answers_503_with_retry_after(tmp_path: Path) 
     assert response.status_code == 503
     assert int(response.headers["retry-after"]) > 0
     assert "retry later" in response.json()["message"]
+
+
+def test_concurrent_requests_are_decoded_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Log requests arriving together are decoded on one thread, in turn, and all stored.
+
+    Decoding holds the interpreter lock, so more threads decode no faster; each would be
+    one more the store's writer waits behind to take the lock back after every statement
+    (``docs/performance.md``, "One decoding thread").
+    """
+    real_decode = receiver.decode_logs
+    lock = threading.Lock()
+    running, most = 0, 0
+
+    def watched(*args: Any) -> LogBatch:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.02)  # lets another thread in, as a decode's copies do
+            return real_decode(*args)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(receiver, "decode_logs", watched)
+    exporter = InMemoryLogRecordExporter()
+    log_with_sdk(SimpleLogRecordProcessor(exporter), "payments")
+    body = encode_logs(exporter.get_finished_logs()).SerializeToString()
+    headers = {"content-type": "application/x-protobuf"}
+    with live_server(tmp_path / "spans.duckdb") as running_server:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(
+                pool.map(
+                    lambda _: httpx.post(
+                        running_server.logs_url, content=body, headers=headers, timeout=WAIT_S
+                    ),
+                    range(8),
+                )
+            )
+        assert [answer.status_code for answer in answers] == [200] * 8
+        assert most == 1
+        stored = running_server.store.logs(LogQuery(limit=100))
+    assert len(stored) == 8

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, Protocol, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -50,6 +50,8 @@ from threadline.server.ingest.span_decoder import SpanDecoder
 from threadline.settings import ConfigError, ServerSettings
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # A dead worker is replaced at once; a second or two covers starting the new
 # processes (they import the decoder) before the sender's retry.
@@ -88,6 +90,25 @@ def span_decoding(settings: ServerSettings) -> SpanDecoding:
     return WorkerPoolDecoding(settings, count)
 
 
+class OneThread:
+    """Runs blocking calls on a worker thread, one call at a time.
+
+    For decoding in the server process: Python code that holds the interpreter lock
+    gains nothing from a second thread, and each one more is a thread the store's writer
+    waits behind for the lock (``InProcessDecoding``).
+    """
+
+    def __init__(self) -> None:
+        # Made on the event loop, at the first call: anyio before 4 binds a limiter to
+        # the loop that creates it.
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def run(self, call: Callable[..., _T], *args: object) -> _T:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(1)
+        return await anyio.to_thread.run_sync(call, *args, limiter=self._limiter)
+
+
 class InProcessDecoding:
     """Decoding on one thread of the server process (``workers = 1``), one request at a time.
 
@@ -103,16 +124,10 @@ class InProcessDecoding:
 
     def __init__(self, settings: ServerSettings) -> None:
         self._decoder = SpanDecoder(IngestLimits.from_settings(settings), ingest_redactor(settings))
-        # Made on the event loop, at the first request: anyio before 4 binds a limiter
-        # to the loop that creates it.
-        self._one_at_a_time: anyio.CapacityLimiter | None = None
+        self._thread = OneThread()
 
     async def decode(self, body: bytes, payload_format: PayloadFormat) -> SpanBatch:
-        if self._one_at_a_time is None:
-            self._one_at_a_time = anyio.CapacityLimiter(1)
-        return await anyio.to_thread.run_sync(
-            self._decoder.decode, body, payload_format, limiter=self._one_at_a_time
-        )
+        return await self._thread.run(self._decoder.decode, body, payload_format)
 
     def start(self) -> None:
         pass
