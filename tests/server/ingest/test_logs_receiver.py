@@ -8,8 +8,6 @@ import base64
 import gzip
 import json
 import logging
-import threading
-import time
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,9 +24,10 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
+from support.concurrency import AtOnce
 from support.live_server import LiveServer, live_server
 from threadline.server.ingest import receiver
-from threadline.server.log_batch import LogBatch, LogQuery, LogRecord
+from threadline.server.log_batch import LogQuery, LogRecord
 
 WAIT_S: Final = 30.0
 
@@ -219,22 +218,7 @@ def test_concurrent_requests_are_decoded_one_at_a_time(
     one more the store's writer waits behind to take the lock back after every statement
     (``docs/performance.md``, "One decoding thread").
     """
-    real_decode = receiver.decode_logs
-    lock = threading.Lock()
-    running, most = 0, 0
-
-    def watched(*args: Any) -> LogBatch:
-        nonlocal running, most
-        with lock:
-            running += 1
-            most = max(most, running)
-        try:
-            time.sleep(0.02)  # lets another thread in, as a decode's copies do
-            return real_decode(*args)
-        finally:
-            with lock:
-                running -= 1
-
+    watched = AtOnce(receiver.decode_logs)
     monkeypatch.setattr(receiver, "decode_logs", watched)
     exporter = InMemoryLogRecordExporter()
     log_with_sdk(SimpleLogRecordProcessor(exporter), "payments")
@@ -251,6 +235,6 @@ def test_concurrent_requests_are_decoded_one_at_a_time(
                 )
             )
         assert [answer.status_code for answer in answers] == [200] * 8
-        assert most == 1
+        assert watched.most == 1
         stored = running_server.store.logs(LogQuery(limit=100))
     assert len(stored) == 8

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from google.rpc import status_pb2
 
+from support.concurrency import AtOnce
 from support.live_server import LiveServer, live_server
 from support.processes import threadline_serve
 from threadline.server.batch import SpanBatch
@@ -218,23 +219,9 @@ def test_one_worker_decodes_one_request_at_a_time(monkeypatch: pytest.MonkeyPatc
     a commit of one request's spans waited 0.4–0.8 s for it (``docs/performance.md``,
     "One decoding thread"). Requests arriving together are decoded in turn, each as sent.
     """
-    real_decode = SpanDecoder.decode
-    lock = threading.Lock()
-    running, most = 0, 0
-
-    def watched(decoder: SpanDecoder, body: bytes, payload_format: PayloadFormat) -> SpanBatch:
-        nonlocal running, most
-        with lock:
-            running += 1
-            most = max(most, running)
-        try:
-            time.sleep(0.02)  # lets another thread in, as a decode's copies do
-            return real_decode(decoder, body, payload_format)
-        finally:
-            with lock:
-                running -= 1
-
-    monkeypatch.setattr(SpanDecoder, "decode", watched)
+    watched = AtOnce(SpanDecoder.decode)
+    # A function, so that it binds to each decoder as the method it replaces did.
+    monkeypatch.setattr(SpanDecoder, "decode", lambda *args: watched(*args))
     decoding = InProcessDecoding(ServerSettings(workers=1))
 
     async def decode_together() -> list[SpanBatch]:
@@ -244,6 +231,6 @@ def test_one_worker_decodes_one_request_at_a_time(monkeypatch: pytest.MonkeyPatc
         )
 
     batches = asyncio.run(decode_together())
-    assert most == 1
+    assert watched.most == 1
     span_ids = [sorted(batch.table.column("span_id").to_pylist()) for batch in batches]
     assert span_ids == [[f"{n + 1:016x}" for n in range(k * 10, k * 10 + 10)] for k in range(8)]
