@@ -133,7 +133,7 @@ def _path(trace_id: str, *owners: tuple[str, str, int]) -> CriticalPath:
         at += duration_ms * MS
     # A queue wait belongs to no operation and is left out of the totals.
     segments.append(PathSegment(SegmentKind.QUEUE, "q", "orders", "p → c", at, at + 5 * MS))
-    return CriticalPath(trace_id, "s", 0, at + 5 * MS, tuple(segments), (), ())
+    return CriticalPath(trace_id, "s", 0, at + 5 * MS, tuple(segments))
 
 
 def test_a_strong_cause_outranks_what_merely_separates_operations() -> None:

@@ -402,6 +402,8 @@ def request_path(tree: SpanTree, target: Target) -> CriticalPath | None:
 
 
 _ENTRY_KINDS = (SpanKind.SERVER, SpanKind.CONSUMER)
+# Bound once, as ``critical_path`` binds its kinds: read for every segment of every path.
+_OWN_TIME: Final = SegmentKind.SPAN
 
 
 def _subtree(tree: SpanTree, top: SpanRecord) -> list[SpanRecord]:
@@ -423,7 +425,7 @@ def _path_time_by_operation(paths: Iterable[CriticalPath]) -> tuple[dict[Operati
         count += 1
         for segment in path.segments:
             # Queue dwell and scheduling waits belong to no operation's own code.
-            if segment.kind is SegmentKind.SPAN:
+            if segment.kind is _OWN_TIME:
                 totals[(segment.service, segment.operation)] += segment.duration_ns
     return dict(totals), count
 

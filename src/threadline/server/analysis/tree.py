@@ -131,7 +131,8 @@ def build_tree(spans: Sequence[SpanRecord]) -> SpanTree:
                     span=span,
                     depth=depth,
                     orphan=depth == 0 and bool(span.parent_span_id),
-                    self_time_ns=self_time_ns(span, kids),
+                    # A leaf (most spans) is all self time: nothing to sort.
+                    self_time_ns=self_time_ns(span, kids) if kids else span.duration_ns,
                 )
             )
             stack.extend((kid, depth + 1) for kid in reversed(kids))
