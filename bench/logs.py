@@ -1,11 +1,17 @@
 """Logs: ingest throughput, and the SDK's cost per record on the logging thread.
 
-Run: ``PYTHONPATH=src:tests python bench/logs.py [--records 50000] [--calls 20000] [--rounds 5]``
+Run: ``PYTHONPATH=src:tests python bench/logs.py [--records 50000] [--calls 20000] [--rounds 5]
+[--in-flight 32] [--ingest-rounds 3]``
 
 1. Ingest: ``--records`` log records (each with a trace link, a session, three
    attributes and a 60-character body) in requests of 500, as protobuf, posted to a
    real server on 127.0.0.1 one request at a time; records stored per second, end to
    end (each answer waits for the commit). Decoding alone is timed too.
+   Then the capacity: the same requests posted ``--in-flight`` at a time (senders in a
+   process of their own, as ``ingest.py``'s) to ``threadline serve --workers 1`` in a
+   process of its own, ``--ingest-rounds`` times on a new store each; each round's
+   records/s and their median. One at a time measures the wait for each commit; many
+   at once, what the server can take (requests share commits).
 2. Caller cost: ``--calls`` ``logger.warning("... %s", n)`` calls inside a span,
    through (a) the stock OpenTelemetry ``LoggingHandler`` + ``BatchLogRecordProcessor``
    with an exporter that discards, and (b) Threadline's ``LogExportHandler``. Both
@@ -19,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -37,7 +45,9 @@ from opentelemetry.sdk._logs.export import (
 )
 from opentelemetry.sdk.trace import TracerProvider
 
+import ingest as span_ingest
 from support.live_server import live_server
+from threadline.demo.processes import free_port
 from threadline.sdk.export.retry import RetryPolicy
 from threadline.sdk.export.transport import TransportConfig
 from threadline.sdk.log_export.handler import LogExportHandler
@@ -45,6 +55,9 @@ from threadline.server.ingest.decode import PayloadFormat
 from threadline.server.ingest.logs_decode import decode_logs
 
 PER_REQUEST = 500
+# Bound on one round of the capacity measure: its senders stop posting after this.
+SEND_TIMEOUT_S = 120.0
+_SPAWN = multiprocessing.get_context("spawn")
 
 
 def request_body(first: int, count: int) -> bytes:
@@ -91,6 +104,41 @@ def ingest(records: int) -> None:
     print(f"ingest: {records} records in requests of {PER_REQUEST}")
     print(f"  decode alone     {records / decoded_s:12,.0f} records/s")
     print(f"  HTTP end to end  {records / elapsed:12,.0f} records/s (each answer after commit)")
+
+
+def capacity(records: int, in_flight: int, rounds: int) -> None:
+    """The requests posted ``in_flight`` at a time to ``threadline serve --workers 1``,
+    ``rounds`` times, each on a new store; records stored per second."""
+    bodies = [
+        (index, request_body(first, PER_REQUEST), PER_REQUEST)
+        for index, first in enumerate(range(0, records, PER_REQUEST))
+    ]
+    rates: list[float] = []
+    with tempfile.TemporaryDirectory() as directory:
+        for round_ in range(rounds):
+            port = free_port()
+            server = span_ingest.start_server(Path(directory) / f"logs-{round_}.duckdb", port, 1)
+            try:
+                # A process of its own, so the senders' interpreter lock is not the server's.
+                with ProcessPoolExecutor(max_workers=1, mp_context=_SPAWN) as sender:
+                    stored, _, first, last, _, _ = sender.submit(
+                        span_ingest.send,
+                        f"http://127.0.0.1:{port}/v1/logs",
+                        bodies,
+                        False,
+                        time.monotonic() + SEND_TIMEOUT_S,
+                        in_flight,
+                    ).result()
+            finally:
+                span_ingest.stop_server(server)
+            if stored != records:
+                raise RuntimeError(f"{stored} of {records} records acknowledged")
+            rates.append(stored / (last - first))
+    print(
+        f"  HTTP capacity    {statistics.median(rates):12,.0f} records/s (median;"
+        f" {in_flight} requests in flight, `threadline serve --workers 1`; rounds"
+        f" {', '.join(f'{rate:,.0f}' for rate in rates)})"
+    )
 
 
 class _Discard(LogRecordExporter):
@@ -175,8 +223,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--in-flight", type=int, default=32, help="requests posted at once for the capacity"
+    )
+    parser.add_argument(
+        "--ingest-rounds", type=int, default=3, help="rounds of the capacity measure"
+    )
     args = parser.parse_args(argv)
+    if min(args.records, args.in_flight, args.ingest_rounds) < 1:
+        parser.error("--records, --in-flight and --ingest-rounds must be at least 1")
     ingest(args.records)
+    capacity(args.records, args.in_flight, args.ingest_rounds)
     caller_cost(args.calls, args.rounds)
 
 
