@@ -81,24 +81,29 @@ def deduplicate(spans: Iterable[SpanRecord]) -> list[SpanRecord]:
 
 def self_time_ns(span: SpanRecord, children: Iterable[SpanRecord]) -> int:
     """``span``'s duration minus the union of its children's intervals within it."""
-    clipped = sorted(
-        (max(child.start_ns, span.start_ns), min(child.end_ns, span.end_ns)) for child in children
-    )
+    low, high = span.start_ns, span.end_ns
     covered = 0
-    run_start, run_end = 0, 0
+    run_start = run_end = 0
     in_run = False
-    for start, end in clipped:
+    # Sorted by their own start: clipping to the span keeps that order, and the union's
+    # length does not depend on how ties are ordered.
+    for start, end in sorted([(child.start_ns, child.end_ns) for child in children]):
+        if start < low:
+            start = low
+        if end > high:
+            end = high
         if end <= start:
             continue  # entirely outside the span, or zero length
         if in_run and start <= run_end:
-            run_end = max(run_end, end)
+            if end > run_end:
+                run_end = end
             continue
         if in_run:
             covered += run_end - run_start
         run_start, run_end, in_run = start, end, True
     if in_run:
         covered += run_end - run_start
-    return max(0, span.duration_ns - covered)
+    return max(0, high - low - covered)
 
 
 def build_tree(spans: Sequence[SpanRecord]) -> SpanTree:
@@ -125,17 +130,18 @@ def build_tree(spans: Sequence[SpanRecord]) -> SpanTree:
             if span.span_id in placed:
                 continue
             placed.add(span.span_id)
-            kids = children.get(span.span_id, [])
+            kids = children.get(span.span_id)
             nodes.append(
                 SpanNode(
                     span=span,
                     depth=depth,
                     orphan=depth == 0 and bool(span.parent_span_id),
-                    # A leaf (most spans) is all self time: nothing to sort.
+                    # A leaf (most spans) is all self time: nothing to sort, nothing to push.
                     self_time_ns=self_time_ns(span, kids) if kids else span.duration_ns,
                 )
             )
-            stack.extend((kid, depth + 1) for kid in reversed(kids))
+            if kids:
+                stack.extend([(kid, depth + 1) for kid in reversed(kids)])
 
     for root in roots:
         place_subtree(root)
