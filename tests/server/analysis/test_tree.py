@@ -156,6 +156,30 @@ def test_self_time_edge_cases() -> None:
     assert self_time_ns(parent, unsorted) == 100 - 5 - 40
 
 
+def test_self_time_matches_the_instants_no_child_covers() -> None:
+    """On random children (overlapping, outside, reversed, zero length, starting before
+    the span), self time is the number of the span's instants that no child covers."""
+    rng = random.Random(11)
+    checked_partial = 0
+    for _ in range(2000):
+        start = rng.randint(-20, 20)
+        parent = span("p", None, start, start + rng.randint(-5, 60))
+        children = []
+        for n in range(rng.randint(0, 8)):
+            child_start = rng.randint(-40, 80)
+            children.append(span(f"c{n}", "p", child_start, child_start + rng.randint(-5, 50)))
+        covered = {
+            instant
+            for child in children
+            for instant in range(child.start_ns, child.end_ns)
+            if parent.start_ns <= instant < parent.end_ns
+        }
+        expected = max(0, parent.end_ns - parent.start_ns) - len(covered)
+        assert self_time_ns(parent, children) == expected
+        checked_partial += 0 < expected < parent.end_ns - parent.start_ns
+    assert checked_partial > 500  # most draws had children covering part of the span
+
+
 def test_self_time_per_span_and_per_service_in_a_fan_out_trace() -> None:
     """Self time of every span and of every service is exact for a hand-built fan-out."""
     spans = [
