@@ -9,10 +9,13 @@ from typing import Generic, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
+Q = ParamSpec("Q")
+S = TypeVar("S")
 
 
 class AtOnce(Generic[P, R]):
-    """``call`` wrapped to count the most calls running at once (``most``).
+    """``call`` wrapped to count the most calls running at once (``most``); ``also``
+    wraps another function into the same count.
 
     Each call first sleeps ``pause_s``, which lets other threads in (as a decoder's
     copies do), so calls that may overlap do.
@@ -26,12 +29,23 @@ class AtOnce(Generic[P, R]):
         self.most = 0
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._counted(self._call, *args, **kwargs)
+
+    def also(self, other: Callable[Q, S]) -> Callable[Q, S]:
+        """``other``, counted with ``call``: the most of either running at once."""
+
+        def counted(*args: Q.args, **kwargs: Q.kwargs) -> S:
+            return self._counted(other, *args, **kwargs)
+
+        return counted
+
+    def _counted(self, call: Callable[Q, S], *args: Q.args, **kwargs: Q.kwargs) -> S:
         with self._lock:
             self._running += 1
             self.most = max(self.most, self._running)
         try:
             time.sleep(self._pause_s)
-            return self._call(*args, **kwargs)
+            return call(*args, **kwargs)
         finally:
             with self._lock:
                 self._running -= 1

@@ -27,7 +27,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from support.concurrency import AtOnce
 from support.live_server import LiveServer, live_server
 from threadline.server.ingest import receiver
+from threadline.server.ingest.span_decoder import SpanDecoder
 from threadline.server.log_batch import LogQuery, LogRecord
+
+from .otlp_payloads import one_span_request
 
 WAIT_S: Final = 30.0
 
@@ -238,3 +241,34 @@ def test_concurrent_requests_are_decoded_one_at_a_time(
         assert watched.most == 1
         stored = running_server.store.logs(LogQuery(limit=100))
     assert len(stored) == 8
+
+
+def test_one_worker_decodes_logs_and_spans_on_one_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``workers = 1`` log and span requests arriving together share the one decoding
+    thread: never two decodings at once beside the writer, and every request stored."""
+    watched = AtOnce(receiver.decode_logs)
+    monkeypatch.setattr(receiver, "decode_logs", watched)
+    span_decode = watched.also(SpanDecoder.decode)
+    # A function, so that it binds to each decoder as the method it replaces did.
+    monkeypatch.setattr(SpanDecoder, "decode", lambda *args: span_decode(*args))
+    exporter = InMemoryLogRecordExporter()
+    log_with_sdk(SimpleLogRecordProcessor(exporter), "payments")
+    logs_body = encode_logs(exporter.get_finished_logs()).SerializeToString()
+    spans_body = one_span_request().SerializeToString()
+    headers = {"content-type": "application/x-protobuf"}
+    with live_server(tmp_path / "spans.duckdb", workers=1) as running_server:
+        posts = [(running_server.logs_url, logs_body), (running_server.traces_url, spans_body)]
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(
+                pool.map(
+                    lambda n: httpx.post(
+                        posts[n % 2][0], content=posts[n % 2][1], headers=headers, timeout=WAIT_S
+                    ),
+                    range(8),
+                )
+            )
+        assert [answer.status_code for answer in answers] == [200] * 8
+        assert watched.most == 1
+        assert len(running_server.store.logs(LogQuery(limit=100))) == 4

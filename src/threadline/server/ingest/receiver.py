@@ -66,7 +66,7 @@ from threadline.server.ingest.decode import PayloadFormat
 from threadline.server.ingest.limits import IngestLimits, RateLimiter, spans_for_bytes
 from threadline.server.ingest.logs_decode import decode_logs
 from threadline.server.ingest.redact import ingest_redactor
-from threadline.server.ingest.workers import InProcessDecoding, OneThread, SpanDecoding
+from threadline.server.ingest.workers import InProcessDecoding, SpanDecoding
 from threadline.server.retention import parse_span_of_time
 from threadline.server.storage.base import Store, StoreError, StoreOverloaded
 from threadline.settings import ConfigError, ServerSettings
@@ -147,9 +147,10 @@ def build_ingest_router(
     limits = IngestLimits.from_settings(settings)
     redactor = ingest_redactor(settings)
     decoder = decoding if decoding is not None else InProcessDecoding(settings)
-    # Logs are decoded in this process whatever ``workers`` says: on one thread, for the
-    # reason spans are with one worker (``workers.OneThread``).
-    log_decoding = OneThread()
+    # Logs are decoded in this process whatever ``workers`` says, on the thread spans are
+    # with one worker: a second decoding thread would contend for the interpreter lock
+    # as the thread pool did (``workers.OneThread``).
+    log_decoding = decoder.in_process
     limiter = (
         RateLimiter(settings.ingest_rate_per_token) if settings.ingest_rate_per_token else None
     )

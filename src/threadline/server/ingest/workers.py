@@ -64,7 +64,14 @@ WORKER_START_TIMEOUT_S: Final = 60.0
 
 
 class SpanDecoding(Protocol):
-    """Decodes a request body to a batch, raising the decoder's ``ThreadlineError``s."""
+    """Decodes a request body to a batch, raising the decoder's ``ThreadlineError``s.
+
+    ``in_process``: the one thread this process decodes on (``OneThread``): spans with
+    one worker, and log requests whatever the workers, so that the two never decode at
+    once beside the store's writer.
+    """
+
+    in_process: OneThread
 
     async def decode(self, body: bytes, payload_format: PayloadFormat) -> SpanBatch: ...
 
@@ -124,10 +131,10 @@ class InProcessDecoding:
 
     def __init__(self, settings: ServerSettings) -> None:
         self._decoder = SpanDecoder(IngestLimits.from_settings(settings), ingest_redactor(settings))
-        self._thread = OneThread()
+        self.in_process = OneThread()
 
     async def decode(self, body: bytes, payload_format: PayloadFormat) -> SpanBatch:
-        return await self._thread.run(self._decoder.decode, body, payload_format)
+        return await self.in_process.run(self._decoder.decode, body, payload_format)
 
     def start(self) -> None:
         pass
@@ -142,6 +149,7 @@ class WorkerPoolDecoding:
     def __init__(self, settings: ServerSettings, count: int) -> None:
         self._settings = settings
         self._count = count
+        self.in_process = OneThread()  # for log requests: spans go to the workers
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         # Each worker of the newest pool puts its pid here once it is up.
