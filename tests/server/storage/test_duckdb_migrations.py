@@ -115,7 +115,40 @@ def test_a_version_1_file_opens_with_every_span_and_trace_as_written(
     assert "from schema version 1 to 2" in caplog.text
     with duckdb.connect(str(db)) as connection:
         indexes = connection.execute("SELECT index_name FROM duckdb_indexes()").fetchall()
-    assert {"spans_trace_id", "spans_session_id", "spans_user_id"} <= {row[0] for row in indexes}
+    names = {row[0] for row in indexes}
+    assert "spans_trace_id" in names
+    assert not {"spans_session_id", "spans_user_id"} & names
+
+
+def span_indexes(db: Path) -> set[str]:
+    with duckdb.connect(str(db)) as connection:
+        rows = connection.execute(
+            "SELECT index_name FROM duckdb_indexes() WHERE table_name = 'spans'"
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_spans_are_indexed_by_trace_id_alone_and_journeys_are_still_found(
+    tmp_path: Path,
+) -> None:
+    """Version 18: a new file and an upgraded one index spans by trace id only (every
+    commit paid for the session and user indexes), and a session's or a user's traces
+    are still found, from the summaries, as the fixture holds them."""
+    new = tmp_path / "new.duckdb"
+    DuckDBStore(new).close()
+    old = unpack(17, tmp_path)
+    assert "spans_session_id" in span_indexes(old), "the version 17 file has the index"
+    store = DuckDBStore(old)
+    try:
+        expected = fixture_spans()
+        for key, value in (("session_id", "session-1"), ("user_id", "user-1")):
+            wanted = sorted({s.trace_id for s in expected if getattr(s, key) == value})
+            found = store.journey_traces(**{key: value})
+            assert wanted, f"the fixture has traces of {key} {value}"
+            assert sorted(trace.trace_id for trace in found) == wanted
+    finally:
+        store.close()
+    assert span_indexes(new) == span_indexes(old) == {"spans_trace_id"}
 
 
 def _make_newer(tmp_path: Path) -> Path:
@@ -324,6 +357,7 @@ _TABLES_AT[14] = sorted(
 _TABLES_AT[15] = _TABLES_AT[14]  # columns of journey_steps
 _TABLES_AT[16] = sorted([*_TABLES_AT[15], "rollup_message_spans"])
 _TABLES_AT[17] = sorted([*_TABLES_AT[16], "journey_summaries"])
+_TABLES_AT[18] = _TABLES_AT[17]  # two indexes dropped
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,8 @@ Versions (``LATEST`` is the last):
     ``health_rollups``), filled from the spans already stored.
 17. ``journey_summaries``: one row per session over its folded traces, what journey
     lists read (see ``journey_summaries``), counted from the folded trace summaries.
+18. The span table's indexes on ``session_id`` and ``user_id`` dropped: sessions and
+    users are found in the trace summaries, and the indexes cost every commit.
 
 Opening a file (``open_schema``):
 
@@ -432,6 +434,12 @@ def _add_journey_summaries(connection: Connection) -> None:
     journey_summaries.fill(run)
 
 
+def _drop_span_id_indexes(connection: Connection) -> None:
+    """Version 18: no index of the span table on session or user ids (read elsewhere)."""
+    connection.execute("DROP INDEX IF EXISTS spans_session_id")
+    connection.execute("DROP INDEX IF EXISTS spans_user_id")
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -449,6 +457,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(15, _add_journey_links),
     Step(16, _add_message_spans),
     Step(17, _add_journey_summaries),
+    Step(18, _drop_span_id_indexes),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -102,10 +102,12 @@ DOCUMENTS_DDL: Final = f"""CREATE TABLE IF NOT EXISTS {DOCUMENTS} (
     saved_ns BIGINT NOT NULL
 )"""
 
-# ART indexes on the keys a trace page and a journey page look up by: they take a
-# lookup from ~4 ms (15 ms at 10M spans) to ~1.6 ms for ~10% of ingest throughput.
-# Journeys by user id read the same way, so user_id gets one too.
-INDEXED_COLUMNS: Final[tuple[str, ...]] = ("trace_id", "session_id", "user_id")
+# An ART index on the key a trace page looks up by: it takes a lookup from ~4 ms
+# (15 ms at 10M spans) to ~1.6 ms. Sessions and users are found in the trace
+# summaries (``summary_reads``), so the spans keep no index on those ids: theirs made
+# every commit update two more indexes, a tenth of a commit's time with rollups
+# (schema version 18 dropped them; docs/performance.md).
+INDEXED_COLUMNS: Final[tuple[str, ...]] = ("trace_id",)
 
 
 def _sql_type(field: pa.Field) -> str:
