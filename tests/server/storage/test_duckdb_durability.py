@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
@@ -22,7 +23,7 @@ from support.processes import readable
 from threadline.server.batch import COLUMNS, SPAN_SCHEMA, SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StoreCounts
 from threadline.server.storage.base import Store, StoreError
-from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb import DuckDBStore, writer
 
 WriterHold = Callable[[Store], AbstractContextManager[None]]
 
@@ -260,6 +261,60 @@ def test_concurrent_writes_share_commits(db_path: Path, hold_writer: WriterHold)
 
         assert len(futures) == 200
         assert store.commits - commits_before == 1
+    finally:
+        store.close()
+
+
+def _distinct_spans(template: pa.Table, first: int, count: int) -> SpanBatch:
+    """``count`` copies of ``template``'s row, each a trace of its own from ``first`` on."""
+    rows = template.take([0] * count)
+    ids = pa.array([f"{first + n:032x}" for n in range(count)], pa.string())
+    rows = rows.set_column(rows.schema.get_field_index("trace_id"), "trace_id", ids)
+    return SpanBatch(rows)
+
+
+def test_a_backlog_commits_in_groups_that_fill_a_row_group(
+    db_path: Path, hold_writer: WriterHold
+) -> None:
+    """A backlog is committed a DuckDB row group (122,880 rows) at a time: a transaction
+    that fills one has it written compressed straight to the file instead of through the
+    log, so 26 waiting batches of 10,000 spans take two commits, and every span lands."""
+    store = DuckDBStore(db_path)
+    try:
+        template = SpanBatch.from_records(trace("0" * 32, 1)).table
+        batches = [_distinct_spans(template, 1 + n * 10_000, 10_000) for n in range(26)]
+        with hold_writer(store):
+            commits_before = store.commits
+            futures = [store.write(batch) for batch in batches]
+        for future in futures:
+            future.result(timeout=WAIT_S)
+        assert store.commits - commits_before == 2
+        assert store.counts().spans == 1 + 260_000  # the hold's span and the backlog
+    finally:
+        store.close()
+
+
+def test_folds_come_after_so_many_rows_however_few_commits(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits of full row groups put many spans between folds: the writer also folds
+    (and checkpoints, emptying the log) once ``COMPACT_EVERY_ROWS`` rows have come in,
+    long before ``COMPACT_EVERY`` commits. Idle folds are put off so only that bound can
+    fold here."""
+    monkeypatch.setattr(writer, "IDLE_FOLD_S", 3600.0)
+    monkeypatch.setattr(writer, "COMPACT_EVERY_ROWS", 15_000)
+    store = DuckDBStore(db_path)
+    wal = db_path.with_name(db_path.name + ".wal")
+    try:
+        template = SpanBatch.from_records(trace("0" * 32, 1)).table
+        store.write(_distinct_spans(template, 1, 10_000)).result(timeout=WAIT_S)
+        assert wal.stat().st_size > 0, "the first commit is in the log, not folded"
+        store.write(_distinct_spans(template, 10_001, 10_000)).result(timeout=WAIT_S)
+        deadline = time.monotonic() + WAIT_S
+        while wal.exists() and wal.stat().st_size > 0:
+            assert time.monotonic() < deadline, "20,000 rows in two commits were not folded"
+            time.sleep(0.05)
+        assert store.counts().spans == 20_000
     finally:
         store.close()
 

@@ -4,7 +4,8 @@ A commit costs ~1.4 ms, so one transaction per request would cap ingest near 600
 requests/s. Callers therefore only queue ``(batch, future)``; the writer takes
 everything pending (up to ``MAX_GROUP_ROWS``), appends it from Arrow in one
 transaction and resolves every future of the group after ``COMMIT`` returns, which
-is when DuckDB has written the group to its write-ahead log. Requests arriving while
+is when DuckDB has made the group durable: written to its write-ahead log (a full row
+group as blocks of the file, which the log then names). Requests arriving while
 a commit runs share the next one, so the commit rate adapts to the load.
 
 Log batches (``LogBatch``) queue and group the same way and are appended in the
@@ -15,11 +16,12 @@ the trace summaries current (``rollups.py``, ``summaries.py``). Work that must
 change them outside ingest (deletions) is queued here too, with ``run``, so it
 never races an ingest transaction over the same rows.
 
-The deltas are folded every ``rollups.COMPACT_EVERY`` commits, and also once the
-writer has written no batch for ``IDLE_FOLD_S`` with commits not folded yet: after a
-burst, reads are served from folded rows and error origins (found when folding) show
-within seconds instead of waiting for the next 64 commits. Tasks (a size measured,
-a deletion) are not batches: polling the size cannot put the fold off.
+The deltas are folded every ``rollups.COMPACT_EVERY`` commits (or ``COMPACT_EVERY_ROWS``
+rows), and also once the writer has written no batch for ``IDLE_FOLD_S`` with commits
+not folded yet: after a burst, reads are served from folded rows and error origins
+(found when folding) show within seconds instead of waiting for the next 64 commits.
+Tasks (a size measured, a deletion) are not batches: polling the size cannot put the
+fold off.
 
 Done-callbacks of the returned futures run on the writer thread; keep them short
 (``asyncio.wrap_future`` only schedules a wake-up, which is the intended use).
@@ -55,11 +57,18 @@ _EITHER_MARK: Final = "|".join(re.escape(mark) for mark in (SYNTHETIC_MARK, CLAM
 
 logger = logging.getLogger(__name__)
 
-# Bound on the rows appended in one transaction: large enough that the commit cost
-# is negligible (~0.3 s of ingest at ~150k spans/s), small enough that the first
-# caller of a group is not held behind an unbounded backlog. A single batch larger
-# than this still goes alone in one transaction.
-MAX_GROUP_ROWS: Final = 50_000
+# Bound on the rows appended in one transaction: one DuckDB row group. A transaction
+# that fills a row group has DuckDB write it compressed straight to the file, where a
+# smaller one goes to the write-ahead log whole and is compressed again at the next
+# checkpoint: a backlog committed in groups this size stores 1.5 times as many spans a
+# second as in groups of 50,000 (docs/performance.md). Small enough that the first
+# caller of a group is not held behind an unbounded backlog (~0.4 s a commit). A
+# single batch larger than this still goes alone in one transaction.
+MAX_GROUP_ROWS: Final = 122_880
+# The writer folds after ``rollups.COMPACT_EVERY`` commits or this many rows since the
+# last fold, whichever comes first: a fold's work follows the spans since the last one,
+# and under a backlog of full groups 64 commits would put 7.9M spans between folds.
+COMPACT_EVERY_ROWS: Final = 3_200_000
 
 # How long ``close`` waits for pending writes to be committed before giving up.
 CLOSE_TIMEOUT_S: Final = 60.0
@@ -118,6 +127,7 @@ class GroupCommitWriter:
         self._lock = threading.Lock()  # orders "accept a batch" against "close"
         self._commits = 0
         self._since_compaction = 0
+        self._rows_since_compaction = 0
         self._last_write = time.monotonic()  # of the last group of batches
         self._thread = threading.Thread(
             target=self._run, name="threadline-duckdb-writer", daemon=True
@@ -291,12 +301,17 @@ class GroupCommitWriter:
         for pending in group:
             pending.future.set_result(None)
         self._since_compaction += 1
+        self._rows_since_compaction += sum(len(pending.batch) for pending in group)
         self._last_write = time.monotonic()
-        if self._rollups and self._since_compaction >= rollups.COMPACT_EVERY:
+        if self._rollups and (
+            self._since_compaction >= rollups.COMPACT_EVERY
+            or self._rows_since_compaction >= COMPACT_EVERY_ROWS
+        ):
             self._compact()
 
     def _compact(self, *, raise_failure: bool = False) -> None:
         self._since_compaction = 0
+        self._rows_since_compaction = 0
         failure: Exception | None = None
         try:
             self._in_transaction(compact_rollups)
