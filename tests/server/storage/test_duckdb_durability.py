@@ -235,6 +235,74 @@ def test_acknowledged_spans_survive_kill_9(db_path: Path) -> None:
         store.close()
 
 
+_BACKLOG_THEN_WAIT = """
+import sys, time
+from pathlib import Path
+import pyarrow as pa
+from threadline.server.batch import SpanBatch
+from threadline.server.model import SpanKind, SpanRecord
+from threadline.server.storage.duckdb import DuckDBStore
+
+template = SpanBatch.from_records(
+    [SpanRecord("0" * 32, "0" * 16, None, "web", "op", SpanKind.SERVER, 1, 2)]
+).table
+
+def batch(first):
+    rows = template.take([0] * 10_000)
+    ids = pa.array([f"{first + n:032x}" for n in range(10_000)], pa.string())
+    return SpanBatch(rows.set_column(0, "trace_id", ids))
+
+batches = [batch(n * 10_000) for n in range(52)]
+store = DuckDBStore(Path(sys.argv[1]))
+for future in [store.write(b) for b in batches[:26]]:
+    future.result(timeout=60)
+# Two more groups of full row groups waiting at once, never acknowledged: the kill
+# lands while the writer commits them.
+for b in batches[26:]:
+    store.write(b)
+print("acked and queued", flush=True)
+time.sleep(60)
+"""
+
+
+def test_acknowledged_spans_survive_kill_9_amid_full_row_groups(db_path: Path) -> None:
+    """A commit of a full row group writes it into the file before it commits: killed
+    while such commits run, the file opens with every acknowledged span, and with no
+    span of a commit that did not finish."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _BACKLOG_THEN_WAIT, str(db_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        ready = readable(process.stdout, 4 * WAIT_S)
+        line = process.stdout.readline() if ready else ""
+        exited = process.poll() is not None
+        assert line.strip() == "acked and queued", (
+            process.stderr.read() if exited else "no ack in time"
+        )
+        time.sleep(0.2)  # into the first of the waiting groups' commits
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=WAIT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=WAIT_S)
+
+    store = DuckDBStore(db_path)
+    try:
+        assert store.get_trace(f"{0:032x}"), "the first acknowledged span"
+        assert store.get_trace(f"{259_999:032x}"), "the last acknowledged span"
+        stored = store.counts().spans
+        # Whole groups only (13 batches of 10,000 a commit): all of a commit or none.
+        assert stored in (260_000, 390_000, 520_000)
+    finally:
+        store.close()
+
+
 def test_concurrent_writes_share_commits(db_path: Path, hold_writer: WriterHold) -> None:
     """Writes that arrive while a commit runs are committed together, not one by one."""
     store = DuckDBStore(db_path)
