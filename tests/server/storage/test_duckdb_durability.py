@@ -205,10 +205,13 @@ time.sleep(60)
 """
 
 
-def test_acknowledged_spans_survive_kill_9(db_path: Path) -> None:
-    """Spans whose write was acknowledged are in the file after the process is SIGKILLed."""
+def _kill_9_once_said(
+    script: str, db_path: Path, said: str, *, wait_s: float, then_s: float = 0.0
+) -> None:
+    """Run ``script`` on ``db_path`` in a process of its own; once it prints ``said``,
+    wait ``then_s`` and SIGKILL it."""
     process = subprocess.Popen(
-        [sys.executable, "-c", _WRITE_THEN_WAIT, str(db_path)],
+        [sys.executable, "-c", script, str(db_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -216,10 +219,11 @@ def test_acknowledged_spans_survive_kill_9(db_path: Path) -> None:
     try:
         assert process.stdout is not None
         assert process.stderr is not None
-        ready = readable(process.stdout, WAIT_S)
+        ready = readable(process.stdout, wait_s)
         line = process.stdout.readline() if ready else ""
         exited = process.poll() is not None
-        assert line.strip() == "acked", process.stderr.read() if exited else "no ack in time"
+        assert line.strip() == said, process.stderr.read() if exited else "no ack in time"
+        time.sleep(then_s)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=WAIT_S)
     finally:
@@ -227,6 +231,10 @@ def test_acknowledged_spans_survive_kill_9(db_path: Path) -> None:
             process.kill()
             process.wait(timeout=WAIT_S)
 
+
+def test_acknowledged_spans_survive_kill_9(db_path: Path) -> None:
+    """Spans whose write was acknowledged are in the file after the process is SIGKILLed."""
+    _kill_9_once_said(_WRITE_THEN_WAIT, db_path, "acked", wait_s=WAIT_S)
     store = DuckDBStore(db_path)
     try:
         for t in range(20):
@@ -269,29 +277,10 @@ def test_acknowledged_spans_survive_kill_9_amid_full_row_groups(db_path: Path) -
     """A commit of a full row group writes it into the file before it commits: killed
     while such commits run, the file opens with every acknowledged span, and with no
     span of a commit that did not finish."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", _BACKLOG_THEN_WAIT, str(db_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    # 0.2 s: into the first of the waiting groups' commits.
+    _kill_9_once_said(
+        _BACKLOG_THEN_WAIT, db_path, "acked and queued", wait_s=4 * WAIT_S, then_s=0.2
     )
-    try:
-        assert process.stdout is not None
-        assert process.stderr is not None
-        ready = readable(process.stdout, 4 * WAIT_S)
-        line = process.stdout.readline() if ready else ""
-        exited = process.poll() is not None
-        assert line.strip() == "acked and queued", (
-            process.stderr.read() if exited else "no ack in time"
-        )
-        time.sleep(0.2)  # into the first of the waiting groups' commits
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=WAIT_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=WAIT_S)
-
     store = DuckDBStore(db_path)
     try:
         assert store.get_trace(f"{0:032x}"), "the first acknowledged span"
