@@ -206,10 +206,10 @@ time.sleep(60)
 
 
 def _kill_9_once_said(
-    script: str, db_path: Path, said: str, *, wait_s: float, then_s: float = 0.0
+    script: str, db_path: Path, said: str, *, wait_s: float, until: Callable[[], bool] | None = None
 ) -> None:
-    """Run ``script`` on ``db_path`` in a process of its own; once it prints ``said``,
-    wait ``then_s`` and SIGKILL it."""
+    """Run ``script`` on ``db_path`` in a process of its own; once it prints ``said`` (and
+    then ``until`` holds, when given), SIGKILL it."""
     process = subprocess.Popen(
         [sys.executable, "-c", script, str(db_path)],
         stdout=subprocess.PIPE,
@@ -223,7 +223,11 @@ def _kill_9_once_said(
         line = process.stdout.readline() if ready else ""
         exited = process.poll() is not None
         assert line.strip() == said, process.stderr.read() if exited else "no ack in time"
-        time.sleep(then_s)
+        deadline = time.monotonic() + wait_s
+        while until is not None and not until():
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "the awaited moment never came"
+            time.sleep(0.005)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=WAIT_S)
     finally:
@@ -276,10 +280,20 @@ time.sleep(60)
 def test_acknowledged_spans_survive_kill_9_amid_full_row_groups(db_path: Path) -> None:
     """A commit of a full row group writes it into the file before it commits: killed
     while such commits run, the file opens with every acknowledged span, and with no
-    span of a commit that did not finish."""
-    # 0.2 s: into the first of the waiting groups' commits.
+    span of a commit that did not finish. The kill waits until the file grows past its
+    size at the acknowledgement: the next group's row group is being written into it."""
+    sizes: list[int] = []  # the first, at the acknowledgement
+
+    def writing_a_row_group() -> bool:
+        sizes.append(db_path.stat().st_size)
+        return sizes[-1] > sizes[0]
+
     _kill_9_once_said(
-        _BACKLOG_THEN_WAIT, db_path, "acked and queued", wait_s=4 * WAIT_S, then_s=0.2
+        _BACKLOG_THEN_WAIT,
+        db_path,
+        "acked and queued",
+        wait_s=4 * WAIT_S,
+        until=writing_a_row_group,
     )
     store = DuckDBStore(db_path)
     try:
