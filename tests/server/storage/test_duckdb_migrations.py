@@ -151,6 +151,23 @@ def test_spans_are_indexed_by_trace_id_alone_and_journeys_are_still_found(
     assert span_indexes(new) == span_indexes(old) == {"spans_trace_id"}
 
 
+def test_version_19_copies_the_spans_of_every_failed_trace(tmp_path: Path) -> None:
+    """Version 19: the spans of every trace the fixture holds with an error span (none of
+    its traces folded yet) are copied apart, whole, and those of no other trace."""
+    db = unpack(18, tmp_path)
+    store = DuckDBStore(db)
+    try:
+        expected = fixture_spans()
+        failed = {s.trace_id for s in expected if s.status is StatusCode.ERROR}
+        assert failed, "the fixture has failed traces"
+        copied = store._fetch("SELECT trace_id, span_id FROM failed_trace_spans", [])
+        assert sorted(copied) == sorted(
+            (s.trace_id, s.span_id) for s in expected if s.trace_id in failed
+        )
+    finally:
+        store.close()
+
+
 def _make_newer(tmp_path: Path) -> Path:
     db = tmp_path / "newer.duckdb"
     DuckDBStore(db).close()
@@ -358,6 +375,7 @@ _TABLES_AT[15] = _TABLES_AT[14]  # columns of journey_steps
 _TABLES_AT[16] = sorted([*_TABLES_AT[15], "rollup_message_spans"])
 _TABLES_AT[17] = sorted([*_TABLES_AT[16], "journey_summaries"])
 _TABLES_AT[18] = _TABLES_AT[17]  # two indexes dropped
+_TABLES_AT[19] = sorted([*_TABLES_AT[18], "failed_trace_spans"])
 
 
 @pytest.mark.parametrize(

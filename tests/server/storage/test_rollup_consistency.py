@@ -440,6 +440,7 @@ def test_a_store_written_without_rollups_backfills_them_on_open(tmp_path: Path) 
             "documents",
             *("journey_session_touches", "journey_session_failures", "journey_slo_minutes"),
             "rollup_message_spans",
+            "failed_trace_spans",
         ):
             connection.execute(f"DROP TABLE {table}")
         connection.execute("DELETE FROM threadline_schema WHERE version > 2")

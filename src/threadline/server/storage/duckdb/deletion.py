@@ -5,6 +5,8 @@ The store runs these deletes on the group-commit writer, each in a transaction o
 its own together with the rollup subtraction (``rollups.forget_*``), so spans and
 rollups never disagree; reads do not wait for them.
 
+Each delete of spans also deletes their copies kept apart (``failed_spans``).
+
 A ``DELETE`` only marks rows deleted: a row group keeps its blocks (and the deleted
 values in them) until every row of it is gone, and a freed block keeps its old bytes
 until it is reused. ``used_bytes`` therefore measures the blocks in use after a
@@ -21,7 +23,7 @@ from typing import Final
 
 import duckdb
 
-from threadline.server.storage.duckdb import logs
+from threadline.server.storage.duckdb import failed_spans, logs
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import Row
 
@@ -54,7 +56,7 @@ _CARRIES_USER: Final = f"""
 
 # A journey is its sessions' traces (docs/server.md): every trace with a span of the
 # user, or of a session the user had, goes whole. The one statement of that rule:
-# erasure deletes these traces, and the rollups subtract the same ones.
+# erasure deletes these traces (``delete_traces``), and the rollups subtract the same ones.
 _USER_TRACES: Final = f"""
 SELECT DISTINCT trace_id FROM {TABLE}
 WHERE {_CARRIES_USER}
@@ -63,8 +65,6 @@ WHERE {_CARRIES_USER}
        WHERE session_id IS NOT NULL AND ({_CARRIES_USER})
    )
 """
-
-_ERASE_USER: Final = f"DELETE FROM {TABLE} WHERE trace_id IN ({_USER_TRACES})"
 
 # How many spans carry each form, for the erasure report.
 _SPANS_PER_FORM: Final = f"""
@@ -89,10 +89,12 @@ _USED_BYTES: Final = "SELECT block_size * used_blocks FROM pragma_database_size(
 def delete_traces(execute: Execute, trace_ids: Sequence[str]) -> int:
     if not trace_ids:
         return 0
+    failed_spans.forget_traces(execute, trace_ids)
     return _count(execute(_DELETE_TRACES, [list(trace_ids)]))
 
 
 def delete_older_than(execute: Execute, cutoff_ns: int) -> int:
+    failed_spans.forget_before(execute, cutoff_ns)
     return _count(execute(_DELETE_OLDER, [cutoff_ns]))
 
 
@@ -109,13 +111,6 @@ def user_trace_ids(execute: Execute, forms: Sequence[str]) -> list[str]:
     if not forms:
         return []
     return [str(row[0]) for row in execute(_USER_TRACES, [list(forms)])]
-
-
-def erase_user(execute: Execute, forms: Sequence[str]) -> int:
-    """Delete every trace of the journeys of a user known by any of ``forms``."""
-    if not forms:
-        return 0
-    return _count(execute(_ERASE_USER, [list(forms)]))
 
 
 def erase_user_logs(execute: Execute, forms: Sequence[str], trace_ids: Sequence[str]) -> int:

@@ -168,6 +168,8 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
         examples=found,
         per_minute=time_slices.minute_counts(requests, focus_counts, partly),
         synthetic_free=synthetic_free,
+        # Failed traces' spans are kept apart as the summaries fold (``failed_spans``).
+        apart=split is Split.FAILED,
     )
 
 

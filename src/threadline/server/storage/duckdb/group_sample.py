@@ -29,8 +29,9 @@ from typing import Final
 
 from threadline.server.aggregates import Split, Target, TimeWindow, check_split
 from threadline.server.analysis import time_slices
+from threadline.server.storage.duckdb import failed_spans
 from threadline.server.storage.duckdb.rollups import MINUTE_NS
-from threadline.server.storage.duckdb.schema import TABLE
+from threadline.server.storage.duckdb.schema import FAILED_SPANS, TABLE, TRACE_SUMMARIES
 from threadline.server.storage.duckdb.sql import (
     ENTRY,
     ENTRY_PARTS,
@@ -73,12 +74,17 @@ class Labels:
     # The rollups say no synthetic request is in the window: reads of the target's
     # spans need not test each span's attributes for the marker.
     synthetic_free: bool = False
+    # The focus traces are failed ones, whose spans are also kept apart
+    # (``failed_spans``): the focus sample is drawn from there.
+    apart: bool = False
 
 
 # The hash cutoff admits this many times the traces a group's sample needs, so one
 # pass almost always finds enough; when it does not, the cutoff doubles.
 OVERSAMPLE: Final = 1.5
 _HASH_RANGE: Final = 2**64
+# The cutoff that admits no trace (no hash is below it).
+_NONE: Final = 0
 
 
 def scan_labels(
@@ -138,18 +144,45 @@ def _cutoff(needed: int, group: float) -> int | None:
 def sample(
     fetch: Fetch, target: Target, labels: Labels, sample: int
 ) -> tuple[list[Row], Counter[bool]]:
-    """The sampled traces (id, focus, place) and how many of each group were found.
+    """The sampled traces (id, focus, place, apart) and how many of each group were found.
 
     With per-minute counts the traces come from slices of the window holding enough
     requests of both groups (``time_slices``); inside the slices, or over the whole
     window without counts, the first traces of each group by hash. When the slices hold
     too few traces (several requests per trace, a minute off its share), they widen.
+    When the focus traces' spans are kept apart (``labels.apart``), the focus sample is
+    the first failed traces by hash over the whole window, read there, and the slices
+    need only hold enough baseline requests. ``apart``: read the trace's spans from the
+    copies kept apart.
     """
+    if not labels.apart:
+        return _drawn(fetch, target, labels, sample, labels.per_minute, drawing_focus=True)
+    focus = _kept_focus(fetch, target, labels, sample)
+    per_minute = labels.per_minute
+    if per_minute is not None:
+        per_minute = {minute: (0.0, baseline) for minute, (_, baseline) in per_minute.items()}
+    baseline, counts = _drawn(fetch, target, labels, sample, per_minute, drawing_focus=False)
+    counts[True] = len(focus)
+    return focus + baseline, counts
+
+
+def _drawn(
+    fetch: Fetch,
+    target: Target,
+    labels: Labels,
+    sample: int,
+    per_minute: Mapping[int, tuple[float, float]] | None,
+    *,
+    drawing_focus: bool,
+) -> tuple[list[Row], Counter[bool]]:
+    """The first traces by hash of each group drawn (both, or the baseline alone)
+    from the slices ``per_minute`` calls for, or from the whole window."""
     start, end = labels.window.start_ns, labels.window.end_ns
-    if labels.per_minute is None or end <= start:
+    focus_requests = labels.focus_requests if drawing_focus else None
+    if per_minute is None or end <= start:
         parts = _target_parts(target, labels.window, labels.synthetic_free)
         return _first_by_hash(
-            fetch, parts, labels, sample, labels.focus_requests, labels.baseline_requests
+            fetch, parts, labels, sample, focus_requests, labels.baseline_requests
         )
 
     def draw(
@@ -158,10 +191,53 @@ def sample(
         parts = _target_parts(target, labels.window, labels.synthetic_free)
         for part in parts:
             part.extend(starts_in([(low, high - 1) for low, high in runs]))
-        sampled, counts = _first_by_hash(fetch, parts, labels, sample, *held)
+        focus = held[0] if drawing_focus else None
+        sampled, counts = _first_by_hash(fetch, parts, labels, sample, focus, held[1])
         return (sampled, counts), (counts.get(True, 0), counts.get(False, 0))
 
-    return time_slices.drawn(start, end, labels.per_minute, MINUTE_NS, sample, draw)
+    return time_slices.drawn(start, end, per_minute, MINUTE_NS, sample, draw)
+
+
+def _kept_focus(fetch: Fetch, target: Target, labels: Labels, sample: int) -> list[Row]:
+    """The first ``sample`` focus traces by hash, among the failed traces' spans kept
+    apart and, for traces whose errors are not folded yet, the span table
+    (``failed_spans.UNFOLDED``): rows (id, true, place, apart)."""
+    parts = _target_parts(target, labels.window, labels.synthetic_free)
+    reads = [
+        (f"SELECT trace_id, {labels.focus} AS focus FROM {FAILED_SPANS}{part.sql('WHERE')}", part)
+        for part in parts
+    ]
+    params: list[object] = []
+    for _, part in reads:
+        params += [*labels.focus_params, *part.params]
+    # Where unfolded errors lie: a trace's unfolded spans start within its fresh rows'
+    # range, so zone maps skip the rest of the span table.
+    low, high = fetch(
+        f"SELECT min(start_ns), max(last_start_ns) FROM {TRACE_SUMMARIES}"
+        " WHERE fresh AND errors > 0",
+        [],
+    )[0]
+    selects = [select for select, _ in reads]
+    if low is not None:
+        for part in parts:
+            selects.append(
+                f"SELECT trace_id, {labels.focus} AS focus FROM {TABLE}{part.sql('WHERE')}"
+                " AND start_ns BETWEEN ? AND ?"
+                " AND trace_id IN (SELECT trace_id FROM unfolded WHERE failing)"
+            )
+            params += [*labels.focus_params, *part.params, low, high]
+    return fetch(
+        f"""WITH unfolded AS MATERIALIZED ({failed_spans.UNFOLDED}),
+candidate AS (
+    SELECT trace_id, bool_or(focus) AS focus FROM ({" UNION ALL ".join(selects)})
+    GROUP BY trace_id
+)
+SELECT trace_id, true AS focus,
+       row_number() OVER (ORDER BY hash(trace_id), trace_id) AS place,
+       trace_id NOT IN (SELECT trace_id FROM unfolded) AS apart
+FROM candidate WHERE focus QUALIFY place <= ? ORDER BY place""",
+        [*params, sample],
+    )
 
 
 def _first_by_hash(
@@ -169,23 +245,25 @@ def _first_by_hash(
     parts: list[Conditions],
     labels: Labels,
     sample: int,
-    focus: float,
+    focus: float | None,
     baseline: float,
 ) -> tuple[list[Row], Counter[bool]]:
     """The first ``sample`` traces of each group by hash among the target spans (the
     union of ``parts``); ``focus`` and ``baseline`` requests are there, which sets the
-    hash cutoffs."""
-    focus_cutoff, baseline_cutoff = _cutoff(sample, focus), _cutoff(sample, baseline)
+    hash cutoffs. ``focus`` None: the focus group is not drawn here (none is returned)."""
+    focus_cutoff = _NONE if focus is None else _cutoff(sample, focus)
+    baseline_cutoff = _cutoff(sample, baseline)
     while True:
         chosen, chosen_params = _labelled(parts, labels, focus_cutoff, baseline_cutoff, sample)
         # The sample is found once and handed to the counts as a list: finding it again
         # in each read filtered the target spans as many times more.
         sampled = fetch(
-            f"{chosen} SELECT trace_id, focus, place FROM labelled ORDER BY focus, place",
+            f"{chosen} SELECT trace_id, focus, place, false AS apart FROM labelled"
+            " ORDER BY focus, place",
             chosen_params,
         )
         counts = Counter(bool(row[1]) for row in sampled)
-        short_focus = focus_cutoff is not None and counts.get(True, 0) < sample
+        short_focus = focus_cutoff not in (None, _NONE) and counts.get(True, 0) < sample
         short_baseline = baseline_cutoff is not None and counts.get(False, 0) < sample
         if not short_focus and not short_baseline:
             return sampled, counts

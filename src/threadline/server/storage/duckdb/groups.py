@@ -49,7 +49,7 @@ from threadline.server.analysis import time_slices
 from threadline.server.batch import COLUMNS, records_from_rows
 from threadline.server.storage.duckdb import group_sample
 from threadline.server.storage.duckdb.rollups import PAIR_HORIZON_NS
-from threadline.server.storage.duckdb.schema import TABLE
+from threadline.server.storage.duckdb.schema import FAILED_SPANS, TABLE
 from threadline.server.storage.duckdb.sql import (
     ERROR,
     USER_TRAFFIC,
@@ -75,13 +75,21 @@ _COUNTED: Final = (
 # counts within a group, so it repeats): the joins and groupings after the read key on
 # that integer. Keyed on the 32-character id, the statement took 7–9% longer at 10M
 # spans (``docs/performance.md``).
+_READ_COLUMNS: Final = ", ".join(f"s.{column}" for column in _COUNTED)
+# ``{apart}``: the read of the traces whose spans are kept apart (``failed_spans``),
+# or nothing. Their rows are numbered below zero (``-1 - rowid``), so a row number
+# names one row of one table.
 _SPANS_READ: Final = f"""
 spans_read AS MATERIALIZED (
-    SELECT s.rowid AS row, {", ".join(f"s.{column}" for column in _COUNTED)},
-           l.focus, l.place, l.trace_no
+    SELECT s.rowid AS row, {_READ_COLUMNS}, l.focus, l.place, l.trace_no
     FROM {TABLE} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
-    WHERE {{starts}} AND s.{USER_TRAFFIC}
+    WHERE {{starts}} AND s.{USER_TRAFFIC} AND NOT l.apart{{apart}}
 )"""
+_APART_READ: Final = f"""
+    UNION ALL
+    SELECT -1 - s.rowid AS row, {_READ_COLUMNS}, l.focus, l.place, l.trace_no
+    FROM {FAILED_SPANS} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
+    WHERE l.apart AND s.start_ns BETWEEN ? AND ?"""
 # Per-span self time and "error origin" (an error span with no failing child),
 # for every span of the labelled traces. Once a child has found its parent by id, the
 # parent is named by its row (``rowid``, unique in the read's snapshot): partitioning,
@@ -175,15 +183,23 @@ SELECT {_ATTRIBUTE_ROW}, key, value, focus_traces, baseline_traces, key_values, 
        NULL, NULL{{pad}}
 FROM attribute_rows{{spans}}"""
 
+
 # The whole spans of the traces placed up to ``?`` in their group's sample, after the
 # count rows' columns: analyses that walk whole traces (critical paths) get them from
 # the read the counts make, the columns it does not read fetched by row id (the row ids
 # are the statement's own snapshot's, so they name the rows the read found).
-SAMPLE_SPANS: Final = f"""
+def _sample_spans(table: str, row: str) -> str:
+    """The whole spans of the first sampled traces whose rows ``table`` holds; ``row``:
+    the row id of ``table`` a read row names."""
+    return f"""
 UNION ALL
 SELECT {_SPAN_ROW}, {", ".join(["NULL"] * (_COUNT_COLUMNS - 1))},
        {", ".join(f"r.{c}" if c in _COUNTED else f"w.{c}" for c in COLUMNS)}
-FROM spans_read AS r JOIN {TABLE} AS w ON w.rowid = r.row WHERE r.place <= ?"""
+FROM spans_read AS r JOIN {table} AS w ON w.rowid = {row} WHERE r.place <= ?"""
+
+
+SAMPLE_SPANS: Final = _sample_spans(TABLE, "r.row")
+SAMPLE_SPANS_APART: Final = _sample_spans(FAILED_SPANS, "-1 - r.row")
 
 
 def trace_groups(
@@ -211,29 +227,36 @@ def trace_groups(
     labelled = (
         "WITH labelled AS (SELECT unnest(?::VARCHAR[]) AS trace_id,"
         " unnest(?::BOOLEAN[]) AS focus, unnest(?::BIGINT[]) AS place,"
-        " unnest(?::INTEGER[]) AS trace_no)"
+        " unnest(?::INTEGER[]) AS trace_no, unnest(?::BOOLEAN[]) AS apart)"
     )
     ids = [row[0] for row in sampled]
     params: list[object] = [ids, [bool(row[1]) for row in sampled]]
     params.append([int(row[2]) for row in sampled])
     params.append(list(range(len(sampled))))
+    params.append([bool(row[3]) for row in sampled])
     # Spans of the sampled traces are read within the horizon around the window, and
     # where their summaries say they lie: zone maps skip the rest.
     horizon = (labels.window.start_ns - PAIR_HORIZON_NS, labels.window.end_ns + PAIR_HORIZON_NS)
-    ranges = None if span_ranges is None else span_ranges(fetch, ids, horizon)
+    in_spans = [row[0] for row in sampled if not row[3]]
+    ranges = None if span_ranges is None else span_ranges(fetch, in_spans, horizon)
     where = [horizon] if ranges is None else time_slices.within(ranges, horizon)
     reads = starts_in(where, "s.start_ns")
+    any_apart = len(in_spans) < len(sampled)
+    apart, apart_params = (_APART_READ, list(horizon)) if any_apart else ("", [])
     pad, spans, spans_params = "", "", list[object]()
     if sample_ids > 0:
         pad = ", NULL" * len(COLUMNS)
         spans, spans_params = SAMPLE_SPANS, [sample_ids]
+        if any_apart:
+            spans, spans_params = spans + SAMPLE_SPANS_APART, [sample_ids, sample_ids]
     starts = " AND ".join(reads.fragments)
-    statement = _COUNTS.format(starts=starts, pad=pad, spans=spans)
+    statement = _COUNTS.format(starts=starts, apart=apart, pad=pad, spans=spans)
     rows = fetch(
         f"{labelled}, {statement}",
         [
             *params,
             *reads.params,
+            *apart_params,
             min_support,
             checked_limit(max_attributes, "max_attributes"),
             *spans_params,
@@ -253,7 +276,7 @@ def trace_groups(
         records_from_rows(row[_COUNT_COLUMNS:] for row in kinds[_SPAN_ROW]),
         key=lambda span: (span.trace_id, span.start_ns, span.span_id),
     )
-    id_rows = [(focus, trace_id) for trace_id, focus, place in sampled if place <= sample_ids]
+    id_rows = [(row[1], row[0]) for row in sampled if row[2] <= sample_ids]
     return TraceGroups(
         target=target,
         split=split,

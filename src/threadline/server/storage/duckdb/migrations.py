@@ -60,6 +60,8 @@ Versions (``LATEST`` is the last):
     lists read (see ``journey_summaries``), counted from the folded trace summaries.
 18. The span table's indexes on ``session_id`` and ``user_id`` dropped: sessions and
     users are found in the trace summaries, and the indexes cost every commit.
+19. ``failed_trace_spans``: every span of each trace with an error span, what error
+    hotspots read (see ``failed_spans``), copied from the spans of the folded traces.
 
 Opening a file (``open_schema``):
 
@@ -111,6 +113,7 @@ import duckdb
 from threadline.server.storage.base import StoreError
 from threadline.server.storage.duckdb import (
     backfill,
+    failed_spans,
     health_rollups,
     journey_links,
     journey_sessions,
@@ -138,6 +141,15 @@ class Step:
 
     version: int
     apply: Callable[[Connection], None]
+
+
+def _runner(connection: Connection) -> Callable[[str, Sequence[object]], list[tuple[object, ...]]]:
+    """What the owning modules' fills take: run a statement, return its rows."""
+
+    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        return connection.execute(sql, params).fetchall()
+
+    return run
 
 
 def _record_versions(connection: Connection) -> None:
@@ -233,11 +245,7 @@ _SDK_ROLLUP_V6: Final = """CREATE TABLE rollup_sdk_stats (
 def _add_sdk_rollup(connection: Connection) -> None:
     """Version 6: the SDK telemetry rollup, filled from the stats spans already stored."""
     connection.execute(_SDK_ROLLUP_V6)
-
-    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
-        return connection.execute(sql, params).fetchall()
-
-    sdk_rollup.fill(run)
+    sdk_rollup.fill(_runner(connection))
 
 
 # Version 7's tables as they were made then (``schema.slo_statements`` is the newest).
@@ -293,10 +301,7 @@ def _add_journey_steps(connection: Connection) -> None:
     """Version 9: a step per trace of a session, from the trace summaries."""
     for statement in _JOURNEY_TABLES_V9:
         connection.execute(statement)
-
-    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
-        return connection.execute(sql, params).fetchall()
-
+    run = _runner(connection)
     # Every trace's rows merged as ``summaries.fold`` merges them (folded or not).
     run(
         f"CREATE TEMP TABLE {_MERGED_V9} AS SELECT trace_id, {summaries.MERGED}"
@@ -345,10 +350,7 @@ def _add_journey_attributes(connection: Connection) -> None:
     and error origin (from the trace summaries)."""
     connection.execute("ALTER TABLE journey_steps ADD COLUMN attributes VARCHAR[] DEFAULT []")
     connection.execute("ALTER TABLE journey_steps ADD COLUMN error_origin VARCHAR")
-
-    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
-        return connection.execute(sql, params).fetchall()
-
+    run = _runner(connection)
     # The root of every trace with a step, merged as ``summaries.fold`` merges it, and
     # its error origin (on the folded row; a trace not folded yet gets it when it is).
     run(
@@ -383,10 +385,7 @@ def _add_journey_sessions(connection: Connection) -> None:
     """Version 14: the journey SLO state per session and minute, from the journey steps."""
     for statement in _JOURNEY_SESSION_TABLES_V14:
         connection.execute(statement)
-
-    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
-        return connection.execute(sql, params).fetchall()
-
+    run = _runner(connection)
     # Version 9 made steps of traces not folded yet too; from now on only folded traces
     # have steps (``journey_sessions``): theirs come back when they are folded, and reads
     # merge them from their summary rows until then.
@@ -402,11 +401,7 @@ def _add_journey_links(connection: Connection) -> None:
     """Version 15: each journey step's next step in its session, from the stored steps."""
     for column, kind in zip(journey_links.NEXT_COLUMNS, journey_links.NEXT_TYPES, strict=True):
         connection.execute(f"ALTER TABLE journey_steps ADD COLUMN {column} {kind}")
-
-    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
-        return connection.execute(sql, params).fetchall()
-
-    journey_links.fill(run)
+    journey_links.fill(_runner(connection))
 
 
 def _add_message_spans(connection: Connection) -> None:
@@ -417,27 +412,29 @@ def _add_message_spans(connection: Connection) -> None:
     start_ns BIGINT NOT NULL, service VARCHAR NOT NULL, message_id VARCHAR NOT NULL,
     destination VARCHAR NOT NULL, links VARCHAR NOT NULL)"""
     )
-
-    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
-        return connection.execute(sql, params).fetchall()
-
-    health_rollups.fill_message_spans(run)
+    health_rollups.fill_message_spans(_runner(connection))
 
 
 def _add_journey_summaries(connection: Connection) -> None:
     """Version 17: each session's journey summary, from the folded trace summaries."""
     connection.execute(JOURNEY_SUMMARIES_DDL)
-
-    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
-        return connection.execute(sql, params).fetchall()
-
-    journey_summaries.fill(run)
+    journey_summaries.fill(_runner(connection))
 
 
 def _drop_span_id_indexes(connection: Connection) -> None:
     """Version 18: no index of the span table on session or user ids (read elsewhere)."""
     connection.execute("DROP INDEX IF EXISTS spans_session_id")
     connection.execute("DROP INDEX IF EXISTS spans_user_id")
+
+
+def _add_failed_spans(connection: Connection) -> None:
+    """Version 19: the failed traces' spans kept apart, copied from the span table."""
+    # The span table's columns as this file has them. A file whose copies exist was
+    # made with them (``create_statements``); ``keep`` replaces copies, never doubles.
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS failed_trace_spans AS SELECT * FROM spans LIMIT 0"
+    )
+    failed_spans.fill(_runner(connection))
 
 
 STEPS: Final[tuple[Step, ...]] = (
@@ -458,6 +455,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(16, _add_message_spans),
     Step(17, _add_journey_summaries),
     Step(18, _drop_span_id_indexes),
+    Step(19, _add_failed_spans),
 )
 LATEST: Final = STEPS[-1].version
 

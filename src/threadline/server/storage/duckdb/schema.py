@@ -36,6 +36,9 @@ ROLLUP_NAMES: Final = "rollup_names"
 ROLLUP_SERVICES: Final = "rollup_services"
 # One row per trace for search and journey lists (``summaries``, schema version 4).
 TRACE_SUMMARIES: Final = "trace_summaries"
+# Every span of each trace with an error span, kept apart for error hotspots
+# (``failed_spans``, schema version 19).
+FAILED_SPANS: Final = "failed_trace_spans"
 # Per-minute counts behind error hotspots and propagation health (``health_rollups``,
 # schema version 5).
 ROLLUP_ROOTS: Final = "rollup_roots"
@@ -127,6 +130,7 @@ def create_statements() -> list[str]:
     """DDL creating the newest schema's tables and indexes where they are missing."""
     columns = ",\n    ".join(_column(field) for field in SPAN_SCHEMA)
     create_table = f"CREATE TABLE IF NOT EXISTS {TABLE} (\n    {columns}\n)"
+    create_failed = f"CREATE TABLE IF NOT EXISTS {FAILED_SPANS} (\n    {columns}\n)"
     create_indexes = [
         f"CREATE INDEX IF NOT EXISTS {TABLE}_{column} ON {TABLE} ({column})"
         for column in INDEXED_COLUMNS
@@ -136,6 +140,7 @@ def create_statements() -> list[str]:
         *create_indexes,
         *rollup_statements(),
         *summary_statements(),
+        create_failed,
         *health_rollup_statements(),
         *sdk_rollup_statements(),
         *slo_statements(),

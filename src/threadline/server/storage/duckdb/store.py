@@ -541,7 +541,7 @@ class DuckDBStore:
         found = deletion.spans_per_form(self._fetch, forms)
 
         def erase(run: rollups.Run) -> int:
-            # The traces deletion.erase_user would delete, found by the same rule.
+            # The user's journeys' traces (``deletion.user_trace_ids``), deleted whole.
             doomed = deletion.user_trace_ids(run, forms)
             if self._rollups:
                 health_rollups.forget_traces(run, doomed, erasing=True)

@@ -41,8 +41,8 @@ from typing import Final
 from threadline.server.analysis.assembly import fix_up
 from threadline.server.analysis.error_origin import find_error_origin
 from threadline.server.model import SpanEvent, SpanKind, SpanRecord, StatusCode
-from threadline.server.storage.duckdb import journey_steps, journey_summaries
-from threadline.server.storage.duckdb.schema import TABLE, TRACE_SUMMARIES
+from threadline.server.storage.duckdb import failed_spans, journey_steps, journey_summaries
+from threadline.server.storage.duckdb.schema import FAILED_SPANS, TABLE, TRACE_SUMMARIES
 from threadline.server.storage.duckdb.sql import ERROR, NO_PARENT, USER_TRAFFIC, Row
 
 logger = logging.getLogger(__name__)
@@ -120,9 +120,10 @@ def fold(run: Run, *, steps: bool = True) -> None:
     """Merge the rows of every trace that received deltas into one; compute origins.
 
     Runs in the writer's transaction; only traces with ``fresh`` rows are read.
-    ``steps`` also replaces the folded traces' journey steps and counts their sessions'
-    journey summaries again; False only for the version 4 backfill, which runs before
-    the journey tables exist (versions 9 and 17).
+    ``steps`` also replaces the folded traces' journey steps, counts their sessions'
+    journey summaries again and keeps the failed traces' spans apart (``failed_spans``);
+    False only for the version 4 backfill, which runs before those tables exist
+    (versions 9, 17 and 19).
     """
     run(
         f"CREATE OR REPLACE TEMP TABLE {_FOLDED} AS"
@@ -133,7 +134,10 @@ def fold(run: Run, *, steps: bool = True) -> None:
         " GROUP BY trace_id",
         [],
     )
-    _set_origins(run)
+    if steps:
+        # The failed traces' spans are copied first, and their origins found in the copy.
+        failed_spans.keep(run, _FOLDED)
+    _set_origins(run, FAILED_SPANS if steps else TABLE)
     if steps:
         journey_steps.refresh(run, _FOLDED)
         journey_summaries.mark(run, f"SELECT trace_id FROM {_FOLDED}")
@@ -149,8 +153,9 @@ def fold(run: Run, *, steps: bool = True) -> None:
     run(f"DROP TABLE {_FOLDED}", [])
 
 
-def _set_origins(run: Run) -> None:
-    """The error origin of each folded trace with an error, from its spans."""
+def _set_origins(run: Run, source: str) -> None:
+    """The error origin of each folded trace with an error, from its spans in ``source``
+    (the span table, or the copies of failed traces' spans)."""
     failing = run(
         f"SELECT trace_id, start_ns, last_start_ns FROM {_FOLDED} WHERE errors > 0"
         " ORDER BY start_ns",
@@ -162,7 +167,7 @@ def _set_origins(run: Run) -> None:
         high = max(int(row[2]) for row in chunk)
         # The time bounds let zone maps skip the span table outside the chunk's range.
         rows = run(
-            f"SELECT {_TREE_COLUMNS} FROM {TABLE}"
+            f"SELECT {_TREE_COLUMNS} FROM {source}"
             " WHERE start_ns BETWEEN ? AND ? AND trace_id IN (SELECT unnest(?::VARCHAR[]))"
             f" AND {USER_TRAFFIC}",
             [low, high, [str(row[0]) for row in chunk]],

@@ -1,0 +1,100 @@
+"""Every span of each failed trace, kept apart (``failed_trace_spans``, schema version 19).
+
+Error hotspots compare a sample of failed traces with a sample of the rest. Failed
+traces are rare and spread over the whole window, so drawing a couple of thousand of
+them from the span table, and reading their spans there, reads every row group of the
+window: the cost grows with the traffic, not with the sample. The slices that keep a
+slow split's read small (``analysis.time_slices``) cannot help a group that holds a
+few per cent of the requests (docs/adr/0005-rollups.md, "Where slices stop helping").
+A copy of the spans of every trace that holds an error span, in a table of its own,
+makes the draw of the failed sample and the read of its spans cost what the failed
+traces hold; the baseline, common, then comes from narrow slices of the span table
+(``group_sample``, ``groups``).
+
+Kept at each fold of the trace summaries (``summaries.fold``, on the writer, in its
+transaction): every folded trace's copy is dropped, and those of the folded traces
+that hold an error are copied again from the span table, the SDK's own reports left
+out (no analysis reads them). A late span thus joins its trace's copy at the next
+fold. Until then a trace with unfolded summary rows (``fresh``) may be incomplete or
+missing here, so readers take those traces from the span table (``unfolded``).
+
+Every delete of spans deletes the same traces' copies in its transaction
+(``deletion``: tail sampling, retention, erasure); compaction copies every table.
+
+Cost: each fold copies the failed traces it folds (their spans, read where their
+summaries say they lie); the error origins are then found in the copy, not in the span
+table. The table holds the failed traces' share of the spans (a few per cent on the
+bench workload; ``docs/performance.md``), so it grows tenfold with ten times the data
+and so does the read of a failed sample's spans, but over a table that size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from threadline.server.storage.duckdb.schema import FAILED_SPANS, TABLE, TRACE_SUMMARIES
+from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row
+
+Run = Callable[[str, Sequence[object]], list[Row]]
+
+# Traces copied per statement: a bound on the span rows one insert reads.
+COPY_CHUNK: Final = 2_000
+
+# The traces of ``trace_summaries`` with rows not folded yet, and whether one of those
+# rows counts an error: their copies here may lack spans (or be missing).
+UNFOLDED: Final = (
+    f"SELECT trace_id, bool_or(errors > 0) AS failing FROM {TRACE_SUMMARIES}"
+    " WHERE fresh GROUP BY trace_id"
+)
+
+
+def keep(run: Run, folded: str) -> None:
+    """Replace the copies of the traces in ``folded`` (a table of merged summary rows:
+    ``trace_id``, ``start_ns``, ``last_start_ns``, ``errors``) by their spans when
+    they hold an error."""
+    run(f"DELETE FROM {FAILED_SPANS} WHERE trace_id IN (SELECT trace_id FROM {folded})", [])
+    failing = run(
+        f"SELECT trace_id, start_ns, last_start_ns FROM {folded} WHERE errors > 0"
+        " ORDER BY start_ns",
+        [],
+    )
+    for first in range(0, len(failing), COPY_CHUNK):
+        chunk = failing[first : first + COPY_CHUNK]
+        # The chunk's time range lets zone maps skip the rest of the span table.
+        run(
+            f"INSERT INTO {FAILED_SPANS} SELECT * FROM {TABLE}"
+            " WHERE start_ns BETWEEN ? AND ? AND trace_id IN (SELECT unnest(?::VARCHAR[]))"
+            f" AND {USER_TRAFFIC}",
+            [
+                min(int(row[1]) for row in chunk),
+                max(int(row[2]) for row in chunk),
+                [str(row[0]) for row in chunk],
+            ],
+        )
+
+
+def fill(run: Run) -> None:
+    """Copy the spans of every summarised trace that holds an error (a backfill); the
+    rows of a trace not folded yet are merged here as ``summaries.fold`` merges them."""
+    run(
+        "CREATE OR REPLACE TEMP TABLE threadline_failed_backfill AS"
+        " SELECT trace_id, min(start_ns) AS start_ns, max(last_start_ns) AS last_start_ns,"
+        f" sum(errors) AS errors FROM {TRACE_SUMMARIES} GROUP BY trace_id",
+        [],
+    )
+    keep(run, "threadline_failed_backfill")
+    run("DROP TABLE threadline_failed_backfill", [])
+
+
+def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
+    """Drop the copies of traces deleted whole (tail sampling, erasure)."""
+    run(
+        f"DELETE FROM {FAILED_SPANS} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(trace_ids)],
+    )
+
+
+def forget_before(run: Run, cutoff_ns: int) -> None:
+    """Retention: the copies of spans that started before ``cutoff_ns`` go with them."""
+    run(f"DELETE FROM {FAILED_SPANS} WHERE start_ns < ?", [cutoff_ns])
