@@ -1,5 +1,5 @@
-"""What keeping the journey SLO minutes (schema version 14) and the steps' links (15)
-costs a fold.
+"""What keeping the journey SLO minutes (schema version 14), the steps' links (15) and
+the failed traces' spans apart (19) costs a fold.
 
     cd bench && PYTHONPATH=../src:. python3 journey_upkeep.py --spans 1000000
 
@@ -7,8 +7,10 @@ Loads the SLO benchmark's shop (``slo.py``: ``--spans`` over the last 24 hours, 
 sessions) into a DuckDB store, then writes ``--folds`` batches of 10,000 spans of the
 same sessions over the last ten minutes, folding after each, and prints the time the
 folds took (``summaries.fold``) and the shares of it spent resettling the sessions the
-folded traces touched (``journey_sessions.resettle``) and inserting the new steps
-with their links, the sessions' other steps linked again (``journey_links.insert_linked``).
+folded traces touched (``journey_sessions.resettle``), inserting the new steps
+with their links, the sessions' other steps linked again (``journey_links.insert_linked``),
+and copying the folded failed traces' spans (``failed_spans.keep``; a build before
+version 19 has none to copy).
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ import slo
 from analysis_workload import generate
 from threadline.server.storage.duckdb import DuckDBStore, journey_links, journey_sessions, summaries
 
-SPENT: dict[str, float] = {"fold": 0.0, "resettle": 0.0, "links": 0.0}
+try:
+    from threadline.server.storage.duckdb import failed_spans
+except ImportError:  # a build before schema version 19
+    failed_spans = None  # type: ignore[assignment]
+
+SPENT: dict[str, float] = {"fold": 0.0, "resettle": 0.0, "links": 0.0, "copies": 0.0}
 
 
 def timing(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
@@ -57,6 +64,8 @@ def main() -> None:
             journey_links.insert_linked = timing(  # type: ignore[method-assign]
                 "links", journey_links.insert_linked
             )
+            if failed_spans is not None:
+                failed_spans.keep = timing("copies", failed_spans.keep)  # type: ignore[method-assign]
             for batch in generate(
                 args.folds * 10_000,
                 end_ns=end_ns,
@@ -69,11 +78,14 @@ def main() -> None:
                 store.compact_rollups()
         finally:
             store.close()
-    fold, resettle, links = (SPENT[k] * 1e3 / args.folds for k in ("fold", "resettle", "links"))
+    fold, resettle, links, copies = (
+        SPENT[k] * 1e3 / args.folds for k in ("fold", "resettle", "links", "copies")
+    )
     print(
         f"fold of 10k spans at {args.spans} stored: {fold:.0f} ms, of which journey SLO"
         f" upkeep {resettle:.0f} ms ({resettle / fold:.0%}), inserting the steps with their"
-        f" links {links:.0f} ms ({links / fold:.0%}), mean of {args.folds}"
+        f" links {links:.0f} ms ({links / fold:.0%}), copying the failed traces' spans"
+        f" {copies:.1f} ms ({copies / fold:.0%}), mean of {args.folds}"
     )
 
 

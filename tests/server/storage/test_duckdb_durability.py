@@ -55,8 +55,8 @@ def db_path(tmp_path: Path) -> Path:
 
 def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
     """The file holds one spans table whose columns are the batch columns, in order (and
-    its copy of failed traces' spans, alike), the table recording its schema version, the trace and journey summaries, journey steps and
-    the journey SLO state, logs, the
+    its copy of failed traces' spans, alike), the table recording its schema version,
+    the trace and journey summaries, journey steps and the journey SLO state, logs, the
     drills' results and the alerts' state (besides the rollups)."""
     DuckDBStore(db_path).close()
 
