@@ -204,3 +204,15 @@ def test_every_deletion_of_spans_deletes_their_copies(
         store.close()
         data = (tmp_path / "spans.duckdb").read_bytes()
         assert b"dave-9q" not in data
+
+
+def test_an_hour_of_failed_traces_alone_is_read_from_the_copies(store: DuckDBStore) -> None:
+    """With no baseline trace, nothing is read from the span table and the answer counts
+    every failed trace, as a scan does."""
+    write(store, [span for i in range(40) for span in checkout(i, failed=True)])
+    store.compact_rollups()
+    groups = store.trace_groups(Target("payments"), Split.FAILED, HOUR, sample_ids=40)
+    scanned = store.scan.trace_groups(Target("payments"), Split.FAILED, HOUR, sample_ids=40)
+    assert (groups.focus_sample, groups.baseline_sample) == (40, 0)
+    assert groups.operations == scanned.operations
+    assert len(groups.sample_spans) == 3 * 40

@@ -18,6 +18,11 @@ window, without counts), the sample is the first traces of each group ordered by
 hash of the trace id; the group sizes give a hash cutoff that admits about
 ``OVERSAMPLE`` times the traces needed, so the target spans are only filtered by it
 (no grouping or sorting of all of them).
+
+Failed traces are too rare for slices (each would have to cover most of the window):
+when the rollups decide a failed split, the focus traces are the first by hash over the
+whole window among the failed traces' spans kept apart (``failed_spans``), and the
+slices need only hold enough baseline requests.
 """
 
 from __future__ import annotations

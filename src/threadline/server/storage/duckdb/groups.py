@@ -16,7 +16,8 @@ SDK's own reports, in no fleet view) the store then counts, per group:
   order numbers) would otherwise return one row per trace and explain nothing.
 
 A sampled trace's spans are read where its summary says they start (within
-``PAIR_HORIZON_NS`` of the window), so zone maps skip the rest.
+``PAIR_HORIZON_NS`` of the window), so zone maps skip the rest; a failed trace whose
+spans are kept apart (``failed_spans``; the sample says which) is read from there.
 The sample is found once and its trace ids handed to the counts as a list: each
 count finding it again filtered the target spans twice more. Both counts are one
 statement over one read of the sampled traces' spans (``_SPANS_READ``): that read
@@ -68,6 +69,7 @@ _COUNTED: Final = (
     "trace_id", "span_id", "parent_span_id", "service_name", "name", "start_ns", "end_ns",
     "status", "attributes", "resource",
 )  # fmt: skip
+_READ_COLUMNS: Final = ", ".join(f"s.{column}" for column in _COUNTED)
 # The spans of the labelled traces, read once for both counts below: the read filters
 # every span of their ranges by trace id, and the attribute documents cost little more
 # to carry along than a second read would (``labelled`` is defined before it).
@@ -75,7 +77,6 @@ _COUNTED: Final = (
 # counts within a group, so it repeats): the joins and groupings after the read key on
 # that integer. Keyed on the 32-character id, the statement took 7–9% longer at 10M
 # spans (``docs/performance.md``).
-_READ_COLUMNS: Final = ", ".join(f"s.{column}" for column in _COUNTED)
 # ``{apart}``: the read of the traces whose spans are kept apart (``failed_spans``),
 # or nothing. Their rows are numbered below zero (``-1 - rowid``), so a row number
 # names one row of one table.
