@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from threadline.server.model import SpanKind, SpanRecord
+from threadline.server.model import SpanKind, SpanRecord, StatusCode
 
 
 def span_record(
@@ -36,3 +36,38 @@ def span_record(
         end_ns=end_ns,
         **fields,
     )
+
+
+def payment_call(
+    trace_id: str, start_ns: int, *, failed: bool = False, user: str | None = None
+) -> list[SpanRecord]:
+    """web GET /pay (root) → CLIENT "POST /charge" → payments SERVER "charge" (80 ms),
+    failing there when ``failed``; ``user`` (and a session of theirs) on web's spans."""
+    ms = 1_000_000
+    who: dict[str, Any] = {"user_id": user, "session_id": f"s-{user}"} if user else {}
+    status: dict[str, Any] = {"status": StatusCode.ERROR} if failed else {}
+    return [
+        span_record(trace_id, "a1", None, "web", "GET /pay", start_ns, start_ns + 100 * ms, **who),
+        span_record(
+            trace_id,
+            "a2",
+            "a1",
+            "web",
+            "POST /charge",
+            start_ns + ms,
+            start_ns + 90 * ms,
+            kind=SpanKind.CLIENT,
+            **who,
+        ),
+        span_record(
+            trace_id,
+            "a3",
+            "a2",
+            "payments",
+            "charge",
+            start_ns + 2 * ms,
+            start_ns + 82 * ms,
+            kind=SpanKind.SERVER,
+            **status,
+        ),
+    ]

@@ -10,7 +10,7 @@ from typing import Final
 
 import pytest
 
-from support.spans import span_record
+from support.spans import payment_call, span_record
 from threadline.server.aggregates import Split, Target, TimeWindow
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
@@ -33,24 +33,7 @@ def trace_id(index: int) -> str:
 def checkout(index: int, *, failed: bool, user: str | None = None) -> list[SpanRecord]:
     """web GET /pay (root) → CLIENT POST /charge → payments SERVER charge, failing
     there when ``failed``; one trace every six seconds."""
-    trace, start = trace_id(index), T0 + index * 6 * S
-    who = {"user_id": user, "session_id": f"s-{user}"} if user else {}
-    status = {"status": StatusCode.ERROR} if failed else {}
-    return [
-        span_record(trace, "a1", None, "web", "GET /pay", start, start + 100 * MS, **who),
-        span_record(trace, "a2", "a1", "web", "POST /charge", start + MS, start + 90 * MS),
-        span_record(
-            trace,
-            "a3",
-            "a2",
-            "payments",
-            "charge",
-            start + 2 * MS,
-            start + 82 * MS,
-            kind=SpanKind.SERVER,
-            **status,
-        ),
-    ]
+    return payment_call(trace_id(index), T0 + index * 6 * S, failed=failed, user=user)
 
 
 def late_span(index: int, span_id: str, *, failed: bool) -> SpanRecord:

@@ -12,7 +12,7 @@ from typing import Final
 
 import pytest
 
-from support.spans import span_record
+from support.spans import payment_call, span_record
 from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.aggregates import OTHER_OPERATION, EdgeKind, Split, Target, TimeWindow
 from threadline.server.analysis import sketch, time_slices
@@ -43,34 +43,7 @@ def call(
     trace: str, at_ms: int, *, failed: bool = False, user: str | None = None
 ) -> list[SpanRecord]:
     """web GET /pay (root) → CLIENT "POST /charge" → payments SERVER "charge" (80 ms)."""
-    start = T0 + at_ms * MS
-    extra = {"user_id": user, "session_id": f"s-{user}"} if user else {}
-    status = {"status": StatusCode.ERROR} if failed else {}
-    return [
-        span_record(trace, "a1", None, "web", "GET /pay", start, start + 100 * MS, **extra),
-        span_record(
-            trace,
-            "a2",
-            "a1",
-            "web",
-            "POST /charge",
-            start + MS,
-            start + 90 * MS,
-            kind=SpanKind.CLIENT,
-            **extra,
-        ),
-        span_record(
-            trace,
-            "a3",
-            "a2",
-            "payments",
-            "charge",
-            start + 2 * MS,
-            start + 82 * MS,
-            kind=SpanKind.SERVER,
-            **status,
-        ),
-    ]
+    return payment_call(trace, T0 + at_ms * MS, failed=failed, user=user)
 
 
 def edge_calls(store: Store, window: TimeWindow = DAY) -> dict[tuple[str, str, EdgeKind], int]:
