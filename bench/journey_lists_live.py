@@ -15,7 +15,10 @@ fastest of ``--repeat`` after a warm-up, it times:
 - a session's and a user's traces (``journey_traces``) from the trace summaries,
   as the store answers, against the scan of every span's ids (``search``), also
   before the spans are written (every row folded); and a session id resolved by
-  prefix (``ids_with_prefix``) the same two ways.
+  prefix (``ids_with_prefix``) the same two ways;
+- error hotspots of all traces over the last hour (``trace_groups``), also before the
+  spans are written: with them, the failed traces not folded yet are looked for in the
+  span table besides the failed traces' spans kept apart (schema version 19).
 
 Bounded: ``--spans`` spans written; the copy is deleted at the end.
 """
@@ -32,6 +35,7 @@ from typing import Final
 from analysis import timed
 from analysis_workload import generate
 from journey_lists import HEADER, time_lists
+from threadline.server.aggregates import Split, Target, TimeWindow
 from threadline.server.storage.duckdb import DuckDBStore, search, writer
 
 HOUR_NS: Final = 3600 * 1_000_000_000
@@ -60,6 +64,7 @@ def main() -> None:
             last = int(store._fetch("SELECT max(start_ns) FROM spans", [])[0][0])
             print("as copied (every row folded)")
             time_journeys(store, args.repeat)
+            time_hotspots(store, last + LIVE_WINDOW_NS, args.repeat)
             for batch in generate(
                 args.spans,
                 end_ns=last + LIVE_WINDOW_NS,
@@ -74,8 +79,20 @@ def main() -> None:
             print(HEADER)
             time_lists(store, last + LIVE_WINDOW_NS, WHOLE_HOURS, args.repeat)
             time_journeys(store, args.repeat)
+            time_hotspots(store, last + LIVE_WINDOW_NS, args.repeat)
         finally:
             store.close()
+
+
+def time_hotspots(store: DuckDBStore, end_ns: int, repeat: int) -> None:
+    hour = TimeWindow(end_ns - HOUR_NS, end_ns)
+    groups = store.trace_groups(Target(), Split.FAILED, hour)
+    took = timed(functools.partial(store.trace_groups, Target(), Split.FAILED, hour), repeat)[0]
+    print(
+        f"  {'error hotspots, last hour':<26}{took * 1000:>8.1f} ms"
+        f"  ({groups.focus_traces:,} failed requests, sample"
+        f" {groups.focus_sample:,}+{groups.baseline_sample:,})"
+    )
 
 
 def time_journeys(store: DuckDBStore, repeat: int) -> None:
