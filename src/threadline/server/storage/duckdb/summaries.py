@@ -20,8 +20,9 @@ sets (the ids among them). ``fold`` merges a trace's rows into one, every
 the batch; an upsert on a trace id key would cost 16–23 ms a statement here.
 
 The error origin is ``analysis.error_origin``'s rule, which needs the trace's
-tree: ``fold`` reads the spans of the traces it folds that hold an error (bounded
-by their time range, so zone maps prune the span table) and runs the rule on them.
+tree: ``fold`` copies the spans of the traces it folds that hold an error apart
+(``failed_spans``; bounded by their time range, so zone maps prune the span table)
+and runs the rule on the copies.
 Until its next fold, a trace that received spans shows no origin.
 
 Deletions remove whole rows: tail sampling and erasure delete whole traces, and
