@@ -20,6 +20,8 @@ missing here, so readers take those traces from the span table (``unfolded``).
 
 Every delete of spans deletes the same traces' copies in its transaction
 (``deletion``: tail sampling, retention, erasure); compaction copies every table.
+The copies are inserted as ``SELECT *`` of the span table, so the two tables keep the
+same columns in the same order: a schema step that changes one changes the other.
 
 Cost: each fold copies the failed traces it folds (their spans, read where their
 summaries say they lie); the error origins are then found in the copy, not in the span
