@@ -190,8 +190,9 @@ def test_every_deletion_of_spans_deletes_their_copies(
 
 
 def test_an_hour_of_failed_traces_alone_is_read_from_the_copies(store: DuckDBStore) -> None:
-    """With no baseline trace, nothing is read from the span table and the answer counts
-    every failed trace, as a scan does."""
+    """With no baseline trace (every sampled trace read from the copies, the span table's
+    read left empty), the answer counts every failed trace, as a scan does, and walks
+    each of them whole."""
     write(store, [span for i in range(40) for span in checkout(i, failed=True)])
     store.compact_rollups()
     groups = store.trace_groups(Target("payments"), Split.FAILED, HOUR, sample_ids=40)

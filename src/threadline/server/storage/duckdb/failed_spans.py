@@ -33,6 +33,7 @@ and so does the read of a failed sample's spans, but over a table that size.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from threadline.server.storage.duckdb.schema import FAILED_SPANS, TABLE, TRACE_SUMMARIES
@@ -40,8 +41,9 @@ from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row
 
 Run = Callable[[str, Sequence[object]], list[Row]]
 
-# Traces copied per statement: a bound on the span rows one insert reads.
-COPY_CHUNK: Final = 2_000
+# Traces per statement: a bound on the span rows one copy (or one read of a fold's
+# error origins) reads.
+CHUNK: Final = 2_000
 
 # The traces of ``trace_summaries`` with rows not folded yet, and whether one of those
 # rows counts an error: their copies here may lack spans (or be missing).
@@ -51,29 +53,45 @@ UNFOLDED: Final = (
 )
 
 
-def keep(run: Run, folded: str) -> None:
-    """Replace the copies of the traces in ``folded`` (a table of merged summary rows:
-    ``trace_id``, ``start_ns``, ``last_start_ns``, ``errors``) by their spans when
-    they hold an error."""
-    run(f"DELETE FROM {FAILED_SPANS} WHERE trace_id IN (SELECT trace_id FROM {folded})", [])
-    failing = run(
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Failed traces read together: their ids and the range their spans start in."""
+
+    low_ns: int
+    high_ns: int
+    trace_ids: list[str]
+
+
+def failing(run: Run, folded: str) -> list[Chunk]:
+    """The traces of ``folded`` (a table of merged summary rows: ``trace_id``,
+    ``start_ns``, ``last_start_ns``, ``errors``) that hold an error, in chunks ordered by
+    start: a chunk's time range lets zone maps skip the rest of the span table."""
+    rows = run(
         f"SELECT trace_id, start_ns, last_start_ns FROM {folded} WHERE errors > 0"
         " ORDER BY start_ns",
         [],
     )
-    for first in range(0, len(failing), COPY_CHUNK):
-        chunk = failing[first : first + COPY_CHUNK]
-        # The chunk's time range lets zone maps skip the rest of the span table.
+    chunks: list[Chunk] = []
+    for first in range(0, len(rows), CHUNK):
+        part = rows[first : first + CHUNK]
+        low, high = min(int(row[1]) for row in part), max(int(row[2]) for row in part)
+        chunks.append(Chunk(low, high, [str(row[0]) for row in part]))
+    return chunks
+
+
+def keep(run: Run, folded: str) -> list[Chunk]:
+    """Replace the copies of the traces in ``folded`` (as ``failing`` reads it) by their
+    spans when they hold an error; returns those traces."""
+    run(f"DELETE FROM {FAILED_SPANS} WHERE trace_id IN (SELECT trace_id FROM {folded})", [])
+    chunks = failing(run, folded)
+    for chunk in chunks:
         run(
             f"INSERT INTO {FAILED_SPANS} SELECT * FROM {TABLE}"
             " WHERE start_ns BETWEEN ? AND ? AND trace_id IN (SELECT unnest(?::VARCHAR[]))"
             f" AND {USER_TRAFFIC}",
-            [
-                min(int(row[1]) for row in chunk),
-                max(int(row[2]) for row in chunk),
-                [str(row[0]) for row in chunk],
-            ],
+            [chunk.low_ns, chunk.high_ns, chunk.trace_ids],
         )
+    return chunks
 
 
 def fill(run: Run) -> None:

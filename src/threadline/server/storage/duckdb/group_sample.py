@@ -208,12 +208,12 @@ def _kept_focus(fetch: Fetch, target: Target, labels: Labels, sample: int) -> li
     apart and, for traces whose errors are not folded yet, the span table
     (``failed_spans.UNFOLDED``): rows (id, true, place, apart)."""
     parts = _target_parts(target, labels.window, labels.synthetic_free)
-    reads = [
-        (f"SELECT trace_id, {labels.focus} AS focus FROM {FAILED_SPANS}{part.sql('WHERE')}", part)
-        for part in parts
-    ]
+    selects: list[str] = []
     params: list[object] = []
-    for _, part in reads:
+    for part in parts:
+        selects.append(
+            f"SELECT trace_id, {labels.focus} AS focus FROM {FAILED_SPANS}{part.sql('WHERE')}"
+        )
         params += [*labels.focus_params, *part.params]
     # Where unfolded errors lie: a trace's unfolded spans start within its fresh rows'
     # range, so zone maps skip the rest of the span table.
@@ -222,7 +222,6 @@ def _kept_focus(fetch: Fetch, target: Target, labels: Labels, sample: int) -> li
         " WHERE fresh AND errors > 0",
         [],
     )[0]
-    selects = [select for select, _ in reads]
     if low is not None:
         for part in parts:
             selects.append(

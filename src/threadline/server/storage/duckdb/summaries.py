@@ -54,9 +54,6 @@ SUMMARIES: Final = TRACE_SUMMARIES
 _FOLDED: Final = "threadline_folded_summaries"
 _CUT: Final = "threadline_cut_traces"
 
-# Origins computed per statement when folding: a bound on the span rows read at once.
-ORIGIN_CHUNK: Final = 2_000
-
 # Every column but ``fresh``, in table order.
 VALUE_COLUMNS: Final = (
     "trace_id, start_ns, end_ns, last_start_ns, root, spans, errors, services, operations,"
@@ -137,8 +134,9 @@ def fold(run: Run, *, steps: bool = True) -> None:
     )
     if steps:
         # The failed traces' spans are copied first, and their origins found in the copy.
-        failed_spans.keep(run, _FOLDED)
-    _set_origins(run, FAILED_SPANS if steps else TABLE)
+        _set_origins(run, failed_spans.keep(run, _FOLDED), FAILED_SPANS)
+    else:
+        _set_origins(run, failed_spans.failing(run, _FOLDED), TABLE)
     if steps:
         journey_steps.refresh(run, _FOLDED)
         journey_summaries.mark(run, f"SELECT trace_id FROM {_FOLDED}")
@@ -154,24 +152,15 @@ def fold(run: Run, *, steps: bool = True) -> None:
     run(f"DROP TABLE {_FOLDED}", [])
 
 
-def _set_origins(run: Run, source: str) -> None:
-    """The error origin of each folded trace with an error, from its spans in ``source``
-    (the span table, or the copies of failed traces' spans)."""
-    failing = run(
-        f"SELECT trace_id, start_ns, last_start_ns FROM {_FOLDED} WHERE errors > 0"
-        " ORDER BY start_ns",
-        [],
-    )
-    for first in range(0, len(failing), ORIGIN_CHUNK):
-        chunk = failing[first : first + ORIGIN_CHUNK]
-        low = min(int(row[1]) for row in chunk)
-        high = max(int(row[2]) for row in chunk)
-        # The time bounds let zone maps skip the span table outside the chunk's range.
+def _set_origins(run: Run, chunks: list[failed_spans.Chunk], source: str) -> None:
+    """The error origin of each folded trace with an error (``chunks``), from its spans
+    in ``source`` (the span table, or the copies of failed traces' spans)."""
+    for chunk in chunks:
         rows = run(
             f"SELECT {_TREE_COLUMNS} FROM {source}"
             " WHERE start_ns BETWEEN ? AND ? AND trace_id IN (SELECT unnest(?::VARCHAR[]))"
             f" AND {USER_TRAFFIC}",
-            [low, high, [str(row[0]) for row in chunk]],
+            [chunk.low_ns, chunk.high_ns, chunk.trace_ids],
         )
         by_trace: dict[str, list[SpanRecord]] = {}
         for row in rows:
