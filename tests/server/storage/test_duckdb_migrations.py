@@ -21,6 +21,7 @@ import duckdb
 import httpx
 import pytest
 
+from support.kept_apart import in_share
 from support.old_stores import EPOCH_NS, SCHEMA_VERSIONS, fixture_spans, trace_id, unpack
 from support.processes import readable, threadline_serve
 from threadline.demo.processes import free_port
@@ -151,18 +152,24 @@ def test_spans_are_indexed_by_trace_id_alone_and_journeys_are_still_found(
     assert span_indexes(new) == span_indexes(old) == {"spans_trace_id"}
 
 
-def test_version_19_copies_the_spans_of_every_failed_trace(tmp_path: Path) -> None:
-    """Version 19: the spans of every trace the fixture holds with an error span (none of
-    its traces folded yet) are copied apart, whole, and those of no other trace."""
-    db = unpack(18, tmp_path)
+@pytest.mark.parametrize("version", [18, 19])
+def test_upgrades_copy_the_spans_of_failed_traces_and_of_the_share(
+    tmp_path: Path, version: int
+) -> None:
+    """Versions 19 and 20: the spans of every trace the fixture holds with an error span
+    (none of its traces folded yet), and of every trace hashing into the share, are
+    copied apart, whole, and those of no other trace."""
+    db = unpack(version, tmp_path)
     store = DuckDBStore(db)
     try:
         expected = fixture_spans()
         failed = {s.trace_id for s in expected if s.status is StatusCode.ERROR}
+        shared = in_share({s.trace_id for s in expected}) - failed
         assert failed, "the fixture has failed traces"
+        assert shared, "the fixture has a trace in the share that did not fail"
         copied = store._fetch("SELECT trace_id, span_id FROM failed_trace_spans", [])
         assert sorted(copied) == sorted(
-            (s.trace_id, s.span_id) for s in expected if s.trace_id in failed
+            (s.trace_id, s.span_id) for s in expected if s.trace_id in failed | shared
         )
     finally:
         store.close()
@@ -376,6 +383,7 @@ _TABLES_AT[16] = sorted([*_TABLES_AT[15], "rollup_message_spans"])
 _TABLES_AT[17] = sorted([*_TABLES_AT[16], "journey_summaries"])
 _TABLES_AT[18] = _TABLES_AT[17]  # two indexes dropped
 _TABLES_AT[19] = sorted([*_TABLES_AT[18], "failed_trace_spans"])
+_TABLES_AT[20] = _TABLES_AT[19]  # more rows of failed_trace_spans
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
-"""The failed traces' spans kept apart in DuckDB (``failed_spans``): kept at each fold,
-read by error hotspots together with what is not folded yet, and deleted with the spans
-by every deletion."""
+"""The spans kept apart in DuckDB (``failed_spans``: failed traces and a share of all
+traces by hash): kept at each fold, read by error hotspots together with what is not
+folded yet, and deleted with the spans by every deletion."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Final
 
 import pytest
 
+from support.kept_apart import in_share
 from support.spans import payment_call, span_record
 from threadline.server.aggregates import Split, Target, TimeWindow
 from threadline.server.batch import SpanBatch
@@ -137,6 +138,73 @@ def test_hotspots_count_failed_traces_not_folded_yet_as_after_the_fold(
     assert unfolded[:2] == (scanned.focus_traces, scanned.baseline_traces)
 
 
+# A sample this small is held by the share of the hour's 540 baseline traces: the
+# rollups count at least 32 requests for each trace it needs.
+SHARED_SAMPLE: Final = 10
+
+
+def test_the_baseline_comes_from_the_share_over_the_whole_window(store: DuckDBStore) -> None:
+    """The share of all traces kept apart holds enough of the hour's baseline, so the
+    baseline sample is the first of those by hash over the whole hour, read from the
+    copies: the same traces a scan samples, with their whole spans, and the same counts."""
+    write(store, [span for i in range(TRACES) for span in checkout(i, failed=i % 10 == 0)])
+    store.compact_rollups()
+    shared = in_share(trace_id(i) for i in range(TRACES) if i % 10)
+    assert len(shared) >= SHARED_SAMPLE, "the share holds enough baseline traces"
+    wanted = SHARED_SAMPLE
+    groups = store.trace_groups(
+        Target("payments"), Split.FAILED, HOUR, sample=wanted, sample_ids=wanted
+    )
+    scanned = store.scan.trace_groups(
+        Target("payments"), Split.FAILED, HOUR, sample=wanted, sample_ids=wanted
+    )
+    assert len(groups.baseline_ids) == wanted
+    assert sorted(groups.baseline_ids) == sorted(scanned.baseline_ids)
+    assert set(groups.baseline_ids) <= shared
+    assert (groups.operations, groups.attributes) == (scanned.operations, scanned.attributes)
+    assert {(span.trace_id, span.span_id) for span in groups.sample_spans} >= {
+        (trace, span) for trace in groups.baseline_ids for span in ("a1", "a2", "a3")
+    }
+
+
+def test_the_share_draws_traces_not_folded_yet_as_after_the_fold(store: DuckDBStore) -> None:
+    """Traces of the share written since the last fold (not copied yet) are drawn for the
+    baseline before the fold as after it."""
+    write(store, [span for i in range(TRACES // 2) for span in checkout(i, failed=i % 10 == 0)])
+    store.compact_rollups()
+    later = range(TRACES // 2, TRACES)
+    write(store, [span for i in later for span in checkout(i, failed=i % 10 == 0)])
+    fresh = in_share(trace_id(i) for i in later if i % 10)
+    assert fresh, "the later traces hold some of the share"
+    assert not fresh & set(copies(store)), "not copied before the fold"
+
+    def baseline() -> list[str]:
+        groups = store.trace_groups(
+            Target("payments"), Split.FAILED, HOUR, sample=SHARED_SAMPLE, sample_ids=SHARED_SAMPLE
+        )
+        assert len(groups.baseline_ids) == SHARED_SAMPLE
+        return sorted(groups.baseline_ids)
+
+    unfolded = baseline()
+    assert set(unfolded) & fresh, "the sample holds shared traces not folded yet"
+    store.compact_rollups()
+    assert fresh <= set(copies(store))
+    assert baseline() == unfolded
+
+
+def test_a_share_too_small_leaves_the_baseline_to_the_slices(store: DuckDBStore) -> None:
+    """A sample larger than the share can hold (the rollups count fewer than 32 requests
+    for each trace it needs) is drawn from slices of the span table, whole."""
+    write(store, [span for i in range(TRACES) for span in checkout(i, failed=i % 10 == 0)])
+    store.compact_rollups()
+    wanted = 40
+    groups = store.trace_groups(
+        Target("payments"), Split.FAILED, HOUR, sample=wanted, sample_ids=wanted
+    )
+    assert len(groups.baseline_ids) == wanted
+    assert not set(groups.baseline_ids) <= in_share(groups.baseline_ids), "not the share alone"
+
+
 def test_the_focus_sample_is_drawn_from_the_whole_window(store: DuckDBStore) -> None:
     """Failed traces kept apart are few, so the focus sample is the first of them by hash
     over the whole hour, not over slices of it: the same traces a scan would sample."""
@@ -172,6 +240,7 @@ def test_every_deletion_of_spans_deletes_their_copies(
     write(store, records)
     store.compact_rollups()
     failed = {trace_id(i) for i in range(0, 40, 2)}
+    failed |= in_share(trace_id(i) for i in range(40))  # kept apart too
     assert set(copies(store)) == failed, "reached the copies"
     if deletion == "retention":
         store.delete_older_than(T0 + 10 * 6 * S)  # traces 0 to 9

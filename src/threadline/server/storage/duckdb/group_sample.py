@@ -21,8 +21,10 @@ hash of the trace id; the group sizes give a hash cutoff that admits about
 
 Failed traces are too rare for slices (each would have to cover most of the window):
 when the rollups decide a failed split, the focus traces are the first by hash over the
-whole window among the failed traces' spans kept apart (``failed_spans``), and the
-slices need only hold enough baseline requests.
+whole window among the failed traces' spans kept apart (``failed_spans``). So is the
+baseline, among the share of all traces kept there, when the share holds enough of it
+(a scan of the whole window would draw the same traces); otherwise it comes from
+slices that need only hold enough baseline requests.
 """
 
 from __future__ import annotations
@@ -162,7 +164,12 @@ def sample(
     """
     if not labels.apart:
         return _drawn(fetch, target, labels, sample, labels.per_minute, drawing_focus=True)
-    focus = _kept_focus(fetch, target, labels, sample)
+    focus = _kept(fetch, target, labels, sample, focus=True)
+    # Fewer requests than the sample in the share: it cannot hold enough traces.
+    if labels.baseline_requests >= sample * failed_spans.SHARE:
+        shared = _kept(fetch, target, labels, sample, focus=False)
+        if len(shared) >= sample:
+            return focus + shared, Counter({True: len(focus), False: len(shared)})
     per_minute = labels.per_minute
     if per_minute is not None:
         per_minute = {minute: (0.0, baseline) for minute, (_, baseline) in per_minute.items()}
@@ -203,31 +210,36 @@ def _drawn(
     return time_slices.drawn(start, end, per_minute, MINUTE_NS, sample, draw)
 
 
-def _kept_focus(fetch: Fetch, target: Target, labels: Labels, sample: int) -> list[Row]:
-    """The first ``sample`` focus traces by hash, among the failed traces' spans kept
-    apart and, for traces whose errors are not folded yet, the span table
-    (``failed_spans.UNFOLDED``): rows (id, true, place, apart)."""
+def _kept(fetch: Fetch, target: Target, labels: Labels, sample: int, *, focus: bool) -> list[Row]:
+    """The first ``sample`` traces of a group by hash among the spans kept apart
+    (``failed_spans``: the failed traces for the focus, the share for the baseline) and,
+    for traces with summary rows not folded yet, the span table
+    (``failed_spans.UNFOLDED``): rows (id, focus, place, apart)."""
     parts = _target_parts(target, labels.window, labels.synthetic_free)
+    # A baseline trace counts only in the share: the failed traces kept whatever their
+    # hash would otherwise crowd it.
+    kept = "" if focus else f" AND {failed_spans.IN_SHARE}"
     selects: list[str] = []
     params: list[object] = []
     for part in parts:
         selects.append(
-            f"SELECT trace_id, {labels.focus} AS focus FROM {FAILED_SPANS}{part.sql('WHERE')}"
+            f"SELECT trace_id, {labels.focus} AS focus FROM {FAILED_SPANS}{part.sql('WHERE')}{kept}"
         )
         params += [*labels.focus_params, *part.params]
-    # Where unfolded errors lie: a trace's unfolded spans start within its fresh rows'
+    # Where unfolded traces lie: a trace's unfolded spans start within its fresh rows'
     # range, so zone maps skip the rest of the span table.
+    failing = " AND errors > 0" if focus else ""
     low, high = fetch(
-        f"SELECT min(start_ns), max(last_start_ns) FROM {TRACE_SUMMARIES}"
-        " WHERE fresh AND errors > 0",
+        f"SELECT min(start_ns), max(last_start_ns) FROM {TRACE_SUMMARIES} WHERE fresh{failing}",
         [],
     )[0]
     if low is not None:
+        unfolded = "unfolded WHERE failing" if focus else "unfolded"
         for part in parts:
             selects.append(
                 f"SELECT trace_id, {labels.focus} AS focus FROM {TABLE}{part.sql('WHERE')}"
-                " AND start_ns BETWEEN ? AND ?"
-                " AND trace_id IN (SELECT trace_id FROM unfolded WHERE failing)"
+                f" AND start_ns BETWEEN ? AND ?{kept}"
+                f" AND trace_id IN (SELECT trace_id FROM {unfolded})"
             )
             params += [*labels.focus_params, *part.params, low, high]
     return fetch(
@@ -236,10 +248,10 @@ candidate AS (
     SELECT trace_id, bool_or(focus) AS focus FROM ({" UNION ALL ".join(selects)})
     GROUP BY trace_id
 )
-SELECT trace_id, true AS focus,
+SELECT trace_id, focus,
        row_number() OVER (ORDER BY hash(trace_id), trace_id) AS place,
        trace_id NOT IN (SELECT trace_id FROM unfolded) AS apart
-FROM candidate WHERE focus QUALIFY place <= ? ORDER BY place""",
+FROM candidate WHERE {"" if focus else "NOT "}focus QUALIFY place <= ? ORDER BY place""",
         [*params, sample],
     )
 

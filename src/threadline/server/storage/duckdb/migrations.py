@@ -62,6 +62,8 @@ Versions (``LATEST`` is the last):
     users are found in the trace summaries, and the indexes cost every commit.
 19. ``failed_trace_spans``: every span of each trace with an error span, what error
     hotspots read (see ``failed_spans``), copied from the spans of the folded traces.
+20. ``failed_trace_spans`` also holds a fixed share of all traces by hash, what the
+    baseline of error hotspots is drawn from (see ``failed_spans``), copied likewise.
 
 Opening a file (``open_schema``):
 
@@ -437,6 +439,12 @@ def _add_failed_spans(connection: Connection) -> None:
     failed_spans.fill(_runner(connection))
 
 
+def _keep_a_share_apart(connection: Connection) -> None:
+    """Version 20: a share of all traces by hash kept apart too, copied again as
+    version 19 copies (a file upgraded through version 19 here has them already)."""
+    failed_spans.fill(_runner(connection))
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -456,6 +464,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(17, _add_journey_summaries),
     Step(18, _drop_span_id_indexes),
     Step(19, _add_failed_spans),
+    Step(20, _keep_a_share_apart),
 )
 LATEST: Final = STEPS[-1].version
 
