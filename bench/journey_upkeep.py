@@ -1,5 +1,5 @@
 """What keeping the journey SLO minutes (schema version 14), the steps' links (15) and
-the failed traces' spans apart (19) costs a fold.
+the failed traces' spans and a share of all traces apart (19, 20) costs a fold.
 
     cd bench && PYTHONPATH=../src:. python3 journey_upkeep.py --spans 1000000
 
@@ -9,7 +9,7 @@ same sessions over the last ten minutes, folding after each, and prints the time
 folds took (``summaries.fold``) and the shares of it spent resettling the sessions the
 folded traces touched (``journey_sessions.resettle``), inserting the new steps
 with their links, the sessions' other steps linked again (``journey_links.insert_linked``),
-and copying the folded failed traces' spans (``failed_spans.keep``; a build before
+and copying the folded failed and shared traces' spans (``failed_spans.keep``; a build before
 version 19 has none to copy).
 """
 
@@ -84,7 +84,7 @@ def main() -> None:
     print(
         f"fold of 10k spans at {args.spans} stored: {fold:.0f} ms, of which journey SLO"
         f" upkeep {resettle:.0f} ms ({resettle / fold:.0%}), inserting the steps with their"
-        f" links {links:.0f} ms ({links / fold:.0%}), copying the failed traces' spans"
+        f" links {links:.0f} ms ({links / fold:.0%}), copying the spans kept apart"
         f" {copies:.1f} ms ({copies / fold:.0%}), mean of {args.folds}"
     )
 
