@@ -12,7 +12,7 @@ import pytest
 
 from support.kept_apart import in_share
 from support.spans import payment_call, span_record
-from threadline.server.aggregates import Split, Target, TimeWindow
+from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.duckdb import DuckDBStore, writer
@@ -138,6 +138,18 @@ def test_hotspots_count_failed_traces_not_folded_yet_as_after_the_fold(
     assert unfolded[:2] == (scanned.focus_traces, scanned.baseline_traces)
 
 
+def sampled_and_scanned(store: DuckDBStore, wanted: int) -> tuple[TraceGroups, TraceGroups]:
+    """The payments' failed split with ``wanted`` traces a group, walked whole: drawn
+    by the store, and by a scan of the span table."""
+    found = store.trace_groups(
+        Target("payments"), Split.FAILED, HOUR, sample=wanted, sample_ids=wanted
+    )
+    scanned = store.scan.trace_groups(
+        Target("payments"), Split.FAILED, HOUR, sample=wanted, sample_ids=wanted
+    )
+    return found, scanned
+
+
 # A sample this small is held by the share of the hour's 540 baseline traces: the
 # rollups count at least 32 requests for each trace it needs.
 SHARED_SAMPLE: Final = 10
@@ -152,12 +164,7 @@ def test_the_baseline_comes_from_the_share_over_the_whole_window(store: DuckDBSt
     shared = in_share(trace_id(i) for i in range(TRACES) if i % 10)
     assert len(shared) >= SHARED_SAMPLE, "the share holds enough baseline traces"
     wanted = SHARED_SAMPLE
-    groups = store.trace_groups(
-        Target("payments"), Split.FAILED, HOUR, sample=wanted, sample_ids=wanted
-    )
-    scanned = store.scan.trace_groups(
-        Target("payments"), Split.FAILED, HOUR, sample=wanted, sample_ids=wanted
-    )
+    groups, scanned = sampled_and_scanned(store, wanted)
     assert len(groups.baseline_ids) == wanted
     assert sorted(groups.baseline_ids) == sorted(scanned.baseline_ids)
     assert set(groups.baseline_ids) <= shared
@@ -211,12 +218,7 @@ def test_the_focus_sample_is_drawn_from_the_whole_window(store: DuckDBStore) -> 
     write(store, [span for i in range(TRACES) for span in checkout(i, failed=i % 10 == 0)])
     store.compact_rollups()
     wanted = 20
-    groups = store.trace_groups(
-        Target("payments"), Split.FAILED, HOUR, sample=wanted, sample_ids=wanted
-    )
-    scanned = store.scan.trace_groups(
-        Target("payments"), Split.FAILED, HOUR, sample=wanted, sample_ids=wanted
-    )
+    groups, scanned = sampled_and_scanned(store, wanted)
     assert len(groups.focus_ids) == wanted
     assert sorted(groups.focus_ids) == sorted(scanned.focus_ids)
     # Their whole spans, for analyses walking the trace, come from the copies.
