@@ -71,7 +71,7 @@ UNFOLDED: Final = (
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """Failed traces read together: their ids and the range their spans start in."""
+    """Traces copied (or read) together: their ids and the range their spans start in."""
 
     low_ns: int
     high_ns: int
