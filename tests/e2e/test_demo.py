@@ -254,10 +254,11 @@ def test_demo_command_prints_the_summary_and_leaves_no_process(tmp_path: Path) -
         while process.poll() is None and time.monotonic() < deadline:
             seen |= children_of(process.pid)
             time.sleep(0.2)
-        assert process.wait(timeout=1) == 0
+        code = process.wait(timeout=1)
         for reader in readers:
             reader.join(5)
         text = "".join(output.queue)
+        assert code == 0, f"the demo exited with {code}; its output:\n{text}"
         assert len(seen) >= 6, f"expected the server and five services, saw {seen}"
         assert not [pid for pid in seen if running(pid)]
         for expected in (

@@ -32,6 +32,8 @@ USERS_FINISH_S: Final = 15.0
 SETTLED_AFTER_S: Final = 1.0
 SETTLE_POLL_S: Final = 0.25
 SETTLE_LIMIT_S: Final = 20.0
+# The server's readiness probe, which also counts the commits its store has not folded.
+READY_PATH: Final = "/readyz"
 SERVER_WATCH_S: Final = 0.5
 
 
@@ -118,14 +120,16 @@ def drive_users(stack: Stack, options: DemoOptions, console: Console) -> None:
 
 
 def wait_for_spans_to_settle(server_url: str) -> int:
-    """Wait (bounded) until the stored span count stops growing; return the count."""
-    url = f"{server_url}{conventions.API_PREFIX}/stats"
+    """Wait (bounded) until the stored span count stops growing and the store has
+    folded every commit (``/readyz``'s ``unfolded_commits``: error origins are found
+    at the fold, and the summary names where errors started); return the count."""
     deadline = time.monotonic() + SETTLE_LIMIT_S
     last, steady_since = -1, time.monotonic()
-    with httpx.Client(timeout=SETTLE_LIMIT_S) as client:
+    with httpx.Client(base_url=server_url, timeout=SETTLE_LIMIT_S) as client:
         while time.monotonic() < deadline:
             try:
-                count = int(client.get(url).json()["spans"])
+                count = int(client.get(f"{conventions.API_PREFIX}/stats").json()["spans"])
+                unfolded = int(client.get(READY_PATH).json()["unfolded_commits"])
             except (httpx.HTTPError, ValueError, KeyError) as exc:
                 raise DemoError(
                     f"the Threadline API at {server_url} stopped answering: {exc}"
@@ -133,7 +137,7 @@ def wait_for_spans_to_settle(server_url: str) -> int:
             now = time.monotonic()
             if count != last:
                 last, steady_since = count, now
-            elif now - steady_since >= SETTLED_AFTER_S:
+            elif now - steady_since >= SETTLED_AFTER_S and not unfolded:
                 break
             time.sleep(SETTLE_POLL_S)
     return last

@@ -4,6 +4,8 @@
 merely busy. ``/readyz`` asks the store for its cheap health (no query, no write):
 it answers 503 when the store cannot take writes or its write queue is full, which
 is exactly when ingest would answer 503 too, so a load balancer sends spans elsewhere.
+It also says how many commits the store has not folded yet (``unfolded_commits``):
+a script that reads error origins right after sending spans waits for 0.
 
 Both run on the event loop itself (``async def``), never on the worker thread pool:
 slow queries fill that pool, and a probe queued behind them would time out on a
@@ -49,6 +51,7 @@ def build_health_router(store: Store, future_starts: FutureStarts | None = None)
             "store_writable": health.writable,
             "pending_batches": health.pending_batches,
             "max_pending_batches": health.max_pending_batches,
+            "unfolded_commits": health.unfolded_commits,
             "problems": problems,
             "future_starts_clamped": future_starts.count if future_starts is not None else 0,
         }

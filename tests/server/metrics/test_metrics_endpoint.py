@@ -116,6 +116,7 @@ def test_ingest_and_drop_counters(server: LiveServer) -> None:
     assert value(found, "threadline_ingest_spans_total") == 3
     assert value(found, "threadline_store_pending_batches") >= 0
     assert value(found, "threadline_store_max_pending_batches") == 256
+    assert value(found, "threadline_store_unfolded_commits") >= 0
 
 
 def test_openmetrics_buckets_carry_exemplars_of_stored_traces(server: LiveServer) -> None:

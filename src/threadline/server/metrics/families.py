@@ -137,7 +137,12 @@ def ingest_families(totals: IngestTotals, clamped: int, health: StoreHealth) -> 
         "Batches the write queue holds before ingest answers 503.",
         value=health.max_pending_batches,
     )
-    return [requests, spans, moved, pending, capacity]
+    unfolded = GaugeMetricFamily(
+        "threadline_store_unfolded_commits",
+        "Commits whose rollup and summary deltas are not folded yet.",
+        value=health.unfolded_commits,
+    )
+    return [requests, spans, moved, pending, capacity, unfolded]
 
 
 def delivery_families(status: DeliveryStatus) -> list[Metric]:

@@ -121,12 +121,16 @@ class StoreUnsupported(StoreError):
 @dataclass(frozen=True, slots=True)
 class StoreHealth:
     """What a readiness probe asks of a store: can it take writes now, and how full is its
-    write queue. ``problem`` says what is wrong, for people, when ``writable`` is False."""
+    write queue. ``problem`` says what is wrong, for people, when ``writable`` is False.
+    ``unfolded_commits`` counts commits a store that folds its deltas has not folded yet
+    (until then reads show no error origin for their traces); 0 for a store that does not
+    fold."""
 
     writable: bool
     pending_batches: int
     max_pending_batches: int
     problem: str = ""
+    unfolded_commits: int = 0
 
     @property
     def saturated(self) -> bool:

@@ -646,6 +646,7 @@ class DuckDBStore:
             pending_batches=len(self._held) if compacting else self._writer.pending,
             max_pending_batches=self._max_pending,
             problem=problem,
+            unfolded_commits=self._writer.unfolded_commits,
         )
 
     def close(self) -> None:

@@ -128,6 +128,7 @@ class GroupCommitWriter:
         self._commits = 0
         self._since_compaction = 0
         self._rows_since_compaction = 0
+        self._unfolded = 0  # commits since the last fold that succeeded
         self._last_write = time.monotonic()  # of the last group of batches
         self._thread = threading.Thread(
             target=self._run, name="threadline-duckdb-writer", daemon=True
@@ -138,6 +139,12 @@ class GroupCommitWriter:
     def commits(self) -> int:
         """Transactions committed so far; a group of batches counts once."""
         return self._commits
+
+    @property
+    def unfolded_commits(self) -> int:
+        """Commits whose deltas no fold has taken in yet (0 without rollups): until then
+        reads merge their rows on the fly and show no error origin for their traces."""
+        return self._unfolded
 
     @property
     def pending(self) -> int:
@@ -301,6 +308,8 @@ class GroupCommitWriter:
         for pending in group:
             pending.future.set_result(None)
         self._since_compaction += 1
+        if self._rollups:
+            self._unfolded += 1
         self._rows_since_compaction += sum(len(pending.batch) for pending in group)
         self._last_write = time.monotonic()
         if self._rollups and (
@@ -323,6 +332,8 @@ class GroupCommitWriter:
         except Exception as exc:  # the rows stay and still merge right on read; try again later
             logger.exception("folding trace summary rows failed")
             failure = failure or exc
+        if failure is None:  # only this thread commits: the fold took in every commit
+            self._unfolded = 0
         self._checkpoint()
         if raise_failure and failure is not None:
             raise failure
