@@ -21,6 +21,7 @@ from support.spans import span_record
 from threadline.server.analysis.latency_bounds import BOUNDS_S
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
+from threadline.server.storage.duckdb import writer
 
 S: Final = 1_000_000_000
 MS: Final = 1_000_000
@@ -116,7 +117,6 @@ def test_ingest_and_drop_counters(server: LiveServer) -> None:
     assert value(found, "threadline_ingest_spans_total") == 3
     assert value(found, "threadline_store_pending_batches") >= 0
     assert value(found, "threadline_store_max_pending_batches") == 256
-    assert value(found, "threadline_store_unfolded_commits") >= 0
 
 
 def test_openmetrics_buckets_carry_exemplars_of_stored_traces(server: LiveServer) -> None:
@@ -192,3 +192,25 @@ def test_metrics_needs_a_reader_token_when_tokens_are_set(tmp_path: Path) -> Non
             f"{s.url}/metrics", headers={"Authorization": "Bearer viewer-token-0123456789"}
         )
         assert viewer.status_code == 200
+
+
+def test_unfolded_commits_are_counted_until_a_fold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``threadline_store_unfolded_commits`` and ``/readyz`` count each commit until the
+    store folds it (the writer folds only when asked here)."""
+    monkeypatch.setattr(writer, "IDLE_FOLD_S", 3600.0)
+    start = (time.time_ns() // MINUTE - 2) * MINUTE
+
+    def unfolded(live: LiveServer) -> tuple[float, int]:
+        found = samples(text_families(scrape(live).text))
+        ready = httpx.get(f"{live.url}/readyz", timeout=WAIT_S).json()
+        return value(found, "threadline_store_unfolded_commits"), ready["unfolded_commits"]
+
+    with live_server(tmp_path / "spans.duckdb") as live:
+        assert unfolded(live) == (0, 0)
+        for n, trace in enumerate(("5" * 32, "6" * 32), start=1):
+            live.store.write(SpanBatch.from_records(call(trace, start))).result(timeout=WAIT_S)
+            assert unfolded(live) == (n, n)
+        live.store.compact_rollups()
+        assert unfolded(live) == (0, 0)
