@@ -28,7 +28,7 @@ from threadline.server.analysis.propagation_health import PropagationReport
 from threadline.server.analysis.tail_latency import Explanation, TimeGrowth
 from threadline.server.api import cursor
 from threadline.server.api.serialize import Json, ms, optional_ms, trace_summary
-from threadline.server.query import TracePage
+from threadline.server.query import GROUP_SAMPLE, TracePage
 
 NS_PER_S = 1_000_000_000
 
@@ -210,6 +210,8 @@ def _groups(found: Explanation, focus: str) -> Json:
         "baseline_traces": groups.baseline_traces,
         f"{focus}_sample": groups.focus_sample,
         "baseline_sample": groups.baseline_sample,
+        # The most traces a group's sample holds: a group that fills it was sampled.
+        "sample_limit": GROUP_SAMPLE,
         "example_trace_ids": list(groups.examples),
         "attributes": [
             {

@@ -111,6 +111,18 @@ function attributeList(answer, focus, label) {
         el('span', { class: 'muted', text: ` (${Array.isArray(c.values) ? `${c.values.slice(0, 3).join(', ')}${c.count > 3 ? ', …' : ''}` : c.values}): ${fmtPercent(c[`${focus}_share`])} of ${label} traces vs ${fmtPercent(c.baseline_share)} of the others` })))));
 }
 
+// The counts above are exact; the times and shares below come from a bounded sample of
+// each group when a group is larger (docs/analysis.md): say so, and how large.
+function sampleNote(answer, focus, others) {
+  const focusSample = answer[`${focus}_sample`];
+  const focusTraces = answer[`${focus}_traces`];
+  // A group smaller than the limit is read whole; its count may still exceed its traces
+  // (a trace can hold several of the target's requests).
+  const sampled = (taken, of) => taken >= answer.sample_limit && taken < of;
+  if (!sampled(focusSample, focusTraces) && !sampled(answer.baseline_sample, answer.baseline_traces)) return null;
+  return el('p', { class: 'muted sampled', text: `The figures below come from a sample: ${focusSample.toLocaleString('en')} of the ${plural(focusTraces, `${focus} trace`)} and ${answer.baseline_sample.toLocaleString('en')} of the ${plural(answer.baseline_traces, `${others} one`)}. The counts are exact.` });
+}
+
 function drawWhySlow(answer) {
   const box = document.getElementById('why-slow');
   if (!answer.slow_traces) {
@@ -119,7 +131,8 @@ function drawWhySlow(answer) {
   }
   const growth = answer.operations.filter((row) => row.growth_ms > 0).slice(0, ROWS);
   fill(box,
-    el('p', {}, `Slow means over ${fmtMs(answer.threshold_ms)} (p${answer.percentile}): ${plural(answer.slow_traces, 'trace')}, against ${answer.baseline_traces} usual ones.`),
+    el('p', {}, `Slow means over ${fmtMs(answer.threshold_ms)} (p${answer.percentile}): ${plural(answer.slow_traces, 'trace')}, against ${answer.baseline_traces.toLocaleString('en')} usual ones.`),
+    sampleNote(answer, 'slow', 'usual'),
     growth.length
       ? el('div', {}, el('h3', { text: 'Where the extra time goes' }),
         el('div', { class: 'table-wrap' }, el('table', { class: 'table' },
@@ -143,7 +156,8 @@ function drawHotspots(answer) {
   }
   const sources = answer.operations.slice(0, ROWS);
   fill(box,
-    el('p', {}, `${plural(answer.failed_traces, 'failed trace')} against ${answer.baseline_traces} that succeeded.`),
+    el('p', {}, `${plural(answer.failed_traces, 'failed trace')} against ${answer.baseline_traces.toLocaleString('en')} that succeeded.`),
+    sampleNote(answer, 'failed', 'other'),
     sources.length
       ? el('div', {}, el('h3', { text: 'Where failures start' }),
         el('ul', { class: 'plain-list' }, sources.map((row) => el('li', { class: 'cause' },

@@ -1,0 +1,92 @@
+"""A service page says when why-slow and hotspots were found on a sample, and how large.
+
+The counts of slow, failed and other requests are exact (rollups); the rankings under
+them read at most ``query.GROUP_SAMPLE`` traces a group. A user reading "payments on
+40% of slow traces" must be able to tell that the 40% is of a sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+
+from support.live_server import live_server
+from support.spans import span_record
+from threadline.server.batch import SpanBatch
+from threadline.server.model import SpanRecord, StatusCode
+from threadline.server.query import GROUP_SAMPLE
+
+from .conftest import DESKTOP, _watched_page
+
+MS: Final = 1_000_000
+MINUTE_NS: Final = 60_000 * MS
+# Every tenth request is slow and every tenth (another one) fails: both groups, and
+# the rest, are larger than a sample.
+REQUESTS: Final = 30_000
+# A service whose groups are read whole.
+SMALL: Final = 60
+
+
+def _requests(service: str, count: int, now: int, first_id: int) -> list[SpanRecord]:
+    spans = []
+    for n in range(count):
+        start = now - 55 * MINUTE_NS + n * (50 * MINUTE_NS // count)
+        slow = n % 10 == 0
+        failed = n % 10 == 5
+        spans.append(
+            span_record(
+                # Ids spread like real ones (the page shows their first characters).
+                hashlib.md5(f"{service}-{n}".encode()).hexdigest(),
+                f"{first_id + n:016x}",
+                None,
+                service,
+                "GET /items",
+                start,
+                start + (300 if slow else 10) * MS,
+                status=StatusCode.ERROR if failed else StatusCode.UNSET,
+                attributes={"region": "eu" if slow else "us"},
+            )
+        )
+    return spans
+
+
+def test_the_service_page_says_its_answers_come_from_a_sample(browser: Any, tmp_path: Path) -> None:
+    now = time.time_ns()
+    spans = [*_requests("shop", REQUESTS, now, 1), *_requests("tiny", SMALL, now, 10**9)]
+    with live_server(tmp_path / "spans.duckdb") as live:
+        live.store.write(SpanBatch.from_records(spans)).result()
+        live.store.compact_rollups()
+        slow = httpx.get(f"{live.url}/api/slow", params={"service": "shop"}, timeout=30).json()
+        # The answer reached data, and its groups were larger than a sample.
+        assert slow["slow_traces"] == REQUESTS // 10
+        assert slow["slow_sample"] == slow["baseline_sample"] == GROUP_SAMPLE
+        assert slow["sample_limit"] == GROUP_SAMPLE
+        context = browser.new_context(viewport=DESKTOP)
+        try:
+            with _watched_page(context, live.url) as ui:
+                ui.goto("/service/shop")
+                why = ui.page.locator("#why-slow .sampled").inner_text()
+                assert why == (
+                    f"The figures below come from a sample: {GROUP_SAMPLE:,} of the 3,000"
+                    f" slow traces and {GROUP_SAMPLE:,} of the 27,000 usual ones."
+                    " The counts are exact."
+                )
+                assert "region=eu" in ui.page.inner_text("#why-slow")
+                hotspots = ui.page.locator("#hotspots .sampled").inner_text()
+                assert f"{GROUP_SAMPLE:,} of the 3,000 failed traces" in hotspots
+                assert f"{GROUP_SAMPLE:,} of the 27,000 other ones" in hotspots
+                assert "against 27,000 that succeeded" in ui.page.inner_text("#hotspots")
+                ui.screenshot("service-sampled")
+
+                # Groups smaller than a sample are read whole: no note.
+                ui.goto("/service/tiny")
+                assert "6 traces" in ui.page.inner_text("#why-slow")
+                assert ui.page.locator("#why-slow .sampled").count() == 0
+                assert ui.page.locator("#hotspots .sampled").count() == 0
+                assert ui.console_errors == []
+        finally:
+            context.close()
