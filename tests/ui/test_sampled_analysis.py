@@ -75,7 +75,9 @@ def test_the_service_page_says_its_answers_come_from_a_sample(browser: Any, tmp_
                     f" slow traces and {GROUP_SAMPLE:,} of the 27,000 usual ones."
                     " The counts are exact."
                 )
-                assert "region=eu" in ui.page.inner_text("#why-slow")
+                # Carried by no usual trace: said in words, not as the smoothed ratio.
+                cause = ui.page.locator("#why-slow li.cause").first.inner_text()
+                assert cause == "region=eu on 100% of slow traces, none of the others"
                 hotspots = ui.page.locator("#hotspots .sampled").inner_text()
                 assert f"{GROUP_SAMPLE:,} of the 3,000 failed traces" in hotspots
                 assert f"{GROUP_SAMPLE:,} of the 27,000 other ones" in hotspots

@@ -89,6 +89,13 @@ function exampleLinks(ids) {
   ]));
 }
 
+// The lift is smoothed (docs/analysis.md), so for a value none of the others carry it is
+// a ratio that only reflects the sample's size: say "none" instead.
+function againstOthers(row) {
+  if (row.baseline_traces === 0) return ', none of the others';
+  return ` vs ${fmtPercent(row.baseline_share)} of the others (×${row.lift.toFixed(1)})`;
+}
+
 // Values that go with slow (failed) requests, strongest lift first, and the people the
 // requests gather on; the API lists only values that are signal (docs/analysis.md).
 function attributeList(answer, focus, label) {
@@ -101,7 +108,7 @@ function attributeList(answer, focus, label) {
       rows.slice(0, ROWS).map((row) => el('li', { class: 'cause' },
         el('a', { href: searchHref({ service, attr: `${row.key}=${row.value}` }) },
           el('code', { text: `${row.key}=${row.value}` })),
-        el('span', { class: 'muted', text: ` on ${fmtPercent(row[`${focus}_share`])} of ${label} traces vs ${fmtPercent(row.baseline_share)} of the others (×${row.lift.toFixed(1)})` }),
+        el('span', { class: 'muted', text: ` on ${fmtPercent(row[`${focus}_share`])} of ${label} traces${againstOthers(row)}` }),
         row.alike?.length
           ? el('span', { class: 'muted alike', text: ` · ${plural(row.alike.length, 'value')} alike`, title: row.alike.map((a) => `${a.key}=${a.value}`).join('\n') })
           : null)),
