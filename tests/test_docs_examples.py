@@ -21,6 +21,27 @@ def _python_blocks(page: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(encoding="utf-8"), re.DOTALL)
 
 
+def _example(page: str, marker: str = "") -> str:
+    """The one Python block of ``page`` holding ``marker`` (the first, when several do)."""
+    return next(block for block in _python_blocks(page) if marker in block)
+
+
+def _run_against(
+    example: str, port: int, *, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run a docs example with its endpoint (port 4318) pointed at ``port``; it must
+    exit 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", example.replace("4318", str(port))],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def test_troubleshooting_probe_prints_the_headers_a_hop_carries(tmp_path: Path) -> None:
     """The propagation probe in docs/troubleshooting.md prints traceparent and baggage."""
     (probe,) = _python_blocks("troubleshooting.md")
@@ -47,15 +68,7 @@ def test_troubleshooting_probe_prints_the_headers_a_hop_carries(tmp_path: Path) 
 def test_server_page_example_sends_a_span_with_the_stock_exporter(tmp_path: Path) -> None:
     """The stock-exporter example in docs/server.md stores its span in a running server."""
     with threadline_serve(tmp_path) as server:
-        example = next(b for b in _python_blocks("server.md") if "OTLPSpanExporter" in b)
-        done = subprocess.run(
-            [sys.executable, "-c", example.replace("4318", str(server.port))],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+        _run_against(_example("server.md", "OTLPSpanExporter"), server.port)
         with urllib.request.urlopen(f"{server.url}/api/services", timeout=5) as answer:
             services = json.load(answer)["services"]
         assert {"name": "billing", "operations": ["charge"]} in services
@@ -64,15 +77,7 @@ def test_server_page_example_sends_a_span_with_the_stock_exporter(tmp_path: Path
 def test_logs_page_example_sends_a_log_line_with_the_stock_exporter(tmp_path: Path) -> None:
     """The stock log exporter example in docs/logs.md stores its line, linked to its trace."""
     with threadline_serve(tmp_path) as server:
-        example = next(b for b in _python_blocks("logs.md") if "OTLPLogExporter" in b)
-        done = subprocess.run(
-            [sys.executable, "-c", example.replace("4318", str(server.port))],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+        _run_against(_example("logs.md", "OTLPLogExporter"), server.port)
         url = f"{server.url}/api/logs?service=billing&severity=warn&text=declined"
         with urllib.request.urlopen(url, timeout=5) as answer:
             [line] = json.load(answer)["logs"]
@@ -83,15 +88,7 @@ def test_logs_page_example_sends_a_log_line_with_the_stock_exporter(tmp_path: Pa
 def test_logs_page_sdk_example_exports_a_warning(tmp_path: Path) -> None:
     """The configure(logs=True) example in docs/logs.md stores its warning with its trace."""
     with threadline_serve(tmp_path) as server:
-        example = next(b for b in _python_blocks("logs.md") if "logs=True" in b)
-        done = subprocess.run(
-            [sys.executable, "-c", example.replace("4318", str(server.port))],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+        _run_against(_example("logs.md", "logs=True"), server.port)
         with urllib.request.urlopen(f"{server.url}/api/logs?service=billing", timeout=5) as answer:
             [line] = json.load(answer)["logs"]
         assert line["body"] == "card declined for order 42"
@@ -102,15 +99,7 @@ def test_logs_page_sdk_example_exports_a_warning(tmp_path: Path) -> None:
 def test_logs_page_stats_example_prints_the_log_counters(tmp_path: Path) -> None:
     """The threadline.stats().logs example in docs/logs.md runs and prints its counter."""
     with threadline_serve(tmp_path) as server:
-        example = next(b for b in _python_blocks("logs.md") if "stats.logs" in b)
-        done = subprocess.run(
-            [sys.executable, "-c", example.replace("4318", str(server.port))],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+        done = _run_against(_example("logs.md", "stats.logs"), server.port)
         assert done.stdout.strip() == "log records dropped: 0"
 
 
@@ -118,17 +107,8 @@ def test_logs_page_search_example_finds_the_trace_that_logged(tmp_path: Path) ->
     """The trace search example in docs/logs.md prints the trace of the SDK example's
     warning, found by its text and severity."""
     with threadline_serve(tmp_path) as server:
-        blocks = _python_blocks("logs.md")
-        for marker in ("logs=True", "log_text"):
-            example = next(b for b in blocks if marker in b)
-            done = subprocess.run(
-                [sys.executable, "-c", example.replace("4318", str(server.port))],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-            assert done.returncode == 0, done.stderr
+        _run_against(_example("logs.md", "logs=True"), server.port)
+        done = _run_against(_example("logs.md", "log_text"), server.port)
         with urllib.request.urlopen(f"{server.url}/api/logs?service=billing", timeout=5) as answer:
             [line] = json.load(answer)["logs"]
         assert done.stdout.split() == [line["trace_id"], "billing", "charge"]
@@ -147,14 +127,7 @@ def test_alerting_example_burns_thirty_times_the_budget(tmp_path: Path) -> None:
     figures the page says it prints, against a real `threadline serve`."""
     with threadline_serve(tmp_path) as server:
         (example,) = _python_blocks("alerting.md")
-        done = subprocess.run(
-            [sys.executable, "-c", example.replace("4318", str(server.port))],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    assert done.returncode == 0, done.stderr
+        done = _run_against(example, server.port, timeout=120)
     assert done.stdout.splitlines() == ["events 600 bad 180", "burn 1h 30", "fast page True"]
 
 
