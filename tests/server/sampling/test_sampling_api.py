@@ -178,6 +178,6 @@ def test_the_rules_file_path_defaults_beside_the_store(tmp_path: Path) -> None:
     spans = DuckDBStore(db)
     try:
         store = RuleStore.open(spans, tmp_path / "absent.json")
-        assert store.get().rules.default.probability == 1.0
+        assert store.get().value.default.probability == 1.0
     finally:
         spans.close()

@@ -14,20 +14,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Query
 
 from threadline.server import journey_query
 from threadline.server.api import params
-from threadline.server.errors import NotFound, PayloadTooLarge, Unavailable
+from threadline.server.api.document_routes import DocumentRoutes
+from threadline.server.errors import NotFound
 from threadline.server.funnel_defs import FunnelDocument, FunnelError, KeptFunnels, parse_json
-from threadline.server.kept_documents import Versioned, tag_listed
 from threadline.server.query import QueryService
-from threadline.server.storage.base import Store, StoreError
+from threadline.server.storage.base import Store
 
 MAX_FUNNELS_BODY_BYTES: Final = 256 * 1024
-SAVE_FAILED_RETRY_AFTER_S: Final = 5
+FUNNELS: Final[DocumentRoutes[FunnelDocument]] = DocumentRoutes(
+    path="/funnels",
+    parse=parse_json,
+    invalid=FunnelError,
+    render=lambda document, _: document.to_json(),
+    max_bytes=MAX_FUNNELS_BODY_BYTES,
+    called="a funnel document",
+    contents="the funnels",
+    get_summary="The funnel definitions, with an ETag",
+    put_summary="Replace the funnel definitions (admin)",
+)
 
 Text = str | None
 Window = Annotated[Text, Query(description="How far back to look, e.g. 1h, 24h (default 1h).")]
@@ -54,38 +62,7 @@ def build_journey_router(store: Store, query: QueryService, funnels: KeptFunnels
         only = params.text_filter("service", service)
         return journey_query.journey_map(store, span, only, params.journey_attribute(attr))
 
-    @router.get("/funnels", summary="The funnel definitions, with an ETag")
-    def get_funnels(request: Request) -> Any:
-        current = funnels.get()
-        if tag_listed(request.headers.get("if-none-match"), current.etag):
-            return JSONResponse(None, status_code=304, headers={"ETag": current.etag})
-        return _document(current)
-
-    @router.put("/funnels", summary="Replace the funnel definitions (admin)")
-    async def put_funnels(request: Request) -> Any:
-        body = await request.body()
-        if len(body) > MAX_FUNNELS_BODY_BYTES:
-            raise PayloadTooLarge(
-                f"a funnel document may be at most {MAX_FUNNELS_BODY_BYTES} bytes"
-            )
-        try:
-            parsed = parse_json(body)
-        except FunnelError as exc:
-            return JSONResponse({"error": str(exc), "field": exc.field}, status_code=400)
-        try:
-            saved = await run_in_threadpool(
-                funnels.put, parsed, if_match=request.headers.get("if-match")
-            )
-        except StoreError as exc:
-            raise Unavailable(
-                f"the funnels could not be saved ({exc})", retry_after_s=SAVE_FAILED_RETRY_AFTER_S
-            ) from exc
-        if saved is None:
-            return JSONResponse(
-                {"error": "the funnels changed since they were read; GET them again"},
-                status_code=412,
-            )
-        return _document(saved)
+    FUNNELS.add_to(router, funnels)
 
     @router.get("/funnels/{name}", summary="A funnel over a window, and why journeys left")
     def get_funnel(
@@ -104,7 +81,3 @@ def build_journey_router(store: Store, query: QueryService, funnels: KeptFunnels
         return journey_query.funnel(store, definition, span, only, attribute)
 
     return router
-
-
-def _document(current: Versioned[FunnelDocument]) -> JSONResponse:
-    return JSONResponse(current.value.to_json(), headers={"ETag": current.etag})

@@ -23,9 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter
 
 from threadline.server.aggregates import TimeWindow
 from threadline.server.alerting import common, overview
@@ -33,20 +31,30 @@ from threadline.server.alerting.evaluator import EXAMPLE_WINDOW_NS, EXAMPLES, Ev
 from threadline.server.alerting.slo_store import KeptSlos
 from threadline.server.alerting.state import AlertState, is_drill
 from threadline.server.api import slo_models
-from threadline.server.errors import NotFound, PayloadTooLarge, Unavailable
-from threadline.server.kept_documents import Versioned, tag_listed
+from threadline.server.api.document_routes import DocumentRoutes
+from threadline.server.errors import NotFound
 from threadline.server.lease import Lease
 from threadline.server.slo_queries import IndicatorQuery
-from threadline.server.storage.base import StoreError
 from threadline.slos import Indicator, Slo, SloDocument, SloError, parse_json
 
 # A document of the most SLOs allowed is well under this.
 MAX_SLOS_BODY_BYTES: Final = 1024 * 1024
-SAVE_FAILED_RETRY_AFTER_S: Final = 5
 # Resolved alerts stay listed this long.
 RECENTLY_RESOLVED_NS: Final = 24 * 3600 * 1_000_000_000
 # Example traces are looked for up to this far past the clock (late spans' minute).
 EXAMPLE_SLACK_NS: Final = 60 * 1_000_000_000
+
+SLOS: Final[DocumentRoutes[SloDocument]] = DocumentRoutes(
+    path="/slos",
+    parse=parse_json,
+    invalid=SloError,
+    render=lambda document, _: document.to_json(),
+    max_bytes=MAX_SLOS_BODY_BYTES,
+    called="an SLO document",
+    contents="the SLOs",
+    get_summary="The SLO definitions (ETag, If-None-Match)",
+    put_summary="Replace the SLO definitions (validated; If-Match)",
+)
 
 DeliveryFailures = Callable[[], Sequence[slo_models.DeliveryFailure]]
 
@@ -62,36 +70,7 @@ def build_slo_router(
     """The SLO and alert routes, to be mounted under ``/api``."""
     router = APIRouter()
 
-    @router.get("/slos", summary="The SLO definitions (ETag, If-None-Match)")
-    def get_slos(request: Request) -> Response:
-        current = slos.get()
-        if tag_listed(request.headers.get("if-none-match"), current.etag):
-            return Response(status_code=304, headers={"ETag": current.etag})
-        return _document(current)
-
-    @router.put("/slos", summary="Replace the SLO definitions (validated; If-Match)")
-    async def put_slos(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_SLOS_BODY_BYTES:
-            raise PayloadTooLarge(f"an SLO document may be at most {MAX_SLOS_BODY_BYTES} bytes")
-        try:
-            parsed = parse_json(body)
-        except SloError as exc:
-            return JSONResponse({"error": str(exc), "field": exc.field}, status_code=400)
-        try:
-            saved = await run_in_threadpool(
-                slos.put, parsed, if_match=request.headers.get("if-match")
-            )
-        except StoreError as exc:
-            raise Unavailable(
-                f"the SLOs could not be saved ({exc})", retry_after_s=SAVE_FAILED_RETRY_AFTER_S
-            ) from exc
-        if saved is None:
-            return JSONResponse(
-                {"error": "the SLOs changed since they were read; GET them again"},
-                status_code=412,
-            )
-        return _document(saved)
+    SLOS.add_to(router, slos)
 
     @router.get(
         "/slos/{name}",
@@ -189,7 +168,3 @@ def _lease_of(lease: Lease | None, now: int) -> slo_models.EvaluatorLease | None
         expired=state.expired(now),
         this_server=state.holder == lease.holder and not state.expired(now),
     )
-
-
-def _document(current: Versioned[SloDocument]) -> JSONResponse:
-    return JSONResponse(current.value.to_json(), headers={"ETag": current.etag})

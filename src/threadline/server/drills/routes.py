@@ -14,27 +14,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Request
 
 from threadline.probing.definitions import ProbeDefinitionError, ProbeDocument, parse_json
 from threadline.server.alerting.state import is_drill
+from threadline.server.api.document_routes import DocumentRoutes
 from threadline.server.api.params import parse_limit
 from threadline.server.auth import MASK
 from threadline.server.auth.context import principal_of
 from threadline.server.auth.roles import Role
 from threadline.server.drills import models
 from threadline.server.drills.probe_document import KeptProbes
-from threadline.server.errors import NotFound, PayloadTooLarge, Unavailable
-from threadline.server.kept_documents import Versioned, tag_listed
-from threadline.server.storage.base import Store, StoreError
+from threadline.server.errors import NotFound
+from threadline.server.storage.base import Store
 
 # A document of the most probes allowed, each of the most steps, is well under this.
 MAX_PROBES_BODY_BYTES: Final = 1024 * 1024
-SAVE_FAILED_RETRY_AFTER_S: Final = 5
 DEFAULT_RUNS: Final = 50
 # What a viewer sees in place of a step's header value.
 
@@ -49,38 +46,7 @@ def build_probe_router(
     """The probe routes, to be mounted under ``/api``."""
     router = APIRouter()
 
-    @router.get("/probes", summary="The scheduled probes (ETag, If-None-Match)")
-    def get_probes(request: Request) -> Response:
-        current = probes.get()
-        if tag_listed(request.headers.get("if-none-match"), current.etag):
-            return Response(status_code=304, headers={"ETag": current.etag})
-        principal = principal_of(request.scope)
-        admin = principal is not None and principal.role.allows(Role.ADMIN)
-        return _document(current, masked=not admin)
-
-    @router.put("/probes", summary="Replace the scheduled probes (validated; If-Match)")
-    async def put_probes(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_PROBES_BODY_BYTES:
-            raise PayloadTooLarge(f"a probe document may be at most {MAX_PROBES_BODY_BYTES} bytes")
-        try:
-            parsed = parse_json(body)
-        except ProbeDefinitionError as exc:
-            return JSONResponse({"error": str(exc), "field": exc.field}, status_code=400)
-        try:
-            saved = await run_in_threadpool(
-                probes.put, parsed, if_match=request.headers.get("if-match")
-            )
-        except StoreError as exc:
-            raise Unavailable(
-                f"the probes could not be saved ({exc})", retry_after_s=SAVE_FAILED_RETRY_AFTER_S
-            ) from exc
-        if saved is None:
-            return JSONResponse(
-                {"error": "the probes changed since they were read; GET them again"},
-                status_code=412,
-            )
-        return _document(saved)
+    PROBES.add_to(router, probes)
 
     @router.get(
         "/probes/results",
@@ -118,13 +84,28 @@ def build_probe_router(
     return router
 
 
-def _document(current: Versioned[ProbeDocument], *, masked: bool = False) -> JSONResponse:
-    """The document; ``masked`` hides header values (credentials of the probed
-    services) from anyone but an admin."""
-    document = current.value.to_json()
-    if masked:
-        for probe in document["probes"]:
-            for step in probe.get("steps", []):
-                if isinstance(step, dict) and isinstance(step.get("headers"), dict):
-                    step["headers"] = {name: MASK for name in step["headers"]}
-    return JSONResponse(document, headers={"ETag": current.etag})
+def _rendered(document: ProbeDocument, request: Request) -> dict[str, Any]:
+    """The document as ``request``'s client may see it: header values (credentials of
+    the probed services) are masked for anyone but an admin."""
+    data: dict[str, Any] = document.to_json()
+    principal = principal_of(request.scope)
+    if principal is not None and principal.role.allows(Role.ADMIN):
+        return data
+    for probe in data["probes"]:
+        for step in probe.get("steps", []):
+            if isinstance(step, dict) and isinstance(step.get("headers"), dict):
+                step["headers"] = {name: MASK for name in step["headers"]}
+    return data
+
+
+PROBES: Final[DocumentRoutes[ProbeDocument]] = DocumentRoutes(
+    path="/probes",
+    parse=parse_json,
+    invalid=ProbeDefinitionError,
+    render=_rendered,
+    max_bytes=MAX_PROBES_BODY_BYTES,
+    called="a probe document",
+    contents="the probes",
+    get_summary="The scheduled probes (ETag, If-None-Match)",
+    put_summary="Replace the scheduled probes (validated; If-Match)",
+)

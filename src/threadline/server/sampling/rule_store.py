@@ -13,26 +13,17 @@ rather than silently serving defaults.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from threadline.sampling_rules import SamplingRules, configured_rules, load_file, parse_json
-from threadline.server.kept_documents import KeptDocument, open_document, tag_listed
+from threadline.server.kept_documents import KeptDocument, Versioned, open_document
 from threadline.server.storage.base import Store
 
 RULES_FILE_SUFFIX: Final = ".sampling.json"
 DOCUMENT: Final = "sampling"
 
-__all__ = ["RuleStore", "VersionedRules", "default_rules_path", "tag_listed"]
-
-
-@dataclass(frozen=True, slots=True)
-class VersionedRules:
-    """Rules with the ETag that identifies their content."""
-
-    rules: SamplingRules
-    etag: str
+__all__ = ["RuleStore", "default_rules_path"]
 
 
 class RuleStore:
@@ -57,18 +48,18 @@ class RuleStore:
             )
         )
 
-    def get(self) -> VersionedRules:
-        current = self._document.get()
-        return VersionedRules(current.value, current.etag)
+    def get(self) -> Versioned[SamplingRules]:
+        return self._document.get()
 
-    def put(self, rules: SamplingRules, *, if_match: str | None = None) -> VersionedRules | None:
+    def put(
+        self, rules: SamplingRules, *, if_match: str | None = None
+    ) -> Versioned[SamplingRules] | None:
         """Save ``rules`` durably, then serve them; a ``StoreError`` leaves the old rules.
 
         None, and nothing saved, when ``if_match`` (an ``If-Match`` value) does not name
         the rules in force.
         """
-        saved = self._document.put(rules, if_match=if_match)
-        return None if saved is None else VersionedRules(saved.value, saved.etag)
+        return self._document.put(rules, if_match=if_match)
 
 
 def default_rules_path(db: Path, rules_file: str) -> Path:

@@ -29,7 +29,7 @@ def install_sampling(
     try:
         rules = RuleStore.open(store, default_rules_path(settings.db, settings.sampling_rules_file))
         tail = (
-            TailSampler(store, lambda: rules.get().rules, TailConfig.from_settings(settings))
+            TailSampler(store, lambda: rules.get().value, TailConfig.from_settings(settings))
             if settings.tail_sampling
             else None
         )
