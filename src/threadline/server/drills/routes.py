@@ -33,7 +33,6 @@ from threadline.server.storage.base import Store
 # A document of the most probes allowed, each of the most steps, is well under this.
 MAX_PROBES_BODY_BYTES: Final = 1024 * 1024
 DEFAULT_RUNS: Final = 50
-# What a viewer sees in place of a step's header value.
 
 
 def build_probe_router(
