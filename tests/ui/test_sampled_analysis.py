@@ -1,8 +1,9 @@
 """A service page says when why-slow and hotspots were found on a sample, and how large.
 
 The counts of slow, failed and other requests are exact (rollups); the rankings under
-them read at most ``query.GROUP_SAMPLE`` traces a group. A user reading "payments on
-40% of slow traces" must be able to tell that the 40% is of a sample.
+them read at most ``query.GROUP_SAMPLE`` traces a group, and critical-path times walk
+``query.PATH_SAMPLE`` of those. A user reading "payments on 40% of slow traces" must be
+able to tell that the 40% is of a sample.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from support.live_server import live_server
 from support.spans import span_record
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanRecord, StatusCode
-from threadline.server.query import GROUP_SAMPLE
+from threadline.server.query import GROUP_SAMPLE, PATH_SAMPLE
 
 from .conftest import DESKTOP, _watched_page
 
@@ -27,7 +28,9 @@ MINUTE_NS: Final = 60_000 * MS
 # Every tenth request is slow and every tenth (another one) fails: both groups, and
 # the rest, are larger than a sample.
 REQUESTS: Final = 30_000
-# A service whose groups are read whole.
+# A service whose groups are read whole but walked in part (the critical paths).
+MIDDLE: Final = 1_500
+# A service whose groups are read and walked whole.
 SMALL: Final = 60
 
 
@@ -56,7 +59,11 @@ def _requests(service: str, count: int, now: int, first_id: int) -> list[SpanRec
 
 def test_the_service_page_says_its_answers_come_from_a_sample(browser: Any, tmp_path: Path) -> None:
     now = time.time_ns()
-    spans = [*_requests("shop", REQUESTS, now, 1), *_requests("tiny", SMALL, now, 10**9)]
+    spans = [
+        *_requests("shop", REQUESTS, now, 1),
+        *_requests("middle", MIDDLE, now, 10**8),
+        *_requests("tiny", SMALL, now, 10**9),
+    ]
     with live_server(tmp_path / "spans.duckdb") as live:
         live.store.write(SpanBatch.from_records(spans)).result()
         live.store.compact_rollups()
@@ -65,14 +72,22 @@ def test_the_service_page_says_its_answers_come_from_a_sample(browser: Any, tmp_
         assert slow["slow_traces"] == REQUESTS // 10
         assert slow["slow_sample"] == slow["baseline_sample"] == GROUP_SAMPLE
         assert slow["sample_limit"] == GROUP_SAMPLE
+        assert (slow["slow_walked"], slow["baseline_walked"]) == (PATH_SAMPLE, PATH_SAMPLE)
+        middle = httpx.get(f"{live.url}/api/slow", params={"service": "middle"}, timeout=30)
+        # Read whole, but more traces than the critical paths walk.
+        assert (middle.json()["slow_sample"], middle.json()["slow_walked"]) == (
+            MIDDLE // 10,
+            PATH_SAMPLE,
+        )
         context = browser.new_context(viewport=DESKTOP)
         try:
             with _watched_page(context, live.url) as ui:
                 ui.goto("/service/shop")
                 why = ui.page.locator("#why-slow .sampled").inner_text()
                 assert why == (
-                    f"The figures below come from a sample: {GROUP_SAMPLE:,} of the 3,000"
-                    f" slow traces and {GROUP_SAMPLE:,} of the 27,000 usual ones."
+                    f"The figures below come from samples: the shares from {GROUP_SAMPLE:,}"
+                    f" of the 3,000 slow traces and {GROUP_SAMPLE:,} of the 27,000 usual ones,"
+                    f" the times on the critical path from {PATH_SAMPLE} of each."
                     " The counts are exact."
                 )
                 # Carried by no usual trace: said in words, not as the smoothed ratio.
@@ -83,6 +98,14 @@ def test_the_service_page_says_its_answers_come_from_a_sample(browser: Any, tmp_
                 assert f"{GROUP_SAMPLE:,} of the 27,000 other ones" in hotspots
                 assert "against 27,000 that succeeded" in ui.page.inner_text("#hotspots")
                 ui.screenshot("service-sampled")
+
+                # Read whole, but the critical paths walk fewer traces: said too.
+                ui.goto("/service/middle")
+                assert ui.page.locator("#why-slow .sampled").inner_text() == (
+                    f"The times on the critical path come from {PATH_SAMPLE} of the 150 slow"
+                    f" traces and {PATH_SAMPLE} of the 1,350 usual ones. The counts are exact."
+                )
+                assert ui.page.locator("#hotspots .sampled").count() == 0
 
                 # Groups smaller than a sample are read whole: no note.
                 ui.goto("/service/tiny")

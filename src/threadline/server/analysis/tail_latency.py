@@ -178,6 +178,9 @@ class Explanation:
     attributes: tuple[AttributeLift, ...]
     concentrations: tuple[Concentration, ...] = ()
     unranked: tuple[UnrankedKey, ...] = ()
+    # Traces of each group (focus, baseline) whose critical paths the times come from;
+    # None when the times are self times over the whole sample.
+    walked: tuple[int, int] | None = None
 
 
 def explain(
@@ -198,6 +201,9 @@ def explain(
         attributes=signal.values[:limit],
         concentrations=signal.concentrations[:limit],
         unranked=signal.unranked,
+        walked=None
+        if path_totals is None
+        else (path_totals.focus_traces, path_totals.baseline_traces),
     )
 
 

@@ -177,6 +177,9 @@ def slow_requests(found: Explanation, percentile: float) -> Json:
         "percentile": percentile,
         "threshold_ms": optional_ms(threshold),
         "measure": found.measure,
+        # Traces of each group the critical-path times come from (a smaller sample).
+        "slow_walked": None if found.walked is None else found.walked[0],
+        "baseline_walked": None if found.walked is None else found.walked[1],
         "operations": [_growth(row) for row in found.time_growth],
     }
 

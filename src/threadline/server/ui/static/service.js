@@ -118,16 +118,31 @@ function attributeList(answer, focus, label) {
         el('span', { class: 'muted', text: ` (${Array.isArray(c.values) ? `${c.values.slice(0, 3).join(', ')}${c.count > 3 ? ', …' : ''}` : c.values}): ${fmtPercent(c[`${focus}_share`])} of ${label} traces vs ${fmtPercent(c.baseline_share)} of the others` })))));
 }
 
-// The counts above are exact; the times and shares below come from a bounded sample of
-// each group when a group is larger (docs/analysis.md): say so, and how large.
+// The counts above are exact; the shares and times below come from a bounded sample of
+// each group when a group is larger, and critical-path times from the first traces of
+// that sample (docs/analysis.md): say so, and how large.
 function sampleNote(answer, focus, others) {
   const focusSample = answer[`${focus}_sample`];
   const focusTraces = answer[`${focus}_traces`];
   // A group smaller than the limit is read whole; its count may still exceed its traces
   // (a trace can hold several of the target's requests).
   const sampled = (taken, of) => taken >= answer.sample_limit && taken < of;
-  if (!sampled(focusSample, focusTraces) && !sampled(answer.baseline_sample, answer.baseline_traces)) return null;
-  return el('p', { class: 'muted sampled', text: `The figures below come from a sample: ${focusSample.toLocaleString('en')} of the ${plural(focusTraces, `${focus} trace`)} and ${answer.baseline_sample.toLocaleString('en')} of the ${plural(answer.baseline_traces, `${others} one`)}. The counts are exact.` });
+  const shares = sampled(focusSample, focusTraces) || sampled(answer.baseline_sample, answer.baseline_traces);
+  const walked = answer[`${focus}_walked`];
+  const fewer = walked != null && (walked < focusSample || answer.baseline_walked < answer.baseline_sample);
+  if (!shares && !fewer) return null;
+  const count = (n) => n.toLocaleString('en');
+  const ofGroups = (a, b) => `${count(a)} of the ${plural(focusTraces, `${focus} trace`)} and ${count(b)} of the ${plural(answer.baseline_traces, `${others} one`)}`;
+  let text;
+  if (shares && fewer) {
+    const each = walked === answer.baseline_walked ? `${count(walked)} of each` : `${count(walked)} ${focus} and ${count(answer.baseline_walked)} ${others} ones`;
+    text = `The figures below come from samples: the shares from ${ofGroups(focusSample, answer.baseline_sample)}, the times on the critical path from ${each}.`;
+  } else if (shares) {
+    text = `The figures below come from a sample: ${ofGroups(focusSample, answer.baseline_sample)}.`;
+  } else {
+    text = `The times on the critical path come from ${ofGroups(walked, answer.baseline_walked)}.`;
+  }
+  return el('p', { class: 'muted sampled', text: `${text} The counts are exact.` });
 }
 
 function drawWhySlow(answer) {
