@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from support.processes import threadline_serve
+from support.spans import tenth_slow_tenth_failed
 from threadline.cli import analyze, inspect
 from threadline.demo.processes import free_port
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
@@ -154,8 +155,24 @@ def test_slow_names_the_provider_and_slowpay(server: str) -> None:
     common = next(i for i, line in enumerate(lines) if "have in common" in line)
     assert "payment.provider=slowpay" in lines[common + 2]
     assert "slow traces" in output
+    # Every trace of both groups was read and walked: no sample to mention.
+    assert "mean critical path per trace, over 6 slow and 24 other traces" in output
+    assert "shares over a sample" not in output
     self_time = ok("slow", server, "gateway", "POST /checkout", "--self-time", "--json")
     assert json.loads(self_time)["measure"] == "self_time"
+
+
+def test_slow_and_errors_say_how_large_their_samples_were(tmp_path: Path) -> None:
+    """Groups larger than a sample: both commands say the shares come from one, and the
+    critical-path means say how many traces each group walked."""
+    spans = tenth_slow_tenth_failed("shop", 30_000, time.time_ns())
+    with threadline_serve(tmp_path, spans=spans) as served:
+        slow = ok("slow", served.url, "shop")
+        errors = ok("errors", served.url, "shop")
+    assert "3000 slow traces" in slow  # reached the data: a tenth of the requests
+    assert "shares over a sample: 2,000 slow and 2,000 other traces; the counts are exact" in slow
+    assert "mean critical path per trace, over 100 slow and 100 other traces" in slow
+    assert "shares over a sample: 2,000 failed and 2,000 other traces" in errors
 
 
 def test_errors_names_where_failures_start(server: str) -> None:

@@ -5,7 +5,8 @@ Times are Unix epoch nanoseconds; every other field a test cares about is a keyw
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from typing import Any, Final
 
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 
@@ -71,3 +72,32 @@ def payment_call(
             **status,
         ),
     ]
+
+
+MINUTE_NS: Final = 60_000_000_000
+
+
+def tenth_slow_tenth_failed(service: str, count: int, now_ns: int) -> list[SpanRecord]:
+    """``count`` one-span requests of ``service`` spread over the 50 minutes ending five
+    minutes before ``now_ns``: every tenth slow (300 ms against 10, with
+    ``region=eu``), another tenth failed. The slow and failed groups are a tenth each,
+    so ``count`` sets how large the samples of why-slow and error hotspots get."""
+    spans = []
+    for n in range(count):
+        start = now_ns - 55 * MINUTE_NS + n * (50 * MINUTE_NS // count)
+        slow = n % 10 == 0
+        spans.append(
+            span_record(
+                # Ids spread like real ones (pages show their first characters).
+                hashlib.md5(f"{service}-{n}".encode()).hexdigest(),
+                f"{n + 1:016x}",
+                None,
+                service,
+                "GET /items",
+                start,
+                start + (300 if slow else 10) * 1_000_000,
+                status=StatusCode.ERROR if n % 10 == 5 else StatusCode.UNSET,
+                attributes={"region": "eu" if slow else "us"},
+            )
+        )
+    return spans

@@ -8,7 +8,6 @@ able to tell that the 40% is of a sample.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -16,15 +15,12 @@ from typing import Any, Final
 import httpx
 
 from support.live_server import live_server
-from support.spans import span_record
+from support.spans import tenth_slow_tenth_failed
 from threadline.server.batch import SpanBatch
-from threadline.server.model import SpanRecord, StatusCode
 from threadline.server.query import GROUP_SAMPLE, PATH_SAMPLE
 
 from .conftest import DESKTOP, _watched_page
 
-MS: Final = 1_000_000
-MINUTE_NS: Final = 60_000 * MS
 # Every tenth request is slow and every tenth (another one) fails: both groups, and
 # the rest, are larger than a sample.
 REQUESTS: Final = 30_000
@@ -34,35 +30,12 @@ MIDDLE: Final = 1_500
 SMALL: Final = 60
 
 
-def _requests(service: str, count: int, now: int, first_id: int) -> list[SpanRecord]:
-    spans = []
-    for n in range(count):
-        start = now - 55 * MINUTE_NS + n * (50 * MINUTE_NS // count)
-        slow = n % 10 == 0
-        failed = n % 10 == 5
-        spans.append(
-            span_record(
-                # Ids spread like real ones (the page shows their first characters).
-                hashlib.md5(f"{service}-{n}".encode()).hexdigest(),
-                f"{first_id + n:016x}",
-                None,
-                service,
-                "GET /items",
-                start,
-                start + (300 if slow else 10) * MS,
-                status=StatusCode.ERROR if failed else StatusCode.UNSET,
-                attributes={"region": "eu" if slow else "us"},
-            )
-        )
-    return spans
-
-
 def test_the_service_page_says_its_answers_come_from_a_sample(browser: Any, tmp_path: Path) -> None:
     now = time.time_ns()
     spans = [
-        *_requests("shop", REQUESTS, now, 1),
-        *_requests("middle", MIDDLE, now, 10**8),
-        *_requests("tiny", SMALL, now, 10**9),
+        *tenth_slow_tenth_failed("shop", REQUESTS, now),
+        *tenth_slow_tenth_failed("middle", MIDDLE, now),
+        *tenth_slow_tenth_failed("tiny", SMALL, now),
     ]
     with live_server(tmp_path / "spans.duckdb") as live:
         live.store.write(SpanBatch.from_records(spans)).result()

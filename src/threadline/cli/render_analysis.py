@@ -129,9 +129,15 @@ def slow_requests(answer: Json) -> RenderableType:
             Text(format_ms(base)),
             Text(f"+{format_ms(row['growth_ms'])}", style="bold"),
         )
-    note = Text(f"mean {measure} per trace", style="dim")
+    # The means are over the traces whose critical paths were walked, or the whole sample.
+    over = (answer["slow_walked"], answer["baseline_walked"]) if path else _sampled(answer, "slow")
+    note = Text(
+        f"mean {measure} per trace, over {over[0]:,} slow and {over[1]:,} other traces",
+        style="dim",
+    )
     return Group(
         heading,
+        *_sample_note(answer, "slow"),
         Text(),
         growth if answer["operations"] else Text("No operation grows.", style="dim"),
         note,
@@ -159,7 +165,33 @@ def error_hotspots(answer: Json) -> RenderableType:
             Text(f"{row['score']:+.2f}", style="bold"),
         )
     attributes = _attribute_table(answer, "failed")
-    return Group(heading, Text(), table, Text(), attributes, Text(), _examples(answer))
+    return Group(
+        heading,
+        *_sample_note(answer, "failed"),
+        Text(),
+        table,
+        Text(),
+        attributes,
+        Text(),
+        _examples(answer),
+    )
+
+
+def _sampled(answer: Json, focus: str) -> tuple[int, int]:
+    """Traces of each group (focus, baseline) the shares were counted over."""
+    return answer[f"{focus}_sample"], answer["baseline_sample"]
+
+
+def _sample_note(answer: Json, focus: str) -> list[Text]:
+    """A line saying the shares below come from a sample, when a group was larger than
+    the most a sample holds (as the service page says); no line otherwise."""
+    taken = _sampled(answer, focus)
+    groups = (answer[f"{focus}_traces"], answer["baseline_traces"])
+    limit = answer["sample_limit"]
+    if not any(limit <= n < of for n, of in zip(taken, groups, strict=True)):
+        return []
+    line = f"shares over a sample: {taken[0]:,} {focus} and {taken[1]:,} other traces;"
+    return [Text(f"{line} the counts are exact", style="dim")]
 
 
 def propagation(answer: Json) -> RenderableType:
