@@ -129,12 +129,13 @@ def slow_requests(answer: Json) -> RenderableType:
             Text(format_ms(base)),
             Text(f"+{format_ms(row['growth_ms'])}", style="bold"),
         )
-    # The means are over the traces whose critical paths were walked, or the whole sample.
-    over = (answer["slow_walked"], answer["baseline_walked"]) if path else _sampled(answer, "slow")
-    note = Text(
-        f"mean {measure} per trace, over {over[0]:,} slow and {over[1]:,} other traces",
-        style="dim",
-    )
+    # The means are over the traces whose critical paths were walked, or the whole sample
+    # (a server older than these fields says neither).
+    over = (answer.get("slow_walked"), answer.get("baseline_walked"))
+    if not path:
+        over = _sampled(answer, "slow")
+    counted = "" if None in over else f", over {over[0]:,} slow and {over[1]:,} other traces"
+    note = Text(f"mean {measure} per trace{counted}", style="dim")
     return Group(
         heading,
         *_sample_note(answer, "slow"),
@@ -177,9 +178,9 @@ def error_hotspots(answer: Json) -> RenderableType:
     )
 
 
-def _sampled(answer: Json, focus: str) -> tuple[int, int]:
+def _sampled(answer: Json, focus: str) -> tuple[int | None, int | None]:
     """Traces of each group (focus, baseline) the shares were counted over."""
-    return answer[f"{focus}_sample"], answer["baseline_sample"]
+    return answer.get(f"{focus}_sample"), answer.get("baseline_sample")
 
 
 def _sample_note(answer: Json, focus: str) -> list[Text]:
@@ -187,7 +188,9 @@ def _sample_note(answer: Json, focus: str) -> list[Text]:
     the most a sample holds (as the service page says); no line otherwise."""
     taken = _sampled(answer, focus)
     groups = (answer[f"{focus}_traces"], answer["baseline_traces"])
-    limit = answer["sample_limit"]
+    limit = answer.get("sample_limit")
+    if limit is None or None in taken:
+        return []
     if not any(limit <= n < of for n, of in zip(taken, groups, strict=True)):
         return []
     line = f"shares over a sample: {taken[0]:,} {focus} and {taken[1]:,} other traces;"
