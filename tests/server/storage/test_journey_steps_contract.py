@@ -6,6 +6,7 @@ synthetic, deleted) and checks the steps, transitions and ended-here counts.
 
 from __future__ import annotations
 
+import time
 from typing import Final
 
 import pytest
@@ -201,6 +202,21 @@ def test_a_folded_step_names_the_service_its_error_started_in(store: Store) -> N
     that failed, under a web root marked failed too); a trace without an error none."""
     write(store, visit(1, "s1", CART, 0) + visit(2, "s1", CHECKOUT, 5, failed=True))
     store.compact_rollups()
+    traces, _ = store.step_traces(WINDOW)
+    assert [(t.step, t.error_origin) for t in traces] == [(CART, None), (CHECKOUT, "payments")]
+
+
+def test_health_counts_writes_until_their_error_origins_show(store: Store) -> None:
+    """A store names error origins after the write (at a fold, or when its writer is
+    idle), and ``health().unfolded_commits`` says when: once it is back to 0, with
+    nothing asked of the store, the failed trace's step names the service its error
+    started in. A script reading origins waits on it; a store that counted nothing
+    would be read before its deferred work and show no origin."""
+    write(store, visit(1, "s1", CART, 0) + visit(2, "s1", CHECKOUT, 5, failed=True))
+    deadline = time.monotonic() + WAIT_S
+    while store.health().unfolded_commits:
+        assert time.monotonic() < deadline, "the writer never did its deferred work"
+        time.sleep(0.1)
     traces, _ = store.step_traces(WINDOW)
     assert [(t.step, t.error_origin) for t in traces] == [(CART, None), (CHECKOUT, "payments")]
 

@@ -122,9 +122,9 @@ class StoreUnsupported(StoreError):
 class StoreHealth:
     """What a readiness probe asks of a store: can it take writes now, and how full is its
     write queue. ``problem`` says what is wrong, for people, when ``writable`` is False.
-    ``unfolded_commits`` counts commits a store that folds its deltas has not folded yet
-    (until then reads show no error origin for their traces); 0 for a store that does not
-    fold."""
+    ``unfolded_commits`` counts writes whose deferred work has not run yet (DuckDB's fold,
+    ClickHouse's naming of error origins when its writer is idle): until then reads show
+    no error origin for their failed traces, and at 0 they do."""
 
     writable: bool
     pending_batches: int

@@ -459,6 +459,7 @@ class ClickHouseStore:
             pending_batches=self._writer.pending,
             max_pending_batches=self._max_pending,
             problem=problem,
+            unfolded_commits=self._writer.unnamed_inserts,
         )
 
     def close(self) -> None:

@@ -83,6 +83,7 @@ class InsertWriter:
         self.inserts = 0
         self._on_idle = on_idle
         self._written_since_idle = False
+        self._unnamed = 0  # span inserts since idle work last succeeded (with ``on_idle``)
         self._thread = threading.Thread(
             target=self._run, name="threadline-clickhouse-writer", daemon=True
         )
@@ -95,6 +96,12 @@ class InsertWriter:
     @property
     def running(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def unnamed_inserts(self) -> int:
+        """Span inserts the idle work (naming error origins) has not taken in yet: until
+        it has, their failed traces show no error origin (0 without idle work)."""
+        return self._unnamed
 
     def submit(self, batch: SpanBatch | LogBatch) -> Future[None]:
         future: Future[None] = Future()
@@ -139,6 +146,8 @@ class InsertWriter:
                     self._on_idle()
                 except Exception:
                     logger.exception("the ClickHouse writer's idle work failed; spans are kept")
+                else:  # only this thread inserts: the work took in every insert
+                    self._unnamed = 0
         return self._queue.get()
 
     def _take_group(self) -> tuple[list[_Pending], bool]:
@@ -175,6 +184,8 @@ class InsertWriter:
             for pending in live:
                 pending.future.set_exception(error)
             return
+        if spans and self._on_idle is not None:
+            self._unnamed += 1
         for pending in live:
             pending.future.set_result(None)
 
