@@ -43,6 +43,7 @@ from typing import Any, Final
 
 from threadline import conventions
 from threadline.etags import content_etag
+from threadline.invalid_document import InvalidDocument
 from threadline.settings import CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE
 
 HTTP_REQUEST_METHOD: Final = "http.request.method"
@@ -77,13 +78,8 @@ _TAIL_KEYS: Final = frozenset({"keep", "latency_ms"})
 _DOCUMENT_KEYS: Final = frozenset({"rules", "default", "tail"})
 
 
-class RuleError(ValueError):
-    """A rule document is invalid; ``field`` is the path of the bad value."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
+class RuleError(InvalidDocument):
+    """A rule document is invalid."""
 
 
 class SampleBy(enum.StrEnum):

@@ -53,6 +53,7 @@ from typing import Any, Final
 
 from threadline.durations import parse_duration_ns
 from threadline.etags import content_etag
+from threadline.invalid_document import InvalidDocument
 from threadline.settings import CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE
 
 MAX_SLOS: Final = 200
@@ -87,13 +88,8 @@ _KEYS: Final = frozenset(
 _DOCUMENT_KEYS: Final = frozenset({"slos"})
 
 
-class SloError(ValueError):
-    """An SLO document is invalid; ``field`` is the path of the bad value."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
+class SloError(InvalidDocument):
+    """An SLO document is invalid."""
 
 
 class Indicator(enum.StrEnum):

@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from threadline.durations import parse_duration_ns
 from threadline.etags import content_etag
+from threadline.invalid_document import InvalidDocument
 from threadline.probing.plan import Plan, PlanError, parse_plan
 from threadline.settings import CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE
 
@@ -54,13 +55,8 @@ _KEYS: Final = _SCHEDULE_KEYS | {"services", "steps", "url"}
 _DOCUMENT_KEYS: Final = frozenset({"probes"})
 
 
-class ProbeDefinitionError(ValueError):
-    """A probe document is invalid; ``field`` is the path of the bad value."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
+class ProbeDefinitionError(InvalidDocument):
+    """A probe document is invalid."""
 
 
 @dataclass(frozen=True, slots=True)

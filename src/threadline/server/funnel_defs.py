@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from threadline.etags import content_etag
+from threadline.invalid_document import InvalidDocument
 from threadline.server.analysis.funnel import StepMatch
 from threadline.server.kept_documents import KeptDocument, open_document
 from threadline.server.storage.base import Store
@@ -38,13 +39,8 @@ MAX_STEPS: Final = 20
 MAX_TEXT: Final = 200
 
 
-class FunnelError(ValueError):
-    """A funnel document is invalid; ``field`` is the path of the bad value."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
+class FunnelError(InvalidDocument):
+    """A funnel document is invalid."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from threadline.invalid_document import InvalidDocument
 from threadline.server.errors import PayloadTooLarge, Unavailable
 from threadline.server.kept_documents import Versioned, tag_listed
 from threadline.server.storage.base import StoreError
@@ -49,14 +50,14 @@ Render = Callable[[T, Request], Any]
 class DocumentRoutes(Generic[T]):
     """One kind of document's routes and what they say.
 
-    ``parse`` validates a body whole, raising ``invalid`` (a ``ValueError`` with the bad
-    value's path in ``field``); ``called`` names the document in the size message ("an
+    ``parse`` validates a body whole, raising ``invalid`` (the document's own
+    ``InvalidDocument``); ``called`` names the document in the size message ("an
     SLO document"), ``contents`` its contents in the others ("the SLOs").
     """
 
     path: str
     parse: Callable[[bytes], T]
-    invalid: type[ValueError]
+    invalid: type[InvalidDocument]
     render: Render[T]
     max_bytes: int
     called: str
@@ -85,8 +86,7 @@ class DocumentRoutes(Generic[T]):
             try:
                 parsed = self.parse(body)
             except self.invalid as exc:
-                field = getattr(exc, "field", None)
-                return JSONResponse({"error": str(exc), "field": field}, status_code=400)
+                return JSONResponse({"error": str(exc), "field": exc.field}, status_code=400)
             try:
                 saved = await run_in_threadpool(
                     document.put, parsed, if_match=request.headers.get("if-match")
