@@ -41,10 +41,38 @@ def fill(
     ``rebuild`` counts one range (``rollups.rebuild`` for version 3's tables,
     ``rollups.rebuild_slo_tables`` for version 7's); ``what`` names them in the log.
     """
+    _by_ranges(connection, rebuild, f"building {what} from stored spans")
+
+
+def fill_summaries(connection: duckdb.DuckDBPyConnection) -> None:
+    """Summarise every stored trace into the (empty) summary table, in the open transaction.
+
+    A range of minutes at a time, each logged; a trace spread over ranges gets a row
+    from each, and the fold that ends the backfill merges them and finds the origins.
+    """
+    started = time.perf_counter()
+    run = _by_ranges(connection, summaries.rebuild, "summarising stored traces")
+    if run is None:
+        return
+    summaries.fold(run, steps=False)  # the journey tables come at version 9
+    logger.info(
+        "summarising stored traces: rows merged, error origins found (%.1f s)",
+        time.perf_counter() - started,
+    )
+
+
+def _by_ranges(
+    connection: duckdb.DuckDBPyConnection,
+    rebuild: Callable[[rollups.Run, int, int], None],
+    doing: str,
+) -> rollups.Run | None:
+    """Call ``rebuild`` on each of ``RANGES`` ranges of whole minutes covering the stored
+    spans, logging ``doing`` and the progress after each; the statement runner it used,
+    or ``None`` when no span is stored (nothing to do)."""
     bounds = connection.execute(f"SELECT min(start_ns), max(start_ns) FROM {TABLE}").fetchall()
     low, high = bounds[0]
     if low is None:
-        return
+        return None
     first = int(low) // rollups.MINUTE_NS
     last = int(high) // rollups.MINUTE_NS + 1
     step = max(1, -(-(last - first) // RANGES))
@@ -57,43 +85,10 @@ def fill(
     for done, (start, end) in enumerate(itertools.pairwise(edges), start=1):
         rebuild(run, start * rollups.MINUTE_NS, end * rollups.MINUTE_NS)
         logger.info(
-            "building %s from stored spans: %d of %d ranges done (%.1f s)",
-            what,
+            "%s: %d of %d ranges done (%.1f s)",
+            doing,
             done,
             len(edges) - 1,
             time.perf_counter() - started,
         )
-
-
-def fill_summaries(connection: duckdb.DuckDBPyConnection) -> None:
-    """Summarise every stored trace into the (empty) summary table, in the open transaction.
-
-    A range of minutes at a time, each logged; a trace spread over ranges gets a row
-    from each, and the fold that ends the backfill merges them and finds the origins.
-    """
-    bounds = connection.execute(f"SELECT min(start_ns), max(start_ns) FROM {TABLE}").fetchall()
-    low, high = bounds[0]
-    if low is None:
-        return
-    first = int(low) // rollups.MINUTE_NS
-    last = int(high) // rollups.MINUTE_NS + 1
-    step = max(1, -(-(last - first) // RANGES))
-    edges = [*range(first, last, step), last]
-    started = time.perf_counter()
-
-    def run(sql: str, params: Sequence[object]) -> list[Row]:
-        return connection.execute(sql, params).fetchall()
-
-    for done, (start, end) in enumerate(itertools.pairwise(edges), start=1):
-        summaries.rebuild(run, start * rollups.MINUTE_NS, end * rollups.MINUTE_NS)
-        logger.info(
-            "summarising stored traces: %d of %d ranges done (%.1f s)",
-            done,
-            len(edges) - 1,
-            time.perf_counter() - started,
-        )
-    summaries.fold(run, steps=False)  # the journey tables come at version 9
-    logger.info(
-        "summarising stored traces: rows merged, error origins found (%.1f s)",
-        time.perf_counter() - started,
-    )
+    return run
