@@ -25,7 +25,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -165,18 +165,9 @@ def _columns(
     max_chars = limits.max_attribute_value_length
 
     for r, resource_spans in enumerate(request.resource_spans):
-        resource_attrs, resource_json = bounded_attributes(
-            resource_spans.resource.attributes,
-            limits,
-            [],
-            None if redactor is None else listed(redactor, []),
-        )
-        service = resource_attrs.get(SERVICE_NAME)
-        if not isinstance(service, str) or not service:
-            service = DEFAULT_SERVICE_NAME
-        resource_session = journey_key(resource_attrs.get(SESSION_ID))
-        resource_user = journey_key(resource_attrs.get(USER_ID))
-        resource_journey = journey_key(resource_attrs.get(JOURNEY_ID))
+        resource = resource_of(resource_spans, limits, redactor)
+        service, resource_json = resource.service, resource.json
+        resource_session, resource_user, resource_journey = resource.journey_keys
 
         for s, scope_spans in enumerate(resource_spans.scope_spans):
             spans = scope_spans.spans
@@ -330,6 +321,36 @@ def journey_key(value: object) -> str | None:
     if isinstance(value, str):
         return value
     return dumps(value)
+
+
+class Resource(NamedTuple):
+    """What a resource gives each of its spans: the service, its attributes' JSON, and
+    the (session, user, journey) keys a span without its own takes from it."""
+
+    service: str
+    json: str
+    journey_keys: tuple[str | None, str | None, str | None]
+
+
+def resource_of(
+    resource_spans: Any, limits: IngestLimits, redactor: IngestRedactor | None
+) -> Resource:
+    """The resource of one ``ResourceSpans``, within ``limits`` and redacted."""
+    values, text = bounded_attributes(
+        resource_spans.resource.attributes,
+        limits,
+        [],
+        None if redactor is None else listed(redactor, []),
+    )
+    service = values.get(SERVICE_NAME)
+    if not isinstance(service, str) or not service:
+        service = DEFAULT_SERVICE_NAME
+    keys = (
+        journey_key(values.get(SESSION_ID)),
+        journey_key(values.get(USER_ID)),
+        journey_key(values.get(JOURNEY_ID)),
+    )
+    return Resource(service, text, keys)
 
 
 _Redact = Callable[[dict[str, object]], dict[str, object]]

@@ -28,7 +28,7 @@ from typing import Any, Final
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from threadline.conventions import JOURNEY_ID, SERVICE_NAME, SESSION_ID, USER_ID
+from threadline.conventions import JOURNEY_ID, SESSION_ID, USER_ID
 from threadline.server.batch import COLUMNS, SpanBatch, dumps
 from threadline.server.errors import BadRequest, ThreadlineError
 from threadline.server.ingest.decode import (
@@ -36,7 +36,6 @@ from threadline.server.ingest.decode import (
     _NO_EVENTS,
     _NO_LINKS,
     _STATUSES,
-    DEFAULT_SERVICE_NAME,
     MAX_TIME_NS,
     SPAN_ID_BYTES,
     TRACE_ID_BYTES,
@@ -50,6 +49,7 @@ from threadline.server.ingest.decode import (
     decode,
     journey_key,
     listed,
+    resource_of,
 )
 from threadline.server.ingest.limits import (
     DEFAULT_LIMITS,
@@ -154,18 +154,9 @@ class SpanDecoder:
         rows: list[tuple[Any, ...]] = []
         append = rows.append
         for r, resource_spans in enumerate(request.resource_spans):
-            resource_attrs, resource_json = bounded_attributes(
-                resource_spans.resource.attributes,
-                limits,
-                [],
-                None if redactor is None else listed(redactor, []),
-            )
-            service = resource_attrs.get(SERVICE_NAME)
-            if not isinstance(service, str) or not service:
-                service = DEFAULT_SERVICE_NAME
-            resource_session = journey_key(resource_attrs.get(SESSION_ID))
-            resource_user = journey_key(resource_attrs.get(USER_ID))
-            resource_journey = journey_key(resource_attrs.get(JOURNEY_ID))
+            resource = resource_of(resource_spans, limits, redactor)
+            service, resource_json = resource.service, resource.json
+            resource_session, resource_user, resource_journey = resource.journey_keys
             for s, scope_spans in enumerate(resource_spans.scope_spans):
                 scope_name = scope_spans.scope.name
                 scope_found: list[str] = []
