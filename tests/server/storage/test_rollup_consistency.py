@@ -14,17 +14,24 @@ the same answers.
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Final
 
 import duckdb
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from support.processes import readable
 from support.spans import span_record
 from threadline.conventions import MESSAGING_DESTINATION, MESSAGING_MESSAGE_ID, SDK_STATS_SPAN
 from threadline.server.aggregates import (
@@ -40,7 +47,7 @@ from threadline.server.aggregates import (
 )
 from threadline.server.analysis import sketch
 from threadline.server.batch import SpanBatch
-from threadline.server.model import SpanKind, SpanLink, SpanRecord, StatusCode
+from threadline.server.model import SpanKind, SpanLink, SpanRecord, StatusCode, TraceQuery
 from threadline.server.storage.duckdb import DuckDBStore, rollups
 from threadline.server.storage.duckdb.migrations import stored_version
 
@@ -150,7 +157,8 @@ def stats_report(rng: random.Random, index: int, start: int) -> SpanRecord:
     at = T0 + rng.choice([0, MINUTE // 2, rng.randrange(8 * MINUTE)])
     service = rng.choice(SERVICES)
     resource["service.name"] = service
-    trace = f"{index + 1:031x}f"
+    # A trace of its own, as the SDK sends it: never one of the traces it reports on.
+    trace = f"5d{index + 1:030x}"
     return span_record(
         trace, "st", None, service, SDK_STATS_SPAN, at, at, attributes=attributes,
         resource=resource, kind=SpanKind.INTERNAL,
@@ -415,6 +423,96 @@ def test_hotspot_and_slow_groups_count_like_the_full_scan(
                 same_groups(store, target, live)
         finally:
             store.close()
+
+
+# Writes the spans of an Arrow file in batches: the first half acknowledged, then the
+# rest one commit at a time, a fold asked for before the batch ``argv[4]`` of those
+# (none if negative), and waits to be killed.
+_WRITE_UNTIL_KILLED = """
+import sys, threading, time
+from pathlib import Path
+import pyarrow as pa
+from threadline.server.batch import SpanBatch
+from threadline.server.storage.duckdb import DuckDBStore
+
+with pa.memory_map(sys.argv[2]) as source:
+    table = pa.ipc.open_file(source).read_all()
+size = int(sys.argv[3])
+batches = [SpanBatch(table.slice(at, size)) for at in range(0, table.num_rows, size)]
+half = len(batches) // 2
+store = DuckDBStore(Path(sys.argv[1]))
+for future in [store.write(batch) for batch in batches[:half]]:
+    future.result(timeout=60)
+print(sum(len(batch) for batch in batches[:half]), flush=True)
+for n, batch in enumerate(batches[half:]):
+    if n == int(sys.argv[4]):
+        threading.Thread(target=store.compact_rollups, daemon=True).start()
+    # A commit each, so the kill finds the writer among them.
+    store.write(batch).result(timeout=60)
+time.sleep(60)
+"""
+KILL_WAIT_S: Final = 60.0
+
+
+@pytest.mark.parametrize(("seed", "fold_after"), [(1, -1), (2, -1), (3, 1), (4, 6)])
+def test_a_store_killed_mid_write_reopens_with_rollups_and_summaries_of_its_spans(
+    tmp_path: Path, seed: int, fold_after: int
+) -> None:
+    """SIGKILL while batches (and a fold) are being committed: the file reopens with every
+    acknowledged span, and its rollups and trace summaries answer as a scan of the spans
+    it holds. Rollups, summaries and spans commit together, or not at all."""
+    rng = random.Random(seed)
+    spans, _ = random_batches(rng, 3_000, 1)
+    shop = tmp_path / "spans.arrow"
+    table = SpanBatch.from_records(spans).table
+    with pa.OSFile(str(shop), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    path = tmp_path / "killed.duckdb"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _WRITE_UNTIL_KILLED, str(path), str(shop), "400", str(fold_after)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        said = process.stdout.readline() if readable(process.stdout, KILL_WAIT_S) else ""
+        assert said.strip().isdigit(), process.stderr.read() if process.poll() else "no ack"
+        acknowledged = int(said)
+        # Once the log has changed since the acknowledgement, a queued batch has been
+        # committed and the writer is at the next ones (or the fold): kill it there.
+        log = path.with_name(path.name + ".wal")
+        at_ack = log.stat().st_size if log.exists() else 0
+        deadline = time.monotonic() + KILL_WAIT_S
+        while (log.stat().st_size if log.exists() else 0) == at_ack:
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "no commit after the acknowledgement"
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0.0, 0.3))
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=KILL_WAIT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=KILL_WAIT_S)
+    store = DuckDBStore(path)
+    try:
+        stored = store.counts().spans
+        assert acknowledged <= stored <= len(spans)
+        assert store.operation_red(WINDOW), "the acknowledged spans reached the rollups"
+        for state in ("as reopened", "folded"):
+            check(store, WINDOWS)
+            for query in (
+                TraceQuery(limit=5_000),
+                TraceQuery(status=StatusCode.ERROR, order="slowest", limit=5_000),
+            ):
+                found = store.search_traces(query)
+                assert found, (state, query)
+                assert found == store.scan.search_traces(query), (state, query)
+            store.compact_rollups()
+    finally:
+        store.close()
 
 
 def test_a_store_written_without_rollups_backfills_them_on_open(tmp_path: Path) -> None:
