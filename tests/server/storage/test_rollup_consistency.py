@@ -8,7 +8,8 @@ and then every fleet view read from the rollups must match the scan of the store
 spans: counts exactly, percentiles within the sketch's error. Fresh deltas and
 folded rows must answer alike, so each example is checked before and after
 compaction, and a store opened on old spans (no rollup tables yet) must backfill to
-the same answers.
+the same answers. A store killed (SIGKILL) amid commits and a fold must reopen with
+rollups and summaries that answer as the scan of the spans it kept.
 """
 
 from __future__ import annotations
