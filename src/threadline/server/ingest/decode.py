@@ -335,7 +335,8 @@ class Resource(NamedTuple):
 def resource_of(
     resource_spans: Any, limits: IngestLimits, redactor: IngestRedactor | None
 ) -> Resource:
-    """The resource of one ``ResourceSpans``, within ``limits`` and redacted."""
+    """The resource of one ``ResourceSpans`` (the stock message, or ``wire``'s with span
+    attributes left encoded: both parse the resource alike), within ``limits``, redacted."""
     values, text = bounded_attributes(
         resource_spans.resource.attributes,
         limits,
