@@ -332,13 +332,12 @@ class Resource(NamedTuple):
     journey_keys: tuple[str | None, str | None, str | None]
 
 
-def resource_of(
-    resource_spans: Any, limits: IngestLimits, redactor: IngestRedactor | None
-) -> Resource:
+def resource_of(entry: Any, limits: IngestLimits, redactor: IngestRedactor | None) -> Resource:
     """The resource of one ``ResourceSpans`` (the stock message, or ``wire``'s with span
-    attributes left encoded: both parse the resource alike), within ``limits``, redacted."""
+    attributes left encoded: both parse the resource alike) or ``ResourceLogs``, within
+    ``limits``, redacted."""
     values, text = bounded_attributes(
-        resource_spans.resource.attributes,
+        entry.resource.attributes,
         limits,
         [],
         None if redactor is None else listed(redactor, []),

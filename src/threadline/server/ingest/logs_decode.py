@@ -27,12 +27,11 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from threadline.conventions import JOURNEY_ID, SERVICE_NAME, SESSION_ID, USER_ID
+from threadline.conventions import JOURNEY_ID, SESSION_ID, USER_ID
 from threadline.server.batch import dumps
 from threadline.server.errors import BadRequest, PayloadTooLarge
 from threadline.server.ingest import otlp_json
 from threadline.server.ingest.decode import (
-    DEFAULT_SERVICE_NAME,
     MAX_TIME_NS,
     SPAN_ID_BYTES,
     TRACE_ID_BYTES,
@@ -43,6 +42,7 @@ from threadline.server.ingest.decode import (
     bounded_attributes,
     journey_key,
     listed,
+    resource_of,
 )
 from threadline.server.ingest.limits import DEFAULT_LIMITS, IngestLimits, cut_text
 from threadline.server.ingest.redact import IngestRedactor
@@ -109,15 +109,8 @@ def _columns(
 ) -> dict[str, list[Any]]:
     columns: dict[str, list[Any]] = {name: [] for name in LOG_COLUMNS}
     for resource_logs in request.resource_logs:
-        resource_attrs, resource_json = bounded_attributes(
-            resource_logs.resource.attributes,
-            limits,
-            [],
-            None if redactor is None else listed(redactor, []),
-        )
-        service = resource_attrs.get(SERVICE_NAME)
-        if not isinstance(service, str) or not service:
-            service = DEFAULT_SERVICE_NAME
+        resource = resource_of(resource_logs, limits, redactor)
+        service, resource_json = resource.service, resource.json
         for scope_logs in resource_logs.scope_logs:
             scope_name = scope_logs.scope.name
             scope_found: list[str] = []
@@ -147,14 +140,13 @@ def _columns(
                 columns["severity_text"].append(cut_text(record.severity_text, limits))
                 columns["body"].append(body)
                 columns["body_kind"].append(kind)
-                for column, key in (
-                    ("session_id", SESSION_ID),
-                    ("user_id", USER_ID),
-                    ("journey_id", JOURNEY_ID),
+                for column, key, from_resource in zip(
+                    ("session_id", "user_id", "journey_id"),
+                    (SESSION_ID, USER_ID, JOURNEY_ID),
+                    resource.journey_keys,
+                    strict=True,
                 ):
-                    columns[column].append(
-                        journey_key(attrs.get(key)) or journey_key(resource_attrs.get(key))
-                    )
+                    columns[column].append(journey_key(attrs.get(key)) or from_resource)
                 columns["attributes"].append(attrs_json)
                 columns["resource"].append(resource_json)
                 columns["scope_name"].append(scope_name)
