@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import signal
 import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,40 @@ def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(STOP_TIMEOUT_S)
+
+
+def sigkill_once_said(
+    script: str, *args: str, wait_s: float, until: Callable[[], bool] | None = None
+) -> str:
+    """Run the Python ``script`` with ``args`` in a process of its own; once it prints a
+    line (and then ``until`` holds, polled), SIGKILL it. Returns that line; fails with
+    the script's error output if it ended first, or if either wait passed ``wait_s``."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        line = process.stdout.readline() if readable(process.stdout, wait_s) else ""
+        exited = process.poll() is not None
+        assert line, process.stderr.read() if exited else f"nothing printed in {wait_s} s"
+        deadline = time.monotonic() + wait_s
+        while until is not None and not until():
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "the awaited moment never came"
+            time.sleep(0.002)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=wait_s)
+        # Ended by the kill, not on its own just before it.
+        assert process.returncode == -signal.SIGKILL, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=wait_s)
+    return line
 
 
 def readable(stream: Any, timeout_s: float) -> bool:

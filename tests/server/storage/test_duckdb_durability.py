@@ -3,8 +3,6 @@ group commit, and one bad batch not failing its neighbours."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -19,7 +17,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from support.processes import readable
+from support.processes import sigkill_once_said
 from threadline.server.batch import COLUMNS, SPAN_SCHEMA, SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StoreCounts
 from threadline.server.storage.base import Store, StoreError
@@ -208,40 +206,10 @@ time.sleep(60)
 """
 
 
-def _kill_9_once_said(
-    script: str, db_path: Path, said: str, *, wait_s: float, until: Callable[[], bool] | None = None
-) -> None:
-    """Run ``script`` on ``db_path`` in a process of its own; once it prints ``said`` (and
-    then ``until`` holds, when given), SIGKILL it."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, str(db_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stderr is not None
-        ready = readable(process.stdout, wait_s)
-        line = process.stdout.readline() if ready else ""
-        exited = process.poll() is not None
-        assert line.strip() == said, process.stderr.read() if exited else "no ack in time"
-        deadline = time.monotonic() + wait_s
-        while until is not None and not until():
-            assert process.poll() is None, process.stderr.read()
-            assert time.monotonic() < deadline, "the awaited moment never came"
-            time.sleep(0.005)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=WAIT_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=WAIT_S)
-
-
 def test_acknowledged_spans_survive_kill_9(db_path: Path) -> None:
     """Spans whose write was acknowledged are in the file after the process is SIGKILLed."""
-    _kill_9_once_said(_WRITE_THEN_WAIT, db_path, "acked", wait_s=WAIT_S)
+    said = sigkill_once_said(_WRITE_THEN_WAIT, str(db_path), wait_s=WAIT_S)
+    assert said.strip() == "acked"
     store = DuckDBStore(db_path)
     try:
         for t in range(20):
@@ -291,13 +259,10 @@ def test_acknowledged_spans_survive_kill_9_amid_full_row_groups(db_path: Path) -
         sizes.append(db_path.stat().st_size)
         return sizes[-1] > sizes[0]
 
-    _kill_9_once_said(
-        _BACKLOG_THEN_WAIT,
-        db_path,
-        "acked and queued",
-        wait_s=4 * WAIT_S,
-        until=writing_a_row_group,
+    said = sigkill_once_said(
+        _BACKLOG_THEN_WAIT, str(db_path), wait_s=4 * WAIT_S, until=writing_a_row_group
     )
+    assert said.strip() == "acked and queued"
     store = DuckDBStore(db_path)
     try:
         assert store.get_trace(f"{0:032x}"), "the first acknowledged span"

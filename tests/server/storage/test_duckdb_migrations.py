@@ -8,9 +8,7 @@ The old files are fixtures made by the releases that wrote them (see
 from __future__ import annotations
 
 import logging
-import os
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -23,7 +21,7 @@ import pytest
 
 from support.kept_apart import in_share
 from support.old_stores import EPOCH_NS, SCHEMA_VERSIONS, fixture_spans, trace_id, unpack
-from support.processes import readable, threadline_serve
+from support.processes import sigkill_once_said, threadline_serve
 from threadline.demo.processes import free_port
 from threadline.server.aggregates import Split, Target, TimeWindow
 from threadline.server.model import StatusCode, StoreCounts, TraceQuery
@@ -285,32 +283,17 @@ open_schema(connection, db, steps=steps)
 def _kill_mid_migration(db: Path, kill_at: int) -> int:
     """Run the steps up to ``kill_at`` in a process, SIGKILL it inside that step; returns
     the file's size at the kill."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", _MIGRATE_SLOWLY, str(db), str(kill_at)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    sizes: list[int] = []
+
+    def at_kill() -> bool:
+        sizes.append(db.stat().st_size)
+        return True
+
+    said = sigkill_once_said(
+        _MIGRATE_SLOWLY, str(db), str(kill_at), wait_s=STEP_START_WAIT_S, until=at_kill
     )
-    try:
-        assert process.stdout is not None
-        assert process.stderr is not None
-        ready = readable(process.stdout, STEP_START_WAIT_S)
-        if not ready:
-            pytest.fail(f"no step began within {STEP_START_WAIT_S} s")
-        line = process.stdout.readline()
-        if line == "":  # end of output: the process ended; say why
-            process.wait(timeout=WAIT_S)
-            pytest.fail(f"the migrating process ended: {process.stderr.read()}")
-        assert line.strip() == "migrating", line
-        size_at_kill = db.stat().st_size
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=WAIT_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=WAIT_S)
-    assert process.returncode == -signal.SIGKILL
-    return size_at_kill
+    assert said.strip() == "migrating", said
+    return sizes[0]
 
 
 def _tables(db: Path) -> Sequence[str]:

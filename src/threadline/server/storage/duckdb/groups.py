@@ -35,6 +35,7 @@ The ranking itself is pure analysis (``analysis/tail_latency.py``).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -66,8 +67,8 @@ SpanRanges = Callable[[Fetch, Sequence[str], tuple[int, int]], list[tuple[int, i
 
 # The span columns the counts read.
 _COUNTED: Final = (
-    "trace_id", "span_id", "parent_span_id", "service_name", "name", "start_ns", "end_ns",
-    "status", "attributes", "resource",
+    "trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_ns",
+    "end_ns", "duration_ns", "status", "attributes", "resource",
 )  # fmt: skip
 _READ_COLUMNS: Final = ", ".join(f"s.{column}" for column in _COUNTED)
 # The spans of the labelled traces, read once for both counts below: the read filters
@@ -86,6 +87,24 @@ spans_read AS MATERIALIZED (
     FROM {TABLE} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
     WHERE {{starts}} AND s.{USER_TRAFFIC} AND NOT l.apart{{apart}}
 )"""
+# A baseline trace drawn from slices of the window may hold, outside its slice, a focus
+# request (a failed or slow one a minute away): the read holds every span of a sampled
+# trace, so such *misfits* show here (``{misfit}``: a target span in the window meeting
+# the focus condition) and are left out. The draw took ``SPARE`` traces more than the
+# sample for them: each group keeps its first ``?`` traces by place but the misfits
+# (``kept_traces`` does the same for the ids), numbered anew (``kept_place``: the
+# whole spans returned are those of the first ones), and ``counted`` holds their
+# spans, which the counts read.
+_MISFITS: Final = """
+misfit AS (SELECT DISTINCT trace_no, trace_id FROM spans_read WHERE NOT focus AND {misfit}),
+kept AS (
+    SELECT trace_no, row_number() OVER (PARTITION BY focus ORDER BY place) AS kept_place
+    FROM labelled WHERE trace_no NOT IN (SELECT trace_no FROM misfit)
+    QUALIFY kept_place <= ?
+),
+counted AS NOT MATERIALIZED (
+    SELECT s.*, k.kept_place FROM spans_read AS s JOIN kept AS k ON s.trace_no = k.trace_no
+)"""
 _APART_READ: Final = f"""
     UNION ALL
     SELECT -1 - s.rowid AS row, {_READ_COLUMNS}, l.focus, l.place, l.trace_no
@@ -100,7 +119,7 @@ child AS (
     SELECT p.row AS parent_row, c.status = '{ERROR}' AS failed,
            greatest(c.start_ns, p.start_ns) AS clipped_start,
            least(c.end_ns, p.end_ns) AS clipped_end
-    FROM spans_read AS c JOIN spans_read AS p
+    FROM counted AS c JOIN counted AS p
       ON c.trace_no = p.trace_no AND c.parent_span_id = p.span_id
 ),
 ordered AS (
@@ -121,7 +140,7 @@ per_trace AS (
     SELECT m.trace_no, m.focus, m.service_name, m.name,
            sum(greatest(0, m.end_ns - m.start_ns - coalesce(cv.covered_ns, 0))) AS self_ns,
            bool_or(m.status = '{ERROR}' AND NOT coalesce(cv.child_failed, false)) AS origin
-    FROM spans_read AS m LEFT JOIN covered AS cv
+    FROM counted AS m LEFT JOIN covered AS cv
       ON cv.parent_row = m.row
     GROUP BY m.trace_no, m.focus, m.service_name, m.name
 ),
@@ -143,10 +162,10 @@ operation_rows AS (
 _ATTRIBUTES: Final = """
 pair AS (
     SELECT m.trace_no, m.focus, e.key, json_extract_string(e.value, '$') AS value
-    FROM spans_read AS m, json_each(m.attributes) AS e
+    FROM counted AS m, json_each(m.attributes) AS e
     UNION
     SELECT r.trace_no, r.focus, e.key, json_extract_string(e.value, '$') AS value
-    FROM (SELECT DISTINCT trace_no, focus, resource FROM spans_read) AS r,
+    FROM (SELECT DISTINCT trace_no, focus, resource FROM counted) AS r,
          json_each(r.resource) AS e
 ),
 key_stats AS (
@@ -170,19 +189,23 @@ attribute_rows AS (
 _OPERATION_ROW: Final = 0
 _ATTRIBUTE_ROW: Final = 1
 _SPAN_ROW: Final = 2
+_MISFIT_ROW: Final = 3
 _COUNT_COLUMNS: Final = 9
 
 # Both counts in one statement, a row each; ``{starts}``: where the sampled traces'
 # spans start (``starts_in``); ``{pad}`` and ``{spans}``: the whole spans of
 # the first sampled traces (``SAMPLE_SPANS``) after the count rows' columns, or nothing.
-_COUNTS: Final = f"""{_SPANS_READ}, {_OPERATIONS}, {_ATTRIBUTES}
+_COUNTS: Final = f"""{_SPANS_READ}, {_MISFITS}, {_OPERATIONS}, {_ATTRIBUTES}
 SELECT {_OPERATION_ROW}, service_name, name, focus_traces, baseline_traces, focus_self_ns,
        baseline_self_ns, focus_origins, baseline_origins{{pad}}
 FROM operation_rows
 UNION ALL
 SELECT {_ATTRIBUTE_ROW}, key, value, focus_traces, baseline_traces, key_values, key_traces,
        NULL, NULL{{pad}}
-FROM attribute_rows{{spans}}"""
+FROM attribute_rows
+UNION ALL
+SELECT {_MISFIT_ROW}, trace_id, {", ".join(["NULL"] * (_COUNT_COLUMNS - 2))}{{pad}}
+FROM misfit{{spans}}"""
 
 
 # The whole spans of the traces placed up to ``?`` in their group's sample, after the
@@ -196,7 +219,7 @@ def _sample_spans(table: str, row: str) -> str:
 UNION ALL
 SELECT {_SPAN_ROW}, {", ".join(["NULL"] * (_COUNT_COLUMNS - 1))},
        {", ".join(f"r.{c}" if c in _COUNTED else f"w.{c}" for c in COLUMNS)}
-FROM spans_read AS r JOIN {table} AS w ON w.rowid = {row} WHERE r.place <= ?"""
+FROM counted AS r JOIN {table} AS w ON w.rowid = {row} WHERE r.kept_place <= ?"""
 
 
 SAMPLE_SPANS: Final = _sample_spans(TABLE, "r.row")
@@ -224,7 +247,9 @@ def trace_groups(
     if min_support < 1:
         raise ValueError(f"min_support must be at least 1, got {min_support}")
     checked_limit(sample, "sample")
-    sampled, counts = group_sample.sample(fetch, target, labels, sample)
+    # From slices, a few baseline traces may turn out to be focus ones (``_MISFITS``).
+    spare = group_sample.spare(sample) if labels.per_minute is not None else 0
+    sampled, _ = group_sample.sample(fetch, target, labels, sample + spare)
     labelled = (
         "WITH labelled AS (SELECT unnest(?::VARCHAR[]) AS trace_id,"
         " unnest(?::BOOLEAN[]) AS focus, unnest(?::BIGINT[]) AS place,"
@@ -251,19 +276,26 @@ def trace_groups(
         if any_apart:
             spans, spans_params = spans + SAMPLE_SPANS_APART, [sample_ids, sample_ids]
     starts = " AND ".join(reads.fragments)
-    statement = _COUNTS.format(starts=starts, apart=apart, pad=pad, spans=spans)
+    misfit = group_sample.focus_requests(target, labels)
+    statement = _COUNTS.format(
+        starts=starts, apart=apart, misfit=" AND ".join(misfit.fragments), pad=pad, spans=spans
+    )
     rows = fetch(
         f"{labelled}, {statement}",
         [
             *params,
             *reads.params,
             *apart_params,
+            *misfit.params,
+            sample,
             min_support,
             checked_limit(max_attributes, "max_attributes"),
             *spans_params,
         ],
     )
-    kinds: dict[int, list[Row]] = {_OPERATION_ROW: [], _ATTRIBUTE_ROW: [], _SPAN_ROW: []}
+    kinds: dict[int, list[Row]] = {
+        _OPERATION_ROW: [], _ATTRIBUTE_ROW: [], _SPAN_ROW: [], _MISFIT_ROW: []
+    }  # fmt: skip
     for row in rows:
         kinds[row[0]].append(row)
     operation_rows = sorted(
@@ -277,7 +309,9 @@ def trace_groups(
         records_from_rows(row[_COUNT_COLUMNS:] for row in kinds[_SPAN_ROW]),
         key=lambda span: (span.trace_id, span.start_ns, span.span_id),
     )
-    id_rows = [(row[1], row[0]) for row in sampled if row[2] <= sample_ids]
+    kept = kept_traces(sampled, {row[1] for row in kinds[_MISFIT_ROW]}, sample)
+    counts = Counter(bool(row[1]) for row in kept)
+    id_rows = [(row[1], row[0]) for row in kept_traces(kept, set(), sample_ids)]
     return TraceGroups(
         target=target,
         split=split,
@@ -300,3 +334,18 @@ def trace_groups(
         baseline_ids=tuple(row[1] for row in id_rows if not row[0]),
         sample_spans=tuple(sample_spans),
     )
+
+
+def kept_traces(sampled: Sequence[Row], misfits: set[str], sample: int) -> list[Row]:
+    """The sampled rows (id, focus, place, apart) each group keeps: its first ``sample``
+    by place but the misfits (baseline rows; a misfit is drawn as focus too when the
+    focus sample is drawn apart), as ``_MISFITS`` keeps them in SQL."""
+    kept: list[Row] = []
+    held: Counter[bool] = Counter()
+    for row in sorted(sampled, key=lambda row: (bool(row[1]), row[2])):
+        group = bool(row[1])
+        misfit = not group and row[0] in misfits
+        if not misfit and held[group] < sample:
+            kept.append(row)
+            held[group] += 1
+    return kept
