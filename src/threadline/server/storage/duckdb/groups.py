@@ -90,10 +90,10 @@ spans_read AS MATERIALIZED (
 # A baseline trace drawn from slices of the window may hold, outside its slice, a focus
 # request (a failed or slow one a minute away): the read holds every span of a sampled
 # trace, so such *misfits* show here (``{misfit}``: a target span in the window meeting
-# the focus condition) and are left out. The draw took ``SPARE`` traces more than the
-# sample for them: each group keeps its first ``?`` traces by place but the misfits
-# (``kept_traces`` does the same for the ids), numbered anew (``kept_place``: the
-# whole spans returned are those of the first ones), and ``counted`` holds their
+# the focus condition) and are left out. The draw took ``group_sample.spare`` traces
+# more than the sample for them: each group keeps its first ``?`` traces by place but
+# the misfits (``kept_traces`` does the same for the ids), numbered anew (``kept_place``:
+# the whole spans returned are those of the first ones), and ``counted`` holds their
 # spans, which the counts read.
 _MISFITS: Final = """
 misfit AS (SELECT DISTINCT trace_no, trace_id FROM spans_read WHERE NOT focus AND {misfit}),
