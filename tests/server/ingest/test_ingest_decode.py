@@ -21,7 +21,8 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from threadline.server.errors import BadRequest, InvalidPayload
 from threadline.server.ingest import otlp_json
-from threadline.server.ingest.decode import PayloadFormat, any_value, decode
+from threadline.server.ingest.attributes import any_value
+from threadline.server.ingest.decode import PayloadFormat, decode
 from threadline.server.model import SpanEvent, SpanKind, SpanLink, SpanRecord, StatusCode
 
 from .otlp_payloads import (

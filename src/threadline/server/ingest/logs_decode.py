@@ -31,6 +31,13 @@ from threadline.conventions import JOURNEY_ID, SESSION_ID, USER_ID
 from threadline.server.batch import dumps
 from threadline.server.errors import BadRequest, PayloadTooLarge
 from threadline.server.ingest import otlp_json
+from threadline.server.ingest.attributes import (
+    any_value,
+    bounded_attributes,
+    journey_key,
+    listed,
+    resource_of,
+)
 from threadline.server.ingest.decode import (
     MAX_TIME_NS,
     SPAN_ID_BYTES,
@@ -38,11 +45,6 @@ from threadline.server.ingest.decode import (
     ZERO_SPAN_ID,
     ZERO_TRACE_ID,
     PayloadFormat,
-    any_value,
-    bounded_attributes,
-    journey_key,
-    listed,
-    resource_of,
 )
 from threadline.server.ingest.limits import DEFAULT_LIMITS, IngestLimits, cut_text
 from threadline.server.ingest.redact import IngestRedactor

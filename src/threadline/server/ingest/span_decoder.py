@@ -31,6 +31,13 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from threadline.conventions import JOURNEY_ID, SESSION_ID, USER_ID
 from threadline.server.batch import COLUMNS, SpanBatch, dumps
 from threadline.server.errors import BadRequest, ThreadlineError
+from threadline.server.ingest.attributes import (
+    any_value,
+    bounded_attributes,
+    journey_key,
+    listed,
+    resource_of,
+)
 from threadline.server.ingest.decode import (
     _KINDS,
     _NO_EVENTS,
@@ -44,12 +51,7 @@ from threadline.server.ingest.decode import (
     PayloadFormat,
     _events_json,
     _links_json,
-    any_value,
-    bounded_attributes,
     decode,
-    journey_key,
-    listed,
-    resource_of,
 )
 from threadline.server.ingest.limits import (
     DEFAULT_LIMITS,
