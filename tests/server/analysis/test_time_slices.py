@@ -198,3 +198,23 @@ def test_slices_chosen_by_shared_out_counts_need_no_second_draw() -> None:
         draws.append(len(calls))
     assert draws[0] == 1, "the slices chosen held the slow requests wanted"
     assert draws[1] > 1, "counted whole, the bucket promised slow requests it did not hold"
+
+
+def test_each_group_keeps_its_first_traces_but_the_baseline_misfits() -> None:
+    drawn = [("f1", True), ("b1", False), ("b2", False), ("f2", True), ("b3", False)]
+    # A misfit is left out of the baseline; a spare takes its place.
+    assert time_slices.kept(drawn, {"b2"}, 2) == [0, 1, 3, 4]
+    # A focus trace is never a misfit (the focus condition drew it).
+    assert time_slices.kept(drawn, {"f1"}, 1) == [0, 1]
+
+
+def test_misfits_beyond_the_spare_call_for_a_draw_sized_by_their_share() -> None:
+    # 22 drawn, 6 misfits: 16 fit, short of 20; 22/16 × 20 × 1.2 = 33 to draw.
+    assert time_slices.respare(20, 2, 22, 6) == 13
+    # The spare covered them, or the draw found every baseline trace there was.
+    assert time_slices.respare(20, 2, 22, 2) is None
+    assert time_slices.respare(20, 2, 21, 6) is None
+    # All misfits: sized as if one had fitted.
+    assert time_slices.respare(20, 10, 30, 30) == 700
+    assert time_slices.spare(2000) == 40
+    assert time_slices.spare(20) == time_slices.SPARE_MIN

@@ -30,7 +30,7 @@ Pure: times are integer nanoseconds, counts come from the caller.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Final, TypeVar
 
 # Slices (and ranges of a read) at most: each is one range of the span table.
@@ -44,6 +44,15 @@ MARGIN: Final = 1.2
 MIN_SHARE: Final = 2.0**-10
 # The share found is at most this much wider than the narrowest that holds enough.
 SHARE_PRECISION: Final = 0.02
+# Traces drawn from slices beyond the sample, per thousand (at least ``SPARE_MIN``): a
+# slice may hold only the ordinary request of a trace whose slow (or failed) one lies
+# outside every slice; drawn as baseline, it shows as a *misfit* once the sample's
+# spans are read and is left out (``kept``), and a spare takes its place.
+SPARE_PER_THOUSAND: Final = 20
+SPARE_MIN: Final = 2
+# Draws at most, when misfits leave the baseline short (``respare``): each draws at
+# least twice the spare of the one before, sized by the misfits it found.
+MAX_DRAWS: Final = 3
 
 Range = tuple[int, int]
 # Rows of a rollup histogram: (minute, bucket, requests).
@@ -206,3 +215,32 @@ def within(ranges: Iterable[Range], bounds: Range) -> list[Range]:
     """Closed ``ranges`` clipped to the closed ``bounds``, the empty ones left out."""
     clipped = [(max(low, bounds[0]), min(high, bounds[1])) for low, high in ranges]
     return [(low, high) for low, high in clipped if low <= high]
+
+
+def spare(sample: int) -> int:
+    """How many traces beyond ``sample`` a draw from slices takes for each group."""
+    return max(SPARE_MIN, sample * SPARE_PER_THOUSAND // 1000)
+
+
+def respare(sample: int, spare: int, baseline_drawn: int, misfits: int) -> int | None:
+    """The spare of another draw when the baseline's misfits left it short of ``sample``
+    while the draw found all it asked for (so more baseline traces may be there): as
+    many more as the misfits' share calls for, with ``MARGIN``, at least twice the
+    spare. None when the baseline is whole, or the draw found all there was."""
+    fitting = baseline_drawn - misfits
+    if fitting >= sample or baseline_drawn < sample + spare:
+        return None
+    needed = math.ceil(MARGIN * sample * baseline_drawn / max(fitting, 1))
+    return max(needed - sample, 2 * spare)
+
+
+def kept(drawn: Sequence[tuple[str, bool]], misfits: Set[str], sample: int) -> list[int]:
+    """The places in ``drawn`` (trace id, focus; in the draw's order) that each group
+    keeps: its first ``sample`` traces but the baseline's misfits."""
+    places: list[int] = []
+    held = {True: 0, False: 0}
+    for place, (trace, focus) in enumerate(drawn):
+        if held[focus] < sample and (focus or trace not in misfits):
+            places.append(place)
+            held[focus] += 1
+    return places

@@ -92,16 +92,6 @@ OVERSAMPLE: Final = 1.5
 _HASH_RANGE: Final = 2**64
 # The cutoff that admits no trace (no hash is below it).
 _NONE: Final = 0
-# Traces drawn from slices beyond the sample, per thousand (at least ``_SPARE_MIN``): a
-# baseline trace whose focus request lies outside its slice is found only when its
-# spans are read (``groups``), and left out; a spare takes its place.
-_SPARE_PER_THOUSAND: Final = 20
-_SPARE_MIN: Final = 2
-
-
-def spare(sample: int) -> int:
-    """How many traces beyond ``sample`` a draw from slices takes for each group."""
-    return max(_SPARE_MIN, sample * _SPARE_PER_THOUSAND // 1000)
 
 
 def scan_labels(

@@ -90,7 +90,7 @@ spans_read AS MATERIALIZED (
 # A baseline trace drawn from slices of the window may hold, outside its slice, a focus
 # request (a failed or slow one a minute away): the read holds every span of a sampled
 # trace, so such *misfits* show here (``{misfit}``: a target span in the window meeting
-# the focus condition) and are left out. The draw took ``group_sample.spare`` traces
+# the focus condition) and are left out. The draw took ``time_slices.spare`` traces
 # more than the sample for them: each group keeps its first ``?`` traces by place but
 # the misfits (``kept_traces`` does the same for the ids), numbered anew (``kept_place``:
 # the whole spans returned are those of the first ones), and ``counted`` holds their
@@ -247,9 +247,78 @@ def trace_groups(
     if min_support < 1:
         raise ValueError(f"min_support must be at least 1, got {min_support}")
     checked_limit(sample, "sample")
-    # From slices, a few baseline traces may turn out to be focus ones (``_MISFITS``).
-    spare = group_sample.spare(sample) if labels.per_minute is not None else 0
-    sampled, _ = group_sample.sample(fetch, target, labels, sample + spare)
+    # From slices, a few baseline traces may turn out to be focus ones (``_MISFITS``):
+    # the draw takes spares for them, and draws again with more when they fall short.
+    spare = time_slices.spare(sample) if labels.per_minute is not None else 0
+    for _ in range(time_slices.MAX_DRAWS):
+        sampled, _ = group_sample.sample(fetch, target, labels, sample + spare)
+        kinds = _counted(
+            fetch,
+            target,
+            labels,
+            sampled,
+            sample=sample,
+            min_support=min_support,
+            max_attributes=max_attributes,
+            sample_ids=sample_ids,
+            span_ranges=span_ranges,
+        )
+        baseline_drawn = sum(1 for row in sampled if not row[1])
+        more = time_slices.respare(sample, spare, baseline_drawn, len(kinds[_MISFIT_ROW]))
+        if more is None:
+            break
+        spare = more
+    operation_rows = sorted(
+        (row[1:_COUNT_COLUMNS] for row in kinds[_OPERATION_ROW]), key=lambda row: row[:2]
+    )
+    # As the statement's own ``ORDER BY``: most focus traces first, then key and value.
+    attribute_rows = sorted(
+        (row[1:7] for row in kinds[_ATTRIBUTE_ROW]), key=lambda row: (-row[2], row[0], row[1])
+    )
+    sample_spans = sorted(
+        records_from_rows(row[_COUNT_COLUMNS:] for row in kinds[_SPAN_ROW]),
+        key=lambda span: (span.trace_id, span.start_ns, span.span_id),
+    )
+    kept = kept_traces(sampled, {row[1] for row in kinds[_MISFIT_ROW]}, sample)
+    counts = Counter(bool(row[1]) for row in kept)
+    id_rows = [(row[1], row[0]) for row in kept_traces(kept, set(), sample_ids)]
+    return TraceGroups(
+        target=target,
+        split=split,
+        window=window,
+        threshold_ns=labels.threshold_ns,
+        focus_traces=labels.focus_requests,
+        baseline_traces=labels.baseline_requests,
+        focus_sample=int(counts.get(True, 0)),
+        baseline_sample=int(counts.get(False, 0)),
+        operations=tuple(
+            OperationPresence(row[0], row[1], *(int(value) for value in row[2:8]))
+            for row in operation_rows
+        ),
+        attributes=tuple(
+            AttributeCount(row[0], row[1], *(int(value) for value in row[2:6]))
+            for row in attribute_rows
+        ),
+        examples=labels.examples,
+        focus_ids=tuple(row[1] for row in id_rows if row[0]),
+        baseline_ids=tuple(row[1] for row in id_rows if not row[0]),
+        sample_spans=tuple(sample_spans),
+    )
+
+
+def _counted(
+    fetch: Fetch,
+    target: Target,
+    labels: group_sample.Labels,
+    sampled: Sequence[Row],
+    *,
+    sample: int,
+    min_support: int,
+    max_attributes: int,
+    sample_ids: int,
+    span_ranges: SpanRanges | None,
+) -> dict[int, list[Row]]:
+    """The counting statement's rows over the drawn traces, by kind (``_COUNTS``)."""
     labelled = (
         "WITH labelled AS (SELECT unnest(?::VARCHAR[]) AS trace_id,"
         " unnest(?::BOOLEAN[]) AS focus, unnest(?::BIGINT[]) AS place,"
@@ -298,54 +367,13 @@ def trace_groups(
     }  # fmt: skip
     for row in rows:
         kinds[row[0]].append(row)
-    operation_rows = sorted(
-        (row[1:_COUNT_COLUMNS] for row in kinds[_OPERATION_ROW]), key=lambda row: row[:2]
-    )
-    # As the statement's own ``ORDER BY``: most focus traces first, then key and value.
-    attribute_rows = sorted(
-        (row[1:7] for row in kinds[_ATTRIBUTE_ROW]), key=lambda row: (-row[2], row[0], row[1])
-    )
-    sample_spans = sorted(
-        records_from_rows(row[_COUNT_COLUMNS:] for row in kinds[_SPAN_ROW]),
-        key=lambda span: (span.trace_id, span.start_ns, span.span_id),
-    )
-    kept = kept_traces(sampled, {row[1] for row in kinds[_MISFIT_ROW]}, sample)
-    counts = Counter(bool(row[1]) for row in kept)
-    id_rows = [(row[1], row[0]) for row in kept_traces(kept, set(), sample_ids)]
-    return TraceGroups(
-        target=target,
-        split=split,
-        window=window,
-        threshold_ns=labels.threshold_ns,
-        focus_traces=labels.focus_requests,
-        baseline_traces=labels.baseline_requests,
-        focus_sample=int(counts.get(True, 0)),
-        baseline_sample=int(counts.get(False, 0)),
-        operations=tuple(
-            OperationPresence(row[0], row[1], *(int(value) for value in row[2:8]))
-            for row in operation_rows
-        ),
-        attributes=tuple(
-            AttributeCount(row[0], row[1], *(int(value) for value in row[2:6]))
-            for row in attribute_rows
-        ),
-        examples=labels.examples,
-        focus_ids=tuple(row[1] for row in id_rows if row[0]),
-        baseline_ids=tuple(row[1] for row in id_rows if not row[0]),
-        sample_spans=tuple(sample_spans),
-    )
+    return kinds
 
 
 def kept_traces(sampled: Sequence[Row], misfits: set[str], sample: int) -> list[Row]:
     """The sampled rows (id, focus, place, apart) each group keeps: its first ``sample``
     by place but the misfits (baseline rows; a misfit is drawn as focus too when the
     focus sample is drawn apart), as ``_MISFITS`` keeps them in SQL."""
-    kept: list[Row] = []
-    held: Counter[bool] = Counter()
-    for row in sorted(sampled, key=lambda row: (bool(row[1]), row[2])):
-        group = bool(row[1])
-        misfit = not group and row[0] in misfits
-        if not misfit and held[group] < sample:
-            kept.append(row)
-            held[group] += 1
-    return kept
+    ordered = sorted(sampled, key=lambda row: (bool(row[1]), row[2]))
+    drawn = [(str(row[0]), bool(row[1])) for row in ordered]
+    return [ordered[place] for place in time_slices.kept(drawn, misfits, sample)]
