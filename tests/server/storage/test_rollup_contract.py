@@ -8,6 +8,7 @@ documented error.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
 import pytest
@@ -478,3 +479,50 @@ def test_the_sample_of_a_busy_hour_comes_from_slices_spread_over_it(store: Store
     # Spread over the hour: from its first quarter to its last.
     assert min(sampled) < T0 + 15 * MINUTE
     assert max(sampled) >= T0 + 45 * MINUTE
+
+
+@groups
+@pytest.mark.parametrize("split", [Split.FAILED, Split.SLOW])
+def test_a_trace_failed_outside_the_slices_stays_out_of_the_baseline(
+    store: Store, split: Split
+) -> None:
+    """A trace is failed (or slow) when any of its requests in the window is. A slice
+    may hold only the ordinary request of a trace whose failed (or slow) retry came 90 s
+    later: read from the slice, the trace looks ordinary. It must not join the baseline,
+    where its errors (or slow calls) would read as the usual requests' own, and the
+    baseline sample keeps its size."""
+    records, focus = [], set()
+    for index in range(60 * PER_MINUTE):
+        trace = f"{index:032x}"
+        at_ms = index * 60_000 // PER_MINUTE
+        records += call(trace, at_ms)
+        if index % 10 in (0, 3, 6) and at_ms + 90_000 < 60 * 60_000:
+            focus.add(trace)
+            retry = call(trace, at_ms + 90_000, failed=split is Split.FAILED)
+            records += [
+                replace(
+                    span,
+                    span_id=span.span_id.replace("a", "b"),
+                    parent_span_id=span.parent_span_id and span.parent_span_id.replace("a", "b"),
+                    # The slow retry's charge takes 800 ms rather than 80.
+                    end_ns=span.end_ns + (720 * MS if split is Split.SLOW else 0),
+                )
+                for span in retry
+            ]
+    write(store, records)
+    payments = Target("payments")
+    groups = store.trace_groups(
+        payments, split, BUSY_HOUR, percentile=90, sample=SAMPLE, sample_ids=SAMPLE
+    )
+    assert (groups.focus_traces, groups.baseline_traces) == (len(focus), 60 * PER_MINUTE)
+    assert (groups.focus_sample, groups.baseline_sample) == (SAMPLE, SAMPLE)
+    assert set(groups.focus_ids) <= focus
+    assert len(groups.baseline_ids) == SAMPLE
+    assert not set(groups.baseline_ids) & focus
+    charge = next(o for o in groups.operations if o.operation == "charge")
+    assert (charge.focus_traces, charge.baseline_traces) == (SAMPLE, SAMPLE)
+    if split is Split.FAILED:
+        assert (charge.focus_error_traces, charge.baseline_error_traces) == (SAMPLE, 0)
+    else:
+        # Self time of the baseline's charge: 80 ms a trace, none of the slow retries'.
+        assert charge.baseline_self_ns == SAMPLE * 80 * MS

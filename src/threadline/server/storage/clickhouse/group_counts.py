@@ -1,7 +1,11 @@
 """``Store.trace_groups`` on ClickHouse: what the sampled traces of each group hold.
 
 ``groups`` labels the target's requests from the rollups and draws the bounded
-sample; this module counts, over every span of the sampled traces (read where
+sample from slices of the window, ``time_slices.spare`` traces more than needed: a
+baseline trace may hold, outside the slices, a target request that meets the focus
+condition (a failed retry a minute later). Such *misfits* are looked for among the
+spans of the drawn baseline and left out, each group keeping its first ``sample``
+traces but them. This module then counts, over every span of the sampled traces (read where
 ``trace_id_ts`` says they start, within ``PAIR_HORIZON_NS`` of the window, the trace
 ids passed as a set), the operations
 (traces holding each, exact self time, error origins) and the attribute values, as
@@ -22,7 +26,12 @@ from threadline.server.aggregates import (
     TraceGroups,
 )
 from threadline.server.analysis import time_slices
-from threadline.server.storage.clickhouse.groups import labels, sample_traces
+from threadline.server.storage.clickhouse.groups import (
+    Labels,
+    labels,
+    sample_traces,
+    target_spans,
+)
 from threadline.server.storage.clickhouse.rollup_tables import ERROR, PAIR_HORIZON_NS, USER_TRAFFIC
 from threadline.server.storage.clickhouse.sql import Bound, checked_limit
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
@@ -36,6 +45,11 @@ _MEMBERS: Final = """SELECT trace_id, span_id, coalesce(parent_span_id, '') AS p
        trace_id IN {{focus:Array(String)}} AS focus
 FROM {spans}
 WHERE trace_id IN {{ids:Array(String)}} AND {starts} AND {user_traffic}"""
+
+# The drawn baseline traces holding a target request in the window that meets the focus
+# condition, found among their spans (``{starts}``).
+_MISFITS: Final = """SELECT DISTINCT trace_id FROM {spans}
+WHERE trace_id IN {{baseline:Array(String)}} AND {starts} AND {requests} AND ({focus})"""
 
 # Self time: each child adds the part of its (clipped) interval beyond the latest
 # end seen so far among its earlier siblings — the union of the children's intervals.
@@ -120,13 +134,23 @@ def trace_groups(
     checked_limit(max_attributes, "max_attributes")
     bound = Bound()
     found = labels(fetch, t, target, split, window, bound, percentile=percentile, examples=examples)
-    sampled = sample_traces(fetch, t, target, bound, found, sample)
-    ids = [trace for trace, _ in sampled]
-    focus_ids = [trace for trace, focus in sampled if focus]
     # Read where the traces' spans start, within the horizon around the window.
     horizon = (found.window.start_ns - PAIR_HORIZON_NS, found.window.end_ns + PAIR_HORIZON_NS)
-    ranges = time_slices.within(span_ranges(fetch, t, ids), horizon) if ids else []
-    starts, params = starts_in(ranges)
+    spare = time_slices.spare(sample)
+    for _ in range(time_slices.MAX_DRAWS):
+        drawn = sample_traces(fetch, t, target, bound, found, sample + spare)
+        every_id = [trace for trace, _ in drawn]
+        ranges = time_slices.within(span_ranges(fetch, t, every_id), horizon) if drawn else []
+        starts, params = starts_in(ranges)
+        misfits = _misfits(fetch, t, target, bound, found, drawn, (starts, params))
+        baseline_drawn = sum(1 for _, focus in drawn if not focus)
+        more = time_slices.respare(sample, spare, baseline_drawn, len(misfits))
+        if more is None:
+            break
+        spare = more
+    sampled = [drawn[place] for place in time_slices.kept(drawn, misfits, sample)]
+    ids = [trace for trace, _ in sampled]
+    focus_ids = [trace for trace, focus in sampled if focus]
     params |= {"ids": ids, "focus": focus_ids}
     members = _MEMBERS.format(spans=t.spans, starts=starts, user_traffic=USER_TRAFFIC)
     operation_rows = fetch(_OPERATIONS.format(members=members), params) if ids else []
@@ -167,3 +191,25 @@ def trace_groups(
             sorted(sample_spans, key=lambda span: (span.trace_id, span.start_ns, span.span_id))
         ),
     )
+
+
+def _misfits(
+    fetch: Fetch,
+    t: Tables,
+    target: Target,
+    bound: Bound,
+    found: Labels,
+    drawn: list[tuple[str, bool]],
+    starts: tuple[str, dict[str, object]],
+) -> set[str]:
+    """The drawn baseline traces that hold a focus request of the target in the window."""
+    baseline = [trace for trace, focus in drawn if not focus]
+    if not baseline:
+        return set()
+    b = Bound(dict(bound.params))
+    requests = target_spans(target, found.window, b)
+    statement = _MISFITS.format(
+        spans=t.spans, starts=starts[0], requests=requests, focus=found.focus
+    )
+    rows = fetch(statement, {**b.params, **starts[1], "baseline": baseline})
+    return {str(row[0]) for row in rows}
