@@ -21,7 +21,9 @@ trace search and journey lists the trace summaries; each is also timed against t
 same answer by a full scan of the spans (``store.scan``; for hotspots and tail causes
 labelling and reading every trace), in the same run (a disagreement between the two
 is printed). Tail causes and hotspots read a sample of 2,000 traces per group; their
-first rows are compared with the full scan's and printed as "same". The shop is
+first rows are compared with the full scan's and printed as "same" (with
+``--store chdb``, ClickHouse's sampled rankings too, against DuckDB's scan of the same
+spans). The shop is
 loaded into stores keeping rollups and into stores without (``rollups=False``),
 ``--ingest-rounds`` times each (default 3), alternately, from the same batches made up
 front; the medians of both ingest rates are printed with their ratio, and each load's
@@ -332,7 +334,17 @@ def on_chdb(
         return query_cases(store, end_ns, slowest) + store_views(store, hour)
 
     batches = shop_batches(args.spans, end_ns, time_ordered=args.time_ordered)
-    compare(duck, tmp, batches, duck_rate, cases, load=load, timed=timed, repeat=args.repeat)
+    compare(
+        duck,
+        tmp,
+        batches,
+        duck_rate,
+        cases,
+        load=load,
+        timed=timed,
+        repeat=args.repeat,
+        then=lambda click: rankings(click, hour, duck, "chDB's ranking"),
+    )
 
 
 def summary_views(
@@ -428,7 +440,7 @@ def fleet_views(store: DuckDBStore, db: Path, end_ns: int, repeat: int) -> None:
         slow, _ = timed(scanned, repeat)
         print(f"{name:<36}{fast:>12.1f}{cpu:>9.1f}{slow * 1000:>11.1f}{slow * 1000 / fast:>16.1f}")
     print(f"load average {os.getloadavg()[0]:.1f} after the fleet views")
-    rankings(store, hour)
+    rankings(store, hour, store)
 
 
 def _ranked(groups: TraceGroups) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -474,10 +486,11 @@ def _first_difference(sampled: TraceGroups, full: TraceGroups) -> str:
     return "the same"
 
 
-def rankings(store: DuckDBStore, hour: TimeWindow) -> None:
-    """The sampled answers (rollup split, 2,000 traces a group) against every trace by scan."""
+def rankings(store: Store, hour: TimeWindow, scanned: DuckDBStore, title: str = "ranking") -> None:
+    """The sampled answers of ``store`` (rollup split, 2,000 traces a group) against every
+    trace by a scan of ``scanned`` (the same spans)."""
     print(
-        f"\n{'ranking (first ' + str(RANKED) + ' rows)':<36}{'sampled':>16}{'full scan':>16}"
+        f"\n{title + ' (first ' + str(RANKED) + ' rows)':<36}{'sampled':>16}{'full scan':>16}"
         f"{'same':>8}"
     )
     for name, target, split in (
@@ -486,7 +499,7 @@ def rankings(store: DuckDBStore, hour: TimeWindow) -> None:
         ("error hotspots of checkout", CHECKOUT, Split.FAILED),
     ):
         sampled = store.trace_groups(target, split, hour, sample=GROUP_SAMPLE)
-        full = store.scan.trace_groups(target, split, hour, sample=EVERYTHING)
+        full = scanned.scan.trace_groups(target, split, hour, sample=EVERYTHING)
         sizes = (
             f"{sampled.focus_sample:,}+{sampled.baseline_sample:,}",
             f"{full.focus_sample:,}+{full.baseline_sample:,}",

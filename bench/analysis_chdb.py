@@ -92,8 +92,10 @@ def compare(
     load: Loader,
     timed: Timer,
     repeat: int,
+    then: Callable[[Store], None] | None = None,
 ) -> None:
-    """Load ``batches`` into chDB and print each read's time on both stores."""
+    """Load ``batches`` into chDB and print each read's time on both stores; ``then``
+    is given the loaded chDB store last."""
     click = open_chdb(tmp)
     try:
         written, seconds = load(click, batches)
@@ -106,6 +108,8 @@ def compare(
         print(f"{'load spans/s':<36}{duck_rate:>11,.0f}{click_rate:>10,.0f}"
               f"{click_rate / duck_rate:>15.2f}")  # fmt: skip
         print(_bytes_row(duck, click, written))
+        if then is not None:
+            then(click)
     finally:
         click.close()
 
