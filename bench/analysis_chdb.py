@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
-from threadline.server.aggregates import ServiceMap, ServiceRed, TimeWindow
+from threadline.server.aggregates import ServiceMap, ServiceRed, Split, TimeWindow
 from threadline.server.analysis.journey_narrative import JourneyNarrative
 from threadline.server.analysis.propagation_health import PropagationReport
 from threadline.server.analysis.tail_latency import Explanation
@@ -76,8 +76,10 @@ def digest(answer: Any) -> Any:
 
 
 def _ranking(found: Explanation) -> Any:
-    """Group sizes and the first row of the ranking (the sample may differ below it)."""
-    rows = found.time_growth or found.error_sources
+    """Group sizes and the first row of the ranking the view is for (the sample may
+    differ below it): where time grows for slow requests, error sources for failed ones
+    (``explain`` ranks time growth for both)."""
+    rows = found.time_growth if found.groups.split is Split.SLOW else found.error_sources
     first = (rows[0].service, rows[0].operation) if rows else None
     return (found.groups.focus_traces, found.groups.baseline_traces, first)
 
