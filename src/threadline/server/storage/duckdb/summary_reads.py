@@ -84,6 +84,22 @@ _ORDER_KEYS: Final[dict[TraceOrder, tuple[str, bool]]] = {
 }
 
 
+# A page of folded rows in two steps: the filtered rows' keys and row ids alone, the key
+# of the page's last row (``?``: limit + offset - 1 rows before it), then the rows whose
+# key reaches it (ties included, so the trace id settles them) read by row id.
+# ``keyed`` is read twice: a filter reading another table (a list of the summaries, the
+# spans) is run once and its rows kept; column filters cost less run twice than kept.
+_PAGE_BOUND: Final = """WITH keyed AS {kept}(SELECT rowid AS row, {key} AS key FROM {table}{where}),
+last AS (SELECT key FROM keyed ORDER BY key {direction} LIMIT 1 OFFSET ?)
+SELECT {columns} FROM {table} WHERE rowid IN (
+    SELECT row FROM keyed WHERE key {bound} coalesce((SELECT key FROM last), {sentinel}))
+{order} LIMIT ? OFFSET ?"""
+# What the page shows of a folded row (the triples, the widest list, are left unread).
+_PAGE_COLUMNS: Final = "trace_id, start_ns, end_ns, root, spans, errors, services, sessions, users"
+_LOWEST: Final = -(2**63)
+_HIGHEST: Final = 2**63 - 1
+
+
 def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
     """``Store.search_traces`` from the summaries."""
     if query.order not in _ORDER_KEYS:
@@ -121,10 +137,17 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
             " FROM page JOIN lists ON page.trace_id = lists.trace_id"
         )
     else:
-        # One folded row per trace, its lists sorted at fold: the page reads the rows as
-        # they are, and DuckDB fetches the wide columns (root, lists) for its rows only.
+        # One folded row per trace, its lists sorted at fold. The order's tie-break on
+        # the trace id would read every trace's id; the page's key bound is found from
+        # the keys alone (``_PAGE_BOUND``), and only the rows reaching it are read whole.
         where.add("NOT fresh")
-        page = f"SELECT * FROM {SUMMARIES}{where.sql('WHERE')} {order} LIMIT ? OFFSET ?"
+        bound, sentinel = (">=", _LOWEST) if descending else ("<=", _HIGHEST)
+        kept = "MATERIALIZED " if any("SELECT" in f for f in where.fragments) else ""
+        page = _PAGE_BOUND.format(
+            table=SUMMARIES, key=key, where=where.sql("WHERE"), direction=direction,
+            bound=bound, sentinel=sentinel, order=order, kept=kept, columns=_PAGE_COLUMNS,
+        )  # fmt: skip
+        params = [*where.params, query.limit + query.offset - 1, *params[-2:]]
     rows = fetch(
         f"SELECT trace_id, start_ns, end_ns - start_ns, root.service, root.operation,"
         " spans, errors, services, sessions[1], users[1],"

@@ -1,0 +1,58 @@
+"""Trace search and journey lists from the summaries against the span scan, on a kept store.
+
+    cd bench && PYTHONPATH=../src:. python3 analysis.py --spans 10000000 --repeat 3 \\
+        --no-ingest-baseline --time-ordered --db /tmp/a10m.duckdb      # once, to keep a store
+    cd bench && PYTHONPATH=../src:. python3 trace_search.py --db /tmp/a10m.duckdb
+
+Opens a store ``analysis.py --db`` kept and times each search and journey list of its
+fleet-view table (``analysis.summary_views``: the same queries, each answer checked
+against the scan's first) from the trace summaries and by a scan of the spans
+(``store.scan``): the fastest of ``--repeat`` runs after a warm-up, wall-clock and CPU,
+and the scan's time over the summaries'. ``--no-scan`` times the summaries alone (to
+compare two checkouts on one store quickly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from analysis import summary_views, timed
+from journey_bench import timed_both
+from threadline.server.storage.duckdb import DuckDBStore
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--db", type=Path, required=True, help="a store analysis.py kept")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per query")
+    parser.add_argument("--no-scan", action="store_true", help="time the summaries alone")
+    args = parser.parse_args()
+    if not args.db.exists():
+        parser.error(f"{args.db} does not exist; keep one with analysis.py --db")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    store = DuckDBStore(args.db)
+    try:
+        counts = store.counts()
+        print(f"{counts.spans:,} spans, {counts.traces:,} traces in {args.db}")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
+        header = f"{'read':<36}{'summaries ms':>14}{'cpu ms':>9}"
+        print(header if args.no_scan else f"{header}{'scan ms':>11}{'scan ÷ summaries':>18}")
+        for name, summarised, scanned in summary_views(store, checked=not args.no_scan):
+            fast, cpu = timed_both(summarised, args.repeat)
+            line = f"{name:<36}{fast:>14.1f}{cpu:>9.1f}"
+            if not args.no_scan:
+                slow = timed(scanned, args.repeat)[0] * 1000
+                line += f"{slow:>11.1f}{slow / fast:>18.1f}"
+            print(line)
+        print(f"load average {os.getloadavg()[0]:.1f} after")
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    main()
