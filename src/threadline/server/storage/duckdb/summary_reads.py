@@ -87,8 +87,9 @@ _ORDER_KEYS: Final[dict[TraceOrder, tuple[str, bool]]] = {
 # A page of folded rows in two steps: the filtered rows' keys and row ids alone, the key
 # of the page's last row (``?``: limit + offset - 1 rows before it), then the rows whose
 # key reaches it (ties included, so the trace id settles them) read by row id.
-# ``keyed`` is read twice: a filter reading another table (a list of the summaries, the
-# spans) is run once and its rows kept; column filters cost less run twice than kept.
+# ``keyed`` is read twice: a filter reading a list or another table (the spans, the
+# logs) is run once and its rows kept; filters on times and counts cost less run twice
+# than kept.
 _PAGE_BOUND: Final = """WITH keyed AS {kept}(SELECT rowid AS row, {key} AS key FROM {table}{where}),
 last AS (SELECT key FROM keyed ORDER BY key {direction} LIMIT 1 OFFSET ?)
 SELECT {columns} FROM {table} WHERE rowid IN (
@@ -106,10 +107,11 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
         raise ValueError(f"trace order must be one of {sorted(_ORDER_KEYS)}, got {query.order!r}")
     if query.offset < 0:
         raise ValueError(f"offset must be 0 or more, got {query.offset}")
-    where = _summary_filters(query)
+    fresh = any_fresh(fetch)
+    where, costly = _summary_filters(query, folded=not fresh)
     on_spans = _span_filters(query)
     if on_spans:
-        bounds = _span_bounds(fetch, where)
+        bounds = _span_bounds(fetch, where, fresh=fresh)
         if bounds is None:
             return []
         for span in on_spans:
@@ -120,7 +122,6 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
                 *span.params,
             )
     key, descending = _ORDER_KEYS[query.order]
-    fresh = any_fresh(fetch)
     if query.after is not None:
         where.extend(_after(query.order, query.after))
     direction = "DESC" if descending else "ASC"
@@ -142,7 +143,7 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
         # the keys alone (``_PAGE_BOUND``), and only the rows reaching it are read whole.
         where.add("NOT fresh")
         bound, sentinel = (">=", _LOWEST) if descending else ("<=", _HIGHEST)
-        kept = "MATERIALIZED " if any("SELECT" in f for f in where.fragments) else ""
+        kept = "MATERIALIZED " if costly or on_spans else ""
         page = _PAGE_BOUND.format(
             table=SUMMARIES, key=key, where=where.sql("WHERE"), direction=direction,
             bound=bound, sentinel=sentinel, order=order, kept=kept, columns=_PAGE_COLUMNS,
@@ -185,8 +186,11 @@ def session_ids_with_prefix(fetch: Fetch, prefix: str, *, limit: int) -> list[st
     return [str(row[0]) for row in rows]
 
 
-def _summary_filters(query: TraceQuery) -> Conditions:
-    where = Conditions()
+def _summary_filters(query: TraceQuery, *, folded: bool) -> tuple[Conditions, bool]:
+    """The query's conditions on a trace's summary (``folded``: on its one folded row),
+    and whether one reads more than the row's times and counts (a list, another table)."""
+    times = Conditions()  # on the row's times and counts
+    more = Conditions()  # on its lists, or reading another table
     # Service, operation and status must hold on one span: one of the trace's
     # ``service␟operation␟status`` strings. A condition on the lists holds for the
     # trace when it holds for any of its rows, so it reads the rows unmerged.
@@ -200,41 +204,48 @@ def _summary_filters(query: TraceQuery) -> Conditions:
         if value is not None:
             triple.add(f"split_part(o, {SEPARATOR}, {part}) = ?", value)
     if query.operation is None and query.status is None and query.service is not None:
-        where.extend(_any_row("list_contains(services, ?)", query.service))
+        more.extend(_any_row("list_contains(services, ?)", query.service, folded=folded))
     elif query.service is None and query.operation is None and status is StatusCode.ERROR:
-        where.add("errors > 0")
+        times.add("errors > 0")
     elif triple.fragments:
         predicate = " AND ".join(triple.fragments)
-        where.extend(
+        more.extend(
             _any_row(
-                f"list_bool_or(list_transform(operations, lambda o: {predicate}))", *triple.params
+                f"list_bool_or(list_transform(operations, lambda o: {predicate}))",
+                *triple.params,
+                folded=folded,
             )
         )
     if query.start_ns is not None:
-        where.add("start_ns >= ?", query.start_ns)
+        times.add("start_ns >= ?", query.start_ns)
     if query.end_ns is not None:
-        where.add("end_ns <= ?", query.end_ns)
+        times.add("end_ns <= ?", query.end_ns)
     if query.min_duration_ns is not None:
-        where.add(f"{_DURATION} >= ?", query.min_duration_ns)
+        times.add(f"{_DURATION} >= ?", query.min_duration_ns)
     if query.max_duration_ns is not None:
-        where.add(f"{_DURATION} <= ?", query.max_duration_ns)
+        times.add(f"{_DURATION} <= ?", query.max_duration_ns)
     if query.session_id is not None:
-        where.extend(_any_row("list_contains(sessions, ?)", query.session_id))
+        more.extend(_any_row("list_contains(sessions, ?)", query.session_id, folded=folded))
     if query.user_id is not None:
-        where.extend(_any_row("list_contains(users, ?)", query.user_id))
+        more.extend(_any_row("list_contains(users, ?)", query.user_id, folded=folded))
     # Log filters read the logs table, bounded by the query's window as on spans.
-    where.extend(trace_logged(query))
+    more.extend(trace_logged(query))
     # Synthetic traces are recorded at ingest (``journey_steps.mark_synthetic``).
     if query.synthetic != "include":
         negation = "NOT " if query.synthetic == "exclude" else ""
-        where.add(f"trace_id {negation}IN (SELECT trace_id FROM {JOURNEY_SYNTHETIC})")
-    return where
+        more.add(f"trace_id {negation}IN (SELECT trace_id FROM {JOURNEY_SYNTHETIC})")
+    times.extend(more)
+    return times, bool(more.fragments)
 
 
-def _any_row(condition: str, *params: object) -> Conditions:
-    """Traces with a summary row (folded or not) meeting ``condition``."""
+def _any_row(condition: str, *params: object, folded: bool) -> Conditions:
+    """Traces with a summary row (folded or not) meeting ``condition``; on folded rows
+    alone (one per trace), the row's own condition, with no second read of the table."""
     conditions = Conditions()
-    conditions.add(f"trace_id IN (SELECT trace_id FROM {SUMMARIES} WHERE {condition})", *params)
+    if folded:
+        conditions.add(condition, *params)
+    else:
+        conditions.add(f"trace_id IN (SELECT trace_id FROM {SUMMARIES} WHERE {condition})", *params)
     return conditions
 
 
@@ -250,13 +261,15 @@ def _span_filters(query: TraceQuery) -> list[Conditions]:
     return spans
 
 
-def _span_bounds(fetch: Fetch, where: Conditions) -> tuple[int, int] | None:
-    """Where the start times of the spans of the traces ``where`` keeps lie; None: no trace."""
-    rows = fetch(
-        f"WITH {merged_summary(any_fresh(fetch))} SELECT min(start_ns), max(last_start_ns)"
-        f" FROM summary{where.sql('WHERE')}",
-        list(where.params),
-    )
+def _span_bounds(fetch: Fetch, where: Conditions, *, fresh: bool) -> tuple[int, int] | None:
+    """Where the start times of the spans of the traces ``where`` keeps lie; None: no trace.
+    ``fresh``: some row is not folded (``where`` then reads merged rows)."""
+    bounds = "min(start_ns), max(last_start_ns)"
+    if fresh:
+        sql = f"WITH {_MERGED} SELECT {bounds} FROM summary{where.sql('WHERE')}"
+    else:
+        sql = f"SELECT {bounds} FROM {SUMMARIES} WHERE NOT fresh{where.sql('AND')}"
+    rows = fetch(sql, list(where.params))
     if not rows or rows[0][0] is None:
         return None
     return int(rows[0][0]), int(rows[0][1])
