@@ -5,11 +5,11 @@ sample from slices of the window, ``time_slices.spare`` traces more than needed:
 baseline trace may hold, outside the slices, a target request that meets the focus
 condition (a failed retry a minute later). Such *misfits* are looked for among the
 spans of the drawn baseline and left out, each group keeping its first ``sample``
-traces but them. This module then counts, over every span of the sampled traces (read where
-``trace_id_ts`` says they start, within ``PAIR_HORIZON_NS`` of the window, the trace
-ids passed as a set), the operations
-(traces holding each, exact self time, error origins) and the attribute values, as
-the DuckDB store's ``groups`` does.
+traces but them (drawn again with more when they outnumber the spares). This module
+then counts, over every span of the sampled traces (read where ``trace_id_ts`` says
+they start, within ``PAIR_HORIZON_NS`` of the window, the trace ids passed as a set),
+the operations (traces holding each, exact self time, error origins) and the
+attribute values, as the DuckDB store's ``groups`` does.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from typing import Final
 
 from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.aggregates import (
-    AttributeCount,
-    OperationPresence,
     Split,
     Target,
     TimeWindow,
@@ -36,6 +34,7 @@ from threadline.server.storage.clickhouse.rollup_tables import ERROR, PAIR_HORIZ
 from threadline.server.storage.clickhouse.sql import Bound, checked_limit
 from threadline.server.storage.clickhouse.tables import Fetch, Tables
 from threadline.server.storage.clickhouse.traces import get_traces, span_ranges, starts_in
+from threadline.server.storage.group_rows import attributes_from_rows, operations_from_rows
 
 # Every span of the sampled traces but the SDK's own reports (in no fleet view);
 # ``{ids}`` and ``{focus}`` are the sample's ids and its focus ids, ``{starts}`` where
@@ -176,14 +175,8 @@ def trace_groups(
         baseline_traces=found.baseline_requests,
         focus_sample=len(focus_ids),
         baseline_sample=len(baseline_ids),
-        operations=tuple(
-            OperationPresence(row[0], row[1], *(int(value) for value in row[2:8]))
-            for row in operation_rows
-        ),
-        attributes=tuple(
-            AttributeCount(row[0], row[1], *(int(value) for value in row[2:6]))
-            for row in attribute_rows
-        ),
+        operations=operations_from_rows(operation_rows),
+        attributes=attributes_from_rows(attribute_rows),
         examples=found.examples,
         focus_ids=tuple(focus_ids[: max(sample_ids, 0)]),
         baseline_ids=tuple(baseline_ids[: max(sample_ids, 0)]),

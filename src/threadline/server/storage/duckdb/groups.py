@@ -40,8 +40,6 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from threadline.server.aggregates import (
-    AttributeCount,
-    OperationPresence,
     Split,
     Target,
     TimeWindow,
@@ -60,6 +58,7 @@ from threadline.server.storage.duckdb.sql import (
     checked_limit,
     starts_in,
 )
+from threadline.server.storage.group_rows import attributes_from_rows, operations_from_rows
 
 # Where the spans of the given traces start within a range: a few ranges (their
 # summaries say), or ``None`` when that is not known for all of them.
@@ -291,14 +290,8 @@ def trace_groups(
         baseline_traces=labels.baseline_requests,
         focus_sample=int(counts.get(True, 0)),
         baseline_sample=int(counts.get(False, 0)),
-        operations=tuple(
-            OperationPresence(row[0], row[1], *(int(value) for value in row[2:8]))
-            for row in operation_rows
-        ),
-        attributes=tuple(
-            AttributeCount(row[0], row[1], *(int(value) for value in row[2:6]))
-            for row in attribute_rows
-        ),
+        operations=operations_from_rows(operation_rows),
+        attributes=attributes_from_rows(attribute_rows),
         examples=labels.examples,
         focus_ids=tuple(row[1] for row in id_rows if row[0]),
         baseline_ids=tuple(row[1] for row in id_rows if not row[0]),
