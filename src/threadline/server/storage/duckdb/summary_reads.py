@@ -140,7 +140,7 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
     else:
         # One folded row per trace, its lists sorted at fold. The order's tie-break on
         # the trace id would read every trace's id; the page's key bound is found from
-        # the keys alone (``_PAGE_BOUND``), and only the rows reaching it are read whole.
+        # the keys alone (``_PAGE_BOUND``), and only the rows reaching it are read.
         where.add("NOT fresh")
         bound, sentinel = (">=", _LOWEST) if descending else ("<=", _HIGHEST)
         kept = "MATERIALIZED " if costly or on_spans else ""
