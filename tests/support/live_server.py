@@ -122,7 +122,13 @@ def live_server(
     try:
         app = create_app(settings, store, deliver=deliver)
         with serving_asgi(app, sock, lifespan=lifespan) as url:
-            yield LiveServer(url, app, store, settings)
+            try:
+                yield LiveServer(url, app, store, settings)
+            finally:
+                # Without lifespan events no shutdown hook runs, yet a notice starts the
+                # alert dispatcher: stopped here, no worker goes on retrying a receiver
+                # into the tests after this one.
+                app.state.alert_dispatcher.stop()
     finally:
         sock.close()
         store.close()

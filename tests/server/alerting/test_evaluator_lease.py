@@ -185,10 +185,14 @@ def test_a_schedule_stopping_lets_the_other_take_the_lease_at_its_next_tick(
     with receiver() as (url, _):
         a = Server(store, clock, url, "host-a:101:aaaaaa")
         b = Server(store, clock, url, "host-b:202:bbbbbb")
-        clock.at(FAIL_FROM)
-        assert a.tick()
-        assert not b.tick()
-        a.schedule.stop()
-        clock.now += INTERVAL
-        assert b.tick()
-        assert not a.tick()
+        try:
+            clock.at(FAIL_FROM)
+            assert a.tick()
+            assert not b.tick()
+            a.schedule.stop()
+            clock.now += INTERVAL
+            assert b.tick()
+            assert not a.tick()
+        finally:
+            a.dispatcher.stop()
+            b.dispatcher.stop()
