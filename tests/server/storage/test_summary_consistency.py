@@ -27,14 +27,7 @@ from hypothesis import strategies as st
 from support.spans import span_record
 from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.batch import SpanBatch
-from threadline.server.model import (
-    SpanKind,
-    SpanRecord,
-    StatusCode,
-    TraceCursor,
-    TraceOrder,
-    TraceQuery,
-)
+from threadline.server.model import SpanKind, SpanRecord, StatusCode, TraceQuery
 from threadline.server.storage.duckdb import DuckDBStore, journey_lists, search
 from threadline.server.storage.duckdb.migrations import LATEST
 
@@ -394,42 +387,5 @@ def test_the_version_17_step_builds_the_journey_summaries(
         assert listed[0], "the workload has journeys"
         assert [store.list_journeys(limit=100, **journeys) for journeys in JOURNEYS] == listed  # type: ignore[arg-type]
         check(store)
-    finally:
-        store.close()
-
-
-def test_pages_of_tied_traces_follow_the_scan(tmp_path: Path) -> None:
-    """Twelve traces sharing three durations and two starts: a folded page's key bound
-    keeps every tie, so each page of each order, by offset or by cursor, holds the
-    traces (by id among ties) the scan puts there."""
-    records = [
-        span_record(
-            f"{index + 1:032x}",
-            "r",
-            None,
-            "web",
-            "GET /",
-            T0 + (index % 2) * MS,
-            T0 + (index % 2) * MS + (100 + 100 * (index % 3)) * MS,
-        )
-        for index in range(12)
-    ]
-    store = DuckDBStore(tmp_path / "spans.duckdb")
-    try:
-        store.write(SpanBatch.from_records(records)).result(timeout=WAIT_S)
-        store.compact_rollups()
-        orders: tuple[TraceOrder, ...] = ("recent", "oldest", "slowest", "fastest")
-        for order in orders:
-            everything = store.scan.search_traces(TraceQuery(limit=12, order=order))
-            assert len(everything) == 12, "the traces were stored"
-            for limit in (1, 2, 5):
-                for offset in range(13):
-                    query = TraceQuery(limit=limit, order=order, offset=offset)
-                    assert store.search_traces(query) == everything[offset : offset + limit]
-                for last in everything[limit - 1 :: limit]:
-                    key = last.duration_ns if order in ("slowest", "fastest") else last.start_ns
-                    after = TraceCursor(order, key, last.trace_id)
-                    query = TraceQuery(limit=limit, order=order, after=after)
-                    assert store.search_traces(query) == store.scan.search_traces(query)
     finally:
         store.close()

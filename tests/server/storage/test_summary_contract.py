@@ -11,7 +11,15 @@ from typing import Final
 
 from support.spans import span_record
 from threadline.server.batch import SpanBatch
-from threadline.server.model import SpanKind, SpanRecord, StatusCode, TraceQuery, TraceSummary
+from threadline.server.model import (
+    SpanKind,
+    SpanRecord,
+    StatusCode,
+    TraceCursor,
+    TraceOrder,
+    TraceQuery,
+    TraceSummary,
+)
 from threadline.server.storage.base import Store
 
 S: Final = 1_000_000_000
@@ -186,3 +194,42 @@ def test_spans_dated_1970_and_2100_are_listed_at_their_times(store: Store) -> No
     assert slowest[0].duration_ns == future + S - 5 * S
     in_1970 = store.search_traces(TraceQuery(start_ns=0, end_ns=60 * S))
     assert [t.trace_id for t in in_1970] == ["a" * 32]
+
+
+# Each order's key of a trace (start or duration) and whether larger keys come first.
+ORDERS: Final[dict[TraceOrder, tuple[str, bool]]] = {
+    "recent": ("start_ns", True),
+    "oldest": ("start_ns", False),
+    "slowest": ("duration_ns", True),
+    "fastest": ("duration_ns", False),
+}
+
+
+def test_pages_of_tied_traces_follow_each_other_by_trace_id(store: Store) -> None:
+    """Twelve traces sharing three durations and two starts, folded or not: each page of
+    each order, by offset or by cursor, holds the traces the order puts there, the
+    trace id settling every tie, so no trace is shown twice or skipped between pages."""
+    write(
+        store,
+        [root(f"{index + 1:032x}", index % 2, 100 + 100 * (index % 3)) for index in range(12)],
+    )
+    for folded in (False, True):
+        if folded:
+            store.fold_pending()
+        for order, (key, larger_first) in ORDERS.items():
+            everything = store.search_traces(TraceQuery(limit=12, order=order))
+            assert len(everything) == 12, "the traces were stored"
+            expected = sorted(
+                everything,
+                key=lambda t: (-getattr(t, key) if larger_first else getattr(t, key), t.trace_id),
+            )
+            assert everything == expected, (order, folded)
+            for limit in (1, 2, 5):
+                for offset in range(13):
+                    query = TraceQuery(limit=limit, order=order, offset=offset)
+                    assert store.search_traces(query) == expected[offset : offset + limit]
+                for end in range(limit - 1, 12, limit):
+                    last = expected[end]
+                    after = TraceCursor(order, getattr(last, key), last.trace_id)
+                    page = store.search_traces(TraceQuery(limit=limit, order=order, after=after))
+                    assert page == expected[end + 1 : end + 1 + limit], (order, folded, end)
