@@ -218,3 +218,29 @@ def test_misfits_beyond_the_spare_call_for_a_draw_sized_by_their_share() -> None
     assert time_slices.respare(20, 10, 30, 30) == 700
     assert time_slices.spare(2000) == 40
     assert time_slices.spare(20) == time_slices.SPARE_MIN
+
+
+def test_a_draw_short_of_fitting_traces_is_drawn_again_a_bounded_number_of_times() -> None:
+    asked: list[int] = []
+
+    def draw(wanted: int) -> tuple[int, int, int]:
+        # A third of every baseline drawn are misfits.
+        asked.append(wanted)
+        return wanted, wanted, wanted // 3
+
+    assert time_slices.refilled(20, 2, draw) == asked[-1]
+    assert asked[0] == 22
+    assert asked[-1] - asked[-1] // 3 >= 20  # the last draw holds the sample
+    assert len(asked) == 2
+
+    def hopeless(wanted: int) -> tuple[int, int, int]:
+        asked.append(wanted)
+        return wanted, wanted, wanted  # every baseline trace a misfit
+
+    asked.clear()
+    time_slices.refilled(20, 2, hopeless)
+    assert len(asked) == time_slices.MAX_DRAWS
+    asked.clear()
+    # No misfits: drawn once.
+    time_slices.refilled(20, 2, lambda wanted: (asked.append(wanted), wanted, 0))
+    assert asked == [22]

@@ -222,6 +222,21 @@ def spare(sample: int) -> int:
     return max(SPARE_MIN, sample * SPARE_PER_THOUSAND // 1000)
 
 
+def refilled(sample: int, spare: int, draw: Callable[[int], tuple[T, int, int]]) -> T:
+    """What ``draw(sample + spare)`` gives, drawn again with more spares (``respare``)
+    while misfits leave the baseline short, ``MAX_DRAWS`` times at most. ``draw(n)``
+    draws ``n`` traces a group and returns its result, the baseline traces it drew and
+    the misfits among them."""
+    drawn, baseline, misfits = draw(sample + spare)
+    for _ in range(MAX_DRAWS - 1):
+        more = respare(sample, spare, baseline, misfits)
+        if more is None:
+            break
+        spare = more
+        drawn, baseline, misfits = draw(sample + spare)
+    return drawn
+
+
 def respare(sample: int, spare: int, baseline_drawn: int, misfits: int) -> int | None:
     """The spare of another draw when the baseline's misfits left it short of ``sample``
     while the draw found all it asked for (so more baseline traces may be there): as

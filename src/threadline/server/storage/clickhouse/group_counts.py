@@ -14,7 +14,7 @@ attribute values, as the DuckDB store's ``groups`` does.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.aggregates import (
@@ -44,6 +44,17 @@ _MEMBERS: Final = """SELECT trace_id, span_id, coalesce(parent_span_id, '') AS p
        trace_id IN {{focus:Array(String)}} AS focus
 FROM {spans}
 WHERE trace_id IN {{ids:Array(String)}} AND {starts} AND {user_traffic}"""
+
+
+class _Draw(NamedTuple):
+    """A draw of the sample: its (trace, focus) pairs in hash order, where their spans
+    start (``starts_in``: the condition and its parameters) and the baseline's misfits."""
+
+    traces: list[tuple[str, bool]]
+    starts: str
+    params: dict[str, object]
+    misfits: set[str]
+
 
 # The drawn baseline traces holding a target request in the window that meets the focus
 # condition, found among their spans (``{starts}``).
@@ -135,18 +146,18 @@ def trace_groups(
     found = labels(fetch, t, target, split, window, bound, percentile=percentile, examples=examples)
     # Read where the traces' spans start, within the horizon around the window.
     horizon = (found.window.start_ns - PAIR_HORIZON_NS, found.window.end_ns + PAIR_HORIZON_NS)
-    spare = time_slices.spare(sample)
-    for _ in range(time_slices.MAX_DRAWS):
-        drawn = sample_traces(fetch, t, target, bound, found, sample + spare)
+
+    def draw(wanted: int) -> tuple[_Draw, int, int]:
+        drawn = sample_traces(fetch, t, target, bound, found, wanted)
         every_id = [trace for trace, _ in drawn]
         ranges = time_slices.within(span_ranges(fetch, t, every_id), horizon) if drawn else []
         starts, params = starts_in(ranges)
         misfits = _misfits(fetch, t, target, bound, found, drawn, (starts, params))
-        baseline_drawn = sum(1 for _, focus in drawn if not focus)
-        more = time_slices.respare(sample, spare, baseline_drawn, len(misfits))
-        if more is None:
-            break
-        spare = more
+        baseline = sum(1 for _, focus in drawn if not focus)
+        return _Draw(drawn, starts, params, misfits), baseline, len(misfits)
+
+    # The draw takes spares for the misfits, and draws again with more when they fall short.
+    drawn, starts, params, misfits = time_slices.refilled(sample, time_slices.spare(sample), draw)
     sampled = [drawn[place] for place in time_slices.kept(drawn, misfits, sample)]
     ids = [trace for trace, _ in sampled]
     focus_ids = [trace for trace, focus in sampled if focus]

@@ -248,9 +248,9 @@ def trace_groups(
     checked_limit(sample, "sample")
     # From slices, a few baseline traces may turn out to be focus ones (``_MISFITS``):
     # the draw takes spares for them, and draws again with more when they fall short.
-    spare = time_slices.spare(sample) if labels.per_minute is not None else 0
-    for _ in range(time_slices.MAX_DRAWS):
-        sampled, _ = group_sample.sample(fetch, target, labels, sample + spare)
+
+    def draw(wanted: int) -> tuple[tuple[list[Row], dict[int, list[Row]]], int, int]:
+        sampled, _ = group_sample.sample(fetch, target, labels, wanted)
         kinds = _counted(
             fetch,
             target,
@@ -262,11 +262,11 @@ def trace_groups(
             sample_ids=sample_ids,
             span_ranges=span_ranges,
         )
-        baseline_drawn = sum(1 for row in sampled if not row[1])
-        more = time_slices.respare(sample, spare, baseline_drawn, len(kinds[_MISFIT_ROW]))
-        if more is None:
-            break
-        spare = more
+        baseline = sum(1 for row in sampled if not row[1])
+        return (sampled, kinds), baseline, len(kinds[_MISFIT_ROW])
+
+    spare = time_slices.spare(sample) if labels.per_minute is not None else 0
+    sampled, kinds = time_slices.refilled(sample, spare, draw)
     operation_rows = sorted(
         (row[1:_COUNT_COLUMNS] for row in kinds[_OPERATION_ROW]), key=lambda row: row[:2]
     )
