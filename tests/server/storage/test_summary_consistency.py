@@ -28,7 +28,7 @@ from support.spans import span_record
 from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode, TraceQuery
-from threadline.server.storage.duckdb import DuckDBStore, journey_lists, search
+from threadline.server.storage.duckdb import DuckDBStore, journey_lists, search, span_probe
 from threadline.server.storage.duckdb.migrations import LATEST
 
 MS: Final = 1_000_000
@@ -104,7 +104,12 @@ QUERIES: Final = [
     TraceQuery(limit=200, user_id="u1", order="slowest"),
     TraceQuery(limit=200, attributes=(("tier", "gold"),), service="mail"),
     TraceQuery(limit=200, attributes=(("tier", "gold"),), start_ns=T0 + MINUTE),
+    TraceQuery(limit=3, attributes=(("tier", "gold"),), order="slowest"),
+    TraceQuery(limit=2, offset=1, attributes=(("tier", "free"),), service="cart"),
 ]
+# Probes of a trace or two at a time (``span_probe``): many probes, and falls back to
+# the window's read, on workloads this small.
+SMALL_PROBES: Final = {"FIRST_TOGETHER": 2, "MOST_TOGETHER": 6, "FIRST_SPREAD": 1, "MOST_SPREAD": 3}
 JOURNEYS: Final[list[dict[str, object]]] = [
     {"order": "recent"},
     {"order": "slowest"},
@@ -118,6 +123,10 @@ JOURNEYS: Final[list[dict[str, object]]] = [
 def check(store: DuckDBStore) -> None:
     for query in QUERIES:
         assert store.search_traces(query) == store.scan.search_traces(query), query
+    with patch.multiple(span_probe, **SMALL_PROBES):  # type: ignore[arg-type]
+        for query in QUERIES:
+            if query.attributes:
+                assert store.search_traces(query) == store.scan.search_traces(query), query
     for prefix in ("s", "s1", "s9", "u"):
         scanned_ids = search.ids_with_prefix(store._fetch, "session_id", prefix, limit=10)
         assert store.ids_with_prefix("session_id", prefix, limit=10) == scanned_ids, prefix

@@ -32,11 +32,12 @@ from threadline.server.model import (
     TraceQuery,
     TraceSummary,
 )
-from threadline.server.storage.duckdb import search
+from threadline.server.storage.duckdb import search, span_probe
 from threadline.server.storage.duckdb.schema import JOURNEY_SUMMARIES, JOURNEY_SYNTHETIC, TABLE
 from threadline.server.storage.duckdb.sql import (
     Conditions,
     Fetch,
+    Row,
     checked_limit,
     span_attribute_is,
     trace_logged,
@@ -109,7 +110,22 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
         raise ValueError(f"offset must be 0 or more, got {query.offset}")
     fresh = any_fresh(fetch)
     where, costly = _summary_filters(query, folded=not fresh)
+    if query.after is not None:
+        where.extend(_after(query.order, query.after))
     on_spans = _span_filters(query)
+    wanted = checked_limit(query.limit) + query.offset
+    if on_spans and not fresh:
+        # Folded rows in the page's order, checked against the spans a few at a time.
+        def candidates(limit: int, after: Row | None) -> list[Row]:
+            following = Conditions(list(where.fragments), list(where.params))
+            if after is not None:
+                following.extend(_after(query.order, _cursor_at(query.order, after)))
+            return _page(fetch, query.order, following, limit, 0, kept=costly, starts=True)
+
+        together = query.order in ("recent", "oldest")
+        found = span_probe.first_matching(fetch, candidates, on_spans, wanted, together=together)
+        if found is not None:
+            return [search.trace_from_row(row) for row in found[query.offset :]]
     if on_spans:
         bounds = _span_bounds(fetch, where, fresh=fresh)
         if bounds is None:
@@ -121,42 +137,82 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
                 *bounds,
                 *span.params,
             )
-    key, descending = _ORDER_KEYS[query.order]
-    if query.after is not None:
-        where.extend(_after(query.order, query.after))
-    direction = "DESC" if descending else "ASC"
-    order = f"ORDER BY {key} {direction}, trace_id"
-    params = [*where.params, checked_limit(query.limit), query.offset]
+    kept = costly or bool(on_spans)
     if fresh:
-        # The lists (services, ids) and the root are merged for the page's traces only.
-        page = (
-            f"WITH {merged_summary(fresh)}, page AS"
-            f" (SELECT * FROM summary{where.sql('WHERE')} {order} LIMIT ? OFFSET ?),"
-            f" lists AS (SELECT t.trace_id, min(root) AS root, {LISTS} FROM {SUMMARIES} AS t"
-            " SEMI JOIN page AS p ON t.trace_id = p.trace_id GROUP BY t.trace_id)"
-            " SELECT page.*, root, services, sessions, users"
-            " FROM page JOIN lists ON page.trace_id = lists.trace_id"
-        )
+        rows = _merged_page(fetch, query.order, where, query.limit, query.offset)
     else:
-        # One folded row per trace, its lists sorted at fold. The order's tie-break on
-        # the trace id would read every trace's id; the page's key bound is found from
-        # the keys alone (``_PAGE_BOUND``), and only the rows reaching it are read.
-        where.add("NOT fresh")
-        bound, sentinel = (">=", _LOWEST) if descending else ("<=", _HIGHEST)
-        kept = "MATERIALIZED " if costly or on_spans else ""
-        page = _PAGE_BOUND.format(
-            table=SUMMARIES, key=key, where=where.sql("WHERE"), direction=direction,
-            bound=bound, sentinel=sentinel, order=order, kept=kept, columns=_PAGE_COLUMNS,
-        )  # fmt: skip
-        params = [*where.params, query.limit + query.offset - 1, *params[-2:]]
-    rows = fetch(
-        f"SELECT trace_id, start_ns, end_ns - start_ns, root.service, root.operation,"
-        " spans, errors, services, sessions[1], users[1],"
-        f" trace_id IN (SELECT trace_id FROM {JOURNEY_SYNTHETIC})"
-        f" FROM ({page}) {order}",
-        params,
-    )
+        rows = _page(fetch, query.order, where, query.limit, query.offset, kept=kept)
     return [search.trace_from_row(row) for row in rows]
+
+
+# A page's rows as ``search.trace_from_row`` reads them, from ``page``: a subquery of
+# summary rows (``_PAGE_COLUMNS``).
+_PAGE_ROWS: Final = f"""SELECT trace_id, start_ns, end_ns - start_ns, root.service,
+    root.operation, spans, errors, services, sessions[1], users[1],
+    trace_id IN (SELECT trace_id FROM {JOURNEY_SYNTHETIC}){{starts}}
+FROM ({{page}}) {{order}}"""
+
+
+def _page(
+    fetch: Fetch,
+    order: TraceOrder,
+    where: Conditions,
+    limit: int,
+    offset: int,
+    *,
+    kept: bool,
+    starts: bool = False,
+) -> list[Row]:
+    """A page of folded rows meeting ``where`` (``kept``: it reads a list or another
+    table, so its first step is kept, not run twice). ``starts``: each row ends with
+    where the trace's spans start (first and last start)."""
+    key, descending = _ORDER_KEYS[order]
+    direction = "DESC" if descending else "ASC"
+    ordered = f"ORDER BY {key} {direction}, trace_id"
+    # One folded row per trace, its lists sorted at fold. The order's tie-break on
+    # the trace id would read every trace's id; the page's key bound is found from
+    # the keys alone (``_PAGE_BOUND``), and only the rows reaching it are read.
+    bound, sentinel = (">=", _LOWEST) if descending else ("<=", _HIGHEST)
+    folded = Conditions(list(where.fragments), list(where.params))
+    folded.add("NOT fresh")
+    columns = f"{_PAGE_COLUMNS}, last_start_ns" if starts else _PAGE_COLUMNS
+    page = _PAGE_BOUND.format(
+        table=SUMMARIES, key=key, where=folded.sql("WHERE"), direction=direction,
+        bound=bound, sentinel=sentinel, order=ordered, columns=columns,
+        kept="MATERIALIZED " if kept else "",
+    )  # fmt: skip
+    extra = ", start_ns, last_start_ns" if starts else ""
+    return fetch(
+        _PAGE_ROWS.format(page=page, order=ordered, starts=extra),
+        [*folded.params, limit + offset - 1, checked_limit(limit), offset],
+    )
+
+
+def _merged_page(
+    fetch: Fetch, order: TraceOrder, where: Conditions, limit: int, offset: int
+) -> list[Row]:
+    """A page of traces some of whose rows are not folded: times and counts merged for
+    every trace, the lists (services, ids) and the root for the page's traces only."""
+    key, descending = _ORDER_KEYS[order]
+    ordered = f"ORDER BY {key} {'DESC' if descending else 'ASC'}, trace_id"
+    page = (
+        f"WITH {merged_summary(True)}, page AS"
+        f" (SELECT * FROM summary{where.sql('WHERE')} {ordered} LIMIT ? OFFSET ?),"
+        f" lists AS (SELECT t.trace_id, min(root) AS root, {LISTS} FROM {SUMMARIES} AS t"
+        " SEMI JOIN page AS p ON t.trace_id = p.trace_id GROUP BY t.trace_id)"
+        " SELECT page.*, root, services, sessions, users"
+        " FROM page JOIN lists ON page.trace_id = lists.trace_id"
+    )
+    return fetch(
+        _PAGE_ROWS.format(page=page, order=ordered, starts=""),
+        [*where.params, checked_limit(limit), offset],
+    )
+
+
+def _cursor_at(order: TraceOrder, row: Row) -> TraceCursor:
+    """The cursor just after a page row (``_PAGE_ROWS``: id, start, duration first)."""
+    key = row[1] if order in ("recent", "oldest") else row[2]
+    return TraceCursor(order=order, key=int(key), trace_id=str(row[0]))
 
 
 def journey_traces(

@@ -1,0 +1,104 @@
+"""A search page with conditions on spans, found by checking traces in the page's order.
+
+An attribute pair (or a journey id) is on spans only, so a search for it read the
+attribute column of every span in the window before a page could be cut: at 10M spans
+most of the search's time, for a page of 20 traces. Search engines answer such a
+top-N by walking the order and checking each candidate, stopping once the page is
+full; here the candidates are the summaries' next traces in the page's order (cheap:
+one row per trace), and a check reads only the spans of those traces, where their
+summaries say they start (zone maps skip the rest of the window).
+
+The usual search (a value that goes with the order, like a slow provider among the
+slowest traces) fills its page from the first probe. A value most candidates lack
+would need many probes: after the first, the share of candidates carrying it says how
+many more to check, and when that passes a bound (``MOST_TOGETHER``, ``MOST_SPREAD``) (or a probe finds none) the
+caller reads the window once instead, as before, having spent one probe more.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from threadline.server.analysis import time_slices
+from threadline.server.storage.duckdb.schema import TABLE
+from threadline.server.storage.duckdb.sql import Conditions, Fetch, Row, starts_in
+
+# Candidates checked, first and at most in all before the window is read once instead,
+# by how their spans lie. In start order the candidates' spans lie together (a few row
+# groups however many traces), so many are checked at little cost; in duration order
+# they lie all over the window, and past a few hundred traces a probe reads most of its
+# row groups anyway. The first probe of those is the page (20 by default) with room for
+# some that lack the value.
+FIRST_TOGETHER: Final = 256
+MOST_TOGETHER: Final = 4096
+FIRST_SPREAD: Final = 32
+MOST_SPREAD: Final = 512
+# Deepest page (limit and offset) found by probing; a deeper one reads the window.
+MOST_WANTED: Final = 128
+# Probes at most (the estimate after the first may still fall short).
+MOST_PROBES: Final = 3
+# More candidates than the share found so far says are needed, for its error.
+_MARGIN: Final = 1.5
+
+# The page's next candidates in order, ``(limit, after)``: up to ``limit`` rows after the
+# row ``after`` (from the first when ``None``), each as the search returns it, then where
+# the trace's spans start (first and last start). Each probe goes on after the last row
+# the one before checked, so a fold in between neither repeats nor skips a trace.
+Candidates = Callable[[int, Row | None], Sequence[Row]]
+
+
+def first_matching(
+    fetch: Fetch,
+    candidates: Candidates,
+    on_spans: Sequence[Conditions],
+    wanted: int,
+    *,
+    together: bool,
+) -> list[Row] | None:
+    """The first ``wanted`` candidate rows (fewer when the candidates run out) whose
+    traces have a span meeting each condition of ``on_spans`` (each on a span of its
+    own), in the candidates' order, without the two start columns; ``None`` when probing
+    would cost more than reading the window (see the module docstring). ``together``:
+    the candidates come in start order, so their spans lie together."""
+    if wanted > MOST_WANTED:
+        return None
+    found: list[Row] = []
+    first, most = (FIRST_TOGETHER, MOST_TOGETHER) if together else (FIRST_SPREAD, MOST_SPREAD)
+    checked, take, last = 0, max(first, wanted), None
+    for _ in range(MOST_PROBES):
+        rows = candidates(take, last)
+        matching = _matching(fetch, rows, on_spans)
+        found.extend(row[:-2] for row in rows if row[0] in matching)
+        checked += len(rows)
+        if len(found) >= wanted or len(rows) < take:
+            return found[:wanted]
+        if not found:
+            return None
+        take = math.ceil((wanted - len(found)) * checked / len(found) * _MARGIN)
+        if checked + take > most:
+            return None
+        last = rows[-1]
+    return None
+
+
+def _matching(fetch: Fetch, rows: Sequence[Row], on_spans: Sequence[Conditions]) -> set[str]:
+    """The traces of ``rows`` with a span meeting each condition, read where their spans
+    start (each row's last two columns)."""
+    if not rows:
+        return set()
+    ranges = time_slices.covering((int(row[-2]), int(row[-1])) for row in rows)
+    starts = starts_in(ranges)
+    each = " AND ".join(f"bool_or({' AND '.join(span.fragments)})" for span in on_spans)
+    found = fetch(
+        f"SELECT trace_id FROM {TABLE}{starts.sql('WHERE')}"
+        " AND trace_id IN (SELECT unnest(?::VARCHAR[]))"
+        f" GROUP BY trace_id HAVING {each}",
+        [
+            *starts.params,
+            [str(row[0]) for row in rows],
+            *(param for span in on_spans for param in span.params),
+        ],
+    )
+    return {str(row[0]) for row in found}

@@ -1,0 +1,177 @@
+"""Searches with attribute pairs over folded summaries, found by probing traces in order.
+
+A page of traces carrying an attribute value is found by checking the summaries' traces
+in the page's order a few at a time (``span_probe``) and, when the value is too rare
+among them, by reading the window's spans once. Either way the page is the scan's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+from unittest.mock import patch
+
+import pytest
+
+from support.spans import span_record
+from threadline.server.batch import SpanBatch
+from threadline.server.model import SpanRecord, TraceCursor, TraceOrder, TraceQuery
+from threadline.server.storage.duckdb import DuckDBStore, span_probe
+from threadline.server.storage.duckdb import store as store_module
+
+MS: Final = 1_000_000
+T0: Final = 1_790_000_000 * 1_000_000_000
+TRACES: Final = 240
+ORDERS: Final[tuple[TraceOrder, ...]] = ("recent", "oldest", "slowest", "fastest")
+# The statement of the one read of the window's spans (``summary_reads.search_traces``).
+WINDOW_READ: Final = "trace_id IN (SELECT trace_id FROM spans WHERE start_ns BETWEEN"
+
+
+def trace(index: int) -> list[SpanRecord]:
+    """A root and two children; the slower the trace, the likelier its payment is slowpay.
+
+    Durations repeat (ties broken by trace id); every 40th trace has a rare coupon, on the
+    root; some traces carry both providers, each on a span of its own.
+    """
+    trace_id = f"{index + 1:032x}"
+    start = T0 + index * 700 * MS
+    duration = (1 + index % 60) * 10 * MS
+    provider = "slowpay" if index % 60 >= 45 or index % 7 == 0 else "okpay"
+    root_attributes = {"coupon": "RARE"} if index % 40 == 3 else {}
+    second = "okpay" if index % 11 == 0 else provider
+    return [
+        span_record(trace_id, "r", None, "web", "POST /buy", start, start + duration,
+                    attributes=root_attributes),
+        span_record(trace_id, "a", "r", "pay", "charge", start + MS, start + 2 * MS,
+                    attributes={"payment.provider": provider}),
+        span_record(trace_id, "b", "r", "pay", "refund", start + 3 * MS, start + 4 * MS,
+                    attributes={"payment.provider": second}),
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBStore]:
+    path = Path(tmp_path_factory.mktemp("probe")) / "spans.duckdb"
+    store = DuckDBStore(path)
+    spans = [span for index in range(TRACES) for span in trace(index)]
+    store.write(SpanBatch.from_records(spans)).result(timeout=30)
+    store.compact_rollups()
+    yield store
+    store.close()
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """The SQL of every statement the store runs meanwhile."""
+    ran: list[str] = []
+    rows_of = store_module._all_rows
+
+    def recorded(cursor: Any, sql: str, params: Sequence[object], doing: str) -> list[Any]:
+        ran.append(sql)
+        return rows_of(cursor, sql, params, doing)
+
+    with patch.object(store_module, "_all_rows", recorded):
+        yield ran
+
+
+ATTRIBUTES: Final = [
+    (("payment.provider", "slowpay"),),
+    (("payment.provider", "okpay"),),
+    (("coupon", "RARE"),),
+    (("payment.provider", "slowpay"), ("payment.provider", "okpay")),
+    (("payment.provider", "nopay"),),
+]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("attributes", ATTRIBUTES)
+def test_pages_with_attributes_are_the_scans(
+    store: DuckDBStore, order: TraceOrder, attributes: tuple[tuple[str, str], ...]
+) -> None:
+    """Every order, common, rare, paired and absent values, at several depths: probed or
+    read from the window, the page is the scan's."""
+    for limit, offset in ((1, 0), (5, 0), (20, 0), (20, 30), (7, 100), (150, 0)):
+        query = TraceQuery(attributes=attributes, order=order, limit=limit, offset=offset)
+        expected = store.scan.search_traces(query)
+        if attributes == ATTRIBUTES[0] and offset == 0 and limit <= 20:
+            assert len(expected) == limit  # the workload reaches a full page
+        assert store.search_traces(query) == expected, (limit, offset)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_small_probes_still_give_the_scans_pages(store: DuckDBStore, order: TraceOrder) -> None:
+    """Probes of one or two traces at a time, bounded low: several probes, estimates
+    falling short and falls back to the window's read, each page still the scan's."""
+    small = {"FIRST_TOGETHER": 2, "MOST_TOGETHER": 40, "FIRST_SPREAD": 1, "MOST_SPREAD": 12}
+    with patch.multiple(span_probe, **small):  # type: ignore[arg-type]
+        for attributes in ATTRIBUTES:
+            for limit, offset in ((1, 0), (3, 0), (4, 5)):
+                query = TraceQuery(attributes=attributes, order=order, limit=limit, offset=offset)
+                assert store.search_traces(query) == store.scan.search_traces(query)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_cursor_pages_with_an_attribute_follow_each_other(
+    store: DuckDBStore, order: TraceOrder
+) -> None:
+    """Page after page by cursor, the attribute's traces come once each, in the scan's
+    order, to the last."""
+    attributes = (("payment.provider", "okpay"),)
+    everything = store.scan.search_traces(
+        TraceQuery(attributes=attributes, order=order, limit=1000)
+    )
+    assert len(everything) > 100
+    paged: list[str] = []
+    after = None
+    while True:
+        page = store.search_traces(
+            TraceQuery(attributes=attributes, order=order, limit=9, after=after)
+        )
+        paged.extend(summary.trace_id for summary in page)
+        if len(page) < 9:
+            break
+        last = page[-1]
+        key = last.start_ns if order in ("recent", "oldest") else last.duration_ns
+        after = TraceCursor(order=order, key=key, trace_id=last.trace_id)
+    assert paged == [summary.trace_id for summary in everything]
+
+
+def test_a_value_that_goes_with_the_order_reads_only_the_candidates_spans(
+    store: DuckDBStore,
+) -> None:
+    """The slowest traces with the slow provider: the first probe fills the page, and the
+    window's spans are not read; a rare value is read from the window, the same page as
+    the scan's either way."""
+    slow = TraceQuery(attributes=(("payment.provider", "slowpay"),), order="slowest", limit=20)
+    with statements() as ran:
+        found = store.search_traces(slow)
+    assert len(found) == 20
+    assert found == store.scan.search_traces(slow)
+    assert ran
+    assert not any(WINDOW_READ in sql for sql in ran)
+    assert sum("HAVING bool_or(" in sql for sql in ran) == 1  # one probe
+
+    rare = TraceQuery(attributes=(("coupon", "RARE"),), order="slowest", limit=20)
+    with statements() as ran:
+        found = store.search_traces(rare)
+    assert found
+    assert found == store.scan.search_traces(rare)
+    assert any(WINDOW_READ in sql for sql in ran)
+
+
+def test_unfolded_traces_are_searched_from_the_window(tmp_path: Path) -> None:
+    """Summary rows not folded yet are not probed: their pages come from the window's read."""
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+    try:
+        spans = [span for index in range(60) for span in trace(index)]
+        store.write(SpanBatch.from_records(spans)).result(timeout=30)
+        query = TraceQuery(attributes=(("payment.provider", "slowpay"),), order="slowest")
+        with statements() as ran:
+            found = store.search_traces(query)
+        assert found
+        assert found == store.scan.search_traces(query)
+        assert any(WINDOW_READ in sql for sql in ran)
+    finally:
+        store.close()
