@@ -10,17 +10,30 @@ against the scan's first) from the trace summaries and by a scan of the spans
 (``store.scan``): the fastest of ``--repeat`` runs after a warm-up, wall-clock and CPU,
 and the scan's time over the summaries'. ``--no-scan`` times the summaries alone (to
 compare two checkouts on one store quickly).
+
+``--attributes`` also times searches for an attribute value in every order, 20 a page,
+the same way: the slow provider (``payment.provider=slowpay``, carried by the slowest
+traces), a provider carried as often but not by the slowest (``okpay``), and a value
+no span carries. A page with an attribute pair is found by checking traces in the
+page's order (``storage/duckdb/span_probe.py``): the first is the usual search from a
+tail-cause value, the others show what a value the order does not find costs.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Final
 
 from analysis import summary_views, timed
 from journey_bench import timed_both
+from threadline.server.model import TraceQuery
 from threadline.server.storage.duckdb import DuckDBStore
+
+PROVIDERS: Final = ("slowpay", "okpay", "nopay")
+ORDERS: Final = ("recent", "oldest", "slowest", "fastest")
 
 
 def main() -> None:
@@ -30,6 +43,9 @@ def main() -> None:
     parser.add_argument("--db", type=Path, required=True, help="a store analysis.py kept")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per query")
     parser.add_argument("--no-scan", action="store_true", help="time the summaries alone")
+    parser.add_argument(
+        "--attributes", action="store_true", help="also attribute searches in every order"
+    )
     args = parser.parse_args()
     if not args.db.exists():
         parser.error(f"{args.db} does not exist; keep one with analysis.py --db")
@@ -42,7 +58,10 @@ def main() -> None:
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
         header = f"{'read':<36}{'summaries ms':>14}{'cpu ms':>9}"
         print(header if args.no_scan else f"{header}{'scan ms':>11}{'scan ÷ summaries':>18}")
-        for name, summarised, scanned in summary_views(store, checked=not args.no_scan):
+        cases = summary_views(store, checked=not args.no_scan)
+        if args.attributes:
+            cases += attribute_searches(store, checked=not args.no_scan)
+        for name, summarised, scanned in cases:
             fast, cpu = timed_both(summarised, args.repeat)
             line = f"{name:<36}{fast:>14.1f}{cpu:>9.1f}"
             if not args.no_scan:
@@ -52,6 +71,28 @@ def main() -> None:
         print(f"load average {os.getloadavg()[0]:.1f} after")
     finally:
         store.close()
+
+
+def attribute_searches(
+    store: DuckDBStore, *, checked: bool
+) -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
+    """A provider's traces in every order, from the summaries and by scan (see the module
+    docstring); ``checked``: each answer is compared with the scan's first."""
+    cases: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = []
+    for provider in PROVIDERS:
+        for order in ORDERS:
+            query = TraceQuery(attributes=(("payment.provider", provider),), order=order)
+            cases.append(
+                (
+                    f"search: {provider}, {order} 20",
+                    lambda q=query: store.search_traces(q),  # type: ignore[misc]
+                    lambda q=query: store.scan.search_traces(q),  # type: ignore[misc]
+                )
+            )
+    for name, from_summaries, scanned in cases if checked else []:
+        if from_summaries() != scanned():
+            print(f"{name}: the trace summaries and the scan disagree")
+    return cases
 
 
 if __name__ == "__main__":
