@@ -27,19 +27,23 @@ TRACES: Final = 240
 ORDERS: Final[tuple[TraceOrder, ...]] = ("recent", "oldest", "slowest", "fastest")
 # The statement of the one read of the window's spans (``summary_reads.search_traces``).
 WINDOW_READ: Final = "trace_id IN (SELECT trace_id FROM spans WHERE start_ns BETWEEN"
+HOSTILE: Final = "'); DROP TABLE spans; -- \"<script>alert(1)</script>\\\u0007"
 
 
 def trace(index: int) -> list[SpanRecord]:
     """A root and two children; the slower the trace, the likelier its payment is slowpay.
 
     Durations repeat (ties broken by trace id); every 40th trace has a rare coupon, on the
-    root; some traces carry both providers, each on a span of its own.
+    root; some traces carry both providers, each on a span of its own; every 9th a note
+    written to break the SQL, the JSON and the page it is shown on.
     """
     trace_id = f"{index + 1:032x}"
     start = T0 + index * 700 * MS
     duration = (1 + index % 60) * 10 * MS
     provider = "slowpay" if index % 60 >= 45 or index % 7 == 0 else "okpay"
-    root_attributes = {"coupon": "RARE"} if index % 40 == 3 else {}
+    root_attributes: dict[str, str] = {"coupon": "RARE"} if index % 40 == 3 else {}
+    if index % 9 == 0:
+        root_attributes["note"] = HOSTILE
     second = "okpay" if index % 11 == 0 else provider
     return [
         span_record(trace_id, "r", None, "web", "POST /buy", start, start + duration,
@@ -82,7 +86,9 @@ ATTRIBUTES: Final = [
     (("coupon", "RARE"),),
     (("payment.provider", "slowpay"), ("payment.provider", "okpay")),
     (("payment.provider", "nopay"),),
+    (("note", HOSTILE),),
 ]
+ABSENT: Final = (("payment.provider", "nopay"),)
 
 
 @pytest.mark.parametrize("order", ORDERS)
@@ -97,6 +103,8 @@ def test_pages_with_attributes_are_the_scans(
         expected = store.scan.search_traces(query)
         if attributes == ATTRIBUTES[0] and offset == 0 and limit <= 20:
             assert len(expected) == limit  # the workload reaches a full page
+        if attributes != ABSENT and offset == 0:
+            assert expected  # every value but the absent one is found
         assert store.search_traces(query) == expected, (limit, offset)
 
 
