@@ -35,7 +35,8 @@ def trace(index: int) -> list[SpanRecord]:
 
     Durations repeat (ties broken by trace id); every 40th trace has a rare coupon, on the
     root; some traces carry both providers, each on a span of its own; every 9th a note
-    written to break the SQL, the JSON and the page it is shown on.
+    written to break the SQL, the JSON and the page it is shown on; every 5th a journey id,
+    on a child span.
     """
     trace_id = f"{index + 1:032x}"
     start = T0 + index * 700 * MS
@@ -51,7 +52,8 @@ def trace(index: int) -> list[SpanRecord]:
         span_record(trace_id, "a", "r", "pay", "charge", start + MS, start + 2 * MS,
                     attributes={"payment.provider": provider}),
         span_record(trace_id, "b", "r", "pay", "refund", start + 3 * MS, start + 4 * MS,
-                    attributes={"payment.provider": second}),
+                    attributes={"payment.provider": second},
+                    journey_id="checkout" if index % 5 == 0 else None),
     ]  # fmt: skip
 
 
@@ -106,6 +108,24 @@ def test_pages_with_attributes_are_the_scans(
         if attributes != ABSENT and offset == 0:
             assert expected  # every value but the absent one is found
         assert store.search_traces(query) == expected, (limit, offset)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_pages_of_a_journey_id_are_the_scans(store: DuckDBStore, order: TraceOrder) -> None:
+    """The journey id is on spans too: with an attribute or alone, probed, the scan's page."""
+    for attributes in ((), (("payment.provider", "slowpay"),)):
+        for limit, offset in ((5, 0), (20, 0), (4, 7)):
+            query = TraceQuery(
+                journey_id="checkout",
+                attributes=attributes,
+                order=order,
+                limit=limit,
+                offset=offset,
+            )
+            expected = store.scan.search_traces(query)
+            if offset == 0:
+                assert expected
+            assert store.search_traces(query) == expected, (attributes, limit, offset)
 
 
 @pytest.mark.parametrize("order", ORDERS)
