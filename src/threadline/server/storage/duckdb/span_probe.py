@@ -11,8 +11,9 @@ summaries say they start (zone maps skip the rest of the window).
 The usual search (a value that goes with the order, like a slow provider among the
 slowest traces) fills its page from the first probe. A value most candidates lack
 would need many probes: after the first, the share of candidates carrying it says how
-many more to check, and when that passes a bound (``MOST_TOGETHER``, ``MOST_SPREAD``) (or a probe finds none) the
-caller reads the window once instead, as before, having spent one probe more.
+many more to check, and when that passes a bound (``MOST_TOGETHER``, ``MOST_SPREAD``),
+or a probe finds none, the caller reads the window once instead, as before, having
+spent a probe more. Figures: ``docs/performance.md``, ADR 6.
 """
 
 from __future__ import annotations

@@ -14,8 +14,10 @@ cost follows the number of traces, not of spans.
 Filters a summary answers: service, operation and status on one span together
 (the trace's (service, operation, status) triples), duration, the time range
 (first start to last end), session and user ids, and order keys. Attribute pairs
-and the journey id are on spans only: they read the span table, bounded to the
-time range of the traces the summary filters leave (so zone maps skip the rest).
+and the journey id are on spans only: on folded rows the page's traces are checked
+against their own spans in the page's order (``span_probe``); otherwise, or when the
+value is too rare among them, the span table is read, bounded to the time range of the
+traces the summary filters leave (so zone maps skip the rest).
 Log filters read the logs table (see ``logs``), bounded by the query's window.
 """
 
