@@ -24,6 +24,7 @@ from support.old_stores import EPOCH_NS, SCHEMA_VERSIONS, fixture_spans, trace_i
 from support.processes import sigkill_once_said, threadline_serve
 from threadline.demo.processes import free_port
 from threadline.server.aggregates import Split, Target, TimeWindow
+from threadline.server.batch import SpanBatch
 from threadline.server.model import StatusCode, StoreCounts, TraceQuery
 from threadline.server.storage.base import StoreError
 from threadline.server.storage.duckdb import DuckDBStore
@@ -367,6 +368,7 @@ _TABLES_AT[17] = sorted([*_TABLES_AT[16], "journey_summaries"])
 _TABLES_AT[18] = _TABLES_AT[17]  # two indexes dropped
 _TABLES_AT[19] = sorted([*_TABLES_AT[18], "failed_trace_spans"])
 _TABLES_AT[20] = _TABLES_AT[19]  # more rows of failed_trace_spans
+_TABLES_AT[21] = _TABLES_AT[20]  # a column of trace_summaries
 
 
 @pytest.mark.parametrize(
@@ -549,3 +551,43 @@ def test_the_journey_attribute_step_fills_the_steps_of_a_version_11_file(
         assert {t.error_origin for t in failed if t.failed} == {"inventory"}
     finally:
         store.close()
+
+
+def test_the_duration_step_gives_every_folded_summary_its_duration(tmp_path: Path) -> None:
+    """Version 21 keeps each folded summary row's duration: on a file whose folded rows
+    have none (as at version 20), searches by duration, in both directions and between
+    bounds, answer from it as a scan of the spans does."""
+    db = tmp_path / "spans.duckdb"
+    store = DuckDBStore(db)
+    try:
+        store.write(SpanBatch.from_records(fixture_spans())).result(timeout=30)
+        store.compact_rollups()
+    finally:
+        store.close()
+    with duckdb.connect(str(db)) as connection:
+        connection.execute("ALTER TABLE trace_summaries DROP COLUMN duration_ns")
+        connection.execute("UPDATE threadline_schema SET version = 20 WHERE version = ?", [LATEST])
+    assert LATEST == 21
+    store = DuckDBStore(db)
+    try:
+        rows = store._fetch(
+            "SELECT count(*), count(*) FILTER (WHERE duration_ns = end_ns - start_ns)"
+            " FROM trace_summaries WHERE NOT fresh",
+            [],
+        )
+        assert rows[0][0] == EXPECTED_COUNTS.traces
+        assert rows[0][1] == rows[0][0]
+        durations = sorted(t.duration_ns for t in store.scan.search_traces(TraceQuery(limit=100)))
+        middle = durations[len(durations) // 2]
+        for query in (
+            TraceQuery(limit=100, order="slowest"),
+            TraceQuery(limit=7, order="fastest", offset=3),
+            TraceQuery(limit=100, min_duration_ns=middle),
+            TraceQuery(limit=100, max_duration_ns=middle, order="slowest"),
+        ):
+            found = store.search_traces(query)
+            assert found
+            assert found == store.scan.search_traces(query), query
+    finally:
+        store.close()
+    assert version_rows(db)[-2:] == [20, 21]

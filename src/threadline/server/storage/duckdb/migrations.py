@@ -64,6 +64,8 @@ Versions (``LATEST`` is the last):
     hotspots read (see ``failed_spans``), copied from the spans of the folded traces.
 20. ``failed_trace_spans`` also holds a fixed share of all traces by hash, what the
     baseline of error hotspots is drawn from (see ``failed_spans``), copied likewise.
+21. ``trace_summaries.duration_ns``: a folded row's duration, what searches by duration
+    filter and sort on (see ``summaries``), set from each folded row's times.
 
 Opening a file (``open_schema``):
 
@@ -445,6 +447,12 @@ def _keep_a_share_apart(connection: Connection) -> None:
     failed_spans.fill(_runner(connection))
 
 
+def _add_summary_durations(connection: Connection) -> None:
+    """Version 21: each folded summary row's duration, from its first start and last end."""
+    connection.execute("ALTER TABLE trace_summaries ADD COLUMN IF NOT EXISTS duration_ns BIGINT")
+    connection.execute("UPDATE trace_summaries SET duration_ns = end_ns - start_ns WHERE NOT fresh")
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -465,6 +473,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(18, _drop_span_id_indexes),
     Step(19, _add_failed_spans),
     Step(20, _keep_a_share_apart),
+    Step(21, _add_summary_durations),
 )
 LATEST: Final = STEPS[-1].version
 

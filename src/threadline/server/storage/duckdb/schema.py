@@ -279,7 +279,8 @@ def summary_statements() -> list[str]:
     users VARCHAR[] NOT NULL,
     origin_service VARCHAR,
     origin_operation VARCHAR,
-    fresh BOOLEAN NOT NULL DEFAULT true
+    fresh BOOLEAN NOT NULL DEFAULT true,
+    duration_ns BIGINT
 )"""
     ]
 

@@ -78,6 +78,9 @@ def merged_summary(fresh: bool) -> str:
 
 
 _DURATION: Final = "(end_ns - start_ns)"
+# A folded row's duration, kept at fold (version 21): a filter on one column is read
+# before the row's other columns, where the difference of two read both for every row.
+_FOLDED_DURATION: Final = "duration_ns"
 # Sort key of each order and whether larger keys come first (as ``search``).
 _ORDER_KEYS: Final[dict[TraceOrder, tuple[str, bool]]] = {
     "recent": ("start_ns", True),
@@ -85,6 +88,17 @@ _ORDER_KEYS: Final[dict[TraceOrder, tuple[str, bool]]] = {
     "slowest": (_DURATION, True),
     "fastest": (_DURATION, False),
 }
+
+
+def _order_key(order: TraceOrder, *, folded: bool) -> tuple[str, bool]:
+    """The sort key of ``order`` and whether larger keys come first; ``folded``: on
+    folded rows, whose duration is a column of its own."""
+    key, descending = _ORDER_KEYS[order]
+    return (_FOLDED_DURATION if folded and key == _DURATION else key), descending
+
+
+def _duration(*, folded: bool) -> str:
+    return _FOLDED_DURATION if folded else _DURATION
 
 
 # A page of folded rows in two steps: the filtered rows' keys and row ids alone, the key
@@ -113,7 +127,7 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
     fresh = any_fresh(fetch)
     where, costly = _summary_filters(query, folded=not fresh)
     if query.after is not None:
-        where.extend(_after(query.order, query.after))
+        where.extend(_after(query.order, query.after, folded=not fresh))
     on_spans = _span_filters(query)
     wanted = checked_limit(query.limit) + query.offset
     if on_spans and not fresh:
@@ -121,7 +135,8 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
         def candidates(limit: int, after: Row | None) -> list[Row]:
             following = Conditions(list(where.fragments), list(where.params))
             if after is not None:
-                following.extend(_after(query.order, _cursor_at(query.order, after)))
+                cursor = _cursor_at(query.order, after)
+                following.extend(_after(query.order, cursor, folded=True))
             return _page(fetch, query.order, following, limit, 0, kept=costly, starts=True)
 
         together = query.order in ("recent", "oldest")
@@ -168,9 +183,11 @@ def _page(
     """A page of folded rows meeting ``where`` (``kept``: it reads a list or another
     table, so its first step is kept, not run twice). ``starts``: each row ends with
     where the trace's spans start (first and last start)."""
-    key, descending = _ORDER_KEYS[order]
+    key, descending = _order_key(order, folded=True)
     direction = "DESC" if descending else "ASC"
     ordered = f"ORDER BY {key} {direction}, trace_id"
+    # The page's rows (``_PAGE_ROWS``) are ordered again by their times: the same order.
+    again = f"ORDER BY {_ORDER_KEYS[order][0]} {direction}, trace_id"
     # One folded row per trace, its lists sorted at fold. The order's tie-break on
     # the trace id would read every trace's id; the page's key bound is found from
     # the keys alone (``_PAGE_BOUND``), and only the rows reaching it are read.
@@ -185,7 +202,7 @@ def _page(
     )  # fmt: skip
     extra = ", start_ns, last_start_ns" if starts else ""
     return fetch(
-        _PAGE_ROWS.format(page=page, order=ordered, starts=extra),
+        _PAGE_ROWS.format(page=page, order=again, starts=extra),
         [*folded.params, limit + offset - 1, checked_limit(limit), offset],
     )
 
@@ -279,9 +296,9 @@ def _summary_filters(query: TraceQuery, *, folded: bool) -> tuple[Conditions, bo
     if query.end_ns is not None:
         times.add("end_ns <= ?", query.end_ns)
     if query.min_duration_ns is not None:
-        times.add(f"{_DURATION} >= ?", query.min_duration_ns)
+        times.add(f"{_duration(folded=folded)} >= ?", query.min_duration_ns)
     if query.max_duration_ns is not None:
-        times.add(f"{_DURATION} <= ?", query.max_duration_ns)
+        times.add(f"{_duration(folded=folded)} <= ?", query.max_duration_ns)
     if query.session_id is not None:
         more.extend(_any_row("list_contains(sessions, ?)", query.session_id, folded=folded))
     if query.user_id is not None:
@@ -360,11 +377,11 @@ def span_ranges(
     return time_slices.covering((int(low), int(high)) for _, low, high in rows)
 
 
-def _after(order: TraceOrder, cursor: TraceCursor) -> Conditions:
+def _after(order: TraceOrder, cursor: TraceCursor, *, folded: bool) -> Conditions:
     """Traces strictly after ``cursor`` in ``order`` (key, then trace id ascending)."""
     if cursor.order != order:
         raise ValueError(f"a cursor of a {cursor.order!r} search cannot page a {order!r} one")
-    key, descending = _ORDER_KEYS[order]
+    key, descending = _order_key(order, folded=folded)
     beyond = "<" if descending else ">"
     conditions = Conditions()
     conditions.add(
