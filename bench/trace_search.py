@@ -13,8 +13,9 @@ compare two checkouts on one store quickly).
 
 ``--attributes`` also times searches for an attribute value in every order, 20 a page,
 the same way: the slow provider (``payment.provider=slowpay``, carried by the slowest
-traces), a provider carried as often but not by the slowest (``okpay``), and a value
-no span carries. A page with an attribute pair is found by checking traces in the
+traces), a provider carried as often but not by the slowest (``okpay``), a value
+no span carries, and a number (``http.response.status_code=500``, the failed calls'
+status). A page with an attribute pair is found by checking traces in the
 page's order (``storage/duckdb/span_probe.py``): the first is the usual search from a
 tail-cause value, the others show what a value the order does not find costs.
 """
@@ -32,7 +33,13 @@ from journey_bench import timed_both
 from threadline.server.model import TraceQuery
 from threadline.server.storage.duckdb import DuckDBStore
 
-PROVIDERS: Final = ("slowpay", "okpay", "nopay")
+# (key, value) searched in every order by ``--attributes``.
+VALUES: Final = (
+    ("payment.provider", "slowpay"),
+    ("payment.provider", "okpay"),
+    ("payment.provider", "nopay"),
+    ("http.response.status_code", "500"),
+)
 ORDERS: Final = ("recent", "oldest", "slowest", "fastest")
 
 
@@ -76,15 +83,15 @@ def main() -> None:
 def attribute_searches(
     store: DuckDBStore, *, checked: bool
 ) -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
-    """A provider's traces in every order, from the summaries and by scan (see the module
-    docstring); ``checked``: each answer is compared with the scan's first."""
+    """Each of ``VALUES``'s traces in every order, from the summaries and by scan (see the
+    module docstring); ``checked``: each answer is compared with the scan's first."""
     cases: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = []
-    for provider in PROVIDERS:
+    for key, value in VALUES:
         for order in ORDERS:
-            query = TraceQuery(attributes=(("payment.provider", provider),), order=order)
+            query = TraceQuery(attributes=((key, value),), order=order)
             cases.append(
                 (
-                    f"search: {provider}, {order} 20",
+                    f"search: {value}, {order} 20",
                     lambda q=query: store.search_traces(q),  # type: ignore[misc]
                     lambda q=query: store.scan.search_traces(q),  # type: ignore[misc]
                 )

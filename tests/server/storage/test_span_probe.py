@@ -203,3 +203,39 @@ def test_unfolded_traces_are_searched_from_the_window(tmp_path: Path) -> None:
         assert any(WINDOW_READ in sql for sql in ran)
     finally:
         store.close()
+
+
+def test_a_number_is_found_as_its_text_on_every_path(tmp_path: Path) -> None:
+    """An integer searched as text (a status code) finds the spans whose value reads as
+    that text — the integer and the string — and not those whose JSON only contains its
+    digits (1500, 500.0, a timestamp): probed, read from the window, and by scan."""
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+    values: list[object] = [500, "500", 1500, 500.0, -500, "x500", 200, 1_790_000_500]
+    spans = [
+        span_record(f"{n + 1:032x}", "r", None, "web", "GET /", T0 + n * MS, T0 + (n + 2) * MS,
+                    attributes={"http.response.status_code": value})
+        for n, value in enumerate(values * 5)
+    ]  # fmt: skip
+    expected_500 = {
+        s.trace_id for s in spans if str(s.attributes["http.response.status_code"]) == "500"
+    }
+    expected_minus = {
+        s.trace_id for s in spans if str(s.attributes["http.response.status_code"]) == "-500"
+    }
+    try:
+        store.write(SpanBatch.from_records(spans)).result(timeout=30)
+        for folded in (False, True):
+            if folded:
+                store.compact_rollups()
+            for text, expected in (("500", expected_500), ("-500", expected_minus)):
+                assert len(expected) == (10 if text == "500" else 5)
+                for order in ORDERS:
+                    query = TraceQuery(
+                        attributes=(("http.response.status_code", text),), order=order, limit=100
+                    )
+                    found = {summary.trace_id for summary in store.search_traces(query)}
+                    assert found == expected, (folded, text, order)
+                    scanned = {summary.trace_id for summary in store.scan.search_traces(query)}
+                    assert scanned == expected
+    finally:
+        store.close()

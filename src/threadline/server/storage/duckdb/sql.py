@@ -8,6 +8,7 @@ Attribute keys are bound too, as JSON pointers (RFC 6901), because a key such as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -155,16 +156,23 @@ def verbatim(value: str) -> bool:
     """Whether any attribute whose text is ``value`` holds it as it is in the stored JSON.
 
     ``batch.dumps`` writes strings as they are but for the characters JSON escapes;
-    ``true`` and ``false`` as they are. Numbers, arrays and objects are left out: the text
-    DuckDB gives them may be written differently (``1e-07`` reads back as ``1e-7``).
+    ``true`` and ``false`` as they are; integers as their digits, which DuckDB reads
+    back as the same digits (a status code, ``500``, is the usual search by number).
+    Other numbers, arrays and objects are left out: the text DuckDB gives them may be
+    written differently (``1e-07`` reads back as ``1e-7``).
     """
     if not value or value[0] in "[{" or any(c in '"\\' or c < " " for c in value):
         return False
+    if _INTEGER.fullmatch(value):
+        return True
     try:
         float(value)
     except ValueError:
         return True
     return False
+
+
+_INTEGER: Final = re.compile(r"-?[0-9]+")
 
 
 def trace_has(spans: Conditions) -> Conditions:
