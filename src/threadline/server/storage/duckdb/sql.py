@@ -108,6 +108,10 @@ class Conditions:
         self.fragments.extend(other.fragments)
         self.params.extend(other.params)
 
+    def joined(self, other: Conditions) -> Conditions:
+        """These conditions and ``other``'s, as new conditions (neither is changed)."""
+        return Conditions([*self.fragments, *other.fragments], [*self.params, *other.params])
+
     def sql(self, keyword: str) -> str:
         return f" {keyword} " + " AND ".join(self.fragments) if self.fragments else ""
 

@@ -114,6 +114,7 @@ SELECT {columns} FROM {table} WHERE rowid IN (
 {order} LIMIT ? OFFSET ?"""
 # What the page shows of a folded row (the triples, the widest list, are left unread).
 _PAGE_COLUMNS: Final = "trace_id, start_ns, end_ns, root, spans, errors, services, sessions, users"
+_NOT_FRESH: Final = Conditions(["NOT fresh"])
 _LOWEST: Final = -(2**63)
 _HIGHEST: Final = 2**63 - 1
 
@@ -133,10 +134,10 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
     if on_spans and not fresh:
         # Folded rows in the page's order, checked against the spans a few at a time.
         def candidates(limit: int, after: Row | None) -> list[Row]:
-            following = Conditions(list(where.fragments), list(where.params))
+            following = where
             if after is not None:
                 cursor = _cursor_at(query.order, after)
-                following.extend(_after(query.order, cursor, folded=True))
+                following = where.joined(_after(query.order, cursor, folded=True))
             return _page(fetch, query.order, following, limit, 0, kept=costly, starts=True)
 
         together = query.order in ("recent", "oldest")
@@ -192,8 +193,7 @@ def _page(
     # the trace id would read every trace's id; the page's key bound is found from
     # the keys alone (``_PAGE_BOUND``), and only the rows reaching it are read.
     bound, sentinel = (">=", _LOWEST) if descending else ("<=", _HIGHEST)
-    folded = Conditions(list(where.fragments), list(where.params))
-    folded.add("NOT fresh")
+    folded = where.joined(_NOT_FRESH)
     columns = f"{_PAGE_COLUMNS}, last_start_ns" if starts else _PAGE_COLUMNS
     page = _PAGE_BOUND.format(
         table=SUMMARIES, key=key, where=folded.sql("WHERE"), direction=direction,
