@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,6 +29,7 @@ from threadline.server.batch import SpanBatch
 from threadline.server.model import StatusCode, StoreCounts, TraceQuery
 from threadline.server.storage.base import StoreError
 from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb.journey_links import PREVIOUS_COLUMNS
 from threadline.server.storage.duckdb.migrations import (
     LATEST,
     STEPS,
@@ -369,6 +371,7 @@ _TABLES_AT[18] = _TABLES_AT[17]  # two indexes dropped
 _TABLES_AT[19] = sorted([*_TABLES_AT[18], "failed_trace_spans"])
 _TABLES_AT[20] = _TABLES_AT[19]  # more rows of failed_trace_spans
 _TABLES_AT[21] = _TABLES_AT[20]  # a column of trace_summaries
+_TABLES_AT[22] = _TABLES_AT[21]  # columns of journey_steps
 
 
 @pytest.mark.parametrize(
@@ -567,7 +570,6 @@ def test_the_duration_step_gives_every_folded_summary_its_duration(tmp_path: Pat
     with duckdb.connect(str(db)) as connection:
         connection.execute("ALTER TABLE trace_summaries DROP COLUMN duration_ns")
         connection.execute("UPDATE threadline_schema SET version = 20 WHERE version = ?", [LATEST])
-    assert LATEST == 21
     store = DuckDBStore(db)
     try:
         rows = store._fetch(
@@ -590,4 +592,52 @@ def test_the_duration_step_gives_every_folded_summary_its_duration(tmp_path: Pat
             assert found == store.scan.search_traces(query), query
     finally:
         store.close()
-    assert version_rows(db)[-2:] == [20, 21]
+    assert version_rows(db)[-3:] == [20, 21, 22]
+
+
+def test_the_previous_steps_step_counts_each_journey_once_on_an_older_file(
+    tmp_path: Path,
+) -> None:
+    """Version 22 keeps where each journey step's same step and same move came before:
+    on a file whose steps have neither (as at version 21), a journey map counts the
+    journeys taking each step and making each move as distinct sessions, in the whole
+    day and in a window that starts after some of each session's steps."""
+    db = tmp_path / "spans.duckdb"
+    store = DuckDBStore(db)
+    try:
+        store.write(SpanBatch.from_records(fixture_spans())).result(timeout=30)
+        store.compact_rollups()
+    finally:
+        store.close()
+    with duckdb.connect(str(db)) as connection:
+        for column in PREVIOUS_COLUMNS:
+            connection.execute(f"UPDATE journey_steps SET {column} = NULL")
+        connection.execute("UPDATE threadline_schema SET version = 21 WHERE version = ?", [LATEST])
+    store = DuckDBStore(db)
+    try:
+        for window in (
+            TimeWindow(EPOCH_NS, EPOCH_NS + 3600 * 10**9),
+            TimeWindow(EPOCH_NS + 10 * 10**9, EPOCH_NS + 3600 * 10**9),
+        ):
+            steps, moves = store.journey_map(window)
+            traces, _ = store.step_traces(window)
+            inside = [t for t in traces if t.start_ns >= window.start_ns]
+            assert steps
+            assert moves
+            assert {s.step: s.journeys for s in steps} == {
+                step: len({t.session_id for t in inside if t.step == step})
+                for step in {t.step for t in inside}
+            }
+            for move in moves:
+                assert move.journeys == len(
+                    {
+                        a.session_id
+                        for a, b in pairwise(traces)
+                        if a.start_ns >= window.start_ns
+                        and a.session_id == b.session_id
+                        and (a.step, b.step) == (move.source, move.target)
+                    }
+                )
+    finally:
+        store.close()
+    assert version_rows(db)[-2:] == [21, 22]

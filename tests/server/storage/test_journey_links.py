@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 import pytest
 
@@ -34,16 +34,27 @@ WINDOWS: Final = (
 Move = tuple[Step, Step]
 
 
-def _paired(store: Store, window: TimeWindow) -> tuple[Counter[Move], Counter[Step], dict]:
-    """Transitions, ended-here counts and think buckets from consecutive steps."""
+class Paired(NamedTuple):
+    """What a window's steps in session order say, counted in Python."""
+
+    moves: Counter[Move]
+    ended: Counter[Step]
+    think: dict[Move, Counter[int]]
+    # The distinct sessions taking each step, and making each move, in the window.
+    step_journeys: dict[Step, set[str]]
+    move_journeys: dict[Move, set[str]]
+
+
+def _paired(store: Store, window: TimeWindow) -> Paired:
+    """Transitions, ended-here counts, think buckets and journeys from consecutive steps."""
     traces, capped = store.step_traces(window)
     assert not capped
-    moves: Counter[Move] = Counter()
-    ended: Counter[Step] = Counter()
-    think: dict[Move, Counter[int]] = {}
+    paired = Paired(Counter(), Counter(), {}, {}, {})
+    moves, ended, think = paired.moves, paired.ended, paired.think
     for at, trace in enumerate(traces):
         if not window.start_ns <= trace.start_ns < window.end_ns:
             continue
+        paired.step_journeys.setdefault(trace.step, set()).add(trace.session_id)
         following = traces[at + 1] if at + 1 < len(traces) else None
         if (
             following is not None
@@ -52,22 +63,31 @@ def _paired(store: Store, window: TimeWindow) -> tuple[Counter[Move], Counter[St
         ):
             move = (trace.step, following.step)
             moves[move] += 1
+            paired.move_journeys.setdefault(move, set()).add(trace.session_id)
             gap = max(following.start_ns - trace.end_ns, 0)
             think.setdefault(move, Counter())[bucket_index(gap)] += 1
         else:
             ended[trace.step] += 1
-    return moves, ended, think
+    return paired
 
 
 def _assert_same(store: Store) -> None:
     for window in WINDOWS:
         steps, transitions = store.journey_map(window)
-        moves, ended, think = _paired(store, window)
-        assert {(t.source, t.target): t.count for t in transitions} == dict(moves), window
+        paired = _paired(store, window)
+        assert {(t.source, t.target): t.count for t in transitions} == dict(paired.moves), window
         assert {(t.source, t.target): dict(t.think) for t in transitions} == {
-            move: dict(buckets) for move, buckets in think.items()
+            move: dict(buckets) for move, buckets in paired.think.items()
         }
-        assert {s.step: s.ended for s in steps if s.ended} == dict(ended), window
+        assert {s.step: s.ended for s in steps if s.ended} == dict(paired.ended), window
+        # Journeys are counted on each one's first step (move) of the window, from the
+        # kept previous steps: the same as distinct sessions.
+        assert {s.step: s.journeys for s in steps} == {
+            step: len(sessions) for step, sessions in paired.step_journeys.items()
+        }, window
+        assert {(t.source, t.target): t.journeys for t in transitions} == {
+            move: len(sessions) for move, sessions in paired.move_journeys.items()
+        }, window
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])

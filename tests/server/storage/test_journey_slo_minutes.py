@@ -24,7 +24,7 @@ from threadline.server.batch import SpanBatch
 from threadline.server.model import StatusCode
 from threadline.server.slo_queries import IndicatorQuery
 from threadline.server.storage.duckdb import DuckDBStore, journey_sessions, slo_reads
-from threadline.server.storage.duckdb.journey_links import NEXT_COLUMNS
+from threadline.server.storage.duckdb.journey_links import LINK_COLUMNS
 from threadline.server.storage.duckdb.migrations import LATEST
 from threadline.slos import Indicator
 
@@ -150,7 +150,7 @@ def test_the_version_14_step_fills_the_minutes_from_the_steps(
         for table in VERSION_14_TABLES:
             connection.execute(f"DROP TABLE {table}")
         connection.execute("DROP INDEX journey_steps_session_id")
-        for column in NEXT_COLUMNS:  # version 15's, made again by its step
+        for column in LINK_COLUMNS:  # versions 15 and 22 make them again
             connection.execute(f"ALTER TABLE journey_steps DROP COLUMN {column}")
         connection.execute("DROP TABLE rollup_message_spans")  # version 16's, made again
         connection.execute("DROP TABLE journey_summaries")  # version 17's, made again

@@ -15,7 +15,7 @@ from threadline.server.aggregates import TimeWindow
 from threadline.server.batch import SpanBatch
 from threadline.server.journey_model import StepStats, Transition
 from threadline.server.storage.duckdb import DuckDBStore
-from threadline.server.storage.duckdb.journey_links import NEXT_COLUMNS
+from threadline.server.storage.duckdb.journey_links import LINK_COLUMNS
 from threadline.server.storage.duckdb.migrations import LATEST
 
 WINDOW = TimeWindow(T0, T0 + 3600 * S)
@@ -82,7 +82,7 @@ def test_upgrading_to_version_13_fills_the_step_attributes(tmp_path: Path) -> No
         connection.execute("DROP INDEX journey_steps_session_id")
         connection.execute("ALTER TABLE journey_steps DROP COLUMN attributes")
         connection.execute("ALTER TABLE journey_steps DROP COLUMN error_origin")
-        for column in NEXT_COLUMNS:  # version 15's, made again by its step
+        for column in LINK_COLUMNS:  # versions 15 and 22 make them again
             connection.execute(f"ALTER TABLE journey_steps DROP COLUMN {column}")
         connection.execute("DROP TABLE rollup_message_spans")  # version 16's, made again
         connection.execute("DROP TABLE journey_summaries")  # version 17's, made again
@@ -115,7 +115,7 @@ def test_upgrading_to_version_15_links_every_step_to_the_next(
     kept = _shoppers_map(db)
     with duckdb.connect(str(db)) as connection:
         connection.execute("DROP INDEX journey_steps_session_id")  # an index blocks ALTER
-        for column in NEXT_COLUMNS:
+        for column in LINK_COLUMNS:  # versions 15 and 22 make them again
             connection.execute(f"ALTER TABLE journey_steps DROP COLUMN {column}")
         connection.execute("CREATE INDEX journey_steps_session_id ON journey_steps (session_id)")
         connection.execute("DROP TABLE rollup_message_spans")  # version 16's, made again

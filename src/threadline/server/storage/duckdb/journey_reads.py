@@ -32,7 +32,7 @@ from threadline.server.journey_model import (
     Transition,
     journey_traces,
 )
-from threadline.server.storage.duckdb.journey_links import NEXT_COLUMNS, NEXT_TYPES, paired
+from threadline.server.storage.duckdb.journey_links import LINK_COLUMNS, LINK_TYPES, paired
 from threadline.server.storage.duckdb.journey_steps import (
     ATTRIBUTES,
     COLUMNS,
@@ -53,9 +53,9 @@ from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES
 MAX_FUNNEL_TRACES: Final = 500_000
 
 
-# What the map reads of a step row: no lists, and the step's kept link (``journey_links``).
+# What the map reads of a step row: no lists, and the step's kept links (``journey_links``).
 MAP_COLUMNS: Final = "session_id, trace_id, start_ns, end_ns, service, operation, failed, " + (
-    ", ".join(NEXT_COLUMNS)
+    ", ".join(LINK_COLUMNS)
 )
 # Also the columns of a ``JourneyTrace``, in order (``journey_traces``).
 JOURNEY_COLUMNS: Final = (
@@ -94,7 +94,7 @@ def chosen(
         tests.append(f"list_contains({ATTRIBUTES}, ?)")
         fresh_rows = attributed_rows("fresh")
     # Not folded yet: not linked either (``journey_links``); the map pairs them.
-    unlinked = ", ".join(f"NULL::{t} AS {c}" for c, t in zip(NEXT_COLUMNS, NEXT_TYPES, strict=True))
+    unlinked = ", ".join(f"NULL::{t} AS {c}" for c, t in zip(LINK_COLUMNS, LINK_TYPES, strict=True))
     fresh_rows = f"SELECT *, {unlinked} FROM ({fresh_rows})"
     # The sample's sessions are tested on the rows read, before anything is sorted.
     listed = " AND session_id IN (SELECT unnest(?::VARCHAR[]))" if sessions else ""
@@ -142,8 +142,10 @@ def chosen_params(
 
 def _linked(service: str | None, attribute: Attribute | None) -> str:
     """CTEs ending in ``inside``: the chosen journeys' steps in the window, each with
-    its next step (``next_*``, NULL for none) and whether the journey goes on after it
-    (``goes_on``), read from the steps' kept links (``journey_links``) rather than
+    its next step (``next_*``, NULL for none), whether the journey goes on after it
+    (``goes_on``) and whether it is the journey's first step of its kind in the window
+    (``first_step``), and, of those that go on, first to make its move
+    (``first_move``), read from the steps' kept links (``journey_links``) rather than
     found by sorting every step of the window by session.
 
     The sessions of traces not folded yet (``stale``) are paired by sorting their
@@ -152,7 +154,7 @@ def _linked(service: str | None, attribute: Attribute | None) -> str:
     are looked for by trace id among the steps read (a step before the window or at
     the reach is no step's next).
     Parameters: ``_linked_params``."""
-    unlinked = ", ".join(NEXT_COLUMNS)
+    unlinked = ", ".join(LINK_COLUMNS)
     in_stale = "WHERE session_id IN (SELECT session_id FROM stale)"
     return f"""{chosen(service, attribute, MAP_COLUMNS)},
 stale AS (
@@ -168,7 +170,8 @@ inside AS MATERIALIZED (
     SELECT *, next_start IS NOT NULL AND next_start < ?
               AND next_start - end_ns <= {SESSION_GAP_NS} AS goes_on,
            hash(service, operation) AS step_key, hash(next_service, next_operation) AS next_key,
-           hash(session_id) AS journey_key
+           coalesce(prev_step_start < ?, true) AS first_step,
+           coalesce(prev_move_start < ?, true) AS first_move
     FROM steps WHERE start_ns >= ? AND start_ns < ?)"""
 
 
@@ -177,7 +180,7 @@ def _linked_params(
 ) -> list[object]:
     lo, hi = window.start_ns, window.end_ns
     reach = hi + SESSION_GAP_NS
-    return [*chosen_params(window, service, attribute), lo, reach, reach, lo, hi]
+    return [*chosen_params(window, service, attribute), lo, reach, reach, lo, lo, lo, hi]
 
 
 def journey_map(
@@ -187,21 +190,24 @@ def journey_map(
 
     One statement: the steps are read once (``inside`` materialized) and both lists
     aggregated from them; think times are counted per ``sketch`` bucket (a group by,
-    cheaper than a ``histogram`` aggregate's map per group). Steps, transitions and
-    journeys are grouped and told apart by 64-bit hashes of their strings, a third of
-    the time of grouping by the strings: two of a store's few thousand steps, or two
-    of a window's sessions, sharing a hash is a chance of about one in 10^10.
+    cheaper than a ``histogram`` aggregate's map per group). The journeys taking a
+    step (or making a move) are counted on their first such step in the window
+    (``first_step``, ``first_move``), not as distinct sessions. Steps and transitions
+    are grouped by 64-bit hashes of their strings, a third of the time of grouping by
+    the strings: two of a store's few thousand steps sharing a hash is a chance of
+    about one in 10^12.
     """
     think = bucket_sql("greatest(next_start - end_ns, 0)")
     rows = fetch(
         f"""{_linked(service, attribute)}
 SELECT 0, any_value(service), any_value(operation), NULL, NULL, NULL, count(*),
-       count(DISTINCT journey_key), count(*) FILTER (WHERE failed),
+       count(*) FILTER (WHERE first_step), count(*) FILTER (WHERE failed),
        quantile_cont(end_ns - start_ns, [0.5, 0.95]), count(*) FILTER (WHERE NOT goes_on)
 FROM inside GROUP BY step_key
 UNION ALL
 SELECT 1, any_value(service), any_value(operation), any_value(next_service),
-       any_value(next_operation), NULL, count(*), count(DISTINCT journey_key), NULL, NULL, NULL
+       any_value(next_operation), NULL, count(*), count(*) FILTER (WHERE first_move), NULL,
+       NULL, NULL
 FROM inside WHERE goes_on GROUP BY step_key, next_key
 UNION ALL
 SELECT 2, any_value(service), any_value(operation), any_value(next_service),

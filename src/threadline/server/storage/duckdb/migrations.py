@@ -52,7 +52,7 @@ Versions (``LATEST`` is the last):
     ``journey_steps`` on ``session_id``.
 15. ``journey_steps.next_service``, ``next_operation`` and ``next_start``: each step's
     next step in its session, what journey maps read (see ``journey_links``), linked
-    from the stored steps.
+    from the stored steps by version 22's step.
 16. ``rollup_message_spans``: each PRODUCER and CONSUMER span's message id, read out
     of its attributes once, what the message-hop lookup joins (see
     ``health_rollups``), filled from the spans already stored.
@@ -66,6 +66,9 @@ Versions (``LATEST`` is the last):
     baseline of error hotspots is drawn from (see ``failed_spans``), copied likewise.
 21. ``trace_summaries.duration_ns``: a folded row's duration, what searches by duration
     filter and sort on (see ``summaries``), set from each folded row's times.
+22. ``journey_steps.prev_step_start`` and ``prev_move_start``: where each step's same
+    step and same move came before in its session, what journey maps count journeys
+    by (see ``journey_links``), linked (with the next steps) from the stored steps.
 
 Opening a file (``open_schema``):
 
@@ -402,10 +405,11 @@ def _add_journey_sessions(connection: Connection) -> None:
 
 
 def _add_journey_links(connection: Connection) -> None:
-    """Version 15: each journey step's next step in its session, from the stored steps."""
+    """Version 15: the columns of each journey step's next step in its session, filled
+    by version 22's step with the rest of the links (a file is always taken to the
+    latest version; a map reads no file of a version between)."""
     for column, kind in zip(journey_links.NEXT_COLUMNS, journey_links.NEXT_TYPES, strict=True):
         connection.execute(f"ALTER TABLE journey_steps ADD COLUMN {column} {kind}")
-    journey_links.fill(_runner(connection))
 
 
 def _add_message_spans(connection: Connection) -> None:
@@ -453,6 +457,15 @@ def _add_summary_durations(connection: Connection) -> None:
     connection.execute("UPDATE trace_summaries SET duration_ns = end_ns - start_ns WHERE NOT fresh")
 
 
+def _add_previous_steps(connection: Connection) -> None:
+    """Version 22: where each journey step's same step and same move came before in its
+    session, and its next step, from the stored steps."""
+    columns = zip(journey_links.PREVIOUS_COLUMNS, journey_links.PREVIOUS_TYPES, strict=True)
+    for column, kind in columns:
+        connection.execute(f"ALTER TABLE journey_steps ADD COLUMN IF NOT EXISTS {column} {kind}")
+    journey_links.fill(_runner(connection))
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -474,6 +487,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(19, _add_failed_spans),
     Step(20, _keep_a_share_apart),
     Step(21, _add_summary_durations),
+    Step(22, _add_previous_steps),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -172,7 +172,9 @@ def journey_statements() -> list[str]:
     error_origin VARCHAR,
     next_service VARCHAR,
     next_operation VARCHAR,
-    next_start BIGINT
+    next_start BIGINT,
+    prev_step_start BIGINT,
+    prev_move_start BIGINT
 )""",
         f"""CREATE TABLE IF NOT EXISTS {JOURNEY_SYNTHETIC} (
     trace_id VARCHAR NOT NULL,
