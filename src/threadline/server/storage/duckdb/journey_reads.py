@@ -75,6 +75,7 @@ def chosen(
     *,
     sessions: bool = False,
     tagged: bool = False,
+    inlined: bool = False,
 ) -> str:
     """CTEs ending in ``chosen``: the chosen journeys' steps in [lo, hi + gap), with
     ``columns`` (a filter needs none of its own). Parameters: ``chosen_params``.
@@ -84,7 +85,10 @@ def chosen(
     traces since the last fold, found by trace id and start). ``sessions`` keeps only
     the sessions of a list given as a parameter (a funnel's sample). ``tagged``, with a
     filter, keeps every session read and leaves each row's verdict in a ``tagged``
-    column: a funnel tests it on the sessions entering it only."""
+    column: a funnel tests it on the sessions entering it only. The rows read are
+    kept once for the statement's several reads of them, unless ``inlined``: a map
+    reads them once but for the traces not folded yet, which it finds by trace id,
+    and copying every row of the window costs it more than that second read."""
     tests = []
     if service is not None:
         tests.append("list_contains(services, ?)")
@@ -111,7 +115,7 @@ def chosen(
 WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
 fresh AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
           WHERE trace_id IN (SELECT trace_id FROM fresh_ids) GROUP BY trace_id),
-raw AS (
+raw AS {"NOT MATERIALIZED" if inlined else ""} (
     SELECT {columns}{tag} FROM {STEPS}
     WHERE start_ns >= ? AND start_ns < ? AND trace_id NOT IN (SELECT trace_id FROM fresh_ids)
           {listed}
@@ -156,7 +160,7 @@ def _linked(service: str | None, attribute: Attribute | None) -> str:
     Parameters: ``_linked_params``."""
     unlinked = ", ".join(LINK_COLUMNS)
     in_stale = "WHERE session_id IN (SELECT session_id FROM stale)"
-    return f"""{chosen(service, attribute, MAP_COLUMNS)},
+    return f"""{chosen(service, attribute, MAP_COLUMNS, inlined=True)},
 stale AS (
     SELECT session_id FROM chosen WHERE trace_id IN (SELECT trace_id FROM fresh_ids)
     UNION
@@ -202,16 +206,17 @@ def journey_map(
         f"""{_linked(service, attribute)}
 SELECT 0, any_value(service), any_value(operation), NULL, NULL, NULL, count(*),
        count(*) FILTER (WHERE first_step), count(*) FILTER (WHERE failed),
-       quantile_cont(end_ns - start_ns, [0.5, 0.95]), count(*) FILTER (WHERE NOT goes_on)
+       quantile_cont(end_ns - start_ns, [0.5, 0.95]), count(*) FILTER (WHERE NOT goes_on),
+       NULL, NULL
 FROM inside GROUP BY step_key
 UNION ALL
 SELECT 1, any_value(service), any_value(operation), any_value(next_service),
        any_value(next_operation), NULL, count(*), count(*) FILTER (WHERE first_move), NULL,
-       NULL, NULL
+       NULL, NULL, step_key, next_key
 FROM inside WHERE goes_on GROUP BY step_key, next_key
 UNION ALL
-SELECT 2, any_value(service), any_value(operation), any_value(next_service),
-       any_value(next_operation), {think} AS bucket, count(*), NULL, NULL, NULL, NULL
+SELECT 2, NULL, NULL, NULL, NULL, {think} AS bucket, count(*), NULL, NULL, NULL, NULL,
+       step_key, next_key
 FROM inside WHERE goes_on GROUP BY step_key, next_key, bucket""",
         _linked_params(window, service, attribute),
     )
@@ -228,11 +233,12 @@ FROM inside WHERE goes_on GROUP BY step_key, next_key, bucket""",
         for r in rows
         if r[0] == 0
     ]
-    think_times: dict[tuple[Step, Step], list[tuple[int, int]]] = {}
+    # Think-time buckets by the move's keys: their rows carry no names (the move's have
+    # them), which would be read for every step that goes on.
+    think_times: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for r in rows:
         if r[0] == 2:
-            key = (Step(str(r[1]), str(r[2])), Step(str(r[3]), str(r[4])))
-            think_times.setdefault(key, []).append((int(r[5]), int(r[6])))
+            think_times.setdefault((r[11], r[12]), []).append((int(r[5]), int(r[6])))
     moves = []
     for r in rows:
         if r[0] == 1:
@@ -243,7 +249,7 @@ FROM inside WHERE goes_on GROUP BY step_key, next_key, bucket""",
                     target=target,
                     count=int(r[6]),
                     journeys=int(r[7]),
-                    think=tuple(sorted(think_times.get((source, target), []))),
+                    think=tuple(sorted(think_times.get((r[11], r[12]), []))),
                 )
             )
     steps.sort(key=lambda s: (-s.traces, s.step))
