@@ -92,6 +92,14 @@ EVERYTHING: Final = 1_000_000_000
 RANKED: Final = 5
 
 
+def analysis_end(path: Path) -> int:
+    """The end of the hour ``analysis.py`` times on the store it left at ``path``."""
+    with duckdb.connect(str(path), read_only=True) as connection:
+        rows = connection.execute("SELECT max(end_ns) FROM spans").fetchall()
+    ten_minutes = 10 * 60 * 1_000_000_000
+    return -(-int(rows[0][0]) // ten_minutes) * ten_minutes
+
+
 def shop_batches(spans: int, end_ns: int, *, time_ordered: bool) -> Iterable[SpanBatch]:
     """The shop's batches as generated (each spread over the hour), or sorted by start.
 

@@ -13,6 +13,10 @@ and prints wall-clock *and* CPU milliseconds of each: on a shared machine whose 
 is many times its cores, wall-clock figures measure the queue for a core more than
 the query, and the CPU time of the process (every DuckDB thread included) does not.
 
+``--db PATH`` times the same on a store already loaded (the one ``analysis.py --db``
+leaves, 10M spans: ``python3 journey_bench.py --db /tmp/a10m.duckdb``), over the hour
+``analysis.py`` times, loading nothing.
+
 ``--store chdb`` loads the same batches into a DuckDB file and into ClickHouse's
 engine in this process (chDB) and times the map and the funnel on each, printing
 ClickHouse's time as a ratio of DuckDB's (``python3 journey_bench.py --store chdb
@@ -246,11 +250,12 @@ def timed_both(call: Callable[[], Any], repeat: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    from analysis import HOUR_NS, load, shop_batches
+    from analysis import analysis_end, load, shop_batches
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per query")
+    parser.add_argument("--db", type=Path, help="time a store already loaded (loads nothing)")
     parser.add_argument(
         "--store",
         choices=("duckdb", "chdb"),
@@ -264,6 +269,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="threadline-journeys-") as tmp:
             compare_stores(args.spans, args.repeat, Path(tmp))
         return
+    if args.db is not None:
+        if not args.db.exists():
+            parser.error(f"--db {args.db}: no such store")
+        time_views(args.db, analysis_end(args.db), args.repeat)
+        return
     with tempfile.TemporaryDirectory(prefix="threadline-journeys-") as tmp:
         db = Path(tmp) / "journeys.duckdb"
         end_ns = time.time_ns()
@@ -274,23 +284,34 @@ def main() -> None:
             counts = store.counts()
             print(
                 f"loaded {written:,} spans, {counts.traces:,} traces, {counts.sessions:,}"
-                f" sessions in {load_s:.1f} s; cpus={os.cpu_count()}"
-                f" load average {os.getloadavg()[0]:.1f}"
+                f" sessions in {load_s:.1f} s"
             )
-            window = TimeWindow(end_ns - HOUR_NS, end_ns)
-            print(
-                f"{'view':<24}{'steps ms':>10}{'scan ms':>10}{'÷':>6}"
-                f"{'steps cpu':>11}{'scan cpu':>10}{'÷':>6}"
-            )
-            for name, steps, scan in journey_views(store, db, window):
-                wall, cpu = timed_both(steps, args.repeat)
-                scan_wall, scan_cpu = timed_both(scan, args.repeat)
-                print(
-                    f"{name:<24}{wall:>10.1f}{scan_wall:>10.1f}{scan_wall / wall:>6.1f}"
-                    f"{cpu:>11.1f}{scan_cpu:>10.1f}{scan_cpu / cpu:>6.1f}"
-                )
         finally:
             store.close()
+        time_views(db, end_ns, args.repeat)
+
+
+def time_views(db: Path, end_ns: int, repeat: int) -> None:
+    """Each view of ``journey_views`` on the store at ``db``, over the hour to ``end_ns``."""
+    from analysis import HOUR_NS
+
+    store = DuckDBStore(db)
+    try:
+        print(f"cpus={os.cpu_count()} load average {os.getloadavg()[0]:.1f}")
+        window = TimeWindow(end_ns - HOUR_NS, end_ns)
+        print(
+            f"{'view':<24}{'steps ms':>10}{'scan ms':>10}{'÷':>6}"
+            f"{'steps cpu':>11}{'scan cpu':>10}{'÷':>6}"
+        )
+        for name, steps, scan in journey_views(store, db, window):
+            wall, cpu = timed_both(steps, repeat)
+            scan_wall, scan_cpu = timed_both(scan, repeat)
+            print(
+                f"{name:<24}{wall:>10.1f}{scan_wall:>10.1f}{scan_wall / wall:>6.1f}"
+                f"{cpu:>11.1f}{scan_cpu:>10.1f}{scan_cpu / cpu:>6.1f}"
+            )
+    finally:
+        store.close()
 
 
 if __name__ == "__main__":

@@ -60,11 +60,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-import duckdb
-
 # Run as a script, so this directory is on sys.path and the other benchmarks import.
+from analysis import analysis_end, shop_batches
 from analysis import load as shop_load
-from analysis import shop_batches
 from slo import HOUR_NS, load, timed
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
 from threadline.server.analysis import time_slices
@@ -86,7 +84,7 @@ def measure(path: Path, args: argparse.Namespace) -> None:
     marker = path.with_name(path.name + ".end_ns")
     fresh = not path.exists()
     if not fresh and not marker.exists():
-        marker.write_text(str(_analysis_end(path)))
+        marker.write_text(str(analysis_end(path)))
     end_ns = time.time_ns() if fresh else int(marker.read_text())
     store = DuckDBStore(path, threads=args.duckdb_threads)
     try:
@@ -205,14 +203,6 @@ def path_sample(query: QueryService, request: WindowRequest, walked: int, repeat
     ranked = query.slow_requests(CHECKOUT, request, walked=walked).time_growth[:PATH_RANKED]
     rows = ", ".join(f"{r.service} · {r.operation} {r.growth_ns / 1e6:+.2f} ms" for r in ranked)
     print(f"  {walked:5,} traces a group walked: {fastest * 1e3:7.1f} ms; {rows}")
-
-
-def _analysis_end(path: Path) -> int:
-    """The end of the hour ``analysis.py`` times on the store it left at ``path``."""
-    with duckdb.connect(str(path), read_only=True) as connection:
-        rows = connection.execute("SELECT max(end_ns) FROM spans").fetchall()
-    ten_minutes = 10 * 60 * 1_000_000_000
-    return -(-int(rows[0][0]) // ten_minutes) * ten_minutes
 
 
 def draws(call: Callable[[], object]) -> None:
