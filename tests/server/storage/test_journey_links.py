@@ -11,6 +11,7 @@ of consecutive steps in ``step_traces``.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from pathlib import Path
@@ -45,9 +46,10 @@ class Paired(NamedTuple):
     move_journeys: dict[Move, set[str]]
 
 
-def _paired(store: Store, window: TimeWindow) -> Paired:
-    """Transitions, ended-here counts, think buckets and journeys from consecutive steps."""
-    traces, capped = store.step_traces(window)
+def _paired(store: Store, window: TimeWindow, service: str | None) -> Paired:
+    """Transitions, ended-here counts, think buckets and journeys from consecutive steps
+    (of the journeys touching ``service``, when given)."""
+    traces, capped = store.step_traces(window, service=service)
     assert not capped
     paired = Paired(Counter(), Counter(), {}, {}, {})
     moves, ended, think = paired.moves, paired.ended, paired.think
@@ -72,9 +74,9 @@ def _paired(store: Store, window: TimeWindow) -> Paired:
 
 
 def _assert_same(store: Store) -> None:
-    for window in WINDOWS:
-        steps, transitions = store.journey_map(window)
-        paired = _paired(store, window)
+    for window, service in itertools.product(WINDOWS, (None, "pay")):
+        steps, transitions = store.journey_map(window, service=service)
+        paired = _paired(store, window, service)
         assert {(t.source, t.target): t.count for t in transitions} == dict(paired.moves), window
         assert {(t.source, t.target): dict(t.think) for t in transitions} == {
             move: dict(buckets) for move, buckets in paired.think.items()

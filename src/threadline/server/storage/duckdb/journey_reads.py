@@ -157,10 +157,22 @@ def _linked(service: str | None, attribute: Attribute | None) -> str:
     one may have left its old session, whose links still point at it. Their old rows
     are looked for by trace id among the steps read (a step before the window or at
     the reach is no step's next).
+
+    A filter chooses the journeys last: every session read is paired alike (a session's
+    links do not depend on the others), and ``inside`` keeps the steps of the sessions
+    with a step in the window that passes the filter (``tagged``), found once, rather
+    than the window's rows being copied with the chosen sessions' first.
     Parameters: ``_linked_params``."""
     unlinked = ", ".join(LINK_COLUMNS)
     in_stale = "WHERE session_id IN (SELECT session_id FROM stale)"
-    return f"""{chosen(service, attribute, MAP_COLUMNS, inlined=True)},
+    filtered = service is not None or attribute is not None
+    picked = (
+        " AND hash(session_id) IN (SELECT DISTINCT hash(session_id) FROM chosen"
+        " WHERE tagged AND start_ns >= ? AND start_ns < ?)"
+        if filtered
+        else ""
+    )
+    return f"""{chosen(service, attribute, MAP_COLUMNS, tagged=True, inlined=True)},
 stale AS (
     SELECT session_id FROM chosen WHERE trace_id IN (SELECT trace_id FROM fresh_ids)
     UNION
@@ -176,7 +188,7 @@ inside AS MATERIALIZED (
            hash(service, operation) AS step_key, hash(next_service, next_operation) AS next_key,
            coalesce(prev_step_start < ?, true) AS first_step,
            coalesce(prev_move_start < ?, true) AS first_move
-    FROM steps WHERE start_ns >= ? AND start_ns < ?)"""
+    FROM steps WHERE start_ns >= ? AND start_ns < ?{picked})"""
 
 
 def _linked_params(
@@ -184,7 +196,12 @@ def _linked_params(
 ) -> list[object]:
     lo, hi = window.start_ns, window.end_ns
     reach = hi + SESSION_GAP_NS
-    return [*chosen_params(window, service, attribute), lo, reach, reach, lo, lo, lo, hi]
+    picked = [] if service is None and attribute is None else [lo, hi]
+    return [
+        *chosen_params(window, service, attribute, tagged=True),
+        *[lo, reach, reach, lo, lo, lo, hi],
+        *picked,
+    ]
 
 
 def journey_map(
