@@ -556,10 +556,8 @@ def test_the_journey_attribute_step_fills_the_steps_of_a_version_11_file(
         store.close()
 
 
-def test_the_duration_step_gives_every_folded_summary_its_duration(tmp_path: Path) -> None:
-    """Version 21 keeps each folded summary row's duration: on a file whose folded rows
-    have none (as at version 20), searches by duration, in both directions and between
-    bounds, answer from it as a scan of the spans does."""
+def _folded_fixture_store(tmp_path: Path) -> Path:
+    """A store at the latest version holding ``fixture_spans()``, its summaries folded."""
     db = tmp_path / "spans.duckdb"
     store = DuckDBStore(db)
     try:
@@ -567,6 +565,14 @@ def test_the_duration_step_gives_every_folded_summary_its_duration(tmp_path: Pat
         store.compact_rollups()
     finally:
         store.close()
+    return db
+
+
+def test_the_duration_step_gives_every_folded_summary_its_duration(tmp_path: Path) -> None:
+    """Version 21 keeps each folded summary row's duration: on a file whose folded rows
+    have none (as at version 20), searches by duration, in both directions and between
+    bounds, answer from it as a scan of the spans does."""
+    db = _folded_fixture_store(tmp_path)
     with duckdb.connect(str(db)) as connection:
         connection.execute("ALTER TABLE trace_summaries DROP COLUMN duration_ns")
         connection.execute("UPDATE threadline_schema SET version = 20 WHERE version = ?", [LATEST])
@@ -600,15 +606,9 @@ def test_the_previous_steps_step_counts_each_journey_once_on_an_older_file(
 ) -> None:
     """Version 22 keeps where each journey step's same step and same move came before:
     on a file whose steps have neither (as at version 21), a journey map counts the
-    journeys taking each step and making each move as distinct sessions, in the whole
-    day and in a window that starts after some of each session's steps."""
-    db = tmp_path / "spans.duckdb"
-    store = DuckDBStore(db)
-    try:
-        store.write(SpanBatch.from_records(fixture_spans())).result(timeout=30)
-        store.compact_rollups()
-    finally:
-        store.close()
+    journeys taking each step and making each move as distinct sessions, in an hour
+    and in a window that starts after some of each session's steps."""
+    db = _folded_fixture_store(tmp_path)
     with duckdb.connect(str(db)) as connection:
         for column in PREVIOUS_COLUMNS:
             connection.execute(f"UPDATE journey_steps SET {column} = NULL")
