@@ -1,12 +1,14 @@
-"""Journey maps from the steps' kept links (schema version 15) against the pairing of
-the same steps in session order, on the DuckDB store.
+"""Journey maps from the steps' kept links (schema versions 15 and 22) against the
+pairing of the same steps in session order, on the DuckDB store.
 
-The map reads each step's next step from its row (``journey_links``); ``step_traces``
-reads the window's steps in session order, pairing nothing. After every change —
-traces written in parts (a late root moves its trace earlier, to another step or
-another session), folded or not, deleted by tail sampling, erased with their user,
-cut by retention — the map's transitions, think times and ended-here counts are those
-of consecutive steps in ``step_traces``.
+The map reads each step's next step, and where its same step and same move came
+before, from its row (``journey_links``); ``step_traces`` reads the window's steps in
+session order, pairing nothing. After every change — traces written in parts (a late
+root moves its trace earlier, to another step or another session), folded or not,
+deleted by tail sampling, erased with their user, cut by retention — the map's
+transitions, think times, ended-here counts and journeys per step and per move are
+those of consecutive steps in ``step_traces``, of every journey and of those touching
+one service.
 """
 
 from __future__ import annotations
