@@ -1,5 +1,6 @@
-"""What keeping the journey SLO minutes (schema version 14), the steps' links (15) and
-the failed traces' spans and a share of all traces apart (19, 20) costs a fold.
+"""What keeping the journey SLO minutes (schema version 14), the steps' links (15, and
+where each step's same step and move came before, 22) and the failed traces' spans
+and a share of all traces apart (19, 20) costs a fold.
 
     cd bench && PYTHONPATH=../src:. python3 journey_upkeep.py --spans 1000000
 
