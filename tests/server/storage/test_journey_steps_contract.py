@@ -341,3 +341,35 @@ def test_retention_drops_aged_steps_and_recounts_cut_traces(store: Store) -> Non
     assert flows(store) == {(charge, PAY): 1}
     steps, _ = store.journey_map(WINDOW)
     assert {s.step: s.p50_ns for s in steps} == {charge: 5 * S, PAY: 1 * S}
+
+
+def test_a_journey_taking_a_step_or_a_move_again_counts_once_in_any_window(
+    store: Store,
+) -> None:
+    """A journey is counted once per step and per move it takes in a window, however
+    often, also in a window that starts after its first time; a pause past the gap is
+    no move, so the move after it is the journey's first. Checked with a trace
+    arriving late between two others, before and after the steps are folded."""
+    gap_s = SESSION_GAP_NS // S
+    later = TimeWindow(T0 + 150 * S, WINDOW.end_ns)
+    # s1 loops cart → checkout twice; its second cart arrives last.
+    write(store, visit(1, "s1", CART, 0) + visit(2, "s1", CHECKOUT, 100))
+    write(store, visit(4, "s1", CHECKOUT, 300))
+    # s2 pauses past the gap after its first cart, then goes cart → checkout.
+    write(store, visit(5, "s2", CART, 10) + visit(6, "s2", CHECKOUT, gap_s + 100))
+    write(store, visit(7, "s2", CART, gap_s + 200) + visit(8, "s2", CHECKOUT, gap_s + 300))
+    write(store, visit(3, "s1", CART, 200))
+    for _ in range(2):
+        steps, moves = store.journey_map(WINDOW)
+        assert {(s.step, s.traces, s.journeys) for s in steps} == {(CART, 4, 2), (CHECKOUT, 4, 2)}
+        assert {(t.source, t.target, t.count, t.journeys) for t in moves} == {
+            (CART, CHECKOUT, 3, 2),
+            (CHECKOUT, CART, 2, 2),
+        }
+        steps, moves = store.journey_map(later)
+        assert {(s.step, s.traces, s.journeys) for s in steps} == {(CART, 2, 2), (CHECKOUT, 3, 2)}
+        assert {(t.source, t.target, t.count, t.journeys) for t in moves} == {
+            (CART, CHECKOUT, 2, 2),
+            (CHECKOUT, CART, 1, 1),
+        }
+        store.compact_rollups()
