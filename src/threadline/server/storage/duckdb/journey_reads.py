@@ -32,7 +32,7 @@ from threadline.server.journey_model import (
     Transition,
     journey_traces,
 )
-from threadline.server.storage.duckdb.journey_links import LINK_COLUMNS, LINK_TYPES, paired
+from threadline.server.storage.duckdb.journey_links import GOES_ON, LINK_COLUMNS, LINK_TYPES, paired
 from threadline.server.storage.duckdb.journey_steps import (
     ATTRIBUTES,
     COLUMNS,
@@ -165,11 +165,10 @@ def _linked(service: str | None, attribute: Attribute | None) -> str:
     Parameters: ``_linked_params``."""
     unlinked = ", ".join(LINK_COLUMNS)
     in_stale = "WHERE session_id IN (SELECT session_id FROM stale)"
-    filtered = service is not None or attribute is not None
     picked = (
         " AND hash(session_id) IN (SELECT DISTINCT hash(session_id) FROM chosen"
         " WHERE tagged AND start_ns >= ? AND start_ns < ?)"
-        if filtered
+        if _filtered(service, attribute)
         else ""
     )
     return f"""{chosen(service, attribute, MAP_COLUMNS, tagged=True, inlined=True)},
@@ -184,11 +183,16 @@ steps AS (
     SELECT * FROM ({paired(f"(SELECT * EXCLUDE ({unlinked}) FROM chosen {in_stale})")})),
 inside AS MATERIALIZED (
     SELECT *, next_start IS NOT NULL AND next_start < ?
-              AND next_start - end_ns <= {SESSION_GAP_NS} AS goes_on,
+              AND {GOES_ON} AS goes_on,
            hash(service, operation) AS step_key, hash(next_service, next_operation) AS next_key,
            coalesce(prev_step_start < ?, true) AS first_step,
            coalesce(prev_move_start < ?, true) AS first_move
     FROM steps WHERE start_ns >= ? AND start_ns < ?{picked})"""
+
+
+def _filtered(service: str | None, attribute: Attribute | None) -> bool:
+    """Whether the map chooses journeys (``_linked`` then tests the ``tagged`` rows)."""
+    return service is not None or attribute is not None
 
 
 def _linked_params(
@@ -196,7 +200,7 @@ def _linked_params(
 ) -> list[object]:
     lo, hi = window.start_ns, window.end_ns
     reach = hi + SESSION_GAP_NS
-    picked = [] if service is None and attribute is None else [lo, hi]
+    picked = [lo, hi] if _filtered(service, attribute) else []
     return [
         *chosen_params(window, service, attribute, tagged=True),
         *[lo, reach, reach, lo, lo, lo, hi],
