@@ -203,7 +203,10 @@ def _linked_params(
     picked = [lo, hi] if _filtered(service, attribute) else []
     return [
         *chosen_params(window, service, attribute, tagged=True),
-        *[lo, reach, reach, lo, lo, lo, hi],
+        *(lo, reach),  # stale
+        reach,  # goes_on
+        *(lo, lo),  # first_step, first_move
+        *(lo, hi),  # inside
         *picked,
     ]
 
@@ -220,7 +223,8 @@ def journey_map(
     (``first_step``, ``first_move``), not as distinct sessions. Steps and transitions
     are grouped by 64-bit hashes of their strings, a third of the time of grouping by
     the strings: two of a store's few thousand steps sharing a hash is a chance of
-    about one in 10^12.
+    about one in 10^12. A filter picks its journeys by a hash of the session id (two
+    of a window's sessions sharing one: about one in 10^10).
     """
     think = bucket_sql("greatest(next_start - end_ns, 0)")
     rows = fetch(
