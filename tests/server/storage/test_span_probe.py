@@ -69,13 +69,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBStore]:
 
 
 @contextmanager
-def statements() -> Iterator[list[str]]:
-    """The SQL of every statement the store runs meanwhile."""
-    ran: list[str] = []
+def statements() -> Iterator[list[tuple[str, Sequence[object]]]]:
+    """The SQL of every statement the store runs meanwhile, with its parameters."""
+    ran: list[tuple[str, Sequence[object]]] = []
     rows_of = store_module._all_rows
 
     def recorded(cursor: Any, sql: str, params: Sequence[object], doing: str) -> list[Any]:
-        ran.append(sql)
+        ran.append((sql, params))
         return rows_of(cursor, sql, params, doing)
 
     with patch.object(store_module, "_all_rows", recorded):
@@ -128,11 +128,17 @@ def test_pages_of_a_journey_id_are_the_scans(store: DuckDBStore, order: TraceOrd
             assert store.search_traces(query) == expected, (attributes, limit, offset)
 
 
+@pytest.mark.parametrize("lookup_spans", [span_probe.LOOKUP_SPANS, 0])
 @pytest.mark.parametrize("order", ORDERS)
-def test_small_probes_still_give_the_scans_pages(store: DuckDBStore, order: TraceOrder) -> None:
+def test_small_probes_still_give_the_scans_pages(
+    store: DuckDBStore, order: TraceOrder, lookup_spans: int
+) -> None:
     """Probes of one or two traces at a time, bounded low: several probes, estimates
-    falling short and falls back to the window's read, each page still the scan's."""
+    falling short and falls back to the window's read, each page still the scan's;
+    candidates spread over the window looked up by id, and (none looked up) read by
+    their start ranges."""
     small = {"FIRST_TOGETHER": 2, "MOST_TOGETHER": 40, "FIRST_SPREAD": 1, "MOST_SPREAD": 12}
+    small["LOOKUP_SPANS"] = lookup_spans
     with patch.multiple(span_probe, **small):  # type: ignore[arg-type]
         for attributes in ATTRIBUTES:
             for limit, offset in ((1, 0), (3, 0), (4, 5)):
@@ -178,15 +184,35 @@ def test_a_value_that_goes_with_the_order_reads_only_the_candidates_spans(
     assert len(found) == 20
     assert found == store.scan.search_traces(slow)
     assert ran
-    assert not any(WINDOW_READ in sql for sql in ran)
-    assert sum("HAVING bool_or(" in sql for sql in ran) == 1  # one probe
+    assert not any(WINDOW_READ in sql for sql, _ in ran)
+    assert sum("HAVING bool_or(" in sql for sql, _ in ran) == 1  # one probe
 
     rare = TraceQuery(attributes=(("coupon", "RARE"),), order="slowest", limit=20)
     with statements() as ran:
         found = store.search_traces(rare)
     assert found
     assert found == store.scan.search_traces(rare)
-    assert any(WINDOW_READ in sql for sql in ran)
+    assert any(WINDOW_READ in sql for sql, _ in ran)
+
+
+def test_the_slowest_traces_are_looked_up_through_the_trace_id_index(
+    store: DuckDBStore,
+) -> None:
+    """The slowest traces are the longest, so the start ranges of a probe's candidates
+    would cover most of the window: their spans are read through the span table's
+    trace-id index instead (DuckDB's profile says so), and the page is the scan's. Start
+    order reads the candidates where they start, which lie together."""
+    plans: dict[TraceOrder, str] = {}
+    for order in ("slowest", "recent"):
+        query = TraceQuery(attributes=(("payment.provider", "slowpay"),), order=order, limit=20)
+        with statements() as ran:
+            found = store.search_traces(query)
+        assert len(found) == 20
+        assert found == store.scan.search_traces(query)
+        ((probe, params),) = [(sql, params) for sql, params in ran if "HAVING bool_or(" in sql]
+        plans[order] = str(store._fetch("EXPLAIN ANALYZE " + probe, params)[0][1])
+    assert "Type: Index Scan" in plans["slowest"]
+    assert "Type: Sequential Scan" in plans["recent"]
 
 
 def test_unfolded_traces_are_searched_from_the_window(tmp_path: Path) -> None:
@@ -200,7 +226,7 @@ def test_unfolded_traces_are_searched_from_the_window(tmp_path: Path) -> None:
             found = store.search_traces(query)
         assert found
         assert found == store.scan.search_traces(query)
-        assert any(WINDOW_READ in sql for sql in ran)
+        assert any(WINDOW_READ in sql for sql, _ in ran)
     finally:
         store.close()
 

@@ -5,8 +5,10 @@ attribute column of every span in the window before a page could be cut: at 10M 
 most of the search's time, for a page of 20 traces. Search engines answer such a
 top-N by walking the order and checking each candidate, stopping once the page is
 full; here the candidates are the summaries' next traces in the page's order (cheap:
-one row per trace), and a check reads only the spans of those traces, where their
-summaries say they start (zone maps skip the rest of the window).
+one row per trace), and a check reads only the spans of those traces: in start order
+where their summaries say they start (the candidates lie together, so zone maps skip
+the rest of the window); in duration order, where they lie all over the window, through
+the span table's trace-id index.
 
 The usual search (a value that goes with the order, like a slow provider among the
 slowest traces) fills its page from the first probe. A value most candidates lack
@@ -40,13 +42,21 @@ MOST_SPREAD: Final = 512
 MOST_WANTED: Final = 128
 # Probes at most (the estimate after the first may still fall short).
 MOST_PROBES: Final = 3
+# Spans at most that a probe of candidates spread over the window looks up by trace id
+# (DuckDB's ``index_scan_max_count``: an ``IN`` list of ids selecting no more rows is
+# read through the span table's trace-id index, whatever the table's size; more, and
+# DuckDB scans the whole table). The slowest traces are the longest, so their start
+# ranges are the widest: at 10M spans those of the first 32 held 1.7M rows, for 670
+# spans of their own. Candidates in start order lie together and are read by range.
+LOOKUP_SPANS: Final = 2048
 # More candidates than the share found so far says are needed, for its error.
 _MARGIN: Final = 1.5
 
 # The page's next candidates in order, ``(limit, after)``: up to ``limit`` rows after the
-# row ``after`` (from the first when ``None``), each as the search returns it, then where
-# the trace's spans start (first and last start). Each probe goes on after the last row
-# the one before checked, so a fold in between neither repeats nor skips a trace.
+# row ``after`` (from the first when ``None``), each as the search returns it, then how
+# many spans the trace has and where they start (first and last start). Each probe goes
+# on after the last row the one before checked, so a fold in between neither repeats nor
+# skips a trace.
 Candidates = Callable[[int, Row | None], Sequence[Row]]
 
 
@@ -60,9 +70,10 @@ def first_matching(
 ) -> list[Row] | None:
     """The first ``wanted`` candidate rows (fewer when the candidates run out) whose
     traces have a span meeting each condition of ``on_spans`` (each on a span of its
-    own), in the candidates' order, without the two start columns; ``None`` when probing
-    would cost more than reading the window (see the module docstring). ``together``:
-    the candidates come in start order, so their spans lie together."""
+    own), in the candidates' order, without the three columns that place their spans;
+    ``None`` when probing would cost more than reading the window (see the module
+    docstring). ``together``: the candidates come in start order, so their spans lie
+    together."""
     if wanted > MOST_WANTED:
         return None
     found: list[Row] = []
@@ -70,8 +81,8 @@ def first_matching(
     checked, take, last = 0, max(first, wanted), None
     for _ in range(MOST_PROBES):
         rows = candidates(take, last)
-        matching = _matching(fetch, rows, on_spans)
-        found.extend(row[:-2] for row in rows if row[0] in matching)
+        matching = _matching(fetch, rows, on_spans, together=together)
+        found.extend(row[:-3] for row in rows if row[0] in matching)
         checked += len(rows)
         if len(found) >= wanted or len(rows) < take:
             return found[:wanted]
@@ -84,22 +95,34 @@ def first_matching(
     return None
 
 
-def _matching(fetch: Fetch, rows: Sequence[Row], on_spans: Sequence[Conditions]) -> set[str]:
-    """The traces of ``rows`` with a span meeting each condition, read where their spans
-    start (each row's last two columns)."""
+def _matching(
+    fetch: Fetch, rows: Sequence[Row], on_spans: Sequence[Conditions], *, together: bool
+) -> set[str]:
+    """The traces of ``rows`` with a span meeting each condition (``together``: the rows
+    come in start order)."""
     if not rows:
         return set()
-    ranges = time_slices.covering((int(row[-2]), int(row[-1])) for row in rows)
-    starts = starts_in(ranges)
+    where = _spans_of(rows, together=together)
     each = " AND ".join(f"bool_or({' AND '.join(span.fragments)})" for span in on_spans)
     found = fetch(
-        f"SELECT trace_id FROM {TABLE}{starts.sql('WHERE')}"
-        " AND trace_id IN (SELECT unnest(?::VARCHAR[]))"
-        f" GROUP BY trace_id HAVING {each}",
-        [
-            *starts.params,
-            [str(row[0]) for row in rows],
-            *(param for span in on_spans for param in span.params),
-        ],
+        f"SELECT trace_id FROM {TABLE}{where.sql('WHERE')} GROUP BY trace_id HAVING {each}",
+        [*where.params, *(param for span in on_spans for param in span.params)],
     )
     return {str(row[0]) for row in found}
+
+
+def _spans_of(rows: Sequence[Row], *, together: bool) -> Conditions:
+    """The spans of the traces of ``rows`` (each ending with its span count, first and
+    last start): looked up by trace id when spread over the window and few enough,
+    else read where they start."""
+    ids = [str(row[0]) for row in rows]
+    where = Conditions()
+    if not together and sum(int(row[-3]) for row in rows) <= LOOKUP_SPANS:
+        # Bound values, not a list parameter: DuckDB reads the index for an ``IN`` list
+        # it sees when planning (a list parameter reaches the scan only as a join's
+        # filter, and only up to 50 ids).
+        where.add(f"trace_id IN ({', '.join('?' for _ in ids)})", *ids)
+        return where
+    where.extend(starts_in(time_slices.covering((int(row[-2]), int(row[-1])) for row in rows)))
+    where.add("trace_id IN (SELECT unnest(?::VARCHAR[]))", ids)
+    return where

@@ -183,7 +183,7 @@ def _page(
 ) -> list[Row]:
     """A page of folded rows meeting ``where`` (``kept``: it reads a list or another
     table, so its first step is kept, not run twice). ``starts``: each row ends with
-    where the trace's spans start (first and last start)."""
+    how many spans the trace has and where they start (first and last start)."""
     key, descending = _order_key(order, folded=True)
     direction = "DESC" if descending else "ASC"
     ordered = f"ORDER BY {key} {direction}, trace_id"
@@ -200,7 +200,7 @@ def _page(
         bound=bound, sentinel=sentinel, order=ordered, columns=columns,
         kept="MATERIALIZED " if kept else "",
     )  # fmt: skip
-    extra = ", start_ns, last_start_ns" if starts else ""
+    extra = ", spans, start_ns, last_start_ns" if starts else ""
     return fetch(
         _PAGE_ROWS.format(page=page, order=again, starts=extra),
         [*folded.params, limit + offset - 1, checked_limit(limit), offset],
