@@ -10,6 +10,8 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 
@@ -19,7 +21,8 @@ from threadline.server.analysis.tail_latency import explain
 from threadline.server.analysis.tree import build_tree
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, TraceCursor, TraceOrder, TraceQuery
-from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb import DuckDBStore, trace_reads
+from threadline.server.storage.duckdb import store as store_module
 
 from .shop import (
     BASE,
@@ -312,3 +315,27 @@ def test_get_traces_returns_each_traces_spans(shop: Shop, store: DuckDBStore) ->
     assert sorted({s.trace_id for s in spans}) == sorted(wanted)
     assert len(spans) == sum(1 for s in shop.spans if s.trace_id in wanted)
     assert store.get_traces([]) == []
+
+
+def test_get_traces_looks_a_few_up_by_id_and_reads_many_by_their_ranges(
+    shop: Shop, store: DuckDBStore
+) -> None:
+    """A few traces (a session's, spread over its hours) are read through the trace-id
+    index (DuckDB's profile says so), more than the index reads by range: the same
+    spans either way, in the same order."""
+    wanted = [*shop.checkout_ids[:2], *shop.checkout_ids[-2:]]
+    ran: list[tuple[str, Sequence[object]]] = []
+    rows_of = store_module._all_rows
+
+    def recorded(cursor: Any, sql: str, params: Sequence[object], doing: str) -> list[Any]:
+        ran.append((sql, params))
+        return rows_of(cursor, sql, params, doing)
+
+    with patch.object(store_module, "_all_rows", recorded):
+        looked_up = store.get_traces(wanted)
+    read, params = ran[-1]
+    assert "Type: Index Scan" in str(store._fetch("EXPLAIN ANALYZE " + read, params)[0][1])
+    with patch.object(trace_reads, "INDEX_LOOKUP_ROWS", 0):
+        by_range = store.get_traces(wanted)
+    assert len(looked_up) == sum(1 for s in shop.spans if s.trace_id in wanted) > 0
+    assert looked_up == by_range

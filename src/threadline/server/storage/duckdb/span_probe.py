@@ -26,7 +26,14 @@ from typing import Final
 
 from threadline.server.analysis import time_slices
 from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import Conditions, Fetch, Row, starts_in
+from threadline.server.storage.duckdb.sql import (
+    INDEX_LOOKUP_ROWS,
+    Conditions,
+    Fetch,
+    Row,
+    looked_up,
+    starts_in,
+)
 
 # Candidates checked, first and at most in all before the window is read once instead,
 # by how their spans lie. In start order the candidates' spans lie together (a few row
@@ -43,12 +50,11 @@ MOST_WANTED: Final = 128
 # Probes at most (the estimate after the first may still fall short).
 MOST_PROBES: Final = 3
 # Spans at most that a probe of candidates spread over the window looks up by trace id
-# (DuckDB's ``index_scan_max_count``: an ``IN`` list of ids selecting no more rows is
-# read through the span table's trace-id index, whatever the table's size; more, and
-# DuckDB scans the whole table). The slowest traces are the longest, so their start
-# ranges are the widest: at 10M spans those of the first 32 held 1.7M rows, for 670
-# spans of their own. Candidates in start order lie together and are read by range.
-LOOKUP_SPANS: Final = 2048
+# through the span table's index (``sql.looked_up``). The slowest traces are the
+# longest, so their start ranges are the widest: at 10M spans those of the first 32 held
+# 1.7M rows, for 670 spans of their own. Candidates in start order lie together and are
+# read by range.
+LOOKUP_SPANS: Final = INDEX_LOOKUP_ROWS
 # More candidates than the share found so far says are needed, for its error.
 _MARGIN: Final = 1.5
 
@@ -116,13 +122,8 @@ def _spans_of(rows: Sequence[Row], *, together: bool) -> Conditions:
     last start): looked up by trace id when spread over the window and few enough,
     else read where they start."""
     ids = [str(row[0]) for row in rows]
-    where = Conditions()
     if not together and sum(int(row[-3]) for row in rows) <= LOOKUP_SPANS:
-        # Bound values, not a list parameter: DuckDB reads the index for an ``IN`` list
-        # it sees when planning (a list parameter reaches the scan only as a join's
-        # filter, and only up to 50 ids).
-        where.add(f"trace_id IN ({', '.join('?' for _ in ids)})", *ids)
-        return where
-    where.extend(starts_in(time_slices.covering((int(row[-2]), int(row[-1])) for row in rows)))
+        return looked_up("trace_id", ids)
+    where = starts_in(time_slices.covering((int(row[-2]), int(row[-1])) for row in rows))
     where.add("trace_id IN (SELECT unnest(?::VARCHAR[]))", ids)
     return where

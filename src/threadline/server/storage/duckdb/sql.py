@@ -136,6 +136,26 @@ def starts_in(ranges: Sequence[tuple[int, int]], column: str = "start_ns") -> Co
     return conditions
 
 
+# Rows at most that DuckDB reads through an index for an ``IN`` list of constants on
+# the indexed column (its ``index_scan_max_count``, whatever the table's size); more, and
+# it scans the whole table with the list as a filter. Reading a row by index costs far
+# more than scanning it, but a scan reads every row of the blocks it cannot skip.
+INDEX_LOOKUP_ROWS: Final = 2048
+
+
+def looked_up(column: str, values: Sequence[str]) -> Conditions:
+    """``column`` is one of ``values``, as a list of bound values: DuckDB reads an index on
+    ``column`` for an ``IN`` list it sees when planning (a list parameter reaches the scan
+    only as a join's filter, and only up to 50 values), if the list selects at most
+    ``INDEX_LOOKUP_ROWS`` rows."""
+    conditions = Conditions()
+    if not values:
+        conditions.add("false")
+        return conditions
+    conditions.add(f"{column} IN ({', '.join('?' for _ in values)})", *values)
+    return conditions
+
+
 def span_attribute_is(key: str, value: str) -> Conditions:
     """The span carries ``key=value`` as a span or a resource attribute, compared as text.
 

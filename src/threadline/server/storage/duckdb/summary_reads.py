@@ -362,19 +362,29 @@ def span_ranges(
     rows with a span there are looked at: the read then costs the range's traces, not
     the store's (the rows lie in fold order, near their time, so zone maps skip).
     """
+    placed = span_places(fetch, trace_ids, within)
+    return None if placed is None else placed[0]
+
+
+def span_places(
+    fetch: Fetch, trace_ids: Sequence[str], within: tuple[int, int] | None = None
+) -> tuple[list[tuple[int, int]], int] | None:
+    """``span_ranges``'s ranges and how many spans the traces hold there (their user
+    spans, by their summaries), or ``None`` as there."""
     wanted = set(trace_ids)
     bounded, params = "", list[object]([list(wanted)])
     if within is not None:
         bounded = " AND start_ns <= ? AND last_start_ns >= ?"
         params += [within[1], within[0]]
     rows = fetch(
-        f"SELECT trace_id, min(start_ns), max(last_start_ns) FROM {SUMMARIES}"
+        f"SELECT trace_id, min(start_ns), max(last_start_ns), sum(spans) FROM {SUMMARIES}"
         f" WHERE trace_id IN (SELECT unnest(?::VARCHAR[])){bounded} GROUP BY trace_id",
         params,
     )
     if len(rows) < len(wanted):
         return None
-    return time_slices.covering((int(low), int(high)) for _, low, high in rows)
+    ranges = time_slices.covering((int(row[1]), int(row[2])) for row in rows)
+    return ranges, sum(int(row[3]) for row in rows)
 
 
 def _after(order: TraceOrder, cursor: TraceCursor, *, folded: bool) -> Conditions:

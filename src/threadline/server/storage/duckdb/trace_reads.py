@@ -2,10 +2,12 @@
 
 The span table is in arrival order, not trace order, so the spans of a few thousand
 traces spread over the store sit in nearly every block of it. With trace summaries
-(a store keeping rollups), the traces' start ranges bound the read
-(``summary_reads.span_ranges``), and zone maps skip the blocks between. Summaries
-leave the SDK's own reports (``threadline.sdk.stats``) out, so those are found by
-name outside the ranges.
+(a store keeping rollups), the summaries say how many spans the traces hold and where
+they start (``summary_reads.span_places``): a few are looked up through the trace-id
+index (a session's traces, spread over its hours, would read every block between),
+more are read within their start ranges, and zone maps skip the blocks between.
+Summaries leave the SDK's own reports (``threadline.sdk.stats``) out, so those are
+found by name outside the ranges.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from threadline.server.batch import COLUMNS, records_from_rows
 from threadline.server.model import SpanRecord
 from threadline.server.storage.duckdb import summary_reads
 from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import Fetch, starts_in
+from threadline.server.storage.duckdb.sql import INDEX_LOOKUP_ROWS, Fetch, looked_up, starts_in
 
 _SELECT_SPAN: Final = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
 _IN_IDS: Final = "trace_id IN (SELECT unnest(?::VARCHAR[]))"
@@ -36,11 +38,14 @@ def traces(fetch: Fetch, trace_ids: Sequence[str], *, summarised: bool) -> list[
     if not trace_ids:
         return []
     ids = [list(trace_ids)]
-    ranges = summary_reads.span_ranges(fetch, trace_ids) if summarised else None
-    if ranges is None:
+    placed = summary_reads.span_places(fetch, trace_ids) if summarised else None
+    if placed is None:
         rows = fetch(f"{_SELECT_SPAN} WHERE {_IN_IDS}{_ORDER}", ids)
+    elif placed[1] <= INDEX_LOOKUP_ROWS:
+        each = looked_up("trace_id", sorted(set(trace_ids)))
+        rows = fetch(f"{_SELECT_SPAN}{each.sql('WHERE')}{_ORDER}", each.params)
     else:
-        starts = starts_in(ranges)
+        starts = starts_in(placed[0])
         within = " AND ".join(starts.fragments)
         rows = fetch(
             f"{_SELECT_SPAN} WHERE {_IN_IDS} AND {within} UNION ALL {_SELECT_SPAN}"
