@@ -312,8 +312,11 @@ def _counted(
     span_ranges: SpanRanges | None,
 ) -> dict[int, list[Row]]:
     """The counting statement's rows over the drawn traces, by kind (``_COUNTS``)."""
+    # Materialized: the five lists are constants of the plan, and inlined into each of
+    # the statement's readers they were copied and compared while it was planned (13 ms
+    # of a 160 ms statement at 10M spans; 6 ms kept once).
     labelled = (
-        "WITH labelled AS (SELECT unnest(?::VARCHAR[]) AS trace_id,"
+        "WITH labelled AS MATERIALIZED (SELECT unnest(?::VARCHAR[]) AS trace_id,"
         " unnest(?::BOOLEAN[]) AS focus, unnest(?::BIGINT[]) AS place,"
         " unnest(?::INTEGER[]) AS trace_no, unnest(?::BOOLEAN[]) AS apart)"
     )
