@@ -26,7 +26,7 @@ T0: Final = 1_790_000_000 * 1_000_000_000
 TRACES: Final = 240
 ORDERS: Final[tuple[TraceOrder, ...]] = ("recent", "oldest", "slowest", "fastest")
 # The statement of the one read of the window's spans (``summary_reads.search_traces``).
-WINDOW_READ: Final = "trace_id IN (SELECT trace_id FROM spans WHERE start_ns BETWEEN"
+WINDOW_READ: Final = "(SELECT list(DISTINCT trace_id)\n    FROM spans WHERE start_ns BETWEEN"
 HOSTILE: Final = "'); DROP TABLE spans; -- \"<script>alert(1)</script>\\\u0007"
 
 
