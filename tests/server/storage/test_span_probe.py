@@ -26,7 +26,7 @@ T0: Final = 1_790_000_000 * 1_000_000_000
 TRACES: Final = 240
 ORDERS: Final[tuple[TraceOrder, ...]] = ("recent", "oldest", "slowest", "fastest")
 # The statement of the one read of the window's spans (``summary_reads.search_traces``).
-WINDOW_READ: Final = "(SELECT list(DISTINCT trace_id)\n    FROM spans WHERE start_ns BETWEEN"
+WINDOW_READ: Final = "SELECT list(DISTINCT trace_id) FROM (SELECT trace_id FROM spans WHERE"
 HOSTILE: Final = "'); DROP TABLE spans; -- \"<script>alert(1)</script>\\\u0007"
 
 
@@ -263,5 +263,38 @@ def test_a_number_is_found_as_its_text_on_every_path(tmp_path: Path) -> None:
                     assert found == expected, (folded, text, order)
                     scanned = {summary.trace_id for summary in store.scan.search_traces(query)}
                     assert scanned == expected
+    finally:
+        store.close()
+
+
+def test_a_pair_is_found_on_the_resource_or_the_span_on_every_path(tmp_path: Path) -> None:
+    """A pair is the span's when its own attributes or its resource carry it: a search
+    finds the traces whose spans carry it either way (and not those whose other document
+    holds only the value, under another key), probed, read from the window, and by scan."""
+    store = DuckDBStore(tmp_path / "spans.duckdb")
+    spans = []
+    for n in range(60):
+        own = {"region": "eu"} if n % 5 == 0 else {"zone": "eu"} if n % 5 == 1 else {}
+        resource = {"region": "eu"} if n % 3 == 0 else {"region": "us", "zone": "eu"}
+        spans.append(
+            span_record(f"{n + 1:032x}", "r", None, "web", "GET /", T0 + n * MS,
+                        T0 + (n + 1 + n % 7) * MS, attributes=own, resource=resource)
+        )  # fmt: skip
+    expected = {
+        s.trace_id for s in spans if "eu" in (s.attributes.get("region"), s.resource["region"])
+    }
+    assert 0 < len(expected) < len(spans)
+    try:
+        store.write(SpanBatch.from_records(spans)).result(timeout=30)
+        for folded in (False, True):
+            if folded:
+                store.compact_rollups()
+            for order in ORDERS:
+                for limit in (3, 100):
+                    query = TraceQuery(attributes=(("region", "eu"),), order=order, limit=limit)
+                    found = [summary.trace_id for summary in store.search_traces(query)]
+                    assert found == [s.trace_id for s in store.scan.search_traces(query)]
+                    assert set(found) <= expected
+                    assert len(found) == min(limit, len(expected)), (folded, order, limit)
     finally:
         store.close()

@@ -176,6 +176,20 @@ def span_attribute_is(key: str, value: str) -> Conditions:
     return conditions
 
 
+def span_attribute_in(document: str, key: str, value: str) -> Conditions:
+    """``span_attribute_is`` on one of the span's documents (``attributes`` or
+    ``resource``): a span carries the pair when either document does. A condition on one
+    column is applied by the scan itself, which then reads the other columns only where
+    it holds; one reading both documents is applied to every row the scan returns."""
+    if document not in ("attributes", "resource"):
+        raise ValueError(f"no span document {document!r}")
+    conditions = Conditions()
+    if verbatim(value):
+        conditions.add(f"contains({document}, ?)", value)
+    conditions.add(f"json_extract_string({document}, ?) = ?", json_pointer(key), value)
+    return conditions
+
+
 def verbatim(value: str) -> bool:
     """Whether any attribute whose text is ``value`` holds it as it is in the stored JSON.
 

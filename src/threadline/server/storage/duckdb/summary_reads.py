@@ -41,7 +41,7 @@ from threadline.server.storage.duckdb.sql import (
     Fetch,
     Row,
     checked_limit,
-    span_attribute_is,
+    span_attribute_in,
     trace_logged,
 )
 from threadline.server.storage.duckdb.summaries import LISTS, SEPARATOR, SUMMARIES, any_fresh
@@ -148,22 +148,14 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
         bounds = _span_bounds(fetch, where, fresh=fresh)
         if bounds is None:
             return []
-        for span in on_spans:
-            where.add(_WINDOW_TRACES.format(spans=span.sql("AND")), *bounds, *span.params)
+        for alternatives in _span_alternatives(query):
+            where.extend(_window_traces(alternatives, bounds))
     kept = costly or bool(on_spans)
     if fresh:
         rows = _merged_page(fetch, query.order, where, query.limit, query.offset)
     else:
         rows = _page(fetch, query.order, where, query.limit, query.offset, kept=kept)
     return [search.trace_from_row(row) for row in rows]
-
-
-# The traces with a span in the window meeting ``{spans}``, gathered into one list before
-# the summaries are read: as a subquery, the semi join was planned with its hash table
-# on the summaries (every folded row, built whatever the spans held), and a value no
-# span carries cost 89.5 ms at 10M spans; from the list, 33.8 (``docs/performance.md``).
-_WINDOW_TRACES: Final = f"""trace_id IN (SELECT unnest((SELECT list(DISTINCT trace_id)
-    FROM {TABLE} WHERE start_ns BETWEEN ? AND ?{{spans}})))"""
 
 
 # A page's rows as ``search.trace_from_row`` reads them, from ``page``: a subquery of
@@ -330,13 +322,51 @@ def _any_row(condition: str, *params: object, folded: bool) -> Conditions:
 def _span_filters(query: TraceQuery) -> list[Conditions]:
     """What only spans hold, one span condition each: each attribute pair may sit on
     a different span of the trace."""
-    spans: list[Conditions] = []
+    return [_either(alternatives) for alternatives in _span_alternatives(query)]
+
+
+def _either(alternatives: Sequence[Conditions]) -> Conditions:
+    """One condition holding where any of ``alternatives`` holds."""
+    conditions = Conditions()
+    conditions.add(
+        "(" + " OR ".join(f"({' AND '.join(each.fragments)})" for each in alternatives) + ")",
+        *(param for each in alternatives for param in each.params),
+    )
+    return conditions
+
+
+def _span_alternatives(query: TraceQuery) -> list[list[Conditions]]:
+    """``_span_filters``, each condition as the alternatives it holds under, each on one
+    column of the span (an attribute pair: on its attributes, or on its resource)."""
+    alternatives: list[list[Conditions]] = []
     if query.journey_id is not None:
         journey = Conditions()
         journey.add("journey_id = ?", query.journey_id)
-        spans.append(journey)
-    spans.extend(span_attribute_is(key, value) for key, value in query.attributes)
-    return spans
+        alternatives.append([journey])
+    alternatives.extend(
+        [span_attribute_in(document, key, value) for document in ("attributes", "resource")]
+        for key, value in query.attributes
+    )
+    return alternatives
+
+
+def _window_traces(alternatives: Sequence[Conditions], bounds: tuple[int, int]) -> Conditions:
+    """The traces with a span in ``bounds`` meeting one of ``alternatives``, gathered into
+    one list before the summaries are read. As a subquery, the semi join was planned with
+    its hash table on the summaries (every folded row, built whatever the spans held): a
+    value no span carries cost 89.5 ms at 10M spans, 33.8 from the list. Each alternative
+    is read on its own, so that the scan applies its one-column condition itself
+    (``sql.span_attribute_in``); figures in ``docs/performance.md``."""
+    conditions = Conditions()
+    reads = " UNION ALL ".join(
+        f"SELECT trace_id FROM {TABLE} WHERE start_ns BETWEEN ? AND ?{each.sql('AND')}"
+        for each in alternatives
+    )
+    conditions.add(
+        f"trace_id IN (SELECT unnest((SELECT list(DISTINCT trace_id) FROM ({reads}))))",
+        *(param for each in alternatives for param in (*bounds, *each.params)),
+    )
+    return conditions
 
 
 def _span_bounds(fetch: Fetch, where: Conditions, *, fresh: bool) -> tuple[int, int] | None:
