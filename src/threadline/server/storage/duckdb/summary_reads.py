@@ -353,9 +353,9 @@ def _span_alternatives(query: TraceQuery) -> list[list[Conditions]]:
 def _window_traces(alternatives: Sequence[Conditions], bounds: tuple[int, int]) -> Conditions:
     """The traces with a span in ``bounds`` meeting one of ``alternatives``, gathered into
     one list before the summaries are read. As a subquery, the semi join was planned with
-    its hash table on the summaries (every folded row, built whatever the spans held): a
-    value no span carries cost 89.5 ms at 10M spans, 33.8 from the list. Each alternative
-    is read on its own, so that the scan applies its one-column condition itself
+    its hash table on the summaries (every folded row, built whatever the spans held), so
+    a search for a value no span carries took twice as long. Each alternative is read on
+    its own, so that the scan applies its one-column condition itself
     (``sql.span_attribute_in``); figures in ``docs/performance.md``."""
     conditions = Conditions()
     reads = " UNION ALL ".join(
