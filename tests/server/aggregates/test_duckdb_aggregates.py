@@ -10,11 +10,11 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from typing import Any
 from unittest.mock import patch
 
 import pytest
 
+from support.statements import statements
 from threadline.server.aggregates import Percentiles, Split, Target, TimeWindow
 from threadline.server.analysis import sketch
 from threadline.server.analysis.tail_latency import explain
@@ -22,7 +22,6 @@ from threadline.server.analysis.tree import build_tree
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, TraceCursor, TraceOrder, TraceQuery
 from threadline.server.storage.duckdb import DuckDBStore, trace_reads
-from threadline.server.storage.duckdb import store as store_module
 
 from .shop import (
     BASE,
@@ -324,14 +323,7 @@ def test_get_traces_looks_a_few_up_by_id_and_reads_many_by_their_ranges(
     index (DuckDB's profile says so), more than the index reads by range: the same
     spans either way, in the same order."""
     wanted = [*shop.checkout_ids[:2], *shop.checkout_ids[-2:]]
-    ran: list[tuple[str, Sequence[object]]] = []
-    rows_of = store_module._all_rows
-
-    def recorded(cursor: Any, sql: str, params: Sequence[object], doing: str) -> list[Any]:
-        ran.append((sql, params))
-        return rows_of(cursor, sql, params, doing)
-
-    with patch.object(store_module, "_all_rows", recorded):
+    with statements() as ran:
         looked_up = store.get_traces(wanted)
     read, params = ran[-1]
     assert "Type: Index Scan" in str(store._fetch("EXPLAIN ANALYZE " + read, params)[0][1])

@@ -7,19 +7,18 @@ among them, by reading the window's spans once. Either way the page is the scan'
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 from unittest.mock import patch
 
 import pytest
 
 from support.spans import span_record
+from support.statements import statements
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanRecord, TraceCursor, TraceOrder, TraceQuery
 from threadline.server.storage.duckdb import DuckDBStore, span_probe
-from threadline.server.storage.duckdb import store as store_module
 
 MS: Final = 1_000_000
 T0: Final = 1_790_000_000 * 1_000_000_000
@@ -66,20 +65,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBStore]:
     store.compact_rollups()
     yield store
     store.close()
-
-
-@contextmanager
-def statements() -> Iterator[list[tuple[str, Sequence[object]]]]:
-    """The SQL of every statement the store runs meanwhile, with its parameters."""
-    ran: list[tuple[str, Sequence[object]]] = []
-    rows_of = store_module._all_rows
-
-    def recorded(cursor: Any, sql: str, params: Sequence[object], doing: str) -> list[Any]:
-        ran.append((sql, params))
-        return rows_of(cursor, sql, params, doing)
-
-    with patch.object(store_module, "_all_rows", recorded):
-        yield ran
 
 
 ATTRIBUTES: Final = [
