@@ -19,6 +19,7 @@ from support.statements import statements
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanRecord, TraceCursor, TraceOrder, TraceQuery
 from threadline.server.storage.duckdb import DuckDBStore, span_probe
+from threadline.server.storage.duckdb.sql import INDEX_LOOKUP_ROWS
 
 MS: Final = 1_000_000
 T0: Final = 1_790_000_000 * 1_000_000_000
@@ -113,7 +114,7 @@ def test_pages_of_a_journey_id_are_the_scans(store: DuckDBStore, order: TraceOrd
             assert store.search_traces(query) == expected, (attributes, limit, offset)
 
 
-@pytest.mark.parametrize("lookup_spans", [span_probe.LOOKUP_SPANS, 0])
+@pytest.mark.parametrize("lookup_spans", [INDEX_LOOKUP_ROWS, 0])
 @pytest.mark.parametrize("order", ORDERS)
 def test_small_probes_still_give_the_scans_pages(
     store: DuckDBStore, order: TraceOrder, lookup_spans: int
@@ -123,7 +124,7 @@ def test_small_probes_still_give_the_scans_pages(
     candidates spread over the window looked up by id, and (none looked up) read by
     their start ranges."""
     small = {"FIRST_TOGETHER": 2, "MOST_TOGETHER": 40, "FIRST_SPREAD": 1, "MOST_SPREAD": 12}
-    small["LOOKUP_SPANS"] = lookup_spans
+    small["INDEX_LOOKUP_ROWS"] = lookup_spans
     with patch.multiple(span_probe, **small):  # type: ignore[arg-type]
         for attributes in ATTRIBUTES:
             for limit, offset in ((1, 0), (3, 0), (4, 5)):

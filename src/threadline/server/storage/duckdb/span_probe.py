@@ -49,12 +49,6 @@ MOST_SPREAD: Final = 512
 MOST_WANTED: Final = 128
 # Probes at most (the estimate after the first may still fall short).
 MOST_PROBES: Final = 3
-# Spans at most that a probe of candidates spread over the window looks up by trace id
-# through the span table's index (``sql.looked_up``). The slowest traces are the
-# longest, so their start ranges are the widest: at 10M spans those of the first 32 held
-# 1.7M rows, for 670 spans of their own. Candidates in start order lie together and are
-# read by range.
-LOOKUP_SPANS: Final = INDEX_LOOKUP_ROWS
 # More candidates than the share found so far says are needed, for its error.
 _MARGIN: Final = 1.5
 
@@ -119,10 +113,12 @@ def _matching(
 
 def _spans_of(rows: Sequence[Row], *, together: bool) -> Conditions:
     """The spans of the traces of ``rows`` (each ending with its span count, first and
-    last start): looked up by trace id when spread over the window and few enough,
-    else read where they start."""
+    last start): looked up by trace id when spread over the window and holding at most
+    ``INDEX_LOOKUP_ROWS`` spans (``sql.looked_up``), else read where they start. The
+    slowest traces are the longest, so their start ranges are the widest and hold many
+    times the rows of their own spans; candidates in start order lie together."""
     ids = [str(row[0]) for row in rows]
-    if not together and sum(int(row[-3]) for row in rows) <= LOOKUP_SPANS:
+    if not together and sum(int(row[-3]) for row in rows) <= INDEX_LOOKUP_ROWS:
         return looked_up("trace_id", ids)
     where = starts_in(time_slices.covering((int(row[-2]), int(row[-1])) for row in rows))
     where.add("trace_id IN (SELECT unnest(?::VARCHAR[]))", ids)

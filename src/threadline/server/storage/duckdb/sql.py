@@ -116,6 +116,16 @@ class Conditions:
         return f" {keyword} " + " AND ".join(self.fragments) if self.fragments else ""
 
 
+def any_of(alternatives: Sequence[Conditions]) -> Conditions:
+    """One condition holding where any of ``alternatives`` (each ``AND``-ed) holds."""
+    conditions = Conditions()
+    conditions.add(
+        "(" + " OR ".join(f"({' AND '.join(each.fragments)})" for each in alternatives) + ")",
+        *(param for each in alternatives for param in each.params),
+    )
+    return conditions
+
+
 def in_window(window: TimeWindow, column: str = "start_ns") -> Conditions:
     conditions = Conditions()
     conditions.add(f"{column} >= ? AND {column} < ?", window.start_ns, window.end_ns)

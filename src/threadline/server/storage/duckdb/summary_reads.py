@@ -40,6 +40,7 @@ from threadline.server.storage.duckdb.sql import (
     Conditions,
     Fetch,
     Row,
+    any_of,
     checked_limit,
     span_attribute_in,
     trace_logged,
@@ -322,17 +323,7 @@ def _any_row(condition: str, *params: object, folded: bool) -> Conditions:
 def _span_filters(query: TraceQuery) -> list[Conditions]:
     """What only spans hold, one span condition each: each attribute pair may sit on
     a different span of the trace."""
-    return [_either(alternatives) for alternatives in _span_alternatives(query)]
-
-
-def _either(alternatives: Sequence[Conditions]) -> Conditions:
-    """One condition holding where any of ``alternatives`` holds."""
-    conditions = Conditions()
-    conditions.add(
-        "(" + " OR ".join(f"({' AND '.join(each.fragments)})" for each in alternatives) + ")",
-        *(param for each in alternatives for param in each.params),
-    )
-    return conditions
+    return [any_of(alternatives) for alternatives in _span_alternatives(query)]
 
 
 def _span_alternatives(query: TraceQuery) -> list[list[Conditions]]:
