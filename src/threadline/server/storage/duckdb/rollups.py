@@ -357,6 +357,7 @@ def append(
     synthetic: bool = True,
     sdk_stats: bool = True,
     clamped: bool = False,
+    new_names: bool = True,
 ) -> None:
     """Store the batch registered as ``incoming`` once, and (``rollups``) count it.
 
@@ -365,7 +366,9 @@ def append(
     either side of an edge (the edge lookup, the dearest statement, is skipped);
     ``synthetic`` is False when no span is marked synthetic (nothing to count apart);
     ``sdk_stats`` False when no span is the SDK's telemetry (no report to keep);
-    ``clamped`` True when a span's start was moved back from the future (``resends``).
+    ``clamped`` True when a span's start was moved back from the future (``resends``);
+    ``new_names`` False when every (service, operation) name of the batch was registered
+    in a committed transaction and none can have left since (``known_names``).
     Operations, services and synthetic spans here, roots and entries in the
     counters' tables, are counted from one grouping of the batch (``span_groups``).
     The edge pairs read the orphans ``health_rollups.count`` keeps, so the writer
@@ -376,7 +379,8 @@ def append(
     run(f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {fresh}", [])
     if rollups:
         summaries.add(run, fresh, synthetic=synthetic)  # a delta row per trace of the batch
-        run(_register_names(fresh), [])
+        if new_names:
+            run(_register_names(fresh), [])
         # The per-span rollups (here and the counters') sum one grouping of the batch.
         span_groups.build(run, fresh, [], synthetic=synthetic)
         for statement in span_groups.deltas(1, synthetic=synthetic):

@@ -47,7 +47,7 @@ from threadline.conventions import CLAMPED_FROM, JOURNEY_SYNTHETIC, SDK_STATS_SP
 from threadline.server.batch import SpanBatch
 from threadline.server.log_batch import LogBatch
 from threadline.server.storage.base import StoreError, StoreOverloaded
-from threadline.server.storage.duckdb import health_rollups, logs, rollups, summaries
+from threadline.server.storage.duckdb import health_rollups, known_names, logs, rollups, summaries
 from threadline.server.storage.duckdb.sql import Row
 
 # The marker key as it appears in a span's attribute JSON text.
@@ -130,6 +130,7 @@ class GroupCommitWriter:
         self._rows_since_compaction = 0
         self._unfolded = 0  # commits since the last fold that succeeded
         self._last_write = time.monotonic()  # of the last group of batches
+        self._known_names = known_names.KnownNames()
         self._thread = threading.Thread(
             target=self._run, name="threadline-duckdb-writer", daemon=True
         )
@@ -245,6 +246,7 @@ class GroupCommitWriter:
     def _run_task(self, pending: _Task) -> None:
         if not pending.future.set_running_or_notify_cancel():
             return
+        self._known_names.forget()
         try:
             result = pending.work(self._connection)
         except Exception as exc:
@@ -383,6 +385,8 @@ class GroupCommitWriter:
         # A span moved back from the future starts at its receive time, so a re-sent
         # copy starts later than the stored one; such batches are deduplicated by id.
         synthetic, clamped = _marked(table.column("attributes"))
+        names = known_names.batch_names(table) if self._rollups else frozenset()
+        new_names = not self._known_names.all_known(names)
         self._connection.register(_INCOMING, table)
 
         def append(run: rollups.Run) -> None:
@@ -396,6 +400,7 @@ class GroupCommitWriter:
                 synthetic=synthetic,
                 sdk_stats=sdk_stats,
                 clamped=clamped,
+                new_names=new_names,
             )
             if with_logs:
                 logs.append(run, _INCOMING_LOGS)
@@ -404,6 +409,7 @@ class GroupCommitWriter:
             self._in_transaction(append)
         finally:
             self._connection.unregister(_INCOMING)
+        self._known_names.committed(names)
 
     def _in_transaction(self, task: Task) -> Any:
         connection = self._connection
