@@ -1,4 +1,5 @@
-"""A writer registers a batch's operation names only when one is new to it."""
+"""A writer skips a commit's statements whose answer it already knows: registering
+operation names it registered before, asking whether a table it just created is empty."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from pathlib import Path
 from typing import Final
 from unittest.mock import patch
 
+import duckdb
+
 from support.spans import span_record
 from threadline.server.aggregates import TimeWindow
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanRecord
 from threadline.server.storage.duckdb import DuckDBStore, known_names, rollups
+from threadline.server.storage.duckdb.sql import wrote_rows
 
 MS: Final = 1_000_000
 MINUTE: Final = 60_000 * MS
@@ -77,3 +81,18 @@ def test_a_flood_of_names_is_remembered_only_up_to_the_bound() -> None:
     assert known.all_known(few)
     known.forget()
     assert not known.all_known(few)
+
+
+def test_a_created_table_says_whether_it_holds_rows() -> None:
+    """The commit's lookups of lonely spans, adopted orphans and message spans run only
+    when the statement that set them apart wrote a row: DuckDB answers a
+    ``CREATE TABLE ... AS`` with the rows it wrote."""
+    connection = duckdb.connect()
+    try:
+        empty = connection.execute("CREATE TEMP TABLE e AS SELECT * FROM range(0)").fetchall()
+        full = connection.execute("CREATE TEMP TABLE f AS SELECT * FROM range(3)").fetchall()
+    finally:
+        connection.close()
+    assert not wrote_rows(empty)
+    assert wrote_rows(full)
+    assert wrote_rows([])  # no answer: it may have written rows, so they are read

@@ -73,6 +73,7 @@ from threadline.server.storage.duckdb.sql import (
     USER_TRAFFIC,
     Row,
     json_pointer,
+    wrote_rows,
 )
 from threadline.server.storage.duckdb.strays import ADOPTED, LONELY, Strays
 
@@ -252,23 +253,21 @@ def count(run: Run, fresh: str, near: Sequence[int], strays: Strays | None) -> N
         )
     if strays.lonely:
         _keep_orphans(run, LONELY, _near(), bounds)
-    # Most services send no messages: a batch without a producer or consumer span
-    # cannot complete a hop, and the lookup is skipped.
-    messaging = run(f"SELECT 1 FROM {fresh} WHERE kind IN ('producer', 'consumer') LIMIT 1", [])
-    if messaging:
+    # Most services send no messages: a batch without a message span cannot complete a
+    # hop, and the lookup is skipped.
+    batch_messages = run(
+        f"CREATE OR REPLACE TEMP TABLE {_BATCH_MESSAGES} AS SELECT * FROM {message_spans(fresh)}",
+        [],
+    )
+    if wrote_rows(batch_messages):
         # The batch's message spans are kept first, so its own pairs are found too.
-        run(
-            f"CREATE OR REPLACE TEMP TABLE {_BATCH_MESSAGES} AS"
-            f" SELECT * FROM {message_spans(fresh)}",
-            [],
-        )
         run(f"INSERT INTO {MESSAGE_SPANS} SELECT * FROM {_BATCH_MESSAGES}", [])
         producers_first = message_pairs(_BATCH_MESSAGES, _kept_messages("kind = 'producer'"))
         consumers_first = message_pairs(
             _not_in(_kept_messages("kind = 'consumer'"), fresh), _BATCH_MESSAGES
         )
         run(_hops_delta(f"{producers_first} UNION ALL {consumers_first}", 1), [*bounds, *bounds])
-        run(f"DROP TABLE {_BATCH_MESSAGES}", [])
+    run(f"DROP TABLE {_BATCH_MESSAGES}", [])
 
 
 def _span_bounds(run: Run, relation: str) -> list[int] | None:

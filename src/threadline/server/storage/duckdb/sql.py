@@ -245,6 +245,13 @@ def trace_logged(query: TraceQuery) -> Conditions:
     return conditions
 
 
+def wrote_rows(answer: list[Row]) -> bool:
+    """Whether a ``CREATE TABLE ... AS`` statement wrote a row, from what it answered (the
+    rows it wrote): no statement of its own need ask whether the table is empty. Without
+    an answer it may have, and what reads the table runs."""
+    return not answer or int(answer[0][0]) > 0
+
+
 def checked_limit(limit: int, name: str = "limit") -> int:
     if limit < 1:
         raise ValueError(f"{name} must be at least 1, got {limit}")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from threadline.server.storage.duckdb.schema import ROLLUP_ORPHAN_SPANS
-from threadline.server.storage.duckdb.sql import HAS_PARENT, Row
+from threadline.server.storage.duckdb.sql import HAS_PARENT, Row, wrote_rows
 
 Run = Callable[[str, Sequence[object]], list[Row]]
 
@@ -86,10 +86,11 @@ def set_apart(run: Run, fresh: str) -> Strays:
     """Keep the batch's lonely spans and the orphans it adopts in ``LONELY`` and
     ``ADOPTED`` for the transaction (``forget`` drops them): the edge pairs and
     the counters both read them, and skip their lookups when they are empty."""
-    run(f"CREATE OR REPLACE TEMP TABLE {LONELY} AS SELECT * FROM {lonely(fresh)}", [])
-    run(f"CREATE OR REPLACE TEMP TABLE {ADOPTED} AS SELECT * FROM {adopted(fresh)}", [])
-    found = run(f"SELECT EXISTS (FROM {LONELY}), EXISTS (FROM {ADOPTED})", [])[0]
-    return Strays(lonely=bool(found[0]), adopted=bool(found[1]))
+    lonely_rows = run(f"CREATE OR REPLACE TEMP TABLE {LONELY} AS SELECT * FROM {lonely(fresh)}", [])
+    adopted_rows = run(
+        f"CREATE OR REPLACE TEMP TABLE {ADOPTED} AS SELECT * FROM {adopted(fresh)}", []
+    )
+    return Strays(lonely=wrote_rows(lonely_rows), adopted=wrote_rows(adopted_rows))
 
 
 def forget(run: Run) -> None:
