@@ -3,12 +3,13 @@
 Each commit registers its spans' (service, operation) names in ``rollup_names`` (the
 first ``rollups.OPERATION_CAP`` of a service are kept, later ones count as ``OTHER``):
 one statement grouping the batch's names and joining them with the kept ones, about
-4% of a commit of 10,000 spans (``docs/performance.md``). A service's names hardly change from one batch to the next, so
-the writer remembers the names it has registered in a committed transaction, and a
-batch holding none but those skips the statement: running it again would change no
-row. Names only leave ``rollup_names`` through work the writer runs as a task (an
-erasure), so any task forgets them all. A flood of distinct names (ids in span names)
-is remembered only up to ``MAX_REMEMBERED``; past it, batches register as before.
+4% of a commit of 10,000 spans (``docs/performance.md``). A service's names hardly
+change from one batch to the next, so the writer remembers the names it has registered
+in a committed transaction, and a batch holding none but those skips the statement:
+running it again would change no row. Names only leave ``rollup_names`` through work
+the writer runs as a task (an erasure), so any task forgets them all. A flood of
+distinct names (ids in span names) is remembered only up to ``MAX_REMEMBERED``; past
+it, batches register as before.
 """
 
 from __future__ import annotations
