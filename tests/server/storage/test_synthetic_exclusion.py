@@ -114,6 +114,32 @@ def test_a_window_of_synthetic_traffic_only_has_no_edges(tmp_path: Path) -> None
         store.close()
 
 
+@pytest.mark.parametrize("rollups", [True, False], ids=["rollups", "scan"])
+def test_a_marked_callee_stored_before_its_unmarked_caller_stays_out_of_the_map(
+    tmp_path: Path, rollups: bool
+) -> None:
+    """A synthetic journey's callee spans arrive first (kept as orphans), then a batch
+    whose spans carry no marker adopts them: the calls it completes are synthetic still,
+    so the map counts the 2 real checkouts only, at the service and operation level."""
+    store = DuckDBStore(tmp_path / "spans.duckdb", rollups=rollups)
+    try:
+        real = [s for n in range(2) for s in checkout(n)]
+        probes = [s for n in range(2, 5) for s in checkout(n, synthetic=True)]
+        callees = {"charge", "orders process"}
+        first = [s for s in probes if s.name in callees]
+        unmarked = [dataclasses.replace(s, attributes={}) for s in probes if s.name not in callees]
+        for batch in (real, first, unmarked):
+            store.write(SpanBatch.from_records(batch)).result(timeout=WAIT_S)
+        found = store.service_map(WINDOW)
+        assert {(e.caller, e.callee, e.stats.calls) for e in found.edges} == {
+            ("shop", "payments", 2),
+            ("shop", "fulfillment", 2),
+        }
+        assert {e.stats.calls for e in found.operation_edges} == {2}
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("target", [Target("shop"), Target("shop", "POST /checkout"), Target()])
 def test_failed_group_and_its_baseline_hold_real_requests_only(
     fleet: Store, target: Target

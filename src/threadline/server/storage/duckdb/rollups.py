@@ -295,19 +295,28 @@ def _ingest_pairs(
 
 
 def _count_pairs(
-    run: Run, pairs: str, params: Sequence[object], sign: int, *, edges: bool, slo: bool
+    run: Run,
+    pairs: str,
+    params: Sequence[object],
+    sign: int,
+    *,
+    edges: bool,
+    slo: bool,
+    synthetic: bool = True,
 ) -> None:
     """Count the pairs of the query ``pairs`` into ``rollup_edges`` (``edges``) and the
-    SLO tables (``slo``), finding them once for all of the tables."""
+    SLO tables (``slo``), finding them once for all of the tables. ``synthetic`` False:
+    the query marks no pair synthetic (its callees are known to carry no marker)."""
     run(f"CREATE OR REPLACE TEMP TABLE {_PAIRS} AS {pairs}", params)
     if edges:
         run(_edge_delta(sign), [])
         # Most commits hold no synthetic journey: one look at the (small) pairs table
-        # spares them the second pass.
-        if run(f"SELECT 1 FROM {_PAIRS} WHERE synthetic LIMIT 1", []):
+        # spares them the second pass, and no look is needed when none can be marked.
+        if synthetic and run(f"SELECT 1 FROM {_PAIRS} WHERE synthetic LIMIT 1", []):
             run(_edge_delta(sign, synthetic=True), [])
     if slo:
-        for statement in slo_rollups.pair_deltas(_PAIRS, sign, bucket_sql("duration_ns")):
+        bucket = bucket_sql("duration_ns")
+        for statement in slo_rollups.pair_deltas(_PAIRS, sign, bucket, synthetic=synthetic):
             run(statement, [])
     run(f"DROP TABLE {_PAIRS}", [])
 
@@ -395,7 +404,9 @@ def append(
         if found is not None:
             # Before the counters: ``health_rollups.count`` drops the orphans adopted here.
             pairs, params = _ingest_pairs(fresh, found, near, synthetic=synthetic)
-            _count_pairs(run, pairs, params, 1, edges=True, slo=True)
+            # A stored callee the batch adopts may be marked, whatever the batch holds.
+            marked = synthetic or found.adopted
+            _count_pairs(run, pairs, params, 1, edges=True, slo=True, synthetic=marked)
         for counter in counters:
             counter(run, fresh, near, found)
         if found is not None:

@@ -102,19 +102,24 @@ UNION ALL
 SELECT minute, service, operation, '{DURATION_STATUS}', bucket, {sign} * duration_sum FROM g"""
 
 
-def pair_deltas(pairs: str, sign: int, bucket: str) -> list[str]:
-    """Statements counting the pairs in the table ``pairs`` into these tables."""
-    return [
+def pair_deltas(pairs: str, sign: int, bucket: str, *, synthetic: bool = True) -> list[str]:
+    """Statements counting the pairs in the table ``pairs`` into these tables;
+    ``synthetic`` False: no pair is marked synthetic, so none counts apart."""
+    statements = [
         f"""
 INSERT INTO {ROLLUP_RETRIES} (minute, caller, callee, retried)
 SELECT minute, caller, callee, {sign} * count(*) FROM {pairs}
-WHERE retried GROUP BY ALL""",
-        f"""
+WHERE retried GROUP BY ALL"""
+    ]
+    if synthetic:
+        statements.append(
+            f"""
 INSERT INTO {ROLLUP_SYNTHETIC_EDGES} (minute, caller, callee, bucket, calls, errors)
 SELECT minute, caller, callee, {bucket}, {sign} * count(*),
        {sign} * count(*) FILTER (WHERE status = '{ERROR}')
-FROM {pairs} WHERE synthetic GROUP BY ALL""",
-    ]
+FROM {pairs} WHERE synthetic GROUP BY ALL"""
+        )
+    return statements
 
 
 def forget_minutes_before(run: Run, cutoff_minute: int) -> None:
