@@ -192,6 +192,30 @@ def test_retries_are_subtracted_with_their_traces(store: Store) -> None:
     assert store.retry_counts("shop", "payments", NOW, WINDOWS)[0].retried == 1
 
 
+def test_a_retry_counts_whichever_of_its_spans_arrives_first(store: Store) -> None:
+    """A resent call whose CLIENT span is stored before its SERVER span, and a redelivered
+    message whose CONSUMER span is stored before its PRODUCER span: the batches that
+    complete them carry no retry key, and each retry counts all the same."""
+    resent = checkout(1, 8, resend=1)
+    write(store, [span for span in resent if span.name != "charge"])
+    write(store, [span for span in resent if span.name == "charge"])
+    retries = store.retry_counts("shop", "payments", NOW, WINDOWS)
+    assert [(r.retried, r.calls) for r in retries] == [(1, 1), (1, 1)]
+
+    trace, start = f"{2:032x}", T0 + 8 * MINUTE
+    producer = span_record(
+        trace, "c1", None, "shop", "orders publish", start, start + MS, kind=SpanKind.PRODUCER
+    )
+    consumer = span_record(
+        trace, "c2", "c1", "fulfillment", "orders process", start + 5 * MS, start + 9 * MS,
+        kind=SpanKind.CONSUMER, attributes={"threadline.delivery.attempt": 2},
+    )  # fmt: skip
+    write(store, [consumer])
+    write(store, [producer])
+    retries = store.retry_counts("shop", "fulfillment", NOW, WINDOWS)
+    assert [(r.retried, r.calls) for r in retries] == [(1, 1), (1, 1)]
+
+
 def test_journey_counts_read_sessions(store: Store) -> None:
     """Three sessions touch the checkout; one had a failed step."""
     write(store, checkout(1, 8, session="s1") + checkout(2, 8, session="s1"))

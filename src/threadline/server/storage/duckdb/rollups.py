@@ -194,7 +194,9 @@ SELECT start_ns // {MINUTE_NS}, service_name, {sign} * count(*)
 FROM {source} WHERE {USER_TRAFFIC} GROUP BY ALL"""
 
 
-def _pairs(callee: str, caller: str, *, synthetic_callees: bool = True) -> str:
+def _pairs(
+    callee: str, caller: str, *, synthetic_callees: bool = True, retries: bool = True
+) -> str:
     """Caller/callee pairs of two span relations, each row one call of an edge.
 
     The kinds are ``service_map``'s (the scan): a CLIENT parent of a SERVER span is a
@@ -202,9 +204,10 @@ def _pairs(callee: str, caller: str, *, synthetic_callees: bool = True) -> str:
     SERVER span in another service an inferred call. A span has one parent and the
     cases are tried in that order, so no pair is counted under two kinds.
     ``synthetic_callees`` False: no callee is marked synthetic (a batch without the
-    marker), so no callee's attributes are parsed for it.
+    marker), so no callee's attributes are parsed for it; ``retries`` False: no span
+    of either relation carries a retry key (``slo_rollups``), nor are they read for one.
     """
-    columns = slo_rollups.pair_columns(synthetic_callees=synthetic_callees)
+    columns = slo_rollups.pair_columns(synthetic_callees=synthetic_callees, retries=retries)
     return f"""
 SELECT * FROM (
     SELECT c.start_ns // {MINUTE_NS} AS minute,
@@ -278,12 +281,13 @@ def _adopted_callees() -> str:
 
 
 def _ingest_pairs(
-    fresh: str, found: Strays, near: Sequence[object], *, synthetic: bool
+    fresh: str, found: Strays, near: Sequence[object], *, synthetic: bool, retries: bool
 ) -> tuple[str, list[object]]:
     """Each pair with a side in the batch, once, and the parameters: both sides in the
     batch; a callee of the batch and a stored caller; a stored callee and a caller of
-    the batch. ``synthetic`` False: no span of the batch is marked synthetic."""
-    pairs = [_pairs(fresh, fresh, synthetic_callees=synthetic)]
+    the batch. ``synthetic`` False: no span of the batch is marked synthetic; ``retries``
+    False: none carries a retry key (a stored side is read for one all the same)."""
+    pairs = [_pairs(fresh, fresh, synthetic_callees=synthetic, retries=retries)]
     params: list[object] = []
     if found.lonely:
         pairs.append(_pairs(LONELY, _CALLERS, synthetic_callees=synthetic))
@@ -303,10 +307,12 @@ def _count_pairs(
     edges: bool,
     slo: bool,
     synthetic: bool = True,
+    retries: bool = True,
 ) -> None:
     """Count the pairs of the query ``pairs`` into ``rollup_edges`` (``edges``) and the
     SLO tables (``slo``), finding them once for all of the tables. ``synthetic`` False:
-    the query marks no pair synthetic (its callees are known to carry no marker)."""
+    the query marks no pair synthetic (its callees are known to carry no marker);
+    ``retries`` False: it marks none a retry."""
     run(f"CREATE OR REPLACE TEMP TABLE {_PAIRS} AS {pairs}", params)
     if edges:
         run(_edge_delta(sign), [])
@@ -316,7 +322,8 @@ def _count_pairs(
             run(_edge_delta(sign, synthetic=True), [])
     if slo:
         bucket = bucket_sql("duration_ns")
-        for statement in slo_rollups.pair_deltas(_PAIRS, sign, bucket, synthetic=synthetic):
+        deltas = slo_rollups.pair_deltas(_PAIRS, sign, bucket, synthetic=synthetic, retries=retries)
+        for statement in deltas:
             run(statement, [])
     run(f"DROP TABLE {_PAIRS}", [])
 
@@ -367,6 +374,7 @@ def append(
     sdk_stats: bool = True,
     clamped: bool = False,
     new_names: bool = True,
+    retries: bool = True,
 ) -> None:
     """Store the batch registered as ``incoming`` once, and (``rollups``) count it.
 
@@ -377,7 +385,9 @@ def append(
     ``sdk_stats`` False when no span is the SDK's telemetry (no report to keep);
     ``clamped`` True when a span's start was moved back from the future (``resends``);
     ``new_names`` False when every (service, operation) name of the batch was registered
-    in a committed transaction and none can have left since (``known_names``).
+    in a committed transaction and none can have left since (``known_names``);
+    ``retries`` False when no span carries a retry key (``slo_rollups.RESEND_KEY``,
+    ``ATTEMPT_KEY``).
     Operations, services and synthetic spans here, roots and entries in the
     counters' tables, are counted from one grouping of the batch (``span_groups``).
     The edge pairs read the orphans ``health_rollups.count`` keeps, so the writer
@@ -403,10 +413,19 @@ def append(
         found = strays.set_apart(run, fresh) if may_pair else None
         if found is not None:
             # Before the counters: ``health_rollups.count`` drops the orphans adopted here.
-            pairs, params = _ingest_pairs(fresh, found, near, synthetic=synthetic)
-            # A stored callee the batch adopts may be marked, whatever the batch holds.
-            marked = synthetic or found.adopted
-            _count_pairs(run, pairs, params, 1, edges=True, slo=True, synthetic=marked)
+            pairs, params = _ingest_pairs(fresh, found, near, synthetic=synthetic, retries=retries)
+            # A stored side may carry marks, whatever the batch holds: a callee the
+            # batch adopts, a stored caller of a lonely span.
+            _count_pairs(
+                run,
+                pairs,
+                params,
+                1,
+                edges=True,
+                slo=True,
+                synthetic=synthetic or found.adopted,
+                retries=retries or found.lonely or found.adopted,
+            )
         for counter in counters:
             counter(run, fresh, near, found)
         if found is not None:

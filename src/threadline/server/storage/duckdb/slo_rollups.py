@@ -61,22 +61,26 @@ VALUES: Final[dict[str, tuple[str, ...]]] = {
 # (ASCII without characters to escape): a span whose text lacks the key has no such
 # attribute, so ``contains`` (a byte search) spares the JSON parse of most spans and
 # changes no answer.
-_RETRIED: Final = """,
-           (p.kind = 'client' AND contains(p.attributes, 'http.request.resend_count')
+RESEND_KEY: Final = "http.request.resend_count"
+ATTEMPT_KEY: Final = "threadline.delivery.attempt"
+_RETRIED: Final = f""",
+           (p.kind = 'client' AND contains(p.attributes, '{RESEND_KEY}')
             AND coalesce(TRY_CAST(json_extract_string(
-                p.attributes, '/http.request.resend_count') AS BIGINT), 0) > 0)
-           OR (c.kind = 'consumer' AND contains(c.attributes, 'threadline.delivery.attempt')
+                p.attributes, '/{RESEND_KEY}') AS BIGINT), 0) > 0)
+           OR (c.kind = 'consumer' AND contains(c.attributes, '{ATTEMPT_KEY}')
             AND coalesce(TRY_CAST(json_extract_string(
-                c.attributes, '/threadline.delivery.attempt') AS BIGINT), 1) > 1)
+                c.attributes, '/{ATTEMPT_KEY}') AS BIGINT), 1) > 1)
            AS retried,
            """
 
 
-def pair_columns(*, synthetic_callees: bool = True) -> str:
+def pair_columns(*, synthetic_callees: bool = True, retries: bool = True) -> str:
     """The columns above; ``synthetic_callees`` False: no callee is marked synthetic
-    (the writer knows when a batch holds no marker), and none is parsed for it."""
+    (the writer knows when a batch holds no marker), and none is parsed for it;
+    ``retries`` False: neither side carries a retry key, and no attributes are read."""
     marked = synthetic("c") if synthetic_callees else "false"
-    return f"{_RETRIED}{marked} AS synthetic"
+    retried = _RETRIED if retries else ", false AS retried, "
+    return f"{retried}{marked} AS synthetic"
 
 
 def synthetic_delta(source: str, sign: int, operation: str, bucket: str) -> str:
@@ -102,15 +106,20 @@ UNION ALL
 SELECT minute, service, operation, '{DURATION_STATUS}', bucket, {sign} * duration_sum FROM g"""
 
 
-def pair_deltas(pairs: str, sign: int, bucket: str, *, synthetic: bool = True) -> list[str]:
+def pair_deltas(
+    pairs: str, sign: int, bucket: str, *, synthetic: bool = True, retries: bool = True
+) -> list[str]:
     """Statements counting the pairs in the table ``pairs`` into these tables;
-    ``synthetic`` False: no pair is marked synthetic, so none counts apart."""
-    statements = [
-        f"""
+    ``synthetic`` False: no pair is marked synthetic, so none counts apart; ``retries``
+    False: no pair is marked a retry."""
+    statements = []
+    if retries:
+        statements.append(
+            f"""
 INSERT INTO {ROLLUP_RETRIES} (minute, caller, callee, retried)
 SELECT minute, caller, callee, {sign} * count(*) FROM {pairs}
 WHERE retried GROUP BY ALL"""
-    ]
+        )
     if synthetic:
         statements.append(
             f"""

@@ -47,13 +47,23 @@ from threadline.conventions import CLAMPED_FROM, JOURNEY_SYNTHETIC, SDK_STATS_SP
 from threadline.server.batch import SpanBatch
 from threadline.server.log_batch import LogBatch
 from threadline.server.storage.base import StoreError, StoreOverloaded
-from threadline.server.storage.duckdb import health_rollups, known_names, logs, rollups, summaries
+from threadline.server.storage.duckdb import (
+    health_rollups,
+    known_names,
+    logs,
+    rollups,
+    slo_rollups,
+    summaries,
+)
 from threadline.server.storage.duckdb.sql import Row
 
-# The marker key as it appears in a span's attribute JSON text.
+# The marker keys as they appear in a span's attribute JSON text.
 SYNTHETIC_MARK: Final = f'"{JOURNEY_SYNTHETIC}"'
 CLAMPED_MARK: Final = f'"{CLAMPED_FROM}"'
-_EITHER_MARK: Final = "|".join(re.escape(mark) for mark in (SYNTHETIC_MARK, CLAMPED_MARK))
+RETRY_MARKS: Final = tuple(f'"{key}"' for key in (slo_rollups.RESEND_KEY, slo_rollups.ATTEMPT_KEY))
+_ANY_MARK: Final = "|".join(
+    re.escape(mark) for mark in (SYNTHETIC_MARK, CLAMPED_MARK, *RETRY_MARKS)
+)
 
 logger = logging.getLogger(__name__)
 
@@ -380,11 +390,12 @@ class GroupCommitWriter:
         is_stats = pc.equal(table.column("name"), SDK_STATS_SPAN)
         may_pair = not bool(pc.all(is_stats).as_py())
         sdk_stats = bool(pc.any(is_stats).as_py())
-        # Synthetic journeys carry the marker among their attributes; most batches have
-        # none to count apart, and a text search is far cheaper than the JSON reads.
-        # A span moved back from the future starts at its receive time, so a re-sent
-        # copy starts later than the stored one; such batches are deduplicated by id.
-        synthetic, clamped = _marked(table.column("attributes"))
+        # Synthetic journeys carry the marker among their attributes, retried calls a
+        # retry key; most batches have neither to count apart, and a text search is far
+        # cheaper than the JSON reads. A span moved back from the future starts at its
+        # receive time, so a re-sent copy starts later than the stored one; such batches
+        # are deduplicated by id.
+        marks = _marks(table.column("attributes"))
         names = known_names.batch_names(table) if self._rollups else frozenset()
         new_names = not self._known_names.all_known(names)
         self._connection.register(_INCOMING, table)
@@ -397,10 +408,11 @@ class GroupCommitWriter:
                 rollups=self._rollups,
                 may_pair=may_pair,
                 counters=(health_rollups.count,),
-                synthetic=synthetic,
+                synthetic=marks.synthetic,
                 sdk_stats=sdk_stats,
-                clamped=clamped,
+                clamped=marks.clamped,
                 new_names=new_names,
+                retries=marks.retries,
             )
             if with_logs:
                 logs.append(run, _INCOMING_LOGS)
@@ -428,20 +440,31 @@ class GroupCommitWriter:
         return result
 
 
-def _marked(attributes: pa.ChunkedArray) -> tuple[bool, bool]:
-    """Whether any span's attributes hold the synthetic marker, the clamped marker.
+@dataclass(frozen=True, slots=True)
+class _Marks:
+    """Which marker keys a batch's attributes hold: most batches hold none, and each
+    one absent spares the commit a parse of the spans' attributes for it."""
 
-    One regular-expression pass looks for either (RE2 finds a literal several times
+    synthetic: bool = False
+    clamped: bool = False
+    retries: bool = False
+
+
+def _marks(attributes: pa.ChunkedArray) -> _Marks:
+    """Whether any span's attributes hold the synthetic marker, the clamped marker, a
+    retry key (``slo_rollups``).
+
+    One regular-expression pass looks for any of them (RE2 finds a literal several times
     faster than ``match_substring``, which held a tenth of the writer's time); only
     the rare batch holding one is searched again to tell which.
     """
-    if not pc.any(pc.match_substring_regex(attributes, _EITHER_MARK)).as_py():
-        return False, False
-    synthetic, clamped = (
-        bool(pc.any(pc.match_substring(attributes, mark)).as_py())
-        for mark in (SYNTHETIC_MARK, CLAMPED_MARK)
-    )
-    return synthetic, clamped
+    if not pc.any(pc.match_substring_regex(attributes, _ANY_MARK)).as_py():
+        return _Marks()
+
+    def holds(*marks: str) -> bool:
+        return any(bool(pc.any(pc.match_substring(attributes, m)).as_py()) for m in marks)
+
+    return _Marks(holds(SYNTHETIC_MARK), holds(CLAMPED_MARK), holds(*RETRY_MARKS))
 
 
 def compact_rollups(run: rollups.Run) -> None:
