@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis.funnel import StepMatch
 from threadline.server.journey_model import FunnelReach, JourneyTrace, journey_traces
+from threadline.server.storage.duckdb.buckets import bucket_sql
 from threadline.server.storage.duckdb.journey_reads import (
     JOURNEY_COLUMNS,
     MAX_FUNNEL_TRACES,
@@ -46,7 +47,6 @@ from threadline.server.storage.duckdb.journey_reads import (
     chosen_params,
 )
 from threadline.server.storage.duckdb.journey_steps import ORIGIN
-from threadline.server.storage.duckdb.rollups import bucket_sql
 from threadline.server.storage.duckdb.sql import Fetch
 
 # What the chain reads of a step row (``chosen`` tests its filters where it reads):

@@ -37,14 +37,11 @@ from typing import Final
 
 from threadline.server.aggregates import Split, Target, TimeWindow, check_split
 from threadline.server.analysis import sketch, time_slices
+from threadline.server.storage.duckdb.buckets import bucket_sql
 from threadline.server.storage.duckdb.group_sample import Labels
 from threadline.server.storage.duckdb.health_rollups import ROOTS
 from threadline.server.storage.duckdb.rollup_reads import USER_OPERATIONS, minutes
-from threadline.server.storage.duckdb.rollups import (
-    MINUTE_NS,
-    NAMES,
-    bucket_sql,
-)
+from threadline.server.storage.duckdb.rollups import MINUTE_NS, NAMES
 from threadline.server.storage.duckdb.schema import ROLLUP_SYNTHETIC, TABLE
 from threadline.server.storage.duckdb.sql import (
     ENTRY,

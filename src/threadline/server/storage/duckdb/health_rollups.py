@@ -50,14 +50,8 @@ from typing import Final
 import duckdb
 
 from threadline import conventions
-from threadline.server.storage.duckdb.rollups import (
-    MINUTE_NS,
-    NAMES,
-    OTHER,
-    PAIR_HORIZON_NS,
-    Run,
-    bucket_sql,
-)
+from threadline.server.storage.duckdb.buckets import bucket_sql
+from threadline.server.storage.duckdb.rollups import MINUTE_NS, NAMES, OTHER, PAIR_HORIZON_NS, Run
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_ENTRIES,
     ROLLUP_HOPS,

@@ -32,6 +32,7 @@ from threadline.server.journey_model import (
     Transition,
     journey_traces,
 )
+from threadline.server.storage.duckdb.buckets import bucket_sql
 from threadline.server.storage.duckdb.journey_links import GOES_ON, LINK_COLUMNS, LINK_TYPES, paired
 from threadline.server.storage.duckdb.journey_steps import (
     ATTRIBUTES,
@@ -42,7 +43,6 @@ from threadline.server.storage.duckdb.journey_steps import (
     attributed_rows,
     step_rows,
 )
-from threadline.server.storage.duckdb.rollups import bucket_sql
 from threadline.server.storage.duckdb.sql import Fetch
 from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES
 

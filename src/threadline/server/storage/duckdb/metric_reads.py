@@ -16,8 +16,9 @@ from typing import Final
 
 from threadline.server.analysis import sketch
 from threadline.server.metric_rows import EdgeSlot, MetricRows, OperationSlot
+from threadline.server.storage.duckdb.edge_pairs import SYNTHETIC_LATENCY
 from threadline.server.storage.duckdb.exemplars import slot_sql
-from threadline.server.storage.duckdb.rollups import EDGES, OPERATIONS, SYNTHETIC_LATENCY
+from threadline.server.storage.duckdb.rollups import EDGES, OPERATIONS
 from threadline.server.storage.duckdb.schema import ROLLUP_SYNTHETIC
 from threadline.server.storage.duckdb.slo_rollups import SPAN_ROWS
 from threadline.server.storage.duckdb.sql import ERROR, Fetch

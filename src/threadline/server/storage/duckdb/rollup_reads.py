@@ -19,13 +19,8 @@ from threadline.server.aggregates import (
     ServiceRed,
     TimeWindow,
 )
-from threadline.server.storage.duckdb.rollups import (
-    EDGES,
-    MINUTE_NS,
-    OPERATIONS,
-    SYNTHETIC_DWELL,
-    SYNTHETIC_LATENCY,
-)
+from threadline.server.storage.duckdb.edge_pairs import SYNTHETIC_DWELL, SYNTHETIC_LATENCY
+from threadline.server.storage.duckdb.rollups import EDGES, MINUTE_NS, OPERATIONS
 from threadline.server.storage.duckdb.schema import ROLLUP_SYNTHETIC
 from threadline.server.storage.duckdb.slo_rollups import SPAN_ROWS
 from threadline.server.storage.duckdb.sql import ERROR, Fetch, Row

@@ -51,7 +51,8 @@ The ART index on ``trace_id`` is not used for these joins (DuckDB probes it for
 
 The tables are created by schema version 3 (``migrations``, which also fills them
 from the spans a file already holds; ``schema.rollup_statements`` for new files);
-this module holds the write-side statements; ``rollup_reads`` answers from them.
+this module holds the write-side statements (the edge pairs' in ``edge_pairs``);
+``rollup_reads`` answers from them.
 """
 
 from __future__ import annotations
@@ -60,13 +61,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from threadline.server.aggregates import (
-    OTHER_OPERATION,
-    EdgeKind,
-)
-from threadline.server.analysis import sketch
+from threadline.server.aggregates import OTHER_OPERATION
 from threadline.server.batch import COLUMNS
 from threadline.server.storage.duckdb import (
+    edge_pairs,
     exemplars,
     resends,
     sdk_rollup,
@@ -75,6 +73,7 @@ from threadline.server.storage.duckdb import (
     strays,
     summaries,
 )
+from threadline.server.storage.duckdb.buckets import bucket_sql
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_EDGES,
     ROLLUP_NAMES,
@@ -85,11 +84,10 @@ from threadline.server.storage.duckdb.schema import (
 )
 from threadline.server.storage.duckdb.sql import (
     ENTRY,
-    ERROR,
     USER_TRAFFIC,
     Row,
 )
-from threadline.server.storage.duckdb.strays import ADOPTED, LONELY, Strays
+from threadline.server.storage.duckdb.strays import Strays
 
 logger = logging.getLogger(__name__)
 
@@ -112,40 +110,21 @@ EDGES: Final = ROLLUP_EDGES
 SERVICES: Final = ROLLUP_SERVICES
 ORPHAN_SPANS: Final = ROLLUP_ORPHAN_SPANS
 _FOLDED: Final = "threadline_folded"
-_PAIRS: Final = "threadline_pairs"
 
 _COLUMN_LIST: Final = ", ".join(COLUMNS)
 # Key and value columns of each table (``fresh`` marks rows not yet compacted).
 _KEYS: Final[dict[str, tuple[str, ...]]] = {
     OPERATIONS: ("minute", "service", "operation", "status", "bucket"),
-    EDGES: (
-        "minute",
-        "caller",
-        "caller_operation",
-        "callee",
-        "callee_operation",
-        "kind",
-        "measure",
-        "bucket",
-    ),
+    EDGES: edge_pairs.KEYS,
     SERVICES: ("minute", "service"),
     **slo_rollups.KEYS,
 }
 _VALUES: Final[dict[str, tuple[str, ...]]] = {
     OPERATIONS: ("spans", "duration_sum"),
-    EDGES: ("calls", "errors"),
+    EDGES: edge_pairs.VALUES,
     SERVICES: ("spans",),
     **slo_rollups.VALUES,
 }
-_EDGE_COLUMNS: Final = ", ".join(_KEYS[EDGES] + _VALUES[EDGES])
-
-
-def bucket_sql(duration: str) -> str:
-    """``sketch.bucket_index`` in SQL: the same ``ceil(ln d / ln γ)`` in doubles."""
-    return (
-        f"CASE WHEN {duration} <= 0 THEN {sketch.ZERO_BUCKET}"
-        f" ELSE CAST(ceil(ln({duration}) / {sketch.LOG_GAMMA!r}) AS INTEGER) END"
-    )
 
 
 Run = Callable[[str, Sequence[object]], list[Row]]
@@ -192,140 +171,6 @@ def _service_delta(source: str, sign: int) -> str:
 INSERT INTO {SERVICES} (minute, service, spans)
 SELECT start_ns // {MINUTE_NS}, service_name, {sign} * count(*)
 FROM {source} WHERE {USER_TRAFFIC} GROUP BY ALL"""
-
-
-def _pairs(
-    callee: str, caller: str, *, synthetic_callees: bool = True, retries: bool = True
-) -> str:
-    """Caller/callee pairs of two span relations, each row one call of an edge.
-
-    The kinds are ``service_map``'s (the scan): a CLIENT parent of a SERVER span is a
-    call, a PRODUCER parent of a CONSUMER span a message, and any other parent of a
-    SERVER span in another service an inferred call. A span has one parent and the
-    cases are tried in that order, so no pair is counted under two kinds.
-    ``synthetic_callees`` False: no callee is marked synthetic (a batch without the
-    marker), so no callee's attributes are parsed for it; ``retries`` False: no span
-    of either relation carries a retry key (``slo_rollups``), nor are they read for one.
-    """
-    columns = slo_rollups.pair_columns(synthetic_callees=synthetic_callees, retries=retries)
-    return f"""
-SELECT * FROM (
-    SELECT c.start_ns // {MINUTE_NS} AS minute,
-           p.service_name AS caller, p.name AS caller_operation,
-           c.service_name AS callee, c.name AS callee_operation,
-           CASE WHEN p.kind = 'client' AND c.kind = 'server' THEN '{EdgeKind.CALL.value}'
-                WHEN p.kind = 'producer' AND c.kind = 'consumer'
-                    THEN '{EdgeKind.MESSAGE.value}'
-                WHEN c.kind = 'server' AND p.service_name <> c.service_name
-                    THEN '{EdgeKind.INFERRED.value}'
-           END AS kind,
-           c.duration_ns, c.status, c.start_ns - p.end_ns AS dwell_ns{columns}
-    FROM {callee} AS c JOIN {caller} AS p
-      ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
-    WHERE c.kind IN ('server', 'consumer')
-      AND abs(c.start_ns - p.start_ns) <= {PAIR_HORIZON_NS}
-)
-WHERE kind IS NOT NULL"""
-
-
-# ``measure`` values of the part of an edge's calls that synthetic journeys made (the
-# callee span marked ``journey.synthetic=true``), kept under the edge's own keys so the
-# map can subtract them; every other reader asks for ``latency`` or ``dwell`` by name.
-SYNTHETIC_LATENCY: Final = "synthetic"
-SYNTHETIC_DWELL: Final = "synthetic-dwell"
-
-
-def _edge_delta(sign: int, *, synthetic: bool = False) -> str:
-    """The pairs' calls (``synthetic``: only synthetic journeys', under their measures)."""
-    latency, dwell, only = ("latency", "dwell", "")
-    if synthetic:
-        latency, dwell, only = (SYNTHETIC_LATENCY, SYNTHETIC_DWELL, " WHERE synthetic")
-    return f"""
-INSERT INTO {EDGES} ({_EDGE_COLUMNS})
-WITH raw AS (SELECT * FROM {_PAIRS}{only}),
-pair AS (
-    SELECT raw.* REPLACE (coalesce(a.operation, '{OTHER}') AS caller_operation,
-                          coalesce(b.operation, '{OTHER}') AS callee_operation)
-    FROM raw
-    LEFT JOIN {NAMES} AS a ON a.service = raw.caller AND a.operation = raw.caller_operation
-    LEFT JOIN {NAMES} AS b ON b.service = raw.callee AND b.operation = raw.callee_operation
-)
-SELECT minute, caller, caller_operation, callee, callee_operation, kind, '{latency}',
-       {bucket_sql("duration_ns")}, {sign} * count(*),
-       {sign} * count(*) FILTER (WHERE status = '{ERROR}')
-FROM pair GROUP BY ALL
-UNION ALL
-SELECT minute, caller, caller_operation, callee, callee_operation, kind, '{dwell}',
-       {bucket_sql("dwell_ns")}, {sign} * count(*), 0
-FROM pair WHERE kind = '{EdgeKind.MESSAGE.value}' GROUP BY ALL"""
-
-
-def _near(condition: str) -> str:
-    """Stored spans matching ``condition`` that started in ``[?, ?]`` (zone maps prune
-    the rest)."""
-    return f"(SELECT * FROM {TABLE} WHERE {condition} AND start_ns BETWEEN ? AND ?)"
-
-
-# Any span may be a caller: an inferred edge's parent has any kind.
-_CALLERS: Final = _near("true")
-
-
-def _adopted_callees() -> str:
-    """The stored spans of the kept orphans in ``ADOPTED`` that may be callees. A kept
-    orphan has its span's start, and joining on it too lets DuckDB skip the row groups
-    of the spans near the batch that hold none of the orphans' start times (the hash
-    join's dynamic filter)."""
-    return f"""(SELECT s.* FROM {_near("kind IN ('server', 'consumer')")} AS s
- SEMI JOIN {ADOPTED} AS a
-   ON s.trace_id = a.trace_id AND s.span_id = a.span_id AND s.start_ns = a.start_ns)"""
-
-
-def _ingest_pairs(
-    fresh: str, found: Strays, near: Sequence[object], *, synthetic: bool, retries: bool
-) -> tuple[str, list[object]]:
-    """Each pair with a side in the batch, once, and the parameters: both sides in the
-    batch; a callee of the batch and a stored caller; a stored callee and a caller of
-    the batch. ``synthetic`` False: no span of the batch is marked synthetic; ``retries``
-    False: none carries a retry key (a stored side is read for one all the same)."""
-    pairs = [_pairs(fresh, fresh, synthetic_callees=synthetic, retries=retries)]
-    params: list[object] = []
-    if found.lonely:
-        pairs.append(_pairs(LONELY, _CALLERS, synthetic_callees=synthetic))
-        params += near
-    if found.adopted:
-        pairs.append(_pairs(_adopted_callees(), fresh))
-        params += near
-    return " UNION ALL ".join(pairs), params
-
-
-def _count_pairs(
-    run: Run,
-    pairs: str,
-    params: Sequence[object],
-    sign: int,
-    *,
-    edges: bool,
-    slo: bool,
-    synthetic: bool = True,
-    retries: bool = True,
-) -> None:
-    """Count the pairs of the query ``pairs`` into ``rollup_edges`` (``edges``) and the
-    SLO tables (``slo``), finding them once for all of the tables. ``synthetic`` False:
-    the query marks no pair synthetic (its callees are known to carry no marker);
-    ``retries`` False: it marks none a retry."""
-    run(f"CREATE OR REPLACE TEMP TABLE {_PAIRS} AS {pairs}", params)
-    if edges:
-        run(_edge_delta(sign), [])
-        # Most commits hold no synthetic journey: one look at the (small) pairs table
-        # spares them the second pass, and no look is needed when none can be marked.
-        if synthetic and run(f"SELECT 1 FROM {_PAIRS} WHERE synthetic LIMIT 1", []):
-            run(_edge_delta(sign, synthetic=True), [])
-    if slo:
-        bucket = bucket_sql("duration_ns")
-        deltas = slo_rollups.pair_deltas(_PAIRS, sign, bucket, synthetic=synthetic, retries=retries)
-        for statement in deltas:
-            run(statement, [])
-    run(f"DROP TABLE {_PAIRS}", [])
 
 
 def _count_operations(
@@ -413,10 +258,12 @@ def append(
         found = strays.set_apart(run, fresh) if may_pair else None
         if found is not None:
             # Before the counters: ``health_rollups.count`` drops the orphans adopted here.
-            pairs, params = _ingest_pairs(fresh, found, near, synthetic=synthetic, retries=retries)
+            pairs, params = edge_pairs.ingest_pairs(
+                fresh, found, near, synthetic=synthetic, retries=retries
+            )
             # A stored side may carry marks, whatever the batch holds: a callee the
             # batch adopts, a stored caller of a lonely span.
-            _count_pairs(
+            edge_pairs.count(
                 run,
                 pairs,
                 params,
@@ -452,7 +299,7 @@ def forget_traces(run: Run, trace_ids: Sequence[str], *, erasing: bool = False) 
     )
     _count_operations(run, _DOOMED, [], -1)
     run(_service_delta(_DOOMED, -1), [])
-    _count_pairs(run, _pairs(_DOOMED, _DOOMED), [], -1, edges=True, slo=True)
+    edge_pairs.count(run, edge_pairs.pairs(_DOOMED, _DOOMED), [], -1, edges=True, slo=True)
     sdk_rollup.forget(run, _DOOMED)
     run(exemplars.forget_traces(_DOOMED), [])
     if erasing:
@@ -488,8 +335,8 @@ def forget_before(run: Run, cutoff_ns: int) -> None:
         )
         _count_operations(run, _DOOMED, [], -1)
         run(_service_delta(_DOOMED, -1), [])
-        pairs = _pairs(_DOOMED, f"(SELECT * FROM {TABLE})")
-        _count_pairs(run, pairs, [], -1, edges=True, slo=True)
+        pairs = edge_pairs.pairs(_DOOMED, f"(SELECT * FROM {TABLE})")
+        edge_pairs.count(run, pairs, [], -1, edges=True, slo=True)
         run(f"DROP TABLE {_DOOMED}", [])
 
 
@@ -503,8 +350,8 @@ def rebuild(run: Run, start_ns: int, end_ns: int) -> None:
     run(_operation_delta(source, 1), [start_ns, end_ns])
     run(_service_delta(source, 1), [start_ns, end_ns])
     near = [start_ns - PAIR_HORIZON_NS, end_ns + PAIR_HORIZON_NS]
-    pairs = _pairs(source, source)
-    _count_pairs(run, pairs, [start_ns, end_ns, *near], 1, edges=True, slo=False)
+    pairs = edge_pairs.pairs(source, source)
+    edge_pairs.count(run, pairs, [start_ns, end_ns, *near], 1, edges=True, slo=False)
 
 
 def rebuild_slo_tables(run: Run, start_ns: int, end_ns: int) -> None:
@@ -516,7 +363,9 @@ def rebuild_slo_tables(run: Run, start_ns: int, end_ns: int) -> None:
         [start_ns, end_ns],
     )
     near = [start_ns - PAIR_HORIZON_NS, end_ns + PAIR_HORIZON_NS]
-    _count_pairs(run, _pairs(source, source), [start_ns, end_ns, *near], 1, edges=False, slo=True)
+    edge_pairs.count(
+        run, edge_pairs.pairs(source, source), [start_ns, end_ns, *near], 1, edges=False, slo=True
+    )
 
 
 def is_empty(run: Run) -> bool:

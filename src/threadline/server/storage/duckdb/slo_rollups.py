@@ -55,7 +55,7 @@ VALUES: Final[dict[str, tuple[str, ...]]] = {
     ROLLUP_SYNTHETIC_EDGES: ("calls", "errors"),
 }
 
-# Columns ``rollups._pairs`` adds for these tables: whether the call was a retry, and
+# Columns ``edge_pairs.pairs`` adds for these tables: whether the call was a retry, and
 # whether it belongs to a synthetic journey. The JSON pointers are fixed text.
 # Attributes are JSON written by ``batch.dumps``, which spells these keys as they are
 # (ASCII without characters to escape): a span whose text lacks the key has no such

@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from threadline.server.aggregates import OTHER_OPERATION
-from threadline.server.analysis import sketch
 from threadline.server.storage.duckdb import exemplars
+from threadline.server.storage.duckdb.buckets import bucket_sql
 from threadline.server.storage.duckdb.schema import (
     ROLLUP_ENTRIES,
     ROLLUP_NAMES,
@@ -53,14 +53,6 @@ _KEPT: Final = (
 )
 
 
-def _bucket(duration: str) -> str:
-    # ``rollups.bucket_sql``, repeated here because that module imports this one.
-    return (
-        f"CASE WHEN {duration} <= 0 THEN {sketch.ZERO_BUCKET}"
-        f" ELSE CAST(ceil(ln({duration}) / {sketch.LOG_GAMMA!r}) AS INTEGER) END"
-    )
-
-
 def build(run: Run, source: str, params: Sequence[object], *, synthetic: bool = True) -> None:
     """Group the user spans of relation ``source`` into ``GROUPS`` (replaced);
     ``synthetic`` False: no span is marked synthetic, and none is parsed for it."""
@@ -70,7 +62,7 @@ def build(run: Run, source: str, params: Sequence[object], *, synthetic: bool = 
 SELECT start_ns // {MINUTE_NS} AS minute, service_name AS service, name, status,
        entry, {NO_PARENT} AS root, kind IN ('server', 'consumer') AS serving,
        {marked} AS synthetic,
-       CASE WHEN entry THEN {_bucket("duration_ns")} END AS bucket,
+       CASE WHEN entry THEN {bucket_sql("duration_ns")} END AS bucket,
        count(*) AS spans, sum(duration_ns) AS duration_sum,
        count(*) FILTER (WHERE {_UNPARENTED}) AS unparented,
        arg_min({{'trace_id': trace_id, 'duration_ns': duration_ns, 'start_ns': start_ns}},
