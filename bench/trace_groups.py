@@ -46,6 +46,9 @@ the same data (its end time is kept beside it, in ``<db>.end_ns``), so two build
 be timed on one store. A store this script did not load (the one ``analysis.py --db``
 leaves) is timed as it is, over the hour ``analysis.py`` times: the one ending at the
 latest span's end rounded up to ten minutes (or the ``--window`` ending there).
+Before the timings it prints how many spans and traces the store holds, and how many of
+them it keeps apart for these reads (``storage/duckdb/failed_spans.py``: the failed and
+shared traces, and the slow ones since schema version 23).
 Bounded: the load is ``--spans`` spans, each timing ``--repeat`` calls.
 """
 
@@ -71,6 +74,7 @@ from threadline.server.analysis.tail_latency import explain, path_totals, reques
 from threadline.server.batch import record_from_row, record_to_row
 from threadline.server.model import SpanRecord
 from threadline.server.query import GROUP_SAMPLE, MIN_SUPPORT, PATH_SAMPLE, QueryService
+from threadline.server.storage.base import StoreError
 from threadline.server.storage.duckdb import DuckDBStore, group_rollups
 from threadline.server.storage.duckdb import store as store_module
 from threadline.server.windows import WindowRequest
@@ -97,6 +101,7 @@ def measure(path: Path, args: argparse.Namespace) -> None:
             else:
                 load(store, args, end_ns, "DuckDB")
             marker.write_text(str(end_ns))
+        copies(store)
         length_ns = int(args.window * HOUR_NS)
         window = TimeWindow(end_ns - length_ns, end_ns)
         for name, target, split in (
@@ -230,6 +235,20 @@ def draws(call: Callable[[], object]) -> None:
         call()
     finally:
         time_slices.drawn = drawn
+
+
+def copies(store: DuckDBStore) -> None:
+    """How many spans and traces the store keeps apart (``failed_spans``), against all."""
+    counts = []
+    for table in ("spans", "failed_trace_spans", "slow_trace_spans"):
+        try:
+            spans, traces = store._fetch(
+                f"SELECT count(*), count(DISTINCT trace_id) FROM {table}", []
+            )[0]
+        except StoreError:  # a build before the table
+            continue
+        counts.append(f"{table} {spans:,} spans of {traces:,} traces")
+    print("; ".join(counts))
 
 
 def statements(store: DuckDBStore, call: Callable[[], object], args: argparse.Namespace) -> None:

@@ -53,14 +53,17 @@ def db_path(tmp_path: Path) -> Path:
 
 def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
     """The file holds one spans table whose columns are the batch columns, in order (and
-    its copy of failed traces' spans, alike), the table recording its schema version,
-    the trace and journey summaries, journey steps and the journey SLO state, logs, the
-    drills' results and the alerts' state (besides the rollups)."""
+    its copies of failed and of slow traces' spans, alike), the table recording its
+    schema version, the trace and journey summaries, journey steps and the journey SLO
+    state, logs, the drills' results and the alerts' state (besides the rollups)."""
     DuckDBStore(db_path).close()
 
     with duckdb.connect(str(db_path)) as connection:
         described = connection.execute("DESCRIBE spans").fetchall()
-        copies = connection.execute("DESCRIBE failed_trace_spans").fetchall()
+        copies = [
+            connection.execute(f"DESCRIBE {table}").fetchall()
+            for table in ("failed_trace_spans", "slow_trace_spans")
+        ]
         tables = connection.execute(
             "SELECT table_name FROM duckdb_tables() WHERE table_name NOT LIKE 'rollup_%'"
             " ORDER BY table_name"
@@ -78,6 +81,7 @@ def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
         ("journey_summaries",),
         ("journey_synthetic",),
         ("logs",),
+        ("slow_trace_spans",),
         ("spans",),
         ("threadline_schema",),
         ("trace_summaries",),
@@ -86,7 +90,7 @@ def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
         (name, "BIGINT" if name.endswith("_ns") else "VARCHAR") for name in COLUMNS
     ]
     assert [row[2] == "YES" for row in described] == [field.nullable for field in SPAN_SCHEMA]
-    assert copies == described
+    assert copies == [described, described]
 
 
 def test_reopening_keeps_spans(db_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Every span of each failed trace, and of a fixed share of all traces, kept apart
-(``failed_trace_spans``: schema version 19, the share since version 20).
+(``failed_trace_spans``: schema version 19, the share since version 20); and of each
+slow trace (``slow_trace_spans``, version 23).
 
 Error hotspots compare a sample of failed traces with a sample of the rest. Failed
 traces are rare and spread over the whole window, so drawing a couple of thousand of
@@ -28,15 +29,31 @@ trace's copy at the next fold. Until then a trace with unfolded summary rows
 (``fresh``) may be incomplete or missing here, so readers take those traces from the
 span table (``unfolded``).
 
-Every delete of spans deletes the same traces' copies in its transaction
+Slow traces are kept too, in a table of their own (``slow_trace_spans``, schema
+version 23). Tail causes compare the slowest tenth of a target's requests with the
+rest, and a tenth is still too rare for slices: holding 2,000 slow traces, they cover a
+fifth of a busy operation's window (``docs/performance.md``). So a folded trace whose
+root is a request (not an orphan) is copied when its duration falls in a bucket above
+that of its root operation's ``SLOW_FROM`` percentile over the hour of ``rollup_roots``
+up to the fold (``_slow``; a trace lasts at least as long as its root, so every trace
+whose root is above that bucket is among them), failed or shared or not. Above, not
+from: an operation whose requests all take the same time has no tail to keep. The table
+is apart from the failed traces' so that error hotspots read no more than before. A
+slow split draws its focus sample there only when the copies hold every one of the
+window's focus requests, counted against the rollups' figure (``group_sample``): a
+threshold that moved, a target that is not always a root, or traces folded before the
+table existed, leave the sample to the slices, as before.
+
+Every delete of spans deletes the same traces' copies (both tables) in its transaction
 (``deletion``: tail sampling, retention, erasure); compaction copies every table.
 The copies are inserted as ``SELECT *`` of the span table, so the two tables keep the
 same columns in the same order: a schema step that changes one changes the other.
 
-Cost: each fold copies the failed and the shared traces it folds (their spans, read
+Cost: each fold copies the failed, the shared and the slow traces it folds (their spans, read
 where their summaries say they lie); the error origins are then found in the copy, not
 in the span table. The table holds the failed traces' spans (a few per cent on the
-bench workload) and a ``SHARE``-th of the rest (``docs/performance.md``), so it grows
+bench workload), the slow ones' (about ``1 - SLOW_FROM`` of the rest) and a ``SHARE``-th
+of the rest (``docs/performance.md``), so it grows
 tenfold with ten times the data and so do the draws from it, but over a table that size.
 """
 
@@ -46,8 +63,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from threadline.server.storage.duckdb.schema import FAILED_SPANS, TABLE, TRACE_SUMMARIES
+from threadline.server.storage.duckdb.buckets import bucket_sql
+from threadline.server.storage.duckdb.schema import (
+    FAILED_SPANS,
+    ROLLUP_ROOTS,
+    SLOW_SPANS,
+    TABLE,
+    TRACE_SUMMARIES,
+)
 from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row
+from threadline.server.storage.duckdb.strays import MINUTE_NS
 
 Run = Callable[[str, Sequence[object]], list[Row]]
 
@@ -56,6 +81,32 @@ Run = Callable[[str, Sequence[object]], list[Row]]
 # slices' read starts to grow with the store), for 3% more spans stored.
 SHARE: Final = 32
 IN_SHARE: Final = f"hash(trace_id) < {2**64 // SHARE}::UBIGINT"
+
+# A trace is kept as slow from the latency bucket of this percentile of its root
+# operation's root spans: below the 90th that tail causes split at by default, so a
+# threshold that drifts down a little between folds still finds every slow trace kept.
+SLOW_FROM: Final = 0.85
+# The rollups the slow threshold reads: this many minutes up to the fold's last one.
+SLOW_MINUTES: Final = 60
+
+
+def _slow(folded: str) -> str:
+    """The traces of ``folded`` (merged summary rows) kept as slow: a request's root
+    (no parent) whose trace ends in a bucket above its operation's ``SLOW_FROM`` one."""
+    return f"""trace_id IN (
+    SELECT f.trace_id FROM {folded} AS f JOIN (
+        SELECT service, operation, min(bucket) AS bucket FROM (
+            SELECT service, operation, bucket,
+                   sum(spans) OVER (PARTITION BY service, operation ORDER BY bucket) AS upto,
+                   sum(spans) OVER (PARTITION BY service, operation) AS total
+            FROM (SELECT service, operation, bucket, sum(spans) AS spans FROM {ROLLUP_ROOTS}
+                  WHERE minute >= (SELECT max(start_ns) FROM {folded}) // {MINUTE_NS}
+                                  - {SLOW_MINUTES}
+                  GROUP BY ALL HAVING sum(spans) > 0))
+        WHERE upto >= total * {SLOW_FROM} GROUP BY ALL) AS k
+      ON f.root.service = k.service AND f.root.operation = k.operation
+    WHERE NOT f.root.orphan AND {bucket_sql("f.end_ns - f.start_ns")} > k.bucket)"""
+
 
 # Traces per statement: a bound on the span rows one copy (or one read of a fold's
 # error origins) reads.
@@ -100,42 +151,65 @@ def _chunks(run: Run, folded: str, condition: str) -> list[Chunk]:
 
 
 def keep(run: Run, folded: str) -> list[Chunk]:
-    """Replace the copies of the traces in ``folded`` (as ``failing`` reads it) by their
-    spans when they hold an error or hash into the share; returns the failed ones."""
+    """Replace the copies of the traces in ``folded`` (as ``failing`` reads it, with
+    ``root`` and ``end_ns``) by their spans: in ``failed_trace_spans`` when they hold an
+    error or hash into the share, in ``slow_trace_spans`` when they are slow
+    (``_slow``); returns the failed ones."""
+    _keep_slow(run, folded)
+    return _keep_failed(run, folded)
+
+
+def _keep_failed(run: Run, folded: str) -> list[Chunk]:
     run(f"DELETE FROM {FAILED_SPANS} WHERE trace_id IN (SELECT trace_id FROM {folded})", [])
     chunks = failing(run, folded)
-    for chunk in chunks + _chunks(run, folded, f"errors = 0 AND {IN_SHARE}"):
+    _copy(run, FAILED_SPANS, chunks + _chunks(run, folded, f"errors = 0 AND {IN_SHARE}"))
+    return chunks
+
+
+def _keep_slow(run: Run, folded: str) -> None:
+    run(f"DELETE FROM {SLOW_SPANS} WHERE trace_id IN (SELECT trace_id FROM {folded})", [])
+    _copy(run, SLOW_SPANS, _chunks(run, folded, _slow(folded)))
+
+
+def _copy(run: Run, table: str, chunks: list[Chunk]) -> None:
+    for chunk in chunks:
         run(
-            f"INSERT INTO {FAILED_SPANS} SELECT * FROM {TABLE}"
+            f"INSERT INTO {table} SELECT * FROM {TABLE}"
             " WHERE start_ns BETWEEN ? AND ? AND trace_id IN (SELECT unnest(?::VARCHAR[]))"
             f" AND {USER_TRAFFIC}",
             [chunk.low_ns, chunk.high_ns, chunk.trace_ids],
         )
-    return chunks
 
 
-def fill(run: Run) -> None:
+def fill(run: Run, *, failed: bool = True, slow: bool = True) -> None:
     """Copy the spans of every summarised trace that holds an error or hashes into the
-    share, replacing any copy (a backfill); the rows of a trace not folded yet are
-    merged here as ``summaries.fold`` merges them."""
+    share (``failed``), and of every slow one by the last hour's rollups (``slow``),
+    replacing any copy (a backfill); the rows of a trace not folded yet are merged here
+    as ``summaries.fold`` merges them."""
     run(
         "CREATE OR REPLACE TEMP TABLE threadline_failed_backfill AS"
-        " SELECT trace_id, min(start_ns) AS start_ns, max(last_start_ns) AS last_start_ns,"
-        f" sum(errors) AS errors FROM {TRACE_SUMMARIES} GROUP BY trace_id",
+        " SELECT trace_id, min(start_ns) AS start_ns, max(end_ns) AS end_ns,"
+        " max(last_start_ns) AS last_start_ns, min(root) AS root, sum(errors) AS errors"
+        f" FROM {TRACE_SUMMARIES} GROUP BY trace_id",
         [],
     )
-    keep(run, "threadline_failed_backfill")
+    if failed:
+        _keep_failed(run, "threadline_failed_backfill")
+    if slow:
+        _keep_slow(run, "threadline_failed_backfill")
     run("DROP TABLE threadline_failed_backfill", [])
 
 
 def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
     """Drop the copies of traces deleted whole (tail sampling, erasure)."""
-    run(
-        f"DELETE FROM {FAILED_SPANS} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
-        [list(trace_ids)],
-    )
+    for table in (FAILED_SPANS, SLOW_SPANS):
+        run(
+            f"DELETE FROM {table} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(trace_ids)],
+        )
 
 
 def forget_before(run: Run, cutoff_ns: int) -> None:
     """Retention: the copies of spans that started before ``cutoff_ns`` go with them."""
-    run(f"DELETE FROM {FAILED_SPANS} WHERE start_ns < ?", [cutoff_ns])
+    for table in (FAILED_SPANS, SLOW_SPANS):
+        run(f"DELETE FROM {table} WHERE start_ns < ?", [cutoff_ns])

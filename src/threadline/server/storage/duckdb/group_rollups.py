@@ -154,6 +154,7 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
         focus_requests = sum(int(n) for _, _, n in focus_rows)
     found = spans.examples(focus, focus_params, focus_rows, examples)
     requests = [(int(m), int(n)) for m, _, _, n in rows]
+    roots = split is Split.SLOW and _all_roots(fetch, table, keys, [first, last, *params], total)
     focus_counts = [(int(m), int(b), int(n)) for m, b, n in focus_rows]
     return Labels(
         window=widened,
@@ -167,7 +168,18 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
         synthetic_free=synthetic_free,
         # Failed traces' spans are kept apart as the summaries fold (``failed_spans``).
         apart=split is Split.FAILED,
+        roots=roots,
     )
+
+
+def _all_roots(fetch: Fetch, table: str, keys: str, params: list[object], requests: int) -> bool:
+    """Whether every one of the target's ``requests`` in the window is a trace's root:
+    as many root spans as requests (``rollup_roots`` counts synthetic roots too, so a
+    window holding synthetic requests never passes)."""
+    if table == ROOTS:
+        return True
+    rows = fetch(f"SELECT sum(spans) FROM {ROOTS} WHERE minute >= ? AND minute < ?{keys}", params)
+    return requests > 0 and rows[0][0] is not None and int(rows[0][0]) == requests
 
 
 class _Spans:

@@ -38,7 +38,12 @@ from threadline.server.aggregates import Split, Target, TimeWindow, check_split
 from threadline.server.analysis import time_slices
 from threadline.server.storage.duckdb import failed_spans
 from threadline.server.storage.duckdb.rollups import MINUTE_NS
-from threadline.server.storage.duckdb.schema import FAILED_SPANS, TABLE, TRACE_SUMMARIES
+from threadline.server.storage.duckdb.schema import (
+    FAILED_SPANS,
+    SLOW_SPANS,
+    TABLE,
+    TRACE_SUMMARIES,
+)
 from threadline.server.storage.duckdb.sql import (
     ENTRY,
     ENTRY_PARTS,
@@ -84,7 +89,18 @@ class Labels:
     # The focus traces are failed ones, whose spans are also kept apart
     # (``failed_spans``): the focus sample is drawn from there.
     apart: bool = False
+    # Every request of the target in the window is a trace's root (the rollups said
+    # so): a slow split's focus traces may all be kept apart as slow ones
+    # (``failed_spans``), which the draw checks before drawing from there.
+    roots: bool = False
 
+
+# Where a sampled trace's spans are read, the last value of a sampled row: the span
+# table, or the copies kept apart (``failed_spans``) of failed and shared traces, or of
+# slow ones.
+IN_SPANS: Final = 0
+IN_FAILED: Final = 1
+IN_SLOW: Final = 2
 
 # The hash cutoff admits this many times the traces a group's sample needs, so one
 # pass almost always finds enough; when it does not, the cutoff doubles.
@@ -151,7 +167,7 @@ def _cutoff(needed: int, group: float) -> int | None:
 def sample(
     fetch: Fetch, target: Target, labels: Labels, sample: int
 ) -> tuple[list[Row], Counter[bool]]:
-    """The sampled traces (id, focus, place, apart) and how many of each group were found.
+    """The sampled traces (id, focus, place, where) and how many of each group were found.
 
     With per-minute counts the traces come from slices of the window holding enough
     requests of both groups (``time_slices``); inside the slices, or over the whole
@@ -159,15 +175,23 @@ def sample(
     too few traces (several requests per trace, a minute off its share), they widen.
     When the focus traces' spans are kept apart (``labels.apart``), the focus sample is
     the first failed traces by hash over the whole window, read there, and the slices
-    need only hold enough baseline requests. ``apart``: read the trace's spans from the
-    copies kept apart.
+    need only hold enough baseline requests; so it is for a slow split whose copies of
+    slow traces hold every focus request the labels count. ``where``: the table to read
+    the trace's spans from (``IN_SPANS``, ``IN_FAILED``, ``IN_SLOW``).
     """
-    if not labels.apart:
+    if labels.apart:
+        focus, _ = _kept(fetch, target, labels, sample, focus=True)
+    elif labels.roots and labels.threshold_ns is not None and labels.focus_requests > 0:
+        # Slow roots are kept apart too, by a threshold of their own: the copies serve
+        # when they hold every focus request the rollups count, and only then.
+        focus, requests = _kept(fetch, target, labels, sample, focus=True, copies=IN_SLOW)
+        if requests != labels.focus_requests:
+            return _drawn(fetch, target, labels, sample, labels.per_minute, drawing_focus=True)
+    else:
         return _drawn(fetch, target, labels, sample, labels.per_minute, drawing_focus=True)
-    focus = _kept(fetch, target, labels, sample, focus=True)
     # Fewer requests than the sample in the share: it cannot hold enough traces.
     if labels.baseline_requests >= sample * failed_spans.SHARE:
-        shared = _kept(fetch, target, labels, sample, focus=False)
+        shared, _ = _kept(fetch, target, labels, sample, focus=False)
         if len(shared) >= sample:
             return focus + shared, Counter({True: len(focus), False: len(shared)})
     per_minute = labels.per_minute
@@ -210,50 +234,70 @@ def _drawn(
     return time_slices.drawn(start, end, per_minute, MINUTE_NS, sample, draw)
 
 
-def _kept(fetch: Fetch, target: Target, labels: Labels, sample: int, *, focus: bool) -> list[Row]:
+def _kept(
+    fetch: Fetch,
+    target: Target,
+    labels: Labels,
+    sample: int,
+    *,
+    focus: bool,
+    copies: int = IN_FAILED,
+) -> tuple[list[Row], int]:
     """The first ``sample`` traces of a group by hash among the spans kept apart
-    (``failed_spans``: the failed traces for the focus, the share for the baseline) and,
-    for traces with summary rows not folded yet, the span table
-    (``failed_spans.UNFOLDED``): rows (id, focus, place, apart)."""
+    (``failed_spans``: the failed or slow traces for the focus, as ``copies`` says, the
+    share for the baseline) and, for traces with summary rows not folded yet, the span
+    table (``failed_spans.UNFOLDED``): rows (id, focus, place, where); and, for the
+    focus, the focus requests found (a slow split's check that the copies hold them
+    all)."""
     parts = _target_parts(target, labels.window, labels.synthetic_free)
     # A baseline trace counts only in the share: the failed traces kept whatever their
     # hash would otherwise crowd it.
     kept = "" if focus else f" AND {failed_spans.IN_SHARE}"
+    # A failed focus reads the unfolded traces that fail from the span table; any other
+    # group reads every unfolded trace there, so their copies are left out of the count.
+    failed = labels.apart and focus
+    if not failed:
+        kept += " AND trace_id NOT IN (SELECT trace_id FROM unfolded)"
+    table = SLOW_SPANS if copies == IN_SLOW else FAILED_SPANS
     selects: list[str] = []
     params: list[object] = []
     for part in parts:
         selects.append(
-            f"SELECT trace_id, {labels.focus} AS focus FROM {FAILED_SPANS}{part.sql('WHERE')}{kept}"
+            f"SELECT trace_id, {labels.focus} AS focus FROM {table}{part.sql('WHERE')}{kept}"
         )
         params += [*labels.focus_params, *part.params]
     # Where unfolded traces lie: a trace's unfolded spans start within its fresh rows'
     # range, so zone maps skip the rest of the span table.
-    failing = " AND errors > 0" if focus else ""
+    failing = " AND errors > 0" if failed else ""
     low, high = fetch(
         f"SELECT min(start_ns), max(last_start_ns) FROM {TRACE_SUMMARIES} WHERE fresh{failing}",
         [],
     )[0]
     if low is not None:
-        unfolded = "unfolded WHERE failing" if focus else "unfolded"
+        unfolded = "unfolded WHERE failing" if failed else "unfolded"
+        shared = "" if focus else f" AND {failed_spans.IN_SHARE}"
         for part in parts:
             selects.append(
                 f"SELECT trace_id, {labels.focus} AS focus FROM {TABLE}{part.sql('WHERE')}"
-                f" AND start_ns BETWEEN ? AND ?{kept}"
+                f" AND start_ns BETWEEN ? AND ?{shared}"
                 f" AND trace_id IN (SELECT trace_id FROM {unfolded})"
             )
             params += [*labels.focus_params, *part.params, low, high]
-    return fetch(
+    rows = fetch(
         f"""WITH unfolded AS MATERIALIZED ({failed_spans.UNFOLDED}),
 candidate AS (
-    SELECT trace_id, bool_or(focus) AS focus FROM ({" UNION ALL ".join(selects)})
-    GROUP BY trace_id
+    SELECT trace_id, bool_or(focus) AS focus, count(*) FILTER (WHERE focus) AS requests
+    FROM ({" UNION ALL ".join(selects)}) GROUP BY trace_id
 )
 SELECT trace_id, focus,
        row_number() OVER (ORDER BY hash(trace_id), trace_id) AS place,
-       trace_id NOT IN (SELECT trace_id FROM unfolded) AS apart
+       CASE WHEN trace_id IN (SELECT trace_id FROM unfolded) THEN {IN_SPANS}
+            ELSE {copies} END AS place_of_spans,
+       sum(requests) OVER () AS requests
 FROM candidate WHERE {"" if focus else "NOT "}focus QUALIFY place <= ? ORDER BY place""",
         [*params, sample],
     )
+    return [row[:4] for row in rows], int(rows[0][4]) if rows else 0
 
 
 def _first_by_hash(
@@ -274,7 +318,7 @@ def _first_by_hash(
         # The sample is found once and handed to the counts as a list: finding it again
         # in each read filtered the target spans as many times more.
         sampled = fetch(
-            f"{chosen} SELECT trace_id, focus, place, false AS apart FROM labelled"
+            f"{chosen} SELECT trace_id, focus, place, {IN_SPANS} AS place_of_spans FROM labelled"
             " ORDER BY focus, place",
             chosen_params,
         )

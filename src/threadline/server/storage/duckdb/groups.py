@@ -49,7 +49,7 @@ from threadline.server.analysis import time_slices
 from threadline.server.batch import COLUMNS, records_from_rows
 from threadline.server.storage.duckdb import group_sample
 from threadline.server.storage.duckdb.rollups import PAIR_HORIZON_NS
-from threadline.server.storage.duckdb.schema import FAILED_SPANS, TABLE
+from threadline.server.storage.duckdb.schema import FAILED_SPANS, SLOW_SPANS, TABLE
 from threadline.server.storage.duckdb.sql import (
     ERROR,
     USER_TRAFFIC,
@@ -77,14 +77,15 @@ _READ_COLUMNS: Final = ", ".join(f"s.{column}" for column in _COUNTED)
 # counts within a group, so it repeats): the joins and groupings after the read key on
 # that integer. Keyed on the 32-character id, the statement took 7–9% longer at 10M
 # spans (``docs/performance.md``).
-# ``{apart}``: the read of the traces whose spans are kept apart (``failed_spans``),
-# or nothing. Their rows are numbered below zero (``-1 - rowid``), so a row number
-# names one row of one table.
+# ``{apart}``: the reads of the traces whose spans are kept apart (``failed_spans``),
+# or nothing. Their rows are numbered below zero, each table in a range of its own
+# (``_COPY_ROWS``), so a row number names one row of one table; ``source`` says which.
 _SPANS_READ: Final = f"""
 spans_read AS MATERIALIZED (
-    SELECT s.rowid AS row, {_READ_COLUMNS}, l.focus, l.place, l.trace_no
+    SELECT s.rowid AS row, {_READ_COLUMNS}, l.focus, l.place, l.trace_no,
+           {group_sample.IN_SPANS} AS source, s.rowid AS table_row
     FROM {TABLE} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
-    WHERE {{starts}} AND s.{USER_TRAFFIC} AND NOT l.apart{{apart}}
+    WHERE {{starts}} AND s.{USER_TRAFFIC} AND l.source = {group_sample.IN_SPANS}{{apart}}
 )"""
 # A baseline trace drawn from slices of the window may hold, outside its slice, a focus
 # request (a failed or slow one a minute away): the read holds every span of a sampled
@@ -104,11 +105,22 @@ kept AS (
 counted AS NOT MATERIALIZED (
     SELECT s.*, k.kept_place FROM spans_read AS s JOIN kept AS k ON s.trace_no = k.trace_no
 )"""
-_APART_READ: Final = f"""
+# The copies' tables, by where a sampled row says its spans are, and the row number of
+# each one's first row (counting down): a range of 2^62 row numbers each.
+_COPIES: Final = {group_sample.IN_FAILED: FAILED_SPANS, group_sample.IN_SLOW: SLOW_SPANS}
+_COPY_ROWS: Final = {group_sample.IN_FAILED: -1, group_sample.IN_SLOW: -1 - 2**62}
+
+
+def _copy_read(source: int) -> str:
+    """The read of the sampled traces whose spans are in the copies ``source`` names."""
+    return f"""
     UNION ALL
-    SELECT -1 - s.rowid AS row, {_READ_COLUMNS}, l.focus, l.place, l.trace_no
-    FROM {FAILED_SPANS} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
-    WHERE l.apart AND s.start_ns BETWEEN ? AND ?"""
+    SELECT {_COPY_ROWS[source]} - s.rowid AS row, {_READ_COLUMNS}, l.focus, l.place,
+           l.trace_no, {source} AS source, s.rowid AS table_row
+    FROM {_COPIES[source]} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
+    WHERE l.source = {source} AND s.start_ns BETWEEN ? AND ?"""
+
+
 # Per-span self time and "error origin" (an error span with no failing child),
 # for every span of the labelled traces. Once a child has found its parent by id, the
 # parent is named by its row (``rowid``, unique in the read's snapshot): partitioning,
@@ -193,7 +205,7 @@ _COUNT_COLUMNS: Final = 9
 
 # Both counts in one statement, a row each; ``{starts}``: where the sampled traces'
 # spans start (``starts_in``); ``{pad}`` and ``{spans}``: the whole spans of
-# the first sampled traces (``SAMPLE_SPANS``) after the count rows' columns, or nothing.
+# the first sampled traces (``_sample_spans``) after the count rows' columns, or nothing.
 _COUNTS: Final = f"""{_SPANS_READ}, {_MISFITS}, {_OPERATIONS}, {_ATTRIBUTES}
 SELECT {_OPERATION_ROW}, service_name, name, focus_traces, baseline_traces, focus_self_ns,
        baseline_self_ns, focus_origins, baseline_origins{{pad}}
@@ -211,18 +223,15 @@ FROM misfit{{spans}}"""
 # count rows' columns: analyses that walk whole traces (critical paths) get them from
 # the read the counts make, the columns it does not read fetched by row id (the row ids
 # are the statement's own snapshot's, so they name the rows the read found).
-def _sample_spans(table: str, row: str) -> str:
-    """The whole spans of the first sampled traces whose rows ``table`` holds; ``row``:
-    the row id of ``table`` a read row names."""
+def _sample_spans(source: int) -> str:
+    """The whole spans of the first sampled traces whose rows are where ``source`` says."""
+    table = TABLE if source == group_sample.IN_SPANS else _COPIES[source]
     return f"""
 UNION ALL
 SELECT {_SPAN_ROW}, {", ".join(["NULL"] * (_COUNT_COLUMNS - 1))},
        {", ".join(f"r.{c}" if c in _COUNTED else f"w.{c}" for c in COLUMNS)}
-FROM counted AS r JOIN {table} AS w ON w.rowid = {row} WHERE r.kept_place <= ?"""
-
-
-SAMPLE_SPANS: Final = _sample_spans(TABLE, "r.row")
-SAMPLE_SPANS_APART: Final = _sample_spans(FAILED_SPANS, "-1 - r.row")
+FROM counted AS r JOIN {table} AS w ON w.rowid = r.table_row
+WHERE r.kept_place <= ? AND r.source = {source}"""
 
 
 def trace_groups(
@@ -317,28 +326,29 @@ def _counted(
     labelled = (
         "WITH labelled AS MATERIALIZED (SELECT unnest(?::VARCHAR[]) AS trace_id,"
         " unnest(?::BOOLEAN[]) AS focus, unnest(?::BIGINT[]) AS place,"
-        " unnest(?::INTEGER[]) AS trace_no, unnest(?::BOOLEAN[]) AS apart)"
+        " unnest(?::INTEGER[]) AS trace_no, unnest(?::INTEGER[]) AS source)"
     )
     ids = [row[0] for row in sampled]
     params: list[object] = [ids, [bool(row[1]) for row in sampled]]
     params.append([int(row[2]) for row in sampled])
     params.append(list(range(len(sampled))))
-    params.append([bool(row[3]) for row in sampled])
+    params.append([int(row[3]) for row in sampled])
     # Spans of the sampled traces are read within the horizon around the window, and
     # where their summaries say they lie: zone maps skip the rest.
     horizon = (labels.window.start_ns - PAIR_HORIZON_NS, labels.window.end_ns + PAIR_HORIZON_NS)
-    in_spans = [row[0] for row in sampled if not row[3]]
+    in_spans = [row[0] for row in sampled if row[3] == group_sample.IN_SPANS]
     ranges = None if span_ranges is None else span_ranges(fetch, in_spans, horizon)
     where = [horizon] if ranges is None else time_slices.within(ranges, horizon)
     reads = starts_in(where, "s.start_ns")
-    any_apart = len(in_spans) < len(sampled)
-    apart, apart_params = (_APART_READ, list(horizon)) if any_apart else ("", [])
+    sources = sorted({int(row[3]) for row in sampled} - {group_sample.IN_SPANS})
+    apart = "".join(_copy_read(source) for source in sources)
+    apart_params = [bound for _ in sources for bound in horizon]
     pad, spans, spans_params = "", "", list[object]()
     if sample_ids > 0:
         pad = ", NULL" * len(COLUMNS)
-        spans, spans_params = SAMPLE_SPANS, [sample_ids]
-        if any_apart:
-            spans, spans_params = spans + SAMPLE_SPANS_APART, [sample_ids, sample_ids]
+        read = [group_sample.IN_SPANS, *sources]
+        spans = "".join(_sample_spans(source) for source in read)
+        spans_params = [sample_ids] * len(read)
     starts = " AND ".join(reads.fragments)
     misfit = group_sample.focus_requests(target, labels)
     statement = _COUNTS.format(
@@ -366,7 +376,7 @@ def _counted(
 
 
 def kept_traces(sampled: Sequence[Row], misfits: set[str], sample: int) -> list[Row]:
-    """The sampled rows (id, focus, place, apart) each group keeps: its first ``sample``
+    """The sampled rows (id, focus, place, where) each group keeps: its first ``sample``
     by place but the misfits (baseline rows; a misfit is drawn as focus too when the
     focus sample is drawn apart), as ``_MISFITS`` keeps them in SQL."""
     ordered = sorted(sampled, key=lambda row: (bool(row[1]), row[2]))

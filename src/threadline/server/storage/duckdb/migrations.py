@@ -69,6 +69,9 @@ Versions (``LATEST`` is the last):
 22. ``journey_steps.prev_step_start`` and ``prev_move_start``: where each step's same
     step and same move came before in its session, what journey maps count journeys
     by (see ``journey_links``), linked (with the next steps) from the stored steps.
+23. ``slow_trace_spans``: every span of each trace whose root request is in its
+    operation's tail, what tail causes read (see ``failed_spans``), copied from the
+    spans of the summarised traces by the last hour's rollups.
 
 Opening a file (``open_schema``):
 
@@ -442,13 +445,13 @@ def _add_failed_spans(connection: Connection) -> None:
     connection.execute(
         "CREATE TABLE IF NOT EXISTS failed_trace_spans AS SELECT * FROM spans LIMIT 0"
     )
-    failed_spans.fill(_runner(connection))
+    failed_spans.fill(_runner(connection), slow=False)
 
 
 def _keep_a_share_apart(connection: Connection) -> None:
     """Version 20: a share of all traces by hash kept apart too, copied again as
     version 19 copies (a file upgraded through version 19 here has them already)."""
-    failed_spans.fill(_runner(connection))
+    failed_spans.fill(_runner(connection), slow=False)
 
 
 def _add_summary_durations(connection: Connection) -> None:
@@ -464,6 +467,14 @@ def _add_previous_steps(connection: Connection) -> None:
     for column, kind in columns:
         connection.execute(f"ALTER TABLE journey_steps ADD COLUMN IF NOT EXISTS {column} {kind}")
     journey_links.fill(_runner(connection))
+
+
+def _keep_slow_traces_apart(connection: Connection) -> None:
+    """Version 23: the slow traces' spans kept apart, copied from the span table by the
+    last hour's thresholds."""
+    # The span table's columns as this file has them, as version 19 makes its table.
+    connection.execute("CREATE TABLE IF NOT EXISTS slow_trace_spans AS SELECT * FROM spans LIMIT 0")
+    failed_spans.fill(_runner(connection), failed=False)
 
 
 STEPS: Final[tuple[Step, ...]] = (
@@ -488,6 +499,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(20, _keep_a_share_apart),
     Step(21, _add_summary_durations),
     Step(22, _add_previous_steps),
+    Step(23, _keep_slow_traces_apart),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -39,6 +39,9 @@ TRACE_SUMMARIES: Final = "trace_summaries"
 # Every span of each trace with an error span, kept apart for error hotspots
 # (``failed_spans``, schema version 19).
 FAILED_SPANS: Final = "failed_trace_spans"
+# Every span of each trace whose root request is in its operation's tail, kept apart
+# for tail causes (``failed_spans``, schema version 23).
+SLOW_SPANS: Final = "slow_trace_spans"
 # Per-minute counts behind error hotspots and propagation health (``health_rollups``,
 # schema version 5).
 ROLLUP_ROOTS: Final = "rollup_roots"
@@ -131,6 +134,7 @@ def create_statements() -> list[str]:
     columns = ",\n    ".join(_column(field) for field in SPAN_SCHEMA)
     create_table = f"CREATE TABLE IF NOT EXISTS {TABLE} (\n    {columns}\n)"
     create_failed = f"CREATE TABLE IF NOT EXISTS {FAILED_SPANS} (\n    {columns}\n)"
+    create_slow = f"CREATE TABLE IF NOT EXISTS {SLOW_SPANS} (\n    {columns}\n)"
     create_indexes = [
         f"CREATE INDEX IF NOT EXISTS {TABLE}_{column} ON {TABLE} ({column})"
         for column in INDEXED_COLUMNS
@@ -141,6 +145,7 @@ def create_statements() -> list[str]:
         *rollup_statements(),
         *summary_statements(),
         create_failed,
+        create_slow,
         *health_rollup_statements(),
         *sdk_rollup_statements(),
         *slo_statements(),

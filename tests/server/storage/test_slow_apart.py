@@ -1,0 +1,168 @@
+"""Slow traces kept apart in DuckDB (``failed_spans``): a trace whose root request is in
+the tail of its operation is copied at the fold, and a slow split draws its focus sample
+from the copies only when they hold every slow request of the window."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+import duckdb
+import pytest
+
+from support.kept_apart import in_share
+from support.spans import span_record
+from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
+from threadline.server.batch import SpanBatch
+from threadline.server.model import SpanKind, SpanRecord
+from threadline.server.storage.duckdb import DuckDBStore, writer
+from threadline.server.storage.duckdb.migrations import LATEST
+from threadline.server.storage.duckdb.schema import FAILED_SPANS, SLOW_SPANS
+
+S: Final = 1_000_000_000
+MS: Final = 1_000_000
+MINUTE: Final = 60 * S
+T0: Final = 1_700_000_040 * S  # a whole minute
+HOUR: Final = TimeWindow(T0, T0 + 60 * MINUTE)
+TRACES: Final = 600
+WAIT_S: Final = 60
+CHECKOUT: Final = Target("web", "GET /pay")
+
+
+def trace_id(index: int) -> str:
+    # Ids spread like real ones: a draw by hash of the first ids would be a draw by time.
+    return hashlib.md5(f"trace-{index}".encode()).hexdigest()
+
+
+def slow(index: int) -> bool:
+    return index % 10 == 0
+
+
+def checkout(index: int) -> list[SpanRecord]:
+    """web GET /pay (root) → payments charge, one trace every six seconds: every tenth
+    root takes 300 ms, the others 10 to 34 ms (so their operation has a spread, and its
+    85th percentile lies among them)."""
+    start = T0 + index * 6 * S
+    took = 300 * MS if slow(index) else (10 + index % 25) * MS
+    return [
+        span_record(trace_id(index), "a1", None, "web", "GET /pay", start, start + took),
+        span_record(
+            trace_id(index),
+            "a2",
+            "a1",
+            "payments",
+            "charge",
+            start + MS,
+            start + took - MS,
+            kind=SpanKind.SERVER,
+        ),
+    ]
+
+
+def write(store: DuckDBStore, records: list[SpanRecord]) -> None:
+    store.write(SpanBatch.from_records(records)).result(timeout=WAIT_S)
+
+
+def copied(store: DuckDBStore, table: str = SLOW_SPANS) -> set[str]:
+    return {str(row[0]) for row in store._fetch(f"SELECT trace_id FROM {table}", [])}
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DuckDBStore]:
+    """An hour of checkouts, folded (the store folds only when told)."""
+    monkeypatch.setattr(writer, "IDLE_FOLD_S", 3600.0)
+    opened = DuckDBStore(tmp_path / "spans.duckdb")
+    try:
+        write(opened, [span for i in range(TRACES) for span in checkout(i)])
+        opened.compact_rollups()
+        yield opened
+    finally:
+        opened.close()
+
+
+def drawn_and_scanned(store: DuckDBStore, wanted: int) -> tuple[TraceGroups, TraceGroups]:
+    """The slow split of the checkouts with ``wanted`` traces a group walked whole, drawn
+    by the store and by a scan of the span table."""
+    found = store.trace_groups(CHECKOUT, Split.SLOW, HOUR, sample=wanted, sample_ids=wanted)
+    scanned = store.scan.trace_groups(CHECKOUT, Split.SLOW, HOUR, sample=wanted, sample_ids=wanted)
+    assert found.threshold_ns == scanned.threshold_ns
+    return found, scanned
+
+
+def test_the_fold_copies_the_traces_of_slow_roots_and_not_the_fastest(
+    store: DuckDBStore,
+) -> None:
+    """Apart from the failed traces' copies, which error hotspots read alone."""
+    slowest = {trace_id(i) for i in range(TRACES) if slow(i)}
+    fastest = {trace_id(i) for i in range(TRACES) if not slow(i) and i % 25 < 10}
+    assert slowest <= copied(store)
+    assert not fastest & copied(store)
+    assert not slowest - in_share(slowest) & copied(store, FAILED_SPANS)
+
+
+def test_the_slow_focus_is_drawn_from_the_copies_over_the_whole_window(
+    store: DuckDBStore,
+) -> None:
+    """Slow traces are a tenth of the hour: from the copies, the focus sample is the first
+    of them by hash over the whole hour (as a scan draws it), not the first within slices
+    of the hour, and their whole spans come from the copies."""
+    wanted = 20
+    found, scanned = drawn_and_scanned(store, wanted)
+    assert found.focus_traces == scanned.focus_traces == TRACES // 10
+    assert len(found.focus_ids) == wanted
+    assert sorted(found.focus_ids) == sorted(scanned.focus_ids)
+    assert {(span.trace_id, span.span_id) for span in found.sample_spans} >= {
+        (trace, span) for trace in found.focus_ids for span in ("a1", "a2")
+    }
+
+
+def test_copies_missing_a_slow_request_leave_the_focus_to_the_slices(
+    store: DuckDBStore,
+) -> None:
+    """A slow trace without a copy (folded while its operation's tail was slower, or
+    before the store kept slow traces) is found all the same: the copies hold fewer slow
+    requests than the rollups count, so the focus is drawn from the span table."""
+    missing = trace_id(TRACES // 2)
+    store._fetch(f"DELETE FROM {SLOW_SPANS} WHERE trace_id = ? RETURNING 1", [missing])
+    assert missing not in copied(store), "the copy is gone"
+    found, scanned = drawn_and_scanned(store, TRACES)
+    assert found.focus_sample == scanned.focus_sample == TRACES // 10
+    assert missing in found.focus_ids
+    assert (found.operations, found.attributes) == (scanned.operations, scanned.attributes)
+
+
+def test_a_target_that_is_not_always_a_root_is_drawn_from_the_slices(
+    store: DuckDBStore,
+) -> None:
+    """payments charge is never a root: its slow requests' traces are copied, but the
+    store cannot tell from the rollups that the copies hold them all, so it draws from
+    the span table; the answer is the scan's."""
+    target = Target("payments", "charge")
+    found = store.trace_groups(target, Split.SLOW, HOUR, sample=TRACES)
+    scanned = store.scan.trace_groups(target, Split.SLOW, HOUR, sample=TRACES)
+    assert found.focus_sample == scanned.focus_sample > 0
+    assert (found.operations, found.attributes) == (scanned.operations, scanned.attributes)
+
+
+def test_the_upgrade_copies_the_slow_traces_of_a_file_from_before(
+    store: DuckDBStore, tmp_path: Path
+) -> None:
+    """Version 23: a file whose traces were folded before slow traces were kept apart
+    gets the copies the folds would have made, and its slow split draws from them."""
+    made = sorted(store._fetch(f"SELECT trace_id, span_id FROM {SLOW_SPANS}", []))
+    assert made, "the folds copied slow traces"
+    store.close()
+    db = tmp_path / "spans.duckdb"
+    with duckdb.connect(str(db)) as connection:
+        connection.execute(f"DROP TABLE {SLOW_SPANS}")
+        connection.execute("UPDATE threadline_schema SET version = 22 WHERE version = ?", [LATEST])
+    upgraded = DuckDBStore(db)
+    try:
+        copies = upgraded._fetch(f"SELECT trace_id, span_id FROM {SLOW_SPANS}", [])
+        assert sorted(copies) == made
+        found, scanned = drawn_and_scanned(upgraded, 20)
+        assert sorted(found.focus_ids) == sorted(scanned.focus_ids)
+    finally:
+        upgraded.close()
