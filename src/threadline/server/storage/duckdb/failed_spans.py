@@ -46,15 +46,16 @@ table existed, leave the sample to the slices, as before.
 
 Every delete of spans deletes the same traces' copies (both tables) in its transaction
 (``deletion``: tail sampling, retention, erasure); compaction copies every table.
-The copies are inserted as ``SELECT *`` of the span table, so the two tables keep the
+The copies are inserted as ``SELECT *`` of the span table, so the three tables keep the
 same columns in the same order: a schema step that changes one changes the other.
 
-Cost: each fold copies the failed, the shared and the slow traces it folds (their spans, read
-where their summaries say they lie); the error origins are then found in the copy, not
-in the span table. The table holds the failed traces' spans (a few per cent on the
-bench workload), the slow ones' (about ``1 - SLOW_FROM`` of the rest) and a ``SHARE``-th
-of the rest (``docs/performance.md``), so it grows
-tenfold with ten times the data and so do the draws from it, but over a table that size.
+Cost: each fold copies the failed, the shared and the slow traces it folds (their
+spans, read where their summaries say they lie); the error origins are then found in
+the copy, not in the span table. The tables hold the failed traces' spans (a few per
+cent on the bench workload) and a ``SHARE``-th of the rest, and the slow ones' (about
+``1 - SLOW_FROM`` of all: 16% of the spans at 10M, ``docs/performance.md``), so they
+grow tenfold with ten times the data and so do the draws from them, but over tables
+that size.
 """
 
 from __future__ import annotations
