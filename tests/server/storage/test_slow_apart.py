@@ -4,6 +4,7 @@ from the copies only when they hold every slow request of the window."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,12 +15,13 @@ import pytest
 
 from support.kept_apart import in_share
 from support.spans import span_record
+from support.statements import statements
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord
 from threadline.server.storage.duckdb import DuckDBStore, writer
 from threadline.server.storage.duckdb.migrations import LATEST
-from threadline.server.storage.duckdb.schema import FAILED_SPANS, SLOW_SPANS
+from threadline.server.storage.duckdb.schema import FAILED_SPANS, SLOW_SPANS, TABLE
 
 S: Final = 1_000_000_000
 MS: Final = 1_000_000
@@ -166,3 +168,68 @@ def test_the_upgrade_copies_the_slow_traces_of_a_file_from_before(
         assert sorted(found.focus_ids) == sorted(scanned.focus_ids)
     finally:
         upgraded.close()
+
+
+def spread_checkout(index: int) -> list[SpanRecord]:
+    """As ``checkout``, but every fifth root takes 200 to 399 ms: a tail wide enough that
+    the 85th and the 90th percentiles lie in different buckets, both within it."""
+    spans = checkout(index)
+    if index % 5 == 0:
+        start = spans[0].start_ns
+        took = (200 + (index * 7) % 200) * MS
+        spans = [
+            dataclasses.replace(spans[0], end_ns=start + took),
+            dataclasses.replace(spans[1], end_ns=start + took - MS),
+        ]
+    return spans
+
+
+@pytest.fixture
+def spread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DuckDBStore]:
+    """An hour of checkouts with a wide tail, folded."""
+    monkeypatch.setattr(writer, "IDLE_FOLD_S", 3600.0)
+    opened = DuckDBStore(tmp_path / "spread.duckdb")
+    try:
+        write(opened, [span for i in range(TRACES) for span in spread_checkout(i)])
+        opened.compact_rollups()
+        yield opened
+    finally:
+        opened.close()
+
+
+def threshold_reads(store: DuckDBStore) -> tuple[list[str], TraceGroups]:
+    """The tables the slow split's threshold read its buckets' spans from, and the split
+    (checked against the scan's)."""
+    with statements() as ran:
+        found, scanned = drawn_and_scanned(store, 20)
+    assert found.focus_traces == scanned.focus_traces > 0
+    reads = [sql for sql, _ in ran if "AS bucket, duration_ns FROM" in sql]
+    return [sql.split("AS bucket, duration_ns FROM ")[1].split()[0] for sql in reads], found
+
+
+def test_the_threshold_is_read_among_the_copies_when_they_hold_its_buckets(
+    spread: DuckDBStore,
+) -> None:
+    """The 90th percentile lies in buckets above the one the fold copied from, so every
+    request in them is in the copies: the exact threshold is read there, not in the span
+    table (``drawn_and_scanned`` checks it is the scan's)."""
+    tables, _ = threshold_reads(spread)
+    assert tables == [SLOW_SPANS]
+
+
+def test_a_threshold_bucket_missing_a_copy_is_read_in_the_span_table(
+    spread: DuckDBStore,
+) -> None:
+    """One of the threshold buckets' requests has no copy: the copies count fewer than
+    the rollups, so that bucket is read in the span table, and the threshold is exact."""
+    tables, found = threshold_reads(spread)
+    assert found.threshold_ns is not None
+    rows = spread._fetch(
+        f"SELECT trace_id FROM {SLOW_SPANS} WHERE span_id = 'a1'"
+        " ORDER BY abs(duration_ns - ?) LIMIT 1",
+        [found.threshold_ns],
+    )
+    spread._fetch(f"DELETE FROM {SLOW_SPANS} WHERE trace_id = ? RETURNING 1", [rows[0][0]])
+    tables, _ = threshold_reads(spread)
+    assert tables[0] == SLOW_SPANS
+    assert TABLE in tables[1:]

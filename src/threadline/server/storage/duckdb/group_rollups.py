@@ -42,7 +42,7 @@ from threadline.server.storage.duckdb.group_sample import Labels
 from threadline.server.storage.duckdb.health_rollups import ROOTS
 from threadline.server.storage.duckdb.rollup_reads import USER_OPERATIONS, minutes
 from threadline.server.storage.duckdb.rollups import MINUTE_NS, NAMES
-from threadline.server.storage.duckdb.schema import ROLLUP_SYNTHETIC, TABLE
+from threadline.server.storage.duckdb.schema import ROLLUP_SYNTHETIC, SLOW_SPANS, TABLE
 from threadline.server.storage.duckdb.sql import (
     ENTRY,
     ERROR,
@@ -133,6 +133,11 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
     histogram = spans.histogram
     if superset is not None:
         spans.try_first(superset, superset_params)
+    roots = split is Split.SLOW and _all_roots(fetch, table, keys, [first, last, *params], total)
+    if roots:
+        # The threshold's buckets are above the copies' threshold, as a rule: their
+        # spans are first looked for among the slow traces' copies.
+        spans.try_copies()
     if split is Split.SLOW:
         focus = "duration_ns >= ?"
         if total:
@@ -154,7 +159,6 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
         focus_requests = sum(int(n) for _, _, n in focus_rows)
     found = spans.examples(focus, focus_params, focus_rows, examples)
     requests = [(int(m), int(n)) for m, _, _, n in rows]
-    roots = split is Split.SLOW and _all_roots(fetch, table, keys, [first, last, *params], total)
     focus_counts = [(int(m), int(b), int(n)) for m, b, n in focus_rows]
     return Labels(
         window=widened,
@@ -191,7 +195,10 @@ class _Spans:
     spans, 75 of the threshold read's 108 ms). A cheaper filter keeping a superset of
     the target's spans (every span of its operation) can be tried first: when it finds
     as many spans in each minute and bucket as the rollups count, it found exactly them
-    (the rollups count what is stored); otherwise the entry spans are read.
+    (the rollups count what is stored); otherwise the entry spans are read. When every
+    request is a trace's root, the copies of slow traces (``failed_spans``) are tried
+    before both, the same way: a sixth of the span table, holding every request of the
+    buckets above the threshold the fold copied by.
 
     ``counted``: the requests of each minute and bucket, as the rollups count them; of a
     failed split without a superset, the failed ones only (all its examples read).
@@ -209,6 +216,7 @@ class _Spans:
         self._where = where
         self._counted = counted
         self._superset: tuple[str, list[object]] | None = None
+        self._copies = False
         self.histogram: dict[int, int] = defaultdict(int)
         for (_, bucket), spans in counted.items():
             self.histogram[bucket] += spans
@@ -216,20 +224,27 @@ class _Spans:
     def try_first(self, superset: str, params: list[object]) -> None:
         self._superset = (superset, params)
 
+    def try_copies(self) -> None:
+        self._copies = True
+
     def durations(self, low: int, high: int) -> dict[int, list[int]]:
         """The durations of the spans in buckets ``low`` to ``high``, sorted, per bucket."""
+        narrowest = self._superset or self._where
+        tries = [(SLOW_SPANS, narrowest)] if self._copies else []
         if self._superset is not None:
-            found = self._durations(self._superset, low, high)
+            tries.append((TABLE, self._superset))
+        for table, where in tries:
+            found = self._durations(where, low, high, table)
             counted = self.histogram
             if all(len(found.get(b, ())) == counted.get(b, 0) for b in range(low, high + 1)):
                 return found
-        return self._durations(self._where, low, high)
+        return self._durations(self._where, low, high, TABLE)
 
     def _durations(
-        self, where: tuple[str, list[object]], low: int, high: int
+        self, where: tuple[str, list[object]], low: int, high: int, table: str
     ) -> dict[int, list[int]]:
         rows = self._fetch(
-            f"SELECT {bucket_sql('duration_ns')} AS bucket, duration_ns FROM {TABLE}"
+            f"SELECT {bucket_sql('duration_ns')} AS bucket, duration_ns FROM {table}"
             f" WHERE start_ns >= ? AND start_ns < ? AND {where[0]}"
             " AND bucket BETWEEN ? AND ? ORDER BY duration_ns",
             [self._window.start_ns, self._window.end_ns, *where[1], low, high],
