@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
 
@@ -71,17 +71,25 @@ def copied(store: DuckDBStore, table: str = SLOW_SPANS) -> set[str]:
     return {str(row[0]) for row in store._fetch(f"SELECT trace_id FROM {table}", [])}
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DuckDBStore]:
-    """An hour of checkouts, folded (the store folds only when told)."""
+def folded(
+    path: Path, monkeypatch: pytest.MonkeyPatch, trace: Callable[[int], list[SpanRecord]]
+) -> Iterator[DuckDBStore]:
+    """A store at ``path`` holding an hour of ``trace(i)``, folded (and folding only when
+    told)."""
     monkeypatch.setattr(writer, "IDLE_FOLD_S", 3600.0)
-    opened = DuckDBStore(tmp_path / "spans.duckdb")
+    opened = DuckDBStore(path)
     try:
-        write(opened, [span for i in range(TRACES) for span in checkout(i)])
+        write(opened, [span for i in range(TRACES) for span in trace(i)])
         opened.compact_rollups()
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DuckDBStore]:
+    """An hour of checkouts."""
+    yield from folded(tmp_path / "spans.duckdb", monkeypatch, checkout)
 
 
 def drawn_and_scanned(store: DuckDBStore, wanted: int) -> tuple[TraceGroups, TraceGroups]:
@@ -186,15 +194,8 @@ def spread_checkout(index: int) -> list[SpanRecord]:
 
 @pytest.fixture
 def spread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DuckDBStore]:
-    """An hour of checkouts with a wide tail, folded."""
-    monkeypatch.setattr(writer, "IDLE_FOLD_S", 3600.0)
-    opened = DuckDBStore(tmp_path / "spread.duckdb")
-    try:
-        write(opened, [span for i in range(TRACES) for span in spread_checkout(i)])
-        opened.compact_rollups()
-        yield opened
-    finally:
-        opened.close()
+    """An hour of checkouts with a wide tail."""
+    yield from folded(tmp_path / "spread.duckdb", monkeypatch, spread_checkout)
 
 
 def threshold_reads(store: DuckDBStore) -> tuple[list[str], TraceGroups]:
