@@ -101,6 +101,8 @@ class Labels:
 IN_SPANS: Final = 0
 IN_FAILED: Final = 1
 IN_SLOW: Final = 2
+# The table each ``IN_*`` value names.
+TABLES: Final = {IN_SPANS: TABLE, IN_FAILED: FAILED_SPANS, IN_SLOW: SLOW_SPANS}
 
 # The hash cutoff admits this many times the traces a group's sample needs, so one
 # pass almost always finds enough; when it does not, the cutoff doubles.
@@ -258,7 +260,7 @@ def _kept(
     failed = labels.apart and focus
     if not failed:
         kept += " AND trace_id NOT IN (SELECT trace_id FROM unfolded)"
-    table = SLOW_SPANS if copies == IN_SLOW else FAILED_SPANS
+    table = TABLES[copies]
     selects: list[str] = []
     params: list[object] = []
     for part in parts:

@@ -49,7 +49,7 @@ from threadline.server.analysis import time_slices
 from threadline.server.batch import COLUMNS, records_from_rows
 from threadline.server.storage.duckdb import group_sample
 from threadline.server.storage.duckdb.rollups import PAIR_HORIZON_NS
-from threadline.server.storage.duckdb.schema import FAILED_SPANS, SLOW_SPANS, TABLE
+from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import (
     ERROR,
     USER_TRAFFIC,
@@ -105,9 +105,8 @@ kept AS (
 counted AS NOT MATERIALIZED (
     SELECT s.*, k.kept_place FROM spans_read AS s JOIN kept AS k ON s.trace_no = k.trace_no
 )"""
-# The copies' tables, by where a sampled row says its spans are, and the row number of
-# each one's first row (counting down): a range of 2^62 row numbers each.
-_COPIES: Final = {group_sample.IN_FAILED: FAILED_SPANS, group_sample.IN_SLOW: SLOW_SPANS}
+# The row number of each copies' table's first row (counting down), by where a sampled
+# row says its spans are: a range of 2^62 row numbers each.
 _COPY_ROWS: Final = {group_sample.IN_FAILED: -1, group_sample.IN_SLOW: -1 - 2**62}
 
 
@@ -117,7 +116,7 @@ def _copy_read(source: int) -> str:
     UNION ALL
     SELECT {_COPY_ROWS[source]} - s.rowid AS row, {_READ_COLUMNS}, l.focus, l.place,
            l.trace_no, {source} AS source, s.rowid AS table_row
-    FROM {_COPIES[source]} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
+    FROM {group_sample.TABLES[source]} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
     WHERE l.source = {source} AND s.start_ns BETWEEN ? AND ?"""
 
 
@@ -225,7 +224,7 @@ FROM misfit{{spans}}"""
 # are the statement's own snapshot's, so they name the rows the read found).
 def _sample_spans(source: int) -> str:
     """The whole spans of the first sampled traces whose rows are where ``source`` says."""
-    table = TABLE if source == group_sample.IN_SPANS else _COPIES[source]
+    table = group_sample.TABLES[source]
     return f"""
 UNION ALL
 SELECT {_SPAN_ROW}, {", ".join(["NULL"] * (_COUNT_COLUMNS - 1))},
