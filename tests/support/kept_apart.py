@@ -1,13 +1,32 @@
 """Which traces a DuckDB store keeps apart by hash (``failed_spans.SHARE``), told by
-DuckDB's own ``hash`` of each id, so tests can expect them."""
+DuckDB's own ``hash`` of each id, so tests can expect them; and the hour of traces the
+tests of the copies kept apart write, and how they write it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 import duckdb
 
-from threadline.server.storage.duckdb import failed_spans
+from threadline.server.aggregates import TimeWindow
+from threadline.server.batch import SpanBatch
+from threadline.server.model import SpanRecord
+from threadline.server.storage.duckdb import DuckDBStore, failed_spans
+
+S: Final = 1_000_000_000
+MS: Final = 1_000_000
+MINUTE: Final = 60 * S
+T0: Final = 1_700_000_040 * S  # a whole minute
+HOUR: Final = TimeWindow(T0, T0 + 60 * MINUTE)
+# Traces of the hour: one every six seconds.
+TRACES: Final = 600
+WAIT_S: Final = 60
+
+
+def write(store: DuckDBStore, records: list[SpanRecord]) -> None:
+    """Write ``records`` in one batch and wait until they are stored."""
+    store.write(SpanBatch.from_records(records)).result(timeout=WAIT_S)
 
 
 def in_share(trace_ids: Iterable[str]) -> set[str]:

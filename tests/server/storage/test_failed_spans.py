@@ -10,21 +10,12 @@ from typing import Final
 
 import pytest
 
-from support.kept_apart import in_share
+from support.kept_apart import HOUR, MS, T0, TRACES, S, in_share, write
 from support.spans import payment_call, span_record
-from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
-from threadline.server.batch import SpanBatch
+from threadline.server.aggregates import Split, Target, TraceGroups
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.duckdb import DuckDBStore, writer
 from threadline.server.storage.duckdb.schema import FAILED_SPANS
-
-S: Final = 1_000_000_000
-MS: Final = 1_000_000
-MINUTE: Final = 60 * S
-T0: Final = 1_700_000_040 * S  # a whole minute
-HOUR: Final = TimeWindow(T0, T0 + 60 * MINUTE)
-TRACES: Final = 600
-WAIT_S: Final = 60
 
 
 def trace_id(index: int) -> str:
@@ -53,10 +44,6 @@ def late_span(index: int, span_id: str, *, failed: bool) -> SpanRecord:
         kind=SpanKind.SERVER,
         **status,
     )
-
-
-def write(store: DuckDBStore, records: list[SpanRecord]) -> None:
-    store.write(SpanBatch.from_records(records)).result(timeout=WAIT_S)
 
 
 def copies(store: DuckDBStore) -> dict[str, set[str]]:

@@ -13,23 +13,15 @@ from typing import Final
 import duckdb
 import pytest
 
-from support.kept_apart import in_share
+from support.kept_apart import HOUR, MS, T0, TRACES, S, in_share, write
 from support.spans import span_record
 from support.statements import statements
-from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
-from threadline.server.batch import SpanBatch
+from threadline.server.aggregates import Split, Target, TraceGroups
 from threadline.server.model import SpanKind, SpanRecord
 from threadline.server.storage.duckdb import DuckDBStore, writer
 from threadline.server.storage.duckdb.migrations import LATEST
 from threadline.server.storage.duckdb.schema import FAILED_SPANS, SLOW_SPANS, TABLE
 
-S: Final = 1_000_000_000
-MS: Final = 1_000_000
-MINUTE: Final = 60 * S
-T0: Final = 1_700_000_040 * S  # a whole minute
-HOUR: Final = TimeWindow(T0, T0 + 60 * MINUTE)
-TRACES: Final = 600
-WAIT_S: Final = 60
 CHECKOUT: Final = Target("web", "GET /pay")
 
 
@@ -61,10 +53,6 @@ def checkout(index: int) -> list[SpanRecord]:
             kind=SpanKind.SERVER,
         ),
     ]
-
-
-def write(store: DuckDBStore, records: list[SpanRecord]) -> None:
-    store.write(SpanBatch.from_records(records)).result(timeout=WAIT_S)
 
 
 def copied(store: DuckDBStore, table: str = SLOW_SPANS) -> set[str]:
