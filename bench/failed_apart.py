@@ -24,7 +24,7 @@ The parts not prototyped (the split's counts from the rollups, the examples) cos
 they cost now, a few milliseconds. The prototype's sample differs from the store's (the
 baseline comes from other minutes), so only times are compared, not answers.
 
-The design is built since schema version 19 (``storage/duckdb/failed_spans.py``): run by a
+The design is built since schema version 19 (``storage/duckdb/kept_apart.py``): run by a
 build that has it, step 1 upgrades the copy and times the hotspots as built, and the
 prototype is not run. Run by a build before it (``PYTHONPATH=<worktree>/src:.``), the
 script prints what the prototype predicted on the same store and machine.

@@ -10,7 +10,7 @@ same sessions over the last ten minutes, folding after each, and prints the time
 folds took (``summaries.fold``) and the shares of it spent resettling the sessions the
 folded traces touched (``journey_sessions.resettle``), inserting the new steps
 with their links, the sessions' other steps linked again (``journey_links.insert_linked``),
-and copying the folded failed and shared traces' spans (``failed_spans.keep``; a build before
+and copying the folded failed and shared traces' spans (``kept_apart.keep``; a build before
 version 19 has none to copy).
 """
 
@@ -29,9 +29,14 @@ from analysis_workload import generate
 from threadline.server.storage.duckdb import DuckDBStore, journey_links, journey_sessions, summaries
 
 try:
-    from threadline.server.storage.duckdb import failed_spans
-except ImportError:  # a build before schema version 19
-    failed_spans = None  # type: ignore[assignment]
+    from threadline.server.storage.duckdb import kept_apart
+except ImportError:  # a build before the module took its name, or before schema version 19
+    try:
+        from threadline.server.storage.duckdb import (  # type: ignore[attr-defined,no-redef]
+            failed_spans as kept_apart,
+        )
+    except ImportError:
+        kept_apart = None  # type: ignore[assignment]
 
 SPENT: dict[str, float] = {"fold": 0.0, "resettle": 0.0, "links": 0.0, "copies": 0.0}
 
@@ -65,8 +70,8 @@ def main() -> None:
             journey_links.insert_linked = timing(  # type: ignore[method-assign]
                 "links", journey_links.insert_linked
             )
-            if failed_spans is not None:
-                failed_spans.keep = timing("copies", failed_spans.keep)  # type: ignore[method-assign]
+            if kept_apart is not None:
+                kept_apart.keep = timing("copies", kept_apart.keep)  # type: ignore[method-assign]
             for batch in generate(
                 args.folds * 10_000,
                 end_ns=end_ns,

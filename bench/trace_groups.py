@@ -47,7 +47,7 @@ be timed on one store. A store this script did not load (the one ``analysis.py -
 leaves) is timed as it is, over the hour ``analysis.py`` times: the one ending at the
 latest span's end rounded up to ten minutes (or the ``--window`` ending there).
 Before the timings it prints how many spans and traces the store holds, and how many of
-them it keeps apart for these reads (``storage/duckdb/failed_spans.py``: the failed and
+them it keeps apart for these reads (``storage/duckdb/kept_apart.py``: the failed and
 shared traces, and the slow ones since schema version 23).
 Bounded: the load is ``--spans`` spans, each timing ``--repeat`` calls.
 """
@@ -238,7 +238,7 @@ def draws(call: Callable[[], object]) -> None:
 
 
 def copies(store: DuckDBStore) -> None:
-    """How many spans and traces the store keeps apart (``failed_spans``), against all."""
+    """How many spans and traces the store keeps apart (``kept_apart``), against all."""
     counts = []
     for table in ("spans", "failed_trace_spans", "slow_trace_spans"):
         try:

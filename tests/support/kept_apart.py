@@ -1,4 +1,4 @@
-"""Which traces a DuckDB store keeps apart by hash (``failed_spans.SHARE``), told by
+"""Which traces a DuckDB store keeps apart by hash (``kept_apart.SHARE``), told by
 DuckDB's own ``hash`` of each id, so tests can expect them; and the hour of traces the
 tests of the copies kept apart write, and how they write it."""
 
@@ -12,7 +12,7 @@ import duckdb
 from threadline.server.aggregates import TimeWindow
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanRecord
-from threadline.server.storage.duckdb import DuckDBStore, failed_spans
+from threadline.server.storage.duckdb import DuckDBStore, kept_apart
 
 S: Final = 1_000_000_000
 MS: Final = 1_000_000
@@ -34,6 +34,6 @@ def in_share(trace_ids: Iterable[str]) -> set[str]:
     with duckdb.connect() as connection:
         rows = connection.execute(
             "SELECT t FROM unnest(?::VARCHAR[]) AS ids(t) WHERE hash(t) < ?::UBIGINT",
-            [sorted(set(trace_ids)), 2**64 // failed_spans.SHARE],
+            [sorted(set(trace_ids)), 2**64 // kept_apart.SHARE],
         ).fetchall()
     return {str(row[0]) for row in rows}

@@ -1,4 +1,4 @@
-"""The spans kept apart in DuckDB (``failed_spans``: failed traces and a share of all
+"""The spans kept apart in DuckDB (``kept_apart``: failed traces and a share of all
 traces by hash): kept at each fold, read by error hotspots together with what is not
 folded yet, and deleted with the spans by every deletion."""
 

@@ -1,4 +1,4 @@
-"""Slow traces kept apart in DuckDB (``failed_spans``): a trace whose root request is in
+"""Slow traces kept apart in DuckDB (``kept_apart``): a trace whose root request is in
 the tail of its operation is copied at the fold, and a slow split draws its focus sample
 from the copies only when they hold every slow request of the window."""
 

@@ -5,7 +5,7 @@ The store runs these deletes on the group-commit writer, each in a transaction o
 its own together with the rollup subtraction (``rollups.forget_*``), so spans and
 rollups never disagree; reads do not wait for them.
 
-Each delete of spans also deletes their copies kept apart (``failed_spans``).
+Each delete of spans also deletes their copies kept apart (``kept_apart``).
 
 A ``DELETE`` only marks rows deleted: a row group keeps its blocks (and the deleted
 values in them) until every row of it is gone, and a freed block keeps its old bytes
@@ -23,7 +23,7 @@ from typing import Final
 
 import duckdb
 
-from threadline.server.storage.duckdb import failed_spans, logs
+from threadline.server.storage.duckdb import kept_apart, logs
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import Row
 
@@ -89,12 +89,12 @@ _USED_BYTES: Final = "SELECT block_size * used_blocks FROM pragma_database_size(
 def delete_traces(execute: Execute, trace_ids: Sequence[str]) -> int:
     if not trace_ids:
         return 0
-    failed_spans.forget_traces(execute, trace_ids)
+    kept_apart.forget_traces(execute, trace_ids)
     return _count(execute(_DELETE_TRACES, [list(trace_ids)]))
 
 
 def delete_older_than(execute: Execute, cutoff_ns: int) -> int:
-    failed_spans.forget_before(execute, cutoff_ns)
+    kept_apart.forget_before(execute, cutoff_ns)
     return _count(execute(_DELETE_OLDER, [cutoff_ns]))
 
 

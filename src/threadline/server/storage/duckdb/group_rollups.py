@@ -170,7 +170,7 @@ GROUP BY ALL HAVING sum(spans) <> 0""",
         examples=found,
         per_minute=time_slices.minute_counts(requests, focus_counts, partly),
         synthetic_free=synthetic_free,
-        # Failed traces' spans are kept apart as the summaries fold (``failed_spans``).
+        # Failed traces' spans are kept apart as the summaries fold (``kept_apart``).
         apart=split is Split.FAILED,
         roots=roots,
     )
@@ -196,7 +196,7 @@ class _Spans:
     the target's spans (every span of its operation) can be tried first: when it finds
     as many spans in each minute and bucket as the rollups count, it found exactly them
     (the rollups count what is stored); otherwise the entry spans are read. When every
-    request is a trace's root, the copies of slow traces (``failed_spans``) are tried
+    request is a trace's root, the copies of slow traces (``kept_apart``) are tried
     before both, the same way: a sixth of the span table, holding every request of the
     buckets above the threshold the fold copied by.
 

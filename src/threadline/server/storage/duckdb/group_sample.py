@@ -21,7 +21,7 @@ hash of the trace id; the group sizes give a hash cutoff that admits about
 
 Failed traces are too rare for slices (each would have to cover most of the window):
 when the rollups decide a failed split, the focus traces are the first by hash over the
-whole window among the failed traces' spans kept apart (``failed_spans``). So is the
+whole window among the failed traces' spans kept apart (``kept_apart``). So is the
 baseline, among the share of all traces kept there, when the share holds enough of it
 (a scan of the whole window would draw the same traces); otherwise it comes from
 slices that need only hold enough baseline requests.
@@ -36,7 +36,7 @@ from typing import Final
 
 from threadline.server.aggregates import Split, Target, TimeWindow, check_split
 from threadline.server.analysis import time_slices
-from threadline.server.storage.duckdb import failed_spans
+from threadline.server.storage.duckdb import kept_apart
 from threadline.server.storage.duckdb.rollups import MINUTE_NS
 from threadline.server.storage.duckdb.schema import (
     FAILED_SPANS,
@@ -87,16 +87,16 @@ class Labels:
     # spans need not test each span's attributes for the marker.
     synthetic_free: bool = False
     # The focus traces are failed ones, whose spans are also kept apart
-    # (``failed_spans``): the focus sample is drawn from there.
+    # (``kept_apart``): the focus sample is drawn from there.
     apart: bool = False
     # Every request of the target in the window is a trace's root (the rollups said
     # so): a slow split's focus traces may all be kept apart as slow ones
-    # (``failed_spans``), which the draw checks before drawing from there.
+    # (``kept_apart``), which the draw checks before drawing from there.
     roots: bool = False
 
 
 # Where a sampled trace's spans are read, the last value of a sampled row: the span
-# table, or the copies kept apart (``failed_spans``) of failed and shared traces, or of
+# table, or the copies kept apart (``kept_apart``) of failed and shared traces, or of
 # slow ones.
 IN_SPANS: Final = 0
 IN_FAILED: Final = 1
@@ -192,7 +192,7 @@ def sample(
     else:
         return _drawn(fetch, target, labels, sample, labels.per_minute, drawing_focus=True)
     # Fewer requests than the sample in the share: it cannot hold enough traces.
-    if labels.baseline_requests >= sample * failed_spans.SHARE:
+    if labels.baseline_requests >= sample * kept_apart.SHARE:
         shared, _ = _kept(fetch, target, labels, sample, focus=False)
         if len(shared) >= sample:
             return focus + shared, Counter({True: len(focus), False: len(shared)})
@@ -246,15 +246,15 @@ def _kept(
     copies: int = IN_FAILED,
 ) -> tuple[list[Row], int]:
     """The first ``sample`` traces of a group by hash among the spans kept apart
-    (``failed_spans``: the failed or slow traces for the focus, as ``copies`` says, the
+    (``kept_apart``: the failed or slow traces for the focus, as ``copies`` says, the
     share for the baseline) and, for traces with summary rows not folded yet, the span
-    table (``failed_spans.UNFOLDED``): rows (id, focus, place, where); and, for the
+    table (``kept_apart.UNFOLDED``): rows (id, focus, place, where); and, for the
     focus, the focus requests found (a slow split's check that the copies hold them
     all)."""
     parts = _target_parts(target, labels.window, labels.synthetic_free)
     # A baseline trace counts only in the share: the failed traces kept whatever their
     # hash would otherwise crowd it.
-    kept = "" if focus else f" AND {failed_spans.IN_SHARE}"
+    kept = "" if focus else f" AND {kept_apart.IN_SHARE}"
     # A failed focus reads the unfolded traces that fail from the span table; any other
     # group reads every unfolded trace there, so their copies are left out of the count.
     failed = labels.apart and focus
@@ -277,7 +277,7 @@ def _kept(
     )[0]
     if low is not None:
         unfolded = "unfolded WHERE failing" if failed else "unfolded"
-        shared = "" if focus else f" AND {failed_spans.IN_SHARE}"
+        shared = "" if focus else f" AND {kept_apart.IN_SHARE}"
         for part in parts:
             selects.append(
                 f"SELECT trace_id, {labels.focus} AS focus FROM {TABLE}{part.sql('WHERE')}"
@@ -286,7 +286,7 @@ def _kept(
             )
             params += [*labels.focus_params, *part.params, low, high]
     rows = fetch(
-        f"""WITH unfolded AS MATERIALIZED ({failed_spans.UNFOLDED}),
+        f"""WITH unfolded AS MATERIALIZED ({kept_apart.UNFOLDED}),
 candidate AS (
     SELECT trace_id, bool_or(focus) AS focus, count(*) FILTER (WHERE focus) AS requests
     FROM ({" UNION ALL ".join(selects)}) GROUP BY trace_id

@@ -17,7 +17,7 @@ SDK's own reports, in no fleet view) the store then counts, per group:
 
 A sampled trace's spans are read where its summary says they start (within
 ``PAIR_HORIZON_NS`` of the window), so zone maps skip the rest; a failed trace whose
-spans are kept apart (``failed_spans``; the sample says which) is read from there.
+spans are kept apart (``kept_apart``; the sample says which) is read from there.
 The sample is found once and its trace ids handed to the counts as a list: each
 count finding it again filtered the target spans twice more. Both counts are one
 statement over one read of the sampled traces' spans (``_SPANS_READ``): that read
@@ -77,7 +77,7 @@ _READ_COLUMNS: Final = ", ".join(f"s.{column}" for column in _COUNTED)
 # counts within a group, so it repeats): the joins and groupings after the read key on
 # that integer. Keyed on the 32-character id, the statement took 7–9% longer at 10M
 # spans (``docs/performance.md``).
-# ``{apart}``: the reads of the traces whose spans are kept apart (``failed_spans``),
+# ``{apart}``: the reads of the traces whose spans are kept apart (``kept_apart``),
 # or nothing. Their rows are numbered below zero, each table in a range of its own
 # (``_COPY_ROWS``), so a row number names one row of one table; ``source`` says which.
 _SPANS_READ: Final = f"""

@@ -61,16 +61,16 @@ Versions (``LATEST`` is the last):
 18. The span table's indexes on ``session_id`` and ``user_id`` dropped: sessions and
     users are found in the trace summaries, and the indexes cost every commit.
 19. ``failed_trace_spans``: every span of each trace with an error span, what error
-    hotspots read (see ``failed_spans``), copied from the spans of the folded traces.
+    hotspots read (see ``kept_apart``), copied from the spans of the folded traces.
 20. ``failed_trace_spans`` also holds a fixed share of all traces by hash, what the
-    baseline of error hotspots is drawn from (see ``failed_spans``), copied likewise.
+    baseline of error hotspots is drawn from (see ``kept_apart``), copied likewise.
 21. ``trace_summaries.duration_ns``: a folded row's duration, what searches by duration
     filter and sort on (see ``summaries``), set from each folded row's times.
 22. ``journey_steps.prev_step_start`` and ``prev_move_start``: where each step's same
     step and same move came before in its session, what journey maps count journeys
     by (see ``journey_links``), linked (with the next steps) from the stored steps.
 23. ``slow_trace_spans``: every span of each trace whose root request is in its
-    operation's tail, what tail causes read (see ``failed_spans``), copied from the
+    operation's tail, what tail causes read (see ``kept_apart``), copied from the
     spans of the summarised traces by the last hour's rollups.
 
 Opening a file (``open_schema``):
@@ -123,12 +123,12 @@ import duckdb
 from threadline.server.storage.base import StoreError
 from threadline.server.storage.duckdb import (
     backfill,
-    failed_spans,
     health_rollups,
     journey_links,
     journey_sessions,
     journey_steps,
     journey_summaries,
+    kept_apart,
     rollups,
     sdk_rollup,
     summaries,
@@ -445,13 +445,13 @@ def _add_failed_spans(connection: Connection) -> None:
     connection.execute(
         "CREATE TABLE IF NOT EXISTS failed_trace_spans AS SELECT * FROM spans LIMIT 0"
     )
-    failed_spans.fill(_runner(connection), slow=False)
+    kept_apart.fill(_runner(connection), slow=False)
 
 
 def _keep_a_share_apart(connection: Connection) -> None:
     """Version 20: a share of all traces by hash kept apart too, copied again as
     version 19 copies (a file upgraded through version 19 here has them already)."""
-    failed_spans.fill(_runner(connection), slow=False)
+    kept_apart.fill(_runner(connection), slow=False)
 
 
 def _add_summary_durations(connection: Connection) -> None:
@@ -474,7 +474,7 @@ def _keep_slow_traces_apart(connection: Connection) -> None:
     last hour's thresholds."""
     # The span table's columns as this file has them, as version 19 makes its table.
     connection.execute("CREATE TABLE IF NOT EXISTS slow_trace_spans AS SELECT * FROM spans LIMIT 0")
-    failed_spans.fill(_runner(connection), failed=False)
+    kept_apart.fill(_runner(connection), failed=False)
 
 
 STEPS: Final[tuple[Step, ...]] = (

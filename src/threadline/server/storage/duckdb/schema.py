@@ -37,10 +37,10 @@ ROLLUP_SERVICES: Final = "rollup_services"
 # One row per trace for search and journey lists (``summaries``, schema version 4).
 TRACE_SUMMARIES: Final = "trace_summaries"
 # Every span of each trace with an error span, kept apart for error hotspots
-# (``failed_spans``, schema version 19).
+# (``kept_apart``, schema version 19).
 FAILED_SPANS: Final = "failed_trace_spans"
 # Every span of each trace whose root request is in its operation's tail, kept apart
-# for tail causes (``failed_spans``, schema version 23).
+# for tail causes (``kept_apart``, schema version 23).
 SLOW_SPANS: Final = "slow_trace_spans"
 # Per-minute counts behind error hotspots and propagation health (``health_rollups``,
 # schema version 5).

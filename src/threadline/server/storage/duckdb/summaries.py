@@ -21,7 +21,7 @@ the batch; an upsert on a trace id key would cost 16–23 ms a statement here.
 
 The error origin is ``analysis.error_origin``'s rule, which needs the trace's
 tree: ``fold`` copies the spans of the traces it folds that hold an error apart
-(``failed_spans``; bounded by their time range, so zone maps prune the span table)
+(``kept_apart``; bounded by their time range, so zone maps prune the span table)
 and runs the rule on the copies.
 Until its next fold, a trace that received spans shows no origin.
 
@@ -47,7 +47,7 @@ from typing import Final
 from threadline.server.analysis.assembly import fix_up
 from threadline.server.analysis.error_origin import find_error_origin
 from threadline.server.model import SpanEvent, SpanKind, SpanRecord, StatusCode
-from threadline.server.storage.duckdb import failed_spans, journey_steps, journey_summaries
+from threadline.server.storage.duckdb import journey_steps, journey_summaries, kept_apart
 from threadline.server.storage.duckdb.schema import FAILED_SPANS, TABLE, TRACE_SUMMARIES
 from threadline.server.storage.duckdb.sql import ERROR, NO_PARENT, USER_TRAFFIC, Row
 
@@ -124,7 +124,7 @@ def fold(run: Run, *, steps: bool = True) -> None:
 
     Runs in the writer's transaction; only traces with ``fresh`` rows are read.
     ``steps`` also replaces the folded traces' journey steps, counts their sessions'
-    journey summaries again, keeps the failed traces' spans apart (``failed_spans``)
+    journey summaries again, keeps the failed traces' spans apart (``kept_apart``)
     and keeps each folded row's duration; False only for the version 4 backfill, which
     runs before those tables and that column exist (versions 9, 17, 19 and 21).
     """
@@ -139,9 +139,9 @@ def fold(run: Run, *, steps: bool = True) -> None:
     )
     if steps:
         # The failed traces' spans are copied first, and their origins found in the copy.
-        _set_origins(run, failed_spans.keep(run, _FOLDED), FAILED_SPANS)
+        _set_origins(run, kept_apart.keep(run, _FOLDED), FAILED_SPANS)
     else:
-        _set_origins(run, failed_spans.failing(run, _FOLDED), TABLE)
+        _set_origins(run, kept_apart.failing(run, _FOLDED), TABLE)
     if steps:
         journey_steps.refresh(run, _FOLDED)
         journey_summaries.mark(run, f"SELECT trace_id FROM {_FOLDED}")
@@ -160,7 +160,7 @@ def fold(run: Run, *, steps: bool = True) -> None:
     run(f"DROP TABLE {_FOLDED}", [])
 
 
-def _set_origins(run: Run, chunks: list[failed_spans.Chunk], source: str) -> None:
+def _set_origins(run: Run, chunks: list[kept_apart.Chunk], source: str) -> None:
     """The error origin of each folded trace with an error (``chunks``), from its spans
     in ``source`` (the span table, or the copies of failed traces' spans)."""
     for chunk in chunks:
