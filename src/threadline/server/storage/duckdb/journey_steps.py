@@ -44,7 +44,7 @@ from threadline.server.analysis.attribute_signal import PER_PERSON_KEYS
 from threadline.server.journey_model import STEP_ATTRIBUTES, STEP_VALUE_CHARS
 from threadline.server.storage.duckdb import journey_links, journey_sessions
 from threadline.server.storage.duckdb.schema import JOURNEY_STEPS, JOURNEY_SYNTHETIC, TABLE
-from threadline.server.storage.duckdb.sql import ERROR, Row
+from threadline.server.storage.duckdb.sql import ERROR, Conditions, Row
 from threadline.server.storage.duckdb.sql import synthetic as is_synthetic
 
 Run = Callable[[str, Sequence[object]], list[Row]]
@@ -138,17 +138,19 @@ def mark_synthetic(run: Run, source: str) -> None:
     )
 
 
-def refresh(run: Run, folded: str) -> None:
+def refresh(run: Run, folded: str, within: Conditions | None = None) -> None:
     """Replace the steps of the traces in ``folded`` (merged summaries) with theirs,
     linked, and relink and resettle the sessions they left or joined
-    (``journey_links``, ``journey_sessions``)."""
+    (``journey_links``, ``journey_sessions``). ``within``: where the old steps of those
+    traces start (``summaries.folded_span``), so their delete skips the rest."""
+    bounded = Conditions() if within is None else within
     journey_sessions.begin(run)
     journey_sessions.add_sessions(
         run,
         run(
             f"DELETE FROM {STEPS} WHERE trace_id IN (SELECT trace_id FROM {folded})"
-            " RETURNING session_id",
-            [],
+            f"{bounded.sql('AND')} RETURNING session_id",
+            bounded.params,
         ),
     )
     run(f"CREATE OR REPLACE TEMP TABLE {_NEW} AS {attributed_rows(folded, origin=True)}", [])

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from threadline.server.storage.duckdb.schema import JOURNEY_SUMMARIES, TRACE_SUMMARIES
-from threadline.server.storage.duckdb.sql import Row
+from threadline.server.storage.duckdb.sql import Conditions, Row
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +58,18 @@ COLUMNS: Final = (
 )
 
 
-def mark(run: Run, traces: str, params: Sequence[object] = ()) -> None:
+def mark(
+    run: Run, traces: str, params: Sequence[object] = (), within: Conditions | None = None
+) -> None:
     """Name the sessions of the traces ``traces`` (SQL, one ``trace_id`` column) selects,
-    before their summary rows change: every session any of their rows names."""
+    before their summary rows change: every session any of their rows names.
+    ``within``: where all those rows start (a fold's ``summaries.folded_span``)."""
+    bounded = Conditions() if within is None else within
     run(
         f"CREATE OR REPLACE TEMP TABLE {_MARKED} AS"
         f" SELECT DISTINCT unnest(sessions) AS session_id FROM {TRACE_SUMMARIES}"
-        f" WHERE trace_id IN ({traces})",
-        list(params),
+        f" WHERE trace_id IN ({traces}){bounded.sql('AND')}",
+        [*params, *bounded.params],
     )
 
 

@@ -72,7 +72,7 @@ from threadline.server.storage.duckdb.schema import (
     TABLE,
     TRACE_SUMMARIES,
 )
-from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Row
+from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Conditions, Row
 from threadline.server.storage.duckdb.strays import MINUTE_NS
 
 Run = Callable[[str, Sequence[object]], list[Row]]
@@ -151,25 +151,36 @@ def _chunks(run: Run, folded: str, condition: str) -> list[Chunk]:
     return chunks
 
 
-def keep(run: Run, folded: str) -> list[Chunk]:
+def keep(run: Run, folded: str, within: Conditions | None = None) -> list[Chunk]:
     """Replace the copies of the traces in ``folded`` (as ``failing`` reads it, with
     ``root`` and ``end_ns``) by their spans: in ``failed_trace_spans`` when they hold an
     error or hash into the share, in ``slow_trace_spans`` when they are slow
-    (``_slow``); returns the failed ones."""
-    _keep_slow(run, folded)
-    return _keep_failed(run, folded)
+    (``_slow``); returns the failed ones. ``within``: where every copy of those traces
+    starts (``summaries.folded_span``), so the drop of the old copies skips the rest."""
+    _keep_slow(run, folded, within)
+    return _keep_failed(run, folded, within)
 
 
-def _keep_failed(run: Run, folded: str) -> list[Chunk]:
-    run(f"DELETE FROM {FAILED_SPANS} WHERE trace_id IN (SELECT trace_id FROM {folded})", [])
+def _keep_failed(run: Run, folded: str, within: Conditions | None) -> list[Chunk]:
+    _drop(run, FAILED_SPANS, folded, within)
     chunks = failing(run, folded)
     _copy(run, FAILED_SPANS, chunks + _chunks(run, folded, f"errors = 0 AND {IN_SHARE}"))
     return chunks
 
 
-def _keep_slow(run: Run, folded: str) -> None:
-    run(f"DELETE FROM {SLOW_SPANS} WHERE trace_id IN (SELECT trace_id FROM {folded})", [])
+def _keep_slow(run: Run, folded: str, within: Conditions | None) -> None:
+    _drop(run, SLOW_SPANS, folded, within)
     _copy(run, SLOW_SPANS, _chunks(run, folded, _slow(folded)))
+
+
+def _drop(run: Run, table: str, folded: str, within: Conditions | None) -> None:
+    """Delete the copies in ``table`` of the traces in ``folded``."""
+    bounded = Conditions() if within is None else within
+    run(
+        f"DELETE FROM {table} WHERE trace_id IN (SELECT trace_id FROM {folded})"
+        f"{bounded.sql('AND')}",
+        bounded.params,
+    )
 
 
 def _copy(run: Run, table: str, chunks: list[Chunk]) -> None:
@@ -195,9 +206,9 @@ def fill(run: Run, *, failed: bool = True, slow: bool = True) -> None:
         [],
     )
     if failed:
-        _keep_failed(run, "threadline_failed_backfill")
+        _keep_failed(run, "threadline_failed_backfill", None)
     if slow:
-        _keep_slow(run, "threadline_failed_backfill")
+        _keep_slow(run, "threadline_failed_backfill", None)
     run("DROP TABLE threadline_failed_backfill", [])
 
 

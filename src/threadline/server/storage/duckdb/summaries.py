@@ -49,7 +49,14 @@ from threadline.server.analysis.error_origin import find_error_origin
 from threadline.server.model import SpanEvent, SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.duckdb import journey_steps, journey_summaries, kept_apart
 from threadline.server.storage.duckdb.schema import FAILED_SPANS, TABLE, TRACE_SUMMARIES
-from threadline.server.storage.duckdb.sql import ERROR, NO_PARENT, USER_TRAFFIC, Row
+from threadline.server.storage.duckdb.sql import (
+    ERROR,
+    NO_PARENT,
+    USER_TRAFFIC,
+    Conditions,
+    Row,
+    starts_in,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -137,15 +144,22 @@ def fold(run: Run, *, steps: bool = True) -> None:
         " GROUP BY trace_id",
         [],
     )
+    span = folded_span(run)
+    # Nothing folded: every bounded delete deletes nothing.
+    within = Conditions(["false"]) if span is None else starts_in([span])
     if steps:
         # The failed traces' spans are copied first, and their origins found in the copy.
-        _set_origins(run, kept_apart.keep(run, _FOLDED), FAILED_SPANS)
+        _set_origins(run, kept_apart.keep(run, _FOLDED, within), FAILED_SPANS)
     else:
         _set_origins(run, kept_apart.failing(run, _FOLDED), TABLE)
     if steps:
-        journey_steps.refresh(run, _FOLDED)
-        journey_summaries.mark(run, f"SELECT trace_id FROM {_FOLDED}")
-    run(f"DELETE FROM {SUMMARIES} WHERE trace_id IN (SELECT trace_id FROM {_FOLDED})", [])
+        journey_steps.refresh(run, _FOLDED, within)
+        journey_summaries.mark(run, f"SELECT trace_id FROM {_FOLDED}", within=within)
+    run(
+        f"DELETE FROM {SUMMARIES} WHERE trace_id IN (SELECT trace_id FROM {_FOLDED})"
+        f"{within.sql('AND')}",
+        within.params,
+    )
     # A folded row keeps its duration (version 21), which searches by duration filter
     # and sort on; the version 4 backfill runs before the column exists.
     duration = (", duration_ns", ", end_ns - start_ns") if steps else ("", "")
@@ -155,9 +169,24 @@ def fold(run: Run, *, steps: bool = True) -> None:
         [],
     )
     if steps:
-        first = run(f"SELECT min(start_ns) FROM {_FOLDED}", [])[0][0]
-        journey_summaries.rebuild(run, since_ns=None if first is None else int(first))
+        journey_summaries.rebuild(run, since_ns=None if span is None else span[0])
     run(f"DROP TABLE {_FOLDED}", [])
+
+
+def folded_span(run: Run) -> tuple[int, int] | None:
+    """Where every row kept of the traces being folded starts (``None``: none is being
+    folded): their summary rows, and the copies (``kept_apart``) and journey steps
+    earlier folds made of them.
+
+    A folded row merges all of a trace's rows, so its first start is at or before each
+    row's, and its last start at or after each row's last; a copy holds spans of the
+    trace's summary rows, and a step starts where its trace did. Those tables lie in
+    fold order, so a delete bounded by the folded traces' range reads the row groups of
+    that range, not the whole table: a fold's cost then follows what it folds, not the
+    store (a late span of an old trace widens the range of its own fold alone).
+    """
+    low, high = run(f"SELECT min(start_ns), max(last_start_ns) FROM {_FOLDED}", [])[0]
+    return None if low is None else (int(low), int(high))
 
 
 def _set_origins(run: Run, chunks: list[kept_apart.Chunk], source: str) -> None:
