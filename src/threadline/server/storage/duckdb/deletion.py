@@ -25,7 +25,7 @@ import duckdb
 
 from threadline.server.storage.duckdb import kept_apart, logs
 from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import Row
+from threadline.server.storage.duckdb.sql import Conditions, Row, traces_in
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ IDENTITY_KEYS: Final[tuple[str, ...]] = (
 _PATHS: Final = "[" + ", ".join(f"'$.\"{key}\"'" for key in IDENTITY_KEYS) + "]"
 
 _DELETE_OLDER: Final = f"DELETE FROM {TABLE} WHERE start_ns < ?"
-_DELETE_TRACES: Final = f"DELETE FROM {TABLE} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))"
 
 # The spans that name the user in any form: the ``user_id`` column or an identity key
 # of the span's or its resource's attributes. ``$1`` is the list of forms.
@@ -86,11 +85,16 @@ SELECT quantile_disc(at_ns, ?) FROM (
 _USED_BYTES: Final = "SELECT block_size * used_blocks FROM pragma_database_size()"
 
 
-def delete_traces(execute: Execute, trace_ids: Sequence[str]) -> int:
+def delete_traces(
+    execute: Execute, trace_ids: Sequence[str], within: Conditions | None = None
+) -> int:
+    """Delete the spans of ``trace_ids`` and their copies; ``within``: where they start
+    (``summaries.traces_span``), or ``None`` to find them in the whole table."""
     if not trace_ids:
         return 0
-    kept_apart.forget_traces(execute, trace_ids)
-    return _count(execute(_DELETE_TRACES, [list(trace_ids)]))
+    kept_apart.forget_traces(execute, trace_ids, within)
+    doomed = traces_in(trace_ids, within)
+    return _count(execute(f"DELETE FROM {TABLE}{doomed.sql('WHERE')}", doomed.params))
 
 
 def delete_older_than(execute: Execute, cutoff_ns: int) -> int:

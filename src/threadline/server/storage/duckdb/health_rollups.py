@@ -65,8 +65,10 @@ from threadline.server.storage.duckdb.sql import (
     HAS_PARENT,
     NO_PARENT,
     USER_TRAFFIC,
+    Conditions,
     Row,
     json_pointer,
+    traces_in,
     wrote_rows,
 )
 from threadline.server.storage.duckdb.strays import ADOPTED, LONELY, Strays
@@ -271,17 +273,20 @@ def _span_bounds(run: Run, relation: str) -> list[int] | None:
     return [int(rows[0][0]) - PAIR_HORIZON_NS, int(rows[0][1]) + PAIR_HORIZON_NS]
 
 
-def forget_traces(run: Run, trace_ids: Sequence[str], *, erasing: bool = False) -> None:
+def forget_traces(
+    run: Run, trace_ids: Sequence[str], *, erasing: bool = False, within: Conditions | None = None
+) -> None:
     """Subtract the given traces (about to be deleted whole) from the tables.
 
     Runs before ``rollups.forget_traces``, which may drop the kept names these rows
     were counted under. A message pair with either side in the traces goes. With
     ``erasing``, the subtracted minutes are folded at once (see ``rollups``).
+    ``within``: where the traces' spans start (``sql.traces_in``).
     """
+    doomed = traces_in(trace_ids, within)
     run(
-        f"CREATE OR REPLACE TEMP TABLE {_DOOMED} AS SELECT * FROM {TABLE}"
-        " WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
-        [list(trace_ids)],
+        f"CREATE OR REPLACE TEMP TABLE {_DOOMED} AS SELECT * FROM {TABLE}{doomed.sql('WHERE')}",
+        doomed.params,
     )
     bounds = _span_bounds(run, _DOOMED)
     if bounds is not None:
@@ -296,10 +301,7 @@ def forget_traces(run: Run, trace_ids: Sequence[str], *, erasing: bool = False) 
         )
         if erasing:
             compact(run)
-    run(
-        f"DELETE FROM {MESSAGE_SPANS} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
-        [list(trace_ids)],
-    )
+    run(f"DELETE FROM {MESSAGE_SPANS}{doomed.sql('WHERE')}", doomed.params)
     run(f"DROP TABLE {_DOOMED}", [])
 
 

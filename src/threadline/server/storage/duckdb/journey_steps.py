@@ -44,7 +44,7 @@ from threadline.server.analysis.attribute_signal import PER_PERSON_KEYS
 from threadline.server.journey_model import STEP_ATTRIBUTES, STEP_VALUE_CHARS
 from threadline.server.storage.duckdb import journey_links, journey_sessions
 from threadline.server.storage.duckdb.schema import JOURNEY_STEPS, JOURNEY_SYNTHETIC, TABLE
-from threadline.server.storage.duckdb.sql import ERROR, Conditions, Row
+from threadline.server.storage.duckdb.sql import ERROR, Conditions, Row, traces_in
 from threadline.server.storage.duckdb.sql import synthetic as is_synthetic
 
 Run = Callable[[str, Sequence[object]], list[Row]]
@@ -167,22 +167,17 @@ def _settle(run: Run) -> None:
     journey_sessions.resettle(run)
 
 
-def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
+def forget_traces(run: Run, trace_ids: Sequence[str], within: Conditions | None = None) -> None:
     """Tail sampling and erasure delete whole traces: their steps go with them, and
-    their sessions are resettled."""
+    their sessions are resettled. ``within``: where the traces start (a step and a
+    synthetic mark start where their trace does; ``sql.traces_in``)."""
+    doomed = traces_in(trace_ids, within)
     journey_sessions.begin(run)
     journey_sessions.add_sessions(
         run,
-        run(
-            f"DELETE FROM {STEPS} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))"
-            " RETURNING session_id",
-            [list(trace_ids)],
-        ),
+        run(f"DELETE FROM {STEPS}{doomed.sql('WHERE')} RETURNING session_id", doomed.params),
     )
-    run(
-        f"DELETE FROM {SYNTHETIC} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
-        [list(trace_ids)],
-    )
+    run(f"DELETE FROM {SYNTHETIC}{doomed.sql('WHERE')}", doomed.params)
     _settle(run)
 
 

@@ -72,7 +72,7 @@ from threadline.server.storage.duckdb.schema import (
     TABLE,
     TRACE_SUMMARIES,
 )
-from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Conditions, Row
+from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Conditions, Row, traces_in
 from threadline.server.storage.duckdb.strays import MINUTE_NS
 
 Run = Callable[[str, Sequence[object]], list[Row]]
@@ -212,13 +212,12 @@ def fill(run: Run, *, failed: bool = True, slow: bool = True) -> None:
     run("DROP TABLE threadline_failed_backfill", [])
 
 
-def forget_traces(run: Run, trace_ids: Sequence[str]) -> None:
-    """Drop the copies of traces deleted whole (tail sampling, erasure)."""
+def forget_traces(run: Run, trace_ids: Sequence[str], within: Conditions | None = None) -> None:
+    """Drop the copies of traces deleted whole (tail sampling, erasure); ``within``:
+    where their spans start (``sql.traces_in``)."""
+    doomed = traces_in(trace_ids, within)
     for table in (FAILED_SPANS, SLOW_SPANS):
-        run(
-            f"DELETE FROM {table} WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
-            [list(trace_ids)],
-        )
+        run(f"DELETE FROM {table}{doomed.sql('WHERE')}", doomed.params)
 
 
 def forget_before(run: Run, cutoff_ns: int) -> None:

@@ -85,7 +85,9 @@ from threadline.server.storage.duckdb.schema import (
 from threadline.server.storage.duckdb.sql import (
     ENTRY,
     USER_TRAFFIC,
+    Conditions,
     Row,
+    traces_in,
 )
 from threadline.server.storage.duckdb.strays import Strays
 
@@ -283,7 +285,9 @@ def append(
 _DOOMED: Final = "threadline_doomed"
 
 
-def forget_traces(run: Run, trace_ids: Sequence[str], *, erasing: bool = False) -> None:
+def forget_traces(
+    run: Run, trace_ids: Sequence[str], *, erasing: bool = False, within: Conditions | None = None
+) -> None:
     """Subtract the given traces' spans (about to be deleted whole) from the rollups.
 
     Every pair of a trace lies within the trace, so the edges subtracted are the
@@ -291,11 +295,12 @@ def forget_traces(run: Run, trace_ids: Sequence[str], *, erasing: bool = False) 
     leaves no trace of the spans' names: a span name may carry what the user did
     ("checkout <note>"), so the subtracted minutes are folded now (rows summing to
     zero go) and names that no other stored span has are dropped from the kept names.
+    ``within``: where the traces' spans start (``sql.traces_in``).
     """
+    doomed = traces_in(trace_ids, within)
     run(
-        f"CREATE OR REPLACE TEMP TABLE {_DOOMED} AS SELECT * FROM {TABLE}"
-        " WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
-        [list(trace_ids)],
+        f"CREATE OR REPLACE TEMP TABLE {_DOOMED} AS SELECT * FROM {TABLE}{doomed.sql('WHERE')}",
+        doomed.params,
     )
     _count_operations(run, _DOOMED, [], -1)
     run(_service_delta(_DOOMED, -1), [])

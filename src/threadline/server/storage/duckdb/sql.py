@@ -223,6 +223,17 @@ def verbatim(value: str) -> bool:
 _INTEGER: Final = re.compile(r"-?[0-9]+")
 
 
+def traces_in(trace_ids: Sequence[str], within: Conditions | None = None) -> Conditions:
+    """Rows of the traces ``trace_ids``; ``within``: where all of them start too (a
+    delete's bound, ``summaries.traces_span``), so zone maps skip the rest of the table
+    instead of the delete reading every row's trace id."""
+    conditions = Conditions()
+    conditions.add("trace_id IN (SELECT unnest(?::VARCHAR[]))", list(trace_ids))
+    if within is not None:
+        conditions.extend(within)
+    return conditions
+
+
 def trace_has(spans: Conditions) -> Conditions:
     """Keep traces with at least one span matching every condition of ``spans``."""
     conditions = Conditions()

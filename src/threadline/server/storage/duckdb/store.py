@@ -116,7 +116,7 @@ from threadline.server.storage.duckdb import (
 from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
 from threadline.server.storage.duckdb.scan import ScanViews
 from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Fetch, Row
+from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Fetch, Row, starts_in
 from threadline.server.storage.duckdb.writer import GroupCommitWriter
 
 # How long close waits for reads under way before closing the connection anyway.
@@ -491,12 +491,16 @@ class DuckDBStore:
             return 0
 
         def delete(run: rollups.Run) -> int:
+            # Where the traces' spans start, from their summaries: every delete below
+            # then reads that range, not the whole of its table.
+            span = summaries.traces_span(run, trace_ids) if self._rollups else None
+            within = None if span is None else starts_in([span])
             if self._rollups:
                 # Before ``rollups``: it may drop names these rows are counted under.
-                health_rollups.forget_traces(run, trace_ids)
-                rollups.forget_traces(run, trace_ids)
-                summaries.forget_traces(run, trace_ids)
-            return deletion.delete_traces(run, trace_ids)
+                health_rollups.forget_traces(run, trace_ids, within=within)
+                rollups.forget_traces(run, trace_ids, within=within)
+                summaries.forget_traces(run, trace_ids, within)
+            return deletion.delete_traces(run, trace_ids, within)
 
         return self._on_writer(delete, "deleting spans")
 
