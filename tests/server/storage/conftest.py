@@ -25,7 +25,7 @@ import pytest
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord
 from threadline.server.storage.base import Store
-from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb import DuckDBStore, writer
 from threadline.store_url import StoreUrl
 
 StoreOpener = Callable[..., Store]
@@ -90,6 +90,20 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
 @pytest.fixture
 def store(open_store: StoreOpener) -> Store:
     return open_store()
+
+
+@pytest.fixture
+def duckdb_folding_when_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[DuckDBStore]:
+    """A DuckDB store whose writer folds only when told (``compact_rollups``), never
+    when idle: a test decides which spans each fold takes in."""
+    monkeypatch.setattr(writer, "IDLE_FOLD_S", 3600.0)
+    opened = DuckDBStore(tmp_path / "spans.duckdb")
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 @pytest.fixture

@@ -9,16 +9,14 @@ which its summary leaves out, is deleted with it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Final
 
 import pytest
 
-from support.kept_apart import MINUTE, MS, T0, S, write
+from support.kept_apart import MINUTE, MS, T0, S, tail_request, write
 from support.spans import span_record
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
-from threadline.server.storage.duckdb import DuckDBStore, writer
+from threadline.server.storage.duckdb import DuckDBStore
 from threadline.server.storage.duckdb.schema import (
     FAILED_SPANS,
     JOURNEY_STEPS,
@@ -40,25 +38,9 @@ def trace_id(index: int) -> str:
 
 
 def request(index: int) -> list[SpanRecord]:
-    """web GET /pay (root) → payments charge, one trace every six seconds, each of a
-    session of its own: every tenth root takes 300 ms, the others 10 to 34 ms."""
-    start = T0 + index * 6 * S
-    took = 300 * MS if index % 10 == 0 else (10 + index % 25) * MS
-    session = {"session_id": f"s-{index}"}
-    return [
-        span_record(trace_id(index), "a1", None, "web", "GET /pay", start, start + took, **session),
-        span_record(
-            trace_id(index),
-            "a2",
-            "a1",
-            "payments",
-            "charge",
-            start + MS,
-            start + took - MS,
-            kind=SpanKind.SERVER,
-            **session,
-        ),
-    ]
+    """The ``index``-th request of the hour (``tail_request``), each of a session of its
+    own: every tenth root slow."""
+    return tail_request(trace_id(index), index, session_id=f"s-{index}")
 
 
 def late_spans() -> list[SpanRecord]:
@@ -83,14 +65,8 @@ def late_spans() -> list[SpanRecord]:
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DuckDBStore]:
-    """A store that folds only when told (``compact_rollups``)."""
-    monkeypatch.setattr(writer, "IDLE_FOLD_S", 3600.0)
-    opened = DuckDBStore(tmp_path / "spans.duckdb")
-    try:
-        yield opened
-    finally:
-        opened.close()
+def store(duckdb_folding_when_told: DuckDBStore) -> DuckDBStore:
+    return duckdb_folding_when_told
 
 
 def rows_of(store: DuckDBStore, sql: str) -> list[tuple[object, ...]]:

@@ -4,7 +4,6 @@ folded yet, and deleted with the spans by every deletion."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
@@ -14,7 +13,7 @@ from support.kept_apart import HOUR, MS, T0, TRACES, S, in_share, write
 from support.spans import payment_call, span_record
 from threadline.server.aggregates import Split, Target, TraceGroups
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
-from threadline.server.storage.duckdb import DuckDBStore, writer
+from threadline.server.storage.duckdb import DuckDBStore
 from threadline.server.storage.duckdb.schema import FAILED_SPANS
 
 
@@ -55,14 +54,8 @@ def copies(store: DuckDBStore) -> dict[str, set[str]]:
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DuckDBStore]:
-    """A store that folds only when told (``compact_rollups``)."""
-    monkeypatch.setattr(writer, "IDLE_FOLD_S", 3600.0)
-    opened = DuckDBStore(tmp_path / "spans.duckdb")
-    try:
-        yield opened
-    finally:
-        opened.close()
+def store(duckdb_folding_when_told: DuckDBStore) -> DuckDBStore:
+    return duckdb_folding_when_told
 
 
 def test_a_failed_traces_spans_are_copied_when_folded_and_late_spans_join_them(

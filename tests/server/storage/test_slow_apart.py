@@ -13,11 +13,10 @@ from typing import Final
 import duckdb
 import pytest
 
-from support.kept_apart import HOUR, MS, T0, TRACES, S, in_share, write
-from support.spans import span_record
+from support.kept_apart import HOUR, MS, TRACES, in_share, slow, tail_request, write
 from support.statements import statements
 from threadline.server.aggregates import Split, Target, TraceGroups
-from threadline.server.model import SpanKind, SpanRecord
+from threadline.server.model import SpanRecord
 from threadline.server.storage.duckdb import DuckDBStore, writer
 from threadline.server.storage.duckdb.migrations import LATEST
 from threadline.server.storage.duckdb.schema import FAILED_SPANS, SLOW_SPANS, TABLE
@@ -30,29 +29,9 @@ def trace_id(index: int) -> str:
     return hashlib.md5(f"trace-{index}".encode()).hexdigest()
 
 
-def slow(index: int) -> bool:
-    return index % 10 == 0
-
-
 def checkout(index: int) -> list[SpanRecord]:
-    """web GET /pay (root) → payments charge, one trace every six seconds: every tenth
-    root takes 300 ms, the others 10 to 34 ms (so their operation has a spread, and its
-    85th percentile lies among them)."""
-    start = T0 + index * 6 * S
-    took = 300 * MS if slow(index) else (10 + index % 25) * MS
-    return [
-        span_record(trace_id(index), "a1", None, "web", "GET /pay", start, start + took),
-        span_record(
-            trace_id(index),
-            "a2",
-            "a1",
-            "payments",
-            "charge",
-            start + MS,
-            start + took - MS,
-            kind=SpanKind.SERVER,
-        ),
-    ]
+    """The ``index``-th request of the hour (``tail_request``), every tenth slow."""
+    return tail_request(trace_id(index), index)
 
 
 def copied(store: DuckDBStore, table: str = SLOW_SPANS) -> set[str]:
