@@ -143,7 +143,7 @@ def refresh(run: Run, folded: str, within: Conditions | None = None) -> None:
     linked, and relink and resettle the sessions they left or joined
     (``journey_links``, ``journey_sessions``). ``within``: where the old steps of those
     traces start (``summaries.folded_span``), so their delete skips the rest."""
-    bounded = Conditions() if within is None else within
+    bounded = within or Conditions()
     journey_sessions.begin(run)
     journey_sessions.add_sessions(
         run,

@@ -64,7 +64,7 @@ def mark(
     """Name the sessions of the traces ``traces`` (SQL, one ``trace_id`` column) selects,
     before their summary rows change: every session any of their rows names.
     ``within``: where all those rows start (a fold's ``summaries.folded_span``)."""
-    bounded = Conditions() if within is None else within
+    bounded = within or Conditions()
     run(
         f"CREATE OR REPLACE TEMP TABLE {_MARKED} AS"
         f" SELECT DISTINCT unnest(sessions) AS session_id FROM {TRACE_SUMMARIES}"

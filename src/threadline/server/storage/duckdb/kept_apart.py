@@ -175,7 +175,7 @@ def _keep_slow(run: Run, folded: str, within: Conditions | None) -> None:
 
 def _drop(run: Run, table: str, folded: str, within: Conditions | None) -> None:
     """Delete the copies in ``table`` of the traces in ``folded``."""
-    bounded = Conditions() if within is None else within
+    bounded = within or Conditions()
     run(
         f"DELETE FROM {table} WHERE trace_id IN (SELECT trace_id FROM {folded})"
         f"{bounded.sql('AND')}",

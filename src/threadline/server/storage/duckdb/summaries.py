@@ -264,8 +264,8 @@ def traces_span(run: Run, trace_ids: Sequence[str]) -> tuple[int, int] | None:
     summaries leave out, so it may lie outside that range.
 
     Costs a read of the summaries' trace ids and of the span table's names (both
-    cheaper than a read of its trace ids); saves, at 10M spans, most of a delete of a
-    few hundred recent traces (``docs/performance.md``)."""
+    cheaper than a read of its trace ids); at 10M spans, a delete of 200 recent traces
+    then takes about half as long (``docs/performance.md``)."""
     ids = sorted(set(trace_ids))
     low, high, traces = run(
         f"SELECT min(start_ns), max(last_start_ns), count(DISTINCT trace_id) FROM {SUMMARIES}"
