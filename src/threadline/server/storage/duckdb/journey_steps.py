@@ -138,19 +138,18 @@ def mark_synthetic(run: Run, source: str) -> None:
     )
 
 
-def refresh(run: Run, folded: str, within: Conditions | None = None) -> None:
+def refresh(run: Run, folded: str, within: Conditions) -> None:
     """Replace the steps of the traces in ``folded`` (merged summaries) with theirs,
     linked, and relink and resettle the sessions they left or joined
     (``journey_links``, ``journey_sessions``). ``within``: where the old steps of those
     traces start (``summaries.folded_span``), so their delete skips the rest."""
-    bounded = within or Conditions()
     journey_sessions.begin(run)
     journey_sessions.add_sessions(
         run,
         run(
             f"DELETE FROM {STEPS} WHERE trace_id IN (SELECT trace_id FROM {folded})"
-            f"{bounded.sql('AND')} RETURNING session_id",
-            bounded.params,
+            f"{within.sql('AND')} RETURNING session_id",
+            within.params,
         ),
     )
     run(f"CREATE OR REPLACE TEMP TABLE {_NEW} AS {attributed_rows(folded, origin=True)}", [])
