@@ -10,15 +10,12 @@ from typing import Final
 import duckdb
 
 from support.spans import span_record
+from support.times import MINUTE, MS, T0, S
 from threadline.server.aggregates import TimeWindow
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord
 from threadline.server.storage.duckdb import DuckDBStore, kept_apart
 
-S: Final = 1_000_000_000
-MS: Final = 1_000_000
-MINUTE: Final = 60 * S
-T0: Final = 1_700_000_040 * S  # a whole minute
 HOUR: Final = TimeWindow(T0, T0 + 60 * MINUTE)
 # Traces of the hour: one every six seconds.
 TRACES: Final = 600

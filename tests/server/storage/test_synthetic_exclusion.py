@@ -18,16 +18,13 @@ from typing import Final
 import pytest
 
 from support.spans import span_record
+from support.times import MINUTE, MS, T0
 from threadline.server.aggregates import EdgeKind, Split, Target, TimeWindow
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode, TraceQuery
 from threadline.server.storage.base import Store
 from threadline.server.storage.duckdb import DuckDBStore
 
-S: Final = 1_000_000_000
-MS: Final = 1_000_000
-MINUTE: Final = 60 * S
-T0: Final = 1_700_000_040 * S  # a whole minute
 WINDOW: Final = TimeWindow(T0, T0 + 10 * MINUTE)
 WAIT_S: Final = 30.0
 
