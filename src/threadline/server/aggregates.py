@@ -206,6 +206,9 @@ class OperationPresence:
     minus the union of its children's intervals within it).
     ``*_error_traces``: traces of the group where such a span is an error *origin*
     (status ERROR and none of its children failed).
+    ``*_self_squares``: the sum over those traces of the square of each one's self time
+    in the operation (ns²), so analysis can tell how far a sampled mean may be off
+    (``analysis.sampling_error``).
     """
 
     service: str
@@ -216,6 +219,8 @@ class OperationPresence:
     baseline_self_ns: int
     focus_error_traces: int
     baseline_error_traces: int
+    focus_self_squares: float
+    baseline_self_squares: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,8 @@ def op(
         baseline_self_ns=int(baseline_self_ms * MS),
         focus_error_traces=errors[0],
         baseline_error_traces=errors[1],
+        focus_self_squares=0.0,
+        baseline_self_squares=0.0,
     )
 
 

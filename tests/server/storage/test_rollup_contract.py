@@ -526,3 +526,7 @@ def test_a_trace_failed_outside_the_slices_stays_out_of_the_baseline(
     else:
         # Self time of the baseline's charge: 80 ms a trace, none of the slow retries'.
         assert charge.baseline_self_ns == SAMPLE * 80 * MS
+        # Squared per trace, as a mean's spread needs: a slow trace's 80 and 800 ms
+        # calls count as one 880 ms (not 80² + 800²).
+        assert charge.focus_self_squares == pytest.approx(SAMPLE * (880 * MS) ** 2)
+        assert charge.baseline_self_squares == pytest.approx(SAMPLE * (80 * MS) ** 2)

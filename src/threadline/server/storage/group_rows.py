@@ -15,9 +15,16 @@ from threadline.server.aggregates import AttributeCount, OperationPresence
 
 def operations_from_rows(rows: Iterable[Sequence[Any]]) -> tuple[OperationPresence, ...]:
     """Rows (service, operation, focus traces, baseline traces, focus self ns,
-    baseline self ns, focus origins, baseline origins)."""
+    baseline self ns, focus origins, baseline origins, focus self ns², baseline self ns²)."""
     return tuple(
-        OperationPresence(row[0], row[1], *(int(value) for value in row[2:8])) for row in rows
+        OperationPresence(
+            row[0],
+            row[1],
+            *(int(value) for value in row[2:8]),
+            float(row[8]),
+            float(row[9]),
+        )
+        for row in rows
     )
 
 

@@ -161,7 +161,10 @@ operation_rows AS (
            coalesce(sum(self_ns) FILTER (WHERE focus), 0) AS focus_self_ns,
            coalesce(sum(self_ns) FILTER (WHERE NOT focus), 0) AS baseline_self_ns,
            count(*) FILTER (WHERE focus AND origin) AS focus_origins,
-           count(*) FILTER (WHERE NOT focus AND origin) AS baseline_origins
+           count(*) FILTER (WHERE NOT focus AND origin) AS baseline_origins,
+           coalesce(sum(self_ns::DOUBLE * self_ns) FILTER (WHERE focus), 0) AS focus_squares,
+           coalesce(sum(self_ns::DOUBLE * self_ns) FILTER (WHERE NOT focus), 0)
+               AS baseline_squares
     FROM per_trace
     GROUP BY service_name, name
 )"""
@@ -200,18 +203,19 @@ _OPERATION_ROW: Final = 0
 _ATTRIBUTE_ROW: Final = 1
 _SPAN_ROW: Final = 2
 _MISFIT_ROW: Final = 3
-_COUNT_COLUMNS: Final = 9
+_COUNT_COLUMNS: Final = 11
 
 # Both counts in one statement, a row each; ``{starts}``: where the sampled traces'
 # spans start (``starts_in``); ``{pad}`` and ``{spans}``: the whole spans of
 # the first sampled traces (``_sample_spans``) after the count rows' columns, or nothing.
 _COUNTS: Final = f"""{_SPANS_READ}, {_MISFITS}, {_OPERATIONS}, {_ATTRIBUTES}
 SELECT {_OPERATION_ROW}, service_name, name, focus_traces, baseline_traces, focus_self_ns,
-       baseline_self_ns, focus_origins, baseline_origins{{pad}}
+       baseline_self_ns, focus_origins, baseline_origins, focus_squares,
+       baseline_squares{{pad}}
 FROM operation_rows
 UNION ALL
 SELECT {_ATTRIBUTE_ROW}, key, value, focus_traces, baseline_traces, key_values, key_traces,
-       NULL, NULL{{pad}}
+       NULL, NULL, NULL, NULL{{pad}}
 FROM attribute_rows
 UNION ALL
 SELECT {_MISFIT_ROW}, trace_id, {", ".join(["NULL"] * (_COUNT_COLUMNS - 2))}{{pad}}
