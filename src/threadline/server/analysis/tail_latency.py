@@ -33,18 +33,24 @@ first, ahead of the route that 38% of slow requests and 12% of the others share
 exactly as many focus and baseline traces as a listed one (the route, target and
 URL of one call) are folded into it as ``alike`` instead of filling the list. Times
 and error origins rank only positive differences: what goes *with* the focus group.
+
+Every ranked figure comes with its 95% margin from the samples it was counted on,
+and a row whose figure the sample cannot tell apart from the row above is marked
+``tied`` (``sampling_error``): its place is the sample's chance, so a count over every
+trace may swap the two. A group counted whole has no margin and no ties.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 from threadline.server.aggregates import AttributeCount, Target, TraceGroups
-from threadline.server.analysis import attribute_signal
+from threadline.server.analysis import attribute_signal, sampling_error
 from threadline.server.analysis.critical_path import CriticalPath, SegmentKind, critical_path
 from threadline.server.analysis.tree import SpanTree, build_tree, children_by_parent, root_span
 from threadline.server.model import SpanKind, SpanRecord
@@ -58,12 +64,15 @@ MIN_SUPPORT: Final = 5
 
 @dataclass(frozen=True, slots=True)
 class PathTotals:
-    """Critical-path time per (service, operation) summed over a sample of each group."""
+    """Critical-path time per (service, operation) summed over a sample of each group,
+    and the sum of its square per trace (ns², for the means' margins)."""
 
     focus_traces: int
     baseline_traces: int
     focus_ns: Mapping[OperationKey, int]
     baseline_ns: Mapping[OperationKey, int]
+    focus_squares: Mapping[OperationKey, float]
+    baseline_squares: Mapping[OperationKey, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +81,9 @@ class TimeGrowth:
 
     The ``*_self_ns`` means are over the store's sample of each group; the
     ``*_path_ns`` means over the critical-path sample, ``None`` without one.
+    ``margin_ns``: the 95% margin of ``growth_ns`` from those samples
+    (``sampling_error``); ``tied``: it cannot be told apart from the growth of the row
+    ranked above at this sample's size.
     """
 
     service: str
@@ -83,6 +95,8 @@ class TimeGrowth:
     focus_path_ns: float | None
     baseline_path_ns: float | None
     measure: Measure
+    margin_ns: float = 0.0
+    tied: bool = False
 
     @property
     def growth_ns(self) -> float:
@@ -94,7 +108,10 @@ class TimeGrowth:
 
 @dataclass(frozen=True, slots=True)
 class ErrorSource:
-    """An operation where errors start, and how much more often in the focus group."""
+    """An operation where errors start, and how much more often in the focus group.
+
+    ``margin``: the 95% margin of ``score`` from the samples; ``tied``: as for
+    ``TimeGrowth``."""
 
     service: str
     operation: str
@@ -102,6 +119,8 @@ class ErrorSource:
     baseline_traces: int
     focus_share: float
     baseline_share: float
+    margin: float = 0.0
+    tied: bool = False
 
     @property
     def score(self) -> float:
@@ -113,7 +132,9 @@ class AttributeLift:
     """An attribute value and how much more often focus traces carry it.
 
     ``p_value``: one-sided Fisher's exact test of a focus share this much larger by
-    chance (``attribute_signal.fisher_greater``).
+    chance (``attribute_signal.fisher_greater``). ``log_lift_margin``: the 95% margin
+    of the lift's logarithm from the samples (``lift_low``, ``lift_high``); ``tied``:
+    the lift cannot be told apart from the row ranked above at this sample's size.
     """
 
     key: str
@@ -127,10 +148,20 @@ class AttributeLift:
     # Other (key, value)s on exactly as many focus and baseline traces, shown once
     # with this one: the route, target and URL of one call travel together.
     alike: tuple[tuple[str, str], ...] = ()
+    log_lift_margin: float = 0.0
+    tied: bool = False
 
     @property
     def score(self) -> float:
         return self.focus_share - self.baseline_share
+
+    @property
+    def lift_low(self) -> float:
+        return self.lift * math.exp(-self.log_lift_margin)
+
+    @property
+    def lift_high(self) -> float:
+        return self.lift * math.exp(self.log_lift_margin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,9 +247,21 @@ def rank_time_growth(
     for op in groups.operations:
         key = (op.service, op.operation)
         focus_path = baseline_path = None
-        if path_totals is not None:
+        if path_totals is None:
+            margin = sampling_error.combined(
+                sampling_error.mean_margin(
+                    op.focus_self_ns, op.focus_self_squares, groups.focus_sample,
+                    groups.focus_traces,
+                ),
+                sampling_error.mean_margin(
+                    op.baseline_self_ns, op.baseline_self_squares, groups.baseline_sample,
+                    groups.baseline_traces,
+                ),
+            )  # fmt: skip
+        else:
             focus_path = _mean(path_totals.focus_ns.get(key, 0), path_totals.focus_traces)
             baseline_path = _mean(path_totals.baseline_ns.get(key, 0), path_totals.baseline_traces)
+            margin = _path_margin(path_totals, key, groups)
         rows.append(
             TimeGrowth(
                 service=op.service,
@@ -230,11 +273,42 @@ def rank_time_growth(
                 focus_path_ns=focus_path,
                 baseline_path_ns=baseline_path,
                 measure=measure,
+                margin_ns=margin,
             )
         )
     growing = [row for row in rows if row.growth_ns > 0]
     growing.sort(key=lambda row: (-row.growth_ns, row.service, row.operation))
-    return tuple(growing)
+    return _ties_marked(growing, lambda row: (row.growth_ns, row.margin_ns))
+
+
+def _path_margin(totals: PathTotals, key: OperationKey, groups: TraceGroups) -> float:
+    """The margin of an operation's growth on the critical path, from the walked traces."""
+    return sampling_error.combined(
+        sampling_error.mean_margin(
+            totals.focus_ns.get(key, 0), totals.focus_squares.get(key, 0.0),
+            totals.focus_traces, groups.focus_traces,
+        ),
+        sampling_error.mean_margin(
+            totals.baseline_ns.get(key, 0), totals.baseline_squares.get(key, 0.0),
+            totals.baseline_traces, groups.baseline_traces,
+        ),
+    )  # fmt: skip
+
+
+_Ranked = TypeVar("_Ranked", TimeGrowth, ErrorSource, AttributeLift)
+
+
+def _ties_marked(
+    rows: Sequence[_Ranked], figure: Callable[[_Ranked], tuple[float, float]]
+) -> tuple[_Ranked, ...]:
+    """``rows`` (ranked) with each one the sample cannot tell apart from the row above
+    marked ``tied``; ``figure``: a row's ranked figure and its margin."""
+    marked = list(rows)
+    for place in range(1, len(marked)):
+        above, below = figure(marked[place - 1]), figure(marked[place])
+        if not sampling_error.apart(*above, *below):
+            marked[place] = dataclasses.replace(marked[place], tied=True)
+    return tuple(marked)
 
 
 def rank_error_sources(groups: TraceGroups) -> tuple[ErrorSource, ...]:
@@ -247,13 +321,21 @@ def rank_error_sources(groups: TraceGroups) -> tuple[ErrorSource, ...]:
             baseline_traces=op.baseline_error_traces,
             focus_share=_share(op.focus_error_traces, groups.focus_sample),
             baseline_share=_share(op.baseline_error_traces, groups.baseline_sample),
+            margin=sampling_error.combined(
+                sampling_error.share_margin(
+                    op.focus_error_traces, groups.focus_sample, groups.focus_traces
+                ),
+                sampling_error.share_margin(
+                    op.baseline_error_traces, groups.baseline_sample, groups.baseline_traces
+                ),
+            ),
         )
         for op in groups.operations
         if op.focus_error_traces
     ]
     rows = [row for row in rows if row.score > 0]
     rows.sort(key=lambda row: (-row.score, -row.focus_traces, row.service, row.operation))
-    return tuple(rows)
+    return _ties_marked(rows, lambda row: (row.score, row.margin))
 
 
 def rank_attributes(
@@ -312,13 +394,21 @@ def attribute_values(groups: TraceGroups, *, min_support: int = MIN_SUPPORT) -> 
             lift=((count.focus_traces + 1) / (focus_n + 2))
             / ((count.baseline_traces + 1) / (baseline_n + 2)),
             p_value=p_value,
+            log_lift_margin=sampling_error.combined(
+                sampling_error.log_share_margin(count.focus_traces, focus_n, groups.focus_traces),
+                sampling_error.log_share_margin(
+                    count.baseline_traces, baseline_n, groups.baseline_traces
+                ),
+            ),
         )
         if count.key in attribute_signal.PER_PERSON_KEYS:
             people[count.key].append(row)
         else:
             values.append(row)
     values.sort(key=lambda row: (-row.lift, -row.score, row.key, row.value))
-    values = _fold_alike(values)
+    ranked = _ties_marked(
+        _fold_alike(values), lambda row: (math.log(row.lift), row.log_lift_margin)
+    )
     concentrations = [
         concentration
         for key, rows in people.items()
@@ -326,7 +416,7 @@ def attribute_values(groups: TraceGroups, *, min_support: int = MIN_SUPPORT) -> 
     ]
     concentrations.sort(key=lambda c: (-c.focus_share, c.key))
     return AttributeSignal(
-        values=tuple(values),
+        values=ranked,
         concentrations=tuple(concentrations),
         unranked=tuple(UnrankedKey(key, reason) for key, reason in sorted(unranked.items())),
     )
@@ -373,9 +463,11 @@ def _concentration(
 
 def path_totals(focus: Iterable[CriticalPath], baseline: Iterable[CriticalPath]) -> PathTotals:
     """Each operation's own time on the critical paths of two samples of traces."""
-    focus_ns, focus_count = _path_time_by_operation(focus)
-    baseline_ns, baseline_count = _path_time_by_operation(baseline)
-    return PathTotals(focus_count, baseline_count, focus_ns, baseline_ns)
+    focus_ns, focus_squares, focus_count = _path_time_by_operation(focus)
+    baseline_ns, baseline_squares, baseline_count = _path_time_by_operation(baseline)
+    return PathTotals(
+        focus_count, baseline_count, focus_ns, baseline_ns, focus_squares, baseline_squares
+    )
 
 
 def request_path(tree: SpanTree, target: Target) -> CriticalPath | None:
@@ -424,16 +516,24 @@ def _subtree(tree: SpanTree, top: SpanRecord) -> list[SpanRecord]:
     return spans
 
 
-def _path_time_by_operation(paths: Iterable[CriticalPath]) -> tuple[dict[OperationKey, int], int]:
+def _path_time_by_operation(
+    paths: Iterable[CriticalPath],
+) -> tuple[dict[OperationKey, int], dict[OperationKey, float], int]:
+    """Per operation, its own time on the paths and the sum of its square per path."""
     totals: dict[OperationKey, int] = defaultdict(int)
+    squares: dict[OperationKey, float] = defaultdict(float)
     count = 0
     for path in paths:
         count += 1
+        own: dict[OperationKey, int] = defaultdict(int)
         for segment in path.segments:
             # Queue dwell and scheduling waits belong to no operation's own code.
             if segment.kind is _OWN_TIME:
-                totals[(segment.service, segment.operation)] += segment.duration_ns
-    return dict(totals), count
+                own[(segment.service, segment.operation)] += segment.duration_ns
+        for key, spent in own.items():
+            totals[key] += spent
+            squares[key] += float(spent) * spent
+    return dict(totals), dict(squares), count
 
 
 def _mean(total: int, traces: int) -> float:
