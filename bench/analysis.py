@@ -49,6 +49,7 @@ answers that differ between the stores are marked (``analysis_chdb.py``).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import tempfile
@@ -66,6 +67,7 @@ import pyarrow as pa
 from analysis_workload import generate
 from journey_bench import journey_views, store_views, timed_both
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
+from threadline.server.analysis import sampling_error
 from threadline.server.analysis.tail_latency import explain
 from threadline.server.batch import SpanBatch
 from threadline.server.model import StatusCode, TraceQuery, TraceSummary
@@ -452,22 +454,26 @@ def fleet_views(store: DuckDBStore, db: Path, end_ns: int, repeat: int) -> None:
     rankings(store, hour, store)
 
 
+# A ranked row: its key, the figure it is ranked by and that figure's 95% margin.
+Figure = tuple[tuple[str, str], float, float]
+
+
 def _ranked(groups: TraceGroups) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     operations, attributes = _scored(groups)
-    return [key for key, _ in operations], [key for key, _ in attributes]
+    return [key for key, _, _ in operations], [key for key, _, _ in attributes]
 
 
-def _scored(
-    groups: TraceGroups, limit: int = RANKED
-) -> tuple[list[tuple[tuple[str, str], float]], list[tuple[tuple[str, str], float]]]:
-    """The first ``limit`` rows of each ranking, each with the score it is ranked by."""
+def _scored(groups: TraceGroups, limit: int = RANKED) -> tuple[list[Figure], list[Figure]]:
+    """The first ``limit`` rows of each ranking, each with the figure it is ranked by
+    and its margin (lifts on a log scale, as their margins are)."""
     found = explain(groups, limit=limit)
     operations = (
-        [((r.service, r.operation), r.growth_ns) for r in found.time_growth]
+        [((r.service, r.operation), r.growth_ns, r.margin_ns) for r in found.time_growth]
         if groups.split is Split.SLOW
-        else [((r.service, r.operation), r.score) for r in found.error_sources]
+        else [((r.service, r.operation), r.score, r.margin) for r in found.error_sources]
     )
-    return operations, [((a.key, a.value), a.lift) for a in found.attributes]
+    attributes = [((a.key, a.value), math.log(a.lift), a.log_lift_margin) for a in found.attributes]
+    return operations, attributes
 
 
 def _first_difference(sampled: TraceGroups, full: TraceGroups) -> str:
@@ -476,11 +482,11 @@ def _first_difference(sampled: TraceGroups, full: TraceGroups) -> str:
     how large the full answer's row is against its first."""
     everything = _scored(full, limit=10_000)
     for mine, theirs, all_theirs in zip(_scored(sampled), _scored(full), everything, strict=True):
-        for place, ((key, _), (full_key, full_score)) in enumerate(
+        for place, ((key, _, _), (full_key, full_score, _)) in enumerate(
             zip(mine, theirs, strict=False), 1
         ):
             if key != full_key:
-                score = dict(all_theirs).get(key)
+                score = {k: s for k, s, _ in all_theirs}.get(key)
                 if score is None:
                     return f"place {place}: {key} is not ranked in the full answer"
                 apart = abs(full_score - score) / max(abs(full_score), 1e-12)
@@ -495,12 +501,29 @@ def _first_difference(sampled: TraceGroups, full: TraceGroups) -> str:
     return "the same"
 
 
+def _parted_beyond_margins(sampled: TraceGroups, full: TraceGroups) -> str | None:
+    """Where the sampled ranking holds two of the full answer's first ``RANKED`` rows the
+    other way round although its margins tell them apart (``analysis.sampling_error``),
+    or leaves one of them out; None when the two answers part only at ties the sampled
+    one marks."""
+    for mine, theirs in zip(_scored(sampled, limit=10_000), _scored(full), strict=True):
+        exact = [key for key, _, _ in theirs]
+        pair = sampling_error.first_contradiction(mine, exact)
+        if pair is not None:
+            return f"{pair[1]} above {pair[0]} beyond the sample's margins"
+        missing = sampling_error.left_out(mine, exact)
+        if missing:
+            return f"{missing[0]} not ranked in the sample"
+    return None
+
+
 def rankings(store: Store, hour: TimeWindow, scanned: DuckDBStore, title: str = "ranking") -> None:
     """The sampled answers of ``store`` (rollup split, 2,000 traces a group) against every
-    trace by a scan of ``scanned`` (the same spans)."""
+    trace by a scan of ``scanned`` (the same spans): the same rows in the same order, and
+    the same but for rows the sampled answer marks tied (its margins cannot order them)."""
     print(
         f"\n{title + ' (first ' + str(RANKED) + ' rows)':<36}{'sampled':>16}{'full scan':>16}"
-        f"{'same':>8}"
+        f"{'same':>8}{'within margins':>16}"
     )
     for name, target, split in (
         ("tail causes of checkout", CHECKOUT, Split.SLOW),
@@ -514,9 +537,15 @@ def rankings(store: Store, hour: TimeWindow, scanned: DuckDBStore, title: str = 
             f"{full.focus_sample:,}+{full.baseline_sample:,}",
         )
         same = _ranked(sampled) == _ranked(full)
-        print(f"{name:<36}{sizes[0]:>16}{sizes[1]:>16}{'yes' if same else 'NO':>8}")
+        parted = None if same else _parted_beyond_margins(sampled, full)
+        print(
+            f"{name:<36}{sizes[0]:>16}{sizes[1]:>16}{'yes' if same else 'NO':>8}"
+            f"{'yes' if parted is None else 'NO':>16}"
+        )
         if not same:
             print(f"    first difference: {_first_difference(sampled, full)}")
+        if parted is not None:
+            print(f"    parted: {parted}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ operations scoring above the noise, and the first attribute values, must be the 
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import Final
 import pytest
 
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
+from threadline.server.analysis import sampling_error
 from threadline.server.analysis.tail_latency import explain
 from threadline.server.query import QueryService
 from threadline.server.storage.duckdb import DuckDBStore
@@ -102,6 +104,51 @@ def test_a_sample_ranks_like_the_full_scan(
     expected = significant(full_operations)
     found = [(service, name) for service, name, _ in operations[: len(expected)]]
     assert (found, values) == (expected, full_values), (operations, full_operations)
+
+
+Figures = list[tuple[tuple[str, str], float, float]]
+
+
+def figures(groups: TraceGroups) -> tuple[Figures, Figures]:
+    """Every ranked operation and attribute value with the figure it is ranked by and
+    that figure's margin (lifts on a log scale, as their margins are)."""
+    found = explain(groups, limit=1_000)
+    operations = [((r.service, r.operation), r.growth_ns, r.margin_ns) for r in found.time_growth]
+    if groups.split is Split.FAILED:
+        operations = [((r.service, r.operation), r.score, r.margin) for r in found.error_sources]
+    values = [((a.key, a.value), math.log(a.lift), a.log_lift_margin) for a in found.attributes]
+    return operations, values
+
+
+@pytest.mark.parametrize(
+    ("target", "split"),
+    [(CHECKOUT, Split.SLOW), (Target(), Split.FAILED), (CHECKOUT, Split.FAILED)],
+    ids=["slow checkouts", "failed traces", "failed checkouts"],
+)
+def test_a_sample_parts_from_the_full_scan_only_at_ties_it_marks(
+    shop: tuple[DuckDBStore, TimeWindow], target: Target, split: Split
+) -> None:
+    """Of the full scan's first five rows of each ranking, the sample holds no two the
+    other way round unless it cannot tell them apart (its margins say a count over every
+    trace may swap them), so it marks a tie rather than a finding. A sample this small
+    may leave out a weak value the full count finds; it still finds the first."""
+    store, window = shop
+    sampled = store.trace_groups(target, split, window, sample=SAMPLE)
+    full = store.scan.trace_groups(target, split, window, sample=EVERYTHING)
+    mine, theirs = figures(sampled), figures(full)
+    # Both answers reached data; every trace counted has no margin, a sample has one.
+    assert mine[0]
+    assert theirs[0]
+    assert theirs[1]
+    assert all(margin == 0 for ranking in theirs for _, _, margin in ranking)
+    assert all(margin > 0 for _, _, margin in mine[0])
+    for sampled_rows, full_rows in zip(mine, theirs, strict=True):
+        first = [key for key, _, _ in full_rows[:5]]
+        assert sampled_rows[0][0] == first[0]
+        assert sampling_error.first_contradiction(sampled_rows, first) is None, (
+            sampled_rows[:6],
+            full_rows[:5],
+        )
 
 
 @pytest.mark.parametrize("walked", [3, 8])

@@ -20,6 +20,7 @@ present a near tie as a finding.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Sequence
 from typing import Final
 
 # Standard errors in the half-width of a 95% interval (normal approximation).
@@ -41,11 +42,16 @@ def mean_margin(total: float, squares: float, sampled: int, population: int) -> 
 
 
 def share_margin(count: int, sampled: int, population: int) -> float:
-    """The 95% margin of the share ``count / sampled`` of a group of ``population``."""
+    """The 95% margin of the share ``count / sampled`` of a group of ``population``.
+
+    The share's spread is taken with two traces more on each side (Agresti and Coull's
+    adjusted interval): a sampled share of 0 or 1 is not known to be exact, and the
+    plain formula would give it no margin at all."""
     if sampled >= population or sampled <= 0:
         return 0.0
-    share = count / sampled
-    return Z_95 * math.sqrt(share * (1 - share) / sampled) * _unsampled(sampled, population)
+    adjusted = sampled + Z_95**2
+    share = (count + Z_95**2 / 2) / adjusted
+    return Z_95 * math.sqrt(share * (1 - share) / adjusted) * _unsampled(sampled, population)
 
 
 def log_share_margin(count: int, sampled: int, population: int) -> float:
@@ -67,6 +73,32 @@ def combined(first: float, second: float) -> float:
 def apart(first: float, first_margin: float, second: float, second_margin: float) -> bool:
     """Whether two figures differ by more than the sample can account for."""
     return abs(first - second) > combined(first_margin, second_margin)
+
+
+def first_contradiction(
+    sampled: Sequence[tuple[Hashable, float, float]], exact: Sequence[Hashable]
+) -> tuple[Hashable, Hashable] | None:
+    """The first pair of rows, in ``exact``'s order (a ranking's keys), that a sampled
+    ranking (each row's key, figure and margin, in its order) holds the other way round
+    although its margins tell them apart; ``None`` when the two part only at ties the
+    sampled one can see. Rows only one of them ranks are no pair (``left_out`` names
+    them)."""
+    place = {key: at for at, (key, _, _) in enumerate(sampled)}
+    figure = {key: (value, margin) for key, value, margin in sampled}
+    ranked = [key for key in exact if key in place]
+    for above_at, above in enumerate(ranked):
+        for below in ranked[above_at + 1 :]:
+            if place[below] < place[above] and apart(*figure[above], *figure[below]):
+                return above, below
+    return None
+
+
+def left_out(
+    sampled: Sequence[tuple[Hashable, float, float]], exact: Sequence[Hashable]
+) -> list[Hashable]:
+    """The rows of ``exact`` the sampled ranking does not rank at all."""
+    ranked = {key for key, _, _ in sampled}
+    return [key for key in exact if key not in ranked]
 
 
 def _unsampled(sampled: int, population: int) -> float:
