@@ -158,6 +158,7 @@ def test_slow_names_the_provider_and_slowpay(server: str) -> None:
     # Every trace of both groups was read and walked: no sample to mention.
     assert "mean critical path per trace, over 6 slow and 24 other traces" in output
     assert "shares over a sample" not in output
+    assert "±" not in output  # counted whole: no figure has a margin
     self_time = ok("slow", server, "gateway", "POST /checkout", "--self-time", "--json")
     assert json.loads(self_time)["measure"] == "self_time"
 
@@ -173,6 +174,14 @@ def test_slow_and_errors_say_how_large_their_samples_were(tmp_path: Path) -> Non
     assert "shares over a sample: 2,000 slow and 2,000 other traces; the counts are exact" in slow
     assert "mean critical path per trace, over 100 slow and 100 other traces" in slow
     assert "shares over a sample: 2,000 failed and 2,000 other traces" in errors
+    # Each sampled figure with its margin, said once what it is.
+    assert "± is a figure's 95% margin" in slow
+    lines = slow.splitlines()
+    growth = next(i for i, line in enumerate(lines) if "where the time grows" in line)
+    assert " ±" in lines[growth + 2]
+    lines = errors.splitlines()
+    start = next(i for i, line in enumerate(lines) if "where errors start" in line)
+    assert " ±" in lines[start + 2]
 
 
 def test_errors_names_where_failures_start(server: str) -> None:

@@ -79,13 +79,15 @@ MINUTE_NS: Final = 60_000_000_000
 
 def tenth_slow_tenth_failed(service: str, count: int, now_ns: int) -> list[SpanRecord]:
     """``count`` one-span requests of ``service`` spread over the 50 minutes ending five
-    minutes before ``now_ns``: every tenth slow (300 ms against 10, with
+    minutes before ``now_ns``: every tenth slow (300–360 ms against 10–16, with
     ``region=eu``), another tenth failed. The slow and failed groups are a tenth each,
-    so ``count`` sets how large the samples of why-slow and error hotspots get."""
+    so ``count`` sets how large the samples of why-slow and error hotspots get; the
+    times vary within each group, as a sample's margins need."""
     spans = []
     for n in range(count):
         start = now_ns - 55 * MINUTE_NS + n * (50 * MINUTE_NS // count)
         slow = n % 10 == 0
+        spread = n % 7
         spans.append(
             span_record(
                 # Ids spread like real ones (pages show their first characters).
@@ -95,7 +97,7 @@ def tenth_slow_tenth_failed(service: str, count: int, now_ns: int) -> list[SpanR
                 service,
                 "GET /items",
                 start,
-                start + (300 if slow else 10) * 1_000_000,
+                start + (300 + 10 * spread if slow else 10 + spread) * 1_000_000,
                 status=StatusCode.ERROR if n % 10 == 5 else StatusCode.UNSET,
                 attributes={"region": "eu" if slow else "us"},
             )

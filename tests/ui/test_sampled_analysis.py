@@ -28,6 +28,10 @@ REQUESTS: Final = 30_000
 MIDDLE: Final = 1_500
 # A service whose groups are read and walked whole.
 SMALL: Final = 60
+MARGINS: Final = (
+    " ± gives each figure's 95% margin, and a row the sample cannot tell from the one"
+    " above says so."
+)
 
 
 def test_the_service_page_says_its_answers_come_from_a_sample(browser: Any, tmp_path: Path) -> None:
@@ -46,6 +50,8 @@ def test_the_service_page_says_its_answers_come_from_a_sample(browser: Any, tmp_
         assert slow["slow_sample"] == slow["baseline_sample"] == GROUP_SAMPLE
         assert slow["sample_limit"] == GROUP_SAMPLE
         assert (slow["slow_walked"], slow["baseline_walked"]) == (PATH_SAMPLE, PATH_SAMPLE)
+        # Each sampled figure comes with its 95% margin.
+        assert slow["operations"][0]["growth_margin_ms"] > 0
         middle = httpx.get(f"{live.url}/api/slow", params={"service": "middle"}, timeout=30)
         # Read whole, but more traces than the critical paths walk.
         assert (middle.json()["slow_sample"], middle.json()["slow_walked"]) == (
@@ -61,8 +67,11 @@ def test_the_service_page_says_its_answers_come_from_a_sample(browser: Any, tmp_
                     f"The figures below come from samples: the shares from {GROUP_SAMPLE:,}"
                     f" of the 3,000 slow traces and {GROUP_SAMPLE:,} of the 27,000 usual ones,"
                     f" the times on the critical path from {PATH_SAMPLE} of each."
-                    " The counts are exact."
+                    f" The counts are exact.{MARGINS}"
                 )
+                extra = ui.page.locator("#why-slow tbody tr td.status").first.inner_text()
+                assert extra.startswith("+")
+                assert " ± " in extra
                 # Carried by no usual trace: said in words, not as the smoothed ratio.
                 cause = ui.page.locator("#why-slow li.cause").first.inner_text()
                 assert cause == "region=eu on 100% of slow traces, none of the others"
@@ -70,6 +79,8 @@ def test_the_service_page_says_its_answers_come_from_a_sample(browser: Any, tmp_
                 assert f"{GROUP_SAMPLE:,} of the 3,000 failed traces" in hotspots
                 assert f"{GROUP_SAMPLE:,} of the 27,000 other ones" in hotspots
                 assert "against 27,000 that succeeded" in ui.page.inner_text("#hotspots")
+                first = ui.page.locator("#hotspots li.cause").first.inner_text()
+                assert first.endswith(" points")
                 ui.screenshot("service-sampled")
 
                 # Read whole, but the critical paths walk fewer traces: said too.
@@ -77,12 +88,14 @@ def test_the_service_page_says_its_answers_come_from_a_sample(browser: Any, tmp_
                 assert ui.page.locator("#why-slow .sampled").inner_text() == (
                     f"The times on the critical path come from {PATH_SAMPLE} of the 150 slow"
                     f" traces and {PATH_SAMPLE} of the 1,350 usual ones. The counts are exact."
+                    f"{MARGINS}"
                 )
                 assert ui.page.locator("#hotspots .sampled").count() == 0
 
                 # Groups smaller than a sample are read whole: no note.
                 ui.goto("/service/tiny")
                 assert "6 traces" in ui.page.inner_text("#why-slow")
+                assert "±" not in ui.page.inner_text("#why-slow")
                 assert ui.page.locator("#why-slow .sampled").count() == 0
                 assert ui.page.locator("#hotspots .sampled").count() == 0
                 assert ui.console_errors == []

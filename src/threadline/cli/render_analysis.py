@@ -127,7 +127,11 @@ def slow_requests(answer: Json) -> RenderableType:
             _operation(row),
             Text(format_ms(slow)),
             Text(format_ms(base)),
-            Text(f"+{format_ms(row['growth_ms'])}", style="bold"),
+            Text.assemble(
+                _tied(row),
+                (f"+{format_ms(row['growth_ms'])}", "bold"),
+                _margin(format_ms(margin) if (margin := row.get("growth_margin_ms")) else None),
+            ),
         )
     # The means are over the traces whose critical paths were walked, or the whole sample
     # (a server older than these fields says neither).
@@ -163,7 +167,11 @@ def error_hotspots(answer: Json) -> RenderableType:
             _operation(row, style=ERROR_STYLE),
             Text(f"{row['failed_share']:.0%} ({row['failed_traces']})"),
             Text(f"{row['baseline_share']:.0%} ({row['baseline_traces']})"),
-            Text(f"{row['score']:+.2f}", style="bold"),
+            Text.assemble(
+                _tied(row),
+                (f"{row['score']:+.2f}", "bold"),
+                _margin(f"{margin:.2f}" if (margin := row.get("score_margin")) else None),
+            ),
         )
     attributes = _attribute_table(answer, "failed")
     return Group(
@@ -176,6 +184,16 @@ def error_hotspots(answer: Json) -> RenderableType:
         Text(),
         _examples(answer),
     )
+
+
+def _margin(shown: str | None) -> tuple[str, str]:
+    """A figure's 95% margin, dim; nothing for a figure counted over its whole group."""
+    return (f" ±{shown}", "dim") if shown else ("", "")
+
+
+def _tied(row: Json) -> tuple[str, str]:
+    """ "≈ " before a figure the sample cannot tell from the row above's."""
+    return ("≈ ", "dim") if row.get("tied") else ("", "")
 
 
 def _sampled(answer: Json, focus: str) -> tuple[int | None, int | None]:
@@ -194,7 +212,8 @@ def _sample_note(answer: Json, focus: str) -> list[Text]:
     if not any(limit <= n < of for n, of in zip(taken, groups, strict=True)):
         return []
     line = f"shares over a sample: {taken[0]:,} {focus} and {taken[1]:,} other traces;"
-    return [Text(f"{line} the counts are exact", style="dim")]
+    margins = "± is a figure's 95% margin, ≈ a row the sample cannot tell from the one above"
+    return [Text(f"{line} the counts are exact; {margins}", style="dim")]
 
 
 def propagation(answer: Json) -> RenderableType:

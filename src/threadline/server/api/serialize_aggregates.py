@@ -8,6 +8,7 @@ second; error rates, shares and scores are fractions.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from threadline.server.aggregates import (
@@ -197,6 +198,8 @@ def error_hotspots(found: Explanation) -> Json:
                 "failed_share": row.focus_share,
                 "baseline_share": row.baseline_share,
                 "score": row.score,
+                "score_margin": row.margin,
+                "tied": row.tied,
             }
             for row in found.error_sources
         ],
@@ -225,6 +228,9 @@ def _groups(found: Explanation, focus: str) -> Json:
                 f"{focus}_share": row.focus_share,
                 "baseline_share": row.baseline_share,
                 "lift": row.lift,
+                "lift_low": row.lift_low,
+                "lift_high": row.lift_high,
+                "tied": row.tied,
                 "score": row.score,
                 "p_value": row.p_value,
                 "alike": [{"key": key, "value": value} for key, value in row.alike],
@@ -255,6 +261,9 @@ def _growth(row: TimeGrowth) -> Json:
         "slow_traces": row.focus_traces,
         "baseline_traces": row.baseline_traces,
         "growth_ms": ms(row.growth_ns),
+        # Null when one trace of a larger group was walked: it says nothing of the spread.
+        "growth_margin_ms": None if math.isinf(row.margin_ns) else ms(row.margin_ns),
+        "tied": row.tied,
         "slow_self_ms": ms(row.focus_self_ns),
         "baseline_self_ms": ms(row.baseline_self_ns),
         "slow_critical_path_ms": optional_ms(row.focus_path_ns),

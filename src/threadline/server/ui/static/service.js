@@ -93,7 +93,19 @@ function exampleLinks(ids) {
 // a ratio that only reflects the sample's size: say "none" instead.
 function againstOthers(row) {
   if (row.baseline_traces === 0) return ', none of the others';
-  return ` vs ${fmtPercent(row.baseline_share)} of the others (×${row.lift.toFixed(1)})`;
+  // The lift's 95% interval, when a sample leaves it uncertain to the shown digit
+  // (docs/analysis.md).
+  const [low, high] = [row.lift_low.toFixed(1), row.lift_high.toFixed(1)];
+  const range = low === high ? '' : `, ${low}–${high}`;
+  return ` vs ${fmtPercent(row.baseline_share)} of the others (×${row.lift.toFixed(1)}${range})`;
+}
+
+// A row whose figure its sample cannot tell from the row above's: the order of the two is
+// the sample's chance, and a count over every trace may swap them.
+const TIED_TITLE = "The sample cannot tell this row's figure from the one above: a count over every trace may order the two either way.";
+
+function tiedMark(row) {
+  return row.tied ? el('span', { class: 'muted tied', text: ' · tied with the one above', title: TIED_TITLE }) : null;
 }
 
 // Values that go with slow (failed) requests, strongest lift first, and the people the
@@ -109,6 +121,7 @@ function attributeList(answer, focus, label) {
         el('a', { href: searchHref({ service, attr: `${row.key}=${row.value}` }) },
           el('code', { text: `${row.key}=${row.value}` })),
         el('span', { class: 'muted', text: ` on ${fmtPercent(row[`${focus}_share`])} of ${label} traces${againstOthers(row)}` }),
+        tiedMark(row),
         row.alike?.length
           ? el('span', { class: 'muted alike', text: ` · ${plural(row.alike.length, 'value')} alike`, title: row.alike.map((a) => `${a.key}=${a.value}`).join('\n') })
           : null)),
@@ -142,7 +155,8 @@ function sampleNote(answer, focus, others) {
   } else {
     text = `The times on the critical path come from ${ofGroups(walked, answer.baseline_walked)}.`;
   }
-  return el('p', { class: 'muted sampled', text: `${text} The counts are exact.` });
+  const margins = ' ± gives each figure\'s 95% margin, and a row the sample cannot tell from the one above says so.';
+  return el('p', { class: 'muted sampled', text: `${text} The counts are exact.${margins}` });
 }
 
 function drawWhySlow(answer) {
@@ -161,10 +175,11 @@ function drawWhySlow(answer) {
           el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: 'Operation' }), el('th', { scope: 'col', class: 'num', text: 'Slow' }),
             el('th', { scope: 'col', class: 'num', text: 'Usual' }), el('th', { scope: 'col', class: 'num', text: 'Extra' }))),
           el('tbody', {}, growth.map((row) => el('tr', {},
-            el('td', { class: 'cut' }, el('strong', { text: row.service }), ` ${row.operation}`),
+            el('td', { class: 'cut' }, el('strong', { text: row.service }), ` ${row.operation}`, tiedMark(row)),
             el('td', { class: 'num', text: fmtMs(row.slow_critical_path_ms ?? row.slow_self_ms) }),
             el('td', { class: 'num', text: fmtMs(row.baseline_critical_path_ms ?? row.baseline_self_ms) }),
-            el('td', { class: 'num status error', text: `+${fmtMs(row.growth_ms)}` })))))))
+            el('td', { class: 'num status error' }, `+${fmtMs(row.growth_ms)}`,
+              row.growth_margin_ms ? el('span', { class: 'muted margin', text: ` ± ${fmtMs(row.growth_margin_ms)}` }) : null)))))))
       : null,
     attributeList(answer, 'slow', 'slow'),
     exampleLinks(answer.example_trace_ids));
@@ -184,7 +199,8 @@ function drawHotspots(answer) {
       ? el('div', {}, el('h3', { text: 'Where failures start' }),
         el('ul', { class: 'plain-list' }, sources.map((row) => el('li', { class: 'cause' },
           el('strong', { text: row.service }), ` ${row.operation}`,
-          el('span', { class: 'muted', text: ` · fails in ${fmtPercent(row.failed_share)} of failed traces (${fmtPercent(row.baseline_share)} of the others)` })))))
+          el('span', { class: 'muted', text: ` · fails in ${fmtPercent(row.failed_share)} of failed traces (${fmtPercent(row.baseline_share)} of the others)${row.score_margin ? `, ± ${(row.score_margin * 100).toFixed(1)} points` : ''}` }),
+          tiedMark(row)))))
       : null,
     attributeList(answer, 'failed', 'failed'),
     exampleLinks(answer.example_trace_ids));
