@@ -143,6 +143,7 @@ def slow_requests(answer: Json) -> RenderableType:
     return Group(
         heading,
         *_sample_note(answer, "slow"),
+        *_margins_note(answer),
         Text(),
         growth if answer["operations"] else Text("No operation grows.", style="dim"),
         note,
@@ -170,13 +171,14 @@ def error_hotspots(answer: Json) -> RenderableType:
             Text.assemble(
                 _tied(row),
                 (f"{row['score']:+.2f}", "bold"),
-                _margin(f"{margin:.2f}" if (margin := row.get("score_margin")) else None),
+                _margin(f"{margin:.3f}" if (margin := row.get("score_margin")) else None),
             ),
         )
     attributes = _attribute_table(answer, "failed")
     return Group(
         heading,
         *_sample_note(answer, "failed"),
+        *_margins_note(answer),
         Text(),
         table,
         Text(),
@@ -189,6 +191,10 @@ def error_hotspots(answer: Json) -> RenderableType:
 def _margin(shown: str | None) -> tuple[str, str]:
     """A figure's 95% margin, dim; nothing for a figure counted over its whole group."""
     return (f" ±{shown}", "dim") if shown else ("", "")
+
+
+# What ``≈`` says of a row.
+TIED: Final = "the sample cannot tell from the one above (a full count may swap them)"
 
 
 def _tied(row: Json) -> tuple[str, str]:
@@ -212,8 +218,20 @@ def _sample_note(answer: Json, focus: str) -> list[Text]:
     if not any(limit <= n < of for n, of in zip(taken, groups, strict=True)):
         return []
     line = f"shares over a sample: {taken[0]:,} {focus} and {taken[1]:,} other traces;"
-    margins = "± is a figure's 95% margin, ≈ a row the sample cannot tell from the one above"
-    return [Text(f"{line} the counts are exact; {margins}", style="dim")]
+    return [Text(f"{line} the counts are exact", style="dim")]
+
+
+def _margins_note(answer: Json) -> list[Text]:
+    """What ``±`` and ``≈`` mean, when a ranked figure has a margin or a tie (a group
+    sampled, or its critical paths walked in part); no line otherwise."""
+    rows = [*answer["operations"], *answer["attributes"]]
+    if not any(row.get("tied") or _margin_of(row) for row in rows):
+        return []
+    return [Text(f"± is a figure's 95% margin, ≈ a row {TIED}", style="dim")]
+
+
+def _margin_of(row: Json) -> float:
+    return float(row.get("growth_margin_ms") or row.get("score_margin") or 0.0)
 
 
 def propagation(answer: Json) -> RenderableType:
@@ -414,7 +432,7 @@ def _attribute_table(answer: Json, focus: str) -> RenderableType:
             ),
             Text(f"{row[f'{focus}_share']:.0%} ({row[f'{focus}_traces']})"),
             Text(f"{row['baseline_share']:.0%} ({row['baseline_traces']})"),
-            Text(f"×{row['lift']:.1f}"),
+            Text.assemble(_tied(row), f"×{row['lift']:.1f}"),
         )
     return Group(table, notes) if notes else table
 
