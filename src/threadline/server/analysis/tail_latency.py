@@ -521,19 +521,20 @@ def _path_time_by_operation(
 ) -> tuple[dict[OperationKey, int], dict[OperationKey, float], int]:
     """Per operation, its own time on the paths and the sum of its square per path."""
     totals: dict[OperationKey, int] = defaultdict(int)
-    squares: dict[OperationKey, float] = defaultdict(float)
+    squares: dict[OperationKey, int] = defaultdict(int)
     count = 0
     for path in paths:
         count += 1
-        own: dict[OperationKey, int] = defaultdict(int)
+        own: dict[OperationKey, int] = {}
         for segment in path.segments:
             # Queue dwell and scheduling waits belong to no operation's own code.
             if segment.kind is _OWN_TIME:
-                own[(segment.service, segment.operation)] += segment.duration_ns
+                key = (segment.service, segment.operation)
+                own[key] = own.get(key, 0) + segment.duration_ns
         for key, spent in own.items():
             totals[key] += spent
-            squares[key] += float(spent) * spent
-    return dict(totals), dict(squares), count
+            squares[key] += spent * spent
+    return dict(totals), {key: float(value) for key, value in squares.items()}, count
 
 
 def _mean(total: int, traces: int) -> float:
