@@ -8,12 +8,10 @@ import random
 
 import pytest
 
+from support.trace_groups import slow_split
 from threadline.server.aggregates import (
     AttributeCount,
     OperationPresence,
-    Split,
-    Target,
-    TimeWindow,
     TraceGroups,
 )
 from threadline.server.analysis import sampling_error
@@ -81,26 +79,12 @@ def test_figures_are_apart_only_beyond_their_combined_margin() -> None:
     assert not sampling_error.apart(10.0, 3.0, 6.0, 4.0)  # 4 apart
 
 
-def _groups(
+def _sampled(
     operations: tuple[OperationPresence, ...] = (),
     attributes: tuple[AttributeCount, ...] = (),
-    *,
-    sampled: int = 2000,
-    traces: tuple[int, int] = (10_000, 100_000),
 ) -> TraceGroups:
-    return TraceGroups(
-        target=Target("gateway", "POST /checkout"),
-        split=Split.SLOW,
-        window=TimeWindow(0, 3600 * 10**9),
-        threshold_ns=400 * MS,
-        focus_traces=traces[0],
-        baseline_traces=traces[1],
-        focus_sample=min(sampled, traces[0]),
-        baseline_sample=min(sampled, traces[1]),
-        operations=operations,
-        attributes=attributes,
-        examples=(),
-    )
+    """10,000 slow and 100,000 other traces, 2,000 of each counted."""
+    return slow_split(operations, attributes, focus=10_000, baseline=100_000, sampled=2000)
 
 
 def _timed(
@@ -130,7 +114,7 @@ def test_time_growth_marks_the_rows_its_sample_cannot_order() -> None:
     """Growth of 299 ms ranks apart; 11 and 10.5 ms, each ±~1.2 ms, are a tie the sample
     cannot order (a full count may swap them); 5 ms is apart from them again."""
     found = rank_time_growth(
-        _groups(
+        _sampled(
             (
                 _timed("charge", 300, 40),
                 _timed("query a", 12, 20),
@@ -154,10 +138,10 @@ def test_time_growth_marks_the_rows_its_sample_cannot_order() -> None:
 def test_a_group_counted_whole_orders_every_row() -> None:
     """The same near tie over groups read whole (no sample): no margin, no tie."""
     found = rank_time_growth(
-        _groups(
+        slow_split(
             (_timed("query a", 12, 20, sampled=500), _timed("query b", 11.5, 20, sampled=500)),
-            sampled=500,
-            traces=(500, 500),
+            focus=500,
+            baseline=500,
         )
     )
     assert [(row.operation, row.margin_ns, row.tied) for row in found] == [
@@ -185,7 +169,7 @@ def test_error_sources_tie_shares_a_few_traces_apart() -> None:
     """Origins in 85%, 5.4% and 5.0% of 2,000 failed traces: the last two are ~8 traces
     apart, well within a sample's error (±0.9 points)."""
     found = rank_error_sources(
-        _groups((_failing("reserve", 1700), _failing("okpay", 108), _failing("slowpay", 100)))
+        _sampled((_failing("reserve", 1700), _failing("okpay", 108), _failing("slowpay", 100)))
     )
     assert [(row.operation, row.tied) for row in found] == [
         ("reserve", False),
@@ -214,7 +198,7 @@ def test_attribute_lifts_tie_when_their_intervals_overlap() -> None:
     """Lifts ×8 and ×7.6 from a few hundred traces each are one tie; their interval
     brackets the lift."""
     found = rank_attributes(
-        _groups(attributes=(_value("slowpay", 400, 50), _value("oldpay", 380, 50)))
+        _sampled(attributes=(_value("slowpay", 400, 50), _value("oldpay", 380, 50)))
     )
     assert [(row.value, row.tied) for row in found] == [("slowpay", False), ("oldpay", True)]
     assert found[0].lift_low < found[0].lift < found[0].lift_high

@@ -9,13 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from support.trace_groups import slow_split
 from threadline.server.aggregates import (
     AttributeCount,
     OperationPresence,
-    Split,
     Target,
-    TimeWindow,
-    TraceGroups,
 )
 from threadline.server.analysis.attribute_signal import fisher_greater
 from threadline.server.analysis.critical_path import (
@@ -60,32 +58,10 @@ def op(
     )
 
 
-def groups(
-    operations: tuple[OperationPresence, ...] = (),
-    attributes: tuple[AttributeCount, ...] = (),
-    *,
-    focus: int = 10,
-    baseline: int = 90,
-) -> TraceGroups:
-    return TraceGroups(
-        target=Target("gateway", "POST /checkout"),
-        split=Split.SLOW,
-        window=TimeWindow(0, 3600 * 10**9),
-        threshold_ns=400 * MS,
-        focus_traces=focus,
-        baseline_traces=baseline,
-        focus_sample=focus,
-        baseline_sample=baseline,
-        operations=operations,
-        attributes=attributes,
-        examples=(),
-    )
-
-
 def test_time_growth_is_the_difference_of_mean_time_per_trace() -> None:
     """Means divide by the group's trace count; the biggest growth ranks first."""
     found = rank_time_growth(
-        groups(
+        slow_split(
             (
                 # 10 slow traces spend 3000 ms here, 90 others 900 ms: 300 vs 10 ms a trace.
                 op("payments", "provider call", 3000, 900),
@@ -118,7 +94,7 @@ def test_critical_path_totals_rank_instead_of_self_time() -> None:
     )
     assert totals.focus_traces == 2
     assert totals.focus_ns == {("payments", "charge"): 600 * MS}
-    found = rank_time_growth(groups((parallel, on_path)), totals)
+    found = rank_time_growth(slow_split((parallel, on_path)), totals)
     assert [(r.service, r.operation) for r in found] == [("payments", "charge")]
     assert found[0].focus_path_ns == pytest.approx(300 * MS)
     assert found[0].baseline_path_ns == pytest.approx(50 * MS)
@@ -143,7 +119,7 @@ def test_a_strong_cause_outranks_what_merely_separates_operations() -> None:
     route (12% of the rest). Both are significant; the provider's lift (×~60) ranks it first,
     where the difference of shares (0.15 against 0.26) used to bury it."""
     found = rank_attributes(
-        groups(
+        slow_split(
             attributes=(
                 AttributeCount("http.route", "/checkout", 58, 169),
                 AttributeCount("payment.provider", "legacy-bank", 23, 3),
@@ -168,7 +144,7 @@ def test_identifiers_and_ephemeral_ports_are_never_ranked() -> None:
     """Per-connection ports, per-request ids and keys with a value per trace are left out,
     even when one of their values happens to be over-represented, and say why."""
     found = explain(
-        groups(
+        slow_split(
             attributes=(
                 AttributeCount("net.peer.port", "50464", 30, 5),
                 AttributeCount("messaging.message.id", "m-1", 30, 0),
@@ -197,10 +173,10 @@ def test_values_need_a_minimum_count_and_share_of_the_slow_set() -> None:
     """Below 5 slow traces, or below 5% of the slow set, a value is an anecdote, however
     unusual: 4 of 10 and 6 of 200 (3%) are left out; 12 of 200 is listed."""
     few = AttributeCount("host.name", "api-9", 4, 0)
-    assert rank_attributes(groups(attributes=(few,), focus=10, baseline=1000)) == ()
+    assert rank_attributes(slow_split(attributes=(few,), focus=10, baseline=1000)) == ()
     thin = AttributeCount("host.name", "api-9", 6, 0)
     enough = AttributeCount("host.name", "api-7", 12, 0)
-    found = rank_attributes(groups(attributes=(thin, enough), focus=200, baseline=1000))
+    found = rank_attributes(slow_split(attributes=(thin, enough), focus=200, baseline=1000))
     assert [r.value for r in found] == ["api-7"]
 
 
@@ -208,12 +184,12 @@ def test_differences_likely_by_chance_are_not_listed() -> None:
     """26% of slow vs 15% of the rest on 23 slow traces (p = 0.13) is chance; so is p = 0.0027
     once four values are tested (Bonferroni: 0.01 / 4), though it would pass alone."""
     chance = AttributeCount("net.peer.ip", "10.0.0.7", 6, 30)
-    assert rank_attributes(groups(attributes=(chance,), focus=23, baseline=204)) == ()
+    assert rank_attributes(slow_split(attributes=(chance,), focus=23, baseline=204)) == ()
     borderline = AttributeCount("host.name", "api-3", 9, 30)  # one-sided Fisher p = 0.0027
-    alone = rank_attributes(groups(attributes=(borderline,), focus=20, baseline=200))
+    alone = rank_attributes(slow_split(attributes=(borderline,), focus=20, baseline=200))
     assert [r.value for r in alone] == ["api-3"]
     crowd = tuple(AttributeCount("region", f"r-{i}", 6, 30) for i in range(3))
-    tested = rank_attributes(groups(attributes=(borderline, *crowd), focus=20, baseline=200))
+    tested = rank_attributes(slow_split(attributes=(borderline, *crowd), focus=20, baseline=200))
     assert tested == ()
 
 
@@ -221,7 +197,7 @@ def test_per_user_values_are_summarised_as_a_concentration() -> None:
     """Slow requests gathered on two users read "concentrated in 2 users", not two rows;
     a user as common among the others is not part of it."""
     found = explain(
-        groups(
+        slow_split(
             attributes=(
                 AttributeCount("user.id", "u-1", 10, 2),
                 AttributeCount("user.id", "u-2", 8, 3),
@@ -242,7 +218,7 @@ def test_per_user_values_are_summarised_as_a_concentration() -> None:
 def test_no_concentration_when_users_are_spread_as_usual() -> None:
     """Twenty users each with their usual share of slow requests make no finding."""
     spread = tuple(AttributeCount("user.id", f"u-{i}", 5, 45) for i in range(20))
-    assert explain(groups(attributes=spread, focus=100, baseline=900)).concentrations == ()
+    assert explain(slow_split(attributes=spread, focus=100, baseline=900)).concentrations == ()
 
 
 def test_fisher_exact_test_matches_known_tables() -> None:
@@ -289,7 +265,7 @@ def test_fisher_exact_test_matches_exact_arithmetic_at_sample_sizes(
 def test_error_sources_rank_by_share_of_failed_traces() -> None:
     """Where errors start more often in failed traces ranks first; equal shares drop out."""
     found = rank_error_sources(
-        groups(
+        slow_split(
             (
                 op("inventory", "reserve", errors=(8, 0)),
                 op("payments", "charge", errors=(2, 0)),
@@ -306,7 +282,7 @@ def test_error_sources_rank_by_share_of_failed_traces() -> None:
 
 def test_empty_groups_rank_nothing_and_divide_by_nothing() -> None:
     """With no traces at all, every ranking is empty rather than an error."""
-    empty = groups(focus=0, baseline=0)
+    empty = slow_split(focus=0, baseline=0)
     result = explain(empty)
     assert (result.time_growth, result.error_sources, result.attributes) == ((), (), ())
 
@@ -314,7 +290,7 @@ def test_empty_groups_rank_nothing_and_divide_by_nothing() -> None:
 def test_explain_cuts_each_list_to_the_limit() -> None:
     """explain returns at most ``limit`` rows of each ranking."""
     many = tuple(op("svc", f"op-{i}", 100 + i, 0) for i in range(30))
-    assert len(explain(groups(many), limit=5).time_growth) == 5
+    assert len(explain(slow_split(many), limit=5).time_growth) == 5
 
 
 def _span(
@@ -354,7 +330,7 @@ def test_values_on_the_same_traces_are_folded_into_one_row() -> None:
     """Route, target and URL of one call, on exactly as many traces, are one row with the
     others listed as alike; a value with other counts keeps its own row."""
     found = rank_attributes(
-        groups(
+        slow_split(
             attributes=(
                 AttributeCount("http.url", "http://catalog/stock", 53, 147),
                 AttributeCount("http.route", "/stock", 53, 147),
