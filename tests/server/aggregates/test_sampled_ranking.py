@@ -38,6 +38,12 @@ TOP: Final = 3
 # Scores below this share of the first are sampling noise, their order too.
 NOISE: Final = 0.02
 CHECKOUT: Final = Target("gateway", "POST /checkout")
+# The three sampled answers the benchmark compares with the full scan.
+SPLITS: Final = pytest.mark.parametrize(
+    ("target", "split"),
+    [(CHECKOUT, Split.SLOW), (Target(), Split.FAILED), (CHECKOUT, Split.FAILED)],
+    ids=["slow checkouts", "failed traces", "failed checkouts"],
+)
 
 
 def _workload() -> ModuleType:
@@ -83,11 +89,7 @@ def significant(operations: list[tuple[str, str, float]]) -> list[tuple[str, str
     return [(service, name) for service, name, score in operations if score >= NOISE * first]
 
 
-@pytest.mark.parametrize(
-    ("target", "split"),
-    [(CHECKOUT, Split.SLOW), (Target(), Split.FAILED), (CHECKOUT, Split.FAILED)],
-    ids=["slow checkouts", "failed traces", "failed checkouts"],
-)
+@SPLITS
 def test_a_sample_ranks_like_the_full_scan(
     shop: tuple[DuckDBStore, TimeWindow], target: Target, split: Split
 ) -> None:
@@ -120,11 +122,7 @@ def figures(groups: TraceGroups) -> tuple[Figures, Figures]:
     return operations, values
 
 
-@pytest.mark.parametrize(
-    ("target", "split"),
-    [(CHECKOUT, Split.SLOW), (Target(), Split.FAILED), (CHECKOUT, Split.FAILED)],
-    ids=["slow checkouts", "failed traces", "failed checkouts"],
-)
+@SPLITS
 def test_a_sample_parts_from_the_full_scan_only_at_ties_it_marks(
     shop: tuple[DuckDBStore, TimeWindow], target: Target, split: Split
 ) -> None:
