@@ -248,20 +248,27 @@ def rank_time_growth(
         key = (op.service, op.operation)
         focus_path = baseline_path = None
         if path_totals is None:
-            margin = sampling_error.combined(
-                sampling_error.mean_margin(
-                    op.focus_self_ns, op.focus_self_squares, groups.focus_sample,
-                    groups.focus_traces,
-                ),
-                sampling_error.mean_margin(
-                    op.baseline_self_ns, op.baseline_self_squares, groups.baseline_sample,
-                    groups.baseline_traces,
-                ),
-            )  # fmt: skip
+            margin = _growth_margin(
+                groups,
+                (op.focus_self_ns, op.focus_self_squares, groups.focus_sample),
+                (op.baseline_self_ns, op.baseline_self_squares, groups.baseline_sample),
+            )
         else:
             focus_path = _mean(path_totals.focus_ns.get(key, 0), path_totals.focus_traces)
             baseline_path = _mean(path_totals.baseline_ns.get(key, 0), path_totals.baseline_traces)
-            margin = _path_margin(path_totals, key, groups)
+            margin = _growth_margin(
+                groups,
+                (
+                    path_totals.focus_ns.get(key, 0),
+                    path_totals.focus_squares.get(key, 0.0),
+                    path_totals.focus_traces,
+                ),
+                (
+                    path_totals.baseline_ns.get(key, 0),
+                    path_totals.baseline_squares.get(key, 0.0),
+                    path_totals.baseline_traces,
+                ),
+            )
         rows.append(
             TimeGrowth(
                 service=op.service,
@@ -281,18 +288,15 @@ def rank_time_growth(
     return _ties_marked(growing, lambda row: (row.growth_ns, row.margin_ns))
 
 
-def _path_margin(totals: PathTotals, key: OperationKey, groups: TraceGroups) -> float:
-    """The margin of an operation's growth on the critical path, from the walked traces."""
+def _growth_margin(
+    groups: TraceGroups, focus: tuple[float, float, int], baseline: tuple[float, float, int]
+) -> float:
+    """The margin of a growth of means, from each group's sampled total, sum of squares
+    and traces counted."""
     return sampling_error.combined(
-        sampling_error.mean_margin(
-            totals.focus_ns.get(key, 0), totals.focus_squares.get(key, 0.0),
-            totals.focus_traces, groups.focus_traces,
-        ),
-        sampling_error.mean_margin(
-            totals.baseline_ns.get(key, 0), totals.baseline_squares.get(key, 0.0),
-            totals.baseline_traces, groups.baseline_traces,
-        ),
-    )  # fmt: skip
+        sampling_error.mean_margin(*focus, groups.focus_traces),
+        sampling_error.mean_margin(*baseline, groups.baseline_traces),
+    )
 
 
 _Ranked = TypeVar("_Ranked", TimeGrowth, ErrorSource, AttributeLift)
