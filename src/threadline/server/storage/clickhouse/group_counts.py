@@ -8,8 +8,8 @@ spans of the drawn baseline and left out, each group keeping its first ``sample`
 traces but them (drawn again with more when they outnumber the spares). This module
 then counts, over every span of the sampled traces (read where ``trace_id_ts`` says
 they start, within ``PAIR_HORIZON_NS`` of the window, the trace ids passed as a set),
-the operations (traces holding each, exact self time, error origins) and the
-attribute values, as the DuckDB store's ``groups`` does.
+the operations (traces holding each, exact self time and its squares per trace, error
+origins) and the attribute values, as the DuckDB store's ``groups`` does.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ A target's traces are split into *focus* (slow or failed) and *baseline*, and a 
 of each is drawn, by ``group_sample``. Over every span of the sampled traces (but the
 SDK's own reports, in no fleet view) the store then counts, per group:
 
-- per (service, operation): traces holding it, total self time, traces where it
+- per (service, operation): traces holding it, total self time (and the sum of each
+  trace's squared self time in it, for the margins of its means), traces where it
   is an error origin. Self time is exact, as ``analysis.tree`` computes it: a
   window function walks each parent's children by start time, and a child adds
   only the part of its (clipped) interval beyond the latest end seen so far —
