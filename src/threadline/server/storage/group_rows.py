@@ -18,11 +18,16 @@ def operations_from_rows(rows: Iterable[Sequence[Any]]) -> tuple[OperationPresen
     baseline self ns, focus origins, baseline origins, focus self ns², baseline self ns²)."""
     return tuple(
         OperationPresence(
-            row[0],
-            row[1],
-            *(int(value) for value in row[2:8]),
-            float(row[8]),
-            float(row[9]),
+            service=row[0],
+            operation=row[1],
+            focus_traces=int(row[2]),
+            baseline_traces=int(row[3]),
+            focus_self_ns=int(row[4]),
+            baseline_self_ns=int(row[5]),
+            focus_error_traces=int(row[6]),
+            baseline_error_traces=int(row[7]),
+            focus_self_squares=float(row[8]),
+            baseline_self_squares=float(row[9]),
         )
         for row in rows
     )
