@@ -21,9 +21,11 @@ trace search and journey lists the trace summaries; each is also timed against t
 same answer by a full scan of the spans (``store.scan``; for hotspots and tail causes
 labelling and reading every trace), in the same run (a disagreement between the two
 is printed). Tail causes and hotspots read a sample of 2,000 traces per group; their
-first rows are compared with the full scan's and printed as "same" (with
-``--store chdb``, ClickHouse's sampled rankings too, against DuckDB's scan of the same
-spans). The shop is
+first rows are compared with the full scan's and printed as "same", and as "within
+margins" when they part from it only at rows the sample marks tied (its 95% margins
+cannot order them; ``analysis/sampling_error.py``), with the first sampled rows and
+their margins (with ``--store chdb``, ClickHouse's sampled rankings too, against
+DuckDB's scan of the same spans). The shop is
 loaded into stores keeping rollups and into stores without (``rollups=False``),
 ``--ingest-rounds`` times each (default 3), alternately, from the same batches made up
 front; the medians of both ingest rates are printed with their ratio, and each load's
@@ -542,10 +544,26 @@ def rankings(store: Store, hour: TimeWindow, scanned: DuckDBStore, title: str = 
             f"{name:<36}{sizes[0]:>16}{sizes[1]:>16}{'yes' if same else 'NO':>8}"
             f"{'yes' if parted is None else 'NO':>16}"
         )
+        print(f"    sampled: {_with_margins(sampled)}")
         if not same:
             print(f"    first difference: {_first_difference(sampled, full)}")
         if parted is not None:
             print(f"    parted: {parted}")
+
+
+def _with_margins(groups: TraceGroups, rows: int = 3) -> str:
+    """The first ``rows`` operations of a sampled ranking, each figure with its 95% margin
+    (time growth in ms, error origins as a share), ``≈`` before a tied one."""
+    found = explain(groups, limit=rows)
+    if groups.split is Split.SLOW:
+        shown = [
+            (r, f"{r.growth_ns / 1e6:.3g} ± {r.margin_ns / 1e6:.2g} ms") for r in found.time_growth
+        ]
+    else:
+        shown = [(r, f"{r.score:.3g} ± {r.margin:.2g}") for r in found.error_sources]
+    return "; ".join(
+        f"{'≈ ' if row.tied else ''}{row.service} {row.operation} {figure}" for row, figure in shown
+    )
 
 
 if __name__ == "__main__":
