@@ -96,7 +96,7 @@ per_trace AS (
 SELECT service_name, name, countIf(focus), countIf(NOT focus),
        sumIf(self_ns, focus), sumIf(self_ns, NOT focus),
        countIf(focus AND origin), countIf(NOT focus AND origin),
-       sumIf(toFloat64(self_ns) * self_ns, focus), sumIf(toFloat64(self_ns) * self_ns, NOT focus)
+       sumIf(toInt128(self_ns) * self_ns, focus), sumIf(toInt128(self_ns) * self_ns, NOT focus)
 FROM per_trace
 GROUP BY service_name, name
 ORDER BY service_name, name"""

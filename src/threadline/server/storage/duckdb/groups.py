@@ -122,7 +122,10 @@ def _copy_read(source: int) -> str:
 
 
 # Per-span self time and "error origin" (an error span with no failing child),
-# for every span of the labelled traces. Once a child has found its parent by id, the
+# for every span of the labelled traces, and each trace's squared self time summed
+# exactly (128-bit integers: a sum of doubles depends on the order the threads add in,
+# so two reads of the same traces could differ in the last digit). Once a child has
+# found its parent by id, the
 # parent is named by its row (``rowid``, unique in the read's snapshot): partitioning,
 # grouping and joining on one integer costs less than on two id strings.
 _OPERATIONS: Final = f"""
@@ -163,8 +166,8 @@ operation_rows AS (
            coalesce(sum(self_ns) FILTER (WHERE NOT focus), 0) AS baseline_self_ns,
            count(*) FILTER (WHERE focus AND origin) AS focus_origins,
            count(*) FILTER (WHERE NOT focus AND origin) AS baseline_origins,
-           coalesce(sum(self_ns::DOUBLE * self_ns) FILTER (WHERE focus), 0) AS focus_squares,
-           coalesce(sum(self_ns::DOUBLE * self_ns) FILTER (WHERE NOT focus), 0)
+           coalesce(sum(self_ns::HUGEINT * self_ns) FILTER (WHERE focus), 0) AS focus_squares,
+           coalesce(sum(self_ns::HUGEINT * self_ns) FILTER (WHERE NOT focus), 0)
                AS baseline_squares
     FROM per_trace
     GROUP BY service_name, name
