@@ -99,6 +99,7 @@ VALUES: Final[dict[str, tuple[str, ...]]] = {
 RANGES: Final = 20
 
 _DOOMED: Final = "threadline_health_doomed"
+_DOOMED_MESSAGES: Final = "threadline_health_doomed_messages"
 _NEW_ORPHANS: Final = "threadline_new_orphans"
 _BATCH_MESSAGES: Final = "threadline_batch_messages"
 _FOLDED: Final = "threadline_health_folded"
@@ -293,16 +294,32 @@ def forget_traces(
         run(_roots_delta(_DOOMED, -1), [])
         run(_entries_delta(_DOOMED, -1), [])
         _forget_orphans(run, "trace_id IN (SELECT unnest(?::VARCHAR[]))", [list(trace_ids)])
-        doomed_consumers = hop_pairs(_DOOMED, _near("kind = 'producer'"))
-        kept_consumers = hop_pairs(_not_in(_near("kind = 'consumer'"), _DOOMED), _DOOMED)
-        run(
-            _hops_delta(f"{doomed_consumers} UNION ALL {kept_consumers}", -1),
-            [*bounds, *bounds],
-        )
+        _forget_hops(run, doomed, bounds)
         if erasing:
             compact(run)
     run(f"DELETE FROM {MESSAGE_SPANS}{doomed.sql('WHERE')}", doomed.params)
     run(f"DROP TABLE {_DOOMED}", [])
+
+
+def _forget_hops(run: Run, doomed: Conditions, bounds: Sequence[int]) -> None:
+    """Subtract the message pairs with either side among the doomed traces' spans.
+
+    Both sides come from the kept message spans (``MESSAGE_SPANS``, ids already read out
+    of the attributes), as ingest pairs them: read again from the span table, every
+    producer and consumer within the horizon of the doomed traces had its attributes
+    parsed, which cost a delete of 200 recent traces about as much as all its other
+    subtractions (``bench/writer_upkeep.py``)."""
+    run(
+        f"CREATE OR REPLACE TEMP TABLE {_DOOMED_MESSAGES} AS"
+        f" SELECT * FROM {MESSAGE_SPANS}{doomed.sql('WHERE')}",
+        doomed.params,
+    )
+    doomed_consumers = message_pairs(_DOOMED_MESSAGES, _kept_messages("kind = 'producer'"))
+    kept_consumers = message_pairs(
+        _not_in(_kept_messages("kind = 'consumer'"), _DOOMED_MESSAGES), _DOOMED_MESSAGES
+    )
+    run(_hops_delta(f"{doomed_consumers} UNION ALL {kept_consumers}", -1), [*bounds, *bounds])
+    run(f"DROP TABLE {_DOOMED_MESSAGES}", [])
 
 
 def forget_before(run: Run, cutoff_ns: int) -> None:
