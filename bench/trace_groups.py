@@ -70,7 +70,8 @@ from slo import HOUR_NS, load, timed
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
 from threadline.server.analysis import time_slices
 from threadline.server.analysis.assembly import fix_up
-from threadline.server.analysis.tail_latency import explain, path_totals, request_path
+from threadline.server.analysis.request_paths import path_totals, request_path
+from threadline.server.analysis.tail_latency import explain
 from threadline.server.batch import record_from_row, record_to_row
 from threadline.server.model import SpanRecord
 from threadline.server.query import GROUP_SAMPLE, MIN_SUPPORT, PATH_SAMPLE, QueryService

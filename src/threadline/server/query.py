@@ -46,15 +46,9 @@ from threadline.server.analysis.propagation_health import (
     PropagationReport,
     propagation_report,
 )
+from threadline.server.analysis.request_paths import path_totals, request_path
 from threadline.server.analysis.skew import SkewAdjustment
-from threadline.server.analysis.tail_latency import (
-    MIN_SUPPORT,
-    Explanation,
-    Measure,
-    explain,
-    path_totals,
-    request_path,
-)
+from threadline.server.analysis.tail_latency import MIN_SUPPORT, Explanation, Measure, explain
 from threadline.server.analysis.tree import SpanTree, summarize
 from threadline.server.errors import BadRequest, InvalidParameter, NotFound
 from threadline.server.id_prefixes import MAX_CANDIDATES, MIN_PREFIX_CHARS, unique_id

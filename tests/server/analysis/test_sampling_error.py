@@ -16,8 +16,8 @@ from threadline.server.aggregates import (
 )
 from threadline.server.analysis import sampling_error
 from threadline.server.analysis.critical_path import CriticalPath, PathSegment, SegmentKind
+from threadline.server.analysis.request_paths import path_totals
 from threadline.server.analysis.tail_latency import (
-    path_totals,
     rank_attributes,
     rank_error_sources,
     rank_time_growth,

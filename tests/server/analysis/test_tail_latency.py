@@ -21,13 +21,12 @@ from threadline.server.analysis.critical_path import (
     PathSegment,
     SegmentKind,
 )
+from threadline.server.analysis.request_paths import path_totals, request_path
 from threadline.server.analysis.tail_latency import (
     explain,
-    path_totals,
     rank_attributes,
     rank_error_sources,
     rank_time_growth,
-    request_path,
 )
 from threadline.server.analysis.tree import build_tree
 from threadline.server.model import SpanKind, SpanRecord

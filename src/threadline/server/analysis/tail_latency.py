@@ -6,7 +6,7 @@ group holds (``aggregates.TraceGroups``). This module ranks the differences:
 
 - **where the time grows**: per (service, operation), the mean time per trace
   spent in it — self time (the store's exact SQL), or time on the critical path
-  of the request (``request_path``) when path totals from a sample of traces are
+  of the request (``request_paths``) when path totals from a sample of traces are
   given — in the focus group minus the baseline. A trace without the operation
   counts as zero, so an operation that only slow traces run ranks by its whole
   time. Largest growth first;
@@ -45,34 +45,18 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeVar
 
-from threadline.server.aggregates import AttributeCount, Target, TraceGroups
+from threadline.server.aggregates import AttributeCount, TraceGroups
 from threadline.server.analysis import attribute_signal, sampling_error
-from threadline.server.analysis.critical_path import CriticalPath, SegmentKind, critical_path
-from threadline.server.analysis.tree import SpanTree, build_tree, children_by_parent, root_span
-from threadline.server.model import SpanKind, SpanRecord
+from threadline.server.analysis.request_paths import PathTotals
 
 Measure = Literal["self_time", "critical_path"]
-OperationKey = tuple[str, str]
 
 # Least focus traces a value must be on to be listed: fewer is an anecdote.
 MIN_SUPPORT: Final = 5
-
-
-@dataclass(frozen=True, slots=True)
-class PathTotals:
-    """Critical-path time per (service, operation) summed over a sample of each group,
-    and the sum of its square per trace (ns², for the means' margins)."""
-
-    focus_traces: int
-    baseline_traces: int
-    focus_ns: Mapping[OperationKey, int]
-    baseline_ns: Mapping[OperationKey, int]
-    focus_squares: Mapping[OperationKey, float]
-    baseline_squares: Mapping[OperationKey, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,82 +447,6 @@ def _concentration(
         focus_share=_share(focus, focus_n),
         baseline_share=_share(baseline, baseline_n),
     )
-
-
-def path_totals(focus: Iterable[CriticalPath], baseline: Iterable[CriticalPath]) -> PathTotals:
-    """Each operation's own time on the critical paths of two samples of traces."""
-    focus_ns, focus_squares, focus_count = _path_time_by_operation(focus)
-    baseline_ns, baseline_squares, baseline_count = _path_time_by_operation(baseline)
-    return PathTotals(
-        focus_count, baseline_count, focus_ns, baseline_ns, focus_squares, baseline_squares
-    )
-
-
-def request_path(tree: SpanTree, target: Target) -> CriticalPath | None:
-    """The critical path of the target's slowest request in ``tree``, up to its response.
-
-    The request is the slowest entry span (SERVER or CONSUMER) of the target's
-    service and operation, or the root without a service; the path covers it and
-    everything under it, and ends when it ends: work it did not wait for (a
-    message consumed later) did not make *this* request slow. ``None`` when the
-    trace holds no such request.
-    """
-    if target.service is None:
-        entry = root_span(tree)
-    else:
-        entries = [
-            node.span
-            for node in tree.nodes
-            if node.span.service_name == target.service
-            and target.operation in (None, node.span.name)
-            and (node.span.kind in _ENTRY_KINDS or node.depth == 0)
-        ]
-        entry = max(entries, key=lambda span: (span.duration_ns, span.span_id), default=None)
-    if entry is None:
-        return None
-    spans = _subtree(tree, entry)
-    # Every span under the request (the usual case: the trace's root): the same set
-    # builds the same tree, so the one in hand is walked.
-    whole = tree if len(spans) == len(tree.nodes) else build_tree(spans)
-    return critical_path(whole, include_follow_ons=False)
-
-
-_ENTRY_KINDS = (SpanKind.SERVER, SpanKind.CONSUMER)
-# Bound once, as ``critical_path`` binds its kinds: read for every segment of every path.
-_OWN_TIME: Final = SegmentKind.SPAN
-
-
-def _subtree(tree: SpanTree, top: SpanRecord) -> list[SpanRecord]:
-    """``top`` and its descendants; ``top`` becomes the root of a tree built from them."""
-    children = children_by_parent(tree)
-    spans = [top]
-    pending = [top.span_id]
-    while pending:
-        for child in children.get(pending.pop(), ()):
-            spans.append(child)
-            pending.append(child.span_id)
-    return spans
-
-
-def _path_time_by_operation(
-    paths: Iterable[CriticalPath],
-) -> tuple[dict[OperationKey, int], dict[OperationKey, float], int]:
-    """Per operation, its own time on the paths and the sum of its square per path."""
-    totals: dict[OperationKey, int] = defaultdict(int)
-    squares: dict[OperationKey, int] = defaultdict(int)
-    count = 0
-    for path in paths:
-        count += 1
-        own: dict[OperationKey, int] = {}
-        for segment in path.segments:
-            # Queue dwell and scheduling waits belong to no operation's own code.
-            if segment.kind is _OWN_TIME:
-                key = (segment.service, segment.operation)
-                own[key] = own.get(key, 0) + segment.duration_ns
-        for key, spent in own.items():
-            totals[key] += spent
-            squares[key] += spent * spent
-    return dict(totals), {key: float(value) for key, value in squares.items()}, count
 
 
 def _mean(total: int, traces: int) -> float:
