@@ -151,7 +151,7 @@ def _chunks(run: Run, folded: str, condition: str) -> list[Chunk]:
     return chunks
 
 
-def keep(run: Run, folded: str, within: Conditions | None = None) -> list[Chunk]:
+def keep(run: Run, folded: str, within: Conditions) -> list[Chunk]:
     """Replace the copies of the traces in ``folded`` (as ``failing`` reads it, with
     ``root`` and ``end_ns``) by their spans: in ``failed_trace_spans`` when they hold an
     error or hash into the share, in ``slow_trace_spans`` when they are slow
