@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from support.times import MS
 from threadline.server.aggregates import (
     AttributeCount,
     OperationPresence,
@@ -10,8 +11,6 @@ from threadline.server.aggregates import (
     TimeWindow,
     TraceGroups,
 )
-
-MS = 1_000_000
 
 
 def slow_split(

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from support.times import MS
 from support.trace_groups import slow_split
 from threadline.server.aggregates import (
     AttributeCount,
@@ -23,7 +24,6 @@ from threadline.server.analysis.tail_latency import (
     rank_time_growth,
 )
 
-MS = 1_000_000
 # Samples drawn in the coverage tests: enough that a 95% interval's hit rate is known to
 # about ±1.5 points, few enough to run in a fraction of a second.
 DRAWS = 800
