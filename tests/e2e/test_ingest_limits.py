@@ -46,7 +46,7 @@ def test_concurrent_large_json_bodies_stay_within_the_memory_budget(tmp_path: Pa
         stored = httpx.get(f"{server.url}/api/stats", timeout=30).json()
     statuses = sorted(answer.status for answer in answers)
     assert 200 in statuses
-    assert set(statuses) <= {200, 503}, statuses
+    assert set(statuses) <= {200, 503}, answers
     assert all(a.retry_after == "1" for a in answers if a.status == 503)
     assert peak < MAX_PEAK_RSS, (
         f"peak {peak // MIB} MiB (before {peak_before // MIB}) for {statuses}"
@@ -71,7 +71,8 @@ def test_rate_limit_holds_under_concurrent_requests(tmp_path: Path) -> None:
         elapsed = time.monotonic() - began
     accepted_spans = per_request * sum(1 for answer in answers if answer.status == 200)
     assert accepted_spans > 0
-    assert {answer.status for answer in answers} <= {200, 429}
+    unexpected = [answer for answer in answers if answer.status not in (200, 429)]
+    assert not unexpected, (unexpected, server.log.read_text()[-4000:])
     # One second of burst, what refilled meanwhile, and one request's overdraw.
     assert accepted_spans <= rate + rate * elapsed + per_request, (accepted_spans, elapsed)
 

@@ -134,6 +134,8 @@ class Answer:
     retry_after: str | None
     size: int
     seconds: float
+    # Why no answer came (status 0): the client's exception, for the failure message.
+    error: str = ""
 
 
 def concurrent_gets(
@@ -159,8 +161,8 @@ def concurrent_gets(
                         size,
                         time.perf_counter() - began,
                     )
-            except httpx.HTTPError:
-                return Answer(0, None, 0, time.perf_counter() - began)
+            except httpx.HTTPError as error:
+                return Answer(0, None, 0, time.perf_counter() - began, repr(error))
 
         with ThreadPoolExecutor(count) as pool:
             return list(pool.map(one, range(count)))
@@ -200,8 +202,8 @@ def concurrent_posts(
             began = time.perf_counter()
             try:
                 response = client.post(url, content=body)
-            except httpx.HTTPError:
-                return Answer(0, None, 0, time.perf_counter() - began)
+            except httpx.HTTPError as error:
+                return Answer(0, None, 0, time.perf_counter() - began, repr(error))
             return Answer(
                 response.status_code,
                 response.headers.get("retry-after"),
