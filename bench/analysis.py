@@ -508,15 +508,29 @@ def _parted_beyond_margins(sampled: TraceGroups, full: TraceGroups) -> str | Non
     other way round although its margins tell them apart (``analysis.sampling_error``),
     or leaves one of them out; None when the two answers part only at ties the sampled
     one marks."""
-    for mine, theirs in zip(_scored(sampled, limit=10_000), _scored(full), strict=True):
+    rankings = zip(_scored(sampled, limit=10_000), _scored(full), strict=True)
+    for (mine, theirs), shown in zip(rankings, (_as_score, _as_lift), strict=True):
         exact = [key for key, _, _ in theirs]
         pair = sampling_error.first_contradiction(mine, exact)
         if pair is not None:
             return f"{pair[1]} above {pair[0]} beyond the sample's margins"
         missing = sampling_error.left_out(mine, exact)
         if missing:
-            return f"{missing[0]} not ranked in the sample"
+            full_figure = next(figure for key, figure, _ in theirs if key == missing[0])
+            lowest = min((figure for _, figure, _ in mine), default=None)
+            return (
+                f"{missing[0]} not ranked in the sample (full scan: {shown(full_figure)};"
+                f" the sample ranks down to {'none' if lowest is None else shown(lowest)})"
+            )
     return None
+
+
+def _as_score(figure: float) -> str:
+    return f"{figure:.3g}"
+
+
+def _as_lift(log_lift: float) -> str:
+    return f"lift {math.exp(log_lift):.2f}"
 
 
 def rankings(store: Store, hour: TimeWindow, scanned: DuckDBStore, title: str = "ranking") -> None:
