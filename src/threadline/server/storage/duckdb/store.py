@@ -114,6 +114,7 @@ from threadline.server.storage.duckdb import (
     trace_reads,
 )
 from threadline.server.storage.duckdb import sdk_stats as sdk_stats_queries
+from threadline.server.storage.duckdb.resource_keys import ResourceKeys
 from threadline.server.storage.duckdb.scan import ScanViews
 from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import USER_TRAFFIC, Fetch, Row, starts_in
@@ -173,6 +174,7 @@ class DuckDBStore:
         self._held: list[tuple[SpanBatch | LogBatch, Future[None]]] = []  # writes during compaction
         self._earlier_commits = 0  # by the writers of files compaction replaced
         self._writer = self._new_writer()
+        self._resource_keys = self._read(ResourceKeys.stored)
 
     @property
     def commits(self) -> int:
@@ -180,6 +182,8 @@ class DuckDBStore:
         return self._earlier_commits + self._writer.commits
 
     def write(self, batch: SpanBatch) -> Future[None]:
+        # Known before the batch commits, off the writer's thread (``resource_keys``).
+        self._resource_keys.add_batch(batch.table.column("resource"))
         return self._submit(batch)
 
     def write_logs(self, batch: LogBatch) -> Future[None]:
@@ -215,13 +219,22 @@ class DuckDBStore:
     def search_traces(self, query: TraceQuery) -> list[TraceSummary]:
         if not self._rollups:
             return self.scan.search_traces(query)
-        return self._read(summary_reads.search_traces, query)
+        return self._read(summary_reads.search_traces, query, self._resource_keys)
 
     def journey_traces(
         self, *, session_id: str | None = None, user_id: str | None = None, limit: int = 500
     ) -> list[TraceSummary]:
-        read = summary_reads.journey_traces if self._rollups else search.journey_traces
-        return self._read(read, session_id=session_id, user_id=user_id, limit=limit)
+        if not self._rollups:
+            return self._read(
+                search.journey_traces, session_id=session_id, user_id=user_id, limit=limit
+            )
+        return self._read(
+            summary_reads.journey_traces,
+            self._resource_keys,
+            session_id=session_id,
+            user_id=user_id,
+            limit=limit,
+        )
 
     def ids_with_prefix(self, column: IdColumn, prefix: str, *, limit: int) -> list[str]:
         if column == "session_id" and self._rollups:

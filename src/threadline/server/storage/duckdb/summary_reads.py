@@ -35,6 +35,7 @@ from threadline.server.model import (
     TraceSummary,
 )
 from threadline.server.storage.duckdb import search, span_probe
+from threadline.server.storage.duckdb.resource_keys import ResourceKeys
 from threadline.server.storage.duckdb.schema import JOURNEY_SUMMARIES, JOURNEY_SYNTHETIC, TABLE
 from threadline.server.storage.duckdb.sql import (
     Conditions,
@@ -120,8 +121,11 @@ _LOWEST: Final = -(2**63)
 _HIGHEST: Final = 2**63 - 1
 
 
-def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
-    """``Store.search_traces`` from the summaries."""
+def search_traces(
+    fetch: Fetch, query: TraceQuery, resource_keys: ResourceKeys
+) -> list[TraceSummary]:
+    """``Store.search_traces`` from the summaries; an attribute pair is looked for on
+    resources only when ``resource_keys`` says one may carry its key."""
     if query.order not in _ORDER_KEYS:
         raise ValueError(f"trace order must be one of {sorted(_ORDER_KEYS)}, got {query.order!r}")
     if query.offset < 0:
@@ -130,7 +134,7 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
     where, costly = _summary_filters(query, folded=not fresh)
     if query.after is not None:
         where.extend(_after(query.order, query.after, folded=not fresh))
-    on_spans = _span_filters(query)
+    on_spans = _span_filters(query, resource_keys)
     wanted = checked_limit(query.limit) + query.offset
     if on_spans and not fresh:
         # Folded rows in the page's order, checked against the spans a few at a time.
@@ -149,7 +153,7 @@ def search_traces(fetch: Fetch, query: TraceQuery) -> list[TraceSummary]:
         bounds = _span_bounds(fetch, where, fresh=fresh)
         if bounds is None:
             return []
-        for alternatives in _span_alternatives(query):
+        for alternatives in _span_alternatives(query, resource_keys):
             where.extend(_window_traces(alternatives, bounds))
     kept = costly or bool(on_spans)
     if fresh:
@@ -231,7 +235,12 @@ def _cursor_at(order: TraceOrder, row: Row) -> TraceCursor:
 
 
 def journey_traces(
-    fetch: Fetch, *, session_id: str | None, user_id: str | None, limit: int
+    fetch: Fetch,
+    resource_keys: ResourceKeys,
+    *,
+    session_id: str | None,
+    user_id: str | None,
+    limit: int,
 ) -> list[TraceSummary]:
     """``Store.journey_traces`` from the summaries: the search for the session (or user)
     id, oldest first. Scanning spans for the id read every span's id column and then
@@ -240,7 +249,7 @@ def journey_traces(
     if session_id is None and user_id is None:
         raise ValueError("journey_traces needs a session_id or a user_id")
     query = TraceQuery(session_id=session_id, user_id=user_id, order="oldest", limit=limit)
-    return search_traces(fetch, query)
+    return search_traces(fetch, query, resource_keys)
 
 
 def session_ids_with_prefix(fetch: Fetch, prefix: str, *, limit: int) -> list[str]:
@@ -320,24 +329,24 @@ def _any_row(condition: str, *params: object, folded: bool) -> Conditions:
     return conditions
 
 
-def _span_filters(query: TraceQuery) -> list[Conditions]:
+def _span_filters(query: TraceQuery, resource_keys: ResourceKeys) -> list[Conditions]:
     """What only spans hold, one span condition each: each attribute pair may sit on
     a different span of the trace."""
-    return [any_of(alternatives) for alternatives in _span_alternatives(query)]
+    return [any_of(alternatives) for alternatives in _span_alternatives(query, resource_keys)]
 
 
-def _span_alternatives(query: TraceQuery) -> list[list[Conditions]]:
+def _span_alternatives(query: TraceQuery, resource_keys: ResourceKeys) -> list[list[Conditions]]:
     """``_span_filters``, each condition as the alternatives it holds under, each on one
-    column of the span (an attribute pair: on its attributes, or on its resource)."""
+    column of the span (an attribute pair: on its attributes, or on its resource when
+    some stored resource carries its key)."""
     alternatives: list[list[Conditions]] = []
     if query.journey_id is not None:
         journey = Conditions()
         journey.add("journey_id = ?", query.journey_id)
         alternatives.append([journey])
-    alternatives.extend(
-        [span_attribute_in(document, key, value) for document in ("attributes", "resource")]
-        for key, value in query.attributes
-    )
+    for key, value in query.attributes:
+        documents = ("attributes", "resource") if resource_keys.may_carry(key) else ("attributes",)
+        alternatives.append([span_attribute_in(document, key, value) for document in documents])
     return alternatives
 
 
