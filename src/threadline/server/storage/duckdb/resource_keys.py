@@ -4,17 +4,18 @@ A search by an attribute pair holds for a span when its own attributes or its re
 carry the pair, and the window read looks in each document on its own
 (``summary_reads._window_traces``). Most keys searched for (a payment provider, a
 route, a status code) are span attributes no resource carries, and the resource's
-read then scans every span's resource in the window to find nothing: 6–9 ms of a
-60–75 ms search at 10M spans (``docs/performance.md``).
+read then scans every span's resource in the window to find nothing: about a tenth
+of such a search at 10M spans (``docs/performance.md``, "Resources read only for their
+keys").
 
 Resources hold few keys (``service.name``, ``host.name``, ...) in few distinct
-documents (one per process: 36 among 10M spans of the analysis benchmark), so the
-store keeps the set of their keys in memory. It is read from the spans when the store
-opens (the distinct documents first, then their keys: ~20 ms at 10M spans) and grows
-with each batch before the batch's transaction commits, so a read that can see a span
-already knows its resource's keys. Keys are never removed: a key that no stored
-resource carries any more (after retention or an erasure) costs a read that finds
-nothing, never a missing answer.
+documents (one per process), so the store keeps the set of their keys in memory. It
+is read from the spans when the store opens (the distinct documents first, then their
+keys: a scan of the resource column, once) and grows with each batch as it is handed
+to the writer, before its transaction commits, so a read that can see a span already
+knows its resource's keys. Keys are never removed: a key that no stored resource
+carries any more (after retention or an erasure) costs a read that finds nothing,
+never a missing answer.
 """
 
 from __future__ import annotations
