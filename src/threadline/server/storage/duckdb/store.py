@@ -224,17 +224,8 @@ class DuckDBStore:
     def journey_traces(
         self, *, session_id: str | None = None, user_id: str | None = None, limit: int = 500
     ) -> list[TraceSummary]:
-        if not self._rollups:
-            return self._read(
-                search.journey_traces, session_id=session_id, user_id=user_id, limit=limit
-            )
-        return self._read(
-            summary_reads.journey_traces,
-            self._resource_keys,
-            session_id=session_id,
-            user_id=user_id,
-            limit=limit,
-        )
+        read = summary_reads.journey_traces if self._rollups else search.journey_traces
+        return self._read(read, session_id=session_id, user_id=user_id, limit=limit)
 
     def ids_with_prefix(self, column: IdColumn, prefix: str, *, limit: int) -> list[str]:
         if column == "session_id" and self._rollups:

@@ -122,10 +122,11 @@ _HIGHEST: Final = 2**63 - 1
 
 
 def search_traces(
-    fetch: Fetch, query: TraceQuery, resource_keys: ResourceKeys
+    fetch: Fetch, query: TraceQuery, resource_keys: ResourceKeys | None = None
 ) -> list[TraceSummary]:
     """``Store.search_traces`` from the summaries; an attribute pair is looked for on
-    resources only when ``resource_keys`` says one may carry its key."""
+    resources only when ``resource_keys`` says one may carry its key (``None``: any
+    may)."""
     if query.order not in _ORDER_KEYS:
         raise ValueError(f"trace order must be one of {sorted(_ORDER_KEYS)}, got {query.order!r}")
     if query.offset < 0:
@@ -235,12 +236,7 @@ def _cursor_at(order: TraceOrder, row: Row) -> TraceCursor:
 
 
 def journey_traces(
-    fetch: Fetch,
-    resource_keys: ResourceKeys,
-    *,
-    session_id: str | None,
-    user_id: str | None,
-    limit: int,
+    fetch: Fetch, *, session_id: str | None, user_id: str | None, limit: int
 ) -> list[TraceSummary]:
     """``Store.journey_traces`` from the summaries: the search for the session (or user)
     id, oldest first. Scanning spans for the id read every span's id column and then
@@ -249,7 +245,7 @@ def journey_traces(
     if session_id is None and user_id is None:
         raise ValueError("journey_traces needs a session_id or a user_id")
     query = TraceQuery(session_id=session_id, user_id=user_id, order="oldest", limit=limit)
-    return search_traces(fetch, query, resource_keys)
+    return search_traces(fetch, query)
 
 
 def session_ids_with_prefix(fetch: Fetch, prefix: str, *, limit: int) -> list[str]:
@@ -329,13 +325,15 @@ def _any_row(condition: str, *params: object, folded: bool) -> Conditions:
     return conditions
 
 
-def _span_filters(query: TraceQuery, resource_keys: ResourceKeys) -> list[Conditions]:
+def _span_filters(query: TraceQuery, resource_keys: ResourceKeys | None) -> list[Conditions]:
     """What only spans hold, one span condition each: each attribute pair may sit on
     a different span of the trace."""
     return [any_of(alternatives) for alternatives in _span_alternatives(query, resource_keys)]
 
 
-def _span_alternatives(query: TraceQuery, resource_keys: ResourceKeys) -> list[list[Conditions]]:
+def _span_alternatives(
+    query: TraceQuery, resource_keys: ResourceKeys | None
+) -> list[list[Conditions]]:
     """``_span_filters``, each condition as the alternatives it holds under, each on one
     column of the span (an attribute pair: on its attributes, or on its resource when
     some stored resource carries its key)."""
@@ -345,7 +343,8 @@ def _span_alternatives(query: TraceQuery, resource_keys: ResourceKeys) -> list[l
         journey.add("journey_id = ?", query.journey_id)
         alternatives.append([journey])
     for key, value in query.attributes:
-        documents = ("attributes", "resource") if resource_keys.may_carry(key) else ("attributes",)
+        on_resources = resource_keys is None or resource_keys.may_carry(key)
+        documents = ("attributes", "resource") if on_resources else ("attributes",)
         alternatives.append([span_attribute_in(document, key, value) for document in documents])
     return alternatives
 
