@@ -19,6 +19,9 @@ from threadline.server.analysis.tree import SpanTree, build_tree, children_by_pa
 from threadline.server.model import SpanKind, SpanRecord
 
 OperationKey = tuple[str, str]
+# An operation's time summed over a group's sample, its square summed per trace, and
+# the traces in the sample.
+Sums = tuple[float, float, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,17 @@ class PathTotals:
     baseline_ns: Mapping[OperationKey, int]
     focus_squares: Mapping[OperationKey, float]
     baseline_squares: Mapping[OperationKey, float]
+
+    def sums(self, key: OperationKey) -> tuple[Sums, Sums]:
+        """The operation's (time, sum of squares, traces walked) in each group."""
+        return (
+            (self.focus_ns.get(key, 0), self.focus_squares.get(key, 0.0), self.focus_traces),
+            (
+                self.baseline_ns.get(key, 0),
+                self.baseline_squares.get(key, 0.0),
+                self.baseline_traces,
+            ),
+        )
 
 
 def path_totals(focus: Iterable[CriticalPath], baseline: Iterable[CriticalPath]) -> PathTotals:

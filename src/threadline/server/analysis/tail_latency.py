@@ -51,7 +51,7 @@ from typing import Final, Literal, TypeVar
 
 from threadline.server.aggregates import AttributeCount, TraceGroups
 from threadline.server.analysis import attribute_signal, sampling_error
-from threadline.server.analysis.request_paths import PathTotals
+from threadline.server.analysis.request_paths import PathTotals, Sums
 
 Measure = Literal["self_time", "critical_path"]
 
@@ -229,30 +229,14 @@ def rank_time_growth(
     measure: Measure = "critical_path" if path_totals is not None else "self_time"
     rows: list[TimeGrowth] = []
     for op in groups.operations:
-        key = (op.service, op.operation)
         focus_path = baseline_path = None
         if path_totals is None:
-            margin = _growth_margin(
-                groups,
-                (op.focus_self_ns, op.focus_self_squares, groups.focus_sample),
-                (op.baseline_self_ns, op.baseline_self_squares, groups.baseline_sample),
-            )
+            focus: Sums = (op.focus_self_ns, op.focus_self_squares, groups.focus_sample)
+            baseline: Sums = (op.baseline_self_ns, op.baseline_self_squares, groups.baseline_sample)
         else:
-            focus_path = _mean(path_totals.focus_ns.get(key, 0), path_totals.focus_traces)
-            baseline_path = _mean(path_totals.baseline_ns.get(key, 0), path_totals.baseline_traces)
-            margin = _growth_margin(
-                groups,
-                (
-                    path_totals.focus_ns.get(key, 0),
-                    path_totals.focus_squares.get(key, 0.0),
-                    path_totals.focus_traces,
-                ),
-                (
-                    path_totals.baseline_ns.get(key, 0),
-                    path_totals.baseline_squares.get(key, 0.0),
-                    path_totals.baseline_traces,
-                ),
-            )
+            focus, baseline = path_totals.sums((op.service, op.operation))
+            focus_path, baseline_path = _mean(focus[0], focus[2]), _mean(baseline[0], baseline[2])
+        margin = _growth_margin(groups, focus, baseline)
         rows.append(
             TimeGrowth(
                 service=op.service,
@@ -272,9 +256,7 @@ def rank_time_growth(
     return _ties_marked(growing, lambda row: (row.growth_ns, row.margin_ns))
 
 
-def _growth_margin(
-    groups: TraceGroups, focus: tuple[float, float, int], baseline: tuple[float, float, int]
-) -> float:
+def _growth_margin(groups: TraceGroups, focus: Sums, baseline: Sums) -> float:
     """The margin of a growth of means, from each group's sampled total, sum of squares
     and traces counted."""
     return sampling_error.combined(
@@ -449,7 +431,7 @@ def _concentration(
     )
 
 
-def _mean(total: int, traces: int) -> float:
+def _mean(total: float, traces: int) -> float:
     return total / traces if traces else 0.0
 
 
