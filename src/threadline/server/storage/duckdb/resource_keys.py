@@ -11,9 +11,9 @@ keys").
 Resources hold few keys (``service.name``, ``host.name``, ...) in few distinct
 documents (one per process), so the store keeps the set of their keys in memory. It
 is read from the spans when the store opens (the distinct documents first, then their
-keys: a scan of the resource column, once) and grows with each batch as it is handed
-to the writer, before its transaction commits, so a read that can see a span already
-knows its resource's keys. Keys are never removed: a key that no stored resource
+keys: a scan of the resource column, once) and grows in the writer with each group of
+batches, before its transaction commits, so a read that can see a span already knows
+its resource's keys (taken off the request's event loop, where ``write`` is called). Keys are never removed: a key that no stored resource
 carries any more (after retention or an erasure) costs a read that finds nothing,
 never a missing answer.
 """
@@ -59,8 +59,8 @@ class ResourceKeys:
 
     def add_batch(self, resources: pa.ChunkedArray) -> None:
         """Take in the keys of a batch's resource documents (JSON objects), before the
-        batch commits. A batch holds a document per process that sent it: parsing the
-        distinct ones costs little next to the commit."""
+        batch commits. A batch holds a document per process that sent it: finding and
+        parsing the distinct ones costs little next to the commit."""
         for document in pc.unique(resources).to_pylist():
             parsed = json.loads(document)
             if isinstance(parsed, dict):

@@ -173,8 +173,8 @@ class DuckDBStore:
         self._in_flight = 0  # reads and deletes using the connection now
         self._held: list[tuple[SpanBatch | LogBatch, Future[None]]] = []  # writes during compaction
         self._earlier_commits = 0  # by the writers of files compaction replaced
-        self._writer = self._new_writer()
         self._resource_keys = self._read(ResourceKeys.stored)
+        self._writer = self._new_writer()
 
     @property
     def commits(self) -> int:
@@ -182,8 +182,6 @@ class DuckDBStore:
         return self._earlier_commits + self._writer.commits
 
     def write(self, batch: SpanBatch) -> Future[None]:
-        # Known before the batch commits, off the writer's thread (``resource_keys``).
-        self._resource_keys.add_batch(batch.table.column("resource"))
         return self._submit(batch)
 
     def write_logs(self, batch: LogBatch) -> Future[None]:
@@ -680,6 +678,7 @@ class DuckDBStore:
         return GroupCommitWriter(
             self._connection.cursor(),
             max_pending_batches=self._max_pending,
+            resource_keys=self._resource_keys,
             maintain_rollups=self._rollups,
         )
 

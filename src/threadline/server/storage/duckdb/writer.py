@@ -55,6 +55,7 @@ from threadline.server.storage.duckdb import (
     slo_rollups,
     summaries,
 )
+from threadline.server.storage.duckdb.resource_keys import ResourceKeys
 from threadline.server.storage.duckdb.sql import Row
 
 # The marker keys as they appear in a span's attribute JSON text.
@@ -125,6 +126,7 @@ class GroupCommitWriter:
         connection: duckdb.DuckDBPyConnection,
         *,
         max_pending_batches: int,
+        resource_keys: ResourceKeys,
         maintain_rollups: bool = True,
     ) -> None:
         if max_pending_batches < 1:
@@ -141,6 +143,7 @@ class GroupCommitWriter:
         self._unfolded = 0  # commits since the last fold that succeeded
         self._last_write = time.monotonic()  # of the last group of batches
         self._known_names = known_names.KnownNames()
+        self._resource_keys = resource_keys
         self._thread = threading.Thread(
             target=self._run, name="threadline-duckdb-writer", daemon=True
         )
@@ -398,6 +401,8 @@ class GroupCommitWriter:
         marks = _marks(table.column("attributes"))
         names = known_names.batch_names(table) if self._rollups else frozenset()
         new_names = not self._known_names.all_known(names)
+        # Known before the spans commit: a read that sees them knows their resources' keys.
+        self._resource_keys.add_batch(table.column("resource"))
         self._connection.register(_INCOMING, table)
 
         def append(run: rollups.Run) -> None:
