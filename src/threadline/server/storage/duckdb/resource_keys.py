@@ -13,9 +13,9 @@ documents (one per process), so the store keeps the set of their keys in memory.
 is read from the spans when the store opens (the distinct documents first, then their
 keys: a scan of the resource column, once) and grows in the writer with each group of
 batches, before its transaction commits, so a read that can see a span already knows
-its resource's keys (taken off the request's event loop, where ``write`` is called). Keys are never removed: a key that no stored resource
-carries any more (after retention or an erasure) costs a read that finds nothing,
-never a missing answer.
+its resource's keys (and off the request's event loop, where ``write`` is called).
+Keys are never removed: a key that no stored resource carries any more (after
+retention or an erasure) costs a read that finds nothing, never a missing answer.
 """
 
 from __future__ import annotations
