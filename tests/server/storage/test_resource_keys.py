@@ -1,20 +1,25 @@
 """A search looks for an attribute pair on resources only when a stored resource carries
 its key (``storage/duckdb/resource_keys.py``), and never misses a pair for it: the keys
-are known before a batch commits, and read back when a store opens."""
+are known before a batch commits, recorded with it, and read back when a store opens."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+import duckdb
 import pyarrow as pa
 
+from support.old_stores import unpack
 from support.spans import span_record
 from support.statements import Statement, statements
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanRecord, TraceQuery
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.server.storage.duckdb.resource_keys import ResourceKeys
+from threadline.server.storage.duckdb.schema import RESOURCE_KEYS_DDL
 
 MS: Final = 1_000_000
 T0: Final = 1_790_000_000 * 1_000_000_000
@@ -88,7 +93,7 @@ def test_the_keys_are_the_resources_top_level_keys() -> None:
     """Only keys some resource holds; a key nested in a value, or a value, is none."""
     keys = ResourceKeys()
     documents = ['{"service.name":"web","region":"eu"}', '{"host":{"name":"h1"}}', "{}"] * 3
-    keys.add_batch(pa.chunked_array([pa.array(documents)]))
+    keys.take_in(pa.chunked_array([pa.array(documents)]))
     assert [keys.may_carry(k) for k in ("service.name", "region", "host", "name", "eu")] == [
         True,
         True,
@@ -96,3 +101,83 @@ def test_the_keys_are_the_resources_top_level_keys() -> None:
         False,
         False,
     ]
+
+
+def _recorded_keys(path: Path) -> list[str]:
+    """The rows of ``resource_keys``, read with DuckDB alone."""
+    with duckdb.connect(str(path)) as connection:
+        rows = connection.execute("SELECT key FROM resource_keys ORDER BY 1").fetchall()
+    return [row[0] for row in rows]
+
+
+def test_a_store_opens_without_reading_its_spans_resources(tmp_path: Path) -> None:
+    """The keys are recorded with the spans that bring them, once each however many
+    batches carry them, and a store opens by reading them, not the spans' resources
+    (whose distinct documents grow with the store when a sender puts per-request
+    values there)."""
+    path = tmp_path / "spans.duckdb"
+    store = DuckDBStore(path)
+    try:
+        for n in range(3):
+            resource = {**SERVICE_ONLY, "region": "eu", "request.id": f"r{n}"}
+            batch = [_trace(n, own={}, resource=resource), _trace(10 + n, own={}, resource={})]
+            store.write(SpanBatch.from_records(batch)).result(timeout=30)
+    finally:
+        store.close()
+    assert _recorded_keys(path) == ["region", "request.id", "service.name"]
+
+    with statements() as opening:
+        reopened = DuckDBStore(path)
+    try:
+        assert any("resource_keys" in sql for sql, _ in opening)
+        assert [sql for sql, _ in opening if _RESOURCE_COLUMN.search(sql)] == []
+        on_resources = {_trace(n, own={}, resource={}).trace_id for n in range(3)}
+        assert _found(reopened) == (on_resources, True)
+    finally:
+        reopened.close()
+
+
+_RESOURCE_COLUMN: Final = re.compile(r"\bresource\b")
+
+
+def test_keys_of_a_transaction_that_failed_are_recorded_by_the_next(tmp_path: Path) -> None:
+    """A key taken in stays searchable on resources, and until a transaction recording
+    it commits, the next batch carrying it records it again."""
+    documents = pa.chunked_array([pa.array(['{"service.name":"web","region":"eu"}'])])
+    with duckdb.connect(str(tmp_path / "keys.duckdb")) as connection:
+        connection.execute(RESOURCE_KEYS_DDL)
+
+        def run(sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+            return connection.execute(sql, params).fetchall()
+
+        keys = ResourceKeys.stored(run)
+        new = keys.take_in(documents)
+        connection.execute("BEGIN TRANSACTION")
+        keys.record(run, new)
+        connection.execute("ROLLBACK")
+        assert keys.may_carry("region")
+
+        again = keys.take_in(documents)
+        assert again == new == {"service.name", "region"}
+        keys.record(run, again)
+        keys.committed(again)
+        assert keys.take_in(documents) == frozenset()
+        assert sorted(row[0] for row in run("SELECT key FROM resource_keys", [])) == [
+            "region",
+            "service.name",
+        ]
+
+
+def test_an_older_store_gets_the_keys_its_spans_resources_carry(tmp_path: Path) -> None:
+    """Version 24 fills the table from the stored spans, so a search by a resource's
+    pair on an upgraded store finds every trace it did before."""
+    path = unpack(23, tmp_path)
+    store = DuckDBStore(path)
+    try:
+        query = TraceQuery(attributes=(("host.name", "host-2"),), limit=100)
+        found = store.search_traces(query)
+        assert len(found) == 30
+        assert found == store.scan.search_traces(query)
+    finally:
+        store.close()
+    assert _recorded_keys(path) == ["host.name", "service.name"]

@@ -72,6 +72,9 @@ Versions (``LATEST`` is the last):
 23. ``slow_trace_spans``: every span of each trace whose root request is in its
     operation's tail, what tail causes read (see ``kept_apart``), copied from the
     spans of the summarised traces by the last hour's rollups.
+24. ``resource_keys``: the top-level keys some stored span's resource carries, what
+    a store reads at open to know which searches may find a pair on a resource (see
+    ``resource_keys``), filled from the spans' distinct resource documents.
 
 Opening a file (``open_schema``):
 
@@ -129,6 +132,7 @@ from threadline.server.storage.duckdb import (
     journey_steps,
     journey_summaries,
     kept_apart,
+    resource_keys,
     rollups,
     sdk_rollup,
     summaries,
@@ -477,6 +481,12 @@ def _keep_slow_traces_apart(connection: Connection) -> None:
     kept_apart.fill(_runner(connection), failed=False)
 
 
+def _add_resource_keys(connection: Connection) -> None:
+    """Version 24: the keys the stored spans' resources carry, from their documents."""
+    connection.execute("CREATE TABLE IF NOT EXISTS resource_keys (key VARCHAR NOT NULL)")
+    resource_keys.fill(_runner(connection))
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -500,6 +510,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(21, _add_summary_durations),
     Step(22, _add_previous_steps),
     Step(23, _keep_slow_traces_apart),
+    Step(24, _add_resource_keys),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -108,6 +108,11 @@ DOCUMENTS_DDL: Final = f"""CREATE TABLE IF NOT EXISTS {DOCUMENTS} (
     saved_ns BIGINT NOT NULL
 )"""
 
+# The top-level keys some stored span's resource carries, one row each
+# (``resource_keys``, schema version 24).
+RESOURCE_KEYS: Final = "resource_keys"
+RESOURCE_KEYS_DDL: Final = f"CREATE TABLE IF NOT EXISTS {RESOURCE_KEYS} (key VARCHAR NOT NULL)"
+
 # An ART index on the key a trace page looks up by: it takes a lookup from ~4 ms
 # (15 ms at 10M spans) to ~1.6 ms. Sessions and users are found in the trace
 # summaries (``summary_reads``), so the spans keep no index on those ids: theirs made
@@ -156,6 +161,7 @@ def create_statements() -> list[str]:
         *logs.statements(),
         DRILL_RESULTS_DDL,
         DOCUMENTS_DDL,
+        RESOURCE_KEYS_DDL,
         VERSION_TABLE_DDL,
     ]
 

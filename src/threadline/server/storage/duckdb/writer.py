@@ -402,7 +402,7 @@ class GroupCommitWriter:
         names = known_names.batch_names(table) if self._rollups else frozenset()
         new_names = not self._known_names.all_known(names)
         # Known before the spans commit: a read that sees them knows their resources' keys.
-        self._resource_keys.add_batch(table.column("resource"))
+        new_keys = self._resource_keys.take_in(table.column("resource"))
         self._connection.register(_INCOMING, table)
 
         def append(run: rollups.Run) -> None:
@@ -419,6 +419,7 @@ class GroupCommitWriter:
                 new_names=new_names,
                 retries=marks.retries,
             )
+            self._resource_keys.record(run, new_keys)
             if with_logs:
                 logs.append(run, _INCOMING_LOGS)
 
@@ -427,6 +428,7 @@ class GroupCommitWriter:
         finally:
             self._connection.unregister(_INCOMING)
         self._known_names.committed(names)
+        self._resource_keys.committed(new_keys)
 
     def _in_transaction(self, task: Task) -> Any:
         connection = self._connection
