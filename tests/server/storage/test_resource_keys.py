@@ -4,6 +4,7 @@ are known before a batch commits, recorded with it, and read back when a store o
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Final
 
 import duckdb
 import pyarrow as pa
+import pytest
 
 from support.old_stores import unpack
 from support.spans import span_record
@@ -18,7 +20,7 @@ from support.statements import Statement, statements
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanRecord, TraceQuery
 from threadline.server.storage.duckdb import DuckDBStore
-from threadline.server.storage.duckdb.resource_keys import ResourceKeys
+from threadline.server.storage.duckdb.resource_keys import MAX_KEYS, ResourceKeys, fill
 from threadline.server.storage.duckdb.schema import RESOURCE_KEYS_DDL
 
 MS: Final = 1_000_000
@@ -181,3 +183,54 @@ def test_an_older_store_gets_the_keys_its_spans_resources_carry(tmp_path: Path) 
     finally:
         store.close()
     assert _recorded_keys(path) == ["host.name", "service.name"]
+
+
+def _flooded(n: int) -> SpanRecord:
+    """A span whose resource carries a hundred keys of its own."""
+    keys = {f"request.{n}.{i}": "x" for i in range(100)}
+    return _trace(n, own={}, resource={**SERVICE_ONLY, **keys})
+
+
+def test_a_flood_of_resource_keys_makes_any_key_searched_on_resources(tmp_path: Path) -> None:
+    """Past ``MAX_KEYS`` keys the store stops listing them: one row says any key may be
+    on a resource, and a search finds a flooded key's pair there, reopened too."""
+    path = tmp_path / "spans.duckdb"
+    flood = [_flooded(n) for n in range(MAX_KEYS // 100 + 1)]
+    query = TraceQuery(attributes=(("request.7.3", "x"),))
+    store = DuckDBStore(path)
+    try:
+        store.write(SpanBatch.from_records(flood)).result(timeout=30)
+        store.write(SpanBatch.from_records([_flooded(5_000)])).result(timeout=30)
+        with statements() as ran:
+            assert [s.trace_id for s in store.search_traces(query)] == [flood[7].trace_id]
+        assert _reads_resources(ran)
+    finally:
+        store.close()
+    assert _recorded_keys(path) == [None]
+    reopened = DuckDBStore(path)
+    try:
+        assert [s.trace_id for s in reopened.search_traces(query)] == [flood[7].trace_id]
+    finally:
+        reopened.close()
+
+
+@pytest.mark.parametrize("documents", [1, MAX_KEYS // 100 + 1])
+def test_the_upgrade_records_the_keys_or_any_key_past_the_bound(
+    documents: int, tmp_path: Path
+) -> None:
+    """Version 24's fill lists the stored resources' keys, or past ``MAX_KEYS`` records
+    that any key may be carried."""
+    resources = [json.dumps(_flooded(n).resource) for n in range(documents)]
+    with duckdb.connect(str(tmp_path / "keys.duckdb")) as connection:
+        connection.execute(f"CREATE TABLE spans (resource VARCHAR); {RESOURCE_KEYS_DDL}")
+        connection.execute("INSERT INTO spans SELECT unnest(?::VARCHAR[])", [resources * 2])
+
+        def run(sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+            return connection.execute(sql, params).fetchall()
+
+        fill(run)
+        recorded = [row[0] for row in run("SELECT key FROM resource_keys ORDER BY 1", [])]
+    if documents == 1:
+        assert recorded == sorted(["service.name", *(f"request.0.{i}" for i in range(100))])
+    else:
+        assert recorded == [None]

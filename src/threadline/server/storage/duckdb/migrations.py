@@ -483,7 +483,7 @@ def _keep_slow_traces_apart(connection: Connection) -> None:
 
 def _add_resource_keys(connection: Connection) -> None:
     """Version 24: the keys the stored spans' resources carry, from their documents."""
-    connection.execute("CREATE TABLE IF NOT EXISTS resource_keys (key VARCHAR NOT NULL)")
+    connection.execute("CREATE TABLE IF NOT EXISTS resource_keys (key VARCHAR)")
     resource_keys.fill(_runner(connection))
 
 

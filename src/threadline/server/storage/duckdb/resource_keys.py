@@ -19,6 +19,11 @@ the request's event loop, where ``write`` is called) and records the ones not ye
 the table within that transaction, so the table and the spans commit together.
 Keys are never removed: a key that no stored resource carries any more (after
 retention or an erasure) costs a read that finds nothing, never a missing answer.
+
+A sender can also flood its resources with keys of their own (a request id in the
+key's name). Past ``MAX_KEYS`` keys the set stops growing: every key may then be on a
+resource, as before the set existed, and the table records that with one row whose
+key is NULL, instead of a row per key. Batches are then no longer parsed for keys.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable
+from typing import Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,55 +46,78 @@ _SPANS_KEYS = (
 )
 
 
+# Keys known at most, ten times the keys of a fleet's resources: past it, every key may
+# be on a resource (the row recording that has a NULL key).
+MAX_KEYS: Final = 10_000
+# A recorded key: a resource's key, or ``None``, for "any key" past ``MAX_KEYS``.
+Key = str | None
+
+
 def fill(fetch: Fetch) -> None:
     """Record the keys of every resource the stored spans carry (schema version 24)."""
-    fetch(f"INSERT INTO {RESOURCE_KEYS} {_SPANS_KEYS}", [])
+    keys: list[Key] = [str(row[0]) for row in fetch(_SPANS_KEYS, [])]
+    _insert(fetch, keys if len(keys) <= MAX_KEYS else [None])
+
+
+def _insert(fetch: Fetch, keys: Iterable[Key]) -> None:
+    ordered = sorted(keys, key=lambda key: (key is None, key or ""))
+    if ordered:
+        fetch(f"INSERT INTO {RESOURCE_KEYS} SELECT unnest(?::VARCHAR[])", [ordered])
 
 
 class ResourceKeys:
     """The keys some stored span's resource may carry: a superset, never fewer."""
 
-    def __init__(self, recorded: Iterable[str] = ()) -> None:
+    def __init__(self, recorded: Iterable[Key] = ()) -> None:
+        keys = set(recorded)
         # Replaced whole under the lock, read without it: a reader sees the old set or
-        # the new one, either a superset of what its snapshot holds.
-        self._keys: frozenset[str] = frozenset(recorded)
+        # the new one, either a superset of what its snapshot holds. ``_any``: past
+        # ``MAX_KEYS``, any key may be carried; it never turns back.
+        self._any = None in keys or len(keys) > MAX_KEYS
+        self._keys: frozenset[str] = frozenset() if self._any else frozenset(map(str, keys))
         self._adding = threading.Lock()
-        # The keys ``resource_keys`` holds, as far as committed transactions say: used
-        # by the writer's thread alone, after the open.
-        self._recorded: set[str] = set(self._keys)
+        # What ``resource_keys`` holds, as far as committed transactions say: used by
+        # the writer's thread alone, after the open.
+        self._recorded: set[Key] = keys
 
     @classmethod
     def stored(cls, fetch: Fetch) -> ResourceKeys:
         """The keys recorded in the store (``resource_keys``)."""
-        return cls(str(row[0]) for row in fetch(f"SELECT DISTINCT key FROM {RESOURCE_KEYS}", []))
+        return cls(row[0] for row in fetch(f"SELECT DISTINCT key FROM {RESOURCE_KEYS}", []))
 
     def may_carry(self, key: str) -> bool:
         """False only when no stored span's resource carries ``key``."""
-        return key in self._keys
+        return self._any or key in self._keys
 
-    def take_in(self, resources: pa.ChunkedArray) -> frozenset[str]:
+    def take_in(self, resources: pa.ChunkedArray) -> frozenset[Key]:
         """Take in the keys of a batch's resource documents (JSON objects) before the
         batch commits, and return those not yet recorded, for ``record`` in its
         transaction. A batch holds a document per process that sent it: finding and
         parsing the distinct ones costs little next to the commit."""
+        if self._any:
+            return frozenset({None} - self._recorded)
         keys: set[str] = set()
         for document in pc.unique(resources).to_pylist():
             parsed = json.loads(document)
             if isinstance(parsed, dict):
                 keys.update(parsed)
         new = keys - self._keys
+        if len(self._keys) + len(new) > MAX_KEYS:
+            with self._adding:
+                self._any = True
+                self._keys = frozenset()
+            return frozenset({None} - self._recorded)
         if new:
             with self._adding:
                 self._keys = self._keys | new
         return frozenset(keys - self._recorded)
 
-    def record(self, fetch: Fetch, keys: frozenset[str]) -> None:
+    def record(self, fetch: Fetch, keys: frozenset[Key]) -> None:
         """Record ``keys`` (from ``take_in``) in the batch's transaction; ``committed``
         once it commits. A transaction that fails records nothing, and the next batch
         carrying the keys records them again."""
-        if keys:
-            fetch(f"INSERT INTO {RESOURCE_KEYS} SELECT unnest(?::VARCHAR[])", [sorted(keys)])
+        _insert(fetch, keys)
 
-    def committed(self, keys: frozenset[str]) -> None:
+    def committed(self, keys: frozenset[Key]) -> None:
         """The transaction that recorded ``keys`` committed."""
         self._recorded |= keys

@@ -108,10 +108,10 @@ DOCUMENTS_DDL: Final = f"""CREATE TABLE IF NOT EXISTS {DOCUMENTS} (
     saved_ns BIGINT NOT NULL
 )"""
 
-# The top-level keys some stored span's resource carries, one row each
-# (``resource_keys``, schema version 24).
+# The top-level keys some stored span's resource carries, one row each, or a NULL key
+# for "any key" past ``resource_keys.MAX_KEYS`` (``resource_keys``, schema version 24).
 RESOURCE_KEYS: Final = "resource_keys"
-RESOURCE_KEYS_DDL: Final = f"CREATE TABLE IF NOT EXISTS {RESOURCE_KEYS} (key VARCHAR NOT NULL)"
+RESOURCE_KEYS_DDL: Final = f"CREATE TABLE IF NOT EXISTS {RESOURCE_KEYS} (key VARCHAR)"
 
 # An ART index on the key a trace page looks up by: it takes a lookup from ~4 ms
 # (15 ms at 10M spans) to ~1.6 ms. Sessions and users are found in the trace
