@@ -72,9 +72,10 @@ class ResourceKeys:
         keys = set(recorded)
         # Replaced whole under the lock, read without it: a reader sees the old set or
         # the new one, either a superset of what its snapshot holds. ``_any``: past
-        # ``MAX_KEYS``, any key may be carried; it never turns back.
+        # ``MAX_KEYS``, any key may be carried; it never turns back, and the set is
+        # left as it was, so a reader that saw ``_any`` unset still finds its keys.
         self._any = None in keys or len(keys) > MAX_KEYS
-        self._keys: frozenset[str] = frozenset() if self._any else frozenset(map(str, keys))
+        self._keys = frozenset(key for key in keys if key is not None)
         self._adding = threading.Lock()
         # What ``resource_keys`` holds, as far as committed transactions say: used by
         # the writer's thread alone, after the open.
@@ -103,9 +104,7 @@ class ResourceKeys:
                 keys.update(parsed)
         new = keys - self._keys
         if len(self._keys) + len(new) > MAX_KEYS:
-            with self._adding:
-                self._any = True
-                self._keys = frozenset()
+            self._any = True
             return frozenset({None} - self._recorded)
         if new:
             with self._adding:
