@@ -46,8 +46,9 @@ _SPANS_KEYS = (
 )
 
 
-# Keys known at most, ten times the keys of a fleet's resources: past it, every key may
-# be on a resource (the row recording that has a NULL key).
+# Keys known at most, far more than OpenTelemetry's resources carry (tens of keys a
+# process, mostly shared): past it, every key may be on a resource (the row recording
+# that has a NULL key).
 MAX_KEYS: Final = 10_000
 # A recorded key: a resource's key, or ``None``, for "any key" past ``MAX_KEYS``.
 Key = str | None
