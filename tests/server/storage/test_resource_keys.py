@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -142,6 +142,15 @@ def test_a_store_opens_without_reading_its_spans_resources(tmp_path: Path) -> No
 _RESOURCE_COLUMN: Final = re.compile(r"\bresource\b")
 
 
+def _runner(connection: duckdb.DuckDBPyConnection) -> Callable[[str, Sequence[object]], list[Any]]:
+    """What ``resource_keys`` runs statements with: run one, return its rows."""
+
+    def run(sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        return connection.execute(sql, params).fetchall()
+
+    return run
+
+
 def test_keys_of_a_transaction_that_failed_are_recorded_by_the_next(tmp_path: Path) -> None:
     """A key taken in stays searchable on resources, and until a transaction recording
     it commits, the next batch carrying it records it again."""
@@ -149,8 +158,7 @@ def test_keys_of_a_transaction_that_failed_are_recorded_by_the_next(tmp_path: Pa
     with duckdb.connect(str(tmp_path / "keys.duckdb")) as connection:
         connection.execute(RESOURCE_KEYS_DDL)
 
-        def run(sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-            return connection.execute(sql, params).fetchall()
+        run = _runner(connection)
 
         keys = ResourceKeys.stored(run)
         new = keys.take_in(documents)
@@ -225,8 +233,7 @@ def test_the_upgrade_records_the_keys_or_any_key_past_the_bound(
         connection.execute(f"CREATE TABLE spans (resource VARCHAR); {RESOURCE_KEYS_DDL}")
         connection.execute("INSERT INTO spans SELECT unnest(?::VARCHAR[])", [resources * 2])
 
-        def run(sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-            return connection.execute(sql, params).fetchall()
+        run = _runner(connection)
 
         fill(run)
         recorded = [row[0] for row in run("SELECT key FROM resource_keys ORDER BY 1", [])]
