@@ -1,0 +1,314 @@
+"""A design measured before it is built: per-trace profiles for the trace-group counts.
+
+    cd bench && PYTHONPATH=../src:. python3 analysis.py --spans 10000000 --repeat 3 \\
+        --no-ingest-baseline --time-ordered --db /tmp/e10m.duckdb      # once, to keep a store
+    cd bench && PYTHONPATH=../src:. python3 trace_profiles.py --db /tmp/e10m.duckdb
+
+Error hotspots and tail causes count, over a sample of about 4,000 traces, each
+operation's traces, self time and error origins and each attribute value's traces
+(``storage/duckdb/groups.py``). On a folded store every sampled trace's spans are read
+from the copies kept apart (``failed_trace_spans``, ``slow_trace_spans``), and the
+statement computes each span's self time (a window over each parent's children) and
+parses each span's attribute documents (``json_each``) at every call. Those figures are
+the trace's own: they could be computed once, when the fold copies the trace, and kept
+as a *profile* (one row per trace and operation: self time and whether it holds an
+error origin; one row per trace and distinct attribute value).
+
+This script builds such profiles for every copied trace of a store ``analysis.py``
+kept, in a scratch file (the store is opened read-only and not changed), and prints:
+
+- the build: each copies table's spans, the profile rows made of them, and the time
+  (what the fold would add, in bulk here: the fold's batches are smaller), and the
+  profiles' file size beside the store's;
+- for the two groupings the analysis pages ask for (error hotspots of all traces, tail
+  causes of checkout), the store's counting statement as ``DuckDBStore.trace_groups``
+  runs it against the same counts read from the profiles of the same kept traces:
+  fastest and median of ``--repeat`` runs each, alternately, and whether the two give
+  the same rows (they must, or the timing says nothing).
+
+Not measured here: the walked traces' whole spans, which tail causes by the critical
+path read with the counts (``sample_spans``); from profiles they would take a read of
+their own. A sampled trace not folded yet (its spans not copied) has no profile; on a
+folded store there are none, and the script says how many it met.
+Bounded: one build, ``--repeat`` runs of four statements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+
+from analysis import analysis_end
+from slo import HOUR_NS
+from threadline.server.aggregates import Split, Target, TimeWindow
+from threadline.server.query import GROUP_SAMPLE, MIN_SUPPORT
+from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb import store as store_module
+
+CHECKOUT: Final = Target(service="gateway", operation="POST /checkout")
+# Where a labelled trace's spans are (``group_sample``): the copies this script profiles.
+COPIES: Final = {1: "failed_trace_spans", 2: "slow_trace_spans"}
+# The counting statement's rows: operations (0), attribute values (1), misfits (3).
+OPERATION_ROW, ATTRIBUTE_ROW, MISFIT_ROW = 0, 1, 3
+
+# Each span's self time (its length less the union of its children's clipped
+# intervals) and error origin (an error with no failing child), summed per trace and
+# operation: the statement's own computation, over a whole copies table.
+PROFILE_OPERATIONS: Final = """
+WITH span AS (
+    SELECT rowid AS row, trace_id, span_id, parent_span_id, service_name, name, start_ns,
+           end_ns, status
+    FROM store.{table}
+),
+child AS (
+    SELECT p.row AS parent_row, c.status = 'error' AS failed,
+           greatest(c.start_ns, p.start_ns) AS clipped_start,
+           least(c.end_ns, p.end_ns) AS clipped_end
+    FROM span AS c JOIN span AS p ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
+),
+ordered AS (
+    SELECT *, max(clipped_end) OVER (
+        PARTITION BY parent_row ORDER BY clipped_start, clipped_end
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS covered_until
+    FROM child
+),
+covered AS (
+    SELECT parent_row,
+           sum(greatest(0, clipped_end - greatest(clipped_start,
+                                                  coalesce(covered_until, clipped_start))))
+               AS covered_ns,
+           bool_or(failed) AS child_failed
+    FROM ordered GROUP BY parent_row
+)
+SELECT m.trace_id, m.service_name, m.name,
+       sum(greatest(0, m.end_ns - m.start_ns - coalesce(cv.covered_ns, 0)))::BIGINT AS self_ns,
+       bool_or(m.status = 'error' AND NOT coalesce(cv.child_failed, false)) AS origin
+FROM span AS m LEFT JOIN covered AS cv ON cv.parent_row = m.row
+GROUP BY m.trace_id, m.service_name, m.name
+ORDER BY m.trace_id"""
+# Each trace's distinct attribute values, of its spans and of their resources.
+PROFILE_PAIRS: Final = """
+SELECT DISTINCT trace_id, key, value FROM (
+    SELECT s.trace_id, e.key, json_extract_string(e.value, '$') AS value
+    FROM store.{table} AS s, json_each(s.attributes) AS e
+    UNION ALL
+    SELECT r.trace_id, e.key, json_extract_string(e.value, '$') AS value
+    FROM (SELECT DISTINCT trace_id, resource FROM store.{table}) AS r,
+         json_each(r.resource) AS e
+)
+WHERE value IS NOT NULL
+ORDER BY trace_id"""
+# The counts over the kept traces' profiles; ``?``: the kept traces' ids, groups and
+# copies, min support, the attribute rows' limit. The same rows as the statement's.
+PROFILE_COUNTS: Final = """
+WITH kept AS MATERIALIZED (
+    SELECT unnest(?::VARCHAR[]) AS trace_id, unnest(?::BOOLEAN[]) AS focus,
+           unnest(?::INTEGER[]) AS source
+),
+operation AS (
+    SELECT o.*, k.focus FROM profiles.operations_failed_trace_spans AS o
+        JOIN kept AS k USING (trace_id) WHERE k.source = 1
+    UNION ALL
+    SELECT o.*, k.focus FROM profiles.operations_slow_trace_spans AS o
+        JOIN kept AS k USING (trace_id) WHERE k.source = 2
+),
+pair AS (
+    SELECT p.*, k.focus FROM profiles.pairs_failed_trace_spans AS p
+        JOIN kept AS k USING (trace_id) WHERE k.source = 1
+    UNION ALL
+    SELECT p.*, k.focus FROM profiles.pairs_slow_trace_spans AS p
+        JOIN kept AS k USING (trace_id) WHERE k.source = 2
+),
+key_stats AS (
+    SELECT key, count(DISTINCT value) AS key_values, count(DISTINCT trace_id) AS key_traces
+    FROM pair GROUP BY key
+)
+SELECT 0, service_name, name, count(*) FILTER (WHERE focus),
+       count(*) FILTER (WHERE NOT focus),
+       coalesce(sum(self_ns) FILTER (WHERE focus), 0),
+       coalesce(sum(self_ns) FILTER (WHERE NOT focus), 0),
+       count(*) FILTER (WHERE focus AND origin), count(*) FILTER (WHERE NOT focus AND origin),
+       coalesce(sum(self_ns::HUGEINT * self_ns) FILTER (WHERE focus), 0),
+       coalesce(sum(self_ns::HUGEINT * self_ns) FILTER (WHERE NOT focus), 0)
+FROM operation GROUP BY service_name, name
+UNION ALL
+SELECT * FROM (
+    SELECT 1, pair.key, pair.value, count(*) FILTER (WHERE focus) AS focus_traces,
+           count(*) FILTER (WHERE NOT focus), any_value(key_values), any_value(key_traces),
+           NULL, NULL, NULL, NULL
+    FROM pair JOIN key_stats USING (key)
+    GROUP BY pair.key, pair.value
+    HAVING count(*) FILTER (WHERE focus) >= ?
+    ORDER BY focus_traces DESC, pair.key, pair.value
+    LIMIT ?
+)"""
+
+
+class Counting:
+    """One grouping's counting statement as the store ran it, and the traces it kept."""
+
+    def __init__(self, sql: str, params: Sequence[Any], rows: Sequence[tuple[Any, ...]]):
+        self.sql, self.params = sql, list(params)
+        trace_ids, focus, place, _trace_no, source = self.params[:5]
+        misfits = {row[1] for row in rows if row[0] == MISFIT_ROW}
+        labels = zip(trace_ids, focus, place, source, strict=True)
+        labelled = sorted(
+            (
+                (is_focus, at, trace_id, where)
+                for trace_id, is_focus, at, where in labels
+                if trace_id not in misfits
+            ),
+            key=lambda row: (row[0], row[1]),
+        )
+        kept = [row for row in labelled if row[0]][:GROUP_SAMPLE] + [
+            row for row in labelled if not row[0]
+        ][:GROUP_SAMPLE]
+        self.kept_ids = [trace_id for _, _, trace_id, _ in kept]
+        self.kept_focus = [is_focus for is_focus, _, _, _ in kept]
+        self.kept_sources = [where for _, _, _, where in kept]
+        self.unfolded = sum(1 for where in self.kept_sources if where not in COPIES)
+        self.counts = _counts(rows)
+
+
+def _counts(rows: Sequence[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+    """The operation and attribute rows of a counting answer, as comparable tuples."""
+    return {tuple(row[:11]) for row in rows if row[0] in (OPERATION_ROW, ATTRIBUTE_ROW)}
+
+
+def captured(store: DuckDBStore, call: Callable[[], object]) -> Counting:
+    """The counting statement ``call`` makes the store run (its longest), with its rows."""
+    ran: list[tuple[str, Sequence[object], list[Any]]] = []
+    rows_of = store_module._all_rows  # every statement of a read runs here; put back below
+
+    def kept_rows(cursor: Any, sql: str, params: Sequence[object], doing: str) -> list[Any]:
+        rows = rows_of(cursor, sql, params, doing)
+        ran.append((sql, list(params), rows))
+        return rows
+
+    store_module._all_rows = kept_rows
+    try:
+        call()
+    finally:
+        store_module._all_rows = rows_of
+    sql, params, rows = max(ran, key=lambda statement: len(statement[0]))
+    return Counting(sql, params, rows)
+
+
+def build(connection: duckdb.DuckDBPyConnection) -> None:
+    """Every copied trace's profile, each table's build timed."""
+    print(f"{'profiles of':22}{'spans':>12}{'rows':>12}{'ms':>10}{'ms per 100k spans':>20}")
+    for table in COPIES.values():
+        spans = connection.execute(f"SELECT count(*) FROM store.{table}").fetchall()[0][0]
+        for kind, sql in (("operations", PROFILE_OPERATIONS), ("pairs", PROFILE_PAIRS)):
+            started = time.perf_counter()
+            connection.execute(f"CREATE TABLE profiles.{kind}_{table} AS {sql.format(table=table)}")
+            took = time.perf_counter() - started
+            rows = connection.execute(f"SELECT count(*) FROM profiles.{kind}_{table}").fetchall()
+            print(
+                f"{kind + ' of ' + table.split('_')[0]:22}{spans:>12,}{rows[0][0]:>12,}"
+                f"{took * 1e3:>10.1f}{took * 1e3 * 100_000 / max(spans, 1):>20.1f}"
+            )
+    connection.execute("CHECKPOINT profiles")
+
+
+def sizes(store: Path, profiles: Path) -> None:
+    """The profiles' file beside the store's."""
+    mib = 1024 * 1024
+    print(
+        f"profiles file {profiles.stat().st_size / mib:,.1f} MiB beside the store's"
+        f" {store.stat().st_size / mib:,.1f} MiB"
+    )
+
+
+def compare(
+    connection: duckdb.DuckDBPyConnection, name: str, counting: Counting, repeat: int
+) -> None:
+    """The statement against the profiles' counts, alternately, and whether they agree."""
+    if counting.unfolded:
+        print(f"{name}: {counting.unfolded} kept traces not folded yet; no profiles to read")
+        return
+    profile_params = [
+        counting.kept_ids,
+        counting.kept_focus,
+        counting.kept_sources,
+        MIN_SUPPORT,
+        500,
+    ]
+    timings: dict[str, list[float]] = {"statement": [], "profiles": []}
+    answers: dict[str, set[tuple[Any, ...]]] = {}
+    connection.execute("USE store")
+    for _ in range(repeat + 1):  # the first run of each warms up
+        for label, sql, params in (
+            ("statement", counting.sql, counting.params),
+            ("profiles", PROFILE_COUNTS, profile_params),
+        ):
+            started = time.perf_counter()
+            rows = connection.execute(sql, params).fetchall()
+            timings[label].append(time.perf_counter() - started)
+            answers[label] = _counts(rows)
+    same = answers["statement"] == answers["profiles"] == counting.counts
+    statement, profiles = (sorted(timings[label][1:]) for label in ("statement", "profiles"))
+    print(
+        f"{name:30}{len(counting.kept_ids):>8,}{statement[0] * 1e3:>12.1f}"
+        f"{statistics.median(statement) * 1e3:>10.1f}{profiles[0] * 1e3:>12.1f}"
+        f"{statistics.median(profiles) * 1e3:>10.1f}{'yes' if same else 'NO':>8}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--db", type=Path, required=True, help="a store analysis.py kept")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each read")
+    args = parser.parse_args()
+    if not args.db.exists():
+        parser.error(f"{args.db} does not exist; keep one with analysis.py --db")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+
+    end_ns = analysis_end(args.db)
+    hour = TimeWindow(end_ns - HOUR_NS, end_ns)
+    store = DuckDBStore(args.db)
+    try:
+        groupings = {
+            name: captured(
+                store,
+                lambda t=target, s=split: store.trace_groups(
+                    t, s, hour, min_support=MIN_SUPPORT, sample=GROUP_SAMPLE
+                ),
+            )
+            for name, target, split in (
+                ("error hotspots (all traces)", Target(), Split.FAILED),
+                ("tail causes of checkout", CHECKOUT, Split.SLOW),
+            )
+        }
+    finally:
+        store.close()
+
+    with tempfile.TemporaryDirectory(prefix="threadline-profiles-") as tmp:
+        connection = duckdb.connect()
+        try:
+            connection.execute(f"ATTACH '{args.db}' AS store (READ_ONLY)")
+            connection.execute(f"ATTACH '{Path(tmp) / 'profiles.duckdb'}' AS profiles")
+            build(connection)
+            sizes(args.db, Path(tmp) / "profiles.duckdb")
+            print(
+                f"\n{'counts of':30}{'traces':>8}{'statement':>12}{'median':>10}"
+                f"{'profiles':>12}{'median':>10}{'same':>8}   (ms, fastest of {args.repeat})"
+            )
+            for name, counting in groupings.items():
+                compare(connection, name, counting, args.repeat)
+        finally:
+            connection.close()
+
+
+if __name__ == "__main__":
+    main()
