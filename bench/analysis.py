@@ -69,7 +69,7 @@ import pyarrow as pa
 from analysis_workload import generate
 from journey_bench import journey_views, store_views, timed_both
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
-from threadline.server.analysis import sampling_error
+from threadline.server.analysis import attribute_signal, sampling_error
 from threadline.server.analysis.tail_latency import explain
 from threadline.server.batch import SpanBatch
 from threadline.server.model import StatusCode, TraceQuery, TraceSummary
@@ -521,8 +521,30 @@ def _parted_beyond_margins(sampled: TraceGroups, full: TraceGroups) -> str | Non
             return (
                 f"{missing[0]} not ranked in the sample (full scan: {shown(full_figure)};"
                 f" the sample ranks down to {'none' if lowest is None else shown(lowest)})"
+                f"{_value_test(missing[0], sampled, full)}"
             )
     return None
+
+
+def _value_test(key: object, sampled: TraceGroups, full: TraceGroups) -> str:
+    """Where a left-out attribute value stands on each side: the traces of each group
+    carrying it and Fisher's p (``analysis.attribute_signal``); nothing for an operation."""
+    sides = []
+    for name, groups in (("sample", sampled), ("full scan", full)):
+        count = next((c for c in groups.attributes if (c.key, c.value) == key), None)
+        if count is None:
+            continue
+        p_value = attribute_signal.fisher_greater(
+            min(count.focus_traces, groups.focus_sample),
+            groups.focus_sample,
+            min(count.baseline_traces, groups.baseline_sample),
+            groups.baseline_sample,
+        )
+        sides.append(
+            f"{name} {count.focus_traces:,} of {groups.focus_sample:,} focus,"
+            f" {count.baseline_traces:,} of {groups.baseline_sample:,} baseline, p {p_value:.2g}"
+        )
+    return f"\n        carried by: {'; '.join(sides)}" if sides else ""
 
 
 def _as_score(figure: float) -> str:
