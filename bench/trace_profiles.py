@@ -18,8 +18,10 @@ This script builds such profiles for every copied trace of a store ``analysis.py
 kept, in a scratch file (the store is opened read-only and not changed), and prints:
 
 - the build: each copies table's spans, the profile rows made of them, and the time
-  (what the fold would add, in bulk here: the fold's batches are smaller), and the
-  profiles' file size beside the store's;
+  (what the fold would add, in bulk here), then the same built ``--fold-traces``
+  traces at a time (default 500) for ten groups of slow traces neighbouring in start
+  order, as a fold would build those it copies, and the profiles' file size beside
+  the store's;
 - for the two groupings the analysis pages ask for (error hotspots of all traces, tail
   causes of checkout), the store's counting statement as ``DuckDBStore.trace_groups``
   runs it against the same counts read from the profiles of the same kept traces:
@@ -30,7 +32,7 @@ Not measured here: the walked traces' whole spans, which tail causes by the crit
 path read with the counts (``sample_spans``); from profiles they would take a read of
 their own. A sampled trace not folded yet (its spans not copied) has no profile; on a
 folded store there are none, and the script says how many it met.
-Bounded: one build, ``--repeat`` runs of four statements.
+Bounded: one build, ten folds' builds, ``--repeat`` runs of four statements.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ from threadline.server.storage.duckdb import DuckDBStore
 from threadline.server.storage.duckdb import store as store_module
 
 CHECKOUT: Final = Target(service="gateway", operation="POST /checkout")
+# Folds timed by ``build_by_fold``.
+FOLDS: Final = 10
 # Where a labelled trace's spans are (``group_sample``): the copies this script profiles.
 COPIES: Final = {1: "failed_trace_spans", 2: "slow_trace_spans"}
 # The counting statement's rows: operations (0), attribute values (1), misfits (3).
@@ -65,7 +69,7 @@ PROFILE_OPERATIONS: Final = """
 WITH span AS (
     SELECT rowid AS row, trace_id, span_id, parent_span_id, service_name, name, start_ns,
            end_ns, status
-    FROM store.{table}
+    FROM {source}
 ),
 child AS (
     SELECT p.row AS parent_row, c.status = 'error' AS failed,
@@ -95,16 +99,21 @@ GROUP BY m.trace_id, m.service_name, m.name
 ORDER BY m.trace_id"""
 # Each trace's distinct attribute values, of its spans and of their resources.
 PROFILE_PAIRS: Final = """
+WITH copied AS (SELECT trace_id, attributes, resource FROM {source})
 SELECT DISTINCT trace_id, key, value FROM (
     SELECT s.trace_id, e.key, json_extract_string(e.value, '$') AS value
-    FROM store.{table} AS s, json_each(s.attributes) AS e
+    FROM copied AS s, json_each(s.attributes) AS e
     UNION ALL
     SELECT r.trace_id, e.key, json_extract_string(e.value, '$') AS value
-    FROM (SELECT DISTINCT trace_id, resource FROM store.{table}) AS r,
-         json_each(r.resource) AS e
+    FROM (SELECT DISTINCT trace_id, resource FROM copied) AS r, json_each(r.resource) AS e
 )
 WHERE value IS NOT NULL
 ORDER BY trace_id"""
+# The copies of some traces, as a fold would find those it just copied.
+SOME_TRACES: Final = (
+    "(SELECT rowid AS rowid, * FROM store.{table} WHERE start_ns BETWEEN ? AND ?"
+    " AND trace_id IN (SELECT unnest(?::VARCHAR[])))"
+)
 # The counts over the kept traces' profiles; ``?``: the kept traces' ids, groups and
 # copies, min support, the attribute rows' limit. The same rows as the statement's.
 PROFILE_COUNTS: Final = """
@@ -208,7 +217,8 @@ def build(connection: duckdb.DuckDBPyConnection) -> None:
         spans = connection.execute(f"SELECT count(*) FROM store.{table}").fetchall()[0][0]
         for kind, sql in (("operations", PROFILE_OPERATIONS), ("pairs", PROFILE_PAIRS)):
             started = time.perf_counter()
-            connection.execute(f"CREATE TABLE profiles.{kind}_{table} AS {sql.format(table=table)}")
+            made = sql.format(source=f"store.{table}")
+            connection.execute(f"CREATE TABLE profiles.{kind}_{table} AS {made}")
             took = time.perf_counter() - started
             rows = connection.execute(f"SELECT count(*) FROM profiles.{kind}_{table}").fetchall()
             print(
@@ -216,6 +226,36 @@ def build(connection: duckdb.DuckDBPyConnection) -> None:
                 f"{took * 1e3:>10.1f}{took * 1e3 * 100_000 / max(spans, 1):>20.1f}"
             )
     connection.execute("CHECKPOINT profiles")
+
+
+def build_by_fold(connection: duckdb.DuckDBPyConnection, traces: int, folds: int) -> None:
+    """Profiles built ``traces`` copied traces at a time, as folds would: ``folds``
+    groups of traces neighbouring in start order, spread over the slow copies, each
+    read by id where its spans start; the time per 100k spans of each."""
+    table = COPIES[2]
+    rows = connection.execute(
+        f"SELECT trace_id, min(start_ns), max(start_ns) FROM store.{table}"
+        " GROUP BY trace_id ORDER BY min(start_ns)"
+    ).fetchall()
+    step = max(traces, len(rows) // folds)
+    per_100k: list[float] = []
+    spans = 0
+    for first in range(0, min(len(rows), step * folds), step):
+        part = rows[first : first + traces]
+        params = [min(r[1] for r in part), max(r[2] for r in part), [r[0] for r in part]]
+        source = SOME_TRACES.format(table=table)
+        started = time.perf_counter()
+        for sql in (PROFILE_OPERATIONS, PROFILE_PAIRS):
+            connection.execute(f"SELECT count(*) FROM ({sql.format(source=source)})", params)
+        took = time.perf_counter() - started
+        held = connection.execute(f"SELECT count(*) FROM {source}", params).fetchall()[0][0]
+        spans += held
+        per_100k.append(took * 1e3 * 100_000 / max(held, 1))
+    print(
+        f"profiles of {len(per_100k)} folds of {traces:,} slow traces ({spans:,} spans):"
+        f" {min(per_100k):.1f}–{max(per_100k):.1f} ms per 100k spans"
+        f" (median {statistics.median(per_100k):.1f})"
+    )
 
 
 def sizes(store: Path, profiles: Path) -> None:
@@ -268,11 +308,14 @@ def main() -> None:
     )
     parser.add_argument("--db", type=Path, required=True, help="a store analysis.py kept")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each read")
+    parser.add_argument(
+        "--fold-traces", type=int, default=500, help="copied traces a fold profiles at once"
+    )
     args = parser.parse_args()
     if not args.db.exists():
         parser.error(f"{args.db} does not exist; keep one with analysis.py --db")
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    if args.repeat < 1 or args.fold_traces < 1:
+        parser.error("--repeat and --fold-traces must be at least 1")
 
     end_ns = analysis_end(args.db)
     hour = TimeWindow(end_ns - HOUR_NS, end_ns)
@@ -299,6 +342,7 @@ def main() -> None:
             connection.execute(f"ATTACH '{args.db}' AS store (READ_ONLY)")
             connection.execute(f"ATTACH '{Path(tmp) / 'profiles.duckdb'}' AS profiles")
             build(connection)
+            build_by_fold(connection, args.fold_traces, FOLDS)
             sizes(args.db, Path(tmp) / "profiles.duckdb")
             print(
                 f"\n{'counts of':30}{'traces':>8}{'statement':>12}{'median':>10}"
