@@ -28,11 +28,14 @@ kept, in a scratch file (the store is opened read-only and not changed), and pri
   fastest and median of ``--repeat`` runs each, alternately, and whether the two give
   the same rows (they must, or the timing says nothing).
 
-Not measured here: the walked traces' whole spans, which tail causes by the critical
-path read with the counts (``sample_spans``); from profiles they would take a read of
-their own. A sampled trace not folded yet (its spans not copied) has no profile; on a
-folded store there are none, and the script says how many it met.
-Bounded: one build, ten folds' builds, ``--repeat`` runs of four statements.
+Tail causes by the critical path also walk the first 100 traces of each group whole,
+their spans carried by the same statement (``sample_spans``); from profiles they take a
+read of their own: the third row times the statement carrying them against the
+profiles' counts plus that read of the copies by trace id and the records made of it,
+and checks the same spans come back. A sampled trace not folded yet (its spans not
+copied) has no profile; on a folded store there are none, and the script says how many
+it met.
+Bounded: one build, ten folds' builds, ``--repeat`` runs of each grouping's reads.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ import duckdb
 from analysis import analysis_end
 from slo import HOUR_NS
 from threadline.server.aggregates import Split, Target, TimeWindow
-from threadline.server.query import GROUP_SAMPLE, MIN_SUPPORT
+from threadline.server.batch import COLUMNS, records_from_rows
+from threadline.server.query import GROUP_SAMPLE, MIN_SUPPORT, PATH_SAMPLE
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.server.storage.duckdb import store as store_module
 
@@ -60,7 +64,7 @@ FOLDS: Final = 10
 # Where a labelled trace's spans are (``group_sample``): the copies this script profiles.
 COPIES: Final = {1: "failed_trace_spans", 2: "slow_trace_spans"}
 # The counting statement's rows: operations (0), attribute values (1), misfits (3).
-OPERATION_ROW, ATTRIBUTE_ROW, MISFIT_ROW = 0, 1, 3
+OPERATION_ROW, ATTRIBUTE_ROW, SPAN_ROW, MISFIT_ROW = 0, 1, 2, 3
 
 # Each span's self time (its length less the union of its children's clipped
 # intervals) and error origin (an error with no failing child), summed per trace and
@@ -184,6 +188,12 @@ class Counting:
         self.kept_sources = [where for _, _, _, where in kept]
         self.unfolded = sum(1 for where in self.kept_sources if where not in COPIES)
         self.counts = _counts(rows)
+        # The traces a critical path walks: the first ``PATH_SAMPLE`` kept of each group.
+        self.walked: dict[int, list[str]] = {}
+        for is_focus in (True, False):
+            for _, _, trace_id, where in [row for row in kept if row[0] is is_focus][:PATH_SAMPLE]:
+                self.walked.setdefault(where, []).append(trace_id)
+        self.whole_spans = {(row[11], row[12]) for row in rows if row[0] == SPAN_ROW}
 
 
 def _counts(rows: Sequence[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
@@ -267,6 +277,19 @@ def sizes(store: Path, profiles: Path) -> None:
     )
 
 
+def walked_read(connection: duckdb.DuckDBPyConnection, counting: Counting) -> set[tuple[str, str]]:
+    """The walked traces' whole spans read from their copies by id, made into records
+    (what profiles would need besides the counts); their (trace id, span id) pairs."""
+    rows: list[tuple[Any, ...]] = []
+    for where, trace_ids in counting.walked.items():
+        rows += connection.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM store.{COPIES[where]}"
+            " WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))",
+            [trace_ids],
+        ).fetchall()
+    return {(span.trace_id, span.span_id) for span in records_from_rows(rows)}
+
+
 def compare(
     connection: duckdb.DuckDBPyConnection, name: str, counting: Counting, repeat: int
 ) -> None:
@@ -281,8 +304,10 @@ def compare(
         MIN_SUPPORT,
         500,
     ]
+    walks = bool(counting.whole_spans)
     timings: dict[str, list[float]] = {"statement": [], "profiles": []}
     answers: dict[str, set[tuple[Any, ...]]] = {}
+    walked: set[tuple[str, str]] = set()
     connection.execute("USE store")
     for _ in range(repeat + 1):  # the first run of each warms up
         for label, sql, params in (
@@ -291,12 +316,17 @@ def compare(
         ):
             started = time.perf_counter()
             rows = connection.execute(sql, params).fetchall()
+            if label == "profiles" and walks:
+                walked = walked_read(connection, counting)
             timings[label].append(time.perf_counter() - started)
             answers[label] = _counts(rows)
     same = answers["statement"] == answers["profiles"] == counting.counts
+    same = same and (not walks or walked == counting.whole_spans)
     statement, profiles = (sorted(timings[label][1:]) for label in ("statement", "profiles"))
+    if walks:
+        name = f"{name}, {PATH_SAMPLE} a group walked"
     print(
-        f"{name:30}{len(counting.kept_ids):>8,}{statement[0] * 1e3:>12.1f}"
+        f"{name:44}{len(counting.kept_ids):>8,}{statement[0] * 1e3:>12.1f}"
         f"{statistics.median(statement) * 1e3:>10.1f}{profiles[0] * 1e3:>12.1f}"
         f"{statistics.median(profiles) * 1e3:>10.1f}{'yes' if same else 'NO':>8}"
     )
@@ -321,18 +351,22 @@ def main() -> None:
     hour = TimeWindow(end_ns - HOUR_NS, end_ns)
     store = DuckDBStore(args.db)
     try:
-        groupings = {
-            name: captured(
-                store,
-                lambda t=target, s=split: store.trace_groups(
-                    t, s, hour, min_support=MIN_SUPPORT, sample=GROUP_SAMPLE
+        groupings = [
+            (
+                name,
+                captured(
+                    store,
+                    lambda t=target, s=split, w=walk: store.trace_groups(
+                        t, s, hour, min_support=MIN_SUPPORT, sample=GROUP_SAMPLE, sample_ids=w
+                    ),
                 ),
             )
-            for name, target, split in (
-                ("error hotspots (all traces)", Target(), Split.FAILED),
-                ("tail causes of checkout", CHECKOUT, Split.SLOW),
+            for name, target, split, walk in (
+                ("error hotspots (all traces)", Target(), Split.FAILED, 0),
+                ("tail causes of checkout", CHECKOUT, Split.SLOW, 0),
+                ("tail causes of checkout", CHECKOUT, Split.SLOW, PATH_SAMPLE),
             )
-        }
+        ]
     finally:
         store.close()
 
@@ -345,10 +379,10 @@ def main() -> None:
             build_by_fold(connection, args.fold_traces, FOLDS)
             sizes(args.db, Path(tmp) / "profiles.duckdb")
             print(
-                f"\n{'counts of':30}{'traces':>8}{'statement':>12}{'median':>10}"
+                f"\n{'counts of':44}{'traces':>8}{'statement':>12}{'median':>10}"
                 f"{'profiles':>12}{'median':>10}{'same':>8}   (ms, fastest of {args.repeat})"
             )
-            for name, counting in groupings.items():
+            for name, counting in groupings:
                 compare(connection, name, counting, args.repeat)
         finally:
             connection.close()
