@@ -55,7 +55,7 @@ from slo import HOUR_NS
 from threadline.server.aggregates import Split, Target, TimeWindow
 from threadline.server.batch import COLUMNS, records_from_rows
 from threadline.server.query import GROUP_SAMPLE, MIN_SUPPORT, PATH_SAMPLE
-from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb import DuckDBStore, groups
 from threadline.server.storage.duckdb import store as store_module
 
 CHECKOUT: Final = Target(service="gateway", operation="POST /checkout")
@@ -63,56 +63,40 @@ CHECKOUT: Final = Target(service="gateway", operation="POST /checkout")
 FOLDS: Final = 10
 # Where a labelled trace's spans are (``group_sample``): the copies this script profiles.
 COPIES: Final = {1: "failed_trace_spans", 2: "slow_trace_spans"}
-# The counting statement's rows: operations (0), attribute values (1), misfits (3).
+# The counting statement's rows: operations, attribute values, whole spans, misfits.
 OPERATION_ROW, ATTRIBUTE_ROW, SPAN_ROW, MISFIT_ROW = 0, 1, 2, 3
 
-# Each span's self time (its length less the union of its children's clipped
-# intervals) and error origin (an error with no failing child), summed per trace and
-# operation: the statement's own computation, over a whole copies table.
-PROFILE_OPERATIONS: Final = """
-WITH span AS (
-    SELECT rowid AS row, trace_id, span_id, parent_span_id, service_name, name, start_ns,
-           end_ns, status
-    FROM {source}
-),
-child AS (
-    SELECT p.row AS parent_row, c.status = 'error' AS failed,
-           greatest(c.start_ns, p.start_ns) AS clipped_start,
-           least(c.end_ns, p.end_ns) AS clipped_end
-    FROM span AS c JOIN span AS p ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
-),
-ordered AS (
-    SELECT *, max(clipped_end) OVER (
-        PARTITION BY parent_row ORDER BY clipped_start, clipped_end
-        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS covered_until
-    FROM child
-),
-covered AS (
-    SELECT parent_row,
-           sum(greatest(0, clipped_end - greatest(clipped_start,
-                                                  coalesce(covered_until, clipped_start))))
-               AS covered_ns,
-           bool_or(failed) AS child_failed
-    FROM ordered GROUP BY parent_row
-)
-SELECT m.trace_id, m.service_name, m.name,
-       sum(greatest(0, m.end_ns - m.start_ns - coalesce(cv.covered_ns, 0)))::BIGINT AS self_ns,
-       bool_or(m.status = 'error' AND NOT coalesce(cv.child_failed, false)) AS origin
-FROM span AS m LEFT JOIN covered AS cv ON cv.parent_row = m.row
-GROUP BY m.trace_id, m.service_name, m.name
-ORDER BY m.trace_id"""
-# Each trace's distinct attribute values, of its spans and of their resources.
-PROFILE_PAIRS: Final = """
-WITH copied AS (SELECT trace_id, attributes, resource FROM {source})
-SELECT DISTINCT trace_id, key, value FROM (
-    SELECT s.trace_id, e.key, json_extract_string(e.value, '$') AS value
-    FROM copied AS s, json_each(s.attributes) AS e
-    UNION ALL
-    SELECT r.trace_id, e.key, json_extract_string(e.value, '$') AS value
-    FROM (SELECT DISTINCT trace_id, resource FROM copied) AS r, json_each(r.resource) AS e
-)
-WHERE value IS NOT NULL
-ORDER BY trace_id"""
+# Each trace's operations with their self time and error origin, and its distinct
+# attribute values: the counting statement's own computation (``groups._OPERATIONS``,
+# whose ``per_trace`` rows these are, and ``groups._ATTRIBUTES``, whose ``pair`` rows),
+# over the spans of ``{source}``, each trace a group of its own. The attribute rows'
+# two parameters (min support and limit) are bound but unused: ``PAIR_PARAMS``.
+PROFILE_OPERATIONS: Final = f"""
+WITH counted AS (
+    SELECT rowid AS row, trace_id AS trace_no, false AS focus, * FROM {{source}}
+), {groups._OPERATIONS}
+SELECT trace_no AS trace_id, service_name, name, self_ns::BIGINT AS self_ns, origin
+FROM per_trace ORDER BY trace_id"""
+PROFILE_PAIRS: Final = f"""
+WITH counted AS (
+    SELECT trace_id AS trace_no, false AS focus, attributes, resource FROM {{source}}
+), {groups._ATTRIBUTES}
+SELECT trace_no AS trace_id, key, value FROM pair WHERE value IS NOT NULL ORDER BY trace_id"""
+PAIR_PARAMS: Final = [0, 0]
+# Each kind of profile, its statement and the parameters after its source's.
+PROFILES: Final = (("operations", PROFILE_OPERATIONS, []), ("pairs", PROFILE_PAIRS, PAIR_PARAMS))
+
+
+def _kept(kind: str) -> str:
+    """The profile rows of ``kind`` of the kept traces, each with its group, read from
+    the profiles of the copies the trace's spans are in."""
+    return "\n    UNION ALL\n".join(
+        f"SELECT p.*, k.focus FROM profiles.{kind}_{table} AS p"
+        f" JOIN kept AS k USING (trace_id) WHERE k.source = {source}"
+        for source, table in COPIES.items()
+    )
+
+
 # The copies of some traces, as a fold would find those it just copied.
 SOME_TRACES: Final = (
     "(SELECT rowid AS rowid, * FROM store.{table} WHERE start_ns BETWEEN ? AND ?"
@@ -120,25 +104,13 @@ SOME_TRACES: Final = (
 )
 # The counts over the kept traces' profiles; ``?``: the kept traces' ids, groups and
 # copies, min support, the attribute rows' limit. The same rows as the statement's.
-PROFILE_COUNTS: Final = """
+PROFILE_COUNTS: Final = f"""
 WITH kept AS MATERIALIZED (
     SELECT unnest(?::VARCHAR[]) AS trace_id, unnest(?::BOOLEAN[]) AS focus,
            unnest(?::INTEGER[]) AS source
 ),
-operation AS (
-    SELECT o.*, k.focus FROM profiles.operations_failed_trace_spans AS o
-        JOIN kept AS k USING (trace_id) WHERE k.source = 1
-    UNION ALL
-    SELECT o.*, k.focus FROM profiles.operations_slow_trace_spans AS o
-        JOIN kept AS k USING (trace_id) WHERE k.source = 2
-),
-pair AS (
-    SELECT p.*, k.focus FROM profiles.pairs_failed_trace_spans AS p
-        JOIN kept AS k USING (trace_id) WHERE k.source = 1
-    UNION ALL
-    SELECT p.*, k.focus FROM profiles.pairs_slow_trace_spans AS p
-        JOIN kept AS k USING (trace_id) WHERE k.source = 2
-),
+operation AS ({_kept("operations")}),
+pair AS ({_kept("pairs")}),
 key_stats AS (
     SELECT key, count(DISTINCT value) AS key_values, count(DISTINCT trace_id) AS key_traces
     FROM pair GROUP BY key
@@ -225,10 +197,10 @@ def build(connection: duckdb.DuckDBPyConnection) -> None:
     print(f"{'profiles of':22}{'spans':>12}{'rows':>12}{'ms':>10}{'ms per 100k spans':>20}")
     for table in COPIES.values():
         spans = connection.execute(f"SELECT count(*) FROM store.{table}").fetchall()[0][0]
-        for kind, sql in (("operations", PROFILE_OPERATIONS), ("pairs", PROFILE_PAIRS)):
+        for kind, sql, params in PROFILES:
             started = time.perf_counter()
             made = sql.format(source=f"store.{table}")
-            connection.execute(f"CREATE TABLE profiles.{kind}_{table} AS {made}")
+            connection.execute(f"CREATE TABLE profiles.{kind}_{table} AS {made}", params)
             took = time.perf_counter() - started
             rows = connection.execute(f"SELECT count(*) FROM profiles.{kind}_{table}").fetchall()
             print(
@@ -255,8 +227,9 @@ def build_by_fold(connection: duckdb.DuckDBPyConnection, traces: int, folds: int
         params = [min(r[1] for r in part), max(r[2] for r in part), [r[0] for r in part]]
         source = SOME_TRACES.format(table=table)
         started = time.perf_counter()
-        for sql in (PROFILE_OPERATIONS, PROFILE_PAIRS):
-            connection.execute(f"SELECT count(*) FROM ({sql.format(source=source)})", params)
+        for _, sql, after in PROFILES:
+            made = sql.format(source=source)
+            connection.execute(f"SELECT count(*) FROM ({made})", params + after)
         took = time.perf_counter() - started
         held = connection.execute(f"SELECT count(*) FROM {source}", params).fetchall()[0][0]
         spans += held
