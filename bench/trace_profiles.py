@@ -65,6 +65,8 @@ FOLDS: Final = 10
 COPIES: Final = {1: "failed_trace_spans", 2: "slow_trace_spans"}
 # The counting statement's rows: operations, attribute values, whole spans, misfits.
 OPERATION_ROW, ATTRIBUTE_ROW, SPAN_ROW, MISFIT_ROW = 0, 1, 2, 3
+# The columns of its count rows (``groups._COUNT_COLUMNS``).
+COUNT_COLUMNS: Final = groups._COUNT_COLUMNS
 
 # Each trace's operations with their self time and error origin, and its distinct
 # attribute values: the counting statement's own computation (``groups._OPERATIONS``,
@@ -165,12 +167,14 @@ class Counting:
         for is_focus in (True, False):
             for _, _, trace_id, where in [row for row in kept if row[0] is is_focus][:PATH_SAMPLE]:
                 self.walked.setdefault(where, []).append(trace_id)
-        self.whole_spans = {(row[11], row[12]) for row in rows if row[0] == SPAN_ROW}
+        # A whole span's row: the count rows' columns, then the span's (``batch.COLUMNS``).
+        ids = (COUNT_COLUMNS + COLUMNS.index("trace_id"), COUNT_COLUMNS + COLUMNS.index("span_id"))
+        self.whole_spans = {(row[ids[0]], row[ids[1]]) for row in rows if row[0] == SPAN_ROW}
 
 
 def _counts(rows: Sequence[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
     """The operation and attribute rows of a counting answer, as comparable tuples."""
-    return {tuple(row[:11]) for row in rows if row[0] in (OPERATION_ROW, ATTRIBUTE_ROW)}
+    return {tuple(row[:COUNT_COLUMNS]) for row in rows if row[0] in (OPERATION_ROW, ATTRIBUTE_ROW)}
 
 
 def captured(store: DuckDBStore, call: Callable[[], object]) -> Counting:
