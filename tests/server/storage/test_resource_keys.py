@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import duckdb
 import pyarrow as pa
@@ -22,6 +21,7 @@ from threadline.server.model import SpanRecord, TraceQuery
 from threadline.server.storage.duckdb import DuckDBStore
 from threadline.server.storage.duckdb.resource_keys import MAX_KEYS, ResourceKeys, fill
 from threadline.server.storage.duckdb.schema import RESOURCE_KEYS_DDL
+from threadline.server.storage.duckdb.sql import fetcher
 
 MS: Final = 1_000_000
 T0: Final = 1_790_000_000 * 1_000_000_000
@@ -142,15 +142,6 @@ def test_a_store_opens_without_reading_its_spans_resources(tmp_path: Path) -> No
 _RESOURCE_COLUMN: Final = re.compile(r"\bresource\b")
 
 
-def _runner(connection: duckdb.DuckDBPyConnection) -> Callable[[str, Sequence[object]], list[Any]]:
-    """What ``resource_keys`` runs statements with: run one, return its rows."""
-
-    def run(sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-        return connection.execute(sql, params).fetchall()
-
-    return run
-
-
 def test_keys_of_a_transaction_that_failed_are_recorded_by_the_next(tmp_path: Path) -> None:
     """A key taken in stays searchable on resources, and until a transaction recording
     it commits, the next batch carrying it records it again."""
@@ -158,7 +149,7 @@ def test_keys_of_a_transaction_that_failed_are_recorded_by_the_next(tmp_path: Pa
     with duckdb.connect(str(tmp_path / "keys.duckdb")) as connection:
         connection.execute(RESOURCE_KEYS_DDL)
 
-        run = _runner(connection)
+        run = fetcher(connection)
 
         keys = ResourceKeys.stored(run)
         new = keys.take_in(documents)
@@ -233,7 +224,7 @@ def test_the_upgrade_records_the_keys_or_any_key_past_the_bound(
         connection.execute(f"CREATE TABLE spans (resource VARCHAR); {RESOURCE_KEYS_DDL}")
         connection.execute("INSERT INTO spans SELECT unnest(?::VARCHAR[])", [resources * 2])
 
-        run = _runner(connection)
+        run = fetcher(connection)
 
         fill(run)
         recorded = [row[0] for row in run("SELECT key FROM resource_keys ORDER BY 1", [])]

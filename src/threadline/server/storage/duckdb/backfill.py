@@ -15,14 +15,14 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Final
 
 import duckdb
 
 from threadline.server.storage.duckdb import rollups, summaries
 from threadline.server.storage.duckdb.schema import TABLE
-from threadline.server.storage.duckdb.sql import Row
+from threadline.server.storage.duckdb.sql import fetcher
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +79,7 @@ def _by_ranges(
     edges = [*range(first, last, step), last]
     started = time.perf_counter()
 
-    def run(sql: str, params: Sequence[object]) -> list[Row]:
-        return connection.execute(sql, params).fetchall()
-
+    run = fetcher(connection)
     for done, (start, end) in enumerate(itertools.pairwise(edges), start=1):
         rebuild(run, start * rollups.MINUTE_NS, end * rollups.MINUTE_NS)
         logger.info(

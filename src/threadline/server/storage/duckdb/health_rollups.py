@@ -66,7 +66,7 @@ from threadline.server.storage.duckdb.sql import (
     NO_PARENT,
     USER_TRAFFIC,
     Conditions,
-    Row,
+    fetcher,
     json_pointer,
     traces_in,
     wrote_rows,
@@ -392,9 +392,7 @@ def fill(connection: duckdb.DuckDBPyConnection) -> None:
     edges = [*range(first, last, step), last]
     started = time.perf_counter()
 
-    def run(sql: str, params: Sequence[object]) -> list[Row]:
-        return connection.execute(sql, params).fetchall()
-
+    run = fetcher(connection)
     for done, (start, end) in enumerate(itertools.pairwise(edges), start=1):
         rebuild(run, start * MINUTE_NS, end * MINUTE_NS)
         logger.info(

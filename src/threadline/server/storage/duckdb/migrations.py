@@ -143,6 +143,7 @@ from threadline.server.storage.duckdb.schema import (
     VERSION_TABLE,
     create_statements,
 )
+from threadline.server.storage.duckdb.sql import fetcher
 
 log = logging.getLogger(__name__)
 
@@ -155,15 +156,6 @@ class Step:
 
     version: int
     apply: Callable[[Connection], None]
-
-
-def _runner(connection: Connection) -> Callable[[str, Sequence[object]], list[tuple[object, ...]]]:
-    """What the owning modules' fills take: run a statement, return its rows."""
-
-    def run(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
-        return connection.execute(sql, params).fetchall()
-
-    return run
 
 
 def _record_versions(connection: Connection) -> None:
@@ -259,7 +251,7 @@ _SDK_ROLLUP_V6: Final = """CREATE TABLE rollup_sdk_stats (
 def _add_sdk_rollup(connection: Connection) -> None:
     """Version 6: the SDK telemetry rollup, filled from the stats spans already stored."""
     connection.execute(_SDK_ROLLUP_V6)
-    sdk_rollup.fill(_runner(connection))
+    sdk_rollup.fill(fetcher(connection))
 
 
 # Version 7's tables as they were made then (``schema.slo_statements`` is the newest).
@@ -315,7 +307,7 @@ def _add_journey_steps(connection: Connection) -> None:
     """Version 9: a step per trace of a session, from the trace summaries."""
     for statement in _JOURNEY_TABLES_V9:
         connection.execute(statement)
-    run = _runner(connection)
+    run = fetcher(connection)
     # Every trace's rows merged as ``summaries.fold`` merges them (folded or not).
     run(
         f"CREATE TEMP TABLE {_MERGED_V9} AS SELECT trace_id, {summaries.MERGED}"
@@ -364,7 +356,7 @@ def _add_journey_attributes(connection: Connection) -> None:
     and error origin (from the trace summaries)."""
     connection.execute("ALTER TABLE journey_steps ADD COLUMN attributes VARCHAR[] DEFAULT []")
     connection.execute("ALTER TABLE journey_steps ADD COLUMN error_origin VARCHAR")
-    run = _runner(connection)
+    run = fetcher(connection)
     # The root of every trace with a step, merged as ``summaries.fold`` merges it, and
     # its error origin (on the folded row; a trace not folded yet gets it when it is).
     run(
@@ -399,7 +391,7 @@ def _add_journey_sessions(connection: Connection) -> None:
     """Version 14: the journey SLO state per session and minute, from the journey steps."""
     for statement in _JOURNEY_SESSION_TABLES_V14:
         connection.execute(statement)
-    run = _runner(connection)
+    run = fetcher(connection)
     # Version 9 made steps of traces not folded yet too; from now on only folded traces
     # have steps (``journey_sessions``): theirs come back when they are folded, and reads
     # merge them from their summary rows until then.
@@ -427,13 +419,13 @@ def _add_message_spans(connection: Connection) -> None:
     start_ns BIGINT NOT NULL, service VARCHAR NOT NULL, message_id VARCHAR NOT NULL,
     destination VARCHAR NOT NULL, links VARCHAR NOT NULL)"""
     )
-    health_rollups.fill_message_spans(_runner(connection))
+    health_rollups.fill_message_spans(fetcher(connection))
 
 
 def _add_journey_summaries(connection: Connection) -> None:
     """Version 17: each session's journey summary, from the folded trace summaries."""
     connection.execute(JOURNEY_SUMMARIES_DDL)
-    journey_summaries.fill(_runner(connection))
+    journey_summaries.fill(fetcher(connection))
 
 
 def _drop_span_id_indexes(connection: Connection) -> None:
@@ -449,13 +441,13 @@ def _add_failed_spans(connection: Connection) -> None:
     connection.execute(
         "CREATE TABLE IF NOT EXISTS failed_trace_spans AS SELECT * FROM spans LIMIT 0"
     )
-    kept_apart.fill(_runner(connection), slow=False)
+    kept_apart.fill(fetcher(connection), slow=False)
 
 
 def _keep_a_share_apart(connection: Connection) -> None:
     """Version 20: a share of all traces by hash kept apart too, copied again as
     version 19 copies (a file upgraded through version 19 here has them already)."""
-    kept_apart.fill(_runner(connection), slow=False)
+    kept_apart.fill(fetcher(connection), slow=False)
 
 
 def _add_summary_durations(connection: Connection) -> None:
@@ -470,7 +462,7 @@ def _add_previous_steps(connection: Connection) -> None:
     columns = zip(journey_links.PREVIOUS_COLUMNS, journey_links.PREVIOUS_TYPES, strict=True)
     for column, kind in columns:
         connection.execute(f"ALTER TABLE journey_steps ADD COLUMN IF NOT EXISTS {column} {kind}")
-    journey_links.fill(_runner(connection))
+    journey_links.fill(fetcher(connection))
 
 
 def _keep_slow_traces_apart(connection: Connection) -> None:
@@ -478,13 +470,13 @@ def _keep_slow_traces_apart(connection: Connection) -> None:
     last hour's thresholds."""
     # The span table's columns as this file has them, as version 19 makes its table.
     connection.execute("CREATE TABLE IF NOT EXISTS slow_trace_spans AS SELECT * FROM spans LIMIT 0")
-    kept_apart.fill(_runner(connection), failed=False)
+    kept_apart.fill(fetcher(connection), failed=False)
 
 
 def _add_resource_keys(connection: Connection) -> None:
     """Version 24: the keys the stored spans' resources carry, from their documents."""
     connection.execute("CREATE TABLE IF NOT EXISTS resource_keys (key VARCHAR)")
-    resource_keys.fill(_runner(connection))
+    resource_keys.fill(fetcher(connection))
 
 
 STEPS: Final[tuple[Step, ...]] = (

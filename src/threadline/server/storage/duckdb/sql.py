@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import duckdb
+
 from threadline.conventions import JOURNEY_SYNTHETIC, SDK_STATS_SPAN, SYNTHETIC_TRUE
 from threadline.server.aggregates import Percentiles, RedStats, TimeWindow
 from threadline.server.model import TraceQuery
@@ -22,6 +24,17 @@ from threadline.server.storage.duckdb.schema import TABLE
 Row = tuple[Any, ...]
 # Runs one read query with its parameters and returns every row.
 Fetch = Callable[[str, Sequence[object]], list[Row]]
+
+
+def fetcher(connection: duckdb.DuckDBPyConnection) -> Fetch:
+    """A ``Fetch`` on ``connection``: for code that runs on a connection it holds (the
+    writer's, an upgrade's, a backfill's) what the store's reads run through cursors."""
+
+    def fetch(sql: str, params: Sequence[object]) -> list[Row]:
+        return connection.execute(sql, params).fetchall()
+
+    return fetch
+
 
 ERROR: Final = "error"
 

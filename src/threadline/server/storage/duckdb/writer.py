@@ -56,7 +56,7 @@ from threadline.server.storage.duckdb import (
     summaries,
 )
 from threadline.server.storage.duckdb.resource_keys import ResourceKeys
-from threadline.server.storage.duckdb.sql import Row
+from threadline.server.storage.duckdb.sql import fetcher
 
 # The marker keys as they appear in a span's attribute JSON text.
 SYNTHETIC_MARK: Final = f'"{JOURNEY_SYNTHETIC}"'
@@ -433,9 +433,7 @@ class GroupCommitWriter:
     def _in_transaction(self, task: Task) -> Any:
         connection = self._connection
 
-        def run(sql: str, params: Sequence[object]) -> list[Row]:
-            return connection.execute(sql, params).fetchall()
-
+        run = fetcher(connection)
         connection.execute("BEGIN TRANSACTION")
         try:
             result = task(run)
