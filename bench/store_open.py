@@ -86,6 +86,8 @@ def main() -> None:
     source.add_argument("--db", type=Path, help="open a copy of this store")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    if args.repeat < 1 or (args.spans is not None and args.spans < 1):
+        parser.error("--repeat and --spans must be at least 1")
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "spans.duckdb"
         if args.db is not None:
