@@ -17,6 +17,11 @@ the query, and the CPU time of the process (every DuckDB thread included) does n
 leaves, 10M spans: ``python3 journey_bench.py --db /tmp/a10m.duckdb``), over the hour
 ``analysis.py`` times, loading nothing.
 
+``--stages`` (with ``--db``) also times each stage of a funnel alone, as
+``journey_query.funnel`` runs them, without and with the attribute: the count
+(``funnel_reach``), the read of its sampled journeys' traces (``step_traces``), their
+walk (``progress``), the attribute sample of the drop-offs and the drop-off comparison.
+
 ``--store chdb`` loads the same batches into a DuckDB file and into ClickHouse's
 engine in this process (chDB) and times the map and the funnel on each, printing
 ClickHouse's time as a ratio of DuckDB's (``python3 journey_bench.py --store chdb
@@ -40,6 +45,7 @@ import duckdb
 from threadline.server import journey_query
 from threadline.server.aggregates import TimeWindow
 from threadline.server.analysis.funnel import StepMatch, progress, summarize
+from threadline.server.analysis.leaving import drop_offs
 from threadline.server.funnel_defs import Funnel
 from threadline.server.journey_model import SESSION_GAP_NS, JourneyTrace, Step
 from threadline.server.storage.base import Store
@@ -262,7 +268,12 @@ def main() -> None:
         default="duckdb",
         help="duckdb: journey steps against a span scan; chdb: DuckDB against ClickHouse",
     )
+    parser.add_argument(
+        "--stages", action="store_true", help="with --db: time each stage of a funnel"
+    )
     args = parser.parse_args()
+    if args.stages and args.db is None:
+        parser.error("--stages times a kept store: give --db")
     if args.spans < 1000 or args.repeat < 1:
         parser.error("--spans must be at least 1000 and --repeat at least 1")
     if args.store == "chdb":
@@ -272,7 +283,7 @@ def main() -> None:
     if args.db is not None:
         if not args.db.exists():
             parser.error(f"--db {args.db}: no such store")
-        time_views(args.db, analysis_end(args.db), args.repeat)
+        time_views(args.db, analysis_end(args.db), args.repeat, stages=args.stages)
         return
     with tempfile.TemporaryDirectory(prefix="threadline-journeys-") as tmp:
         db = Path(tmp) / "journeys.duckdb"
@@ -291,8 +302,53 @@ def main() -> None:
         time_views(db, end_ns, args.repeat)
 
 
-def time_views(db: Path, end_ns: int, repeat: int) -> None:
-    """Each view of ``journey_views`` on the store at ``db``, over the hour to ``end_ns``."""
+def funnel_stages(store: Store, window: TimeWindow, repeat: int) -> None:
+    """Where a funnel spends its time: each stage of ``journey_query.funnel`` timed alone
+    (fastest wall-clock and CPU of ``repeat`` after a warm-up), on the answers of the
+    stages before it, without and with the attribute."""
+    print(f"{'funnel stage':<40}{'ms':>8}{'cpu ms':>9}")
+    for attribute in (None, TIER):
+        for name, call in _stages(store, window, attribute):
+            wall, cpu = timed_both(call, repeat)
+            print(f"{name:<40}{wall:>8.1f}{cpu:>9.1f}")
+
+
+def _stages(
+    store: Store, window: TimeWindow, attribute: tuple[str, str] | None
+) -> list[tuple[str, Callable[[], Any]]]:
+    """(name, call) of each stage of ``FUNNEL`` (``funnel_stages``)."""
+    steps = FUNNEL.steps
+    sample = journey_query.LEAVING_SAMPLE
+    reach = store.funnel_reach(window, steps, attribute=attribute, sample=sample)
+    traces, _ = store.step_traces(window, funnel=steps, sessions=reach.sample)
+    journeys = progress(traces, steps, window)
+    samples = journey_query._attribute_samples(store, journeys, len(steps) - 1)
+    named = f", {attribute[0]}={attribute[1]}" if attribute else ""
+    return [
+        (
+            f"the count{named}",
+            lambda: store.funnel_reach(window, steps, attribute=attribute, sample=sample),
+        ),
+        (
+            f"  its {len(reach.sample):,} journeys' {len(traces):,} traces",
+            lambda: store.step_traces(window, funnel=steps, sessions=reach.sample),
+        ),
+        ("  their walk", lambda: progress(traces, steps, window)),
+        (
+            "  the drop-offs' attribute sample",
+            lambda: journey_query._attribute_samples(store, journeys, len(steps) - 1),
+        ),
+        ("  the drop-off comparison", lambda: drop_offs(journeys, steps, samples, len(journeys))),
+        (
+            f"the whole funnel{named}",
+            lambda: journey_query.funnel(store, FUNNEL, window, None, attribute),
+        ),
+    ]
+
+
+def time_views(db: Path, end_ns: int, repeat: int, *, stages: bool = False) -> None:
+    """Each view of ``journey_views`` on the store at ``db``, over the hour to ``end_ns``;
+    ``stages``: then each stage of a funnel (``funnel_stages``)."""
     from analysis import HOUR_NS
 
     store = DuckDBStore(db)
@@ -310,6 +366,8 @@ def time_views(db: Path, end_ns: int, repeat: int) -> None:
                 f"{name:<24}{wall:>10.1f}{scan_wall:>10.1f}{scan_wall / wall:>6.1f}"
                 f"{cpu:>11.1f}{scan_cpu:>10.1f}{scan_cpu / cpu:>6.1f}"
             )
+        if stages:
+            funnel_stages(store, window, repeat)
     finally:
         store.close()
 
