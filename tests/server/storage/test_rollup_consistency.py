@@ -30,7 +30,13 @@ from hypothesis import strategies as st
 
 from support.processes import sigkill_once_said
 from support.spans import span_record
-from threadline.conventions import MESSAGING_DESTINATION, MESSAGING_MESSAGE_ID, SDK_STATS_SPAN
+from threadline.conventions import (
+    JOURNEY_SYNTHETIC,
+    MESSAGING_DESTINATION,
+    MESSAGING_MESSAGE_ID,
+    SDK_STATS_SPAN,
+    SYNTHETIC_TRUE,
+)
 from threadline.server.aggregates import (
     EdgeKind,
     OperationRed,
@@ -387,6 +393,60 @@ def test_rollups_answer_like_the_full_scan(
             check(store, WINDOWS)
             store.compact_rollups()
             check(store, WINDOWS)
+        finally:
+            store.close()
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(min_value=0, max_value=2**32),
+    traces=st.integers(min_value=1, max_value=40),
+    batches=st.integers(min_value=1, max_value=4),
+    deleted=st.integers(min_value=0, max_value=5),
+)
+def test_each_slot_of_a_red_series_reads_as_its_own_window(
+    seed: int, traces: int, batches: int, deleted: int
+) -> None:
+    """A RED series finds each slot's percentiles from the ranks of their order
+    statistics in SQL; a window of one slot alone merges its rows per bucket. Both
+    read the same histogram, so they agree exactly, before and after a fold, with
+    probes' spans subtracted (buckets left holding no span) and traces deleted."""
+    rng = random.Random(seed)
+    spans, parts = random_batches(rng, traces, batches)
+    # The first trace (by id) stays a user's, and stored: its web root is in every series.
+    others = sorted({s.trace_id for s in spans})[1:]
+    probes = {trace_id for trace_id in others if rng.random() < 0.3}
+    marked = {JOURNEY_SYNTHETIC: SYNTHETIC_TRUE}
+    parts = [
+        [
+            dataclasses.replace(s, attributes={**s.attributes, **marked})
+            if s.trace_id in probes
+            else s
+            for s in part
+        ]
+        for part in parts
+    ]
+    with tempfile.TemporaryDirectory() as directory:
+        store = DuckDBStore(Path(directory) / "spans.duckdb")
+        try:
+            for part in parts:
+                store.write(SpanBatch.from_records(part)).result(timeout=30)
+            store.delete_traces(rng.sample(others, min(deleted, len(others))))
+            for fold in (False, True):
+                if fold:
+                    store.compact_rollups()
+                requests = 0
+                for service in SERVICES:
+                    for bucket in (MINUTE, 3 * MINUTE):
+                        first = (T0 - 3 * MINUTE) // bucket * bucket
+                        series = store.service_red(
+                            service, TimeWindow(first, first + 12 * MINUTE), bucket_ns=bucket
+                        )
+                        for slot in series.buckets:
+                            alone = TimeWindow(slot.start_ns, slot.start_ns + bucket)
+                            assert slot.stats == store.service_red(service, alone).totals
+                            requests += slot.stats.requests
+                assert requests, "the series reached the kept trace's requests"
         finally:
             store.close()
 

@@ -87,8 +87,11 @@ def percentiles_of_pairs(pairs: Iterable[tuple[int, int]]) -> Percentiles | None
     first, and pairs already in bucket order (``ORDER BY bucket``) sort in one pass.
     """
     values = quantiles_of_pairs(pairs, QUANTILES)
-    if values is None:
-        return None
+    return None if values is None else percentiles_of(values)
+
+
+def percentiles_of(values: Sequence[float]) -> Percentiles:
+    """``Percentiles`` of the values of ``QUANTILES``, in that order."""
     p50, p90, p95, p99 = values
     return Percentiles(p50=p50, p90=p90, p95=p95, p99=p99)
 
@@ -100,9 +103,7 @@ def quantiles_of_pairs(pairs: Iterable[tuple[int, int]], qs: Sequence[float]) ->
     A RED series reads four percentiles for every minute of a day, so the buckets are
     sorted once per histogram, not once per percentile.
     """
-    for q in qs:
-        if not 0.0 <= q <= 1.0:
-            raise ValueError(f"q must be between 0 and 1, got {q}")
+    _check(qs)
     ordered = sorted(pairs)
     if any(count < 0 for _, count in ordered):
         raise ValueError("a histogram with a negative count cannot be read")
@@ -112,20 +113,40 @@ def quantiles_of_pairs(pairs: Iterable[tuple[int, int]], qs: Sequence[float]) ->
     total = seen[-1] if seen else 0
     if total == 0:
         return None
+    return quantiles_at(total, qs, lambda rank: ordered[bisect_right(seen, rank)][0])
 
-    def order_statistic(rank: int) -> float:
-        return bucket_value(ordered[bisect_right(seen, rank)][0])
 
+def order_statistics(total: int, q: float) -> tuple[int, float]:
+    """Where the ``q`` quantile of ``total`` durations lies: the rank (0-based) of the
+    order statistic at or below it, and how far it is towards the next one. A store
+    that finds the buckets of those ranks itself computes the rank the same way, in
+    double precision: ``floor(q * (total - 1))``."""
+    rank = q * (total - 1)
+    below = math.floor(rank)
+    return below, rank - below
+
+
+def quantiles_at(total: int, qs: Sequence[float], bucket_at: Callable[[int], int]) -> list[float]:
+    """Each of ``qs`` of ``total`` durations (more than none), interpolated as
+    ``quantile_cont`` does between the values of the buckets holding its two order
+    statistics; ``bucket_at(rank)``: the bucket of the ``rank``-th smallest duration,
+    asked for the rank after ``order_statistics``'s only when it lies between them."""
+    _check(qs)
     values = []
     for q in qs:
-        rank = q * (total - 1)
-        below = math.floor(rank)
-        fraction = rank - below
-        low = order_statistic(below)
-        values.append(
-            low if fraction == 0.0 else low + fraction * (order_statistic(below + 1) - low)
-        )
+        below, fraction = order_statistics(total, q)
+        low = bucket_value(bucket_at(below))
+        if fraction == 0.0:
+            values.append(low)
+        else:
+            values.append(low + fraction * (bucket_value(bucket_at(below + 1)) - low))
     return values
+
+
+def _check(qs: Sequence[float]) -> None:
+    for q in qs:
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"q must be between 0 and 1, got {q}")
 
 
 # The durations of the stored requests in buckets ``low`` to ``high``, each bucket's

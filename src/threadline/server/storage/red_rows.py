@@ -3,14 +3,17 @@
 Each store reads its operation and edge rollups with its own SQL and hands the
 summed rows here, so DuckDB and ClickHouse give the same answers for the same
 spans. ``Tally`` merges rows into requests, errors and a latency histogram;
-``service_red_from_rows`` builds a service's RED answer from two groupings of its rows (per
-operation × bucket, and per slot × bucket for a series), so Python touches one
-row per slot and bucket rather than three per operation, slot and bucket.
+``service_red_from_rows`` builds a service's RED answer from its rows per operation ×
+bucket and the figures of each slot of its series. A slot's figures come from its rows
+per bucket (``slots_from_rows``), or, where the store finds the buckets of each
+percentile's order statistics itself (``slots_from_ranks``), from one row per slot:
+a series of minutes holds a histogram per minute, whose buckets fill as the traffic
+grows, and Python then reads as many rows however busy the minutes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from threadline.server.aggregates import (
@@ -68,13 +71,12 @@ def service_red_from_rows(
     window: TimeWindow,
     bucket_ns: int | None,
     operation_rows: Iterable[Row],
-    slot_rows: Iterable[Row],
+    slots: Mapping[int, RedStats],
 ) -> ServiceRed:
     """``Store.service_red`` from the summed rows of the window's whole minutes.
 
-    ``operation_rows``: (operation, bucket, spans, errors); ``slot_rows``: (slot,
-    bucket, spans, errors), a slot being ``bucket_ns`` of minutes, each slot and
-    bucket once (none without a series).
+    ``operation_rows``: (operation, bucket, spans, errors); ``slots``: the figures of
+    each slot of ``bucket_ns`` with any row (none without a series), by index.
     """
     totals = Tally()
     per_operation: dict[str, Tally] = {}
@@ -84,14 +86,8 @@ def service_red_from_rows(
         per_operation.setdefault(str(op), Tally()).add(*values)
     buckets: tuple[RedBucket, ...] = ()
     if bucket_ns is not None:
-        per_slot: dict[int, list[Row]] = {}
-        for row in slot_rows:
-            per_slot.setdefault(int(row[0]), []).append(row)
         buckets = tuple(
-            RedBucket(
-                start_ns=index * bucket_ns,
-                stats=_slot_stats(per_slot[index]) if index in per_slot else _EMPTY,
-            )
+            RedBucket(start_ns=index * bucket_ns, stats=slots.get(index, _EMPTY))
             for index in range(window.start_ns // bucket_ns, window.end_ns // bucket_ns)
         )
     return ServiceRed(
@@ -109,13 +105,44 @@ def service_red_from_rows(
     )
 
 
-def _slot_stats(rows: list[Row]) -> RedStats:
-    """One slot's figures from its (slot, bucket, spans, errors) rows."""
-    return _stats(
-        sum(int(row[2]) for row in rows),
-        sum(int(row[3] or 0) for row in rows),
-        [(int(row[1]), int(row[2])) for row in rows],
-    )
+def slots_from_rows(slot_rows: Iterable[Row]) -> dict[int, RedStats]:
+    """Each slot's figures from its (slot, bucket, spans, errors) rows, each slot and
+    bucket once."""
+    per_slot: dict[int, list[Row]] = {}
+    for row in slot_rows:
+        per_slot.setdefault(int(row[0]), []).append(row)
+    return {
+        index: _stats(
+            sum(int(row[2]) for row in rows),
+            sum(int(row[3] or 0) for row in rows),
+            [(int(row[1]), int(row[2])) for row in rows],
+        )
+        for index, rows in per_slot.items()
+    }
+
+
+def slots_from_ranks(rank_rows: Iterable[Row]) -> dict[int, RedStats]:
+    """Each slot's figures from one row: (slot, spans, errors, the least count of its
+    buckets, then for each of ``sketch.QUANTILES`` the bucket holding its order
+    statistic ``sketch.order_statistics`` names and the bucket holding the next). The
+    same answer as ``slots_from_rows`` over the slot's rows per bucket."""
+    slots: dict[int, RedStats] = {}
+    for slot, spans, errors, least, *at in rank_rows:
+        requests = int(spans)
+        latency = None
+        if requests:
+            if least < 0:
+                raise ValueError("a histogram with a negative count cannot be read")
+            below = [sketch.order_statistics(requests, q)[0] for q in sketch.QUANTILES]
+            buckets = {}
+            for k, rank in enumerate(below):
+                buckets[rank] = at[2 * k]
+                if at[2 * k + 1] is not None:
+                    buckets[rank + 1] = at[2 * k + 1]
+            values = sketch.quantiles_at(requests, sketch.QUANTILES, buckets.__getitem__)
+            latency = sketch.percentiles_of(values)
+        slots[int(slot)] = RedStats(requests=requests, errors=int(errors or 0), latency=latency)
+    return slots
 
 
 def _stats(requests: int, errors: int, buckets: Iterable[tuple[int, int]]) -> RedStats:

@@ -17,6 +17,7 @@ from threadline.server.aggregates import (
     EdgeKind,
     OperationEdge,
     OperationRed,
+    RedStats,
     ServiceEdge,
     ServiceMap,
     ServiceRed,
@@ -35,8 +36,13 @@ from threadline.server.storage.clickhouse.rollup_schema import (
     OPERATIONS,
     slot_sql,
 )
-from threadline.server.storage.clickhouse.tables import Fetch, Row, Tables
-from threadline.server.storage.red_rows import Tally, edge_stats, service_red_from_rows
+from threadline.server.storage.clickhouse.tables import Fetch, Tables
+from threadline.server.storage.red_rows import (
+    Tally,
+    edge_stats,
+    service_red_from_rows,
+    slots_from_rows,
+)
 
 _MINUTES: Final = "minute >= {first:Int64} AND minute < {last:Int64}"
 # The value a sketch bucket stands for (``sketch.bucket_value``), for edge duration sums.
@@ -101,11 +107,13 @@ def service_red(
     if operation is not None:
         extra += " AND operation = {operation:String}"
         params["operation"] = operation
-    slot_rows: list[Row] = []
+    slots: dict[int, RedStats] = {}
     if bucket_ns is not None:
-        slot_rows = fetch(
-            _operation_rows(t, extra, keys="intDiv(minute, {per:Int64})"),
-            {**params, "per": bucket_ns // MINUTE_NS},
+        slots = slots_from_rows(
+            fetch(
+                _operation_rows(t, extra, keys="intDiv(minute, {per:Int64})"),
+                {**params, "per": bucket_ns // MINUTE_NS},
+            )
         )
     return service_red_from_rows(
         service,
@@ -113,7 +121,7 @@ def service_red(
         window,
         bucket_ns,
         fetch(_operation_rows(t, extra, keys="operation"), params),
-        slot_rows,
+        slots,
     )
 
 

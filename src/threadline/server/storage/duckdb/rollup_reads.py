@@ -3,7 +3,8 @@
 Every read sums the delta rows of each key over the whole minutes covering the
 window, merges the latency buckets and reads percentiles from the merged histogram
 (``analysis/sketch.py``): its cost follows the number of (minute, key, bucket) rows,
-not the number of spans.
+not the number of spans. A RED series finds the buckets of each slot's percentiles in
+SQL and sends one row a slot (``_SLOT_RANKS``).
 """
 
 from __future__ import annotations
@@ -14,17 +15,24 @@ from threadline.server.aggregates import (
     EdgeKind,
     OperationEdge,
     OperationRed,
+    RedStats,
     ServiceEdge,
     ServiceMap,
     ServiceRed,
     TimeWindow,
 )
+from threadline.server.analysis import sketch
 from threadline.server.storage.duckdb.edge_pairs import SYNTHETIC_DWELL, SYNTHETIC_LATENCY
 from threadline.server.storage.duckdb.rollups import EDGES, MINUTE_NS, OPERATIONS
 from threadline.server.storage.duckdb.schema import ROLLUP_SYNTHETIC
 from threadline.server.storage.duckdb.slo_rollups import SPAN_ROWS
-from threadline.server.storage.duckdb.sql import ERROR, Fetch, Row
-from threadline.server.storage.red_rows import Tally, edge_stats, service_red_from_rows
+from threadline.server.storage.duckdb.sql import ERROR, Fetch
+from threadline.server.storage.red_rows import (
+    Tally,
+    edge_stats,
+    service_red_from_rows,
+    slots_from_ranks,
+)
 
 
 def minutes(window: TimeWindow) -> tuple[int, int]:
@@ -61,6 +69,40 @@ def operation_red(fetch: Fetch, window: TimeWindow, service: str | None) -> list
     ]
 
 
+# Each slot's figures in one row (``red_rows.slots_from_ranks``): its (slot, bucket) sums
+# with their running count in bucket order, and of each quantile of ``sketch.QUANTILES``
+# (parameters after the rows' own) the buckets whose running count first passes its
+# order statistic's rank and the next rank. A series of minutes sends one row a minute,
+# not one a minute and bucket: the buckets per minute grow with the traffic.
+_SLOT_RANKS: Final = """
+WITH pairs AS (
+    SELECT minute // ? AS slot, bucket, sum(spans) AS n,
+           sum(spans) FILTER (WHERE status = '{error}') AS e
+    FROM {rows} WHERE minute >= ? AND minute < ?{extra}
+    GROUP BY ALL),
+running AS (
+    SELECT *, sum(n) OVER (PARTITION BY slot ORDER BY bucket) AS seen,
+           sum(n) OVER (PARTITION BY slot) AS total
+    FROM pairs),
+ranked AS (SELECT *, {ranks} FROM running)
+SELECT slot, any_value(total), sum(e), min(n), {found} FROM ranked GROUP BY slot"""
+
+
+def _slot_ranks(extra: str) -> str:
+    """``_SLOT_RANKS`` with the conditions ``extra`` on the rows; each rank is computed
+    in double precision as ``sketch.order_statistics`` computes it."""
+    ranks = ", ".join(
+        f"floor(?::DOUBLE * (total - 1))::BIGINT AS r{k}" for k in range(len(sketch.QUANTILES))
+    )
+    found = ", ".join(
+        f"min(bucket) FILTER (WHERE seen > r{k}), min(bucket) FILTER (WHERE seen > r{k} + 1)"
+        for k in range(len(sketch.QUANTILES))
+    )
+    return _SLOT_RANKS.format(
+        error=ERROR, rows=USER_OPERATIONS, extra=extra, ranks=ranks, found=found
+    )
+
+
 def service_red(
     fetch: Fetch,
     service: str,
@@ -76,23 +118,21 @@ def service_red(
     extra, params = " AND service = ?", [service]
     if operation is not None:
         extra, params = extra + " AND operation = ?", [service, operation]
-    rows = f"""sum(spans), sum(spans) FILTER (WHERE status = '{ERROR}')
-FROM {USER_OPERATIONS} WHERE minute >= ? AND minute < ?{extra}
-GROUP BY ALL"""
     first_last = minutes(window)
-    slot_rows: list[Row] = []
+    slots: dict[int, RedStats] = {}
     if bucket_ns is not None:
-        slot_rows = fetch(
-            f"SELECT minute // ?, bucket, {rows}", [bucket_ns // MINUTE_NS, *first_last, *params]
+        slots = slots_from_ranks(
+            fetch(
+                _slot_ranks(extra),
+                [bucket_ns // MINUTE_NS, *first_last, *params, *sketch.QUANTILES],
+            )
         )
-    return service_red_from_rows(
-        service,
-        operation,
-        window,
-        bucket_ns,
-        fetch(f"SELECT operation, bucket, {rows}", [*first_last, *params]),
-        slot_rows,
+    rows = fetch(
+        f"SELECT operation, bucket, sum(spans), sum(spans) FILTER (WHERE status = '{ERROR}')"
+        f" FROM {USER_OPERATIONS} WHERE minute >= ? AND minute < ?{extra} GROUP BY ALL",
+        [*first_last, *params],
     )
+    return service_red_from_rows(service, operation, window, bucket_ns, rows, slots)
 
 
 def service_map(fetch: Fetch, window: TimeWindow) -> ServiceMap:
