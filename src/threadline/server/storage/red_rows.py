@@ -4,11 +4,10 @@ Each store reads its operation and edge rollups with its own SQL and hands the
 summed rows here, so DuckDB and ClickHouse give the same answers for the same
 spans. ``Tally`` merges rows into requests, errors and a latency histogram;
 ``service_red_from_rows`` builds a service's RED answer from its rows per operation ×
-bucket and the figures of each slot of its series. A slot's figures come from its rows
-per bucket (``slots_from_rows``), or, where the store finds the buckets of each
-percentile's order statistics itself (``slots_from_ranks``), from one row per slot:
-a series of minutes holds a histogram per minute, whose buckets fill as the traffic
-grows, and Python then reads as many rows however busy the minutes.
+bucket and the figures of each slot of its series. Those come from one row per slot
+(``slots_from_ranks``), in which the store has found the buckets holding each
+percentile's order statistics: a series of minutes holds a histogram per minute whose
+buckets fill as the traffic grows, and Python reads as many rows however busy they are.
 """
 
 from __future__ import annotations
@@ -105,27 +104,12 @@ def service_red_from_rows(
     )
 
 
-def slots_from_rows(slot_rows: Iterable[Row]) -> dict[int, RedStats]:
-    """Each slot's figures from its (slot, bucket, spans, errors) rows, each slot and
-    bucket once."""
-    per_slot: dict[int, list[Row]] = {}
-    for row in slot_rows:
-        per_slot.setdefault(int(row[0]), []).append(row)
-    return {
-        index: _stats(
-            sum(int(row[2]) for row in rows),
-            sum(int(row[3] or 0) for row in rows),
-            [(int(row[1]), int(row[2])) for row in rows],
-        )
-        for index, rows in per_slot.items()
-    }
-
-
 def slots_from_ranks(rank_rows: Iterable[Row]) -> dict[int, RedStats]:
     """Each slot's figures from one row: (slot, spans, errors, the least count of its
     buckets, then for each of ``sketch.QUANTILES`` the bucket holding its order
-    statistic ``sketch.order_statistics`` names and the bucket holding the next). The
-    same answer as ``slots_from_rows`` over the slot's rows per bucket."""
+    statistic ``sketch.order_statistics`` names and the bucket holding the next, NULL
+    where there is none). The same answer as ``sketch.percentiles_of_pairs`` over the
+    slot's merged buckets."""
     slots: dict[int, RedStats] = {}
     for slot, spans, errors, least, *at in rank_rows:
         requests = int(spans)

@@ -41,7 +41,7 @@ from threadline.server.storage.red_rows import (
     Tally,
     edge_stats,
     service_red_from_rows,
-    slots_from_rows,
+    slots_from_ranks,
 )
 
 _MINUTES: Final = "minute >= {first:Int64} AND minute < {last:Int64}"
@@ -62,8 +62,7 @@ def minutes(window: TimeWindow) -> dict[str, object]:
 
 
 def _operation_rows(t: Tables, extra: str = "", *, keys: str = "service, operation") -> str:
-    """Rows of ``keys``, bucket, spans, errors (``keys`` may use a slot of ``{per}``
-    minutes, ``intDiv(minute, {per:Int64})``)."""
+    """Rows of ``keys``, bucket, spans, errors."""
     return f"""SELECT {keys}, bucket, sum(spans), sumIf(spans, status = '{ERROR}')
 FROM {_table(t, OPERATIONS)}
 WHERE {_MINUTES} AND synthetic = 0{extra}
@@ -89,6 +88,37 @@ def operation_red(
     ]
 
 
+def _slot_ranks(t: Tables, extra: str) -> str:
+    """Each slot's figures in one row (``red_rows.slots_from_ranks``), as the DuckDB
+    store finds them (``duckdb/rollup_reads.py``): the slot's (bucket) sums with their
+    running count in bucket order, and of each quantile ``{qK:Float64}`` the buckets
+    whose running count first passes the rank of its order statistic (computed in
+    double precision as ``sketch.order_statistics`` does) and the next rank, NULL where
+    there is none (``minOrNullIf``: ClickHouse's ``minIf`` gives 0). A series sends one
+    row a slot."""
+    count = len(sketch.QUANTILES)
+    ranks = ", ".join(
+        f"toInt64(floor({{q{k}:Float64}} * (total - 1))) AS r{k}" for k in range(count)
+    )
+    found = ", ".join(
+        f"minOrNullIf(bucket, seen > r{k}), minOrNullIf(bucket, seen > r{k} + 1)"
+        for k in range(count)
+    )
+    return f"""WITH pairs AS (
+    SELECT intDiv(minute, {{per:Int64}}) AS slot, bucket, toInt64(sum(spans)) AS n,
+           toInt64(sumIf(spans, status = '{ERROR}')) AS e
+    FROM {_table(t, OPERATIONS)}
+    WHERE {_MINUTES} AND synthetic = 0{extra}
+    GROUP BY slot, bucket),
+running AS (
+    SELECT slot, bucket, n, e,
+           sum(n) OVER (PARTITION BY slot ORDER BY bucket ROWS UNBOUNDED PRECEDING) AS seen,
+           sum(n) OVER (PARTITION BY slot) AS total
+    FROM pairs),
+ranked AS (SELECT *, {ranks} FROM running)
+SELECT slot, any(total), sum(e), min(n), {found} FROM ranked GROUP BY slot"""
+
+
 def service_red(
     fetch: Fetch,
     t: Tables,
@@ -109,11 +139,9 @@ def service_red(
         params["operation"] = operation
     slots: dict[int, RedStats] = {}
     if bucket_ns is not None:
-        slots = slots_from_rows(
-            fetch(
-                _operation_rows(t, extra, keys="intDiv(minute, {per:Int64})"),
-                {**params, "per": bucket_ns // MINUTE_NS},
-            )
+        quantiles = {f"q{k}": q for k, q in enumerate(sketch.QUANTILES)}
+        slots = slots_from_ranks(
+            fetch(_slot_ranks(t, extra), {**params, **quantiles, "per": bucket_ns // MINUTE_NS})
         )
     return service_red_from_rows(
         service,
