@@ -48,6 +48,7 @@ from threadline.server.storage.duckdb.journey_reads import (
 )
 from threadline.server.storage.duckdb.journey_steps import ORIGIN
 from threadline.server.storage.duckdb.sql import Fetch
+from threadline.server.storage.duckdb.summaries import any_fresh
 
 # What the chain reads of a step row (``chosen`` tests its filters where it reads):
 # no list column is carried on.
@@ -132,12 +133,13 @@ def funnel_reach(
     if not steps:
         return FunnelReach((), (), ())
     links, linked = chain(window, steps, service is not None or attribute is not None)
-    params = [*chosen_params(window, service, attribute, tagged=True), *linked]
+    fresh = any_fresh(fetch)
+    params = [*chosen_params(window, service, attribute, tagged=True, fresh=fresh), *linked]
     counts = ["SELECT 0, NULL::INTEGER, count(*), NULL::VARCHAR FROM s0"] + [
         f"SELECT {k}, {bucket_sql('gap')} AS bucket, count(*), NULL FROM s{k} GROUP BY bucket"
         for k in range(1, len(steps))
     ]
-    sql = f"""{chosen(service, attribute, _COLUMNS, tagged=True)},
+    sql = f"""{chosen(service, attribute, _COLUMNS, tagged=True, fresh=fresh)},
 {links}
 {" UNION ALL ".join(counts)}
 UNION ALL
@@ -187,15 +189,17 @@ def funnel_journeys(
     later = "".join(f"\nLEFT JOIN s{k} ON s0.sk = s{k}.sk" for k in range(1, len(steps)))
     reaching = ", ".join(f"s{k}.at.t" for k in range(len(steps)))
     listed = sessions is not None
+    fresh = any_fresh(fetch)
+    read = chosen(service, attribute, JOURNEY_COLUMNS, sessions=listed, tagged=True, fresh=fresh)
     rows = fetch(
-        f"""{chosen(service, attribute, JOURNEY_COLUMNS, sessions=listed, tagged=True)},
+        f"""{read},
 {links}
 SELECT {_JOURNEY_ROW} FROM chosen AS c JOIN s0 ON hash(c.session_id) = s0.sk{later}
 WHERE {at} >= s0.at AND ({last}.at IS NULL OR {at} <= {last}.at)
       AND (c.trace_id IN ({reaching}) OR c.failed OR len(c.error_services) > 0
            OR c.{ORIGIN} IS NOT NULL)
 ORDER BY c.session_id, c.start_ns, c.trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",
-        [*chosen_params(window, service, attribute, sessions, tagged=True), *linked],
+        [*chosen_params(window, service, attribute, sessions, tagged=True, fresh=fresh), *linked],
     )
     capped = len(rows) > MAX_FUNNEL_TRACES
     return journey_traces(rows[:MAX_FUNNEL_TRACES]), capped

@@ -44,7 +44,7 @@ from threadline.server.storage.duckdb.journey_steps import (
     step_rows,
 )
 from threadline.server.storage.duckdb.sql import Fetch
-from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES
+from threadline.server.storage.duckdb.summaries import MERGED, SUMMARIES, any_fresh
 
 # Traces read for a funnel's drop-off comparison at most (the traces of its sampled
 # journeys, walked in Python; about 100 MB of values at the cap): a sample whose
@@ -76,6 +76,7 @@ def chosen(
     sessions: bool = False,
     tagged: bool = False,
     inlined: bool = False,
+    fresh: bool = True,
 ) -> str:
     """CTEs ending in ``chosen``: the chosen journeys' steps in [lo, hi + gap), with
     ``columns`` (a filter needs none of its own). Parameters: ``chosen_params``.
@@ -88,7 +89,11 @@ def chosen(
     column: a funnel tests it on the sessions entering it only. The rows read are
     kept once for the statement's several reads of them, unless ``inlined``: a map
     reads them once but for the traces not folded yet, which it finds by trace id,
-    and copying every row of the window costs it more than that second read."""
+    and copying every row of the window costs it more than that second read.
+    ``fresh`` False: no summary row was unfolded at a probe just before
+    (``summaries.any_fresh``), so the steps are read as kept, without merging traces
+    not folded yet (rows a commit appends after the probe are left out, as if read
+    before it)."""
     tests = []
     if service is not None:
         tests.append("list_contains(services, ?)")
@@ -111,6 +116,11 @@ def chosen(
             "SELECT * EXCLUDE (tagged) FROM raw WHERE hash(session_id) IN ("
             "SELECT hash(session_id) FROM raw WHERE tagged AND start_ns >= ? AND start_ns < ?)"
         )
+    if not fresh:
+        return f"""
+WITH raw AS {"NOT MATERIALIZED" if inlined else ""} (
+    SELECT {columns}{tag} FROM {STEPS} WHERE start_ns >= ? AND start_ns < ?{listed}),
+chosen AS ({picked})"""
     return f"""
 WITH fresh_ids AS (SELECT DISTINCT trace_id FROM {SUMMARIES} WHERE fresh),
 fresh AS (SELECT trace_id, {MERGED} FROM {SUMMARIES}
@@ -131,9 +141,10 @@ def chosen_params(
     sessions: Sequence[str] | None = None,
     *,
     tagged: bool = False,
+    fresh: bool = True,
 ) -> list[object]:
     """The parameters of ``chosen`` (``sessions`` given when it was made with them,
-    ``tagged`` as it was made)."""
+    ``tagged`` and ``fresh`` as it was made)."""
     lo, hi = window.start_ns, window.end_ns
     reach = hi + SESSION_GAP_NS
     tests: list[object] = [] if service is None else [service]
@@ -141,10 +152,11 @@ def chosen_params(
         tests.append(attribute_pair(*attribute))
     picked: list[object] = [lo, hi] if tests and not tagged else []
     listed: list[object] = [] if sessions is None else [list(sessions)]
-    return [*tests, lo, reach, *listed, *tests, lo, reach, *listed, *picked]
+    unfolded = [*tests, lo, reach, *listed] if fresh else []
+    return [*tests, lo, reach, *listed, *unfolded, *picked]
 
 
-def _linked(service: str | None, attribute: Attribute | None) -> str:
+def _linked(service: str | None, attribute: Attribute | None, *, fresh: bool) -> str:
     """CTEs ending in ``inside``: the chosen journeys' steps in the window, each with
     its next step (``next_*``, NULL for none), whether the journey goes on after it
     (``goes_on``) and whether it is the journey's first step of its kind in the window
@@ -162,17 +174,21 @@ def _linked(service: str | None, attribute: Attribute | None) -> str:
     links do not depend on the others), and ``inside`` keeps the steps of the sessions
     with a step in the window that passes the filter (``tagged``), found once, rather
     than the window's rows being copied with the chosen sessions' first.
-    Parameters: ``_linked_params``."""
-    unlinked = ", ".join(LINK_COLUMNS)
-    in_stale = "WHERE session_id IN (SELECT session_id FROM stale)"
+
+    ``fresh`` False: no trace was unfolded at the probe (``chosen``), so every step is
+    linked and nothing is paired by sorting. Parameters: ``_linked_params``."""
     picked = (
         " AND hash(session_id) IN (SELECT DISTINCT hash(session_id) FROM chosen"
         " WHERE tagged AND start_ns >= ? AND start_ns < ?)"
         if _filtered(service, attribute)
         else ""
     )
-    return f"""{chosen(service, attribute, MAP_COLUMNS, tagged=True, inlined=True)},
-stale AS (
+    rows = chosen(service, attribute, MAP_COLUMNS, tagged=True, inlined=True, fresh=fresh)
+    steps = "steps AS (SELECT * FROM chosen)"
+    if fresh:
+        unlinked = ", ".join(LINK_COLUMNS)
+        in_stale = "WHERE session_id IN (SELECT session_id FROM stale)"
+        steps = f"""stale AS (
     SELECT session_id FROM chosen WHERE trace_id IN (SELECT trace_id FROM fresh_ids)
     UNION
     SELECT session_id FROM {STEPS}
@@ -180,7 +196,9 @@ stale AS (
 steps AS (
     SELECT * FROM chosen WHERE session_id NOT IN (SELECT session_id FROM stale)
     UNION ALL BY NAME
-    SELECT * FROM ({paired(f"(SELECT * EXCLUDE ({unlinked}) FROM chosen {in_stale})")})),
+    SELECT * FROM ({paired(f"(SELECT * EXCLUDE ({unlinked}) FROM chosen {in_stale})")}))"""
+    return f"""{rows},
+{steps},
 inside AS MATERIALIZED (
     SELECT *, next_start IS NOT NULL AND next_start < ?
               AND {GOES_ON} AS goes_on,
@@ -196,14 +214,14 @@ def _filtered(service: str | None, attribute: Attribute | None) -> bool:
 
 
 def _linked_params(
-    window: TimeWindow, service: str | None, attribute: Attribute | None
+    window: TimeWindow, service: str | None, attribute: Attribute | None, *, fresh: bool
 ) -> list[object]:
     lo, hi = window.start_ns, window.end_ns
     reach = hi + SESSION_GAP_NS
     picked = [lo, hi] if _filtered(service, attribute) else []
     return [
-        *chosen_params(window, service, attribute, tagged=True),
-        *(lo, reach),  # stale
+        *chosen_params(window, service, attribute, tagged=True, fresh=fresh),
+        *((lo, reach) if fresh else ()),  # stale
         reach,  # goes_on
         *(lo, lo),  # first_step, first_move
         *(lo, hi),  # inside
@@ -227,8 +245,9 @@ def journey_map(
     of a window's sessions sharing one: about one in 10^10).
     """
     think = bucket_sql("greatest(next_start - end_ns, 0)")
+    fresh = any_fresh(fetch)
     rows = fetch(
-        f"""{_linked(service, attribute)}
+        f"""{_linked(service, attribute, fresh=fresh)}
 SELECT 0, any_value(service), any_value(operation), NULL, NULL, NULL, count(*),
        count(*) FILTER (WHERE first_step), count(*) FILTER (WHERE failed),
        quantile_cont(end_ns - start_ns, [0.5, 0.95]), count(*) FILTER (WHERE NOT goes_on),
@@ -243,7 +262,7 @@ UNION ALL
 SELECT 2, NULL, NULL, NULL, NULL, {think} AS bucket, count(*), NULL, NULL, NULL, NULL,
        step_key, next_key
 FROM inside WHERE goes_on GROUP BY step_key, next_key, bucket""",
-        _linked_params(window, service, attribute),
+        _linked_params(window, service, attribute, fresh=fresh),
     )
     steps = [
         StepStats(
@@ -295,11 +314,13 @@ def journeys(
     ``MAX_FUNNEL_TRACES`` was reached: the answer is partial. A funnel's journeys are
     ``funnel_reads.funnel_journeys``.
     """
+    fresh = any_fresh(fetch)
+    listed = sessions is not None
     rows = fetch(
-        f"""{chosen(service, attribute, JOURNEY_COLUMNS, sessions=sessions is not None)}
+        f"""{chosen(service, attribute, JOURNEY_COLUMNS, sessions=listed, fresh=fresh)}
 SELECT {JOURNEY_COLUMNS} FROM chosen
 ORDER BY session_id, start_ns, trace_id LIMIT {MAX_FUNNEL_TRACES + 1}""",
-        chosen_params(window, service, attribute, sessions),
+        chosen_params(window, service, attribute, sessions, fresh=fresh),
     )
     capped = len(rows) > MAX_FUNNEL_TRACES
     return journey_traces(rows[:MAX_FUNNEL_TRACES]), capped
