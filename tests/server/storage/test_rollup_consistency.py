@@ -364,6 +364,14 @@ ROLLUP_TABLES_V5: Final = (
     "rollup_hops",
 )
 
+# Random workloads of up to 40 traces in up to 4 batches, up to 5 traces deleted.
+SMALL_WORKLOADS: Final = {
+    "seed": st.integers(min_value=0, max_value=2**32),
+    "traces": st.integers(min_value=1, max_value=40),
+    "batches": st.integers(min_value=1, max_value=4),
+    "deleted": st.integers(min_value=0, max_value=5),
+}
+
 
 # Each run draws new random workloads (no fixed seed), so runs add up to more.
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -398,12 +406,7 @@ def test_rollups_answer_like_the_full_scan(
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.integers(min_value=0, max_value=2**32),
-    traces=st.integers(min_value=1, max_value=40),
-    batches=st.integers(min_value=1, max_value=4),
-    deleted=st.integers(min_value=0, max_value=5),
-)
+@given(**SMALL_WORKLOADS)
 def test_each_slot_of_a_red_series_reads_as_its_own_window(
     seed: int, traces: int, batches: int, deleted: int
 ) -> None:
@@ -452,12 +455,7 @@ def test_each_slot_of_a_red_series_reads_as_its_own_window(
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.integers(min_value=0, max_value=2**32),
-    traces=st.integers(min_value=1, max_value=40),
-    batches=st.integers(min_value=1, max_value=4),
-    deleted=st.integers(min_value=0, max_value=5),
-)
+@given(**SMALL_WORKLOADS)
 # A trace whose failed request and ok one lie minutes apart, so a slice reads only the
 # ok one: it must not join the baseline (it did), nor leave the focus sample short.
 @example(seed=840752, traces=25, batches=1, deleted=0)
