@@ -4,9 +4,10 @@ Both read ``journey_steps`` (one narrow row per trace of a session), never spans
 Traces whose summary has rows not yet folded get their step from those rows,
 merged here as ``summaries.fold`` would (at most the traces of the commits since
 the last fold); when a probe finds none (``summaries.any_fresh``, as trace search
-does), the steps are read as kept, which spares a map most of its time. A map reads each step's next step from its row, linked at fold
-(``journey_links``); the sessions of traces not folded yet are paired by sorting
-their steps. Either way the pairing does not depend on arrival order.
+does), the steps are read as kept, which spares a map most of its time. A map reads
+each step's next step from its row, linked at fold (``journey_links``); the sessions
+of traces not folded yet are paired by sorting their steps. Either way the pairing
+does not depend on arrival order.
 
 The rows a window chooses (``chosen``) are shared with ``funnel_reads``, which
 counts a funnel over them in SQL and reads its sample's journeys for the drop-off
