@@ -233,34 +233,79 @@ def _stop(process: subprocess.Popen[str], pids: set[int]) -> None:
                 os.killpg(pid, signal.SIGKILL)
 
 
-def test_demo_command_prints_the_summary_and_leaves_no_process(tmp_path: Path) -> None:
-    """`threadline demo --exit` runs the shop, prints what it saw and cleans up after itself."""
-    command = _demo_command(
-        free_port(), tmp_path / "t.duckdb", "--duration", str(DURATION_S), "--exit"
-    )
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
-    )
-    seen: set[int] = set()
-    output: queue.Queue[str] = queue.Queue()
-    readers = [
-        threading.Thread(target=_read_lines, args=(stream, output), daemon=True)
-        for stream in (process.stdout, process.stderr)
-    ]
-    for reader in readers:
-        reader.start()
-    try:
-        deadline = time.monotonic() + CLI_TIMEOUT_S
-        while process.poll() is None and time.monotonic() < deadline:
-            seen |= children_of(process.pid)
-            time.sleep(0.2)
-        code = process.wait(timeout=1)
+@dataclasses.dataclass(frozen=True, slots=True)
+class DemoRun:
+    """One finished `threadline demo --exit`: its exit code, its output, the processes it
+    started (read from /proc while it ran) and those still running once it exited."""
+
+    code: int
+    output: str
+    children: frozenset[int]
+    left: tuple[int, ...]
+
+    @property
+    def text(self) -> str:
+        """The output with its lines joined: where the console wraps a sentence depends
+        on the length of the paths in it."""
+        return " ".join(self.output.split())
+
+
+def _watched_demo(directory: Path) -> DemoRun:
+    """Run `threadline demo --exit` into ``directory``'s threadline.duckdb, watching its
+    children; whatever it leaves running is recorded, then killed."""
+    for _ in range(PORT_ATTEMPTS):
+        command = _demo_command(
+            free_port(), directory / "threadline.duckdb", "--duration", str(DURATION_S), "--exit"
+        )
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=directory
+        )
+        seen: set[int] = set()
+        output: queue.Queue[str] = queue.Queue()
+        readers = [
+            threading.Thread(target=_read_lines, args=(stream, output), daemon=True)
+            for stream in (process.stdout, process.stderr)
+        ]
         for reader in readers:
-            reader.join(5)
-        text = "".join(output.queue)
-        assert code == 0, f"the demo exited with {code}; its output:\n{text}"
-        assert len(seen) >= 6, f"expected the server and five services, saw {seen}"
-        assert not [pid for pid in seen if running(pid)]
+            reader.start()
+        try:
+            deadline = time.monotonic() + CLI_TIMEOUT_S
+            while process.poll() is None and time.monotonic() < deadline:
+                seen |= children_of(process.pid)
+                time.sleep(0.2)
+            code = process.wait(timeout=1)
+            for reader in readers:
+                reader.join(5)
+            text = "".join(output.queue)
+            left = tuple(pid for pid in seen if running(pid))
+        finally:
+            _stop(process, seen)
+        if "is already in use" not in text:
+            break
+    return DemoRun(code, text, frozenset(seen), left)
+
+
+@pytest.fixture(scope="module")
+def two_demos(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoRun, int, DemoRun, Path]:
+    """Two demo runs, one after the other, into one directory: the first, the time the
+    second started, the second, and the directory."""
+    directory = tmp_path_factory.mktemp("two-demos")
+    first = _watched_demo(directory)
+    assert first.code == 0, f"the demo exited with {first.code}; its output:\n{first.output}"
+    second_started_ns = time.time_ns()
+    second = _watched_demo(directory)
+    assert second.code == 0, f"the demo exited with {second.code}; its output:\n{second.output}"
+    return first, second_started_ns, second, directory
+
+
+def test_demo_command_prints_the_summary_and_leaves_no_process(
+    two_demos: tuple[DemoRun, int, DemoRun, Path],
+) -> None:
+    """`threadline demo --exit` runs the shop, prints what it saw and cleans up after itself."""
+    for run in (two_demos[0], two_demos[2]):
+        assert len(run.children) >= 6, f"expected the server and five services: {run.children}"
+        assert not run.left, f"left running: {run.left}"
+        text = run.text
         for expected in (
             "What Threadline saw",
             "traces,",
@@ -278,37 +323,22 @@ def test_demo_command_prints_the_summary_and_leaves_no_process(tmp_path: Path) -
             "over RabbitMQ" if rabbitmq_reachable() else "over an SQLite queue file",
         ):
             assert expected in text, text
-    finally:
-        _stop(process, seen)
 
 
 _THIS_RUN = re.compile(r"This run: (\d+) users, (\d+) journeys, (\d+) traces, (\d+) spans")
 
 
-def _demo_once(directory: Path) -> str:
-    """Output of one `threadline demo --exit` into ``directory``'s threadline.duckdb."""
-    for _ in range(PORT_ATTEMPTS):
-        result = subprocess.run(
-            _demo_command(free_port(), directory / "threadline.duckdb", "--duration",
-                          str(DURATION_S), "--exit"),
-            capture_output=True, text=True, timeout=CLI_TIMEOUT_S * 2, cwd=directory,
-        )  # fmt: skip
-        if "is already in use" not in result.stdout + result.stderr:
-            break
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-def test_a_second_demo_over_the_same_store_summarises_only_its_own_run(tmp_path: Path) -> None:
+def test_a_second_demo_over_the_same_store_summarises_only_its_own_run(
+    two_demos: tuple[DemoRun, int, DemoRun, Path],
+) -> None:
     """Run twice in one directory: the second summary counts its own users and journeys."""
-    first = _demo_once(tmp_path)
-    second_started_ns = time.time_ns()
-    second = _demo_once(tmp_path)
+    first_run, second_started_ns, second_run, directory = two_demos
+    first, second = first_run.text, second_run.text
     counted = _THIS_RUN.search(second)
     assert counted, second
     users, journeys, traces, _ = (int(group) for group in counted.groups())
     # The run is over and the server gone: read the file itself.
-    with duckdb.connect(str(tmp_path / "threadline.duckdb"), read_only=True) as db:
+    with duckdb.connect(str(directory / "threadline.duckdb"), read_only=True) as db:
         row = db.execute(
             "SELECT count(DISTINCT session_id), count(DISTINCT user_id), count(DISTINCT trace_id)"
             " FROM spans WHERE session_id IS NOT NULL AND start_ns >= ?",

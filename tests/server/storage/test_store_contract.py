@@ -245,35 +245,34 @@ def test_trace_without_root_is_named_by_its_earliest_span(shop_store: Store) -> 
     assert (orphan.session_id, orphan.user_id) == (None, None)
 
 
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        (TraceQuery(), [HOME, ORPHAN, CART_2, CHECKOUT, CART_1]),
-        (TraceQuery(service="cart"), [CART_2, CART_1]),
-        (TraceQuery(operation="GET /cart"), [CART_2, CART_1]),
-        (TraceQuery(status=StatusCode.ERROR), [CHECKOUT]),
-        (TraceQuery(status=StatusCode.OK), [ORPHAN]),
-        (TraceQuery(min_duration_ns=300 * MS), [ORPHAN, CHECKOUT]),
-        (TraceQuery(max_duration_ns=50 * MS), [HOME, CART_2]),
-        (TraceQuery(min_duration_ns=100 * MS, max_duration_ns=300 * MS), [ORPHAN, CART_1]),
-        (TraceQuery(start_ns=at(10_000), end_ns=at(31_000)), [ORPHAN, CART_2, CHECKOUT]),
-        # The whole trace must lie in the range: CHECKOUT ends after it.
-        (TraceQuery(start_ns=at(10_000), end_ns=at(10_500)), []),
-        (TraceQuery(session_id="s1"), [CHECKOUT, CART_1]),
-        (TraceQuery(user_id="u1"), [HOME, CHECKOUT, CART_1]),
-        (TraceQuery(limit=2), [HOME, ORPHAN]),
-        (TraceQuery(service="web", operation="GET /cart", session_id="s1"), [CART_1]),
-        # Service, operation and status must hold on one span, not on different ones.
-        (TraceQuery(service="web", operation="charge"), []),
-        (TraceQuery(service="web", status=StatusCode.ERROR), []),
-        (TraceQuery(service="nowhere"), []),
-    ],
-)
-def test_search_filters_and_orders_newest_first(
-    shop_store: Store, query: TraceQuery, expected: list[str]
-) -> None:
+# Each search and the traces it keeps, newest first; one store answers them all.
+SEARCHES: Final[list[tuple[TraceQuery, list[str]]]] = [
+    (TraceQuery(), [HOME, ORPHAN, CART_2, CHECKOUT, CART_1]),
+    (TraceQuery(service="cart"), [CART_2, CART_1]),
+    (TraceQuery(operation="GET /cart"), [CART_2, CART_1]),
+    (TraceQuery(status=StatusCode.ERROR), [CHECKOUT]),
+    (TraceQuery(status=StatusCode.OK), [ORPHAN]),
+    (TraceQuery(min_duration_ns=300 * MS), [ORPHAN, CHECKOUT]),
+    (TraceQuery(max_duration_ns=50 * MS), [HOME, CART_2]),
+    (TraceQuery(min_duration_ns=100 * MS, max_duration_ns=300 * MS), [ORPHAN, CART_1]),
+    (TraceQuery(start_ns=at(10_000), end_ns=at(31_000)), [ORPHAN, CART_2, CHECKOUT]),
+    # The whole trace must lie in the range: CHECKOUT ends after it.
+    (TraceQuery(start_ns=at(10_000), end_ns=at(10_500)), []),
+    (TraceQuery(session_id="s1"), [CHECKOUT, CART_1]),
+    (TraceQuery(user_id="u1"), [HOME, CHECKOUT, CART_1]),
+    (TraceQuery(limit=2), [HOME, ORPHAN]),
+    (TraceQuery(service="web", operation="GET /cart", session_id="s1"), [CART_1]),
+    # Service, operation and status must hold on one span, not on different ones.
+    (TraceQuery(service="web", operation="charge"), []),
+    (TraceQuery(service="web", status=StatusCode.ERROR), []),
+    (TraceQuery(service="nowhere"), []),
+]
+
+
+def test_search_filters_and_orders_newest_first(shop_store: Store) -> None:
     """Each search filter keeps exactly the matching traces, newest first, up to the limit."""
-    assert trace_ids(shop_store.search_traces(query)) == expected
+    for query, expected in SEARCHES:
+        assert trace_ids(shop_store.search_traces(query)) == expected, query
 
 
 # Attribute values as spans carry them, and the text a search gives for each.
