@@ -78,13 +78,18 @@ def probe(stack: Stack, plan: Path) -> tuple[int, dict[str, Any]]:
     return ran.returncode, json.loads(ran.stdout)
 
 
-@pytest.fixture
-def shop(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Stack, Path]]:
+# One shop per set of service settings, shared by the tests that ask for the same: each
+# probe is its own journey, and the shop holds nothing but probes.
+@pytest.fixture(scope="module")
+def shop(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Stack, Path]]:
     env: Mapping[str, Mapping[str, str]] = getattr(request, "param", {})
+    directory = tmp_path_factory.mktemp("shop")
     with running_stack(
-        port=free_port(), db=tmp_path / "t.duckdb", seed=SEED, broker="sqlite", service_env=env
+        port=free_port(), db=directory / "t.duckdb", seed=SEED, broker="sqlite", service_env=env
     ) as stack:
-        yield stack, tmp_path
+        yield stack, directory
 
 
 def test_a_whole_checkout_probe_passes_and_stays_out_of_red(
@@ -109,6 +114,20 @@ def test_a_whole_checkout_probe_passes_and_stays_out_of_red(
         assert api.get("/stats").json()["spans"] > 0
         assert api.get("/operations", params={"window": "1h"}).json()["operations"] == []
         assert api.get("/service-map", params={"window": "1h"}).json()["services"] == []
+
+
+def test_a_step_over_its_budget_fails_naming_the_slow_service(shop: tuple[Stack, Path]) -> None:
+    """A checkout through the slow provider takes over 1 s: over a 500 ms budget, and
+    payments is named as the slowest service below the gateway."""
+    stack, directory = shop
+    plan = probe_file(directory, stack, card_token=card(slow=True), budget="500ms")
+    status, verdict = probe(stack, plan)
+    assert status == 1
+    assert len(verdict["problems"]) == 1, verdict["problems"]
+    (problem,) = verdict["problems"]
+    assert problem["check"] == "budget"
+    assert problem["step"] == "checkout"
+    assert problem["between"][0] == "gateway"
 
 
 @pytest.mark.parametrize("shop", [{"payments": {"THREADLINE_ENABLED": "false"}}], indirect=True)
@@ -143,17 +162,3 @@ def test_a_queue_hop_without_headers_is_a_broken_message_hop(shop: tuple[Stack, 
     hops = [p for p in verdict["problems"] if p["check"] == "broken-message-hop"]
     assert [p["between"][0] for p in hops] == ["orders"]
     assert "fulfillment" not in verdict["services"]
-
-
-def test_a_step_over_its_budget_fails_naming_the_slow_service(shop: tuple[Stack, Path]) -> None:
-    """A checkout through the slow provider takes over 1 s: over a 500 ms budget, and
-    payments is named as the slowest service below the gateway."""
-    stack, directory = shop
-    plan = probe_file(directory, stack, card_token=card(slow=True), budget="500ms")
-    status, verdict = probe(stack, plan)
-    assert status == 1
-    assert len(verdict["problems"]) == 1, verdict["problems"]
-    (problem,) = verdict["problems"]
-    assert problem["check"] == "budget"
-    assert problem["step"] == "checkout"
-    assert problem["between"][0] == "gateway"
