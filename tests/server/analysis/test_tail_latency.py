@@ -15,7 +15,7 @@ from threadline.server.aggregates import (
     OperationPresence,
     Target,
 )
-from threadline.server.analysis.attribute_signal import fisher_greater
+from threadline.server.analysis.attribute_signal import discoveries, fisher_greater
 from threadline.server.analysis.critical_path import (
     CriticalPath,
     PathSegment,
@@ -181,7 +181,7 @@ def test_values_need_a_minimum_count_and_share_of_the_slow_set() -> None:
 
 def test_differences_likely_by_chance_are_not_listed() -> None:
     """26% of slow vs 15% of the rest on 23 slow traces (p = 0.13) is chance; so is p = 0.0027
-    once four values are tested (Bonferroni: 0.01 / 4), though it would pass alone."""
+    as the smallest of four values tested (its bar 0.01 / 4), though it would pass alone."""
     chance = AttributeCount("net.peer.ip", "10.0.0.7", 6, 30)
     assert rank_attributes(slow_split(attributes=(chance,), focus=23, baseline=204)) == ()
     borderline = AttributeCount("host.name", "api-3", 9, 30)  # one-sided Fisher p = 0.0027
@@ -190,6 +190,47 @@ def test_differences_likely_by_chance_are_not_listed() -> None:
     crowd = tuple(AttributeCount("region", f"r-{i}", 6, 30) for i in range(3))
     tested = rank_attributes(slow_split(attributes=(borderline, *crowd), focus=20, baseline=200))
     assert tested == ()
+
+
+def test_a_value_behind_stronger_ones_is_held_to_its_own_rank_s_bar() -> None:
+    """p = 0.0027 is over the bar of the smallest of four (0.01 / 4), but as the fourth
+    smallest of four, behind three far stronger values, its bar is 0.01 × 4 / 4: listed
+    (Benjamini–Hochberg; each value held to 0.01 / 4 would leave it out)."""
+    borderline = AttributeCount("host.name", "api-3", 9, 30)  # one-sided Fisher p = 0.0027
+    strong = (
+        AttributeCount("region", "r-1", 15, 5),
+        AttributeCount("app.plan", "trial", 14, 6),
+        AttributeCount("user.tier", "free", 13, 4),
+    )
+    found = rank_attributes(slow_split(attributes=(borderline, *strong), focus=20, baseline=200))
+    assert sorted(r.value for r in found) == ["api-3", "free", "r-1", "trial"]
+
+
+@pytest.mark.parametrize(
+    ("p_values", "tested", "expected"),
+    [
+        # Each below its own rank's bar 0.01 × k / 3, given in any order.
+        ([0.009, 0.001, 0.006], None, [True, True, True]),
+        # The smallest is over its bar (0.0033), the second under its (0.0067): both pass.
+        ([0.0049, 0.9, 0.004], None, [True, False, True]),
+        # The same two among four tested: bars 0.0025 and 0.005, the second still under.
+        ([0.0049, 0.004], 4, [True, True]),
+        # Among five: bars 0.002 and 0.004, both over.
+        ([0.0049, 0.004], 5, [False, False]),
+        # A bar is not reached by equalling it.
+        ([0.01], 1, [False]),
+        ([], 3, []),
+    ],
+)
+def test_discoveries_hold_the_k_th_smallest_to_k_times_the_strictest_bar(
+    p_values: list[float], tested: int | None, expected: list[bool]
+) -> None:
+    assert discoveries(p_values, tested) == expected
+
+
+def test_discoveries_refuse_fewer_tested_than_p_values_given() -> None:
+    with pytest.raises(ValueError, match="tested must count every p-value"):
+        discoveries([0.001, 0.002], tested=1)
 
 
 def test_per_user_values_are_summarised_as_a_concentration() -> None:

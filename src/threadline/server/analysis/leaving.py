@@ -20,27 +20,27 @@ tie, an error comes before a slow step and an attribute value, and among errors 
 service they started in (``JourneyTrace.error_origin``) on more of the stopped
 journeys comes first: the cause before the messengers.
 
-A factor is ranked by the one-sided Fisher test ``attribute_signal`` uses for "what
-slow requests have in common" (stopped journeys as the focus, the ones that went on
-as the baseline), with the same Bonferroni rule over the factors tested and the
-same minimum support (attribute values, like theirs, also need
-``attribute_signal.MIN_FOCUS_SHARE`` of the stopped sample and to be more common
-among stopped journeys than among the others). The ratio is how many times as
-often journeys meeting the factor stopped as journeys that did not.
+A factor is ranked by the one-sided Fisher test ``attribute_signal`` uses for "what slow
+requests have in common" (stopped journeys as the focus, the ones that went on as the
+baseline), held to the same false discovery rate over the factors tested
+(``attribute_signal.discoveries``) and the same minimum support (attribute values, like
+theirs, also need ``attribute_signal.MIN_FOCUS_SHARE`` of the stopped sample and to be
+more common among stopped journeys than among the others). The ratio is how many times
+as often journeys meeting the factor stopped as journeys that did not.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from threadline.server.analysis.attribute_signal import (
     PER_PERSON_KEYS,
+    discoveries,
     fisher_greater,
     noise_reason,
-    significant,
     supported,
 )
 from threadline.server.analysis.funnel import Progress, StepMatch
@@ -166,14 +166,16 @@ def _drop_off(
             for key in keys:
                 met.setdefault(key, ([], []))[group].append(journey)
     values = _candidates(attributes) if attributes is not None else []
-    tested = len(met) + len(values)
     factors = [
-        _factor(kind, service, pair, len(stopped), len(went_on), k, tested)
+        _factor(kind, service, pair, len(stopped), len(went_on), k)
         for (kind, service), pair in met.items()
         if supported(len(pair[0]), len(stopped), MIN_SUPPORT)
     ]
     if attributes is not None:
-        factors += [_attribute_factor(a, attributes, tested) for a in values]
+        factors += [_attribute_factor(a, attributes) for a in values]
+    # Every factor met counts as tested, those without the support for a p-value too.
+    found = discoveries([f.p_value for f in factors], tested=len(met) + len(values))
+    factors = [replace(f, significant=flag) for f, flag in zip(factors, found, strict=True)]
     factors.sort(
         key=lambda f: (
             not f.significant,
@@ -207,8 +209,9 @@ def _factor(
     stopped: int,
     went_on: int,
     k: int,
-    tested: int,
 ) -> Factor:
+    """The factor met by ``pair`` (stopped, went on); significance is marked over all
+    the drop-off's factors (``_drop_off``)."""
     stopped_with, went_on_with = len(pair[0]), len(pair[1])
     rate_with = stopped_with / (stopped_with + went_on_with)
     without = (stopped - stopped_with) + (went_on - went_on_with)
@@ -224,7 +227,7 @@ def _factor(
         went_on=went_on,
         ratio=ratio,
         p_value=p_value,
-        significant=significant(p_value, tested),
+        significant=False,
         examples=tuple(j.reached[k].trace_id for j in pair[0][:EXAMPLES]),
     )
 
@@ -242,7 +245,7 @@ def _candidates(sample: AttributeSample) -> list[JourneyAttribute]:
     ]
 
 
-def _attribute_factor(a: JourneyAttribute, sample: AttributeSample, tested: int) -> Factor:
+def _attribute_factor(a: JourneyAttribute, sample: AttributeSample) -> Factor:
     stopped_with = min(a.stopped, sample.stopped)
     went_on_with = min(a.went_on, sample.went_on)
     without_stopped = sample.stopped - stopped_with
@@ -259,7 +262,7 @@ def _attribute_factor(a: JourneyAttribute, sample: AttributeSample, tested: int)
         went_on=sample.went_on,
         ratio=rate_with / rate_without if rate_without else math.inf,
         p_value=p_value,
-        significant=significant(p_value, tested),
+        significant=False,
         examples=a.examples[:EXAMPLES],
         key=a.key,
         value=a.value,

@@ -24,7 +24,7 @@ group holds (``aggregates.TraceGroups``). This module ranks the differences:
 
 Listed values are ranked by lift: how many times more common the value is on
 focus traces than on the rest. Every listed value already explains a real part
-of the focus group (the support floor) and is no fluke (the test), so what sets
+of the focus group (the support floor) and is unlikely a fluke (the test), so what sets
 them apart is how strongly each goes with slowness: a provider carried by 15% of
 a service's slow requests and almost none of the rest (×70) is the cause to show
 first, ahead of the route that 38% of slow requests and 12% of the others share
@@ -320,8 +320,9 @@ def attribute_values(groups: TraceGroups, *, min_support: int = MIN_SUPPORT) -> 
 
     Identifier keys are left out; the rest must reach ``min_support`` focus traces
     (and, except per-person values, ``attribute_signal.MIN_FOCUS_SHARE`` of the
-    focus sample), be over-represented, and pass Fisher's test corrected for the
-    number of values tested. Per-person values that pass are summarised per key.
+    focus sample), be over-represented, and pass Fisher's test among all the values
+    tested (``attribute_signal.discoveries``). Per-person values that pass are
+    summarised per key.
     """
     focus_n, baseline_n = groups.focus_sample, groups.baseline_sample
     unranked: dict[str, str] = {}
@@ -342,16 +343,20 @@ def attribute_values(groups: TraceGroups, *, min_support: int = MIN_SUPPORT) -> 
             continue
         candidates.append(count)
 
-    values: list[AttributeLift] = []
-    people: dict[str, list[AttributeLift]] = defaultdict(list)
-    for count in candidates:
-        p_value = attribute_signal.fisher_greater(
+    p_values = [
+        attribute_signal.fisher_greater(
             min(count.focus_traces, focus_n),
             focus_n,
             min(count.baseline_traces, baseline_n),
             baseline_n,
         )
-        if not attribute_signal.significant(p_value, len(candidates)):
+        for count in candidates
+    ]
+    values: list[AttributeLift] = []
+    people: dict[str, list[AttributeLift]] = defaultdict(list)
+    found = attribute_signal.discoveries(p_values)
+    for count, p_value, discovered in zip(candidates, p_values, found, strict=True):
+        if not discovered:
             continue
         row = AttributeLift(
             key=count.key,
