@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from fractions import Fraction
 
 import pytest
@@ -15,7 +16,7 @@ from threadline.server.aggregates import (
     OperationPresence,
     Target,
 )
-from threadline.server.analysis.attribute_signal import discoveries, fisher_greater
+from threadline.server.analysis.attribute_signal import ALPHA, discoveries, fisher_greater
 from threadline.server.analysis.critical_path import (
     CriticalPath,
     PathSegment,
@@ -226,6 +227,30 @@ def test_discoveries_hold_the_k_th_smallest_to_k_times_the_strictest_bar(
     p_values: list[float], tested: int | None, expected: list[bool]
 ) -> None:
     assert discoveries(p_values, tested) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(min_value=0.0, max_value=1.0), max_size=30),
+    st.integers(min_value=0, max_value=10),
+    st.randoms(use_true_random=False),
+)
+def test_discoveries_list_every_value_bonferroni_would_and_ignore_order(
+    p_values: list[float], untested: int, shuffle: random.Random
+) -> None:
+    """Every value under the strictest bar (ALPHA / tested) is listed, a value is listed
+    whenever a larger one is, and the answer follows the values, not their order."""
+    tested = len(p_values) + untested
+    found = discoveries(p_values, tested)
+    for p_value, listed in zip(p_values, found, strict=True):
+        if p_value < ALPHA / tested:
+            assert listed
+        if listed:
+            assert all(flag for other, flag in zip(p_values, found, strict=True) if other < p_value)
+    order = list(range(len(p_values)))
+    shuffle.shuffle(order)
+    moved = discoveries([p_values[i] for i in order], tested)
+    assert moved == [found[i] for i in order]
 
 
 def test_discoveries_refuse_fewer_tested_than_p_values_given() -> None:
