@@ -246,6 +246,8 @@ def _candidates(sample: AttributeSample) -> list[JourneyAttribute]:
 
 
 def _attribute_factor(a: JourneyAttribute, sample: AttributeSample) -> Factor:
+    """The factor of one attribute value; significance is marked over all the drop-off's
+    factors (``_drop_off``)."""
     stopped_with = min(a.stopped, sample.stopped)
     went_on_with = min(a.went_on, sample.went_on)
     without_stopped = sample.stopped - stopped_with
