@@ -18,7 +18,8 @@ any span without a parent (the first span of a trace, whatever its kind).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Final
 
 from threadline.server.model import SpanRecord
@@ -252,7 +253,10 @@ class TraceGroups:
     ids, worst (slowest) first. ``focus_ids``/``baseline_ids`` are the first trace
     ids of each group's sample, for analyses that need whole traces, and
     ``sample_spans`` every span of those traces but the SDK's own reports, ordered by
-    trace, start and span id (read with the counts, not read again).
+    trace, start and span id (read with the counts, not read again), but for the traces
+    of ``path_times``: each one's own time per (service, operation) on the critical path
+    of the target's request in it (``analysis.request_paths.path_time``), walked when the
+    store kept the trace (a store may keep none).
     """
 
     target: Target
@@ -269,6 +273,7 @@ class TraceGroups:
     focus_ids: tuple[str, ...] = ()
     baseline_ids: tuple[str, ...] = ()
     sample_spans: tuple[SpanRecord, ...] = ()
+    path_times: Mapping[str, Mapping[tuple[str, str], int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,7 @@ from threadline.server.analysis.propagation_health import (
     PropagationReport,
     propagation_report,
 )
-from threadline.server.analysis.request_paths import path_totals, request_path
+from threadline.server.analysis.request_paths import path_time, request_path, time_totals
 from threadline.server.analysis.skew import SkewAdjustment
 from threadline.server.analysis.tail_latency import MIN_SUPPORT, Explanation, Measure, explain
 from threadline.server.analysis.tree import SpanTree, summarize
@@ -372,11 +372,15 @@ class QueryService:
         )
         totals = None
         if measure == "critical_path":
-            spans = _by_trace(groups.sample_spans)
-            paths = {tid: request_path(fix_up(s).tree, target) for tid, s in spans.items()}
-            totals = path_totals(
-                (path for tid in groups.focus_ids if (path := paths.get(tid)) is not None),
-                (path for tid in groups.baseline_ids if (path := paths.get(tid)) is not None),
+            # Traces the store walked when it kept them come with their paths' times;
+            # the others are walked here.
+            times = dict(groups.path_times)
+            for tid, spans in _by_trace(groups.sample_spans).items():
+                if (path := request_path(fix_up(spans).tree, target)) is not None:
+                    times[tid] = path_time(path)
+            totals = time_totals(
+                (times[tid] for tid in groups.focus_ids if tid in times),
+                (times[tid] for tid in groups.baseline_ids if tid in times),
             )
         return explain(groups, path_totals=totals, min_support=MIN_SUPPORT, limit=limit)
 

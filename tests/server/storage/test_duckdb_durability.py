@@ -55,8 +55,8 @@ def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
     """The file holds one spans table whose columns are the batch columns, in order (and
     its copies of failed and of slow traces' spans, alike), the table recording its
     schema version, the trace and journey summaries, journey steps and the journey SLO
-    state, logs, the drills' results, the alerts' state and the keys the spans' resources
-    carry (besides the rollups)."""
+    state, logs, the drills' results, the alerts' state, the keys the spans' resources
+    carry and the request paths kept for a share of the copies (besides the rollups)."""
     DuckDBStore(db_path).close()
 
     with duckdb.connect(str(db_path)) as connection:
@@ -86,6 +86,7 @@ def test_span_table_mirrors_the_batch_schema(db_path: Path) -> None:
         ("slow_trace_spans",),
         ("spans",),
         ("threadline_schema",),
+        ("trace_request_paths",),
         ("trace_summaries",),
     ]
     assert [(row[0], row[1]) for row in described] == [

@@ -374,6 +374,7 @@ _TABLES_AT[21] = _TABLES_AT[20]  # a column of trace_summaries
 _TABLES_AT[22] = _TABLES_AT[21]  # columns of journey_steps
 _TABLES_AT[23] = sorted([*_TABLES_AT[22], "slow_trace_spans"])
 _TABLES_AT[24] = sorted([*_TABLES_AT[23], "resource_keys"])
+_TABLES_AT[25] = sorted([*_TABLES_AT[24], "trace_request_paths"])
 
 
 @pytest.mark.parametrize(

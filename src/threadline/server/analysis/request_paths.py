@@ -50,11 +50,30 @@ class PathTotals:
 
 def path_totals(focus: Iterable[CriticalPath], baseline: Iterable[CriticalPath]) -> PathTotals:
     """Each operation's own time on the critical paths of two samples of traces."""
-    focus_ns, focus_squares, focus_count = _path_time_by_operation(focus)
-    baseline_ns, baseline_squares, baseline_count = _path_time_by_operation(baseline)
+    return time_totals(map(path_time, focus), map(path_time, baseline))
+
+
+def time_totals(
+    focus: Iterable[Mapping[OperationKey, int]], baseline: Iterable[Mapping[OperationKey, int]]
+) -> PathTotals:
+    """``path_totals`` of each trace's ``path_time``: walked by the read, or kept by a
+    store that walked the trace when it was stored."""
+    focus_ns, focus_squares, focus_count = _summed(focus)
+    baseline_ns, baseline_squares, baseline_count = _summed(baseline)
     return PathTotals(
         focus_count, baseline_count, focus_ns, baseline_ns, focus_squares, baseline_squares
     )
+
+
+def path_time(path: CriticalPath) -> dict[OperationKey, int]:
+    """Each operation's own time on ``path``: queue dwell and scheduling waits belong to
+    no operation's own code."""
+    own: dict[OperationKey, int] = {}
+    for segment in path.segments:
+        if segment.kind is _OWN_TIME:
+            key = (segment.service, segment.operation)
+            own[key] = own.get(key, 0) + segment.duration_ns
+    return own
 
 
 def request_path(tree: SpanTree, target: Target) -> CriticalPath | None:
@@ -103,21 +122,15 @@ def _subtree(tree: SpanTree, top: SpanRecord) -> list[SpanRecord]:
     return spans
 
 
-def _path_time_by_operation(
-    paths: Iterable[CriticalPath],
+def _summed(
+    times: Iterable[Mapping[OperationKey, int]],
 ) -> tuple[dict[OperationKey, int], dict[OperationKey, float], int]:
-    """Per operation, its own time on the paths and the sum of its square per path."""
+    """Per operation, its own time over the traces and the sum of its square per trace."""
     totals: dict[OperationKey, int] = defaultdict(int)
     squares: dict[OperationKey, int] = defaultdict(int)
     count = 0
-    for path in paths:
+    for own in times:
         count += 1
-        own: dict[OperationKey, int] = {}
-        for segment in path.segments:
-            # Queue dwell and scheduling waits belong to no operation's own code.
-            if segment.kind is _OWN_TIME:
-                key = (segment.service, segment.operation)
-                own[key] = own.get(key, 0) + segment.duration_ns
         for key, spent in own.items():
             totals[key] += spent
             squares[key] += spent * spent

@@ -395,8 +395,11 @@ class Store(Protocol):
         at most ``sample`` traces per group, the first of each group in the order of a
         hash of the trace id (the same ones on every call), and the first
         ``sample_ids`` of them are returned with their spans (``sample_spans``: as
-        ``get_traces`` reads them, but the SDK's own reports). ``examples`` are the
-        traces of the slowest focus requests.
+        ``get_traces`` reads them, but the SDK's own reports), or, for a trace whose
+        request path for the target the store walked when it kept the trace, with that
+        path's times instead (``path_times``: what ``analysis.request_paths.path_time``
+        gives for the path ``request_path`` walks in those spans; a store may keep
+        none). ``examples`` are the traces of the slowest focus requests.
         """
         ...
 

@@ -67,6 +67,7 @@ from typing import Final
 from threadline.server.storage.duckdb.buckets import bucket_sql
 from threadline.server.storage.duckdb.schema import (
     FAILED_SPANS,
+    REQUEST_PATHS,
     ROLLUP_ROOTS,
     SLOW_SPANS,
     TABLE,
@@ -212,15 +213,21 @@ def fill(run: Run, *, failed: bool = True, slow: bool = True) -> None:
     run("DROP TABLE threadline_failed_backfill", [])
 
 
+# What every delete of spans deletes here: the copies, and the request paths kept for a
+# share of them (``kept_paths``; a path's ``start_ns`` is its trace's first start).
+_KEPT: Final = (FAILED_SPANS, SLOW_SPANS, REQUEST_PATHS)
+
+
 def forget_traces(run: Run, trace_ids: Sequence[str], within: Conditions | None = None) -> None:
     """Drop the copies of traces deleted whole (tail sampling, erasure); ``within``:
     where their spans start (``sql.traces_in``)."""
     doomed = traces_in(trace_ids, within)
-    for table in (FAILED_SPANS, SLOW_SPANS):
+    for table in _KEPT:
         run(f"DELETE FROM {table}{doomed.sql('WHERE')}", doomed.params)
 
 
 def forget_before(run: Run, cutoff_ns: int) -> None:
-    """Retention: the copies of spans that started before ``cutoff_ns`` go with them."""
-    for table in (FAILED_SPANS, SLOW_SPANS):
+    """Retention: the copies of spans that started before ``cutoff_ns`` go with them, and
+    the kept paths of the traces that lose a span."""
+    for table in _KEPT:
         run(f"DELETE FROM {table} WHERE start_ns < ?", [cutoff_ns])

@@ -75,6 +75,10 @@ Versions (``LATEST`` is the last):
 24. ``resource_keys``: the top-level keys some stored span's resource carries, what
     a store reads at open to know which searches may find a pair on a resource (see
     ``resource_keys``), filled from the spans' distinct resource documents.
+25. ``trace_request_paths``: each operation's own time on the root request's critical
+    path of the copied traces of a hash share, what tail causes by the critical path
+    read instead of walking those traces (see ``kept_paths``); empty after the upgrade,
+    filled as folds copy traces again.
 
 Opening a file (``open_schema``):
 
@@ -139,6 +143,7 @@ from threadline.server.storage.duckdb import (
 )
 from threadline.server.storage.duckdb.schema import (
     JOURNEY_SUMMARIES_DDL,
+    REQUEST_PATHS_DDL,
     TABLE,
     VERSION_TABLE,
     create_statements,
@@ -479,6 +484,12 @@ def _add_resource_keys(connection: Connection) -> None:
     resource_keys.fill(fetcher(connection))
 
 
+def _add_request_paths(connection: Connection) -> None:
+    """Version 25: the kept request paths (``kept_paths``), empty: a trace's path is kept
+    when a fold next copies it, and walked by the reads that need it until then."""
+    connection.execute(REQUEST_PATHS_DDL)
+
+
 STEPS: Final[tuple[Step, ...]] = (
     Step(2, _record_versions),
     Step(3, _add_rollups),
@@ -503,6 +514,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(22, _add_previous_steps),
     Step(23, _keep_slow_traces_apart),
     Step(24, _add_resource_keys),
+    Step(25, _add_request_paths),
 )
 LATEST: Final = STEPS[-1].version
 

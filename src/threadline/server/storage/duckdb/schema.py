@@ -42,6 +42,15 @@ FAILED_SPANS: Final = "failed_trace_spans"
 # Every span of each trace whose root request is in its operation's tail, kept apart
 # for tail causes (``kept_apart``, schema version 23).
 SLOW_SPANS: Final = "slow_trace_spans"
+# Each operation's own time on the critical path of the root request of a hash share of
+# the copied traces, walked at the fold (``kept_paths``, schema version 25); ``start_ns``
+# is the trace's first span's start, which retention and the fold's deletes bound.
+REQUEST_PATHS: Final = "trace_request_paths"
+REQUEST_PATHS_DDL: Final = f"""CREATE TABLE IF NOT EXISTS {REQUEST_PATHS} (
+    trace_id VARCHAR NOT NULL, start_ns BIGINT NOT NULL, target_service VARCHAR NOT NULL,
+    target_operation VARCHAR NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
+    own_ns BIGINT NOT NULL
+)"""
 # Per-minute counts behind error hotspots and propagation health (``health_rollups``,
 # schema version 5).
 ROLLUP_ROOTS: Final = "rollup_roots"
@@ -162,6 +171,7 @@ def create_statements() -> list[str]:
         DRILL_RESULTS_DDL,
         DOCUMENTS_DDL,
         RESOURCE_KEYS_DDL,
+        REQUEST_PATHS_DDL,
         VERSION_TABLE_DDL,
     ]
 

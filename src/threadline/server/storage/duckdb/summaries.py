@@ -47,7 +47,12 @@ from typing import Final
 from threadline.server.analysis.assembly import fix_up
 from threadline.server.analysis.error_origin import find_error_origin
 from threadline.server.model import SpanEvent, SpanKind, SpanRecord, StatusCode
-from threadline.server.storage.duckdb import journey_steps, journey_summaries, kept_apart
+from threadline.server.storage.duckdb import (
+    journey_steps,
+    journey_summaries,
+    kept_apart,
+    kept_paths,
+)
 from threadline.server.storage.duckdb.schema import FAILED_SPANS, TABLE, TRACE_SUMMARIES
 from threadline.server.storage.duckdb.sql import (
     ERROR,
@@ -132,8 +137,9 @@ def fold(run: Run, *, steps: bool = True) -> None:
 
     Runs in the writer's transaction; only traces with ``fresh`` rows are read.
     ``steps`` also replaces the folded traces' journey steps, counts their sessions'
-    journey summaries again, keeps the failed traces' spans apart (``kept_apart``)
-    and keeps each folded row's duration; False only for the version 4 backfill, which
+    journey summaries again, keeps the failed traces' spans apart (``kept_apart``) with
+    the request paths of a share of them (``kept_paths``), and keeps each folded row's
+    duration; False only for the version 4 backfill, which
     runs before those tables and that column exist (versions 9, 17, 19 and 21).
     """
     run(
@@ -151,6 +157,7 @@ def fold(run: Run, *, steps: bool = True) -> None:
     if steps:
         # The failed traces' spans are copied first, and their origins found in the copy.
         _set_origins(run, kept_apart.keep(run, _FOLDED, within), FAILED_SPANS)
+        kept_paths.keep(run, _FOLDED, within)
     else:
         _set_origins(run, kept_apart.failing(run, _FOLDED), TABLE)
     if steps:
