@@ -48,9 +48,9 @@ from threadline.server.aggregates import (
 )
 from threadline.server.analysis import time_slices
 from threadline.server.batch import COLUMNS, records_from_rows
-from threadline.server.storage.duckdb import group_sample
+from threadline.server.storage.duckdb import group_sample, kept_paths
 from threadline.server.storage.duckdb.rollups import PAIR_HORIZON_NS
-from threadline.server.storage.duckdb.schema import REQUEST_PATHS, TABLE
+from threadline.server.storage.duckdb.schema import TABLE
 from threadline.server.storage.duckdb.sql import (
     ERROR,
     USER_TRAFFIC,
@@ -83,7 +83,7 @@ _READ_COLUMNS: Final = ", ".join(f"s.{column}" for column in _COUNTED)
 # (``_COPY_ROWS``), so a row number names one row of one table; ``source`` says which.
 _SPANS_READ: Final = f"""
 spans_read AS MATERIALIZED (
-    SELECT s.rowid AS row, {_READ_COLUMNS}, l.focus, l.place, l.trace_no,
+    SELECT s.rowid AS row, {_READ_COLUMNS}, l.focus, l.place, l.trace_no, l.walk,
            {group_sample.IN_SPANS} AS source, s.rowid AS table_row
     FROM {TABLE} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
     WHERE {{starts}} AND s.{USER_TRAFFIC} AND l.source = {group_sample.IN_SPANS}{{apart}}
@@ -116,7 +116,7 @@ def _copy_read(source: int) -> str:
     return f"""
     UNION ALL
     SELECT {_COPY_ROWS[source]} - s.rowid AS row, {_READ_COLUMNS}, l.focus, l.place,
-           l.trace_no, {source} AS source, s.rowid AS table_row
+           l.trace_no, l.walk, {source} AS source, s.rowid AS table_row
     FROM {group_sample.TABLES[source]} AS s JOIN labelled AS l ON s.trace_id = l.trace_id
     WHERE l.source = {source} AND s.start_ns BETWEEN ? AND ?"""
 
@@ -207,14 +207,14 @@ _OPERATION_ROW: Final = 0
 _ATTRIBUTE_ROW: Final = 1
 _SPAN_ROW: Final = 2
 _MISFIT_ROW: Final = 3
+# Not the statement's: the kept paths of the sampled traces, read before it.
 _PATH_ROW: Final = 4
 _COUNT_COLUMNS: Final = 11
 
 # Both counts in one statement, a row each; ``{starts}``: where the sampled traces'
 # spans start (``starts_in``); ``{pad}`` and ``{spans}``: the whole spans of
-# the first sampled traces (``_sample_spans``) after the count rows' columns, and the
-# kept paths of those that have one (``{kept}``: ``_KEPT_WALKS``), or nothing.
-_COUNTS: Final = f"""{_SPANS_READ}, {_MISFITS}, {_OPERATIONS}, {_ATTRIBUTES}{{kept}}
+# the first sampled traces (``_sample_spans``) after the count rows' columns, or nothing.
+_COUNTS: Final = f"""{_SPANS_READ}, {_MISFITS}, {_OPERATIONS}, {_ATTRIBUTES}
 SELECT {_OPERATION_ROW}, service_name, name, focus_traces, baseline_traces, focus_self_ns,
        baseline_self_ns, focus_origins, baseline_origins, focus_squares,
        baseline_squares{{pad}}
@@ -227,40 +227,21 @@ UNION ALL
 SELECT {_MISFIT_ROW}, trace_id, {", ".join(["NULL"] * (_COUNT_COLUMNS - 2))}{{pad}}
 FROM misfit{{spans}}"""
 
-# The request paths the store keeps (``kept_paths``) of the sampled traces placed up to
-# ``?`` in their group, drawn from the copies (so folded: a trace with fresh rows may
-# have a path older than its spans), where the target (``?``, ``?``) is their root
-# request: their rows are returned (``_KEPT_ROWS``) instead of their whole spans.
-_KEPT_WALKS: Final = f"""
-, kept_walk AS (
-    SELECT trace_id, service, operation, own_ns FROM {REQUEST_PATHS}
-    WHERE target_service = ? AND target_operation = ? AND trace_id IN (
-        SELECT trace_id FROM counted WHERE kept_place <= ? AND source <> {group_sample.IN_SPANS})
-)"""
-# A kept path's row: its operation and own time where an operation row has its names
-# and first count, its trace id where a whole span has its own.
-_KEPT_ROWS: Final = f"""
-UNION ALL
-SELECT {_PATH_ROW}, service, operation, own_ns, {", ".join(["NULL"] * (_COUNT_COLUMNS - 4))},
-       trace_id, {", ".join(["NULL"] * (len(COLUMNS) - 1))}
-FROM kept_walk"""
-
 
 # The whole spans of the traces placed up to ``?`` in their group's sample, after the
 # count rows' columns: analyses that walk whole traces (critical paths) get them from
 # the read the counts make, the columns it does not read fetched by row id (the row ids
 # are the statement's own snapshot's, so they name the rows the read found).
-def _sample_spans(source: int, *, kept: bool) -> str:
-    """The whole spans of the first sampled traces whose rows are where ``source`` says;
-    ``kept``: but those of the traces with kept paths (``_KEPT_WALKS``)."""
+def _sample_spans(source: int) -> str:
+    """The whole spans of the first sampled traces whose rows are where ``source`` says,
+    but those of the traces whose kept paths are returned instead (``walk`` false)."""
     table = group_sample.TABLES[source]
-    walked = " AND r.trace_id NOT IN (SELECT trace_id FROM kept_walk)" if kept else ""
     return f"""
 UNION ALL
 SELECT {_SPAN_ROW}, {", ".join(["NULL"] * (_COUNT_COLUMNS - 1))},
        {", ".join(f"r.{c}" if c in _COUNTED else f"w.{c}" for c in COLUMNS)}
 FROM counted AS r JOIN {table} AS w ON w.rowid = r.table_row
-WHERE r.kept_place <= ? AND r.source = {source}{walked}"""
+WHERE r.kept_place <= ? AND r.source = {source} AND r.walk"""
 
 
 def trace_groups(
@@ -334,16 +315,8 @@ def trace_groups(
         focus_ids=tuple(row[1] for row in id_rows if row[0]),
         baseline_ids=tuple(row[1] for row in id_rows if not row[0]),
         sample_spans=tuple(sample_spans),
-        path_times=_path_times(kinds[_PATH_ROW]),
+        path_times=kept_paths.times(kinds[_PATH_ROW], {row[1] for row in id_rows}),
     )
-
-
-def _path_times(rows: Sequence[Row]) -> dict[str, dict[tuple[str, str], int]]:
-    """The kept paths' rows (``_KEPT_ROWS``) as each trace's own time per operation."""
-    times: dict[str, dict[tuple[str, str], int]] = {}
-    for row in rows:
-        times.setdefault(str(row[_COUNT_COLUMNS]), {})[(str(row[1]), str(row[2]))] = int(row[3])
-    return times
 
 
 def _counted(
@@ -364,13 +337,22 @@ def _counted(
     labelled = (
         "WITH labelled AS MATERIALIZED (SELECT unnest(?::VARCHAR[]) AS trace_id,"
         " unnest(?::BOOLEAN[]) AS focus, unnest(?::BIGINT[]) AS place,"
-        " unnest(?::INTEGER[]) AS trace_no, unnest(?::INTEGER[]) AS source)"
+        " unnest(?::INTEGER[]) AS trace_no, unnest(?::INTEGER[]) AS source,"
+        " unnest(?::BOOLEAN[]) AS walk)"
     )
+    # The paths the store kept of sampled traces it read from the copies (so folded), by
+    # the target's request: a walked one comes with its path's times, not its spans.
+    path_rows: list[Row] = []
+    if sample_ids > 0 and target.service is not None and target.operation is not None:
+        folded = [row[0] for row in sampled if row[3] != group_sample.IN_SPANS]
+        path_rows = kept_paths.read(fetch, target.service, target.operation, folded)
+    with_path = {row[0] for row in path_rows}
     ids = [row[0] for row in sampled]
     params: list[object] = [ids, [bool(row[1]) for row in sampled]]
     params.append([int(row[2]) for row in sampled])
     params.append(list(range(len(sampled))))
     params.append([int(row[3]) for row in sampled])
+    params.append([row[0] not in with_path for row in sampled])
     # Spans of the sampled traces are read within the horizon around the window, and
     # where their summaries say they lie: zone maps skip the rest.
     horizon = (labels.window.start_ns - PAIR_HORIZON_NS, labels.window.end_ns + PAIR_HORIZON_NS)
@@ -382,28 +364,15 @@ def _counted(
     apart = "".join(_copy_read(source) for source in sources)
     apart_params = [bound for _ in sources for bound in horizon]
     pad, spans, spans_params = "", "", list[object]()
-    kept, kept_params = "", list[object]()
     if sample_ids > 0:
         pad = ", NULL" * len(COLUMNS)
-        # Kept paths are walks of a trace's root request, by its service and operation.
-        if sources and target.service is not None and target.operation is not None:
-            kept, kept_params = _KEPT_WALKS, [target.service, target.operation, sample_ids]
         read = [group_sample.IN_SPANS, *sources]
-        spans = "".join(
-            _sample_spans(source, kept=bool(kept) and source != group_sample.IN_SPANS)
-            for source in read
-        )
-        spans += _KEPT_ROWS if kept else ""
+        spans = "".join(_sample_spans(source) for source in read)
         spans_params = [sample_ids] * len(read)
     starts = " AND ".join(reads.fragments)
     misfit = group_sample.focus_requests(target, labels)
     statement = _COUNTS.format(
-        starts=starts,
-        apart=apart,
-        misfit=" AND ".join(misfit.fragments),
-        kept=kept,
-        pad=pad,
-        spans=spans,
+        starts=starts, apart=apart, misfit=" AND ".join(misfit.fragments), pad=pad, spans=spans
     )
     rows = fetch(
         f"{labelled}, {statement}",
@@ -415,12 +384,12 @@ def _counted(
             sample,
             min_support,
             checked_limit(max_attributes, "max_attributes"),
-            *kept_params,
             *spans_params,
         ],
     )
     kinds: dict[int, list[Row]] = {
-        _OPERATION_ROW: [], _ATTRIBUTE_ROW: [], _SPAN_ROW: [], _MISFIT_ROW: [], _PATH_ROW: []
+        _OPERATION_ROW: [], _ATTRIBUTE_ROW: [], _SPAN_ROW: [], _MISFIT_ROW: [],
+        _PATH_ROW: path_rows,
     }  # fmt: skip
     for row in rows:
         kinds[row[0]].append(row)

@@ -31,6 +31,7 @@ before (``bench/walked_paths.py``, ``docs/performance.md``).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection, Sequence
 from typing import Final
 
 from threadline.server.aggregates import Target
@@ -41,7 +42,7 @@ from threadline.server.batch import COLUMNS, records_from_rows
 from threadline.server.model import SpanRecord
 from threadline.server.storage.duckdb.kept_apart import CHUNK, Run
 from threadline.server.storage.duckdb.schema import FAILED_SPANS, REQUEST_PATHS, SLOW_SPANS
-from threadline.server.storage.duckdb.sql import Conditions
+from threadline.server.storage.duckdb.sql import Conditions, Fetch, Row
 
 # One slow copy in this many by hash is walked: groups of 6,400 slow traces or more in
 # a window find their 100 walked traces here.
@@ -123,3 +124,25 @@ def path_rows(spans: list[SpanRecord]) -> list[PathRow]:
         (trace_id, first, root.service_name, root.name, service, operation, spent)
         for (service, operation), spent in path_time(path).items()
     ]
+
+
+def read(fetch: Fetch, service: str, operation: str, trace_ids: Sequence[str]) -> list[Row]:
+    """The kept rows (trace, operation's service, operation, own time) of those of
+    ``trace_ids`` whose root request is ``service`` and ``operation``."""
+    if not trace_ids:
+        return []
+    return fetch(
+        f"SELECT trace_id, service, operation, own_ns FROM {REQUEST_PATHS}"
+        " WHERE target_service = ? AND target_operation = ?"
+        " AND trace_id IN (SELECT unnest(?::VARCHAR[]))",
+        [service, operation, list(trace_ids)],
+    )
+
+
+def times(rows: Sequence[Row], trace_ids: Collection[str]) -> dict[str, dict[tuple[str, str], int]]:
+    """``read``'s rows of ``trace_ids`` as each trace's own time per operation."""
+    found: dict[str, dict[tuple[str, str], int]] = {}
+    for trace, service, operation, own in rows:
+        if trace in trace_ids:
+            found.setdefault(str(trace), {})[(str(service), str(operation))] = int(own)
+    return found
