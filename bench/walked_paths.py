@@ -1,5 +1,5 @@
-"""A design measured before it is built: request paths kept for a hash share of the
-copied traces, so that tail causes by the critical path have nothing left to walk.
+"""Request paths kept for a hash share of the copied traces, measured before they were
+built (``storage/duckdb/kept_paths.py``, schema version 25) and kept to choose the shares.
 
     cd bench && PYTHONPATH=../src:. python3 analysis.py --spans 10000000 --repeat 3 \\
         --no-ingest-baseline --time-ordered --db /tmp/e10m.duckdb      # once, to keep a store
@@ -35,6 +35,10 @@ script prints:
   and median of ``--repeat`` each, and whether both give the same path totals (they
   must, or the timing says nothing).
 
+On a store of version 25 the page's answer (the first of the two) already reads the
+paths the store kept; on one of version 24, or upgraded from it (its kept paths empty
+until its traces are folded again), it walks every trace, as before the change.
+
 Bounded: one walk per share, ``--repeat`` runs of each answer.
 """
 
@@ -52,6 +56,7 @@ import duckdb
 
 from analysis import analysis_end
 from slo import HOUR_NS, timed
+from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
 from threadline.server.analysis.assembly import fix_up
 from threadline.server.analysis.critical_path import SegmentKind
@@ -252,8 +257,14 @@ def _compare(
         totals = _totals(rows, set(focus), len(focus), len(baseline))
         return totals, explain(groups, path_totals=totals, min_support=MIN_SUPPORT)
 
-    walked = {tid: spans for tid, spans in _by_trace(found.sample_spans).items()}
-    paths = {tid: request_path(fix_up(spans).tree, CHECKOUT) for tid, spans in walked.items()}
+    # Walked here from their stored spans, as a read that keeps no path walks them.
+    stored = sorted(
+        (span for span in store.get_traces(focus + baseline) if span.name != SDK_STATS_SPAN),
+        key=lambda span: (span.trace_id, span.start_ns, span.span_id),
+    )
+    paths = {
+        tid: request_path(fix_up(spans).tree, CHECKOUT) for tid, spans in _by_trace(stored).items()
+    }
     today_totals = path_totals(
         (path for tid in focus if (path := paths.get(tid)) is not None),
         (path for tid in baseline if (path := paths.get(tid)) is not None),

@@ -29,7 +29,8 @@ columns and row ids, and only their other columns are fetched, by row id (DuckDB
 filters the table's scan by the row ids the join finds). Read again by trace id, they
 were the same row groups a second time; carried along in the read for every sampled
 trace's span, the other columns cost 10–15 ms more at 10M spans (``bench/trace_groups.py
---stages``).
+--stages``). A trace whose request path the fold walked and kept (``kept_paths``: a hash
+share of the copies) comes with that path's times instead, read before the statement.
 
 The ranking itself is pure analysis (``analysis/tail_latency.py``).
 """
