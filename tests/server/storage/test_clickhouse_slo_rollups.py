@@ -63,9 +63,11 @@ def _groups(store: Store, target: Target, split: Split, sample: int) -> TraceGro
 
 
 def _without_sample(groups: TraceGroups) -> TraceGroups:
-    # The sampled ids (and so their spans) follow each engine's hash; everything else
-    # must agree.
-    return dataclasses.replace(groups, focus_ids=(), baseline_ids=(), sample_spans=())
+    # The sampled ids (and so their spans, or the paths a store kept of them) follow each
+    # engine's hash; everything else must agree.
+    return dataclasses.replace(
+        groups, focus_ids=(), baseline_ids=(), sample_spans=(), path_times={}
+    )
 
 
 def test_slo_reads_agree(stores: tuple[Store, Store]) -> None:
