@@ -59,15 +59,19 @@ from slo import HOUR_NS, timed
 from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
 from threadline.server.analysis.assembly import fix_up
-from threadline.server.analysis.critical_path import SegmentKind
-from threadline.server.analysis.request_paths import PathTotals, path_totals, request_path
+from threadline.server.analysis.request_paths import (
+    PathTotals,
+    path_totals,
+    request_path,
+    time_totals,
+)
 from threadline.server.analysis.tail_latency import explain
-from threadline.server.analysis.tree import root_span
 from threadline.server.batch import COLUMNS, records_from_rows
 from threadline.server.model import SpanRecord
 from threadline.server.query import GROUP_SAMPLE, MIN_SUPPORT, PATH_SAMPLE, QueryService
-from threadline.server.storage.duckdb import DuckDBStore
+from threadline.server.storage.duckdb import DuckDBStore, kept_paths
 from threadline.server.storage.duckdb.kept_apart import CHUNK
+from threadline.server.storage.duckdb.kept_paths import PathRow, path_rows
 from threadline.server.storage.duckdb.schema import FAILED_SPANS, SLOW_SPANS
 from threadline.server.windows import WindowRequest
 
@@ -76,9 +80,6 @@ CHECKOUT: Final = Target(service="gateway", operation="POST /checkout")
 # and shared traces, where a failed split's focus and every baseline lie).
 SHARES: Final = ((16, 16), (32, 32), (64, 64), (64, 512), (128, 1024))
 HASH_RANGE: Final = 2**64
-# One kept row: the trace, its root request's service and operation, and an operation's
-# own time on that request's critical path.
-PathRow = tuple[str, str, str, str, str, int]
 
 
 @dataclass
@@ -194,7 +195,7 @@ def _walk_share(store: DuckDBStore, slow: int, other: int) -> Walked:
         records = records_from_rows(rows)
         built_at = time.perf_counter()
         for trace in _by_trace(records).values():
-            walked.rows.extend(_root_path_rows(trace))
+            walked.rows.extend(path_rows(trace))
         walked.spans += len(records)
         walked.read_s += read_at - started
         walked.records_s += built_at - read_at
@@ -209,27 +210,6 @@ def _by_trace(spans: Iterable[SpanRecord]) -> dict[str, list[SpanRecord]]:
     return traces
 
 
-def _root_path_rows(spans: list[SpanRecord]) -> list[PathRow]:
-    """The trace's root request's path time per operation, as tail causes would sum it
-    for a target that is the trace's root operation."""
-    tree = fix_up(spans).tree
-    root = root_span(tree)
-    if root is None:
-        return []
-    path = request_path(tree, Target(service=root.service_name, operation=root.name))
-    if path is None:
-        return []
-    own: dict[tuple[str, str], int] = defaultdict(int)
-    for segment in path.segments:
-        if segment.kind is SegmentKind.SPAN:
-            own[(segment.service, segment.operation)] += segment.duration_ns
-    trace_id = spans[0].trace_id
-    return [
-        (trace_id, root.service_name, root.name, service, operation, spent)
-        for (service, operation), spent in own.items()
-    ]
-
-
 def _compare(
     store: DuckDBStore,
     window: TimeWindow,
@@ -240,10 +220,10 @@ def _compare(
 ) -> None:
     scratch = duckdb.connect()
     scratch.execute(
-        "CREATE TABLE paths (trace_id VARCHAR, target_service VARCHAR,"
+        "CREATE TABLE paths (trace_id VARCHAR, start_ns BIGINT, target_service VARCHAR,"
         " target_operation VARCHAR, service VARCHAR, operation VARCHAR, own_ns BIGINT)"
     )
-    scratch.executemany("INSERT INTO paths VALUES (?, ?, ?, ?, ?, ?)", kept)
+    scratch.executemany("INSERT INTO paths VALUES (?, ?, ?, ?, ?, ?, ?)", kept)
     focus, baseline = list(found.focus_ids), list(found.baseline_ids)
 
     def from_kept_rows() -> tuple[PathTotals, Any]:
@@ -254,7 +234,11 @@ def _compare(
             " AND trace_id IN (SELECT unnest(?::VARCHAR[]))",
             [CHECKOUT.service, CHECKOUT.operation, focus + baseline],
         ).fetchall()
-        totals = _totals(rows, set(focus), len(focus), len(baseline))
+        times = kept_paths.times(rows, {*focus, *baseline})
+        totals = time_totals(
+            (times[tid] for tid in focus if tid in times),
+            (times[tid] for tid in baseline if tid in times),
+        )
         return totals, explain(groups, path_totals=totals, min_support=MIN_SUPPORT)
 
     # Walked here from their stored spans, as a read that keeps no path walks them.
@@ -283,30 +267,6 @@ def _compare(
         fastest, median = timed(call, repeat)
         print(f"{name:44} {fastest * 1e3:8.1f} ms (median {median * 1e3:.1f})")
     print(f"same path totals from the kept rows as from the walk: {'yes' if same else 'NO'}")
-
-
-def _totals(
-    rows: Iterable[tuple[Any, ...]], focus: set[str], focus_traces: int, baseline_traces: int
-) -> PathTotals:
-    """``request_paths.path_totals`` of the kept rows: each operation's time summed per
-    group, and its square per trace."""
-    sums: dict[bool, dict[tuple[str, str], int]] = {True: defaultdict(int), False: defaultdict(int)}
-    squares: dict[bool, dict[tuple[str, str], int]] = {
-        True: defaultdict(int),
-        False: defaultdict(int),
-    }
-    for trace_id, service, operation, own_ns in rows:
-        group = trace_id in focus
-        sums[group][(service, operation)] += own_ns
-        squares[group][(service, operation)] += own_ns * own_ns
-    return PathTotals(
-        focus_traces,
-        baseline_traces,
-        dict(sums[True]),
-        dict(sums[False]),
-        {key: float(value) for key, value in squares[True].items()},
-        {key: float(value) for key, value in squares[False].items()},
-    )
 
 
 if __name__ == "__main__":
