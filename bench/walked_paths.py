@@ -36,8 +36,8 @@ script prints:
   must, or the timing says nothing).
 
 On a store of version 25 the page's answer (the first of the two) already reads the
-paths the store kept; on one of version 24, or upgraded from it (its kept paths empty
-until its traces are folded again), it walks every trace, as before the change.
+paths the store kept; on one of version 24 (opened by a build of that version) it walks
+every trace, as before the change.
 
 Bounded: one walk per share, ``--repeat`` runs of each answer.
 """

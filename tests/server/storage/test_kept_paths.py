@@ -182,3 +182,18 @@ def test_every_deletion_of_spans_deletes_their_kept_paths(
         gone = {trace_id(users_request())}
     assert before & gone, "deleted traces with kept paths"
     assert set(kept(store)) == before - gone
+
+
+def test_the_upgrade_walks_the_copies_already_kept(store: DuckDBStore, tmp_path: Path) -> None:
+    """A file at version 24 with copies kept (this hour's, its paths and their version
+    taken away): opened, its copies in the share have the paths the folds gave them."""
+    folded = kept(store)
+    assert folded, "reached kept paths"
+    store._run(f"DROP TABLE {REQUEST_PATHS}", [], "making a file of version 24")
+    store._run("UPDATE threadline_schema SET version = 24 WHERE version = 25", [], "making it")
+    store.close()
+    reopened = DuckDBStore(tmp_path / "spans.duckdb")
+    try:
+        assert kept(reopened) == folded
+    finally:
+        reopened.close()

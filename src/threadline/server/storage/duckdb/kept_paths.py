@@ -18,8 +18,7 @@ Kept in step with the copies: the fold first drops the rows of every trace it fo
 a late span has its trace walked again with it; every delete of copies deletes the rows
 too (``kept_apart.forget_traces``, ``forget_before``: tail sampling, erasure, retention,
 which drops a trace's rows once its first span goes); compaction copies the table with
-the others. A store upgraded to version 25 keeps none for the traces folded before:
-their walks stay the reads', the answer the same.
+the others. The upgrade to version 25 walks the copies already kept (``fill``).
 
 Cost: at 10M spans of the bench's shop the shares hold 2% of the copied traces (2,205
 traces, 41,097 spans: under a second of the writer's time over the load) and about 18
@@ -66,15 +65,29 @@ def keep(run: Run, folded: str, within: Conditions) -> None:
         f"{within.sql('AND')}",
         within.params,
     )
+    folded_ones = Conditions([f"trace_id IN (SELECT trace_id FROM {folded})"])
+    _walk_shares(run, folded_ones.joined(within), within)
+
+
+def fill(run: Run) -> None:
+    """Walk every copy in the shares (an upgrade, or copies made again), replacing what
+    was kept."""
+    run(f"DELETE FROM {REQUEST_PATHS}", [])
+    _walk_shares(run, Conditions(), Conditions())
+
+
+def _walk_shares(run: Run, among: Conditions, within: Conditions) -> None:
+    """Walk the copies of the traces ``among`` selects that lie in their table's share,
+    their spans read ``within`` a range; a trace copied as slow and as failed or shared
+    is walked once, from the slow copies."""
     walked: set[str] = set()
     for table, share in ((SLOW_SPANS, SLOW_SHARE), (FAILED_SPANS, OTHER_SHARE)):
         ids = [
             str(row[0])
             for row in run(
                 f"SELECT DISTINCT trace_id FROM {table}"
-                f" WHERE hash(trace_id) < CAST(? AS UBIGINT){within.sql('AND')}"
-                f" AND trace_id IN (SELECT trace_id FROM {folded})",
-                [_HASH_RANGE // share, *within.params],
+                f" WHERE hash(trace_id) < CAST(? AS UBIGINT){among.sql('AND')}",
+                [_HASH_RANGE // share, *among.params],
             )
             if str(row[0]) not in walked
         ]

@@ -77,8 +77,8 @@ Versions (``LATEST`` is the last):
     ``resource_keys``), filled from the spans' distinct resource documents.
 25. ``trace_request_paths``: each operation's own time on the root request's critical
     path of the copied traces of a hash share, what tail causes by the critical path
-    read instead of walking those traces (see ``kept_paths``); empty after the upgrade,
-    filled as folds copy traces again.
+    read instead of walking those traces (see ``kept_paths``), walked from the copies
+    already kept.
 
 Opening a file (``open_schema``):
 
@@ -136,6 +136,7 @@ from threadline.server.storage.duckdb import (
     journey_steps,
     journey_summaries,
     kept_apart,
+    kept_paths,
     resource_keys,
     rollups,
     sdk_rollup,
@@ -485,9 +486,10 @@ def _add_resource_keys(connection: Connection) -> None:
 
 
 def _add_request_paths(connection: Connection) -> None:
-    """Version 25: the kept request paths (``kept_paths``), empty: a trace's path is kept
-    when a fold next copies it, and walked by the reads that need it until then."""
+    """Version 25: the kept request paths (``kept_paths``), walked from the copies kept
+    apart that lie in the shares."""
     connection.execute(REQUEST_PATHS_DDL)
+    kept_paths.fill(fetcher(connection))
 
 
 STEPS: Final[tuple[Step, ...]] = (
