@@ -134,20 +134,26 @@ def measure(path: Path, args: argparse.Namespace) -> None:
         store.close()
 
 
+def checkout_groups(store: DuckDBStore, window: TimeWindow, sample_ids: int) -> TraceGroups:
+    """Checkout's slow split as ``QueryService.slow_requests`` asks for it, with
+    ``sample_ids`` traces a group walked whole."""
+    return store.trace_groups(
+        CHECKOUT,
+        Split.SLOW,
+        window,
+        percentile=90.0,
+        min_support=MIN_SUPPORT,
+        sample=GROUP_SAMPLE,
+        sample_ids=sample_ids,
+    )
+
+
 def stages(store: DuckDBStore, window: TimeWindow, repeat: int) -> None:
     """Where tail causes by the critical path spend their time, each stage timed alone
     (fastest of ``repeat`` after a warm-up) as ``QueryService.slow_requests`` runs it."""
 
     def groups(sample_ids: int) -> TraceGroups:
-        return store.trace_groups(
-            CHECKOUT,
-            Split.SLOW,
-            window,
-            percentile=90.0,
-            min_support=MIN_SUPPORT,
-            sample=GROUP_SAMPLE,
-            sample_ids=sample_ids,
-        )
+        return checkout_groups(store, window, sample_ids)
 
     found = groups(PATH_SAMPLE)
     by_trace: dict[str, list[SpanRecord]] = defaultdict(list)

@@ -57,7 +57,7 @@ import duckdb
 from analysis import analysis_end
 from slo import HOUR_NS, timed
 from threadline.conventions import SDK_STATS_SPAN
-from threadline.server.aggregates import Split, Target, TimeWindow, TraceGroups
+from threadline.server.aggregates import TimeWindow, TraceGroups
 from threadline.server.analysis.assembly import fix_up
 from threadline.server.analysis.request_paths import (
     PathTotals,
@@ -68,14 +68,14 @@ from threadline.server.analysis.request_paths import (
 from threadline.server.analysis.tail_latency import explain
 from threadline.server.batch import COLUMNS, records_from_rows
 from threadline.server.model import SpanRecord
-from threadline.server.query import GROUP_SAMPLE, MIN_SUPPORT, PATH_SAMPLE, QueryService
+from threadline.server.query import MIN_SUPPORT, PATH_SAMPLE, QueryService
 from threadline.server.storage.duckdb import DuckDBStore, kept_paths
 from threadline.server.storage.duckdb.kept_apart import CHUNK
 from threadline.server.storage.duckdb.kept_paths import PathRow, path_rows
 from threadline.server.storage.duckdb.schema import FAILED_SPANS, SLOW_SPANS
 from threadline.server.windows import WindowRequest
+from trace_groups import CHECKOUT, checkout_groups
 
-CHECKOUT: Final = Target(service="gateway", operation="POST /checkout")
 # Shares of the hash range walked: the slow copies' and the other copies' (the failed
 # and shared traces, where a failed split's focus and every baseline lie).
 SHARES: Final = ((16, 16), (32, 32), (64, 64), (64, 512), (128, 1024))
@@ -105,7 +105,7 @@ def main() -> None:
     window = TimeWindow(end_ns - HOUR_NS, end_ns)
     store = DuckDBStore(args.db)
     try:
-        found = _groups(store, window, PATH_SAMPLE)
+        found = checkout_groups(store, window, PATH_SAMPLE)
         focus_share = _hash_share(store, found.focus_ids)
         baseline_share = _hash_share(store, found.baseline_ids)
         print(
@@ -137,18 +137,6 @@ def main() -> None:
         _compare(store, window, end_ns, found, kept, args.repeat)
     finally:
         store.close()
-
-
-def _groups(store: DuckDBStore, window: TimeWindow, sample_ids: int) -> TraceGroups:
-    return store.trace_groups(
-        CHECKOUT,
-        Split.SLOW,
-        window,
-        percentile=90.0,
-        min_support=MIN_SUPPORT,
-        sample=GROUP_SAMPLE,
-        sample_ids=sample_ids,
-    )
 
 
 def _hash_share(store: DuckDBStore, trace_ids: Sequence[str]) -> float:
@@ -227,7 +215,7 @@ def _compare(
     focus, baseline = list(found.focus_ids), list(found.baseline_ids)
 
     def from_kept_rows() -> tuple[PathTotals, Any]:
-        groups = _groups(store, window, 0)
+        groups = checkout_groups(store, window, 0)
         rows = scratch.execute(
             "SELECT trace_id, service, operation, own_ns FROM paths"
             " WHERE target_service = ? AND target_operation = ?"
