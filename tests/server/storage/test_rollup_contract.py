@@ -13,13 +13,18 @@ from typing import Final
 
 import pytest
 
+from support.kept_apart import HOUR as TAIL_HOUR
+from support.kept_apart import tail_request
 from support.spans import payment_call, span_record
 from threadline.conventions import SDK_STATS_SPAN
 from threadline.server.aggregates import OTHER_OPERATION, EdgeKind, Split, Target, TimeWindow
 from threadline.server.analysis import sketch, time_slices
+from threadline.server.analysis.assembly import fix_up
+from threadline.server.analysis.request_paths import path_time, request_path
 from threadline.server.batch import SpanBatch
 from threadline.server.model import SpanKind, SpanRecord, StatusCode
 from threadline.server.storage.base import Store
+from threadline.server.storage.duckdb import kept_paths
 
 # Each test names the rollup reads it needs, so a backend joins test by test.
 fleet = pytest.mark.store_methods("operation_red", "service_red", "service_map", "capped_services")
@@ -439,6 +444,31 @@ def test_the_walked_traces_spans_are_their_own_after_deletions(store: Store) -> 
     )
     assert read
     assert list(groups.sample_spans) == read
+
+
+@groups
+def test_walked_traces_come_with_their_spans_or_a_kept_path_of_them(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store may keep the request paths of some traces when it stores them (DuckDB: a
+    hash share of its copies, widened here to half the range): each walked trace then
+    comes with its spans or its kept path, never both, and a kept path holds the times
+    the walk of its stored spans gives."""
+    monkeypatch.setattr(kept_paths, "SLOW_SHARE", 2)
+    monkeypatch.setattr(kept_paths, "OTHER_SHARE", 2)
+    write(store, [span for i in range(300) for span in tail_request(f"{i + 1:032x}", i)])
+    store.fold_pending()
+    target = Target("web", "GET /pay")
+    groups = store.trace_groups(target, Split.SLOW, TAIL_HOUR, sample=40, sample_ids=10)
+    walked = {*groups.focus_ids, *groups.baseline_ids}
+    with_spans = {span.trace_id for span in groups.sample_spans}
+    assert len(walked) == 20
+    assert not with_spans & set(groups.path_times)
+    assert with_spans | set(groups.path_times) == walked
+    for trace, times in groups.path_times.items():
+        path = request_path(fix_up(store.get_traces([trace])).tree, target)
+        assert path is not None
+        assert times == path_time(path), trace
 
 
 BUSY_HOUR: Final = TimeWindow(T0, T0 + 60 * MINUTE)
